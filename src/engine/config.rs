@@ -1,0 +1,154 @@
+//! Engine configuration and the injectable clock.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// What happens when a write would pass a cap.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum EvictionPolicy {
+    /// Evict the least recently used entries (blobs and single elements alike).
+    #[default]
+    Lru,
+    /// Evict the least frequently used entries (Redis's logarithmic counter with decay).
+    Lfu,
+    /// Refuse the write with [`crate::Error::OutOfMemory`].
+    NoEviction,
+}
+
+impl std::str::FromStr for EvictionPolicy {
+    type Err = crate::Error;
+    fn from_str(s: &str) -> crate::Result<Self> {
+        match s.to_ascii_lowercase().as_str() {
+            "lru" | "allkeys-lru" => Ok(Self::Lru),
+            "lfu" | "allkeys-lfu" => Ok(Self::Lfu),
+            "noeviction" | "none" => Ok(Self::NoEviction),
+            _ => Err(crate::Error::invalid(
+                "eviction_policy",
+                format!("one of lru, lfu, noeviction; got '{s}'"),
+            )),
+        }
+    }
+}
+
+impl std::fmt::Display for EvictionPolicy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Lru => "lru",
+            Self::Lfu => "lfu",
+            Self::NoEviction => "noeviction",
+        })
+    }
+}
+
+/// Milliseconds since the Unix epoch. Injectable so tests never sleep.
+pub trait Clock: Send + Sync + std::fmt::Debug {
+    /// Now, in ms since the Unix epoch.
+    fn now_ms(&self) -> u64;
+}
+
+/// The system's wall clock.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now_ms(&self) -> u64 {
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or(0)
+    }
+}
+
+/// A clock that moves only when told to (tests).
+#[derive(Debug)]
+pub struct ManualClock(AtomicU64);
+
+impl ManualClock {
+    /// A clock reading `start_ms`.
+    pub fn new(start_ms: u64) -> Arc<Self> {
+        Arc::new(Self(AtomicU64::new(start_ms)))
+    }
+    /// Moves the clock forward by `ms`.
+    pub fn advance(&self, ms: u64) {
+        self.0.fetch_add(ms, Ordering::SeqCst);
+    }
+    /// Sets the clock to `ms`.
+    pub fn set(&self, ms: u64) {
+        self.0.store(ms, Ordering::SeqCst);
+    }
+}
+
+impl Clock for ManualClock {
+    fn now_ms(&self) -> u64 {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+/// Size limits on client input. Every limit is in bytes except `max_dim`.
+#[derive(Clone, Debug)]
+pub struct Limits {
+    /// Longest key (default 64 KiB).
+    pub max_key_bytes: usize,
+    /// Longest blob value (default 512 MiB, Redis's proto-max-bulk-len).
+    pub max_value_bytes: usize,
+    /// Longest element name (default 64 KiB).
+    pub max_element_bytes: usize,
+    /// Longest attributes JSON (default 64 KiB).
+    pub max_attributes_bytes: usize,
+    /// Largest vector dimension (default 65,536).
+    pub max_dim: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_key_bytes: 64 << 10,
+            max_value_bytes: 512 << 20,
+            max_element_bytes: 64 << 10,
+            max_attributes_bytes: 64 << 10,
+            max_dim: 65_536,
+        }
+    }
+}
+
+/// Everything [`crate::Engine::open`] needs.
+#[derive(Clone, Debug)]
+pub struct EngineConfig {
+    /// Cap on entries (blob keys plus vector-set elements); 0 = none. The seed's `MAX_CONCEPTS`.
+    pub max_entries: u64,
+    /// Cap on accounted bytes; 0 = none.
+    pub max_bytes: u64,
+    /// What to do at a cap.
+    pub eviction_policy: EvictionPolicy,
+    /// TTL applied when a write gives none, in ms; 0 = none. The seed's `DEFAULT_TTL_SECONDS` × 1000.
+    pub default_ttl_ms: u64,
+    /// Size limits on input.
+    pub limits: Limits,
+    /// The clock for TTLs.
+    pub clock: Arc<dyn Clock>,
+    /// Period of the background active-expire cycle in ms; 0 = no background thread
+    /// (call [`crate::Engine::active_expire_cycle`] yourself).
+    pub active_expire_interval_ms: u64,
+    /// Most entries one active-expire cycle may examine (bounded work per tick).
+    pub active_expire_budget: usize,
+    /// Data directory; `None` keeps everything in memory only.
+    pub data_dir: Option<PathBuf>,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        Self {
+            max_entries: 0,
+            max_bytes: 0,
+            eviction_policy: EvictionPolicy::Lru,
+            default_ttl_ms: 0,
+            limits: Limits::default(),
+            clock: Arc::new(SystemClock),
+            active_expire_interval_ms: 100,
+            active_expire_budget: 2_000,
+            data_dir: None,
+        }
+    }
+}

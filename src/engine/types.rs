@@ -1,0 +1,313 @@
+//! Arguments and results of the engine's calls.
+
+/// When an entry expires, as a write asks for it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Expiry {
+    /// The configured default TTL (none if it is 0).
+    #[default]
+    Default,
+    /// Never expires.
+    Never,
+    /// Expires this many ms from now.
+    InMs(u64),
+    /// Expires at this absolute time (ms since the Unix epoch).
+    AtMs(u64),
+    /// Keeps the current expiry of an existing entry (Redis's KEEPTTL); like `Default` when new.
+    Keep,
+}
+
+/// Condition of a blob write (Redis's NX / XX).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum SetCondition {
+    /// Always write.
+    #[default]
+    Always,
+    /// Write only if the key does not exist (NX).
+    IfAbsent,
+    /// Write only if the key exists (XX).
+    IfPresent,
+}
+
+/// Options of [`crate::Engine::set`].
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SetOptions {
+    /// Expiry of the written value.
+    pub expiry: Expiry,
+    /// NX / XX.
+    pub condition: SetCondition,
+    /// Return the previous value (Redis's SET … GET).
+    pub return_old: bool,
+}
+
+/// What [`crate::Engine::set`] did.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct SetOutcome {
+    /// Whether the value was written (false when NX/XX did not hold).
+    pub written: bool,
+    /// The previous value, when `return_old` was asked and there was one.
+    pub old: Option<Vec<u8>>,
+}
+
+/// Remaining time to live of a key or element.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TtlState {
+    /// No such key or element (Redis's -2).
+    Missing,
+    /// Exists without expiry (Redis's -1).
+    NoExpiry,
+    /// Expires in this many ms.
+    ExpiresInMs(u64),
+}
+
+/// What a key holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum KeyKind {
+    /// Plain bytes (Redis's `string`).
+    Blob,
+    /// A vector set (Redis's `vectorset`).
+    VectorSet,
+}
+
+impl KeyKind {
+    /// The name Redis's TYPE answers.
+    pub fn redis_name(self) -> &'static str {
+        match self {
+            KeyKind::Blob => "string",
+            KeyKind::VectorSet => "vectorset",
+        }
+    }
+}
+
+/// Similarity measure of a vector set, fixed at creation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Hash)]
+pub enum Metric {
+    /// Cosine similarity (vectors are normalised at insert; search is a dot product).
+    #[default]
+    Cosine,
+    /// Inner product.
+    Dot,
+    /// Euclidean distance (scores are negative squared distances: higher is nearer).
+    L2,
+}
+
+impl Metric {
+    /// Lower-case name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Metric::Cosine => "cosine",
+            Metric::Dot => "dot",
+            Metric::L2 => "l2",
+        }
+    }
+}
+
+/// How a vector set stores its vectors, fixed at creation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Hash)]
+pub enum StorageMode {
+    /// Original f32 kept (gets return the exact bytes stored) plus INT8 codes for traversal.
+    #[default]
+    Exact,
+    /// INT8 codes only (4× less memory); gets return dequantized vectors.
+    Q8,
+    /// f32 only; the index traverses f32.
+    NoQuant,
+}
+
+impl StorageMode {
+    /// Lower-case name.
+    pub fn name(self) -> &'static str {
+        match self {
+            StorageMode::Exact => "exact",
+            StorageMode::Q8 => "q8",
+            StorageMode::NoQuant => "noquant",
+        }
+    }
+}
+
+/// Parameters of a vector set. On the first add they create the set (`None` = default);
+/// on later adds every `Some` must equal the set's value, or the add fails with
+/// [`crate::Error::Conflict`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct VectorSetOptions {
+    /// Default cosine.
+    pub metric: Option<Metric>,
+    /// Default exact.
+    pub storage: Option<StorageMode>,
+    /// HNSW M (default 16).
+    pub m: Option<usize>,
+    /// HNSW ef_construction (default 200).
+    pub ef_construction: Option<usize>,
+}
+
+/// Attribute change carried by an add.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum AttrUpdate<'a> {
+    /// Leave the element's attributes as they are (none for a new element).
+    #[default]
+    Keep,
+    /// Remove them.
+    Clear,
+    /// Set them to this JSON object (validated).
+    Set(&'a str),
+}
+
+/// One element of an add.
+#[derive(Clone, Copy, Debug)]
+pub struct ElementAdd<'a> {
+    /// The element's name (the cache key).
+    pub element: &'a [u8],
+    /// Its vector: finite values, the set's dimension.
+    pub vector: &'a [f32],
+    /// Attribute change.
+    pub attributes: AttrUpdate<'a>,
+    /// Expiry of the element.
+    pub expiry: Expiry,
+}
+
+impl<'a> ElementAdd<'a> {
+    /// An element with no attribute change and the default expiry.
+    pub fn new(element: &'a [u8], vector: &'a [f32]) -> Self {
+        Self {
+            element,
+            vector,
+            attributes: AttrUpdate::Keep,
+            expiry: Expiry::Default,
+        }
+    }
+}
+
+/// What a search is near.
+#[derive(Clone, Copy, Debug)]
+pub enum Query<'a> {
+    /// A vector of the set's dimension.
+    Vector(&'a [f32]),
+    /// An element of the set.
+    Element(&'a [u8]),
+}
+
+/// Per-call search parameters.
+#[derive(Clone, Copy, Debug)]
+pub struct SearchParams {
+    /// Top-k (default 10).
+    pub count: usize,
+    /// HNSW ef_search; 0 = the default.
+    pub ef: usize,
+    /// Only hits with `score >= min_score` (metric units: cosine similarity, dot, −l2²).
+    pub min_score: Option<f32>,
+    /// Exact scan instead of the graph.
+    pub exhaustive: bool,
+    /// Fill `SearchHit::attributes`.
+    pub with_attributes: bool,
+}
+
+impl Default for SearchParams {
+    fn default() -> Self {
+        Self {
+            count: 10,
+            ef: 0,
+            min_score: None,
+            exhaustive: false,
+            with_attributes: false,
+        }
+    }
+}
+
+/// One search result.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SearchHit {
+    /// The element's name.
+    pub element: Vec<u8>,
+    /// Similarity, higher is nearer: cosine similarity, inner product, or −(squared L2 distance).
+    pub score: f32,
+    /// Attributes JSON, when asked for and present.
+    pub attributes: Option<String>,
+}
+
+/// What a semantic invalidation removed.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Invalidated {
+    /// How many elements were removed.
+    pub count: usize,
+    /// Their names with scores (empty unless asked for).
+    pub removed: Vec<SearchHit>,
+}
+
+/// Description of a vector set (VINFO and more).
+#[derive(Clone, Debug, PartialEq)]
+pub struct VectorSetInfo {
+    /// Dimension.
+    pub dim: usize,
+    /// Metric.
+    pub metric: Metric,
+    /// Storage mode.
+    pub storage: StorageMode,
+    /// HNSW M.
+    pub m: usize,
+    /// HNSW ef_construction.
+    pub ef_construction: usize,
+    /// Live elements.
+    pub size: usize,
+    /// Elements carrying attributes.
+    pub attributes_count: usize,
+    /// Unique id of the set (changes when the set is deleted and re-created).
+    pub uid: u64,
+    /// One past the highest slot ever used.
+    pub max_slot: u64,
+    /// Highest HNSW level (0 until the index lands).
+    pub max_level: usize,
+    /// Elements in the graph.
+    pub index_nodes: usize,
+    /// Accounted bytes of the set.
+    pub memory_bytes: u64,
+}
+
+/// Counters of a vector set or of the whole engine.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Counters {
+    /// Lookups that found an entry.
+    pub hits: u64,
+    /// Lookups that found none.
+    pub misses: u64,
+    /// Successful writes.
+    pub sets: u64,
+    /// Entries evicted at a cap.
+    pub evictions: u64,
+    /// Entries reclaimed because their TTL passed.
+    pub expirations: u64,
+    /// Live entries (blob keys plus elements).
+    pub entries: u64,
+    /// Accounted bytes.
+    pub bytes: u64,
+}
+
+impl Counters {
+    /// hits / (hits + misses), 0 when there was no lookup.
+    pub fn hit_rate(&self) -> f64 {
+        let total = self.hits + self.misses;
+        if total == 0 {
+            0.0
+        } else {
+            self.hits as f64 / total as f64
+        }
+    }
+}
+
+/// Engine-wide statistics.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Totals over blobs and all vector sets.
+    pub total: Counters,
+    /// Number of keys (blobs plus vector sets).
+    pub keys: u64,
+    /// Number of vector sets.
+    pub vector_sets: u64,
+}
+
+/// One page of a SCAN.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ScanPage {
+    /// Cursor for the next call; 0 when the scan is complete.
+    pub cursor: u64,
+    /// Keys of this page.
+    pub keys: Vec<Vec<u8>>,
+}

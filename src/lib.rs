@@ -1,0 +1,21 @@
+//! sutra-cache: an embedding cache engine.
+//!
+//! An exact cache of blobs and embeddings (get/set, TTL, LRU/LFU eviction under caps,
+//! statistics) that also understands vectors (per-model vector sets with similarity search
+//! and semantic invalidation). [`Engine`] is the whole public Rust API; the RESP server and
+//! the C ABI are thin front ends over it. See `ARCHITECTURE.md` for the map.
+
+#![warn(missing_docs)]
+
+mod engine;
+mod error;
+#[doc(hidden)]
+pub mod index;
+#[doc(hidden)]
+pub mod quant;
+#[doc(hidden)]
+pub mod simd;
+mod store;
+
+pub use engine::*;
+pub use error::{Error, ErrorCode, Result};

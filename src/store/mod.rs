@@ -1,0 +1,3 @@
+//! Keys → slots, arenas, TTL, eviction, statistics.
+
+pub(crate) struct Store;
