@@ -30,9 +30,7 @@ impl Engine {
                 limit,
             });
         }
-        if let Expiry::InMs(0) | Expiry::AtMs(0) = opts.expiry {
-            self.resolve_expiry(opts.expiry, 0, None)?;
-        }
+        self.resolve_expiry(opts.expiry, self.store.now_ms(), None)?;
         let (h, shard) = self.locate(key);
         let out = self.retry_oom(|| {
             let mut data = shard.data.write();

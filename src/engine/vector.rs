@@ -98,9 +98,7 @@ impl Engine {
             if let AttrUpdate::Set(json) = a.attributes {
                 self.check_attrs(json)?;
             }
-            if let Expiry::InMs(0) | Expiry::AtMs(0) = a.expiry {
-                self.resolve_expiry(a.expiry, 0, None)?;
-            }
+            self.resolve_expiry(a.expiry, self.store.now_ms(), None)?;
         }
         if let Some(m) = opts.m {
             if !(2..=512).contains(&m) {
@@ -227,6 +225,19 @@ impl Engine {
                 s
             }
         };
+        // An element whose TTL passed does not exist: reclaim it so the add counts as new.
+        let stale: Vec<EntryRef> = match data.entry(slot).map(|e| &e.value) {
+            Some(Value::VSet(set)) => adds
+                .iter()
+                .filter_map(|a| set.find(store.hash(a.element), a.element))
+                .filter(|&s| set.elem(s).is_some_and(|e| expired(e.expires_at, now)))
+                .map(|s| EntryRef { key: slot, elem: s })
+                .collect(),
+            _ => Vec::new(),
+        };
+        for e in stale {
+            store.remove_element(data, e, Removal::Expired);
+        }
         let mut expiries = Vec::new();
         let mut accesses = Vec::with_capacity(adds.len());
         let mut added = 0usize;

@@ -132,15 +132,22 @@ impl Store {
         if e.elem == NO_ELEM {
             return self.remove_key(data, e.key, why) > 0;
         }
-        let Some(entry) = data.entry_mut(e.key) else {
-            return false;
+        match self.remove_element(data, e, why) {
+            Some(true) => {
+                self.remove_key(data, e.key, Removal::Deleted);
+                true
+            }
+            Some(false) => true,
+            None => false,
+        }
+    }
+
+    /// Removes one element but never its set; `Some(emptied)` when it existed.
+    pub fn remove_element(&self, data: &mut ShardData, e: EntryRef, why: Removal) -> Option<bool> {
+        let Value::VSet(set) = &mut data.entry_mut(e.key)?.value else {
+            return None;
         };
-        let Value::VSet(set) = &mut entry.value else {
-            return false;
-        };
-        let Some(elem) = set.remove(e.elem) else {
-            return false;
-        };
+        let elem = set.remove(e.elem)?;
         match why {
             Removal::Evicted => {
                 set.counters.evictions.fetch_add(1, Ordering::Relaxed);
@@ -155,10 +162,7 @@ impl Store {
         let empty = set.len() == 0;
         data.entries -= 1;
         self.account(-1, -(elem.bytes as i64));
-        if empty {
-            self.remove_key(data, e.key, Removal::Deleted);
-        }
-        true
+        Some(empty)
     }
 
     /// Removes a whole key; returns how many entries went with it (1 for a blob, the
