@@ -15,6 +15,7 @@ pub mod index;
 pub mod quant;
 #[doc(hidden)]
 pub mod simd;
+mod snapshot;
 mod store;
 
 pub use engine::*;

@@ -3,6 +3,7 @@
 mod api;
 mod blob;
 mod config;
+mod replay;
 mod types;
 mod vector;
 
