@@ -1,9 +1,14 @@
 //! The `sutra-cache` command.
 
 use clap::{Parser, Subcommand};
+use sutra_cache::server::ServerConfig;
 
 #[derive(Parser)]
-#[command(name = "sutra-cache", version, about = "An embedding cache that speaks RESP")]
+#[command(
+    name = "sutra-cache",
+    version,
+    about = "An embedding cache that speaks RESP"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -11,8 +16,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run the RESP/HTTP server.
-    Serve,
+    /// Run the RESP/HTTP server (one port: Redis clients and GET /health, /stats, /metrics).
+    Serve(Box<ServerConfig>),
     /// Print the SIMD instruction set the distance kernels use.
     Isa,
 }
@@ -20,12 +25,19 @@ enum Command {
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Serve => {
-            eprintln!("sutra-cache: the server is not built yet (see the Server issue)");
-            std::process::ExitCode::from(2)
+        Command::Serve(config) => {
+            let filter = tracing_subscriber::EnvFilter::try_new(&config.log_filter)
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+            tracing_subscriber::fmt().with_env_filter(filter).init();
+            sutra_cache::server::serve(*config)
         }
         Command::Isa => {
-            println!("{}", sutra_cache::Engine::open(Default::default()).map(|e| e.simd_isa()).unwrap_or("unknown"));
+            println!(
+                "{}",
+                sutra_cache::Engine::open(Default::default())
+                    .map(|e| e.simd_isa())
+                    .unwrap_or("unknown")
+            );
             std::process::ExitCode::SUCCESS
         }
     }
