@@ -16,7 +16,7 @@ use tokio::task::JoinSet;
 use super::config::ServerConfig;
 use super::connection;
 use super::shared::Shared;
-use crate::Engine;
+use crate::{Engine, Error};
 
 /// Decrements the connected-clients gauge when a connection task ends, however it ends.
 struct ClientSlot(Arc<Shared>);
@@ -120,13 +120,28 @@ pub fn serve(config: ServerConfig) -> ExitCode {
         eprintln!("sutra-cache: {reason}");
         return ExitCode::from(2);
     }
+    let mut config = config;
     let engine = match Engine::open(config.engine_config()) {
-        Ok(e) => Arc::new(e),
+        Ok(e) => e,
+        // Until the durability layer lands the engine refuses a data directory: serve
+        // from memory, and say so here, in INFO (in_memory:1) and in /health.
+        Err(Error::Unsupported(why)) if !config.in_memory => {
+            tracing::warn!(reason = %why, "persistence unavailable: serving from memory only");
+            config.in_memory = true;
+            match Engine::open(config.engine_config()) {
+                Ok(e) => e,
+                Err(e) => {
+                    eprintln!("sutra-cache: cannot open the engine: {e}");
+                    return ExitCode::from(1);
+                }
+            }
+        }
         Err(e) => {
             eprintln!("sutra-cache: cannot open the engine: {e}");
             return ExitCode::from(1);
         }
     };
+    let engine = Arc::new(engine);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -152,7 +167,10 @@ pub fn serve(config: ServerConfig) -> ExitCode {
     match result {
         Ok(()) => {
             tracing::info!("stopped accepting; in-flight requests done; closing the engine");
-            drop(engine);
+            if let Err(e) = engine.close() {
+                eprintln!("sutra-cache: closing the engine failed: {e}");
+                return ExitCode::from(1);
+            }
             ExitCode::SUCCESS
         }
         Err(e) => {

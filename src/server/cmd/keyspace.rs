@@ -25,7 +25,8 @@ pub fn expiry_arg(arg: &[u8], unit_ms: i64, absolute: bool, cmd: &str) -> Result
         .checked_mul(unit_ms)
         .ok_or_else(|| CmdError::err(format!("invalid expire time in '{cmd}' command")))?;
     Ok(match (absolute, ms) {
-        (_, ms) if ms <= 0 => Expiry::AtMs(0),
+        // 0 would mean "no expiry" to the engine; 1 ms after the epoch is in the past.
+        (_, ms) if ms <= 0 => Expiry::AtMs(1),
         (true, ms) => Expiry::AtMs(ms as u64),
         (false, ms) => Expiry::InMs(ms as u64),
     })
