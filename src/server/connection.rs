@@ -137,7 +137,7 @@ async fn run_batch(
                     client = client.id,
                     "HTTP request on the RESP stream: closing"
                 );
-                out.buf.clear();
+                // Replies to the commands before it still go out, then the connection closes.
                 return Flow::Close;
             }
             Err(_) => {

@@ -19,6 +19,9 @@ use crate::{
 
 /// Largest dimension Redis accepts in a request.
 pub const MAX_DIM: usize = 1 << 16;
+/// Most elements one VSIM or VRANDMEMBER reply may carry (Redis has no cap; without one a
+/// single request could make the server allocate without bound).
+pub const MAX_REPLY_COUNT: usize = 1 << 20;
 /// Redis's default M.
 pub const DEFAULT_M: usize = 16;
 
@@ -285,7 +288,9 @@ pub fn vsim(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
         } else if is(a, "nothread") {
             // Searches never block other clients here; nothing to change.
         } else if is(a, "count") && next.is_some() {
-            params.count = int_arg("invalid COUNT", i64::MAX)? as usize;
+            // A search never returns more than the set holds; the cap keeps a hostile
+            // COUNT from sizing the engine's result heap.
+            params.count = (int_arg("invalid COUNT", i64::MAX)? as usize).min(MAX_REPLY_COUNT);
             i += 1;
         } else if is(a, "epsilon") && next.is_some() {
             let e = next
@@ -487,6 +492,11 @@ pub fn vrandmember(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     if count == Some(0) {
         ctx.out.array(0);
         return Ok(());
+    }
+    if count.is_some_and(|c| c < 0 && c.unsigned_abs() > MAX_REPLY_COUNT as u64) {
+        return Err(CmdError::err(format!(
+            "COUNT is over the limit of {MAX_REPLY_COUNT} elements per call"
+        )));
     }
     let members = ctx
         .shared
