@@ -164,6 +164,14 @@ impl ServerConfig {
             .collect()
     }
 
+    /// The `--flag` that environment variable `var` backs, if the server reads `var`.
+    pub fn flag_for_env(var: &str) -> Option<String> {
+        Standalone::command()
+            .get_arguments()
+            .find(|a| a.get_env().is_some_and(|e| e == var))
+            .and_then(|a| a.get_long().map(|l| format!("--{l}")))
+    }
+
     /// The address to listen on.
     pub fn listen_addr(&self) -> SocketAddr {
         SocketAddr::new(self.bind, self.port)
