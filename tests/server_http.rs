@@ -27,7 +27,7 @@ fn get(srv: &TestServer, path: &str, auth: Option<&str>) -> (String, String) {
         .unwrap_or_default();
     http(
         srv,
-        &format!("GET {path} HTTP/1.1\r\nHost: x\r\n{auth}\r\n"),
+        format!("GET {path} HTTP/1.1\r\nHost: x\r\n{auth}\r\n"),
     )
 }
 
