@@ -25,10 +25,7 @@ fn get(srv: &TestServer, path: &str, auth: Option<&str>) -> (String, String) {
     let auth = auth
         .map(|t| format!("Authorization: Bearer {t}\r\n"))
         .unwrap_or_default();
-    http(
-        srv,
-        format!("GET {path} HTTP/1.1\r\nHost: x\r\n{auth}\r\n"),
-    )
+    http(srv, format!("GET {path} HTTP/1.1\r\nHost: x\r\n{auth}\r\n"))
 }
 
 #[test]

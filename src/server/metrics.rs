@@ -34,6 +34,7 @@ pub fn health_json(shared: &Shared) -> String {
         "version": env!("CARGO_PKG_VERSION"),
         "uptime_seconds": shared.uptime_seconds(),
         "role": c.role,
+        "vector_dimension": c.vector_dimension,
         "wal_mode": c.wal_mode(),
         "wal_sync_interval_ms": c.wal_sync_interval_ms,
         "in_memory": c.in_memory,

@@ -413,7 +413,7 @@ pub fn info_text(ctx: &Ctx<'_>, sections: &[Bytes]) -> String {
             t,
             "redis_version:{REDIS_COMPAT_VERSION}\r\nsutra_cache_version:{}\r\nredis_mode:standalone\r\n\
              os:{}\r\narch_bits:{}\r\nprocess_id:{}\r\ntcp_port:{}\r\nuptime_in_seconds:{}\r\n\
-             uptime_in_days:{}\r\nsimd_isa:{}\r\nrole:{}\r\n",
+             uptime_in_days:{}\r\nsimd_isa:{}\r\nrole:{}\r\nvector_dimension:{}\r\n",
             env!("CARGO_PKG_VERSION"),
             std::env::consts::OS,
             usize::BITS,
@@ -423,6 +423,7 @@ pub fn info_text(ctx: &Ctx<'_>, sections: &[Bytes]) -> String {
             sh.uptime_seconds() / 86_400,
             sh.engine.simd_isa(),
             c.role,
+            c.vector_dimension.map_or_else(|| "none".to_string(), |d| d.to_string()),
         );
     }
     if want("clients") {
