@@ -501,4 +501,52 @@ mod tests {
             "the value sits right after SET\\r\\n$5\\r\\n"
         );
     }
+
+    proptest::proptest! {
+        #[test]
+        fn arbitrary_bytes_never_panic_and_never_consume_past_the_input(
+            data in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..512),
+            authenticated in proptest::prelude::any::<bool>(),
+        ) {
+            let limits = FrameLimits { max_bulk_len: 64, max_array_len: 16, max_inline_len: 128 };
+            let mut buf = BytesMut::from(&data[..]);
+            let mut before = buf.len();
+            while let Ok(Some(_)) = parse(&mut buf, &limits, authenticated) {
+                proptest::prop_assert!(buf.len() < before || buf.is_empty());
+                before = buf.len();
+            }
+        }
+
+        #[test]
+        fn a_pipeline_parses_the_same_however_it_is_split(
+            cmds in proptest::collection::vec(
+                proptest::collection::vec(proptest::collection::vec(proptest::prelude::any::<u8>(), 0..20), 1..5),
+                1..6,
+            ),
+            cut in 0usize..400,
+        ) {
+            let mut wire = Vec::new();
+            for c in &cmds {
+                wire.extend(format!("*{}\r\n", c.len()).as_bytes());
+                for a in c {
+                    wire.extend(format!("${}\r\n", a.len()).as_bytes());
+                    wire.extend(a);
+                    wire.extend(b"\r\n");
+                }
+            }
+            let cut = cut.min(wire.len());
+            let mut buf = BytesMut::new();
+            let mut got = Vec::new();
+            for chunk in [&wire[..cut], &wire[cut..]] {
+                buf.extend_from_slice(chunk);
+                while let Some(r) = parse(&mut buf, &FrameLimits::default(), true).unwrap() {
+                    if let Request::Command(args) = r {
+                        got.push(args.iter().map(|a| a.to_vec()).collect::<Vec<_>>());
+                    }
+                }
+            }
+            proptest::prop_assert_eq!(got, cmds);
+            proptest::prop_assert!(buf.is_empty());
+        }
+    }
 }
