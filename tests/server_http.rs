@@ -211,6 +211,22 @@ fn shutdown_answers_requests_already_read_then_stops_accepting() {
 }
 
 #[test]
+fn the_shutdown_command_stops_the_server_gracefully() {
+    let srv = TestServer::start();
+    let mut c = srv.connect();
+    c.check_words("SET k v", "+OK\r\n");
+    c.check_words("SHUTDOWN FORCE", "-ERR syntax error\r\n");
+    c.send(&words("SHUTDOWN NOSAVE"));
+    assert!(
+        c.is_closed(),
+        "SHUTDOWN closes without a reply, as in Redis"
+    );
+    let addr = srv.addr;
+    srv.stop().expect("run returns Ok");
+    assert!(TcpStream::connect(addr).is_err());
+}
+
+#[test]
 fn every_variable_of_the_compose_file_is_one_the_server_reads() {
     let compose =
         std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/compose.yml"))

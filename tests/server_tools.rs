@@ -108,3 +108,72 @@ fn redis_benchmark_runs_pipelined_without_errors() {
     assert!(info.contains("total_error_replies:0\r\n"), "{info}");
     assert!(srv.engine.dbsize() > 0);
 }
+
+fn free_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().port()
+}
+
+#[test]
+fn the_binary_serves_then_exits_cleanly_on_sigterm() {
+    let port = free_port();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_sutra-cache"))
+        .args(["serve", "--port", &port.to_string(), "--in-memory", "true"])
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("binary starts");
+    let mut conn = None;
+    for _ in 0..200 {
+        if let Ok(s) = std::net::TcpStream::connect(("127.0.0.1", port)) {
+            conn = Some(s);
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(25));
+    }
+    let mut s = conn.expect("the server accepts connections");
+    use std::io::{Read, Write};
+    s.write_all(b"SET k v\r\nGET k\r\n").unwrap();
+    let mut reply = [0u8; 12];
+    s.read_exact(&mut reply).unwrap();
+    assert_eq!(&reply, b"+OK\r\n$1\r\nv\r\n");
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(killed.success());
+    let start = std::time::Instant::now();
+    let status = loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            break st;
+        }
+        assert!(
+            start.elapsed().as_secs() < 10,
+            "no exit within 10 s of SIGTERM"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    assert!(status.success(), "{status:?}");
+}
+
+#[test]
+fn the_binary_refuses_a_public_bind_without_a_password_and_says_why() {
+    let out = Command::new(env!("CARGO_BIN_EXE_sutra-cache"))
+        .args([
+            "serve",
+            "--bind",
+            "0.0.0.0",
+            "--port",
+            &free_port().to_string(),
+        ])
+        .env_remove("SUTRA_PASSWORD")
+        .output()
+        .expect("binary runs");
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("refusing to listen on 0.0.0.0 without a password"),
+        "{err}"
+    );
+}

@@ -110,6 +110,10 @@ pub struct ServerConfig {
     #[arg(long, env = "SUTRA_SHARD", default_value = "0")]
     pub shard: String,
 
+    /// Threads serving clients; 0 = one per CPU core.
+    #[arg(long, env = "SUTRA_THREADS", default_value_t = 0)]
+    pub threads: usize,
+
     /// Seconds that shutdown waits for clients to finish their in-flight requests.
     #[arg(long, env = "SUTRA_SHUTDOWN_GRACE_SECONDS", default_value_t = 5)]
     pub shutdown_grace_seconds: u64,

@@ -115,6 +115,22 @@ async fn run_batch(
     buf: &mut BytesMut,
 ) -> Flow {
     let out_limit = usize::try_from(shared.config.client_output_buffer_limit).unwrap_or(usize::MAX);
+    // Counted per batch, not per command: one shared atomic add per read.
+    let mut executed = 0u64;
+    let flow = run_batch_inner(stream, shared, client, out, buf, out_limit, &mut executed).await;
+    shared.stats.total_commands.fetch_add(executed, Relaxed);
+    flow
+}
+
+async fn run_batch_inner(
+    stream: &mut TcpStream,
+    shared: &Shared,
+    client: &mut Client,
+    out: &mut Out,
+    buf: &mut BytesMut,
+    out_limit: usize,
+    executed: &mut u64,
+) -> Flow {
     loop {
         let args = match frame::parse(buf, &shared.limits, client.authenticated) {
             Ok(Some(Request::Command(args))) => args,
@@ -126,6 +142,7 @@ async fn run_batch(
                 return Flow::Close;
             }
         };
+        *executed += 1;
         let after = catch_unwind(AssertUnwindSafe(|| {
             cmd::execute(shared, client, out, &args)
         }));

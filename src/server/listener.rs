@@ -41,9 +41,14 @@ pub async fn run(
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut tasks = JoinSet::new();
     tokio::pin!(shutdown);
+    let asked = shared.shutdown_requested.clone();
     loop {
         tokio::select! {
             _ = &mut shutdown => break,
+            _ = asked.notified() => {
+                tracing::info!("SHUTDOWN asked by a client");
+                break;
+            }
             accepted = listener.accept() => {
                 let mut stream = match accepted {
                     Ok((s, _)) => s,
@@ -142,10 +147,11 @@ pub fn serve(config: ServerConfig) -> ExitCode {
         }
     };
     let engine = Arc::new(engine);
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    if config.threads > 0 {
+        builder.worker_threads(config.threads);
+    }
+    let runtime = match builder.enable_all().thread_name("sutra-server").build() {
         Ok(r) => r,
         Err(e) => {
             eprintln!("sutra-cache: cannot start the runtime: {e}");
@@ -155,6 +161,7 @@ pub fn serve(config: ServerConfig) -> ExitCode {
     let addr = config.listen_addr();
     let result = runtime.block_on(async {
         let listener = TcpListener::bind(addr).await?;
+        let addr = listener.local_addr()?;
         tracing::info!(
             %addr,
             version = env!("CARGO_PKG_VERSION"),

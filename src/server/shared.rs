@@ -22,6 +22,8 @@ pub struct Shared {
     pub started: Instant,
     /// Start time in seconds since the Unix epoch (LASTSAVE before any save).
     pub started_unix: u64,
+    /// Notified by the SHUTDOWN command.
+    pub shutdown_requested: Arc<tokio::sync::Notify>,
 }
 
 impl Shared {
@@ -38,6 +40,7 @@ impl Shared {
                 .duration_since(UNIX_EPOCH)
                 .map(|d| d.as_secs())
                 .unwrap_or(0),
+            shutdown_requested: Arc::new(tokio::sync::Notify::new()),
         }
     }
 

@@ -7,7 +7,7 @@ mod server;
 mod string;
 mod vset;
 
-use std::collections::HashMap;
+use hashbrown::HashMap;
 use std::sync::OnceLock;
 
 use bytes::Bytes;
@@ -283,6 +283,15 @@ pub static COMMANDS: &[Spec] = &[
         "server",
         server::time,
         "Returns the server time."
+    ),
+    spec!(
+        "shutdown",
+        -1,
+        ADMIN,
+        NOKEY,
+        "server",
+        server::shutdown,
+        "Stops the server gracefully [NOSAVE|SAVE] (FORCE, NOW and ABORT are not supported)."
     ),
     // strings
     spec!(
@@ -691,7 +700,6 @@ pub enum After {
 pub fn execute(shared: &Shared, client: &mut Client, out: &mut Out, args: &[Bytes]) -> After {
     use std::sync::atomic::Ordering::Relaxed;
     let name = &args[0];
-    shared.stats.total_commands.fetch_add(1, Relaxed);
     // Redis closes a connection whose command is "POST" or "Host:": an HTTP request sent
     // to the RESP stream (a cross-protocol attack from a browser).
     if name.eq_ignore_ascii_case(b"post") || name.eq_ignore_ascii_case(b"host:") {

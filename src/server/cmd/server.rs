@@ -571,3 +571,16 @@ pub fn time(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> CmdResult {
     ctx.out.bulk(now.subsec_micros().to_string().as_bytes());
     Ok(())
 }
+
+/// SHUTDOWN [NOSAVE|SAVE]: stops accepting, answers requests already read, closes the
+/// engine. Like Redis, a successful SHUTDOWN sends no reply: the connection closes.
+pub fn shutdown(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
+    match args.len() {
+        1 => {}
+        2 if is(&args[1], "nosave") || is(&args[1], "save") => {}
+        _ => return Err(CmdError::syntax()),
+    }
+    ctx.shared.shutdown_requested.notify_one();
+    ctx.client.close_after_reply = true;
+    Ok(())
+}
