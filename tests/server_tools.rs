@@ -177,3 +177,20 @@ fn the_binary_refuses_a_public_bind_without_a_password_and_says_why() {
         "{err}"
     );
 }
+
+#[test]
+#[ignore = "needs redis-py: enable once scripts/setup.sh installs it (pip install redis)"]
+fn redis_py_drives_the_server() {
+    let srv = TestServer::start();
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/server_redis_py.py");
+    let out = Command::new("python3")
+        .args([script, &srv.addr.port().to_string()])
+        .output()
+        .expect("python3 runs");
+    assert!(
+        out.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

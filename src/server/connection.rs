@@ -131,6 +131,8 @@ async fn run_batch_inner(
     out_limit: usize,
     executed: &mut u64,
 ) -> Flow {
+    let multi_thread = tokio::runtime::Handle::try_current()
+        .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
     loop {
         let args = match frame::parse(buf, &shared.limits, client.authenticated) {
             Ok(Some(Request::Command(args))) => args,
@@ -143,9 +145,18 @@ async fn run_batch_inner(
             }
         };
         *executed += 1;
-        let after = catch_unwind(AssertUnwindSafe(|| {
-            cmd::execute(shared, client, out, &args)
-        }));
+        let mut run = || {
+            catch_unwind(AssertUnwindSafe(|| {
+                cmd::execute(shared, client, out, &args)
+            }))
+        };
+        // A long engine call (a scan of a big set) must not stall the other clients whose
+        // tasks share this worker thread: tell the runtime to move them elsewhere.
+        let after = if multi_thread && cmd::lookup(&args[0]).is_some_and(cmd::may_block) {
+            tokio::task::block_in_place(run)
+        } else {
+            run()
+        };
         match after {
             Ok(After::Continue) => {}
             Ok(After::Close) => return Flow::Close,

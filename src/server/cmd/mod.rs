@@ -685,6 +685,15 @@ pub fn lookup(name: &[u8]) -> Option<&'static Spec> {
     table().get(&lower[..name.len()]).copied()
 }
 
+/// Whether a command can hold its thread for long (work proportional to a set's size or
+/// to the whole keyspace), so the runtime should move other clients off the thread.
+pub fn may_block(spec: &Spec) -> bool {
+    matches!(
+        spec.name,
+        "vsim" | "vinvalidate" | "vaddm" | "flushdb" | "flushall" | "del" | "unlink" | "save"
+    )
+}
+
 /// What the connection does after a command.
 #[derive(Debug, PartialEq, Eq)]
 pub enum After {
