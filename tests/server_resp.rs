@@ -230,6 +230,18 @@ fn type_and_scan_cover_both_kinds() {
         "SCAN 0 TYPE nonsense",
         "-ERR unknown type name 'nonsense'\r\n",
     );
+    c.check_words("KEYS v*", "*1\r\n$2\r\nvs\r\n");
+    c.check_words("KEYS nomatch*", "*0\r\n");
+    let all = String::from_utf8(c.call(&[b"KEYS", b"*"])).unwrap();
+    assert!(
+        all.starts_with("*2\r\n") && all.contains("$4\r\nblob\r\n"),
+        "{all}"
+    );
+    c.check_words("MULTI", "-ERR 'multi' is not supported by sutra-cache: transactions need isolation the engine does not offer; send the commands as a pipeline without MULTI (redis-py: pipeline(transaction=False))\r\n");
+    c.check_words(
+        "SUBSCRIBE ch",
+        "-ERR 'subscribe' is not supported by sutra-cache: there is no publish/subscribe\r\n",
+    );
     c.check_words("SCAN x", "-ERR invalid cursor\r\n");
     c.check_words("SCAN 0 COUNT 0", "-ERR syntax error\r\n");
     c.check_words("SCAN 0 COUNT", "-ERR syntax error\r\n");

@@ -16,7 +16,7 @@ fn counters_json(c: &Counters) -> serde_json::Value {
     serde_json::json!({
         "hits": c.hits,
         "misses": c.misses,
-        "total_requests": c.hits + c.misses,
+        "total_requests": c.hits.saturating_add(c.misses),
         "hit_rate": c.hit_rate(),
         "sets": c.sets,
         "evictions": c.evictions,

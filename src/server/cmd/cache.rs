@@ -171,7 +171,7 @@ fn counters_reply(ctx: &mut Ctx<'_>, c: &Counters, extra: &[(&str, u64)]) {
     for (name, v) in [
         ("hits", c.hits),
         ("misses", c.misses),
-        ("total_requests", c.hits + c.misses),
+        ("total_requests", c.hits.saturating_add(c.misses)),
     ] {
         out.bulk(name.as_bytes());
         out.int(v as i64);

@@ -79,8 +79,10 @@ pub fn ttl_reply(state: TtlState, in_ms: bool) -> i64 {
     match state {
         TtlState::Missing => -2,
         TtlState::NoExpiry => -1,
-        TtlState::ExpiresInMs(ms) if in_ms => ms as i64,
-        TtlState::ExpiresInMs(ms) => ms.saturating_add(500) as i64 / 1000,
+        TtlState::ExpiresInMs(ms) if in_ms => i64::try_from(ms).unwrap_or(i64::MAX),
+        TtlState::ExpiresInMs(ms) => {
+            i64::try_from(ms.saturating_add(500) / 1000).unwrap_or(i64::MAX)
+        }
     }
 }
 
@@ -166,6 +168,26 @@ pub fn scan(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     ctx.out.bulk(page.cursor.to_string().as_bytes());
     ctx.out.array(page.keys.len());
     for k in &page.keys {
+        ctx.out.bulk(k);
+    }
+    Ok(())
+}
+
+/// KEYS pattern: every live key matching, by scanning the whole keyspace page by page.
+pub fn keys(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
+    let pattern = (&args[1][..] != b"*").then_some(&args[1][..]);
+    let mut cursor = 0;
+    let mut found = Vec::new();
+    loop {
+        let page = ctx.shared.engine.scan(cursor, pattern, 1024, None);
+        found.extend(page.keys);
+        if page.cursor == 0 {
+            break;
+        }
+        cursor = page.cursor;
+    }
+    ctx.out.array(found.len());
+    for k in &found {
         ctx.out.bulk(k);
     }
     Ok(())

@@ -467,6 +467,15 @@ pub static COMMANDS: &[Spec] = &[
         "Type of a key: string or vectorset."
     ),
     spec!(
+        "keys",
+        2,
+        READ_SLOW,
+        NOKEY,
+        "generic",
+        keyspace::keys,
+        "Every key matching a pattern (a full scan: prefer SCAN)."
+    ),
+    spec!(
         "scan",
         -2,
         READ_SLOW,
@@ -690,7 +699,15 @@ pub fn lookup(name: &[u8]) -> Option<&'static Spec> {
 pub fn may_block(spec: &Spec) -> bool {
     matches!(
         spec.name,
-        "vsim" | "vinvalidate" | "vaddm" | "flushdb" | "flushall" | "del" | "unlink" | "save"
+        "vsim"
+            | "vinvalidate"
+            | "vaddm"
+            | "flushdb"
+            | "flushall"
+            | "del"
+            | "unlink"
+            | "save"
+            | "keys"
     )
 }
 
@@ -716,7 +733,13 @@ pub fn execute(shared: &Shared, client: &mut Client, out: &mut Out, args: &[Byte
     }
     let Some(spec) = lookup(name) else {
         shared.stats.error_replies.fetch_add(1, Relaxed);
-        out.error(&unknown_command(args));
+        match unsupported(name) {
+            Some(why) => out.error(&format!(
+                "ERR '{}' is not supported by sutra-cache: {why}",
+                String::from_utf8_lossy(name).to_ascii_lowercase()
+            )),
+            None => out.error(&unknown_command(args)),
+        }
         return After::Continue;
     };
     if !client.authenticated && !spec.flags.contains(&"no_auth") {
@@ -747,6 +770,33 @@ pub fn execute(shared: &Shared, client: &mut Client, out: &mut Out, args: &[Byte
     } else {
         After::Continue
     }
+}
+
+/// Redis commands clients commonly send that this server deliberately lacks, with what to
+/// do instead.
+fn unsupported(name: &[u8]) -> Option<&'static str> {
+    const TX: &str = "transactions need isolation the engine does not offer; send the \
+                      commands as a pipeline without MULTI (redis-py: pipeline(transaction=False))";
+    const PUBSUB: &str = "there is no publish/subscribe";
+    const SCRIPT: &str = "there is no scripting";
+    let table: [(&str, &'static str); 12] = [
+        ("multi", TX),
+        ("exec", TX),
+        ("discard", TX),
+        ("watch", TX),
+        ("unwatch", TX),
+        ("subscribe", PUBSUB),
+        ("psubscribe", PUBSUB),
+        ("publish", PUBSUB),
+        ("eval", SCRIPT),
+        ("evalsha", SCRIPT),
+        ("fcall", SCRIPT),
+        ("script", SCRIPT),
+    ];
+    table
+        .iter()
+        .find(|(n, _)| name.eq_ignore_ascii_case(n.as_bytes()))
+        .map(|(_, why)| *why)
 }
 
 fn unknown_command(args: &[Bytes]) -> String {
