@@ -790,3 +790,35 @@ fn cachestats_counts_hits_and_misses_globally_and_per_set() {
         "-ERR wrong number of arguments for 'cachestats' command\r\n",
     );
 }
+
+#[test]
+fn many_clients_at_once_each_read_back_exactly_what_they_wrote() {
+    let srv = TestServer::start();
+    let threads: Vec<_> = (0..16)
+        .map(|t| {
+            let mut c = srv.connect();
+            std::thread::spawn(move || {
+                let mut input: Vec<u8> = Vec::new();
+                let mut expected: Vec<u8> = Vec::new();
+                for i in 0..300 {
+                    let v = format!("value-{t}-{i}-{}", "x".repeat(i % 50));
+                    input.extend(cmd(&[b"SET", format!("c{t}:{i}").as_bytes(), v.as_bytes()]));
+                    expected.extend(b"+OK\r\n");
+                }
+                for i in 0..300 {
+                    let v = format!("value-{t}-{i}-{}", "x".repeat(i % 50));
+                    input.extend(cmd(&[b"GET", format!("c{t}:{i}").as_bytes()]));
+                    expected.extend(format!("${}\r\n{v}\r\n", v.len()).as_bytes());
+                }
+                for chunk in input.chunks(1000) {
+                    c.send(chunk);
+                }
+                assert_eq!(c.read_n(expected.len()), expected, "client {t}");
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().expect("client thread");
+    }
+    assert_eq!(srv.engine.dbsize(), 16 * 300);
+}
