@@ -699,15 +699,7 @@ pub fn lookup(name: &[u8]) -> Option<&'static Spec> {
 pub fn may_block(spec: &Spec) -> bool {
     matches!(
         spec.name,
-        "vsim"
-            | "vinvalidate"
-            | "vaddm"
-            | "flushdb"
-            | "flushall"
-            | "del"
-            | "unlink"
-            | "save"
-            | "keys"
+        "vsim" | "vinvalidate" | "vaddm" | "flushdb" | "flushall" | "save" | "keys"
     )
 }
 
