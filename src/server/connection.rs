@@ -20,6 +20,8 @@ use super::shared::Shared;
 const FLUSH_BYTES: usize = 64 << 10;
 /// Initial read buffer.
 const READ_BUF_BYTES: usize = 16 << 10;
+/// Buffers larger than this are released once empty.
+const RETAIN_BYTES: usize = 1 << 20;
 
 enum Flow {
     Continue,
@@ -88,6 +90,13 @@ pub async fn serve(
                 .net_output_bytes
                 .fetch_add(out.buf.len() as u64, Relaxed);
             out.buf.clear();
+        }
+        // An idle connection does not keep the memory of its largest request or reply.
+        if out.buf.capacity() > RETAIN_BYTES {
+            out.buf = BytesMut::new();
+        }
+        if buf.is_empty() && buf.capacity() > RETAIN_BYTES {
+            buf = BytesMut::with_capacity(READ_BUF_BYTES);
         }
         if matches!(flow, Flow::Close) {
             return;
