@@ -822,3 +822,49 @@ fn many_clients_at_once_each_read_back_exactly_what_they_wrote() {
     }
     assert_eq!(srv.engine.dbsize(), 16 * 300);
 }
+
+#[test]
+fn resp3_gives_maps_sets_booleans_doubles_and_nulls_where_redis_does() {
+    let srv = TestServer::start();
+    let mut c = srv.connect();
+    c.send(&words("HELLO 3"));
+    let _ = c.read_reply();
+    c.check_words("CONFIG GET save", "%1\r\n$4\r\nsave\r\n$0\r\n\r\n");
+    c.check_words(
+        "COMMAND INFO get",
+        "*1\r\n*10\r\n$3\r\nget\r\n:2\r\n~2\r\n+readonly\r\n+fast\r\n:1\r\n:1\r\n:1\r\n~0\r\n~0\r\n*0\r\n*0\r\n",
+    );
+    c.check_words("VADD vs VALUES 2 1 0 a", "#t\r\n");
+    c.check_words("VADD vs VALUES 2 0 1 b", "#t\r\n");
+    c.check_words("VISMEMBER vs a", "#t\r\n");
+    c.check_words("VISMEMBER vs z", "#f\r\n");
+    c.check_words("VSETATTR vs z {}", "#f\r\n");
+    c.check_words("VEMB vs a", "*2\r\n,1\r\n,0\r\n");
+    c.check_words("VEMB vs z", "_\r\n");
+    let mut raw = b"*3\r\n+f32\r\n$8\r\n".to_vec();
+    raw.extend(f32le(&[1.0, 0.0]));
+    raw.extend(b"\r\n,1\r\n");
+    c.check(&words("VEMB vs a RAW"), &raw);
+    let info = String::from_utf8(c.call(&[b"VINFO", b"vs"])).unwrap();
+    assert!(
+        info.starts_with("%9\r\n+quant-type\r\n+exact\r\n+hnsw-m\r\n:16\r\n"),
+        "{info}"
+    );
+    c.check_words("VRANDMEMBER nope", "_\r\n");
+    c.check_words("VGETATTR vs a", "_\r\n");
+    c.check_words("VGETF32 vs z", "_\r\n");
+    c.check_words("CACHESTATS nope", "_\r\n");
+    let stats = String::from_utf8(c.call(&[b"CACHESTATS", b"vs"])).unwrap();
+    assert!(stats.starts_with("%9\r\n$4\r\nhits\r\n:"), "{stats}");
+    assert!(stats.contains("$8\r\nhit_rate\r\n,"), "{stats}");
+    c.check_words(
+        "VINVALIDATE vs VALUES 2 1 0 THRESHOLD 0.9 WITHELEMENTS",
+        "%1\r\n$1\r\na\r\n,1\r\n",
+    );
+    c.check_words("VREM vs b", "#t\r\n");
+    c.check_words("VREM vs b", "#f\r\n");
+    c.check_words("SET k v GET", "_\r\n");
+    c.check_words("SET k v NX", "_\r\n");
+    c.check_words("MGET k nope", "*2\r\n$1\r\nv\r\n_\r\n");
+    c.check_words("SCAN 0 MATCH k", "*2\r\n$1\r\n0\r\n*1\r\n$1\r\nk\r\n");
+}
