@@ -129,552 +129,73 @@ const KEY1: (i32, i32, i32) = (1, 1, 1);
 const KEYS: (i32, i32, i32) = (1, -1, 1);
 
 /// Every command the server knows.
+#[rustfmt::skip]
 pub static COMMANDS: &[Spec] = &[
     // connection and server
-    spec!(
-        "ping",
-        -1,
-        CONN,
-        NOKEY,
-        "connection",
-        server::ping,
-        "Returns the server's liveliness response."
-    ),
-    spec!(
-        "echo",
-        2,
-        CONN,
-        NOKEY,
-        "connection",
-        server::echo,
-        "Returns the given string."
-    ),
-    spec!(
-        "hello",
-        -1,
-        NOAUTH,
-        NOKEY,
-        "connection",
-        server::hello,
-        "Handshakes with the server (protocol version, auth, name)."
-    ),
-    spec!(
-        "auth",
-        -2,
-        NOAUTH,
-        NOKEY,
-        "connection",
-        server::auth,
-        "Authenticates the connection."
-    ),
-    spec!(
-        "select",
-        2,
-        CONN,
-        NOKEY,
-        "connection",
-        server::select,
-        "Changes the selected database (only 0 exists)."
-    ),
-    spec!(
-        "quit",
-        -1,
-        NOAUTH,
-        NOKEY,
-        "connection",
-        server::quit,
-        "Closes the connection."
-    ),
-    spec!(
-        "client",
-        -2,
-        CONN,
-        NOKEY,
-        "connection",
-        server::client,
-        "CLIENT ID|SETNAME|GETNAME|SETINFO|INFO."
-    ),
-    spec!(
-        "command",
-        -1,
-        &["loading", "stale"],
-        NOKEY,
-        "server",
-        server::command,
-        "Returns details about commands."
-    ),
-    spec!(
-        "config",
-        -2,
-        ADMIN,
-        NOKEY,
-        "server",
-        server::config,
-        "CONFIG GET parameter [parameter ...]."
-    ),
-    spec!(
-        "info",
-        -1,
-        &["loading", "stale"],
-        NOKEY,
-        "server",
-        server::info,
-        "Returns information and statistics about the server."
-    ),
-    spec!(
-        "dbsize",
-        1,
-        READ,
-        NOKEY,
-        "server",
-        server::dbsize,
-        "Returns the number of keys."
-    ),
-    spec!(
-        "flushdb",
-        -1,
-        WRITE,
-        NOKEY,
-        "server",
-        server::flush,
-        "Removes every key."
-    ),
-    spec!(
-        "flushall",
-        -1,
-        WRITE,
-        NOKEY,
-        "server",
-        server::flush,
-        "Removes every key."
-    ),
-    spec!(
-        "save",
-        1,
-        ADMIN,
-        NOKEY,
-        "server",
-        server::save,
-        "Writes a snapshot (needs durability)."
-    ),
-    spec!(
-        "bgsave",
-        -1,
-        ADMIN,
-        NOKEY,
-        "server",
-        server::save,
-        "Writes a snapshot in the background (needs durability)."
-    ),
-    spec!(
-        "lastsave",
-        1,
-        &["fast", "loading", "stale"],
-        NOKEY,
-        "server",
-        server::lastsave,
-        "Time of the last successful snapshot."
-    ),
-    spec!(
-        "time",
-        1,
-        &["fast", "loading", "stale"],
-        NOKEY,
-        "server",
-        server::time,
-        "Returns the server time."
-    ),
-    spec!(
-        "shutdown",
-        -1,
-        ADMIN,
-        NOKEY,
-        "server",
-        server::shutdown,
-        "Stops the server gracefully [NOSAVE|SAVE] (FORCE, NOW and ABORT are not supported)."
-    ),
+    spec!("ping", -1, CONN, NOKEY, "connection", server::ping, "Returns the server's liveliness response."),
+    spec!("echo", 2, CONN, NOKEY, "connection", server::echo, "Returns the given string."),
+    spec!("hello", -1, NOAUTH, NOKEY, "connection", server::hello, "Handshakes with the server (protocol version, auth, name)."),
+    spec!("auth", -2, NOAUTH, NOKEY, "connection", server::auth, "Authenticates the connection."),
+    spec!("select", 2, CONN, NOKEY, "connection", server::select, "Changes the selected database (only 0 exists)."),
+    spec!("quit", -1, NOAUTH, NOKEY, "connection", server::quit, "Closes the connection."),
+    spec!("client", -2, CONN, NOKEY, "connection", server::client, "CLIENT ID|SETNAME|GETNAME|SETINFO|INFO."),
+    spec!("command", -1, &["loading", "stale"], NOKEY, "server", server::command, "Returns details about commands."),
+    spec!("config", -2, ADMIN, NOKEY, "server", server::config, "CONFIG GET parameter [parameter ...]."),
+    spec!("info", -1, &["loading", "stale"], NOKEY, "server", server::info, "Returns information and statistics about the server."),
+    spec!("dbsize", 1, READ, NOKEY, "server", server::dbsize, "Returns the number of keys."),
+    spec!("flushdb", -1, WRITE, NOKEY, "server", server::flush, "Removes every key."),
+    spec!("flushall", -1, WRITE, NOKEY, "server", server::flush, "Removes every key."),
+    spec!("save", 1, ADMIN, NOKEY, "server", server::save, "Writes a snapshot (needs durability)."),
+    spec!("bgsave", -1, ADMIN, NOKEY, "server", server::save, "Writes a snapshot in the background (needs durability)."),
+    spec!("lastsave", 1, &["fast", "loading", "stale"], NOKEY, "server", server::lastsave, "Time of the last successful snapshot."),
+    spec!("time", 1, &["fast", "loading", "stale"], NOKEY, "server", server::time, "Returns the server time."),
+    spec!("shutdown", -1, ADMIN, NOKEY, "server", server::shutdown, "Stops the server gracefully [NOSAVE|SAVE] (FORCE, NOW and ABORT are not supported)."),
     // strings
-    spec!(
-        "get",
-        2,
-        READ,
-        KEY1,
-        "string",
-        string::get,
-        "Returns the value of a key."
-    ),
-    spec!(
-        "set",
-        -3,
-        WRITE_OOM,
-        KEY1,
-        "string",
-        string::set,
-        "Sets the value of a key [EX|PX|EXAT|PXAT|KEEPTTL] [NX|XX] [GET]."
-    ),
-    spec!(
-        "setex",
-        4,
-        WRITE_OOM,
-        KEY1,
-        "string",
-        string::setex,
-        "Sets a value with an expiry in seconds."
-    ),
-    spec!(
-        "psetex",
-        4,
-        WRITE_OOM,
-        KEY1,
-        "string",
-        string::psetex,
-        "Sets a value with an expiry in milliseconds."
-    ),
-    spec!(
-        "setnx",
-        3,
-        WRITE_OOM,
-        KEY1,
-        "string",
-        string::setnx,
-        "Sets a value when the key does not exist."
-    ),
-    spec!(
-        "mget",
-        -2,
-        READ,
-        KEYS,
-        "string",
-        string::mget,
-        "Returns the values of keys."
-    ),
-    spec!(
-        "mset",
-        -3,
-        WRITE_OOM,
-        (1, -1, 2),
-        "string",
-        string::mset,
-        "Sets many keys."
-    ),
-    spec!(
-        "strlen",
-        2,
-        READ,
-        KEY1,
-        "string",
-        string::strlen,
-        "Length of a value."
-    ),
+    spec!("get", 2, READ, KEY1, "string", string::get, "Returns the value of a key."),
+    spec!("set", -3, WRITE_OOM, KEY1, "string", string::set, "Sets the value of a key [EX|PX|EXAT|PXAT|KEEPTTL] [NX|XX] [GET]."),
+    spec!("setex", 4, WRITE_OOM, KEY1, "string", string::setex, "Sets a value with an expiry in seconds."),
+    spec!("psetex", 4, WRITE_OOM, KEY1, "string", string::psetex, "Sets a value with an expiry in milliseconds."),
+    spec!("setnx", 3, WRITE_OOM, KEY1, "string", string::setnx, "Sets a value when the key does not exist."),
+    spec!("mget", -2, READ, KEYS, "string", string::mget, "Returns the values of keys."),
+    spec!("mset", -3, WRITE_OOM, (1, -1, 2), "string", string::mset, "Sets many keys."),
+    spec!("strlen", 2, READ, KEY1, "string", string::strlen, "Length of a value."),
     // keyspace
-    spec!(
-        "del",
-        -2,
-        WRITE,
-        KEYS,
-        "generic",
-        keyspace::del,
-        "Deletes keys."
-    ),
-    spec!(
-        "unlink",
-        -2,
-        &["write", "fast"],
-        KEYS,
-        "generic",
-        keyspace::del,
-        "Deletes keys."
-    ),
-    spec!(
-        "exists",
-        -2,
-        READ,
-        KEYS,
-        "generic",
-        keyspace::exists,
-        "Counts existing keys."
-    ),
-    spec!(
-        "expire",
-        -3,
-        &["write", "fast"],
-        KEY1,
-        "generic",
-        keyspace::expire,
-        "Sets a key's time to live in seconds."
-    ),
-    spec!(
-        "pexpire",
-        -3,
-        &["write", "fast"],
-        KEY1,
-        "generic",
-        keyspace::pexpire,
-        "Sets a key's time to live in milliseconds."
-    ),
-    spec!(
-        "expireat",
-        -3,
-        &["write", "fast"],
-        KEY1,
-        "generic",
-        keyspace::expireat,
-        "Sets a key's expiry as a Unix time in seconds."
-    ),
-    spec!(
-        "pexpireat",
-        -3,
-        &["write", "fast"],
-        KEY1,
-        "generic",
-        keyspace::pexpireat,
-        "Sets a key's expiry as a Unix time in milliseconds."
-    ),
-    spec!(
-        "ttl",
-        2,
-        READ,
-        KEY1,
-        "generic",
-        keyspace::ttl,
-        "Time to live of a key in seconds."
-    ),
-    spec!(
-        "pttl",
-        2,
-        READ,
-        KEY1,
-        "generic",
-        keyspace::pttl,
-        "Time to live of a key in milliseconds."
-    ),
-    spec!(
-        "persist",
-        2,
-        &["write", "fast"],
-        KEY1,
-        "generic",
-        keyspace::persist,
-        "Removes a key's expiry."
-    ),
-    spec!(
-        "type",
-        2,
-        READ,
-        KEY1,
-        "generic",
-        keyspace::key_type,
-        "Type of a key: string or vectorset."
-    ),
-    spec!(
-        "keys",
-        2,
-        READ_SLOW,
-        NOKEY,
-        "generic",
-        keyspace::keys,
-        "Every key matching a pattern (a full scan: prefer SCAN)."
-    ),
-    spec!(
-        "scan",
-        -2,
-        READ_SLOW,
-        NOKEY,
-        "generic",
-        keyspace::scan,
-        "Iterates the keys [MATCH pattern] [COUNT n] [TYPE type]."
-    ),
+    spec!("del", -2, WRITE, KEYS, "generic", keyspace::del, "Deletes keys."),
+    spec!("unlink", -2, &["write", "fast"], KEYS, "generic", keyspace::del, "Deletes keys."),
+    spec!("exists", -2, READ, KEYS, "generic", keyspace::exists, "Counts existing keys."),
+    spec!("expire", -3, &["write", "fast"], KEY1, "generic", keyspace::expire, "Sets a key's time to live in seconds."),
+    spec!("pexpire", -3, &["write", "fast"], KEY1, "generic", keyspace::pexpire, "Sets a key's time to live in milliseconds."),
+    spec!("expireat", -3, &["write", "fast"], KEY1, "generic", keyspace::expireat, "Sets a key's expiry as a Unix time in seconds."),
+    spec!("pexpireat", -3, &["write", "fast"], KEY1, "generic", keyspace::pexpireat, "Sets a key's expiry as a Unix time in milliseconds."),
+    spec!("ttl", 2, READ, KEY1, "generic", keyspace::ttl, "Time to live of a key in seconds."),
+    spec!("pttl", 2, READ, KEY1, "generic", keyspace::pttl, "Time to live of a key in milliseconds."),
+    spec!("persist", 2, &["write", "fast"], KEY1, "generic", keyspace::persist, "Removes a key's expiry."),
+    spec!("type", 2, READ, KEY1, "generic", keyspace::key_type, "Type of a key: string or vectorset."),
+    spec!("keys", 2, READ_SLOW, NOKEY, "generic", keyspace::keys, "Every key matching a pattern (a full scan: prefer SCAN)."),
+    spec!("scan", -2, READ_SLOW, NOKEY, "generic", keyspace::scan, "Iterates the keys [MATCH pattern] [COUNT n] [TYPE type]."),
     // Redis 8 vector sets
-    spec!(
-        "vadd",
-        -5,
-        WRITE_OOM,
-        KEY1,
-        "vector_set",
-        vset::vadd,
-        "Adds an element to a vector set."
-    ),
-    spec!(
-        "vsim",
-        -4,
-        READ_SLOW,
-        KEY1,
-        "vector_set",
-        vset::vsim,
-        "Most similar elements to a vector or an element."
-    ),
-    spec!(
-        "vemb",
-        -3,
-        READ,
-        KEY1,
-        "vector_set",
-        vset::vemb,
-        "The vector of an element."
-    ),
-    spec!(
-        "vrem",
-        3,
-        WRITE,
-        KEY1,
-        "vector_set",
-        vset::vrem,
-        "Removes an element."
-    ),
-    spec!(
-        "vcard",
-        2,
-        READ,
-        KEY1,
-        "vector_set",
-        vset::vcard,
-        "Number of elements."
-    ),
-    spec!(
-        "vdim",
-        2,
-        READ,
-        KEY1,
-        "vector_set",
-        vset::vdim,
-        "Dimension of the set."
-    ),
-    spec!(
-        "vinfo",
-        2,
-        READ,
-        KEY1,
-        "vector_set",
-        vset::vinfo,
-        "Information about a vector set."
-    ),
-    spec!(
-        "vsetattr",
-        4,
-        WRITE,
-        KEY1,
-        "vector_set",
-        vset::vsetattr,
-        "Sets or clears an element's JSON attributes."
-    ),
-    spec!(
-        "vgetattr",
-        3,
-        READ,
-        KEY1,
-        "vector_set",
-        vset::vgetattr,
-        "An element's JSON attributes."
-    ),
-    spec!(
-        "vrandmember",
-        -2,
-        READ_SLOW,
-        KEY1,
-        "vector_set",
-        vset::vrandmember,
-        "Random elements."
-    ),
-    spec!(
-        "vismember",
-        3,
-        READ,
-        KEY1,
-        "vector_set",
-        vset::vismember,
-        "Whether an element exists."
-    ),
+    spec!("vadd", -5, WRITE_OOM, KEY1, "vector_set", vset::vadd, "Adds an element to a vector set."),
+    spec!("vsim", -4, READ_SLOW, KEY1, "vector_set", vset::vsim, "Most similar elements to a vector or an element."),
+    spec!("vemb", -3, READ, KEY1, "vector_set", vset::vemb, "The vector of an element."),
+    spec!("vrem", 3, WRITE, KEY1, "vector_set", vset::vrem, "Removes an element."),
+    spec!("vcard", 2, READ, KEY1, "vector_set", vset::vcard, "Number of elements."),
+    spec!("vdim", 2, READ, KEY1, "vector_set", vset::vdim, "Dimension of the set."),
+    spec!("vinfo", 2, READ, KEY1, "vector_set", vset::vinfo, "Information about a vector set."),
+    spec!("vsetattr", 4, WRITE, KEY1, "vector_set", vset::vsetattr, "Sets or clears an element's JSON attributes."),
+    spec!("vgetattr", 3, READ, KEY1, "vector_set", vset::vgetattr, "An element's JSON attributes."),
+    spec!("vrandmember", -2, READ_SLOW, KEY1, "vector_set", vset::vrandmember, "Random elements."),
+    spec!("vismember", 3, READ, KEY1, "vector_set", vset::vismember, "Whether an element exists."),
     // the cache's own
-    spec!(
-        "vgetf32",
-        3,
-        READ,
-        KEY1,
-        "sutra",
-        cache::vgetf32,
-        "An element's vector as a float32 little-endian blob (exact bytes in exact mode)."
-    ),
-    spec!(
-        "vmgetf32",
-        -3,
-        READ,
-        KEY1,
-        "sutra",
-        cache::vmgetf32,
-        "Many elements' vectors as float32 little-endian blobs."
-    ),
-    spec!(
-        "vaddm",
-        -5,
-        WRITE_OOM,
-        KEY1,
-        "sutra",
-        cache::vaddm,
-        "Adds many elements at once."
-    ),
-    spec!(
-        "vexpire",
-        4,
-        &["write", "fast"],
-        KEY1,
-        "sutra",
-        cache::vexpire,
-        "Sets an element's time to live in seconds."
-    ),
-    spec!(
-        "vpexpire",
-        4,
-        &["write", "fast"],
-        KEY1,
-        "sutra",
-        cache::vpexpire,
-        "Sets an element's time to live in milliseconds."
-    ),
-    spec!(
-        "vttl",
-        3,
-        READ,
-        KEY1,
-        "sutra",
-        cache::vttl,
-        "Time to live of an element in seconds."
-    ),
-    spec!(
-        "vpttl",
-        3,
-        READ,
-        KEY1,
-        "sutra",
-        cache::vpttl,
-        "Time to live of an element in milliseconds."
-    ),
-    spec!(
-        "vpersist",
-        3,
-        &["write", "fast"],
-        KEY1,
-        "sutra",
-        cache::vpersist,
-        "Removes an element's expiry."
-    ),
-    spec!(
-        "vinvalidate",
-        -6,
-        WRITE,
-        KEY1,
-        "sutra",
-        cache::vinvalidate,
-        "Atomically removes every element at least this similar."
-    ),
-    spec!(
-        "cachestats",
-        -1,
-        READ,
-        NOKEY,
-        "sutra",
-        cache::cachestats,
-        "Hits, misses and hit rate, global or of one set."
-    ),
+    spec!("vgetf32", 3, READ, KEY1, "sutra", cache::vgetf32, "An element's vector as a float32 little-endian blob (exact bytes in exact mode)."),
+    spec!("vmgetf32", -3, READ, KEY1, "sutra", cache::vmgetf32, "Many elements' vectors as float32 little-endian blobs."),
+    spec!("vaddm", -5, WRITE_OOM, KEY1, "sutra", cache::vaddm, "Adds many elements at once."),
+    spec!("vexpire", 4, &["write", "fast"], KEY1, "sutra", cache::vexpire, "Sets an element's time to live in seconds."),
+    spec!("vpexpire", 4, &["write", "fast"], KEY1, "sutra", cache::vpexpire, "Sets an element's time to live in milliseconds."),
+    spec!("vttl", 3, READ, KEY1, "sutra", cache::vttl, "Time to live of an element in seconds."),
+    spec!("vpttl", 3, READ, KEY1, "sutra", cache::vpttl, "Time to live of an element in milliseconds."),
+    spec!("vpersist", 3, &["write", "fast"], KEY1, "sutra", cache::vpersist, "Removes an element's expiry."),
+    spec!("vinvalidate", -6, WRITE, KEY1, "sutra", cache::vinvalidate, "Atomically removes every element at least this similar."),
+    spec!("cachestats", -1, READ, NOKEY, "sutra", cache::cachestats, "Hits, misses and hit rate, global or of one set."),
 ];
 
 fn table() -> &'static HashMap<&'static [u8], &'static Spec> {
