@@ -14,6 +14,8 @@ pub mod index;
 #[doc(hidden)]
 pub mod quant;
 #[doc(hidden)]
+pub mod server;
+#[doc(hidden)]
 pub mod simd;
 mod snapshot;
 mod store;
