@@ -37,9 +37,17 @@ pub fn max_abs(x: &[f32]) -> f32 {
 
 /// Rounds `q` (|q| ≤ 127 up to rounding) to the nearest code, ties to even, clamped to
 /// `[-127, 127]`. A NaN yields 0.
+///
+/// Written with compares and selects only (no `f32::clamp`, no saturating float → int
+/// cast, whose NaN checks keep the loop scalar): after adding `1.5 · 2^23` the integer sits
+/// in the low mantissa bits, so subtracting the bias's bit pattern yields it directly.
 #[inline(always)]
 fn to_code(q: f32) -> i8 {
-    ((q + ROUNDING_BIAS) - ROUNDING_BIAS).clamp(-MAX_CODE, MAX_CODE) as i8
+    #[allow(clippy::eq_op)] // `q == q` is false exactly for NaN.
+    let q = if q == q { q } else { 0.0 };
+    let q = if q > MAX_CODE { MAX_CODE } else { q };
+    let q = if q < -MAX_CODE { -MAX_CODE } else { q };
+    ((q + ROUNDING_BIAS).to_bits() as i32 - ROUNDING_BIAS.to_bits() as i32) as i8
 }
 
 /// Quantizes `src` into `dst` and returns the scale: `code = round(x / scale)`,

@@ -111,7 +111,9 @@ fn random_vectors_meet_the_component_and_cosine_bounds() {
     for n in [1usize, 2, 3, 7, 8, 9, 31, 384, 768, 1536] {
         for _ in 0..20 {
             let spread = [1e-3f32, 1.0, 1e3][rng.gen_range(0..3)];
-            let x: Vec<f32> = (0..n).map(|_| rng.gen_range(-1.0f32..1.0) * spread).collect();
+            let x: Vec<f32> = (0..n)
+                .map(|_| rng.gen_range(-1.0f32..1.0) * spread)
+                .collect();
             let (codes, scale, back) = round_trip(&x);
             assert!(codes.iter().all(|&c| c != i8::MIN));
             assert_within_component_bound(&x, scale, &back);
@@ -137,15 +139,24 @@ fn approx_dot_is_the_dot_of_the_dequantized_vectors_and_meets_its_bound() {
             let (cy, sy, _) = round_trip(&y);
             let got = q.approx_dot(&cy, sy) as f64;
 
-            let (xh, yh) = (q.dequantize(), crate::quant::QuantizedVector::new(&y).dequantize());
+            let (xh, yh) = (
+                q.dequantize(),
+                crate::quant::QuantizedVector::new(&y).dequantize(),
+            );
             let dot_hat: f64 = xh.iter().zip(&yh).map(|(&a, &b)| a as f64 * b as f64).sum();
-            assert!((got - dot_hat).abs() <= 1e-5 * dot_hat.abs().max(1e-3), "n {n}");
+            assert!(
+                (got - dot_hat).abs() <= 1e-5 * dot_hat.abs().max(1e-3),
+                "n {n}"
+            );
 
             let dot: f64 = x.iter().zip(&y).map(|(&a, &b)| a as f64 * b as f64).sum();
             let l1 = |v: &[f32]| v.iter().map(|&a| (a as f64).abs()).sum::<f64>();
             let (sx, sy) = (q.scale as f64, sy as f64);
             let bound = sy / 2.0 * l1(&x) + sx / 2.0 * l1(&y) + n as f64 * sx * sy / 4.0;
-            assert!((got - dot).abs() <= bound * 1.001 + 1e-6, "n {n}: {got} vs {dot}");
+            assert!(
+                (got - dot).abs() <= bound * 1.001 + 1e-6,
+                "n {n}: {got} vs {dot}"
+            );
 
             let cos_codes = q.cos(&cy) as f64;
             let cos_hat = crate::simd::scalar::cos_f32_scalar(&xh, &yh) as f64;

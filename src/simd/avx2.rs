@@ -111,8 +111,16 @@ pub unsafe fn cos_f32_avx2(a: &[f32], b: &[f32]) -> f32 {
     // SAFETY: every load reads elements [i, i + 8) with i + 8 <= n, inside both slices;
     // the caller guarantees AVX2 and FMA.
     let (mut ab, mut aa, mut bb) = unsafe {
-        let (mut ab0, mut aa0, mut bb0) = (_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps());
-        let (mut ab1, mut aa1, mut bb1) = (_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps());
+        let (mut ab0, mut aa0, mut bb0) = (
+            _mm256_setzero_ps(),
+            _mm256_setzero_ps(),
+            _mm256_setzero_ps(),
+        );
+        let (mut ab1, mut aa1, mut bb1) = (
+            _mm256_setzero_ps(),
+            _mm256_setzero_ps(),
+            _mm256_setzero_ps(),
+        );
         while i + 16 <= n {
             let x0 = _mm256_loadu_ps(pa.add(i));
             let y0 = _mm256_loadu_ps(pb.add(i));
@@ -205,7 +213,10 @@ pub unsafe fn dot_i8_avx2(a: &[i8], b: &[i8]) -> i32 {
         let mut acc1 = _mm256_setzero_si256();
         while i + 32 <= n {
             let (x0, y0) = (load_i8x16_as_i16!(pa.add(i)), load_i8x16_as_i16!(pb.add(i)));
-            let (x1, y1) = (load_i8x16_as_i16!(pa.add(i + 16)), load_i8x16_as_i16!(pb.add(i + 16)));
+            let (x1, y1) = (
+                load_i8x16_as_i16!(pa.add(i + 16)),
+                load_i8x16_as_i16!(pb.add(i + 16)),
+            );
             acc0 = _mm256_add_epi32(acc0, _mm256_madd_epi16(x0, y0));
             acc1 = _mm256_add_epi32(acc1, _mm256_madd_epi16(x1, y1));
             i += 32;
@@ -235,13 +246,22 @@ pub unsafe fn cos_i8_avx2(a: &[i8], b: &[i8]) -> f32 {
     // SAFETY: every load reads bytes [i, i + 16) with i + 16 <= n, inside both slices;
     // the caller guarantees AVX2.
     let (mut ab, mut aa, mut bb) = unsafe {
-        let (mut ab0, mut aa0, mut bb0) =
-            (_mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256());
-        let (mut ab1, mut aa1, mut bb1) =
-            (_mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256());
+        let (mut ab0, mut aa0, mut bb0) = (
+            _mm256_setzero_si256(),
+            _mm256_setzero_si256(),
+            _mm256_setzero_si256(),
+        );
+        let (mut ab1, mut aa1, mut bb1) = (
+            _mm256_setzero_si256(),
+            _mm256_setzero_si256(),
+            _mm256_setzero_si256(),
+        );
         while i + 32 <= n {
             let (x0, y0) = (load_i8x16_as_i16!(pa.add(i)), load_i8x16_as_i16!(pb.add(i)));
-            let (x1, y1) = (load_i8x16_as_i16!(pa.add(i + 16)), load_i8x16_as_i16!(pb.add(i + 16)));
+            let (x1, y1) = (
+                load_i8x16_as_i16!(pa.add(i + 16)),
+                load_i8x16_as_i16!(pb.add(i + 16)),
+            );
             ab0 = _mm256_add_epi32(ab0, _mm256_madd_epi16(x0, y0));
             aa0 = _mm256_add_epi32(aa0, _mm256_madd_epi16(x0, x0));
             bb0 = _mm256_add_epi32(bb0, _mm256_madd_epi16(y0, y0));

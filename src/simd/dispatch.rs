@@ -77,30 +77,34 @@ fn select() -> Kernels {
 /// AVX2 + FMA present. `simsimd_isa` says which simsimd kernels compete with ours.
 #[cfg(target_arch = "x86_64")]
 fn select_x86_avx2(simsimd_isa: &'static str) -> Kernels {
-    use super::avx2;
     match simsimd_isa {
-        // simsimd has AVX-512 kernels: measured on Zen 4 (perf-reports/kernels.md).
+        // simsimd has AVX-512 kernels (skylake; ice and later add VNNI for i8). Measured
+        // on Zen 4 (genoa): our AVX2 kernels were faster for all six operations.
         "skylake" | "ice" | "genoa" | "sapphire" | "turin" => Kernels {
             isa: "avx512",
-            dot_f32: (avx2::dot_f32_avx2, "dot_f32_avx2"),
-            cos_f32: (avx2::cos_f32_avx2, "cos_f32_avx2"),
-            l2sq_f32: (avx2::l2sq_f32_avx2, "l2sq_f32_avx2"),
-            dot_i8: (simsimd::dot_i8_simsimd, "dot_i8_simsimd"),
-            cos_i8: (simsimd::cos_i8_simsimd, "cos_i8_simsimd"),
-            l2sq_i8: (simsimd::l2sq_i8_simsimd, "l2sq_i8_simsimd"),
+            ..avx2_table()
         },
         // AVX2 without AVX-512 (Haswell .. Zen 3; also Sierra Forest, whose AVX-VNNI
-        // kernels in simsimd are unmeasured): simsimd's haswell kernels, measured on
-        // Zen 4 with simsimd's AVX-512 back ends compiled out.
-        _ => Kernels {
-            isa: "avx2",
-            dot_f32: (avx2::dot_f32_avx2, "dot_f32_avx2"),
-            cos_f32: (avx2::cos_f32_avx2, "cos_f32_avx2"),
-            l2sq_f32: (avx2::l2sq_f32_avx2, "l2sq_f32_avx2"),
-            dot_i8: (avx2::dot_i8_avx2, "dot_i8_avx2"),
-            cos_i8: (avx2::cos_i8_avx2, "cos_i8_avx2"),
-            l2sq_i8: (avx2::l2sq_i8_avx2, "l2sq_i8_avx2"),
-        },
+        // kernels in simsimd are unmeasured): against simsimd's haswell kernels, measured
+        // on Zen 4 with simsimd's AVX-512 back ends compiled out.
+        _ => avx2_table(),
+    }
+}
+
+/// Our AVX2 + FMA kernels for every operation.
+///
+/// Only called after AVX2 and FMA were detected (the `Kernels` invariant).
+#[cfg(target_arch = "x86_64")]
+fn avx2_table() -> Kernels {
+    use super::avx2;
+    Kernels {
+        isa: "avx2",
+        dot_f32: (avx2::dot_f32_avx2, "dot_f32_avx2"),
+        cos_f32: (avx2::cos_f32_avx2, "cos_f32_avx2"),
+        l2sq_f32: (avx2::l2sq_f32_avx2, "l2sq_f32_avx2"),
+        dot_i8: (avx2::dot_i8_avx2, "dot_i8_avx2"),
+        cos_i8: (avx2::cos_i8_avx2, "cos_i8_avx2"),
+        l2sq_i8: (avx2::l2sq_i8_avx2, "l2sq_i8_avx2"),
     }
 }
 
