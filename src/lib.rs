@@ -16,6 +16,8 @@ pub mod quant;
 #[doc(hidden)]
 pub mod simd;
 mod store;
+#[doc(hidden)]
+pub mod wal;
 
 pub use engine::*;
 pub use error::{Error, ErrorCode, Result};
