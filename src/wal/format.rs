@@ -294,7 +294,10 @@ mod tests {
         let size = seal_record(99, &mut buf[SEGMENT_HEADER_BYTES..]);
         assert_eq!(size, 24);
         let r = decode_record(&buf, SEGMENT_HEADER_BYTES, 99, Some(7)).unwrap();
-        assert_eq!((r.lsn, r.kind, r.payload, r.size), (7, 3, &b"hello"[..], 24));
+        assert_eq!(
+            (r.lsn, r.kind, r.payload, r.size),
+            (7, 3, &b"hello"[..], 24)
+        );
     }
 
     #[test]
@@ -318,9 +321,6 @@ mod tests {
             decode_record(&buf, 0, 5, Some(1)),
             Err(RecordError::LenOutOfBounds)
         );
-        assert_eq!(
-            decode_record(&buf, 1000, 5, None),
-            Err(RecordError::Short)
-        );
+        assert_eq!(decode_record(&buf, 1000, 5, None), Err(RecordError::Short));
     }
 }

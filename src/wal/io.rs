@@ -164,7 +164,10 @@ impl WalIo for FaultIo {
 
     fn write_at(&mut self, file: &File, buf: &[u8], offset: u64) -> io::Result<usize> {
         self.tick("write")?;
-        let n = self.plan.max_write_bytes.map_or(buf.len(), |m| m.min(buf.len()));
+        let n = self
+            .plan
+            .max_write_bytes
+            .map_or(buf.len(), |m| m.min(buf.len()));
         self.inner.write_at(file, &buf[..n], offset)
     }
 

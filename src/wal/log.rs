@@ -110,7 +110,9 @@ fn make_io(choice: IoChoice) -> Result<Box<dyn WalIo>> {
         IoChoice::Sync => Ok(Box::new(SyncIo::new())),
         IoChoice::Uring => match UringIo::new() {
             Ok(u) => Ok(Box::new(u)),
-            Err(e) => Err(Error::Unsupported(format!("io_uring cannot be set up: {e}"))),
+            Err(e) => Err(Error::Unsupported(format!(
+                "io_uring cannot be set up: {e}"
+            ))),
         },
         IoChoice::Auto => match UringIo::new() {
             Ok(u) => Ok(Box::new(u)),
@@ -188,11 +190,9 @@ impl Wal {
         let handle = std::thread::Builder::new()
             .name("wal-writer".into())
             .spawn(move || writer.run())?;
-        let max_payload = (opts.segment_bytes as usize - SEGMENT_HEADER_BYTES)
-            .min(u32::MAX as usize)
-            / 8
-            * 8
-            - super::format::RECORD_HEADER_BYTES;
+        let max_payload =
+            (opts.segment_bytes as usize - SEGMENT_HEADER_BYTES).min(u32::MAX as usize) / 8 * 8
+                - super::format::RECORD_HEADER_BYTES;
         Ok((
             Wal {
                 shared,

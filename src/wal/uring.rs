@@ -48,8 +48,7 @@ impl UringIo {
         let ring = IoUring::new(8)?;
         let mut probe = Probe::new();
         ring.submitter().register_probe(&mut probe)?;
-        if !probe.is_supported(opcode::Write::CODE) || !probe.is_supported(opcode::Fsync::CODE)
-        {
+        if !probe.is_supported(opcode::Write::CODE) || !probe.is_supported(opcode::Fsync::CODE) {
             return Err(io::Error::new(
                 io::ErrorKind::Unsupported,
                 "io_uring lacks WRITE or FSYNC",

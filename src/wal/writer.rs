@@ -195,9 +195,7 @@ impl Writer {
             || st.sync_wanted_lsn > covered
             || match self.shared.policy {
                 SyncPolicy::Always => true,
-                SyncPolicy::Interval(ms) => {
-                    self.last_sync.elapsed() >= Duration::from_millis(ms)
-                }
+                SyncPolicy::Interval(ms) => self.last_sync.elapsed() >= Duration::from_millis(ms),
                 SyncPolicy::Never => false,
             }
     }
@@ -211,8 +209,7 @@ impl Writer {
                 if st.poisoned.is_some() {
                     break;
                 }
-                if !st.pending.is_empty() || self.sync_in_flight.is_some() || self.sync_due(&st)
-                {
+                if !st.pending.is_empty() || self.sync_in_flight.is_some() || self.sync_due(&st) {
                     break;
                 }
                 if st.closing {
@@ -304,7 +301,12 @@ impl Writer {
         if chunk.is_empty() {
             return Ok(());
         }
-        write_all_at(self.io.as_mut(), &self.active.file, chunk, self.active.offset)?;
+        write_all_at(
+            self.io.as_mut(),
+            &self.active.file,
+            chunk,
+            self.active.offset,
+        )?;
         self.active.offset += chunk.len() as u64;
         self.active.last_lsn = last;
         Ok(())
