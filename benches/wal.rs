@@ -32,7 +32,9 @@ fn run(wal: &Arc<Wal>, writers: usize, iters: u64) -> Duration {
     for t in threads {
         t.join().expect("writer thread");
     }
-    start.elapsed().mul_f64(iters as f64 / (per * writers as u64) as f64)
+    start
+        .elapsed()
+        .mul_f64(iters as f64 / (per * writers as u64) as f64)
 }
 
 fn appends(c: &mut Criterion) {

@@ -243,6 +243,18 @@ fn a_payload_larger_than_a_segment_is_refused_and_the_wal_goes_on() {
 }
 
 #[test]
+fn a_second_wal_on_the_same_directory_is_refused_until_the_first_is_dropped() {
+    let tmp = tempfile::tempdir().unwrap();
+    let o = opts(IoChoice::Sync, SyncPolicy::Always, 4096);
+    let (wal, _) = Wal::open(tmp.path(), o.clone()).unwrap();
+    let err = Wal::open(tmp.path(), o.clone()).unwrap_err();
+    assert_eq!(err.code(), ErrorCode::Io);
+    assert!(err.to_string().contains("in use"), "{err}");
+    drop(wal);
+    Wal::open(tmp.path(), o).unwrap();
+}
+
+#[test]
 fn replay_from_lsn_skips_checkpointed_records_and_never_reuses_their_lsns() {
     let tmp = tempfile::tempdir().unwrap();
     let o = |from| WalOptions {
@@ -418,6 +430,8 @@ fn the_golden_segment_of_format_version_1_still_reads_and_encodes_identically() 
             wal.append(k, &p).unwrap();
         }
         wal.close().unwrap();
+        drop(wal);
+        fs::remove_file(dir.join("LOCK")).unwrap();
     }
     assert_eq!(
         FORMAT_VERSION, 1,

@@ -29,6 +29,12 @@ pub trait WalIo: Send {
     /// Pre-allocates `file` to `len` bytes (fallocate, or set_len where unsupported).
     fn allocate(&mut self, file: &File, len: u64) -> io::Result<()>;
 
+    /// Whether a started sync runs while the caller goes on (io_uring), so that writing
+    /// the next batch overlaps it. `false`: `start_sync` already did the whole sync.
+    fn sync_overlaps(&self) -> bool {
+        false
+    }
+
     /// A whole fdatasync: start and wait.
     fn sync_data(&mut self, file: &File) -> io::Result<()> {
         self.start_sync(file)?;
@@ -178,6 +184,10 @@ impl WalIo for FaultIo {
 
     fn finish_sync(&mut self) -> io::Result<()> {
         self.inner.finish_sync()
+    }
+
+    fn sync_overlaps(&self) -> bool {
+        self.inner.sync_overlaps()
     }
 
     fn allocate(&mut self, file: &File, len: u64) -> io::Result<()> {

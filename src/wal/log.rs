@@ -93,6 +93,31 @@ pub struct Wal {
     io_kind: &'static str,
     max_payload: usize,
     max_pending: usize,
+    /// Holds an exclusive `flock` on `<dir>/LOCK`: one `Wal` per directory.
+    _lock: std::fs::File,
+}
+
+/// Takes an exclusive lock on `<dir>/LOCK` (released when the file is closed, including
+/// when the process dies).
+fn lock_dir(dir: &Path) -> Result<std::fs::File> {
+    use std::os::unix::io::AsRawFd;
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(dir.join("LOCK"))?;
+    // SAFETY: flock only takes the descriptor, which is open for the call.
+    if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+        let e = std::io::Error::last_os_error();
+        return Err(Error::Io(std::io::Error::new(
+            e.kind(),
+            format!(
+                "WAL directory {} is in use by another Wal: {e}",
+                dir.display()
+            ),
+        )));
+    }
+    Ok(file)
 }
 
 impl std::fmt::Debug for Wal {
@@ -146,6 +171,8 @@ impl Wal {
         let io_kind = io.kind();
         tracing::info!(dir = %dir.display(), io = io_kind, policy = ?opts.sync, "opening WAL");
 
+        std::fs::create_dir_all(&dir)?;
+        let lock = lock_dir(&dir)?;
         let rec = recover(&dir, opts.replay_from_lsn, opts.max_free_segments)?;
         let mut stats = rec.stats;
         let mut segdir = rec.dir;
@@ -200,6 +227,7 @@ impl Wal {
                 io_kind,
                 max_payload,
                 max_pending: opts.max_pending_bytes.max(1),
+                _lock: lock,
             },
             Replay {
                 records: rec.records,

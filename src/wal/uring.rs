@@ -156,6 +156,10 @@ impl WalIo for UringIo {
         self.sync_result.take().unwrap_or(Ok(()))
     }
 
+    fn sync_overlaps(&self) -> bool {
+        true
+    }
+
     fn allocate(&mut self, file: &File, len: u64) -> io::Result<()> {
         fallocate_or_set_len(file, len)
     }

@@ -123,7 +123,10 @@ pub(crate) struct Writer {
     pub active: Active,
     /// The LSN covered by the fdatasync in flight, if one is.
     sync_in_flight: Option<u64>,
+    /// When the last sync started.
     last_sync: Instant,
+    /// Moving average of how long a sync takes (start to reaped).
+    sync_ewma: Duration,
 }
 
 fn lsn_of(rec: &[u8]) -> u64 {
@@ -182,6 +185,7 @@ impl Writer {
             active,
             sync_in_flight: None,
             last_sync: Instant::now(),
+            sync_ewma: Duration::ZERO,
         })
     }
 
@@ -223,6 +227,17 @@ impl Writer {
                     _ => self.shared.work.wait(&mut st),
                 }
             }
+            if self.sync_in_flight.is_some()
+                && self.shared.policy == SyncPolicy::Always
+                && self.io.sync_overlaps()
+            {
+                // Let the next batch gather for about half the usual sync time, then write
+                // it while the sync finishes: its own sync starts the moment this one ends.
+                let deadline = self.last_sync + self.sync_ewma / 2;
+                while !st.closing && st.poisoned.is_none() && Instant::now() < deadline {
+                    self.shared.work.wait_until(&mut st, deadline);
+                }
+            }
             if st.poisoned.is_some() {
                 break;
             }
@@ -248,6 +263,8 @@ impl Writer {
                     self.shared.poison("fdatasync", &e);
                     break;
                 }
+                // An upper bound of the sync's duration (it may have ended during the write).
+                self.sync_ewma = (self.sync_ewma * 7 + self.last_sync.elapsed()) / 8;
                 let mut st = self.shared.state.lock();
                 st.durable_lsn = st.durable_lsn.max(covered);
                 self.shared.done.notify_all();
