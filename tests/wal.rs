@@ -243,6 +243,41 @@ fn a_payload_larger_than_a_segment_is_refused_and_the_wal_goes_on() {
 }
 
 #[test]
+fn damage_in_the_middle_is_reported_with_its_offset_and_what_follows_never_returns() {
+    // Offsets of record i's payload and LSN field: 40-byte payloads make 64-byte records.
+    let rec = |i: usize| 64 + i * 64;
+    for (what, at) in [("payload", rec(4) + 20), ("lsn", rec(4) + 9)] {
+        let tmp = tempfile::tempdir().unwrap();
+        let o = opts(IoChoice::Sync, SyncPolicy::Always, 4096);
+        {
+            let (wal, _) = Wal::open(tmp.path(), o.clone()).unwrap();
+            for i in 0..20u8 {
+                wal.append(i, &[i; 40]).unwrap();
+            }
+        }
+        let seg = live_segments(tmp.path())[0].clone();
+        let mut bytes = fs::read(&seg).unwrap();
+        bytes[at] ^= 0x10;
+        fs::write(&seg, &bytes).unwrap();
+
+        let (wal, replay) = Wal::open(tmp.path(), o.clone()).unwrap();
+        assert_eq!(replay.records.len(), 4, "{what}");
+        let damage = replay.stats.damage.clone().expect("damage reported");
+        assert!(
+            damage.contains("wal-00000000000000000001.seg at offset 320"),
+            "{what}: {damage}"
+        );
+        assert_eq!(replay.stats.bytes_truncated, 16 * 64, "{what}");
+        assert_eq!(wal.append(9, b"new fifth").unwrap(), 5);
+        drop(wal);
+        let (_w, again) = Wal::open(tmp.path(), o).unwrap();
+        assert_eq!(again.stats.damage, None, "{what}");
+        assert_eq!(again.records.len(), 5, "{what}");
+        assert_eq!(again.records[4].payload, b"new fifth");
+    }
+}
+
+#[test]
 fn a_second_wal_on_the_same_directory_is_refused_until_the_first_is_dropped() {
     let tmp = tempfile::tempdir().unwrap();
     let o = opts(IoChoice::Sync, SyncPolicy::Always, 4096);

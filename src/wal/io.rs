@@ -195,3 +195,54 @@ impl WalIo for FaultIo {
         self.inner.allocate(file, len)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn backends() -> Vec<Box<dyn WalIo>> {
+        let mut v: Vec<Box<dyn WalIo>> = vec![Box::new(SyncIo::new())];
+        if let Ok(u) = crate::wal::UringIo::new() {
+            v.push(Box::new(u));
+        }
+        v
+    }
+
+    #[test]
+    fn each_backend_writes_syncs_and_overlaps_a_write_with_a_sync() {
+        for mut io in backends() {
+            let tmp = tempfile::tempfile().unwrap();
+            io.allocate(&tmp, 4096).unwrap();
+            assert_eq!(tmp.metadata().unwrap().len(), 4096);
+            write_all_at(io.as_mut(), &tmp, b"first", 0).unwrap();
+            io.start_sync(&tmp).unwrap();
+            write_all_at(io.as_mut(), &tmp, b"second", 100).unwrap();
+            io.finish_sync().unwrap();
+            io.sync_data(&tmp).unwrap();
+            let mut buf = [0u8; 6];
+            use std::os::unix::fs::FileExt;
+            tmp.read_exact_at(&mut buf, 100).unwrap();
+            assert_eq!(&buf, b"second", "{}", io.kind());
+        }
+    }
+
+    #[test]
+    fn fault_io_fails_every_operation_after_the_limit_and_cuts_writes_short() {
+        let ops = Arc::new(AtomicU64::new(0));
+        let plan = FaultPlan {
+            fail_after_ops: Some(2),
+            max_write_bytes: Some(3),
+            ops: ops.clone(),
+        };
+        let mut io = FaultIo::new(Box::new(SyncIo::new()), plan);
+        let tmp = tempfile::tempfile().unwrap();
+        assert_eq!(io.write_at(&tmp, b"abcdef", 0).unwrap(), 3);
+        io.start_sync(&tmp).unwrap();
+        io.finish_sync().unwrap();
+        let e = io.write_at(&tmp, b"abcdef", 3).unwrap_err();
+        assert!(e.to_string().contains("injected fault"), "{e}");
+        assert!(io.start_sync(&tmp).is_err());
+        assert_eq!(ops.load(Ordering::SeqCst), 4);
+        assert_eq!(io.kind(), "sync");
+    }
+}

@@ -363,3 +363,25 @@ impl Writer {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sync_policies_parse_from_flags_and_the_seed_variable() {
+        assert_eq!("always".parse::<SyncPolicy>().unwrap(), SyncPolicy::Always);
+        assert_eq!("NEVER".parse::<SyncPolicy>().unwrap(), SyncPolicy::Never);
+        assert_eq!(
+            "interval:250".parse::<SyncPolicy>().unwrap(),
+            SyncPolicy::Interval(250)
+        );
+        assert!("interval:0".parse::<SyncPolicy>().is_err());
+        assert!("sometimes".parse::<SyncPolicy>().is_err());
+        assert_eq!(SyncPolicy::from_interval_ms(0), SyncPolicy::Always);
+        assert_eq!(
+            SyncPolicy::from_interval_ms(5000),
+            SyncPolicy::Interval(5000)
+        );
+    }
+}
