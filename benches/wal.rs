@@ -41,6 +41,7 @@ fn appends(c: &mut Criterion) {
     let mut ios = vec![("sync", IoChoice::Sync)];
     if UringIo::new().is_ok() {
         ios.insert(0, ("io_uring", IoChoice::Uring));
+        ios.insert(1, ("io_uring_ring_writes", IoChoice::UringRingWrites));
     } else {
         eprintln!("io_uring unavailable: benchmarking the plain path only");
     }

@@ -15,7 +15,7 @@ use sutra_cache::ErrorCode;
 /// machine lacks it (then only the plain path runs, and this is printed).
 fn io_paths() -> Vec<IoChoice> {
     match UringIo::new() {
-        Ok(_) => vec![IoChoice::Sync, IoChoice::Uring],
+        Ok(_) => vec![IoChoice::Sync, IoChoice::Uring, IoChoice::UringRingWrites],
         Err(e) if std::env::var("SUTRA_WAL_NO_URING").as_deref() == Ok("1") => {
             eprintln!("io_uring unavailable ({e}); testing the plain path only");
             vec![IoChoice::Sync]

@@ -81,6 +81,7 @@ fn acknowledged_appends_survive_sigkill_at_a_random_moment() {
     let mut ios = vec!["sync"];
     if UringIo::new().is_ok() {
         ios.push("uring");
+        ios.push("uring-ring-writes");
     } else {
         eprintln!("io_uring unavailable: crash-testing the plain path only");
     }

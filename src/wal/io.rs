@@ -205,6 +205,9 @@ mod tests {
         if let Ok(u) = crate::wal::UringIo::new() {
             v.push(Box::new(u));
         }
+        if let Ok(u) = crate::wal::UringIo::with_ring_writes() {
+            v.push(Box::new(u));
+        }
         v
     }
 

@@ -4,6 +4,12 @@
 //! `IORING_FSYNC_DATASYNC` and left in flight; writes of the next batch are submitted and
 //! waited for while it runs; [`WalIo::finish_sync`] reaps it. That overlap — writing batch
 //! n+1 while the fdatasync of batch n is in the kernel — is what io_uring buys here.
+//!
+//! The batch write itself is one `pwrite(2)` from the writer thread by default, not a ring
+//! `WRITE`: the writer waits for it either way, and on this project's machine (kernel 6.18,
+//! ext4 on virtio) a buffered ring `WRITE` is punted to an io-wq worker and took ~6× longer
+//! per batch (single writer, `interval`: ~4k vs ~25–50k appends/s; see perf-reports/wal.md).
+//! [`UringIo::with_ring_writes`] submits the writes on the ring instead.
 
 use std::fs::File;
 use std::io;
@@ -11,18 +17,21 @@ use std::os::unix::io::AsRawFd;
 
 use io_uring::{opcode, types, IoUring, Probe};
 
-use super::io::{fallocate_or_set_len, WalIo};
+use super::io::{fallocate_or_set_len, SyncIo, WalIo};
 
 const TAG_WRITE: u64 = 1;
 const TAG_SYNC: u64 = 2;
 
-/// io_uring: one `WRITE` per call, `FSYNC(DATASYNC)` kept in flight across writes.
+/// io_uring: `FSYNC(DATASYNC)` kept in flight across writes; writes by `pwrite(2)` or, with
+/// [`UringIo::with_ring_writes`], one ring `WRITE` per call.
 pub struct UringIo {
     ring: IoUring,
     /// A sync was submitted and its completion not yet reaped.
     sync_in_flight: bool,
     /// A sync completion reaped while waiting for a write.
     sync_result: Option<io::Result<()>>,
+    /// Writes go through the ring (`WRITE`) rather than `pwrite(2)`.
+    ring_writes: bool,
 }
 
 impl std::fmt::Debug for UringIo {
@@ -58,7 +67,15 @@ impl UringIo {
             ring,
             sync_in_flight: false,
             sync_result: None,
+            ring_writes: false,
         })
+    }
+
+    /// As [`UringIo::new`], with every write submitted on the ring as a `WRITE`.
+    pub fn with_ring_writes() -> io::Result<Self> {
+        let mut u = Self::new()?;
+        u.ring_writes = true;
+        Ok(u)
     }
 
     /// Pushes one entry and submits, retrying while the submission queue is full.
@@ -112,6 +129,10 @@ impl WalIo for UringIo {
     }
 
     fn write_at(&mut self, file: &File, buf: &[u8], offset: u64) -> io::Result<usize> {
+        if !self.ring_writes {
+            // A sync may be in flight on the ring meanwhile; its completion waits there.
+            return SyncIo::new().write_at(file, buf, offset);
+        }
         let len = u32::try_from(buf.len()).unwrap_or(u32::MAX);
         let entry = opcode::Write::new(types::Fd(file.as_raw_fd()), buf.as_ptr(), len)
             .offset(offset)
