@@ -19,6 +19,8 @@ pub mod server;
 pub mod simd;
 mod snapshot;
 mod store;
+#[doc(hidden)]
+pub mod wal;
 
 pub use engine::*;
 pub use error::{Error, ErrorCode, Result};
