@@ -15,15 +15,6 @@ fn at_to_expiry(at: u64) -> Expiry {
     }
 }
 
-/// What a replay did.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct ReplayStats {
-    /// Records applied.
-    pub applied: u64,
-    /// Records superseded by later state (a type or parameter clash a later record resolves).
-    pub skipped: u64,
-}
-
 impl Engine {
     /// Applies one logged record (kind + payload as the WAL stores them).
     pub(crate) fn apply_logged(&self, kind: u8, payload: &[u8]) -> Result<bool> {

@@ -266,13 +266,6 @@ impl Snapshot {
         })
     }
 
-    /// The first section of this kind and tag.
-    pub fn section(&self, kind: u32, tag: u32) -> Option<&[u8]> {
-        self.sections()
-            .find(|&(k, t, _)| k == kind && t == tag)
-            .map(|(_, _, b)| b)
-    }
-
     /// Maps a section privately (copy-on-write: writes stay in memory, the file never changes).
     pub fn map_section(&self, kind: u32, tag: u32) -> Result<Option<MappedArray>> {
         let Some(e) = self.toc.iter().find(|e| e.kind == kind && e.tag == tag) else {

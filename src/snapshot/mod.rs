@@ -4,7 +4,7 @@
 //!
 //! # File format, version 1
 //!
-//! All integers little-endian. Every section starts at a multiple of [`ALIGN`] (4096) bytes, so
+//! All integers little-endian. Every section starts at a multiple of 4096 bytes, so
 //! an array section can be mapped and cast (bytemuck) to `&[f32]` / `&[i8]` in place.
 //!
 //! Header, bytes 0..64:
@@ -35,4 +35,7 @@
 
 mod file;
 
-pub(crate) use file::{list_snapshots, MappedArray, Snapshot, SnapshotWriter, ALIGN};
+pub(crate) use file::{list_snapshots, MappedArray, Snapshot, SnapshotWriter};
+
+#[cfg(target_endian = "big")]
+compile_error!("snapshots map little-endian arrays in place: big-endian hosts are not supported");

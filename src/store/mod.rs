@@ -24,7 +24,7 @@ use parking_lot::Mutex;
 
 pub(crate) use glob::glob_match;
 pub(crate) use meta::AccessMeta;
-pub(crate) use persist::{BLOB_OVERHEAD, SET_OVERHEAD};
+pub(crate) use persist::BLOB_OVERHEAD;
 pub(crate) use shard::{EntryRef, KeyEntry, Shard, ShardData, Value, NO_ELEM};
 pub(crate) use vset::{PreparedQuery, SetParams, VectorSet};
 
