@@ -1,6 +1,7 @@
 //! Durable appends per second: 1, 8 and 64 concurrent writers, `always` and `interval`
 //! policies, io_uring and plain syscalls. Each record is 3,100 bytes (a 768-d f32 vector
-//! and its key). Run: `cargo bench --bench wal`.
+//! and its key). Run: `cargo bench --bench wal`; `WAL_BENCH_DIR=/dev/shm` puts the WAL on
+//! tmpfs (fdatasync is then free: the software's own ceiling).
 
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
@@ -56,7 +57,11 @@ fn appends(c: &mut Criterion) {
         group.measurement_time(Duration::from_secs(3));
         for (io_name, io) in &ios {
             for writers in [1usize, 8, 64] {
-                let dir = tempfile::tempdir().expect("tempdir");
+                let dir = match std::env::var_os("WAL_BENCH_DIR") {
+                    Some(base) => tempfile::tempdir_in(base),
+                    None => tempfile::tempdir(),
+                }
+                .expect("tempdir");
                 let opts = WalOptions {
                     sync: policy,
                     io: *io,

@@ -226,7 +226,20 @@ impl Wal {
         let writer = Writer::new(io, shared.clone(), tail, next_lsn)?;
         let handle = std::thread::Builder::new()
             .name("wal-writer".into())
-            .spawn(move || writer.run())?;
+            .spawn({
+                let shared = shared.clone();
+                move || {
+                    let run = std::panic::AssertUnwindSafe(|| writer.run());
+                    if std::panic::catch_unwind(run).is_err() {
+                        // A bug, not an I/O error: fail-stop all the same, never hang.
+                        let mut st = shared.state.lock();
+                        st.poisoned
+                            .get_or_insert_with(|| "the WAL writer thread panicked".into());
+                        st.writer_exited = true;
+                        shared.done.notify_all();
+                    }
+                }
+            })?;
         let max_payload =
             (opts.segment_bytes as usize - SEGMENT_HEADER_BYTES).min(u32::MAX as usize) / 8 * 8
                 - super::format::RECORD_HEADER_BYTES;

@@ -35,7 +35,9 @@
 //!   [`Wal::close`] still sync).
 //!
 //! # I/O paths
-//! Through the [`WalIo`] seam: [`UringIo`] (default when io_uring can be set up),
+//! Through the [`WalIo`] seam: [`UringIo`] (default when io_uring can be set up: the
+//! fdatasync runs on the ring while the next batch is written with `pwrite`; see
+//! [`UringIo`] for why the write is not a ring `WRITE` by default),
 //! [`SyncIo`] (`pwrite` + `fdatasync`; chosen automatically when io_uring is unavailable, or
 //! with [`IoChoice::Sync`]), [`FaultIo`] (tests). [`Wal::io_kind`] says which is active.
 
