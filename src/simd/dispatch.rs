@@ -176,3 +176,52 @@ pub fn kernel_names() -> [(&'static str, &'static str); 6] {
         ("l2sq_i8", k.l2sq_i8.1),
     ]
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every table this CPU can run (the ones other CPUs would pick included) has
+    /// kernels named after their operation that agree with the scalar reference.
+    #[test]
+    fn every_table_this_cpu_can_run_agrees_with_the_scalar_kernels() {
+        let mut tables = vec![scalar_table(), simsimd_table("test")];
+        #[cfg(target_arch = "x86_64")]
+        if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
+            tables.push(avx2_table());
+        }
+        let a: Vec<f32> = (0..100)
+            .map(|i| ((i * 37 % 101) as f32 - 50.0) / 25.0)
+            .collect();
+        let b: Vec<f32> = (0..100)
+            .map(|i| ((i * 53 % 97) as f32 - 48.0) / 30.0)
+            .collect();
+        let c: Vec<i8> = (0..100).map(|i| (i * 41 % 256) as u8 as i8).collect();
+        let d: Vec<i8> = (0..100).map(|i| (i * 67 % 256) as u8 as i8).collect();
+        for t in tables {
+            for (op, name) in [
+                ("dot_f32", t.dot_f32.1),
+                ("cos_f32", t.cos_f32.1),
+                ("l2sq_f32", t.l2sq_f32.1),
+                ("dot_i8", t.dot_i8.1),
+                ("cos_i8", t.cos_i8.1),
+                ("l2sq_i8", t.l2sq_i8.1),
+            ] {
+                assert!(name.starts_with(op), "{name} serves {op}");
+            }
+            // SAFETY: only tables whose CPU features were detected are in `tables`.
+            unsafe {
+                let close = |x: f32, y: f32| (x - y).abs() <= 1e-4 * (1.0 + y.abs());
+                assert!(close((t.dot_f32.0)(&a, &b), scalar::dot_f32_scalar(&a, &b)));
+                assert!(close((t.cos_f32.0)(&a, &b), scalar::cos_f32_scalar(&a, &b)));
+                assert!(close(
+                    (t.l2sq_f32.0)(&a, &b),
+                    scalar::l2sq_f32_scalar(&a, &b)
+                ));
+                assert_eq!((t.dot_i8.0)(&c, &d), scalar::dot_i8_scalar(&c, &d));
+                assert!(close((t.cos_i8.0)(&c, &d), scalar::cos_i8_scalar(&c, &d)));
+                assert_eq!((t.l2sq_i8.0)(&c, &d), scalar::l2sq_i8_scalar(&c, &d));
+            }
+        }
+    }
+}
