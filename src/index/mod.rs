@@ -1,2 +1,13 @@
-//! HNSW over dense `u32` slots (arrives with the "Vector index" issue).
-//! Knows nothing of keys, disks or threads.
+//! HNSW over dense `u32` slots. Knows nothing of keys, disks or threads.
+//!
+//! (Full documentation below is completed with the module.)
+
+mod graph;
+mod hnsw;
+mod param;
+mod remove;
+mod search;
+
+pub use hnsw::Hnsw;
+pub use param::{Hit, Metric, Mode, Params, SearchParams, Slot, Stats};
+pub use search::Search;
