@@ -7,7 +7,8 @@
 //! chose `x` is near `x`, so almost always within two hops). Each node `y` that links to `x`
 //! drops the link (and any link to another removed node) and refills from `x`'s neighbours,
 //! nearest to `y` first, keeping a candidate when the selection heuristic accepts it against
-//! `y`'s remaining list (nearer to `y` than to any of them); when none passes, the nearest
+//! `y`'s remaining list (nearer to `y` than to any of them; the nearest few candidates are
+//! tried); when none passes, the nearest
 //! is taken so `y` does not lose degree. `x`'s own lists are left in place, so a search that
 //! still walks through `x` (it read a link before the repair) reaches live nodes; they are
 //! reset when the slot is reused, under the write lock, once no search can be inside.
@@ -18,6 +19,9 @@ use super::param::Slot;
 use super::search::{Scored, Search};
 use parking_lot::RwLockReadGuard;
 use std::sync::atomic::Ordering::*;
+
+/// Candidates a repair tries with the heuristic before it takes the nearest.
+const REPAIR_TRIES: usize = 4;
 
 impl Hnsw {
     /// Removes `slot` from the graph, relinking its neighbours; the slot may then be reused
@@ -116,7 +120,9 @@ impl Hnsw {
         }
         s.sorted.sort_unstable_by(|a, b| b.cmp(a));
         let before = s.selected.len();
-        for &c in &s.sorted {
+        // The heuristic is tried on the nearest few candidates only: the room is usually one
+        // entry, and a candidate far down the list rarely passes where the nearest failed.
+        for &c in s.sorted.iter().take(REPAIR_TRIES) {
             if s.selected.len() >= m_max {
                 break;
             }
