@@ -7,7 +7,7 @@ use rand::rngs::SmallRng;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use std::sync::{Arc, OnceLock};
-use sutra_cache::index::{Hnsw, Hit, Mode, Params, Search, SearchParams, Slot};
+use sutra_cache::index::{Hit, Hnsw, Mode, Params, Search, SearchParams, Slot};
 
 const N: usize = 10_000;
 const QUERIES: usize = 200;
@@ -95,7 +95,9 @@ fn truth_all() -> &'static Vec<Vec<u32>> {
     TRUTH.get_or_init(|| {
         let d = data();
         let live = vec![true; N];
-        (0..QUERIES).map(|q| truth(d, d.query(q), &live, 10)).collect()
+        (0..QUERIES)
+            .map(|q| truth(d, d.query(q), &live, 10))
+            .collect()
     })
 }
 
@@ -173,14 +175,21 @@ fn removing_and_readding_half_three_times_drops_recall_by_at_most_0_01() {
         order.shuffle(&mut rng);
         let half = &order[..N / 2];
         for &i in half {
-            assert!(index.remove(Slot(i as u32), &mut s), "round {round}: remove {i}");
+            assert!(
+                index.remove(Slot(i as u32), &mut s),
+                "round {round}: remove {i}"
+            );
         }
         assert_eq!(index.len(), N - N / 2);
         // Searches on the half-emptied graph return only live elements.
-        let hits = index.search(d.query(0), SearchParams::k(10), &mut s).unwrap();
+        let hits = index
+            .search(d.query(0), SearchParams::k(10), &mut s)
+            .unwrap();
         assert!(hits.iter().all(|h| index.contains(h.slot)));
         for &i in half {
-            index.insert(Slot(i as u32), d.row(i), &mut s).expect("re-insert");
+            index
+                .insert(Slot(i as u32), d.row(i), &mut s)
+                .expect("re-insert");
         }
         assert_eq!(index.len(), N);
     }
@@ -215,8 +224,14 @@ fn range_search_finds_99_percent_of_an_exact_scan_and_nothing_below_the_threshol
                 .to_vec();
             // The exhaustive scan is itself checked against brute force.
             let brute = brute.iter().filter(|&&x| x >= t).count();
-            assert!(exact.len().abs_diff(brute) <= 1, "scan {} vs brute {brute}", exact.len());
-            let graph = index.search_range(q, t, SearchParams::default(), &mut s).unwrap();
+            assert!(
+                exact.len().abs_diff(brute) <= 1,
+                "scan {} vs brute {brute}",
+                exact.len()
+            );
+            let graph = index
+                .search_range(q, t, SearchParams::default(), &mut s)
+                .unwrap();
             assert!(
                 graph.iter().all(|h| h.score >= t),
                 "a hit below the threshold {t} (seed {SEED:#x})"
@@ -230,7 +245,10 @@ fn range_search_finds_99_percent_of_an_exact_scan_and_nothing_below_the_threshol
         }
         let ratio = found_total as f64 / exact_total.max(1) as f64;
         println!("threshold {t}: {found_total}/{exact_total} = {ratio:.4}");
-        assert!(exact_total > 0, "no element above {t}: the test would be empty");
+        assert!(
+            exact_total > 0,
+            "no element above {t}: the test would be empty"
+        );
         assert!(
             ratio >= 0.99,
             "threshold {t}: found {found_total} of {exact_total} ({ratio:.4} < 0.99, seed {SEED:#x})"
@@ -242,9 +260,7 @@ fn range_search_finds_99_percent_of_an_exact_scan_and_nothing_below_the_threshol
 fn searches_run_while_other_threads_insert_and_remove() {
     let d = data();
     const M: usize = 3_000;
-    let index = Arc::new(
-        Hnsw::new(Params::new(d.dim).ef_construction(64).seed(SEED)).unwrap(),
-    );
+    let index = Arc::new(Hnsw::new(Params::new(d.dim).ef_construction(64).seed(SEED)).unwrap());
     let items: Vec<(Slot, &[f32])> = (0..M / 2).map(|i| (Slot(i as u32), d.row(i))).collect();
     index.build_parallel(&items).unwrap();
     std::thread::scope(|scope| {
@@ -273,10 +289,16 @@ fn searches_run_while_other_threads_insert_and_remove() {
                     for h in hits {
                         assert!(h.slot.index() < M, "hit outside the inserted slots");
                         let exact = dot(q, d.row(h.slot.index()));
-                        assert!((h.score - exact).abs() < 1e-4, "score {} vs {exact}", h.score);
+                        assert!(
+                            (h.score - exact).abs() < 1e-4,
+                            "score {} vs {exact}",
+                            h.score
+                        );
                     }
                     assert!(hits.windows(2).all(|w| w[0].score >= w[1].score));
-                    let range = idx.search_range(q, 0.5, SearchParams::default(), &mut s).unwrap();
+                    let range = idx
+                        .search_range(q, 0.5, SearchParams::default(), &mut s)
+                        .unwrap();
                     assert!(range.iter().all(|h| h.score >= 0.5));
                 }
             });
@@ -292,9 +314,14 @@ fn searches_run_while_other_threads_insert_and_remove() {
     let mut found = 0;
     for q in 0..50 {
         let t = truth(d, d.query(q), &live, 10);
-        let hits = index.search(d.query(q), SearchParams::k(10), &mut s).unwrap();
+        let hits = index
+            .search(d.query(q), SearchParams::k(10), &mut s)
+            .unwrap();
         found += hits.iter().filter(|h| t.contains(&h.slot.0)).count();
     }
     let recall = found as f64 / 500.0;
-    assert!(recall >= 0.9, "recall after concurrent churn {recall:.3} (seed {SEED:#x})");
+    assert!(
+        recall >= 0.9,
+        "recall after concurrent churn {recall:.3} (seed {SEED:#x})"
+    );
 }

@@ -125,14 +125,18 @@ impl Graph {
         self.upper[i] = if level == 0 {
             Box::default()
         } else {
-            (0..level * (1 + self.m)).map(|_| AtomicU32::new(0)).collect()
+            (0..level * (1 + self.m))
+                .map(|_| AtomicU32::new(0))
+                .collect()
         };
         self.state[i].store(STAGED, Release);
     }
 
     #[inline]
     pub fn state(&self, slot: u32) -> u8 {
-        self.state.get(slot as usize).map_or(EMPTY, |s| s.load(Acquire))
+        self.state
+            .get(slot as usize)
+            .map_or(EMPTY, |s| s.load(Acquire))
     }
 
     /// Whether a node may be linked to (being inserted or in the graph).
@@ -318,7 +322,14 @@ impl Graph {
     /// Range walk at level 0: every LINKED node reached with score ≥ `threshold` goes to
     /// `s.sorted` (unsorted); the walk expands every candidate at or above the threshold and,
     /// as a floor, the `ef` best seen so far.
-    pub fn range_layer(&self, q: &Query<'_>, entry: Scored, threshold: f32, ef: usize, s: &mut Search) {
+    pub fn range_layer(
+        &self,
+        q: &Query<'_>,
+        entry: Scored,
+        threshold: f32,
+        ef: usize,
+        s: &mut Search,
+    ) {
         s.visited.clear(self.capacity);
         s.candidates.clear();
         s.found.clear();

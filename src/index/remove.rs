@@ -107,11 +107,7 @@ impl Hnsw {
         let base = g.node_query(y);
         s.sorted.clear();
         for &c in &s.slots {
-            if c != y
-                && c != x
-                && g.state(c) == LINKED
-                && !s.selected.iter().any(|k| k.slot == c)
-            {
+            if c != y && c != x && g.state(c) == LINKED && !s.selected.iter().any(|k| k.slot == c) {
                 s.sorted.push(Scored {
                     score: g.score(&base, c),
                     slot: c,
