@@ -27,6 +27,9 @@ pub struct Hnsw {
 
 const NO_ENTRY: u64 = u32::MAX as u64;
 
+/// Elements `build_parallel` links under one read guard.
+const BUILD_CHUNK: usize = 4096;
+
 /// splitmix64: the level draws' hash.
 fn mix(mut x: u64) -> u64 {
     x = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
@@ -194,10 +197,14 @@ impl Hnsw {
                 }
             }
         }
-        let g = self.graph.read();
-        items
-            .par_iter()
-            .for_each_init(Search::new, |s, (slot, _)| self.link(&g, slot.0, s));
+        // Linked in chunks, each under its own read guard, so a writer waiting for the lock
+        // (an insert elsewhere) does not hold searches up for the whole build.
+        for chunk in items.chunks(BUILD_CHUNK) {
+            let g = self.graph.read();
+            chunk
+                .par_iter()
+                .for_each_init(Search::new, |s, (slot, _)| self.link(&g, slot.0, s));
+        }
         Ok(())
     }
 
