@@ -52,7 +52,7 @@ pub(super) struct Graph {
     pub codes: Vec<i8>,
     /// `capacity × dim` f32 (`exact`, `noquant`).
     pub vectors: Vec<f32>,
-    /// Per slot: INT8 scale and squared norm of the f32 vector.
+    /// Per slot: INT8 scale, and squared norm of the f32 vector (L2 only, else empty).
     pub scales: Vec<f32>,
     pub norms_sq: Vec<f32>,
     /// Per slot: the node's top level.
@@ -100,7 +100,9 @@ impl Graph {
             self.vectors.resize(cap * self.dim, 0.0);
         }
         self.scales.resize(cap, 0.0);
-        self.norms_sq.resize(cap, 0.0);
+        if self.metric == Metric::L2 {
+            self.norms_sq.resize(cap, 0.0);
+        }
         self.levels.resize(cap, 0);
         self.state.resize_with(cap, || AtomicU8::new(EMPTY));
         self.links0
@@ -119,7 +121,9 @@ impl Graph {
         if self.mode.has_f32() {
             self.vectors[i * d..(i + 1) * d].copy_from_slice(v);
         }
-        self.norms_sq[i] = dot_f32(v, v);
+        if self.metric == Metric::L2 {
+            self.norms_sq[i] = dot_f32(v, v);
+        }
         self.levels[i] = level as u8;
         self.links0[i * (1 + self.m_max0)].store(0, Relaxed);
         self.upper[i] = if level == 0 {
@@ -222,7 +226,7 @@ impl Graph {
         Query {
             codes,
             scale: self.scales[i],
-            norm_sq: self.norms_sq[i],
+            norm_sq: self.norms_sq.get(i).copied().unwrap_or(0.0),
             f32,
         }
     }
