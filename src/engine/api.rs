@@ -147,12 +147,7 @@ impl Engine {
         todo!()
     }
     /// Top-k most similar elements, best first. An empty list for a missing key.
-    pub fn vsearch(
-        &self,
-        key: &[u8],
-        query: Query<'_>,
-        params: &SearchParams,
-    ) -> Result<Vec<SearchHit>> {
+    pub fn vsearch(&self, key: &[u8], query: Query<'_>, params: &SearchParams) -> Result<Vec<SearchHit>> {
         todo!()
     }
     /// Removes, atomically with respect to other writes to the set, every element whose
