@@ -409,6 +409,9 @@ fn round16(n: usize) -> u64 {
     (n as u64).div_ceil(16) * 16 + 16
 }
 
+/// A slot read back from a snapshot: name, name hash, attributes, expiry.
+pub(crate) type LoadedSlot = (Box<[u8]>, u64, Option<Box<str>>, u64);
+
 /// One slot as a snapshot stores it.
 pub(crate) struct SlotImage<'a> {
     pub name: &'a [u8],
@@ -444,7 +447,7 @@ impl VectorSet {
     pub fn from_image(
         params: SetParams,
         uid: u64,
-        slots: Vec<Option<(Box<[u8]>, u64, Option<Box<str>>, u64)>>,
+        slots: Vec<Option<LoadedSlot>>,
         f32s: Arena<f32>,
         codes: Arena<i8>,
         scales: Arena<f32>,

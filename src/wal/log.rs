@@ -98,7 +98,8 @@ pub struct Wal {
     max_payload: usize,
     max_pending: usize,
     /// Holds an exclusive `flock` on `<dir>/LOCK`: one `Wal` per directory.
-    _lock: std::fs::File,
+    /// The directory lock; released by `close`.
+    lock: Mutex<Option<std::fs::File>>,
 }
 
 /// Takes an exclusive lock on `<dir>/LOCK` (released when the file is closed, including
@@ -250,7 +251,7 @@ impl Wal {
                 io_kind,
                 max_payload,
                 max_pending: opts.max_pending_bytes.max(1),
-                _lock: lock,
+                lock: Mutex::new(Some(lock)),
             },
             Replay {
                 records: rec.records,
@@ -424,6 +425,7 @@ impl Wal {
                 return Err(Error::Internal("WAL writer thread panicked".into()));
             }
         }
+        self.lock.lock().take(); // another Wal may open the directory now
         match &self.shared.state.lock().poisoned {
             Some(p) => Err(Error::WalPoisoned(p.clone())),
             None => Ok(()),
