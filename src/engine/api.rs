@@ -22,6 +22,7 @@ use crate::store::{LogSink, Shard, Store, Value};
 pub struct Engine {
     pub(crate) store: Arc<Store>,
     background: Mutex<Option<(mpsc::Sender<()>, JoinHandle<()>)>>,
+    indexer: Mutex<Option<JoinHandle<()>>>,
     durable: Option<Arc<Durable>>,
     closed: AtomicBool,
 }
@@ -49,6 +50,7 @@ impl Engine {
                     let replayer = std::mem::ManuallyDrop::new(Engine {
                         store: store.clone(),
                         background: Mutex::new(None),
+                        indexer: Mutex::new(None),
                         durable: None,
                         closed: AtomicBool::new(false),
                     });
@@ -95,12 +97,52 @@ impl Engine {
         } else {
             None
         };
+        let indexer = if store.cfg.index_min_elements != usize::MAX {
+            let weak = Arc::downgrade(&store);
+            Some(
+                std::thread::Builder::new()
+                    .name("sutra-indexer".into())
+                    .spawn(move || loop {
+                        let Some(store) = weak.upgrade() else { return };
+                        if store.closed.load(Ordering::SeqCst) {
+                            return;
+                        }
+                        if !store.index_step() {
+                            let mut q = store.index_queue.lock();
+                            if q.is_empty() {
+                                store
+                                    .index_cv
+                                    .wait_for(&mut q, std::time::Duration::from_millis(100));
+                            }
+                        }
+                    })?,
+            )
+        } else {
+            None
+        };
         Ok(Engine {
             store,
             background: Mutex::new(background),
+            indexer: Mutex::new(indexer),
             durable,
             closed: AtomicBool::new(false),
         })
+    }
+
+    /// Runs pending index work on the calling thread until none is left (tests, benchmarks,
+    /// and callers that want the graph complete before measuring).
+    #[doc(hidden)]
+    pub fn index_settle(&self) {
+        loop {
+            while self.store.index_step() {}
+            // The indexer thread may hold the last round: wait until it is done.
+            if self.store.index_queue.lock().is_empty()
+                && self.store.index_busy.load(Ordering::SeqCst) == 0
+            {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
     }
 
     /// Closes the engine: stops background work and, with a data directory, writes a snapshot
@@ -114,6 +156,10 @@ impl Engine {
             let _ = handle.join();
         }
         self.store.closed.store(true, Ordering::SeqCst);
+        self.store.index_cv.notify_all();
+        if let Some(h) = self.indexer.lock().take() {
+            let _ = h.join();
+        }
         if let Some(d) = &self.durable {
             let snap = if self.store.cfg.checkpoint_on_close && d.sink.wal.poisoned().is_none() {
                 d.checkpoint(&self.store).map(|_| ())

@@ -150,6 +150,9 @@ pub struct EngineConfig {
     pub checkpoint_wal_bytes: u64,
     /// Take a snapshot when the engine is closed (graceful shutdown).
     pub checkpoint_on_close: bool,
+    /// A vector set gets an HNSW index once it holds this many elements (smaller sets are
+    /// searched by an exact SIMD scan, which is faster there). `usize::MAX` = never.
+    pub index_min_elements: usize,
 }
 
 impl Default for EngineConfig {
@@ -170,6 +173,7 @@ impl Default for EngineConfig {
             checkpoint_interval_ms: 3_600_000,
             checkpoint_wal_bytes: 512 << 20,
             checkpoint_on_close: true,
+            index_min_elements: 1_000,
         }
     }
 }

@@ -12,6 +12,7 @@ use crate::store::{
     expired, EntryRef, KeyEntry, PreparedQuery, Record, Removal, SetParams, ShardData, Value,
     VectorSet,
 };
+use crate::store::{with_scratch, VIndex};
 
 /// Default HNSW M (Redis's).
 pub(crate) const DEFAULT_M: usize = 16;
@@ -303,6 +304,14 @@ impl Engine {
                 accesses.push((tick, e));
             }
         }
+        {
+            let min = store.cfg.index_min_elements;
+            let entry = data.entry_mut(slot).expect("present");
+            if let Value::VSet(set) = &mut entry.value {
+                set.maybe_index(min);
+                store.queue_index(&entry.key, set);
+            }
+        }
         data.entries += added;
         for (at, e) in expiries {
             data.push_expiry(at, e);
@@ -461,9 +470,12 @@ impl Engine {
                 attributes_count: s.attrs_count,
                 uid: s.uid,
                 max_slot: s.slot_capacity() as u64,
-                max_level: 0,
-                index_nodes: 0,
-                memory_bytes: s.bytes + SET_OVERHEAD,
+                max_level: s
+                    .vindex
+                    .as_ref()
+                    .map_or(0, |ix| ix.graph().stats().max_level),
+                index_nodes: s.vindex.as_ref().map_or(0, |ix| ix.graph().len()),
+                memory_bytes: s.bytes + SET_OVERHEAD + s.index_bytes(),
             })
         })
     }
@@ -622,7 +634,12 @@ impl Engine {
         Ok(self
             .with_set(key, |set, _| {
                 let q = self.prepare(set, query)?;
-                let hits = top_k(set, &q, params.count, params.min_score, now);
+                let hits = match &set.vindex {
+                    Some(ix) if !params.exhaustive && params.count > 0 => {
+                        graph_top_k(set, ix, &q, params, now)?
+                    }
+                    _ => top_k(set, &q, params.count, params.min_score, now),
+                };
                 Ok(hits
                     .into_iter()
                     .map(|(score, s)| {
@@ -809,6 +826,46 @@ impl Ord for Worst {
     fn cmp(&self, o: &Self) -> CmpOrdering {
         o.0.total_cmp(&self.0).then(self.1.cmp(&o.1))
     }
+}
+
+/// Top-k through the HNSW graph, plus an exact scan of the elements not indexed yet; best
+/// first. Graph hits that are stale (updated or removed since indexing) are dropped.
+fn graph_top_k(
+    set: &VectorSet,
+    ix: &VIndex,
+    q: &PreparedQuery,
+    params: &SearchParams,
+    now: u64,
+) -> Result<Vec<(f32, u32)>> {
+    let k = params.count;
+    let want = k
+        .saturating_add(16)
+        .max(k.saturating_mul(2))
+        .min(set.len().max(1));
+    let mut cands = Vec::with_capacity(want + 16);
+    let pending = with_scratch(|scratch| -> Result<Vec<u32>> {
+        let sp = crate::index::SearchParams {
+            k: want,
+            ef: params.ef,
+            exhaustive: false,
+        };
+        let graph = ix.graph();
+        let hits = graph.search(&q.v, sp, scratch)?;
+        Ok(ix.filter(hits, &mut cands))
+    })?;
+    for s in pending {
+        if set.elem(s).is_some() {
+            cands.push((set.score(s, q), s));
+        }
+    }
+    cands.retain(|&(score, s)| {
+        set.elem(s).is_some_and(|e| !expired(e.expires_at, now))
+            && params.min_score.is_none_or(|m| score >= m)
+    });
+    cands.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+    cands.dedup_by_key(|c| c.1);
+    cands.truncate(k);
+    Ok(cands)
 }
 
 /// Exact top-k by a scan of every live, unexpired slot; best first.

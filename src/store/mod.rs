@@ -13,6 +13,7 @@ mod meta;
 mod persist;
 pub(crate) mod record;
 mod shard;
+mod vindex;
 mod vset;
 
 use std::cell::Cell;
@@ -20,12 +21,16 @@ use std::hash::BuildHasher;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 
-use parking_lot::Mutex;
+use std::collections::VecDeque;
+use std::sync::Weak;
+
+use parking_lot::{Condvar, Mutex};
 
 pub(crate) use glob::glob_match;
 pub(crate) use meta::AccessMeta;
 pub(crate) use persist::BLOB_OVERHEAD;
 pub(crate) use shard::{EntryRef, KeyEntry, Shard, ShardData, Value, NO_ELEM};
+pub(crate) use vindex::{with_scratch, VIndex};
 pub(crate) use vset::{PreparedQuery, SetParams, VectorSet};
 
 use crate::engine::{Counters, EngineConfig};
@@ -56,6 +61,9 @@ thread_local! {
     static PENDING_LSN: Cell<u64> = const { Cell::new(0) };
 }
 
+/// A vector set (by key) whose index has pending work.
+pub(crate) type IndexWork = (Box<[u8]>, Weak<VIndex>);
+
 /// Global counters (atomics).
 #[derive(Default)]
 pub(crate) struct GlobalCounters {
@@ -82,6 +90,11 @@ pub(crate) struct Store {
     pub closed: AtomicBool,
     /// The log, once the engine attached one (after recovery).
     pub sink: OnceLock<Arc<dyn LogSink>>,
+    /// Vector sets with pending index work, for the indexer.
+    pub index_queue: Mutex<VecDeque<IndexWork>>,
+    pub index_cv: Condvar,
+    /// Index rounds in progress (for `index_settle`).
+    pub index_busy: std::sync::atomic::AtomicUsize,
 }
 
 impl Store {
@@ -97,6 +110,9 @@ impl Store {
             evict_lock: Mutex::new(()),
             closed: AtomicBool::new(false),
             sink: OnceLock::new(),
+            index_queue: Mutex::new(VecDeque::new()),
+            index_cv: Condvar::new(),
+            index_busy: std::sync::atomic::AtomicUsize::new(0),
         }
     }
 
@@ -199,10 +215,12 @@ impl Store {
 
     /// Removes one element but never its set; `Some(emptied)` when it existed.
     pub fn remove_element(&self, data: &mut ShardData, e: EntryRef, why: Removal) -> Option<bool> {
-        let Value::VSet(set) = &mut data.entry_mut(e.key)?.value else {
+        let KeyEntry { key, value, .. } = data.entry_mut(e.key)?;
+        let Value::VSet(set) = value else {
             return None;
         };
         let elem = set.remove(e.elem)?;
+        self.queue_index(key, set);
         match why {
             Removal::Evicted => {
                 set.counters.evictions.fetch_add(1, Ordering::Relaxed);
@@ -230,7 +248,10 @@ impl Store {
             Value::Blob { .. } => (1, entry.bytes),
             Value::VSet(set) => {
                 self.counters.vsets.fetch_sub(1, Ordering::Relaxed);
-                (set.len() as u64, set.bytes + entry.bytes)
+                (
+                    set.len() as u64,
+                    set.bytes + entry.bytes + set.index_bytes(),
+                )
             }
         };
         self.counters.keys.fetch_sub(1, Ordering::Relaxed);
@@ -268,6 +289,113 @@ fn add_signed(a: &AtomicU64, d: i64) {
         a.fetch_add(d as u64, Ordering::Relaxed);
     } else {
         a.fetch_sub(d.unsigned_abs(), Ordering::Relaxed);
+    }
+}
+
+impl Store {
+    /// Queues a set's index for the indexer when its last change asked for it.
+    pub fn queue_index(&self, key: &[u8], set: &mut VectorSet) {
+        if !std::mem::take(&mut set.index_wants_queue) {
+            return;
+        }
+        if let Some(ix) = &set.vindex {
+            self.index_queue
+                .lock()
+                .push_back((key.into(), Arc::downgrade(ix)));
+            self.index_cv.notify_one();
+        }
+    }
+
+    /// One round of index work (the indexer thread's body; tests call it to settle).
+    /// Returns false when there was nothing to do.
+    pub fn index_step(&self) -> bool {
+        let popped = {
+            let mut q = self.index_queue.lock();
+            let item = q.pop_front();
+            if item.is_some() {
+                self.index_busy.fetch_add(1, Ordering::SeqCst);
+            }
+            item
+        };
+        let Some((key, weak)) = popped else {
+            return false;
+        };
+        self.index_round(key, weak);
+        self.index_busy.fetch_sub(1, Ordering::SeqCst);
+        true
+    }
+
+    fn index_round(&self, key: Box<[u8]>, weak: Weak<VIndex>) {
+        let Some(ix) = weak.upgrade() else {
+            return;
+        };
+        let h = self.hash(&key);
+        let shard = &self.shards[Store::shard_of(h)];
+        let same = |set: &VectorSet| set.vindex.as_ref().is_some_and(|x| Arc::ptr_eq(x, &ix));
+        if ix.needs_rebuild() {
+            let items = {
+                let data = shard.data.read();
+                let Some(Value::VSet(set)) = data
+                    .find(h, &key)
+                    .and_then(|s| data.entry(s))
+                    .map(|e| &e.value)
+                else {
+                    return;
+                };
+                if !same(set) {
+                    return;
+                }
+                let slots: Vec<u32> = set.live_slots().collect();
+                let versions = ix.live_versions(&slots);
+                slots
+                    .into_iter()
+                    .zip(versions)
+                    .filter(|&(_, v)| v != 0)
+                    .filter_map(|(s, v)| set.index_vector(s).map(|vec| (s, v, vec)))
+                    .collect::<Vec<_>>()
+            };
+            ix.rebuild(items);
+        }
+        let work = {
+            let data = shard.data.read();
+            let Some(Value::VSet(set)) = data
+                .find(h, &key)
+                .and_then(|s| data.entry(s))
+                .map(|e| &e.value)
+            else {
+                return;
+            };
+            if !same(set) {
+                return;
+            }
+            let n = if ix.pending_len() > 10_000 {
+                4_096
+            } else {
+                128
+            };
+            ix.pending_batch(n)
+                .into_iter()
+                .map(|(s, v)| (s, v, if v == 0 { None } else { set.index_vector(s) }))
+                .collect::<Vec<_>>()
+        };
+        ix.apply(work);
+        {
+            let data = shard.data.read();
+            if let Some(Value::VSet(set)) = data
+                .find(h, &key)
+                .and_then(|s| data.entry(s))
+                .map(|e| &e.value)
+            {
+                if same(set) {
+                    let now = ix.graph().stats().memory_bytes as u64;
+                    let before = ix.accounted_bytes.swap(now, Ordering::Relaxed);
+                    self.account(0, now as i64 - before as i64);
+                }
+            }
+        }
+        if ix.requeue() {
+            self.index_queue.lock().push_back((key, weak));
+        }
     }
 }
 

@@ -300,8 +300,16 @@ impl Store {
         if set.len() == 0 {
             return Ok(());
         }
+        let mut set = set;
+        set.maybe_index(self.cfg.index_min_elements);
+        let wants = set.index_wants_queue;
+        let weak = set.vindex.as_ref().map(std::sync::Arc::downgrade);
         self.bump_uid(uid);
         self.insert_key(key, key_at, Value::VSet(Box::new(set)), SET_OVERHEAD)?;
+        if let (true, Some(w)) = (wants, weak) {
+            self.index_queue.lock().push_back((key.into(), w));
+            self.index_cv.notify_one();
+        }
         Ok(())
     }
 }

@@ -13,8 +13,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use hashbrown::HashTable;
 
+use std::sync::Arc;
+
 use super::arena::Arena;
 use super::meta::AccessMeta;
+use super::vindex::VIndex;
 use crate::engine::{Counters, Metric, StorageMode};
 use crate::{quant, simd};
 
@@ -67,6 +70,10 @@ pub(crate) struct VectorSet {
     pub counters: SetCounters,
     /// Accounted bytes of all live elements.
     pub bytes: u64,
+    /// The HNSW index, once the set is large enough to want one.
+    pub vindex: Option<Arc<VIndex>>,
+    /// Set when the index has new pending work that must be queued with the indexer.
+    pub index_wants_queue: bool,
 }
 
 /// Fixed per-element overhead besides the vector and the name: the slot's `Option<Elem>`,
@@ -90,6 +97,8 @@ impl VectorSet {
             attrs_count: 0,
             counters: SetCounters::default(),
             bytes: 0,
+            vindex: None,
+            index_wants_queue: false,
         }
     }
 
@@ -203,6 +212,9 @@ impl VectorSet {
             }
         };
         self.write_vector(slot, vector);
+        if let Some(ix) = &self.vindex {
+            self.index_wants_queue |= ix.mark(slot, true);
+        }
         let elem = self.elems[slot as usize]
             .as_mut()
             .expect("slot just filled");
@@ -264,6 +276,9 @@ impl VectorSet {
         self.free.push(slot);
         self.live -= 1;
         self.bytes -= elem.bytes;
+        if let Some(ix) = &self.vindex {
+            self.index_wants_queue |= ix.mark(slot, false);
+        }
         Some(elem)
     }
 
@@ -360,7 +375,44 @@ impl VectorSet {
         }
     }
 
-    /// Memory reserved by the arenas (for info).
+    /// Creates the index once the set holds `min` elements; every live slot becomes pending.
+    pub fn maybe_index(&mut self, min: usize) {
+        if self.vindex.is_some() || self.live < min.max(1) {
+            return;
+        }
+        let Ok(ix) = VIndex::new(&self.params) else {
+            return;
+        };
+        let slots: Vec<u32> = self.live_slots().collect();
+        for s in slots {
+            self.index_wants_queue |= ix.mark(s, true);
+        }
+        self.vindex = Some(Arc::new(ix));
+    }
+
+    /// Graph bytes accounted in the store's totals.
+    pub fn index_bytes(&self) -> u64 {
+        self.vindex.as_ref().map_or(0, |ix| {
+            ix.accounted_bytes
+                .load(std::sync::atomic::Ordering::Relaxed)
+        })
+    }
+
+    /// The vector of a slot in the form the index takes (normalised for cosine).
+    pub fn index_vector(&self, slot: u32) -> Option<Vec<f32>> {
+        self.elem(slot)?;
+        let mut v = vec![0f32; self.params.dim];
+        self.read_vector(slot, &mut v);
+        if self.params.metric == Metric::Cosine {
+            let n = simd::norm_f32(&v);
+            if n > 0.0 {
+                v.iter_mut().for_each(|x| *x /= n);
+            }
+        }
+        Some(v)
+    }
+
+    /// Counters of this set.
     pub fn counters(&self) -> Counters {
         Counters {
             hits: self.counters.hits.load(Ordering::Relaxed),

@@ -1,0 +1,267 @@
+//! A vector set's HNSW index, maintained in the background.
+//!
+//! Writers never wait for graph insertion: an add or remove only records the slot's new
+//! version under a small mutex and queues the set for the indexer. The indexer (one engine
+//! thread) copies pending vectors under the shard's read lock, then inserts into / removes from
+//! the graph with no shard lock held, and records which version each slot has in the graph.
+//!
+//! Invariant: a slot is *current* in the graph when `indexed[s] == live[s] != 0`; every slot
+//! whose live version is not current is in `pending` (removals too, until the graph forgot
+//! them). A search walks the graph, drops hits that are not current, and scans `pending`
+//! exactly — so results never miss a fresh entry and never return a removed one.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use parking_lot::{Mutex, RwLock};
+
+use super::vset::SetParams;
+use crate::engine::{Metric, StorageMode};
+use crate::error::Result;
+use crate::index::{self, Hnsw, Search, Slot};
+
+/// Version bookkeeping of one index.
+#[derive(Default)]
+struct State {
+    /// Version of each slot's current content; 0 = no element.
+    live: Vec<u64>,
+    /// Version of each slot in the graph; 0 = not in the graph.
+    indexed: Vec<u64>,
+    /// Slots whose live version is not (yet) what the graph holds.
+    pending: HashMap<u32, u64>,
+    next_version: u64,
+    /// Queued with the indexer.
+    queued: bool,
+}
+
+pub(crate) struct VIndex {
+    hnsw: RwLock<Arc<Hnsw>>,
+    params: index::Params,
+    /// Graph removals since the graph was built (a rebuild trigger).
+    removed_since_build: AtomicU64,
+    state: Mutex<State>,
+    /// Bytes of the graph already accounted in the store's totals.
+    pub accounted_bytes: AtomicU64,
+}
+
+impl std::fmt::Debug for VIndex {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("VIndex")
+            .field("nodes", &self.graph().len())
+            .field("pending", &self.pending_len())
+            .finish()
+    }
+}
+
+/// One unit of indexer work: a slot, its version, and its vector in search form (or `None`
+/// for a removal).
+pub(crate) type Work = (u32, u64, Option<Vec<f32>>);
+
+thread_local! {
+    static SCRATCH: std::cell::RefCell<Search> = std::cell::RefCell::new(Search::new());
+}
+
+/// Runs `f` with this thread's search scratch (a query allocates nothing once it has grown).
+pub(crate) fn with_scratch<R>(f: impl FnOnce(&mut Search) -> R) -> R {
+    SCRATCH.with(|s| f(&mut s.borrow_mut()))
+}
+
+impl VIndex {
+    pub fn new(p: &SetParams) -> Result<Self> {
+        let metric = match p.metric {
+            Metric::Cosine => index::Metric::Cosine,
+            Metric::Dot => index::Metric::Dot,
+            Metric::L2 => index::Metric::L2,
+        };
+        let mode = match p.storage {
+            StorageMode::Exact => index::Mode::Exact,
+            StorageMode::Q8 => index::Mode::Q8,
+            StorageMode::NoQuant => index::Mode::NoQuant,
+        };
+        let params = index::Params::new(p.dim)
+            .metric(metric)
+            .mode(mode)
+            .m(p.m)
+            .ef_construction(p.ef_construction);
+        Ok(Self {
+            hnsw: RwLock::new(Arc::new(Hnsw::new(params)?)),
+            params,
+            removed_since_build: AtomicU64::new(0),
+            state: Mutex::new(State::default()),
+            accounted_bytes: AtomicU64::new(0),
+        })
+    }
+
+    /// A writer stored new content in `slot` (or removed it: `present == false`). Returns true
+    /// when the set must be queued with the indexer.
+    pub fn mark(&self, slot: u32, present: bool) -> bool {
+        let mut st = self.state.lock();
+        let s = slot as usize;
+        if st.live.len() <= s {
+            st.live.resize(s + 1, 0);
+            st.indexed.resize(s + 1, 0);
+        }
+        let v = if present {
+            st.next_version += 1;
+            st.next_version
+        } else {
+            0
+        };
+        st.live[s] = v;
+        if st.indexed[s] == v {
+            st.pending.remove(&slot);
+        } else {
+            st.pending.insert(slot, v);
+        }
+        let queue = !st.pending.is_empty() && !st.queued;
+        if queue {
+            st.queued = true;
+        }
+        queue
+    }
+
+    /// Up to `n` pending slots with their live versions.
+    pub fn pending_batch(&self, n: usize) -> Vec<(u32, u64)> {
+        let st = self.state.lock();
+        st.pending.iter().take(n).map(|(&s, &v)| (s, v)).collect()
+    }
+
+    /// Applies work to the graph (indexer thread only; no shard lock held). Items whose version
+    /// changed meanwhile are skipped (they stay pending).
+    pub fn apply(&self, work: Vec<Work>) {
+        let hnsw = self.graph();
+        let mut inserts: Vec<(u32, u64, Vec<f32>)> = Vec::new();
+        with_scratch(|scratch| {
+            for (slot, v, vector) in work {
+                if self.live_version(slot) != v {
+                    continue;
+                }
+                if hnsw.contains(Slot(slot)) {
+                    hnsw.remove(Slot(slot), scratch);
+                    self.removed_since_build.fetch_add(1, Ordering::Relaxed);
+                }
+                match vector {
+                    Some(vec) => inserts.push((slot, v, vec)),
+                    None => self.record(slot, 0),
+                }
+            }
+            if inserts.len() >= 256 {
+                let items: Vec<(Slot, &[f32])> = inserts
+                    .iter()
+                    .map(|(s, _, v)| (Slot(*s), v.as_slice()))
+                    .collect();
+                if hnsw.build_parallel(&items).is_ok() {
+                    for (s, v, _) in &inserts {
+                        self.record(*s, *v);
+                    }
+                }
+            } else {
+                for (s, v, vec) in &inserts {
+                    if hnsw.insert(Slot(*s), vec, scratch).is_ok() {
+                        self.record(*s, *v);
+                    }
+                }
+            }
+        });
+    }
+
+    /// The current graph.
+    pub fn graph(&self) -> Arc<Hnsw> {
+        self.hnsw.read().clone()
+    }
+
+    /// Real deletion relinks only a removed node's near neighbourhood; under heavy churn (more
+    /// removals since the build than a quarter of the nodes) the graph is rebuilt instead.
+    pub fn needs_rebuild(&self) -> bool {
+        let n = self.graph().len() as u64;
+        let removed = self.removed_since_build.load(Ordering::Relaxed);
+        removed >= 1_000.max(n / 4)
+    }
+
+    /// Live versions of these slots, to build a new graph from.
+    pub fn live_versions(&self, slots: &[u32]) -> Vec<u64> {
+        let st = self.state.lock();
+        slots
+            .iter()
+            .map(|&s| st.live.get(s as usize).copied().unwrap_or(0))
+            .collect()
+    }
+
+    /// Builds a fresh graph from `items` (slot, version, vector) with no lock held, then swaps
+    /// it in: slots whose version changed meanwhile stay pending.
+    pub fn rebuild(&self, items: Vec<(u32, u64, Vec<f32>)>) {
+        let Ok(fresh) = Hnsw::with_capacity(self.params, items.len()) else {
+            return;
+        };
+        let refs: Vec<(Slot, &[f32])> = items
+            .iter()
+            .map(|(s, _, v)| (Slot(*s), v.as_slice()))
+            .collect();
+        if fresh.build_parallel(&refs).is_err() {
+            return;
+        }
+        let mut st = self.state.lock();
+        let n = st.live.len();
+        st.indexed = vec![0; n];
+        for (s, v, _) in &items {
+            if (*s as usize) < n {
+                st.indexed[*s as usize] = *v;
+            }
+        }
+        let pending: HashMap<u32, u64> = (0..n)
+            .filter(|&s| st.indexed[s] != st.live[s])
+            .map(|s| (s as u32, st.live[s]))
+            .collect();
+        st.pending = pending;
+        *self.hnsw.write() = Arc::new(fresh);
+        self.removed_since_build.store(0, Ordering::Relaxed);
+    }
+
+    fn live_version(&self, slot: u32) -> u64 {
+        self.state
+            .lock()
+            .live
+            .get(slot as usize)
+            .copied()
+            .unwrap_or(0)
+    }
+
+    fn record(&self, slot: u32, v: u64) {
+        let mut st = self.state.lock();
+        let s = slot as usize;
+        if s < st.indexed.len() {
+            st.indexed[s] = v;
+            if st.live[s] == v {
+                st.pending.remove(&slot);
+            }
+        }
+    }
+
+    /// After a round of work: true when more is pending (stay queued), else unqueues.
+    pub fn requeue(&self) -> bool {
+        let mut st = self.state.lock();
+        st.queued = !st.pending.is_empty();
+        st.queued
+    }
+
+    /// Keeps the graph hits that are current; returns them and the pending slots to scan.
+    pub fn filter(&self, hits: &[index::Hit], out: &mut Vec<(f32, u32)>) -> Vec<u32> {
+        let st = self.state.lock();
+        for h in hits {
+            let s = h.slot.0 as usize;
+            if s < st.live.len() && st.live[s] != 0 && st.indexed[s] == st.live[s] {
+                out.push((h.score, h.slot.0));
+            }
+        }
+        st.pending
+            .iter()
+            .filter(|(_, &v)| v != 0)
+            .map(|(&s, _)| s)
+            .collect()
+    }
+
+    pub fn pending_len(&self) -> usize {
+        self.state.lock().pending.len()
+    }
+}
