@@ -108,7 +108,15 @@ fn vector_sets(c: &mut Criterion) {
     );
     let mut g = c.benchmark_group("vector");
     for threads in [1usize, 2] {
-        let e = Arc::new(engine());
+        // Storage hot paths without the background indexer (the "add without index").
+        let e = Arc::new(
+            Engine::open(EngineConfig {
+                active_expire_interval_ms: 0,
+                index_min_elements: usize::MAX,
+                ..Default::default()
+            })
+            .unwrap(),
+        );
         for i in 0..n {
             e.vadd(
                 b"m",
@@ -174,6 +182,7 @@ fn exact_scan(c: &mut Criterion) {
         e.vadd_many(b"m", &VectorSetOptions::default(), &adds)
             .unwrap();
     }
+    e.index_settle();
     let q = vectors(1, dim, 99);
     let mut g = c.benchmark_group("search");
     g.sample_size(10);
@@ -181,6 +190,13 @@ fn exact_scan(c: &mut Criterion) {
         let p = SearchParams {
             count: 10,
             exhaustive: true,
+            ..Default::default()
+        };
+        b.iter(|| black_box(e.vsearch(b"m", Query::Vector(&q), &p).unwrap()))
+    });
+    g.bench_function("hnsw_100k_384d_top10_default_ef", |b| {
+        let p = SearchParams {
+            count: 10,
             ..Default::default()
         };
         b.iter(|| black_box(e.vsearch(b"m", Query::Vector(&q), &p).unwrap()))

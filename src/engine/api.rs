@@ -321,9 +321,18 @@ impl Engine {
         key: &[u8],
         f: impl FnOnce(&crate::store::VectorSet, &crate::store::ShardData) -> Result<R>,
     ) -> Result<Option<R>> {
+        self.with_set_at(key, self.store.now_ms(), f)
+    }
+
+    /// [`Engine::with_set`] at a time the caller already read.
+    pub(crate) fn with_set_at<R>(
+        &self,
+        key: &[u8],
+        now: u64,
+        f: impl FnOnce(&crate::store::VectorSet, &crate::store::ShardData) -> Result<R>,
+    ) -> Result<Option<R>> {
         self.check_key(key)?;
         let (h, shard) = self.locate(key);
-        let now = self.store.now_ms();
         let data = shard.data.read();
         let Some(slot) = data.find(h, key) else {
             return Ok(None);

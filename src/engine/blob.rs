@@ -170,7 +170,7 @@ impl Engine {
                                 key: slot,
                                 elem: NO_ELEM,
                             };
-                            store.touch(shard, &data, e, meta);
+                            store.touch(shard, &data, e, meta, now);
                             store.counters.hits.fetch_add(1, Ordering::Relaxed);
                             Ok(Some(f(v)))
                         }

@@ -367,7 +367,7 @@ impl Engine {
         let eh = store.hash(element);
         let (h, shard) = self.locate(key);
         let mut expired_elem = false;
-        let r = self.with_set(key, |set, data| {
+        let r = self.with_set_at(key, now, |set, data| {
             if let Some(s) = set.find(eh, element) {
                 let el = set.elem(s).expect("live");
                 if expired(el.expires_at, now) {
@@ -375,7 +375,7 @@ impl Engine {
                 } else {
                     read(set, s)?;
                     let slot = data.find(h, key).expect("set is live");
-                    store.touch(shard, data, EntryRef { key: slot, elem: s }, &el.meta);
+                    store.touch(shard, data, EntryRef { key: slot, elem: s }, &el.meta, now);
                     set.counters.hits.fetch_add(1, Ordering::Relaxed);
                     store.counters.hits.fetch_add(1, Ordering::Relaxed);
                     return Ok(Some(()));

@@ -33,7 +33,7 @@ pub(crate) use shard::{EntryRef, KeyEntry, Shard, ShardData, Value, NO_ELEM};
 pub(crate) use vindex::{with_scratch, VIndex};
 pub(crate) use vset::{PreparedQuery, SetParams, VectorSet};
 
-use crate::engine::{Counters, EngineConfig};
+use crate::engine::{Counters, EngineConfig, EvictionPolicy};
 use crate::error::Result;
 pub(crate) use record::Record;
 
@@ -180,14 +180,19 @@ impl Store {
     }
 
     /// Records an access of a live entry under a shard's read (or write) lock.
-    pub fn touch(&self, shard: &Shard, data: &ShardData, e: EntryRef, meta: &AccessMeta) {
+    pub fn touch(&self, shard: &Shard, data: &ShardData, e: EntryRef, meta: &AccessMeta, now: u64) {
         let tick = self.next_tick();
-        let r = (self.random() >> 11) as f64 / (1u64 << 53) as f64;
-        meta.touch(tick, self.now_ms(), r);
-        let mut log = shard.access.lock();
-        log.push_back((tick, e));
-        if log.len() > 2 * data.entries + 1024 {
-            shard::compact_access(&mut log, data);
+        match self.cfg.eviction_policy {
+            EvictionPolicy::Lru => {
+                meta.tick.store(tick, Ordering::Relaxed);
+                let mut log = shard.access.lock();
+                log.push_back((tick, e));
+                if log.len() > 2 * data.entries + 1024 {
+                    shard::compact_access(&mut log, data);
+                }
+            }
+            EvictionPolicy::Lfu => meta.touch(tick, now, fast_unit_random()),
+            EvictionPolicy::NoEviction => meta.tick.store(tick, Ordering::Relaxed),
         }
     }
 
@@ -397,6 +402,23 @@ impl Store {
             self.index_queue.lock().push_back((key, weak));
         }
     }
+}
+
+/// A uniform number in [0, 1) from a per-thread xorshift (the LFU counter's coin).
+fn fast_unit_random() -> f64 {
+    thread_local! {
+        static STATE: Cell<u64> = Cell::new(
+            0x9E37_79B9_7F4A_7C15 ^ (&STATE as *const _ as u64),
+        );
+    }
+    STATE.with(|s| {
+        let mut x = s.get();
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        s.set(x);
+        (x >> 11) as f64 / (1u64 << 53) as f64
+    })
 }
 
 /// True when an absolute expiry has passed (0 = never).
