@@ -150,6 +150,9 @@ pub struct EngineConfig {
     pub checkpoint_wal_bytes: u64,
     /// Take a snapshot when the engine is closed (graceful shutdown).
     pub checkpoint_on_close: bool,
+    /// Test hook: WAL I/O through a fault-injecting backend (see [`crate::wal::FaultPlan`]).
+    #[doc(hidden)]
+    pub wal_fault: Option<crate::wal::FaultPlan>,
 }
 
 impl Default for EngineConfig {
@@ -170,6 +173,7 @@ impl Default for EngineConfig {
             checkpoint_interval_ms: 3_600_000,
             checkpoint_wal_bytes: 512 << 20,
             checkpoint_on_close: true,
+            wal_fault: None,
         }
     }
 }
