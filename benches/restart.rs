@@ -91,8 +91,12 @@ fn restart(n: usize, root: &Path, second: bool, tail: usize) {
         for i in n..n + tail {
             vector(i, &mut v);
             let name = format!("e{i}");
-            e.vadd(b"emb", &VectorSetOptions::default(), ElementAdd::new(name.as_bytes(), &v))
-                .unwrap();
+            e.vadd(
+                b"emb",
+                &VectorSetOptions::default(),
+                ElementAdd::new(name.as_bytes(), &v),
+            )
+            .unwrap();
         }
         e.flush_log().unwrap();
         e.close().unwrap();
@@ -203,7 +207,13 @@ fn resp(n: usize) {
     for i in 0..n {
         vector(i, &mut v);
         let key = format!("e{i}");
-        write!(out, "*3\r\n$3\r\nSET\r\n${}\r\n{key}\r\n${}\r\n", key.len(), DIM * 4).unwrap();
+        write!(
+            out,
+            "*3\r\n$3\r\nSET\r\n${}\r\n{key}\r\n${}\r\n",
+            key.len(),
+            DIM * 4
+        )
+        .unwrap();
         for x in &v {
             out.write_all(&x.to_le_bytes()).unwrap();
         }
@@ -244,7 +254,10 @@ fn main() {
         println!("|---|---|---|---|");
         for (name, sync) in [
             ("always (fdatasync before ack)", SyncPolicy::Always),
-            ("interval 5000 ms (seed default)", SyncPolicy::Interval(5_000)),
+            (
+                "interval 5000 ms (seed default)",
+                SyncPolicy::Interval(5_000),
+            ),
         ] {
             let r: Vec<String> = [1, 8, 64]
                 .iter()

@@ -182,7 +182,11 @@ fn check_nothing_corrupt(e: &Engine, what: &str) -> (usize, usize) {
     for set in SETS {
         let card = e.vcard(set).unwrap();
         let names = e.vrandmember(set, card as i64).unwrap();
-        assert_eq!(names.len() as u64, card, "{what}: vrandmember lists the set");
+        assert_eq!(
+            names.len() as u64,
+            card,
+            "{what}: vrandmember lists the set"
+        );
         for name in names {
             let got = e.vget(set, &name).unwrap().expect("a listed element");
             assert_eq!(got, vector_for(&name), "{what}: element vector changed");
@@ -264,7 +268,10 @@ fn run_policy(policy: &str, iterations: usize, rng: &mut SmallRng) -> usize {
             }
         }
         let (blobs, elements) = check_nothing_corrupt(&e, &what);
-        assert!(blobs + elements >= acked.len(), "{what}: fewer entries than acks");
+        assert!(
+            blobs + elements >= acked.len(),
+            "{what}: fewer entries than acks"
+        );
         e.close().unwrap();
     }
     assert!(acked.len() > 50, "{policy}: only {} acks", acked.len());

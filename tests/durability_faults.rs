@@ -32,11 +32,14 @@ fn config_on(dir: &Path, io: &str) -> EngineConfig {
     }
 }
 
+/// (set, element) → every vector written for it, as bit patterns.
+type ElementVersions = BTreeMap<(Vec<u8>, Vec<u8>), BTreeSet<Vec<u32>>>;
+
 /// Every version of every blob and element written, to check what a damaged directory serves.
 #[derive(Default)]
 struct Written {
     blobs: BTreeMap<Vec<u8>, BTreeSet<Vec<u8>>>,
-    elements: BTreeMap<(Vec<u8>, Vec<u8>), BTreeSet<Vec<u32>>>,
+    elements: ElementVersions,
 }
 
 fn write_round(e: &Engine, w: &mut Written, rng: &mut SmallRng, round: u32, n: u32) {
@@ -121,7 +124,11 @@ fn damage(file: &Path, rng: &mut SmallRng) -> String {
         format!("truncated to {keep} of {len} bytes")
     } else {
         // Bias towards the start, where headers and the live records are.
-        let span = if rng.gen_bool(0.6) { len.min(8192) } else { len };
+        let span = if rng.gen_bool(0.6) {
+            len.min(8192)
+        } else {
+            len
+        };
         let flips = rng.gen_range(1..=4);
         let mut at = Vec::new();
         for _ in 0..flips {
@@ -220,12 +227,14 @@ fn damaged_snapshots_and_wal_segments_never_panic_or_serve_garbage() {
         }
         // Both I/O paths read the log on open.
         let io = if trial % 2 == 0 { "sync" } else { "auto" };
-        let outcome = catch_unwind(AssertUnwindSafe(|| match Engine::open(config_on(&dir, io)) {
-            Ok(e) => {
-                check_served(&e, &written, &what);
-                None
+        let outcome = catch_unwind(AssertUnwindSafe(|| {
+            match Engine::open(config_on(&dir, io)) {
+                Ok(e) => {
+                    check_served(&e, &written, &what);
+                    None
+                }
+                Err(err) => Some(err.to_string()),
             }
-            Err(err) => Some(err.to_string()),
         }));
         match outcome {
             Err(_) => panic!("{what}: opening panicked"),
@@ -271,7 +280,8 @@ fn write_until_fault(dir: &Path, io: &str, policy: SyncPolicy, plan: FaultPlan) 
                 for n in 0..150 {
                     let key = format!("t{t}/{n}").into_bytes();
                     let r = if n % 2 == 0 {
-                        let value: Vec<u8> = (0..rng.gen_range(0..200)).map(|_| rng.gen()).collect();
+                        let value: Vec<u8> =
+                            (0..rng.gen_range(0..200)).map(|_| rng.gen()).collect();
                         let r = e.set(&key, &value, SetOptions::default());
                         if r.is_ok() {
                             blobs.push((key, value));
@@ -323,7 +333,10 @@ fn write_until_fault(dir: &Path, io: &str, policy: SyncPolicy, plan: FaultPlan) 
         for (k, v) in &vectors {
             assert_eq!(e.vget(b"faulty", k).unwrap().as_ref(), Some(v));
         }
-        assert!(e.close().is_err(), "closing a poisoned engine reports the fault");
+        assert!(
+            e.close().is_err(),
+            "closing a poisoned engine reports the fault"
+        );
     }
     Some((blobs, vectors))
 }
@@ -349,8 +362,7 @@ fn an_injected_wal_fault_stops_engine_writes_and_reopening_recovers_every_acknow
                     max_write_bytes: short.then_some(61),
                     ops: std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0)),
                 };
-                let Some((blobs, vectors)) = write_until_fault(tmp.path(), io, policy, plan)
-                else {
+                let Some((blobs, vectors)) = write_until_fault(tmp.path(), io, policy, plan) else {
                     continue;
                 };
                 if blobs.len() + vectors.len() < 450 {

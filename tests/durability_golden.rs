@@ -32,7 +32,12 @@ fn config(dir: &Path, now: u64) -> EngineConfig {
 }
 
 fn vector(i: usize) -> [f32; 4] {
-    [i as f32 * 0.25, -1.5 / (i as f32 + 1.0), 1e-3 * i as f32, -0.0]
+    [
+        i as f32 * 0.25,
+        -1.5 / (i as f32 + 1.0),
+        1e-3 * i as f32,
+        -0.0,
+    ]
 }
 
 fn blob(i: usize) -> Vec<u8> {
@@ -81,8 +86,12 @@ fn fill(e: &Engine) {
     };
     for i in 0..7 {
         let v = vector(i + 1);
-        e.vadd(b"set:q8", &q8, ElementAdd::new(format!("q:{i}").as_bytes(), &v))
-            .unwrap();
+        e.vadd(
+            b"set:q8",
+            &q8,
+            ElementAdd::new(format!("q:{i}").as_bytes(), &v),
+        )
+        .unwrap();
     }
 }
 
@@ -162,7 +171,10 @@ fn the_golden_version_1_snapshot_opens_with_its_content() {
     assert_eq!(e.vcard(b"set:q8").unwrap(), 7, "{info:?}");
     assert_eq!(e.vdim(b"set:q8").unwrap(), Some(4));
     for i in 0..7 {
-        let got = e.vget(b"set:q8", format!("q:{i}").as_bytes()).unwrap().unwrap();
+        let got = e
+            .vget(b"set:q8", format!("q:{i}").as_bytes())
+            .unwrap()
+            .unwrap();
         for (a, b) in got.iter().zip(vector(i + 1)) {
             assert!((a - b).abs() <= 0.02 * b.abs().max(1.0), "q:{i}: {got:?}");
         }
@@ -178,7 +190,10 @@ fn the_golden_version_1_snapshot_opens_with_its_content() {
             },
         )
         .unwrap();
-    assert_eq!(hits.first().map(|h| h.element.as_slice()), Some(&b"el:12"[..]));
+    assert_eq!(
+        hits.first().map(|h| h.element.as_slice()),
+        Some(&b"el:12"[..])
+    );
     e.close().unwrap();
 }
 
@@ -192,6 +207,14 @@ fn a_fresh_snapshot_has_the_golden_files_magic_and_version() {
     assert_eq!(&golden[..8], b"SUTRASNP");
     assert_eq!(&golden[8..12], &1u32.to_le_bytes());
     assert_eq!(&fresh[..12], &golden[..12]);
-    assert_eq!(&fresh[16..24], &LSN.to_le_bytes(), "the header's LSN field moved");
-    assert_eq!(&fresh[24..32], &T0.to_le_bytes(), "the creation time field moved");
+    assert_eq!(
+        &fresh[16..24],
+        &LSN.to_le_bytes(),
+        "the header's LSN field moved"
+    );
+    assert_eq!(
+        &fresh[24..32],
+        &T0.to_le_bytes(),
+        "the creation time field moved"
+    );
 }
