@@ -239,7 +239,14 @@ fn main() {
     println!();
     println!("| what | elements | time | notes |");
     println!("|---|---|---|---|");
-    for n in env_or("SUTRA_RESTART_N", "100000").split(',') {
+    // `cargo test --all-targets` runs this binary without `--bench`: a small smoke run.
+    let quick = !std::env::args().any(|a| a == "--bench");
+    let counts = if quick {
+        "2000".to_owned()
+    } else {
+        env_or("SUTRA_RESTART_N", "100000")
+    };
+    for n in counts.split(',') {
         let n = n.trim().parse().expect("SUTRA_RESTART_N: counts");
         if n < 500_000 {
             restart(n, &root, false, TAIL);
@@ -247,7 +254,11 @@ fn main() {
         restart(n, &root, true, TAIL);
         restart(n, &root, true, 0);
     }
-    let secs: f64 = env_or("SUTRA_APPEND_SECS", "2").parse().unwrap_or(2.0);
+    let secs: f64 = if quick {
+        0.05
+    } else {
+        env_or("SUTRA_APPEND_SECS", "2").parse().unwrap_or(2.0)
+    };
     if secs > 0.0 {
         println!();
         println!("| durable sets/s (3072-byte values) | 1 writer | 8 writers | 64 writers |");

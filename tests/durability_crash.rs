@@ -3,7 +3,8 @@
 //! several threads while another thread checkpoints, printing every acknowledgement (key and a
 //! hash of the value) on stdout. The parent SIGKILLs it at a random moment, reopens the engine,
 //! and checks every acknowledged write byte for byte, and that everything present is a value
-//! that was written (values are derived from their keys, so any stray byte shows).
+//! that was written (values are derived from their keys, so any stray byte shows). Kills
+//! alternate between the io_uring and plain WAL paths; each reopen uses the other one.
 //!
 //! `SUTRA_SOAK_ITERS=n` runs `n` kills per sync policy instead of 25 (see
 //! `scripts/soak-crash.sh`).
@@ -18,6 +19,7 @@ use std::time::{Duration, Instant};
 
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
+use sutra_cache::wal;
 use sutra_cache::*;
 
 const CHILD_ENV: &str = "SUTRA_ENGINE_CRASH_CHILD";
@@ -50,10 +52,11 @@ fn vector_hash(v: &[f32]) -> u64 {
     fnv(&bytes)
 }
 
-fn config(dir: &Path, policy: SyncPolicy) -> EngineConfig {
+fn config(dir: &Path, policy: SyncPolicy, io: &str) -> EngineConfig {
     EngineConfig {
         data_dir: Some(dir.to_path_buf()),
         wal_sync: policy,
+        wal_io: io.parse().expect("an I/O path"),
         wal_segment_bytes: 256 << 10,
         active_expire_interval_ms: 0,
         checkpoint_interval_ms: 0,
@@ -74,13 +77,15 @@ fn policy_named(name: &str) -> SyncPolicy {
 /// after each acknowledgement, while a thread checkpoints every few milliseconds.
 fn run_child(spec: &str) -> ! {
     let mut parts = spec.split(',');
-    let (dir, policy, iter) = (
+    let (dir, policy, iter, io) = (
         parts.next().unwrap_or_default().to_owned(),
         policy_named(parts.next().unwrap_or_default()),
         parts.next().unwrap_or_default().to_owned(),
+        parts.next().unwrap_or_default().to_owned(),
     );
-    let engine =
-        Arc::new(Engine::open(config(Path::new(&dir), policy)).expect("child opens the engine"));
+    let engine = Arc::new(
+        Engine::open(config(Path::new(&dir), policy, &io)).expect("child opens the engine"),
+    );
     let start = Instant::now();
     let done = Arc::new(AtomicBool::new(false));
     let checkpointer = {
@@ -202,10 +207,17 @@ fn run_policy(policy: &str, iterations: usize, rng: &mut SmallRng) -> usize {
     let dir = tmp.path().to_str().unwrap().to_owned();
     // Every acknowledgement over all the kills into this directory.
     let mut acked: BTreeMap<Ack, u64> = BTreeMap::new();
+    // Alternate the WAL's I/O paths (io_uring where it can be set up, else the plain one).
+    let ios = if wal::UringIo::new().is_ok() {
+        ["auto", "sync"]
+    } else {
+        ["sync", "sync"]
+    };
     for i in 0..iterations {
+        let io = ios[i % 2];
         let mut child = Command::new(&exe)
             .args(["--exact", TEST_NAME, "--nocapture", "--test-threads=1"])
-            .env(CHILD_ENV, format!("{dir},{policy},{i}"))
+            .env(CHILD_ENV, format!("{dir},{policy},{i},{io}"))
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
@@ -241,8 +253,8 @@ fn run_policy(policy: &str, iterations: usize, rng: &mut SmallRng) -> usize {
         assert!(!got.is_empty());
         acked.extend(got);
 
-        let what = format!("{policy} kill {i}");
-        let e = Engine::open(config(tmp.path(), policy_named(policy)))
+        let what = format!("{policy} {io} kill {i}");
+        let e = Engine::open(config(tmp.path(), policy_named(policy), ios[(i + 1) % 2]))
             .unwrap_or_else(|err| panic!("{what}: reopen failed: {err}"));
         for (ack, hash) in &acked {
             match ack {
