@@ -207,6 +207,7 @@ fn run_policy(policy: &str, iterations: usize, rng: &mut SmallRng) -> usize {
     let dir = tmp.path().to_str().unwrap().to_owned();
     // Every acknowledgement over all the kills into this directory.
     let mut acked: BTreeMap<Ack, u64> = BTreeMap::new();
+    let mut mid_checkpoint = 0;
     // Alternate the WAL's I/O paths (io_uring where it can be set up, else the plain one).
     let ios = if wal::UringIo::new().is_ok() {
         ["auto", "sync"]
@@ -253,6 +254,12 @@ fn run_policy(policy: &str, iterations: usize, rng: &mut SmallRng) -> usize {
         assert!(!got.is_empty());
         acked.extend(got);
 
+        // A kill during a checkpoint leaves its temporary file behind.
+        let torn = std::fs::read_dir(tmp.path())
+            .unwrap()
+            .flatten()
+            .any(|e| e.file_name().to_string_lossy().ends_with(".tmp"));
+        mid_checkpoint += usize::from(torn);
         let what = format!("{policy} {io} kill {i}");
         let e = Engine::open(config(tmp.path(), policy_named(policy), ios[(i + 1) % 2]))
             .unwrap_or_else(|err| panic!("{what}: reopen failed: {err}"));
@@ -287,6 +294,7 @@ fn run_policy(policy: &str, iterations: usize, rng: &mut SmallRng) -> usize {
         e.close().unwrap();
     }
     assert!(acked.len() > 50, "{policy}: only {} acks", acked.len());
+    eprintln!("{policy}: {mid_checkpoint} of {iterations} kills hit a checkpoint in progress");
     acked.len()
 }
 
