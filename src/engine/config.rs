@@ -153,6 +153,9 @@ pub struct EngineConfig {
     /// A vector set gets an HNSW index once it holds this many elements (smaller sets are
     /// searched by an exact SIMD scan, which is faster there). `usize::MAX` = never.
     pub index_min_elements: usize,
+    /// Test hook: WAL I/O through a fault-injecting backend (see [`crate::wal::FaultPlan`]).
+    #[doc(hidden)]
+    pub wal_fault: Option<crate::wal::FaultPlan>,
 }
 
 impl Default for EngineConfig {
@@ -174,6 +177,7 @@ impl Default for EngineConfig {
             checkpoint_wal_bytes: 512 << 20,
             checkpoint_on_close: true,
             index_min_elements: 1_000,
+            wal_fault: None,
         }
     }
 }

@@ -126,6 +126,7 @@ pub(crate) fn recover(
             io: config.wal_io,
             segment_bytes: config.wal_segment_bytes,
             replay_from_lsn: lsn + 1,
+            fault: config.wal_fault.clone(),
             ..Default::default()
         },
     )?;

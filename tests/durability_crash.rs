@@ -1,0 +1,319 @@
+//! Process-crash test through the engine: this test binary re-runs itself as a child that
+//! opens an [`Engine`] on a data directory and writes blobs (`set`) and vectors (`vadd`) from
+//! several threads while another thread checkpoints, printing every acknowledgement (key and a
+//! hash of the value) on stdout. The parent SIGKILLs it at a random moment, reopens the engine,
+//! and checks every acknowledged write byte for byte, and that everything present is a value
+//! that was written (values are derived from their keys, so any stray byte shows). Kills
+//! alternate between the io_uring and plain WAL paths; each reopen uses the other one.
+//!
+//! `SUTRA_SOAK_ITERS=n` runs `n` kills per sync policy instead of 25 (see
+//! `scripts/soak-crash.sh`).
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Write};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc};
+use std::time::{Duration, Instant};
+
+use rand::rngs::SmallRng;
+use rand::{Rng, SeedableRng};
+use sutra_cache::wal;
+use sutra_cache::*;
+
+const CHILD_ENV: &str = "SUTRA_ENGINE_CRASH_CHILD";
+const TEST_NAME: &str = "acknowledged_engine_writes_survive_sigkill_at_a_random_moment";
+const DIM: usize = 16;
+const WRITERS: usize = 3;
+const SETS: [&[u8]; 2] = [b"vs0", b"vs1"];
+
+fn fnv(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+/// The blob written under `key`: its length and bytes follow from the key alone.
+fn blob_for(key: &[u8]) -> Vec<u8> {
+    let mut rng = SmallRng::seed_from_u64(fnv(key));
+    let len = rng.gen_range(1..700);
+    (0..len).map(|_| rng.gen()).collect()
+}
+
+/// The vector written for element `name` (finite, varied, sign bits set).
+fn vector_for(name: &[u8]) -> Vec<f32> {
+    let mut rng = SmallRng::seed_from_u64(fnv(name) ^ 0x9e37_79b9);
+    (0..DIM).map(|_| rng.gen_range(-4.0f32..4.0)).collect()
+}
+
+fn vector_hash(v: &[f32]) -> u64 {
+    let bytes: Vec<u8> = v.iter().flat_map(|x| x.to_le_bytes()).collect();
+    fnv(&bytes)
+}
+
+fn config(dir: &Path, policy: SyncPolicy, io: &str) -> EngineConfig {
+    EngineConfig {
+        data_dir: Some(dir.to_path_buf()),
+        wal_sync: policy,
+        wal_io: io.parse().expect("an I/O path"),
+        wal_segment_bytes: 256 << 10,
+        active_expire_interval_ms: 0,
+        checkpoint_interval_ms: 0,
+        checkpoint_wal_bytes: 0,
+        checkpoint_on_close: false,
+        ..Default::default()
+    }
+}
+
+fn policy_named(name: &str) -> SyncPolicy {
+    match name {
+        "always" => SyncPolicy::Always,
+        _ => SyncPolicy::Interval(20),
+    }
+}
+
+/// The child: writes until killed (or 10 s pass), printing `B key hash` / `V set elem hash`
+/// after each acknowledgement, while a thread checkpoints every few milliseconds.
+fn run_child(spec: &str) -> ! {
+    let mut parts = spec.split(',');
+    let (dir, policy, iter, io) = (
+        parts.next().unwrap_or_default().to_owned(),
+        policy_named(parts.next().unwrap_or_default()),
+        parts.next().unwrap_or_default().to_owned(),
+        parts.next().unwrap_or_default().to_owned(),
+    );
+    let engine = Arc::new(
+        Engine::open(config(Path::new(&dir), policy, &io)).expect("child opens the engine"),
+    );
+    let start = Instant::now();
+    let done = Arc::new(AtomicBool::new(false));
+    let checkpointer = {
+        let (engine, done) = (engine.clone(), done.clone());
+        std::thread::spawn(move || {
+            let mut rng = SmallRng::from_entropy();
+            while !done.load(Ordering::Relaxed) {
+                std::thread::sleep(Duration::from_millis(rng.gen_range(2..25)));
+                engine.checkpoint().expect("checkpoint");
+            }
+        })
+    };
+    let writers: Vec<_> = (0..WRITERS)
+        .map(|t| {
+            let (engine, iter) = (engine.clone(), iter.clone());
+            std::thread::spawn(move || {
+                let mut rng = SmallRng::from_entropy();
+                let mut n = 0u64;
+                while start.elapsed() < Duration::from_secs(10) {
+                    n += 1;
+                    if rng.gen_bool(0.5) {
+                        let key = format!("b/{iter}/{t}/{n}");
+                        let value = blob_for(key.as_bytes());
+                        engine
+                            .set(key.as_bytes(), &value, SetOptions::default())
+                            .expect("set");
+                        let mut out = std::io::stdout().lock();
+                        let _ = writeln!(out, "B {key} {}", fnv(&value));
+                        let _ = out.flush();
+                    } else {
+                        let set = SETS[rng.gen_range(0..SETS.len())];
+                        let elem = format!("e/{iter}/{t}/{n}");
+                        let v = vector_for(elem.as_bytes());
+                        engine
+                            .vadd(
+                                set,
+                                &VectorSetOptions::default(),
+                                ElementAdd::new(elem.as_bytes(), &v),
+                            )
+                            .expect("vadd");
+                        let mut out = std::io::stdout().lock();
+                        let set = std::str::from_utf8(set).unwrap_or_default();
+                        let _ = writeln!(out, "V {set} {elem} {}", vector_hash(&v));
+                        let _ = out.flush();
+                    }
+                }
+            })
+        })
+        .collect();
+    for w in writers {
+        let _ = w.join();
+    }
+    done.store(true, Ordering::Relaxed);
+    let _ = checkpointer.join();
+    std::process::exit(0);
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+enum Ack {
+    Blob(String),
+    Vector(String, String),
+}
+
+fn parse_ack(line: &[u8]) -> Option<(Ack, u64)> {
+    let line = std::str::from_utf8(line).ok()?.strip_suffix('\n')?;
+    let f: Vec<&str> = line.split(' ').collect();
+    match f.as_slice() {
+        ["B", key, hash] => Some((Ack::Blob((*key).to_owned()), hash.parse().ok()?)),
+        ["V", set, elem, hash] => Some((
+            Ack::Vector((*set).to_owned(), (*elem).to_owned()),
+            hash.parse().ok()?,
+        )),
+        _ => None,
+    }
+}
+
+/// Checks that every blob and element present is exactly what was written under its name;
+/// returns how many of each were found.
+fn check_nothing_corrupt(e: &Engine, what: &str) -> (usize, usize) {
+    let mut blobs = 0;
+    let mut cursor = 0;
+    loop {
+        let page = e.scan(cursor, None, 1000, Some(KeyKind::Blob));
+        for key in page.keys {
+            let got = e.get(&key).unwrap().expect("a scanned key is present");
+            assert!(
+                got == blob_for(&key),
+                "{what}: blob {} holds bytes that were never written",
+                String::from_utf8_lossy(&key)
+            );
+            blobs += 1;
+        }
+        cursor = page.cursor;
+        if cursor == 0 {
+            break;
+        }
+    }
+    let mut elements = 0;
+    for set in SETS {
+        let card = e.vcard(set).unwrap();
+        let names = e.vrandmember(set, card as i64).unwrap();
+        assert_eq!(
+            names.len() as u64,
+            card,
+            "{what}: vrandmember lists the set"
+        );
+        for name in names {
+            let got = e.vget(set, &name).unwrap().expect("a listed element");
+            assert_eq!(got, vector_for(&name), "{what}: element vector changed");
+            elements += 1;
+        }
+    }
+    (blobs, elements)
+}
+
+fn run_policy(policy: &str, iterations: usize, rng: &mut SmallRng) -> usize {
+    let exe = std::env::current_exe().unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().to_str().unwrap().to_owned();
+    // Every acknowledgement over all the kills into this directory.
+    let mut acked: BTreeMap<Ack, u64> = BTreeMap::new();
+    let mut mid_checkpoint = 0;
+    // Alternate the WAL's I/O paths (io_uring where it can be set up, else the plain one).
+    let ios = if wal::UringIo::new().is_ok() {
+        ["auto", "sync"]
+    } else {
+        ["sync", "sync"]
+    };
+    for i in 0..iterations {
+        let io = ios[i % 2];
+        let mut child = Command::new(&exe)
+            .args(["--exact", TEST_NAME, "--nocapture", "--test-threads=1"])
+            .env(CHILD_ENV, format!("{dir},{policy},{i},{io}"))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = mpsc::channel();
+        let reader = std::thread::spawn(move || {
+            let mut r = BufReader::new(stdout);
+            let mut got = Vec::new();
+            let mut line = Vec::new();
+            let mut told = false;
+            while r.read_until(b'\n', &mut line).unwrap_or(0) > 0 {
+                if let Some(ack) = parse_ack(&line) {
+                    got.push(ack);
+                    if !told {
+                        let _ = tx.send(());
+                        told = true;
+                    }
+                }
+                line.clear();
+            }
+            got
+        });
+        rx.recv_timeout(Duration::from_secs(30))
+            .expect("the child acknowledged nothing within 30 s");
+        std::thread::sleep(Duration::from_millis(rng.gen_range(0..100)));
+        let pid = libc::pid_t::try_from(child.id()).unwrap();
+        // SAFETY: plain FFI call; `pid` is our own child, not yet reaped (no reuse possible).
+        let rc = unsafe { libc::kill(pid, libc::SIGKILL) };
+        assert_eq!(rc, 0, "kill: {}", std::io::Error::last_os_error());
+        child.wait().unwrap();
+        let got = reader.join().unwrap();
+        assert!(!got.is_empty());
+        acked.extend(got);
+
+        // A kill during a checkpoint leaves its temporary file behind.
+        let torn = std::fs::read_dir(tmp.path())
+            .unwrap()
+            .flatten()
+            .any(|e| e.file_name().to_string_lossy().ends_with(".tmp"));
+        mid_checkpoint += usize::from(torn);
+        let what = format!("{policy} {io} kill {i}");
+        let e = Engine::open(config(tmp.path(), policy_named(policy), ios[(i + 1) % 2]))
+            .unwrap_or_else(|err| panic!("{what}: reopen failed: {err}"));
+        for (ack, hash) in &acked {
+            match ack {
+                Ack::Blob(key) => {
+                    let got = e.get(key.as_bytes()).unwrap();
+                    let got = got.unwrap_or_else(|| panic!("{what}: acknowledged {key} lost"));
+                    assert_eq!(fnv(&got), *hash, "{what}: {key} changed");
+                    assert_eq!(got, blob_for(key.as_bytes()), "{what}: {key} changed");
+                }
+                Ack::Vector(set, elem) => {
+                    let got = e.vget(set.as_bytes(), elem.as_bytes()).unwrap();
+                    let got =
+                        got.unwrap_or_else(|| panic!("{what}: acknowledged {set}/{elem} lost"));
+                    assert_eq!(vector_hash(&got), *hash, "{what}: {set}/{elem} changed");
+                    let want = vector_for(elem.as_bytes());
+                    assert!(
+                        got.iter()
+                            .zip(&want)
+                            .all(|(a, b)| a.to_bits() == b.to_bits()),
+                        "{what}: {set}/{elem} is not bit-exact"
+                    );
+                }
+            }
+        }
+        let (blobs, elements) = check_nothing_corrupt(&e, &what);
+        assert!(
+            blobs + elements >= acked.len(),
+            "{what}: fewer entries than acks"
+        );
+        e.close().unwrap();
+    }
+    assert!(acked.len() > 50, "{policy}: only {} acks", acked.len());
+    eprintln!("{policy}: {mid_checkpoint} of {iterations} kills hit a checkpoint in progress");
+    acked.len()
+}
+
+#[test]
+fn acknowledged_engine_writes_survive_sigkill_at_a_random_moment() {
+    if let Ok(spec) = std::env::var(CHILD_ENV) {
+        run_child(&spec);
+    }
+    let per_policy = std::env::var("SUTRA_SOAK_ITERS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(25usize);
+    let seed = std::env::var("SUTRA_SOAK_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0x5eed_u64);
+    let mut rng = SmallRng::seed_from_u64(seed);
+    for policy in ["always", "interval"] {
+        let acks = run_policy(policy, per_policy, &mut rng);
+        eprintln!("{policy}: {per_policy} kills, {acks} acknowledged writes verified");
+    }
+}
