@@ -61,10 +61,7 @@ fn writes_before_and_after_save_are_all_read_back_after_a_restart() {
     {
         let srv = TestServer::with_config(durable(dir.path()));
         let mut c = srv.connect();
-        c.check(
-            &server_support::cmd(&[b"SET", b"big", &value]),
-            b"+OK\r\n",
-        );
+        c.check(&server_support::cmd(&[b"SET", b"big", &value]), b"+OK\r\n");
         c.check_words("SET a 1", "+OK\r\n");
         c.check_words("SET gone x", "+OK\r\n");
         c.check_words("VADD vs VALUES 3 1 0 0 e1", ":1\r\n");
@@ -82,7 +79,10 @@ fn writes_before_and_after_save_are_all_read_back_after_a_restart() {
     let mut c = srv.connect();
     let got = c.call(&[b"GET", b"big"]);
     assert_eq!(got, [b"$3072\r\n".as_slice(), &value, b"\r\n"].concat());
-    c.check_words("MGET a b c gone", "*4\r\n$1\r\n2\r\n$1\r\n3\r\n$1\r\n4\r\n$-1\r\n");
+    c.check_words(
+        "MGET a b c gone",
+        "*4\r\n$1\r\n2\r\n$1\r\n3\r\n$1\r\n4\r\n$-1\r\n",
+    );
     c.check_words("VCARD vs", ":1\r\n");
     c.check_words("VISMEMBER vs e2", ":1\r\n");
     c.check_words("VISMEMBER vs e1", ":0\r\n");
@@ -109,7 +109,11 @@ fn info_persistence_reports_policy_io_and_what_recovery_replayed() {
         let io = info_field(&text, "wal_io");
         assert!(io == "io_uring" || io == "sync", "{text}");
         assert_eq!(info_field(&text, "recovery_snapshot_loaded"), "0", "{text}");
-        assert_eq!(info_field(&text, "recovery_records_replayed"), "0", "{text}");
+        assert_eq!(
+            info_field(&text, "recovery_records_replayed"),
+            "0",
+            "{text}"
+        );
         c.check_words("SET k1 a", "+OK\r\n");
         c.check_words("SAVE", "+OK\r\n");
         c.check_words("SET k2 b", "+OK\r\n");
@@ -122,8 +126,16 @@ fn info_persistence_reports_policy_io_and_what_recovery_replayed() {
     let mut c = srv.connect();
     let text = info(&mut c, "persistence");
     assert_eq!(info_field(&text, "recovery_snapshot_loaded"), "1", "{text}");
-    assert_eq!(info_field(&text, "recovery_records_replayed"), "3", "{text}");
-    assert_eq!(info_field(&text, "recovery_wal_bytes_truncated"), "0", "{text}");
+    assert_eq!(
+        info_field(&text, "recovery_records_replayed"),
+        "3",
+        "{text}"
+    );
+    assert_eq!(
+        info_field(&text, "recovery_wal_bytes_truncated"),
+        "0",
+        "{text}"
+    );
     let last = int_reply(&c.call(&[b"LASTSAVE"]));
     assert_eq!(info_field(&text, "rdb_last_save_time"), last.to_string());
     c.check_words("MGET k1 k2 k3", "*3\r\n$-1\r\n$1\r\nb\r\n$1\r\nc\r\n");
@@ -267,7 +279,11 @@ fn acknowledged_writes_survive_kill_9_of_the_server_in_always_mode() {
     c.check_words("VISMEMBER vs e", ":1\r\n");
     let text = info(&mut c, "persistence");
     assert_eq!(info_field(&text, "recovery_snapshot_loaded"), "0", "{text}");
-    assert_eq!(info_field(&text, "recovery_records_replayed"), "302", "{text}");
+    assert_eq!(
+        info_field(&text, "recovery_records_replayed"),
+        "302",
+        "{text}"
+    );
 
     // SIGTERM: a graceful stop that writes a snapshot; the next start loads it.
     let sent = Command::new("kill")

@@ -83,14 +83,25 @@ pub struct ServerConfig {
     #[arg(long, env = "SUTRA_WAL_IO", default_value = "auto", value_parser = parse_wal_io)]
     pub wal_io: IoChoice,
 
-    /// How writes that wait for an fdatasync leave the async workers (policy `always`):
-    /// `spawn-blocking` (tokio's blocking pool) or `block-in-place`.
-    #[arg(long, env = "SUTRA_WRITE_OFFLOAD", default_value = "spawn-blocking", value_enum, hide = true)]
+    /// How writes that wait on the WAL (any policy but `never`) leave the async workers:
+    /// `spawn-blocking` (tokio's blocking pool), `block-in-place`, or `inline` (they wait
+    /// on the worker).
+    #[arg(
+        long,
+        env = "SUTRA_WRITE_OFFLOAD",
+        default_value = "spawn-blocking",
+        value_enum,
+        hide = true
+    )]
     pub write_offload: WriteOffload,
 
     /// Write a snapshot this many seconds after the last one (if anything was written);
     /// 0 = never by time.
-    #[arg(long, env = "SUTRA_CHECKPOINT_INTERVAL_SECONDS", default_value_t = 3600)]
+    #[arg(
+        long,
+        env = "SUTRA_CHECKPOINT_INTERVAL_SECONDS",
+        default_value_t = 3600
+    )]
     pub checkpoint_interval_seconds: u64,
 
     /// Write a snapshot once this much WAL has been written since the last one (e.g.
@@ -154,6 +165,8 @@ pub enum WriteOffload {
     SpawnBlocking,
     /// `tokio::task::block_in_place`: the worker becomes a blocking thread for the call.
     BlockInPlace,
+    /// On the async worker (blocks it while the WAL acknowledges).
+    Inline,
 }
 
 #[derive(Parser)]
@@ -279,7 +292,12 @@ impl ServerConfig {
 
     /// The WAL sync policy: `--wal-sync` when given, else as WAL_SYNC_INTERVAL_MS selects.
     pub fn wal_sync_policy(&self) -> SyncPolicy {
-        match self.wal_sync.as_deref().map(str::to_ascii_lowercase).as_deref() {
+        match self
+            .wal_sync
+            .as_deref()
+            .map(str::to_ascii_lowercase)
+            .as_deref()
+        {
             Some("always") => SyncPolicy::Always,
             Some("never") => SyncPolicy::Never,
             Some(_) if self.wal_sync_interval_ms == 0 => SyncPolicy::Interval(1000),

@@ -199,14 +199,14 @@ async fn run_batch_inner(
         *executed += 1;
         let spec = cmd::lookup(&args[0]);
         let is_write = spec.is_some_and(|s| s.flags.contains(&"write"));
-        // Under `always` a write waits for an fdatasync (group commit batches the writers
-        // waiting at once): it must not hold an async worker meanwhile.
+        // A durable write waits for the WAL writer (an fdatasync under `always`; group
+        // commit batches the writers waiting at once): it must not hold an async worker.
         let after = if multi_thread && shared.offload_writes && is_write {
             match shared.config.write_offload {
-                WriteOffload::SpawnBlocking => {
-                    offloaded(shared, client, out, args).await
+                WriteOffload::SpawnBlocking => offloaded(shared, client, out, args).await,
+                WriteOffload::BlockInPlace | WriteOffload::Inline => {
+                    tokio::task::block_in_place(|| run_one(shared, client, out, &args))
                 }
-                WriteOffload::BlockInPlace => tokio::task::block_in_place(|| run_one(shared, client, out, &args)),
             }
         } else if multi_thread && spec.is_some_and(cmd::may_block) {
             // A long engine call (a scan of a big set) must not stall the other clients

@@ -4,7 +4,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize};
 use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use super::config::ServerConfig;
+use super::config::{ServerConfig, WriteOffload};
 use super::frame::FrameLimits;
 use crate::{Engine, SyncPolicy};
 
@@ -24,7 +24,8 @@ pub struct Shared {
     pub started_unix: u64,
     /// Notified by the SHUTDOWN command.
     pub shutdown_requested: Arc<tokio::sync::Notify>,
-    /// Writes wait for an fdatasync (sync policy `always`): run them off the async workers.
+    /// Writes wait on the WAL writer (an fdatasync under `always`, a write under `interval`):
+    /// run them off the async workers, so many are in flight and group commit batches them.
     pub offload_writes: bool,
     /// A BGSAVE is running.
     pub bgsave_in_progress: Arc<AtomicBool>,
@@ -36,7 +37,11 @@ impl Shared {
     /// Builds the shared state.
     pub fn new(engine: Arc<Engine>, config: ServerConfig) -> Self {
         let limits = config.frame_limits();
-        let offload_writes = matches!(engine.wal_mode(), Some((_, SyncPolicy::Always)));
+        let offload_writes = config.write_offload != WriteOffload::Inline
+            && matches!(
+                engine.wal_mode(),
+                Some((_, SyncPolicy::Always | SyncPolicy::Interval(_)))
+            );
         Self {
             offload_writes,
             bgsave_in_progress: Arc::new(AtomicBool::new(false)),

@@ -345,7 +345,10 @@ fn config_params(ctx: &Ctx<'_>) -> Vec<(&'static str, String)> {
         ),
         ("databases", "1".to_string()),
         ("save", String::new()),
-        ("appendonly", if c.in_memory { "no" } else { "yes" }.to_string()),
+        (
+            "appendonly",
+            if c.in_memory { "no" } else { "yes" }.to_string(),
+        ),
         (
             "appendfsync",
             match c.wal_sync_policy() {
@@ -462,16 +465,16 @@ pub fn info_text(ctx: &Ctx<'_>, sections: &[Bytes]) -> String {
     }
     if want("persistence") {
         section(&mut t, "Persistence");
-        let (wal_io, policy) = sh
-            .engine
-            .wal_mode()
-            .map_or(("none", "none".to_string()), |(io, p)| {
-                let p = match p {
-                    crate::SyncPolicy::Interval(ms) => format!("interval:{ms}"),
-                    other => sync_policy_name(other).to_string(),
-                };
-                (io, p)
-            });
+        let (wal_io, policy) =
+            sh.engine
+                .wal_mode()
+                .map_or(("none", "none".to_string()), |(io, p)| {
+                    let p = match p {
+                        crate::SyncPolicy::Interval(ms) => format!("interval:{ms}"),
+                        other => sync_policy_name(other).to_string(),
+                    };
+                    (io, p)
+                });
         let _ = write!(
             t,
             "loading:0\r\nrdb_last_save_time:{}\r\nrdb_bgsave_in_progress:{}\r\n\
@@ -480,7 +483,11 @@ pub fn info_text(ctx: &Ctx<'_>, sections: &[Bytes]) -> String {
              wal_sync_interval_ms:{}\r\nlast_lsn:{}\r\nmmap_enabled:{}\r\n",
             last_save_unix(sh),
             u8::from(sh.bgsave_in_progress.load(Relaxed)),
-            if sh.bgsave_failed.load(Relaxed) { "err" } else { "ok" },
+            if sh.bgsave_failed.load(Relaxed) {
+                "err"
+            } else {
+                "ok"
+            },
             c.storage_path.display(),
             u8::from(c.in_memory),
             c.wal_mode(),
@@ -628,7 +635,9 @@ pub fn save(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
         });
     if let Err(e) = spawned {
         sh.bgsave_in_progress.store(false, Relaxed);
-        return Err(CmdError::err(format!("cannot start a background save: {e}")));
+        return Err(CmdError::err(format!(
+            "cannot start a background save: {e}"
+        )));
     }
     ctx.out.simple("Background saving started");
     Ok(())
