@@ -667,6 +667,8 @@ pub fn time(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> CmdResult {
 
 /// SHUTDOWN [NOSAVE|SAVE]: stops accepting, answers requests already read, closes the
 /// engine. Like Redis, a successful SHUTDOWN sends no reply: the connection closes.
+/// Closing the engine writes a snapshot either way (`checkpoint_on_close`): with the WAL
+/// nothing acknowledged is lost without one, and the snapshot makes the next start fast.
 pub fn shutdown(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     match args.len() {
         1 => {}
