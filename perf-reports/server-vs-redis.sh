@@ -3,11 +3,16 @@
 # two measured in the same run, interleaved round by round, with redis-benchmark and
 # 3072-byte values (one 768-d float32 embedding). Prints a markdown report on stdout.
 #   perf-reports/server-vs-redis.sh [rounds] > perf-reports/server-vs-redis-$(date +%F).md
-# Durability rows (appendfsync always / everysec vs WAL_SYNC_INTERVAL_MS) need the WAL and
-# are added once it lands. VADD/VSIM use the loader perf-reports/vector-load.py.
+# Durable SET rows: Redis `appendonly yes` with `appendfsync always` / `everysec` against
+# sutra-cache with WAL_SYNC_INTERVAL_MS=0 / 1000 (data directories under target/tmp, on the
+# same disk), for each --wal-io in $WAL_IOS. DURABLE_N sets their request count.
+# ONLY=durable skips the in-memory rows. VADD/VSIM use the loader perf-reports/vector-load.py.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROUNDS=${1:-3}
+DURABLE_N=${DURABLE_N:-20000}
+WAL_IOS=${WAL_IOS:-"auto sync"}
+ONLY=${ONLY:-all}
 RPORT=${RPORT:-56390}
 SPORT=${SPORT:-56391}
 cargo build --release --quiet --bin sutra-cache
@@ -18,7 +23,9 @@ redis-server --port "$RPORT" --save '' --appendonly no --daemonize no --logfile 
 RPID=$!
 ./target/release/sutra-cache serve --port "$SPORT" --in-memory true --log warn &
 SPID=$!
-trap 'kill "$RPID" "$SPID" 2>/dev/null || true; wait 2>/dev/null || true' EXIT
+EXTRA_PIDS=""
+TMPDIRS=""
+trap 'kill "$RPID" "$SPID" $EXTRA_PIDS 2>/dev/null || true; wait 2>/dev/null || true; rm -rf $TMPDIRS' EXIT
 for p in "$RPORT" "$SPORT"; do
   for _ in $(seq 100); do redis-cli -p "$p" ping >/dev/null 2>&1 && break; sleep 0.05; done
 done
@@ -38,6 +45,9 @@ echo "- CPU: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(npr
 echo "- peer: $(redis-server --version | cut -d' ' -f1-3), no persistence; sutra-cache in memory"
 echo "- command: \`redis-benchmark -t get|set -c C -P P -n N -d 3072 -r 10000\`, $ROUNDS interleaved rounds, median"
 echo
+if [ "$ONLY" != durable ]; then
+echo "| test | clients/pipeline | Redis req/s | sutra-cache req/s | ratio | Redis p50 ms | sutra-cache p50 ms |"
+echo "|---|---|---|---|---|---|---|"
 echo "| test | clients/pipeline | Redis req/s | sutra-cache req/s | ratio | Redis p50 ms | sutra-cache p50 ms |"
 echo "|---|---|---|---|---|---|---|"
 for cfg in "1 1 20000" "50 1 100000" "50 16 400000"; do
@@ -52,5 +62,46 @@ for cfg in "1 1 20000" "50 1 100000" "50 16 400000"; do
     rp=$(cut -d' ' -f2 /tmp/sutra-bench-r | median); sp=$(cut -d' ' -f2 /tmp/sutra-bench-s | median)
     ratio=$(awk -v a="$s" -v b="$r" 'BEGIN {printf "%.2f", a/b}')
     echo "| ${t^^} | c$C/P$P | ${r%.*} | ${s%.*} | $ratio | $rp | $sp |"
+  done
+done
+fi
+
+# ---- durable writes ----
+wait_up() { for _ in $(seq 200); do redis-cli -p "$1" ping >/dev/null 2>&1 && return; sleep 0.05; done; }
+# Starts a peer on a fresh data directory; sets PEER_PID.
+start_redis() { # port fsync
+  local d; d=$(mktemp -d target/tmp/redis-aof.XXXXXX); TMPDIRS="$TMPDIRS $d"
+  redis-server --port "$1" --save '' --appendonly yes --appendfsync "$2" --dir "$d" \
+    --daemonize no --logfile /dev/null &
+  PEER_PID=$!; EXTRA_PIDS="$EXTRA_PIDS $PEER_PID"; wait_up "$1"
+}
+start_sutra() { # port interval_ms wal_io
+  local d; d=$(mktemp -d target/tmp/sutra-wal.XXXXXX); TMPDIRS="$TMPDIRS $d"
+  WAL_SYNC_INTERVAL_MS="$2" ./target/release/sutra-cache serve --port "$1" --storage-path "$d" \
+    --in-memory false --wal-io "$3" --log warn &
+  PEER_PID=$!; EXTRA_PIDS="$EXTRA_PIDS $PEER_PID"; wait_up "$1"
+}
+stop_peer() { kill "$PEER_PID" 2>/dev/null || true; wait "$PEER_PID" 2>/dev/null || true; }
+
+echo
+echo "Durable SET, c50/P1, $DURABLE_N requests per run, fresh data directories on the same disk"
+echo "(\`target/tmp\`), $ROUNDS interleaved rounds, median; each server started per run:"
+echo
+echo "| Redis | sutra-cache | Redis req/s | sutra-cache req/s | ratio | Redis p50 ms | sutra-cache p50 ms |"
+echo "|---|---|---|---|---|---|---|"
+for pair in "always 0" "everysec 1000"; do
+  set -- $pair; FS=$1; MS=$2
+  for io in $WAL_IOS; do
+    : > /tmp/sutra-bench-r; : > /tmp/sutra-bench-s
+    for _ in $(seq "$ROUNDS"); do
+      start_redis $((RPORT + 10)) "$FS"
+      bench $((RPORT + 10)) set 50 1 "$DURABLE_N" >> /tmp/sutra-bench-r; stop_peer
+      start_sutra $((SPORT + 10)) "$MS" "$io"
+      bench $((SPORT + 10)) set 50 1 "$DURABLE_N" >> /tmp/sutra-bench-s; stop_peer
+    done
+    r=$(cut -d' ' -f1 /tmp/sutra-bench-r | median); s=$(cut -d' ' -f1 /tmp/sutra-bench-s | median)
+    rp=$(cut -d' ' -f2 /tmp/sutra-bench-r | median); sp=$(cut -d' ' -f2 /tmp/sutra-bench-s | median)
+    ratio=$(awk -v a="$s" -v b="$r" 'BEGIN {printf "%.2f", a/b}')
+    echo "| appendfsync $FS | WAL_SYNC_INTERVAL_MS=$MS, --wal-io $io | ${r%.*} | ${s%.*} | $ratio | $rp | $sp |"
   done
 done

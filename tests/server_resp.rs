@@ -433,7 +433,7 @@ fn command_config_info_and_time_serve_tools() {
     assert!(last.starts_with(':'), "{last}");
     c.check_words(
         "SAVE",
-        "-ERR snapshots are not available yet: this build has no durability layer (the engine has no checkpoint call)\r\n",
+        "-ERR snapshots need a data directory: this server runs with --in-memory\r\n",
     );
 }
 

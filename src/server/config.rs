@@ -9,12 +9,12 @@ use clap::builder::BoolishValueParser;
 use clap::{ArgAction, Args, CommandFactory, Parser};
 
 use super::frame::FrameLimits;
-use crate::{EngineConfig, EvictionPolicy, StorageMode};
+use crate::{EngineConfig, EvictionPolicy, IoChoice, StorageMode, SyncPolicy};
 
 /// Configuration of the RESP/HTTP server and of the engine behind it.
 #[derive(Args, Clone, Debug)]
 pub struct ServerConfig {
-    /// Data directory (WAL and snapshots once durability lands).
+    /// Data directory: `wal/` (the write-ahead log) and `snapshot-<lsn>.snap` files.
     #[arg(long, env = "STORAGE_PATH", default_value = "./data")]
     pub storage_path: PathBuf,
 
@@ -61,14 +61,53 @@ pub struct ServerConfig {
     #[arg(long, env = "DEFAULT_TTL_SECONDS", default_value_t = 0)]
     pub default_ttl_seconds: u64,
 
-    /// Map snapshots instead of reading them (the seed's; used once snapshots land).
+    /// The seed's flag, accepted for compatibility: snapshots are always memory-mapped at
+    /// recovery, whatever its value. Reported in INFO.
     #[arg(long, env = "MMAP_ENABLED", value_parser = BoolishValueParser::new(), action = ArgAction::Set, default_value = "true")]
     pub mmap_enabled: bool,
 
     /// WAL sync policy: 0 = fdatasync before each acknowledgement (`always`), N > 0 =
-    /// fdatasync every N ms (`interval`). Applied once durability lands.
+    /// fdatasync every N ms (`interval`: an acknowledged write survives a crash of the
+    /// process, and a power loss once the next sync has run).
     #[arg(long, env = "WAL_SYNC_INTERVAL_MS", default_value_t = 5000)]
     pub wal_sync_interval_ms: u64,
+
+    /// Overrides the policy WAL_SYNC_INTERVAL_MS selects: `always`, `interval` (every
+    /// WAL_SYNC_INTERVAL_MS, 1000 ms when that is 0) or `never` (only at checkpoints and
+    /// shutdown).
+    #[arg(long, env = "SUTRA_WAL_SYNC", value_parser = ["always", "interval", "never"], ignore_case = true)]
+    pub wal_sync: Option<String>,
+
+    /// The WAL's I/O path: `auto` (io_uring when the kernel allows it, else plain
+    /// syscalls), `uring` or `sync` (pwrite + fdatasync).
+    #[arg(long, env = "SUTRA_WAL_IO", default_value = "auto", value_parser = parse_wal_io)]
+    pub wal_io: IoChoice,
+
+    /// How writes that wait on the WAL (any policy but `never`) leave the async workers:
+    /// `spawn-blocking` (tokio's blocking pool), `block-in-place`, or `inline` (they wait
+    /// on the worker).
+    #[arg(
+        long,
+        env = "SUTRA_WRITE_OFFLOAD",
+        default_value = "spawn-blocking",
+        value_enum,
+        hide = true
+    )]
+    pub write_offload: WriteOffload,
+
+    /// Write a snapshot this many seconds after the last one (if anything was written);
+    /// 0 = never by time.
+    #[arg(
+        long,
+        env = "SUTRA_CHECKPOINT_INTERVAL_SECONDS",
+        default_value_t = 3600
+    )]
+    pub checkpoint_interval_seconds: u64,
+
+    /// Write a snapshot once this much WAL has been written since the last one (e.g.
+    /// `512mb`); 0 = never by size.
+    #[arg(long, env = "SUTRA_CHECKPOINT_WAL_BYTES", default_value = "512mb", value_parser = parse_bytes)]
+    pub checkpoint_wal_bytes: u64,
 
     /// Log filter (tracing-subscriber EnvFilter syntax, e.g. `info`, `sutra_cache=debug`).
     #[arg(long = "log", env = "RUST_LOG", default_value = "info")]
@@ -117,6 +156,17 @@ pub struct ServerConfig {
     /// Seconds that shutdown waits for clients to finish their in-flight requests.
     #[arg(long, env = "SUTRA_SHUTDOWN_GRACE_SECONDS", default_value_t = 5)]
     pub shutdown_grace_seconds: u64,
+}
+
+/// How a write that waits for an fdatasync leaves the async workers.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WriteOffload {
+    /// `tokio::task::spawn_blocking`: the write runs on the blocking pool.
+    SpawnBlocking,
+    /// `tokio::task::block_in_place`: the worker becomes a blocking thread for the call.
+    BlockInPlace,
+    /// On the async worker (blocks it while the WAL acknowledges).
+    Inline,
 }
 
 #[derive(Parser)]
@@ -217,6 +267,11 @@ impl ServerConfig {
             eviction_policy: self.eviction_policy,
             default_ttl_ms: self.default_ttl_seconds.saturating_mul(1000),
             data_dir: (!self.in_memory).then(|| self.storage_path.clone()),
+            wal_sync: self.wal_sync_policy(),
+            wal_io: self.wal_io,
+            checkpoint_interval_ms: self.checkpoint_interval_seconds.saturating_mul(1000),
+            checkpoint_wal_bytes: self.checkpoint_wal_bytes,
+            checkpoint_on_close: true,
             ..EngineConfig::default()
         }
     }
@@ -235,14 +290,39 @@ impl ServerConfig {
         (self.idle_timeout_seconds > 0).then(|| Duration::from_secs(self.idle_timeout_seconds))
     }
 
-    /// The WAL mode as the seed's variable selects it.
-    pub fn wal_mode(&self) -> &'static str {
-        if self.wal_sync_interval_ms == 0 {
-            "always"
-        } else {
-            "interval"
+    /// The WAL sync policy: `--wal-sync` when given, else as WAL_SYNC_INTERVAL_MS selects.
+    pub fn wal_sync_policy(&self) -> SyncPolicy {
+        match self
+            .wal_sync
+            .as_deref()
+            .map(str::to_ascii_lowercase)
+            .as_deref()
+        {
+            Some("always") => SyncPolicy::Always,
+            Some("never") => SyncPolicy::Never,
+            Some(_) if self.wal_sync_interval_ms == 0 => SyncPolicy::Interval(1000),
+            _ => SyncPolicy::from_interval_ms(self.wal_sync_interval_ms),
         }
     }
+
+    /// The WAL sync policy's name: `always`, `interval` or `never`.
+    pub fn wal_mode(&self) -> &'static str {
+        sync_policy_name(self.wal_sync_policy())
+    }
+}
+
+/// `always`, `interval` or `never`.
+pub fn sync_policy_name(p: SyncPolicy) -> &'static str {
+    match p {
+        SyncPolicy::Always => "always",
+        SyncPolicy::Interval(_) => "interval",
+        SyncPolicy::Never => "never",
+    }
+}
+
+/// `auto`, `uring` or `sync`.
+pub fn parse_wal_io(s: &str) -> Result<IoChoice, String> {
+    s.parse::<IoChoice>().map_err(|e| e.to_string())
 }
 
 /// `exact`, `q8` or `noquant`.
@@ -310,6 +390,49 @@ mod tests {
         let c =
             ServerConfig::try_parse_from(["x", "--bind", "0.0.0.0", "--requirepass", "s"]).unwrap();
         assert_eq!(c.validate(), Ok(()));
+    }
+
+    #[test]
+    fn the_wal_sync_policy_follows_the_seed_variable_unless_the_flag_overrides_it() {
+        let p = |args: &[&str]| {
+            let mut v = vec!["x"];
+            v.extend_from_slice(args);
+            ServerConfig::try_parse_from(v).unwrap().wal_sync_policy()
+        };
+        assert_eq!(p(&["--wal-sync-interval-ms", "0"]), SyncPolicy::Always);
+        assert_eq!(
+            p(&["--wal-sync-interval-ms", "250"]),
+            SyncPolicy::Interval(250)
+        );
+        assert_eq!(
+            p(&["--wal-sync-interval-ms", "0", "--wal-sync", "never"]),
+            SyncPolicy::Never
+        );
+        assert_eq!(
+            p(&["--wal-sync-interval-ms", "0", "--wal-sync", "interval"]),
+            SyncPolicy::Interval(1000)
+        );
+        assert_eq!(
+            p(&["--wal-sync-interval-ms", "70", "--wal-sync", "ALWAYS"]),
+            SyncPolicy::Always
+        );
+        assert!(ServerConfig::try_parse_from(["x", "--wal-sync", "sometimes"]).is_err());
+        assert!(ServerConfig::try_parse_from(["x", "--wal-io", "mmap"]).is_err());
+        let c = ServerConfig::try_parse_from([
+            "x",
+            "--wal-io",
+            "sync",
+            "--checkpoint-interval-seconds",
+            "7",
+            "--checkpoint-wal-bytes",
+            "1mb",
+        ])
+        .unwrap();
+        let e = c.engine_config();
+        assert_eq!(e.wal_io, IoChoice::Sync);
+        assert_eq!(e.checkpoint_interval_ms, 7000);
+        assert_eq!(e.checkpoint_wal_bytes, 1 << 20);
+        assert!(e.data_dir.is_some());
     }
 
     #[test]

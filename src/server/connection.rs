@@ -11,6 +11,7 @@ use tokio::net::TcpStream;
 use tokio::sync::watch;
 
 use super::cmd::{self, After, Client};
+use super::config::WriteOffload;
 use super::frame::{self, Request};
 use super::http;
 use super::reply::Out;
@@ -114,11 +115,53 @@ pub async fn serve(
     }
 }
 
+/// Runs one command, turning a panic into an `Err`.
+fn run_one(
+    shared: &Shared,
+    client: &mut Client,
+    out: &mut Out,
+    args: &[bytes::Bytes],
+) -> std::thread::Result<After> {
+    catch_unwind(AssertUnwindSafe(|| cmd::execute(shared, client, out, args)))
+}
+
+/// Runs one command on tokio's blocking pool, lending it the client state and the reply
+/// buffer; the connection's task waits without holding a worker.
+async fn offloaded(
+    shared: &Arc<Shared>,
+    client: &mut Client,
+    out: &mut Out,
+    args: Vec<bytes::Bytes>,
+) -> std::thread::Result<After> {
+    let sh = shared.clone();
+    let mut c = std::mem::take(client);
+    let mut o = std::mem::take(out);
+    let joined = tokio::task::spawn_blocking(move || {
+        let r = run_one(&sh, &mut c, &mut o, &args);
+        (r, c, o)
+    })
+    .await;
+    match joined {
+        Ok((r, c, o)) => {
+            *client = c;
+            *out = o;
+            r
+        }
+        // The pool is shutting down (or the task panicked outside `run_one`): the
+        // client state is gone, so this connection ends.
+        Err(e) => {
+            tracing::warn!(error = %e, "offloaded write did not complete");
+            client.close_after_reply = true;
+            Ok(After::Close)
+        }
+    }
+}
+
 /// Executes every complete request in `buf`, leaving replies in `out` (flushing it to the
 /// socket whenever it grows past [`FLUSH_BYTES`]).
 async fn run_batch(
     stream: &mut TcpStream,
-    shared: &Shared,
+    shared: &Arc<Shared>,
     client: &mut Client,
     out: &mut Out,
     buf: &mut BytesMut,
@@ -133,7 +176,7 @@ async fn run_batch(
 
 async fn run_batch_inner(
     stream: &mut TcpStream,
-    shared: &Shared,
+    shared: &Arc<Shared>,
     client: &mut Client,
     out: &mut Out,
     buf: &mut BytesMut,
@@ -154,17 +197,23 @@ async fn run_batch_inner(
             }
         };
         *executed += 1;
-        let mut run = || {
-            catch_unwind(AssertUnwindSafe(|| {
-                cmd::execute(shared, client, out, &args)
-            }))
-        };
-        // A long engine call (a scan of a big set) must not stall the other clients whose
-        // tasks share this worker thread: tell the runtime to move them elsewhere.
-        let after = if multi_thread && cmd::lookup(&args[0]).is_some_and(cmd::may_block) {
-            tokio::task::block_in_place(run)
+        let spec = cmd::lookup(&args[0]);
+        let is_write = spec.is_some_and(|s| s.flags.contains(&"write"));
+        // A durable write waits for the WAL writer (an fdatasync under `always`; group
+        // commit batches the writers waiting at once): it must not hold an async worker.
+        let after = if multi_thread && shared.offload_writes && is_write {
+            match shared.config.write_offload {
+                WriteOffload::SpawnBlocking => offloaded(shared, client, out, args).await,
+                WriteOffload::BlockInPlace | WriteOffload::Inline => {
+                    tokio::task::block_in_place(|| run_one(shared, client, out, &args))
+                }
+            }
+        } else if multi_thread && spec.is_some_and(cmd::may_block) {
+            // A long engine call (a scan of a big set) must not stall the other clients
+            // whose tasks share this worker thread: the runtime moves them elsewhere.
+            tokio::task::block_in_place(|| run_one(shared, client, out, &args))
         } else {
-            run()
+            run_one(shared, client, out, &args)
         };
         match after {
             Ok(After::Continue) => {}

@@ -16,7 +16,7 @@ use tokio::task::JoinSet;
 use super::config::ServerConfig;
 use super::connection;
 use super::shared::Shared;
-use crate::{Engine, Error};
+use crate::Engine;
 
 /// Decrements the connected-clients gauge when a connection task ends, however it ends.
 struct ClientSlot(Arc<Shared>);
@@ -125,22 +125,8 @@ pub fn serve(config: ServerConfig) -> ExitCode {
         eprintln!("sutra-cache: {reason}");
         return ExitCode::from(2);
     }
-    let mut config = config;
     let engine = match Engine::open(config.engine_config()) {
         Ok(e) => e,
-        // Until the durability layer lands the engine refuses a data directory: serve
-        // from memory, and say so here, in INFO (in_memory:1) and in /health.
-        Err(Error::Unsupported(why)) if !config.in_memory => {
-            tracing::warn!(reason = %why, "persistence unavailable: serving from memory only");
-            config.in_memory = true;
-            match Engine::open(config.engine_config()) {
-                Ok(e) => e,
-                Err(e) => {
-                    eprintln!("sutra-cache: cannot open the engine: {e}");
-                    return ExitCode::from(1);
-                }
-            }
-        }
         Err(e) => {
             eprintln!("sutra-cache: cannot open the engine: {e}");
             return ExitCode::from(1);
@@ -167,6 +153,7 @@ pub fn serve(config: ServerConfig) -> ExitCode {
             version = env!("CARGO_PKG_VERSION"),
             simd = engine.simd_isa(),
             in_memory = config.in_memory,
+            wal = ?engine.wal_mode(),
             "sutra-cache listening (RESP and HTTP)"
         );
         run(listener, engine.clone(), config, termination()).await

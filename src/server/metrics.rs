@@ -29,6 +29,14 @@ fn counters_json(c: &Counters) -> serde_json::Value {
 /// `/health`: liveness and what this process is.
 pub fn health_json(shared: &Shared) -> String {
     let c = &shared.config;
+    let wal = shared.engine.wal_mode().map(|(io, policy)| {
+        let (sync, interval) = match policy {
+            crate::SyncPolicy::Always => ("always", None),
+            crate::SyncPolicy::Interval(ms) => ("interval", Some(ms)),
+            crate::SyncPolicy::Never => ("never", None),
+        };
+        serde_json::json!({ "io": io, "sync": sync, "sync_interval_ms": interval })
+    });
     serde_json::json!({
         "status": "ok",
         "version": env!("CARGO_PKG_VERSION"),
@@ -36,6 +44,8 @@ pub fn health_json(shared: &Shared) -> String {
         "role": c.role,
         "vector_dimension": c.vector_dimension,
         "wal_mode": c.wal_mode(),
+        "wal": wal,
+        "last_save_unix": shared.engine.last_checkpoint_ms().map(|ms| ms / 1000),
         "wal_sync_interval_ms": c.wal_sync_interval_ms,
         "in_memory": c.in_memory,
         "simd_isa": shared.engine.simd_isa(),

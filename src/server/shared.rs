@@ -1,12 +1,12 @@
 //! State every connection shares: the engine, the configuration, server-level counters.
 
-use std::sync::atomic::{AtomicU64, AtomicUsize};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize};
 use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use super::config::ServerConfig;
+use super::config::{ServerConfig, WriteOffload};
 use super::frame::FrameLimits;
-use crate::Engine;
+use crate::{Engine, SyncPolicy};
 
 /// Shared by all connections of one server.
 pub struct Shared {
@@ -24,13 +24,28 @@ pub struct Shared {
     pub started_unix: u64,
     /// Notified by the SHUTDOWN command.
     pub shutdown_requested: Arc<tokio::sync::Notify>,
+    /// Writes wait on the WAL writer (an fdatasync under `always`, a write under `interval`):
+    /// run them off the async workers, so many are in flight and group commit batches them.
+    pub offload_writes: bool,
+    /// A BGSAVE is running.
+    pub bgsave_in_progress: Arc<AtomicBool>,
+    /// The last BGSAVE failed.
+    pub bgsave_failed: Arc<AtomicBool>,
 }
 
 impl Shared {
     /// Builds the shared state.
     pub fn new(engine: Arc<Engine>, config: ServerConfig) -> Self {
         let limits = config.frame_limits();
+        let offload_writes = config.write_offload != WriteOffload::Inline
+            && matches!(
+                engine.wal_mode(),
+                Some((_, SyncPolicy::Always | SyncPolicy::Interval(_)))
+            );
         Self {
+            offload_writes,
+            bgsave_in_progress: Arc::new(AtomicBool::new(false)),
+            bgsave_failed: Arc::new(AtomicBool::new(false)),
             engine,
             config,
             limits,

@@ -24,13 +24,16 @@ impl TestServer {
     }
 
     pub fn with_config(config: ServerConfig) -> Self {
-        let engine = Arc::new(
-            Engine::open(EngineConfig {
-                active_expire_interval_ms: 0,
-                ..config.engine_config()
-            })
-            .expect("engine opens"),
-        );
+        let engine = EngineConfig {
+            active_expire_interval_ms: 0,
+            ..config.engine_config()
+        };
+        Self::with_engine_config(config, engine)
+    }
+
+    /// A server over an engine opened with `engine` (e.g. a manual clock).
+    pub fn with_engine_config(config: ServerConfig, engine: EngineConfig) -> Self {
+        let engine = Arc::new(Engine::open(engine).expect("engine opens"));
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
         let (addr_tx, addr_rx) = std::sync::mpsc::channel();
         let e = engine.clone();

@@ -9,6 +9,7 @@ use bytes::Bytes;
 use subtle::ConstantTimeEq;
 
 use super::{arg_i64, is, CmdError, CmdResult, Ctx, COMMANDS};
+use crate::server::config::sync_policy_name;
 use crate::server::glob::glob_match;
 
 /// The Redis version we answer with where tools gate features on it (vector sets: 8.0).
@@ -344,7 +345,19 @@ fn config_params(ctx: &Ctx<'_>) -> Vec<(&'static str, String)> {
         ),
         ("databases", "1".to_string()),
         ("save", String::new()),
-        ("appendonly", "no".to_string()),
+        (
+            "appendonly",
+            if c.in_memory { "no" } else { "yes" }.to_string(),
+        ),
+        (
+            "appendfsync",
+            match c.wal_sync_policy() {
+                crate::SyncPolicy::Always => "always",
+                crate::SyncPolicy::Interval(_) => "everysec",
+                crate::SyncPolicy::Never => "no",
+            }
+            .to_string(),
+        ),
         ("max-concepts", c.max_concepts.to_string()),
         ("default-ttl-seconds", c.default_ttl_seconds.to_string()),
         ("wal-sync-interval-ms", c.wal_sync_interval_ms.to_string()),
@@ -452,12 +465,29 @@ pub fn info_text(ctx: &Ctx<'_>, sections: &[Bytes]) -> String {
     }
     if want("persistence") {
         section(&mut t, "Persistence");
+        let (wal_io, policy) =
+            sh.engine
+                .wal_mode()
+                .map_or(("none", "none".to_string()), |(io, p)| {
+                    let p = match p {
+                        crate::SyncPolicy::Interval(ms) => format!("interval:{ms}"),
+                        other => sync_policy_name(other).to_string(),
+                    };
+                    (io, p)
+                });
         let _ = write!(
             t,
-            "loading:0\r\nrdb_last_save_time:{}\r\naof_enabled:0\r\nstorage_path:{}\r\n\
-             in_memory:{}\r\nwal_mode:{}\r\nwal_sync_interval_ms:{}\r\nlast_lsn:{}\r\n\
-             mmap_enabled:{}\r\n",
-            sh.started_unix,
+            "loading:0\r\nrdb_last_save_time:{}\r\nrdb_bgsave_in_progress:{}\r\n\
+             rdb_last_bgsave_status:{}\r\naof_enabled:0\r\nstorage_path:{}\r\n\
+             in_memory:{}\r\nwal_mode:{}\r\nwal_sync:{policy}\r\nwal_io:{wal_io}\r\n\
+             wal_sync_interval_ms:{}\r\nlast_lsn:{}\r\nmmap_enabled:{}\r\n",
+            last_save_unix(sh),
+            u8::from(sh.bgsave_in_progress.load(Relaxed)),
+            if sh.bgsave_failed.load(Relaxed) {
+                "err"
+            } else {
+                "ok"
+            },
             c.storage_path.display(),
             u8::from(c.in_memory),
             c.wal_mode(),
@@ -465,6 +495,22 @@ pub fn info_text(ctx: &Ctx<'_>, sections: &[Bytes]) -> String {
             sh.engine.last_lsn(),
             u8::from(c.mmap_enabled),
         );
+        if let Some(r) = sh.engine.recovery_report() {
+            let _ = write!(
+                t,
+                "recovery_snapshot_loaded:{}\r\nrecovery_snapshot_lsn:{}\r\n\
+                 recovery_snapshots_skipped:{}\r\nrecovery_records_replayed:{}\r\n\
+                 recovery_records_superseded:{}\r\nrecovery_wal_bytes_truncated:{}\r\n\
+                 recovery_ms:{}\r\n",
+                u8::from(r.snapshot.is_some()),
+                r.snapshot_lsn,
+                r.snapshots_skipped.len(),
+                r.records_replayed,
+                r.records_superseded,
+                r.wal_bytes_truncated,
+                r.open_ms,
+            );
+        }
     }
     if want("stats") {
         section(&mut t, "Stats");
@@ -550,15 +596,62 @@ pub fn flush(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     Ok(())
 }
 
-pub fn save(_ctx: &mut Ctx<'_>, _args: &[Bytes]) -> CmdResult {
-    Err(CmdError::err(
-        "snapshots are not available yet: this build has no durability layer \
-         (the engine has no checkpoint call)",
-    ))
+fn no_data_dir() -> CmdError {
+    CmdError::err("snapshots need a data directory: this server runs with --in-memory")
+}
+
+/// SAVE writes a snapshot now and answers when it is on disk; BGSAVE [SCHEDULE] starts one
+/// on a background thread and answers at once.
+pub fn save(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
+    let sh = ctx.shared;
+    if sh.engine.last_checkpoint_ms().is_none() {
+        return Err(no_data_dir());
+    }
+    if !is(&args[0], "bgsave") {
+        sh.engine.checkpoint()?;
+        ctx.out.ok();
+        return Ok(());
+    }
+    match args.len() {
+        1 => {}
+        2 if is(&args[1], "schedule") => {}
+        _ => return Err(CmdError::syntax()),
+    }
+    if sh.bgsave_in_progress.swap(true, Relaxed) {
+        return Err(CmdError::err("Background save already in progress"));
+    }
+    let engine = sh.engine.clone();
+    let running = sh.bgsave_in_progress.clone();
+    let failed = sh.bgsave_failed.clone();
+    let spawned = std::thread::Builder::new()
+        .name("sutra-bgsave".into())
+        .spawn(move || {
+            let r = engine.checkpoint();
+            if let Err(e) = &r {
+                tracing::error!(error = %e, "BGSAVE failed");
+            }
+            failed.store(r.is_err(), Relaxed);
+            running.store(false, Relaxed);
+        });
+    if let Err(e) = spawned {
+        sh.bgsave_in_progress.store(false, Relaxed);
+        return Err(CmdError::err(format!(
+            "cannot start a background save: {e}"
+        )));
+    }
+    ctx.out.simple("Background saving started");
+    Ok(())
+}
+
+/// Unix time (s) of the newest snapshot; the start time when running in memory.
+pub fn last_save_unix(sh: &crate::server::shared::Shared) -> u64 {
+    sh.engine
+        .last_checkpoint_ms()
+        .map_or(sh.started_unix, |ms| ms / 1000)
 }
 
 pub fn lastsave(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> CmdResult {
-    ctx.out.int(ctx.shared.started_unix as i64);
+    ctx.out.int(last_save_unix(ctx.shared) as i64);
     Ok(())
 }
 
@@ -574,6 +667,8 @@ pub fn time(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> CmdResult {
 
 /// SHUTDOWN [NOSAVE|SAVE]: stops accepting, answers requests already read, closes the
 /// engine. Like Redis, a successful SHUTDOWN sends no reply: the connection closes.
+/// Closing the engine writes a snapshot either way (`checkpoint_on_close`): with the WAL
+/// nothing acknowledged is lost without one, and the snapshot makes the next start fast.
 pub fn shutdown(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     match args.len() {
         1 => {}

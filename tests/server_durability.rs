@@ -1,0 +1,310 @@
+//! The server over a data directory: SAVE, BGSAVE, LASTSAVE, INFO persistence, /health,
+//! restart on the same directory, and `kill -9` of the real binary in `always` mode.
+
+mod server_support;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use server_support::{words, Conn, TestServer};
+use sutra_cache::server::ServerConfig;
+use sutra_cache::{EngineConfig, ManualClock};
+
+/// A durable configuration over `dir` with WAL_SYNC_INTERVAL_MS=0 (`always`).
+fn durable(dir: &Path) -> ServerConfig {
+    ServerConfig::try_parse_from([
+        "x",
+        "--in-memory",
+        "false",
+        "--storage-path",
+        dir.to_str().expect("utf-8 temp path"),
+        "--wal-sync-interval-ms",
+        "0",
+    ])
+    .expect("flags parse")
+}
+
+/// One `field:value` line of an INFO reply.
+fn info_field(info: &str, field: &str) -> String {
+    info.split("\r\n")
+        .find_map(|l| l.strip_prefix(&format!("{field}:")))
+        .unwrap_or_else(|| panic!("INFO has no {field}: {info}"))
+        .to_string()
+}
+
+fn info(c: &mut Conn, section: &str) -> String {
+    String::from_utf8(c.call(&[b"INFO", section.as_bytes()])).expect("utf-8 INFO")
+}
+
+fn int_reply(reply: &[u8]) -> i64 {
+    let s = std::str::from_utf8(reply).expect("utf-8");
+    s.strip_prefix(':')
+        .and_then(|r| r.strip_suffix("\r\n"))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("not an integer reply: {s:?}"))
+}
+
+/// Stops a server and closes its engine (what `sutra-cache serve` does on shutdown).
+fn stop(srv: TestServer) {
+    let engine = srv.engine.clone();
+    srv.stop().expect("run returns Ok");
+    engine.close().expect("engine closes");
+}
+
+#[test]
+fn writes_before_and_after_save_are_all_read_back_after_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let value = vec![b'v'; 3072];
+    {
+        let srv = TestServer::with_config(durable(dir.path()));
+        let mut c = srv.connect();
+        c.check(&server_support::cmd(&[b"SET", b"big", &value]), b"+OK\r\n");
+        c.check_words("SET a 1", "+OK\r\n");
+        c.check_words("SET gone x", "+OK\r\n");
+        c.check_words("VADD vs VALUES 3 1 0 0 e1", ":1\r\n");
+        c.check_words("SAVE", "+OK\r\n");
+        c.check_words("SET a 2", "+OK\r\n");
+        c.check_words("MSET b 3 c 4", "+OK\r\n");
+        c.check_words("DEL gone", ":1\r\n");
+        c.check_words("VADD vs VALUES 3 0 1 0 e2", ":1\r\n");
+        c.check_words("VREM vs e1", ":1\r\n");
+        c.send(&words("SHUTDOWN SAVE"));
+        assert!(c.is_closed(), "SHUTDOWN closes the connection");
+        stop(srv);
+    }
+    let srv = TestServer::with_config(durable(dir.path()));
+    let mut c = srv.connect();
+    let got = c.call(&[b"GET", b"big"]);
+    assert_eq!(got, [b"$3072\r\n".as_slice(), &value, b"\r\n"].concat());
+    c.check_words(
+        "MGET a b c gone",
+        "*4\r\n$1\r\n2\r\n$1\r\n3\r\n$1\r\n4\r\n$-1\r\n",
+    );
+    c.check_words("VCARD vs", ":1\r\n");
+    c.check_words("VISMEMBER vs e2", ":1\r\n");
+    c.check_words("VISMEMBER vs e1", ":0\r\n");
+    let text = info(&mut c, "persistence");
+    assert_eq!(info_field(&text, "recovery_snapshot_loaded"), "1", "{text}");
+    stop(srv);
+}
+
+#[test]
+fn info_persistence_reports_policy_io_and_what_recovery_replayed() {
+    let dir = tempfile::tempdir().unwrap();
+    let no_close_snapshot = |cfg: &ServerConfig| EngineConfig {
+        active_expire_interval_ms: 0,
+        checkpoint_on_close: false,
+        ..cfg.engine_config()
+    };
+    {
+        let cfg = durable(dir.path());
+        let srv = TestServer::with_engine_config(cfg.clone(), no_close_snapshot(&cfg));
+        let mut c = srv.connect();
+        let text = info(&mut c, "persistence");
+        assert_eq!(info_field(&text, "wal_sync"), "always", "{text}");
+        assert_eq!(info_field(&text, "in_memory"), "0", "{text}");
+        let io = info_field(&text, "wal_io");
+        assert!(io == "io_uring" || io == "sync", "{text}");
+        assert_eq!(info_field(&text, "recovery_snapshot_loaded"), "0", "{text}");
+        assert_eq!(
+            info_field(&text, "recovery_records_replayed"),
+            "0",
+            "{text}"
+        );
+        c.check_words("SET k1 a", "+OK\r\n");
+        c.check_words("SAVE", "+OK\r\n");
+        c.check_words("SET k2 b", "+OK\r\n");
+        c.check_words("SET k3 c", "+OK\r\n");
+        c.check_words("DEL k1", ":1\r\n");
+        stop(srv);
+    }
+    let cfg = durable(dir.path());
+    let srv = TestServer::with_engine_config(cfg.clone(), no_close_snapshot(&cfg));
+    let mut c = srv.connect();
+    let text = info(&mut c, "persistence");
+    assert_eq!(info_field(&text, "recovery_snapshot_loaded"), "1", "{text}");
+    assert_eq!(
+        info_field(&text, "recovery_records_replayed"),
+        "3",
+        "{text}"
+    );
+    assert_eq!(
+        info_field(&text, "recovery_wal_bytes_truncated"),
+        "0",
+        "{text}"
+    );
+    let last = int_reply(&c.call(&[b"LASTSAVE"]));
+    assert_eq!(info_field(&text, "rdb_last_save_time"), last.to_string());
+    c.check_words("MGET k1 k2 k3", "*3\r\n$-1\r\n$1\r\nb\r\n$1\r\nc\r\n");
+    // /health names the WAL's mode.
+    let mut h = TcpStream::connect(srv.addr).unwrap();
+    h.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    h.write_all(b"GET /health HTTP/1.0\r\n\r\n").unwrap();
+    let mut resp = String::new();
+    h.read_to_string(&mut resp).unwrap();
+    let body = resp.split("\r\n\r\n").nth(1).expect("a body");
+    let v: serde_json::Value = serde_json::from_str(body).unwrap();
+    assert_eq!(v["wal"]["sync"], "always", "{body}");
+    assert_eq!(v["wal"]["io"], io_of(&text), "{body}");
+    stop(srv);
+}
+
+fn io_of(info: &str) -> String {
+    info_field(info, "wal_io")
+}
+
+#[test]
+fn lastsave_moves_to_the_time_of_the_latest_save_and_bgsave() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::new(1_700_000_000_000);
+    let cfg = durable(dir.path());
+    let srv = TestServer::with_engine_config(
+        cfg.clone(),
+        EngineConfig {
+            active_expire_interval_ms: 0,
+            clock: clock.clone(),
+            ..cfg.engine_config()
+        },
+    );
+    let mut c = srv.connect();
+    assert_eq!(int_reply(&c.call(&[b"LASTSAVE"])), 1_700_000_000);
+    c.check_words("SET k v", "+OK\r\n");
+    clock.advance(5_000);
+    c.check_words("SAVE", "+OK\r\n");
+    assert_eq!(int_reply(&c.call(&[b"LASTSAVE"])), 1_700_000_005);
+    clock.advance(7_000);
+    c.check_words("BGSAVE", "+Background saving started\r\n");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while int_reply(&c.call(&[b"LASTSAVE"])) != 1_700_000_012 {
+        assert!(Instant::now() < deadline, "BGSAVE never finished");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let text = info(&mut c, "persistence");
+    assert_eq!(info_field(&text, "rdb_last_bgsave_status"), "ok", "{text}");
+    assert_eq!(info_field(&text, "rdb_last_save_time"), "1700000012");
+    c.check_words("BGSAVE NOW", "-ERR syntax error\r\n");
+    stop(srv);
+}
+
+#[test]
+fn save_without_a_data_directory_says_why_it_cannot() {
+    let srv = TestServer::start();
+    let mut c = srv.connect();
+    c.check_words(
+        "SAVE",
+        "-ERR snapshots need a data directory: this server runs with --in-memory\r\n",
+    );
+    c.check_words(
+        "BGSAVE",
+        "-ERR snapshots need a data directory: this server runs with --in-memory\r\n",
+    );
+    let text = info(&mut c, "persistence");
+    assert_eq!(info_field(&text, "wal_io"), "none", "{text}");
+}
+
+// ---- the real binary ----
+
+/// A free TCP port on loopback (bound, read, released).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+fn spawn_binary(dir: &Path, port: u16) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_sutra-cache"))
+        .args(["serve", "--in-memory", "false", "--log", "warn"])
+        .arg("--port")
+        .arg(port.to_string())
+        .arg("--storage-path")
+        .arg(dir)
+        .env("WAL_SYNC_INTERVAL_MS", "0")
+        .env_remove("SUTRA_WAL_SYNC")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("the sutra-cache binary starts")
+}
+
+fn connect_when_up(child: &mut Child, port: u16) -> Conn {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Ok(s) = TcpStream::connect(("127.0.0.1", port)) {
+            s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+            s.set_nodelay(true).unwrap();
+            return Conn { s };
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!("the server exited before listening: {status}");
+        }
+        assert!(Instant::now() < deadline, "the server never listened");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn acknowledged_writes_survive_kill_9_of_the_server_in_always_mode() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let mut child = spawn_binary(dir.path(), port);
+    let mut c = connect_when_up(&mut child, port);
+    // Pipelined: every write below is acknowledged before the kill.
+    let mut batch = Vec::new();
+    for i in 0..300 {
+        batch.extend(words(&format!("SET key:{i} value-{i}")));
+    }
+    c.send(&batch);
+    assert_eq!(c.read_n(5 * 300), b"+OK\r\n".repeat(300));
+    c.check_words("DEL key:7", ":1\r\n");
+    c.check_words("VADD vs VALUES 2 1 0 e", ":1\r\n");
+    child.kill().expect("SIGKILL");
+    child.wait().expect("reaped");
+
+    let port = free_port();
+    let mut child = spawn_binary(dir.path(), port);
+    let mut c = connect_when_up(&mut child, port);
+    for i in 0..300 {
+        let want = if i == 7 {
+            "$-1\r\n".to_string()
+        } else {
+            let v = format!("value-{i}");
+            format!("${}\r\n{v}\r\n", v.len())
+        };
+        c.check_words(&format!("GET key:{i}"), &want);
+    }
+    c.check_words("VISMEMBER vs e", ":1\r\n");
+    let text = info(&mut c, "persistence");
+    assert_eq!(info_field(&text, "recovery_snapshot_loaded"), "0", "{text}");
+    assert_eq!(
+        info_field(&text, "recovery_records_replayed"),
+        "302",
+        "{text}"
+    );
+
+    // SIGTERM: a graceful stop that writes a snapshot; the next start loads it.
+    let sent = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill(1) runs");
+    assert!(sent.success());
+    let status = child.wait().expect("reaped");
+    assert!(status.success(), "graceful exit: {status}");
+    let snapshots = std::fs::read_dir(dir.path())
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().starts_with("snapshot-"))
+        .count();
+    assert!(snapshots >= 1, "SIGTERM wrote a snapshot");
+    let port = free_port();
+    let mut child = spawn_binary(dir.path(), port);
+    let mut c = connect_when_up(&mut child, port);
+    c.check_words("GET key:299", "$9\r\nvalue-299\r\n");
+    let text = info(&mut c, "persistence");
+    assert_eq!(info_field(&text, "recovery_snapshot_loaded"), "1", "{text}");
+    child.kill().expect("SIGKILL");
+    child.wait().expect("reaped");
+}
