@@ -3,7 +3,11 @@
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "sutra-cache", version, about = "An embedding cache that speaks RESP")]
+#[command(
+    name = "sutra-cache",
+    version,
+    about = "An embedding cache that speaks RESP"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -25,7 +29,12 @@ fn main() -> std::process::ExitCode {
             std::process::ExitCode::from(2)
         }
         Command::Isa => {
-            println!("{}", sutra_cache::Engine::open(Default::default()).map(|e| e.simd_isa()).unwrap_or("unknown"));
+            println!(
+                "{}",
+                sutra_cache::Engine::open(Default::default())
+                    .map(|e| e.simd_isa())
+                    .unwrap_or("unknown")
+            );
             std::process::ExitCode::SUCCESS
         }
     }

@@ -1,204 +1,214 @@
 //! The engine: the one public Rust API. Front ends (server, ffi) call nothing else.
+//!
+//! Blob calls live in `blob.rs`, vector-set calls in `vector.rs`; this file holds the type,
+//! opening, statistics, maintenance and the validation shared by both.
+
+use std::sync::atomic::Ordering;
+use std::sync::mpsc;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use parking_lot::Mutex;
 
 use super::config::EngineConfig;
 use super::types::*;
-use crate::error::Result;
+use crate::error::{Error, Result};
+use crate::store::{Shard, Store, Value};
 
 /// The cache engine. `Send + Sync`: share it behind an `Arc`.
 ///
 /// Readers never block each other; writers to different keys do not serialise on one lock.
 pub struct Engine {
-    pub(crate) inner: std::sync::Arc<crate::store::Store>,
+    pub(crate) store: Arc<Store>,
+    background: Mutex<Option<(mpsc::Sender<()>, JoinHandle<()>)>>,
 }
 
-#[allow(unused_variables)]
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine")
+            .field("stats", &self.stats())
+            .finish()
+    }
+}
+
 impl Engine {
     /// Opens an engine (in memory when `config.data_dir` is `None`).
     pub fn open(config: EngineConfig) -> Result<Engine> {
-        todo!()
+        if config.data_dir.is_some() {
+            return Err(Error::Unsupported(
+                "data_dir: persistence is not built yet; open with data_dir = None".into(),
+            ));
+        }
+        let interval = config.active_expire_interval_ms;
+        let budget = config.active_expire_budget.max(1);
+        let store = Arc::new(Store::new(config));
+        let background = if interval > 0 {
+            let (tx, rx) = mpsc::channel::<()>();
+            let weak = Arc::downgrade(&store);
+            let handle = std::thread::Builder::new()
+                .name("sutra-expire".into())
+                .spawn(move || loop {
+                    match rx.recv_timeout(std::time::Duration::from_millis(interval)) {
+                        Err(mpsc::RecvTimeoutError::Timeout) => {}
+                        _ => return,
+                    }
+                    let Some(store) = weak.upgrade() else { return };
+                    store.active_expire(budget);
+                    store.enforce_caps();
+                })?;
+            Some((tx, handle))
+        } else {
+            None
+        };
+        Ok(Engine {
+            store,
+            background: Mutex::new(background),
+        })
     }
 
-    // ---- blobs ----
-
-    /// Writes a blob under `key`.
-    pub fn set(&self, key: &[u8], value: &[u8], opts: SetOptions) -> Result<SetOutcome> {
-        todo!()
-    }
-    /// Reads a blob. `Err(WrongType)` when the key holds a vector set.
-    pub fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
-        todo!()
-    }
-    /// Reads a blob and hands a borrowed slice to `f` (no copy).
-    pub fn get_with<R>(&self, key: &[u8], f: impl FnOnce(&[u8]) -> R) -> Result<Option<R>> {
-        todo!()
-    }
-    /// Reads many blobs; a missing key or a vector set reads as `None` (as Redis's MGET).
-    pub fn mget(&self, keys: &[&[u8]]) -> Vec<Option<Vec<u8>>> {
-        todo!()
-    }
-    /// Writes many blobs with the default expiry; all validated before any is written.
-    pub fn mset(&self, pairs: &[(&[u8], &[u8])]) -> Result<()> {
-        todo!()
-    }
-    /// Deletes keys (blobs or whole vector sets); returns how many existed.
-    pub fn del(&self, keys: &[&[u8]]) -> Result<usize> {
-        todo!()
-    }
-    /// Counts the given keys that exist (a key named twice counts twice, as Redis).
-    pub fn exists(&self, keys: &[&[u8]]) -> usize {
-        todo!()
-    }
-    /// Sets the expiry of a key (relative or absolute); false when the key does not exist.
-    /// An expiry in the past deletes the key.
-    pub fn expire(&self, key: &[u8], expiry: Expiry) -> Result<bool> {
-        todo!()
-    }
-    /// Remaining time to live of a key.
-    pub fn ttl(&self, key: &[u8]) -> TtlState {
-        todo!()
-    }
-    /// Removes a key's expiry; true when it had one.
-    pub fn persist(&self, key: &[u8]) -> Result<bool> {
-        todo!()
-    }
-    /// What the key holds.
-    pub fn key_type(&self, key: &[u8]) -> Option<KeyKind> {
-        todo!()
-    }
-    /// Number of live keys.
-    pub fn dbsize(&self) -> u64 {
-        todo!()
-    }
-    /// One page of a cursor scan (Redis's SCAN guarantee: a key present for the whole scan is
-    /// returned at least once). `pattern` is a Redis glob.
-    pub fn scan(
-        &self,
-        cursor: u64,
-        pattern: Option<&[u8]>,
-        count: usize,
-        kind: Option<KeyKind>,
-    ) -> ScanPage {
-        todo!()
-    }
-    /// Removes every key.
-    pub fn flush(&self) -> Result<()> {
-        todo!()
-    }
-
-    // ---- vector sets ----
-
-    /// Adds or updates one element; creates the set on first add. True when the element is new.
-    pub fn vadd(&self, key: &[u8], opts: &VectorSetOptions, add: ElementAdd<'_>) -> Result<bool> {
-        todo!()
-    }
-    /// Adds many elements at once; all validated before any is applied. Returns how many were new.
-    pub fn vadd_many(
-        &self,
-        key: &[u8],
-        opts: &VectorSetOptions,
-        adds: &[ElementAdd<'_>],
-    ) -> Result<usize> {
-        todo!()
-    }
-    /// The element's vector: the exact f32 stored in `exact`/`noquant` mode, dequantized in `q8`.
-    pub fn vget(&self, key: &[u8], element: &[u8]) -> Result<Option<Vec<f32>>> {
-        todo!()
-    }
-    /// Like [`Engine::vget`] into a caller buffer of exactly the set's dimension; false on a miss.
-    pub fn vget_into(&self, key: &[u8], element: &[u8], out: &mut [f32]) -> Result<bool> {
-        todo!()
-    }
-    /// Many elements of one set; `None` for each miss.
-    pub fn vget_many(&self, key: &[u8], elements: &[&[u8]]) -> Result<Vec<Option<Vec<f32>>>> {
-        todo!()
-    }
-    /// Removes an element; true when it existed. An emptied set is deleted (as Redis).
-    pub fn vrem(&self, key: &[u8], element: &[u8]) -> Result<bool> {
-        todo!()
-    }
-    /// Number of live elements (0 for a missing key).
-    pub fn vcard(&self, key: &[u8]) -> Result<u64> {
-        todo!()
-    }
-    /// Dimension of the set; `None` for a missing key.
-    pub fn vdim(&self, key: &[u8]) -> Result<Option<usize>> {
-        todo!()
-    }
-    /// Description of the set; `None` for a missing key.
-    pub fn vinfo(&self, key: &[u8]) -> Result<Option<VectorSetInfo>> {
-        todo!()
-    }
-    /// Sets (`Some(json)`, a JSON object; empty string clears) or clears (`None`) attributes;
-    /// false when the element does not exist.
-    pub fn vset_attr(&self, key: &[u8], element: &[u8], json: Option<&str>) -> Result<bool> {
-        todo!()
-    }
-    /// The element's attributes; `None` when the element or its attributes are missing.
-    pub fn vget_attr(&self, key: &[u8], element: &[u8]) -> Result<Option<String>> {
-        todo!()
-    }
-    /// Random elements: `count > 0` distinct (at most the set's size), `count < 0` may repeat
-    /// (exactly |count|), as Redis's VRANDMEMBER.
-    pub fn vrandmember(&self, key: &[u8], count: i64) -> Result<Vec<Vec<u8>>> {
-        todo!()
-    }
-    /// Whether the element exists (and is not expired).
-    pub fn vismember(&self, key: &[u8], element: &[u8]) -> Result<bool> {
-        todo!()
-    }
-    /// Top-k most similar elements, best first. An empty list for a missing key.
-    pub fn vsearch(&self, key: &[u8], query: Query<'_>, params: &SearchParams) -> Result<Vec<SearchHit>> {
-        todo!()
-    }
-    /// Removes, atomically with respect to other writes to the set, every element whose
-    /// score against `query` is `>= threshold` (metric units). Names come back only when
-    /// `return_removed`.
-    pub fn invalidate_similar(
-        &self,
-        key: &[u8],
-        query: Query<'_>,
-        threshold: f32,
-        return_removed: bool,
-    ) -> Result<Invalidated> {
-        todo!()
-    }
-    /// Sets the expiry of one element; false when it does not exist.
-    pub fn vexpire(&self, key: &[u8], element: &[u8], expiry: Expiry) -> Result<bool> {
-        todo!()
-    }
-    /// Remaining TTL of one element.
-    pub fn vttl(&self, key: &[u8], element: &[u8]) -> Result<TtlState> {
-        todo!()
-    }
-    /// Removes one element's expiry; true when it had one.
-    pub fn vpersist(&self, key: &[u8], element: &[u8]) -> Result<bool> {
-        todo!()
+    /// Stops background work. Further calls still work on the in-memory state.
+    pub fn close(&self) -> Result<()> {
+        if let Some((tx, handle)) = self.background.lock().take() {
+            drop(tx);
+            let _ = handle.join();
+        }
+        self.store.closed.store(true, Ordering::SeqCst);
+        Ok(())
     }
 
     // ---- statistics and maintenance ----
 
     /// Engine-wide statistics (atomics; cheap).
     pub fn stats(&self) -> Stats {
-        todo!()
+        let c = &self.store.counters;
+        Stats {
+            total: self.store.totals(),
+            keys: c.keys.load(Ordering::Relaxed),
+            vector_sets: c.vsets.load(Ordering::Relaxed),
+        }
     }
+
     /// Counters of one vector set; `None` for a missing key.
     pub fn vstats(&self, key: &[u8]) -> Result<Option<Counters>> {
-        todo!()
+        self.with_set(key, |set, _| Ok(set.counters()))
     }
+
     /// Counters of every vector set, by key.
     pub fn vstats_all(&self) -> Vec<(Vec<u8>, Counters)> {
-        todo!()
+        let mut out = Vec::new();
+        for shard in self.store.shards.iter() {
+            let data = shard.data.read();
+            for (_, entry) in data.slots_from(0) {
+                if let Value::VSet(set) = &entry.value {
+                    out.push((entry.key.to_vec(), set.counters()));
+                }
+            }
+        }
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        out
     }
+
     /// Reclaims expired entries, examining at most `budget` of them; returns how many were removed.
     pub fn active_expire_cycle(&self, budget: usize) -> usize {
-        todo!()
+        self.store.active_expire(budget)
     }
+
     /// The SIMD instruction set in use.
     pub fn simd_isa(&self) -> &'static str {
         crate::simd::isa()
     }
+
     /// Highest LSN applied.
     pub fn last_lsn(&self) -> u64 {
-        todo!()
+        self.store.last_lsn()
+    }
+
+    // ---- shared helpers ----
+
+    pub(crate) fn locate(&self, key: &[u8]) -> (u64, &Shard) {
+        let h = self.store.hash(key);
+        (h, &self.store.shards[Store::shard_of(h)])
+    }
+
+    pub(crate) fn check_key(&self, key: &[u8]) -> Result<()> {
+        let limit = self.store.cfg.limits.max_key_bytes;
+        if key.len() > limit {
+            return Err(Error::TooLarge {
+                arg: "key",
+                len: key.len(),
+                limit,
+            });
+        }
+        Ok(())
+    }
+
+    /// Absolute expiry (0 = never) for a write at `now`; `current` is the entry's present one.
+    pub(crate) fn resolve_expiry(
+        &self,
+        expiry: Expiry,
+        now: u64,
+        current: Option<u64>,
+    ) -> Result<u64> {
+        let default = || {
+            let ttl = self.store.cfg.default_ttl_ms;
+            if ttl == 0 {
+                0
+            } else {
+                now.saturating_add(ttl)
+            }
+        };
+        Ok(match expiry {
+            Expiry::Default => default(),
+            Expiry::Never => 0,
+            Expiry::InMs(0) => {
+                return Err(Error::invalid("ttl", "a positive number of milliseconds"))
+            }
+            Expiry::InMs(ms) => now
+                .checked_add(ms)
+                .filter(|&t| t < i64::MAX as u64)
+                .ok_or_else(|| {
+                    Error::invalid("ttl", "a time to live that fits in 63 bits of ms")
+                })?,
+            Expiry::AtMs(0) => {
+                return Err(Error::invalid("expire_at", "a positive Unix time in ms"))
+            }
+            Expiry::AtMs(t) => t,
+            Expiry::Keep => match current {
+                Some(c) => c,
+                None => default(),
+            },
+        })
+    }
+
+    /// Runs `f` on a live vector set under its shard's read lock; `None` for a missing key,
+    /// `WrongType` for a blob.
+    pub(crate) fn with_set<R>(
+        &self,
+        key: &[u8],
+        f: impl FnOnce(&crate::store::VectorSet, &crate::store::ShardData) -> Result<R>,
+    ) -> Result<Option<R>> {
+        self.check_key(key)?;
+        let (h, shard) = self.locate(key);
+        let now = self.store.now_ms();
+        let data = shard.data.read();
+        let Some(slot) = data.find(h, key) else {
+            return Ok(None);
+        };
+        let entry = data
+            .entry(slot)
+            .ok_or_else(|| Error::Internal("slot".into()))?;
+        if crate::store::expired(entry.expires_at, now) {
+            return Ok(None);
+        }
+        match &entry.value {
+            Value::Blob { .. } => Err(Error::WrongType),
+            Value::VSet(set) => f(set, &data).map(Some),
+        }
+    }
+}
+
+impl Drop for Engine {
+    fn drop(&mut self) {
+        let _ = self.close();
     }
 }

@@ -1,0 +1,406 @@
+//! Blob calls: Redis's string commands and the keyspace commands.
+
+use std::sync::atomic::Ordering;
+
+use super::api::Engine;
+use super::types::*;
+use crate::error::{Error, Result};
+use crate::store::{
+    expired, glob_match, AccessMeta, EntryRef, KeyEntry, Removal, Shard, ShardData, Value, NO_ELEM,
+    SHARDS,
+};
+
+/// Accounted bytes of a blob beyond its key and value: the slot, the table bucket, two
+/// allocation headers and the eviction queues' share.
+const BLOB_OVERHEAD: u64 = std::mem::size_of::<Option<KeyEntry>>() as u64 + 8 + 32 + 32;
+
+fn blob_bytes(key_len: usize, value_len: usize) -> u64 {
+    key_len as u64 + value_len as u64 + BLOB_OVERHEAD
+}
+
+impl Engine {
+    /// Writes a blob under `key` (replacing a vector set there, as Redis's SET does).
+    pub fn set(&self, key: &[u8], value: &[u8], opts: SetOptions) -> Result<SetOutcome> {
+        self.check_key(key)?;
+        let limit = self.store.cfg.limits.max_value_bytes;
+        if value.len() > limit {
+            return Err(Error::TooLarge {
+                arg: "value",
+                len: value.len(),
+                limit,
+            });
+        }
+        self.resolve_expiry(opts.expiry, self.store.now_ms(), None)?;
+        let (h, shard) = self.locate(key);
+        let out = self.retry_oom(|| {
+            let mut data = shard.data.write();
+            self.set_locked(shard, &mut data, h, key, value, opts)
+        })?;
+        self.store.enforce_caps();
+        Ok(out)
+    }
+
+    /// Under `noeviction`, a write that fails for room is retried once after reclaiming
+    /// expired entries (expired entries always go first).
+    pub(crate) fn retry_oom<R>(&self, mut f: impl FnMut() -> Result<R>) -> Result<R> {
+        match f() {
+            Err(Error::OutOfMemory { .. }) if self.store.reclaim_earliest_expired() => {
+                while self.store.reclaim_earliest_expired() {}
+                f()
+            }
+            other => other,
+        }
+    }
+
+    fn set_locked(
+        &self,
+        shard: &Shard,
+        data: &mut ShardData,
+        h: u64,
+        key: &[u8],
+        value: &[u8],
+        opts: SetOptions,
+    ) -> Result<SetOutcome> {
+        let store = &self.store;
+        let now = store.now_ms();
+        let mut slot = data.find(h, key);
+        if let Some(s) = slot {
+            if data.entry(s).is_some_and(|e| expired(e.expires_at, now)) {
+                store.remove_key(data, s, Removal::Expired);
+                slot = None;
+            }
+        }
+        let old = match (slot, opts.return_old) {
+            (Some(s), true) => match &data.entry(s).map(|e| &e.value) {
+                Some(Value::Blob { data: v, .. }) => Some(v.to_vec()),
+                _ => return Err(Error::WrongType),
+            },
+            _ => None,
+        };
+        let proceed = match opts.condition {
+            SetCondition::Always => true,
+            SetCondition::IfAbsent => slot.is_none(),
+            SetCondition::IfPresent => slot.is_some(),
+        };
+        if !proceed {
+            return Ok(SetOutcome {
+                written: false,
+                old,
+            });
+        }
+        let current = slot.and_then(|s| data.entry(s)).map(|e| e.expires_at);
+        let expires_at = self.resolve_expiry(opts.expiry, now, current)?;
+        let bytes = blob_bytes(key.len(), value.len());
+        let tick = store.next_tick();
+        let slot = match slot {
+            Some(s) if matches!(data.entry(s).map(|e| &e.value), Some(Value::Blob { .. })) => {
+                let old_bytes = data.entry(s).map_or(0, |e| e.bytes);
+                store.check_room(0, bytes.saturating_sub(old_bytes))?;
+                let entry = data.entry_mut(s).expect("found above");
+                entry.value = Value::Blob {
+                    data: value.into(),
+                    meta: AccessMeta::new(tick, now),
+                };
+                entry.bytes = bytes;
+                entry.expires_at = expires_at;
+                store.account(0, bytes as i64 - old_bytes as i64);
+                s
+            }
+            existing => {
+                store.check_room(1, bytes)?;
+                if let Some(s) = existing {
+                    store.remove_key(data, s, Removal::Deleted); // a vector set overwritten
+                }
+                let s = data.insert(KeyEntry {
+                    key: key.into(),
+                    hash: h,
+                    expires_at,
+                    value: Value::Blob {
+                        data: value.into(),
+                        meta: AccessMeta::new(tick, now),
+                    },
+                    bytes,
+                });
+                data.entries += 1;
+                store.counters.keys.fetch_add(1, Ordering::Relaxed);
+                store.account(1, bytes as i64);
+                s
+            }
+        };
+        let e = EntryRef {
+            key: slot,
+            elem: NO_ELEM,
+        };
+        data.push_expiry(expires_at, e);
+        shard.access.lock().push_back((tick, e));
+        store.next_lsn();
+        store.counters.sets.fetch_add(1, Ordering::Relaxed);
+        Ok(SetOutcome { written: true, old })
+    }
+
+    /// Reads a blob. `Err(WrongType)` when the key holds a vector set.
+    pub fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        self.get_with(key, |v| v.to_vec())
+    }
+
+    /// Reads a blob and hands a borrowed slice to `f` (no copy).
+    pub fn get_with<R>(&self, key: &[u8], f: impl FnOnce(&[u8]) -> R) -> Result<Option<R>> {
+        self.check_key(key)?;
+        let (h, shard) = self.locate(key);
+        let store = &self.store;
+        let now = store.now_ms();
+        {
+            let data = shard.data.read();
+            if let Some(slot) = data.find(h, key) {
+                let entry = data.entry(slot).expect("found");
+                if !expired(entry.expires_at, now) {
+                    return match &entry.value {
+                        Value::VSet(_) => Err(Error::WrongType),
+                        Value::Blob { data: v, meta } => {
+                            let e = EntryRef {
+                                key: slot,
+                                elem: NO_ELEM,
+                            };
+                            store.touch(shard, &data, e, meta);
+                            store.counters.hits.fetch_add(1, Ordering::Relaxed);
+                            Ok(Some(f(v)))
+                        }
+                    };
+                }
+            } else {
+                store.counters.misses.fetch_add(1, Ordering::Relaxed);
+                return Ok(None);
+            }
+        }
+        self.reclaim_if_expired(shard, h, key);
+        store.counters.misses.fetch_add(1, Ordering::Relaxed);
+        Ok(None)
+    }
+
+    /// Removes `key` if it has expired (lazy expiry after a read found it so).
+    pub(crate) fn reclaim_if_expired(&self, shard: &Shard, h: u64, key: &[u8]) {
+        let now = self.store.now_ms();
+        let mut data = shard.data.write();
+        if let Some(s) = data.find(h, key) {
+            if data.entry(s).is_some_and(|e| expired(e.expires_at, now)) {
+                self.store.remove_key(&mut data, s, Removal::Expired);
+            }
+        }
+    }
+
+    /// Reads many blobs; a missing key or a vector set reads as `None` (as Redis's MGET).
+    pub fn mget(&self, keys: &[&[u8]]) -> Vec<Option<Vec<u8>>> {
+        keys.iter().map(|k| self.get(k).ok().flatten()).collect()
+    }
+
+    /// Writes many blobs with the default expiry; all validated before any is written.
+    pub fn mset(&self, pairs: &[(&[u8], &[u8])]) -> Result<()> {
+        let limit = self.store.cfg.limits.max_value_bytes;
+        for (k, v) in pairs {
+            self.check_key(k)?;
+            if v.len() > limit {
+                return Err(Error::TooLarge {
+                    arg: "value",
+                    len: v.len(),
+                    limit,
+                });
+            }
+        }
+        if self.store.cfg.eviction_policy == super::EvictionPolicy::NoEviction {
+            let bytes: u64 = pairs
+                .iter()
+                .map(|(k, v)| blob_bytes(k.len(), v.len()))
+                .sum();
+            let new = pairs
+                .iter()
+                .filter(|(k, _)| self.key_type(k).is_none())
+                .count();
+            self.retry_oom(|| self.store.check_room(new as u64, bytes))?;
+        }
+        for (k, v) in pairs {
+            self.set(k, v, SetOptions::default())?;
+        }
+        Ok(())
+    }
+
+    /// Deletes keys (blobs or whole vector sets); returns how many existed.
+    pub fn del(&self, keys: &[&[u8]]) -> Result<usize> {
+        for k in keys {
+            self.check_key(k)?;
+        }
+        let now = self.store.now_ms();
+        let mut n = 0;
+        for k in keys {
+            let (h, shard) = self.locate(k);
+            let mut data = shard.data.write();
+            if let Some(s) = data.find(h, k) {
+                let live = data.entry(s).is_some_and(|e| !expired(e.expires_at, now));
+                let why = if live {
+                    Removal::Deleted
+                } else {
+                    Removal::Expired
+                };
+                self.store.remove_key(&mut data, s, why);
+                self.store.next_lsn();
+                n += live as usize;
+            }
+        }
+        Ok(n)
+    }
+
+    /// Counts the given keys that exist (a key named twice counts twice, as Redis).
+    pub fn exists(&self, keys: &[&[u8]]) -> usize {
+        keys.iter().filter(|k| self.key_type(k).is_some()).count()
+    }
+
+    /// Sets the expiry of a key (relative or absolute; `Never` persists); false when the key
+    /// does not exist. An expiry in the past deletes the key.
+    pub fn expire(&self, key: &[u8], expiry: Expiry) -> Result<bool> {
+        self.check_key(key)?;
+        let now = self.store.now_ms();
+        let at = match expiry {
+            Expiry::InMs(ms) => now.saturating_add(ms),
+            Expiry::AtMs(t) => t,
+            Expiry::Never => 0,
+            Expiry::Default | Expiry::Keep => {
+                return Err(Error::invalid(
+                    "expiry",
+                    "a time in ms, an absolute time, or never",
+                ))
+            }
+        };
+        let (h, shard) = self.locate(key);
+        let mut data = shard.data.write();
+        let Some(s) = data.find(h, key) else {
+            return Ok(false);
+        };
+        if data.entry(s).is_some_and(|e| expired(e.expires_at, now)) {
+            self.store.remove_key(&mut data, s, Removal::Expired);
+            return Ok(false);
+        }
+        self.store.next_lsn();
+        if at != 0 && at <= now {
+            self.store.remove_key(&mut data, s, Removal::Deleted);
+            return Ok(true);
+        }
+        let entry = data.entry_mut(s).expect("found");
+        entry.expires_at = at;
+        data.push_expiry(
+            at,
+            EntryRef {
+                key: s,
+                elem: NO_ELEM,
+            },
+        );
+        Ok(true)
+    }
+
+    /// Remaining time to live of a key.
+    pub fn ttl(&self, key: &[u8]) -> TtlState {
+        let (h, shard) = self.locate(key);
+        let now = self.store.now_ms();
+        let data = shard.data.read();
+        match data.find(h, key).and_then(|s| data.entry(s)) {
+            None => TtlState::Missing,
+            Some(e) if expired(e.expires_at, now) => TtlState::Missing,
+            Some(e) if e.expires_at == 0 => TtlState::NoExpiry,
+            Some(e) => TtlState::ExpiresInMs(e.expires_at - now),
+        }
+    }
+
+    /// Removes a key's expiry; true when it had one.
+    pub fn persist(&self, key: &[u8]) -> Result<bool> {
+        match self.ttl(key) {
+            TtlState::ExpiresInMs(_) => self.expire(key, Expiry::Never),
+            _ => Ok(false),
+        }
+    }
+
+    /// What the key holds.
+    pub fn key_type(&self, key: &[u8]) -> Option<KeyKind> {
+        let (h, shard) = self.locate(key);
+        let now = self.store.now_ms();
+        let data = shard.data.read();
+        let e = data.find(h, key).and_then(|s| data.entry(s))?;
+        if expired(e.expires_at, now) {
+            return None;
+        }
+        Some(match e.value {
+            Value::Blob { .. } => KeyKind::Blob,
+            Value::VSet(_) => KeyKind::VectorSet,
+        })
+    }
+
+    /// Number of live keys (keys whose TTL passed but were not reclaimed yet included, as Redis).
+    pub fn dbsize(&self) -> u64 {
+        self.store.counters.keys.load(Ordering::Relaxed)
+    }
+
+    /// One page of a cursor scan (Redis's SCAN guarantee: a key present for the whole scan is
+    /// returned at least once). `pattern` is a Redis glob; `count` is the work hint.
+    pub fn scan(
+        &self,
+        cursor: u64,
+        pattern: Option<&[u8]>,
+        count: usize,
+        kind: Option<KeyKind>,
+    ) -> ScanPage {
+        let now = self.store.now_ms();
+        let count = count.max(1);
+        let (mut shard_i, mut pos) = ((cursor >> 32) as usize, (cursor & 0xffff_ffff) as usize);
+        let mut keys = Vec::new();
+        let mut examined = 0;
+        while shard_i < SHARDS {
+            let data = self.store.shards[shard_i].data.read();
+            for (slot, e) in data.slots_from(pos) {
+                pos = slot as usize + 1;
+                examined += 1;
+                let k = match e.value {
+                    Value::Blob { .. } => KeyKind::Blob,
+                    Value::VSet(_) => KeyKind::VectorSet,
+                };
+                if !expired(e.expires_at, now)
+                    && kind.is_none_or(|want| want == k)
+                    && pattern.is_none_or(|p| glob_match(p, &e.key))
+                {
+                    keys.push(e.key.to_vec());
+                }
+                if examined >= count {
+                    break;
+                }
+            }
+            if examined >= count && pos < data.slot_capacity() {
+                return ScanPage {
+                    cursor: ((shard_i as u64) << 32) | pos as u64,
+                    keys,
+                };
+            }
+            shard_i += 1;
+            pos = 0;
+            if examined >= count {
+                break;
+            }
+        }
+        let cursor = if shard_i >= SHARDS {
+            0
+        } else {
+            (shard_i as u64) << 32
+        };
+        ScanPage { cursor, keys }
+    }
+
+    /// Removes every key.
+    pub fn flush(&self) -> Result<()> {
+        for shard in self.store.shards.iter() {
+            let mut data = shard.data.write();
+            let slots: Vec<u32> = data.slots_from(0).map(|(s, _)| s).collect();
+            for s in slots {
+                self.store.remove_key(&mut data, s, Removal::Deleted);
+            }
+            data.clear();
+            shard.access.lock().clear();
+        }
+        self.store.next_lsn();
+        Ok(())
+    }
+}

@@ -1,0 +1,800 @@
+//! Vector-set calls: add, get, remove, search, invalidate, attributes, per-element TTL.
+
+use std::cmp::Ordering as CmpOrdering;
+use std::collections::BinaryHeap;
+use std::sync::atomic::Ordering;
+
+use super::api::Engine;
+use super::types::*;
+use crate::error::{Error, Result};
+use crate::store::{
+    expired, EntryRef, KeyEntry, PreparedQuery, Removal, SetParams, ShardData, Value, VectorSet,
+};
+
+/// Default HNSW M (Redis's).
+pub(crate) const DEFAULT_M: usize = 16;
+/// Default HNSW ef_construction (Redis's build EF).
+pub(crate) const DEFAULT_EF_CONSTRUCTION: usize = 200;
+/// Accounted bytes of a set's own key entry and headers.
+const SET_OVERHEAD: u64 =
+    std::mem::size_of::<Option<KeyEntry>>() as u64 + std::mem::size_of::<VectorSet>() as u64 + 64;
+
+impl Engine {
+    fn check_element(&self, element: &[u8]) -> Result<()> {
+        let limit = self.store.cfg.limits.max_element_bytes;
+        if element.len() > limit {
+            return Err(Error::TooLarge {
+                arg: "element",
+                len: element.len(),
+                limit,
+            });
+        }
+        Ok(())
+    }
+
+    fn check_vector(&self, v: &[f32]) -> Result<()> {
+        if v.is_empty() {
+            return Err(Error::invalid("vector", "at least one component"));
+        }
+        let max = self.store.cfg.limits.max_dim;
+        if v.len() > max {
+            return Err(Error::invalid(
+                "vector",
+                format!("a dimension of at most {max}, got {}", v.len()),
+            ));
+        }
+        if let Some(i) = v.iter().position(|x| !x.is_finite()) {
+            return Err(Error::invalid(
+                "vector",
+                format!("finite values, got {} at index {i}", v[i]),
+            ));
+        }
+        Ok(())
+    }
+
+    fn check_attrs(&self, json: &str) -> Result<()> {
+        let limit = self.store.cfg.limits.max_attributes_bytes;
+        if json.len() > limit {
+            return Err(Error::TooLarge {
+                arg: "attributes",
+                len: json.len(),
+                limit,
+            });
+        }
+        match serde_json::from_str::<serde_json::Value>(json) {
+            Ok(serde_json::Value::Object(_)) => Ok(()),
+            Ok(_) => Err(Error::invalid("attributes", "a JSON object")),
+            Err(e) => Err(Error::invalid("attributes", format!("a JSON object ({e})"))),
+        }
+    }
+
+    /// Adds or updates one element; creates the set on first add. True when the element is new.
+    pub fn vadd(&self, key: &[u8], opts: &VectorSetOptions, add: ElementAdd<'_>) -> Result<bool> {
+        self.vadd_many(key, opts, std::slice::from_ref(&add))
+            .map(|n| n == 1)
+    }
+
+    /// Adds many elements at once; all validated before any is applied. Returns how many were new.
+    pub fn vadd_many(
+        &self,
+        key: &[u8],
+        opts: &VectorSetOptions,
+        adds: &[ElementAdd<'_>],
+    ) -> Result<usize> {
+        self.check_key(key)?;
+        let Some(first) = adds.first() else {
+            return Ok(0);
+        };
+        let dim = first.vector.len();
+        for a in adds {
+            self.check_element(a.element)?;
+            self.check_vector(a.vector)?;
+            if a.vector.len() != dim {
+                return Err(Error::DimensionMismatch {
+                    expected: dim,
+                    got: a.vector.len(),
+                });
+            }
+            if let AttrUpdate::Set(json) = a.attributes {
+                self.check_attrs(json)?;
+            }
+            self.resolve_expiry(a.expiry, self.store.now_ms(), None)?;
+        }
+        if let Some(m) = opts.m {
+            if !(2..=512).contains(&m) {
+                return Err(Error::invalid("m", format!("2..=512, got {m}")));
+            }
+        }
+        if let Some(ef) = opts.ef_construction {
+            if !(1..=100_000).contains(&ef) {
+                return Err(Error::invalid(
+                    "ef_construction",
+                    format!("1..=100000, got {ef}"),
+                ));
+            }
+        }
+        let (h, shard) = self.locate(key);
+        let n = self.retry_oom(|| {
+            let mut data = shard.data.write();
+            self.vadd_locked(shard, &mut data, h, key, opts, adds)
+        })?;
+        self.store.enforce_caps();
+        Ok(n)
+    }
+
+    fn vadd_locked(
+        &self,
+        shard: &crate::store::Shard,
+        data: &mut ShardData,
+        h: u64,
+        key: &[u8],
+        opts: &VectorSetOptions,
+        adds: &[ElementAdd<'_>],
+    ) -> Result<usize> {
+        let store = &self.store;
+        let now = store.now_ms();
+        let dim = adds[0].vector.len();
+        let mut slot = data.find(h, key);
+        if let Some(s) = slot {
+            if data.entry(s).is_some_and(|e| expired(e.expires_at, now)) {
+                store.remove_key(data, s, Removal::Expired);
+                slot = None;
+            }
+        }
+        let params = match slot.and_then(|s| data.entry(s)).map(|e| &e.value) {
+            Some(Value::Blob { .. }) => return Err(Error::WrongType),
+            Some(Value::VSet(set)) => {
+                let p = set.params;
+                let conflict = |what: &str, set: &str, asked: &str| {
+                    Err(Error::Conflict(format!(
+                        "the set was created with {what} {set}; this add asks for {asked}"
+                    )))
+                };
+                if let Some(m) = opts.metric.filter(|&m| m != p.metric) {
+                    return conflict("metric", p.metric.name(), m.name());
+                }
+                if let Some(s) = opts.storage.filter(|&s| s != p.storage) {
+                    return conflict("storage", p.storage.name(), s.name());
+                }
+                if let Some(m) = opts.m.filter(|&m| m != p.m) {
+                    return conflict("M", &p.m.to_string(), &m.to_string());
+                }
+                if dim != p.dim {
+                    return Err(Error::DimensionMismatch {
+                        expected: p.dim,
+                        got: dim,
+                    });
+                }
+                p
+            }
+            None => SetParams {
+                dim,
+                metric: opts.metric.unwrap_or_default(),
+                storage: opts.storage.unwrap_or_default(),
+                m: opts.m.unwrap_or(DEFAULT_M),
+                ef_construction: opts.ef_construction.unwrap_or(DEFAULT_EF_CONSTRUCTION),
+            },
+        };
+        if params.metric == Metric::Cosine {
+            if let Some(a) = adds.iter().find(|a| a.vector.iter().all(|&x| x == 0.0)) {
+                return Err(Error::invalid(
+                    "vector",
+                    format!(
+                        "a non-zero vector under the cosine metric (element '{}')",
+                        String::from_utf8_lossy(a.element)
+                    ),
+                ));
+            }
+        }
+        // Room: count the new elements and their bytes before changing anything.
+        let (new_entries, new_bytes) = match slot.and_then(|s| data.entry(s)).map(|e| &e.value) {
+            Some(Value::VSet(set)) => adds.iter().fold((0u64, 0u64), |(n, b), a| {
+                if set.find(store.hash(a.element), a.element).is_some() {
+                    (n, b)
+                } else {
+                    let al = match a.attributes {
+                        AttrUpdate::Set(j) => j.len(),
+                        _ => 0,
+                    };
+                    (n + 1, b + set.element_bytes(a.element.len(), al))
+                }
+            }),
+            _ => {
+                let probe = VectorSet::new(params, 0);
+                let b = adds
+                    .iter()
+                    .map(|a| probe.element_bytes(a.element.len(), 0))
+                    .sum::<u64>();
+                (adds.len() as u64, b + SET_OVERHEAD)
+            }
+        };
+        store.check_room(new_entries, new_bytes)?;
+        let slot = match slot {
+            Some(s) => s,
+            None => {
+                let s = data.insert(KeyEntry {
+                    key: key.into(),
+                    hash: h,
+                    expires_at: 0,
+                    value: Value::VSet(Box::new(VectorSet::new(params, store.next_uid()))),
+                    bytes: SET_OVERHEAD,
+                });
+                store.counters.keys.fetch_add(1, Ordering::Relaxed);
+                store.counters.vsets.fetch_add(1, Ordering::Relaxed);
+                store.account(0, SET_OVERHEAD as i64);
+                s
+            }
+        };
+        // An element whose TTL passed does not exist: reclaim it so the add counts as new.
+        let stale: Vec<EntryRef> = match data.entry(slot).map(|e| &e.value) {
+            Some(Value::VSet(set)) => adds
+                .iter()
+                .filter_map(|a| set.find(store.hash(a.element), a.element))
+                .filter(|&s| set.elem(s).is_some_and(|e| expired(e.expires_at, now)))
+                .map(|s| EntryRef { key: slot, elem: s })
+                .collect(),
+            _ => Vec::new(),
+        };
+        for e in stale {
+            store.remove_element(data, e, Removal::Expired);
+        }
+        let mut expiries = Vec::new();
+        let mut accesses = Vec::with_capacity(adds.len());
+        let mut added = 0usize;
+        {
+            let entry = data.entry_mut(slot).expect("present");
+            let Value::VSet(set) = &mut entry.value else {
+                return Err(Error::Internal("set vanished".into()));
+            };
+            for a in adds {
+                let eh = store.hash(a.element);
+                let current = set
+                    .find(eh, a.element)
+                    .and_then(|s| set.elem(s))
+                    .map(|e| e.expires_at);
+                let at = self.resolve_expiry(a.expiry, now, current)?;
+                let attrs = match a.attributes {
+                    AttrUpdate::Keep => None,
+                    AttrUpdate::Clear => Some(None),
+                    AttrUpdate::Set(j) => Some(Some(j)),
+                };
+                let tick = store.next_tick();
+                let (es, is_new, delta) =
+                    set.upsert(a.element, eh, a.vector, attrs, Some(at), tick, now);
+                added += is_new as usize;
+                store.account(is_new as i64, delta);
+                set.counters.sets.fetch_add(1, Ordering::Relaxed);
+                let e = EntryRef {
+                    key: slot,
+                    elem: es,
+                };
+                if at != 0 {
+                    expiries.push((at, e));
+                }
+                accesses.push((tick, e));
+            }
+        }
+        data.entries += added;
+        for (at, e) in expiries {
+            data.push_expiry(at, e);
+        }
+        shard.access.lock().extend(accesses);
+        store.next_lsn();
+        store
+            .counters
+            .sets
+            .fetch_add(adds.len() as u64, Ordering::Relaxed);
+        Ok(added)
+    }
+
+    /// The element's vector: the exact f32 stored in `exact`/`noquant` mode, dequantized in `q8`.
+    pub fn vget(&self, key: &[u8], element: &[u8]) -> Result<Option<Vec<f32>>> {
+        let mut out = Vec::new();
+        let found = self.vget_inner(key, element, |set, slot| {
+            out.resize(set.params.dim, 0.0);
+            set.read_vector(slot, &mut out);
+            Ok(())
+        })?;
+        Ok(found.map(|_| out))
+    }
+
+    /// Like [`Engine::vget`] into a caller buffer of exactly the set's dimension; false on a miss.
+    pub fn vget_into(&self, key: &[u8], element: &[u8], out: &mut [f32]) -> Result<bool> {
+        let found = self.vget_inner(key, element, |set, slot| {
+            if out.len() != set.params.dim {
+                return Err(Error::invalid(
+                    "out",
+                    format!(
+                        "a buffer of the set's dimension {}, got {}",
+                        set.params.dim,
+                        out.len()
+                    ),
+                ));
+            }
+            set.read_vector(slot, out);
+            Ok(())
+        })?;
+        Ok(found.is_some())
+    }
+
+    /// Looks one element up under the read lock, counting the hit or miss.
+    fn vget_inner(
+        &self,
+        key: &[u8],
+        element: &[u8],
+        read: impl FnOnce(&VectorSet, u32) -> Result<()>,
+    ) -> Result<Option<()>> {
+        self.check_element(element)?;
+        let store = &self.store;
+        let now = store.now_ms();
+        let eh = store.hash(element);
+        let (h, shard) = self.locate(key);
+        let mut expired_elem = false;
+        let r = self.with_set(key, |set, data| {
+            if let Some(s) = set.find(eh, element) {
+                let el = set.elem(s).expect("live");
+                if expired(el.expires_at, now) {
+                    expired_elem = true;
+                } else {
+                    read(set, s)?;
+                    let slot = data.find(h, key).expect("set is live");
+                    store.touch(shard, data, EntryRef { key: slot, elem: s }, &el.meta);
+                    set.counters.hits.fetch_add(1, Ordering::Relaxed);
+                    store.counters.hits.fetch_add(1, Ordering::Relaxed);
+                    return Ok(Some(()));
+                }
+            }
+            set.counters.misses.fetch_add(1, Ordering::Relaxed);
+            Ok(None)
+        })?;
+        if expired_elem {
+            self.reclaim_element_if_expired(key, element);
+        }
+        match r {
+            Some(Some(())) => Ok(Some(())),
+            Some(None) | None => {
+                store.counters.misses.fetch_add(1, Ordering::Relaxed);
+                Ok(None)
+            }
+        }
+    }
+
+    fn reclaim_element_if_expired(&self, key: &[u8], element: &[u8]) {
+        let now = self.store.now_ms();
+        let (h, shard) = self.locate(key);
+        let mut data = shard.data.write();
+        if let Some(e) = find_elem(&self.store, &data, h, key, element) {
+            if data.current_expiry(e).is_some_and(|at| expired(at, now)) {
+                self.store.remove_entry(&mut data, e, Removal::Expired);
+            }
+        }
+    }
+
+    /// Many elements of one set; `None` for each miss.
+    pub fn vget_many(&self, key: &[u8], elements: &[&[u8]]) -> Result<Vec<Option<Vec<f32>>>> {
+        elements.iter().map(|e| self.vget(key, e)).collect()
+    }
+
+    /// Removes an element; true when it existed. An emptied set is deleted (as Redis).
+    pub fn vrem(&self, key: &[u8], element: &[u8]) -> Result<bool> {
+        self.check_key(key)?;
+        self.check_element(element)?;
+        let now = self.store.now_ms();
+        let (h, shard) = self.locate(key);
+        let mut data = shard.data.write();
+        self.check_set_type(&data, h, key)?;
+        let Some(e) = find_elem(&self.store, &data, h, key, element) else {
+            return Ok(false);
+        };
+        let live = !data.current_expiry(e).is_some_and(|at| expired(at, now));
+        let why = if live {
+            Removal::Deleted
+        } else {
+            Removal::Expired
+        };
+        self.store.remove_entry(&mut data, e, why);
+        self.store.next_lsn();
+        Ok(live)
+    }
+
+    fn check_set_type(&self, data: &ShardData, h: u64, key: &[u8]) -> Result<()> {
+        match data
+            .find(h, key)
+            .and_then(|s| data.entry(s))
+            .map(|e| &e.value)
+        {
+            Some(Value::Blob { .. }) => Err(Error::WrongType),
+            _ => Ok(()),
+        }
+    }
+
+    /// Number of live elements (0 for a missing key).
+    pub fn vcard(&self, key: &[u8]) -> Result<u64> {
+        Ok(self.with_set(key, |s, _| Ok(s.len() as u64))?.unwrap_or(0))
+    }
+
+    /// Dimension of the set; `None` for a missing key.
+    pub fn vdim(&self, key: &[u8]) -> Result<Option<usize>> {
+        self.with_set(key, |s, _| Ok(s.params.dim))
+    }
+
+    /// Description of the set; `None` for a missing key.
+    pub fn vinfo(&self, key: &[u8]) -> Result<Option<VectorSetInfo>> {
+        self.with_set(key, |s, _| {
+            Ok(VectorSetInfo {
+                dim: s.params.dim,
+                metric: s.params.metric,
+                storage: s.params.storage,
+                m: s.params.m,
+                ef_construction: s.params.ef_construction,
+                size: s.len(),
+                attributes_count: s.attrs_count,
+                uid: s.uid,
+                max_slot: s.slot_capacity() as u64,
+                max_level: 0,
+                index_nodes: 0,
+                memory_bytes: s.bytes + SET_OVERHEAD,
+            })
+        })
+    }
+
+    /// Sets (`Some(json)`, a JSON object; empty string clears) or clears (`None`) attributes;
+    /// false when the element does not exist.
+    pub fn vset_attr(&self, key: &[u8], element: &[u8], json: Option<&str>) -> Result<bool> {
+        self.check_key(key)?;
+        self.check_element(element)?;
+        if let Some(j) = json.filter(|j| !j.is_empty()) {
+            self.check_attrs(j)?;
+        }
+        let now = self.store.now_ms();
+        let (h, shard) = self.locate(key);
+        let mut data = shard.data.write();
+        self.check_set_type(&data, h, key)?;
+        let Some(e) = find_elem(&self.store, &data, h, key, element) else {
+            return Ok(false);
+        };
+        if data.current_expiry(e).is_some_and(|at| expired(at, now)) {
+            self.store.remove_entry(&mut data, e, Removal::Expired);
+            return Ok(false);
+        }
+        let grow = json.map_or(0, |j| j.len() as u64 + 32);
+        self.store.check_room(0, grow)?;
+        let Some(Value::VSet(set)) = data.entry_mut(e.key).map(|en| &mut en.value) else {
+            return Err(Error::Internal("set vanished".into()));
+        };
+        let delta = set.set_attrs(e.elem, json);
+        self.store.account(0, delta);
+        self.store.next_lsn();
+        drop(data);
+        self.store.enforce_caps();
+        Ok(true)
+    }
+
+    /// The element's attributes; `None` when the element or its attributes are missing.
+    pub fn vget_attr(&self, key: &[u8], element: &[u8]) -> Result<Option<String>> {
+        self.check_element(element)?;
+        let now = self.store.now_ms();
+        let eh = self.store.hash(element);
+        Ok(self
+            .with_set(key, |set, _| {
+                Ok(set
+                    .find(eh, element)
+                    .and_then(|s| set.elem(s))
+                    .filter(|e| !expired(e.expires_at, now))
+                    .and_then(|e| e.attrs.as_deref().map(str::to_owned)))
+            })?
+            .flatten())
+    }
+
+    /// Random elements: `count > 0` distinct (at most the set's size), `count < 0` may repeat
+    /// (exactly |count|), as Redis's VRANDMEMBER.
+    pub fn vrandmember(&self, key: &[u8], count: i64) -> Result<Vec<Vec<u8>>> {
+        let now = self.store.now_ms();
+        let store = &self.store;
+        Ok(self
+            .with_set(key, |set, _| {
+                let live = |s: u32| set.elem(s).filter(|e| !expired(e.expires_at, now));
+                let mut out = Vec::new();
+                if count >= 0 {
+                    let want = (count as u64).min(set.len() as u64) as usize;
+                    if want * 2 >= set.len() {
+                        let mut all: Vec<u32> = set.live_slots().collect();
+                        for i in (1..all.len()).rev() {
+                            all.swap(i, (store.random() % (i as u64 + 1)) as usize);
+                        }
+                        out.extend(
+                            all.into_iter()
+                                .filter_map(live)
+                                .take(want)
+                                .map(|e| e.name.to_vec()),
+                        );
+                    } else {
+                        let mut seen = hashbrown::HashSet::new();
+                        while out.len() < want {
+                            let Some(s) = set.random_slot(store.random()) else {
+                                break;
+                            };
+                            if seen.insert(s) {
+                                if let Some(e) = live(s) {
+                                    out.push(e.name.to_vec());
+                                }
+                            }
+                            if seen.len() >= set.len() {
+                                break;
+                            }
+                        }
+                    }
+                } else {
+                    let want = count.unsigned_abs().min(1 << 24) as usize;
+                    let mut misses = 0;
+                    while out.len() < want && misses < want * 4 + 64 {
+                        match set.random_slot(store.random()).and_then(live) {
+                            Some(e) => out.push(e.name.to_vec()),
+                            None => misses += 1,
+                        }
+                    }
+                }
+                Ok(out)
+            })?
+            .unwrap_or_default())
+    }
+
+    /// Whether the element exists (and is not expired).
+    pub fn vismember(&self, key: &[u8], element: &[u8]) -> Result<bool> {
+        Ok(self.vttl(key, element)? != TtlState::Missing)
+    }
+
+    fn prepare(&self, set: &VectorSet, query: Query<'_>) -> Result<PreparedQuery> {
+        match query {
+            Query::Vector(v) => {
+                self.check_vector(v)?;
+                if v.len() != set.params.dim {
+                    return Err(Error::DimensionMismatch {
+                        expected: set.params.dim,
+                        got: v.len(),
+                    });
+                }
+                if set.params.metric == Metric::Cosine && v.iter().all(|&x| x == 0.0) {
+                    return Err(Error::invalid(
+                        "vector",
+                        "a non-zero query vector under the cosine metric",
+                    ));
+                }
+                Ok(set.prepare_query(v))
+            }
+            Query::Element(name) => {
+                let s = set
+                    .find(self.store.hash(name), name)
+                    .ok_or_else(|| Error::NotFound {
+                        what: format!("element '{}'", String::from_utf8_lossy(name)),
+                    })?;
+                let mut v = vec![0f32; set.params.dim];
+                set.read_vector(s, &mut v);
+                Ok(set.prepare_query(&v))
+            }
+        }
+    }
+
+    /// Top-k most similar elements, best first. An empty list for a missing key.
+    pub fn vsearch(
+        &self,
+        key: &[u8],
+        query: Query<'_>,
+        params: &SearchParams,
+    ) -> Result<Vec<SearchHit>> {
+        let now = self.store.now_ms();
+        Ok(self
+            .with_set(key, |set, _| {
+                let q = self.prepare(set, query)?;
+                let hits = top_k(set, &q, params.count, params.min_score, now);
+                Ok(hits
+                    .into_iter()
+                    .map(|(score, s)| {
+                        let e = set.elem(s).expect("live");
+                        SearchHit {
+                            element: e.name.to_vec(),
+                            score,
+                            attributes: if params.with_attributes {
+                                e.attrs.as_deref().map(str::to_owned)
+                            } else {
+                                None
+                            },
+                        }
+                    })
+                    .collect())
+            })?
+            .unwrap_or_default())
+    }
+
+    /// Removes, atomically with respect to other writes to the set, every element whose
+    /// score against `query` is `>= threshold` (metric units). Names come back only when
+    /// `return_removed`.
+    pub fn invalidate_similar(
+        &self,
+        key: &[u8],
+        query: Query<'_>,
+        threshold: f32,
+        return_removed: bool,
+    ) -> Result<Invalidated> {
+        self.check_key(key)?;
+        if !threshold.is_finite() {
+            return Err(Error::invalid("threshold", "a finite number"));
+        }
+        let now = self.store.now_ms();
+        let (h, shard) = self.locate(key);
+        let mut data = shard.data.write();
+        let Some(slot) = data.find(h, key) else {
+            return Ok(Invalidated::default());
+        };
+        let victims: Vec<(f32, u32)> = {
+            let entry = data.entry(slot).expect("found");
+            if expired(entry.expires_at, now) {
+                return Ok(Invalidated::default());
+            }
+            let Value::VSet(set) = &entry.value else {
+                return Err(Error::WrongType);
+            };
+            let q = self.prepare(set, query)?;
+            let mut v: Vec<(f32, u32)> = set
+                .live_slots()
+                .map(|s| (set.score(s, &q), s))
+                .filter(|&(score, _)| score >= threshold)
+                .collect();
+            v.sort_by(|a, b| b.0.total_cmp(&a.0));
+            v
+        };
+        let mut out = Invalidated {
+            count: victims.len(),
+            removed: Vec::new(),
+        };
+        for (score, s) in victims {
+            if return_removed {
+                if let Some(Value::VSet(set)) = data.entry(slot).map(|e| &e.value) {
+                    if let Some(e) = set.elem(s) {
+                        out.removed.push(SearchHit {
+                            element: e.name.to_vec(),
+                            score,
+                            attributes: e.attrs.as_deref().map(str::to_owned),
+                        });
+                    }
+                }
+            }
+            self.store
+                .remove_entry(&mut data, EntryRef { key: slot, elem: s }, Removal::Deleted);
+            self.store.next_lsn();
+        }
+        Ok(out)
+    }
+
+    /// Sets the expiry of one element (relative, absolute, or `Never`); false when it does not
+    /// exist. An expiry in the past removes the element.
+    pub fn vexpire(&self, key: &[u8], element: &[u8], expiry: Expiry) -> Result<bool> {
+        self.check_key(key)?;
+        self.check_element(element)?;
+        let now = self.store.now_ms();
+        let at = match expiry {
+            Expiry::InMs(ms) => now.saturating_add(ms),
+            Expiry::AtMs(t) => t,
+            Expiry::Never => 0,
+            Expiry::Default | Expiry::Keep => {
+                return Err(Error::invalid(
+                    "expiry",
+                    "a time in ms, an absolute time, or never",
+                ))
+            }
+        };
+        let (h, shard) = self.locate(key);
+        let mut data = shard.data.write();
+        self.check_set_type(&data, h, key)?;
+        let Some(e) = find_elem(&self.store, &data, h, key, element) else {
+            return Ok(false);
+        };
+        if data.current_expiry(e).is_some_and(|t| expired(t, now)) {
+            self.store.remove_entry(&mut data, e, Removal::Expired);
+            return Ok(false);
+        }
+        self.store.next_lsn();
+        if at != 0 && at <= now {
+            self.store.remove_entry(&mut data, e, Removal::Deleted);
+            return Ok(true);
+        }
+        if let Some(Value::VSet(set)) = data.entry_mut(e.key).map(|en| &mut en.value) {
+            if let Some(el) = set.elem_mut(e.elem) {
+                el.expires_at = at;
+            }
+        }
+        data.push_expiry(at, e);
+        Ok(true)
+    }
+
+    /// Remaining TTL of one element.
+    pub fn vttl(&self, key: &[u8], element: &[u8]) -> Result<TtlState> {
+        self.check_element(element)?;
+        let now = self.store.now_ms();
+        let eh = self.store.hash(element);
+        Ok(self
+            .with_set(key, |set, _| {
+                Ok(match set.find(eh, element).and_then(|s| set.elem(s)) {
+                    None => TtlState::Missing,
+                    Some(e) if expired(e.expires_at, now) => TtlState::Missing,
+                    Some(e) if e.expires_at == 0 => TtlState::NoExpiry,
+                    Some(e) => TtlState::ExpiresInMs(e.expires_at - now),
+                })
+            })?
+            .unwrap_or(TtlState::Missing))
+    }
+
+    /// Removes one element's expiry; true when it had one.
+    pub fn vpersist(&self, key: &[u8], element: &[u8]) -> Result<bool> {
+        match self.vttl(key, element)? {
+            TtlState::ExpiresInMs(_) => self.vexpire(key, element, Expiry::Never),
+            _ => Ok(false),
+        }
+    }
+}
+
+fn find_elem(
+    store: &crate::store::Store,
+    data: &ShardData,
+    h: u64,
+    key: &[u8],
+    element: &[u8],
+) -> Option<EntryRef> {
+    let slot = data.find(h, key)?;
+    let Value::VSet(set) = &data.entry(slot)?.value else {
+        return None;
+    };
+    let s = set.find(store.hash(element), element)?;
+    Some(EntryRef { key: slot, elem: s })
+}
+
+/// Min-heap item for top-k: the worst kept hit on top.
+struct Worst(f32, u32);
+impl PartialEq for Worst {
+    fn eq(&self, o: &Self) -> bool {
+        self.cmp(o) == CmpOrdering::Equal
+    }
+}
+impl Eq for Worst {}
+impl PartialOrd for Worst {
+    fn partial_cmp(&self, o: &Self) -> Option<CmpOrdering> {
+        Some(self.cmp(o))
+    }
+}
+impl Ord for Worst {
+    fn cmp(&self, o: &Self) -> CmpOrdering {
+        o.0.total_cmp(&self.0).then(self.1.cmp(&o.1))
+    }
+}
+
+/// Exact top-k by a scan of every live, unexpired slot; best first.
+fn top_k(
+    set: &VectorSet,
+    q: &PreparedQuery,
+    k: usize,
+    min_score: Option<f32>,
+    now: u64,
+) -> Vec<(f32, u32)> {
+    if k == 0 {
+        return Vec::new();
+    }
+    let mut heap: BinaryHeap<Worst> = BinaryHeap::with_capacity(k + 1);
+    for s in set.live_slots() {
+        if set.elem(s).is_some_and(|e| expired(e.expires_at, now)) {
+            continue;
+        }
+        let score = set.score(s, q);
+        if min_score.is_some_and(|m| score < m) {
+            continue;
+        }
+        if heap.len() < k {
+            heap.push(Worst(score, s));
+        } else if heap.peek().is_some_and(|w| score > w.0) {
+            heap.pop();
+            heap.push(Worst(score, s));
+        }
+    }
+    let mut v: Vec<(f32, u32)> = heap.into_iter().map(|w| (w.0, w.1)).collect();
+    v.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+    v
+}

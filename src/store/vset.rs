@@ -1,0 +1,403 @@
+//! One vector set: element names → dense `u32` slots, and per-slot arenas of vectors.
+//!
+//! Layout per storage mode (slot `s`, dimension `d`):
+//! - `exact`: `f32s[s*d..]` original values (returned byte for byte), `codes[s*d..]` INT8 codes
+//!   of the search form (normalised for cosine), `scales[s]`, `norms[s]` (‖original‖).
+//! - `q8`: only `codes`, `scales`, `norms`; reads dequantize (and rescale by the norm for cosine).
+//! - `noquant`: only `f32s` and `norms`.
+//!
+//! Invariants: `index` maps every live element name to its slot; `elems[s]` is `Some` exactly
+//! for live slots; free slots are in `free` and are reused first.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use hashbrown::HashTable;
+
+use super::meta::AccessMeta;
+use crate::engine::{Counters, Metric, StorageMode};
+use crate::{quant, simd};
+
+/// Fixed parameters of a set.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct SetParams {
+    pub dim: usize,
+    pub metric: Metric,
+    pub storage: StorageMode,
+    pub m: usize,
+    pub ef_construction: usize,
+}
+
+/// One live element.
+#[derive(Debug)]
+pub(crate) struct Elem {
+    pub name: Box<[u8]>,
+    pub hash: u64,
+    pub attrs: Option<Box<str>>,
+    /// Absolute expiry in ms; 0 = never.
+    pub expires_at: u64,
+    pub meta: AccessMeta,
+    /// Accounted bytes of this element.
+    pub bytes: u64,
+}
+
+/// Counters of one set (atomics: bumped under a shared lock).
+#[derive(Debug, Default)]
+pub(crate) struct SetCounters {
+    pub hits: AtomicU64,
+    pub misses: AtomicU64,
+    pub sets: AtomicU64,
+    pub evictions: AtomicU64,
+    pub expirations: AtomicU64,
+}
+
+#[derive(Debug)]
+pub(crate) struct VectorSet {
+    pub params: SetParams,
+    pub uid: u64,
+    index: HashTable<u32>,
+    elems: Vec<Option<Elem>>,
+    free: Vec<u32>,
+    live: usize,
+    f32s: Vec<f32>,
+    codes: Vec<i8>,
+    scales: Vec<f32>,
+    norms: Vec<f32>,
+    pub attrs_count: usize,
+    pub counters: SetCounters,
+    /// Accounted bytes of all live elements.
+    pub bytes: u64,
+}
+
+/// Fixed per-element overhead besides the vector and the name: the slot's `Option<Elem>`,
+/// scale and norm, the name table's bucket and control byte, allocator headers, and the
+/// eviction queues' share.
+const ELEM_OVERHEAD: u64 = std::mem::size_of::<Option<Elem>>() as u64 + 8 + 8 + 16 + 48;
+
+impl VectorSet {
+    pub fn new(params: SetParams, uid: u64) -> Self {
+        Self {
+            params,
+            uid,
+            index: HashTable::new(),
+            elems: Vec::new(),
+            free: Vec::new(),
+            live: 0,
+            f32s: Vec::new(),
+            codes: Vec::new(),
+            scales: Vec::new(),
+            norms: Vec::new(),
+            attrs_count: 0,
+            counters: SetCounters::default(),
+            bytes: 0,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.live
+    }
+
+    /// One past the highest slot ever used.
+    pub fn slot_capacity(&self) -> usize {
+        self.elems.len()
+    }
+
+    fn keeps_f32(&self) -> bool {
+        matches!(
+            self.params.storage,
+            StorageMode::Exact | StorageMode::NoQuant
+        )
+    }
+
+    fn keeps_codes(&self) -> bool {
+        matches!(self.params.storage, StorageMode::Exact | StorageMode::Q8)
+    }
+
+    /// Bytes a new element with this name and attributes accounts for.
+    pub fn element_bytes(&self, name_len: usize, attrs_len: usize) -> u64 {
+        let d = self.params.dim as u64;
+        let mut v = 0;
+        if self.keeps_f32() {
+            v += 4 * d;
+        }
+        if self.keeps_codes() {
+            v += d;
+        }
+        v + ELEM_OVERHEAD + round16(name_len) + if attrs_len > 0 { round16(attrs_len) } else { 0 }
+    }
+
+    pub fn find(&self, hash: u64, name: &[u8]) -> Option<u32> {
+        self.index
+            .find(hash, |&s| {
+                self.elems[s as usize]
+                    .as_ref()
+                    .is_some_and(|e| &*e.name == name)
+            })
+            .copied()
+    }
+
+    pub fn elem(&self, slot: u32) -> Option<&Elem> {
+        self.elems.get(slot as usize).and_then(|e| e.as_ref())
+    }
+
+    pub fn elem_mut(&mut self, slot: u32) -> Option<&mut Elem> {
+        self.elems.get_mut(slot as usize).and_then(|e| e.as_mut())
+    }
+
+    /// Live slots in order (used by scans; skips holes).
+    pub fn live_slots(&self) -> impl Iterator<Item = u32> + '_ {
+        self.elems
+            .iter()
+            .enumerate()
+            .filter(|(_, e)| e.is_some())
+            .map(|(i, _)| i as u32)
+    }
+
+    /// Writes the vector of a new or existing element. `vector` is validated (dimension,
+    /// finite, non-zero under cosine). Returns `(slot, is_new)`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn upsert(
+        &mut self,
+        name: &[u8],
+        hash: u64,
+        vector: &[f32],
+        attrs: Option<Option<&str>>,
+        expires_at: Option<u64>,
+        tick: u64,
+        now_ms: u64,
+    ) -> (u32, bool, i64) {
+        let d = self.params.dim;
+        let (slot, is_new) = match self.find(hash, name) {
+            Some(s) => (s, false),
+            None => {
+                let s = match self.free.pop() {
+                    Some(s) => s,
+                    None => {
+                        let s = self.elems.len() as u32;
+                        self.elems.push(None);
+                        if self.keeps_f32() {
+                            self.f32s.resize(self.f32s.len() + d, 0.0);
+                        }
+                        if self.keeps_codes() {
+                            self.codes.resize(self.codes.len() + d, 0);
+                        }
+                        self.scales.push(0.0);
+                        self.norms.push(0.0);
+                        s
+                    }
+                };
+                self.elems[s as usize] = Some(Elem {
+                    name: name.into(),
+                    hash,
+                    attrs: None,
+                    expires_at: 0,
+                    meta: AccessMeta::new(tick, now_ms),
+                    bytes: 0,
+                });
+                let elems = &self.elems;
+                self.index.insert_unique(hash, s, |&x| {
+                    elems[x as usize].as_ref().map(|e| e.hash).unwrap_or(0)
+                });
+                self.live += 1;
+                (s, true)
+            }
+        };
+        self.write_vector(slot, vector);
+        let elem = self.elems[slot as usize]
+            .as_mut()
+            .expect("slot just filled");
+        if !is_new {
+            elem.meta = AccessMeta::new(tick, now_ms);
+        }
+        if let Some(a) = attrs {
+            let had = elem.attrs.is_some();
+            elem.attrs = a.filter(|s| !s.is_empty()).map(Into::into);
+            match (had, elem.attrs.is_some()) {
+                (false, true) => self.attrs_count += 1,
+                (true, false) => self.attrs_count -= 1,
+                _ => {}
+            }
+        }
+        if let Some(at) = expires_at {
+            elem.expires_at = at;
+        }
+        let attrs_len = elem.attrs.as_ref().map_or(0, |a| a.len());
+        let new_bytes = self.element_bytes(name.len(), attrs_len);
+        let elem = self.elems[slot as usize]
+            .as_mut()
+            .expect("slot just filled");
+        let delta = new_bytes as i64 - elem.bytes as i64;
+        elem.bytes = new_bytes;
+        self.bytes = (self.bytes as i64 + delta) as u64;
+        (slot, is_new, delta)
+    }
+
+    fn write_vector(&mut self, slot: u32, v: &[f32]) {
+        let d = self.params.dim;
+        let s = slot as usize;
+        let norm = simd::norm_f32(v);
+        self.norms[s] = norm;
+        if self.keeps_f32() {
+            self.f32s[s * d..(s + 1) * d].copy_from_slice(v);
+        }
+        if self.keeps_codes() {
+            let codes = &mut self.codes[s * d..(s + 1) * d];
+            self.scales[s] = if self.params.metric == Metric::Cosine && norm > 0.0 {
+                let normalized: Vec<f32> = v.iter().map(|x| x / norm).collect();
+                quant::quantize_into(&normalized, codes)
+            } else {
+                quant::quantize_into(v, codes)
+            };
+        }
+    }
+
+    /// Removes an element; returns its accounted bytes.
+    pub fn remove(&mut self, slot: u32) -> Option<Elem> {
+        let elem = self.elems.get_mut(slot as usize)?.take()?;
+        if let Ok(entry) = self.index.find_entry(elem.hash, |&s| s == slot) {
+            entry.remove();
+        }
+        if elem.attrs.is_some() {
+            self.attrs_count -= 1;
+        }
+        self.free.push(slot);
+        self.live -= 1;
+        self.bytes -= elem.bytes;
+        Some(elem)
+    }
+
+    pub fn set_attrs(&mut self, slot: u32, attrs: Option<&str>) -> i64 {
+        let Some(elem) = self.elems.get_mut(slot as usize).and_then(|e| e.as_mut()) else {
+            return 0;
+        };
+        let had = elem.attrs.is_some();
+        elem.attrs = attrs.filter(|s| !s.is_empty()).map(Into::into);
+        let has = elem.attrs.is_some();
+        let attrs_len = elem.attrs.as_ref().map_or(0, |a| a.len());
+        let name_len = elem.name.len();
+        match (had, has) {
+            (false, true) => self.attrs_count += 1,
+            (true, false) => self.attrs_count -= 1,
+            _ => {}
+        }
+        let new_bytes = self.element_bytes(name_len, attrs_len);
+        let elem = self.elems[slot as usize].as_mut().expect("checked above");
+        let delta = new_bytes as i64 - elem.bytes as i64;
+        elem.bytes = new_bytes;
+        self.bytes = (self.bytes as i64 + delta) as u64;
+        delta
+    }
+
+    /// Copies the element's vector (as a read returns it) into `out` (length `dim`).
+    pub fn read_vector(&self, slot: u32, out: &mut [f32]) {
+        let d = self.params.dim;
+        let s = slot as usize;
+        if self.keeps_f32() {
+            out.copy_from_slice(&self.f32s[s * d..(s + 1) * d]);
+        } else {
+            quant::dequantize_into(&self.codes[s * d..(s + 1) * d], self.scales[s], out);
+            if self.params.metric == Metric::Cosine {
+                let n = self.norms[s];
+                out.iter_mut().for_each(|x| *x *= n);
+            }
+        }
+    }
+
+    /// The prepared form of a query for [`VectorSet::score`] (normalised for cosine).
+    pub fn prepare_query(&self, q: &[f32]) -> PreparedQuery {
+        let mut v = q.to_vec();
+        if self.params.metric == Metric::Cosine {
+            let n = simd::norm_f32(q);
+            if n > 0.0 {
+                v.iter_mut().for_each(|x| *x /= n);
+            }
+        }
+        let mut codes = vec![0i8; v.len()];
+        let scale = quant::quantize_into(&v, &mut codes);
+        let sqnorm = simd::dot_f32(&v, &v);
+        PreparedQuery {
+            v,
+            codes,
+            scale,
+            sqnorm,
+        }
+    }
+
+    /// Similarity of a live slot to a prepared query, higher is nearer, in metric units.
+    pub fn score(&self, slot: u32, q: &PreparedQuery) -> f32 {
+        let d = self.params.dim;
+        let s = slot as usize;
+        if self.keeps_f32() {
+            let v = &self.f32s[s * d..(s + 1) * d];
+            match self.params.metric {
+                Metric::Cosine => {
+                    let n = self.norms[s];
+                    if n > 0.0 {
+                        simd::dot_f32(&q.v, v) / n
+                    } else {
+                        0.0
+                    }
+                }
+                Metric::Dot => simd::dot_f32(&q.v, v),
+                Metric::L2 => -simd::l2sq_f32(&q.v, v),
+            }
+        } else {
+            let c = &self.codes[s * d..(s + 1) * d];
+            let dot = simd::dot_i8(&q.codes, c) as f32 * q.scale * self.scales[s];
+            match self.params.metric {
+                Metric::Cosine | Metric::Dot => dot,
+                Metric::L2 => {
+                    let vsq = simd::dot_i8(c, c) as f32 * self.scales[s] * self.scales[s];
+                    -(q.sqnorm + vsq - 2.0 * dot)
+                }
+            }
+        }
+    }
+
+    /// Memory reserved by the arenas (for info).
+    pub fn counters(&self) -> Counters {
+        Counters {
+            hits: self.counters.hits.load(Ordering::Relaxed),
+            misses: self.counters.misses.load(Ordering::Relaxed),
+            sets: self.counters.sets.load(Ordering::Relaxed),
+            evictions: self.counters.evictions.load(Ordering::Relaxed),
+            expirations: self.counters.expirations.load(Ordering::Relaxed),
+            entries: self.live as u64,
+            bytes: self.bytes,
+        }
+    }
+
+    /// A random live slot, or `None` when empty. `r` is a random number.
+    pub fn random_slot(&self, mut r: u64) -> Option<u32> {
+        if self.live == 0 {
+            return None;
+        }
+        let cap = self.elems.len() as u64;
+        // Dense enough: probe random slots; else walk to the k-th live one.
+        if self.live as u64 * 4 >= cap {
+            for _ in 0..32 {
+                let s = (r % cap) as u32;
+                if self.elems[s as usize].is_some() {
+                    return Some(s);
+                }
+                r = r
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407)
+                    >> 1;
+            }
+        }
+        let k = (r % self.live as u64) as usize;
+        self.live_slots().nth(k)
+    }
+}
+
+/// A query in the form scoring wants.
+pub(crate) struct PreparedQuery {
+    pub v: Vec<f32>,
+    pub codes: Vec<i8>,
+    pub scale: f32,
+    pub sqnorm: f32,
+}
+
+fn round16(n: usize) -> u64 {
+    (n as u64).div_ceil(16) * 16 + 16
+}

@@ -1,0 +1,337 @@
+//! Blob and keyspace calls through the public engine API.
+
+use sutra_cache::*;
+
+fn engine() -> (Engine, std::sync::Arc<ManualClock>) {
+    let clock = ManualClock::new(1_000_000);
+    let e = Engine::open(EngineConfig {
+        clock: clock.clone(),
+        active_expire_interval_ms: 0,
+        ..Default::default()
+    })
+    .unwrap();
+    (e, clock)
+}
+
+fn set(e: &Engine, k: &str, v: &str) {
+    assert!(
+        e.set(k.as_bytes(), v.as_bytes(), SetOptions::default())
+            .unwrap()
+            .written
+    );
+}
+
+#[test]
+fn set_then_get_returns_the_bytes_and_missing_keys_read_as_none() {
+    let (e, _) = engine();
+    set(&e, "a", "1");
+    assert_eq!(e.get(b"a").unwrap(), Some(b"1".to_vec()));
+    assert_eq!(e.get(b"nope").unwrap(), None);
+    set(&e, "a", "2");
+    assert_eq!(e.get(b"a").unwrap(), Some(b"2".to_vec()));
+    assert_eq!(e.get_with(b"a", |v| v.len()).unwrap(), Some(1));
+    let big = vec![7u8; 100_000];
+    e.set(b"big", &big, SetOptions::default()).unwrap();
+    assert_eq!(e.get(b"big").unwrap().unwrap(), big);
+    e.set(b"", b"empty key", SetOptions::default()).unwrap();
+    assert_eq!(e.get(b"").unwrap(), Some(b"empty key".to_vec()));
+}
+
+#[test]
+fn nx_and_xx_write_only_when_their_condition_holds() {
+    let (e, _) = engine();
+    let nx = SetOptions {
+        condition: SetCondition::IfAbsent,
+        ..Default::default()
+    };
+    let xx = SetOptions {
+        condition: SetCondition::IfPresent,
+        ..Default::default()
+    };
+    assert!(!e.set(b"k", b"x", xx).unwrap().written);
+    assert_eq!(e.get(b"k").unwrap(), None);
+    assert!(e.set(b"k", b"1", nx).unwrap().written);
+    assert!(!e.set(b"k", b"2", nx).unwrap().written);
+    assert_eq!(e.get(b"k").unwrap(), Some(b"1".to_vec()));
+    assert!(e.set(b"k", b"3", xx).unwrap().written);
+    assert_eq!(e.get(b"k").unwrap(), Some(b"3".to_vec()));
+}
+
+#[test]
+fn set_with_get_returns_the_old_value() {
+    let (e, _) = engine();
+    let get = SetOptions {
+        return_old: true,
+        ..Default::default()
+    };
+    assert_eq!(
+        e.set(b"k", b"1", get).unwrap(),
+        SetOutcome {
+            written: true,
+            old: None
+        }
+    );
+    assert_eq!(
+        e.set(b"k", b"2", get).unwrap(),
+        SetOutcome {
+            written: true,
+            old: Some(b"1".to_vec())
+        }
+    );
+    let nx_get = SetOptions {
+        return_old: true,
+        condition: SetCondition::IfAbsent,
+        ..Default::default()
+    };
+    assert_eq!(
+        e.set(b"k", b"3", nx_get).unwrap(),
+        SetOutcome {
+            written: false,
+            old: Some(b"2".to_vec())
+        }
+    );
+}
+
+#[test]
+fn mget_mset_del_exists_and_type_behave_as_redis() {
+    let (e, _) = engine();
+    e.mset(&[(b"a", b"1"), (b"b", b"2")]).unwrap();
+    e.vadd(
+        b"vs",
+        &VectorSetOptions::default(),
+        ElementAdd::new(b"x", &[1.0, 0.0]),
+    )
+    .unwrap();
+    assert_eq!(
+        e.mget(&[b"a", b"zz", b"b", b"vs"]),
+        vec![Some(b"1".to_vec()), None, Some(b"2".to_vec()), None]
+    );
+    assert_eq!(e.exists(&[b"a", b"a", b"zz", b"vs"]), 3);
+    assert_eq!(e.key_type(b"a"), Some(KeyKind::Blob));
+    assert_eq!(e.key_type(b"vs"), Some(KeyKind::VectorSet));
+    assert_eq!(e.key_type(b"zz"), None);
+    assert_eq!(e.dbsize(), 3);
+    assert_eq!(e.del(&[b"a", b"vs", b"zz"]).unwrap(), 2);
+    assert_eq!(e.dbsize(), 1);
+    assert_eq!(e.vcard(b"vs").unwrap(), 0);
+    assert_eq!(e.stats().total.entries, 1);
+}
+
+#[test]
+fn a_blob_read_of_a_vector_set_is_wrongtype_and_set_overwrites_it() {
+    let (e, _) = engine();
+    e.vadd(
+        b"vs",
+        &VectorSetOptions::default(),
+        ElementAdd::new(b"x", &[1.0, 0.0]),
+    )
+    .unwrap();
+    assert_eq!(e.get(b"vs").unwrap_err().code(), ErrorCode::WrongType);
+    let get = SetOptions {
+        return_old: true,
+        ..Default::default()
+    };
+    assert_eq!(
+        e.set(b"vs", b"1", get).unwrap_err().code(),
+        ErrorCode::WrongType
+    );
+    e.set(b"vs", b"1", SetOptions::default()).unwrap();
+    assert_eq!(e.get(b"vs").unwrap(), Some(b"1".to_vec()));
+    assert_eq!(e.stats().total.entries, 1);
+    assert_eq!(e.stats().vector_sets, 0);
+}
+
+#[test]
+fn ttl_expire_persist_follow_the_clock() {
+    let (e, clock) = engine();
+    assert_eq!(e.ttl(b"k"), TtlState::Missing);
+    e.set(
+        b"k",
+        b"v",
+        SetOptions {
+            expiry: Expiry::InMs(5_000),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(e.ttl(b"k"), TtlState::ExpiresInMs(5_000));
+    clock.advance(4_000);
+    assert_eq!(e.ttl(b"k"), TtlState::ExpiresInMs(1_000));
+    assert!(e.persist(b"k").unwrap());
+    assert!(!e.persist(b"k").unwrap());
+    assert_eq!(e.ttl(b"k"), TtlState::NoExpiry);
+    assert!(e.expire(b"k", Expiry::InMs(10)).unwrap());
+    clock.advance(10);
+    assert_eq!(e.get(b"k").unwrap(), None);
+    assert_eq!(e.ttl(b"k"), TtlState::Missing);
+    assert!(!e.expire(b"k", Expiry::InMs(10)).unwrap());
+    assert_eq!(e.stats().total.expirations, 1);
+    assert_eq!(e.dbsize(), 0);
+}
+
+#[test]
+fn an_expiry_in_the_past_deletes_the_key() {
+    let (e, clock) = engine();
+    set(&e, "k", "v");
+    assert!(e.expire(b"k", Expiry::AtMs(clock.now_ms() - 1)).unwrap());
+    assert_eq!(e.get(b"k").unwrap(), None);
+    assert_eq!(e.dbsize(), 0);
+}
+
+#[test]
+fn keepttl_keeps_and_a_plain_set_clears_the_expiry() {
+    let (e, _) = engine();
+    e.set(
+        b"k",
+        b"1",
+        SetOptions {
+            expiry: Expiry::InMs(1_000),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    e.set(
+        b"k",
+        b"2",
+        SetOptions {
+            expiry: Expiry::Keep,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(e.ttl(b"k"), TtlState::ExpiresInMs(1_000));
+    set(&e, "k", "3");
+    assert_eq!(e.ttl(b"k"), TtlState::NoExpiry);
+}
+
+#[test]
+fn the_default_ttl_applies_when_a_write_gives_none() {
+    let clock = ManualClock::new(1_000);
+    let e = Engine::open(EngineConfig {
+        clock: clock.clone(),
+        default_ttl_ms: 60_000,
+        active_expire_interval_ms: 0,
+        ..Default::default()
+    })
+    .unwrap();
+    set(&e, "k", "v");
+    assert_eq!(e.ttl(b"k"), TtlState::ExpiresInMs(60_000));
+    e.set(
+        b"n",
+        b"v",
+        SetOptions {
+            expiry: Expiry::Never,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(e.ttl(b"n"), TtlState::NoExpiry);
+    e.vadd(
+        b"vs",
+        &VectorSetOptions::default(),
+        ElementAdd::new(b"x", &[1.0]),
+    )
+    .unwrap();
+    assert_eq!(e.vttl(b"vs", b"x").unwrap(), TtlState::ExpiresInMs(60_000));
+    clock.advance(60_000);
+    assert_eq!(e.get(b"k").unwrap(), None);
+    assert_eq!(e.vget(b"vs", b"x").unwrap(), None);
+    assert_eq!(e.get(b"n").unwrap(), Some(b"v".to_vec()));
+}
+
+#[test]
+fn scan_returns_every_key_once_across_pages_with_match_and_type() {
+    let (e, _) = engine();
+    for i in 0..500 {
+        set(&e, &format!("user:{i}"), "x");
+    }
+    for i in 0..20 {
+        e.vadd(
+            format!("model:{i}").as_bytes(),
+            &VectorSetOptions::default(),
+            ElementAdd::new(b"x", &[1.0]),
+        )
+        .unwrap();
+    }
+    let collect = |pattern: Option<&[u8]>, kind: Option<KeyKind>| {
+        let mut cursor = 0;
+        let mut keys = Vec::new();
+        let mut pages = 0;
+        loop {
+            let page = e.scan(cursor, pattern, 37, kind);
+            keys.extend(page.keys);
+            pages += 1;
+            cursor = page.cursor;
+            if cursor == 0 {
+                break;
+            }
+        }
+        assert!(pages > 1);
+        keys.sort();
+        keys
+    };
+    let all = collect(None, None);
+    assert_eq!(all.len(), 520);
+    let mut dedup = all.clone();
+    dedup.dedup();
+    assert_eq!(dedup.len(), 520, "no key twice");
+    assert_eq!(collect(Some(b"user:1?"), None).len(), 10);
+    assert_eq!(collect(None, Some(KeyKind::VectorSet)).len(), 20);
+    assert_eq!(collect(Some(b"model:*"), Some(KeyKind::Blob)).len(), 0);
+}
+
+#[test]
+fn scan_returns_keys_present_throughout_even_while_others_change() {
+    let (e, _) = engine();
+    for i in 0..300 {
+        set(&e, &format!("stay:{i}"), "x");
+    }
+    let mut cursor = 0;
+    let mut seen = std::collections::HashSet::new();
+    let mut round = 0;
+    loop {
+        let page = e.scan(cursor, Some(b"stay:*"), 20, None);
+        seen.extend(page.keys);
+        for j in 0..10 {
+            set(&e, &format!("churn:{round}:{j}"), "y");
+            e.del(&[format!("churn:{}:{j}", round.max(1) - 1).as_bytes()])
+                .unwrap();
+        }
+        round += 1;
+        cursor = page.cursor;
+        if cursor == 0 {
+            break;
+        }
+    }
+    assert_eq!(seen.len(), 300);
+}
+
+#[test]
+fn flush_removes_everything_and_resets_sizes() {
+    let (e, _) = engine();
+    set(&e, "a", "1");
+    e.vadd(
+        b"vs",
+        &VectorSetOptions::default(),
+        ElementAdd::new(b"x", &[1.0]),
+    )
+    .unwrap();
+    e.flush().unwrap();
+    assert_eq!(e.dbsize(), 0);
+    let s = e.stats();
+    assert_eq!((s.total.entries, s.total.bytes, s.vector_sets), (0, 0, 0));
+    set(&e, "a", "2");
+    assert_eq!(e.get(b"a").unwrap(), Some(b"2".to_vec()));
+}
+
+#[test]
+fn hits_misses_and_sets_are_counted() {
+    let (e, _) = engine();
+    set(&e, "a", "1");
+    e.get(b"a").unwrap();
+    e.get(b"a").unwrap();
+    e.get(b"b").unwrap();
+    let t = e.stats().total;
+    assert_eq!((t.hits, t.misses, t.sets), (2, 1, 1));
+    assert!((t.hit_rate() - 2.0 / 3.0).abs() < 1e-9);
+}

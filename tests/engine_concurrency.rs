@@ -1,0 +1,94 @@
+//! The engine is Send + Sync and stays consistent under threads.
+
+use std::sync::Arc;
+use std::thread;
+
+use sutra_cache::*;
+
+#[test]
+fn the_engine_is_send_and_sync() {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<Engine>();
+}
+
+#[test]
+fn concurrent_readers_and_writers_on_many_keys_stay_consistent() {
+    let e = Arc::new(Engine::open(EngineConfig::default()).unwrap());
+    let threads: Vec<_> = (0..4)
+        .map(|t| {
+            let e = e.clone();
+            thread::spawn(move || {
+                let o = VectorSetOptions::default();
+                for i in 0..2_000u32 {
+                    let k = format!("t{t}:k{}", i % 100);
+                    e.set(k.as_bytes(), &i.to_le_bytes(), SetOptions::default())
+                        .unwrap();
+                    let got = e.get(k.as_bytes()).unwrap().unwrap();
+                    assert_eq!(got.len(), 4);
+                    let v = [1.0, i as f32, t as f32];
+                    e.vadd(
+                        b"shared",
+                        &o,
+                        ElementAdd::new(format!("t{t}e{}", i % 50).as_bytes(), &v),
+                    )
+                    .unwrap();
+                    let back = e
+                        .vget(b"shared", format!("t{t}e{}", i % 50).as_bytes())
+                        .unwrap()
+                        .unwrap();
+                    assert_eq!(back, v, "own writes are read back");
+                    if i % 7 == 0 {
+                        e.vsearch(b"shared", Query::Vector(&v), &SearchParams::default())
+                            .unwrap();
+                        e.vrem(b"shared", format!("t{t}e{}", (i + 25) % 50).as_bytes())
+                            .unwrap();
+                    }
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    let s = e.stats();
+    assert_eq!(s.keys, 401);
+    assert_eq!(s.total.entries, 400 + e.vcard(b"shared").unwrap());
+}
+
+#[test]
+fn concurrent_writers_under_a_cap_never_leave_it_exceeded() {
+    let e = Arc::new(
+        Engine::open(EngineConfig {
+            max_entries: 500,
+            active_expire_interval_ms: 0,
+            ..Default::default()
+        })
+        .unwrap(),
+    );
+    let threads: Vec<_> = (0..4)
+        .map(|t| {
+            let e = e.clone();
+            thread::spawn(move || {
+                for i in 0..3_000 {
+                    e.set(format!("t{t}:{i}").as_bytes(), b"v", SetOptions::default())
+                        .unwrap();
+                    if i % 3 == 0 {
+                        e.vadd(
+                            b"m",
+                            &VectorSetOptions::default(),
+                            ElementAdd::new(format!("t{t}:{i}").as_bytes(), &[1.0, 2.0]),
+                        )
+                        .unwrap();
+                    }
+                    e.get(format!("t{t}:{}", i / 2).as_bytes()).unwrap();
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    let s = e.stats();
+    assert!(s.total.entries <= 500, "{s:?}");
+    assert_eq!(s.total.entries, 4 * 3_000 + 4 * 1_000 - s.total.evictions);
+}

@@ -1,0 +1,267 @@
+//! TTL reclamation and eviction under caps, for every policy.
+
+use sutra_cache::*;
+
+fn engine(
+    max_entries: u64,
+    max_bytes: u64,
+    policy: EvictionPolicy,
+) -> (Engine, std::sync::Arc<ManualClock>) {
+    let clock = ManualClock::new(10_000_000);
+    let e = Engine::open(EngineConfig {
+        clock: clock.clone(),
+        max_entries,
+        max_bytes,
+        eviction_policy: policy,
+        active_expire_interval_ms: 0,
+        ..Default::default()
+    })
+    .unwrap();
+    (e, clock)
+}
+
+fn put(e: &Engine, k: &str) -> Result<SetOutcome> {
+    e.set(k.as_bytes(), b"value", SetOptions::default())
+}
+
+#[test]
+fn lru_evicts_the_least_recently_used_entry_at_the_entry_cap() {
+    let (e, _) = engine(3, 0, EvictionPolicy::Lru);
+    put(&e, "a").unwrap();
+    put(&e, "b").unwrap();
+    put(&e, "c").unwrap();
+    e.get(b"a").unwrap(); // a is now the most recent; b the least
+    put(&e, "d").unwrap();
+    assert_eq!(e.key_type(b"b"), None, "b evicted");
+    for k in ["a", "c", "d"] {
+        assert!(e.key_type(k.as_bytes()).is_some(), "{k} kept");
+    }
+    put(&e, "e").unwrap();
+    assert_eq!(e.key_type(b"c"), None, "then c");
+    assert_eq!(e.stats().total.evictions, 2);
+    assert_eq!(e.stats().total.entries, 3);
+}
+
+#[test]
+fn lru_treats_single_elements_of_a_set_and_blobs_alike() {
+    let (e, _) = engine(4, 0, EvictionPolicy::Lru);
+    let o = VectorSetOptions::default();
+    e.vadd(b"m", &o, ElementAdd::new(b"x1", &[1.0, 0.0]))
+        .unwrap();
+    put(&e, "blob").unwrap();
+    e.vadd(b"m", &o, ElementAdd::new(b"x2", &[0.0, 1.0]))
+        .unwrap();
+    e.vadd(b"m", &o, ElementAdd::new(b"x3", &[1.0, 1.0]))
+        .unwrap();
+    e.vget(b"m", b"x1").unwrap();
+    put(&e, "blob2").unwrap(); // evicts "blob" (least recent), not a whole set
+    assert_eq!(e.key_type(b"blob"), None);
+    assert_eq!(e.vcard(b"m").unwrap(), 3);
+    put(&e, "blob3").unwrap(); // then x2
+    assert!(!e.vismember(b"m", b"x2").unwrap());
+    assert!(e.vismember(b"m", b"x1").unwrap());
+    assert_eq!(e.vstats(b"m").unwrap().unwrap().evictions, 1);
+    assert_eq!(e.stats().total.evictions, 2);
+}
+
+#[test]
+fn expired_entries_go_before_any_live_one() {
+    let (e, clock) = engine(3, 0, EvictionPolicy::Lru);
+    put(&e, "old").unwrap();
+    put(&e, "mid").unwrap();
+    e.set(
+        b"ttl",
+        b"v",
+        SetOptions {
+            expiry: Expiry::InMs(100),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    clock.advance(200);
+    put(&e, "new").unwrap();
+    assert!(
+        e.key_type(b"old").is_some(),
+        "the expired entry went first, not the LRU one"
+    );
+    assert_eq!(e.stats().total.evictions, 0);
+    assert_eq!(e.stats().total.expirations, 1);
+}
+
+#[test]
+fn the_byte_cap_evicts_until_the_accounted_bytes_fit() {
+    let (e, _) = engine(0, 20_000, EvictionPolicy::Lru);
+    let v = vec![1u8; 1_000];
+    for i in 0..100 {
+        e.set(format!("k{i:03}").as_bytes(), &v, SetOptions::default())
+            .unwrap();
+        assert!(e.stats().total.bytes <= 20_000);
+    }
+    let kept: Vec<usize> = (0..100)
+        .filter(|i| e.key_type(format!("k{i:03}").as_bytes()).is_some())
+        .collect();
+    assert!(kept.len() >= 10 && kept.len() < 20, "{kept:?}");
+    assert_eq!(*kept.last().unwrap(), 99);
+    assert!(
+        kept.windows(2).all(|w| w[1] == w[0] + 1),
+        "the newest survive: {kept:?}"
+    );
+}
+
+#[test]
+fn noeviction_refuses_writes_at_a_cap_with_an_error_naming_it() {
+    let (e, clock) = engine(2, 0, EvictionPolicy::NoEviction);
+    put(&e, "a").unwrap();
+    e.set(
+        b"b",
+        b"v",
+        SetOptions {
+            expiry: Expiry::InMs(50),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let err = e
+        .vadd(
+            b"m",
+            &VectorSetOptions::default(),
+            ElementAdd::new(b"x", &[1.0]),
+        )
+        .unwrap_err();
+    assert_eq!(err.code(), ErrorCode::OutOfMemory);
+    assert!(err.to_string().contains("max_entries=2"), "{err}");
+    assert!(put(&e, "c").is_err());
+    put(&e, "a").expect("overwriting an existing key adds no entry");
+    clock.advance(100);
+    put(&e, "c").expect("an expired entry makes room");
+    assert_eq!(e.get(b"a").unwrap(), Some(b"value".to_vec()));
+    let (e, _) = engine(0, 1_000, EvictionPolicy::NoEviction);
+    let err = e
+        .set(b"big", &[0u8; 2_000], SetOptions::default())
+        .unwrap_err();
+    assert!(err.to_string().contains("max_bytes=1000"), "{err}");
+    assert_eq!(e.dbsize(), 0);
+}
+
+#[test]
+fn lfu_keeps_frequently_read_entries_and_evicts_cold_ones() {
+    let (e, _) = engine(10, 0, EvictionPolicy::Lfu);
+    for i in 0..10 {
+        put(&e, &format!("k{i}")).unwrap();
+    }
+    for _ in 0..200 {
+        for i in 0..5 {
+            e.get(format!("k{i}").as_bytes()).unwrap();
+        }
+    }
+    for i in 10..15 {
+        put(&e, &format!("k{i}")).unwrap();
+        for _ in 0..200 {
+            e.get(format!("k{i}").as_bytes()).unwrap();
+        }
+    }
+    for i in 0..5 {
+        assert!(
+            e.key_type(format!("k{i}").as_bytes()).is_some(),
+            "hot k{i} kept"
+        );
+    }
+    let cold_left = (5..10)
+        .filter(|i| e.key_type(format!("k{i}").as_bytes()).is_some())
+        .count();
+    assert_eq!(cold_left, 0, "all cold keys evicted");
+}
+
+#[test]
+fn lfu_sampling_stays_within_the_cap_at_scale() {
+    let (e, _) = engine(1_000, 0, EvictionPolicy::Lfu);
+    for i in 0..5_000 {
+        put(&e, &format!("k{i}")).unwrap();
+    }
+    assert_eq!(e.stats().total.entries, 1_000);
+    assert_eq!(e.stats().total.evictions, 4_000);
+}
+
+#[test]
+fn active_expiry_reclaims_in_bounded_steps() {
+    let (e, clock) = engine(0, 0, EvictionPolicy::Lru);
+    for i in 0..1_000 {
+        e.set(
+            format!("k{i}").as_bytes(),
+            b"v",
+            SetOptions {
+                expiry: Expiry::InMs(10),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    }
+    e.vadd(
+        b"m",
+        &VectorSetOptions::default(),
+        ElementAdd {
+            expiry: Expiry::InMs(10),
+            ..ElementAdd::new(b"x", &[1.0])
+        },
+    )
+    .unwrap();
+    put(&e, "keep").unwrap();
+    assert_eq!(e.active_expire_cycle(100), 0, "nothing expired yet");
+    clock.advance(10);
+    assert_eq!(e.active_expire_cycle(100), 100);
+    let mut total = 100;
+    while total < 1_001 {
+        let n = e.active_expire_cycle(100);
+        assert!(n > 0 && n <= 100);
+        total += n;
+    }
+    assert_eq!(e.dbsize(), 1);
+    assert_eq!(e.stats().total.expirations, 1_001);
+    assert_eq!(e.key_type(b"m"), None, "the emptied set went too");
+}
+
+#[test]
+fn the_background_thread_expires_without_any_access() {
+    let e = Engine::open(EngineConfig {
+        active_expire_interval_ms: 5,
+        ..Default::default()
+    })
+    .unwrap();
+    for i in 0..100 {
+        e.set(
+            format!("k{i}").as_bytes(),
+            b"v",
+            SetOptions {
+                expiry: Expiry::InMs(1),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while e.stats().total.expirations < 100 && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    assert_eq!(e.stats().total.expirations, 100);
+    assert_eq!(e.dbsize(), 0);
+}
+
+#[test]
+fn eviction_work_does_not_grow_with_the_number_of_entries() {
+    // Reads leave stale items in the access log; it stays bounded (compaction) and
+    // evictions still pick the true LRU entry.
+    let (e, _) = engine(2_000, 0, EvictionPolicy::Lru);
+    for i in 0..2_000 {
+        put(&e, &format!("k{i}")).unwrap();
+    }
+    for _ in 0..20 {
+        for i in 1..2_000 {
+            e.get(format!("k{i}").as_bytes()).unwrap();
+        }
+    }
+    put(&e, "new").unwrap();
+    assert_eq!(e.key_type(b"k0"), None);
+    put(&e, "new2").unwrap();
+    assert_eq!(e.key_type(b"k1"), None);
+    assert!(e.key_type(b"k2").is_some());
+}

@@ -1,0 +1,472 @@
+//! Vector-set calls through the public engine API.
+
+use sutra_cache::*;
+
+fn engine() -> (Engine, std::sync::Arc<ManualClock>) {
+    let clock = ManualClock::new(1_000_000);
+    let e = Engine::open(EngineConfig {
+        clock: clock.clone(),
+        active_expire_interval_ms: 0,
+        ..Default::default()
+    })
+    .unwrap();
+    (e, clock)
+}
+
+fn opts(storage: StorageMode, metric: Metric) -> VectorSetOptions {
+    VectorSetOptions {
+        storage: Some(storage),
+        metric: Some(metric),
+        ..Default::default()
+    }
+}
+
+/// Deterministic pseudo-random vectors (xorshift), seed in the name.
+fn vectors(n: usize, dim: usize, seed: u64) -> Vec<Vec<f32>> {
+    let mut s = seed.max(1);
+    (0..n)
+        .map(|_| {
+            (0..dim)
+                .map(|_| {
+                    s ^= s << 13;
+                    s ^= s >> 7;
+                    s ^= s << 17;
+                    (s % 20_001) as f32 / 10_000.0 - 1.0
+                })
+                .collect()
+        })
+        .collect()
+}
+
+fn cos(a: &[f32], b: &[f32]) -> f32 {
+    let d: f32 = a.iter().zip(b).map(|(x, y)| x * y).sum();
+    let na: f32 = a.iter().map(|x| x * x).sum::<f32>().sqrt();
+    let nb: f32 = b.iter().map(|x| x * x).sum::<f32>().sqrt();
+    d / (na * nb)
+}
+
+#[test]
+fn exact_mode_returns_the_stored_bytes_exactly() {
+    let (e, _) = engine();
+    let vs = vectors(50, 768, 7);
+    for (i, v) in vs.iter().enumerate() {
+        assert!(e
+            .vadd(
+                b"m",
+                &VectorSetOptions::default(),
+                ElementAdd::new(format!("e{i}").as_bytes(), v)
+            )
+            .unwrap());
+    }
+    for (i, v) in vs.iter().enumerate() {
+        let got = e.vget(b"m", format!("e{i}").as_bytes()).unwrap().unwrap();
+        let same = got.iter().zip(v).all(|(a, b)| a.to_bits() == b.to_bits());
+        assert!(same, "element e{i} differs");
+        let mut buf = vec![0f32; 768];
+        assert!(e
+            .vget_into(b"m", format!("e{i}").as_bytes(), &mut buf)
+            .unwrap());
+        assert_eq!(&buf, v);
+    }
+    let mut wrong = vec![0f32; 10];
+    assert_eq!(
+        e.vget_into(b"m", b"e0", &mut wrong).unwrap_err().code(),
+        ErrorCode::InvalidArgument
+    );
+}
+
+#[test]
+fn q8_mode_returns_vectors_close_to_the_originals_and_noquant_exact_ones() {
+    let (e, _) = engine();
+    let vs = vectors(20, 384, 11);
+    for (i, v) in vs.iter().enumerate() {
+        let name = format!("e{i}");
+        e.vadd(
+            b"q",
+            &opts(StorageMode::Q8, Metric::Cosine),
+            ElementAdd::new(name.as_bytes(), v),
+        )
+        .unwrap();
+        e.vadd(
+            b"n",
+            &opts(StorageMode::NoQuant, Metric::L2),
+            ElementAdd::new(name.as_bytes(), v),
+        )
+        .unwrap();
+    }
+    for (i, v) in vs.iter().enumerate() {
+        let name = format!("e{i}");
+        let q = e.vget(b"q", name.as_bytes()).unwrap().unwrap();
+        assert!(cos(&q, v) > 0.999, "q8 cosine {}", cos(&q, v));
+        let norm_ratio = q.iter().map(|x| x * x).sum::<f32>().sqrt()
+            / v.iter().map(|x| x * x).sum::<f32>().sqrt();
+        assert!(
+            (norm_ratio - 1.0).abs() < 0.01,
+            "q8 keeps the magnitude: {norm_ratio}"
+        );
+        assert_eq!(&e.vget(b"n", name.as_bytes()).unwrap().unwrap(), v);
+    }
+    let info = e.vinfo(b"q").unwrap().unwrap();
+    assert_eq!(
+        (info.storage, info.metric, info.dim, info.size),
+        (StorageMode::Q8, Metric::Cosine, 384, 20)
+    );
+    let info_n = e.vinfo(b"n").unwrap().unwrap();
+    assert!(
+        info.memory_bytes < info_n.memory_bytes / 2,
+        "q8 uses less memory: {} vs {}",
+        info.memory_bytes,
+        info_n.memory_bytes
+    );
+}
+
+#[test]
+fn search_finds_the_exact_top_k_for_every_metric_and_mode() {
+    let (e, _) = engine();
+    let vs = vectors(300, 64, 3);
+    let queries = vectors(10, 64, 99);
+    for metric in [Metric::Cosine, Metric::Dot, Metric::L2] {
+        for storage in [StorageMode::Exact, StorageMode::NoQuant, StorageMode::Q8] {
+            let key = format!("{metric:?}-{storage:?}");
+            let adds: Vec<_> = vs
+                .iter()
+                .enumerate()
+                .map(|(i, v)| (format!("e{i}"), v))
+                .collect();
+            let adds: Vec<ElementAdd> = adds
+                .iter()
+                .map(|(n, v)| ElementAdd::new(n.as_bytes(), v))
+                .collect();
+            assert_eq!(
+                e.vadd_many(key.as_bytes(), &opts(storage, metric), &adds)
+                    .unwrap(),
+                300
+            );
+            for q in &queries {
+                let truth = |v: &Vec<f32>| -> f32 {
+                    match metric {
+                        Metric::Cosine => cos(q, v),
+                        Metric::Dot => q.iter().zip(v).map(|(a, b)| a * b).sum(),
+                        Metric::L2 => -q.iter().zip(v).map(|(a, b)| (a - b) * (a - b)).sum::<f32>(),
+                    }
+                };
+                let mut want: Vec<(f32, usize)> =
+                    vs.iter().enumerate().map(|(i, v)| (truth(v), i)).collect();
+                want.sort_by(|a, b| b.0.total_cmp(&a.0));
+                let params = SearchParams {
+                    count: 10,
+                    ..Default::default()
+                };
+                let hits = e
+                    .vsearch(key.as_bytes(), Query::Vector(q), &params)
+                    .unwrap();
+                assert_eq!(hits.len(), 10);
+                let want_names: Vec<String> =
+                    want[..10].iter().map(|(_, i)| format!("e{i}")).collect();
+                let got: Vec<String> = hits
+                    .iter()
+                    .map(|h| String::from_utf8(h.element.clone()).unwrap())
+                    .collect();
+                let overlap = got.iter().filter(|g| want_names.contains(g)).count();
+                if storage == StorageMode::Q8 {
+                    assert!(overlap >= 8, "{key}: q8 overlap {overlap}");
+                } else {
+                    assert_eq!(got, want_names, "{key}");
+                    assert!((hits[0].score - want[0].0).abs() < 1e-3 * want[0].0.abs().max(1.0));
+                }
+                assert!(
+                    hits.windows(2).all(|w| w[0].score >= w[1].score),
+                    "best first"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn search_by_element_min_score_count_and_attributes() {
+    let (e, _) = engine();
+    e.vadd(
+        b"m",
+        &VectorSetOptions::default(),
+        ElementAdd {
+            attributes: AttrUpdate::Set(r#"{"src":"a"}"#),
+            ..ElementAdd::new(b"a", &[1.0, 0.0])
+        },
+    )
+    .unwrap();
+    e.vadd(
+        b"m",
+        &VectorSetOptions::default(),
+        ElementAdd::new(b"b", &[0.8, 0.6]),
+    )
+    .unwrap();
+    e.vadd(
+        b"m",
+        &VectorSetOptions::default(),
+        ElementAdd::new(b"c", &[-1.0, 0.0]),
+    )
+    .unwrap();
+    let p = SearchParams {
+        count: 10,
+        with_attributes: true,
+        ..Default::default()
+    };
+    let hits = e.vsearch(b"m", Query::Element(b"a"), &p).unwrap();
+    let names: Vec<&[u8]> = hits.iter().map(|h| h.element.as_slice()).collect();
+    assert_eq!(names, vec![&b"a"[..], b"b", b"c"]);
+    assert_eq!(hits[0].attributes.as_deref(), Some(r#"{"src":"a"}"#));
+    assert!((hits[1].score - 0.8).abs() < 1e-6);
+    let p = SearchParams {
+        count: 10,
+        min_score: Some(0.5),
+        ..Default::default()
+    };
+    assert_eq!(e.vsearch(b"m", Query::Element(b"a"), &p).unwrap().len(), 2);
+    let p = SearchParams {
+        count: 1,
+        ..Default::default()
+    };
+    assert_eq!(
+        e.vsearch(b"m", Query::Vector(&[0.0, 1.0]), &p).unwrap()[0].element,
+        b"b"
+    );
+    assert!(e
+        .vsearch(b"missing", Query::Vector(&[0.0, 1.0]), &p)
+        .unwrap()
+        .is_empty());
+    assert_eq!(
+        e.vsearch(b"m", Query::Element(b"zz"), &p)
+            .unwrap_err()
+            .code(),
+        ErrorCode::NotFound
+    );
+}
+
+#[test]
+fn remove_card_dim_membership_and_an_emptied_set_is_deleted() {
+    let (e, _) = engine();
+    let o = VectorSetOptions::default();
+    e.vadd(b"m", &o, ElementAdd::new(b"a", &[1.0, 2.0, 3.0]))
+        .unwrap();
+    assert!(
+        !e.vadd(b"m", &o, ElementAdd::new(b"a", &[3.0, 2.0, 1.0]))
+            .unwrap(),
+        "update is not new"
+    );
+    assert_eq!(e.vget(b"m", b"a").unwrap(), Some(vec![3.0, 2.0, 1.0]));
+    e.vadd(b"m", &o, ElementAdd::new(b"b", &[1.0, 1.0, 1.0]))
+        .unwrap();
+    assert_eq!(e.vcard(b"m").unwrap(), 2);
+    assert_eq!(e.vdim(b"m").unwrap(), Some(3));
+    assert_eq!(e.vdim(b"zz").unwrap(), None);
+    assert!(e.vismember(b"m", b"a").unwrap());
+    assert!(e.vrem(b"m", b"a").unwrap());
+    assert!(!e.vrem(b"m", b"a").unwrap());
+    assert!(!e.vismember(b"m", b"a").unwrap());
+    assert_eq!(
+        e.vget_many(b"m", &[b"a", b"b"]).unwrap(),
+        vec![None, Some(vec![1.0, 1.0, 1.0])]
+    );
+    assert!(e.vrem(b"m", b"b").unwrap());
+    assert_eq!(e.key_type(b"m"), None);
+    assert_eq!(e.stats().total.entries, 0);
+    assert_eq!(e.stats().total.bytes, 0);
+}
+
+#[test]
+fn freed_slots_are_reused() {
+    let (e, _) = engine();
+    let o = VectorSetOptions::default();
+    for i in 0..100 {
+        e.vadd(
+            b"m",
+            &o,
+            ElementAdd::new(format!("e{i}").as_bytes(), &[1.0, i as f32]),
+        )
+        .unwrap();
+    }
+    for i in 0..50 {
+        e.vrem(b"m", format!("e{i}").as_bytes()).unwrap();
+    }
+    for i in 100..150 {
+        e.vadd(
+            b"m",
+            &o,
+            ElementAdd::new(format!("e{i}").as_bytes(), &[1.0, i as f32]),
+        )
+        .unwrap();
+    }
+    let info = e.vinfo(b"m").unwrap().unwrap();
+    assert_eq!((info.size, info.max_slot), (100, 100));
+}
+
+#[test]
+fn attributes_are_validated_set_read_and_cleared() {
+    let (e, _) = engine();
+    let o = VectorSetOptions::default();
+    e.vadd(b"m", &o, ElementAdd::new(b"a", &[1.0])).unwrap();
+    assert_eq!(e.vget_attr(b"m", b"a").unwrap(), None);
+    assert!(e
+        .vset_attr(b"m", b"a", Some(r#"{"type":"concept","n":1}"#))
+        .unwrap());
+    assert_eq!(
+        e.vget_attr(b"m", b"a").unwrap().as_deref(),
+        Some(r#"{"type":"concept","n":1}"#)
+    );
+    assert_eq!(e.vinfo(b"m").unwrap().unwrap().attributes_count, 1);
+    for bad in ["[1,2]", "not json", "{\"a\":", "42"] {
+        let err = e.vset_attr(b"m", b"a", Some(bad)).unwrap_err();
+        assert_eq!(err.code(), ErrorCode::InvalidArgument, "{bad}");
+        assert!(err.to_string().contains("attributes"), "{err}");
+    }
+    assert!(!e.vset_attr(b"m", b"zz", Some("{}")).unwrap());
+    assert!(e.vset_attr(b"m", b"a", Some("")).unwrap());
+    assert_eq!(e.vget_attr(b"m", b"a").unwrap(), None);
+    assert_eq!(e.vinfo(b"m").unwrap().unwrap().attributes_count, 0);
+}
+
+#[test]
+fn random_members_are_distinct_for_positive_counts_and_may_repeat_for_negative() {
+    let (e, _) = engine();
+    let o = VectorSetOptions::default();
+    for i in 0..20 {
+        e.vadd(
+            b"m",
+            &o,
+            ElementAdd::new(format!("e{i}").as_bytes(), &[1.0, i as f32]),
+        )
+        .unwrap();
+    }
+    let mut r = e.vrandmember(b"m", 5).unwrap();
+    r.sort();
+    r.dedup();
+    assert_eq!(r.len(), 5);
+    assert_eq!(e.vrandmember(b"m", 100).unwrap().len(), 20);
+    assert_eq!(e.vrandmember(b"m", -50).unwrap().len(), 50);
+    assert!(e.vrandmember(b"zz", 3).unwrap().is_empty());
+    assert!(e.vrandmember(b"m", 0).unwrap().is_empty());
+}
+
+#[test]
+fn later_adds_must_agree_with_the_set_parameters() {
+    let (e, _) = engine();
+    e.vadd(
+        b"m",
+        &opts(StorageMode::Q8, Metric::Cosine),
+        ElementAdd::new(b"a", &[1.0, 0.0]),
+    )
+    .unwrap();
+    let err = e
+        .vadd(
+            b"m",
+            &opts(StorageMode::NoQuant, Metric::Cosine),
+            ElementAdd::new(b"b", &[1.0, 0.0]),
+        )
+        .unwrap_err();
+    assert_eq!(err.code(), ErrorCode::Conflict);
+    let m32 = VectorSetOptions {
+        m: Some(32),
+        ..Default::default()
+    };
+    assert_eq!(
+        e.vadd(b"m", &m32, ElementAdd::new(b"b", &[1.0, 0.0]))
+            .unwrap_err()
+            .code(),
+        ErrorCode::Conflict
+    );
+    assert!(e
+        .vadd(
+            b"m",
+            &VectorSetOptions::default(),
+            ElementAdd::new(b"b", &[0.0, 1.0])
+        )
+        .unwrap());
+    assert_eq!(e.vcard(b"m").unwrap(), 2);
+}
+
+#[test]
+fn invalidation_removes_exactly_the_elements_above_the_threshold() {
+    let (e, _) = engine();
+    let vs = vectors(500, 32, 5);
+    let q = &vs[0];
+    for (i, v) in vs.iter().enumerate() {
+        e.vadd(
+            b"m",
+            &VectorSetOptions::default(),
+            ElementAdd::new(format!("e{i}").as_bytes(), v),
+        )
+        .unwrap();
+    }
+    let want: Vec<usize> = (0..vs.len()).filter(|&i| cos(q, &vs[i]) >= 0.3).collect();
+    let out = e
+        .invalidate_similar(b"m", Query::Vector(q), 0.3, true)
+        .unwrap();
+    assert_eq!(out.count, want.len());
+    assert!(out.count > 1);
+    assert!(out.removed.iter().all(|h| h.score >= 0.3));
+    for i in 0..vs.len() {
+        let present = e.vismember(b"m", format!("e{i}").as_bytes()).unwrap();
+        assert_eq!(present, !want.contains(&i), "element e{i}");
+    }
+    assert_eq!(e.vcard(b"m").unwrap() as usize, 500 - want.len());
+    let again = e
+        .invalidate_similar(b"m", Query::Vector(q), 0.3, false)
+        .unwrap();
+    assert_eq!(again.count, 0);
+}
+
+#[test]
+fn element_ttls_expire_single_elements_not_the_set() {
+    let (e, clock) = engine();
+    let o = VectorSetOptions::default();
+    e.vadd(
+        b"m",
+        &o,
+        ElementAdd {
+            expiry: Expiry::InMs(1_000),
+            ..ElementAdd::new(b"short", &[1.0, 0.0])
+        },
+    )
+    .unwrap();
+    e.vadd(b"m", &o, ElementAdd::new(b"long", &[0.0, 1.0]))
+        .unwrap();
+    assert_eq!(
+        e.vttl(b"m", b"short").unwrap(),
+        TtlState::ExpiresInMs(1_000)
+    );
+    assert_eq!(e.vttl(b"m", b"long").unwrap(), TtlState::NoExpiry);
+    assert_eq!(e.vttl(b"m", b"none").unwrap(), TtlState::Missing);
+    assert!(e.vexpire(b"m", b"long", Expiry::InMs(5_000)).unwrap());
+    assert!(e.vpersist(b"m", b"long").unwrap());
+    clock.advance(1_000);
+    assert_eq!(e.vget(b"m", b"short").unwrap(), None);
+    let hits = e
+        .vsearch(b"m", Query::Vector(&[1.0, 0.0]), &SearchParams::default())
+        .unwrap();
+    assert_eq!(hits.len(), 1);
+    assert_eq!(hits[0].element, b"long");
+    assert_eq!(e.vcard(b"m").unwrap(), 1);
+    assert_eq!(e.vstats(b"m").unwrap().unwrap().expirations, 1);
+    assert_eq!(e.key_type(b"m"), Some(KeyKind::VectorSet));
+}
+
+#[test]
+fn per_set_statistics_count_hits_misses_and_sets() {
+    let (e, _) = engine();
+    let o = VectorSetOptions::default();
+    e.vadd(b"a", &o, ElementAdd::new(b"x", &[1.0])).unwrap();
+    e.vadd(b"b", &o, ElementAdd::new(b"y", &[1.0])).unwrap();
+    e.vget(b"a", b"x").unwrap();
+    e.vget(b"a", b"nope").unwrap();
+    e.vget(b"b", b"y").unwrap();
+    let a = e.vstats(b"a").unwrap().unwrap();
+    assert_eq!((a.hits, a.misses, a.sets, a.entries), (1, 1, 1, 1));
+    let all = e.vstats_all();
+    assert_eq!(all.len(), 2);
+    assert_eq!(all[1].0, b"b");
+    assert_eq!(all[1].1.hits, 1);
+    let t = e.stats().total;
+    assert_eq!((t.hits, t.misses, t.entries), (2, 1, 2));
+    assert_eq!(e.stats().vector_sets, 2);
+}
