@@ -96,7 +96,7 @@
 // length output, the buffer is left unspecified.
 #define SUTRA_BUFFER_TOO_SMALL 1001
 
-// Capacity, in bytes, of [`sutra_error::message`] (including the terminating NUL).
+// Capacity, in bytes, of `sutra_error.message` (including the terminating NUL).
 #define SUTRA_ERROR_MESSAGE_CAPACITY 256
 
 // Metric or storage value: keep the set's (or the default when the set is new).

@@ -237,7 +237,8 @@ pub unsafe extern "C" fn sutra_cache_close(cache: *mut sutra_cache, err: *mut su
     guard(err, || {
         if !cache.is_null() {
             // SAFETY: a live handle made by Box::into_raw in sutra_cache_open, closed once.
-            drop(unsafe { Box::from_raw(cache) });
+            let cache = unsafe { Box::from_raw(cache) };
+            cache.engine.close()?;
         }
         Ok(())
     })

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Builds the C ABI (libsutra_cache.so/.a, release), compiles examples/c/example.c with gcc
+# against include/sutra_cache.h through pkg-config, links it both ways, and runs each under
+# valgrind memcheck (any error or leak fails).
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$root/target}
+cargo build --release --lib --quiet
+pc=$(./scripts/pkgconfig.sh)
+export PKG_CONFIG_PATH=$(dirname "$pc")${PKG_CONFIG_PATH:+:$PKG_CONFIG_PATH}
+out=$CARGO_TARGET_DIR/c-example
+mkdir -p "$out"
+cflags="-std=c11 -Wall -Wextra -Werror -pedantic -g"
+# shared library
+gcc $cflags -o "$out/example-shared" examples/c/example.c $(pkg-config --cflags --libs sutra_cache) \
+    -Wl,-rpath,"$CARGO_TARGET_DIR/release" -lm
+# static library
+gcc $cflags -o "$out/example-static" examples/c/example.c $(pkg-config --cflags sutra_cache) \
+    "$CARGO_TARGET_DIR/release/libsutra_cache.a" $(pkg-config --libs-only-l --static sutra_cache | sed 's/-lsutra_cache//') -lm
+for bin in example-shared example-static; do
+  echo "== $bin under valgrind"
+  valgrind --quiet --leak-check=full --show-leak-kinds=definite,indirect,possible \
+      --errors-for-leak-kinds=definite,indirect,possible --error-exitcode=1 "$out/$bin"
+done
