@@ -95,14 +95,14 @@ def test_migration_copies_matching_keys_with_their_ttl(redis_port, target_port):
         src.set(f"emb:{i}", json.dumps({"text": f"text {i}", "embedding": [float(i), 1.0]}))
     src.set("emb:bad", b"not json")
     src.set("other:1", json.dumps({"text": "x", "embedding": [0.0]}))
-    src.expire("emb:7", 1000)
+    src.pexpire("emb:7", 5000)
     target = SutraCacheClient("127.0.0.1", target_port)
     counts = migrate_from_redis(target, src, "emb:*", model="minilm", batch=100, progress=False)
     assert counts == {"migrated": 1200, "skipped": 1}
     assert np.array_equal(target.get_sync("text 5", "minilm"), [5.0, 1.0])
     assert target.get_sync("x", "minilm") is None
     ttl = redis.Redis(port=target_port).pttl(embedding_key("text 7", "minilm"))
-    assert 0 < ttl <= 1000
+    assert 0 < ttl <= 5000
 
 
 def test_migration_to_a_second_redis_uses_a_custom_decoder(redis_port, redis_port_2):
