@@ -23,3 +23,15 @@ for bin in example-shared example-static; do
   valgrind --quiet --leak-check=full --show-leak-kinds=definite,indirect,possible \
       --errors-for-leak-kinds=definite,indirect,possible --error-exitcode=1 "$out/$bin"
 done
+# The C block of docs/bindings.md, compiled and run the same way.
+awk '/^```c$/{on=1; next} /^```$/{on=0} on' docs/bindings.md > "$out/doc.c"
+test -s "$out/doc.c" || { echo "no C block in docs/bindings.md" >&2; exit 1; }
+gcc $cflags -o "$out/doc" "$out/doc.c" $(pkg-config --cflags --libs sutra_cache) \
+    -Wl,-rpath,"$CARGO_TARGET_DIR/release" -lm
+echo "== docs/bindings.md C example under valgrind"
+doc_out=$(valgrind --quiet --leak-check=full --errors-for-leak-kinds=definite,indirect,possible \
+    --error-exitcode=1 "$out/doc")
+echo "$doc_out"
+grep -q '^apple 1.00$' <<<"$doc_out" && grep -q '^SUTRA_DIMENSION_MISMATCH: ' <<<"$doc_out" \
+  || { echo "docs C example printed something unexpected" >&2; exit 1; }
+echo "C: 3 passed, 0 failed"

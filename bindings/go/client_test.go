@@ -2,6 +2,7 @@ package sutracache
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"os"
 	"os/exec"
@@ -104,5 +105,21 @@ func TestClientRoundTripsEmbeddingsAndCountsHits(t *testing.T) {
 				t.Fatalf("stats %+v %v", s, err)
 			}
 		})
+	}
+}
+
+func TestTheDocsSocketExampleRuns(t *testing.T) {
+	port := shards(t)["redis"]
+	ctx := context.Background()
+	// From here to the end: the second Go block of docs/bindings.md, less its `port :=` line.
+	client := NewClient("127.0.0.1", port, time.Hour)
+	defer client.Close()
+	_ = client.Set(ctx, "hello world", []float32{0.1, 0.2}, "minilm", 0)
+	emb, found, err := client.Get(ctx, "hello world", "minilm")
+	fmt.Println(emb, found, err)
+	stats, err := client.Stats(ctx) // Hits, Misses, TotalRequests, HitRate, Backend, Shard
+	fmt.Println(stats, err)
+	if !found || stats.Hits != 1 {
+		t.Fatalf("doc example: found=%v stats=%+v", found, stats)
 	}
 }
