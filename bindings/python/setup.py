@@ -8,6 +8,7 @@ release build the other tests made.
 import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 from setuptools import setup
@@ -40,7 +41,32 @@ class BuildWithCargo(build_py):
         native.mkdir(exist_ok=True)
         shutil.copy2(target / "release" / "libsutra_cache.so", native / "libsutra_cache.so")
         shutil.copy2(root / "include" / "sutra_cache.h", native / "sutra_cache.h")
+        self._compile_api_module(root, target)
         super().run()
+
+    def _compile_api_module(self, root: Path, target: Path) -> None:
+        """cffi API mode: a C extension linked statically with libsutra_cache.a."""
+        from cffi import FFI
+
+        sys.path.insert(0, str(HERE / "sutra_cache"))
+        try:
+            from _cdef import cdef_from_header
+        finally:
+            sys.path.pop(0)
+        builder = FFI()
+        builder.cdef(cdef_from_header((root / "include" / "sutra_cache.h").read_text()))
+        builder.set_source(
+            "sutra_cache._sutra_cffi",
+            '#include "sutra_cache.h"',
+            include_dirs=[str(root / "include")],
+            extra_objects=[str(target / "release" / "libsutra_cache.a")],
+            libraries=["gcc_s", "util", "rt", "pthread", "m", "dl"],
+        )
+        tmp = HERE / "build" / "cffi"
+        built = Path(builder.compile(tmpdir=str(tmp)))
+        for old in (HERE / "sutra_cache").glob("_sutra_cffi*.so"):
+            old.unlink()
+        shutil.copy2(built, HERE / "sutra_cache" / built.name)
 
 
 class BinaryDistribution(Distribution):

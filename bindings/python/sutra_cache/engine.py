@@ -26,6 +26,10 @@ _POLICIES = {"lru": lib.SUTRA_EVICTION_LRU, "lfu": lib.SUTRA_EVICTION_LFU,
              "noeviction": lib.SUTRA_EVICTION_NOEVICTION}
 
 
+_cache_get = lib.sutra_cache_get
+_buffer = ffi.buffer
+
+
 def version() -> str:
     """The library's version."""
     return ffi.string(lib.sutra_version()).decode()
@@ -69,12 +73,12 @@ class _Scratch(threading.local):
         self.i64 = ffi.new("int64_t *")
         self.flag = ffi.new("bool *")
         self.flag2 = ffi.new("bool *")
-        self.buf = bytearray(4096)
-        self.cbuf = ffi.from_buffer(self.buf)
+        self.cap = 4096
+        self.cbuf = ffi.new("uint8_t[]", self.cap)
 
     def grow(self, n: int) -> None:
-        self.buf = bytearray(max(n, 2 * len(self.buf)))
-        self.cbuf = ffi.from_buffer(self.buf)
+        self.cap = max(n, 2 * self.cap)
+        self.cbuf = ffi.new("uint8_t[]", self.cap)
 
 
 def _raise(status: int, err: object) -> None:
@@ -159,12 +163,15 @@ class Cache:
     def get(self, key: Key) -> Optional[bytes]:
         """A blob's bytes, or None."""
         s = self._s
-        k = _b(key)
-        h = self._handle()
+        if type(key) is not bytes:
+            key = _b(key)
+        h = self._h
+        if not h:
+            raise errors.Closed("the cache is closed", 12)
         while True:
-            st = lib.sutra_cache_get(h, k, len(k), s.cbuf, len(s.buf), s.size, s.flag, s.err)
+            st = _cache_get(h, key, len(key), s.cbuf, s.cap, s.size, s.flag, s.err)
             if st == 0:
-                return bytes(s.buf[: s.size[0]]) if s.flag[0] else None
+                return _buffer(s.cbuf, s.size[0])[:] if s.flag[0] else None
             if st != lib.SUTRA_BUFFER_TOO_SMALL:
                 _raise(st, s.err)
             s.grow(s.size[0])
