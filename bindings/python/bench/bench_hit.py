@@ -70,18 +70,21 @@ def main() -> None:
     rng = np.random.default_rng(0)
     embs = rng.standard_normal((a.entries, a.dim)).astype(np.float32)
     texts = [f"text number {i}" for i in range(a.entries)]
-    order = rng.integers(0, a.entries, a.calls)
+    order = rng.integers(0, a.entries, a.calls).tolist()
 
     with Cache(active_expire_interval_ms=0) as c:
         keys = [f"k{i}".encode() for i in range(a.entries)]
         for k, e in zip(keys, embs):
             c.set(k, e.tobytes())
         blob = median_ns(lambda i: c.get(keys[order[i]]), a.calls)
+        into = bytearray(a.dim * 4)
+        blob_into = median_ns(lambda i: c.get_into(keys[order[i]], into), a.calls)
         c.vadd_many("m", [str(i) for i in range(a.entries)], embs)
         out = np.empty(a.dim, dtype=np.float32)
         names = [str(i) for i in range(a.entries)]
         vec = median_ns(lambda i: c.vget("m", names[order[i]], out=out), a.calls)
     print(f"embedded blob get ({a.dim * 4} B value) median: {blob / 1000:.2f} us")
+    print(f"embedded blob get_into a preallocated buffer median: {blob_into / 1000:.2f} us")
     print(f"embedded vget into a preallocated array (dim {a.dim}) median: {vec / 1000:.2f} us")
 
     mt = MultiTierSutraCache(l1_max_size=a.entries, cache_shard_host="127.0.0.1",

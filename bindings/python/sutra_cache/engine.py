@@ -27,7 +27,10 @@ _POLICIES = {"lru": lib.SUTRA_EVICTION_LRU, "lfu": lib.SUTRA_EVICTION_LFU,
 
 
 _cache_get = lib.sutra_cache_get
+_vector_get = lib.sutra_vector_get
 _buffer = ffi.buffer
+_from_buffer = ffi.from_buffer
+_F32 = np.dtype(np.float32)
 
 
 def version() -> str:
@@ -176,6 +179,21 @@ class Cache:
                 _raise(st, s.err)
             s.grow(s.size[0])
 
+    def get_into(self, key: Key, out: Union[bytearray, memoryview, np.ndarray]) -> Optional[int]:
+        """Copies a blob into the caller's writable buffer (no allocation); returns its length,
+        or None on a miss. A buffer that is too small raises BufferTooSmall."""
+        s = self._s
+        if type(key) is not bytes:
+            key = _b(key)
+        h = self._h
+        if not h:
+            raise errors.Closed("the cache is closed", 12)
+        buf = _from_buffer(out, require_writable=True)
+        st = _cache_get(h, key, len(key), buf, len(buf), s.size, s.flag, s.err)
+        if st:
+            _raise(st, s.err)
+        return s.size[0] if s.flag[0] else None
+
     def delete(self, key: Key) -> bool:
         """Deletes a key (blob or vector set); True when it existed."""
         s = self._s
@@ -288,22 +306,26 @@ class Cache:
         """The element's vector (float32), or None. With `out` (a C-contiguous float32 array
         at least the set's dimension long) the vector is written there and a view returned."""
         s = self._s
-        k, e = _b(key), _b(element)
-        h = self._handle()
+        if type(key) is not bytes:
+            key = _b(key)
+        if type(element) is not bytes:
+            element = _b(element)
+        h = self._h
+        if not h:
+            raise errors.Closed("the cache is closed", 12)
         callers = out is not None
         if out is None:
             dim, _ = self.vinfo(key)
             out = np.empty(max(dim, 1), dtype=np.float32)
-        elif out.dtype != np.float32 or not out.flags.c_contiguous:
+        elif out.dtype != _F32 or not out.flags.c_contiguous:
             raise errors.InvalidArgument("out must be a C-contiguous float32 array", 1)
         while True:
-            st = lib.sutra_vector_get(h, k, len(k), e, len(e), ffi.from_buffer("float[]", out, require_writable=True),
-                                      out.size, s.size, s.flag, s.err)
+            st = _vector_get(h, key, len(key), element, len(element),
+                             _from_buffer("float[]", out, require_writable=True), out.size,
+                             s.size, s.flag, s.err)
             if st == 0:
                 return out[: s.size[0]] if s.flag[0] else None
-            if st != lib.SUTRA_BUFFER_TOO_SMALL:
-                _raise(st, s.err)
-            if callers:
+            if st != lib.SUTRA_BUFFER_TOO_SMALL or callers:
                 _raise(st, s.err)  # a caller's buffer that is too small is the caller's error
             out = np.empty(s.size[0], dtype=np.float32)
 

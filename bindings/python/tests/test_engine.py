@@ -151,3 +151,12 @@ def test_threads_share_one_cache():
         for t in threads:
             t.join()
         assert c.stats()["keys"] == 2000
+
+
+def test_get_into_copies_into_the_callers_buffer(cache):
+    cache.set("k", b"abcdef")
+    buf = bytearray(16)
+    assert cache.get_into("k", buf) == 6 and bytes(buf[:6]) == b"abcdef"
+    assert cache.get_into("missing", buf) is None
+    with pytest.raises(errors.BufferTooSmall):
+        cache.get_into("k", bytearray(2))
