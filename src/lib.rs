@@ -15,8 +15,13 @@ pub mod index;
 #[doc(hidden)]
 pub mod quant;
 #[doc(hidden)]
+pub mod server;
+#[doc(hidden)]
 pub mod simd;
+mod snapshot;
 mod store;
+#[doc(hidden)]
+pub mod wal;
 
 pub use engine::*;
 pub use error::{Error, ErrorCode, Result};

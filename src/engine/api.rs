@@ -3,17 +3,18 @@
 //! Blob calls live in `blob.rs`, vector-set calls in `vector.rs`; this file holds the type,
 //! opening, statistics, maintenance and the validation shared by both.
 
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
 use parking_lot::Mutex;
 
-use super::config::EngineConfig;
+use super::config::{EngineConfig, SyncPolicy};
+use super::durable::{recover, Durable, RecoveryReport};
 use super::types::*;
 use crate::error::{Error, Result};
-use crate::store::{Shard, Store, Value};
+use crate::store::{LogSink, Shard, Store, Value};
 
 /// The cache engine. `Send + Sync`: share it behind an `Arc`.
 ///
@@ -21,6 +22,8 @@ use crate::store::{Shard, Store, Value};
 pub struct Engine {
     pub(crate) store: Arc<Store>,
     background: Mutex<Option<(mpsc::Sender<()>, JoinHandle<()>)>>,
+    durable: Option<Arc<Durable>>,
+    closed: AtomicBool,
 }
 
 impl std::fmt::Debug for Engine {
@@ -32,29 +35,61 @@ impl std::fmt::Debug for Engine {
 }
 
 impl Engine {
-    /// Opens an engine (in memory when `config.data_dir` is `None`).
+    /// Opens an engine: in memory when `config.data_dir` is `None`; otherwise recovers the
+    /// newest valid snapshot plus the write-ahead log from the directory, then logs every
+    /// write there before acknowledging it.
     pub fn open(config: EngineConfig) -> Result<Engine> {
-        if config.data_dir.is_some() {
-            return Err(Error::Unsupported(
-                "data_dir: persistence is not built yet; open with data_dir = None".into(),
-            ));
-        }
         let interval = config.active_expire_interval_ms;
         let budget = config.active_expire_budget.max(1);
-        let store = Arc::new(Store::new(config));
-        let background = if interval > 0 {
+        let (store, durable) = match &config.data_dir {
+            None => (Arc::new(Store::new(config.clone())), None),
+            Some(dir) => {
+                let (store, durable) = recover(&config, dir, |store, kind, payload| {
+                    // Replay through the ordinary calls of an engine without a log.
+                    let replayer = std::mem::ManuallyDrop::new(Engine {
+                        store: store.clone(),
+                        background: Mutex::new(None),
+                        durable: None,
+                        closed: AtomicBool::new(false),
+                    });
+                    replayer.apply_logged(kind, payload)
+                })?;
+                let sink: Arc<dyn LogSink> = durable.sink.clone();
+                if store.sink.set(sink).is_err() {
+                    return Err(Error::Internal("log attached twice".into()));
+                }
+                (store, Some(Arc::new(durable)))
+            }
+        };
+        let tick_ms = match (interval, &durable) {
+            (0, None) => 0,
+            (0, Some(_)) => 1_000,
+            (i, _) => i,
+        };
+        let background = if tick_ms > 0 {
             let (tx, rx) = mpsc::channel::<()>();
             let weak = Arc::downgrade(&store);
+            let dur = durable.clone();
             let handle = std::thread::Builder::new()
-                .name("sutra-expire".into())
+                .name("sutra-maintenance".into())
                 .spawn(move || loop {
-                    match rx.recv_timeout(std::time::Duration::from_millis(interval)) {
+                    match rx.recv_timeout(std::time::Duration::from_millis(tick_ms)) {
                         Err(mpsc::RecvTimeoutError::Timeout) => {}
                         _ => return,
                     }
                     let Some(store) = weak.upgrade() else { return };
-                    store.active_expire(budget);
-                    store.enforce_caps();
+                    if interval > 0 {
+                        store.active_expire(budget);
+                        store.enforce_caps();
+                        let _ = store.wait_durable();
+                    }
+                    if let Some(d) = &dur {
+                        if d.checkpoint_due(&store) {
+                            if let Err(e) = d.checkpoint(&store) {
+                                tracing::error!(error = %e, "background checkpoint failed");
+                            }
+                        }
+                    }
                 })?;
             Some((tx, handle))
         } else {
@@ -63,17 +98,70 @@ impl Engine {
         Ok(Engine {
             store,
             background: Mutex::new(background),
+            durable,
+            closed: AtomicBool::new(false),
         })
     }
 
-    /// Stops background work. Further calls still work on the in-memory state.
+    /// Closes the engine: stops background work and, with a data directory, writes a snapshot
+    /// (unless disabled) and closes the log. Idempotent; later writes fail.
     pub fn close(&self) -> Result<()> {
+        if self.closed.swap(true, Ordering::SeqCst) {
+            return Ok(());
+        }
         if let Some((tx, handle)) = self.background.lock().take() {
             drop(tx);
             let _ = handle.join();
         }
         self.store.closed.store(true, Ordering::SeqCst);
+        if let Some(d) = &self.durable {
+            let snap = if self.store.cfg.checkpoint_on_close && d.sink.wal.poisoned().is_none() {
+                d.checkpoint(&self.store).map(|_| ())
+            } else {
+                Ok(())
+            };
+            let closed = d.sink.wal.close();
+            snap?;
+            closed?;
+        }
         Ok(())
+    }
+
+    /// Writes a snapshot now (SAVE); returns its LSN. Older log segments are recycled.
+    pub fn checkpoint(&self) -> Result<u64> {
+        match &self.durable {
+            Some(d) => d.checkpoint(&self.store),
+            None => Err(Error::Unsupported(
+                "checkpoint: the engine has no data directory".into(),
+            )),
+        }
+    }
+
+    /// Time of the newest snapshot (ms since the Unix epoch); `None` without a data directory.
+    pub fn last_checkpoint_ms(&self) -> Option<u64> {
+        self.durable
+            .as_ref()
+            .map(|d| d.last_checkpoint_ms.load(Ordering::Relaxed))
+    }
+
+    /// What recovery did at open; `None` without a data directory.
+    pub fn recovery_report(&self) -> Option<RecoveryReport> {
+        self.durable.as_ref().map(|d| d.report.clone())
+    }
+
+    /// The WAL's I/O path (`"io_uring"` or `"sync"`) and sync policy; `None` in memory.
+    pub fn wal_mode(&self) -> Option<(&'static str, SyncPolicy)> {
+        self.durable
+            .as_ref()
+            .map(|d| (d.sink.wal.io_kind(), d.sink.wal.policy()))
+    }
+
+    /// Makes every acknowledged write durable on disk now (fdatasync); returns the durable LSN.
+    pub fn flush_log(&self) -> Result<u64> {
+        match &self.durable {
+            Some(d) => d.sink.wal.flush(),
+            None => Ok(self.store.last_lsn()),
+        }
     }
 
     // ---- statistics and maintenance ----

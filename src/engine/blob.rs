@@ -6,13 +6,11 @@ use super::api::Engine;
 use super::types::*;
 use crate::error::{Error, Result};
 use crate::store::{
-    expired, glob_match, AccessMeta, EntryRef, KeyEntry, Removal, Shard, ShardData, Value, NO_ELEM,
-    SHARDS,
+    expired, glob_match, AccessMeta, EntryRef, KeyEntry, Record, Removal, Shard, ShardData, Value,
+    NO_ELEM, SHARDS,
 };
 
-/// Accounted bytes of a blob beyond its key and value: the slot, the table bucket, two
-/// allocation headers and the eviction queues' share.
-const BLOB_OVERHEAD: u64 = std::mem::size_of::<Option<KeyEntry>>() as u64 + 8 + 32 + 32;
+use crate::store::BLOB_OVERHEAD;
 
 fn blob_bytes(key_len: usize, value_len: usize) -> u64 {
     key_len as u64 + value_len as u64 + BLOB_OVERHEAD
@@ -37,6 +35,7 @@ impl Engine {
             self.set_locked(shard, &mut data, h, key, value, opts)
         })?;
         self.store.enforce_caps();
+        self.store.wait_durable()?;
         Ok(out)
     }
 
@@ -91,11 +90,23 @@ impl Engine {
         let current = slot.and_then(|s| data.entry(s)).map(|e| e.expires_at);
         let expires_at = self.resolve_expiry(opts.expiry, now, current)?;
         let bytes = blob_bytes(key.len(), value.len());
+        let replaces_blob = slot
+            .is_some_and(|s| matches!(data.entry(s).map(|e| &e.value), Some(Value::Blob { .. })));
+        if replaces_blob {
+            let old_bytes = slot.and_then(|s| data.entry(s)).map_or(0, |e| e.bytes);
+            store.check_room(0, bytes.saturating_sub(old_bytes))?;
+        } else {
+            store.check_room(1, bytes)?;
+        }
+        store.log(&Record::SetBlob {
+            key,
+            value,
+            expires_at,
+        })?;
         let tick = store.next_tick();
         let slot = match slot {
-            Some(s) if matches!(data.entry(s).map(|e| &e.value), Some(Value::Blob { .. })) => {
+            Some(s) if replaces_blob => {
                 let old_bytes = data.entry(s).map_or(0, |e| e.bytes);
-                store.check_room(0, bytes.saturating_sub(old_bytes))?;
                 let entry = data.entry_mut(s).expect("found above");
                 entry.value = Value::Blob {
                     data: value.into(),
@@ -107,7 +118,6 @@ impl Engine {
                 s
             }
             existing => {
-                store.check_room(1, bytes)?;
                 if let Some(s) = existing {
                     store.remove_key(data, s, Removal::Deleted); // a vector set overwritten
                 }
@@ -133,7 +143,6 @@ impl Engine {
         };
         data.push_expiry(expires_at, e);
         shard.access.lock().push_back((tick, e));
-        store.next_lsn();
         store.counters.sets.fetch_add(1, Ordering::Relaxed);
         Ok(SetOutcome { written: true, old })
     }
@@ -236,15 +245,16 @@ impl Engine {
             if let Some(s) = data.find(h, k) {
                 let live = data.entry(s).is_some_and(|e| !expired(e.expires_at, now));
                 let why = if live {
+                    self.store.log(&Record::DelKey { key: k })?;
                     Removal::Deleted
                 } else {
                     Removal::Expired
                 };
                 self.store.remove_key(&mut data, s, why);
-                self.store.next_lsn();
                 n += live as usize;
             }
         }
+        self.store.wait_durable()?;
         Ok(n)
     }
 
@@ -278,20 +288,22 @@ impl Engine {
             self.store.remove_key(&mut data, s, Removal::Expired);
             return Ok(false);
         }
-        self.store.next_lsn();
+        self.store.log(&Record::ExpireKey { key, at })?;
         if at != 0 && at <= now {
             self.store.remove_key(&mut data, s, Removal::Deleted);
-            return Ok(true);
+        } else {
+            let entry = data.entry_mut(s).expect("found");
+            entry.expires_at = at;
+            data.push_expiry(
+                at,
+                EntryRef {
+                    key: s,
+                    elem: NO_ELEM,
+                },
+            );
         }
-        let entry = data.entry_mut(s).expect("found");
-        entry.expires_at = at;
-        data.push_expiry(
-            at,
-            EntryRef {
-                key: s,
-                elem: NO_ELEM,
-            },
-        );
+        drop(data);
+        self.store.wait_durable()?;
         Ok(true)
     }
 
@@ -389,18 +401,19 @@ impl Engine {
         ScanPage { cursor, keys }
     }
 
-    /// Removes every key.
+    /// Removes every key (atomically: every shard is locked while the flush is logged).
     pub fn flush(&self) -> Result<()> {
-        for shard in self.store.shards.iter() {
-            let mut data = shard.data.write();
+        let mut guards: Vec<_> = self.store.shards.iter().map(|s| s.data.write()).collect();
+        self.store.log(&Record::Flush)?;
+        for (shard, data) in self.store.shards.iter().zip(guards.iter_mut()) {
             let slots: Vec<u32> = data.slots_from(0).map(|(s, _)| s).collect();
             for s in slots {
-                self.store.remove_key(&mut data, s, Removal::Deleted);
+                self.store.remove_key(data, s, Removal::Deleted);
             }
             data.clear();
             shard.access.lock().clear();
         }
-        self.store.next_lsn();
-        Ok(())
+        drop(guards);
+        self.store.wait_durable()
     }
 }

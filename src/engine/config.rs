@@ -5,6 +5,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+pub use crate::wal::{IoChoice, SyncPolicy};
+
 /// What happens when a write would pass a cap.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum EvictionPolicy {
@@ -135,6 +137,19 @@ pub struct EngineConfig {
     pub active_expire_budget: usize,
     /// Data directory; `None` keeps everything in memory only.
     pub data_dir: Option<PathBuf>,
+    /// When writes are acknowledged (with a data directory). Default: fdatasync every 5000 ms,
+    /// the seed's `WAL_SYNC_INTERVAL_MS`.
+    pub wal_sync: SyncPolicy,
+    /// The WAL's I/O path (io_uring when available by default).
+    pub wal_io: IoChoice,
+    /// Size of a WAL segment file.
+    pub wal_segment_bytes: u64,
+    /// Take a snapshot after this many ms (0 = never by time).
+    pub checkpoint_interval_ms: u64,
+    /// Take a snapshot after this many bytes of WAL (0 = never by size).
+    pub checkpoint_wal_bytes: u64,
+    /// Take a snapshot when the engine is closed (graceful shutdown).
+    pub checkpoint_on_close: bool,
 }
 
 impl Default for EngineConfig {
@@ -149,6 +164,12 @@ impl Default for EngineConfig {
             active_expire_interval_ms: 100,
             active_expire_budget: 2_000,
             data_dir: None,
+            wal_sync: SyncPolicy::Interval(5_000),
+            wal_io: IoChoice::Auto,
+            wal_segment_bytes: 64 << 20,
+            checkpoint_interval_ms: 3_600_000,
+            checkpoint_wal_bytes: 512 << 20,
+            checkpoint_on_close: true,
         }
     }
 }

@@ -3,9 +3,14 @@
 mod api;
 mod blob;
 mod config;
+mod durable;
+mod replay;
 mod types;
 mod vector;
 
 pub use api::Engine;
-pub use config::{Clock, EngineConfig, EvictionPolicy, Limits, ManualClock, SystemClock};
+pub use config::{
+    Clock, EngineConfig, EvictionPolicy, IoChoice, Limits, ManualClock, SyncPolicy, SystemClock,
+};
+pub use durable::RecoveryReport;
 pub use types::*;

@@ -7,8 +7,10 @@ use std::sync::atomic::Ordering;
 use super::api::Engine;
 use super::types::*;
 use crate::error::{Error, Result};
+use crate::store::record::AddRec;
 use crate::store::{
-    expired, EntryRef, KeyEntry, PreparedQuery, Removal, SetParams, ShardData, Value, VectorSet,
+    expired, EntryRef, KeyEntry, PreparedQuery, Record, Removal, SetParams, ShardData, Value,
+    VectorSet,
 };
 
 /// Default HNSW M (Redis's).
@@ -119,6 +121,7 @@ impl Engine {
             self.vadd_locked(shard, &mut data, h, key, opts, adds)
         })?;
         self.store.enforce_caps();
+        self.store.wait_durable()?;
         Ok(n)
     }
 
@@ -209,6 +212,37 @@ impl Engine {
             }
         };
         store.check_room(new_entries, new_bytes)?;
+        // Resolve every expiry first: the record carries absolute times.
+        let mut resolved = Vec::with_capacity(adds.len());
+        for a in adds {
+            let current = match slot.and_then(|s| data.entry(s)).map(|e| &e.value) {
+                Some(Value::VSet(set)) => set
+                    .find(store.hash(a.element), a.element)
+                    .and_then(|s| set.elem(s))
+                    .filter(|e| !expired(e.expires_at, now))
+                    .map(|e| e.expires_at),
+                _ => None,
+            };
+            resolved.push(self.resolve_expiry(a.expiry, now, current)?);
+        }
+        store.log(&Record::VAdd {
+            key,
+            params,
+            adds: adds
+                .iter()
+                .zip(&resolved)
+                .map(|(a, &at)| AddRec {
+                    name: a.element,
+                    vector: std::borrow::Cow::Borrowed(a.vector),
+                    attrs: match a.attributes {
+                        AttrUpdate::Keep => None,
+                        AttrUpdate::Clear => Some(None),
+                        AttrUpdate::Set(j) => Some(Some(j)),
+                    },
+                    expires_at: at,
+                })
+                .collect(),
+        })?;
         let slot = match slot {
             Some(s) => s,
             None => {
@@ -246,13 +280,8 @@ impl Engine {
             let Value::VSet(set) = &mut entry.value else {
                 return Err(Error::Internal("set vanished".into()));
             };
-            for a in adds {
+            for (a, &at) in adds.iter().zip(&resolved) {
                 let eh = store.hash(a.element);
-                let current = set
-                    .find(eh, a.element)
-                    .and_then(|s| set.elem(s))
-                    .map(|e| e.expires_at);
-                let at = self.resolve_expiry(a.expiry, now, current)?;
                 let attrs = match a.attributes {
                     AttrUpdate::Keep => None,
                     AttrUpdate::Clear => Some(None),
@@ -279,7 +308,6 @@ impl Engine {
             data.push_expiry(at, e);
         }
         shard.access.lock().extend(accesses);
-        store.next_lsn();
         store
             .counters
             .sets
@@ -388,12 +416,14 @@ impl Engine {
         };
         let live = !data.current_expiry(e).is_some_and(|at| expired(at, now));
         let why = if live {
+            self.store.log(&Record::VRem { key, name: element })?;
             Removal::Deleted
         } else {
             Removal::Expired
         };
         self.store.remove_entry(&mut data, e, why);
-        self.store.next_lsn();
+        drop(data);
+        self.store.wait_durable()?;
         Ok(live)
     }
 
@@ -459,14 +489,20 @@ impl Engine {
         }
         let grow = json.map_or(0, |j| j.len() as u64 + 32);
         self.store.check_room(0, grow)?;
+        let attrs = json.filter(|j| !j.is_empty());
+        self.store.log(&Record::VSetAttr {
+            key,
+            name: element,
+            attrs,
+        })?;
         let Some(Value::VSet(set)) = data.entry_mut(e.key).map(|en| &mut en.value) else {
             return Err(Error::Internal("set vanished".into()));
         };
-        let delta = set.set_attrs(e.elem, json);
+        let delta = set.set_attrs(e.elem, attrs);
         self.store.account(0, delta);
-        self.store.next_lsn();
         drop(data);
         self.store.enforce_caps();
+        self.store.wait_durable()?;
         Ok(true)
     }
 
@@ -525,7 +561,7 @@ impl Engine {
                         }
                     }
                 } else {
-                    let want = count.unsigned_abs().min(1 << 24) as usize;
+                    let want = count.unsigned_abs().min(1 << 20) as usize;
                     let mut misses = 0;
                     while out.len() < want && misses < want * 4 + 64 {
                         match set.random_slot(store.random()).and_then(live) {
@@ -648,9 +684,10 @@ impl Engine {
             removed: Vec::new(),
         };
         for (score, s) in victims {
-            if return_removed {
-                if let Some(Value::VSet(set)) = data.entry(slot).map(|e| &e.value) {
-                    if let Some(e) = set.elem(s) {
+            if let Some(Value::VSet(set)) = data.entry(slot).map(|e| &e.value) {
+                if let Some(e) = set.elem(s) {
+                    self.store.log(&Record::VRem { key, name: &e.name })?;
+                    if return_removed {
                         out.removed.push(SearchHit {
                             element: e.name.to_vec(),
                             score,
@@ -661,8 +698,9 @@ impl Engine {
             }
             self.store
                 .remove_entry(&mut data, EntryRef { key: slot, elem: s }, Removal::Deleted);
-            self.store.next_lsn();
         }
+        drop(data);
+        self.store.wait_durable()?;
         Ok(out)
     }
 
@@ -693,17 +731,23 @@ impl Engine {
             self.store.remove_entry(&mut data, e, Removal::Expired);
             return Ok(false);
         }
-        self.store.next_lsn();
+        self.store.log(&Record::VExpire {
+            key,
+            name: element,
+            at,
+        })?;
         if at != 0 && at <= now {
             self.store.remove_entry(&mut data, e, Removal::Deleted);
-            return Ok(true);
-        }
-        if let Some(Value::VSet(set)) = data.entry_mut(e.key).map(|en| &mut en.value) {
-            if let Some(el) = set.elem_mut(e.elem) {
-                el.expires_at = at;
+        } else {
+            if let Some(Value::VSet(set)) = data.entry_mut(e.key).map(|en| &mut en.value) {
+                if let Some(el) = set.elem_mut(e.elem) {
+                    el.expires_at = at;
+                }
             }
+            data.push_expiry(at, e);
         }
-        data.push_expiry(at, e);
+        drop(data);
+        self.store.wait_durable()?;
         Ok(true)
     }
 
@@ -778,7 +822,7 @@ fn top_k(
     if k == 0 {
         return Vec::new();
     }
-    let mut heap: BinaryHeap<Worst> = BinaryHeap::with_capacity(k + 1);
+    let mut heap: BinaryHeap<Worst> = BinaryHeap::with_capacity(k.min(set.len()) + 1);
     for s in set.live_slots() {
         if set.elem(s).is_some_and(|e| expired(e.expires_at, now)) {
             continue;

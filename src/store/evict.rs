@@ -14,7 +14,7 @@
 use std::cmp::Reverse;
 use std::sync::atomic::Ordering;
 
-use super::{expired, EntryRef, Removal, Store, Value, NO_ELEM, SHARDS};
+use super::{expired, EntryRef, Record, Removal, ShardData, Store, Value, NO_ELEM, SHARDS};
 use crate::engine::EvictionPolicy;
 use crate::error::{Error, Result};
 
@@ -167,8 +167,7 @@ impl Store {
             };
             let mut data = self.shards[i].data.write();
             if data.meta(e).is_some_and(|m| m.last_tick() == tick) {
-                self.remove_entry(&mut data, e, Removal::Evicted);
-                return true;
+                return self.evict(&mut data, e);
             }
             // Touched or removed meanwhile: look again.
         }
@@ -250,8 +249,27 @@ impl Store {
         };
         let mut data = self.shards[i].data.write();
         if data.meta(e).is_some_and(|m| m.last_tick() == tick) {
-            self.remove_entry(&mut data, e, Removal::Evicted);
+            return self.evict(&mut data, e);
         }
         true
+    }
+
+    /// Logs and applies one eviction; false (nothing removed) when the log refuses it.
+    fn evict(&self, data: &mut ShardData, e: EntryRef) -> bool {
+        let Some(entry) = data.entry(e.key) else {
+            return false;
+        };
+        let logged = match (&entry.value, e.elem) {
+            (Value::Blob { .. }, NO_ELEM) => self.log(&Record::DelKey { key: &entry.key }),
+            (Value::VSet(set), s) => match set.elem(s) {
+                Some(el) => self.log(&Record::VRem {
+                    key: &entry.key,
+                    name: &el.name,
+                }),
+                None => return false,
+            },
+            _ => return false,
+        };
+        logged.is_ok() && self.remove_entry(data, e, Removal::Evicted)
     }
 }

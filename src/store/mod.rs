@@ -5,23 +5,32 @@
 //! applied under its shard's write lock as an absolute-valued primitive (absolute expiry times,
 //! whole values), so applying one twice is harmless — the shape the write-ahead log replays.
 
+mod arena;
+mod codec;
 mod evict;
 mod glob;
 mod meta;
+mod persist;
+pub(crate) mod record;
 mod shard;
 mod vset;
 
+use std::cell::Cell;
 use std::hash::BuildHasher;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 
 use parking_lot::Mutex;
 
 pub(crate) use glob::glob_match;
 pub(crate) use meta::AccessMeta;
+pub(crate) use persist::BLOB_OVERHEAD;
 pub(crate) use shard::{EntryRef, KeyEntry, Shard, ShardData, Value, NO_ELEM};
 pub(crate) use vset::{PreparedQuery, SetParams, VectorSet};
 
 use crate::engine::{Counters, EngineConfig};
+use crate::error::Result;
+pub(crate) use record::Record;
 
 /// Number of shards (a power of two).
 pub(crate) const SHARDS: usize = 32;
@@ -32,6 +41,19 @@ pub(crate) enum Removal {
     Deleted,
     Evicted,
     Expired,
+}
+
+/// Where records go once durability is on: the engine's write-ahead log.
+pub(crate) trait LogSink: Send + Sync {
+    /// Orders and enqueues the record; returns its LSN without waiting for durability.
+    fn append(&self, rec: &Record<'_>) -> Result<u64>;
+    /// Waits until the record with this LSN is acknowledged per the sync policy.
+    fn wait(&self, lsn: u64) -> Result<()>;
+}
+
+thread_local! {
+    /// Highest LSN this thread logged and has not waited for yet.
+    static PENDING_LSN: Cell<u64> = const { Cell::new(0) };
 }
 
 /// Global counters (atomics).
@@ -58,6 +80,8 @@ pub(crate) struct Store {
     pub counters: GlobalCounters,
     evict_lock: Mutex<()>,
     pub closed: AtomicBool,
+    /// The log, once the engine attached one (after recovery).
+    pub sink: OnceLock<Arc<dyn LogSink>>,
 }
 
 impl Store {
@@ -72,6 +96,7 @@ impl Store {
             counters: GlobalCounters::default(),
             evict_lock: Mutex::new(()),
             closed: AtomicBool::new(false),
+            sink: OnceLock::new(),
         }
     }
 
@@ -92,8 +117,33 @@ impl Store {
         self.tick.fetch_add(1, Ordering::Relaxed)
     }
 
-    pub fn next_lsn(&self) -> u64 {
-        self.lsn.fetch_add(1, Ordering::SeqCst) + 1
+    /// Logs a mutation (under its shard's write lock, before applying it) and returns its LSN.
+    /// Fails (and the caller applies nothing) when the log refuses it.
+    pub fn log(&self, rec: &Record<'_>) -> Result<u64> {
+        let lsn = match self.sink.get() {
+            Some(sink) => {
+                let lsn = sink.append(rec)?;
+                self.lsn.fetch_max(lsn, Ordering::SeqCst);
+                lsn
+            }
+            None => self.lsn.fetch_add(1, Ordering::SeqCst) + 1,
+        };
+        PENDING_LSN.with(|p| p.set(p.get().max(lsn)));
+        Ok(lsn)
+    }
+
+    /// Waits until every record this thread logged is acknowledged (call with no lock held).
+    pub fn wait_durable(&self) -> Result<()> {
+        let lsn = PENDING_LSN.with(|p| p.replace(0));
+        match self.sink.get() {
+            Some(sink) if lsn > 0 => sink.wait(lsn),
+            _ => Ok(()),
+        }
+    }
+
+    /// Sets the LSN counter (after recovery).
+    pub fn set_lsn(&self, lsn: u64) {
+        self.lsn.fetch_max(lsn, Ordering::SeqCst);
     }
 
     pub fn last_lsn(&self) -> u64 {
@@ -102,6 +152,11 @@ impl Store {
 
     pub fn next_uid(&self) -> u64 {
         self.next_uid.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Makes later set uids larger than `uid` (after loading a snapshot).
+    pub fn bump_uid(&self, uid: u64) {
+        self.next_uid.fetch_max(uid + 1, Ordering::Relaxed);
     }
 
     pub fn random(&self) -> u64 {

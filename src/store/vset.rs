@@ -13,6 +13,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use hashbrown::HashTable;
 
+use super::arena::Arena;
 use super::meta::AccessMeta;
 use crate::engine::{Counters, Metric, StorageMode};
 use crate::{quant, simd};
@@ -58,10 +59,10 @@ pub(crate) struct VectorSet {
     elems: Vec<Option<Elem>>,
     free: Vec<u32>,
     live: usize,
-    f32s: Vec<f32>,
-    codes: Vec<i8>,
-    scales: Vec<f32>,
-    norms: Vec<f32>,
+    f32s: Arena<f32>,
+    codes: Arena<i8>,
+    scales: Arena<f32>,
+    norms: Arena<f32>,
     pub attrs_count: usize,
     pub counters: SetCounters,
     /// Accounted bytes of all live elements.
@@ -82,10 +83,10 @@ impl VectorSet {
             elems: Vec::new(),
             free: Vec::new(),
             live: 0,
-            f32s: Vec::new(),
-            codes: Vec::new(),
-            scales: Vec::new(),
-            norms: Vec::new(),
+            f32s: Arena::default(),
+            codes: Arena::default(),
+            scales: Arena::default(),
+            norms: Arena::default(),
             attrs_count: 0,
             counters: SetCounters::default(),
             bytes: 0,
@@ -175,10 +176,10 @@ impl VectorSet {
                         let s = self.elems.len() as u32;
                         self.elems.push(None);
                         if self.keeps_f32() {
-                            self.f32s.resize(self.f32s.len() + d, 0.0);
+                            self.f32s.extend_zeroed(d);
                         }
                         if self.keeps_codes() {
-                            self.codes.resize(self.codes.len() + d, 0);
+                            self.codes.extend_zeroed(d);
                         }
                         self.scales.push(0.0);
                         self.norms.push(0.0);
@@ -235,18 +236,19 @@ impl VectorSet {
         let d = self.params.dim;
         let s = slot as usize;
         let norm = simd::norm_f32(v);
-        self.norms[s] = norm;
+        self.norms.as_mut_slice()[s] = norm;
         if self.keeps_f32() {
-            self.f32s[s * d..(s + 1) * d].copy_from_slice(v);
+            self.f32s.as_mut_slice()[s * d..(s + 1) * d].copy_from_slice(v);
         }
         if self.keeps_codes() {
-            let codes = &mut self.codes[s * d..(s + 1) * d];
-            self.scales[s] = if self.params.metric == Metric::Cosine && norm > 0.0 {
+            let codes = &mut self.codes.as_mut_slice()[s * d..(s + 1) * d];
+            let scale = if self.params.metric == Metric::Cosine && norm > 0.0 {
                 let normalized: Vec<f32> = v.iter().map(|x| x / norm).collect();
                 quant::quantize_into(&normalized, codes)
             } else {
                 quant::quantize_into(v, codes)
             };
+            self.scales.as_mut_slice()[s] = scale;
         }
     }
 
@@ -292,11 +294,15 @@ impl VectorSet {
         let d = self.params.dim;
         let s = slot as usize;
         if self.keeps_f32() {
-            out.copy_from_slice(&self.f32s[s * d..(s + 1) * d]);
+            out.copy_from_slice(&self.f32s.as_slice()[s * d..(s + 1) * d]);
         } else {
-            quant::dequantize_into(&self.codes[s * d..(s + 1) * d], self.scales[s], out);
+            quant::dequantize_into(
+                &self.codes.as_slice()[s * d..(s + 1) * d],
+                self.scales.as_slice()[s],
+                out,
+            );
             if self.params.metric == Metric::Cosine {
-                let n = self.norms[s];
+                let n = self.norms.as_slice()[s];
                 out.iter_mut().for_each(|x| *x *= n);
             }
         }
@@ -327,10 +333,10 @@ impl VectorSet {
         let d = self.params.dim;
         let s = slot as usize;
         if self.keeps_f32() {
-            let v = &self.f32s[s * d..(s + 1) * d];
+            let v = &self.f32s.as_slice()[s * d..(s + 1) * d];
             match self.params.metric {
                 Metric::Cosine => {
-                    let n = self.norms[s];
+                    let n = self.norms.as_slice()[s];
                     if n > 0.0 {
                         simd::dot_f32(&q.v, v) / n
                     } else {
@@ -341,12 +347,13 @@ impl VectorSet {
                 Metric::L2 => -simd::l2sq_f32(&q.v, v),
             }
         } else {
-            let c = &self.codes[s * d..(s + 1) * d];
-            let dot = simd::dot_i8(&q.codes, c) as f32 * q.scale * self.scales[s];
+            let c = &self.codes.as_slice()[s * d..(s + 1) * d];
+            let sc = self.scales.as_slice()[s];
+            let dot = simd::dot_i8(&q.codes, c) as f32 * q.scale * sc;
             match self.params.metric {
                 Metric::Cosine | Metric::Dot => dot,
                 Metric::L2 => {
-                    let vsq = simd::dot_i8(c, c) as f32 * self.scales[s] * self.scales[s];
+                    let vsq = simd::dot_i8(c, c) as f32 * sc * sc;
                     -(q.sqnorm + vsq - 2.0 * dot)
                 }
             }
@@ -400,4 +407,101 @@ pub(crate) struct PreparedQuery {
 
 fn round16(n: usize) -> u64 {
     (n as u64).div_ceil(16) * 16 + 16
+}
+
+/// A slot read back from a snapshot: name, name hash, attributes, expiry.
+pub(crate) type LoadedSlot = (Box<[u8]>, u64, Option<Box<str>>, u64);
+
+/// One slot as a snapshot stores it.
+pub(crate) struct SlotImage<'a> {
+    pub name: &'a [u8],
+    pub attrs: Option<&'a str>,
+    pub expires_at: u64,
+}
+
+impl VectorSet {
+    /// The arenas as bytes, for a snapshot: `(f32s, codes, scales, norms)`.
+    pub fn arena_bytes(&self) -> [&[u8]; 4] {
+        [
+            self.f32s.as_bytes(),
+            self.codes.as_bytes(),
+            self.scales.as_bytes(),
+            self.norms.as_bytes(),
+        ]
+    }
+
+    /// Every slot (holes as `None`) for a snapshot.
+    pub fn slot_images(&self) -> impl Iterator<Item = Option<SlotImage<'_>>> {
+        self.elems.iter().map(|e| {
+            e.as_ref().map(|e| SlotImage {
+                name: &e.name,
+                attrs: e.attrs.as_deref(),
+                expires_at: e.expires_at,
+            })
+        })
+    }
+
+    /// Rebuilds a set from a snapshot's slots and (mapped) arenas. Slots whose expiry passed
+    /// become holes. Returns `None` when the arenas do not match the slot count.
+    #[allow(clippy::too_many_arguments)]
+    pub fn from_image(
+        params: SetParams,
+        uid: u64,
+        slots: Vec<Option<LoadedSlot>>,
+        f32s: Arena<f32>,
+        codes: Arena<i8>,
+        scales: Arena<f32>,
+        norms: Arena<f32>,
+        mut tick: impl FnMut() -> u64,
+        now_ms: u64,
+    ) -> Option<Self> {
+        let n = slots.len();
+        let d = params.dim;
+        let mut set = VectorSet::new(params, uid);
+        let f32_len = if set.keeps_f32() { n * d } else { 0 };
+        let code_len = if set.keeps_codes() { n * d } else { 0 };
+        if f32s.len() != f32_len || codes.len() != code_len || scales.len() != n || norms.len() != n
+        {
+            return None;
+        }
+        set.f32s = f32s;
+        set.codes = codes;
+        set.scales = scales;
+        set.norms = norms;
+        set.elems.reserve(n);
+        for (s, slot) in slots.into_iter().enumerate() {
+            match slot {
+                Some((name, hash, attrs, expires_at)) if !super::expired(expires_at, now_ms) => {
+                    if set.find(hash, &name).is_some() {
+                        return None; // a name twice: damaged image
+                    }
+                    let attrs_len = attrs.as_ref().map_or(0, |a| a.len());
+                    let bytes = set.element_bytes(name.len(), attrs_len);
+                    if attrs.is_some() {
+                        set.attrs_count += 1;
+                    }
+                    set.elems.push(Some(Elem {
+                        name,
+                        hash,
+                        attrs,
+                        expires_at,
+                        meta: AccessMeta::new(tick(), now_ms),
+                        bytes,
+                    }));
+                    let elems = &set.elems;
+                    set.index.insert_unique(hash, s as u32, |&x| {
+                        elems[x as usize].as_ref().map(|e| e.hash).unwrap_or(0)
+                    });
+                    set.live += 1;
+                    set.bytes += bytes;
+                }
+                _ => {
+                    set.elems.push(None);
+                    set.free.push(s as u32);
+                }
+            }
+        }
+        set.free.reverse();
+        Some(set)
+    }
 }

@@ -1,0 +1,202 @@
+//! Engine hot paths: blob get/set, vector add/get (1 and 2 threads), exact scan of 100k × 384.
+//!
+//! `cargo bench --bench engine` (set SUTRA_BENCH_QUICK=1 for a short run).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use criterion::{black_box, criterion_group, criterion_main, BenchmarkId, Criterion};
+use sutra_cache::*;
+
+fn vectors(n: usize, dim: usize, mut seed: u64) -> Vec<f32> {
+    (0..n * dim)
+        .map(|_| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            (seed % 2_000) as f32 / 1_000.0 - 1.0
+        })
+        .collect()
+}
+
+fn engine() -> Engine {
+    Engine::open(EngineConfig {
+        active_expire_interval_ms: 0,
+        ..Default::default()
+    })
+    .unwrap()
+}
+
+/// Runs `op(thread, i)` `iters` times split over `threads` threads; returns the wall time
+/// scaled to one op per iteration (so the figure is time per op at that parallelism).
+fn parallel(threads: usize, iters: u64, op: Arc<dyn Fn(usize, u64) + Send + Sync>) -> Duration {
+    let per = iters.div_ceil(threads as u64);
+    let start = Instant::now();
+    let hs: Vec<_> = (0..threads)
+        .map(|t| {
+            let op = op.clone();
+            std::thread::spawn(move || {
+                for i in 0..per {
+                    op(t, i);
+                }
+            })
+        })
+        .collect();
+    for h in hs {
+        h.join().unwrap();
+    }
+    start
+        .elapsed()
+        .mul_f64(iters as f64 / (per * threads as u64) as f64)
+}
+
+fn blobs(c: &mut Criterion) {
+    let e = Arc::new(engine());
+    let value = vec![7u8; 3072];
+    let keys: Vec<Vec<u8>> = (0..10_000)
+        .map(|i| format!("emb:{i:08}").into_bytes())
+        .collect();
+    for k in &keys {
+        e.set(k, &value, SetOptions::default()).unwrap();
+    }
+    let keys = Arc::new(keys);
+    let mut g = c.benchmark_group("blob");
+    for threads in [1usize, 2] {
+        let (e2, k2) = (e.clone(), keys.clone());
+        g.bench_function(BenchmarkId::new("get_3072B", format!("{threads}t")), |b| {
+            let (e, k) = (e2.clone(), k2.clone());
+            b.iter_custom(|iters| {
+                let (e, k) = (e.clone(), k.clone());
+                parallel(
+                    threads,
+                    iters,
+                    Arc::new(move |t, i| {
+                        let key = &k[((i as usize) * 7 + t * 5_000) % k.len()];
+                        black_box(e.get_with(key, |v| v.len()).unwrap());
+                    }),
+                )
+            })
+        });
+        let (e2, k2) = (e.clone(), keys.clone());
+        let v2 = Arc::new(value.clone());
+        g.bench_function(BenchmarkId::new("set_3072B", format!("{threads}t")), |b| {
+            let (e, k, v) = (e2.clone(), k2.clone(), v2.clone());
+            b.iter_custom(|iters| {
+                let (e, k, v) = (e.clone(), k.clone(), v.clone());
+                parallel(
+                    threads,
+                    iters,
+                    Arc::new(move |t, i| {
+                        let key = &k[((i as usize) * 7 + t * 5_000) % k.len()];
+                        e.set(key, &v, SetOptions::default()).unwrap();
+                    }),
+                )
+            })
+        });
+    }
+    g.finish();
+}
+
+fn vector_sets(c: &mut Criterion) {
+    let dim = 768;
+    let n = 10_000;
+    let data = Arc::new(vectors(n, dim, 42));
+    let names: Arc<Vec<Vec<u8>>> = Arc::new(
+        (0..n)
+            .map(|i| format!("text:{i:08}").into_bytes())
+            .collect(),
+    );
+    let mut g = c.benchmark_group("vector");
+    for threads in [1usize, 2] {
+        let e = Arc::new(engine());
+        for i in 0..n {
+            e.vadd(
+                b"m",
+                &VectorSetOptions::default(),
+                ElementAdd::new(&names[i], &data[i * dim..(i + 1) * dim]),
+            )
+            .unwrap();
+        }
+        let (e2, d2, n2) = (e.clone(), data.clone(), names.clone());
+        g.bench_function(
+            BenchmarkId::new("add_768d_exact", format!("{threads}t")),
+            |b| {
+                b.iter_custom(|iters| {
+                    let (e, d, nm) = (e2.clone(), d2.clone(), n2.clone());
+                    parallel(
+                        threads,
+                        iters,
+                        Arc::new(move |t, i| {
+                            let j = ((i as usize) * 13 + t * 3_331) % nm.len();
+                            e.vadd(
+                                b"m",
+                                &VectorSetOptions::default(),
+                                ElementAdd::new(&nm[j], &d[j * dim..(j + 1) * dim]),
+                            )
+                            .unwrap();
+                        }),
+                    )
+                })
+            },
+        );
+        let (e2, n2) = (e.clone(), names.clone());
+        g.bench_function(
+            BenchmarkId::new("get_768d_copied", format!("{threads}t")),
+            |b| {
+                b.iter_custom(|iters| {
+                    let (e, nm) = (e2.clone(), n2.clone());
+                    parallel(
+                        threads,
+                        iters,
+                        Arc::new(move |t, i| {
+                            let mut out = [0f32; 768];
+                            let j = ((i as usize) * 13 + t * 3_331) % nm.len();
+                            black_box(e.vget_into(b"m", &nm[j], &mut out).unwrap());
+                        }),
+                    )
+                })
+            },
+        );
+    }
+    g.finish();
+}
+
+fn exact_scan(c: &mut Criterion) {
+    let dim = 384;
+    let n = 100_000;
+    let data = vectors(n, dim, 7);
+    let e = engine();
+    let names: Vec<Vec<u8>> = (0..n).map(|i| format!("t{i}").into_bytes()).collect();
+    for chunk in 0..(n / 1_000) {
+        let adds: Vec<ElementAdd> = (chunk * 1_000..(chunk + 1) * 1_000)
+            .map(|i| ElementAdd::new(&names[i], &data[i * dim..(i + 1) * dim]))
+            .collect();
+        e.vadd_many(b"m", &VectorSetOptions::default(), &adds)
+            .unwrap();
+    }
+    let q = vectors(1, dim, 99);
+    let mut g = c.benchmark_group("search");
+    g.sample_size(10);
+    g.bench_function("exact_scan_100k_384d_top10", |b| {
+        let p = SearchParams {
+            count: 10,
+            exhaustive: true,
+            ..Default::default()
+        };
+        b.iter(|| black_box(e.vsearch(b"m", Query::Vector(&q), &p).unwrap()))
+    });
+    g.finish();
+}
+
+fn config() -> Criterion {
+    let c = Criterion::default();
+    if std::env::var_os("SUTRA_BENCH_QUICK").is_some() {
+        c.warm_up_time(Duration::from_millis(500))
+            .measurement_time(Duration::from_secs(2))
+    } else {
+        c
+    }
+}
+
+criterion_group! { name = benches; config = config(); targets = blobs, vector_sets, exact_scan }
+criterion_main!(benches);

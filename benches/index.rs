@@ -1,0 +1,136 @@
+//! HNSW index benches on MiniLM-WordNet (100k × 384, ../shared/data): search latency over
+//! ef 16..256, insert, delete (remove + re-insert), threshold search.
+//!
+//! `cargo bench --bench index` loads the full 100k base and builds it in parallel
+//! (M = 16, ef_construction = 200). Under `cargo test` (no `--bench`) it runs on 1,000 rows
+//! so the CI stays fast.
+
+use criterion::{black_box, criterion_group, criterion_main, BenchmarkId, Criterion};
+use std::time::Duration;
+use sutra_cache::index::{Hnsw, Mode, Params, Search, SearchParams, Slot};
+
+fn bench_mode() -> bool {
+    std::env::args().any(|a| a == "--bench")
+}
+
+/// Rows `0..rows` of a float16 .npy file as f32, with the column count.
+fn load_f16(name: &str, rows: usize) -> (Vec<f32>, usize) {
+    let path = format!(
+        "{}/../shared/data/minilm-wordnet/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let buf = std::fs::read(&path).unwrap_or_else(|e| panic!("dataset missing: {path}: {e}"));
+    assert_eq!(&buf[..6], b"\x93NUMPY");
+    let hlen = u16::from_le_bytes([buf[8], buf[9]]) as usize;
+    let header = std::str::from_utf8(&buf[10..10 + hlen]).expect("header");
+    let shape: Vec<usize> = header
+        .split("'shape': (")
+        .nth(1)
+        .and_then(|s| s.split(')').next())
+        .expect("shape")
+        .split(',')
+        .filter_map(|s| s.trim().parse().ok())
+        .collect();
+    let (rows, dim) = (rows.min(shape[0]), shape[1]);
+    let v = buf[10 + hlen..10 + hlen + rows * dim * 2]
+        .chunks_exact(2)
+        .map(|b| half::f16::from_bits(u16::from_le_bytes([b[0], b[1]])).to_f32())
+        .collect();
+    (v, dim)
+}
+
+fn index(c: &mut Criterion) {
+    let n = if bench_mode() { 100_000 } else { 1_000 };
+    let (base, dim) = load_f16("base.f16.npy", n);
+    let (queries, _) = load_f16("queries.f16.npy", 1_000);
+    let row = |i: usize| &base[i * dim..(i + 1) * dim];
+    let query = |i: usize| &queries[(i % 1_000) * dim..(i % 1_000 + 1) * dim];
+
+    for mode in [Mode::Exact, Mode::Q8] {
+        let started = std::time::Instant::now();
+        let idx = Hnsw::new(Params::new(dim).mode(mode)).expect("params");
+        let items: Vec<(Slot, &[f32])> = (0..n).map(|i| (Slot(i as u32), row(i))).collect();
+        idx.build_parallel(&items).expect("build");
+        eprintln!(
+            "{mode:?}: built {n} in {:.1} s, {:?}",
+            started.elapsed().as_secs_f64(),
+            idx.stats()
+        );
+
+        let mut g = c.benchmark_group(format!("index_search_{mode:?}"));
+        let mut s = Search::new();
+        for ef in [16, 32, 64, 128, 256] {
+            let mut q = 0;
+            g.bench_with_input(BenchmarkId::new("k10_ef", ef), &ef, |b, &ef| {
+                b.iter(|| {
+                    q += 1;
+                    black_box(
+                        idx.search(query(q), SearchParams::k(10).ef(ef), &mut s)
+                            .unwrap()
+                            .len(),
+                    )
+                })
+            });
+        }
+        for t in [0.6f32, 0.8] {
+            let mut q = 0;
+            g.bench_with_input(BenchmarkId::new("threshold", t), &t, |b, &t| {
+                b.iter(|| {
+                    q += 1;
+                    black_box(
+                        idx.search_range(query(q), t, SearchParams::default(), &mut s)
+                            .unwrap()
+                            .len(),
+                    )
+                })
+            });
+        }
+        g.finish();
+
+        if mode == Mode::Exact {
+            let mut g = c.benchmark_group("index_write");
+            // Remove then re-insert one element: one delete and one insert per iteration,
+            // the graph stays the same size. Timed separately below via iter_custom.
+            let mut next = 0usize;
+            g.bench_function("remove", |b| {
+                b.iter_custom(|iters| {
+                    let mut total = Duration::ZERO;
+                    for _ in 0..iters {
+                        let i = next % n;
+                        next += 7919;
+                        let t = std::time::Instant::now();
+                        assert!(idx.remove(Slot(i as u32), &mut s));
+                        total += t.elapsed();
+                        idx.insert(Slot(i as u32), row(i), &mut s).unwrap();
+                    }
+                    total
+                })
+            });
+            g.bench_function("insert", |b| {
+                b.iter_custom(|iters| {
+                    let mut total = Duration::ZERO;
+                    for _ in 0..iters {
+                        let i = next % n;
+                        next += 7919;
+                        assert!(idx.remove(Slot(i as u32), &mut s));
+                        let t = std::time::Instant::now();
+                        idx.insert(Slot(i as u32), row(i), &mut s).unwrap();
+                        total += t.elapsed();
+                    }
+                    total
+                })
+            });
+            g.finish();
+        }
+    }
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default()
+        .sample_size(20)
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(2));
+    targets = index
+}
+criterion_main!(benches);

@@ -1,0 +1,231 @@
+//! Durability: the engine over a data directory.
+//!
+//! Layout of `data_dir`: `wal/` (write-ahead log segments, see `wal`), and
+//! `snapshot-<lsn>.snap` images (see `snapshot`). The newest two snapshots are kept; the WAL
+//! is kept from the older one's LSN on, so a damaged newest snapshot falls back to the older
+//! one plus a longer log.
+//!
+//! Open: newest valid snapshot → WAL replay from its LSN (idempotent records) → attach the WAL
+//! as the store's log. Write: validate → log under the shard lock → apply → unlock → wait per
+//! sync policy → acknowledge.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use parking_lot::Mutex;
+
+use super::config::EngineConfig;
+use crate::error::{Error, Result};
+use crate::snapshot::{list_snapshots, Snapshot};
+use crate::store::{LogSink, Record, Store};
+use crate::wal::{Wal, WalOptions};
+
+/// The WAL as the store's log.
+pub(crate) struct WalSink {
+    pub wal: Wal,
+    /// Payload bytes logged since the last checkpoint (a checkpoint trigger).
+    pub bytes_since_checkpoint: AtomicU64,
+}
+
+thread_local! {
+    static ENCODE_BUF: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+impl LogSink for WalSink {
+    fn append(&self, rec: &Record<'_>) -> Result<u64> {
+        ENCODE_BUF.with(|b| {
+            let mut buf = b.borrow_mut();
+            buf.clear();
+            rec.encode(&mut buf);
+            self.bytes_since_checkpoint
+                .fetch_add(buf.len() as u64 + 24, Ordering::Relaxed);
+            let r = self.wal.enqueue(&[(rec.kind(), &buf)])?;
+            if buf.capacity() > 1 << 20 {
+                *buf = Vec::new();
+            }
+            Ok(r.end - 1)
+        })
+    }
+
+    fn wait(&self, lsn: u64) -> Result<()> {
+        self.wal.wait_for(lsn)
+    }
+}
+
+/// What recovery did at open.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RecoveryReport {
+    /// The snapshot loaded, if any.
+    pub snapshot: Option<PathBuf>,
+    /// Its LSN (0 without one).
+    pub snapshot_lsn: u64,
+    /// Snapshots that failed validation and were skipped, with the reason.
+    pub snapshots_skipped: Vec<String>,
+    /// WAL records replayed.
+    pub records_replayed: u64,
+    /// Replayed records superseded by later state.
+    pub records_superseded: u64,
+    /// Bytes of a torn or corrupt WAL tail that were cut off.
+    pub wal_bytes_truncated: u64,
+    /// Where the WAL damage was, if any.
+    pub wal_damage: Option<String>,
+    /// Wall time of the whole open, in ms.
+    pub open_ms: u64,
+}
+
+/// Durable state of an open engine.
+pub(crate) struct Durable {
+    pub dir: PathBuf,
+    pub sink: Arc<WalSink>,
+    pub report: RecoveryReport,
+    /// Serialises checkpoints; holds the LSN and time of the newest snapshot.
+    pub checkpoint: Mutex<(u64, u64)>,
+    pub last_checkpoint_ms: AtomicU64,
+}
+
+/// Opens the data directory: loads the newest valid snapshot into `store`, replays the WAL.
+/// Returns the store and the durable state; the caller attaches the sink after replay.
+pub(crate) fn recover(
+    config: &EngineConfig,
+    dir: &Path,
+    apply: impl Fn(&Arc<Store>, u8, &[u8]) -> Result<bool>,
+) -> Result<(Arc<Store>, Durable)> {
+    let started = Instant::now();
+    std::fs::create_dir_all(dir)?;
+    let mut report = RecoveryReport::default();
+    let mut store = Arc::new(Store::new(config.clone()));
+    let mut first_error: Option<Error> = None;
+    let snapshots = list_snapshots(dir)?;
+    for (_, path) in &snapshots {
+        let loaded = Snapshot::open(path).and_then(|s| {
+            let fresh = Arc::new(Store::new(config.clone()));
+            fresh.load_snapshot(&s)?;
+            Ok((fresh, s.lsn))
+        });
+        match loaded {
+            Ok((s, lsn)) => {
+                store = s;
+                report.snapshot = Some(path.clone());
+                report.snapshot_lsn = lsn;
+                break;
+            }
+            Err(e) => {
+                tracing::warn!(file = %path.display(), error = %e, "snapshot skipped");
+                report.snapshots_skipped.push(e.to_string());
+                first_error.get_or_insert(e);
+            }
+        }
+    }
+    let lsn = report.snapshot_lsn;
+    let (wal, replay) = Wal::open(
+        dir.join("wal"),
+        WalOptions {
+            sync: config.wal_sync,
+            io: config.wal_io,
+            segment_bytes: config.wal_segment_bytes,
+            replay_from_lsn: lsn + 1,
+            ..Default::default()
+        },
+    )?;
+    // Without a usable snapshot, the log must reach back to the first record.
+    if report.snapshot.is_none() {
+        if let Some(e) = first_error {
+            let complete = replay.stats.records_skipped == 0
+                && replay.records.first().is_none_or(|r| r.lsn <= 1);
+            if !complete {
+                return Err(e);
+            }
+        }
+    }
+    if let Some(first) = replay.records.first() {
+        if first.lsn > lsn + 1 && lsn > 0 {
+            return Err(Error::Corrupt {
+                file: dir.join("wal").display().to_string(),
+                offset: 0,
+                reason: format!(
+                    "the log starts at LSN {} but the snapshot ends at {lsn}",
+                    first.lsn
+                ),
+            });
+        }
+    }
+    report.wal_bytes_truncated = replay.stats.bytes_truncated;
+    report.wal_damage = replay.stats.damage.clone();
+    if let Some(d) = &report.wal_damage {
+        tracing::warn!(damage = %d, bytes = report.wal_bytes_truncated, "WAL tail truncated");
+    }
+    let mut last = lsn;
+    for r in &replay.records {
+        match apply(&store, r.kind, &r.payload) {
+            Ok(true) => report.records_replayed += 1,
+            Ok(false) => report.records_superseded += 1,
+            Err(e) => {
+                return Err(Error::Corrupt {
+                    file: dir.join("wal").display().to_string(),
+                    offset: 0,
+                    reason: format!("record at LSN {} does not decode: {e}", r.lsn),
+                })
+            }
+        }
+        last = last.max(r.lsn);
+    }
+    store.set_lsn(last.max(wal.next_lsn().saturating_sub(1)));
+    store.wait_durable()?; // clears this thread's pending LSN from replay
+    report.open_ms = started.elapsed().as_millis() as u64;
+    tracing::info!(
+        snapshot = ?report.snapshot,
+        replayed = report.records_replayed,
+        ms = report.open_ms,
+        wal_io = wal.io_kind(),
+        "recovered"
+    );
+    let now = store.now_ms();
+    Ok((
+        store,
+        Durable {
+            dir: dir.to_path_buf(),
+            sink: Arc::new(WalSink {
+                wal,
+                bytes_since_checkpoint: AtomicU64::new(0),
+            }),
+            report,
+            checkpoint: Mutex::new((lsn, now)),
+            last_checkpoint_ms: AtomicU64::new(now),
+        },
+    ))
+}
+
+impl Durable {
+    /// Whether the time or WAL-size trigger has fired.
+    pub fn checkpoint_due(&self, store: &Store) -> bool {
+        let cfg = &store.cfg;
+        let since = store
+            .now_ms()
+            .saturating_sub(self.last_checkpoint_ms.load(Ordering::Relaxed));
+        let bytes = self.sink.bytes_since_checkpoint.load(Ordering::Relaxed);
+        (cfg.checkpoint_interval_ms > 0 && since >= cfg.checkpoint_interval_ms && bytes > 0)
+            || (cfg.checkpoint_wal_bytes > 0 && bytes >= cfg.checkpoint_wal_bytes)
+    }
+
+    /// Writes a snapshot of `store`, then drops snapshots and WAL segments no longer needed
+    /// (the previous snapshot and the log from its LSN stay, as a fallback).
+    pub fn checkpoint(&self, store: &Store) -> Result<u64> {
+        let mut last = self.checkpoint.lock();
+        let lsn = store.last_lsn();
+        self.sink.bytes_since_checkpoint.store(0, Ordering::Relaxed);
+        store.write_snapshot(&self.dir, lsn)?;
+        let previous = last.0;
+        *last = (lsn, store.now_ms());
+        self.last_checkpoint_ms
+            .store(store.now_ms(), Ordering::Relaxed);
+        for (old, path) in list_snapshots(&self.dir)? {
+            if old < previous {
+                let _ = std::fs::remove_file(path);
+            }
+        }
+        self.sink.wal.truncate_before(previous + 1)?;
+        Ok(lsn)
+    }
+}

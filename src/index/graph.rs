@@ -1,0 +1,417 @@
+//! The graph's storage: vectors (INT8 codes and/or f32) and fixed-width neighbour lists in
+//! contiguous arrays indexed by slot, plus the paper's SEARCH-LAYER and neighbour selection.
+//!
+//! Concurrency: a `Graph` lives behind the index's `RwLock`. Everything sized by the
+//! capacity, and every vector, is written only under the write lock (growth, staging a new
+//! element), so readers see it immutable. Neighbour lists and node states are atomics:
+//! writers hold the node's mutex (`locks`) and publish a list by storing its entries, then its
+//! count (Release); readers load the count (Acquire), then the entries, without locking. A
+//! reader may see a list mid-rewrite — a mix of old and new entries, every one a slot below
+//! the capacity — which only makes that step of its walk slightly different.
+
+use super::param::{Metric, Mode};
+use super::search::{Scored, Search};
+use crate::simd::{dot_f32, dot_i8, l2sq_f32};
+use parking_lot::Mutex;
+use std::cmp::Reverse;
+use std::sync::atomic::{AtomicU32, AtomicU8, Ordering::*};
+
+/// Node states (`Graph::state`).
+pub(super) const EMPTY: u8 = 0;
+/// Unlinking in progress: traversable, never a result.
+pub(super) const REMOVING: u8 = 1;
+/// Vector stored, links being built: traversable and linkable, not yet a search result.
+pub(super) const STAGED: u8 = 2;
+/// In the graph: a search result.
+pub(super) const LINKED: u8 = 3;
+
+/// Highest level a node can draw.
+pub(super) const MAX_LEVEL: usize = 15;
+
+/// A query as the scorer sees it: INT8 codes (traversal in `exact`/`q8`) or f32.
+#[derive(Clone, Copy)]
+pub(super) struct Query<'a> {
+    /// Empty when scoring with f32.
+    pub codes: &'a [i8],
+    pub scale: f32,
+    /// Squared norm (L2 only).
+    pub norm_sq: f32,
+    /// The f32 vector; empty for a stored node in `q8` mode.
+    pub f32: &'a [f32],
+}
+
+pub(super) struct Graph {
+    pub dim: usize,
+    pub metric: Metric,
+    pub mode: Mode,
+    /// `M` (levels ≥ 1) and `M_max0` (level 0).
+    pub m: usize,
+    pub m_max0: usize,
+    pub capacity: usize,
+    /// `capacity × dim` INT8 codes (`exact`, `q8`).
+    pub codes: Vec<i8>,
+    /// `capacity × dim` f32 (`exact`, `noquant`).
+    pub vectors: Vec<f32>,
+    /// Per slot: INT8 scale, and squared norm of the f32 vector (L2 only, else empty).
+    pub scales: Vec<f32>,
+    pub norms_sq: Vec<f32>,
+    /// Per slot: the node's top level.
+    pub levels: Vec<u8>,
+    pub state: Vec<AtomicU8>,
+    /// Level-0 lists: `capacity × (1 + M_max0)`; entry 0 is the count.
+    pub links0: Vec<AtomicU32>,
+    /// Levels 1..=level of a node: `level × (1 + M)`, each list count-first; empty for level 0.
+    pub upper: Vec<Box<[AtomicU32]>>,
+    /// Per-node writer locks (one byte each).
+    pub locks: Vec<Mutex<()>>,
+}
+
+impl Graph {
+    pub fn new(dim: usize, metric: Metric, mode: Mode, m: usize, m_max0: usize) -> Self {
+        Self {
+            dim,
+            metric,
+            mode,
+            m,
+            m_max0,
+            capacity: 0,
+            codes: Vec::new(),
+            vectors: Vec::new(),
+            scales: Vec::new(),
+            norms_sq: Vec::new(),
+            levels: Vec::new(),
+            state: Vec::new(),
+            links0: Vec::new(),
+            upper: Vec::new(),
+            locks: Vec::new(),
+        }
+    }
+
+    /// Grows every array to at least `min` slots (doubling). Write lock held.
+    pub fn grow(&mut self, min: usize) {
+        if min <= self.capacity {
+            return;
+        }
+        let cap = min.max(self.capacity * 2).max(64);
+        if self.mode.has_codes() {
+            self.codes.resize(cap * self.dim, 0);
+        }
+        if self.mode.has_f32() {
+            self.vectors.resize(cap * self.dim, 0.0);
+        }
+        self.scales.resize(cap, 0.0);
+        if self.metric == Metric::L2 {
+            self.norms_sq.resize(cap, 0.0);
+        }
+        self.levels.resize(cap, 0);
+        self.state.resize_with(cap, || AtomicU8::new(EMPTY));
+        self.links0
+            .resize_with(cap * (1 + self.m_max0), || AtomicU32::new(0));
+        self.upper.resize_with(cap, Box::default);
+        self.locks.resize_with(cap, || Mutex::new(()));
+        self.capacity = cap;
+    }
+
+    /// Stores a vector into an empty slot with its level (write lock held; slot < capacity).
+    pub fn stage(&mut self, i: usize, v: &[f32], level: usize) {
+        let d = self.dim;
+        if self.mode.has_codes() {
+            self.scales[i] = crate::quant::quantize_into(v, &mut self.codes[i * d..(i + 1) * d]);
+        }
+        if self.mode.has_f32() {
+            self.vectors[i * d..(i + 1) * d].copy_from_slice(v);
+        }
+        if self.metric == Metric::L2 {
+            self.norms_sq[i] = dot_f32(v, v);
+        }
+        self.levels[i] = level as u8;
+        self.links0[i * (1 + self.m_max0)].store(0, Relaxed);
+        self.upper[i] = if level == 0 {
+            Box::default()
+        } else {
+            (0..level * (1 + self.m))
+                .map(|_| AtomicU32::new(0))
+                .collect()
+        };
+        self.state[i].store(STAGED, Release);
+    }
+
+    #[inline]
+    pub fn state(&self, slot: u32) -> u8 {
+        self.state
+            .get(slot as usize)
+            .map_or(EMPTY, |s| s.load(Acquire))
+    }
+
+    /// Whether a node may be linked to (being inserted or in the graph).
+    #[inline]
+    pub fn linkable(&self, slot: u32) -> bool {
+        self.state(slot) >= STAGED
+    }
+
+    /// List width of a level (`M_max0` or `M`).
+    #[inline]
+    pub fn m_max(&self, level: usize) -> usize {
+        if level == 0 {
+            self.m_max0
+        } else {
+            self.m
+        }
+    }
+
+    /// The node's list at `level`, count first; empty when the node has no such level.
+    #[inline]
+    pub fn list(&self, slot: u32, level: usize) -> &[AtomicU32] {
+        let i = slot as usize;
+        if level == 0 {
+            let w = 1 + self.m_max0;
+            self.links0.get(i * w..(i + 1) * w).unwrap_or(&[])
+        } else {
+            let w = 1 + self.m;
+            self.upper
+                .get(i)
+                .and_then(|u| u.get((level - 1) * w..level * w))
+                .unwrap_or(&[])
+        }
+    }
+
+    /// The published entries of a list (lock-free read).
+    #[inline]
+    pub fn neighbours(list: &[AtomicU32]) -> &[AtomicU32] {
+        match list.split_first() {
+            Some((count, rest)) => {
+                let n = (count.load(Acquire) as usize).min(rest.len());
+                &rest[..n]
+            }
+            None => &[],
+        }
+    }
+
+    /// Copies a node's neighbours at `level` into `out`.
+    pub fn neighbours_into(&self, slot: u32, level: usize, out: &mut Vec<u32>) {
+        out.clear();
+        out.extend(
+            Self::neighbours(self.list(slot, level))
+                .iter()
+                .map(|a| a.load(Relaxed)),
+        );
+    }
+
+    /// Publishes a list (caller holds the node's lock). Extra items are dropped.
+    pub fn set_list(&self, slot: u32, level: usize, items: impl Iterator<Item = u32>) {
+        if let Some((count, rest)) = self.list(slot, level).split_first() {
+            let mut n = 0;
+            for (dst, s) in rest.iter().zip(items) {
+                dst.store(s, Relaxed);
+                n += 1;
+            }
+            count.store(n as u32, Release);
+        }
+    }
+
+    /// A stored node as a query, in the traversal representation.
+    #[inline]
+    pub fn node_query(&self, slot: u32) -> Query<'_> {
+        let (i, d) = (slot as usize, self.dim);
+        let codes = if self.mode.has_codes() {
+            &self.codes[i * d..(i + 1) * d]
+        } else {
+            &[]
+        };
+        let f32 = if self.mode.has_f32() {
+            &self.vectors[i * d..(i + 1) * d]
+        } else {
+            &[]
+        };
+        Query {
+            codes,
+            scale: self.scales[i],
+            norm_sq: self.norms_sq.get(i).copied().unwrap_or(0.0),
+            f32,
+        }
+    }
+
+    /// Score of `slot` against `q` (higher is nearer), with INT8 codes when the query has
+    /// them, else with f32.
+    #[inline]
+    pub fn score(&self, q: &Query<'_>, slot: u32) -> f32 {
+        let (i, d) = (slot as usize, self.dim);
+        if !q.codes.is_empty() {
+            let c = &self.codes[i * d..(i + 1) * d];
+            let dot = dot_i8(q.codes, c) as f32 * (q.scale * self.scales[i]);
+            match self.metric {
+                Metric::L2 => -(q.norm_sq + self.norms_sq[i] - 2.0 * dot),
+                _ => dot,
+            }
+        } else {
+            self.score_f32(q.f32, slot)
+        }
+    }
+
+    /// Exact score from the stored f32 (`exact`/`noquant` only).
+    #[inline]
+    pub fn score_f32(&self, q: &[f32], slot: u32) -> f32 {
+        let (i, d) = (slot as usize, self.dim);
+        let v = &self.vectors[i * d..(i + 1) * d];
+        match self.metric {
+            Metric::L2 => -l2sq_f32(q, v),
+            _ => dot_f32(q, v),
+        }
+    }
+
+    /// Greedy walk at one level (SEARCH-LAYER with ef = 1): moves to a nearer neighbour
+    /// while there is one.
+    pub fn greedy(&self, q: &Query<'_>, mut cur: Scored, level: usize) -> Scored {
+        loop {
+            let mut moved = false;
+            for a in Self::neighbours(self.list(cur.slot, level)) {
+                let n = a.load(Relaxed);
+                let s = self.score(q, n);
+                if s > cur.score {
+                    cur = Scored { score: s, slot: n };
+                    moved = true;
+                }
+            }
+            if !moved {
+                return cur;
+            }
+        }
+    }
+
+    /// SEARCH-LAYER: leaves in `s.found` the (at most) `ef` nearest nodes reached from `entry`
+    /// whose state is at least `min_state`.
+    pub fn search_layer(
+        &self,
+        q: &Query<'_>,
+        entry: Scored,
+        ef: usize,
+        level: usize,
+        min_state: u8,
+        s: &mut Search,
+    ) {
+        s.visited.clear(self.capacity);
+        s.candidates.clear();
+        s.found.clear();
+        s.visited.insert(entry.slot);
+        s.candidates.push(entry);
+        if self.state(entry.slot) >= min_state {
+            s.found.push(Reverse(entry));
+        }
+        while let Some(c) = s.candidates.pop() {
+            if s.found.len() >= ef && s.found.peek().is_some_and(|w| c.score < w.0.score) {
+                break;
+            }
+            for a in Self::neighbours(self.list(c.slot, level)) {
+                let n = a.load(Relaxed);
+                if !s.visited.insert(n) {
+                    continue;
+                }
+                let score = self.score(q, n);
+                let full = s.found.len() >= ef;
+                if full && s.found.peek().is_some_and(|w| score <= w.0.score) {
+                    continue;
+                }
+                let cand = Scored { score, slot: n };
+                s.candidates.push(cand);
+                if self.state(n) >= min_state {
+                    s.found.push(Reverse(cand));
+                    if s.found.len() > ef {
+                        s.found.pop();
+                    }
+                }
+            }
+        }
+    }
+
+    /// Range walk at level 0: every LINKED node reached with score ≥ `threshold` goes to
+    /// `s.sorted` (unsorted); the walk expands every candidate at or above the threshold and,
+    /// as a floor, the `ef` best seen so far.
+    pub fn range_layer(
+        &self,
+        q: &Query<'_>,
+        entry: Scored,
+        threshold: f32,
+        ef: usize,
+        s: &mut Search,
+    ) {
+        s.visited.clear(self.capacity);
+        s.candidates.clear();
+        s.found.clear();
+        s.sorted.clear();
+        s.visited.insert(entry.slot);
+        s.candidates.push(entry);
+        if self.state(entry.slot) == LINKED {
+            s.found.push(Reverse(entry));
+            if entry.score >= threshold {
+                s.sorted.push(entry);
+            }
+        }
+        let bound = |s: &Search| {
+            let floor = if s.found.len() >= ef {
+                s.found.peek().map_or(f32::NEG_INFINITY, |w| w.0.score)
+            } else {
+                f32::NEG_INFINITY
+            };
+            floor.min(threshold)
+        };
+        while let Some(c) = s.candidates.pop() {
+            if c.score < bound(s) {
+                break;
+            }
+            for a in Self::neighbours(self.list(c.slot, 0)) {
+                let n = a.load(Relaxed);
+                if !s.visited.insert(n) {
+                    continue;
+                }
+                let score = self.score(q, n);
+                if score < bound(s) {
+                    continue;
+                }
+                let cand = Scored { score, slot: n };
+                s.candidates.push(cand);
+                if self.state(n) == LINKED {
+                    if score >= threshold {
+                        s.sorted.push(cand);
+                    }
+                    s.found.push(Reverse(cand));
+                    if s.found.len() > ef {
+                        s.found.pop();
+                    }
+                }
+            }
+        }
+    }
+
+    /// SELECT-NEIGHBORS-HEURISTIC (paper's Algorithm 4, without extending or keeping pruned
+    /// candidates): from `candidates` (sorted nearest first, scores against the base), keeps
+    /// a candidate only when it is nearer to the base than to every one already kept.
+    pub fn select(&self, candidates: &[Scored], base: u32, m: usize, out: &mut Vec<Scored>) {
+        out.clear();
+        for &c in candidates {
+            if out.len() >= m {
+                break;
+            }
+            if c.slot == base {
+                continue;
+            }
+            let q = self.node_query(c.slot);
+            if out.iter().all(|r| self.score(&q, r.slot) < c.score) {
+                out.push(c);
+            }
+        }
+    }
+
+    /// Bytes held by the arrays.
+    pub fn memory_bytes(&self) -> usize {
+        use std::mem::size_of;
+        self.codes.capacity()
+            + self.vectors.capacity() * 4
+            + (self.scales.capacity() + self.norms_sq.capacity()) * 4
+            + self.levels.capacity()
+            + self.state.capacity()
+            + self.links0.capacity() * 4
+            + self.upper.capacity() * size_of::<Box<[AtomicU32]>>()
+            + self.upper.iter().map(|u| u.len() * 4).sum::<usize>()
+            + self.locks.capacity() * size_of::<Mutex<()>>()
+    }
+}

@@ -1,0 +1,194 @@
+//! Keyspace commands: DEL/UNLINK, EXISTS, EXPIRE family, TTL/PTTL, PERSIST, TYPE, SCAN.
+
+use bytes::Bytes;
+
+use super::{arg_i64, is, slices, CmdError, CmdResult, Ctx};
+use crate::{Expiry, KeyKind, TtlState};
+
+pub fn del(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
+    let n = ctx.shared.engine.del(&slices(&args[1..]))?;
+    ctx.out.int(n as i64);
+    Ok(())
+}
+
+pub fn exists(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
+    let n = ctx.shared.engine.exists(&slices(&args[1..]));
+    ctx.out.int(n as i64);
+    Ok(())
+}
+
+/// Reads the expiry argument of EXPIRE and friends. A time not in the future (relative
+/// ≤ 0) is sent as an absolute time in the past, which deletes the key, as in Redis.
+pub fn expiry_arg(arg: &[u8], unit_ms: i64, absolute: bool, cmd: &str) -> Result<Expiry, CmdError> {
+    let n = arg_i64(arg)?;
+    let ms = n
+        .checked_mul(unit_ms)
+        .ok_or_else(|| CmdError::err(format!("invalid expire time in '{cmd}' command")))?;
+    Ok(match (absolute, ms) {
+        // 0 would mean "no expiry" to the engine; 1 ms after the epoch is in the past.
+        (_, ms) if ms <= 0 => Expiry::AtMs(1),
+        (true, ms) => Expiry::AtMs(ms as u64),
+        (false, ms) => Expiry::InMs(ms as u64),
+    })
+}
+
+fn expire_generic(
+    ctx: &mut Ctx<'_>,
+    args: &[Bytes],
+    unit_ms: i64,
+    absolute: bool,
+    cmd: &str,
+) -> CmdResult {
+    let expiry = expiry_arg(&args[2], unit_ms, absolute, cmd)?;
+    if let Some(opt) = args.get(3) {
+        return Err(if ["nx", "xx", "gt", "lt"].iter().any(|o| is(opt, o)) {
+            CmdError::err(format!(
+                "{} option of '{cmd}' is not supported yet",
+                String::from_utf8_lossy(opt).to_ascii_uppercase()
+            ))
+        } else {
+            CmdError::err(format!(
+                "Unsupported option {}",
+                String::from_utf8_lossy(opt)
+            ))
+        });
+    }
+    let done = ctx.shared.engine.expire(&args[1], expiry)?;
+    ctx.out.int(i64::from(done));
+    Ok(())
+}
+
+pub fn expire(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
+    expire_generic(ctx, args, 1000, false, "expire")
+}
+
+pub fn pexpire(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
+    expire_generic(ctx, args, 1, false, "pexpire")
+}
+
+pub fn expireat(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
+    expire_generic(ctx, args, 1000, true, "expireat")
+}
+
+pub fn pexpireat(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
+    expire_generic(ctx, args, 1, true, "pexpireat")
+}
+
+/// Redis's TTL reply: -2 missing, -1 no expiry, else the time left (seconds rounded).
+pub fn ttl_reply(state: TtlState, in_ms: bool) -> i64 {
+    match state {
+        TtlState::Missing => -2,
+        TtlState::NoExpiry => -1,
+        TtlState::ExpiresInMs(ms) if in_ms => i64::try_from(ms).unwrap_or(i64::MAX),
+        TtlState::ExpiresInMs(ms) => {
+            i64::try_from(ms.saturating_add(500) / 1000).unwrap_or(i64::MAX)
+        }
+    }
+}
+
+pub fn ttl(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
+    ctx.out
+        .int(ttl_reply(ctx.shared.engine.ttl(&args[1]), false));
+    Ok(())
+}
+
+pub fn pttl(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
+    ctx.out
+        .int(ttl_reply(ctx.shared.engine.ttl(&args[1]), true));
+    Ok(())
+}
+
+pub fn persist(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
+    let had = ctx.shared.engine.persist(&args[1])?;
+    ctx.out.int(i64::from(had));
+    Ok(())
+}
+
+pub fn key_type(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
+    let name = ctx
+        .shared
+        .engine
+        .key_type(&args[1])
+        .map_or("none", KeyKind::redis_name);
+    ctx.out.simple(name);
+    Ok(())
+}
+
+/// Redis type names that exist in Redis but never here: a scan for them finds nothing.
+const ABSENT_TYPES: &[&str] = &["list", "set", "zset", "hash", "stream", "ReJSON-RL"];
+
+pub fn scan(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
+    let cursor = std::str::from_utf8(&args[1])
+        .ok()
+        .and_then(|s| s.parse::<u64>().ok())
+        .ok_or_else(|| CmdError::err("invalid cursor"))?;
+    let mut pattern: Option<&[u8]> = None;
+    let mut count = 10usize;
+    let mut kind: Option<KeyKind> = None;
+    let mut absent_type = false;
+    let mut i = 2;
+    while i < args.len() {
+        let Some(value) = args.get(i + 1) else {
+            return Err(CmdError::syntax());
+        };
+        if is(&args[i], "match") {
+            pattern = Some(value);
+        } else if is(&args[i], "count") {
+            let n = arg_i64(value)?;
+            if n < 1 {
+                return Err(CmdError::syntax());
+            }
+            count = usize::try_from(n).unwrap_or(usize::MAX).min(1 << 20);
+        } else if is(&args[i], "type") {
+            if is(value, "string") {
+                kind = Some(KeyKind::Blob);
+            } else if is(value, "vectorset") {
+                kind = Some(KeyKind::VectorSet);
+            } else if ABSENT_TYPES.iter().any(|t| is(value, t)) {
+                absent_type = true;
+            } else {
+                return Err(CmdError::err(format!(
+                    "unknown type name '{}'",
+                    String::from_utf8_lossy(value)
+                )));
+            }
+        } else {
+            return Err(CmdError::syntax());
+        }
+        i += 2;
+    }
+    if absent_type {
+        ctx.out.array(2);
+        ctx.out.bulk(b"0");
+        ctx.out.array(0);
+        return Ok(());
+    }
+    let page = ctx.shared.engine.scan(cursor, pattern, count, kind);
+    ctx.out.array(2);
+    ctx.out.bulk(page.cursor.to_string().as_bytes());
+    ctx.out.array(page.keys.len());
+    for k in &page.keys {
+        ctx.out.bulk(k);
+    }
+    Ok(())
+}
+
+/// KEYS pattern: every live key matching, by scanning the whole keyspace page by page.
+pub fn keys(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
+    let pattern = (&args[1][..] != b"*").then_some(&args[1][..]);
+    let mut cursor = 0;
+    let mut found = Vec::new();
+    loop {
+        let page = ctx.shared.engine.scan(cursor, pattern, 1024, None);
+        found.extend(page.keys);
+        if page.cursor == 0 {
+            break;
+        }
+        cursor = page.cursor;
+    }
+    ctx.out.array(found.len());
+    for k in &found {
+        ctx.out.bulk(k);
+    }
+    Ok(())
+}

@@ -1,0 +1,408 @@
+//! Commands: one table entry per command (name, arity, flags, handler), grouped in files.
+//! Every handler is a thin translation: parse arguments → one engine call → encode reply.
+
+mod cache;
+mod keyspace;
+mod server;
+mod string;
+mod vset;
+
+use hashbrown::HashMap;
+use std::sync::OnceLock;
+
+use bytes::Bytes;
+
+use super::reply::Out;
+use super::shared::Shared;
+use crate::Error;
+
+/// Per-connection state that commands read and change.
+#[derive(Debug, Default)]
+pub struct Client {
+    /// CLIENT ID.
+    pub id: u64,
+    /// CLIENT SETNAME.
+    pub name: Option<Bytes>,
+    /// CLIENT SETINFO LIB-NAME.
+    pub lib_name: Option<Bytes>,
+    /// CLIENT SETINFO LIB-VER.
+    pub lib_ver: Option<Bytes>,
+    /// Passed AUTH (or no password is configured).
+    pub authenticated: bool,
+    /// Close the connection once the pending replies are written (QUIT).
+    pub close_after_reply: bool,
+    /// Peer address, for CLIENT INFO.
+    pub addr: String,
+}
+
+/// What a handler works with.
+pub struct Ctx<'a> {
+    /// Engine, configuration and counters.
+    pub shared: &'a Shared,
+    /// This connection.
+    pub client: &'a mut Client,
+    /// Where the reply goes.
+    pub out: &'a mut Out,
+}
+
+/// An error reply; the text starts with its Redis prefix (`ERR`, `WRONGTYPE`, …).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CmdError(pub String);
+
+impl CmdError {
+    /// `ERR <msg>`.
+    pub fn err(msg: impl std::fmt::Display) -> Self {
+        CmdError(format!("ERR {msg}"))
+    }
+    /// Redis's `ERR syntax error`.
+    pub fn syntax() -> Self {
+        CmdError("ERR syntax error".into())
+    }
+    /// Redis's `ERR value is not an integer or out of range`.
+    pub fn not_integer() -> Self {
+        CmdError("ERR value is not an integer or out of range".into())
+    }
+}
+
+impl From<Error> for CmdError {
+    fn from(e: Error) -> Self {
+        match e {
+            Error::WrongType => {
+                CmdError("WRONGTYPE Operation against a key holding the wrong kind of value".into())
+            }
+            Error::OutOfMemory { .. } => CmdError(e.to_string()),
+            Error::DimensionMismatch { expected, got } => CmdError(format!(
+                "ERR Vector dimension mismatch - got {got} but set has {expected}"
+            )),
+            other => CmdError(format!("ERR {other}")),
+        }
+    }
+}
+
+/// Result of a handler: the reply has been written, or this error is to be written.
+pub type CmdResult = Result<(), CmdError>;
+
+type Handler = fn(&mut Ctx<'_>, &[Bytes]) -> CmdResult;
+
+/// One command of the table.
+pub struct Spec {
+    /// Lower-case name.
+    pub name: &'static str,
+    /// Redis arity: `n` exactly n arguments (name included), `-n` at least n.
+    pub arity: i32,
+    /// Redis command flags (COMMAND INFO).
+    pub flags: &'static [&'static str],
+    /// First key argument (0 = none), last key (-1 = last argument), step.
+    pub keys: (i32, i32, i32),
+    /// COMMAND DOCS group.
+    pub group: &'static str,
+    /// COMMAND DOCS summary.
+    pub summary: &'static str,
+    /// The handler.
+    pub run: Handler,
+}
+
+const WRITE: &[&str] = &["write"];
+const WRITE_OOM: &[&str] = &["write", "denyoom"];
+const READ: &[&str] = &["readonly", "fast"];
+const READ_SLOW: &[&str] = &["readonly"];
+const CONN: &[&str] = &["fast", "loading", "stale"];
+const NOAUTH: &[&str] = &["noscript", "loading", "stale", "fast", "no_auth"];
+const ADMIN: &[&str] = &["admin", "noscript"];
+
+macro_rules! spec {
+    ($name:literal, $arity:expr, $flags:expr, $keys:expr, $group:literal, $run:path, $summary:literal) => {
+        Spec {
+            name: $name,
+            arity: $arity,
+            flags: $flags,
+            keys: $keys,
+            group: $group,
+            summary: $summary,
+            run: $run,
+        }
+    };
+}
+
+const NOKEY: (i32, i32, i32) = (0, 0, 0);
+const KEY1: (i32, i32, i32) = (1, 1, 1);
+const KEYS: (i32, i32, i32) = (1, -1, 1);
+
+/// Every command the server knows.
+#[rustfmt::skip]
+pub static COMMANDS: &[Spec] = &[
+    // connection and server
+    spec!("ping", -1, CONN, NOKEY, "connection", server::ping, "Returns the server's liveliness response."),
+    spec!("echo", 2, CONN, NOKEY, "connection", server::echo, "Returns the given string."),
+    spec!("hello", -1, NOAUTH, NOKEY, "connection", server::hello, "Handshakes with the server (protocol version, auth, name)."),
+    spec!("auth", -2, NOAUTH, NOKEY, "connection", server::auth, "Authenticates the connection."),
+    spec!("select", 2, CONN, NOKEY, "connection", server::select, "Changes the selected database (only 0 exists)."),
+    spec!("quit", -1, NOAUTH, NOKEY, "connection", server::quit, "Closes the connection."),
+    spec!("client", -2, CONN, NOKEY, "connection", server::client, "CLIENT ID|SETNAME|GETNAME|SETINFO|INFO."),
+    spec!("command", -1, &["loading", "stale"], NOKEY, "server", server::command, "Returns details about commands."),
+    spec!("config", -2, ADMIN, NOKEY, "server", server::config, "CONFIG GET parameter [parameter ...]."),
+    spec!("info", -1, &["loading", "stale"], NOKEY, "server", server::info, "Returns information and statistics about the server."),
+    spec!("dbsize", 1, READ, NOKEY, "server", server::dbsize, "Returns the number of keys."),
+    spec!("flushdb", -1, WRITE, NOKEY, "server", server::flush, "Removes every key."),
+    spec!("flushall", -1, WRITE, NOKEY, "server", server::flush, "Removes every key."),
+    spec!("save", 1, ADMIN, NOKEY, "server", server::save, "Writes a snapshot (needs durability)."),
+    spec!("bgsave", -1, ADMIN, NOKEY, "server", server::save, "Writes a snapshot in the background (needs durability)."),
+    spec!("lastsave", 1, &["fast", "loading", "stale"], NOKEY, "server", server::lastsave, "Time of the last successful snapshot."),
+    spec!("time", 1, &["fast", "loading", "stale"], NOKEY, "server", server::time, "Returns the server time."),
+    spec!("shutdown", -1, ADMIN, NOKEY, "server", server::shutdown, "Stops the server gracefully [NOSAVE|SAVE] (FORCE, NOW and ABORT are not supported)."),
+    // strings
+    spec!("get", 2, READ, KEY1, "string", string::get, "Returns the value of a key."),
+    spec!("set", -3, WRITE_OOM, KEY1, "string", string::set, "Sets the value of a key [EX|PX|EXAT|PXAT|KEEPTTL] [NX|XX] [GET]."),
+    spec!("setex", 4, WRITE_OOM, KEY1, "string", string::setex, "Sets a value with an expiry in seconds."),
+    spec!("psetex", 4, WRITE_OOM, KEY1, "string", string::psetex, "Sets a value with an expiry in milliseconds."),
+    spec!("setnx", 3, WRITE_OOM, KEY1, "string", string::setnx, "Sets a value when the key does not exist."),
+    spec!("mget", -2, READ, KEYS, "string", string::mget, "Returns the values of keys."),
+    spec!("mset", -3, WRITE_OOM, (1, -1, 2), "string", string::mset, "Sets many keys."),
+    spec!("strlen", 2, READ, KEY1, "string", string::strlen, "Length of a value."),
+    // keyspace
+    spec!("del", -2, WRITE, KEYS, "generic", keyspace::del, "Deletes keys."),
+    spec!("unlink", -2, &["write", "fast"], KEYS, "generic", keyspace::del, "Deletes keys."),
+    spec!("exists", -2, READ, KEYS, "generic", keyspace::exists, "Counts existing keys."),
+    spec!("expire", -3, &["write", "fast"], KEY1, "generic", keyspace::expire, "Sets a key's time to live in seconds."),
+    spec!("pexpire", -3, &["write", "fast"], KEY1, "generic", keyspace::pexpire, "Sets a key's time to live in milliseconds."),
+    spec!("expireat", -3, &["write", "fast"], KEY1, "generic", keyspace::expireat, "Sets a key's expiry as a Unix time in seconds."),
+    spec!("pexpireat", -3, &["write", "fast"], KEY1, "generic", keyspace::pexpireat, "Sets a key's expiry as a Unix time in milliseconds."),
+    spec!("ttl", 2, READ, KEY1, "generic", keyspace::ttl, "Time to live of a key in seconds."),
+    spec!("pttl", 2, READ, KEY1, "generic", keyspace::pttl, "Time to live of a key in milliseconds."),
+    spec!("persist", 2, &["write", "fast"], KEY1, "generic", keyspace::persist, "Removes a key's expiry."),
+    spec!("type", 2, READ, KEY1, "generic", keyspace::key_type, "Type of a key: string or vectorset."),
+    spec!("keys", 2, READ_SLOW, NOKEY, "generic", keyspace::keys, "Every key matching a pattern (a full scan: prefer SCAN)."),
+    spec!("scan", -2, READ_SLOW, NOKEY, "generic", keyspace::scan, "Iterates the keys [MATCH pattern] [COUNT n] [TYPE type]."),
+    // Redis 8 vector sets
+    spec!("vadd", -5, WRITE_OOM, KEY1, "vector_set", vset::vadd, "Adds an element to a vector set."),
+    spec!("vsim", -4, READ_SLOW, KEY1, "vector_set", vset::vsim, "Most similar elements to a vector or an element."),
+    spec!("vemb", -3, READ, KEY1, "vector_set", vset::vemb, "The vector of an element."),
+    spec!("vrem", 3, WRITE, KEY1, "vector_set", vset::vrem, "Removes an element."),
+    spec!("vcard", 2, READ, KEY1, "vector_set", vset::vcard, "Number of elements."),
+    spec!("vdim", 2, READ, KEY1, "vector_set", vset::vdim, "Dimension of the set."),
+    spec!("vinfo", 2, READ, KEY1, "vector_set", vset::vinfo, "Information about a vector set."),
+    spec!("vsetattr", 4, WRITE, KEY1, "vector_set", vset::vsetattr, "Sets or clears an element's JSON attributes."),
+    spec!("vgetattr", 3, READ, KEY1, "vector_set", vset::vgetattr, "An element's JSON attributes."),
+    spec!("vrandmember", -2, READ_SLOW, KEY1, "vector_set", vset::vrandmember, "Random elements."),
+    spec!("vismember", 3, READ, KEY1, "vector_set", vset::vismember, "Whether an element exists."),
+    // the cache's own
+    spec!("vgetf32", 3, READ, KEY1, "sutra", cache::vgetf32, "An element's vector as a float32 little-endian blob (exact bytes in exact mode)."),
+    spec!("vmgetf32", -3, READ, KEY1, "sutra", cache::vmgetf32, "Many elements' vectors as float32 little-endian blobs."),
+    spec!("vaddm", -5, WRITE_OOM, KEY1, "sutra", cache::vaddm, "Adds many elements at once."),
+    spec!("vexpire", 4, &["write", "fast"], KEY1, "sutra", cache::vexpire, "Sets an element's time to live in seconds."),
+    spec!("vpexpire", 4, &["write", "fast"], KEY1, "sutra", cache::vpexpire, "Sets an element's time to live in milliseconds."),
+    spec!("vttl", 3, READ, KEY1, "sutra", cache::vttl, "Time to live of an element in seconds."),
+    spec!("vpttl", 3, READ, KEY1, "sutra", cache::vpttl, "Time to live of an element in milliseconds."),
+    spec!("vpersist", 3, &["write", "fast"], KEY1, "sutra", cache::vpersist, "Removes an element's expiry."),
+    spec!("vinvalidate", -6, WRITE, KEY1, "sutra", cache::vinvalidate, "Atomically removes every element at least this similar."),
+    spec!("cachestats", -1, READ, NOKEY, "sutra", cache::cachestats, "Hits, misses and hit rate, global or of one set."),
+];
+
+fn table() -> &'static HashMap<&'static [u8], &'static Spec> {
+    static TABLE: OnceLock<HashMap<&'static [u8], &'static Spec>> = OnceLock::new();
+    TABLE.get_or_init(|| COMMANDS.iter().map(|s| (s.name.as_bytes(), s)).collect())
+}
+
+/// Looks a command up by name, case-insensitively.
+pub fn lookup(name: &[u8]) -> Option<&'static Spec> {
+    let mut lower = [0u8; 32];
+    if name.len() > lower.len() {
+        return None;
+    }
+    for (d, s) in lower.iter_mut().zip(name) {
+        *d = s.to_ascii_lowercase();
+    }
+    table().get(&lower[..name.len()]).copied()
+}
+
+/// Whether a command can hold its thread for long (work proportional to a set's size or
+/// to the whole keyspace), so the runtime should move other clients off the thread.
+pub fn may_block(spec: &Spec) -> bool {
+    matches!(
+        spec.name,
+        "vsim" | "vinvalidate" | "vaddm" | "flushdb" | "flushall" | "save" | "keys"
+    )
+}
+
+/// What the connection does after a command.
+#[derive(Debug, PartialEq, Eq)]
+pub enum After {
+    /// Go on.
+    Continue,
+    /// Write pending replies, then close (QUIT).
+    Close,
+    /// Close at once without a reply (a command that looks like an HTTP request mid-stream).
+    Drop,
+}
+
+/// Runs one command and writes its reply.
+pub fn execute(shared: &Shared, client: &mut Client, out: &mut Out, args: &[Bytes]) -> After {
+    use std::sync::atomic::Ordering::Relaxed;
+    let name = &args[0];
+    // Redis closes a connection whose command is "POST" or "Host:": an HTTP request sent
+    // to the RESP stream (a cross-protocol attack from a browser).
+    if name.eq_ignore_ascii_case(b"post") || name.eq_ignore_ascii_case(b"host:") {
+        return After::Drop;
+    }
+    let Some(spec) = lookup(name) else {
+        shared.stats.error_replies.fetch_add(1, Relaxed);
+        match unsupported(name) {
+            Some(why) => out.error(&format!(
+                "ERR '{}' is not supported by sutra-cache: {why}",
+                String::from_utf8_lossy(name).to_ascii_lowercase()
+            )),
+            None => out.error(&unknown_command(args)),
+        }
+        return After::Continue;
+    };
+    if !client.authenticated && !spec.flags.contains(&"no_auth") {
+        shared.stats.error_replies.fetch_add(1, Relaxed);
+        out.error("NOAUTH Authentication required.");
+        return After::Continue;
+    }
+    let n = args.len() as i32;
+    if (spec.arity > 0 && n != spec.arity) || (spec.arity < 0 && n < -spec.arity) {
+        shared.stats.error_replies.fetch_add(1, Relaxed);
+        out.error(&format!(
+            "ERR wrong number of arguments for '{}' command",
+            spec.name
+        ));
+        return After::Continue;
+    }
+    let mut ctx = Ctx {
+        shared,
+        client,
+        out,
+    };
+    if let Err(CmdError(msg)) = (spec.run)(&mut ctx, args) {
+        shared.stats.error_replies.fetch_add(1, Relaxed);
+        ctx.out.error(&msg);
+    }
+    if ctx.client.close_after_reply {
+        After::Close
+    } else {
+        After::Continue
+    }
+}
+
+/// Redis commands clients commonly send that this server deliberately lacks, with what to
+/// do instead.
+fn unsupported(name: &[u8]) -> Option<&'static str> {
+    const TX: &str = "transactions need isolation the engine does not offer; send the \
+                      commands as a pipeline without MULTI (redis-py: pipeline(transaction=False))";
+    const PUBSUB: &str = "there is no publish/subscribe";
+    const SCRIPT: &str = "there is no scripting";
+    let table: [(&str, &'static str); 12] = [
+        ("multi", TX),
+        ("exec", TX),
+        ("discard", TX),
+        ("watch", TX),
+        ("unwatch", TX),
+        ("subscribe", PUBSUB),
+        ("psubscribe", PUBSUB),
+        ("publish", PUBSUB),
+        ("eval", SCRIPT),
+        ("evalsha", SCRIPT),
+        ("fcall", SCRIPT),
+        ("script", SCRIPT),
+    ];
+    table
+        .iter()
+        .find(|(n, _)| name.eq_ignore_ascii_case(n.as_bytes()))
+        .map(|(_, why)| *why)
+}
+
+fn unknown_command(args: &[Bytes]) -> String {
+    let mut rest = String::new();
+    for a in &args[1..] {
+        if rest.len() >= 128 {
+            break;
+        }
+        let room = 128 - rest.len();
+        let text = String::from_utf8_lossy(&a[..a.len().min(room)]).into_owned();
+        rest.push_str(&format!("'{text}' "));
+    }
+    let name = String::from_utf8_lossy(&args[0][..args[0].len().min(128)]).into_owned();
+    format!("ERR unknown command '{name}', with args beginning with: {rest}")
+}
+
+// ---- argument helpers shared by the command files ----
+
+/// An integer argument, or Redis's "not an integer" error.
+pub fn arg_i64(a: &[u8]) -> Result<i64, CmdError> {
+    super::frame::parse_i64(a).ok_or_else(CmdError::not_integer)
+}
+
+/// A float argument as Redis's `string2d` reads it (no NaN, no trailing junk).
+pub fn parse_f64(a: &[u8]) -> Option<f64> {
+    let s = std::str::from_utf8(a).ok()?;
+    if s.is_empty() || s.starts_with(char::is_whitespace) || s.ends_with(char::is_whitespace) {
+        return None;
+    }
+    let v: f64 = match s.to_ascii_lowercase().as_str() {
+        "inf" | "+inf" | "infinity" | "+infinity" => f64::INFINITY,
+        "-inf" | "-infinity" => f64::NEG_INFINITY,
+        _ => s.parse().ok()?,
+    };
+    (!v.is_nan()).then_some(v)
+}
+
+/// A UTF-8 argument (for names and JSON), or an error naming it.
+pub fn arg_str<'a>(a: &'a [u8], what: &str) -> Result<&'a str, CmdError> {
+    std::str::from_utf8(a).map_err(|_| CmdError::err(format!("{what} must be valid UTF-8")))
+}
+
+/// Whether `a` is the keyword `kw` (ASCII, case-insensitive).
+pub fn is(a: &[u8], kw: &str) -> bool {
+    a.eq_ignore_ascii_case(kw.as_bytes())
+}
+
+/// Borrowed byte slices of arguments.
+pub fn slices(args: &[Bytes]) -> Vec<&[u8]> {
+    args.iter().map(|a| a.as_ref()).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_command_is_in_the_table_once_and_lower_case() {
+        let mut seen = std::collections::HashSet::new();
+        for s in COMMANDS {
+            assert!(seen.insert(s.name), "{} twice", s.name);
+            assert_eq!(s.name, s.name.to_ascii_lowercase());
+            assert!(s.arity != 0, "{}", s.name);
+        }
+        assert_eq!(table().len(), COMMANDS.len());
+    }
+
+    #[test]
+    fn lookup_ignores_case_and_rejects_long_names() {
+        assert_eq!(lookup(b"GeT").map(|s| s.name), Some("get"));
+        assert!(lookup(&[b'a'; 40]).is_none());
+        assert!(lookup(b"nosuch").is_none());
+    }
+
+    #[test]
+    fn unknown_commands_quote_their_first_arguments() {
+        let args = [
+            Bytes::from_static(b"foo"),
+            Bytes::from_static(b"a"),
+            Bytes::from_static(b"b"),
+        ];
+        assert_eq!(
+            unknown_command(&args),
+            "ERR unknown command 'foo', with args beginning with: 'a' 'b' "
+        );
+    }
+
+    #[test]
+    fn floats_parse_as_redis_reads_them() {
+        assert_eq!(parse_f64(b"1.5"), Some(1.5));
+        assert_eq!(parse_f64(b"-inf"), Some(f64::NEG_INFINITY));
+        assert_eq!(parse_f64(b"nan"), None);
+        assert_eq!(parse_f64(b" 1"), None);
+        assert_eq!(parse_f64(b"1x"), None);
+    }
+}

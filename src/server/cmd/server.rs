@@ -1,0 +1,586 @@
+//! Connection and server commands: PING, ECHO, HELLO, AUTH, SELECT, QUIT, CLIENT, COMMAND,
+//! CONFIG, INFO, DBSIZE, FLUSHDB/FLUSHALL, SAVE/BGSAVE/LASTSAVE, TIME.
+
+use std::fmt::Write as _;
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use subtle::ConstantTimeEq;
+
+use super::{arg_i64, is, CmdError, CmdResult, Ctx, COMMANDS};
+use crate::server::glob::glob_match;
+
+/// The Redis version we answer with where tools gate features on it (vector sets: 8.0).
+pub const REDIS_COMPAT_VERSION: &str = "8.0.0";
+
+pub fn ping(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
+    match args.len() {
+        1 => ctx.out.simple("PONG"),
+        2 => ctx.out.bulk(&args[1]),
+        _ => {
+            return Err(CmdError::err(
+                "wrong number of arguments for 'ping' command",
+            ))
+        }
+    }
+    Ok(())
+}
+
+pub fn echo(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
+    ctx.out.bulk(&args[1]);
+    Ok(())
+}
+
+/// Checks a password in constant time (for equal lengths) against the configured one.
+fn password_ok(ctx: &Ctx<'_>, given: &[u8]) -> bool {
+    match ctx.shared.config.password() {
+        Some(p) => bool::from(p.as_bytes().ct_eq(given)),
+        None => false,
+    }
+}
+
+const WRONGPASS: &str = "WRONGPASS invalid username-password pair or user is disabled.";
+
+pub fn auth(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
+    if args.len() > 3 {
+        return Err(CmdError::syntax());
+    }
+    if ctx.shared.config.password().is_none() {
+        return Err(CmdError::err(
+            "AUTH <password> called without any password configured for the default user. \
+             Are you sure your configuration is correct?",
+        ));
+    }
+    let (user, pass) = if args.len() == 3 {
+        (&args[1][..], &args[2][..])
+    } else {
+        (&b"default"[..], &args[1][..])
+    };
+    if user == b"default" && password_ok(ctx, pass) {
+        ctx.client.authenticated = true;
+        ctx.out.ok();
+        Ok(())
+    } else {
+        Err(CmdError(WRONGPASS.into()))
+    }
+}
+
+pub fn hello(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
+    let mut proto = None;
+    if args.len() >= 2 {
+        let v = super::super::frame::parse_i64(&args[1])
+            .ok_or_else(|| CmdError::err("Protocol version is not an integer or out of range"))?;
+        if !(2..=3).contains(&v) {
+            return Err(CmdError("NOPROTO unsupported protocol version".into()));
+        }
+        proto = Some(v);
+    }
+    let mut i = 2;
+    let mut auth: Option<(&[u8], &[u8])> = None;
+    let mut setname: Option<&Bytes> = None;
+    while i < args.len() {
+        let more = args.len() - i - 1;
+        if is(&args[i], "auth") && more >= 2 {
+            auth = Some((&args[i + 1], &args[i + 2]));
+            i += 3;
+        } else if is(&args[i], "setname") && more >= 1 {
+            setname = Some(&args[i + 1]);
+            i += 2;
+        } else {
+            return Err(CmdError::err(format!(
+                "Syntax error in HELLO option '{}'",
+                String::from_utf8_lossy(&args[i])
+            )));
+        }
+    }
+    if let Some((user, pass)) = auth {
+        if ctx.shared.config.password().is_none() {
+            // Redis accepts AUTH default <anything> when no password is configured.
+            if user != b"default" {
+                return Err(CmdError(WRONGPASS.into()));
+            }
+        } else if user == b"default" && password_ok(ctx, pass) {
+            ctx.client.authenticated = true;
+        } else {
+            return Err(CmdError(WRONGPASS.into()));
+        }
+    }
+    if !ctx.client.authenticated {
+        return Err(CmdError(
+            "NOAUTH HELLO must be called with the client already authenticated, otherwise the \
+             HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and \
+             select the RESP protocol version at the same time"
+                .into(),
+        ));
+    }
+    if let Some(name) = setname {
+        check_client_name(name)?;
+        ctx.client.name = (!name.is_empty()).then(|| name.clone());
+    }
+    if let Some(p) = proto {
+        ctx.out.resp3 = p == 3;
+    }
+    let out = &mut *ctx.out;
+    out.map(7);
+    out.bulk(b"server");
+    out.bulk(b"sutra-cache");
+    out.bulk(b"version");
+    out.bulk(REDIS_COMPAT_VERSION.as_bytes());
+    out.bulk(b"proto");
+    out.int(if out.resp3 { 3 } else { 2 });
+    out.bulk(b"id");
+    out.int(ctx.client.id as i64);
+    out.bulk(b"mode");
+    out.bulk(b"standalone");
+    out.bulk(b"role");
+    out.bulk(b"master");
+    out.bulk(b"modules");
+    out.array(0);
+    Ok(())
+}
+
+pub fn select(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
+    let db = arg_i64(&args[1])?;
+    if db != 0 {
+        return Err(CmdError::err("DB index is out of range"));
+    }
+    ctx.out.ok();
+    Ok(())
+}
+
+pub fn quit(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> CmdResult {
+    ctx.client.close_after_reply = true;
+    ctx.out.ok();
+    Ok(())
+}
+
+fn check_client_name(name: &[u8]) -> CmdResult {
+    if name.iter().any(|&b| !(b'!'..=b'~').contains(&b)) {
+        return Err(CmdError::err(
+            "Client names cannot contain spaces, newlines or special characters.",
+        ));
+    }
+    Ok(())
+}
+
+fn client_info_line(ctx: &Ctx<'_>) -> String {
+    let c = &*ctx.client;
+    let s = |b: &Option<Bytes>| {
+        b.as_ref()
+            .map(|v| String::from_utf8_lossy(v).into_owned())
+            .unwrap_or_default()
+    };
+    format!(
+        "id={} addr={} name={} db=0 resp={} lib-name={} lib-ver={}\n",
+        c.id,
+        c.addr,
+        s(&c.name),
+        if ctx.out.resp3 { 3 } else { 2 },
+        s(&c.lib_name),
+        s(&c.lib_ver)
+    )
+}
+
+pub fn client(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
+    let sub = &args[1];
+    let wrong = || {
+        CmdError::err(format!(
+            "wrong number of arguments for 'client|{}' command",
+            String::from_utf8_lossy(sub).to_ascii_lowercase()
+        ))
+    };
+    if is(sub, "id") {
+        if args.len() != 2 {
+            return Err(wrong());
+        }
+        ctx.out.int(ctx.client.id as i64);
+    } else if is(sub, "setname") {
+        if args.len() != 3 {
+            return Err(wrong());
+        }
+        check_client_name(&args[2])?;
+        ctx.client.name = (!args[2].is_empty()).then(|| args[2].clone());
+        ctx.out.ok();
+    } else if is(sub, "getname") {
+        if args.len() != 2 {
+            return Err(wrong());
+        }
+        let name = ctx.client.name.clone();
+        ctx.out.bulk_or_null(name.as_deref());
+    } else if is(sub, "setinfo") {
+        if args.len() != 4 {
+            return Err(wrong());
+        }
+        if args[3].iter().any(|&b| !(b'!'..=b'~').contains(&b)) {
+            return Err(CmdError::err(format!(
+                "{} cannot contain spaces, newlines or special characters.",
+                String::from_utf8_lossy(&args[2]).to_ascii_lowercase()
+            )));
+        }
+        let value = (!args[3].is_empty()).then(|| args[3].clone());
+        if is(&args[2], "lib-name") {
+            ctx.client.lib_name = value;
+        } else if is(&args[2], "lib-ver") {
+            ctx.client.lib_ver = value;
+        } else {
+            return Err(CmdError::err(format!(
+                "Unrecognized option '{}'",
+                String::from_utf8_lossy(&args[2])
+            )));
+        }
+        ctx.out.ok();
+    } else if is(sub, "info") || is(sub, "list") {
+        let line = client_info_line(ctx);
+        ctx.out.verbatim(&line);
+    } else {
+        return Err(CmdError::err(format!(
+            "unknown subcommand '{}'. Try CLIENT HELP.",
+            String::from_utf8_lossy(sub)
+        )));
+    }
+    Ok(())
+}
+
+fn command_info(ctx: &mut Ctx<'_>, spec: &super::Spec) {
+    let out = &mut *ctx.out;
+    out.array(10);
+    out.bulk(spec.name.as_bytes());
+    out.int(i64::from(spec.arity));
+    out.set(spec.flags.len());
+    for f in spec.flags {
+        out.simple(f);
+    }
+    out.int(i64::from(spec.keys.0));
+    out.int(i64::from(spec.keys.1));
+    out.int(i64::from(spec.keys.2));
+    out.set(0); // ACL categories
+    out.set(0); // tips
+    out.array(0); // key specifications
+    out.array(0); // subcommands
+}
+
+fn command_doc(ctx: &mut Ctx<'_>, spec: &super::Spec) {
+    let out = &mut *ctx.out;
+    out.bulk(spec.name.as_bytes());
+    out.map(3);
+    out.bulk(b"summary");
+    out.bulk(spec.summary.as_bytes());
+    out.bulk(b"since");
+    out.bulk(b"0.1.0");
+    out.bulk(b"group");
+    out.bulk(spec.group.as_bytes());
+}
+
+pub fn command(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
+    if args.len() == 1 {
+        ctx.out.array(COMMANDS.len());
+        for spec in COMMANDS {
+            command_info(ctx, spec);
+        }
+        return Ok(());
+    }
+    let sub = &args[1];
+    if is(sub, "count") {
+        ctx.out.int(COMMANDS.len() as i64);
+    } else if is(sub, "list") {
+        ctx.out.array(COMMANDS.len());
+        for spec in COMMANDS {
+            ctx.out.bulk(spec.name.as_bytes());
+        }
+    } else if is(sub, "info") {
+        if args.len() == 2 {
+            ctx.out.array(COMMANDS.len());
+            for spec in COMMANDS {
+                command_info(ctx, spec);
+            }
+        } else {
+            ctx.out.array(args.len() - 2);
+            for name in &args[2..] {
+                match super::lookup(name) {
+                    Some(spec) => command_info(ctx, spec),
+                    None => ctx.out.null_array(),
+                }
+            }
+        }
+    } else if is(sub, "docs") {
+        let specs: Vec<&super::Spec> = if args.len() == 2 {
+            COMMANDS.iter().collect()
+        } else {
+            args[2..].iter().filter_map(|n| super::lookup(n)).collect()
+        };
+        ctx.out.map(specs.len());
+        for spec in specs {
+            command_doc(ctx, spec);
+        }
+    } else {
+        return Err(CmdError::err(format!(
+            "unknown subcommand '{}'. Try COMMAND HELP.",
+            String::from_utf8_lossy(sub)
+        )));
+    }
+    Ok(())
+}
+
+fn config_params(ctx: &Ctx<'_>) -> Vec<(&'static str, String)> {
+    let c = &ctx.shared.config;
+    let policy = match c.eviction_policy {
+        crate::EvictionPolicy::Lru => "allkeys-lru",
+        crate::EvictionPolicy::Lfu => "allkeys-lfu",
+        crate::EvictionPolicy::NoEviction => "noeviction",
+    };
+    vec![
+        ("port", c.port.to_string()),
+        ("bind", c.bind.to_string()),
+        ("dir", c.storage_path.display().to_string()),
+        ("maxmemory", c.maxmemory.to_string()),
+        ("maxmemory-policy", policy.to_string()),
+        ("maxclients", c.maxclients.to_string()),
+        ("timeout", c.idle_timeout_seconds.to_string()),
+        ("proto-max-bulk-len", c.proto_max_bulk_len.to_string()),
+        (
+            "client-query-buffer-limit",
+            c.client_query_buffer_limit.to_string(),
+        ),
+        ("databases", "1".to_string()),
+        ("save", String::new()),
+        ("appendonly", "no".to_string()),
+        ("max-concepts", c.max_concepts.to_string()),
+        ("default-ttl-seconds", c.default_ttl_seconds.to_string()),
+        ("wal-sync-interval-ms", c.wal_sync_interval_ms.to_string()),
+        ("cache-mode", c.cache_mode.name().to_string()),
+    ]
+}
+
+pub fn config(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
+    let sub = &args[1];
+    if is(sub, "get") {
+        if args.len() < 3 {
+            return Err(CmdError::err(
+                "wrong number of arguments for 'config|get' command",
+            ));
+        }
+        let params = config_params(ctx);
+        let hits: Vec<&(&str, String)> = params
+            .iter()
+            .filter(|(name, _)| {
+                args[2..]
+                    .iter()
+                    .any(|p| glob_match(&p.to_ascii_lowercase(), name.as_bytes()))
+            })
+            .collect();
+        ctx.out.map(hits.len());
+        for (name, value) in hits {
+            ctx.out.bulk(name.as_bytes());
+            ctx.out.bulk(value.as_bytes());
+        }
+        Ok(())
+    } else if is(sub, "set") {
+        Err(CmdError::err(
+            "CONFIG SET is not supported: restart the server with the flag or variable",
+        ))
+    } else if is(sub, "resetstat") {
+        Err(CmdError::err("CONFIG RESETSTAT is not supported"))
+    } else {
+        Err(CmdError::err(format!(
+            "unknown subcommand '{}'. Try CONFIG HELP.",
+            String::from_utf8_lossy(sub)
+        )))
+    }
+}
+
+/// The text of INFO for the asked sections (all by default).
+pub fn info_text(ctx: &Ctx<'_>, sections: &[Bytes]) -> String {
+    let all = sections.is_empty()
+        || sections
+            .iter()
+            .any(|s| is(s, "all") || is(s, "everything") || is(s, "default"));
+    let want = |name: &str| all || sections.iter().any(|s| is(s, name));
+    let sh = ctx.shared;
+    let c = &sh.config;
+    let st = &sh.stats;
+    let engine = sh.engine.stats();
+    let mut t = String::new();
+    let section = |t: &mut String, title: &str| {
+        if !t.is_empty() {
+            t.push_str("\r\n");
+        }
+        let _ = write!(t, "# {title}\r\n");
+    };
+    if want("server") {
+        section(&mut t, "Server");
+        let _ = write!(
+            t,
+            "redis_version:{REDIS_COMPAT_VERSION}\r\nsutra_cache_version:{}\r\nredis_mode:standalone\r\n\
+             os:{}\r\narch_bits:{}\r\nprocess_id:{}\r\ntcp_port:{}\r\nuptime_in_seconds:{}\r\n\
+             uptime_in_days:{}\r\nsimd_isa:{}\r\nrole:{}\r\nvector_dimension:{}\r\n",
+            env!("CARGO_PKG_VERSION"),
+            std::env::consts::OS,
+            usize::BITS,
+            std::process::id(),
+            c.port,
+            sh.uptime_seconds(),
+            sh.uptime_seconds() / 86_400,
+            sh.engine.simd_isa(),
+            c.role,
+            c.vector_dimension.map_or_else(|| "none".to_string(), |d| d.to_string()),
+        );
+    }
+    if want("clients") {
+        section(&mut t, "Clients");
+        let _ = write!(
+            t,
+            "connected_clients:{}\r\nmaxclients:{}\r\n",
+            st.connected_clients.load(Relaxed),
+            c.maxclients
+        );
+    }
+    if want("memory") {
+        section(&mut t, "Memory");
+        let _ = write!(
+            t,
+            "used_memory:{}\r\nused_memory_human:{}\r\nmaxmemory:{}\r\nmaxmemory_human:{}\r\n\
+             maxmemory_policy:{}\r\nmax_entries:{}\r\nentries:{}\r\n",
+            engine.total.bytes,
+            human_bytes(engine.total.bytes),
+            c.maxmemory,
+            human_bytes(c.maxmemory),
+            c.eviction_policy,
+            c.max_concepts,
+            engine.total.entries,
+        );
+    }
+    if want("persistence") {
+        section(&mut t, "Persistence");
+        let _ = write!(
+            t,
+            "loading:0\r\nrdb_last_save_time:{}\r\naof_enabled:0\r\nstorage_path:{}\r\n\
+             in_memory:{}\r\nwal_mode:{}\r\nwal_sync_interval_ms:{}\r\nlast_lsn:{}\r\n\
+             mmap_enabled:{}\r\n",
+            sh.started_unix,
+            c.storage_path.display(),
+            u8::from(c.in_memory),
+            c.wal_mode(),
+            c.wal_sync_interval_ms,
+            sh.engine.last_lsn(),
+            u8::from(c.mmap_enabled),
+        );
+    }
+    if want("stats") {
+        section(&mut t, "Stats");
+        let _ = write!(
+            t,
+            "total_connections_received:{}\r\ntotal_commands_processed:{}\r\n\
+             rejected_connections:{}\r\ntotal_error_replies:{}\r\ntotal_net_input_bytes:{}\r\n\
+             total_net_output_bytes:{}\r\nexpired_keys:{}\r\nevicted_keys:{}\r\n\
+             keyspace_hits:{}\r\nkeyspace_misses:{}\r\nhit_rate:{:.6}\r\nhttp_requests:{}\r\n",
+            ServerStatsGet(&st.total_connections),
+            ServerStatsGet(&st.total_commands),
+            ServerStatsGet(&st.rejected_connections),
+            ServerStatsGet(&st.error_replies),
+            ServerStatsGet(&st.net_input_bytes),
+            ServerStatsGet(&st.net_output_bytes),
+            engine.total.expirations,
+            engine.total.evictions,
+            engine.total.hits,
+            engine.total.misses,
+            engine.total.hit_rate(),
+            ServerStatsGet(&st.http_requests),
+        );
+    }
+    if want("replication") {
+        section(&mut t, "Replication");
+        t.push_str("role:master\r\nconnected_slaves:0\r\n");
+    }
+    if want("keyspace") {
+        section(&mut t, "Keyspace");
+        if engine.keys > 0 {
+            let _ = write!(
+                t,
+                "db0:keys={},vector_sets={}\r\n",
+                engine.keys, engine.vector_sets
+            );
+        }
+    }
+    t
+}
+
+struct ServerStatsGet<'a>(&'a std::sync::atomic::AtomicU64);
+
+impl std::fmt::Display for ServerStatsGet<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0.load(Relaxed))
+    }
+}
+
+fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "K", "M", "G", "T"];
+    let mut v = n as f64;
+    let mut i = 0;
+    while v >= 1024.0 && i + 1 < UNITS.len() {
+        v /= 1024.0;
+        i += 1;
+    }
+    if i == 0 {
+        format!("{n}B")
+    } else {
+        format!("{v:.2}{}", UNITS[i])
+    }
+}
+
+pub fn info(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
+    let text = info_text(ctx, &args[1..]);
+    ctx.out.verbatim(&text);
+    Ok(())
+}
+
+pub fn dbsize(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> CmdResult {
+    ctx.out.int(ctx.shared.engine.dbsize() as i64);
+    Ok(())
+}
+
+pub fn flush(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
+    match args.len() {
+        1 => {}
+        2 if is(&args[1], "sync") || is(&args[1], "async") => {}
+        _ => return Err(CmdError::syntax()),
+    }
+    ctx.shared.engine.flush()?;
+    ctx.out.ok();
+    Ok(())
+}
+
+pub fn save(_ctx: &mut Ctx<'_>, _args: &[Bytes]) -> CmdResult {
+    Err(CmdError::err(
+        "snapshots are not available yet: this build has no durability layer \
+         (the engine has no checkpoint call)",
+    ))
+}
+
+pub fn lastsave(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> CmdResult {
+    ctx.out.int(ctx.shared.started_unix as i64);
+    Ok(())
+}
+
+pub fn time(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> CmdResult {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    ctx.out.array(2);
+    ctx.out.bulk(now.as_secs().to_string().as_bytes());
+    ctx.out.bulk(now.subsec_micros().to_string().as_bytes());
+    Ok(())
+}
+
+/// SHUTDOWN [NOSAVE|SAVE]: stops accepting, answers requests already read, closes the
+/// engine. Like Redis, a successful SHUTDOWN sends no reply: the connection closes.
+pub fn shutdown(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
+    match args.len() {
+        1 => {}
+        2 if is(&args[1], "nosave") || is(&args[1], "save") => {}
+        _ => return Err(CmdError::syntax()),
+    }
+    ctx.shared.shutdown_requested.notify_one();
+    ctx.client.close_after_reply = true;
+    Ok(())
+}

@@ -1,0 +1,521 @@
+//! Redis 8 vector-set commands, same syntax and replies: VADD, VSIM, VEMB, VREM, VCARD,
+//! VDIM, VINFO, VSETATTR, VGETATTR, VRANDMEMBER, VISMEMBER.
+//!
+//! Mapping to the engine:
+//! - Quantization flags: none → the server's `CACHE_MODE` (default `exact`: f32 kept, a
+//!   superset of Redis's default `q8` behaviour), `Q8` → `q8`, `NOQUANT` → `noquant`; `BIN`
+//!   and `REDUCE` answer "not supported". As in Redis, later VADDs must name the same
+//!   quantization and M as the set was created with (M defaults to 16).
+//! - Scores are Redis's `1 − distance/2` with cosine distance `1 − cos`, i.e. `(1 + cos)/2`
+//!   in [0, 1]; EPSILON `e` keeps hits with `cos ≥ 1 − 2e`.
+
+use bytes::Bytes;
+
+use super::{arg_str, is, parse_f64, CmdError, CmdResult, Ctx};
+use crate::{
+    AttrUpdate, ElementAdd, Error, Expiry, KeyKind, Metric, Query, SearchParams, StorageMode,
+    VectorSetOptions,
+};
+
+/// Largest dimension Redis accepts in a request.
+pub const MAX_DIM: usize = 1 << 16;
+/// Most elements one VSIM or VRANDMEMBER reply may carry (Redis has no cap; without one a
+/// single request could make the server allocate without bound).
+pub const MAX_REPLY_COUNT: usize = 1 << 20;
+/// Redis's default M.
+pub const DEFAULT_M: usize = 16;
+
+fn invalid_vector() -> CmdError {
+    CmdError::err("invalid vector specification")
+}
+
+/// Parses `FP32 blob` or `VALUES n v1 … vn` at `args[start..]` (after an optional
+/// `REDUCE dim`, refused here). Returns the vector and how many arguments it used.
+pub fn parse_vector(
+    args: &[Bytes],
+    start: usize,
+    allow_reduce: bool,
+) -> Result<(Vec<f32>, usize), CmdError> {
+    let Some(kind) = args.get(start) else {
+        return Err(invalid_vector());
+    };
+    if allow_reduce && is(kind, "reduce") && args.len() > start + 2 {
+        return Err(CmdError::err(
+            "not supported: REDUCE (random projection) is not available in sutra-cache",
+        ));
+    }
+    if is(kind, "fp32") {
+        let blob = args.get(start + 1).ok_or_else(invalid_vector)?;
+        if blob.len() % 4 != 0 || blob.is_empty() || blob.len() / 4 > MAX_DIM {
+            return Err(invalid_vector());
+        }
+        let v = blob
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect();
+        Ok((v, 2))
+    } else if is(kind, "values") {
+        let dim = args
+            .get(start + 1)
+            .and_then(|a| super::super::frame::parse_i64(a))
+            .filter(|&d| d >= 1 && d as usize <= MAX_DIM)
+            .ok_or_else(invalid_vector)? as usize;
+        let values = args
+            .get(start + 2..start + 2 + dim)
+            .ok_or_else(invalid_vector)?;
+        let mut v = Vec::with_capacity(dim);
+        for a in values {
+            v.push(parse_f64(a).ok_or_else(invalid_vector)? as f32);
+        }
+        Ok((v, dim + 2))
+    } else {
+        Err(invalid_vector())
+    }
+}
+
+/// Storage mode, M and expiry options shared by VADD and VADDM.
+#[derive(Default)]
+pub struct AddOptions {
+    /// Q8 / NOQUANT / none.
+    pub storage: Option<StorageMode>,
+    /// M.
+    pub m: Option<usize>,
+    /// EX / PX (the cache's own options).
+    pub expiry: Expiry,
+}
+
+impl AddOptions {
+    /// Tries to read one option at `args[i]`; returns how many arguments it used (0 when
+    /// `args[i]` is not one of these options).
+    pub fn parse_one(&mut self, args: &[Bytes], i: usize) -> Result<usize, CmdError> {
+        let a = &args[i];
+        let next = args.get(i + 1);
+        if is(a, "noquant") {
+            self.storage = Some(StorageMode::NoQuant);
+        } else if is(a, "q8") {
+            self.storage = Some(StorageMode::Q8);
+        } else if is(a, "bin") {
+            return Err(CmdError::err(
+                "not supported: BIN quantization is not available in sutra-cache (use Q8 or NOQUANT)",
+            ));
+        } else if is(a, "m") && next.is_some() {
+            let m = next
+                .and_then(|n| super::super::frame::parse_i64(n))
+                .filter(|&m| (2..=4096).contains(&m))
+                .ok_or_else(|| CmdError::err("invalid M"))?;
+            self.m = Some(m as usize);
+            return Ok(2);
+        } else if (is(a, "ex") || is(a, "px")) && next.is_some() {
+            let unit = if is(a, "ex") { 1000 } else { 1 };
+            let cmd = if is(a, "ex") { "vadd ex" } else { "vadd px" };
+            self.expiry = super::string::positive_expiry(
+                next.map(|b| &b[..]).unwrap_or_default(),
+                unit,
+                false,
+                cmd,
+            )?;
+            return Ok(2);
+        } else {
+            return Ok(0);
+        }
+        Ok(1)
+    }
+
+    /// The set options to send: every VADD names its storage and M, so a mismatch with
+    /// the set fails as in Redis.
+    pub fn set_options(&self, ctx: &Ctx<'_>) -> VectorSetOptions {
+        VectorSetOptions {
+            metric: None,
+            storage: Some(self.storage.unwrap_or(ctx.shared.config.cache_mode)),
+            m: Some(self.m.unwrap_or(DEFAULT_M)),
+            ef_construction: None,
+        }
+    }
+}
+
+/// Turns an engine conflict into Redis's exact text when the set shows which parameter
+/// differs.
+pub fn conflict_text(ctx: &Ctx<'_>, key: &[u8], opts: &VectorSetOptions, e: Error) -> CmdError {
+    if let Error::Conflict(_) = e {
+        if let Ok(Some(info)) = ctx.shared.engine.vinfo(key) {
+            if opts.storage.is_some_and(|s| s != info.storage) {
+                return CmdError::err("asked quantization mismatch with existing vector set");
+            }
+            if opts.m.is_some_and(|m| m != info.m) {
+                return CmdError::err("asked M value mismatch with existing vector set");
+            }
+        }
+    }
+    e.into()
+}
+
+pub fn vadd(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
+    let (vector, used) = parse_vector(args, 2, true)?;
+    let Some(element) = args.get(2 + used) else {
+        return Err(CmdError::err(
+            "wrong number of arguments for 'vadd' command",
+        ));
+    };
+    let mut opts = AddOptions::default();
+    let mut attributes = AttrUpdate::Keep;
+    let mut i = 3 + used;
+    while i < args.len() {
+        let a = &args[i];
+        let has_next = i + 1 < args.len();
+        if is(a, "cas") {
+            // Redis runs the neighbour search of a CAS add in a thread; an add never
+            // blocks other clients here, so the option changes nothing.
+            i += 1;
+        } else if is(a, "ef") && has_next {
+            super::super::frame::parse_i64(&args[i + 1])
+                .filter(|&ef| (1..=1_000_000).contains(&ef))
+                .ok_or_else(|| CmdError::err("invalid EF"))?;
+            // Per-add exploration factor: the set's ef_construction is fixed at creation.
+            i += 2;
+        } else if is(a, "setattr") && has_next {
+            let json = arg_str(&args[i + 1], "SETATTR")?;
+            attributes = if json.is_empty() {
+                AttrUpdate::Clear
+            } else {
+                AttrUpdate::Set(json)
+            };
+            i += 2;
+        } else {
+            match opts.parse_one(args, i)? {
+                0 => return Err(CmdError::err("invalid option after element")),
+                n => i += n,
+            }
+        }
+    }
+    let set_opts = opts.set_options(ctx);
+    let add = ElementAdd {
+        element,
+        vector: &vector,
+        attributes,
+        expiry: opts.expiry,
+    };
+    match ctx.shared.engine.vadd(&args[1], &set_opts, add) {
+        Ok(added) => {
+            ctx.out.boolean(added);
+            Ok(())
+        }
+        Err(e) => Err(conflict_text(ctx, &args[1], &set_opts, e)),
+    }
+}
+
+/// A query: `ELE name`, `FP32 blob` or `VALUES n …`, as VSIM reads it.
+pub enum QueryArg {
+    /// An element of the set.
+    Element(Bytes),
+    /// A vector.
+    Vector(Vec<f32>),
+}
+
+impl QueryArg {
+    /// Parses the query at `args[start..]`; returns it and how many arguments it used.
+    pub fn parse(args: &[Bytes], start: usize) -> Result<(Self, usize), CmdError> {
+        if args.get(start).is_some_and(|a| is(a, "ele")) {
+            let e = args.get(start + 1).ok_or_else(invalid_vector)?;
+            return Ok((QueryArg::Element(e.clone()), 2));
+        }
+        let (v, used) = parse_vector(args, start, false)?;
+        Ok((QueryArg::Vector(v), used))
+    }
+
+    /// The engine's view.
+    pub fn query(&self) -> Query<'_> {
+        match self {
+            QueryArg::Element(e) => Query::Element(e),
+            QueryArg::Vector(v) => Query::Vector(v),
+        }
+    }
+}
+
+/// Redis's similarity score from an engine score: `(1 + cos)/2` for cosine sets; other
+/// metrics (sets made through other front ends) report the engine's score unchanged.
+pub fn redis_score(metric: Metric, score: f32) -> f64 {
+    match metric {
+        Metric::Cosine => (1.0 + f64::from(score)) / 2.0,
+        _ => f64::from(score),
+    }
+}
+
+/// The engine score a Redis score threshold means.
+pub fn engine_threshold(metric: Metric, redis: f64) -> f32 {
+    match metric {
+        Metric::Cosine => (2.0 * redis - 1.0) as f32,
+        _ => redis as f32,
+    }
+}
+
+fn element_missing(e: Error) -> CmdError {
+    match e {
+        Error::NotFound { .. } => CmdError::err("element not found in set"),
+        other => other.into(),
+    }
+}
+
+pub fn vsim(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
+    let engine = &ctx.shared.engine;
+    match engine.key_type(&args[1]) {
+        None => {
+            ctx.out.array(0);
+            return Ok(());
+        }
+        Some(KeyKind::Blob) => return Err(Error::WrongType.into()),
+        Some(KeyKind::VectorSet) => {}
+    }
+    let (query, used) = QueryArg::parse(args, 2)?;
+    let mut params = SearchParams::default();
+    let (mut withscores, mut withattribs) = (false, false);
+    let mut epsilon: Option<f64> = None;
+    let mut filter = false;
+    let mut i = 2 + used;
+    while i < args.len() {
+        let a = &args[i];
+        let next = args.get(i + 1);
+        let int_arg = |err: &str, max: i64| {
+            next.and_then(|n| super::super::frame::parse_i64(n))
+                .filter(|&v| v > 0 && v <= max)
+                .ok_or_else(|| CmdError::err(err))
+        };
+        if is(a, "withscores") {
+            withscores = true;
+        } else if is(a, "withattribs") {
+            withattribs = true;
+        } else if is(a, "truth") {
+            params.exhaustive = true;
+        } else if is(a, "nothread") {
+            // Searches never block other clients here; nothing to change.
+        } else if is(a, "count") && next.is_some() {
+            // A search never returns more than the set holds; the cap keeps a hostile
+            // COUNT from sizing the engine's result heap.
+            params.count = (int_arg("invalid COUNT", i64::MAX)? as usize).min(MAX_REPLY_COUNT);
+            i += 1;
+        } else if is(a, "epsilon") && next.is_some() {
+            let e = next
+                .and_then(|n| parse_f64(n))
+                .filter(|&e| e > 0.0)
+                .ok_or_else(|| CmdError::err("invalid EPSILON"))?;
+            epsilon = Some(e);
+            i += 1;
+        } else if is(a, "ef") && next.is_some() {
+            params.ef = int_arg("invalid EF", 1_000_000)? as usize;
+            i += 1;
+        } else if is(a, "filter-ef") && next.is_some() {
+            int_arg("invalid FILTER-EF", i64::MAX)?;
+            i += 1;
+        } else if is(a, "filter") && next.is_some() {
+            filter = true;
+            i += 1;
+        } else {
+            return Err(CmdError::err("syntax error in VSIM command"));
+        }
+        i += 1;
+    }
+    if filter {
+        return Err(CmdError::err(
+            "not supported yet: VSIM FILTER expressions are not available in sutra-cache",
+        ));
+    }
+    let metric = if withscores || epsilon.is_some() {
+        engine.vinfo(&args[1])?.map_or(Metric::Cosine, |i| i.metric)
+    } else {
+        Metric::Cosine
+    };
+    if let Some(e) = epsilon {
+        // Redis keeps hits with distance/2 ≤ epsilon, i.e. score ≥ 1 − epsilon.
+        params.min_score = Some(engine_threshold(metric, 1.0 - e));
+    }
+    params.with_attributes = withattribs;
+    let hits = engine
+        .vsearch(&args[1], query.query(), &params)
+        .map_err(element_missing)?;
+    let out = &mut *ctx.out;
+    let resp3 = out.resp3;
+    if resp3 && (withscores || withattribs) {
+        out.map(hits.len());
+    } else {
+        out.array(hits.len() * (1 + usize::from(withscores) + usize::from(withattribs)));
+    }
+    for h in &hits {
+        out.bulk(&h.element);
+        if resp3 && withscores && withattribs {
+            out.array(2);
+        }
+        if withscores {
+            out.double(redis_score(metric, h.score));
+        }
+        if withattribs {
+            out.bulk_or_null(h.attributes.as_deref().map(str::as_bytes));
+        }
+    }
+    Ok(())
+}
+
+pub fn vemb(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
+    let mut raw = false;
+    for a in &args[3..] {
+        if is(a, "raw") {
+            raw = true;
+        } else {
+            return Err(CmdError::err("invalid option"));
+        }
+    }
+    let engine = &ctx.shared.engine;
+    let Some(v) = engine.vget(&args[1], &args[2])? else {
+        ctx.out.null();
+        return Ok(());
+    };
+    if !raw {
+        ctx.out.array(v.len());
+        for x in &v {
+            ctx.out.double(f64::from(*x));
+        }
+        return Ok(());
+    }
+    let storage = engine
+        .vinfo(&args[1])?
+        .map_or(StorageMode::Exact, |i| i.storage);
+    if storage == StorageMode::Q8 {
+        return Err(CmdError::err(
+            "not supported yet: VEMB RAW of a q8 set needs the int8 codes, which the engine does \
+             not expose",
+        ));
+    }
+    // Redis's f32 form: the unit-length vector and its original L2 norm.
+    let norm = v
+        .iter()
+        .map(|x| f64::from(*x) * f64::from(*x))
+        .sum::<f64>()
+        .sqrt();
+    let mut blob = Vec::with_capacity(v.len() * 4);
+    for x in &v {
+        let unit = if norm > 0.0 {
+            (f64::from(*x) / norm) as f32
+        } else {
+            *x
+        };
+        blob.extend_from_slice(&unit.to_le_bytes());
+    }
+    ctx.out.array(3);
+    ctx.out.simple("f32");
+    ctx.out.bulk(&blob);
+    ctx.out.double(norm);
+    Ok(())
+}
+
+pub fn vrem(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
+    let removed = ctx.shared.engine.vrem(&args[1], &args[2])?;
+    ctx.out.boolean(removed);
+    Ok(())
+}
+
+pub fn vcard(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
+    let n = ctx.shared.engine.vcard(&args[1])?;
+    ctx.out.int(n as i64);
+    Ok(())
+}
+
+pub fn vdim(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
+    match ctx.shared.engine.vdim(&args[1])? {
+        Some(d) => ctx.out.int(d as i64),
+        None => return Err(CmdError::err("key does not exist")),
+    }
+    Ok(())
+}
+
+/// VINFO's name for a storage mode (Redis's `f32`, `int8`; ours `exact`).
+pub fn quant_name(s: StorageMode) -> &'static str {
+    match s {
+        StorageMode::Exact => "exact",
+        StorageMode::Q8 => "int8",
+        StorageMode::NoQuant => "f32",
+    }
+}
+
+pub fn vinfo(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
+    let Some(info) = ctx.shared.engine.vinfo(&args[1])? else {
+        ctx.out.null_array();
+        return Ok(());
+    };
+    let out = &mut *ctx.out;
+    out.map(9);
+    out.simple("quant-type");
+    out.simple(quant_name(info.storage));
+    let ints: [(&str, u64); 8] = [
+        ("hnsw-m", info.m as u64),
+        ("vector-dim", info.dim as u64),
+        ("projection-input-dim", 0),
+        ("size", info.size as u64),
+        ("max-level", info.max_level as u64),
+        ("attributes-count", info.attributes_count as u64),
+        ("vset-uid", info.uid),
+        ("hnsw-max-node-uid", info.max_slot),
+    ];
+    for (name, v) in ints {
+        out.simple(name);
+        out.int(i64::try_from(v).unwrap_or(i64::MAX));
+    }
+    Ok(())
+}
+
+pub fn vsetattr(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
+    let json = arg_str(&args[3], "attributes")?;
+    let done = ctx
+        .shared
+        .engine
+        .vset_attr(&args[1], &args[2], Some(json))?;
+    ctx.out.boolean(done);
+    Ok(())
+}
+
+pub fn vgetattr(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
+    let attr = ctx.shared.engine.vget_attr(&args[1], &args[2])?;
+    ctx.out.bulk_or_null(attr.as_deref().map(str::as_bytes));
+    Ok(())
+}
+
+pub fn vrandmember(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
+    if args.len() > 3 {
+        return Err(CmdError::err(
+            "wrong number of arguments for 'vrandmember' command",
+        ));
+    }
+    let count = match args.get(2) {
+        None => None,
+        Some(a) => Some(
+            super::super::frame::parse_i64(a)
+                .ok_or_else(|| CmdError::err("COUNT value is not an integer"))?,
+        ),
+    };
+    if count == Some(0) {
+        ctx.out.array(0);
+        return Ok(());
+    }
+    if count.is_some_and(|c| c < 0 && c.unsigned_abs() > MAX_REPLY_COUNT as u64) {
+        return Err(CmdError::err(format!(
+            "COUNT is over the limit of {MAX_REPLY_COUNT} elements per call"
+        )));
+    }
+    let members = ctx
+        .shared
+        .engine
+        .vrandmember(&args[1], count.unwrap_or(1))?;
+    match count {
+        None => ctx.out.bulk_or_null(members.first().map(Vec::as_slice)),
+        Some(_) => {
+            ctx.out.array(members.len());
+            for m in &members {
+                ctx.out.bulk(m);
+            }
+        }
+    }
+    Ok(())
+}
+
+pub fn vismember(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
+    let is_member = ctx.shared.engine.vismember(&args[1], &args[2])?;
+    ctx.out.boolean(is_member);
+    Ok(())
+}

@@ -1,0 +1,210 @@
+//! One client connection: buffered reads, every complete request executed in order,
+//! replies flushed once per batch (pipelining), limits enforced, HTTP handed off.
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+
+use bytes::BytesMut;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::watch;
+
+use super::cmd::{self, After, Client};
+use super::frame::{self, Request};
+use super::http;
+use super::reply::Out;
+use super::shared::Shared;
+
+/// Replies are written out mid-batch once this many bytes are pending.
+const FLUSH_BYTES: usize = 64 << 10;
+/// Initial read buffer.
+const READ_BUF_BYTES: usize = 16 << 10;
+/// Buffers larger than this are released once empty.
+const RETAIN_BYTES: usize = 1 << 20;
+
+enum Flow {
+    Continue,
+    Close,
+}
+
+/// Serves one client until it leaves, breaks the protocol, idles out or the server stops.
+pub async fn serve(
+    mut stream: TcpStream,
+    shared: Arc<Shared>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let _ = stream.set_nodelay(true);
+    let mut client = Client {
+        id: shared.stats.next_client_id.fetch_add(1, Relaxed) + 1,
+        authenticated: shared.config.password().is_none(),
+        addr: stream
+            .peer_addr()
+            .map(|a| a.to_string())
+            .unwrap_or_default(),
+        ..Client::default()
+    };
+    let mut out = Out::default();
+    let mut buf = BytesMut::with_capacity(READ_BUF_BYTES);
+    let mut decided = false;
+    let idle = shared.config.idle_timeout();
+    let query_limit =
+        usize::try_from(shared.config.client_query_buffer_limit).unwrap_or(usize::MAX);
+    loop {
+        if *shutdown.borrow() {
+            return;
+        }
+        if buf.capacity() - buf.len() < 4096 {
+            buf.reserve(READ_BUF_BYTES);
+        }
+        let read = async {
+            match idle {
+                Some(t) => tokio::time::timeout(t, stream.read_buf(&mut buf))
+                    .await
+                    .ok(),
+                None => Some(stream.read_buf(&mut buf).await),
+            }
+        };
+        let n = tokio::select! {
+            r = read => match r {
+                Some(Ok(n)) if n > 0 => n,
+                _ => return, // closed, failed or idle
+            },
+            _ = shutdown.changed() => return,
+        };
+        shared.stats.net_input_bytes.fetch_add(n as u64, Relaxed);
+        if !decided {
+            match http::looks_like_http(&buf) {
+                None => continue,
+                Some(true) => return http::serve(stream, buf, &shared).await,
+                Some(false) => decided = true,
+            }
+        }
+        let flow = run_batch(&mut stream, &shared, &mut client, &mut out, &mut buf).await;
+        if !out.buf.is_empty() {
+            if stream.write_all(&out.buf).await.is_err() {
+                return;
+            }
+            shared
+                .stats
+                .net_output_bytes
+                .fetch_add(out.buf.len() as u64, Relaxed);
+            out.buf.clear();
+        }
+        // An idle connection does not keep the memory of its largest request or reply.
+        if out.buf.capacity() > RETAIN_BYTES {
+            out.buf = BytesMut::new();
+        }
+        if buf.is_empty() && buf.capacity() > RETAIN_BYTES {
+            buf = BytesMut::with_capacity(READ_BUF_BYTES);
+        }
+        if matches!(flow, Flow::Close) {
+            return;
+        }
+        if buf.len() > query_limit {
+            // Redis closes a client past client-query-buffer-limit without a reply.
+            shared.stats.protocol_errors.fetch_add(1, Relaxed);
+            tracing::warn!(
+                client = client.id,
+                bytes = buf.len(),
+                "closing client over the query buffer limit"
+            );
+            return;
+        }
+    }
+}
+
+/// Executes every complete request in `buf`, leaving replies in `out` (flushing it to the
+/// socket whenever it grows past [`FLUSH_BYTES`]).
+async fn run_batch(
+    stream: &mut TcpStream,
+    shared: &Shared,
+    client: &mut Client,
+    out: &mut Out,
+    buf: &mut BytesMut,
+) -> Flow {
+    let out_limit = usize::try_from(shared.config.client_output_buffer_limit).unwrap_or(usize::MAX);
+    // Counted per batch, not per command: one shared atomic add per read.
+    let mut executed = 0u64;
+    let flow = run_batch_inner(stream, shared, client, out, buf, out_limit, &mut executed).await;
+    shared.stats.total_commands.fetch_add(executed, Relaxed);
+    flow
+}
+
+async fn run_batch_inner(
+    stream: &mut TcpStream,
+    shared: &Shared,
+    client: &mut Client,
+    out: &mut Out,
+    buf: &mut BytesMut,
+    out_limit: usize,
+    executed: &mut u64,
+) -> Flow {
+    let multi_thread = tokio::runtime::Handle::try_current()
+        .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
+    loop {
+        let args = match frame::parse(buf, &shared.limits, client.authenticated) {
+            Ok(Some(Request::Command(args))) => args,
+            Ok(Some(Request::Empty)) => continue,
+            Ok(None) => return Flow::Continue,
+            Err(e) => {
+                shared.stats.protocol_errors.fetch_add(1, Relaxed);
+                out.error(&format!("ERR {}", e.0));
+                return Flow::Close;
+            }
+        };
+        *executed += 1;
+        let mut run = || {
+            catch_unwind(AssertUnwindSafe(|| {
+                cmd::execute(shared, client, out, &args)
+            }))
+        };
+        // A long engine call (a scan of a big set) must not stall the other clients whose
+        // tasks share this worker thread: tell the runtime to move them elsewhere.
+        let after = if multi_thread && cmd::lookup(&args[0]).is_some_and(cmd::may_block) {
+            tokio::task::block_in_place(run)
+        } else {
+            run()
+        };
+        match after {
+            Ok(After::Continue) => {}
+            Ok(After::Close) => return Flow::Close,
+            Ok(After::Drop) => {
+                tracing::warn!(
+                    client = client.id,
+                    "HTTP request on the RESP stream: closing"
+                );
+                // Replies to the commands before it still go out, then the connection closes.
+                return Flow::Close;
+            }
+            Err(_) => {
+                tracing::error!(
+                    client = client.id,
+                    "a command panicked; closing the connection"
+                );
+                out.error("ERR internal error: the command failed unexpectedly");
+                return Flow::Close;
+            }
+        }
+        if out.buf.len() > out_limit {
+            shared.stats.protocol_errors.fetch_add(1, Relaxed);
+            tracing::warn!(
+                client = client.id,
+                "closing client over the output buffer limit"
+            );
+            out.buf.clear();
+            return Flow::Close;
+        }
+        if out.buf.len() >= FLUSH_BYTES {
+            if stream.write_all(&out.buf).await.is_err() {
+                out.buf.clear();
+                return Flow::Close;
+            }
+            shared
+                .stats
+                .net_output_bytes
+                .fetch_add(out.buf.len() as u64, Relaxed);
+            out.buf.clear();
+        }
+    }
+}

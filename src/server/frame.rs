@@ -1,0 +1,552 @@
+//! RESP requests: check-then-parse of multibulk and inline commands, with limits.
+//!
+//! A request is what Redis accepts from a client: an array of bulk strings
+//! (`*N\r\n$len\r\n…\r\n`, "multibulk") or one line of space-separated words ("inline").
+//! Nested arrays and other types are refused, as Redis refuses them, so the nesting depth
+//! of a request is one by construction.
+//!
+//! [`parse`] first *checks* that a whole request is buffered (reading only the length
+//! headers, skipping payloads), and only then splits it off the buffer: the arguments
+//! are [`Bytes`] slices of the one frozen request buffer, so bulk strings are never copied.
+//! Errors carry Redis's text; after one the connection is closed, as Redis does.
+
+use bytes::{Bytes, BytesMut};
+
+/// Size limits on requests. Defaults are Redis's where Redis has one, smaller where a
+/// Redis default would let one client hold gigabytes.
+#[derive(Clone, Debug)]
+pub struct FrameLimits {
+    /// Longest bulk string (Redis's `proto-max-bulk-len`).
+    pub max_bulk_len: usize,
+    /// Most arguments in one request.
+    pub max_array_len: usize,
+    /// Longest inline request line, and longest length header (Redis's 64 KiB).
+    pub max_inline_len: usize,
+}
+
+impl Default for FrameLimits {
+    fn default() -> Self {
+        Self {
+            max_bulk_len: 64 << 20,
+            max_array_len: 1 << 20,
+            max_inline_len: 64 << 10,
+        }
+    }
+}
+
+/// Before AUTH, Redis accepts at most this many arguments …
+const UNAUTH_MAX_ARRAY_LEN: usize = 10;
+/// … and bulk strings at most this long.
+const UNAUTH_MAX_BULK_LEN: usize = 16 << 10;
+
+/// A protocol violation; the text follows `-ERR ` in the reply.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProtocolError(pub &'static str);
+
+/// One parsed request.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Request {
+    /// A command and its arguments (never empty).
+    Command(Vec<Bytes>),
+    /// An empty line or `*0` / `*-1`: nothing to do.
+    Empty,
+}
+
+/// Parses one request off the front of `buf`. `Ok(None)` means "incomplete: read more".
+/// `authenticated` applies Redis's tighter limits to clients that have not authenticated.
+pub fn parse(
+    buf: &mut BytesMut,
+    limits: &FrameLimits,
+    authenticated: bool,
+) -> Result<Option<Request>, ProtocolError> {
+    if buf.is_empty() {
+        return Ok(None);
+    }
+    if buf[0] == b'*' {
+        parse_multibulk(buf, limits, authenticated)
+    } else {
+        parse_inline(buf, limits)
+    }
+}
+
+/// Where a line ending in `\r\n` starting at `start` ends: the index of its `\r`.
+fn find_crlf(buf: &[u8], start: usize) -> Option<usize> {
+    let rel = memchr_cr(&buf[start..])?;
+    Some(start + rel)
+}
+
+fn memchr_cr(s: &[u8]) -> Option<usize> {
+    s.iter().position(|&b| b == b'\r')
+}
+
+/// Redis's `string2ll`: optional '-', digits, no leading zeros, no '+', fits in i64.
+pub fn parse_i64(s: &[u8]) -> Option<i64> {
+    let (neg, digits) = match s.first()? {
+        b'-' => (true, &s[1..]),
+        _ => (false, s),
+    };
+    if digits.is_empty() || digits.len() > 19 || (digits[0] == b'0' && (digits.len() > 1 || neg)) {
+        return None;
+    }
+    let mut v: i64 = 0;
+    for &d in digits {
+        if !d.is_ascii_digit() {
+            return None;
+        }
+        let digit = i64::from(d - b'0');
+        v = v.checked_mul(10)?;
+        v = if neg {
+            v.checked_sub(digit)?
+        } else {
+            v.checked_add(digit)?
+        };
+    }
+    Some(v)
+}
+
+/// Reads a `<prefix><integer>\r\n` header at `pos`; returns (value, position after it).
+fn header(
+    buf: &[u8],
+    pos: usize,
+    limits: &FrameLimits,
+    too_big: &'static str,
+    invalid: &'static str,
+) -> Result<Option<(i64, usize)>, ProtocolError> {
+    let Some(cr) = find_crlf(buf, pos) else {
+        if buf.len() - pos > limits.max_inline_len {
+            return Err(ProtocolError(too_big));
+        }
+        return Ok(None);
+    };
+    if cr - pos > limits.max_inline_len {
+        return Err(ProtocolError(too_big));
+    }
+    if cr + 1 >= buf.len() {
+        return Ok(None);
+    }
+    if buf[cr + 1] != b'\n' {
+        return Err(ProtocolError(invalid));
+    }
+    let value = parse_i64(&buf[pos + 1..cr]).ok_or(ProtocolError(invalid))?;
+    Ok(Some((value, cr + 2)))
+}
+
+fn parse_multibulk(
+    buf: &mut BytesMut,
+    limits: &FrameLimits,
+    authenticated: bool,
+) -> Result<Option<Request>, ProtocolError> {
+    const INVALID_MB: &str = "Protocol error: invalid multibulk length";
+    const INVALID_BULK: &str = "Protocol error: invalid bulk length";
+    let Some((count, mut pos)) = header(
+        buf,
+        0,
+        limits,
+        "Protocol error: too big mbulk count string",
+        INVALID_MB,
+    )?
+    else {
+        return Ok(None);
+    };
+    if count <= 0 {
+        let _ = buf.split_to(pos);
+        return Ok(Some(Request::Empty));
+    }
+    if count > i64::from(i32::MAX) || count as u64 > limits.max_array_len as u64 {
+        return Err(ProtocolError(INVALID_MB));
+    }
+    if !authenticated && count as usize > UNAUTH_MAX_ARRAY_LEN {
+        return Err(ProtocolError(
+            "Protocol error: unauthenticated multibulk length",
+        ));
+    }
+    let count = count as usize;
+    // Check: walk every header, skipping payloads, until the whole request is here.
+    // Spans are recorded so that the split below does not re-parse.
+    let mut spans: Vec<(usize, usize)> = Vec::with_capacity(count.min(1024));
+    for _ in 0..count {
+        if pos >= buf.len() {
+            reserve_hint(buf, pos + 16);
+            return Ok(None);
+        }
+        if buf[pos] != b'$' {
+            return Err(ProtocolError(expected_dollar(buf[pos])));
+        }
+        let Some((len, data)) = header(
+            buf,
+            pos,
+            limits,
+            "Protocol error: too big bulk count string",
+            INVALID_BULK,
+        )?
+        else {
+            return Ok(None);
+        };
+        if len < 0 || len as u64 > limits.max_bulk_len as u64 {
+            return Err(ProtocolError(INVALID_BULK));
+        }
+        if !authenticated && len as usize > UNAUTH_MAX_BULK_LEN {
+            return Err(ProtocolError("Protocol error: unauthenticated bulk length"));
+        }
+        let end = data + len as usize;
+        if end + 2 > buf.len() {
+            reserve_hint(buf, end + 2);
+            return Ok(None);
+        }
+        if &buf[end..end + 2] != b"\r\n" {
+            return Err(ProtocolError(
+                "Protocol error: bulk string not terminated by CRLF",
+            ));
+        }
+        spans.push((data, end));
+        pos = end + 2;
+    }
+    // Parse: split the request off and hand out slices of it.
+    let frame = buf.split_to(pos).freeze();
+    let args = spans.into_iter().map(|(s, e)| frame.slice(s..e)).collect();
+    Ok(Some(Request::Command(args)))
+}
+
+/// Makes room for a request whose end we now know, so big values arrive in one buffer.
+fn reserve_hint(buf: &mut BytesMut, needed: usize) {
+    if needed > buf.capacity() {
+        buf.reserve(needed - buf.len());
+    }
+}
+
+fn expected_dollar(got: u8) -> &'static str {
+    // Redis prints the byte it got; keep the common cases exact and the rest generic.
+    match got {
+        b'*' => "Protocol error: expected '$', got '*'",
+        b':' => "Protocol error: expected '$', got ':'",
+        b'+' => "Protocol error: expected '$', got '+'",
+        b'-' => "Protocol error: expected '$', got '-'",
+        b'%' => "Protocol error: expected '$', got '%'",
+        b'~' => "Protocol error: expected '$', got '~'",
+        b'\r' => "Protocol error: expected '$', got '\r'",
+        b'\n' => "Protocol error: expected '$', got '\n'",
+        b'0'..=b'9' => "Protocol error: expected '$', got a digit",
+        _ => "Protocol error: expected '$', got something else",
+    }
+}
+
+fn parse_inline(
+    buf: &mut BytesMut,
+    limits: &FrameLimits,
+) -> Result<Option<Request>, ProtocolError> {
+    let Some(nl) = buf.iter().position(|&b| b == b'\n') else {
+        if buf.len() > limits.max_inline_len {
+            return Err(ProtocolError("Protocol error: too big inline request"));
+        }
+        return Ok(None);
+    };
+    if nl > limits.max_inline_len {
+        return Err(ProtocolError("Protocol error: too big inline request"));
+    }
+    let line = buf.split_to(nl + 1);
+    let mut line = &line[..nl];
+    if line.last() == Some(&b'\r') {
+        line = &line[..line.len() - 1];
+    }
+    let args = split_args(line).ok_or(ProtocolError(
+        "Protocol error: unbalanced quotes in request",
+    ))?;
+    if args.is_empty() {
+        return Ok(Some(Request::Empty));
+    }
+    if args.len() > limits.max_array_len {
+        return Err(ProtocolError("Protocol error: invalid multibulk length"));
+    }
+    Ok(Some(Request::Command(
+        args.into_iter().map(Bytes::from).collect(),
+    )))
+}
+
+/// Splits an inline line as Redis's `sdssplitargs`: words separated by blanks, "double
+/// quotes" with `\n \r \t \b \a \\ \" \xHH` escapes, 'single quotes' with `\'`.
+/// `None` for unbalanced quotes or a closing quote not followed by a blank.
+pub fn split_args(line: &[u8]) -> Option<Vec<Vec<u8>>> {
+    let mut args = Vec::new();
+    let mut i = 0;
+    let n = line.len();
+    loop {
+        while i < n && line[i].is_ascii_whitespace() {
+            i += 1;
+        }
+        if i >= n {
+            return Some(args);
+        }
+        let mut cur = Vec::new();
+        let mut in_dq = false;
+        let mut in_sq = false;
+        loop {
+            if in_dq {
+                if i >= n {
+                    return None;
+                }
+                let c = line[i];
+                if c == b'\\' && i + 3 < n && line[i + 1] == b'x' {
+                    if let (Some(h), Some(l)) = (hex(line[i + 2]), hex(line[i + 3])) {
+                        cur.push(h * 16 + l);
+                        i += 4;
+                        continue;
+                    }
+                }
+                if c == b'\\' && i + 1 < n {
+                    i += 1;
+                    cur.push(match line[i] {
+                        b'n' => b'\n',
+                        b'r' => b'\r',
+                        b't' => b'\t',
+                        b'b' => 8,
+                        b'a' => 7,
+                        other => other,
+                    });
+                } else if c == b'"' {
+                    if i + 1 < n && !line[i + 1].is_ascii_whitespace() {
+                        return None;
+                    }
+                    i += 1;
+                    break;
+                } else {
+                    cur.push(c);
+                }
+                i += 1;
+            } else if in_sq {
+                if i >= n {
+                    return None;
+                }
+                let c = line[i];
+                if c == b'\\' && i + 1 < n && line[i + 1] == b'\'' {
+                    cur.push(b'\'');
+                    i += 2;
+                    continue;
+                } else if c == b'\'' {
+                    if i + 1 < n && !line[i + 1].is_ascii_whitespace() {
+                        return None;
+                    }
+                    i += 1;
+                    break;
+                }
+                cur.push(c);
+                i += 1;
+            } else {
+                if i >= n {
+                    break;
+                }
+                match line[i] {
+                    b' ' | b'\n' | b'\r' | b'\t' | 0 => {
+                        i += 1;
+                        break;
+                    }
+                    b'"' => in_dq = true,
+                    b'\'' => in_sq = true,
+                    c => cur.push(c),
+                }
+                i += 1;
+            }
+        }
+        args.push(cur);
+    }
+}
+
+fn hex(c: u8) -> Option<u8> {
+    match c {
+        b'0'..=b'9' => Some(c - b'0'),
+        b'a'..=b'f' => Some(c - b'a' + 10),
+        b'A'..=b'F' => Some(c - b'A' + 10),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_all(input: &[u8]) -> Result<Vec<Request>, ProtocolError> {
+        let mut buf = BytesMut::from(input);
+        let mut out = Vec::new();
+        while let Some(r) = parse(&mut buf, &FrameLimits::default(), true)? {
+            out.push(r);
+        }
+        Ok(out)
+    }
+
+    fn cmd(args: &[&str]) -> Request {
+        Request::Command(
+            args.iter()
+                .map(|a| Bytes::copy_from_slice(a.as_bytes()))
+                .collect(),
+        )
+    }
+
+    #[test]
+    fn pipelined_multibulk_requests_parse_one_after_another() {
+        let got = parse_all(b"*1\r\n$4\r\nPING\r\n*2\r\n$3\r\nGET\r\n$1\r\nk\r\n").unwrap();
+        assert_eq!(got, vec![cmd(&["PING"]), cmd(&["GET", "k"])]);
+    }
+
+    #[test]
+    fn a_request_split_anywhere_waits_for_the_rest() {
+        let full = b"*2\r\n$3\r\nGET\r\n$5\r\nhello\r\n";
+        for cut in 0..full.len() {
+            let mut buf = BytesMut::from(&full[..cut]);
+            assert_eq!(
+                parse(&mut buf, &FrameLimits::default(), true),
+                Ok(None),
+                "cut {cut}"
+            );
+            assert_eq!(buf.len(), cut, "nothing consumed at cut {cut}");
+        }
+    }
+
+    #[test]
+    fn inline_commands_split_on_blanks_and_honour_quotes() {
+        let got = parse_all(b"SET k \"a b\\x41\\n\"\r\nset 'it\\'s' x\n\r\n").unwrap();
+        assert_eq!(
+            got,
+            vec![
+                cmd(&["SET", "k", "a bA\n"]),
+                cmd(&["set", "it's", "x"]),
+                Request::Empty
+            ]
+        );
+    }
+
+    #[test]
+    fn unbalanced_quotes_are_a_protocol_error() {
+        assert_eq!(
+            parse_all(b"SET \"k\r\n"),
+            Err(ProtocolError(
+                "Protocol error: unbalanced quotes in request"
+            ))
+        );
+        assert_eq!(
+            parse_all(b"SET \"k\"x\r\n"),
+            Err(ProtocolError(
+                "Protocol error: unbalanced quotes in request"
+            ))
+        );
+    }
+
+    #[test]
+    fn bad_lengths_get_redis_errors() {
+        let inv_bulk = Err(ProtocolError("Protocol error: invalid bulk length"));
+        assert_eq!(parse_all(b"*1\r\n$-5\r\n"), inv_bulk);
+        assert_eq!(parse_all(b"*1\r\n$abc\r\n"), inv_bulk);
+        assert_eq!(parse_all(b"*1\r\n$99999999999\r\n"), inv_bulk);
+        let inv_mb = Err(ProtocolError("Protocol error: invalid multibulk length"));
+        assert_eq!(parse_all(b"*x\r\n"), inv_mb);
+        assert_eq!(parse_all(b"*99999999999\r\n"), inv_mb);
+        assert_eq!(
+            parse_all(b"*1\r\n*1\r\n"),
+            Err(ProtocolError("Protocol error: expected '$', got '*'"))
+        );
+    }
+
+    #[test]
+    fn unauthenticated_clients_get_tighter_limits() {
+        let mut buf = BytesMut::from(&b"*11\r\n"[..]);
+        assert_eq!(
+            parse(&mut buf, &FrameLimits::default(), false),
+            Err(ProtocolError(
+                "Protocol error: unauthenticated multibulk length"
+            ))
+        );
+        let mut buf = BytesMut::from(&b"*1\r\n$16385\r\n"[..]);
+        assert_eq!(
+            parse(&mut buf, &FrameLimits::default(), false),
+            Err(ProtocolError("Protocol error: unauthenticated bulk length"))
+        );
+    }
+
+    #[test]
+    fn zero_and_negative_counts_are_empty_requests() {
+        assert_eq!(
+            parse_all(b"*0\r\n*-1\r\n").unwrap(),
+            vec![Request::Empty, Request::Empty]
+        );
+    }
+
+    #[test]
+    fn integers_parse_as_redis_string2ll() {
+        assert_eq!(parse_i64(b"0"), Some(0));
+        assert_eq!(parse_i64(b"-12"), Some(-12));
+        assert_eq!(parse_i64(b"9223372036854775807"), Some(i64::MAX));
+        assert_eq!(parse_i64(b"-9223372036854775808"), Some(i64::MIN));
+        for bad in [
+            &b""[..],
+            b"-",
+            b"+1",
+            b"01",
+            b"-0",
+            b"1 ",
+            b"9223372036854775808",
+        ] {
+            assert_eq!(parse_i64(bad), None, "{:?}", bad);
+        }
+    }
+
+    #[test]
+    fn arguments_are_slices_of_one_buffer() {
+        let mut buf = BytesMut::from(&b"*2\r\n$3\r\nSET\r\n$5\r\nvalue\r\n"[..]);
+        let Some(Request::Command(args)) = parse(&mut buf, &FrameLimits::default(), true).unwrap()
+        else {
+            panic!("expected a command");
+        };
+        let gap = args[1].as_ptr() as usize - args[0].as_ptr() as usize;
+        assert_eq!(
+            gap,
+            3 + 2 + 4,
+            "the value sits right after SET\\r\\n$5\\r\\n"
+        );
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn arbitrary_bytes_never_panic_and_never_consume_past_the_input(
+            data in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..512),
+            authenticated in proptest::prelude::any::<bool>(),
+        ) {
+            let limits = FrameLimits { max_bulk_len: 64, max_array_len: 16, max_inline_len: 128 };
+            let mut buf = BytesMut::from(&data[..]);
+            let mut before = buf.len();
+            while let Ok(Some(_)) = parse(&mut buf, &limits, authenticated) {
+                proptest::prop_assert!(buf.len() < before || buf.is_empty());
+                before = buf.len();
+            }
+        }
+
+        #[test]
+        fn a_pipeline_parses_the_same_however_it_is_split(
+            cmds in proptest::collection::vec(
+                proptest::collection::vec(proptest::collection::vec(proptest::prelude::any::<u8>(), 0..20), 1..5),
+                1..6,
+            ),
+            cut in 0usize..400,
+        ) {
+            let mut wire = Vec::new();
+            for c in &cmds {
+                wire.extend(format!("*{}\r\n", c.len()).as_bytes());
+                for a in c {
+                    wire.extend(format!("${}\r\n", a.len()).as_bytes());
+                    wire.extend(a);
+                    wire.extend(b"\r\n");
+                }
+            }
+            let cut = cut.min(wire.len());
+            let mut buf = BytesMut::new();
+            let mut got = Vec::new();
+            for chunk in [&wire[..cut], &wire[cut..]] {
+                buf.extend_from_slice(chunk);
+                while let Some(r) = parse(&mut buf, &FrameLimits::default(), true).unwrap() {
+                    if let Request::Command(args) = r {
+                        got.push(args.iter().map(|a| a.to_vec()).collect::<Vec<_>>());
+                    }
+                }
+            }
+            proptest::prop_assert_eq!(got, cmds);
+            proptest::prop_assert!(buf.is_empty());
+        }
+    }
+}

@@ -1,0 +1,188 @@
+//! HTTP/1.x on the RESP port: `GET /health`, `GET /stats`, `GET /metrics`.
+//!
+//! A connection whose first line ends in `HTTP/1.0` or `HTTP/1.1` is HTTP. One request
+//! per connection (`Connection: close`); anything unexpected gets a 4xx, never a panic.
+//! With a password configured, /stats and /metrics need `Authorization: Bearer <password>`;
+//! /health stays open.
+
+use std::sync::atomic::Ordering::Relaxed;
+
+use bytes::BytesMut;
+use subtle::ConstantTimeEq;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use super::metrics;
+use super::shared::Shared;
+
+/// Longest request head (request line plus headers) accepted.
+pub const MAX_HEAD_BYTES: usize = 16 << 10;
+
+/// Whether buffered input starts an HTTP request: `Some(true)` HTTP, `Some(false)` RESP,
+/// `None` undecided (the first line is not complete yet).
+pub fn looks_like_http(buf: &[u8]) -> Option<bool> {
+    if buf.first() == Some(&b'*') {
+        return Some(false);
+    }
+    let window = &buf[..buf.len().min(MAX_HEAD_BYTES)];
+    let Some(nl) = window.iter().position(|&b| b == b'\n') else {
+        return if buf.len() >= MAX_HEAD_BYTES {
+            Some(false)
+        } else {
+            None
+        };
+    };
+    let line = window[..nl].strip_suffix(b"\r").unwrap_or(&window[..nl]);
+    Some(line.ends_with(b" HTTP/1.1") || line.ends_with(b" HTTP/1.0"))
+}
+
+fn head_end(buf: &[u8]) -> Option<usize> {
+    buf.windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .map(|p| p + 4)
+        .or_else(|| buf.windows(2).position(|w| w == b"\n\n").map(|p| p + 2))
+}
+
+/// Serves one HTTP request whose first bytes are already in `buf`, then closes.
+pub async fn serve(mut stream: TcpStream, mut buf: BytesMut, shared: &Shared) {
+    shared.stats.http_requests.fetch_add(1, Relaxed);
+    let response = loop {
+        if let Some(end) = head_end(&buf) {
+            break respond(&buf[..end], shared);
+        }
+        if buf.len() > MAX_HEAD_BYTES {
+            break plain(
+                431,
+                "Request Header Fields Too Large",
+                "request head too large\n",
+            );
+        }
+        let read = tokio::time::timeout(
+            std::time::Duration::from_secs(10),
+            stream.read_buf(&mut buf),
+        )
+        .await;
+        match read {
+            Ok(Ok(n)) if n > 0 => {}
+            _ => return,
+        }
+    };
+    let _ = stream.write_all(&response).await;
+    let _ = stream.shutdown().await;
+}
+
+fn response(status: u16, reason: &str, content_type: &str, extra: &str, body: &str) -> Vec<u8> {
+    format!(
+        "HTTP/1.1 {status} {reason}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n\
+         Connection: close\r\n{extra}\r\n{body}",
+        body.len()
+    )
+    .into_bytes()
+}
+
+fn plain(status: u16, reason: &str, body: &str) -> Vec<u8> {
+    response(status, reason, "text/plain; charset=utf-8", "", body)
+}
+
+/// The full response to one request head.
+pub fn respond(head: &[u8], shared: &Shared) -> Vec<u8> {
+    let Ok(head) = std::str::from_utf8(head) else {
+        return plain(400, "Bad Request", "request head is not UTF-8\n");
+    };
+    let mut lines = head.lines();
+    let request_line = lines.next().unwrap_or_default();
+    let mut parts = request_line.split(' ');
+    let (Some(method), Some(target), Some(version), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return plain(400, "Bad Request", "malformed request line\n");
+    };
+    if !version.starts_with("HTTP/1.") {
+        return plain(400, "Bad Request", "unsupported HTTP version\n");
+    }
+    let path = target.split('?').next().unwrap_or_default();
+    let authorization = lines
+        .filter_map(|l| l.split_once(':'))
+        .find(|(name, _)| name.trim().eq_ignore_ascii_case("authorization"))
+        .map(|(_, v)| v.trim());
+    let is_get = method == "GET" || method == "HEAD";
+    let with_body = |r: Vec<u8>| {
+        if method == "HEAD" {
+            let end = head_end(&r).unwrap_or(r.len());
+            r[..end].to_vec()
+        } else {
+            r
+        }
+    };
+    match path {
+        "/health" | "/stats" | "/metrics" if !is_get => response(
+            405,
+            "Method Not Allowed",
+            "text/plain; charset=utf-8",
+            "Allow: GET, HEAD\r\n",
+            "method not allowed\n",
+        ),
+        "/health" => with_body(response(
+            200,
+            "OK",
+            "application/json",
+            "",
+            &metrics::health_json(shared),
+        )),
+        "/stats" | "/metrics" if !bearer_ok(shared, authorization) => response(
+            401,
+            "Unauthorized",
+            "text/plain; charset=utf-8",
+            "WWW-Authenticate: Bearer realm=\"sutra-cache\"\r\n",
+            "a Bearer token is required\n",
+        ),
+        "/stats" => with_body(response(
+            200,
+            "OK",
+            "application/json",
+            "",
+            &metrics::stats_json(shared),
+        )),
+        "/metrics" => with_body(response(
+            200,
+            "OK",
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+            "",
+            &metrics::metrics_text(shared),
+        )),
+        _ => plain(
+            404,
+            "Not Found",
+            "not found: try /health, /stats or /metrics\n",
+        ),
+    }
+}
+
+fn bearer_ok(shared: &Shared, authorization: Option<&str>) -> bool {
+    let Some(password) = shared.config.password() else {
+        return true;
+    };
+    let token = authorization
+        .and_then(|v| v.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, t)| t.trim())
+        .unwrap_or_default();
+    bool::from(token.as_bytes().ct_eq(password.as_bytes()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::looks_like_http;
+
+    #[test]
+    fn the_first_line_decides_between_http_and_resp() {
+        assert_eq!(
+            looks_like_http(b"GET /health HTTP/1.1\r\nHost: x\r\n"),
+            Some(true)
+        );
+        assert_eq!(looks_like_http(b"GET /health HTTP/1.0\n"), Some(true));
+        assert_eq!(looks_like_http(b"*1\r\n$4\r\nPING\r\n"), Some(false));
+        assert_eq!(looks_like_http(b"PING\r\n"), Some(false));
+        assert_eq!(looks_like_http(b"GET /hea"), None);
+    }
+}

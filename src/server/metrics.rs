@@ -1,0 +1,200 @@
+//! `/stats` (JSON) and `/metrics` (Prometheus text exposition, via prometheus-client).
+//! Both read the engine's counters at request time; nothing is cached here.
+
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+
+use super::shared::Shared;
+use crate::Counters;
+
+fn counters_json(c: &Counters) -> serde_json::Value {
+    serde_json::json!({
+        "hits": c.hits,
+        "misses": c.misses,
+        "total_requests": c.hits.saturating_add(c.misses),
+        "hit_rate": c.hit_rate(),
+        "sets": c.sets,
+        "evictions": c.evictions,
+        "expirations": c.expirations,
+        "entries": c.entries,
+        "bytes": c.bytes,
+    })
+}
+
+/// `/health`: liveness and what this process is.
+pub fn health_json(shared: &Shared) -> String {
+    let c = &shared.config;
+    serde_json::json!({
+        "status": "ok",
+        "version": env!("CARGO_PKG_VERSION"),
+        "uptime_seconds": shared.uptime_seconds(),
+        "role": c.role,
+        "vector_dimension": c.vector_dimension,
+        "wal_mode": c.wal_mode(),
+        "wal_sync_interval_ms": c.wal_sync_interval_ms,
+        "in_memory": c.in_memory,
+        "simd_isa": shared.engine.simd_isa(),
+    })
+    .to_string()
+}
+
+/// `/stats`: the seed's keys (hits, misses, total_requests, hit_rate, backend, shard)
+/// and the same counters per vector set.
+pub fn stats_json(shared: &Shared) -> String {
+    let s = shared.engine.stats();
+    let mut body = counters_json(&s.total);
+    let per_set: serde_json::Map<String, serde_json::Value> = shared
+        .engine
+        .vstats_all()
+        .into_iter()
+        .map(|(k, c)| (String::from_utf8_lossy(&k).into_owned(), counters_json(&c)))
+        .collect();
+    if let Some(obj) = body.as_object_mut() {
+        obj.insert("backend".into(), "sutra-cache".into());
+        obj.insert("shard".into(), shared.config.shard.clone().into());
+        obj.insert("keys".into(), s.keys.into());
+        obj.insert("vector_sets".into(), s.vector_sets.into());
+        obj.insert(
+            "connected_clients".into(),
+            shared.stats.connected_clients.load(Relaxed).into(),
+        );
+        obj.insert("sets".into(), per_set.into());
+    }
+    body.to_string()
+}
+
+fn counter(registry: &mut Registry, name: &str, help: &str, value: u64) {
+    let c: Counter = Counter::default();
+    c.inc_by(value);
+    registry.register(name, help, c);
+}
+
+fn gauge(registry: &mut Registry, name: &str, help: &str, value: u64) {
+    let g: Gauge = Gauge::default();
+    g.set(i64::try_from(value).unwrap_or(i64::MAX));
+    registry.register(name, help, g);
+}
+
+type SetLabels = Vec<(String, String)>;
+
+/// `/metrics`: Prometheus text exposition (OpenMetrics flavour of prometheus-client).
+pub fn metrics_text(shared: &Shared) -> String {
+    let mut r = Registry::with_prefix("sutra_cache");
+    let s = shared.engine.stats();
+    let st = &shared.stats;
+    let load = |a: &AtomicU64| a.load(Relaxed);
+    counter(&mut r, "hits", "Lookups that found an entry", s.total.hits);
+    counter(&mut r, "misses", "Lookups that found none", s.total.misses);
+    counter(&mut r, "writes", "Successful writes", s.total.sets);
+    counter(
+        &mut r,
+        "evictions",
+        "Entries evicted at a cap",
+        s.total.evictions,
+    );
+    counter(
+        &mut r,
+        "expirations",
+        "Entries reclaimed after their TTL",
+        s.total.expirations,
+    );
+    gauge(
+        &mut r,
+        "entries",
+        "Live entries (blob keys plus elements)",
+        s.total.entries,
+    );
+    gauge(&mut r, "bytes", "Accounted bytes", s.total.bytes);
+    gauge(&mut r, "keys", "Keys (blobs plus vector sets)", s.keys);
+    gauge(&mut r, "vector_sets", "Vector sets", s.vector_sets);
+    gauge(
+        &mut r,
+        "connected_clients",
+        "Clients connected now",
+        st.connected_clients.load(Relaxed) as u64,
+    );
+    counter(
+        &mut r,
+        "connections",
+        "Connections accepted",
+        load(&st.total_connections),
+    );
+    counter(
+        &mut r,
+        "rejected_connections",
+        "Connections refused at maxclients",
+        load(&st.rejected_connections),
+    );
+    counter(
+        &mut r,
+        "commands",
+        "Commands executed",
+        load(&st.total_commands),
+    );
+    counter(
+        &mut r,
+        "error_replies",
+        "Commands answered with an error",
+        load(&st.error_replies),
+    );
+    counter(
+        &mut r,
+        "protocol_errors",
+        "Connections closed for a protocol error or limit",
+        load(&st.protocol_errors),
+    );
+    counter(
+        &mut r,
+        "http_requests",
+        "HTTP requests served",
+        load(&st.http_requests),
+    );
+    gauge(
+        &mut r,
+        "uptime_seconds",
+        "Seconds since start",
+        shared.uptime_seconds(),
+    );
+
+    let set_hits = Family::<SetLabels, Counter>::default();
+    let set_misses = Family::<SetLabels, Counter>::default();
+    let set_entries = Family::<SetLabels, Gauge>::default();
+    let set_bytes = Family::<SetLabels, Gauge>::default();
+    for (key, c) in shared.engine.vstats_all() {
+        let labels = vec![(
+            "set".to_string(),
+            String::from_utf8_lossy(&key).into_owned(),
+        )];
+        set_hits.get_or_create(&labels).inc_by(c.hits);
+        set_misses.get_or_create(&labels).inc_by(c.misses);
+        set_entries
+            .get_or_create(&labels)
+            .set(i64::try_from(c.entries).unwrap_or(i64::MAX));
+        set_bytes
+            .get_or_create(&labels)
+            .set(i64::try_from(c.bytes).unwrap_or(i64::MAX));
+    }
+    r.register(
+        "set_hits",
+        "Lookups that found an element, per vector set",
+        set_hits,
+    );
+    r.register(
+        "set_misses",
+        "Lookups that found no element, per vector set",
+        set_misses,
+    );
+    r.register("set_entries", "Live elements, per vector set", set_entries);
+    r.register("set_bytes", "Accounted bytes, per vector set", set_bytes);
+
+    let mut text = String::new();
+    if encode(&mut text, &r).is_err() {
+        text = "# encoding failed\n".into();
+    }
+    text
+}

@@ -1,0 +1,17 @@
+//! The RESP + HTTP front end (`sutra-cache serve`). Only this module knows RESP and
+//! tokio; every command is one call into [`crate::Engine`].
+
+mod cmd;
+mod config;
+mod connection;
+mod frame;
+mod glob;
+mod http;
+mod listener;
+mod metrics;
+mod reply;
+mod shared;
+
+pub use config::ServerConfig;
+pub use frame::FrameLimits;
+pub use listener::{run, serve};

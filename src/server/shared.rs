@@ -1,0 +1,76 @@
+//! State every connection shares: the engine, the configuration, server-level counters.
+
+use std::sync::atomic::{AtomicU64, AtomicUsize};
+use std::sync::Arc;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use super::config::ServerConfig;
+use super::frame::FrameLimits;
+use crate::Engine;
+
+/// Shared by all connections of one server.
+pub struct Shared {
+    /// The engine every command calls.
+    pub engine: Arc<Engine>,
+    /// The configuration the server started with.
+    pub config: ServerConfig,
+    /// Request limits derived from the configuration.
+    pub limits: FrameLimits,
+    /// Server-level counters.
+    pub stats: ServerStats,
+    /// When the server started.
+    pub started: Instant,
+    /// Start time in seconds since the Unix epoch (LASTSAVE before any save).
+    pub started_unix: u64,
+    /// Notified by the SHUTDOWN command.
+    pub shutdown_requested: Arc<tokio::sync::Notify>,
+}
+
+impl Shared {
+    /// Builds the shared state.
+    pub fn new(engine: Arc<Engine>, config: ServerConfig) -> Self {
+        let limits = config.frame_limits();
+        Self {
+            engine,
+            config,
+            limits,
+            stats: ServerStats::default(),
+            started: Instant::now(),
+            started_unix: SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map(|d| d.as_secs())
+                .unwrap_or(0),
+            shutdown_requested: Arc::new(tokio::sync::Notify::new()),
+        }
+    }
+
+    /// Seconds since start.
+    pub fn uptime_seconds(&self) -> u64 {
+        self.started.elapsed().as_secs()
+    }
+}
+
+/// Counters of the server itself (the engine counts hits and misses).
+#[derive(Default)]
+pub struct ServerStats {
+    /// Clients connected now.
+    pub connected_clients: AtomicUsize,
+    /// Connections accepted since start.
+    pub total_connections: AtomicU64,
+    /// Connections refused at the client limit.
+    pub rejected_connections: AtomicU64,
+    /// Commands executed.
+    pub total_commands: AtomicU64,
+    /// Commands answered with an error.
+    pub error_replies: AtomicU64,
+    /// Connections closed for a protocol error or a buffer limit.
+    pub protocol_errors: AtomicU64,
+    /// HTTP requests served.
+    pub http_requests: AtomicU64,
+    /// Bytes read from clients.
+    pub net_input_bytes: AtomicU64,
+    /// Bytes written to clients.
+    pub net_output_bytes: AtomicU64,
+    /// Source of client ids.
+    pub next_client_id: AtomicU64,
+}

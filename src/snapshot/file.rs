@@ -1,0 +1,301 @@
+//! Writing and opening snapshot files (format in the module docs).
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{BufWriter, Seek, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use memmap2::{Mmap, MmapMut, MmapOptions};
+
+use crate::error::{Error, Result};
+
+/// Section alignment in the file.
+pub(crate) const ALIGN: u64 = 4096;
+const MAGIC: &[u8; 8] = b"SUTRASNP";
+const VERSION: u32 = 1;
+const HEADER_BYTES: usize = 64;
+const TOC_ENTRY_BYTES: usize = 32;
+
+#[derive(Clone, Copy, Debug)]
+struct TocEntry {
+    kind: u32,
+    tag: u32,
+    offset: u64,
+    len: u64,
+    crc: u32,
+}
+
+/// Writes one snapshot: sections are appended in order, then the TOC and header.
+pub(crate) struct SnapshotWriter {
+    tmp: PathBuf,
+    dest: PathBuf,
+    out: BufWriter<File>,
+    pos: u64,
+    toc: Vec<TocEntry>,
+    lsn: u64,
+    created_ms: u64,
+}
+
+impl SnapshotWriter {
+    /// Starts `snapshot-<lsn>.snap` in `dir` (written as `.tmp` until [`SnapshotWriter::finish`]).
+    pub fn create(dir: &Path, lsn: u64, created_ms: u64) -> Result<Self> {
+        let dest = dir.join(format!("snapshot-{lsn:020}.snap"));
+        let tmp = dir.join(format!("snapshot-{lsn:020}.snap.tmp"));
+        let file = OpenOptions::new()
+            .create(true)
+            .write(true)
+            .truncate(true)
+            .open(&tmp)?;
+        let mut out = BufWriter::with_capacity(1 << 20, file);
+        out.write_all(&[0u8; HEADER_BYTES])?;
+        Ok(Self {
+            tmp,
+            dest,
+            out,
+            pos: HEADER_BYTES as u64,
+            toc: Vec::new(),
+            lsn,
+            created_ms,
+        })
+    }
+
+    fn pad_to_align(&mut self) -> Result<()> {
+        let pad = (ALIGN - self.pos % ALIGN) % ALIGN;
+        if pad > 0 {
+            self.out.write_all(&vec![0u8; pad as usize])?;
+            self.pos += pad;
+        }
+        Ok(())
+    }
+
+    /// Appends a section made of `parts` (written back to back, checksummed together).
+    pub fn section(&mut self, kind: u32, tag: u32, parts: &[&[u8]]) -> Result<()> {
+        self.pad_to_align()?;
+        let offset = self.pos;
+        let mut crc = 0u32;
+        let mut len = 0u64;
+        for p in parts {
+            crc = crc32c::crc32c_append(crc, p);
+            self.out.write_all(p)?;
+            len += p.len() as u64;
+        }
+        self.pos += len;
+        self.toc.push(TocEntry {
+            kind,
+            tag,
+            offset,
+            len,
+            crc,
+        });
+        Ok(())
+    }
+
+    /// Writes TOC and header, fsyncs, renames into place and fsyncs the directory.
+    pub fn finish(mut self) -> Result<PathBuf> {
+        self.pad_to_align()?;
+        let toc_offset = self.pos;
+        let mut toc = Vec::with_capacity(self.toc.len() * TOC_ENTRY_BYTES);
+        for e in &self.toc {
+            toc.extend_from_slice(&e.kind.to_le_bytes());
+            toc.extend_from_slice(&e.tag.to_le_bytes());
+            toc.extend_from_slice(&e.offset.to_le_bytes());
+            toc.extend_from_slice(&e.len.to_le_bytes());
+            toc.extend_from_slice(&e.crc.to_le_bytes());
+            toc.extend_from_slice(&0u32.to_le_bytes());
+        }
+        self.out.write_all(&toc)?;
+        let file_len = toc_offset + toc.len() as u64;
+        let mut h = [0u8; HEADER_BYTES];
+        h[0..8].copy_from_slice(MAGIC);
+        h[8..12].copy_from_slice(&VERSION.to_le_bytes());
+        h[12..16].copy_from_slice(&(self.toc.len() as u32).to_le_bytes());
+        h[16..24].copy_from_slice(&self.lsn.to_le_bytes());
+        h[24..32].copy_from_slice(&self.created_ms.to_le_bytes());
+        h[32..40].copy_from_slice(&toc_offset.to_le_bytes());
+        h[40..48].copy_from_slice(&file_len.to_le_bytes());
+        h[48..52].copy_from_slice(&crc32c::crc32c(&toc).to_le_bytes());
+        let hcrc = crc32c::crc32c(&h[..60]);
+        h[60..64].copy_from_slice(&hcrc.to_le_bytes());
+        let mut file = self.out.into_inner().map_err(|e| e.into_error())?;
+        file.rewind()?;
+        file.write_all(&h)?;
+        file.sync_all()?;
+        drop(file);
+        fs::rename(&self.tmp, &self.dest)?;
+        if let Some(dir) = self.dest.parent() {
+            File::open(dir)?.sync_all()?;
+        }
+        Ok(self.dest)
+    }
+}
+
+/// Snapshot files in `dir`, newest (highest LSN) first; removes leftover `.tmp` files.
+pub(crate) fn list_snapshots(dir: &Path) -> Result<Vec<(u64, PathBuf)>> {
+    let mut out = Vec::new();
+    let Ok(rd) = fs::read_dir(dir) else {
+        return Ok(out);
+    };
+    for entry in rd.flatten() {
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        if name.starts_with("snapshot-") && name.ends_with(".snap.tmp") {
+            let _ = fs::remove_file(entry.path());
+            continue;
+        }
+        if let Some(lsn) = name
+            .strip_prefix("snapshot-")
+            .and_then(|r| r.strip_suffix(".snap"))
+            .and_then(|n| n.parse::<u64>().ok())
+        {
+            out.push((lsn, entry.path()));
+        }
+    }
+    out.sort_by_key(|e| std::cmp::Reverse(e.0));
+    Ok(out)
+}
+
+/// An opened, validated snapshot.
+pub(crate) struct Snapshot {
+    path: PathBuf,
+    file: File,
+    map: Arc<Mmap>,
+    toc: Vec<TocEntry>,
+    /// The image's LSN.
+    pub lsn: u64,
+}
+
+fn le_u32(b: &[u8], at: usize) -> u32 {
+    u32::from_le_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
+}
+
+fn le_u64(b: &[u8], at: usize) -> u64 {
+    let mut a = [0u8; 8];
+    a.copy_from_slice(&b[at..at + 8]);
+    u64::from_le_bytes(a)
+}
+
+impl Snapshot {
+    /// Opens and validates a snapshot (header, TOC and every section's checksum).
+    pub fn open(path: &Path) -> Result<Snapshot> {
+        let corrupt = |offset: u64, reason: &str| Error::Corrupt {
+            file: path.display().to_string(),
+            offset,
+            reason: reason.into(),
+        };
+        let file = File::open(path)?;
+        let len = file.metadata()?.len();
+        if len < HEADER_BYTES as u64 {
+            return Err(corrupt(0, "shorter than a header"));
+        }
+        // SAFETY: the file is opened read-only and snapshot files are never modified after
+        // their rename into place (new images go to new files), so the mapping stays valid.
+        let map = unsafe { Mmap::map(&file)? };
+        let h = &map[..HEADER_BYTES];
+        if crc32c::crc32c(&h[..60]) != le_u32(h, 60) {
+            return Err(corrupt(60, "header checksum mismatch"));
+        }
+        if &h[0..8] != MAGIC {
+            return Err(corrupt(0, "bad magic"));
+        }
+        let version = le_u32(h, 8);
+        if version != VERSION {
+            return Err(corrupt(8, &format!("unsupported format version {version}")));
+        }
+        let n = le_u32(h, 12) as u64;
+        let lsn = le_u64(h, 16);
+        let toc_offset = le_u64(h, 32);
+        let file_len = le_u64(h, 40);
+        if file_len != len {
+            return Err(corrupt(
+                40,
+                &format!("file is {len} bytes, header says {file_len}"),
+            ));
+        }
+        let toc_end = n
+            .checked_mul(TOC_ENTRY_BYTES as u64)
+            .and_then(|b| b.checked_add(toc_offset))
+            .filter(|&e| e <= len && toc_offset >= HEADER_BYTES as u64)
+            .ok_or_else(|| corrupt(32, "table of contents outside the file"))?;
+        let toc_bytes = &map[toc_offset as usize..toc_end as usize];
+        if crc32c::crc32c(toc_bytes) != le_u32(h, 48) {
+            return Err(corrupt(toc_offset, "table of contents checksum mismatch"));
+        }
+        let mut toc = Vec::with_capacity(n as usize);
+        for i in 0..n as usize {
+            let b = &toc_bytes[i * TOC_ENTRY_BYTES..(i + 1) * TOC_ENTRY_BYTES];
+            let e = TocEntry {
+                kind: le_u32(b, 0),
+                tag: le_u32(b, 4),
+                offset: le_u64(b, 8),
+                len: le_u64(b, 16),
+                crc: le_u32(b, 24),
+            };
+            let at = toc_offset + (i * TOC_ENTRY_BYTES) as u64;
+            let end = e.offset.checked_add(e.len).filter(|&x| x <= toc_offset);
+            if end.is_none() || e.offset % ALIGN != 0 || e.offset < HEADER_BYTES as u64 {
+                return Err(corrupt(at, "section outside the file or misaligned"));
+            }
+            let body = &map[e.offset as usize..(e.offset + e.len) as usize];
+            if crc32c::crc32c(body) != e.crc {
+                return Err(corrupt(e.offset, "section checksum mismatch"));
+            }
+            toc.push(e);
+        }
+        Ok(Snapshot {
+            path: path.to_path_buf(),
+            file,
+            map: Arc::new(map),
+            toc,
+            lsn,
+        })
+    }
+
+    /// The file's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Sections in file order as `(kind, tag, bytes)`.
+    pub fn sections(&self) -> impl Iterator<Item = (u32, u32, &[u8])> + '_ {
+        self.toc.iter().map(|e| {
+            (
+                e.kind,
+                e.tag,
+                &self.map[e.offset as usize..(e.offset + e.len) as usize],
+            )
+        })
+    }
+
+    /// Maps a section privately (copy-on-write: writes stay in memory, the file never changes).
+    pub fn map_section(&self, kind: u32, tag: u32) -> Result<Option<MappedArray>> {
+        let Some(e) = self.toc.iter().find(|e| e.kind == kind && e.tag == tag) else {
+            return Ok(None);
+        };
+        if e.len == 0 {
+            return Ok(Some(MappedArray { map: None }));
+        }
+        // SAFETY: a private (copy-on-write) mapping of a file that is never modified after
+        // it was renamed into place; its range was checked against the file length.
+        let map = unsafe {
+            MmapOptions::new()
+                .offset(e.offset)
+                .len(e.len as usize)
+                .map_copy(&self.file)?
+        };
+        Ok(Some(MappedArray { map: Some(map) }))
+    }
+}
+
+/// A privately mapped section (copy-on-write), aligned to [`ALIGN`].
+pub(crate) struct MappedArray {
+    map: Option<MmapMut>,
+}
+
+impl MappedArray {
+    pub fn bytes(&self) -> &[u8] {
+        self.map.as_deref().unwrap_or(&[])
+    }
+    pub fn bytes_mut(&mut self) -> &mut [u8] {
+        self.map.as_deref_mut().unwrap_or(&mut [])
+    }
+}

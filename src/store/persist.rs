@@ -1,0 +1,307 @@
+//! The store's content as snapshot sections, and back.
+//!
+//! | kind | tag        | content                                                                  |
+//! |------|------------|--------------------------------------------------------------------------|
+//! | 1    | shard      | blobs: count u64, then count × (key: bytes, value: bytes, expires_at u64) |
+//! | 2    | set number | set meta: key: bytes, key expires_at u64, dim u32, metric u8, storage u8, m u32, ef_construction u32, uid u64, slots u64 `n`, then n × (present u8; if 1: name: bytes, attr tag u8 [0 none, 1 + bytes], expires_at u64) |
+//! | 3    | set number | f32 originals, `n × dim` (exact, noquant; else empty)                    |
+//! | 4    | set number | INT8 codes, `n × dim` (exact, q8; else empty)                            |
+//! | 5    | set number | f32 scales, `n`                                                          |
+//! | 6    | set number | f32 norms, `n`                                                           |
+//!
+//! Arrays (kinds 3–6) are mapped copy-on-write at open: restart does not read vectors.
+//! A snapshot is fuzzy (each shard is copied under its own read lock) and carries the LSN
+//! taken before the first copy; replaying the log from that LSN makes it exact, because
+//! records are absolute (see `record`).
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
+
+use super::arena::Arena;
+use super::codec::{put_bytes, Reader};
+use super::record::{metric_code, metric_from, storage_code, storage_from};
+use super::{expired, AccessMeta, EntryRef, KeyEntry, SetParams, Store, Value, VectorSet, NO_ELEM};
+use crate::error::{Error, Result};
+use crate::snapshot::{Snapshot, SnapshotWriter};
+
+const BLOBS: u32 = 1;
+const SET_META: u32 = 2;
+const SET_F32: u32 = 3;
+const SET_CODES: u32 = 4;
+const SET_SCALES: u32 = 5;
+const SET_NORMS: u32 = 6;
+
+/// Per-entry bytes of a blob in accounting (must match the engine's).
+pub(crate) const BLOB_OVERHEAD: u64 = std::mem::size_of::<Option<KeyEntry>>() as u64 + 8 + 32 + 32;
+/// Accounted bytes of a set's own key entry and headers.
+pub(crate) const SET_OVERHEAD: u64 =
+    std::mem::size_of::<Option<KeyEntry>>() as u64 + std::mem::size_of::<VectorSet>() as u64 + 64;
+
+/// One shard's content, copied under its read lock.
+struct ShardCopy {
+    blobs: Vec<u8>,
+    sets: Vec<[Vec<u8>; 5]>,
+}
+
+impl Store {
+    /// Writes a snapshot of everything into `dir` and returns its path. `lsn` must have been
+    /// read before this call (every record up to it is in the image).
+    pub fn write_snapshot(&self, dir: &Path, lsn: u64) -> Result<PathBuf> {
+        let now = self.now_ms();
+        let mut w = SnapshotWriter::create(dir, lsn, now)?;
+        let mut set_no = 0u32;
+        for (i, shard) in self.shards.iter().enumerate() {
+            let copy = {
+                let data = shard.data.read();
+                let mut blobs = Vec::new();
+                let mut count = 0u64;
+                let mut sets = Vec::new();
+                for (_, e) in data.slots_from(0) {
+                    if expired(e.expires_at, now) {
+                        continue;
+                    }
+                    match &e.value {
+                        Value::Blob { data: v, .. } => {
+                            put_bytes(&mut blobs, &e.key);
+                            put_bytes(&mut blobs, v);
+                            blobs.extend_from_slice(&e.expires_at.to_le_bytes());
+                            count += 1;
+                        }
+                        Value::VSet(set) => {
+                            let mut meta = Vec::new();
+                            put_bytes(&mut meta, &e.key);
+                            meta.extend_from_slice(&e.expires_at.to_le_bytes());
+                            let p = set.params;
+                            meta.extend_from_slice(&(p.dim as u32).to_le_bytes());
+                            meta.push(metric_code(p.metric));
+                            meta.push(storage_code(p.storage));
+                            meta.extend_from_slice(&(p.m as u32).to_le_bytes());
+                            meta.extend_from_slice(&(p.ef_construction as u32).to_le_bytes());
+                            meta.extend_from_slice(&set.uid.to_le_bytes());
+                            meta.extend_from_slice(&(set.slot_capacity() as u64).to_le_bytes());
+                            for slot in set.slot_images() {
+                                match slot {
+                                    None => meta.push(0),
+                                    Some(s) => {
+                                        meta.push(1);
+                                        put_bytes(&mut meta, s.name);
+                                        match s.attrs {
+                                            None => meta.push(0),
+                                            Some(a) => {
+                                                meta.push(1);
+                                                put_bytes(&mut meta, a.as_bytes());
+                                            }
+                                        }
+                                        meta.extend_from_slice(&s.expires_at.to_le_bytes());
+                                    }
+                                }
+                            }
+                            let [f, c, sc, n] = set.arena_bytes();
+                            sets.push([meta, f.to_vec(), c.to_vec(), sc.to_vec(), n.to_vec()]);
+                        }
+                    }
+                }
+                let mut b = count.to_le_bytes().to_vec();
+                b.extend_from_slice(&blobs);
+                ShardCopy { blobs: b, sets }
+            };
+            w.section(BLOBS, i as u32, &[&copy.blobs])?;
+            for [meta, f, c, sc, n] in &copy.sets {
+                w.section(SET_META, set_no, &[meta])?;
+                w.section(SET_F32, set_no, &[f])?;
+                w.section(SET_CODES, set_no, &[c])?;
+                w.section(SET_SCALES, set_no, &[sc])?;
+                w.section(SET_NORMS, set_no, &[n])?;
+                set_no += 1;
+            }
+        }
+        w.finish()
+    }
+
+    /// Loads a validated snapshot into an empty store. Entries whose expiry passed are skipped.
+    pub fn load_snapshot(&self, snap: &Snapshot) -> Result<()> {
+        let now = self.now_ms();
+        let path = snap.path().display().to_string();
+        let wrap = |e: Error| match e {
+            Error::Corrupt { offset, reason, .. } => Error::Corrupt {
+                file: path.clone(),
+                offset,
+                reason,
+            },
+            other => other,
+        };
+        for (kind, tag, bytes) in snap.sections() {
+            match kind {
+                BLOBS => self.load_blobs(bytes, now).map_err(wrap)?,
+                SET_META => self.load_set(snap, tag, bytes, now).map_err(wrap)?,
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    fn insert_key(&self, key: &[u8], expires_at: u64, value: Value, bytes: u64) -> Result<u32> {
+        let h = self.hash(key);
+        let shard = &self.shards[Store::shard_of(h)];
+        let mut data = shard.data.write();
+        if data.find(h, key).is_some() {
+            return Err(Error::Corrupt {
+                file: String::new(),
+                offset: 0,
+                reason: format!("key '{}' twice", String::from_utf8_lossy(key)),
+            });
+        }
+        let is_blob = matches!(value, Value::Blob { .. });
+        let (entries, set_bytes) = match &value {
+            Value::Blob { .. } => (1, 0),
+            Value::VSet(s) => (s.len(), s.bytes),
+        };
+        let accesses: Vec<(u64, u32)> = match &value {
+            Value::Blob { meta, .. } => vec![(meta.last_tick(), NO_ELEM)],
+            Value::VSet(s) => s
+                .live_slots()
+                .filter_map(|sl| s.elem(sl).map(|e| (e.meta.last_tick(), sl)))
+                .collect(),
+        };
+        let expiries: Vec<(u64, u32)> = match &value {
+            Value::Blob { .. } => vec![(expires_at, NO_ELEM)],
+            Value::VSet(s) => s
+                .live_slots()
+                .filter_map(|sl| s.elem(sl).map(|e| (e.expires_at, sl)))
+                .chain(std::iter::once((expires_at, NO_ELEM)))
+                .collect(),
+        };
+        let slot = data.insert(KeyEntry {
+            key: key.into(),
+            hash: h,
+            expires_at,
+            value,
+            bytes,
+        });
+        data.entries += entries;
+        for (at, elem) in expiries {
+            data.push_expiry(at, EntryRef { key: slot, elem });
+        }
+        shard.access.lock().extend(
+            accesses
+                .into_iter()
+                .map(|(t, elem)| (t, EntryRef { key: slot, elem })),
+        );
+        self.counters.keys.fetch_add(1, Ordering::Relaxed);
+        if !is_blob {
+            self.counters.vsets.fetch_add(1, Ordering::Relaxed);
+        }
+        self.account(entries as i64, (bytes + set_bytes) as i64);
+        Ok(slot)
+    }
+
+    fn load_blobs(&self, bytes: &[u8], now: u64) -> Result<()> {
+        let mut r = Reader::new(bytes, "snapshot blobs");
+        let n = r.u64()?;
+        for _ in 0..n {
+            let key = r.bytes()?;
+            let value = r.bytes()?;
+            let at = r.u64()?;
+            if expired(at, now) {
+                continue;
+            }
+            let meta = AccessMeta::new(self.next_tick(), now);
+            let b = key.len() as u64 + value.len() as u64 + BLOB_OVERHEAD;
+            self.insert_key(
+                key,
+                at,
+                Value::Blob {
+                    data: value.into(),
+                    meta,
+                },
+                b,
+            )?;
+        }
+        r.finish()
+    }
+
+    fn load_set(&self, snap: &Snapshot, tag: u32, bytes: &[u8], now: u64) -> Result<()> {
+        let mut r = Reader::new(bytes, "snapshot set");
+        let key = r.bytes()?;
+        let key_at = r.u64()?;
+        let dim = r.u32()? as usize;
+        let metric = metric_from(r.u8()?).ok_or_else(|| r.bad("unknown metric"))?;
+        let storage = storage_from(r.u8()?).ok_or_else(|| r.bad("unknown storage"))?;
+        let m = r.u32()? as usize;
+        let ef_construction = r.u32()? as usize;
+        let uid = r.u64()?;
+        let n = r.u64()? as usize;
+        if dim == 0 || n > bytes.len() {
+            return Err(r.bad("implausible dimension or slot count"));
+        }
+        let mut slots = Vec::with_capacity(n);
+        for _ in 0..n {
+            match r.u8()? {
+                0 => slots.push(None),
+                1 => {
+                    let name: Box<[u8]> = r.bytes()?.into();
+                    let attrs = match r.u8()? {
+                        0 => None,
+                        1 => Some(Box::<str>::from(r.str()?)),
+                        _ => return Err(r.bad("unknown attribute tag")),
+                    };
+                    let at = r.u64()?;
+                    let h = self.hash(&name);
+                    slots.push(Some((name, h, attrs, at)));
+                }
+                _ => return Err(r.bad("unknown slot tag")),
+            }
+        }
+        r.finish()?;
+        if expired(key_at, now) {
+            return Ok(());
+        }
+        let bad = |what: &str| Error::Corrupt {
+            file: String::new(),
+            offset: 0,
+            reason: format!("vector set '{}': {what}", String::from_utf8_lossy(key)),
+        };
+        let params = SetParams {
+            dim,
+            metric,
+            storage,
+            m,
+            ef_construction,
+        };
+        let arena =
+            |kind: u32, elem: usize| -> Result<Option<(crate::snapshot::MappedArray, usize)>> {
+                let map = snap
+                    .map_section(kind, tag)?
+                    .ok_or_else(|| bad("an array section is missing"))?;
+                let len = map.bytes().len();
+                if len % elem != 0 {
+                    return Err(bad("an array section has a partial element"));
+                }
+                Ok(Some((map, len / elem)))
+            };
+        let mk_f32 = |kind| -> Result<Arena<f32>> {
+            let (m, len) = arena(kind, 4)?.expect("some");
+            Arena::from_mapped(m, len).ok_or_else(|| bad("array section too short"))
+        };
+        let (cm, clen) = arena(SET_CODES, 1)?.expect("some");
+        let codes = Arena::from_mapped(cm, clen).ok_or_else(|| bad("codes too short"))?;
+        let set = VectorSet::from_image(
+            params,
+            uid,
+            slots,
+            mk_f32(SET_F32)?,
+            codes,
+            mk_f32(SET_SCALES)?,
+            mk_f32(SET_NORMS)?,
+            || self.next_tick(),
+            now,
+        )
+        .ok_or_else(|| bad("arrays do not match the slots"))?;
+        if set.len() == 0 {
+            return Ok(());
+        }
+        self.bump_uid(uid);
+        self.insert_key(key, key_at, Value::VSet(Box::new(set)), SET_OVERHEAD)?;
+        Ok(())
+    }
+}

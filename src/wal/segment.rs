@@ -1,0 +1,156 @@
+//! Segment files: names, the directory's bookkeeping, creation and recycling.
+
+use std::fs::{self, File, OpenOptions};
+use std::io;
+use std::path::{Path, PathBuf};
+
+use super::format::{SegmentHeader, SEGMENT_HEADER_BYTES};
+use super::io::{write_all_at, WalIo};
+
+/// `wal-<first_lsn>.seg`.
+pub fn live_name(first_lsn: u64) -> String {
+    format!("wal-{first_lsn:020}.seg")
+}
+
+/// `free-<id>.seg`.
+pub fn free_name(id: u64) -> String {
+    format!("free-{id:020}.seg")
+}
+
+/// Parses `<prefix><20 digits>.seg`.
+pub fn parse_name(name: &str, prefix: &str) -> Option<u64> {
+    let digits = name.strip_prefix(prefix)?.strip_suffix(".seg")?;
+    if digits.len() != 20 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    digits.parse().ok()
+}
+
+/// fsyncs a directory so renames and creations in it are durable.
+pub fn sync_dir(dir: &Path) -> io::Result<()> {
+    File::open(dir)?.sync_all()
+}
+
+/// A sealed (full, fdatasynced) live segment.
+#[derive(Clone, Debug)]
+pub struct Sealed {
+    /// LSN of its last record (`first_lsn - 1` when empty).
+    pub last_lsn: u64,
+    /// Its path.
+    pub path: PathBuf,
+}
+
+/// The directory's files other than the active segment, shared between the writer thread
+/// (which seals segments and takes free ones) and `truncate_before` (which frees sealed
+/// ones).
+#[derive(Debug, Default)]
+pub struct SegmentDir {
+    /// Sealed live segments, oldest first.
+    pub sealed: Vec<Sealed>,
+    /// Recycled files waiting for reuse.
+    pub free: Vec<PathBuf>,
+    /// Next id for a `free-*` name.
+    pub next_free_id: u64,
+}
+
+impl SegmentDir {
+    /// Renames `path` to a fresh `free-*` name (or deletes it when `max_free` files are
+    /// already waiting). Does not fsync the directory.
+    pub fn recycle(&mut self, dir: &Path, path: &Path, max_free: usize) -> io::Result<()> {
+        if self.free.len() >= max_free {
+            return fs::remove_file(path);
+        }
+        let to = dir.join(free_name(self.next_free_id));
+        self.next_free_id += 1;
+        fs::rename(path, &to)?;
+        self.free.push(to);
+        Ok(())
+    }
+}
+
+/// An open live segment that the writer appends to.
+#[derive(Debug)]
+pub struct Active {
+    /// The open file (read + write).
+    pub file: File,
+    /// Its header.
+    pub header: SegmentHeader,
+    /// Its path.
+    pub path: PathBuf,
+    /// Where the next record goes.
+    pub offset: u64,
+    /// Its pre-allocated size; records never pass it.
+    pub capacity: u64,
+    /// LSN of its last record (`first_lsn - 1` when empty).
+    pub last_lsn: u64,
+}
+
+fn random_seed() -> u64 {
+    use rand::RngCore;
+    rand::rngs::OsRng.next_u64()
+}
+
+/// Makes a new live segment starting at `first_lsn`: reuses a free file when there is one,
+/// otherwise creates and pre-allocates a file. The header is written and fdatasynced before
+/// the file gets its live name; the directory is fsynced after.
+pub fn open_new_segment(
+    io: &mut dyn WalIo,
+    dir: &Path,
+    free: Option<PathBuf>,
+    first_lsn: u64,
+    capacity: u64,
+) -> io::Result<Active> {
+    let (file, staging, capacity) = match free {
+        Some(path) => {
+            let file = OpenOptions::new().read(true).write(true).open(&path)?;
+            let len = file.metadata()?.len();
+            if len < capacity {
+                io.allocate(&file, capacity)?;
+            }
+            (file, path, len.max(capacity))
+        }
+        None => {
+            let tmp = dir.join(format!("wal-{first_lsn:020}.tmp"));
+            let file = OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .open(&tmp)?;
+            io.allocate(&file, capacity)?;
+            (file, tmp, capacity)
+        }
+    };
+    let header = SegmentHeader {
+        seed: random_seed(),
+        first_lsn,
+        capacity,
+    };
+    write_all_at(io, &file, &header.encode(), 0)?;
+    io.sync_data(&file)?;
+    let path = dir.join(live_name(first_lsn));
+    fs::rename(&staging, &path)?;
+    sync_dir(dir)?;
+    Ok(Active {
+        file,
+        header,
+        path,
+        offset: SEGMENT_HEADER_BYTES as u64,
+        capacity,
+        last_lsn: first_lsn - 1,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_parse_back_and_strangers_are_ignored() {
+        assert_eq!(parse_name(&live_name(17), "wal-"), Some(17));
+        assert_eq!(parse_name(&free_name(3), "free-"), Some(3));
+        assert_eq!(parse_name("wal-17.seg", "wal-"), None);
+        assert_eq!(parse_name("wal-0000000000000000001x.seg", "wal-"), None);
+        assert_eq!(parse_name(&live_name(17), "free-"), None);
+    }
+}

@@ -1,0 +1,387 @@
+//! The writer thread: group commit, segment rollover, sync policy, fail-stop.
+//!
+//! Appenders encode records (checksum left blank) into `State::pending` under the lock and
+//! wait on `Shared::done`. The writer swaps the whole pending buffer out (everything that
+//! arrived while it was busy is one batch), seals each record with the seed of the segment
+//! it lands in, and writes the batch with one write per segment touched. Under `always`, it
+//! then starts an fdatasync and, while that is in flight, takes and writes the next batch;
+//! it reaps the sync before starting the next one. Acknowledgement is a watermark:
+//! `written_lsn` (in the page cache) and `durable_lsn` (fdatasynced).
+
+use std::fs::OpenOptions;
+use std::io;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use parking_lot::{Condvar, Mutex};
+
+use super::format::{record_size, seal_record, SEGMENT_HEADER_BYTES};
+use super::io::{write_all_at, WalIo};
+use super::recovery::Tail;
+use super::segment::{open_new_segment, Active, Sealed, SegmentDir};
+
+/// When records are acknowledged and how often the log is fdatasynced.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SyncPolicy {
+    /// Acknowledge only after an fdatasync covering the record (survives power loss).
+    Always,
+    /// fdatasync every this many milliseconds; acknowledge once the write completed (the
+    /// record is in the page cache: survives `kill -9`, not power loss).
+    Interval(u64),
+    /// Never fdatasync (except on `flush` and `close`); acknowledge once written.
+    Never,
+}
+
+impl SyncPolicy {
+    /// The seed's `WAL_SYNC_INTERVAL_MS`: 0 means [`SyncPolicy::Always`].
+    pub fn from_interval_ms(ms: u64) -> Self {
+        if ms == 0 {
+            Self::Always
+        } else {
+            Self::Interval(ms)
+        }
+    }
+}
+
+impl std::str::FromStr for SyncPolicy {
+    type Err = crate::Error;
+    fn from_str(s: &str) -> crate::Result<Self> {
+        match s.to_ascii_lowercase().as_str() {
+            "always" => Ok(Self::Always),
+            "never" => Ok(Self::Never),
+            other => match other.strip_prefix("interval:").map(str::parse::<u64>) {
+                Some(Ok(ms)) if ms > 0 => Ok(Self::Interval(ms)),
+                _ => Err(crate::Error::invalid(
+                    "wal_sync",
+                    format!("one of always, never, interval:<ms > 0>; got '{s}'"),
+                )),
+            },
+        }
+    }
+}
+
+/// State shared by appenders and the writer, under `Shared::state`.
+#[derive(Debug)]
+pub(crate) struct State {
+    /// LSN the next appended record gets.
+    pub next_lsn: u64,
+    /// Encoded, unsealed records with LSNs `next_lsn - n ..= next_lsn - 1`.
+    pub pending: Vec<u8>,
+    /// Every record up to this LSN has been written (is in the page cache).
+    pub written_lsn: u64,
+    /// Every record up to this LSN has been fdatasynced.
+    pub durable_lsn: u64,
+    /// `flush` asks for an fdatasync covering this LSN.
+    pub sync_wanted_lsn: u64,
+    /// Set on the first I/O error: the message every later call returns.
+    pub poisoned: Option<String>,
+    /// `close` was called: drain, sync, exit.
+    pub closing: bool,
+    /// The writer thread has returned.
+    pub writer_exited: bool,
+}
+
+/// Appenders and the writer meet here.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub state: Mutex<State>,
+    /// The writer waits here for work.
+    pub work: Condvar,
+    /// Appenders wait here for their acknowledgement.
+    pub done: Condvar,
+    /// Sealed and free segment files.
+    pub segdir: Mutex<SegmentDir>,
+    pub dir: PathBuf,
+    pub policy: SyncPolicy,
+    pub segment_bytes: u64,
+    pub max_free_segments: usize,
+}
+
+impl Shared {
+    /// Whether `lsn` is acknowledged under the policy.
+    pub fn acked(&self, st: &State, lsn: u64) -> bool {
+        match self.policy {
+            SyncPolicy::Always => st.durable_lsn >= lsn,
+            _ => st.written_lsn >= lsn,
+        }
+    }
+
+    fn poison(&self, what: &str, e: &io::Error) {
+        let mut st = self.state.lock();
+        if st.poisoned.is_none() {
+            tracing::error!(error = %e, "WAL {what} failed; the WAL refuses writes until reopened");
+            st.poisoned = Some(format!("{what} failed: {e}"));
+        }
+        self.done.notify_all();
+    }
+}
+
+/// The writer thread's own state.
+pub(crate) struct Writer {
+    pub io: Box<dyn WalIo>,
+    pub shared: std::sync::Arc<Shared>,
+    pub active: Active,
+    /// The LSN covered by the fdatasync in flight, if one is.
+    sync_in_flight: Option<u64>,
+    /// When the last sync started.
+    last_sync: Instant,
+    /// Moving average of how long a sync takes (start to reaped).
+    sync_ewma: Duration,
+}
+
+fn lsn_of(rec: &[u8]) -> u64 {
+    let mut b = [0u8; 8];
+    b.copy_from_slice(&rec[8..16]);
+    u64::from_le_bytes(b)
+}
+
+fn len_of(rec: &[u8]) -> usize {
+    let mut b = [0u8; 4];
+    b.copy_from_slice(&rec[0..4]);
+    u32::from_le_bytes(b) as usize
+}
+
+impl Writer {
+    /// Opens the recovered tail for appending, or makes the first segment at `next_lsn`.
+    pub fn new(
+        mut io: Box<dyn WalIo>,
+        shared: std::sync::Arc<Shared>,
+        tail: Option<Tail>,
+        next_lsn: u64,
+    ) -> io::Result<Self> {
+        let active = match tail {
+            Some(t) => {
+                let file = OpenOptions::new().read(true).write(true).open(&t.path)?;
+                let capacity = t
+                    .file_len
+                    .max(t.header.capacity.min(shared.segment_bytes))
+                    .max(SEGMENT_HEADER_BYTES as u64);
+                if t.file_len < capacity {
+                    io.allocate(&file, capacity)?;
+                }
+                Active {
+                    file,
+                    header: t.header,
+                    path: t.path,
+                    offset: t.end,
+                    capacity,
+                    last_lsn: t.last_lsn,
+                }
+            }
+            None => {
+                let free = shared.segdir.lock().free.pop();
+                open_new_segment(
+                    io.as_mut(),
+                    &shared.dir,
+                    free,
+                    next_lsn,
+                    shared.segment_bytes,
+                )?
+            }
+        };
+        Ok(Self {
+            io,
+            shared,
+            active,
+            sync_in_flight: None,
+            last_sync: Instant::now(),
+            sync_ewma: Duration::ZERO,
+        })
+    }
+
+    /// Whether an fdatasync should start now.
+    fn sync_due(&self, st: &State) -> bool {
+        let covered = self.sync_in_flight.unwrap_or(st.durable_lsn);
+        if st.written_lsn <= covered {
+            return false;
+        }
+        st.closing
+            || st.sync_wanted_lsn > covered
+            || match self.shared.policy {
+                SyncPolicy::Always => true,
+                SyncPolicy::Interval(ms) => self.last_sync.elapsed() >= Duration::from_millis(ms),
+                SyncPolicy::Never => false,
+            }
+    }
+
+    /// The thread's body: runs until `close` or the first I/O error.
+    pub fn run(mut self) {
+        let mut batch: Vec<u8> = Vec::new();
+        loop {
+            let mut st = self.shared.state.lock();
+            loop {
+                if st.poisoned.is_some() {
+                    break;
+                }
+                if !st.pending.is_empty() || self.sync_in_flight.is_some() || self.sync_due(&st) {
+                    break;
+                }
+                if st.closing {
+                    break;
+                }
+                match self.shared.policy {
+                    SyncPolicy::Interval(ms) if st.written_lsn > st.durable_lsn => {
+                        let deadline = self.last_sync + Duration::from_millis(ms);
+                        self.shared.work.wait_until(&mut st, deadline);
+                    }
+                    _ => self.shared.work.wait(&mut st),
+                }
+            }
+            if self.sync_in_flight.is_some()
+                && self.shared.policy == SyncPolicy::Always
+                && self.io.sync_overlaps()
+            {
+                // Let the next batch gather for about half the usual sync time, then write
+                // it while the sync finishes: its own sync starts the moment this one ends.
+                let deadline = self.last_sync + self.sync_ewma / 2;
+                while !st.closing && st.poisoned.is_none() && Instant::now() < deadline {
+                    self.shared.work.wait_until(&mut st, deadline);
+                }
+            }
+            if st.poisoned.is_some() {
+                break;
+            }
+            std::mem::swap(&mut st.pending, &mut batch);
+            let closing = st.closing;
+            drop(st);
+
+            if !batch.is_empty() {
+                let last = match self.write_batch(&mut batch) {
+                    Ok(last) => last,
+                    Err(e) => {
+                        self.shared.poison("write", &e);
+                        break;
+                    }
+                };
+                batch.clear();
+                let mut st = self.shared.state.lock();
+                st.written_lsn = st.written_lsn.max(last);
+                self.shared.done.notify_all();
+            }
+            if let Some(covered) = self.sync_in_flight.take() {
+                if let Err(e) = self.io.finish_sync() {
+                    self.shared.poison("fdatasync", &e);
+                    break;
+                }
+                // An upper bound of the sync's duration (it may have ended during the write).
+                self.sync_ewma = (self.sync_ewma * 7 + self.last_sync.elapsed()) / 8;
+                let mut st = self.shared.state.lock();
+                st.durable_lsn = st.durable_lsn.max(covered);
+                self.shared.done.notify_all();
+            }
+            let st = self.shared.state.lock();
+            if self.sync_due(&st) {
+                let covered = st.written_lsn;
+                drop(st);
+                if let Err(e) = self.io.start_sync(&self.active.file) {
+                    self.shared.poison("fdatasync", &e);
+                    break;
+                }
+                self.sync_in_flight = Some(covered);
+                self.last_sync = Instant::now();
+            } else if closing && st.pending.is_empty() && self.sync_in_flight.is_none() {
+                break;
+            }
+        }
+        if self.sync_in_flight.take().is_some() {
+            // Already poisoned or closing; the result no longer changes anything.
+            let _ = self.io.finish_sync();
+        }
+        let mut st = self.shared.state.lock();
+        st.writer_exited = true;
+        self.shared.done.notify_all();
+    }
+
+    /// Seals and writes `batch`, rolling over to new segments as records stop fitting.
+    /// Returns the LSN of the last record written.
+    fn write_batch(&mut self, batch: &mut [u8]) -> io::Result<u64> {
+        let mut start = 0usize;
+        let mut pos = 0usize;
+        let mut last = self.active.last_lsn;
+        while pos < batch.len() {
+            let size = record_size(len_of(&batch[pos..]));
+            let lsn = lsn_of(&batch[pos..]);
+            if self.active.offset + (pos - start + size) as u64 > self.active.capacity {
+                self.write_chunk(&batch[start..pos], last)?;
+                self.rollover(lsn, size)?;
+                start = pos;
+            }
+            seal_record(self.active.header.seed, &mut batch[pos..]);
+            last = lsn;
+            pos += size;
+        }
+        self.write_chunk(&batch[start..pos], last)?;
+        Ok(last)
+    }
+
+    fn write_chunk(&mut self, chunk: &[u8], last: u64) -> io::Result<()> {
+        if chunk.is_empty() {
+            return Ok(());
+        }
+        write_all_at(
+            self.io.as_mut(),
+            &self.active.file,
+            chunk,
+            self.active.offset,
+        )?;
+        self.active.offset += chunk.len() as u64;
+        self.active.last_lsn = last;
+        Ok(())
+    }
+
+    /// Seals the active segment (fdatasynced) and opens the next one at `first_lsn`, big
+    /// enough for a record of `size` bytes.
+    fn rollover(&mut self, first_lsn: u64, size: usize) -> io::Result<()> {
+        if self.sync_in_flight.take().is_some() {
+            self.io.finish_sync()?;
+        }
+        self.io.sync_data(&self.active.file)?;
+        let old_last = self.active.last_lsn;
+        {
+            let mut st = self.shared.state.lock();
+            st.written_lsn = st.written_lsn.max(old_last);
+            st.durable_lsn = st.durable_lsn.max(old_last);
+            self.shared.done.notify_all();
+        }
+        let capacity = self
+            .shared
+            .segment_bytes
+            .max((SEGMENT_HEADER_BYTES + size) as u64);
+        let free = self.shared.segdir.lock().free.pop();
+        let next = open_new_segment(
+            self.io.as_mut(),
+            &self.shared.dir,
+            free,
+            first_lsn,
+            capacity,
+        )?;
+        let old = std::mem::replace(&mut self.active, next);
+        self.shared.segdir.lock().sealed.push(Sealed {
+            last_lsn: old.last_lsn,
+            path: old.path,
+        });
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sync_policies_parse_from_flags_and_the_seed_variable() {
+        assert_eq!("always".parse::<SyncPolicy>().unwrap(), SyncPolicy::Always);
+        assert_eq!("NEVER".parse::<SyncPolicy>().unwrap(), SyncPolicy::Never);
+        assert_eq!(
+            "interval:250".parse::<SyncPolicy>().unwrap(),
+            SyncPolicy::Interval(250)
+        );
+        assert!("interval:0".parse::<SyncPolicy>().is_err());
+        assert!("sometimes".parse::<SyncPolicy>().is_err());
+        assert_eq!(SyncPolicy::from_interval_ms(0), SyncPolicy::Always);
+        assert_eq!(
+            SyncPolicy::from_interval_ms(5000),
+            SyncPolicy::Interval(5000)
+        );
+    }
+}

@@ -1,0 +1,250 @@
+//! The engine over a data directory: reopen, snapshots, WAL replay.
+
+use sutra_cache::*;
+
+fn config(dir: &std::path::Path) -> EngineConfig {
+    EngineConfig {
+        data_dir: Some(dir.to_path_buf()),
+        wal_sync: SyncPolicy::Always,
+        active_expire_interval_ms: 0,
+        ..Default::default()
+    }
+}
+
+fn fill(e: &Engine, from: usize, to: usize) {
+    for i in from..to {
+        e.set(
+            format!("k{i}").as_bytes(),
+            format!("v{i}").as_bytes(),
+            SetOptions::default(),
+        )
+        .unwrap();
+        let v = [1.0, i as f32, -0.5];
+        let name = format!("e{i}");
+        let add = ElementAdd {
+            attributes: AttrUpdate::Set(r#"{"n":1}"#),
+            ..ElementAdd::new(name.as_bytes(), &v)
+        };
+        e.vadd(b"m", &VectorSetOptions::default(), add).unwrap();
+        e.vadd(
+            b"q",
+            &VectorSetOptions {
+                storage: Some(StorageMode::Q8),
+                ..Default::default()
+            },
+            ElementAdd::new(format!("e{i}").as_bytes(), &v),
+        )
+        .unwrap();
+    }
+}
+
+fn check(e: &Engine, from: usize, to: usize) {
+    for i in from..to {
+        assert_eq!(
+            e.get(format!("k{i}").as_bytes()).unwrap(),
+            Some(format!("v{i}").into_bytes()),
+            "k{i}"
+        );
+        assert_eq!(
+            e.vget(b"m", format!("e{i}").as_bytes()).unwrap(),
+            Some(vec![1.0, i as f32, -0.5]),
+            "e{i}"
+        );
+        assert_eq!(
+            e.vget_attr(b"m", format!("e{i}").as_bytes())
+                .unwrap()
+                .as_deref(),
+            Some(r#"{"n":1}"#)
+        );
+        assert!(e.vismember(b"q", format!("e{i}").as_bytes()).unwrap());
+    }
+}
+
+#[test]
+fn writes_survive_a_reopen_from_the_log_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let e = Engine::open(EngineConfig {
+            checkpoint_on_close: false,
+            ..config(dir.path())
+        })
+        .unwrap();
+        fill(&e, 0, 200);
+        e.del(&[b"k5"]).unwrap();
+        e.vrem(b"m", b"e6").unwrap();
+        e.close().unwrap(); // no snapshot: recovery uses the log alone
+    }
+    let e = Engine::open(config(dir.path())).unwrap();
+    let r = e.recovery_report().unwrap();
+    assert_eq!(r.snapshot, None);
+    assert!(r.records_replayed >= 600, "{r:?}");
+    check(&e, 7, 200);
+    assert_eq!(e.get(b"k5").unwrap(), None);
+    assert!(!e.vismember(b"m", b"e6").unwrap());
+    assert_eq!(e.vinfo(b"q").unwrap().unwrap().storage, StorageMode::Q8);
+}
+
+#[test]
+fn a_snapshot_plus_the_log_tail_restores_everything() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let e = Engine::open(EngineConfig {
+            checkpoint_on_close: false,
+            ..config(dir.path())
+        })
+        .unwrap();
+        fill(&e, 0, 100);
+        let lsn = e.checkpoint().unwrap();
+        assert!(lsn >= 300);
+        fill(&e, 100, 150);
+        e.vrem(b"m", b"e3").unwrap();
+        e.set(b"k4", b"changed", SetOptions::default()).unwrap();
+        e.close().unwrap();
+    }
+    let e = Engine::open(config(dir.path())).unwrap();
+    let r = e.recovery_report().unwrap();
+    assert!(r.snapshot.is_some(), "{r:?}");
+    assert!(
+        r.records_replayed >= 152 && r.records_replayed < 300,
+        "{r:?}"
+    );
+    check(&e, 5, 150);
+    assert_eq!(e.get(b"k4").unwrap(), Some(b"changed".to_vec()));
+    assert!(!e.vismember(b"m", b"e3").unwrap());
+    // Writes after a mapped restart work (the mapped arena moves to the heap).
+    fill(&e, 150, 160);
+    check(&e, 150, 160);
+    e.close().unwrap();
+    drop(e);
+    let e = Engine::open(config(dir.path())).unwrap();
+    assert_eq!(
+        e.recovery_report().unwrap().records_replayed,
+        0,
+        "close took a snapshot"
+    );
+    check(&e, 5, 160);
+    assert_eq!(e.vcard(b"m").unwrap(), 159);
+}
+
+#[test]
+fn expired_entries_are_not_resurrected_by_recovery() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::new(1_000_000);
+    {
+        let e = Engine::open(EngineConfig {
+            clock: clock.clone(),
+            checkpoint_on_close: false,
+            ..config(dir.path())
+        })
+        .unwrap();
+        e.set(
+            b"short",
+            b"v",
+            SetOptions {
+                expiry: Expiry::InMs(100),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        e.vadd(
+            b"m",
+            &VectorSetOptions::default(),
+            ElementAdd {
+                expiry: Expiry::InMs(100),
+                ..ElementAdd::new(b"x", &[1.0])
+            },
+        )
+        .unwrap();
+        e.vadd(
+            b"m",
+            &VectorSetOptions::default(),
+            ElementAdd::new(b"y", &[1.0]),
+        )
+        .unwrap();
+        e.checkpoint().unwrap();
+        e.set(
+            b"short2",
+            b"v",
+            SetOptions {
+                expiry: Expiry::InMs(100),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        e.close().unwrap();
+    }
+    clock.advance(200);
+    let e = Engine::open(EngineConfig {
+        clock: clock.clone(),
+        ..config(dir.path())
+    })
+    .unwrap();
+    assert_eq!(e.get(b"short").unwrap(), None);
+    assert_eq!(e.get(b"short2").unwrap(), None);
+    assert!(!e.vismember(b"m", b"x").unwrap());
+    assert!(e.vismember(b"m", b"y").unwrap());
+    assert_eq!(e.ttl(b"short"), TtlState::Missing);
+}
+
+#[test]
+fn a_corrupt_newest_snapshot_falls_back_to_the_previous_one() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let e = Engine::open(EngineConfig {
+            checkpoint_on_close: false,
+            ..config(dir.path())
+        })
+        .unwrap();
+        fill(&e, 0, 50);
+        e.checkpoint().unwrap();
+        fill(&e, 50, 80);
+        e.checkpoint().unwrap();
+        fill(&e, 80, 90);
+        e.close().unwrap();
+    }
+    let mut snaps: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "snap"))
+        .collect();
+    snaps.sort();
+    assert_eq!(snaps.len(), 2);
+    let newest = snaps.last().unwrap();
+    let mut bytes = std::fs::read(newest).unwrap();
+    let at = 4096 + 2; // inside the first section (sections start at 4096)
+    bytes[at] ^= 0x40;
+    std::fs::write(newest, &bytes).unwrap();
+    let e = Engine::open(config(dir.path())).unwrap();
+    let r = e.recovery_report().unwrap();
+    assert_eq!(r.snapshots_skipped.len(), 1, "{r:?}");
+    assert!(r.snapshots_skipped[0].contains("checksum"), "{r:?}");
+    check(&e, 0, 90);
+}
+
+#[test]
+fn the_wal_mode_is_reported_and_flush_makes_writes_durable() {
+    let dir = tempfile::tempdir().unwrap();
+    let e = Engine::open(EngineConfig {
+        wal_sync: SyncPolicy::Interval(60_000),
+        ..config(dir.path())
+    })
+    .unwrap();
+    let (io, policy) = e.wal_mode().unwrap();
+    assert!(io == "io_uring" || io == "sync");
+    assert_eq!(policy, SyncPolicy::Interval(60_000));
+    e.set(b"a", b"1", SetOptions::default()).unwrap();
+    assert!(e.flush_log().unwrap() >= 1);
+    assert!(Engine::open(EngineConfig::default())
+        .unwrap()
+        .wal_mode()
+        .is_none());
+    assert_eq!(
+        Engine::open(EngineConfig::default())
+            .unwrap()
+            .checkpoint()
+            .unwrap_err()
+            .code(),
+        ErrorCode::Unsupported
+    );
+}

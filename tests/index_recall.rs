@@ -1,0 +1,327 @@
+//! HNSW index against brute force on a 10k slice of MiniLM-WordNet (../shared/data).
+//!
+//! Builds use `ef_construction = 64` (not the default 200) to keep the test profile's
+//! build time small on 2 cores; searches use the index's default `ef_search`.
+
+use rand::rngs::SmallRng;
+use rand::seq::SliceRandom;
+use rand::{Rng, SeedableRng};
+use std::sync::{Arc, OnceLock};
+use sutra_cache::index::{Hit, Hnsw, Mode, Params, Search, SearchParams, Slot};
+
+const N: usize = 10_000;
+const QUERIES: usize = 200;
+const BUILD_EF: usize = 64;
+const SEED: u64 = 0x1dc0_2026;
+
+struct Data {
+    dim: usize,
+    base: Vec<f32>,
+    queries: Vec<f32>,
+}
+
+impl Data {
+    fn row(&self, i: usize) -> &[f32] {
+        &self.base[i * self.dim..(i + 1) * self.dim]
+    }
+    fn query(&self, i: usize) -> &[f32] {
+        &self.queries[i * self.dim..(i + 1) * self.dim]
+    }
+}
+
+/// Rows `0..rows` of a C-order float16 .npy file, widened to f32, with the column count.
+fn load_f16(name: &str, rows: usize) -> (Vec<f32>, usize) {
+    let path = format!(
+        "{}/../shared/data/minilm-wordnet/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let buf = std::fs::read(&path).unwrap_or_else(|e| panic!("dataset missing: {path}: {e}"));
+    assert_eq!(&buf[..6], b"\x93NUMPY", "{path} is not a .npy file");
+    let (hlen, start) = match buf[6] {
+        1 => (u16::from_le_bytes([buf[8], buf[9]]) as usize, 10),
+        _ => (
+            u32::from_le_bytes([buf[8], buf[9], buf[10], buf[11]]) as usize,
+            12,
+        ),
+    };
+    let header = std::str::from_utf8(&buf[start..start + hlen]).expect("ascii header");
+    assert!(header.contains("'descr': '<f2'") && header.contains("'fortran_order': False"));
+    let shape: Vec<usize> = header
+        .split("'shape': (")
+        .nth(1)
+        .and_then(|s| s.split(')').next())
+        .expect("shape")
+        .split(',')
+        .filter_map(|s| s.trim().parse().ok())
+        .collect();
+    let (total, dim) = (shape[0], shape[1]);
+    let rows = rows.min(total);
+    let data = &buf[start + hlen..start + hlen + rows * dim * 2];
+    let v = data
+        .chunks_exact(2)
+        .map(|b| half::f16::from_bits(u16::from_le_bytes([b[0], b[1]])).to_f32())
+        .collect();
+    (v, dim)
+}
+
+fn data() -> &'static Data {
+    static DATA: OnceLock<Data> = OnceLock::new();
+    DATA.get_or_init(|| {
+        let (base, dim) = load_f16("base.f16.npy", N);
+        let (queries, qdim) = load_f16("queries.f16.npy", QUERIES);
+        assert_eq!(dim, qdim);
+        Data { dim, base, queries }
+    })
+}
+
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    a.iter().zip(b).map(|(x, y)| x * y).sum()
+}
+
+/// Exact top-`k` of `query` among `live` rows (brute force, independent of the index).
+fn truth(d: &Data, query: &[f32], live: &[bool], k: usize) -> Vec<u32> {
+    let mut all: Vec<(f32, u32)> = (0..N)
+        .filter(|&i| live[i])
+        .map(|i| (dot(query, d.row(i)), i as u32))
+        .collect();
+    all.sort_unstable_by(|a, b| b.0.total_cmp(&a.0));
+    all.truncate(k);
+    all.into_iter().map(|(_, i)| i).collect()
+}
+
+/// Exact top-10 of every query over all N rows.
+fn truth_all() -> &'static Vec<Vec<u32>> {
+    static TRUTH: OnceLock<Vec<Vec<u32>>> = OnceLock::new();
+    TRUTH.get_or_init(|| {
+        let d = data();
+        let live = vec![true; N];
+        (0..QUERIES)
+            .map(|q| truth(d, d.query(q), &live, 10))
+            .collect()
+    })
+}
+
+/// recall@10 of the index over all N rows at `ef` (0 = the default).
+fn recall_at_10(index: &Hnsw, d: &Data, ef: usize) -> f64 {
+    let mut s = Search::new();
+    let mut found = 0usize;
+    for (q, t) in truth_all().iter().enumerate() {
+        let hits = index
+            .search(d.query(q), SearchParams::k(10).ef(ef), &mut s)
+            .expect("search");
+        found += hits.iter().filter(|h| t.contains(&h.slot.0)).count();
+    }
+    found as f64 / (QUERIES * 10) as f64
+}
+
+fn build(d: &Data, mode: Mode) -> Hnsw {
+    let index = Hnsw::new(
+        Params::new(d.dim)
+            .mode(mode)
+            .ef_construction(BUILD_EF)
+            .seed(SEED),
+    )
+    .expect("params");
+    let items: Vec<(Slot, &[f32])> = (0..N).map(|i| (Slot(i as u32), d.row(i))).collect();
+    index.build_parallel(&items).expect("build");
+    index
+}
+
+/// The exact-mode index over all N rows, shared by the read-only tests.
+fn shared() -> &'static Hnsw {
+    static INDEX: OnceLock<Hnsw> = OnceLock::new();
+    INDEX.get_or_init(|| build(data(), Mode::Exact))
+}
+
+#[test]
+fn recall_at_10_is_at_least_0_95_at_the_default_ef() {
+    let d = data();
+    let index = shared();
+    assert_eq!(index.len(), N);
+    let recall = recall_at_10(index, d, 0);
+    let stats = index.stats();
+    println!("exact: recall@10 = {recall:.4}, {stats:?}");
+    assert!(
+        recall >= 0.95,
+        "recall@10 {recall:.4} < 0.95 (seed {SEED:#x}, ef {})",
+        index.params().ef_search
+    );
+    assert!(stats.max_level >= 1 && stats.nodes == N);
+}
+
+#[test]
+fn q8_and_noquant_modes_reach_the_same_recall() {
+    let d = data();
+    for mode in [Mode::Q8, Mode::NoQuant] {
+        let index = build(d, mode);
+        let recall = recall_at_10(&index, d, 0);
+        println!("{mode:?}: recall@10 = {recall:.4}");
+        assert!(
+            recall >= 0.95,
+            "{mode:?}: recall@10 {recall:.4} < 0.95 (seed {SEED:#x})"
+        );
+    }
+}
+
+#[test]
+fn removing_and_readding_half_three_times_drops_recall_by_at_most_0_01() {
+    let d = data();
+    let index = build(d, Mode::Exact);
+    let before = recall_at_10(&index, d, 0);
+    let mut rng = SmallRng::seed_from_u64(SEED);
+    let mut order: Vec<usize> = (0..N).collect();
+    let mut s = Search::new();
+    for round in 0..3 {
+        order.shuffle(&mut rng);
+        let half = &order[..N / 2];
+        for &i in half {
+            assert!(
+                index.remove(Slot(i as u32), &mut s),
+                "round {round}: remove {i}"
+            );
+        }
+        assert_eq!(index.len(), N - N / 2);
+        // Searches on the half-emptied graph return only live elements.
+        let hits = index
+            .search(d.query(0), SearchParams::k(10), &mut s)
+            .unwrap();
+        assert!(hits.iter().all(|h| index.contains(h.slot)));
+        for &i in half {
+            index
+                .insert(Slot(i as u32), d.row(i), &mut s)
+                .expect("re-insert");
+        }
+        assert_eq!(index.len(), N);
+    }
+    let after = recall_at_10(&index, d, 0);
+    println!("churn: recall@10 {before:.4} -> {after:.4}");
+    assert!(
+        after >= before - 0.01,
+        "recall@10 dropped from {before:.4} to {after:.4} after 3 rounds of 50% churn (seed {SEED:#x})"
+    );
+}
+
+#[test]
+fn range_search_finds_99_percent_of_an_exact_scan_and_nothing_below_the_threshold() {
+    let d = data();
+    let index = shared();
+    let mut s = Search::new();
+    let mut rng = SmallRng::seed_from_u64(SEED ^ 1);
+    // Queries: the held-out queries and 200 base elements (as "invalidate near an element").
+    let mut queries: Vec<&[f32]> = (0..QUERIES).map(|q| d.query(q)).collect();
+    queries.extend((0..200).map(|_| d.row(rng.gen_range(0..N))));
+    // Brute-force scores of every query against every row, computed once.
+    let scores: Vec<Vec<f32>> = queries
+        .iter()
+        .map(|q| (0..N).map(|i| dot(q, d.row(i))).collect())
+        .collect();
+    for t in [0.6f32, 0.7, 0.8] {
+        let (mut exact_total, mut found_total) = (0usize, 0usize);
+        for (q, brute) in queries.iter().zip(&scores) {
+            let exact: Vec<Hit> = index
+                .search_range(q, t, SearchParams::default().exhaustive(true), &mut s)
+                .unwrap()
+                .to_vec();
+            // The exhaustive scan is itself checked against brute force.
+            let brute = brute.iter().filter(|&&x| x >= t).count();
+            assert!(
+                exact.len().abs_diff(brute) <= 1,
+                "scan {} vs brute {brute}",
+                exact.len()
+            );
+            let graph = index
+                .search_range(q, t, SearchParams::default(), &mut s)
+                .unwrap();
+            assert!(
+                graph.iter().all(|h| h.score >= t),
+                "a hit below the threshold {t} (seed {SEED:#x})"
+            );
+            assert!(graph.windows(2).all(|w| w[0].score >= w[1].score));
+            exact_total += exact.len();
+            found_total += exact
+                .iter()
+                .filter(|e| graph.iter().any(|h| h.slot == e.slot))
+                .count();
+        }
+        let ratio = found_total as f64 / exact_total.max(1) as f64;
+        println!("threshold {t}: {found_total}/{exact_total} = {ratio:.4}");
+        assert!(
+            exact_total > 0,
+            "no element above {t}: the test would be empty"
+        );
+        assert!(
+            ratio >= 0.99,
+            "threshold {t}: found {found_total} of {exact_total} ({ratio:.4} < 0.99, seed {SEED:#x})"
+        );
+    }
+}
+
+#[test]
+fn searches_run_while_other_threads_insert_and_remove() {
+    let d = data();
+    const M: usize = 3_000;
+    let index = Arc::new(Hnsw::new(Params::new(d.dim).ef_construction(64).seed(SEED)).unwrap());
+    let items: Vec<(Slot, &[f32])> = (0..M / 2).map(|i| (Slot(i as u32), d.row(i))).collect();
+    index.build_parallel(&items).unwrap();
+    std::thread::scope(|scope| {
+        // Writer: inserts the second half, removes and re-inserts a band of the first.
+        let w = Arc::clone(&index);
+        scope.spawn(move || {
+            let mut s = Search::new();
+            for i in M / 2..M {
+                w.insert(Slot(i as u32), d.row(i), &mut s).unwrap();
+                let j = i - M / 2;
+                if j % 3 == 0 {
+                    assert!(w.remove(Slot(j as u32), &mut s));
+                    w.insert(Slot(j as u32), d.row(j), &mut s).unwrap();
+                }
+            }
+        });
+        // Readers: every hit is a slot that was inserted, scores sorted and exact.
+        for r in 0..2 {
+            let idx = Arc::clone(&index);
+            scope.spawn(move || {
+                let mut s = Search::new();
+                for n in 0..400 {
+                    let q = d.query((n * 2 + r) % QUERIES);
+                    let hits = idx.search(q, SearchParams::k(10), &mut s).unwrap();
+                    assert!(hits.len() <= 10);
+                    for h in hits {
+                        assert!(h.slot.index() < M, "hit outside the inserted slots");
+                        let exact = dot(q, d.row(h.slot.index()));
+                        assert!(
+                            (h.score - exact).abs() < 1e-4,
+                            "score {} vs {exact}",
+                            h.score
+                        );
+                    }
+                    assert!(hits.windows(2).all(|w| w[0].score >= w[1].score));
+                    let range = idx
+                        .search_range(q, 0.5, SearchParams::default(), &mut s)
+                        .unwrap();
+                    assert!(range.iter().all(|h| h.score >= 0.5));
+                }
+            });
+        }
+    });
+    assert_eq!(index.len(), M);
+    let live = {
+        let mut l = vec![false; N];
+        l[..M].iter_mut().for_each(|x| *x = true);
+        l
+    };
+    let mut s = Search::new();
+    let mut found = 0;
+    for q in 0..50 {
+        let t = truth(d, d.query(q), &live, 10);
+        let hits = index
+            .search(d.query(q), SearchParams::k(10), &mut s)
+            .unwrap();
+        found += hits.iter().filter(|h| t.contains(&h.slot.0)).count();
+    }
+    let recall = found as f64 / 500.0;
+    assert!(
+        recall >= 0.9,
+        "recall after concurrent churn {recall:.3} (seed {SEED:#x})"
+    );
+}

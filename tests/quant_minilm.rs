@@ -1,0 +1,117 @@
+//! The INT8 codec on real embeddings: every one of the 100,000 MiniLM (384-d) base vectors
+//! of `../shared/data/minilm-wordnet` survives quantize → dequantize with
+//! cosine(original, dequantized) ≥ 0.999, and within the bounds documented in `quant`.
+
+use std::path::PathBuf;
+
+use sutra_cache::quant::{dequantize_into, quantize_into};
+
+/// The documented per-component bound, as a multiple of the scale.
+const COMPONENT_BOUND: f64 = 0.5 + 1.0 / 32768.0;
+
+fn data_path(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/data/minilm-wordnet")
+        .join(name)
+}
+
+/// Reads a C-order, little-endian `.npy` file of float16 and returns (rows, cols, values).
+fn load_f16_matrix(path: &PathBuf) -> (usize, usize, Vec<f32>) {
+    let buf = std::fs::read(path)
+        .unwrap_or_else(|e| panic!("dataset missing: cannot read {}: {e}", path.display()));
+    assert_eq!(
+        &buf[..6],
+        b"\x93NUMPY",
+        "{} is not a .npy file",
+        path.display()
+    );
+    let (header_len, header_start) = match buf[6] {
+        1 => (u16::from_le_bytes([buf[8], buf[9]]) as usize, 10),
+        _ => (
+            u32::from_le_bytes([buf[8], buf[9], buf[10], buf[11]]) as usize,
+            12,
+        ),
+    };
+    let header = std::str::from_utf8(&buf[header_start..header_start + header_len]).unwrap();
+    assert!(
+        header.contains("'descr': '<f2'"),
+        "not little-endian float16: {header}"
+    );
+    assert!(
+        header.contains("'fortran_order': False"),
+        "not C order: {header}"
+    );
+    let shape: Vec<usize> = header
+        .split("'shape': (")
+        .nth(1)
+        .and_then(|s| s.split(')').next())
+        .expect("shape in header")
+        .split(',')
+        .filter_map(|s| s.trim().parse().ok())
+        .collect();
+    assert_eq!(shape.len(), 2, "{header}");
+    let data = &buf[header_start + header_len..];
+    assert_eq!(
+        data.len(),
+        shape[0] * shape[1] * 2,
+        "truncated {}",
+        path.display()
+    );
+    let values = data
+        .chunks_exact(2)
+        .map(|b| half::f16::from_bits(u16::from_le_bytes([b[0], b[1]])).to_f32())
+        .collect();
+    (shape[0], shape[1], values)
+}
+
+#[test]
+fn every_minilm_vector_keeps_cosine_above_0_999_after_int8_round_trip() {
+    let (rows, dim, base) = load_f16_matrix(&data_path("base.f16.npy"));
+    assert_eq!((rows, dim), (100_000, 384));
+
+    let mut codes = vec![0i8; dim];
+    let mut back = vec![0f32; dim];
+    let (mut min_cos, mut min_row) = (f64::INFINITY, 0);
+    let mut max_bound_ratio = 0f64;
+    for (row, x) in base.chunks_exact(dim).enumerate() {
+        let scale = quantize_into(x, &mut codes);
+        dequantize_into(&codes, scale, &mut back);
+        assert!(scale > 0.0, "row {row} quantized to zero");
+
+        let (mut dot, mut xx, mut yy, mut ee) = (0f64, 0f64, 0f64, 0f64);
+        for (i, (&a, &b)) in x.iter().zip(&back).enumerate() {
+            let (a, b) = (a as f64, b as f64);
+            let err = (a - b).abs();
+            assert!(
+                err <= scale as f64 * COMPONENT_BOUND,
+                "row {row} component {i}: error {err} above scale/2 for scale {scale}"
+            );
+            dot += a * b;
+            xx += a * a;
+            yy += b * b;
+            ee += err * err;
+        }
+        let cos = dot / (xx * yy).sqrt();
+        // The documented bound: cos ≥ √(1 - r²), r = √n · s · (1/2 + 2^-15) / ‖x‖.
+        let r = (dim as f64).sqrt() * scale as f64 * COMPONENT_BOUND / xx.sqrt();
+        let bound = (1.0 - r * r).sqrt();
+        assert!(
+            cos >= bound - 1e-9,
+            "row {row}: cos {cos} below the documented bound {bound}"
+        );
+        assert!(
+            cos >= 0.999,
+            "row {row}: cos(original, dequantized) = {cos} < 0.999"
+        );
+        max_bound_ratio = max_bound_ratio.max(ee.sqrt() / (r * xx.sqrt()));
+        if cos < min_cos {
+            (min_cos, min_row) = (cos, row);
+        }
+    }
+    // The bound is a worst case; the actual error norm must stay below it.
+    assert!(
+        max_bound_ratio <= 1.0,
+        "error norm exceeded its bound: {max_bound_ratio}"
+    );
+    println!("min cosine {min_cos:.6} at row {min_row}; max ‖e‖/bound {max_bound_ratio:.3}");
+}

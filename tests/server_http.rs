@@ -1,0 +1,271 @@
+//! HTTP on the RESP port, AUTH, client limits, graceful shutdown, and the deployment
+//! files' configuration.
+
+mod server_support;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::Duration;
+
+use server_support::{show, words, TestServer};
+use sutra_cache::server::ServerConfig;
+
+fn http(srv: &TestServer, request: impl AsRef<[u8]>) -> (String, String) {
+    let mut s = TcpStream::connect(srv.addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    s.write_all(request.as_ref()).unwrap();
+    let mut all = Vec::new();
+    s.read_to_end(&mut all).unwrap();
+    let text = String::from_utf8(all).unwrap();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    (head.to_string(), body.to_string())
+}
+
+fn get(srv: &TestServer, path: &str, auth: Option<&str>) -> (String, String) {
+    let auth = auth
+        .map(|t| format!("Authorization: Bearer {t}\r\n"))
+        .unwrap_or_default();
+    http(srv, format!("GET {path} HTTP/1.1\r\nHost: x\r\n{auth}\r\n"))
+}
+
+#[test]
+fn health_answers_json_with_status_version_uptime_and_wal_mode() {
+    let srv = TestServer::start();
+    let (head, body) = get(&srv, "/health", None);
+    assert!(head.starts_with("HTTP/1.1 200 OK\r\n"), "{head}");
+    assert!(head.contains("Content-Type: application/json"), "{head}");
+    assert!(
+        head.contains(&format!("Content-Length: {}", body.len())),
+        "{head}"
+    );
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["status"], "ok");
+    assert_eq!(v["version"], env!("CARGO_PKG_VERSION"));
+    assert!(v["uptime_seconds"].is_u64());
+    assert_eq!(v["wal_mode"], "interval");
+    let (head, _) = http(&srv, "GET /health HTTP/1.0\r\n\r\n");
+    assert!(head.starts_with("HTTP/1.1 200 OK"), "{head}");
+    let (head, body) = http(&srv, "HEAD /health HTTP/1.1\r\n\r\n");
+    assert!(
+        head.starts_with("HTTP/1.1 200 OK") && body.is_empty(),
+        "{head}"
+    );
+}
+
+#[test]
+fn stats_carry_the_seed_keys_and_per_set_counters() {
+    let srv = TestServer::start();
+    let mut c = srv.connect();
+    c.check_words("SET k v", "+OK\r\n");
+    c.check_words("GET k", "$1\r\nv\r\n");
+    c.check_words("GET nope", "$-1\r\n");
+    c.check_words("VADD model:a VALUES 2 1 0 x", ":1\r\n");
+    c.check_words("VGETF32 model:a y", "$-1\r\n");
+    let (head, body) = get(&srv, "/stats", None);
+    assert!(head.starts_with("HTTP/1.1 200 OK"), "{head}");
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["hits"], 1);
+    assert_eq!(v["misses"], 2);
+    assert_eq!(v["total_requests"], 3);
+    assert!((v["hit_rate"].as_f64().unwrap() - 1.0 / 3.0).abs() < 1e-9);
+    assert_eq!(v["backend"], "sutra-cache");
+    assert_eq!(v["shard"], "0");
+    assert_eq!(v["sets"]["model:a"]["misses"], 1);
+    assert_eq!(v["sets"]["model:a"]["entries"], 1);
+}
+
+#[test]
+fn metrics_are_prometheus_text() {
+    let srv = TestServer::start();
+    let mut c = srv.connect();
+    c.check_words("SET k v", "+OK\r\n");
+    c.check_words("GET k", "$1\r\nv\r\n");
+    c.check_words("VADD emb VALUES 2 1 0 x", ":1\r\n");
+    let (head, body) = get(&srv, "/metrics", None);
+    assert!(head.starts_with("HTTP/1.1 200 OK"), "{head}");
+    assert!(head.contains("openmetrics-text"), "{head}");
+    assert!(body.contains("# TYPE sutra_cache_hits counter\n"), "{body}");
+    assert!(body.contains("sutra_cache_hits_total 1\n"), "{body}");
+    assert!(
+        body.contains("sutra_cache_set_entries{set=\"emb\"} 1\n"),
+        "{body}"
+    );
+    assert!(body.ends_with("# EOF\n"), "{body}");
+}
+
+#[test]
+fn unknown_paths_get_404_and_nothing_crashes() {
+    let srv = TestServer::start();
+    let (head, _) = get(&srv, "/", None);
+    assert!(head.starts_with("HTTP/1.1 404 Not Found"), "{head}");
+    let (head, _) = get(&srv, "/health/../etc/passwd", None);
+    assert!(head.starts_with("HTTP/1.1 404"), "{head}");
+    let (head, _) = http(&srv, b"GET /health HTTP/1.1\r\n\xff\xfe\r\n\r\n");
+    assert!(head.starts_with("HTTP/1.1 400"), "{head}");
+    srv.connect().check_words("PING", "+PONG\r\n");
+}
+
+#[test]
+fn a_password_requires_auth_for_commands_and_a_bearer_token_for_stats() {
+    let config = ServerConfig {
+        requirepass: Some("s3cret".into()),
+        ..ServerConfig::default()
+    };
+    let srv = TestServer::with_config(config);
+    let mut c = srv.connect();
+    c.check_words("PING", "-NOAUTH Authentication required.\r\n");
+    c.check_words("SET k v", "-NOAUTH Authentication required.\r\n");
+    c.check_words(
+        "AUTH wrong",
+        "-WRONGPASS invalid username-password pair or user is disabled.\r\n",
+    );
+    c.check_words(
+        "AUTH bob s3cret",
+        "-WRONGPASS invalid username-password pair or user is disabled.\r\n",
+    );
+    c.check_words("HELLO 3", "-NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time\r\n");
+    c.check_words("AUTH s3cret", "+OK\r\n");
+    c.check_words("PING", "+PONG\r\n");
+    let mut d = srv.connect();
+    d.check_words("AUTH default s3cret", "+OK\r\n");
+    d.check_words("SET k v", "+OK\r\n");
+    let mut e = srv.connect();
+    let hello = e.call(&[
+        b"HELLO", b"3", b"AUTH", b"default", b"s3cret", b"SETNAME", b"w",
+    ]);
+    assert!(hello.starts_with(b"%7\r\n"), "{}", show(&hello));
+    e.check_words("CLIENT GETNAME", "$1\r\nw\r\n");
+    e.check_words("GET k", "$1\r\nv\r\n");
+    let mut f = srv.connect();
+    f.check_words(
+        "HELLO 3 AUTH default nope",
+        "-WRONGPASS invalid username-password pair or user is disabled.\r\n",
+    );
+
+    let (head, _) = get(&srv, "/health", None);
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    for path in ["/stats", "/metrics"] {
+        let (head, _) = get(&srv, path, None);
+        assert!(head.starts_with("HTTP/1.1 401"), "{path}: {head}");
+        assert!(head.contains("WWW-Authenticate: Bearer"), "{head}");
+        let (head, _) = get(&srv, path, Some("nope"));
+        assert!(head.starts_with("HTTP/1.1 401"), "{path}: {head}");
+        let (head, _) = get(&srv, path, Some("s3cret"));
+        assert!(head.starts_with("HTTP/1.1 200"), "{path}: {head}");
+    }
+}
+
+#[test]
+fn auth_without_a_configured_password_is_an_error_as_in_redis() {
+    let srv = TestServer::start();
+    let mut c = srv.connect();
+    c.check_words("AUTH x", "-ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?\r\n");
+    let hello = c.call(&[b"HELLO", b"2", b"AUTH", b"default", b"anything"]);
+    assert!(hello.starts_with(b"*14\r\n"), "{}", show(&hello));
+}
+
+#[test]
+fn the_client_over_maxclients_gets_an_error_and_is_closed() {
+    let config = ServerConfig {
+        maxclients: 2,
+        ..ServerConfig::default()
+    };
+    let srv = TestServer::with_config(config);
+    let mut a = srv.connect();
+    let mut b = srv.connect();
+    a.check_words("PING", "+PONG\r\n");
+    b.check_words("PING", "+PONG\r\n");
+    let mut c = srv.connect();
+    assert_eq!(
+        show(&c.read_n(37)),
+        show(b"-ERR max number of clients reached\r\n")
+    );
+    assert!(c.is_closed());
+    drop(a);
+    // The slot frees once the server notices the close.
+    let mut ok = false;
+    for _ in 0..50 {
+        let mut d = srv.connect();
+        d.send(&words("PING"));
+        if d.read_reply() == b"+PONG\r\n" {
+            ok = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(ok, "a slot became free after a client left");
+    b.check_words("PING", "+PONG\r\n");
+}
+
+#[test]
+fn shutdown_answers_requests_already_read_then_stops_accepting() {
+    let srv = TestServer::start();
+    let mut c = srv.connect();
+    c.check_words("SET k v", "+OK\r\n");
+    let addr = srv.addr;
+    let engine = srv.engine.clone();
+    srv.stop().expect("run returns Ok");
+    assert!(c.is_closed(), "clients are closed at shutdown");
+    assert!(TcpStream::connect(addr).is_err(), "no longer accepting");
+    assert_eq!(engine.get(b"k").unwrap(), Some(b"v".to_vec()));
+}
+
+#[test]
+fn the_shutdown_command_stops_the_server_gracefully() {
+    let srv = TestServer::start();
+    let mut c = srv.connect();
+    c.check_words("SET k v", "+OK\r\n");
+    c.check_words("SHUTDOWN FORCE", "-ERR syntax error\r\n");
+    c.send(&words("SHUTDOWN NOSAVE"));
+    assert!(
+        c.is_closed(),
+        "SHUTDOWN closes without a reply, as in Redis"
+    );
+    let addr = srv.addr;
+    srv.stop().expect("run returns Ok");
+    assert!(TcpStream::connect(addr).is_err());
+}
+
+#[test]
+fn every_variable_of_the_compose_file_is_one_the_server_reads() {
+    let compose =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/compose.yml"))
+            .expect("deploy/compose.yml exists");
+    let accepted = ServerConfig::env_var_names();
+    let mut in_env = false;
+    let mut seen = Vec::new();
+    for line in compose.lines() {
+        let t = line.trim();
+        if t.starts_with("environment:") {
+            in_env = true;
+            continue;
+        }
+        if in_env {
+            if let Some(item) = t.strip_prefix("- ") {
+                let (name, value) = item.split_once('=').expect("NAME=value items");
+                seen.push((
+                    name.trim().to_string(),
+                    value.trim().trim_matches('"').to_string(),
+                ));
+            } else if !t.is_empty() && !t.starts_with('#') {
+                in_env = false;
+            }
+        }
+    }
+    assert!(seen.len() >= 11, "found {seen:?}");
+    for (name, _) in &seen {
+        assert!(
+            accepted.contains(name),
+            "{name} in compose.yml is not read by the server"
+        );
+    }
+    // The values parse: run the parser with the compose values as flags.
+    let mut args = vec!["sutra-cache".to_string()];
+    for (name, value) in &seen {
+        args.push(ServerConfig::flag_for_env(name).expect("a flag backs each variable"));
+        args.push(value.clone());
+    }
+    let config = ServerConfig::try_parse_from(&args).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(config.port, 50051);
+    assert_eq!(config.storage_path, std::path::PathBuf::from("/data"));
+}

@@ -1,0 +1,46 @@
+#!/usr/bin/env python3
+"""redis-py (RESP2 and RESP3) against a running sutra-cache server.
+
+    python3 tests/server_redis_py.py PORT
+Run by tests/server_tools.rs (`redis_py_drives_the_server`, ignored until scripts/setup.sh
+installs redis-py). Exits non-zero on the first mismatch.
+"""
+import struct
+import sys
+
+import redis
+
+port = int(sys.argv[1])
+for proto in (2, 3):
+    r = redis.Redis(port=port, protocol=proto)
+    assert r.ping()
+    r.flushall()
+    assert r.set("k", b"v", ex=100)
+    assert r.get("k") == b"v"
+    assert r.ttl("k") == 100
+    assert r.set("k", b"w", nx=True) is None
+    r.mset({"a": "1", "b": "2"})
+    assert r.mget("a", "b", "c") == [b"1", b"2", None]
+    assert r.exists("a", "b") == 2
+    assert r.type("a") in (b"string", "string")
+    assert sorted(r.scan_iter(count=2)) == [b"a", b"b", b"k"]
+    assert r.delete("a", "zz") == 1
+    info = r.info()
+    assert info["keyspace_hits"] >= 1 and "used_memory" in info, info
+    assert r.config_get("save") == {"save": ""} or r.config_get("save") == {b"save": b""}
+    v = r.vset()
+    assert v.vadd("vs", [1.0, 0.0, 0.0], "x")
+    assert v.vadd("vs", [0.0, 1.0, 0.0], "y", attributes={"t": 1})
+    sims = v.vsim("vs", [1.0, 0.0, 0.0], with_scores=True)
+    assert {k.decode() if isinstance(k, bytes) else k: s for k, s in sims.items()} == {"x": 1.0, "y": 0.5}, sims
+    assert [float(x) for x in v.vemb("vs", "x")] == [1.0, 0.0, 0.0]
+    assert v.vcard("vs") == 2 and v.vdim("vs") == 3
+    info = v.vinfo("vs")
+    assert info[b"quant-type"] in (b"exact", "exact") and info[b"vector-dim"] == 3, info
+    assert v.vgetattr("vs", "y") == {"t": 1}
+    assert sorted(v.vrandmember("vs", 2)) == [b"x", b"y"]
+    assert v.vrem("vs", "x") and v.vcard("vs") == 1
+    raw = r.execute_command("VGETF32", "vs", "y")
+    assert struct.unpack("<3f", raw) == (0.0, 1.0, 0.0)
+    r.close()
+print("redis-py: RESP2 and RESP3 OK")

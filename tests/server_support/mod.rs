@@ -1,0 +1,230 @@
+//! A server on port 0 in a background thread, and a blocking client that speaks raw bytes.
+#![allow(dead_code)]
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::sync::Arc;
+use std::time::Duration;
+
+use sutra_cache::server::{run, ServerConfig};
+use sutra_cache::{Engine, EngineConfig};
+
+/// A running server; stops (gracefully) when dropped.
+pub struct TestServer {
+    pub addr: SocketAddr,
+    pub engine: Arc<Engine>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<std::io::Result<()>>>,
+}
+
+impl TestServer {
+    /// The default configuration (in memory, no password).
+    pub fn start() -> Self {
+        Self::with_config(ServerConfig::default())
+    }
+
+    pub fn with_config(config: ServerConfig) -> Self {
+        let engine = Arc::new(
+            Engine::open(EngineConfig {
+                active_expire_interval_ms: 0,
+                ..config.engine_config()
+            })
+            .expect("engine opens"),
+        );
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let (addr_tx, addr_rx) = std::sync::mpsc::channel();
+        let e = engine.clone();
+        let thread = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()?;
+            rt.block_on(async move {
+                let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+                addr_tx.send(listener.local_addr()?).expect("test alive");
+                run(listener, e, config, async {
+                    let _ = stop_rx.await;
+                })
+                .await
+            })
+        });
+        let addr = addr_rx.recv().expect("server started");
+        TestServer {
+            addr,
+            engine,
+            stop: Some(stop_tx),
+            thread: Some(thread),
+        }
+    }
+
+    pub fn connect(&self) -> Conn {
+        let s = TcpStream::connect(self.addr).expect("connect");
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        s.set_nodelay(true).unwrap();
+        Conn { s }
+    }
+
+    /// Stops the server and waits for it (returns what `run` returned).
+    pub fn stop(mut self) -> std::io::Result<()> {
+        self.stop.take().map(|s| s.send(()));
+        self.thread
+            .take()
+            .expect("running")
+            .join()
+            .expect("no panic")
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// A raw client.
+pub struct Conn {
+    pub s: TcpStream,
+}
+
+/// Shows bytes with CR/LF visible.
+pub fn show(b: &[u8]) -> String {
+    String::from_utf8_lossy(b)
+        .replace('\r', "\\r")
+        .replace('\n', "\\n")
+}
+
+/// Encodes a command as a RESP array of bulk strings.
+pub fn cmd(args: &[&[u8]]) -> Vec<u8> {
+    let mut v = format!("*{}\r\n", args.len()).into_bytes();
+    for a in args {
+        v.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
+        v.extend_from_slice(a);
+        v.extend_from_slice(b"\r\n");
+    }
+    v
+}
+
+/// Encodes a command given as space-separated words.
+pub fn words(line: &str) -> Vec<u8> {
+    let parts: Vec<&[u8]> = line.split(' ').map(str::as_bytes).collect();
+    cmd(&parts)
+}
+
+/// Little-endian f32 bytes.
+pub fn f32le(v: &[f32]) -> Vec<u8> {
+    v.iter().flat_map(|x| x.to_le_bytes()).collect()
+}
+
+impl Conn {
+    pub fn send(&mut self, input: &[u8]) {
+        self.s.write_all(input).expect("write");
+    }
+
+    pub fn read_n(&mut self, n: usize) -> Vec<u8> {
+        let mut got = vec![0u8; n];
+        let mut filled = 0;
+        while filled < n {
+            match self.s.read(&mut got[filled..]) {
+                Ok(0) => break,
+                Ok(k) => filled += k,
+                Err(e) => panic!(
+                    "read failed after {}: {e}: {}",
+                    filled,
+                    show(&got[..filled])
+                ),
+            }
+        }
+        got.truncate(filled);
+        got
+    }
+
+    /// Sends `input` and asserts the reply bytes are exactly `expected`.
+    #[track_caller]
+    pub fn check(&mut self, input: &[u8], expected: &[u8]) {
+        self.send(input);
+        let got = self.read_n(expected.len());
+        assert_eq!(
+            show(&got),
+            show(expected),
+            "input: {}",
+            show(&input[..input.len().min(300)])
+        );
+    }
+
+    /// Sends a command given as words and checks the reply.
+    #[track_caller]
+    pub fn check_words(&mut self, line: &str, expected: &str) {
+        self.check(&words(line), expected.as_bytes());
+    }
+
+    /// Reads one whole reply of any type and returns its bytes.
+    pub fn read_reply(&mut self) -> Vec<u8> {
+        let mut out = Vec::new();
+        self.read_value(&mut out);
+        out
+    }
+
+    fn read_value(&mut self, out: &mut Vec<u8>) {
+        let kind = {
+            let b = self.read_n(1);
+            assert_eq!(b.len(), 1, "connection closed before a reply");
+            out.push(b[0]);
+            b[0]
+        };
+        let line = self.read_line_after_kind(out);
+        let n: i64 = std::str::from_utf8(&line)
+            .unwrap_or("0")
+            .parse()
+            .unwrap_or(0);
+        match kind {
+            b'$' | b'=' if n >= 0 => {
+                let body = self.read_n(n as usize + 2);
+                out.extend_from_slice(&body);
+            }
+            b'*' | b'~' | b'>' if n > 0 => {
+                for _ in 0..n {
+                    self.read_value(out);
+                }
+            }
+            b'%' if n > 0 => {
+                for _ in 0..2 * n {
+                    self.read_value(out);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn read_line_after_kind(&mut self, out: &mut Vec<u8>) -> Vec<u8> {
+        let start = out.len();
+        loop {
+            let b = self.read_n(1);
+            assert_eq!(b.len(), 1, "connection closed mid-reply: {}", show(out));
+            out.push(b[0]);
+            if out.len() >= start + 2 && &out[out.len() - 2..] == b"\r\n" {
+                return out[start..out.len() - 2].to_vec();
+            }
+        }
+    }
+
+    /// Sends a command and returns its whole reply.
+    pub fn call(&mut self, args: &[&[u8]]) -> Vec<u8> {
+        self.send(&cmd(args));
+        self.read_reply()
+    }
+
+    /// True when the server has closed the connection (reads EOF within the timeout).
+    pub fn is_closed(&mut self) -> bool {
+        let mut b = [0u8; 1];
+        match self.s.read(&mut b) {
+            Ok(0) => true,
+            Ok(_) => false,
+            Err(e) => e.kind() == std::io::ErrorKind::ConnectionReset,
+        }
+    }
+}
