@@ -145,6 +145,14 @@ typedef struct sutra_options {
   uint64_t max_element_bytes;
   // Largest vector dimension.
   uint64_t max_dim;
+  // With a data directory: 0 acknowledges writes after an fdatasync (survives power loss);
+  // > 0 fdatasyncs every this many ms (survives a process crash); -1 never fdatasyncs.
+  // Default 5000 (the seed's `WAL_SYNC_INTERVAL_MS`).
+  int64_t wal_sync_interval_ms;
+  // With a data directory: take a snapshot every this many ms (0 = not by time).
+  uint64_t checkpoint_interval_ms;
+  // With a data directory: take a snapshot on close.
+  bool checkpoint_on_close;
 } sutra_options;
 
 // An optional, caller-owned error report. Every call that takes one resets it (code 0, empty
@@ -342,12 +350,13 @@ int32_t sutra_cache_stats(const struct sutra_cache *cache,
                           struct sutra_stats *stats,
                           struct sutra_error *err);
 
-// Writes a durable snapshot. Returns `SUTRA_UNSUPPORTED` until the engine's durability layer
-// (snapshots) is built; an in-memory cache has nothing to write.
+// Writes a snapshot of a cache opened with a data directory now; `*lsn` (may be NULL) is
+// the log position it covers. A cache in memory only answers `SUTRA_UNSUPPORTED`.
 //
 // # Safety
-// `cache` is a live handle; `err` is NULL or writable.
+// `cache` is a live handle; `lsn` and `err` are NULL or writable.
 int32_t sutra_cache_checkpoint(const struct sutra_cache *cache,
+                               uint64_t *lsn,
                                struct sutra_error *err);
 
 // The library's version ("0.1.0"); a static string. Thread-safe.

@@ -18,10 +18,13 @@ gcc $cflags -o "$out/example-shared" examples/c/example.c $(pkg-config --cflags 
 # static library
 gcc $cflags -o "$out/example-static" examples/c/example.c $(pkg-config --cflags sutra_cache) \
     "$CARGO_TARGET_DIR/release/libsutra_cache.a" $(pkg-config --libs-only-l --static sutra_cache | sed 's/-lsutra_cache//') -lm
+data=$(mktemp -d)
+trap 'rm -rf "$data"' EXIT
 for bin in example-shared example-static; do
   echo "== $bin under valgrind"
+  rm -rf "${data:?}"/*
   valgrind --quiet --leak-check=full --show-leak-kinds=definite,indirect,possible \
-      --errors-for-leak-kinds=definite,indirect,possible --error-exitcode=1 "$out/$bin"
+      --errors-for-leak-kinds=definite,indirect,possible --error-exitcode=1 "$out/$bin" "$data"
 done
 # The C block of docs/bindings.md, compiled and run the same way.
 awk '/^```c$/{on=1; next} /^```$/{on=0} on' docs/bindings.md > "$out/doc.c"

@@ -5,7 +5,8 @@ use std::sync::OnceLock;
 
 use super::status::*;
 use crate::{
-    Counters, Engine, EngineConfig, EvictionPolicy, Expiry, SetCondition, SetOptions, TtlState,
+    Counters, Engine, EngineConfig, EvictionPolicy, Expiry, SetCondition, SetOptions, SyncPolicy,
+    TtlState,
 };
 
 /// An open cache. Thread-safe: any number of threads may call any function on one handle at
@@ -60,6 +61,14 @@ pub struct sutra_options {
     pub max_element_bytes: u64,
     /// Largest vector dimension.
     pub max_dim: u64,
+    /// With a data directory: 0 acknowledges writes after an fdatasync (survives power loss);
+    /// > 0 fdatasyncs every this many ms (survives a process crash); -1 never fdatasyncs.
+    /// Default 5000 (the seed's `WAL_SYNC_INTERVAL_MS`).
+    pub wal_sync_interval_ms: i64,
+    /// With a data directory: take a snapshot every this many ms (0 = not by time).
+    pub checkpoint_interval_ms: u64,
+    /// With a data directory: take a snapshot on close.
+    pub checkpoint_on_close: bool,
 }
 
 /// Per-cache or per-vector-set statistics.
@@ -164,6 +173,13 @@ pub unsafe extern "C" fn sutra_options_init(options: *mut sutra_options) {
         max_value_bytes: d.limits.max_value_bytes as u64,
         max_element_bytes: d.limits.max_element_bytes as u64,
         max_dim: d.limits.max_dim as u64,
+        wal_sync_interval_ms: match d.wal_sync {
+            SyncPolicy::Always => 0,
+            SyncPolicy::Interval(ms) => ms.min(i64::MAX as u64) as i64,
+            SyncPolicy::Never => -1,
+        },
+        checkpoint_interval_ms: d.checkpoint_interval_ms,
+        checkpoint_on_close: d.checkpoint_on_close,
     };
     // SAFETY: non-NULL and writable per the contract; `write` needs no initialised value.
     unsafe { options.write(value) };
@@ -212,6 +228,19 @@ pub unsafe extern "C" fn sutra_cache_open(
             config.limits.max_element_bytes =
                 usize_field(o.max_element_bytes, "max_element_bytes")?;
             config.limits.max_dim = usize_field(o.max_dim, "max_dim")?;
+            config.wal_sync = match o.wal_sync_interval_ms {
+                0 => SyncPolicy::Always,
+                -1 => SyncPolicy::Never,
+                ms if ms > 0 => SyncPolicy::Interval(ms as u64),
+                ms => {
+                    return Err(Failure::new(
+                        SUTRA_INVALID_ARGUMENT,
+                        format!("invalid argument 'wal_sync_interval_ms': >= 0 or -1; got {ms}"),
+                    ))
+                }
+            };
+            config.checkpoint_interval_ms = o.checkpoint_interval_ms;
+            config.checkpoint_on_close = o.checkpoint_on_close;
         }
         if !path.is_null() {
             // SAFETY: non-NULL and NUL-terminated per the contract.
@@ -493,23 +522,25 @@ pub unsafe extern "C" fn sutra_cache_stats(
     })
 }
 
-/// Writes a durable snapshot. Returns `SUTRA_UNSUPPORTED` until the engine's durability layer
-/// (snapshots) is built; an in-memory cache has nothing to write.
+/// Writes a snapshot of a cache opened with a data directory now; `*lsn` (may be NULL) is
+/// the log position it covers. A cache in memory only answers `SUTRA_UNSUPPORTED`.
 ///
 /// # Safety
-/// `cache` is a live handle; `err` is NULL or writable.
+/// `cache` is a live handle; `lsn` and `err` are NULL or writable.
 #[no_mangle]
 pub unsafe extern "C" fn sutra_cache_checkpoint(
     cache: *const sutra_cache,
+    lsn: *mut u64,
     err: *mut sutra_error,
 ) -> i32 {
     guard(err, || {
         // SAFETY: per the contract.
-        let _engine = unsafe { engine(cache) }?;
-        Err(Failure::new(
-            SUTRA_UNSUPPORTED,
-            "not supported: checkpoint needs the durability layer, which this build lacks",
-        ))
+        let at = unsafe { engine(cache) }?.checkpoint()?;
+        // SAFETY: NULL or writable per the contract.
+        if let Some(l) = unsafe { lsn.as_mut() } {
+            *l = at;
+        }
+        Ok(())
     })
 }
 
