@@ -100,7 +100,25 @@ type Options struct {
 	// NoActiveExpire turns the background thread off.
 	ActiveExpireInterval time.Duration
 	NoActiveExpire       bool
+	// WALSync (with a data directory): SyncDefault (fdatasync every 5 s), SyncAlways,
+	// SyncNever or SyncEvery(d).
+	WALSync WALSync
+	// NoCheckpointOnClose skips the snapshot Close takes (the WAL still has every write).
+	NoCheckpointOnClose bool
 }
+
+// WALSync says when the write-ahead log is fdatasynced.
+type WALSync int64
+
+// WAL sync policies.
+const (
+	SyncDefault WALSync = 0  // every 5000 ms, the seed's WAL_SYNC_INTERVAL_MS
+	SyncAlways  WALSync = -1 // before each acknowledgement (survives power loss)
+	SyncNever   WALSync = -2 // only on close
+)
+
+// SyncEvery fdatasyncs every d (a process crash loses nothing acknowledged).
+func SyncEvery(d time.Duration) WALSync { return WALSync(max(d.Milliseconds(), 1)) }
 
 // TTL arguments and results.
 const (
@@ -138,7 +156,8 @@ type Cache struct {
 	h  *C.sutra_cache
 }
 
-// Open opens a cache; path "" keeps it in memory only.
+// Open opens a cache; path "" keeps it in memory only, otherwise it is the data directory
+// (recovered at open, written through a WAL).
 func Open(path string, opts Options) (*Cache, error) {
 	var o C.sutra_options
 	C.sutra_options_init(&o)
@@ -151,6 +170,17 @@ func Open(path string, opts Options) (*Cache, error) {
 	}
 	if opts.NoActiveExpire {
 		o.active_expire_interval_ms = 0
+	}
+	switch {
+	case opts.WALSync == SyncAlways:
+		o.wal_sync_interval_ms = 0
+	case opts.WALSync == SyncNever:
+		o.wal_sync_interval_ms = -1
+	case opts.WALSync > 0:
+		o.wal_sync_interval_ms = C.int64_t(opts.WALSync)
+	}
+	if opts.NoCheckpointOnClose {
+		o.checkpoint_on_close = false
 	}
 	var cpath *C.char
 	if path != "" {
@@ -356,7 +386,12 @@ func (c *Cache) Stats() (Stats, error) {
 	return statsOf(&s), err
 }
 
-// Checkpoint writes a durable snapshot (an error with code Unsupported until durability lands).
-func (c *Cache) Checkpoint() error {
-	return c.call(func(h *C.sutra_cache, e *C.sutra_error) C.int32_t { return C.sutra_cache_checkpoint(h, e) })
+// Checkpoint writes a snapshot now and returns the log position it covers; a cache in
+// memory only answers an error with code Unsupported.
+func (c *Cache) Checkpoint() (uint64, error) {
+	var lsn C.uint64_t
+	err := c.call(func(h *C.sutra_cache, e *C.sutra_error) C.int32_t {
+		return C.sutra_cache_checkpoint(h, &lsn, e)
+	})
+	return uint64(lsn), err
 }

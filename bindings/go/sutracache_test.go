@@ -161,16 +161,13 @@ func TestErrorsCarryStableCodes(t *testing.T) {
 		{"conflict", second(c.VAdd("s", "b", []float32{1, 0, 0}, &AddOptions{Set: VectorSetOptions{Metric: L2}})), Conflict},
 		{"wrong type", third(c.Get("s")), WrongType},
 		{"bad attributes", second(c.VAdd("s", "b", []float32{1, 0, 0}, &AddOptions{Attributes: ptr("[1")})), InvalidArgument},
-		{"checkpoint", c.Checkpoint(), Unsupported},
+		{"checkpoint in memory", second(c.Checkpoint()), Unsupported},
 	}
 	for _, tc := range cases {
 		var e *Error
 		if !errors.As(tc.err, &e) || e.Code != tc.code || e.Message == "" {
 			t.Errorf("%s: got %v, want code %s", tc.name, tc.err, tc.code)
 		}
-	}
-	if _, err := Open(t.TempDir(), Options{}); !errors.Is(err, &Error{Code: Unsupported}) {
-		t.Errorf("a data directory before durability lands: %v", err)
 	}
 	if _, err := Open("", Options{EvictionPolicy: 9}); !errors.Is(err, &Error{Code: InvalidArgument}) {
 		t.Errorf("bad policy: %v", err)
@@ -243,3 +240,34 @@ func TestGoroutinesShareOneCacheAndCloseWaitsForThem(t *testing.T) {
 func second[T any](_ T, err error) error        { return err }
 func third[A, B any](_ A, _ B, err error) error { return err }
 func ptr(s string) *string                      { return &s }
+
+func TestADurableCacheComesBackAfterReopen(t *testing.T) {
+	dir := t.TempDir()
+	opts := Options{WALSync: SyncAlways, NoCheckpointOnClose: true, NoActiveExpire: true}
+	c, err := Open(dir, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = c.Set("a", []byte("before"), TTLNever)
+	if _, err := c.VAdd("s", "e", []float32{1, 2, 3}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if lsn, err := c.Checkpoint(); err != nil || lsn == 0 {
+		t.Fatalf("checkpoint %d %v", lsn, err)
+	}
+	_ = c.Set("b", []byte("after"), TTLNever) // only in the WAL
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	c, err = Open(dir, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	a, _, _ := c.Get("a")
+	b, _, _ := c.Get("b")
+	v, found, _ := c.VGet("s", "e")
+	if string(a) != "before" || string(b) != "after" || !found || v[2] != 3 {
+		t.Fatalf("after reopen: %q %q %v %v", a, b, v, found)
+	}
+}

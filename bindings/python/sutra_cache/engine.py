@@ -102,8 +102,12 @@ class Cache:
         eviction_policy: str = "lru",
         default_ttl_ms: int = 0,
         active_expire_interval_ms: Optional[int] = None,
+        wal_sync_interval_ms: Optional[int] = None,
+        checkpoint_on_close: Optional[bool] = None,
     ) -> None:
-        """Opens a cache; `path` is a data directory (None keeps it in memory only)."""
+        """Opens a cache; `path` is a data directory (None keeps it in memory only).
+        `wal_sync_interval_ms`: 0 = fdatasync before each acknowledgement, > 0 = every that
+        many ms (default 5000), -1 = never."""
         self._s = _Scratch()
         opts = ffi.new("sutra_options *")
         lib.sutra_options_init(opts)
@@ -115,6 +119,10 @@ class Cache:
         opts.default_ttl_ms = default_ttl_ms
         if active_expire_interval_ms is not None:
             opts.active_expire_interval_ms = active_expire_interval_ms
+        if wal_sync_interval_ms is not None:
+            opts.wal_sync_interval_ms = wal_sync_interval_ms
+        if checkpoint_on_close is not None:
+            opts.checkpoint_on_close = checkpoint_on_close
         out = ffi.new("sutra_cache **")
         cpath = ffi.NULL if path is None else path.encode()
         st = lib.sutra_cache_open(cpath, opts, out, self._s.err)
@@ -463,10 +471,13 @@ class Cache:
             _raise(rc, s.err)
         return self._stats_dict(st) if s.flag[0] else None
 
-    def checkpoint(self) -> None:
-        """Writes a durable snapshot (raises Unsupported until durability is built)."""
-        st = lib.sutra_cache_checkpoint(self._handle(), self._s.err)
+    def checkpoint(self) -> int:
+        """Writes a snapshot now; returns the log position it covers. A cache in memory only
+        raises Unsupported."""
+        lsn = ffi.new("uint64_t *")
+        st = lib.sutra_cache_checkpoint(self._handle(), lsn, self._s.err)
         if st:
             _raise(st, self._s.err)
+        return int(lsn[0])
 
 

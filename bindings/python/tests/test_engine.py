@@ -134,9 +134,18 @@ def test_a_closed_cache_refuses_calls_and_close_is_idempotent():
         c.get("k")
 
 
-def test_persistence_is_reported_unsupported_until_durability_lands(tmp_path):
-    with pytest.raises(errors.Unsupported):
-        Cache(str(tmp_path))
+def test_a_durable_cache_comes_back_after_close_and_reopen(tmp_path):
+    v = np.arange(8, dtype=np.float32)
+    with Cache(str(tmp_path), wal_sync_interval_ms=0, checkpoint_on_close=False) as c:
+        c.set("a", b"before")
+        c.vadd("s", "e", v)
+        assert c.checkpoint() > 0
+        c.set("b", b"after")  # only in the WAL
+    with Cache(str(tmp_path)) as c:
+        assert c.get("a") == b"before" and c.get("b") == b"after"
+        assert np.array_equal(c.vget("s", "e"), v)
+    with pytest.raises(errors.InvalidArgument):
+        Cache(str(tmp_path / "x"), wal_sync_interval_ms=-5)
 
 
 def test_threads_share_one_cache():
