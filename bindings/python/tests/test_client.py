@@ -17,7 +17,7 @@ def test_keys_are_the_model_and_the_sha256_of_the_text():
     assert embedding_key("hello", "minilm") == "minilm:" + hashlib.sha256(b"hello").hexdigest()
 
 
-def test_sync_client_round_trips_embeddings_and_counts_hits(shard_port):
+def test_sync_client_round_trips_embeddings_and_counts_hits(shard_port, redis_port):
     c = SutraCacheClient("127.0.0.1", shard_port, default_ttl_seconds=3600)
     assert c.get_sync("hello", "m") is None
     assert c.set_sync("hello", EMB, "m")
@@ -33,7 +33,7 @@ def test_sync_client_round_trips_embeddings_and_counts_hits(shard_port):
     assert {k: s[k] for k in ("hits", "misses", "total_requests")} == {
         "hits": 1, "misses": 1, "total_requests": 2}
     assert s["hit_rate"] == 0.5 and s["shard"] == f"127.0.0.1:{shard_port}"
-    assert s["backend"] in ("sutra-cache", "redis")
+    assert s["backend"] == ("redis" if shard_port == redis_port else "sutra-cache")
     c.clear_sync()
     assert c.get_sync("hello", "m") is None
     c.close()
