@@ -145,9 +145,9 @@ typedef struct sutra_options {
   uint64_t max_element_bytes;
   // Largest vector dimension.
   uint64_t max_dim;
-  // With a data directory: 0 acknowledges writes after an fdatasync (survives power loss);
-  // > 0 fdatasyncs every this many ms (survives a process crash); -1 never fdatasyncs.
-  // Default 5000 (the seed's `WAL_SYNC_INTERVAL_MS`).
+  // With a data directory, when the log is fdatasynced: 0 = before each acknowledgement
+  // (survives power loss); a positive value = every this many ms (survives a process
+  // crash); -1 = never. Default 5000 (the seed's `WAL_SYNC_INTERVAL_MS`).
   int64_t wal_sync_interval_ms;
   // With a data directory: take a snapshot every this many ms (0 = not by time).
   uint64_t checkpoint_interval_ms;

@@ -61,9 +61,9 @@ pub struct sutra_options {
     pub max_element_bytes: u64,
     /// Largest vector dimension.
     pub max_dim: u64,
-    /// With a data directory: 0 acknowledges writes after an fdatasync (survives power loss);
-    /// > 0 fdatasyncs every this many ms (survives a process crash); -1 never fdatasyncs.
-    /// Default 5000 (the seed's `WAL_SYNC_INTERVAL_MS`).
+    /// With a data directory, when the log is fdatasynced: 0 = before each acknowledgement
+    /// (survives power loss); a positive value = every this many ms (survives a process
+    /// crash); -1 = never. Default 5000 (the seed's `WAL_SYNC_INTERVAL_MS`).
     pub wal_sync_interval_ms: i64,
     /// With a data directory: take a snapshot every this many ms (0 = not by time).
     pub checkpoint_interval_ms: u64,
