@@ -9,6 +9,7 @@
 
 mod engine;
 mod error;
+mod ffi;
 #[doc(hidden)]
 pub mod index;
 #[doc(hidden)]

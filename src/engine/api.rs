@@ -46,14 +46,16 @@ impl Engine {
             None => (Arc::new(Store::new(config.clone())), None),
             Some(dir) => {
                 let (store, durable) = recover(&config, dir, |store, kind, payload| {
-                    // Replay through the ordinary calls of an engine without a log.
-                    let replayer = std::mem::ManuallyDrop::new(Engine {
+                    // Replay through the ordinary calls of an engine without a log. Made
+                    // "closed" so that dropping it (which releases its clone of the store)
+                    // does not close the store.
+                    let replayer = Engine {
                         store: store.clone(),
                         background: Mutex::new(None),
                         indexer: Mutex::new(None),
                         durable: None,
-                        closed: AtomicBool::new(false),
-                    });
+                        closed: AtomicBool::new(true),
+                    };
                     replayer.apply_logged(kind, payload)
                 })?;
                 let sink: Arc<dyn LogSink> = durable.sink.clone();

@@ -1,0 +1,397 @@
+// Package sutracache is the Go binding of sutra-cache: the embedded engine over its C ABI
+// (cgo, linked statically against target/release/libsutra_cache.a; build it first with
+// `cargo build --release --lib` at the repository root), and a socket client of a cache
+// shard over RESP (go-redis).
+//
+// A *Cache is safe for concurrent use; Close waits for calls in flight and later calls return
+// an error with code Closed.
+package sutracache
+
+/*
+#cgo CFLAGS: -I${SRCDIR}/../../include
+#cgo LDFLAGS: ${SRCDIR}/../../target/release/libsutra_cache.a -lgcc_s -lutil -lrt -lpthread -lm -ldl
+#include <stdlib.h>
+#include <string.h>
+#include "sutra_cache.h"
+*/
+import "C"
+
+import (
+	"fmt"
+	"runtime"
+	"sync"
+	"time"
+	"unsafe"
+)
+
+// Status is a status code of the C ABI (the engine's stable ErrorCode values; 1000+ exist
+// only at the C boundary).
+type Status int32
+
+// Status codes, as include/sutra_cache.h defines them.
+const (
+	OK                Status = C.SUTRA_OK
+	InvalidArgument   Status = C.SUTRA_INVALID_ARGUMENT
+	WrongType         Status = C.SUTRA_WRONG_TYPE
+	DimensionMismatch Status = C.SUTRA_DIMENSION_MISMATCH
+	OutOfMemory       Status = C.SUTRA_OUT_OF_MEMORY
+	NotFound          Status = C.SUTRA_NOT_FOUND
+	TooLarge          Status = C.SUTRA_TOO_LARGE
+	IO                Status = C.SUTRA_IO
+	Corrupt           Status = C.SUTRA_CORRUPT
+	WalPoisoned       Status = C.SUTRA_WAL_POISONED
+	Conflict          Status = C.SUTRA_CONFLICT
+	Unsupported       Status = C.SUTRA_UNSUPPORTED
+	Closed            Status = C.SUTRA_CLOSED
+	Internal          Status = C.SUTRA_INTERNAL
+	NullArgument      Status = C.SUTRA_NULL_ARGUMENT
+	BufferTooSmall    Status = C.SUTRA_BUFFER_TOO_SMALL
+)
+
+// String is the status constant's name, e.g. "SUTRA_NOT_FOUND".
+func (s Status) String() string { return C.GoString(C.sutra_status_name(C.int32_t(s))) }
+
+// Error is a failed call: its status and the engine's message.
+type Error struct {
+	Code    Status
+	Message string
+}
+
+func (e *Error) Error() string { return fmt.Sprintf("sutracache: %s: %s", e.Code, e.Message) }
+
+// Is matches any *Error with the same code, so errors.Is(err, &Error{Code: WrongType}) works.
+func (e *Error) Is(target error) bool {
+	t, ok := target.(*Error)
+	return ok && t.Code == e.Code
+}
+
+// statusToError is the one translation of a C status (and its error object) into a Go error.
+func statusToError(status C.int32_t, cerr *C.sutra_error) error {
+	if status == C.SUTRA_OK {
+		return nil
+	}
+	msg := C.GoStringN(&cerr.message[0], C.int(cerr.message_len))
+	return &Error{Code: Status(status), Message: msg}
+}
+
+// Version is the library's version.
+func Version() string { return C.GoString(C.sutra_version()) }
+
+// SimdISA is the SIMD instruction set the distance kernels use.
+func SimdISA() string { return C.GoString(C.sutra_simd_isa()) }
+
+// EvictionPolicy says what happens at a cap.
+type EvictionPolicy int32
+
+// Eviction policies.
+const (
+	EvictLRU        EvictionPolicy = C.SUTRA_EVICTION_LRU
+	EvictLFU        EvictionPolicy = C.SUTRA_EVICTION_LFU
+	EvictNoEviction EvictionPolicy = C.SUTRA_EVICTION_NOEVICTION
+)
+
+// Options of Open. The zero value is the engine's defaults.
+type Options struct {
+	MaxEntries     uint64         // cap on entries; 0 = none
+	MaxBytes       uint64         // cap on accounted bytes; 0 = none
+	EvictionPolicy EvictionPolicy // LRU by default
+	DefaultTTL     time.Duration  // TTL of writes that give none; 0 = none
+	// ActiveExpireInterval is the background expiry period (0 = the engine's default);
+	// NoActiveExpire turns the background thread off.
+	ActiveExpireInterval time.Duration
+	NoActiveExpire       bool
+	// WALSync (with a data directory): SyncDefault (fdatasync every 5 s), SyncAlways,
+	// SyncNever or SyncEvery(d).
+	WALSync WALSync
+	// NoCheckpointOnClose skips the snapshot Close takes (the WAL still has every write).
+	NoCheckpointOnClose bool
+}
+
+// WALSync says when the write-ahead log is fdatasynced.
+type WALSync int64
+
+// WAL sync policies.
+const (
+	SyncDefault WALSync = 0  // every 5000 ms, the seed's WAL_SYNC_INTERVAL_MS
+	SyncAlways  WALSync = -1 // before each acknowledgement (survives power loss)
+	SyncNever   WALSync = -2 // only on close
+)
+
+// SyncEvery fdatasyncs every d (a process crash loses nothing acknowledged).
+func SyncEvery(d time.Duration) WALSync { return WALSync(max(d.Milliseconds(), 1)) }
+
+// TTL arguments and results.
+const (
+	TTLDefault  time.Duration = 0  // write: the configured default TTL
+	TTLNever    time.Duration = -1 // write: never expires; TTL(): exists without expiry
+	TTLMissing  time.Duration = -2 // TTL(): no such key or element
+	TTLNoExpiry               = TTLNever
+)
+
+func ttlArg(ttl time.Duration) C.int64_t {
+	switch {
+	case ttl == TTLDefault:
+		return C.SUTRA_TTL_DEFAULT
+	case ttl < 0:
+		return C.SUTRA_TTL_NEVER
+	default:
+		ms := ttl.Milliseconds()
+		if ms == 0 {
+			ms = 1
+		}
+		return C.int64_t(ms)
+	}
+}
+
+func ttlResult(ms C.int64_t) time.Duration {
+	if ms < 0 {
+		return time.Duration(ms)
+	}
+	return time.Duration(ms) * time.Millisecond
+}
+
+// Cache is an open embedded cache.
+type Cache struct {
+	mu sync.RWMutex
+	h  *C.sutra_cache
+}
+
+// Open opens a cache; path "" keeps it in memory only, otherwise it is the data directory
+// (recovered at open, written through a WAL).
+func Open(path string, opts Options) (*Cache, error) {
+	var o C.sutra_options
+	C.sutra_options_init(&o)
+	o.max_entries = C.uint64_t(opts.MaxEntries)
+	o.max_bytes = C.uint64_t(opts.MaxBytes)
+	o.eviction_policy = C.int32_t(opts.EvictionPolicy)
+	o.default_ttl_ms = C.uint64_t(opts.DefaultTTL.Milliseconds())
+	if opts.ActiveExpireInterval > 0 {
+		o.active_expire_interval_ms = C.uint64_t(opts.ActiveExpireInterval.Milliseconds())
+	}
+	if opts.NoActiveExpire {
+		o.active_expire_interval_ms = 0
+	}
+	switch {
+	case opts.WALSync == SyncAlways:
+		o.wal_sync_interval_ms = 0
+	case opts.WALSync == SyncNever:
+		o.wal_sync_interval_ms = -1
+	case opts.WALSync > 0:
+		o.wal_sync_interval_ms = C.int64_t(opts.WALSync)
+	}
+	if opts.NoCheckpointOnClose {
+		o.checkpoint_on_close = false
+	}
+	var cpath *C.char
+	if path != "" {
+		cpath = C.CString(path)
+		defer C.free(unsafe.Pointer(cpath))
+	}
+	var h *C.sutra_cache
+	var cerr C.sutra_error
+	if err := statusToError(C.sutra_cache_open(cpath, &o, &h, &cerr), &cerr); err != nil {
+		return nil, err
+	}
+	c := &Cache{h: h}
+	runtime.SetFinalizer(c, func(c *Cache) { _ = c.Close() })
+	return c, nil
+}
+
+// Close closes the cache; calling it again does nothing.
+func (c *Cache) Close() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.h == nil {
+		return nil
+	}
+	var cerr C.sutra_error
+	err := statusToError(C.sutra_cache_close(c.h, &cerr), &cerr)
+	c.h = nil
+	runtime.SetFinalizer(c, nil)
+	return err
+}
+
+// call runs f with the live handle under the read lock.
+func (c *Cache) call(f func(h *C.sutra_cache, cerr *C.sutra_error) C.int32_t) error {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	if c.h == nil {
+		return &Error{Code: Closed, Message: "the cache is closed"}
+	}
+	var cerr C.sutra_error
+	return statusToError(f(c.h, &cerr), &cerr)
+}
+
+// bytesArg is a borrowed pointer to a string's bytes (nil when empty).
+func bytesArg(s string) (*C.uint8_t, C.size_t) {
+	if len(s) == 0 {
+		return nil, 0
+	}
+	return (*C.uint8_t)(unsafe.Pointer(unsafe.StringData(s))), C.size_t(len(s))
+}
+
+func sliceArg(b []byte) (*C.uint8_t, C.size_t) {
+	if len(b) == 0 {
+		return nil, 0
+	}
+	return (*C.uint8_t)(unsafe.Pointer(&b[0])), C.size_t(len(b))
+}
+
+func floatsArg(v []float32) (*C.float, C.size_t) {
+	if len(v) == 0 {
+		return nil, 0
+	}
+	return (*C.float)(unsafe.Pointer(&v[0])), C.size_t(len(v))
+}
+
+// Condition of SetIf (Redis's NX / XX).
+type Condition uint32
+
+// Conditions.
+const (
+	Always    Condition = 0
+	IfAbsent  Condition = C.SUTRA_SET_IF_ABSENT
+	IfPresent Condition = C.SUTRA_SET_IF_PRESENT
+)
+
+// Set writes a blob; ttl is TTLDefault, TTLNever or a positive duration.
+func (c *Cache) Set(key string, value []byte, ttl time.Duration) error {
+	_, err := c.SetIf(key, value, ttl, Always)
+	return err
+}
+
+// SetIf writes a blob when cond holds; it reports whether it wrote.
+func (c *Cache) SetIf(key string, value []byte, ttl time.Duration, cond Condition) (bool, error) {
+	k, kl := bytesArg(key)
+	v, vl := sliceArg(value)
+	var written C.bool
+	err := c.call(func(h *C.sutra_cache, e *C.sutra_error) C.int32_t {
+		return C.sutra_cache_set(h, k, kl, v, vl, ttlArg(ttl), C.uint32_t(cond), &written, e)
+	})
+	runtime.KeepAlive(key)
+	runtime.KeepAlive(value)
+	return bool(written), err
+}
+
+// GetInto reads a blob into buf; n is its length. When the value is longer than buf the
+// error has code BufferTooSmall and n is the length needed.
+func (c *Cache) GetInto(key string, buf []byte) (n int, found bool, err error) {
+	k, kl := bytesArg(key)
+	b, bl := sliceArg(buf)
+	var length C.size_t
+	var f C.bool
+	err = c.call(func(h *C.sutra_cache, e *C.sutra_error) C.int32_t {
+		return C.sutra_cache_get(h, k, kl, b, bl, &length, &f, e)
+	})
+	runtime.KeepAlive(key)
+	runtime.KeepAlive(buf)
+	return int(length), bool(f), err
+}
+
+// Get reads a blob; found is false on a miss.
+func (c *Cache) Get(key string) (value []byte, found bool, err error) {
+	buf := make([]byte, 256)
+	for {
+		n, found, err := c.GetInto(key, buf)
+		if e, ok := err.(*Error); ok && e.Code == BufferTooSmall {
+			buf = make([]byte, n)
+			continue
+		}
+		if err != nil || !found {
+			return nil, found, err
+		}
+		return buf[:n], true, nil
+	}
+}
+
+// Delete removes a key (blob or vector set); it reports whether it existed.
+func (c *Cache) Delete(key string) (bool, error) {
+	k, kl := bytesArg(key)
+	var existed C.bool
+	err := c.call(func(h *C.sutra_cache, e *C.sutra_error) C.int32_t {
+		return C.sutra_cache_del(h, k, kl, &existed, e)
+	})
+	runtime.KeepAlive(key)
+	return bool(existed), err
+}
+
+// Flush removes every key.
+func (c *Cache) Flush() error {
+	return c.call(func(h *C.sutra_cache, e *C.sutra_error) C.int32_t { return C.sutra_cache_flush(h, e) })
+}
+
+// Expire sets a key to expire after ttl (0 deletes it); false when it does not exist.
+func (c *Cache) Expire(key string, ttl time.Duration) (bool, error) {
+	if ttl < 0 {
+		return false, &Error{Code: InvalidArgument, Message: "ttl must be >= 0"}
+	}
+	k, kl := bytesArg(key)
+	var existed C.bool
+	err := c.call(func(h *C.sutra_cache, e *C.sutra_error) C.int32_t {
+		return C.sutra_cache_expire(h, k, kl, C.uint64_t(ttl.Milliseconds()), &existed, e)
+	})
+	runtime.KeepAlive(key)
+	return bool(existed), err
+}
+
+// Persist removes a key's expiry; true when it had one.
+func (c *Cache) Persist(key string) (bool, error) {
+	k, kl := bytesArg(key)
+	var had C.bool
+	err := c.call(func(h *C.sutra_cache, e *C.sutra_error) C.int32_t {
+		return C.sutra_cache_persist(h, k, kl, &had, e)
+	})
+	runtime.KeepAlive(key)
+	return bool(had), err
+}
+
+// TTL is the remaining time to live of a key, TTLNoExpiry or TTLMissing.
+func (c *Cache) TTL(key string) (time.Duration, error) {
+	k, kl := bytesArg(key)
+	var ms C.int64_t
+	err := c.call(func(h *C.sutra_cache, e *C.sutra_error) C.int32_t {
+		return C.sutra_cache_ttl(h, k, kl, &ms, e)
+	})
+	runtime.KeepAlive(key)
+	return ttlResult(ms), err
+}
+
+// Stats are engine-wide or per-set statistics.
+type Stats struct {
+	Hits, Misses, Sets, Evictions, Expirations, Entries, Bytes uint64
+	Keys, VectorSets                                           uint64 // 0 for a set
+}
+
+// HitRate is Hits / (Hits + Misses), 0 without lookups.
+func (s Stats) HitRate() float64 {
+	if s.Hits+s.Misses == 0 {
+		return 0
+	}
+	return float64(s.Hits) / float64(s.Hits+s.Misses)
+}
+
+func statsOf(s *C.sutra_stats) Stats {
+	return Stats{
+		Hits: uint64(s.hits), Misses: uint64(s.misses), Sets: uint64(s.sets),
+		Evictions: uint64(s.evictions), Expirations: uint64(s.expirations),
+		Entries: uint64(s.entries), Bytes: uint64(s.bytes), Keys: uint64(s.keys),
+		VectorSets: uint64(s.vector_sets),
+	}
+}
+
+// Stats are the engine-wide statistics.
+func (c *Cache) Stats() (Stats, error) {
+	var s C.sutra_stats
+	err := c.call(func(h *C.sutra_cache, e *C.sutra_error) C.int32_t { return C.sutra_cache_stats(h, &s, e) })
+	return statsOf(&s), err
+}
+
+// Checkpoint writes a snapshot now and returns the log position it covers; a cache in
+// memory only answers an error with code Unsupported.
+func (c *Cache) Checkpoint() (uint64, error) {
+	var lsn C.uint64_t
+	err := c.call(func(h *C.sutra_cache, e *C.sutra_error) C.int32_t {
+		return C.sutra_cache_checkpoint(h, &lsn, e)
+	})
+	return uint64(lsn), err
+}

@@ -1,0 +1,77 @@
+"""Builds the Rust library (cargo build --release --lib) and ships it inside the package.
+
+The repository root is found from this file (bindings/python/../..) or SUTRA_CACHE_ROOT;
+cargo's target directory is CARGO_TARGET_DIR or <root>/target, so a pip install reuses the
+release build the other tests made.
+"""
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from setuptools import setup
+from setuptools.command.build_py import build_py
+from setuptools.dist import Distribution
+
+HERE = Path(__file__).resolve().parent
+
+
+def repo_root() -> Path:
+    root = Path(os.environ.get("SUTRA_CACHE_ROOT", HERE.parent.parent)).resolve()
+    if not (root / "Cargo.toml").exists():
+        raise RuntimeError(
+            f"sutra_cache: no Cargo.toml in {root}; set SUTRA_CACHE_ROOT to the repository root"
+        )
+    return root
+
+
+class BuildWithCargo(build_py):
+    def run(self) -> None:
+        root = repo_root()
+        target = Path(os.environ.get("CARGO_TARGET_DIR", root / "target"))
+        subprocess.run(
+            ["cargo", "build", "--release", "--lib", "--quiet"],
+            cwd=root,
+            check=True,
+            env={**os.environ, "CARGO_TARGET_DIR": str(target)},
+        )
+        native = HERE / "sutra_cache" / "_native"
+        native.mkdir(exist_ok=True)
+        shutil.copy2(target / "release" / "libsutra_cache.so", native / "libsutra_cache.so")
+        shutil.copy2(root / "include" / "sutra_cache.h", native / "sutra_cache.h")
+        self._compile_api_module(root, target)
+        super().run()
+
+    def _compile_api_module(self, root: Path, target: Path) -> None:
+        """cffi API mode: a C extension linked statically with libsutra_cache.a."""
+        from cffi import FFI
+
+        sys.path.insert(0, str(HERE / "sutra_cache"))
+        try:
+            from _cdef import cdef_from_header
+        finally:
+            sys.path.pop(0)
+        builder = FFI()
+        builder.cdef(cdef_from_header((root / "include" / "sutra_cache.h").read_text()))
+        builder.set_source(
+            "sutra_cache._sutra_cffi",
+            '#include "sutra_cache.h"',
+            include_dirs=[str(root / "include")],
+            extra_objects=[str(target / "release" / "libsutra_cache.a")],
+            libraries=["gcc_s", "util", "rt", "pthread", "m", "dl"],
+        )
+        tmp = HERE / "build" / "cffi"
+        built = Path(builder.compile(tmpdir=str(tmp)))
+        for old in (HERE / "sutra_cache").glob("_sutra_cffi*.so"):
+            old.unlink()
+        shutil.copy2(built, HERE / "sutra_cache" / built.name)
+
+
+class BinaryDistribution(Distribution):
+    def has_ext_modules(self) -> bool:  # the wheel carries a native library
+        return True
+
+
+setup(cmdclass={"build_py": BuildWithCargo}, distclass=BinaryDistribution)

@@ -1,0 +1,483 @@
+"""The embedded engine: `Cache` over the C ABI, numpy float32 in and out.
+
+Inputs that are already C-contiguous float32 arrays are passed to the engine without a copy;
+`vget`, `vget_many` and `search` can write into arrays the caller preallocated (`out=`).
+A `Cache` may be shared by threads (the engine is thread-safe and cffi releases the GIL
+during calls); `close` must not overlap other calls.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Optional, Sequence, Tuple, Union
+
+import numpy as np
+
+from . import errors
+from ._ffi import ffi, lib
+
+Key = Union[bytes, str]
+
+_METRICS = {None: lib.SUTRA_UNSPECIFIED, "cosine": lib.SUTRA_METRIC_COSINE,
+            "dot": lib.SUTRA_METRIC_DOT, "l2": lib.SUTRA_METRIC_L2}
+_STORAGE = {None: lib.SUTRA_UNSPECIFIED, "exact": lib.SUTRA_STORAGE_EXACT,
+            "q8": lib.SUTRA_STORAGE_Q8, "noquant": lib.SUTRA_STORAGE_NOQUANT}
+_POLICIES = {"lru": lib.SUTRA_EVICTION_LRU, "lfu": lib.SUTRA_EVICTION_LFU,
+             "noeviction": lib.SUTRA_EVICTION_NOEVICTION}
+
+
+_cache_get = lib.sutra_cache_get
+_vector_get = lib.sutra_vector_get
+_buffer = ffi.buffer
+_from_buffer = ffi.from_buffer
+_F32 = np.dtype(np.float32)
+
+
+def version() -> str:
+    """The library's version."""
+    return ffi.string(lib.sutra_version()).decode()
+
+
+def simd_isa() -> str:
+    """The SIMD instruction set the distance kernels use."""
+    return ffi.string(lib.sutra_simd_isa()).decode()
+
+
+def _b(key: Key) -> bytes:
+    return key.encode() if isinstance(key, str) else bytes(key)
+
+
+def _ttl(ttl_ms: Optional[int]) -> int:
+    """None = the default TTL; -1 never expires; > 0 ms."""
+    if ttl_ms is None:
+        return lib.SUTRA_TTL_DEFAULT
+    if ttl_ms == -1:
+        return lib.SUTRA_TTL_NEVER
+    if ttl_ms <= 0:
+        raise errors.InvalidArgument(f"ttl_ms must be > 0, -1 (never) or None (default); got {ttl_ms}", 1)
+    return int(ttl_ms)
+
+
+def _f32(v: object, name: str) -> np.ndarray:
+    a = np.ascontiguousarray(v, dtype=np.float32)
+    if a.ndim != 1:
+        raise errors.InvalidArgument(f"{name} must be one-dimensional; got shape {a.shape}", 1)
+    return a
+
+
+class _Scratch(threading.local):
+    """Per-thread out-parameters, so a call allocates nothing on the hit path."""
+
+    def __init__(self) -> None:
+        self.err = ffi.new("sutra_error *")
+        self.size = ffi.new("size_t *")
+        self.size2 = ffi.new("size_t *")
+        self.u64 = ffi.new("uint64_t *")
+        self.i64 = ffi.new("int64_t *")
+        self.flag = ffi.new("bool *")
+        self.flag2 = ffi.new("bool *")
+        self.cap = 4096
+        self.cbuf = ffi.new("uint8_t[]", self.cap)
+
+    def grow(self, n: int) -> None:
+        self.cap = max(n, 2 * self.cap)
+        self.cbuf = ffi.new("uint8_t[]", self.cap)
+
+
+def _raise(status: int, err: object) -> None:
+    message = ffi.string(err.message).decode("utf-8", "replace") or ffi.string(
+        lib.sutra_status_name(status)).decode()
+    raise errors.from_status(status, message)
+
+
+class Cache:
+    """An embedded sutra-cache engine (in memory)."""
+
+    def __init__(
+        self,
+        path: Optional[str] = None,
+        *,
+        max_entries: int = 0,
+        max_bytes: int = 0,
+        eviction_policy: str = "lru",
+        default_ttl_ms: int = 0,
+        active_expire_interval_ms: Optional[int] = None,
+        wal_sync_interval_ms: Optional[int] = None,
+        checkpoint_on_close: Optional[bool] = None,
+    ) -> None:
+        """Opens a cache; `path` is a data directory (None keeps it in memory only).
+        `wal_sync_interval_ms`: 0 = fdatasync before each acknowledgement, > 0 = every that
+        many ms (default 5000), -1 = never."""
+        self._s = _Scratch()
+        opts = ffi.new("sutra_options *")
+        lib.sutra_options_init(opts)
+        opts.max_entries = max_entries
+        opts.max_bytes = max_bytes
+        if eviction_policy not in _POLICIES:
+            raise errors.InvalidArgument(f"eviction_policy: one of {sorted(_POLICIES)}; got {eviction_policy!r}", 1)
+        opts.eviction_policy = _POLICIES[eviction_policy]
+        opts.default_ttl_ms = default_ttl_ms
+        if active_expire_interval_ms is not None:
+            opts.active_expire_interval_ms = active_expire_interval_ms
+        if wal_sync_interval_ms is not None:
+            opts.wal_sync_interval_ms = wal_sync_interval_ms
+        if checkpoint_on_close is not None:
+            opts.checkpoint_on_close = checkpoint_on_close
+        out = ffi.new("sutra_cache **")
+        cpath = ffi.NULL if path is None else path.encode()
+        st = lib.sutra_cache_open(cpath, opts, out, self._s.err)
+        if st:
+            _raise(st, self._s.err)
+        self._h = out[0]
+
+    # ---- lifetime ----
+
+    def close(self) -> None:
+        """Closes the cache (idempotent)."""
+        h, self._h = getattr(self, "_h", ffi.NULL), ffi.NULL
+        if h != ffi.NULL:
+            st = lib.sutra_cache_close(h, self._s.err)
+            if st:
+                _raise(st, self._s.err)
+
+    def __enter__(self) -> "Cache":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        h = getattr(self, "_h", None)
+        if h is not None and h != ffi.NULL:
+            lib.sutra_cache_close(h, ffi.NULL)
+            self._h = ffi.NULL
+
+    def _handle(self) -> object:
+        if self._h == ffi.NULL:
+            raise errors.Closed("the cache is closed", 12)
+        return self._h
+
+    # ---- blobs ----
+
+    def set(self, key: Key, value: bytes, ttl_ms: Optional[int] = None, *, nx: bool = False,
+            xx: bool = False) -> bool:
+        """Writes a blob; False when `nx`/`xx` did not hold."""
+        s = self._s
+        k = _b(key)
+        flags = (lib.SUTRA_SET_IF_ABSENT if nx else 0) | (lib.SUTRA_SET_IF_PRESENT if xx else 0)
+        st = lib.sutra_cache_set(self._handle(), k, len(k), value, len(value), _ttl(ttl_ms),
+                                 flags, s.flag, s.err)
+        if st:
+            _raise(st, s.err)
+        return bool(s.flag[0])
+
+    def get(self, key: Key) -> Optional[bytes]:
+        """A blob's bytes, or None."""
+        s = self._s
+        if type(key) is not bytes:
+            key = _b(key)
+        h = self._h
+        if not h:
+            raise errors.Closed("the cache is closed", 12)
+        while True:
+            st = _cache_get(h, key, len(key), s.cbuf, s.cap, s.size, s.flag, s.err)
+            if st == 0:
+                return _buffer(s.cbuf, s.size[0])[:] if s.flag[0] else None
+            if st != lib.SUTRA_BUFFER_TOO_SMALL:
+                _raise(st, s.err)
+            s.grow(s.size[0])
+
+    def get_into(self, key: Key, out: Union[bytearray, memoryview, np.ndarray]) -> Optional[int]:
+        """Copies a blob into the caller's writable buffer (no allocation); returns its length,
+        or None on a miss. A buffer that is too small raises BufferTooSmall."""
+        s = self._s
+        if type(key) is not bytes:
+            key = _b(key)
+        h = self._h
+        if not h:
+            raise errors.Closed("the cache is closed", 12)
+        buf = _from_buffer(out, require_writable=True)
+        st = _cache_get(h, key, len(key), buf, len(buf), s.size, s.flag, s.err)
+        if st:
+            _raise(st, s.err)
+        return s.size[0] if s.flag[0] else None
+
+    def delete(self, key: Key) -> bool:
+        """Deletes a key (blob or vector set); True when it existed."""
+        s = self._s
+        k = _b(key)
+        st = lib.sutra_cache_del(self._handle(), k, len(k), s.flag, s.err)
+        if st:
+            _raise(st, s.err)
+        return bool(s.flag[0])
+
+    def flush(self) -> None:
+        """Removes every key."""
+        st = lib.sutra_cache_flush(self._handle(), self._s.err)
+        if st:
+            _raise(st, self._s.err)
+
+    def expire(self, key: Key, ttl_ms: int) -> bool:
+        """Sets a key to expire in `ttl_ms` ms (0 deletes); False when it does not exist."""
+        s = self._s
+        k = _b(key)
+        if ttl_ms < 0:
+            raise errors.InvalidArgument(f"ttl_ms must be >= 0; got {ttl_ms}", 1)
+        st = lib.sutra_cache_expire(self._handle(), k, len(k), ttl_ms, s.flag, s.err)
+        if st:
+            _raise(st, s.err)
+        return bool(s.flag[0])
+
+    def persist(self, key: Key) -> bool:
+        """Removes a key's expiry; True when it had one."""
+        s = self._s
+        k = _b(key)
+        st = lib.sutra_cache_persist(self._handle(), k, len(k), s.flag, s.err)
+        if st:
+            _raise(st, s.err)
+        return bool(s.flag[0])
+
+    def ttl(self, key: Key) -> int:
+        """Remaining TTL in ms; -1 without expiry, -2 when missing (Redis's PTTL)."""
+        s = self._s
+        k = _b(key)
+        st = lib.sutra_cache_ttl(self._handle(), k, len(k), s.i64, s.err)
+        if st:
+            _raise(st, s.err)
+        return int(s.i64[0])
+
+    # ---- vector sets ----
+
+    def _set_opts(self, metric: Optional[str], storage: Optional[str], m: Optional[int],
+                  ef_construction: Optional[int]) -> object:
+        if metric is None and storage is None and m is None and ef_construction is None:
+            return ffi.NULL
+        if metric not in _METRICS:
+            raise errors.InvalidArgument(f"metric: one of cosine, dot, l2; got {metric!r}", 1)
+        if storage not in _STORAGE:
+            raise errors.InvalidArgument(f"storage: one of exact, q8, noquant; got {storage!r}", 1)
+        o = ffi.new("sutra_vector_set_options *")
+        lib.sutra_vector_set_options_init(o)
+        o.metric, o.storage = _METRICS[metric], _STORAGE[storage]
+        o.m, o.ef_construction = m or 0, ef_construction or 0
+        return o
+
+    def vadd(self, key: Key, element: Key, vector: object, *, attributes: Optional[str] = None,
+             ttl_ms: Optional[int] = None, metric: Optional[str] = None,
+             storage: Optional[str] = None, m: Optional[int] = None,
+             ef_construction: Optional[int] = None) -> bool:
+        """Adds or updates one element (creating the set); True when it is new."""
+        s = self._s
+        k, e, v = _b(key), _b(element), _f32(vector, "vector")
+        a, alen = (ffi.NULL, 0) if attributes is None else (attributes.encode(), len(attributes.encode()))
+        st = lib.sutra_vector_add(self._handle(), k, len(k), e, len(e),
+                                  ffi.from_buffer("float[]", v), v.size, a, alen, _ttl(ttl_ms),
+                                  self._set_opts(metric, storage, m, ef_construction), s.flag, s.err)
+        if st:
+            _raise(st, s.err)
+        return bool(s.flag[0])
+
+    def vadd_many(self, key: Key, elements: Sequence[Key], vectors: object, *,
+                  ttl_ms: Optional[int] = None, metric: Optional[str] = None,
+                  storage: Optional[str] = None, m: Optional[int] = None,
+                  ef_construction: Optional[int] = None) -> int:
+        """Adds rows of `vectors` (n × dim) under `elements`; returns how many were new."""
+        s = self._s
+        k = _b(key)
+        mat = np.ascontiguousarray(vectors, dtype=np.float32)
+        if mat.ndim != 2 or mat.shape[0] != len(elements):
+            raise errors.InvalidArgument(
+                f"vectors must be (len(elements), dim); got {mat.shape} for {len(elements)} elements", 1)
+        names = [_b(e) for e in elements]
+        cnames = [ffi.from_buffer(n) for n in names]
+        ptrs = ffi.new("uint8_t *[]", cnames)
+        lens = ffi.new("size_t[]", [len(n) for n in names])
+        st = lib.sutra_vector_add_many(self._handle(), k, len(k), ptrs, lens,
+                                       ffi.from_buffer("float[]", mat), mat.shape[0], mat.shape[1],
+                                       _ttl(ttl_ms),
+                                       self._set_opts(metric, storage, m, ef_construction),
+                                       s.size, s.err)
+        if st:
+            _raise(st, s.err)
+        return int(s.size[0])
+
+    def vinfo(self, key: Key) -> Tuple[int, int]:
+        """(dimension, element count) of a set; (0, 0) when missing."""
+        s = self._s
+        k = _b(key)
+        st = lib.sutra_vector_info(self._handle(), k, len(k), s.size, s.u64, s.err)
+        if st:
+            _raise(st, s.err)
+        return int(s.size[0]), int(s.u64[0])
+
+    def vget(self, key: Key, element: Key, out: Optional[np.ndarray] = None) -> Optional[np.ndarray]:
+        """The element's vector (float32), or None. With `out` (a C-contiguous float32 array
+        at least the set's dimension long) the vector is written there and a view returned."""
+        s = self._s
+        if type(key) is not bytes:
+            key = _b(key)
+        if type(element) is not bytes:
+            element = _b(element)
+        h = self._h
+        if not h:
+            raise errors.Closed("the cache is closed", 12)
+        callers = out is not None
+        if out is None:
+            dim, _ = self.vinfo(key)
+            out = np.empty(max(dim, 1), dtype=np.float32)
+        elif out.dtype != _F32 or not out.flags.c_contiguous:
+            raise errors.InvalidArgument("out must be a C-contiguous float32 array", 1)
+        while True:
+            st = _vector_get(h, key, len(key), element, len(element),
+                             _from_buffer("float[]", out, require_writable=True), out.size,
+                             s.size, s.flag, s.err)
+            if st == 0:
+                return out[: s.size[0]] if s.flag[0] else None
+            if st != lib.SUTRA_BUFFER_TOO_SMALL or callers:
+                _raise(st, s.err)  # a caller's buffer that is too small is the caller's error
+            out = np.empty(s.size[0], dtype=np.float32)
+
+    def vget_many(self, key: Key, elements: Sequence[Key],
+                  out: Optional[np.ndarray] = None) -> Tuple[np.ndarray, np.ndarray]:
+        """(vectors (n × dim) float32, found (n,) bool) for many elements of one set; a miss's
+        row is zeros. `out` may be a preallocated C-contiguous float32 (n × dim) array."""
+        s = self._s
+        k = _b(key)
+        names = [_b(e) for e in elements]
+        n = len(names)
+        ptrs = ffi.new("uint8_t *[]", [ffi.from_buffer(x) for x in names])
+        lens = ffi.new("size_t[]", [len(x) for x in names])
+        if out is None:
+            dim, _ = self.vinfo(key)
+            out = np.empty((n, dim), dtype=np.float32)
+        elif out.dtype != np.float32 or not out.flags.c_contiguous:
+            raise errors.InvalidArgument("out must be a C-contiguous float32 array", 1)
+        found = np.zeros(n, dtype=np.uint8)
+        st = lib.sutra_vector_get_many(self._handle(), k, len(k), ptrs, lens, n,
+                                       ffi.from_buffer("float[]", out, require_writable=True), out.size,
+                                       ffi.from_buffer("uint8_t[]", found, require_writable=True),
+                                       s.size, s.size2, s.err)
+        if st:
+            _raise(st, s.err)
+        dim = int(s.size[0])
+        return out.reshape(-1)[: n * dim].reshape(n, dim), found.astype(bool)
+
+    def vrem(self, key: Key, element: Key) -> bool:
+        """Removes an element; True when it existed."""
+        s = self._s
+        k, e = _b(key), _b(element)
+        st = lib.sutra_vector_remove(self._handle(), k, len(k), e, len(e), s.flag, s.err)
+        if st:
+            _raise(st, s.err)
+        return bool(s.flag[0])
+
+    def _search(self, call: object, args: tuple, k: int, ef: int, min_score: Optional[float],
+                exhaustive: bool) -> Tuple[list, np.ndarray]:
+        s = self._s
+        p = ffi.new("sutra_search_params *")
+        lib.sutra_search_params_init(p)
+        p.count, p.ef, p.exhaustive = k, ef, exhaustive
+        if min_score is not None:
+            p.use_min_score, p.min_score = True, min_score
+        cap = max(k, 1)
+        hits = ffi.new("sutra_search_hit[]", cap)
+        names_cap = 64 * cap
+        while True:
+            names = ffi.new("uint8_t[]", names_cap)
+            st = call(self._handle(), *args, p, hits, cap, names, names_cap, s.size, s.size2, s.err)
+            if st == 0:
+                break
+            if st != lib.SUTRA_BUFFER_TOO_SMALL:
+                _raise(st, s.err)
+            if s.size[0] > cap:
+                cap = s.size[0]
+                hits = ffi.new("sutra_search_hit[]", cap)
+            names_cap = max(names_cap, s.size2[0])
+        n = int(s.size[0])
+        raw = ffi.buffer(names, s.size2[0])[:]
+        out_names = [raw[hits[i].name_offset: hits[i].name_offset + hits[i].name_len] for i in range(n)]
+        scores = np.fromiter((hits[i].score for i in range(n)), dtype=np.float32, count=n)
+        return out_names, scores
+
+    def search(self, key: Key, query: object, k: int = 10, *, ef: int = 0,
+               min_score: Optional[float] = None, exhaustive: bool = False) -> Tuple[list, np.ndarray]:
+        """Top-k most similar elements: (names as bytes, float32 scores), best first."""
+        kb, q = _b(key), _f32(query, "query")
+        return self._search(lib.sutra_vector_search,
+                            (kb, len(kb), ffi.from_buffer("float[]", q), q.size), k, ef, min_score, exhaustive)
+
+    def search_element(self, key: Key, element: Key, k: int = 10, *, ef: int = 0,
+                       min_score: Optional[float] = None, exhaustive: bool = False) -> Tuple[list, np.ndarray]:
+        """Like `search`, near an element of the set."""
+        kb, e = _b(key), _b(element)
+        return self._search(lib.sutra_vector_search_element, (kb, len(kb), e, len(e)), k, ef,
+                            min_score, exhaustive)
+
+    def invalidate(self, key: Key, query: object, threshold: float) -> int:
+        """Atomically removes every element scoring >= `threshold` against `query`; returns how many."""
+        s = self._s
+        kb, q = _b(key), _f32(query, "query")
+        st = lib.sutra_vector_invalidate(self._handle(), kb, len(kb), ffi.from_buffer("float[]", q),
+                                         q.size, threshold, s.size, s.err)
+        if st:
+            _raise(st, s.err)
+        return int(s.size[0])
+
+    def vexpire(self, key: Key, element: Key, ttl_ms: int) -> bool:
+        """Sets an element to expire in `ttl_ms` ms; False when it does not exist."""
+        s = self._s
+        k, e = _b(key), _b(element)
+        if ttl_ms < 0:
+            raise errors.InvalidArgument(f"ttl_ms must be >= 0; got {ttl_ms}", 1)
+        st = lib.sutra_vector_expire(self._handle(), k, len(k), e, len(e), ttl_ms, s.flag, s.err)
+        if st:
+            _raise(st, s.err)
+        return bool(s.flag[0])
+
+    def vttl(self, key: Key, element: Key) -> int:
+        """An element's remaining TTL in ms; -1 without expiry, -2 when missing."""
+        s = self._s
+        k, e = _b(key), _b(element)
+        st = lib.sutra_vector_ttl(self._handle(), k, len(k), e, len(e), s.i64, s.err)
+        if st:
+            _raise(st, s.err)
+        return int(s.i64[0])
+
+    # ---- statistics and maintenance ----
+
+    @staticmethod
+    def _stats_dict(st: object) -> dict:
+        d = {f: int(getattr(st, f)) for f in ("hits", "misses", "sets", "evictions",
+                                              "expirations", "entries", "bytes", "keys", "vector_sets")}
+        total = d["hits"] + d["misses"]
+        d["hit_rate"] = d["hits"] / total if total else 0.0
+        return d
+
+    def stats(self) -> dict:
+        """Engine-wide statistics (hits, misses, hit_rate, sets, evictions, entries, keys, ...)."""
+        st = ffi.new("sutra_stats *")
+        rc = lib.sutra_cache_stats(self._handle(), st, self._s.err)
+        if rc:
+            _raise(rc, self._s.err)
+        return self._stats_dict(st)
+
+    def vstats(self, key: Key) -> Optional[dict]:
+        """Statistics of one vector set, or None when it does not exist."""
+        s = self._s
+        k = _b(key)
+        st = ffi.new("sutra_stats *")
+        rc = lib.sutra_vector_stats(self._handle(), k, len(k), st, s.flag, s.err)
+        if rc:
+            _raise(rc, s.err)
+        return self._stats_dict(st) if s.flag[0] else None
+
+    def checkpoint(self) -> int:
+        """Writes a snapshot now; returns the log position it covers. A cache in memory only
+        raises Unsupported."""
+        lsn = ffi.new("uint64_t *")
+        st = lib.sutra_cache_checkpoint(self._handle(), lsn, self._s.err)
+        if st:
+            _raise(st, self._s.err)
+        return int(lsn[0])
+
+

@@ -1,0 +1,107 @@
+"""Fixtures: a real redis-server (Debian's; scripts/setup.sh installs it) and a real
+`sutra-cache serve`, each on a free loopback port in a temporary directory."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import time
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+import redis
+
+ROOT = Path(__file__).resolve().parents[3]
+TARGET = Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target"))
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait_for_ping(port: int, proc: subprocess.Popen, what: str) -> None:
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{what} exited with {proc.returncode} before answering PING")
+        try:
+            if redis.Redis(port=port, socket_timeout=0.5).ping():
+                return
+        except redis.exceptions.ConnectionError:
+            time.sleep(0.05)
+    raise RuntimeError(f"{what} did not answer PING on port {port} within 20 s")
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def start_redis(tmp: Path) -> Iterator[int]:
+    exe = shutil.which("redis-server")
+    if exe is None:
+        raise RuntimeError("redis-server is not installed: run scripts/setup.sh")
+    port = _free_port()
+    proc = subprocess.Popen(
+        [exe, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+         "--dir", str(tmp)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        _wait_for_ping(port, proc, "redis-server")
+        yield port
+    finally:
+        _stop(proc)
+
+
+@pytest.fixture(scope="session")
+def redis_port(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
+    """A real Redis (the migration source, and a reference shard)."""
+    yield from start_redis(tmp_path_factory.mktemp("redis"))
+
+
+@pytest.fixture(scope="session")
+def redis_port_2(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
+    """A second Redis (a migration target speaking the same protocol)."""
+    yield from start_redis(tmp_path_factory.mktemp("redis2"))
+
+
+def _sutra_binary() -> Path:
+    exe = TARGET / "release" / "sutra-cache"
+    subprocess.run(["cargo", "build", "--release", "--bin", "sutra-cache", "--quiet"], cwd=ROOT,
+                   check=True, env={**os.environ, "CARGO_TARGET_DIR": str(TARGET)})
+    return exe
+
+
+@pytest.fixture(scope="session")
+def sutra_port(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
+    """A real `sutra-cache serve` on a free port (configured by the seed's environment
+    variables); any failure to start fails the tests."""
+    exe = _sutra_binary()
+    port = _free_port()
+    data = tmp_path_factory.mktemp("sutra-data")
+    env = {**os.environ, "STORAGE_PORT": str(port), "STORAGE_PATH": str(data),
+           "RUST_LOG": "warn"}
+    proc = subprocess.Popen([exe, "serve"], env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE)
+    try:
+        _wait_for_ping(port, proc, "sutra-cache serve")
+        yield port
+    finally:
+        _stop(proc)
+
+
+@pytest.fixture(params=["sutra", "redis"])
+def shard_port(request: pytest.FixtureRequest) -> int:
+    """Each socket test runs against sutra-cache and, as a reference, against Redis."""
+    port = request.getfixturevalue("sutra_port" if request.param == "sutra" else "redis_port")
+    redis.Redis(port=port).flushdb()
+    return port

@@ -1,0 +1,171 @@
+"""The embedded engine through the C ABI."""
+
+import threading
+
+import numpy as np
+import pytest
+
+import sutra_cache
+from sutra_cache import Cache, errors
+
+
+@pytest.fixture
+def cache():
+    with Cache(active_expire_interval_ms=0) as c:
+        yield c
+
+
+def test_version_and_isa_are_reported():
+    assert sutra_cache.version() == sutra_cache.__version__
+    assert sutra_cache.simd_isa()
+
+
+def test_blob_set_get_delete_round_trip(cache):
+    assert cache.set("k", b"v" * 10_000)  # larger than the initial scratch buffer
+    assert cache.get("k") == b"v" * 10_000
+    assert cache.get(b"missing") is None
+    assert not cache.set("k", b"x", nx=True)
+    assert not cache.set("other", b"x", xx=True)
+    assert cache.delete("k") and not cache.delete("k")
+    assert cache.get("k") is None
+
+
+def test_ttl_expire_and_persist_follow_redis_conventions(cache):
+    cache.set("k", b"v", ttl_ms=60_000)
+    assert 50_000 < cache.ttl("k") <= 60_000
+    assert cache.persist("k")
+    assert cache.ttl("k") == -1
+    assert cache.ttl("missing") == -2
+    assert cache.expire("k", 0)
+    assert cache.get("k") is None
+    with pytest.raises(errors.InvalidArgument):
+        cache.set("k", b"v", ttl_ms=-5)
+
+
+def test_vectors_come_back_exactly_and_into_preallocated_arrays(cache):
+    rng = np.random.default_rng(7)
+    m = rng.standard_normal((50, 16)).astype(np.float32)
+    names = [f"e{i}" for i in range(50)]
+    assert cache.vadd_many("model", names, m) == 50
+    assert cache.vinfo("model") == (16, 50)
+    assert np.array_equal(cache.vget("model", "e3"), m[3])
+    out = np.empty(16, dtype=np.float32)
+    got = cache.vget("model", "e4", out=out)
+    assert got is not None and np.shares_memory(got, out) and np.array_equal(out, m[4])
+    assert cache.vget("model", "nope") is None
+    with pytest.raises(errors.BufferTooSmall):
+        cache.vget("model", "e4", out=np.empty(8, dtype=np.float32))
+    rows = np.empty((3, 16), dtype=np.float32)
+    vecs, found = cache.vget_many("model", ["e1", "zz", "e2"], out=rows)
+    assert np.shares_memory(vecs, rows)
+    assert found.tolist() == [True, False, True]
+    assert np.array_equal(vecs[0], m[1]) and np.array_equal(vecs[2], m[2]) and not vecs[1].any()
+
+
+def test_search_finds_the_query_itself_first_and_invalidate_removes_neighbours(cache):
+    rng = np.random.default_rng(3)
+    m = rng.standard_normal((200, 32)).astype(np.float32)
+    cache.vadd_many("s", [f"e{i}" for i in range(200)], m, metric="cosine")
+    names, scores = cache.search("s", m[17], k=5)
+    assert names[0] == b"e17" and abs(scores[0] - 1.0) < 1e-3
+    assert len(names) == 5 and scores.dtype == np.float32 and np.all(np.diff(scores) <= 1e-6)
+    names, _ = cache.search_element("s", "e17", k=3, exhaustive=True)
+    assert names[0] == b"e17"
+    near = m[17] + 0.001
+    assert cache.invalidate("s", near, 0.999) >= 1
+    assert cache.vget("s", "e17") is None
+    assert cache.vinfo("s")[1] < 200
+
+
+def test_errors_map_to_typed_exceptions_with_stable_codes(cache):
+    cache.vadd("s", "a", [1.0, 0.0, 0.0])
+    with pytest.raises(errors.DimensionMismatch) as e:
+        cache.vadd("s", "b", [1.0, 0.0])
+    assert e.value.code == 3 and "dimension" in str(e.value)
+    with pytest.raises(errors.InvalidArgument):
+        cache.vadd("s", "b", [float("nan"), 0.0, 0.0])
+    with pytest.raises(errors.Conflict):
+        cache.vadd("s", "b", [1.0, 0.0, 0.0], metric="l2")
+    with pytest.raises(errors.WrongType):
+        cache.get("s")
+    cache.set("blob", b"x")
+    with pytest.raises(errors.WrongType):
+        cache.vadd("blob", "a", [1.0, 0.0, 0.0])
+    with pytest.raises(errors.Unsupported):
+        cache.checkpoint()
+
+
+def test_element_ttl_and_per_set_statistics(cache):
+    cache.vadd("s", "a", [1.0, 2.0], ttl_ms=-1)
+    assert cache.vttl("s", "a") == -1
+    assert cache.vexpire("s", "a", 30_000)
+    assert 20_000 < cache.vttl("s", "a") <= 30_000
+    assert cache.vttl("s", "zz") == -2
+    cache.vget("s", "a")
+    cache.vget("s", "zz")
+    st = cache.vstats("s")
+    assert st is not None and st["entries"] == 1 and st["hits"] >= 1 and st["misses"] >= 1
+    assert cache.vstats("nothing") is None
+    total = cache.stats()
+    assert total["keys"] == 1 and total["vector_sets"] == 1 and 0 < total["hit_rate"] < 1
+
+
+def test_a_capped_cache_evicts_least_recently_used_entries():
+    with Cache(max_entries=3, active_expire_interval_ms=0) as c:
+        for k in ("a", "b", "c"):
+            c.set(k, b"v")
+        c.get("a")
+        c.set("d", b"v")
+        assert c.get("b") is None and c.get("a") == b"v" and c.stats()["evictions"] >= 1
+
+
+def test_noeviction_policy_raises_out_of_memory():
+    with Cache(max_entries=1, eviction_policy="noeviction", active_expire_interval_ms=0) as c:
+        c.set("a", b"v")
+        with pytest.raises(errors.OutOfMemory):
+            c.set("b", b"v")
+
+
+def test_a_closed_cache_refuses_calls_and_close_is_idempotent():
+    c = Cache()
+    c.close()
+    c.close()
+    with pytest.raises(errors.Closed):
+        c.get("k")
+
+
+def test_a_durable_cache_comes_back_after_close_and_reopen(tmp_path):
+    v = np.arange(8, dtype=np.float32)
+    with Cache(str(tmp_path), wal_sync_interval_ms=0, checkpoint_on_close=False) as c:
+        c.set("a", b"before")
+        c.vadd("s", "e", v)
+        assert c.checkpoint() > 0
+        c.set("b", b"after")  # only in the WAL
+    with Cache(str(tmp_path)) as c:
+        assert c.get("a") == b"before" and c.get("b") == b"after"
+        assert np.array_equal(c.vget("s", "e"), v)
+    with pytest.raises(errors.InvalidArgument):
+        Cache(str(tmp_path / "x"), wal_sync_interval_ms=-5)
+
+
+def test_threads_share_one_cache():
+    with Cache(active_expire_interval_ms=0) as c:
+        def work(t: int) -> None:
+            for i in range(500):
+                c.set(f"{t}:{i}", str(i).encode())
+                assert c.get(f"{t}:{i}") == str(i).encode()
+        threads = [threading.Thread(target=work, args=(t,)) for t in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert c.stats()["keys"] == 2000
+
+
+def test_get_into_copies_into_the_callers_buffer(cache):
+    cache.set("k", b"abcdef")
+    buf = bytearray(16)
+    assert cache.get_into("k", buf) == 6 and bytes(buf[:6]) == b"abcdef"
+    assert cache.get_into("missing", buf) is None
+    with pytest.raises(errors.BufferTooSmall):
+        cache.get_into("k", bytearray(2))

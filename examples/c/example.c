@@ -1,0 +1,311 @@
+/*
+ * example.c: every function of the sutra-cache C ABI, success and error paths.
+ * Build and run: scripts/test-c.sh (gcc against include/sutra_cache.h and the library,
+ * under valgrind memcheck). Usage: example DATA_DIR (an empty directory for the durable part).
+ * Exits 0 when every check holds, 1 on the first one that fails.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sutra_cache.h"
+
+static int checks = 0;
+
+#define CHECK(cond)                                                              \
+    do {                                                                         \
+        checks++;                                                                \
+        if (!(cond)) {                                                           \
+            fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond); \
+            exit(1);                                                             \
+        }                                                                        \
+    } while (0)
+
+/* A call that must succeed; prints the error object when it does not. */
+#define OK(call)                                                                  \
+    do {                                                                          \
+        int32_t s_ = (call);                                                      \
+        checks++;                                                                 \
+        if (s_ != SUTRA_OK) {                                                     \
+            fprintf(stderr, "%s:%d: %s -> %s: %s\n", __FILE__, __LINE__, #call,   \
+                    sutra_status_name(s_), err.message);                          \
+            exit(1);                                                              \
+        }                                                                         \
+    } while (0)
+
+#define KEY(s) (const uint8_t *)(s), strlen(s)
+
+int main(int argc, char **argv) {
+    sutra_error err;
+    if (argc != 2) {
+        fprintf(stderr, "usage: %s DATA_DIR\n", argv[0]);
+        return 2;
+    }
+    const char *data_dir = argv[1];
+    printf("sutra-cache %s, SIMD ISA %s\n", sutra_version(), sutra_simd_isa());
+    CHECK(strlen(sutra_version()) > 0);
+    CHECK(strlen(sutra_simd_isa()) > 0);
+    CHECK(strcmp(sutra_status_name(SUTRA_NOT_FOUND), "SUTRA_NOT_FOUND") == 0);
+    CHECK(strcmp(sutra_status_name(SUTRA_BUFFER_TOO_SMALL), "SUTRA_BUFFER_TOO_SMALL") == 0);
+    CHECK(strcmp(sutra_status_name(424242), "SUTRA_UNKNOWN") == 0);
+
+    /* ---- open: bad options, NULL out, then a real cache in memory ---- */
+    sutra_options opts;
+    sutra_options_init(NULL); /* allowed, does nothing */
+    sutra_options_init(&opts);
+    CHECK(opts.eviction_policy == SUTRA_EVICTION_LRU);
+    CHECK(opts.max_entries == 0);
+    opts.eviction_policy = 99;
+    sutra_cache *cache = (sutra_cache *)&opts; /* must be reset to NULL on failure */
+    CHECK(sutra_cache_open(NULL, &opts, &cache, &err) == SUTRA_INVALID_ARGUMENT);
+    CHECK(err.code == SUTRA_INVALID_ARGUMENT && err.message_len > 0);
+    CHECK(strstr(err.message, "eviction_policy") != NULL);
+    CHECK(cache == NULL);
+    CHECK(sutra_cache_open(NULL, NULL, NULL, &err) == SUTRA_NULL_ARGUMENT);
+    CHECK(sutra_cache_open(NULL, NULL, NULL, NULL) == SUTRA_NULL_ARGUMENT); /* no error object */
+    sutra_options_init(&opts);
+    opts.active_expire_interval_ms = 0; /* no background thread */
+    OK(sutra_cache_open(NULL, &opts, &cache, &err));
+    CHECK(cache != NULL && err.code == SUTRA_OK && err.message_len == 0);
+
+    /* ---- blobs ---- */
+    bool written = false, found = false, existed = false;
+    OK(sutra_cache_set(cache, KEY("greeting"), KEY("hello world"), SUTRA_TTL_NEVER, 0, &written, &err));
+    CHECK(written);
+    OK(sutra_cache_set(cache, KEY("greeting"), KEY("ignored"), SUTRA_TTL_DEFAULT, SUTRA_SET_IF_ABSENT, &written, &err));
+    CHECK(!written);
+    OK(sutra_cache_set(cache, KEY("absent"), KEY("x"), SUTRA_TTL_DEFAULT, SUTRA_SET_IF_PRESENT, NULL, &err));
+    CHECK(sutra_cache_set(cache, KEY("k"), KEY("v"), -5, 0, NULL, &err) == SUTRA_INVALID_ARGUMENT);
+    CHECK(sutra_cache_set(cache, KEY("k"), KEY("v"), 0, 3, NULL, &err) == SUTRA_INVALID_ARGUMENT);
+    CHECK(sutra_cache_set(cache, NULL, 3, KEY("v"), 0, 0, NULL, &err) == SUTRA_NULL_ARGUMENT);
+    CHECK(sutra_cache_set(NULL, KEY("k"), KEY("v"), 0, 0, NULL, &err) == SUTRA_NULL_ARGUMENT);
+
+    uint8_t buf[64];
+    size_t len = 0;
+    OK(sutra_cache_get(cache, KEY("greeting"), buf, sizeof buf, &len, &found, &err));
+    CHECK(found && len == 11 && memcmp(buf, "hello world", 11) == 0);
+    /* a buffer too small reports the needed length; a NULL buffer with capacity 0 asks for it */
+    CHECK(sutra_cache_get(cache, KEY("greeting"), buf, 4, &len, &found, &err) == SUTRA_BUFFER_TOO_SMALL);
+    CHECK(found && len == 11 && err.code == SUTRA_BUFFER_TOO_SMALL);
+    CHECK(sutra_cache_get(cache, KEY("greeting"), NULL, 0, &len, &found, &err) == SUTRA_BUFFER_TOO_SMALL);
+    CHECK(len == 11);
+    CHECK(sutra_cache_get(cache, KEY("greeting"), NULL, 8, &len, &found, &err) == SUTRA_NULL_ARGUMENT);
+    CHECK(sutra_cache_get(cache, KEY("greeting"), buf, sizeof buf, NULL, &found, &err) == SUTRA_NULL_ARGUMENT);
+    CHECK(sutra_cache_get(cache, KEY("greeting"), buf, sizeof buf, &len, NULL, &err) == SUTRA_NULL_ARGUMENT);
+    OK(sutra_cache_get(cache, KEY("missing"), buf, sizeof buf, &len, &found, &err));
+    CHECK(!found && len == 0);
+    /* an empty value is a hit of length 0 */
+    OK(sutra_cache_set(cache, KEY("empty"), NULL, 0, SUTRA_TTL_DEFAULT, 0, NULL, &err));
+    OK(sutra_cache_get(cache, KEY("empty"), NULL, 0, &len, &found, &err));
+    CHECK(found && len == 0);
+
+    /* ---- key expiry ---- */
+    int64_t ttl = 0;
+    OK(sutra_cache_ttl(cache, KEY("greeting"), &ttl, &err));
+    CHECK(ttl == SUTRA_TTL_NO_EXPIRY);
+    OK(sutra_cache_ttl(cache, KEY("missing"), &ttl, &err));
+    CHECK(ttl == SUTRA_TTL_MISSING);
+    OK(sutra_cache_expire(cache, KEY("greeting"), 60000, &existed, &err));
+    CHECK(existed);
+    OK(sutra_cache_ttl(cache, KEY("greeting"), &ttl, &err));
+    CHECK(ttl > 50000 && ttl <= 60000);
+    OK(sutra_cache_expire(cache, KEY("missing"), 1000, &existed, &err));
+    CHECK(!existed);
+    OK(sutra_cache_persist(cache, KEY("greeting"), &existed, &err));
+    CHECK(existed);
+    OK(sutra_cache_ttl(cache, KEY("greeting"), &ttl, &err));
+    CHECK(ttl == SUTRA_TTL_NO_EXPIRY);
+    CHECK(sutra_cache_ttl(cache, KEY("greeting"), NULL, &err) == SUTRA_NULL_ARGUMENT);
+    /* expire 0 deletes at once */
+    OK(sutra_cache_set(cache, KEY("short"), KEY("v"), 1000, 0, NULL, &err));
+    OK(sutra_cache_expire(cache, KEY("short"), 0, &existed, &err));
+    OK(sutra_cache_get(cache, KEY("short"), buf, sizeof buf, &len, &found, &err));
+    CHECK(!found);
+
+    /* ---- vector sets ---- */
+    enum { DIM = 4 };
+    const float a[DIM] = {1, 0, 0, 0}, b[DIM] = {0.9f, 0.1f, 0, 0}, c[DIM] = {0, 0, 1, 0};
+    sutra_vector_set_options vopts;
+    sutra_vector_set_options_init(NULL);
+    sutra_vector_set_options_init(&vopts);
+    vopts.metric = SUTRA_METRIC_COSINE;
+    vopts.storage = SUTRA_STORAGE_EXACT;
+    bool added = false;
+    const char *attrs = "{\"source\":\"wordnet\"}";
+    OK(sutra_vector_add(cache, KEY("minilm"), KEY("apple"), a, DIM, (const uint8_t *)attrs, strlen(attrs),
+                        SUTRA_TTL_NEVER, &vopts, &added, &err));
+    CHECK(added);
+    OK(sutra_vector_add(cache, KEY("minilm"), KEY("apple"), a, DIM, NULL, 0, SUTRA_TTL_KEEP, NULL, &added, &err));
+    CHECK(!added);
+    const uint8_t *names[2] = {(const uint8_t *)"pear", (const uint8_t *)"stone"};
+    size_t name_lens[2] = {4, 5};
+    float rows[2 * DIM];
+    memcpy(rows, b, sizeof b);
+    memcpy(rows + DIM, c, sizeof c);
+    size_t n_added = 0;
+    OK(sutra_vector_add_many(cache, KEY("minilm"), names, name_lens, rows, 2, DIM, SUTRA_TTL_DEFAULT, NULL, &n_added, &err));
+    CHECK(n_added == 2);
+    /* errors: wrong dimension, NaN, conflicting metric, NULL vector, wrong type, bad JSON */
+    const float short_v[3] = {1, 2, 3};
+    CHECK(sutra_vector_add(cache, KEY("minilm"), KEY("x"), short_v, 3, NULL, 0, 0, NULL, NULL, &err) == SUTRA_DIMENSION_MISMATCH);
+    CHECK(strstr(err.message, "dimension") != NULL);
+    const float nan_v[DIM] = {NAN, 0, 0, 0};
+    CHECK(sutra_vector_add(cache, KEY("minilm"), KEY("x"), nan_v, DIM, NULL, 0, 0, NULL, NULL, &err) == SUTRA_INVALID_ARGUMENT);
+    vopts.metric = SUTRA_METRIC_L2;
+    CHECK(sutra_vector_add(cache, KEY("minilm"), KEY("x"), a, DIM, NULL, 0, 0, &vopts, NULL, &err) == SUTRA_CONFLICT);
+    vopts.metric = 42;
+    CHECK(sutra_vector_add(cache, KEY("minilm"), KEY("x"), a, DIM, NULL, 0, 0, &vopts, NULL, &err) == SUTRA_INVALID_ARGUMENT);
+    CHECK(sutra_vector_add(cache, KEY("minilm"), KEY("x"), NULL, DIM, NULL, 0, 0, NULL, NULL, &err) == SUTRA_NULL_ARGUMENT);
+    CHECK(sutra_vector_add(cache, KEY("greeting"), KEY("x"), a, DIM, NULL, 0, 0, NULL, NULL, &err) == SUTRA_WRONG_TYPE);
+    CHECK(sutra_vector_add(cache, KEY("minilm"), KEY("x"), a, DIM, (const uint8_t *)"[1", 2, 0, NULL, NULL, &err) == SUTRA_INVALID_ARGUMENT);
+    CHECK(sutra_vector_add_many(cache, KEY("minilm"), NULL, name_lens, rows, 2, DIM, 0, NULL, NULL, &err) == SUTRA_NULL_ARGUMENT);
+    CHECK(sutra_cache_get(cache, KEY("minilm"), buf, sizeof buf, &len, &found, &err) == SUTRA_WRONG_TYPE);
+
+    size_t dim = 0;
+    uint64_t card = 0;
+    OK(sutra_vector_info(cache, KEY("minilm"), &dim, &card, &err));
+    CHECK(dim == DIM && card == 3);
+    OK(sutra_vector_info(cache, KEY("nothing"), &dim, &card, &err));
+    CHECK(dim == 0 && card == 0);
+
+    float out[DIM];
+    OK(sutra_vector_get(cache, KEY("minilm"), KEY("pear"), out, DIM, &dim, &found, &err));
+    CHECK(found && dim == DIM && memcmp(out, b, sizeof b) == 0); /* exact mode: the exact floats */
+    CHECK(sutra_vector_get(cache, KEY("minilm"), KEY("pear"), out, 2, &dim, &found, &err) == SUTRA_BUFFER_TOO_SMALL);
+    CHECK(found && dim == DIM);
+    OK(sutra_vector_get(cache, KEY("minilm"), KEY("nope"), out, DIM, &dim, &found, &err));
+    CHECK(!found && dim == 0);
+    OK(sutra_vector_get(cache, KEY("nothing"), KEY("nope"), out, DIM, &dim, &found, &err));
+    CHECK(!found);
+    CHECK(sutra_vector_get(cache, KEY("greeting"), KEY("x"), out, DIM, &dim, &found, &err) == SUTRA_WRONG_TYPE);
+
+    const uint8_t *want[3] = {(const uint8_t *)"stone", (const uint8_t *)"nope", (const uint8_t *)"apple"};
+    size_t want_lens[3] = {5, 4, 5};
+    float many[3 * DIM];
+    uint8_t hit_flags[3];
+    size_t hits_n = 0;
+    OK(sutra_vector_get_many(cache, KEY("minilm"), want, want_lens, 3, many, 3 * DIM, hit_flags, &dim, &hits_n, &err));
+    CHECK(dim == DIM && hits_n == 2);
+    CHECK(hit_flags[0] == 1 && hit_flags[1] == 0 && hit_flags[2] == 1);
+    CHECK(memcmp(many, c, sizeof c) == 0 && memcmp(many + 2 * DIM, a, sizeof a) == 0);
+    CHECK(many[DIM] == 0.0f);
+    CHECK(sutra_vector_get_many(cache, KEY("minilm"), want, want_lens, 3, many, DIM, hit_flags, &dim, &hits_n, &err) == SUTRA_BUFFER_TOO_SMALL);
+    CHECK(dim == DIM);
+
+    /* ---- search ---- */
+    sutra_search_params params;
+    sutra_search_params_init(NULL);
+    sutra_search_params_init(&params);
+    CHECK(params.count == 10 && !params.use_min_score);
+    params.count = 2;
+    sutra_search_hit hits[4];
+    uint8_t name_buf[64];
+    size_t hit_count = 0, names_len = 0;
+    OK(sutra_vector_search(cache, KEY("minilm"), a, DIM, &params, hits, 4, name_buf, sizeof name_buf, &hit_count, &names_len, &err));
+    CHECK(hit_count == 2);
+    CHECK(hits[0].name_len == 5 && memcmp(name_buf + hits[0].name_offset, "apple", 5) == 0);
+    CHECK(hits[1].name_len == 4 && memcmp(name_buf + hits[1].name_offset, "pear", 4) == 0);
+    CHECK(hits[0].score >= hits[1].score && fabsf(hits[0].score - 1.0f) < 1e-3f);
+    CHECK(names_len == 9);
+    OK(sutra_vector_search(cache, KEY("minilm"), a, DIM, NULL, hits, 4, name_buf, sizeof name_buf, &hit_count, &names_len, &err));
+    CHECK(hit_count == 3);
+    params.exhaustive = true;
+    params.use_min_score = true;
+    params.min_score = 0.5f;
+    params.count = 10;
+    OK(sutra_vector_search_element(cache, KEY("minilm"), KEY("apple"), &params, hits, 4, name_buf, sizeof name_buf, &hit_count, &names_len, &err));
+    CHECK(hit_count == 2); /* stone is orthogonal to apple: score 0 < 0.5 */
+    CHECK(sutra_vector_search(cache, KEY("minilm"), a, DIM, NULL, hits, 1, name_buf, sizeof name_buf, &hit_count, &names_len, &err) == SUTRA_BUFFER_TOO_SMALL);
+    CHECK(hit_count == 3 && names_len == 14);
+    CHECK(sutra_vector_search(cache, KEY("minilm"), a, DIM, NULL, hits, 4, name_buf, 3, &hit_count, &names_len, &err) == SUTRA_BUFFER_TOO_SMALL);
+    CHECK(sutra_vector_search(cache, KEY("minilm"), short_v, 3, NULL, hits, 4, name_buf, sizeof name_buf, &hit_count, &names_len, &err) == SUTRA_DIMENSION_MISMATCH);
+    OK(sutra_vector_search(cache, KEY("nothing"), a, DIM, NULL, hits, 4, name_buf, sizeof name_buf, &hit_count, &names_len, &err));
+    CHECK(hit_count == 0);
+
+    /* ---- element expiry ---- */
+    OK(sutra_vector_ttl(cache, KEY("minilm"), KEY("apple"), &ttl, &err));
+    CHECK(ttl == SUTRA_TTL_NO_EXPIRY);
+    OK(sutra_vector_expire(cache, KEY("minilm"), KEY("apple"), 30000, &existed, &err));
+    CHECK(existed);
+    OK(sutra_vector_ttl(cache, KEY("minilm"), KEY("apple"), &ttl, &err));
+    CHECK(ttl > 20000 && ttl <= 30000);
+    OK(sutra_vector_ttl(cache, KEY("minilm"), KEY("nope"), &ttl, &err));
+    CHECK(ttl == SUTRA_TTL_MISSING);
+    OK(sutra_vector_expire(cache, KEY("minilm"), KEY("nope"), 1000, &existed, &err));
+    CHECK(!existed);
+
+    /* ---- statistics ---- */
+    sutra_stats st;
+    bool set_found = false;
+    OK(sutra_vector_stats(cache, KEY("minilm"), &st, &set_found, &err));
+    CHECK(set_found && st.entries == 3 && st.hits >= 1 && st.misses >= 1);
+    OK(sutra_vector_stats(cache, KEY("nothing"), &st, &set_found, &err));
+    CHECK(!set_found && st.entries == 0);
+    OK(sutra_cache_stats(cache, &st, &err));
+    CHECK(st.keys == 3 && st.vector_sets == 1); /* greeting, empty, minilm */
+    CHECK(st.hits > 0 && st.misses > 0);
+    CHECK(sutra_cache_stats(cache, NULL, &err) == SUTRA_NULL_ARGUMENT);
+
+    /* ---- invalidate, remove ---- */
+    size_t removed = 0;
+    OK(sutra_vector_invalidate(cache, KEY("minilm"), a, DIM, 0.9f, &removed, &err));
+    CHECK(removed == 2); /* apple (1.0) and pear (0.99) */
+    CHECK(sutra_vector_invalidate(cache, KEY("minilm"), a, DIM, NAN, &removed, &err) == SUTRA_INVALID_ARGUMENT);
+    OK(sutra_vector_info(cache, KEY("minilm"), &dim, &card, &err));
+    CHECK(card == 1);
+    OK(sutra_vector_remove(cache, KEY("minilm"), KEY("stone"), &existed, &err));
+    CHECK(existed);
+    OK(sutra_vector_remove(cache, KEY("minilm"), KEY("stone"), &existed, &err));
+    CHECK(!existed);
+    OK(sutra_vector_info(cache, KEY("minilm"), &dim, &card, &err)); /* emptied set is deleted */
+    CHECK(dim == 0 && card == 0);
+
+    /* ---- delete, flush, checkpoint ---- */
+    OK(sutra_cache_del(cache, KEY("greeting"), &existed, &err));
+    CHECK(existed);
+    OK(sutra_cache_del(cache, KEY("greeting"), &existed, &err));
+    CHECK(!existed);
+    OK(sutra_cache_flush(cache, &err));
+    OK(sutra_cache_get(cache, KEY("empty"), buf, sizeof buf, &len, &found, &err));
+    CHECK(!found);
+    uint64_t lsn = 0;
+    /* a cache in memory only has nothing to snapshot */
+    CHECK(sutra_cache_checkpoint(cache, &lsn, &err) == SUTRA_UNSUPPORTED);
+    CHECK(sutra_cache_checkpoint(NULL, NULL, &err) == SUTRA_NULL_ARGUMENT);
+
+    /* ---- close: the handle, then NULL ---- */
+    OK(sutra_cache_close(cache, &err));
+    OK(sutra_cache_close(NULL, &err));
+    OK(sutra_cache_close(NULL, NULL));
+
+    /* ---- a durable cache: write, checkpoint, write more, close, reopen, read back ---- */
+    sutra_options_init(&opts);
+    opts.wal_sync_interval_ms = 0; /* acknowledge after fdatasync */
+    opts.active_expire_interval_ms = 0;
+    CHECK(opts.checkpoint_on_close);
+    opts.wal_sync_interval_ms = -7;
+    CHECK(sutra_cache_open(data_dir, &opts, &cache, &err) == SUTRA_INVALID_ARGUMENT);
+    opts.wal_sync_interval_ms = 0;
+    opts.checkpoint_on_close = false; /* the tail after the checkpoint comes back from the WAL */
+    OK(sutra_cache_open(data_dir, &opts, &cache, &err));
+    OK(sutra_cache_set(cache, KEY("durable"), KEY("before checkpoint"), SUTRA_TTL_NEVER, 0, NULL, &err));
+    OK(sutra_vector_add(cache, KEY("vs"), KEY("a"), a, DIM, NULL, 0, SUTRA_TTL_NEVER, NULL, NULL, &err));
+    OK(sutra_cache_checkpoint(cache, &lsn, &err));
+    CHECK(lsn > 0);
+    OK(sutra_cache_checkpoint(cache, NULL, &err));
+    OK(sutra_cache_set(cache, KEY("tail"), KEY("after checkpoint"), SUTRA_TTL_NEVER, 0, NULL, &err));
+    OK(sutra_cache_close(cache, &err));
+    cache = NULL;
+    OK(sutra_cache_open(data_dir, &opts, &cache, &err));
+    OK(sutra_cache_get(cache, KEY("durable"), buf, sizeof buf, &len, &found, &err));
+    CHECK(found && len == 17 && memcmp(buf, "before checkpoint", 17) == 0);
+    OK(sutra_cache_get(cache, KEY("tail"), buf, sizeof buf, &len, &found, &err));
+    CHECK(found && len == 16 && memcmp(buf, "after checkpoint", 16) == 0);
+    OK(sutra_vector_get(cache, KEY("vs"), KEY("a"), out, DIM, &dim, &found, &err));
+    CHECK(found && memcmp(out, a, sizeof a) == 0);
+    OK(sutra_cache_close(cache, &err));
+
+    printf("%d checks passed\n", checks);
+    return 0;
+}

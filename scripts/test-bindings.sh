@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Tests the C ABI and the bindings: the C example under valgrind, pip install + pytest, and
+# go test -race. One release build of the library in target/ serves all three.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+export CARGO_TARGET_DIR=$root/target
+section() { printf '\n==== %s ====\n' "$*"; }
+
+section "bindings: build (release)"
+cargo build --release --lib --bin sutra-cache --quiet
+
+section "bindings: C example under valgrind"
+./scripts/test-c.sh
+
+section "bindings: python"
+python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore \
+    setuptools wheel cffi numpy redis tqdm pytest
+python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore \
+    --no-build-isolation --force-reinstall --no-deps ./bindings/python
+(cd /tmp && python3 -m pytest -q -rs "$root/bindings/python/tests")
+
+section "bindings: go"
+(cd bindings/go && go test -race -count=1 ./...)

@@ -1,0 +1,560 @@
+//! The cache handle: open and close, blobs, key expiry, statistics, checkpoint, introspection.
+
+use std::ffi::{c_char, CStr, CString};
+use std::sync::OnceLock;
+
+use super::status::*;
+use crate::{
+    Counters, Engine, EngineConfig, EvictionPolicy, Expiry, SetCondition, SetOptions, SyncPolicy,
+    TtlState,
+};
+
+/// An open cache. Thread-safe: any number of threads may call any function on one handle at
+/// once, except `sutra_cache_close`, which must not overlap any other call on the handle.
+pub struct sutra_cache {
+    pub(crate) engine: Engine,
+}
+
+/// Evict least recently used entries at a cap (the default).
+pub const SUTRA_EVICTION_LRU: i32 = 0;
+/// Evict least frequently used entries at a cap.
+pub const SUTRA_EVICTION_LFU: i32 = 1;
+/// Refuse writes at a cap with `SUTRA_OUT_OF_MEMORY`.
+pub const SUTRA_EVICTION_NOEVICTION: i32 = 2;
+
+/// `ttl_ms` value: the configured default TTL (none if it is 0).
+pub const SUTRA_TTL_DEFAULT: i64 = 0;
+/// `ttl_ms` value: never expires.
+pub const SUTRA_TTL_NEVER: i64 = -1;
+/// `ttl_ms` value: keep the current expiry of an existing entry (default TTL when new).
+pub const SUTRA_TTL_KEEP: i64 = -2;
+
+/// `sutra_cache_set` flag: write only if the key does not exist (Redis's NX).
+pub const SUTRA_SET_IF_ABSENT: u32 = 1;
+/// `sutra_cache_set` flag: write only if the key exists (Redis's XX).
+pub const SUTRA_SET_IF_PRESENT: u32 = 2;
+
+/// `*ttl_ms_out` of the ttl calls when the key or element does not exist (Redis's PTTL -2).
+pub const SUTRA_TTL_MISSING: i64 = -2;
+/// `*ttl_ms_out` of the ttl calls when it exists without expiry (Redis's PTTL -1).
+pub const SUTRA_TTL_NO_EXPIRY: i64 = -1;
+
+/// Options of `sutra_cache_open`. Fill with `sutra_options_init` first, then change fields,
+/// so fields added later get their defaults. Plain data: not shared.
+#[repr(C)]
+pub struct sutra_options {
+    /// Cap on entries (blob keys plus vector-set elements); 0 = none.
+    pub max_entries: u64,
+    /// Cap on accounted bytes; 0 = none.
+    pub max_bytes: u64,
+    /// `SUTRA_EVICTION_LRU` (default), `SUTRA_EVICTION_LFU` or `SUTRA_EVICTION_NOEVICTION`.
+    pub eviction_policy: i32,
+    /// TTL applied when a write gives `SUTRA_TTL_DEFAULT`, in ms; 0 = none.
+    pub default_ttl_ms: u64,
+    /// Period of the background expiry cycle in ms; 0 = no background thread.
+    pub active_expire_interval_ms: u64,
+    /// Longest key in bytes.
+    pub max_key_bytes: u64,
+    /// Longest blob value in bytes.
+    pub max_value_bytes: u64,
+    /// Longest element name in bytes.
+    pub max_element_bytes: u64,
+    /// Largest vector dimension.
+    pub max_dim: u64,
+    /// With a data directory, when the log is fdatasynced: 0 = before each acknowledgement
+    /// (survives power loss); a positive value = every this many ms (survives a process
+    /// crash); -1 = never. Default 5000 (the seed's `WAL_SYNC_INTERVAL_MS`).
+    pub wal_sync_interval_ms: i64,
+    /// With a data directory: take a snapshot every this many ms (0 = not by time).
+    pub checkpoint_interval_ms: u64,
+    /// With a data directory: take a snapshot on close.
+    pub checkpoint_on_close: bool,
+}
+
+/// Per-cache or per-vector-set statistics.
+#[repr(C)]
+#[derive(Default)]
+pub struct sutra_stats {
+    /// Lookups that found an entry.
+    pub hits: u64,
+    /// Lookups that found none.
+    pub misses: u64,
+    /// Successful writes.
+    pub sets: u64,
+    /// Entries evicted at a cap.
+    pub evictions: u64,
+    /// Entries reclaimed because their TTL passed.
+    pub expirations: u64,
+    /// Live entries (blob keys plus elements).
+    pub entries: u64,
+    /// Accounted bytes.
+    pub bytes: u64,
+    /// Keys (blobs plus vector sets); 0 in per-set statistics.
+    pub keys: u64,
+    /// Vector sets; 0 in per-set statistics.
+    pub vector_sets: u64,
+}
+
+impl sutra_stats {
+    pub(crate) fn from_counters(c: &Counters) -> Self {
+        Self {
+            hits: c.hits,
+            misses: c.misses,
+            sets: c.sets,
+            evictions: c.evictions,
+            expirations: c.expirations,
+            entries: c.entries,
+            bytes: c.bytes,
+            keys: 0,
+            vector_sets: 0,
+        }
+    }
+}
+
+/// The engine behind a handle.
+///
+/// # Safety
+/// `cache` is NULL or a live handle from `sutra_cache_open`.
+pub(crate) unsafe fn engine<'a>(cache: *const sutra_cache) -> FfiResult<&'a Engine> {
+    // SAFETY: per this function's contract.
+    unsafe { cache.as_ref() }
+        .map(|c| &c.engine)
+        .ok_or_else(|| Failure::null("cache"))
+}
+
+/// The expiry a `ttl_ms` argument asks for.
+pub(crate) fn expiry(ttl_ms: i64) -> FfiResult<Expiry> {
+    match ttl_ms {
+        SUTRA_TTL_DEFAULT => Ok(Expiry::Default),
+        SUTRA_TTL_NEVER => Ok(Expiry::Never),
+        SUTRA_TTL_KEEP => Ok(Expiry::Keep),
+        ms if ms > 0 => Ok(Expiry::InMs(ms as u64)),
+        ms => Err(Failure::new(
+            SUTRA_INVALID_ARGUMENT,
+            format!("invalid argument 'ttl_ms': > 0, SUTRA_TTL_DEFAULT, SUTRA_TTL_NEVER or SUTRA_TTL_KEEP; got {ms}"),
+        )),
+    }
+}
+
+pub(crate) fn ttl_code(state: TtlState) -> i64 {
+    match state {
+        TtlState::Missing => SUTRA_TTL_MISSING,
+        TtlState::NoExpiry => SUTRA_TTL_NO_EXPIRY,
+        TtlState::ExpiresInMs(ms) => ms.min(i64::MAX as u64) as i64,
+    }
+}
+
+fn usize_field(v: u64, name: &str) -> FfiResult<usize> {
+    usize::try_from(v).map_err(|_| {
+        Failure::new(
+            SUTRA_INVALID_ARGUMENT,
+            format!("invalid argument '{name}': {v} is too large"),
+        )
+    })
+}
+
+/// Fills `options` with the defaults. Does nothing when `options` is NULL.
+///
+/// # Safety
+/// `options` is NULL or points to writable memory for one `sutra_options`.
+#[no_mangle]
+pub unsafe extern "C" fn sutra_options_init(options: *mut sutra_options) {
+    if options.is_null() {
+        return;
+    }
+    let d = EngineConfig::default();
+    let value = sutra_options {
+        max_entries: d.max_entries,
+        max_bytes: d.max_bytes,
+        eviction_policy: SUTRA_EVICTION_LRU,
+        default_ttl_ms: d.default_ttl_ms,
+        active_expire_interval_ms: d.active_expire_interval_ms,
+        max_key_bytes: d.limits.max_key_bytes as u64,
+        max_value_bytes: d.limits.max_value_bytes as u64,
+        max_element_bytes: d.limits.max_element_bytes as u64,
+        max_dim: d.limits.max_dim as u64,
+        wal_sync_interval_ms: match d.wal_sync {
+            SyncPolicy::Always => 0,
+            SyncPolicy::Interval(ms) => ms.min(i64::MAX as u64) as i64,
+            SyncPolicy::Never => -1,
+        },
+        checkpoint_interval_ms: d.checkpoint_interval_ms,
+        checkpoint_on_close: d.checkpoint_on_close,
+    };
+    // SAFETY: non-NULL and writable per the contract; `write` needs no initialised value.
+    unsafe { options.write(value) };
+}
+
+/// Opens a cache. `path` is a NUL-terminated data directory, or NULL (or "") for a cache in
+/// memory only; `options` may be NULL for the defaults. On success `*out` is the new handle;
+/// on failure `*out` is set to NULL. Free the handle with `sutra_cache_close`.
+///
+/// # Safety
+/// `path` is NULL or NUL-terminated; `options` is NULL or initialised; `out` is writable;
+/// `err` is NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn sutra_cache_open(
+    path: *const c_char,
+    options: *const sutra_options,
+    out: *mut *mut sutra_cache,
+    err: *mut sutra_error,
+) -> i32 {
+    guard(err, || {
+        // SAFETY: per the contract.
+        let out = unsafe { super::status::out(out, "out") }?;
+        *out = std::ptr::null_mut();
+        let mut config = EngineConfig::default();
+        // SAFETY: per the contract.
+        if let Some(o) = unsafe { options.as_ref() } {
+            config.max_entries = o.max_entries;
+            config.max_bytes = o.max_bytes;
+            config.eviction_policy = match o.eviction_policy {
+                SUTRA_EVICTION_LRU => EvictionPolicy::Lru,
+                SUTRA_EVICTION_LFU => EvictionPolicy::Lfu,
+                SUTRA_EVICTION_NOEVICTION => EvictionPolicy::NoEviction,
+                p => {
+                    return Err(Failure::new(
+                        SUTRA_INVALID_ARGUMENT,
+                        format!(
+                            "invalid argument 'eviction_policy': one of SUTRA_EVICTION_*; got {p}"
+                        ),
+                    ))
+                }
+            };
+            config.default_ttl_ms = o.default_ttl_ms;
+            config.active_expire_interval_ms = o.active_expire_interval_ms;
+            config.limits.max_key_bytes = usize_field(o.max_key_bytes, "max_key_bytes")?;
+            config.limits.max_value_bytes = usize_field(o.max_value_bytes, "max_value_bytes")?;
+            config.limits.max_element_bytes =
+                usize_field(o.max_element_bytes, "max_element_bytes")?;
+            config.limits.max_dim = usize_field(o.max_dim, "max_dim")?;
+            config.wal_sync = match o.wal_sync_interval_ms {
+                0 => SyncPolicy::Always,
+                -1 => SyncPolicy::Never,
+                ms if ms > 0 => SyncPolicy::Interval(ms as u64),
+                ms => {
+                    return Err(Failure::new(
+                        SUTRA_INVALID_ARGUMENT,
+                        format!("invalid argument 'wal_sync_interval_ms': >= 0 or -1; got {ms}"),
+                    ))
+                }
+            };
+            config.checkpoint_interval_ms = o.checkpoint_interval_ms;
+            config.checkpoint_on_close = o.checkpoint_on_close;
+        }
+        if !path.is_null() {
+            // SAFETY: non-NULL and NUL-terminated per the contract.
+            let bytes = unsafe { CStr::from_ptr(path) }.to_bytes();
+            if !bytes.is_empty() {
+                use std::os::unix::ffi::OsStrExt;
+                config.data_dir = Some(std::ffi::OsStr::from_bytes(bytes).into());
+            }
+        }
+        let engine = Engine::open(config)?;
+        *out = Box::into_raw(Box::new(sutra_cache { engine }));
+        Ok(())
+    })
+}
+
+/// Closes a cache and frees its handle (NULL is allowed and does nothing). The handle is
+/// freed even when an error is returned; it must not be used again.
+///
+/// # Safety
+/// `cache` is NULL or a live handle not in use by another call; `err` is NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn sutra_cache_close(cache: *mut sutra_cache, err: *mut sutra_error) -> i32 {
+    guard(err, || {
+        if !cache.is_null() {
+            // SAFETY: a live handle made by Box::into_raw in sutra_cache_open, closed once.
+            let cache = unsafe { Box::from_raw(cache) };
+            cache.engine.close()?;
+        }
+        Ok(())
+    })
+}
+
+/// Writes a blob. `ttl_ms` is > 0 or one of `SUTRA_TTL_*`; `flags` is 0 or one of
+/// `SUTRA_SET_IF_ABSENT` / `SUTRA_SET_IF_PRESENT`. `*written` (may be NULL) tells whether the
+/// condition held and the value was written.
+///
+/// # Safety
+/// `cache` is a live handle; `key`/`value` point to `key_len`/`value_len` bytes (NULL only with
+/// length 0); `written` and `err` are NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn sutra_cache_set(
+    cache: *const sutra_cache,
+    key: *const u8,
+    key_len: usize,
+    value: *const u8,
+    value_len: usize,
+    ttl_ms: i64,
+    flags: u32,
+    written: *mut bool,
+    err: *mut sutra_error,
+) -> i32 {
+    guard(err, || {
+        // SAFETY: per the contract.
+        let (engine, key, value) = unsafe {
+            (
+                engine(cache)?,
+                bytes(key, key_len, "key")?,
+                bytes(value, value_len, "value")?,
+            )
+        };
+        let condition = match flags {
+            0 => SetCondition::Always,
+            SUTRA_SET_IF_ABSENT => SetCondition::IfAbsent,
+            SUTRA_SET_IF_PRESENT => SetCondition::IfPresent,
+            f => {
+                return Err(Failure::new(
+                    SUTRA_INVALID_ARGUMENT,
+                    format!("invalid argument 'flags': 0, SUTRA_SET_IF_ABSENT or SUTRA_SET_IF_PRESENT; got {f}"),
+                ))
+            }
+        };
+        let opts = SetOptions {
+            expiry: expiry(ttl_ms)?,
+            condition,
+            return_old: false,
+        };
+        let outcome = engine.set(key, value, opts)?;
+        // SAFETY: NULL or writable per the contract.
+        if let Some(w) = unsafe { written.as_mut() } {
+            *w = outcome.written;
+        }
+        Ok(())
+    })
+}
+
+/// Reads a blob into the caller's buffer `value[0..capacity]` (NULL only with capacity 0).
+/// On a hit `*found` is true and `*value_len` the value's length; when that is over
+/// `capacity`, the call returns `SUTRA_BUFFER_TOO_SMALL` (with `*found` and `*value_len` set:
+/// retry with a larger buffer). On a miss `*found` is false and `*value_len` 0.
+/// A key holding a vector set is `SUTRA_WRONG_TYPE`.
+///
+/// # Safety
+/// `cache` is a live handle; `key` points to `key_len` bytes; `value` to `capacity` writable
+/// bytes; `value_len` and `found` are writable; `err` is NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn sutra_cache_get(
+    cache: *const sutra_cache,
+    key: *const u8,
+    key_len: usize,
+    value: *mut u8,
+    capacity: usize,
+    value_len: *mut usize,
+    found: *mut bool,
+    err: *mut sutra_error,
+) -> i32 {
+    guard(err, || {
+        // SAFETY: per the contract.
+        let (engine, key, buf, value_len, found) = unsafe {
+            (
+                engine(cache)?,
+                bytes(key, key_len, "key")?,
+                out_slice(value, capacity, "value")?,
+                out(value_len, "value_len")?,
+                out(found, "found")?,
+            )
+        };
+        *value_len = 0;
+        *found = false;
+        let copied = engine.get_with(key, |v| {
+            if v.len() <= buf.len() {
+                buf[..v.len()].copy_from_slice(v);
+                Ok(v.len())
+            } else {
+                Err(v.len())
+            }
+        })?;
+        match copied {
+            None => Ok(()),
+            Some(Ok(len)) => {
+                *found = true;
+                *value_len = len;
+                Ok(())
+            }
+            Some(Err(needed)) => {
+                *found = true;
+                *value_len = needed;
+                Err(Failure::too_small("value", needed, capacity))
+            }
+        }
+    })
+}
+
+/// Deletes a key (a blob or a whole vector set). `*existed` (may be NULL) tells whether it existed.
+///
+/// # Safety
+/// `cache` is a live handle; `key` points to `key_len` bytes; `existed` and `err` are NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn sutra_cache_del(
+    cache: *const sutra_cache,
+    key: *const u8,
+    key_len: usize,
+    existed: *mut bool,
+    err: *mut sutra_error,
+) -> i32 {
+    guard(err, || {
+        // SAFETY: per the contract.
+        let (engine, key) = unsafe { (engine(cache)?, bytes(key, key_len, "key")?) };
+        let n = engine.del(&[key])?;
+        // SAFETY: NULL or writable per the contract.
+        if let Some(e) = unsafe { existed.as_mut() } {
+            *e = n > 0;
+        }
+        Ok(())
+    })
+}
+
+/// Removes every key.
+///
+/// # Safety
+/// `cache` is a live handle; `err` is NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn sutra_cache_flush(
+    cache: *const sutra_cache,
+    err: *mut sutra_error,
+) -> i32 {
+    guard(err, || {
+        // SAFETY: per the contract.
+        unsafe { engine(cache) }?.flush()?;
+        Ok(())
+    })
+}
+
+/// Sets a key to expire `ttl_ms` ms from now (0 deletes it at once). `*existed` (may be NULL)
+/// is false when the key does not exist.
+///
+/// # Safety
+/// `cache` is a live handle; `key` points to `key_len` bytes; `existed` and `err` are NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn sutra_cache_expire(
+    cache: *const sutra_cache,
+    key: *const u8,
+    key_len: usize,
+    ttl_ms: u64,
+    existed: *mut bool,
+    err: *mut sutra_error,
+) -> i32 {
+    guard(err, || {
+        // SAFETY: per the contract.
+        let (engine, key) = unsafe { (engine(cache)?, bytes(key, key_len, "key")?) };
+        let e = engine.expire(key, Expiry::InMs(ttl_ms))?;
+        // SAFETY: NULL or writable per the contract.
+        if let Some(x) = unsafe { existed.as_mut() } {
+            *x = e;
+        }
+        Ok(())
+    })
+}
+
+/// Removes a key's expiry. `*had_expiry` (may be NULL) tells whether it had one.
+///
+/// # Safety
+/// `cache` is a live handle; `key` points to `key_len` bytes; `had_expiry` and `err` are NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn sutra_cache_persist(
+    cache: *const sutra_cache,
+    key: *const u8,
+    key_len: usize,
+    had_expiry: *mut bool,
+    err: *mut sutra_error,
+) -> i32 {
+    guard(err, || {
+        // SAFETY: per the contract.
+        let (engine, key) = unsafe { (engine(cache)?, bytes(key, key_len, "key")?) };
+        let h = engine.persist(key)?;
+        // SAFETY: NULL or writable per the contract.
+        if let Some(x) = unsafe { had_expiry.as_mut() } {
+            *x = h;
+        }
+        Ok(())
+    })
+}
+
+/// Remaining time to live of a key in ms, or `SUTRA_TTL_MISSING` / `SUTRA_TTL_NO_EXPIRY`.
+///
+/// # Safety
+/// `cache` is a live handle; `key` points to `key_len` bytes; `ttl_ms` is writable; `err` is NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn sutra_cache_ttl(
+    cache: *const sutra_cache,
+    key: *const u8,
+    key_len: usize,
+    ttl_ms: *mut i64,
+    err: *mut sutra_error,
+) -> i32 {
+    guard(err, || {
+        // SAFETY: per the contract.
+        let (engine, key, ttl_ms) = unsafe {
+            (
+                engine(cache)?,
+                bytes(key, key_len, "key")?,
+                out(ttl_ms, "ttl_ms")?,
+            )
+        };
+        *ttl_ms = ttl_code(engine.ttl(key));
+        Ok(())
+    })
+}
+
+/// Engine-wide statistics into `*stats`.
+///
+/// # Safety
+/// `cache` is a live handle; `stats` is writable; `err` is NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn sutra_cache_stats(
+    cache: *const sutra_cache,
+    stats: *mut sutra_stats,
+    err: *mut sutra_error,
+) -> i32 {
+    guard(err, || {
+        // SAFETY: per the contract.
+        let (engine, stats) = unsafe { (engine(cache)?, out(stats, "stats")?) };
+        let s = engine.stats();
+        *stats = sutra_stats {
+            keys: s.keys,
+            vector_sets: s.vector_sets,
+            ..sutra_stats::from_counters(&s.total)
+        };
+        Ok(())
+    })
+}
+
+/// Writes a snapshot of a cache opened with a data directory now; `*lsn` (may be NULL) is
+/// the log position it covers. A cache in memory only answers `SUTRA_UNSUPPORTED`.
+///
+/// # Safety
+/// `cache` is a live handle; `lsn` and `err` are NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn sutra_cache_checkpoint(
+    cache: *const sutra_cache,
+    lsn: *mut u64,
+    err: *mut sutra_error,
+) -> i32 {
+    guard(err, || {
+        // SAFETY: per the contract.
+        let at = unsafe { engine(cache) }?.checkpoint()?;
+        // SAFETY: NULL or writable per the contract.
+        if let Some(l) = unsafe { lsn.as_mut() } {
+            *l = at;
+        }
+        Ok(())
+    })
+}
+
+/// The library's version ("0.1.0"); a static string. Thread-safe.
+#[no_mangle]
+pub extern "C" fn sutra_version() -> *const c_char {
+    concat!(env!("CARGO_PKG_VERSION"), "\0").as_ptr().cast()
+}
+
+/// The SIMD instruction set the distance kernels use ("avx2", "scalar", …); a static string.
+/// Thread-safe.
+#[no_mangle]
+pub extern "C" fn sutra_simd_isa() -> *const c_char {
+    static ISA: OnceLock<CString> = OnceLock::new();
+    ISA.get_or_init(|| CString::new(crate::simd::isa()).unwrap_or_default())
+        .as_ptr()
+}

@@ -1,0 +1,770 @@
+//! Vector sets: add, get, get-many, remove, search, invalidate, element expiry, statistics.
+
+use super::cache::{engine, expiry, sutra_cache, sutra_stats, ttl_code};
+use super::status::*;
+use crate::{
+    AttrUpdate, ElementAdd, Expiry, Metric, Query, SearchHit, SearchParams, StorageMode,
+    VectorSetOptions,
+};
+
+/// Metric or storage value: keep the set's (or the default when the set is new).
+pub const SUTRA_UNSPECIFIED: i32 = 0;
+/// Cosine similarity (the default).
+pub const SUTRA_METRIC_COSINE: i32 = 1;
+/// Inner product.
+pub const SUTRA_METRIC_DOT: i32 = 2;
+/// Euclidean distance (scores are negative squared distances).
+pub const SUTRA_METRIC_L2: i32 = 3;
+/// Original f32 kept plus INT8 codes (the default): gets return the exact floats stored.
+pub const SUTRA_STORAGE_EXACT: i32 = 1;
+/// INT8 codes only: gets return dequantized vectors.
+pub const SUTRA_STORAGE_Q8: i32 = 2;
+/// f32 only.
+pub const SUTRA_STORAGE_NOQUANT: i32 = 3;
+
+/// Parameters of a vector set: they create it on the first add; on later adds every non-zero
+/// field must equal the set's (else `SUTRA_CONFLICT`). Fill with
+/// `sutra_vector_set_options_init`. Plain data: not shared.
+#[repr(C)]
+pub struct sutra_vector_set_options {
+    /// `SUTRA_METRIC_*` or `SUTRA_UNSPECIFIED`.
+    pub metric: i32,
+    /// `SUTRA_STORAGE_*` or `SUTRA_UNSPECIFIED`.
+    pub storage: i32,
+    /// HNSW M; 0 = unspecified (default 16).
+    pub m: u32,
+    /// HNSW ef_construction; 0 = unspecified (default 200).
+    pub ef_construction: u32,
+}
+
+/// Parameters of a search. Fill with `sutra_search_params_init`. Plain data: not shared.
+#[repr(C)]
+pub struct sutra_search_params {
+    /// Top-k (default 10).
+    pub count: usize,
+    /// HNSW ef_search; 0 = the default.
+    pub ef: usize,
+    /// When true, only hits with `score >= min_score`.
+    pub use_min_score: bool,
+    /// Lowest score returned (metric units: cosine similarity, dot, −l2²).
+    pub min_score: f32,
+    /// Exact scan instead of the graph.
+    pub exhaustive: bool,
+}
+
+/// One search result: the element's name is `names[name_offset .. name_offset + name_len]`
+/// of the names buffer passed to the search.
+#[repr(C)]
+pub struct sutra_search_hit {
+    /// Offset of the name in the names buffer.
+    pub name_offset: usize,
+    /// Length of the name in bytes.
+    pub name_len: usize,
+    /// Similarity, higher is nearer.
+    pub score: f32,
+}
+
+/// # Safety
+/// `o` is NULL or points to an initialised struct.
+unsafe fn set_options(o: *const sutra_vector_set_options) -> FfiResult<VectorSetOptions> {
+    // SAFETY: per this function's contract.
+    let Some(o) = (unsafe { o.as_ref() }) else {
+        return Ok(VectorSetOptions::default());
+    };
+    let metric = match o.metric {
+        SUTRA_UNSPECIFIED => None,
+        SUTRA_METRIC_COSINE => Some(Metric::Cosine),
+        SUTRA_METRIC_DOT => Some(Metric::Dot),
+        SUTRA_METRIC_L2 => Some(Metric::L2),
+        m => {
+            return Err(Failure::new(
+                SUTRA_INVALID_ARGUMENT,
+                format!("invalid argument 'metric': {m}"),
+            ))
+        }
+    };
+    let storage = match o.storage {
+        SUTRA_UNSPECIFIED => None,
+        SUTRA_STORAGE_EXACT => Some(StorageMode::Exact),
+        SUTRA_STORAGE_Q8 => Some(StorageMode::Q8),
+        SUTRA_STORAGE_NOQUANT => Some(StorageMode::NoQuant),
+        s => {
+            return Err(Failure::new(
+                SUTRA_INVALID_ARGUMENT,
+                format!("invalid argument 'storage': {s}"),
+            ))
+        }
+    };
+    let nonzero = |v: u32| (v != 0).then_some(v as usize);
+    Ok(VectorSetOptions {
+        metric,
+        storage,
+        m: nonzero(o.m),
+        ef_construction: nonzero(o.ef_construction),
+    })
+}
+
+/// # Safety
+/// `ptr` is NULL or points to `len` readable bytes that outlive `'a`.
+unsafe fn attr_update<'a>(ptr: *const u8, len: usize) -> FfiResult<AttrUpdate<'a>> {
+    if ptr.is_null() {
+        return Ok(AttrUpdate::Keep);
+    }
+    // SAFETY: per this function's contract.
+    let raw = unsafe { bytes(ptr, len, "attributes") }?;
+    if raw.is_empty() {
+        return Ok(AttrUpdate::Clear);
+    }
+    let text = std::str::from_utf8(raw).map_err(|_| {
+        Failure::new(
+            SUTRA_INVALID_ARGUMENT,
+            "invalid argument 'attributes': not UTF-8",
+        )
+    })?;
+    Ok(AttrUpdate::Set(text))
+}
+
+/// Fills `options` with "unspecified" everywhere. Does nothing when NULL.
+///
+/// # Safety
+/// `options` is NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn sutra_vector_set_options_init(options: *mut sutra_vector_set_options) {
+    if options.is_null() {
+        return;
+    }
+    let value = sutra_vector_set_options {
+        metric: SUTRA_UNSPECIFIED,
+        storage: SUTRA_UNSPECIFIED,
+        m: 0,
+        ef_construction: 0,
+    };
+    // SAFETY: non-NULL and writable per the contract.
+    unsafe { options.write(value) };
+}
+
+/// Fills `params` with the defaults (count 10, default ef, no minimum score, graph search).
+/// Does nothing when NULL.
+///
+/// # Safety
+/// `params` is NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn sutra_search_params_init(params: *mut sutra_search_params) {
+    if params.is_null() {
+        return;
+    }
+    let d = SearchParams::default();
+    let value = sutra_search_params {
+        count: d.count,
+        ef: d.ef,
+        use_min_score: false,
+        min_score: 0.0,
+        exhaustive: d.exhaustive,
+    };
+    // SAFETY: non-NULL and writable per the contract.
+    unsafe { params.write(value) };
+}
+
+/// Adds or updates one element of the vector set at `key` (created on the first add with
+/// `options`, which may be NULL). `vector` has `dim` finite floats. `attributes` is a JSON
+/// object of `attributes_len` bytes; NULL keeps the element's attributes, length 0 clears them.
+/// `ttl_ms` is > 0 or one of `SUTRA_TTL_*`. `*added` (may be NULL) is true for a new element.
+///
+/// # Safety
+/// `cache` is a live handle; each pointer/length pair is readable (NULL only with length 0,
+/// or NULL `attributes`); `options` is NULL or initialised; `added` and `err` are NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn sutra_vector_add(
+    cache: *const sutra_cache,
+    key: *const u8,
+    key_len: usize,
+    element: *const u8,
+    element_len: usize,
+    vector: *const f32,
+    dim: usize,
+    attributes: *const u8,
+    attributes_len: usize,
+    ttl_ms: i64,
+    options: *const sutra_vector_set_options,
+    added: *mut bool,
+    err: *mut sutra_error,
+) -> i32 {
+    guard(err, || {
+        // SAFETY: per the contract.
+        let (engine, key, element, vector) = unsafe {
+            (
+                engine(cache)?,
+                bytes(key, key_len, "key")?,
+                bytes(element, element_len, "element")?,
+                floats(vector, dim, "vector")?,
+            )
+        };
+        let add = ElementAdd {
+            element,
+            vector,
+            // SAFETY: per the contract, NULL or `attributes_len` readable bytes.
+            attributes: unsafe { attr_update(attributes, attributes_len) }?,
+            expiry: expiry(ttl_ms)?,
+        };
+        // SAFETY: per the contract, NULL or initialised.
+        let opts = unsafe { set_options(options) }?;
+        let is_new = engine.vadd(key, &opts, add)?;
+        // SAFETY: NULL or writable per the contract.
+        if let Some(a) = unsafe { added.as_mut() } {
+            *a = is_new;
+        }
+        Ok(())
+    })
+}
+
+/// Adds `count` elements at once, all validated before any is applied. Element `i` is named
+/// `elements[i][0..element_lens[i]]` and its vector is `vectors[i*dim .. (i+1)*dim]`
+/// (row-major). `*added` (may be NULL) is how many were new.
+///
+/// # Safety
+/// `cache` is a live handle; `elements` and `element_lens` hold `count` entries, each a
+/// readable name; `vectors` holds `count * dim` floats; `options` is NULL or initialised;
+/// `added` and `err` are NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn sutra_vector_add_many(
+    cache: *const sutra_cache,
+    key: *const u8,
+    key_len: usize,
+    elements: *const *const u8,
+    element_lens: *const usize,
+    vectors: *const f32,
+    count: usize,
+    dim: usize,
+    ttl_ms: i64,
+    options: *const sutra_vector_set_options,
+    added: *mut usize,
+    err: *mut sutra_error,
+) -> i32 {
+    guard(err, || {
+        let total = count.checked_mul(dim).ok_or_else(|| {
+            Failure::new(
+                SUTRA_INVALID_ARGUMENT,
+                "invalid argument 'count': count * dim overflows",
+            )
+        })?;
+        // SAFETY: per the contract.
+        let (engine, key, names, lens, vectors) = unsafe {
+            (
+                engine(cache)?,
+                bytes(key, key_len, "key")?,
+                element_array(elements, count)?,
+                usize_array(element_lens, count, "element_lens")?,
+                floats(vectors, total, "vectors")?,
+            )
+        };
+        let expiry = expiry(ttl_ms)?;
+        let mut adds = Vec::with_capacity(count);
+        for (i, (&name, &len)) in names.iter().zip(lens).enumerate() {
+            // SAFETY: per the contract, element i has `len` readable bytes.
+            let element = unsafe { bytes(name, len, "elements[i]") }?;
+            let vector = &vectors[i * dim..(i + 1) * dim];
+            adds.push(ElementAdd {
+                element,
+                vector,
+                attributes: AttrUpdate::Keep,
+                expiry,
+            });
+        }
+        // SAFETY: per the contract, NULL or initialised.
+        let opts = unsafe { set_options(options) }?;
+        let n = engine.vadd_many(key, &opts, &adds)?;
+        // SAFETY: NULL or writable per the contract.
+        if let Some(a) = unsafe { added.as_mut() } {
+            *a = n;
+        }
+        Ok(())
+    })
+}
+
+/// # Safety
+/// `ptr` is NULL (only with count 0) or points to `count` readable pointers.
+unsafe fn element_array<'a>(ptr: *const *const u8, count: usize) -> FfiResult<&'a [*const u8]> {
+    if ptr.is_null() {
+        return if count == 0 {
+            Ok(&[])
+        } else {
+            Err(Failure::null("elements"))
+        };
+    }
+    // SAFETY: checked non-NULL; `count` readable pointers per the contract.
+    Ok(unsafe { std::slice::from_raw_parts(ptr, count) })
+}
+
+/// # Safety
+/// `ptr` is NULL (only with count 0) or points to `count` readable `usize`s.
+unsafe fn usize_array<'a>(ptr: *const usize, count: usize, arg: &str) -> FfiResult<&'a [usize]> {
+    // SAFETY: per the contract; out_slice checks NULL, size and alignment.
+    unsafe { out_slice(ptr.cast_mut(), count, arg) }.map(|s| &*s)
+}
+
+/// Reads one element's vector into `out[0..capacity]`. On a hit `*found` is true and `*dim` is
+/// the set's dimension; when that is over `capacity` the call returns `SUTRA_BUFFER_TOO_SMALL`
+/// (with `*dim` set). On a miss (no such key or element) `*found` is false and `*dim` 0.
+///
+/// # Safety
+/// `cache` is a live handle; `key`/`element` readable; `out` holds `capacity` writable floats;
+/// `dim` and `found` writable; `err` NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn sutra_vector_get(
+    cache: *const sutra_cache,
+    key: *const u8,
+    key_len: usize,
+    element: *const u8,
+    element_len: usize,
+    out: *mut f32,
+    capacity: usize,
+    dim: *mut usize,
+    found: *mut bool,
+    err: *mut sutra_error,
+) -> i32 {
+    guard(err, || {
+        // SAFETY: per the contract.
+        let (engine, key, element, buf, dim, found) = unsafe {
+            (
+                engine(cache)?,
+                bytes(key, key_len, "key")?,
+                bytes(element, element_len, "element")?,
+                out_slice(out, capacity, "out")?,
+                super::status::out(dim, "dim")?,
+                super::status::out(found, "found")?,
+            )
+        };
+        *dim = 0;
+        *found = false;
+        let Some(d) = engine.vdim(key)? else {
+            return Ok(());
+        };
+        if d > buf.len() {
+            if engine.vismember(key, element)? {
+                *dim = d;
+                *found = true;
+                return Err(Failure::too_small("out", d, capacity));
+            }
+            return Ok(());
+        }
+        if engine.vget_into(key, element, &mut buf[..d])? {
+            *dim = d;
+            *found = true;
+        }
+        Ok(())
+    })
+}
+
+/// Reads `count` elements of one set into `out` (row-major, `count * dim` floats, capacity
+/// `capacity` floats) and `found[i]` (1 for a hit, 0 for a miss; a miss's row is zeroed).
+/// `*dim` is the set's dimension (0 for a missing key) and `*hits` the number of hits. When
+/// `count * dim` is over `capacity` the call returns `SUTRA_BUFFER_TOO_SMALL` with `*dim` set.
+///
+/// # Safety
+/// `cache` is a live handle; `elements`/`element_lens` hold `count` readable names; `out` holds
+/// `capacity` writable floats; `found` holds `count` writable bytes; `dim`, `hits` writable;
+/// `err` NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn sutra_vector_get_many(
+    cache: *const sutra_cache,
+    key: *const u8,
+    key_len: usize,
+    elements: *const *const u8,
+    element_lens: *const usize,
+    count: usize,
+    out: *mut f32,
+    capacity: usize,
+    found: *mut u8,
+    dim: *mut usize,
+    hits: *mut usize,
+    err: *mut sutra_error,
+) -> i32 {
+    guard(err, || {
+        // SAFETY: per the contract.
+        let (engine, key, names, lens, buf, found, dim, hits) = unsafe {
+            (
+                engine(cache)?,
+                bytes(key, key_len, "key")?,
+                element_array(elements, count)?,
+                usize_array(element_lens, count, "element_lens")?,
+                out_slice(out, capacity, "out")?,
+                out_slice(found, count, "found")?,
+                super::status::out(dim, "dim")?,
+                super::status::out(hits, "hits")?,
+            )
+        };
+        *dim = 0;
+        *hits = 0;
+        found.fill(0);
+        let mut keys = Vec::with_capacity(count);
+        for (&name, &len) in names.iter().zip(lens) {
+            // SAFETY: per the contract, each name is readable.
+            keys.push(unsafe { bytes(name, len, "elements[i]") }?);
+        }
+        let Some(d) = engine.vdim(key)? else {
+            return Ok(());
+        };
+        *dim = d;
+        let needed = count.saturating_mul(d);
+        if needed > buf.len() {
+            return Err(Failure::too_small("out", needed, capacity));
+        }
+        let rows = engine.vget_many(key, &keys)?;
+        for (i, row) in rows.iter().enumerate() {
+            let dst = &mut buf[i * d..(i + 1) * d];
+            match row {
+                Some(v) if v.len() == d => {
+                    dst.copy_from_slice(v);
+                    found[i] = 1;
+                    *hits += 1;
+                }
+                Some(v) => {
+                    return Err(Failure::new(
+                        SUTRA_DIMENSION_MISMATCH,
+                        format!(
+                            "the set changed dimension during the call ({d} then {})",
+                            v.len()
+                        ),
+                    ))
+                }
+                None => dst.fill(0.0),
+            }
+        }
+        Ok(())
+    })
+}
+
+/// Removes one element (an emptied set is deleted). `*existed` (may be NULL) tells whether it existed.
+///
+/// # Safety
+/// `cache` is a live handle; `key`/`element` readable; `existed` and `err` NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn sutra_vector_remove(
+    cache: *const sutra_cache,
+    key: *const u8,
+    key_len: usize,
+    element: *const u8,
+    element_len: usize,
+    existed: *mut bool,
+    err: *mut sutra_error,
+) -> i32 {
+    guard(err, || {
+        // SAFETY: per the contract.
+        let (engine, key, element) = unsafe {
+            (
+                engine(cache)?,
+                bytes(key, key_len, "key")?,
+                bytes(element, element_len, "element")?,
+            )
+        };
+        let e = engine.vrem(key, element)?;
+        // SAFETY: NULL or writable per the contract.
+        if let Some(x) = unsafe { existed.as_mut() } {
+            *x = e;
+        }
+        Ok(())
+    })
+}
+
+/// Dimension (`*dim`, 0 when the key is missing) and live element count (`*count`) of a set.
+///
+/// # Safety
+/// `cache` is a live handle; `key` readable; `dim` and `count` writable; `err` NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn sutra_vector_info(
+    cache: *const sutra_cache,
+    key: *const u8,
+    key_len: usize,
+    dim: *mut usize,
+    count: *mut u64,
+    err: *mut sutra_error,
+) -> i32 {
+    guard(err, || {
+        // SAFETY: per the contract.
+        let (engine, key, dim, count) = unsafe {
+            (
+                engine(cache)?,
+                bytes(key, key_len, "key")?,
+                super::status::out(dim, "dim")?,
+                super::status::out(count, "count")?,
+            )
+        };
+        *dim = engine.vdim(key)?.unwrap_or(0);
+        *count = engine.vcard(key)?;
+        Ok(())
+    })
+}
+
+fn search_into(
+    hits_found: Vec<SearchHit>,
+    hits: &mut [sutra_search_hit],
+    names: &mut [u8],
+    hit_count: &mut usize,
+    names_len: &mut usize,
+) -> FfiResult {
+    let needed_names: usize = hits_found.iter().map(|h| h.element.len()).sum();
+    *hit_count = hits_found.len();
+    *names_len = needed_names;
+    if hits_found.len() > hits.len() {
+        return Err(Failure::too_small("hits", hits_found.len(), hits.len()));
+    }
+    if needed_names > names.len() {
+        return Err(Failure::too_small("names", needed_names, names.len()));
+    }
+    let mut offset = 0;
+    for (dst, hit) in hits.iter_mut().zip(&hits_found) {
+        let len = hit.element.len();
+        names[offset..offset + len].copy_from_slice(&hit.element);
+        *dst = sutra_search_hit {
+            name_offset: offset,
+            name_len: len,
+            score: hit.score,
+        };
+        offset += len;
+    }
+    Ok(())
+}
+
+/// # Safety
+/// `p` is NULL or points to an initialised struct.
+unsafe fn search_params(p: *const sutra_search_params) -> SearchParams {
+    let mut params = SearchParams::default();
+    // SAFETY: per this function's contract.
+    if let Some(p) = unsafe { p.as_ref() } {
+        params.count = p.count;
+        params.ef = p.ef;
+        params.min_score = p.use_min_score.then_some(p.min_score);
+        params.exhaustive = p.exhaustive;
+    }
+    params
+}
+
+/// Top-k elements most similar to `query` (`dim` floats), best first. Results go to the
+/// caller's `hits[0..hits_capacity]`, names packed into `names[0..names_capacity]`;
+/// `*hit_count` and `*names_len` say how many were written. When either buffer is too small
+/// the call returns `SUTRA_BUFFER_TOO_SMALL` with both counts set to what is needed.
+/// A missing key gives 0 hits. `params` may be NULL for the defaults.
+///
+/// # Safety
+/// `cache` is a live handle; `key`, `query` readable; `hits` and `names` writable for their
+/// capacities; `hit_count`, `names_len` writable; `err` NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn sutra_vector_search(
+    cache: *const sutra_cache,
+    key: *const u8,
+    key_len: usize,
+    query: *const f32,
+    dim: usize,
+    params: *const sutra_search_params,
+    hits: *mut sutra_search_hit,
+    hits_capacity: usize,
+    names: *mut u8,
+    names_capacity: usize,
+    hit_count: *mut usize,
+    names_len: *mut usize,
+    err: *mut sutra_error,
+) -> i32 {
+    guard(err, || {
+        // SAFETY: per the contract.
+        let (engine, key, query, hits, names, hit_count, names_len) = unsafe {
+            (
+                engine(cache)?,
+                bytes(key, key_len, "key")?,
+                floats(query, dim, "query")?,
+                out_slice(hits, hits_capacity, "hits")?,
+                out_slice(names, names_capacity, "names")?,
+                out(hit_count, "hit_count")?,
+                out(names_len, "names_len")?,
+            )
+        };
+        *hit_count = 0;
+        *names_len = 0;
+        // SAFETY: per the contract, NULL or initialised.
+        let params = unsafe { search_params(params) };
+        let found = engine.vsearch(key, Query::Vector(query), &params)?;
+        search_into(found, hits, names, hit_count, names_len)
+    })
+}
+
+/// Like `sutra_vector_search`, near an element of the set instead of a vector.
+///
+/// # Safety
+/// As `sutra_vector_search`, with `element` readable for `element_len` bytes.
+#[no_mangle]
+pub unsafe extern "C" fn sutra_vector_search_element(
+    cache: *const sutra_cache,
+    key: *const u8,
+    key_len: usize,
+    element: *const u8,
+    element_len: usize,
+    params: *const sutra_search_params,
+    hits: *mut sutra_search_hit,
+    hits_capacity: usize,
+    names: *mut u8,
+    names_capacity: usize,
+    hit_count: *mut usize,
+    names_len: *mut usize,
+    err: *mut sutra_error,
+) -> i32 {
+    guard(err, || {
+        // SAFETY: per the contract.
+        let (engine, key, element, hits, names, hit_count, names_len) = unsafe {
+            (
+                engine(cache)?,
+                bytes(key, key_len, "key")?,
+                bytes(element, element_len, "element")?,
+                out_slice(hits, hits_capacity, "hits")?,
+                out_slice(names, names_capacity, "names")?,
+                out(hit_count, "hit_count")?,
+                out(names_len, "names_len")?,
+            )
+        };
+        *hit_count = 0;
+        *names_len = 0;
+        // SAFETY: per the contract, NULL or initialised.
+        let params = unsafe { search_params(params) };
+        let found = engine.vsearch(key, Query::Element(element), &params)?;
+        search_into(found, hits, names, hit_count, names_len)
+    })
+}
+
+/// Removes, atomically with respect to other writes to the set, every element whose score
+/// against `query` (`dim` floats) is `>= threshold` (metric units). `*removed` is how many.
+///
+/// # Safety
+/// `cache` is a live handle; `key`, `query` readable; `removed` writable; `err` NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn sutra_vector_invalidate(
+    cache: *const sutra_cache,
+    key: *const u8,
+    key_len: usize,
+    query: *const f32,
+    dim: usize,
+    threshold: f32,
+    removed: *mut usize,
+    err: *mut sutra_error,
+) -> i32 {
+    guard(err, || {
+        // SAFETY: per the contract.
+        let (engine, key, query, removed) = unsafe {
+            (
+                engine(cache)?,
+                bytes(key, key_len, "key")?,
+                floats(query, dim, "query")?,
+                out(removed, "removed")?,
+            )
+        };
+        *removed = 0;
+        if !threshold.is_finite() {
+            return Err(Failure::new(
+                SUTRA_INVALID_ARGUMENT,
+                "invalid argument 'threshold': not finite",
+            ));
+        }
+        *removed = engine
+            .invalidate_similar(key, Query::Vector(query), threshold, false)?
+            .count;
+        Ok(())
+    })
+}
+
+/// Sets one element to expire `ttl_ms` ms from now (0 removes it at once). `*existed` (may be
+/// NULL) is false when the element does not exist.
+///
+/// # Safety
+/// `cache` is a live handle; `key`/`element` readable; `existed` and `err` NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn sutra_vector_expire(
+    cache: *const sutra_cache,
+    key: *const u8,
+    key_len: usize,
+    element: *const u8,
+    element_len: usize,
+    ttl_ms: u64,
+    existed: *mut bool,
+    err: *mut sutra_error,
+) -> i32 {
+    guard(err, || {
+        // SAFETY: per the contract.
+        let (engine, key, element) = unsafe {
+            (
+                engine(cache)?,
+                bytes(key, key_len, "key")?,
+                bytes(element, element_len, "element")?,
+            )
+        };
+        let e = engine.vexpire(key, element, Expiry::InMs(ttl_ms))?;
+        // SAFETY: NULL or writable per the contract.
+        if let Some(x) = unsafe { existed.as_mut() } {
+            *x = e;
+        }
+        Ok(())
+    })
+}
+
+/// Remaining time to live of one element in ms, or `SUTRA_TTL_MISSING` / `SUTRA_TTL_NO_EXPIRY`.
+///
+/// # Safety
+/// `cache` is a live handle; `key`/`element` readable; `ttl_ms` writable; `err` NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn sutra_vector_ttl(
+    cache: *const sutra_cache,
+    key: *const u8,
+    key_len: usize,
+    element: *const u8,
+    element_len: usize,
+    ttl_ms: *mut i64,
+    err: *mut sutra_error,
+) -> i32 {
+    guard(err, || {
+        // SAFETY: per the contract.
+        let (engine, key, element, ttl_ms) = unsafe {
+            (
+                engine(cache)?,
+                bytes(key, key_len, "key")?,
+                bytes(element, element_len, "element")?,
+                out(ttl_ms, "ttl_ms")?,
+            )
+        };
+        *ttl_ms = ttl_code(engine.vttl(key, element)?);
+        Ok(())
+    })
+}
+
+/// Statistics of one vector set into `*stats` (`keys` and `vector_sets` are 0); `*found` is
+/// false (and `*stats` zeroed) when the key does not exist.
+///
+/// # Safety
+/// `cache` is a live handle; `key` readable; `stats`, `found` writable; `err` NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn sutra_vector_stats(
+    cache: *const sutra_cache,
+    key: *const u8,
+    key_len: usize,
+    stats: *mut sutra_stats,
+    found: *mut bool,
+    err: *mut sutra_error,
+) -> i32 {
+    guard(err, || {
+        // SAFETY: per the contract.
+        let (engine, key, stats, found) = unsafe {
+            (
+                engine(cache)?,
+                bytes(key, key_len, "key")?,
+                out(stats, "stats")?,
+                out(found, "found")?,
+            )
+        };
+        match engine.vstats(key)? {
+            Some(c) => {
+                *stats = sutra_stats::from_counters(&c);
+                *found = true;
+            }
+            None => {
+                *stats = sutra_stats::default();
+                *found = false;
+            }
+        }
+        Ok(())
+    })
+}
