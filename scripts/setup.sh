@@ -17,3 +17,6 @@ fi
 # Stop the Debian service if the package started one: tests start their own servers.
 if command -v service >/dev/null 2>&1; then service redis-server stop >/dev/null 2>&1 || true; fi
 rustup component add rustfmt clippy >/dev/null 2>&1 || true
+# Python packages the tests use (redis-py drives the server; the binding's tests need the rest).
+python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore \
+    setuptools wheel cffi numpy redis tqdm pytest

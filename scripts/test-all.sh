@@ -18,4 +18,7 @@ cargo clippy --all-targets -- -D warnings
 section "rust: tests"
 cargo test --all-targets
 
+section "C ABI, Python and Go bindings"
+./scripts/test-bindings.sh
+
 section "all tests passed"

@@ -179,7 +179,6 @@ fn the_binary_refuses_a_public_bind_without_a_password_and_says_why() {
 }
 
 #[test]
-#[ignore = "needs redis-py: enable once scripts/setup.sh installs it (pip install redis)"]
 fn redis_py_drives_the_server() {
     let srv = TestServer::start();
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/server_redis_py.py");
