@@ -226,24 +226,28 @@ impl Engine {
             };
             resolved.push(self.resolve_expiry(a.expiry, now, current)?);
         }
-        store.log(&Record::VAdd {
-            key,
-            params,
-            adds: adds
-                .iter()
-                .zip(&resolved)
-                .map(|(a, &at)| AddRec {
-                    name: a.element,
-                    vector: std::borrow::Cow::Borrowed(a.vector),
-                    attrs: match a.attributes {
-                        AttrUpdate::Keep => None,
-                        AttrUpdate::Clear => Some(None),
-                        AttrUpdate::Set(j) => Some(Some(j)),
-                    },
-                    expires_at: at,
-                })
-                .collect(),
-        })?;
+        if !store.logging() {
+            store.count_lsn();
+        } else {
+            store.log(&Record::VAdd {
+                key,
+                params,
+                adds: adds
+                    .iter()
+                    .zip(&resolved)
+                    .map(|(a, &at)| AddRec {
+                        name: a.element,
+                        vector: std::borrow::Cow::Borrowed(a.vector),
+                        attrs: match a.attributes {
+                            AttrUpdate::Keep => None,
+                            AttrUpdate::Clear => Some(None),
+                            AttrUpdate::Set(j) => Some(Some(j)),
+                        },
+                        expires_at: at,
+                    })
+                    .collect(),
+            })?;
+        }
         let slot = match slot {
             Some(s) => s,
             None => {

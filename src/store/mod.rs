@@ -133,6 +133,17 @@ impl Store {
         self.tick.fetch_add(1, Ordering::Relaxed)
     }
 
+    /// Whether mutations go to a log (else [`Store::log`] only counts LSNs, and callers may
+    /// skip building the record).
+    pub fn logging(&self) -> bool {
+        self.sink.get().is_some()
+    }
+
+    /// The LSN of a mutation that is not logged (no data directory).
+    pub fn count_lsn(&self) -> u64 {
+        self.lsn.fetch_add(1, Ordering::SeqCst) + 1
+    }
+
     /// Logs a mutation (under its shard's write lock, before applying it) and returns its LSN.
     /// Fails (and the caller applies nothing) when the log refuses it.
     pub fn log(&self, rec: &Record<'_>) -> Result<u64> {

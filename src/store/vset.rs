@@ -254,13 +254,14 @@ impl VectorSet {
         }
         if self.keeps_codes() {
             let codes = &mut self.codes.as_mut_slice()[s * d..(s + 1) * d];
-            let scale = if self.params.metric == Metric::Cosine && norm > 0.0 {
-                let normalized: Vec<f32> = v.iter().map(|x| x / norm).collect();
-                quant::quantize_into(&normalized, codes)
+            // Scaling a vector does not change its codes, only its scale: the codes of the
+            // normalised form are those of the original, with the scale divided by the norm.
+            let scale = quant::quantize_into(v, codes);
+            self.scales.as_mut_slice()[s] = if self.params.metric == Metric::Cosine && norm > 0.0 {
+                scale / norm
             } else {
-                quant::quantize_into(v, codes)
+                scale
             };
-            self.scales.as_mut_slice()[s] = scale;
         }
     }
 
