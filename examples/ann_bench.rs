@@ -1,0 +1,280 @@
+//! ANN benchmark of sutra-cache's HNSW index on an `.npy` dataset (minilm-wordnet layout).
+//!
+//! ```sh
+//! cargo run --release --example ann_bench -- --data ../shared/data/minilm-wordnet \
+//!     --n 100000 --modes exact,q8 --build-threads 2 --efs 16,24,32,48,64,96,128,192,256
+//! ```
+//!
+//! Builds the index with `build_parallel` on a rayon pool of `--build-threads` threads
+//! (M = 16, efConstruction = 200 unless overridden), then searches every query on the
+//! calling thread alone for each ef and prints one JSON line per (mode, ef): recall@10
+//! against the dataset's `gt.i32.npy` (or an exact brute-force truth computed here when
+//! `--n` is smaller than the base), queries per second, and memory per vector.
+//! Vectors are L2-normalised (cosine) before use, as the engine does.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use serde_json::json;
+use sutra_cache::index::{Hnsw, Metric, Mode, Params, Search, SearchParams, Slot};
+
+type Res<T> = Result<T, String>;
+
+struct Args {
+    data: PathBuf,
+    n: usize,
+    modes: Vec<Mode>,
+    efs: Vec<usize>,
+    build_threads: usize,
+    m: usize,
+    ef_construction: usize,
+    repeat: usize,
+    k: usize,
+}
+
+fn parse_args() -> Res<Args> {
+    let mut a = Args {
+        data: PathBuf::from("../shared/data/minilm-wordnet"),
+        n: 0,
+        modes: vec![Mode::Exact, Mode::Q8],
+        efs: vec![16, 24, 32, 48, 64, 96, 128, 192, 256],
+        build_threads: 2,
+        m: 16,
+        ef_construction: 200,
+        repeat: 1,
+        k: 10,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(flag) = it.next() {
+        let mut val = || it.next().ok_or_else(|| format!("{flag} needs a value"));
+        let num = |s: String| s.parse::<usize>().map_err(|e| format!("{s}: {e}"));
+        match flag.as_str() {
+            "--data" => a.data = PathBuf::from(val()?),
+            "--n" => a.n = num(val()?)?,
+            "--build-threads" => a.build_threads = num(val()?)?,
+            "--m" => a.m = num(val()?)?,
+            "--ef-construction" => a.ef_construction = num(val()?)?,
+            "--repeat" => a.repeat = num(val()?)?.max(1),
+            "--efs" => {
+                a.efs = val()?
+                    .split(',')
+                    .map(|s| num(s.to_string()))
+                    .collect::<Res<_>>()?
+            }
+            "--modes" => {
+                a.modes = val()?
+                    .split(',')
+                    .map(|s| match s {
+                        "exact" => Ok(Mode::Exact),
+                        "q8" => Ok(Mode::Q8),
+                        "noquant" => Ok(Mode::NoQuant),
+                        other => Err(format!("unknown mode {other}")),
+                    })
+                    .collect::<Res<_>>()?
+            }
+            other => return Err(format!("unknown flag {other}")),
+        }
+    }
+    Ok(a)
+}
+
+/// A `.npy` file (format 1.x or 2.x, little-endian, C order): shape and raw data.
+fn read_npy(path: &Path) -> Res<(String, Vec<usize>, Vec<u8>)> {
+    let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    if bytes.len() < 12 || &bytes[..6] != b"\x93NUMPY" {
+        return Err(format!("{}: not a .npy file", path.display()));
+    }
+    let (hlen, start) = match bytes[6] {
+        1 => (u16::from_le_bytes([bytes[8], bytes[9]]) as usize, 10),
+        _ => (
+            u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize,
+            12,
+        ),
+    };
+    let header = std::str::from_utf8(bytes.get(start..start + hlen).ok_or("short header")?)
+        .map_err(|e| e.to_string())?
+        .to_string();
+    let field = |name: &str| -> Res<String> {
+        let at = header
+            .find(name)
+            .ok_or_else(|| format!("no {name} in header"))?;
+        Ok(header[at + name.len()..].to_string())
+    };
+    let descr = field("'descr': '")?;
+    let descr = descr.split('\'').next().unwrap_or("").to_string();
+    let shape = field("'shape': (")?;
+    let shape: Vec<usize> = shape
+        .split(')')
+        .next()
+        .unwrap_or("")
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| s.parse::<usize>().map_err(|e| e.to_string()))
+        .collect::<Res<_>>()?;
+    Ok((descr, shape, bytes[start + hlen..].to_vec()))
+}
+
+/// Rows of a `<f2` or `<f4` matrix as f32, first `limit` rows (all when 0), L2-normalised.
+fn read_matrix(path: &Path, limit: usize) -> Res<(usize, Vec<f32>)> {
+    let (descr, shape, raw) = read_npy(path)?;
+    if shape.len() != 2 {
+        return Err(format!("{}: expected 2-d, got {shape:?}", path.display()));
+    }
+    let rows = if limit == 0 {
+        shape[0]
+    } else {
+        limit.min(shape[0])
+    };
+    let dim = shape[1];
+    let count = rows * dim;
+    let mut out: Vec<f32> = match descr.as_str() {
+        "<f2" => raw
+            .chunks_exact(2)
+            .take(count)
+            .map(|c| half::f16::from_le_bytes([c[0], c[1]]).to_f32())
+            .collect(),
+        "<f4" => raw
+            .chunks_exact(4)
+            .take(count)
+            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect(),
+        other => return Err(format!("{}: dtype {other} unsupported", path.display())),
+    };
+    if out.len() != count {
+        return Err(format!("{}: truncated", path.display()));
+    }
+    for row in out.chunks_exact_mut(dim) {
+        let norm = row.iter().map(|x| x * x).sum::<f32>().sqrt();
+        if norm > 0.0 {
+            row.iter_mut().for_each(|x| *x /= norm);
+        }
+    }
+    Ok((dim, out))
+}
+
+/// Ground truth: the dataset's `gt.i32.npy` when the whole base is used, else brute force.
+fn truth(
+    dir: &Path,
+    full: bool,
+    base: &[f32],
+    queries: &[f32],
+    dim: usize,
+    k: usize,
+) -> Res<Vec<Vec<u32>>> {
+    if full {
+        let (descr, shape, raw) = read_npy(&dir.join("gt.i32.npy"))?;
+        if descr != "<i4" || shape.len() != 2 || shape[1] < k {
+            return Err(format!("gt.i32.npy: unexpected {descr} {shape:?}"));
+        }
+        let ids: Vec<u32> = raw
+            .chunks_exact(4)
+            .map(|c| i32::from_le_bytes([c[0], c[1], c[2], c[3]]) as u32)
+            .collect();
+        return Ok(ids
+            .chunks_exact(shape[1])
+            .map(|r| r[..k].to_vec())
+            .collect());
+    }
+    use rayon::prelude::*;
+    Ok(queries
+        .par_chunks_exact(dim)
+        .map(|q| {
+            let mut scored: Vec<(f32, u32)> = base
+                .chunks_exact(dim)
+                .enumerate()
+                .map(|(i, v)| (v.iter().zip(q).map(|(a, b)| a * b).sum::<f32>(), i as u32))
+                .collect();
+            scored.select_nth_unstable_by(k, |a, b| b.0.total_cmp(&a.0));
+            scored.truncate(k);
+            scored.into_iter().map(|(_, i)| i).collect()
+        })
+        .collect())
+}
+
+fn mode_name(mode: Mode) -> &'static str {
+    match mode {
+        Mode::Exact => "exact",
+        Mode::Q8 => "q8",
+        Mode::NoQuant => "noquant",
+    }
+}
+
+fn run() -> Res<()> {
+    let a = parse_args()?;
+    let (dim, base) = read_matrix(&a.data.join("base.f16.npy"), a.n)?;
+    let (_, queries) = read_matrix(&a.data.join("queries.f16.npy"), 0)?;
+    let n = base.len() / dim;
+    let total = read_npy(&a.data.join("base.f16.npy"))?.1[0];
+    let gt = truth(&a.data, n == total, &base, &queries, dim, a.k)?;
+    let nq = queries.len() / dim;
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(a.build_threads)
+        .build()
+        .map_err(|e| e.to_string())?;
+    for &mode in &a.modes {
+        let params = Params::new(dim)
+            .metric(Metric::Cosine)
+            .mode(mode)
+            .m(a.m)
+            .ef_construction(a.ef_construction);
+        let index = Hnsw::with_capacity(params, n).map_err(|e| e.to_string())?;
+        let items: Vec<(Slot, &[f32])> = base
+            .chunks_exact(dim)
+            .enumerate()
+            .map(|(i, v)| (Slot(i as u32), v))
+            .collect();
+        let t = Instant::now();
+        pool.install(|| index.build_parallel(&items))
+            .map_err(|e| e.to_string())?;
+        let build_s = t.elapsed().as_secs_f64();
+        let stats = index.stats();
+        println!(
+            "{}",
+            json!({"lib": "sutra-cache", "variant": mode_name(mode), "event": "build",
+                   "n": n, "dim": dim, "m": a.m, "ef_construction": a.ef_construction,
+                   "build_threads": a.build_threads, "build_s": build_s,
+                   "max_level": stats.max_level, "nodes": stats.nodes,
+                   "memory_bytes": stats.memory_bytes,
+                   "bytes_per_vector": stats.memory_bytes as f64 / n as f64})
+        );
+        let mut s = Search::new();
+        for &ef in &a.efs {
+            let sp = SearchParams::k(a.k).ef(ef);
+            // Warm-up pass (also grows the scratch), then timed passes.
+            let mut hits_all: Vec<Vec<u32>> = Vec::with_capacity(nq);
+            for q in queries.chunks_exact(dim) {
+                let hits = index.search(q, sp, &mut s).map_err(|e| e.to_string())?;
+                hits_all.push(hits.iter().map(|h| h.slot.0).collect());
+            }
+            let t = Instant::now();
+            for _ in 0..a.repeat {
+                for q in queries.chunks_exact(dim) {
+                    let hits = index.search(q, sp, &mut s).map_err(|e| e.to_string())?;
+                    std::hint::black_box(hits.len());
+                }
+            }
+            let secs = t.elapsed().as_secs_f64();
+            let found: usize = hits_all
+                .iter()
+                .zip(&gt)
+                .map(|(h, g)| h.iter().filter(|x| g.contains(x)).count())
+                .sum();
+            let recall = found as f64 / (nq * a.k) as f64;
+            println!(
+                "{}",
+                json!({"lib": "sutra-cache", "variant": mode_name(mode), "event": "search",
+                       "n": n, "ef": ef, "recall": recall,
+                       "qps": (nq * a.repeat) as f64 / secs})
+            );
+        }
+    }
+    Ok(())
+}
+
+fn main() {
+    if let Err(e) = run() {
+        eprintln!("ann_bench: {e}");
+        std::process::exit(1);
+    }
+}
