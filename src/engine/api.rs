@@ -316,6 +316,20 @@ impl Engine {
         })
     }
 
+    /// The absolute expiry an EXPIRE-like call sets (0 = persist). An absolute time of 0 is in
+    /// the past (it deletes), not "never".
+    pub(crate) fn expire_target(expiry: Expiry, now: u64) -> Result<u64> {
+        match expiry {
+            Expiry::InMs(ms) => Ok(now.saturating_add(ms)),
+            Expiry::AtMs(t) => Ok(t.max(1)),
+            Expiry::Never => Ok(0),
+            Expiry::Default | Expiry::Keep => Err(Error::invalid(
+                "expiry",
+                "a time in ms, an absolute time, or never",
+            )),
+        }
+    }
+
     /// Runs `f` on a live vector set under its shard's read lock; `None` for a missing key,
     /// `WrongType` for a blob.
     pub(crate) fn with_set<R>(

@@ -268,17 +268,7 @@ impl Engine {
     pub fn expire(&self, key: &[u8], expiry: Expiry) -> Result<bool> {
         self.check_key(key)?;
         let now = self.store.now_ms();
-        let at = match expiry {
-            Expiry::InMs(ms) => now.saturating_add(ms),
-            Expiry::AtMs(t) => t,
-            Expiry::Never => 0,
-            Expiry::Default | Expiry::Keep => {
-                return Err(Error::invalid(
-                    "expiry",
-                    "a time in ms, an absolute time, or never",
-                ))
-            }
-        };
+        let at = Self::expire_target(expiry, now)?;
         let (h, shard) = self.locate(key);
         let mut data = shard.data.write();
         let Some(s) = data.find(h, key) else {

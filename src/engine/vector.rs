@@ -731,17 +731,7 @@ impl Engine {
         self.check_key(key)?;
         self.check_element(element)?;
         let now = self.store.now_ms();
-        let at = match expiry {
-            Expiry::InMs(ms) => now.saturating_add(ms),
-            Expiry::AtMs(t) => t,
-            Expiry::Never => 0,
-            Expiry::Default | Expiry::Keep => {
-                return Err(Error::invalid(
-                    "expiry",
-                    "a time in ms, an absolute time, or never",
-                ))
-            }
-        };
+        let at = Self::expire_target(expiry, now)?;
         let (h, shard) = self.locate(key);
         let mut data = shard.data.write();
         self.check_set_type(&data, h, key)?;
