@@ -1,34 +1,42 @@
-//! A growable array that is either on the heap or a private mapping of a snapshot section
-//! (copy-on-write: restart maps vectors instead of reading them). Growing a mapped arena
-//! moves it to the heap once.
+//! A growable array made of an optional head — a private (copy-on-write) mapping of a
+//! snapshot section, so restart maps vectors instead of reading them — and a heap tail that
+//! takes everything appended after the restart. Rows never straddle the two parts (the head
+//! holds whole rows), so a row is always one contiguous slice. Writing into the head changes
+//! only the pages written; growing never copies the head.
 
 use bytemuck::Pod;
 
 use crate::snapshot::MappedArray;
 
-pub(crate) enum Arena<T: Pod> {
-    Heap(Vec<T>),
-    Mapped { map: MappedArray, len: usize },
+pub(crate) struct Arena<T: Pod> {
+    head: Option<(MappedArray, usize)>,
+    tail: Vec<T>,
 }
 
 impl<T: Pod> Default for Arena<T> {
     fn default() -> Self {
-        Arena::Heap(Vec::new())
+        Self {
+            head: None,
+            tail: Vec::new(),
+        }
     }
 }
 
 impl<T: Pod> std::fmt::Debug for Arena<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Arena::Heap(v) => write!(f, "Arena::Heap({})", v.len()),
-            Arena::Mapped { len, .. } => write!(f, "Arena::Mapped({len})"),
-        }
+        write!(
+            f,
+            "Arena(head {}, tail {})",
+            self.head_len(),
+            self.tail.len()
+        )
     }
 }
 
 impl<T: Pod> Arena<T> {
     /// Wraps a mapped section of exactly `len` elements; copies it to the heap when the
-    /// mapping is not aligned for `T` or is too short (never panics on a file's content).
+    /// mapping is not aligned for `T`. `None` when the section is too short (never panics
+    /// on a file's content).
     pub fn from_mapped(map: MappedArray, len: usize) -> Option<Self> {
         let need = len.checked_mul(std::mem::size_of::<T>())?;
         let bytes = map.bytes();
@@ -36,68 +44,100 @@ impl<T: Pod> Arena<T> {
             return None;
         }
         if bytemuck::try_cast_slice::<u8, T>(&bytes[..need]).is_ok() {
-            Some(Arena::Mapped { map, len })
+            Some(Self {
+                head: Some((map, len)),
+                tail: Vec::new(),
+            })
         } else {
-            let v = bytes[..need]
+            let tail = bytes[..need]
                 .chunks_exact(std::mem::size_of::<T>())
                 .map(bytemuck::pod_read_unaligned)
                 .collect();
-            Some(Arena::Heap(v))
+            Some(Self { head: None, tail })
         }
     }
 
-    pub fn as_slice(&self) -> &[T] {
-        match self {
-            Arena::Heap(v) => v,
-            Arena::Mapped { map, len } => {
+    fn head_len(&self) -> usize {
+        self.head.as_ref().map_or(0, |h| h.1)
+    }
+
+    fn head(&self) -> &[T] {
+        match &self.head {
+            Some((map, len)) => {
                 let need = len * std::mem::size_of::<T>();
                 bytemuck::try_cast_slice(&map.bytes()[..need]).unwrap_or(&[])
             }
+            None => &[],
         }
     }
 
-    pub fn as_mut_slice(&mut self) -> &mut [T] {
-        match self {
-            Arena::Heap(v) => v,
-            Arena::Mapped { map, len } => {
+    fn head_mut(&mut self) -> &mut [T] {
+        match &mut self.head {
+            Some((map, len)) => {
                 let need = *len * std::mem::size_of::<T>();
                 bytemuck::try_cast_slice_mut(&mut map.bytes_mut()[..need]).unwrap_or(&mut [])
             }
+            None => &mut [],
+        }
+    }
+
+    /// Elements `start..start + n` (a row; rows never straddle head and tail).
+    pub fn row(&self, start: usize, n: usize) -> &[T] {
+        let h = self.head_len();
+        if start + n <= h {
+            &self.head()[start..start + n]
+        } else if start >= h {
+            self.tail.get(start - h..start - h + n).unwrap_or(&[])
+        } else {
+            &[]
+        }
+    }
+
+    /// Mutable row.
+    pub fn row_mut(&mut self, start: usize, n: usize) -> &mut [T] {
+        let h = self.head_len();
+        if start + n <= h {
+            &mut self.head_mut()[start..start + n]
+        } else if start >= h {
+            self.tail
+                .get_mut(start - h..start - h + n)
+                .unwrap_or(&mut [])
+        } else {
+            &mut []
+        }
+    }
+
+    /// One element (zero when out of range).
+    pub fn get(&self, i: usize) -> T {
+        self.row(i, 1).first().copied().unwrap_or_else(T::zeroed)
+    }
+
+    /// Sets one element (ignored when out of range).
+    pub fn set(&mut self, i: usize, x: T) {
+        if let Some(e) = self.row_mut(i, 1).first_mut() {
+            *e = x;
         }
     }
 
     pub fn len(&self) -> usize {
-        match self {
-            Arena::Heap(v) => v.len(),
-            Arena::Mapped { len, .. } => *len,
-        }
-    }
-
-    fn heap(&mut self) -> &mut Vec<T> {
-        if let Arena::Mapped { .. } = self {
-            let s = self.as_slice();
-            let mut v = Vec::with_capacity(s.len() * 2);
-            v.extend_from_slice(s);
-            *self = Arena::Heap(v);
-        }
-        match self {
-            Arena::Heap(v) => v,
-            Arena::Mapped { .. } => unreachable!("converted above"),
-        }
+        self.head_len() + self.tail.len()
     }
 
     /// Appends `n` zeroed elements.
     pub fn extend_zeroed(&mut self, n: usize) {
-        let v = self.heap();
-        v.resize(v.len() + n, T::zeroed());
+        self.tail.resize(self.tail.len() + n, T::zeroed());
     }
 
     pub fn push(&mut self, x: T) {
-        self.heap().push(x);
+        self.tail.push(x);
     }
 
-    /// The elements as little-endian bytes (the snapshot's layout on little-endian hosts).
-    pub fn as_bytes(&self) -> &[u8] {
-        bytemuck::cast_slice(self.as_slice())
+    /// The elements as little-endian bytes (the snapshot's layout on little-endian hosts),
+    /// head then tail.
+    pub fn byte_parts(&self) -> [&[u8]; 2] {
+        [
+            bytemuck::cast_slice(self.head()),
+            bytemuck::cast_slice(&self.tail),
+        ]
     }
 }

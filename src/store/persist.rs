@@ -97,7 +97,8 @@ impl Store {
                                 }
                             }
                             let [f, c, sc, n] = set.arena_bytes();
-                            sets.push([meta, f.to_vec(), c.to_vec(), sc.to_vec(), n.to_vec()]);
+                            let own = |p: [&[u8]; 2]| [p[0], p[1]].concat();
+                            sets.push([meta, own(f), own(c), own(sc), own(n)]);
                         }
                     }
                 }

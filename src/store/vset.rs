@@ -248,20 +248,21 @@ impl VectorSet {
         let d = self.params.dim;
         let s = slot as usize;
         let norm = simd::norm_f32(v);
-        self.norms.as_mut_slice()[s] = norm;
+        self.norms.set(s, norm);
         if self.keeps_f32() {
-            self.f32s.as_mut_slice()[s * d..(s + 1) * d].copy_from_slice(v);
+            self.f32s.row_mut(s * d, d).copy_from_slice(v);
         }
         if self.keeps_codes() {
-            let codes = &mut self.codes.as_mut_slice()[s * d..(s + 1) * d];
+            let codes = self.codes.row_mut(s * d, d);
             // Scaling a vector does not change its codes, only its scale: the codes of the
             // normalised form are those of the original, with the scale divided by the norm.
             let scale = quant::quantize_into(v, codes);
-            self.scales.as_mut_slice()[s] = if self.params.metric == Metric::Cosine && norm > 0.0 {
+            let scale = if self.params.metric == Metric::Cosine && norm > 0.0 {
                 scale / norm
             } else {
                 scale
             };
+            self.scales.set(s, scale);
         }
     }
 
@@ -310,15 +311,11 @@ impl VectorSet {
         let d = self.params.dim;
         let s = slot as usize;
         if self.keeps_f32() {
-            out.copy_from_slice(&self.f32s.as_slice()[s * d..(s + 1) * d]);
+            out.copy_from_slice(self.f32s.row(s * d, d));
         } else {
-            quant::dequantize_into(
-                &self.codes.as_slice()[s * d..(s + 1) * d],
-                self.scales.as_slice()[s],
-                out,
-            );
+            quant::dequantize_into(self.codes.row(s * d, d), self.scales.get(s), out);
             if self.params.metric == Metric::Cosine {
-                let n = self.norms.as_slice()[s];
+                let n = self.norms.get(s);
                 out.iter_mut().for_each(|x| *x *= n);
             }
         }
@@ -349,10 +346,10 @@ impl VectorSet {
         let d = self.params.dim;
         let s = slot as usize;
         if self.keeps_f32() {
-            let v = &self.f32s.as_slice()[s * d..(s + 1) * d];
+            let v = self.f32s.row(s * d, d);
             match self.params.metric {
                 Metric::Cosine => {
-                    let n = self.norms.as_slice()[s];
+                    let n = self.norms.get(s);
                     if n > 0.0 {
                         simd::dot_f32(&q.v, v) / n
                     } else {
@@ -363,8 +360,8 @@ impl VectorSet {
                 Metric::L2 => -simd::l2sq_f32(&q.v, v),
             }
         } else {
-            let c = &self.codes.as_slice()[s * d..(s + 1) * d];
-            let sc = self.scales.as_slice()[s];
+            let c = self.codes.row(s * d, d);
+            let sc = self.scales.get(s);
             let dot = simd::dot_i8(&q.codes, c) as f32 * q.scale * sc;
             match self.params.metric {
                 Metric::Cosine | Metric::Dot => dot,
@@ -473,13 +470,13 @@ pub(crate) struct SlotImage<'a> {
 }
 
 impl VectorSet {
-    /// The arenas as bytes, for a snapshot: `(f32s, codes, scales, norms)`.
-    pub fn arena_bytes(&self) -> [&[u8]; 4] {
+    /// The arenas as bytes (each in two parts), for a snapshot: `(f32s, codes, scales, norms)`.
+    pub fn arena_bytes(&self) -> [[&[u8]; 2]; 4] {
         [
-            self.f32s.as_bytes(),
-            self.codes.as_bytes(),
-            self.scales.as_bytes(),
-            self.norms.as_bytes(),
+            self.f32s.byte_parts(),
+            self.codes.byte_parts(),
+            self.scales.byte_parts(),
+            self.norms.byte_parts(),
         ]
     }
 
