@@ -80,8 +80,8 @@ pub(crate) struct Durable {
     pub dir: PathBuf,
     pub sink: Arc<WalSink>,
     pub report: RecoveryReport,
-    /// Serialises checkpoints; holds the LSN and time of the newest snapshot.
-    pub checkpoint: Mutex<(u64, u64)>,
+    /// Serialises checkpoints; holds the LSN of the newest snapshot.
+    pub checkpoint: Mutex<u64>,
     pub last_checkpoint_ms: AtomicU64,
 }
 
@@ -192,7 +192,7 @@ pub(crate) fn recover(
                 bytes_since_checkpoint: AtomicU64::new(0),
             }),
             report,
-            checkpoint: Mutex::new((lsn, now)),
+            checkpoint: Mutex::new(lsn),
             last_checkpoint_ms: AtomicU64::new(now),
         },
     ))
@@ -217,8 +217,7 @@ impl Durable {
         let lsn = store.last_lsn();
         self.sink.bytes_since_checkpoint.store(0, Ordering::Relaxed);
         store.write_snapshot(&self.dir, lsn)?;
-        let previous = last.0;
-        *last = (lsn, store.now_ms());
+        let previous = std::mem::replace(&mut *last, lsn);
         self.last_checkpoint_ms
             .store(store.now_ms(), Ordering::Relaxed);
         for (old, path) in list_snapshots(&self.dir)? {
