@@ -190,19 +190,37 @@ impl Engine {
                 ));
             }
         }
+        // Look every element up once: its name hash, and its slot and expiry when it exists.
+        let hashes: Vec<u64> = adds.iter().map(|a| store.hash(a.element)).collect();
+        let found: Vec<Option<(u32, u64)>> =
+            match slot.and_then(|s| data.entry(s)).map(|e| &e.value) {
+                Some(Value::VSet(set)) => adds
+                    .iter()
+                    .zip(&hashes)
+                    .map(|(a, &eh)| {
+                        let s = set.find(eh, a.element)?;
+                        set.elem(s).map(|e| (s, e.expires_at))
+                    })
+                    .collect(),
+                _ => vec![None; adds.len()],
+            };
         // Room: count the new elements and their bytes before changing anything.
         let (new_entries, new_bytes) = match slot.and_then(|s| data.entry(s)).map(|e| &e.value) {
-            Some(Value::VSet(set)) => adds.iter().fold((0u64, 0u64), |(n, b), a| {
-                if set.find(store.hash(a.element), a.element).is_some() {
-                    (n, b)
-                } else {
-                    let al = match a.attributes {
-                        AttrUpdate::Set(j) => j.len(),
-                        _ => 0,
-                    };
-                    (n + 1, b + set.element_bytes(a.element.len(), al))
-                }
-            }),
+            Some(Value::VSet(set)) => {
+                adds.iter()
+                    .zip(&found)
+                    .fold((0u64, 0u64), |(n, b), (a, f)| {
+                        if f.is_some() {
+                            (n, b)
+                        } else {
+                            let al = match a.attributes {
+                                AttrUpdate::Set(j) => j.len(),
+                                _ => 0,
+                            };
+                            (n + 1, b + set.element_bytes(a.element.len(), al))
+                        }
+                    })
+            }
             _ => {
                 let probe = VectorSet::new(params, 0);
                 let b = adds
@@ -215,15 +233,8 @@ impl Engine {
         store.check_room(new_entries, new_bytes)?;
         // Resolve every expiry first: the record carries absolute times.
         let mut resolved = Vec::with_capacity(adds.len());
-        for a in adds {
-            let current = match slot.and_then(|s| data.entry(s)).map(|e| &e.value) {
-                Some(Value::VSet(set)) => set
-                    .find(store.hash(a.element), a.element)
-                    .and_then(|s| set.elem(s))
-                    .filter(|e| !expired(e.expires_at, now))
-                    .map(|e| e.expires_at),
-                _ => None,
-            };
+        for (a, f) in adds.iter().zip(&found) {
+            let current = f.map(|(_, at)| at).filter(|&at| !expired(at, now));
             resolved.push(self.resolve_expiry(a.expiry, now, current)?);
         }
         if !store.logging() {
@@ -265,15 +276,12 @@ impl Engine {
             }
         };
         // An element whose TTL passed does not exist: reclaim it so the add counts as new.
-        let stale: Vec<EntryRef> = match data.entry(slot).map(|e| &e.value) {
-            Some(Value::VSet(set)) => adds
-                .iter()
-                .filter_map(|a| set.find(store.hash(a.element), a.element))
-                .filter(|&s| set.elem(s).is_some_and(|e| expired(e.expires_at, now)))
-                .map(|s| EntryRef { key: slot, elem: s })
-                .collect(),
-            _ => Vec::new(),
-        };
+        let stale: Vec<EntryRef> = found
+            .iter()
+            .flatten()
+            .filter(|&&(_, at)| expired(at, now))
+            .map(|&(s, _)| EntryRef { key: slot, elem: s })
+            .collect();
         for e in stale {
             store.remove_element(data, e, Removal::Expired);
         }
@@ -285,8 +293,7 @@ impl Engine {
             let Value::VSet(set) = &mut entry.value else {
                 return Err(Error::Internal("set vanished".into()));
             };
-            for (a, &at) in adds.iter().zip(&resolved) {
-                let eh = store.hash(a.element);
+            for ((a, &at), &eh) in adds.iter().zip(&resolved).zip(&hashes) {
                 let attrs = match a.attributes {
                     AttrUpdate::Keep => None,
                     AttrUpdate::Clear => Some(None),
