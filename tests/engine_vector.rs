@@ -452,6 +452,49 @@ fn element_ttls_expire_single_elements_not_the_set() {
 }
 
 #[test]
+fn expired_elements_are_not_counted_and_a_set_of_only_expired_elements_is_gone() {
+    let (e, clock) = engine();
+    let o = VectorSetOptions::default();
+    for (i, ms) in [(0u8, 1_000u64), (1, 2_000), (2, 3_000)] {
+        e.vadd(
+            b"m",
+            &o,
+            ElementAdd {
+                expiry: Expiry::InMs(ms),
+                ..ElementAdd::new(&[b'e', b'0' + i], &[1.0, i as f32])
+            },
+        )
+        .unwrap();
+    }
+    assert_eq!(e.vcard(b"m").unwrap(), 3);
+    // No read touched the elements: nothing was reclaimed lazily before the counts.
+    clock.advance(1_000);
+    assert_eq!(e.vcard(b"m").unwrap(), 2);
+    assert_eq!(e.vinfo(b"m").unwrap().unwrap().size, 2);
+    clock.advance(1_000);
+    assert_eq!(e.vcard(b"m").unwrap(), 1);
+    clock.advance(1_000);
+    // Every element expired: the set no longer exists for any key-level call.
+    assert_eq!(e.exists(&[b"m"]), 0);
+    assert_eq!(e.key_type(b"m"), None);
+    assert_eq!(e.vcard(b"m").unwrap(), 0);
+    assert_eq!(e.del(&[b"m"]).unwrap(), 0);
+    // The same through DEL alone, on a fresh set.
+    e.vadd(
+        b"n",
+        &o,
+        ElementAdd {
+            expiry: Expiry::InMs(10),
+            ..ElementAdd::new(b"x", &[1.0, 0.0])
+        },
+    )
+    .unwrap();
+    clock.advance(10);
+    assert_eq!(e.del(&[b"n"]).unwrap(), 0);
+    assert_eq!(e.dbsize(), 0);
+}
+
+#[test]
 fn per_set_statistics_count_hits_misses_and_sets() {
     let (e, _) = engine();
     let o = VectorSetOptions::default();

@@ -337,17 +337,8 @@ impl Engine {
         key: &[u8],
         f: impl FnOnce(&crate::store::VectorSet, &crate::store::ShardData) -> Result<R>,
     ) -> Result<Option<R>> {
-        self.with_set_at(key, self.store.now_ms(), f)
-    }
-
-    /// [`Engine::with_set`] at a time the caller already read.
-    pub(crate) fn with_set_at<R>(
-        &self,
-        key: &[u8],
-        now: u64,
-        f: impl FnOnce(&crate::store::VectorSet, &crate::store::ShardData) -> Result<R>,
-    ) -> Result<Option<R>> {
         self.check_key(key)?;
+        let now = crate::store::LazyNow::new(&self.store);
         let (h, shard) = self.locate(key);
         let data = shard.data.read();
         let Some(slot) = data.find(h, key) else {
@@ -356,7 +347,7 @@ impl Engine {
         let entry = data
             .entry(slot)
             .ok_or_else(|| Error::Internal("slot".into()))?;
-        if crate::store::expired(entry.expires_at, now) {
+        if now.expired(entry.expires_at) {
             return Ok(None);
         }
         match &entry.value {

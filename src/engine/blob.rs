@@ -6,8 +6,8 @@ use super::api::Engine;
 use super::types::*;
 use crate::error::{Error, Result};
 use crate::store::{
-    expired, glob_match, AccessMeta, EntryRef, KeyEntry, Record, Removal, Shard, ShardData, Value,
-    NO_ELEM, SHARDS,
+    expired, glob_match, AccessMeta, EntryRef, KeyEntry, LazyNow, Record, Removal, Shard,
+    ShardData, Value, NO_ELEM, SHARDS,
 };
 
 use crate::store::BLOB_OVERHEAD;
@@ -157,12 +157,12 @@ impl Engine {
         self.check_key(key)?;
         let (h, shard) = self.locate(key);
         let store = &self.store;
-        let now = store.now_ms();
+        let now = LazyNow::new(store);
         {
             let data = shard.data.read();
             if let Some(slot) = data.find(h, key) {
                 let entry = data.entry(slot).expect("found");
-                if !expired(entry.expires_at, now) {
+                if !now.expired(entry.expires_at) {
                     return match &entry.value {
                         Value::VSet(_) => Err(Error::WrongType),
                         Value::Blob { data: v, meta } => {
@@ -170,7 +170,7 @@ impl Engine {
                                 key: slot,
                                 elem: NO_ELEM,
                             };
-                            store.touch(shard, &data, e, meta, now);
+                            store.touch(shard, &data, e, meta, &now);
                             store.counters.hits.fetch_add(1, Ordering::Relaxed);
                             Ok(Some(f(v)))
                         }
@@ -241,6 +241,7 @@ impl Engine {
         let mut n = 0;
         for k in keys {
             let (h, shard) = self.locate(k);
+            self.store.reclaim_due(shard);
             let mut data = shard.data.write();
             if let Some(s) = data.find(h, k) {
                 let live = data.entry(s).is_some_and(|e| !expired(e.expires_at, now));
@@ -321,6 +322,7 @@ impl Engine {
     /// What the key holds.
     pub fn key_type(&self, key: &[u8]) -> Option<KeyKind> {
         let (h, shard) = self.locate(key);
+        self.store.reclaim_due(shard);
         let now = self.store.now_ms();
         let data = shard.data.read();
         let e = data.find(h, key).and_then(|s| data.entry(s))?;

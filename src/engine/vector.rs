@@ -9,8 +9,8 @@ use super::types::*;
 use crate::error::{Error, Result};
 use crate::store::record::AddRec;
 use crate::store::{
-    expired, EntryRef, KeyEntry, PreparedQuery, Record, Removal, SetParams, ShardData, Value,
-    VectorSet,
+    expired, EntryRef, KeyEntry, LazyNow, PreparedQuery, Record, Removal, SetParams, ShardData,
+    Value, VectorSet,
 };
 use crate::store::{with_scratch, VIndex};
 
@@ -45,6 +45,14 @@ impl Engine {
                 "vector",
                 format!("a dimension of at most {max}, got {}", v.len()),
             ));
+        }
+        // Branch-free first (vectorizes: an exponent of all ones is NaN or ±Inf), then find
+        // the culprit only on the error path.
+        let non_finite = v.iter().fold(false, |bad, x| {
+            bad | (x.to_bits() & 0x7f80_0000 == 0x7f80_0000)
+        });
+        if !non_finite {
+            return Ok(());
         }
         if let Some(i) = v.iter().position(|x| !x.is_finite()) {
             return Err(Error::invalid(
@@ -373,28 +381,50 @@ impl Engine {
         read: impl FnOnce(&VectorSet, u32) -> Result<()>,
     ) -> Result<Option<()>> {
         self.check_element(element)?;
+        self.check_key(key)?;
         let store = &self.store;
-        let now = store.now_ms();
-        let eh = store.hash(element);
+        let now = LazyNow::new(store);
         let (h, shard) = self.locate(key);
         let mut expired_elem = false;
-        let r = self.with_set_at(key, now, |set, data| {
-            if let Some(s) = set.find(eh, element) {
-                let el = set.elem(s).expect("live");
-                if expired(el.expires_at, now) {
-                    expired_elem = true;
-                } else {
-                    read(set, s)?;
-                    let slot = data.find(h, key).expect("set is live");
-                    store.touch(shard, data, EntryRef { key: slot, elem: s }, &el.meta, now);
-                    set.counters.hits.fetch_add(1, Ordering::Relaxed);
-                    store.counters.hits.fetch_add(1, Ordering::Relaxed);
-                    return Ok(Some(()));
+        // One lookup of the key and one of the element under the read lock; the clock is read
+        // only when the set or the element has a TTL.
+        let r = {
+            let data = shard.data.read();
+            match data.find(h, key) {
+                None => None,
+                Some(slot) => {
+                    let entry = data
+                        .entry(slot)
+                        .ok_or_else(|| Error::Internal("slot".into()))?;
+                    if now.expired(entry.expires_at) {
+                        None
+                    } else {
+                        let Value::VSet(set) = &entry.value else {
+                            return Err(Error::WrongType);
+                        };
+                        let found = set.find(store.hash(element), element);
+                        let mut hit = None;
+                        if let Some(s) = found {
+                            let el = set.elem(s).expect("live");
+                            if now.expired(el.expires_at) {
+                                expired_elem = true;
+                            } else {
+                                read(set, s)?;
+                                let e = EntryRef { key: slot, elem: s };
+                                store.touch(shard, &data, e, &el.meta, &now);
+                                set.counters.hits.fetch_add(1, Ordering::Relaxed);
+                                store.counters.hits.fetch_add(1, Ordering::Relaxed);
+                                hit = Some(());
+                            }
+                        }
+                        if hit.is_none() {
+                            set.counters.misses.fetch_add(1, Ordering::Relaxed);
+                        }
+                        Some(hit)
+                    }
                 }
             }
-            set.counters.misses.fetch_add(1, Ordering::Relaxed);
-            Ok(None)
-        })?;
+        };
         if expired_elem {
             self.reclaim_element_if_expired(key, element);
         }
@@ -460,6 +490,8 @@ impl Engine {
 
     /// Number of live elements (0 for a missing key).
     pub fn vcard(&self, key: &[u8]) -> Result<u64> {
+        self.check_key(key)?;
+        self.store.reclaim_due(self.locate(key).1);
         Ok(self.with_set(key, |s, _| Ok(s.len() as u64))?.unwrap_or(0))
     }
 
@@ -470,6 +502,8 @@ impl Engine {
 
     /// Description of the set; `None` for a missing key.
     pub fn vinfo(&self, key: &[u8]) -> Result<Option<VectorSetInfo>> {
+        self.check_key(key)?;
+        self.store.reclaim_due(self.locate(key).1);
         self.with_set(key, |s, _| {
             Ok(VectorSetInfo {
                 dim: s.params.dim,

@@ -14,7 +14,7 @@
 use std::cmp::Reverse;
 use std::sync::atomic::Ordering;
 
-use super::{expired, EntryRef, Record, Removal, ShardData, Store, Value, NO_ELEM, SHARDS};
+use super::{expired, EntryRef, Record, Removal, Shard, ShardData, Store, Value, NO_ELEM, SHARDS};
 use crate::engine::EvictionPolicy;
 use crate::error::{Error, Result};
 
@@ -108,6 +108,32 @@ impl Store {
             }
         }
         true // something stale was popped: progress
+    }
+
+    /// Reclaims every entry of this shard whose expiry has passed (the heap items due now, each
+    /// popped once, so amortised O(1) per expiring entry). Called before answers that count
+    /// (VCARD, DEL, EXISTS, TYPE): a set whose elements all expired is gone, as Redis would
+    /// have it. A read-locked peek first, so the common case takes no write lock.
+    pub fn reclaim_due(&self, shard: &Shard) {
+        let now = self.now_ms();
+        {
+            let data = shard.data.read();
+            match data.expiry.peek() {
+                Some(&Reverse((at, _))) if at <= now => {}
+                _ => return,
+            }
+        }
+        let mut data = shard.data.write();
+        while let Some(&Reverse((at, e))) = data.expiry.peek() {
+            if at > now {
+                break;
+            }
+            data.expiry.pop();
+            if data.current_expiry(e) == Some(at) {
+                data.expiry_live_hint = data.expiry_live_hint.saturating_sub(1);
+                self.remove_entry(&mut data, e, Removal::Expired);
+            }
+        }
     }
 
     /// Active expiry: reclaims expired entries, examining at most `budget` heap items.

@@ -191,7 +191,14 @@ impl Store {
     }
 
     /// Records an access of a live entry under a shard's read (or write) lock.
-    pub fn touch(&self, shard: &Shard, data: &ShardData, e: EntryRef, meta: &AccessMeta, now: u64) {
+    pub fn touch(
+        &self,
+        shard: &Shard,
+        data: &ShardData,
+        e: EntryRef,
+        meta: &AccessMeta,
+        now: &LazyNow<'_>,
+    ) {
         let tick = self.next_tick();
         match self.cfg.eviction_policy {
             EvictionPolicy::Lru => {
@@ -202,7 +209,7 @@ impl Store {
                     shard::compact_access(&mut log, data);
                 }
             }
-            EvictionPolicy::Lfu => meta.touch(tick, now, fast_unit_random()),
+            EvictionPolicy::Lfu => meta.touch(tick, now.get(), fast_unit_random()),
             EvictionPolicy::NoEviction => meta.tick.store(tick, Ordering::Relaxed),
         }
     }
@@ -435,4 +442,37 @@ fn fast_unit_random() -> f64 {
 /// True when an absolute expiry has passed (0 = never).
 pub(crate) fn expired(at: u64, now: u64) -> bool {
     at != 0 && at <= now
+}
+
+/// The clock, read at most once and only when something needs it: a read of an entry without
+/// a TTL under LRU never reads it (a `clock_gettime` is a sizeable part of a cached get).
+pub(crate) struct LazyNow<'a> {
+    store: &'a Store,
+    at: Cell<Option<u64>>,
+}
+
+impl<'a> LazyNow<'a> {
+    pub fn new(store: &'a Store) -> Self {
+        Self {
+            store,
+            at: Cell::new(None),
+        }
+    }
+
+    /// Now, the same value on every call.
+    pub fn get(&self) -> u64 {
+        match self.at.get() {
+            Some(t) => t,
+            None => {
+                let t = self.store.now_ms();
+                self.at.set(Some(t));
+                t
+            }
+        }
+    }
+
+    /// [`expired`] without reading the clock when there is no expiry.
+    pub fn expired(&self, at: u64) -> bool {
+        at != 0 && at <= self.get()
+    }
 }

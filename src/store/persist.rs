@@ -5,7 +5,7 @@
 //! | 1    | shard      | blobs: count u64, then count × (key: bytes, value: bytes, expires_at u64) |
 //! | 2    | set number | set meta: key: bytes, key expires_at u64, dim u32, metric u8, storage u8, m u32, ef_construction u32, uid u64, slots u64 `n`, then n × (present u8; if 1: name: bytes, attr tag u8 [0 none, 1 + bytes], expires_at u64) |
 //! | 3    | set number | f32 originals, `n × dim` (exact, noquant; else empty)                    |
-//! | 4    | set number | INT8 codes, `n × dim` (exact, q8; else empty)                            |
+//! | 4    | set number | INT8 codes, `n × dim` (q8; else empty; ignored if an exact set has them) |
 //! | 5    | set number | f32 scales, `n`                                                          |
 //! | 6    | set number | f32 norms, `n`                                                           |
 //!

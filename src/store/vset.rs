@@ -118,8 +118,10 @@ impl VectorSet {
         )
     }
 
+    /// Only `q8` keeps INT8 codes here: `exact` reads and scans its f32 (the HNSW graph keeps
+    /// its own codes for traversal), so quantizing at every add would be wasted work and bytes.
     fn keeps_codes(&self) -> bool {
-        matches!(self.params.storage, StorageMode::Exact | StorageMode::Q8)
+        matches!(self.params.storage, StorageMode::Q8)
     }
 
     /// Bytes a new element with this name and attributes accounts for.
@@ -510,12 +512,19 @@ impl VectorSet {
         let mut set = VectorSet::new(params, uid);
         let f32_len = if set.keeps_f32() { n * d } else { 0 };
         let code_len = if set.keeps_codes() { n * d } else { 0 };
-        if f32s.len() != f32_len || codes.len() != code_len || scales.len() != n || norms.len() != n
+        // Snapshots written before `exact` stopped keeping codes hold them too: ignored.
+        let legacy_exact_codes = params.storage == StorageMode::Exact && codes.len() == n * d;
+        if f32s.len() != f32_len
+            || (codes.len() != code_len && !legacy_exact_codes)
+            || scales.len() != n
+            || norms.len() != n
         {
             return None;
         }
         set.f32s = f32s;
-        set.codes = codes;
+        if !legacy_exact_codes {
+            set.codes = codes;
+        }
         set.scales = scales;
         set.norms = norms;
         set.elems.reserve(n);
