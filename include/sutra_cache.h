@@ -582,6 +582,17 @@ int32_t sutra_vector_stats(const struct sutra_cache *cache,
                            bool *found,
                            struct sutra_error *err);
 
+// Blocks until every vector added or removed so far is reflected in the sets' HNSW graphs,
+// doing index work on the calling thread too (so a bulk load followed by this call builds
+// with two threads: the engine's indexer and the caller). Searches are correct without it
+// (elements not yet in a graph are scanned exactly); call it before measuring search speed
+// or to finish a bulk load. Thread-safe.
+//
+// # Safety
+// `cache` is a live handle; `err` NULL or writable.
+int32_t sutra_vector_index_wait(const struct sutra_cache *cache,
+                                struct sutra_error *err);
+
 #ifdef __cplusplus
 }  // extern "C"
 #endif  // __cplusplus

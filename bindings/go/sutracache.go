@@ -386,6 +386,14 @@ func (c *Cache) Stats() (Stats, error) {
 	return statsOf(&s), err
 }
 
+// IndexWait blocks until every vector added or removed so far is in the HNSW graphs (helping
+// on the calling thread). Searches are correct without it; call it to finish a bulk load.
+func (c *Cache) IndexWait() error {
+	return c.call(func(h *C.sutra_cache, e *C.sutra_error) C.int32_t {
+		return C.sutra_vector_index_wait(h, e)
+	})
+}
+
 // Checkpoint writes a snapshot now and returns the log position it covers; a cache in
 // memory only answers an error with code Unsupported.
 func (c *Cache) Checkpoint() (uint64, error) {

@@ -112,6 +112,9 @@ func TestVectorsComeBackExactlyAndSearchFindsThem(t *testing.T) {
 	if err != nil || rows[1] != nil || rows[0][0] != vecs[dim] || rows[2][0] != vecs[2*dim] {
 		t.Fatalf("VGetMany %v %v", rows, err)
 	}
+	if err := c.IndexWait(); err != nil {
+		t.Fatalf("index wait: %v", err)
+	}
 	hits, err := c.Search("m", vecs[7*dim:8*dim], &SearchParams{Count: 3})
 	if err != nil || len(hits) != 3 || hits[0].Element != "e7" || math.Abs(float64(hits[0].Score)-1) > 1e-3 {
 		t.Fatalf("Search %v %v", hits, err)

@@ -202,6 +202,8 @@ int main(int argc, char **argv) {
     sutra_search_hit hits[4];
     uint8_t name_buf[64];
     size_t hit_count = 0, names_len = 0;
+    OK(sutra_vector_index_wait(cache, &err)); /* every add so far in the graph */
+    CHECK(sutra_vector_index_wait(NULL, &err) == SUTRA_NULL_ARGUMENT);
     OK(sutra_vector_search(cache, KEY("minilm"), a, DIM, &params, hits, 4, name_buf, sizeof name_buf, &hit_count, &names_len, &err));
     CHECK(hit_count == 2);
     CHECK(hits[0].name_len == 5 && memcmp(name_buf + hits[0].name_offset, "apple", 5) == 0);

@@ -131,9 +131,10 @@ impl Engine {
         })
     }
 
-    /// Runs pending index work on the calling thread until none is left (tests, benchmarks,
-    /// and callers that want the graph complete before measuring).
-    #[doc(hidden)]
+    /// Blocks until every pending index insert and removal is in the vector sets' graphs,
+    /// running index work on the calling thread too (with the background indexer, a bulk load
+    /// then builds on two threads). Searches never need it for correctness (elements not yet
+    /// in a graph are scanned exactly); call it to finish a bulk load or before measuring.
     pub fn index_settle(&self) {
         loop {
             while self.store.index_step() {}

@@ -768,3 +768,23 @@ pub unsafe extern "C" fn sutra_vector_stats(
         Ok(())
     })
 }
+
+/// Blocks until every vector added or removed so far is reflected in the sets' HNSW graphs,
+/// doing index work on the calling thread too (so a bulk load followed by this call builds
+/// with two threads: the engine's indexer and the caller). Searches are correct without it
+/// (elements not yet in a graph are scanned exactly); call it before measuring search speed
+/// or to finish a bulk load. Thread-safe.
+///
+/// # Safety
+/// `cache` is a live handle; `err` NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn sutra_vector_index_wait(
+    cache: *const sutra_cache,
+    err: *mut sutra_error,
+) -> i32 {
+    guard(err, || {
+        // SAFETY: per the contract.
+        unsafe { engine(cache)? }.index_settle();
+        Ok(())
+    })
+}

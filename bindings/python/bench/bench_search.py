@@ -62,6 +62,7 @@ def main() -> None:
         for i in range(0, len(base), 10_000):
             cache.vadd_many("wordnet", names[i:i + 10_000], base[i:i + 10_000], metric="cosine",
                             m=M, ef_construction=EF_CONSTRUCTION)
+        cache.index_wait()  # the graph complete (built by the indexer and this thread)
 
     def sutra_search(q: np.ndarray, ef: int) -> list:
         found, _ = cache.search("wordnet", q, 10, ef=ef)

@@ -471,6 +471,14 @@ class Cache:
             _raise(rc, s.err)
         return self._stats_dict(st) if s.flag[0] else None
 
+    def index_wait(self) -> None:
+        """Blocks until every vector added or removed so far is in the HNSW graphs (helping
+        on this thread). Searches are correct without it: elements not yet in a graph are
+        scanned exactly. Call it to finish a bulk load, or before measuring search speed."""
+        st = lib.sutra_vector_index_wait(self._handle(), self._s.err)
+        if st:
+            _raise(st, self._s.err)
+
     def checkpoint(self) -> int:
         """Writes a snapshot now; returns the log position it covers. A cache in memory only
         raises Unsupported."""

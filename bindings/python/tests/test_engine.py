@@ -169,3 +169,18 @@ def test_get_into_copies_into_the_callers_buffer(cache):
     assert cache.get_into("missing", buf) is None
     with pytest.raises(errors.BufferTooSmall):
         cache.get_into("k", bytearray(2))
+
+
+def test_index_wait_finishes_a_bulk_load_and_search_finds_every_element(cache):
+    cache.index_wait()  # nothing pending: returns at once
+    rng = np.random.default_rng(5)
+    vecs = rng.standard_normal((1500, 32)).astype(np.float32)  # past the index threshold
+    names = [f"e{i}" for i in range(len(vecs))]
+    cache.vadd_many("bulk", names, vecs)
+    cache.index_wait()
+    for i in range(0, 1500, 50):
+        found, scores = cache.search("bulk", vecs[i], 1, ef=64)
+        assert list(found) == [names[i].encode()] and scores[0] == pytest.approx(1.0, abs=1e-3)
+    cache.close()
+    with pytest.raises(errors.Closed):
+        cache.index_wait()
