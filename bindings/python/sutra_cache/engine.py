@@ -78,10 +78,15 @@ class _Scratch(threading.local):
         self.flag2 = ffi.new("bool *")
         self.cap = 4096
         self.cbuf = ffi.new("uint8_t[]", self.cap)
+        # The hit paths read these in one attribute access: each attribute read on a
+        # threading.local costs about as much as the C call itself.
+        self.get_args = (self.cbuf, self.cap, self.size, self.flag, self.err)
+        self.vget_args = (self.size, self.flag, self.err)
 
     def grow(self, n: int) -> None:
         self.cap = max(n, 2 * self.cap)
         self.cbuf = ffi.new("uint8_t[]", self.cap)
+        self.get_args = (self.cbuf, self.cap, self.size, self.flag, self.err)
 
 
 def _raise(status: int, err: object) -> None:
@@ -173,34 +178,34 @@ class Cache:
 
     def get(self, key: Key) -> Optional[bytes]:
         """A blob's bytes, or None."""
-        s = self._s
         if type(key) is not bytes:
             key = _b(key)
         h = self._h
         if not h:
             raise errors.Closed("the cache is closed", 12)
         while True:
-            st = _cache_get(h, key, len(key), s.cbuf, s.cap, s.size, s.flag, s.err)
+            cbuf, cap, size, flag, err = self._s.get_args
+            st = _cache_get(h, key, len(key), cbuf, cap, size, flag, err)
             if st == 0:
-                return _buffer(s.cbuf, s.size[0])[:] if s.flag[0] else None
+                return _buffer(cbuf, size[0])[:] if flag[0] else None
             if st != lib.SUTRA_BUFFER_TOO_SMALL:
-                _raise(st, s.err)
-            s.grow(s.size[0])
+                _raise(st, err)
+            self._s.grow(size[0])
 
     def get_into(self, key: Key, out: Union[bytearray, memoryview, np.ndarray]) -> Optional[int]:
         """Copies a blob into the caller's writable buffer (no allocation); returns its length,
         or None on a miss. A buffer that is too small raises BufferTooSmall."""
-        s = self._s
         if type(key) is not bytes:
             key = _b(key)
         h = self._h
         if not h:
             raise errors.Closed("the cache is closed", 12)
         buf = _from_buffer(out, require_writable=True)
-        st = _cache_get(h, key, len(key), buf, len(buf), s.size, s.flag, s.err)
+        size, flag, err = self._s.vget_args
+        st = _cache_get(h, key, len(key), buf, len(buf), size, flag, err)
         if st:
-            _raise(st, s.err)
-        return s.size[0] if s.flag[0] else None
+            _raise(st, err)
+        return size[0] if flag[0] else None
 
     def delete(self, key: Key) -> bool:
         """Deletes a key (blob or vector set); True when it existed."""
@@ -312,8 +317,8 @@ class Cache:
 
     def vget(self, key: Key, element: Key, out: Optional[np.ndarray] = None) -> Optional[np.ndarray]:
         """The element's vector (float32), or None. With `out` (a C-contiguous float32 array
-        at least the set's dimension long) the vector is written there and a view returned."""
-        s = self._s
+        at least the set's dimension long) the vector is written there and `out` (or a view of
+        its first `dim` floats when it is longer) returned."""
         if type(key) is not bytes:
             key = _b(key)
         if type(element) is not bytes:
@@ -321,6 +326,7 @@ class Cache:
         h = self._h
         if not h:
             raise errors.Closed("the cache is closed", 12)
+        size, flag, err = self._s.vget_args
         callers = out is not None
         if out is None:
             dim, _ = self.vinfo(key)
@@ -328,14 +334,18 @@ class Cache:
         elif out.dtype != _F32 or not out.flags.c_contiguous:
             raise errors.InvalidArgument("out must be a C-contiguous float32 array", 1)
         while True:
+            n = out.size
             st = _vector_get(h, key, len(key), element, len(element),
-                             _from_buffer("float[]", out, require_writable=True), out.size,
-                             s.size, s.flag, s.err)
+                             _from_buffer("float[]", out, require_writable=True), n,
+                             size, flag, err)
             if st == 0:
-                return out[: s.size[0]] if s.flag[0] else None
+                if not flag[0]:
+                    return None
+                got = size[0]
+                return out if got == n and out.ndim == 1 else out[:got]
             if st != lib.SUTRA_BUFFER_TOO_SMALL or callers:
-                _raise(st, s.err)  # a caller's buffer that is too small is the caller's error
-            out = np.empty(s.size[0], dtype=np.float32)
+                _raise(st, err)  # a caller's buffer that is too small is the caller's error
+            out = np.empty(size[0], dtype=np.float32)
 
     def vget_many(self, key: Key, elements: Sequence[Key],
                   out: Optional[np.ndarray] = None) -> Tuple[np.ndarray, np.ndarray]:
