@@ -873,30 +873,43 @@ fn graph_top_k(
     now: u64,
 ) -> Result<Vec<(f32, u32)>> {
     let k = params.count;
-    let want = k
-        .saturating_add(16)
-        .max(k.saturating_mul(2))
-        .min(set.len().max(1));
+    // Ask the graph for exactly k (so `ef` means what it means to hnswlib or Redis); only when
+    // hits were dropped as stale or expired and fewer than k remain, ask again for more.
+    let mut want = k.min(set.len().max(1));
     let mut cands = Vec::with_capacity(want + 16);
-    let pending = with_scratch(|scratch| -> Result<Vec<u32>> {
-        let sp = crate::index::SearchParams {
-            k: want,
-            ef: params.ef,
-            exhaustive: false,
-        };
-        let graph = ix.graph();
-        let hits = graph.search(&q.v, sp, scratch)?;
-        Ok(ix.filter(hits, &mut cands))
-    })?;
-    for s in pending {
-        if set.elem(s).is_some() {
-            cands.push((set.score(s, q), s));
+    loop {
+        cands.clear();
+        let mut graph_hits = 0;
+        let pending = with_scratch(|scratch| -> Result<Vec<u32>> {
+            let sp = crate::index::SearchParams {
+                k: want,
+                ef: params.ef,
+                exhaustive: false,
+            };
+            let graph = ix.graph();
+            let hits = graph.search(&q.v, sp, scratch)?;
+            graph_hits = hits.len();
+            Ok(ix.filter(hits, &mut cands))
+        })?;
+        let mut dropped = graph_hits - cands.len();
+        for s in pending {
+            if set.elem(s).is_some() {
+                cands.push((set.score(s, q), s));
+            }
         }
+        cands.retain(|&(score, s)| {
+            let live = set.elem(s).is_some_and(|e| !expired(e.expires_at, now));
+            dropped += usize::from(!live);
+            live && params.min_score.is_none_or(|m| score >= m)
+        });
+        if cands.len() >= k || dropped == 0 || want >= set.len() {
+            break;
+        }
+        want = want
+            .saturating_mul(2)
+            .saturating_add(dropped)
+            .min(set.len().max(1));
     }
-    cands.retain(|&(score, s)| {
-        set.elem(s).is_some_and(|e| !expired(e.expires_at, now))
-            && params.min_score.is_none_or(|m| score >= m)
-    });
     cands.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
     cands.dedup_by_key(|c| c.1);
     cands.truncate(k);
