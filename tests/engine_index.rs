@@ -196,6 +196,38 @@ fn fresh_and_removed_elements_are_seen_before_the_indexer_runs() {
         .unwrap();
     assert_eq!(hits[0].element, b"7");
     assert!((hits[0].score - 1.0).abs() < 1e-3);
+    // Removing the 20 nearest right after the graph answered them: a top-10 still has 10
+    // live results (the search asks the graph again when stale hits leave too few).
+    let q2 = &queries[dim..2 * dim];
+    let exact = |count| SearchParams {
+        count,
+        exhaustive: true,
+        ..Default::default()
+    };
+    let nearest = e.vsearch(b"m", Query::Vector(q2), &exact(20)).unwrap();
+    for h in &nearest {
+        assert!(e.vrem(b"m", &h.element).unwrap());
+    }
+    let hits = e
+        .vsearch(
+            b"m",
+            Query::Vector(q2),
+            &SearchParams {
+                count: 10,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    assert_eq!(hits.len(), 10);
+    assert!(hits
+        .iter()
+        .all(|h| nearest.iter().all(|n| n.element != h.element)));
+    let truth = e.vsearch(b"m", Query::Vector(q2), &exact(10)).unwrap();
+    let found = hits
+        .iter()
+        .filter(|h| truth.iter().any(|t| t.element == h.element))
+        .count();
+    assert!(found >= 8, "{found} of the exact top 10 after removals");
 }
 
 #[test]
