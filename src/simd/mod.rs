@@ -30,3 +30,26 @@ mod tests;
 pub use dispatch::{
     cos_f32, cos_i8, dot_f32, dot_i8, isa, kernel_names, l2sq_f32, l2sq_i8, norm_f32,
 };
+
+/// Asks the CPU to start loading `data` into cache (every 64-byte line of it), so a later
+/// distance computation on it does not wait for memory. A hint only: no effect on results,
+/// never faults, a no-op off x86_64. Graph walks call it for the neighbours they are about to
+/// score, the way hnswlib does.
+#[inline]
+pub fn prefetch<T>(data: &[T]) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+        let p = data.as_ptr().cast::<i8>();
+        let bytes = std::mem::size_of_val(data);
+        let mut off = 0;
+        while off < bytes {
+            // SAFETY: PREFETCHT0 is part of SSE (baseline on x86_64), only hints the cache,
+            // and never faults; `p + off` stays inside `data`.
+            unsafe { _mm_prefetch::<_MM_HINT_T0>(p.add(off)) };
+            off += 64;
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = data;
+}

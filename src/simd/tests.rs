@@ -265,3 +265,13 @@ fn dispatch_uses_hardware_kernels_only_when_the_cpu_supports_them() {
         assert!(isa == "avx2" || isa == "avx512", "isa {isa} on an AVX2 CPU");
     }
 }
+
+#[test]
+fn prefetch_accepts_any_slice() {
+    let v: Vec<f32> = (0..1000).map(|i| i as f32).collect();
+    for len in [0, 1, 15, 16, 17, 999] {
+        super::prefetch(&v[1..1 + len]);
+    }
+    super::prefetch::<i8>(&[]);
+    assert_eq!(v[999], 999.0); // a hint: the data is unchanged
+}
