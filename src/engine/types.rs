@@ -257,6 +257,9 @@ pub struct VectorSetInfo {
     pub max_level: usize,
     /// Elements in the graph.
     pub index_nodes: usize,
+    /// Adds, updates and removals the background indexer has not applied to the graph yet
+    /// (searches scan those elements exactly); 0 when the set has no index.
+    pub index_pending: usize,
     /// Accounted bytes of the set.
     pub memory_bytes: u64,
 }

@@ -520,6 +520,7 @@ impl Engine {
                     .as_ref()
                     .map_or(0, |ix| ix.graph().stats().max_level),
                 index_nodes: s.vindex.as_ref().map_or(0, |ix| ix.graph().len()),
+                index_pending: s.vindex.as_ref().map_or(0, |ix| ix.pending_len()),
                 memory_bytes: s.bytes + SET_OVERHEAD + s.index_bytes(),
             })
         })

@@ -205,9 +205,19 @@ pub fn cachestats(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
                 &[("keys", s.keys), ("vector_sets", s.vector_sets)],
             );
         }
-        2 => match ctx.shared.engine.vstats(&args[1])? {
-            Some(c) => counters_reply(ctx, &c, &[]),
-            None => ctx.out.null_array(),
+        2 => match (
+            ctx.shared.engine.vstats(&args[1])?,
+            ctx.shared.engine.vinfo(&args[1])?,
+        ) {
+            (Some(c), Some(info)) => counters_reply(
+                ctx,
+                &c,
+                &[
+                    ("index_nodes", info.index_nodes as u64),
+                    ("index_pending", info.index_pending as u64),
+                ],
+            ),
+            _ => ctx.out.null_array(),
         },
         _ => {
             return Err(CmdError::err(
