@@ -73,6 +73,12 @@ pub struct RecoveryReport {
     pub wal_damage: Option<String>,
     /// Wall time of the whole open, in ms.
     pub open_ms: u64,
+    /// Of which: validating and loading the snapshot, in µs.
+    pub snapshot_us: u64,
+    /// Of which: reading and checking the WAL, in µs.
+    pub wal_us: u64,
+    /// Of which: replaying the WAL records, in µs.
+    pub replay_us: u64,
 }
 
 /// Durable state of an open engine.
@@ -118,7 +124,9 @@ pub(crate) fn recover(
             }
         }
     }
+    report.snapshot_us = started.elapsed().as_micros() as u64;
     let lsn = report.snapshot_lsn;
+    let wal_started = Instant::now();
     let (wal, replay) = Wal::open(
         dir.join("wal"),
         WalOptions {
@@ -157,6 +165,8 @@ pub(crate) fn recover(
     if let Some(d) = &report.wal_damage {
         tracing::warn!(damage = %d, bytes = report.wal_bytes_truncated, "WAL tail truncated");
     }
+    report.wal_us = wal_started.elapsed().as_micros() as u64;
+    let replay_started = Instant::now();
     let mut last = lsn;
     for r in &replay.records {
         match apply(&store, r.kind, &r.payload) {
@@ -174,11 +184,15 @@ pub(crate) fn recover(
     }
     store.set_lsn(last.max(wal.next_lsn().saturating_sub(1)));
     store.wait_durable()?; // clears this thread's pending LSN from replay
+    report.replay_us = replay_started.elapsed().as_micros() as u64;
     report.open_ms = started.elapsed().as_millis() as u64;
     tracing::info!(
         snapshot = ?report.snapshot,
         replayed = report.records_replayed,
         ms = report.open_ms,
+        snapshot_us = report.snapshot_us,
+        wal_us = report.wal_us,
+        replay_us = report.replay_us,
         wal_io = wal.io_kind(),
         "recovered"
     );

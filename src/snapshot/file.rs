@@ -3,7 +3,6 @@
 use std::fs::{self, File, OpenOptions};
 use std::io::{BufWriter, Seek, Write};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use memmap2::{Mmap, MmapMut, MmapOptions};
 
@@ -158,7 +157,8 @@ pub(crate) fn list_snapshots(dir: &Path) -> Result<Vec<(u64, PathBuf)>> {
 pub(crate) struct Snapshot {
     path: PathBuf,
     file: File,
-    map: Arc<Mmap>,
+    /// The whole file, read-only; `None` only while dropping.
+    map: Option<Mmap>,
     toc: Vec<TocEntry>,
     /// The image's LSN.
     pub lsn: u64,
@@ -235,16 +235,27 @@ impl Snapshot {
             if end.is_none() || e.offset % ALIGN != 0 || e.offset < HEADER_BYTES as u64 {
                 return Err(corrupt(at, "section outside the file or misaligned"));
             }
-            let body = &map[e.offset as usize..(e.offset + e.len) as usize];
-            if crc32c::crc32c(body) != e.crc {
-                return Err(corrupt(e.offset, "section checksum mismatch"));
-            }
             toc.push(e);
+        }
+        // Every section is verified before `open` returns: nothing of an unverified section
+        // can be served. Large sections are checksummed in pieces on several threads.
+        let bodies: Vec<&[u8]> = toc
+            .iter()
+            .map(|e| &map[e.offset as usize..(e.offset + e.len) as usize])
+            .collect();
+        let crcs = section_crcs(&bodies, verify_threads());
+        if let Some(e) = toc
+            .iter()
+            .zip(&crcs)
+            .find(|(e, &c)| c != e.crc)
+            .map(|x| x.0)
+        {
+            return Err(corrupt(e.offset, "section checksum mismatch"));
         }
         Ok(Snapshot {
             path: path.to_path_buf(),
             file,
-            map: Arc::new(map),
+            map: Some(map),
             toc,
             lsn,
         })
@@ -261,7 +272,7 @@ impl Snapshot {
             (
                 e.kind,
                 e.tag,
-                &self.map[e.offset as usize..(e.offset + e.len) as usize],
+                &self.map.as_deref().unwrap_or(&[])[e.offset as usize..(e.offset + e.len) as usize],
             )
         })
     }
@@ -286,6 +297,97 @@ impl Snapshot {
     }
 }
 
+/// Bytes per piece when a section is checksummed on several threads.
+const PIECE_BYTES: usize = 8 << 20;
+
+/// Threads used to verify a snapshot: the machine's cores, at most 8.
+fn verify_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get().min(8))
+}
+
+/// The crc32c of each of `bodies`, computed on up to `threads` threads: sections are cut
+/// into pieces of [`PIECE_BYTES`] whose checksums are combined (`crc32c_combine`), so one
+/// big vector section is spread over all threads. Pieces are handed out through an atomic
+/// counter; the calling thread works too.
+fn section_crcs(bodies: &[&[u8]], threads: usize) -> Vec<u32> {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let total: usize = bodies.iter().map(|b| b.len()).sum();
+    let threads = threads.clamp(1, total.div_ceil(PIECE_BYTES).max(1));
+    if threads == 1 {
+        return bodies.iter().map(|b| crc32c::crc32c(b)).collect();
+    }
+    // (section, piece) in order, so that combining per section walks them front to back.
+    let pieces: Vec<(usize, &[u8])> = bodies
+        .iter()
+        .enumerate()
+        .flat_map(|(i, b)| {
+            let n = b.len().div_ceil(PIECE_BYTES).max(1);
+            (0..n).map(move |k| (i, &b[k * PIECE_BYTES..((k + 1) * PIECE_BYTES).min(b.len())]))
+        })
+        .collect();
+    let next = AtomicUsize::new(0);
+    let work = || {
+        let mut done = Vec::new();
+        loop {
+            let k = next.fetch_add(1, Ordering::Relaxed);
+            let Some((_, bytes)) = pieces.get(k) else {
+                return done;
+            };
+            done.push((k, crc32c::crc32c(bytes)));
+        }
+    };
+    let mut piece_crc = vec![0u32; pieces.len()];
+    std::thread::scope(|s| {
+        let helpers: Vec<_> = (1..threads).map(|_| s.spawn(work)).collect();
+        let mut all = work();
+        for h in helpers {
+            // A helper only checksums bytes; if it died anyway, its pieces are redone below.
+            if let Ok(d) = h.join() {
+                all.extend(d);
+            }
+        }
+        let mut seen = vec![false; pieces.len()];
+        for (k, c) in all {
+            piece_crc[k] = c;
+            seen[k] = true;
+        }
+        for (k, ok) in seen.iter().enumerate() {
+            if !ok {
+                piece_crc[k] = crc32c::crc32c(pieces[k].1);
+            }
+        }
+    });
+    let mut out: Vec<Option<u32>> = vec![None; bodies.len()];
+    for ((i, bytes), c) in pieces.iter().zip(piece_crc) {
+        out[*i] = Some(match out[*i] {
+            None => c,
+            Some(prev) => crc32c::crc32c_combine(prev, c, bytes.len()),
+        });
+    }
+    out.into_iter().map(|c| c.unwrap_or(0)).collect()
+}
+
+impl Drop for Snapshot {
+    fn drop(&mut self) {
+        // Unmapping a big, fully faulted-in mapping (verification touched every page) takes
+        // milliseconds per hundred MiB; it is done off the opening thread. Served sections
+        // have their own mappings (`map_section`), so nothing waits for this one.
+        if let Some(map) = self
+            .map
+            .take()
+            .filter(|m| m.len() >= UNMAP_IN_BACKGROUND_BYTES)
+        {
+            // If no thread can be started, the closure (and the map) is dropped right here.
+            let _ = std::thread::Builder::new()
+                .name("sutra-unmap".into())
+                .spawn(move || drop(map));
+        }
+    }
+}
+
+/// Mappings at least this big are unmapped on a helper thread.
+const UNMAP_IN_BACKGROUND_BYTES: usize = 64 << 20;
+
 /// A privately mapped section (copy-on-write), aligned to [`ALIGN`].
 pub(crate) struct MappedArray {
     map: Option<MmapMut>,
@@ -297,5 +399,70 @@ impl MappedArray {
     }
     pub fn bytes_mut(&mut self) -> &mut [u8] {
         self.map.as_deref_mut().unwrap_or(&mut [])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bytes(n: usize, seed: u8) -> Vec<u8> {
+        (0..n)
+            .map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed))
+            .collect()
+    }
+
+    #[test]
+    fn parallel_section_checksums_equal_serial_ones() {
+        let sizes = [
+            0,
+            1,
+            4096,
+            PIECE_BYTES - 1,
+            PIECE_BYTES,
+            PIECE_BYTES + 1,
+            3 * PIECE_BYTES + 12_345,
+        ];
+        let owned: Vec<Vec<u8>> = sizes
+            .iter()
+            .enumerate()
+            .map(|(i, &n)| bytes(n, i as u8))
+            .collect();
+        let bodies: Vec<&[u8]> = owned.iter().map(|b| &b[..]).collect();
+        let serial: Vec<u32> = bodies.iter().map(|b| crc32c::crc32c(b)).collect();
+        for threads in [1, 2, 3, 8] {
+            assert_eq!(section_crcs(&bodies, threads), serial, "{threads} threads");
+        }
+        assert!(section_crcs(&[], 4).is_empty());
+    }
+
+    #[test]
+    fn a_flipped_byte_in_any_piece_of_a_big_section_fails_open() {
+        let dir = std::env::temp_dir().join(format!("sutra-snap-par-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).unwrap();
+        let big = bytes(2 * PIECE_BYTES + 777, 7);
+        let mut w = SnapshotWriter::create(&dir, 9, 0).unwrap();
+        w.section(1, 0, &[b"small"]).unwrap();
+        w.section(2, 0, &[&big]).unwrap();
+        let path = w.finish().unwrap();
+        let snap = Snapshot::open(&path).unwrap();
+        let big_at = snap.toc[1].offset as usize;
+        drop(snap);
+        let clean = fs::read(&path).unwrap();
+        for at in [0, PIECE_BYTES - 1, PIECE_BYTES, 2 * PIECE_BYTES + 776] {
+            let mut damaged = clean.clone();
+            damaged[big_at + at] ^= 0x10;
+            fs::write(&path, &damaged).unwrap();
+            match Snapshot::open(&path) {
+                Err(Error::Corrupt { offset, reason, .. }) => {
+                    assert_eq!(offset, big_at as u64);
+                    assert!(reason.contains("checksum"), "{reason}");
+                }
+                Err(e) => panic!("flip at {at}: unexpected error {e}"),
+                Ok(_) => panic!("flip at {at}: opened a damaged snapshot"),
+            }
+        }
+        let _ = fs::remove_dir_all(&dir);
     }
 }
