@@ -52,6 +52,53 @@ impl LogSink for WalSink {
     fn wait(&self, lsn: u64) -> Result<()> {
         self.wal.wait_for(lsn)
     }
+
+    fn wait_async(&self, lsn: u64) -> Option<crate::wal::WaitFor> {
+        Some(self.wal.wait_for_async(lsn))
+    }
+}
+
+/// The acknowledgement of writes made under [`crate::Engine::deferring_durability`]: a
+/// future that resolves once they are durable under the sync policy (`always`: fdatasynced;
+/// interval: written), or fails as the write would have (a poisoned or closed log). Nothing
+/// those writes did may be acknowledged to a client before it resolves `Ok`.
+#[must_use = "writes are not acknowledged until this resolves"]
+#[derive(Debug)]
+pub struct Durability(Pending);
+
+#[derive(Debug)]
+enum Pending {
+    Done(Option<Result<()>>),
+    Wal(crate::wal::WaitFor),
+}
+
+impl Durability {
+    pub(crate) fn new(wait: std::result::Result<crate::wal::WaitFor, Result<()>>) -> Self {
+        Durability(match wait {
+            Ok(f) => Pending::Wal(f),
+            Err(r) => Pending::Done(Some(r)),
+        })
+    }
+
+    /// Whether there is nothing to wait for (no write, no log, or already resolved at
+    /// creation): awaiting it returns at once.
+    pub fn is_ready(&self) -> bool {
+        matches!(self.0, Pending::Done(_))
+    }
+}
+
+impl std::future::Future for Durability {
+    type Output = Result<()>;
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<()>> {
+        match &mut self.0 {
+            Pending::Done(r) => std::task::Poll::Ready(r.take().unwrap_or(Ok(()))),
+            Pending::Wal(f) => std::pin::Pin::new(f).poll(cx),
+        }
+    }
 }
 
 /// What recovery did at open.

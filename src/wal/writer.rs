@@ -79,6 +79,8 @@ pub(crate) struct State {
     pub closing: bool,
     /// The writer thread has returned.
     pub writer_exited: bool,
+    /// Async waiters ([`super::WaitFor`]): the LSN each waits for and its waker.
+    pub waiters: Vec<(u64, std::task::Waker)>,
 }
 
 /// Appenders and the writer meet here.
@@ -106,13 +108,51 @@ impl Shared {
         }
     }
 
+    /// Whether a wait for `lsn` is over: `Some(Ok)` once acknowledged, `Some(Err)` when it
+    /// never will be (poisoned or closed WAL), `None` while it may still be.
+    pub fn wait_outcome(&self, st: &State, lsn: u64) -> Option<crate::Result<()>> {
+        if self.acked(st, lsn) {
+            return Some(Ok(()));
+        }
+        if let Some(p) = &st.poisoned {
+            return Some(Err(crate::Error::WalPoisoned(p.clone())));
+        }
+        if st.writer_exited || lsn >= st.next_lsn {
+            return Some(Err(crate::Error::Closed));
+        }
+        None
+    }
+
+    /// Announces a change of the watermarks (or of `poisoned` / `writer_exited`): wakes the
+    /// threads waiting on `done` and the async waiters whose wait is over. Releases `st`
+    /// first, so that woken tasks do not contend for the lock the writer just held.
+    pub fn notify(&self, mut st: parking_lot::MutexGuard<'_, State>) {
+        self.done.notify_all();
+        if st.waiters.is_empty() {
+            return;
+        }
+        let mut ready = Vec::new();
+        let mut i = 0;
+        while i < st.waiters.len() {
+            if self.wait_outcome(&st, st.waiters[i].0).is_some() {
+                ready.push(st.waiters.swap_remove(i).1);
+            } else {
+                i += 1;
+            }
+        }
+        drop(st);
+        for w in ready {
+            w.wake();
+        }
+    }
+
     fn poison(&self, what: &str, e: &io::Error) {
         let mut st = self.state.lock();
         if st.poisoned.is_none() {
             tracing::error!(error = %e, "WAL {what} failed; the WAL refuses writes until reopened");
             st.poisoned = Some(format!("{what} failed: {e}"));
         }
-        self.done.notify_all();
+        self.notify(st);
     }
 }
 
@@ -256,7 +296,7 @@ impl Writer {
                 batch.clear();
                 let mut st = self.shared.state.lock();
                 st.written_lsn = st.written_lsn.max(last);
-                self.shared.done.notify_all();
+                self.shared.notify(st);
             }
             if let Some(covered) = self.sync_in_flight.take() {
                 if let Err(e) = self.io.finish_sync() {
@@ -267,7 +307,7 @@ impl Writer {
                 self.sync_ewma = (self.sync_ewma * 7 + self.last_sync.elapsed()) / 8;
                 let mut st = self.shared.state.lock();
                 st.durable_lsn = st.durable_lsn.max(covered);
-                self.shared.done.notify_all();
+                self.shared.notify(st);
             }
             let st = self.shared.state.lock();
             if self.sync_due(&st) {
@@ -289,7 +329,7 @@ impl Writer {
         }
         let mut st = self.shared.state.lock();
         st.writer_exited = true;
-        self.shared.done.notify_all();
+        self.shared.notify(st);
     }
 
     /// Seals and writes `batch`, rolling over to new segments as records stop fitting.
@@ -341,7 +381,7 @@ impl Writer {
             let mut st = self.shared.state.lock();
             st.written_lsn = st.written_lsn.max(old_last);
             st.durable_lsn = st.durable_lsn.max(old_last);
-            self.shared.done.notify_all();
+            self.shared.notify(st);
         }
         let capacity = self
             .shared
