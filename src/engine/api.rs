@@ -215,6 +215,11 @@ impl Engine {
         (r, Durability::new(self.store.durable_wait(lsn)))
     }
 
+    /// WAL batches written and fdatasyncs completed since open; `None` in memory.
+    pub fn wal_io_counts(&self) -> Option<(u64, u64)> {
+        self.durable.as_ref().map(|d| d.sink.wal.io_counts())
+    }
+
     /// Makes every acknowledged write durable on disk now (fdatasync); returns the durable LSN.
     pub fn flush_log(&self) -> Result<u64> {
         match &self.durable {

@@ -215,6 +215,8 @@ impl Wal {
                 poisoned: None,
                 closing: false,
                 writer_exited: false,
+                batches: 0,
+                syncs: 0,
                 waiters: Vec::new(),
             }),
             work: Condvar::new(),
@@ -384,6 +386,13 @@ impl Wal {
     /// Every record up to this LSN has been written (to the page cache at least).
     pub fn written_lsn(&self) -> u64 {
         self.shared.state.lock().written_lsn
+    }
+
+    /// Batches written and fdatasyncs completed since open (group commit: the records
+    /// appended divided by either is the mean batch size).
+    pub fn io_counts(&self) -> (u64, u64) {
+        let st = self.shared.state.lock();
+        (st.batches, st.syncs)
     }
 
     /// The LSN the next appended record gets.
