@@ -19,7 +19,7 @@ use parking_lot::Mutex;
 use super::config::EngineConfig;
 use crate::error::{Error, Result};
 use crate::snapshot::{list_snapshots, Snapshot};
-use crate::store::{LogSink, Record, Store};
+use crate::store::{is_array_section, LogSink, Record, Store};
 use crate::wal::{Wal, WalOptions};
 
 /// The WAL as the store's log.
@@ -152,9 +152,13 @@ pub(crate) fn recover(
     let mut first_error: Option<Error> = None;
     let snapshots = list_snapshots(dir)?;
     for (_, path) in &snapshots {
-        let loaded = Snapshot::open(path).and_then(|s| {
+        // The vector arrays' checksums are finished while the metadata loads; nothing is
+        // served before `finish` (open has not returned), and a mismatch discards the load.
+        let loaded = Snapshot::open_deferring(path, is_array_section).and_then(|(s, verify)| {
             let fresh = Arc::new(Store::new(config.clone()));
-            fresh.load_snapshot(&s)?;
+            let load = fresh.load_snapshot(&s);
+            verify.finish()?;
+            load?;
             Ok((fresh, s.lsn))
         });
         match loaded {

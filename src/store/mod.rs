@@ -28,7 +28,7 @@ use parking_lot::{Condvar, Mutex};
 
 pub(crate) use glob::glob_match;
 pub(crate) use meta::AccessMeta;
-pub(crate) use persist::BLOB_OVERHEAD;
+pub(crate) use persist::{is_array_section, BLOB_OVERHEAD};
 pub(crate) use shard::{EntryRef, KeyEntry, Shard, ShardData, Value, NO_ELEM};
 pub(crate) use vindex::{with_scratch, VIndex};
 pub(crate) use vset::{PreparedQuery, SetParams, VectorSet};
