@@ -5,7 +5,9 @@
 #   perf-reports/server-vs-redis.sh [rounds] > perf-reports/server-vs-redis-$(date +%F).md
 # Durable SET rows: Redis `appendonly yes` with `appendfsync always` / `everysec` against
 # sutra-cache with WAL_SYNC_INTERVAL_MS=0 / 1000 (data directories under target/tmp, on the
-# same disk), for each --wal-io in $WAL_IOS. DURABLE_N sets their request count.
+# same disk), for each --wal-io in $WAL_IOS. DURABLE_N sets their request count; the rows also
+# give SETs per WAL batch and per fdatasync (INFO wal_batches / wal_fsyncs) and the load.
+# SUTRA_WRITE_OFFLOAD=async|spawn-blocking|block-in-place|inline picks how writes wait.
 # ONLY=durable skips the in-memory rows. VADD/VSIM use the loader perf-reports/vector-load.py.
 set -euo pipefail
 cd "$(dirname "$0")/.."
