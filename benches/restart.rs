@@ -6,7 +6,11 @@
 //! - `SUTRA_RESTART_DIR` — where the data directories go (default the system temp dir);
 //! - `SUTRA_APPEND_SECS` — seconds per appends/s cell, 0 to skip (default 2);
 //! - `SUTRA_RESP_N=n` — instead, print `n` RESP `SET` commands of the same vectors as
-//!   3072-byte blobs on stdout (for `redis-cli --pipe`) and exit.
+//!   3072-byte blobs on stdout (for `redis-cli --pipe`) and exit;
+//! - `SUTRA_RESTART_KEEP=1` — keep the data directories and reuse them on the next run;
+//! - `SUTRA_RESTART_REPS` — reopenings per case (default 5, 3 from 500k);
+//! - `SUTRA_RESTART_TARGET_ONLY=1` — only the 2nd-checkpoint + tail case;
+//! - `SUTRA_RESTART_NO_INDEX=1` — no background index build (for profiling opens).
 //!
 //! Prints markdown table rows.
 
@@ -44,6 +48,12 @@ fn config(dir: &Path, sync: SyncPolicy) -> EngineConfig {
         checkpoint_interval_ms: 0,
         checkpoint_wal_bytes: 0,
         checkpoint_on_close: false,
+        // `SUTRA_RESTART_NO_INDEX=1`: no background index build (to profile opens alone).
+        index_min_elements: if std::env::var("SUTRA_RESTART_NO_INDEX").is_ok_and(|v| v == "1") {
+            usize::MAX
+        } else {
+            EngineConfig::default().index_min_elements
+        },
         ..Default::default()
     }
 }
@@ -75,10 +85,15 @@ fn median(mut v: Vec<f64>) -> f64 {
 
 /// Builds `n` elements, checkpoints, adds a WAL tail of `TAIL`, then times reopenings.
 fn restart(n: usize, root: &Path, second: bool, tail: usize) {
-    let dir = root.join(format!("sutra-restart-{n}"));
-    let _ = std::fs::remove_dir_all(&dir);
+    let dir = root.join(format!("sutra-restart-{n}-{}-{tail}", u8::from(second)));
+    // `SUTRA_RESTART_KEEP=1` keeps the data directory and reuses it (for profiling opens).
+    let keep = std::env::var("SUTRA_RESTART_KEEP").is_ok_and(|v| v == "1");
+    let reuse = keep && dir.join("built").exists();
+    if !reuse {
+        let _ = std::fs::remove_dir_all(&dir);
+    }
     let t = Instant::now();
-    {
+    if !reuse {
         let e = Engine::open(config(&dir, SyncPolicy::Interval(5_000))).unwrap();
         add_range(&e, 0, n);
         e.checkpoint().unwrap();
@@ -100,11 +115,15 @@ fn restart(n: usize, root: &Path, second: bool, tail: usize) {
         }
         e.flush_log().unwrap();
         e.close().unwrap();
+        std::fs::write(dir.join("built"), b"").unwrap();
     }
     let build_s = t.elapsed().as_secs_f64();
-    let reps = if n >= 500_000 { 3 } else { 5 };
+    let reps = env_or("SUTRA_RESTART_REPS", if n >= 500_000 { "3" } else { "5" })
+        .parse()
+        .expect("SUTRA_RESTART_REPS: a count");
     let bytes: u64 = walk_size(&dir);
     let mut times = Vec::new();
+    let mut phases = [Vec::new(), Vec::new(), Vec::new()];
     let mut report = None;
     let mut probe = vec![0f32; DIM];
     vector(n / 2, &mut probe);
@@ -119,12 +138,19 @@ fn restart(n: usize, root: &Path, second: bool, tail: usize) {
         times.push(t.elapsed().as_secs_f64() * 1e3);
         assert_eq!(e.vcard(b"emb").unwrap(), (n + tail) as u64);
         report = e.recovery_report();
+        if let Some(r) = &report {
+            phases[0].push(r.snapshot_us as f64 / 1e3);
+            phases[1].push(r.wal_us as f64 / 1e3);
+            phases[2].push(r.replay_us as f64 / 1e3);
+        }
         e.close().unwrap();
     }
     let r = report.unwrap();
-    let _ = std::fs::remove_dir_all(&dir);
+    if !keep {
+        let _ = std::fs::remove_dir_all(&dir);
+    }
     println!(
-        "| sutra-cache restart, {} | {n} + {tail} tail | {:.1} ms (median of {reps}; min {:.1}) | snapshot + {} WAL records replayed; data dir {:.0} MB; build {:.1} s |",
+        "| sutra-cache restart, {} | {n} + {tail} tail | {:.1} ms (median of {reps}; min {:.1}) | snapshot + {} WAL records replayed; open phases (medians): snapshot {:.1} ms, WAL read {:.1} ms, replay {:.1} ms; data dir {:.0} MB; build {:.1} s |",
         if second {
             "2nd checkpoint (log before it recycled)"
         } else {
@@ -133,6 +159,9 @@ fn restart(n: usize, root: &Path, second: bool, tail: usize) {
         median(times.clone()),
         times.iter().cloned().fold(f64::MAX, f64::min),
         r.records_replayed,
+        median(phases[0].clone()),
+        median(phases[1].clone()),
+        median(phases[2].clone()),
         bytes as f64 / 1e6,
         build_s
     );
@@ -248,11 +277,15 @@ fn main() {
     };
     for n in counts.split(',') {
         let n = n.trim().parse().expect("SUTRA_RESTART_N: counts");
-        if n < 500_000 {
+        // `SUTRA_RESTART_TARGET_ONLY=1`: only the target's case (2nd checkpoint + tail).
+        let target_only = std::env::var("SUTRA_RESTART_TARGET_ONLY").is_ok_and(|v| v == "1");
+        if n < 500_000 && !target_only {
             restart(n, &root, false, TAIL);
         }
         restart(n, &root, true, TAIL);
-        restart(n, &root, true, 0);
+        if !target_only {
+            restart(n, &root, true, 0);
+        }
     }
     let secs: f64 = if quick {
         0.05

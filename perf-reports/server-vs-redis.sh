@@ -5,7 +5,9 @@
 #   perf-reports/server-vs-redis.sh [rounds] > perf-reports/server-vs-redis-$(date +%F).md
 # Durable SET rows: Redis `appendonly yes` with `appendfsync always` / `everysec` against
 # sutra-cache with WAL_SYNC_INTERVAL_MS=0 / 1000 (data directories under target/tmp, on the
-# same disk), for each --wal-io in $WAL_IOS. DURABLE_N sets their request count.
+# same disk), for each --wal-io in $WAL_IOS. DURABLE_N sets their request count; the rows also
+# give SETs per WAL batch and per fdatasync (INFO wal_batches / wal_fsyncs) and the load.
+# SUTRA_WRITE_OFFLOAD=async|spawn-blocking|block-in-place|inline picks how writes wait.
 # ONLY=durable skips the in-memory rows. VADD/VSIM use the loader perf-reports/vector-load.py.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -64,6 +66,8 @@ for cfg in "1 1 20000" "50 1 100000" "50 16 400000"; do
     echo "| ${t^^} | c$C/P$P | ${r%.*} | ${s%.*} | $ratio | $rp | $sp |"
   done
 done
+echo
+echo "Load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)."
 fi
 
 # ---- durable writes ----
@@ -83,25 +87,37 @@ start_sutra() { # port interval_ms wal_io
 }
 stop_peer() { kill "$PEER_PID" 2>/dev/null || true; wait "$PEER_PID" 2>/dev/null || true; }
 
+# SETs per WAL batch and per fdatasync of the sutra-cache run on port $1 (INFO persistence).
+group_commit() { # port
+  redis-cli -p "$1" info persistence | tr -d '\r' | awk -F: -v n="$DURABLE_N" '
+    $1 == "wal_batches" {b = $2} $1 == "wal_fsyncs" {f = $2}
+    END {printf "%.1f %.1f\n", (b ? n / b : 0), (f ? n / f : 0)}'
+}
 echo
 echo "Durable SET, c50/P1, $DURABLE_N requests per run, fresh data directories on the same disk"
-echo "(\`target/tmp\`), $ROUNDS interleaved rounds, median; each server started per run:"
+echo "(\`target/tmp\`), $ROUNDS interleaved rounds, median; each server started per run;"
+echo "sutra-cache \`--write-offload ${SUTRA_WRITE_OFFLOAD:-async}\`; load average at the start: $(cut -d' ' -f1-3 /proc/loadavg)."
+echo "SETs per batch / per fdatasync: from INFO (wal_batches, wal_fsyncs), median."
 echo
-echo "| Redis | sutra-cache | Redis req/s | sutra-cache req/s | ratio | Redis p50 ms | sutra-cache p50 ms |"
-echo "|---|---|---|---|---|---|---|"
+echo "| Redis | sutra-cache | Redis req/s | sutra-cache req/s | ratio | Redis p50 ms | sutra-cache p50 ms | SETs per batch / per fdatasync |"
+echo "|---|---|---|---|---|---|---|---|"
 for pair in "always 0" "everysec 1000"; do
   set -- $pair; FS=$1; MS=$2
   for io in $WAL_IOS; do
-    : > /tmp/sutra-bench-r; : > /tmp/sutra-bench-s
+    : > /tmp/sutra-bench-r; : > /tmp/sutra-bench-s; : > /tmp/sutra-bench-g
     for _ in $(seq "$ROUNDS"); do
       start_redis $((RPORT + 10)) "$FS"
       bench $((RPORT + 10)) set 50 1 "$DURABLE_N" >> /tmp/sutra-bench-r; stop_peer
       start_sutra $((SPORT + 10)) "$MS" "$io"
-      bench $((SPORT + 10)) set 50 1 "$DURABLE_N" >> /tmp/sutra-bench-s; stop_peer
+      bench $((SPORT + 10)) set 50 1 "$DURABLE_N" >> /tmp/sutra-bench-s
+      group_commit $((SPORT + 10)) >> /tmp/sutra-bench-g; stop_peer
     done
+    gb=$(cut -d' ' -f1 /tmp/sutra-bench-g | median); gf=$(cut -d' ' -f2 /tmp/sutra-bench-g | median)
     r=$(cut -d' ' -f1 /tmp/sutra-bench-r | median); s=$(cut -d' ' -f1 /tmp/sutra-bench-s | median)
     rp=$(cut -d' ' -f2 /tmp/sutra-bench-r | median); sp=$(cut -d' ' -f2 /tmp/sutra-bench-s | median)
     ratio=$(awk -v a="$s" -v b="$r" 'BEGIN {printf "%.2f", a/b}')
-    echo "| appendfsync $FS | WAL_SYNC_INTERVAL_MS=$MS, --wal-io $io | ${r%.*} | ${s%.*} | $ratio | $rp | $sp |"
+    echo "| appendfsync $FS | WAL_SYNC_INTERVAL_MS=$MS, --wal-io $io | ${r%.*} | ${s%.*} | $ratio | $rp | $sp | $gb / $gf |"
   done
 done
+echo
+echo "Load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)."

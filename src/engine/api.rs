@@ -11,7 +11,7 @@ use std::thread::JoinHandle;
 use parking_lot::Mutex;
 
 use super::config::{EngineConfig, SyncPolicy};
-use super::durable::{recover, Durable, RecoveryReport};
+use super::durable::{recover, Durability, Durable, RecoveryReport};
 use super::types::*;
 use crate::error::{Error, Result};
 use crate::store::{LogSink, Shard, Store, Value};
@@ -203,6 +203,22 @@ impl Engine {
         self.durable
             .as_ref()
             .map(|d| (d.sink.wal.io_kind(), d.sink.wal.policy()))
+    }
+
+    /// Runs `f` (calls into this engine, on this thread) without blocking for durability:
+    /// writes are logged and applied as usual, but instead of each call waiting for the
+    /// log's acknowledgement, the wait for all of them is returned as a [`Durability`]
+    /// future. The caller must await it before acknowledging any of those writes (an async
+    /// server awaits it before sending the replies; no thread blocks per write). If it
+    /// fails, the writes must be reported as failed, as the blocking calls would have.
+    pub fn deferring_durability<R>(&self, f: impl FnOnce() -> R) -> (R, Durability) {
+        let (r, lsn) = self.store.deferring_waits(f);
+        (r, Durability::new(self.store.durable_wait(lsn)))
+    }
+
+    /// WAL batches written and fdatasyncs completed since open; `None` in memory.
+    pub fn wal_io_counts(&self) -> Option<(u64, u64)> {
+        self.durable.as_ref().map(|d| d.sink.wal.io_counts())
     }
 
     /// Makes every acknowledged write durable on disk now (fdatasync); returns the durable LSN.

@@ -12,5 +12,5 @@ pub use api::Engine;
 pub use config::{
     Clock, EngineConfig, EvictionPolicy, IoChoice, Limits, ManualClock, SyncPolicy, SystemClock,
 };
-pub use durable::RecoveryReport;
+pub use durable::{Durability, RecoveryReport};
 pub use types::*;

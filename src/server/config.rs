@@ -83,13 +83,13 @@ pub struct ServerConfig {
     #[arg(long, env = "SUTRA_WAL_IO", default_value = "auto", value_parser = parse_wal_io)]
     pub wal_io: IoChoice,
 
-    /// How writes that wait on the WAL (any policy but `never`) leave the async workers:
-    /// `spawn-blocking` (tokio's blocking pool), `block-in-place`, or `inline` (they wait
-    /// on the worker).
+    /// How writes that wait on the WAL (any policy but `never`) wait: `async` (the write
+    /// runs on the worker and its task awaits the WAL writer's wake-up), `spawn-blocking`
+    /// (tokio's blocking pool), `block-in-place`, or `inline` (they block the worker).
     #[arg(
         long,
         env = "SUTRA_WRITE_OFFLOAD",
-        default_value = "spawn-blocking",
+        default_value = "async",
         value_enum,
         hide = true
     )]
@@ -161,6 +161,9 @@ pub struct ServerConfig {
 /// How a write that waits for an fdatasync leaves the async workers.
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum WriteOffload {
+    /// The command runs on the async worker with the WAL wait deferred; the connection's
+    /// task awaits the acknowledgement (woken by the WAL writer) before replying.
+    Async,
     /// `tokio::task::spawn_blocking`: the write runs on the blocking pool.
     SpawnBlocking,
     /// `tokio::task::block_in_place`: the worker becomes a blocking thread for the call.

@@ -198,22 +198,43 @@ async fn run_batch_inner(
         };
         *executed += 1;
         let spec = cmd::lookup(&args[0]);
-        let is_write = spec.is_some_and(|s| s.flags.contains(&"write"));
-        // A durable write waits for the WAL writer (an fdatasync under `always`; group
-        // commit batches the writers waiting at once): it must not hold an async worker.
-        let after = if multi_thread && shared.offload_writes && is_write {
-            match shared.config.write_offload {
-                WriteOffload::SpawnBlocking => offloaded(shared, client, out, args).await,
-                WriteOffload::BlockInPlace | WriteOffload::Inline => {
+        let after = if shared.defer_durability {
+            // The command runs on this worker without blocking for the WAL; its writes'
+            // acknowledgement is awaited here (the WAL writer wakes this task), before the
+            // reply can leave: no thread per write, no hand-off to a blocking pool.
+            let before = out.buf.len();
+            let (after, durable) = shared.engine.deferring_durability(|| {
+                if multi_thread && spec.is_some_and(cmd::may_block) {
                     tokio::task::block_in_place(|| run_one(shared, client, out, &args))
+                } else {
+                    run_one(shared, client, out, &args)
                 }
+            });
+            if let Err(e) = durable.await {
+                // As the blocking call would have: the write is reported failed.
+                out.buf.truncate(before);
+                shared.stats.error_replies.fetch_add(1, Relaxed);
+                out.error(&cmd::CmdError::from(e).0);
             }
-        } else if multi_thread && spec.is_some_and(cmd::may_block) {
-            // A long engine call (a scan of a big set) must not stall the other clients
-            // whose tasks share this worker thread: the runtime moves them elsewhere.
-            tokio::task::block_in_place(|| run_one(shared, client, out, &args))
+            after
         } else {
-            run_one(shared, client, out, &args)
+            let is_write = spec.is_some_and(|s| s.flags.contains(&"write"));
+            // A durable write waits for the WAL writer (an fdatasync under `always`; group
+            // commit batches the writers waiting at once): it must not hold an async worker.
+            if multi_thread && shared.offload_writes && is_write {
+                match shared.config.write_offload {
+                    WriteOffload::SpawnBlocking => offloaded(shared, client, out, args).await,
+                    WriteOffload::BlockInPlace | WriteOffload::Inline | WriteOffload::Async => {
+                        tokio::task::block_in_place(|| run_one(shared, client, out, &args))
+                    }
+                }
+            } else if multi_thread && spec.is_some_and(cmd::may_block) {
+                // A long engine call (a scan of a big set) must not stall the other clients
+                // whose tasks share this worker thread: the runtime moves them elsewhere.
+                tokio::task::block_in_place(|| run_one(shared, client, out, &args))
+            } else {
+                run_one(shared, client, out, &args)
+            }
         };
         match after {
             Ok(After::Continue) => {}

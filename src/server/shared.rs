@@ -27,6 +27,9 @@ pub struct Shared {
     /// Writes wait on the WAL writer (an fdatasync under `always`, a write under `interval`):
     /// run them off the async workers, so many are in flight and group commit batches them.
     pub offload_writes: bool,
+    /// Commands run with the WAL wait deferred and awaited by the connection's task
+    /// (`--write-offload async`, the default, with a WAL that waits).
+    pub defer_durability: bool,
     /// A BGSAVE is running.
     pub bgsave_in_progress: Arc<AtomicBool>,
     /// The last BGSAVE failed.
@@ -42,8 +45,10 @@ impl Shared {
                 engine.wal_mode(),
                 Some((_, SyncPolicy::Always | SyncPolicy::Interval(_)))
             );
+        let defer_durability = offload_writes && config.write_offload == WriteOffload::Async;
         Self {
             offload_writes,
+            defer_durability,
             bgsave_in_progress: Arc::new(AtomicBool::new(false)),
             bgsave_failed: Arc::new(AtomicBool::new(false)),
             engine,

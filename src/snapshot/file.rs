@@ -3,6 +3,7 @@
 use std::fs::{self, File, OpenOptions};
 use std::io::{BufWriter, Seek, Write};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use memmap2::{Mmap, MmapMut, MmapOptions};
@@ -158,7 +159,8 @@ pub(crate) fn list_snapshots(dir: &Path) -> Result<Vec<(u64, PathBuf)>> {
 pub(crate) struct Snapshot {
     path: PathBuf,
     file: File,
-    map: Arc<Mmap>,
+    /// The whole file, read-only; `None` only while dropping.
+    map: Option<Arc<Mmap>>,
     toc: Vec<TocEntry>,
     /// The image's LSN.
     pub lsn: u64,
@@ -176,7 +178,22 @@ fn le_u64(b: &[u8], at: usize) -> u64 {
 
 impl Snapshot {
     /// Opens and validates a snapshot (header, TOC and every section's checksum).
+    #[cfg(test)]
     pub fn open(path: &Path) -> Result<Snapshot> {
+        let (snap, verification) = Self::open_deferring(path, |_| false)?;
+        verification.finish()?;
+        Ok(snap)
+    }
+
+    /// As [`Snapshot::open`], except that the checksums of the sections whose kind `defer`
+    /// selects are computed in the background: the returned [`Verification`] must be
+    /// finished (it fails naming the first damaged section) before anything loaded from
+    /// those sections is used. Header, TOC and every other section are verified on return.
+    /// Lets the caller parse the (verified) metadata while the big arrays are checksummed.
+    pub fn open_deferring(
+        path: &Path,
+        defer: impl Fn(u32) -> bool,
+    ) -> Result<(Snapshot, Verification)> {
         let corrupt = |offset: u64, reason: &str| Error::Corrupt {
             file: path.display().to_string(),
             offset,
@@ -235,19 +252,49 @@ impl Snapshot {
             if end.is_none() || e.offset % ALIGN != 0 || e.offset < HEADER_BYTES as u64 {
                 return Err(corrupt(at, "section outside the file or misaligned"));
             }
-            let body = &map[e.offset as usize..(e.offset + e.len) as usize];
-            if crc32c::crc32c(body) != e.crc {
-                return Err(corrupt(e.offset, "section checksum mismatch"));
-            }
             toc.push(e);
         }
-        Ok(Snapshot {
+        // Sections not deferred are verified here, on all cores; deferred ones start on
+        // helper threads and are finished by `Verification::finish`.
+        let map = Arc::new(map);
+        let (now, later): (Vec<&TocEntry>, Vec<&TocEntry>) =
+            toc.iter().partition(|e| !defer(e.kind));
+        let ranges = |es: &[&TocEntry]| -> Vec<(usize, usize)> {
+            es.iter()
+                .map(|e| (e.offset as usize, (e.offset + e.len) as usize))
+                .collect()
+        };
+        let expect = |es: &[&TocEntry]| -> Vec<(u64, u32)> {
+            es.iter().map(|e| (e.offset, e.crc)).collect()
+        };
+        let threads = verify_threads();
+        let job = Arc::new(CrcJob::new(map.clone(), &ranges(&now)));
+        let helpers = job.spawn_helpers(threads - 1);
+        Verification {
             path: path.to_path_buf(),
-            file,
-            map: Arc::new(map),
-            toc,
-            lsn,
-        })
+            job,
+            helpers,
+            expected: expect(&now),
+        }
+        .finish()?;
+        let job = Arc::new(CrcJob::new(map.clone(), &ranges(&later)));
+        let helpers = job.spawn_helpers((threads - 1).max(1));
+        let verification = Verification {
+            path: path.to_path_buf(),
+            job,
+            helpers,
+            expected: expect(&later),
+        };
+        Ok((
+            Snapshot {
+                path: path.to_path_buf(),
+                file,
+                map: Some(map),
+                toc,
+                lsn,
+            },
+            verification,
+        ))
     }
 
     /// The file's path.
@@ -261,7 +308,8 @@ impl Snapshot {
             (
                 e.kind,
                 e.tag,
-                &self.map[e.offset as usize..(e.offset + e.len) as usize],
+                &self.map.as_deref().map_or(&[][..], |m| &m[..])
+                    [e.offset as usize..(e.offset + e.len) as usize],
             )
         })
     }
@@ -286,6 +334,175 @@ impl Snapshot {
     }
 }
 
+/// Bytes per piece when a section is checksummed on several threads.
+const PIECE_BYTES: usize = 8 << 20;
+
+/// Threads used to verify a snapshot: the machine's cores, at most 8.
+fn verify_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get().min(8))
+}
+
+/// The checksums of byte ranges of one buffer, computed piece by piece
+/// ([`PIECE_BYTES`]) by any number of threads: pieces are handed out through an atomic
+/// counter, and each range's checksum is combined from its pieces' (`crc32c_combine`), so
+/// one big vector section is spread over every thread.
+pub(crate) struct CrcJob {
+    bytes: Arc<dyn AsRef<[u8]> + Send + Sync>,
+    /// `(range index, start, end)` in range order.
+    pieces: Vec<(usize, usize, usize)>,
+    ranges: usize,
+    next: AtomicUsize,
+    /// Per piece: its checksum in the low 32 bits, bit 32 set once computed.
+    done: Vec<AtomicU64>,
+}
+
+impl CrcJob {
+    /// A job over `ranges` (`start..end` each, inside `bytes`).
+    pub fn new(bytes: Arc<dyn AsRef<[u8]> + Send + Sync>, ranges: &[(usize, usize)]) -> Self {
+        let pieces: Vec<(usize, usize, usize)> = ranges
+            .iter()
+            .enumerate()
+            .flat_map(|(i, &(start, end))| {
+                let n = (end - start).div_ceil(PIECE_BYTES).max(1);
+                (0..n).map(move |k| {
+                    let a = start + k * PIECE_BYTES;
+                    (i, a, (a + PIECE_BYTES).min(end))
+                })
+            })
+            .collect();
+        let done = pieces.iter().map(|_| AtomicU64::new(0)).collect();
+        CrcJob {
+            bytes,
+            pieces,
+            ranges: ranges.len(),
+            next: AtomicUsize::new(0),
+            done,
+        }
+    }
+
+    fn piece_crc(&self, k: usize) -> u32 {
+        let (_, a, b) = self.pieces[k];
+        crc32c::crc32c(&(*self.bytes).as_ref()[a..b])
+    }
+
+    /// Computes pieces until none is left to take.
+    fn work(&self) {
+        loop {
+            let k = self.next.fetch_add(1, Ordering::Relaxed);
+            if k >= self.pieces.len() {
+                return;
+            }
+            let c = self.piece_crc(k);
+            self.done[k].store(u64::from(c) | 1 << 32, Ordering::Release);
+        }
+    }
+
+    /// Starts `n` threads working on the job (fewer if threads cannot be started: the
+    /// finishing thread does the rest).
+    pub fn spawn_helpers(self: &Arc<Self>, n: usize) -> Vec<std::thread::JoinHandle<()>> {
+        let n = n.min(self.pieces.len());
+        (0..n)
+            .filter_map(|_| {
+                let job = self.clone();
+                std::thread::Builder::new()
+                    .name("sutra-verify".into())
+                    .spawn(move || job.work())
+                    .ok()
+            })
+            .collect()
+    }
+
+    /// Works on the job on this thread too, waits for `helpers`, and returns each range's
+    /// checksum. A piece a helper never finished (it died) is computed here.
+    pub fn finish(&self, helpers: Vec<std::thread::JoinHandle<()>>) -> Vec<u32> {
+        self.work();
+        for h in helpers {
+            let _ = h.join();
+        }
+        let mut out: Vec<Option<u32>> = vec![None; self.ranges];
+        for (k, &(i, a, b)) in self.pieces.iter().enumerate() {
+            let d = self.done[k].load(Ordering::Acquire);
+            let c = if d >> 32 == 1 {
+                d as u32
+            } else {
+                self.piece_crc(k)
+            };
+            out[i] = Some(match out[i] {
+                None => c,
+                Some(prev) => crc32c::crc32c_combine(prev, c, b - a),
+            });
+        }
+        out.into_iter().map(|c| c.unwrap_or(0)).collect()
+    }
+
+    /// Makes helpers stop after their current piece (the job is abandoned).
+    fn abandon(&self) {
+        self.next.store(usize::MAX / 2, Ordering::Relaxed);
+    }
+}
+
+/// Checksums of snapshot sections still being computed ([`Snapshot::open_deferring`]).
+#[must_use = "deferred sections are unverified until `finish` returns Ok"]
+pub(crate) struct Verification {
+    path: PathBuf,
+    job: Arc<CrcJob>,
+    helpers: Vec<std::thread::JoinHandle<()>>,
+    /// Per range of the job: the section's offset and the checksum its TOC entry records.
+    expected: Vec<(u64, u32)>,
+}
+
+impl Verification {
+    /// Completes the checksums (helping on this thread) and compares them with the TOC:
+    /// an error names the file and the offset of the first damaged section.
+    pub fn finish(mut self) -> Result<()> {
+        let helpers = std::mem::take(&mut self.helpers);
+        let crcs = self.job.finish(helpers);
+        match self
+            .expected
+            .iter()
+            .zip(&crcs)
+            .find(|((_, want), got)| want != *got)
+        {
+            Some(((offset, _), _)) => Err(Error::Corrupt {
+                file: self.path.display().to_string(),
+                offset: *offset,
+                reason: "section checksum mismatch".into(),
+            }),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for Verification {
+    fn drop(&mut self) {
+        if !self.helpers.is_empty() {
+            // Not finished (the load failed first): helpers stop after their current piece.
+            self.job.abandon();
+        }
+    }
+}
+
+impl Drop for Snapshot {
+    fn drop(&mut self) {
+        // Unmapping a big, fully faulted-in mapping (verification touched every page) takes
+        // milliseconds per hundred MiB; it is done off the opening thread. Served sections
+        // have their own mappings (`map_section`), so nothing waits for this one.
+        if let Some(map) = self
+            .map
+            .take()
+            .filter(|m| m.len() >= UNMAP_IN_BACKGROUND_BYTES)
+        {
+            // If no thread can be started, the closure (and the map) is dropped right here.
+            let _ = std::thread::Builder::new()
+                .name("sutra-unmap".into())
+                .spawn(move || drop(map));
+        }
+    }
+}
+
+/// Mappings at least this big are unmapped on a helper thread.
+const UNMAP_IN_BACKGROUND_BYTES: usize = 64 << 20;
+
 /// A privately mapped section (copy-on-write), aligned to [`ALIGN`].
 pub(crate) struct MappedArray {
     map: Option<MmapMut>,
@@ -297,5 +514,109 @@ impl MappedArray {
     }
     pub fn bytes_mut(&mut self) -> &mut [u8] {
         self.map.as_deref_mut().unwrap_or(&mut [])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bytes(n: usize, seed: u8) -> Vec<u8> {
+        (0..n)
+            .map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed))
+            .collect()
+    }
+
+    #[test]
+    fn piecewise_parallel_checksums_equal_serial_ones() {
+        let sizes = [
+            0,
+            1,
+            4096,
+            PIECE_BYTES - 1,
+            PIECE_BYTES,
+            PIECE_BYTES + 1,
+            3 * PIECE_BYTES + 12_345,
+        ];
+        let owned: Vec<Vec<u8>> = sizes
+            .iter()
+            .enumerate()
+            .map(|(i, &n)| bytes(n, i as u8))
+            .collect();
+        let serial: Vec<u32> = owned.iter().map(|b| crc32c::crc32c(b)).collect();
+        let all: Vec<u8> = owned.concat();
+        let mut ranges = Vec::new();
+        let mut at = 0;
+        for b in &owned {
+            ranges.push((at, at + b.len()));
+            at += b.len();
+        }
+        let all: Arc<dyn AsRef<[u8]> + Send + Sync> = Arc::new(all);
+        for helpers in [0, 1, 2, 7] {
+            let job = Arc::new(CrcJob::new(all.clone(), &ranges));
+            let h = job.spawn_helpers(helpers);
+            assert_eq!(job.finish(h), serial, "{helpers} helpers");
+        }
+        let job = CrcJob::new(all, &[]);
+        assert!(job.finish(Vec::new()).is_empty());
+    }
+
+    fn snap_offsets(path: &Path) -> Vec<u64> {
+        Snapshot::open(path)
+            .unwrap()
+            .toc
+            .iter()
+            .map(|e| e.offset)
+            .collect()
+    }
+
+    #[test]
+    fn a_flipped_byte_in_any_piece_of_a_big_section_fails_open() {
+        let dir = std::env::temp_dir().join(format!("sutra-snap-par-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).unwrap();
+        let big = bytes(2 * PIECE_BYTES + 777, 7);
+        let mut w = SnapshotWriter::create(&dir, 9, 0).unwrap();
+        w.section(1, 0, &[b"small"]).unwrap();
+        w.section(2, 0, &[&big]).unwrap();
+        let path = w.finish().unwrap();
+        let snap = Snapshot::open(&path).unwrap();
+        let big_at = snap.toc[1].offset as usize;
+        drop(snap);
+        let clean = fs::read(&path).unwrap();
+        let small_at = snap_offsets(&path)[0];
+        for at in [0, PIECE_BYTES - 1, PIECE_BYTES, 2 * PIECE_BYTES + 776] {
+            let mut damaged = clean.clone();
+            damaged[big_at + at] ^= 0x10;
+            fs::write(&path, &damaged).unwrap();
+            match Snapshot::open(&path) {
+                Err(Error::Corrupt { offset, reason, .. }) => {
+                    assert_eq!(offset, big_at as u64);
+                    assert!(reason.contains("checksum"), "{reason}");
+                }
+                Err(e) => panic!("flip at {at}: unexpected error {e}"),
+                Ok(_) => panic!("flip at {at}: opened a damaged snapshot"),
+            }
+            // Deferred: open succeeds (the big section is still being checked), `finish`
+            // reports the damage.
+            let (_snap, verify) = Snapshot::open_deferring(&path, |k| k == 2).unwrap();
+            match verify.finish() {
+                Err(Error::Corrupt { offset, .. }) => assert_eq!(offset, big_at as u64),
+                other => panic!("flip at {at}: deferred verification gave {other:?}"),
+            }
+        }
+        // A section that is not deferred is checked before `open_deferring` returns.
+        let mut damaged = clean.clone();
+        damaged[small_at as usize + 1] ^= 0x01;
+        fs::write(&path, &damaged).unwrap();
+        match Snapshot::open_deferring(&path, |k| k == 2) {
+            Err(Error::Corrupt { offset, .. }) => assert_eq!(offset, small_at),
+            Err(e) => panic!("unexpected error {e}"),
+            Ok(_) => panic!("a damaged metadata section passed"),
+        }
+        fs::write(&path, &clean).unwrap();
+        let (_snap, verify) = Snapshot::open_deferring(&path, |k| k == 2).unwrap();
+        verify.finish().unwrap();
+        let _ = fs::remove_dir_all(&dir);
     }
 }

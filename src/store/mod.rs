@@ -28,7 +28,7 @@ use parking_lot::{Condvar, Mutex};
 
 pub(crate) use glob::glob_match;
 pub(crate) use meta::AccessMeta;
-pub(crate) use persist::BLOB_OVERHEAD;
+pub(crate) use persist::{is_array_section, BLOB_OVERHEAD};
 pub(crate) use shard::{EntryRef, KeyEntry, Shard, ShardData, Value, NO_ELEM};
 pub(crate) use vindex::{with_scratch, VIndex};
 pub(crate) use vset::{PreparedQuery, SetParams, VectorSet};
@@ -54,11 +54,17 @@ pub(crate) trait LogSink: Send + Sync {
     fn append(&self, rec: &Record<'_>) -> Result<u64>;
     /// Waits until the record with this LSN is acknowledged per the sync policy.
     fn wait(&self, lsn: u64) -> Result<()>;
+    /// [`LogSink::wait`] as a future, when the sink can wake one; `None`: callers block.
+    fn wait_async(&self, _lsn: u64) -> Option<crate::wal::WaitFor> {
+        None
+    }
 }
 
 thread_local! {
     /// Highest LSN this thread logged and has not waited for yet.
     static PENDING_LSN: Cell<u64> = const { Cell::new(0) };
+    /// Set inside [`Store::deferring_waits`]: `wait_durable` leaves the wait to the caller.
+    static DEFER_WAITS: Cell<bool> = const { Cell::new(false) };
 }
 
 /// A vector set (by key) whose index has pending work.
@@ -160,11 +166,40 @@ impl Store {
     }
 
     /// Waits until every record this thread logged is acknowledged (call with no lock held).
+    /// Inside [`Store::deferring_waits`] it returns at once and the LSN stays pending.
     pub fn wait_durable(&self) -> Result<()> {
+        if DEFER_WAITS.with(|d| d.get()) {
+            return Ok(());
+        }
         let lsn = PENDING_LSN.with(|p| p.replace(0));
         match self.sink.get() {
             Some(sink) if lsn > 0 => sink.wait(lsn),
             _ => Ok(()),
+        }
+    }
+
+    /// Runs `f` with [`Store::wait_durable`] not waiting, and returns the highest LSN this
+    /// thread logged and has not waited for (0 if none): the caller must wait for it
+    /// ([`Store::durable_wait`]) before acknowledging anything `f` did.
+    pub fn deferring_waits<R>(&self, f: impl FnOnce() -> R) -> (R, u64) {
+        struct Restore(bool);
+        impl Drop for Restore {
+            fn drop(&mut self) {
+                DEFER_WAITS.with(|d| d.set(self.0));
+            }
+        }
+        let restore = Restore(DEFER_WAITS.with(|d| d.replace(true)));
+        let r = f();
+        drop(restore);
+        (r, PENDING_LSN.with(|p| p.replace(0)))
+    }
+
+    /// The wait for `lsn` (from [`Store::deferring_waits`]): a future woken by the log's
+    /// writer when the sink offers one, otherwise the blocking wait's result.
+    pub fn durable_wait(&self, lsn: u64) -> std::result::Result<crate::wal::WaitFor, Result<()>> {
+        match self.sink.get() {
+            Some(sink) if lsn > 0 => sink.wait_async(lsn).ok_or_else(|| sink.wait(lsn)),
+            _ => Err(Ok(())),
         }
     }
 

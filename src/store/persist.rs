@@ -31,6 +31,12 @@ const SET_CODES: u32 = 4;
 const SET_SCALES: u32 = 5;
 const SET_NORMS: u32 = 6;
 
+/// Whether a snapshot section of this kind is a vector array (f32s, codes, scales, norms):
+/// bulk numbers whose checksums may be finished while the metadata loads.
+pub(crate) fn is_array_section(kind: u32) -> bool {
+    matches!(kind, SET_F32 | SET_CODES | SET_SCALES | SET_NORMS)
+}
+
 /// Per-entry bytes of a blob in accounting (must match the engine's).
 pub(crate) const BLOB_OVERHEAD: u64 = std::mem::size_of::<Option<KeyEntry>>() as u64 + 8 + 32 + 32;
 /// Accounted bytes of a set's own key entry and headers.

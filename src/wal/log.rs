@@ -215,6 +215,9 @@ impl Wal {
                 poisoned: None,
                 closing: false,
                 writer_exited: false,
+                batches: 0,
+                syncs: 0,
+                waiters: Vec::new(),
             }),
             work: Condvar::new(),
             done: Condvar::new(),
@@ -237,7 +240,7 @@ impl Wal {
                         st.poisoned
                             .get_or_insert_with(|| "the WAL writer thread panicked".into());
                         st.writer_exited = true;
-                        shared.done.notify_all();
+                        shared.notify(st);
                     }
                 }
             })?;
@@ -338,16 +341,20 @@ impl Wal {
     pub fn wait_for(&self, lsn: u64) -> Result<()> {
         let mut st = self.shared.state.lock();
         loop {
-            if self.shared.acked(&st, lsn) {
-                return Ok(());
-            }
-            if let Some(p) = &st.poisoned {
-                return Err(Error::WalPoisoned(p.clone()));
-            }
-            if st.writer_exited || lsn >= st.next_lsn {
-                return Err(Error::Closed);
+            if let Some(outcome) = self.shared.wait_outcome(&st, lsn) {
+                return outcome;
             }
             self.shared.done.wait(&mut st);
+        }
+    }
+
+    /// [`Wal::wait_for`] as a future, for callers that must not block a thread (an async
+    /// server): it resolves when `lsn` is acknowledged under the sync policy, or fails like
+    /// `wait_for`. The writer thread wakes it; it works with any executor.
+    pub fn wait_for_async(&self, lsn: u64) -> WaitFor {
+        WaitFor {
+            shared: self.shared.clone(),
+            lsn,
         }
     }
 
@@ -379,6 +386,13 @@ impl Wal {
     /// Every record up to this LSN has been written (to the page cache at least).
     pub fn written_lsn(&self) -> u64 {
         self.shared.state.lock().written_lsn
+    }
+
+    /// Batches written and fdatasyncs completed since open (group commit: the records
+    /// appended divided by either is the mean batch size).
+    pub fn io_counts(&self) -> (u64, u64) {
+        let st = self.shared.state.lock();
+        (st.batches, st.syncs)
     }
 
     /// The LSN the next appended record gets.
@@ -430,6 +444,46 @@ impl Wal {
             Some(p) => Err(Error::WalPoisoned(p.clone())),
             None => Ok(()),
         }
+    }
+}
+
+/// The future of [`Wal::wait_for_async`].
+#[must_use = "a future does nothing unless awaited"]
+pub struct WaitFor {
+    shared: Arc<Shared>,
+    lsn: u64,
+}
+
+impl std::fmt::Debug for WaitFor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WaitFor").field("lsn", &self.lsn).finish()
+    }
+}
+
+impl std::future::Future for WaitFor {
+    type Output = Result<()>;
+
+    fn poll(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<()>> {
+        let mut st = self.shared.state.lock();
+        if let Some(outcome) = self.shared.wait_outcome(&st, self.lsn) {
+            return std::task::Poll::Ready(outcome);
+        }
+        // Registered under the same lock the writer takes to move the watermarks, so the
+        // wake-up cannot be missed. A waiter already registered with this task's waker is
+        // updated in place rather than added twice.
+        let lsn = self.lsn;
+        match st
+            .waiters
+            .iter_mut()
+            .find(|(l, w)| *l == lsn && w.will_wake(cx.waker()))
+        {
+            Some(_) => {}
+            None => st.waiters.push((lsn, cx.waker().clone())),
+        }
+        std::task::Poll::Pending
     }
 }
 

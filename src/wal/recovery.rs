@@ -93,6 +93,37 @@ fn last_valid_record_end(buf: &[u8], from: usize, seed: u64, min_lsn: u64) -> Op
     end
 }
 
+/// A segment's bytes for reading: mapped, not copied (segments are pre-allocated to tens of
+/// MiB and mostly unwritten; reading them into the heap was most of the WAL's open time).
+enum SegmentBytes {
+    Empty,
+    Mapped(memmap2::Mmap),
+}
+
+impl std::ops::Deref for SegmentBytes {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        match self {
+            SegmentBytes::Empty => &[],
+            SegmentBytes::Mapped(m) => m,
+        }
+    }
+}
+
+/// Maps `path` read-only.
+fn map_segment(path: &Path) -> io::Result<SegmentBytes> {
+    let file = File::open(path)?;
+    if file.metadata()?.len() == 0 {
+        return Ok(SegmentBytes::Empty);
+    }
+    // SAFETY: the caller holds the directory's exclusive lock (`Wal::open` takes it before
+    // recovery), so no other `Wal` writes or truncates the segment while it is mapped;
+    // recovery itself only overwrites ranges (never shortens the file) and reads nothing of
+    // the mapping after that.
+    let map = unsafe { memmap2::Mmap::map(&file)? };
+    Ok(SegmentBytes::Mapped(map))
+}
+
 /// Writes zeros over `[from, to)` of `file` and fdatasyncs it.
 fn zero_range(file: &File, from: u64, to: u64) -> io::Result<()> {
     let chunk = vec![0u8; 1 << 20];
@@ -136,12 +167,13 @@ pub(crate) fn recover(dir: &Path, replay_from_lsn: u64, max_free: usize) -> io::
     let mut stopped = false;
     let mut dir_changed = false;
     let first_name_lsn = live.first().map(|(l, _)| *l);
+    let mut mapped: Vec<SegmentBytes> = Vec::new();
 
     for (name_lsn, path) in live {
         let shown = path.display().to_string();
         if stopped {
             // Unreachable after the damage: count what it held, then recycle it.
-            let buf = fs::read(&path)?;
+            let buf = map_segment(&path)?;
             if let Ok(h) = SegmentHeader::decode(&buf) {
                 let mut at = SEGMENT_HEADER_BYTES;
                 let mut lsn = h.first_lsn;
@@ -154,7 +186,7 @@ pub(crate) fn recover(dir: &Path, replay_from_lsn: u64, max_free: usize) -> io::
             discard.push(path);
             continue;
         }
-        let buf = fs::read(&path)?;
+        let buf = map_segment(&path)?;
         let header = match SegmentHeader::decode(&buf) {
             Ok(h) if h.first_lsn != name_lsn => Err(format!(
                 "header first_lsn {} differs from the file name's {name_lsn}",
@@ -228,6 +260,14 @@ pub(crate) fn recover(dir: &Path, replay_from_lsn: u64, max_free: usize) -> io::
             end: at as u64,
             last_lsn: lsn - 1,
         });
+        mapped.push(buf);
+    }
+    // Unmapping scanned segments (every page faulted in) is left to a helper thread; if
+    // none can be started, the closure and the maps are dropped here.
+    if !mapped.is_empty() {
+        let _ = std::thread::Builder::new()
+            .name("sutra-unmap".into())
+            .spawn(move || drop(mapped));
     }
 
     for path in &discard {

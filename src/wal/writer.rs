@@ -79,6 +79,12 @@ pub(crate) struct State {
     pub closing: bool,
     /// The writer thread has returned.
     pub writer_exited: bool,
+    /// Batches written since open (one write per segment touched each).
+    pub batches: u64,
+    /// fdatasyncs completed since open.
+    pub syncs: u64,
+    /// Async waiters ([`super::WaitFor`]): the LSN each waits for and its waker.
+    pub waiters: Vec<(u64, std::task::Waker)>,
 }
 
 /// Appenders and the writer meet here.
@@ -106,13 +112,51 @@ impl Shared {
         }
     }
 
+    /// Whether a wait for `lsn` is over: `Some(Ok)` once acknowledged, `Some(Err)` when it
+    /// never will be (poisoned or closed WAL), `None` while it may still be.
+    pub fn wait_outcome(&self, st: &State, lsn: u64) -> Option<crate::Result<()>> {
+        if self.acked(st, lsn) {
+            return Some(Ok(()));
+        }
+        if let Some(p) = &st.poisoned {
+            return Some(Err(crate::Error::WalPoisoned(p.clone())));
+        }
+        if st.writer_exited || lsn >= st.next_lsn {
+            return Some(Err(crate::Error::Closed));
+        }
+        None
+    }
+
+    /// Announces a change of the watermarks (or of `poisoned` / `writer_exited`): wakes the
+    /// threads waiting on `done` and the async waiters whose wait is over. Releases `st`
+    /// first, so that woken tasks do not contend for the lock the writer just held.
+    pub fn notify(&self, mut st: parking_lot::MutexGuard<'_, State>) {
+        self.done.notify_all();
+        if st.waiters.is_empty() {
+            return;
+        }
+        let mut ready = Vec::new();
+        let mut i = 0;
+        while i < st.waiters.len() {
+            if self.wait_outcome(&st, st.waiters[i].0).is_some() {
+                ready.push(st.waiters.swap_remove(i).1);
+            } else {
+                i += 1;
+            }
+        }
+        drop(st);
+        for w in ready {
+            w.wake();
+        }
+    }
+
     fn poison(&self, what: &str, e: &io::Error) {
         let mut st = self.state.lock();
         if st.poisoned.is_none() {
             tracing::error!(error = %e, "WAL {what} failed; the WAL refuses writes until reopened");
             st.poisoned = Some(format!("{what} failed: {e}"));
         }
-        self.done.notify_all();
+        self.notify(st);
     }
 }
 
@@ -256,7 +300,8 @@ impl Writer {
                 batch.clear();
                 let mut st = self.shared.state.lock();
                 st.written_lsn = st.written_lsn.max(last);
-                self.shared.done.notify_all();
+                st.batches += 1;
+                self.shared.notify(st);
             }
             if let Some(covered) = self.sync_in_flight.take() {
                 if let Err(e) = self.io.finish_sync() {
@@ -266,19 +311,27 @@ impl Writer {
                 // An upper bound of the sync's duration (it may have ended during the write).
                 self.sync_ewma = (self.sync_ewma * 7 + self.last_sync.elapsed()) / 8;
                 let mut st = self.shared.state.lock();
+                let acked = covered.saturating_sub(st.durable_lsn);
                 st.durable_lsn = st.durable_lsn.max(covered);
-                self.shared.done.notify_all();
+                st.syncs += 1;
+                self.shared.notify(st);
+                if self.shared.policy == SyncPolicy::Always && acked >= 2 && self.gather(acked) {
+                    // The writers just acknowledged are back: write them, then one sync.
+                    continue;
+                }
             }
             let st = self.shared.state.lock();
             if self.sync_due(&st) {
                 let covered = st.written_lsn;
                 drop(st);
+                // Taken before starting: with plain syscalls `start_sync` is the whole sync,
+                // and `sync_ewma` measures from here.
+                self.last_sync = Instant::now();
                 if let Err(e) = self.io.start_sync(&self.active.file) {
                     self.shared.poison("fdatasync", &e);
                     break;
                 }
                 self.sync_in_flight = Some(covered);
-                self.last_sync = Instant::now();
             } else if closing && st.pending.is_empty() && self.sync_in_flight.is_none() {
                 break;
             }
@@ -289,7 +342,26 @@ impl Writer {
         }
         let mut st = self.shared.state.lock();
         st.writer_exited = true;
-        self.shared.done.notify_all();
+        self.shared.notify(st);
+    }
+
+    /// Under `always`, right after a sync acknowledged `acked` records: waits a little for
+    /// as many new records, because with one request in flight per client the writers just
+    /// acknowledged come straight back. Starting the next sync before they do splits the
+    /// clients into two groups that alternate between syncs (each sync then covers half of
+    /// them); waiting lets one sync cover them all. Bounded by half a sync and 1 ms, so a
+    /// writer that does not come back costs at most that once. Returns whether records are
+    /// pending (the caller writes them before the next sync).
+    fn gather(&self, acked: u64) -> bool {
+        let deadline = Instant::now() + (self.sync_ewma / 2).min(Duration::from_millis(1));
+        let mut st = self.shared.state.lock();
+        let unwritten = |st: &State| st.next_lsn - 1 - st.written_lsn;
+        while unwritten(&st) < acked && !st.closing && st.poisoned.is_none() {
+            if self.shared.work.wait_until(&mut st, deadline).timed_out() {
+                break;
+            }
+        }
+        !st.pending.is_empty()
     }
 
     /// Seals and writes `batch`, rolling over to new segments as records stop fitting.
@@ -341,7 +413,8 @@ impl Writer {
             let mut st = self.shared.state.lock();
             st.written_lsn = st.written_lsn.max(old_last);
             st.durable_lsn = st.durable_lsn.max(old_last);
-            self.shared.done.notify_all();
+            st.syncs += 1;
+            self.shared.notify(st);
         }
         let capacity = self
             .shared

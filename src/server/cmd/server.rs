@@ -495,6 +495,9 @@ pub fn info_text(ctx: &Ctx<'_>, sections: &[Bytes]) -> String {
             sh.engine.last_lsn(),
             u8::from(c.mmap_enabled),
         );
+        if let Some((batches, syncs)) = sh.engine.wal_io_counts() {
+            let _ = write!(t, "wal_batches:{batches}\r\nwal_fsyncs:{syncs}\r\n");
+        }
         if let Some(r) = sh.engine.recovery_report() {
             let _ = write!(
                 t,
