@@ -27,6 +27,8 @@ struct Args {
     efs: Vec<usize>,
     build_threads: usize,
     m: usize,
+    /// 0 = `2·M`.
+    m_max0: usize,
     ef_construction: usize,
     repeat: usize,
     k: usize,
@@ -40,6 +42,7 @@ fn parse_args() -> Res<Args> {
         efs: vec![16, 24, 32, 48, 64, 96, 128, 192, 256],
         build_threads: 2,
         m: 16,
+        m_max0: 0,
         ef_construction: 200,
         repeat: 1,
         k: 10,
@@ -53,6 +56,7 @@ fn parse_args() -> Res<Args> {
             "--n" => a.n = num(val()?)?,
             "--build-threads" => a.build_threads = num(val()?)?,
             "--m" => a.m = num(val()?)?,
+            "--m-max0" => a.m_max0 = num(val()?)?,
             "--ef-construction" => a.ef_construction = num(val()?)?,
             "--repeat" => a.repeat = num(val()?)?.max(1),
             "--efs" => {
@@ -217,6 +221,7 @@ fn run() -> Res<()> {
             .metric(Metric::Cosine)
             .mode(mode)
             .m(a.m)
+            .m_max0(if a.m_max0 == 0 { 2 * a.m } else { a.m_max0 })
             .ef_construction(a.ef_construction);
         let index = Hnsw::with_capacity(params, n).map_err(|e| e.to_string())?;
         let items: Vec<(Slot, &[f32])> = base
@@ -232,7 +237,7 @@ fn run() -> Res<()> {
         println!(
             "{}",
             json!({"lib": "sutra-cache", "variant": mode_name(mode), "event": "build",
-                   "n": n, "dim": dim, "m": a.m, "ef_construction": a.ef_construction,
+                   "n": n, "dim": dim, "m": a.m, "m_max0": index.params().m_max0, "ef_construction": a.ef_construction,
                    "build_threads": a.build_threads, "build_s": build_s,
                    "max_level": stats.max_level, "nodes": stats.nodes,
                    "memory_bytes": stats.memory_bytes,

@@ -121,6 +121,12 @@ impl Params {
         self
     }
 
+    /// Sets `M_max0` alone (after [`Params::m`], which resets it to `2·M`).
+    pub fn m_max0(mut self, m_max0: usize) -> Self {
+        self.m_max0 = m_max0;
+        self
+    }
+
     /// Sets efConstruction.
     pub fn ef_construction(mut self, ef: usize) -> Self {
         self.ef_construction = ef;
