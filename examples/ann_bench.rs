@@ -6,7 +6,8 @@
 //! ```
 //!
 //! Builds the index with `build_parallel` on a rayon pool of `--build-threads` threads
-//! (M = 16, efConstruction = 200 unless overridden), then searches every query on the
+//! (M = 16, efConstruction = 200 unless overridden; `M_max0` as the engine sets it — 1.5·M
+//! for `q8`, 2·M otherwise — unless `--m-max0` is given), then searches every query on the
 //! calling thread alone for each ef and prints one JSON line per (mode, ef): recall@10
 //! against the dataset's `gt.i32.npy` (or an exact brute-force truth computed here when
 //! `--n` is smaller than the base), queries per second, and memory per vector.
@@ -221,8 +222,13 @@ fn run() -> Res<()> {
             .metric(Metric::Cosine)
             .mode(mode)
             .m(a.m)
-            .m_max0(if a.m_max0 == 0 { 2 * a.m } else { a.m_max0 })
             .ef_construction(a.ef_construction);
+        // As the engine configures a set: q8 is memory-lean (M_max0 = 1.5·M), else 2·M.
+        let params = match (a.m_max0, mode) {
+            (0, Mode::Q8) => params.memory_lean(),
+            (0, _) => params,
+            (m0, _) => params.m_max0(m0),
+        };
         let index = Hnsw::with_capacity(params, n).map_err(|e| e.to_string())?;
         let items: Vec<(Slot, &[f32])> = base
             .chunks_exact(dim)

@@ -8,8 +8,8 @@
 //! ```
 //!
 //! One in-memory engine with `max_entries = capacity` (LRU) and a manual clock that moves
-//! 1 ms per add. Element `i` is base vector `i` of the dataset. Half the elements (a hash of
-//! `i` decides) get a TTL drawn uniformly in [capacity/4, capacity] ms, so they expire after a
+//! 1 ms per add. Element `i` is base vector `i` of the dataset. Half the elements
+//! (`--ttl-share`; a hash of `i` decides) get a TTL drawn uniformly in [capacity/4, capacity] ms, so they expire after a
 //! quarter to one capacity's worth of later adds; the other half never expire and leave by LRU
 //! eviction once the cap is reached. The active-expire cycle runs every 1,000 adds. After the
 //! first `capacity` adds (fill), `flow × capacity` more are streamed in; at every `--every`
@@ -18,9 +18,10 @@
 //! query over them by brute force, then times `vsearch` over all queries on one thread
 //! (median of `--passes` passes) for each ef and scores recall@10.
 //!
-//! With `--fresh` (default on), each checkpoint also builds a second engine holding exactly
-//! the live elements (added in one `vadd_many`, no churn) and measures it the same way: the
-//! reference a churned graph should match. Prints one JSON line per measurement and writes
+//! With `--fresh 1` (the default), each checkpoint also builds a second engine holding exactly
+//! the live elements (added in one `vadd_many`, no churn) and measures it the same way, its
+//! timed passes alternating with the churned engine's: the reference a churned graph should
+//! match, and a ratio that machine load affects little. Prints one JSON line per measurement and writes
 //! them all as a JSON array to `--out` when given.
 
 use std::path::PathBuf;
@@ -44,6 +45,8 @@ struct Args {
     passes: usize,
     queries: usize,
     fresh: bool,
+    /// Share of elements given a TTL (per mille).
+    ttl_permille: u64,
     out: Option<PathBuf>,
 }
 
@@ -58,6 +61,7 @@ fn parse_args() -> Res<Args> {
         passes: 3,
         queries: 1_000,
         fresh: true,
+        ttl_permille: 500,
         out: None,
     };
     let mut it = std::env::args().skip(1);
@@ -72,6 +76,10 @@ fn parse_args() -> Res<Args> {
             "--passes" => a.passes = num(val()?)?.max(1),
             "--queries" => a.queries = num(val()?)?,
             "--fresh" => a.fresh = val()? != "0",
+            "--ttl-share" => {
+                let f: f64 = val()?.parse().map_err(|e| format!("--ttl-share: {e}"))?;
+                a.ttl_permille = (f.clamp(0.0, 1.0) * 1000.0).round() as u64;
+            }
             "--out" => a.out = Some(PathBuf::from(val()?)),
             "--efs" => {
                 a.efs = val()?
@@ -144,15 +152,16 @@ fn mix(mut x: u64) -> u64 {
     x ^ (x >> 31)
 }
 
-/// Element `i`'s expiry: half never expire, half live a quarter to one capacity of adds.
-fn expiry_of(i: usize, capacity: usize) -> Expiry {
+/// Element `i`'s expiry: a `ttl_permille` share (half by default) lives a quarter to one
+/// capacity of adds, the others never expire.
+fn expiry_of(i: usize, capacity: usize, ttl_permille: u64) -> Expiry {
     let h = mix(i as u64 ^ 0xc0ffee);
-    if h & 1 == 0 {
+    if (h >> 40) % 1000 >= ttl_permille {
         Expiry::Never
     } else {
         let lo = (capacity / 4).max(1) as u64;
         let span = (capacity as u64 - lo).max(1);
-        Expiry::InMs(lo + (h >> 1) % span)
+        Expiry::InMs(lo + (h & 0xff_ffff_ffff) % span)
     }
 }
 
@@ -187,56 +196,63 @@ fn truth(base: &[f32], dim: usize, live: &[usize], queries: &[f32]) -> Vec<Vec<u
         .collect()
 }
 
-/// Median q/s over `passes` timed passes and recall@10 of the last, for each ef.
+/// For each ef and each engine: median q/s over `passes` timed passes and recall@10 of the
+/// last. The engines' passes alternate (A B A B …), so a change of machine load hits both
+/// alike and their ratio stays meaningful on a shared machine.
+#[allow(clippy::too_many_arguments)]
 fn measure(
-    engine: &Engine,
+    engines: &[&Engine],
     key: &[u8],
     queries: &[f32],
     dim: usize,
     gt: &[Vec<usize>],
     efs: &[usize],
     passes: usize,
-) -> Res<Vec<(usize, f64, f64)>> {
+) -> Res<Vec<Vec<(usize, f64, f64)>>> {
     let nq = queries.len() / dim;
-    let mut out = Vec::new();
+    let mut out = vec![Vec::new(); engines.len()];
     for &ef in efs {
         let params = SearchParams {
             count: 10,
             ef,
             ..SearchParams::default()
         };
-        let mut rates = Vec::new();
-        let mut results = Vec::with_capacity(nq);
+        let mut rates = vec![Vec::new(); engines.len()];
+        let mut results = vec![Vec::with_capacity(nq); engines.len()];
         for _ in 0..passes {
-            results.clear();
-            let t = Instant::now();
-            for q in queries.chunks_exact(dim) {
-                results.push(
-                    engine
-                        .vsearch(key, Query::Vector(q), &params)
-                        .map_err(|e| e.to_string())?,
-                );
+            for (e, engine) in engines.iter().enumerate() {
+                results[e].clear();
+                let t = Instant::now();
+                for q in queries.chunks_exact(dim) {
+                    results[e].push(
+                        engine
+                            .vsearch(key, Query::Vector(q), &params)
+                            .map_err(|e| e.to_string())?,
+                    );
+                }
+                rates[e].push(nq as f64 / t.elapsed().as_secs_f64());
             }
-            rates.push(nq as f64 / t.elapsed().as_secs_f64());
         }
-        rates.sort_by(f64::total_cmp);
-        let qps = rates[rates.len() / 2];
-        let mut found = 0usize;
-        let mut wanted = 0usize;
-        for (hits, truth) in results.iter().zip(gt) {
-            wanted += truth.len();
-            found += hits
-                .iter()
-                .filter_map(|h| id_of(&h.element))
-                .filter(|i| truth.contains(i))
-                .count();
+        for e in 0..engines.len() {
+            rates[e].sort_by(f64::total_cmp);
+            let qps = rates[e][rates[e].len() / 2];
+            let mut found = 0usize;
+            let mut wanted = 0usize;
+            for (hits, truth) in results[e].iter().zip(gt) {
+                wanted += truth.len();
+                found += hits
+                    .iter()
+                    .filter_map(|h| id_of(&h.element))
+                    .filter(|i| truth.contains(i))
+                    .count();
+            }
+            let recall = if wanted == 0 {
+                1.0
+            } else {
+                found as f64 / wanted as f64
+            };
+            out[e].push((ef, recall, qps));
         }
-        let recall = if wanted == 0 {
-            1.0
-        } else {
-            found as f64 / wanted as f64
-        };
-        out.push((ef, recall, qps));
     }
     Ok(out)
 }
@@ -295,7 +311,7 @@ fn run() -> Res<()> {
         let v = &base[i * dim..(i + 1) * dim];
         let el = name(i);
         let add = ElementAdd {
-            expiry: expiry_of(i, a.capacity),
+            expiry: expiry_of(i, a.capacity, a.ttl_permille),
             ..ElementAdd::new(&el, v)
         };
         let t = Instant::now();
@@ -331,10 +347,10 @@ fn run() -> Res<()> {
         let counters = engine.stats().total;
         let ttl_live = live
             .iter()
-            .filter(|&&j| expiry_of(j, a.capacity) != Expiry::Never)
+            .filter(|&&j| expiry_of(j, a.capacity, a.ttl_permille) != Expiry::Never)
             .count();
-        let curve = measure(&engine, key, &queries, dim, &gt, &a.efs, a.passes)?;
-        let fresh = if a.fresh {
+        // The reference: a second engine holding exactly the live elements, added at once.
+        let other = if a.fresh {
             let other = Engine::open(EngineConfig {
                 active_expire_interval_ms: 0,
                 ..EngineConfig::default()
@@ -350,12 +366,18 @@ fn run() -> Res<()> {
                 .vadd_many(key, &opts, &adds)
                 .map_err(|e| e.to_string())?;
             other.index_settle();
-            let m = measure(&other, key, &queries, dim, &gt, &a.efs, a.passes)?;
-            other.close().map_err(|e| e.to_string())?;
-            m
+            Some(other)
         } else {
-            Vec::new()
+            None
         };
+        let mut engines = vec![&engine];
+        engines.extend(other.as_ref());
+        let mut m = measure(&engines, key, &queries, dim, &gt, &a.efs, a.passes)?;
+        if let Some(other) = other {
+            other.close().map_err(|e| e.to_string())?;
+        }
+        let fresh = if m.len() > 1 { m.pop().unwrap_or_default() } else { Vec::new() };
+        let curve = m.pop().unwrap_or_default();
         for (n, &(ef, recall, qps)) in curve.iter().enumerate() {
             let mut row = json!({
                 "event": "checkpoint", "storage": storage, "capacity": a.capacity,
