@@ -257,6 +257,31 @@ fn measure(
     Ok(out)
 }
 
+/// Of every 10th live element, how many a search by its own vector (count 3, ef 64) misses.
+fn self_misses(
+    engine: &Engine,
+    key: &[u8],
+    base: &[f32],
+    dim: usize,
+    live: &[usize],
+) -> Res<usize> {
+    let params = SearchParams {
+        count: 3,
+        ef: 64,
+        ..SearchParams::default()
+    };
+    let mut misses = 0;
+    for &j in live.iter().step_by(10) {
+        let hits = engine
+            .vsearch(key, Query::Vector(&base[j * dim..(j + 1) * dim]), &params)
+            .map_err(|e| e.to_string())?;
+        if !hits.iter().any(|h| id_of(&h.element) == Some(j)) {
+            misses += 1;
+        }
+    }
+    Ok(misses)
+}
+
 fn loadavg() -> Value {
     std::fs::read_to_string("/proc/loadavg")
         .ok()
@@ -370,6 +395,10 @@ fn run() -> Res<()> {
         } else {
             None
         };
+        // Every 10th live element searched by its own vector: how many are not among the
+        // top 3 (a healthy graph misses almost none; an element missing from the graph, or
+        // unreachable, is missed).
+        let self_misses = self_misses(&engine, key, &base, dim, &live)?;
         let mut engines = vec![&engine];
         engines.extend(other.as_ref());
         let mut m = measure(&engines, key, &queries, dim, &gt, &a.efs, a.passes)?;
@@ -382,7 +411,8 @@ fn run() -> Res<()> {
             let mut row = json!({
                 "event": "checkpoint", "storage": storage, "capacity": a.capacity,
                 "added": i + 1, "streamed": streamed, "flowed": streamed as f64 / a.capacity as f64,
-                "live": live.len(), "live_with_ttl": ttl_live, "index_nodes": info.index_nodes,
+                "live": live.len(), "live_with_ttl": ttl_live,
+                "self_misses": self_misses, "self_checked": live.len().div_ceil(10), "index_nodes": info.index_nodes,
                 "max_level": info.max_level, "max_slot": info.max_slot,
                 "index_bytes": info.memory_bytes,
                 "evictions": counters.evictions, "expirations": counters.expirations,

@@ -189,6 +189,19 @@ impl Graph {
         self.state(slot) >= STAGED
     }
 
+    /// Whether `slot` has `level`. A link at level ≥ 1 can outlive its target: a removal
+    /// repairs the in-neighbours it finds within two hops, and at the sparse upper levels
+    /// some are missed; once the slot is reused by a node of lower level, following such a
+    /// link would strand a walk on a node with no list at that level. Always true at level 0.
+    #[inline]
+    pub fn on_level(&self, slot: u32, level: usize) -> bool {
+        level == 0
+            || self
+                .levels
+                .get(slot as usize)
+                .is_some_and(|&l| l as usize >= level)
+    }
+
     /// List width of a level (`M_max0` or `M`).
     #[inline]
     pub fn m_max(&self, level: usize) -> usize {
@@ -303,6 +316,9 @@ impl Graph {
         loop {
             let mut moved = false;
             for n in Self::neighbours(self.list(cur.slot, level)) {
+                if !self.on_level(n, level) {
+                    continue;
+                }
                 let s = self.score(q, n);
                 if s > cur.score {
                     cur = Scored { score: s, slot: n };
@@ -339,7 +355,7 @@ impl Graph {
                 break;
             }
             for n in Self::neighbours(self.list(c.slot, level)) {
-                if !s.visited.insert(n) {
+                if !self.on_level(n, level) || !s.visited.insert(n) {
                     continue;
                 }
                 let score = self.score(q, n);
