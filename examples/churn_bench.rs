@@ -348,8 +348,8 @@ fn run() -> Res<()> {
             engine.active_expire_cycle(10_000);
         }
         let streamed = (i + 1).saturating_sub(a.capacity);
-        let checkpoint =
-            i + 1 == a.capacity || (i + 1 > a.capacity && (streamed % a.every == 0 || i + 1 == total));
+        let checkpoint = i + 1 == a.capacity
+            || (i + 1 > a.capacity && (streamed % a.every == 0 || i + 1 == total));
         if !checkpoint {
             continue;
         }
@@ -405,7 +405,11 @@ fn run() -> Res<()> {
         if let Some(other) = other {
             other.close().map_err(|e| e.to_string())?;
         }
-        let fresh = if m.len() > 1 { m.pop().unwrap_or_default() } else { Vec::new() };
+        let fresh = if m.len() > 1 {
+            m.pop().unwrap_or_default()
+        } else {
+            Vec::new()
+        };
         let curve = m.pop().unwrap_or_default();
         for (n, &(ef, recall, qps)) in curve.iter().enumerate() {
             let mut row = json!({

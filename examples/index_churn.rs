@@ -135,7 +135,8 @@ fn main() {
                 for (ix, out) in [(&index, &mut tc), (&fresh, &mut tf)] {
                     let t = Instant::now();
                     for q in queries.chunks_exact(dim) {
-                        ix.search(q, SearchParams::k(10).ef(ef), &mut s).expect("search");
+                        ix.search(q, SearchParams::k(10).ef(ef), &mut s)
+                            .expect("search");
                     }
                     out.push((queries.len() / dim) as f64 / t.elapsed().as_secs_f64());
                 }
@@ -163,7 +164,9 @@ fn main() {
         };
         let slot = Slot(victim as u32);
         assert!(index.remove(slot, &mut s));
-        index.insert(slot, row(window + step), &mut s).expect("insert");
+        index
+            .insert(slot, row(window + step), &mut s)
+            .expect("insert");
         elem[victim] = window + step;
     }
 }

@@ -463,7 +463,11 @@ impl Graph {
             + self.links0.capacity() * 4
             + self.upper_at.capacity() * 4
             + self.pool.capacity() * 4
-            + self.pool_free.iter().map(|f| f.capacity() * 4).sum::<usize>()
+            + self
+                .pool_free
+                .iter()
+                .map(|f| f.capacity() * 4)
+                .sum::<usize>()
             + self.locks.capacity() * size_of::<Mutex<()>>()
     }
 }

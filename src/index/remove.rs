@@ -139,7 +139,8 @@ impl Hnsw {
         if ep != x {
             return;
         }
-        let same_level = Graph::neighbours(g.list(x, top)).find(|&n| g.state(n) == LINKED && g.levels[n as usize] as usize >= top);
+        let same_level = Graph::neighbours(g.list(x, top))
+            .find(|&n| g.state(n) == LINKED && g.levels[n as usize] as usize >= top);
         if let Some(n) = same_level {
             self.store_entry(n, top);
             return;
