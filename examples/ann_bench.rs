@@ -6,7 +6,8 @@
 //! ```
 //!
 //! Builds the index with `build_parallel` on a rayon pool of `--build-threads` threads
-//! (M = 16, efConstruction = 200 unless overridden), then searches every query on the
+//! (M = 16, efConstruction = 200 unless overridden; `M_max0` as the engine sets it — 1.5·M
+//! for `q8`, 2·M otherwise — unless `--m-max0` is given), then searches every query on the
 //! calling thread alone for each ef and prints one JSON line per (mode, ef): recall@10
 //! against the dataset's `gt.i32.npy` (or an exact brute-force truth computed here when
 //! `--n` is smaller than the base), queries per second, and memory per vector.
@@ -27,6 +28,8 @@ struct Args {
     efs: Vec<usize>,
     build_threads: usize,
     m: usize,
+    /// 0 = `2·M`.
+    m_max0: usize,
     ef_construction: usize,
     repeat: usize,
     k: usize,
@@ -40,6 +43,7 @@ fn parse_args() -> Res<Args> {
         efs: vec![16, 24, 32, 48, 64, 96, 128, 192, 256],
         build_threads: 2,
         m: 16,
+        m_max0: 0,
         ef_construction: 200,
         repeat: 1,
         k: 10,
@@ -53,6 +57,7 @@ fn parse_args() -> Res<Args> {
             "--n" => a.n = num(val()?)?,
             "--build-threads" => a.build_threads = num(val()?)?,
             "--m" => a.m = num(val()?)?,
+            "--m-max0" => a.m_max0 = num(val()?)?,
             "--ef-construction" => a.ef_construction = num(val()?)?,
             "--repeat" => a.repeat = num(val()?)?.max(1),
             "--efs" => {
@@ -218,6 +223,12 @@ fn run() -> Res<()> {
             .mode(mode)
             .m(a.m)
             .ef_construction(a.ef_construction);
+        // As the engine configures a set: q8 is memory-lean (M_max0 = 1.5·M), else 2·M.
+        let params = match (a.m_max0, mode) {
+            (0, Mode::Q8) => params.memory_lean(),
+            (0, _) => params,
+            (m0, _) => params.m_max0(m0),
+        };
         let index = Hnsw::with_capacity(params, n).map_err(|e| e.to_string())?;
         let items: Vec<(Slot, &[f32])> = base
             .chunks_exact(dim)
@@ -232,7 +243,7 @@ fn run() -> Res<()> {
         println!(
             "{}",
             json!({"lib": "sutra-cache", "variant": mode_name(mode), "event": "build",
-                   "n": n, "dim": dim, "m": a.m, "ef_construction": a.ef_construction,
+                   "n": n, "dim": dim, "m": a.m, "m_max0": index.params().m_max0, "ef_construction": a.ef_construction,
                    "build_threads": a.build_threads, "build_s": build_s,
                    "max_level": stats.max_level, "nodes": stats.nodes,
                    "memory_bytes": stats.memory_bytes,

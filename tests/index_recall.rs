@@ -164,6 +164,33 @@ fn q8_and_noquant_modes_reach_the_same_recall() {
 }
 
 #[test]
+fn q8_lean_layout_holds_500_bytes_per_vector_at_recall_0_95() {
+    let d = data();
+    let index = Hnsw::with_capacity(
+        Params::new(d.dim)
+            .mode(Mode::Q8)
+            .memory_lean()
+            .ef_construction(BUILD_EF)
+            .seed(SEED),
+        N,
+    )
+    .expect("params");
+    let items: Vec<(Slot, &[f32])> = (0..N).map(|i| (Slot(i as u32), d.row(i))).collect();
+    index.build_parallel(&items).expect("build");
+    let recall = recall_at_10(&index, d, 0);
+    let per_vector = index.stats().memory_bytes as f64 / N as f64;
+    println!("q8 lean: recall@10 = {recall:.4}, {per_vector:.1} bytes per vector");
+    assert!(
+        recall >= 0.95,
+        "q8 lean: recall@10 {recall:.4} < 0.95 (seed {SEED:#x})"
+    );
+    assert!(
+        per_vector <= 500.0,
+        "q8 lean: {per_vector:.1} bytes per 384-d vector > 500"
+    );
+}
+
+#[test]
 fn removing_and_readding_half_three_times_drops_recall_by_at_most_0_01() {
     let d = data();
     let index = build(d, Mode::Exact);

@@ -1,13 +1,24 @@
 //! The graph's storage: vectors (INT8 codes and/or f32) and fixed-width neighbour lists in
 //! contiguous arrays indexed by slot, plus the paper's SEARCH-LAYER and neighbour selection.
 //!
+//! Layout (bytes per node in `q8` at 384 dimensions, M = 16): codes (384) + scale (4) + level,
+//! state and lock (1 each) + the level-0 list (`M_max0` × 4, no count: a list shorter than
+//! its width ends with [`NONE`]) + a `u32` offset into one shared pool that holds the upper
+//! lists (levels 1..=level, `M` entries each) of the ~1/M nodes that have any. A freed
+//! node's upper block goes to a free list per level and is reused by the next node drawing
+//! that level.
+//!
 //! Concurrency: a `Graph` lives behind the index's `RwLock`. Everything sized by the
-//! capacity, and every vector, is written only under the write lock (growth, staging a new
-//! element), so readers see it immutable. Neighbour lists and node states are atomics:
-//! writers hold the node's mutex (`locks`) and publish a list by storing its entries, then its
-//! count (Release); readers load the count (Acquire), then the entries, without locking. A
-//! reader may see a list mid-rewrite — a mix of old and new entries, every one a slot below
-//! the capacity — which only makes that step of its walk slightly different.
+//! capacity, the upper pool and the offsets into it, and every vector, are written only
+//! under the write lock (growth, staging a new element), so readers see them immutable.
+//! Neighbour lists and node states are atomics: writers hold the node's mutex (`locks`) and
+//! publish a list by storing its entries, then the [`NONE`] terminator when it is shorter
+//! than its width (Release); readers load entries (Acquire) up to the terminator or the
+//! width, without locking. A reader may see a list mid-rewrite — a mix of old and new
+//! entries, every one either a slot below the capacity or the terminator (which only cuts
+//! the list short) — which only makes that step of its walk slightly different. The data a
+//! link points to (the node's vector, level and upper offset) was written under the write
+//! lock before the link could exist, so any reader that can load the link sees it.
 
 use super::param::{Metric, Mode};
 use super::search::{Scored, Search};
@@ -24,6 +35,9 @@ pub(super) const REMOVING: u8 = 1;
 pub(super) const STAGED: u8 = 2;
 /// In the graph: a search result.
 pub(super) const LINKED: u8 = 3;
+
+/// End of a neighbour list shorter than its width (never a slot: `Slot::INVALID`).
+pub(super) const NONE: u32 = u32::MAX;
 
 /// Highest level a node can draw.
 pub(super) const MAX_LEVEL: usize = 15;
@@ -58,10 +72,15 @@ pub(super) struct Graph {
     /// Per slot: the node's top level.
     pub levels: Vec<u8>,
     pub state: Vec<AtomicU8>,
-    /// Level-0 lists: `capacity × (1 + M_max0)`; entry 0 is the count.
+    /// Level-0 lists: `capacity × M_max0`, each ended by [`NONE`] when not full.
     pub links0: Vec<AtomicU32>,
-    /// Levels 1..=level of a node: `level × (1 + M)`, each list count-first; empty for level 0.
-    pub upper: Vec<Box<[AtomicU32]>>,
+    /// Per slot: offset in `pool` of the node's upper lists (levels 1..=level, `M` entries
+    /// each, level 1 first); unused for level-0 nodes.
+    pub upper_at: Vec<u32>,
+    /// Every upper list, in blocks of `level × M` entries.
+    pub pool: Vec<AtomicU32>,
+    /// Free pool blocks by level (index `level - 1`).
+    pub pool_free: Vec<Vec<u32>>,
     /// Per-node writer locks (one byte each).
     pub locks: Vec<Mutex<()>>,
 }
@@ -82,7 +101,9 @@ impl Graph {
             levels: Vec::new(),
             state: Vec::new(),
             links0: Vec::new(),
-            upper: Vec::new(),
+            upper_at: Vec::new(),
+            pool: Vec::new(),
+            pool_free: vec![Vec::new(); MAX_LEVEL],
             locks: Vec::new(),
         }
     }
@@ -106,8 +127,8 @@ impl Graph {
         self.levels.resize(cap, 0);
         self.state.resize_with(cap, || AtomicU8::new(EMPTY));
         self.links0
-            .resize_with(cap * (1 + self.m_max0), || AtomicU32::new(0));
-        self.upper.resize_with(cap, Box::default);
+            .resize_with(cap * self.m_max0, || AtomicU32::new(NONE));
+        self.upper_at.resize(cap, 0);
         self.locks.resize_with(cap, || Mutex::new(()));
         self.capacity = cap;
     }
@@ -124,16 +145,35 @@ impl Graph {
         if self.metric == Metric::L2 {
             self.norms_sq[i] = dot_f32(v, v);
         }
+        let old = self.levels[i] as usize;
+        if old > 0 {
+            self.pool_free[old - 1].push(self.upper_at[i]);
+        }
         self.levels[i] = level as u8;
-        self.links0[i * (1 + self.m_max0)].store(0, Relaxed);
-        self.upper[i] = if level == 0 {
-            Box::default()
-        } else {
-            (0..level * (1 + self.m))
-                .map(|_| AtomicU32::new(0))
-                .collect()
-        };
+        self.links0[i * self.m_max0].store(NONE, Relaxed);
+        if level > 0 {
+            let at = self.alloc_upper(level);
+            for l in 0..level {
+                self.pool[at + l * self.m].store(NONE, Relaxed);
+            }
+            self.upper_at[i] = at as u32;
+        }
         self.state[i].store(STAGED, Release);
+    }
+
+    /// A pool block for a node of `level` ≥ 1: a freed one of the same level, else appended
+    /// (the pool grows by an eighth at a time, so its slack stays small).
+    fn alloc_upper(&mut self, level: usize) -> usize {
+        if let Some(at) = self.pool_free[level - 1].pop() {
+            return at as usize;
+        }
+        let at = self.pool.len();
+        let need = level * self.m;
+        if self.pool.capacity() - at < need {
+            self.pool.reserve_exact(need.max(at / 8).max(1024));
+        }
+        self.pool.resize_with(at + need, || AtomicU32::new(NONE));
+        at
     }
 
     #[inline]
@@ -149,6 +189,19 @@ impl Graph {
         self.state(slot) >= STAGED
     }
 
+    /// Whether `slot` has `level`. A link at level ≥ 1 can outlive its target: a removal
+    /// repairs the in-neighbours it finds within two hops, and at the sparse upper levels
+    /// some are missed; once the slot is reused by a node of lower level, following such a
+    /// link would strand a walk on a node with no list at that level. Always true at level 0.
+    #[inline]
+    pub fn on_level(&self, slot: u32, level: usize) -> bool {
+        level == 0
+            || self
+                .levels
+                .get(slot as usize)
+                .is_some_and(|&l| l as usize >= level)
+    }
+
     /// List width of a level (`M_max0` or `M`).
     #[inline]
     pub fn m_max(&self, level: usize) -> usize {
@@ -159,53 +212,51 @@ impl Graph {
         }
     }
 
-    /// The node's list at `level`, count first; empty when the node has no such level.
+    /// The node's list at `level` (its full width, [`NONE`]-terminated when shorter); empty
+    /// when the node has no such level.
     #[inline]
     pub fn list(&self, slot: u32, level: usize) -> &[AtomicU32] {
         let i = slot as usize;
         if level == 0 {
-            let w = 1 + self.m_max0;
+            let w = self.m_max0;
             self.links0.get(i * w..(i + 1) * w).unwrap_or(&[])
         } else {
-            let w = 1 + self.m;
-            self.upper
-                .get(i)
-                .and_then(|u| u.get((level - 1) * w..level * w))
-                .unwrap_or(&[])
+            match self.levels.get(i) {
+                Some(&top) if level <= top as usize => {
+                    let at = self.upper_at[i] as usize + (level - 1) * self.m;
+                    self.pool.get(at..at + self.m).unwrap_or(&[])
+                }
+                _ => &[],
+            }
         }
     }
 
-    /// The published entries of a list (lock-free read).
+    /// The published entries of a list (lock-free read), up to the terminator.
     #[inline]
-    pub fn neighbours(list: &[AtomicU32]) -> &[AtomicU32] {
-        match list.split_first() {
-            Some((count, rest)) => {
-                let n = (count.load(Acquire) as usize).min(rest.len());
-                &rest[..n]
-            }
-            None => &[],
-        }
+    pub fn neighbours(list: &[AtomicU32]) -> impl Iterator<Item = u32> + '_ {
+        list.iter()
+            .map(|a| a.load(Acquire))
+            .take_while(|&n| n != NONE)
     }
 
     /// Copies a node's neighbours at `level` into `out`.
     pub fn neighbours_into(&self, slot: u32, level: usize, out: &mut Vec<u32>) {
         out.clear();
-        out.extend(
-            Self::neighbours(self.list(slot, level))
-                .iter()
-                .map(|a| a.load(Relaxed)),
-        );
+        out.extend(Self::neighbours(self.list(slot, level)));
     }
 
-    /// Publishes a list (caller holds the node's lock). Extra items are dropped.
+    /// Publishes a list (caller holds the node's lock). Extra items are dropped; `NONE`
+    /// items must not be passed.
     pub fn set_list(&self, slot: u32, level: usize, items: impl Iterator<Item = u32>) {
-        if let Some((count, rest)) = self.list(slot, level).split_first() {
-            let mut n = 0;
-            for (dst, s) in rest.iter().zip(items) {
-                dst.store(s, Relaxed);
-                n += 1;
-            }
-            count.store(n as u32, Release);
+        let list = self.list(slot, level);
+        let mut n = 0;
+        for (dst, s) in list.iter().zip(items) {
+            debug_assert_ne!(s, NONE);
+            dst.store(s, Release);
+            n += 1;
+        }
+        if let Some(end) = list.get(n) {
+            end.store(NONE, Release);
         }
     }
 
@@ -264,8 +315,10 @@ impl Graph {
     pub fn greedy(&self, q: &Query<'_>, mut cur: Scored, level: usize) -> Scored {
         loop {
             let mut moved = false;
-            for a in Self::neighbours(self.list(cur.slot, level)) {
-                let n = a.load(Relaxed);
+            for n in Self::neighbours(self.list(cur.slot, level)) {
+                if !self.on_level(n, level) {
+                    continue;
+                }
                 let s = self.score(q, n);
                 if s > cur.score {
                     cur = Scored { score: s, slot: n };
@@ -301,11 +354,17 @@ impl Graph {
             if s.found.len() >= ef && s.found.peek().is_some_and(|w| c.score < w.0.score) {
                 break;
             }
-            for a in Self::neighbours(self.list(c.slot, level)) {
-                let n = a.load(Relaxed);
-                if !s.visited.insert(n) {
-                    continue;
+            // Gather the unvisited neighbours first and prefetch their vectors, so the
+            // memory loads overlap instead of each score waiting for its own.
+            let mut batch = std::mem::take(&mut s.batch);
+            batch.clear();
+            for n in Self::neighbours(self.list(c.slot, level)) {
+                if self.on_level(n, level) && s.visited.insert(n) {
+                    self.prefetch(q, n);
+                    batch.push(n);
                 }
+            }
+            for &n in &batch {
                 let score = self.score(q, n);
                 let full = s.found.len() >= ef;
                 if full && s.found.peek().is_some_and(|w| score <= w.0.score) {
@@ -320,7 +379,37 @@ impl Graph {
                     }
                 }
             }
+            s.batch = batch;
         }
+    }
+
+    /// Hints the CPU to load the first cache lines of `slot`'s vector in the representation
+    /// `q` scores with (a no-op off x86-64).
+    #[inline]
+    fn prefetch(&self, q: &Query<'_>, slot: u32) {
+        #[cfg(target_arch = "x86_64")]
+        {
+            use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+            let (i, d) = (slot as usize, self.dim);
+            let (ptr, bytes) = if !q.codes.is_empty() {
+                match self.codes.get(i * d..(i + 1) * d) {
+                    Some(row) => (row.as_ptr(), d),
+                    None => return,
+                }
+            } else {
+                match self.vectors.get(i * d..(i + 1) * d) {
+                    Some(row) => (row.as_ptr() as *const i8, d * 4),
+                    None => return,
+                }
+            };
+            for off in (0..bytes.min(384)).step_by(64) {
+                // SAFETY: `off < bytes`, so `ptr + off` stays inside the row slice checked
+                // above; a prefetch only hints the cache and never faults or writes.
+                unsafe { _mm_prefetch(ptr.add(off), _MM_HINT_T0) };
+            }
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        let _ = (q, slot);
     }
 
     /// Range walk at level 0: every LINKED node reached with score ≥ `threshold` goes to
@@ -358,8 +447,7 @@ impl Graph {
             if c.score < bound(s) {
                 break;
             }
-            for a in Self::neighbours(self.list(c.slot, 0)) {
-                let n = a.load(Relaxed);
+            for n in Self::neighbours(self.list(c.slot, 0)) {
                 if !s.visited.insert(n) {
                     continue;
                 }
@@ -410,8 +498,13 @@ impl Graph {
             + self.levels.capacity()
             + self.state.capacity()
             + self.links0.capacity() * 4
-            + self.upper.capacity() * size_of::<Box<[AtomicU32]>>()
-            + self.upper.iter().map(|u| u.len() * 4).sum::<usize>()
+            + self.upper_at.capacity() * 4
+            + self.pool.capacity() * 4
+            + self
+                .pool_free
+                .iter()
+                .map(|f| f.capacity() * 4)
+                .sum::<usize>()
             + self.locks.capacity() * size_of::<Mutex<()>>()
     }
 }

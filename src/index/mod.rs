@@ -1,8 +1,8 @@
 //! HNSW over dense `u32` slots. Knows nothing of keys, disks or threads (of its own).
 //!
-//! The graph of Malkov & Yashunin's paper (fields keep its names: `m`, `m_max0 = 2·m`,
-//! `ef_construction`, `ef_search`, level multiplier `m_L = 1/ln(m)`), with real deletion and
-//! threshold search. The pieces:
+//! The graph of Malkov & Yashunin's paper (fields keep its names: `m`, `m_max0 = 2·m` —
+//! `1.5·m` with [`Params::memory_lean`] — `ef_construction`, `ef_search`, level multiplier
+//! `m_L = 1/ln(m)`), with real deletion and threshold search. The pieces:
 //!
 //! - [`Hnsw`] — the index: [`Hnsw::insert`], [`Hnsw::build_parallel`] (rayon),
 //!   [`Hnsw::remove`], [`Hnsw::search`] (top-k), [`Hnsw::search_range`] (every element with
@@ -16,7 +16,8 @@
 //! **The index owns the vectors it scores** (decided for speed and soundness): per slot it
 //! keeps INT8 codes with their scale (`exact`, `q8`) and/or the f32 vector (`exact`,
 //! `noquant`) in contiguous `capacity × dim` arrays, next to fixed-width neighbour lists
-//! (`1 + m_max0` u32 per node at level 0, count first; `1 + m` per upper level). No trait
+//! (`m_max0` u32 per node at level 0, ended by a terminator when shorter; `m` per upper
+//! level, in one shared pool that only the ~1/m nodes above level 0 use). No trait
 //! object or callback sits in the distance loop, and a slot's vector can only be rewritten
 //! when no search can be reading it (see Concurrency). The engine therefore need not keep a
 //! second copy: [`Hnsw::vector_into`] returns the stored f32 (or the dequantized codes in
@@ -28,7 +29,8 @@
 //! serves every metric. Modes:
 //! - `exact`: traverses INT8 codes, reranks the `ef` candidates with f32 (`search`);
 //!   threshold searches walk with f32, so nothing below the threshold is ever returned.
-//! - `q8`: INT8 only, scores are INT8 estimates (≈ 388 bytes per 384-d vector plus links).
+//! - `q8`: INT8 only, scores are INT8 estimates (≈ 495 bytes per 384-d vector all included,
+//!   with the memory-lean layout the engine gives q8 sets).
 //! - `noquant`: f32 only.
 //!
 //! **Deletion is real** (`remove.rs`): the nodes that link to the removed one are found

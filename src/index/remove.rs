@@ -65,8 +65,7 @@ impl Hnsw {
             }
         }
         for &n in &s.slots {
-            for a in Graph::neighbours(g.list(n, level)) {
-                let nn = a.load(Relaxed);
+            for nn in Graph::neighbours(g.list(n, level)) {
                 if s.visited.insert(nn) {
                     s.slots2.push(nn);
                 }
@@ -74,9 +73,7 @@ impl Hnsw {
         }
         let mut check = std::mem::take(&mut s.slots2);
         for &y in &check {
-            let links_x = Graph::neighbours(g.list(y, level))
-                .iter()
-                .any(|a| a.load(Relaxed) == x);
+            let links_x = Graph::neighbours(g.list(y, level)).any(|n| n == x);
             if links_x && g.linkable(y) {
                 self.repair(g, y, x, level, s);
             }
@@ -89,17 +86,13 @@ impl Hnsw {
     /// `x`'s neighbours (`s.slots`).
     fn repair(&self, g: &Graph, y: u32, x: u32, level: usize, s: &mut Search) {
         let _y = g.locks[y as usize].lock();
-        let list = g.list(y, level);
-        let current = Graph::neighbours(list);
-        if !current.iter().any(|a| a.load(Relaxed) == x) {
+        if !Graph::neighbours(g.list(y, level)).any(|n| n == x) {
             return;
         }
         // s.selected: the kept list (scores unused); s.sorted: candidates by score to y.
         s.selected.clear();
         s.selected.extend(
-            current
-                .iter()
-                .map(|a| a.load(Relaxed))
+            Graph::neighbours(g.list(y, level))
                 .filter(|&n| n != x && n != y && g.state(n) == LINKED)
                 .map(|slot| Scored { score: 0.0, slot }),
         );
@@ -147,8 +140,6 @@ impl Hnsw {
             return;
         }
         let same_level = Graph::neighbours(g.list(x, top))
-            .iter()
-            .map(|a| a.load(Relaxed))
             .find(|&n| g.state(n) == LINKED && g.levels[n as usize] as usize >= top);
         if let Some(n) = same_level {
             self.store_entry(n, top);

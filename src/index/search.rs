@@ -89,6 +89,8 @@ pub struct Search {
     pub(super) selected: Vec<Scored>,
     pub(super) slots: Vec<u32>,
     pub(super) slots2: Vec<u32>,
+    /// The unvisited neighbours of the node being expanded (prefetched, then scored).
+    pub(super) batch: Vec<u32>,
 }
 
 impl Search {
@@ -112,7 +114,7 @@ impl Search {
                 * std::mem::size_of::<Scored>()
             + self.hits.capacity() * std::mem::size_of::<Hit>()
             + self.codes.capacity()
-            + (self.slots.capacity() + self.slots2.capacity()) * 4
+            + (self.slots.capacity() + self.slots2.capacity() + self.batch.capacity()) * 4
     }
 
     /// Moves the found heap into `sorted`, nearest first.

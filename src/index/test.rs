@@ -183,3 +183,40 @@ fn range_search_in_exact_mode_matches_the_exhaustive_scan() {
         "{found_total}/{exact_total} (seed {SEED})"
     );
 }
+
+/// A removal can miss an in-neighbour at a sparse upper level; once the slot is reused by a
+/// node of lower level, the stale link must not strand a walk (it is skipped).
+#[test]
+fn a_stale_upper_link_to_a_reused_lower_slot_is_skipped() {
+    let vs = random_vectors(500, 8, SEED);
+    let index = Hnsw::new(Params::new(8).metric(Metric::L2).mode(Mode::NoQuant)).unwrap();
+    let items: Vec<(Slot, &[f32])> = vs
+        .iter()
+        .enumerate()
+        .map(|(i, v)| (Slot(i as u32), v.as_slice()))
+        .collect();
+    index.build_parallel(&items).unwrap();
+    let (ep, top) = index.load_entry();
+    assert!(top >= 1, "the graph has an upper level");
+    let g = index.graph.read();
+    let low = (0..500u32)
+        .find(|&i| i != ep && g.levels[i as usize] == 0)
+        .expect("a level-0 node");
+    // The entry point's top list points only at a node without that level, as a stale link
+    // to a reused slot would; the query is that node's own vector, so it scores best.
+    {
+        let _l = g.locks[ep as usize].lock();
+        g.set_list(ep, top, std::iter::once(low));
+    }
+    let q = g.node_query(low);
+    let entry = search::Scored {
+        score: g.score(&q, ep),
+        slot: ep,
+    };
+    let reached = g.greedy(&q, entry, top);
+    assert_eq!(
+        reached.slot, ep,
+        "the walk followed a link to a node without level {top}"
+    );
+    assert!(!g.on_level(low, top) && g.on_level(ep, top) && g.on_level(low, 0));
+}

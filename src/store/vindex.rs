@@ -84,6 +84,12 @@ impl VIndex {
             .mode(mode)
             .m(p.m)
             .ef_construction(p.ef_construction);
+        // q8 is the memory-lean storage mode: its graph is narrower at level 0 too.
+        let params = if mode == index::Mode::Q8 {
+            params.memory_lean()
+        } else {
+            params
+        };
         Ok(Self {
             hnsw: RwLock::new(Arc::new(Hnsw::new(params)?)),
             params,
