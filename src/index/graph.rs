@@ -383,33 +383,18 @@ impl Graph {
         }
     }
 
-    /// Hints the CPU to load the first cache lines of `slot`'s vector in the representation
-    /// `q` scores with (a no-op off x86-64).
+    /// Hints the CPU to load the first cache lines (at most 384 bytes) of `slot`'s vector in
+    /// the representation `q` scores with (through `simd::prefetch`; a no-op off x86-64).
     #[inline]
     fn prefetch(&self, q: &Query<'_>, slot: u32) {
-        #[cfg(target_arch = "x86_64")]
-        {
-            use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
-            let (i, d) = (slot as usize, self.dim);
-            let (ptr, bytes) = if !q.codes.is_empty() {
-                match self.codes.get(i * d..(i + 1) * d) {
-                    Some(row) => (row.as_ptr(), d),
-                    None => return,
-                }
-            } else {
-                match self.vectors.get(i * d..(i + 1) * d) {
-                    Some(row) => (row.as_ptr() as *const i8, d * 4),
-                    None => return,
-                }
-            };
-            for off in (0..bytes.min(384)).step_by(64) {
-                // SAFETY: `off < bytes`, so `ptr + off` stays inside the row slice checked
-                // above; a prefetch only hints the cache and never faults or writes.
-                unsafe { _mm_prefetch(ptr.add(off), _MM_HINT_T0) };
+        let (i, d) = (slot as usize, self.dim);
+        if !q.codes.is_empty() {
+            if let Some(row) = self.codes.get(i * d..(i + 1) * d) {
+                crate::simd::prefetch(&row[..d.min(384)]);
             }
+        } else if let Some(row) = self.vectors.get(i * d..(i + 1) * d) {
+            crate::simd::prefetch(&row[..d.min(96)]);
         }
-        #[cfg(not(target_arch = "x86_64"))]
-        let _ = (q, slot);
     }
 
     /// Range walk at level 0: every LINKED node reached with score ≥ `threshold` goes to
