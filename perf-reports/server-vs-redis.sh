@@ -8,7 +8,7 @@
 # same disk), for each --wal-io in $WAL_IOS. DURABLE_N sets their request count; the rows also
 # give SETs per WAL batch and per fdatasync (INFO wal_batches / wal_fsyncs) and the load.
 # SUTRA_WRITE_OFFLOAD=async|spawn-blocking|block-in-place|inline picks how writes wait.
-# ONLY=durable skips the in-memory rows. VADD/VSIM use the loader perf-reports/vector-load.py.
+# ONLY=durable skips the in-memory rows; ONLY=memory skips the durable ones. VADD/VSIM use the loader perf-reports/vector-load.py.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROUNDS=${1:-3}
@@ -50,8 +50,6 @@ echo
 if [ "$ONLY" != durable ]; then
 echo "| test | clients/pipeline | Redis req/s | sutra-cache req/s | ratio | Redis p50 ms | sutra-cache p50 ms |"
 echo "|---|---|---|---|---|---|---|"
-echo "| test | clients/pipeline | Redis req/s | sutra-cache req/s | ratio | Redis p50 ms | sutra-cache p50 ms |"
-echo "|---|---|---|---|---|---|---|"
 for cfg in "1 1 20000" "50 1 100000" "50 16 400000"; do
   set -- $cfg; C=$1; P=$2; N=$3
   for t in set get; do
@@ -71,6 +69,7 @@ echo "Load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)."
 fi
 
 # ---- durable writes ----
+[ "$ONLY" = memory ] && exit 0
 wait_up() { for _ in $(seq 200); do redis-cli -p "$1" ping >/dev/null 2>&1 && return; sleep 0.05; done; }
 # Starts a peer on a fresh data directory; sets PEER_PID.
 start_redis() { # port fsync
