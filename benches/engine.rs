@@ -59,6 +59,19 @@ fn with_out<R>(f: impl FnOnce(&mut [f32]) -> R) -> R {
     OUT.with(|o| f(&mut o.borrow_mut()))
 }
 
+/// One benchmark of `op(thread, i)` run on `threads` threads (see [`parallel`]).
+fn bench_par(
+    g: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    name: &str,
+    threads: usize,
+    op: impl Fn(usize, u64) + Send + Sync + 'static,
+) {
+    let op: Arc<dyn Fn(usize, u64) + Send + Sync> = Arc::new(op);
+    g.bench_function(BenchmarkId::new(name, format!("{threads}t")), |b| {
+        b.iter_custom(|iters| parallel(threads, iters, op.clone()))
+    });
+}
+
 fn blobs(c: &mut Criterion) {
     let e = Arc::new(engine());
     let value = vec![7u8; 3072];
@@ -72,35 +85,14 @@ fn blobs(c: &mut Criterion) {
     let mut g = c.benchmark_group("blob");
     for threads in [1usize, 2] {
         let (e2, k2) = (e.clone(), keys.clone());
-        g.bench_function(BenchmarkId::new("get_3072B", format!("{threads}t")), |b| {
-            let (e, k) = (e2.clone(), k2.clone());
-            b.iter_custom(|iters| {
-                let (e, k) = (e.clone(), k.clone());
-                parallel(
-                    threads,
-                    iters,
-                    Arc::new(move |t, i| {
-                        let key = &k[((i as usize) * 7 + t * 5_000) % k.len()];
-                        black_box(e.get_with(key, |v| v.len()).unwrap());
-                    }),
-                )
-            })
+        bench_par(&mut g, "get_3072B", threads, move |t, i| {
+            let key = &k2[((i as usize) * 7 + t * 5_000) % k2.len()];
+            black_box(e2.get_with(key, |v| v.len()).unwrap());
         });
-        let (e2, k2) = (e.clone(), keys.clone());
-        let v2 = Arc::new(value.clone());
-        g.bench_function(BenchmarkId::new("set_3072B", format!("{threads}t")), |b| {
-            let (e, k, v) = (e2.clone(), k2.clone(), v2.clone());
-            b.iter_custom(|iters| {
-                let (e, k, v) = (e.clone(), k.clone(), v.clone());
-                parallel(
-                    threads,
-                    iters,
-                    Arc::new(move |t, i| {
-                        let key = &k[((i as usize) * 7 + t * 5_000) % k.len()];
-                        e.set(key, &v, SetOptions::default()).unwrap();
-                    }),
-                )
-            })
+        let (e2, k2, v2) = (e.clone(), keys.clone(), Arc::new(value.clone()));
+        bench_par(&mut g, "set_3072B", threads, move |t, i| {
+            let key = &k2[((i as usize) * 7 + t * 5_000) % k2.len()];
+            e2.set(key, &v2, SetOptions::default()).unwrap();
         });
     }
     g.finish();
@@ -135,110 +127,47 @@ fn vector_sets(c: &mut Criterion) {
             .unwrap();
         }
         let (e2, d2, n2) = (e.clone(), data.clone(), names.clone());
-        g.bench_function(
-            BenchmarkId::new("add_768d_exact", format!("{threads}t")),
-            |b| {
-                b.iter_custom(|iters| {
-                    let (e, d, nm) = (e2.clone(), d2.clone(), n2.clone());
-                    parallel(
-                        threads,
-                        iters,
-                        Arc::new(move |t, i| {
-                            let j = ((i as usize) * 13 + t * 3_331) % nm.len();
-                            e.vadd(
-                                b"m",
-                                &VectorSetOptions::default(),
-                                ElementAdd::new(&nm[j], &d[j * dim..(j + 1) * dim]),
-                            )
-                            .unwrap();
-                        }),
-                    )
-                })
-            },
-        );
-        // A hot working set (64 elements, 192 KB: cache-resident), so the figure is the
-        // engine's own cost plus a 3 KB copy from cache.
+        bench_par(&mut g, "add_768d_exact", threads, move |t, i| {
+            let j = ((i as usize) * 13 + t * 3_331) % n2.len();
+            let add = ElementAdd::new(&n2[j], &d2[j * dim..(j + 1) * dim]);
+            e2.vadd(b"m", &VectorSetOptions::default(), add).unwrap();
+        });
         // The same updates with the input vector already in cache (one of 64), as when a
         // caller has just computed or received it; the destination row is still random.
         let (e2, d2, n2) = (e.clone(), data.clone(), names.clone());
-        g.bench_function(
-            BenchmarkId::new("add_768d_exact_hot_input", format!("{threads}t")),
-            |b| {
-                b.iter_custom(|iters| {
-                    let (e, d, nm) = (e2.clone(), d2.clone(), n2.clone());
-                    parallel(
-                        threads,
-                        iters,
-                        Arc::new(move |t, i| {
-                            let j = ((i as usize) * 13 + t * 3_331) % nm.len();
-                            let v = j % 64;
-                            e.vadd(
-                                b"m",
-                                &VectorSetOptions::default(),
-                                ElementAdd::new(&nm[j], &d[v * dim..(v + 1) * dim]),
-                            )
-                            .unwrap();
-                        }),
-                    )
-                })
-            },
-        );
+        bench_par(&mut g, "add_768d_exact_hot_input", threads, move |t, i| {
+            let j = ((i as usize) * 13 + t * 3_331) % n2.len();
+            let v = j % 64;
+            let add = ElementAdd::new(&n2[j], &d2[v * dim..(v + 1) * dim]);
+            e2.vadd(b"m", &VectorSetOptions::default(), add).unwrap();
+        });
+        // A hot working set (64 elements, 192 KB: cache-resident), so the figure is the
+        // engine's own cost plus a 3 KB copy from cache.
         let (e2, n2) = (e.clone(), names.clone());
-        g.bench_function(
-            BenchmarkId::new("get_768d_copied_hot64", format!("{threads}t")),
-            |b| {
-                b.iter_custom(|iters| {
-                    let (e, nm) = (e2.clone(), n2.clone());
-                    parallel(
-                        threads,
-                        iters,
-                        Arc::new(move |t, i| {
-                            let j = ((i as usize) * 13 + t * 31) % 64;
-                            with_out(|out| black_box(e.vget_into(b"m", &nm[j], out).unwrap()));
-                        }),
-                    )
-                })
-            },
-        );
+        bench_par(&mut g, "get_768d_copied_hot64", threads, move |t, i| {
+            let j = ((i as usize) * 13 + t * 31) % 64;
+            with_out(|out| black_box(e2.vget_into(b"m", &n2[j], out).unwrap()));
+        });
         // The floor of the random case: the same copies straight out of a plain 30 MB array
         // (no engine), measured in the same run.
         let d2 = data.clone();
-        g.bench_function(
-            BenchmarkId::new("memcpy_768d_random_30MB_baseline", format!("{threads}t")),
-            |b| {
-                b.iter_custom(|iters| {
-                    let d = d2.clone();
-                    parallel(
-                        threads,
-                        iters,
-                        Arc::new(move |t, i| {
-                            let j = ((i as usize) * 13 + t * 3_331) % n;
-                            with_out(|out| {
-                                out.copy_from_slice(black_box(&d[j * dim..(j + 1) * dim]));
-                                black_box(out[j % dim])
-                            });
-                        }),
-                    )
-                })
+        bench_par(
+            &mut g,
+            "memcpy_768d_random_30MB_baseline",
+            threads,
+            move |t, i| {
+                let j = ((i as usize) * 13 + t * 3_331) % n;
+                with_out(|out| {
+                    out.copy_from_slice(black_box(&d2[j * dim..(j + 1) * dim]));
+                    black_box(out[j % dim])
+                });
             },
         );
         let (e2, n2) = (e.clone(), names.clone());
-        g.bench_function(
-            BenchmarkId::new("get_768d_copied", format!("{threads}t")),
-            |b| {
-                b.iter_custom(|iters| {
-                    let (e, nm) = (e2.clone(), n2.clone());
-                    parallel(
-                        threads,
-                        iters,
-                        Arc::new(move |t, i| {
-                            let j = ((i as usize) * 13 + t * 3_331) % nm.len();
-                            with_out(|out| black_box(e.vget_into(b"m", &nm[j], out).unwrap()));
-                        }),
-                    )
-                })
-            },
-        );
+        bench_par(&mut g, "get_768d_copied", threads, move |t, i| {
+            let j = ((i as usize) * 13 + t * 3_331) % n2.len();
+            with_out(|out| black_box(e2.vget_into(b"m", &n2[j], out).unwrap()));
+        });
     }
     g.finish();
 }

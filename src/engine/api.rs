@@ -354,8 +354,19 @@ impl Engine {
         key: &[u8],
         f: impl FnOnce(&crate::store::VectorSet, &crate::store::ShardData) -> Result<R>,
     ) -> Result<Option<R>> {
-        self.check_key(key)?;
         let now = crate::store::LazyNow::new(&self.store);
+        self.with_set_slot(key, &now, |set, data, _, _| f(set, data))
+    }
+
+    /// [`Engine::with_set`] that also hands `f` the set's key slot and its shard, with the
+    /// caller's clock (read only if something has a TTL).
+    pub(crate) fn with_set_slot<R>(
+        &self,
+        key: &[u8],
+        now: &crate::store::LazyNow<'_>,
+        f: impl FnOnce(&crate::store::VectorSet, &crate::store::ShardData, u32, &Shard) -> Result<R>,
+    ) -> Result<Option<R>> {
+        self.check_key(key)?;
         let (h, shard) = self.locate(key);
         let data = shard.data.read();
         let Some(slot) = data.find(h, key) else {
@@ -369,7 +380,7 @@ impl Engine {
         }
         match &entry.value {
             Value::Blob { .. } => Err(Error::WrongType),
-            Value::VSet(set) => f(set, &data).map(Some),
+            Value::VSet(set) => f(set, &data, slot, shard).map(Some),
         }
     }
 }

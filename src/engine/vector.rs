@@ -381,50 +381,28 @@ impl Engine {
         read: impl FnOnce(&VectorSet, u32) -> Result<()>,
     ) -> Result<Option<()>> {
         self.check_element(element)?;
-        self.check_key(key)?;
         let store = &self.store;
         let now = LazyNow::new(store);
-        let (h, shard) = self.locate(key);
         let mut expired_elem = false;
         // One lookup of the key and one of the element under the read lock; the clock is read
         // only when the set or the element has a TTL.
-        let r = {
-            let data = shard.data.read();
-            match data.find(h, key) {
-                None => None,
-                Some(slot) => {
-                    let entry = data
-                        .entry(slot)
-                        .ok_or_else(|| Error::Internal("slot".into()))?;
-                    if now.expired(entry.expires_at) {
-                        None
-                    } else {
-                        let Value::VSet(set) = &entry.value else {
-                            return Err(Error::WrongType);
-                        };
-                        let found = set.find(store.hash(element), element);
-                        let mut hit = None;
-                        if let Some(s) = found {
-                            let el = set.elem(s).expect("live");
-                            if now.expired(el.expires_at) {
-                                expired_elem = true;
-                            } else {
-                                read(set, s)?;
-                                let e = EntryRef { key: slot, elem: s };
-                                store.touch(shard, &data, e, &el.meta, &now);
-                                set.counters.hits.fetch_add(1, Ordering::Relaxed);
-                                store.counters.hits.fetch_add(1, Ordering::Relaxed);
-                                hit = Some(());
-                            }
-                        }
-                        if hit.is_none() {
-                            set.counters.misses.fetch_add(1, Ordering::Relaxed);
-                        }
-                        Some(hit)
-                    }
+        let r = self.with_set_slot(key, &now, |set, data, slot, shard| {
+            if let Some(s) = set.find(store.hash(element), element) {
+                let el = set.elem(s).expect("live");
+                if now.expired(el.expires_at) {
+                    expired_elem = true;
+                } else {
+                    read(set, s)?;
+                    let e = EntryRef { key: slot, elem: s };
+                    store.touch(shard, data, e, &el.meta, &now);
+                    set.counters.hits.fetch_add(1, Ordering::Relaxed);
+                    store.counters.hits.fetch_add(1, Ordering::Relaxed);
+                    return Ok(Some(()));
                 }
             }
-        };
+            set.counters.misses.fetch_add(1, Ordering::Relaxed);
+            Ok(None)
+        })?;
         if expired_elem {
             self.reclaim_element_if_expired(key, element);
         }

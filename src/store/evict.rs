@@ -123,17 +123,28 @@ impl Store {
                 _ => return,
             }
         }
-        let mut data = shard.data.write();
-        while let Some(&Reverse((at, e))) = data.expiry.peek() {
+        self.expire_due(&mut shard.data.write(), now, usize::MAX);
+    }
+
+    /// Pops the shard's expiry-heap items due at `now`, at most `budget` of them, removing the
+    /// entries they still describe (stale items are dropped). Returns (popped, removed).
+    fn expire_due(&self, data: &mut ShardData, now: u64, budget: usize) -> (usize, usize) {
+        let (mut examined, mut removed) = (0, 0);
+        while examined < budget {
+            let Some(&Reverse((at, e))) = data.expiry.peek() else {
+                break;
+            };
             if at > now {
                 break;
             }
             data.expiry.pop();
+            examined += 1;
             if data.current_expiry(e) == Some(at) {
                 data.expiry_live_hint = data.expiry_live_hint.saturating_sub(1);
-                self.remove_entry(&mut data, e, Removal::Expired);
+                removed += usize::from(self.remove_entry(data, e, Removal::Expired));
             }
         }
+        (examined, removed)
     }
 
     /// Active expiry: reclaims expired entries, examining at most `budget` heap items.
@@ -145,22 +156,9 @@ impl Store {
         for k in 0..SHARDS {
             let shard = &self.shards[(start + k) % SHARDS];
             let mut data = shard.data.write();
-            while examined < budget {
-                let Some(&Reverse((at, e))) = data.expiry.peek() else {
-                    break;
-                };
-                if at > now {
-                    break;
-                }
-                data.expiry.pop();
-                examined += 1;
-                if data.current_expiry(e) == Some(at) {
-                    data.expiry_live_hint = data.expiry_live_hint.saturating_sub(1);
-                    if self.remove_entry(&mut data, e, Removal::Expired) {
-                        removed += 1;
-                    }
-                }
-            }
+            let (x, r) = self.expire_due(&mut data, now, budget - examined);
+            examined += x;
+            removed += r;
             if data.expiry.len() > 2 * data.expiry_live_hint.max(data.entries) + 1024 {
                 data.compact_expiry();
             }

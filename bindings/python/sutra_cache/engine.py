@@ -81,7 +81,7 @@ class _Scratch(threading.local):
         # The hit paths read these in one attribute access: each attribute read on a
         # threading.local costs about as much as the C call itself.
         self.get_args = (self.cbuf, self.cap, self.size, self.flag, self.err)
-        self.vget_args = (self.size, self.flag, self.err)
+        self.len_flag_err = (self.size, self.flag, self.err)
 
     def grow(self, n: int) -> None:
         self.cap = max(n, 2 * self.cap)
@@ -201,7 +201,7 @@ class Cache:
         if not h:
             raise errors.Closed("the cache is closed", 12)
         buf = _from_buffer(out, require_writable=True)
-        size, flag, err = self._s.vget_args
+        size, flag, err = self._s.len_flag_err
         st = _cache_get(h, key, len(key), buf, len(buf), size, flag, err)
         if st:
             _raise(st, err)
@@ -326,7 +326,7 @@ class Cache:
         h = self._h
         if not h:
             raise errors.Closed("the cache is closed", 12)
-        size, flag, err = self._s.vget_args
+        size, flag, err = self._s.len_flag_err
         callers = out is not None
         if out is None:
             dim, _ = self.vinfo(key)
