@@ -125,6 +125,28 @@ fn run_one(
     catch_unwind(AssertUnwindSafe(|| cmd::execute(shared, client, out, args)))
 }
 
+/// Whether a command can hold its thread for long (see [`cmd::may_block`]).
+fn long(spec: Option<&cmd::Spec>) -> bool {
+    spec.is_some_and(cmd::may_block)
+}
+
+/// Runs one command on this worker. A long engine call (a scan of a big set) with `in_place`
+/// must not stall the other clients whose tasks share this worker thread: the runtime moves
+/// them elsewhere (`block_in_place`).
+fn run_here(
+    shared: &Shared,
+    client: &mut Client,
+    out: &mut Out,
+    args: &[bytes::Bytes],
+    in_place: bool,
+) -> std::thread::Result<After> {
+    if in_place {
+        tokio::task::block_in_place(|| run_one(shared, client, out, args))
+    } else {
+        run_one(shared, client, out, args)
+    }
+}
+
 /// Runs one command on tokio's blocking pool, lending it the client state and the reply
 /// buffer; the connection's task waits without holding a worker.
 async fn offloaded(
@@ -204,11 +226,7 @@ async fn run_batch_inner(
             // reply can leave: no thread per write, no hand-off to a blocking pool.
             let before = out.buf.len();
             let (after, durable) = shared.engine.deferring_durability(|| {
-                if multi_thread && spec.is_some_and(cmd::may_block) {
-                    tokio::task::block_in_place(|| run_one(shared, client, out, &args))
-                } else {
-                    run_one(shared, client, out, &args)
-                }
+                run_here(shared, client, out, &args, multi_thread && long(spec))
             });
             if let Err(e) = durable.await {
                 // As the blocking call would have: the write is reported failed.
@@ -228,12 +246,8 @@ async fn run_batch_inner(
                         tokio::task::block_in_place(|| run_one(shared, client, out, &args))
                     }
                 }
-            } else if multi_thread && spec.is_some_and(cmd::may_block) {
-                // A long engine call (a scan of a big set) must not stall the other clients
-                // whose tasks share this worker thread: the runtime moves them elsewhere.
-                tokio::task::block_in_place(|| run_one(shared, client, out, &args))
             } else {
-                run_one(shared, client, out, &args)
+                run_here(shared, client, out, &args, multi_thread && long(spec))
             }
         };
         match after {
