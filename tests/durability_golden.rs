@@ -218,3 +218,86 @@ fn a_fresh_snapshot_has_the_golden_files_magic_and_version() {
         "the creation time field moved"
     );
 }
+
+fn graph_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/snapshot-v1-graph")
+}
+
+/// 300 elements of 8 dimensions, in a set with an HNSW graph (kind 7 section, graph image
+/// version 1). Regenerate (only for an intended format change):
+/// `SUTRA_REGEN_GOLDEN_GRAPH=1 cargo test --test durability_golden`.
+fn graph_vector(i: usize) -> Vec<f32> {
+    let mut x = (i as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    (0..8)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x % 2_001) as f32 / 1_000.0 - 1.0
+        })
+        .collect()
+}
+
+fn graph_config(dir: &Path) -> EngineConfig {
+    EngineConfig {
+        index_min_elements: 1,
+        ..config(dir, T0)
+    }
+}
+
+#[test]
+fn the_golden_graph_snapshot_restores_its_graph() {
+    if std::env::var_os("SUTRA_REGEN_GOLDEN_GRAPH").is_some() {
+        let tmp = tempfile::tempdir().unwrap();
+        let e = Engine::open(graph_config(tmp.path())).unwrap();
+        for i in 0..300 {
+            e.vadd(
+                b"set:graph",
+                &VectorSetOptions::default(),
+                ElementAdd::new(format!("g:{i}").as_bytes(), &graph_vector(i)),
+            )
+            .unwrap();
+        }
+        e.index_settle();
+        e.checkpoint().unwrap();
+        e.close().unwrap();
+        let out = graph_dir();
+        std::fs::create_dir_all(&out).unwrap();
+        for old in snapshot_files(&out) {
+            std::fs::remove_file(old).unwrap();
+        }
+        let snap = &snapshot_files(tmp.path())[0];
+        std::fs::copy(snap, out.join(snap.file_name().unwrap())).unwrap();
+    }
+    let golden = snapshot_files(&graph_dir());
+    assert_eq!(golden.len(), 1, "one golden snapshot expected: {golden:?}");
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::copy(&golden[0], tmp.path().join(golden[0].file_name().unwrap())).unwrap();
+    let e = Engine::open(graph_config(tmp.path())).unwrap();
+    e.index_settle();
+    let info = e.vinfo(b"set:graph").unwrap().unwrap();
+    // Every node came back from the saved topology: none was inserted again.
+    assert_eq!(info.index_restored, 300, "{info:?}");
+    assert_eq!(info.index_nodes, 300, "{info:?}");
+    for i in (0..300).step_by(23) {
+        let hits = e
+            .vsearch(
+                b"set:graph",
+                Query::Vector(&graph_vector(i)),
+                &SearchParams {
+                    count: 1,
+                    ..Default::default()
+                },
+            )
+            .unwrap();
+        let top = e.vget(b"set:graph", &hits[0].element).unwrap().unwrap();
+        // Cosine: the top hit is the element itself or one pointing the same way.
+        let dot: f32 = top.iter().zip(graph_vector(i)).map(|(a, b)| a * b).sum();
+        let n = |v: &[f32]| v.iter().map(|x| x * x).sum::<f32>().sqrt();
+        assert!(
+            dot / (n(&top) * n(&graph_vector(i))) > 0.9999,
+            "query {i}: {hits:?}"
+        );
+    }
+    e.close().unwrap();
+}

@@ -260,6 +260,9 @@ pub struct VectorSetInfo {
     /// Adds, updates and removals the background indexer has not applied to the graph yet
     /// (searches scan those elements exactly); 0 when the set has no index.
     pub index_pending: usize,
+    /// Graph nodes restored from the snapshot at the last open instead of being built (0 when
+    /// the graph was built, or is still waiting to be restored).
+    pub index_restored: usize,
     /// Accounted bytes of the set.
     pub memory_bytes: u64,
 }

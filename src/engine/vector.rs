@@ -499,6 +499,7 @@ impl Engine {
                     .map_or(0, |ix| ix.graph().stats().max_level),
                 index_nodes: s.vindex.as_ref().map_or(0, |ix| ix.graph().len()),
                 index_pending: s.vindex.as_ref().map_or(0, |ix| ix.pending_len()),
+                index_restored: s.vindex.as_ref().map_or(0, |ix| ix.restored_nodes()),
                 memory_bytes: s.bytes + SET_OVERHEAD + s.index_bytes(),
             })
         })

@@ -113,6 +113,16 @@ impl Hnsw {
             .store(((level as u64) << 32) | slot as u64, Release);
     }
 
+    /// Level draws so far (saved with the topology, so a restored index keeps drawing fresh
+    /// levels).
+    pub(super) fn draws(&self) -> u64 {
+        self.draws.load(Relaxed)
+    }
+
+    pub(super) fn set_draws(&self, n: u64) {
+        self.draws.store(n, Relaxed);
+    }
+
     fn draw_level(&self) -> usize {
         let n = self.draws.fetch_add(1, Relaxed);
         let x = mix(self.params.seed ^ mix(n));
@@ -121,7 +131,7 @@ impl Hnsw {
         ((-u.ln() * self.params.level_multiplier()) as usize).min(MAX_LEVEL)
     }
 
-    fn check_vector(&self, v: &[f32]) -> Result<()> {
+    pub(super) fn check_vector(&self, v: &[f32]) -> Result<()> {
         if v.len() != self.params.dim {
             return Err(Error::DimensionMismatch {
                 expected: self.params.dim,

@@ -80,12 +80,14 @@
 //! 6. A background indexer (elements visible before they are linked) keeps its own list of
 //!    not-yet-inserted slots and scans them exactly next to `search`; `insert` is the
 //!    linking step.
-//! 7. `VINFO`: `stats()` gives `max_level`, `nodes`, `memory_bytes`. Snapshots can walk
-//!    `neighbours(slot, level)` and `vector_into`; a restore path is not written yet (rebuild
-//!    with `build_parallel`).
+//! 7. `VINFO`: `stats()` gives `max_level`, `nodes`, `memory_bytes`.
+//! 8. Snapshots: [`Hnsw::image`] copies the topology (levels, lists, entry point; no
+//!    vectors) as an [`Image`] with a byte format; [`Restore`] rebuilds an index from it and
+//!    the nodes' vectors without computing a distance (`image.rs`).
 
 mod graph;
 mod hnsw;
+mod image;
 mod param;
 mod remove;
 mod search;
@@ -93,5 +95,6 @@ mod search;
 mod test;
 
 pub use hnsw::Hnsw;
+pub use image::{Image, Restore};
 pub use param::{Hit, Metric, Mode, Params, SearchParams, Slot, Stats};
 pub use search::Search;

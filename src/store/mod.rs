@@ -30,11 +30,12 @@ pub(crate) use glob::glob_match;
 pub(crate) use meta::AccessMeta;
 pub(crate) use persist::{is_array_section, BLOB_OVERHEAD};
 pub(crate) use shard::{EntryRef, KeyEntry, Shard, ShardData, Value, NO_ELEM};
-pub(crate) use vindex::{with_scratch, VIndex};
+pub(crate) use vindex::{with_scratch, SavedGraph, VIndex};
 pub(crate) use vset::{PreparedQuery, SetParams, VectorSet};
 
 use crate::engine::{Counters, EngineConfig, EvictionPolicy};
 use crate::error::Result;
+use crate::index::{Image, Restore};
 pub(crate) use record::Record;
 
 /// Number of shards (a power of two).
@@ -390,6 +391,9 @@ impl Store {
         let h = self.hash(&key);
         let shard = &self.shards[Store::shard_of(h)];
         let same = |set: &VectorSet| set.vindex.as_ref().is_some_and(|x| Arc::ptr_eq(x, &ix));
+        if let Some(saved) = ix.saved() {
+            self.restore_graph(&key, h, &ix, &saved);
+        }
         if ix.needs_rebuild() {
             let items = {
                 let data = shard.data.read();
@@ -454,6 +458,63 @@ impl Store {
         if ix.requeue() {
             self.index_queue.lock().push_back((key, weak));
         }
+    }
+}
+
+impl Store {
+    /// Restores a set's graph from its snapshot image (the indexer's first round after a
+    /// load): each node whose slot still holds the vector it had when saved is staged with
+    /// that vector; the saved lists are published; the rest stays pending for ordinary
+    /// inserts. A damaged or mismatched image is dropped with a warning (the graph is then
+    /// built from the pending slots).
+    fn restore_graph(&self, key: &[u8], h: u64, ix: &Arc<VIndex>, saved: &SavedGraph) {
+        let started = std::time::Instant::now();
+        let restore =
+            Image::decode(saved.bytes()).and_then(|image| Restore::new(ix.params(), image));
+        let mut restore = match restore {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::warn!(key = %String::from_utf8_lossy(key), error = %e,
+                    "saved graph not restored; building it instead");
+                ix.drop_saved();
+                return;
+            }
+        };
+        let slots: Vec<u32> = restore
+            .image()
+            .slots()
+            .filter(|&s| saved.version(s) != 0)
+            .collect();
+        let shard = &self.shards[Store::shard_of(h)];
+        let mut restored = Vec::with_capacity(slots.len());
+        for chunk in slots.chunks(4_096) {
+            let items: Vec<(u32, u64, Vec<f32>)> = {
+                let data = shard.data.read();
+                let Some(Value::VSet(set)) = data
+                    .find(h, key)
+                    .and_then(|s| data.entry(s))
+                    .map(|e| &e.value)
+                else {
+                    return;
+                };
+                if !set.vindex.as_ref().is_some_and(|x| Arc::ptr_eq(x, ix)) {
+                    return;
+                }
+                chunk
+                    .iter()
+                    .filter(|&&s| ix.live_version(s) == saved.version(s))
+                    .filter_map(|&s| set.index_vector(s).map(|v| (s, saved.version(s), v)))
+                    .collect()
+            };
+            for (s, version, v) in items {
+                if restore.stage(crate::index::Slot(s), &v).is_ok() {
+                    restored.push((s, version));
+                }
+            }
+        }
+        ix.install_restored(restore.finish(), &restored);
+        tracing::info!(key = %String::from_utf8_lossy(key), nodes = restored.len(),
+            ms = started.elapsed().as_millis() as u64, "graph restored from the snapshot");
     }
 }
 

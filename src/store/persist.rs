@@ -10,6 +10,10 @@
 //! | 6    | set number | f32 norms, `n`                                                           |
 //!
 //! Arrays (kinds 3–6) are mapped copy-on-write at open: restart does not read vectors.
+//! The graph (kind 7) is mapped too and restored by the indexer after open, from the saved
+//! lists and the set's vectors, without a distance computation; until then (and for any node
+//! whose slot changed since), searches scan the not-yet-indexed slots exactly, as always.
+//! Snapshots without kind 7 (older ones, sets without a graph) build the graph instead.
 //! A snapshot is fuzzy (each shard is copied under its own read lock) and carries the LSN
 //! taken before the first copy; replaying the log from that LSN makes it exact, because
 //! records are absolute (see `record`).
@@ -30,6 +34,7 @@ const SET_F32: u32 = 3;
 const SET_CODES: u32 = 4;
 const SET_SCALES: u32 = 5;
 const SET_NORMS: u32 = 6;
+const SET_GRAPH: u32 = 7;
 
 /// Whether a snapshot section of this kind is a vector array (f32s, codes, scales, norms):
 /// bulk numbers whose checksums may be finished while the metadata loads.
@@ -46,7 +51,7 @@ pub(crate) const SET_OVERHEAD: u64 =
 /// One shard's content, copied under its read lock.
 struct ShardCopy {
     blobs: Vec<u8>,
-    sets: Vec<[Vec<u8>; 5]>,
+    sets: Vec<[Vec<u8>; 6]>,
 }
 
 impl Store {
@@ -104,7 +109,14 @@ impl Store {
                             }
                             let [f, c, sc, n] = set.arena_bytes();
                             let own = |p: [&[u8]; 2]| [p[0], p[1]].concat();
-                            sets.push([meta, own(f), own(c), own(sc), own(n)]);
+                            // Under this shard's read lock the set cannot change, so each
+                            // saved node matches the vector saved for its slot.
+                            let graph = set
+                                .vindex
+                                .as_ref()
+                                .and_then(|ix| ix.image_bytes())
+                                .unwrap_or_default();
+                            sets.push([meta, own(f), own(c), own(sc), own(n), graph]);
                         }
                     }
                 }
@@ -113,12 +125,15 @@ impl Store {
                 ShardCopy { blobs: b, sets }
             };
             w.section(BLOBS, i as u32, &[&copy.blobs])?;
-            for [meta, f, c, sc, n] in &copy.sets {
+            for [meta, f, c, sc, n, graph] in &copy.sets {
                 w.section(SET_META, set_no, &[meta])?;
                 w.section(SET_F32, set_no, &[f])?;
                 w.section(SET_CODES, set_no, &[c])?;
                 w.section(SET_SCALES, set_no, &[sc])?;
                 w.section(SET_NORMS, set_no, &[n])?;
+                if !graph.is_empty() {
+                    w.section(SET_GRAPH, set_no, &[graph])?;
+                }
                 set_no += 1;
             }
         }
@@ -309,6 +324,13 @@ impl Store {
         }
         let mut set = set;
         set.maybe_index(self.cfg.index_min_elements);
+        if let Some(ix) = &set.vindex {
+            if let Some(graph) = snap.map_section(SET_GRAPH, tag)? {
+                if !graph.bytes().is_empty() {
+                    ix.set_saved(graph);
+                }
+            }
+        }
         let wants = set.index_wants_queue;
         let weak = set.vindex.as_ref().map(std::sync::Arc::downgrade);
         self.bump_uid(uid);

@@ -19,7 +19,8 @@ use parking_lot::{Mutex, RwLock};
 use super::vset::SetParams;
 use crate::engine::{Metric, StorageMode};
 use crate::error::Result;
-use crate::index::{self, Hnsw, Search, Slot};
+use crate::index::{self, Hnsw, Image, Search, Slot};
+use crate::snapshot::MappedArray;
 
 /// Version bookkeeping of one index.
 #[derive(Default)]
@@ -41,8 +42,31 @@ pub(crate) struct VIndex {
     /// Graph removals since the graph was built (a rebuild trigger).
     removed_since_build: AtomicU64,
     state: Mutex<State>,
+    /// A graph saved in the snapshot this set was loaded from, until the indexer restored it.
+    saved: Mutex<Option<Arc<SavedGraph>>>,
+    /// Nodes the last restore put back (0 when the graph was built instead).
+    restored_nodes: AtomicU64,
     /// Bytes of the graph already accounted in the store's totals.
     pub accounted_bytes: AtomicU64,
+}
+
+/// A snapshot's graph image (mapped) and each slot's live version when the set was loaded:
+/// a node is restored only while its slot still holds that version (the vector the topology
+/// was built for).
+pub(crate) struct SavedGraph {
+    image: MappedArray,
+    versions: Vec<u64>,
+}
+
+impl SavedGraph {
+    pub fn bytes(&self) -> &[u8] {
+        self.image.bytes()
+    }
+
+    /// The version `slot` must still have for its node to be restored (0: none).
+    pub fn version(&self, slot: u32) -> u64 {
+        self.versions.get(slot as usize).copied().unwrap_or(0)
+    }
 }
 
 impl std::fmt::Debug for VIndex {
@@ -95,8 +119,79 @@ impl VIndex {
             params,
             removed_since_build: AtomicU64::new(0),
             state: Mutex::new(State::default()),
+            saved: Mutex::new(None),
+            restored_nodes: AtomicU64::new(0),
             accounted_bytes: AtomicU64::new(0),
         })
+    }
+
+    /// The index's parameters.
+    pub fn params(&self) -> index::Params {
+        self.params
+    }
+
+    /// Keeps a snapshot's graph image for the indexer to restore (call after every loaded
+    /// slot was marked: the versions are taken now).
+    pub fn set_saved(&self, image: MappedArray) {
+        let st = self.state.lock();
+        *self.saved.lock() = Some(Arc::new(SavedGraph {
+            image,
+            versions: st.live.clone(),
+        }));
+    }
+
+    /// The saved graph still waiting to be restored.
+    pub fn saved(&self) -> Option<Arc<SavedGraph>> {
+        self.saved.lock().clone()
+    }
+
+    /// Forgets the saved graph (it could not be restored: the graph is built instead).
+    pub fn drop_saved(&self) {
+        *self.saved.lock() = None;
+    }
+
+    /// Nodes the last restore put back.
+    pub fn restored_nodes(&self) -> usize {
+        self.restored_nodes.load(Ordering::Relaxed) as usize
+    }
+
+    /// The graph's topology for a snapshot, as bytes (`index::Image`): only nodes whose slot
+    /// holds the version the graph has, so every saved node matches the vector the snapshot
+    /// keeps for its slot (the caller holds the shard's read lock, so slots cannot change).
+    /// While a saved graph waits to be restored, that one is passed on (minus changed slots).
+    /// `None` when there is no graph to save.
+    pub fn image_bytes(&self) -> Option<Vec<u8>> {
+        let st = self.state.lock();
+        if let Some(saved) = self.saved() {
+            let image = Image::decode(saved.bytes()).ok()?.retain(|s| {
+                let v = saved.version(s);
+                v != 0 && st.live.get(s as usize) == Some(&v)
+            });
+            return (image.nodes() > 0).then(|| image.encode());
+        }
+        let current: Vec<bool> = (0..st.live.len())
+            .map(|s| st.live[s] != 0 && st.indexed[s] == st.live[s])
+            .collect();
+        // Taken under the state lock: a rebuild swaps graph and versions under it together.
+        let graph = self.graph();
+        drop(st);
+        if graph.is_empty() {
+            return None;
+        }
+        Some(
+            graph
+                .image(|s| current.get(s as usize).copied().unwrap_or(false))
+                .encode(),
+        )
+    }
+
+    /// Puts a restored graph in place (the indexer, after staging every node it could): the
+    /// `restored` slots are current at the versions given, every other live slot is pending.
+    pub fn install_restored(&self, fresh: Hnsw, restored: &[(u32, u64)]) {
+        self.restored_nodes
+            .store(restored.len() as u64, Ordering::Relaxed);
+        self.install(fresh, restored);
+        self.drop_saved();
     }
 
     /// A writer stored new content in `slot` (or removed it: `present == false`). Returns true
@@ -207,12 +302,19 @@ impl VIndex {
         if fresh.build_parallel(&refs).is_err() {
             return;
         }
+        let items: Vec<(u32, u64)> = items.iter().map(|(s, v, _)| (*s, *v)).collect();
+        self.install(fresh, &items);
+    }
+
+    /// Swaps `fresh` in as the graph holding `items` (slot, version); slots whose live
+    /// version differs stay (or become) pending.
+    fn install(&self, fresh: Hnsw, items: &[(u32, u64)]) {
         let mut st = self.state.lock();
         let n = st.live.len();
         st.indexed = vec![0; n];
-        for (s, v, _) in &items {
-            if (*s as usize) < n {
-                st.indexed[*s as usize] = *v;
+        for &(s, v) in items {
+            if (s as usize) < n {
+                st.indexed[s as usize] = v;
             }
         }
         let pending: HashMap<u32, u64> = (0..n)
@@ -224,7 +326,7 @@ impl VIndex {
         self.removed_since_build.store(0, Ordering::Relaxed);
     }
 
-    fn live_version(&self, slot: u32) -> u64 {
+    pub fn live_version(&self, slot: u32) -> u64 {
         self.state
             .lock()
             .live
