@@ -388,6 +388,7 @@ impl Store {
         let Some(ix) = weak.upgrade() else {
             return;
         };
+        let _round = ix.round.lock();
         let h = self.hash(&key);
         let shard = &self.shards[Store::shard_of(h)];
         let same = |set: &VectorSet| set.vindex.as_ref().is_some_and(|x| Arc::ptr_eq(x, &ix));

@@ -331,7 +331,8 @@ impl Store {
                 }
             }
         }
-        let wants = set.index_wants_queue;
+        // Queued here, once: the flag must not queue it again at the first write.
+        let wants = std::mem::take(&mut set.index_wants_queue);
         let weak = set.vindex.as_ref().map(std::sync::Arc::downgrade);
         self.bump_uid(uid);
         self.insert_key(key, key_at, Value::VSet(Box::new(set)), SET_OVERHEAD)?;

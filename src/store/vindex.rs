@@ -48,6 +48,9 @@ pub(crate) struct VIndex {
     restored_nodes: AtomicU64,
     /// Bytes of the graph already accounted in the store's totals.
     pub accounted_bytes: AtomicU64,
+    /// Held by an index round: rounds of one set never overlap (the graph's operations on a
+    /// slot must not, and a restore or rebuild swaps the graph under a round's feet).
+    pub round: Mutex<()>,
 }
 
 /// A snapshot's graph image (mapped) and each slot's live version when the set was loaded:
@@ -122,6 +125,7 @@ impl VIndex {
             saved: Mutex::new(None),
             restored_nodes: AtomicU64::new(0),
             accounted_bytes: AtomicU64::new(0),
+            round: Mutex::new(()),
         })
     }
 
