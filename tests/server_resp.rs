@@ -781,11 +781,13 @@ fn cachestats_counts_hits_and_misses_globally_and_per_set() {
     assert!(global.starts_with("*22\r\n$4\r\nhits\r\n:2\r\n$6\r\nmisses\r\n:2\r\n$14\r\ntotal_requests\r\n:4\r\n$8\r\nhit_rate\r\n$3\r\n0.5\r\n"), "{global}");
     let per = String::from_utf8(c.call(&[b"CACHESTATS", b"vs"])).unwrap();
     assert!(
-        per.starts_with("*22\r\n$4\r\nhits\r\n:0\r\n$6\r\nmisses\r\n:1\r\n"),
+        per.starts_with("*24\r\n$4\r\nhits\r\n:0\r\n$6\r\nmisses\r\n:1\r\n"),
         "{per}"
     );
     assert!(
-        per.ends_with("$11\r\nindex_nodes\r\n:0\r\n$13\r\nindex_pending\r\n:0\r\n"),
+        per.ends_with(
+            "$11\r\nindex_nodes\r\n:0\r\n$13\r\nindex_pending\r\n:0\r\n$14\r\nindex_restored\r\n:0\r\n"
+        ),
         "{per}"
     );
     c.check_words("CACHESTATS nope", "*-1\r\n");
@@ -859,7 +861,7 @@ fn resp3_gives_maps_sets_booleans_doubles_and_nulls_where_redis_does() {
     c.check_words("VGETF32 vs z", "_\r\n");
     c.check_words("CACHESTATS nope", "_\r\n");
     let stats = String::from_utf8(c.call(&[b"CACHESTATS", b"vs"])).unwrap();
-    assert!(stats.starts_with("%11\r\n$4\r\nhits\r\n:"), "{stats}");
+    assert!(stats.starts_with("%12\r\n$4\r\nhits\r\n:"), "{stats}");
     assert!(stats.contains("$8\r\nhit_rate\r\n,"), "{stats}");
     c.check_words(
         "VINVALIDATE vs VALUES 2 1 0 THRESHOLD 0.9 WITHELEMENTS",

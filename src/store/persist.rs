@@ -36,10 +36,14 @@ const SET_SCALES: u32 = 5;
 const SET_NORMS: u32 = 6;
 const SET_GRAPH: u32 = 7;
 
-/// Whether a snapshot section of this kind is a vector array (f32s, codes, scales, norms):
-/// bulk numbers whose checksums may be finished while the metadata loads.
+/// Whether a snapshot section of this kind is bulk data that loading only maps (vector
+/// arrays: f32s, codes, scales, norms; the graph, read by the indexer after open): its
+/// checksum may be finished while the metadata loads (always before open returns).
 pub(crate) fn is_array_section(kind: u32) -> bool {
-    matches!(kind, SET_F32 | SET_CODES | SET_SCALES | SET_NORMS)
+    matches!(
+        kind,
+        SET_F32 | SET_CODES | SET_SCALES | SET_NORMS | SET_GRAPH
+    )
 }
 
 /// Per-entry bytes of a blob in accounting (must match the engine's).

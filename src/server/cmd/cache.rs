@@ -215,6 +215,7 @@ pub fn cachestats(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
                 &[
                     ("index_nodes", info.index_nodes as u64),
                     ("index_pending", info.index_pending as u64),
+                    ("index_restored", info.index_restored as u64),
                 ],
             ),
             _ => ctx.out.null_array(),
