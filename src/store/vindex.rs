@@ -339,13 +339,19 @@ impl VIndex {
             .unwrap_or(0)
     }
 
+    /// The graph now holds version `v` of `slot`. When the slot changed meanwhile (a writer
+    /// removed the element while the indexer was inserting it: the writer saw nothing in the
+    /// graph and left nothing pending) it becomes pending again, so the graph forgets it.
     fn record(&self, slot: u32, v: u64) {
         let mut st = self.state.lock();
         let s = slot as usize;
         if s < st.indexed.len() {
             st.indexed[s] = v;
-            if st.live[s] == v {
+            let live = st.live[s];
+            if live == v {
                 st.pending.remove(&slot);
+            } else {
+                st.pending.insert(slot, live);
             }
         }
     }
