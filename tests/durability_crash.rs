@@ -62,6 +62,8 @@ fn config(dir: &Path, policy: SyncPolicy, io: &str) -> EngineConfig {
         checkpoint_interval_ms: 0,
         checkpoint_wal_bytes: 0,
         checkpoint_on_close: false,
+        // Sets get their HNSW graph early, so checkpoints taken mid-write hold graphs too.
+        index_min_elements: 64,
         ..Default::default()
     }
 }
@@ -201,6 +203,45 @@ fn check_nothing_corrupt(e: &Engine, what: &str) -> (usize, usize) {
     (blobs, elements)
 }
 
+/// Once the indexer has restored (or built) each set's graph, it holds every element and
+/// nothing else, and a search for an element's own vector finds it first. Returns the nodes
+/// restored from the snapshot rather than inserted.
+fn check_graphs(e: &Engine, what: &str) -> usize {
+    e.index_settle();
+    let mut restored = 0;
+    for set in SETS {
+        let Some(info) = e.vinfo(set).unwrap() else {
+            continue;
+        };
+        if info.size < 64 {
+            continue;
+        }
+        assert_eq!(info.index_nodes, info.size, "{what}: {info:?}");
+        assert_eq!(info.index_pending, 0, "{what}: {info:?}");
+        restored += info.index_restored;
+        let names = e.vrandmember(set, 20).unwrap();
+        let found = names
+            .iter()
+            .filter(|name| {
+                let hits = e
+                    .vsearch(
+                        set,
+                        Query::Vector(&vector_for(name)),
+                        &SearchParams::default(),
+                    )
+                    .unwrap();
+                hits.first().is_some_and(|h| &h.element == *name)
+            })
+            .count();
+        assert!(
+            found * 10 >= names.len() * 9,
+            "{what}: {found} of {} elements found themselves",
+            names.len()
+        );
+    }
+    restored
+}
+
 fn run_policy(policy: &str, iterations: usize, rng: &mut SmallRng) -> usize {
     let exe = std::env::current_exe().unwrap();
     let tmp = tempfile::tempdir().unwrap();
@@ -208,6 +249,7 @@ fn run_policy(policy: &str, iterations: usize, rng: &mut SmallRng) -> usize {
     // Every acknowledgement over all the kills into this directory.
     let mut acked: BTreeMap<Ack, u64> = BTreeMap::new();
     let mut mid_checkpoint = 0;
+    let mut restored = 0;
     // Alternate the WAL's I/O paths (io_uring where it can be set up, else the plain one).
     let ios = if wal::UringIo::new().is_ok() {
         ["auto", "sync"]
@@ -287,6 +329,7 @@ fn run_policy(policy: &str, iterations: usize, rng: &mut SmallRng) -> usize {
             }
         }
         let (blobs, elements) = check_nothing_corrupt(&e, &what);
+        restored += check_graphs(&e, &what);
         assert!(
             blobs + elements >= acked.len(),
             "{what}: fewer entries than acks"
@@ -294,7 +337,8 @@ fn run_policy(policy: &str, iterations: usize, rng: &mut SmallRng) -> usize {
         e.close().unwrap();
     }
     assert!(acked.len() > 50, "{policy}: only {} acks", acked.len());
-    eprintln!("{policy}: {mid_checkpoint} of {iterations} kills hit a checkpoint in progress");
+    eprintln!("{policy}: {mid_checkpoint} of {iterations} kills hit a checkpoint in progress; {restored} graph nodes restored from snapshots over the reopens");
+    assert!(restored > 0, "{policy}: no reopen restored a graph");
     acked.len()
 }
 

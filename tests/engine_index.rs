@@ -295,6 +295,16 @@ fn answers(e: &Engine, key: &[u8], queries: &[f32], dim: usize) -> Vec<Vec<(Vec<
         .collect()
 }
 
+/// Share of the (query, element) pairs of `a` that `b` has too.
+fn overlap(a: &[Vec<(Vec<u8>, u32)>], b: &[Vec<(Vec<u8>, u32)>]) -> f64 {
+    let (mut same, mut all) = (0, 0);
+    for (x, y) in a.iter().zip(b) {
+        all += x.len();
+        same += x.iter().filter(|h| y.iter().any(|g| g.0 == h.0)).count();
+    }
+    same as f64 / all.max(1) as f64
+}
+
 #[test]
 fn a_restart_restores_the_graph_from_the_snapshot_instead_of_building_it() {
     let (base, queries, dim) = load();
@@ -316,38 +326,57 @@ fn a_restart_restores_the_graph_from_the_snapshot_instead_of_building_it() {
         storage: Some(StorageMode::Q8),
         ..exact
     };
-    let removed = |i: usize| i % 17 == 3;
-    let (before_m, before_q) = {
+    let keys = [&b"m"[..], b"q"];
+    let all_answers = |e: &Engine| keys.map(|k| answers(e, k, &queries, dim));
+    let fresh = {
         let e = Engine::open(config(true)).unwrap();
         add_all(&e, b"m", &exact, &base, dim, 0..N);
         add_all(&e, b"q", &q8, &base, dim, 0..N);
         e.index_settle();
-        // Removals since the build: the saved graph is not just a fresh build's.
-        for i in (0..N).filter(|&i| removed(i)) {
-            assert!(e.vrem(b"m", i.to_string().as_bytes()).unwrap());
-            assert!(e.vrem(b"q", i.to_string().as_bytes()).unwrap());
-        }
-        e.index_settle();
-        let a = (
-            answers(&e, b"m", &queries, dim),
-            answers(&e, b"q", &queries, dim),
-        );
+        let a = all_answers(&e);
         e.close().unwrap();
         a
     };
+    let removed = |i: usize| i % 17 == 3;
     let live = (0..N).filter(|&i| !removed(i)).count();
-    {
-        let e = Engine::open(config(false)).unwrap();
+    let after_removals = {
+        let e = Engine::open(config(true)).unwrap();
         e.index_settle();
-        for key in [&b"m"[..], b"q"] {
+        for key in keys {
             let info = e.vinfo(key).unwrap().unwrap();
-            assert_eq!(info.index_restored, live, "{info:?}");
-            assert_eq!(info.index_nodes, live, "{info:?}");
+            assert_eq!(info.index_restored, N, "{info:?}");
+            assert_eq!(info.index_nodes, N, "{info:?}");
             assert_eq!(info.index_pending, 0, "{info:?}");
         }
         // The same graph: the same answers, bit for bit, even at ef 12.
-        assert_eq!(answers(&e, b"m", &queries, dim), before_m);
-        assert_eq!(answers(&e, b"q", &queries, dim), before_q);
+        assert_eq!(all_answers(&e), fresh);
+        // Removals: the next snapshot's graph is not a fresh build's.
+        for i in (0..N).filter(|&i| removed(i)) {
+            for key in keys {
+                assert!(e.vrem(key, i.to_string().as_bytes()).unwrap());
+            }
+        }
+        e.index_settle();
+        let a = all_answers(&e);
+        e.close().unwrap();
+        a
+    };
+    {
+        let e = Engine::open(config(false)).unwrap();
+        e.index_settle();
+        for (key, before) in keys.iter().zip(&after_removals) {
+            let info = e.vinfo(key).unwrap().unwrap();
+            assert_eq!(info.index_restored, live, "{info:?}");
+            assert_eq!(info.index_nodes, live, "{info:?}");
+            // Removed nodes' stale in-links (repairs miss a few) are not saved, so walks
+            // through them can differ: nearly the same answers, not bit for bit.
+            let same = overlap(before, &answers(&e, key, &queries, dim));
+            assert!(
+                same >= 0.98,
+                "{}: {same} of the answers kept",
+                key[0] as char
+            );
+        }
         // Changes after the snapshot, left in the log only (no checkpoint at close): an
         // element moved to another vector, a new one, a removed one.
         let moved = &base[0..dim];
@@ -360,7 +389,7 @@ fn a_restart_restores_the_graph_from_the_snapshot_instead_of_building_it() {
     let e = Engine::open(config(false)).unwrap();
     e.index_settle();
     let info = e.vinfo(b"m").unwrap().unwrap();
-    // Restored from the first snapshot: every node but the two whose slot changed since.
+    // Restored from the last snapshot: every node but the two whose slot changed since.
     assert_eq!(info.index_restored, live - 2, "{info:?}");
     assert_eq!(info.index_nodes, live, "{info:?}");
     let hits = e
