@@ -404,3 +404,37 @@ fn a_restart_restores_the_graph_from_the_snapshot_instead_of_building_it() {
     let r = recall(&e, b"q", &base, &queries, dim, &|i| !removed(i));
     assert!(r >= 0.95, "q8 recall@10 after the restore {r}");
 }
+
+#[test]
+fn an_exact_set_holds_each_f32_vector_once() {
+    let (base, queries, dim) = load();
+    let e = engine();
+    let opts = VectorSetOptions {
+        ef_construction: Some(64),
+        ..Default::default()
+    };
+    add_all(&e, b"m", &opts, &base, dim, 0..N);
+    e.index_settle();
+    let info = e.vinfo(b"m").unwrap().unwrap();
+    let per = info.memory_bytes as f64 / N as f64;
+    // f32 original (4·dim) + INT8 codes for the graph (dim) + lists and per-element overheads
+    // (names, metadata): a second f32 copy in the graph would add another 4·dim.
+    let budget = (5 * dim + 600) as f64;
+    assert!(
+        per <= budget,
+        "{per:.0} bytes per {dim}-d element > {budget}: {info:?}"
+    );
+    // And the graph's INT8 candidates are reranked from those f32: exact scores.
+    let q = &queries[..dim];
+    let hits = e
+        .vsearch(b"m", Query::Vector(q), &SearchParams::default())
+        .unwrap();
+    for h in &hits {
+        let i: usize = std::str::from_utf8(&h.element).unwrap().parse().unwrap();
+        let v = &base[i * dim..(i + 1) * dim];
+        let n = |x: &[f32]| x.iter().map(|a| a * a).sum::<f32>().sqrt();
+        let cos = v.iter().zip(q).map(|(a, b)| a * b).sum::<f32>() / (n(v) * n(q));
+        assert!((h.score - cos).abs() < 1e-5, "{} vs exact {cos}", h.score);
+    }
+    assert!(recall(&e, b"m", &base, &queries, dim, &|_| true) >= 0.95);
+}

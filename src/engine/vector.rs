@@ -861,17 +861,28 @@ fn graph_top_k(
         cands.clear();
         let mut graph_hits = 0;
         let pending = with_scratch(|scratch| -> Result<Vec<u32>> {
+            let graph = ix.graph();
+            // An `exact` set's graph scores with INT8 codes: take all `ef` candidates and
+            // rerank them from the set's f32, as `index::Mode::Exact` does inside the graph.
+            let ef = match params.ef {
+                0 => graph.params().ef_search,
+                ef => ef,
+            };
             let sp = crate::index::SearchParams {
-                k: want,
+                k: if ix.reranks() { want.max(ef) } else { want },
                 ef: params.ef,
                 exhaustive: false,
             };
-            let graph = ix.graph();
             let hits = graph.search(&q.v, sp, scratch)?;
             graph_hits = hits.len();
             Ok(ix.filter(hits, &mut cands))
         })?;
         let mut dropped = graph_hits - cands.len();
+        if ix.reranks() {
+            for c in cands.iter_mut() {
+                c.0 = set.score(c.1, q);
+            }
+        }
         for s in pending {
             if set.elem(s).is_some() {
                 cands.push((set.score(s, q), s));

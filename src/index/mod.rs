@@ -19,9 +19,10 @@
 //! (`m_max0` u32 per node at level 0, ended by a terminator when shorter; `m` per upper
 //! level, in one shared pool that only the ~1/m nodes above level 0 use). No trait
 //! object or callback sits in the distance loop, and a slot's vector can only be rewritten
-//! when no search can be reading it (see Concurrency). The engine therefore need not keep a
-//! second copy: [`Hnsw::vector_into`] returns the stored f32 (or the dequantized codes in
-//! `q8`).
+//! when no search can be reading it (see Concurrency). [`Hnsw::vector_into`] returns the
+//! stored f32 (or the dequantized codes in `q8`). A caller that keeps the f32 itself (the
+//! engine's `exact` sets) builds a `q8` graph and reranks its `ef` candidates from its own
+//! f32, which is what `exact` mode does inside the graph, without a second copy.
 //!
 //! Scores are similarities, higher is nearer: the dot product for `Cosine` (the caller
 //! normalises vectors and queries) and `Dot`, `−‖a−b‖²` for `L2`. With INT8 codes a score is

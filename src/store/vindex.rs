@@ -39,6 +39,9 @@ struct State {
 pub(crate) struct VIndex {
     hnsw: RwLock<Arc<Hnsw>>,
     params: index::Params,
+    /// The graph's scores are INT8 estimates the caller must rerank with the set's f32
+    /// (`exact` sets).
+    reranks: bool,
     /// Graph removals since the graph was built (a rebuild trigger).
     removed_since_build: AtomicU64,
     state: Mutex<State>,
@@ -101,9 +104,12 @@ impl VIndex {
             Metric::Dot => index::Metric::Dot,
             Metric::L2 => index::Metric::L2,
         };
+        // An `exact` set keeps its f32 originals in its own arena, so its graph holds only the
+        // INT8 codes it traverses, and the engine reranks the graph's `ef` candidates from the
+        // set's f32 (`reranks`): the graph's rerank in `index::Mode::Exact`, without a second
+        // f32 copy of every vector (4·dim bytes per element).
         let mode = match p.storage {
-            StorageMode::Exact => index::Mode::Exact,
-            StorageMode::Q8 => index::Mode::Q8,
+            StorageMode::Exact | StorageMode::Q8 => index::Mode::Q8,
             StorageMode::NoQuant => index::Mode::NoQuant,
         };
         let params = index::Params::new(p.dim)
@@ -112,7 +118,7 @@ impl VIndex {
             .m(p.m)
             .ef_construction(p.ef_construction);
         // q8 is the memory-lean storage mode: its graph is narrower at level 0 too.
-        let params = if mode == index::Mode::Q8 {
+        let params = if p.storage == StorageMode::Q8 {
             params.memory_lean()
         } else {
             params
@@ -120,6 +126,7 @@ impl VIndex {
         Ok(Self {
             hnsw: RwLock::new(Arc::new(Hnsw::new(params)?)),
             params,
+            reranks: p.storage == StorageMode::Exact,
             removed_since_build: AtomicU64::new(0),
             state: Mutex::new(State::default()),
             saved: Mutex::new(None),
@@ -132,6 +139,11 @@ impl VIndex {
     /// The index's parameters.
     pub fn params(&self) -> index::Params {
         self.params
+    }
+
+    /// Whether graph hits carry INT8 estimates to rerank with the set's f32 (`exact` sets).
+    pub fn reranks(&self) -> bool {
+        self.reranks
     }
 
     /// Keeps a snapshot's graph image for the indexer to restore (call after every loaded
