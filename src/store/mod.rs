@@ -431,11 +431,9 @@ impl Store {
             if !same(set) {
                 return;
             }
-            let n = if ix.pending_len() > 10_000 {
-                4_096
-            } else {
-                128
-            };
+            // A backlog (a bulk load, a restart's WAL tail) goes in big batches, which `apply`
+            // links in parallel from 256 on; a trickle of writes in small ones.
+            let n = if ix.pending_len() >= 256 { 4_096 } else { 128 };
             ix.pending_batch(n)
                 .into_iter()
                 .map(|(s, v)| (s, v, if v == 0 { None } else { set.index_vector(s) }))
