@@ -417,7 +417,7 @@ impl Store {
                     .filter_map(|(s, v)| set.index_vector(s).map(|vec| (s, v, vec)))
                     .collect::<Vec<_>>()
             };
-            ix.rebuild(items);
+            ix.rebuild(items, || self.closed.load(Ordering::SeqCst));
         }
         let work = {
             let data = shard.data.read();
@@ -487,6 +487,9 @@ impl Store {
         let shard = &self.shards[Store::shard_of(h)];
         let mut restored = Vec::with_capacity(slots.len());
         for chunk in slots.chunks(4_096) {
+            if self.closed.load(Ordering::SeqCst) {
+                return; // closing: the saved graph is passed on to the next snapshot
+            }
             let items: Vec<(u32, u64, Vec<f32>)> = {
                 let data = shard.data.read();
                 let Some(Value::VSet(set)) = data

@@ -84,6 +84,9 @@ impl std::fmt::Debug for VIndex {
     }
 }
 
+/// Elements a rebuild links between two looks at its `stop` condition.
+const REBUILD_BATCH: usize = 4_096;
+
 /// One unit of indexer work: a slot, its version, and its vector in search form (or `None`
 /// for a removal).
 pub(crate) type Work = (u32, u64, Option<Vec<f32>>);
@@ -307,7 +310,9 @@ impl VIndex {
 
     /// Builds a fresh graph from `items` (slot, version, vector) with no lock held, then swaps
     /// it in: slots whose version changed meanwhile stay pending.
-    pub fn rebuild(&self, items: Vec<(u32, u64, Vec<f32>)>) {
+    /// `stop` is asked between batches (the engine is closing): a rebuild given up leaves the
+    /// current graph in place.
+    pub fn rebuild(&self, items: Vec<(u32, u64, Vec<f32>)>, stop: impl Fn() -> bool) {
         let Ok(fresh) = Hnsw::with_capacity(self.params, items.len()) else {
             return;
         };
@@ -315,8 +320,10 @@ impl VIndex {
             .iter()
             .map(|(s, _, v)| (Slot(*s), v.as_slice()))
             .collect();
-        if fresh.build_parallel(&refs).is_err() {
-            return;
+        for batch in refs.chunks(REBUILD_BATCH) {
+            if stop() || fresh.build_parallel(batch).is_err() {
+                return;
+            }
         }
         let items: Vec<(u32, u64)> = items.iter().map(|(s, v, _)| (*s, *v)).collect();
         self.install(fresh, &items);
