@@ -196,9 +196,26 @@ fn truth(base: &[f32], dim: usize, live: &[usize], queries: &[f32]) -> Vec<Vec<u
         .collect()
 }
 
-/// For each ef and each engine: median q/s over `passes` timed passes and recall@10 of the
-/// last. The engines' passes alternate (A B A B …), so a change of machine load hits both
-/// alike and their ratio stays meaningful on a shared machine.
+/// CPU time of the calling thread, in seconds (`CLOCK_THREAD_CPUTIME_ID`): unlike wall time it
+/// does not count the time other processes ran on this core, so q/s per CPU second moves far
+/// less with the machine's load.
+fn thread_cpu_s() -> f64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: FFI call writing into the timespec we own; the clock id is a constant.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    if rc != 0 {
+        return f64::NAN;
+    }
+    ts.tv_sec as f64 + ts.tv_nsec as f64 * 1e-9
+}
+
+/// For each ef and each engine: median q/s over `passes` timed passes (by wall time and by
+/// this thread's CPU time) and recall@10 of the last. The engines' passes alternate
+/// (A B A B …), so a change of machine load hits both alike and their ratio stays meaningful
+/// on a shared machine.
 #[allow(clippy::too_many_arguments)]
 fn measure(
     engines: &[&Engine],
@@ -208,7 +225,7 @@ fn measure(
     gt: &[Vec<usize>],
     efs: &[usize],
     passes: usize,
-) -> Res<Vec<Vec<(usize, f64, f64)>>> {
+) -> Res<Vec<Vec<(usize, f64, f64, f64)>>> {
     let nq = queries.len() / dim;
     let mut out = vec![Vec::new(); engines.len()];
     for &ef in efs {
@@ -218,11 +235,13 @@ fn measure(
             ..SearchParams::default()
         };
         let mut rates = vec![Vec::new(); engines.len()];
+        let mut cpu_rates = vec![Vec::new(); engines.len()];
         let mut results = vec![Vec::with_capacity(nq); engines.len()];
         for _ in 0..passes {
             for (e, engine) in engines.iter().enumerate() {
                 results[e].clear();
                 let t = Instant::now();
+                let cpu = thread_cpu_s();
                 for q in queries.chunks_exact(dim) {
                     results[e].push(
                         engine
@@ -231,11 +250,14 @@ fn measure(
                     );
                 }
                 rates[e].push(nq as f64 / t.elapsed().as_secs_f64());
+                cpu_rates[e].push(nq as f64 / (thread_cpu_s() - cpu));
             }
         }
         for e in 0..engines.len() {
             rates[e].sort_by(f64::total_cmp);
             let qps = rates[e][rates[e].len() / 2];
+            cpu_rates[e].sort_by(f64::total_cmp);
+            let cpu_qps = cpu_rates[e][cpu_rates[e].len() / 2];
             let mut found = 0usize;
             let mut wanted = 0usize;
             for (hits, truth) in results[e].iter().zip(gt) {
@@ -251,7 +273,7 @@ fn measure(
             } else {
                 found as f64 / wanted as f64
             };
-            out[e].push((ef, recall, qps));
+            out[e].push((ef, recall, qps, cpu_qps));
         }
     }
     Ok(out)
@@ -411,7 +433,7 @@ fn run() -> Res<()> {
             Vec::new()
         };
         let curve = m.pop().unwrap_or_default();
-        for (n, &(ef, recall, qps)) in curve.iter().enumerate() {
+        for (n, &(ef, recall, qps, cpu_qps)) in curve.iter().enumerate() {
             let mut row = json!({
                 "event": "checkpoint", "storage": storage, "capacity": a.capacity,
                 "added": i + 1, "streamed": streamed, "flowed": streamed as f64 / a.capacity as f64,
@@ -420,15 +442,16 @@ fn run() -> Res<()> {
                 "max_level": info.max_level, "max_slot": info.max_slot,
                 "index_bytes": info.memory_bytes,
                 "evictions": counters.evictions, "expirations": counters.expirations,
-                "ef": ef, "recall": recall, "qps": qps, "passes": a.passes,
+                "ef": ef, "recall": recall, "qps": qps, "cpu_qps": cpu_qps, "passes": a.passes,
                 "queries": queries.len() / dim,
                 "settle_s": settle_s,
                 "add_us": add_s * 1e6 / added_since as f64,
                 "loadavg": loadavg(),
             });
-            if let Some(&(_, fr, fq)) = fresh.get(n) {
+            if let Some(&(_, fr, fq, fc)) = fresh.get(n) {
                 row["fresh_recall"] = json!(fr);
                 row["fresh_qps"] = json!(fq);
+                row["fresh_cpu_qps"] = json!(fc);
             }
             emit(row);
         }
