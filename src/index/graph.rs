@@ -354,6 +354,11 @@ impl Graph {
             if s.found.len() >= ef && s.found.peek().is_some_and(|w| c.score < w.0.score) {
                 break;
             }
+            // The next candidate is most often the one now on top: start loading its list
+            // while this one's neighbours are scored.
+            if let Some(next) = s.candidates.peek() {
+                crate::simd::prefetch(self.list(next.slot, level));
+            }
             // Gather the unvisited neighbours first and prefetch their vectors, so the
             // memory loads overlap instead of each score waiting for its own.
             let mut batch = std::mem::take(&mut s.batch);
