@@ -267,6 +267,8 @@ fn run() -> Res<()> {
             json!({"lib": "sutra-cache", "variant": mode_name(mode), "event": "build",
                    "n": n, "dim": dim, "m": a.m, "m_max0": index.params().m_max0, "ef_construction": a.ef_construction,
                    "build_threads": a.build_threads, "build_s": build_s, "build_cpu_s": build_cpu_s,
+                   "isa": sutra_cache::simd::isa(),
+                   "kernels": sutra_cache::simd::kernel_names().iter().map(|(_, k)| *k).collect::<Vec<_>>(),
                    "max_level": stats.max_level, "nodes": stats.nodes,
                    "memory_bytes": stats.memory_bytes,
                    "bytes_per_vector": stats.memory_bytes as f64 / n as f64})

@@ -378,9 +378,13 @@ impl Graph {
                 let cand = Scored { score, slot: n };
                 s.candidates.push(cand);
                 if self.state(n) >= min_state {
-                    s.found.push(Reverse(cand));
-                    if s.found.len() > ef {
-                        s.found.pop();
+                    if full {
+                        // Replaces the farthest in one sift instead of a push and a pop.
+                        if let Some(mut worst) = s.found.peek_mut() {
+                            *worst = Reverse(cand);
+                        }
+                    } else {
+                        s.found.push(Reverse(cand));
                     }
                 }
             }
@@ -396,6 +400,8 @@ impl Graph {
         if !q.codes.is_empty() {
             if let Some(row) = self.codes.get(i * d..(i + 1) * d) {
                 crate::simd::prefetch(&row[..d.min(384)]);
+                // The scale is read right after the dot product.
+                crate::simd::prefetch(self.scales.get(i..i + 1).unwrap_or(&[]));
             }
         } else if let Some(row) = self.vectors.get(i * d..(i + 1) * d) {
             crate::simd::prefetch(&row[..d.min(96)]);
