@@ -361,15 +361,22 @@ impl Graph {
             }
             // Gather the unvisited neighbours first and prefetch their vectors, so the
             // memory loads overlap instead of each score waiting for its own.
+            // The gathering has no data-dependent branch: every entry is written and the
+            // count advances by whether it was unvisited.
             let mut batch = std::mem::take(&mut s.batch);
-            batch.clear();
-            for n in Self::neighbours(self.list(c.slot, level)) {
-                if self.on_level(n, level) && s.visited.insert(n) {
-                    self.prefetch(q, n);
-                    batch.push(n);
-                }
+            let list = self.list(c.slot, level);
+            if batch.len() < list.len() {
+                batch.resize(list.len(), NONE);
             }
-            for &n in &batch {
+            let mut len = 0;
+            for n in Self::neighbours(list) {
+                batch[len] = n;
+                len += (self.on_level(n, level) && s.visited.insert_flag(n)) as usize;
+            }
+            for &n in &batch[..len] {
+                self.prefetch(q, n);
+            }
+            for &n in &batch[..len] {
                 let score = self.score(q, n);
                 let full = s.found.len() >= ef;
                 if full && s.found.peek().is_some_and(|w| score <= w.0.score) {
