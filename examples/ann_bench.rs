@@ -63,6 +63,7 @@ fn parse_args() -> Res<Args> {
             "--efs" => {
                 a.efs = val()?
                     .split(',')
+                    .filter(|s| !s.is_empty())
                     .map(|s| num(s.to_string()))
                     .collect::<Res<_>>()?
             }
@@ -197,6 +198,21 @@ fn truth(
         .collect())
 }
 
+/// CPU seconds (user + system, every thread) this process has used so far, from
+/// `/proc/self/stat` (clock ticks, assumed 100 per second; 0 where there is no procfs): a build
+/// figure that, unlike wall time, does not grow when other jobs take the cores.
+fn cpu_seconds() -> f64 {
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
+        return 0.0;
+    };
+    // Fields after the command name (which ends with the last ')'): state is field 3, utime
+    // and stime are fields 14 and 15.
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let tick = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    (tick(11) + tick(12)) / 100.0
+}
+
 fn mode_name(mode: Mode) -> &'static str {
     match mode {
         Mode::Exact => "exact",
@@ -211,7 +227,12 @@ fn run() -> Res<()> {
     let (_, queries) = read_matrix(&a.data.join("queries.f16.npy"), 0)?;
     let n = base.len() / dim;
     let total = read_npy(&a.data.join("base.f16.npy"))?.1[0];
-    let gt = truth(&a.data, n == total, &base, &queries, dim, a.k)?;
+    // No searches (`--efs ''`, a build-only run for profiling): no truth needed.
+    let gt = if a.efs.is_empty() {
+        Vec::new()
+    } else {
+        truth(&a.data, n == total, &base, &queries, dim, a.k)?
+    };
     let nq = queries.len() / dim;
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(a.build_threads)
@@ -235,16 +256,19 @@ fn run() -> Res<()> {
             .enumerate()
             .map(|(i, v)| (Slot(i as u32), v))
             .collect();
-        let t = Instant::now();
+        let (t, cpu0) = (Instant::now(), cpu_seconds());
         pool.install(|| index.build_parallel(&items))
             .map_err(|e| e.to_string())?;
         let build_s = t.elapsed().as_secs_f64();
+        let build_cpu_s = cpu_seconds() - cpu0;
         let stats = index.stats();
         println!(
             "{}",
             json!({"lib": "sutra-cache", "variant": mode_name(mode), "event": "build",
                    "n": n, "dim": dim, "m": a.m, "m_max0": index.params().m_max0, "ef_construction": a.ef_construction,
-                   "build_threads": a.build_threads, "build_s": build_s,
+                   "build_threads": a.build_threads, "build_s": build_s, "build_cpu_s": build_cpu_s,
+                   "isa": sutra_cache::simd::isa(),
+                   "kernels": sutra_cache::simd::kernel_names().iter().map(|(_, k)| *k).collect::<Vec<_>>(),
                    "max_level": stats.max_level, "nodes": stats.nodes,
                    "memory_bytes": stats.memory_bytes,
                    "bytes_per_vector": stats.memory_bytes as f64 / n as f64})

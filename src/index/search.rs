@@ -66,6 +66,22 @@ impl Visited {
         }
     }
 
+    /// As [`Visited::insert`], written without a branch on the answer (the tag is stored
+    /// either way), for walks that gather a list's unvisited entries: whether a neighbour
+    /// was seen is a coin flip the branch predictor keeps losing.
+    #[inline]
+    pub fn insert_flag(&mut self, slot: u32) -> bool {
+        let generation = self.generation;
+        match self.tags.get_mut(slot as usize) {
+            Some(tag) => {
+                let fresh = *tag != generation;
+                *tag = generation;
+                fresh
+            }
+            None => false,
+        }
+    }
+
     pub fn memory_bytes(&self) -> usize {
         self.tags.capacity() * 2
     }

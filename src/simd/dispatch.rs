@@ -80,14 +80,35 @@ fn select_x86_avx2(simsimd_isa: &'static str) -> Kernels {
     match simsimd_isa {
         // simsimd has AVX-512 kernels (skylake; ice and later add VNNI for i8). Measured
         // on Zen 4 (genoa): our AVX2 kernels were faster for all six operations.
-        "skylake" | "ice" | "genoa" | "sapphire" | "turin" => Kernels {
-            isa: "avx512",
-            ..avx2_table()
-        },
+        "skylake" | "ice" | "genoa" | "sapphire" | "turin" => avx512_table(),
         // AVX2 without AVX-512 (Haswell .. Zen 3; also Sierra Forest, whose AVX-VNNI
         // kernels in simsimd are unmeasured): against simsimd's haswell kernels, measured
         // on Zen 4 with simsimd's AVX-512 back ends compiled out.
         _ => avx2_table(),
+    }
+}
+
+/// AVX-512 present: our AVX2 kernels, except the INT8 inner product, which uses our AVX-512
+/// VNNI kernel when the CPU has VNNI (a third of the AVX2 kernel's instructions; the graph's
+/// build and search call nothing more often — see `perf-reports/ann.md`).
+///
+/// Only called after AVX2 and FMA were detected (the `Kernels` invariant).
+#[cfg(target_arch = "x86_64")]
+fn avx512_table() -> Kernels {
+    let base = Kernels {
+        isa: "avx512",
+        ..avx2_table()
+    };
+    if is_x86_feature_detected!("avx512f")
+        && is_x86_feature_detected!("avx512bw")
+        && is_x86_feature_detected!("avx512vnni")
+    {
+        Kernels {
+            dot_i8: (super::avx512::dot_i8_avx512, "dot_i8_avx512"),
+            ..base
+        }
+    } else {
+        base
     }
 }
 
@@ -189,6 +210,7 @@ mod tests {
         #[cfg(target_arch = "x86_64")]
         if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
             tables.push(avx2_table());
+            tables.push(avx512_table());
         }
         let a: Vec<f32> = (0..100)
             .map(|i| ((i * 37 % 101) as f32 - 50.0) / 25.0)

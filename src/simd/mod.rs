@@ -3,6 +3,7 @@
 //! Three providers implement the same six kernels (`<op>_<elem>_<provider>`):
 //! - [`scalar`]: portable Rust, every target; the fallback and the test reference;
 //! - [`avx2`]: our own AVX2 + FMA kernels with many accumulators (x86_64);
+//! - [`avx512`]: our own AVX-512 VNNI INT8 inner product (x86_64), the graph's kernel;
 //! - [`simsimd`]: the `simsimd` crate's C kernels, which dispatch on their own.
 //!
 //! [`dot_f32`] and friends call, through one table filled on first use, whichever
@@ -21,6 +22,8 @@
 
 #[cfg(target_arch = "x86_64")]
 pub mod avx2;
+#[cfg(target_arch = "x86_64")]
+pub mod avx512;
 mod dispatch;
 pub mod scalar;
 pub mod simsimd;

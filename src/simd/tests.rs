@@ -1,5 +1,5 @@
 //! Every provider available on this CPU, called directly, plus the dispatched kernels,
-//! against an f64 reference: all lengths 0..=67, slices starting 0..=3 elements into
+//! against an f64 reference: all lengths 0..=67 (i8: and some up to 768), slices starting 0..=3 elements into
 //! their buffers (so loads are unaligned), and the edge cases of the contract.
 
 use rand::rngs::SmallRng;
@@ -63,6 +63,26 @@ fn providers() -> Vec<Provider> {
             cos_f32: Box::new(|a, b| unsafe { avx2::cos_f32_avx2(a, b) }),
             l2sq_f32: Box::new(|a, b| unsafe { avx2::l2sq_f32_avx2(a, b) }),
             dot_i8: Box::new(|a, b| unsafe { avx2::dot_i8_avx2(a, b) }),
+            cos_i8: Box::new(|a, b| unsafe { avx2::cos_i8_avx2(a, b) }),
+            l2sq_i8: Box::new(|a, b| unsafe { avx2::l2sq_i8_avx2(a, b) }),
+        });
+    }
+    #[cfg(target_arch = "x86_64")]
+    if is_x86_feature_detected!("avx2")
+        && is_x86_feature_detected!("fma")
+        && is_x86_feature_detected!("avx512f")
+        && is_x86_feature_detected!("avx512bw")
+        && is_x86_feature_detected!("avx512vnni")
+    {
+        use super::{avx2, avx512};
+        // SAFETY (all six closures): AVX2, FMA and the AVX-512 features were detected just
+        // above. Only the INT8 dot product has an AVX-512 kernel; the rest are AVX2's.
+        v.push(Provider {
+            name: "avx512",
+            dot_f32: Box::new(|a, b| unsafe { avx2::dot_f32_avx2(a, b) }),
+            cos_f32: Box::new(|a, b| unsafe { avx2::cos_f32_avx2(a, b) }),
+            l2sq_f32: Box::new(|a, b| unsafe { avx2::l2sq_f32_avx2(a, b) }),
+            dot_i8: Box::new(|a, b| unsafe { avx512::dot_i8_avx512(a, b) }),
             cos_i8: Box::new(|a, b| unsafe { avx2::cos_i8_avx2(a, b) }),
             l2sq_i8: Box::new(|a, b| unsafe { avx2::l2sq_i8_avx2(a, b) }),
         });
@@ -151,7 +171,8 @@ fn f32_kernels_match_the_f64_reference_for_every_length_and_offset() {
 fn i8_kernels_are_exact_for_every_length_and_offset() {
     let mut rng = SmallRng::seed_from_u64(0x5eed_0018);
     for p in providers() {
-        for len in 0..=67usize {
+        // Past 67: the 64- and 128-byte steps of the AVX-512 kernel, with and without tails.
+        for len in (0..=67usize).chain([127, 128, 129, 200, 383, 384, 385, 768]) {
             let (ba, bb) = (random_i8(&mut rng, len + 3), random_i8(&mut rng, len + 3));
             for (oa, ob) in [(0, 0), (1, 2), (3, 1), (2, 3)] {
                 let (a, b) = (&ba[oa..oa + len], &bb[ob..ob + len]);
@@ -248,6 +269,11 @@ fn dispatch_uses_hardware_kernels_only_when_the_cpu_supports_them() {
         #[cfg(target_arch = "x86_64")]
         if kernel.ends_with("_avx2") {
             assert!(is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma"));
+        }
+        #[cfg(target_arch = "x86_64")]
+        if kernel.ends_with("_avx512") {
+            assert!(is_x86_feature_detected!("avx512f") && is_x86_feature_detected!("avx512bw"));
+            assert!(is_x86_feature_detected!("avx512vnni"));
         }
         if kernel.ends_with("_simsimd") {
             assert_ne!(
