@@ -325,6 +325,7 @@ fn a_pipeline_of_durable_sets_is_acknowledged_by_a_few_group_commits_and_survive
             .expect("a count")
     };
     let value = |i: usize| format!("value-{i}-{}", "x".repeat(i * 37 % 500));
+    let big = vec![b'b'; 3072];
     {
         let srv = TestServer::with_engine_config(cfg.clone(), engine_cfg.clone());
         let mut c = srv.connect();
@@ -349,6 +350,27 @@ fn a_pipeline_of_durable_sets_is_acknowledged_by_a_few_group_commits_and_survive
             took <= 8,
             "a 64-SET pipeline from one client took {took} fdatasyncs"
         );
+        // A pipeline longer than one read (128 × 3 KB): the reads already waiting run under
+        // the same acknowledgement, instead of one group commit per read (~25 of them).
+        let before = fsyncs(&mut c);
+        let mut batch = Vec::new();
+        for i in 0..128 {
+            batch.extend(server_support::cmd(&[
+                b"SET",
+                format!("big:{i}").as_bytes(),
+                &big,
+            ]));
+        }
+        c.send(&batch);
+        assert_eq!(
+            server_support::show(&c.read_n(5 * 128)),
+            server_support::show(&b"+OK\r\n".repeat(128))
+        );
+        let took = fsyncs(&mut c) - before;
+        assert!(
+            took <= 12,
+            "a 400 KB pipeline of SETs took {took} fdatasyncs"
+        );
         // A read after a write in the same pipeline sees it; a write after a read is
         // acknowledged in order.
         let mut mixed = words("SET m 1");
@@ -364,7 +386,7 @@ fn a_pipeline_of_durable_sets_is_acknowledged_by_a_few_group_commits_and_survive
     assert_eq!(info_field(&text, "recovery_snapshot_loaded"), "0", "{text}");
     assert_eq!(
         info_field(&text, "recovery_records_replayed"),
-        "66",
+        "194",
         "{text}"
     );
     for i in 0..64 {
@@ -375,6 +397,8 @@ fn a_pipeline_of_durable_sets_is_acknowledged_by_a_few_group_commits_and_survive
         );
     }
     c.check_words("GET m", "$2\r\n22\r\n");
+    let got = c.call(&[b"GET", b"big:127"]);
+    assert_eq!(got, [b"$3072\r\n".as_slice(), &big, b"\r\n"].concat());
     stop(srv);
 }
 

@@ -20,6 +20,9 @@ use crate::Durability;
 
 /// Replies are written out mid-batch once this many bytes are pending.
 const FLUSH_BYTES: usize = 64 << 10;
+/// Reads taken without waiting, while writes await their acknowledgement, before it is
+/// awaited (bounds how long a streaming client's replies are held back).
+const MORE_READS: usize = 16;
 /// Initial read buffer.
 const READ_BUF_BYTES: usize = 16 << 10;
 /// Buffers larger than this are released once empty.
@@ -59,6 +62,7 @@ pub async fn serve(
         if buf.capacity() - buf.len() < 4096 {
             buf.reserve(READ_BUF_BYTES);
         }
+        let spare = buf.capacity() - buf.len();
         let read = async {
             match idle {
                 Some(t) => tokio::time::timeout(t, stream.read_buf(&mut buf))
@@ -82,7 +86,46 @@ pub async fn serve(
                 Some(false) => decided = true,
             }
         }
-        let flow = run_batch(&mut stream, &shared, &mut client, &mut out, &mut buf).await;
+        let mut unacked = Unacked::default();
+        let mut more = 0;
+        // The read filled the buffer: more of the pipeline is probably waiting.
+        let mut filled = n == spare;
+        let flow = loop {
+            let flow = run_batch(
+                &mut stream,
+                &shared,
+                &mut client,
+                &mut out,
+                &mut buf,
+                &mut unacked,
+            )
+            .await;
+            // Writes wait for their acknowledgement: when more of the pipeline has already
+            // arrived (the read filled the buffer, or ended inside a request), it runs first
+            // and shares it: a pipeline longer than one read costs one group commit, not one
+            // per read.
+            if !matches!(flow, Flow::Continue)
+                || unacked.wait.is_none()
+                || (!filled && buf.is_empty())
+                || more >= MORE_READS
+                || buf.len() > query_limit
+            {
+                break flow;
+            }
+            if buf.capacity() - buf.len() < 4096 {
+                buf.reserve(READ_BUF_BYTES);
+            }
+            let spare = buf.capacity() - buf.len();
+            match stream.try_read_buf(&mut buf) {
+                Ok(n) if n > 0 => {
+                    shared.stats.net_input_bytes.fetch_add(n as u64, Relaxed);
+                    filled = n == spare;
+                    more += 1;
+                }
+                _ => break flow, // nothing more yet, or closed (the next read says so)
+            }
+        };
+        unacked.settle(&shared, &mut out).await;
         if !out.buf.is_empty() {
             if stream.write_all(&out.buf).await.is_err() {
                 return;
@@ -236,22 +279,24 @@ impl Unacked {
 }
 
 /// Executes every complete request in `buf`, leaving replies in `out` (flushing it to the
-/// socket whenever it grows past [`FLUSH_BYTES`]). Every reply left in `out` on return may
-/// be sent: the writes it acknowledges are durable.
+/// socket whenever it grows past [`FLUSH_BYTES`]). Replies to writes whose acknowledgement is
+/// still awaited are recorded in `unacked`: nothing in `out` may be sent before
+/// [`Unacked::settle`].
 async fn run_batch(
     stream: &mut TcpStream,
     shared: &Arc<Shared>,
     client: &mut Client,
     out: &mut Out,
     buf: &mut BytesMut,
+    unacked: &mut Unacked,
 ) -> Flow {
     let mut batch = Batch {
         out_limit: usize::try_from(shared.config.client_output_buffer_limit).unwrap_or(usize::MAX),
         executed: 0,
-        unacked: Unacked::default(),
+        unacked: std::mem::take(unacked),
     };
     let flow = run_batch_inner(stream, shared, client, out, buf, &mut batch).await;
-    batch.unacked.settle(shared, out).await;
+    *unacked = batch.unacked;
     // Counted per batch, not per command: one shared atomic add per read.
     shared
         .stats
