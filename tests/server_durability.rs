@@ -308,3 +308,161 @@ fn acknowledged_writes_survive_kill_9_of_the_server_in_always_mode() {
     child.kill().expect("SIGKILL");
     child.wait().expect("reaped");
 }
+
+#[test]
+fn a_pipeline_of_durable_sets_is_acknowledged_by_a_few_group_commits_and_survives_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = durable(dir.path());
+    // No snapshot at close: the restart replays the log.
+    let engine_cfg = EngineConfig {
+        active_expire_interval_ms: 0,
+        checkpoint_on_close: false,
+        ..cfg.engine_config()
+    };
+    let fsyncs = |c: &mut Conn| -> u64 {
+        info_field(&info(c, "persistence"), "wal_fsyncs")
+            .parse()
+            .expect("a count")
+    };
+    let value = |i: usize| format!("value-{i}-{}", "x".repeat(i * 37 % 500));
+    let big = vec![b'b'; 3072];
+    {
+        let srv = TestServer::with_engine_config(cfg.clone(), engine_cfg.clone());
+        let mut c = srv.connect();
+        let before = fsyncs(&mut c);
+        let mut batch = Vec::new();
+        for i in 0..64 {
+            let v = value(i);
+            batch.extend(server_support::cmd(&[
+                b"SET",
+                format!("p:{i}").as_bytes(),
+                v.as_bytes(),
+            ]));
+        }
+        c.send(&batch);
+        assert_eq!(
+            server_support::show(&c.read_n(5 * 64)),
+            server_support::show(&b"+OK\r\n".repeat(64))
+        );
+        let took = fsyncs(&mut c) - before;
+        // Without one wait per batch, each SET waits for its own fdatasync: 64 of them.
+        assert!(
+            took <= 8,
+            "a 64-SET pipeline from one client took {took} fdatasyncs"
+        );
+        // A pipeline longer than one read (128 × 3 KB): the reads already waiting run under
+        // the same acknowledgement, instead of one group commit per read (~25 of them).
+        let before = fsyncs(&mut c);
+        let mut batch = Vec::new();
+        for i in 0..128 {
+            batch.extend(server_support::cmd(&[
+                b"SET",
+                format!("big:{i}").as_bytes(),
+                &big,
+            ]));
+        }
+        c.send(&batch);
+        assert_eq!(
+            server_support::show(&c.read_n(5 * 128)),
+            server_support::show(&b"+OK\r\n".repeat(128))
+        );
+        let took = fsyncs(&mut c) - before;
+        assert!(
+            took <= 12,
+            "a 400 KB pipeline of SETs took {took} fdatasyncs"
+        );
+        // A read after a write in the same pipeline sees it; a write after a read is
+        // acknowledged in order.
+        let mut mixed = words("SET m 1");
+        mixed.extend(words("GET m"));
+        mixed.extend(words("SET m 22"));
+        mixed.extend(words("GET m"));
+        c.check(&mixed, b"+OK\r\n$1\r\n1\r\n+OK\r\n$2\r\n22\r\n");
+        stop(srv);
+    }
+    let srv = TestServer::with_engine_config(cfg.clone(), engine_cfg);
+    let mut c = srv.connect();
+    let text = info(&mut c, "persistence");
+    assert_eq!(info_field(&text, "recovery_snapshot_loaded"), "0", "{text}");
+    assert_eq!(
+        info_field(&text, "recovery_records_replayed"),
+        "194",
+        "{text}"
+    );
+    for i in 0..64 {
+        let v = value(i);
+        c.check(
+            &server_support::cmd(&[b"GET", format!("p:{i}").as_bytes()]),
+            format!("${}\r\n{v}\r\n", v.len()).as_bytes(),
+        );
+    }
+    c.check_words("GET m", "$2\r\n22\r\n");
+    let got = c.call(&[b"GET", b"big:127"]);
+    assert_eq!(got, [b"$3072\r\n".as_slice(), &big, b"\r\n"].concat());
+    stop(srv);
+}
+
+#[test]
+fn when_the_wal_fails_under_a_pipeline_every_write_of_it_is_answered_with_the_error() {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::Arc;
+    use sutra_cache::wal::{FaultPlan, IoChoice};
+    let plan = |fail_after_ops, ops: &Arc<AtomicU64>| FaultPlan {
+        fail_after_ops,
+        max_write_bytes: None,
+        ops: ops.clone(),
+    };
+    // How many I/O operations opening a fresh directory takes: the next one (the pipeline's
+    // first write) fails.
+    let opening = {
+        let dir = tempfile::tempdir().unwrap();
+        let ops = Arc::new(AtomicU64::new(0));
+        let cfg = durable(dir.path());
+        let engine = sutra_cache::Engine::open(EngineConfig {
+            wal_fault: Some(plan(None, &ops)),
+            wal_io: IoChoice::Sync,
+            checkpoint_on_close: false,
+            ..cfg.engine_config()
+        })
+        .unwrap();
+        let n = ops.load(Ordering::SeqCst);
+        engine.close().unwrap();
+        n
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let ops = Arc::new(AtomicU64::new(0));
+    let cfg = durable(dir.path());
+    let srv = TestServer::with_engine_config(
+        cfg.clone(),
+        EngineConfig {
+            active_expire_interval_ms: 0,
+            checkpoint_on_close: false,
+            wal_fault: Some(plan(Some(opening), &ops)),
+            // Plain syscalls: an io_uring torn down by the fault can interrupt (EINTR) the
+            // blocking reads of other threads of the test process.
+            wal_io: IoChoice::Sync,
+            ..cfg.engine_config()
+        },
+    );
+    let mut c = srv.connect();
+    let mut batch = words("SET a 1");
+    batch.extend(words("GET a"));
+    batch.extend(words("SET b 2"));
+    batch.extend(words("PING"));
+    c.send(&batch);
+    let replies: Vec<String> = (0..4)
+        .map(|_| String::from_utf8(c.read_reply()).unwrap())
+        .collect();
+    for i in [0, 2] {
+        assert!(
+            replies[i].starts_with("-ERR write-ahead log failed"),
+            "{replies:?}"
+        );
+    }
+    // The read ran after the write was applied (it sees it, as in Redis); it is not a write,
+    // so its reply stands.
+    assert_eq!(replies[1], "$1\r\n1\r\n", "{replies:?}");
+    assert_eq!(replies[3], "+PONG\r\n", "{replies:?}");
+    drop(c);
+    drop(srv);
+}

@@ -874,3 +874,70 @@ fn resp3_gives_maps_sets_booleans_doubles_and_nulls_where_redis_does() {
     c.check_words("MGET k nope", "*2\r\n$1\r\nv\r\n_\r\n");
     c.check_words("SCAN 0 MATCH k", "*2\r\n$1\r\n0\r\n*1\r\n$1\r\nk\r\n");
 }
+
+#[test]
+fn info_keyspace_counts_keys_with_an_expiry_and_their_mean_ttl_as_redis_does() {
+    let clock = sutra_cache::ManualClock::new(1_700_000_000_000);
+    let srv = TestServer::with_engine_config(
+        sutra_cache::server::ServerConfig::default(),
+        sutra_cache::EngineConfig {
+            active_expire_interval_ms: 0,
+            clock: clock.clone(),
+            ..Default::default()
+        },
+    );
+    let mut c = srv.connect();
+    let keyspace = |line: &str| {
+        let body = format!("# Keyspace\r\n{line}");
+        format!("${}\r\n{body}\r\n", body.len())
+    };
+    c.check_words("INFO keyspace", &keyspace(""));
+    c.check_words("SET a 1", "+OK\r\n");
+    c.check_words(
+        "INFO keyspace",
+        &keyspace("db0:keys=1,expires=0,avg_ttl=0,vector_sets=0\r\n"),
+    );
+    c.check_words("SET b 2 EX 100", "+OK\r\n");
+    c.check_words("SET c 3 PX 50000", "+OK\r\n");
+    c.check_words("VADD vs VALUES 2 1 0 e", ":1\r\n");
+    c.check_words("EXPIRE vs 200", ":1\r\n");
+    // (100 000 + 50 000 + 200 000) / 3 ms, rounded down.
+    c.check_words(
+        "INFO keyspace",
+        &keyspace("db0:keys=4,expires=3,avg_ttl=116666,vector_sets=1\r\n"),
+    );
+    clock.advance(10_000);
+    c.check_words(
+        "INFO keyspace",
+        &keyspace("db0:keys=4,expires=3,avg_ttl=106666,vector_sets=1\r\n"),
+    );
+    // Removing, replacing or overwriting an expiry moves both figures.
+    c.check_words("PERSIST b", ":1\r\n");
+    c.check_words("SET a 9 PX 1000", "+OK\r\n");
+    c.check_words("SET c 4", "+OK\r\n");
+    c.check_words(
+        "INFO keyspace",
+        &keyspace("db0:keys=4,expires=2,avg_ttl=95500,vector_sets=1\r\n"),
+    );
+    c.check_words("SET a 10 KEEPTTL", "+OK\r\n");
+    c.check_words("DEL vs", ":1\r\n");
+    c.check_words(
+        "INFO keyspace",
+        &keyspace("db0:keys=3,expires=1,avg_ttl=1000,vector_sets=0\r\n"),
+    );
+    // A key that expired and was reclaimed no longer counts.
+    clock.advance(1_000);
+    c.check_words("GET a", "$-1\r\n");
+    c.check_words(
+        "INFO keyspace",
+        &keyspace("db0:keys=2,expires=0,avg_ttl=0,vector_sets=0\r\n"),
+    );
+    c.check_words("SET d 1 EX 5", "+OK\r\n");
+    c.check_words("FLUSHALL", "+OK\r\n");
+    c.check_words("INFO keyspace", &keyspace(""));
+    c.check_words("SET e 1", "+OK\r\n");
+    c.check_words(
+        "INFO keyspace",
+        &keyspace("db0:keys=1,expires=0,avg_ttl=0,vector_sets=0\r\n"),
+    );
+}

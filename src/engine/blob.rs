@@ -107,13 +107,13 @@ impl Engine {
         let slot = match slot {
             Some(s) if replaces_blob => {
                 let old_bytes = data.entry(s).map_or(0, |e| e.bytes);
+                data.set_key_expiry(s, expires_at);
                 let entry = data.entry_mut(s).expect("found above");
                 entry.value = Value::Blob {
                     data: value.into(),
                     meta: AccessMeta::new(tick, now),
                 };
                 entry.bytes = bytes;
-                entry.expires_at = expires_at;
                 store.account(0, bytes as i64 - old_bytes as i64);
                 s
             }
@@ -283,8 +283,7 @@ impl Engine {
         if at != 0 && at <= now {
             self.store.remove_key(&mut data, s, Removal::Deleted);
         } else {
-            let entry = data.entry_mut(s).expect("found");
-            entry.expires_at = at;
+            data.set_key_expiry(s, at);
             data.push_expiry(
                 at,
                 EntryRef {
@@ -333,6 +332,29 @@ impl Engine {
             Value::Blob { .. } => KeyKind::Blob,
             Value::VSet(_) => KeyKind::VectorSet,
         })
+    }
+
+    /// Keys with an expiry and their mean time to live, as Redis's INFO keyspace reports
+    /// them (`expires`, `avg_ttl`; Redis estimates the mean from samples, this is exact: the
+    /// totals are kept per shard as keys change). As in Redis's `expires`, keys whose TTL
+    /// passed but that were not reclaimed yet still count; the mean is of `expiry − now`
+    /// over the keys counted (so those lower it), never below 0.
+    pub fn key_expiries(&self) -> KeyExpiries {
+        let (mut keys, mut sum) = (0u64, 0u128);
+        for shard in self.store.shards.iter() {
+            let (k, s) = shard.data.read().key_expiry_totals();
+            keys += k;
+            sum += s;
+        }
+        let avg_ttl_ms = match keys {
+            0 => 0,
+            n => {
+                let mean_at = sum / u128::from(n);
+                u64::try_from(mean_at.saturating_sub(u128::from(self.store.now_ms())))
+                    .unwrap_or(u64::MAX)
+            }
+        };
+        KeyExpiries { keys, avg_ttl_ms }
     }
 
     /// Number of live keys (keys whose TTL passed but were not reclaimed yet included, as Redis).

@@ -85,6 +85,18 @@ impl Durability {
     pub fn is_ready(&self) -> bool {
         matches!(self.0, Pending::Done(_))
     }
+
+    /// One acknowledgement for the writes of both: it resolves once the later of the two has
+    /// (the log acknowledges in LSN order), and fails if either already failed. A pipeline
+    /// of writes awaits one of these instead of one per write.
+    pub fn join(self, other: Durability) -> Durability {
+        use Pending::{Done, Wal};
+        Durability(match (self.0, other.0) {
+            (e @ Done(Some(Err(_))), _) | (_, e @ Done(Some(Err(_)))) => e,
+            (Done(_), p) | (p, Done(_)) => p,
+            (Wal(a), Wal(b)) => Wal(if a.lsn() >= b.lsn() { a } else { b }),
+        })
+    }
 }
 
 impl std::future::Future for Durability {

@@ -309,6 +309,15 @@ pub struct Stats {
     pub vector_sets: u64,
 }
 
+/// Keys with an expiry ([`crate::Engine::key_expiries`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct KeyExpiries {
+    /// Keys (blobs or vector sets) with an expiry.
+    pub keys: u64,
+    /// Their mean time to live in ms (0 without any).
+    pub avg_ttl_ms: u64,
+}
+
 /// One page of a SCAN.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ScanPage {

@@ -16,9 +16,13 @@ use super::frame::{self, Request};
 use super::http;
 use super::reply::Out;
 use super::shared::Shared;
+use crate::Durability;
 
 /// Replies are written out mid-batch once this many bytes are pending.
 const FLUSH_BYTES: usize = 64 << 10;
+/// Reads taken without waiting, while writes await their acknowledgement, before it is
+/// awaited (bounds how long a streaming client's replies are held back).
+const MORE_READS: usize = 16;
 /// Initial read buffer.
 const READ_BUF_BYTES: usize = 16 << 10;
 /// Buffers larger than this are released once empty.
@@ -58,6 +62,7 @@ pub async fn serve(
         if buf.capacity() - buf.len() < 4096 {
             buf.reserve(READ_BUF_BYTES);
         }
+        let spare = buf.capacity() - buf.len();
         let read = async {
             match idle {
                 Some(t) => tokio::time::timeout(t, stream.read_buf(&mut buf))
@@ -81,7 +86,46 @@ pub async fn serve(
                 Some(false) => decided = true,
             }
         }
-        let flow = run_batch(&mut stream, &shared, &mut client, &mut out, &mut buf).await;
+        let mut unacked = Unacked::default();
+        let mut more = 0;
+        // The read filled the buffer: more of the pipeline is probably waiting.
+        let mut filled = n == spare;
+        let flow = loop {
+            let flow = run_batch(
+                &mut stream,
+                &shared,
+                &mut client,
+                &mut out,
+                &mut buf,
+                &mut unacked,
+            )
+            .await;
+            // Writes wait for their acknowledgement: when more of the pipeline has already
+            // arrived (the read filled the buffer, or ended inside a request), it runs first
+            // and shares it: a pipeline longer than one read costs one group commit, not one
+            // per read.
+            if !matches!(flow, Flow::Continue)
+                || unacked.wait.is_none()
+                || (!filled && buf.is_empty())
+                || more >= MORE_READS
+                || buf.len() > query_limit
+            {
+                break flow;
+            }
+            if buf.capacity() - buf.len() < 4096 {
+                buf.reserve(READ_BUF_BYTES);
+            }
+            let spare = buf.capacity() - buf.len();
+            match stream.try_read_buf(&mut buf) {
+                Ok(n) if n > 0 => {
+                    shared.stats.net_input_bytes.fetch_add(n as u64, Relaxed);
+                    filled = n == spare;
+                    more += 1;
+                }
+                _ => break flow, // nothing more yet, or closed (the next read says so)
+            }
+        };
+        unacked.settle(&shared, &mut out).await;
         if !out.buf.is_empty() {
             if stream.write_all(&out.buf).await.is_err() {
                 return;
@@ -179,21 +223,93 @@ async fn offloaded(
     }
 }
 
+/// Replies to writes whose durability is still awaited (deferred durability): the batch's
+/// writes are covered by one wait, for the highest LSN among them, settled before any reply
+/// leaves — a pipeline of N durable writes costs one group commit instead of N.
+#[derive(Default)]
+struct Unacked {
+    wait: Option<Durability>,
+    /// Byte ranges in the reply buffer of the replies to the writes `wait` covers.
+    spans: Vec<(usize, usize)>,
+}
+
+impl Unacked {
+    fn add(&mut self, durable: Durability, span: (usize, usize)) {
+        self.wait = Some(match self.wait.take() {
+            Some(w) => w.join(durable),
+            None => durable,
+        });
+        self.spans.push(span);
+    }
+
+    /// Awaits the writes; if they failed, each of their replies becomes the error (as the
+    /// blocking call would have answered). Replies to commands that did not write stand.
+    async fn settle(&mut self, shared: &Shared, out: &mut Out) {
+        let Some(wait) = self.wait.take() else {
+            return;
+        };
+        let spans = std::mem::take(&mut self.spans);
+        if let Err(e) = wait.await {
+            let mut err = Out {
+                resp3: out.resp3,
+                ..Out::default()
+            };
+            err.error(&cmd::CmdError::from(e).0);
+            let old = std::mem::take(&mut out.buf);
+            let mut new = BytesMut::with_capacity(old.len() + spans.len() * err.buf.len());
+            let mut at = 0;
+            for &(start, end) in &spans {
+                new.extend_from_slice(&old[at..start]);
+                new.extend_from_slice(&err.buf);
+                at = end;
+            }
+            new.extend_from_slice(&old[at..]);
+            out.buf = new;
+            shared
+                .stats
+                .error_replies
+                .fetch_add(spans.len() as u64, Relaxed);
+        }
+    }
+
+    fn discard(&mut self) {
+        self.wait = None;
+        self.spans.clear();
+    }
+}
+
 /// Executes every complete request in `buf`, leaving replies in `out` (flushing it to the
-/// socket whenever it grows past [`FLUSH_BYTES`]).
+/// socket whenever it grows past [`FLUSH_BYTES`]). Replies to writes whose acknowledgement is
+/// still awaited are recorded in `unacked`: nothing in `out` may be sent before
+/// [`Unacked::settle`].
 async fn run_batch(
     stream: &mut TcpStream,
     shared: &Arc<Shared>,
     client: &mut Client,
     out: &mut Out,
     buf: &mut BytesMut,
+    unacked: &mut Unacked,
 ) -> Flow {
-    let out_limit = usize::try_from(shared.config.client_output_buffer_limit).unwrap_or(usize::MAX);
+    let mut batch = Batch {
+        out_limit: usize::try_from(shared.config.client_output_buffer_limit).unwrap_or(usize::MAX),
+        executed: 0,
+        unacked: std::mem::take(unacked),
+    };
+    let flow = run_batch_inner(stream, shared, client, out, buf, &mut batch).await;
+    *unacked = batch.unacked;
     // Counted per batch, not per command: one shared atomic add per read.
-    let mut executed = 0u64;
-    let flow = run_batch_inner(stream, shared, client, out, buf, out_limit, &mut executed).await;
-    shared.stats.total_commands.fetch_add(executed, Relaxed);
+    shared
+        .stats
+        .total_commands
+        .fetch_add(batch.executed, Relaxed);
     flow
+}
+
+/// The state of one [`run_batch`].
+struct Batch {
+    out_limit: usize,
+    executed: u64,
+    unacked: Unacked,
 }
 
 async fn run_batch_inner(
@@ -202,8 +318,7 @@ async fn run_batch_inner(
     client: &mut Client,
     out: &mut Out,
     buf: &mut BytesMut,
-    out_limit: usize,
-    executed: &mut u64,
+    batch: &mut Batch,
 ) -> Flow {
     let multi_thread = tokio::runtime::Handle::try_current()
         .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
@@ -218,21 +333,28 @@ async fn run_batch_inner(
                 return Flow::Close;
             }
         };
-        *executed += 1;
+        batch.executed += 1;
         let spec = cmd::lookup(&args[0]);
         let after = if shared.defer_durability {
             // The command runs on this worker without blocking for the WAL; its writes'
-            // acknowledgement is awaited here (the WAL writer wakes this task), before the
-            // reply can leave: no thread per write, no hand-off to a blocking pool.
+            // acknowledgement is awaited once for the batch (the WAL writer wakes this task),
+            // before any reply leaves: no thread per write, no hand-off to a blocking pool,
+            // one group commit per pipeline. Later commands of the batch see the write, as
+            // in Redis.
             let before = out.buf.len();
             let (after, durable) = shared.engine.deferring_durability(|| {
                 run_here(shared, client, out, &args, multi_thread && long(spec))
             });
-            if let Err(e) = durable.await {
-                // As the blocking call would have: the write is reported failed.
-                out.buf.truncate(before);
-                shared.stats.error_replies.fetch_add(1, Relaxed);
-                out.error(&cmd::CmdError::from(e).0);
+            if durable.is_ready() {
+                // Nothing to wait for, or a wait that already failed.
+                if let Err(e) = durable.await {
+                    // As the blocking call would have: the write is reported failed.
+                    out.buf.truncate(before);
+                    shared.stats.error_replies.fetch_add(1, Relaxed);
+                    out.error(&cmd::CmdError::from(e).0);
+                }
+            } else {
+                batch.unacked.add(durable, (before, out.buf.len()));
             }
             after
         } else {
@@ -270,16 +392,18 @@ async fn run_batch_inner(
                 return Flow::Close;
             }
         }
-        if out.buf.len() > out_limit {
+        if out.buf.len() > batch.out_limit {
             shared.stats.protocol_errors.fetch_add(1, Relaxed);
             tracing::warn!(
                 client = client.id,
                 "closing client over the output buffer limit"
             );
             out.buf.clear();
+            batch.unacked.discard();
             return Flow::Close;
         }
         if out.buf.len() >= FLUSH_BYTES {
+            batch.unacked.settle(shared, out).await;
             if stream.write_all(&out.buf).await.is_err() {
                 out.buf.clear();
                 return Flow::Close;

@@ -44,6 +44,9 @@ pub(crate) struct ShardData {
     slots: Vec<Option<KeyEntry>>,
     free: Vec<u32>,
     live: usize,
+    /// Keys with an expiry (INFO keyspace `expires`), and the sum of their expiry times.
+    key_expiries: u64,
+    key_expiry_sum: u128,
     /// Evictable entries in this shard (blob keys plus elements).
     pub entries: usize,
     /// Lazy min-heap of `(expires_at, entry)`; stale items are skipped when popped.
@@ -92,6 +95,37 @@ impl ShardData {
         self.slots.get(slot as usize).and_then(|e| e.as_ref())
     }
 
+    /// Sets a key's expiry (0 = none); every change of a key's `expires_at` goes through
+    /// here, `insert` or `remove`, so the expiry totals stay exact.
+    pub fn set_key_expiry(&mut self, slot: u32, at: u64) {
+        let Some(old) = self.entry(slot).map(|e| e.expires_at) else {
+            return;
+        };
+        self.count_expiry(old, false);
+        self.count_expiry(at, true);
+        if let Some(e) = self.entry_mut(slot) {
+            e.expires_at = at;
+        }
+    }
+
+    fn count_expiry(&mut self, at: u64, add: bool) {
+        if at == 0 {
+            return;
+        }
+        if add {
+            self.key_expiries += 1;
+            self.key_expiry_sum += u128::from(at);
+        } else {
+            self.key_expiries -= 1;
+            self.key_expiry_sum -= u128::from(at);
+        }
+    }
+
+    /// Keys with an expiry and the sum of their expiry times (ms).
+    pub fn key_expiry_totals(&self) -> (u64, u128) {
+        (self.key_expiries, self.key_expiry_sum)
+    }
+
     pub fn entry_mut(&mut self, slot: u32) -> Option<&mut KeyEntry> {
         self.slots.get_mut(slot as usize).and_then(|e| e.as_mut())
     }
@@ -99,6 +133,7 @@ impl ShardData {
     /// Inserts a new key (the caller checked it is absent); returns its slot.
     pub fn insert(&mut self, entry: KeyEntry) -> u32 {
         let hash = entry.hash;
+        self.count_expiry(entry.expires_at, true);
         let slot = match self.free.pop() {
             Some(s) => {
                 self.slots[s as usize] = Some(entry);
@@ -119,6 +154,7 @@ impl ShardData {
 
     pub fn remove(&mut self, slot: u32) -> Option<KeyEntry> {
         let entry = self.slots.get_mut(slot as usize)?.take()?;
+        self.count_expiry(entry.expires_at, false);
         if let Ok(e) = self.index.find_entry(entry.hash, |&s| s == slot) {
             e.remove();
         }

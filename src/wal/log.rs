@@ -454,6 +454,14 @@ pub struct WaitFor {
     lsn: u64,
 }
 
+impl WaitFor {
+    /// The LSN this waits for (acknowledgements move a watermark: waiting for the highest
+    /// LSN of several records waits for all of them).
+    pub fn lsn(&self) -> u64 {
+        self.lsn
+    }
+}
+
 impl std::fmt::Debug for WaitFor {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("WaitFor").field("lsn", &self.lsn).finish()

@@ -33,7 +33,7 @@ impl TestServer {
 
     /// A server over an engine opened with `engine` (e.g. a manual clock).
     pub fn with_engine_config(config: ServerConfig, engine: EngineConfig) -> Self {
-        let engine = Arc::new(Engine::open(engine).expect("engine opens"));
+        let engine = Arc::new(open_retrying(engine));
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
         let (addr_tx, addr_rx) = std::sync::mpsc::channel();
         let e = engine.clone();
@@ -89,6 +89,23 @@ impl Drop for TestServer {
     }
 }
 
+/// Opens an engine. A restart on the same directory retries for a while when the WAL's
+/// `flock` is still held: a child that another test of this process is spawning at that
+/// moment holds a copy of the old descriptor until its `exec`.
+fn open_retrying(cfg: EngineConfig) -> Engine {
+    let mut tries = 0;
+    loop {
+        match Engine::open(cfg.clone()) {
+            Ok(e) => return e,
+            Err(e) if tries < 100 && e.to_string().contains("in use by another Wal") => {
+                tries += 1;
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            Err(e) => panic!("engine opens: {e:?}"),
+        }
+    }
+}
+
 /// A raw client.
 pub struct Conn {
     pub s: TcpStream,
@@ -135,6 +152,9 @@ impl Conn {
             match self.s.read(&mut got[filled..]) {
                 Ok(0) => break,
                 Ok(k) => filled += k,
+                // A read with a timeout is not restarted after a signal or an io_uring's
+                // task-work notification (a ring of this process being torn down).
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
                 Err(e) => panic!(
                     "read failed after {}: {e}: {}",
                     filled,
@@ -224,10 +244,13 @@ impl Conn {
     /// True when the server has closed the connection (reads EOF within the timeout).
     pub fn is_closed(&mut self) -> bool {
         let mut b = [0u8; 1];
-        match self.s.read(&mut b) {
-            Ok(0) => true,
-            Ok(_) => false,
-            Err(e) => e.kind() == std::io::ErrorKind::ConnectionReset,
+        loop {
+            return match self.s.read(&mut b) {
+                Ok(0) => true,
+                Ok(_) => false,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => e.kind() == std::io::ErrorKind::ConnectionReset,
+            };
         }
     }
 }
