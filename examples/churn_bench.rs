@@ -35,6 +35,9 @@ use sutra_cache::{
 
 type Res<T> = Result<T, String>;
 
+/// One measured point: ef, recall@10, q/s by wall time, q/s per CPU second.
+type Point = (usize, f64, f64, f64);
+
 struct Args {
     data: PathBuf,
     capacity: usize,
@@ -225,7 +228,7 @@ fn measure(
     gt: &[Vec<usize>],
     efs: &[usize],
     passes: usize,
-) -> Res<Vec<Vec<(usize, f64, f64, f64)>>> {
+) -> Res<Vec<Vec<Point>>> {
     let nq = queries.len() / dim;
     let mut out = vec![Vec::new(); engines.len()];
     for &ef in efs {

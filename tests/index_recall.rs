@@ -298,7 +298,7 @@ fn searches_run_while_other_threads_insert_and_remove() {
             for i in M / 2..M {
                 w.insert(Slot(i as u32), d.row(i), &mut s).unwrap();
                 let j = i - M / 2;
-                if j % 3 == 0 {
+                if j.is_multiple_of(3) {
                     assert!(w.remove(Slot(j as u32), &mut s));
                     w.insert(Slot(j as u32), d.row(j), &mut s).unwrap();
                 }

@@ -20,10 +20,8 @@
 //! AVX-512BW and AVX-512 VNNI (`is_x86_feature_detected!` for `avx512f`, `avx512bw`,
 //! `avx512vnni`). Given that, any pair of slices is a valid input.
 
-// The AVX-512 intrinsics and target features are stable since Rust 1.89; the crate declares
-// `rust-version = "1.85"`. Raising it makes clippy's newer lints fire in other modules, so
-// that is left to the crate's owners: until then this module needs Rust >= 1.89 to build.
-#![allow(clippy::incompatible_msrv)]
+// The AVX-512 intrinsics and target features are stable since Rust 1.89, the crate's
+// `rust-version`.
 
 use core::arch::x86_64::*;
 

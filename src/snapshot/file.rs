@@ -249,7 +249,7 @@ impl Snapshot {
             };
             let at = toc_offset + (i * TOC_ENTRY_BYTES) as u64;
             let end = e.offset.checked_add(e.len).filter(|&x| x <= toc_offset);
-            if end.is_none() || e.offset % ALIGN != 0 || e.offset < HEADER_BYTES as u64 {
+            if end.is_none() || !e.offset.is_multiple_of(ALIGN) || e.offset < HEADER_BYTES as u64 {
                 return Err(corrupt(at, "section outside the file or misaligned"));
             }
             toc.push(e);
