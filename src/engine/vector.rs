@@ -879,6 +879,10 @@ fn graph_top_k(
         })?;
         let mut dropped = graph_hits - cands.len();
         if ix.reranks() {
+            // The f32 rows are seldom cached and each is read once: ask for all of them first.
+            for c in &cands {
+                set.prefetch(c.1);
+            }
             for c in cands.iter_mut() {
                 c.0 = set.score(c.1, q);
             }

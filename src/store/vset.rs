@@ -343,6 +343,17 @@ impl VectorSet {
         }
     }
 
+    /// Hints the CPU to load the vector `score` reads for `slot` (f32 row, or INT8 codes).
+    #[inline]
+    pub fn prefetch(&self, slot: u32) {
+        let (d, s) = (self.params.dim, slot as usize);
+        if self.keeps_f32() {
+            simd::prefetch(self.f32s.row(s * d, d));
+        } else {
+            simd::prefetch(self.codes.row(s * d, d));
+        }
+    }
+
     /// Similarity of a live slot to a prepared query, higher is nearer, in metric units.
     pub fn score(&self, slot: u32, q: &PreparedQuery) -> f32 {
         let d = self.params.dim;
