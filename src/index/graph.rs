@@ -417,6 +417,15 @@ impl Graph {
         }
     }
 
+    /// Hints the CPU to load the whole f32 vector of `slot` (the rerank's operand).
+    #[inline]
+    pub fn prefetch_f32(&self, slot: u32) {
+        let (i, d) = (slot as usize, self.dim);
+        if let Some(row) = self.vectors.get(i * d..(i + 1) * d) {
+            crate::simd::prefetch(row);
+        }
+    }
+
     /// Range walk at level 0: every LINKED node reached with score ≥ `threshold` goes to
     /// `s.sorted` (unsorted); the walk expands every candidate at or above the threshold and,
     /// as a floor, the `ef` best seen so far.

@@ -376,6 +376,11 @@ impl Hnsw {
             g.search_layer(&q, entry, ef, 0, LINKED, s);
             s.drain_found_sorted();
             if self.params.mode == Mode::Exact {
+                // The f32 rows (4 bytes per dimension, seldom cached) are read once each:
+                // ask for all of them before the first is scored.
+                for c in s.sorted.iter() {
+                    g.prefetch_f32(c.slot);
+                }
                 for c in s.sorted.iter_mut() {
                     c.score = g.score_f32(query, c.slot);
                 }
