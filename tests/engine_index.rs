@@ -117,17 +117,23 @@ fn add_all(
     }
 }
 
-#[test]
-fn recall_at_10_is_high_at_the_default_ef_and_holds_under_churn() {
+/// An in-memory engine with the first `N` base vectors in the exact set `m`, its graph built
+/// (ef_construction 64 keeps the build quick at opt-level 1; the perf report uses 200).
+fn exact_set() -> (Engine, VectorSetOptions, Vec<f32>, Vec<f32>, usize) {
     let (base, queries, dim) = load();
     let e = engine();
-    // ef_construction 64 keeps the test's build quick at opt-level 1; the perf report uses 200.
     let opts = VectorSetOptions {
         ef_construction: Some(64),
         ..Default::default()
     };
     add_all(&e, b"m", &opts, &base, dim, 0..N);
     e.index_settle();
+    (e, opts, base, queries, dim)
+}
+
+#[test]
+fn recall_at_10_is_high_at_the_default_ef_and_holds_under_churn() {
+    let (e, opts, base, queries, dim) = exact_set();
     let info = e.vinfo(b"m").unwrap().unwrap();
     assert_eq!(info.index_nodes, N, "{info:?}");
     assert!(info.max_level >= 1);
@@ -407,14 +413,7 @@ fn a_restart_restores_the_graph_from_the_snapshot_instead_of_building_it() {
 
 #[test]
 fn an_exact_set_holds_each_f32_vector_once() {
-    let (base, queries, dim) = load();
-    let e = engine();
-    let opts = VectorSetOptions {
-        ef_construction: Some(64),
-        ..Default::default()
-    };
-    add_all(&e, b"m", &opts, &base, dim, 0..N);
-    e.index_settle();
+    let (e, _, base, queries, dim) = exact_set();
     let info = e.vinfo(b"m").unwrap().unwrap();
     let per = info.memory_bytes as f64 / N as f64;
     // f32 original (4·dim) + INT8 codes for the graph (dim) + lists and per-element overheads
