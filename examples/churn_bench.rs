@@ -16,7 +16,8 @@
 //! adds of the stream (and at its start and end) the bench settles the index
 //! (`index_settle`), finds the live elements (`vismember`), computes the exact top-10 of every
 //! query over them by brute force, then times `vsearch` over all queries on one thread
-//! (median of `--passes` passes) for each ef and scores recall@10.
+//! (median of `--passes` passes; by wall time and by the thread's CPU time) for each ef and
+//! scores recall@10.
 //!
 //! With `--fresh 1` (the default), each checkpoint also builds a second engine holding exactly
 //! the live elements (added in one `vadd_many`, no churn) and measures it the same way, its
