@@ -390,24 +390,11 @@ impl Store {
         };
         let _round = ix.round.lock();
         let h = self.hash(&key);
-        let shard = &self.shards[Store::shard_of(h)];
-        let same = |set: &VectorSet| set.vindex.as_ref().is_some_and(|x| Arc::ptr_eq(x, &ix));
         if let Some(saved) = ix.saved() {
             self.restore_graph(&key, h, &ix, &saved);
         }
         if ix.needs_rebuild() {
-            let items = {
-                let data = shard.data.read();
-                let Some(Value::VSet(set)) = data
-                    .find(h, &key)
-                    .and_then(|s| data.entry(s))
-                    .map(|e| &e.value)
-                else {
-                    return;
-                };
-                if !same(set) {
-                    return;
-                }
+            let Some(items) = self.with_indexed_set(h, &key, &ix, |set| {
                 let slots: Vec<u32> = set.live_slots().collect();
                 let versions = ix.live_versions(&slots);
                 slots
@@ -416,21 +403,12 @@ impl Store {
                     .filter(|&(_, v)| v != 0)
                     .filter_map(|(s, v)| set.index_vector(s).map(|vec| (s, v, vec)))
                     .collect::<Vec<_>>()
+            }) else {
+                return;
             };
             ix.rebuild(items, || self.closed.load(Ordering::SeqCst));
         }
-        let work = {
-            let data = shard.data.read();
-            let Some(Value::VSet(set)) = data
-                .find(h, &key)
-                .and_then(|s| data.entry(s))
-                .map(|e| &e.value)
-            else {
-                return;
-            };
-            if !same(set) {
-                return;
-            }
+        let Some(work) = self.with_indexed_set(h, &key, &ix, |set| {
             // A backlog (a bulk load, a restart's WAL tail) goes in big batches, which `apply`
             // links in parallel from 256 on; a trickle of writes in small ones.
             let n = if ix.pending_len() >= 256 { 4_096 } else { 128 };
@@ -438,22 +416,15 @@ impl Store {
                 .into_iter()
                 .map(|(s, v)| (s, v, if v == 0 { None } else { set.index_vector(s) }))
                 .collect::<Vec<_>>()
+        }) else {
+            return;
         };
         ix.apply(work);
-        {
-            let data = shard.data.read();
-            if let Some(Value::VSet(set)) = data
-                .find(h, &key)
-                .and_then(|s| data.entry(s))
-                .map(|e| &e.value)
-            {
-                if same(set) {
-                    let now = ix.graph().stats().memory_bytes as u64;
-                    let before = ix.accounted_bytes.swap(now, Ordering::Relaxed);
-                    self.account(0, now as i64 - before as i64);
-                }
-            }
-        }
+        self.with_indexed_set(h, &key, &ix, |_| {
+            let now = ix.graph().stats().memory_bytes as u64;
+            let before = ix.accounted_bytes.swap(now, Ordering::Relaxed);
+            self.account(0, now as i64 - before as i64);
+        });
         if ix.requeue() {
             self.index_queue.lock().push_back((key, weak));
         }
@@ -461,6 +432,29 @@ impl Store {
 }
 
 impl Store {
+    /// Runs `f` on the vector set `key` (hash `h`) under its shard's read lock, if it is still
+    /// the set whose index is `ix` (it may have been deleted or re-created since it was
+    /// queued); `None` otherwise.
+    fn with_indexed_set<R>(
+        &self,
+        h: u64,
+        key: &[u8],
+        ix: &Arc<VIndex>,
+        f: impl FnOnce(&VectorSet) -> R,
+    ) -> Option<R> {
+        let data = self.shards[Store::shard_of(h)].data.read();
+        match data
+            .find(h, key)
+            .and_then(|s| data.entry(s))
+            .map(|e| &e.value)
+        {
+            Some(Value::VSet(set)) if set.vindex.as_ref().is_some_and(|x| Arc::ptr_eq(x, ix)) => {
+                Some(f(set))
+            }
+            _ => None,
+        }
+    }
+
     /// Restores a set's graph from its snapshot image (the indexer's first round after a
     /// load): each node whose slot still holds the vector it had when saved is staged with
     /// that vector; the saved lists are published; the rest stays pending for ordinary
@@ -484,29 +478,19 @@ impl Store {
             .slots()
             .filter(|&s| saved.version(s) != 0)
             .collect();
-        let shard = &self.shards[Store::shard_of(h)];
         let mut restored = Vec::with_capacity(slots.len());
         for chunk in slots.chunks(4_096) {
             if self.closed.load(Ordering::SeqCst) {
                 return; // closing: the saved graph is passed on to the next snapshot
             }
-            let items: Vec<(u32, u64, Vec<f32>)> = {
-                let data = shard.data.read();
-                let Some(Value::VSet(set)) = data
-                    .find(h, key)
-                    .and_then(|s| data.entry(s))
-                    .map(|e| &e.value)
-                else {
-                    return;
-                };
-                if !set.vindex.as_ref().is_some_and(|x| Arc::ptr_eq(x, ix)) {
-                    return;
-                }
+            let Some(items) = self.with_indexed_set(h, key, ix, |set| {
                 chunk
                     .iter()
                     .filter(|&&s| ix.live_version(s) == saved.version(s))
                     .filter_map(|&s| set.index_vector(s).map(|v| (s, saved.version(s), v)))
-                    .collect()
+                    .collect::<Vec<_>>()
+            }) else {
+                return;
             };
             for (s, version, v) in items {
                 if restore.stage(crate::index::Slot(s), &v).is_ok() {
