@@ -90,11 +90,7 @@ impl Image {
                 out.levels[s as usize] = self.levels[s as usize];
             }
         }
-        let kept = |t: u32, level: usize| {
-            out.levels
-                .get(t as usize)
-                .is_some_and(|&l| l != NO_NODE && l as usize >= level)
-        };
+        let kept = |t: u32, level: usize| has_level(&out.levels, t, level);
         let (mut at0, mut at_up) = (0, 0);
         for s in self.slots() {
             let top = self.levels[s as usize] as usize;
@@ -235,6 +231,13 @@ impl Image {
     }
 }
 
+/// Whether slot `t` is a node of `levels` (per-slot top levels) that has `level`.
+fn has_level(levels: &[u8], t: u32, level: usize) -> bool {
+    levels
+        .get(t as usize)
+        .is_some_and(|&l| l != NO_NODE && l as usize >= level)
+}
+
 /// Appends `list`'s entries that pass `keep` (up to the first `NONE`), padded to `width`.
 fn push_filtered(out: &mut Vec<u32>, list: &[u32], width: usize, keep: impl Fn(u32) -> bool) {
     let start = out.len();
@@ -262,11 +265,7 @@ impl Hnsw {
         while levels.last() == Some(&NO_NODE) {
             levels.pop();
         }
-        let kept = |t: u32, level: usize| {
-            levels
-                .get(t as usize)
-                .is_some_and(|&l| l != NO_NODE && l as usize >= level)
-        };
+        let kept = |t: u32, level: usize| has_level(&levels, t, level);
         let (mut links0, mut upper) = (Vec::new(), Vec::new());
         let mut list = Vec::new();
         for (s, &top) in levels.iter().enumerate() {
