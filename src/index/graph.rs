@@ -318,7 +318,9 @@ impl Graph {
         loop {
             let mut moved = false;
             for n in Self::neighbours(self.list(cur.slot, level)) {
-                if !self.on_level(n, level) {
+                // Only to linked nodes: a staged one may not have its lists yet (the walk
+                // would stop dead on it), a removed one is not a result.
+                if !self.on_level(n, level) || self.state(n) != LINKED {
                     continue;
                 }
                 let s = self.score(q, n);

@@ -245,7 +245,15 @@ impl Hnsw {
         for l in (0..=level_q.min(top)).rev() {
             g.search_layer(&q, cur, self.params.ef_construction, l, STAGED, s);
             s.drain_found_sorted();
-            if let Some(&best) = s.sorted.iter().find(|c| c.slot != slot) {
+            // The next level's search starts from the nearest *linked* node: a staged one
+            // (another insert of the batch, reached early or through a link a removal's
+            // repair missed, to its reused slot) may have no list there yet, and a walk from
+            // it stops dead (the insert got almost no neighbours).
+            if let Some(&best) = s
+                .sorted
+                .iter()
+                .find(|c| c.slot != slot && g.state(c.slot) == LINKED)
+            {
                 cur = best;
             }
             let mut chosen = std::mem::take(&mut s.selected);
