@@ -318,13 +318,14 @@ impl Graph {
         loop {
             let mut moved = false;
             for n in Self::neighbours(self.list(cur.slot, level)) {
-                // Only to linked nodes: a staged one may not have its lists yet (the walk
-                // would stop dead on it), a removed one is not a result.
-                if !self.on_level(n, level) || self.state(n) != LINKED {
+                if !self.on_level(n, level) {
                     continue;
                 }
                 let s = self.score(q, n);
-                if s > cur.score {
+                // Only to linked nodes: a staged one may not have its lists yet (the walk
+                // would stop dead on it), a removed one is not a result. Checked only for a
+                // better node: a move is rare, a neighbour is not.
+                if s > cur.score && self.state(n) == LINKED {
                     cur = Scored { score: s, slot: n };
                     moved = true;
                 }
