@@ -20,6 +20,7 @@
 //! link points to (the node's vector, level and upper offset) was written under the write
 //! lock before the link could exist, so any reader that can load the link sees it.
 
+use super::huge::{resize_huge, resize_huge_with};
 use super::param::{Metric, Mode};
 use super::search::{Scored, Search};
 use crate::simd::{dot_f32, dot_i8, l2sq_f32};
@@ -115,10 +116,10 @@ impl Graph {
         }
         let cap = min.max(self.capacity * 2).max(64);
         if self.mode.has_codes() {
-            self.codes.resize(cap * self.dim, 0);
+            resize_huge(&mut self.codes, cap * self.dim, 0);
         }
         if self.mode.has_f32() {
-            self.vectors.resize(cap * self.dim, 0.0);
+            resize_huge(&mut self.vectors, cap * self.dim, 0.0);
         }
         self.scales.resize(cap, 0.0);
         if self.metric == Metric::L2 {
@@ -126,8 +127,7 @@ impl Graph {
         }
         self.levels.resize(cap, 0);
         self.state.resize_with(cap, || AtomicU8::new(EMPTY));
-        self.links0
-            .resize_with(cap * self.m_max0, || AtomicU32::new(NONE));
+        resize_huge_with(&mut self.links0, cap * self.m_max0, || AtomicU32::new(NONE));
         self.upper_at.resize(cap, 0);
         self.locks.resize_with(cap, || Mutex::new(()));
         self.capacity = cap;

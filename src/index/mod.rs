@@ -88,6 +88,7 @@
 
 mod graph;
 mod hnsw;
+mod huge;
 mod image;
 mod param;
 mod remove;
