@@ -17,7 +17,8 @@
 //! (`index_settle`), finds the live elements (`vismember`), computes the exact top-10 of every
 //! query over them by brute force, then times `vsearch` over all queries on one thread
 //! (median of `--passes` passes; by wall time and by the thread's CPU time) for each ef and
-//! scores recall@10.
+//! scores recall@10. It also counts the graph nodes each query scored
+//! (`index::scored_on_this_thread`): the search's work, which no machine load changes.
 //!
 //! With `--fresh 1` (the default), each checkpoint also builds a second engine holding exactly
 //! the live elements (added in one `vadd_many`, no churn) and measures it the same way, its
@@ -36,8 +37,9 @@ use sutra_cache::{
 
 type Res<T> = Result<T, String>;
 
-/// One measured point: ef, recall@10, q/s by wall time, q/s per CPU second.
-type Point = (usize, f64, f64, f64);
+/// One measured point: ef, recall@10, q/s by wall time, q/s per CPU second, graph nodes
+/// scored per query.
+type Point = (usize, f64, f64, f64, f64);
 
 struct Args {
     data: PathBuf,
@@ -241,11 +243,13 @@ fn measure(
         let mut rates = vec![Vec::new(); engines.len()];
         let mut cpu_rates = vec![Vec::new(); engines.len()];
         let mut results = vec![Vec::with_capacity(nq); engines.len()];
+        let mut scored = vec![0u64; engines.len()];
         for _ in 0..passes {
             for (e, engine) in engines.iter().enumerate() {
                 results[e].clear();
                 let t = Instant::now();
                 let cpu = thread_cpu_s();
+                let before = sutra_cache::index::scored_on_this_thread();
                 for q in queries.chunks_exact(dim) {
                     results[e].push(
                         engine
@@ -255,6 +259,7 @@ fn measure(
                 }
                 rates[e].push(nq as f64 / t.elapsed().as_secs_f64());
                 cpu_rates[e].push(nq as f64 / (thread_cpu_s() - cpu));
+                scored[e] = sutra_cache::index::scored_on_this_thread() - before;
             }
         }
         for e in 0..engines.len() {
@@ -277,7 +282,7 @@ fn measure(
             } else {
                 found as f64 / wanted as f64
             };
-            out[e].push((ef, recall, qps, cpu_qps));
+            out[e].push((ef, recall, qps, cpu_qps, scored[e] as f64 / nq as f64));
         }
     }
     Ok(out)
@@ -437,7 +442,7 @@ fn run() -> Res<()> {
             Vec::new()
         };
         let curve = m.pop().unwrap_or_default();
-        for (n, &(ef, recall, qps, cpu_qps)) in curve.iter().enumerate() {
+        for (n, &(ef, recall, qps, cpu_qps, scored)) in curve.iter().enumerate() {
             let mut row = json!({
                 "event": "checkpoint", "storage": storage, "capacity": a.capacity,
                 "added": i + 1, "streamed": streamed, "flowed": streamed as f64 / a.capacity as f64,
@@ -447,15 +452,17 @@ fn run() -> Res<()> {
                 "index_bytes": info.memory_bytes,
                 "evictions": counters.evictions, "expirations": counters.expirations,
                 "ef": ef, "recall": recall, "qps": qps, "cpu_qps": cpu_qps, "passes": a.passes,
+                "scored_per_query": scored,
                 "queries": queries.len() / dim,
                 "settle_s": settle_s,
                 "add_us": add_s * 1e6 / added_since as f64,
                 "loadavg": loadavg(),
             });
-            if let Some(&(_, fr, fq, fc)) = fresh.get(n) {
+            if let Some(&(_, fr, fq, fc, fs)) = fresh.get(n) {
                 row["fresh_recall"] = json!(fr);
                 row["fresh_qps"] = json!(fq);
                 row["fresh_cpu_qps"] = json!(fc);
+                row["fresh_scored_per_query"] = json!(fs);
             }
             emit(row);
         }

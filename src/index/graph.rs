@@ -86,6 +86,21 @@ pub(super) struct Graph {
     pub locks: Vec<Mutex<()>>,
 }
 
+thread_local! {
+    static SCORED: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+fn count_scored(n: usize) {
+    SCORED.with(|c| c.set(c.get() + n as u64));
+}
+
+/// Nodes the graph walks of this thread have scored so far (greedy descents and layer
+/// searches, inserts included): a machine-independent measure of a search's work, for
+/// benchmarks that compare two graphs on a noisy machine.
+pub fn scored_on_this_thread() -> u64 {
+    SCORED.with(|c| c.get())
+}
+
 impl Graph {
     pub fn new(dim: usize, metric: Metric, mode: Mode, m: usize, m_max0: usize) -> Self {
         Self {
@@ -315,12 +330,14 @@ impl Graph {
     /// Greedy walk at one level (SEARCH-LAYER with ef = 1): moves to a nearer neighbour
     /// while there is one.
     pub fn greedy(&self, q: &Query<'_>, mut cur: Scored, level: usize) -> Scored {
+        let mut scored = 0;
         loop {
             let mut moved = false;
             for n in Self::neighbours(self.list(cur.slot, level)) {
                 if !self.on_level(n, level) {
                     continue;
                 }
+                scored += 1;
                 let s = self.score(q, n);
                 // Only to linked nodes: a staged one may not have its lists yet (the walk
                 // would stop dead on it), a removed one is not a result. Checked only for a
@@ -331,6 +348,7 @@ impl Graph {
                 }
             }
             if !moved {
+                count_scored(scored);
                 return cur;
             }
         }
@@ -351,6 +369,7 @@ impl Graph {
         s.candidates.clear();
         s.found.clear();
         s.visited.insert(entry.slot);
+        let mut scored = 0;
         s.candidates.push(entry);
         if self.state(entry.slot) >= min_state {
             s.found.push(Reverse(entry));
@@ -378,6 +397,7 @@ impl Graph {
                 batch[len] = n;
                 len += (self.on_level(n, level) && s.visited.insert_flag(n)) as usize;
             }
+            scored += len;
             for &n in &batch[..len] {
                 self.prefetch(q, n);
             }
@@ -402,6 +422,7 @@ impl Graph {
             }
             s.batch = batch;
         }
+        count_scored(scored);
     }
 
     /// Hints the CPU to load the first cache lines (at most 384 bytes) of `slot`'s vector in

@@ -96,6 +96,7 @@ mod search;
 #[cfg(test)]
 mod test;
 
+pub use graph::scored_on_this_thread;
 pub use hnsw::Hnsw;
 pub use image::{Image, Restore};
 pub use param::{Hit, Metric, Mode, Params, SearchParams, Slot, Stats};
