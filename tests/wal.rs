@@ -221,6 +221,71 @@ fn interval_policy_fdatasyncs_on_its_own_within_the_interval() {
     }
 }
 
+/// Under interval/never an appender that waits writes the batch itself; one that never waits
+/// still gets its records written (and, under interval, fdatasynced) by the writer thread
+/// within the interval. Many appenders from several threads, across segment rollovers (which
+/// stay the thread's), land in LSN order.
+#[test]
+fn interval_records_are_written_by_waiters_or_the_thread_in_lsn_order() {
+    for io in io_paths() {
+        let tmp = tempfile::tempdir().unwrap();
+        {
+            let (wal, _) =
+                Wal::open(tmp.path(), opts(io, SyncPolicy::Interval(30), 64 << 10)).unwrap();
+            let wal = Arc::new(wal);
+            // Nobody waits for this one.
+            let lonely = wal.enqueue(&[(3, b"nobody waits".as_slice())]).unwrap().end - 1;
+            let start = std::time::Instant::now();
+            while wal.durable_lsn() < lonely {
+                assert!(
+                    start.elapsed().as_secs() < 10,
+                    "{io:?}: a record nobody waited for was never written and synced"
+                );
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+            let threads: Vec<_> = (0..4u8)
+                .map(|t| {
+                    let wal = wal.clone();
+                    std::thread::spawn(move || {
+                        for i in 0..300u16 {
+                            let mut p = vec![t; 500];
+                            p[..2].copy_from_slice(&i.to_le_bytes());
+                            let lsn = wal.append(t, &p).unwrap();
+                            assert!(wal.written_lsn() >= lsn);
+                        }
+                    })
+                })
+                .collect();
+            for t in threads {
+                t.join().unwrap();
+            }
+            assert!(
+                wal.segment_count() > 2,
+                "{io:?}: the test rolls segments over"
+            );
+            wal.close().unwrap();
+        }
+        let (_, replay) = Wal::open(tmp.path(), opts(io, SyncPolicy::Always, 64 << 10)).unwrap();
+        assert_eq!(replay.records.len(), 1 + 4 * 300, "{io:?}");
+        let mut next = [0u16; 4];
+        for (n, r) in replay.records.iter().enumerate() {
+            assert_eq!(
+                r.lsn,
+                replay.records[0].lsn + n as u64,
+                "{io:?}: LSNs consecutive"
+            );
+            if n == 0 {
+                assert_eq!(r.payload, b"nobody waits");
+                continue;
+            }
+            let t = r.kind as usize;
+            let i = u16::from_le_bytes([r.payload[0], r.payload[1]]);
+            assert_eq!(i, next[t], "{io:?}: thread {t}'s records in order");
+            next[t] += 1;
+        }
+    }
+}
+
 #[test]
 fn a_payload_larger_than_a_segment_is_refused_and_the_wal_goes_on() {
     let tmp = tempfile::tempdir().unwrap();

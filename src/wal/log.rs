@@ -11,7 +11,7 @@ use super::io::{FaultIo, FaultPlan, SyncIo, WalIo};
 use super::recovery::{recover, RecoveryStats, WalRecord};
 use super::segment::sync_dir;
 use super::uring::UringIo;
-use super::writer::{Shared, State, SyncPolicy, Writer};
+use super::writer::{open_active, Core, Shared, State, SyncPolicy, Writer};
 use crate::{Error, Result};
 
 /// Which I/O path the writer uses.
@@ -205,7 +205,17 @@ impl Wal {
             next_lsn = opts.replay_from_lsn;
             stats.next_lsn = next_lsn;
         }
+        let segdir = Mutex::new(segdir);
+        let active = open_active(
+            io.as_mut(),
+            &dir,
+            &segdir,
+            opts.segment_bytes,
+            tail,
+            next_lsn,
+        )?;
         let shared = Arc::new(Shared {
+            core: Mutex::new(Core::new(io, active)),
             state: Mutex::new(State {
                 next_lsn,
                 pending: Vec::new(),
@@ -221,13 +231,13 @@ impl Wal {
             }),
             work: Condvar::new(),
             done: Condvar::new(),
-            segdir: Mutex::new(segdir),
+            segdir,
             dir,
             policy: opts.sync,
             segment_bytes: opts.segment_bytes,
             max_free_segments: opts.max_free_segments,
         });
-        let writer = Writer::new(io, shared.clone(), tail, next_lsn)?;
+        let writer = Writer::new(shared.clone());
         let handle = std::thread::Builder::new()
             .name("wal-writer".into())
             .spawn({
@@ -311,6 +321,7 @@ impl Wal {
             bytes += record_size(p.len());
         }
         let mut st = self.shared.state.lock();
+        let mut asked = false;
         loop {
             if let Some(p) = &st.poisoned {
                 return Err(Error::WalPoisoned(p.clone()));
@@ -321,7 +332,16 @@ impl Wal {
             if st.pending.is_empty() || st.pending.len() + bytes <= self.max_pending {
                 break;
             }
+            if !asked {
+                // Too much queued: write it here or have the thread write it, then look again.
+                drop(st);
+                self.shared.write_or_wake();
+                st = self.shared.state.lock();
+                asked = true;
+                continue;
+            }
             self.shared.done.wait(&mut st);
+            asked = false;
         }
         let first = st.next_lsn;
         st.pending.reserve(bytes);
@@ -332,13 +352,18 @@ impl Wal {
         }
         let end = st.next_lsn;
         drop(st);
-        self.shared.work.notify_one();
+        // Under interval/never the waiter writes the batch itself or wakes the thread
+        // (`write_or_wake`); the thread also looks every interval for records no one waits for.
+        if self.shared.policy == SyncPolicy::Always {
+            self.shared.work.notify_one();
+        }
         Ok(first..end)
     }
 
     /// Blocks until `lsn` is acknowledged under the sync policy (or fails: poisoned WAL,
     /// closed WAL).
     pub fn wait_for(&self, lsn: u64) -> Result<()> {
+        self.shared.write_or_wake();
         let mut st = self.shared.state.lock();
         loop {
             if let Some(outcome) = self.shared.wait_outcome(&st, lsn) {
@@ -475,6 +500,11 @@ impl std::future::Future for WaitFor {
         self: std::pin::Pin<&mut Self>,
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<Result<()>> {
+        if self.shared.policy != SyncPolicy::Always
+            && !self.shared.acked(&self.shared.state.lock(), self.lsn)
+        {
+            self.shared.write_or_wake();
+        }
         let mut st = self.shared.state.lock();
         if let Some(outcome) = self.shared.wait_outcome(&st, self.lsn) {
             return std::task::Poll::Ready(outcome);

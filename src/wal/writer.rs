@@ -7,6 +7,14 @@
 //! then starts an fdatasync and, while that is in flight, takes and writes the next batch;
 //! it reaps the sync before starting the next one. Acknowledgement is a watermark:
 //! `written_lsn` (in the page cache) and `durable_lsn` (fdatasynced).
+//!
+//! Under `interval` and `never`, where an acknowledgement waits only for the write, an
+//! appender that is about to wait writes the pending batch itself when nobody else is writing
+//! ([`Shared::write_here`]): a write to the page cache costs less than waking this thread
+//! and being woken by it. The I/O path and the active segment sit in [`Core`], behind a
+//! mutex taken before the state lock by whoever writes, so batches reach the file in LSN
+//! order; the thread still does every fdatasync, every segment rollover, and every batch an
+//! appender left to it.
 
 use std::fs::OpenOptions;
 use std::io;
@@ -87,10 +95,44 @@ pub(crate) struct State {
     pub waiters: Vec<(u64, std::task::Waker)>,
 }
 
-/// Appenders and the writer meet here.
+/// What writing needs: the I/O path and the active segment.
+pub(crate) struct Core {
+    pub io: Box<dyn WalIo>,
+    pub active: Active,
+    /// An fdatasync started by the writer thread is in flight on `io`: appenders leave the
+    /// writing to the thread until it is reaped.
+    pub sync_busy: bool,
+    /// A batch buffer kept for reuse by [`Shared::write_here`].
+    spare: Vec<u8>,
+}
+
+impl Core {
+    pub fn new(io: Box<dyn WalIo>, active: Active) -> Self {
+        Self {
+            io,
+            active,
+            sync_busy: false,
+            spare: Vec::new(),
+        }
+    }
+}
+
+impl std::fmt::Debug for Core {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Core")
+            .field("io", &self.io.kind())
+            .field("segment", &self.active.path)
+            .field("offset", &self.active.offset)
+            .finish()
+    }
+}
+
+/// Appenders and the writer meet here. Lock order: `core` before `state`.
 #[derive(Debug)]
 pub(crate) struct Shared {
     pub state: Mutex<State>,
+    /// Taken by whoever writes a batch (the writer thread, or an appender in `write_here`).
+    pub core: Mutex<Core>,
     /// The writer waits here for work.
     pub work: Condvar,
     /// Appenders wait here for their acknowledgement.
@@ -150,6 +192,75 @@ impl Shared {
         }
     }
 
+    /// Under `interval` and `never`: writes the pending batch on the calling thread, unless
+    /// someone else holds the writing side, an fdatasync is in flight, or the batch would not
+    /// fit in the active segment (rollover is the thread's). Returns whether nothing is left
+    /// pending by this call; when false the caller wakes the thread ([`Shared::write_or_wake`]).
+    pub fn write_here(&self) -> bool {
+        if self.policy == SyncPolicy::Always {
+            return false;
+        }
+        let Some(mut guard) = self.core.try_lock() else {
+            return false;
+        };
+        let core = &mut *guard;
+        if core.sync_busy {
+            return false;
+        }
+        let mut st = self.state.lock();
+        if st.poisoned.is_some() || st.closing || st.writer_exited {
+            return false;
+        }
+        if st.pending.is_empty() {
+            return true;
+        }
+        if core.active.offset + st.pending.len() as u64 > core.active.capacity {
+            return false;
+        }
+        let mut batch = std::mem::replace(&mut st.pending, std::mem::take(&mut core.spare));
+        drop(st);
+        let mut pos = 0;
+        let mut last = core.active.last_lsn;
+        while pos < batch.len() {
+            let size = record_size(len_of(&batch[pos..]));
+            last = lsn_of(&batch[pos..]);
+            seal_record(core.active.header.seed, &mut batch[pos..]);
+            pos += size;
+        }
+        let written = write_all_at(
+            core.io.as_mut(),
+            &core.active.file,
+            &batch,
+            core.active.offset,
+        );
+        if let Err(e) = written {
+            // Fail-stop as the thread would: every waiter gets the error.
+            self.poison("write", &e);
+            return true;
+        }
+        core.active.offset += batch.len() as u64;
+        core.active.last_lsn = last;
+        batch.clear();
+        core.spare = batch;
+        let mut st = self.state.lock();
+        // The first write since the last sync: the thread sets its sync deadline from it.
+        let first_unsynced = st.written_lsn == st.durable_lsn;
+        st.written_lsn = st.written_lsn.max(last);
+        st.batches += 1;
+        self.notify(st);
+        if first_unsynced {
+            self.work.notify_one();
+        }
+        true
+    }
+
+    /// [`Shared::write_here`], or else wakes the writer thread to write the pending batch.
+    pub fn write_or_wake(&self) {
+        if !self.write_here() {
+            self.work.notify_one();
+        }
+    }
+
     fn poison(&self, what: &str, e: &io::Error) {
         let mut st = self.state.lock();
         if st.poisoned.is_none() {
@@ -162,9 +273,9 @@ impl Shared {
 
 /// The writer thread's own state.
 pub(crate) struct Writer {
-    pub io: Box<dyn WalIo>,
     pub shared: std::sync::Arc<Shared>,
-    pub active: Active,
+    /// Whether the I/O path overlaps a write with an fdatasync in flight.
+    sync_overlaps: bool,
     /// The LSN covered by the fdatasync in flight, if one is.
     sync_in_flight: Option<u64>,
     /// When the last sync started.
@@ -185,52 +296,51 @@ fn len_of(rec: &[u8]) -> usize {
     u32::from_le_bytes(b) as usize
 }
 
+/// Opens the recovered tail for appending, or makes the first segment at `next_lsn`.
+pub(crate) fn open_active(
+    io: &mut dyn WalIo,
+    dir: &std::path::Path,
+    segdir: &Mutex<SegmentDir>,
+    segment_bytes: u64,
+    tail: Option<Tail>,
+    next_lsn: u64,
+) -> io::Result<Active> {
+    Ok(match tail {
+        Some(t) => {
+            let file = OpenOptions::new().read(true).write(true).open(&t.path)?;
+            let capacity = t
+                .file_len
+                .max(t.header.capacity.min(segment_bytes))
+                .max(SEGMENT_HEADER_BYTES as u64);
+            if t.file_len < capacity {
+                io.allocate(&file, capacity)?;
+            }
+            Active {
+                file,
+                header: t.header,
+                path: t.path,
+                offset: t.end,
+                capacity,
+                last_lsn: t.last_lsn,
+            }
+        }
+        None => {
+            let free = segdir.lock().free.pop();
+            open_new_segment(io, dir, free, next_lsn, segment_bytes)?
+        }
+    })
+}
+
 impl Writer {
-    /// Opens the recovered tail for appending, or makes the first segment at `next_lsn`.
-    pub fn new(
-        mut io: Box<dyn WalIo>,
-        shared: std::sync::Arc<Shared>,
-        tail: Option<Tail>,
-        next_lsn: u64,
-    ) -> io::Result<Self> {
-        let active = match tail {
-            Some(t) => {
-                let file = OpenOptions::new().read(true).write(true).open(&t.path)?;
-                let capacity = t
-                    .file_len
-                    .max(t.header.capacity.min(shared.segment_bytes))
-                    .max(SEGMENT_HEADER_BYTES as u64);
-                if t.file_len < capacity {
-                    io.allocate(&file, capacity)?;
-                }
-                Active {
-                    file,
-                    header: t.header,
-                    path: t.path,
-                    offset: t.end,
-                    capacity,
-                    last_lsn: t.last_lsn,
-                }
-            }
-            None => {
-                let free = shared.segdir.lock().free.pop();
-                open_new_segment(
-                    io.as_mut(),
-                    &shared.dir,
-                    free,
-                    next_lsn,
-                    shared.segment_bytes,
-                )?
-            }
-        };
-        Ok(Self {
-            io,
+    pub fn new(shared: std::sync::Arc<Shared>) -> Self {
+        let sync_overlaps = shared.core.lock().io.sync_overlaps();
+        Self {
             shared,
-            active,
+            sync_overlaps,
             sync_in_flight: None,
             last_sync: Instant::now(),
             sync_ewma: Duration::ZERO,
-        })
+        }
     }
 
     /// Whether an fdatasync should start now.
@@ -251,6 +361,8 @@ impl Writer {
     /// The thread's body: runs until `close` or the first I/O error.
     pub fn run(mut self) {
         let mut batch: Vec<u8> = Vec::new();
+        // Its own handle, so a held `core` guard does not borrow `self`.
+        let shared = self.shared.clone();
         loop {
             let mut st = self.shared.state.lock();
             loop {
@@ -263,17 +375,28 @@ impl Writer {
                 if st.closing {
                     break;
                 }
+                // Under interval/never, appenders do not wake this thread for each record
+                // (they write it themselves or ask): it also looks every interval (never: every
+                // second) for records queued by an appender that never waited.
                 match self.shared.policy {
                     SyncPolicy::Interval(ms) if st.written_lsn > st.durable_lsn => {
                         let deadline = self.last_sync + Duration::from_millis(ms);
                         self.shared.work.wait_until(&mut st, deadline);
                     }
-                    _ => self.shared.work.wait(&mut st),
+                    SyncPolicy::Interval(ms) => {
+                        self.shared
+                            .work
+                            .wait_for(&mut st, Duration::from_millis(ms));
+                    }
+                    SyncPolicy::Never => {
+                        self.shared.work.wait_for(&mut st, Duration::from_secs(1));
+                    }
+                    SyncPolicy::Always => self.shared.work.wait(&mut st),
                 }
             }
             if self.sync_in_flight.is_some()
                 && self.shared.policy == SyncPolicy::Always
-                && self.io.sync_overlaps()
+                && self.sync_overlaps
             {
                 // Let the next batch gather for about half the usual sync time, then write
                 // it while the sync finishes: its own sync starts the moment this one ends.
@@ -285,14 +408,20 @@ impl Writer {
             if st.poisoned.is_some() {
                 break;
             }
-            std::mem::swap(&mut st.pending, &mut batch);
-            let closing = st.closing;
             drop(st);
-
+            // The batch is taken under the writing side's lock, so no appender's batch can
+            // reach the file between an earlier one taken here and its write.
+            let mut core = shared.core.lock();
+            let closing = {
+                let mut st = self.shared.state.lock();
+                std::mem::swap(&mut st.pending, &mut batch);
+                st.closing
+            };
             if !batch.is_empty() {
-                let last = match self.write_batch(&mut batch) {
+                let last = match self.write_batch(&mut core, &mut batch) {
                     Ok(last) => last,
                     Err(e) => {
+                        drop(core);
                         self.shared.poison("write", &e);
                         break;
                     }
@@ -304,7 +433,10 @@ impl Writer {
                 self.shared.notify(st);
             }
             if let Some(covered) = self.sync_in_flight.take() {
-                if let Err(e) = self.io.finish_sync() {
+                let synced = core.io.finish_sync();
+                core.sync_busy = false;
+                if let Err(e) = synced {
+                    drop(core);
                     self.shared.poison("fdatasync", &e);
                     break;
                 }
@@ -317,6 +449,7 @@ impl Writer {
                 self.shared.notify(st);
                 if self.shared.policy == SyncPolicy::Always && acked >= 2 && self.gather(acked) {
                     // The writers just acknowledged are back: write them, then one sync.
+                    // (Under `always` no appender writes, so holding `core` here blocks no one.)
                     continue;
                 }
             }
@@ -327,10 +460,13 @@ impl Writer {
                 // Taken before starting: with plain syscalls `start_sync` is the whole sync,
                 // and `sync_ewma` measures from here.
                 self.last_sync = Instant::now();
-                if let Err(e) = self.io.start_sync(&self.active.file) {
+                let c = &mut *core;
+                if let Err(e) = c.io.start_sync(&c.active.file) {
+                    drop(core);
                     self.shared.poison("fdatasync", &e);
                     break;
                 }
+                core.sync_busy = true;
                 self.sync_in_flight = Some(covered);
             } else if closing && st.pending.is_empty() && self.sync_in_flight.is_none() {
                 break;
@@ -338,7 +474,9 @@ impl Writer {
         }
         if self.sync_in_flight.take().is_some() {
             // Already poisoned or closing; the result no longer changes anything.
-            let _ = self.io.finish_sync();
+            let mut core = shared.core.lock();
+            let _ = core.io.finish_sync();
+            core.sync_busy = false;
         }
         let mut st = self.shared.state.lock();
         st.writer_exited = true;
@@ -366,49 +504,35 @@ impl Writer {
 
     /// Seals and writes `batch`, rolling over to new segments as records stop fitting.
     /// Returns the LSN of the last record written.
-    fn write_batch(&mut self, batch: &mut [u8]) -> io::Result<u64> {
+    fn write_batch(&mut self, core: &mut Core, batch: &mut [u8]) -> io::Result<u64> {
         let mut start = 0usize;
         let mut pos = 0usize;
-        let mut last = self.active.last_lsn;
+        let mut last = core.active.last_lsn;
         while pos < batch.len() {
             let size = record_size(len_of(&batch[pos..]));
             let lsn = lsn_of(&batch[pos..]);
-            if self.active.offset + (pos - start + size) as u64 > self.active.capacity {
-                self.write_chunk(&batch[start..pos], last)?;
-                self.rollover(lsn, size)?;
+            if core.active.offset + (pos - start + size) as u64 > core.active.capacity {
+                write_chunk(core, &batch[start..pos], last)?;
+                self.rollover(core, lsn, size)?;
                 start = pos;
             }
-            seal_record(self.active.header.seed, &mut batch[pos..]);
+            seal_record(core.active.header.seed, &mut batch[pos..]);
             last = lsn;
             pos += size;
         }
-        self.write_chunk(&batch[start..pos], last)?;
+        write_chunk(core, &batch[start..pos], last)?;
         Ok(last)
-    }
-
-    fn write_chunk(&mut self, chunk: &[u8], last: u64) -> io::Result<()> {
-        if chunk.is_empty() {
-            return Ok(());
-        }
-        write_all_at(
-            self.io.as_mut(),
-            &self.active.file,
-            chunk,
-            self.active.offset,
-        )?;
-        self.active.offset += chunk.len() as u64;
-        self.active.last_lsn = last;
-        Ok(())
     }
 
     /// Seals the active segment (fdatasynced) and opens the next one at `first_lsn`, big
     /// enough for a record of `size` bytes.
-    fn rollover(&mut self, first_lsn: u64, size: usize) -> io::Result<()> {
+    fn rollover(&mut self, core: &mut Core, first_lsn: u64, size: usize) -> io::Result<()> {
         if self.sync_in_flight.take().is_some() {
-            self.io.finish_sync()?;
+            core.sync_busy = false;
+            core.io.finish_sync()?;
         }
-        self.io.sync_data(&self.active.file)?;
-        let old_last = self.active.last_lsn;
+        core.io.sync_data(&core.active.file)?;
+        let old_last = core.active.last_lsn;
         {
             let mut st = self.shared.state.lock();
             st.written_lsn = st.written_lsn.max(old_last);
@@ -422,19 +546,35 @@ impl Writer {
             .max((SEGMENT_HEADER_BYTES + size) as u64);
         let free = self.shared.segdir.lock().free.pop();
         let next = open_new_segment(
-            self.io.as_mut(),
+            core.io.as_mut(),
             &self.shared.dir,
             free,
             first_lsn,
             capacity,
         )?;
-        let old = std::mem::replace(&mut self.active, next);
+        let old = std::mem::replace(&mut core.active, next);
         self.shared.segdir.lock().sealed.push(Sealed {
             last_lsn: old.last_lsn,
             path: old.path,
         });
         Ok(())
     }
+}
+
+/// Writes one sealed chunk at the active segment's end.
+fn write_chunk(core: &mut Core, chunk: &[u8], last: u64) -> io::Result<()> {
+    if chunk.is_empty() {
+        return Ok(());
+    }
+    write_all_at(
+        core.io.as_mut(),
+        &core.active.file,
+        chunk,
+        core.active.offset,
+    )?;
+    core.active.offset += chunk.len() as u64;
+    core.active.last_lsn = last;
+    Ok(())
 }
 
 #[cfg(test)]
