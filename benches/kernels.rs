@@ -1,4 +1,4 @@
-//! Distance kernels per provider (scalar, our avx2, simsimd, and the dispatched choice)
+//! Distance kernels per provider (scalar, our avx2 and AVX-512 VNNI, simsimd, and the dispatched choice)
 //! for f32 and i8 at 384 and 768 dimensions, plus the INT8 codec.
 //!
 //! Run: `cargo bench --bench kernels -- --warm-up-time 1 --measurement-time 2`
@@ -104,12 +104,27 @@ fn bench_i8_group<R>(c: &mut Criterion, op: &str, providers: Vec<(&'static str, 
 }
 
 fn bench_i8(c: &mut Criterion) {
-    let dot = i8_providers!(
+    #[allow(unused_mut)]
+    let mut dot = i8_providers!(
         scalar::dot_i8_scalar,
         simsimd::dot_i8_simsimd,
         simd::dot_i8,
         dot_i8_avx2
     );
+    #[cfg(target_arch = "x86_64")]
+    if is_x86_feature_detected!("avx512f")
+        && is_x86_feature_detected!("avx512bw")
+        && is_x86_feature_detected!("avx512vnni")
+    {
+        // SAFETY: AVX-512F, AVX-512BW and AVX-512 VNNI were detected just above.
+        dot.insert(
+            1,
+            (
+                "avx512vnni",
+                Box::new(|a, b| unsafe { sutra_cache::simd::avx512::dot_i8_avx512(a, b) }),
+            ),
+        );
+    }
     bench_i8_group(c, "dot", dot);
     let cos = i8_providers!(
         scalar::cos_i8_scalar,
