@@ -354,16 +354,6 @@ mod tests {
     use crate::engine::{ElementAdd, Engine, EngineConfig, SyncPolicy, VectorSetOptions};
     use crate::index::Image;
 
-    fn newest_snapshot(dir: &Path) -> PathBuf {
-        let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
-            .unwrap()
-            .map(|e| e.unwrap().path())
-            .filter(|p| p.extension().is_some_and(|x| x == "snap"))
-            .collect();
-        v.sort();
-        v.pop().expect("a snapshot")
-    }
-
     fn graph_image(snap: &Snapshot) -> Image {
         let (_, _, bytes) = snap
             .sections()
@@ -399,7 +389,8 @@ mod tests {
         }
         e.index_settle();
         e.close().unwrap(); // checkpoints, graph included
-        let first = Snapshot::open(&newest_snapshot(dir.path())).unwrap();
+        let first =
+            Snapshot::open(&crate::snapshot::list_snapshots(dir.path()).unwrap()[0].1).unwrap();
         let saved = graph_image(&first);
         assert!(saved.nodes() > 0);
 

@@ -500,11 +500,13 @@ impl std::future::Future for WaitFor {
         self: std::pin::Pin<&mut Self>,
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<Result<()>> {
-        if self.shared.policy != SyncPolicy::Always
-            && !self.shared.acked(&self.shared.state.lock(), self.lsn)
+        if let Some(outcome) = self
+            .shared
+            .wait_outcome(&self.shared.state.lock(), self.lsn)
         {
-            self.shared.write_or_wake();
+            return std::task::Poll::Ready(outcome);
         }
+        self.shared.write_or_wake();
         let mut st = self.shared.state.lock();
         if let Some(outcome) = self.shared.wait_outcome(&st, self.lsn) {
             return std::task::Poll::Ready(outcome);

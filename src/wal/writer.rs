@@ -192,14 +192,10 @@ impl Shared {
         }
     }
 
-    /// Under `interval` and `never`: writes the pending batch on the calling thread, unless
-    /// someone else holds the writing side, an fdatasync is in flight, or the batch would not
-    /// fit in the active segment (rollover is the thread's). Returns whether nothing is left
-    /// pending by this call; when false the caller wakes the thread ([`Shared::write_or_wake`]).
-    pub fn write_here(&self) -> bool {
-        if self.policy == SyncPolicy::Always {
-            return false;
-        }
+    /// Writes the pending batch on the calling thread, unless someone else holds the writing
+    /// side, an fdatasync is in flight, or the batch would not fit in the active segment
+    /// (rollover is the thread's). Returns whether nothing is left pending by this call.
+    fn write_here(&self) -> bool {
         let Some(mut guard) = self.core.try_lock() else {
             return false;
         };
@@ -227,36 +223,36 @@ impl Shared {
             seal_record(core.active.header.seed, &mut batch[pos..]);
             pos += size;
         }
-        let written = write_all_at(
-            core.io.as_mut(),
-            &core.active.file,
-            &batch,
-            core.active.offset,
-        );
-        if let Err(e) = written {
+        if let Err(e) = write_chunk(core, &batch, last) {
             // Fail-stop as the thread would: every waiter gets the error.
             self.poison("write", &e);
             return true;
         }
-        core.active.offset += batch.len() as u64;
-        core.active.last_lsn = last;
         batch.clear();
         core.spare = batch;
+        self.mark_written(last);
+        true
+    }
+
+    /// Under `interval` and `never`, before waiting for an acknowledgement: writes the
+    /// pending batch here ([`Shared::write_here`]) or else wakes the writer thread to write
+    /// it. Under `always` nothing to do: every append already woke the thread.
+    pub fn write_or_wake(&self) {
+        if self.policy != SyncPolicy::Always && !self.write_here() {
+            self.work.notify_one();
+        }
+    }
+
+    /// A batch up to `last` is in the page cache: moves the watermark and wakes its waiters.
+    /// The first write since the last sync also wakes the writer thread, which sets its
+    /// interval's sync deadline from it (a no-op when the thread itself wrote).
+    fn mark_written(&self, last: u64) {
         let mut st = self.state.lock();
-        // The first write since the last sync: the thread sets its sync deadline from it.
         let first_unsynced = st.written_lsn == st.durable_lsn;
         st.written_lsn = st.written_lsn.max(last);
         st.batches += 1;
         self.notify(st);
         if first_unsynced {
-            self.work.notify_one();
-        }
-        true
-    }
-
-    /// [`Shared::write_here`], or else wakes the writer thread to write the pending batch.
-    pub fn write_or_wake(&self) {
-        if !self.write_here() {
             self.work.notify_one();
         }
     }
@@ -427,10 +423,7 @@ impl Writer {
                     }
                 };
                 batch.clear();
-                let mut st = self.shared.state.lock();
-                st.written_lsn = st.written_lsn.max(last);
-                st.batches += 1;
-                self.shared.notify(st);
+                self.shared.mark_written(last);
             }
             if let Some(covered) = self.sync_in_flight.take() {
                 let synced = core.io.finish_sync();
