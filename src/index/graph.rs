@@ -20,7 +20,7 @@
 //! link points to (the node's vector, level and upper offset) was written under the write
 //! lock before the link could exist, so any reader that can load the link sees it.
 
-use super::huge::{resize_huge, resize_huge_with};
+use super::huge::resize_huge_with;
 use super::param::{Metric, Mode};
 use super::search::{Scored, Search};
 use crate::simd::{dot_f32, dot_i8, l2sq_f32};
@@ -131,10 +131,10 @@ impl Graph {
         }
         let cap = min.max(self.capacity * 2).max(64);
         if self.mode.has_codes() {
-            resize_huge(&mut self.codes, cap * self.dim, 0);
+            resize_huge_with(&mut self.codes, cap * self.dim, || 0);
         }
         if self.mode.has_f32() {
-            resize_huge(&mut self.vectors, cap * self.dim, 0.0);
+            resize_huge_with(&mut self.vectors, cap * self.dim, || 0.0);
         }
         self.scales.resize(cap, 0.0);
         if self.metric == Metric::L2 {

@@ -5,17 +5,8 @@
 //! Where the kernel leaves THP to `madvise` (the common default), the arrays ask for 2 MiB
 //! pages before their memory is first touched.
 
-/// Grows `v` to `len` elements of `value`, after advising the kernel to back its buffer
-/// with huge pages (buffers under 4 MiB are left alone).
-pub(super) fn resize_huge<T: Clone>(v: &mut Vec<T>, len: usize, value: T) {
-    if len > v.len() {
-        v.reserve_exact(len - v.len());
-        advise(v);
-    }
-    v.resize(len, value);
-}
-
-/// As [`resize_huge`], each new element made by `f`.
+/// Grows `v` to `len` elements, each made by `f`, after advising the kernel to back its
+/// buffer with huge pages (buffers under 4 MiB are left alone).
 pub(super) fn resize_huge_with<T>(v: &mut Vec<T>, len: usize, f: impl FnMut() -> T) {
     if len > v.len() {
         v.reserve_exact(len - v.len());
