@@ -210,14 +210,16 @@ fn interval_policy_fdatasyncs_on_its_own_within_the_interval() {
         let tmp = tempfile::tempdir().unwrap();
         let (wal, _) = Wal::open(tmp.path(), opts(io, SyncPolicy::Interval(20), 1 << 20)).unwrap();
         let lsn = wal.append(1, b"x").unwrap();
-        let start = std::time::Instant::now();
-        while wal.durable_lsn() < lsn {
-            assert!(
-                start.elapsed().as_secs() < 10,
-                "{io:?}: interval sync never ran"
-            );
-            std::thread::sleep(std::time::Duration::from_millis(5));
-        }
+        wait_durable(&wal, lsn, &format!("{io:?}: interval sync never ran"));
+    }
+}
+
+/// Polls until `lsn` is fdatasynced; fails with `what` after 10 s.
+fn wait_durable(wal: &Wal, lsn: u64, what: &str) {
+    let start = std::time::Instant::now();
+    while wal.durable_lsn() < lsn {
+        assert!(start.elapsed().as_secs() < 10, "{what}");
+        std::thread::sleep(std::time::Duration::from_millis(5));
     }
 }
 
@@ -235,14 +237,11 @@ fn interval_records_are_written_by_waiters_or_the_thread_in_lsn_order() {
             let wal = Arc::new(wal);
             // Nobody waits for this one.
             let lonely = wal.enqueue(&[(3, b"nobody waits".as_slice())]).unwrap().end - 1;
-            let start = std::time::Instant::now();
-            while wal.durable_lsn() < lonely {
-                assert!(
-                    start.elapsed().as_secs() < 10,
-                    "{io:?}: a record nobody waited for was never written and synced"
-                );
-                std::thread::sleep(std::time::Duration::from_millis(5));
-            }
+            wait_durable(
+                &wal,
+                lonely,
+                &format!("{io:?}: a record nobody waited for was never written and synced"),
+            );
             let threads: Vec<_> = (0..4u8)
                 .map(|t| {
                     let wal = wal.clone();
