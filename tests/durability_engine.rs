@@ -248,3 +248,161 @@ fn the_wal_mode_is_reported_and_flush_makes_writes_durable() {
         ErrorCode::Unsupported
     );
 }
+
+/// What one writer thread of the fuzzy-snapshot test last wrote: blobs and elements of the
+/// shared set, `None` once removed.
+type Model = (
+    std::collections::HashMap<String, Option<Vec<u8>>>,
+    std::collections::HashMap<String, Option<Vec<f32>>>,
+);
+
+/// One writer: random sets, deletes, adds and removals of its own keys and elements until
+/// `stop`; returns what it last wrote.
+fn churn(e: &Engine, t: u64, stop: &std::sync::atomic::AtomicBool) -> Model {
+    let mut x = 0x9E37_79B9_7F4A_7C15u64 ^ (t + 1);
+    let mut next = || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    let (mut blobs, mut elems) = Model::default();
+    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+        let r = next();
+        let j = (r >> 8) % 60;
+        match r % 4 {
+            0 => {
+                let k = format!("b{t}-{j}");
+                let v: Vec<u8> = (0..1 + next() % 300).map(|_| next() as u8).collect();
+                e.set(k.as_bytes(), &v, SetOptions::default()).unwrap();
+                blobs.insert(k, Some(v));
+            }
+            1 => {
+                let k = format!("b{t}-{j}");
+                e.del(&[k.as_bytes()]).unwrap();
+                blobs.insert(k, None);
+            }
+            2 => {
+                let k = format!("e{t}-{j}");
+                let v: Vec<f32> = (0..16)
+                    .map(|_| (next() % 1000) as f32 / 500.0 - 1.0)
+                    .collect();
+                e.vadd(
+                    b"s",
+                    &VectorSetOptions::default(),
+                    ElementAdd::new(k.as_bytes(), &v),
+                )
+                .unwrap();
+                elems.insert(k, Some(v));
+            }
+            _ => {
+                let k = format!("e{t}-{j}");
+                e.vrem(b"s", k.as_bytes()).unwrap();
+                elems.insert(k, None);
+            }
+        }
+    }
+    (blobs, elems)
+}
+
+fn le_u64_at(b: &[u8], at: usize) -> u64 {
+    u64::from_le_bytes(b[at..at + 8].try_into().unwrap())
+}
+
+#[test]
+fn snapshots_copied_while_writes_go_on_restore_the_exact_final_state() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = EngineConfig {
+        wal_sync: SyncPolicy::Interval(20),
+        checkpoint_interval_ms: 0,
+        checkpoint_wal_bytes: 0,
+        checkpoint_on_close: false,
+        // Tiny pieces: the copy of every shard and of the set's arrays lets writers in
+        // between pieces many times.
+        snapshot_piece_bytes: 256,
+        index_min_elements: 32,
+        ..config(dir.path())
+    };
+    let e = std::sync::Arc::new(Engine::open(cfg.clone()).unwrap());
+    let stop = std::sync::Arc::new(AtomicBool::new(false));
+    let writers: Vec<_> = (0..3)
+        .map(|t| {
+            let (e, stop) = (e.clone(), stop.clone());
+            std::thread::spawn(move || churn(&e, t, &stop))
+        })
+        .collect();
+    std::thread::sleep(std::time::Duration::from_millis(50));
+    // Checkpoints until one was copied while a write landed (its log must go past its LSN);
+    // it is the newest when the writers stop.
+    let (newest, lsn, consistent) = (0..1000)
+        .find_map(|_| {
+            let lsn = e.checkpoint().unwrap();
+            let path = dir.path().join(format!("snapshot-{lsn:020}.snap"));
+            let consistent = le_u64_at(&std::fs::read(&path).unwrap(), 52);
+            (consistent > lsn).then_some((path, lsn, consistent))
+        })
+        .expect("a snapshot copied while writes went on");
+    stop.store(true, Ordering::Relaxed);
+    let models: Vec<Model> = writers.into_iter().map(|w| w.join().unwrap()).collect();
+    e.close().unwrap();
+    drop(e);
+    assert!(consistent > lsn);
+
+    let e = Engine::open(cfg.clone()).unwrap();
+    let report = e.recovery_report().unwrap();
+    assert_eq!(report.snapshot.as_deref(), Some(newest.as_path()));
+    let mut live = 0;
+    for (blobs, elems) in &models {
+        for (k, v) in blobs {
+            assert_eq!(e.get(k.as_bytes()).unwrap().as_ref(), v.as_ref(), "{k}");
+        }
+        for (k, v) in elems {
+            assert_eq!(
+                e.vget(b"s", k.as_bytes()).unwrap().as_ref(),
+                v.as_ref(),
+                "{k}"
+            );
+            live += usize::from(v.is_some());
+        }
+    }
+    assert_eq!(e.vcard(b"s").unwrap() as usize, live);
+    e.close().unwrap();
+    drop(e);
+
+    // Damage the log at the record the image needs last: recovery must refuse the image
+    // (it may mix states) rather than serve it, and say which snapshot to move away.
+    let mut segs: Vec<_> = std::fs::read_dir(dir.path().join("wal"))
+        .unwrap()
+        .map(|d| d.unwrap().path())
+        .filter(|p| p.file_name().unwrap().to_string_lossy().starts_with("wal-"))
+        .collect();
+    segs.sort();
+    let mut damaged = false;
+    'segs: for seg in &segs {
+        let mut bytes = std::fs::read(seg).unwrap();
+        let mut at = 64;
+        while at + 17 <= bytes.len() {
+            let len = u32::from_le_bytes(bytes[at..at + 4].try_into().unwrap()) as usize;
+            if le_u64_at(&bytes, at + 8) == consistent {
+                bytes[at + 16] ^= 0xFF; // the kind byte: the CRC no longer checks out
+                std::fs::write(seg, &bytes).unwrap();
+                damaged = true;
+                break 'segs;
+            }
+            if len == 0 && le_u64_at(&bytes, at + 8) == 0 {
+                break;
+            }
+            at += (17 + len).div_ceil(8) * 8;
+        }
+    }
+    assert!(damaged, "record {consistent} found");
+    match Engine::open(cfg) {
+        Err(Error::Corrupt { reason, .. }) => {
+            assert!(reason.contains(&consistent.to_string()), "{reason}");
+            assert!(reason.contains(&newest.display().to_string()), "{reason}");
+        }
+        Err(other) => panic!("unexpected error {other}"),
+        Ok(_) => panic!("opened with the log short of the image's consistent LSN"),
+    }
+}

@@ -150,6 +150,9 @@ pub struct EngineConfig {
     pub checkpoint_wal_bytes: u64,
     /// Take a snapshot when the engine is closed (graceful shutdown).
     pub checkpoint_on_close: bool,
+    /// Bytes a snapshot copies per hold of a shard's read lock (default 4 MiB): a write waits
+    /// at most for one such piece while a snapshot is taken, never for the whole shard.
+    pub snapshot_piece_bytes: usize,
     /// A vector set gets an HNSW index once it holds this many elements (smaller sets are
     /// searched by an exact SIMD scan, which is faster there). `usize::MAX` = never.
     pub index_min_elements: usize,
@@ -176,6 +179,7 @@ impl Default for EngineConfig {
             checkpoint_interval_ms: 3_600_000,
             checkpoint_wal_bytes: 512 << 20,
             checkpoint_on_close: true,
+            snapshot_piece_bytes: 4 << 20,
             index_min_elements: 1_000,
             wal_fault: None,
         }

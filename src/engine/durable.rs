@@ -163,6 +163,7 @@ pub(crate) fn recover(
     let mut store = Arc::new(Store::new(config.clone()));
     let mut first_error: Option<Error> = None;
     let snapshots = list_snapshots(dir)?;
+    let mut consistent_lsn = 0;
     for (_, path) in &snapshots {
         // The vector arrays' checksums are finished while the metadata loads; nothing is
         // served before `finish` (open has not returned), and a mismatch discards the load.
@@ -171,13 +172,14 @@ pub(crate) fn recover(
             let load = fresh.load_snapshot(&s);
             verify.finish()?;
             load?;
-            Ok((fresh, s.lsn))
+            Ok((fresh, s.lsn, s.consistent_lsn))
         });
         match loaded {
-            Ok((s, lsn)) => {
+            Ok((s, lsn, consistent)) => {
                 store = s;
                 report.snapshot = Some(path.clone());
                 report.snapshot_lsn = lsn;
+                consistent_lsn = consistent;
                 break;
             }
             Err(e) => {
@@ -245,6 +247,24 @@ pub(crate) fn recover(
         }
         last = last.max(r.lsn);
     }
+    // The image was copied while writes went on: without the log up to the point the copy
+    // ended it may mix states (that log was made durable before the snapshot was renamed,
+    // so only damage to the log gets here).
+    if last < consistent_lsn {
+        return Err(Error::Corrupt {
+            file: dir.join("wal").display().to_string(),
+            offset: 0,
+            reason: format!(
+                "the log ends at LSN {last}, before LSN {consistent_lsn} which snapshot {} needs; \
+                 move that snapshot away to start from the one before it",
+                report
+                    .snapshot
+                    .as_ref()
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_default()
+            ),
+        });
+    }
     store.set_lsn(last.max(wal.next_lsn().saturating_sub(1)));
     store.wait_durable()?; // clears this thread's pending LSN from replay
     report.replay_us = replay_started.elapsed().as_micros() as u64;
@@ -293,7 +313,14 @@ impl Durable {
         let mut last = self.checkpoint.lock();
         let lsn = store.last_lsn();
         self.sink.bytes_since_checkpoint.store(0, Ordering::Relaxed);
-        store.write_snapshot(&self.dir, lsn)?;
+        // Every write the fuzzy copy may have seen is logged by the time it ends; making the
+        // log durable that far before the file is renamed means any image on disk can be
+        // made exact by its log, whatever the sync policy.
+        store.write_snapshot(&self.dir, lsn, || {
+            let end = store.last_lsn();
+            self.sink.wal.flush()?;
+            Ok(end)
+        })?;
         let previous = std::mem::replace(&mut *last, lsn);
         self.last_checkpoint_ms
             .store(store.now_ms(), Ordering::Relaxed);

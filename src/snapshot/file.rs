@@ -71,28 +71,47 @@ impl SnapshotWriter {
 
     /// Appends a section made of `parts` (written back to back, checksummed together).
     pub fn section(&mut self, kind: u32, tag: u32, parts: &[&[u8]]) -> Result<()> {
-        self.pad_to_align()?;
-        let offset = self.pos;
-        let mut crc = 0u32;
-        let mut len = 0u64;
+        self.begin_section(kind, tag)?;
         for p in parts {
-            crc = crc32c::crc32c_append(crc, p);
-            self.out.write_all(p)?;
-            len += p.len() as u64;
+            self.append(p)?;
         }
-        self.pos += len;
+        Ok(())
+    }
+
+    /// Starts a section whose bytes follow in [`SnapshotWriter::append`] calls; it ends where
+    /// the next section begins, or at [`SnapshotWriter::finish`].
+    pub fn begin_section(&mut self, kind: u32, tag: u32) -> Result<()> {
+        self.pad_to_align()?;
         self.toc.push(TocEntry {
             kind,
             tag,
-            offset,
-            len,
-            crc,
+            offset: self.pos,
+            len: 0,
+            crc: 0,
         });
         Ok(())
     }
 
+    /// Appends bytes to the section begun last.
+    pub fn append(&mut self, bytes: &[u8]) -> Result<()> {
+        let Some(e) = self.toc.last_mut() else {
+            return Err(Error::Corrupt {
+                file: self.tmp.display().to_string(),
+                offset: self.pos,
+                reason: "snapshot bytes written outside a section".into(),
+            });
+        };
+        e.crc = crc32c::crc32c_append(e.crc, bytes);
+        e.len += bytes.len() as u64;
+        self.out.write_all(bytes)?;
+        self.pos += bytes.len() as u64;
+        Ok(())
+    }
+
     /// Writes TOC and header, fsyncs, renames into place and fsyncs the directory.
-    pub fn finish(mut self) -> Result<PathBuf> {
+    /// `consistent_lsn`: the log must be replayed up to this LSN for the image to be exact
+    /// (the image was copied while writes went on; see the module docs).
+    pub fn finish(mut self, consistent_lsn: u64) -> Result<PathBuf> {
         self.pad_to_align()?;
         let toc_offset = self.pos;
         let mut toc = Vec::with_capacity(self.toc.len() * TOC_ENTRY_BYTES);
@@ -115,6 +134,7 @@ impl SnapshotWriter {
         h[32..40].copy_from_slice(&toc_offset.to_le_bytes());
         h[40..48].copy_from_slice(&file_len.to_le_bytes());
         h[48..52].copy_from_slice(&crc32c::crc32c(&toc).to_le_bytes());
+        h[52..60].copy_from_slice(&consistent_lsn.max(self.lsn).to_le_bytes());
         let hcrc = crc32c::crc32c(&h[..60]);
         h[60..64].copy_from_slice(&hcrc.to_le_bytes());
         let mut file = self.out.into_inner().map_err(|e| e.into_error())?;
@@ -164,6 +184,8 @@ pub(crate) struct Snapshot {
     toc: Vec<TocEntry>,
     /// The image's LSN.
     pub lsn: u64,
+    /// The log must be replayed at least up to this LSN (≥ `lsn`) for the image to be exact.
+    pub consistent_lsn: u64,
 }
 
 fn le_u32(b: &[u8], at: usize) -> u32 {
@@ -220,6 +242,8 @@ impl Snapshot {
         }
         let n = le_u32(h, 12) as u64;
         let lsn = le_u64(h, 16);
+        // 0 in files written before the field existed: consistent at their LSN.
+        let consistent_lsn = le_u64(h, 52).max(lsn);
         let toc_offset = le_u64(h, 32);
         let file_len = le_u64(h, 40);
         if file_len != len {
@@ -292,6 +316,7 @@ impl Snapshot {
                 map: Some(map),
                 toc,
                 lsn,
+                consistent_lsn,
             },
             verification,
         ))
@@ -579,7 +604,7 @@ mod tests {
         let mut w = SnapshotWriter::create(&dir, 9, 0).unwrap();
         w.section(1, 0, &[b"small"]).unwrap();
         w.section(2, 0, &[&big]).unwrap();
-        let path = w.finish().unwrap();
+        let path = w.finish(9).unwrap();
         let snap = Snapshot::open(&path).unwrap();
         let big_at = snap.toc[1].offset as usize;
         drop(snap);

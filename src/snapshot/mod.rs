@@ -19,7 +19,7 @@
 //! | 32     | 8    | offset of the table of contents                         |
 //! | 40     | 8    | file length                                             |
 //! | 48     | 4    | crc32c of the table of contents                         |
-//! | 52     | 8    | reserved (0)                                            |
+//! | 52     | 8    | consistent LSN: the log must be replayed at least this far for the image to be exact (0 in older files: the LSN) |
 //! | 60     | 4    | crc32c of bytes 0..60                                   |
 //!
 //! Table of contents: `n` entries of 32 bytes: kind u32, tag u32 (the store's own, e.g. which
@@ -28,6 +28,13 @@
 //! Invariants checked on open, each failure an error naming the file and offset, never a panic:
 //! header CRC, magic, version, file length equal to the header's, TOC inside the file and its
 //! CRC, every section inside the file, aligned, and matching its CRC.
+//!
+//! The store copies its content while writes go on (in pieces, each under a shard's read
+//! lock, so no write waits for the whole copy): the image may hold effects of records after
+//! its LSN, each of which is in the log by the time the file is renamed into place (the
+//! writer fdatasyncs the log up to the consistent LSN first). Replaying from LSN + 1 (records
+//! are absolute and idempotent) makes it exact; recovery refuses an image whose log ends
+//! before its consistent LSN.
 //!
 //! Crash safety: a snapshot is written to `<name>.tmp`, fsynced, renamed, and the directory
 //! fsynced; a crash at any step leaves either no snapshot of that LSN or a complete one.

@@ -14,17 +14,26 @@
 //! lists and the set's vectors, without a distance computation; until then (and for any node
 //! whose slot changed since), searches scan the not-yet-indexed slots exactly, as always.
 //! Snapshots without kind 7 (older ones, sets without a graph) build the graph instead.
-//! A snapshot is fuzzy (each shard is copied under its own read lock) and carries the LSN
-//! taken before the first copy; replaying the log from that LSN makes it exact, because
-//! records are absolute (see `record`).
+//! A snapshot is fuzzy (each shard is copied in pieces, each under the shard's read lock, so
+//! writes wait for one piece at most) and carries the LSN taken before the first copy plus
+//! the LSN the log had reached (and was made durable to) after the last; replaying the log
+//! from the first makes it exact, because records are absolute (see `record`) and every
+//! change the copy may have seen is one of them. A key met twice by the scan (written again
+//! meanwhile) loads as its later copy.
 
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
+use std::sync::Arc;
 
 use super::arena::Arena;
 use super::codec::{put_bytes, Reader};
 use super::record::{metric_code, metric_from, storage_code, storage_from};
-use super::{expired, AccessMeta, EntryRef, KeyEntry, SetParams, Store, Value, VectorSet, NO_ELEM};
+use super::shard::Shard;
+use super::vindex::VIndex;
+use super::{
+    expired, AccessMeta, EntryRef, KeyEntry, Removal, SetParams, Store, Value, VectorSet, NO_ELEM,
+};
 use crate::error::{Error, Result};
 use crate::snapshot::{Snapshot, SnapshotWriter};
 
@@ -52,96 +61,188 @@ pub(crate) const BLOB_OVERHEAD: u64 = std::mem::size_of::<Option<KeyEntry>>() as
 pub(crate) const SET_OVERHEAD: u64 =
     std::mem::size_of::<Option<KeyEntry>>() as u64 + std::mem::size_of::<VectorSet>() as u64 + 64;
 
-/// One shard's content, copied under its read lock.
-struct ShardCopy {
-    blobs: Vec<u8>,
-    sets: Vec<[Vec<u8>; 6]>,
+/// A vector set met by a snapshot's scan: its metadata, copied then, and what the snapshot
+/// needs to copy its arrays piece by piece afterwards.
+struct SetCopy {
+    key: Box<[u8]>,
+    hash: u64,
+    uid: u64,
+    meta: Vec<u8>,
+    /// Byte length and bytes per row of each array (f32s, codes, scales, norms) at the scan.
+    arrays: [(usize, usize); 4],
+    vindex: Option<Arc<VIndex>>,
+}
+
+/// A set's metadata section (kind 2).
+fn set_meta(e: &KeyEntry, set: &VectorSet) -> Vec<u8> {
+    let mut meta = Vec::new();
+    put_bytes(&mut meta, &e.key);
+    meta.extend_from_slice(&e.expires_at.to_le_bytes());
+    let p = set.params;
+    meta.extend_from_slice(&(p.dim as u32).to_le_bytes());
+    meta.push(metric_code(p.metric));
+    meta.push(storage_code(p.storage));
+    meta.extend_from_slice(&(p.m as u32).to_le_bytes());
+    meta.extend_from_slice(&(p.ef_construction as u32).to_le_bytes());
+    meta.extend_from_slice(&set.uid.to_le_bytes());
+    meta.extend_from_slice(&(set.slot_capacity() as u64).to_le_bytes());
+    for slot in set.slot_images() {
+        match slot {
+            None => meta.push(0),
+            Some(s) => {
+                meta.push(1);
+                put_bytes(&mut meta, s.name);
+                match s.attrs {
+                    None => meta.push(0),
+                    Some(a) => {
+                        meta.push(1);
+                        put_bytes(&mut meta, a.as_bytes());
+                    }
+                }
+                meta.extend_from_slice(&s.expires_at.to_le_bytes());
+            }
+        }
+    }
+    meta
 }
 
 impl Store {
     /// Writes a snapshot of everything into `dir` and returns its path. `lsn` must have been
     /// read before this call (every record up to it is in the image).
-    pub fn write_snapshot(&self, dir: &Path, lsn: u64) -> Result<PathBuf> {
+    ///
+    /// The copy is fuzzy: writes go on while it runs, as each shard is read in pieces of
+    /// `snapshot_piece_bytes` (config) under its read lock, so the image may also hold effects of later
+    /// records. `settle` runs once everything is copied: it must make the log durable up to
+    /// an LSN covering every write the copy could have seen, and return that LSN, which the
+    /// file records as the point a replay must reach (see the snapshot format).
+    pub fn write_snapshot(
+        &self,
+        dir: &Path,
+        lsn: u64,
+        settle: impl FnOnce() -> Result<u64>,
+    ) -> Result<PathBuf> {
         let now = self.now_ms();
         let mut w = SnapshotWriter::create(dir, lsn, now)?;
         let mut set_no = 0u32;
+        let mut piece = Vec::new();
+        let piece_bytes = self.cfg.snapshot_piece_bytes.max(1);
         for (i, shard) in self.shards.iter().enumerate() {
-            let copy = {
-                let data = shard.data.read();
-                let mut blobs = Vec::new();
-                let mut count = 0u64;
-                let mut sets = Vec::new();
-                for (_, e) in data.slots_from(0) {
-                    if expired(e.expires_at, now) {
-                        continue;
-                    }
-                    match &e.value {
-                        Value::Blob { data: v, .. } => {
-                            put_bytes(&mut blobs, &e.key);
-                            put_bytes(&mut blobs, v);
-                            blobs.extend_from_slice(&e.expires_at.to_le_bytes());
-                            count += 1;
-                        }
-                        Value::VSet(set) => {
-                            let mut meta = Vec::new();
-                            put_bytes(&mut meta, &e.key);
-                            meta.extend_from_slice(&e.expires_at.to_le_bytes());
-                            let p = set.params;
-                            meta.extend_from_slice(&(p.dim as u32).to_le_bytes());
-                            meta.push(metric_code(p.metric));
-                            meta.push(storage_code(p.storage));
-                            meta.extend_from_slice(&(p.m as u32).to_le_bytes());
-                            meta.extend_from_slice(&(p.ef_construction as u32).to_le_bytes());
-                            meta.extend_from_slice(&set.uid.to_le_bytes());
-                            meta.extend_from_slice(&(set.slot_capacity() as u64).to_le_bytes());
-                            for slot in set.slot_images() {
-                                match slot {
-                                    None => meta.push(0),
-                                    Some(s) => {
-                                        meta.push(1);
-                                        put_bytes(&mut meta, s.name);
-                                        match s.attrs {
-                                            None => meta.push(0),
-                                            Some(a) => {
-                                                meta.push(1);
-                                                put_bytes(&mut meta, a.as_bytes());
-                                            }
-                                        }
-                                        meta.extend_from_slice(&s.expires_at.to_le_bytes());
-                                    }
-                                }
-                            }
-                            let [f, c, sc, n] = set.arena_bytes();
-                            let own = |p: [&[u8]; 2]| [p[0], p[1]].concat();
-                            // Under this shard's read lock the set cannot change, so each
-                            // saved node matches the vector saved for its slot.
-                            let graph = set
-                                .vindex
-                                .as_ref()
-                                .and_then(|ix| ix.image_bytes())
-                                .unwrap_or_default();
-                            sets.push([meta, own(f), own(c), own(sc), own(n), graph]);
-                        }
+            let (blobs, sets) = Self::scan_shard(shard, now, piece_bytes);
+            w.section(BLOBS, i as u32, &[&blobs])?;
+            for set in &sets {
+                w.section(SET_META, set_no, &[&set.meta])?;
+                for (k, kind) in [SET_F32, SET_CODES, SET_SCALES, SET_NORMS]
+                    .into_iter()
+                    .enumerate()
+                {
+                    w.begin_section(kind, set_no)?;
+                    let (len, row) = set.arrays[k];
+                    let step = (piece_bytes / row.max(1)).max(1) * row.max(1);
+                    let mut at = 0;
+                    while at < len {
+                        let end = (at + step).min(len);
+                        Self::copy_array(shard, set, k, at..end, &mut piece);
+                        w.append(&piece)?;
+                        at = end;
                     }
                 }
-                let mut b = count.to_le_bytes().to_vec();
-                b.extend_from_slice(&blobs);
-                ShardCopy { blobs: b, sets }
-            };
-            w.section(BLOBS, i as u32, &[&copy.blobs])?;
-            for [meta, f, c, sc, n, graph] in &copy.sets {
-                w.section(SET_META, set_no, &[meta])?;
-                w.section(SET_F32, set_no, &[f])?;
-                w.section(SET_CODES, set_no, &[c])?;
-                w.section(SET_SCALES, set_no, &[sc])?;
-                w.section(SET_NORMS, set_no, &[n])?;
-                if !graph.is_empty() {
-                    w.section(SET_GRAPH, set_no, &[graph])?;
+                // The graph keeps its own lock: a node is saved with the version of the
+                // vector it was linked for, so one whose slot changed since is re-linked
+                // after the replay that brings the change.
+                if let Some(graph) = set.vindex.as_ref().and_then(|ix| ix.image_bytes()) {
+                    w.section(SET_GRAPH, set_no, &[&graph])?;
                 }
                 set_no += 1;
             }
         }
-        w.finish()
+        let consistent = settle()?;
+        w.finish(consistent)
+    }
+
+    /// Copies one shard's blobs (section kind 1, count first) and its sets' metadata, in
+    /// pieces: the read lock is released after every `piece_bytes` copied. Slots never move,
+    /// so the scan goes on from the next slot; a key written meanwhile may be met twice or
+    /// not at all, and the log's later records settle it on replay.
+    fn scan_shard(shard: &Shard, now: u64, piece_bytes: usize) -> (Vec<u8>, Vec<SetCopy>) {
+        let mut blobs = vec![0u8; 8];
+        let mut count = 0u64;
+        let mut sets = Vec::new();
+        let mut next = 0usize;
+        loop {
+            let data = shard.data.read();
+            let mut copied = 0usize;
+            let mut more = false;
+            for (slot, e) in data.slots_from(next) {
+                next = slot as usize + 1;
+                if expired(e.expires_at, now) {
+                    continue;
+                }
+                match &e.value {
+                    Value::Blob { data: v, .. } => {
+                        put_bytes(&mut blobs, &e.key);
+                        put_bytes(&mut blobs, v);
+                        blobs.extend_from_slice(&e.expires_at.to_le_bytes());
+                        count += 1;
+                        copied += e.key.len() + v.len() + 16;
+                    }
+                    Value::VSet(set) => {
+                        let meta = set_meta(e, set);
+                        copied += meta.len();
+                        let d = set.params.dim;
+                        let rows = [d * 4, d, 4, 4];
+                        let parts = set.arena_bytes();
+                        sets.push(SetCopy {
+                            key: e.key.clone(),
+                            hash: e.hash,
+                            uid: set.uid,
+                            meta,
+                            arrays: std::array::from_fn(|k| {
+                                (parts[k][0].len() + parts[k][1].len(), rows[k])
+                            }),
+                            vindex: set.vindex.clone(),
+                        });
+                    }
+                }
+                if copied >= piece_bytes {
+                    more = true;
+                    break;
+                }
+            }
+            drop(data);
+            if !more {
+                break;
+            }
+        }
+        blobs[..8].copy_from_slice(&count.to_le_bytes());
+        (blobs, sets)
+    }
+
+    /// Copies bytes `range` of array `k` of `set` into `out` (replacing its content), under
+    /// the shard's read lock. If the set is gone or smaller since the scan, the rest is
+    /// zeros: the records that removed it follow the snapshot's LSN in the log.
+    fn copy_array(shard: &Shard, set: &SetCopy, k: usize, range: Range<usize>, out: &mut Vec<u8>) {
+        out.clear();
+        let data = shard.data.read();
+        let current = data
+            .find(set.hash, &set.key)
+            .and_then(|s| data.entry(s))
+            .and_then(|e| match &e.value {
+                Value::VSet(v) if v.uid == set.uid => Some(v),
+                _ => None,
+            });
+        if let Some(v) = current {
+            let [head, tail] = v.arena_bytes()[k];
+            let (a, b) = (range.start, range.end);
+            if a < head.len() {
+                out.extend_from_slice(&head[a..b.min(head.len())]);
+            }
+            let (ta, tb) = (a.max(head.len()) - head.len(), b.saturating_sub(head.len()));
+            if ta < tb.min(tail.len()) {
+                out.extend_from_slice(&tail[ta..tb.min(tail.len())]);
+            }
+        }
+        drop(data);
+        out.resize(range.len(), 0);
     }
 
     /// Loads a validated snapshot into an empty store. Entries whose expiry passed are skipped.
@@ -170,12 +271,10 @@ impl Store {
         let h = self.hash(key);
         let shard = &self.shards[Store::shard_of(h)];
         let mut data = shard.data.write();
-        if data.find(h, key).is_some() {
-            return Err(Error::Corrupt {
-                file: String::new(),
-                offset: 0,
-                reason: format!("key '{}' twice", String::from_utf8_lossy(key)),
-            });
+        // A key the fuzzy copy met twice (written again during the scan): the later copy
+        // stands; the log's records after the snapshot's LSN settle it either way.
+        if let Some(old) = data.find(h, key) {
+            self.remove_key(&mut data, old, Removal::Deleted);
         }
         let is_blob = matches!(value, Value::Blob { .. });
         let (entries, set_bytes) = match &value {
@@ -363,6 +462,29 @@ mod tests {
     }
 
     #[test]
+    fn a_key_the_fuzzy_copy_met_twice_loads_once_as_its_later_copy() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut w = SnapshotWriter::create(dir.path(), 5, 0).unwrap();
+        let mut blobs = 2u64.to_le_bytes().to_vec();
+        for v in [&b"old"[..], b"new"] {
+            put_bytes(&mut blobs, b"k");
+            put_bytes(&mut blobs, v);
+            blobs.extend_from_slice(&0u64.to_le_bytes());
+        }
+        w.section(BLOBS, 0, &[&blobs]).unwrap();
+        let snap = Snapshot::open(&w.finish(7).unwrap()).unwrap();
+        assert_eq!((snap.lsn, snap.consistent_lsn), (5, 7));
+        let store = Store::new(EngineConfig::default());
+        store.load_snapshot(&snap).unwrap();
+        let h = store.hash(b"k");
+        let data = store.shards[Store::shard_of(h)].data.read();
+        let entry = data.find(h, b"k").and_then(|s| data.entry(s)).unwrap();
+        assert!(matches!(&entry.value, Value::Blob { data, .. } if &data[..] == b"new"));
+        assert_eq!(data.live(), 1);
+        assert_eq!(store.counters.keys.load(Ordering::Relaxed), 1);
+    }
+
+    #[test]
     fn a_snapshot_taken_before_the_saved_graph_was_restored_passes_it_on() {
         let dir = tempfile::tempdir().unwrap();
         let cfg = EngineConfig {
@@ -403,7 +525,12 @@ mod tests {
         let store = Store::new(cfg.clone());
         store.load_snapshot(&first).unwrap();
         let out = tempfile::tempdir().unwrap();
-        let second = Snapshot::open(&store.write_snapshot(out.path(), first.lsn).unwrap()).unwrap();
+        let second = Snapshot::open(
+            &store
+                .write_snapshot(out.path(), first.lsn, || Ok(first.lsn))
+                .unwrap(),
+        )
+        .unwrap();
         assert_eq!(graph_image(&second), saved);
 
         // And that one restores: every node comes back without an insert.
