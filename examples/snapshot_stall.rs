@@ -10,7 +10,8 @@
 //! temp dir) and the `interval` sync policy, no HNSW index (`index_min_elements = MAX`, so the
 //! figure is the snapshot's, not the indexer's). After loading `--n` elements it runs the
 //! writer (adds cycling over the loaded elements, each followed by a blob SET) and, after
-//! 500 ms, `--checkpoints` checkpoints 500 ms apart. It prints one JSON line: the writer's
+//! 500 ms, `--checkpoints` checkpoints 500 ms apart. `--rate N` paces the writer at N
+//! operations (add + set) per second; latency is measured from the operation's start. It prints one JSON line: the writer's
 //! operations, their latency percentiles, the slowest one while a checkpoint ran and outside
 //! any, and each checkpoint's duration.
 
@@ -53,6 +54,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let n: usize = arg("--n", "100000").parse()?;
     let dim: usize = arg("--dim", "768").parse()?;
     let checkpoints: usize = arg("--checkpoints", "3").parse()?;
+    // Writer pace in operations per second (0 = as fast as it can).
+    let rate: u64 = arg("--rate", "0").parse()?;
+    let segment_mb: u64 = arg("--segment-mb", "64").parse()?;
     let storage = match arg("--storage", "exact").as_str() {
         "q8" => StorageMode::Q8,
         "noquant" => StorageMode::NoQuant,
@@ -69,6 +73,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         checkpoint_interval_ms: 0,
         checkpoint_wal_bytes: 0,
         checkpoint_on_close: false,
+        wal_segment_bytes: segment_mb << 20,
         index_min_elements: usize::MAX,
         ..EngineConfig::default()
     })?);
@@ -95,7 +100,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             let (mut worst_in, mut worst_out) = (0u64, 0u64);
             let mut i = 0usize;
             let value = vec![7u8; 3072];
+            let started = Instant::now();
             while !stop.load(Ordering::Relaxed) {
+                if rate > 0 {
+                    let due = Duration::from_micros(i as u64 * 1_000_000 / rate);
+                    if let Some(wait) = due.checked_sub(started.elapsed()) {
+                        std::thread::sleep(wait);
+                    }
+                }
                 vector(i + n, dim, &mut v);
                 let name = format!("e{}", i % n);
                 let t = Instant::now();
@@ -136,7 +148,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let (mut lat, worst_in, worst_out) = writer.join().map_err(|_| "writer panicked")?;
     lat.sort_unstable();
     println!(
-        "{{\"n\": {n}, \"dim\": {dim}, \"storage\": \"{storage:?}\", \"load_s\": {load_s:.1}, \
+        "{{\"n\": {n}, \"dim\": {dim}, \"rate\": {rate}, \"storage\": \"{storage:?}\", \"load_s\": {load_s:.1}, \
          \"ops\": {}, \"p50_us\": {}, \"p99_us\": {}, \"p999_us\": {}, \"max_us\": {}, \
          \"worst_during_checkpoint_us\": {worst_in}, \"worst_outside_us\": {worst_out}, \
          \"checkpoint_ms\": {:?}}}",
