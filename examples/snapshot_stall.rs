@@ -102,9 +102,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             let value = vec![7u8; 3072];
             let started = Instant::now();
             while !stop.load(Ordering::Relaxed) {
-                if rate > 0 {
-                    let due = Duration::from_micros(i as u64 * 1_000_000 / rate);
-                    if let Some(wait) = due.checked_sub(started.elapsed()) {
+                if let Some(us) = (i as u64 * 1_000_000).checked_div(rate) {
+                    if let Some(wait) = Duration::from_micros(us).checked_sub(started.elapsed()) {
                         std::thread::sleep(wait);
                     }
                 }
