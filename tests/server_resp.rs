@@ -189,16 +189,47 @@ fn expiry_commands_answer_as_redis() {
         "EXPIRE k 9223372036854775807",
         "-ERR invalid expire time in 'expire' command\r\n",
     );
-    c.check_words(
-        "EXPIRE k 10 NX",
-        "-ERR NX option of 'expire' is not supported yet\r\n",
-    );
     c.check_words("EXPIRE k 10 ZZ", "-ERR Unsupported option ZZ\r\n");
     c.check_words("EXPIRE k 0", ":1\r\n");
     c.check_words("EXISTS k", ":0\r\n");
     c.check_words("SET k v", "+OK\r\n");
     c.check_words("EXPIRE k -1", ":1\r\n");
     c.check_words("GET k", "$-1\r\n");
+}
+
+/// Replies and TTLs as Redis 7.0.15 gave them for the same sequence.
+#[test]
+fn expire_conditions_nx_xx_gt_lt_answer_as_redis_7() {
+    let srv = TestServer::start();
+    let mut c = srv.connect();
+    c.check_words("SET s v", "+OK\r\n");
+    // Options are checked before the time, in any order.
+    c.check_words(
+        "EXPIRE s abc NX XX",
+        "-ERR NX and XX, GT or LT options at the same time are not compatible\r\n",
+    );
+    c.check_words("EXPIRE s abc foo", "-ERR Unsupported option foo\r\n");
+    c.check_words(
+        "PEXPIRE s 100 GT LT",
+        "-ERR GT and LT options at the same time are not compatible\r\n",
+    );
+    c.check_words("EXPIRE s 100 XX", ":0\r\n"); // no expiry yet
+    c.check_words("EXPIRE s 100 GT", ":0\r\n"); // none counts as infinite
+    c.check_words("EXPIRE s 100 nx nx", ":1\r\n");
+    c.check_words("EXPIRE s 200 NX", ":0\r\n");
+    c.check_words("EXPIRE s 100 XX", ":1\r\n");
+    c.check_words("EXPIRE s 100 LT", ":0\r\n"); // not earlier
+    c.check_words("TTL s", ":100\r\n");
+    c.check_words("EXPIRE s 50 XX LT", ":1\r\n");
+    c.check_words("EXPIRE s 80 XX GT", ":1\r\n");
+    c.check_words("TTL s", ":80\r\n");
+    c.check_words("EXPIREAT s 1 GT", ":0\r\n"); // the past is not later: kept
+    c.check_words("EXISTS s", ":1\r\n");
+    c.check_words("SET t v", "+OK\r\n");
+    c.check_words("EXPIRE t 10 XX LT", ":0\r\n");
+    c.check_words("EXPIRE t -1 LT", ":1\r\n"); // earlier than never: deleted
+    c.check_words("EXISTS t", ":0\r\n");
+    c.check_words("EXPIRE missing 10 LT", ":0\r\n");
 }
 
 #[test]

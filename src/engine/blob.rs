@@ -267,6 +267,12 @@ impl Engine {
     /// Sets the expiry of a key (relative or absolute; `Never` persists); false when the key
     /// does not exist. An expiry in the past deletes the key.
     pub fn expire(&self, key: &[u8], expiry: Expiry) -> Result<bool> {
+        self.expire_if(key, expiry, ExpireIf::Always)
+    }
+
+    /// As [`Engine::expire`], only when `cond` holds for the key's current expiry, checked
+    /// and applied atomically; false when the key is missing or the condition fails.
+    pub fn expire_if(&self, key: &[u8], expiry: Expiry, cond: ExpireIf) -> Result<bool> {
         self.check_key(key)?;
         let now = self.store.now_ms();
         let at = Self::expire_target(expiry, now)?;
@@ -275,8 +281,12 @@ impl Engine {
         let Some(s) = data.find(h, key) else {
             return Ok(false);
         };
-        if data.entry(s).is_some_and(|e| expired(e.expires_at, now)) {
+        let current = data.entry(s).map_or(0, |e| e.expires_at);
+        if expired(current, now) {
             self.store.remove_key(&mut data, s, Removal::Expired);
+            return Ok(false);
+        }
+        if !cond.holds(current, at) {
             return Ok(false);
         }
         self.store.log(&Record::ExpireKey { key, at })?;

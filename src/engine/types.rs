@@ -48,6 +48,40 @@ pub struct SetOutcome {
     pub old: Option<Vec<u8>>,
 }
 
+/// When an expire applies, by the key's current expiry (Redis 7's EXPIRE NX / XX / GT / LT).
+/// A key without an expiry counts as never expiring: GT never applies to it, LT always.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ExpireIf {
+    /// Always (no option).
+    #[default]
+    Always,
+    /// NX: only when the key has no expiry.
+    NoExpiry,
+    /// XX: only when it has one.
+    HasExpiry,
+    /// GT (or XX GT): only when the new time is later than the current one.
+    Later,
+    /// LT: only when the new time is earlier than the current one, or there is none.
+    Earlier,
+    /// XX LT: only when the key has an expiry and the new time is earlier.
+    EarlierWithExpiry,
+}
+
+impl ExpireIf {
+    /// Whether an expire to absolute time `at` applies to a key whose expiry is `current`
+    /// (0 = none).
+    pub fn holds(self, current: u64, at: u64) -> bool {
+        match self {
+            Self::Always => true,
+            Self::NoExpiry => current == 0,
+            Self::HasExpiry => current != 0,
+            Self::Later => current != 0 && at > current,
+            Self::Earlier => current == 0 || at < current,
+            Self::EarlierWithExpiry => current != 0 && at < current,
+        }
+    }
+}
+
 /// Remaining time to live of a key or element.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum TtlState {

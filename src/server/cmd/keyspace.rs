@@ -3,7 +3,7 @@
 use bytes::Bytes;
 
 use super::{arg_i64, is, slices, CmdError, CmdResult, Ctx};
-use crate::{Expiry, KeyKind, TtlState};
+use crate::{ExpireIf, Expiry, KeyKind, TtlState};
 
 pub fn del(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     let n = ctx.shared.engine.del(&slices(&args[1..]))?;
@@ -39,23 +39,51 @@ fn expire_generic(
     absolute: bool,
     cmd: &str,
 ) -> CmdResult {
+    let cond = expire_condition(&args[3..])?;
     let expiry = expiry_arg(&args[2], unit_ms, absolute, cmd)?;
-    if let Some(opt) = args.get(3) {
-        return Err(if ["nx", "xx", "gt", "lt"].iter().any(|o| is(opt, o)) {
-            CmdError::err(format!(
-                "{} option of '{cmd}' is not supported yet",
-                String::from_utf8_lossy(opt).to_ascii_uppercase()
-            ))
-        } else {
-            CmdError::err(format!(
-                "Unsupported option {}",
-                String::from_utf8_lossy(opt)
-            ))
-        });
-    }
-    let done = ctx.shared.engine.expire(&args[1], expiry)?;
+    let done = ctx.shared.engine.expire_if(&args[1], expiry, cond)?;
     ctx.out.int(i64::from(done));
     Ok(())
+}
+
+/// Redis 7's NX / XX / GT / LT options of the EXPIRE family (any order, repeats allowed),
+/// checked before the time as Redis does.
+fn expire_condition(opts: &[Bytes]) -> Result<ExpireIf, CmdError> {
+    let (mut nx, mut xx, mut gt, mut lt) = (false, false, false, false);
+    for o in opts {
+        if is(o, "nx") {
+            nx = true;
+        } else if is(o, "xx") {
+            xx = true;
+        } else if is(o, "gt") {
+            gt = true;
+        } else if is(o, "lt") {
+            lt = true;
+        } else {
+            return Err(CmdError::err(format!(
+                "Unsupported option {}",
+                String::from_utf8_lossy(o)
+            )));
+        }
+    }
+    if nx && (xx || gt || lt) {
+        return Err(CmdError::err(
+            "NX and XX, GT or LT options at the same time are not compatible",
+        ));
+    }
+    if gt && lt {
+        return Err(CmdError::err(
+            "GT and LT options at the same time are not compatible",
+        ));
+    }
+    Ok(match (nx, xx, gt, lt) {
+        (true, ..) => ExpireIf::NoExpiry,
+        (_, _, true, _) => ExpireIf::Later,
+        (_, true, _, true) => ExpireIf::EarlierWithExpiry,
+        (_, false, _, true) => ExpireIf::Earlier,
+        (_, true, ..) => ExpireIf::HasExpiry,
+        _ => ExpireIf::Always,
+    })
 }
 
 pub fn expire(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
