@@ -613,10 +613,25 @@ fn vadd_refuses_what_redis_refuses() {
     );
     let info = String::from_utf8(c.call(&[b"VINFO", b"q"])).unwrap();
     assert!(info.contains("+quant-type\r\n+int8\r\n"), "{info}");
-    c.check_words(
-        "VEMB q a RAW",
-        "-ERR not supported yet: VEMB RAW of a q8 set needs the int8 codes, which the engine does not expose\r\n",
-    );
+    // Redis's int8 raw form: codes of the unit vector, its L2 norm, the quantization range.
+    c.check_words("VADD q VALUES 2 3 -4 r Q8", ":1\r\n");
+    // The codes round-trip exactly (95 = round(0.6 / 0.8 × 127), -127); norm and range are
+    // those of the stored (dequantized) vector, so codes × range / 127 × norm is what VEMB
+    // answers: (2.992…, -4).
+    let raw = c.call(&[b"VEMB", b"q", b"r", b"RAW"]);
+    let head = b"*4\r\n+int8\r\n$2\r\n\x5f\x81\r\n";
+    assert!(raw.starts_with(head), "{:?}", String::from_utf8_lossy(&raw));
+    let doubles: Vec<f64> = String::from_utf8(raw[head.len()..].to_vec())
+        .unwrap()
+        .split("\r\n")
+        .filter(|l| !l.starts_with('$') && !l.is_empty())
+        .map(|l| l.parse().unwrap())
+        .collect();
+    assert_eq!(doubles.len(), 2, "{doubles:?}");
+    assert!((doubles[0] - 4.9953).abs() < 1e-3, "norm {doubles:?}");
+    assert!((doubles[1] - 0.8008).abs() < 1e-3, "range {doubles:?}");
+    let x0 = 95.0 * doubles[1] / 127.0 * doubles[0];
+    assert!((x0 - 2.992126).abs() < 1e-4, "{x0}");
     c.check(
         &cmd(&[
             b"VADD", b"vs", b"VALUES", b"2", b"1", b"0", b"c", b"SETATTR", b"{bad",

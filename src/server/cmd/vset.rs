@@ -377,18 +377,45 @@ pub fn vemb(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     let storage = engine
         .vinfo(&args[1])?
         .map_or(StorageMode::Exact, |i| i.storage);
-    if storage == StorageMode::Q8 {
-        return Err(CmdError::err(
-            "not supported yet: VEMB RAW of a q8 set needs the int8 codes, which the engine does \
-             not expose",
-        ));
-    }
-    // Redis's f32 form: the unit-length vector and its original L2 norm.
+    // Redis's raw forms hold the unit-length vector and its L2 norm.
     let norm = v
         .iter()
         .map(|x| f64::from(*x) * f64::from(*x))
         .sum::<f64>()
         .sqrt();
+    if storage == StorageMode::Q8 {
+        // Redis's int8 form: codes q = round(u / range × 127) of the unit vector u, with
+        // range = max |u|, so that u ≈ q × range / 127. The engine's vector is its codes
+        // dequantized (one scale per vector), so this gives back exactly the stored codes.
+        let unit: Vec<f64> = v
+            .iter()
+            .map(|x| {
+                if norm > 0.0 {
+                    f64::from(*x) / norm
+                } else {
+                    0.0
+                }
+            })
+            .collect();
+        let range = unit.iter().fold(0.0f64, |m, u| m.max(u.abs()));
+        let codes: Vec<u8> = unit
+            .iter()
+            .map(|u| {
+                let q = if range > 0.0 {
+                    (u / range * 127.0).round()
+                } else {
+                    0.0
+                };
+                q.clamp(-127.0, 127.0) as i8 as u8
+            })
+            .collect();
+        ctx.out.array(4);
+        ctx.out.simple("int8");
+        ctx.out.bulk(&codes);
+        ctx.out.double(norm);
+        ctx.out.double(range);
+        return Ok(());
+    }
     let mut blob = Vec::with_capacity(v.len() * 4);
     for x in &v {
         let unit = if norm > 0.0 {
