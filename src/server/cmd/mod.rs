@@ -2,6 +2,8 @@
 //! Every handler is a thin translation: parse arguments → one engine call → encode reply.
 
 mod cache;
+#[cfg(test)]
+mod fuzz;
 mod keyspace;
 mod server;
 mod string;
