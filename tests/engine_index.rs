@@ -439,3 +439,88 @@ fn an_exact_set_holds_each_f32_vector_once() {
     }
     assert!(recall(&e, b"m", &base, &queries, dim, &|_| true) >= 0.95);
 }
+
+#[test]
+fn filtered_search_through_the_graph_returns_only_matches_and_finds_the_exact_ones() {
+    let (base, queries, dim) = load();
+    let e = engine();
+    let opts = VectorSetOptions {
+        ef_construction: Some(64),
+        ..Default::default()
+    };
+    // Element i gets {"g": i % 10, "name": "e<i>"}; every tenth element has none.
+    let names: Vec<String> = (0..4_000).map(|i| i.to_string()).collect();
+    let attrs: Vec<String> = (0..4_000)
+        .map(|i| format!(r#"{{"g": {}, "name": "e{i}"}}"#, i % 10))
+        .collect();
+    for chunk in (0..4_000).collect::<Vec<_>>().chunks(500) {
+        let adds: Vec<ElementAdd> = chunk
+            .iter()
+            .map(|&i| ElementAdd {
+                attributes: if i % 10 == 9 {
+                    AttrUpdate::Keep
+                } else {
+                    AttrUpdate::Set(&attrs[i])
+                },
+                ..ElementAdd::new(names[i].as_bytes(), &base[i * dim..(i + 1) * dim])
+            })
+            .collect();
+        e.vadd_many(b"f", &opts, &adds).unwrap();
+    }
+    e.index_settle();
+    assert!(e.vinfo(b"f").unwrap().unwrap().index_nodes >= 3_900);
+    let params = SearchParams {
+        count: 10,
+        ..Default::default()
+    };
+    let exact = SearchParams {
+        exhaustive: true,
+        ..params
+    };
+    let g3 = Filter::compile(".g == 3 and 'e' in .name").unwrap();
+    let (mut found, mut wanted) = (0, 0);
+    for q in queries.chunks(dim).take(50) {
+        let hits = e
+            .vsearch_filtered(b"f", Query::Vector(q), &params, &g3, 0)
+            .unwrap();
+        assert_eq!(hits.len(), 10);
+        assert!(hits.iter().all(|h| std::str::from_utf8(&h.element)
+            .unwrap()
+            .parse::<usize>()
+            .unwrap()
+            % 10
+            == 3));
+        let truth = e
+            .vsearch_filtered(b"f", Query::Vector(q), &exact, &g3, 0)
+            .unwrap();
+        wanted += truth.len();
+        found += truth
+            .iter()
+            .filter(|t| hits.iter().any(|h| h.element == t.element))
+            .count();
+    }
+    let recall = found as f64 / wanted as f64;
+    assert!(recall >= 0.9, "filtered recall@10 {recall}");
+    // Elements without attributes never match, not even an always-true filter.
+    let all = Filter::compile("1").unwrap();
+    let hits = e
+        .vsearch_filtered(
+            b"f",
+            Query::Vector(&queries[..dim]),
+            &SearchParams {
+                count: 4_000,
+                exhaustive: true,
+                ..Default::default()
+            },
+            &all,
+            0,
+        )
+        .unwrap();
+    assert_eq!(hits.len(), 3_600);
+    // A filter nothing passes returns nothing, after examining at most FILTER-EF candidates.
+    let none = Filter::compile(".g > 100").unwrap();
+    let hits = e
+        .vsearch_filtered(b"f", Query::Vector(&queries[..dim]), &params, &none, 50)
+        .unwrap();
+    assert!(hits.is_empty());
+}

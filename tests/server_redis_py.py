@@ -9,6 +9,7 @@ import struct
 import sys
 
 import redis
+from redis.commands.vectorset.commands import QuantizationOptions
 
 port = int(sys.argv[1])
 for proto in (2, 3):
@@ -38,6 +39,12 @@ for proto in (2, 3):
     info = v.vinfo("vs")
     assert info[b"quant-type"] in (b"exact", "exact") and info[b"vector-dim"] == 3, info
     assert v.vgetattr("vs", "y") == {"t": 1}
+    assert v.vsim("vs", [1.0, 0.0, 0.0], filter=".t == 1") == [b"y"]
+    assert v.vsim("vs", [1.0, 0.0, 0.0], filter=".t > 1", filter_ef=10) == []
+    assert v.vadd("q8", [3.0, -4.0], "a", quantization=QuantizationOptions.Q8)
+    raw = v.vemb("q8", "a", raw=True)
+    assert raw["quantization"] in (b"int8", "int8") and raw["raw"] == b"\x5f\x81", raw
+    assert abs(raw["range"] - 0.8) < 0.01 and abs(raw["l2"] - 5.0) < 0.01, raw
     assert sorted(v.vrandmember("vs", 2)) == [b"x", b"y"]
     assert v.vrem("vs", "x") and v.vcard("vs") == 1
     raw = r.execute_command("VGETF32", "vs", "y")

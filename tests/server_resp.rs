@@ -704,9 +704,25 @@ fn vsim_replies_in_redis_shapes_in_both_protocols() {
         "VSIM vs VALUES 2 1 x",
         "-ERR invalid vector specification\r\n",
     );
+    // FILTER: only `a` has attributes; elements without any never match.
+    c.check_words("VSIM vs VALUES 2 1 0 FILTER .k==1", "*1\r\n$1\r\na\r\n");
     c.check_words(
-        "VSIM vs VALUES 2 1 0 FILTER .k==1",
-        "-ERR not supported yet: VSIM FILTER expressions are not available in sutra-cache\r\n",
+        "VSIM vs VALUES 2 -1 0 FILTER .k==1 FILTER-EF 5 COUNT 1",
+        "*1\r\n$1\r\na\r\n",
+    );
+    c.check_words("VSIM vs VALUES 2 1 0 FILTER .k>1", "*0\r\n");
+    c.check_words("VSIM vs VALUES 2 1 0 FILTER not(.k) TRUTH", "*0\r\n");
+    c.check_words(
+        "VSIM vs VALUES 2 1 0 FILTER .k==",
+        "-ERR syntax error in FILTER expression near: .k==\r\n",
+    );
+    c.check_words(
+        "VSIM vs VALUES 2 1 0 FILTER .k@1",
+        "-ERR syntax error in FILTER expression near: @1\r\n",
+    );
+    c.check_words(
+        "VSIM vs VALUES 2 1 0 FILTER .k==1 FILTER-EF 0",
+        "-ERR invalid FILTER-EF\r\n",
     );
     c.check_words("HELLO 3", "");
     let _ = c.read_reply();

@@ -4,6 +4,7 @@ mod api;
 mod blob;
 mod config;
 mod durable;
+mod filter;
 mod replay;
 mod types;
 mod vector;
@@ -13,4 +14,5 @@ pub use config::{
     Clock, EngineConfig, EvictionPolicy, IoChoice, Limits, ManualClock, SyncPolicy, SystemClock,
 };
 pub use durable::{Durability, RecoveryReport};
+pub use filter::{Filter, FilterError};
 pub use types::*;

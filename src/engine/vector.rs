@@ -5,6 +5,7 @@ use std::collections::BinaryHeap;
 use std::sync::atomic::Ordering;
 
 use super::api::Engine;
+use super::filter::Filter;
 use super::types::*;
 use crate::error::{Error, Result};
 use crate::store::record::AddRec;
@@ -655,15 +656,50 @@ impl Engine {
         query: Query<'_>,
         params: &SearchParams,
     ) -> Result<Vec<SearchHit>> {
+        self.vsearch_where(key, query, params, None)
+    }
+
+    /// As [`Engine::vsearch`], keeping only elements whose attributes pass `filter` (Redis's
+    /// `VSIM … FILTER`), with `filter_ef` as Redis's FILTER-EF: through the graph, at most
+    /// this many candidates are examined (0: `count × 100`); an exhaustive search (or a set
+    /// without a graph) examines every element.
+    pub fn vsearch_filtered(
+        &self,
+        key: &[u8],
+        query: Query<'_>,
+        params: &SearchParams,
+        filter: &Filter,
+        filter_ef: usize,
+    ) -> Result<Vec<SearchHit>> {
+        let ef = match filter_ef {
+            0 => params.count.saturating_mul(100),
+            n => n,
+        };
+        self.vsearch_where(key, query, params, Some((filter, ef)))
+    }
+
+    fn vsearch_where(
+        &self,
+        key: &[u8],
+        query: Query<'_>,
+        params: &SearchParams,
+        filter: Option<(&Filter, usize)>,
+    ) -> Result<Vec<SearchHit>> {
         let now = self.store.now_ms();
         Ok(self
             .with_set(key, |set, _| {
                 let q = self.prepare(set, query)?;
+                let keep = |s: u32| {
+                    filter.is_none_or(|(f, _)| {
+                        set.elem(s).is_some_and(|e| f.matches(e.attrs.as_deref()))
+                    })
+                };
                 let hits = match &set.vindex {
                     Some(ix) if !params.exhaustive && params.count > 0 => {
-                        graph_top_k(set, ix, &q, params, now)?
+                        let examine = filter.map_or(usize::MAX, |(_, ef)| ef.max(params.count));
+                        graph_top_k(set, ix, &q, params, now, &keep, examine)?
                     }
-                    _ => top_k(set, &q, params.count, params.min_score, now),
+                    _ => top_k(set, &q, params.count, params.min_score, now, &keep),
                 };
                 Ok(hits
                     .into_iter()
@@ -845,17 +881,23 @@ impl Ord for Worst {
 
 /// Top-k through the HNSW graph, plus an exact scan of the elements not indexed yet; best
 /// first. Graph hits that are stale (updated or removed since indexing) are dropped.
+/// Top-k through the graph of the live elements that `keep` accepts, asking the graph for at
+/// most `examine` candidates.
 fn graph_top_k(
     set: &VectorSet,
     ix: &VIndex,
     q: &PreparedQuery,
     params: &SearchParams,
     now: u64,
+    keep: &dyn Fn(u32) -> bool,
+    examine: usize,
 ) -> Result<Vec<(f32, u32)>> {
     let k = params.count;
+    let most = set.len().max(1).min(examine.max(1));
     // Ask the graph for exactly k (so `ef` means what it means to hnswlib or Redis); only when
-    // hits were dropped as stale or expired and fewer than k remain, ask again for more.
-    let mut want = k.min(set.len().max(1));
+    // hits were dropped as stale, expired or filtered out and fewer than k remain, ask again
+    // for more.
+    let mut want = k.min(most);
     let mut cands = Vec::with_capacity(want + 16);
     loop {
         cands.clear();
@@ -893,17 +935,14 @@ fn graph_top_k(
             }
         }
         cands.retain(|&(score, s)| {
-            let live = set.elem(s).is_some_and(|e| !expired(e.expires_at, now));
+            let live = set.elem(s).is_some_and(|e| !expired(e.expires_at, now)) && keep(s);
             dropped += usize::from(!live);
             live && params.min_score.is_none_or(|m| score >= m)
         });
-        if cands.len() >= k || dropped == 0 || want >= set.len() {
+        if cands.len() >= k || dropped == 0 || want >= most {
             break;
         }
-        want = want
-            .saturating_mul(2)
-            .saturating_add(dropped)
-            .min(set.len().max(1));
+        want = want.saturating_mul(2).saturating_add(dropped).min(most);
     }
     cands.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
     cands.dedup_by_key(|c| c.1);
@@ -918,13 +957,14 @@ fn top_k(
     k: usize,
     min_score: Option<f32>,
     now: u64,
+    keep: &dyn Fn(u32) -> bool,
 ) -> Vec<(f32, u32)> {
     if k == 0 {
         return Vec::new();
     }
     let mut heap: BinaryHeap<Worst> = BinaryHeap::with_capacity(k.min(set.len()) + 1);
     for s in set.live_slots() {
-        if set.elem(s).is_some_and(|e| expired(e.expires_at, now)) {
+        if set.elem(s).is_some_and(|e| expired(e.expires_at, now)) || !keep(s) {
             continue;
         }
         let score = set.score(s, q);

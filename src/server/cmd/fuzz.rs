@@ -227,6 +227,8 @@ const VALID: &[&str] = &[
     "VSIM s VALUES 3 1 2 3 WITHSCORES WITHATTRIBS COUNT 5 EF 10",
     "VSIM s ELE e1 EPSILON 0.5 TRUTH NOTHREAD",
     "VSIM q ELE e1 WITHSCORES",
+    "VSIM s VALUES 3 1 2 3 FILTER .a==1 FILTER-EF 10",
+    "VSIM s ELE e1 FILTER (.a+1)*2>=4||'x'in.b TRUTH",
     "VEMB s e1 RAW",
     "VEMB q e1 RAW",
     "VEMB n e1",

@@ -8,13 +8,15 @@
 //!   quantization and M as the set was created with (M defaults to 16).
 //! - Scores are Redis's `1 − distance/2` with cosine distance `1 − cos`, i.e. `(1 + cos)/2`
 //!   in [0, 1]; EPSILON `e` keeps hits with `cos ≥ 1 − 2e`.
+//! - `VSIM … FILTER expr [FILTER-EF n]` → `Engine::vsearch_filtered` with the compiled
+//!   [`Filter`] (Redis's expression language over the JSON attributes).
 
 use bytes::Bytes;
 
 use super::{arg_str, is, parse_f64, CmdError, CmdResult, Ctx};
 use crate::{
-    AttrUpdate, ElementAdd, Error, Expiry, KeyKind, Metric, Query, SearchParams, StorageMode,
-    VectorSetOptions,
+    AttrUpdate, ElementAdd, Error, Expiry, Filter, KeyKind, Metric, Query, SearchParams,
+    StorageMode, VectorSetOptions,
 };
 
 /// Largest dimension Redis accepts in a request.
@@ -269,7 +271,8 @@ pub fn vsim(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     let mut params = SearchParams::default();
     let (mut withscores, mut withattribs) = (false, false);
     let mut epsilon: Option<f64> = None;
-    let mut filter = false;
+    let mut filter: Option<Filter> = None;
+    let mut filter_ef = 0usize;
     let mut i = 2 + used;
     while i < args.len() {
         let a = &args[i];
@@ -303,20 +306,23 @@ pub fn vsim(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
             params.ef = int_arg("invalid EF", 1_000_000)? as usize;
             i += 1;
         } else if is(a, "filter-ef") && next.is_some() {
-            int_arg("invalid FILTER-EF", i64::MAX)?;
+            filter_ef =
+                usize::try_from(int_arg("invalid FILTER-EF", i64::MAX)?).unwrap_or(usize::MAX);
             i += 1;
-        } else if is(a, "filter") && next.is_some() {
-            filter = true;
+        } else if let (true, Some(expr)) = (is(a, "filter"), next) {
+            let text = String::from_utf8_lossy(expr);
+            filter = Some(Filter::compile(&text).map_err(|e| {
+                let at = if e.offset < text.len() { e.offset } else { 0 };
+                CmdError::err(format!(
+                    "syntax error in FILTER expression near: {}",
+                    text.get(at..).unwrap_or(&text)
+                ))
+            })?);
             i += 1;
         } else {
             return Err(CmdError::err("syntax error in VSIM command"));
         }
         i += 1;
-    }
-    if filter {
-        return Err(CmdError::err(
-            "not supported yet: VSIM FILTER expressions are not available in sutra-cache",
-        ));
     }
     let metric = if withscores || epsilon.is_some() {
         engine.vinfo(&args[1])?.map_or(Metric::Cosine, |i| i.metric)
@@ -328,9 +334,11 @@ pub fn vsim(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
         params.min_score = Some(engine_threshold(metric, 1.0 - e));
     }
     params.with_attributes = withattribs;
-    let hits = engine
-        .vsearch(&args[1], query.query(), &params)
-        .map_err(element_missing)?;
+    let hits = match &filter {
+        Some(f) => engine.vsearch_filtered(&args[1], query.query(), &params, f, filter_ef),
+        None => engine.vsearch(&args[1], query.query(), &params),
+    }
+    .map_err(element_missing)?;
     let out = &mut *ctx.out;
     let resp3 = out.resp3;
     if resp3 && (withscores || withattribs) {
