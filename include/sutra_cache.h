@@ -512,6 +512,32 @@ int32_t sutra_vector_search(const struct sutra_cache *cache,
                             size_t *names_len,
                             struct sutra_error *err);
 
+// Like `sutra_vector_search`, keeping only elements whose JSON attributes pass `filter`
+// (`filter_len` bytes of UTF-8): Redis's `VSIM … FILTER` expression language, e.g.
+// `.year > 1950 and .genre in ["a", "b"]`. Elements without attributes never pass. Through
+// the graph at most `filter_ef` candidates are examined (0: `count × 100`); an exhaustive
+// search examines every element. A malformed expression fails with
+// `SUTRA_INVALID_ARGUMENT` naming where it stops making sense.
+//
+// # Safety
+// As `sutra_vector_search`, with `filter` readable for `filter_len` bytes.
+int32_t sutra_vector_search_filtered(const struct sutra_cache *cache,
+                                     const uint8_t *key,
+                                     size_t key_len,
+                                     const float *query,
+                                     size_t dim,
+                                     const uint8_t *filter,
+                                     size_t filter_len,
+                                     size_t filter_ef,
+                                     const struct sutra_search_params *params,
+                                     struct sutra_search_hit *hits,
+                                     size_t hits_capacity,
+                                     uint8_t *names,
+                                     size_t names_capacity,
+                                     size_t *hit_count,
+                                     size_t *names_len,
+                                     struct sutra_error *err);
+
 // Like `sutra_vector_search`, near an element of the set instead of a vector.
 //
 // # Safety

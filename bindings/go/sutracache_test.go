@@ -81,6 +81,47 @@ func TestBlobsRoundTripWithConditionsAndTTL(t *testing.T) {
 	}
 }
 
+func TestFilteredSearchKeepsOnlyElementsWhoseAttributesPass(t *testing.T) {
+	c := open(t, Options{})
+	const n, dim = 300, 8
+	vecs := make([]float32, n*dim)
+	for i := 0; i < n; i++ {
+		for j := 0; j < dim; j++ {
+			vecs[i*dim+j] = float32(math.Sin(float64(i*dim+j) * 0.37))
+		}
+		opts := &AddOptions{}
+		if i%10 != 9 {
+			a := fmt.Sprintf(`{"g": %d}`, i%3)
+			opts.Attributes = &a
+		}
+		if _, err := c.VAdd("f", fmt.Sprintf("e%d", i), vecs[i*dim:(i+1)*dim], opts); err != nil {
+			t.Fatalf("VAdd %d: %v", i, err)
+		}
+	}
+	if err := c.IndexWait(); err != nil {
+		t.Fatalf("index wait: %v", err)
+	}
+	hits, err := c.Search("f", vecs[4*dim:5*dim], &SearchParams{Count: 10, Filter: ".g == 1"})
+	if err != nil || len(hits) != 10 || hits[0].Element != "e4" {
+		t.Fatalf("filtered Search %v %v", hits, err)
+	}
+	for _, h := range hits {
+		var i int
+		fmt.Sscanf(h.Element, "e%d", &i)
+		if i%3 != 1 || i%10 == 9 {
+			t.Fatalf("%s does not pass the filter", h.Element)
+		}
+	}
+	hits, err = c.Search("f", vecs[:dim], &SearchParams{Filter: ".g > 5", FilterEF: 50})
+	if err != nil || len(hits) != 0 {
+		t.Fatalf("nothing passes: %v %v", hits, err)
+	}
+	_, err = c.Search("f", vecs[:dim], &SearchParams{Filter: ".g =="})
+	if e, ok := err.(*Error); !ok || e.Code != InvalidArgument {
+		t.Fatalf("bad filter: %v", err)
+	}
+}
+
 func TestVectorsComeBackExactlyAndSearchFindsThem(t *testing.T) {
 	c := open(t, Options{})
 	const n, dim = 100, 8

@@ -249,6 +249,12 @@ type SearchParams struct {
 	Ef         int      // HNSW ef_search; 0 = default
 	MinScore   *float32 // only hits scoring at least this
 	Exhaustive bool     // exact scan instead of the graph
+	// Filter keeps only elements whose JSON attributes pass this Redis VSIM FILTER
+	// expression (e.g. `.year > 1950 and .genre == "drama"`); "" = no filter. Search only.
+	Filter string
+	// FilterEF bounds the candidates a filtered search examines through the graph
+	// (0 = Count × 100).
+	FilterEF int
 }
 
 // Hit is one search result.
@@ -309,12 +315,26 @@ func (c *Cache) search(p *SearchParams, run func(h *C.sutra_cache, cp *C.sutra_s
 func (c *Cache) Search(key string, query []float32, p *SearchParams) ([]Hit, error) {
 	k, kl := bytesArg(key)
 	q, ql := floatsArg(query)
+	var filter string
+	var filterEF int
+	if p != nil {
+		filter, filterEF = p.Filter, p.FilterEF
+	}
+	if filterEF < 0 {
+		return nil, &Error{Code: InvalidArgument, Message: "FilterEF must be >= 0"}
+	}
+	f, fl := bytesArg(filter)
 	hits, err := c.search(p, func(h *C.sutra_cache, cp *C.sutra_search_params, hp *C.sutra_search_hit,
 		hcap C.size_t, np *C.uint8_t, ncap C.size_t, hc, nl *C.size_t, e *C.sutra_error) C.int32_t {
-		return C.sutra_vector_search(h, k, kl, q, ql, cp, hp, hcap, np, ncap, hc, nl, e)
+		if filter == "" {
+			return C.sutra_vector_search(h, k, kl, q, ql, cp, hp, hcap, np, ncap, hc, nl, e)
+		}
+		return C.sutra_vector_search_filtered(h, k, kl, q, ql, f, fl, C.size_t(filterEF), cp, hp,
+			hcap, np, ncap, hc, nl, e)
 	})
 	runtime.KeepAlive(key)
 	runtime.KeepAlive(query)
+	runtime.KeepAlive(filter)
 	return hits, err
 }
 

@@ -224,6 +224,12 @@ int main(int argc, char **argv) {
     CHECK(sutra_vector_search(cache, KEY("minilm"), short_v, 3, NULL, hits, 4, name_buf, sizeof name_buf, &hit_count, &names_len, &err) == SUTRA_DIMENSION_MISMATCH);
     OK(sutra_vector_search(cache, KEY("nothing"), a, DIM, NULL, hits, 4, name_buf, sizeof name_buf, &hit_count, &names_len, &err));
     CHECK(hit_count == 0);
+    /* A filtered search (Redis's VSIM FILTER language): only apple has attributes. */
+    OK(sutra_vector_search_filtered(cache, KEY("minilm"), a, DIM, KEY(".source == 'wordnet'"), 0, NULL, hits, 4,
+                                    name_buf, sizeof name_buf, &hit_count, &names_len, &err));
+    CHECK(hit_count == 1 && hits[0].name_len == 5 && memcmp(name_buf + hits[0].name_offset, "apple", 5) == 0);
+    CHECK(sutra_vector_search_filtered(cache, KEY("minilm"), a, DIM, KEY(".source =="), 0, NULL, hits, 4, name_buf,
+                                       sizeof name_buf, &hit_count, &names_len, &err) == SUTRA_INVALID_ARGUMENT);
 
     /* ---- element expiry ---- */
     OK(sutra_vector_ttl(cache, KEY("minilm"), KEY("apple"), &ttl, &err));

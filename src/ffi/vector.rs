@@ -3,8 +3,8 @@
 use super::cache::{engine, expiry, sutra_cache, sutra_stats, ttl_code};
 use super::status::*;
 use crate::{
-    AttrUpdate, ElementAdd, Expiry, Metric, Query, SearchHit, SearchParams, StorageMode,
-    VectorSetOptions,
+    AttrUpdate, ElementAdd, Error, Expiry, Filter, Metric, Query, SearchHit, SearchParams,
+    StorageMode, VectorSetOptions,
 };
 
 /// Metric or storage value: keep the set's (or the default when the set is new).
@@ -582,6 +582,70 @@ pub unsafe extern "C" fn sutra_vector_search(
         // SAFETY: per the contract, NULL or initialised.
         let params = unsafe { search_params(params) };
         let found = engine.vsearch(key, Query::Vector(query), &params)?;
+        search_into(found, hits, names, hit_count, names_len)
+    })
+}
+
+/// Like `sutra_vector_search`, keeping only elements whose JSON attributes pass `filter`
+/// (`filter_len` bytes of UTF-8): Redis's `VSIM … FILTER` expression language, e.g.
+/// `.year > 1950 and .genre in ["a", "b"]`. Elements without attributes never pass. Through
+/// the graph at most `filter_ef` candidates are examined (0: `count × 100`); an exhaustive
+/// search examines every element. A malformed expression fails with
+/// `SUTRA_INVALID_ARGUMENT` naming where it stops making sense.
+///
+/// # Safety
+/// As `sutra_vector_search`, with `filter` readable for `filter_len` bytes.
+#[no_mangle]
+pub unsafe extern "C" fn sutra_vector_search_filtered(
+    cache: *const sutra_cache,
+    key: *const u8,
+    key_len: usize,
+    query: *const f32,
+    dim: usize,
+    filter: *const u8,
+    filter_len: usize,
+    filter_ef: usize,
+    params: *const sutra_search_params,
+    hits: *mut sutra_search_hit,
+    hits_capacity: usize,
+    names: *mut u8,
+    names_capacity: usize,
+    hit_count: *mut usize,
+    names_len: *mut usize,
+    err: *mut sutra_error,
+) -> i32 {
+    guard(err, || {
+        // SAFETY: per the contract.
+        let (engine, key, query, filter, hits, names, hit_count, names_len) = unsafe {
+            (
+                engine(cache)?,
+                bytes(key, key_len, "key")?,
+                floats(query, dim, "query")?,
+                bytes(filter, filter_len, "filter")?,
+                out_slice(hits, hits_capacity, "hits")?,
+                out_slice(names, names_capacity, "names")?,
+                out(hit_count, "hit_count")?,
+                out(names_len, "names_len")?,
+            )
+        };
+        *hit_count = 0;
+        *names_len = 0;
+        let text =
+            std::str::from_utf8(filter).map_err(|_| Error::invalid("filter", "UTF-8 text"))?;
+        let compiled = Filter::compile(text).map_err(|e| {
+            Error::invalid(
+                "filter",
+                format!(
+                    "a filter expression (syntax error at byte {}: {:?})",
+                    e.offset,
+                    text.get(e.offset..).unwrap_or_default()
+                ),
+            )
+        })?;
+        // SAFETY: per the contract, NULL or initialised.
+        let params = unsafe { search_params(params) };
+        let found =
+            engine.vsearch_filtered(key, Query::Vector(query), &params, &compiled, filter_ef)?;
         search_into(found, hits, names, hit_count, names_len)
     })
 }

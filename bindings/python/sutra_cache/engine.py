@@ -410,11 +410,22 @@ class Cache:
         return out_names, scores
 
     def search(self, key: Key, query: object, k: int = 10, *, ef: int = 0,
-               min_score: Optional[float] = None, exhaustive: bool = False) -> Tuple[list, np.ndarray]:
-        """Top-k most similar elements: (names as bytes, float32 scores), best first."""
+               min_score: Optional[float] = None, exhaustive: bool = False,
+               filter: Optional[str] = None, filter_ef: int = 0) -> Tuple[list, np.ndarray]:
+        """Top-k most similar elements: (names as bytes, float32 scores), best first.
+
+        `filter` keeps only elements whose JSON attributes pass a Redis `VSIM ... FILTER`
+        expression (e.g. ``'.year > 1950 and .genre == "drama"'``); through the graph at most
+        `filter_ef` candidates are examined (0: ``k * 100``)."""
         kb, q = _b(key), _f32(query, "query")
-        return self._search(lib.sutra_vector_search,
-                            (kb, len(kb), ffi.from_buffer("float[]", q), q.size), k, ef, min_score, exhaustive)
+        qbuf = ffi.from_buffer("float[]", q)
+        if filter is None:
+            return self._search(lib.sutra_vector_search, (kb, len(kb), qbuf, q.size), k, ef,
+                                min_score, exhaustive)
+        fb = filter.encode()
+        return self._search(lib.sutra_vector_search_filtered,
+                            (kb, len(kb), qbuf, q.size, fb, len(fb), filter_ef), k, ef, min_score,
+                            exhaustive)
 
     def search_element(self, key: Key, element: Key, k: int = 10, *, ef: int = 0,
                        min_score: Optional[float] = None, exhaustive: bool = False) -> Tuple[list, np.ndarray]:

@@ -77,6 +77,23 @@ def test_search_finds_the_query_itself_first_and_invalidate_removes_neighbours(c
     assert cache.vinfo("s")[1] < 200
 
 
+def test_filtered_search_keeps_only_elements_whose_attributes_pass(cache):
+    rng = np.random.default_rng(5)
+    m = rng.standard_normal((300, 16)).astype(np.float32)
+    for i in range(300):
+        attrs = None if i % 10 == 9 else f'{{"g": {i % 3}, "name": "e{i}"}}'
+        cache.vadd("f", f"e{i}", m[i], attributes=attrs)
+    names, scores = cache.search("f", m[4], k=10, filter=".g == 1 and 'e' in .name")
+    assert names[0] == b"e4" and len(names) == 10
+    assert all(int(n[1:]) % 3 == 1 and int(n[1:]) % 10 != 9 for n in names)
+    exact, _ = cache.search("f", m[4], k=10, filter=".g == 1", exhaustive=True)
+    assert exact[0] == b"e4" and len(exact) == 10
+    assert cache.search("f", m[4], k=10, filter=".g > 5", filter_ef=50)[0] == []
+    with pytest.raises(errors.InvalidArgument) as e:
+        cache.search("f", m[4], filter=".g ==")
+    assert "filter" in str(e.value)
+
+
 def test_errors_map_to_typed_exceptions_with_stable_codes(cache):
     cache.vadd("s", "a", [1.0, 0.0, 0.0])
     with pytest.raises(errors.DimensionMismatch) as e:
