@@ -11,7 +11,9 @@
 //! figure is the snapshot's, not the indexer's). After loading `--n` elements it runs the
 //! writer (adds cycling over the loaded elements, each followed by a blob SET) and, after
 //! 500 ms, `--checkpoints` checkpoints 500 ms apart. `--rate N` paces the writer at N
-//! operations (add + set) per second; latency is measured from the operation's start. It prints one JSON line: the writer's
+//! operations (add + set) per second; latency is measured from the operation's start.
+//! `--segment-mb N` sets the WAL segment size, `--wal-io auto|sync|uring` its I/O path,
+//! `--storage exact|q8|noquant` the set's mode. It prints one JSON line: the writer's
 //! operations, their latency percentiles, the slowest one while a checkpoint ran and outside
 //! any, and each checkpoint's duration.
 
@@ -20,7 +22,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use sutra_cache::{
-    ElementAdd, Engine, EngineConfig, SetOptions, StorageMode, SyncPolicy, VectorSetOptions,
+    ElementAdd, Engine, EngineConfig, IoChoice, SetOptions, StorageMode, SyncPolicy,
+    VectorSetOptions,
 };
 
 fn arg(name: &str, default: &str) -> String {
@@ -57,6 +60,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // Writer pace in operations per second (0 = as fast as it can).
     let rate: u64 = arg("--rate", "0").parse()?;
     let segment_mb: u64 = arg("--segment-mb", "64").parse()?;
+    let wal_io = match arg("--wal-io", "auto").as_str() {
+        "sync" => IoChoice::Sync,
+        "uring" => IoChoice::Uring,
+        _ => IoChoice::Auto,
+    };
     let storage = match arg("--storage", "exact").as_str() {
         "q8" => StorageMode::Q8,
         "noquant" => StorageMode::NoQuant,
@@ -74,6 +82,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         checkpoint_wal_bytes: 0,
         checkpoint_on_close: false,
         wal_segment_bytes: segment_mb << 20,
+        wal_io,
         index_min_elements: usize::MAX,
         ..EngineConfig::default()
     })?);
