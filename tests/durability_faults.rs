@@ -361,6 +361,7 @@ fn an_injected_wal_fault_stops_engine_writes_and_reopening_recovers_every_acknow
                     fail_after_ops: Some(fail_after),
                     max_write_bytes: short.then_some(61),
                     ops: std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0)),
+                    sync_takes: None,
                 };
                 let Some((blobs, vectors)) = write_until_fault(tmp.path(), io, policy, plan) else {
                     continue;

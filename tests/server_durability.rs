@@ -411,6 +411,7 @@ fn when_the_wal_fails_under_a_pipeline_every_write_of_it_is_answered_with_the_er
         fail_after_ops,
         max_write_bytes: None,
         ops: ops.clone(),
+        sync_takes: None,
     };
     // How many I/O operations opening a fresh directory takes: the next one (the pipeline's
     // first write) fails.

@@ -214,6 +214,57 @@ fn interval_policy_fdatasyncs_on_its_own_within_the_interval() {
     }
 }
 
+/// Under `interval`, an acknowledgement needs the write, never the fdatasync: appends go on
+/// being acknowledged while a (slow) sync is in flight, and writing several MB starts a sync
+/// before the interval ends (so no sync or rollover later has much to write at once).
+#[test]
+fn interval_appends_are_acknowledged_while_a_slow_fdatasync_runs() {
+    for io in io_paths() {
+        let tmp = tempfile::tempdir().unwrap();
+        let ops = Arc::new(AtomicU64::new(0));
+        let (wal, _) = Wal::open(
+            tmp.path(),
+            WalOptions {
+                fault: Some(FaultPlan {
+                    ops,
+                    sync_takes: Some(std::time::Duration::from_secs(1)),
+                    ..FaultPlan::default()
+                }),
+                ..opts(io, SyncPolicy::Interval(1), 64 << 20)
+            },
+        )
+        .unwrap();
+        let first = wal.append(1, b"first").unwrap();
+        // The thread starts the (1 s) sync of `first` within its 1 ms interval.
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        let mut last = first;
+        for i in 0..200u32 {
+            last = wal.append(2, &i.to_le_bytes()).unwrap();
+            assert_eq!(wal.written_lsn(), last);
+        }
+        assert_eq!(
+            wal.durable_lsn(),
+            0,
+            "{io:?}: 200 appends were acknowledged only after the sync in flight ended"
+        );
+        wait_durable(&wal, last, &format!("{io:?}: later syncs never ran"));
+    }
+    // Several MB written well within a long interval start a sync on their own.
+    for io in io_paths() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (wal, _) = Wal::open(
+            tmp.path(),
+            opts(io, SyncPolicy::Interval(600_000), 64 << 20),
+        )
+        .unwrap();
+        let mut last = 0;
+        for _ in 0..40 {
+            last = wal.append(3, &vec![7u8; 1 << 20]).unwrap();
+        }
+        wait_durable(&wal, last / 2, &format!("{io:?}: no early sync"));
+    }
+}
+
 /// Polls until `lsn` is fdatasynced; fails with `what` after 10 s.
 fn wait_durable(wal: &Wal, lsn: u64, what: &str) {
     let start = std::time::Instant::now();
@@ -458,6 +509,7 @@ fn an_injected_io_fault_poisons_the_wal_and_reopening_recovers_every_acknowledge
                     fail_after_ops: Some(fail_after),
                     max_write_bytes: short.then_some(61),
                     ops: ops.clone(),
+                    sync_takes: None,
                 };
                 let acked = append_until_fault(tmp.path(), io, policy, plan);
                 let (wal, replay) = Wal::open(tmp.path(), opts(io, policy, 2048)).unwrap();
@@ -490,6 +542,7 @@ fn short_writes_alone_lose_nothing() {
             fail_after_ops: None,
             max_write_bytes: Some(5),
             ops: Arc::new(AtomicU64::new(0)),
+            sync_takes: None,
         };
         let acked = append_until_fault(tmp.path(), io, SyncPolicy::Always, plan);
         assert_eq!(acked.len(), 800);

@@ -106,6 +106,7 @@ fn async_waits_fail_when_the_wal_is_poisoned_and_every_acknowledged_record_survi
                 fail_after_ops: Some(fail_after),
                 max_write_bytes: None,
                 ops: Arc::new(AtomicU64::new(0)),
+                sync_takes: None,
             };
             let opened = Wal::open(
                 tmp.path(),
@@ -248,6 +249,7 @@ fn a_deferred_write_hit_by_an_io_fault_fails_through_its_future() {
             fail_after_ops: Some(1_000_000),
             max_write_bytes: None,
             ops: ops.clone(),
+            sync_takes: None,
         }),
     );
     let (r, durable) = e.deferring_durability(|| e.set(b"a", b"1", SetOptions::default()));
@@ -263,6 +265,7 @@ fn a_deferred_write_hit_by_an_io_fault_fails_through_its_future() {
                 fail_after_ops: Some(0),
                 max_write_bytes: None,
                 ops,
+                sync_takes: None,
             }),
         )
     };

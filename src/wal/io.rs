@@ -35,6 +35,12 @@ pub trait WalIo: Send {
         false
     }
 
+    /// Whether the sync started last has completed, without waiting (`finish_sync` then
+    /// returns its result at once). Always true where `start_sync` does the whole sync.
+    fn sync_done(&mut self) -> io::Result<bool> {
+        Ok(true)
+    }
+
     /// A whole fdatasync: start and wait.
     fn sync_data(&mut self, file: &File) -> io::Result<()> {
         self.start_sync(file)?;
@@ -138,18 +144,27 @@ pub struct FaultPlan {
     pub max_write_bytes: Option<usize>,
     /// Counts operations, shared with the test that set the plan.
     pub ops: Arc<AtomicU64>,
+    /// Each fdatasync takes at least this long and runs while the caller goes on (as on
+    /// io_uring): a slow disk, to test what waits for a sync and what does not.
+    pub sync_takes: Option<std::time::Duration>,
 }
 
 /// A test backend: wraps another and injects the faults of a [`FaultPlan`].
 pub struct FaultIo {
     inner: Box<dyn WalIo>,
     plan: FaultPlan,
+    /// When the slow sync in flight (`FaultPlan::sync_takes`) started.
+    slow_sync: Option<std::time::Instant>,
 }
 
 impl FaultIo {
     /// Wraps `inner`.
     pub fn new(inner: Box<dyn WalIo>, plan: FaultPlan) -> Self {
-        Self { inner, plan }
+        Self {
+            inner,
+            plan,
+            slow_sync: None,
+        }
     }
 
     fn tick(&mut self, what: &str) -> io::Result<()> {
@@ -179,15 +194,35 @@ impl WalIo for FaultIo {
 
     fn start_sync(&mut self, file: &File) -> io::Result<()> {
         self.tick("fdatasync")?;
-        self.inner.start_sync(file)
+        if self.slow_sync.is_some() {
+            self.finish_sync()?;
+        }
+        self.inner.start_sync(file)?;
+        if self.plan.sync_takes.is_some() {
+            // The real sync now; the delay runs while the caller goes on.
+            self.inner.finish_sync()?;
+            self.slow_sync = Some(std::time::Instant::now());
+        }
+        Ok(())
     }
 
     fn finish_sync(&mut self) -> io::Result<()> {
+        if let (Some(started), Some(takes)) = (self.slow_sync.take(), self.plan.sync_takes) {
+            std::thread::sleep(takes.saturating_sub(started.elapsed()));
+            return Ok(());
+        }
         self.inner.finish_sync()
     }
 
     fn sync_overlaps(&self) -> bool {
-        self.inner.sync_overlaps()
+        self.plan.sync_takes.is_some() || self.inner.sync_overlaps()
+    }
+
+    fn sync_done(&mut self) -> io::Result<bool> {
+        if let (Some(started), Some(takes)) = (self.slow_sync, self.plan.sync_takes) {
+            return Ok(started.elapsed() >= takes);
+        }
+        self.inner.sync_done()
     }
 
     fn allocate(&mut self, file: &File, len: u64) -> io::Result<()> {
@@ -236,6 +271,7 @@ mod tests {
             fail_after_ops: Some(2),
             max_write_bytes: Some(3),
             ops: ops.clone(),
+            sync_takes: None,
         };
         let mut io = FaultIo::new(Box::new(SyncIo::new()), plan);
         let tmp = tempfile::tempfile().unwrap();

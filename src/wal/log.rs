@@ -226,6 +226,7 @@ impl Wal {
                 closing: false,
                 writer_exited: false,
                 batches: 0,
+                unsynced_bytes: 0,
                 syncs: 0,
                 waiters: Vec::new(),
             }),

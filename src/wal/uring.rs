@@ -181,6 +181,20 @@ impl WalIo for UringIo {
         true
     }
 
+    fn sync_done(&mut self) -> io::Result<bool> {
+        if self.sync_in_flight {
+            // File whatever has completed, without waiting (writes reap their own, so only
+            // the sync's completion can be here).
+            for cqe in self.ring.completion() {
+                if cqe.user_data() == TAG_SYNC {
+                    self.sync_in_flight = false;
+                    self.sync_result = Some(cqe_result(cqe.result()).map(|_| ()));
+                }
+            }
+        }
+        Ok(!self.sync_in_flight)
+    }
+
     fn allocate(&mut self, file: &File, len: u64) -> io::Result<()> {
         fallocate_or_set_len(file, len)
     }

@@ -28,6 +28,16 @@ use super::io::{write_all_at, WalIo};
 use super::recovery::Tail;
 use super::segment::{open_new_segment, Active, Sealed, SegmentDir};
 
+/// How often the writer thread looks at an fdatasync in flight on the ring under
+/// `interval`/`never` (it writes the batches that arrive meanwhile).
+const SYNC_POLL: Duration = Duration::from_micros(500);
+
+/// Under `interval`, an fdatasync also starts once this many bytes were written since the
+/// last one (as Redis's incremental fsync): the page cache never holds much of the log
+/// dirty, so no single sync, and no segment rollover (which seals the old segment with
+/// one), has hundreds of MB to write at once while writers wait.
+const SYNC_AFTER_BYTES: u64 = 8 << 20;
+
 /// When records are acknowledged and how often the log is fdatasynced.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SyncPolicy {
@@ -91,6 +101,9 @@ pub(crate) struct State {
     pub batches: u64,
     /// fdatasyncs completed since open.
     pub syncs: u64,
+    /// Bytes written since the last fdatasync started (under `interval` one starts early
+    /// past [`SYNC_AFTER_BYTES`]).
+    pub unsynced_bytes: u64,
     /// Async waiters ([`super::WaitFor`]): the LSN each waits for and its waker.
     pub waiters: Vec<(u64, std::task::Waker)>,
 }
@@ -99,8 +112,8 @@ pub(crate) struct State {
 pub(crate) struct Core {
     pub io: Box<dyn WalIo>,
     pub active: Active,
-    /// An fdatasync started by the writer thread is in flight on `io`: appenders leave the
-    /// writing to the thread until it is reaped.
+    /// An fdatasync started by the writer thread is in flight on `io` (appenders write
+    /// meanwhile only where it runs on the ring).
     pub sync_busy: bool,
     /// A batch buffer kept for reuse by [`Shared::write_here`].
     spare: Vec<u8>,
@@ -200,7 +213,9 @@ impl Shared {
             return false;
         };
         let core = &mut *guard;
-        if core.sync_busy {
+        // With io_uring the thread's fdatasync runs on the ring while this writes; a sync
+        // done by plain syscalls holds the thread, which then writes next.
+        if core.sync_busy && !core.io.sync_overlaps() {
             return false;
         }
         let mut st = self.state.lock();
@@ -228,9 +243,10 @@ impl Shared {
             self.poison("write", &e);
             return true;
         }
+        let bytes = batch.len() as u64;
         batch.clear();
         core.spare = batch;
-        self.mark_written(last);
+        self.mark_written(last, bytes);
         true
     }
 
@@ -243,16 +259,20 @@ impl Shared {
         }
     }
 
-    /// A batch up to `last` is in the page cache: moves the watermark and wakes its waiters.
-    /// The first write since the last sync also wakes the writer thread, which sets its
-    /// interval's sync deadline from it (a no-op when the thread itself wrote).
-    fn mark_written(&self, last: u64) {
+    /// A batch up to `last` (`bytes` long) is in the page cache: moves the watermark and
+    /// wakes its waiters.
+    fn mark_written(&self, last: u64, bytes: u64) {
         let mut st = self.state.lock();
-        let first_unsynced = st.written_lsn == st.durable_lsn;
+        st.unsynced_bytes += bytes;
+        // The thread sets its interval's deadline from the first write since a sync, and
+        // starts a sync early once enough is written: both need it awake.
+        let wake = st.written_lsn == st.durable_lsn
+            || (st.unsynced_bytes >= SYNC_AFTER_BYTES
+                && st.unsynced_bytes - bytes < SYNC_AFTER_BYTES);
         st.written_lsn = st.written_lsn.max(last);
         st.batches += 1;
         self.notify(st);
-        if first_unsynced {
+        if wake {
             self.work.notify_one();
         }
     }
@@ -349,7 +369,10 @@ impl Writer {
             || st.sync_wanted_lsn > covered
             || match self.shared.policy {
                 SyncPolicy::Always => true,
-                SyncPolicy::Interval(ms) => self.last_sync.elapsed() >= Duration::from_millis(ms),
+                SyncPolicy::Interval(ms) => {
+                    self.last_sync.elapsed() >= Duration::from_millis(ms)
+                        || st.unsynced_bytes >= SYNC_AFTER_BYTES
+                }
                 SyncPolicy::Never => false,
             }
     }
@@ -361,14 +384,24 @@ impl Writer {
         let shared = self.shared.clone();
         loop {
             let mut st = self.shared.state.lock();
+            // Under interval/never a sync in flight on the ring is polled, never waited for
+            // with the writing side held: appenders go on writing (and being acknowledged)
+            // while it runs, as that policy promises. Closing waits for it.
+            let poll = self.shared.policy != SyncPolicy::Always && self.sync_overlaps;
             loop {
                 if st.poisoned.is_some() {
                     break;
                 }
-                if !st.pending.is_empty() || self.sync_in_flight.is_some() || self.sync_due(&st) {
+                let waited_for = self.sync_in_flight.is_some() && (!poll || st.closing);
+                if !st.pending.is_empty() || waited_for || self.sync_due(&st) {
                     break;
                 }
                 if st.closing {
+                    break;
+                }
+                if self.sync_in_flight.is_some() {
+                    // Look at the sync again shortly, writing whatever arrives meanwhile.
+                    self.shared.work.wait_for(&mut st, SYNC_POLL);
                     break;
                 }
                 // Under interval/never, appenders do not wake this thread for each record
@@ -422,10 +455,24 @@ impl Writer {
                         break;
                     }
                 };
+                let bytes = batch.len() as u64;
                 batch.clear();
-                self.shared.mark_written(last);
+                self.shared.mark_written(last, bytes);
             }
-            if let Some(covered) = self.sync_in_flight.take() {
+            let poll_now = poll && !closing;
+            let finished = match self.sync_in_flight {
+                Some(_) if poll_now => core.io.sync_done(),
+                _ => Ok(true),
+            };
+            let finished = match finished {
+                Ok(f) => f,
+                Err(e) => {
+                    drop(core);
+                    self.shared.poison("fdatasync", &e);
+                    break;
+                }
+            };
+            if let Some(covered) = self.sync_in_flight.take_if(|_| finished) {
                 let synced = core.io.finish_sync();
                 core.sync_busy = false;
                 if let Err(e) = synced {
@@ -446,9 +493,10 @@ impl Writer {
                     continue;
                 }
             }
-            let st = self.shared.state.lock();
-            if self.sync_due(&st) {
+            let mut st = self.shared.state.lock();
+            if self.sync_in_flight.is_none() && self.sync_due(&st) {
                 let covered = st.written_lsn;
+                st.unsynced_bytes = 0;
                 drop(st);
                 // Taken before starting: with plain syscalls `start_sync` is the whole sync,
                 // and `sync_ewma` measures from here.
@@ -531,6 +579,7 @@ impl Writer {
             st.written_lsn = st.written_lsn.max(old_last);
             st.durable_lsn = st.durable_lsn.max(old_last);
             st.syncs += 1;
+            st.unsynced_bytes = 0;
             self.shared.notify(st);
         }
         let capacity = self
