@@ -44,8 +44,8 @@ pub enum SyncPolicy {
     /// Acknowledge only after an fdatasync covering the record (survives power loss).
     Always,
     /// fdatasync every this many milliseconds (and after 8 MiB written); acknowledge once
-    /// the write completed (the
-    /// record is in the page cache: survives `kill -9`, not power loss).
+    /// the write completed (the record is in the page cache: survives `kill -9`, not power
+    /// loss).
     Interval(u64),
     /// Never fdatasync (except on `flush` and `close`); acknowledge once written.
     Never,
