@@ -381,6 +381,7 @@ impl Wal {
         WaitFor {
             shared: self.shared.clone(),
             lsn,
+            yielded: false,
         }
     }
 
@@ -478,6 +479,10 @@ impl Wal {
 pub struct WaitFor {
     shared: Arc<Shared>,
     lsn: u64,
+    /// Under `interval`/`never` the first poll that finds the record unwritten yields once
+    /// before writing: the other tasks ready on this thread append theirs meanwhile, and one
+    /// write then covers them all (group commit of the page-cache write).
+    yielded: bool,
 }
 
 impl WaitFor {
@@ -498,7 +503,7 @@ impl std::future::Future for WaitFor {
     type Output = Result<()>;
 
     fn poll(
-        self: std::pin::Pin<&mut Self>,
+        mut self: std::pin::Pin<&mut Self>,
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<Result<()>> {
         if let Some(outcome) = self
@@ -506,6 +511,11 @@ impl std::future::Future for WaitFor {
             .wait_outcome(&self.shared.state.lock(), self.lsn)
         {
             return std::task::Poll::Ready(outcome);
+        }
+        if !self.yielded && self.shared.policy != SyncPolicy::Always {
+            self.yielded = true;
+            cx.waker().wake_by_ref();
+            return std::task::Poll::Pending;
         }
         self.shared.write_or_wake();
         let mut st = self.shared.state.lock();
