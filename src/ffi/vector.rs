@@ -564,6 +564,49 @@ pub unsafe extern "C" fn sutra_vector_search(
     names_len: *mut usize,
     err: *mut sutra_error,
 ) -> i32 {
+    // SAFETY: the same contract, with no filter.
+    unsafe {
+        vector_search(
+            cache,
+            key,
+            key_len,
+            query,
+            dim,
+            None,
+            params,
+            hits,
+            hits_capacity,
+            names,
+            names_capacity,
+            hit_count,
+            names_len,
+            err,
+        )
+    }
+}
+
+/// `sutra_vector_search` and `sutra_vector_search_filtered`: `filter` is the expression's
+/// bytes and FILTER-EF.
+///
+/// # Safety
+/// As `sutra_vector_search_filtered`.
+#[allow(clippy::too_many_arguments)]
+unsafe fn vector_search(
+    cache: *const sutra_cache,
+    key: *const u8,
+    key_len: usize,
+    query: *const f32,
+    dim: usize,
+    filter: Option<(*const u8, usize, usize)>,
+    params: *const sutra_search_params,
+    hits: *mut sutra_search_hit,
+    hits_capacity: usize,
+    names: *mut u8,
+    names_capacity: usize,
+    hit_count: *mut usize,
+    names_len: *mut usize,
+    err: *mut sutra_error,
+) -> i32 {
     guard(err, || {
         // SAFETY: per the contract.
         let (engine, key, query, hits, names, hit_count, names_len) = unsafe {
@@ -581,8 +624,31 @@ pub unsafe extern "C" fn sutra_vector_search(
         *names_len = 0;
         // SAFETY: per the contract, NULL or initialised.
         let params = unsafe { search_params(params) };
-        let found = engine.vsearch(key, Query::Vector(query), &params)?;
+        let found = match filter {
+            None => engine.vsearch(key, Query::Vector(query), &params)?,
+            Some((f, f_len, filter_ef)) => {
+                // SAFETY: per the contract.
+                let filter = unsafe { bytes(f, f_len, "filter")? };
+                let compiled = compile_filter(filter)?;
+                engine.vsearch_filtered(key, Query::Vector(query), &params, &compiled, filter_ef)?
+            }
+        };
         search_into(found, hits, names, hit_count, names_len)
+    })
+}
+
+/// A filter expression from C bytes, or an invalid-argument error saying where it breaks.
+fn compile_filter(filter: &[u8]) -> crate::Result<Filter> {
+    let text = std::str::from_utf8(filter).map_err(|_| Error::invalid("filter", "UTF-8 text"))?;
+    Filter::compile(text).map_err(|e| {
+        Error::invalid(
+            "filter",
+            format!(
+                "a filter expression (syntax error at byte {}: {:?})",
+                e.offset,
+                text.get(e.offset..).unwrap_or_default()
+            ),
+        )
     })
 }
 
@@ -614,40 +680,25 @@ pub unsafe extern "C" fn sutra_vector_search_filtered(
     names_len: *mut usize,
     err: *mut sutra_error,
 ) -> i32 {
-    guard(err, || {
-        // SAFETY: per the contract.
-        let (engine, key, query, filter, hits, names, hit_count, names_len) = unsafe {
-            (
-                engine(cache)?,
-                bytes(key, key_len, "key")?,
-                floats(query, dim, "query")?,
-                bytes(filter, filter_len, "filter")?,
-                out_slice(hits, hits_capacity, "hits")?,
-                out_slice(names, names_capacity, "names")?,
-                out(hit_count, "hit_count")?,
-                out(names_len, "names_len")?,
-            )
-        };
-        *hit_count = 0;
-        *names_len = 0;
-        let text =
-            std::str::from_utf8(filter).map_err(|_| Error::invalid("filter", "UTF-8 text"))?;
-        let compiled = Filter::compile(text).map_err(|e| {
-            Error::invalid(
-                "filter",
-                format!(
-                    "a filter expression (syntax error at byte {}: {:?})",
-                    e.offset,
-                    text.get(e.offset..).unwrap_or_default()
-                ),
-            )
-        })?;
-        // SAFETY: per the contract, NULL or initialised.
-        let params = unsafe { search_params(params) };
-        let found =
-            engine.vsearch_filtered(key, Query::Vector(query), &params, &compiled, filter_ef)?;
-        search_into(found, hits, names, hit_count, names_len)
-    })
+    // SAFETY: per the contract.
+    unsafe {
+        vector_search(
+            cache,
+            key,
+            key_len,
+            query,
+            dim,
+            Some((filter, filter_len, filter_ef)),
+            params,
+            hits,
+            hits_capacity,
+            names,
+            names_capacity,
+            hit_count,
+            names_len,
+            err,
+        )
+    }
 }
 
 /// Like `sutra_vector_search`, near an element of the set instead of a vector.
