@@ -827,6 +827,57 @@ fn the_cache_extensions_work_end_to_end() {
         "VINVALIDATE inv ELE nope THRESHOLD 0.5",
         "-ERR element not found in set\r\n",
     );
+    // FILTER: only near elements whose attributes also pass (here: one source of two).
+    c.check(
+        &cmd(&[
+            b"VADD",
+            b"inv",
+            b"VALUES",
+            b"2",
+            b"1",
+            b"0.05",
+            b"w",
+            b"SETATTR",
+            br#"{"src":"web"}"#,
+        ]),
+        b":1\r\n",
+    );
+    c.check(
+        &cmd(&[
+            b"VADD",
+            b"inv",
+            b"VALUES",
+            b"2",
+            b"1",
+            b"0.02",
+            b"d",
+            b"SETATTR",
+            br#"{"src":"docs"}"#,
+        ]),
+        b":1\r\n",
+    );
+    c.check(
+        &cmd(&[
+            b"VINVALIDATE",
+            b"inv",
+            b"VALUES",
+            b"2",
+            b"1",
+            b"0",
+            b"THRESHOLD",
+            b"0.99",
+            b"FILTER",
+            b".src == 'web'",
+        ]),
+        b":1\r\n",
+    );
+    c.check_words("VISMEMBER inv w", ":0\r\n");
+    c.check_words("VISMEMBER inv d", ":1\r\n");
+    c.check_words("VISMEMBER inv x", ":1\r\n"); // near, but no attributes
+    c.check_words(
+        "VINVALIDATE inv VALUES 2 1 0 THRESHOLD 0.9 FILTER .src==",
+        "-ERR syntax error in FILTER expression near: .src==\r\n",
+    );
 }
 
 #[test]

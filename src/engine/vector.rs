@@ -730,6 +730,20 @@ impl Engine {
         threshold: f32,
         return_removed: bool,
     ) -> Result<Invalidated> {
+        self.invalidate_similar_where(key, query, threshold, return_removed, None)
+    }
+
+    /// As [`Engine::invalidate_similar`], removing only elements whose attributes also pass
+    /// `filter` (when given): e.g. every cached embedding near a query that came from one
+    /// source.
+    pub fn invalidate_similar_where(
+        &self,
+        key: &[u8],
+        query: Query<'_>,
+        threshold: f32,
+        return_removed: bool,
+        filter: Option<&Filter>,
+    ) -> Result<Invalidated> {
         self.check_key(key)?;
         if !threshold.is_finite() {
             return Err(Error::invalid("threshold", "a finite number"));
@@ -752,7 +766,12 @@ impl Engine {
             let mut v: Vec<(f32, u32)> = set
                 .live_slots()
                 .map(|s| (set.score(s, &q), s))
-                .filter(|&(score, _)| score >= threshold)
+                .filter(|&(score, s)| {
+                    score >= threshold
+                        && filter.is_none_or(|f| {
+                            set.elem(s).is_some_and(|e| f.matches(e.attrs.as_deref()))
+                        })
+                })
                 .collect();
             v.sort_by(|a, b| b.0.total_cmp(&a.0));
             v

@@ -120,6 +120,7 @@ pub fn vinvalidate(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     let (query, used) = QueryArg::parse(args, 2)?;
     let mut threshold: Option<f64> = None;
     let mut with_elements = false;
+    let mut filter = None;
     let mut i = 2 + used;
     while i < args.len() {
         if is(&args[i], "threshold") && i + 1 < args.len() {
@@ -132,6 +133,9 @@ pub fn vinvalidate(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
         } else if is(&args[i], "withelements") {
             with_elements = true;
             i += 1;
+        } else if is(&args[i], "filter") && i + 1 < args.len() {
+            filter = Some(super::vset::compile_filter(&args[i + 1])?);
+            i += 2;
         } else {
             return Err(CmdError::syntax());
         }
@@ -148,7 +152,7 @@ pub fn vinvalidate(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     };
     let t = engine_threshold(info.metric, threshold);
     let removed = engine
-        .invalidate_similar(&args[1], query.query(), t, with_elements)
+        .invalidate_similar_where(&args[1], query.query(), t, with_elements, filter.as_ref())
         .map_err(|e| match e {
             Error::NotFound { .. } => CmdError::err("element not found in set"),
             other => other.into(),

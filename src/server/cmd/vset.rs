@@ -257,6 +257,18 @@ fn element_missing(e: Error) -> CmdError {
     }
 }
 
+/// A FILTER expression, or Redis's error pointing at where it stops making sense.
+pub fn compile_filter(expr: &[u8]) -> Result<Filter, CmdError> {
+    let text = String::from_utf8_lossy(expr);
+    Filter::compile(&text).map_err(|e| {
+        let at = if e.offset < text.len() { e.offset } else { 0 };
+        CmdError::err(format!(
+            "syntax error in FILTER expression near: {}",
+            text.get(at..).unwrap_or(&text)
+        ))
+    })
+}
+
 pub fn vsim(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     let engine = &ctx.shared.engine;
     match engine.key_type(&args[1]) {
@@ -310,14 +322,7 @@ pub fn vsim(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
                 usize::try_from(int_arg("invalid FILTER-EF", i64::MAX)?).unwrap_or(usize::MAX);
             i += 1;
         } else if let (true, Some(expr)) = (is(a, "filter"), next) {
-            let text = String::from_utf8_lossy(expr);
-            filter = Some(Filter::compile(&text).map_err(|e| {
-                let at = if e.offset < text.len() { e.offset } else { 0 };
-                CmdError::err(format!(
-                    "syntax error in FILTER expression near: {}",
-                    text.get(at..).unwrap_or(&text)
-                ))
-            })?);
+            filter = Some(compile_filter(expr)?);
             i += 1;
         } else {
             return Err(CmdError::err("syntax error in VSIM command"));
