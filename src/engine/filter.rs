@@ -31,6 +31,17 @@ pub struct FilterError {
     pub offset: usize,
 }
 
+impl FilterError {
+    /// The part of `expr` from where it stops making sense (all of it when that is its end),
+    /// as Redis quotes it in its error.
+    pub fn near<'a>(&self, expr: &'a str) -> &'a str {
+        match expr.get(self.offset..) {
+            Some(rest) if !rest.is_empty() => rest,
+            _ => expr,
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq)]
 enum Val {
     Num(f64),

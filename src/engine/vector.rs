@@ -908,7 +908,7 @@ fn graph_top_k(
     q: &PreparedQuery,
     params: &SearchParams,
     now: u64,
-    keep: &dyn Fn(u32) -> bool,
+    keep: &impl Fn(u32) -> bool,
     examine: usize,
 ) -> Result<Vec<(f32, u32)>> {
     let k = params.count;
@@ -976,7 +976,7 @@ fn top_k(
     k: usize,
     min_score: Option<f32>,
     now: u64,
-    keep: &dyn Fn(u32) -> bool,
+    keep: &impl Fn(u32) -> bool,
 ) -> Vec<(f32, u32)> {
     if k == 0 {
         return Vec::new();

@@ -644,9 +644,9 @@ fn compile_filter(filter: &[u8]) -> crate::Result<Filter> {
         Error::invalid(
             "filter",
             format!(
-                "a filter expression (syntax error at byte {}: {:?})",
+                "a filter expression (syntax error at byte {} near {:?})",
                 e.offset,
-                text.get(e.offset..).unwrap_or_default()
+                e.near(text)
             ),
         )
     })

@@ -261,10 +261,9 @@ fn element_missing(e: Error) -> CmdError {
 pub fn compile_filter(expr: &[u8]) -> Result<Filter, CmdError> {
     let text = String::from_utf8_lossy(expr);
     Filter::compile(&text).map_err(|e| {
-        let at = if e.offset < text.len() { e.offset } else { 0 };
         CmdError::err(format!(
             "syntax error in FILTER expression near: {}",
-            text.get(at..).unwrap_or(&text)
+            e.near(&text)
         ))
     })
 }
