@@ -49,5 +49,35 @@ for proto in (2, 3):
     assert v.vrem("vs", "x") and v.vcard("vs") == 1
     raw = r.execute_command("VGETF32", "vs", "y")
     assert struct.unpack("<3f", raw) == (0.0, 1.0, 0.0)
+    # redis-py's default pipeline is a MULTI/EXEC transaction (LangChain's RedisStore.mset
+    # sends exactly this), and r.transaction() is WATCH-based optimistic locking.
+    p = r.pipeline()
+    p.set("t1", b"x", ex=60).set("t2", b"y").get("t1").mget("t1", "t2")
+    assert p.execute() == [True, True, b"x", [b"x", b"y"]]
+    with r.pipeline() as p:
+        p.set("t3", b"z").discard()
+    assert r.get("t3") is None
+    r.set("counter", 5)
+
+    def bump(pipe):
+        n = int(pipe.get("counter"))
+        pipe.multi()
+        pipe.set("counter", n + 1)
+
+    assert r.transaction(bump, "counter") == [True]
+    assert r.get("counter") == b"6"
+    p = r.pipeline()
+    p.watch("counter")
+    r2 = redis.Redis(port=port, protocol=proto)
+    r2.set("counter", 100)
+    p.multi()
+    p.set("counter", 7)
+    try:
+        p.execute()
+        raise AssertionError("EXEC after a watched key changed must abort")
+    except redis.WatchError:
+        pass
+    assert r.get("counter") == b"100"
+    r2.close()
     r.close()
 print("redis-py: RESP2 and RESP3 OK")

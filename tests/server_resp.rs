@@ -268,7 +268,6 @@ fn type_and_scan_cover_both_kinds() {
         all.starts_with("*2\r\n") && all.contains("$4\r\nblob\r\n"),
         "{all}"
     );
-    c.check_words("MULTI", "-ERR 'multi' is not supported by sutra-cache: transactions need isolation the engine does not offer; send the commands as a pipeline without MULTI (redis-py: pipeline(transaction=False))\r\n");
     c.check_words(
         "SUBSCRIBE ch",
         "-ERR 'subscribe' is not supported by sutra-cache: there is no publish/subscribe\r\n",

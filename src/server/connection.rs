@@ -34,11 +34,7 @@ enum Flow {
 }
 
 /// Serves one client until it leaves, breaks the protocol, idles out or the server stops.
-pub async fn serve(
-    mut stream: TcpStream,
-    shared: Arc<Shared>,
-    mut shutdown: watch::Receiver<bool>,
-) {
+pub async fn serve(stream: TcpStream, shared: Arc<Shared>, shutdown: watch::Receiver<bool>) {
     let _ = stream.set_nodelay(true);
     let mut client = Client {
         id: shared.stats.next_client_id.fetch_add(1, Relaxed) + 1,
@@ -49,6 +45,16 @@ pub async fn serve(
             .unwrap_or_default(),
         ..Client::default()
     };
+    serve_client(stream, &shared, shutdown, &mut client).await;
+    cmd::unwatch_all(&shared, &mut client);
+}
+
+async fn serve_client(
+    mut stream: TcpStream,
+    shared: &Arc<Shared>,
+    mut shutdown: watch::Receiver<bool>,
+    client: &mut Client,
+) {
     let mut out = Out::default();
     let mut buf = BytesMut::with_capacity(READ_BUF_BYTES);
     let mut decided = false;
@@ -82,7 +88,7 @@ pub async fn serve(
         if !decided {
             match http::looks_like_http(&buf) {
                 None => continue,
-                Some(true) => return http::serve(stream, buf, &shared).await,
+                Some(true) => return http::serve(stream, buf, shared).await,
                 Some(false) => decided = true,
             }
         }
@@ -93,8 +99,8 @@ pub async fn serve(
         let flow = loop {
             let flow = run_batch(
                 &mut stream,
-                &shared,
-                &mut client,
+                shared,
+                client,
                 &mut out,
                 &mut buf,
                 &mut unacked,
@@ -125,7 +131,7 @@ pub async fn serve(
                 _ => break flow, // nothing more yet, or closed (the next read says so)
             }
         };
-        unacked.settle(&shared, &mut out).await;
+        unacked.settle(shared, &mut out).await;
         if !out.buf.is_empty() {
             if stream.write_all(&out.buf).await.is_err() {
                 return;
@@ -169,9 +175,14 @@ fn run_one(
     catch_unwind(AssertUnwindSafe(|| cmd::execute(shared, client, out, args)))
 }
 
-/// Whether a command can hold its thread for long (see [`cmd::may_block`]).
-fn long(spec: Option<&cmd::Spec>) -> bool {
-    spec.is_some_and(cmd::may_block)
+/// Whether a command can hold its thread for long (see [`cmd::may_block`]); EXEC when a
+/// queued command can.
+fn long(spec: Option<&cmd::Spec>, client: &Client) -> bool {
+    match spec {
+        Some(s) if s.name == "exec" => client.multi.as_ref().is_some_and(|q| q.may_block()),
+        Some(s) => cmd::may_block(s) && client.multi.is_none(),
+        None => false,
+    }
 }
 
 /// Runs one command on this worker. A long engine call (a scan of a big set) with `in_place`
@@ -343,7 +354,13 @@ async fn run_batch_inner(
             // in Redis.
             let before = out.buf.len();
             let (after, durable) = shared.engine.deferring_durability(|| {
-                run_here(shared, client, out, &args, multi_thread && long(spec))
+                run_here(
+                    shared,
+                    client,
+                    out,
+                    &args,
+                    multi_thread && long(spec, client),
+                )
             });
             if durable.is_ready() {
                 // Nothing to wait for, or a wait that already failed.
@@ -358,7 +375,10 @@ async fn run_batch_inner(
             }
             after
         } else {
-            let is_write = spec.is_some_and(|s| s.flags.contains(&"write"));
+            // Writes, and EXEC (which may hold writes), outside a transaction's queueing.
+            let is_write = spec.is_some_and(|s| {
+                s.name == "exec" || (s.flags.contains(&"write") && client.multi.is_none())
+            });
             // A durable write waits for the WAL writer (an fdatasync under `always`; group
             // commit batches the writers waiting at once): it must not hold an async worker.
             if multi_thread && shared.offload_writes && is_write {
@@ -369,7 +389,13 @@ async fn run_batch_inner(
                     }
                 }
             } else {
-                run_here(shared, client, out, &args, multi_thread && long(spec))
+                run_here(
+                    shared,
+                    client,
+                    out,
+                    &args,
+                    multi_thread && long(spec, client),
+                )
             }
         };
         match after {

@@ -11,6 +11,7 @@ mod listener;
 mod metrics;
 mod reply;
 mod shared;
+mod tx;
 
 pub use config::ServerConfig;
 pub use frame::FrameLimits;

@@ -6,6 +6,7 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use super::config::{ServerConfig, WriteOffload};
 use super::frame::FrameLimits;
+use super::tx::Transactions;
 use crate::{Engine, SyncPolicy};
 
 /// Shared by all connections of one server.
@@ -34,6 +35,8 @@ pub struct Shared {
     pub bgsave_in_progress: Arc<AtomicBool>,
     /// The last BGSAVE failed.
     pub bgsave_failed: Arc<AtomicBool>,
+    /// MULTI/EXEC's gate and the WATCHed keys.
+    pub tx: Transactions,
 }
 
 impl Shared {
@@ -51,6 +54,7 @@ impl Shared {
             defer_durability,
             bgsave_in_progress: Arc::new(AtomicBool::new(false)),
             bgsave_failed: Arc::new(AtomicBool::new(false)),
+            tx: Transactions::default(),
             engine,
             config,
             limits,

@@ -77,6 +77,7 @@ pub fn vaddm(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
 fn vexpire_generic(ctx: &mut Ctx<'_>, args: &[Bytes], unit_ms: i64, cmd: &str) -> CmdResult {
     let expiry = expiry_arg(&args[3], unit_ms, false, cmd)?;
     let done = ctx.shared.engine.vexpire(&args[1], &args[2], expiry)?;
+    ctx.unchanged = !done;
     ctx.out.int(i64::from(done));
     Ok(())
 }
@@ -108,6 +109,7 @@ pub fn vpttl(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
 /// `VPERSIST key element` → 1 when an expiry was removed.
 pub fn vpersist(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     let had = ctx.shared.engine.vpersist(&args[1], &args[2])?;
+    ctx.unchanged = !had;
     ctx.out.int(i64::from(had));
     Ok(())
 }
@@ -157,6 +159,7 @@ pub fn vinvalidate(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
             Error::NotFound { .. } => CmdError::err("element not found in set"),
             other => other.into(),
         })?;
+    ctx.unchanged = removed.count == 0;
     if with_elements {
         ctx.out.map(removed.removed.len());
         for h in &removed.removed {

@@ -7,6 +7,7 @@ use crate::{ExpireIf, Expiry, KeyKind, TtlState};
 
 pub fn del(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     let n = ctx.shared.engine.del(&slices(&args[1..]))?;
+    ctx.unchanged = n == 0;
     ctx.out.int(n as i64);
     Ok(())
 }
@@ -42,6 +43,7 @@ fn expire_generic(
     let cond = expire_condition(&args[3..])?;
     let expiry = expiry_arg(&args[2], unit_ms, absolute, cmd)?;
     let done = ctx.shared.engine.expire_if(&args[1], expiry, cond)?;
+    ctx.unchanged = !done;
     ctx.out.int(i64::from(done));
     Ok(())
 }
@@ -128,6 +130,7 @@ pub fn pttl(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
 
 pub fn persist(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     let had = ctx.shared.engine.persist(&args[1])?;
+    ctx.unchanged = !had;
     ctx.out.int(i64::from(had));
     Ok(())
 }

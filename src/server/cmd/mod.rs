@@ -7,12 +7,15 @@ mod fuzz;
 mod keyspace;
 mod server;
 mod string;
+mod tx;
 mod vset;
 
 use hashbrown::HashMap;
 use std::sync::OnceLock;
 
 use bytes::Bytes;
+
+pub use tx::unwatch_all;
 
 use super::reply::Out;
 use super::shared::Shared;
@@ -35,6 +38,10 @@ pub struct Client {
     pub close_after_reply: bool,
     /// Peer address, for CLIENT INFO.
     pub addr: String,
+    /// Commands queued since MULTI (`None` outside a transaction).
+    pub multi: Option<tx::Queued>,
+    /// Keys this connection WATCHes.
+    pub watch: super::tx::ClientWatch,
 }
 
 /// What a handler works with.
@@ -45,6 +52,9 @@ pub struct Ctx<'a> {
     pub client: &'a mut Client,
     /// Where the reply goes.
     pub out: &'a mut Out,
+    /// Set by a write command that, this time, changed nothing (SET NX on an existing key,
+    /// DEL of missing keys): WATCHers of its keys are not disturbed, as in Redis.
+    pub unchanged: bool,
 }
 
 /// An error reply; the text starts with its Redis prefix (`ERR`, `WRONGTYPE`, …).
@@ -111,6 +121,8 @@ const READ_SLOW: &[&str] = &["readonly"];
 const CONN: &[&str] = &["fast", "loading", "stale"];
 const NOAUTH: &[&str] = &["noscript", "loading", "stale", "fast", "no_auth"];
 const ADMIN: &[&str] = &["admin", "noscript"];
+const ADMIN_NO_MULTI: &[&str] = &["admin", "noscript", "no_multi"];
+const TX: &[&str] = &["noscript", "loading", "stale", "fast", "allow_busy"];
 
 macro_rules! spec {
     ($name:literal, $arity:expr, $flags:expr, $keys:expr, $group:literal, $run:path, $summary:literal) => {
@@ -147,11 +159,18 @@ pub static COMMANDS: &[Spec] = &[
     spec!("dbsize", 1, READ, NOKEY, "server", server::dbsize, "Returns the number of keys."),
     spec!("flushdb", -1, WRITE, NOKEY, "server", server::flush, "Removes every key."),
     spec!("flushall", -1, WRITE, NOKEY, "server", server::flush, "Removes every key."),
-    spec!("save", 1, ADMIN, NOKEY, "server", server::save, "Writes a snapshot now (needs a data directory)."),
+    spec!("save", 1, ADMIN_NO_MULTI, NOKEY, "server", server::save, "Writes a snapshot now (needs a data directory)."),
     spec!("bgsave", -1, ADMIN, NOKEY, "server", server::save, "Writes a snapshot on a background thread (needs a data directory)."),
     spec!("lastsave", 1, &["fast", "loading", "stale"], NOKEY, "server", server::lastsave, "Time of the last successful snapshot."),
     spec!("time", 1, &["fast", "loading", "stale"], NOKEY, "server", server::time, "Returns the server time."),
-    spec!("shutdown", -1, ADMIN, NOKEY, "server", server::shutdown, "Stops the server gracefully [NOSAVE|SAVE] (FORCE, NOW and ABORT are not supported)."),
+    spec!("shutdown", -1, ADMIN_NO_MULTI, NOKEY, "server", server::shutdown, "Stops the server gracefully [NOSAVE|SAVE] (FORCE, NOW and ABORT are not supported)."),
+    spec!("reset", 1, &["noscript", "loading", "stale", "fast", "no_auth", "allow_busy"], NOKEY, "connection", tx::reset, "Resets the connection: ends a transaction, unwatches, RESP2, unnamed."),
+    // transactions
+    spec!("multi", 1, TX, NOKEY, "transactions", tx::multi, "Starts a transaction: later commands are queued until EXEC."),
+    spec!("exec", 1, &["noscript", "loading", "stale", "skip_slowlog"], NOKEY, "transactions", tx::exec, "Runs the queued commands with no other client's command in between."),
+    spec!("discard", 1, TX, NOKEY, "transactions", tx::discard, "Drops the queued commands."),
+    spec!("watch", -2, TX, KEYS, "transactions", tx::watch, "EXEC will fail if any of these keys changes first."),
+    spec!("unwatch", 1, TX, NOKEY, "transactions", tx::unwatch, "Forgets the watched keys."),
     // strings
     spec!("get", 2, READ, KEY1, "string", string::get, "Returns the value of a key."),
     spec!("set", -3, WRITE_OOM, KEY1, "string", string::set, "Sets the value of a key [EX|PX|EXAT|PXAT|KEEPTTL] [NX|XX] [GET]."),
@@ -237,7 +256,7 @@ pub enum After {
     Drop,
 }
 
-/// Runs one command and writes its reply.
+/// Runs one command and writes its reply (inside MULTI: queues it and answers `QUEUED`).
 pub fn execute(shared: &Shared, client: &mut Client, out: &mut Out, args: &[Bytes]) -> After {
     use std::sync::atomic::Ordering::Relaxed;
     let name = &args[0];
@@ -246,60 +265,109 @@ pub fn execute(shared: &Shared, client: &mut Client, out: &mut Out, args: &[Byte
     if name.eq_ignore_ascii_case(b"post") || name.eq_ignore_ascii_case(b"host:") {
         return After::Drop;
     }
-    let Some(spec) = lookup(name) else {
-        shared.stats.error_replies.fetch_add(1, Relaxed);
-        match unsupported(name) {
-            Some(why) => out.error(&format!(
+    let refused = match lookup(name) {
+        None => Err(match unsupported(name) {
+            Some(why) => format!(
                 "ERR '{}' is not supported by sutra-cache: {why}",
                 String::from_utf8_lossy(name).to_ascii_lowercase()
-            )),
-            None => out.error(&unknown_command(args)),
+            ),
+            None => unknown_command(args),
+        }),
+        Some(spec) if !client.authenticated && !spec.flags.contains(&"no_auth") => {
+            Err("NOAUTH Authentication required.".to_string())
         }
-        return After::Continue;
+        Some(spec)
+            if (spec.arity > 0 && args.len() as i32 != spec.arity)
+                || (spec.arity < 0 && (args.len() as i32) < -spec.arity) =>
+        {
+            Err(format!(
+                "ERR wrong number of arguments for '{}' command",
+                spec.name
+            ))
+        }
+        Some(spec) => Ok(spec),
     };
-    if !client.authenticated && !spec.flags.contains(&"no_auth") {
-        shared.stats.error_replies.fetch_add(1, Relaxed);
-        out.error("NOAUTH Authentication required.");
-        return After::Continue;
-    }
-    let n = args.len() as i32;
-    if (spec.arity > 0 && n != spec.arity) || (spec.arity < 0 && n < -spec.arity) {
-        shared.stats.error_replies.fetch_add(1, Relaxed);
-        out.error(&format!(
-            "ERR wrong number of arguments for '{}' command",
-            spec.name
-        ));
-        return After::Continue;
-    }
-    let mut ctx = Ctx {
-        shared,
-        client,
-        out,
+    let spec = match refused {
+        Ok(spec) => spec,
+        Err(msg) => {
+            // A command refused inside MULTI dooms the transaction (EXECABORT), as in Redis.
+            if let Some(q) = &mut client.multi {
+                q.failed = true;
+            }
+            shared.stats.error_replies.fetch_add(1, Relaxed);
+            out.error(&msg);
+            return After::Continue;
+        }
     };
-    if let Err(CmdError(msg)) = (spec.run)(&mut ctx, args) {
-        shared.stats.error_replies.fetch_add(1, Relaxed);
-        ctx.out.error(&msg);
+    if client.multi.is_some() && !tx::runs_inside_multi(spec) {
+        tx::queue(shared, client, out, spec, args);
+        return After::Continue;
     }
-    if ctx.client.close_after_reply {
+    if tx::takes_gate_itself(spec) {
+        run(shared, client, out, spec, args);
+    } else {
+        let _gate = shared.tx.gate.shared();
+        run(shared, client, out, spec, args);
+    }
+    if client.close_after_reply {
         After::Close
     } else {
         After::Continue
     }
 }
 
+/// Runs one looked-up, checked command: its handler, its error reply, and the WATCH marks
+/// of the keys it wrote. The caller holds the gate.
+fn run(shared: &Shared, client: &mut Client, out: &mut Out, spec: &Spec, args: &[Bytes]) {
+    use std::sync::atomic::Ordering::Relaxed;
+    let watched = shared.tx.watches.any() && spec.flags.contains(&"write");
+    if watched && matches!(spec.name, "flushall" | "flushdb") {
+        // Only the watched keys that exist are changed by a flush (Redis agrees).
+        let engine = &shared.engine;
+        shared.tx.watches.touch_where(|k| engine.exists(&[k]) > 0);
+    }
+    let mut ctx = Ctx {
+        shared,
+        client,
+        out,
+        unchanged: false,
+    };
+    match (spec.run)(&mut ctx, args) {
+        Err(CmdError(msg)) => {
+            shared.stats.error_replies.fetch_add(1, Relaxed);
+            ctx.out.error(&msg);
+        }
+        Ok(()) if watched && !ctx.unchanged => {
+            for key in key_args(spec, args) {
+                shared.tx.watches.touch(key);
+            }
+        }
+        Ok(()) => {}
+    }
+}
+
+/// The key arguments of a command, from its (first, last, step) key spec.
+fn key_args<'a>(spec: &Spec, args: &'a [Bytes]) -> impl Iterator<Item = &'a Bytes> {
+    let (first, last, step) = spec.keys;
+    let n = args.len() as i32;
+    let last = if last < 0 { n + last } else { last.min(n - 1) };
+    let (first, step) = (first.max(1), step.max(1));
+    let range = if spec.keys.0 == 0 {
+        0..0
+    } else {
+        first..last + 1
+    };
+    range
+        .step_by(step as usize)
+        .filter_map(move |i| args.get(i as usize))
+}
+
 /// Redis commands clients commonly send that this server deliberately lacks, with what to
 /// do instead.
 fn unsupported(name: &[u8]) -> Option<&'static str> {
-    const TX: &str = "transactions need isolation the engine does not offer; send the \
-                      commands as a pipeline without MULTI (redis-py: pipeline(transaction=False))";
     const PUBSUB: &str = "there is no publish/subscribe";
     const SCRIPT: &str = "there is no scripting";
-    let table: [(&str, &'static str); 12] = [
-        ("multi", TX),
-        ("exec", TX),
-        ("discard", TX),
-        ("watch", TX),
-        ("unwatch", TX),
+    let table: [(&str, &'static str); 7] = [
         ("subscribe", PUBSUB),
         ("psubscribe", PUBSUB),
         ("publish", PUBSUB),

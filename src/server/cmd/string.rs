@@ -83,6 +83,7 @@ pub fn set(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
         i += 1;
     }
     let outcome = ctx.shared.engine.set(&args[1], &args[2], opts)?;
+    ctx.unchanged = !outcome.written;
     if opts.return_old {
         ctx.out.bulk_or_null(outcome.old.as_deref());
     } else if outcome.written {
@@ -118,6 +119,7 @@ pub fn setnx(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
         ..SetOptions::default()
     };
     let outcome = ctx.shared.engine.set(&args[1], &args[2], opts)?;
+    ctx.unchanged = !outcome.written;
     ctx.out.int(i64::from(outcome.written));
     Ok(())
 }

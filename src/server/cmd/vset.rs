@@ -446,6 +446,7 @@ pub fn vemb(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
 
 pub fn vrem(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     let removed = ctx.shared.engine.vrem(&args[1], &args[2])?;
+    ctx.unchanged = !removed;
     ctx.out.boolean(removed);
     Ok(())
 }
@@ -505,6 +506,7 @@ pub fn vsetattr(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
         .shared
         .engine
         .vset_attr(&args[1], &args[2], Some(json))?;
+    ctx.unchanged = !done;
     ctx.out.boolean(done);
     Ok(())
 }
