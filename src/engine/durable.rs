@@ -86,6 +86,14 @@ impl Durability {
         matches!(self.0, Pending::Done(_))
     }
 
+    /// The outcome without awaiting, when [`Durability::is_ready`]; `None` otherwise.
+    pub fn ready_result(self) -> Option<Result<()>> {
+        match self.0 {
+            Pending::Done(r) => Some(r.unwrap_or(Ok(()))),
+            Pending::Wal(_) => None,
+        }
+    }
+
     /// One acknowledgement for the writes of both: it resolves once the later of the two has
     /// (the log acknowledges in LSN order), and fails if either already failed. A pipeline
     /// of writes awaits one of these instead of one per write.

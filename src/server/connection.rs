@@ -165,14 +165,18 @@ async fn serve_client(
     }
 }
 
-/// Runs one command, turning a panic into an `Err`.
+/// Runs one command, turning a panic into an `Err`. `gate_held`: the caller holds the
+/// transaction gate's shared mode (else the command takes it).
 fn run_one(
     shared: &Shared,
     client: &mut Client,
     out: &mut Out,
     args: &[bytes::Bytes],
+    gate_held: bool,
 ) -> std::thread::Result<After> {
-    catch_unwind(AssertUnwindSafe(|| cmd::execute(shared, client, out, args)))
+    catch_unwind(AssertUnwindSafe(|| {
+        cmd::execute(shared, client, out, args, gate_held)
+    }))
 }
 
 /// Whether a command can hold its thread for long (see [`cmd::may_block`]); EXEC when a
@@ -194,11 +198,12 @@ fn run_here(
     out: &mut Out,
     args: &[bytes::Bytes],
     in_place: bool,
+    gate_held: bool,
 ) -> std::thread::Result<After> {
     if in_place {
-        tokio::task::block_in_place(|| run_one(shared, client, out, args))
+        tokio::task::block_in_place(|| run_one(shared, client, out, args, gate_held))
     } else {
-        run_one(shared, client, out, args)
+        run_one(shared, client, out, args, gate_held)
     }
 }
 
@@ -214,7 +219,7 @@ async fn offloaded(
     let mut c = std::mem::take(client);
     let mut o = std::mem::take(out);
     let joined = tokio::task::spawn_blocking(move || {
-        let r = run_one(&sh, &mut c, &mut o, &args);
+        let r = run_one(&sh, &mut c, &mut o, &args, false);
         (r, c, o)
     })
     .await;
@@ -334,18 +339,77 @@ async fn run_batch_inner(
     let multi_thread = tokio::runtime::Handle::try_current()
         .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
     loop {
+        let after = match run_ready(shared, client, out, buf, batch, multi_thread) {
+            Step::Done(flow) => return flow,
+            Step::Flush => {
+                batch.unacked.settle(shared, out).await;
+                if stream.write_all(&out.buf).await.is_err() {
+                    out.buf.clear();
+                    return Flow::Close;
+                }
+                shared
+                    .stats
+                    .net_output_bytes
+                    .fetch_add(out.buf.len() as u64, Relaxed);
+                out.buf.clear();
+                continue;
+            }
+            Step::Offload(args) => offloaded(shared, client, out, args).await,
+        };
+        if let Some(flow) = after_command(shared, client, out, batch, after) {
+            return flow;
+        }
+        if out.buf.len() >= FLUSH_BYTES {
+            // The next `run_ready` flushes first.
+            continue;
+        }
+    }
+}
+
+/// Where [`run_ready`] stopped.
+enum Step {
+    /// The buffer holds no complete request (`Continue`), or the connection ends.
+    Done(Flow),
+    /// The pending replies are over [`FLUSH_BYTES`]: write them out, then go on.
+    Flush,
+    /// This write is to run on the blocking pool (`--write-offload spawn-blocking`).
+    Offload(Vec<bytes::Bytes>),
+}
+
+/// Runs the buffered requests that need no await, holding the transaction gate's shared
+/// mode once for the whole run rather than once per command (EXEC, which takes it
+/// exclusively, runs with it released).
+fn run_ready(
+    shared: &Arc<Shared>,
+    client: &mut Client,
+    out: &mut Out,
+    buf: &mut BytesMut,
+    batch: &mut Batch,
+    multi_thread: bool,
+) -> Step {
+    let mut gate = None;
+    loop {
+        if out.buf.len() >= FLUSH_BYTES {
+            return Step::Flush;
+        }
         let args = match frame::parse(buf, &shared.limits, client.authenticated) {
             Ok(Some(Request::Command(args))) => args,
             Ok(Some(Request::Empty)) => continue,
-            Ok(None) => return Flow::Continue,
+            Ok(None) => return Step::Done(Flow::Continue),
             Err(e) => {
                 shared.stats.protocol_errors.fetch_add(1, Relaxed);
                 out.error(&format!("ERR {}", e.0));
-                return Flow::Close;
+                return Step::Done(Flow::Close);
             }
         };
         batch.executed += 1;
         let spec = cmd::lookup(&args[0]);
+        if spec.is_some_and(cmd::takes_gate_itself) {
+            gate = None;
+        } else if gate.is_none() {
+            gate = Some(shared.tx.gate.shared());
+        }
+        let held = gate.is_some();
         let after = if shared.defer_durability {
             // The command runs on this worker without blocking for the WAL; its writes'
             // acknowledgement is awaited once for the batch (the WAL writer wakes this task),
@@ -360,11 +424,12 @@ async fn run_batch_inner(
                     out,
                     &args,
                     multi_thread && long(spec, client),
+                    held,
                 )
             });
             if durable.is_ready() {
                 // Nothing to wait for, or a wait that already failed.
-                if let Err(e) = durable.await {
+                if let Some(Err(e)) = durable.ready_result() {
                     // As the blocking call would have: the write is reported failed.
                     out.buf.truncate(before);
                     shared.stats.error_replies.fetch_add(1, Relaxed);
@@ -383,9 +448,9 @@ async fn run_batch_inner(
             // commit batches the writers waiting at once): it must not hold an async worker.
             if multi_thread && shared.offload_writes && is_write {
                 match shared.config.write_offload {
-                    WriteOffload::SpawnBlocking => offloaded(shared, client, out, args).await,
+                    WriteOffload::SpawnBlocking => return Step::Offload(args),
                     WriteOffload::BlockInPlace | WriteOffload::Inline | WriteOffload::Async => {
-                        tokio::task::block_in_place(|| run_one(shared, client, out, &args))
+                        tokio::task::block_in_place(|| run_one(shared, client, out, &args, held))
                     }
                 }
             } else {
@@ -395,50 +460,53 @@ async fn run_batch_inner(
                     out,
                     &args,
                     multi_thread && long(spec, client),
+                    held,
                 )
             }
         };
-        match after {
-            Ok(After::Continue) => {}
-            Ok(After::Close) => return Flow::Close,
-            Ok(After::Drop) => {
-                tracing::warn!(
-                    client = client.id,
-                    "HTTP request on the RESP stream: closing"
-                );
-                // Replies to the commands before it still go out, then the connection closes.
-                return Flow::Close;
-            }
-            Err(_) => {
-                tracing::error!(
-                    client = client.id,
-                    "a command panicked; closing the connection"
-                );
-                out.error("ERR internal error: the command failed unexpectedly");
-                return Flow::Close;
-            }
-        }
-        if out.buf.len() > batch.out_limit {
-            shared.stats.protocol_errors.fetch_add(1, Relaxed);
-            tracing::warn!(
-                client = client.id,
-                "closing client over the output buffer limit"
-            );
-            out.buf.clear();
-            batch.unacked.discard();
-            return Flow::Close;
-        }
-        if out.buf.len() >= FLUSH_BYTES {
-            batch.unacked.settle(shared, out).await;
-            if stream.write_all(&out.buf).await.is_err() {
-                out.buf.clear();
-                return Flow::Close;
-            }
-            shared
-                .stats
-                .net_output_bytes
-                .fetch_add(out.buf.len() as u64, Relaxed);
-            out.buf.clear();
+        if let Some(flow) = after_command(shared, client, out, batch, after) {
+            return Step::Done(flow);
         }
     }
+}
+
+/// Acts on what a command asked for; `Some` ends the batch.
+fn after_command(
+    shared: &Shared,
+    client: &Client,
+    out: &mut Out,
+    batch: &mut Batch,
+    after: std::thread::Result<After>,
+) -> Option<Flow> {
+    match after {
+        Ok(After::Continue) => {}
+        Ok(After::Close) => return Some(Flow::Close),
+        Ok(After::Drop) => {
+            tracing::warn!(
+                client = client.id,
+                "HTTP request on the RESP stream: closing"
+            );
+            // Replies to the commands before it still go out, then the connection closes.
+            return Some(Flow::Close);
+        }
+        Err(_) => {
+            tracing::error!(
+                client = client.id,
+                "a command panicked; closing the connection"
+            );
+            out.error("ERR internal error: the command failed unexpectedly");
+            return Some(Flow::Close);
+        }
+    }
+    if out.buf.len() > batch.out_limit {
+        shared.stats.protocol_errors.fetch_add(1, Relaxed);
+        tracing::warn!(
+            client = client.id,
+            "closing client over the output buffer limit"
+        );
+        out.buf.clear();
+        batch.unacked.discard();
+        return Some(Flow::Close);
+    }
+    None
 }

@@ -326,7 +326,7 @@ fn run(seed: u64, commands: usize, config: EngineConfig) {
             .map(|a| String::from_utf8_lossy(a).into_owned())
             .collect();
         let after = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            execute(&shared, &mut client, &mut out, &args)
+            execute(&shared, &mut client, &mut out, &args, false)
         }))
         .unwrap_or_else(|_| panic!("command {i} {shown:?} panicked"));
         if after == After::Drop {

@@ -15,7 +15,7 @@ use std::sync::OnceLock;
 
 use bytes::Bytes;
 
-pub use tx::unwatch_all;
+pub use tx::{takes_gate_itself, unwatch_all};
 
 use super::reply::Out;
 use super::shared::Shared;
@@ -257,7 +257,16 @@ pub enum After {
 }
 
 /// Runs one command and writes its reply (inside MULTI: queues it and answers `QUEUED`).
-pub fn execute(shared: &Shared, client: &mut Client, out: &mut Out, args: &[Bytes]) -> After {
+/// `gate_held`: the caller already holds the transaction gate's shared mode on this thread,
+/// as a connection does over a run of pipelined commands; it must not for a command that
+/// [`takes_gate_itself`] (EXEC). Otherwise the command takes it.
+pub fn execute(
+    shared: &Shared,
+    client: &mut Client,
+    out: &mut Out,
+    args: &[Bytes],
+    gate_held: bool,
+) -> After {
     use std::sync::atomic::Ordering::Relaxed;
     let name = &args[0];
     // Redis closes a connection whose command is "POST" or "Host:": an HTTP request sent
@@ -303,7 +312,7 @@ pub fn execute(shared: &Shared, client: &mut Client, out: &mut Out, args: &[Byte
         tx::queue(shared, client, out, spec, args);
         return After::Continue;
     }
-    if tx::takes_gate_itself(spec) {
+    if gate_held || tx::takes_gate_itself(spec) {
         run(shared, client, out, spec, args);
     } else {
         let _gate = shared.tx.gate.shared();
