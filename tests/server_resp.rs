@@ -1053,3 +1053,76 @@ fn info_keyspace_counts_keys_with_an_expiry_and_their_mean_ttl_as_redis_does() {
         &keyspace("db0:keys=1,expires=0,avg_ttl=0,vector_sets=0\r\n"),
     );
 }
+
+#[test]
+fn object_and_memory_usage_answer_as_redis() {
+    let srv = TestServer::start();
+    let mut c = srv.connect();
+    c.check_words("SET k hello", "+OK\r\n");
+    c.check_words("OBJECT ENCODING k", "$3\r\nraw\r\n");
+    c.check_words("OBJECT REFCOUNT k", ":1\r\n");
+    c.check_words("OBJECT ENCODING nope", "$-1\r\n");
+    c.check_words("MEMORY USAGE nope", "$-1\r\n");
+    // Not under the default lru policy: Redis's own words.
+    c.check_words(
+        "OBJECT FREQ k",
+        "-ERR An LFU maxmemory policy is not selected, access frequency not tracked. Please \
+         note that when switching between policies at runtime LRU and LFU data will take some \
+         time to adjust.\r\n",
+    );
+    c.check_words(
+        "OBJECT FOO k",
+        "-ERR unknown subcommand 'FOO'. Try OBJECT HELP.\r\n",
+    );
+    c.check_words(
+        "OBJECT ENCODING",
+        "-ERR wrong number of arguments for 'object|encoding' command\r\n",
+    );
+    c.check_words(
+        "OBJECT",
+        "-ERR wrong number of arguments for 'object' command\r\n",
+    );
+    c.check_words(
+        "MEMORY USAGE",
+        "-ERR wrong number of arguments for 'memory|usage' command\r\n",
+    );
+    c.check_words(
+        "MEMORY USAGE k SAMPLES x",
+        "-ERR value is not an integer or out of range\r\n",
+    );
+    c.check_words("MEMORY USAGE k FOO", "-ERR syntax error\r\n");
+    c.check_words(
+        "MEMORY FOO",
+        "-ERR unknown subcommand 'FOO'. Try MEMORY HELP.\r\n",
+    );
+    let idle = String::from_utf8(c.call(&[b"OBJECT", b"IDLETIME", b"k"])).unwrap();
+    assert!(
+        idle.starts_with("-ERR OBJECT IDLETIME is not tracked"),
+        "{idle}"
+    );
+    // MEMORY USAGE is what the key accounts for: it grows with the value, and a vector set's
+    // with its elements.
+    let usage = |c: &mut server_support::Conn, k: &str| -> i64 {
+        let r = String::from_utf8(c.call(&[b"MEMORY", b"USAGE", k.as_bytes(), b"SAMPLES", b"0"]))
+            .unwrap();
+        r.trim_start_matches(':')
+            .trim()
+            .parse()
+            .unwrap_or_else(|_| panic!("{r}"))
+    };
+    let small = usage(&mut c, "k");
+    c.send(&cmd(&[b"SET", b"k", &[b'v'; 3000]]));
+    assert_eq!(c.read_reply(), b"+OK\r\n");
+    let large = usage(&mut c, "k");
+    assert!(large >= small + 2995, "{small} → {large}");
+    c.check_words("VADD vs VALUES 4 1 0 0 0 a", ":1\r\n");
+    let one = usage(&mut c, "vs");
+    c.check_words("VADD vs VALUES 4 0 1 0 0 b", ":1\r\n");
+    assert!(usage(&mut c, "vs") > one);
+    c.check_words("OBJECT ENCODING vs", "$5\r\nexact\r\n");
+    let help = String::from_utf8(c.call(&[b"OBJECT", b"HELP"])).unwrap();
+    assert!(
+        help.starts_with('*') && help.contains("FREQ <key>"),
+        "{help}"
+    );
+}

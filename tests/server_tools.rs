@@ -75,6 +75,54 @@ fn redis_cli_drives_strings_and_vector_sets_in_both_protocols() {
     assert!(err.starts_with("ERR unknown command 'NOSUCH'"), "{err}");
 }
 
+/// `redis-cli --bigkeys`, `--memkeys` and `--hotkeys` walk the keyspace with SCAN, TYPE,
+/// STRLEN, MEMORY USAGE and OBJECT FREQ; each finds the key it should.
+#[test]
+fn redis_cli_finds_big_memory_heavy_and_hot_keys() {
+    use sutra_cache::server::ServerConfig;
+    let config = ServerConfig::try_parse_from(["x", "--eviction-policy", "lfu"]).unwrap();
+    let srv = TestServer::with_config(config);
+    for i in 0..20 {
+        let v = "x".repeat(10 + i);
+        assert_eq!(cli(&srv, &[], &["SET", &format!("k{i}"), &v]), "OK\n");
+    }
+    let big = "y".repeat(5000);
+    assert_eq!(cli(&srv, &[], &["SET", "big", &big]), "OK\n");
+    assert_eq!(
+        cli(&srv, &[], &["VADD", "vs", "VALUES", "2", "1", "0", "a"]),
+        "1\n"
+    );
+    // Reads through one connection (`-r` repeats the command) make `k3` hot.
+    cli(&srv, &["-r", "400"], &["GET", "k3"]);
+
+    let bigkeys = cli(&srv, &[], &["--bigkeys"]);
+    assert!(
+        bigkeys.contains("Biggest string found '\"big\"' has 5000 bytes"),
+        "{bigkeys}"
+    );
+    let usage = cli(&srv, &[], &["MEMORY", "USAGE", "big"]);
+    let memkeys = cli(&srv, &[], &["--memkeys"]);
+    assert!(
+        memkeys.contains(&format!(
+            "Biggest string found '\"big\"' has {} bytes",
+            usage.trim()
+        )),
+        "{usage} {memkeys}"
+    );
+    assert!(usage.trim().parse::<u64>().unwrap() > 5000, "{usage}");
+    let hotkeys = cli(&srv, &[], &["--hotkeys"]);
+    let first = hotkeys
+        .lines()
+        .find(|l| l.starts_with("hot key found with counter:"))
+        .unwrap_or_else(|| panic!("{hotkeys}"));
+    assert!(first.ends_with("keyname: \"k3\""), "{hotkeys}");
+    let freq: u32 = cli(&srv, &[], &["OBJECT", "FREQ", "k3"])
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(freq > 5, "400 reads left the LFU counter at {freq}");
+}
+
 #[test]
 fn redis_benchmark_runs_pipelined_without_errors() {
     let srv = TestServer::start();

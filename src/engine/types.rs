@@ -112,6 +112,22 @@ impl KeyKind {
     }
 }
 
+/// What OBJECT and MEMORY USAGE report of a key ([`crate::Engine::key_info`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct KeyInfo {
+    /// Blob or vector set.
+    pub kind: KeyKind,
+    /// The bytes the key accounts for against the byte cap: a blob's key, value and
+    /// overhead; a set's elements, its own overhead and its index.
+    pub memory_bytes: u64,
+    /// Under the `lfu` policy, the logarithmic access counter eviction compares (Redis's
+    /// OBJECT FREQ): a blob's own, a set's highest among its live elements. `None` under
+    /// other policies, which do not track it.
+    pub lfu_frequency: Option<u32>,
+    /// A vector set's storage mode.
+    pub storage: Option<StorageMode>,
+}
+
 /// Similarity measure of a vector set, fixed at creation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Hash)]
 pub enum Metric {

@@ -5,6 +5,7 @@ use std::collections::BinaryHeap;
 use std::sync::atomic::Ordering;
 
 use super::api::Engine;
+use super::config::EvictionPolicy;
 use super::filter::Filter;
 use super::types::*;
 use crate::error::{Error, Result};
@@ -504,6 +505,44 @@ impl Engine {
                 memory_bytes: s.bytes + SET_OVERHEAD + s.index_bytes(),
             })
         })
+    }
+
+    /// What a key is, the bytes it accounts for and (under `lfu`) its access frequency,
+    /// without counting as an access (OBJECT, MEMORY USAGE). `None` for a missing or expired
+    /// key.
+    pub fn key_info(&self, key: &[u8]) -> Result<Option<KeyInfo>> {
+        self.check_key(key)?;
+        let (h, shard) = self.locate(key);
+        let now = self.store.now_ms();
+        let lfu = self.store.cfg.eviction_policy == EvictionPolicy::Lfu;
+        let data = shard.data.read();
+        let Some(entry) = data.find(h, key).and_then(|s| data.entry(s)) else {
+            return Ok(None);
+        };
+        if expired(entry.expires_at, now) {
+            return Ok(None);
+        }
+        Ok(Some(match &entry.value {
+            Value::Blob { meta, .. } => KeyInfo {
+                kind: KeyKind::Blob,
+                memory_bytes: entry.bytes,
+                lfu_frequency: lfu.then(|| meta.frequency(now)),
+                storage: None,
+            },
+            Value::VSet(s) => KeyInfo {
+                kind: KeyKind::VectorSet,
+                memory_bytes: s.bytes + SET_OVERHEAD + s.index_bytes(),
+                lfu_frequency: lfu.then(|| {
+                    s.live_slots()
+                        .filter_map(|slot| s.elem(slot))
+                        .filter(|e| !expired(e.expires_at, now))
+                        .map(|e| e.meta.frequency(now))
+                        .max()
+                        .unwrap_or(0)
+                }),
+                storage: Some(s.params.storage),
+            },
+        }))
     }
 
     /// Sets (`Some(json)`, a JSON object; empty string clears) or clears (`None`) attributes;

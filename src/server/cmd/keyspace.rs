@@ -223,3 +223,138 @@ pub fn keys(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     }
     Ok(())
 }
+
+/// Redis's error for a subcommand given the wrong number of arguments.
+fn sub_arity(cmd: &str, sub: &[u8]) -> CmdError {
+    CmdError::err(format!(
+        "wrong number of arguments for '{cmd}|{}' command",
+        String::from_utf8_lossy(sub).to_ascii_lowercase()
+    ))
+}
+
+/// Redis's error for an unknown subcommand.
+fn unknown_sub(cmd: &str, sub: &[u8]) -> CmdError {
+    CmdError::err(format!(
+        "unknown subcommand '{}'. Try {cmd} HELP.",
+        String::from_utf8_lossy(sub)
+    ))
+}
+
+fn help_lines(ctx: &mut Ctx<'_>, lines: &[&str]) {
+    ctx.out.array(lines.len());
+    for l in lines {
+        ctx.out.simple(l);
+    }
+}
+
+/// `OBJECT ENCODING|FREQ|IDLETIME|REFCOUNT key`, `OBJECT HELP` (what `redis-cli --hotkeys`
+/// asks for every key: FREQ under the `lfu` policy).
+pub fn object(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
+    let sub = &args[1];
+    if is(sub, "help") {
+        if args.len() != 2 {
+            return Err(sub_arity("object", sub));
+        }
+        help_lines(
+            ctx,
+            &[
+                "OBJECT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+                "ENCODING <key>",
+                "    How the value is stored: raw (a blob), or a vector set's storage mode",
+                "    (exact, int8, f32).",
+                "FREQ <key>",
+                "    The logarithmic access frequency counter (lfu eviction policy only); of a",
+                "    vector set, the highest among its elements.",
+                "REFCOUNT <key>",
+                "    Always 1.",
+                "HELP",
+                "    Prints this help.",
+            ],
+        );
+        return Ok(());
+    }
+    let known = ["encoding", "freq", "idletime", "refcount"];
+    if !known.iter().any(|k| is(sub, k)) {
+        return Err(unknown_sub("OBJECT", sub));
+    }
+    if args.len() != 3 {
+        return Err(sub_arity("object", sub));
+    }
+    if is(sub, "idletime") {
+        // LRU order is a logical clock here, not a time of last access.
+        return Err(CmdError::err(
+            "OBJECT IDLETIME is not tracked by sutra-cache: LRU order is kept by a logical \
+             clock, not by access times (OBJECT FREQ works under --eviction-policy lfu)",
+        ));
+    }
+    let Some(info) = ctx.shared.engine.key_info(&args[2])? else {
+        ctx.out.null();
+        return Ok(());
+    };
+    if is(sub, "encoding") {
+        let name = match info.storage {
+            None => "raw",
+            Some(crate::StorageMode::Exact) => "exact",
+            Some(crate::StorageMode::Q8) => "int8",
+            Some(crate::StorageMode::NoQuant) => "f32",
+        };
+        ctx.out.bulk(name.as_bytes());
+    } else if is(sub, "refcount") {
+        ctx.out.int(1);
+    } else {
+        let freq = info.lfu_frequency.ok_or_else(|| {
+            CmdError::err(
+                "An LFU maxmemory policy is not selected, access frequency not tracked. Please \
+                 note that when switching between policies at runtime LRU and LFU data will \
+                 take some time to adjust.",
+            )
+        })?;
+        ctx.out.int(i64::from(freq));
+    }
+    Ok(())
+}
+
+/// `MEMORY USAGE key [SAMPLES n]` (the bytes the key accounts for against the byte cap;
+/// exact, so SAMPLES is accepted and ignored) and `MEMORY HELP`.
+pub fn memory(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
+    let sub = &args[1];
+    if is(sub, "help") {
+        if args.len() != 2 {
+            return Err(sub_arity("memory", sub));
+        }
+        help_lines(
+            ctx,
+            &[
+                "MEMORY <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+                "USAGE <key> [SAMPLES <count>]",
+                "    The bytes <key> accounts for against the byte cap (exact: SAMPLES is",
+                "    accepted and ignored).",
+                "HELP",
+                "    Prints this help.",
+            ],
+        );
+        return Ok(());
+    }
+    if !is(sub, "usage") {
+        return Err(unknown_sub("MEMORY", sub));
+    }
+    if args.len() < 3 {
+        return Err(sub_arity("memory", sub));
+    }
+    let mut i = 3;
+    while i < args.len() {
+        if is(&args[i], "samples") && i + 1 < args.len() {
+            arg_i64(&args[i + 1])?;
+            i += 2;
+        } else {
+            return Err(CmdError::syntax());
+        }
+    }
+    match ctx.shared.engine.key_info(&args[2])? {
+        Some(info) => ctx
+            .out
+            .int(i64::try_from(info.memory_bytes).unwrap_or(i64::MAX)),
+        None => ctx.out.null(),
+    }
+    Ok(())
+}

@@ -193,6 +193,8 @@ pub static COMMANDS: &[Spec] = &[
     spec!("persist", 2, &["write", "fast"], KEY1, "generic", keyspace::persist, "Removes a key's expiry."),
     spec!("type", 2, READ, KEY1, "generic", keyspace::key_type, "Type of a key: string or vectorset."),
     spec!("keys", 2, READ_SLOW, NOKEY, "generic", keyspace::keys, "Every key matching a pattern (a full scan: prefer SCAN)."),
+    spec!("object", -2, READ_SLOW, (2, 2, 1), "generic", keyspace::object, "OBJECT ENCODING|FREQ|REFCOUNT key: how a key is stored and how often it is read."),
+    spec!("memory", -2, READ_SLOW, NOKEY, "server", keyspace::memory, "MEMORY USAGE key: the bytes a key accounts for."),
     spec!("scan", -2, READ_SLOW, NOKEY, "generic", keyspace::scan, "Iterates the keys [MATCH pattern] [COUNT n] [TYPE type]."),
     // Redis 8 vector sets
     spec!("vadd", -5, WRITE_OOM, KEY1, "vector_set", vset::vadd, "Adds an element to a vector set."),
