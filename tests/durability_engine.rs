@@ -406,3 +406,36 @@ fn snapshots_copied_while_writes_go_on_restore_the_exact_final_state() {
         Ok(_) => panic!("opened with the log short of the image's consistent LSN"),
     }
 }
+
+#[test]
+fn increments_appends_and_getex_survive_a_reopen_without_a_checkpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::new(1_000_000);
+    let open = || {
+        Engine::open(EngineConfig {
+            clock: clock.clone(),
+            checkpoint_on_close: false,
+            ..config(dir.path())
+        })
+        .unwrap()
+    };
+    {
+        let e = open();
+        for _ in 0..5 {
+            e.incr_by(b"n", 2).unwrap();
+        }
+        e.append(b"s", b"ab").unwrap();
+        e.append(b"s", b"cd").unwrap();
+        e.set(b"ttl", b"v", SetOptions::default()).unwrap();
+        e.get_then(b"ttl", GetThen::Expire(Expiry::InMs(60_000)))
+            .unwrap();
+        e.set(b"gone", b"v", SetOptions::default()).unwrap();
+        e.get_then(b"gone", GetThen::Delete).unwrap();
+        e.close().unwrap();
+    }
+    let e = open();
+    assert_eq!(e.get(b"n").unwrap(), Some(b"10".to_vec()));
+    assert_eq!(e.get(b"s").unwrap(), Some(b"abcd".to_vec()));
+    assert_eq!(e.ttl(b"ttl"), TtlState::ExpiresInMs(60_000));
+    assert_eq!(e.get(b"gone").unwrap(), None);
+}

@@ -399,3 +399,128 @@ fn key_expiries_count_keys_with_a_ttl_and_their_mean_ttl_across_a_restart() {
     e.flush().unwrap();
     assert_eq!(e.key_expiries(), KeyExpiries::default());
 }
+
+#[test]
+fn get_then_refreshes_or_removes_in_the_same_step_as_the_read() {
+    let (e, clock) = engine();
+    set(&e, "k", "v");
+    let ex = |ms| GetThen::Expire(Expiry::InMs(ms));
+    assert_eq!(e.get_then(b"k", ex(1000)).unwrap(), Some(b"v".to_vec()));
+    assert_eq!(e.ttl(b"k"), TtlState::ExpiresInMs(1000));
+    // A sliding TTL: each read pushes the expiry out again.
+    clock.advance(900);
+    assert_eq!(e.get_then(b"k", ex(1000)).unwrap(), Some(b"v".to_vec()));
+    clock.advance(900);
+    assert_eq!(e.get(b"k").unwrap(), Some(b"v".to_vec()));
+    assert_eq!(
+        e.get_then(b"k", GetThen::Expire(Expiry::Never)).unwrap(),
+        Some(b"v".to_vec())
+    );
+    assert_eq!(e.ttl(b"k"), TtlState::NoExpiry);
+    // An expiry in the past deletes after the read; a missing key changes nothing.
+    assert_eq!(
+        e.get_then(b"k", GetThen::Expire(Expiry::AtMs(1))).unwrap(),
+        Some(b"v".to_vec())
+    );
+    assert_eq!(e.get(b"k").unwrap(), None);
+    assert_eq!(e.get_then(b"k", ex(10)).unwrap(), None);
+    set(&e, "d", "x");
+    assert_eq!(
+        e.get_then(b"d", GetThen::Delete).unwrap(),
+        Some(b"x".to_vec())
+    );
+    assert_eq!(e.exists(&[b"d"]), 0);
+    assert_eq!(e.get_then(b"d", GetThen::Delete).unwrap(), None);
+    // An expired key reads as missing.
+    e.set(
+        b"short",
+        b"s",
+        SetOptions {
+            expiry: Expiry::InMs(10),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    clock.advance(20);
+    assert_eq!(e.get_then(b"short", GetThen::Delete).unwrap(), None);
+    e.vadd(
+        b"vs",
+        &VectorSetOptions::default(),
+        ElementAdd::new(b"a", &[1.0, 0.0]),
+    )
+    .unwrap();
+    assert!(matches!(
+        e.get_then(b"vs", GetThen::Delete),
+        Err(Error::WrongType)
+    ));
+    assert_eq!(e.vcard(b"vs").unwrap(), 1);
+}
+
+#[test]
+fn incr_by_and_append_read_modify_write_keeping_the_ttl() {
+    let (e, _) = engine();
+    assert_eq!(e.incr_by(b"n", 1).unwrap(), 1);
+    assert_eq!(e.incr_by(b"n", -11).unwrap(), -10);
+    assert_eq!(e.get(b"n").unwrap(), Some(b"-10".to_vec()));
+    e.set(
+        b"t",
+        b"41",
+        SetOptions {
+            expiry: Expiry::InMs(5000),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(e.incr_by(b"t", 1).unwrap(), 42);
+    assert_eq!(e.ttl(b"t"), TtlState::ExpiresInMs(5000));
+    for bad in ["x", "1.5", "01", " 1", "99999999999999999999"] {
+        set(&e, "b", bad);
+        match e.incr_by(b"b", 1) {
+            Err(Error::InvalidArgument { arg: "value", .. }) => {}
+            other => panic!("{bad:?}: {other:?}"),
+        }
+        assert_eq!(e.get(b"b").unwrap(), Some(bad.as_bytes().to_vec()));
+    }
+    set(&e, "max", &i64::MAX.to_string());
+    assert!(matches!(
+        e.incr_by(b"max", 1),
+        Err(Error::InvalidArgument { arg: "delta", .. })
+    ));
+    assert_eq!(
+        e.get(b"max").unwrap(),
+        Some(i64::MAX.to_string().into_bytes())
+    );
+    assert_eq!(e.append(b"s", b"hello").unwrap(), 5);
+    assert_eq!(e.append(b"s", b" world").unwrap(), 11);
+    assert_eq!(e.get(b"s").unwrap(), Some(b"hello world".to_vec()));
+    assert_eq!(e.append(b"t", b"0").unwrap(), 3);
+    assert_eq!(e.ttl(b"t"), TtlState::ExpiresInMs(5000));
+    e.vadd(
+        b"vs",
+        &VectorSetOptions::default(),
+        ElementAdd::new(b"a", &[1.0, 0.0]),
+    )
+    .unwrap();
+    assert!(matches!(e.incr_by(b"vs", 1), Err(Error::WrongType)));
+    assert!(matches!(e.append(b"vs", b"x"), Err(Error::WrongType)));
+}
+
+#[test]
+fn concurrent_increments_are_never_lost() {
+    let (e, _) = engine();
+    let e = std::sync::Arc::new(e);
+    let threads: Vec<_> = (0..4)
+        .map(|_| {
+            let e = e.clone();
+            std::thread::spawn(move || {
+                for _ in 0..2000 {
+                    e.incr_by(b"c", 1).unwrap();
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    assert_eq!(e.get(b"c").unwrap(), Some(b"8000".to_vec()));
+}

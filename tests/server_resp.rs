@@ -1126,3 +1126,62 @@ fn object_and_memory_usage_answer_as_redis() {
         "{help}"
     );
 }
+
+#[test]
+fn incr_append_getex_and_getdel_answer_as_redis_7() {
+    // Expected bytes are Redis 7.0.15's for the same commands.
+    let srv = TestServer::start();
+    let mut c = srv.connect();
+    c.check_words("INCR a", ":1\r\n");
+    c.check_words("INCRBY a 10", ":11\r\n");
+    c.check_words("DECRBY a 3", ":8\r\n");
+    c.check_words("DECR a", ":7\r\n");
+    c.check_words("GET a", "$1\r\n7\r\n");
+    for bad in ["x", "1.5", "01", "-0"] {
+        c.check_words(&format!("SET b {bad}"), "+OK\r\n");
+        c.check_words("INCR b", "-ERR value is not an integer or out of range\r\n");
+    }
+    c.check_words(
+        "INCRBY a x",
+        "-ERR value is not an integer or out of range\r\n",
+    );
+    c.check_words("SET m 9223372036854775807", "+OK\r\n");
+    c.check_words("INCR m", "-ERR increment or decrement would overflow\r\n");
+    c.check_words(
+        "DECRBY a -9223372036854775808",
+        "-ERR decrement would overflow\r\n",
+    );
+    c.check_words("SET t 5 EX 100", "+OK\r\n");
+    c.check_words("INCR t", ":6\r\n");
+    c.check_words("TTL t", ":100\r\n");
+    c.check_words("APPEND s hello", ":5\r\n");
+    c.check_words("APPEND s world", ":10\r\n");
+    c.check_words("GET s", "$10\r\nhelloworld\r\n");
+    c.check_words("APPEND t 0", ":2\r\n");
+    c.check_words("TTL t", ":100\r\n");
+    c.check_words("GETDEL s", "$10\r\nhelloworld\r\n");
+    c.check_words("GETDEL s", "$-1\r\n");
+    c.check_words("SET g v", "+OK\r\n");
+    c.check_words("GETEX g", "$1\r\nv\r\n");
+    c.check_words("TTL g", ":-1\r\n");
+    c.check_words("GETEX g EX 100", "$1\r\nv\r\n");
+    c.check_words("TTL g", ":100\r\n");
+    c.check_words("GETEX g PERSIST", "$1\r\nv\r\n");
+    c.check_words("TTL g", ":-1\r\n");
+    c.check_words(
+        "GETEX g EX 0",
+        "-ERR invalid expire time in 'getex' command\r\n",
+    );
+    c.check_words("GETEX g FOO", "-ERR syntax error\r\n");
+    c.check_words("GETEX g EX 1 PX 2", "-ERR syntax error\r\n");
+    c.check_words("GETEX g PERSIST x", "-ERR syntax error\r\n");
+    c.check_words("GETEX nope EX 10", "$-1\r\n");
+    c.check_words("GETEX g EXAT 1", "$1\r\nv\r\n");
+    c.check_words("EXISTS g", ":0\r\n");
+    c.check_words("VADD vs VALUES 2 1 0 e", ":1\r\n");
+    let wrongtype = "-WRONGTYPE Operation against a key holding the wrong kind of value\r\n";
+    for cmd in ["INCR vs", "APPEND vs x", "GETEX vs EX 10", "GETDEL vs"] {
+        c.check_words(cmd, wrongtype);
+    }
+    c.check_words("VCARD vs", ":1\r\n");
+}

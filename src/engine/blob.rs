@@ -186,6 +186,146 @@ impl Engine {
         Ok(None)
     }
 
+    /// Reads a blob and, atomically with the read, changes its expiry or deletes it
+    /// (Redis's GETEX and GETDEL: a sliding TTL refreshed on every hit is one call).
+    /// `Err(WrongType)` for a vector set; `None` (nothing changed) when the key is missing.
+    pub fn get_then(&self, key: &[u8], then: GetThen) -> Result<Option<Vec<u8>>> {
+        self.check_key(key)?;
+        let store = &self.store;
+        let now = store.now_ms();
+        let target = match then {
+            GetThen::Expire(e) => Some(Self::expire_target(e, now)?),
+            GetThen::Delete => None,
+        };
+        let (h, shard) = self.locate(key);
+        let mut data = shard.data.write();
+        let live = data
+            .find(h, key)
+            .filter(|&s| data.entry(s).is_some_and(|e| !expired(e.expires_at, now)));
+        let Some(s) = live else {
+            if let Some(s) = data.find(h, key) {
+                store.remove_key(&mut data, s, Removal::Expired);
+            }
+            store.counters.misses.fetch_add(1, Ordering::Relaxed);
+            return Ok(None);
+        };
+        let entry = data.entry(s).expect("found above");
+        let (value, current) = match &entry.value {
+            Value::VSet(_) => return Err(Error::WrongType),
+            Value::Blob { data: v, meta } => {
+                let e = EntryRef {
+                    key: s,
+                    elem: NO_ELEM,
+                };
+                if target.is_some() {
+                    store.touch(shard, &data, e, meta, &LazyNow::new(store));
+                }
+                (v.to_vec(), entry.expires_at)
+            }
+        };
+        store.counters.hits.fetch_add(1, Ordering::Relaxed);
+        match target {
+            None => {
+                store.log(&Record::DelKey { key })?;
+                store.remove_key(&mut data, s, Removal::Deleted);
+            }
+            Some(at) if at == current => {} // e.g. PERSIST of a key without a TTL
+            Some(at) => {
+                store.log(&Record::ExpireKey { key, at })?;
+                if at != 0 && at <= now {
+                    store.remove_key(&mut data, s, Removal::Deleted);
+                } else {
+                    data.set_key_expiry(s, at);
+                    data.push_expiry(
+                        at,
+                        EntryRef {
+                            key: s,
+                            elem: NO_ELEM,
+                        },
+                    );
+                }
+            }
+        }
+        drop(data);
+        store.wait_durable()?;
+        Ok(Some(value))
+    }
+
+    /// Redis's INCRBY (INCR, DECR, DECRBY): adds `delta` to the base-10 integer a blob holds
+    /// (0 when the key is missing) and returns the result; the key keeps its TTL. Fails with
+    /// `InvalidArgument` naming `value` when the blob is not an integer in i64's range, or
+    /// `delta` when the sum would overflow; nothing is changed then.
+    pub fn incr_by(&self, key: &[u8], delta: i64) -> Result<i64> {
+        let mut result = 0;
+        self.update_blob(key, |old| {
+            let n = match old {
+                None => 0,
+                Some(v) => parse_redis_int(v).ok_or_else(|| {
+                    Error::invalid("value", "the key holds a value that is not an integer")
+                })?,
+            };
+            result = n
+                .checked_add(delta)
+                .ok_or_else(|| Error::invalid("delta", "increment or decrement would overflow"))?;
+            Ok(result.to_string().into_bytes())
+        })?;
+        Ok(result)
+    }
+
+    /// Redis's APPEND: appends `tail` to a blob (creating it when missing) and returns the
+    /// new length; the key keeps its TTL.
+    pub fn append(&self, key: &[u8], tail: &[u8]) -> Result<usize> {
+        let mut len = 0;
+        self.update_blob(key, |old| {
+            let mut v = Vec::with_capacity(old.map_or(0, <[u8]>::len) + tail.len());
+            v.extend_from_slice(old.unwrap_or_default());
+            v.extend_from_slice(tail);
+            len = v.len();
+            Ok(v)
+        })?;
+        Ok(len)
+    }
+
+    /// Replaces a blob by `f(current value)` (`None` when missing or expired) under one hold
+    /// of its shard's write lock, keeping its expiry: the read-modify-write calls.
+    fn update_blob(
+        &self,
+        key: &[u8],
+        mut f: impl FnMut(Option<&[u8]>) -> Result<Vec<u8>>,
+    ) -> Result<()> {
+        self.check_key(key)?;
+        let (h, shard) = self.locate(key);
+        let limit = self.store.cfg.limits.max_value_bytes;
+        self.retry_oom(|| {
+            let now = self.store.now_ms();
+            let mut data = shard.data.write();
+            let old = data
+                .find(h, key)
+                .and_then(|s| data.entry(s))
+                .filter(|e| !expired(e.expires_at, now));
+            let new = match old.map(|e| &e.value) {
+                Some(Value::VSet(_)) => return Err(Error::WrongType),
+                Some(Value::Blob { data: v, .. }) => f(Some(v))?,
+                None => f(None)?,
+            };
+            if new.len() > limit {
+                return Err(Error::TooLarge {
+                    arg: "value",
+                    len: new.len(),
+                    limit,
+                });
+            }
+            let opts = SetOptions {
+                expiry: Expiry::Keep,
+                ..SetOptions::default()
+            };
+            self.set_locked(shard, &mut data, h, key, &new, opts)
+        })?;
+        self.store.enforce_caps();
+        self.store.wait_durable()?;
+        Ok(())
+    }
+
     /// Removes `key` if it has expired (lazy expiry after a read found it so).
     pub(crate) fn reclaim_if_expired(&self, shard: &Shard, h: u64, key: &[u8]) {
         let now = self.store.now_ms();
@@ -439,5 +579,51 @@ impl Engine {
         }
         drop(guards);
         self.store.wait_durable()
+    }
+}
+
+/// A blob as Redis's `string2ll` reads an integer: optional `-`, digits without a leading
+/// zero (but `0` itself), at most 20 bytes, within i64.
+fn parse_redis_int(v: &[u8]) -> Option<i64> {
+    let digits = v.strip_prefix(b"-").unwrap_or(v);
+    if v.len() > 20
+        || digits.is_empty()
+        || !digits.iter().all(u8::is_ascii_digit)
+        || (digits[0] == b'0' && (digits.len() > 1 || v.len() > 1))
+    {
+        return None;
+    }
+    std::str::from_utf8(v).ok()?.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_redis_int;
+
+    #[test]
+    fn integers_parse_as_redis_reads_them() {
+        assert_eq!(parse_redis_int(b"0"), Some(0));
+        assert_eq!(parse_redis_int(b"-12"), Some(-12));
+        assert_eq!(parse_redis_int(b"9223372036854775807"), Some(i64::MAX));
+        assert_eq!(parse_redis_int(b"-9223372036854775808"), Some(i64::MIN));
+        for bad in [
+            &b""[..],
+            b"-",
+            b"-0",
+            b"01",
+            b"+1",
+            b" 1",
+            b"1 ",
+            b"1.0",
+            b"9223372036854775808",
+            b"abc",
+        ] {
+            assert_eq!(
+                parse_redis_int(bad),
+                None,
+                "{:?}",
+                String::from_utf8_lossy(bad)
+            );
+        }
     }
 }

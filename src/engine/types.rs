@@ -16,6 +16,16 @@ pub enum Expiry {
     Keep,
 }
 
+/// What [`crate::Engine::get_then`] does to a blob once it has read it, in the same step.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GetThen {
+    /// Sets its expiry (Redis's GETEX EX/PX/EXAT/PXAT; `Expiry::Never` is GETEX PERSIST);
+    /// an expiry in the past deletes it.
+    Expire(Expiry),
+    /// Deletes it (Redis's GETDEL).
+    Delete,
+}
+
 /// Condition of a blob write (Redis's NX / XX).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum SetCondition {

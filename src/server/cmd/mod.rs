@@ -116,6 +116,7 @@ pub struct Spec {
 
 const WRITE: &[&str] = &["write"];
 const WRITE_OOM: &[&str] = &["write", "denyoom"];
+const WRITE_OOM_FAST: &[&str] = &["write", "denyoom", "fast"];
 const READ: &[&str] = &["readonly", "fast"];
 const READ_SLOW: &[&str] = &["readonly"];
 const CONN: &[&str] = &["fast", "loading", "stale"];
@@ -180,6 +181,13 @@ pub static COMMANDS: &[Spec] = &[
     spec!("mget", -2, READ, KEYS, "string", string::mget, "Returns the values of keys."),
     spec!("mset", -3, WRITE_OOM, (1, -1, 2), "string", string::mset, "Sets many keys."),
     spec!("strlen", 2, READ, KEY1, "string", string::strlen, "Length of a value."),
+    spec!("getex", -2, &["write", "fast"], KEY1, "string", string::getex, "Returns a value and sets or removes its expiry [EX|PX|EXAT|PXAT|PERSIST]."),
+    spec!("getdel", 2, &["write", "fast"], KEY1, "string", string::getdel, "Returns a value and deletes the key."),
+    spec!("incr", 2, WRITE_OOM_FAST, KEY1, "string", string::incr, "Adds 1 to the integer a key holds."),
+    spec!("decr", 2, WRITE_OOM_FAST, KEY1, "string", string::decr, "Subtracts 1 from the integer a key holds."),
+    spec!("incrby", 3, WRITE_OOM_FAST, KEY1, "string", string::incrby, "Adds n to the integer a key holds."),
+    spec!("decrby", 3, WRITE_OOM_FAST, KEY1, "string", string::decrby, "Subtracts n from the integer a key holds."),
+    spec!("append", 3, WRITE_OOM_FAST, KEY1, "string", string::append, "Appends to a value; returns the new length."),
     // keyspace
     spec!("del", -2, WRITE, KEYS, "generic", keyspace::del, "Deletes keys."),
     spec!("unlink", -2, &["write", "fast"], KEYS, "generic", keyspace::del, "Deletes keys."),

@@ -1,9 +1,10 @@
-//! Blob commands: GET, SET, SETEX, PSETEX, SETNX, MGET, MSET, STRLEN.
+//! Blob commands: GET, SET, SETEX, PSETEX, SETNX, MGET, MSET, STRLEN, GETEX, GETDEL,
+//! INCR/DECR/INCRBY/DECRBY, APPEND.
 
 use bytes::Bytes;
 
 use super::{arg_i64, is, slices, CmdError, CmdResult, Ctx};
-use crate::{Expiry, SetCondition, SetOptions};
+use crate::{Expiry, GetThen, SetCondition, SetOptions};
 
 pub fn get(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     let out = &mut *ctx.out;
@@ -152,5 +153,97 @@ pub fn mset(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
 pub fn strlen(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     let len = ctx.shared.engine.get_with(&args[1], |v| v.len())?;
     ctx.out.int(len.unwrap_or(0) as i64);
+    Ok(())
+}
+
+/// `GETEX key [EX s | PX ms | EXAT s | PXAT ms | PERSIST]`: the value, with its expiry
+/// changed in the same step (a sliding TTL).
+pub fn getex(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
+    let then = match &args[2..] {
+        [] => None,
+        [p] if is(p, "persist") => Some(GetThen::Expire(Expiry::Never)),
+        [opt, n] => {
+            let (unit, absolute) = if is(opt, "ex") {
+                (1000, false)
+            } else if is(opt, "px") {
+                (1, false)
+            } else if is(opt, "exat") {
+                (1000, true)
+            } else if is(opt, "pxat") {
+                (1, true)
+            } else {
+                return Err(CmdError::syntax());
+            };
+            Some(GetThen::Expire(positive_expiry(
+                n, unit, absolute, "getex",
+            )?))
+        }
+        _ => return Err(CmdError::syntax()),
+    };
+    let value = match then {
+        Some(then) => ctx.shared.engine.get_then(&args[1], then)?,
+        None => {
+            ctx.unchanged = true;
+            ctx.shared.engine.get(&args[1])?
+        }
+    };
+    ctx.unchanged |= value.is_none();
+    ctx.out.bulk_or_null(value.as_deref());
+    Ok(())
+}
+
+/// `GETDEL key`: the value, and the key deleted in the same step.
+pub fn getdel(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
+    let value = ctx.shared.engine.get_then(&args[1], GetThen::Delete)?;
+    ctx.unchanged = value.is_none();
+    ctx.out.bulk_or_null(value.as_deref());
+    Ok(())
+}
+
+fn incr_generic(ctx: &mut Ctx<'_>, key: &[u8], delta: i64) -> CmdResult {
+    let n = ctx.shared.engine.incr_by(key, delta).map_err(|e| match e {
+        crate::Error::InvalidArgument { arg: "value", .. } => CmdError::not_integer(),
+        crate::Error::InvalidArgument { arg: "delta", .. } => {
+            CmdError::err("increment or decrement would overflow")
+        }
+        other => other.into(),
+    })?;
+    ctx.out.int(n);
+    Ok(())
+}
+
+pub fn incr(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
+    incr_generic(ctx, &args[1], 1)
+}
+
+pub fn decr(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
+    incr_generic(ctx, &args[1], -1)
+}
+
+pub fn incrby(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
+    incr_generic(ctx, &args[1], arg_i64(&args[2])?)
+}
+
+pub fn decrby(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
+    let n = arg_i64(&args[2])?;
+    let delta = n
+        .checked_neg()
+        .ok_or_else(|| CmdError::err("decrement would overflow"))?;
+    incr_generic(ctx, &args[1], delta)
+}
+
+/// `APPEND key tail` → the new length.
+pub fn append(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
+    let len = ctx
+        .shared
+        .engine
+        .append(&args[1], &args[2])
+        .map_err(|e| match e {
+            crate::Error::TooLarge { .. } => {
+                CmdError::err("string exceeds maximum allowed size (proto-max-bulk-len)")
+            }
+            other => other.into(),
+        })?;
+    ctx.out.int(len as i64);
     Ok(())
 }
