@@ -91,12 +91,15 @@ pub struct ClientWatch {
     pub keys: Vec<(Bytes, bool)>,
 }
 
+/// A watcher of a key: its client id and the flag a write raises.
+type Watcher = (u64, Arc<AtomicBool>);
+
 /// Who watches which key.
 #[derive(Default)]
 pub struct Watches {
     /// Keys with at least one watcher (a load on every write: zero skips the lock).
     watched: AtomicUsize,
-    by_key: Mutex<HashMap<Bytes, Vec<(u64, Arc<AtomicBool>)>>>,
+    by_key: Mutex<HashMap<Bytes, Vec<Watcher>>>,
 }
 
 impl Watches {
