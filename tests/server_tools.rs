@@ -80,7 +80,9 @@ fn redis_cli_drives_strings_and_vector_sets_in_both_protocols() {
 #[test]
 fn redis_cli_finds_big_memory_heavy_and_hot_keys() {
     use sutra_cache::server::ServerConfig;
-    let config = ServerConfig::try_parse_from(["x", "--eviction-policy", "lfu"]).unwrap();
+    let config =
+        ServerConfig::try_parse_from(["x", "--in-memory", "true", "--eviction-policy", "lfu"])
+            .unwrap();
     let srv = TestServer::with_config(config);
     for i in 0..20 {
         let v = "x".repeat(10 + i);
