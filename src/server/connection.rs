@@ -356,12 +356,9 @@ async fn run_batch_inner(
             }
             Step::Offload(args) => offloaded(shared, client, out, args).await,
         };
+        // Over FLUSH_BYTES, the next `run_ready` asks for the flush first.
         if let Some(flow) = after_command(shared, client, out, batch, after) {
             return flow;
-        }
-        if out.buf.len() >= FLUSH_BYTES {
-            // The next `run_ready` flushes first.
-            continue;
         }
     }
 }
