@@ -230,21 +230,7 @@ impl Engine {
                 store.remove_key(&mut data, s, Removal::Deleted);
             }
             Some(at) if at == current => {} // e.g. PERSIST of a key without a TTL
-            Some(at) => {
-                store.log(&Record::ExpireKey { key, at })?;
-                if at != 0 && at <= now {
-                    store.remove_key(&mut data, s, Removal::Deleted);
-                } else {
-                    data.set_key_expiry(s, at);
-                    data.push_expiry(
-                        at,
-                        EntryRef {
-                            key: s,
-                            elem: NO_ELEM,
-                        },
-                    );
-                }
-            }
+            Some(at) => self.set_key_expiry_locked(&mut data, s, key, at, now)?,
         }
         drop(data);
         store.wait_durable()?;
@@ -429,9 +415,25 @@ impl Engine {
         if !cond.holds(current, at) {
             return Ok(false);
         }
+        self.set_key_expiry_locked(&mut data, s, key, at, now)?;
+        drop(data);
+        self.store.wait_durable()?;
+        Ok(true)
+    }
+
+    /// Logs and applies a live key's new absolute expiry `at` (0 = never) under its shard's
+    /// write lock; a time not after `now` deletes the key.
+    fn set_key_expiry_locked(
+        &self,
+        data: &mut ShardData,
+        s: u32,
+        key: &[u8],
+        at: u64,
+        now: u64,
+    ) -> Result<()> {
         self.store.log(&Record::ExpireKey { key, at })?;
         if at != 0 && at <= now {
-            self.store.remove_key(&mut data, s, Removal::Deleted);
+            self.store.remove_key(data, s, Removal::Deleted);
         } else {
             data.set_key_expiry(s, at);
             data.push_expiry(
@@ -442,9 +444,7 @@ impl Engine {
                 },
             );
         }
-        drop(data);
-        self.store.wait_durable()?;
-        Ok(true)
+        Ok(())
     }
 
     /// Remaining time to live of a key.
@@ -582,48 +582,29 @@ impl Engine {
     }
 }
 
-/// A blob as Redis's `string2ll` reads an integer: optional `-`, digits without a leading
-/// zero (but `0` itself), at most 20 bytes, within i64.
-fn parse_redis_int(v: &[u8]) -> Option<i64> {
-    let digits = v.strip_prefix(b"-").unwrap_or(v);
-    if v.len() > 20
-        || digits.is_empty()
-        || !digits.iter().all(u8::is_ascii_digit)
-        || (digits[0] == b'0' && (digits.len() > 1 || v.len() > 1))
-    {
+/// Redis's `string2ll`: optional '-', digits, no leading zeros (but `0` itself), no '+',
+/// within i64. INCR reads a blob with it; the server reads RESP lengths and integer
+/// arguments with it.
+pub(crate) fn parse_redis_int(s: &[u8]) -> Option<i64> {
+    let (neg, digits) = match s.first()? {
+        b'-' => (true, &s[1..]),
+        _ => (false, s),
+    };
+    if digits.is_empty() || digits.len() > 19 || (digits[0] == b'0' && (digits.len() > 1 || neg)) {
         return None;
     }
-    std::str::from_utf8(v).ok()?.parse().ok()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::parse_redis_int;
-
-    #[test]
-    fn integers_parse_as_redis_reads_them() {
-        assert_eq!(parse_redis_int(b"0"), Some(0));
-        assert_eq!(parse_redis_int(b"-12"), Some(-12));
-        assert_eq!(parse_redis_int(b"9223372036854775807"), Some(i64::MAX));
-        assert_eq!(parse_redis_int(b"-9223372036854775808"), Some(i64::MIN));
-        for bad in [
-            &b""[..],
-            b"-",
-            b"-0",
-            b"01",
-            b"+1",
-            b" 1",
-            b"1 ",
-            b"1.0",
-            b"9223372036854775808",
-            b"abc",
-        ] {
-            assert_eq!(
-                parse_redis_int(bad),
-                None,
-                "{:?}",
-                String::from_utf8_lossy(bad)
-            );
+    let mut v: i64 = 0;
+    for &d in digits {
+        if !d.is_ascii_digit() {
+            return None;
         }
+        let digit = i64::from(d - b'0');
+        v = v.checked_mul(10)?;
+        v = if neg {
+            v.checked_sub(digit)?
+        } else {
+            v.checked_add(digit)?
+        };
     }
+    Some(v)
 }

@@ -10,6 +10,7 @@ mod types;
 mod vector;
 
 pub use api::Engine;
+pub(crate) use blob::parse_redis_int;
 pub use config::{
     Clock, EngineConfig, EvictionPolicy, IoChoice, Limits, ManualClock, SyncPolicy, SystemClock,
 };

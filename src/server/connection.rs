@@ -407,6 +407,7 @@ fn run_ready(
             gate = Some(shared.tx.gate.shared());
         }
         let held = gate.is_some();
+        let in_place = multi_thread && long(spec, client);
         let after = if shared.defer_durability {
             // The command runs on this worker without blocking for the WAL; its writes'
             // acknowledgement is awaited once for the batch (the WAL writer wakes this task),
@@ -414,16 +415,9 @@ fn run_ready(
             // one group commit per pipeline. Later commands of the batch see the write, as
             // in Redis.
             let before = out.buf.len();
-            let (after, durable) = shared.engine.deferring_durability(|| {
-                run_here(
-                    shared,
-                    client,
-                    out,
-                    &args,
-                    multi_thread && long(spec, client),
-                    held,
-                )
-            });
+            let (after, durable) = shared
+                .engine
+                .deferring_durability(|| run_here(shared, client, out, &args, in_place, held));
             if durable.is_ready() {
                 // Nothing to wait for, or a wait that already failed.
                 if let Some(Err(e)) = durable.ready_result() {
@@ -451,14 +445,7 @@ fn run_ready(
                     }
                 }
             } else {
-                run_here(
-                    shared,
-                    client,
-                    out,
-                    &args,
-                    multi_thread && long(spec, client),
-                    held,
-                )
+                run_here(shared, client, out, &args, in_place, held)
             }
         };
         if let Some(flow) = after_command(shared, client, out, batch, after) {

@@ -79,30 +79,8 @@ fn memchr_cr(s: &[u8]) -> Option<usize> {
     s.iter().position(|&b| b == b'\r')
 }
 
-/// Redis's `string2ll`: optional '-', digits, no leading zeros, no '+', fits in i64.
-pub fn parse_i64(s: &[u8]) -> Option<i64> {
-    let (neg, digits) = match s.first()? {
-        b'-' => (true, &s[1..]),
-        _ => (false, s),
-    };
-    if digits.is_empty() || digits.len() > 19 || (digits[0] == b'0' && (digits.len() > 1 || neg)) {
-        return None;
-    }
-    let mut v: i64 = 0;
-    for &d in digits {
-        if !d.is_ascii_digit() {
-            return None;
-        }
-        let digit = i64::from(d - b'0');
-        v = v.checked_mul(10)?;
-        v = if neg {
-            v.checked_sub(digit)?
-        } else {
-            v.checked_add(digit)?
-        };
-    }
-    Some(v)
-}
+/// Redis's `string2ll` (the engine's reader, shared so INCR and RESP agree).
+pub(crate) use crate::engine::parse_redis_int as parse_i64;
 
 /// Reads a `<prefix><integer>\r\n` header at `pos`; returns (value, position after it).
 fn header(
@@ -481,6 +459,9 @@ mod tests {
             b"01",
             b"-0",
             b"1 ",
+            b" 1",
+            b"1.0",
+            b"abc",
             b"9223372036854775808",
         ] {
             assert_eq!(parse_i64(bad), None, "{:?}", bad);
