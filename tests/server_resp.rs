@@ -1185,3 +1185,162 @@ fn incr_append_getex_and_getdel_answer_as_redis_7() {
     }
     c.check_words("VCARD vs", ":1\r\n");
 }
+
+#[test]
+fn string_and_expire_options_are_read_in_redis_7_order() {
+    // Found by a random differential run against Redis 7.0.15; expected bytes are its
+    // replies to the same sequence. An option may repeat (last wins), contradicting options
+    // are a syntax error before any number is read, GETEX answers nil for a missing key
+    // before checking its time, an EXPIRE time that overflows is an error before the key
+    // is looked up, and a container's unknown subcommand or wrong count is refused before
+    // running (inside MULTI: at queueing, so EXEC aborts).
+    let cases: &[(&str, &str)] = &[
+        ("FLUSHALL", "+OK\r\n"),
+        (
+            "SET k1 v EX 0 PXAT 9999999999999 NX",
+            "-ERR syntax error\r\n",
+        ),
+        ("SET n1 3.0 Px ex abc PX abc", "-ERR syntax error\r\n"),
+        ("SET a v XX XX PXAT 9999999999999", "$-1\r\n"),
+        ("SET k1 v Px 100 Px 100 NX", "+OK\r\n"),
+        (
+            "SET k1 v PX 0 Px 100 PXAT 9999999999",
+            "-ERR syntax error\r\n",
+        ),
+        (
+            "SET k3 hello ex Px 9223372036854775807",
+            "-ERR syntax error\r\n",
+        ),
+        ("SET k1 12 Px -1 BOGUS PX 0", "-ERR syntax error\r\n"),
+        ("SET k3 v PXAT 1 PXAT 9999999999999 XX", "$-1\r\n"),
+        ("SET k1 v PXAT PERSIST BOGUS", "-ERR syntax error\r\n"),
+        (
+            "SET k1 v PXAT 1 XX PXAT 0",
+            "-ERR invalid expire time in 'set' command\r\n",
+        ),
+        ("SET k1 v PX 9223372036854775807 PX 100000", "+OK\r\n"),
+        ("TTL k1", ":100\r\n"),
+        (
+            "SET k1 v PX 9223372036854775807",
+            "-ERR invalid expire time in 'set' command\r\n",
+        ),
+        (
+            "SET k1 v EX 9223372036854775",
+            "-ERR invalid expire time in 'set' command\r\n",
+        ),
+        (
+            "SET k1 v EX 9223372036854775807",
+            "-ERR invalid expire time in 'set' command\r\n",
+        ),
+        ("SET k1 v KEEPTTL KEEPTTL", "+OK\r\n"),
+        ("SET k1 v KEEPTTL EX 10", "-ERR syntax error\r\n"),
+        ("SET k1 v GET GET", "$1\r\nv\r\n"),
+        (
+            "SETEX k1 9223372036854775 v",
+            "-ERR invalid expire time in 'setex' command\r\n",
+        ),
+        (
+            "PSETEX k1 9223372036854775807 v",
+            "-ERR invalid expire time in 'psetex' command\r\n",
+        ),
+        ("GETEX missing EXAT KEEPTTL", "$-1\r\n"),
+        ("GETEX missing EXAT abc", "$-1\r\n"),
+        ("GETEX missing EX -1 EX -1", "$-1\r\n"),
+        ("GETEX k1 EXAT abc EXAT 100", "$1\r\nv\r\n"),
+        ("GETEX k1 EX -1 EX -1", "$-1\r\n"),
+        ("GETEX k1 EX -1", "$-1\r\n"),
+        ("GETEX k1 KEEPTTL", "-ERR syntax error\r\n"),
+        ("GETEX k1 GET", "-ERR syntax error\r\n"),
+        ("GETEX k1 PERSIST PERSIST", "$-1\r\n"),
+        ("GETEX k1 PERSIST EX 10", "-ERR syntax error\r\n"),
+        ("GETEX k1 EX 10 PERSIST", "-ERR syntax error\r\n"),
+        ("GETEX k1 PX 9223372036854775807", "$-1\r\n"),
+        (
+            "PEXPIRE k1 9223372036854775807",
+            "-ERR invalid expire time in 'pexpire' command\r\n",
+        ),
+        (
+            "PEXPIRE missing 9223372036854775807",
+            "-ERR invalid expire time in 'pexpire' command\r\n",
+        ),
+        (
+            "EXPIRE missing 9223372036854775807",
+            "-ERR invalid expire time in 'expire' command\r\n",
+        ),
+        (
+            "EXPIRE missing 9223372036854775",
+            "-ERR invalid expire time in 'expire' command\r\n",
+        ),
+        ("EXPIREAT missing 9223372036854775", ":0\r\n"),
+        ("PEXPIREAT missing 9223372036854775807", ":0\r\n"),
+        ("PEXPIRE missing abc FOO", "-ERR Unsupported option FOO\r\n"),
+        (
+            "PEXPIRE missing abc NX",
+            "-ERR value is not an integer or out of range\r\n",
+        ),
+        ("PEXPIRE k1 100 XX XX", ":0\r\n"),
+        (
+            "OBJECT FOO k1",
+            "-ERR unknown subcommand 'FOO'. Try OBJECT HELP.\r\n",
+        ),
+        (
+            "OBJECT ENCODING",
+            "-ERR wrong number of arguments for 'object|encoding' command\r\n",
+        ),
+        (
+            "OBJECT ENCODING k1 k2",
+            "-ERR wrong number of arguments for 'object|encoding' command\r\n",
+        ),
+        (
+            "MEMORY FOO",
+            "-ERR unknown subcommand 'FOO'. Try MEMORY HELP.\r\n",
+        ),
+        (
+            "MEMORY USAGE",
+            "-ERR wrong number of arguments for 'memory|usage' command\r\n",
+        ),
+        (
+            "CONFIG FOO",
+            "-ERR unknown subcommand 'FOO'. Try CONFIG HELP.\r\n",
+        ),
+        (
+            "CONFIG GET",
+            "-ERR wrong number of arguments for 'config|get' command\r\n",
+        ),
+        (
+            "CLIENT FOO",
+            "-ERR unknown subcommand 'FOO'. Try CLIENT HELP.\r\n",
+        ),
+        (
+            "CLIENT SETNAME",
+            "-ERR wrong number of arguments for 'client|setname' command\r\n",
+        ),
+        (
+            "COMMAND FOO",
+            "-ERR unknown subcommand 'FOO'. Try COMMAND HELP.\r\n",
+        ),
+        ("MULTI", "+OK\r\n"),
+        (
+            "OBJECT FOO k1",
+            "-ERR unknown subcommand 'FOO'. Try OBJECT HELP.\r\n",
+        ),
+        (
+            "OBJECT ENCODING",
+            "-ERR wrong number of arguments for 'object|encoding' command\r\n",
+        ),
+        (
+            "CLIENT SETNAME a b",
+            "-ERR wrong number of arguments for 'client|setname' command\r\n",
+        ),
+        ("MEMORY USAGE k1", "+QUEUED\r\n"),
+        (
+            "EXEC",
+            "-EXECABORT Transaction discarded because of previous errors.\r\n",
+        ),
+    ];
+    let srv = TestServer::start();
+    let mut c = srv.connect();
+    for (cmd, want) in cases {
+        c.check_words(cmd, want);
+    }
+}

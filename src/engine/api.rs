@@ -266,6 +266,11 @@ impl Engine {
         self.store.active_expire(budget)
     }
 
+    /// The engine clock's current time in ms since the epoch (what TTLs count from).
+    pub fn now_ms(&self) -> u64 {
+        self.store.now_ms()
+    }
+
     /// The SIMD instruction set in use.
     pub fn simd_isa(&self) -> &'static str {
         crate::simd::isa()

@@ -75,7 +75,7 @@ pub fn vaddm(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
 }
 
 fn vexpire_generic(ctx: &mut Ctx<'_>, args: &[Bytes], unit_ms: i64, cmd: &str) -> CmdResult {
-    let expiry = expiry_arg(&args[3], unit_ms, false, cmd)?;
+    let expiry = expiry_arg(&args[3], unit_ms, false, ctx.shared.engine.now_ms(), cmd)?;
     let done = ctx.shared.engine.vexpire(&args[1], &args[2], expiry)?;
     ctx.unchanged = !done;
     ctx.out.int(i64::from(done));

@@ -19,12 +19,22 @@ pub fn exists(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
 }
 
 /// Reads the expiry argument of EXPIRE and friends. A time not in the future (relative
-/// ≤ 0) is sent as an absolute time in the past, which deletes the key, as in Redis.
-pub fn expiry_arg(arg: &[u8], unit_ms: i64, absolute: bool, cmd: &str) -> Result<Expiry, CmdError> {
+/// ≤ 0) is sent as an absolute time in the past, which deletes the key, as in Redis. As in
+/// Redis, a time that overflows 64 bits of ms (a relative one once added to `now`) is an
+/// error before the key is looked up.
+pub fn expiry_arg(
+    arg: &[u8],
+    unit_ms: i64,
+    absolute: bool,
+    now: u64,
+    cmd: &str,
+) -> Result<Expiry, CmdError> {
     let n = arg_i64(arg)?;
-    let ms = n
-        .checked_mul(unit_ms)
-        .ok_or_else(|| CmdError::err(format!("invalid expire time in '{cmd}' command")))?;
+    let invalid = || CmdError::err(format!("invalid expire time in '{cmd}' command"));
+    let ms = n.checked_mul(unit_ms).ok_or_else(invalid)?;
+    if !absolute && ms.checked_add(now as i64).is_none() {
+        return Err(invalid());
+    }
     Ok(match (absolute, ms) {
         // 0 would mean "no expiry" to the engine; 1 ms after the epoch is in the past.
         (_, ms) if ms <= 0 => Expiry::AtMs(1),
@@ -41,7 +51,7 @@ fn expire_generic(
     cmd: &str,
 ) -> CmdResult {
     let cond = expire_condition(&args[3..])?;
-    let expiry = expiry_arg(&args[2], unit_ms, absolute, cmd)?;
+    let expiry = expiry_arg(&args[2], unit_ms, absolute, ctx.shared.engine.now_ms(), cmd)?;
     let done = ctx.shared.engine.expire_if(&args[1], expiry, cond)?;
     ctx.unchanged = !done;
     ctx.out.int(i64::from(done));

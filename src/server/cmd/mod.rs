@@ -304,7 +304,10 @@ pub fn execute(
                 spec.name
             ))
         }
-        Some(spec) => Ok(spec),
+        Some(spec) => match subcommand_refusal(spec, args) {
+            Some(msg) => Err(msg),
+            None => Ok(spec),
+        },
     };
     let spec = match refused {
         Ok(spec) => spec,
@@ -399,6 +402,87 @@ fn unsupported(name: &[u8]) -> Option<&'static str> {
         .iter()
         .find(|(n, _)| name.eq_ignore_ascii_case(n.as_bytes()))
         .map(|(_, why)| *why)
+}
+
+/// The subcommands Redis 7 knows of its container commands, with their arity (name
+/// included). Redis refuses an unknown subcommand, or a wrong count of arguments to a known
+/// one, before running anything, so inside MULTI it is refused at queueing time.
+fn subcommands(container: &str) -> &'static [(&'static str, i32)] {
+    match container {
+        "object" => &[
+            ("encoding", 3),
+            ("freq", 3),
+            ("help", 2),
+            ("idletime", 3),
+            ("refcount", 3),
+        ],
+        "memory" => &[
+            ("doctor", 2),
+            ("help", 2),
+            ("malloc-stats", 2),
+            ("purge", 2),
+            ("stats", 2),
+            ("usage", -3),
+        ],
+        "config" => &[
+            ("get", -3),
+            ("help", 2),
+            ("resetstat", 2),
+            ("rewrite", 2),
+            ("set", -4),
+        ],
+        "command" => &[
+            ("count", 2),
+            ("docs", -2),
+            ("getkeys", -3),
+            ("getkeysandflags", -3),
+            ("help", 2),
+            ("info", -2),
+            ("list", -2),
+        ],
+        "client" => &[
+            ("caching", 3),
+            ("getname", 2),
+            ("getredir", 2),
+            ("help", 2),
+            ("id", 2),
+            ("info", 2),
+            ("kill", -3),
+            ("list", -2),
+            ("no-evict", 3),
+            ("no-touch", 3),
+            ("pause", -3),
+            ("reply", 3),
+            ("setinfo", 4),
+            ("setname", 3),
+            ("tracking", -3),
+            ("trackinginfo", 2),
+            ("unblock", -3),
+            ("unpause", 2),
+        ],
+        _ => &[],
+    }
+}
+
+/// Redis's refusal of a container command's subcommand (see [`subcommands`]), if any.
+fn subcommand_refusal(spec: &Spec, args: &[Bytes]) -> Option<String> {
+    let subs = subcommands(spec.name);
+    let sub = args.get(1).filter(|_| !subs.is_empty())?;
+    let Some(&(name, arity)) = subs.iter().find(|(n, _)| is(sub, n)) else {
+        let shown = String::from_utf8_lossy(&sub[..sub.len().min(128)]).into_owned();
+        return Some(format!(
+            "ERR unknown subcommand '{shown}'. Try {} HELP.",
+            spec.name.to_ascii_uppercase()
+        ));
+    };
+    let n = args.len() as i32;
+    let fits = if arity > 0 { n == arity } else { n >= -arity };
+    (!fits).then(|| {
+        format!(
+            "ERR wrong number of arguments for '{}|{name}' command",
+            spec.name
+        )
+    })
 }
 
 fn unknown_command(args: &[Bytes]) -> String {

@@ -20,12 +20,14 @@ pub fn get(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     Ok(())
 }
 
-/// A relative or absolute expiry in `unit_ms` units, as SET/SETEX/EXPIRE accept it.
-/// `cmd` names the command in Redis's "invalid expire time" error.
+/// A relative or absolute expiry in `unit_ms` units, as SET/SETEX/GETEX accept it
+/// (Redis's `getExpireMillisecondsOrReply`): a positive integer whose time in ms, added to
+/// `now` when relative, fits in 63 bits. `cmd` names the command in the error.
 pub fn positive_expiry(
     arg: &[u8],
     unit_ms: u64,
     absolute: bool,
+    now: u64,
     cmd: &str,
 ) -> Result<Expiry, CmdError> {
     let n = arg_i64(arg)?;
@@ -34,7 +36,12 @@ pub fn positive_expiry(
         return Err(invalid());
     }
     let ms = (n as u64).checked_mul(unit_ms).ok_or_else(invalid)?;
-    if ms > i64::MAX as u64 {
+    let at = if absolute {
+        Some(ms)
+    } else {
+        ms.checked_add(now)
+    };
+    if at.is_none_or(|t| t > i64::MAX as u64) {
         return Err(invalid());
     }
     Ok(if absolute {
@@ -44,46 +51,93 @@ pub fn positive_expiry(
     })
 }
 
-pub fn set(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
-    let mut opts = SetOptions::default();
-    let mut expiry_given = false;
-    let mut i = 3;
-    while i < args.len() {
-        let a = &args[i];
-        let next = args.get(i + 1);
-        if is(a, "nx") && opts.condition == SetCondition::Always {
-            opts.condition = SetCondition::IfAbsent;
-        } else if is(a, "xx") && opts.condition == SetCondition::Always {
-            opts.condition = SetCondition::IfPresent;
-        } else if is(a, "get") {
-            opts.return_old = true;
-        } else if is(a, "keepttl") && !expiry_given {
-            opts.expiry = Expiry::Keep;
-            expiry_given = true;
-        } else if !expiry_given
-            && next.is_some()
-            && (is(a, "ex") || is(a, "px") || is(a, "exat") || is(a, "pxat"))
-        {
-            let unit = if is(a, "ex") || is(a, "exat") {
-                1000
+/// SET's and GETEX's options as Redis's `parseExtendedStringArgumentsOrReply` reads them:
+/// an option may repeat (the last time wins), options that contradict each other are a
+/// syntax error, and the time is only read later ([`StringOptions::expiry`]), so a syntax
+/// error anywhere wins over a bad number.
+#[derive(Default)]
+struct StringOptions<'a> {
+    nx: bool,
+    xx: bool,
+    get: bool,
+    keepttl: bool,
+    persist: bool,
+    /// The time argument, its unit in ms, and whether it is absolute.
+    expire: Option<(&'a [u8], u64, bool)>,
+}
+
+impl<'a> StringOptions<'a> {
+    fn parse(opts: &'a [Bytes], for_set: bool) -> Result<Self, CmdError> {
+        let mut o = StringOptions::default();
+        let mut i = 0;
+        while i < opts.len() {
+            let a = &opts[i];
+            let next = opts.get(i + 1);
+            // Which of EX / PX / EXAT / PXAT is set (only one ever is).
+            let timed = o.expire.map(|(_, unit, abs)| (unit, abs));
+            let other_time = |unit: u64, abs: bool| timed.is_some_and(|t| t != (unit, abs));
+            let time_opt = [
+                ("ex", 1000, false),
+                ("px", 1, false),
+                ("exat", 1000, true),
+                ("pxat", 1, true),
+            ]
+            .into_iter()
+            .find(|(name, _, _)| is(a, name));
+            if for_set && is(a, "nx") && !o.xx {
+                o.nx = true;
+            } else if for_set && is(a, "xx") && !o.nx {
+                o.xx = true;
+            } else if for_set && is(a, "get") {
+                o.get = true;
+            } else if for_set && is(a, "keepttl") && !o.persist && timed.is_none() {
+                o.keepttl = true;
+            } else if !for_set && is(a, "persist") && !o.keepttl && timed.is_none() {
+                o.persist = true;
+            } else if let Some((_, unit, abs)) = time_opt.filter(|&(_, unit, abs)| {
+                !o.keepttl && !o.persist && !other_time(unit, abs) && next.is_some()
+            }) {
+                o.expire = next.map(|n| (&n[..], unit, abs));
+                i += 1;
             } else {
-                1
-            };
-            let absolute = is(a, "exat") || is(a, "pxat");
-            opts.expiry = positive_expiry(
-                next.map(|b| &b[..]).unwrap_or_default(),
-                unit,
-                absolute,
-                "set",
-            )?;
-            expiry_given = true;
+                return Err(CmdError::syntax());
+            }
             i += 1;
-        } else {
-            return Err(CmdError::syntax());
         }
-        i += 1;
+        Ok(o)
     }
-    let outcome = ctx.shared.engine.set(&args[1], &args[2], opts)?;
+
+    /// The expiry the options ask for, the time checked now (`cmd` names the command in
+    /// the error); `None` when they leave it alone.
+    fn expiry(&self, now: u64, cmd: &str) -> Result<Option<Expiry>, CmdError> {
+        if let Some((arg, unit, absolute)) = self.expire {
+            return positive_expiry(arg, unit, absolute, now, cmd).map(Some);
+        }
+        Ok(if self.keepttl {
+            Some(Expiry::Keep)
+        } else if self.persist {
+            Some(Expiry::Never)
+        } else {
+            None
+        })
+    }
+}
+
+pub fn set(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
+    let o = StringOptions::parse(&args[3..], true)?;
+    let engine = &ctx.shared.engine;
+    let opts = SetOptions {
+        condition: if o.nx {
+            SetCondition::IfAbsent
+        } else if o.xx {
+            SetCondition::IfPresent
+        } else {
+            SetCondition::Always
+        },
+        expiry: o.expiry(engine.now_ms(), "set")?.unwrap_or_default(),
+        return_old: o.get,
+    };
+    let outcome = engine.set(&args[1], &args[2], opts)?;
     ctx.unchanged = !outcome.written;
     if opts.return_old {
         ctx.out.bulk_or_null(outcome.old.as_deref());
@@ -96,7 +150,7 @@ pub fn set(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
 }
 
 fn set_with_expiry(ctx: &mut Ctx<'_>, args: &[Bytes], unit_ms: u64, cmd: &str) -> CmdResult {
-    let expiry = positive_expiry(&args[2], unit_ms, false, cmd)?;
+    let expiry = positive_expiry(&args[2], unit_ms, false, ctx.shared.engine.now_ms(), cmd)?;
     let opts = SetOptions {
         expiry,
         ..SetOptions::default()
@@ -157,34 +211,30 @@ pub fn strlen(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
 }
 
 /// `GETEX key [EX s | PX ms | EXAT s | PXAT ms | PERSIST]`: the value, with its expiry
-/// changed in the same step (a sliding TTL).
+/// changed in the same step (a sliding TTL). As in Redis, a missing key answers nil and a
+/// wrong type WRONGTYPE before the time is checked.
 pub fn getex(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
-    let then = match &args[2..] {
-        [] => None,
-        [p] if is(p, "persist") => Some(GetThen::Expire(Expiry::Never)),
-        [opt, n] => {
-            let (unit, absolute) = if is(opt, "ex") {
-                (1000, false)
-            } else if is(opt, "px") {
-                (1, false)
-            } else if is(opt, "exat") {
-                (1000, true)
-            } else if is(opt, "pxat") {
-                (1, true)
-            } else {
-                return Err(CmdError::syntax());
+    let o = StringOptions::parse(&args[2..], false)?;
+    let engine = &ctx.shared.engine;
+    let then = match o.expiry(engine.now_ms(), "getex") {
+        Ok(then) => then,
+        Err(e) => {
+            // Redis answers nil for a missing key (WRONGTYPE for another type) first.
+            return match engine.get(&args[1])? {
+                None => {
+                    ctx.unchanged = true;
+                    ctx.out.null();
+                    Ok(())
+                }
+                Some(_) => Err(e),
             };
-            Some(GetThen::Expire(positive_expiry(
-                n, unit, absolute, "getex",
-            )?))
         }
-        _ => return Err(CmdError::syntax()),
     };
     let value = match then {
-        Some(then) => ctx.shared.engine.get_then(&args[1], then)?,
+        Some(then) => engine.get_then(&args[1], GetThen::Expire(then))?,
         None => {
             ctx.unchanged = true;
-            ctx.shared.engine.get(&args[1])?
+            engine.get(&args[1])?
         }
     };
     ctx.unchanged |= value.is_none();

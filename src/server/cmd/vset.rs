@@ -114,6 +114,7 @@ impl AddOptions {
                 next.map(|b| &b[..]).unwrap_or_default(),
                 unit,
                 false,
+                0, // a time that overflows the engine's clock is its error
                 cmd,
             )?;
             return Ok(2);
