@@ -3,7 +3,7 @@
 
 mod server_support;
 
-use server_support::{cmd, f32le, words, TestServer};
+use server_support::{cmd, f32le, show, words, TestServer};
 
 #[test]
 fn ping_echo_and_inline_commands_answer_as_redis() {
@@ -1343,4 +1343,70 @@ fn string_and_expire_options_are_read_in_redis_7_order() {
     for (cmd, want) in cases {
         c.check_words(cmd, want);
     }
+}
+
+/// The text of a bulk or verbatim reply.
+fn text_of(reply: &[u8]) -> String {
+    let s = String::from_utf8_lossy(reply).into_owned();
+    let body = s.split_once("\r\n").map_or("", |(_, b)| b);
+    body.strip_suffix("\r\n").unwrap_or(body).to_string()
+}
+
+#[test]
+fn client_list_shows_every_connection_and_client_kill_closes_one() {
+    let srv = TestServer::start();
+    let mut a = srv.connect();
+    let mut b = srv.connect();
+    a.check_words("CLIENT SETNAME worker-a", "+OK\r\n");
+    b.check_words("CLIENT SETNAME watcher", "+OK\r\n");
+    let a_id = String::from_utf8_lossy(&a.call(&[b"CLIENT", b"ID"]))
+        .trim_start_matches(':')
+        .trim()
+        .to_string();
+    let list = text_of(&b.call(&[b"CLIENT", b"LIST"]));
+    let lines: Vec<&str> = list.lines().collect();
+    assert_eq!(lines.len(), 2, "{list}");
+    assert!(
+        lines[0].starts_with(&format!("id={a_id} addr=127.0.0.1:")),
+        "{list}"
+    );
+    assert!(lines[0].contains(" name=worker-a "), "{list}");
+    assert!(lines[1].contains(" name=watcher "), "{list}");
+    assert!(lines
+        .iter()
+        .all(|l| l.contains(" laddr=127.0.0.1:") && l.contains(" db=0 ")));
+    let only_a = text_of(&b.call(&[b"CLIENT", b"LIST", b"ID", a_id.as_bytes()]));
+    assert_eq!(only_a.lines().count(), 1, "{only_a}");
+    assert!(only_a.contains(" name=worker-a "));
+    b.check_words(
+        "CLIENT LIST TYPE normal",
+        &format!("${}\r\n{list}\r\n", list.len()),
+    );
+    b.check_words("CLIENT LIST TYPE pubsub", "$0\r\n\r\n");
+    b.check_words(
+        "CLIENT LIST TYPE bogus",
+        "-ERR Unknown client type 'bogus'\r\n",
+    );
+    b.check_words("CLIENT LIST ID 0", "-ERR Invalid client ID\r\n");
+    b.check_words("CLIENT LIST FOO", "-ERR syntax error\r\n");
+    b.check_words(
+        "CLIENT KILL ID 0",
+        "-ERR client-id should be greater than 0\r\n",
+    );
+    b.check_words("CLIENT KILL ID 1 FOO", "-ERR syntax error\r\n");
+    b.check_words("CLIENT KILL USER nobody", "-ERR No such user 'nobody'\r\n");
+    b.check_words("CLIENT KILL 10.0.0.1:1", "-ERR No such client\r\n");
+    // SKIPME defaults to yes: killing every normal client spares the caller.
+    b.check_words(&format!("CLIENT KILL ID {a_id}"), ":1\r\n");
+    assert!(a.is_closed(), "the killed connection closes");
+    let after = text_of(&b.call(&[b"CLIENT", b"LIST"]));
+    assert_eq!(after.lines().count(), 1, "{after}");
+    assert!(after.contains(" name=watcher "));
+    b.check_words("CLIENT KILL TYPE normal", ":0\r\n");
+    b.check_words("PING", "+PONG\r\n");
+    let help = b.call(&[b"CLIENT", b"HELP"]);
+    assert!(help.starts_with(b"*"), "{}", show(&help));
+    // Killing itself (SKIPME no): answered, then closed.
+    b.check_words("CLIENT KILL TYPE normal SKIPME no", ":1\r\n");
+    assert!(b.is_closed());
 }

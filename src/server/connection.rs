@@ -10,6 +10,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::watch;
 
+use super::clients::ClientInfo;
 use super::cmd::{self, After, Client};
 use super::config::WriteOffload;
 use super::frame::{self, Request};
@@ -36,13 +37,22 @@ enum Flow {
 /// Serves one client until it leaves, breaks the protocol, idles out or the server stops.
 pub async fn serve(stream: TcpStream, shared: Arc<Shared>, shutdown: watch::Receiver<bool>) {
     let _ = stream.set_nodelay(true);
-    let mut client = Client {
+    let now = shared.since_start_ms();
+    let addr =
+        |a: std::io::Result<std::net::SocketAddr>| a.map(|a| a.to_string()).unwrap_or_default();
+    let info = Arc::new(ClientInfo {
         id: shared.stats.next_client_id.fetch_add(1, Relaxed) + 1,
+        addr: addr(stream.peer_addr()),
+        laddr: addr(stream.local_addr()),
+        created_ms: now,
+        active_ms: now.into(),
+        resp: 2.into(),
+        ..ClientInfo::default()
+    });
+    let _listed = shared.clients.register(info.clone());
+    let mut client = Client {
+        info,
         authenticated: shared.config.password().is_none(),
-        addr: stream
-            .peer_addr()
-            .map(|a| a.to_string())
-            .unwrap_or_default(),
         ..Client::default()
     };
     serve_client(stream, &shared, shutdown, &mut client).await;
@@ -61,8 +71,9 @@ async fn serve_client(
     let idle = shared.config.idle_timeout();
     let query_limit =
         usize::try_from(shared.config.client_query_buffer_limit).unwrap_or(usize::MAX);
+    let info = client.info.clone();
     loop {
-        if *shutdown.borrow() {
+        if *shutdown.borrow() || info.killed.load(Relaxed) {
             return;
         }
         if buf.capacity() - buf.len() < 4096 {
@@ -83,7 +94,9 @@ async fn serve_client(
                 _ => return, // closed, failed or idle
             },
             _ = shutdown.changed() => return,
+            _ = info.kill.notified() => return,
         };
+        info.active_ms.store(shared.since_start_ms(), Relaxed);
         shared.stats.net_input_bytes.fetch_add(n as u64, Relaxed);
         if !decided {
             match http::looks_like_http(&buf) {
@@ -156,7 +169,7 @@ async fn serve_client(
             // Redis closes a client past client-query-buffer-limit without a reply.
             shared.stats.protocol_errors.fetch_add(1, Relaxed);
             tracing::warn!(
-                client = client.id,
+                client = client.info.id,
                 bytes = buf.len(),
                 "closing client over the query buffer limit"
             );
@@ -467,7 +480,7 @@ fn after_command(
         Ok(After::Close) => return Some(Flow::Close),
         Ok(After::Drop) => {
             tracing::warn!(
-                client = client.id,
+                client = client.info.id,
                 "HTTP request on the RESP stream: closing"
             );
             // Replies to the commands before it still go out, then the connection closes.
@@ -475,7 +488,7 @@ fn after_command(
         }
         Err(_) => {
             tracing::error!(
-                client = client.id,
+                client = client.info.id,
                 "a command panicked; closing the connection"
             );
             out.error("ERR internal error: the command failed unexpectedly");
@@ -485,7 +498,7 @@ fn after_command(
     if out.buf.len() > batch.out_limit {
         shared.stats.protocol_errors.fetch_add(1, Relaxed);
         tracing::warn!(
-            client = client.id,
+            client = client.info.id,
             "closing client over the output buffer limit"
         );
         out.buf.clear();

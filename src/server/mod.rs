@@ -1,6 +1,7 @@
 //! The RESP + HTTP front end (`sutra-cache serve`). Only this module knows RESP and
 //! tokio; every command is one call into [`crate::Engine`].
 
+mod clients;
 mod cmd;
 mod config;
 mod connection;

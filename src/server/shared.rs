@@ -4,6 +4,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize};
 use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
+use super::clients::Clients;
 use super::config::{ServerConfig, WriteOffload};
 use super::frame::FrameLimits;
 use super::tx::Transactions;
@@ -37,6 +38,8 @@ pub struct Shared {
     pub bgsave_failed: Arc<AtomicBool>,
     /// MULTI/EXEC's gate and the WATCHed keys.
     pub tx: Transactions,
+    /// The open connections (CLIENT LIST / KILL).
+    pub clients: Arc<Clients>,
 }
 
 impl Shared {
@@ -55,6 +58,7 @@ impl Shared {
             bgsave_in_progress: Arc::new(AtomicBool::new(false)),
             bgsave_failed: Arc::new(AtomicBool::new(false)),
             tx: Transactions::default(),
+            clients: Arc::default(),
             engine,
             config,
             limits,
@@ -66,6 +70,11 @@ impl Shared {
                 .unwrap_or(0),
             shutdown_requested: Arc::new(tokio::sync::Notify::new()),
         }
+    }
+
+    /// Milliseconds since start (the clock of CLIENT LIST's age and idle).
+    pub fn since_start_ms(&self) -> u64 {
+        self.started.elapsed().as_millis() as u64
     }
 
     /// Seconds since start.

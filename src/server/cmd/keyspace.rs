@@ -250,7 +250,7 @@ fn unknown_sub(cmd: &str, sub: &[u8]) -> CmdError {
     ))
 }
 
-fn help_lines(ctx: &mut Ctx<'_>, lines: &[&str]) {
+pub(super) fn help_lines(ctx: &mut Ctx<'_>, lines: &[&str]) {
     ctx.out.array(lines.len());
     for l in lines {
         ctx.out.simple(l);
@@ -346,7 +346,10 @@ pub fn memory(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
         return Ok(());
     }
     if !is(sub, "usage") {
-        return Err(unknown_sub("MEMORY", sub));
+        return Err(CmdError::err(format!(
+            "MEMORY {} is not supported by sutra-cache (MEMORY USAGE is; INFO memory has the totals)",
+            String::from_utf8_lossy(sub).to_ascii_uppercase()
+        )));
     }
     if args.len() < 3 {
         return Err(sub_arity("memory", sub));

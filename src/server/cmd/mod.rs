@@ -24,20 +24,12 @@ use crate::Error;
 /// Per-connection state that commands read and change.
 #[derive(Debug, Default)]
 pub struct Client {
-    /// CLIENT ID.
-    pub id: u64,
-    /// CLIENT SETNAME.
-    pub name: Option<Bytes>,
-    /// CLIENT SETINFO LIB-NAME.
-    pub lib_name: Option<Bytes>,
-    /// CLIENT SETINFO LIB-VER.
-    pub lib_ver: Option<Bytes>,
+    /// Id, addresses and names, shared with the registry CLIENT LIST reads.
+    pub info: std::sync::Arc<super::clients::ClientInfo>,
     /// Passed AUTH (or no password is configured).
     pub authenticated: bool,
     /// Close the connection once the pending replies are written (QUIT).
     pub close_after_reply: bool,
-    /// Peer address, for CLIENT INFO.
-    pub addr: String,
     /// Commands queued since MULTI (`None` outside a transaction).
     pub multi: Option<tx::Queued>,
     /// Keys this connection WATCHes.

@@ -117,10 +117,11 @@ pub fn hello(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     }
     if let Some(name) = setname {
         check_client_name(name)?;
-        ctx.client.name = (!name.is_empty()).then(|| name.clone());
+        ctx.client.info.names.lock().name = (!name.is_empty()).then(|| name.clone());
     }
     if let Some(p) = proto {
         ctx.out.resp3 = p == 3;
+        ctx.client.info.resp.store(p as u8, Relaxed);
     }
     let out = &mut *ctx.out;
     out.map(7);
@@ -131,7 +132,7 @@ pub fn hello(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     out.bulk(b"proto");
     out.int(if out.resp3 { 3 } else { 2 });
     out.bulk(b"id");
-    out.int(ctx.client.id as i64);
+    out.int(ctx.client.info.id as i64);
     out.bulk(b"mode");
     out.bulk(b"standalone");
     out.bulk(b"role");
@@ -165,54 +166,170 @@ fn check_client_name(name: &[u8]) -> CmdResult {
     Ok(())
 }
 
-fn client_info_line(ctx: &Ctx<'_>) -> String {
-    let c = &*ctx.client;
-    let s = |b: &Option<Bytes>| {
-        b.as_ref()
-            .map(|v| String::from_utf8_lossy(v).into_owned())
-            .unwrap_or_default()
-    };
-    format!(
-        "id={} addr={} name={} db=0 resp={} lib-name={} lib-ver={}\n",
-        c.id,
-        c.addr,
-        s(&c.name),
-        if ctx.out.resp3 { 3 } else { 2 },
-        s(&c.lib_name),
-        s(&c.lib_ver)
-    )
+const CLIENT_HELP: &[&str] = &[
+    "CLIENT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+    "GETNAME",
+    "    Return the name of the current connection.",
+    "ID",
+    "    Return the ID of the current connection.",
+    "INFO",
+    "    Return information about the current client connection.",
+    "KILL <ip:port>",
+    "    Kill connection made from <ip:port>.",
+    "KILL <option> <value> [<option> <value> [...]]",
+    "    Kill connections. Options are:",
+    "    * ADDR (<ip:port>|<unixsocket>:0)",
+    "      Kill connections made from the specified address",
+    "    * LADDR (<ip:port>|<unixsocket>:0)",
+    "      Kill connections made to specified local address",
+    "    * TYPE (NORMAL|MASTER|REPLICA|PUBSUB)",
+    "      Kill connections by type.",
+    "    * USER <username>",
+    "      Kill connections authenticated by <username>.",
+    "    * SKIPME (YES|NO)",
+    "      Skip killing current connection (default: yes).",
+    "    * ID <client-id>",
+    "      Kill connections by client id.",
+    "LIST [options ...]",
+    "    Return information about client connections. Options:",
+    "    * TYPE (NORMAL|MASTER|REPLICA|PUBSUB)",
+    "      Return clients of specified type.",
+    "    * ID <client-id> [<client-id> ...]",
+    "      Return clients of specified IDs only.",
+    "SETNAME <name>",
+    "    Assign the name <name> to the current connection.",
+    "SETINFO <LIB-NAME|LIB-VER> <value>",
+    "    Set client meta attr. Options are:",
+    "    * LIB-NAME: the client lib name.",
+    "    * LIB-VER: the client lib version.",
+    "HELP",
+    "    Print this help.",
+];
+
+/// Redis's client types: every sutra-cache client is `normal` (no replication, no pub/sub).
+fn client_type_is_normal(t: &[u8]) -> Result<bool, CmdError> {
+    if is(t, "normal") {
+        Ok(true)
+    } else if ["master", "replica", "slave", "pubsub"]
+        .iter()
+        .any(|k| is(t, k))
+    {
+        Ok(false)
+    } else {
+        Err(CmdError::err(format!(
+            "Unknown client type '{}'",
+            String::from_utf8_lossy(t)
+        )))
+    }
+}
+
+/// `CLIENT LIST [TYPE type] [ID id ...]`.
+fn client_list(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
+    let mut ids: Option<Vec<u64>> = None;
+    let mut all = true;
+    if args.len() == 4 && is(&args[2], "type") {
+        all = client_type_is_normal(&args[3])?;
+    } else if args.len() > 3 && is(&args[2], "id") {
+        let parsed = args[3..]
+            .iter()
+            .map(|a| {
+                arg_i64(a)
+                    .ok()
+                    .filter(|&n| n >= 1)
+                    .map(|n| n as u64)
+                    .ok_or_else(|| CmdError::err("Invalid client ID"))
+            })
+            .collect::<Result<Vec<u64>, CmdError>>()?;
+        ids = Some(parsed);
+    } else if args.len() != 2 {
+        return Err(CmdError::syntax());
+    }
+    let now = ctx.shared.since_start_ms();
+    let mut text = String::new();
+    for c in ctx.shared.clients.list() {
+        if all && ids.as_ref().is_none_or(|ids| ids.contains(&c.id)) {
+            text.push_str(&c.line(now));
+        }
+    }
+    ctx.out.verbatim(&text);
+    Ok(())
+}
+
+/// `CLIENT KILL ip:port` (OK, or an error when no client matches), or `CLIENT KILL` with
+/// filters (ID, ADDR, LADDR, TYPE, USER, SKIPME): the number of clients killed.
+fn client_kill(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
+    let me = ctx.client.info.id;
+    let clients = ctx.shared.clients.list();
+    if args.len() == 3 {
+        let Some(c) = clients.iter().find(|c| c.addr.as_bytes() == &args[2][..]) else {
+            return Err(CmdError::err("No such client"));
+        };
+        c.kill();
+        ctx.out.ok();
+        return Ok(());
+    }
+    if !args.len().is_multiple_of(2) {
+        return Err(CmdError::syntax());
+    }
+    let (mut id, mut addr, mut laddr) = (None, None, None);
+    let (mut normal, mut skipme) = (true, true);
+    for pair in args[2..].chunks_exact(2) {
+        let (opt, v) = (&pair[0], &pair[1]);
+        if is(opt, "id") {
+            let n = arg_i64(v)
+                .ok()
+                .filter(|&n| n >= 1)
+                .ok_or_else(|| CmdError::err("client-id should be greater than 0"))?;
+            id = Some(n as u64);
+        } else if is(opt, "type") {
+            normal = client_type_is_normal(v)?;
+        } else if is(opt, "user") {
+            if &v[..] != b"default" {
+                return Err(CmdError::err(format!(
+                    "No such user '{}'",
+                    String::from_utf8_lossy(v)
+                )));
+            }
+        } else if is(opt, "addr") {
+            addr = Some(v.clone());
+        } else if is(opt, "laddr") {
+            laddr = Some(v.clone());
+        } else if is(opt, "skipme") && (is(v, "yes") || is(v, "no")) {
+            skipme = is(v, "yes");
+        } else {
+            return Err(CmdError::syntax());
+        }
+    }
+    let mut killed = 0;
+    for c in clients {
+        let fits = normal
+            && id.is_none_or(|id| c.id == id)
+            && addr.as_ref().is_none_or(|a| c.addr.as_bytes() == &a[..])
+            && laddr.as_ref().is_none_or(|a| c.laddr.as_bytes() == &a[..])
+            && !(skipme && c.id == me);
+        if fits {
+            c.kill();
+            killed += 1;
+        }
+    }
+    ctx.out.int(killed);
+    Ok(())
 }
 
 pub fn client(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
+    // Unknown subcommands and wrong counts are refused before this runs.
     let sub = &args[1];
-    let wrong = || {
-        CmdError::err(format!(
-            "wrong number of arguments for 'client|{}' command",
-            String::from_utf8_lossy(sub).to_ascii_lowercase()
-        ))
-    };
+    let info = ctx.client.info.clone();
     if is(sub, "id") {
-        if args.len() != 2 {
-            return Err(wrong());
-        }
-        ctx.out.int(ctx.client.id as i64);
+        ctx.out.int(info.id as i64);
     } else if is(sub, "setname") {
-        if args.len() != 3 {
-            return Err(wrong());
-        }
         check_client_name(&args[2])?;
-        ctx.client.name = (!args[2].is_empty()).then(|| args[2].clone());
+        info.names.lock().name = (!args[2].is_empty()).then(|| args[2].clone());
         ctx.out.ok();
     } else if is(sub, "getname") {
-        if args.len() != 2 {
-            return Err(wrong());
-        }
-        let name = ctx.client.name.clone();
+        let name = info.names.lock().name.clone();
         ctx.out.bulk_or_null(name.as_deref());
     } else if is(sub, "setinfo") {
-        if args.len() != 4 {
-            return Err(wrong());
-        }
         if args[3].iter().any(|&b| !(b'!'..=b'~').contains(&b)) {
             return Err(CmdError::err(format!(
                 "{} cannot contain spaces, newlines or special characters.",
@@ -220,24 +337,32 @@ pub fn client(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
             )));
         }
         let value = (!args[3].is_empty()).then(|| args[3].clone());
+        let mut names = info.names.lock();
         if is(&args[2], "lib-name") {
-            ctx.client.lib_name = value;
+            names.lib_name = value;
         } else if is(&args[2], "lib-ver") {
-            ctx.client.lib_ver = value;
+            names.lib_ver = value;
         } else {
             return Err(CmdError::err(format!(
                 "Unrecognized option '{}'",
                 String::from_utf8_lossy(&args[2])
             )));
         }
+        drop(names);
         ctx.out.ok();
-    } else if is(sub, "info") || is(sub, "list") {
-        let line = client_info_line(ctx);
+    } else if is(sub, "info") {
+        let line = info.line(ctx.shared.since_start_ms());
         ctx.out.verbatim(&line);
+    } else if is(sub, "list") {
+        client_list(ctx, args)?;
+    } else if is(sub, "kill") {
+        client_kill(ctx, args)?;
+    } else if is(sub, "help") {
+        super::keyspace::help_lines(ctx, CLIENT_HELP);
     } else {
         return Err(CmdError::err(format!(
-            "unknown subcommand '{}'. Try CLIENT HELP.",
-            String::from_utf8_lossy(sub)
+            "CLIENT {} is not supported by sutra-cache",
+            String::from_utf8_lossy(sub).to_ascii_uppercase()
         )));
     }
     Ok(())
@@ -285,10 +410,30 @@ pub fn command(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     if is(sub, "count") {
         ctx.out.int(COMMANDS.len() as i64);
     } else if is(sub, "list") {
-        ctx.out.array(COMMANDS.len());
-        for spec in COMMANDS {
-            ctx.out.bulk(spec.name.as_bytes());
+        // COMMAND LIST [FILTERBY MODULE name | ACLCAT category | PATTERN pattern]
+        let keep: Box<dyn Fn(&super::Spec) -> bool> = match &args[2..] {
+            [] => Box::new(|_| true),
+            [f, kind, value] if is(f, "filterby") && is(kind, "pattern") => {
+                let p = value.to_ascii_lowercase();
+                Box::new(move |s: &super::Spec| glob_match(&p, s.name.as_bytes()))
+            }
+            // No modules, and no ACL categories are kept.
+            [f, kind, _] if is(f, "filterby") && (is(kind, "module") || is(kind, "aclcat")) => {
+                Box::new(|_| false)
+            }
+            _ => return Err(CmdError::syntax()),
+        };
+        let names: Vec<&str> = COMMANDS
+            .iter()
+            .filter(|s| keep(s))
+            .map(|s| s.name)
+            .collect();
+        ctx.out.array(names.len());
+        for name in names {
+            ctx.out.bulk(name.as_bytes());
         }
+    } else if is(sub, "help") {
+        super::keyspace::help_lines(ctx, COMMAND_HELP);
     } else if is(sub, "info") {
         if args.len() == 2 {
             ctx.out.array(COMMANDS.len());
@@ -316,12 +461,42 @@ pub fn command(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
         }
     } else {
         return Err(CmdError::err(format!(
-            "unknown subcommand '{}'. Try COMMAND HELP.",
-            String::from_utf8_lossy(sub)
+            "COMMAND {} is not supported by sutra-cache",
+            String::from_utf8_lossy(sub).to_ascii_uppercase()
         )));
     }
     Ok(())
 }
+
+const COMMAND_HELP: &[&str] = &[
+    "COMMAND <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+    "(no subcommand)",
+    "    Return details about all commands.",
+    "COUNT",
+    "    Return the total number of commands in this server.",
+    "LIST",
+    "    Return a list of all commands in this server.",
+    "INFO [<command-name> ...]",
+    "    Return details about multiple commands.",
+    "    If no command names are given, documentation details for all",
+    "    commands are returned.",
+    "DOCS [<command-name> ...]",
+    "    Return documentation details about multiple commands.",
+    "    If no command names are given, documentation details for all",
+    "    commands are returned.",
+    "HELP",
+    "    Print this help.",
+];
+
+const CONFIG_HELP: &[&str] = &[
+    "CONFIG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+    "GET <pattern>",
+    "    Return parameters matching the glob-like <pattern> and their values.",
+    "HELP",
+    "    Print this help.",
+    "(Parameters are set at start, by flags and environment variables: CONFIG SET,",
+    "RESETSTAT and REWRITE are not supported.)",
+];
 
 fn config_params(ctx: &Ctx<'_>) -> Vec<(&'static str, String)> {
     let c = &ctx.shared.config;
@@ -392,12 +567,14 @@ pub fn config(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
         Err(CmdError::err(
             "CONFIG SET is not supported: restart the server with the flag or variable",
         ))
-    } else if is(sub, "resetstat") {
-        Err(CmdError::err("CONFIG RESETSTAT is not supported"))
+    } else if is(sub, "help") {
+        super::keyspace::help_lines(ctx, CONFIG_HELP);
+        Ok(())
     } else {
         Err(CmdError::err(format!(
-            "unknown subcommand '{}'. Try CONFIG HELP.",
-            String::from_utf8_lossy(sub)
+            "CONFIG {} is not supported: the configuration is set at start (flags and \
+             environment variables, see `sutra-cache serve --help`)",
+            String::from_utf8_lossy(sub).to_ascii_uppercase()
         )))
     }
 }

@@ -143,7 +143,7 @@ pub fn watch(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
         shared
             .tx
             .watches
-            .watch(client.id, &mut client.watch, key, exists);
+            .watch(client.info.id, &mut client.watch, key, exists);
     }
     ctx.out.ok();
     Ok(())
@@ -160,7 +160,11 @@ pub fn unwatch(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> CmdResult {
 pub fn reset(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> CmdResult {
     ctx.client.multi = None;
     unwatch_all(ctx.shared, ctx.client);
-    ctx.client.name = None;
+    ctx.client.info.names.lock().name = None;
+    ctx.client
+        .info
+        .resp
+        .store(2, std::sync::atomic::Ordering::Relaxed);
     ctx.client.authenticated = ctx.shared.config.password().is_none();
     ctx.out.resp3 = false;
     ctx.out.simple("RESET");
@@ -169,5 +173,5 @@ pub fn reset(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> CmdResult {
 
 /// Forgets every key the client watches (also when its connection ends).
 pub fn unwatch_all(shared: &Shared, client: &mut Client) {
-    shared.tx.watches.unwatch(client.id, &mut client.watch);
+    shared.tx.watches.unwatch(client.info.id, &mut client.watch);
 }

@@ -1,0 +1,137 @@
+//! The connected clients, as CLIENT LIST / INFO / KILL see them: each connection registers
+//! its [`ClientInfo`] for as long as it is open. The connection's task and the registry
+//! share that one record, so a name set with CLIENT SETNAME is what CLIENT LIST shows.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering::Relaxed};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use hashbrown::HashMap;
+use parking_lot::Mutex;
+use tokio::sync::Notify;
+
+/// What a client set about itself (CLIENT SETNAME / SETINFO, HELLO SETNAME).
+#[derive(Debug, Default, Clone)]
+pub struct Names {
+    /// CLIENT SETNAME.
+    pub name: Option<Bytes>,
+    /// CLIENT SETINFO LIB-NAME.
+    pub lib_name: Option<Bytes>,
+    /// CLIENT SETINFO LIB-VER.
+    pub lib_ver: Option<Bytes>,
+}
+
+/// One connection's record.
+#[derive(Debug, Default)]
+pub struct ClientInfo {
+    /// CLIENT ID.
+    pub id: u64,
+    /// The peer's address (`ip:port`).
+    pub addr: String,
+    /// The server's address of this connection.
+    pub laddr: String,
+    /// When the connection was accepted, in ms since the server started.
+    pub created_ms: u64,
+    /// When its last request arrived, in ms since the server started.
+    pub active_ms: AtomicU64,
+    /// Protocol version: 2 or 3.
+    pub resp: AtomicU8,
+    /// Names the client gave itself.
+    pub names: Mutex<Names>,
+    /// CLIENT KILL asked this connection to close.
+    pub killed: AtomicBool,
+    /// Wakes the connection's task when it is killed.
+    pub kill: Notify,
+}
+
+impl ClientInfo {
+    /// Asks the connection to close; it does once its current request is answered.
+    pub fn kill(&self) {
+        self.killed.store(true, Relaxed);
+        self.kill.notify_one();
+    }
+
+    /// Redis's CLIENT LIST / CLIENT INFO line (the fields sutra-cache tracks).
+    pub fn line(&self, now_ms: u64) -> String {
+        let names = self.names.lock().clone();
+        let s = |b: &Option<Bytes>| {
+            b.as_ref()
+                .map(|v| String::from_utf8_lossy(v).into_owned())
+                .unwrap_or_default()
+        };
+        format!(
+            "id={} addr={} laddr={} name={} age={} idle={} flags=N db=0 user=default resp={} \
+             lib-name={} lib-ver={}\n",
+            self.id,
+            self.addr,
+            self.laddr,
+            s(&names.name),
+            now_ms.saturating_sub(self.created_ms) / 1000,
+            now_ms.saturating_sub(self.active_ms.load(Relaxed)) / 1000,
+            self.resp.load(Relaxed).max(2),
+            s(&names.lib_name),
+            s(&names.lib_ver),
+        )
+    }
+}
+
+/// Every open connection, by id.
+#[derive(Default)]
+pub struct Clients {
+    map: Mutex<HashMap<u64, Arc<ClientInfo>>>,
+}
+
+impl Clients {
+    /// Adds a connection; it is removed when the returned guard drops.
+    pub fn register(self: &Arc<Self>, info: Arc<ClientInfo>) -> Registered {
+        self.map.lock().insert(info.id, info.clone());
+        Registered {
+            clients: self.clone(),
+            id: info.id,
+        }
+    }
+
+    /// The open connections, oldest first.
+    pub fn list(&self) -> Vec<Arc<ClientInfo>> {
+        let mut all: Vec<Arc<ClientInfo>> = self.map.lock().values().cloned().collect();
+        all.sort_by_key(|c| c.id);
+        all
+    }
+}
+
+/// Keeps a connection in the registry while it lives.
+pub struct Registered {
+    clients: Arc<Clients>,
+    id: u64,
+}
+
+impl Drop for Registered {
+    fn drop(&mut self) {
+        self.clients.map.lock().remove(&self.id);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_connection_is_listed_while_registered() {
+        let clients = Arc::new(Clients::default());
+        let a = Arc::new(ClientInfo {
+            id: 7,
+            addr: "127.0.0.1:5".into(),
+            created_ms: 1_000,
+            ..ClientInfo::default()
+        });
+        a.names.lock().name = Some(Bytes::from_static(b"worker"));
+        let guard = clients.register(a.clone());
+        let list = clients.list();
+        assert_eq!(list.len(), 1);
+        let line = list[0].line(4_500);
+        assert!(line.starts_with("id=7 addr=127.0.0.1:5 laddr= name=worker age=3 idle=4 "));
+        assert!(line.ends_with("resp=2 lib-name= lib-ver=\n"), "{line}");
+        drop(guard);
+        assert!(clients.list().is_empty());
+    }
+}
