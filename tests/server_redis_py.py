@@ -78,6 +78,12 @@ for proto in (2, 3):
     except redis.WatchError:
         pass
     assert r.get("counter") == b"100"
+    # CLIENT LIST / KILL as redis-py parses them.
+    r2.client_setname("other")
+    names = {c["name"]: c for c in r.client_list()}
+    assert "other" in names and int(names["other"]["id"]) == r2.client_id(), names
+    assert r.client_kill_filter(_id=r2.client_id()) == 1
+    assert "other" not in {c["name"] for c in r.client_list()}
     r2.close()
     r.close()
 print("redis-py: RESP2 and RESP3 OK")
