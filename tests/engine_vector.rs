@@ -512,4 +512,14 @@ fn per_set_statistics_count_hits_misses_and_sets() {
     let t = e.stats().total;
     assert_eq!((t.hits, t.misses, t.entries), (2, 1, 2));
     assert_eq!(e.stats().vector_sets, 2);
+    // CONFIG RESETSTAT's engine call: events back to 0, gauges kept, counting goes on.
+    e.reset_stats();
+    let t = e.stats().total;
+    assert_eq!((t.hits, t.misses, t.sets, t.entries), (0, 0, 0, 2));
+    assert!(t.bytes > 0);
+    let a = e.vstats(b"a").unwrap().unwrap();
+    assert_eq!((a.hits, a.misses, a.sets, a.entries), (0, 0, 0, 1));
+    e.vget(b"a", b"x").unwrap();
+    assert_eq!(e.vstats(b"a").unwrap().unwrap().hits, 1);
+    assert_eq!(e.stats().total.hits, 1);
 }

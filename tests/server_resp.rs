@@ -1410,3 +1410,37 @@ fn client_list_shows_every_connection_and_client_kill_closes_one() {
     b.check_words("CLIENT KILL TYPE normal SKIPME no", ":1\r\n");
     assert!(b.is_closed());
 }
+
+#[test]
+fn config_resetstat_zeroes_the_info_counters() {
+    let srv = TestServer::start();
+    let mut c = srv.connect();
+    c.check_words("SET k v", "+OK\r\n");
+    c.check_words("GET k", "$1\r\nv\r\n");
+    c.check_words("GET nope", "$-1\r\n");
+    c.check_words(
+        "FOO",
+        "-ERR unknown command 'FOO', with args beginning with: \r\n",
+    );
+    let field = |info: &str, name: &str| -> u64 {
+        info.lines()
+            .find_map(|l| l.strip_prefix(&format!("{name}:")))
+            .unwrap_or_else(|| panic!("{name} missing in {info}"))
+            .trim()
+            .parse()
+            .unwrap()
+    };
+    let before = text_of(&c.call(&[b"INFO", b"stats"]));
+    assert_eq!(field(&before, "keyspace_hits"), 1);
+    assert_eq!(field(&before, "keyspace_misses"), 1);
+    assert!(field(&before, "total_commands_processed") >= 4);
+    c.check_words("CONFIG RESETSTAT", "+OK\r\n");
+    let after = text_of(&c.call(&[b"INFO", b"stats"]));
+    assert_eq!(field(&after, "keyspace_hits"), 0);
+    assert_eq!(field(&after, "keyspace_misses"), 0);
+    assert!(field(&after, "total_commands_processed") <= 2, "{after}");
+    c.check_words("DBSIZE", ":1\r\n");
+    c.check_words("GET k", "$1\r\nv\r\n");
+    let again = text_of(&c.call(&[b"INFO", b"stats"]));
+    assert_eq!(field(&again, "keyspace_hits"), 1);
+}

@@ -241,6 +241,21 @@ impl Engine {
         }
     }
 
+    /// Zeroes the event counters (hits, misses, sets, evictions, expirations) of the engine
+    /// and of every vector set, as Redis's CONFIG RESETSTAT does; the gauges (entries, bytes,
+    /// keys) are left as they are.
+    pub fn reset_stats(&self) {
+        self.store.counters.reset_events();
+        for shard in self.store.shards.iter() {
+            let data = shard.data.read();
+            for (_, entry) in data.slots_from(0) {
+                if let Value::VSet(set) = &entry.value {
+                    set.counters.reset();
+                }
+            }
+        }
+    }
+
     /// Counters of one vector set; `None` for a missing key.
     pub fn vstats(&self, key: &[u8]) -> Result<Option<Counters>> {
         self.with_set(key, |set, _| Ok(set.counters()))

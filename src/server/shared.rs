@@ -42,6 +42,26 @@ pub struct Shared {
     pub clients: Arc<Clients>,
 }
 
+impl ServerStats {
+    /// CONFIG RESETSTAT: zeroes the counters of events (not the connected-clients gauge nor
+    /// the client-id sequence).
+    pub fn reset(&self) {
+        use std::sync::atomic::Ordering::Relaxed;
+        for c in [
+            &self.total_connections,
+            &self.rejected_connections,
+            &self.total_commands,
+            &self.error_replies,
+            &self.protocol_errors,
+            &self.http_requests,
+            &self.net_input_bytes,
+            &self.net_output_bytes,
+        ] {
+            c.store(0, Relaxed);
+        }
+    }
+}
+
 impl Shared {
     /// Builds the shared state.
     pub fn new(engine: Arc<Engine>, config: ServerConfig) -> Self {

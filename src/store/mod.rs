@@ -85,6 +85,21 @@ pub(crate) struct GlobalCounters {
     pub vsets: AtomicU64,
 }
 
+impl GlobalCounters {
+    /// Zeroes the event counters; the gauges (entries, bytes, keys, sets) stay.
+    pub fn reset_events(&self) {
+        for c in [
+            &self.hits,
+            &self.misses,
+            &self.sets,
+            &self.evictions,
+            &self.expirations,
+        ] {
+            c.store(0, Ordering::Relaxed);
+        }
+    }
+}
+
 pub(crate) struct Store {
     pub cfg: EngineConfig,
     pub shards: Box<[Shard]>,

@@ -54,6 +54,21 @@ pub(crate) struct SetCounters {
     pub expirations: AtomicU64,
 }
 
+impl SetCounters {
+    /// Zeroes every counter.
+    pub fn reset(&self) {
+        for c in [
+            &self.hits,
+            &self.misses,
+            &self.sets,
+            &self.evictions,
+            &self.expirations,
+        ] {
+            c.store(0, Ordering::Relaxed);
+        }
+    }
+}
+
 #[derive(Debug)]
 pub(crate) struct VectorSet {
     pub params: SetParams,

@@ -492,10 +492,12 @@ const CONFIG_HELP: &[&str] = &[
     "CONFIG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
     "GET <pattern>",
     "    Return parameters matching the glob-like <pattern> and their values.",
+    "RESETSTAT",
+    "    Reset statistics reported by the INFO command.",
     "HELP",
     "    Print this help.",
-    "(Parameters are set at start, by flags and environment variables: CONFIG SET,",
-    "RESETSTAT and REWRITE are not supported.)",
+    "(Parameters are set at start, by flags and environment variables: CONFIG SET",
+    "and REWRITE are not supported.)",
 ];
 
 fn config_params(ctx: &Ctx<'_>) -> Vec<(&'static str, String)> {
@@ -567,6 +569,11 @@ pub fn config(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
         Err(CmdError::err(
             "CONFIG SET is not supported: restart the server with the flag or variable",
         ))
+    } else if is(sub, "resetstat") {
+        ctx.shared.engine.reset_stats();
+        ctx.shared.stats.reset();
+        ctx.out.ok();
+        Ok(())
     } else if is(sub, "help") {
         super::keyspace::help_lines(ctx, CONFIG_HELP);
         Ok(())
