@@ -524,3 +524,46 @@ fn concurrent_increments_are_never_lost() {
     }
     assert_eq!(e.get(b"c").unwrap(), Some(b"8000".to_vec()));
 }
+
+#[test]
+fn overwriting_with_a_value_of_the_same_length_replaces_every_byte() {
+    let (e, clock) = engine();
+    let opts = SetOptions {
+        expiry: Expiry::InMs(1_000),
+        ..SetOptions::default()
+    };
+    e.set(b"k", b"aaaa", opts).unwrap();
+    let bytes = e.stats().total.bytes;
+    // The same length (written in place), then shorter, then longer again.
+    e.set(b"k", b"bbbb", SetOptions::default()).unwrap();
+    assert_eq!(e.get(b"k").unwrap().as_deref(), Some(&b"bbbb"[..]));
+    assert_eq!(e.stats().total.bytes, bytes);
+    assert_eq!(
+        e.ttl(b"k"),
+        TtlState::NoExpiry,
+        "a plain SET clears the TTL"
+    );
+    e.set(b"k", b"cc", SetOptions::default()).unwrap();
+    assert_eq!(e.get(b"k").unwrap().as_deref(), Some(&b"cc"[..]));
+    assert!(e.stats().total.bytes < bytes);
+    let keep = SetOptions {
+        expiry: Expiry::InMs(500),
+        ..SetOptions::default()
+    };
+    e.set(b"k", b"dd", keep).unwrap();
+    e.set(
+        b"k",
+        b"ee",
+        SetOptions {
+            expiry: Expiry::Keep,
+            ..SetOptions::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(e.get(b"k").unwrap().as_deref(), Some(&b"ee"[..]));
+    clock.advance(500);
+    assert_eq!(e.get(b"k").unwrap(), None, "KEEPTTL kept the 500 ms");
+    e.set(b"k", b"dddd", SetOptions::default()).unwrap();
+    assert_eq!(e.get(b"k").unwrap().as_deref(), Some(&b"dddd"[..]));
+    assert_eq!(e.stats().total.bytes, bytes);
+}

@@ -109,10 +109,20 @@ impl Engine {
                 let old_bytes = data.entry(s).map_or(0, |e| e.bytes);
                 data.set_key_expiry(s, expires_at);
                 let entry = data.entry_mut(s).expect("found above");
-                entry.value = Value::Blob {
-                    data: value.into(),
-                    meta: AccessMeta::new(tick, now),
-                };
+                match &mut entry.value {
+                    // Same length (a cached embedding refreshed): overwrite in place, no
+                    // allocation and no free. Readers copy under the shard lock held here.
+                    Value::Blob { data: old, meta } if old.len() == value.len() => {
+                        old.copy_from_slice(value);
+                        *meta = AccessMeta::new(tick, now);
+                    }
+                    other => {
+                        *other = Value::Blob {
+                            data: value.into(),
+                            meta: AccessMeta::new(tick, now),
+                        }
+                    }
+                }
                 entry.bytes = bytes;
                 store.account(0, bytes as i64 - old_bytes as i64);
                 s
