@@ -245,7 +245,7 @@ impl Engine {
     /// and of every vector set, as Redis's CONFIG RESETSTAT does; the gauges (entries, bytes,
     /// keys) are left as they are.
     pub fn reset_stats(&self) {
-        self.store.counters.reset_events();
+        self.store.counters.events.reset();
         for shard in self.store.shards.iter() {
             let data = shard.data.read();
             for (_, entry) in data.slots_from(0) {

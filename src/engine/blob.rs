@@ -153,7 +153,7 @@ impl Engine {
         };
         data.push_expiry(expires_at, e);
         shard.access.lock().push_back((tick, e));
-        store.counters.sets.fetch_add(1, Ordering::Relaxed);
+        store.counters.events.sets.fetch_add(1, Ordering::Relaxed);
         Ok(SetOutcome { written: true, old })
     }
 
@@ -181,18 +181,18 @@ impl Engine {
                                 elem: NO_ELEM,
                             };
                             store.touch(shard, &data, e, meta, &now);
-                            store.counters.hits.fetch_add(1, Ordering::Relaxed);
+                            store.counters.events.hits.fetch_add(1, Ordering::Relaxed);
                             Ok(Some(f(v)))
                         }
                     };
                 }
             } else {
-                store.counters.misses.fetch_add(1, Ordering::Relaxed);
+                store.counters.events.misses.fetch_add(1, Ordering::Relaxed);
                 return Ok(None);
             }
         }
         self.reclaim_if_expired(shard, h, key);
-        store.counters.misses.fetch_add(1, Ordering::Relaxed);
+        store.counters.events.misses.fetch_add(1, Ordering::Relaxed);
         Ok(None)
     }
 
@@ -216,7 +216,7 @@ impl Engine {
             if let Some(s) = data.find(h, key) {
                 store.remove_key(&mut data, s, Removal::Expired);
             }
-            store.counters.misses.fetch_add(1, Ordering::Relaxed);
+            store.counters.events.misses.fetch_add(1, Ordering::Relaxed);
             return Ok(None);
         };
         let entry = data.entry(s).expect("found above");
@@ -233,7 +233,7 @@ impl Engine {
                 (v.to_vec(), entry.expires_at)
             }
         };
-        store.counters.hits.fetch_add(1, Ordering::Relaxed);
+        store.counters.events.hits.fetch_add(1, Ordering::Relaxed);
         match target {
             None => {
                 store.log(&Record::DelKey { key })?;

@@ -340,6 +340,7 @@ impl Engine {
         shard.access.lock().extend(accesses);
         store
             .counters
+            .events
             .sets
             .fetch_add(adds.len() as u64, Ordering::Relaxed);
         Ok(added)
@@ -398,7 +399,7 @@ impl Engine {
                     let e = EntryRef { key: slot, elem: s };
                     store.touch(shard, data, e, &el.meta, &now);
                     set.counters.hits.fetch_add(1, Ordering::Relaxed);
-                    store.counters.hits.fetch_add(1, Ordering::Relaxed);
+                    store.counters.events.hits.fetch_add(1, Ordering::Relaxed);
                     return Ok(Some(()));
                 }
             }
@@ -411,7 +412,7 @@ impl Engine {
         match r {
             Some(Some(())) => Ok(Some(())),
             Some(None) | None => {
-                store.counters.misses.fetch_add(1, Ordering::Relaxed);
+                store.counters.events.misses.fetch_add(1, Ordering::Relaxed);
                 Ok(None)
             }
         }

@@ -74,30 +74,12 @@ pub(crate) type IndexWork = (Box<[u8]>, Weak<VIndex>);
 /// Global counters (atomics).
 #[derive(Default)]
 pub(crate) struct GlobalCounters {
-    pub hits: AtomicU64,
-    pub misses: AtomicU64,
-    pub sets: AtomicU64,
-    pub evictions: AtomicU64,
-    pub expirations: AtomicU64,
+    /// Hits, misses, writes, evictions, expirations over blobs and every set.
+    pub events: vset::EventCounters,
     pub entries: AtomicU64,
     pub bytes: AtomicU64,
     pub keys: AtomicU64,
     pub vsets: AtomicU64,
-}
-
-impl GlobalCounters {
-    /// Zeroes the event counters; the gauges (entries, bytes, keys, sets) stay.
-    pub fn reset_events(&self) {
-        for c in [
-            &self.hits,
-            &self.misses,
-            &self.sets,
-            &self.evictions,
-            &self.expirations,
-        ] {
-            c.store(0, Ordering::Relaxed);
-        }
-    }
 }
 
 pub(crate) struct Store {
@@ -298,11 +280,17 @@ impl Store {
         match why {
             Removal::Evicted => {
                 set.counters.evictions.fetch_add(1, Ordering::Relaxed);
-                self.counters.evictions.fetch_add(1, Ordering::Relaxed);
+                self.counters
+                    .events
+                    .evictions
+                    .fetch_add(1, Ordering::Relaxed);
             }
             Removal::Expired => {
                 set.counters.expirations.fetch_add(1, Ordering::Relaxed);
-                self.counters.expirations.fetch_add(1, Ordering::Relaxed);
+                self.counters
+                    .events
+                    .expirations
+                    .fetch_add(1, Ordering::Relaxed);
             }
             Removal::Deleted => {}
         }
@@ -333,10 +321,16 @@ impl Store {
         self.account(-(n as i64), -(bytes as i64));
         match why {
             Removal::Evicted => {
-                self.counters.evictions.fetch_add(n, Ordering::Relaxed);
+                self.counters
+                    .events
+                    .evictions
+                    .fetch_add(n, Ordering::Relaxed);
             }
             Removal::Expired => {
-                self.counters.expirations.fetch_add(n, Ordering::Relaxed);
+                self.counters
+                    .events
+                    .expirations
+                    .fetch_add(n, Ordering::Relaxed);
             }
             Removal::Deleted => {}
         }
@@ -347,13 +341,9 @@ impl Store {
     pub fn totals(&self) -> Counters {
         let c = &self.counters;
         Counters {
-            hits: c.hits.load(Ordering::Relaxed),
-            misses: c.misses.load(Ordering::Relaxed),
-            sets: c.sets.load(Ordering::Relaxed),
-            evictions: c.evictions.load(Ordering::Relaxed),
-            expirations: c.expirations.load(Ordering::Relaxed),
             entries: c.entries.load(Ordering::Relaxed),
             bytes: c.bytes.load(Ordering::Relaxed),
+            ..c.events.load()
         }
     }
 }

@@ -44,9 +44,10 @@ pub(crate) struct Elem {
     pub bytes: u64,
 }
 
-/// Counters of one set (atomics: bumped under a shared lock).
+/// Counters of events, of one set or of the whole store (atomics: bumped under a shared
+/// lock).
 #[derive(Debug, Default)]
-pub(crate) struct SetCounters {
+pub(crate) struct EventCounters {
     pub hits: AtomicU64,
     pub misses: AtomicU64,
     pub sets: AtomicU64,
@@ -54,7 +55,19 @@ pub(crate) struct SetCounters {
     pub expirations: AtomicU64,
 }
 
-impl SetCounters {
+impl EventCounters {
+    /// The counts as [`Counters`] (entries and bytes left 0 for the caller).
+    pub fn load(&self) -> Counters {
+        Counters {
+            hits: self.hits.load(Ordering::Relaxed),
+            misses: self.misses.load(Ordering::Relaxed),
+            sets: self.sets.load(Ordering::Relaxed),
+            evictions: self.evictions.load(Ordering::Relaxed),
+            expirations: self.expirations.load(Ordering::Relaxed),
+            ..Counters::default()
+        }
+    }
+
     /// Zeroes every counter.
     pub fn reset(&self) {
         for c in [
@@ -82,7 +95,7 @@ pub(crate) struct VectorSet {
     scales: Arena<f32>,
     norms: Arena<f32>,
     pub attrs_count: usize,
-    pub counters: SetCounters,
+    pub counters: EventCounters,
     /// Accounted bytes of all live elements.
     pub bytes: u64,
     /// The HNSW index, once the set is large enough to want one.
@@ -110,7 +123,7 @@ impl VectorSet {
             scales: Arena::default(),
             norms: Arena::default(),
             attrs_count: 0,
-            counters: SetCounters::default(),
+            counters: EventCounters::default(),
             bytes: 0,
             vindex: None,
             index_wants_queue: false,
@@ -441,13 +454,9 @@ impl VectorSet {
     /// Counters of this set.
     pub fn counters(&self) -> Counters {
         Counters {
-            hits: self.counters.hits.load(Ordering::Relaxed),
-            misses: self.counters.misses.load(Ordering::Relaxed),
-            sets: self.counters.sets.load(Ordering::Relaxed),
-            evictions: self.counters.evictions.load(Ordering::Relaxed),
-            expirations: self.counters.expirations.load(Ordering::Relaxed),
             entries: self.live as u64,
             bytes: self.bytes,
+            ..self.counters.load()
         }
     }
 
