@@ -115,6 +115,16 @@ fn a_password_requires_auth_for_commands_and_a_bearer_token_for_stats() {
     let mut c = srv.connect();
     c.check_words("PING", "-NOAUTH Authentication required.\r\n");
     c.check_words("SET k v", "-NOAUTH Authentication required.\r\n");
+    // Redis 7.0.15's order: the argument count and a container's subcommand come first.
+    c.check_words(
+        "GET",
+        "-ERR wrong number of arguments for 'get' command\r\n",
+    );
+    c.check_words(
+        "OBJECT FOO k",
+        "-ERR unknown subcommand 'FOO'. Try OBJECT HELP.\r\n",
+    );
+    c.check_words("OBJECT ENCODING k", "-NOAUTH Authentication required.\r\n");
     c.check_words(
         "AUTH wrong",
         "-WRONGPASS invalid username-password pair or user is disabled.\r\n",

@@ -284,9 +284,8 @@ pub fn execute(
             ),
             None => unknown_command(args),
         }),
-        Some(spec) if !client.authenticated && !spec.flags.contains(&"no_auth") => {
-            Err("NOAUTH Authentication required.".to_string())
-        }
+        // As in Redis, the count of arguments and a container's subcommand are checked
+        // before authentication.
         Some(spec)
             if (spec.arity > 0 && args.len() as i32 != spec.arity)
                 || (spec.arity < 0 && (args.len() as i32) < -spec.arity) =>
@@ -298,6 +297,9 @@ pub fn execute(
         }
         Some(spec) => match subcommand_refusal(spec, args) {
             Some(msg) => Err(msg),
+            None if !client.authenticated && !spec.flags.contains(&"no_auth") => {
+                Err("NOAUTH Authentication required.".to_string())
+            }
             None => Ok(spec),
         },
     };
