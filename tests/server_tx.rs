@@ -332,6 +332,7 @@ fn a_durable_exec_is_acknowledged_once_logged_and_survives_a_restart() {
     };
     let srv = TestServer::with_config(config());
     let mut c = srv.connect();
+    let lsn_before = srv.engine.last_lsn();
     check_lines(
         &mut c,
         &[
@@ -344,6 +345,8 @@ fn a_durable_exec_is_acknowledged_once_logged_and_survives_a_restart() {
         ],
         "+OK\r\n+QUEUED\r\n+QUEUED\r\n+QUEUED\r\n+QUEUED\r\n*4\r\n+OK\r\n+OK\r\n:1\r\n:0\r\n",
     );
+    // The three writes went to the log as one record: a crash recovers all or none.
+    assert_eq!(srv.engine.last_lsn(), lsn_before + 1);
     let engine = srv.engine.clone();
     srv.stop().unwrap();
     engine.close().unwrap();

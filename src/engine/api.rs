@@ -281,6 +281,20 @@ impl Engine {
         self.store.active_expire(budget)
     }
 
+    /// Runs `f` so that the writes this thread makes in it are logged as one WAL record:
+    /// after a crash all of them are recovered or none (MULTI/EXEC). Writes are applied as
+    /// `f` makes them and logged when it ends, so the caller keeps other writers off the
+    /// keys `f` touches meanwhile (the server holds its transaction gate exclusively). An
+    /// error: the log refused the group, whose writes then live in memory only (the log is
+    /// failed-stop until reopened).
+    pub(crate) fn atomically<R>(&self, f: impl FnOnce() -> R) -> Result<R> {
+        let r = self.store.grouped(f)?;
+        // Acknowledged per the sync policy, as every write (deferred inside
+        // `deferring_durability`).
+        self.store.wait_durable()?;
+        Ok(r)
+    }
+
     /// The engine clock's current time in ms since the epoch (what TTLs count from).
     pub fn now_ms(&self) -> u64 {
         self.store.now_ms()

@@ -56,6 +56,10 @@ impl LogSink for WalSink {
     fn wait_async(&self, lsn: u64) -> Option<crate::wal::WaitFor> {
         Some(self.wal.wait_for_async(lsn))
     }
+
+    fn max_payload(&self) -> usize {
+        self.wal.max_payload_bytes()
+    }
 }
 
 /// The acknowledgement of writes made under [`crate::Engine::deferring_durability`]: a
@@ -319,7 +323,11 @@ impl Durable {
     /// (the previous snapshot and the log from its LSN stay, as a fallback).
     pub fn checkpoint(&self, store: &Store) -> Result<u64> {
         let mut last = self.checkpoint.lock();
-        let lsn = store.last_lsn();
+        // Never inside a MULTI/EXEC group: its writes are applied before it is logged.
+        let lsn = {
+            let _group = store.group_gate.read();
+            store.last_lsn()
+        };
         self.sink.bytes_since_checkpoint.store(0, Ordering::Relaxed);
         // Every write the fuzzy copy may have seen is logged by the time it ends; making the
         // log durable that far before the file is renamed means any image on disk can be

@@ -16,7 +16,7 @@ mod shard;
 mod vindex;
 mod vset;
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::hash::BuildHasher;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
@@ -59,6 +59,10 @@ pub(crate) trait LogSink: Send + Sync {
     fn wait_async(&self, _lsn: u64) -> Option<crate::wal::WaitFor> {
         None
     }
+    /// The largest payload one record may have.
+    fn max_payload(&self) -> usize {
+        usize::MAX
+    }
 }
 
 thread_local! {
@@ -66,6 +70,8 @@ thread_local! {
     static PENDING_LSN: Cell<u64> = const { Cell::new(0) };
     /// Set inside [`Store::deferring_waits`]: `wait_durable` leaves the wait to the caller.
     static DEFER_WAITS: Cell<bool> = const { Cell::new(false) };
+    /// The framed records of the group this thread is building ([`Store::grouped`]).
+    static GROUP: RefCell<Option<Vec<u8>>> = const { RefCell::new(None) };
 }
 
 /// A vector set (by key) whose index has pending work.
@@ -99,6 +105,10 @@ pub(crate) struct Store {
     pub index_cv: Condvar,
     /// Index rounds in progress (for `index_settle`).
     pub index_busy: std::sync::atomic::AtomicUsize,
+    /// Held exclusively while a group is built and logged ([`Store::grouped`]); a checkpoint
+    /// holds it shared for its start LSN and for every piece it copies, so no image holds
+    /// part of a group.
+    pub group_gate: parking_lot::RwLock<()>,
 }
 
 impl Store {
@@ -117,6 +127,7 @@ impl Store {
             index_queue: Mutex::new(VecDeque::new()),
             index_cv: Condvar::new(),
             index_busy: std::sync::atomic::AtomicUsize::new(0),
+            group_gate: parking_lot::RwLock::new(()),
         }
     }
 
@@ -153,6 +164,9 @@ impl Store {
     pub fn log(&self, rec: &Record<'_>) -> Result<u64> {
         let lsn = match self.sink.get() {
             Some(sink) => {
+                if let Some(lsn) = self.log_in_group(sink.as_ref(), rec)? {
+                    return Ok(lsn);
+                }
                 let lsn = sink.append(rec)?;
                 self.lsn.fetch_max(lsn, Ordering::SeqCst);
                 lsn
@@ -161,6 +175,70 @@ impl Store {
         };
         PENDING_LSN.with(|p| p.set(p.get().max(lsn)));
         Ok(lsn)
+    }
+
+    /// Inside [`Store::grouped`]: adds `rec` to this thread's group and returns the LSN so
+    /// far (the group gets its own when it is logged); `None` outside a group. A group
+    /// about to outgrow the log's record size is logged as it stands first, so a transaction
+    /// larger than that reaches the log in pieces.
+    fn log_in_group(&self, sink: &dyn LogSink, rec: &Record<'_>) -> Result<Option<u64>> {
+        GROUP.with(|g| {
+            let mut g = g.borrow_mut();
+            let Some(buf) = g.as_mut() else {
+                return Ok(None);
+            };
+            if !buf.is_empty() && buf.len() >= sink.max_payload() / 2 {
+                self.log_group(sink, buf)?;
+                buf.clear();
+            }
+            record::push_to_group(buf, rec);
+            Ok(Some(self.lsn.load(Ordering::SeqCst)))
+        })
+    }
+
+    fn log_group(&self, sink: &dyn LogSink, records: &[u8]) -> Result<()> {
+        let lsn = sink.append(&Record::Group { records })?;
+        self.lsn.fetch_max(lsn, Ordering::SeqCst);
+        PENDING_LSN.with(|p| p.set(p.get().max(lsn)));
+        Ok(())
+    }
+
+    /// Runs `f` so that the records this thread logs inside it reach the log as one
+    /// [`Record::Group`], appended before this returns: after a crash recovery finds all of
+    /// them or none. The writes are applied as `f` makes them and logged at its end, so the
+    /// caller must keep other writers off the keys `f` touches until then (the server's
+    /// MULTI/EXEC gate does), or the log's order could differ from memory's. Nested calls
+    /// join the outer group; without a log this only runs `f`. An error means the group
+    /// could not be logged (the log refused it): its writes are in memory only.
+    pub fn grouped<R>(&self, f: impl FnOnce() -> R) -> Result<R> {
+        let Some(sink) = self.sink.get() else {
+            return Ok(f());
+        };
+        if GROUP.with(|g| g.borrow().is_some()) {
+            return Ok(f());
+        }
+        let _gate = self.group_gate.write();
+        /// Ends the group however `f` ends; a group left by a panic is still logged, so
+        /// memory and log agree.
+        struct Open<'a>(&'a Store, &'a dyn LogSink);
+        impl Drop for Open<'_> {
+            fn drop(&mut self) {
+                if let Some(buf) = GROUP.with(|g| g.borrow_mut().take()) {
+                    if !buf.is_empty() {
+                        let _ = self.0.log_group(self.1, &buf);
+                    }
+                }
+            }
+        }
+        GROUP.with(|g| *g.borrow_mut() = Some(Vec::new()));
+        let open = Open(self, sink.as_ref());
+        let r = f();
+        let buf = GROUP.with(|g| g.borrow_mut().take()).unwrap_or_default();
+        drop(open);
+        if !buf.is_empty() {
+            self.log_group(sink.as_ref(), &buf)?;
+        }
+        Ok(r)
     }
 
     /// Waits until every record this thread logged is acknowledged (call with no lock held).

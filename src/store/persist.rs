@@ -127,7 +127,7 @@ impl Store {
         let mut piece = Vec::new();
         let piece_bytes = self.cfg.snapshot_piece_bytes.max(1);
         for (i, shard) in self.shards.iter().enumerate() {
-            let (blobs, sets) = Self::scan_shard(shard, now, piece_bytes);
+            let (blobs, sets) = Self::scan_shard(shard, &self.group_gate, now, piece_bytes);
             w.section(BLOBS, i as u32, &[&blobs])?;
             for set in &sets {
                 w.section(SET_META, set_no, &[&set.meta])?;
@@ -141,7 +141,7 @@ impl Store {
                     let mut at = 0;
                     while at < len {
                         let end = (at + step).min(len);
-                        Self::copy_array(shard, set, k, at..end, &mut piece);
+                        Self::copy_array(shard, &self.group_gate, set, k, at..end, &mut piece);
                         w.append(&piece)?;
                         at = end;
                     }
@@ -163,12 +163,19 @@ impl Store {
     /// pieces: the read lock is released after every `piece_bytes` copied. Slots never move,
     /// so the scan goes on from the next slot; a key written meanwhile may be met twice or
     /// not at all, and the log's later records settle it on replay.
-    fn scan_shard(shard: &Shard, now: u64, piece_bytes: usize) -> (Vec<u8>, Vec<SetCopy>) {
+    fn scan_shard(
+        shard: &Shard,
+        gate: &parking_lot::RwLock<()>,
+        now: u64,
+        piece_bytes: usize,
+    ) -> (Vec<u8>, Vec<SetCopy>) {
         let mut blobs = vec![0u8; 8];
         let mut count = 0u64;
         let mut sets = Vec::new();
         let mut next = 0usize;
         loop {
+            // No piece sees part of a MULTI/EXEC group (see `Store::grouped`).
+            let _group = gate.read();
             let data = shard.data.read();
             let mut copied = 0usize;
             let mut more = false;
@@ -220,8 +227,16 @@ impl Store {
     /// Copies bytes `range` of array `k` of `set` into `out` (replacing its content), under
     /// the shard's read lock. If the set is gone or smaller since the scan, the rest is
     /// zeros: the records that removed it follow the snapshot's LSN in the log.
-    fn copy_array(shard: &Shard, set: &SetCopy, k: usize, range: Range<usize>, out: &mut Vec<u8>) {
+    fn copy_array(
+        shard: &Shard,
+        gate: &parking_lot::RwLock<()>,
+        set: &SetCopy,
+        k: usize,
+        range: Range<usize>,
+        out: &mut Vec<u8>,
+    ) {
         out.clear();
+        let _group = gate.read();
         let data = shard.data.read();
         let current = data
             .find(set.hash, &set.key)

@@ -17,6 +17,11 @@
 //! | 6    | `VExpire`   | key: bytes, name: bytes, at: u64 (0 = persist)                       |
 //! | 7    | `VSetAttr`  | key: bytes, name: bytes, tag: u8 [0 clear, 1 set + bytes]            |
 //! | 8    | `Flush`     | (empty)                                                              |
+//! | 9    | `Group`     | entries to the end: kind: u8 (1–8), payload: bytes — the writes of one transaction |
+//!
+//! A `Group` is what [`crate::store::Store::grouped`] logs: the records of one MULTI/EXEC,
+//! framed as one WAL record, so that a crash recovers all of them or (a torn record fails its
+//! CRC) none. Groups do not nest.
 //!
 //! Decoding checks every length against the payload and never panics.
 
@@ -73,7 +78,39 @@ pub(crate) enum Record<'a> {
         attrs: Option<&'a str>,
     },
     Flush,
+    /// Framed records (see the table): applied in order, all or none.
+    Group {
+        records: &'a [u8],
+    },
 }
+
+/// Appends `rec` to a [`Record::Group`]'s `records`.
+pub(crate) fn push_to_group(out: &mut Vec<u8>, rec: &Record<'_>) {
+    out.push(rec.kind());
+    let at = out.len();
+    out.extend_from_slice(&[0; 4]);
+    rec.encode(out);
+    let len = (out.len() - at - 4) as u32;
+    out[at..at + 4].copy_from_slice(&len.to_le_bytes());
+}
+
+/// The records of a [`Record::Group`], in order (checked, as [`decode`] checks).
+pub(crate) fn group_records(records: &[u8]) -> Result<Vec<Record<'_>>> {
+    let mut r = Reader::new(records, "wal group record");
+    let mut out = Vec::new();
+    while !r.at_end() {
+        let kind = r.u8()?;
+        let payload = r.bytes()?;
+        if kind == GROUP_KIND {
+            return Err(r.bad("a group inside a group"));
+        }
+        out.push(decode(kind, payload)?);
+    }
+    Ok(out)
+}
+
+/// The kind byte of [`Record::Group`].
+pub(crate) const GROUP_KIND: u8 = 9;
 
 impl Record<'_> {
     /// The WAL kind byte.
@@ -87,6 +124,7 @@ impl Record<'_> {
             Record::VExpire { .. } => 6,
             Record::VSetAttr { .. } => 7,
             Record::Flush => 8,
+            Record::Group { .. } => GROUP_KIND,
         }
     }
 
@@ -153,6 +191,7 @@ impl Record<'_> {
                 }
             }
             Record::Flush => {}
+            Record::Group { records } => out.extend_from_slice(records),
         }
     }
 }
@@ -235,6 +274,11 @@ pub(crate) fn decode(kind: u8, payload: &[u8]) -> Result<Record<'_>> {
             Record::VSetAttr { key, name, attrs }
         }
         8 => Record::Flush,
+        GROUP_KIND => {
+            group_records(payload)?;
+            r.pos = payload.len();
+            Record::Group { records: payload }
+        }
         k => return Err(r.bad(&format!("unknown record kind {k}"))),
     };
     if r.pos != payload.len() {

@@ -123,12 +123,21 @@ pub fn exec(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> CmdResult {
         ctx.out.null_array();
         return Ok(());
     }
+    let start = ctx.out.buf.len();
     ctx.out.array(queued.cmds.len());
-    for args in &queued.cmds {
-        // Looked up when queued; the table does not change.
-        if let Some(spec) = lookup(&args[0]) {
-            run(shared, ctx.client, ctx.out, spec, args);
+    let (client, out) = (&mut *ctx.client, &mut *ctx.out);
+    // One WAL record for the whole transaction: a crash recovers all of it or none.
+    let logged = shared.engine.atomically(|| {
+        for args in &queued.cmds {
+            // Looked up when queued; the table does not change.
+            if let Some(spec) = lookup(&args[0]) {
+                run(shared, client, out, spec, args);
+            }
         }
+    });
+    if let Err(e) = logged {
+        ctx.out.buf.truncate(start);
+        return Err(e.into());
     }
     Ok(())
 }
