@@ -467,3 +467,128 @@ fn when_the_wal_fails_under_a_pipeline_every_write_of_it_is_answered_with_the_er
     drop(c);
     drop(srv);
 }
+
+/// `kill -9` during a stream of transactions (and BGSAVEs from another client): after each
+/// restart every acknowledged EXEC is there whole, and every other one whole or not at all.
+#[test]
+fn transactions_are_recovered_whole_or_not_at_all_after_kill_9() {
+    const PARTS: usize = 40;
+    /// Kills the server however the test ends (a failed assertion must not leave it up).
+    struct Killed(Child);
+    impl Drop for Killed {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let mut seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(7, |d| d.subsec_nanos() as u64);
+    let mut next = move || {
+        seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        seed >> 33
+    };
+    // Every transaction in the keyspace is there with all its keys.
+    let whole = |c: &mut Conn, round: usize| {
+        let keys = String::from_utf8(c.call(&[b"KEYS", b"t:*"])).unwrap();
+        let mut parts: std::collections::HashMap<String, usize> = Default::default();
+        for k in keys.split("\r\n").filter(|l| l.starts_with("t:")) {
+            let tx = k.rsplit_once(':').unwrap().0.to_string();
+            *parts.entry(tx).or_default() += 1;
+        }
+        for (tx, n) in &parts {
+            assert_eq!(
+                *n, PARTS,
+                "round {round}: transaction {tx} came back in part"
+            );
+        }
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let big = "e".repeat(3072);
+    let mut first = 0usize;
+    for round in 0..6 {
+        let port = free_port();
+        let mut child = Killed(spawn_binary(dir.path(), port));
+        let mut c = connect_when_up(&mut child.0, port);
+        whole(&mut c, round); // what the previous round left
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let saver = {
+            let stop = stop.clone();
+            let mut s = connect_when_up(&mut child.0, port);
+            std::thread::spawn(move || {
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    // One simple-string or error line back; none once the server is killed.
+                    if s.s.write_all(&words("BGSAVE")).is_err() {
+                        return;
+                    }
+                    let mut line = Vec::new();
+                    let mut byte = [0u8; 1];
+                    while !line.ends_with(b"\r\n") {
+                        match s.s.read(&mut byte) {
+                            Ok(1) => line.push(byte[0]),
+                            _ => return,
+                        }
+                    }
+                    std::thread::sleep(Duration::from_millis(15));
+                }
+            })
+        };
+        let writer = {
+            let stop = stop.clone();
+            let big = big.clone();
+            std::thread::spawn(move || {
+                let mut acked = Vec::new();
+                for i in first.. {
+                    if stop.load(std::sync::atomic::Ordering::Relaxed) {
+                        break;
+                    }
+                    // Many writes per transaction, so that a kill often lands while one is
+                    // being logged.
+                    let mut req = words("MULTI");
+                    req.extend(words(&format!("SET t:{i}:a {i}")));
+                    req.extend(words(&format!("SET t:{i}:b {i}")));
+                    for j in 0..PARTS - 2 {
+                        req.extend(words(&format!("SET t:{i}:c{j} {big}")));
+                    }
+                    req.extend(words("EXEC"));
+                    let mut want = b"+OK\r\n".to_vec();
+                    want.extend(b"+QUEUED\r\n".repeat(PARTS));
+                    want.extend(format!("*{PARTS}\r\n").as_bytes());
+                    want.extend(b"+OK\r\n".repeat(PARTS));
+                    let mut got = vec![0u8; want.len()];
+                    if c.s.write_all(&req).is_err() || c.s.read_exact(&mut got).is_err() {
+                        return acked; // killed before the reply: not acknowledged
+                    }
+                    assert_eq!(got, want);
+                    acked.push(i);
+                }
+                acked
+            })
+        };
+        std::thread::sleep(Duration::from_millis(100 + next() % 300));
+        drop(child); // SIGKILL
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        let acked = writer.join().expect("writer");
+        let _ = saver.join();
+        assert!(
+            !acked.is_empty(),
+            "round {round}: no transaction was acknowledged"
+        );
+        // Acknowledged ones must all be back, whole.
+        let port = free_port();
+        let mut child = Killed(spawn_binary(dir.path(), port));
+        let mut c = connect_when_up(&mut child.0, port);
+        whole(&mut c, round);
+        for &i in &acked {
+            c.check_words(
+                &format!("MGET t:{i}:a t:{i}:b"),
+                &format!("*2\r\n${0}\r\n{i}\r\n${0}\r\n{i}\r\n", i.to_string().len()),
+            );
+            c.check_words(&format!("STRLEN t:{i}:c0"), ":3072\r\n");
+        }
+        first = acked.last().unwrap() + 2;
+        drop(child);
+    }
+}

@@ -279,9 +279,9 @@ impl Store {
         }
     }
 
-    /// Sets the LSN counter (after recovery).
-    pub fn set_lsn(&self, lsn: u64) {
-        self.lsn.fetch_max(lsn, Ordering::SeqCst);
+    /// Sets the LSN counter to the log's last LSN (the end of recovery).
+    pub fn reset_lsn(&self, lsn: u64) {
+        self.lsn.store(lsn, Ordering::SeqCst);
     }
 
     pub fn last_lsn(&self) -> u64 {
