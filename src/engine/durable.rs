@@ -60,6 +60,13 @@ impl LogSink for WalSink {
     fn max_payload(&self) -> usize {
         self.wal.max_payload_bytes()
     }
+
+    fn refusal(&self) -> Result<()> {
+        match self.wal.poisoned() {
+            Some(why) => Err(crate::Error::WalPoisoned(why)),
+            None => Ok(()),
+        }
+    }
 }
 
 /// The acknowledgement of writes made under [`crate::Engine::deferring_durability`]: a

@@ -318,6 +318,40 @@ mod tests {
     }
 
     #[test]
+    fn a_write_inside_a_group_on_a_failed_stop_log_is_refused_and_not_applied() {
+        let dir = tempfile::tempdir().unwrap();
+        let e = Engine::open(EngineConfig {
+            data_dir: Some(dir.path().to_path_buf()),
+            wal_sync: crate::SyncPolicy::Always,
+            checkpoint_on_close: false,
+            wal_fault: Some(crate::wal::FaultPlan {
+                fail_after_ops: Some(6),
+                ..Default::default()
+            }),
+            ..EngineConfig::default()
+        })
+        .unwrap();
+        let mut failed = false;
+        for i in 0..100u32 {
+            if e.set(&i.to_le_bytes(), b"v", SetOptions::default())
+                .is_err()
+            {
+                failed = true;
+                break;
+            }
+        }
+        assert!(failed, "the fault plan poisons the log");
+        let inner = e
+            .atomically(|| e.set(b"g", b"v", SetOptions::default()))
+            .unwrap();
+        assert!(
+            matches!(inner, Err(crate::Error::WalPoisoned(_))),
+            "{inner:?}"
+        );
+        assert_eq!(e.get(b"g").unwrap(), None, "nothing applied");
+    }
+
+    #[test]
     fn a_group_record_decodes_back_and_rejects_nesting_and_bad_lengths() {
         let mut records = Vec::new();
         push_to_group(

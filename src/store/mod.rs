@@ -63,6 +63,10 @@ pub(crate) trait LogSink: Send + Sync {
     fn max_payload(&self) -> usize {
         usize::MAX
     }
+    /// The error an append would fail with now (a failed-stop log), if any.
+    fn refusal(&self) -> Result<()> {
+        Ok(())
+    }
 }
 
 thread_local! {
@@ -187,6 +191,8 @@ impl Store {
             let Some(buf) = g.as_mut() else {
                 return Ok(None);
             };
+            // A failed-stop log refuses the write before it is applied, as outside a group.
+            sink.refusal()?;
             if !buf.is_empty() && buf.len() >= sink.max_payload() / 2 {
                 self.log_group(sink, buf)?;
                 buf.clear();
