@@ -92,3 +92,47 @@ fn concurrent_writers_under_a_cap_never_leave_it_exceeded() {
     assert!(s.total.entries <= 500, "{s:?}");
     assert_eq!(s.total.entries, 4 * 3_000 + 4 * 1_000 - s.total.evictions);
 }
+
+#[test]
+fn no_reader_sees_an_mset_half_done() {
+    // As in Redis: "it is not possible for clients to see that some of the keys were
+    // updated while others are unchanged". Many keys, so they spread over many shards.
+    let e = Arc::new(Engine::open(EngineConfig::default()).unwrap());
+    let keys: Vec<String> = (0..16).map(|i| format!("user:{i}:embedding")).collect();
+    let writers: Vec<_> = (0..2u32)
+        .map(|t| {
+            let (e, keys) = (e.clone(), keys.clone());
+            thread::spawn(move || {
+                for i in 0..3_000u32 {
+                    let v = (i * 2 + t).to_le_bytes();
+                    let pairs: Vec<(&[u8], &[u8])> =
+                        keys.iter().map(|k| (k.as_bytes(), &v[..])).collect();
+                    e.mset(&pairs).unwrap();
+                }
+            })
+        })
+        .collect();
+    let reader = {
+        let (e, keys) = (e.clone(), keys.clone());
+        thread::spawn(move || {
+            let names: Vec<&[u8]> = keys.iter().map(|k| k.as_bytes()).collect();
+            let mut seen = 0;
+            for _ in 0..20_000 {
+                let got = e.mget(&names);
+                if got[0].is_none() {
+                    continue;
+                }
+                seen += 1;
+                assert!(
+                    got.iter().all(|v| v == &got[0]),
+                    "a half-done MSET: {got:?}"
+                );
+            }
+            seen
+        })
+    };
+    for w in writers {
+        w.join().unwrap();
+    }
+    assert!(reader.join().unwrap() > 0);
+}

@@ -334,8 +334,62 @@ impl Engine {
     }
 
     /// Reads many blobs; a missing key or a vector set reads as `None` (as Redis's MGET).
+    /// All at one instant: the keys' shards are read-locked together (in shard order, as
+    /// MSET write-locks them), so an MGET never sees an MSET half done.
     pub fn mget(&self, keys: &[&[u8]]) -> Vec<Option<Vec<u8>>> {
-        keys.iter().map(|k| self.get(k).ok().flatten()).collect()
+        if keys.len() < 2 {
+            return keys.iter().map(|k| self.get(k).ok().flatten()).collect();
+        }
+        let store = &self.store;
+        let located: Vec<Option<(u64, usize)>> = keys
+            .iter()
+            .map(|k| {
+                self.check_key(k).ok()?;
+                let h = store.hash(k);
+                Some((h, crate::store::Store::shard_of(h)))
+            })
+            .collect();
+        let mut order: Vec<usize> = located.iter().flatten().map(|&(_, i)| i).collect();
+        order.sort_unstable();
+        order.dedup();
+        let locked: Vec<_> = order.iter().map(|&i| store.shards[i].data.read()).collect();
+        let now = LazyNow::new(store);
+        let mut lapsed = Vec::new();
+        let out = keys
+            .iter()
+            .zip(&located)
+            .map(|(key, loc)| {
+                let &(h, i) = loc.as_ref()?;
+                let (shard, data) = (&store.shards[i], &locked[order.binary_search(&i).ok()?]);
+                let Some(slot) = data.find(h, key) else {
+                    store.counters.events.misses.fetch_add(1, Ordering::Relaxed);
+                    return None;
+                };
+                let entry = data.entry(slot)?;
+                if now.expired(entry.expires_at) {
+                    lapsed.push((h, i, *key));
+                    store.counters.events.misses.fetch_add(1, Ordering::Relaxed);
+                    return None;
+                }
+                match &entry.value {
+                    Value::VSet(_) => None,
+                    Value::Blob { data: v, meta } => {
+                        let e = EntryRef {
+                            key: slot,
+                            elem: NO_ELEM,
+                        };
+                        store.touch(shard, data, e, meta, &now);
+                        store.counters.events.hits.fetch_add(1, Ordering::Relaxed);
+                        Some(v.to_vec())
+                    }
+                }
+            })
+            .collect();
+        drop(locked);
+        for (h, i, key) in lapsed {
+            self.reclaim_if_expired(&store.shards[i], h, key);
+        }
+        out
     }
 
     /// Writes many blobs with the default expiry; all validated before any is written.
@@ -362,9 +416,36 @@ impl Engine {
                 .count();
             self.retry_oom(|| self.store.check_room(new as u64, bytes))?;
         }
-        for (k, v) in pairs {
-            self.set(k, v, SetOptions::default())?;
-        }
+        // Every key's shard write-locked at once, in shard order (so two MSETs cannot
+        // deadlock): as in Redis no reader sees some of the keys written and others not, and
+        // the writes reach the log as one group before any lock is released, so a crash
+        // keeps all of them or none.
+        let located: Vec<(u64, usize)> = pairs
+            .iter()
+            .map(|(k, _)| {
+                let h = self.store.hash(k);
+                (h, crate::store::Store::shard_of(h))
+            })
+            .collect();
+        let mut order: Vec<usize> = located.iter().map(|&(_, i)| i).collect();
+        order.sort_unstable();
+        order.dedup();
+        let mut locked: Vec<_> = order
+            .iter()
+            .map(|&i| (i, self.store.shards[i].data.write()))
+            .collect();
+        let written = self.store.grouped_under_locks(|| -> Result<()> {
+            for ((k, v), &(h, i)) in pairs.iter().zip(&located) {
+                let at = order.binary_search(&i).expect("locked above");
+                let data = &mut locked[at].1;
+                self.set_locked(&self.store.shards[i], data, h, k, v, SetOptions::default())?;
+            }
+            Ok(())
+        });
+        drop(locked);
+        written??;
+        self.store.enforce_caps();
+        self.store.wait_durable()?;
         Ok(())
     }
 

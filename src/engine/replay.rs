@@ -246,9 +246,16 @@ mod tests {
         .unwrap()
     }
 
-    /// Writes `keep`, then `ga` and `gb` (as one group when `grouped`), "crashes" (no
+    #[derive(Clone, Copy)]
+    enum Write {
+        Plain,
+        Atomically,
+        Mset,
+    }
+
+    /// Writes `keep`, then `ga` and `gb` (as one group unless `Plain`), "crashes" (no
     /// checkpoint), damages the bytes of `gb`'s value in the log, and reopens.
-    fn torn_after(grouped: bool) -> Engine {
+    fn torn_after(how: Write) -> Engine {
         let dir = tempfile::tempdir().unwrap();
         let e = durable_at(dir.path());
         e.set(b"keep", b"k", SetOptions::default()).unwrap();
@@ -256,10 +263,12 @@ mod tests {
             e.set(b"ga", b"GROUPMARK-A", SetOptions::default()).unwrap();
             e.set(b"gb", b"GROUPMARK-B", SetOptions::default()).unwrap();
         };
-        if grouped {
-            e.atomically(write).unwrap();
-        } else {
-            write();
+        match how {
+            Write::Plain => write(),
+            Write::Atomically => e.atomically(write).unwrap(),
+            Write::Mset => e
+                .mset(&[(b"ga", b"GROUPMARK-A"), (b"gb", b"GROUPMARK-B")])
+                .unwrap(),
         }
         e.close().unwrap();
         let mut damaged = 0;
@@ -295,26 +304,34 @@ mod tests {
         })
         .unwrap();
         assert_eq!(e.last_lsn(), before + 1, "one record for the group");
+        // An MSET is one record too.
+        e.mset(&[(b"m1", b"1"), (b"m2", b"2"), (b"m3", b"3")])
+            .unwrap();
+        assert_eq!(e.last_lsn(), before + 2, "one record for the MSET");
+        let end = e.last_lsn();
         e.close().unwrap();
         let e = durable_at(dir.path());
         // Recovery resumes at the log's LSN, not at the count of writes replayed (else a
         // later snapshot would claim LSNs the log has not reached, and replay would skip
         // the records written after it).
-        assert_eq!(e.last_lsn(), before + 1);
+        assert_eq!(e.last_lsn(), end);
         assert_eq!(e.get(b"a").unwrap().as_deref(), Some(&b"1"[..]));
         assert_eq!(e.get(b"c").unwrap().as_deref(), Some(&b"3"[..]));
+        assert_eq!(e.get(b"m3").unwrap().as_deref(), Some(&b"3"[..]));
         assert_eq!(e.get(b"old").unwrap(), None);
         e.close().unwrap();
         // Torn: without a group the first write survives the damage to the second…
-        let e = torn_after(false);
+        let e = torn_after(Write::Plain);
         assert!(e.get(b"ga").unwrap().is_some() && e.get(b"gb").unwrap().is_none());
         assert!(e.get(b"keep").unwrap().is_some());
-        // …with one, neither does, and what came before is kept.
-        let e = torn_after(true);
-        assert_eq!(e.get(b"ga").unwrap(), None);
-        assert_eq!(e.get(b"gb").unwrap(), None);
-        assert_eq!(e.get(b"keep").unwrap().as_deref(), Some(&b"k"[..]));
-        assert!(e.recovery_report().unwrap().wal_damage.is_some());
+        // …with one (a transaction, or an MSET), neither does, and what came before is kept.
+        for how in [Write::Atomically, Write::Mset] {
+            let e = torn_after(how);
+            assert_eq!(e.get(b"ga").unwrap(), None);
+            assert_eq!(e.get(b"gb").unwrap(), None);
+            assert_eq!(e.get(b"keep").unwrap().as_deref(), Some(&b"k"[..]));
+            assert!(e.recovery_report().unwrap().wal_damage.is_some());
+        }
     }
 
     #[test]

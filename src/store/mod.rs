@@ -217,13 +217,24 @@ impl Store {
     /// join the outer group; without a log this only runs `f`. An error means the group
     /// could not be logged (the log refused it): its writes are in memory only.
     pub fn grouped<R>(&self, f: impl FnOnce() -> R) -> Result<R> {
+        self.group(true, f)
+    }
+
+    /// [`Store::grouped`] for a caller that holds the write locks of every shard `f` writes
+    /// until this returns (MSET): those locks keep other writers and every checkpoint piece
+    /// off the keys until the group is logged, so the group gate is not needed.
+    pub fn grouped_under_locks<R>(&self, f: impl FnOnce() -> R) -> Result<R> {
+        self.group(false, f)
+    }
+
+    fn group<R>(&self, take_gate: bool, f: impl FnOnce() -> R) -> Result<R> {
         let Some(sink) = self.sink.get() else {
             return Ok(f());
         };
         if GROUP.with(|g| g.borrow().is_some()) {
             return Ok(f());
         }
-        let _gate = self.group_gate.write();
+        let _gate = take_gate.then(|| self.group_gate.write());
         /// Ends the group however `f` ends; a group left by a panic is still logged, so
         /// memory and log agree.
         struct Open<'a>(&'a Store, &'a dyn LogSink);

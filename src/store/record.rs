@@ -19,7 +19,7 @@
 //! | 8    | `Flush`     | (empty)                                                              |
 //! | 9    | `Group`     | entries to the end: kind: u8 (1–8), payload: bytes — the writes of one transaction |
 //!
-//! A `Group` is what [`crate::store::Store::grouped`] logs: the records of one MULTI/EXEC,
+//! A `Group` is what [`crate::store::Store::grouped`] logs: the records of one MULTI/EXEC or MSET,
 //! framed as one WAL record, so that a crash recovers all of them or (a torn record fails its
 //! CRC) none. Groups do not nest.
 //!
