@@ -234,22 +234,6 @@ pub fn keys(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     Ok(())
 }
 
-/// Redis's error for a subcommand given the wrong number of arguments.
-fn sub_arity(cmd: &str, sub: &[u8]) -> CmdError {
-    CmdError::err(format!(
-        "wrong number of arguments for '{cmd}|{}' command",
-        String::from_utf8_lossy(sub).to_ascii_lowercase()
-    ))
-}
-
-/// Redis's error for an unknown subcommand.
-fn unknown_sub(cmd: &str, sub: &[u8]) -> CmdError {
-    CmdError::err(format!(
-        "unknown subcommand '{}'. Try {cmd} HELP.",
-        String::from_utf8_lossy(sub)
-    ))
-}
-
 pub(super) fn help_lines(ctx: &mut Ctx<'_>, lines: &[&str]) {
     ctx.out.array(lines.len());
     for l in lines {
@@ -259,12 +243,10 @@ pub(super) fn help_lines(ctx: &mut Ctx<'_>, lines: &[&str]) {
 
 /// `OBJECT ENCODING|FREQ|IDLETIME|REFCOUNT key`, `OBJECT HELP` (what `redis-cli --hotkeys`
 /// asks for every key: FREQ under the `lfu` policy).
+/// Unknown subcommands and wrong counts are refused before this runs (`cmd::subcommands`).
 pub fn object(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     let sub = &args[1];
     if is(sub, "help") {
-        if args.len() != 2 {
-            return Err(sub_arity("object", sub));
-        }
         help_lines(
             ctx,
             &[
@@ -282,13 +264,6 @@ pub fn object(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
             ],
         );
         return Ok(());
-    }
-    let known = ["encoding", "freq", "idletime", "refcount"];
-    if !known.iter().any(|k| is(sub, k)) {
-        return Err(unknown_sub("OBJECT", sub));
-    }
-    if args.len() != 3 {
-        return Err(sub_arity("object", sub));
     }
     if is(sub, "idletime") {
         // LRU order is a logical clock here, not a time of last access.
@@ -326,12 +301,10 @@ pub fn object(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
 
 /// `MEMORY USAGE key [SAMPLES n]` (the bytes the key accounts for against the byte cap;
 /// exact, so SAMPLES is accepted and ignored) and `MEMORY HELP`.
+/// Unknown subcommands and wrong counts are refused before this runs (`cmd::subcommands`).
 pub fn memory(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     let sub = &args[1];
     if is(sub, "help") {
-        if args.len() != 2 {
-            return Err(sub_arity("memory", sub));
-        }
         help_lines(
             ctx,
             &[
@@ -350,9 +323,6 @@ pub fn memory(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
             "MEMORY {} is not supported by sutra-cache (MEMORY USAGE is; INFO memory has the totals)",
             String::from_utf8_lossy(sub).to_ascii_uppercase()
         )));
-    }
-    if args.len() < 3 {
-        return Err(sub_arity("memory", sub));
     }
     let mut i = 3;
     while i < args.len() {

@@ -542,14 +542,10 @@ fn config_params(ctx: &Ctx<'_>) -> Vec<(&'static str, String)> {
     ]
 }
 
+/// Unknown subcommands and wrong counts are refused before this runs (`cmd::subcommands`).
 pub fn config(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     let sub = &args[1];
     if is(sub, "get") {
-        if args.len() < 3 {
-            return Err(CmdError::err(
-                "wrong number of arguments for 'config|get' command",
-            ));
-        }
         let params = config_params(ctx);
         let hits: Vec<&(&str, String)> = params
             .iter()
