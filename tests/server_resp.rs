@@ -1363,15 +1363,29 @@ fn client_list_shows_every_connection_and_client_kill_closes_one() {
         .trim_start_matches(':')
         .trim()
         .to_string();
+    let b_id = String::from_utf8_lossy(&b.call(&[b"CLIENT", b"ID"]))
+        .trim_start_matches(':')
+        .trim()
+        .to_string();
+    assert_ne!(a_id, b_id);
+    // Two workers may accept the connections in either order, so the lines are found by
+    // id, not by position (CLIENT LIST lists by ascending id).
     let list = text_of(&b.call(&[b"CLIENT", b"LIST"]));
     let lines: Vec<&str> = list.lines().collect();
     assert_eq!(lines.len(), 2, "{list}");
-    assert!(
-        lines[0].starts_with(&format!("id={a_id} addr=127.0.0.1:")),
-        "{list}"
-    );
-    assert!(lines[0].contains(" name=worker-a "), "{list}");
-    assert!(lines[1].contains(" name=watcher "), "{list}");
+    let line_of = |id: &str| -> &str {
+        lines
+            .iter()
+            .find(|l| l.starts_with(&format!("id={id} addr=127.0.0.1:")))
+            .unwrap_or_else(|| panic!("no line for id {id}: {list}"))
+    };
+    assert!(line_of(&a_id).contains(" name=worker-a "), "{list}");
+    assert!(line_of(&b_id).contains(" name=watcher "), "{list}");
+    let ids: Vec<u64> = lines
+        .iter()
+        .map(|l| l["id=".len()..l.find(' ').unwrap()].parse().unwrap())
+        .collect();
+    assert!(ids[0] < ids[1], "listed by ascending id: {list}");
     assert!(lines
         .iter()
         .all(|l| l.contains(" laddr=127.0.0.1:") && l.contains(" db=0 ")));
