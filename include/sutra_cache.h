@@ -384,8 +384,9 @@ void sutra_vector_set_options_init(struct sutra_vector_set_options *options);
 void sutra_search_params_init(struct sutra_search_params *params);
 
 // Adds or updates one element of the vector set at `key` (created on the first add with
-// `options`, which may be NULL). `vector` has `dim` finite floats. `attributes` is a JSON
-// object of `attributes_len` bytes; NULL keeps the element's attributes, length 0 clears them.
+// `options`, which may be NULL). `vector` has `dim` finite floats. `attributes` is text of
+// `attributes_len` bytes (stored as given; FILTER reads it as a JSON object); NULL keeps
+// the element's attributes, length 0 clears them.
 // `ttl_ms` is > 0 or one of `SUTRA_TTL_*`. `*added` (may be NULL) is true for a new element.
 //
 // # Safety

@@ -302,7 +302,7 @@ fn freed_slots_are_reused() {
 }
 
 #[test]
-fn attributes_are_validated_set_read_and_cleared() {
+fn attributes_are_stored_as_given_read_and_cleared() {
     let (e, _) = engine();
     let o = VectorSetOptions::default();
     e.vadd(b"m", &o, ElementAdd::new(b"a", &[1.0])).unwrap();
@@ -315,10 +315,21 @@ fn attributes_are_validated_set_read_and_cleared() {
         Some(r#"{"type":"concept","n":1}"#)
     );
     assert_eq!(e.vinfo(b"m").unwrap().unwrap().attributes_count, 1);
-    for bad in ["[1,2]", "not json", "{\"a\":", "42"] {
-        let err = e.vset_attr(b"m", b"a", Some(bad)).unwrap_err();
-        assert_eq!(err.code(), ErrorCode::InvalidArgument, "{bad}");
-        assert!(err.to_string().contains("attributes"), "{err}");
+    // As in Redis, attributes are any string, stored and returned as given; FILTER treats
+    // one that is not a JSON object as matching nothing.
+    for raw in ["[1,2]", "not json", "{\"a\":", "42", "\"str\""] {
+        assert!(e.vset_attr(b"m", b"a", Some(raw)).unwrap(), "{raw}");
+        assert_eq!(e.vget_attr(b"m", b"a").unwrap().as_deref(), Some(raw));
+        let hits = e
+            .vsearch_filtered(
+                b"m",
+                Query::Vector(&[1.0]),
+                &SearchParams::default(),
+                &Filter::compile("1").unwrap(),
+                0,
+            )
+            .unwrap();
+        assert!(hits.is_empty(), "{raw} matched a filter");
     }
     assert!(!e.vset_attr(b"m", b"zz", Some("{}")).unwrap());
     assert!(e.vset_attr(b"m", b"a", Some("")).unwrap());
@@ -522,4 +533,30 @@ fn per_set_statistics_count_hits_misses_and_sets() {
     e.vget(b"a", b"x").unwrap();
     assert_eq!(e.vstats(b"a").unwrap().unwrap().hits, 1);
     assert_eq!(e.stats().total.hits, 1);
+}
+
+#[test]
+fn a_zero_vector_is_stored_and_has_cosine_zero_to_everything_as_in_redis() {
+    let (e, _) = engine();
+    let o = VectorSetOptions::default();
+    e.vadd(b"z", &o, ElementAdd::new(b"zero", &[0.0, 0.0]))
+        .unwrap();
+    e.vadd(b"z", &o, ElementAdd::new(b"x", &[1.0, 0.0]))
+        .unwrap();
+    e.vadd(b"z", &o, ElementAdd::new(b"y", &[0.0, 1.0]))
+        .unwrap();
+    assert_eq!(e.vget(b"z", b"zero").unwrap(), Some(vec![0.0, 0.0]));
+    let hits = e
+        .vsearch(b"z", Query::Vector(&[1.0, 0.0]), &SearchParams::default())
+        .unwrap();
+    let score = |name: &[u8]| hits.iter().find(|h| h.element == name).map(|h| h.score);
+    assert_eq!(score(b"x"), Some(1.0));
+    assert_eq!(score(b"zero"), Some(0.0));
+    assert_eq!(score(b"y"), Some(0.0));
+    // A zero query has no direction either: cosine 0 to everything (Redis's score 0.5).
+    let hits = e
+        .vsearch(b"z", Query::Vector(&[0.0, 0.0]), &SearchParams::default())
+        .unwrap();
+    assert_eq!(hits.len(), 3);
+    assert!(hits.iter().all(|h| h.score == 0.0), "{hits:?}");
 }

@@ -1458,3 +1458,123 @@ fn config_resetstat_zeroes_the_info_counters() {
     let again = text_of(&c.call(&[b"INFO", b"stats"]));
     assert_eq!(field(&again, "keyspace_hits"), 1);
 }
+
+/// Redis 8's vector-set behaviours that users rely on (issue #21's silent differences):
+/// zero vectors, raw attributes, repeated `!`/`not`, and escapes in FILTER strings.
+#[test]
+fn zero_vectors_raw_attributes_and_filter_edge_cases_answer_as_redis() {
+    let srv = TestServer::start();
+    let mut c = srv.connect();
+    // A zero vector is accepted; under cosine it scores 0.5 against anything.
+    c.check_words("VADD r1 VALUES 2 0 0 c", ":1\r\n");
+    c.check_words("VADD r1 VALUES 2 1 0 a", ":1\r\n");
+    c.check_words(
+        "VSIM r1 VALUES 2 1 0 WITHSCORES",
+        "*4\r\n$1\r\na\r\n$1\r\n1\r\n$1\r\nc\r\n$3\r\n0.5\r\n",
+    );
+    c.check_words("VEMB r1 c", "*2\r\n$1\r\n0\r\n$1\r\n0\r\n");
+    // Attributes are any string, returned as given; FILTER does not match a non-object.
+    for raw in ["invalid json", "[1,2]", "\"str\""] {
+        c.check(&cmd(&[b"VSETATTR", b"r1", b"a", raw.as_bytes()]), b":1\r\n");
+        let mut want = format!("${}\r\n", raw.len()).into_bytes();
+        want.extend(raw.as_bytes());
+        want.extend(b"\r\n");
+        c.check(&cmd(&[b"VGETATTR", b"r1", b"a"]), &want);
+        c.check(
+            &cmd(&[b"VSIM", b"r1", b"VALUES", b"2", b"1", b"0", b"FILTER", b"1"]),
+            b"*0\r\n",
+        );
+    }
+    // Repeated prefix not.
+    c.check(
+        &cmd(&[
+            b"VADD",
+            b"f",
+            b"VALUES",
+            b"2",
+            b"1",
+            b"0",
+            b"i1",
+            b"SETATTR",
+            br#"{"active": true, "n": 5}"#,
+        ]),
+        b":1\r\n",
+    );
+    c.check(
+        &cmd(&[
+            b"VADD",
+            b"f",
+            b"VALUES",
+            b"2",
+            b"0",
+            b"1",
+            b"i2",
+            b"SETATTR",
+            br#"{"active": false, "n": 0}"#,
+        ]),
+        b":1\r\n",
+    );
+    let filter = |c: &mut server_support::Conn, expr: &[u8], want: &[u8]| {
+        c.check(
+            &cmd(&[b"VSIM", b"f", b"VALUES", b"2", b"1", b"0", b"FILTER", expr]),
+            want,
+        );
+    };
+    let i1: &[u8] = b"*1\r\n$2\r\ni1\r\n";
+    let i2: &[u8] = b"*1\r\n$2\r\ni2\r\n";
+    filter(&mut c, b"!!.active", i1);
+    filter(&mut c, b"not not .active", i1);
+    filter(&mut c, b"!!!.active", i2);
+    filter(&mut c, b"!!.n == 1", i1);
+    filter(&mut c, b".n > 1 and not not .active", i1);
+    filter(&mut c, b".n < 1 and not not .active", b"*0\r\n");
+    filter(
+        &mut c,
+        b"!.active or !!.active",
+        b"*2\r\n$2\r\ni1\r\n$2\r\ni2\r\n",
+    );
+    // Escapes inside FILTER strings, both quote styles.
+    c.check(
+        &cmd(&[
+            b"VADD",
+            b"e",
+            b"VALUES",
+            b"2",
+            b"1",
+            b"0",
+            b"x",
+            b"SETATTR",
+            br#"{"dq": "a\"b", "sq": "O'Brien", "bs": "x\\y", "nl": "l1\nl2"}"#,
+        ]),
+        b":1\r\n",
+    );
+    c.check(
+        &cmd(&[
+            b"VADD",
+            b"e",
+            b"VALUES",
+            b"2",
+            b"0",
+            b"1",
+            b"y",
+            b"SETATTR",
+            br#"{"dq": "ab", "sq": "OBrien", "bs": "xy", "nl": "l1l2"}"#,
+        ]),
+        b":1\r\n",
+    );
+    for expr in [
+        &br#".dq == "a\"b""#[..],
+        br".sq == 'O\'Brien'",
+        br#".bs == "x\\y""#,
+        br#".nl == "l1\nl2""#,
+        br#""\"b" in .dq"#,
+        br#".dq in ["zzz", "a\"b"]"#,
+        br#"'a"b' == .dq"#,
+        br#".sq == "O'Brien""#,
+    ] {
+        c.check(
+            &cmd(&[b"VSIM", b"e", b"VALUES", b"2", b"1", b"0", b"FILTER", expr]),
+            b"*1\r\n$1\r\nx\r\n",
+        );
+    }
+}

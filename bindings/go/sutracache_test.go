@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -204,7 +205,7 @@ func TestErrorsCarryStableCodes(t *testing.T) {
 		{"nan", second(c.VAdd("s", "b", []float32{float32(math.NaN()), 0, 0}, nil)), InvalidArgument},
 		{"conflict", second(c.VAdd("s", "b", []float32{1, 0, 0}, &AddOptions{Set: VectorSetOptions{Metric: L2}})), Conflict},
 		{"wrong type", third(c.Get("s")), WrongType},
-		{"bad attributes", second(c.VAdd("s", "b", []float32{1, 0, 0}, &AddOptions{Attributes: ptr("[1")})), InvalidArgument},
+		{"attributes too long", second(c.VAdd("s", "b", []float32{1, 0, 0}, &AddOptions{Attributes: ptr(strings.Repeat("x", 1<<17))})), TooLarge},
 		{"checkpoint in memory", second(c.Checkpoint()), Unsupported},
 	}
 	for _, tc := range cases {

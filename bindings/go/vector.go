@@ -46,7 +46,8 @@ type VectorSetOptions struct {
 // AddOptions of VAdd. The zero value keeps attributes and uses the default TTL.
 type AddOptions struct {
 	Set VectorSetOptions
-	// Attributes: nil keeps the element's, "" clears them, else a JSON object.
+	// Attributes: nil keeps the element's, "" clears them, else text stored as given (FILTER
+	// reads it as a JSON object).
 	Attributes *string
 	TTL        time.Duration // TTLDefault, TTLNever or positive
 }

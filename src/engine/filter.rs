@@ -1,12 +1,14 @@
 //! Filter expressions over an element's JSON attributes: the language of Redis 8's
 //! `VSIM … FILTER`, with the same results.
 //!
-//! - Values: numbers (`1`, `-2.5`, `1e3`), strings in single or double quotes (a backslash
-//!   keeps the next character inside the string; the text is compared as written), `null`,
+//! - Values: numbers (`1`, `-2.5`, `1e3`), strings in single or double quotes (escapes:
+//!   `\n` `\t` `\r` `\b` `\f` `\uXXXX`, and a backslash before any other character keeps
+//!   that character, so `"a\"b"`, `'O\'Brien'` and `"x\\y"` mean what JSON means), `null`,
 //!   tuples of numbers and strings (`[1, "a"]`), and selectors: `.field` reads a top-level
 //!   field of the attributes (letters, digits, `_` and `-`).
 //! - Operators, loosest first: `or` `||`; `and` `&&`; `==` `!=` `>` `>=` `<` `<=` `in`;
-//!   `+` `-`; `*` `/` `%`; `**` (right-associative); `not` `!`; parentheses.
+//!   `+` `-`; `*` `/` `%`; `**` (right-associative); `not` `!` (prefix, and repeatable:
+//!   `!!x` is `!(!x)`); parentheses. Binary operators of one level group left to right.
 //! - A JSON boolean reads as 1 or 0, an array of numbers and strings as a tuple. An element
 //!   without attributes, with attributes that are not a JSON object, with a selected field
 //!   missing, or with one holding an object or a nested array, does not match.
@@ -158,22 +160,55 @@ impl Lexer<'_> {
         text.parse::<f64>().ok().map(Val::Num)
     }
 
+    /// A quoted string, its escapes resolved: `\n` `\t` `\r` `\b` `\f` are those control
+    /// characters, `\uXXXX` is that code point (as in the JSON the attributes are written
+    /// in), and a backslash before any other character keeps that character (`\"`, `\'`,
+    /// `\\`).
     fn string(&mut self) -> Option<Val> {
         let quote = self.peek(0);
         self.at += 1;
-        let start = self.at;
+        let mut text: Vec<u8> = Vec::new();
         while self.at < self.s.len() {
             match self.s[self.at] {
-                b'\\' if self.at + 1 < self.s.len() => self.at += 2,
-                c if c == quote => {
-                    let text = String::from_utf8_lossy(&self.s[start..self.at]).into_owned();
-                    self.at += 1;
-                    return Some(Val::Str(text));
+                b'\\' if self.at + 1 < self.s.len() => {
+                    let c = self.s[self.at + 1];
+                    self.at += 2;
+                    match c {
+                        b'n' => text.push(b'\n'),
+                        b't' => text.push(b'\t'),
+                        b'r' => text.push(b'\r'),
+                        b'b' => text.push(0x08),
+                        b'f' => text.push(0x0c),
+                        b'u' => match self.unicode_escape() {
+                            Some(ch) => {
+                                let mut buf = [0u8; 4];
+                                text.extend_from_slice(ch.encode_utf8(&mut buf).as_bytes());
+                            }
+                            None => text.push(b'u'),
+                        },
+                        other => text.push(other),
+                    }
                 }
-                _ => self.at += 1,
+                c if c == quote => {
+                    self.at += 1;
+                    return Some(Val::Str(String::from_utf8_lossy(&text).into_owned()));
+                }
+                c => {
+                    text.push(c);
+                    self.at += 1;
+                }
             }
         }
         None
+    }
+
+    /// The code point of the 4 hex digits after `\u` (consumed only when they are valid).
+    fn unicode_escape(&mut self) -> Option<char> {
+        let hex = self.s.get(self.at..self.at + 4)?;
+        let code = u32::from_str_radix(std::str::from_utf8(hex).ok()?, 16).ok()?;
+        let ch = char::from_u32(code)?;
+        self.at += 4;
+        Some(ch)
     }
 
     fn tuple(&mut self) -> Option<Val> {
@@ -310,6 +345,10 @@ impl Filter {
                         Some(op) => emit(op, &mut depth, &mut program)?,
                     }
                 },
+                // A prefix operator applies to what follows it: it never completes an
+                // operator before it (`!!x` is `!(!x)`, `a and not not b` is
+                // `a and !(!b)`).
+                Token::Op(op) if op.arity() == 1 => ops.push(op),
                 Token::Op(op) => {
                     let p = op.precedence();
                     while let Some(&top) = ops.last() {
@@ -397,9 +436,36 @@ fn num(b: bool) -> Val {
 fn to_num(v: &Val) -> f64 {
     match v {
         Val::Num(n) => *n,
-        Val::Str(s) => s.parse().unwrap_or(0.0),
+        Val::Str(s) => str_to_num(s),
         _ => 0.0,
     }
+}
+
+/// A string as a number the way C's `strtod` reads it when it must use the whole string
+/// (what Redis does): leading white space skipped, decimal or `0x` hexadecimal, `inf`/`nan`;
+/// anything else, trailing characters included, or a string of 256 bytes or more, is 0.
+fn str_to_num(s: &str) -> f64 {
+    if s.len() >= 256 {
+        return 0.0;
+    }
+    let t = s.trim_start_matches([' ', '\t', '\n', '\r', '\x0b', '\x0c']);
+    if let Ok(n) = t.parse::<f64>() {
+        return n;
+    }
+    let (sign, digits) = match t.as_bytes().first() {
+        Some(b'-') => (-1.0, &t[1..]),
+        Some(b'+') => (1.0, &t[1..]),
+        _ => (1.0, t),
+    };
+    digits
+        .strip_prefix("0x")
+        .or_else(|| digits.strip_prefix("0X"))
+        .filter(|h| !h.is_empty() && h.bytes().all(|b| b.is_ascii_hexdigit()))
+        .map_or(0.0, |h| {
+            sign * h.bytes().fold(0.0, |acc, b| {
+                acc * 16.0 + f64::from((b as char).to_digit(16).unwrap_or(0))
+            })
+        })
 }
 
 fn truthy(v: &Val) -> bool {
@@ -506,7 +572,9 @@ mod tests {
             ("'open", 0),
             ("[1, x]", 0),
             ("1 2", 2),
-            ("not not 1", 0),
+            ("1 ! 2", 0),
+            ("not", 0),
+            ("!!", 0),
         ] {
             let got = Filter::compile(expr).map(|_| ());
             assert!(got.is_err(), "{expr} compiled");
@@ -519,5 +587,166 @@ mod tests {
         assert!(Filter::compile(&"1 + ".repeat(10_000)).is_err());
         let ok = format!("{}1", "1 + ".repeat(10_000));
         assert!(Filter::compile(&ok).unwrap().matches(Some("{}")));
+    }
+}
+
+/// Redis's semantics, case by case: each row is an expression, the attributes it runs on
+/// and whether the element passes. The results follow Redis 8's `expr.c` (precedence and
+/// left-to-right grouping, `**` right-associative, prefix `!`/`not` repeatable, strings
+/// compared as strings and coerced as `strtod` reads them, mixed types compared as numbers,
+/// a missing or non-scalar field failing the whole expression).
+#[cfg(test)]
+mod redis_table {
+    use super::Filter;
+
+    const A: &str = r#"{"year": 1984, "rating": 7.5, "genre": "sci-fi", "tags": ["a", "b", 3],
+        "active": true, "off": false, "n": 0, "none": null, "s": "10", "e": "",
+        "dq": "a\"b", "sq": "O'Brien", "bs": "x\\y", "nl": "l1\nl2", "neg": -3, "big": 1e300,
+        "name": "The Matrix", "obj": {"x": 1}, "nested": [[1]], "u": "é"}"#;
+
+    #[rustfmt::skip]
+    const ROWS: &[(&str, bool)] = &[
+        // literals and arithmetic
+        ("1", true), ("0", false), ("-1", true), ("0.0", false), ("1e3 == 1000", true),
+        ("1.5e1 == 15", true), ("2 + 3 == 5", true), ("2 + 3 * 4 == 14", true),
+        ("(2 + 3) * 4 == 20", true), ("10 - 2 - 3 == 5", true), ("100 / 10 / 5 == 2", true),
+        ("2 ** 3 ** 2 == 512", true), ("(2 ** 3) ** 2 == 64", true), ("2 ** -1 == 0.5", true),
+        ("7 % 3 == 1", true), ("-7 % 3 == -1", true), ("7.5 % 2 == 1.5", true),
+        ("1 / 0 > 1000000", true), ("0 / 0 == 0 / 0", false), ("0 / 0 != 0 / 0", true),
+        ("5 - -3 == 8", true), ("5--3 == 8", true), ("(1) -1 == 0", true),
+        ("2 * 3 + 4 * 5 == 26", true), ("1 + 2 == 3 and 2 * 2 == 4", true),
+        ("3 > 2 > 1", false), ("1 < 2 < 3", true), ("1 == 1 == 1", true), ("2 == 2 == 2", false),
+        ("1 + 1 > 1", true), ("1+2*3-4/2 == 5", true), ("((1 + 2) * (3 + 4)) == 21", true),
+        ("10 % 3 ** 2 == 1", true), ("-2 ** 2 == 4", true), ("2 * -2 == -4", true),
+        ("1 == 1.0", true), ("0.1 + 0.2 == 0.3", false),
+        // prefix not, repeated
+        ("not 0", true), ("not 1", false), ("!0", true), ("!1", false), ("!!1", true),
+        ("!!0", false), ("!!!0", true), ("not not 1", true), ("not not 0", false),
+        ("not !1", true), ("!(1 and 0)", true), ("!1 and 0", false), ("!0 or 0", true),
+        ("not 1 == 0", true), ("!2 == 0", true), ("! ! 1", true), ("1 !", false), ("not not not 1", false),
+        // logic
+        ("1 and 1", true), ("1 and 0", false), ("0 or 1", true), ("0 or 0", false),
+        ("1 && 1", true), ("0 || 0", false), ("1 or 0 and 0", true), ("(1 or 0) and 0", false),
+        ("0 and 1 or 1", true), ("1 || 0 && 0", true),
+        // selectors: numbers
+        (".year == 1984", true), (".year > 1980", true), (".year >= 1984", true),
+        (".year < 1984", false), (".year <= 1984", true), (".year != 1984", false),
+        (".year + 16 == 2000", true), (".year % 100 == 84", true), (".rating * 2 == 15", true),
+        (".rating > 7 and .rating < 8", true), (".year - 1984", false), (".year - 1983", true),
+        (".neg < 0", true), (".neg == -3", true), (".neg * .neg == 9", true), ("-3 == .neg", true),
+        (".neg ** 2 == 9", true), (".big > 1e299", true), (".year == '1984'", true),
+        ("(((.year)))== 1984", true), (".year>1980&&.rating>=7.5", true), (".year>1980||0", true),
+        ("  .year   ==   1984  ", true), (".year==1984and.active", true),
+        // selectors: strings
+        (".genre == 'sci-fi'", true), (r#".genre == "sci-fi""#, true), (".genre != 'drama'", true),
+        (".genre == 'SCI-FI'", false), ("'sci' in .genre", true), ("'fi' in .genre", true),
+        ("'drama' in .genre", false), ("'' in .genre", true), (".genre > 0", false),
+        (".genre == 0", true), (".name == 'The Matrix'", true), ("'Matrix' in .name", true),
+        ("'matrix' in .name", false), (".s == 10", true), (".s == '10'", true), (".s > 9", true),
+        (".s + 1 == 11", true), (".s == '10.0'", false), (".s == 10.0", true), (".e", false),
+        ("!.e", true), (".e == ''", true), (".e == 0", true),
+        // tuples and in
+        (".genre in ['drama', 'sci-fi']", true), (".genre in ['drama']", false),
+        (".genre in []", false), (".year in [1984, 2000]", true), (".year in ['1984']", true),
+        ("'a' in .tags", true), ("'c' in .tags", false), ("3 in .tags", true),
+        ("'3' in .tags", true), ("4 in .tags", false), (".tags", true), ("1 in [1]", true),
+        ("1 in [2, 3]", false), ("'a' in ['a', 'b']", true), ("'a' in 'cat'", true),
+        ("'cat' in 'a'", false), ("1 in 'a1'", false), ("[1, 2]", true), ("[]", true),
+        ("[1] == [1]", true), ("-1 in [-1]", true), ("1.5 in [1.5]", true),
+        (".rating in [7.5]", true), ("2 + 2 in [4]", true), ("not 1 in [0]", true),
+        (".n in [0] and .active", true), (".tags == 0", true),
+        // booleans
+        (".active", true), (".off", false), ("!.active", false), ("!.off", true),
+        ("!!.active", true), ("!!.off", false), ("!!!.active", false), ("not not .active", true),
+        (".active == 1", true), (".off == 0", true), (".active + .active == 2", true),
+        (".active and .off", false), (".active or .off", true), (".active && !.off", true),
+        ("!.active || .off", false), ("!.active or !!.active", true), ("!!.year == 1", true),
+        ("!.year == 0", true), (".n", false), (".n == 0", true), ("!.n", true),
+        ("!!.n == 1", false), (".n > 1 and not not .active", false),
+        (".n < 1 and not not .active", true), (".n > 1 or not not .active", true),
+        ("not .n and not not .active", true),
+        // null
+        (".none == null", true), (".none", false), ("!.none", true), (".none == 0", false),
+        (".none != null", false), ("null == null", true), ("null", false), ("null != 0", true),
+        ("null == ''", false),
+        // strings as strtod reads them
+        ("'abc' == 0", true), ("'abc' > -1", true), ("'abc'", true), ("''", false), ("'0'", true),
+        ("'10' > '9'", true), ("'abc' == 'abc'", true), ("'abc' != 'abd'", true),
+        ("'a' + 'b' == 0", true), ("'2' * '3' == 6", true), ("'1e2' == 100", true),
+        ("' 12' == 12", true), ("'12 ' == 12", false), ("'0x10' == 16", true),
+        ("'-0x10' == -16", true), ("'inf' > 1000", true), ("'-5' < 0", true), ("'1e' == 0", true),
+        // escapes in both quote styles
+        (r#".dq == 'a"b'"#, true), (r#".dq == "a\"b""#, true), (r#".sq == 'O\'Brien'"#, true),
+        (r#".sq == "O'Brien""#, true), (r#".bs == "x\\y""#, true), (r#".bs == 'x\\y'"#, true),
+        (r#".nl == "l1\nl2""#, true), (r#".nl == 'l1\nl2'"#, true), (r#""\"b" in .dq"#, true),
+        (r#".dq in ["zzz", "a\"b"]"#, true), (r#"'\u0041' == 'A'"#, true),
+        (r#"'\x' == 'x'"#, true), (r#"'a\'' == "a'""#, true), (r#".bs == "xy""#, false),
+        (r#".u == '\u00e9'"#, true), (r#".u == "é""#, true), (r#"'\t' == "	""#, true),
+        // missing fields and values that are not scalars fail the whole expression
+        (".missing", false), (".missing == 1 or 1", false), ("1 or .missing", false),
+        ("not .missing", false), (".obj", false), (".obj == 1 or 1", false),
+        (".nested or 1", false),
+        // mixed
+        (".year > 1980 and .genre == 'sci-fi' and 'a' in .tags", true),
+        (".year > 1990 or .rating < 7", false), ("(.year > 1990 or .rating > 7) and .active", true),
+        (".year > 1990 or .rating > 7 and .active", true), ("not (.year < 1980)", true),
+        ("!(.year > 1980)", false),
+    ];
+
+    #[test]
+    fn every_row_gives_redis_result() {
+        assert!(ROWS.len() >= 200, "{} rows", ROWS.len());
+        for (expr, want) in ROWS {
+            let f = Filter::compile(expr).unwrap_or_else(|e| panic!("{expr}: {e:?}"));
+            assert_eq!(f.matches(Some(A)), *want, "{expr}");
+        }
+    }
+
+    #[test]
+    fn attributes_that_are_not_a_json_object_match_nothing() {
+        let always = Filter::compile("1").unwrap();
+        for attrs in ["[1, 2]", r#""str""#, "invalid json", "42", "null", ""] {
+            assert!(!always.matches(Some(attrs)), "{attrs}");
+        }
+        assert!(!always.matches(None));
+        assert!(always.matches(Some("{}")));
+        assert!(!Filter::compile(".a").unwrap().matches(Some("{}")));
+        assert!(Filter::compile(".b == 1")
+            .unwrap()
+            .matches(Some(r#"{"b": true}"#)));
+        assert!(Filter::compile(".x * 2 == 10")
+            .unwrap()
+            .matches(Some(r#"{"x": "5"}"#)));
+    }
+
+    #[test]
+    fn malformed_expressions_do_not_compile() {
+        for expr in [
+            "true",
+            ".active == true",
+            "null in [null]",
+            "1 ! 2",
+            "not",
+            "!!",
+            "(",
+            ")",
+            "1 +",
+            "+ 1",
+            "1 2",
+            "'open",
+            "[1, x]",
+            ".",
+            "1 ==",
+            "== 1",
+            "()",
+            "[1, [2]]",
+            "@",
+            "1e == 1",
+            "'a' 'b'",
+            ".a .b",
+            "1e-3 == 0.001",
+        ] {
+            assert!(Filter::compile(expr).is_err(), "{expr} compiled");
+        }
     }
 }

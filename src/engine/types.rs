@@ -207,7 +207,7 @@ pub enum AttrUpdate<'a> {
     Keep,
     /// Remove them.
     Clear,
-    /// Set them to this JSON object (validated).
+    /// Set them to this text (stored as given; FILTER reads it as a JSON object).
     Set(&'a str),
 }
 

@@ -74,11 +74,9 @@ impl Engine {
                 limit,
             });
         }
-        match serde_json::from_str::<serde_json::Value>(json) {
-            Ok(serde_json::Value::Object(_)) => Ok(()),
-            Ok(_) => Err(Error::invalid("attributes", "a JSON object")),
-            Err(e) => Err(Error::invalid("attributes", format!("a JSON object ({e})"))),
-        }
+        // Any string is stored as given, as Redis does; FILTER reads it as JSON and an
+        // element whose attributes are not a JSON object matches no expression.
+        Ok(())
     }
 
     /// Adds or updates one element; creates the set on first add. True when the element is new.
@@ -189,17 +187,8 @@ impl Engine {
                 ef_construction: opts.ef_construction.unwrap_or(DEFAULT_EF_CONSTRUCTION),
             },
         };
-        if params.metric == Metric::Cosine {
-            if let Some(a) = adds.iter().find(|a| a.vector.iter().all(|&x| x == 0.0)) {
-                return Err(Error::invalid(
-                    "vector",
-                    format!(
-                        "a non-zero vector under the cosine metric (element '{}')",
-                        String::from_utf8_lossy(a.element)
-                    ),
-                ));
-            }
-        }
+        // A zero vector is stored as Redis stores it: under cosine it has no direction, so
+        // it scores 0.5 (cosine 0) against every query.
         // Look every element up once: its name hash, and its slot and expiry when it exists.
         let hashes: Vec<u64> = adds.iter().map(|a| store.hash(a.element)).collect();
         let found: Vec<Option<(u32, u64)>> =
@@ -546,7 +535,8 @@ impl Engine {
         }))
     }
 
-    /// Sets (`Some(json)`, a JSON object; empty string clears) or clears (`None`) attributes;
+    /// Sets (`Some(text)`, stored as given: FILTER reads it as a JSON object; an empty string
+    /// clears) or clears (`None`) attributes;
     /// false when the element does not exist.
     pub fn vset_attr(&self, key: &[u8], element: &[u8], json: Option<&str>) -> Result<bool> {
         self.check_key(key)?;
@@ -667,12 +657,6 @@ impl Engine {
                         expected: set.params.dim,
                         got: v.len(),
                     });
-                }
-                if set.params.metric == Metric::Cosine && v.iter().all(|&x| x == 0.0) {
-                    return Err(Error::invalid(
-                        "vector",
-                        "a non-zero query vector under the cosine metric",
-                    ));
                 }
                 Ok(set.prepare_query(v))
             }

@@ -166,8 +166,9 @@ pub unsafe extern "C" fn sutra_search_params_init(params: *mut sutra_search_para
 }
 
 /// Adds or updates one element of the vector set at `key` (created on the first add with
-/// `options`, which may be NULL). `vector` has `dim` finite floats. `attributes` is a JSON
-/// object of `attributes_len` bytes; NULL keeps the element's attributes, length 0 clears them.
+/// `options`, which may be NULL). `vector` has `dim` finite floats. `attributes` is text of
+/// `attributes_len` bytes (stored as given; FILTER reads it as a JSON object); NULL keeps
+/// the element's attributes, length 0 clears them.
 /// `ttl_ms` is > 0 or one of `SUTRA_TTL_*`. `*added` (may be NULL) is true for a new element.
 ///
 /// # Safety
