@@ -158,7 +158,7 @@ int main(int argc, char **argv) {
     CHECK(sutra_vector_add(cache, KEY("minilm"), KEY("x"), a, DIM, NULL, 0, 0, &vopts, NULL, &err) == SUTRA_INVALID_ARGUMENT);
     CHECK(sutra_vector_add(cache, KEY("minilm"), KEY("x"), NULL, DIM, NULL, 0, 0, NULL, NULL, &err) == SUTRA_NULL_ARGUMENT);
     CHECK(sutra_vector_add(cache, KEY("greeting"), KEY("x"), a, DIM, NULL, 0, 0, NULL, NULL, &err) == SUTRA_WRONG_TYPE);
-    CHECK(sutra_vector_add(cache, KEY("minilm"), KEY("x"), a, DIM, (const uint8_t *)"[1", 2, 0, NULL, NULL, &err) == SUTRA_INVALID_ARGUMENT);
+    CHECK(sutra_vector_add(cache, KEY("minilm"), KEY("x"), a, DIM, (const uint8_t *)"\xff\xfe", 2, 0, NULL, NULL, &err) == SUTRA_INVALID_ARGUMENT); /* not UTF-8 */
     CHECK(sutra_vector_add_many(cache, KEY("minilm"), NULL, name_lens, rows, 2, DIM, 0, NULL, NULL, &err) == SUTRA_NULL_ARGUMENT);
     CHECK(sutra_cache_get(cache, KEY("minilm"), buf, sizeof buf, &len, &found, &err) == SUTRA_WRONG_TYPE);
 
