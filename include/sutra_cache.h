@@ -47,6 +47,16 @@
 // `*ttl_ms_out` of the ttl calls when it exists without expiry (Redis's PTTL -1).
 #define SUTRA_TTL_NO_EXPIRY -1
 
+// `wal_sync_interval_ms` value: the engine's default policy (fdatasync every 5000 ms, the
+// seed's `WAL_SYNC_INTERVAL_MS`). Go's zero `WALSync` is this value.
+#define SUTRA_WAL_SYNC_DEFAULT 0
+
+// `wal_sync_interval_ms` value: fdatasync before each acknowledgement (survives power loss).
+#define SUTRA_WAL_SYNC_ALWAYS -1
+
+// `wal_sync_interval_ms` value: fdatasync only on checkpoint and close.
+#define SUTRA_WAL_SYNC_NEVER -2
+
 // Success.
 #define SUTRA_OK 0
 
@@ -145,9 +155,10 @@ typedef struct sutra_options {
   uint64_t max_element_bytes;
   // Largest vector dimension.
   uint64_t max_dim;
-  // With a data directory, when the log is fdatasynced: 0 = before each acknowledgement
-  // (survives power loss); a positive value = every this many ms (survives a process
-  // crash); -1 = never. Default 5000 (the seed's `WAL_SYNC_INTERVAL_MS`).
+  // With a data directory, when the log is fdatasynced: a positive value = every this many
+  // ms (survives a process crash), or `SUTRA_WAL_SYNC_DEFAULT` (every 5000 ms, what
+  // `sutra_options_init` writes), `SUTRA_WAL_SYNC_ALWAYS` (before each acknowledgement:
+  // survives power loss) or `SUTRA_WAL_SYNC_NEVER`.
   int64_t wal_sync_interval_ms;
   // With a data directory: take a snapshot every this many ms (0 = not by time).
   uint64_t checkpoint_interval_ms;

@@ -20,8 +20,10 @@ pub mod server;
 pub mod simd;
 mod snapshot;
 mod store;
+mod vocab;
 #[doc(hidden)]
 pub mod wal;
 
 pub use engine::*;
 pub use error::{Error, ErrorCode, Result};
+pub use vocab::{DEFAULT_WAL_SYNC_INTERVAL_MS, TTL_MISSING, TTL_NO_EXPIRY};

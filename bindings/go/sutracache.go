@@ -110,22 +110,22 @@ type Options struct {
 // WALSync says when the write-ahead log is fdatasynced.
 type WALSync int64
 
-// WAL sync policies.
+// WAL sync policies: the C ABI's SUTRA_WAL_SYNC_* values (a positive value is a period in ms).
 const (
-	SyncDefault WALSync = 0  // every 5000 ms, the seed's WAL_SYNC_INTERVAL_MS
-	SyncAlways  WALSync = -1 // before each acknowledgement (survives power loss)
-	SyncNever   WALSync = -2 // only on close
+	SyncDefault WALSync = C.SUTRA_WAL_SYNC_DEFAULT // every 5000 ms, the seed's WAL_SYNC_INTERVAL_MS
+	SyncAlways  WALSync = C.SUTRA_WAL_SYNC_ALWAYS  // before each acknowledgement (survives power loss)
+	SyncNever   WALSync = C.SUTRA_WAL_SYNC_NEVER   // only on close
 )
 
 // SyncEvery fdatasyncs every d (a process crash loses nothing acknowledged).
 func SyncEvery(d time.Duration) WALSync { return WALSync(max(d.Milliseconds(), 1)) }
 
-// TTL arguments and results.
+// TTL arguments and results: the C ABI's SUTRA_TTL_* values.
 const (
-	TTLDefault  time.Duration = 0  // write: the configured default TTL
-	TTLNever    time.Duration = -1 // write: never expires; TTL(): exists without expiry
-	TTLMissing  time.Duration = -2 // TTL(): no such key or element
-	TTLNoExpiry               = TTLNever
+	TTLDefault  time.Duration = C.SUTRA_TTL_DEFAULT   // write: the configured default TTL
+	TTLNever    time.Duration = C.SUTRA_TTL_NEVER     // write: never expires
+	TTLMissing  time.Duration = C.SUTRA_TTL_MISSING   // TTL(): no such key or element
+	TTLNoExpiry time.Duration = C.SUTRA_TTL_NO_EXPIRY // TTL(): exists without expiry
 )
 
 func ttlArg(ttl time.Duration) C.int64_t {
@@ -171,14 +171,7 @@ func Open(path string, opts Options) (*Cache, error) {
 	if opts.NoActiveExpire {
 		o.active_expire_interval_ms = 0
 	}
-	switch {
-	case opts.WALSync == SyncAlways:
-		o.wal_sync_interval_ms = 0
-	case opts.WALSync == SyncNever:
-		o.wal_sync_interval_ms = -1
-	case opts.WALSync > 0:
-		o.wal_sync_interval_ms = C.int64_t(opts.WALSync)
-	}
+	o.wal_sync_interval_ms = C.int64_t(opts.WALSync)
 	if opts.NoCheckpointOnClose {
 		o.checkpoint_on_close = false
 	}

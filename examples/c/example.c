@@ -289,12 +289,13 @@ int main(int argc, char **argv) {
 
     /* ---- a durable cache: write, checkpoint, write more, close, reopen, read back ---- */
     sutra_options_init(&opts);
-    opts.wal_sync_interval_ms = 0; /* acknowledge after fdatasync */
+    CHECK(opts.wal_sync_interval_ms == SUTRA_WAL_SYNC_DEFAULT);
+    opts.wal_sync_interval_ms = SUTRA_WAL_SYNC_ALWAYS; /* acknowledge after fdatasync */
     opts.active_expire_interval_ms = 0;
     CHECK(opts.checkpoint_on_close);
     opts.wal_sync_interval_ms = -7;
     CHECK(sutra_cache_open(data_dir, &opts, &cache, &err) == SUTRA_INVALID_ARGUMENT);
-    opts.wal_sync_interval_ms = 0;
+    opts.wal_sync_interval_ms = SUTRA_WAL_SYNC_ALWAYS;
     opts.checkpoint_on_close = false; /* the tail after the checkpoint comes back from the WAL */
     OK(sutra_cache_open(data_dir, &opts, &cache, &err));
     OK(sutra_cache_set(cache, KEY("durable"), KEY("before checkpoint"), SUTRA_TTL_NEVER, 0, NULL, &err));

@@ -5,44 +5,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-pub use crate::wal::{IoChoice, SyncPolicy};
-
-/// What happens when a write would pass a cap.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
-pub enum EvictionPolicy {
-    /// Evict the least recently used entries (blobs and single elements alike).
-    #[default]
-    Lru,
-    /// Evict the least frequently used entries (Redis's logarithmic counter with decay).
-    Lfu,
-    /// Refuse the write with [`crate::Error::OutOfMemory`].
-    NoEviction,
-}
-
-impl std::str::FromStr for EvictionPolicy {
-    type Err = crate::Error;
-    fn from_str(s: &str) -> crate::Result<Self> {
-        match s.to_ascii_lowercase().as_str() {
-            "lru" | "allkeys-lru" => Ok(Self::Lru),
-            "lfu" | "allkeys-lfu" => Ok(Self::Lfu),
-            "noeviction" | "none" => Ok(Self::NoEviction),
-            _ => Err(crate::Error::invalid(
-                "eviction_policy",
-                format!("one of lru, lfu, noeviction; got '{s}'"),
-            )),
-        }
-    }
-}
-
-impl std::fmt::Display for EvictionPolicy {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Self::Lru => "lru",
-            Self::Lfu => "lfu",
-            Self::NoEviction => "noeviction",
-        })
-    }
-}
+pub use crate::vocab::{EvictionPolicy, SyncPolicy};
+pub use crate::wal::IoChoice;
 
 /// Milliseconds since the Unix epoch. Injectable so tests never sleep.
 pub trait Clock: Send + Sync + std::fmt::Debug {
@@ -137,8 +101,8 @@ pub struct EngineConfig {
     pub active_expire_budget: usize,
     /// Data directory; `None` keeps everything in memory only.
     pub data_dir: Option<PathBuf>,
-    /// When writes are acknowledged (with a data directory). Default: fdatasync every 5000 ms,
-    /// the seed's `WAL_SYNC_INTERVAL_MS`.
+    /// When writes are acknowledged (with a data directory). Default: [`SyncPolicy::default`]
+    /// (every [`crate::DEFAULT_WAL_SYNC_INTERVAL_MS`], the seed's `WAL_SYNC_INTERVAL_MS`).
     pub wal_sync: SyncPolicy,
     /// The WAL's I/O path (io_uring when available by default).
     pub wal_io: IoChoice,
@@ -173,7 +137,7 @@ impl Default for EngineConfig {
             active_expire_interval_ms: 100,
             active_expire_budget: 2_000,
             data_dir: None,
-            wal_sync: SyncPolicy::Interval(5_000),
+            wal_sync: SyncPolicy::default(),
             wal_io: IoChoice::Auto,
             wal_segment_bytes: 64 << 20,
             checkpoint_interval_ms: 3_600_000,

@@ -1,5 +1,7 @@
 //! Arguments and results of the engine's calls.
 
+pub use crate::vocab::{Metric, StorageMode, TtlState};
+
 /// When an entry expires, as a write asks for it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum Expiry {
@@ -92,17 +94,6 @@ impl ExpireIf {
     }
 }
 
-/// Remaining time to live of a key or element.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum TtlState {
-    /// No such key or element (Redis's -2).
-    Missing,
-    /// Exists without expiry (Redis's -1).
-    NoExpiry,
-    /// Expires in this many ms.
-    ExpiresInMs(u64),
-}
-
 /// What a key holds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum KeyKind {
@@ -136,52 +127,6 @@ pub struct KeyInfo {
     pub lfu_frequency: Option<u32>,
     /// A vector set's storage mode.
     pub storage: Option<StorageMode>,
-}
-
-/// Similarity measure of a vector set, fixed at creation.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Hash)]
-pub enum Metric {
-    /// Cosine similarity (vectors are normalised at insert; search is a dot product).
-    #[default]
-    Cosine,
-    /// Inner product.
-    Dot,
-    /// Euclidean distance (scores are negative squared distances: higher is nearer).
-    L2,
-}
-
-impl Metric {
-    /// Lower-case name.
-    pub fn name(self) -> &'static str {
-        match self {
-            Metric::Cosine => "cosine",
-            Metric::Dot => "dot",
-            Metric::L2 => "l2",
-        }
-    }
-}
-
-/// How a vector set stores its vectors, fixed at creation.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Hash)]
-pub enum StorageMode {
-    /// Original f32 kept (gets return the exact bytes stored) plus INT8 codes for traversal.
-    #[default]
-    Exact,
-    /// INT8 codes only (4× less memory); gets return dequantized vectors.
-    Q8,
-    /// f32 only; the index traverses f32.
-    NoQuant,
-}
-
-impl StorageMode {
-    /// Lower-case name.
-    pub fn name(self) -> &'static str {
-        match self {
-            StorageMode::Exact => "exact",
-            StorageMode::Q8 => "q8",
-            StorageMode::NoQuant => "noquant",
-        }
-    }
 }
 
 /// Parameters of a vector set. On the first add they create the set (`None` = default);

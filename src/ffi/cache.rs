@@ -38,6 +38,17 @@ pub const SUTRA_SET_IF_PRESENT: u32 = 2;
 pub const SUTRA_TTL_MISSING: i64 = -2;
 /// `*ttl_ms_out` of the ttl calls when it exists without expiry (Redis's PTTL -1).
 pub const SUTRA_TTL_NO_EXPIRY: i64 = -1;
+// The C names of the crate's TTL answers (cbindgen needs literals above).
+const _: () = assert!(SUTRA_TTL_MISSING == crate::TTL_MISSING);
+const _: () = assert!(SUTRA_TTL_NO_EXPIRY == crate::TTL_NO_EXPIRY);
+
+/// `wal_sync_interval_ms` value: the engine's default policy (fdatasync every 5000 ms, the
+/// seed's `WAL_SYNC_INTERVAL_MS`). Go's zero `WALSync` is this value.
+pub const SUTRA_WAL_SYNC_DEFAULT: i64 = 0;
+/// `wal_sync_interval_ms` value: fdatasync before each acknowledgement (survives power loss).
+pub const SUTRA_WAL_SYNC_ALWAYS: i64 = -1;
+/// `wal_sync_interval_ms` value: fdatasync only on checkpoint and close.
+pub const SUTRA_WAL_SYNC_NEVER: i64 = -2;
 
 /// Options of `sutra_cache_open`. Fill with `sutra_options_init` first, then change fields,
 /// so fields added later get their defaults. Plain data: not shared.
@@ -61,9 +72,10 @@ pub struct sutra_options {
     pub max_element_bytes: u64,
     /// Largest vector dimension.
     pub max_dim: u64,
-    /// With a data directory, when the log is fdatasynced: 0 = before each acknowledgement
-    /// (survives power loss); a positive value = every this many ms (survives a process
-    /// crash); -1 = never. Default 5000 (the seed's `WAL_SYNC_INTERVAL_MS`).
+    /// With a data directory, when the log is fdatasynced: a positive value = every this many
+    /// ms (survives a process crash), or `SUTRA_WAL_SYNC_DEFAULT` (every 5000 ms, what
+    /// `sutra_options_init` writes), `SUTRA_WAL_SYNC_ALWAYS` (before each acknowledgement:
+    /// survives power loss) or `SUTRA_WAL_SYNC_NEVER`.
     pub wal_sync_interval_ms: i64,
     /// With a data directory: take a snapshot every this many ms (0 = not by time).
     pub checkpoint_interval_ms: u64,
@@ -137,10 +149,23 @@ pub(crate) fn expiry(ttl_ms: i64) -> FfiResult<Expiry> {
 }
 
 pub(crate) fn ttl_code(state: TtlState) -> i64 {
-    match state {
-        TtlState::Missing => SUTRA_TTL_MISSING,
-        TtlState::NoExpiry => SUTRA_TTL_NO_EXPIRY,
-        TtlState::ExpiresInMs(ms) => ms.min(i64::MAX as u64) as i64,
+    state.as_ms()
+}
+
+/// The policy a `wal_sync_interval_ms` option asks for.
+fn sync_policy(ms: i64) -> FfiResult<SyncPolicy> {
+    match ms {
+        SUTRA_WAL_SYNC_DEFAULT => Ok(SyncPolicy::default()),
+        SUTRA_WAL_SYNC_ALWAYS => Ok(SyncPolicy::Always),
+        SUTRA_WAL_SYNC_NEVER => Ok(SyncPolicy::Never),
+        ms if ms > 0 => Ok(SyncPolicy::Interval(ms as u64)),
+        ms => Err(Failure::new(
+            SUTRA_INVALID_ARGUMENT,
+            format!(
+                "invalid argument 'wal_sync_interval_ms': > 0, SUTRA_WAL_SYNC_DEFAULT, \
+                 SUTRA_WAL_SYNC_ALWAYS or SUTRA_WAL_SYNC_NEVER; got {ms}"
+            ),
+        )),
     }
 }
 
@@ -173,11 +198,7 @@ pub unsafe extern "C" fn sutra_options_init(options: *mut sutra_options) {
         max_value_bytes: d.limits.max_value_bytes as u64,
         max_element_bytes: d.limits.max_element_bytes as u64,
         max_dim: d.limits.max_dim as u64,
-        wal_sync_interval_ms: match d.wal_sync {
-            SyncPolicy::Always => 0,
-            SyncPolicy::Interval(ms) => ms.min(i64::MAX as u64) as i64,
-            SyncPolicy::Never => -1,
-        },
+        wal_sync_interval_ms: SUTRA_WAL_SYNC_DEFAULT,
         checkpoint_interval_ms: d.checkpoint_interval_ms,
         checkpoint_on_close: d.checkpoint_on_close,
     };
@@ -228,17 +249,7 @@ pub unsafe extern "C" fn sutra_cache_open(
             config.limits.max_element_bytes =
                 usize_field(o.max_element_bytes, "max_element_bytes")?;
             config.limits.max_dim = usize_field(o.max_dim, "max_dim")?;
-            config.wal_sync = match o.wal_sync_interval_ms {
-                0 => SyncPolicy::Always,
-                -1 => SyncPolicy::Never,
-                ms if ms > 0 => SyncPolicy::Interval(ms as u64),
-                ms => {
-                    return Err(Failure::new(
-                        SUTRA_INVALID_ARGUMENT,
-                        format!("invalid argument 'wal_sync_interval_ms': >= 0 or -1; got {ms}"),
-                    ))
-                }
-            };
+            config.wal_sync = sync_policy(o.wal_sync_interval_ms)?;
             config.checkpoint_interval_ms = o.checkpoint_interval_ms;
             config.checkpoint_on_close = o.checkpoint_on_close;
         }

@@ -18,18 +18,10 @@ impl Slot {
     }
 }
 
-/// How two vectors compare. Scores are similarities: higher is nearer.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Hash)]
-pub enum Metric {
-    /// Cosine similarity. The caller normalises vectors (inserted and queried) to unit
-    /// length, so the score is the inner product.
-    #[default]
-    Cosine,
-    /// Inner product.
-    Dot,
-    /// Euclidean: the score is the negated squared distance.
-    L2,
-}
+/// How two vectors compare (the crate's one [`crate::vocab::Metric`]). For `Cosine` the
+/// caller normalises vectors (inserted and queried) to unit length, so the score is the
+/// inner product; `L2` scores are negated squared distances.
+pub use crate::vocab::Metric;
 
 /// What the index stores per element and traverses with.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Hash)]

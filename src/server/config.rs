@@ -69,7 +69,7 @@ pub struct ServerConfig {
     /// WAL sync policy: 0 = fdatasync before each acknowledgement (`always`), N > 0 =
     /// fdatasync every N ms (`interval`: an acknowledged write survives a crash of the
     /// process, and a power loss once the next sync has run).
-    #[arg(long, env = "WAL_SYNC_INTERVAL_MS", default_value_t = 5000)]
+    #[arg(long, env = "WAL_SYNC_INTERVAL_MS", default_value_t = crate::DEFAULT_WAL_SYNC_INTERVAL_MS)]
     pub wal_sync_interval_ms: u64,
 
     /// Overrides the policy WAL_SYNC_INTERVAL_MS selects: `always`, `interval` (every
@@ -293,33 +293,16 @@ impl ServerConfig {
         (self.idle_timeout_seconds > 0).then(|| Duration::from_secs(self.idle_timeout_seconds))
     }
 
-    /// The WAL sync policy: `--wal-sync` when given, else as WAL_SYNC_INTERVAL_MS selects.
+    /// The WAL sync policy: `--wal-sync` when given, else as WAL_SYNC_INTERVAL_MS selects
+    /// ([`SyncPolicy::named_over_interval`]).
     pub fn wal_sync_policy(&self) -> SyncPolicy {
-        match self
-            .wal_sync
-            .as_deref()
-            .map(str::to_ascii_lowercase)
-            .as_deref()
-        {
-            Some("always") => SyncPolicy::Always,
-            Some("never") => SyncPolicy::Never,
-            Some(_) if self.wal_sync_interval_ms == 0 => SyncPolicy::Interval(1000),
-            _ => SyncPolicy::from_interval_ms(self.wal_sync_interval_ms),
-        }
+        let named = self.wal_sync.as_deref().and_then(|s| s.parse().ok());
+        SyncPolicy::named_over_interval(named, self.wal_sync_interval_ms)
     }
 
     /// The WAL sync policy's name: `always`, `interval` or `never`.
     pub fn wal_mode(&self) -> &'static str {
-        sync_policy_name(self.wal_sync_policy())
-    }
-}
-
-/// `always`, `interval` or `never`.
-pub fn sync_policy_name(p: SyncPolicy) -> &'static str {
-    match p {
-        SyncPolicy::Always => "always",
-        SyncPolicy::Interval(_) => "interval",
-        SyncPolicy::Never => "never",
+        self.wal_sync_policy().name()
     }
 }
 
@@ -328,14 +311,9 @@ pub fn parse_wal_io(s: &str) -> Result<IoChoice, String> {
     s.parse::<IoChoice>().map_err(|e| e.to_string())
 }
 
-/// `exact`, `q8` or `noquant`.
+/// `exact`, `q8` or `noquant` (Redis's `int8` and `f32` too): [`StorageMode`]'s parser.
 pub fn parse_storage_mode(s: &str) -> Result<StorageMode, String> {
-    match s.to_ascii_lowercase().as_str() {
-        "exact" => Ok(StorageMode::Exact),
-        "q8" | "int8" => Ok(StorageMode::Q8),
-        "noquant" | "f32" => Ok(StorageMode::NoQuant),
-        _ => Err(format!("expected exact, q8 or noquant; got '{s}'")),
-    }
+    s.parse::<StorageMode>().map_err(|e| e.to_string())
 }
 
 /// A byte count with an optional unit as Redis's config accepts: `1024`, `64kb`, `1mb`,

@@ -15,8 +15,8 @@ use std::cmp::Reverse;
 use std::sync::atomic::Ordering;
 
 use super::{expired, EntryRef, Record, Removal, Shard, ShardData, Store, Value, NO_ELEM, SHARDS};
-use crate::engine::EvictionPolicy;
 use crate::error::{Error, Result};
+use crate::vocab::EvictionPolicy;
 
 /// Candidates examined per LFU eviction.
 const LFU_SAMPLES: usize = 16;

@@ -33,9 +33,10 @@ pub(crate) use shard::{EntryRef, KeyEntry, Shard, ShardData, Value, NO_ELEM};
 pub(crate) use vindex::{with_scratch, SavedGraph, VIndex};
 pub(crate) use vset::{PreparedQuery, SetParams, VectorSet};
 
-use crate::engine::{Counters, EngineConfig, EvictionPolicy};
+use crate::engine::{Counters, EngineConfig};
 use crate::error::Result;
 use crate::index::{Image, Restore};
+use crate::vocab::EvictionPolicy;
 pub(crate) use record::Record;
 
 /// Number of shards (a power of two).

@@ -27,8 +27,8 @@
 
 use std::borrow::Cow;
 
-use crate::engine::{Metric, StorageMode};
 use crate::error::Result;
+use crate::vocab::{Metric, StorageMode};
 
 use super::codec::{put_bytes, Reader};
 use super::vset::SetParams;

@@ -17,10 +17,10 @@ use std::sync::Arc;
 use parking_lot::{Mutex, RwLock};
 
 use super::vset::SetParams;
-use crate::engine::{Metric, StorageMode};
 use crate::error::Result;
 use crate::index::{self, Hnsw, Image, Search, Slot};
 use crate::snapshot::MappedArray;
+use crate::vocab::StorageMode;
 
 /// Version bookkeeping of one index.
 #[derive(Default)]
@@ -102,11 +102,7 @@ pub(crate) fn with_scratch<R>(f: impl FnOnce(&mut Search) -> R) -> R {
 
 impl VIndex {
     pub fn new(p: &SetParams) -> Result<Self> {
-        let metric = match p.metric {
-            Metric::Cosine => index::Metric::Cosine,
-            Metric::Dot => index::Metric::Dot,
-            Metric::L2 => index::Metric::L2,
-        };
+        let metric = p.metric;
         // An `exact` set keeps its f32 originals in its own arena, so its graph holds only the
         // INT8 codes it traverses, and the engine reranks the graph's `ef` candidates from the
         // set's f32 (`reranks`): the graph's rerank in `index::Mode::Exact`, without a second

@@ -18,7 +18,8 @@ use std::sync::Arc;
 use super::arena::Arena;
 use super::meta::AccessMeta;
 use super::vindex::VIndex;
-use crate::engine::{Counters, Metric, StorageMode};
+use crate::engine::Counters;
+use crate::vocab::{Metric, StorageMode};
 use crate::{quant, simd};
 
 /// Fixed parameters of a set.

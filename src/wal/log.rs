@@ -69,7 +69,7 @@ pub struct WalOptions {
 impl Default for WalOptions {
     fn default() -> Self {
         Self {
-            sync: SyncPolicy::Interval(5000),
+            sync: SyncPolicy::default(),
             io: IoChoice::Auto,
             segment_bytes: 64 << 20,
             max_free_segments: 4,

@@ -38,46 +38,7 @@ const SYNC_POLL: Duration = Duration::from_micros(500);
 /// one), has hundreds of MB to write at once while writers wait.
 const SYNC_AFTER_BYTES: u64 = 8 << 20;
 
-/// When records are acknowledged and how often the log is fdatasynced.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum SyncPolicy {
-    /// Acknowledge only after an fdatasync covering the record (survives power loss).
-    Always,
-    /// fdatasync every this many milliseconds (and after 8 MiB written); acknowledge once
-    /// the write completed (the record is in the page cache: survives `kill -9`, not power
-    /// loss).
-    Interval(u64),
-    /// Never fdatasync (except on `flush` and `close`); acknowledge once written.
-    Never,
-}
-
-impl SyncPolicy {
-    /// The seed's `WAL_SYNC_INTERVAL_MS`: 0 means [`SyncPolicy::Always`].
-    pub fn from_interval_ms(ms: u64) -> Self {
-        if ms == 0 {
-            Self::Always
-        } else {
-            Self::Interval(ms)
-        }
-    }
-}
-
-impl std::str::FromStr for SyncPolicy {
-    type Err = crate::Error;
-    fn from_str(s: &str) -> crate::Result<Self> {
-        match s.to_ascii_lowercase().as_str() {
-            "always" => Ok(Self::Always),
-            "never" => Ok(Self::Never),
-            other => match other.strip_prefix("interval:").map(str::parse::<u64>) {
-                Some(Ok(ms)) if ms > 0 => Ok(Self::Interval(ms)),
-                _ => Err(crate::Error::invalid(
-                    "wal_sync",
-                    format!("one of always, never, interval:<ms > 0>; got '{s}'"),
-                )),
-            },
-        }
-    }
-}
+pub use crate::vocab::SyncPolicy;
 
 /// State shared by appenders and the writer, under `Shared::state`.
 #[derive(Debug)]
@@ -618,26 +579,4 @@ fn write_chunk(core: &mut Core, chunk: &[u8], last: u64) -> io::Result<()> {
     core.active.offset += chunk.len() as u64;
     core.active.last_lsn = last;
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn sync_policies_parse_from_flags_and_the_seed_variable() {
-        assert_eq!("always".parse::<SyncPolicy>().unwrap(), SyncPolicy::Always);
-        assert_eq!("NEVER".parse::<SyncPolicy>().unwrap(), SyncPolicy::Never);
-        assert_eq!(
-            "interval:250".parse::<SyncPolicy>().unwrap(),
-            SyncPolicy::Interval(250)
-        );
-        assert!("interval:0".parse::<SyncPolicy>().is_err());
-        assert!("sometimes".parse::<SyncPolicy>().is_err());
-        assert_eq!(SyncPolicy::from_interval_ms(0), SyncPolicy::Always);
-        assert_eq!(
-            SyncPolicy::from_interval_ms(5000),
-            SyncPolicy::Interval(5000)
-        );
-    }
 }

@@ -25,6 +25,11 @@ _STORAGE = {None: lib.SUTRA_UNSPECIFIED, "exact": lib.SUTRA_STORAGE_EXACT,
 _POLICIES = {"lru": lib.SUTRA_EVICTION_LRU, "lfu": lib.SUTRA_EVICTION_LFU,
              "noeviction": lib.SUTRA_EVICTION_NOEVICTION}
 
+#: `wal_sync_interval_ms` values (a positive value is a period in ms): the C ABI's.
+WAL_SYNC_DEFAULT = lib.SUTRA_WAL_SYNC_DEFAULT
+WAL_SYNC_ALWAYS = lib.SUTRA_WAL_SYNC_ALWAYS
+WAL_SYNC_NEVER = lib.SUTRA_WAL_SYNC_NEVER
+
 
 _cache_get = lib.sutra_cache_get
 _vector_get = lib.sutra_vector_get
@@ -54,14 +59,14 @@ def _ttl(ttl_ms: Optional[int]) -> int:
     if ttl_ms == -1:
         return lib.SUTRA_TTL_NEVER
     if ttl_ms <= 0:
-        raise errors.InvalidArgument(f"ttl_ms must be > 0, -1 (never) or None (default); got {ttl_ms}", 1)
+        raise errors.InvalidArgument(f"ttl_ms must be > 0, -1 (never) or None (default); got {ttl_ms}")
     return int(ttl_ms)
 
 
 def _f32(v: object, name: str) -> np.ndarray:
     a = np.ascontiguousarray(v, dtype=np.float32)
     if a.ndim != 1:
-        raise errors.InvalidArgument(f"{name} must be one-dimensional; got shape {a.shape}", 1)
+        raise errors.InvalidArgument(f"{name} must be one-dimensional; got shape {a.shape}")
     return a
 
 
@@ -111,15 +116,15 @@ class Cache:
         checkpoint_on_close: Optional[bool] = None,
     ) -> None:
         """Opens a cache; `path` is a data directory (None keeps it in memory only).
-        `wal_sync_interval_ms`: 0 = fdatasync before each acknowledgement, > 0 = every that
-        many ms (default 5000), -1 = never."""
+        `wal_sync_interval_ms`: > 0 = fdatasync every that many ms, `WAL_SYNC_DEFAULT` (every
+        5000 ms), `WAL_SYNC_ALWAYS` (before each acknowledgement) or `WAL_SYNC_NEVER`."""
         self._s = _Scratch()
         opts = ffi.new("sutra_options *")
         lib.sutra_options_init(opts)
         opts.max_entries = max_entries
         opts.max_bytes = max_bytes
         if eviction_policy not in _POLICIES:
-            raise errors.InvalidArgument(f"eviction_policy: one of {sorted(_POLICIES)}; got {eviction_policy!r}", 1)
+            raise errors.InvalidArgument(f"eviction_policy: one of {sorted(_POLICIES)}; got {eviction_policy!r}")
         opts.eviction_policy = _POLICIES[eviction_policy]
         opts.default_ttl_ms = default_ttl_ms
         if active_expire_interval_ms is not None:
@@ -159,7 +164,7 @@ class Cache:
 
     def _handle(self) -> object:
         if self._h == ffi.NULL:
-            raise errors.Closed("the cache is closed", 12)
+            raise errors.Closed("the cache is closed")
         return self._h
 
     # ---- blobs ----
@@ -182,7 +187,7 @@ class Cache:
             key = _b(key)
         h = self._h
         if not h:
-            raise errors.Closed("the cache is closed", 12)
+            raise errors.Closed("the cache is closed")
         while True:
             cbuf, cap, size, flag, err = self._s.get_args
             st = _cache_get(h, key, len(key), cbuf, cap, size, flag, err)
@@ -199,7 +204,7 @@ class Cache:
             key = _b(key)
         h = self._h
         if not h:
-            raise errors.Closed("the cache is closed", 12)
+            raise errors.Closed("the cache is closed")
         buf = _from_buffer(out, require_writable=True)
         size, flag, err = self._s.len_flag_err
         st = _cache_get(h, key, len(key), buf, len(buf), size, flag, err)
@@ -227,7 +232,7 @@ class Cache:
         s = self._s
         k = _b(key)
         if ttl_ms < 0:
-            raise errors.InvalidArgument(f"ttl_ms must be >= 0; got {ttl_ms}", 1)
+            raise errors.InvalidArgument(f"ttl_ms must be >= 0; got {ttl_ms}")
         st = lib.sutra_cache_expire(self._handle(), k, len(k), ttl_ms, s.flag, s.err)
         if st:
             _raise(st, s.err)
@@ -258,9 +263,9 @@ class Cache:
         if metric is None and storage is None and m is None and ef_construction is None:
             return ffi.NULL
         if metric not in _METRICS:
-            raise errors.InvalidArgument(f"metric: one of cosine, dot, l2; got {metric!r}", 1)
+            raise errors.InvalidArgument(f"metric: one of cosine, dot, l2; got {metric!r}")
         if storage not in _STORAGE:
-            raise errors.InvalidArgument(f"storage: one of exact, q8, noquant; got {storage!r}", 1)
+            raise errors.InvalidArgument(f"storage: one of exact, q8, noquant; got {storage!r}")
         o = ffi.new("sutra_vector_set_options *")
         lib.sutra_vector_set_options_init(o)
         o.metric, o.storage = _METRICS[metric], _STORAGE[storage]
@@ -292,7 +297,7 @@ class Cache:
         mat = np.ascontiguousarray(vectors, dtype=np.float32)
         if mat.ndim != 2 or mat.shape[0] != len(elements):
             raise errors.InvalidArgument(
-                f"vectors must be (len(elements), dim); got {mat.shape} for {len(elements)} elements", 1)
+                f"vectors must be (len(elements), dim); got {mat.shape} for {len(elements)} elements")
         names = [_b(e) for e in elements]
         cnames = [ffi.from_buffer(n) for n in names]
         ptrs = ffi.new("uint8_t *[]", cnames)
@@ -325,14 +330,14 @@ class Cache:
             element = _b(element)
         h = self._h
         if not h:
-            raise errors.Closed("the cache is closed", 12)
+            raise errors.Closed("the cache is closed")
         size, flag, err = self._s.len_flag_err
         callers = out is not None
         if out is None:
             dim, _ = self.vinfo(key)
             out = np.empty(max(dim, 1), dtype=np.float32)
         elif out.dtype != _F32 or not out.flags.c_contiguous:
-            raise errors.InvalidArgument("out must be a C-contiguous float32 array", 1)
+            raise errors.InvalidArgument("out must be a C-contiguous float32 array")
         while True:
             n = out.size
             st = _vector_get(h, key, len(key), element, len(element),
@@ -361,7 +366,7 @@ class Cache:
             dim, _ = self.vinfo(key)
             out = np.empty((n, dim), dtype=np.float32)
         elif out.dtype != np.float32 or not out.flags.c_contiguous:
-            raise errors.InvalidArgument("out must be a C-contiguous float32 array", 1)
+            raise errors.InvalidArgument("out must be a C-contiguous float32 array")
         found = np.zeros(n, dtype=np.uint8)
         st = lib.sutra_vector_get_many(self._handle(), k, len(k), ptrs, lens, n,
                                        ffi.from_buffer("float[]", out, require_writable=True), out.size,
@@ -449,7 +454,7 @@ class Cache:
         s = self._s
         k, e = _b(key), _b(element)
         if ttl_ms < 0:
-            raise errors.InvalidArgument(f"ttl_ms must be >= 0; got {ttl_ms}", 1)
+            raise errors.InvalidArgument(f"ttl_ms must be >= 0; got {ttl_ms}")
         st = lib.sutra_vector_expire(self._handle(), k, len(k), e, len(e), ttl_ms, s.flag, s.err)
         if st:
             _raise(st, s.err)

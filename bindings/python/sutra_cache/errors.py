@@ -1,6 +1,12 @@
-"""Exceptions mapped from the C ABI's status codes (the engine's stable ErrorCode values)."""
+"""Exceptions mapped from the C ABI's status codes (the engine's stable ErrorCode values).
+
+Each class's `code` is the header's `SUTRA_*` constant, read through cffi from
+include/sutra_cache.h, so the numbers are written once (in the C ABI).
+"""
 
 from __future__ import annotations
+
+from ._ffi import lib
 
 
 class SutraError(Exception):
@@ -15,66 +21,66 @@ class SutraError(Exception):
 
 
 class InvalidArgument(SutraError, ValueError):
-    code = 1
+    code = lib.SUTRA_INVALID_ARGUMENT
 
 
 class WrongType(SutraError, TypeError):
-    code = 2
+    code = lib.SUTRA_WRONG_TYPE
 
 
 class DimensionMismatch(InvalidArgument):
-    code = 3
+    code = lib.SUTRA_DIMENSION_MISMATCH
 
 
 class OutOfMemory(SutraError, MemoryError):
-    code = 4
+    code = lib.SUTRA_OUT_OF_MEMORY
 
 
 class NotFound(SutraError, KeyError):
-    code = 5
+    code = lib.SUTRA_NOT_FOUND
 
     def __str__(self) -> str:  # KeyError quotes its argument; keep the message plain
         return str(self.args[0]) if self.args else ""
 
 
 class TooLarge(InvalidArgument):
-    code = 6
+    code = lib.SUTRA_TOO_LARGE
 
 
 class IOFailure(SutraError, OSError):
-    code = 7
+    code = lib.SUTRA_IO
 
 
 class Corrupt(SutraError):
-    code = 8
+    code = lib.SUTRA_CORRUPT
 
 
 class WalPoisoned(SutraError):
-    code = 9
+    code = lib.SUTRA_WAL_POISONED
 
 
 class Conflict(SutraError):
-    code = 10
+    code = lib.SUTRA_CONFLICT
 
 
 class Unsupported(SutraError, NotImplementedError):
-    code = 11
+    code = lib.SUTRA_UNSUPPORTED
 
 
 class Closed(SutraError):
-    code = 12
+    code = lib.SUTRA_CLOSED
 
 
 class Internal(SutraError):
-    code = 13
+    code = lib.SUTRA_INTERNAL
 
 
 class NullArgument(SutraError, ValueError):
-    code = 1000
+    code = lib.SUTRA_NULL_ARGUMENT
 
 
 class BufferTooSmall(SutraError):
-    code = 1001
+    code = lib.SUTRA_BUFFER_TOO_SMALL
 
 
 BY_CODE: dict[int, type[SutraError]] = {

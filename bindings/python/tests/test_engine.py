@@ -7,6 +7,7 @@ import pytest
 
 import sutra_cache
 from sutra_cache import Cache, errors
+from sutra_cache.engine import WAL_SYNC_ALWAYS
 
 
 @pytest.fixture
@@ -153,7 +154,7 @@ def test_a_closed_cache_refuses_calls_and_close_is_idempotent():
 
 def test_a_durable_cache_comes_back_after_close_and_reopen(tmp_path):
     v = np.arange(8, dtype=np.float32)
-    with Cache(str(tmp_path), wal_sync_interval_ms=0, checkpoint_on_close=False) as c:
+    with Cache(str(tmp_path), wal_sync_interval_ms=WAL_SYNC_ALWAYS, checkpoint_on_close=False) as c:
         c.set("a", b"before")
         c.vadd("s", "e", v)
         assert c.checkpoint() > 0

@@ -116,13 +116,10 @@ pub fn pexpireat(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
 
 /// Redis's TTL reply: -2 missing, -1 no expiry, else the time left (seconds rounded).
 pub fn ttl_reply(state: TtlState, in_ms: bool) -> i64 {
-    match state {
-        TtlState::Missing => -2,
-        TtlState::NoExpiry => -1,
-        TtlState::ExpiresInMs(ms) if in_ms => i64::try_from(ms).unwrap_or(i64::MAX),
-        TtlState::ExpiresInMs(ms) => {
-            i64::try_from(ms.saturating_add(500) / 1000).unwrap_or(i64::MAX)
-        }
+    if in_ms {
+        state.as_ms()
+    } else {
+        state.as_secs()
     }
 }
 
@@ -277,12 +274,7 @@ pub fn object(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
         return Ok(());
     };
     if is(sub, "encoding") {
-        let name = match info.storage {
-            None => "raw",
-            Some(crate::StorageMode::Exact) => "exact",
-            Some(crate::StorageMode::Q8) => "int8",
-            Some(crate::StorageMode::NoQuant) => "f32",
-        };
+        let name = info.storage.map_or("raw", crate::StorageMode::redis_name);
         ctx.out.bulk(name.as_bytes());
     } else if is(sub, "refcount") {
         ctx.out.int(1);

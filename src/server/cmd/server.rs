@@ -9,7 +9,6 @@ use bytes::Bytes;
 use subtle::ConstantTimeEq;
 
 use super::{arg_i64, is, CmdError, CmdResult, Ctx, COMMANDS};
-use crate::server::config::sync_policy_name;
 use crate::server::glob::glob_match;
 
 /// The Redis version we answer with where tools gate features on it (vector sets: 8.0).
@@ -645,16 +644,10 @@ pub fn info_text(ctx: &Ctx<'_>, sections: &[Bytes]) -> String {
     }
     if want("persistence") {
         section(&mut t, "Persistence");
-        let (wal_io, policy) =
-            sh.engine
-                .wal_mode()
-                .map_or(("none", "none".to_string()), |(io, p)| {
-                    let p = match p {
-                        crate::SyncPolicy::Interval(ms) => format!("interval:{ms}"),
-                        other => sync_policy_name(other).to_string(),
-                    };
-                    (io, p)
-                });
+        let (wal_io, policy) = sh
+            .engine
+            .wal_mode()
+            .map_or(("none", "none".to_string()), |(io, p)| (io, p.to_string()));
         let _ = write!(
             t,
             "loading:0\r\nrdb_last_save_time:{}\r\nrdb_bgsave_in_progress:{}\r\n\

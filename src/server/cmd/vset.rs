@@ -466,15 +466,6 @@ pub fn vdim(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     Ok(())
 }
 
-/// VINFO's name for a storage mode (Redis's `f32`, `int8`; ours `exact`).
-pub fn quant_name(s: StorageMode) -> &'static str {
-    match s {
-        StorageMode::Exact => "exact",
-        StorageMode::Q8 => "int8",
-        StorageMode::NoQuant => "f32",
-    }
-}
-
 pub fn vinfo(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     let Some(info) = ctx.shared.engine.vinfo(&args[1])? else {
         ctx.out.null_array();
@@ -483,7 +474,7 @@ pub fn vinfo(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     let out = &mut *ctx.out;
     out.map(9);
     out.simple("quant-type");
-    out.simple(quant_name(info.storage));
+    out.simple(info.storage.redis_name());
     let ints: [(&str, u64); 8] = [
         ("hnsw-m", info.m as u64),
         ("vector-dim", info.dim as u64),
