@@ -2,7 +2,10 @@ module github.com/sutra-cache/sutra-cache/bindings/go
 
 go 1.26.8
 
-require github.com/redis/go-redis/v9 v9.23.0
+require (
+	github.com/redis/go-redis/v9 v9.23.0
+	golang.org/x/sync v0.25.0
+)
 
 require (
 	github.com/cespare/xxhash/v2 v2.3.0 // indirect

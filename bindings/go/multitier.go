@@ -1,0 +1,371 @@
+package sutracache
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+	"math"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sync/singleflight"
+)
+
+// DefaultL1MaxSize is the seed's L1 capacity (entries).
+const DefaultL1MaxSize = 10_000
+
+// MultiTierOptions configure a MultiTier.
+type MultiTierOptions struct {
+	// L1MaxSize is the in-process tier's capacity in entries (DefaultL1MaxSize when 0);
+	// beyond it the least recently used entry is evicted.
+	L1MaxSize int
+	// Client configures the L2 client of the shard.
+	Client ClientOptions
+	// NoTracking turns coherence off: the L1 then drops an entry only at its TTL, at
+	// eviction, or when this process sets or invalidates it, so another process's change is
+	// not seen until then. By default a dedicated connection subscribes to the shard's
+	// invalidations (CLIENT TRACKING on BCAST PREFIX <namespace>, RESP3) and the L1 is only
+	// used while that connection is up.
+	NoTracking bool
+}
+
+// MultiTier is the seed's two-tier cache: an L1 in this process (the embedded engine, an
+// O(1) LRU of L1MaxSize entries with each entry's TTL) in front of a Client of the shard
+// (L2). Get looks in L1, then L2 (promoting a hit into L1); Set writes both. It is safe for
+// concurrent use.
+type MultiTier struct {
+	l1       *Cache
+	l2       *Client
+	maxSize  int
+	l1Hits   atomic.Uint64
+	lookups  atomic.Uint64
+	flights  singleflight.Group
+	coherent *tracker // nil with NoTracking
+	// mu orders L1 writes against invalidations: a promotion or write checks, under mu,
+	// that no invalidation of its entry arrived since it read or wrote L2.
+	mu      sync.Mutex
+	pending map[string]*pendingEntry
+	epoch   uint64 // bumped when the whole L1 is dropped
+}
+
+type pendingEntry struct {
+	n     int
+	dirty bool
+}
+
+// NewMultiTier makes a two-tier cache. With tracking (the default) it opens the
+// invalidation connection before returning when the shard answers within the client's
+// timeout, and keeps retrying in the background otherwise.
+func NewMultiTier(opts MultiTierOptions) (*MultiTier, error) {
+	if opts.L1MaxSize < 0 {
+		return nil, badInput("L1MaxSize must not be negative, got %d", opts.L1MaxSize)
+	}
+	if opts.L1MaxSize == 0 {
+		opts.L1MaxSize = DefaultL1MaxSize
+	}
+	l2, err := NewClient(opts.Client)
+	if err != nil {
+		return nil, err
+	}
+	l1, err := Open("", Options{MaxEntries: uint64(opts.L1MaxSize), EvictionPolicy: EvictLRU})
+	if err != nil {
+		_ = l2.Close()
+		return nil, err
+	}
+	m := &MultiTier{l1: l1, l2: l2, maxSize: opts.L1MaxSize, pending: map[string]*pendingEntry{}}
+	if !opts.NoTracking {
+		m.coherent = startTracker(l2, m.invalidate)
+	}
+	return m, nil
+}
+
+// FromEnv is the seed's integration step: a MultiTier whose L1 size is L1_CACHE_SIZE
+// (default 10000) and whose shard is CACHE_SHARD_HOST:CACHE_SHARD_PORT (defaults
+// storage-cache-shard and 50051). opts supplies everything else (password, TLS, …); a
+// variable that is set wins over opts.
+func FromEnv(opts MultiTierOptions) (*MultiTier, error) {
+	if v := os.Getenv("L1_CACHE_SIZE"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n <= 0 {
+			return nil, badInput("L1_CACHE_SIZE=%q is not a positive integer", v)
+		}
+		opts.L1MaxSize = n
+	}
+	host, port := "storage-cache-shard", "50051"
+	if opts.Client.Addr != "" {
+		h, p, err := splitAddr(opts.Client.Addr)
+		if err != nil {
+			return nil, err
+		}
+		host, port = h, p
+	}
+	if v := os.Getenv("CACHE_SHARD_HOST"); v != "" {
+		host = v
+	}
+	if v := os.Getenv("CACHE_SHARD_PORT"); v != "" {
+		if n, err := strconv.Atoi(v); err != nil || n <= 0 || n > 65535 {
+			return nil, badInput("CACHE_SHARD_PORT=%q is not a port number", v)
+		}
+		port = v
+	}
+	opts.Client.Addr = joinHostPort(host, port)
+	return NewMultiTier(opts)
+}
+
+func splitAddr(addr string) (string, string, error) {
+	i := strings.LastIndexByte(addr, ':')
+	if i < 0 {
+		return "", "", badInput("address %q is not host:port", addr)
+	}
+	return strings.Trim(addr[:i], "[]"), addr[i+1:], nil
+}
+
+func joinHostPort(host, port string) string {
+	if strings.Contains(host, ":") {
+		return "[" + host + "]:" + port
+	}
+	return host + ":" + port
+}
+
+// Client is the L2 client.
+func (m *MultiTier) Client() *Client { return m.l2 }
+
+// Close stops the invalidation connection and closes both tiers.
+func (m *MultiTier) Close() error {
+	if m.coherent != nil {
+		m.coherent.stop()
+	}
+	err := m.l2.Close()
+	if e := m.l1.Close(); err == nil {
+		err = e
+	}
+	return err
+}
+
+// l1Key is an entry's L1 key: the name the shard's invalidations carry, set + "\x00" +
+// element.
+func (m *MultiTier) l1Key(text, model string) string {
+	return m.l2.SetKey(model) + "\x00" + ElementName(text)
+}
+
+// l1Value is cached_at (float64 unix seconds, little-endian) followed by the f32 bytes.
+func l1Value(cachedAt float64, v []float32) []byte {
+	b := make([]byte, 8+4*len(v))
+	binary.LittleEndian.PutUint64(b, math.Float64bits(cachedAt))
+	for i, x := range v {
+		binary.LittleEndian.PutUint32(b[8+4*i:], math.Float32bits(x))
+	}
+	return b
+}
+
+func l1Decode(b []byte) (float64, []float32, bool) {
+	if len(b) < 8 || (len(b)-8)%4 != 0 {
+		return 0, nil, false
+	}
+	v, _ := DecodeEmbedding(b[8:])
+	return math.Float64frombits(binary.LittleEndian.Uint64(b)), v, true
+}
+
+// usable says whether the L1 may be read and written: always without tracking, otherwise
+// only while the invalidation connection is subscribed.
+func (m *MultiTier) usable() bool { return m.coherent == nil || m.coherent.healthy.Load() }
+
+// begin registers an L2 access to key; finish (under m.mu) says whether no invalidation of
+// key, and no L1 drop, happened since.
+func (m *MultiTier) begin(key string) uint64 {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	p := m.pending[key]
+	if p == nil {
+		p = &pendingEntry{}
+		m.pending[key] = p
+	}
+	p.n++
+	return m.epoch
+}
+
+// finish ends an access begun with begin and, when nothing invalidated key meanwhile,
+// writes value to L1 for ttl (≤ 0: no expiry).
+func (m *MultiTier) finish(key string, epoch uint64, value []byte, ttl time.Duration) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	p := m.pending[key]
+	clean := !p.dirty && epoch == m.epoch && m.usable()
+	if p.n--; p.n == 0 {
+		delete(m.pending, key)
+	}
+	if !clean || value == nil {
+		return
+	}
+	if ttl <= 0 {
+		ttl = TTLNever
+	}
+	if err := m.l1.Set(key, value, ttl); err != nil {
+		m.l2.log.Warn("sutra cache L1 write failed", "err", err)
+	}
+}
+
+// invalidate drops names from L1 (the tracker's callback); all drops everything.
+func (m *MultiTier) invalidate(names []string, all bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if all {
+		m.epoch++
+		for _, p := range m.pending {
+			p.dirty = true
+		}
+		_ = m.l1.Flush()
+		return
+	}
+	for _, n := range names {
+		if p := m.pending[n]; p != nil {
+			p.dirty = true
+		}
+		if strings.IndexByte(n, 0) < 0 {
+			// A whole set changed (deleted, flushed, replaced): drop every L1 entry.
+			m.epoch++
+			for _, p := range m.pending {
+				p.dirty = true
+			}
+			_ = m.l1.Flush()
+			return
+		}
+		_, _ = m.l1.Delete(n)
+	}
+}
+
+// Get looks text up in L1, then in L2 (an L2 hit is promoted into L1 for the entry's
+// remaining TTL); found is false on a miss. Errors as Client.Get.
+func (m *MultiTier) Get(ctx context.Context, text, model string, opts ...GetOption) ([]float32, bool, error) {
+	o, err := readOptions(opts)
+	if err != nil {
+		return nil, false, err
+	}
+	return m.get(ctx, text, model, o)
+}
+
+func (m *MultiTier) get(ctx context.Context, text, model string, o getOptions) ([]float32, bool, error) {
+	m.lookups.Add(1)
+	key := m.l1Key(text, model)
+	if m.usable() {
+		if b, found, err := m.l1.Get(key); err == nil && found {
+			if at, v, ok := l1Decode(b); ok && !tooOld(at, o.maxAge, time.Now()) {
+				m.l1Hits.Add(1)
+				return v, true, nil
+			}
+		}
+	}
+	epoch := m.begin(key)
+	e, found, err := m.l2.get(ctx, text, model, o, true)
+	var value []byte
+	if found {
+		value = l1Value(e.cachedAt, e.vec)
+	}
+	m.finish(key, epoch, value, e.ttl)
+	return e.vec, found, err
+}
+
+// Set writes embedding to L2 and L1 (L1 for the same TTL: 0 is the client's default, NoTTL
+// none). Errors as Client.Set; an embedding the shard refuses is not put in L1.
+func (m *MultiTier) Set(ctx context.Context, text string, embedding []float32, model string, ttl time.Duration, opts ...SetOption) error {
+	key := m.l1Key(text, model)
+	epoch := m.begin(key)
+	now := time.Now()
+	secs, err := m.l2.set(ctx, text, embedding, model, ttl, opts)
+	var value []byte
+	if err == nil {
+		value = l1Value(unixSeconds(now), embedding)
+	}
+	m.finish(key, epoch, value, time.Duration(secs)*time.Second)
+	return err
+}
+
+// GetOrCompute is Client.GetOrCompute through both tiers.
+func (m *MultiTier) GetOrCompute(ctx context.Context, text, model string, compute func(ctx context.Context) ([]float32, error), opts ...GetOption) ([]float32, error) {
+	o, err := readOptions(opts)
+	if err != nil {
+		return nil, err
+	}
+	return singleFlight(ctx, &m.flights, m.l1Key(text, model), func() ([]float32, error) {
+		v, found, err := m.get(ctx, text, model, o)
+		if err != nil || found {
+			return v, err
+		}
+		if v, err = compute(ctx); err != nil {
+			return nil, err
+		}
+		return v, m.Set(ctx, text, v, model, 0)
+	})
+}
+
+// FindSimilar is Client.FindSimilar (the shard holds every entry).
+func (m *MultiTier) FindSimilar(ctx context.Context, q Query, model string, k int, minSimilarity float64) ([]Match, error) {
+	return m.l2.FindSimilar(ctx, q, model, k, minSimilarity)
+}
+
+// SemanticInvalidate is Client.SemanticInvalidate; the removed entries also leave this
+// process's L1 at once (other processes' L1s drop them through tracking).
+func (m *MultiTier) SemanticInvalidate(ctx context.Context, q Query, threshold float64, model string) ([]Match, error) {
+	removed, err := m.l2.SemanticInvalidate(ctx, q, threshold, model)
+	names := make([]string, len(removed))
+	for i, r := range removed {
+		names[i] = m.l2.SetKey(r.Model) + "\x00" + r.Element
+	}
+	m.invalidate(names, false)
+	return removed, err
+}
+
+// Clear empties L1 and removes this namespace's sets from the shard (Client.Clear).
+func (m *MultiTier) Clear(ctx context.Context) error {
+	m.invalidate(nil, true)
+	return m.l2.Clear(ctx)
+}
+
+// L1Stats describe the in-process tier.
+type L1Stats struct {
+	Size        int     `json:"size"`
+	MaxSize     int     `json:"max_size"`
+	Utilization float64 `json:"utilization"`
+	Hits        uint64  `json:"hits"`
+}
+
+// MultiTierStats are the seed's combined statistics.
+type MultiTierStats struct {
+	L1 L1Stats     `json:"l1"`
+	L2 ClientStats `json:"l2"`
+	// TotalHitRate is (L1 hits + L2 hits) over all lookups.
+	TotalHitRate float64 `json:"total_hit_rate"`
+	Backend      string  `json:"backend"`
+	// Coherent says whether the L1 is subscribed to the shard's invalidations now (always
+	// false with NoTracking).
+	Coherent bool `json:"coherent"`
+}
+
+// Stats are the seed's statistics of both tiers.
+func (m *MultiTier) Stats() MultiTierStats {
+	size := 0
+	if s, err := m.l1.Stats(); err == nil {
+		size = int(s.Entries)
+	}
+	l2 := m.l2.Stats()
+	s := MultiTierStats{
+		L1: L1Stats{Size: size, MaxSize: m.maxSize, Utilization: float64(size) / float64(m.maxSize),
+			Hits: m.l1Hits.Load()},
+		L2:       l2,
+		Backend:  "100% Sutra Native",
+		Coherent: m.coherent != nil && m.coherent.healthy.Load(),
+	}
+	if n := m.lookups.Load(); n > 0 {
+		s.TotalHitRate = float64(s.L1.Hits+l2.Hits) / float64(n)
+	}
+	return s
+}
+
+func (s MultiTierStats) String() string {
+	return fmt.Sprintf("l1 %d/%d (%d hits), l2 %d/%d hits, total hit rate %.2f, coherent %v",
+		s.L1.Size, s.L1.MaxSize, s.L1.Hits, s.L2.Hits, s.L2.TotalRequests, s.TotalHitRate, s.Coherent)
+}

@@ -1,0 +1,303 @@
+package sutracache
+
+// The MultiTier's coherence: a dedicated RESP3 connection with `CLIENT TRACKING on BCAST
+// PREFIX <namespace>` whose invalidation pushes drop L1 entries as soon as they arrive.
+//
+// Why not go-redis: its RESP3 push handlers (v9) run only when the connection that carries
+// a push is next read for a command's reply, so an idle L1 would keep serving a stale entry
+// until its next command; its client-side cache bounds staleness by a MaxStaleness timer
+// instead. A connection read by its own goroutine applies each push on arrival. The reader
+// below decodes the RESP3 types only (go-redis's parser is internal).
+
+import (
+	"bufio"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+const (
+	trackPingEvery  = time.Second
+	trackMaxBackoff = 5 * time.Second
+	maxRESPLen      = 512 << 20
+)
+
+type tracker struct {
+	healthy atomic.Bool
+	opts    *redis.Options
+	ns      string
+	timeout time.Duration
+	log     *slog.Logger
+	onInv   func(names []string, all bool)
+	done    chan struct{}
+	wg      sync.WaitGroup
+	mu      sync.Mutex // guards conn and writes to it
+	conn    net.Conn
+}
+
+// startTracker subscribes to the invalidations of c's namespace; the first connection is
+// tried before it returns, later ones in the background until stop.
+func startTracker(c *Client, onInv func(names []string, all bool)) *tracker {
+	t := &tracker{opts: c.rdb.Options(), ns: c.ns, timeout: c.timeout, log: c.log, onInv: onInv,
+		done: make(chan struct{})}
+	conn, rd, err := t.connect()
+	t.wg.Add(1)
+	go t.run(conn, rd, err)
+	return t
+}
+
+func (t *tracker) stop() {
+	close(t.done)
+	t.mu.Lock()
+	if t.conn != nil {
+		_ = t.conn.Close()
+	}
+	t.mu.Unlock()
+	t.wg.Wait()
+}
+
+func (t *tracker) stopped() bool {
+	select {
+	case <-t.done:
+		return true
+	default:
+		return false
+	}
+}
+
+func (t *tracker) run(conn net.Conn, rd *bufio.Reader, err error) {
+	defer t.wg.Done()
+	backoff := 50 * time.Millisecond
+	for {
+		if err == nil {
+			backoff = 50 * time.Millisecond
+			t.healthy.Store(true)
+			err = t.serve(conn, rd)
+			t.healthy.Store(false)
+			// Invalidations may be lost from here on: drop the whole L1.
+			t.onInv(nil, true)
+			t.mu.Lock()
+			_ = conn.Close()
+			t.conn = nil
+			t.mu.Unlock()
+		}
+		if t.stopped() {
+			return
+		}
+		t.log.Warn("sutra cache: L1 invalidation connection down, L1 bypassed until it is back",
+			"shard", t.opts.Addr, "err", err)
+		select {
+		case <-t.done:
+			return
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, trackMaxBackoff)
+		conn, rd, err = t.connect()
+	}
+}
+
+// connect dials, authenticates with HELLO 3 and turns BCAST tracking on for the namespace.
+func (t *tracker) connect() (net.Conn, *bufio.Reader, error) {
+	d := &net.Dialer{Timeout: t.timeout, KeepAlive: 15 * time.Second}
+	var conn net.Conn
+	var err error
+	if t.opts.TLSConfig != nil {
+		cfg := t.opts.TLSConfig.Clone()
+		if cfg.ServerName == "" {
+			if host, _, e := net.SplitHostPort(t.opts.Addr); e == nil {
+				cfg.ServerName = host
+			}
+		}
+		conn, err = (&tls.Dialer{NetDialer: d, Config: cfg}).Dial("tcp", t.opts.Addr)
+	} else {
+		conn, err = d.Dial("tcp", t.opts.Addr)
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	t.mu.Lock()
+	if t.stopped() {
+		t.mu.Unlock()
+		_ = conn.Close()
+		return nil, nil, errors.New("stopped")
+	}
+	t.conn = conn
+	t.mu.Unlock()
+	fail := func(err error) (net.Conn, *bufio.Reader, error) {
+		t.mu.Lock()
+		_ = conn.Close()
+		t.conn = nil
+		t.mu.Unlock()
+		return nil, nil, err
+	}
+	rd := bufio.NewReader(conn)
+	_ = conn.SetDeadline(time.Now().Add(t.timeout))
+	hello := []string{"HELLO", "3"}
+	if t.opts.Password != "" {
+		user := t.opts.Username
+		if user == "" {
+			user = "default"
+		}
+		hello = append(hello, "AUTH", user, t.opts.Password)
+	}
+	steps := [][]string{hello, {"CLIENT", "TRACKING", "on", "BCAST", "PREFIX", t.ns}}
+	for _, cmd := range steps {
+		if _, err := conn.Write(encodeCommand(cmd)); err != nil {
+			return fail(err)
+		}
+		for {
+			v, push, err := readRESP(rd)
+			if err != nil {
+				return fail(err)
+			}
+			if push {
+				continue
+			}
+			if e, ok := v.(respError); ok {
+				return fail(fmt.Errorf("the shard refused %s: %s", cmd[0]+" "+cmd[1], string(e)))
+			}
+			break
+		}
+	}
+	_ = conn.SetDeadline(time.Time{})
+	return conn, rd, nil
+}
+
+// serve applies pushes until the connection fails or stop closes it; a PING every second
+// (answered within a few) shows the connection is alive.
+func (t *tracker) serve(conn net.Conn, rd *bufio.Reader) error {
+	quit := make(chan struct{})
+	defer close(quit)
+	go func() {
+		tick := time.NewTicker(trackPingEvery)
+		defer tick.Stop()
+		for {
+			select {
+			case <-quit:
+				return
+			case <-tick.C:
+				t.mu.Lock()
+				_ = conn.SetWriteDeadline(time.Now().Add(t.timeout))
+				_, err := conn.Write(encodeCommand([]string{"PING"}))
+				t.mu.Unlock()
+				if err != nil {
+					return // the reader sees the failure too
+				}
+			}
+		}
+	}()
+	for {
+		_ = conn.SetReadDeadline(time.Now().Add(3*trackPingEvery + t.timeout))
+		v, push, err := readRESP(rd)
+		if err != nil {
+			return err
+		}
+		items, _ := v.([]any)
+		if !push || len(items) < 2 || items[0] != "invalidate" {
+			continue
+		}
+		switch names := items[1].(type) {
+		case nil:
+			t.onInv(nil, true)
+		case []any:
+			out := make([]string, 0, len(names))
+			for _, n := range names {
+				if s, ok := n.(string); ok {
+					out = append(out, s)
+				}
+			}
+			t.onInv(out, false)
+		}
+	}
+}
+
+func encodeCommand(args []string) []byte {
+	b := []byte("*" + strconv.Itoa(len(args)) + "\r\n")
+	for _, a := range args {
+		b = append(b, '$')
+		b = strconv.AppendInt(b, int64(len(a)), 10)
+		b = append(b, "\r\n"...)
+		b = append(b, a...)
+		b = append(b, "\r\n"...)
+	}
+	return b
+}
+
+// respError is an error reply.
+type respError string
+
+// readRESP reads one RESP3 value: strings, numbers, doubles, booleans and big numbers as
+// string, null as nil, arrays, sets, maps (flattened) and pushes as []any, errors as
+// respError; push says whether it was a push. Attributes are skipped.
+func readRESP(r *bufio.Reader) (v any, push bool, err error) {
+	line, err := r.ReadString('\n')
+	if err != nil {
+		return nil, false, err
+	}
+	if len(line) < 3 || line[len(line)-2] != '\r' {
+		return nil, false, fmt.Errorf("RESP: malformed line %q", line)
+	}
+	typ, body := line[0], line[1:len(line)-2]
+	length := func() (int, error) {
+		n, err := strconv.Atoi(body)
+		if err != nil || n > maxRESPLen {
+			return 0, fmt.Errorf("RESP: bad length %q", body)
+		}
+		return n, nil
+	}
+	switch typ {
+	case '+', ':', ',', '(', '#':
+		return body, false, nil
+	case '-':
+		return respError(body), false, nil
+	case '_':
+		return nil, false, nil
+	case '$', '=', '!':
+		n, err := length()
+		if err != nil || n < 0 {
+			return nil, false, err
+		}
+		buf := make([]byte, n+2)
+		if _, err := io.ReadFull(r, buf); err != nil {
+			return nil, false, err
+		}
+		s := string(buf[:n])
+		if typ == '!' {
+			return respError(s), false, nil
+		}
+		if typ == '=' && len(s) >= 4 {
+			s = s[4:] // "txt:" / "mkd:"
+		}
+		return s, false, nil
+	case '*', '~', '>', '%', '|':
+		n, err := length()
+		if err != nil || n < 0 {
+			return nil, false, err
+		}
+		if typ == '%' || typ == '|' {
+			n *= 2
+		}
+		items := make([]any, 0, min(n, 1024))
+		for range n {
+			item, _, err := readRESP(r)
+			if err != nil {
+				return nil, false, err
+			}
+			items = append(items, item)
+		}
+		if typ == '|' {
+			return readRESP(r) // the attributed value
+		}
+		return items, typ == '>', nil
+	}
+	return nil, false, fmt.Errorf("RESP: unknown type %q", typ)
+}
