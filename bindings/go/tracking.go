@@ -25,6 +25,10 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
+// TrackingClientName is the CLIENT SETNAME of a MultiTier's invalidation connection (as
+// CLIENT LIST shows it).
+const TrackingClientName = "sutracache-l1-invalidations"
+
 const (
 	trackPingEvery  = time.Second
 	trackMaxBackoff = 5 * time.Second
@@ -149,6 +153,7 @@ func (t *tracker) connect() (net.Conn, *bufio.Reader, error) {
 		}
 		hello = append(hello, "AUTH", user, t.opts.Password)
 	}
+	hello = append(hello, "SETNAME", TrackingClientName)
 	steps := [][]string{hello, {"CLIENT", "TRACKING", "on", "BCAST", "PREFIX", t.ns}}
 	for _, cmd := range steps {
 		if _, err := conn.Write(encodeCommand(cmd)); err != nil {
