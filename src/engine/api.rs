@@ -14,7 +14,7 @@ use super::config::{EngineConfig, SyncPolicy};
 use super::durable::{recover, Durability, Durable, RecoveryReport};
 use super::types::*;
 use crate::error::{Error, Result};
-use crate::store::{LogSink, Shard, Store, Value};
+use crate::store::{ChangeSink, LogSink, Shard, Store, Value};
 
 /// The cache engine. `Send + Sync`: share it behind an `Arc`.
 ///
@@ -230,6 +230,17 @@ impl Engine {
     }
 
     // ---- statistics and maintenance ----
+
+    /// Installs `listener` as the engine's change feed (replacing any other; `None` removes
+    /// it): from now on every change to a blob key or a vector-set element — writes,
+    /// overwrites, deletes, attribute and TTL changes, expirations (lazy and active),
+    /// evictions, semantic invalidation, flushes — is reported to it, on the thread that made
+    /// the change, under that key's shard lock and before the change's call returns (see
+    /// [`ChangeSink`] for what a listener may do there). Changes replayed at open are not
+    /// reported. Without a listener a change costs one relaxed atomic load.
+    pub fn set_change_listener(&self, listener: Option<Arc<dyn ChangeSink>>) {
+        self.store.feed.set(listener);
+    }
 
     /// Engine-wide statistics (atomics; cheap).
     pub fn stats(&self) -> Stats {

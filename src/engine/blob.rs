@@ -6,8 +6,8 @@ use super::api::Engine;
 use super::types::*;
 use crate::error::{Error, Result};
 use crate::store::{
-    expired, glob_match, AccessMeta, EntryRef, KeyEntry, LazyNow, Record, Removal, Shard,
-    ShardData, Value, NO_ELEM, SHARDS,
+    expired, glob_match, AccessMeta, Change, ChangeCause, EntryRef, KeyEntry, LazyNow, Record,
+    Removal, Shard, ShardData, Value, NO_ELEM, SHARDS,
 };
 
 use crate::store::BLOB_OVERHEAD;
@@ -129,7 +129,8 @@ impl Engine {
             }
             existing => {
                 if let Some(s) = existing {
-                    store.remove_key(data, s, Removal::Deleted); // a vector set overwritten
+                    // A vector set overwritten (reported once, as the write, below).
+                    store.remove_key_reporting(data, s, Removal::Deleted, false);
                 }
                 let s = data.insert(KeyEntry {
                     key: key.into(),
@@ -153,6 +154,7 @@ impl Engine {
         };
         data.push_expiry(expires_at, e);
         shard.access.lock().push_back((tick, e));
+        store.feed.report(Change::Key(key, ChangeCause::Write));
         store.counters.events.sets.fetch_add(1, Ordering::Relaxed);
         Ok(SetOutcome { written: true, old })
     }
@@ -527,6 +529,7 @@ impl Engine {
             self.store.remove_key(data, s, Removal::Deleted);
         } else {
             data.set_key_expiry(s, at);
+            self.store.feed.report(Change::Key(key, ChangeCause::Write));
             data.push_expiry(
                 at,
                 EntryRef {
@@ -663,11 +666,13 @@ impl Engine {
         for (shard, data) in self.store.shards.iter().zip(guards.iter_mut()) {
             let slots: Vec<u32> = data.slots_from(0).map(|(s, _)| s).collect();
             for s in slots {
-                self.store.remove_key(data, s, Removal::Deleted);
+                self.store
+                    .remove_key_reporting(data, s, Removal::Deleted, false);
             }
             data.clear();
             shard.access.lock().clear();
         }
+        self.store.feed.report(Change::All);
         drop(guards);
         self.store.wait_durable()
     }

@@ -17,3 +17,5 @@ pub use config::{
 pub use durable::{Durability, RecoveryReport};
 pub use filter::{Filter, FilterError};
 pub use types::*;
+
+pub use crate::store::feed::{Change, ChangeCause, ChangeSink};

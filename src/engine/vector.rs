@@ -11,8 +11,8 @@ use super::types::*;
 use crate::error::{Error, Result};
 use crate::store::record::AddRec;
 use crate::store::{
-    expired, EntryRef, KeyEntry, LazyNow, PreparedQuery, Record, Removal, SetParams, ShardData,
-    Value, VectorSet,
+    expired, Change, ChangeCause, EntryRef, KeyEntry, LazyNow, PreparedQuery, Record, Removal,
+    SetParams, ShardData, Value, VectorSet,
 };
 use crate::store::{with_scratch, VIndex};
 
@@ -301,6 +301,9 @@ impl Engine {
                 let tick = store.next_tick();
                 let (es, is_new, delta) =
                     set.upsert(a.element, eh, a.vector, attrs, Some(at), tick, now);
+                store
+                    .feed
+                    .report(Change::Element(key, a.element, ChangeCause::Write));
                 added += is_new as usize;
                 store.account(is_new as i64, delta);
                 set.counters.sets.fetch_add(1, Ordering::Relaxed);
@@ -567,6 +570,9 @@ impl Engine {
             return Err(Error::Internal("set vanished".into()));
         };
         let delta = set.set_attrs(e.elem, attrs);
+        self.store
+            .feed
+            .report(Change::Element(key, element, ChangeCause::Write));
         self.store.account(0, delta);
         drop(data);
         self.store.enforce_caps();
@@ -853,6 +859,9 @@ impl Engine {
             if let Some(Value::VSet(set)) = data.entry_mut(e.key).map(|en| &mut en.value) {
                 if let Some(el) = set.elem_mut(e.elem) {
                     el.expires_at = at;
+                    self.store
+                        .feed
+                        .report(Change::Element(key, element, ChangeCause::Write));
                 }
             }
             data.push_expiry(at, e);

@@ -8,6 +8,7 @@
 mod arena;
 mod codec;
 mod evict;
+pub(crate) mod feed;
 mod glob;
 mod meta;
 mod persist;
@@ -26,6 +27,7 @@ use std::sync::Weak;
 
 use parking_lot::{Condvar, Mutex};
 
+pub(crate) use feed::{Change, ChangeCause, ChangeFeed, ChangeSink};
 pub(crate) use glob::glob_match;
 pub(crate) use meta::AccessMeta;
 pub(crate) use persist::{is_array_section, BLOB_OVERHEAD};
@@ -48,6 +50,17 @@ pub(crate) enum Removal {
     Deleted,
     Evicted,
     Expired,
+}
+
+impl Removal {
+    /// The change feed's name for it.
+    pub fn cause(self) -> ChangeCause {
+        match self {
+            Removal::Deleted => ChangeCause::Write,
+            Removal::Evicted => ChangeCause::Evicted,
+            Removal::Expired => ChangeCause::Expired,
+        }
+    }
 }
 
 /// Where records go once durability is on: the engine's write-ahead log.
@@ -114,6 +127,8 @@ pub(crate) struct Store {
     /// holds it shared for its start LSN and for every piece it copies, so no image holds
     /// part of a group.
     pub group_gate: parking_lot::RwLock<()>,
+    /// Where every change to a key or element is reported ([`feed`]).
+    pub feed: ChangeFeed,
 }
 
 impl Store {
@@ -133,6 +148,7 @@ impl Store {
             index_cv: Condvar::new(),
             index_busy: std::sync::atomic::AtomicUsize::new(0),
             group_gate: parking_lot::RwLock::new(()),
+            feed: ChangeFeed::default(),
         }
     }
 
@@ -357,7 +373,8 @@ impl Store {
         }
         match self.remove_element(data, e, why) {
             Some(true) => {
-                self.remove_key(data, e.key, Removal::Deleted);
+                // The element's report covers the set that left with it.
+                self.remove_key_reporting(data, e.key, Removal::Deleted, false);
                 true
             }
             Some(false) => true,
@@ -372,6 +389,8 @@ impl Store {
             return None;
         };
         let elem = set.remove(e.elem)?;
+        self.feed
+            .report(Change::Element(key, &elem.name, why.cause()));
         self.queue_index(key, set);
         match why {
             Removal::Evicted => {
@@ -399,9 +418,23 @@ impl Store {
     /// Removes a whole key; returns how many entries went with it (1 for a blob, the
     /// element count for a set; 0 when absent).
     pub fn remove_key(&self, data: &mut ShardData, slot: u32, why: Removal) -> u64 {
+        self.remove_key_reporting(data, slot, why, true)
+    }
+
+    /// [`Store::remove_key`]; `report: false` for a flush, which reports everything once.
+    pub fn remove_key_reporting(
+        &self,
+        data: &mut ShardData,
+        slot: u32,
+        why: Removal,
+        report: bool,
+    ) -> u64 {
         let Some(entry) = data.remove(slot) else {
             return 0;
         };
+        if report {
+            self.feed.report(Change::Key(&entry.key, why.cause()));
+        }
         let (n, bytes) = match &entry.value {
             Value::Blob { .. } => (1, entry.bytes),
             Value::VSet(set) => {
