@@ -1,6 +1,7 @@
 package sutracache
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"crypto/tls"
@@ -202,8 +203,16 @@ func (c *Client) Close() error {
 // Redis is the go-redis client the Client talks through (for commands of your own).
 func (c *Client) Redis() *redis.Client { return c.rdb }
 
-// SetKey is the vector-set key of a model's entries: namespace + model.
-func (c *Client) SetKey(model string) string { return c.ns + model }
+// SetKey is the vector-set key of a model's entries: namespace + model (model "" is
+// DefaultModel, "default", as the seed's default argument).
+func (c *Client) SetKey(model string) string { return c.ns + modelOr(model) }
+
+func modelOr(model string) string {
+	if model == "" {
+		return DefaultModel
+	}
+	return model
+}
 
 // Shard is the shard's host:port.
 func (c *Client) Shard() string { return c.addr }
@@ -373,23 +382,33 @@ func checkVector(what string, v []float32) error {
 	return nil
 }
 
-// attributes is the entry's JSON (the format of docs/bindings.md, keys in that order, caller
-// tags last in name order).
+// attributes is the entry's JSON (the format of docs/bindings.md: compact, keys in that
+// order, caller tags last in name order, no HTML escaping; as the Python client writes it).
 func attributes(text, model, source string, now time.Time, ttlSeconds int64, tags map[string]any) ([]byte, error) {
-	var b strings.Builder
-	put := func(k string, v any) error {
-		js, err := json.Marshal(v)
-		if err != nil {
-			return badInput("attribute %q: %v", k, err)
+	var b bytes.Buffer
+	var scratch bytes.Buffer
+	enc := json.NewEncoder(&scratch)
+	enc.SetEscapeHTML(false) // as Python's json.dumps: "<" stays "<"
+	marshal := func(v any) ([]byte, error) {
+		scratch.Reset()
+		if err := enc.Encode(v); err != nil {
+			return nil, err
 		}
+		return bytes.TrimSuffix(scratch.Bytes(), []byte("\n")), nil
+	}
+	put := func(k string, v any) error {
 		if b.Len() == 0 {
 			b.WriteByte('{')
 		} else {
 			b.WriteByte(',')
 		}
-		kj, _ := json.Marshal(k)
+		kj, _ := marshal(k)
 		b.Write(kj)
 		b.WriteByte(':')
+		js, err := marshal(v)
+		if err != nil {
+			return badInput("attribute %q: %v", k, err)
+		}
 		b.Write(js)
 		return nil
 	}
@@ -430,7 +449,7 @@ func attributes(text, model, source string, now time.Time, ttlSeconds int64, tag
 		}
 	}
 	b.WriteByte('}')
-	return []byte(b.String()), nil
+	return b.Bytes(), nil
 }
 
 // ttlSeconds resolves a Set TTL (0: the client's default, NoTTL: none) to whole seconds,
@@ -478,6 +497,7 @@ func (c *Client) set(ctx context.Context, text string, embedding []float32, mode
 	for _, f := range opts {
 		f(&o)
 	}
+	model = modelOr(model)
 	attrs, err := attributes(text, model, o.source, time.Now(), secs, o.tags)
 	if err != nil {
 		return 0, err
@@ -497,6 +517,14 @@ func (c *Client) set(ctx context.Context, text string, embedding []float32, mode
 
 // Models are the models with entries in this client's namespace (one vector set each).
 func (c *Client) Models(ctx context.Context) ([]string, error) {
+	models, err := c.models(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("sutracache: listing the sets of %q on shard %s: %w", c.ns, c.addr, err)
+	}
+	return models, nil
+}
+
+func (c *Client) models(ctx context.Context) ([]string, error) {
 	var models []string
 	pattern := globEscape(c.ns) + "*"
 	iter := c.rdb.ScanType(ctx, 0, pattern, 1000, "vectorset").Iterator()
@@ -504,7 +532,7 @@ func (c *Client) Models(ctx context.Context) ([]string, error) {
 		models = append(models, strings.TrimPrefix(iter.Val(), c.ns))
 	}
 	if err := iter.Err(); err != nil {
-		return nil, fmt.Errorf("sutracache: listing the sets of %q on shard %s: %w", c.ns, c.addr, err)
+		return nil, err
 	}
 	sort.Strings(models)
 	return models, nil
@@ -522,25 +550,27 @@ func globEscape(s string) string {
 }
 
 // Clear removes this client's entries: every vector set of its namespace (other keys on the
-// shard are left alone). Unlike Get and Set it returns its failures: a clear that did not
-// happen would leave entries the caller meant to drop.
-func (c *Client) Clear(ctx context.Context) error {
-	models, err := c.Models(ctx)
+// shard are left alone), and returns how many model sets it removed. A failure of the shard
+// is logged and counted (0 removed), or returned when Strict.
+func (c *Client) Clear(ctx context.Context) (int, error) {
+	models, err := c.models(ctx)
 	if err != nil {
-		return err
+		return 0, c.degrade("clear", err)
 	}
+	removed := 0
 	for len(models) > 0 {
-		n := min(len(models), 512)
+		n := min(len(models), 500)
 		keys := make([]string, n)
 		for i, m := range models[:n] {
-			keys[i] = c.SetKey(m)
+			keys[i] = c.ns + m
 		}
 		if err := c.rdb.Unlink(ctx, keys...).Err(); err != nil {
-			return fmt.Errorf("sutracache: clearing %q on shard %s: %w", c.ns, c.addr, err)
+			return removed, c.degrade("clear", err)
 		}
+		removed += n
 		models = models[n:]
 	}
-	return nil
+	return removed, nil
 }
 
 // ClientStats are the seed's statistics of a client, plus the failures it degraded.
@@ -662,10 +692,34 @@ func (c *Client) embed(ctx context.Context, text, model string) ([]float32, erro
 	return v, nil
 }
 
+// QueryOption modifies a FindSimilar or SemanticInvalidate call.
+type QueryOption func(*queryOpts)
+
+type queryOpts struct{ filter string }
+
+// Filter keeps only entries whose attributes pass a VSIM FILTER expression, e.g.
+// `.topic == "finance"` (docs/commands.md describes the language).
+func Filter(expr string) QueryOption { return func(o *queryOpts) { o.filter = expr } }
+
+func queryOptions(opts []QueryOption) queryOpts {
+	var o queryOpts
+	for _, f := range opts {
+		f(&o)
+	}
+	return o
+}
+
+// isFilterError says whether the shard refused a FILTER expression (bad input).
+func isFilterError(err error) bool {
+	var re redis.Error
+	return errors.As(err, &re) && strings.Contains(re.Error(), "FILTER")
+}
+
 // FindSimilar is up to k entries of model most similar to q with cosine similarity at least
 // minSimilarity, best first. A Text query uses that text's cached embedding (else the
-// Embedder). Shard failures degrade to no matches (an error when Strict).
-func (c *Client) FindSimilar(ctx context.Context, q Query, model string, k int, minSimilarity float64) ([]Match, error) {
+// Embedder). Filter(expr) keeps entries whose attributes pass it. Shard failures degrade to
+// no matches (an error when Strict).
+func (c *Client) FindSimilar(ctx context.Context, q Query, model string, k int, minSimilarity float64, opts ...QueryOption) ([]Match, error) {
 	if err := q.check(); err != nil {
 		return nil, err
 	}
@@ -675,11 +729,16 @@ func (c *Client) FindSimilar(ctx context.Context, q Query, model string, k int, 
 	if err := checkThreshold("minSimilarity", minSimilarity); err != nil {
 		return nil, err
 	}
+	model = modelOr(model)
 	set := c.SetKey(model)
+	qo := queryOptions(opts)
 	eps := strconv.FormatFloat(max(1-scoreOf(minSimilarity), 0), 'g', -1, 64)
 	run := func(query []any) ([]any, error) {
 		args := append([]any{"VSIM", set}, query...)
 		args = append(args, "COUNT", k, "WITHSCORES", "WITHATTRIBS", "EPSILON", eps)
+		if qo.filter != "" {
+			args = append(args, "FILTER", qo.filter)
+		}
 		return c.rdb.Do(ctx, args...).Slice()
 	}
 	var reply []any
@@ -697,8 +756,8 @@ func (c *Client) FindSimilar(ctx context.Context, q Query, model string, k int, 
 		}
 	}
 	if err != nil {
-		if isDimensionError(err) {
-			return nil, fmt.Errorf("%w: query vector for model %q: %v", ErrBadInput, model, err)
+		if isDimensionError(err) || isFilterError(err) {
+			return nil, fmt.Errorf("%w: query for model %q: %v", ErrBadInput, model, err)
 		}
 		return nil, c.degrade("find_similar", err)
 	}
@@ -727,9 +786,10 @@ func (c *Client) FindSimilar(ctx context.Context, q Query, model string, k int, 
 // (in [-1, 1]; the seed uses 0.85), in model's set or, with model "", in every set of the
 // namespace, and returns them. A Text query uses that text's cached embedding in each set
 // that holds it, else the Embedder; with neither, the error wraps ErrNoEmbedder. A Vector
-// query applies to the sets of its dimension. Failures are returned (never degraded): an
-// invalidation that did not happen would leave stale entries.
-func (c *Client) SemanticInvalidate(ctx context.Context, q Query, threshold float64, model string) ([]Match, error) {
+// query applies to the sets of its dimension. Filter(expr) narrows what is removed. A
+// failure of the shard is logged and counted (returning what was removed before it), or
+// returned when Strict.
+func (c *Client) SemanticInvalidate(ctx context.Context, q Query, threshold float64, model string, opts ...QueryOption) ([]Match, error) {
 	if err := q.check(); err != nil {
 		return nil, err
 	}
@@ -739,11 +799,12 @@ func (c *Client) SemanticInvalidate(ctx context.Context, q Query, threshold floa
 	models := []string{model}
 	if model == "" {
 		var err error
-		if models, err = c.Models(ctx); err != nil {
-			return nil, err
+		if models, err = c.models(ctx); err != nil {
+			return nil, c.degrade("semantic_invalidate", err)
 		}
 	}
 	thr := strconv.FormatFloat(scoreOf(threshold), 'g', -1, 64)
+	qo := queryOptions(opts)
 	var out []Match
 	applied := 0
 	var missing error
@@ -752,6 +813,9 @@ func (c *Client) SemanticInvalidate(ctx context.Context, q Query, threshold floa
 		run := func(query []any) error {
 			args := append([]any{"VINVALIDATE", set}, query...)
 			args = append(args, "THRESHOLD", thr, "WITHELEMENTS")
+			if qo.filter != "" {
+				args = append(args, "FILTER", qo.filter)
+			}
 			reply, err := c.rdb.Do(ctx, args...).Slice()
 			if err != nil {
 				return err
@@ -777,20 +841,22 @@ func (c *Client) SemanticInvalidate(ctx context.Context, q Query, threshold floa
 		} else {
 			err = run([]any{"ELE", ElementName(q.Text)})
 			if isElementMissing(err) {
-				var v []float32
-				if v, err = c.embed(ctx, q.Text, m); errors.Is(err, ErrNoEmbedder) && model == "" {
-					missing = err
+				v, embedErr := c.embed(ctx, q.Text, m)
+				if errors.Is(embedErr, ErrNoEmbedder) && model == "" {
+					missing = embedErr
 					continue // the text is not cached in this model's set
-				} else if err == nil {
-					err = run(vectorArgs(v))
 				}
+				if embedErr != nil {
+					return out, embedErr
+				}
+				err = run(vectorArgs(v))
 			}
 		}
 		if err != nil {
-			if isDimensionError(err) {
-				return out, fmt.Errorf("%w: query vector for model %q: %v", ErrBadInput, m, err)
+			if isDimensionError(err) || isFilterError(err) {
+				return out, fmt.Errorf("%w: query for model %q: %v", ErrBadInput, m, err)
 			}
-			return out, fmt.Errorf("sutracache: semantic invalidation in %q on shard %s: %w", set, c.addr, err)
+			return out, c.degrade("semantic_invalidate", fmt.Errorf("in %q: %w", set, err))
 		}
 	}
 	if applied == 0 && len(models) > 0 {

@@ -153,7 +153,7 @@ func TestEntriesHaveTheSharedFormatOnTheWire(t *testing.T) {
 	raw := redis.NewClient(&redis.Options{Addr: addr(port), DisableIdentity: true, Protocol: 2})
 	defer raw.Close()
 
-	long := strings.Repeat("x", 257)
+	long := "<&>" + strings.Repeat("x", 254) // 257 bytes; HTML characters unescaped, as Python writes them
 	prefixed := "sha256:looks like a hash"
 	emb := []float32{1, 0.5, -0.25}
 	before := float64(time.Now().UnixMicro()) / 1e6
@@ -199,6 +199,9 @@ func TestEntriesHaveTheSharedFormatOnTheWire(t *testing.T) {
 		if _, has := a["text"]; has != (name != text) || (has && a["text"] != text) {
 			t.Fatalf("text attribute of %.30q: %s", name, js)
 		}
+		if text == long && !strings.Contains(js, `,"text":"<&>xxx`) {
+			t.Fatalf("the text attribute is not compact, unescaped JSON: %s", js)
+		}
 		if text == "short text" {
 			if a["ttl_seconds"] != float64(5400) || a["expires_at"] != at+5400 || a["topic"] != "finance" || a["n"] != float64(3) {
 				t.Fatalf("attributes %s", js)
@@ -220,6 +223,16 @@ func TestEntriesHaveTheSharedFormatOnTheWire(t *testing.T) {
 				t.Fatalf("VTTL of an entry without TTL: %d", ttl)
 			}
 		}
+	}
+	// Model "" is the seed's default model.
+	if err := c.Set(ctx, "d", emb, "", 0); err != nil {
+		t.Fatal(err)
+	}
+	if js := raw.Do(ctx, "VGETATTR", "emb:default", "d").Val(); !strings.Contains(fmt.Sprint(js), `"model":"default"`) {
+		t.Fatalf("model \"\" is not the default model: %v", js)
+	}
+	if _, found, _ := c.Get(ctx, "d", "default"); !found {
+		t.Fatal("model \"\" is not the default model")
 	}
 	info, err := raw.Do(ctx, "VINFO", "emb:minilm").Slice()
 	if err != nil || !strings.Contains(fmt.Sprint(info), "exact") {
@@ -269,11 +282,23 @@ func TestAnUnreachableShardIsALoggedMissUnlessStrict(t *testing.T) {
 	if _, err := strict.FindSimilar(ctx, Query{Vector: []float32{1, 2}}, "m", 3, 0.5); err == nil {
 		t.Fatal("strict find_similar on a dead shard succeeded")
 	}
-	if err := c.Clear(ctx); err == nil {
-		t.Fatal("clear on a dead shard reported success")
+	if n, err := c.Clear(ctx); err != nil || n != 0 {
+		t.Fatalf("clear on a dead shard: %d %v", n, err)
 	}
-	if _, err := c.SemanticInvalidate(ctx, Query{Vector: []float32{1, 2}}, 0.9, "m"); err == nil {
-		t.Fatal("semantic invalidation on a dead shard reported success")
+	if r, err := c.SemanticInvalidate(ctx, Query{Vector: []float32{1, 2}}, 0.9, "m"); err != nil || r != nil {
+		t.Fatalf("semantic invalidation on a dead shard: %v %v", r, err)
+	}
+	if _, err := c.FindSimilar(ctx, Query{Vector: []float32{1, 2}}, "m", 3, 0.5); err != nil {
+		t.Fatalf("find_similar on a dead shard: %v", err)
+	}
+	if s := c.Stats(); s.Errors != 5 {
+		t.Fatalf("failures counted: %+v", s)
+	}
+	if _, err := strict.Clear(ctx); err == nil {
+		t.Fatal("strict clear on a dead shard reported success")
+	}
+	if _, err := strict.SemanticInvalidate(ctx, Query{Vector: []float32{1, 2}}, 0.9, ""); err == nil {
+		t.Fatal("strict semantic invalidation on a dead shard reported success")
 	}
 }
 
@@ -344,8 +369,8 @@ func TestClearRemovesOnlyThisNamespacesSets(t *testing.T) {
 	if models, err := c.Models(ctx); err != nil || strings.Join(models, ",") != "a,b*,c" {
 		t.Fatalf("models %v %v", models, err)
 	}
-	if err := c.Clear(ctx); err != nil {
-		t.Fatal(err)
+	if n, err := c.Clear(ctx); err != nil || n != 3 {
+		t.Fatalf("clear: %d %v", n, err)
 	}
 	keys, _ := raw.Keys(ctx, "*").Result()
 	if strings.Join(sortedStrings(keys), ",") != "emb:blob,other:a" {
@@ -405,6 +430,16 @@ func TestFindSimilarAnswersCosineSimilaritiesAboveTheMinimum(t *testing.T) {
 	if err != nil || len(got) != 4 || got[0].Text != "car" {
 		t.Fatalf("min similarity -1 keeps everything: %+v %v", got, err)
 	}
+	if err := c.Set(ctx, "untagged", unit(-10), "m", 0); err != nil {
+		t.Fatal(err)
+	}
+	got, err = c.FindSimilar(ctx, Query{Vector: unit(0)}, "m", 10, 0.9, Filter(`.topic == "t"`))
+	if err != nil || len(got) != 2 || got[0].Text != "apple" || got[1].Text != "pear" {
+		t.Fatalf("filtered: %+v %v", got, err)
+	}
+	if _, err := c.FindSimilar(ctx, Query{Vector: unit(0)}, "m", 10, 0.9, Filter(`.topic ==`)); !errors.Is(err, ErrBadInput) {
+		t.Fatalf("a bad filter: %v", err)
+	}
 	if _, err := plain.FindSimilar(ctx, Query{Text: "banana"}, "m", 3, 0.5); !errors.Is(err, ErrNoEmbedder) {
 		t.Fatalf("uncached text without an embedder: %v", err)
 	}
@@ -460,8 +495,24 @@ func TestSemanticInvalidateRemovesWhatTheSeedsCallMeans(t *testing.T) {
 	if n := raw.Do(ctx, "VCARD", "emb:m3").Val(); n != int64(1) {
 		t.Fatalf("a set not holding the text lost entries: %v", n)
 	}
-	if _, err := c.SemanticInvalidate(ctx, Query{Text: "never cached"}, 0.85, ""); !errors.Is(err, ErrNoEmbedder) {
-		t.Fatalf("a text cached nowhere without an embedder: %v", err)
+	for _, model := range []string{"", "m1"} {
+		if _, err := c.SemanticInvalidate(ctx, Query{Text: "never cached"}, 0.85, model); !errors.Is(err, ErrNoEmbedder) {
+			t.Fatalf("a text not cached in %q without an embedder: %v", model, err)
+		}
+	}
+	boom := errors.New("model down")
+	failing := newTestClient(t, ClientOptions{Addr: addr(port), Embedder: func(context.Context, string, string) ([]float32, error) {
+		return nil, boom
+	}})
+	if _, err := failing.SemanticInvalidate(ctx, Query{Text: "never cached"}, 0.85, "m1"); !errors.Is(err, boom) {
+		t.Fatalf("the embedder's failure: %v", err)
+	}
+	if err := c.Set(ctx, "tagged", unit(60), "m1", 0, Tags(map[string]any{"topic": "x"})); err != nil {
+		t.Fatal(err)
+	}
+	removed, err = c.SemanticInvalidate(ctx, Query{Vector: unit(60)}, -1, "m1", Filter(`.topic == "x"`))
+	if err != nil || len(removed) != 1 || removed[0].Text != "tagged" {
+		t.Fatalf("a filtered invalidation: %+v %v", removed, err)
 	}
 	removed, err = c.SemanticInvalidate(ctx, Query{Vector: unit(33)}, 0.99, "m1")
 	if err != nil || len(removed) != 1 || removed[0].Text != "fruit prices" {

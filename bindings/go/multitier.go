@@ -50,6 +50,8 @@ type MultiTier struct {
 	mu      sync.Mutex
 	pending map[string]*pendingEntry
 	epoch   uint64 // bumped when the whole L1 is dropped
+	// Entries dropped by invalidations, and whole-L1 drops.
+	invalidations, flushes atomic.Uint64
 }
 
 type pendingEntry struct {
@@ -170,9 +172,11 @@ func l1Decode(b []byte) (float64, []float32, bool) {
 	return math.Float64frombits(binary.LittleEndian.Uint64(b)), v, true
 }
 
-// usable says whether the L1 may be read and written: always without tracking, otherwise
-// only while the invalidation connection is subscribed.
-func (m *MultiTier) usable() bool { return m.coherent == nil || m.coherent.healthy.Load() }
+// usable says whether the L1 may be read and written: always without tracking or against a
+// shard that refused it, otherwise only while the invalidation connection is subscribed.
+func (m *MultiTier) usable() bool {
+	return m.coherent == nil || m.coherent.healthy.Load() || m.coherent.unsupported.Load()
+}
 
 // begin registers an L2 access to key; finish (under m.mu) says whether no invalidation of
 // key, and no L1 drop, happened since.
@@ -213,12 +217,16 @@ func (m *MultiTier) finish(key string, epoch uint64, value []byte, ttl time.Dura
 func (m *MultiTier) invalidate(names []string, all bool) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if all {
+	flush := func() {
 		m.epoch++
 		for _, p := range m.pending {
 			p.dirty = true
 		}
 		_ = m.l1.Flush()
+		m.flushes.Add(1)
+	}
+	if all {
+		flush()
 		return
 	}
 	for _, n := range names {
@@ -227,14 +235,12 @@ func (m *MultiTier) invalidate(names []string, all bool) {
 		}
 		if strings.IndexByte(n, 0) < 0 {
 			// A whole set changed (deleted, flushed, replaced): drop every L1 entry.
-			m.epoch++
-			for _, p := range m.pending {
-				p.dirty = true
-			}
-			_ = m.l1.Flush()
+			flush()
 			return
 		}
-		_, _ = m.l1.Delete(n)
+		if dropped, _ := m.l1.Delete(n); dropped {
+			m.invalidations.Add(1)
+		}
 	}
 }
 
@@ -303,14 +309,14 @@ func (m *MultiTier) GetOrCompute(ctx context.Context, text, model string, comput
 }
 
 // FindSimilar is Client.FindSimilar (the shard holds every entry).
-func (m *MultiTier) FindSimilar(ctx context.Context, q Query, model string, k int, minSimilarity float64) ([]Match, error) {
-	return m.l2.FindSimilar(ctx, q, model, k, minSimilarity)
+func (m *MultiTier) FindSimilar(ctx context.Context, q Query, model string, k int, minSimilarity float64, opts ...QueryOption) ([]Match, error) {
+	return m.l2.FindSimilar(ctx, q, model, k, minSimilarity, opts...)
 }
 
 // SemanticInvalidate is Client.SemanticInvalidate; the removed entries also leave this
 // process's L1 at once (other processes' L1s drop them through tracking).
-func (m *MultiTier) SemanticInvalidate(ctx context.Context, q Query, threshold float64, model string) ([]Match, error) {
-	removed, err := m.l2.SemanticInvalidate(ctx, q, threshold, model)
+func (m *MultiTier) SemanticInvalidate(ctx context.Context, q Query, threshold float64, model string, opts ...QueryOption) ([]Match, error) {
+	removed, err := m.l2.SemanticInvalidate(ctx, q, threshold, model, opts...)
 	names := make([]string, len(removed))
 	for i, r := range removed {
 		names[i] = m.l2.SetKey(r.Model) + "\x00" + r.Element
@@ -320,7 +326,7 @@ func (m *MultiTier) SemanticInvalidate(ctx context.Context, q Query, threshold f
 }
 
 // Clear empties L1 and removes this namespace's sets from the shard (Client.Clear).
-func (m *MultiTier) Clear(ctx context.Context) error {
+func (m *MultiTier) Clear(ctx context.Context) (int, error) {
 	m.invalidate(nil, true)
 	return m.l2.Clear(ctx)
 }
@@ -331,6 +337,16 @@ type L1Stats struct {
 	MaxSize     int     `json:"max_size"`
 	Utilization float64 `json:"utilization"`
 	Hits        uint64  `json:"hits"`
+	// Coherent says whether the L1 is subscribed to the shard's invalidations now.
+	Coherent bool `json:"coherent"`
+	// Tracking is TrackingOff, TrackingConnecting, TrackingConnected or TrackingUnsupported.
+	Tracking string `json:"tracking"`
+	// Invalidations counts L1 entries dropped by invalidations, Flushes whole-L1 drops (a
+	// flush, a whole set changed, a lost invalidation connection, Clear).
+	Invalidations      uint64 `json:"invalidations"`
+	Flushes            uint64 `json:"flushes"`
+	TrackingMessages   uint64 `json:"tracking_messages"`
+	TrackingReconnects uint64 `json:"tracking_reconnects"`
 }
 
 // MultiTierStats are the seed's combined statistics.
@@ -340,9 +356,6 @@ type MultiTierStats struct {
 	// TotalHitRate is (L1 hits + L2 hits) over all lookups.
 	TotalHitRate float64 `json:"total_hit_rate"`
 	Backend      string  `json:"backend"`
-	// Coherent says whether the L1 is subscribed to the shard's invalidations now (always
-	// false with NoTracking).
-	Coherent bool `json:"coherent"`
 }
 
 // Stats are the seed's statistics of both tiers.
@@ -354,10 +367,14 @@ func (m *MultiTier) Stats() MultiTierStats {
 	l2 := m.l2.Stats()
 	s := MultiTierStats{
 		L1: L1Stats{Size: size, MaxSize: m.maxSize, Utilization: float64(size) / float64(m.maxSize),
-			Hits: m.l1Hits.Load()},
-		L2:       l2,
-		Backend:  "100% Sutra Native",
-		Coherent: m.coherent != nil && m.coherent.healthy.Load(),
+			Hits: m.l1Hits.Load(), Tracking: TrackingOff, Invalidations: m.invalidations.Load(),
+			Flushes: m.flushes.Load()},
+		L2:      l2,
+		Backend: "100% Sutra Native",
+	}
+	if t := m.coherent; t != nil {
+		s.L1.Tracking, s.L1.Coherent = t.state(), t.healthy.Load()
+		s.L1.TrackingMessages, s.L1.TrackingReconnects = t.messages.Load(), t.reconnects.Load()
 	}
 	if n := m.lookups.Load(); n > 0 {
 		s.TotalHitRate = float64(s.L1.Hits+l2.Hits) / float64(n)
@@ -366,6 +383,6 @@ func (m *MultiTier) Stats() MultiTierStats {
 }
 
 func (s MultiTierStats) String() string {
-	return fmt.Sprintf("l1 %d/%d (%d hits), l2 %d/%d hits, total hit rate %.2f, coherent %v",
-		s.L1.Size, s.L1.MaxSize, s.L1.Hits, s.L2.Hits, s.L2.TotalRequests, s.TotalHitRate, s.Coherent)
+	return fmt.Sprintf("l1 %d/%d (%d hits, tracking %s), l2 %d/%d hits, total hit rate %.2f",
+		s.L1.Size, s.L1.MaxSize, s.L1.Hits, s.L1.Tracking, s.L2.Hits, s.L2.TotalRequests, s.TotalHitRate)
 }

@@ -68,7 +68,7 @@ func TestMultiTierReadsL1ThenL2AndPromotesWithTheEntrysRemainingTTL(t *testing.T
 	}
 	s := m.Stats()
 	if s.L1.Hits != 2 || s.L2.Hits != 1 || s.L2.Misses != 1 || s.L1.Size != 2 || s.L1.MaxSize != 100 ||
-		s.L1.Utilization != 0.02 || s.TotalHitRate != 0.75 || s.Backend != "100% Sutra Native" || s.Coherent {
+		s.L1.Utilization != 0.02 || s.TotalHitRate != 0.75 || s.Backend != "100% Sutra Native" || s.L1.Coherent || s.L1.Tracking != TrackingOff {
 		t.Fatalf("stats %+v", s)
 	}
 }
@@ -137,7 +137,7 @@ func TestMultiTierSetDropsBadInputAndSemanticInvalidationLeavesL1(t *testing.T) 
 	if err := m.Set(ctx, "c", unit(0), "m", 0); err != nil {
 		t.Fatal(err)
 	}
-	if err := m.Clear(ctx); err != nil {
+	if _, err := m.Clear(ctx); err != nil {
 		t.Fatal(err)
 	}
 	if _, found, _ := m.Get(ctx, "c", "m"); found || m.Stats().L1.Size != 0 {

@@ -35,8 +35,19 @@ const (
 	maxRESPLen      = 512 << 20
 )
 
+// Tracking states (MultiTierStats.L1.Tracking).
+const (
+	TrackingOff         = "off"         // NoTracking
+	TrackingConnecting  = "connecting"  // L1 bypassed until subscribed
+	TrackingConnected   = "connected"   // coherent
+	TrackingUnsupported = "unsupported" // the shard refused CLIENT TRACKING: L1 by TTL/LRU only
+)
+
 type tracker struct {
-	healthy atomic.Bool
+	healthy     atomic.Bool // subscribed now
+	unsupported atomic.Bool // the shard refused CLIENT TRACKING; the tracker has stopped
+	messages    atomic.Uint64
+	reconnects  atomic.Uint64
 	opts    *redis.Options
 	ns      string
 	timeout time.Duration
@@ -54,9 +65,28 @@ func startTracker(c *Client, onInv func(names []string, all bool)) *tracker {
 	t := &tracker{opts: c.rdb.Options(), ns: c.ns, timeout: c.timeout, log: c.log, onInv: onInv,
 		done: make(chan struct{})}
 	conn, rd, err := t.connect()
+	if t.refused(err) {
+		return t
+	}
 	t.wg.Add(1)
 	go t.run(conn, rd, err)
 	return t
+}
+
+// refused says whether err is the shard's refusal of CLIENT TRACKING; the L1 then works as
+// the seed's (entries leave it by TTL, LRU, or this process's own writes), as the Python
+// client does against such a server.
+func (t *tracker) refused(err error) bool {
+	var refused errUnsupported
+	if !errors.As(err, &refused) {
+		return false
+	}
+	t.log.Warn("sutra cache: the shard refused CLIENT TRACKING; the L1 is not "+
+		"invalidated by other processes' changes (entries leave it by TTL or LRU)",
+		"shard", t.opts.Addr, "reply", refused.reply)
+	t.onInv(nil, true)
+	t.unsupported.Store(true)
+	return true
 }
 
 func (t *tracker) stop() {
@@ -78,12 +108,31 @@ func (t *tracker) stopped() bool {
 	}
 }
 
+func (t *tracker) state() string {
+	switch {
+	case t.unsupported.Load():
+		return TrackingUnsupported
+	case t.healthy.Load():
+		return TrackingConnected
+	default:
+		return TrackingConnecting
+	}
+}
+
+// errUnsupported is the shard's refusal of CLIENT TRACKING (an error reply, not a failed
+// connection).
+type errUnsupported struct{ reply string }
+
+func (e errUnsupported) Error() string { return "the shard refused CLIENT TRACKING: " + e.reply }
+
 func (t *tracker) run(conn net.Conn, rd *bufio.Reader, err error) {
 	defer t.wg.Done()
 	backoff := 50 * time.Millisecond
+	wasUp := true // log the first failure too
 	for {
 		if err == nil {
 			backoff = 50 * time.Millisecond
+			wasUp = true
 			t.healthy.Store(true)
 			err = t.serve(conn, rd)
 			t.healthy.Store(false)
@@ -97,14 +146,21 @@ func (t *tracker) run(conn net.Conn, rd *bufio.Reader, err error) {
 		if t.stopped() {
 			return
 		}
-		t.log.Warn("sutra cache: L1 invalidation connection down, L1 bypassed until it is back",
-			"shard", t.opts.Addr, "err", err)
+		if t.refused(err) {
+			return
+		}
+		if wasUp {
+			t.log.Warn("sutra cache: L1 invalidation connection down; L1 emptied and bypassed "+
+				"until it is back", "shard", t.opts.Addr, "err", err)
+			wasUp = false
+		}
 		select {
 		case <-t.done:
 			return
 		case <-time.After(backoff):
 		}
 		backoff = min(2*backoff, trackMaxBackoff)
+		t.reconnects.Add(1)
 		conn, rd, err = t.connect()
 	}
 }
@@ -168,7 +224,10 @@ func (t *tracker) connect() (net.Conn, *bufio.Reader, error) {
 				continue
 			}
 			if e, ok := v.(respError); ok {
-				return fail(fmt.Errorf("the shard refused %s: %s", cmd[0]+" "+cmd[1], string(e)))
+				if cmd[0] == "CLIENT" {
+					return fail(errUnsupported{string(e)})
+				}
+				return fail(fmt.Errorf("the shard refused %s: %s", cmd[0], string(e)))
 			}
 			break
 		}
@@ -210,6 +269,7 @@ func (t *tracker) serve(conn net.Conn, rd *bufio.Reader) error {
 		if !push || len(items) < 2 || items[0] != "invalidate" {
 			continue
 		}
+		t.messages.Add(1)
 		switch names := items[1].(type) {
 		case nil:
 			t.onInv(nil, true)
