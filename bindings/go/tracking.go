@@ -48,15 +48,15 @@ type tracker struct {
 	unsupported atomic.Bool // the shard refused CLIENT TRACKING; the tracker has stopped
 	messages    atomic.Uint64
 	reconnects  atomic.Uint64
-	opts    *redis.Options
-	ns      string
-	timeout time.Duration
-	log     *slog.Logger
-	onInv   func(names []string, all bool)
-	done    chan struct{}
-	wg      sync.WaitGroup
-	mu      sync.Mutex // guards conn and writes to it
-	conn    net.Conn
+	opts        *redis.Options
+	ns          string
+	timeout     time.Duration
+	log         *slog.Logger
+	onInv       func(names []string, all bool)
+	done        chan struct{}
+	wg          sync.WaitGroup
+	mu          sync.Mutex // guards conn and writes to it
+	conn        net.Conn
 }
 
 // startTracker subscribes to the invalidations of c's namespace; the first connection is
