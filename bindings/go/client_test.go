@@ -24,7 +24,7 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-func freePort(t *testing.T) int {
+func freePort(t testing.TB) int {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -33,7 +33,7 @@ func freePort(t *testing.T) int {
 	return l.Addr().(*net.TCPAddr).Port
 }
 
-func waitPing(t *testing.T, port int, password string, cmd *exec.Cmd) {
+func waitPing(t testing.TB, port int, password string, cmd *exec.Cmd) {
 	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:" + strconv.Itoa(port), Password: password,
 		DisableIdentity: true, Protocol: 2})
 	defer rdb.Close()
@@ -47,7 +47,7 @@ func waitPing(t *testing.T, port int, password string, cmd *exec.Cmd) {
 	t.Fatalf("%s did not answer PING on port %d", cmd.Path, port)
 }
 
-func startServer(t *testing.T, cmd *exec.Cmd, port int, password string) {
+func startServer(t testing.TB, cmd *exec.Cmd, port int, password string) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -57,7 +57,7 @@ func startServer(t *testing.T, cmd *exec.Cmd, port int, password string) {
 
 // sutraServer starts `sutra-cache serve` (target/release) on a free loopback port with the
 // given extra environment ("NAME=value") and returns its port.
-func sutraServer(t *testing.T, env ...string) int {
+func sutraServer(t testing.TB, env ...string) int {
 	bin, _ := filepath.Abs("../../target/release/sutra-cache")
 	if _, err := os.Stat(bin); err != nil {
 		t.Fatalf("no %s: build it with `cargo build --release` (scripts/test-bindings.sh does)", bin)
@@ -78,7 +78,7 @@ func sutraServer(t *testing.T, env ...string) int {
 
 func addr(port int) string { return "127.0.0.1:" + strconv.Itoa(port) }
 
-func newTestClient(t *testing.T, opts ClientOptions) *Client {
+func newTestClient(t testing.TB, opts ClientOptions) *Client {
 	t.Helper()
 	c, err := NewClient(opts)
 	if err != nil {

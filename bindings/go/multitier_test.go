@@ -10,7 +10,7 @@ import (
 	"time"
 )
 
-func newTestMultiTier(t *testing.T, opts MultiTierOptions) *MultiTier {
+func newTestMultiTier(t testing.TB, opts MultiTierOptions) *MultiTier {
 	t.Helper()
 	m, err := NewMultiTier(opts)
 	if err != nil {

@@ -13,7 +13,7 @@ import (
 
 // redisServer starts a real redis-server (the reference for CLIENT TRACKING's blob-key
 // semantics) with extra arguments and returns its port.
-func redisServer(t *testing.T, args ...string) int {
+func redisServer(t testing.TB, args ...string) int {
 	exe, err := exec.LookPath("redis-server")
 	if err != nil {
 		t.Fatal("redis-server is not installed: run scripts/setup.sh")

@@ -1,0 +1,95 @@
+package sutracache
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"io"
+	"math/big"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// tlsProxy terminates TLS (a fresh self-signed certificate for 127.0.0.1) in front of a
+// plain server on targetPort; it returns its port and a client configuration trusting it.
+func tlsProxy(t *testing.T, targetPort int) (int, *tls.Config) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "sutra-cache test"},
+		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")},
+		NotBefore:   time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, _ := x509.ParseCertificate(der)
+	l, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{
+		Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = l.Close() })
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				up, err := net.Dial("tcp", addr(targetPort))
+				if err != nil {
+					return
+				}
+				defer up.Close()
+				go func() { _, _ = io.Copy(up, c); _ = up.Close() }()
+				_, _ = io.Copy(c, up)
+			}()
+		}
+	}()
+	pool := x509.NewCertPool()
+	pool.AddCert(cert)
+	return l.Addr().(*net.TCPAddr).Port, &tls.Config{RootCAs: pool}
+}
+
+func TestTheClientAndTheInvalidationConnectionSpeakTLS(t *testing.T) {
+	ctx := testCtx(t)
+	port, cfg := tlsProxy(t, sutraServer(t))
+	c := newTestClient(t, ClientOptions{Addr: addr(port), TLS: cfg, Strict: true})
+	if err := c.Set(ctx, "over tls", []float32{1, 2}, "m", 0); err != nil {
+		t.Fatal(err)
+	}
+	if v, found, err := c.Get(ctx, "over tls", "m"); err != nil || !found || v[1] != 2 {
+		t.Fatalf("%v %v %v", v, found, err)
+	}
+	plain := newTestClient(t, ClientOptions{Addr: addr(port), Strict: true, Timeout: 500 * time.Millisecond})
+	if _, _, err := plain.Get(ctx, "over tls", "m"); err == nil {
+		t.Fatal("a client without TLS talked to the TLS port")
+	}
+	untrusting := newTestClient(t, ClientOptions{Addr: addr(port), TLS: &tls.Config{}, Strict: true})
+	if _, _, err := untrusting.Get(ctx, "over tls", "m"); err == nil {
+		t.Fatal("a client that does not trust the certificate connected")
+	}
+
+	// The MultiTier's invalidation connection dials with the same TLS configuration (against
+	// Redis, which has CLIENT TRACKING for blob keys).
+	rport, rcfg := tlsProxy(t, redisServer(t))
+	_, ch := startTestTracker(t, ClientOptions{Addr: addr(rport), TLS: rcfg})
+	raw := redis.NewClient(&redis.Options{Addr: addr(rport), TLSConfig: rcfg, DisableIdentity: true, Protocol: 2})
+	defer raw.Close()
+	raw.Set(ctx, "emb:m\x00over tls", "1", 0)
+	if inv := next(t, ch); len(inv.names) != 1 || inv.names[0] != "emb:m\x00over tls" {
+		t.Fatalf("invalidation over TLS: %+v", inv)
+	}
+}
