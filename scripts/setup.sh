@@ -19,4 +19,4 @@ if command -v service >/dev/null 2>&1; then service redis-server stop >/dev/null
 rustup component add rustfmt clippy >/dev/null 2>&1 || true
 # Python packages the tests use (redis-py drives the server; the binding's tests need the rest).
 python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore \
-    setuptools wheel cffi numpy redis tqdm pytest
+    setuptools wheel cffi numpy redis tqdm pytest pyyaml

@@ -15,7 +15,7 @@ section "bindings: C example under valgrind"
 
 section "bindings: python"
 python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore \
-    setuptools wheel cffi numpy redis tqdm pytest
+    setuptools wheel cffi numpy redis tqdm pytest pyyaml
 python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore \
     --no-build-isolation --force-reinstall --no-deps ./bindings/python
 (cd /tmp && python3 -m pytest -q -rs "$root/bindings/python/tests")

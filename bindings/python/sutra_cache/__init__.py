@@ -1,16 +1,24 @@
-"""sutra-cache for Python: the embedded engine (`Cache`) over the C ABI, and the socket
-client of the seed (`SutraCacheClient`, `MultiTierSutraCache`, `migrate_from_redis`)."""
+"""sutra-cache for Python: the embedded engine (`Cache`) over the C ABI, and the seed's cache
+client over RESP (`SutraCacheClient`, `MultiTierSutraCache`, `migrate_from_redis`); the
+top-level module `sutra_cache_client` re-exports the client names for the seed's import line."""
 
-from .client import MultiTierSutraCache, SutraCacheClient, embedding_key, migrate_from_redis
+from .client import (Removed, Similar, SutraCacheClient, embedding_key, json_decoder,
+                     migrate_from_redis)
 from .engine import Cache, simd_isa, version
-from .errors import SutraError
+from .errors import CacheError, NoQueryEmbedding, SutraError
+from .multitier import MultiTierSutraCache
 
 __all__ = [
     "Cache",
+    "CacheError",
     "MultiTierSutraCache",
+    "NoQueryEmbedding",
+    "Removed",
+    "Similar",
     "SutraCacheClient",
     "SutraError",
     "embedding_key",
+    "json_decoder",
     "migrate_from_redis",
     "simd_isa",
     "version",

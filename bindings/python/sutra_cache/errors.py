@@ -83,6 +83,17 @@ class BufferTooSmall(SutraError):
     code = lib.SUTRA_BUFFER_TOO_SMALL
 
 
+class CacheError(SutraError):
+    """A cache operation of the socket client failed (shard unreachable, timeout, or a server
+    error such as a vector of the wrong dimension). Raised only with `strict=True`; otherwise
+    the failure is a logged warning (a get is a miss)."""
+
+
+class NoQueryEmbedding(SutraError, ValueError):
+    """A text query (find_similar, semantic_invalidate) has no embedding: the text is not
+    cached in the model's set and the client was given no `embedder`."""
+
+
 BY_CODE: dict[int, type[SutraError]] = {
     cls.code: cls
     for cls in (

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import socket
@@ -74,6 +75,7 @@ def redis_port_2(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
     yield from start_redis(tmp_path_factory.mktemp("redis2"))
 
 
+@functools.lru_cache(maxsize=None)
 def _sutra_binary() -> Path:
     exe = TARGET / "release" / "sutra-cache"
     subprocess.run(["cargo", "build", "--release", "--bin", "sutra-cache", "--quiet"], cwd=ROOT,
@@ -81,22 +83,38 @@ def _sutra_binary() -> Path:
     return exe
 
 
-@pytest.fixture(scope="session")
-def sutra_port(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
-    """A real `sutra-cache serve` on a free port (configured by the seed's environment
-    variables); any failure to start fails the tests."""
+def free_port() -> int:
+    return _free_port()
+
+
+def start_sutra(data: Path, env_extra: dict | None = None, args: list | None = None,
+                port: int | None = None, base_env: dict | None = None) -> Iterator[int]:
+    """A `sutra-cache serve` on a free loopback port with its data in `data`."""
     exe = _sutra_binary()
-    port = _free_port()
-    data = tmp_path_factory.mktemp("sutra-data")
-    env = {**os.environ, "STORAGE_PORT": str(port), "STORAGE_PATH": str(data),
-           "RUST_LOG": "warn"}
-    proc = subprocess.Popen([exe, "serve"], env=env, stdout=subprocess.DEVNULL,
+    port = port or _free_port()
+    env = {**(os.environ if base_env is None else base_env), "STORAGE_PORT": str(port),
+           "STORAGE_PATH": str(data), "RUST_LOG": "warn", **(env_extra or {})}
+    proc = subprocess.Popen([exe, "serve", *(args or [])], env=env, stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE)
     try:
         _wait_for_ping(port, proc, "sutra-cache serve")
         yield port
     finally:
         _stop(proc)
+
+
+@pytest.fixture(scope="session")
+def sutra_port(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
+    """A real `sutra-cache serve` on a free port (configured by the seed's environment
+    variables); any failure to start fails the tests."""
+    yield from start_sutra(tmp_path_factory.mktemp("sutra-data"))
+
+
+@pytest.fixture
+def sutra(sutra_port: int) -> int:
+    """The shared sutra-cache server, emptied."""
+    redis.Redis(port=sutra_port).flushall()
+    return sutra_port
 
 
 @pytest.fixture(params=["sutra", "redis"])

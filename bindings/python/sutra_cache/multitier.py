@@ -1,0 +1,535 @@
+"""The seed's two-tier cache: an in-process L1 in front of a sutra-cache shard (L2), kept
+coherent by the server's client-side caching (CLIENT TRACKING).
+
+The L1 is an LRU dict of `l1_max_size` entries keyed by (set key, element name); each entry
+expires with the entry's TTL (`expires_at`). A background thread holds a dedicated RESP3
+connection with `CLIENT TRACKING ON BCAST PREFIX <namespace>`: an invalidation
+`key\\0element` drops that entry, `key` drops the whole model set, a null invalidation (FLUSH*)
+or a lost connection flushes the whole L1 (then it reconnects). While that connection is
+down nothing new enters the L1, so a value read from L2 can be served from L1 only while
+every change to it would reach this process. A value read from L2 is not kept in L1 when an
+invalidation of that entry arrived while the read was in flight (the classic client-side
+caching race). Against a server without CLIENT TRACKING (or with `tracking=False`) the L1
+behaves as the seed's: entries leave it by LRU or TTL only.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import os
+import threading
+import time
+from collections import OrderedDict
+from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple, Union
+
+import redis
+
+from .client import (Removed, Similar, SutraCacheClient, _call_compute, single_flight_async,
+                     single_flight_sync)
+from .entry import Embedding, decode_embedding, encode_embedding
+
+logger = logging.getLogger("sutra_cache.multitier")
+
+L1Key = Tuple[bytes, bytes]
+TRACKING_CLIENT_NAME = "sutra-cache-l1-tracking"  # CLIENT LIST shows the tracking connection
+
+
+class _L1:
+    """LRU of (set key, element) -> (value, expires_at or None, cached_at), thread-safe."""
+
+    def __init__(self, max_size: int) -> None:
+        self.max_size = max_size
+        self.lock = threading.Lock()
+        self.entries: "OrderedDict[L1Key, tuple]" = OrderedDict()
+        self.reading: Dict[L1Key, int] = {}
+        self.stale: set = set()
+        # None: no coherence (nothing may enter); an int: the tracking connection's epoch;
+        # -1: no tracking at all (TTL-only, the seed's behaviour).
+        self.epoch: Optional[int] = None
+        self.invalidations = 0
+        self.flushes = 0
+
+    def lookup(self, k: L1Key, now: float) -> Optional[tuple]:
+        with self.lock:
+            e = self.entries.get(k)
+            if e is None:
+                return None
+            if e[1] is not None and now >= e[1]:
+                del self.entries[k]
+                return None
+            self.entries.move_to_end(k)
+            return e
+
+    def begin(self, k: L1Key) -> Optional[int]:
+        with self.lock:
+            self.reading[k] = self.reading.get(k, 0) + 1
+            return self.epoch
+
+    def end(self, k: L1Key, token: Optional[int]) -> bool:
+        """Whether a value read since `begin` may enter the L1."""
+        with self.lock:
+            ok = token is not None and token == self.epoch and k not in self.stale
+            n = self.reading[k] - 1
+            if n:
+                self.reading[k] = n
+            else:
+                del self.reading[k]
+                self.stale.discard(k)
+            return ok
+
+    def put(self, k: L1Key, value: Any, expires_at: Optional[float], cached_at: float) -> None:
+        with self.lock:
+            if k in self.entries:
+                self.entries.move_to_end(k)
+            elif len(self.entries) >= self.max_size:
+                self.entries.popitem(last=False)
+            self.entries[k] = (value, expires_at, cached_at)
+
+    def drop(self, k: L1Key) -> None:
+        with self.lock:
+            self.invalidations += 1
+            self.entries.pop(k, None)
+            if k in self.reading:
+                self.stale.add(k)
+
+    def drop_set(self, key: bytes) -> None:
+        with self.lock:
+            self.invalidations += 1
+            for k in [k for k in self.entries if k[0] == key]:
+                del self.entries[k]
+            self.stale.update(k for k in self.reading if k[0] == key)
+
+    def flush(self, epoch: Any = "keep") -> None:
+        with self.lock:
+            self.flushes += 1
+            self.entries.clear()
+            self.stale.update(self.reading)
+            if epoch != "keep":
+                self.epoch = epoch
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+
+class _Tracker(threading.Thread):
+    """The tracking connection: RESP3, CLIENT TRACKING ON BCAST PREFIX <namespace>."""
+
+    def __init__(self, l1: _L1, connect: Callable[[], redis.Connection], prefix: bytes,
+                 ping_interval: float = 5.0) -> None:
+        super().__init__(name="sutra-cache-l1-tracking", daemon=True)
+        self.l1 = l1
+        self.connect = connect
+        self.prefix = prefix
+        self.ping_interval = ping_interval
+        self.stopping = threading.Event()
+        self.connected = threading.Event()
+        self.supported: Optional[bool] = None
+        self.messages = 0
+        self.reconnects = 0
+        self.last_error: Optional[str] = None
+        self._epoch = 0
+
+    def _on_invalidate(self, response: list) -> None:
+        self.messages += 1
+        names = response[1] if len(response) > 1 else None
+        if names is None:
+            self.l1.flush()
+            return
+        for name in names:
+            if isinstance(name, str):
+                name = name.encode("utf-8", errors="surrogateescape")
+            key, sep, element = name.partition(b"\x00")
+            if sep:
+                self.l1.drop((key, element))
+            else:
+                self.l1.drop_set(key)
+
+    def run(self) -> None:
+        backoff = 0.05
+        while not self.stopping.is_set():
+            conn = None
+            try:
+                conn = self.connect()
+                conn.connect()
+                conn._parser.set_invalidation_push_handler(self._on_invalidate)
+                args = ["CLIENT", "TRACKING", "ON", "BCAST"]
+                if self.prefix:
+                    args += ["PREFIX", self.prefix]
+                conn.send_command(*args)
+                reply = conn.read_response()
+                if isinstance(reply, redis.exceptions.ResponseError):
+                    raise reply
+                self._epoch += 1
+                self.l1.flush(self._epoch)  # changes while disconnected were not seen
+                self.supported = True
+                self.connected.set()
+                backoff = 0.05
+                self._serve(conn)
+            except redis.exceptions.ResponseError as e:
+                # The server has no CLIENT TRACKING: the L1 works as the seed's (TTL only).
+                self.supported = False
+                self.last_error = str(e)
+                logger.warning("sutra-cache: the shard refused CLIENT TRACKING (%s); the L1 is "
+                               "not invalidated by other processes, entries leave it by LRU or "
+                               "TTL only", e)
+                self.l1.flush(-1)
+                self.connected.set()
+                return
+            except Exception as e:  # connection lost or refused: flush, retry
+                self.last_error = str(e)
+                self.l1.flush(None)
+                if self.connected.is_set():
+                    logger.warning("sutra-cache: L1 tracking connection lost (%s); L1 flushed, "
+                                   "reconnecting", e)
+                self.connected.clear()
+                self.reconnects += 1
+                self.stopping.wait(backoff)
+                backoff = min(2.0, backoff * 2)
+            finally:
+                if conn is not None:
+                    try:
+                        conn.disconnect()
+                    except Exception:
+                        pass
+        self.l1.flush(None)
+
+    def _serve(self, conn: redis.Connection) -> None:
+        idle_since = time.monotonic()
+        ping_sent: Optional[float] = None
+        while not self.stopping.is_set():
+            if conn.can_read(timeout=0.2):
+                reply = conn.read_response(push_request=True)
+                idle_since = time.monotonic()
+                if reply in (b"PONG", "PONG"):
+                    ping_sent = None
+                continue
+            now = time.monotonic()
+            if ping_sent is not None and now - ping_sent > self.ping_interval:
+                raise redis.exceptions.ConnectionError(
+                    f"no PONG within {self.ping_interval} s on the tracking connection")
+            if ping_sent is None and now - idle_since > self.ping_interval:
+                conn.send_command("PING")
+                ping_sent = now
+
+    def stop(self) -> None:
+        self.stopping.set()
+
+
+def _env_int(environ: Mapping[str, str], name: str, default: int) -> int:
+    raw = environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise ValueError(f"environment variable {name} must be an integer; got {raw!r}") from None
+
+
+class MultiTierSutraCache:
+    """The seed's `MultiTierSutraCache(l1_max_size=10000, cache_shard_host=...,
+    cache_shard_port=...)`: L1 (in process) then L2 (the shard), writes through to both.
+
+    Keyword options: `default_ttl_seconds` (86400), `tracking` (True: keep the L1 coherent
+    with CLIENT TRACKING), and every keyword option of `SutraCacheClient` (password, url,
+    redis_client, namespace, embedder, strict, numpy, socket_timeout, source). `l2_cache` is
+    the `SutraCacheClient`.
+    """
+
+    def __init__(self, l1_max_size: int = 10000, cache_shard_host: str = "storage-cache-shard",
+                 cache_shard_port: int = 50051, *, default_ttl_seconds: Optional[int] = 86400,
+                 tracking: bool = True, ping_interval: float = 5.0, **client_options: Any) -> None:
+        if isinstance(l1_max_size, bool) or not isinstance(l1_max_size, int) or l1_max_size <= 0:
+            raise ValueError(f"l1_max_size must be a positive int; got {l1_max_size!r}")
+        self.l1_max_size = l1_max_size
+        self.l2_cache = SutraCacheClient(cache_shard_host, cache_shard_port, default_ttl_seconds,
+                                         **client_options)
+        self._l1 = _L1(l1_max_size)
+        self.numpy = self.l2_cache.numpy
+        self.l1_hits = 0
+        self.l2_hits = 0
+        self.misses = 0
+        self._tracker: Optional[_Tracker] = None
+        if tracking:
+            self._tracker = _Tracker(self._l1, self._tracking_connection,
+                                     self.l2_cache.namespace.encode("utf-8"), ping_interval)
+            self._tracker.start()
+        else:
+            self._l1.epoch = -1
+        logger.info("multi-tier sutra cache (L1: %d, L2: %s:%s, tracking: %s)", l1_max_size,
+                    self.l2_cache.cache_host, self.l2_cache.cache_port, tracking)
+
+    @classmethod
+    def from_env(cls, environ: Optional[Mapping[str, str]] = None,
+                 **options: Any) -> "MultiTierSutraCache":
+        """The seed's integration step: `L1_CACHE_SIZE` (10000), `CACHE_SHARD_HOST`
+        ("storage-cache-shard"), `CACHE_SHARD_PORT` (50051), `CACHE_SHARD_PASSWORD` (or
+        `SUTRA_PASSWORD`), `CACHE_SHARD_URL` (overrides host and port)."""
+        env = os.environ if environ is None else environ
+        password = env.get("CACHE_SHARD_PASSWORD") or env.get("SUTRA_PASSWORD") or None
+        if password is not None:
+            options.setdefault("password", password)
+        if env.get("CACHE_SHARD_URL"):
+            options.setdefault("url", env["CACHE_SHARD_URL"])
+        return cls(l1_max_size=_env_int(env, "L1_CACHE_SIZE", 10000),
+                   cache_shard_host=env.get("CACHE_SHARD_HOST") or "storage-cache-shard",
+                   cache_shard_port=_env_int(env, "CACHE_SHARD_PORT", 50051), **options)
+
+    def _tracking_connection(self) -> redis.Connection:
+        l2 = self.l2_cache
+        kw = dict(l2._connect_kwargs)
+        cls = redis.Connection
+        if l2._redis is not None:
+            pool = l2._redis.connection_pool
+            cls = pool.connection_class
+        kw.update(protocol=3, socket_timeout=max(5.0, float(kw.get("socket_timeout") or 0)),
+                  socket_keepalive=True, client_name=TRACKING_CLIENT_NAME)
+        for k in ("retry", "retry_on_timeout", "retry_on_error", "health_check_interval"):
+            kw.pop(k, None)
+        return cls(**kw)
+
+    def wait_coherent(self, timeout: float = 10.0) -> bool:
+        """Blocks until the tracking connection is up (or found unsupported); whether it is."""
+        if self._tracker is None:
+            return False
+        self._tracker.connected.wait(timeout)
+        return bool(self._tracker.connected.is_set() and self._tracker.supported)
+
+    # ---- get ----
+
+    def _l1_hit(self, k: tuple, max_age_seconds: Optional[float]) -> Any:
+        now = time.time()
+        e = self._l1.lookup(k, now)
+        if e is None or (max_age_seconds is not None and now - e[2] > max_age_seconds):
+            return None
+        self.l1_hits += 1
+        v = e[0]
+        return v if self.numpy else list(v)
+
+    def _promote(self, k: tuple, token: Optional[int], got: Optional[tuple]) -> Any:
+        ok = self._l1.end(k, token)
+        value = self.l2_cache._count(got)
+        if value is None:
+            self.misses += 1
+            return None
+        self.l2_hits += 1
+        if ok:
+            attrs = got[1] or {}
+            exp = attrs.get("expires_at")
+            cached = attrs.get("cached_at")
+            self._l1.put(k, value, float(exp) if isinstance(exp, (int, float)) else None,
+                         float(cached) if isinstance(cached, (int, float)) else time.time())
+            return value if self.numpy else list(value)
+        return value
+
+    async def get(self, text: str, model: str = "default", *,
+                  max_age_seconds: Optional[float] = None) -> Any:
+        """L1, then L2 (promoted into L1), else None. `max_age_seconds`: an entry cached
+        longer ago than that is a miss in both tiers."""
+        _, kb, elem, _ = self.l2_cache._locate(text, model)
+        k = (kb, elem)
+        hit = self._l1_hit(k, max_age_seconds)
+        if hit is not None:
+            return hit
+        token = self._l1.begin(k)
+        try:
+            got = await self.l2_cache._fetch(text, model, max_age_seconds, with_attrs=True)
+        except BaseException:
+            self._l1.end(k, token)
+            raise
+        return self._promote(k, token, got)
+
+    def get_sync(self, text: str, model: str = "default", *,
+                 max_age_seconds: Optional[float] = None) -> Any:
+        _, kb, elem, _ = self.l2_cache._locate(text, model)
+        k = (kb, elem)
+        hit = self._l1_hit(k, max_age_seconds)
+        if hit is not None:
+            return hit
+        token = self._l1.begin(k)
+        try:
+            got = self.l2_cache._fetch_sync(text, model, max_age_seconds, with_attrs=True)
+        except BaseException:
+            self._l1.end(k, token)
+            raise
+        return self._promote(k, token, got)
+
+    # ---- set ----
+
+    def _after_set(self, k: tuple, token: Optional[int], stored: bool, blob: bytes,
+                   args: tuple) -> bool:
+        ok = self._l1.end(k, token)
+        if stored and ok:
+            now = time.time()
+            ttl = next((int(args[i + 1]) for i in range(len(args) - 1) if args[i] == "EX"), None)
+            self._l1.put(k, decode_embedding(blob, self.numpy), now + ttl if ttl else None, now)
+        return stored
+
+    async def set(self, text: str, embedding: Embedding, model: str = "default",
+                  ttl: Optional[int] = 86400, *, tags: Optional[Mapping[str, Any]] = None) -> bool:
+        """Writes through to L2 and L1 (`ttl` seconds; None or 0: the default TTL). The L1
+        keeps the value only when L2 stored it and no invalidation of the entry arrived
+        meanwhile (with tracking, the write's own invalidation may drop it; the next get
+        then promotes it from L2)."""
+        l2 = self.l2_cache
+        args, blob = l2._set_args(text, embedding, model, ttl, tags)
+        _, kb, elem, _ = l2._locate(text, model)
+        k = (kb, elem)
+        token = self._l1.begin(k)
+        try:
+            stored = l2._set_done(f"set of {text[:60]!r} in {args[1]!r}",
+                                  await l2._raw_async(args))
+        except BaseException:
+            self._l1.end(k, token)
+            raise
+        return self._after_set(k, token, stored, blob, args)
+
+    def set_sync(self, text: str, embedding: Embedding, model: str = "default",
+                 ttl: Optional[int] = 86400, *, tags: Optional[Mapping[str, Any]] = None) -> bool:
+        l2 = self.l2_cache
+        args, blob = l2._set_args(text, embedding, model, ttl, tags)
+        _, kb, elem, _ = l2._locate(text, model)
+        k = (kb, elem)
+        token = self._l1.begin(k)
+        try:
+            stored = l2._set_done(f"set of {text[:60]!r} in {args[1]!r}", l2._raw_sync(args))
+        except BaseException:
+            self._l1.end(k, token)
+            raise
+        return self._after_set(k, token, stored, blob, args)
+
+    # ---- get_or_compute ----
+
+    async def get_or_compute(self, text: str, model: str, compute: Callable[[str], Any], *,
+                             ttl: Optional[int] = None,
+                             max_age_seconds: Optional[float] = None) -> Any:
+        """As `SutraCacheClient.get_or_compute`, through both tiers (single flight per key)."""
+        async def run() -> Any:
+            hit = await self.get(text, model, max_age_seconds=max_age_seconds)
+            if hit is not None:
+                return hit
+            value = _call_compute(compute, text)
+            if inspect.isawaitable(value):
+                value = await value
+            blob = encode_embedding(value, "compute(text)")
+            await self.set(text, value, model, ttl)
+            return decode_embedding(blob, self.numpy)
+        return await single_flight_async(self.l2_cache._flights,
+                                         self.l2_cache._flight_key(text, model), run)
+
+    def get_or_compute_sync(self, text: str, model: str, compute: Callable[[str], Any], *,
+                            ttl: Optional[int] = None,
+                            max_age_seconds: Optional[float] = None) -> Any:
+        def run() -> Any:
+            hit = self.get_sync(text, model, max_age_seconds=max_age_seconds)
+            if hit is not None:
+                return hit
+            value = _call_compute(compute, text)
+            if inspect.isawaitable(value):
+                if hasattr(value, "close"):
+                    value.close()
+                raise ValueError("compute is async: use get_or_compute, not the _sync twin")
+            blob = encode_embedding(value, "compute(text)")
+            self.set_sync(text, value, model, ttl)
+            return decode_embedding(blob, self.numpy)
+        return single_flight_sync(self.l2_cache._flights, self.l2_cache._flight_key(text, model), run)
+
+    # ---- semantic calls, clear ----
+
+    def _drop_removed(self, removed: List[Removed]) -> List[Removed]:
+        ns = self.l2_cache.namespace
+        for r in removed:
+            self._l1.drop(((ns + r.model).encode("utf-8"), r.element.encode("utf-8")))
+        return removed
+
+    async def find_similar(self, text_or_embedding: Union[str, Embedding], model: str = "default",
+                           k: int = 10, min_similarity: Optional[float] = None, *,
+                           filter: Optional[str] = None) -> List[Similar]:
+        """`SutraCacheClient.find_similar` on the shard."""
+        return await self.l2_cache.find_similar(text_or_embedding, model, k, min_similarity,
+                                                filter=filter)
+
+    def find_similar_sync(self, text_or_embedding: Union[str, Embedding], model: str = "default",
+                          k: int = 10, min_similarity: Optional[float] = None, *,
+                          filter: Optional[str] = None) -> List[Similar]:
+        return self.l2_cache.find_similar_sync(text_or_embedding, model, k, min_similarity,
+                                               filter=filter)
+
+    async def semantic_invalidate(self, query: Union[str, Embedding],
+                                  similarity_threshold: float = 0.85,
+                                  model: Optional[str] = None, *,
+                                  filter: Optional[str] = None) -> List[Removed]:
+        """`SutraCacheClient.semantic_invalidate`; what it removed also leaves this L1 at
+        once (other processes' L1s drop it through tracking)."""
+        return self._drop_removed(await self.l2_cache.semantic_invalidate(
+            query, similarity_threshold, model, filter=filter))
+
+    def semantic_invalidate_sync(self, query: Union[str, Embedding],
+                                 similarity_threshold: float = 0.85,
+                                 model: Optional[str] = None, *,
+                                 filter: Optional[str] = None) -> List[Removed]:
+        return self._drop_removed(self.l2_cache.semantic_invalidate_sync(
+            query, similarity_threshold, model, filter=filter))
+
+    async def clear(self) -> int:
+        """Empties the L1 and removes the namespace's model sets from the shard."""
+        self._l1.flush()
+        return await self.l2_cache.clear()
+
+    def clear_sync(self) -> int:
+        self._l1.flush()
+        return self.l2_cache.clear_sync()
+
+    # ---- stats ----
+
+    def stats(self) -> Dict[str, Any]:
+        """The seed's keys: `l1` {size, max_size, utilization, ...}, `l2` (the L2 client's
+        stats), `total_hit_rate` = (L1 hits + L2 hits) / lookups, `backend`; plus hits,
+        misses, total_requests, hit_rate of this cache's lookups. No I/O."""
+        size = len(self._l1)
+        lookups = self.l1_hits + self.l2_hits + self.misses
+        t = self._tracker
+        hits = self.l1_hits + self.l2_hits
+        return {
+            "l1": {
+                "size": size,
+                "max_size": self.l1_max_size,
+                "utilization": size / self.l1_max_size,
+                "hits": self.l1_hits,
+                "coherent": bool(t is not None and t.supported and t.connected.is_set()),
+                "tracking": "off" if t is None else (
+                    "unsupported" if t.supported is False else
+                    "connected" if t.connected.is_set() else "connecting"),
+                "invalidations": self._l1.invalidations,
+                "flushes": self._l1.flushes,
+                "tracking_messages": t.messages if t is not None else 0,
+                "tracking_reconnects": t.reconnects if t is not None else 0,
+            },
+            "l2": self.l2_cache.stats(),
+            "total_hit_rate": hits / lookups if lookups else 0,
+            "backend": "100% Sutra Native",
+            "hits": hits,
+            "misses": self.misses,
+            "total_requests": lookups,
+            "hit_rate": hits / lookups if lookups else 0,
+        }
+
+    def close(self) -> None:
+        """Stops the tracking thread and closes the connections."""
+        if self._tracker is not None:
+            self._tracker.stop()
+            self._tracker.join(timeout=5)
+        self.l2_cache.close()
+
+    async def aclose(self) -> None:
+        self.close()
+        await self.l2_cache.aclose()
+
+    def __enter__(self) -> "MultiTierSutraCache":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+__all__ = ["MultiTierSutraCache"]
