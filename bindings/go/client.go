@@ -597,14 +597,15 @@ func (c *Client) Stats() ClientStats {
 
 // GetOrCompute is the cached embedding of text under model, or compute's result, which is
 // then cached with the client's default TTL. Concurrent calls for the same entry in this
-// process share one lookup and one compute call (single flight). compute's error is
-// returned as is; cache failures follow Get and Set.
+// process share one lookup and one compute call (single flight; a caller whose ctx ends
+// stops waiting while the others still get the result). compute's error is returned as is;
+// cache failures follow Get and Set.
 func (c *Client) GetOrCompute(ctx context.Context, text, model string, compute func(ctx context.Context) ([]float32, error), opts ...GetOption) ([]float32, error) {
 	o, err := readOptions(opts)
 	if err != nil {
 		return nil, err
 	}
-	return singleFlight(ctx, &c.flights, c.SetKey(model)+"\x00"+ElementName(text), func() ([]float32, error) {
+	return singleFlight(ctx, &c.flights, c.SetKey(model)+"\x00"+ElementName(text), func(ctx context.Context) ([]float32, error) {
 		e, found, err := c.get(ctx, text, model, o, false)
 		if err != nil || found {
 			return e.vec, err
@@ -617,9 +618,11 @@ func (c *Client) GetOrCompute(ctx context.Context, text, model string, compute f
 	})
 }
 
-// singleFlight runs f once per key at a time; a caller whose ctx ends stops waiting.
-func singleFlight(ctx context.Context, g *singleflight.Group, key string, f func() ([]float32, error)) ([]float32, error) {
-	ch := g.DoChan(key, func() (any, error) { return f() })
+// singleFlight runs f once per key at a time; a caller whose ctx ends stops waiting (the
+// flight goes on for the others: f gets a context without the first caller's cancellation).
+func singleFlight(ctx context.Context, g *singleflight.Group, key string, f func(ctx context.Context) ([]float32, error)) ([]float32, error) {
+	flightCtx := context.WithoutCancel(ctx)
+	ch := g.DoChan(key, func() (any, error) { return f(flightCtx) })
 	select {
 	case r := <-ch:
 		v, _ := r.Val.([]float32)

@@ -591,6 +591,31 @@ func TestGetOrComputeComputesOncePerMissingEntryAcrossGoroutines(t *testing.T) {
 	if _, err := c.GetOrCompute(ctx, "other", "m", func(context.Context) ([]float32, error) { return nil, boom }); !errors.Is(err, boom) {
 		t.Fatalf("compute's error: %v", err)
 	}
+
+	// The first caller gives up: it gets its context's error, the flight goes on for others.
+	var slowCalls atomic.Int32
+	started2, release2 := make(chan struct{}), make(chan struct{})
+	slow := func(ctx context.Context) ([]float32, error) {
+		if slowCalls.Add(1) == 1 {
+			close(started2)
+		}
+		<-release2
+		return []float32{9}, ctx.Err()
+	}
+	leaderCtx, cancel := context.WithCancel(ctx)
+	leaderErr := make(chan error)
+	go func() { _, err := c.GetOrCompute(leaderCtx, "slow", "m", slow); leaderErr <- err }()
+	<-started2
+	cancel()
+	if err := <-leaderErr; !errors.Is(err, context.Canceled) {
+		t.Fatalf("the cancelled caller: %v", err)
+	}
+	follower := make(chan []float32)
+	go func() { v, _ := c.GetOrCompute(ctx, "slow", "m", slow); follower <- v }()
+	close(release2)
+	if v := <-follower; len(v) != 1 || v[0] != 9 || slowCalls.Load() != 1 {
+		t.Fatalf("the other caller: %v (compute ran %d times)", v, slowCalls.Load())
+	}
 }
 
 func TestPasswordIsSentAndAMissingOneIsAFailure(t *testing.T) {

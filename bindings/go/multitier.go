@@ -296,7 +296,7 @@ func (m *MultiTier) GetOrCompute(ctx context.Context, text, model string, comput
 	if err != nil {
 		return nil, err
 	}
-	return singleFlight(ctx, &m.flights, m.l1Key(text, model), func() ([]float32, error) {
+	return singleFlight(ctx, &m.flights, m.l1Key(text, model), func(ctx context.Context) ([]float32, error) {
 		v, found, err := m.get(ctx, text, model, o)
 		if err != nil || found {
 			return v, err
