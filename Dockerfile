@@ -1,6 +1,11 @@
 # sutra-cache server image: multi-stage build, non-root user, data in the /data volume.
 #   docker build -t sutra-cache .
-#   docker run -p 50051:50051 -e SUTRA_PASSWORD=... -v sutra-data:/data sutra-cache
+#   docker run --network my-net -v sutra-data:/data sutra-cache            # private network
+#   docker run -p 50051:50051 -e SUTRA_PASSWORD=... -v sutra-data:/data sutra-cache  # published
+# As in Redis's official image, protected mode is off (SUTRA_PROTECTED_MODE=no) and the
+# server binds 0.0.0.0, so containers on the same Docker network reach it without a
+# password. A port published beyond that network needs SUTRA_PASSWORD.
+# deploy/compose.yml is the seed's cache-shard service built from this file.
 FROM rust:1-bookworm AS build
 WORKDIR /src
 COPY . .
@@ -14,8 +19,12 @@ USER sutra
 VOLUME ["/data"]
 ENV STORAGE_PATH=/data \
     STORAGE_PORT=50051 \
-    SUTRA_BIND=0.0.0.0
+    SUTRA_BIND=0.0.0.0 \
+    SUTRA_PROTECTED_MODE=no
 EXPOSE 50051
 STOPSIGNAL SIGTERM
+# GET /health on the container's own port (STORAGE_PORT); exit 0 when it answers status ok.
+HEALTHCHECK --interval=10s --timeout=5s --start-period=30s --retries=3 \
+    CMD ["sutra-cache", "health"]
 ENTRYPOINT ["/usr/local/bin/sutra-cache"]
 CMD ["serve"]

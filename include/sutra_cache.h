@@ -164,6 +164,13 @@ typedef struct sutra_options {
   uint64_t checkpoint_interval_ms;
   // With a data directory: take a snapshot on close.
   bool checkpoint_on_close;
+  // Storage of a vector set created by an add whose options leave `storage` at
+  // `SUTRA_UNSPECIFIED`: `SUTRA_STORAGE_EXACT` (the default), `SUTRA_STORAGE_Q8` or
+  // `SUTRA_STORAGE_NOQUANT`.
+  int32_t default_storage_mode;
+  // When non-zero, every vector added must have this dimension (creating a set or
+  // writing into one); another fails with `SUTRA_DIMENSION_MISMATCH`, naming both. 0 = any.
+  uint64_t vector_dimension;
 } sutra_options;
 
 // An optional, caller-owned error report. Every call that takes one resets it (code 0, empty

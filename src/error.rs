@@ -69,6 +69,18 @@ pub enum Error {
         /// The vector's.
         got: usize,
     },
+    /// The vector's dimension differs from the dimension the engine is configured with
+    /// ([`crate::EngineConfig::vector_dimension`], the seed's `VECTOR_DIMENSION`).
+    #[error(
+        "invalid argument 'vector': dimension {got}, but this cache's vector dimension \
+         (VECTOR_DIMENSION) is {expected}"
+    )]
+    ConfiguredDimension {
+        /// The configured dimension.
+        expected: usize,
+        /// The vector's.
+        got: usize,
+    },
     /// A cap would be passed and the policy forbids eviction.
     #[error("OOM command not allowed: {cap} reached and eviction policy is noeviction")]
     OutOfMemory {
@@ -127,7 +139,9 @@ impl Error {
         match self {
             Error::InvalidArgument { .. } => ErrorCode::InvalidArgument,
             Error::WrongType => ErrorCode::WrongType,
-            Error::DimensionMismatch { .. } => ErrorCode::DimensionMismatch,
+            Error::DimensionMismatch { .. } | Error::ConfiguredDimension { .. } => {
+                ErrorCode::DimensionMismatch
+            }
             Error::OutOfMemory { .. } => ErrorCode::OutOfMemory,
             Error::NotFound { .. } => ErrorCode::NotFound,
             Error::TooLarge { .. } => ErrorCode::TooLarge,

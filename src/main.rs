@@ -23,8 +23,24 @@ struct Cli {
 enum Command {
     /// Run the RESP/HTTP server (one port: Redis clients and GET /health, /stats, /metrics).
     Serve(Box<ServerConfig>),
+    /// Check a running server: exit 0 when its `GET /health` answers status ok, 1 otherwise
+    /// (one line says why). The container's health check.
+    Health(HealthArgs),
     /// Print the SIMD instruction set the distance kernels use.
     Isa,
+}
+
+#[derive(clap::Args)]
+struct HealthArgs {
+    /// Server host.
+    #[arg(long, default_value = "127.0.0.1")]
+    host: String,
+    /// Server port (the server's own variable, so a container checks the port it serves).
+    #[arg(long, env = "STORAGE_PORT", default_value_t = 50051)]
+    port: u16,
+    /// Seconds to wait for the whole answer.
+    #[arg(long, default_value_t = 3.0)]
+    timeout: f64,
 }
 
 fn main() -> std::process::ExitCode {
@@ -35,6 +51,25 @@ fn main() -> std::process::ExitCode {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
             tracing_subscriber::fmt().with_env_filter(filter).init();
             sutra_cache::server::serve(*config)
+        }
+        Command::Health(a) => {
+            let timeout = std::time::Duration::try_from_secs_f64(a.timeout)
+                .ok()
+                .filter(|t| !t.is_zero());
+            let Some(timeout) = timeout else {
+                println!("unhealthy: --timeout must be a positive number of seconds");
+                return std::process::ExitCode::FAILURE;
+            };
+            match sutra_cache::server::check_health(&a.host, a.port, timeout) {
+                Ok(line) => {
+                    println!("healthy: {line}");
+                    std::process::ExitCode::SUCCESS
+                }
+                Err(why) => {
+                    println!("unhealthy: {why}");
+                    std::process::ExitCode::FAILURE
+                }
+            }
         }
         Command::Isa => {
             println!(

@@ -560,3 +560,113 @@ fn a_zero_vector_is_stored_and_has_cosine_zero_to_everything_as_in_redis() {
     assert_eq!(hits.len(), 3);
     assert!(hits.iter().all(|h| h.score == 0.0), "{hits:?}");
 }
+
+#[test]
+fn a_set_created_without_a_storage_mode_takes_the_engines_default_storage_mode() {
+    let e = Engine::open(EngineConfig {
+        default_storage_mode: StorageMode::Q8,
+        active_expire_interval_ms: 0,
+        ..Default::default()
+    })
+    .unwrap();
+    assert_eq!(e.default_storage_mode(), StorageMode::Q8);
+    let v = vectors(1, 8, 3).remove(0);
+    e.vadd(
+        b"d",
+        &VectorSetOptions::default(),
+        ElementAdd::new(b"a", &v),
+    )
+    .unwrap();
+    assert_eq!(e.vinfo(b"d").unwrap().unwrap().storage, StorageMode::Q8);
+    // A flag still wins over the default.
+    let noquant = VectorSetOptions {
+        storage: Some(StorageMode::NoQuant),
+        ..Default::default()
+    };
+    e.vadd(b"n", &noquant, ElementAdd::new(b"a", &v)).unwrap();
+    assert_eq!(
+        e.vinfo(b"n").unwrap().unwrap().storage,
+        StorageMode::NoQuant
+    );
+    // Without configuration the default is exact.
+    let (plain, _) = engine();
+    assert_eq!(plain.default_storage_mode(), StorageMode::Exact);
+    plain
+        .vadd(
+            b"x",
+            &VectorSetOptions::default(),
+            ElementAdd::new(b"a", &v),
+        )
+        .unwrap();
+    assert_eq!(
+        plain.vinfo(b"x").unwrap().unwrap().storage,
+        StorageMode::Exact
+    );
+}
+
+#[test]
+fn a_configured_vector_dimension_refuses_other_dimensions_naming_both() {
+    let e = Engine::open(EngineConfig {
+        vector_dimension: Some(8),
+        active_expire_interval_ms: 0,
+        ..Default::default()
+    })
+    .unwrap();
+    assert_eq!(e.vector_dimension(), Some(8));
+    let v8 = vectors(1, 8, 5).remove(0);
+    let v4 = vectors(1, 4, 5).remove(0);
+    let none = VectorSetOptions::default();
+    // Creating a set with another dimension is refused; nothing is created.
+    let err = e.vadd(b"s", &none, ElementAdd::new(b"a", &v4)).unwrap_err();
+    assert_eq!(err.code(), ErrorCode::DimensionMismatch);
+    let text = err.to_string();
+    assert!(
+        text.contains("dimension 4") && text.contains("is 8"),
+        "{text}"
+    );
+    assert!(e.vinfo(b"s").unwrap().is_none());
+    // The configured dimension is accepted; a later add of another one is refused whole.
+    assert!(e.vadd(b"s", &none, ElementAdd::new(b"a", &v8)).unwrap());
+    let batch = [ElementAdd::new(b"b", &v8), ElementAdd::new(b"c", &v4)];
+    let err = e.vadd_many(b"s", &none, &batch).unwrap_err();
+    assert!(matches!(
+        err,
+        Error::ConfiguredDimension {
+            expected: 8,
+            got: 4
+        }
+    ));
+    assert_eq!(e.vcard(b"s").unwrap(), 1);
+}
+
+#[test]
+fn recovery_replays_sets_of_any_dimension_after_the_configured_one_changes() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = |dim| EngineConfig {
+        data_dir: Some(dir.path().to_path_buf()),
+        vector_dimension: dim,
+        checkpoint_on_close: false,
+        active_expire_interval_ms: 0,
+        ..Default::default()
+    };
+    let v4 = vectors(1, 4, 9).remove(0);
+    let e = Engine::open(cfg(None)).unwrap();
+    e.vadd(
+        b"old",
+        &VectorSetOptions::default(),
+        ElementAdd::new(b"a", &v4),
+    )
+    .unwrap();
+    e.close().unwrap();
+    let e = Engine::open(cfg(Some(8))).unwrap();
+    assert_eq!(e.vcard(b"old").unwrap(), 1, "the logged add was replayed");
+    let err = e
+        .vadd(
+            b"old",
+            &VectorSetOptions::default(),
+            ElementAdd::new(b"b", &v4),
+        )
+        .unwrap_err();
+    assert!(matches!(err, Error::ConfiguredDimension { .. }), "{err}");
+    e.close().unwrap();
+}

@@ -207,25 +207,126 @@ fn the_binary_serves_then_exits_cleanly_on_sigterm() {
     assert!(status.success(), "{status:?}");
 }
 
+/// This machine's address on its default route, when it has one that is not loopback.
+fn non_loopback_ip() -> Option<std::net::IpAddr> {
+    let probe = std::net::UdpSocket::bind("0.0.0.0:0").ok()?;
+    probe.connect("192.0.2.254:9").ok()?; // no packet is sent: this only picks a route
+    let ip = probe.local_addr().ok()?.ip();
+    (!ip.is_loopback() && !ip.is_unspecified()).then_some(ip)
+}
+
+/// Reads until the peer closes (or 5 s pass).
+fn read_to_close(s: &mut std::net::TcpStream) -> Vec<u8> {
+    use std::io::Read;
+    s.set_read_timeout(Some(std::time::Duration::from_secs(5)))
+        .unwrap();
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    out
+}
+
 #[test]
-fn the_binary_refuses_a_public_bind_without_a_password_and_says_why() {
-    let out = Command::new(env!("CARGO_BIN_EXE_sutra-cache"))
+fn a_public_bind_without_password_serves_loopback_and_denies_other_clients_as_redis_does() {
+    use std::io::Write;
+    let port = free_port();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_sutra-cache"))
         .args([
             "serve",
             "--bind",
             "0.0.0.0",
             "--port",
-            &free_port().to_string(),
+            &port.to_string(),
+            "--in-memory",
+            "true",
         ])
         .env_remove("SUTRA_PASSWORD")
-        .output()
-        .expect("binary runs");
-    assert_eq!(out.status.code(), Some(2));
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        err.contains("refusing to listen on 0.0.0.0 without a password"),
-        "{err}"
-    );
+        .env_remove("SUTRA_PROTECTED_MODE")
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("binary starts");
+    let mut local = None;
+    for _ in 0..400 {
+        if let Ok(s) = std::net::TcpStream::connect(("127.0.0.1", port)) {
+            local = Some(s);
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(25));
+    }
+    let mut local = local.expect("the server starts on 0.0.0.0 without a password");
+    local.write_all(b"PING\r\nQUIT\r\n").unwrap();
+    assert_eq!(read_to_close(&mut local), b"+PONG\r\n+OK\r\n");
+    let denied = match non_loopback_ip() {
+        Some(ip) => {
+            let mut remote = std::net::TcpStream::connect((ip, port)).expect("connects");
+            // Whatever it sends, it gets the explanation and the connection is closed.
+            let _ = remote.write_all(b"PING\r\n");
+            Some(read_to_close(&mut remote))
+        }
+        None => {
+            eprintln!("no non-loopback address on this machine: socket check skipped");
+            None
+        }
+    };
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let _ = child.wait();
+    if let Some(reply) = denied {
+        assert_eq!(reply, sutra_cache::server::PROTECTED_MODE_DENIED);
+        let text = String::from_utf8(reply).unwrap();
+        assert!(text.starts_with(
+            "-DENIED Redis is running in protected mode because protected mode is enabled \
+             and no password is set for the default user. In this mode connections are only \
+             accepted from the loopback interface."
+        ));
+        assert!(text.ends_with(
+            "NOTE: You only need to do one of the above things in order for the server to \
+             start accepting connections from the outside.\r\n"
+        ));
+        assert_eq!(text.len(), 1066, "Redis 7's text is 1066 bytes with CRLF");
+    }
+}
+
+#[test]
+fn protected_mode_off_or_a_password_serves_a_non_loopback_client() {
+    use std::io::Write;
+    let Some(ip) = non_loopback_ip() else {
+        eprintln!("no non-loopback address on this machine: nothing to check");
+        return;
+    };
+    for extra in [["--protected-mode", "no"], ["--requirepass", "sekret"]] {
+        let port = free_port();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_sutra-cache"))
+            .args(["serve", "--bind", "0.0.0.0", "--port", &port.to_string()])
+            .args(["--in-memory", "true"])
+            .args(extra)
+            .env_remove("SUTRA_PASSWORD")
+            .env("RUST_LOG", "warn")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("binary starts");
+        let mut conn = None;
+        for _ in 0..400 {
+            if let Ok(s) = std::net::TcpStream::connect((ip, port)) {
+                conn = Some(s);
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(25));
+        }
+        let mut s = conn.expect("reachable on the non-loopback address");
+        s.write_all(b"AUTH sekret\r\nPING\r\nQUIT\r\n").unwrap();
+        let reply = read_to_close(&mut s);
+        let _ = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status();
+        let _ = child.wait();
+        let text = String::from_utf8_lossy(&reply).into_owned();
+        assert!(text.ends_with("+PONG\r\n+OK\r\n"), "{extra:?}: {text}");
+        assert!(!text.contains("DENIED"), "{extra:?}: {text}");
+    }
 }
 
 #[test]

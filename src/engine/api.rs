@@ -311,6 +311,18 @@ impl Engine {
         self.store.now_ms()
     }
 
+    /// Storage mode of a vector set created by an add that names none
+    /// ([`EngineConfig::default_storage_mode`]).
+    pub fn default_storage_mode(&self) -> StorageMode {
+        self.store.cfg.default_storage_mode
+    }
+
+    /// The dimension every added vector must have, when configured
+    /// ([`EngineConfig::vector_dimension`]).
+    pub fn vector_dimension(&self) -> Option<usize> {
+        self.store.cfg.vector_dimension
+    }
+
     /// The SIMD instruction set in use.
     pub fn simd_isa(&self) -> &'static str {
         crate::simd::isa()

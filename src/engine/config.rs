@@ -8,6 +8,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 pub use crate::vocab::{EvictionPolicy, SyncPolicy};
 pub use crate::wal::IoChoice;
 
+use crate::vocab::StorageMode;
+
 /// Milliseconds since the Unix epoch. Injectable so tests never sleep.
 pub trait Clock: Send + Sync + std::fmt::Debug {
     /// Now, in ms since the Unix epoch.
@@ -90,6 +92,14 @@ pub struct EngineConfig {
     pub eviction_policy: EvictionPolicy,
     /// TTL applied when a write gives none, in ms; 0 = none. The seed's `DEFAULT_TTL_SECONDS` × 1000.
     pub default_ttl_ms: u64,
+    /// Storage mode of a vector set created by an add that names none
+    /// ([`crate::VectorSetOptions::storage`] `None`). Default [`StorageMode::Exact`]; the
+    /// server's `VECTOR_STORAGE`.
+    pub default_storage_mode: StorageMode,
+    /// When set, every vector added (creating a set or writing into one) must have this
+    /// dimension, or the add fails with [`crate::Error::ConfiguredDimension`] naming both.
+    /// The seed's `VECTOR_DIMENSION`. Recovery replays what was logged regardless.
+    pub vector_dimension: Option<usize>,
     /// Size limits on input.
     pub limits: Limits,
     /// The clock for TTLs.
@@ -132,6 +142,8 @@ impl Default for EngineConfig {
             max_bytes: 0,
             eviction_policy: EvictionPolicy::Lru,
             default_ttl_ms: 0,
+            default_storage_mode: StorageMode::Exact,
+            vector_dimension: None,
             limits: Limits::default(),
             clock: Arc::new(SystemClock),
             active_expire_interval_ms: 100,

@@ -59,7 +59,7 @@ impl Engine {
                         expiry: at_to_expiry(a.expires_at),
                     })
                     .collect();
-                self.vadd_many(key, &opts, &adds).map(|_| ())
+                self.vadd_logged(key, &opts, &adds).map(|_| ())
             }
             Record::VRem { key, name } => self.vrem(key, name).map(|_| ()),
             Record::VExpire { key, name, at } => {

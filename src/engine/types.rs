@@ -136,7 +136,8 @@ pub struct KeyInfo {
 pub struct VectorSetOptions {
     /// Default cosine.
     pub metric: Option<Metric>,
-    /// Default exact.
+    /// Default: the engine's [`crate::EngineConfig::default_storage_mode`] (exact unless
+    /// configured otherwise).
     pub storage: Option<StorageMode>,
     /// HNSW M (default 16).
     pub m: Option<usize>,

@@ -86,7 +86,28 @@ impl Engine {
     }
 
     /// Adds many elements at once; all validated before any is applied. Returns how many were new.
+    /// With [`crate::EngineConfig::vector_dimension`] set, every vector must have that
+    /// dimension.
     pub fn vadd_many(
+        &self,
+        key: &[u8],
+        opts: &VectorSetOptions,
+        adds: &[ElementAdd<'_>],
+    ) -> Result<usize> {
+        if let Some(expected) = self.store.cfg.vector_dimension {
+            if let Some(a) = adds.iter().find(|a| a.vector.len() != expected) {
+                return Err(Error::ConfiguredDimension {
+                    expected,
+                    got: a.vector.len(),
+                });
+            }
+        }
+        self.vadd_logged(key, opts, adds)
+    }
+
+    /// [`Engine::vadd_many`] without the configured-dimension check: recovery replays what
+    /// was logged, whatever the dimension configured now.
+    pub(crate) fn vadd_logged(
         &self,
         key: &[u8],
         opts: &VectorSetOptions,
@@ -182,7 +203,7 @@ impl Engine {
             None => SetParams {
                 dim,
                 metric: opts.metric.unwrap_or_default(),
-                storage: opts.storage.unwrap_or_default(),
+                storage: opts.storage.unwrap_or(store.cfg.default_storage_mode),
                 m: opts.m.unwrap_or(DEFAULT_M),
                 ef_construction: opts.ef_construction.unwrap_or(DEFAULT_EF_CONSTRUCTION),
             },

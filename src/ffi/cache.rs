@@ -81,6 +81,13 @@ pub struct sutra_options {
     pub checkpoint_interval_ms: u64,
     /// With a data directory: take a snapshot on close.
     pub checkpoint_on_close: bool,
+    /// Storage of a vector set created by an add whose options leave `storage` at
+    /// `SUTRA_UNSPECIFIED`: `SUTRA_STORAGE_EXACT` (the default), `SUTRA_STORAGE_Q8` or
+    /// `SUTRA_STORAGE_NOQUANT`.
+    pub default_storage_mode: i32,
+    /// When non-zero, every vector added must have this dimension (creating a set or
+    /// writing into one); another fails with `SUTRA_DIMENSION_MISMATCH`, naming both. 0 = any.
+    pub vector_dimension: u64,
 }
 
 /// Per-cache or per-vector-set statistics.
@@ -201,6 +208,8 @@ pub unsafe extern "C" fn sutra_options_init(options: *mut sutra_options) {
         wal_sync_interval_ms: SUTRA_WAL_SYNC_DEFAULT,
         checkpoint_interval_ms: d.checkpoint_interval_ms,
         checkpoint_on_close: d.checkpoint_on_close,
+        default_storage_mode: super::vector::storage_code(d.default_storage_mode),
+        vector_dimension: d.vector_dimension.map_or(0, |v| v as u64),
     };
     // SAFETY: non-NULL and writable per the contract; `write` needs no initialised value.
     unsafe { options.write(value) };
@@ -252,6 +261,17 @@ pub unsafe extern "C" fn sutra_cache_open(
             config.wal_sync = sync_policy(o.wal_sync_interval_ms)?;
             config.checkpoint_interval_ms = o.checkpoint_interval_ms;
             config.checkpoint_on_close = o.checkpoint_on_close;
+            config.default_storage_mode = super::vector::storage_mode(o.default_storage_mode)?
+                .ok_or_else(|| {
+                    Failure::new(
+                        SUTRA_INVALID_ARGUMENT,
+                        "invalid argument 'default_storage_mode': one of SUTRA_STORAGE_*; got 0",
+                    )
+                })?;
+            config.vector_dimension = match o.vector_dimension {
+                0 => None,
+                d => Some(usize_field(d, "vector_dimension")?),
+            };
         }
         if !path.is_null() {
             // SAFETY: non-NULL and NUL-terminated per the contract.

@@ -22,6 +22,29 @@ pub const SUTRA_STORAGE_Q8: i32 = 2;
 /// f32 only.
 pub const SUTRA_STORAGE_NOQUANT: i32 = 3;
 
+/// A `SUTRA_STORAGE_*` code (`SUTRA_UNSPECIFIED` = none).
+pub(crate) fn storage_mode(code: i32) -> FfiResult<Option<StorageMode>> {
+    match code {
+        SUTRA_UNSPECIFIED => Ok(None),
+        SUTRA_STORAGE_EXACT => Ok(Some(StorageMode::Exact)),
+        SUTRA_STORAGE_Q8 => Ok(Some(StorageMode::Q8)),
+        SUTRA_STORAGE_NOQUANT => Ok(Some(StorageMode::NoQuant)),
+        s => Err(Failure::new(
+            SUTRA_INVALID_ARGUMENT,
+            format!("invalid argument 'storage': {s}"),
+        )),
+    }
+}
+
+/// The `SUTRA_STORAGE_*` code of a storage mode.
+pub(crate) fn storage_code(mode: StorageMode) -> i32 {
+    match mode {
+        StorageMode::Exact => SUTRA_STORAGE_EXACT,
+        StorageMode::Q8 => SUTRA_STORAGE_Q8,
+        StorageMode::NoQuant => SUTRA_STORAGE_NOQUANT,
+    }
+}
+
 /// Parameters of a vector set: they create it on the first add; on later adds every non-zero
 /// field must equal the set's (else `SUTRA_CONFLICT`). Fill with
 /// `sutra_vector_set_options_init`. Plain data: not shared.
@@ -83,18 +106,7 @@ unsafe fn set_options(o: *const sutra_vector_set_options) -> FfiResult<VectorSet
             ))
         }
     };
-    let storage = match o.storage {
-        SUTRA_UNSPECIFIED => None,
-        SUTRA_STORAGE_EXACT => Some(StorageMode::Exact),
-        SUTRA_STORAGE_Q8 => Some(StorageMode::Q8),
-        SUTRA_STORAGE_NOQUANT => Some(StorageMode::NoQuant),
-        s => {
-            return Err(Failure::new(
-                SUTRA_INVALID_ARGUMENT,
-                format!("invalid argument 'storage': {s}"),
-            ))
-        }
-    };
+    let storage = storage_mode(o.storage)?;
     let nonzero = |v: u32| (v != 0).then_some(v as usize);
     Ok(VectorSetOptions {
         metric,

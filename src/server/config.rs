@@ -2,7 +2,7 @@
 //! seed's variable names where the seed had one); a flag wins over its variable.
 
 use std::net::{IpAddr, SocketAddr};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use clap::builder::BoolishValueParser;
@@ -26,43 +26,74 @@ pub struct ServerConfig {
     #[arg(long, env = "STORAGE_PORT", default_value_t = 50051)]
     pub port: u16,
 
-    /// Address to bind. Anything but loopback requires a password (--requirepass).
+    /// Address to bind. With no password, protected mode (on by default) serves only
+    /// loopback clients whatever the address.
     #[arg(long, env = "SUTRA_BIND", default_value = "127.0.0.1")]
     pub bind: IpAddr,
 
-    /// Expected embedding dimension (the seed's). Reported in INFO and /health; each vector
-    /// set fixes its own dimension at its first add.
-    #[arg(long, env = "VECTOR_DIMENSION")]
-    pub vector_dimension: Option<usize>,
+    /// Redis's protected mode: when on (`yes`, the default) and no password is set, a client
+    /// connecting from anything but loopback gets Redis's `-DENIED ...` explanation and is
+    /// closed. `no` serves every client (the container image sets it: the port is reachable
+    /// only on its Docker network unless published; a published port needs a password).
+    #[arg(long, env = "SUTRA_PROTECTED_MODE", value_parser = BoolishValueParser::new(), action = ArgAction::Set, default_value = "yes")]
+    pub protected_mode: bool,
 
-    /// Role of this process in a deployment (the seed's; e.g. `storage`). Reported in INFO
-    /// and /health.
+    /// The dimension of every vector (the seed's): when set, a VADD/VADDM whose vector has
+    /// another dimension, creating a set or writing into one, fails naming both.
+    #[arg(long, env = "VECTOR_DIMENSION", value_parser = clap::value_parser!(u64).range(1..=65_536))]
+    pub vector_dimension: Option<u64>,
+
+    /// Role of this process in a deployment (the seed's: `storage`, `cache_shard`, …).
+    /// Reported in INFO and /health; `cache_shard` implies CACHE_MODE=true.
     #[arg(long, env = "SUTRA_ROLE", default_value = "storage")]
     pub role: String,
 
+    /// The seed's CACHE_MODE: `true` selects the cache role's defaults (DEFAULT_TTL_SECONDS
+    /// 86400 unless given; LRU eviction and exact storage are the defaults anyway). The
+    /// storage mode of new vector sets is VECTOR_STORAGE.
+    #[arg(long, env = "CACHE_MODE", default_value = "false", value_parser = parse_cache_mode, action = ArgAction::Set)]
+    pub cache_mode: bool,
+
     /// Storage mode of vector sets created by a VADD without a quantization flag:
     /// `exact` (f32 kept, exact bytes back), `q8` (int8 only) or `noquant` (f32 only).
-    #[arg(long, env = "CACHE_MODE", default_value = "exact", value_parser = parse_storage_mode)]
-    pub cache_mode: StorageMode,
+    #[arg(long, env = "VECTOR_STORAGE", default_value = "exact", value_parser = parse_storage_mode)]
+    pub vector_storage: StorageMode,
 
     /// Cap on entries (blob keys plus vector-set elements); 0 = none. The seed's MAX_CONCEPTS.
     #[arg(long, env = "MAX_CONCEPTS", default_value_t = 0)]
     pub max_concepts: u64,
 
-    /// Cap on accounted bytes (e.g. `512mb`, `2gb`); 0 = none (Redis's maxmemory).
-    #[arg(long, env = "SUTRA_MAXMEMORY", default_value = "0", value_parser = parse_bytes)]
-    pub maxmemory: u64,
+    /// Cap on accounted bytes (e.g. `512mb`, `2gb`; Redis's maxmemory); 0 = none. When not
+    /// given and the process runs under a cgroup memory limit (a container's), the cap is
+    /// 75% of that limit (the rest is for what the cap does not count: buffers, the
+    /// allocator's slack), so the server evicts instead of being OOM-killed.
+    #[arg(long, env = "SUTRA_MAXMEMORY", value_parser = parse_bytes)]
+    pub maxmemory: Option<u64>,
+
+    /// Where the cgroup filesystem is mounted (read for the memory limit at start).
+    #[arg(
+        long,
+        env = "SUTRA_CGROUP_ROOT",
+        default_value = "/sys/fs/cgroup",
+        hide = true
+    )]
+    pub cgroup_root: PathBuf,
+
+    /// The cgroup memory limit found at start ([`ServerConfig::detect_memory_limit`]).
+    #[arg(skip)]
+    pub cgroup_memory_limit: Option<u64>,
 
     /// What happens at a cap: `lru`, `lfu` or `noeviction` (writes then fail with OOM).
     #[arg(long, env = "EVICTION_POLICY", default_value = "lru")]
     pub eviction_policy: EvictionPolicy,
 
-    /// TTL given to writes that name none, in seconds; 0 = none.
-    #[arg(long, env = "DEFAULT_TTL_SECONDS", default_value_t = 0)]
-    pub default_ttl_seconds: u64,
+    /// TTL given to writes that name none, in seconds; 0 = none. Default: 86400 in the
+    /// cache role (CACHE_MODE=true or SUTRA_ROLE=cache_shard), 0 otherwise.
+    #[arg(long, env = "DEFAULT_TTL_SECONDS")]
+    pub default_ttl_seconds: Option<u64>,
 
-    /// The seed's flag, accepted for compatibility: snapshots are always memory-mapped at
-    /// recovery, whatever its value. Reported in INFO.
+    /// The seed's flag. `true` (the default) is how the server works: snapshots are
+    /// memory-mapped at recovery. `false` is refused at start (there is no other path).
     #[arg(long, env = "MMAP_ENABLED", value_parser = BoolishValueParser::new(), action = ArgAction::Set, default_value = "true")]
     pub mmap_enabled: bool,
 
@@ -239,15 +270,62 @@ impl ServerConfig {
         self.requirepass.as_deref().filter(|p| !p.is_empty())
     }
 
+    /// Whether this process has the cache role: CACHE_MODE=true or SUTRA_ROLE=cache_shard.
+    pub fn cache_role(&self) -> bool {
+        self.cache_mode || self.role.eq_ignore_ascii_case("cache_shard")
+    }
+
+    /// TTL of writes that name none, in seconds: DEFAULT_TTL_SECONDS when given, else
+    /// 86400 in the cache role and 0 (none) otherwise.
+    pub fn default_ttl(&self) -> u64 {
+        self.default_ttl_seconds.unwrap_or(if self.cache_role() {
+            CACHE_ROLE_TTL_SECONDS
+        } else {
+            0
+        })
+    }
+
+    /// Whether a client connecting from `peer` is refused by protected mode: protected mode
+    /// on, no password, and `peer` not a loopback address (127.0.0.0/8, ::1, or either
+    /// mapped into IPv6).
+    pub fn protected_refuses(&self, peer: IpAddr) -> bool {
+        self.protected_mode && self.password().is_none() && !peer.to_canonical().is_loopback()
+    }
+
+    /// Reads the cgroup memory limit under `--cgroup-root` into
+    /// [`ServerConfig::cgroup_memory_limit`] (none outside a limited cgroup).
+    pub fn detect_memory_limit(&mut self) {
+        self.cgroup_memory_limit = cgroup_memory_limit(&self.cgroup_root);
+    }
+
+    /// The byte cap the engine gets: `--maxmemory` when given (0 = none), else 75% of the
+    /// cgroup memory limit when there is one, else none.
+    pub fn effective_maxmemory(&self) -> u64 {
+        match (self.maxmemory, self.cgroup_memory_limit) {
+            (Some(bytes), _) => bytes,
+            (None, Some(limit)) => memory_cap_for_limit(limit),
+            (None, None) => 0,
+        }
+    }
+
+    /// Where the byte cap comes from: `maxmemory`, `cgroup` or `none`.
+    pub fn maxmemory_source(&self) -> &'static str {
+        match (self.maxmemory, self.cgroup_memory_limit) {
+            (Some(_), _) => "maxmemory",
+            (None, Some(_)) => "cgroup",
+            (None, None) => "none",
+        }
+    }
+
     /// Refuses settings the server must not start with, saying why.
     pub fn validate(&self) -> Result<(), String> {
-        if !self.bind.is_loopback() && self.password().is_none() {
-            return Err(format!(
-                "refusing to listen on {} without a password: anyone who can reach the port \
-                 could read and delete every entry. Set --requirepass (or SUTRA_PASSWORD), \
-                 or bind 127.0.0.1",
-                self.bind
-            ));
+        if !self.mmap_enabled {
+            return Err(
+                "MMAP_ENABLED=false is not supported: sutra-cache memory-maps its \
+                 snapshots at recovery and has no other path. Remove the setting or set it \
+                 to true (vectors are served from memory either way)"
+                    .into(),
+            );
         }
         if self.maxclients == 0 {
             return Err("--maxclients must be at least 1".into());
@@ -266,9 +344,13 @@ impl ServerConfig {
     pub fn engine_config(&self) -> EngineConfig {
         EngineConfig {
             max_entries: self.max_concepts,
-            max_bytes: self.maxmemory,
+            max_bytes: self.effective_maxmemory(),
             eviction_policy: self.eviction_policy,
-            default_ttl_ms: self.default_ttl_seconds.saturating_mul(1000),
+            default_ttl_ms: self.default_ttl().saturating_mul(1000),
+            default_storage_mode: self.vector_storage,
+            vector_dimension: self
+                .vector_dimension
+                .map(|d| usize::try_from(d).unwrap_or(usize::MAX)),
             data_dir: (!self.in_memory).then(|| self.storage_path.clone()),
             wal_sync: self.wal_sync_policy(),
             wal_io: self.wal_io,
@@ -304,6 +386,48 @@ impl ServerConfig {
     pub fn wal_mode(&self) -> &'static str {
         self.wal_sync_policy().name()
     }
+}
+
+/// DEFAULT_TTL_SECONDS in the cache role when not given: the seed's 24 hours.
+pub const CACHE_ROLE_TTL_SECONDS: u64 = 86_400;
+
+/// The seed's CACHE_MODE, a boolean (`true`/`false`, `yes`/`no`, `on`/`off`, `1`/`0`). A
+/// storage mode there (CACHE_MODE once named it) is refused, pointing at VECTOR_STORAGE.
+pub fn parse_cache_mode(s: &str) -> Result<bool, String> {
+    match s.trim().to_ascii_lowercase().as_str() {
+        "true" | "yes" | "on" | "1" => Ok(true),
+        "false" | "no" | "off" | "0" | "" => Ok(false),
+        mode @ ("exact" | "q8" | "int8" | "noquant" | "f32") => Err(format!(
+            "CACHE_MODE is a boolean (true selects the cache role's defaults); the storage \
+             mode of new vector sets is now VECTOR_STORAGE (--vector-storage): set \
+             VECTOR_STORAGE={mode} instead"
+        )),
+        _ => Err(format!("expected true or false; got '{s}'")),
+    }
+}
+
+/// The byte cap under a cgroup memory limit: 75% of it. The accounted bytes cover entries
+/// and the index; the other quarter is for what they do not count (client and reply
+/// buffers, WAL batches, the allocator's slack, the runtime's stacks), so the process
+/// evicts before the kernel's OOM killer stops it.
+pub fn memory_cap_for_limit(limit: u64) -> u64 {
+    limit / 4 * 3
+}
+
+/// The memory limit of the cgroup mounted at `root`: cgroup v2's `memory.max`, else cgroup
+/// v1's `memory/memory.limit_in_bytes` (or `memory.limit_in_bytes` when `root` is the
+/// memory controller itself). `None` when no file is there, it says `max`, or the value is
+/// v1's "unlimited" (anything at or over 2^60 bytes).
+pub fn cgroup_memory_limit(root: &Path) -> Option<u64> {
+    [
+        root.join("memory.max"),
+        root.join("memory").join("memory.limit_in_bytes"),
+        root.join("memory.limit_in_bytes"),
+    ]
+    .iter()
+    .find_map(|p| std::fs::read_to_string(p).ok())
+    .and_then(|t| t.trim().parse::<u64>().ok())
+    .filter(|&b| b > 0 && b < 1 << 60)
 }
 
 /// `auto`, `uring` or `sync`.
@@ -362,15 +486,159 @@ mod tests {
         assert_eq!(c.storage_path, PathBuf::from("./data"));
     }
 
+    fn parse(args: &[&str]) -> ServerConfig {
+        let mut v = vec!["x"];
+        v.extend_from_slice(args);
+        ServerConfig::try_parse_from(v).unwrap_or_else(|e| panic!("{e}"))
+    }
+
     #[test]
-    fn a_public_bind_without_password_is_refused_with_a_reason() {
-        let c = ServerConfig::try_parse_from(["x", "--bind", "0.0.0.0", "--in-memory", "true"])
-            .unwrap();
-        let err = c.validate().unwrap_err();
-        assert!(err.contains("without a password"), "{err}");
-        let c =
-            ServerConfig::try_parse_from(["x", "--bind", "0.0.0.0", "--requirepass", "s"]).unwrap();
-        assert_eq!(c.validate(), Ok(()));
+    fn protected_mode_refuses_only_non_loopback_clients_of_a_server_without_password() {
+        let lan: IpAddr = "192.0.2.7".parse().unwrap();
+        let v6: IpAddr = "2001:db8::1".parse().unwrap();
+        let mapped_loopback: IpAddr = "::ffff:127.0.0.1".parse().unwrap();
+        let c = parse(&["--bind", "0.0.0.0"]);
+        assert!(c.protected_mode, "on by default");
+        assert_eq!(
+            c.validate(),
+            Ok(()),
+            "a public bind starts in protected mode"
+        );
+        assert!(c.protected_refuses(lan));
+        assert!(c.protected_refuses(v6));
+        for local in ["127.0.0.1", "127.3.2.1", "::1"] {
+            assert!(!c.protected_refuses(local.parse().unwrap()), "{local}");
+        }
+        assert!(!c.protected_refuses(mapped_loopback));
+        // A password, or protected mode off, serves everyone.
+        assert!(!parse(&["--requirepass", "s"]).protected_refuses(lan));
+        assert!(!parse(&["--protected-mode", "no"]).protected_refuses(lan));
+        assert!(
+            parse(&["--requirepass", ""]).protected_refuses(lan),
+            "empty = none"
+        );
+        assert!(ServerConfig::try_parse_from(["x", "--protected-mode", "maybe"]).is_err());
+    }
+
+    #[test]
+    fn cache_mode_is_a_boolean_and_a_storage_mode_there_points_at_vector_storage() {
+        assert!(!parse(&[]).cache_mode);
+        assert!(parse(&["--cache-mode", "true"]).cache_mode);
+        assert!(!parse(&["--cache-mode", "false"]).cache_mode);
+        for old in ["exact", "q8", "noquant"] {
+            let err = ServerConfig::try_parse_from(["x", "--cache-mode", old])
+                .expect_err("refused")
+                .to_string();
+            assert!(
+                err.contains(&format!("VECTOR_STORAGE={old}")),
+                "{old}: {err}"
+            );
+        }
+        assert!(ServerConfig::try_parse_from(["x", "--cache-mode", "sometimes"]).is_err());
+        let c = parse(&["--vector-storage", "q8"]);
+        assert_eq!(c.vector_storage, StorageMode::Q8);
+        assert_eq!(c.engine_config().default_storage_mode, StorageMode::Q8);
+        assert_eq!(
+            parse(&[]).engine_config().default_storage_mode,
+            StorageMode::Exact
+        );
+        assert!(ServerConfig::try_parse_from(["x", "--vector-storage", "bin"]).is_err());
+    }
+
+    #[test]
+    fn the_cache_role_defaults_the_ttl_to_a_day_unless_one_is_given() {
+        let ttl = |args: &[&str]| parse(args).engine_config().default_ttl_ms;
+        assert_eq!(ttl(&[]), 0);
+        assert_eq!(ttl(&["--role", "storage"]), 0);
+        assert_eq!(ttl(&["--cache-mode", "true"]), 86_400_000);
+        assert_eq!(ttl(&["--role", "cache_shard"]), 86_400_000);
+        assert_eq!(
+            ttl(&["--role", "cache_shard", "--default-ttl-seconds", "0"]),
+            0
+        );
+        assert_eq!(
+            ttl(&["--cache-mode", "true", "--default-ttl-seconds", "60"]),
+            60_000
+        );
+        assert_eq!(ttl(&["--default-ttl-seconds", "5"]), 5_000);
+        assert!(parse(&["--role", "cache_shard"]).cache_role());
+        assert!(!parse(&["--role", "storage"]).cache_role());
+    }
+
+    #[test]
+    fn the_vector_dimension_reaches_the_engine_and_must_be_in_range() {
+        assert_eq!(
+            parse(&["--vector-dimension", "768"])
+                .engine_config()
+                .vector_dimension,
+            Some(768)
+        );
+        assert_eq!(parse(&[]).engine_config().vector_dimension, None);
+        assert!(ServerConfig::try_parse_from(["x", "--vector-dimension", "0"]).is_err());
+        assert!(ServerConfig::try_parse_from(["x", "--vector-dimension", "70000"]).is_err());
+    }
+
+    #[test]
+    fn mmap_disabled_is_refused_at_start_saying_why() {
+        let err = parse(&["--mmap-enabled", "false"]).validate().unwrap_err();
+        assert!(err.contains("MMAP_ENABLED=false is not supported"), "{err}");
+        assert_eq!(parse(&["--mmap-enabled", "true"]).validate(), Ok(()));
+    }
+
+    fn cgroup_fixture(files: &[(&str, &str)]) -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        for (path, text) in files {
+            let p = dir.path().join(path);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, text).unwrap();
+        }
+        dir
+    }
+
+    #[test]
+    fn the_cgroup_memory_limit_is_read_from_v2_or_v1_files() {
+        let two_g = (2u64 << 30).to_string() + "\n";
+        let v2 = cgroup_fixture(&[("memory.max", &two_g)]);
+        assert_eq!(cgroup_memory_limit(v2.path()), Some(2 << 30));
+        let v2_unlimited = cgroup_fixture(&[("memory.max", "max\n")]);
+        assert_eq!(cgroup_memory_limit(v2_unlimited.path()), None);
+        let v1 = cgroup_fixture(&[("memory/memory.limit_in_bytes", "1073741824\n")]);
+        assert_eq!(cgroup_memory_limit(v1.path()), Some(1 << 30));
+        let v1_unlimited =
+            cgroup_fixture(&[("memory/memory.limit_in_bytes", "9223372036854771712\n")]);
+        assert_eq!(cgroup_memory_limit(v1_unlimited.path()), None);
+        let v1_controller = cgroup_fixture(&[("memory.limit_in_bytes", "536870912")]);
+        assert_eq!(cgroup_memory_limit(v1_controller.path()), Some(512 << 20));
+        let garbage = cgroup_fixture(&[("memory.max", "lots")]);
+        assert_eq!(cgroup_memory_limit(garbage.path()), None);
+        let empty = cgroup_fixture(&[]);
+        assert_eq!(cgroup_memory_limit(empty.path()), None);
+    }
+
+    #[test]
+    fn without_maxmemory_the_cap_is_three_quarters_of_the_cgroup_limit() {
+        let two_g = (2u64 << 30).to_string();
+        let root = cgroup_fixture(&[("memory.max", &two_g)]);
+        let root_arg = root.path().to_str().unwrap();
+        let mut c = parse(&["--cgroup-root", root_arg]);
+        c.detect_memory_limit();
+        assert_eq!(c.cgroup_memory_limit, Some(2 << 30));
+        assert_eq!(c.effective_maxmemory(), 3 << 29, "1.5 GiB under 2 GiB");
+        assert_eq!(c.engine_config().max_bytes, 3 << 29);
+        assert_eq!(c.maxmemory_source(), "cgroup");
+        // An explicit cap wins, including 0 (none).
+        for (flag, want) in [("1gb", 1u64 << 30), ("0", 0)] {
+            let mut c = parse(&["--cgroup-root", root_arg, "--maxmemory", flag]);
+            c.detect_memory_limit();
+            assert_eq!(c.effective_maxmemory(), want);
+            assert_eq!(c.maxmemory_source(), "maxmemory");
+        }
+        // No limit, no cap.
+        let none = cgroup_fixture(&[("memory.max", "max")]);
+        let mut c = parse(&["--cgroup-root", none.path().to_str().unwrap()]);
+        c.detect_memory_limit();
+        assert_eq!(c.effective_maxmemory(), 0);
+        assert_eq!(c.maxmemory_source(), "none");
     }
 
     #[test]

@@ -18,6 +18,20 @@ use super::connection;
 use super::shared::Shared;
 use crate::Engine;
 
+/// Redis 7's reply to a client refused by protected mode, byte for byte.
+pub const PROTECTED_MODE_DENIED: &[u8] = b"-DENIED Redis is running in protected mode because \
+protected mode is enabled and no password is set for the default user. In this mode connections \
+are only accepted from the loopback interface. If you want to connect from external computers to \
+Redis you may adopt one of the following solutions: 1) Just disable protected mode sending the \
+command 'CONFIG SET protected-mode no' from the loopback interface by connecting to Redis from \
+the same host the server is running, however MAKE SURE Redis is not publicly accessible from \
+internet if you do so. Use CONFIG REWRITE to make this change permanent. 2) Alternatively you \
+can just disable the protected mode by editing the Redis configuration file, and setting the \
+protected mode option to 'no', and then restarting the server. 3) If you started the server \
+manually just for testing, restart it with the '--protected-mode no' option. 4) Set up an \
+authentication password for the default user. NOTE: You only need to do one of the above things \
+in order for the server to start accepting connections from the outside.\r\n";
+
 /// Decrements the connected-clients gauge when a connection task ends, however it ends.
 struct ClientSlot(Arc<Shared>);
 
@@ -50,8 +64,8 @@ pub async fn run(
                 break;
             }
             accepted = listener.accept() => {
-                let mut stream = match accepted {
-                    Ok((s, _)) => s,
+                let (mut stream, peer) = match accepted {
+                    Ok(pair) => pair,
                     Err(e) => {
                         // Out of file descriptors and the like: back off, keep serving.
                         tracing::warn!(error = %e, "accept failed");
@@ -59,6 +73,15 @@ pub async fn run(
                         continue;
                     }
                 };
+                if shared.config.protected_refuses(peer.ip()) {
+                    // Redis's protected mode: explain, then close (before reading anything).
+                    tracing::debug!(%peer, "protected mode: non-loopback client refused");
+                    tasks.spawn(async move {
+                        let _ = stream.write_all(PROTECTED_MODE_DENIED).await;
+                        let _ = stream.shutdown().await;
+                    });
+                    continue;
+                }
                 shared.stats.total_connections.fetch_add(1, Relaxed);
                 let now = shared.stats.connected_clients.fetch_add(1, Relaxed);
                 let slot = ClientSlot(shared.clone());
@@ -120,10 +143,41 @@ async fn termination() {
 
 /// `sutra-cache serve`: validates the configuration, opens the engine, binds, serves until
 /// SIGINT/SIGTERM, then closes the engine. Logging must be set up by the caller.
-pub fn serve(config: ServerConfig) -> ExitCode {
+pub fn serve(mut config: ServerConfig) -> ExitCode {
     if let Err(reason) = config.validate() {
         eprintln!("sutra-cache: {reason}");
         return ExitCode::from(2);
+    }
+    config.detect_memory_limit();
+    match (config.cgroup_memory_limit, config.maxmemory) {
+        (Some(limit), None) => tracing::info!(
+            cgroup_limit = limit,
+            maxmemory = config.effective_maxmemory(),
+            "no --maxmemory: capping accounted bytes at 75% of the cgroup memory limit \
+             (evict before the OOM killer)"
+        ),
+        (Some(limit), Some(cap)) if cap == 0 || cap > limit => tracing::warn!(
+            cgroup_limit = limit,
+            maxmemory = cap,
+            "--maxmemory is off or over the cgroup memory limit: the kernel may kill the \
+             process before it evicts"
+        ),
+        _ => {}
+    }
+    if !config.bind.is_loopback() && config.password().is_none() {
+        if config.protected_mode {
+            tracing::warn!(
+                bind = %config.bind,
+                "no password: protected mode serves only loopback clients (others get \
+                 -DENIED); set --requirepass, or --protected-mode no on a private network"
+            );
+        } else {
+            tracing::warn!(
+                bind = %config.bind,
+                "no password and protected mode off: anyone who can reach the port can read \
+                 and delete every entry (publish the port only with --requirepass)"
+            );
+        }
     }
     let engine = match Engine::open(config.engine_config()) {
         Ok(e) => e,
@@ -154,6 +208,10 @@ pub fn serve(config: ServerConfig) -> ExitCode {
             simd = engine.simd_isa(),
             in_memory = config.in_memory,
             wal = ?engine.wal_mode(),
+            role = %config.role,
+            cache_role = config.cache_role(),
+            default_ttl_seconds = config.default_ttl(),
+            maxmemory = config.effective_maxmemory(),
             "sutra-cache listening (RESP and HTTP)"
         );
         run(listener, engine.clone(), config, termination()).await

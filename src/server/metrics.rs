@@ -42,6 +42,7 @@ pub fn health_json(shared: &Shared) -> String {
         "version": env!("CARGO_PKG_VERSION"),
         "uptime_seconds": shared.uptime_seconds(),
         "role": c.role,
+        "cache_mode": c.cache_role(),
         "vector_dimension": c.vector_dimension,
         "wal_mode": c.wal_mode(),
         "wal": wal,

@@ -10,10 +10,12 @@ mod glob;
 mod http;
 mod listener;
 mod metrics;
+mod probe;
 mod reply;
 mod shared;
 mod tx;
 
 pub use config::ServerConfig;
 pub use frame::FrameLimits;
-pub use listener::{run, serve};
+pub use listener::{run, serve, PROTECTED_MODE_DENIED};
+pub use probe::check_health;

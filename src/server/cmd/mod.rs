@@ -78,6 +78,10 @@ impl From<Error> for CmdError {
             Error::DimensionMismatch { expected, got } => CmdError(format!(
                 "ERR Vector dimension mismatch - got {got} but set has {expected}"
             )),
+            Error::ConfiguredDimension { expected, got } => CmdError(format!(
+                "ERR Vector dimension mismatch - got {got} but this server's vector dimension \
+                 (VECTOR_DIMENSION) is {expected}"
+            )),
             other => CmdError(format!("ERR {other}")),
         }
     }

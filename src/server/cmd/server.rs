@@ -510,7 +510,7 @@ fn config_params(ctx: &Ctx<'_>) -> Vec<(&'static str, String)> {
         ("port", c.port.to_string()),
         ("bind", c.bind.to_string()),
         ("dir", c.storage_path.display().to_string()),
-        ("maxmemory", c.maxmemory.to_string()),
+        ("maxmemory", c.effective_maxmemory().to_string()),
         ("maxmemory-policy", policy.to_string()),
         ("maxclients", c.maxclients.to_string()),
         ("timeout", c.idle_timeout_seconds.to_string()),
@@ -535,10 +535,16 @@ fn config_params(ctx: &Ctx<'_>) -> Vec<(&'static str, String)> {
             .to_string(),
         ),
         ("max-concepts", c.max_concepts.to_string()),
-        ("default-ttl-seconds", c.default_ttl_seconds.to_string()),
+        ("default-ttl-seconds", c.default_ttl().to_string()),
         ("wal-sync-interval-ms", c.wal_sync_interval_ms.to_string()),
-        ("cache-mode", c.cache_mode.name().to_string()),
+        ("cache-mode", yes_no(c.cache_role())),
+        ("vector-storage", c.vector_storage.name().to_string()),
+        ("protected-mode", yes_no(c.protected_mode)),
     ]
+}
+
+fn yes_no(b: bool) -> String {
+    if b { "yes" } else { "no" }.to_string()
 }
 
 /// Unknown subcommands and wrong counts are refused before this runs (`cmd::subcommands`).
@@ -605,7 +611,8 @@ pub fn info_text(ctx: &Ctx<'_>, sections: &[Bytes]) -> String {
             t,
             "redis_version:{REDIS_COMPAT_VERSION}\r\nsutra_cache_version:{}\r\nredis_mode:standalone\r\n\
              os:{}\r\narch_bits:{}\r\nprocess_id:{}\r\ntcp_port:{}\r\nuptime_in_seconds:{}\r\n\
-             uptime_in_days:{}\r\nsimd_isa:{}\r\nrole:{}\r\nvector_dimension:{}\r\n",
+             uptime_in_days:{}\r\nsimd_isa:{}\r\nrole:{}\r\ncache_mode:{}\r\nvector_dimension:{}\r\n\
+             vector_storage:{}\r\nprotected_mode:{}\r\ndefault_ttl_seconds:{}\r\n",
             env!("CARGO_PKG_VERSION"),
             std::env::consts::OS,
             usize::BITS,
@@ -615,7 +622,11 @@ pub fn info_text(ctx: &Ctx<'_>, sections: &[Bytes]) -> String {
             sh.uptime_seconds() / 86_400,
             sh.engine.simd_isa(),
             c.role,
+            u8::from(c.cache_role()),
             c.vector_dimension.map_or_else(|| "none".to_string(), |d| d.to_string()),
+            c.vector_storage.name(),
+            yes_no(c.protected_mode),
+            c.default_ttl(),
         );
     }
     if want("clients") {
@@ -632,11 +643,14 @@ pub fn info_text(ctx: &Ctx<'_>, sections: &[Bytes]) -> String {
         let _ = write!(
             t,
             "used_memory:{}\r\nused_memory_human:{}\r\nmaxmemory:{}\r\nmaxmemory_human:{}\r\n\
+             maxmemory_source:{}\r\ncgroup_memory_limit:{}\r\n\
              maxmemory_policy:{}\r\nmax_entries:{}\r\nentries:{}\r\n",
             engine.total.bytes,
             human_bytes(engine.total.bytes),
-            c.maxmemory,
-            human_bytes(c.maxmemory),
+            c.effective_maxmemory(),
+            human_bytes(c.effective_maxmemory()),
+            c.maxmemory_source(),
+            c.cgroup_memory_limit.unwrap_or(0),
             c.eviction_policy,
             c.max_concepts,
             engine.total.entries,

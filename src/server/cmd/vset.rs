@@ -124,12 +124,15 @@ impl AddOptions {
         Ok(1)
     }
 
-    /// The set options to send: every VADD names its storage and M, so a mismatch with
-    /// the set fails as in Redis.
+    /// The set options to send: every VADD names its storage (without a flag, the engine's
+    /// default storage mode) and M, so a mismatch with the set fails as in Redis.
     pub fn set_options(&self, ctx: &Ctx<'_>) -> VectorSetOptions {
         VectorSetOptions {
             metric: None,
-            storage: Some(self.storage.unwrap_or(ctx.shared.config.cache_mode)),
+            storage: Some(
+                self.storage
+                    .unwrap_or(ctx.shared.engine.default_storage_mode()),
+            ),
             m: Some(self.m.unwrap_or(DEFAULT_M)),
             ef_construction: None,
         }

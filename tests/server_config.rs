@@ -1,0 +1,97 @@
+//! The seed's configuration over RESP: VECTOR_DIMENSION, VECTOR_STORAGE, the cache role.
+
+mod server_support;
+
+use server_support::{cmd, f32le, TestServer};
+use sutra_cache::server::ServerConfig;
+
+fn config(args: &[&str]) -> ServerConfig {
+    let mut v = vec!["sutra-cache", "--in-memory", "true"];
+    v.extend_from_slice(args);
+    ServerConfig::try_parse_from(v).unwrap_or_else(|e| panic!("{e}"))
+}
+
+#[test]
+fn vector_dimension_refuses_vadd_and_vaddm_of_another_dimension_naming_both() {
+    let srv = TestServer::with_config(config(&["--vector-dimension", "4"]));
+    let mut c = srv.connect();
+    let err = "-ERR Vector dimension mismatch - got 3 but this server's vector dimension \
+               (VECTOR_DIMENSION) is 4\r\n";
+    // Creating a set with another dimension: refused, nothing created.
+    c.check_words("VADD s VALUES 3 1 0 0 a", err);
+    c.check_words("EXISTS s", ":0\r\n");
+    let three = f32le(&[1.0, 0.0, 0.0]);
+    c.check(
+        &cmd(&[b"VADD", b"s", b"FP32", &three, b"a"]),
+        err.as_bytes(),
+    );
+    c.check(
+        &cmd(&[b"VADDM", b"s", b"FP32", b"a", &three]),
+        err.as_bytes(),
+    );
+    // The configured dimension works; a later add of another one is refused whole.
+    c.check_words("VADD s VALUES 4 1 0 0 0 a", ":1\r\n");
+    let four = f32le(&[0.0, 1.0, 0.0, 0.0]);
+    c.check(
+        &cmd(&[b"VADDM", b"s", b"FP32", b"b", &four, b"c", &three]),
+        err.as_bytes(),
+    );
+    c.check_words("VCARD s", ":1\r\n");
+    c.check_words("VDIM s", ":4\r\n");
+    let info = String::from_utf8(c.call(&[b"INFO", b"server"])).unwrap();
+    assert!(info.contains("vector_dimension:4\r\n"), "{info}");
+}
+
+#[test]
+fn vadd_without_a_flag_creates_sets_in_the_configured_vector_storage() {
+    let srv = TestServer::with_config(config(&["--vector-storage", "noquant"]));
+    let mut c = srv.connect();
+    c.check_words("VADD s VALUES 2 1 0 a", ":1\r\n");
+    c.check_words("OBJECT ENCODING s", "$3\r\nf32\r\n");
+    // A later add without a flag agrees with the set; Q8 does not, as in Redis.
+    c.check_words("VADD s VALUES 2 0 1 b", ":1\r\n");
+    c.check_words(
+        "VADD s VALUES 2 1 1 c Q8",
+        "-ERR asked quantization mismatch with existing vector set\r\n",
+    );
+    assert_eq!(
+        srv.engine.default_storage_mode(),
+        sutra_cache::StorageMode::NoQuant
+    );
+    let cfg = c.call(&[b"CONFIG", b"GET", b"vector-storage"]);
+    assert_eq!(cfg, b"*2\r\n$14\r\nvector-storage\r\n$7\r\nnoquant\r\n");
+}
+
+#[test]
+fn the_cache_shard_role_applies_a_day_of_ttl_and_reports_itself() {
+    let srv = TestServer::with_config(config(&["--role", "cache_shard"]));
+    let mut c = srv.connect();
+    c.check_words("SET k v", "+OK\r\n");
+    c.check_words("TTL k", ":86400\r\n");
+    c.check_words("VADD s VALUES 2 1 0 a", ":1\r\n");
+    c.check_words("VTTL s a", ":86400\r\n");
+    c.check_words("SET p v EX 5", "+OK\r\n");
+    c.check_words("TTL p", ":5\r\n");
+    let info = String::from_utf8(c.call(&[b"INFO", b"server"])).unwrap();
+    for line in [
+        "role:cache_shard\r\n",
+        "cache_mode:1\r\n",
+        "default_ttl_seconds:86400\r\n",
+        "protected_mode:yes\r\n",
+    ] {
+        assert!(info.contains(line), "{line} missing: {info}");
+    }
+    let cfg = c.call(&[b"CONFIG", b"GET", b"cache-mode"]);
+    assert_eq!(cfg, b"*2\r\n$10\r\ncache-mode\r\n$3\r\nyes\r\n");
+}
+
+#[test]
+fn the_storage_role_keeps_entries_without_ttl_by_default() {
+    let srv = TestServer::with_config(config(&[]));
+    let mut c = srv.connect();
+    c.check_words("SET k v", "+OK\r\n");
+    c.check_words("TTL k", ":-1\r\n");
+    let info = String::from_utf8(c.call(&[b"INFO", b"server"])).unwrap();
+    assert!(info.contains("cache_mode:0\r\n"), "{info}");
+    assert!(info.contains("default_ttl_seconds:0\r\n"), "{info}");
+}
