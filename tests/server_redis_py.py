@@ -7,6 +7,7 @@ installs redis-py). Exits non-zero on the first mismatch.
 """
 import struct
 import sys
+import time
 
 import redis
 from redis.commands.vectorset.commands import QuantizationOptions
@@ -86,4 +87,26 @@ for proto in (2, 3):
     assert "other" not in {c["name"] for c in r.client_list()}
     r2.close()
     r.close()
-print("redis-py: RESP2 and RESP3 OK")
+
+# redis-py's own client-side cache (RESP3 CLIENT TRACKING): a cached GET is served without
+# asking the server, and dropped once another client's SET invalidates it.
+from redis.cache import CacheConfig
+
+cached = redis.Redis(port=port, protocol=3, cache_config=CacheConfig())
+writer = redis.Redis(port=port, protocol=3)
+writer.set("cached", b"old")
+assert cached.get("cached") == b"old"
+hits = writer.info("stats")["keyspace_hits"]
+for _ in range(5):
+    assert cached.get("cached") == b"old"
+assert writer.info("stats")["keyspace_hits"] == hits, "served from redis-py's cache"
+assert cached.get_cache().size == 1
+writer.set("cached", b"new")
+deadline = time.time() + 10
+while cached.get("cached") != b"new":
+    assert time.time() < deadline, "the cached GET was never invalidated"
+    time.sleep(0.01)
+assert cached.get("cached") == b"new"
+cached.close()
+writer.close()
+print("redis-py: RESP2 and RESP3 OK, client-side cache invalidated")

@@ -269,8 +269,9 @@ fn type_and_scan_cover_both_kinds() {
         "{all}"
     );
     c.check_words(
-        "SUBSCRIBE ch",
-        "-ERR 'subscribe' is not supported by sutra-cache: there is no publish/subscribe\r\n",
+        "PSUBSCRIBE ch*",
+        "-ERR 'psubscribe' is not supported by sutra-cache: there are no pattern subscriptions \
+         (SUBSCRIBE to channels by name)\r\n",
     );
     c.check_words("SCAN x", "-ERR invalid cursor\r\n");
     c.check_words("SCAN 0 COUNT 0", "-ERR syntax error\r\n");
@@ -334,7 +335,7 @@ fn hello_switches_protocols_and_replies_change_shape() {
     c.check_words("HELLO 3 FOO", "-ERR Syntax error in HELLO option 'FOO'\r\n");
     let hello = String::from_utf8(c.call(&[b"HELLO", b"3"])).unwrap();
     assert!(
-        hello.starts_with("%7\r\n$6\r\nserver\r\n$11\r\nsutra-cache\r\n$7\r\nversion\r\n"),
+        hello.starts_with("%7\r\n$6\r\nserver\r\n$5\r\nredis\r\n$7\r\nversion\r\n$5\r\n8.0.0\r\n"),
         "{hello}"
     );
     assert!(

@@ -42,6 +42,9 @@ pub struct ClientInfo {
     pub killed: AtomicBool,
     /// Wakes the connection's task when it is killed.
     pub kill: Notify,
+    /// Where pushes for this connection are queued (invalidations, published messages);
+    /// the connection writes them even while it waits for a request.
+    pub push: Option<tokio::sync::mpsc::Sender<super::tracking::Push>>,
 }
 
 impl ClientInfo {
@@ -89,6 +92,11 @@ impl Clients {
             clients: self.clone(),
             id: info.id,
         }
+    }
+
+    /// The open connection with this id.
+    pub fn get(&self, id: u64) -> Option<Arc<ClientInfo>> {
+        self.map.lock().get(&id).cloned()
     }
 
     /// The open connections, oldest first.

@@ -152,6 +152,16 @@ pub struct ServerConfig {
     #[arg(long, env = "SUTRA_MAXCLIENTS", default_value_t = 10_000)]
     pub maxclients: usize,
 
+    /// Most names (keys and vector-set elements) the client-side-caching table tracks for
+    /// default-mode CLIENT TRACKING clients; past it, names are dropped by invalidating them
+    /// (Redis's `tracking-table-max-keys`); 0 = no limit.
+    #[arg(
+        long,
+        env = "SUTRA_TRACKING_TABLE_MAX_KEYS",
+        default_value_t = 1_000_000
+    )]
+    pub tracking_table_max_keys: usize,
+
     /// Close a client idle for this many seconds; 0 = never (Redis's `timeout`).
     #[arg(long = "timeout", env = "SUTRA_TIMEOUT", default_value_t = 0)]
     pub idle_timeout_seconds: u64,

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use bytes::BytesMut;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 
 use super::clients::ClientInfo;
 use super::cmd::{self, After, Client};
@@ -17,6 +17,7 @@ use super::frame::{self, Request};
 use super::http;
 use super::reply::Out;
 use super::shared::Shared;
+use super::tracking::{self, Push, INVALIDATE_CHANNEL, PUSH_QUEUE};
 use crate::Durability;
 
 /// Replies are written out mid-batch once this many bytes are pending.
@@ -40,6 +41,7 @@ pub async fn serve(stream: TcpStream, shared: Arc<Shared>, shutdown: watch::Rece
     let now = shared.since_start_ms();
     let addr =
         |a: std::io::Result<std::net::SocketAddr>| a.map(|a| a.to_string()).unwrap_or_default();
+    let (push_tx, mut pushes) = mpsc::channel(PUSH_QUEUE);
     let info = Arc::new(ClientInfo {
         id: shared.stats.next_client_id.fetch_add(1, Relaxed) + 1,
         addr: addr(stream.peer_addr()),
@@ -47,6 +49,7 @@ pub async fn serve(stream: TcpStream, shared: Arc<Shared>, shutdown: watch::Rece
         created_ms: now,
         active_ms: now.into(),
         resp: 2.into(),
+        push: Some(push_tx),
         ..ClientInfo::default()
     });
     let _listed = shared.clients.register(info.clone());
@@ -55,8 +58,9 @@ pub async fn serve(stream: TcpStream, shared: Arc<Shared>, shutdown: watch::Rece
         authenticated: shared.config.password().is_none(),
         ..Client::default()
     };
-    serve_client(stream, &shared, shutdown, &mut client).await;
+    serve_client(stream, &shared, shutdown, &mut client, &mut pushes).await;
     cmd::unwatch_all(&shared, &mut client);
+    cmd::leave(&shared, &mut client);
 }
 
 async fn serve_client(
@@ -64,6 +68,7 @@ async fn serve_client(
     shared: &Arc<Shared>,
     mut shutdown: watch::Receiver<bool>,
     client: &mut Client,
+    pushes: &mut mpsc::Receiver<Push>,
 ) {
     let mut out = Out::default();
     let mut buf = BytesMut::with_capacity(READ_BUF_BYTES);
@@ -95,6 +100,22 @@ async fn serve_client(
             },
             _ = shutdown.changed() => return,
             _ = info.kill.notified() => return,
+            Some(push) = pushes.recv() => {
+                // Invalidations and messages for a connection waiting for its next request.
+                encode_push(&push, client, &mut out);
+                drain_pushes(pushes, client, &mut out);
+                if !out.buf.is_empty() {
+                    if stream.write_all(&out.buf).await.is_err() {
+                        return;
+                    }
+                    shared
+                        .stats
+                        .net_output_bytes
+                        .fetch_add(out.buf.len() as u64, Relaxed);
+                    out.buf.clear();
+                }
+                continue;
+            }
         };
         info.active_ms.store(shared.since_start_ms(), Relaxed);
         shared.stats.net_input_bytes.fetch_add(n as u64, Relaxed);
@@ -145,6 +166,9 @@ async fn serve_client(
             }
         };
         unacked.settle(shared, &mut out).await;
+        // Pushes queued meanwhile follow the batch's replies (as Redis sends a client's own
+        // invalidations after the reply of the command that caused them).
+        drain_pushes(pushes, client, &mut out);
         if !out.buf.is_empty() {
             if stream.write_all(&out.buf).await.is_err() {
                 return;
@@ -178,6 +202,19 @@ async fn serve_client(
     }
 }
 
+/// Appends one push to the replies, as this connection's protocol writes it.
+fn encode_push(push: &Push, client: &Client, out: &mut Out) {
+    let subscribed = client.subscriptions.contains(INVALIDATE_CHANNEL);
+    push.encode(&mut out.buf, out.resp3, subscribed);
+}
+
+/// Appends every push already queued.
+fn drain_pushes(pushes: &mut mpsc::Receiver<Push>, client: &Client, out: &mut Out) {
+    while let Ok(p) = pushes.try_recv() {
+        encode_push(&p, client, out);
+    }
+}
+
 /// Runs one command, turning a panic into an `Err`. `gate_held`: the caller holds the
 /// transaction gate's shared mode (else the command takes it).
 fn run_one(
@@ -188,7 +225,14 @@ fn run_one(
     gate_held: bool,
 ) -> std::thread::Result<After> {
     catch_unwind(AssertUnwindSafe(|| {
-        cmd::execute(shared, client, out, args, gate_held)
+        if client.tracking.on {
+            // So that a NOLOOP client's own writes are known as its own.
+            tracking::as_client(client.info.id, || {
+                cmd::execute(shared, client, out, args, gate_held)
+            })
+        } else {
+            cmd::execute(shared, client, out, args, gate_held)
+        }
     }))
 }
 

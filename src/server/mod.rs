@@ -13,6 +13,7 @@ mod metrics;
 mod probe;
 mod reply;
 mod shared;
+mod tracking;
 mod tx;
 
 pub use config::ServerConfig;

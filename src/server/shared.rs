@@ -7,6 +7,7 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use super::clients::Clients;
 use super::config::{ServerConfig, WriteOffload};
 use super::frame::FrameLimits;
+use super::tracking::{PubSub, Tracking};
 use super::tx::Transactions;
 use crate::{Engine, SyncPolicy};
 
@@ -40,6 +41,10 @@ pub struct Shared {
     pub tx: Transactions,
     /// The open connections (CLIENT LIST / KILL).
     pub clients: Arc<Clients>,
+    /// Client-side caching: the tracking table (CLIENT TRACKING).
+    pub tracking: Arc<Tracking>,
+    /// Publish/subscribe channels.
+    pub pubsub: PubSub,
 }
 
 impl ServerStats {
@@ -71,6 +76,7 @@ impl Shared {
                 engine.wal_mode(),
                 Some((_, SyncPolicy::Always | SyncPolicy::Interval(_)))
             );
+        let clients: Arc<Clients> = Arc::default();
         let defer_durability = offload_writes && config.write_offload == WriteOffload::Async;
         Self {
             offload_writes,
@@ -78,7 +84,9 @@ impl Shared {
             bgsave_in_progress: Arc::new(AtomicBool::new(false)),
             bgsave_failed: Arc::new(AtomicBool::new(false)),
             tx: Transactions::default(),
-            clients: Arc::default(),
+            tracking: Tracking::new(&engine, clients.clone(), config.tracking_table_max_keys),
+            pubsub: PubSub::default(),
+            clients,
             engine,
             config,
             limits,

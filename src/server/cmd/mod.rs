@@ -7,6 +7,7 @@ mod fuzz;
 mod keyspace;
 mod server;
 mod string;
+mod tracking;
 mod tx;
 mod vset;
 
@@ -15,6 +16,7 @@ use std::sync::OnceLock;
 
 use bytes::Bytes;
 
+pub use tracking::leave;
 pub use tx::{takes_gate_itself, unwatch_all};
 
 use super::reply::Out;
@@ -34,6 +36,38 @@ pub struct Client {
     pub multi: Option<tx::Queued>,
     /// Keys this connection WATCHes.
     pub watch: super::tx::ClientWatch,
+    /// Client-side caching (CLIENT TRACKING) as this connection's reads need it.
+    pub tracking: Tracked,
+    /// Channels this connection SUBSCRIBEs to.
+    pub subscriptions: std::collections::HashSet<Bytes>,
+}
+
+/// What a connection's reads do for client-side caching (the table itself is
+/// [`super::tracking::Tracking`]).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Tracked {
+    /// Tracking is on (either mode).
+    pub on: bool,
+    /// On in default mode: reads register their names.
+    pub default_mode: bool,
+    pub optin: bool,
+    pub optout: bool,
+    /// CLIENT CACHING yes|no, for the next command.
+    pub caching: Option<bool>,
+}
+
+impl Tracked {
+    /// Whether this command's reads are to be registered.
+    fn registers(&self) -> bool {
+        self.default_mode
+            && if self.optin {
+                self.caching == Some(true)
+            } else if self.optout {
+                self.caching != Some(false)
+            } else {
+                true
+            }
+    }
 }
 
 /// What a handler works with.
@@ -92,6 +126,21 @@ pub type CmdResult = Result<(), CmdError>;
 
 type Handler = fn(&mut Ctx<'_>, &[Bytes]) -> CmdResult;
 
+/// The names a read-only command reads, for client-side caching: a tracking client that
+/// runs it is sent an invalidation when one of them changes (`key`, or `key` + NUL +
+/// `element` for one element of a vector set).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reads {
+    /// Not a keyed read (writes, server commands, SCAN/KEYS).
+    Nothing,
+    /// Its key arguments, whole (a blob, or a whole vector set: VSIM, VCARD, VINFO, …).
+    Keys,
+    /// One element: the key is argument 1, the element argument 2.
+    Element,
+    /// Elements: the key is argument 1, the elements every argument from 2 on.
+    Elements,
+}
+
 /// One command of the table.
 pub struct Spec {
     /// Lower-case name.
@@ -102,6 +151,8 @@ pub struct Spec {
     pub flags: &'static [&'static str],
     /// First key argument (0 = none), last key (-1 = last argument), step.
     pub keys: (i32, i32, i32),
+    /// What a read registers for a client in default tracking mode (CLIENT TRACKING).
+    pub reads: Reads,
     /// COMMAND DOCS group.
     pub group: &'static str,
     /// COMMAND DOCS summary.
@@ -122,12 +173,13 @@ const ADMIN_NO_MULTI: &[&str] = &["admin", "noscript", "no_multi"];
 const TX: &[&str] = &["noscript", "loading", "stale", "fast", "allow_busy"];
 
 macro_rules! spec {
-    ($name:literal, $arity:expr, $flags:expr, $keys:expr, $group:literal, $run:path, $summary:literal) => {
+    ($name:literal, $arity:expr, $flags:expr, $keys:expr, $reads:expr, $group:literal, $run:path, $summary:literal) => {
         Spec {
             name: $name,
             arity: $arity,
             flags: $flags,
             keys: $keys,
+            reads: $reads,
             group: $group,
             summary: $summary,
             run: $run,
@@ -143,86 +195,89 @@ const KEYS: (i32, i32, i32) = (1, -1, 1);
 #[rustfmt::skip]
 pub static COMMANDS: &[Spec] = &[
     // connection and server
-    spec!("ping", -1, CONN, NOKEY, "connection", server::ping, "Returns the server's liveliness response."),
-    spec!("echo", 2, CONN, NOKEY, "connection", server::echo, "Returns the given string."),
-    spec!("hello", -1, NOAUTH, NOKEY, "connection", server::hello, "Handshakes with the server (protocol version, auth, name)."),
-    spec!("auth", -2, NOAUTH, NOKEY, "connection", server::auth, "Authenticates the connection."),
-    spec!("select", 2, CONN, NOKEY, "connection", server::select, "Changes the selected database (only 0 exists)."),
-    spec!("quit", -1, NOAUTH, NOKEY, "connection", server::quit, "Closes the connection."),
-    spec!("client", -2, CONN, NOKEY, "connection", server::client, "CLIENT ID|SETNAME|GETNAME|SETINFO|INFO."),
-    spec!("command", -1, &["loading", "stale"], NOKEY, "server", server::command, "Returns details about commands."),
-    spec!("config", -2, ADMIN, NOKEY, "server", server::config, "CONFIG GET parameter [parameter ...]."),
-    spec!("info", -1, &["loading", "stale"], NOKEY, "server", server::info, "Returns information and statistics about the server."),
-    spec!("dbsize", 1, READ, NOKEY, "server", server::dbsize, "Returns the number of keys."),
-    spec!("flushdb", -1, WRITE, NOKEY, "server", server::flush, "Removes every key."),
-    spec!("flushall", -1, WRITE, NOKEY, "server", server::flush, "Removes every key."),
-    spec!("save", 1, ADMIN_NO_MULTI, NOKEY, "server", server::save, "Writes a snapshot now (needs a data directory)."),
-    spec!("bgsave", -1, ADMIN, NOKEY, "server", server::save, "Writes a snapshot on a background thread (needs a data directory)."),
-    spec!("lastsave", 1, &["fast", "loading", "stale"], NOKEY, "server", server::lastsave, "Time of the last successful snapshot."),
-    spec!("time", 1, &["fast", "loading", "stale"], NOKEY, "server", server::time, "Returns the server time."),
-    spec!("shutdown", -1, ADMIN_NO_MULTI, NOKEY, "server", server::shutdown, "Stops the server gracefully [NOSAVE|SAVE] (FORCE, NOW and ABORT are not supported)."),
-    spec!("reset", 1, &["noscript", "loading", "stale", "fast", "no_auth", "allow_busy"], NOKEY, "connection", tx::reset, "Resets the connection: ends a transaction, unwatches, RESP2, unnamed."),
+    spec!("ping", -1, CONN, NOKEY, Reads::Nothing, "connection", server::ping, "Returns the server's liveliness response."),
+    spec!("echo", 2, CONN, NOKEY, Reads::Nothing, "connection", server::echo, "Returns the given string."),
+    spec!("hello", -1, NOAUTH, NOKEY, Reads::Nothing, "connection", server::hello, "Handshakes with the server (protocol version, auth, name)."),
+    spec!("auth", -2, NOAUTH, NOKEY, Reads::Nothing, "connection", server::auth, "Authenticates the connection."),
+    spec!("select", 2, CONN, NOKEY, Reads::Nothing, "connection", server::select, "Changes the selected database (only 0 exists)."),
+    spec!("quit", -1, NOAUTH, NOKEY, Reads::Nothing, "connection", server::quit, "Closes the connection."),
+    spec!("client", -2, CONN, NOKEY, Reads::Nothing, "connection", server::client, "CLIENT ID|SETNAME|GETNAME|SETINFO|INFO."),
+    spec!("command", -1, &["loading", "stale"], NOKEY, Reads::Nothing, "server", server::command, "Returns details about commands."),
+    spec!("config", -2, ADMIN, NOKEY, Reads::Nothing, "server", server::config, "CONFIG GET parameter [parameter ...]."),
+    spec!("info", -1, &["loading", "stale"], NOKEY, Reads::Nothing, "server", server::info, "Returns information and statistics about the server."),
+    spec!("dbsize", 1, READ, NOKEY, Reads::Nothing, "server", server::dbsize, "Returns the number of keys."),
+    spec!("flushdb", -1, WRITE, NOKEY, Reads::Nothing, "server", server::flush, "Removes every key."),
+    spec!("flushall", -1, WRITE, NOKEY, Reads::Nothing, "server", server::flush, "Removes every key."),
+    spec!("save", 1, ADMIN_NO_MULTI, NOKEY, Reads::Nothing, "server", server::save, "Writes a snapshot now (needs a data directory)."),
+    spec!("bgsave", -1, ADMIN, NOKEY, Reads::Nothing, "server", server::save, "Writes a snapshot on a background thread (needs a data directory)."),
+    spec!("lastsave", 1, &["fast", "loading", "stale"], NOKEY, Reads::Nothing, "server", server::lastsave, "Time of the last successful snapshot."),
+    spec!("time", 1, &["fast", "loading", "stale"], NOKEY, Reads::Nothing, "server", server::time, "Returns the server time."),
+    spec!("shutdown", -1, ADMIN_NO_MULTI, NOKEY, Reads::Nothing, "server", server::shutdown, "Stops the server gracefully [NOSAVE|SAVE] (FORCE, NOW and ABORT are not supported)."),
+    spec!("subscribe", -2, &["pubsub", "noscript", "loading", "stale"], NOKEY, Reads::Nothing, "pubsub", tracking::subscribe, "Listens for messages published to channels (and, on __redis__:invalidate, for redirected invalidations)."),
+    spec!("unsubscribe", -1, &["pubsub", "noscript", "loading", "stale"], NOKEY, Reads::Nothing, "pubsub", tracking::unsubscribe, "Stops listening to channels (all of them without arguments)."),
+    spec!("publish", 3, &["pubsub", "loading", "stale", "fast"], NOKEY, Reads::Nothing, "pubsub", tracking::publish, "Posts a message to a channel; returns how many subscribers got it."),
+    spec!("reset", 1, &["noscript", "loading", "stale", "fast", "no_auth", "allow_busy"], NOKEY, Reads::Nothing, "connection", tx::reset, "Resets the connection: ends a transaction, unwatches, RESP2, unnamed."),
     // transactions
-    spec!("multi", 1, TX, NOKEY, "transactions", tx::multi, "Starts a transaction: later commands are queued until EXEC."),
-    spec!("exec", 1, &["noscript", "loading", "stale", "skip_slowlog"], NOKEY, "transactions", tx::exec, "Runs the queued commands with no other client's command in between."),
-    spec!("discard", 1, TX, NOKEY, "transactions", tx::discard, "Drops the queued commands."),
-    spec!("watch", -2, TX, KEYS, "transactions", tx::watch, "EXEC will fail if any of these keys changes first."),
-    spec!("unwatch", 1, TX, NOKEY, "transactions", tx::unwatch, "Forgets the watched keys."),
+    spec!("multi", 1, TX, NOKEY, Reads::Nothing, "transactions", tx::multi, "Starts a transaction: later commands are queued until EXEC."),
+    spec!("exec", 1, &["noscript", "loading", "stale", "skip_slowlog"], NOKEY, Reads::Nothing, "transactions", tx::exec, "Runs the queued commands with no other client's command in between."),
+    spec!("discard", 1, TX, NOKEY, Reads::Nothing, "transactions", tx::discard, "Drops the queued commands."),
+    spec!("watch", -2, TX, KEYS, Reads::Nothing, "transactions", tx::watch, "EXEC will fail if any of these keys changes first."),
+    spec!("unwatch", 1, TX, NOKEY, Reads::Nothing, "transactions", tx::unwatch, "Forgets the watched keys."),
     // strings
-    spec!("get", 2, READ, KEY1, "string", string::get, "Returns the value of a key."),
-    spec!("set", -3, WRITE_OOM, KEY1, "string", string::set, "Sets the value of a key [EX|PX|EXAT|PXAT|KEEPTTL] [NX|XX] [GET]."),
-    spec!("setex", 4, WRITE_OOM, KEY1, "string", string::setex, "Sets a value with an expiry in seconds."),
-    spec!("psetex", 4, WRITE_OOM, KEY1, "string", string::psetex, "Sets a value with an expiry in milliseconds."),
-    spec!("setnx", 3, WRITE_OOM, KEY1, "string", string::setnx, "Sets a value when the key does not exist."),
-    spec!("mget", -2, READ, KEYS, "string", string::mget, "Returns the values of keys."),
-    spec!("mset", -3, WRITE_OOM, (1, -1, 2), "string", string::mset, "Sets many keys."),
-    spec!("strlen", 2, READ, KEY1, "string", string::strlen, "Length of a value."),
-    spec!("getex", -2, &["write", "fast"], KEY1, "string", string::getex, "Returns a value and sets or removes its expiry [EX|PX|EXAT|PXAT|PERSIST]."),
-    spec!("getdel", 2, &["write", "fast"], KEY1, "string", string::getdel, "Returns a value and deletes the key."),
-    spec!("incr", 2, WRITE_OOM_FAST, KEY1, "string", string::incr, "Adds 1 to the integer a key holds."),
-    spec!("decr", 2, WRITE_OOM_FAST, KEY1, "string", string::decr, "Subtracts 1 from the integer a key holds."),
-    spec!("incrby", 3, WRITE_OOM_FAST, KEY1, "string", string::incrby, "Adds n to the integer a key holds."),
-    spec!("decrby", 3, WRITE_OOM_FAST, KEY1, "string", string::decrby, "Subtracts n from the integer a key holds."),
-    spec!("append", 3, WRITE_OOM_FAST, KEY1, "string", string::append, "Appends to a value; returns the new length."),
+    spec!("get", 2, READ, KEY1, Reads::Keys, "string", string::get, "Returns the value of a key."),
+    spec!("set", -3, WRITE_OOM, KEY1, Reads::Nothing, "string", string::set, "Sets the value of a key [EX|PX|EXAT|PXAT|KEEPTTL] [NX|XX] [GET]."),
+    spec!("setex", 4, WRITE_OOM, KEY1, Reads::Nothing, "string", string::setex, "Sets a value with an expiry in seconds."),
+    spec!("psetex", 4, WRITE_OOM, KEY1, Reads::Nothing, "string", string::psetex, "Sets a value with an expiry in milliseconds."),
+    spec!("setnx", 3, WRITE_OOM, KEY1, Reads::Nothing, "string", string::setnx, "Sets a value when the key does not exist."),
+    spec!("mget", -2, READ, KEYS, Reads::Keys, "string", string::mget, "Returns the values of keys."),
+    spec!("mset", -3, WRITE_OOM, (1, -1, 2), Reads::Nothing, "string", string::mset, "Sets many keys."),
+    spec!("strlen", 2, READ, KEY1, Reads::Keys, "string", string::strlen, "Length of a value."),
+    spec!("getex", -2, &["write", "fast"], KEY1, Reads::Nothing, "string", string::getex, "Returns a value and sets or removes its expiry [EX|PX|EXAT|PXAT|PERSIST]."),
+    spec!("getdel", 2, &["write", "fast"], KEY1, Reads::Nothing, "string", string::getdel, "Returns a value and deletes the key."),
+    spec!("incr", 2, WRITE_OOM_FAST, KEY1, Reads::Nothing, "string", string::incr, "Adds 1 to the integer a key holds."),
+    spec!("decr", 2, WRITE_OOM_FAST, KEY1, Reads::Nothing, "string", string::decr, "Subtracts 1 from the integer a key holds."),
+    spec!("incrby", 3, WRITE_OOM_FAST, KEY1, Reads::Nothing, "string", string::incrby, "Adds n to the integer a key holds."),
+    spec!("decrby", 3, WRITE_OOM_FAST, KEY1, Reads::Nothing, "string", string::decrby, "Subtracts n from the integer a key holds."),
+    spec!("append", 3, WRITE_OOM_FAST, KEY1, Reads::Nothing, "string", string::append, "Appends to a value; returns the new length."),
     // keyspace
-    spec!("del", -2, WRITE, KEYS, "generic", keyspace::del, "Deletes keys."),
-    spec!("unlink", -2, &["write", "fast"], KEYS, "generic", keyspace::del, "Deletes keys."),
-    spec!("exists", -2, READ, KEYS, "generic", keyspace::exists, "Counts existing keys."),
-    spec!("expire", -3, &["write", "fast"], KEY1, "generic", keyspace::expire, "Sets a key's time to live in seconds."),
-    spec!("pexpire", -3, &["write", "fast"], KEY1, "generic", keyspace::pexpire, "Sets a key's time to live in milliseconds."),
-    spec!("expireat", -3, &["write", "fast"], KEY1, "generic", keyspace::expireat, "Sets a key's expiry as a Unix time in seconds."),
-    spec!("pexpireat", -3, &["write", "fast"], KEY1, "generic", keyspace::pexpireat, "Sets a key's expiry as a Unix time in milliseconds."),
-    spec!("ttl", 2, READ, KEY1, "generic", keyspace::ttl, "Time to live of a key in seconds."),
-    spec!("pttl", 2, READ, KEY1, "generic", keyspace::pttl, "Time to live of a key in milliseconds."),
-    spec!("persist", 2, &["write", "fast"], KEY1, "generic", keyspace::persist, "Removes a key's expiry."),
-    spec!("type", 2, READ, KEY1, "generic", keyspace::key_type, "Type of a key: string or vectorset."),
-    spec!("keys", 2, READ_SLOW, NOKEY, "generic", keyspace::keys, "Every key matching a pattern (a full scan: prefer SCAN)."),
-    spec!("object", -2, READ_SLOW, (2, 2, 1), "generic", keyspace::object, "OBJECT ENCODING|FREQ|REFCOUNT key: how a key is stored and how often it is read."),
-    spec!("memory", -2, READ_SLOW, NOKEY, "server", keyspace::memory, "MEMORY USAGE key: the bytes a key accounts for."),
-    spec!("scan", -2, READ_SLOW, NOKEY, "generic", keyspace::scan, "Iterates the keys [MATCH pattern] [COUNT n] [TYPE type]."),
+    spec!("del", -2, WRITE, KEYS, Reads::Nothing, "generic", keyspace::del, "Deletes keys."),
+    spec!("unlink", -2, &["write", "fast"], KEYS, Reads::Nothing, "generic", keyspace::del, "Deletes keys."),
+    spec!("exists", -2, READ, KEYS, Reads::Keys, "generic", keyspace::exists, "Counts existing keys."),
+    spec!("expire", -3, &["write", "fast"], KEY1, Reads::Nothing, "generic", keyspace::expire, "Sets a key's time to live in seconds."),
+    spec!("pexpire", -3, &["write", "fast"], KEY1, Reads::Nothing, "generic", keyspace::pexpire, "Sets a key's time to live in milliseconds."),
+    spec!("expireat", -3, &["write", "fast"], KEY1, Reads::Nothing, "generic", keyspace::expireat, "Sets a key's expiry as a Unix time in seconds."),
+    spec!("pexpireat", -3, &["write", "fast"], KEY1, Reads::Nothing, "generic", keyspace::pexpireat, "Sets a key's expiry as a Unix time in milliseconds."),
+    spec!("ttl", 2, READ, KEY1, Reads::Keys, "generic", keyspace::ttl, "Time to live of a key in seconds."),
+    spec!("pttl", 2, READ, KEY1, Reads::Keys, "generic", keyspace::pttl, "Time to live of a key in milliseconds."),
+    spec!("persist", 2, &["write", "fast"], KEY1, Reads::Nothing, "generic", keyspace::persist, "Removes a key's expiry."),
+    spec!("type", 2, READ, KEY1, Reads::Keys, "generic", keyspace::key_type, "Type of a key: string or vectorset."),
+    spec!("keys", 2, READ_SLOW, NOKEY, Reads::Nothing, "generic", keyspace::keys, "Every key matching a pattern (a full scan: prefer SCAN)."),
+    spec!("object", -2, READ_SLOW, (2, 2, 1), Reads::Keys, "generic", keyspace::object, "OBJECT ENCODING|FREQ|REFCOUNT key: how a key is stored and how often it is read."),
+    spec!("memory", -2, READ_SLOW, NOKEY, Reads::Nothing, "server", keyspace::memory, "MEMORY USAGE key: the bytes a key accounts for."),
+    spec!("scan", -2, READ_SLOW, NOKEY, Reads::Nothing, "generic", keyspace::scan, "Iterates the keys [MATCH pattern] [COUNT n] [TYPE type]."),
     // Redis 8 vector sets
-    spec!("vadd", -5, WRITE_OOM, KEY1, "vector_set", vset::vadd, "Adds an element to a vector set."),
-    spec!("vsim", -4, READ_SLOW, KEY1, "vector_set", vset::vsim, "Most similar elements to a vector or an element."),
-    spec!("vemb", -3, READ, KEY1, "vector_set", vset::vemb, "The vector of an element."),
-    spec!("vrem", 3, WRITE, KEY1, "vector_set", vset::vrem, "Removes an element."),
-    spec!("vcard", 2, READ, KEY1, "vector_set", vset::vcard, "Number of elements."),
-    spec!("vdim", 2, READ, KEY1, "vector_set", vset::vdim, "Dimension of the set."),
-    spec!("vinfo", 2, READ, KEY1, "vector_set", vset::vinfo, "Information about a vector set."),
-    spec!("vsetattr", 4, WRITE, KEY1, "vector_set", vset::vsetattr, "Sets or clears an element's JSON attributes."),
-    spec!("vgetattr", 3, READ, KEY1, "vector_set", vset::vgetattr, "An element's JSON attributes."),
-    spec!("vrandmember", -2, READ_SLOW, KEY1, "vector_set", vset::vrandmember, "Random elements."),
-    spec!("vismember", 3, READ, KEY1, "vector_set", vset::vismember, "Whether an element exists."),
+    spec!("vadd", -5, WRITE_OOM, KEY1, Reads::Nothing, "vector_set", vset::vadd, "Adds an element to a vector set."),
+    spec!("vsim", -4, READ_SLOW, KEY1, Reads::Keys, "vector_set", vset::vsim, "Most similar elements to a vector or an element."),
+    spec!("vemb", -3, READ, KEY1, Reads::Element, "vector_set", vset::vemb, "The vector of an element."),
+    spec!("vrem", 3, WRITE, KEY1, Reads::Nothing, "vector_set", vset::vrem, "Removes an element."),
+    spec!("vcard", 2, READ, KEY1, Reads::Keys, "vector_set", vset::vcard, "Number of elements."),
+    spec!("vdim", 2, READ, KEY1, Reads::Keys, "vector_set", vset::vdim, "Dimension of the set."),
+    spec!("vinfo", 2, READ, KEY1, Reads::Keys, "vector_set", vset::vinfo, "Information about a vector set."),
+    spec!("vsetattr", 4, WRITE, KEY1, Reads::Nothing, "vector_set", vset::vsetattr, "Sets or clears an element's JSON attributes."),
+    spec!("vgetattr", 3, READ, KEY1, Reads::Element, "vector_set", vset::vgetattr, "An element's JSON attributes."),
+    spec!("vrandmember", -2, READ_SLOW, KEY1, Reads::Keys, "vector_set", vset::vrandmember, "Random elements."),
+    spec!("vismember", 3, READ, KEY1, Reads::Element, "vector_set", vset::vismember, "Whether an element exists."),
     // the cache's own
-    spec!("vgetf32", 3, READ, KEY1, "sutra", cache::vgetf32, "An element's vector as a float32 little-endian blob (exact bytes in exact mode)."),
-    spec!("vmgetf32", -3, READ, KEY1, "sutra", cache::vmgetf32, "Many elements' vectors as float32 little-endian blobs."),
-    spec!("vaddm", -5, WRITE_OOM, KEY1, "sutra", cache::vaddm, "Adds many elements at once."),
-    spec!("vexpire", 4, &["write", "fast"], KEY1, "sutra", cache::vexpire, "Sets an element's time to live in seconds."),
-    spec!("vpexpire", 4, &["write", "fast"], KEY1, "sutra", cache::vpexpire, "Sets an element's time to live in milliseconds."),
-    spec!("vttl", 3, READ, KEY1, "sutra", cache::vttl, "Time to live of an element in seconds."),
-    spec!("vpttl", 3, READ, KEY1, "sutra", cache::vpttl, "Time to live of an element in milliseconds."),
-    spec!("vpersist", 3, &["write", "fast"], KEY1, "sutra", cache::vpersist, "Removes an element's expiry."),
-    spec!("vinvalidate", -6, WRITE, KEY1, "sutra", cache::vinvalidate, "Atomically removes every element at least this similar."),
-    spec!("cachestats", -1, READ, NOKEY, "sutra", cache::cachestats, "Hits, misses and hit rate, global or of one set."),
+    spec!("vgetf32", 3, READ, KEY1, Reads::Element, "sutra", cache::vgetf32, "An element's vector as a float32 little-endian blob (exact bytes in exact mode)."),
+    spec!("vmgetf32", -3, READ, KEY1, Reads::Elements, "sutra", cache::vmgetf32, "Many elements' vectors as float32 little-endian blobs."),
+    spec!("vaddm", -5, WRITE_OOM, KEY1, Reads::Nothing, "sutra", cache::vaddm, "Adds many elements at once."),
+    spec!("vexpire", 4, &["write", "fast"], KEY1, Reads::Nothing, "sutra", cache::vexpire, "Sets an element's time to live in seconds."),
+    spec!("vpexpire", 4, &["write", "fast"], KEY1, Reads::Nothing, "sutra", cache::vpexpire, "Sets an element's time to live in milliseconds."),
+    spec!("vttl", 3, READ, KEY1, Reads::Element, "sutra", cache::vttl, "Time to live of an element in seconds."),
+    spec!("vpttl", 3, READ, KEY1, Reads::Element, "sutra", cache::vpttl, "Time to live of an element in milliseconds."),
+    spec!("vpersist", 3, &["write", "fast"], KEY1, Reads::Nothing, "sutra", cache::vpersist, "Removes an element's expiry."),
+    spec!("vinvalidate", -6, WRITE, KEY1, Reads::Nothing, "sutra", cache::vinvalidate, "Atomically removes every element at least this similar."),
+    spec!("cachestats", -1, READ, NOKEY, Reads::Nothing, "sutra", cache::cachestats, "Hits, misses and hit rate, global or of one set."),
 ];
 
 fn table() -> &'static HashMap<&'static [u8], &'static Spec> {
@@ -319,6 +374,22 @@ pub fn execute(
             return After::Continue;
         }
     };
+    // A RESP2 connection in subscribed mode only (un)subscribes, pings and leaves (Redis).
+    if !client.subscriptions.is_empty()
+        && !out.resp3
+        && !matches!(
+            spec.name,
+            "subscribe" | "unsubscribe" | "ping" | "quit" | "reset"
+        )
+    {
+        shared.stats.error_replies.fetch_add(1, Relaxed);
+        out.error(&format!(
+            "ERR Can't execute '{}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / \
+             RESET are allowed in this context",
+            spec.name
+        ));
+        return After::Continue;
+    }
     if client.multi.is_some() && !tx::runs_inside_multi(spec) {
         tx::queue(shared, client, out, spec, args);
         return After::Continue;
@@ -328,6 +399,13 @@ pub fn execute(
     } else {
         let _gate = shared.tx.gate.shared();
         run(shared, client, out, spec, args);
+    }
+    // CLIENT CACHING yes|no holds for the next command only (for a transaction: to EXEC).
+    if client.tracking.caching.is_some()
+        && client.multi.is_none()
+        && !(spec.name == "client" && is(&args[1], "caching"))
+    {
+        client.tracking.caching = None;
     }
     if client.close_after_reply {
         After::Close
@@ -346,6 +424,9 @@ fn run(shared: &Shared, client: &mut Client, out: &mut Out, spec: &Spec, args: &
         let engine = &shared.engine;
         shared.tx.watches.touch_where(|k| engine.exists(&[k]) > 0);
     }
+    if spec.reads != Reads::Nothing && client.tracking.registers() {
+        remember_reads(shared, client.info.id, spec, args);
+    }
     let mut ctx = Ctx {
         shared,
         client,
@@ -363,6 +444,22 @@ fn run(shared: &Shared, client: &mut Client, out: &mut Out, spec: &Spec, args: &
             }
         }
         Ok(()) => {}
+    }
+}
+
+/// Registers, before a tracked read runs, the names it reads (see [`Reads`]): a write that
+/// lands after the read then always finds them.
+fn remember_reads(shared: &Shared, id: u64, spec: &Spec, args: &[Bytes]) {
+    let tracking = &shared.tracking;
+    match spec.reads {
+        Reads::Nothing => {}
+        Reads::Keys => {
+            for key in key_args(spec, args) {
+                tracking.remember(id, key, None);
+            }
+        }
+        Reads::Element => tracking.remember(id, &args[1], Some(&args[2..3])),
+        Reads::Elements => tracking.remember(id, &args[1], Some(&args[2..])),
     }
 }
 
@@ -385,12 +482,11 @@ fn key_args<'a>(spec: &Spec, args: &'a [Bytes]) -> impl Iterator<Item = &'a Byte
 /// Redis commands clients commonly send that this server deliberately lacks, with what to
 /// do instead.
 fn unsupported(name: &[u8]) -> Option<&'static str> {
-    const PUBSUB: &str = "there is no publish/subscribe";
+    const PUBSUB: &str = "there are no pattern subscriptions (SUBSCRIBE to channels by name)";
     const SCRIPT: &str = "there is no scripting";
-    let table: [(&str, &'static str); 7] = [
-        ("subscribe", PUBSUB),
+    let table: [(&str, &'static str); 6] = [
         ("psubscribe", PUBSUB),
-        ("publish", PUBSUB),
+        ("punsubscribe", PUBSUB),
         ("eval", SCRIPT),
         ("evalsha", SCRIPT),
         ("fcall", SCRIPT),
@@ -546,6 +642,18 @@ mod tests {
             assert!(s.arity != 0, "{}", s.name);
         }
         assert_eq!(table().len(), COMMANDS.len());
+    }
+
+    #[test]
+    fn every_keyed_read_says_what_it_reads_for_client_side_caching() {
+        for s in COMMANDS {
+            let read = s.flags.contains(&"readonly") && s.keys != NOKEY;
+            assert_eq!(read, s.reads != Reads::Nothing, "{}", s.name);
+            if matches!(s.reads, Reads::Element | Reads::Elements) {
+                assert_eq!(s.keys, KEY1, "{}", s.name);
+                assert!(s.arity.abs() >= 3, "{}", s.name);
+            }
+        }
     }
 
     #[test]

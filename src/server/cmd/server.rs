@@ -15,6 +15,13 @@ use crate::server::glob::glob_match;
 pub const REDIS_COMPAT_VERSION: &str = "8.0.0";
 
 pub fn ping(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
+    // A RESP2 connection in subscribed mode gets Redis's pubsub-shaped answer.
+    if !ctx.client.subscriptions.is_empty() && !ctx.out.resp3 && args.len() <= 2 {
+        ctx.out.array(2);
+        ctx.out.bulk(b"pong");
+        ctx.out.bulk(args.get(1).map_or(&b""[..], |a| &a[..]));
+        return Ok(());
+    }
     match args.len() {
         1 => ctx.out.simple("PONG"),
         2 => ctx.out.bulk(&args[1]),
@@ -124,8 +131,10 @@ pub fn hello(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     }
     let out = &mut *ctx.out;
     out.map(7);
+    // `redis`, as Redis answers: clients gate features on it (redis-py's client-side cache
+    // needs server "redis", version 7.4 or later). INFO names sutra-cache.
     out.bulk(b"server");
-    out.bulk(b"sutra-cache");
+    out.bulk(b"redis");
     out.bulk(b"version");
     out.bulk(REDIS_COMPAT_VERSION.as_bytes());
     out.bulk(b"proto");
@@ -197,6 +206,16 @@ const CLIENT_HELP: &[&str] = &[
     "      Return clients of specified IDs only.",
     "SETNAME <name>",
     "    Assign the name <name> to the current connection.",
+    "TRACKING (ON|OFF) [REDIRECT <id>] [BCAST] [PREFIX <prefix> [...]]",
+    "         [OPTIN] [OPTOUT] [NOLOOP]",
+    "    Control server assisted client side caching (vector-set elements are invalidated",
+    "    as <key>\\0<element>).",
+    "CACHING (YES|NO)",
+    "    Enable/disable tracking of the keys for next command in OPTIN/OPTOUT modes.",
+    "GETREDIR",
+    "    Return the client ID we are redirecting to when tracking is enabled.",
+    "TRACKINGINFO",
+    "    Report tracking status for the current connection.",
     "SETINFO <LIB-NAME|LIB-VER> <value>",
     "    Set client meta attr. Options are:",
     "    * LIB-NAME: the client lib name.",
@@ -356,6 +375,14 @@ pub fn client(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
         client_list(ctx, args)?;
     } else if is(sub, "kill") {
         client_kill(ctx, args)?;
+    } else if is(sub, "tracking") {
+        super::tracking::client_tracking(ctx, args)?;
+    } else if is(sub, "caching") {
+        super::tracking::client_caching(ctx, args)?;
+    } else if is(sub, "getredir") {
+        super::tracking::client_getredir(ctx)?;
+    } else if is(sub, "trackinginfo") {
+        super::tracking::client_trackinginfo(ctx)?;
     } else if is(sub, "help") {
         super::keyspace::help_lines(ctx, CLIENT_HELP);
     } else {
@@ -540,6 +567,10 @@ fn config_params(ctx: &Ctx<'_>) -> Vec<(&'static str, String)> {
         ("cache-mode", yes_no(c.cache_role())),
         ("vector-storage", c.vector_storage.name().to_string()),
         ("protected-mode", yes_no(c.protected_mode)),
+        (
+            "tracking-table-max-keys",
+            c.tracking_table_max_keys.to_string(),
+        ),
     ]
 }
 
@@ -722,6 +753,17 @@ pub fn info_text(ctx: &Ctx<'_>, sections: &[Bytes]) -> String {
             engine.total.misses,
             engine.total.hit_rate(),
             ServerStatsGet(&st.http_requests),
+        );
+        let tr = sh.tracking.stats();
+        let _ = write!(
+            t,
+            "pubsub_channels:{}\r\ntracking_clients:{}\r\ntracking_total_keys:{}\r\n\
+             tracking_total_items:{}\r\ntracking_total_prefixes:{}\r\n",
+            sh.pubsub.channels(),
+            tr.clients,
+            tr.keys,
+            tr.items,
+            tr.prefixes,
         );
     }
     if want("replication") {

@@ -169,6 +169,7 @@ pub fn unwatch(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> CmdResult {
 pub fn reset(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> CmdResult {
     ctx.client.multi = None;
     unwatch_all(ctx.shared, ctx.client);
+    super::tracking::leave(ctx.shared, ctx.client);
     ctx.client.info.names.lock().name = None;
     ctx.client
         .info
