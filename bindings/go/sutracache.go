@@ -105,6 +105,12 @@ type Options struct {
 	WALSync WALSync
 	// NoCheckpointOnClose skips the snapshot Close takes (the WAL still has every write).
 	NoCheckpointOnClose bool
+	// DefaultStorage is the storage of a set created by an add that names none
+	// (StorageUnspecified = Exact; the server's VECTOR_STORAGE).
+	DefaultStorage Storage
+	// VectorDimension > 0: every vector added must have it, else a DimensionMismatch error
+	// naming both (the server's VECTOR_DIMENSION); 0 = any.
+	VectorDimension int
 }
 
 // WALSync says when the write-ahead log is fdatasynced.
@@ -175,6 +181,13 @@ func Open(path string, opts Options) (*Cache, error) {
 	if opts.NoCheckpointOnClose {
 		o.checkpoint_on_close = false
 	}
+	if opts.DefaultStorage != StorageUnspecified {
+		o.default_storage_mode = C.int32_t(opts.DefaultStorage)
+	}
+	if opts.VectorDimension < 0 {
+		return nil, &Error{Code: InvalidArgument, Message: fmt.Sprintf("invalid argument 'VectorDimension': >= 0; got %d", opts.VectorDimension)}
+	}
+	o.vector_dimension = C.uint64_t(opts.VectorDimension)
 	var cpath *C.char
 	if path != "" {
 		cpath = C.CString(path)

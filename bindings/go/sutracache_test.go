@@ -316,3 +316,27 @@ func TestADurableCacheComesBackAfterReopen(t *testing.T) {
 		t.Fatalf("after reopen: %q %q %v %v", a, b, v, found)
 	}
 }
+
+func TestDefaultStorageAndVectorDimensionReachTheEngine(t *testing.T) {
+	v := []float32{0.1, 0.2, 0.3, 0.7}
+	q8 := open(t, Options{DefaultStorage: Q8})
+	if _, err := q8.VAdd("s", "a", v, nil); err != nil {
+		t.Fatal(err)
+	}
+	_, err := q8.VAdd("s", "b", v, &AddOptions{Set: VectorSetOptions{Storage: Exact}})
+	if !errors.Is(err, &Error{Code: Conflict}) {
+		t.Fatalf("a q8 set refuses an exact add: %v", err)
+	}
+	dim := open(t, Options{VectorDimension: 4})
+	if _, err := dim.VAdd("s", "a", v, nil); err != nil {
+		t.Fatal(err)
+	}
+	_, err = dim.VAdd("t", "a", v[:3], nil)
+	var e *Error
+	if !errors.As(err, &e) || e.Code != DimensionMismatch || !strings.Contains(e.Message, "is 4") {
+		t.Fatalf("another dimension is refused naming both: %v", err)
+	}
+	if _, err := Open("", Options{VectorDimension: -1}); !errors.Is(err, &Error{Code: InvalidArgument}) {
+		t.Fatalf("negative dimension: %v", err)
+	}
+}

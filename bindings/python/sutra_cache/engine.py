@@ -114,10 +114,16 @@ class Cache:
         active_expire_interval_ms: Optional[int] = None,
         wal_sync_interval_ms: Optional[int] = None,
         checkpoint_on_close: Optional[bool] = None,
+        default_storage_mode: str = "exact",
+        vector_dimension: int = 0,
     ) -> None:
         """Opens a cache; `path` is a data directory (None keeps it in memory only).
         `wal_sync_interval_ms`: > 0 = fdatasync every that many ms, `WAL_SYNC_DEFAULT` (every
-        5000 ms), `WAL_SYNC_ALWAYS` (before each acknowledgement) or `WAL_SYNC_NEVER`."""
+        5000 ms), `WAL_SYNC_ALWAYS` (before each acknowledgement) or `WAL_SYNC_NEVER`.
+        `default_storage_mode` ("exact", "q8", "noquant"): storage of a set created by an
+        add that names none (the server's VECTOR_STORAGE). `vector_dimension` > 0: every
+        vector added must have it, else DimensionMismatch naming both (the server's
+        VECTOR_DIMENSION); 0 = any."""
         self._s = _Scratch()
         opts = ffi.new("sutra_options *")
         lib.sutra_options_init(opts)
@@ -133,6 +139,13 @@ class Cache:
             opts.wal_sync_interval_ms = wal_sync_interval_ms
         if checkpoint_on_close is not None:
             opts.checkpoint_on_close = checkpoint_on_close
+        if default_storage_mode is None or default_storage_mode not in _STORAGE:
+            raise errors.InvalidArgument(
+                f"default_storage_mode: one of exact, q8, noquant; got {default_storage_mode!r}")
+        opts.default_storage_mode = _STORAGE[default_storage_mode]
+        if not isinstance(vector_dimension, int) or vector_dimension < 0:
+            raise errors.InvalidArgument(f"vector_dimension: an int >= 0; got {vector_dimension!r}")
+        opts.vector_dimension = vector_dimension
         out = ffi.new("sutra_cache **")
         cpath = ffi.NULL if path is None else path.encode()
         st = lib.sutra_cache_open(cpath, opts, out, self._s.err)

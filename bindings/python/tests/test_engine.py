@@ -202,3 +202,25 @@ def test_index_wait_finishes_a_bulk_load_and_search_finds_every_element(cache):
     cache.close()
     with pytest.raises(errors.Closed):
         cache.index_wait()
+
+
+def test_default_storage_mode_and_vector_dimension_reach_the_engine():
+    v = np.array([0.1, 0.2, 0.3, 0.7], dtype=np.float32)
+    with Cache(active_expire_interval_ms=0, default_storage_mode="q8") as c:
+        c.vadd("s", "a", v)  # no storage named: the cache's default, q8
+        got = c.vget("s", "a")
+        assert got is not None and not np.array_equal(got, v)  # dequantized
+        with pytest.raises(sutra_cache.errors.Conflict):
+            c.vadd("s", "b", v, storage="exact")
+    with Cache(active_expire_interval_ms=0) as c:
+        c.vadd("s", "a", v)
+        assert np.array_equal(c.vget("s", "a"), v)  # exact by default
+    with Cache(active_expire_interval_ms=0, vector_dimension=4) as c:
+        assert c.vadd("s", "a", v)
+        with pytest.raises(sutra_cache.errors.DimensionMismatch, match="is 4"):
+            c.vadd("t", "a", v[:3])
+        assert c.vinfo("t") == (0, 0)
+    with pytest.raises(sutra_cache.errors.InvalidArgument):
+        Cache(default_storage_mode="bin")
+    with pytest.raises(sutra_cache.errors.InvalidArgument):
+        Cache(vector_dimension=-1)
