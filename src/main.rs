@@ -44,7 +44,19 @@ struct HealthArgs {
 }
 
 fn main() -> std::process::ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            // A health check's bad arguments are "unhealthy" (1): Docker reserves other codes.
+            let health = std::env::args().nth(1).as_deref() == Some("health");
+            return std::process::ExitCode::from(match (e.use_stderr(), health) {
+                (false, _) => 0, // --help, --version
+                (true, true) => 1,
+                (true, false) => 2,
+            });
+        }
+    };
     match cli.command {
         Command::Serve(config) => {
             let filter = tracing_subscriber::EnvFilter::try_new(&config.log_filter)

@@ -95,3 +95,57 @@ fn the_storage_role_keeps_entries_without_ttl_by_default() {
     assert!(info.contains("cache_mode:0\r\n"), "{info}");
     assert!(info.contains("default_ttl_seconds:0\r\n"), "{info}");
 }
+
+/// Runs `sutra-cache` with only `env` and `args`; its exit code and stderr.
+fn run_binary(env: &[(&str, &str)], args: &[&str]) -> (Option<i32>, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_sutra-cache"))
+        .env_clear()
+        .envs(env.iter().copied())
+        .args(args)
+        .output()
+        .expect("the binary runs");
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn the_binary_refuses_an_old_style_cache_mode_and_mmap_disabled_saying_what_to_do() {
+    let serve = ["serve", "--in-memory", "true", "--port", "0"];
+    let (code, err) = run_binary(&[("CACHE_MODE", "q8")], &serve);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("set VECTOR_STORAGE=q8 instead"), "{err}");
+    let (code, err) = run_binary(&[("MMAP_ENABLED", "false")], &serve);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("MMAP_ENABLED=false is not supported"), "{err}");
+}
+
+#[test]
+fn the_health_check_exits_1_on_bad_arguments_or_no_server_and_0_on_a_healthy_one() {
+    let (code, _) = run_binary(&[], &["health", "--port", "notaport"]);
+    assert_eq!(
+        code,
+        Some(1),
+        "Docker reserves exit codes other than 0 and 1"
+    );
+    let (code, _) = run_binary(&[("STORAGE_PORT", "x")], &["health"]);
+    assert_eq!(code, Some(1));
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = closed.local_addr().unwrap().port().to_string();
+    drop(closed);
+    let (code, _) = run_binary(&[], &["health", "--port", &port, "--timeout", "2"]);
+    assert_eq!(code, Some(1));
+    let srv = TestServer::with_config(config(&["--role", "cache_shard"]));
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_sutra-cache"))
+        .env_clear()
+        .args(["health", "--port", &srv.addr.port().to_string()])
+        .output()
+        .unwrap();
+    let line = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{line}");
+    assert!(
+        line.starts_with("healthy: ok") && line.contains("role cache_shard"),
+        "{line}"
+    );
+}
