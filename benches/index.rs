@@ -13,30 +13,13 @@ fn bench_mode() -> bool {
     std::env::args().any(|a| a == "--bench")
 }
 
-/// Rows `0..rows` of a float16 .npy file as f32, with the column count.
+#[path = "../tests/support/npy.rs"]
+mod npy;
+
+/// Rows `0..rows` of a minilm-wordnet matrix as f32, with its dimension.
 fn load_f16(name: &str, rows: usize) -> (Vec<f32>, usize) {
-    let path = format!(
-        "{}/../shared/data/minilm-wordnet/{name}",
-        env!("CARGO_MANIFEST_DIR")
-    );
-    let buf = std::fs::read(&path).unwrap_or_else(|e| panic!("dataset missing: {path}: {e}"));
-    assert_eq!(&buf[..6], b"\x93NUMPY");
-    let hlen = u16::from_le_bytes([buf[8], buf[9]]) as usize;
-    let header = std::str::from_utf8(&buf[10..10 + hlen]).expect("header");
-    let shape: Vec<usize> = header
-        .split("'shape': (")
-        .nth(1)
-        .and_then(|s| s.split(')').next())
-        .expect("shape")
-        .split(',')
-        .filter_map(|s| s.trim().parse().ok())
-        .collect();
-    let (rows, dim) = (rows.min(shape[0]), shape[1]);
-    let v = buf[10 + hlen..10 + hlen + rows * dim * 2]
-        .chunks_exact(2)
-        .map(|b| half::f16::from_bits(u16::from_le_bytes([b[0], b[1]])).to_f32())
-        .collect();
-    (v, dim)
+    let m = npy::read(&npy::minilm(name), rows).unwrap_or_else(|e| panic!("{e}"));
+    (m.values, m.dim)
 }
 
 fn index(c: &mut Criterion) {

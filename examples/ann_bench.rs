@@ -84,79 +84,13 @@ fn parse_args() -> Res<Args> {
     Ok(a)
 }
 
-/// A `.npy` file (format 1.x or 2.x, little-endian, C order): shape and raw data.
-fn read_npy(path: &Path) -> Res<(String, Vec<usize>, Vec<u8>)> {
-    let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    if bytes.len() < 12 || &bytes[..6] != b"\x93NUMPY" {
-        return Err(format!("{}: not a .npy file", path.display()));
-    }
-    let (hlen, start) = match bytes[6] {
-        1 => (u16::from_le_bytes([bytes[8], bytes[9]]) as usize, 10),
-        _ => (
-            u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize,
-            12,
-        ),
-    };
-    let header = std::str::from_utf8(bytes.get(start..start + hlen).ok_or("short header")?)
-        .map_err(|e| e.to_string())?
-        .to_string();
-    let field = |name: &str| -> Res<String> {
-        let at = header
-            .find(name)
-            .ok_or_else(|| format!("no {name} in header"))?;
-        Ok(header[at + name.len()..].to_string())
-    };
-    let descr = field("'descr': '")?;
-    let descr = descr.split('\'').next().unwrap_or("").to_string();
-    let shape = field("'shape': (")?;
-    let shape: Vec<usize> = shape
-        .split(')')
-        .next()
-        .unwrap_or("")
-        .split(',')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(|s| s.parse::<usize>().map_err(|e| e.to_string()))
-        .collect::<Res<_>>()?;
-    Ok((descr, shape, bytes[start + hlen..].to_vec()))
-}
+#[path = "../tests/support/npy.rs"]
+mod npy;
 
 /// Rows of a `<f2` or `<f4` matrix as f32, first `limit` rows (all when 0), L2-normalised.
 fn read_matrix(path: &Path, limit: usize) -> Res<(usize, Vec<f32>)> {
-    let (descr, shape, raw) = read_npy(path)?;
-    if shape.len() != 2 {
-        return Err(format!("{}: expected 2-d, got {shape:?}", path.display()));
-    }
-    let rows = if limit == 0 {
-        shape[0]
-    } else {
-        limit.min(shape[0])
-    };
-    let dim = shape[1];
-    let count = rows * dim;
-    let mut out: Vec<f32> = match descr.as_str() {
-        "<f2" => raw
-            .chunks_exact(2)
-            .take(count)
-            .map(|c| half::f16::from_le_bytes([c[0], c[1]]).to_f32())
-            .collect(),
-        "<f4" => raw
-            .chunks_exact(4)
-            .take(count)
-            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-            .collect(),
-        other => return Err(format!("{}: dtype {other} unsupported", path.display())),
-    };
-    if out.len() != count {
-        return Err(format!("{}: truncated", path.display()));
-    }
-    for row in out.chunks_exact_mut(dim) {
-        let norm = row.iter().map(|x| x * x).sum::<f32>().sqrt();
-        if norm > 0.0 {
-            row.iter_mut().for_each(|x| *x /= norm);
-        }
-    }
-    Ok((dim, out))
+    let m = npy::read(path, limit)?.normalised();
+    Ok((m.dim, m.values))
 }
 
 /// Ground truth: the dataset's `gt.i32.npy` when the whole base is used, else brute force.
@@ -169,7 +103,11 @@ fn truth(
     k: usize,
 ) -> Res<Vec<Vec<u32>>> {
     if full {
-        let (descr, shape, raw) = read_npy(&dir.join("gt.i32.npy"))?;
+        let npy::Raw {
+            descr,
+            shape,
+            data: raw,
+        } = npy::read_raw(&dir.join("gt.i32.npy"))?;
         if descr != "<i4" || shape.len() != 2 || shape[1] < k {
             return Err(format!("gt.i32.npy: unexpected {descr} {shape:?}"));
         }
@@ -226,7 +164,7 @@ fn run() -> Res<()> {
     let (dim, base) = read_matrix(&a.data.join("base.f16.npy"), a.n)?;
     let (_, queries) = read_matrix(&a.data.join("queries.f16.npy"), 0)?;
     let n = base.len() / dim;
-    let total = read_npy(&a.data.join("base.f16.npy"))?.1[0];
+    let total = npy::read_raw(&a.data.join("base.f16.npy"))?.shape[0];
     // No searches (`--efs ''`, a build-only run for profiling): no truth needed.
     let gt = if a.efs.is_empty() {
         Vec::new()

@@ -107,47 +107,13 @@ fn parse_args() -> Res<Args> {
     Ok(a)
 }
 
-/// Rows of a `<f2` `.npy` matrix (format 1.x) as L2-normalised f32, first `limit` (0 = all).
+#[path = "../tests/support/npy.rs"]
+mod npy;
+
+/// The first `limit` rows (0 = all) of a `.npy` matrix, unit length: (dimension, values).
 fn read_f16(path: &std::path::Path, limit: usize) -> Res<(usize, Vec<f32>)> {
-    let buf = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    if buf.len() < 10 || &buf[..6] != b"\x93NUMPY" || buf[6] != 1 {
-        return Err(format!("{}: not a version-1 .npy", path.display()));
-    }
-    let hlen = u16::from_le_bytes([buf[8], buf[9]]) as usize;
-    let header = std::str::from_utf8(buf.get(10..10 + hlen).ok_or("short header")?)
-        .map_err(|e| e.to_string())?;
-    if !header.contains("'<f2'") {
-        return Err(format!("{}: expected <f2", path.display()));
-    }
-    let shape: Vec<usize> = header
-        .split("'shape': (")
-        .nth(1)
-        .and_then(|s| s.split(')').next())
-        .ok_or("no shape")?
-        .split(',')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(|s| s.parse::<usize>().map_err(|e| e.to_string()))
-        .collect::<Res<_>>()?;
-    let [rows, dim] = shape[..] else {
-        return Err(format!("{}: expected 2-d", path.display()));
-    };
-    let rows = if limit == 0 { rows } else { rows.min(limit) };
-    let mut out: Vec<f32> = buf[10 + hlen..]
-        .chunks_exact(2)
-        .take(rows * dim)
-        .map(|c| half::f16::from_le_bytes([c[0], c[1]]).to_f32())
-        .collect();
-    if out.len() != rows * dim {
-        return Err(format!("{}: truncated", path.display()));
-    }
-    for row in out.chunks_exact_mut(dim) {
-        let norm = row.iter().map(|x| x * x).sum::<f32>().sqrt();
-        if norm > 0.0 {
-            row.iter_mut().for_each(|x| *x /= norm);
-        }
-    }
-    Ok((dim, out))
+    let m = npy::read(path, limit)?.normalised();
+    Ok((m.dim, m.values))
 }
 
 /// splitmix64 (the TTL draws).

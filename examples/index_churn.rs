@@ -19,32 +19,15 @@ use std::time::Instant;
 use serde_json::json;
 use sutra_cache::index::{Hnsw, Mode, Params, Search, SearchParams, Slot};
 
+#[path = "../tests/support/npy.rs"]
+mod npy;
+
+/// The first `limit` rows of a `.npy` matrix, unit length: (dimension, values).
 fn read_f16(path: &std::path::Path, limit: usize) -> (usize, Vec<f32>) {
-    let buf = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    assert_eq!(&buf[..6], b"\x93NUMPY");
-    let hlen = u16::from_le_bytes([buf[8], buf[9]]) as usize;
-    let header = std::str::from_utf8(&buf[10..10 + hlen]).expect("header");
-    let shape: Vec<usize> = header
-        .split("'shape': (")
-        .nth(1)
-        .and_then(|s| s.split(')').next())
-        .expect("shape")
-        .split(',')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(|s| s.parse().expect("shape"))
-        .collect();
-    let (rows, dim) = (shape[0].min(limit), shape[1]);
-    let mut out: Vec<f32> = buf[10 + hlen..]
-        .chunks_exact(2)
-        .take(rows * dim)
-        .map(|c| half::f16::from_le_bytes([c[0], c[1]]).to_f32())
-        .collect();
-    for row in out.chunks_exact_mut(dim) {
-        let n = row.iter().map(|x| x * x).sum::<f32>().sqrt();
-        row.iter_mut().for_each(|x| *x /= n.max(1e-12));
-    }
-    (dim, out)
+    let m = npy::read(path, limit)
+        .unwrap_or_else(|e| panic!("{e}"))
+        .normalised();
+    (m.dim, m.values)
 }
 
 fn main() {

@@ -10,6 +10,7 @@
 mod engine;
 mod error;
 mod ffi;
+mod glob;
 #[doc(hidden)]
 pub mod index;
 #[doc(hidden)]

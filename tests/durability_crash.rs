@@ -10,17 +10,19 @@
 //! `scripts/soak-crash.sh`).
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{mpsc, Arc};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use sutra_cache::wal;
 use sutra_cache::*;
+
+#[path = "support/crash.rs"]
+mod crash;
 
 const CHILD_ENV: &str = "SUTRA_ENGINE_CRASH_CHILD";
 const TEST_NAME: &str = "acknowledged_engine_writes_survive_sigkill_at_a_random_moment";
@@ -243,7 +245,6 @@ fn check_graphs(e: &Engine, what: &str) -> usize {
 }
 
 fn run_policy(policy: &str, iterations: usize, rng: &mut SmallRng) -> usize {
-    let exe = std::env::current_exe().unwrap();
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().to_str().unwrap().to_owned();
     // Every acknowledgement over all the kills into this directory.
@@ -258,42 +259,13 @@ fn run_policy(policy: &str, iterations: usize, rng: &mut SmallRng) -> usize {
     };
     for i in 0..iterations {
         let io = ios[i % 2];
-        let mut child = Command::new(&exe)
-            .args(["--exact", TEST_NAME, "--nocapture", "--test-threads=1"])
-            .env(CHILD_ENV, format!("{dir},{policy},{i},{io}"))
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let (tx, rx) = mpsc::channel();
-        let reader = std::thread::spawn(move || {
-            let mut r = BufReader::new(stdout);
-            let mut got = Vec::new();
-            let mut line = Vec::new();
-            let mut told = false;
-            while r.read_until(b'\n', &mut line).unwrap_or(0) > 0 {
-                if let Some(ack) = parse_ack(&line) {
-                    got.push(ack);
-                    if !told {
-                        let _ = tx.send(());
-                        told = true;
-                    }
-                }
-                line.clear();
-            }
-            got
-        });
-        rx.recv_timeout(Duration::from_secs(30))
-            .expect("the child acknowledged nothing within 30 s");
-        std::thread::sleep(Duration::from_millis(rng.gen_range(0..100)));
-        let pid = libc::pid_t::try_from(child.id()).unwrap();
-        // SAFETY: plain FFI call; `pid` is our own child, not yet reaped (no reuse possible).
-        let rc = unsafe { libc::kill(pid, libc::SIGKILL) };
-        assert_eq!(rc, 0, "kill: {}", std::io::Error::last_os_error());
-        child.wait().unwrap();
-        let got = reader.join().unwrap();
-        assert!(!got.is_empty());
+        let child = crash::Child {
+            test_name: TEST_NAME,
+            env_var: CHILD_ENV,
+            spec: format!("{dir},{policy},{i},{io}"),
+        };
+        let kill_after = Duration::from_millis(rng.gen_range(0..100));
+        let got = crash::run_and_kill(&child, parse_ack, Duration::from_secs(30), kill_after);
         acked.extend(got);
 
         // A kill during a checkpoint leaves its temporary file behind.

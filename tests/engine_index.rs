@@ -5,46 +5,21 @@ use std::sync::Arc;
 
 use sutra_cache::*;
 
-fn npy_f16(path: &str, rows: usize) -> (Vec<f32>, usize) {
-    let buf = std::fs::read(path).unwrap_or_else(|e| panic!("dataset {path} missing: {e}"));
-    assert_eq!(&buf[..6], b"\x93NUMPY");
-    let hlen = u16::from_le_bytes([buf[8], buf[9]]) as usize;
-    let header = std::str::from_utf8(&buf[10..10 + hlen]).unwrap();
-    let dim: usize = header
-        .split("'shape': (")
-        .nth(1)
-        .unwrap()
-        .split(')')
-        .next()
-        .unwrap()
-        .split(',')
-        .nth(1)
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap();
-    let data = &buf[10 + hlen..];
-    let v = data
-        .chunks_exact(2)
-        .take(rows * dim)
-        .map(|c| half::f16::from_le_bytes([c[0], c[1]]).to_f32())
-        .collect();
-    (v, dim)
-}
+#[path = "support/npy.rs"]
+mod npy;
 
-fn data_dir() -> String {
-    format!(
-        "{}/../shared/data/minilm-wordnet",
-        env!("CARGO_MANIFEST_DIR")
-    )
+/// Rows `0..rows` of a minilm-wordnet matrix as f32, with its dimension.
+fn npy_f16(name: &str, rows: usize) -> (Vec<f32>, usize) {
+    let m = npy::read(&npy::minilm(name), rows).unwrap_or_else(|e| panic!("{e}"));
+    (m.values, m.dim)
 }
 
 const N: usize = 5_000;
 const Q: usize = 100;
 
 fn load() -> (Vec<f32>, Vec<f32>, usize) {
-    let (base, dim) = npy_f16(&format!("{}/base.f16.npy", data_dir()), N);
-    let (queries, _) = npy_f16(&format!("{}/queries.f16.npy", data_dir()), Q);
+    let (base, dim) = npy_f16("base.f16.npy", N);
+    let (queries, _) = npy_f16("queries.f16.npy", Q);
     (base, queries, dim)
 }
 

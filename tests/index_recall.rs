@@ -29,39 +29,13 @@ impl Data {
     }
 }
 
-/// Rows `0..rows` of a C-order float16 .npy file, widened to f32, with the column count.
+#[path = "support/npy.rs"]
+mod npy;
+
+/// Rows `0..rows` of a minilm-wordnet matrix as f32, with its dimension.
 fn load_f16(name: &str, rows: usize) -> (Vec<f32>, usize) {
-    let path = format!(
-        "{}/../shared/data/minilm-wordnet/{name}",
-        env!("CARGO_MANIFEST_DIR")
-    );
-    let buf = std::fs::read(&path).unwrap_or_else(|e| panic!("dataset missing: {path}: {e}"));
-    assert_eq!(&buf[..6], b"\x93NUMPY", "{path} is not a .npy file");
-    let (hlen, start) = match buf[6] {
-        1 => (u16::from_le_bytes([buf[8], buf[9]]) as usize, 10),
-        _ => (
-            u32::from_le_bytes([buf[8], buf[9], buf[10], buf[11]]) as usize,
-            12,
-        ),
-    };
-    let header = std::str::from_utf8(&buf[start..start + hlen]).expect("ascii header");
-    assert!(header.contains("'descr': '<f2'") && header.contains("'fortran_order': False"));
-    let shape: Vec<usize> = header
-        .split("'shape': (")
-        .nth(1)
-        .and_then(|s| s.split(')').next())
-        .expect("shape")
-        .split(',')
-        .filter_map(|s| s.trim().parse().ok())
-        .collect();
-    let (total, dim) = (shape[0], shape[1]);
-    let rows = rows.min(total);
-    let data = &buf[start + hlen..start + hlen + rows * dim * 2];
-    let v = data
-        .chunks_exact(2)
-        .map(|b| half::f16::from_bits(u16::from_le_bytes([b[0], b[1]])).to_f32())
-        .collect();
-    (v, dim)
+    let m = npy::read(&npy::minilm(name), rows).unwrap_or_else(|e| panic!("{e}"));
+    (m.values, m.dim)
 }
 
 fn data() -> &'static Data {

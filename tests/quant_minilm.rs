@@ -2,71 +2,21 @@
 //! of `../shared/data/minilm-wordnet` survives quantize → dequantize with
 //! cosine(original, dequantized) ≥ 0.999, and within the bounds documented in `quant`.
 
-use std::path::PathBuf;
-
 use sutra_cache::quant::{dequantize_into, quantize_into};
 
 /// The documented per-component bound, as a multiple of the scale.
 const COMPONENT_BOUND: f64 = 0.5 + 1.0 / 32768.0;
 
-fn data_path(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../shared/data/minilm-wordnet")
-        .join(name)
-}
-
-/// Reads a C-order, little-endian `.npy` file of float16 and returns (rows, cols, values).
-fn load_f16_matrix(path: &PathBuf) -> (usize, usize, Vec<f32>) {
-    let buf = std::fs::read(path)
-        .unwrap_or_else(|e| panic!("dataset missing: cannot read {}: {e}", path.display()));
-    assert_eq!(
-        &buf[..6],
-        b"\x93NUMPY",
-        "{} is not a .npy file",
-        path.display()
-    );
-    let (header_len, header_start) = match buf[6] {
-        1 => (u16::from_le_bytes([buf[8], buf[9]]) as usize, 10),
-        _ => (
-            u32::from_le_bytes([buf[8], buf[9], buf[10], buf[11]]) as usize,
-            12,
-        ),
-    };
-    let header = std::str::from_utf8(&buf[header_start..header_start + header_len]).unwrap();
-    assert!(
-        header.contains("'descr': '<f2'"),
-        "not little-endian float16: {header}"
-    );
-    assert!(
-        header.contains("'fortran_order': False"),
-        "not C order: {header}"
-    );
-    let shape: Vec<usize> = header
-        .split("'shape': (")
-        .nth(1)
-        .and_then(|s| s.split(')').next())
-        .expect("shape in header")
-        .split(',')
-        .filter_map(|s| s.trim().parse().ok())
-        .collect();
-    assert_eq!(shape.len(), 2, "{header}");
-    let data = &buf[header_start + header_len..];
-    assert_eq!(
-        data.len(),
-        shape[0] * shape[1] * 2,
-        "truncated {}",
-        path.display()
-    );
-    let values = data
-        .chunks_exact(2)
-        .map(|b| half::f16::from_bits(u16::from_le_bytes([b[0], b[1]])).to_f32())
-        .collect();
-    (shape[0], shape[1], values)
-}
+#[path = "support/npy.rs"]
+mod npy;
 
 #[test]
 fn every_minilm_vector_keeps_cosine_above_0_999_after_int8_round_trip() {
-    let (rows, dim, base) = load_f16_matrix(&data_path("base.f16.npy"));
+    let npy::Matrix {
+        rows,
+        dim,
+        values: base,
+    } = npy::read(&npy::minilm("base.f16.npy"), 0).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!((rows, dim), (100_000, 384));
 
     let mut codes = vec![0i8; dim];

@@ -3,14 +3,15 @@
 //! random moment, reopens the WAL and checks every acknowledged record byte for byte.
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Write};
-use std::process::{Command, Stdio};
-use std::sync::mpsc;
+use std::io::Write;
 use std::time::{Duration, Instant};
 
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use sutra_cache::wal::{UringIo, Wal, WalOptions};
+
+#[path = "support/crash.rs"]
+mod crash;
 
 const CHILD_ENV: &str = "SUTRA_WAL_CRASH_CHILD";
 const TEST_NAME: &str = "acknowledged_appends_survive_sigkill_at_a_random_moment";
@@ -85,7 +86,6 @@ fn acknowledged_appends_survive_sigkill_at_a_random_moment() {
     } else {
         eprintln!("io_uring unavailable: crash-testing the plain path only");
     }
-    let exe = std::env::current_exe().unwrap();
     let mut rng = SmallRng::seed_from_u64(0x5eed);
     let mut iterations = 0;
     for policy in ["always", "interval:20"] {
@@ -95,40 +95,13 @@ fn acknowledged_appends_survive_sigkill_at_a_random_moment() {
         let mut acked: BTreeMap<u64, (u8, usize, u32)> = BTreeMap::new();
         for i in 0..30 {
             let io = ios[i % ios.len()];
-            let mut child = Command::new(&exe)
-                .args(["--exact", TEST_NAME, "--nocapture", "--test-threads=1"])
-                .env(CHILD_ENV, format!("{dir},{policy},{io}"))
-                .stdout(Stdio::piped())
-                .stderr(Stdio::null())
-                .spawn()
-                .unwrap();
-            let stdout = child.stdout.take().unwrap();
-            let (tx, rx) = mpsc::channel();
-            let reader = std::thread::spawn(move || {
-                let mut r = BufReader::new(stdout);
-                let mut got = Vec::new();
-                let mut line = Vec::new();
-                let mut told = false;
-                while r.read_until(b'\n', &mut line).unwrap_or(0) > 0 {
-                    if let Some(ack) = parse_ack(&line) {
-                        got.push(ack);
-                        if !told {
-                            let _ = tx.send(());
-                            told = true;
-                        }
-                    }
-                    line.clear();
-                }
-                got
-            });
-            // Kill at a random moment once the child is writing.
-            rx.recv_timeout(Duration::from_secs(20))
-                .expect("the child acknowledged nothing within 20 s");
-            std::thread::sleep(Duration::from_millis(rng.gen_range(0..60)));
-            child.kill().unwrap();
-            child.wait().unwrap();
-            let got = reader.join().unwrap();
-            assert!(!got.is_empty());
+            let child = crash::Child {
+                test_name: TEST_NAME,
+                env_var: CHILD_ENV,
+                spec: format!("{dir},{policy},{io}"),
+            };
+            let kill_after = Duration::from_millis(rng.gen_range(0..60));
+            let got = crash::run_and_kill(&child, parse_ack, Duration::from_secs(20), kill_after);
             acked.extend(got);
 
             let (wal, replay) = Wal::open(&dir, options(policy, io)).unwrap();

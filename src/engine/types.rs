@@ -145,6 +145,13 @@ pub struct VectorSetOptions {
     pub ef_construction: Option<usize>,
 }
 
+impl VectorSetOptions {
+    /// HNSW M when a new set's options give none (Redis's, the index's).
+    pub const DEFAULT_M: usize = crate::index::Params::DEFAULT_M;
+    /// HNSW ef_construction when a new set's options give none (Redis's build EF).
+    pub const DEFAULT_EF_CONSTRUCTION: usize = crate::index::Params::DEFAULT_EF_CONSTRUCTION;
+}
+
 /// Attribute change carried by an add.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum AttrUpdate<'a> {

@@ -6,7 +6,6 @@ mod cmd;
 mod config;
 mod connection;
 mod frame;
-mod glob;
 mod http;
 mod listener;
 mod metrics;

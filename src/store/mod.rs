@@ -9,7 +9,6 @@ mod arena;
 mod codec;
 mod evict;
 pub(crate) mod feed;
-mod glob;
 mod meta;
 mod persist;
 pub(crate) mod record;
@@ -27,8 +26,8 @@ use std::sync::Weak;
 
 use parking_lot::{Condvar, Mutex};
 
+pub(crate) use crate::glob::glob_match;
 pub(crate) use feed::{Change, ChangeCause, ChangeFeed, ChangeSink};
-pub(crate) use glob::glob_match;
 pub(crate) use meta::AccessMeta;
 pub(crate) use persist::{is_array_section, BLOB_OVERHEAD};
 pub(crate) use shard::{EntryRef, KeyEntry, Shard, ShardData, Value, NO_ELEM};

@@ -2,8 +2,13 @@
 //! Every handler is a thin translation: parse arguments → one engine call → encode reply.
 
 mod cache;
+mod client;
+mod command;
+mod config;
+mod conn;
 #[cfg(test)]
 mod fuzz;
+mod info;
 mod keyspace;
 mod server;
 mod string;
@@ -195,16 +200,16 @@ const KEYS: (i32, i32, i32) = (1, -1, 1);
 #[rustfmt::skip]
 pub static COMMANDS: &[Spec] = &[
     // connection and server
-    spec!("ping", -1, CONN, NOKEY, Reads::Nothing, "connection", server::ping, "Returns the server's liveliness response."),
-    spec!("echo", 2, CONN, NOKEY, Reads::Nothing, "connection", server::echo, "Returns the given string."),
-    spec!("hello", -1, NOAUTH, NOKEY, Reads::Nothing, "connection", server::hello, "Handshakes with the server (protocol version, auth, name)."),
-    spec!("auth", -2, NOAUTH, NOKEY, Reads::Nothing, "connection", server::auth, "Authenticates the connection."),
-    spec!("select", 2, CONN, NOKEY, Reads::Nothing, "connection", server::select, "Changes the selected database (only 0 exists)."),
-    spec!("quit", -1, NOAUTH, NOKEY, Reads::Nothing, "connection", server::quit, "Closes the connection."),
-    spec!("client", -2, CONN, NOKEY, Reads::Nothing, "connection", server::client, "CLIENT ID|SETNAME|GETNAME|SETINFO|INFO."),
-    spec!("command", -1, &["loading", "stale"], NOKEY, Reads::Nothing, "server", server::command, "Returns details about commands."),
-    spec!("config", -2, ADMIN, NOKEY, Reads::Nothing, "server", server::config, "CONFIG GET parameter [parameter ...]."),
-    spec!("info", -1, &["loading", "stale"], NOKEY, Reads::Nothing, "server", server::info, "Returns information and statistics about the server."),
+    spec!("ping", -1, CONN, NOKEY, Reads::Nothing, "connection", conn::ping, "Returns the server's liveliness response."),
+    spec!("echo", 2, CONN, NOKEY, Reads::Nothing, "connection", conn::echo, "Returns the given string."),
+    spec!("hello", -1, NOAUTH, NOKEY, Reads::Nothing, "connection", conn::hello, "Handshakes with the server (protocol version, auth, name)."),
+    spec!("auth", -2, NOAUTH, NOKEY, Reads::Nothing, "connection", conn::auth, "Authenticates the connection."),
+    spec!("select", 2, CONN, NOKEY, Reads::Nothing, "connection", conn::select, "Changes the selected database (only 0 exists)."),
+    spec!("quit", -1, NOAUTH, NOKEY, Reads::Nothing, "connection", conn::quit, "Closes the connection."),
+    spec!("client", -2, CONN, NOKEY, Reads::Nothing, "connection", client::client, "CLIENT ID|SETNAME|GETNAME|SETINFO|INFO."),
+    spec!("command", -1, &["loading", "stale"], NOKEY, Reads::Nothing, "server", command::command, "Returns details about commands."),
+    spec!("config", -2, ADMIN, NOKEY, Reads::Nothing, "server", config::config, "CONFIG GET parameter [parameter ...]."),
+    spec!("info", -1, &["loading", "stale"], NOKEY, Reads::Nothing, "server", info::info, "Returns information and statistics about the server."),
     spec!("dbsize", 1, READ, NOKEY, Reads::Nothing, "server", server::dbsize, "Returns the number of keys."),
     spec!("flushdb", -1, WRITE, NOKEY, Reads::Nothing, "server", server::flush, "Removes every key."),
     spec!("flushall", -1, WRITE, NOKEY, Reads::Nothing, "server", server::flush, "Removes every key."),

@@ -24,8 +24,8 @@ pub const MAX_DIM: usize = 1 << 16;
 /// Most elements one VSIM or VRANDMEMBER reply may carry (Redis has no cap; without one a
 /// single request could make the server allocate without bound).
 pub const MAX_REPLY_COUNT: usize = 1 << 20;
-/// Redis's default M.
-pub const DEFAULT_M: usize = 16;
+/// Redis's default M (the engine's).
+pub const DEFAULT_M: usize = VectorSetOptions::DEFAULT_M;
 
 fn invalid_vector() -> CmdError {
     CmdError::err("invalid vector specification")

@@ -1,4 +1,5 @@
-//! Redis-style glob matching for SCAN MATCH: `*`, `?`, `[abc]`, `[^a-z]`, `\x`.
+//! Redis-style glob matching (`*`, `?`, `[abc]`, `[^a-z]`, `\x`), the one matcher: SCAN MATCH
+//! in the store, CONFIG GET and COMMAND LIST patterns in the server.
 
 /// Whether `s` matches the glob `p` (byte-wise, as Redis's stringmatchlen).
 pub(crate) fn glob_match(p: &[u8], s: &[u8]) -> bool {
@@ -118,5 +119,18 @@ mod tests {
         for (p, s, want) in cases {
             assert_eq!(glob_match(p.as_bytes(), s.as_bytes()), *want, "{p} vs {s}");
         }
+    }
+
+    #[test]
+    fn globs_match_as_redis_config_get_does() {
+        let m = |p: &str, s: &str| glob_match(p.as_bytes(), s.as_bytes());
+        assert!(m("*", "maxmemory"));
+        assert!(m("max*", "maxmemory-policy"));
+        assert!(m("max?emory", "maxmemory"));
+        assert!(!m("max", "maxmemory"));
+        assert!(m("[mp]ort", "port") && !m("[^p]ort", "port"));
+        assert!(m("a\\*", "a*") && !m("a\\*", "ab"));
+        assert!(m("*a*b*c*", "xxaxxbxxcxx"));
+        assert!(!m("*a*b*c*d", "xxaxxbxxcxx"));
     }
 }

@@ -1,0 +1,253 @@
+//! One element: get, remove, attributes, membership, per-element TTL.
+
+use std::sync::atomic::Ordering;
+
+use super::check::find_elem;
+use crate::engine::api::Engine;
+use crate::engine::types::*;
+use crate::error::{Error, Result};
+use crate::store::{
+    expired, Change, ChangeCause, EntryRef, LazyNow, Record, Removal, Value, VectorSet,
+};
+
+impl Engine {
+    /// The element's vector: the exact f32 stored in `exact`/`noquant` mode, dequantized in `q8`.
+    pub fn vget(&self, key: &[u8], element: &[u8]) -> Result<Option<Vec<f32>>> {
+        let mut out = Vec::new();
+        let found = self.vget_inner(key, element, |set, slot| {
+            out.resize(set.params.dim, 0.0);
+            set.read_vector(slot, &mut out);
+            Ok(())
+        })?;
+        Ok(found.map(|_| out))
+    }
+
+    /// Like [`Engine::vget`] into a caller buffer of exactly the set's dimension; false on a miss.
+    pub fn vget_into(&self, key: &[u8], element: &[u8], out: &mut [f32]) -> Result<bool> {
+        let found = self.vget_inner(key, element, |set, slot| {
+            if out.len() != set.params.dim {
+                return Err(Error::invalid(
+                    "out",
+                    format!(
+                        "a buffer of the set's dimension {}, got {}",
+                        set.params.dim,
+                        out.len()
+                    ),
+                ));
+            }
+            set.read_vector(slot, out);
+            Ok(())
+        })?;
+        Ok(found.is_some())
+    }
+
+    /// Looks one element up under the read lock, counting the hit or miss.
+    pub(super) fn vget_inner(
+        &self,
+        key: &[u8],
+        element: &[u8],
+        read: impl FnOnce(&VectorSet, u32) -> Result<()>,
+    ) -> Result<Option<()>> {
+        self.check_element(element)?;
+        let store = &self.store;
+        let now = LazyNow::new(store);
+        let mut expired_elem = false;
+        // One lookup of the key and one of the element under the read lock; the clock is read
+        // only when the set or the element has a TTL.
+        let r = self.with_set_slot(key, &now, |set, data, slot, shard| {
+            if let Some(s) = set.find(store.hash(element), element) {
+                let el = set.elem(s).expect("live");
+                if now.expired(el.expires_at) {
+                    expired_elem = true;
+                } else {
+                    read(set, s)?;
+                    let e = EntryRef { key: slot, elem: s };
+                    store.touch(shard, data, e, &el.meta, &now);
+                    set.counters.hits.fetch_add(1, Ordering::Relaxed);
+                    store.counters.events.hits.fetch_add(1, Ordering::Relaxed);
+                    return Ok(Some(()));
+                }
+            }
+            set.counters.misses.fetch_add(1, Ordering::Relaxed);
+            Ok(None)
+        })?;
+        if expired_elem {
+            self.reclaim_element_if_expired(key, element);
+        }
+        match r {
+            Some(Some(())) => Ok(Some(())),
+            Some(None) | None => {
+                store.counters.events.misses.fetch_add(1, Ordering::Relaxed);
+                Ok(None)
+            }
+        }
+    }
+
+    pub(super) fn reclaim_element_if_expired(&self, key: &[u8], element: &[u8]) {
+        let now = self.store.now_ms();
+        let (h, shard) = self.locate(key);
+        let mut data = shard.data.write();
+        if let Some(e) = find_elem(&self.store, &data, h, key, element) {
+            if data.current_expiry(e).is_some_and(|at| expired(at, now)) {
+                self.store.remove_entry(&mut data, e, Removal::Expired);
+            }
+        }
+    }
+
+    /// Many elements of one set; `None` for each miss.
+    pub fn vget_many(&self, key: &[u8], elements: &[&[u8]]) -> Result<Vec<Option<Vec<f32>>>> {
+        elements.iter().map(|e| self.vget(key, e)).collect()
+    }
+
+    /// Removes an element; true when it existed. An emptied set is deleted (as Redis).
+    pub fn vrem(&self, key: &[u8], element: &[u8]) -> Result<bool> {
+        self.check_key(key)?;
+        self.check_element(element)?;
+        let now = self.store.now_ms();
+        let (h, shard) = self.locate(key);
+        let mut data = shard.data.write();
+        self.check_set_type(&data, h, key)?;
+        let Some(e) = find_elem(&self.store, &data, h, key, element) else {
+            return Ok(false);
+        };
+        let live = !data.current_expiry(e).is_some_and(|at| expired(at, now));
+        let why = if live {
+            self.store.log(&Record::VRem { key, name: element })?;
+            Removal::Deleted
+        } else {
+            Removal::Expired
+        };
+        self.store.remove_entry(&mut data, e, why);
+        drop(data);
+        self.store.wait_durable()?;
+        Ok(live)
+    }
+
+    /// Sets (`Some(text)`, stored as given: FILTER reads it as a JSON object; an empty string
+    /// clears) or clears (`None`) attributes;
+    /// false when the element does not exist.
+    pub fn vset_attr(&self, key: &[u8], element: &[u8], json: Option<&str>) -> Result<bool> {
+        self.check_key(key)?;
+        self.check_element(element)?;
+        if let Some(j) = json.filter(|j| !j.is_empty()) {
+            self.check_attrs(j)?;
+        }
+        let now = self.store.now_ms();
+        let (h, shard) = self.locate(key);
+        let mut data = shard.data.write();
+        self.check_set_type(&data, h, key)?;
+        let Some(e) = find_elem(&self.store, &data, h, key, element) else {
+            return Ok(false);
+        };
+        if data.current_expiry(e).is_some_and(|at| expired(at, now)) {
+            self.store.remove_entry(&mut data, e, Removal::Expired);
+            return Ok(false);
+        }
+        let grow = json.map_or(0, |j| j.len() as u64 + 32);
+        self.store.check_room(0, grow)?;
+        let attrs = json.filter(|j| !j.is_empty());
+        self.store.log(&Record::VSetAttr {
+            key,
+            name: element,
+            attrs,
+        })?;
+        let Some(Value::VSet(set)) = data.entry_mut(e.key).map(|en| &mut en.value) else {
+            return Err(Error::Internal("set vanished".into()));
+        };
+        let delta = set.set_attrs(e.elem, attrs);
+        self.store
+            .feed
+            .report(Change::Element(key, element, ChangeCause::Write));
+        self.store.account(0, delta);
+        drop(data);
+        self.store.enforce_caps();
+        self.store.wait_durable()?;
+        Ok(true)
+    }
+
+    /// The element's attributes; `None` when the element or its attributes are missing.
+    pub fn vget_attr(&self, key: &[u8], element: &[u8]) -> Result<Option<String>> {
+        self.check_element(element)?;
+        let now = self.store.now_ms();
+        let eh = self.store.hash(element);
+        Ok(self
+            .with_set(key, |set, _| {
+                Ok(set
+                    .find(eh, element)
+                    .and_then(|s| set.elem(s))
+                    .filter(|e| !expired(e.expires_at, now))
+                    .and_then(|e| e.attrs.as_deref().map(str::to_owned)))
+            })?
+            .flatten())
+    }
+
+    /// Whether the element exists (and is not expired).
+    pub fn vismember(&self, key: &[u8], element: &[u8]) -> Result<bool> {
+        Ok(self.vttl(key, element)? != TtlState::Missing)
+    }
+
+    /// Sets the expiry of one element (relative, absolute, or `Never`); false when it does not
+    /// exist. An expiry in the past removes the element.
+    pub fn vexpire(&self, key: &[u8], element: &[u8], expiry: Expiry) -> Result<bool> {
+        self.check_key(key)?;
+        self.check_element(element)?;
+        let now = self.store.now_ms();
+        let at = Self::expire_target(expiry, now)?;
+        let (h, shard) = self.locate(key);
+        let mut data = shard.data.write();
+        self.check_set_type(&data, h, key)?;
+        let Some(e) = find_elem(&self.store, &data, h, key, element) else {
+            return Ok(false);
+        };
+        if data.current_expiry(e).is_some_and(|t| expired(t, now)) {
+            self.store.remove_entry(&mut data, e, Removal::Expired);
+            return Ok(false);
+        }
+        self.store.log(&Record::VExpire {
+            key,
+            name: element,
+            at,
+        })?;
+        if at != 0 && at <= now {
+            self.store.remove_entry(&mut data, e, Removal::Deleted);
+        } else {
+            if let Some(Value::VSet(set)) = data.entry_mut(e.key).map(|en| &mut en.value) {
+                if let Some(el) = set.elem_mut(e.elem) {
+                    el.expires_at = at;
+                    self.store
+                        .feed
+                        .report(Change::Element(key, element, ChangeCause::Write));
+                }
+            }
+            data.push_expiry(at, e);
+        }
+        drop(data);
+        self.store.wait_durable()?;
+        Ok(true)
+    }
+
+    /// Remaining TTL of one element.
+    pub fn vttl(&self, key: &[u8], element: &[u8]) -> Result<TtlState> {
+        self.check_element(element)?;
+        let now = self.store.now_ms();
+        let eh = self.store.hash(element);
+        Ok(self
+            .with_set(key, |set, _| {
+                Ok(match set.find(eh, element).and_then(|s| set.elem(s)) {
+                    None => TtlState::Missing,
+                    Some(e) if expired(e.expires_at, now) => TtlState::Missing,
+                    Some(e) if e.expires_at == 0 => TtlState::NoExpiry,
+                    Some(e) => TtlState::ExpiresInMs(e.expires_at - now),
+                })
+            })?
+            .unwrap_or(TtlState::Missing))
+    }
+
+    /// Removes one element's expiry; true when it had one.
+    pub fn vpersist(&self, key: &[u8], element: &[u8]) -> Result<bool> {
+        match self.vttl(key, element)? {
+            TtlState::ExpiresInMs(_) => self.vexpire(key, element, Expiry::Never),
+            _ => Ok(false),
+        }
+    }
+}

@@ -1,0 +1,90 @@
+//! Semantic invalidation: remove every element similar to a query, atomically.
+
+use crate::engine::api::Engine;
+use crate::engine::filter::Filter;
+use crate::engine::types::*;
+use crate::error::{Error, Result};
+use crate::store::{expired, EntryRef, Record, Removal, Value};
+
+impl Engine {
+    /// Removes, atomically with respect to other writes to the set, every element whose
+    /// score against `query` is `>= threshold` (metric units). Names come back only when
+    /// `return_removed`.
+    pub fn invalidate_similar(
+        &self,
+        key: &[u8],
+        query: Query<'_>,
+        threshold: f32,
+        return_removed: bool,
+    ) -> Result<Invalidated> {
+        self.invalidate_similar_where(key, query, threshold, return_removed, None)
+    }
+
+    /// As [`Engine::invalidate_similar`], removing only elements whose attributes also pass
+    /// `filter` (when given): e.g. every cached embedding near a query that came from one
+    /// source.
+    pub fn invalidate_similar_where(
+        &self,
+        key: &[u8],
+        query: Query<'_>,
+        threshold: f32,
+        return_removed: bool,
+        filter: Option<&Filter>,
+    ) -> Result<Invalidated> {
+        self.check_key(key)?;
+        if !threshold.is_finite() {
+            return Err(Error::invalid("threshold", "a finite number"));
+        }
+        let now = self.store.now_ms();
+        let (h, shard) = self.locate(key);
+        let mut data = shard.data.write();
+        let Some(slot) = data.find(h, key) else {
+            return Ok(Invalidated::default());
+        };
+        let victims: Vec<(f32, u32)> = {
+            let entry = data.entry(slot).expect("found");
+            if expired(entry.expires_at, now) {
+                return Ok(Invalidated::default());
+            }
+            let Value::VSet(set) = &entry.value else {
+                return Err(Error::WrongType);
+            };
+            let q = self.prepare(set, query)?;
+            let mut v: Vec<(f32, u32)> = set
+                .live_slots()
+                .map(|s| (set.score(s, &q), s))
+                .filter(|&(score, s)| {
+                    score >= threshold
+                        && filter.is_none_or(|f| {
+                            set.elem(s).is_some_and(|e| f.matches(e.attrs.as_deref()))
+                        })
+                })
+                .collect();
+            v.sort_by(|a, b| b.0.total_cmp(&a.0));
+            v
+        };
+        let mut out = Invalidated {
+            count: victims.len(),
+            removed: Vec::new(),
+        };
+        for (score, s) in victims {
+            if let Some(Value::VSet(set)) = data.entry(slot).map(|e| &e.value) {
+                if let Some(e) = set.elem(s) {
+                    self.store.log(&Record::VRem { key, name: &e.name })?;
+                    if return_removed {
+                        out.removed.push(SearchHit {
+                            element: e.name.to_vec(),
+                            score,
+                            attributes: e.attrs.as_deref().map(str::to_owned),
+                        });
+                    }
+                }
+            }
+            self.store
+                .remove_entry(&mut data, EntryRef { key: slot, elem: s }, Removal::Deleted);
+        }
+        drop(data);
+        self.store.wait_durable()?;
+        Ok(out)
+    }
+}

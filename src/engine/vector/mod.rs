@@ -1,0 +1,9 @@
+//! Vector-set calls, one concern per file: input checks, adds, one element's calls, what a
+//! set is, search, semantic invalidation.
+
+mod add;
+mod check;
+mod element;
+mod info;
+mod invalidate;
+mod search;

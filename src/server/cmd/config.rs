@@ -1,0 +1,110 @@
+//! CONFIG GET/SET/RESETSTAT and its parameter table.
+
+use bytes::Bytes;
+
+use super::{is, CmdError, CmdResult, Ctx};
+use crate::glob::glob_match;
+
+const CONFIG_HELP: &[&str] = &[
+    "CONFIG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+    "GET <pattern>",
+    "    Return parameters matching the glob-like <pattern> and their values.",
+    "RESETSTAT",
+    "    Reset statistics reported by the INFO command.",
+    "HELP",
+    "    Print this help.",
+    "(Parameters are set at start, by flags and environment variables: CONFIG SET",
+    "and REWRITE are not supported.)",
+];
+
+fn config_params(ctx: &Ctx<'_>) -> Vec<(&'static str, String)> {
+    let c = &ctx.shared.config;
+    let policy = match c.eviction_policy {
+        crate::EvictionPolicy::Lru => "allkeys-lru",
+        crate::EvictionPolicy::Lfu => "allkeys-lfu",
+        crate::EvictionPolicy::NoEviction => "noeviction",
+    };
+    vec![
+        ("port", c.port.to_string()),
+        ("bind", c.bind.to_string()),
+        ("dir", c.storage_path.display().to_string()),
+        ("maxmemory", c.effective_maxmemory().to_string()),
+        ("maxmemory-policy", policy.to_string()),
+        ("maxclients", c.maxclients.to_string()),
+        ("timeout", c.idle_timeout_seconds.to_string()),
+        ("proto-max-bulk-len", c.proto_max_bulk_len.to_string()),
+        (
+            "client-query-buffer-limit",
+            c.client_query_buffer_limit.to_string(),
+        ),
+        ("databases", "1".to_string()),
+        ("save", String::new()),
+        (
+            "appendonly",
+            if c.in_memory { "no" } else { "yes" }.to_string(),
+        ),
+        (
+            "appendfsync",
+            match c.wal_sync_policy() {
+                crate::SyncPolicy::Always => "always",
+                crate::SyncPolicy::Interval(_) => "everysec",
+                crate::SyncPolicy::Never => "no",
+            }
+            .to_string(),
+        ),
+        ("max-concepts", c.max_concepts.to_string()),
+        ("default-ttl-seconds", c.default_ttl().to_string()),
+        ("wal-sync-interval-ms", c.wal_sync_interval_ms.to_string()),
+        ("cache-mode", yes_no(c.cache_role())),
+        ("vector-storage", c.vector_storage.name().to_string()),
+        ("protected-mode", yes_no(c.protected_mode)),
+        (
+            "tracking-table-max-keys",
+            c.tracking_table_max_keys.to_string(),
+        ),
+    ]
+}
+
+pub(super) fn yes_no(b: bool) -> String {
+    if b { "yes" } else { "no" }.to_string()
+}
+
+/// Unknown subcommands and wrong counts are refused before this runs (`cmd::subcommands`).
+pub fn config(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
+    let sub = &args[1];
+    if is(sub, "get") {
+        let params = config_params(ctx);
+        let hits: Vec<&(&str, String)> = params
+            .iter()
+            .filter(|(name, _)| {
+                args[2..]
+                    .iter()
+                    .any(|p| glob_match(&p.to_ascii_lowercase(), name.as_bytes()))
+            })
+            .collect();
+        ctx.out.map(hits.len());
+        for (name, value) in hits {
+            ctx.out.bulk(name.as_bytes());
+            ctx.out.bulk(value.as_bytes());
+        }
+        Ok(())
+    } else if is(sub, "set") {
+        Err(CmdError::err(
+            "CONFIG SET is not supported: restart the server with the flag or variable",
+        ))
+    } else if is(sub, "resetstat") {
+        ctx.shared.engine.reset_stats();
+        ctx.shared.stats.reset();
+        ctx.out.ok();
+        Ok(())
+    } else if is(sub, "help") {
+        super::keyspace::help_lines(ctx, CONFIG_HELP);
+        Ok(())
+    } else {
+        Err(CmdError::err(format!(
+            "CONFIG {} is not supported: the configuration is set at start (flags and \
+             environment variables, see `sutra-cache serve --help`)",
+            String::from_utf8_lossy(sub).to_ascii_uppercase()
+        )))
+    }
+}

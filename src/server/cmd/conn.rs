@@ -1,0 +1,171 @@
+//! Connection commands: PING, ECHO, AUTH, HELLO, SELECT, QUIT.
+
+use std::sync::atomic::Ordering::Relaxed;
+
+use bytes::Bytes;
+use subtle::ConstantTimeEq;
+
+use super::{arg_i64, is, CmdError, CmdResult, Ctx};
+
+/// The Redis version we answer with where tools gate features on it (vector sets: 8.0).
+pub const REDIS_COMPAT_VERSION: &str = "8.0.0";
+
+pub fn ping(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
+    // A RESP2 connection in subscribed mode gets Redis's pubsub-shaped answer.
+    if !ctx.client.subscriptions.is_empty() && !ctx.out.resp3 && args.len() <= 2 {
+        ctx.out.array(2);
+        ctx.out.bulk(b"pong");
+        ctx.out.bulk(args.get(1).map_or(&b""[..], |a| &a[..]));
+        return Ok(());
+    }
+    match args.len() {
+        1 => ctx.out.simple("PONG"),
+        2 => ctx.out.bulk(&args[1]),
+        _ => {
+            return Err(CmdError::err(
+                "wrong number of arguments for 'ping' command",
+            ))
+        }
+    }
+    Ok(())
+}
+
+pub fn echo(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
+    ctx.out.bulk(&args[1]);
+    Ok(())
+}
+
+/// Checks a password in constant time (for equal lengths) against the configured one.
+pub(super) fn password_ok(ctx: &Ctx<'_>, given: &[u8]) -> bool {
+    match ctx.shared.config.password() {
+        Some(p) => bool::from(p.as_bytes().ct_eq(given)),
+        None => false,
+    }
+}
+
+const WRONGPASS: &str = "WRONGPASS invalid username-password pair or user is disabled.";
+
+pub fn auth(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
+    if args.len() > 3 {
+        return Err(CmdError::syntax());
+    }
+    if ctx.shared.config.password().is_none() {
+        return Err(CmdError::err(
+            "AUTH <password> called without any password configured for the default user. \
+             Are you sure your configuration is correct?",
+        ));
+    }
+    let (user, pass) = if args.len() == 3 {
+        (&args[1][..], &args[2][..])
+    } else {
+        (&b"default"[..], &args[1][..])
+    };
+    if user == b"default" && password_ok(ctx, pass) {
+        ctx.client.authenticated = true;
+        ctx.out.ok();
+        Ok(())
+    } else {
+        Err(CmdError(WRONGPASS.into()))
+    }
+}
+
+pub fn hello(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
+    let mut proto = None;
+    if args.len() >= 2 {
+        let v = super::super::frame::parse_i64(&args[1])
+            .ok_or_else(|| CmdError::err("Protocol version is not an integer or out of range"))?;
+        if !(2..=3).contains(&v) {
+            return Err(CmdError("NOPROTO unsupported protocol version".into()));
+        }
+        proto = Some(v);
+    }
+    let mut i = 2;
+    let mut auth: Option<(&[u8], &[u8])> = None;
+    let mut setname: Option<&Bytes> = None;
+    while i < args.len() {
+        let more = args.len() - i - 1;
+        if is(&args[i], "auth") && more >= 2 {
+            auth = Some((&args[i + 1], &args[i + 2]));
+            i += 3;
+        } else if is(&args[i], "setname") && more >= 1 {
+            setname = Some(&args[i + 1]);
+            i += 2;
+        } else {
+            return Err(CmdError::err(format!(
+                "Syntax error in HELLO option '{}'",
+                String::from_utf8_lossy(&args[i])
+            )));
+        }
+    }
+    if let Some((user, pass)) = auth {
+        if ctx.shared.config.password().is_none() {
+            // Redis accepts AUTH default <anything> when no password is configured.
+            if user != b"default" {
+                return Err(CmdError(WRONGPASS.into()));
+            }
+        } else if user == b"default" && password_ok(ctx, pass) {
+            ctx.client.authenticated = true;
+        } else {
+            return Err(CmdError(WRONGPASS.into()));
+        }
+    }
+    if !ctx.client.authenticated {
+        return Err(CmdError(
+            "NOAUTH HELLO must be called with the client already authenticated, otherwise the \
+             HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and \
+             select the RESP protocol version at the same time"
+                .into(),
+        ));
+    }
+    if let Some(name) = setname {
+        check_client_name(name)?;
+        ctx.client.info.names.lock().name = (!name.is_empty()).then(|| name.clone());
+    }
+    if let Some(p) = proto {
+        ctx.out.resp3 = p == 3;
+        ctx.client.info.resp.store(p as u8, Relaxed);
+    }
+    let out = &mut *ctx.out;
+    out.map(7);
+    // `redis`, as Redis answers: clients gate features on it (redis-py's client-side cache
+    // needs server "redis", version 7.4 or later). INFO names sutra-cache.
+    out.bulk(b"server");
+    out.bulk(b"redis");
+    out.bulk(b"version");
+    out.bulk(REDIS_COMPAT_VERSION.as_bytes());
+    out.bulk(b"proto");
+    out.int(if out.resp3 { 3 } else { 2 });
+    out.bulk(b"id");
+    out.int(ctx.client.info.id as i64);
+    out.bulk(b"mode");
+    out.bulk(b"standalone");
+    out.bulk(b"role");
+    out.bulk(b"master");
+    out.bulk(b"modules");
+    out.array(0);
+    Ok(())
+}
+
+pub fn select(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
+    let db = arg_i64(&args[1])?;
+    if db != 0 {
+        return Err(CmdError::err("DB index is out of range"));
+    }
+    ctx.out.ok();
+    Ok(())
+}
+
+pub fn quit(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> CmdResult {
+    ctx.client.close_after_reply = true;
+    ctx.out.ok();
+    Ok(())
+}
+
+pub(super) fn check_client_name(name: &[u8]) -> CmdResult {
+    if name.iter().any(|&b| !(b'!'..=b'~').contains(&b)) {
+        return Err(CmdError::err(
+            "Client names cannot contain spaces, newlines or special characters.",
+        ));
+    }
+    Ok(())
+}

@@ -1,0 +1,205 @@
+//! INFO: the sections' text.
+
+use std::fmt::Write as _;
+use std::sync::atomic::Ordering::Relaxed;
+
+use bytes::Bytes;
+
+use super::{
+    config::yes_no, conn::REDIS_COMPAT_VERSION, is, server::last_save_unix, CmdResult, Ctx,
+};
+
+/// The text of INFO for the asked sections (all by default).
+pub fn info_text(ctx: &Ctx<'_>, sections: &[Bytes]) -> String {
+    let all = sections.is_empty()
+        || sections
+            .iter()
+            .any(|s| is(s, "all") || is(s, "everything") || is(s, "default"));
+    let want = |name: &str| all || sections.iter().any(|s| is(s, name));
+    let sh = ctx.shared;
+    let c = &sh.config;
+    let st = &sh.stats;
+    let engine = sh.engine.stats();
+    let mut t = String::new();
+    let section = |t: &mut String, title: &str| {
+        if !t.is_empty() {
+            t.push_str("\r\n");
+        }
+        let _ = write!(t, "# {title}\r\n");
+    };
+    if want("server") {
+        section(&mut t, "Server");
+        let _ = write!(
+            t,
+            "redis_version:{REDIS_COMPAT_VERSION}\r\nsutra_cache_version:{}\r\nredis_mode:standalone\r\n\
+             os:{}\r\narch_bits:{}\r\nprocess_id:{}\r\ntcp_port:{}\r\nuptime_in_seconds:{}\r\n\
+             uptime_in_days:{}\r\nsimd_isa:{}\r\nrole:{}\r\ncache_mode:{}\r\nvector_dimension:{}\r\n\
+             vector_storage:{}\r\nprotected_mode:{}\r\ndefault_ttl_seconds:{}\r\n",
+            env!("CARGO_PKG_VERSION"),
+            std::env::consts::OS,
+            usize::BITS,
+            std::process::id(),
+            c.port,
+            sh.uptime_seconds(),
+            sh.uptime_seconds() / 86_400,
+            sh.engine.simd_isa(),
+            c.role,
+            u8::from(c.cache_role()),
+            c.vector_dimension.map_or_else(|| "none".to_string(), |d| d.to_string()),
+            c.vector_storage.name(),
+            yes_no(c.protected_mode),
+            c.default_ttl(),
+        );
+    }
+    if want("clients") {
+        section(&mut t, "Clients");
+        let _ = write!(
+            t,
+            "connected_clients:{}\r\nmaxclients:{}\r\n",
+            st.connected_clients.load(Relaxed),
+            c.maxclients
+        );
+    }
+    if want("memory") {
+        section(&mut t, "Memory");
+        let _ = write!(
+            t,
+            "used_memory:{}\r\nused_memory_human:{}\r\nmaxmemory:{}\r\nmaxmemory_human:{}\r\n\
+             maxmemory_source:{}\r\ncgroup_memory_limit:{}\r\n\
+             maxmemory_policy:{}\r\nmax_entries:{}\r\nentries:{}\r\n",
+            engine.total.bytes,
+            human_bytes(engine.total.bytes),
+            c.effective_maxmemory(),
+            human_bytes(c.effective_maxmemory()),
+            c.maxmemory_source(),
+            c.cgroup_memory_limit.unwrap_or(0),
+            c.eviction_policy,
+            c.max_concepts,
+            engine.total.entries,
+        );
+    }
+    if want("persistence") {
+        section(&mut t, "Persistence");
+        let (wal_io, policy) = sh
+            .engine
+            .wal_mode()
+            .map_or(("none", "none".to_string()), |(io, p)| (io, p.to_string()));
+        let _ = write!(
+            t,
+            "loading:0\r\nrdb_last_save_time:{}\r\nrdb_bgsave_in_progress:{}\r\n\
+             rdb_last_bgsave_status:{}\r\naof_enabled:0\r\nstorage_path:{}\r\n\
+             in_memory:{}\r\nwal_mode:{}\r\nwal_sync:{policy}\r\nwal_io:{wal_io}\r\n\
+             wal_sync_interval_ms:{}\r\nlast_lsn:{}\r\nmmap_enabled:{}\r\n",
+            last_save_unix(sh),
+            u8::from(sh.bgsave_in_progress.load(Relaxed)),
+            if sh.bgsave_failed.load(Relaxed) {
+                "err"
+            } else {
+                "ok"
+            },
+            c.storage_path.display(),
+            u8::from(c.in_memory),
+            c.wal_mode(),
+            c.wal_sync_interval_ms,
+            sh.engine.last_lsn(),
+            u8::from(c.mmap_enabled),
+        );
+        if let Some((batches, syncs)) = sh.engine.wal_io_counts() {
+            let _ = write!(t, "wal_batches:{batches}\r\nwal_fsyncs:{syncs}\r\n");
+        }
+        if let Some(r) = sh.engine.recovery_report() {
+            let _ = write!(
+                t,
+                "recovery_snapshot_loaded:{}\r\nrecovery_snapshot_lsn:{}\r\n\
+                 recovery_snapshots_skipped:{}\r\nrecovery_records_replayed:{}\r\n\
+                 recovery_records_superseded:{}\r\nrecovery_wal_bytes_truncated:{}\r\n\
+                 recovery_ms:{}\r\n",
+                u8::from(r.snapshot.is_some()),
+                r.snapshot_lsn,
+                r.snapshots_skipped.len(),
+                r.records_replayed,
+                r.records_superseded,
+                r.wal_bytes_truncated,
+                r.open_ms,
+            );
+        }
+    }
+    if want("stats") {
+        section(&mut t, "Stats");
+        let _ = write!(
+            t,
+            "total_connections_received:{}\r\ntotal_commands_processed:{}\r\n\
+             rejected_connections:{}\r\ntotal_error_replies:{}\r\ntotal_net_input_bytes:{}\r\n\
+             total_net_output_bytes:{}\r\nexpired_keys:{}\r\nevicted_keys:{}\r\n\
+             keyspace_hits:{}\r\nkeyspace_misses:{}\r\nhit_rate:{:.6}\r\nhttp_requests:{}\r\n",
+            ServerStatsGet(&st.total_connections),
+            ServerStatsGet(&st.total_commands),
+            ServerStatsGet(&st.rejected_connections),
+            ServerStatsGet(&st.error_replies),
+            ServerStatsGet(&st.net_input_bytes),
+            ServerStatsGet(&st.net_output_bytes),
+            engine.total.expirations,
+            engine.total.evictions,
+            engine.total.hits,
+            engine.total.misses,
+            engine.total.hit_rate(),
+            ServerStatsGet(&st.http_requests),
+        );
+        let tr = sh.tracking.stats();
+        let _ = write!(
+            t,
+            "pubsub_channels:{}\r\ntracking_clients:{}\r\ntracking_total_keys:{}\r\n\
+             tracking_total_items:{}\r\ntracking_total_prefixes:{}\r\n",
+            sh.pubsub.channels(),
+            tr.clients,
+            tr.keys,
+            tr.items,
+            tr.prefixes,
+        );
+    }
+    if want("replication") {
+        section(&mut t, "Replication");
+        t.push_str("role:master\r\nconnected_slaves:0\r\n");
+    }
+    if want("keyspace") {
+        section(&mut t, "Keyspace");
+        if engine.keys > 0 {
+            let ttl = sh.engine.key_expiries();
+            let _ = write!(
+                t,
+                "db0:keys={},expires={},avg_ttl={},vector_sets={}\r\n",
+                engine.keys, ttl.keys, ttl.avg_ttl_ms, engine.vector_sets
+            );
+        }
+    }
+    t
+}
+
+struct ServerStatsGet<'a>(&'a std::sync::atomic::AtomicU64);
+
+impl std::fmt::Display for ServerStatsGet<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0.load(Relaxed))
+    }
+}
+
+pub(super) fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "K", "M", "G", "T"];
+    let mut v = n as f64;
+    let mut i = 0;
+    while v >= 1024.0 && i + 1 < UNITS.len() {
+        v /= 1024.0;
+        i += 1;
+    }
+    if i == 0 {
+        format!("{n}B")
+    } else {
+        format!("{v:.2}{}", UNITS[i])
+    }
+}
+
+pub fn info(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
+    let text = info_text(ctx, &args[1..]);
+    ctx.out.verbatim(&text);
+    Ok(())
+}
