@@ -305,7 +305,8 @@ impl ServerConfig {
     /// Reads the cgroup memory limit under `--cgroup-root` into
     /// [`ServerConfig::cgroup_memory_limit`] (none outside a limited cgroup).
     pub fn detect_memory_limit(&mut self) {
-        self.cgroup_memory_limit = cgroup_memory_limit(&self.cgroup_root);
+        let self_cgroup = std::fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
+        self.cgroup_memory_limit = cgroup_memory_limit(&self.cgroup_root, &self_cgroup);
     }
 
     /// The byte cap the engine gets: `--maxmemory` when given (0 = none), else 75% of the
@@ -424,20 +425,64 @@ pub fn memory_cap_for_limit(limit: u64) -> u64 {
     limit / 4 * 3
 }
 
-/// The memory limit of the cgroup mounted at `root`: cgroup v2's `memory.max`, else cgroup
-/// v1's `memory/memory.limit_in_bytes` (or `memory.limit_in_bytes` when `root` is the
-/// memory controller itself). `None` when no file is there, it says `max`, or the value is
-/// v1's "unlimited" (anything at or over 2^60 bytes).
-pub fn cgroup_memory_limit(root: &Path) -> Option<u64> {
-    [
+/// The memory limit that applies to this process, from the cgroup filesystem mounted at
+/// `root` and the process's `/proc/self/cgroup` text (`self_cgroup`): the smallest limit
+/// among the process's own cgroup and its ancestors (cgroup v2 `memory.max`, v1
+/// `memory.limit_in_bytes` under the `memory` controller), and the files at the mount's top
+/// (a container sees its own cgroup there: v2 `memory.max`, v1
+/// `memory/memory.limit_in_bytes`). `None` when no limit is set: no file, `max`, or v1's
+/// "unlimited" (anything at or over 2^60 bytes).
+pub fn cgroup_memory_limit(root: &Path, self_cgroup: &str) -> Option<u64> {
+    let read = |p: &Path| -> Option<u64> {
+        std::fs::read_to_string(p)
+            .ok()?
+            .trim()
+            .parse::<u64>()
+            .ok()
+            .filter(|&b| b > 0 && b < 1 << 60)
+    };
+    // The cgroup directory `path` (from /proc/self/cgroup) under `base`, and its ancestors
+    // up to `base`.
+    let chain = |base: &Path, path: &str| -> Vec<PathBuf> {
+        let mut dirs = Vec::new();
+        if Path::new(path)
+            .components()
+            .any(|c| c == std::path::Component::ParentDir)
+        {
+            return dirs; // the kernel writes none; never read outside the mount
+        }
+        let mut dir = base.join(path.trim_start_matches('/'));
+        while dir.starts_with(base) {
+            dirs.push(dir.clone());
+            if !dir.pop() {
+                break;
+            }
+        }
+        dirs
+    };
+    let mut files = vec![
         root.join("memory.max"),
         root.join("memory").join("memory.limit_in_bytes"),
         root.join("memory.limit_in_bytes"),
-    ]
-    .iter()
-    .find_map(|p| std::fs::read_to_string(p).ok())
-    .and_then(|t| t.trim().parse::<u64>().ok())
-    .filter(|&b| b > 0 && b < 1 << 60)
+    ];
+    for line in self_cgroup.lines() {
+        let mut parts = line.splitn(3, ':');
+        let (Some(id), Some(controllers), Some(path)) = (parts.next(), parts.next(), parts.next())
+        else {
+            continue;
+        };
+        if id == "0" && controllers.is_empty() {
+            files.extend(chain(root, path).into_iter().map(|d| d.join("memory.max")));
+        } else if controllers.split(',').any(|c| c == "memory") {
+            let base = root.join("memory");
+            files.extend(
+                chain(&base, path)
+                    .into_iter()
+                    .map(|d| d.join("memory.limit_in_bytes")),
+            );
+        }
+    }
+    files.iter().filter_map(|p| read(p)).min()
 }
 
 /// `auto`, `uring` or `sync`.
@@ -607,22 +652,46 @@ mod tests {
 
     #[test]
     fn the_cgroup_memory_limit_is_read_from_v2_or_v1_files() {
+        let lim = |dir: &tempfile::TempDir, self_cgroup: &str| {
+            cgroup_memory_limit(dir.path(), self_cgroup)
+        };
         let two_g = (2u64 << 30).to_string() + "\n";
+        // A container's own view: the files at the top of the mount.
         let v2 = cgroup_fixture(&[("memory.max", &two_g)]);
-        assert_eq!(cgroup_memory_limit(v2.path()), Some(2 << 30));
+        assert_eq!(lim(&v2, "0::/\n"), Some(2 << 30));
         let v2_unlimited = cgroup_fixture(&[("memory.max", "max\n")]);
-        assert_eq!(cgroup_memory_limit(v2_unlimited.path()), None);
+        assert_eq!(lim(&v2_unlimited, "0::/\n"), None);
         let v1 = cgroup_fixture(&[("memory/memory.limit_in_bytes", "1073741824\n")]);
-        assert_eq!(cgroup_memory_limit(v1.path()), Some(1 << 30));
+        assert_eq!(lim(&v1, "4:memory:/\n"), Some(1 << 30));
         let v1_unlimited =
             cgroup_fixture(&[("memory/memory.limit_in_bytes", "9223372036854771712\n")]);
-        assert_eq!(cgroup_memory_limit(v1_unlimited.path()), None);
+        assert_eq!(lim(&v1_unlimited, ""), None);
         let v1_controller = cgroup_fixture(&[("memory.limit_in_bytes", "536870912")]);
-        assert_eq!(cgroup_memory_limit(v1_controller.path()), Some(512 << 20));
+        assert_eq!(lim(&v1_controller, ""), Some(512 << 20));
         let garbage = cgroup_fixture(&[("memory.max", "lots")]);
-        assert_eq!(cgroup_memory_limit(garbage.path()), None);
+        assert_eq!(lim(&garbage, ""), None);
         let empty = cgroup_fixture(&[]);
-        assert_eq!(cgroup_memory_limit(empty.path()), None);
+        assert_eq!(lim(&empty, "0::/system.slice/x.service\n"), None);
+        // A service in a cgroup of the host's tree (systemd MemoryMax=): the process's own
+        // cgroup and its ancestors, the smallest limit winning.
+        let v2_nested = cgroup_fixture(&[
+            ("system.slice/memory.max", "4294967296"),
+            ("system.slice/sutra.service/memory.max", "max"),
+        ]);
+        assert_eq!(
+            lim(&v2_nested, "0::/system.slice/sutra.service\n"),
+            Some(4 << 30)
+        );
+        let v1_nested = cgroup_fixture(&[
+            ("memory/memory.limit_in_bytes", "9223372036854771712"),
+            ("memory/app/memory.limit_in_bytes", "3221225472"),
+            ("memory/app/job/memory.limit_in_bytes", "2147483648"),
+        ]);
+        let self_cgroup = "12:cpu,cpuacct:/app/job\n4:memory:/app/job\n0::/\n";
+        assert_eq!(lim(&v1_nested, self_cgroup), Some(2 << 30));
+        // A path in /proc/self/cgroup cannot lead outside the mount.
+        let outside = cgroup_fixture(&[("memory.max", "max")]);
+        assert_eq!(lim(&outside, "0::/../../etc\n"), None);
     }
 
     #[test]
