@@ -406,20 +406,27 @@ class SutraCacheClient:
     def _fetch_sync(self, text: str, model: str, max_age_seconds: Optional[float] = None,
                     with_attrs: bool = False) -> Optional[tuple]:
         """(raw, attrs) from the shard, or None after a non-critical failure."""
-        self._check_max_age(max_age_seconds)
-        op = self._get_op(text, model, max_age_seconds, with_attrs)
         try:
-            return self._drive_sync(op)
+            if max_age_seconds is None and not with_attrs and self._redis is not None:
+                # the hot path: one VGETF32, no generator
+                key, _, elem, _ = self._locate(text, model)
+                return self._redis.execute_command("VGETF32", key, elem), None
+            self._check_max_age(max_age_seconds)
+            return self._drive_sync(self._get_op(text, model, max_age_seconds, with_attrs))
         except (redis.exceptions.RedisError, OSError) as e:
             self._failed(f"get of {text[:60]!r} in {self.namespace + model!r}", e)
             return None
 
     async def _fetch(self, text: str, model: str, max_age_seconds: Optional[float] = None,
                      with_attrs: bool = False) -> Optional[tuple]:
-        self._check_max_age(max_age_seconds)
-        op = self._get_op(text, model, max_age_seconds, with_attrs)
         try:
-            return await self._drive_async(op)
+            if max_age_seconds is None and not with_attrs:
+                client = self._async_client()
+                if client is not None:
+                    key, _, elem, _ = self._locate(text, model)
+                    return await client.execute_command("VGETF32", key, elem), None
+            self._check_max_age(max_age_seconds)
+            return await self._drive_async(self._get_op(text, model, max_age_seconds, with_attrs))
         except (redis.exceptions.RedisError, OSError) as e:
             self._failed(f"get of {text[:60]!r} in {self.namespace + model!r}", e)
             return None
