@@ -66,8 +66,10 @@ class _L1:
             self.reading[k] = self.reading.get(k, 0) + 1
             return self.epoch
 
-    def end(self, k: L1Key, token: Optional[int]) -> bool:
-        """Whether a value read since `begin` may enter the L1."""
+    def end(self, k: L1Key, token: Optional[int], value: Any = None,
+            expires_at: Optional[float] = None, cached_at: float = 0.0) -> bool:
+        """Ends a read (or write) begun with `begin`; a `value` enters the L1, in the same
+        critical section, only if no invalidation of `k` (or flush) came in between."""
         with self.lock:
             ok = token is not None and token == self.epoch and k not in self.stale
             n = self.reading[k] - 1
@@ -76,15 +78,21 @@ class _L1:
             else:
                 del self.reading[k]
                 self.stale.discard(k)
+            if ok and value is not None:
+                self._put_locked(k, value, expires_at, cached_at)
             return ok
 
     def put(self, k: L1Key, value: Any, expires_at: Optional[float], cached_at: float) -> None:
         with self.lock:
-            if k in self.entries:
-                self.entries.move_to_end(k)
-            elif len(self.entries) >= self.max_size:
-                self.entries.popitem(last=False)
-            self.entries[k] = (value, expires_at, cached_at)
+            self._put_locked(k, value, expires_at, cached_at)
+
+    def _put_locked(self, k: L1Key, value: Any, expires_at: Optional[float],
+                    cached_at: float) -> None:
+        if k in self.entries:
+            self.entries.move_to_end(k)
+        elif len(self.entries) >= self.max_size:
+            self.entries.popitem(last=False)
+        self.entries[k] = (value, expires_at, cached_at)
 
     def drop(self, k: L1Key) -> None:
         with self.lock:
@@ -307,18 +315,17 @@ class MultiTierSutraCache:
         return v if self.numpy else list(v)
 
     def _promote(self, k: tuple, token: Optional[int], got: Optional[tuple]) -> Any:
-        ok = self._l1.end(k, token)
         value = self.l2_cache._count(got)
         if value is None:
+            self._l1.end(k, token)
             self.misses += 1
             return None
         self.l2_hits += 1
-        if ok:
-            attrs = got[1] or {}
-            exp = attrs.get("expires_at")
-            cached = attrs.get("cached_at")
-            self._l1.put(k, value, float(exp) if isinstance(exp, (int, float)) else None,
-                         float(cached) if isinstance(cached, (int, float)) else time.time())
+        attrs = got[1] or {}
+        exp = attrs.get("expires_at")
+        cached = attrs.get("cached_at")
+        if self._l1.end(k, token, value, float(exp) if isinstance(exp, (int, float)) else None,
+                        float(cached) if isinstance(cached, (int, float)) else time.time()):
             return value if self.numpy else list(value)
         return value
 
@@ -358,12 +365,13 @@ class MultiTierSutraCache:
 
     def _after_set(self, k: tuple, token: Optional[int], stored: bool, blob: bytes,
                    args: tuple) -> bool:
-        ok = self._l1.end(k, token)
-        if stored and ok:
-            now = time.time()
-            ttl = next((int(args[i + 1]) for i in range(len(args) - 1) if args[i] == "EX"), None)
-            self._l1.put(k, decode_embedding(blob, self.numpy), now + ttl if ttl else None, now)
-        return stored
+        if not stored:
+            self._l1.end(k, token)
+            return False
+        now = time.time()
+        ttl = next((int(args[i + 1]) for i in range(len(args) - 1) if args[i] == "EX"), None)
+        self._l1.end(k, token, decode_embedding(blob, self.numpy), now + ttl if ttl else None, now)
+        return True
 
     async def set(self, text: str, embedding: Embedding, model: str = "default",
                   ttl: Optional[int] = 86400, *, tags: Optional[Mapping[str, Any]] = None) -> bool:

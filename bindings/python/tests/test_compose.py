@@ -102,4 +102,9 @@ def test_the_compose_service_runs_the_seeds_client_code(compose_shard, monkeypat
     assert stats["shard"] == f"127.0.0.1:{compose_shard}"
     s = service.cache.stats()
     assert s["l2"]["errors"] == 0 and s["l1"]["max_size"] == 10000
+    # The service's VECTOR_DIMENSION: another dimension is a non-critical failure naming both.
+    if "VECTOR_DIMENSION" in env:
+        assert cache_client.set_sync("short vector", [1.0, 2.0, 3.0], "other-model") is False
+        assert "got 3" in cache_client.stats()["last_error"]
+        assert env["VECTOR_DIMENSION"] in cache_client.stats()["last_error"]
     service.cache.close()
