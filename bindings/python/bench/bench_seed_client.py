@@ -275,7 +275,9 @@ def run(a: argparse.Namespace, sport: int, rport: int) -> None:
             delays.append((seen["changed_at"] - acked) * 1e6)
         print(f"\npropagation delay (set acknowledged -> the peer process stops serving the old "
               f"vector), {len(delays)} rounds, {failures} failures: p50 {pct(delays, 50):.0f} us, "
-              f"p99 {pct(delays, 99):.0f} us, max {max(delays):.0f} us")
+              f"p99 {pct(delays, 99):.0f} us, max {max(delays):.0f} us; "
+              f"{sum(d < 0 for d in delays)} rounds saw the change before the writer's "
+              "acknowledgement returned")
     peer.stdin.write(json.dumps({"op": "quit"}) + "\n")
     peer.stdin.flush()
     peer.wait()
