@@ -479,19 +479,25 @@ func isDimensionError(err error) bool {
 // warning (an error when Strict); an embedding that is empty, holds NaN or ±Inf, or whose
 // length differs from the model set's dimension is always an error.
 func (c *Client) Set(ctx context.Context, text string, embedding []float32, model string, ttl time.Duration, opts ...SetOption) error {
-	_, err := c.set(ctx, text, embedding, model, ttl, opts)
-	return err
+	return c.set(ctx, text, embedding, model, ttl, opts)
 }
 
-// set writes the entry and returns its TTL in whole seconds (0: none), also when a failure
-// of the shard was degraded.
-func (c *Client) set(ctx context.Context, text string, embedding []float32, model string, ttl time.Duration, opts []SetOption) (int64, error) {
+func (c *Client) set(ctx context.Context, text string, embedding []float32, model string, ttl time.Duration, opts []SetOption) error {
+	args, err := c.setArgs(text, embedding, model, ttl, opts)
+	if err != nil {
+		return err
+	}
+	return c.setResult(c.rdb.Do(ctx, args...).Err(), embedding, model)
+}
+
+// setArgs checks a write and builds its VADD.
+func (c *Client) setArgs(text string, embedding []float32, model string, ttl time.Duration, opts []SetOption) ([]any, error) {
 	if err := checkVector("embedding", embedding); err != nil {
-		return 0, err
+		return nil, err
 	}
 	secs, err := c.ttlSeconds(ttl)
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
 	o := setOptions{source: c.source}
 	for _, f := range opts {
@@ -500,19 +506,33 @@ func (c *Client) set(ctx context.Context, text string, embedding []float32, mode
 	model = modelOr(model)
 	attrs, err := attributes(text, model, o.source, time.Now(), secs, o.tags)
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
 	args := []any{"VADD", c.SetKey(model), "FP32", EncodeEmbedding(embedding), ElementName(text), "SETATTR", attrs}
 	if secs > 0 {
 		args = append(args, "EX", secs)
 	}
-	if err := c.rdb.Do(ctx, args...).Err(); err != nil {
-		if isDimensionError(err) {
-			return 0, fmt.Errorf("%w: embedding of %d values for model %q: %v", ErrBadInput, len(embedding), model, err)
-		}
-		return secs, c.degrade("set", err)
+	return args, nil
+}
+
+// ttlOf is the TTL a VADD built by setArgs gives (0: none).
+func ttlOf(args []any) time.Duration {
+	if n := len(args); n >= 2 && args[n-2] == "EX" {
+		return time.Duration(args[n-1].(int64)) * time.Second
 	}
-	return secs, nil
+	return 0
+}
+
+// setResult turns a VADD's failure into the caller's error: a dimension the shard refuses
+// is bad input; anything else is degraded (or returned when Strict).
+func (c *Client) setResult(err error, embedding []float32, model string) error {
+	if err == nil {
+		return nil
+	}
+	if isDimensionError(err) {
+		return fmt.Errorf("%w: embedding of %d values for model %q: %v", ErrBadInput, len(embedding), modelOr(model), err)
+	}
+	return c.degrade("set", err)
 }
 
 // Models are the models with entries in this client's namespace (one vector set each).

@@ -600,7 +600,7 @@ func TestGetOrComputeComputesOncePerMissingEntryAcrossGoroutines(t *testing.T) {
 			close(started2)
 		}
 		<-release2
-		return []float32{9}, ctx.Err()
+		return []float32{9, 9}, ctx.Err()
 	}
 	leaderCtx, cancel := context.WithCancel(ctx)
 	leaderErr := make(chan error)
@@ -611,9 +611,15 @@ func TestGetOrComputeComputesOncePerMissingEntryAcrossGoroutines(t *testing.T) {
 		t.Fatalf("the cancelled caller: %v", err)
 	}
 	follower := make(chan []float32)
-	go func() { v, _ := c.GetOrCompute(ctx, "slow", "m", slow); follower <- v }()
+	go func() {
+		v, err := c.GetOrCompute(ctx, "slow", "m", slow)
+		if err != nil {
+			t.Error(err)
+		}
+		follower <- v
+	}()
 	close(release2)
-	if v := <-follower; len(v) != 1 || v[0] != 9 || slowCalls.Load() != 1 {
+	if v := <-follower; len(v) != 2 || v[0] != 9 || slowCalls.Load() != 1 {
 		t.Fatalf("the other caller: %v (compute ran %d times)", v, slowCalls.Load())
 	}
 }
@@ -631,5 +637,18 @@ func TestPasswordIsSentAndAMissingOneIsAFailure(t *testing.T) {
 	anon := newTestClient(t, ClientOptions{Addr: addr(port), Strict: true})
 	if _, _, err := anon.Get(ctx, "a", "m"); err == nil || !strings.Contains(err.Error(), "NOAUTH") {
 		t.Fatalf("without the password: %v", err)
+	}
+}
+
+func TestAVectorOfAnotherDimensionThanTheServersIsBadInput(t *testing.T) {
+	port := sutraServer(t, "VECTOR_DIMENSION=3")
+	ctx := testCtx(t)
+	c := newTestClient(t, ClientOptions{Addr: addr(port)})
+	err := c.Set(ctx, "a", []float32{1, 0}, "fresh-model", 0)
+	if !errors.Is(err, ErrBadInput) || !strings.Contains(err.Error(), "VECTOR_DIMENSION") || !strings.Contains(err.Error(), "got 2") {
+		t.Fatalf("a 2-d vector on a VECTOR_DIMENSION=3 server: %v", err)
+	}
+	if err := c.Set(ctx, "a", []float32{1, 0, 0}, "fresh-model", 0); err != nil {
+		t.Fatal(err)
 	}
 }

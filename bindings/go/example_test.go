@@ -91,7 +91,7 @@ func ExampleFromEnv() {
 	_ = cache.Set(ctx, "Apple Inc stock data", []float32{1, 0, 0}, "default", 0)
 	_ = cache.Set(ctx, "AAPL share price", []float32{0.95, 0.3, 0}, "default", 0)
 	_ = cache.Set(ctx, "banana bread", []float32{0, 1, 0}, "default", 0)
-	emb, found, _ := cache.Get(ctx, "Apple Inc stock data", "default") // an L1 hit
+	emb, found, _ := cache.Get(ctx, "Apple Inc stock data", "default") // from L1
 	fmt.Println(emb, found)
 
 	removed, _ := cache.SemanticInvalidate(ctx, sutracache.Query{Text: "Apple Inc stock data"}, 0.85, "")

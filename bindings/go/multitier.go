@@ -3,6 +3,7 @@ package sutracache
 import (
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"math"
 	"os"
@@ -213,6 +214,31 @@ func (m *MultiTier) finish(key string, epoch uint64, value []byte, ttl time.Dura
 	}
 }
 
+// finishSet ends a write begun with begin: L1 keeps value only when this write was the only
+// access to key in flight and nothing invalidated key meanwhile; other accesses in flight
+// are marked stale (they may hold what this write replaced).
+func (m *MultiTier) finishSet(key string, epoch uint64, value []byte, ttl time.Duration) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	p := m.pending[key]
+	clean := !p.dirty && p.n == 1 && epoch == m.epoch && m.usable()
+	if p.n--; p.n == 0 {
+		delete(m.pending, key)
+	} else {
+		p.dirty = true
+	}
+	if !clean || value == nil {
+		_, _ = m.l1.Delete(key) // an older value must not outlive this write
+		return
+	}
+	if ttl <= 0 {
+		ttl = TTLNever
+	}
+	if err := m.l1.Set(key, value, ttl); err != nil {
+		m.l2.log.Warn("sutra cache L1 write failed", "err", err)
+	}
+}
+
 // invalidate drops names from L1 (the tracker's callback); all drops everything.
 func (m *MultiTier) invalidate(names []string, all bool) {
 	m.mu.Lock()
@@ -276,18 +302,31 @@ func (m *MultiTier) get(ctx context.Context, text, model string, o getOptions) (
 }
 
 // Set writes embedding to L2 and L1 (L1 for the same TTL: 0 is the client's default, NoTTL
-// none). Errors as Client.Set; an embedding the shard refuses is not put in L1.
+// none). Errors as Client.Set; an embedding the shard did not store is not put in L1. With
+// tracking, the write goes over the invalidation connection (NOLOOP: its own write does not
+// invalidate this L1), and L1 keeps it unless another process changed the entry meanwhile
+// or another call of this process on the same entry was in flight.
 func (m *MultiTier) Set(ctx context.Context, text string, embedding []float32, model string, ttl time.Duration, opts ...SetOption) error {
+	args, err := m.l2.setArgs(text, embedding, model, ttl, opts)
+	if err != nil {
+		return err
+	}
 	key := m.l1Key(text, model)
 	epoch := m.begin(key)
 	now := time.Now()
-	secs, err := m.l2.set(ctx, text, embedding, model, ttl, opts)
+	werr := errTrackerDown
+	if m.coherent != nil {
+		_, werr = m.coherent.do(ctx, args)
+	}
+	if errors.Is(werr, errTrackerDown) {
+		werr = m.l2.rdb.Do(ctx, args...).Err()
+	}
 	var value []byte
-	if err == nil {
+	if werr == nil {
 		value = l1Value(unixSeconds(now), embedding)
 	}
-	m.finish(key, epoch, value, time.Duration(secs)*time.Second)
-	return err
+	m.finishSet(key, epoch, value, ttlOf(args))
+	return m.l2.setResult(werr, embedding, model)
 }
 
 // GetOrCompute is Client.GetOrCompute through both tiers.

@@ -11,6 +11,7 @@ package sutracache
 
 import (
 	"bufio"
+	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -55,8 +56,57 @@ type tracker struct {
 	onInv       func(names []string, all bool)
 	done        chan struct{}
 	wg          sync.WaitGroup
-	mu          sync.Mutex // guards conn and writes to it
+	mu          sync.Mutex // guards conn, writes to it and waiters
 	conn        net.Conn
+	// waiters get the replies of the commands written on conn, in order.
+	waiters []chan trackReply
+}
+
+type trackReply struct {
+	v   any
+	err error
+}
+
+// errTrackerDown: the invalidation connection is not subscribed now (use another).
+var errTrackerDown = errors.New("sutracache: the invalidation connection is down")
+
+// do runs a command on the invalidation connection (whose NOLOOP keeps this process's own
+// writes from invalidating its L1) and waits for its reply, at most the client's timeout.
+func (t *tracker) do(ctx context.Context, args []any) (any, error) {
+	ch := make(chan trackReply, 1)
+	t.mu.Lock()
+	if t.conn == nil || !t.healthy.Load() {
+		t.mu.Unlock()
+		return nil, errTrackerDown
+	}
+	t.waiters = append(t.waiters, ch)
+	_ = t.conn.SetWriteDeadline(time.Now().Add(t.timeout))
+	if _, err := t.conn.Write(encodeCommand(args)); err != nil {
+		_ = t.conn.Close() // a partial command: the reader fails and reconnects
+		t.mu.Unlock()
+		return nil, err
+	}
+	t.mu.Unlock()
+	timer := time.NewTimer(t.timeout)
+	defer timer.Stop()
+	select {
+	case r := <-ch:
+		return r.v, r.err
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case <-timer.C:
+		return nil, fmt.Errorf("no reply from %s within %v", t.opts.Addr, t.timeout)
+	}
+}
+
+// failWaiters answers every command in flight with err (the connection is gone).
+func (t *tracker) failWaiters(err error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for _, ch := range t.waiters {
+		ch <- trackReply{err: err}
+	}
+	t.waiters = nil
 }
 
 // startTracker subscribes to the invalidations of c's namespace; the first connection is
@@ -67,6 +117,9 @@ func startTracker(c *Client, onInv func(names []string, all bool)) *tracker {
 	conn, rd, err := t.connect()
 	if t.refused(err) {
 		return t
+	}
+	if err == nil {
+		t.healthy.Store(true) // usable from the constructor's return, not from the goroutine's start
 	}
 	t.wg.Add(1)
 	go t.run(conn, rd, err)
@@ -142,6 +195,7 @@ func (t *tracker) run(conn net.Conn, rd *bufio.Reader, err error) {
 			_ = conn.Close()
 			t.conn = nil
 			t.mu.Unlock()
+			t.failWaiters(fmt.Errorf("sutracache: connection to %s lost: %w", t.opts.Addr, err))
 		}
 		if t.stopped() {
 			return
@@ -201,7 +255,7 @@ func (t *tracker) connect() (net.Conn, *bufio.Reader, error) {
 	}
 	rd := bufio.NewReader(conn)
 	_ = conn.SetDeadline(time.Now().Add(t.timeout))
-	hello := []string{"HELLO", "3"}
+	hello := []any{"HELLO", "3"}
 	if t.opts.Password != "" {
 		user := t.opts.Username
 		if user == "" {
@@ -210,7 +264,7 @@ func (t *tracker) connect() (net.Conn, *bufio.Reader, error) {
 		hello = append(hello, "AUTH", user, t.opts.Password)
 	}
 	hello = append(hello, "SETNAME", TrackingClientName)
-	steps := [][]string{hello, {"CLIENT", "TRACKING", "on", "BCAST", "PREFIX", t.ns}}
+	steps := [][]any{hello, {"CLIENT", "TRACKING", "on", "BCAST", "PREFIX", t.ns, "NOLOOP"}}
 	for _, cmd := range steps {
 		if _, err := conn.Write(encodeCommand(cmd)); err != nil {
 			return fail(err)
@@ -227,7 +281,7 @@ func (t *tracker) connect() (net.Conn, *bufio.Reader, error) {
 				if cmd[0] == "CLIENT" {
 					return fail(errUnsupported{string(e)})
 				}
-				return fail(fmt.Errorf("the shard refused %s: %s", cmd[0], string(e)))
+				return fail(fmt.Errorf("the shard refused %s: %s", cmd[0], e.Error()))
 			}
 			break
 		}
@@ -250,8 +304,9 @@ func (t *tracker) serve(conn net.Conn, rd *bufio.Reader) error {
 				return
 			case <-tick.C:
 				t.mu.Lock()
+				t.waiters = append(t.waiters, make(chan trackReply, 1)) // its PONG is dropped
 				_ = conn.SetWriteDeadline(time.Now().Add(t.timeout))
-				_, err := conn.Write(encodeCommand([]string{"PING"}))
+				_, err := conn.Write(encodeCommand([]any{"PING"}))
 				t.mu.Unlock()
 				if err != nil {
 					return // the reader sees the failure too
@@ -265,8 +320,22 @@ func (t *tracker) serve(conn net.Conn, rd *bufio.Reader) error {
 		if err != nil {
 			return err
 		}
+		if !push {
+			t.mu.Lock()
+			if len(t.waiters) > 0 {
+				ch := t.waiters[0]
+				t.waiters = t.waiters[1:]
+				if e, ok := v.(respError); ok {
+					ch <- trackReply{err: e}
+				} else {
+					ch <- trackReply{v: v}
+				}
+			}
+			t.mu.Unlock()
+			continue
+		}
 		items, _ := v.([]any)
-		if !push || len(items) < 2 || items[0] != "invalidate" {
+		if len(items) < 2 || items[0] != "invalidate" {
 			continue
 		}
 		t.messages.Add(1)
@@ -285,20 +354,39 @@ func (t *tracker) serve(conn net.Conn, rd *bufio.Reader) error {
 	}
 }
 
-func encodeCommand(args []string) []byte {
+// encodeCommand is a RESP array of bulk strings; args are strings, byte slices or integers.
+func encodeCommand(args []any) []byte {
 	b := []byte("*" + strconv.Itoa(len(args)) + "\r\n")
 	for _, a := range args {
+		var v []byte
+		switch x := a.(type) {
+		case string:
+			v = []byte(x)
+		case []byte:
+			v = x
+		case int64:
+			v = strconv.AppendInt(nil, x, 10)
+		case int:
+			v = strconv.AppendInt(nil, int64(x), 10)
+		default:
+			panic(fmt.Sprintf("encodeCommand: argument of type %T", a))
+		}
 		b = append(b, '$')
-		b = strconv.AppendInt(b, int64(len(a)), 10)
+		b = strconv.AppendInt(b, int64(len(v)), 10)
 		b = append(b, "\r\n"...)
-		b = append(b, a...)
+		b = append(b, v...)
 		b = append(b, "\r\n"...)
 	}
 	return b
 }
 
-// respError is an error reply.
+// respError is an error reply; it is a redis.Error, as go-redis's error replies are.
 type respError string
+
+func (e respError) Error() string { return string(e) }
+
+// RedisError marks an error reply of the server (go-redis's redis.Error interface).
+func (respError) RedisError() {}
 
 // readRESP reads one RESP3 value: strings, numbers, doubles, booleans and big numbers as
 // string, null as nil, arrays, sets, maps (flattened) and pushes as []any, errors as

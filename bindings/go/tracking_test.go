@@ -137,6 +137,24 @@ func TestAnL1WriteRacingAnInvalidationIsNotKept(t *testing.T) {
 	if in(k2) {
 		t.Fatal("a whole-set invalidation left an L1 entry")
 	}
+	// A write keeps its value only when it was the only access in flight, and makes the
+	// others stale: two writes of one entry, or a read racing a write, keep nothing.
+	w1, w2 := m.begin(k1), m.begin(k1)
+	m.finishSet(k1, w2, l1Value(0, []float32{2}), time.Hour)
+	m.finishSet(k1, w1, l1Value(0, []float32{1}), time.Hour)
+	if in(k1) {
+		t.Fatal("one of two concurrent writes was kept in L1")
+	}
+	r, w := m.begin(k1), m.begin(k1)
+	m.finishSet(k1, w, l1Value(0, []float32{2}), time.Hour)
+	m.finish(k1, r, l1Value(0, []float32{1}), time.Hour)
+	if in(k1) {
+		t.Fatal("a read that raced a write was kept in L1")
+	}
+	m.finishSet(k1, m.begin(k1), l1Value(0, []float32{3}), time.Hour)
+	if !in(k1) {
+		t.Fatal("a lone write was not kept in L1")
+	}
 	if len(m.pending) != 0 {
 		t.Fatalf("pending accesses left behind: %v", m.pending)
 	}
