@@ -173,6 +173,27 @@ func l1Decode(b []byte) (float64, []float32, bool) {
 	return math.Float64frombits(binary.LittleEndian.Uint64(b)), v, true
 }
 
+// l1Bufs are read buffers of L1 hits (one cgo call per hit: Cache.Get would first try a
+// 256-byte buffer).
+var l1Bufs = sync.Pool{New: func() any { b := make([]byte, 8+4*1024); return &b }}
+
+// l1Get is key's L1 entry: cached_at and the vector.
+func (m *MultiTier) l1Get(key string) (float64, []float32, bool) {
+	bp := l1Bufs.Get().(*[]byte)
+	defer l1Bufs.Put(bp)
+	for {
+		n, found, err := m.l1.GetInto(key, *bp)
+		if e, ok := err.(*Error); ok && e.Code == BufferTooSmall {
+			*bp = make([]byte, n)
+			continue
+		}
+		if err != nil || !found {
+			return 0, nil, false
+		}
+		return l1Decode((*bp)[:n])
+	}
+}
+
 // usable says whether the L1 may be read and written: always without tracking or against a
 // shard that refused it, otherwise only while the invalidation connection is subscribed.
 func (m *MultiTier) usable() bool {
@@ -284,11 +305,9 @@ func (m *MultiTier) get(ctx context.Context, text, model string, o getOptions) (
 	m.lookups.Add(1)
 	key := m.l1Key(text, model)
 	if m.usable() {
-		if b, found, err := m.l1.Get(key); err == nil && found {
-			if at, v, ok := l1Decode(b); ok && !tooOld(at, o.maxAge, time.Now()) {
-				m.l1Hits.Add(1)
-				return v, true, nil
-			}
+		if at, v, ok := m.l1Get(key); ok && (o.maxAge == 0 || !tooOld(at, o.maxAge, time.Now())) {
+			m.l1Hits.Add(1)
+			return v, true, nil
 		}
 	}
 	epoch := m.begin(key)
