@@ -555,6 +555,20 @@ fn subscribe_publish_and_unsubscribe_answer_as_redis() {
          are allowed in this context\r\n",
     );
     s.check_words("PING", "*2\r\n$4\r\npong\r\n$0\r\n\r\n");
+    // CLIENT LIST: the subscriber is of type pubsub with flag P; a tracking client has t.
+    let s_id = {
+        let line = String::from_utf8(p.call(&[b"CLIENT", b"LIST", b"TYPE", b"pubsub"])).unwrap();
+        assert_eq!(line.matches("id=").count(), 1, "{line}");
+        assert!(line.contains(" flags=P "), "{line}");
+        let start = line.find("id=").unwrap() + 3;
+        line[start..start + line[start..].find(' ').unwrap()].to_string()
+    };
+    p.check_words("CLIENT TRACKING ON", "+OK\r\n");
+    let me = String::from_utf8(p.call(&[b"CLIENT", b"INFO"])).unwrap();
+    assert!(me.contains(" flags=t "), "{me}");
+    let normal = String::from_utf8(p.call(&[b"CLIENT", b"LIST", b"TYPE", b"normal"])).unwrap();
+    assert!(!normal.contains(&format!("id={s_id} ")), "{normal}");
+    p.check_words("CLIENT TRACKING OFF", "+OK\r\n");
     p.check_words("PUBLISH news hello", ":1\r\n");
     p.check_words("PUBLISH nobody hello", ":0\r\n");
     s.expect(b"*3\r\n$7\r\nmessage\r\n$4\r\nnews\r\n$5\r\nhello\r\n");
@@ -581,6 +595,14 @@ fn subscribe_publish_and_unsubscribe_answer_as_redis() {
     assert_eq!(info_field(&mut p, "pubsub_channels"), 1);
     s.check_words("RESET", "+RESET\r\n");
     assert_eq!(info_field(&mut p, "pubsub_channels"), 0);
+    s.check_words(
+        "SUBSCRIBE again",
+        "*3\r\n$9\r\nsubscribe\r\n$5\r\nagain\r\n:1\r\n",
+    );
+    p.check_words("CLIENT KILL TYPE pubsub", ":1\r\n");
+    assert!(s.is_closed());
+    wait_info(&mut p, "pubsub_channels", 0);
+    let mut s = srv.connect();
     s.check_words(
         "PSUBSCRIBE n*",
         "-ERR 'psubscribe' is not supported by sutra-cache: there are no pattern subscriptions \

@@ -45,6 +45,10 @@ pub struct ClientInfo {
     /// Where pushes for this connection are queued (invalidations, published messages);
     /// the connection writes them even while it waits for a request.
     pub push: Option<tokio::sync::mpsc::Sender<super::tracking::Push>>,
+    /// Subscribes to a channel (CLIENT LIST type `pubsub`, flag `P`).
+    pub pubsub: AtomicBool,
+    /// Tracking is on (CLIENT LIST flag `t`).
+    pub tracking: AtomicBool,
 }
 
 impl ClientInfo {
@@ -55,6 +59,16 @@ impl ClientInfo {
     }
 
     /// Redis's CLIENT LIST / CLIENT INFO line (the fields sutra-cache tracks).
+    /// Redis's CLIENT LIST flags: `P` subscribed, `t` tracking, `N` neither.
+    fn flags(&self) -> &'static str {
+        match (self.pubsub.load(Relaxed), self.tracking.load(Relaxed)) {
+            (true, true) => "Pt",
+            (true, false) => "P",
+            (false, true) => "t",
+            (false, false) => "N",
+        }
+    }
+
     pub fn line(&self, now_ms: u64) -> String {
         let names = self.names.lock().clone();
         let s = |b: &Option<Bytes>| {
@@ -63,7 +77,7 @@ impl ClientInfo {
                 .unwrap_or_default()
         };
         format!(
-            "id={} addr={} laddr={} name={} age={} idle={} flags=N db=0 user=default resp={} \
+            "id={} addr={} laddr={} name={} age={} idle={} flags={} db=0 user=default resp={} \
              lib-name={} lib-ver={}\n",
             self.id,
             self.addr,
@@ -71,6 +85,7 @@ impl ClientInfo {
             s(&names.name),
             now_ms.saturating_sub(self.created_ms) / 1000,
             now_ms.saturating_sub(self.active_ms.load(Relaxed)) / 1000,
+            self.flags(),
             self.resp.load(Relaxed).max(2),
             s(&names.lib_name),
             s(&names.lib_ver),

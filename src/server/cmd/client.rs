@@ -1,5 +1,7 @@
 //! CLIENT and its subcommands (LIST, KILL, names, info).
 
+use std::sync::atomic::Ordering::Relaxed;
+
 use bytes::Bytes;
 
 use super::{arg_i64, conn::check_client_name, is, CmdError, CmdResult, Ctx};
@@ -54,15 +56,15 @@ const CLIENT_HELP: &[&str] = &[
     "    Print this help.",
 ];
 
-/// Redis's client types: every sutra-cache client is `normal` (no replication, no pub/sub).
-fn client_type_is_normal(t: &[u8]) -> Result<bool, CmdError> {
+/// Redis's client types: a client is `pubsub` while it subscribes to a channel, otherwise
+/// `normal` (there is no replication). `Some(pubsub?)`, `None` for a type no client has.
+fn client_type(t: &[u8]) -> Result<Option<bool>, CmdError> {
     if is(t, "normal") {
-        Ok(true)
-    } else if ["master", "replica", "slave", "pubsub"]
-        .iter()
-        .any(|k| is(t, k))
-    {
-        Ok(false)
+        Ok(Some(false))
+    } else if is(t, "pubsub") {
+        Ok(Some(true))
+    } else if ["master", "replica", "slave"].iter().any(|k| is(t, k)) {
+        Ok(None)
     } else {
         Err(CmdError::err(format!(
             "Unknown client type '{}'",
@@ -74,9 +76,11 @@ fn client_type_is_normal(t: &[u8]) -> Result<bool, CmdError> {
 /// `CLIENT LIST [TYPE type] [ID id ...]`.
 fn client_list(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     let mut ids: Option<Vec<u64>> = None;
+    let mut kind = None;
     let mut all = true;
     if args.len() == 4 && is(&args[2], "type") {
-        all = client_type_is_normal(&args[3])?;
+        kind = client_type(&args[3])?;
+        all = kind.is_some();
     } else if args.len() > 3 && is(&args[2], "id") {
         let parsed = args[3..]
             .iter()
@@ -95,7 +99,10 @@ fn client_list(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     let now = ctx.shared.since_start_ms();
     let mut text = String::new();
     for c in ctx.shared.clients.list() {
-        if all && ids.as_ref().is_none_or(|ids| ids.contains(&c.id)) {
+        if all
+            && kind.is_none_or(|pubsub| c.pubsub.load(Relaxed) == pubsub)
+            && ids.as_ref().is_none_or(|ids| ids.contains(&c.id))
+        {
             text.push_str(&c.line(now));
         }
     }
@@ -120,7 +127,7 @@ fn client_kill(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
         return Err(CmdError::syntax());
     }
     let (mut id, mut addr, mut laddr) = (None, None, None);
-    let (mut normal, mut skipme) = (true, true);
+    let (mut kind, mut typed, mut skipme) = (None, true, true);
     for pair in args[2..].chunks_exact(2) {
         let (opt, v) = (&pair[0], &pair[1]);
         if is(opt, "id") {
@@ -130,7 +137,8 @@ fn client_kill(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
                 .ok_or_else(|| CmdError::err("client-id should be greater than 0"))?;
             id = Some(n as u64);
         } else if is(opt, "type") {
-            normal = client_type_is_normal(v)?;
+            kind = client_type(v)?;
+            typed = kind.is_some();
         } else if is(opt, "user") {
             if &v[..] != b"default" {
                 return Err(CmdError::err(format!(
@@ -150,7 +158,8 @@ fn client_kill(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     }
     let mut killed = 0;
     for c in clients {
-        let fits = normal
+        let fits = typed
+            && kind.is_none_or(|pubsub| c.pubsub.load(Relaxed) == pubsub)
             && id.is_none_or(|id| c.id == id)
             && addr.as_ref().is_none_or(|a| c.addr.as_bytes() == &a[..])
             && laddr.as_ref().is_none_or(|a| c.laddr.as_bytes() == &a[..])

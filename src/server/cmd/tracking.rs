@@ -2,6 +2,8 @@
 //! publish/subscribe commands its RESP2 form uses (SUBSCRIBE, UNSUBSCRIBE, PUBLISH). The
 //! table and the pushes are [`crate::server::tracking`].
 
+use std::sync::atomic::Ordering::Relaxed;
+
 use bytes::Bytes;
 
 use super::{arg_i64, is, CmdError, CmdResult, Ctx, Tracked};
@@ -74,6 +76,7 @@ pub fn client_tracking(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
         tracking.disable(id);
         ctx.client.tracking = Tracked::default();
     }
+    ctx.client.info.tracking.store(on, Relaxed);
     ctx.out.ok();
     Ok(())
 }
@@ -194,6 +197,7 @@ pub fn subscribe(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
         }
         confirm(ctx, b"subscribe", Some(ch));
     }
+    ctx.client.info.pubsub.store(true, Relaxed);
     Ok(())
 }
 
@@ -215,6 +219,8 @@ pub fn unsubscribe(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
         }
         confirm(ctx, b"unsubscribe", Some(&ch));
     }
+    let subscribed = !ctx.client.subscriptions.is_empty();
+    ctx.client.info.pubsub.store(subscribed, Relaxed);
     Ok(())
 }
 
@@ -233,7 +239,9 @@ pub fn leave(shared: &Shared, client: &mut super::Client) {
     if client.tracking.on {
         shared.tracking.disable(client.info.id);
         client.tracking = Tracked::default();
+        client.info.tracking.store(false, Relaxed);
     }
+    client.info.pubsub.store(false, Relaxed);
     for ch in client.subscriptions.drain() {
         shared.pubsub.unsubscribe(client.info.id, &ch);
     }
