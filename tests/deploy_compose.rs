@@ -273,8 +273,8 @@ fn the_binary_runs_with_exactly_the_services_environment() {
         assert!(info.contains(line), "{line} missing from INFO:\n{info}");
     }
     assert!(
-        info.contains(&format!("maxmemory:{}\r\n", limit / 4 * 3)),
-        "75% of the 2G limit: {info}"
+        info.contains(&format!("maxmemory:{}\r\n", limit / 10 * 3)),
+        "30% of the 2G limit: {info}"
     );
     assert!(
         info.contains(&format!("cgroup_memory_limit:{limit}\r\n")),

@@ -153,7 +153,7 @@ pub fn serve(mut config: ServerConfig) -> ExitCode {
         (Some(limit), None) => tracing::info!(
             cgroup_limit = limit,
             maxmemory = config.effective_maxmemory(),
-            "no --maxmemory: capping accounted bytes at 75% of the cgroup memory limit \
+            "no --maxmemory: capping accounted bytes at 30% of the cgroup memory limit \
              (evict before the OOM killer)"
         ),
         (Some(limit), Some(cap)) if cap == 0 || cap > limit => tracing::warn!(
