@@ -609,3 +609,83 @@ fn subscribe_publish_and_unsubscribe_answer_as_redis() {
          (SUBSCRIBE to channels by name)\r\n",
     );
 }
+
+/// An L1 kept by a tracking client (as redis-py's cache or the seed's MultiTier does) while
+/// another client writes concurrently: once the writer's last write is acknowledged and the
+/// tracking connection has caught up (two PINGs), the L1 holds nothing or the final value,
+/// never an older one. `read`/`write` are the commands for the name (a blob or an element).
+fn l1_never_stale(read: &[&[u8]], write: impl Fn(u32) -> Vec<u8> + Send + 'static, last: u32) {
+    let srv = TestServer::start();
+    let mut w = srv.connect();
+    w.send(&write(0));
+    w.read_reply();
+    let mut a = srv.connect();
+    a.resp3();
+    a.check_words("CLIENT TRACKING ON", "+OK\r\n");
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let finished = done.clone();
+    let writer = std::thread::spawn(move || {
+        for i in 1..=last {
+            w.send(&write(i));
+            let r = w.read_reply();
+            assert!(!r.starts_with(b"-"), "{}", show(&r));
+        }
+        finished.store(true, std::sync::atomic::Ordering::SeqCst);
+    });
+    let mut l1: Option<Vec<u8>> = None;
+    // Sends a command and reads to its reply, dropping the L1 entry on every push.
+    let call = |a: &mut Conn, l1: &mut Option<Vec<u8>>, args: &[&[u8]]| -> Vec<u8> {
+        a.send(&server_support::cmd(args));
+        loop {
+            let r = a.read_reply();
+            if r.starts_with(b">") {
+                *l1 = None;
+            } else {
+                return r;
+            }
+        }
+    };
+    let mut reads = 0;
+    loop {
+        let over = done.load(std::sync::atomic::Ordering::SeqCst);
+        if l1.is_none() {
+            let v = call(&mut a, &mut l1, read);
+            l1 = Some(v);
+            reads += 1;
+        } else {
+            call(&mut a, &mut l1, &[b"PING"]);
+        }
+        if over {
+            break;
+        }
+    }
+    writer.join().unwrap();
+    for _ in 0..2 {
+        call(&mut a, &mut l1, &[b"PING"]);
+    }
+    let fresh = call(&mut a, &mut None, read);
+    assert!(
+        l1.as_ref().is_none_or(|v| *v == fresh),
+        "stale L1 after {reads} reads: {} (server has {})",
+        show(l1.as_ref().unwrap()),
+        show(&fresh)
+    );
+}
+
+#[test]
+fn a_tracked_l1_is_never_left_stale_by_concurrent_writes_to_a_key() {
+    l1_never_stale(
+        &[b"GET", b"k"],
+        |i| server_support::words(&format!("SET k {i}")),
+        2_000,
+    );
+}
+
+#[test]
+fn a_tracked_l1_is_never_left_stale_by_concurrent_writes_to_an_element() {
+    l1_never_stale(
+        &[b"VGETF32", b"s", b"e"],
+        |i| server_support::words(&format!("VADD s VALUES 2 1 {i} e")),
+        2_000,
+    );
+}
