@@ -39,10 +39,12 @@ fn f32_providers(op: &str) -> Vec<(&'static str, F32Fn)> {
     #[cfg(target_arch = "x86_64")]
     if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
         use sutra_cache::simd::avx2;
-        // SAFETY (each closure): AVX2 and FMA were detected just above.
         let k: F32Fn = match op {
+            // SAFETY: AVX2 and FMA were detected just above.
             "dot" => Box::new(|a, b| unsafe { avx2::dot_f32_avx2(a, b) }),
+            // SAFETY: AVX2 and FMA were detected just above.
             "cos" => Box::new(|a, b| unsafe { avx2::cos_f32_avx2(a, b) }),
+            // SAFETY: AVX2 and FMA were detected just above.
             _ => Box::new(|a, b| unsafe { avx2::l2sq_f32_avx2(a, b) }),
         };
         v.insert(1, ("avx2", k));
@@ -60,11 +62,11 @@ macro_rules! i8_providers {
         ];
         #[cfg(target_arch = "x86_64")]
         if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
-            // SAFETY: AVX2 and FMA were detected just above.
             v.insert(
                 1,
                 (
                     "avx2",
+                    // SAFETY: AVX2 and FMA were detected just above.
                     Box::new(|a, b| unsafe { sutra_cache::simd::avx2::$avx2(a, b) }),
                 ),
             );
@@ -116,11 +118,11 @@ fn bench_i8(c: &mut Criterion) {
         && is_x86_feature_detected!("avx512bw")
         && is_x86_feature_detected!("avx512vnni")
     {
-        // SAFETY: AVX-512F, AVX-512BW and AVX-512 VNNI were detected just above.
         dot.insert(
             1,
             (
                 "avx512vnni",
+                // SAFETY: AVX-512F, AVX-512BW and AVX-512 VNNI were detected just above.
                 Box::new(|a, b| unsafe { sutra_cache::simd::avx512::dot_i8_avx512(a, b) }),
             ),
         );

@@ -6,6 +6,10 @@
 //! the C ABI are thin front ends over it. See `ARCHITECTURE.md` for the map.
 
 #![warn(missing_docs)]
+// `unsafe` only where ARCHITECTURE.md lists it: simd (intrinsics), snapshot and wal (mmap,
+// io_uring, file syscalls), index::huge (madvise), ffi (the C ABI). Each of those modules
+// allows it for itself; tests/architecture.rs checks the list.
+#![deny(unsafe_code)]
 
 mod engine;
 mod error;

@@ -7,12 +7,18 @@
 //! through these impls; the C ABI maps its integer codes to them (`src/ffi`), and the Go and
 //! Python bindings use the C ABI's constants, never their own numbers.
 //!
+//! The clock ([`Clock`]) and the event figures ([`Counters`]) sit here too: every layer reads
+//! them, none owns them.
+//!
 //! Two vocabularies exist for storage modes on purpose: ours (`exact`, `q8`, `noquant`,
 //! [`StorageMode::name`]) and Redis's VINFO/OBJECT ENCODING names (`exact`, `int8`, `f32`,
 //! [`StorageMode::redis_name`]); the parser accepts both.
 
 use std::fmt;
 use std::str::FromStr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::Error;
 
@@ -282,6 +288,69 @@ impl TtlState {
             other => other.as_ms(),
         }
     }
+}
+
+/// Milliseconds since the Unix epoch. Injectable so tests never sleep.
+pub trait Clock: Send + Sync + std::fmt::Debug {
+    /// Now, in ms since the Unix epoch.
+    fn now_ms(&self) -> u64;
+}
+
+/// The system's wall clock.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now_ms(&self) -> u64 {
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or(0)
+    }
+}
+
+/// A clock that moves only when told to (tests).
+#[derive(Debug)]
+pub struct ManualClock(AtomicU64);
+
+impl ManualClock {
+    /// A clock reading `start_ms`.
+    pub fn new(start_ms: u64) -> Arc<Self> {
+        Arc::new(Self(AtomicU64::new(start_ms)))
+    }
+    /// Moves the clock forward by `ms`.
+    pub fn advance(&self, ms: u64) {
+        self.0.fetch_add(ms, Ordering::SeqCst);
+    }
+    /// Sets the clock to `ms`.
+    pub fn set(&self, ms: u64) {
+        self.0.store(ms, Ordering::SeqCst);
+    }
+}
+
+impl Clock for ManualClock {
+    fn now_ms(&self) -> u64 {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+/// Counters of a vector set or of the whole engine.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Counters {
+    /// Lookups that found an entry.
+    pub hits: u64,
+    /// Lookups that found none.
+    pub misses: u64,
+    /// Successful writes.
+    pub sets: u64,
+    /// Entries evicted at a cap.
+    pub evictions: u64,
+    /// Entries reclaimed because their TTL passed.
+    pub expirations: u64,
+    /// Live entries (blob keys plus elements).
+    pub entries: u64,
+    /// Accounted bytes.
+    pub bytes: u64,
 }
 
 #[cfg(test)]

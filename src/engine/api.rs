@@ -21,6 +21,8 @@ use crate::store::{ChangeSink, LogSink, Shard, Store, Value};
 /// Readers never block each other; writers to different keys do not serialise on one lock.
 pub struct Engine {
     pub(crate) store: Arc<Store>,
+    /// The configuration it was opened with (the store holds its part, [`Store::cfg`]).
+    pub(crate) cfg: Arc<EngineConfig>,
     background: Mutex<Option<(mpsc::Sender<()>, JoinHandle<()>)>>,
     indexer: Mutex<Option<JoinHandle<()>>>,
     durable: Option<Arc<Durable>>,
@@ -40,10 +42,11 @@ impl Engine {
     /// newest valid snapshot plus the write-ahead log from the directory, then logs every
     /// write there before acknowledging it.
     pub fn open(config: EngineConfig) -> Result<Engine> {
+        let cfg = Arc::new(config.clone());
         let interval = config.active_expire_interval_ms;
         let budget = config.active_expire_budget.max(1);
         let (store, durable) = match &config.data_dir {
-            None => (Arc::new(Store::new(config.clone())), None),
+            None => (Arc::new(Store::new(config.store_config())), None),
             Some(dir) => {
                 let (store, durable) = recover(&config, dir, |store, kind, payload| {
                     // Replay through the ordinary calls of an engine without a log. Made
@@ -51,6 +54,7 @@ impl Engine {
                     // does not close the store.
                     let replayer = Engine {
                         store: store.clone(),
+                        cfg: cfg.clone(),
                         background: Mutex::new(None),
                         indexer: Mutex::new(None),
                         durable: None,
@@ -124,6 +128,7 @@ impl Engine {
         };
         Ok(Engine {
             store,
+            cfg,
             background: Mutex::new(background),
             indexer: Mutex::new(indexer),
             durable,
@@ -164,7 +169,7 @@ impl Engine {
             let _ = h.join();
         }
         if let Some(d) = &self.durable {
-            let snap = if self.store.cfg.checkpoint_on_close && d.sink.wal.poisoned().is_none() {
+            let snap = if self.cfg.checkpoint_on_close && d.sink.wal.poisoned().is_none() {
                 d.checkpoint(&self.store).map(|_| ())
             } else {
                 Ok(())
@@ -314,13 +319,13 @@ impl Engine {
     /// Storage mode of a vector set created by an add that names none
     /// ([`EngineConfig::default_storage_mode`]).
     pub fn default_storage_mode(&self) -> StorageMode {
-        self.store.cfg.default_storage_mode
+        self.cfg.default_storage_mode
     }
 
     /// The dimension every added vector must have, when configured
     /// ([`EngineConfig::vector_dimension`]).
     pub fn vector_dimension(&self) -> Option<usize> {
-        self.store.cfg.vector_dimension
+        self.cfg.vector_dimension
     }
 
     /// The SIMD instruction set in use.
@@ -341,7 +346,7 @@ impl Engine {
     }
 
     pub(crate) fn check_key(&self, key: &[u8]) -> Result<()> {
-        let limit = self.store.cfg.limits.max_key_bytes;
+        let limit = self.cfg.limits.max_key_bytes;
         if key.len() > limit {
             return Err(Error::TooLarge {
                 arg: "key",
@@ -360,7 +365,7 @@ impl Engine {
         current: Option<u64>,
     ) -> Result<u64> {
         let default = || {
-            let ttl = self.store.cfg.default_ttl_ms;
+            let ttl = self.cfg.default_ttl_ms;
             if ttl == 0 {
                 0
             } else {

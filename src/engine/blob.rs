@@ -20,7 +20,7 @@ impl Engine {
     /// Writes a blob under `key` (replacing a vector set there, as Redis's SET does).
     pub fn set(&self, key: &[u8], value: &[u8], opts: SetOptions) -> Result<SetOutcome> {
         self.check_key(key)?;
-        let limit = self.store.cfg.limits.max_value_bytes;
+        let limit = self.cfg.limits.max_value_bytes;
         if value.len() > limit {
             return Err(Error::TooLarge {
                 arg: "value",
@@ -293,7 +293,7 @@ impl Engine {
     ) -> Result<()> {
         self.check_key(key)?;
         let (h, shard) = self.locate(key);
-        let limit = self.store.cfg.limits.max_value_bytes;
+        let limit = self.cfg.limits.max_value_bytes;
         self.retry_oom(|| {
             let now = self.store.now_ms();
             let mut data = shard.data.write();
@@ -396,7 +396,7 @@ impl Engine {
 
     /// Writes many blobs with the default expiry; all validated before any is written.
     pub fn mset(&self, pairs: &[(&[u8], &[u8])]) -> Result<()> {
-        let limit = self.store.cfg.limits.max_value_bytes;
+        let limit = self.cfg.limits.max_value_bytes;
         for (k, v) in pairs {
             self.check_key(k)?;
             if v.len() > limit {

@@ -1,58 +1,12 @@
 //! Engine configuration and the injectable clock.
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
-pub use crate::vocab::{EvictionPolicy, SyncPolicy};
+pub use crate::vocab::{Clock, EvictionPolicy, ManualClock, SyncPolicy, SystemClock};
 pub use crate::wal::IoChoice;
 
 use crate::vocab::StorageMode;
-
-/// Milliseconds since the Unix epoch. Injectable so tests never sleep.
-pub trait Clock: Send + Sync + std::fmt::Debug {
-    /// Now, in ms since the Unix epoch.
-    fn now_ms(&self) -> u64;
-}
-
-/// The system's wall clock.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct SystemClock;
-
-impl Clock for SystemClock {
-    fn now_ms(&self) -> u64 {
-        SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_millis() as u64)
-            .unwrap_or(0)
-    }
-}
-
-/// A clock that moves only when told to (tests).
-#[derive(Debug)]
-pub struct ManualClock(AtomicU64);
-
-impl ManualClock {
-    /// A clock reading `start_ms`.
-    pub fn new(start_ms: u64) -> Arc<Self> {
-        Arc::new(Self(AtomicU64::new(start_ms)))
-    }
-    /// Moves the clock forward by `ms`.
-    pub fn advance(&self, ms: u64) {
-        self.0.fetch_add(ms, Ordering::SeqCst);
-    }
-    /// Sets the clock to `ms`.
-    pub fn set(&self, ms: u64) {
-        self.0.store(ms, Ordering::SeqCst);
-    }
-}
-
-impl Clock for ManualClock {
-    fn now_ms(&self) -> u64 {
-        self.0.load(Ordering::SeqCst)
-    }
-}
 
 /// Size limits on client input. Every limit is in bytes except `max_dim`.
 #[derive(Clone, Debug)]
@@ -158,6 +112,20 @@ impl Default for EngineConfig {
             snapshot_piece_bytes: 4 << 20,
             index_min_elements: 1_000,
             wal_fault: None,
+        }
+    }
+}
+
+impl EngineConfig {
+    /// What the store needs of it: its caps, eviction policy, clock and work sizes.
+    pub(crate) fn store_config(&self) -> crate::store::StoreConfig {
+        crate::store::StoreConfig {
+            max_entries: self.max_entries,
+            max_bytes: self.max_bytes,
+            eviction_policy: self.eviction_policy,
+            clock: self.clock.clone(),
+            snapshot_piece_bytes: self.snapshot_piece_bytes,
+            index_min_elements: self.index_min_elements,
         }
     }
 }

@@ -167,6 +167,10 @@ pub(crate) struct Durable {
     /// Serialises checkpoints; holds the LSN of the newest snapshot.
     pub checkpoint: Mutex<u64>,
     pub last_checkpoint_ms: AtomicU64,
+    /// Take a snapshot this many ms after the last one (0 = never by time).
+    pub checkpoint_interval_ms: u64,
+    /// Take a snapshot after this many bytes of WAL (0 = never by size).
+    pub checkpoint_wal_bytes: u64,
 }
 
 /// Opens the data directory: loads the newest valid snapshot into `store`, replays the WAL.
@@ -179,7 +183,7 @@ pub(crate) fn recover(
     let started = Instant::now();
     std::fs::create_dir_all(dir)?;
     let mut report = RecoveryReport::default();
-    let mut store = Arc::new(Store::new(config.clone()));
+    let mut store = Arc::new(Store::new(config.store_config()));
     let mut first_error: Option<Error> = None;
     let snapshots = list_snapshots(dir)?;
     let mut consistent_lsn = 0;
@@ -187,7 +191,7 @@ pub(crate) fn recover(
         // The vector arrays' checksums are finished while the metadata loads; nothing is
         // served before `finish` (open has not returned), and a mismatch discards the load.
         let loaded = Snapshot::open_deferring(path, is_array_section).and_then(|(s, verify)| {
-            let fresh = Arc::new(Store::new(config.clone()));
+            let fresh = Arc::new(Store::new(config.store_config()));
             let load = fresh.load_snapshot(&s);
             verify.finish()?;
             load?;
@@ -312,6 +316,8 @@ pub(crate) fn recover(
             report,
             checkpoint: Mutex::new(lsn),
             last_checkpoint_ms: AtomicU64::new(now),
+            checkpoint_interval_ms: config.checkpoint_interval_ms,
+            checkpoint_wal_bytes: config.checkpoint_wal_bytes,
         },
     ))
 }
@@ -319,7 +325,7 @@ pub(crate) fn recover(
 impl Durable {
     /// Whether the time or WAL-size trigger has fired.
     pub fn checkpoint_due(&self, store: &Store) -> bool {
-        let cfg = &store.cfg;
+        let cfg = self;
         let since = store
             .now_ms()
             .saturating_sub(self.last_checkpoint_ms.load(Ordering::Relaxed));

@@ -1,6 +1,6 @@
 //! Arguments and results of the engine's calls.
 
-pub use crate::vocab::{Metric, StorageMode, TtlState};
+pub use crate::vocab::{Counters, Metric, StorageMode, TtlState};
 
 /// When an entry expires, as a write asks for it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -278,25 +278,6 @@ pub struct VectorSetInfo {
     pub index_restored: usize,
     /// Accounted bytes of the set.
     pub memory_bytes: u64,
-}
-
-/// Counters of a vector set or of the whole engine.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Counters {
-    /// Lookups that found an entry.
-    pub hits: u64,
-    /// Lookups that found none.
-    pub misses: u64,
-    /// Successful writes.
-    pub sets: u64,
-    /// Entries evicted at a cap.
-    pub evictions: u64,
-    /// Entries reclaimed because their TTL passed.
-    pub expirations: u64,
-    /// Live entries (blob keys plus elements).
-    pub entries: u64,
-    /// Accounted bytes.
-    pub bytes: u64,
 }
 
 impl Counters {

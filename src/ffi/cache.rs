@@ -135,7 +135,9 @@ impl sutra_stats {
 /// # Safety
 /// `cache` is NULL or a live handle from `sutra_cache_open`.
 pub(crate) unsafe fn engine<'a>(cache: *const sutra_cache) -> FfiResult<&'a Engine> {
-    // SAFETY: per this function's contract.
+    // SAFETY: this function's `# Safety` section guarantees what the calls need: the pointer is
+    // NULL or points to an initialised value that outlives the call, so `as_ref` gives `None` or a
+    // valid shared reference. NULL and bad lengths come back as errors, never dereferenced.
     unsafe { cache.as_ref() }
         .map(|c| &c.engine)
         .ok_or_else(|| Failure::null("cache"))
@@ -230,11 +232,16 @@ pub unsafe extern "C" fn sutra_cache_open(
     err: *mut sutra_error,
 ) -> i32 {
     guard(err, || {
-        // SAFETY: per the contract.
+        // SAFETY: this function's `# Safety` section guarantees what the calls need: each output
+        // pointer is NULL or writable and unaliased for the call, as `out` requires. NULL and bad
+        // lengths come back as errors, never dereferenced.
         let out = unsafe { super::status::out(out, "out") }?;
         *out = std::ptr::null_mut();
         let mut config = EngineConfig::default();
-        // SAFETY: per the contract.
+        // SAFETY: this function's `# Safety` section guarantees what the calls need: the pointer is
+        // NULL or points to an initialised value that outlives the call, so `as_ref` gives `None`
+        // or a valid shared reference. NULL and bad lengths come back as errors, never
+        // dereferenced.
         if let Some(o) = unsafe { options.as_ref() } {
             config.max_entries = o.max_entries;
             config.max_bytes = o.max_bytes;
@@ -324,7 +331,11 @@ pub unsafe extern "C" fn sutra_cache_set(
     err: *mut sutra_error,
 ) -> i32 {
     guard(err, || {
-        // SAFETY: per the contract.
+        // SAFETY: this function's `# Safety` section guarantees what the calls need: `cache` is
+        // NULL or a live handle from `sutra_cache_open` not being closed, as `engine` requires;
+        // each (pointer, length) pair is NULL or that many readable bytes that stay valid and
+        // unchanged for the call, as `bytes` requires. NULL and bad lengths come back as errors,
+        // never dereferenced.
         let (engine, key, value) = unsafe {
             (
                 engine(cache)?,
@@ -378,7 +389,14 @@ pub unsafe extern "C" fn sutra_cache_get(
     err: *mut sutra_error,
 ) -> i32 {
     guard(err, || {
-        // SAFETY: per the contract.
+        // SAFETY: this function's `# Safety` section guarantees what the calls need: `cache` is
+        // NULL or a live handle from `sutra_cache_open` not being closed, as `engine` requires;
+        // each (pointer, length) pair is NULL or that many readable bytes that stay valid and
+        // unchanged for the call, as `bytes` requires; each output buffer is NULL or `capacity`
+        // writable, aligned elements no one else accesses during the call, as `out_slice` requires
+        // (it checks NULL, size and alignment); each output pointer is NULL or writable and
+        // unaliased for the call, as `out` requires. NULL and bad lengths come back as errors,
+        // never dereferenced.
         let (engine, key, buf, value_len, found) = unsafe {
             (
                 engine(cache)?,
@@ -427,7 +445,11 @@ pub unsafe extern "C" fn sutra_cache_del(
     err: *mut sutra_error,
 ) -> i32 {
     guard(err, || {
-        // SAFETY: per the contract.
+        // SAFETY: this function's `# Safety` section guarantees what the calls need: `cache` is
+        // NULL or a live handle from `sutra_cache_open` not being closed, as `engine` requires;
+        // each (pointer, length) pair is NULL or that many readable bytes that stay valid and
+        // unchanged for the call, as `bytes` requires. NULL and bad lengths come back as errors,
+        // never dereferenced.
         let (engine, key) = unsafe { (engine(cache)?, bytes(key, key_len, "key")?) };
         let n = engine.del(&[key])?;
         // SAFETY: NULL or writable per the contract.
@@ -448,7 +470,9 @@ pub unsafe extern "C" fn sutra_cache_flush(
     err: *mut sutra_error,
 ) -> i32 {
     guard(err, || {
-        // SAFETY: per the contract.
+        // SAFETY: this function's `# Safety` section guarantees what the calls need: `cache` is
+        // NULL or a live handle from `sutra_cache_open` not being closed, as `engine` requires.
+        // NULL and bad lengths come back as errors, never dereferenced.
         unsafe { engine(cache) }?.flush()?;
         Ok(())
     })
@@ -469,7 +493,11 @@ pub unsafe extern "C" fn sutra_cache_expire(
     err: *mut sutra_error,
 ) -> i32 {
     guard(err, || {
-        // SAFETY: per the contract.
+        // SAFETY: this function's `# Safety` section guarantees what the calls need: `cache` is
+        // NULL or a live handle from `sutra_cache_open` not being closed, as `engine` requires;
+        // each (pointer, length) pair is NULL or that many readable bytes that stay valid and
+        // unchanged for the call, as `bytes` requires. NULL and bad lengths come back as errors,
+        // never dereferenced.
         let (engine, key) = unsafe { (engine(cache)?, bytes(key, key_len, "key")?) };
         let e = engine.expire(key, Expiry::InMs(ttl_ms))?;
         // SAFETY: NULL or writable per the contract.
@@ -493,7 +521,11 @@ pub unsafe extern "C" fn sutra_cache_persist(
     err: *mut sutra_error,
 ) -> i32 {
     guard(err, || {
-        // SAFETY: per the contract.
+        // SAFETY: this function's `# Safety` section guarantees what the calls need: `cache` is
+        // NULL or a live handle from `sutra_cache_open` not being closed, as `engine` requires;
+        // each (pointer, length) pair is NULL or that many readable bytes that stay valid and
+        // unchanged for the call, as `bytes` requires. NULL and bad lengths come back as errors,
+        // never dereferenced.
         let (engine, key) = unsafe { (engine(cache)?, bytes(key, key_len, "key")?) };
         let h = engine.persist(key)?;
         // SAFETY: NULL or writable per the contract.
@@ -517,7 +549,12 @@ pub unsafe extern "C" fn sutra_cache_ttl(
     err: *mut sutra_error,
 ) -> i32 {
     guard(err, || {
-        // SAFETY: per the contract.
+        // SAFETY: this function's `# Safety` section guarantees what the calls need: `cache` is
+        // NULL or a live handle from `sutra_cache_open` not being closed, as `engine` requires;
+        // each (pointer, length) pair is NULL or that many readable bytes that stay valid and
+        // unchanged for the call, as `bytes` requires; each output pointer is NULL or writable and
+        // unaliased for the call, as `out` requires. NULL and bad lengths come back as errors,
+        // never dereferenced.
         let (engine, key, ttl_ms) = unsafe {
             (
                 engine(cache)?,
@@ -541,7 +578,10 @@ pub unsafe extern "C" fn sutra_cache_stats(
     err: *mut sutra_error,
 ) -> i32 {
     guard(err, || {
-        // SAFETY: per the contract.
+        // SAFETY: this function's `# Safety` section guarantees what the calls need: `cache` is
+        // NULL or a live handle from `sutra_cache_open` not being closed, as `engine` requires;
+        // each output pointer is NULL or writable and unaliased for the call, as `out` requires.
+        // NULL and bad lengths come back as errors, never dereferenced.
         let (engine, stats) = unsafe { (engine(cache)?, out(stats, "stats")?) };
         let s = engine.stats();
         *stats = sutra_stats {
@@ -565,7 +605,9 @@ pub unsafe extern "C" fn sutra_cache_checkpoint(
     err: *mut sutra_error,
 ) -> i32 {
     guard(err, || {
-        // SAFETY: per the contract.
+        // SAFETY: this function's `# Safety` section guarantees what the calls need: `cache` is
+        // NULL or a live handle from `sutra_cache_open` not being closed, as `engine` requires.
+        // NULL and bad lengths come back as errors, never dereferenced.
         let at = unsafe { engine(cache) }?.checkpoint()?;
         // SAFETY: NULL or writable per the contract.
         if let Some(l) = unsafe { lsn.as_mut() } {

@@ -281,7 +281,8 @@ pub(crate) unsafe fn out<'a, T>(ptr: *mut T, arg: &str) -> FfiResult<&'a mut T> 
             format!("invalid argument '{arg}': misaligned"),
         ));
     }
-    // SAFETY: per this function's contract; NULL maps to an error.
+    // SAFETY: `ptr` is aligned (checked above) and, when not NULL, points to a writable `T`
+    // (this function's `# Safety`), so `as_mut` gives `None` or a valid unique reference.
     unsafe { ptr.as_mut() }.ok_or_else(|| Failure::null(arg))
 }
 

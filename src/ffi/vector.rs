@@ -90,7 +90,9 @@ pub struct sutra_search_hit {
 /// # Safety
 /// `o` is NULL or points to an initialised struct.
 unsafe fn set_options(o: *const sutra_vector_set_options) -> FfiResult<VectorSetOptions> {
-    // SAFETY: per this function's contract.
+    // SAFETY: this function's `# Safety` section guarantees what the calls need: the pointer is
+    // NULL or points to an initialised value that outlives the call, so `as_ref` gives `None` or a
+    // valid shared reference. NULL and bad lengths come back as errors, never dereferenced.
     let Some(o) = (unsafe { o.as_ref() }) else {
         return Ok(VectorSetOptions::default());
     };
@@ -122,7 +124,9 @@ unsafe fn attr_update<'a>(ptr: *const u8, len: usize) -> FfiResult<AttrUpdate<'a
     if ptr.is_null() {
         return Ok(AttrUpdate::Keep);
     }
-    // SAFETY: per this function's contract.
+    // SAFETY: this function's `# Safety` section guarantees what the calls need: each (pointer,
+    // length) pair is NULL or that many readable bytes that stay valid and unchanged for the call,
+    // as `bytes` requires. NULL and bad lengths come back as errors, never dereferenced.
     let raw = unsafe { bytes(ptr, len, "attributes") }?;
     if raw.is_empty() {
         return Ok(AttrUpdate::Clear);
@@ -203,7 +207,12 @@ pub unsafe extern "C" fn sutra_vector_add(
     err: *mut sutra_error,
 ) -> i32 {
     guard(err, || {
-        // SAFETY: per the contract.
+        // SAFETY: this function's `# Safety` section guarantees what the calls need: `cache` is
+        // NULL or a live handle from `sutra_cache_open` not being closed, as `engine` requires;
+        // each (pointer, length) pair is NULL or that many readable bytes that stay valid and
+        // unchanged for the call, as `bytes` requires; each (pointer, length) pair is NULL or that
+        // many readable, aligned f32 that stay valid for the call, as `floats` requires. NULL and
+        // bad lengths come back as errors, never dereferenced.
         let (engine, key, element, vector) = unsafe {
             (
                 engine(cache)?,
@@ -215,11 +224,15 @@ pub unsafe extern "C" fn sutra_vector_add(
         let add = ElementAdd {
             element,
             vector,
-            // SAFETY: per the contract, NULL or `attributes_len` readable bytes.
+            // SAFETY: this function's `# Safety` section guarantees what the calls need:
+            // `attributes` is NULL or `attributes_len` readable bytes, as `attr_update` requires.
+            // NULL and bad lengths come back as errors, never dereferenced.
             attributes: unsafe { attr_update(attributes, attributes_len) }?,
             expiry: expiry(ttl_ms)?,
         };
-        // SAFETY: per the contract, NULL or initialised.
+        // SAFETY: this function's `# Safety` section guarantees what the calls need: `options` is
+        // NULL or an initialised `sutra_vector_set_options`, as `set_options` requires. NULL and
+        // bad lengths come back as errors, never dereferenced.
         let opts = unsafe { set_options(options) }?;
         let is_new = engine.vadd(key, &opts, add)?;
         // SAFETY: NULL or writable per the contract.
@@ -260,7 +273,14 @@ pub unsafe extern "C" fn sutra_vector_add_many(
                 "invalid argument 'count': count * dim overflows",
             )
         })?;
-        // SAFETY: per the contract.
+        // SAFETY: this function's `# Safety` section guarantees what the calls need: `cache` is
+        // NULL or a live handle from `sutra_cache_open` not being closed, as `engine` requires;
+        // each (pointer, length) pair is NULL or that many readable bytes that stay valid and
+        // unchanged for the call, as `bytes` requires; each (pointer, length) pair is NULL or that
+        // many readable, aligned f32 that stay valid for the call, as `floats` requires; `elements`
+        // is NULL or `count` readable pointers, as `element_array` requires; each length array is
+        // NULL or `count` readable `size_t`, as `usize_array` requires. NULL and bad lengths come
+        // back as errors, never dereferenced.
         let (engine, key, names, lens, vectors) = unsafe {
             (
                 engine(cache)?,
@@ -273,7 +293,10 @@ pub unsafe extern "C" fn sutra_vector_add_many(
         let expiry = expiry(ttl_ms)?;
         let mut adds = Vec::with_capacity(count);
         for (i, (&name, &len)) in names.iter().zip(lens).enumerate() {
-            // SAFETY: per the contract, element i has `len` readable bytes.
+            // SAFETY: this function's `# Safety` section guarantees what the calls need: each
+            // (pointer, length) pair is NULL or that many readable bytes that stay valid and
+            // unchanged for the call, as `bytes` requires. NULL and bad lengths come back as
+            // errors, never dereferenced.
             let element = unsafe { bytes(name, len, "elements[i]") }?;
             let vector = &vectors[i * dim..(i + 1) * dim];
             adds.push(ElementAdd {
@@ -283,7 +306,9 @@ pub unsafe extern "C" fn sutra_vector_add_many(
                 expiry,
             });
         }
-        // SAFETY: per the contract, NULL or initialised.
+        // SAFETY: this function's `# Safety` section guarantees what the calls need: `options` is
+        // NULL or an initialised `sutra_vector_set_options`, as `set_options` requires. NULL and
+        // bad lengths come back as errors, never dereferenced.
         let opts = unsafe { set_options(options) }?;
         let n = engine.vadd_many(key, &opts, &adds)?;
         // SAFETY: NULL or writable per the contract.
@@ -311,7 +336,10 @@ unsafe fn element_array<'a>(ptr: *const *const u8, count: usize) -> FfiResult<&'
 /// # Safety
 /// `ptr` is NULL (only with count 0) or points to `count` readable `usize`s.
 unsafe fn usize_array<'a>(ptr: *const usize, count: usize, arg: &str) -> FfiResult<&'a [usize]> {
-    // SAFETY: per the contract; out_slice checks NULL, size and alignment.
+    // SAFETY: this function's `# Safety` section guarantees what the calls need: each output buffer
+    // is NULL or `capacity` writable, aligned elements no one else accesses during the call, as
+    // `out_slice` requires (it checks NULL, size and alignment). NULL and bad lengths come back as
+    // errors, never dereferenced.
     unsafe { out_slice(ptr.cast_mut(), count, arg) }.map(|s| &*s)
 }
 
@@ -336,7 +364,14 @@ pub unsafe extern "C" fn sutra_vector_get(
     err: *mut sutra_error,
 ) -> i32 {
     guard(err, || {
-        // SAFETY: per the contract.
+        // SAFETY: this function's `# Safety` section guarantees what the calls need: `cache` is
+        // NULL or a live handle from `sutra_cache_open` not being closed, as `engine` requires;
+        // each (pointer, length) pair is NULL or that many readable bytes that stay valid and
+        // unchanged for the call, as `bytes` requires; each output buffer is NULL or `capacity`
+        // writable, aligned elements no one else accesses during the call, as `out_slice` requires
+        // (it checks NULL, size and alignment); each output pointer is NULL or writable and
+        // unaliased for the call, as `out` requires. NULL and bad lengths come back as errors,
+        // never dereferenced.
         let (engine, key, element, buf, dim, found) = unsafe {
             (
                 engine(cache)?,
@@ -393,7 +428,16 @@ pub unsafe extern "C" fn sutra_vector_get_many(
     err: *mut sutra_error,
 ) -> i32 {
     guard(err, || {
-        // SAFETY: per the contract.
+        // SAFETY: this function's `# Safety` section guarantees what the calls need: `cache` is
+        // NULL or a live handle from `sutra_cache_open` not being closed, as `engine` requires;
+        // each (pointer, length) pair is NULL or that many readable bytes that stay valid and
+        // unchanged for the call, as `bytes` requires; each output buffer is NULL or `capacity`
+        // writable, aligned elements no one else accesses during the call, as `out_slice` requires
+        // (it checks NULL, size and alignment); each output pointer is NULL or writable and
+        // unaliased for the call, as `out` requires; `elements` is NULL or `count` readable
+        // pointers, as `element_array` requires; each length array is NULL or `count` readable
+        // `size_t`, as `usize_array` requires. NULL and bad lengths come back as errors, never
+        // dereferenced.
         let (engine, key, names, lens, buf, found, dim, hits) = unsafe {
             (
                 engine(cache)?,
@@ -411,7 +455,10 @@ pub unsafe extern "C" fn sutra_vector_get_many(
         found.fill(0);
         let mut keys = Vec::with_capacity(count);
         for (&name, &len) in names.iter().zip(lens) {
-            // SAFETY: per the contract, each name is readable.
+            // SAFETY: this function's `# Safety` section guarantees what the calls need: each
+            // (pointer, length) pair is NULL or that many readable bytes that stay valid and
+            // unchanged for the call, as `bytes` requires. NULL and bad lengths come back as
+            // errors, never dereferenced.
             keys.push(unsafe { bytes(name, len, "elements[i]") }?);
         }
         let Some(d) = engine.vdim(key)? else {
@@ -462,7 +509,11 @@ pub unsafe extern "C" fn sutra_vector_remove(
     err: *mut sutra_error,
 ) -> i32 {
     guard(err, || {
-        // SAFETY: per the contract.
+        // SAFETY: this function's `# Safety` section guarantees what the calls need: `cache` is
+        // NULL or a live handle from `sutra_cache_open` not being closed, as `engine` requires;
+        // each (pointer, length) pair is NULL or that many readable bytes that stay valid and
+        // unchanged for the call, as `bytes` requires. NULL and bad lengths come back as errors,
+        // never dereferenced.
         let (engine, key, element) = unsafe {
             (
                 engine(cache)?,
@@ -493,7 +544,12 @@ pub unsafe extern "C" fn sutra_vector_info(
     err: *mut sutra_error,
 ) -> i32 {
     guard(err, || {
-        // SAFETY: per the contract.
+        // SAFETY: this function's `# Safety` section guarantees what the calls need: `cache` is
+        // NULL or a live handle from `sutra_cache_open` not being closed, as `engine` requires;
+        // each (pointer, length) pair is NULL or that many readable bytes that stay valid and
+        // unchanged for the call, as `bytes` requires; each output pointer is NULL or writable and
+        // unaliased for the call, as `out` requires. NULL and bad lengths come back as errors,
+        // never dereferenced.
         let (engine, key, dim, count) = unsafe {
             (
                 engine(cache)?,
@@ -542,7 +598,9 @@ fn search_into(
 /// `p` is NULL or points to an initialised struct.
 unsafe fn search_params(p: *const sutra_search_params) -> SearchParams {
     let mut params = SearchParams::default();
-    // SAFETY: per this function's contract.
+    // SAFETY: this function's `# Safety` section guarantees what the calls need: the pointer is
+    // NULL or points to an initialised value that outlives the call, so `as_ref` gives `None` or a
+    // valid shared reference. NULL and bad lengths come back as errors, never dereferenced.
     if let Some(p) = unsafe { p.as_ref() } {
         params.count = p.count;
         params.ef = p.ef;
@@ -621,7 +679,15 @@ unsafe fn vector_search(
     err: *mut sutra_error,
 ) -> i32 {
     guard(err, || {
-        // SAFETY: per the contract.
+        // SAFETY: this function's `# Safety` section guarantees what the calls need: `cache` is
+        // NULL or a live handle from `sutra_cache_open` not being closed, as `engine` requires;
+        // each (pointer, length) pair is NULL or that many readable bytes that stay valid and
+        // unchanged for the call, as `bytes` requires; each (pointer, length) pair is NULL or that
+        // many readable, aligned f32 that stay valid for the call, as `floats` requires; each
+        // output buffer is NULL or `capacity` writable, aligned elements no one else accesses
+        // during the call, as `out_slice` requires (it checks NULL, size and alignment); each
+        // output pointer is NULL or writable and unaliased for the call, as `out` requires. NULL
+        // and bad lengths come back as errors, never dereferenced.
         let (engine, key, query, hits, names, hit_count, names_len) = unsafe {
             (
                 engine(cache)?,
@@ -635,12 +701,17 @@ unsafe fn vector_search(
         };
         *hit_count = 0;
         *names_len = 0;
-        // SAFETY: per the contract, NULL or initialised.
+        // SAFETY: this function's `# Safety` section guarantees what the calls need: `params` is
+        // NULL or an initialised `sutra_search_params`, as `search_params` requires. NULL and bad
+        // lengths come back as errors, never dereferenced.
         let params = unsafe { search_params(params) };
         let found = match filter {
             None => engine.vsearch(key, Query::Vector(query), &params)?,
             Some((f, f_len, filter_ef)) => {
-                // SAFETY: per the contract.
+                // SAFETY: this function's `# Safety` section guarantees what the calls need: each
+                // (pointer, length) pair is NULL or that many readable bytes that stay valid and
+                // unchanged for the call, as `bytes` requires. NULL and bad lengths come back as
+                // errors, never dereferenced.
                 let filter = unsafe { bytes(f, f_len, "filter")? };
                 let compiled = compile_filter(filter)?;
                 engine.vsearch_filtered(key, Query::Vector(query), &params, &compiled, filter_ef)?
@@ -693,7 +764,9 @@ pub unsafe extern "C" fn sutra_vector_search_filtered(
     names_len: *mut usize,
     err: *mut sutra_error,
 ) -> i32 {
-    // SAFETY: per the contract.
+    // SAFETY: this function's `# Safety` section guarantees what the calls need: every pointer
+    // argument meets `vector_search`'s `# Safety` (the same as this function's). NULL and bad
+    // lengths come back as errors, never dereferenced.
     unsafe {
         vector_search(
             cache,
@@ -735,7 +808,14 @@ pub unsafe extern "C" fn sutra_vector_search_element(
     err: *mut sutra_error,
 ) -> i32 {
     guard(err, || {
-        // SAFETY: per the contract.
+        // SAFETY: this function's `# Safety` section guarantees what the calls need: `cache` is
+        // NULL or a live handle from `sutra_cache_open` not being closed, as `engine` requires;
+        // each (pointer, length) pair is NULL or that many readable bytes that stay valid and
+        // unchanged for the call, as `bytes` requires; each output buffer is NULL or `capacity`
+        // writable, aligned elements no one else accesses during the call, as `out_slice` requires
+        // (it checks NULL, size and alignment); each output pointer is NULL or writable and
+        // unaliased for the call, as `out` requires. NULL and bad lengths come back as errors,
+        // never dereferenced.
         let (engine, key, element, hits, names, hit_count, names_len) = unsafe {
             (
                 engine(cache)?,
@@ -749,7 +829,9 @@ pub unsafe extern "C" fn sutra_vector_search_element(
         };
         *hit_count = 0;
         *names_len = 0;
-        // SAFETY: per the contract, NULL or initialised.
+        // SAFETY: this function's `# Safety` section guarantees what the calls need: `params` is
+        // NULL or an initialised `sutra_search_params`, as `search_params` requires. NULL and bad
+        // lengths come back as errors, never dereferenced.
         let params = unsafe { search_params(params) };
         let found = engine.vsearch(key, Query::Element(element), &params)?;
         search_into(found, hits, names, hit_count, names_len)
@@ -773,7 +855,13 @@ pub unsafe extern "C" fn sutra_vector_invalidate(
     err: *mut sutra_error,
 ) -> i32 {
     guard(err, || {
-        // SAFETY: per the contract.
+        // SAFETY: this function's `# Safety` section guarantees what the calls need: `cache` is
+        // NULL or a live handle from `sutra_cache_open` not being closed, as `engine` requires;
+        // each (pointer, length) pair is NULL or that many readable bytes that stay valid and
+        // unchanged for the call, as `bytes` requires; each (pointer, length) pair is NULL or that
+        // many readable, aligned f32 that stay valid for the call, as `floats` requires; each
+        // output pointer is NULL or writable and unaliased for the call, as `out` requires. NULL
+        // and bad lengths come back as errors, never dereferenced.
         let (engine, key, query, removed) = unsafe {
             (
                 engine(cache)?,
@@ -813,7 +901,11 @@ pub unsafe extern "C" fn sutra_vector_expire(
     err: *mut sutra_error,
 ) -> i32 {
     guard(err, || {
-        // SAFETY: per the contract.
+        // SAFETY: this function's `# Safety` section guarantees what the calls need: `cache` is
+        // NULL or a live handle from `sutra_cache_open` not being closed, as `engine` requires;
+        // each (pointer, length) pair is NULL or that many readable bytes that stay valid and
+        // unchanged for the call, as `bytes` requires. NULL and bad lengths come back as errors,
+        // never dereferenced.
         let (engine, key, element) = unsafe {
             (
                 engine(cache)?,
@@ -845,7 +937,12 @@ pub unsafe extern "C" fn sutra_vector_ttl(
     err: *mut sutra_error,
 ) -> i32 {
     guard(err, || {
-        // SAFETY: per the contract.
+        // SAFETY: this function's `# Safety` section guarantees what the calls need: `cache` is
+        // NULL or a live handle from `sutra_cache_open` not being closed, as `engine` requires;
+        // each (pointer, length) pair is NULL or that many readable bytes that stay valid and
+        // unchanged for the call, as `bytes` requires; each output pointer is NULL or writable and
+        // unaliased for the call, as `out` requires. NULL and bad lengths come back as errors,
+        // never dereferenced.
         let (engine, key, element, ttl_ms) = unsafe {
             (
                 engine(cache)?,
@@ -874,7 +971,12 @@ pub unsafe extern "C" fn sutra_vector_stats(
     err: *mut sutra_error,
 ) -> i32 {
     guard(err, || {
-        // SAFETY: per the contract.
+        // SAFETY: this function's `# Safety` section guarantees what the calls need: `cache` is
+        // NULL or a live handle from `sutra_cache_open` not being closed, as `engine` requires;
+        // each (pointer, length) pair is NULL or that many readable bytes that stay valid and
+        // unchanged for the call, as `bytes` requires; each output pointer is NULL or writable and
+        // unaliased for the call, as `out` requires. NULL and bad lengths come back as errors,
+        // never dereferenced.
         let (engine, key, stats, found) = unsafe {
             (
                 engine(cache)?,
@@ -911,7 +1013,9 @@ pub unsafe extern "C" fn sutra_vector_index_wait(
     err: *mut sutra_error,
 ) -> i32 {
     guard(err, || {
-        // SAFETY: per the contract.
+        // SAFETY: this function's `# Safety` section guarantees what the calls need: `cache` is
+        // NULL or a live handle from `sutra_cache_open` not being closed, as `engine` requires.
+        // NULL and bad lengths come back as errors, never dereferenced.
         unsafe { engine(cache)? }.index_settle();
         Ok(())
     })

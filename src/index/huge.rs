@@ -4,6 +4,7 @@
 //! nearly every one is a TLB miss, and under virtualisation a miss walks two page tables.
 //! Where the kernel leaves THP to `madvise` (the common default), the arrays ask for 2 MiB
 //! pages before their memory is first touched.
+#![allow(unsafe_code)] // listed in ARCHITECTURE.md; every block after a `// SAFETY:` comment
 
 /// Grows `v` to `len` elements, each made by `f`, after advising the kernel to back its
 /// buffer with huge pages (buffers under 4 MiB are left alone).

@@ -19,6 +19,7 @@
 //!   wrap (modulo 2^32) and never panic;
 //! - f32 results carry ordinary f32 rounding error (relative to the sum of the absolute
 //!   products); NaN and infinities are not handled specially (the engine rejects them).
+#![allow(unsafe_code)] // listed in ARCHITECTURE.md; every block after a `// SAFETY:` comment
 
 #[cfg(target_arch = "x86_64")]
 pub mod avx2;

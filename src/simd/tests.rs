@@ -56,14 +56,19 @@ fn providers() -> Vec<Provider> {
     #[cfg(target_arch = "x86_64")]
     if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
         use super::avx2;
-        // SAFETY (all six closures): AVX2 and FMA were detected just above.
         v.push(Provider {
             name: "avx2",
+            // SAFETY: AVX2 and FMA were detected just above (`is_x86_feature_detected!`).
             dot_f32: Box::new(|a, b| unsafe { avx2::dot_f32_avx2(a, b) }),
+            // SAFETY: AVX2 and FMA were detected just above (`is_x86_feature_detected!`).
             cos_f32: Box::new(|a, b| unsafe { avx2::cos_f32_avx2(a, b) }),
+            // SAFETY: AVX2 and FMA were detected just above (`is_x86_feature_detected!`).
             l2sq_f32: Box::new(|a, b| unsafe { avx2::l2sq_f32_avx2(a, b) }),
+            // SAFETY: AVX2 and FMA were detected just above (`is_x86_feature_detected!`).
             dot_i8: Box::new(|a, b| unsafe { avx2::dot_i8_avx2(a, b) }),
+            // SAFETY: AVX2 and FMA were detected just above (`is_x86_feature_detected!`).
             cos_i8: Box::new(|a, b| unsafe { avx2::cos_i8_avx2(a, b) }),
+            // SAFETY: AVX2 and FMA were detected just above (`is_x86_feature_detected!`).
             l2sq_i8: Box::new(|a, b| unsafe { avx2::l2sq_i8_avx2(a, b) }),
         });
     }
@@ -75,15 +80,20 @@ fn providers() -> Vec<Provider> {
         && is_x86_feature_detected!("avx512vnni")
     {
         use super::{avx2, avx512};
-        // SAFETY (all six closures): AVX2, FMA and the AVX-512 features were detected just
-        // above. Only the INT8 dot product has an AVX-512 kernel; the rest are AVX2's.
+        // Only the INT8 dot product has an AVX-512 kernel; the rest are AVX2's.
         v.push(Provider {
             name: "avx512",
+            // SAFETY: AVX2, FMA and the AVX-512 features were detected just above.
             dot_f32: Box::new(|a, b| unsafe { avx2::dot_f32_avx2(a, b) }),
+            // SAFETY: AVX2, FMA and the AVX-512 features were detected just above.
             cos_f32: Box::new(|a, b| unsafe { avx2::cos_f32_avx2(a, b) }),
+            // SAFETY: AVX2, FMA and the AVX-512 features were detected just above.
             l2sq_f32: Box::new(|a, b| unsafe { avx2::l2sq_f32_avx2(a, b) }),
+            // SAFETY: AVX2, FMA and the AVX-512 features were detected just above.
             dot_i8: Box::new(|a, b| unsafe { avx512::dot_i8_avx512(a, b) }),
+            // SAFETY: AVX2, FMA and the AVX-512 features were detected just above.
             cos_i8: Box::new(|a, b| unsafe { avx2::cos_i8_avx2(a, b) }),
+            // SAFETY: AVX2, FMA and the AVX-512 features were detected just above.
             l2sq_i8: Box::new(|a, b| unsafe { avx2::l2sq_i8_avx2(a, b) }),
         });
     }

@@ -34,10 +34,9 @@ pub(crate) use shard::{EntryRef, KeyEntry, Shard, ShardData, Value, NO_ELEM};
 pub(crate) use vindex::{with_scratch, SavedGraph, VIndex};
 pub(crate) use vset::{PreparedQuery, SetParams, VectorSet};
 
-use crate::engine::{Counters, EngineConfig};
 use crate::error::Result;
 use crate::index::{Image, Restore};
-use crate::vocab::EvictionPolicy;
+use crate::vocab::{Clock, Counters, EvictionPolicy};
 pub(crate) use record::Record;
 
 /// Number of shards (a power of two).
@@ -105,8 +104,24 @@ pub(crate) struct GlobalCounters {
     pub vsets: AtomicU64,
 }
 
+/// What the store is configured with (the engine derives it from its own configuration).
+pub(crate) struct StoreConfig {
+    /// Cap on entries (blob keys plus elements); 0 = none.
+    pub max_entries: u64,
+    /// Cap on accounted bytes; 0 = none.
+    pub max_bytes: u64,
+    /// What happens at a cap.
+    pub eviction_policy: EvictionPolicy,
+    /// The clock of TTLs and LFU decay.
+    pub clock: Arc<dyn Clock>,
+    /// Bytes a snapshot copies per hold of a shard's read lock.
+    pub snapshot_piece_bytes: usize,
+    /// A set gets an HNSW index once it holds this many elements (`usize::MAX` = never).
+    pub index_min_elements: usize,
+}
+
 pub(crate) struct Store {
-    pub cfg: EngineConfig,
+    pub cfg: StoreConfig,
     pub shards: Box<[Shard]>,
     hasher: hashbrown::DefaultHashBuilder,
     tick: AtomicU64,
@@ -131,7 +146,7 @@ pub(crate) struct Store {
 }
 
 impl Store {
-    pub fn new(cfg: EngineConfig) -> Self {
+    pub fn new(cfg: StoreConfig) -> Self {
         Self {
             cfg,
             shards: (0..SHARDS).map(|_| Shard::new()).collect(),

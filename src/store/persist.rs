@@ -489,7 +489,7 @@ mod tests {
         w.section(BLOBS, 0, &[&blobs]).unwrap();
         let snap = Snapshot::open(&w.finish(7).unwrap()).unwrap();
         assert_eq!((snap.lsn, snap.consistent_lsn), (5, 7));
-        let store = Store::new(EngineConfig::default());
+        let store = Store::new(EngineConfig::default().store_config());
         store.load_snapshot(&snap).unwrap();
         let h = store.hash(b"k");
         let data = store.shards[Store::shard_of(h)].data.read();
@@ -537,7 +537,7 @@ mod tests {
             data_dir: None,
             ..cfg
         };
-        let store = Store::new(cfg.clone());
+        let store = Store::new(cfg.store_config());
         store.load_snapshot(&first).unwrap();
         let out = tempfile::tempdir().unwrap();
         let second = Snapshot::open(
@@ -549,7 +549,7 @@ mod tests {
         assert_eq!(graph_image(&second), saved);
 
         // And that one restores: every node comes back without an insert.
-        let again = Store::new(cfg);
+        let again = Store::new(cfg.store_config());
         again.load_snapshot(&second).unwrap();
         while again.index_step() {}
         let restored: usize = again

@@ -18,8 +18,7 @@ use std::sync::Arc;
 use super::arena::Arena;
 use super::meta::AccessMeta;
 use super::vindex::VIndex;
-use crate::engine::Counters;
-use crate::vocab::{Metric, StorageMode};
+use crate::vocab::{Counters, Metric, StorageMode};
 use crate::{quant, simd};
 
 /// Fixed parameters of a set.

@@ -40,6 +40,7 @@
 //! [`UringIo`] for why the write is not a ring `WRITE` by default),
 //! [`SyncIo`] (`pwrite` + `fdatasync`; chosen automatically when io_uring is unavailable, or
 //! with [`IoChoice::Sync`]), [`FaultIo`] (tests). [`Wal::io_kind`] says which is active.
+#![allow(unsafe_code)] // listed in ARCHITECTURE.md; every block after a `// SAFETY:` comment
 
 pub mod format;
 mod io;

@@ -31,7 +31,7 @@ impl Engine {
         opts: &VectorSetOptions,
         adds: &[ElementAdd<'_>],
     ) -> Result<usize> {
-        if let Some(expected) = self.store.cfg.vector_dimension {
+        if let Some(expected) = self.cfg.vector_dimension {
             if let Some(a) = adds.iter().find(|a| a.vector.len() != expected) {
                 return Err(Error::ConfiguredDimension {
                     expected,
@@ -140,7 +140,7 @@ impl Engine {
             None => SetParams {
                 dim,
                 metric: opts.metric.unwrap_or_default(),
-                storage: opts.storage.unwrap_or(store.cfg.default_storage_mode),
+                storage: opts.storage.unwrap_or(self.cfg.default_storage_mode),
                 m: opts.m.unwrap_or(VectorSetOptions::DEFAULT_M),
                 ef_construction: opts
                     .ef_construction

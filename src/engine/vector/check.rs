@@ -6,7 +6,7 @@ use crate::store::{EntryRef, ShardData, Value};
 
 impl Engine {
     pub(super) fn check_element(&self, element: &[u8]) -> Result<()> {
-        let limit = self.store.cfg.limits.max_element_bytes;
+        let limit = self.cfg.limits.max_element_bytes;
         if element.len() > limit {
             return Err(Error::TooLarge {
                 arg: "element",
@@ -21,7 +21,7 @@ impl Engine {
         if v.is_empty() {
             return Err(Error::invalid("vector", "at least one component"));
         }
-        let max = self.store.cfg.limits.max_dim;
+        let max = self.cfg.limits.max_dim;
         if v.len() > max {
             return Err(Error::invalid(
                 "vector",
@@ -46,7 +46,7 @@ impl Engine {
     }
 
     pub(super) fn check_attrs(&self, json: &str) -> Result<()> {
-        let limit = self.store.cfg.limits.max_attributes_bytes;
+        let limit = self.cfg.limits.max_attributes_bytes;
         if json.len() > limit {
             return Err(Error::TooLarge {
                 arg: "attributes",
