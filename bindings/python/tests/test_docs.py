@@ -2,6 +2,7 @@
 against a real sutra-cache standing on 50051 (and a real Redis on 6379 as the migration
 source)."""
 
+import os
 import re
 from pathlib import Path
 
@@ -20,11 +21,15 @@ def blocks() -> list:
 
 
 @pytest.mark.parametrize("index", range(N_BLOCKS))
-def test_python_examples_of_the_docs_run(index, redis_port, sutra, capsys, monkeypatch):
-    monkeypatch.delenv("L1_CACHE_SIZE", raising=False)
+def test_python_examples_of_the_docs_run(index, redis_port, sutra, capsys):
     redis.Redis(port=redis_port).flushdb()
     code = blocks()[index]
     code = code.replace("port=6379", f"port={redis_port}").replace("50051", str(sutra))
-    exec(compile(code, f"{DOC}:python block {index}", "exec"), {"__name__": "__docs__"})
+    saved = dict(os.environ)  # an example may set the seed's variables; keep them to it
+    try:
+        exec(compile(code, f"{DOC}:python block {index}", "exec"), {"__name__": "__docs__"})
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
     out = capsys.readouterr().out
     assert out, "each example prints something"
