@@ -4,6 +4,27 @@
 
 use std::fmt;
 
+/// A fixed parameter of a vector set (named by [`Error::Conflict`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SetParam {
+    /// The similarity metric.
+    Metric,
+    /// The storage mode (Redis's quantization).
+    Storage,
+    /// HNSW M.
+    M,
+}
+
+impl fmt::Display for SetParam {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            SetParam::Metric => "metric",
+            SetParam::Storage => "storage",
+            SetParam::M => "M",
+        })
+    }
+}
+
 /// Stable numeric codes. Appended, never renumbered (the C ABI exposes them).
 #[repr(i32)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -103,9 +124,16 @@ pub enum Error {
         /// The limit.
         limit: usize,
     },
-    /// Fixed set parameters disagree.
-    #[error("conflict: {0}")]
-    Conflict(String),
+    /// An add asked for a vector set parameter other than the one the set was created with.
+    #[error("conflict: the set was created with {param} {set}; this add asks for {asked}")]
+    Conflict {
+        /// Which parameter.
+        param: SetParam,
+        /// The set's value.
+        set: String,
+        /// The value the add asked for.
+        asked: String,
+    },
     /// Valid but not supported here.
     #[error("not supported: {0}")]
     Unsupported(String),
@@ -145,7 +173,7 @@ impl Error {
             Error::OutOfMemory { .. } => ErrorCode::OutOfMemory,
             Error::NotFound { .. } => ErrorCode::NotFound,
             Error::TooLarge { .. } => ErrorCode::TooLarge,
-            Error::Conflict(_) => ErrorCode::Conflict,
+            Error::Conflict { .. } => ErrorCode::Conflict,
             Error::Unsupported(_) => ErrorCode::Unsupported,
             Error::Io(_) => ErrorCode::Io,
             Error::Corrupt { .. } => ErrorCode::Corrupt,

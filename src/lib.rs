@@ -30,5 +30,5 @@ mod vocab;
 pub mod wal;
 
 pub use engine::*;
-pub use error::{Error, ErrorCode, Result};
+pub use error::{Error, ErrorCode, Result, SetParam};
 pub use vocab::{DEFAULT_WAL_SYNC_INTERVAL_MS, TTL_MISSING, TTL_NO_EXPIRY};

@@ -670,3 +670,106 @@ fn recovery_replays_sets_of_any_dimension_after_the_configured_one_changes() {
     assert!(matches!(err, Error::ConfiguredDimension { .. }), "{err}");
     e.close().unwrap();
 }
+
+#[test]
+fn a_conflict_names_the_parameter_and_both_values() {
+    let (e, _) = engine();
+    let v = [1.0f32, 0.0, 0.0];
+    e.vadd(
+        b"s",
+        &opts(StorageMode::Q8, Metric::Cosine),
+        ElementAdd::new(b"a", &v),
+    )
+    .unwrap();
+    let err = e
+        .vadd(
+            b"s",
+            &opts(StorageMode::Exact, Metric::Cosine),
+            ElementAdd::new(b"b", &v),
+        )
+        .unwrap_err();
+    match &err {
+        Error::Conflict { param, set, asked } => {
+            assert_eq!(
+                (*param, set.as_str(), asked.as_str()),
+                (SetParam::Storage, "q8", "exact")
+            );
+        }
+        other => panic!("expected a conflict, got {other:?}"),
+    }
+    assert_eq!(
+        err.to_string(),
+        "conflict: the set was created with storage q8; this add asks for exact"
+    );
+    let m32 = VectorSetOptions {
+        m: Some(32),
+        ..Default::default()
+    };
+    let err = e.vadd(b"s", &m32, ElementAdd::new(b"b", &v)).unwrap_err();
+    assert!(
+        matches!(&err, Error::Conflict { param: SetParam::M, set, asked } if set == "16" && asked == "32"),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn vemb_raw_gives_the_stored_form_of_each_storage_mode() {
+    let (e, _) = engine();
+    let v = [3.0f32, -4.0, 0.0, 1.5];
+    let norm = v.iter().map(|x| f64::from(*x).powi(2)).sum::<f64>().sqrt();
+    for (key, mode) in [
+        (&b"x"[..], StorageMode::Exact),
+        (b"n", StorageMode::NoQuant),
+    ] {
+        e.vadd(key, &opts(mode, Metric::L2), ElementAdd::new(b"a", &v))
+            .unwrap();
+        match e.vemb_raw(key, b"a").unwrap().unwrap() {
+            RawEmbedding::F32 { unit, norm: n } => {
+                assert!((n - norm).abs() < 1e-9, "{mode:?}");
+                for (u, x) in unit.iter().zip(&v) {
+                    assert!(
+                        (f64::from(*u) - f64::from(*x) / norm).abs() < 1e-6,
+                        "{mode:?}"
+                    );
+                }
+            }
+            other => panic!("{mode:?}: {other:?}"),
+        }
+    }
+    e.vadd(
+        b"q",
+        &opts(StorageMode::Q8, Metric::L2),
+        ElementAdd::new(b"a", &v),
+    )
+    .unwrap();
+    match e.vemb_raw(b"q", b"a").unwrap().unwrap() {
+        RawEmbedding::Int8 {
+            codes,
+            norm: n,
+            range,
+        } => {
+            assert_eq!(codes.len(), 4);
+            // The largest component maps to ±127 and the codes rebuild the stored vector.
+            assert_eq!(codes[1], -127);
+            let back = e.vget(b"q", b"a").unwrap().unwrap();
+            for (q, x) in codes.iter().zip(&back) {
+                let u = f64::from(*q) * range / 127.0 * n;
+                assert!((u - f64::from(*x)).abs() < 1e-3 * norm, "{q} vs {x}");
+            }
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(e.vemb_raw(b"q", b"missing").unwrap(), None);
+    assert_eq!(e.vemb_raw(b"nokey", b"a").unwrap(), None);
+}
+
+#[test]
+fn a_filter_argument_that_does_not_compile_has_redis_error_text() {
+    let err = Filter::compile_arg(b".k@1").unwrap_err();
+    assert_eq!(err.to_string(), "syntax error in FILTER expression near: @1");
+    assert_eq!(err.offset, 2);
+    // At the end of the expression Redis quotes all of it.
+    let err = Filter::compile_arg(b".k==").unwrap_err();
+    assert_eq!(err.to_string(), "syntax error in FILTER expression near: .k==");
+    assert!(Filter::compile_arg(b".year > 2000").is_ok());
+}

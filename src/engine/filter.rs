@@ -306,7 +306,33 @@ impl Lexer<'_> {
     }
 }
 
+/// A FILTER argument that does not compile; its `Display` is Redis's error text
+/// (`syntax error in FILTER expression near: …`), which every front end passes on.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FilterSyntax {
+    /// Byte offset where the expression stops making sense.
+    pub offset: usize,
+    /// The expression from there (all of it when that is its end), as Redis quotes it.
+    pub near: String,
+}
+
+impl std::fmt::Display for FilterSyntax {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "syntax error in FILTER expression near: {}", self.near)
+    }
+}
+
 impl Filter {
+    /// Compiles a FILTER argument as a client sends it (bytes, read as UTF-8 with invalid
+    /// sequences replaced, as Redis reads them), or Redis's error naming where it stops.
+    pub fn compile_arg(expr: &[u8]) -> Result<Filter, FilterSyntax> {
+        let text = String::from_utf8_lossy(expr);
+        Filter::compile(&text).map_err(|e| FilterSyntax {
+            offset: e.offset,
+            near: e.near(&text).to_string(),
+        })
+    }
+
     /// Compiles an expression, or says where it stops making sense.
     pub fn compile(expr: &str) -> Result<Filter, FilterError> {
         let tokens = Lexer {

@@ -15,7 +15,7 @@ pub use config::{
     Clock, EngineConfig, EvictionPolicy, IoChoice, Limits, ManualClock, SyncPolicy, SystemClock,
 };
 pub use durable::{Durability, RecoveryReport};
-pub use filter::{Filter, FilterError};
+pub use filter::{Filter, FilterError, FilterSyntax};
 pub use types::*;
 
 pub use crate::store::feed::{Change, ChangeCause, ChangeSink};

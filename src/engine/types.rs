@@ -152,6 +152,29 @@ impl VectorSetOptions {
     pub const DEFAULT_EF_CONSTRUCTION: usize = crate::index::Params::DEFAULT_EF_CONSTRUCTION;
 }
 
+/// An element's vector in Redis's VEMB RAW form ([`crate::Engine::vemb_raw`]): what the
+/// set's storage mode keeps, as the unit-length vector and its L2 norm.
+#[derive(Clone, Debug, PartialEq)]
+pub enum RawEmbedding {
+    /// A `q8` set's: codes `q = round(u / range × 127)` of the unit vector `u`, with
+    /// `range = max |u|` (so `u ≈ q × range / 127`): exactly the stored codes.
+    Int8 {
+        /// One code per dimension.
+        codes: Vec<i8>,
+        /// L2 norm of the vector.
+        norm: f64,
+        /// Largest absolute component of the unit vector.
+        range: f64,
+    },
+    /// An `exact` or `noquant` set's: the unit vector (the vector itself when its norm is 0).
+    F32 {
+        /// The vector divided by its norm.
+        unit: Vec<f32>,
+        /// L2 norm of the vector.
+        norm: f64,
+    },
+}
+
 /// Attribute change carried by an add.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum AttrUpdate<'a> {

@@ -723,17 +723,7 @@ unsafe fn vector_search(
 
 /// A filter expression from C bytes, or an invalid-argument error saying where it breaks.
 fn compile_filter(filter: &[u8]) -> crate::Result<Filter> {
-    let text = std::str::from_utf8(filter).map_err(|_| Error::invalid("filter", "UTF-8 text"))?;
-    Filter::compile(text).map_err(|e| {
-        Error::invalid(
-            "filter",
-            format!(
-                "a filter expression (syntax error at byte {} near {:?})",
-                e.offset,
-                e.near(text)
-            ),
-        )
-    })
+    Filter::compile_arg(filter).map_err(|e| Error::invalid("filter", e))
 }
 
 /// Like `sutra_vector_search`, keeping only elements whose JSON attributes pass `filter`

@@ -4,7 +4,7 @@ use std::sync::atomic::Ordering;
 
 use crate::engine::api::Engine;
 use crate::engine::types::*;
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, SetParam};
 use crate::store::record::AddRec;
 use crate::store::{
     expired, Change, ChangeCause, EntryRef, KeyEntry, Record, Removal, SetParams, ShardData, Value,
@@ -115,19 +115,22 @@ impl Engine {
             Some(Value::Blob { .. }) => return Err(Error::WrongType),
             Some(Value::VSet(set)) => {
                 let p = set.params;
-                let conflict = |what: &str, set: &str, asked: &str| {
-                    Err(Error::Conflict(format!(
-                        "the set was created with {what} {set}; this add asks for {asked}"
-                    )))
-                };
+                let conflict =
+                    |param, set: &dyn std::fmt::Display, asked: &dyn std::fmt::Display| {
+                        Err(Error::Conflict {
+                            param,
+                            set: set.to_string(),
+                            asked: asked.to_string(),
+                        })
+                    };
                 if let Some(m) = opts.metric.filter(|&m| m != p.metric) {
-                    return conflict("metric", p.metric.name(), m.name());
+                    return conflict(SetParam::Metric, &p.metric, &m);
                 }
                 if let Some(s) = opts.storage.filter(|&s| s != p.storage) {
-                    return conflict("storage", p.storage.name(), s.name());
+                    return conflict(SetParam::Storage, &p.storage, &s);
                 }
                 if let Some(m) = opts.m.filter(|&m| m != p.m) {
-                    return conflict("M", &p.m.to_string(), &m.to_string());
+                    return conflict(SetParam::M, &p.m, &m);
                 }
                 if dim != p.dim {
                     return Err(Error::DimensionMismatch {

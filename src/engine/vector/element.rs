@@ -11,6 +11,61 @@ use crate::store::{
 };
 
 impl Engine {
+    /// The element's vector in Redis's VEMB RAW form for its set's storage mode; `None`
+    /// when the key or the element does not exist.
+    pub fn vemb_raw(&self, key: &[u8], element: &[u8]) -> Result<Option<RawEmbedding>> {
+        let Some(v) = self.vget(key, element)? else {
+            return Ok(None);
+        };
+        let storage = self
+            .key_info(key)?
+            .and_then(|i| i.storage)
+            .unwrap_or_default();
+        let norm = v
+            .iter()
+            .map(|x| f64::from(*x) * f64::from(*x))
+            .sum::<f64>()
+            .sqrt();
+        if storage == StorageMode::Q8 {
+            // The engine's vector is its codes dequantized (one scale per vector), so this
+            // gives back exactly the stored codes.
+            let unit: Vec<f64> = v
+                .iter()
+                .map(|x| {
+                    if norm > 0.0 {
+                        f64::from(*x) / norm
+                    } else {
+                        0.0
+                    }
+                })
+                .collect();
+            let range = unit.iter().fold(0.0f64, |m, u| m.max(u.abs()));
+            let codes = unit
+                .iter()
+                .map(|u| {
+                    let q = if range > 0.0 {
+                        (u / range * 127.0).round()
+                    } else {
+                        0.0
+                    };
+                    q.clamp(-127.0, 127.0) as i8
+                })
+                .collect();
+            return Ok(Some(RawEmbedding::Int8 { codes, norm, range }));
+        }
+        let unit = v
+            .iter()
+            .map(|x| {
+                if norm > 0.0 {
+                    (f64::from(*x) / norm) as f32
+                } else {
+                    *x
+                }
+            })
+            .collect();
+        Ok(Some(RawEmbedding::F32 { unit, norm }))
+    }
+
     /// The element's vector: the exact f32 stored in `exact`/`noquant` mode, dequantized in `q8`.
     pub fn vget(&self, key: &[u8], element: &[u8]) -> Result<Option<Vec<f32>>> {
         let mut out = Vec::new();

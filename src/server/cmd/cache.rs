@@ -70,7 +70,7 @@ pub fn vaddm(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
             ctx.out.int(n as i64);
             Ok(())
         }
-        Err(e) => Err(super::vset::conflict_text(ctx, &args[1], &set_opts, e)),
+        Err(e) => Err(super::vset::conflict_text(e)),
     }
 }
 

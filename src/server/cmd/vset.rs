@@ -15,8 +15,8 @@ use bytes::Bytes;
 
 use super::{arg_str, is, parse_f64, CmdError, CmdResult, Ctx};
 use crate::{
-    AttrUpdate, ElementAdd, Error, Expiry, Filter, KeyKind, Metric, Query, SearchParams,
-    StorageMode, VectorSetOptions,
+    AttrUpdate, ElementAdd, Error, Expiry, Filter, KeyKind, Metric, Query, RawEmbedding,
+    SearchParams, SetParam, StorageMode, VectorSetOptions,
 };
 
 /// Largest dimension Redis accepts in a request.
@@ -139,20 +139,19 @@ impl AddOptions {
     }
 }
 
-/// Turns an engine conflict into Redis's exact text when the set shows which parameter
-/// differs.
-pub fn conflict_text(ctx: &Ctx<'_>, key: &[u8], opts: &VectorSetOptions, e: Error) -> CmdError {
-    if let Error::Conflict(_) = e {
-        if let Ok(Some(info)) = ctx.shared.engine.vinfo(key) {
-            if opts.storage.is_some_and(|s| s != info.storage) {
-                return CmdError::err("asked quantization mismatch with existing vector set");
-            }
-            if opts.m.is_some_and(|m| m != info.m) {
-                return CmdError::err("asked M value mismatch with existing vector set");
-            }
-        }
+/// Redis's exact text for an engine conflict on the storage mode or M (the error names the
+/// parameter); any other error as it is.
+pub fn conflict_text(e: Error) -> CmdError {
+    match e {
+        Error::Conflict {
+            param: SetParam::Storage,
+            ..
+        } => CmdError::err("asked quantization mismatch with existing vector set"),
+        Error::Conflict {
+            param: SetParam::M, ..
+        } => CmdError::err("asked M value mismatch with existing vector set"),
+        e => e.into(),
     }
-    e.into()
 }
 
 pub fn vadd(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
@@ -205,7 +204,7 @@ pub fn vadd(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
             ctx.out.boolean(added);
             Ok(())
         }
-        Err(e) => Err(conflict_text(ctx, &args[1], &set_opts, e)),
+        Err(e) => Err(conflict_text(e)),
     }
 }
 
@@ -263,13 +262,7 @@ fn element_missing(e: Error) -> CmdError {
 
 /// A FILTER expression, or Redis's error pointing at where it stops making sense.
 pub fn compile_filter(expr: &[u8]) -> Result<Filter, CmdError> {
-    let text = String::from_utf8_lossy(expr);
-    Filter::compile(&text).map_err(|e| {
-        CmdError::err(format!(
-            "syntax error in FILTER expression near: {}",
-            e.near(&text)
-        ))
-    })
+    Filter::compile_arg(expr).map_err(|e| CmdError::err(e.to_string()))
 }
 
 pub fn vsim(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
@@ -390,61 +383,27 @@ pub fn vemb(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
         }
         return Ok(());
     }
-    let storage = engine
-        .vinfo(&args[1])?
-        .map_or(StorageMode::Exact, |i| i.storage);
-    // Redis's raw forms hold the unit-length vector and its L2 norm.
-    let norm = v
-        .iter()
-        .map(|x| f64::from(*x) * f64::from(*x))
-        .sum::<f64>()
-        .sqrt();
-    if storage == StorageMode::Q8 {
-        // Redis's int8 form: codes q = round(u / range × 127) of the unit vector u, with
-        // range = max |u|, so that u ≈ q × range / 127. The engine's vector is its codes
-        // dequantized (one scale per vector), so this gives back exactly the stored codes.
-        let unit: Vec<f64> = v
-            .iter()
-            .map(|x| {
-                if norm > 0.0 {
-                    f64::from(*x) / norm
-                } else {
-                    0.0
-                }
-            })
-            .collect();
-        let range = unit.iter().fold(0.0f64, |m, u| m.max(u.abs()));
-        let codes: Vec<u8> = unit
-            .iter()
-            .map(|u| {
-                let q = if range > 0.0 {
-                    (u / range * 127.0).round()
-                } else {
-                    0.0
-                };
-                q.clamp(-127.0, 127.0) as i8 as u8
-            })
-            .collect();
-        ctx.out.array(4);
-        ctx.out.simple("int8");
-        ctx.out.bulk(&codes);
-        ctx.out.double(norm);
-        ctx.out.double(range);
+    let Some(raw) = engine.vemb_raw(&args[1], &args[2])? else {
+        ctx.out.null();
         return Ok(());
+    };
+    match raw {
+        RawEmbedding::Int8 { codes, norm, range } => {
+            ctx.out.array(4);
+            ctx.out.simple("int8");
+            ctx.out
+                .bulk(&codes.iter().map(|&q| q as u8).collect::<Vec<u8>>());
+            ctx.out.double(norm);
+            ctx.out.double(range);
+        }
+        RawEmbedding::F32 { unit, norm } => {
+            let blob: Vec<u8> = unit.iter().flat_map(|x| x.to_le_bytes()).collect();
+            ctx.out.array(3);
+            ctx.out.simple("f32");
+            ctx.out.bulk(&blob);
+            ctx.out.double(norm);
+        }
     }
-    let mut blob = Vec::with_capacity(v.len() * 4);
-    for x in &v {
-        let unit = if norm > 0.0 {
-            (f64::from(*x) / norm) as f32
-        } else {
-            *x
-        };
-        blob.extend_from_slice(&unit.to_le_bytes());
-    }
-    ctx.out.array(3);
-    ctx.out.simple("f32");
-    ctx.out.bulk(&blob);
-    ctx.out.double(norm);
     Ok(())
 }
 
