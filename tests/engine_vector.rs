@@ -766,10 +766,16 @@ fn vemb_raw_gives_the_stored_form_of_each_storage_mode() {
 #[test]
 fn a_filter_argument_that_does_not_compile_has_redis_error_text() {
     let err = Filter::compile_arg(b".k@1").unwrap_err();
-    assert_eq!(err.to_string(), "syntax error in FILTER expression near: @1");
+    assert_eq!(
+        err.to_string(),
+        "syntax error in FILTER expression near: @1"
+    );
     assert_eq!(err.offset, 2);
     // At the end of the expression Redis quotes all of it.
     let err = Filter::compile_arg(b".k==").unwrap_err();
-    assert_eq!(err.to_string(), "syntax error in FILTER expression near: .k==");
+    assert_eq!(
+        err.to_string(),
+        "syntax error in FILTER expression near: .k=="
+    );
     assert!(Filter::compile_arg(b".year > 2000").is_ok());
 }

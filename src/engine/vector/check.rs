@@ -1,10 +1,36 @@
-//! Input checks shared by the vector-set calls, and locating one element.
+//! Input checks shared by the vector-set calls, locating one element, and the opening of a
+//! write to one element (lock, type check, find, reclaim).
+
+use parking_lot::RwLockWriteGuard;
 
 use crate::engine::api::Engine;
 use crate::error::{Error, Result};
-use crate::store::{EntryRef, ShardData, Value};
+use crate::store::{expired, EntryRef, Removal, ShardData, Value};
 
 impl Engine {
+    /// The opening every write to one element shares: lock the key's shard for writing,
+    /// check the key holds a vector set (or nothing), find the element, and reclaim it if its
+    /// TTL has passed. The element is `None` when there is no live one; the lock is held
+    /// either way.
+    pub(super) fn lock_element(
+        &self,
+        key: &[u8],
+        element: &[u8],
+        now: u64,
+    ) -> Result<(RwLockWriteGuard<'_, ShardData>, Option<EntryRef>)> {
+        let (h, shard) = self.locate(key);
+        let mut data = shard.data.write();
+        self.check_set_type(&data, h, key)?;
+        let found = find_elem(&self.store, &data, h, key, element);
+        if let Some(e) = found {
+            if data.current_expiry(e).is_some_and(|at| expired(at, now)) {
+                self.store.remove_entry(&mut data, e, Removal::Expired);
+                return Ok((data, None));
+            }
+        }
+        Ok((data, found))
+    }
+
     pub(super) fn check_element(&self, element: &[u8]) -> Result<()> {
         let limit = self.cfg.limits.max_element_bytes;
         if element.len() > limit {

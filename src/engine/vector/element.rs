@@ -159,23 +159,14 @@ impl Engine {
         self.check_key(key)?;
         self.check_element(element)?;
         let now = self.store.now_ms();
-        let (h, shard) = self.locate(key);
-        let mut data = shard.data.write();
-        self.check_set_type(&data, h, key)?;
-        let Some(e) = find_elem(&self.store, &data, h, key, element) else {
+        let (mut data, Some(e)) = self.lock_element(key, element, now)? else {
             return Ok(false);
         };
-        let live = !data.current_expiry(e).is_some_and(|at| expired(at, now));
-        let why = if live {
-            self.store.log(&Record::VRem { key, name: element })?;
-            Removal::Deleted
-        } else {
-            Removal::Expired
-        };
-        self.store.remove_entry(&mut data, e, why);
+        self.store.log(&Record::VRem { key, name: element })?;
+        self.store.remove_entry(&mut data, e, Removal::Deleted);
         drop(data);
         self.store.wait_durable()?;
-        Ok(live)
+        Ok(true)
     }
 
     /// Sets (`Some(text)`, stored as given: FILTER reads it as a JSON object; an empty string
@@ -188,16 +179,9 @@ impl Engine {
             self.check_attrs(j)?;
         }
         let now = self.store.now_ms();
-        let (h, shard) = self.locate(key);
-        let mut data = shard.data.write();
-        self.check_set_type(&data, h, key)?;
-        let Some(e) = find_elem(&self.store, &data, h, key, element) else {
+        let (mut data, Some(e)) = self.lock_element(key, element, now)? else {
             return Ok(false);
         };
-        if data.current_expiry(e).is_some_and(|at| expired(at, now)) {
-            self.store.remove_entry(&mut data, e, Removal::Expired);
-            return Ok(false);
-        }
         let grow = json.map_or(0, |j| j.len() as u64 + 32);
         self.store.check_room(0, grow)?;
         let attrs = json.filter(|j| !j.is_empty());
@@ -248,16 +232,9 @@ impl Engine {
         self.check_element(element)?;
         let now = self.store.now_ms();
         let at = Self::expire_target(expiry, now)?;
-        let (h, shard) = self.locate(key);
-        let mut data = shard.data.write();
-        self.check_set_type(&data, h, key)?;
-        let Some(e) = find_elem(&self.store, &data, h, key, element) else {
+        let (mut data, Some(e)) = self.lock_element(key, element, now)? else {
             return Ok(false);
         };
-        if data.current_expiry(e).is_some_and(|t| expired(t, now)) {
-            self.store.remove_entry(&mut data, e, Removal::Expired);
-            return Ok(false);
-        }
         self.store.log(&Record::VExpire {
             key,
             name: element,
