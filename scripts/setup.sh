@@ -1,22 +1,86 @@
 #!/usr/bin/env bash
-# Installs what the tests and the server need on a fresh Debian machine (idempotent, quiet).
+# Installs what the tests and the server need on a fresh Debian/Ubuntu machine (idempotent),
+# and says what it did:
+#   - apt packages when missing: redis-server, redis-tools, valgrind, pkg-config, python3-venv;
+#   - rustfmt and clippy (rustup);
+#   - a Python venv in .venv/ (gitignored) with the packages the tests use (never the system
+#     interpreter: Debian 12 refuses that, "externally-managed-environment");
+#   - Go at least the version bindings/go/go.mod names: the `go` in PATH when it is new
+#     enough, else the newest stable release from go.dev into .go/ (gitignored) when go.dev
+#     is reachable, else it stops and says what to install.
+# The test scripts source scripts/env.sh, which puts .venv/bin and .go/bin first in PATH.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+say() { echo "setup: $*"; }
 
+# --- apt packages
 need_apt=()
-for pair in "redis-server:redis-server" "redis-cli:redis-tools" "valgrind:valgrind" "pkg-config:pkg-config"; do
+for pair in "redis-server:redis-server" "redis-cli:redis-tools" "valgrind:valgrind" \
+            "pkg-config:pkg-config" "curl:curl"; do
   bin=${pair%%:*}; pkg=${pair#*:}
   command -v "$bin" >/dev/null 2>&1 || need_apt+=("$pkg")
 done
+python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || need_apt+=(python3-venv)
 if [ ${#need_apt[@]} -gt 0 ]; then
-  echo "setup: apt-get install ${need_apt[*]}"
+  say "apt-get install ${need_apt[*]}"
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq >/dev/null
   apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
+  # Stop the Debian service the package started: tests start their own servers.
+  if command -v service >/dev/null 2>&1; then service redis-server stop >/dev/null 2>&1 || true; fi
+else
+  say "apt packages: already installed (redis-server, redis-tools, valgrind, pkg-config, curl, python3-venv)"
 fi
-# Stop the Debian service if the package started one: tests start their own servers.
-if command -v service >/dev/null 2>&1; then service redis-server stop >/dev/null 2>&1 || true; fi
 rustup component add rustfmt clippy >/dev/null 2>&1 || true
-# Python packages the tests use (redis-py drives the server; the binding's tests need the rest).
-python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore \
-    setuptools wheel cffi numpy redis tqdm pytest pyyaml
+
+# --- Python: a project venv, packages pinned to the list below (re-installed when it changes)
+py_packages="setuptools wheel cffi numpy redis tqdm pytest pyyaml"
+venv=$root/.venv
+if [ ! -x "$venv/bin/python3" ]; then
+  python3 -m venv "$venv"
+  say "created the Python venv $venv ($("$venv/bin/python3" --version))"
+fi
+stamp=$venv/.sutra-setup
+if [ "$(cat "$stamp" 2>/dev/null)" != "$py_packages" ]; then
+  "$venv/bin/python3" -m pip install --quiet --disable-pip-version-check $py_packages
+  echo "$py_packages" > "$stamp"
+  say "installed into $venv: $py_packages"
+else
+  say "Python venv $venv: up to date ($py_packages)"
+fi
+
+# --- Go: at least go.mod's version
+go_need=$(sed -n 's/^go \([0-9.]*\)$/\1/p' bindings/go/go.mod)
+go_version() { "$1" env GOVERSION 2>/dev/null | sed 's/^go//'; }
+new_enough() { [ "$(printf '%s\n%s\n' "$go_need" "$1" | sort -V | head -1)" = "$go_need" ]; }
+go_bin=""
+for cand in "$root/.go/bin/go" "$(command -v go || true)"; do
+  if [ -n "$cand" ] && [ -x "$cand" ] && new_enough "$(go_version "$cand")"; then go_bin=$cand; break; fi
+done
+if [ -n "$go_bin" ]; then
+  say "Go $(go_version "$go_bin") at $go_bin (go.mod needs $go_need)"
+else
+  have=$(command -v go >/dev/null 2>&1 && go_version go || echo none)
+  case $(uname -m) in x86_64) arch=amd64 ;; aarch64|arm64) arch=arm64 ;; *) arch=$(uname -m) ;; esac
+  if ! releases=$(curl -fsS --max-time 20 'https://go.dev/dl/?mode=json' 2>/dev/null); then
+    echo "setup: Go $go_need or newer is needed (bindings/go/go.mod; found: $have), and" \
+         "https://go.dev is not reachable to download it. Install Go $go_need+ (https://go.dev/doc/install)" \
+         "and put it in PATH, or unpack a go.dev release into $root/.go, then re-run." >&2
+    exit 1
+  fi
+  # The newest stable release for this machine, with its sha256.
+  read -r file sum < <(python3 -c '
+import json, sys
+for r in json.loads(sys.argv[1]):
+    for f in r["files"]:
+        if r["stable"] and f["os"] == "linux" and f["arch"] == sys.argv[2] and f["kind"] == "archive":
+            print(f["filename"], f["sha256"]); sys.exit()
+sys.exit("no linux/" + sys.argv[2] + " archive in go.dev/dl")' "$releases" "$arch")
+  tmp=$(mktemp -d)
+  trap 'rm -rf "$tmp"' EXIT
+  curl -fsSL --max-time 600 -o "$tmp/$file" "https://go.dev/dl/$file"
+  echo "$sum  $tmp/$file" | sha256sum -c --quiet -
+  rm -rf "$root/.go" && mkdir -p "$tmp/x" && tar -C "$tmp/x" -xzf "$tmp/$file" && mv "$tmp/x/go" "$root/.go"
+  say "installed $file from go.dev into $root/.go (found: $have; go.mod needs $go_need)"
+fi

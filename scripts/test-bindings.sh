@@ -6,6 +6,9 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 export CARGO_TARGET_DIR=$root/target
 section() { printf '\n==== %s ====\n' "$*"; }
+# The venv and Go that scripts/setup.sh provides (run it first when the venv is missing).
+[ -x .venv/bin/python3 ] || ./scripts/setup.sh
+. scripts/env.sh
 
 section "bindings: build (release)"
 cargo build --release --lib --bin sutra-cache --quiet
@@ -14,9 +17,7 @@ section "bindings: C example under valgrind"
 ./scripts/test-c.sh
 
 section "bindings: python"
-python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore \
-    setuptools wheel cffi numpy redis tqdm pytest pyyaml
-python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore \
+python3 -m pip install --quiet --disable-pip-version-check \
     --no-build-isolation --force-reinstall --no-deps ./bindings/python
 (cd /tmp && python3 -m pytest -q -rs "$root/bindings/python/tests")
 

@@ -1,5 +1,5 @@
-//! Similarity search through the engine once a set has its HNSW index, on a slice of
-//! ../shared/data/minilm-wordnet (brute force as the truth).
+//! Similarity search through the engine once a set has its HNSW index, on the committed
+//! minilm-wordnet fixture (tests/data/minilm-wordnet-5k; brute force as the truth).
 
 use std::sync::Arc;
 
@@ -8,9 +8,9 @@ use sutra_cache::*;
 #[path = "support/npy.rs"]
 mod npy;
 
-/// Rows `0..rows` of a minilm-wordnet matrix as f32, with its dimension.
+/// Rows `0..rows` of a matrix of the minilm-wordnet fixture as f32, with its dimension.
 fn npy_f16(name: &str, rows: usize) -> (Vec<f32>, usize) {
-    let m = npy::read(&npy::minilm(name), rows).unwrap_or_else(|e| panic!("{e}"));
+    let m = npy::read_fixture(name, rows);
     (m.values, m.dim)
 }
 

@@ -1,4 +1,6 @@
-//! HNSW index against brute force on a 10k slice of MiniLM-WordNet (../shared/data).
+//! HNSW index against brute force on a 10k slice of MiniLM-WordNet (the full data set in
+//! `$SUTRA_DATA_DIR`, default ../shared/data), or on the committed 5k fixture
+//! (tests/data/minilm-wordnet-5k) when that set is absent.
 //!
 //! Builds use `ef_construction = 64` (not the default 200) to keep the test profile's
 //! build time small on 2 cores; searches use the index's default `ef_search`.
@@ -9,12 +11,15 @@ use rand::{Rng, SeedableRng};
 use std::sync::{Arc, OnceLock};
 use sutra_cache::index::{Hit, Hnsw, Mode, Params, Search, SearchParams, Slot};
 
-const N: usize = 10_000;
+/// Base rows read from the full data set (the fixture has 5,000).
+const MAX_ROWS: usize = 10_000;
 const QUERIES: usize = 200;
 const BUILD_EF: usize = 64;
 const SEED: u64 = 0x1dc0_2026;
 
 struct Data {
+    /// Base rows: `MAX_ROWS`, or the fixture's 5,000.
+    n: usize,
     dim: usize,
     base: Vec<f32>,
     queries: Vec<f32>,
@@ -32,19 +37,26 @@ impl Data {
 #[path = "support/npy.rs"]
 mod npy;
 
-/// Rows `0..rows` of a minilm-wordnet matrix as f32, with its dimension.
-fn load_f16(name: &str, rows: usize) -> (Vec<f32>, usize) {
-    let m = npy::read(&npy::minilm(name), rows).unwrap_or_else(|e| panic!("{e}"));
-    (m.values, m.dim)
+/// Rows `0..rows` (or fewer, from the fixture) of a minilm-wordnet matrix as f32, with their
+/// count and dimension.
+fn load_f16(name: &str, rows: usize) -> (Vec<f32>, usize, usize) {
+    let m = npy::read_minilm_or_fixture(name, rows);
+    (m.values, m.rows, m.dim)
 }
 
 fn data() -> &'static Data {
     static DATA: OnceLock<Data> = OnceLock::new();
     DATA.get_or_init(|| {
-        let (base, dim) = load_f16("base.f16.npy", N);
-        let (queries, qdim) = load_f16("queries.f16.npy", QUERIES);
-        assert_eq!(dim, qdim);
-        Data { dim, base, queries }
+        let (base, n, dim) = load_f16("base.f16.npy", MAX_ROWS);
+        let (queries, q, qdim) = load_f16("queries.f16.npy", QUERIES);
+        assert_eq!((dim, q), (qdim, QUERIES));
+        assert!(n >= 5_000, "{n} base rows: the tests need 5,000");
+        Data {
+            n,
+            dim,
+            base,
+            queries,
+        }
     })
 }
 
@@ -54,7 +66,7 @@ fn dot(a: &[f32], b: &[f32]) -> f32 {
 
 /// Exact top-`k` of `query` among `live` rows (brute force, independent of the index).
 fn truth(d: &Data, query: &[f32], live: &[bool], k: usize) -> Vec<u32> {
-    let mut all: Vec<(f32, u32)> = (0..N)
+    let mut all: Vec<(f32, u32)> = (0..d.n)
         .filter(|&i| live[i])
         .map(|i| (dot(query, d.row(i)), i as u32))
         .collect();
@@ -63,19 +75,19 @@ fn truth(d: &Data, query: &[f32], live: &[bool], k: usize) -> Vec<u32> {
     all.into_iter().map(|(_, i)| i).collect()
 }
 
-/// Exact top-10 of every query over all N rows.
+/// Exact top-10 of every query over all `n` rows.
 fn truth_all() -> &'static Vec<Vec<u32>> {
     static TRUTH: OnceLock<Vec<Vec<u32>>> = OnceLock::new();
     TRUTH.get_or_init(|| {
         let d = data();
-        let live = vec![true; N];
+        let live = vec![true; d.n];
         (0..QUERIES)
             .map(|q| truth(d, d.query(q), &live, 10))
             .collect()
     })
 }
 
-/// recall@10 of the index over all N rows at `ef` (0 = the default).
+/// recall@10 of the index over all `n` rows at `ef` (0 = the default).
 fn recall_at_10(index: &Hnsw, d: &Data, ef: usize) -> f64 {
     let mut s = Search::new();
     let mut found = 0usize;
@@ -96,12 +108,12 @@ fn build(d: &Data, mode: Mode) -> Hnsw {
             .seed(SEED),
     )
     .expect("params");
-    let items: Vec<(Slot, &[f32])> = (0..N).map(|i| (Slot(i as u32), d.row(i))).collect();
+    let items: Vec<(Slot, &[f32])> = (0..d.n).map(|i| (Slot(i as u32), d.row(i))).collect();
     index.build_parallel(&items).expect("build");
     index
 }
 
-/// The exact-mode index over all N rows, shared by the read-only tests.
+/// The exact-mode index over all `n` rows, shared by the read-only tests.
 fn shared() -> &'static Hnsw {
     static INDEX: OnceLock<Hnsw> = OnceLock::new();
     INDEX.get_or_init(|| build(data(), Mode::Exact))
@@ -111,7 +123,7 @@ fn shared() -> &'static Hnsw {
 fn recall_at_10_is_at_least_0_95_at_the_default_ef() {
     let d = data();
     let index = shared();
-    assert_eq!(index.len(), N);
+    assert_eq!(index.len(), d.n);
     let recall = recall_at_10(index, d, 0);
     let stats = index.stats();
     println!("exact: recall@10 = {recall:.4}, {stats:?}");
@@ -120,7 +132,7 @@ fn recall_at_10_is_at_least_0_95_at_the_default_ef() {
         "recall@10 {recall:.4} < 0.95 (seed {SEED:#x}, ef {})",
         index.params().ef_search
     );
-    assert!(stats.max_level >= 1 && stats.nodes == N);
+    assert!(stats.max_level >= 1 && stats.nodes == d.n);
 }
 
 #[test]
@@ -146,13 +158,13 @@ fn q8_lean_layout_holds_500_bytes_per_vector_at_recall_0_95() {
             .memory_lean()
             .ef_construction(BUILD_EF)
             .seed(SEED),
-        N,
+        d.n,
     )
     .expect("params");
-    let items: Vec<(Slot, &[f32])> = (0..N).map(|i| (Slot(i as u32), d.row(i))).collect();
+    let items: Vec<(Slot, &[f32])> = (0..d.n).map(|i| (Slot(i as u32), d.row(i))).collect();
     index.build_parallel(&items).expect("build");
     let recall = recall_at_10(&index, d, 0);
-    let per_vector = index.stats().memory_bytes as f64 / N as f64;
+    let per_vector = index.stats().memory_bytes as f64 / d.n as f64;
     println!("q8 lean: recall@10 = {recall:.4}, {per_vector:.1} bytes per vector");
     assert!(
         recall >= 0.95,
@@ -170,18 +182,18 @@ fn removing_and_readding_half_three_times_drops_recall_by_at_most_0_01() {
     let index = build(d, Mode::Exact);
     let before = recall_at_10(&index, d, 0);
     let mut rng = SmallRng::seed_from_u64(SEED);
-    let mut order: Vec<usize> = (0..N).collect();
+    let mut order: Vec<usize> = (0..d.n).collect();
     let mut s = Search::new();
     for round in 0..3 {
         order.shuffle(&mut rng);
-        let half = &order[..N / 2];
+        let half = &order[..d.n / 2];
         for &i in half {
             assert!(
                 index.remove(Slot(i as u32), &mut s),
                 "round {round}: remove {i}"
             );
         }
-        assert_eq!(index.len(), N - N / 2);
+        assert_eq!(index.len(), d.n - d.n / 2);
         // Searches on the half-emptied graph return only live elements.
         let hits = index
             .search(d.query(0), SearchParams::k(10), &mut s)
@@ -192,7 +204,7 @@ fn removing_and_readding_half_three_times_drops_recall_by_at_most_0_01() {
                 .insert(Slot(i as u32), d.row(i), &mut s)
                 .expect("re-insert");
         }
-        assert_eq!(index.len(), N);
+        assert_eq!(index.len(), d.n);
     }
     let after = recall_at_10(&index, d, 0);
     println!("churn: recall@10 {before:.4} -> {after:.4}");
@@ -275,11 +287,11 @@ fn range_search_finds_99_percent_of_an_exact_scan_and_nothing_below_the_threshol
     let mut rng = SmallRng::seed_from_u64(SEED ^ 1);
     // Queries: the held-out queries and 200 base elements (as "invalidate near an element").
     let mut queries: Vec<&[f32]> = (0..QUERIES).map(|q| d.query(q)).collect();
-    queries.extend((0..200).map(|_| d.row(rng.gen_range(0..N))));
+    queries.extend((0..200).map(|_| d.row(rng.gen_range(0..d.n))));
     // Brute-force scores of every query against every row, computed once.
     let scores: Vec<Vec<f32>> = queries
         .iter()
-        .map(|q| (0..N).map(|i| dot(q, d.row(i))).collect())
+        .map(|q| (0..d.n).map(|i| dot(q, d.row(i))).collect())
         .collect();
     for t in [0.6f32, 0.7, 0.8] {
         let (mut exact_total, mut found_total) = (0usize, 0usize);
@@ -372,7 +384,7 @@ fn searches_run_while_other_threads_insert_and_remove() {
     });
     assert_eq!(index.len(), M);
     let live = {
-        let mut l = vec![false; N];
+        let mut l = vec![false; d.n];
         l[..M].iter_mut().for_each(|x| *x = true);
         l
     };
