@@ -17,5 +17,6 @@ pub use config::{
 pub use durable::{Durability, RecoveryReport};
 pub use filter::{Filter, FilterError, FilterSyntax};
 pub use types::*;
+pub use vector::ElementLinks;
 
 pub use crate::store::feed::{Change, ChangeCause, ChangeSink};

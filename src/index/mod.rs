@@ -90,6 +90,7 @@ mod graph;
 mod hnsw;
 mod huge;
 mod image;
+mod inspect;
 mod param;
 mod remove;
 mod search;

@@ -6,4 +6,6 @@ mod check;
 mod element;
 mod info;
 mod invalidate;
+mod links;
+pub use links::ElementLinks;
 mod search;

@@ -272,6 +272,8 @@ pub static COMMANDS: &[Spec] = &[
     spec!("vgetattr", 3, READ, KEY1, Reads::Element, "vector_set", vset::vgetattr, "An element's JSON attributes."),
     spec!("vrandmember", -2, READ_SLOW, KEY1, Reads::Keys, "vector_set", vset::vrandmember, "Random elements."),
     spec!("vismember", 3, READ, KEY1, Reads::Element, "vector_set", vset::vismember, "Whether an element exists."),
+    spec!("vlinks", -3, READ, KEY1, Reads::Keys, "vector_set", vset::vlinks, "An element's neighbours per level of the set's HNSW graph [WITHSCORES]."),
+    spec!("vrange", -4, READ_SLOW, KEY1, Reads::Keys, "vector_set", vset::vrange, "Element names in a lexicographic range, [count] of them."),
     // the cache's own
     spec!("vgetf32", 3, READ, KEY1, Reads::Element, "sutra", cache::vgetf32, "An element's vector as a float32 little-endian blob (exact bytes in exact mode)."),
     spec!("vmgetf32", -3, READ, KEY1, Reads::Elements, "sutra", cache::vmgetf32, "Many elements' vectors as float32 little-endian blobs."),

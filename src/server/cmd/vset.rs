@@ -1,5 +1,5 @@
 //! Redis 8 vector-set commands, same syntax and replies: VADD, VSIM, VEMB, VREM, VCARD,
-//! VDIM, VINFO, VSETATTR, VGETATTR, VRANDMEMBER, VISMEMBER.
+//! VDIM, VINFO, VSETATTR, VGETATTR, VRANDMEMBER, VISMEMBER, VLINKS, VRANGE.
 //!
 //! Mapping to the engine:
 //! - Quantization flags: none → the server's `CACHE_MODE` (default `exact`: f32 kept, a
@@ -512,5 +512,120 @@ pub fn vrandmember(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
 pub fn vismember(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     let is_member = ctx.shared.engine.vismember(&args[1], &args[2])?;
     ctx.out.boolean(is_member);
+    Ok(())
+}
+
+/// `VLINKS key element [WITHSCORES]`: the element's neighbours per graph level, top level
+/// first (as Redis); with WITHSCORES each level is a map neighbour → score (RESP2: a flat
+/// array), scores as VSIM's. Null for a missing key or element; an element the graph does
+/// not hold (a set below the indexing threshold, or an element not linked yet) has one
+/// empty level.
+pub fn vlinks(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
+    let withscores = match args.get(3) {
+        None => false,
+        Some(a) if args.len() == 4 && is(a, "withscores") => true,
+        Some(_) => {
+            return Err(CmdError::err(
+                "wrong number of arguments for 'vlinks' command",
+            ))
+        }
+    };
+    let engine = &ctx.shared.engine;
+    let Some(levels) = engine.vlinks(&args[1], &args[2])? else {
+        ctx.out.null();
+        return Ok(());
+    };
+    let metric = if withscores {
+        engine.vinfo(&args[1])?.map_or(Metric::Cosine, |i| i.metric)
+    } else {
+        Metric::Cosine
+    };
+    let out = &mut *ctx.out;
+    out.array(levels.len());
+    for level in levels.iter().rev() {
+        if withscores {
+            if out.resp3 {
+                out.map(level.len());
+            } else {
+                out.array(level.len() * 2);
+            }
+        } else {
+            out.array(level.len());
+        }
+        for (name, score) in level {
+            out.bulk(name);
+            if withscores {
+                out.double(redis_score(metric, *score));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// One end of a VRANGE: `[name` (inclusive), `(name` (exclusive), `-` or `+` (unbounded).
+enum RangeEnd<'a> {
+    Min,
+    Max,
+    Name(std::ops::Bound<&'a [u8]>),
+}
+
+impl<'a> RangeEnd<'a> {
+    fn bound(self) -> std::ops::Bound<&'a [u8]> {
+        match self {
+            RangeEnd::Name(b) => b,
+            RangeEnd::Min | RangeEnd::Max => std::ops::Bound::Unbounded,
+        }
+    }
+}
+
+fn range_end(a: &[u8]) -> Option<RangeEnd<'_>> {
+    match a {
+        b"-" => Some(RangeEnd::Min),
+        b"+" => Some(RangeEnd::Max),
+        [b'[', name @ ..] if !name.is_empty() => {
+            Some(RangeEnd::Name(std::ops::Bound::Included(name)))
+        }
+        [b'(', name @ ..] if !name.is_empty() => {
+            Some(RangeEnd::Name(std::ops::Bound::Excluded(name)))
+        }
+        _ => None,
+    }
+}
+
+/// `VRANGE key start end [count]`: element names in byte order between `start` and `end`
+/// (`[a` inclusive, `(a` exclusive, `-` the smallest, `+` the largest), at most `count`
+/// (negative: all). An empty array for a missing key.
+pub fn vrange(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
+    if args.len() > 5 {
+        return Err(CmdError::err(
+            "wrong number of arguments for 'vrange' command",
+        ));
+    }
+    let count = match args.get(4) {
+        None => None,
+        Some(a) => {
+            let c = super::super::frame::parse_i64(a)
+                .ok_or_else(|| CmdError::err("invalid COUNT value"))?;
+            usize::try_from(c).ok()
+        }
+    };
+    let start = range_end(&args[2]).ok_or_else(|| CmdError::err("invalid start range format"))?;
+    let end = range_end(&args[3]).ok_or_else(|| CmdError::err("invalid end range format"))?;
+    let (start, end) = match (start, end) {
+        (RangeEnd::Max, _) | (_, RangeEnd::Min) => {
+            return Err(CmdError::err(
+                "'-' can only be used as first argument, '+' only as second",
+            ))
+        }
+        (s, e) => (s, e),
+    };
+    let names = ctx
+        .shared
+        .engine
+        .vrange(&args[1], start.bound(), end.bound(), count)?;
+    ctx.out.array(names.len());
+    for n in &names {
+        ctx.out.bulk(n);
+    }
     Ok(())
 }

@@ -1,0 +1,204 @@
+//! Redis 8 vector-set compatibility over TCP on port 0, byte for byte in RESP2 and RESP3:
+//! VLINKS, VRANGE.
+
+mod server_support;
+
+use server_support::{cmd, f32le, Conn, TestServer};
+use sutra_cache::server::ServerConfig;
+use sutra_cache::EngineConfig;
+
+/// A server whose sets get a graph from their first element.
+fn indexed_server() -> TestServer {
+    let config = ServerConfig::default();
+    let engine = EngineConfig {
+        active_expire_interval_ms: 0,
+        index_min_elements: 1,
+        ..config.engine_config()
+    };
+    TestServer::with_engine_config(config, engine)
+}
+
+fn resp3(c: &mut Conn) {
+    let _ = c.call(&[b"HELLO", b"3"]);
+}
+
+fn vadd(c: &mut Conn, key: &str, v: &[f32], name: &str) {
+    c.check(
+        &cmd(&[b"VADD", key.as_bytes(), b"FP32", &f32le(v), name.as_bytes()]),
+        b":1\r\n",
+    );
+}
+
+/// The expected VLINKS reply of `me` in a two-element set where the other element is
+/// `other`: top level first, `other` at every level both have.
+fn two_node_links(mine: usize, theirs: usize, other: &[u8], score: Option<&[u8]>) -> Vec<u8> {
+    let mut v = format!("*{mine}\r\n").into_bytes();
+    for level in (0..mine).rev() {
+        let linked = level < theirs;
+        let n = usize::from(linked);
+        match score {
+            Some(s) if s.starts_with(b",") => v.extend(format!("%{n}\r\n").bytes()),
+            Some(_) => v.extend(format!("*{}\r\n", 2 * n).bytes()),
+            None => v.extend(format!("*{n}\r\n").bytes()),
+        }
+        if linked {
+            v.extend(format!("${}\r\n", other.len()).bytes());
+            v.extend_from_slice(other);
+            v.extend_from_slice(b"\r\n");
+            if let Some(s) = score {
+                v.extend_from_slice(s);
+            }
+        }
+    }
+    v
+}
+
+#[test]
+fn vlinks_lists_neighbours_per_level_top_first_with_scores_in_both_protocols() {
+    let server = indexed_server();
+    let mut c = server.connect();
+    vadd(&mut c, "s", &[1.0, 0.0], "a");
+    vadd(&mut c, "s", &[0.0, 1.0], "b");
+    server.engine.index_settle();
+    let la = server.engine.vlinks(b"s", b"a").unwrap().unwrap().len();
+    let lb = server.engine.vlinks(b"s", b"b").unwrap().unwrap().len();
+    c.check(
+        &cmd(&[b"VLINKS", b"s", b"a"]),
+        &two_node_links(la, lb, b"b", None),
+    );
+    c.check(
+        &cmd(&[b"vlinks", b"s", b"b"]),
+        &two_node_links(lb, la, b"a", None),
+    );
+    // Orthogonal vectors: cosine 0, Redis's score 0.5.
+    c.check(
+        &cmd(&[b"VLINKS", b"s", b"a", b"WITHSCORES"]),
+        &two_node_links(la, lb, b"b", Some(b"$3\r\n0.5\r\n")),
+    );
+    c.check(&cmd(&[b"VLINKS", b"s", b"nope"]), b"$-1\r\n");
+    c.check(&cmd(&[b"VLINKS", b"none", b"a"]), b"$-1\r\n");
+    resp3(&mut c);
+    c.check(
+        &cmd(&[b"VLINKS", b"s", b"a", b"withscores"]),
+        &two_node_links(la, lb, b"b", Some(b",0.5\r\n")),
+    );
+    c.check(
+        &cmd(&[b"VLINKS", b"s", b"b"]),
+        &two_node_links(lb, la, b"a", None),
+    );
+    c.check(&cmd(&[b"VLINKS", b"s", b"nope"]), b"_\r\n");
+}
+
+#[test]
+fn vlinks_of_a_set_without_a_graph_is_one_empty_level_and_errors_are_redis_texts() {
+    let server = TestServer::start();
+    let mut c = server.connect();
+    vadd(&mut c, "small", &[1.0, 0.0], "a");
+    c.check(&cmd(&[b"VLINKS", b"small", b"a"]), b"*1\r\n*0\r\n");
+    c.check(
+        &cmd(&[b"VLINKS", b"small", b"a", b"WITHSCORES"]),
+        b"*1\r\n*0\r\n",
+    );
+    c.check(
+        &cmd(&[b"VLINKS", b"small", b"a", b"BOGUS"]),
+        b"-ERR wrong number of arguments for 'vlinks' command\r\n",
+    );
+    c.check(
+        &cmd(&[b"VLINKS", b"small", b"a", b"WITHSCORES", b"x"]),
+        b"-ERR wrong number of arguments for 'vlinks' command\r\n",
+    );
+    c.check(
+        &cmd(&[b"VLINKS", b"small"]),
+        b"-ERR wrong number of arguments for 'vlinks' command\r\n",
+    );
+    c.check(&cmd(&[b"SET", b"str", b"v"]), b"+OK\r\n");
+    c.check(
+        &cmd(&[b"VLINKS", b"str", b"a"]),
+        b"-WRONGTYPE Operation against a key holding the wrong kind of value\r\n",
+    );
+    resp3(&mut c);
+    c.check(
+        &cmd(&[b"VLINKS", b"small", b"a", b"WITHSCORES"]),
+        b"*1\r\n%0\r\n",
+    );
+}
+
+fn bulks(names: &[&str]) -> Vec<u8> {
+    let mut v = format!("*{}\r\n", names.len()).into_bytes();
+    for n in names {
+        v.extend(format!("${}\r\n{n}\r\n", n.len()).bytes());
+    }
+    v
+}
+
+#[test]
+fn vrange_returns_lexicographic_ranges_with_redis_syntax_and_errors() {
+    let server = TestServer::start();
+    let mut c = server.connect();
+    for (i, n) in ["banana", "apple", "cherry", "apricot", "app", "date"]
+        .iter()
+        .enumerate()
+    {
+        vadd(&mut c, "f", &[1.0, i as f32], n);
+    }
+    for proto3 in [false, true] {
+        if proto3 {
+            resp3(&mut c);
+        }
+        let mut q = |args: &[&str], names: &[&str]| {
+            let mut a: Vec<&[u8]> = vec![b"VRANGE", b"f"];
+            a.extend(args.iter().map(|s| s.as_bytes()));
+            c.check(&cmd(&a), &bulks(names));
+        };
+        q(
+            &["-", "+"],
+            &["app", "apple", "apricot", "banana", "cherry", "date"],
+        );
+        q(
+            &["-", "+", "-1"],
+            &["app", "apple", "apricot", "banana", "cherry", "date"],
+        );
+        q(&["[apple", "[cherry", "2"], &["apple", "apricot"]);
+        q(&["(apple", "(cherry"], &["apricot", "banana"]);
+        q(&["[app", "[apr"], &["app", "apple"]);
+        q(&["[cherry", "[cherry"], &["cherry"]);
+        q(&["[date", "[apple"], &[]);
+        q(&["-", "+", "0"], &[]);
+        q(&["[zebra", "+"], &[]);
+        q(&["(banana", "+", "10"], &["cherry", "date"]);
+    }
+    c.check(&cmd(&[b"VRANGE", b"nokey", b"-", b"+"]), b"*0\r\n");
+    let errors: [(&[&[u8]], &[u8]); 8] = [
+        (&[b"-", b"+", b"x"], b"-ERR invalid COUNT value\r\n"),
+        (&[b"apple", b"+"], b"-ERR invalid start range format\r\n"),
+        (&[b"[", b"+"], b"-ERR invalid start range format\r\n"),
+        (&[b"-", b"cherry"], b"-ERR invalid end range format\r\n"),
+        (&[b"-", b""], b"-ERR invalid end range format\r\n"),
+        (
+            &[b"+", b"+"],
+            b"-ERR '-' can only be used as first argument, '+' only as second\r\n",
+        ),
+        (
+            &[b"-", b"-"],
+            b"-ERR '-' can only be used as first argument, '+' only as second\r\n",
+        ),
+        (
+            &[b"-", b"+", b"1", b"2"],
+            b"-ERR wrong number of arguments for 'vrange' command\r\n",
+        ),
+    ];
+    for (args, reply) in errors {
+        let mut a: Vec<&[u8]> = vec![b"VRANGE", b"f"];
+        a.extend_from_slice(args);
+        c.check(&cmd(&a), reply);
+    }
+    c.check(
+        &cmd(&[b"VRANGE", b"f", b"-"]),
+        b"-ERR wrong number of arguments for 'vrange' command\r\n",
+    );
+    c.check(&cmd(&[b"SET", b"str", b"v"]), b"+OK\r\n");
+    c.check(
+        &cmd(&[b"VRANGE", b"str", b"-", b"+"]),
+        b"-WRONGTYPE Operation against a key holding the wrong kind of value\r\n",
+    );
+}
