@@ -202,3 +202,107 @@ fn vrange_returns_lexicographic_ranges_with_redis_syntax_and_errors() {
         b"-WRONGTYPE Operation against a key holding the wrong kind of value\r\n",
     );
 }
+
+#[test]
+fn config_get_shows_redis_vector_set_setting_and_set_refuses_it_as_immutable() {
+    let config = ServerConfig {
+        threads: 3,
+        ..ServerConfig::default()
+    };
+    let server = TestServer::with_config(config);
+    let mut c = server.connect();
+    c.check(
+        &cmd(&[b"CONFIG", b"GET", b"vectorset-*"]),
+        b"*2\r\n$26\r\nvectorset-hnsw-max-threads\r\n$1\r\n3\r\n",
+    );
+    c.check(
+        &cmd(&[b"CONFIG", b"SET", b"vectorset-hnsw-max-threads", b"8"]),
+        b"-ERR CONFIG SET failed (possibly related to argument 'vectorset-hnsw-max-threads') - can't set immutable config\r\n",
+    );
+    c.check(
+        &cmd(&[b"CONFIG", b"SET", b"maxclients", b"5", b"VECTORSET-HNSW-MAX-THREADS", b"8"]),
+        b"-ERR CONFIG SET failed (possibly related to argument 'VECTORSET-HNSW-MAX-THREADS') - can't set immutable config\r\n",
+    );
+    resp3(&mut c);
+    c.check(
+        &cmd(&[b"CONFIG", b"GET", b"vectorset-hnsw-max-threads"]),
+        b"%1\r\n$26\r\nvectorset-hnsw-max-threads\r\n$1\r\n3\r\n",
+    );
+}
+
+/// Names of an array-of-bulks reply, in order.
+fn names_of(reply: &[u8]) -> Vec<String> {
+    let text = String::from_utf8_lossy(reply);
+    let mut lines = text.split("\r\n");
+    let n: usize = lines.next().unwrap()[1..].parse().unwrap();
+    (0..n)
+        .map(|_| {
+            lines.next().unwrap();
+            lines.next().unwrap().to_string()
+        })
+        .collect()
+}
+
+#[test]
+fn acl_cat_lists_categories_and_the_vector_set_commands_as_redis_names_them() {
+    let server = TestServer::start();
+    let mut c = server.connect();
+    let cats = names_of(&c.call(&[b"ACL", b"CAT"]));
+    for want in [
+        "keyspace",
+        "read",
+        "write",
+        "string",
+        "admin",
+        "fast",
+        "slow",
+        "vectorset",
+    ] {
+        assert!(cats.iter().any(|c| c == want), "{want} in {cats:?}");
+    }
+    let mut vs = names_of(&c.call(&[b"ACL", b"CAT", b"VECTORSET"]));
+    vs.sort();
+    assert_eq!(
+        vs,
+        [
+            "VADD",
+            "VCARD",
+            "VDIM",
+            "VEMB",
+            "VGETATTR",
+            "VINFO",
+            "VISMEMBER",
+            "VLINKS",
+            "VRANDMEMBER",
+            "VRANGE",
+            "VREM",
+            "VSETATTR",
+            "VSIM"
+        ]
+    );
+    let read = names_of(&c.call(&[b"ACL", b"CAT", b"read"]));
+    let write = names_of(&c.call(&[b"ACL", b"CAT", b"write"]));
+    let vset_writes: Vec<&String> = write.iter().filter(|n| vs.contains(n)).collect();
+    assert_eq!(vset_writes, ["VADD", "VREM", "VSETATTR"]);
+    assert!(read.iter().any(|n| n == "get") && read.iter().any(|n| n == "VSIM"));
+    assert!(!read.iter().any(|n| n == "VADD" || n == "set"));
+    c.check(
+        &cmd(&[b"ACL", b"CAT", b"nosuch"]),
+        b"-ERR Unknown category 'nosuch'\r\n",
+    );
+    c.check(
+        &cmd(&[b"ACL", b"CAT", b"read", b"x"]),
+        b"-ERR wrong number of arguments for 'acl|cat' command\r\n",
+    );
+    c.check(
+        &cmd(&[b"ACL", b"NOPE"]),
+        b"-ERR unknown subcommand 'NOPE'. Try ACL HELP.\r\n",
+    );
+    resp3(&mut c);
+    let again = c.call(&[b"ACL", b"CAT", b"vectorset"]);
+    assert!(
+        again.starts_with(b"*13\r\n"),
+        "{}",
+        String::from_utf8_lossy(&again)
+    );
+}

@@ -62,7 +62,22 @@ fn config_params(ctx: &Ctx<'_>) -> Vec<(&'static str, String)> {
             "tracking-table-max-keys",
             c.tracking_table_max_keys.to_string(),
         ),
+        (HNSW_MAX_THREADS, vset_threads(c).to_string()),
     ]
+}
+
+/// Redis 8's vector-set setting: the most threads its VSIM and VADD CAS work runs on
+/// (immutable in Redis, default 32).
+const HNSW_MAX_THREADS: &str = "vectorset-hnsw-max-threads";
+
+/// The threads vector-set searches and adds run on here: the server's worker threads
+/// (`--threads`, 0 = one per core), as every command runs on them.
+fn vset_threads(c: &crate::server::ServerConfig) -> usize {
+    if c.threads > 0 {
+        c.threads
+    } else {
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    }
 }
 
 pub(super) fn yes_no(b: bool) -> String {
@@ -89,6 +104,18 @@ pub fn config(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
         }
         Ok(())
     } else if is(sub, "set") {
+        // Redis refuses to change an immutable parameter, naming it; the others are set at
+        // start here.
+        if let Some(p) = args[2..]
+            .iter()
+            .step_by(2)
+            .find(|p| is(p, HNSW_MAX_THREADS))
+        {
+            return Err(CmdError::err(format!(
+                "CONFIG SET failed (possibly related to argument '{}') - can't set immutable config",
+                String::from_utf8_lossy(p)
+            )));
+        }
         Err(CmdError::err(
             "CONFIG SET is not supported: restart the server with the flag or variable",
         ))

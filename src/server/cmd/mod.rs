@@ -1,6 +1,7 @@
 //! Commands: one table entry per command (name, arity, flags, handler), grouped in files.
 //! Every handler is a thin translation: parse arguments → one engine call → encode reply.
 
+mod acl;
 mod cache;
 mod client;
 mod command;
@@ -208,6 +209,7 @@ pub static COMMANDS: &[Spec] = &[
     spec!("quit", -1, NOAUTH, NOKEY, Reads::Nothing, "connection", conn::quit, "Closes the connection."),
     spec!("client", -2, CONN, NOKEY, Reads::Nothing, "connection", client::client, "CLIENT ID|SETNAME|GETNAME|SETINFO|INFO."),
     spec!("command", -1, &["loading", "stale"], NOKEY, Reads::Nothing, "server", command::command, "Returns details about commands."),
+    spec!("acl", -2, &["noscript", "loading", "stale"], NOKEY, Reads::Nothing, "server", acl::acl, "ACL CAT [category]: Redis's command categories (vectorset included)."),
     spec!("config", -2, ADMIN, NOKEY, Reads::Nothing, "server", config::config, "CONFIG GET parameter [parameter ...]."),
     spec!("info", -1, &["loading", "stale"], NOKEY, Reads::Nothing, "server", info::info, "Returns information and statistics about the server."),
     spec!("dbsize", 1, READ, NOKEY, Reads::Nothing, "server", server::dbsize, "Returns the number of keys."),
@@ -524,6 +526,21 @@ fn subcommands(container: &str) -> &'static [(&'static str, i32)] {
             ("purge", 2),
             ("stats", 2),
             ("usage", -3),
+        ],
+        "acl" => &[
+            ("cat", -2),
+            ("deluser", -3),
+            ("dryrun", -4),
+            ("genpass", -2),
+            ("getuser", 3),
+            ("help", 2),
+            ("list", 2),
+            ("load", 2),
+            ("log", -2),
+            ("save", 2),
+            ("setuser", -3),
+            ("users", 2),
+            ("whoami", 2),
         ],
         "config" => &[
             ("get", -3),
