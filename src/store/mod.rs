@@ -10,6 +10,7 @@ mod codec;
 mod evict;
 pub(crate) mod feed;
 mod meta;
+mod params;
 mod persist;
 pub(crate) mod record;
 mod shard;
@@ -31,7 +32,7 @@ pub(crate) use feed::{Change, ChangeCause, ChangeFeed, ChangeSink};
 pub(crate) use meta::AccessMeta;
 pub(crate) use persist::{is_array_section, BLOB_OVERHEAD};
 pub(crate) use shard::{EntryRef, KeyEntry, Shard, ShardData, Value, NO_ELEM};
-pub(crate) use vindex::{with_scratch, SavedGraph, VIndex};
+pub(crate) use vindex::{SavedGraph, VIndex};
 pub(crate) use vset::{PreparedQuery, SetParams, VectorSet};
 
 use crate::error::Result;

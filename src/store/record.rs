@@ -31,7 +31,7 @@ use crate::error::Result;
 use crate::vocab::{Metric, StorageMode};
 
 use super::codec::{put_bytes, Reader};
-use super::vset::SetParams;
+use super::params::SetParams;
 
 /// One element of a [`Record::VAdd`].
 #[derive(Clone, Debug, PartialEq)]

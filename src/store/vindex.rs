@@ -16,7 +16,7 @@ use std::sync::Arc;
 
 use parking_lot::{Mutex, RwLock};
 
-use super::vset::SetParams;
+use super::params::SetParams;
 use crate::error::Result;
 use crate::index::{self, Hnsw, Image, Search, Slot};
 use crate::snapshot::MappedArray;

@@ -17,19 +17,10 @@ use std::sync::Arc;
 
 use super::arena::Arena;
 use super::meta::AccessMeta;
-use super::vindex::VIndex;
+pub(crate) use super::params::SetParams;
+use super::vindex::{with_scratch, VIndex};
 use crate::vocab::{Counters, Metric, StorageMode};
 use crate::{quant, simd};
-
-/// Fixed parameters of a set.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct SetParams {
-    pub dim: usize,
-    pub metric: Metric,
-    pub storage: StorageMode,
-    pub m: usize,
-    pub ef_construction: usize,
-}
 
 /// One live element.
 #[derive(Debug)]
@@ -373,6 +364,50 @@ impl VectorSet {
 
     /// Hints the CPU to load the vector `score` reads for `slot` (f32 row, or INT8 codes).
     #[inline]
+    /// Asks the set's graph for `want` candidates (searching with `ef`, 0 = the graph's
+    /// default) and scores them into `cands` as `(score, slot)`: an `exact` set's graph
+    /// scores with INT8 codes, so it is asked for all `ef` candidates and they are reranked
+    /// from the set's f32 (what `index::Mode::Exact` does inside a graph). Graph hits whose
+    /// version is stale are left out. Returns how many hits the graph gave and the slots not
+    /// indexed yet (scored by the caller, which scans them).
+    pub fn graph_candidates(
+        &self,
+        ix: &VIndex,
+        q: &PreparedQuery,
+        want: usize,
+        ef: usize,
+        cands: &mut Vec<(f32, u32)>,
+    ) -> crate::Result<(usize, Vec<u32>)> {
+        let (graph_hits, pending) = with_scratch(|scratch| -> crate::Result<_> {
+            let graph = ix.graph();
+            let ef_search = match ef {
+                0 => graph.params().ef_search,
+                ef => ef,
+            };
+            let params = crate::index::SearchParams {
+                k: if ix.reranks() {
+                    want.max(ef_search)
+                } else {
+                    want
+                },
+                ef,
+                exhaustive: false,
+            };
+            let hits = graph.search(&q.v, params, scratch)?;
+            Ok((hits.len(), ix.filter(hits, cands)))
+        })?;
+        if ix.reranks() {
+            // The f32 rows are seldom cached and each is read once: ask for all of them first.
+            for c in cands.iter() {
+                self.prefetch(c.1);
+            }
+            for c in cands.iter_mut() {
+                c.0 = self.score(c.1, q);
+            }
+        }
+        Ok((graph_hits, pending))
+    }
+
     pub fn prefetch(&self, slot: u32) {
         let (d, s) = (self.params.dim, slot as usize);
         if self.keeps_f32() {

@@ -7,7 +7,7 @@ use crate::engine::api::Engine;
 use crate::engine::filter::Filter;
 use crate::engine::types::*;
 use crate::error::{Error, Result};
-use crate::store::{expired, with_scratch, PreparedQuery, VIndex, VectorSet};
+use crate::store::{expired, PreparedQuery, VIndex, VectorSet};
 
 impl Engine {
     pub(super) fn prepare(&self, set: &VectorSet, query: Query<'_>) -> Result<PreparedQuery> {
@@ -152,34 +152,8 @@ pub(super) fn graph_top_k(
     let mut cands = Vec::with_capacity(want + 16);
     loop {
         cands.clear();
-        let mut graph_hits = 0;
-        let pending = with_scratch(|scratch| -> Result<Vec<u32>> {
-            let graph = ix.graph();
-            // An `exact` set's graph scores with INT8 codes: take all `ef` candidates and
-            // rerank them from the set's f32, as `index::Mode::Exact` does inside the graph.
-            let ef = match params.ef {
-                0 => graph.params().ef_search,
-                ef => ef,
-            };
-            let sp = crate::index::SearchParams {
-                k: if ix.reranks() { want.max(ef) } else { want },
-                ef: params.ef,
-                exhaustive: false,
-            };
-            let hits = graph.search(&q.v, sp, scratch)?;
-            graph_hits = hits.len();
-            Ok(ix.filter(hits, &mut cands))
-        })?;
+        let (graph_hits, pending) = set.graph_candidates(ix, q, want, params.ef, &mut cands)?;
         let mut dropped = graph_hits - cands.len();
-        if ix.reranks() {
-            // The f32 rows are seldom cached and each is read once: ask for all of them first.
-            for c in &cands {
-                set.prefetch(c.1);
-            }
-            for c in cands.iter_mut() {
-                c.0 = set.score(c.1, q);
-            }
-        }
         for s in pending {
             if set.elem(s).is_some() {
                 cands.push((set.score(s, q), s));
