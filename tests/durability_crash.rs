@@ -29,6 +29,10 @@ const TEST_NAME: &str = "acknowledged_engine_writes_survive_sigkill_at_a_random_
 const DIM: usize = 16;
 const WRITERS: usize = 3;
 const SETS: [&[u8]; 2] = [b"vs0", b"vs1"];
+/// Elements from which a set has an HNSW graph.
+const GRAPH_MIN: usize = 64;
+/// The line a settled child prints once its checkpoint of settled graphs is durable.
+const CHECKPOINTED: &str = "C checkpointed";
 
 fn fnv(bytes: &[u8]) -> u64 {
     bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| {
@@ -65,7 +69,7 @@ fn config(dir: &Path, policy: SyncPolicy, io: &str) -> EngineConfig {
         checkpoint_wal_bytes: 0,
         checkpoint_on_close: false,
         // Sets get their HNSW graph early, so checkpoints taken mid-write hold graphs too.
-        index_min_elements: 64,
+        index_min_elements: GRAPH_MIN,
         ..Default::default()
     }
 }
@@ -87,6 +91,7 @@ fn run_child(spec: &str) -> ! {
         parts.next().unwrap_or_default().to_owned(),
         parts.next().unwrap_or_default().to_owned(),
     );
+    let settled_first = parts.next() == Some("settled");
     let engine = Arc::new(
         Engine::open(config(Path::new(&dir), policy, &io)).expect("child opens the engine"),
     );
@@ -96,12 +101,29 @@ fn run_child(spec: &str) -> ! {
         let (engine, done) = (engine.clone(), done.clone());
         std::thread::spawn(move || {
             let mut rng = SmallRng::from_entropy();
+            if settled_first {
+                // One checkpoint taken once each set has a graph and the indexer caught up,
+                // announced on stdout: the parent kills after it, so the reopen has a saved
+                // graph to restore however loaded the machine is.
+                while SETS
+                    .iter()
+                    .any(|s| engine.vcard(s).unwrap_or(0) < GRAPH_MIN as u64)
+                {
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+                engine.index_settle();
+                engine.checkpoint().expect("checkpoint");
+                let mut out = std::io::stdout().lock();
+                let _ = writeln!(out, "{CHECKPOINTED}");
+                let _ = out.flush();
+            }
             while !done.load(Ordering::Relaxed) {
                 std::thread::sleep(Duration::from_millis(rng.gen_range(2..25)));
                 engine.checkpoint().expect("checkpoint");
             }
         })
     };
+    // Writers run for 10 s, or until killed (a settled run waits for its checkpoint first).
     let writers: Vec<_> = (0..WRITERS)
         .map(|t| {
             let (engine, iter) = (engine.clone(), iter.clone());
@@ -215,7 +237,7 @@ fn check_graphs(e: &Engine, what: &str) -> usize {
         let Some(info) = e.vinfo(set).unwrap() else {
             continue;
         };
-        if info.size < 64 {
+        if info.size < GRAPH_MIN {
             continue;
         }
         assert_eq!(info.index_nodes, info.size, "{what}: {info:?}");
@@ -259,13 +281,30 @@ fn run_policy(policy: &str, iterations: usize, rng: &mut SmallRng) -> usize {
     };
     for i in 0..iterations {
         let io = ios[i % 2];
+        // The last kill of a policy comes after a checkpoint of settled graphs, so at least
+        // one reopen restores a graph (under load, random kills can all land before any
+        // checkpoint holds one); the others land at random moments.
+        let settled = i + 1 == iterations;
         let child = crash::Child {
             test_name: TEST_NAME,
             env_var: CHILD_ENV,
-            spec: format!("{dir},{policy},{i},{io}"),
+            spec: format!(
+                "{dir},{policy},{i},{io},{}",
+                if settled { "settled" } else { "random" }
+            ),
         };
         let kill_after = Duration::from_millis(rng.gen_range(0..100));
-        let got = crash::run_and_kill(&child, parse_ack, Duration::from_secs(30), kill_after);
+        let got = if settled {
+            crash::run_and_kill_when(
+                &child,
+                parse_ack,
+                |line| line.starts_with(CHECKPOINTED.as_bytes()),
+                Duration::from_secs(120),
+                kill_after,
+            )
+        } else {
+            crash::run_and_kill(&child, parse_ack, Duration::from_secs(30), kill_after)
+        };
         acked.extend(got);
 
         // A kill during a checkpoint leaves its temporary file behind.

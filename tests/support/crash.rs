@@ -28,6 +28,25 @@ pub fn run_and_kill<A: Send + 'static>(
     first_ack_within: Duration,
     kill_after: Duration,
 ) -> Vec<A> {
+    run_and_kill_when(
+        child,
+        parse,
+        move |line| parse(line).is_some(),
+        first_ack_within,
+        kill_after,
+    )
+}
+
+/// As [`run_and_kill`], but the kill waits for the first line `ready` accepts (a line the
+/// child prints once it reached a state the test needs, e.g. a finished checkpoint) instead
+/// of the first acknowledgement. Panics if no such line arrives within `ready_within`.
+pub fn run_and_kill_when<A: Send + 'static>(
+    child: &Child<'_>,
+    parse: fn(&[u8]) -> Option<A>,
+    ready: impl Fn(&[u8]) -> bool + Send + 'static,
+    ready_within: Duration,
+    kill_after: Duration,
+) -> Vec<A> {
     let exe = std::env::current_exe().unwrap();
     let mut proc = Command::new(&exe)
         .args([
@@ -49,22 +68,22 @@ pub fn run_and_kill<A: Send + 'static>(
         let mut line = Vec::new();
         let mut told = false;
         while r.read_until(b'\n', &mut line).unwrap_or(0) > 0 {
+            if !told && ready(&line) {
+                let _ = tx.send(());
+                told = true;
+            }
             if let Some(ack) = parse(&line) {
                 got.push(ack);
-                if !told {
-                    let _ = tx.send(());
-                    told = true;
-                }
             }
             line.clear();
         }
         got
     });
     // Kill at the chosen moment once the child is writing.
-    if rx.recv_timeout(first_ack_within).is_err() {
+    if rx.recv_timeout(ready_within).is_err() {
         let _ = proc.kill();
         let _ = proc.wait();
-        panic!("the child acknowledged nothing within {first_ack_within:?}");
+        panic!("the child reported nothing ready within {ready_within:?}");
     }
     std::thread::sleep(kill_after);
     // `Child::kill` is SIGKILL on Unix; the child is not reaped yet, so its pid is ours.
