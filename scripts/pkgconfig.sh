@@ -1,16 +1,22 @@
 #!/usr/bin/env bash
 # Writes sutra_cache.pc from bindings/pkgconfig/sutra_cache.pc.in.
 #   scripts/pkgconfig.sh                 -> target/release/pkgconfig/sutra_cache.pc for the
-#                                           build tree (libdir target/release, include/ here)
-#   scripts/pkgconfig.sh /usr/local OUT  -> a .pc for an install under PREFIX, written to OUT/
+#                                           build tree (libdir target/release, include/ here),
+#                                           and the link target/release/libsutra_cache.so.0 ->
+#                                           libsutra_cache.so (the library's SONAME, which
+#                                           programs linked against it load)
+#   scripts/pkgconfig.sh PREFIX [OUT]    -> a .pc for an install under PREFIX, written to OUT/
+#                                           (default target/pkgconfig-install/; scripts/install.sh
+#                                           writes it to PREFIX/lib/pkgconfig)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 target=${CARGO_TARGET_DIR:-$root/target}
 version=$(sed -n 's/^version = "\(.*\)"/\1/p' "$root/Cargo.toml" | head -1)
 if [ $# -ge 1 ]; then
-  prefix=$1; libdir=$prefix/lib; includedir=$prefix/include; out=${2:-.}
+  prefix=$1; libdir=$prefix/lib; includedir=$prefix/include; out=${2:-$target/pkgconfig-install}
 else
   prefix=$root; libdir=$target/release; includedir=$root/include; out=$target/release/pkgconfig
+  if [ -e "$libdir/libsutra_cache.so" ]; then ln -sfn libsutra_cache.so "$libdir/libsutra_cache.so.0"; fi
 fi
 mkdir -p "$out"
 sed -e "s|@PREFIX@|$prefix|" -e "s|@LIBDIR@|$libdir|" -e "s|@INCLUDEDIR@|$includedir|" \

@@ -37,4 +37,25 @@ doc_out=$(valgrind --quiet --leak-check=full --errors-for-leak-kinds=definite,in
 echo "$doc_out"
 grep -q '^apple 1.00$' <<<"$doc_out" && grep -q '^SUTRA_DIMENSION_MISMATCH: ' <<<"$doc_out" \
   || { echo "docs C example printed something unexpected" >&2; exit 1; }
-echo "C: 3 passed, 0 failed"
+# The installed library: scripts/install.sh into a temporary prefix, then the example built
+# with pkg-config alone against the installed files (linked by the SONAME) and run.
+prefix=$(mktemp -d)
+trap 'rm -rf "$data" "$prefix"' EXIT
+./scripts/install.sh "$prefix/usr"
+readelf -d "$prefix/usr/lib/libsutra_cache.so.0" | grep -q 'SONAME.*\[libsutra_cache.so.0\]' \
+  || { echo "installed library has no SONAME libsutra_cache.so.0" >&2; exit 1; }
+gcc $cflags -o "$out/example-installed" examples/c/example.c \
+    $(PKG_CONFIG_PATH=$prefix/usr/lib/pkgconfig pkg-config --cflags --libs sutra_cache)
+readelf -d "$out/example-installed" | grep -q 'NEEDED.*\[libsutra_cache.so.0\]' \
+  || { echo "example-installed does not load libsutra_cache.so.0" >&2; exit 1; }
+echo "== example-installed (built with pkg-config against $prefix/usr)"
+rm -rf "${data:?}"/*
+LD_LIBRARY_PATH=$prefix/usr/lib "$out/example-installed" "$data"
+# A static build against the installed files: pkg-config's private libraries name the rest.
+gcc $cflags -o "$out/example-installed-static" examples/c/example.c \
+    $(PKG_CONFIG_PATH=$prefix/usr/lib/pkgconfig pkg-config --cflags sutra_cache) \
+    "$prefix/usr/lib/libsutra_cache.a" \
+    $(PKG_CONFIG_PATH=$prefix/usr/lib/pkgconfig pkg-config --libs-only-l --static sutra_cache | sed 's/-lsutra_cache//')
+rm -rf "${data:?}"/*
+"$out/example-installed-static" "$data"
+echo "C: 5 passed, 0 failed"
