@@ -22,4 +22,6 @@ python3 -m pip install --quiet --disable-pip-version-check \
 (cd /tmp && python3 -m pytest -q -rs "$root/bindings/python/tests")
 
 section "bindings: go"
+# The Go package finds the C library with pkg-config: the build tree's .pc (rpath included).
+export PKG_CONFIG_PATH=$(dirname "$(./scripts/pkgconfig.sh)")${PKG_CONFIG_PATH:+:$PKG_CONFIG_PATH}
 (cd bindings/go && go test -race -count=1 ./...)

@@ -33,7 +33,7 @@ func TestTheDocsGoProgramsBuildAndRun(t *testing.T) {
 	port := sutraServer(t)
 	dir := t.TempDir()
 	here, _ := filepath.Abs(".")
-	gomod := "module docexamples\n\ngo 1.26.8\n\nrequire github.com/sutra-cache/sutra-cache/bindings/go v0.0.0\n\n" +
+	gomod := "module docexamples\n\ngo 1.26.0\n\nrequire github.com/sutra-cache/sutra-cache/bindings/go v0.0.0\n\n" +
 		"replace github.com/sutra-cache/sutra-cache/bindings/go => " + here + "\n"
 	sum, err := os.ReadFile("go.sum")
 	if err != nil {

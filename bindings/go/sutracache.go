@@ -1,15 +1,14 @@
 // Package sutracache is the Go binding of sutra-cache: the embedded engine over its C ABI
-// (cgo, linked statically against target/release/libsutra_cache.a; build it first with
-// `cargo build --release --lib` at the repository root), and a socket client of a cache
-// shard over RESP (go-redis).
+// (cgo; the C library is found with pkg-config as `sutra_cache`: install it with
+// `scripts/install.sh /usr/local`, or point PKG_CONFIG_PATH at the build tree's .pc written by
+// `scripts/pkgconfig.sh`), and a socket client of a cache shard over RESP (go-redis).
 //
 // A *Cache is safe for concurrent use; Close waits for calls in flight and later calls return
 // an error with code Closed.
 package sutracache
 
 /*
-#cgo CFLAGS: -I${SRCDIR}/../../include
-#cgo LDFLAGS: ${SRCDIR}/../../target/release/libsutra_cache.a -lgcc_s -lutil -lrt -lpthread -lm -ldl
+#cgo pkg-config: sutra_cache
 #include <stdlib.h>
 #include <string.h>
 #include "sutra_cache.h"
