@@ -183,3 +183,33 @@ fn vrange_returns_names_in_byte_order_between_bounds() {
     }
     assert_eq!(seen.len(), 6);
 }
+
+#[test]
+fn digest_value_is_the_same_for_the_same_content_and_changes_with_it() {
+    let (e, clock) = engine(1_000);
+    let vs = vectors(30, 4, 5);
+    add_all(&e, b"a", &vs);
+    let opts = VectorSetOptions::default();
+    for (i, v) in vs.iter().enumerate().rev() {
+        let name = format!("e{i}");
+        e.vadd(b"b", &opts, ElementAdd::new(name.as_bytes(), v))
+            .unwrap();
+    }
+    let da = e.digest_value(b"a").unwrap().unwrap();
+    assert_eq!(Some(da), e.digest_value(b"b").unwrap());
+    assert_eq!(e.digest_value(b"none").unwrap(), None);
+    e.vset_attr(b"a", b"e1", Some("x")).unwrap();
+    assert_ne!(Some(da), e.digest_value(b"a").unwrap());
+    e.vset_attr(b"a", b"e1", None).unwrap();
+    assert_eq!(Some(da), e.digest_value(b"a").unwrap());
+    // An expired element no longer counts; its set then equals one without it.
+    e.vexpire(b"a", b"e0", Expiry::InMs(5)).unwrap();
+    e.vrem(b"b", b"e0").unwrap();
+    clock.advance(10);
+    assert_eq!(e.digest_value(b"a").unwrap(), e.digest_value(b"b").unwrap());
+    // Reading the digest is not an access.
+    let hits = e.stats().total.hits;
+    e.set(b"s", b"v", SetOptions::default()).unwrap();
+    e.digest_value(b"s").unwrap().unwrap();
+    assert_eq!(e.stats().total.hits, hits);
+}

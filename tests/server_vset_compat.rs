@@ -306,3 +306,132 @@ fn acl_cat_lists_categories_and_the_vector_set_commands_as_redis_names_them() {
         String::from_utf8_lossy(&again)
     );
 }
+
+fn debug_server(mode: &str, dir: Option<&std::path::Path>) -> TestServer {
+    let mut flags = vec![
+        "x",
+        "--enable-debug-command",
+        mode,
+        "--wal-sync-interval-ms",
+        "0",
+    ];
+    if let Some(d) = dir {
+        flags.extend([
+            "--in-memory",
+            "false",
+            "--storage-path",
+            d.to_str().unwrap(),
+        ]);
+    } else {
+        flags.extend(["--in-memory", "true"]);
+    }
+    TestServer::with_config(ServerConfig::try_parse_from(flags).expect("flags parse"))
+}
+
+/// The one simple string of a one-key DIGEST-VALUE reply.
+fn digest(c: &mut Conn, key: &[u8]) -> String {
+    let r = c.call(&[b"DEBUG", b"DIGEST-VALUE", key]);
+    let text = String::from_utf8(r).unwrap();
+    assert!(
+        text.starts_with("*1\r\n+") && text.len() == 4 + 1 + 40 + 2,
+        "{text}"
+    );
+    text[5..45].to_string()
+}
+
+#[test]
+fn debug_is_refused_unless_enabled_as_redis_7_refuses_it() {
+    let refused = b"-ERR DEBUG command not allowed. If the enable-debug-command option is set to \"local\", you can run it from a local connection, otherwise you need to set this option in the configuration file, and then restart the server.\r\n";
+    let server = TestServer::start();
+    let mut c = server.connect();
+    c.check(&cmd(&[b"DEBUG", b"DIGEST-VALUE", b"k"]), refused);
+    c.check(&cmd(&[b"DEBUG", b"RELOAD"]), refused);
+    c.check(&cmd(&[b"DEBUG", b"NOSUCH"]), refused);
+    // `local` lets a loopback client in.
+    let local = debug_server("local", None);
+    let mut c = local.connect();
+    c.check(&cmd(&[b"DEBUG", b"RELOAD"]), b"+OK\r\n");
+    c.check(
+        &cmd(&[b"DEBUG", b"SLEEP", b"1"]),
+        b"-ERR DEBUG SLEEP is not supported by sutra-cache (DIGEST-VALUE, RELOAD and HELP are)\r\n",
+    );
+    assert!(ServerConfig::try_parse_from(["x", "--enable-debug-command", "maybe"]).is_err());
+}
+
+#[test]
+fn debug_digest_value_follows_content_not_insertion_order() {
+    let server = debug_server("yes", None);
+    let mut c = server.connect();
+    c.check(
+        &cmd(&[b"DEBUG", b"DIGEST-VALUE", b"none", b"none2"]),
+        format!("*2\r\n+{0}\r\n+{0}\r\n", "0".repeat(40)).as_bytes(),
+    );
+    vadd(&mut c, "a", &[1.0, 0.0], "x");
+    vadd(&mut c, "a", &[0.0, 1.0], "y");
+    vadd(&mut c, "b", &[0.0, 1.0], "y");
+    vadd(&mut c, "b", &[1.0, 0.0], "x");
+    let d1 = digest(&mut c, b"a");
+    assert_ne!(d1, "0".repeat(40));
+    assert_eq!(d1, digest(&mut c, b"b"), "same content, other order");
+    c.check(
+        &cmd(&[b"VSETATTR", b"a", b"y", br#"{"color":"red"}"#]),
+        b":1\r\n",
+    );
+    let d2 = digest(&mut c, b"a");
+    assert_ne!(d1, d2, "an attribute changes the digest");
+    c.check(
+        &cmd(&[b"VSETATTR", b"a", b"y", br#"{"color":"blue"}"#]),
+        b":1\r\n",
+    );
+    let d3 = digest(&mut c, b"a");
+    assert_ne!(d2, d3);
+    c.check(&cmd(&[b"VSETATTR", b"a", b"y", b""]), b":1\r\n");
+    assert_eq!(
+        digest(&mut c, b"a"),
+        d1,
+        "attribute removed: back to the first content"
+    );
+    c.check(
+        &cmd(&[b"VADD", b"a", b"VALUES", b"2", b"1", b"1", b"x"]),
+        b":0\r\n",
+    );
+    assert_ne!(digest(&mut c, b"a"), d1, "a vector changes the digest");
+    c.check(&cmd(&[b"SET", b"s1", b"v"]), b"+OK\r\n");
+    c.check(&cmd(&[b"SET", b"s2", b"v"]), b"+OK\r\n");
+    assert_eq!(digest(&mut c, b"s1"), digest(&mut c, b"s2"));
+    resp3(&mut c);
+    let r = c.call(&[b"DEBUG", b"DIGEST-VALUE", b"none"]);
+    assert_eq!(r, format!("*1\r\n+{}\r\n", "0".repeat(40)).into_bytes());
+}
+
+#[test]
+fn debug_reload_keeps_the_data_and_writes_a_snapshot_it_restarts_from() {
+    let dir = tempfile::tempdir().unwrap();
+    let before;
+    {
+        let server = debug_server("yes", Some(dir.path()));
+        let mut c = server.connect();
+        for i in 0..20 {
+            let name = format!("e{i}");
+            vadd(&mut c, "vs", &[1.0, i as f32, 0.5], &name);
+        }
+        c.check(&cmd(&[b"VSETATTR", b"vs", b"e3", br#"{"n":3}"#]), b":1\r\n");
+        before = digest(&mut c, b"vs");
+        c.check(&cmd(&[b"DEBUG", b"RELOAD"]), b"+OK\r\n");
+        assert_eq!(digest(&mut c, b"vs"), before);
+        c.check(&cmd(&[b"VCARD", b"vs"]), b":20\r\n");
+        c.check(
+            &cmd(&[b"DEBUG", b"RELOAD", b"BOGUS"]),
+            b"-ERR DEBUG RELOAD only supports the MERGE, NOFLUSH and NOSAVE options, got 'BOGUS'\r\n",
+        );
+        server.stop().unwrap();
+    }
+    let server = debug_server("yes", Some(dir.path()));
+    let mut c = server.connect();
+    assert_eq!(
+        digest(&mut c, b"vs"),
+        before,
+        "the restarted server has the same set"
+    );
+    c.check(&cmd(&[b"VGETATTR", b"vs", b"e3"]), b"$7\r\n{\"n\":3}\r\n");
+}

@@ -162,6 +162,17 @@ pub struct ServerConfig {
     )]
     pub tracking_table_max_keys: usize,
 
+    /// Who may run DEBUG (Redis 7's `enable-debug-command`): `no` (default), `yes`, or
+    /// `local` (clients on a loopback address).
+    #[arg(
+        long,
+        env = "SUTRA_ENABLE_DEBUG_COMMAND",
+        default_value = "no",
+        value_parser = ["no", "yes", "local"],
+        ignore_case = true
+    )]
+    pub enable_debug_command: String,
+
     /// Close a client idle for this many seconds; 0 = never (Redis's `timeout`).
     #[arg(long = "timeout", env = "SUTRA_TIMEOUT", default_value_t = 0)]
     pub idle_timeout_seconds: u64,

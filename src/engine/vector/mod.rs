@@ -3,6 +3,7 @@
 
 mod add;
 mod check;
+mod digest;
 mod element;
 mod info;
 mod invalidate;

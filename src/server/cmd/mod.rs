@@ -7,6 +7,7 @@ mod client;
 mod command;
 mod config;
 mod conn;
+mod debug;
 #[cfg(test)]
 mod fuzz;
 mod info;
@@ -210,6 +211,7 @@ pub static COMMANDS: &[Spec] = &[
     spec!("client", -2, CONN, NOKEY, Reads::Nothing, "connection", client::client, "CLIENT ID|SETNAME|GETNAME|SETINFO|INFO."),
     spec!("command", -1, &["loading", "stale"], NOKEY, Reads::Nothing, "server", command::command, "Returns details about commands."),
     spec!("acl", -2, &["noscript", "loading", "stale"], NOKEY, Reads::Nothing, "server", acl::acl, "ACL CAT [category]: Redis's command categories (vectorset included)."),
+    spec!("debug", -2, &["admin", "noscript", "loading", "stale"], NOKEY, Reads::Nothing, "server", debug::debug, "DEBUG DIGEST-VALUE key…|RELOAD|HELP (with --enable-debug-command)."),
     spec!("config", -2, ADMIN, NOKEY, Reads::Nothing, "server", config::config, "CONFIG GET parameter [parameter ...]."),
     spec!("info", -1, &["loading", "stale"], NOKEY, Reads::Nothing, "server", info::info, "Returns information and statistics about the server."),
     spec!("dbsize", 1, READ, NOKEY, Reads::Nothing, "server", server::dbsize, "Returns the number of keys."),
