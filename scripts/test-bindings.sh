@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Tests the C ABI and the bindings: the C example under valgrind, pip install + pytest, and
-# go test -race. One release build of the library in target/ serves all three.
+# Tests the C ABI and the bindings: the C example under valgrind (and built against an
+# installed prefix), pip install + pytest in the project venv, go test -race, and a Go module
+# outside the repository built against an installed library. One release build of the
+# library in target/ serves them all.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
