@@ -111,6 +111,43 @@ impl Image {
         out
     }
 
+    /// Per slot: whether a walk over the lists of any level from the entry point reaches it.
+    fn reachable(&self) -> Vec<bool> {
+        let n = self.levels.len();
+        let mut next: Vec<Vec<u32>> = vec![Vec::new(); n];
+        let (mut at0, mut at_up) = (0, 0);
+        for s in self.slots() {
+            let top = self.levels[s as usize] as usize;
+            let live = |list: &[u32]| {
+                list.iter()
+                    .copied()
+                    .take_while(|&t| t != NONE)
+                    .filter(|&t| (t as usize) < n)
+                    .collect::<Vec<_>>()
+            };
+            let mut out = live(&self.links0[at0..at0 + self.m_max0]);
+            out.extend(live(&self.upper[at_up..at_up + top * self.m]));
+            next[s as usize] = out;
+            at0 += self.m_max0;
+            at_up += top * self.m;
+        }
+        let mut seen = vec![false; n];
+        if self.entry == NONE || self.entry as usize >= n {
+            return seen;
+        }
+        let mut todo = vec![self.entry];
+        seen[self.entry as usize] = true;
+        while let Some(s) = todo.pop() {
+            for &t in &next[s as usize] {
+                if !seen[t as usize] && self.levels[t as usize] != NO_NODE {
+                    seen[t as usize] = true;
+                    todo.push(t);
+                }
+            }
+        }
+        seen
+    }
+
     /// Keeps `(slot, level)` as entry point when it is a node of that level, else takes the
     /// highest node (lowest slot on ties).
     fn set_entry(&mut self, slot: u32, level: usize) {
@@ -350,12 +387,38 @@ impl Restore {
         Ok(())
     }
 
+    /// `image` (the staged part of the saved one) without the nodes that no walk from the
+    /// entry point reaches: nodes whose only in-links were in nodes left out, or that an image
+    /// taken while an insert was linking them holds before any list pointed at them.
+    /// Published as indexed, such a node would be invisible to every search (nothing leads to
+    /// it, and an indexed node is not scanned); left out, it stays pending and the indexer
+    /// inserts it as any new node. A restore of a consistent, unchanged graph keeps every node.
+    fn reachable_part(image: Image) -> Image {
+        let mut image = image;
+        loop {
+            let reached = image.reachable();
+            if image.slots().all(|s| reached[s as usize]) {
+                return image;
+            }
+            image = image.retain(|s| reached[s as usize]);
+        }
+    }
+
     /// Publishes the saved lists of the staged nodes (links to nodes not staged dropped) and
-    /// returns the index. Nodes of the image that were not staged are simply absent.
-    pub fn finish(mut self) -> Hnsw {
+    /// returns the index with the slots it holds. Nodes of the image that were not staged
+    /// are absent, and so are staged nodes that the dropped links left unreachable from the
+    /// entry point (see `reachable_part`): the caller inserts both kinds as new nodes.
+    pub fn finish(mut self) -> (Hnsw, Vec<u32>) {
         let staged = std::mem::take(&mut self.staged);
-        let image = self.image.retain(|s| staged[s as usize]);
+        let image = Self::reachable_part(self.image.retain(|s| staged[s as usize]));
+        let kept: Vec<u32> = image.slots().collect();
         let g: &mut Graph = self.index.graph.get_mut();
+        // Staged nodes the restore does not keep go back to empty slots (inserted later).
+        for (s, &was_staged) in staged.iter().enumerate() {
+            if was_staged && image.levels[s] == NO_NODE {
+                g.state[s].store(EMPTY, Release);
+            }
+        }
         let (mut at0, mut at_up) = (0, 0);
         let mut nodes = 0;
         for s in image.slots() {
@@ -378,7 +441,7 @@ impl Restore {
             self.index.store_entry(image.entry, image.entry_level);
         }
         self.index.set_draws(image.draws);
-        self.index
+        (self.index, kept)
     }
 }
 
@@ -427,7 +490,7 @@ mod tests {
         for s in slots {
             r.stage(Slot(s), &vs[s as usize]).unwrap();
         }
-        r.finish()
+        r.finish().0
     }
 
     fn answers(ix: &Hnsw, queries: &[Vec<f32>]) -> Vec<Vec<(u32, u32)>> {
@@ -480,7 +543,7 @@ mod tests {
         for s in (0..1_000u32).filter(|s| s % 2 == 0) {
             r.stage(Slot(s), &vs[s as usize]).unwrap();
         }
-        let back = r.finish();
+        let back = r.finish().0;
         assert_eq!(back.len(), 500);
         for s in (0..1_000u32).step_by(2) {
             for l in 0..3 {
@@ -494,6 +557,56 @@ mod tests {
             .to_vec();
         assert_eq!(hits[0].slot, Slot(10));
         assert!(hits.iter().all(|h| h.slot.0 % 2 == 0));
+    }
+
+    /// An image can hold a node that no list points at (taken while an insert had linked
+    /// the node's own lists but not yet the reverse links). Restored as indexed it would be
+    /// found by no search; the restore leaves it out instead, and once inserted as a new node
+    /// it is found.
+    #[test]
+    fn a_saved_node_nothing_points_at_is_left_out_and_found_once_inserted() {
+        let (ix, vs) = built(1_000, 0);
+        let mut image = ix.image(|_| true);
+        let lost: Vec<u32> = (1..1_000u32)
+            .step_by(37)
+            .filter(|&s| s != image.entry)
+            .collect();
+        let strip = |list: &mut [u32]| {
+            let live: Vec<u32> = list
+                .iter()
+                .copied()
+                .take_while(|&t| t != NONE)
+                .filter(|t| !lost.contains(t))
+                .collect();
+            list.fill(NONE);
+            list[..live.len()].copy_from_slice(&live);
+        };
+        let m0 = image.m_max0;
+        for list in image.links0.chunks_mut(m0) {
+            strip(list);
+        }
+        let m = image.m;
+        for list in image.upper.chunks_mut(m) {
+            strip(list);
+        }
+        let mut r = Restore::new(*ix.params(), Image::decode(&image.encode()).unwrap()).unwrap();
+        for s in 0..1_000u32 {
+            r.stage(Slot(s), &vs[s as usize]).unwrap();
+        }
+        let (back, kept) = r.finish();
+        assert_eq!(kept.len(), 1_000 - lost.len());
+        assert!(lost.iter().all(|s| !kept.contains(s)));
+        assert_eq!(back.len(), kept.len());
+        let mut sc = Search::new();
+        for &s in &lost {
+            back.insert(Slot(s), &vs[s as usize], &mut sc).unwrap();
+        }
+        for &s in &lost {
+            let hits = back
+                .search(&vs[s as usize], SearchParams::k(1), &mut sc)
+                .unwrap();
+            assert_eq!(hits[0].slot, Slot(s), "inserted node {s} not found");
+        }
     }
 
     #[test]
@@ -521,7 +634,7 @@ mod tests {
                             r.stage(Slot(s), v).unwrap();
                         }
                     }
-                    let back = r.finish();
+                    let back = r.finish().0;
                     let mut sc = Search::new();
                     back.search(&vs[0], SearchParams::k(5), &mut sc).unwrap();
                 }

@@ -647,7 +647,11 @@ impl Store {
                 }
             }
         }
-        ix.install_restored(restore.finish(), &restored);
+        let (graph, kept) = restore.finish();
+        // Nodes the restore could not keep well linked are left pending (inserted as usual).
+        let kept: std::collections::HashSet<u32> = kept.into_iter().collect();
+        restored.retain(|(s, _)| kept.contains(s));
+        ix.install_restored(graph, &restored);
         tracing::info!(key = %String::from_utf8_lossy(key), nodes = restored.len(),
             ms = started.elapsed().as_millis() as u64, "graph restored from the snapshot");
     }
