@@ -364,3 +364,78 @@ impl Durable {
         Ok(lsn)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::snapshot::{list_snapshots, Snapshot};
+    use crate::store::{first_graph_image, Store, Value};
+    use crate::{ElementAdd, Engine, EngineConfig, SyncPolicy, VectorSetOptions};
+
+    #[test]
+    fn a_snapshot_taken_before_the_saved_graph_was_restored_passes_it_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = EngineConfig {
+            data_dir: Some(dir.path().to_path_buf()),
+            wal_sync: SyncPolicy::Never,
+            index_min_elements: 100,
+            active_expire_interval_ms: 0,
+            checkpoint_interval_ms: 0,
+            checkpoint_wal_bytes: 0,
+            ..Default::default()
+        };
+        let e = Engine::open(cfg.clone()).unwrap();
+        for i in 0..500u64 {
+            let v: Vec<f32> = (0..8u64)
+                .map(|j| ((i * 2_654_435_761 + j * 40_503) % 1_000) as f32 - 500.0)
+                .collect();
+            let name = format!("e{i}");
+            e.vadd(
+                b"s",
+                &VectorSetOptions::default(),
+                ElementAdd::new(name.as_bytes(), &v),
+            )
+            .unwrap();
+        }
+        e.index_settle();
+        e.close().unwrap(); // checkpoints, graph included
+        let first = Snapshot::open(&list_snapshots(dir.path()).unwrap()[0].1).unwrap();
+        let saved = first_graph_image(&first);
+        assert!(saved.nodes() > 0);
+
+        // A store loaded from it, with no indexer running: the saved graph waits. A snapshot
+        // of that store must carry the saved graph on, not drop it.
+        let cfg = EngineConfig {
+            data_dir: None,
+            ..cfg
+        };
+        let store = Store::new(cfg.store_config());
+        store.load_snapshot(&first).unwrap();
+        let out = tempfile::tempdir().unwrap();
+        let second = Snapshot::open(
+            &store
+                .write_snapshot(out.path(), first.lsn, || Ok(first.lsn))
+                .unwrap(),
+        )
+        .unwrap();
+        assert_eq!(first_graph_image(&second), saved);
+
+        // And that one restores: every node comes back without an insert.
+        let again = Store::new(cfg.store_config());
+        again.load_snapshot(&second).unwrap();
+        while again.index_step() {}
+        let restored: usize = again
+            .shards
+            .iter()
+            .flat_map(|sh| {
+                let data = sh.data.read();
+                data.slots_from(0)
+                    .filter_map(|(_, e)| match &e.value {
+                        Value::VSet(set) => set.vindex.as_ref().map(|ix| ix.restored_nodes()),
+                        _ => None,
+                    })
+                    .collect::<Vec<_>>()
+            })
+            .sum();
+        assert_eq!(restored, saved.nodes());
+    }
+}

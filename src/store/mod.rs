@@ -30,6 +30,8 @@ use parking_lot::{Condvar, Mutex};
 pub(crate) use crate::glob::glob_match;
 pub(crate) use feed::{Change, ChangeCause, ChangeFeed, ChangeSink};
 pub(crate) use meta::AccessMeta;
+#[cfg(test)]
+pub(crate) use persist::first_graph_image;
 pub(crate) use persist::{is_array_section, BLOB_OVERHEAD};
 pub(crate) use shard::{EntryRef, KeyEntry, Shard, ShardData, Value, NO_ELEM};
 pub(crate) use vindex::{SavedGraph, VIndex};

@@ -462,18 +462,29 @@ impl Store {
     }
 }
 
+/// The graph image a snapshot holds (its first set's), for tests above the store.
+#[cfg(test)]
+pub(crate) fn first_graph_image(snap: &Snapshot) -> crate::index::Image {
+    let (_, _, bytes) = snap
+        .sections()
+        .find(|&(kind, _, _)| kind == SET_GRAPH)
+        .expect("a graph section");
+    crate::index::Image::decode(bytes).unwrap()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::{ElementAdd, Engine, EngineConfig, SyncPolicy, VectorSetOptions};
-    use crate::index::Image;
 
-    fn graph_image(snap: &Snapshot) -> Image {
-        let (_, _, bytes) = snap
-            .sections()
-            .find(|&(kind, _, _)| kind == SET_GRAPH)
-            .expect("a graph section");
-        Image::decode(bytes).unwrap()
+    fn config() -> crate::store::StoreConfig {
+        crate::store::StoreConfig {
+            max_entries: 0,
+            max_bytes: 0,
+            eviction_policy: Default::default(),
+            clock: Arc::new(crate::vocab::SystemClock),
+            snapshot_piece_bytes: 4 << 20,
+            index_min_elements: 1_000,
+        }
     }
 
     #[test]
@@ -489,7 +500,7 @@ mod tests {
         w.section(BLOBS, 0, &[&blobs]).unwrap();
         let snap = Snapshot::open(&w.finish(7).unwrap()).unwrap();
         assert_eq!((snap.lsn, snap.consistent_lsn), (5, 7));
-        let store = Store::new(EngineConfig::default().store_config());
+        let store = Store::new(config());
         store.load_snapshot(&snap).unwrap();
         let h = store.hash(b"k");
         let data = store.shards[Store::shard_of(h)].data.read();
@@ -497,74 +508,5 @@ mod tests {
         assert!(matches!(&entry.value, Value::Blob { data, .. } if &data[..] == b"new"));
         assert_eq!(data.live(), 1);
         assert_eq!(store.counters.keys.load(Ordering::Relaxed), 1);
-    }
-
-    #[test]
-    fn a_snapshot_taken_before_the_saved_graph_was_restored_passes_it_on() {
-        let dir = tempfile::tempdir().unwrap();
-        let cfg = EngineConfig {
-            data_dir: Some(dir.path().to_path_buf()),
-            wal_sync: SyncPolicy::Never,
-            index_min_elements: 100,
-            active_expire_interval_ms: 0,
-            checkpoint_interval_ms: 0,
-            checkpoint_wal_bytes: 0,
-            ..Default::default()
-        };
-        let e = Engine::open(cfg.clone()).unwrap();
-        for i in 0..500u64 {
-            let v: Vec<f32> = (0..8u64)
-                .map(|j| ((i * 2_654_435_761 + j * 40_503) % 1_000) as f32 - 500.0)
-                .collect();
-            let name = format!("e{i}");
-            e.vadd(
-                b"s",
-                &VectorSetOptions::default(),
-                ElementAdd::new(name.as_bytes(), &v),
-            )
-            .unwrap();
-        }
-        e.index_settle();
-        e.close().unwrap(); // checkpoints, graph included
-        let first =
-            Snapshot::open(&crate::snapshot::list_snapshots(dir.path()).unwrap()[0].1).unwrap();
-        let saved = graph_image(&first);
-        assert!(saved.nodes() > 0);
-
-        // A store loaded from it, with no indexer running: the saved graph waits. A snapshot
-        // of that store must carry the saved graph on, not drop it.
-        let cfg = EngineConfig {
-            data_dir: None,
-            ..cfg
-        };
-        let store = Store::new(cfg.store_config());
-        store.load_snapshot(&first).unwrap();
-        let out = tempfile::tempdir().unwrap();
-        let second = Snapshot::open(
-            &store
-                .write_snapshot(out.path(), first.lsn, || Ok(first.lsn))
-                .unwrap(),
-        )
-        .unwrap();
-        assert_eq!(graph_image(&second), saved);
-
-        // And that one restores: every node comes back without an insert.
-        let again = Store::new(cfg.store_config());
-        again.load_snapshot(&second).unwrap();
-        while again.index_step() {}
-        let restored: usize = again
-            .shards
-            .iter()
-            .flat_map(|sh| {
-                let data = sh.data.read();
-                data.slots_from(0)
-                    .filter_map(|(_, e)| match &e.value {
-                        Value::VSet(set) => set.vindex.as_ref().map(|ix| ix.restored_nodes()),
-                        _ => None,
-                    })
-                    .collect::<Vec<_>>()
-            })
-            .sum();
-        assert_eq!(restored, saved.nodes());
     }
 }
