@@ -207,20 +207,6 @@ typedef struct sutra_stats {
   uint64_t vector_sets;
 } sutra_stats;
 
-// Parameters of a vector set: they create it on the first add; on later adds every non-zero
-// field must equal the set's (else `SUTRA_CONFLICT`). Fill with
-// `sutra_vector_set_options_init`. Plain data: not shared.
-typedef struct sutra_vector_set_options {
-  // `SUTRA_METRIC_*` or `SUTRA_UNSPECIFIED`.
-  int32_t metric;
-  // `SUTRA_STORAGE_*` or `SUTRA_UNSPECIFIED`.
-  int32_t storage;
-  // HNSW M; 0 = unspecified (default 16).
-  uint32_t m;
-  // HNSW ef_construction; 0 = unspecified (default 200).
-  uint32_t ef_construction;
-} sutra_vector_set_options;
-
 // Parameters of a search. Fill with `sutra_search_params_init`. Plain data: not shared.
 typedef struct sutra_search_params {
   // Top-k (default 10).
@@ -245,6 +231,20 @@ typedef struct sutra_search_hit {
   // Similarity, higher is nearer.
   float score;
 } sutra_search_hit;
+
+// Parameters of a vector set: they create it on the first add; on later adds every non-zero
+// field must equal the set's (else `SUTRA_CONFLICT`). Fill with
+// `sutra_vector_set_options_init`. Plain data: not shared.
+typedef struct sutra_vector_set_options {
+  // `SUTRA_METRIC_*` or `SUTRA_UNSPECIFIED`.
+  int32_t metric;
+  // `SUTRA_STORAGE_*` or `SUTRA_UNSPECIFIED`.
+  int32_t storage;
+  // HNSW M; 0 = unspecified (default 16).
+  uint32_t m;
+  // HNSW ef_construction; 0 = unspecified (default 200).
+  uint32_t ef_construction;
+} sutra_vector_set_options;
 
 #ifdef __cplusplus
 extern "C" {
@@ -384,6 +384,94 @@ const char *sutra_version(void);
 // Thread-safe.
 const char *sutra_simd_isa(void);
 
+// Fills `params` with the defaults (count 10, default ef, no minimum score, graph search).
+// Does nothing when NULL.
+//
+// # Safety
+// `params` is NULL or writable.
+void sutra_search_params_init(struct sutra_search_params *params);
+
+// Top-k elements most similar to `query` (`dim` floats), best first. Results go to the
+// caller's `hits[0..hits_capacity]`, names packed into `names[0..names_capacity]`;
+// `*hit_count` and `*names_len` say how many were written. When either buffer is too small
+// the call returns `SUTRA_BUFFER_TOO_SMALL` with both counts set to what is needed.
+// A missing key gives 0 hits. `params` may be NULL for the defaults.
+//
+// # Safety
+// `cache` is a live handle; `key`, `query` readable; `hits` and `names` writable for their
+// capacities; `hit_count`, `names_len` writable; `err` NULL or writable.
+int32_t sutra_vector_search(const struct sutra_cache *cache,
+                            const uint8_t *key,
+                            size_t key_len,
+                            const float *query,
+                            size_t dim,
+                            const struct sutra_search_params *params,
+                            struct sutra_search_hit *hits,
+                            size_t hits_capacity,
+                            uint8_t *names,
+                            size_t names_capacity,
+                            size_t *hit_count,
+                            size_t *names_len,
+                            struct sutra_error *err);
+
+// Like `sutra_vector_search`, keeping only elements whose JSON attributes pass `filter`
+// (`filter_len` bytes of UTF-8): Redis's `VSIM … FILTER` expression language, e.g.
+// `.year > 1950 and .genre in ["a", "b"]`. Elements without attributes never pass. Through
+// the graph at most `filter_ef` candidates are examined (0: `count × 100`); an exhaustive
+// search examines every element. A malformed expression fails with
+// `SUTRA_INVALID_ARGUMENT` naming where it stops making sense.
+//
+// # Safety
+// As `sutra_vector_search`, with `filter` readable for `filter_len` bytes.
+int32_t sutra_vector_search_filtered(const struct sutra_cache *cache,
+                                     const uint8_t *key,
+                                     size_t key_len,
+                                     const float *query,
+                                     size_t dim,
+                                     const uint8_t *filter,
+                                     size_t filter_len,
+                                     size_t filter_ef,
+                                     const struct sutra_search_params *params,
+                                     struct sutra_search_hit *hits,
+                                     size_t hits_capacity,
+                                     uint8_t *names,
+                                     size_t names_capacity,
+                                     size_t *hit_count,
+                                     size_t *names_len,
+                                     struct sutra_error *err);
+
+// Like `sutra_vector_search`, near an element of the set instead of a vector.
+//
+// # Safety
+// As `sutra_vector_search`, with `element` readable for `element_len` bytes.
+int32_t sutra_vector_search_element(const struct sutra_cache *cache,
+                                    const uint8_t *key,
+                                    size_t key_len,
+                                    const uint8_t *element,
+                                    size_t element_len,
+                                    const struct sutra_search_params *params,
+                                    struct sutra_search_hit *hits,
+                                    size_t hits_capacity,
+                                    uint8_t *names,
+                                    size_t names_capacity,
+                                    size_t *hit_count,
+                                    size_t *names_len,
+                                    struct sutra_error *err);
+
+// Removes, atomically with respect to other writes to the set, every element whose score
+// against `query` (`dim` floats) is `>= threshold` (metric units). `*removed` is how many.
+//
+// # Safety
+// `cache` is a live handle; `key`, `query` readable; `removed` writable; `err` NULL or writable.
+int32_t sutra_vector_invalidate(const struct sutra_cache *cache,
+                                const uint8_t *key,
+                                size_t key_len,
+                                const float *query,
+                                size_t dim,
+                                float threshold,
+                                size_t *removed,
+                                struct sutra_error *err);
+
 // The name of a status code (`"SUTRA_NOT_FOUND"`), or `"SUTRA_UNKNOWN"`; a static string.
 // Thread-safe.
 const char *sutra_status_name(int32_t status);
@@ -393,13 +481,6 @@ const char *sutra_status_name(int32_t status);
 // # Safety
 // `options` is NULL or writable.
 void sutra_vector_set_options_init(struct sutra_vector_set_options *options);
-
-// Fills `params` with the defaults (count 10, default ef, no minimum score, graph search).
-// Does nothing when NULL.
-//
-// # Safety
-// `params` is NULL or writable.
-void sutra_search_params_init(struct sutra_search_params *params);
 
 // Adds or updates one element of the vector set at `key` (created on the first add with
 // `options`, which may be NULL). `vector` has `dim` finite floats. `attributes` is text of
@@ -507,87 +588,6 @@ int32_t sutra_vector_info(const struct sutra_cache *cache,
                           size_t *dim,
                           uint64_t *count,
                           struct sutra_error *err);
-
-// Top-k elements most similar to `query` (`dim` floats), best first. Results go to the
-// caller's `hits[0..hits_capacity]`, names packed into `names[0..names_capacity]`;
-// `*hit_count` and `*names_len` say how many were written. When either buffer is too small
-// the call returns `SUTRA_BUFFER_TOO_SMALL` with both counts set to what is needed.
-// A missing key gives 0 hits. `params` may be NULL for the defaults.
-//
-// # Safety
-// `cache` is a live handle; `key`, `query` readable; `hits` and `names` writable for their
-// capacities; `hit_count`, `names_len` writable; `err` NULL or writable.
-int32_t sutra_vector_search(const struct sutra_cache *cache,
-                            const uint8_t *key,
-                            size_t key_len,
-                            const float *query,
-                            size_t dim,
-                            const struct sutra_search_params *params,
-                            struct sutra_search_hit *hits,
-                            size_t hits_capacity,
-                            uint8_t *names,
-                            size_t names_capacity,
-                            size_t *hit_count,
-                            size_t *names_len,
-                            struct sutra_error *err);
-
-// Like `sutra_vector_search`, keeping only elements whose JSON attributes pass `filter`
-// (`filter_len` bytes of UTF-8): Redis's `VSIM … FILTER` expression language, e.g.
-// `.year > 1950 and .genre in ["a", "b"]`. Elements without attributes never pass. Through
-// the graph at most `filter_ef` candidates are examined (0: `count × 100`); an exhaustive
-// search examines every element. A malformed expression fails with
-// `SUTRA_INVALID_ARGUMENT` naming where it stops making sense.
-//
-// # Safety
-// As `sutra_vector_search`, with `filter` readable for `filter_len` bytes.
-int32_t sutra_vector_search_filtered(const struct sutra_cache *cache,
-                                     const uint8_t *key,
-                                     size_t key_len,
-                                     const float *query,
-                                     size_t dim,
-                                     const uint8_t *filter,
-                                     size_t filter_len,
-                                     size_t filter_ef,
-                                     const struct sutra_search_params *params,
-                                     struct sutra_search_hit *hits,
-                                     size_t hits_capacity,
-                                     uint8_t *names,
-                                     size_t names_capacity,
-                                     size_t *hit_count,
-                                     size_t *names_len,
-                                     struct sutra_error *err);
-
-// Like `sutra_vector_search`, near an element of the set instead of a vector.
-//
-// # Safety
-// As `sutra_vector_search`, with `element` readable for `element_len` bytes.
-int32_t sutra_vector_search_element(const struct sutra_cache *cache,
-                                    const uint8_t *key,
-                                    size_t key_len,
-                                    const uint8_t *element,
-                                    size_t element_len,
-                                    const struct sutra_search_params *params,
-                                    struct sutra_search_hit *hits,
-                                    size_t hits_capacity,
-                                    uint8_t *names,
-                                    size_t names_capacity,
-                                    size_t *hit_count,
-                                    size_t *names_len,
-                                    struct sutra_error *err);
-
-// Removes, atomically with respect to other writes to the set, every element whose score
-// against `query` (`dim` floats) is `>= threshold` (metric units). `*removed` is how many.
-//
-// # Safety
-// `cache` is a live handle; `key`, `query` readable; `removed` writable; `err` NULL or writable.
-int32_t sutra_vector_invalidate(const struct sutra_cache *cache,
-                                const uint8_t *key,
-                                size_t key_len,
-                                const float *query,
-                                size_t dim,
-                                float threshold,
-                                size_t *removed,
-                                struct sutra_error *err);
 
 // Sets one element to expire `ttl_ms` ms from now (0 removes it at once). `*existed` (may be
 // NULL) is false when the element does not exist.

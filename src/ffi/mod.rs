@@ -9,6 +9,7 @@
 
 mod cache;
 // Status constants exist for the header; Rust code maps `ErrorCode`s to them numerically.
+mod search;
 #[allow(dead_code)]
 mod status;
 mod vector;
