@@ -134,6 +134,38 @@ def _call_compute(compute: Callable[[str], Any], text: str) -> Any:
     return compute(text)
 
 
+
+async def compute_through_async(get: Callable[[], Awaitable[Any]],
+                                put: Callable[[Any], Awaitable[Any]],
+                                compute: Callable[[str], Any], text: str, numpy: bool) -> Any:
+    """One get-or-compute (run inside a single flight): `get()`, else `compute(text)` (sync
+    or async), `put(value)`, and the value as a hit returns it."""
+    hit = await get()
+    if hit is not None:
+        return hit
+    value = _call_compute(compute, text)
+    if inspect.isawaitable(value):
+        value = await value
+    blob = encode_embedding(value, "compute(text)")
+    await put(value)
+    return decode_embedding(blob, numpy)
+
+
+def compute_through_sync(get: Callable[[], Any], put: Callable[[Any], Any],
+                         compute: Callable[[str], Any], text: str, numpy: bool) -> Any:
+    """The sync twin of `compute_through_async` (an async `compute` is refused)."""
+    hit = get()
+    if hit is not None:
+        return hit
+    value = _call_compute(compute, text)
+    if inspect.isawaitable(value):
+        if hasattr(value, "close"):
+            value.close()
+        raise ValueError("compute is async: use get_or_compute, not the _sync twin")
+    blob = encode_embedding(value, "compute(text)")
+    put(value)
+    return decode_embedding(blob, numpy)
+
 def single_flight_sync(flights: _Flights, key: Any, run: Callable[[], Any]) -> Any:
     with flights.lock:
         flight = flights.sync.get(key)
@@ -517,32 +549,20 @@ class SutraCacheClient:
         lookup and one `compute` call (single flight); an exception of `compute` reaches all
         of them and nothing is cached."""
         async def run() -> Any:
-            hit = await self.get(text, model, max_age_seconds=max_age_seconds)
-            if hit is not None:
-                return hit
-            value = _call_compute(compute, text)
-            if inspect.isawaitable(value):
-                value = await value
-            blob = encode_embedding(value, "compute(text)")
-            await self.set(text, value, model, ttl_seconds)
-            return decode_embedding(blob, self.numpy)
+            return await compute_through_async(
+                lambda: self.get(text, model, max_age_seconds=max_age_seconds),
+                lambda value: self.set(text, value, model, ttl_seconds),
+                compute, text, self.numpy)
         return await single_flight_async(self._flights, self._flight_key(text, model), run)
 
     def get_or_compute_sync(self, text: str, model: str, compute: Callable[[str], Any], *,
                             ttl_seconds: Optional[int] = None,
                             max_age_seconds: Optional[float] = None) -> Any:
         def run() -> Any:
-            hit = self.get_sync(text, model, max_age_seconds=max_age_seconds)
-            if hit is not None:
-                return hit
-            value = _call_compute(compute, text)
-            if inspect.isawaitable(value):
-                if hasattr(value, "close"):
-                    value.close()
-                raise ValueError("compute is async: use get_or_compute, not the _sync twin")
-            blob = encode_embedding(value, "compute(text)")
-            self.set_sync(text, value, model, ttl_seconds)
-            return decode_embedding(blob, self.numpy)
+            return compute_through_sync(
+                lambda: self.get_sync(text, model, max_age_seconds=max_age_seconds),
+                lambda value: self.set_sync(text, value, model, ttl_seconds),
+                compute, text, self.numpy)
         return single_flight_sync(self._flights, self._flight_key(text, model), run)
 
     # ---- the namespace's sets ----

@@ -15,7 +15,6 @@ behaves as the seed's: entries leave it by LRU or TTL only.
 
 from __future__ import annotations
 
-import inspect
 import logging
 import os
 import threading
@@ -25,9 +24,10 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple, Union
 
 import redis
 
-from .client import (Removed, Similar, SutraCacheClient, _call_compute, single_flight_async,
+from .client import (Removed, Similar, SutraCacheClient, compute_through_async,
+                     compute_through_sync, single_flight_async,
                      single_flight_sync)
-from .entry import Embedding, decode_embedding, encode_embedding
+from .entry import Embedding, decode_embedding
 
 logger = logging.getLogger("sutra_cache.multitier")
 
@@ -413,15 +413,10 @@ class MultiTierSutraCache:
                              max_age_seconds: Optional[float] = None) -> Any:
         """As `SutraCacheClient.get_or_compute`, through both tiers (single flight per key)."""
         async def run() -> Any:
-            hit = await self.get(text, model, max_age_seconds=max_age_seconds)
-            if hit is not None:
-                return hit
-            value = _call_compute(compute, text)
-            if inspect.isawaitable(value):
-                value = await value
-            blob = encode_embedding(value, "compute(text)")
-            await self.set(text, value, model, ttl)
-            return decode_embedding(blob, self.numpy)
+            return await compute_through_async(
+                lambda: self.get(text, model, max_age_seconds=max_age_seconds),
+                lambda value: self.set(text, value, model, ttl),
+                compute, text, self.numpy)
         return await single_flight_async(self.l2_cache._flights,
                                          self.l2_cache._flight_key(text, model), run)
 
@@ -429,17 +424,10 @@ class MultiTierSutraCache:
                             ttl: Optional[int] = None,
                             max_age_seconds: Optional[float] = None) -> Any:
         def run() -> Any:
-            hit = self.get_sync(text, model, max_age_seconds=max_age_seconds)
-            if hit is not None:
-                return hit
-            value = _call_compute(compute, text)
-            if inspect.isawaitable(value):
-                if hasattr(value, "close"):
-                    value.close()
-                raise ValueError("compute is async: use get_or_compute, not the _sync twin")
-            blob = encode_embedding(value, "compute(text)")
-            self.set_sync(text, value, model, ttl)
-            return decode_embedding(blob, self.numpy)
+            return compute_through_sync(
+                lambda: self.get_sync(text, model, max_age_seconds=max_age_seconds),
+                lambda value: self.set_sync(text, value, model, ttl),
+                compute, text, self.numpy)
         return single_flight_sync(self.l2_cache._flights, self.l2_cache._flight_key(text, model), run)
 
     # ---- semantic calls, clear ----
