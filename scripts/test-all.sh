@@ -9,6 +9,9 @@ section() { printf '\n==== %s ====\n' "$*"; }
 section "setup"
 ./scripts/setup.sh
 . scripts/env.sh   # the venv's python3 (and setup's Go, if it installed one) first in PATH
+# Tests that drive external tools (redis-cli, redis-benchmark, redis-py) skip them when they
+# are missing under a bare `cargo test`; here setup installed them, so a missing one fails.
+export SUTRA_REQUIRE_TOOLS=1
 
 section "rust: fmt"
 cargo fmt --all -- --check
