@@ -705,3 +705,36 @@ fn a_tracked_l1_is_never_left_stale_by_concurrent_writes_to_an_element() {
         2_000,
     );
 }
+
+#[test]
+fn readers_that_come_and_go_leave_the_one_that_stays_invalidated_for_each_key_and_element() {
+    let srv = TestServer::start();
+    let mut w = srv.connect();
+    w.check_words("VADD s VALUES 2 1 0 e", ":1\r\n");
+    let mut a = srv.connect();
+    a.resp3();
+    a.check_words("CLIENT TRACKING ON", "+OK\r\n");
+    a.check_words("GET k", "_\r\n");
+    a.check_words("VEMB s e", "*2\r\n,1\r\n,0\r\n");
+    // Readers of the same key and element connect and leave, many more than ever track at
+    // once: the ids they leave behind are pruned, not delivered to anyone.
+    for _ in 0..40 {
+        let mut r = srv.connect();
+        r.resp3();
+        r.check_words("CLIENT TRACKING ON", "+OK\r\n");
+        r.check_words("GET k", "_\r\n");
+        r.check_words("VEMB s e", "*2\r\n,1\r\n,0\r\n");
+    }
+    wait_info(&mut w, "tracking_clients", 1);
+    // A newcomer that tracks but read nothing gets no invalidation for k or e.
+    let mut n = srv.connect();
+    n.resp3();
+    n.check_words("CLIENT TRACKING ON", "+OK\r\n");
+    w.check_words("SET k 1", "+OK\r\n");
+    a.expect(&inv(&[b"k"]));
+    w.check_words("VSETATTR s e {\"x\":1}", ":1\r\n");
+    a.expect(&inv(&[b"s\0e"]));
+    // Still registered for nothing: its next reply is its own PING's, with no push before it.
+    n.check_words("PING", "+PONG\r\n");
+    assert_eq!(info_field(&mut w, "tracking_clients"), 2);
+}

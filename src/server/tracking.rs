@@ -267,19 +267,15 @@ impl Tracking {
                     }
                 }
             }
-            if !tr.opts.bcast {
-                let mut dropped = 0;
-                t.keys.retain(|_, r| {
-                    let before = r.names();
-                    r.key.remove(&id);
-                    r.elems.retain(|_, cs| {
-                        cs.remove(&id);
-                        !cs.is_empty()
-                    });
-                    dropped += before - r.names();
-                    r.names() > 0
-                });
-                t.names -= dropped;
+            // A default-mode client's registrations are not searched for here (that would
+            // cost the whole table per disconnect): as in Redis, its id stays where it was
+            // registered, `send` skips ids that no longer track, and `remember` prunes a
+            // reader set once it holds more ids than there are trackers. Ids are never
+            // reused, so a stale one can't reach another client. The last tracker to leave
+            // empties the table.
+            if t.trackers.is_empty() {
+                t.keys.clear();
+                t.names = 0;
             }
             t.trackers.len()
         };
@@ -307,19 +303,23 @@ impl Tracking {
         {
             let mut t = self.table.lock();
             let t = &mut *t;
+            let live = &t.trackers;
             let r = t.keys.entry_ref(key).or_default();
             let before = r.names();
             match elements {
                 None => {
                     r.key.insert(id);
+                    prune(&mut r.key, live);
                 }
                 Some(elems) => {
                     for e in elems {
-                        r.elems.entry_ref(&e[..]).or_default().insert(id);
+                        let readers = r.elems.entry_ref(&e[..]).or_default();
+                        readers.insert(id);
+                        prune(readers, live);
                     }
                 }
             }
-            t.names += r.names() - before;
+            t.names = t.names + r.names() - before;
             let max = self.max_keys.load(Relaxed);
             if max > 0 && t.names > max {
                 Self::evict(t, max, key, &mut out);
@@ -419,6 +419,15 @@ pub fn deliver(info: &ClientInfo, push: Push) -> bool {
             false
         }
         Err(mpsc::error::TrySendError::Closed(_)) => false,
+    }
+}
+
+/// Drops the ids of clients that no longer track from a reader set once it holds more ids
+/// than there are trackers (so at least one is stale): each prune is paid for by the
+/// disconnects that left stale ids behind, and no set outgrows the live trackers by much.
+fn prune(readers: &mut HashSet<u64>, live: &HashMap<u64, Tracker>) {
+    if readers.len() > live.len() {
+        readers.retain(|id| live.contains_key(id));
     }
 }
 
