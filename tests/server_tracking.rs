@@ -716,6 +716,16 @@ fn readers_that_come_and_go_leave_the_one_that_stays_invalidated_for_each_key_an
     a.check_words("CLIENT TRACKING ON", "+OK\r\n");
     a.check_words("GET k", "_\r\n");
     a.check_words("VEMB s e", "*2\r\n,1\r\n,0\r\n");
+    {
+        // tracking_total_items counts (name, client) pairs, as Redis's does.
+        let mut b = srv.connect();
+        b.resp3();
+        b.check_words("CLIENT TRACKING ON", "+OK\r\n");
+        b.check_words("GET k", "_\r\n");
+        b.check_words("VEMB s e", "*2\r\n,1\r\n,0\r\n");
+        assert_eq!(info_field(&mut w, "tracking_total_items"), 4);
+        assert_eq!(info_field(&mut w, "tracking_total_keys"), 2);
+    }
     // Readers of the same key and element connect and leave, many more than ever track at
     // once: the ids they leave behind are pruned, not delivered to anyone.
     for _ in 0..40 {

@@ -140,6 +140,11 @@ impl Readers {
     fn names(&self) -> usize {
         usize::from(!self.key.is_empty()) + self.elems.len()
     }
+
+    /// (name, client) registrations.
+    fn pairs(&self) -> usize {
+        self.key.len() + self.elems.values().map(HashSet::len).sum::<usize>()
+    }
 }
 
 #[derive(Default)]
@@ -148,6 +153,8 @@ struct Table {
     keys: HashMap<Box<[u8]>, Readers>,
     /// Tracked names (a key's readers count one, each read element one).
     names: usize,
+    /// (name, client) registrations: Redis's `tracking_total_items`.
+    pairs: usize,
     /// BCAST prefixes → their clients.
     prefixes: HashMap<Bytes, HashSet<u64>>,
 }
@@ -276,6 +283,7 @@ impl Tracking {
             if t.trackers.is_empty() {
                 t.keys.clear();
                 t.names = 0;
+                t.pairs = 0;
             }
             t.trackers.len()
         };
@@ -306,20 +314,22 @@ impl Tracking {
             let live = &t.trackers;
             let r = t.keys.entry_ref(key).or_default();
             let before = r.names();
+            let mut pairs = t.pairs;
             match elements {
                 None => {
-                    r.key.insert(id);
-                    prune(&mut r.key, live);
+                    pairs += usize::from(r.key.insert(id));
+                    pairs -= prune(&mut r.key, live);
                 }
                 Some(elems) => {
                     for e in elems {
                         let readers = r.elems.entry_ref(&e[..]).or_default();
-                        readers.insert(id);
-                        prune(readers, live);
+                        pairs += usize::from(readers.insert(id));
+                        pairs -= prune(readers, live);
                     }
                 }
             }
             t.names = t.names + r.names() - before;
+            t.pairs = pairs;
             let max = self.max_keys.load(Relaxed);
             if max > 0 && t.names > max {
                 Self::evict(t, max, key, &mut out);
@@ -348,6 +358,7 @@ impl Tracking {
         for k in victims {
             if let Some(r) = t.keys.remove(&k) {
                 t.names -= r.names();
+                t.pairs -= r.pairs();
                 collect(&k, r, out);
             }
         }
@@ -359,7 +370,7 @@ impl Tracking {
         TrackingStats {
             clients: t.trackers.len(),
             keys: t.keys.len(),
-            items: t.names,
+            items: t.pairs,
             prefixes: t.prefixes.len(),
         }
     }
@@ -425,10 +436,13 @@ pub fn deliver(info: &ClientInfo, push: Push) -> bool {
 /// Drops the ids of clients that no longer track from a reader set once it holds more ids
 /// than there are trackers (so at least one is stale): each prune is paid for by the
 /// disconnects that left stale ids behind, and no set outgrows the live trackers by much.
-fn prune(readers: &mut HashSet<u64>, live: &HashMap<u64, Tracker>) {
-    if readers.len() > live.len() {
+/// Returns how many it dropped.
+fn prune(readers: &mut HashSet<u64>, live: &HashMap<u64, Tracker>) -> usize {
+    let before = readers.len();
+    if before > live.len() {
         readers.retain(|id| live.contains_key(id));
     }
+    before - readers.len()
 }
 
 /// Invalidations for every reader of key `k` (its whole-key readers and element readers).
@@ -469,6 +483,7 @@ impl ChangeSink for Tracking {
                     cause = ChangeCause::Write;
                     t.keys.clear();
                     t.names = 0;
+                    t.pairs = 0;
                     // Every tracking client is told, in either mode (Redis).
                     out.0.extend(t.trackers.keys().map(|&id| (id, None)));
                 }
@@ -476,6 +491,7 @@ impl ChangeSink for Tracking {
                     cause = why;
                     if let Some(r) = t.keys.remove(k) {
                         t.names -= r.names();
+                        t.pairs -= r.pairs();
                         collect(k, r, &mut out);
                     }
                     bcast(t, k, || Bytes::copy_from_slice(k), &mut out);
@@ -487,6 +503,8 @@ impl ChangeSink for Tracking {
                         let key_readers = std::mem::take(&mut r.key);
                         let elem_readers = r.elems.remove(e);
                         t.names -= before - r.names();
+                        t.pairs -=
+                            key_readers.len() + elem_readers.as_ref().map_or(0, HashSet::len);
                         if r.names() == 0 {
                             t.keys.remove(k);
                         }
