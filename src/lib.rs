@@ -11,6 +11,8 @@
 // allows it for itself; tests/architecture.rs checks the list.
 #![deny(unsafe_code)]
 
+#[doc(hidden)]
+pub mod cluster;
 mod engine;
 mod error;
 mod ffi;

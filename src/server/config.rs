@@ -201,6 +201,24 @@ pub struct ServerConfig {
     #[arg(long, env = "SUTRA_SHARD", default_value = "0")]
     pub shard: String,
 
+    /// Cluster mode: `off` (the default), `emulated` (this node owns every hash slot, so
+    /// Redis Cluster clients work against it alone) or `yes` (it serves the slots of the
+    /// configuration a manager pushes, `sutra-cache cluster create`; kept in the data
+    /// directory across restarts).
+    #[arg(
+        long,
+        env = "SUTRA_CLUSTER_MODE",
+        default_value = "off",
+        value_enum,
+        ignore_case = true
+    )]
+    pub cluster_mode: crate::cluster::ClusterMode,
+
+    /// This node's cluster id (CLUSTER MYID). Default: a random 40-hex-digit id made once
+    /// and kept in the data directory (`cluster-node-id`; a new one per start in memory).
+    #[arg(long, env = "SUTRA_CLUSTER_NODE_ID")]
+    pub cluster_node_id: Option<String>,
+
     /// Threads serving clients; 0 = one per CPU core.
     #[arg(long, env = "SUTRA_THREADS", default_value_t = 0)]
     pub threads: usize,

@@ -51,7 +51,8 @@ pub async fn run(
     shutdown: impl Future<Output = ()>,
 ) -> io::Result<()> {
     let grace = Duration::from_secs(config.shutdown_grace_seconds);
-    let shared = Arc::new(Shared::new(engine, config));
+    let cluster = super::cluster::ClusterState::open(&config).map_err(io::Error::other)?;
+    let shared = Arc::new(Shared::new(engine, config).with_cluster(cluster));
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut tasks = JoinSet::new();
     tokio::pin!(shutdown);

@@ -2,6 +2,7 @@
 //! tokio; every command is one call into [`crate::Engine`].
 
 mod clients;
+mod cluster;
 mod cmd;
 mod config;
 mod connection;

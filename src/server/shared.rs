@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use super::clients::Clients;
+use super::cluster::ClusterState;
 use super::config::{ServerConfig, WriteOffload};
 use super::frame::FrameLimits;
 use super::tracking::{PubSub, Tracking};
@@ -45,6 +46,8 @@ pub struct Shared {
     pub tracking: Arc<Tracking>,
     /// Publish/subscribe channels.
     pub pubsub: PubSub,
+    /// Cluster mode: this node's id and the configuration in force.
+    pub cluster: ClusterState,
 }
 
 impl ServerStats {
@@ -86,6 +89,7 @@ impl Shared {
             tx: Transactions::default(),
             tracking: Tracking::new(&engine, clients.clone(), config.tracking_table_max_keys),
             pubsub: PubSub::default(),
+            cluster: ClusterState::off(),
             clients,
             engine,
             config,
@@ -98,6 +102,12 @@ impl Shared {
                 .unwrap_or(0),
             shutdown_requested: Arc::new(tokio::sync::Notify::new()),
         }
+    }
+
+    /// The same with the cluster state `config` asks for ([`ClusterState::open`]).
+    pub fn with_cluster(mut self, cluster: ClusterState) -> Self {
+        self.cluster = cluster;
+        self
     }
 
     /// Milliseconds since start (the clock of CLIENT LIST's age and idle).

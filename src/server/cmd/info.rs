@@ -31,11 +31,16 @@ pub fn info_text(ctx: &Ctx<'_>, sections: &[Bytes]) -> String {
         section(&mut t, "Server");
         let _ = write!(
             t,
-            "redis_version:{REDIS_COMPAT_VERSION}\r\nsutra_cache_version:{}\r\nredis_mode:standalone\r\n\
+            "redis_version:{REDIS_COMPAT_VERSION}\r\nsutra_cache_version:{}\r\nredis_mode:{}\r\n\
              os:{}\r\narch_bits:{}\r\nprocess_id:{}\r\ntcp_port:{}\r\nuptime_in_seconds:{}\r\n\
              uptime_in_days:{}\r\nsimd_isa:{}\r\nrole:{}\r\ncache_mode:{}\r\nvector_dimension:{}\r\n\
              vector_storage:{}\r\nprotected_mode:{}\r\ndefault_ttl_seconds:{}\r\n",
             env!("CARGO_PKG_VERSION"),
+            if sh.cluster.mode == crate::cluster::ClusterMode::Off {
+                "standalone"
+            } else {
+                "cluster"
+            },
             std::env::consts::OS,
             usize::BITS,
             std::process::id(),
@@ -160,6 +165,17 @@ pub fn info_text(ctx: &Ctx<'_>, sections: &[Bytes]) -> String {
     if want("replication") {
         section(&mut t, "Replication");
         t.push_str("role:master\r\nconnected_slaves:0\r\n");
+    }
+    if want("cluster") {
+        section(&mut t, "Cluster");
+        let cl = &sh.cluster;
+        let _ = write!(
+            t,
+            "cluster_enabled:{}\r\ncluster_mode:{}\r\ncluster_epoch:{}\r\n",
+            u8::from(cl.mode != crate::cluster::ClusterMode::Off),
+            cl.mode.name(),
+            cl.epoch(),
+        );
     }
     if want("keyspace") {
         section(&mut t, "Keyspace");

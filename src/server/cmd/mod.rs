@@ -4,6 +4,7 @@
 mod acl;
 mod cache;
 mod client;
+mod cluster;
 mod command;
 mod config;
 mod conn;
@@ -47,6 +48,8 @@ pub struct Client {
     pub tracking: Tracked,
     /// Channels this connection SUBSCRIBEs to.
     pub subscriptions: std::collections::HashSet<Bytes>,
+    /// ASKING was sent: the next command may use a slot this node imports (cluster mode).
+    pub asking: bool,
 }
 
 /// What a connection's reads do for client-side caching (the table itself is
@@ -289,6 +292,12 @@ pub static COMMANDS: &[Spec] = &[
     spec!("vpersist", 3, &["write", "fast"], KEY1, Reads::Nothing, "sutra", cache::vpersist, "Removes an element's expiry."),
     spec!("vinvalidate", -6, WRITE, KEY1, Reads::Nothing, "sutra", cache::vinvalidate, "Atomically removes every element at least this similar."),
     spec!("cachestats", -1, READ, NOKEY, Reads::Nothing, "sutra", cache::cachestats, "Hits, misses and hit rate, global or of one set."),
+    // cluster (--cluster-mode)
+    spec!("cluster", -2, &["loading", "stale"], NOKEY, Reads::Nothing, "cluster", cluster::cluster, "CLUSTER SLOTS|SHARDS|NODES|INFO|MYID|KEYSLOT|COUNTKEYSINSLOT|GETKEYSINSLOT|HELP."),
+    spec!("asking", 1, &["fast"], NOKEY, Reads::Nothing, "cluster", cluster::asking, "The next command may use a slot this node is importing."),
+    spec!("readonly", 1, &["loading", "stale", "fast"], NOKEY, Reads::Nothing, "cluster", cluster::readonly, "Accepted (no replicas to read from)."),
+    spec!("readwrite", 1, &["loading", "stale", "fast"], NOKEY, Reads::Nothing, "cluster", cluster::readonly, "Accepted (no replicas to read from)."),
+    spec!("sutra.cluster", -2, &["admin", "noscript", "no_multi"], NOKEY, Reads::Nothing, "sutra", cluster::sutra_cluster, "SUTRA.CLUSTER CONFIG <json>|EPOCH|HELP: the manager's configuration push."),
 ];
 
 fn table() -> &'static HashMap<&'static [u8], &'static Spec> {
@@ -372,6 +381,13 @@ pub fn execute(
             }
             None => Ok(spec),
         },
+    };
+    // Cluster mode: one slot per command (and transaction), served here.
+    let refused = match refused {
+        Ok(spec) if shared.cluster.mode != crate::cluster::ClusterMode::Off => {
+            cluster::route(shared, client, spec, args).map(|()| spec)
+        }
+        other => other,
     };
     let spec = match refused {
         Ok(spec) => spec,
@@ -475,7 +491,7 @@ fn remember_reads(shared: &Shared, id: u64, spec: &Spec, args: &[Bytes]) {
 }
 
 /// The key arguments of a command, from its (first, last, step) key spec.
-fn key_args<'a>(spec: &Spec, args: &'a [Bytes]) -> impl Iterator<Item = &'a Bytes> {
+pub(crate) fn key_args<'a>(spec: &Spec, args: &'a [Bytes]) -> impl Iterator<Item = &'a Bytes> {
     let (first, last, step) = spec.keys;
     let n = args.len() as i32;
     let last = if last < 0 { n + last } else { last.min(n - 1) };
@@ -580,6 +596,18 @@ fn subcommands(container: &str) -> &'static [(&'static str, i32)] {
             ("unblock", -3),
             ("unpause", 2),
         ],
+        "cluster" => &[
+            ("countkeysinslot", 3),
+            ("getkeysinslot", 4),
+            ("help", 2),
+            ("info", 2),
+            ("keyslot", 3),
+            ("myid", 2),
+            ("nodes", 2),
+            ("shards", 2),
+            ("slots", 2),
+        ],
+        "sutra.cluster" => &[("config", 3), ("epoch", 2), ("help", 2)],
         _ => &[],
     }
 }

@@ -23,6 +23,8 @@ pub struct Queued {
     bytes: usize,
     /// A command was refused while queuing: EXEC answers EXECABORT.
     pub failed: bool,
+    /// The hash slot of the queued commands' keys (cluster mode).
+    pub slot: Option<u16>,
 }
 
 impl Queued {
