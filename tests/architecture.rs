@@ -173,3 +173,34 @@ fn every_safety_comment_of_the_c_abi_says_why_the_call_is_sound() {
         vague.join("\n")
     );
 }
+
+#[test]
+fn a_write_is_acknowledged_through_an_explicit_value_and_only_the_engine_waits() {
+    // The store appends (through the caller's `store::Appends`) and never waits for the log;
+    // no per-thread state carries what a write logged: the engine's `Writer` and
+    // `Durability` do, explicitly.
+    let in_store = imports_of(
+        &["store"],
+        &[
+            "WaitFor",
+            "wait_for",
+            "LogSink",
+            "PENDING_LSN",
+            "DEFER_WAITS",
+        ],
+    );
+    assert!(
+        in_store.is_empty(),
+        "the store waits or keeps write state per thread:\n{}",
+        in_store.join("\n")
+    );
+    let in_engine = imports_of(
+        &["engine"],
+        &["thread_local!", "LogSink", "PENDING_LSN", "DEFER_WAITS"],
+    );
+    assert!(
+        in_engine.is_empty(),
+        "the engine keeps write state per thread:\n{}",
+        in_engine.join("\n")
+    );
+}

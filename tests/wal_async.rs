@@ -202,8 +202,8 @@ fn deferred_engine_writes_are_acknowledged_by_the_future_and_survive_a_reopen() 
                 rt.spawn(async move {
                     for i in 0..20 {
                         let key = format!("k{t}:{i}");
-                        let (r, durable) = e.deferring_durability(|| {
-                            e.set(key.as_bytes(), key.as_bytes(), SetOptions::default())
+                        let (r, durable) = e.deferring_durability(|w| {
+                            w.set(key.as_bytes(), key.as_bytes(), SetOptions::default())
                         });
                         r.unwrap();
                         bounded(durable).await.unwrap();
@@ -217,7 +217,7 @@ fn deferred_engine_writes_are_acknowledged_by_the_future_and_survive_a_reopen() 
             }
         });
         // Nothing written: nothing to wait for.
-        let (r, durable) = e.deferring_durability(|| e.get(b"k0:0"));
+        let (r, durable) = e.deferring_durability(|w| w.engine().get(b"k0:0"));
         assert_eq!(r.unwrap().as_deref(), Some(&b"k0:0"[..]));
         assert!(durable.is_ready());
         rt.block_on(durable).unwrap();
@@ -252,7 +252,7 @@ fn a_deferred_write_hit_by_an_io_fault_fails_through_its_future() {
             sync_takes: None,
         }),
     );
-    let (r, durable) = e.deferring_durability(|| e.set(b"a", b"1", SetOptions::default()));
+    let (r, durable) = e.deferring_durability(|w| w.set(b"a", b"1", SetOptions::default()));
     r.unwrap();
     rt.block_on(bounded(durable)).unwrap();
     // The next operation of the I/O path fails: the write's future reports it.
@@ -269,14 +269,14 @@ fn a_deferred_write_hit_by_an_io_fault_fails_through_its_future() {
             }),
         )
     };
-    let (r, durable) = e.deferring_durability(|| e.set(b"b", b"2", SetOptions::default()));
+    let (r, durable) = e.deferring_durability(|w| w.set(b"b", b"2", SetOptions::default()));
     let failed = match r {
         Err(e) => e,
         Ok(_) => rt.block_on(bounded(durable)).unwrap_err(),
     };
     assert_eq!(failed.code(), ErrorCode::WalPoisoned, "{failed}");
     // Fail-stop: later writes fail too.
-    let (r, durable) = e.deferring_durability(|| e.set(b"c", b"3", SetOptions::default()));
+    let (r, durable) = e.deferring_durability(|w| w.set(b"c", b"3", SetOptions::default()));
     let failed = match r {
         Err(e) => e,
         Ok(_) => rt.block_on(bounded(durable)).unwrap_err(),

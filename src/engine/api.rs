@@ -14,7 +14,7 @@ use super::config::{EngineConfig, SyncPolicy};
 use super::durable::{recover, Durability, Durable, RecoveryReport};
 use super::types::*;
 use crate::error::{Error, Result};
-use crate::store::{ChangeSink, LogSink, Shard, Store, Value};
+use crate::store::{Appends, ChangeSink, Shard, Store, Value};
 
 /// The cache engine. `Send + Sync`: share it behind an `Arc`.
 ///
@@ -62,8 +62,7 @@ impl Engine {
                     };
                     replayer.apply_logged(kind, payload)
                 })?;
-                let sink: Arc<dyn LogSink> = durable.sink.clone();
-                if store.sink.set(sink).is_err() {
+                if store.log.set(durable.log.clone()).is_err() {
                     return Err(Error::Internal("log attached twice".into()));
                 }
                 (store, Some(Arc::new(durable)))
@@ -88,8 +87,8 @@ impl Engine {
                     let Some(store) = weak.upgrade() else { return };
                     if interval > 0 {
                         store.active_expire(budget);
-                        store.enforce_caps();
-                        let _ = store.wait_durable();
+                        // Evictions are logged; nobody waits for their records.
+                        store.enforce_caps(&Appends::new());
                     }
                     if let Some(d) = &dur {
                         if d.checkpoint_due(&store) {
@@ -169,12 +168,12 @@ impl Engine {
             let _ = h.join();
         }
         if let Some(d) = &self.durable {
-            let snap = if self.cfg.checkpoint_on_close && d.sink.wal.poisoned().is_none() {
+            let snap = if self.cfg.checkpoint_on_close && d.wal.poisoned().is_none() {
                 d.checkpoint(&self.store).map(|_| ())
             } else {
                 Ok(())
             };
-            let closed = d.sink.wal.close();
+            let closed = d.wal.close();
             snap?;
             closed?;
         }
@@ -207,29 +206,35 @@ impl Engine {
     pub fn wal_mode(&self) -> Option<(&'static str, SyncPolicy)> {
         self.durable
             .as_ref()
-            .map(|d| (d.sink.wal.io_kind(), d.sink.wal.policy()))
+            .map(|d| (d.wal.io_kind(), d.wal.policy()))
     }
 
-    /// Runs `f` (calls into this engine, on this thread) without blocking for durability:
-    /// writes are logged and applied as usual, but instead of each call waiting for the
-    /// log's acknowledgement, the wait for all of them is returned as a [`Durability`]
-    /// future. The caller must await it before acknowledging any of those writes (an async
-    /// server awaits it before sending the replies; no thread blocks per write). If it
-    /// fails, the writes must be reported as failed, as the blocking calls would have.
-    pub fn deferring_durability<R>(&self, f: impl FnOnce() -> R) -> (R, Durability) {
-        let (r, lsn) = self.store.deferring_waits(f);
-        (r, Durability::new(self.store.durable_wait(lsn)))
+    /// Waits until the records up to `lsn` are acknowledged per the sync policy (call with
+    /// no lock held); at once without a log or for 0.
+    pub(crate) fn wait_durable(&self, lsn: u64) -> Result<()> {
+        match &self.durable {
+            Some(d) if lsn > 0 => d.wal.wait_for(lsn),
+            _ => Ok(()),
+        }
+    }
+
+    /// The acknowledgement of the records up to `lsn`, as a future the log's writer wakes.
+    pub(crate) fn durability(&self, lsn: u64) -> Durability {
+        match &self.durable {
+            Some(d) if lsn > 0 => Durability::new(d.wal.wait_for_async(lsn)),
+            _ => Durability::ready(),
+        }
     }
 
     /// WAL batches written and fdatasyncs completed since open; `None` in memory.
     pub fn wal_io_counts(&self) -> Option<(u64, u64)> {
-        self.durable.as_ref().map(|d| d.sink.wal.io_counts())
+        self.durable.as_ref().map(|d| d.wal.io_counts())
     }
 
     /// Makes every acknowledged write durable on disk now (fdatasync); returns the durable LSN.
     pub fn flush_log(&self) -> Result<u64> {
         match &self.durable {
-            Some(d) => d.sink.wal.flush(),
+            Some(d) => d.wal.flush(),
             None => Ok(self.store.last_lsn()),
         }
     }
@@ -295,20 +300,6 @@ impl Engine {
     /// Reclaims expired entries, examining at most `budget` of them; returns how many were removed.
     pub fn active_expire_cycle(&self, budget: usize) -> usize {
         self.store.active_expire(budget)
-    }
-
-    /// Runs `f` so that the writes this thread makes in it are logged as one WAL record:
-    /// after a crash all of them are recovered or none (MULTI/EXEC). Writes are applied as
-    /// `f` makes them and logged when it ends, so the caller keeps other writers off the
-    /// keys `f` touches meanwhile (the server holds its transaction gate exclusively). An
-    /// error: the log refused the group, whose writes then live in memory only (the log is
-    /// failed-stop until reopened).
-    pub(crate) fn atomically<R>(&self, f: impl FnOnce() -> R) -> Result<R> {
-        let r = self.store.grouped(f)?;
-        // Acknowledged per the sync policy, as every write (deferred inside
-        // `deferring_durability`).
-        self.store.wait_durable()?;
-        Ok(r)
     }
 
     /// The engine clock's current time in ms since the epoch (what TTLs count from).

@@ -6,8 +6,8 @@ use super::api::Engine;
 use super::types::*;
 use crate::error::{Error, Result};
 use crate::store::{
-    expired, glob_match, AccessMeta, Change, ChangeCause, EntryRef, KeyEntry, LazyNow, Record,
-    Removal, Shard, ShardData, Value, NO_ELEM, SHARDS,
+    expired, glob_match, AccessMeta, Appends, Change, ChangeCause, EntryRef, KeyEntry, LazyNow,
+    Record, Removal, Shard, ShardData, Value, NO_ELEM, SHARDS,
 };
 
 use crate::store::BLOB_OVERHEAD;
@@ -17,8 +17,14 @@ fn blob_bytes(key_len: usize, value_len: usize) -> u64 {
 }
 
 impl Engine {
-    /// Writes a blob under `key` (replacing a vector set there, as Redis's SET does).
-    pub fn set(&self, key: &[u8], value: &[u8], opts: SetOptions) -> Result<SetOutcome> {
+    /// The body of [`Engine::set`]: its records are appended through `to`, not awaited.
+    pub(crate) fn set_in(
+        &self,
+        to: &Appends,
+        key: &[u8],
+        value: &[u8],
+        opts: SetOptions,
+    ) -> Result<SetOutcome> {
         self.check_key(key)?;
         let limit = self.cfg.limits.max_value_bytes;
         if value.len() > limit {
@@ -32,10 +38,9 @@ impl Engine {
         let (h, shard) = self.locate(key);
         let out = self.retry_oom(|| {
             let mut data = shard.data.write();
-            self.set_locked(shard, &mut data, h, key, value, opts)
+            self.set_locked(to, &mut data, h, key, value, opts)
         })?;
-        self.store.enforce_caps();
-        self.store.wait_durable()?;
+        self.store.enforce_caps(to);
         Ok(out)
     }
 
@@ -51,9 +56,10 @@ impl Engine {
         }
     }
 
+    /// Writes a blob under the write lock (`data`) of the shard of `h`, the key's hash.
     fn set_locked(
         &self,
-        shard: &Shard,
+        to: &Appends,
         data: &mut ShardData,
         h: u64,
         key: &[u8],
@@ -98,11 +104,14 @@ impl Engine {
         } else {
             store.check_room(1, bytes)?;
         }
-        store.log(&Record::SetBlob {
-            key,
-            value,
-            expires_at,
-        })?;
+        store.append(
+            to,
+            &Record::SetBlob {
+                key,
+                value,
+                expires_at,
+            },
+        )?;
         let tick = store.next_tick();
         let slot = match slot {
             Some(s) if replaces_blob => {
@@ -153,7 +162,10 @@ impl Engine {
             elem: NO_ELEM,
         };
         data.push_expiry(expires_at, e);
-        shard.access.lock().push_back((tick, e));
+        self.store.shards[crate::store::Store::shard_of(h)]
+            .access
+            .lock()
+            .push_back((tick, e));
         store.feed.report(Change::Key(key, ChangeCause::Write));
         store.counters.events.sets.fetch_add(1, Ordering::Relaxed);
         Ok(SetOutcome { written: true, old })
@@ -198,10 +210,13 @@ impl Engine {
         Ok(None)
     }
 
-    /// Reads a blob and, atomically with the read, changes its expiry or deletes it
-    /// (Redis's GETEX and GETDEL: a sliding TTL refreshed on every hit is one call).
-    /// `Err(WrongType)` for a vector set; `None` (nothing changed) when the key is missing.
-    pub fn get_then(&self, key: &[u8], then: GetThen) -> Result<Option<Vec<u8>>> {
+    /// The body of [`Engine::get_then`]: its records are appended through `to`, not awaited.
+    pub(crate) fn get_then_in(
+        &self,
+        to: &Appends,
+        key: &[u8],
+        then: GetThen,
+    ) -> Result<Option<Vec<u8>>> {
         self.check_key(key)?;
         let store = &self.store;
         let now = store.now_ms();
@@ -238,24 +253,20 @@ impl Engine {
         store.counters.events.hits.fetch_add(1, Ordering::Relaxed);
         match target {
             None => {
-                store.log(&Record::DelKey { key })?;
+                store.append(to, &Record::DelKey { key })?;
                 store.remove_key(&mut data, s, Removal::Deleted);
             }
             Some(at) if at == current => {} // e.g. PERSIST of a key without a TTL
-            Some(at) => self.set_key_expiry_locked(&mut data, s, key, at, now)?,
+            Some(at) => self.set_key_expiry_locked(to, &mut data, s, key, at, now)?,
         }
         drop(data);
-        store.wait_durable()?;
         Ok(Some(value))
     }
 
-    /// Redis's INCRBY (INCR, DECR, DECRBY): adds `delta` to the base-10 integer a blob holds
-    /// (0 when the key is missing) and returns the result; the key keeps its TTL. Fails with
-    /// `InvalidArgument` naming `value` when the blob is not an integer in i64's range, or
-    /// `delta` when the sum would overflow; nothing is changed then.
-    pub fn incr_by(&self, key: &[u8], delta: i64) -> Result<i64> {
+    /// The body of [`Engine::incr_by`]: its records are appended through `to`, not awaited.
+    pub(crate) fn incr_by_in(&self, to: &Appends, key: &[u8], delta: i64) -> Result<i64> {
         let mut result = 0;
-        self.update_blob(key, |old| {
+        self.update_blob(to, key, |old| {
             let n = match old {
                 None => 0,
                 Some(v) => parse_redis_int(v).ok_or_else(|| {
@@ -270,11 +281,10 @@ impl Engine {
         Ok(result)
     }
 
-    /// Redis's APPEND: appends `tail` to a blob (creating it when missing) and returns the
-    /// new length; the key keeps its TTL.
-    pub fn append(&self, key: &[u8], tail: &[u8]) -> Result<usize> {
+    /// The body of [`Engine::append`]: its records are appended through `to`, not awaited.
+    pub(crate) fn append_in(&self, to: &Appends, key: &[u8], tail: &[u8]) -> Result<usize> {
         let mut len = 0;
-        self.update_blob(key, |old| {
+        self.update_blob(to, key, |old| {
             let mut v = Vec::with_capacity(old.map_or(0, <[u8]>::len) + tail.len());
             v.extend_from_slice(old.unwrap_or_default());
             v.extend_from_slice(tail);
@@ -288,6 +298,7 @@ impl Engine {
     /// of its shard's write lock, keeping its expiry: the read-modify-write calls.
     fn update_blob(
         &self,
+        to: &Appends,
         key: &[u8],
         mut f: impl FnMut(Option<&[u8]>) -> Result<Vec<u8>>,
     ) -> Result<()> {
@@ -317,10 +328,9 @@ impl Engine {
                 expiry: Expiry::Keep,
                 ..SetOptions::default()
             };
-            self.set_locked(shard, &mut data, h, key, &new, opts)
+            self.set_locked(to, &mut data, h, key, &new, opts)
         })?;
-        self.store.enforce_caps();
-        self.store.wait_durable()?;
+        self.store.enforce_caps(to);
         Ok(())
     }
 
@@ -394,8 +404,8 @@ impl Engine {
         out
     }
 
-    /// Writes many blobs with the default expiry; all validated before any is written.
-    pub fn mset(&self, pairs: &[(&[u8], &[u8])]) -> Result<()> {
+    /// The body of [`Engine::mset`]: its records are appended through `to`, not awaited.
+    pub(crate) fn mset_in(&self, to: &Appends, pairs: &[(&[u8], &[u8])]) -> Result<()> {
         let limit = self.cfg.limits.max_value_bytes;
         for (k, v) in pairs {
             self.check_key(k)?;
@@ -436,23 +446,22 @@ impl Engine {
             .iter()
             .map(|&i| (i, self.store.shards[i].data.write()))
             .collect();
-        let written = self.store.grouped_under_locks(|| -> Result<()> {
+        let written = self.store.grouped(to, false, |group| -> Result<()> {
             for ((k, v), &(h, i)) in pairs.iter().zip(&located) {
                 let at = order.binary_search(&i).expect("locked above");
                 let data = &mut locked[at].1;
-                self.set_locked(&self.store.shards[i], data, h, k, v, SetOptions::default())?;
+                self.set_locked(group, data, h, k, v, SetOptions::default())?;
             }
             Ok(())
         });
         drop(locked);
         written??;
-        self.store.enforce_caps();
-        self.store.wait_durable()?;
+        self.store.enforce_caps(to);
         Ok(())
     }
 
-    /// Deletes keys (blobs or whole vector sets); returns how many existed.
-    pub fn del(&self, keys: &[&[u8]]) -> Result<usize> {
+    /// The body of [`Engine::del`]: its records are appended through `to`, not awaited.
+    pub(crate) fn del_in(&self, to: &Appends, keys: &[&[u8]]) -> Result<usize> {
         for k in keys {
             self.check_key(k)?;
         }
@@ -465,7 +474,7 @@ impl Engine {
             if let Some(s) = data.find(h, k) {
                 let live = data.entry(s).is_some_and(|e| !expired(e.expires_at, now));
                 let why = if live {
-                    self.store.log(&Record::DelKey { key: k })?;
+                    self.store.append(to, &Record::DelKey { key: k })?;
                     Removal::Deleted
                 } else {
                     Removal::Expired
@@ -474,7 +483,6 @@ impl Engine {
                 n += live as usize;
             }
         }
-        self.store.wait_durable()?;
         Ok(n)
     }
 
@@ -483,15 +491,19 @@ impl Engine {
         keys.iter().filter(|k| self.key_type(k).is_some()).count()
     }
 
-    /// Sets the expiry of a key (relative or absolute; `Never` persists); false when the key
-    /// does not exist. An expiry in the past deletes the key.
-    pub fn expire(&self, key: &[u8], expiry: Expiry) -> Result<bool> {
-        self.expire_if(key, expiry, ExpireIf::Always)
+    /// The body of [`Engine::expire`]: its records are appended through `to`, not awaited.
+    pub(crate) fn expire_in(&self, to: &Appends, key: &[u8], expiry: Expiry) -> Result<bool> {
+        self.expire_if_in(to, key, expiry, ExpireIf::Always)
     }
 
-    /// As [`Engine::expire`], only when `cond` holds for the key's current expiry, checked
-    /// and applied atomically; false when the key is missing or the condition fails.
-    pub fn expire_if(&self, key: &[u8], expiry: Expiry, cond: ExpireIf) -> Result<bool> {
+    /// The body of [`Engine::expire_if`]: its records are appended through `to`, not awaited.
+    pub(crate) fn expire_if_in(
+        &self,
+        to: &Appends,
+        key: &[u8],
+        expiry: Expiry,
+        cond: ExpireIf,
+    ) -> Result<bool> {
         self.check_key(key)?;
         let now = self.store.now_ms();
         let at = Self::expire_target(expiry, now)?;
@@ -508,9 +520,8 @@ impl Engine {
         if !cond.holds(current, at) {
             return Ok(false);
         }
-        self.set_key_expiry_locked(&mut data, s, key, at, now)?;
+        self.set_key_expiry_locked(to, &mut data, s, key, at, now)?;
         drop(data);
-        self.store.wait_durable()?;
         Ok(true)
     }
 
@@ -518,13 +529,14 @@ impl Engine {
     /// write lock; a time not after `now` deletes the key.
     fn set_key_expiry_locked(
         &self,
+        to: &Appends,
         data: &mut ShardData,
         s: u32,
         key: &[u8],
         at: u64,
         now: u64,
     ) -> Result<()> {
-        self.store.log(&Record::ExpireKey { key, at })?;
+        self.store.append(to, &Record::ExpireKey { key, at })?;
         if at != 0 && at <= now {
             self.store.remove_key(data, s, Removal::Deleted);
         } else {
@@ -554,10 +566,10 @@ impl Engine {
         }
     }
 
-    /// Removes a key's expiry; true when it had one.
-    pub fn persist(&self, key: &[u8]) -> Result<bool> {
+    /// The body of [`Engine::persist`]: its records are appended through `to`, not awaited.
+    pub(crate) fn persist_in(&self, to: &Appends, key: &[u8]) -> Result<bool> {
         match self.ttl(key) {
-            TtlState::ExpiresInMs(_) => self.expire(key, Expiry::Never),
+            TtlState::ExpiresInMs(_) => self.expire_in(to, key, Expiry::Never),
             _ => Ok(false),
         }
     }
@@ -659,10 +671,10 @@ impl Engine {
         ScanPage { cursor, keys }
     }
 
-    /// Removes every key (atomically: every shard is locked while the flush is logged).
-    pub fn flush(&self) -> Result<()> {
+    /// The body of [`Engine::flush`]: its records are appended through `to`, not awaited.
+    pub(crate) fn flush_in(&self, to: &Appends) -> Result<()> {
         let mut guards: Vec<_> = self.store.shards.iter().map(|s| s.data.write()).collect();
-        self.store.log(&Record::Flush)?;
+        self.store.append(to, &Record::Flush)?;
         for (shard, data) in self.store.shards.iter().zip(guards.iter_mut()) {
             let slots: Vec<u32> = data.slots_from(0).map(|(s, _)| s).collect();
             for s in slots {
@@ -674,7 +686,7 @@ impl Engine {
         }
         self.store.feed.report(Change::All);
         drop(guards);
-        self.store.wait_durable()
+        Ok(())
     }
 }
 

@@ -19,55 +19,8 @@ use parking_lot::Mutex;
 use super::config::EngineConfig;
 use crate::error::{Error, Result};
 use crate::snapshot::{list_snapshots, Snapshot};
-use crate::store::{is_array_section, LogSink, Record, Store};
+use crate::store::{is_array_section, Log, Store};
 use crate::wal::{Wal, WalOptions};
-
-/// The WAL as the store's log.
-pub(crate) struct WalSink {
-    pub wal: Wal,
-    /// Payload bytes logged since the last checkpoint (a checkpoint trigger).
-    pub bytes_since_checkpoint: AtomicU64,
-}
-
-thread_local! {
-    static ENCODE_BUF: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
-}
-
-impl LogSink for WalSink {
-    fn append(&self, rec: &Record<'_>) -> Result<u64> {
-        ENCODE_BUF.with(|b| {
-            let mut buf = b.borrow_mut();
-            buf.clear();
-            rec.encode(&mut buf);
-            self.bytes_since_checkpoint
-                .fetch_add(buf.len() as u64 + 24, Ordering::Relaxed);
-            let r = self.wal.enqueue(&[(rec.kind(), &buf)])?;
-            if buf.capacity() > 1 << 20 {
-                *buf = Vec::new();
-            }
-            Ok(r.end - 1)
-        })
-    }
-
-    fn wait(&self, lsn: u64) -> Result<()> {
-        self.wal.wait_for(lsn)
-    }
-
-    fn wait_async(&self, lsn: u64) -> Option<crate::wal::WaitFor> {
-        Some(self.wal.wait_for_async(lsn))
-    }
-
-    fn max_payload(&self) -> usize {
-        self.wal.max_payload_bytes()
-    }
-
-    fn refusal(&self) -> Result<()> {
-        match self.wal.poisoned() {
-            Some(why) => Err(crate::Error::WalPoisoned(why)),
-            None => Ok(()),
-        }
-    }
-}
 
 /// The acknowledgement of writes made under [`crate::Engine::deferring_durability`]: a
 /// future that resolves once they are durable under the sync policy (`always`: fdatasynced;
@@ -84,11 +37,14 @@ enum Pending {
 }
 
 impl Durability {
-    pub(crate) fn new(wait: std::result::Result<crate::wal::WaitFor, Result<()>>) -> Self {
-        Durability(match wait {
-            Ok(f) => Pending::Wal(f),
-            Err(r) => Pending::Done(Some(r)),
-        })
+    /// The wait for a logged record.
+    pub(crate) fn new(wait: crate::wal::WaitFor) -> Self {
+        Durability(Pending::Wal(wait))
+    }
+
+    /// Nothing to wait for (no write, or no log).
+    pub(crate) fn ready() -> Self {
+        Durability(Pending::Done(None))
     }
 
     /// Whether there is nothing to wait for (no write, no log, or already resolved at
@@ -102,6 +58,14 @@ impl Durability {
         match self.0 {
             Pending::Done(r) => Some(r.unwrap_or(Ok(()))),
             Pending::Wal(_) => None,
+        }
+    }
+
+    /// Blocks until it resolves (for a caller that is not async).
+    pub fn wait(self) -> Result<()> {
+        match self.0 {
+            Pending::Done(r) => r.unwrap_or(Ok(())),
+            Pending::Wal(f) => f.wait(),
         }
     }
 
@@ -162,7 +126,10 @@ pub struct RecoveryReport {
 /// Durable state of an open engine.
 pub(crate) struct Durable {
     pub dir: PathBuf,
-    pub sink: Arc<WalSink>,
+    /// The write-ahead log: the engine waits on it, checkpoints and closes it.
+    pub wal: Arc<Wal>,
+    /// The same log as the store appends to it.
+    pub log: Arc<Log>,
     pub report: RecoveryReport,
     /// Serialises checkpoints; holds the LSN of the newest snapshot.
     pub checkpoint: Mutex<u64>,
@@ -226,6 +193,7 @@ pub(crate) fn recover(
             ..Default::default()
         },
     )?;
+    let wal = Arc::new(wal);
     // Without a usable snapshot, the log must reach back to the first record.
     if report.snapshot.is_none() {
         if let Some(e) = first_error {
@@ -291,7 +259,6 @@ pub(crate) fn recover(
     // Exactly the log's LSN: replaying through the ordinary calls counts one LSN per write
     // applied, more than the log's for a group (one record, many writes).
     store.reset_lsn(last.max(wal.next_lsn().saturating_sub(1)));
-    store.wait_durable()?; // clears this thread's pending LSN from replay
     report.replay_us = replay_started.elapsed().as_micros() as u64;
     report.open_ms = started.elapsed().as_millis() as u64;
     tracing::info!(
@@ -309,10 +276,8 @@ pub(crate) fn recover(
         store,
         Durable {
             dir: dir.to_path_buf(),
-            sink: Arc::new(WalSink {
-                wal,
-                bytes_since_checkpoint: AtomicU64::new(0),
-            }),
+            log: Arc::new(Log::wal(wal.clone())),
+            wal,
             report,
             checkpoint: Mutex::new(lsn),
             last_checkpoint_ms: AtomicU64::new(now),
@@ -329,7 +294,7 @@ impl Durable {
         let since = store
             .now_ms()
             .saturating_sub(self.last_checkpoint_ms.load(Ordering::Relaxed));
-        let bytes = self.sink.bytes_since_checkpoint.load(Ordering::Relaxed);
+        let bytes = self.log.bytes_since_checkpoint.load(Ordering::Relaxed);
         (cfg.checkpoint_interval_ms > 0 && since >= cfg.checkpoint_interval_ms && bytes > 0)
             || (cfg.checkpoint_wal_bytes > 0 && bytes >= cfg.checkpoint_wal_bytes)
     }
@@ -343,13 +308,13 @@ impl Durable {
             let _group = store.group_gate.read();
             store.last_lsn()
         };
-        self.sink.bytes_since_checkpoint.store(0, Ordering::Relaxed);
+        self.log.bytes_since_checkpoint.store(0, Ordering::Relaxed);
         // Every write the fuzzy copy may have seen is logged by the time it ends; making the
         // log durable that far before the file is renamed means any image on disk can be
         // made exact by its log, whatever the sync policy.
         store.write_snapshot(&self.dir, lsn, || {
             let end = store.last_lsn();
-            self.sink.wal.flush()?;
+            self.wal.flush()?;
             Ok(end)
         })?;
         let previous = std::mem::replace(&mut *last, lsn);
@@ -360,7 +325,7 @@ impl Durable {
                 let _ = std::fs::remove_file(path);
             }
         }
-        self.sink.wal.truncate_before(previous + 1)?;
+        self.wal.truncate_before(previous + 1)?;
         Ok(lsn)
     }
 }

@@ -8,6 +8,7 @@ mod filter;
 mod replay;
 mod types;
 mod vector;
+mod writer;
 
 pub use api::Engine;
 pub(crate) use blob::parse_redis_int;
@@ -18,5 +19,6 @@ pub use durable::{Durability, RecoveryReport};
 pub use filter::{Filter, FilterError, FilterSyntax};
 pub use types::*;
 pub use vector::ElementLinks;
+pub use writer::Writer;
 
 pub use crate::store::feed::{Change, ChangeCause, ChangeSink};

@@ -59,7 +59,8 @@ impl Engine {
                         expiry: at_to_expiry(a.expires_at),
                     })
                     .collect();
-                self.vadd_logged(key, &opts, &adds).map(|_| ())
+                self.vadd_logged(&crate::store::Appends::new(), key, &opts, &adds)
+                    .map(|_| ())
             }
             Record::VRem { key, name } => self.vrem(key, name).map(|_| ()),
             Record::VExpire { key, name, at } => {
@@ -84,32 +85,10 @@ impl Engine {
 mod tests {
     use std::sync::Arc;
 
-    use parking_lot::Mutex;
-
     use super::*;
     use crate::engine::{EngineConfig, EvictionPolicy, ManualClock};
     use crate::store::record::push_to_group;
-    use crate::store::LogSink;
-
-    /// A log that keeps encoded records in memory.
-    #[derive(Default)]
-    struct MemLog {
-        records: Mutex<Vec<(u64, u8, Vec<u8>)>>,
-    }
-
-    impl LogSink for MemLog {
-        fn append(&self, rec: &Record<'_>) -> Result<u64> {
-            let mut buf = Vec::new();
-            rec.encode(&mut buf);
-            let mut r = self.records.lock();
-            let lsn = r.len() as u64 + 1;
-            r.push((lsn, rec.kind(), buf));
-            Ok(lsn)
-        }
-        fn wait(&self, _lsn: u64) -> Result<()> {
-            Ok(())
-        }
-    }
+    use crate::store::Log;
 
     fn engine(clock: Arc<ManualClock>, max_entries: u64) -> Engine {
         Engine::open(EngineConfig {
@@ -171,8 +150,8 @@ mod tests {
     fn replaying_the_log_rebuilds_the_same_state_including_evictions() {
         let clock = ManualClock::new(1_000_000);
         let a = engine(clock.clone(), 40);
-        let log = Arc::new(MemLog::default());
-        assert!(a.store.sink.set(log.clone()).is_ok());
+        let log = Arc::new(Log::memory());
+        assert!(a.store.log.set(log.clone()).is_ok());
         let o = VectorSetOptions::default();
         let q8 = VectorSetOptions {
             storage: Some(StorageMode::Q8),
@@ -219,19 +198,19 @@ mod tests {
         }
         assert!(a.stats().total.evictions > 0, "the cap evicted something");
         let b = engine(clock.clone(), 0);
-        let records = log.records.lock().clone();
-        for (_, kind, payload) in &records {
+        let records = log.records();
+        for (kind, payload) in &records {
             assert!(b.apply_logged(*kind, payload).unwrap());
         }
         assert_eq!(state(&a), state(&b));
         // Replaying everything a second time over the result changes nothing (idempotent).
-        for (_, kind, payload) in &records {
+        for (kind, payload) in &records {
             b.apply_logged(*kind, payload).unwrap();
         }
         assert_eq!(state(&a), state(&b));
         // A flush replays too.
         a.flush().unwrap();
-        let (_, kind, payload) = log.records.lock().last().cloned().unwrap();
+        let (kind, payload) = log.records().last().cloned().unwrap();
         b.apply_logged(kind, &payload).unwrap();
         assert_eq!(b.dbsize(), 0);
     }
@@ -259,12 +238,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let e = durable_at(dir.path());
         e.set(b"keep", b"k", SetOptions::default()).unwrap();
-        let write = || {
-            e.set(b"ga", b"GROUPMARK-A", SetOptions::default()).unwrap();
-            e.set(b"gb", b"GROUPMARK-B", SetOptions::default()).unwrap();
+        let write = |w: &crate::Writer<'_>| {
+            w.set(b"ga", b"GROUPMARK-A", SetOptions::default()).unwrap();
+            w.set(b"gb", b"GROUPMARK-B", SetOptions::default()).unwrap();
         };
         match how {
-            Write::Plain => write(),
+            Write::Plain => e.deferring_durability(write).1.wait().unwrap(),
             Write::Atomically => e.atomically(write).unwrap(),
             Write::Mset => e
                 .mset(&[(b"ga", b"GROUPMARK-A"), (b"gb", b"GROUPMARK-B")])
@@ -294,12 +273,12 @@ mod tests {
         let e = durable_at(dir.path());
         e.set(b"old", b"x", SetOptions::default()).unwrap();
         let before = e.last_lsn();
-        e.atomically(|| {
-            e.set(b"a", b"1", SetOptions::default()).unwrap();
-            e.set(b"b", b"2", SetOptions::default()).unwrap();
-            e.del(&[b"old"]).unwrap();
+        e.atomically(|w| {
+            w.set(b"a", b"1", SetOptions::default()).unwrap();
+            w.set(b"b", b"2", SetOptions::default()).unwrap();
+            w.del(&[b"old"]).unwrap();
             // A nested group joins the outer one.
-            e.atomically(|| e.set(b"c", b"3", SetOptions::default()).unwrap())
+            w.atomically(|w| w.set(b"c", b"3", SetOptions::default()).unwrap())
                 .unwrap();
         })
         .unwrap();
@@ -359,7 +338,7 @@ mod tests {
         }
         assert!(failed, "the fault plan poisons the log");
         let inner = e
-            .atomically(|| e.set(b"g", b"v", SetOptions::default()))
+            .atomically(|w| w.set(b"g", b"v", SetOptions::default()))
             .unwrap();
         assert!(
             matches!(inner, Err(crate::Error::WalPoisoned(_))),

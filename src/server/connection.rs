@@ -18,7 +18,7 @@ use super::http;
 use super::reply::Out;
 use super::shared::Shared;
 use super::tracking::{self, Push, INVALIDATE_CHANNEL, PUSH_QUEUE};
-use crate::Durability;
+use crate::{Durability, Writer};
 
 /// Replies are written out mid-batch once this many bytes are pending.
 const FLUSH_BYTES: usize = 64 << 10;
@@ -216,24 +216,44 @@ fn drain_pushes(pushes: &mut mpsc::Receiver<Push>, client: &Client, out: &mut Ou
 }
 
 /// Runs one command, turning a panic into an `Err`. `gate_held`: the caller holds the
-/// transaction gate's shared mode (else the command takes it).
+/// transaction gate's shared mode (else the command takes it). `writer`: where its writes'
+/// acknowledgement goes (deferred durability); `None`: they are awaited here, blocking,
+/// and a write the log refused is answered with the error, as the blocking call would.
 fn run_one(
     shared: &Shared,
     client: &mut Client,
     out: &mut Out,
     args: &[bytes::Bytes],
     gate_held: bool,
+    writer: Option<&Writer<'_>>,
 ) -> std::thread::Result<After> {
+    let Some(w) = writer else {
+        let before = out.buf.len();
+        let (after, durable) = shared
+            .engine
+            .deferring_durability(|w| run_one(shared, client, out, args, gate_held, Some(w)));
+        if let Err(e) = durable.wait() {
+            refuse_write(shared, out, before, e);
+        }
+        return after;
+    };
     catch_unwind(AssertUnwindSafe(|| {
         if client.tracking.on {
             // So that a NOLOOP client's own writes are known as its own.
             tracking::as_client(client.info.id, || {
-                cmd::execute(shared, client, out, args, gate_held)
+                cmd::execute(shared, client, out, args, gate_held, w)
             })
         } else {
-            cmd::execute(shared, client, out, args, gate_held)
+            cmd::execute(shared, client, out, args, gate_held, w)
         }
     }))
+}
+
+/// Replaces the reply written from `before` on by the error of a write the log refused.
+fn refuse_write(shared: &Shared, out: &mut Out, before: usize, e: crate::Error) {
+    out.buf.truncate(before);
+    shared.stats.error_replies.fetch_add(1, Relaxed);
+    out.error(&cmd::CmdError::from(e).0);
 }
 
 /// Whether a command can hold its thread for long (see [`cmd::may_block`]); EXEC when a
@@ -256,11 +276,12 @@ fn run_here(
     args: &[bytes::Bytes],
     in_place: bool,
     gate_held: bool,
+    writer: Option<&Writer<'_>>,
 ) -> std::thread::Result<After> {
     if in_place {
-        tokio::task::block_in_place(|| run_one(shared, client, out, args, gate_held))
+        tokio::task::block_in_place(|| run_one(shared, client, out, args, gate_held, writer))
     } else {
-        run_one(shared, client, out, args, gate_held)
+        run_one(shared, client, out, args, gate_held, writer)
     }
 }
 
@@ -276,7 +297,7 @@ async fn offloaded(
     let mut c = std::mem::take(client);
     let mut o = std::mem::take(out);
     let joined = tokio::task::spawn_blocking(move || {
-        let r = run_one(&sh, &mut c, &mut o, &args, false);
+        let r = run_one(&sh, &mut c, &mut o, &args, false, None);
         (r, c, o)
     })
     .await;
@@ -472,16 +493,14 @@ fn run_ready(
             // one group commit per pipeline. Later commands of the batch see the write, as
             // in Redis.
             let before = out.buf.len();
-            let (after, durable) = shared
-                .engine
-                .deferring_durability(|| run_here(shared, client, out, &args, in_place, held));
+            let (after, durable) = shared.engine.deferring_durability(|w| {
+                run_here(shared, client, out, &args, in_place, held, Some(w))
+            });
             if durable.is_ready() {
                 // Nothing to wait for, or a wait that already failed.
                 if let Some(Err(e)) = durable.ready_result() {
                     // As the blocking call would have: the write is reported failed.
-                    out.buf.truncate(before);
-                    shared.stats.error_replies.fetch_add(1, Relaxed);
-                    out.error(&cmd::CmdError::from(e).0);
+                    refuse_write(shared, out, before, e);
                 }
             } else {
                 batch.unacked.add(durable, (before, out.buf.len()));
@@ -498,11 +517,13 @@ fn run_ready(
                 match shared.config.write_offload {
                     WriteOffload::SpawnBlocking => return Step::Offload(args),
                     WriteOffload::BlockInPlace | WriteOffload::Inline | WriteOffload::Async => {
-                        tokio::task::block_in_place(|| run_one(shared, client, out, &args, held))
+                        tokio::task::block_in_place(|| {
+                            run_one(shared, client, out, &args, held, None)
+                        })
                     }
                 }
             } else {
-                run_here(shared, client, out, &args, in_place, held)
+                run_here(shared, client, out, &args, in_place, held, None)
             }
         };
         if let Some(flow) = after_command(shared, client, out, batch, after) {

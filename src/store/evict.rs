@@ -14,7 +14,9 @@
 use std::cmp::Reverse;
 use std::sync::atomic::Ordering;
 
-use super::{expired, EntryRef, Record, Removal, Shard, ShardData, Store, Value, NO_ELEM, SHARDS};
+use super::{
+    expired, Appends, EntryRef, Record, Removal, Shard, ShardData, Store, Value, NO_ELEM, SHARDS,
+};
 use crate::error::{Error, Result};
 use crate::vocab::EvictionPolicy;
 
@@ -56,8 +58,9 @@ impl Store {
     }
 
     /// Brings the store back under its caps: expired entries first, then by policy.
-    /// Called after a write, with no shard lock held.
-    pub fn enforce_caps(&self) {
+    /// Called after a write, with no shard lock held; the evictions' deletes are appended
+    /// through `to` (the caller's, so they join its group and its wait).
+    pub fn enforce_caps(&self, to: &Appends) {
         if !self.over_caps() {
             return;
         }
@@ -72,8 +75,8 @@ impl Store {
                 continue;
             }
             let done = match self.cfg.eviction_policy {
-                EvictionPolicy::Lru => self.evict_lru(),
-                EvictionPolicy::Lfu => self.evict_lfu(),
+                EvictionPolicy::Lru => self.evict_lru(to),
+                EvictionPolicy::Lfu => self.evict_lfu(to),
                 EvictionPolicy::NoEviction => false,
             };
             if !done {
@@ -170,7 +173,7 @@ impl Store {
     }
 
     /// Evicts the least recently used entry. False when there is none.
-    fn evict_lru(&self) -> bool {
+    fn evict_lru(&self, to: &Appends) -> bool {
         loop {
             let mut best: Option<(u64, usize, EntryRef)> = None;
             for (i, shard) in self.shards.iter().enumerate() {
@@ -191,14 +194,14 @@ impl Store {
             };
             let mut data = self.shards[i].data.write();
             if data.meta(e).is_some_and(|m| m.last_tick() == tick) {
-                return self.evict(&mut data, e);
+                return self.evict(to, &mut data, e);
             }
             // Touched or removed meanwhile: look again.
         }
     }
 
     /// Evicts an entry with a low LFU counter (sampled). False when there is none.
-    fn evict_lfu(&self) -> bool {
+    fn evict_lfu(&self, to: &Appends) -> bool {
         let now = self.now_ms();
         let total = self.counters.entries.load(Ordering::Relaxed);
         let mut cands: Vec<(u32, u64, usize, EntryRef)> = Vec::with_capacity(LFU_SAMPLES);
@@ -273,23 +276,26 @@ impl Store {
         };
         let mut data = self.shards[i].data.write();
         if data.meta(e).is_some_and(|m| m.last_tick() == tick) {
-            return self.evict(&mut data, e);
+            return self.evict(to, &mut data, e);
         }
         true
     }
 
     /// Logs and applies one eviction; false (nothing removed) when the log refuses it.
-    fn evict(&self, data: &mut ShardData, e: EntryRef) -> bool {
+    fn evict(&self, to: &Appends, data: &mut ShardData, e: EntryRef) -> bool {
         let Some(entry) = data.entry(e.key) else {
             return false;
         };
         let logged = match (&entry.value, e.elem) {
-            (Value::Blob { .. }, NO_ELEM) => self.log(&Record::DelKey { key: &entry.key }),
+            (Value::Blob { .. }, NO_ELEM) => self.append(to, &Record::DelKey { key: &entry.key }),
             (Value::VSet(set), s) => match set.elem(s) {
-                Some(el) => self.log(&Record::VRem {
-                    key: &entry.key,
-                    name: &el.name,
-                }),
+                Some(el) => self.append(
+                    to,
+                    &Record::VRem {
+                        key: &entry.key,
+                        name: &el.name,
+                    },
+                ),
                 None => return false,
             },
             _ => return false,

@@ -9,6 +9,7 @@ mod arena;
 mod codec;
 mod evict;
 pub(crate) mod feed;
+mod log;
 mod meta;
 mod params;
 mod persist;
@@ -17,7 +18,7 @@ mod shard;
 mod vindex;
 mod vset;
 
-use std::cell::{Cell, RefCell};
+use std::cell::Cell;
 use std::hash::BuildHasher;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
@@ -29,6 +30,7 @@ use parking_lot::{Condvar, Mutex};
 
 pub(crate) use crate::glob::glob_match;
 pub(crate) use feed::{Change, ChangeCause, ChangeFeed, ChangeSink};
+pub(crate) use log::{Appends, Log};
 pub(crate) use meta::AccessMeta;
 #[cfg(test)]
 pub(crate) use persist::first_graph_image;
@@ -37,7 +39,6 @@ pub(crate) use shard::{EntryRef, KeyEntry, Shard, ShardData, Value, NO_ELEM};
 pub(crate) use vindex::{SavedGraph, VIndex};
 pub(crate) use vset::{PreparedQuery, SetParams, VectorSet};
 
-use crate::error::Result;
 use crate::index::{Image, Restore};
 use crate::vocab::{Clock, Counters, EvictionPolicy};
 pub(crate) use record::Record;
@@ -62,35 +63,6 @@ impl Removal {
             Removal::Expired => ChangeCause::Expired,
         }
     }
-}
-
-/// Where records go once durability is on: the engine's write-ahead log.
-pub(crate) trait LogSink: Send + Sync {
-    /// Orders and enqueues the record; returns its LSN without waiting for durability.
-    fn append(&self, rec: &Record<'_>) -> Result<u64>;
-    /// Waits until the record with this LSN is acknowledged per the sync policy.
-    fn wait(&self, lsn: u64) -> Result<()>;
-    /// [`LogSink::wait`] as a future, when the sink can wake one; `None`: callers block.
-    fn wait_async(&self, _lsn: u64) -> Option<crate::wal::WaitFor> {
-        None
-    }
-    /// The largest payload one record may have.
-    fn max_payload(&self) -> usize {
-        usize::MAX
-    }
-    /// The error an append would fail with now (a failed-stop log), if any.
-    fn refusal(&self) -> Result<()> {
-        Ok(())
-    }
-}
-
-thread_local! {
-    /// Highest LSN this thread logged and has not waited for yet.
-    static PENDING_LSN: Cell<u64> = const { Cell::new(0) };
-    /// Set inside [`Store::deferring_waits`]: `wait_durable` leaves the wait to the caller.
-    static DEFER_WAITS: Cell<bool> = const { Cell::new(false) };
-    /// The framed records of the group this thread is building ([`Store::grouped`]).
-    static GROUP: RefCell<Option<Vec<u8>>> = const { RefCell::new(None) };
 }
 
 /// A vector set (by key) whose index has pending work.
@@ -134,7 +106,7 @@ pub(crate) struct Store {
     evict_lock: Mutex<()>,
     pub closed: AtomicBool,
     /// The log, once the engine attached one (after recovery).
-    pub sink: OnceLock<Arc<dyn LogSink>>,
+    pub log: OnceLock<Arc<Log>>,
     /// Vector sets with pending index work, for the indexer.
     pub index_queue: Mutex<VecDeque<IndexWork>>,
     pub index_cv: Condvar,
@@ -160,7 +132,7 @@ impl Store {
             counters: GlobalCounters::default(),
             evict_lock: Mutex::new(()),
             closed: AtomicBool::new(false),
-            sink: OnceLock::new(),
+            log: OnceLock::new(),
             index_queue: Mutex::new(VecDeque::new()),
             index_cv: Condvar::new(),
             index_busy: std::sync::atomic::AtomicUsize::new(0),
@@ -186,148 +158,9 @@ impl Store {
         self.tick.fetch_add(1, Ordering::Relaxed)
     }
 
-    /// Whether mutations go to a log (else [`Store::log`] only counts LSNs, and callers may
-    /// skip building the record).
-    pub fn logging(&self) -> bool {
-        self.sink.get().is_some()
-    }
-
     /// The LSN of a mutation that is not logged (no data directory).
     pub fn count_lsn(&self) -> u64 {
         self.lsn.fetch_add(1, Ordering::SeqCst) + 1
-    }
-
-    /// Logs a mutation (under its shard's write lock, before applying it) and returns its LSN.
-    /// Fails (and the caller applies nothing) when the log refuses it.
-    pub fn log(&self, rec: &Record<'_>) -> Result<u64> {
-        let lsn = match self.sink.get() {
-            Some(sink) => {
-                if let Some(lsn) = self.log_in_group(sink.as_ref(), rec)? {
-                    return Ok(lsn);
-                }
-                let lsn = sink.append(rec)?;
-                self.lsn.fetch_max(lsn, Ordering::SeqCst);
-                lsn
-            }
-            None => self.lsn.fetch_add(1, Ordering::SeqCst) + 1,
-        };
-        PENDING_LSN.with(|p| p.set(p.get().max(lsn)));
-        Ok(lsn)
-    }
-
-    /// Inside [`Store::grouped`]: adds `rec` to this thread's group and returns the LSN so
-    /// far (the group gets its own when it is logged); `None` outside a group. A group
-    /// about to outgrow the log's record size is logged as it stands first, so a transaction
-    /// larger than that reaches the log in pieces.
-    fn log_in_group(&self, sink: &dyn LogSink, rec: &Record<'_>) -> Result<Option<u64>> {
-        GROUP.with(|g| {
-            let mut g = g.borrow_mut();
-            let Some(buf) = g.as_mut() else {
-                return Ok(None);
-            };
-            // A failed-stop log refuses the write before it is applied, as outside a group.
-            sink.refusal()?;
-            if !buf.is_empty() && buf.len() >= sink.max_payload() / 2 {
-                self.log_group(sink, buf)?;
-                buf.clear();
-            }
-            record::push_to_group(buf, rec);
-            Ok(Some(self.lsn.load(Ordering::SeqCst)))
-        })
-    }
-
-    fn log_group(&self, sink: &dyn LogSink, records: &[u8]) -> Result<()> {
-        let lsn = sink.append(&Record::Group { records })?;
-        self.lsn.fetch_max(lsn, Ordering::SeqCst);
-        PENDING_LSN.with(|p| p.set(p.get().max(lsn)));
-        Ok(())
-    }
-
-    /// Runs `f` so that the records this thread logs inside it reach the log as one
-    /// [`Record::Group`], appended before this returns: after a crash recovery finds all of
-    /// them or none. The writes are applied as `f` makes them and logged at its end, so the
-    /// caller must keep other writers off the keys `f` touches until then (the server's
-    /// MULTI/EXEC gate does), or the log's order could differ from memory's. Nested calls
-    /// join the outer group; without a log this only runs `f`. An error means the group
-    /// could not be logged (the log refused it): its writes are in memory only.
-    pub fn grouped<R>(&self, f: impl FnOnce() -> R) -> Result<R> {
-        self.group(true, f)
-    }
-
-    /// [`Store::grouped`] for a caller that holds the write locks of every shard `f` writes
-    /// until this returns (MSET): those locks keep other writers and every checkpoint piece
-    /// off the keys until the group is logged, so the group gate is not needed.
-    pub fn grouped_under_locks<R>(&self, f: impl FnOnce() -> R) -> Result<R> {
-        self.group(false, f)
-    }
-
-    fn group<R>(&self, take_gate: bool, f: impl FnOnce() -> R) -> Result<R> {
-        let Some(sink) = self.sink.get() else {
-            return Ok(f());
-        };
-        if GROUP.with(|g| g.borrow().is_some()) {
-            return Ok(f());
-        }
-        let _gate = take_gate.then(|| self.group_gate.write());
-        /// Ends the group however `f` ends; a group left by a panic is still logged, so
-        /// memory and log agree.
-        struct Open<'a>(&'a Store, &'a dyn LogSink);
-        impl Drop for Open<'_> {
-            fn drop(&mut self) {
-                if let Some(buf) = GROUP.with(|g| g.borrow_mut().take()) {
-                    if !buf.is_empty() {
-                        let _ = self.0.log_group(self.1, &buf);
-                    }
-                }
-            }
-        }
-        GROUP.with(|g| *g.borrow_mut() = Some(Vec::new()));
-        let open = Open(self, sink.as_ref());
-        let r = f();
-        let buf = GROUP.with(|g| g.borrow_mut().take()).unwrap_or_default();
-        drop(open);
-        if !buf.is_empty() {
-            self.log_group(sink.as_ref(), &buf)?;
-        }
-        Ok(r)
-    }
-
-    /// Waits until every record this thread logged is acknowledged (call with no lock held).
-    /// Inside [`Store::deferring_waits`] it returns at once and the LSN stays pending.
-    pub fn wait_durable(&self) -> Result<()> {
-        if DEFER_WAITS.with(|d| d.get()) {
-            return Ok(());
-        }
-        let lsn = PENDING_LSN.with(|p| p.replace(0));
-        match self.sink.get() {
-            Some(sink) if lsn > 0 => sink.wait(lsn),
-            _ => Ok(()),
-        }
-    }
-
-    /// Runs `f` with [`Store::wait_durable`] not waiting, and returns the highest LSN this
-    /// thread logged and has not waited for (0 if none): the caller must wait for it
-    /// ([`Store::durable_wait`]) before acknowledging anything `f` did.
-    pub fn deferring_waits<R>(&self, f: impl FnOnce() -> R) -> (R, u64) {
-        struct Restore(bool);
-        impl Drop for Restore {
-            fn drop(&mut self) {
-                DEFER_WAITS.with(|d| d.set(self.0));
-            }
-        }
-        let restore = Restore(DEFER_WAITS.with(|d| d.replace(true)));
-        let r = f();
-        drop(restore);
-        (r, PENDING_LSN.with(|p| p.replace(0)))
-    }
-
-    /// The wait for `lsn` (from [`Store::deferring_waits`]): a future woken by the log's
-    /// writer when the sink offers one, otherwise the blocking wait's result.
-    pub fn durable_wait(&self, lsn: u64) -> std::result::Result<crate::wal::WaitFor, Result<()>> {
-        match self.sink.get() {
-            Some(sink) if lsn > 0 => sink.wait_async(lsn).ok_or_else(|| sink.wait(lsn)),
-            _ => Err(Ok(())),
-        }
     }
 
     /// Sets the LSN counter to the log's last LSN (the end of recovery).

@@ -362,21 +362,15 @@ impl Wal {
     }
 
     /// Blocks until `lsn` is acknowledged under the sync policy (or fails: poisoned WAL,
-    /// closed WAL).
+    /// closed WAL): [`Wal::wait_for_async`]'s wait, blocking ([`WaitFor::wait`]).
     pub fn wait_for(&self, lsn: u64) -> Result<()> {
-        self.shared.write_or_wake();
-        let mut st = self.shared.state.lock();
-        loop {
-            if let Some(outcome) = self.shared.wait_outcome(&st, lsn) {
-                return outcome;
-            }
-            self.shared.done.wait(&mut st);
-        }
+        self.wait_for_async(lsn).wait()
     }
 
-    /// [`Wal::wait_for`] as a future, for callers that must not block a thread (an async
-    /// server): it resolves when `lsn` is acknowledged under the sync policy, or fails like
-    /// `wait_for`. The writer thread wakes it; it works with any executor.
+    /// The wait for `lsn`: a future for callers that must not block a thread (an async
+    /// server), which resolves when `lsn` is acknowledged under the sync policy, or fails
+    /// (poisoned WAL, closed WAL); the writer thread wakes it; it works with any executor.
+    /// [`WaitFor::wait`] blocks for it instead.
     pub fn wait_for_async(&self, lsn: u64) -> WaitFor {
         WaitFor {
             shared: self.shared.clone(),
@@ -490,6 +484,20 @@ impl WaitFor {
     /// LSN of several records waits for all of them).
     pub fn lsn(&self) -> u64 {
         self.lsn
+    }
+}
+
+impl WaitFor {
+    /// Blocks the calling thread until the record is acknowledged (or the wait fails).
+    pub fn wait(self) -> Result<()> {
+        self.shared.write_or_wake();
+        let mut st = self.shared.state.lock();
+        loop {
+            if let Some(outcome) = self.shared.wait_outcome(&st, self.lsn) {
+                return outcome;
+            }
+            self.shared.done.wait(&mut st);
+        }
     }
 }
 

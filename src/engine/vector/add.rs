@@ -7,8 +7,8 @@ use crate::engine::types::*;
 use crate::error::{Error, Result, SetParam};
 use crate::store::record::AddRec;
 use crate::store::{
-    expired, Change, ChangeCause, EntryRef, KeyEntry, Record, Removal, SetParams, ShardData, Value,
-    VectorSet,
+    expired, Appends, Change, ChangeCause, EntryRef, KeyEntry, Record, Removal, SetParams,
+    ShardData, Value, VectorSet,
 };
 
 /// Accounted bytes of a set's own key entry and headers.
@@ -16,17 +16,22 @@ pub(super) const SET_OVERHEAD: u64 =
     std::mem::size_of::<Option<KeyEntry>>() as u64 + std::mem::size_of::<VectorSet>() as u64 + 64;
 
 impl Engine {
-    /// Adds or updates one element; creates the set on first add. True when the element is new.
-    pub fn vadd(&self, key: &[u8], opts: &VectorSetOptions, add: ElementAdd<'_>) -> Result<bool> {
-        self.vadd_many(key, opts, std::slice::from_ref(&add))
+    /// The body of [`Engine::vadd`]: its records are appended through `to`, not awaited.
+    pub(crate) fn vadd_in(
+        &self,
+        to: &Appends,
+        key: &[u8],
+        opts: &VectorSetOptions,
+        add: ElementAdd<'_>,
+    ) -> Result<bool> {
+        self.vadd_many_in(to, key, opts, std::slice::from_ref(&add))
             .map(|n| n == 1)
     }
 
-    /// Adds many elements at once; all validated before any is applied. Returns how many were new.
-    /// With [`crate::EngineConfig::vector_dimension`] set, every vector must have that
-    /// dimension.
-    pub fn vadd_many(
+    /// The body of [`Engine::vadd_many`]: its records are appended through `to`, not awaited.
+    pub(crate) fn vadd_many_in(
         &self,
+        to: &Appends,
         key: &[u8],
         opts: &VectorSetOptions,
         adds: &[ElementAdd<'_>],
@@ -39,13 +44,14 @@ impl Engine {
                 });
             }
         }
-        self.vadd_logged(key, opts, adds)
+        self.vadd_logged(to, key, opts, adds)
     }
 
     /// [`Engine::vadd_many`] without the configured-dimension check: recovery replays what
     /// was logged, whatever the dimension configured now.
     pub(crate) fn vadd_logged(
         &self,
+        to: &Appends,
         key: &[u8],
         opts: &VectorSetOptions,
         adds: &[ElementAdd<'_>],
@@ -85,16 +91,15 @@ impl Engine {
         let (h, shard) = self.locate(key);
         let n = self.retry_oom(|| {
             let mut data = shard.data.write();
-            self.vadd_locked(shard, &mut data, h, key, opts, adds)
+            self.vadd_locked(to, &mut data, h, key, opts, adds)
         })?;
-        self.store.enforce_caps();
-        self.store.wait_durable()?;
+        self.store.enforce_caps(to);
         Ok(n)
     }
 
     pub(super) fn vadd_locked(
         &self,
-        shard: &crate::store::Shard,
+        to: &Appends,
         data: &mut ShardData,
         h: u64,
         key: &[u8],
@@ -202,24 +207,27 @@ impl Engine {
         if !store.logging() {
             store.count_lsn();
         } else {
-            store.log(&Record::VAdd {
-                key,
-                params,
-                adds: adds
-                    .iter()
-                    .zip(&resolved)
-                    .map(|(a, &at)| AddRec {
-                        name: a.element,
-                        vector: std::borrow::Cow::Borrowed(a.vector),
-                        attrs: match a.attributes {
-                            AttrUpdate::Keep => None,
-                            AttrUpdate::Clear => Some(None),
-                            AttrUpdate::Set(j) => Some(Some(j)),
-                        },
-                        expires_at: at,
-                    })
-                    .collect(),
-            })?;
+            store.append(
+                to,
+                &Record::VAdd {
+                    key,
+                    params,
+                    adds: adds
+                        .iter()
+                        .zip(&resolved)
+                        .map(|(a, &at)| AddRec {
+                            name: a.element,
+                            vector: std::borrow::Cow::Borrowed(a.vector),
+                            attrs: match a.attributes {
+                                AttrUpdate::Keep => None,
+                                AttrUpdate::Clear => Some(None),
+                                AttrUpdate::Set(j) => Some(Some(j)),
+                            },
+                            expires_at: at,
+                        })
+                        .collect(),
+                },
+            )?;
         }
         let slot = match slot {
             Some(s) => s,
@@ -292,7 +300,10 @@ impl Engine {
         for (at, e) in expiries {
             data.push_expiry(at, e);
         }
-        shard.access.lock().extend(accesses);
+        store.shards[crate::store::Store::shard_of(h)]
+            .access
+            .lock()
+            .extend(accesses);
         store
             .counters
             .events

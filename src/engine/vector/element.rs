@@ -7,7 +7,7 @@ use crate::engine::api::Engine;
 use crate::engine::types::*;
 use crate::error::{Error, Result};
 use crate::store::{
-    expired, Change, ChangeCause, EntryRef, LazyNow, Record, Removal, Value, VectorSet,
+    expired, Appends, Change, ChangeCause, EntryRef, LazyNow, Record, Removal, Value, VectorSet,
 };
 
 impl Engine {
@@ -154,25 +154,29 @@ impl Engine {
         elements.iter().map(|e| self.vget(key, e)).collect()
     }
 
-    /// Removes an element; true when it existed. An emptied set is deleted (as Redis).
-    pub fn vrem(&self, key: &[u8], element: &[u8]) -> Result<bool> {
+    /// The body of [`Engine::vrem`]: its records are appended through `to`, not awaited.
+    pub(crate) fn vrem_in(&self, to: &Appends, key: &[u8], element: &[u8]) -> Result<bool> {
         self.check_key(key)?;
         self.check_element(element)?;
         let now = self.store.now_ms();
         let (mut data, Some(e)) = self.lock_element(key, element, now)? else {
             return Ok(false);
         };
-        self.store.log(&Record::VRem { key, name: element })?;
+        self.store
+            .append(to, &Record::VRem { key, name: element })?;
         self.store.remove_entry(&mut data, e, Removal::Deleted);
         drop(data);
-        self.store.wait_durable()?;
         Ok(true)
     }
 
-    /// Sets (`Some(text)`, stored as given: FILTER reads it as a JSON object; an empty string
-    /// clears) or clears (`None`) attributes;
-    /// false when the element does not exist.
-    pub fn vset_attr(&self, key: &[u8], element: &[u8], json: Option<&str>) -> Result<bool> {
+    /// The body of [`Engine::vset_attr`]: its records are appended through `to`, not awaited.
+    pub(crate) fn vset_attr_in(
+        &self,
+        to: &Appends,
+        key: &[u8],
+        element: &[u8],
+        json: Option<&str>,
+    ) -> Result<bool> {
         self.check_key(key)?;
         self.check_element(element)?;
         if let Some(j) = json.filter(|j| !j.is_empty()) {
@@ -185,11 +189,14 @@ impl Engine {
         let grow = json.map_or(0, |j| j.len() as u64 + 32);
         self.store.check_room(0, grow)?;
         let attrs = json.filter(|j| !j.is_empty());
-        self.store.log(&Record::VSetAttr {
-            key,
-            name: element,
-            attrs,
-        })?;
+        self.store.append(
+            to,
+            &Record::VSetAttr {
+                key,
+                name: element,
+                attrs,
+            },
+        )?;
         let Some(Value::VSet(set)) = data.entry_mut(e.key).map(|en| &mut en.value) else {
             return Err(Error::Internal("set vanished".into()));
         };
@@ -199,8 +206,7 @@ impl Engine {
             .report(Change::Element(key, element, ChangeCause::Write));
         self.store.account(0, delta);
         drop(data);
-        self.store.enforce_caps();
-        self.store.wait_durable()?;
+        self.store.enforce_caps(to);
         Ok(true)
     }
 
@@ -225,9 +231,14 @@ impl Engine {
         Ok(self.vttl(key, element)? != TtlState::Missing)
     }
 
-    /// Sets the expiry of one element (relative, absolute, or `Never`); false when it does not
-    /// exist. An expiry in the past removes the element.
-    pub fn vexpire(&self, key: &[u8], element: &[u8], expiry: Expiry) -> Result<bool> {
+    /// The body of [`Engine::vexpire`]: its records are appended through `to`, not awaited.
+    pub(crate) fn vexpire_in(
+        &self,
+        to: &Appends,
+        key: &[u8],
+        element: &[u8],
+        expiry: Expiry,
+    ) -> Result<bool> {
         self.check_key(key)?;
         self.check_element(element)?;
         let now = self.store.now_ms();
@@ -235,11 +246,14 @@ impl Engine {
         let (mut data, Some(e)) = self.lock_element(key, element, now)? else {
             return Ok(false);
         };
-        self.store.log(&Record::VExpire {
-            key,
-            name: element,
-            at,
-        })?;
+        self.store.append(
+            to,
+            &Record::VExpire {
+                key,
+                name: element,
+                at,
+            },
+        )?;
         if at != 0 && at <= now {
             self.store.remove_entry(&mut data, e, Removal::Deleted);
         } else {
@@ -254,7 +268,6 @@ impl Engine {
             data.push_expiry(at, e);
         }
         drop(data);
-        self.store.wait_durable()?;
         Ok(true)
     }
 
@@ -275,10 +288,10 @@ impl Engine {
             .unwrap_or(TtlState::Missing))
     }
 
-    /// Removes one element's expiry; true when it had one.
-    pub fn vpersist(&self, key: &[u8], element: &[u8]) -> Result<bool> {
+    /// The body of [`Engine::vpersist`]: its records are appended through `to`, not awaited.
+    pub(crate) fn vpersist_in(&self, to: &Appends, key: &[u8], element: &[u8]) -> Result<bool> {
         match self.vttl(key, element)? {
-            TtlState::ExpiresInMs(_) => self.vexpire(key, element, Expiry::Never),
+            TtlState::ExpiresInMs(_) => self.vexpire_in(to, key, element, Expiry::Never),
             _ => Ok(false),
         }
     }

@@ -4,27 +4,25 @@ use crate::engine::api::Engine;
 use crate::engine::filter::Filter;
 use crate::engine::types::*;
 use crate::error::{Error, Result};
-use crate::store::{expired, EntryRef, Record, Removal, Value};
+use crate::store::{expired, Appends, EntryRef, Record, Removal, Value};
 
 impl Engine {
-    /// Removes, atomically with respect to other writes to the set, every element whose
-    /// score against `query` is `>= threshold` (metric units). Names come back only when
-    /// `return_removed`.
-    pub fn invalidate_similar(
+    /// The body of [`Engine::invalidate_similar`]: its records are appended through `to`, not awaited.
+    pub(crate) fn invalidate_similar_in(
         &self,
+        to: &Appends,
         key: &[u8],
         query: Query<'_>,
         threshold: f32,
         return_removed: bool,
     ) -> Result<Invalidated> {
-        self.invalidate_similar_where(key, query, threshold, return_removed, None)
+        self.invalidate_similar_where_in(to, key, query, threshold, return_removed, None)
     }
 
-    /// As [`Engine::invalidate_similar`], removing only elements whose attributes also pass
-    /// `filter` (when given): e.g. every cached embedding near a query that came from one
-    /// source.
-    pub fn invalidate_similar_where(
+    /// The body of [`Engine::invalidate_similar_where`]: its records are appended through `to`, not awaited.
+    pub(crate) fn invalidate_similar_where_in(
         &self,
+        to: &Appends,
         key: &[u8],
         query: Query<'_>,
         threshold: f32,
@@ -70,7 +68,8 @@ impl Engine {
         for (score, s) in victims {
             if let Some(Value::VSet(set)) = data.entry(slot).map(|e| &e.value) {
                 if let Some(e) = set.elem(s) {
-                    self.store.log(&Record::VRem { key, name: &e.name })?;
+                    self.store
+                        .append(to, &Record::VRem { key, name: &e.name })?;
                     if return_removed {
                         out.removed.push(SearchHit {
                             element: e.name.to_vec(),
@@ -84,7 +83,6 @@ impl Engine {
                 .remove_entry(&mut data, EntryRef { key: slot, elem: s }, Removal::Deleted);
         }
         drop(data);
-        self.store.wait_durable()?;
         Ok(out)
     }
 }

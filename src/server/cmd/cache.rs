@@ -65,7 +65,7 @@ pub fn vaddm(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
         })
         .collect();
     let set_opts = opts.set_options(ctx);
-    match ctx.shared.engine.vadd_many(&args[1], &set_opts, &adds) {
+    match ctx.w.vadd_many(&args[1], &set_opts, &adds) {
         Ok(n) => {
             ctx.out.int(n as i64);
             Ok(())
@@ -76,7 +76,7 @@ pub fn vaddm(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
 
 fn vexpire_generic(ctx: &mut Ctx<'_>, args: &[Bytes], unit_ms: i64, cmd: &str) -> CmdResult {
     let expiry = expiry_arg(&args[3], unit_ms, false, ctx.shared.engine.now_ms(), cmd)?;
-    let done = ctx.shared.engine.vexpire(&args[1], &args[2], expiry)?;
+    let done = ctx.w.vexpire(&args[1], &args[2], expiry)?;
     ctx.unchanged = !done;
     ctx.out.int(i64::from(done));
     Ok(())
@@ -108,7 +108,7 @@ pub fn vpttl(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
 
 /// `VPERSIST key element` → 1 when an expiry was removed.
 pub fn vpersist(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
-    let had = ctx.shared.engine.vpersist(&args[1], &args[2])?;
+    let had = ctx.w.vpersist(&args[1], &args[2])?;
     ctx.unchanged = !had;
     ctx.out.int(i64::from(had));
     Ok(())

@@ -326,7 +326,11 @@ fn run(seed: u64, commands: usize, config: EngineConfig) {
             .map(|a| String::from_utf8_lossy(a).into_owned())
             .collect();
         let after = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            execute(&shared, &mut client, &mut out, &args, false)
+            let (after, durable) = shared
+                .engine
+                .deferring_durability(|w| execute(&shared, &mut client, &mut out, &args, false, w));
+            durable.wait().expect("in memory, nothing to wait for");
+            after
         }))
         .unwrap_or_else(|_| panic!("command {i} {shown:?} panicked"));
         if after == After::Drop {

@@ -6,7 +6,7 @@ use super::{arg_i64, is, slices, CmdError, CmdResult, Ctx};
 use crate::{ExpireIf, Expiry, KeyKind, TtlState};
 
 pub fn del(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
-    let n = ctx.shared.engine.del(&slices(&args[1..]))?;
+    let n = ctx.w.del(&slices(&args[1..]))?;
     ctx.unchanged = n == 0;
     ctx.out.int(n as i64);
     Ok(())
@@ -52,7 +52,7 @@ fn expire_generic(
 ) -> CmdResult {
     let cond = expire_condition(&args[3..])?;
     let expiry = expiry_arg(&args[2], unit_ms, absolute, ctx.shared.engine.now_ms(), cmd)?;
-    let done = ctx.shared.engine.expire_if(&args[1], expiry, cond)?;
+    let done = ctx.w.expire_if(&args[1], expiry, cond)?;
     ctx.unchanged = !done;
     ctx.out.int(i64::from(done));
     Ok(())
@@ -136,7 +136,7 @@ pub fn pttl(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
 }
 
 pub fn persist(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
-    let had = ctx.shared.engine.persist(&args[1])?;
+    let had = ctx.w.persist(&args[1])?;
     ctx.unchanged = !had;
     ctx.out.int(i64::from(had));
     Ok(())

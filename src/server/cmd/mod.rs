@@ -29,7 +29,7 @@ pub use tx::{takes_gate_itself, unwatch_all};
 
 use super::reply::Out;
 use super::shared::Shared;
-use crate::Error;
+use crate::{Error, Writer};
 
 /// Per-connection state that commands read and change.
 #[derive(Debug, Default)]
@@ -88,6 +88,9 @@ pub struct Ctx<'a> {
     pub client: &'a mut Client,
     /// Where the reply goes.
     pub out: &'a mut Out,
+    /// Where writes go: the engine's write calls, acknowledged by whoever runs the command
+    /// (the connection, once per pipeline; EXEC's transaction, as one record).
+    pub w: Writer<'a>,
     /// Set by a write command that, this time, changed nothing (SET NX on an existing key,
     /// DEL of missing keys): WATCHers of its keys are not disturbed, as in Redis.
     pub unchanged: bool,
@@ -347,6 +350,7 @@ pub fn execute(
     out: &mut Out,
     args: &[Bytes],
     gate_held: bool,
+    w: &Writer<'_>,
 ) -> After {
     use std::sync::atomic::Ordering::Relaxed;
     let name = &args[0];
@@ -422,10 +426,10 @@ pub fn execute(
         return After::Continue;
     }
     if gate_held || tx::takes_gate_itself(spec) {
-        run(shared, client, out, spec, args);
+        run(shared, client, out, spec, args, w);
     } else {
         let _gate = shared.tx.gate.shared();
-        run(shared, client, out, spec, args);
+        run(shared, client, out, spec, args, w);
     }
     // CLIENT CACHING yes|no holds for the next command only (for a transaction: to EXEC).
     if client.tracking.caching.is_some()
@@ -443,7 +447,14 @@ pub fn execute(
 
 /// Runs one looked-up, checked command: its handler, its error reply, and the WATCH marks
 /// of the keys it wrote. The caller holds the gate.
-fn run(shared: &Shared, client: &mut Client, out: &mut Out, spec: &Spec, args: &[Bytes]) {
+fn run(
+    shared: &Shared,
+    client: &mut Client,
+    out: &mut Out,
+    spec: &Spec,
+    args: &[Bytes],
+    w: &Writer<'_>,
+) {
     use std::sync::atomic::Ordering::Relaxed;
     let watched = shared.tx.watches.any() && spec.flags.contains(&"write");
     if watched && matches!(spec.name, "flushall" | "flushdb") {
@@ -458,6 +469,7 @@ fn run(shared: &Shared, client: &mut Client, out: &mut Out, spec: &Spec, args: &
         shared,
         client,
         out,
+        w: *w,
         unchanged: false,
     };
     match (spec.run)(&mut ctx, args) {

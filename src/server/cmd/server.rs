@@ -18,7 +18,7 @@ pub fn flush(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
         2 if is(&args[1], "sync") || is(&args[1], "async") => {}
         _ => return Err(CmdError::syntax()),
     }
-    ctx.shared.engine.flush()?;
+    ctx.w.flush()?;
     ctx.out.ok();
     Ok(())
 }

@@ -137,7 +137,7 @@ pub fn set(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
         expiry: o.expiry(engine.now_ms(), "set")?.unwrap_or_default(),
         return_old: o.get,
     };
-    let outcome = engine.set(&args[1], &args[2], opts)?;
+    let outcome = ctx.w.set(&args[1], &args[2], opts)?;
     ctx.unchanged = !outcome.written;
     if opts.return_old {
         ctx.out.bulk_or_null(outcome.old.as_deref());
@@ -155,7 +155,7 @@ fn set_with_expiry(ctx: &mut Ctx<'_>, args: &[Bytes], unit_ms: u64, cmd: &str) -
         expiry,
         ..SetOptions::default()
     };
-    ctx.shared.engine.set(&args[1], &args[3], opts)?;
+    ctx.w.set(&args[1], &args[3], opts)?;
     ctx.out.ok();
     Ok(())
 }
@@ -173,7 +173,7 @@ pub fn setnx(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
         condition: SetCondition::IfAbsent,
         ..SetOptions::default()
     };
-    let outcome = ctx.shared.engine.set(&args[1], &args[2], opts)?;
+    let outcome = ctx.w.set(&args[1], &args[2], opts)?;
     ctx.unchanged = !outcome.written;
     ctx.out.int(i64::from(outcome.written));
     Ok(())
@@ -199,7 +199,7 @@ pub fn mset(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
         .chunks_exact(2)
         .map(|p| (&p[0][..], &p[1][..]))
         .collect();
-    ctx.shared.engine.mset(&pairs)?;
+    ctx.w.mset(&pairs)?;
     ctx.out.ok();
     Ok(())
 }
@@ -231,7 +231,7 @@ pub fn getex(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
         }
     };
     let value = match then {
-        Some(then) => engine.get_then(&args[1], GetThen::Expire(then))?,
+        Some(then) => ctx.w.get_then(&args[1], GetThen::Expire(then))?,
         None => {
             ctx.unchanged = true;
             engine.get(&args[1])?
@@ -244,14 +244,14 @@ pub fn getex(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
 
 /// `GETDEL key`: the value, and the key deleted in the same step.
 pub fn getdel(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
-    let value = ctx.shared.engine.get_then(&args[1], GetThen::Delete)?;
+    let value = ctx.w.get_then(&args[1], GetThen::Delete)?;
     ctx.unchanged = value.is_none();
     ctx.out.bulk_or_null(value.as_deref());
     Ok(())
 }
 
 fn incr_generic(ctx: &mut Ctx<'_>, key: &[u8], delta: i64) -> CmdResult {
-    let n = ctx.shared.engine.incr_by(key, delta).map_err(|e| match e {
+    let n = ctx.w.incr_by(key, delta).map_err(|e| match e {
         crate::Error::InvalidArgument { arg: "value", .. } => CmdError::not_integer(),
         crate::Error::InvalidArgument { arg: "delta", .. } => {
             CmdError::err("increment or decrement would overflow")

@@ -127,13 +127,13 @@ pub fn exec(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> CmdResult {
     }
     let start = ctx.out.buf.len();
     ctx.out.array(queued.cmds.len());
-    let (client, out) = (&mut *ctx.client, &mut *ctx.out);
+    let (client, out, w) = (&mut *ctx.client, &mut *ctx.out, ctx.w);
     // One WAL record for the whole transaction: a crash recovers all of it or none.
-    let logged = shared.engine.atomically(|| {
+    let logged = w.atomically(|group| {
         for args in &queued.cmds {
             // Looked up when queued; the table does not change.
             if let Some(spec) = lookup(&args[0]) {
-                run(shared, client, out, spec, args);
+                run(shared, client, out, spec, args, group);
             }
         }
     });

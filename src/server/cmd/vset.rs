@@ -199,7 +199,7 @@ pub fn vadd(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
         attributes,
         expiry: opts.expiry,
     };
-    match ctx.shared.engine.vadd(&args[1], &set_opts, add) {
+    match ctx.w.vadd(&args[1], &set_opts, add) {
         Ok(added) => {
             ctx.out.boolean(added);
             Ok(())
@@ -408,7 +408,7 @@ pub fn vemb(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
 }
 
 pub fn vrem(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
-    let removed = ctx.shared.engine.vrem(&args[1], &args[2])?;
+    let removed = ctx.w.vrem(&args[1], &args[2])?;
     ctx.unchanged = !removed;
     ctx.out.boolean(removed);
     Ok(())
