@@ -1,5 +1,8 @@
 //! HNSW index benches on MiniLM-WordNet (100k × 384, ../shared/data): search latency over
-//! ef 16..256, insert, delete (remove + re-insert), threshold search.
+//! ef 16..256, insert, delete (remove + re-insert), threshold search, of the graphs the
+//! storage modes build: an `exact` set's (INT8 traversal, `Mode::Q8`; the engine then reranks
+//! its candidates from the set's f32, which `benches/engine.rs`'s `search` group measures
+//! through `Engine::vsearch`) and a `q8` set's (the memory-lean `Mode::Q8`).
 //!
 //! `cargo bench --bench index` loads the full 100k base (`$SUTRA_DATA_DIR/minilm-wordnet`,
 //! default `../shared/data`) and builds it in parallel (M = 16, ef_construction = 200); without
@@ -41,18 +44,22 @@ fn index(c: &mut Criterion) {
     let row = |i: usize| &base[i * dim..(i + 1) * dim];
     let query = |i: usize| &queries[(i % nq) * dim..(i % nq + 1) * dim];
 
-    for mode in [Mode::Exact, Mode::Q8] {
+    let graphs = [
+        ("exact_set", Params::new(dim).mode(Mode::Q8)),
+        ("q8_set", Params::new(dim).mode(Mode::Q8).memory_lean()),
+    ];
+    for (mode, params) in graphs {
         let started = std::time::Instant::now();
-        let idx = Hnsw::new(Params::new(dim).mode(mode)).expect("params");
+        let idx = Hnsw::new(params).expect("params");
         let items: Vec<(Slot, &[f32])> = (0..n).map(|i| (Slot(i as u32), row(i))).collect();
         idx.build_parallel(&items).expect("build");
         eprintln!(
-            "{mode:?}: built {n} in {:.1} s, {:?}",
+            "{mode}: built {n} in {:.1} s, {:?}",
             started.elapsed().as_secs_f64(),
             idx.stats()
         );
 
-        let mut g = c.benchmark_group(format!("index_search_{mode:?}"));
+        let mut g = c.benchmark_group(format!("index_search_{mode}"));
         let mut s = Search::new();
         for ef in [16, 32, 64, 128, 256] {
             let mut q = 0;
@@ -82,7 +89,7 @@ fn index(c: &mut Criterion) {
         }
         g.finish();
 
-        if mode == Mode::Exact {
+        if mode == "exact_set" {
             let mut g = c.benchmark_group("index_write");
             // Remove then re-insert one element: one delete and one insert per iteration,
             // the graph stays the same size. Timed separately below via iter_custom.
