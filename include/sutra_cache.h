@@ -472,6 +472,36 @@ int32_t sutra_vector_invalidate(const struct sutra_cache *cache,
                                 size_t *removed,
                                 struct sutra_error *err);
 
+// Top-k of each of `n` query vectors (`queries`: `n × dim` floats, row-major) against the
+// vector set at `key`, on `threads` threads (1: the calling thread; 0: one per core; at most
+// 256). Row `i`'s hits are `hits[i × count .. i × count + hit_counts[i]]`, best first
+// (`count` from `params`, default 10), their names packed into `names`; the rest of a row
+// has `name_len` 0 and a NaN score. `hits` must hold `n × count` entries (else
+// `SUTRA_BUFFER_TOO_SMALL` before any search, `*names_len` 0); when `names` is too small
+// the call returns `SUTRA_BUFFER_TOO_SMALL` with `*names_len` set to what is needed (the
+// batch must be run again). A missing key gives `n` empty rows. Row `i` holds what
+// `sutra_vector_search` returns for query `i`.
+//
+// # Safety
+// `cache` is a live handle; `key` readable; `queries` readable for `n × dim` floats; `hits`
+// and `names` writable for their capacities; `hit_counts` writable for `n` entries;
+// `names_len` writable; `err` NULL or writable.
+int32_t sutra_vector_search_batch(const struct sutra_cache *cache,
+                                  const uint8_t *key,
+                                  size_t key_len,
+                                  const float *queries,
+                                  size_t n,
+                                  size_t dim,
+                                  const struct sutra_search_params *params,
+                                  size_t threads,
+                                  struct sutra_search_hit *hits,
+                                  size_t hits_capacity,
+                                  uint8_t *names,
+                                  size_t names_capacity,
+                                  size_t *hit_counts,
+                                  size_t *names_len,
+                                  struct sutra_error *err);
+
 // The name of a status code (`"SUTRA_NOT_FOUND"`), or `"SUTRA_UNKNOWN"`; a static string.
 // Thread-safe.
 const char *sutra_status_name(int32_t status);

@@ -340,3 +340,70 @@ func TestDefaultStorageAndVectorDimensionReachTheEngine(t *testing.T) {
 		t.Fatalf("negative dimension: %v", err)
 	}
 }
+
+func TestSearchBatchGivesEveryQueryTheHitsSearchGivesIt(t *testing.T) {
+	c := open(t, Options{})
+	const n, dim = 300, 16
+	names := make([]string, n)
+	vecs := make([]float32, n*dim)
+	for i := range names {
+		names[i] = fmt.Sprintf("e%d", i)
+		for j := 0; j < dim; j++ {
+			vecs[i*dim+j] = float32(math.Sin(float64(i*dim+j) * 0.37))
+		}
+	}
+	if _, err := c.VAddMany("m", names, vecs, dim, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.IndexWait(); err != nil {
+		t.Fatal(err)
+	}
+	queries := make([][]float32, 40)
+	for i := range queries {
+		queries[i] = vecs[(i*7)*dim : (i*7+1)*dim]
+	}
+	p := &SearchParams{Count: 4, Ef: 32}
+	for _, threads := range []int{1, 0, 3} {
+		rows, err := c.SearchBatch("m", queries, p, threads)
+		if err != nil || len(rows) != len(queries) {
+			t.Fatalf("threads %d: %d rows, %v", threads, len(rows), err)
+		}
+		for i, q := range queries {
+			want, err := c.Search("m", q, p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if fmt.Sprint(rows[i]) != fmt.Sprint(want) {
+				t.Fatalf("threads %d row %d: %v, Search gives %v", threads, i, rows[i], want)
+			}
+			if rows[i][0].Element != names[i*7] {
+				t.Fatalf("row %d does not find its own element first: %v", i, rows[i])
+			}
+		}
+	}
+	// Long names: the first guess at the names buffer is too small, and the batch is rerun.
+	long := strings.Repeat("x", 200)
+	if _, err := c.VAdd("m", long+"a", vecs[:dim], nil); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := c.SearchBatch("m", [][]float32{vecs[:dim]}, &SearchParams{Count: 2}, 1)
+	if err != nil || len(rows[0]) != 2 || (rows[0][0].Element != long+"a" && rows[0][1].Element != long+"a") {
+		t.Fatalf("long names: %v %v", rows, err)
+	}
+	rows, err = c.SearchBatch("none", queries[:2], p, 1)
+	if err != nil || len(rows) != 2 || len(rows[0]) != 0 {
+		t.Fatalf("missing key: %v %v", rows, err)
+	}
+	_, err = c.SearchBatch("m", [][]float32{vecs[:dim], vecs[:3]}, p, 1)
+	if e, ok := err.(*Error); !ok || e.Code != InvalidArgument || !strings.Contains(e.Message, "row 1") {
+		t.Fatalf("ragged rows: %v", err)
+	}
+	_, err = c.SearchBatch("m", [][]float32{vecs[:3]}, p, 1)
+	if e, ok := err.(*Error); !ok || e.Code != DimensionMismatch {
+		t.Fatalf("wrong dimension: %v", err)
+	}
+	_, err = c.SearchBatch("m", queries, p, 1000)
+	if e, ok := err.(*Error); !ok || e.Code != InvalidArgument || !strings.Contains(e.Message, "threads") {
+		t.Fatalf("too many threads: %v", err)
+	}
+}

@@ -8,6 +8,7 @@ package sutracache
 import "C"
 
 import (
+	"fmt"
 	"runtime"
 	"time"
 	"unsafe"
@@ -337,6 +338,82 @@ func (c *Cache) Search(key string, query []float32, p *SearchParams) ([]Hit, err
 	runtime.KeepAlive(query)
 	runtime.KeepAlive(filter)
 	return hits, err
+}
+
+// SearchBatch runs one search per query (each of the set's dimension) against the set at
+// key, on threads threads (1: the calling goroutine's thread; 0: one per core; at most 256),
+// and returns one row of hits per query, best first: row i is what Search returns for
+// queries[i]. A missing key gives empty rows. Filter is not supported here.
+func (c *Cache) SearchBatch(key string, queries [][]float32, p *SearchParams, threads int) ([][]Hit, error) {
+	if p != nil && p.Filter != "" {
+		return nil, &Error{Code: InvalidArgument, Message: "invalid argument 'filter': not supported by SearchBatch"}
+	}
+	if threads < 0 {
+		return nil, &Error{Code: InvalidArgument, Message: fmt.Sprintf("invalid argument 'threads': 0 (one per core) to 256, got %d", threads)}
+	}
+	n := len(queries)
+	if n == 0 {
+		return [][]Hit{}, nil
+	}
+	dim := len(queries[0])
+	flat := make([]float32, 0, n*dim)
+	for i, q := range queries {
+		if len(q) != dim {
+			return nil, &Error{Code: InvalidArgument, Message: fmt.Sprintf(
+				"invalid argument 'queries': every row of %d floats, row %d has %d", dim, i, len(q))}
+		}
+		flat = append(flat, q...)
+	}
+	var cp C.sutra_search_params
+	C.sutra_search_params_init(&cp)
+	if p != nil {
+		if p.Count > 0 {
+			cp.count = C.size_t(p.Count)
+		}
+		cp.ef = C.size_t(p.Ef)
+		if p.MinScore != nil {
+			cp.use_min_score = true
+			cp.min_score = C.float(*p.MinScore)
+		}
+		cp.exhaustive = C.bool(p.Exhaustive)
+	}
+	k, kl := bytesArg(key)
+	q, _ := floatsArg(flat)
+	width := int(cp.count)
+	hits := make([]C.sutra_search_hit, max(n*width, 1))
+	counts := make([]C.size_t, n)
+	ncap := 16 * n * width
+	for {
+		names := make([]byte, max(ncap, 1))
+		var nl C.size_t
+		np, _ := sliceArg(names)
+		err := c.call(func(h *C.sutra_cache, e *C.sutra_error) C.int32_t {
+			return C.sutra_vector_search_batch(h, k, kl, q, C.size_t(n), C.size_t(dim), &cp,
+				C.size_t(threads), &hits[0], C.size_t(len(hits)), np, C.size_t(len(names)),
+				&counts[0], &nl, e)
+		})
+		runtime.KeepAlive(names)
+		if e, ok := err.(*Error); ok && e.Code == BufferTooSmall && int(nl) > len(names) {
+			ncap = int(nl)
+			continue
+		}
+		runtime.KeepAlive(key)
+		runtime.KeepAlive(flat)
+		if err != nil {
+			return nil, err
+		}
+		out := make([][]Hit, n)
+		for i := range out {
+			row := make([]Hit, int(counts[i]))
+			for j := range row {
+				hit := hits[i*width+j]
+				off, l := int(hit.name_offset), int(hit.name_len)
+				row[j] = Hit{Element: string(names[off : off+l]), Score: float32(hit.score)}
+			}
+			out[i] = row
+		}
+		return out, nil
+	}
 }
 
 // SearchElement is Search near an element of the set.

@@ -231,6 +231,37 @@ int main(int argc, char **argv) {
     CHECK(sutra_vector_search_filtered(cache, KEY("minilm"), a, DIM, KEY(".source =="), 0, NULL, hits, 4, name_buf,
                                        sizeof name_buf, &hit_count, &names_len, &err) == SUTRA_INVALID_ARGUMENT);
 
+    /* A batched search: two queries, two hits each, on two threads; row i is hits[i * 2 ..]. */
+    float queries[2 * DIM];
+    memcpy(queries, a, sizeof a);
+    memcpy(queries + DIM, c, sizeof c);
+    sutra_search_params_init(&params);
+    params.count = 2;
+    sutra_search_hit batch[4];
+    size_t batch_counts[2] = {9, 9};
+    OK(sutra_vector_search_batch(cache, KEY("minilm"), queries, 2, DIM, &params, 2, batch, 4, name_buf,
+                                 sizeof name_buf, batch_counts, &names_len, &err));
+    CHECK(batch_counts[0] == 2 && batch_counts[1] == 2);
+    CHECK(batch[0].name_len == 5 && memcmp(name_buf + batch[0].name_offset, "apple", 5) == 0);
+    CHECK(batch[1].name_len == 4 && memcmp(name_buf + batch[1].name_offset, "pear", 4) == 0);
+    CHECK(batch[2].name_len == 5 && memcmp(name_buf + batch[2].name_offset, "stone", 5) == 0);
+    CHECK(fabsf(batch[2].score - 1.0f) < 1e-3f && names_len == 5 + 4 + 5 + batch[3].name_len);
+    /* hits for fewer than n × count, names too small, a bad thread count, a missing key */
+    CHECK(sutra_vector_search_batch(cache, KEY("minilm"), queries, 2, DIM, &params, 1, batch, 3, name_buf,
+                                    sizeof name_buf, batch_counts, &names_len, &err) == SUTRA_BUFFER_TOO_SMALL);
+    CHECK(strstr(err.message, "hits") != NULL);
+    CHECK(sutra_vector_search_batch(cache, KEY("minilm"), queries, 2, DIM, &params, 1, batch, 4, name_buf, 4,
+                                    batch_counts, &names_len, &err) == SUTRA_BUFFER_TOO_SMALL);
+    CHECK(names_len == 5 + 4 + 5 + batch[3].name_len);
+    CHECK(sutra_vector_search_batch(cache, KEY("minilm"), queries, 2, DIM, &params, 100000, batch, 4, name_buf,
+                                    sizeof name_buf, batch_counts, &names_len, &err) == SUTRA_INVALID_ARGUMENT);
+    CHECK(strstr(err.message, "threads") != NULL);
+    CHECK(sutra_vector_search_batch(cache, KEY("minilm"), queries, 2, DIM, &params, 1, batch, 4, name_buf,
+                                    sizeof name_buf, NULL, &names_len, &err) == SUTRA_NULL_ARGUMENT);
+    OK(sutra_vector_search_batch(cache, KEY("nothing"), queries, 2, DIM, &params, 1, batch, 4, name_buf,
+                                 sizeof name_buf, batch_counts, &names_len, &err));
+    CHECK(batch_counts[0] == 0 && batch_counts[1] == 0 && names_len == 0 && isnan(batch[0].score));
+
     /* ---- element expiry ---- */
     OK(sutra_vector_ttl(cache, KEY("minilm"), KEY("apple"), &ttl, &err));
     CHECK(ttl == SUTRA_TTL_NO_EXPIRY);

@@ -18,7 +18,7 @@ pub use config::{
 pub use durable::{Durability, RecoveryReport};
 pub use filter::{Filter, FilterError, FilterSyntax};
 pub use types::*;
-pub use vector::ElementLinks;
+pub use vector::{ElementLinks, MAX_SEARCH_THREADS};
 pub use writer::Writer;
 
 pub use crate::store::feed::{Change, ChangeCause, ChangeSink};

@@ -259,6 +259,68 @@ pub struct SearchHit {
     pub attributes: Option<String>,
 }
 
+/// The results of a batched search ([`crate::Engine::vsearch_batch`]): `n` rows of at most
+/// `k` hits each, best first, packed row-major.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct BatchHits {
+    /// Hits asked for per query: the width of a row.
+    pub k: usize,
+    /// How many hits each row holds (`<= k`); `n` entries.
+    pub counts: Vec<usize>,
+    /// `n × k` scores; NaN past a row's count.
+    pub scores: Vec<f32>,
+    /// `n × k` `(offset, length)` of each hit's name in `names`; `(0, 0)` past a row's count.
+    pub spans: Vec<(usize, usize)>,
+    /// The hits' names, packed.
+    pub names: Vec<u8>,
+}
+
+impl BatchHits {
+    /// `n` rows of `k` with no hits.
+    pub fn empty(k: usize, n: usize) -> Self {
+        Self {
+            k,
+            counts: vec![0; n],
+            scores: vec![f32::NAN; n * k],
+            spans: vec![(0, 0); n * k],
+            names: Vec::new(),
+        }
+    }
+
+    /// The number of rows (queries).
+    pub fn len(&self) -> usize {
+        self.counts.len()
+    }
+
+    /// Whether there are no rows.
+    pub fn is_empty(&self) -> bool {
+        self.counts.is_empty()
+    }
+
+    /// Row `i`'s hits as `(name, score)`, best first.
+    pub fn row(&self, i: usize) -> impl Iterator<Item = (&[u8], f32)> + '_ {
+        let at = i * self.k;
+        (at..at + self.counts[i]).map(move |j| {
+            let (o, l) = self.spans[j];
+            (&self.names[o..o + l], self.scores[j])
+        })
+    }
+
+    /// Appends `other`'s rows (of the same `k`) after these.
+    pub fn append(&mut self, other: BatchHits) {
+        let base = self.names.len();
+        self.counts.extend(other.counts);
+        self.scores.extend(other.scores);
+        self.spans.extend(
+            other
+                .spans
+                .into_iter()
+                .map(|(o, l)| if l == 0 { (0, 0) } else { (o + base, l) }),
+        );
+        self.names.extend(other.names);
+    }
+}
+
 /// What a semantic invalidation removed.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Invalidated {

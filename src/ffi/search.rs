@@ -363,3 +363,91 @@ pub unsafe extern "C" fn sutra_vector_invalidate(
         Ok(())
     })
 }
+
+/// Top-k of each of `n` query vectors (`queries`: `n × dim` floats, row-major) against the
+/// vector set at `key`, on `threads` threads (1: the calling thread; 0: one per core; at most
+/// 256). Row `i`'s hits are `hits[i × count .. i × count + hit_counts[i]]`, best first
+/// (`count` from `params`, default 10), their names packed into `names`; the rest of a row
+/// has `name_len` 0 and a NaN score. `hits` must hold `n × count` entries (else
+/// `SUTRA_BUFFER_TOO_SMALL` before any search, `*names_len` 0); when `names` is too small
+/// the call returns `SUTRA_BUFFER_TOO_SMALL` with `*names_len` set to what is needed (the
+/// batch must be run again). A missing key gives `n` empty rows. Row `i` holds what
+/// `sutra_vector_search` returns for query `i`.
+///
+/// # Safety
+/// `cache` is a live handle; `key` readable; `queries` readable for `n × dim` floats; `hits`
+/// and `names` writable for their capacities; `hit_counts` writable for `n` entries;
+/// `names_len` writable; `err` NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn sutra_vector_search_batch(
+    cache: *const sutra_cache,
+    key: *const u8,
+    key_len: usize,
+    queries: *const f32,
+    n: usize,
+    dim: usize,
+    params: *const sutra_search_params,
+    threads: usize,
+    hits: *mut sutra_search_hit,
+    hits_capacity: usize,
+    names: *mut u8,
+    names_capacity: usize,
+    hit_counts: *mut usize,
+    names_len: *mut usize,
+    err: *mut sutra_error,
+) -> i32 {
+    guard(err, || {
+        let total = n.checked_mul(dim).ok_or_else(|| {
+            Failure::new(
+                SUTRA_INVALID_ARGUMENT,
+                "invalid argument 'n': n × dim overflows",
+            )
+        })?;
+        // SAFETY: this function's `# Safety` section guarantees what the calls need: `cache` is
+        // NULL or a live handle from `sutra_cache_open` not being closed, as `engine` requires;
+        // `key` is NULL or `key_len` readable bytes, as `bytes` requires; `queries` is NULL or
+        // `n × dim` readable, aligned f32 that stay valid for the call, as `floats` requires;
+        // each output buffer is NULL or `capacity` writable, aligned elements no one else
+        // accesses during the call, as `out_slice` requires (it checks NULL, size and
+        // alignment); `names_len` is NULL or writable and unaliased, as `out` requires. NULL and
+        // bad lengths come back as errors, never dereferenced.
+        let (engine, key, queries, hits, names, hit_counts, names_len) = unsafe {
+            (
+                engine(cache)?,
+                bytes(key, key_len, "key")?,
+                floats(queries, total, "queries")?,
+                out_slice(hits, hits_capacity, "hits")?,
+                out_slice(names, names_capacity, "names")?,
+                out_slice(hit_counts, n, "hit_counts")?,
+                out(names_len, "names_len")?,
+            )
+        };
+        *names_len = 0;
+        hit_counts.fill(0);
+        // SAFETY: this function's `# Safety` section guarantees what the calls need: `params` is
+        // NULL or an initialised `sutra_search_params`, as `search_params` requires. NULL and bad
+        // lengths come back as errors, never dereferenced.
+        let params = unsafe { search_params(params) };
+        let needed = n.saturating_mul(params.count);
+        if hits.len() < needed {
+            return Err(Failure::too_small("hits", needed, hits.len()));
+        }
+        let found = engine.vsearch_batch(key, queries, dim, &params, threads)?;
+        *names_len = found.names.len();
+        if found.names.len() > names.len() {
+            return Err(Failure::too_small("names", found.names.len(), names.len()));
+        }
+        names[..found.names.len()].copy_from_slice(&found.names);
+        hit_counts.copy_from_slice(&found.counts);
+        for ((dst, &(name_offset, name_len)), &score) in
+            hits.iter_mut().zip(&found.spans).zip(&found.scores)
+        {
+            *dst = sutra_search_hit {
+                name_offset,
+                name_len,
+                score,
+            };
+        }
+        Ok(())
+    })
+}

@@ -36,6 +36,9 @@ _vector_get = lib.sutra_vector_get
 _buffer = ffi.buffer
 _from_buffer = ffi.from_buffer
 _F32 = np.dtype(np.float32)
+#: `sutra_search_hit` as a numpy record (a batched search's output buffer).
+_HIT = np.dtype([("off", np.uintp), ("len", np.uintp), ("score", np.float32)], align=True)
+assert _HIT.itemsize == ffi.sizeof("sutra_search_hit")
 
 
 def version() -> str:
@@ -125,6 +128,7 @@ class Cache:
         vector added must have it, else DimensionMismatch naming both (the server's
         VECTOR_DIMENSION); 0 = any."""
         self._s = _Scratch()
+        self._name_guess = 16  # bytes per hit name a batched search first allows
         opts = ffi.new("sutra_options *")
         lib.sutra_options_init(opts)
         opts.max_entries = max_entries
@@ -444,6 +448,62 @@ class Cache:
         return self._search(lib.sutra_vector_search_filtered,
                             (kb, len(kb), qbuf, q.size, fb, len(fb), filter_ef), k, ef, min_score,
                             exhaustive)
+
+    def search_batch(self, key: Key, queries: object, k: int = 10, *, ef: int = 0,
+                     threads: int = 1, min_score: Optional[float] = None,
+                     exhaustive: bool = False) -> Tuple[np.ndarray, np.ndarray]:
+        """Top-k of every row of `queries` (an n × dim array) in one call: (ids, scores), two
+        n × k arrays, row i best first as `search` returns it for query i.
+
+        `ids` holds the elements' names as a fixed-width bytes array (numpy ``S``; names made
+        of digits convert with ``ids.astype(np.int64)``; numpy drops trailing NUL bytes of a
+        name); `scores` is float32. A row with fewer than k hits is padded with ``b""`` and
+        NaN. `threads`: 1 runs on the calling thread, 0 one thread per core, n a pool of n
+        threads (at most 256); the GIL is released for the whole batch."""
+        q = np.ascontiguousarray(queries, dtype=np.float32)
+        if q.ndim != 2:
+            raise errors.InvalidArgument(f"queries must be two-dimensional (n × dim); got shape {q.shape}")
+        if k < 0 or threads < 0:
+            raise errors.InvalidArgument(f"k and threads must be >= 0; got k={k}, threads={threads}")
+        s = self._s
+        kb = _b(key)
+        n, dim = q.shape
+        p = ffi.new("sutra_search_params *")
+        lib.sutra_search_params_init(p)
+        p.count, p.ef, p.exhaustive = k, ef, exhaustive
+        if min_score is not None:
+            p.use_min_score, p.min_score = True, min_score
+        hits = np.empty(max(n * k, 1), dtype=_HIT)
+        counts = np.empty(max(n, 1), dtype=np.uintp)
+        names = np.empty(max(n * k * self._name_guess, 1), dtype=np.uint8)
+        h = self._handle()
+        qbuf = ffi.from_buffer("float[]", q)
+        hbuf = ffi.from_buffer("sutra_search_hit[]", hits, require_writable=True)
+        cbuf = ffi.from_buffer("size_t[]", counts, require_writable=True)
+        while True:
+            st = lib.sutra_vector_search_batch(
+                h, kb, len(kb), qbuf, n, dim, p, threads, hbuf, hits.size,
+                ffi.from_buffer("uint8_t[]", names, require_writable=True), names.size, cbuf,
+                s.size, s.err)
+            if st == 0:
+                break
+            needed = int(s.size[0])
+            if st != lib.SUTRA_BUFFER_TOO_SMALL or needed <= names.size:
+                _raise(st, s.err)
+            names = np.empty(needed, dtype=np.uint8)
+            self._name_guess = max(self._name_guess, -(-needed // max(n * k, 1)))
+        hits = hits[: n * k].reshape(n, k)
+        scores = np.ascontiguousarray(hits["score"])
+        lens = hits["len"].astype(np.intp)
+        width = max(int(lens.max()) if lens.size else 0, 1)
+        col = np.arange(width)
+        used = int(s.size[0])
+        if used == 0:
+            return np.zeros((n, k), dtype=f"S{width}"), scores
+        pos = np.minimum(hits["off"].astype(np.intp)[..., None] + col, used - 1)
+        chars = np.where(col < lens[..., None], names[pos], 0).astype(np.uint8)
+        ids = np.ascontiguousarray(chars).view(f"S{width}").reshape(n, k)
+        return ids, scores
 
     def search_element(self, key: Key, element: Key, k: int = 10, *, ef: int = 0,
                        min_score: Optional[float] = None, exhaustive: bool = False) -> Tuple[list, np.ndarray]:

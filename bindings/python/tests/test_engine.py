@@ -224,3 +224,39 @@ def test_default_storage_mode_and_vector_dimension_reach_the_engine():
         Cache(default_storage_mode="bin")
     with pytest.raises(sutra_cache.errors.InvalidArgument):
         Cache(vector_dimension=-1)
+
+
+def test_search_batch_gives_every_row_what_search_gives_its_query(cache):
+    rng = np.random.default_rng(11)
+    vecs = rng.standard_normal((1200, 24)).astype(np.float32)
+    cache.vadd_many("b", [str(i) for i in range(len(vecs))], vecs)
+    cache.index_wait()
+    queries = vecs[::30] + 0.01 * rng.standard_normal((40, 24)).astype(np.float32)
+    for threads in (1, 0, 3):
+        ids, scores = cache.search_batch("b", queries, 5, ef=48, threads=threads)
+        assert ids.shape == (40, 5) and scores.shape == (40, 5) and scores.dtype == np.float32
+        assert list(ids.astype(np.int64)[:, 0]) == list(range(0, 1200, 30))
+        for i, q in enumerate(queries):
+            names, want = cache.search("b", q, 5, ef=48)
+            assert list(ids[i]) == names
+            assert np.array_equal(scores[i], want)
+
+
+def test_search_batch_pads_short_rows_reruns_for_long_names_and_refuses_bad_input(cache):
+    cache.vadd("s", "a", np.array([1, 0], dtype=np.float32))
+    long_name = "n" * 300
+    cache.vadd("s", long_name, np.array([0, 1], dtype=np.float32))
+    ids, scores = cache.search_batch("s", np.array([[1, 0], [0, 1]], dtype=np.float32), 3)
+    assert ids.shape == (2, 3)
+    assert ids[0, 0] == b"a" and ids[1, 0] == long_name.encode()  # past the first names buffer
+    assert ids[0, 2] == b"" and np.isnan(scores[0, 2]) and np.isnan(scores[1, 2])
+    ids, scores = cache.search_batch("missing", np.ones((3, 2)), 2)
+    assert ids.shape == (3, 2) and np.isnan(scores).all() and (ids == b"").all()
+    with pytest.raises(errors.InvalidArgument, match="two-dimensional"):
+        cache.search_batch("s", np.ones(2), 2)
+    with pytest.raises(errors.DimensionMismatch):
+        cache.search_batch("s", np.ones((2, 3)), 2)
+    with pytest.raises(errors.InvalidArgument, match="row 1"):
+        cache.search_batch("s", np.array([[1, 0], [np.nan, 0]]), 2)
+    with pytest.raises(errors.InvalidArgument, match="threads"):
+        cache.search_batch("s", np.ones((2, 2)), 2, threads=1000)

@@ -2,6 +2,8 @@
 //! set is, search, semantic invalidation.
 
 mod add;
+mod batch;
+pub use batch::MAX_SEARCH_THREADS;
 mod check;
 mod digest;
 mod element;

@@ -75,23 +75,12 @@ impl Engine {
         Ok(self
             .with_set(key, |set, _| {
                 let q = self.prepare(set, query)?;
-                let keep = |s: u32| {
-                    filter.is_none_or(|(f, _)| {
-                        set.elem(s).is_some_and(|e| f.matches(e.attrs.as_deref()))
-                    })
-                };
-                let hits = match &set.vindex {
-                    Some(ix) if !params.exhaustive && params.count > 0 => {
-                        let examine = filter.map_or(usize::MAX, |(_, ef)| ef.max(params.count));
-                        graph_top_k(set, ix, &q, params, now, &keep, examine)?
-                    }
-                    _ => top_k(set, &q, params.count, params.min_score, now, &keep),
-                };
+                let hits = search_set(set, &q, params, filter, now)?;
                 Ok(hits
                     .into_iter()
-                    .map(|(score, s)| {
-                        let e = set.elem(s).expect("live");
-                        SearchHit {
+                    .filter_map(|(score, s)| {
+                        let e = set.elem(s)?;
+                        Some(SearchHit {
                             element: e.name.to_vec(),
                             score,
                             attributes: if params.with_attributes {
@@ -99,12 +88,33 @@ impl Engine {
                             } else {
                                 None
                             },
-                        }
+                        })
                     })
                     .collect())
             })?
             .unwrap_or_default())
     }
+}
+
+/// The `(score, slot)` hits of a prepared query in a set (under its shard's lock), best
+/// first: through the graph, or an exact scan for an exhaustive search or a set without one.
+pub(super) fn search_set(
+    set: &VectorSet,
+    q: &PreparedQuery,
+    params: &SearchParams,
+    filter: Option<(&Filter, usize)>,
+    now: u64,
+) -> Result<Vec<(f32, u32)>> {
+    let keep = |s: u32| {
+        filter.is_none_or(|(f, _)| set.elem(s).is_some_and(|e| f.matches(e.attrs.as_deref())))
+    };
+    Ok(match &set.vindex {
+        Some(ix) if !params.exhaustive && params.count > 0 => {
+            let examine = filter.map_or(usize::MAX, |(_, ef)| ef.max(params.count));
+            graph_top_k(set, ix, q, params, now, &keep, examine)?
+        }
+        _ => top_k(set, q, params.count, params.min_score, now, &keep),
+    })
 }
 
 /// Min-heap item for top-k: the worst kept hit on top.
