@@ -28,6 +28,8 @@ enum Command {
     Health(HealthArgs),
     /// Print the SIMD instruction set the distance kernels use.
     Isa,
+    /// Manage a cluster: create|add-node|remove-node|rebalance|status|check (docs/cluster.md).
+    Cluster(sutra_cache::cluster::manager::ManagerArgs),
 }
 
 #[derive(clap::Args)]
@@ -83,6 +85,7 @@ fn main() -> std::process::ExitCode {
                 }
             }
         }
+        Command::Cluster(a) => sutra_cache::cluster::manager::run(a),
         Command::Isa => {
             println!(
                 "{}",

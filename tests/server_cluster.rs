@@ -410,6 +410,7 @@ fn a_migrating_slot_sends_missing_keys_to_the_target_with_ask() {
     three.push(&three.config(1, ["", "", ""]));
     let mut c = three.conn(2);
     c.check_words("SET foo{x} 1", "+OK\r\n");
+    c.check_words("SET {foo}here 1", "+OK\r\n");
     let r = three.push(&three.config(2, ["", "", &migration]));
     assert!(r.iter().all(|r| r == b"+OK\r\n"), "{r:?}");
     let (a_port, c_port) = (three.port(0), three.port(2));
@@ -421,6 +422,20 @@ fn a_migrating_slot_sends_missing_keys_to_the_target_with_ask() {
     c.check_words("SET foo 2", &format!("-ASK {slot} 127.0.0.1:{a_port}\r\n"));
     let nodes = text(&c.call(&[b"CLUSTER", b"NODES"]));
     assert!(nodes.contains(&format!(" [{slot}->-a]\n")), "{nodes}");
+    // A key still here is read here; a client's write to it waits (TRYAGAIN) until the
+    // manager's connection has copied and deleted it.
+    c.check_words("GET {foo}here", "$1\r\n1\r\n");
+    c.check_words(
+        "SET {foo}here 2",
+        &format!("-TRYAGAIN Slot {slot} is migrating: writes to its existing keys wait until their copy is done\r\n"),
+    );
+    let mut manager = three.conn(2);
+    manager.check_words("SUTRA.CLUSTER MIGRATOR", "+OK\r\n");
+    manager.check_words("DEL {foo}here", ":1\r\n");
+    c.check_words(
+        "SET {foo}here 2",
+        &format!("-ASK {slot} 127.0.0.1:{a_port}\r\n"),
+    );
     // On the target: MOVED to the owner unless ASKING came just before.
     let mut a = three.conn(0);
     a.check_words("GET foo", &format!("-MOVED {slot} 127.0.0.1:{c_port}\r\n"));

@@ -38,7 +38,6 @@ impl Node {
         node
     }
 
-    #[allow(dead_code)]
     fn restart(mut self, mode: &str, dir: &Path) -> Node {
         let port = self.port;
         let _ = self.child.kill();
@@ -69,7 +68,6 @@ impl Node {
         }
     }
 
-    #[allow(dead_code)]
     /// Sends one command, returns the raw reply bytes (read until a reply is complete is
     /// not needed here: the commands used answer in one short frame).
     fn call(&self, args: &[&str]) -> String {
@@ -103,6 +101,29 @@ fn tool(name: &str) -> Command {
     Command::new(name)
 }
 
+fn manager(args: &[&str]) -> (bool, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_sutra-cache"))
+        .arg("cluster")
+        .args(args)
+        .output()
+        .expect("manager runs");
+    (
+        out.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+fn endpoints(nodes: &[&Node]) -> Vec<String> {
+    nodes
+        .iter()
+        .map(|n| format!("127.0.0.1:{}", n.port))
+        .collect()
+}
+
 fn run_redis_py(ports: &[u16]) {
     let script = concat!(
         env!("CARGO_MANIFEST_DIR"),
@@ -125,4 +146,222 @@ fn run_redis_py(ports: &[u16]) {
 fn redis_py_cluster_client_works_against_one_emulated_node() {
     let node = Node::start("emulated", None);
     run_redis_py(&[node.port]);
+}
+fn three_configured() -> Vec<Node> {
+    let nodes: Vec<Node> = (0..3).map(|_| Node::start("yes", None)).collect();
+    let refs: Vec<&Node> = nodes.iter().collect();
+    let mut args = vec!["create".to_string()];
+    args.extend(endpoints(&refs));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let (ok, out) = manager(&args);
+    assert!(ok, "{out}");
+    nodes
+}
+
+#[test]
+fn redis_py_cluster_client_works_against_three_nodes_made_by_cluster_create() {
+    let nodes = three_configured();
+    for n in &nodes {
+        assert_eq!(n.call(&["SUTRA.CLUSTER", "EPOCH"]), ":1\r\n");
+    }
+    run_redis_py(&nodes.iter().map(|n| n.port).collect::<Vec<_>>());
+}
+
+#[test]
+fn redis_cli_follows_redirects_between_three_nodes() {
+    let nodes = three_configured();
+    let cli = |port: u16, args: &[&str]| {
+        let out = tool("redis-cli")
+            .args(["-c", "-h", "127.0.0.1", "-p", &port.to_string()])
+            .args(args)
+            .output()
+            .expect("redis-cli runs");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    // foo is slot 12182, the third node's; every node gets there.
+    for n in &nodes {
+        assert_eq!(cli(n.port, &["SET", "foo", "bar"]), "OK");
+        assert_eq!(cli(n.port, &["GET", "foo"]), "bar");
+    }
+    assert_eq!(nodes[2].call(&["GET", "foo"]), "$3\r\nbar\r\n");
+    assert!(nodes[0].call(&["GET", "foo"]).starts_with("-MOVED 12182 "));
+    let slots = cli(nodes[0].port, &["CLUSTER", "SLOTS"]);
+    assert!(slots.contains(&nodes[1].port.to_string()), "{slots}");
+}
+
+/// Sends `args` and reads the whole reply through a raw connection.
+fn call_raw(port: u16, args: &[&[u8]]) -> Vec<u8> {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut req = format!("*{}\r\n", args.len()).into_bytes();
+    for a in args {
+        req.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
+        req.extend_from_slice(a);
+        req.extend_from_slice(b"\r\n");
+    }
+    s.write_all(&req).unwrap();
+    let mut buf = vec![0u8; 1 << 16];
+    let n = s.read(&mut buf).unwrap();
+    buf.truncate(n);
+    buf
+}
+
+/// The node of `nodes` that serves `key` (follows one MOVED).
+fn owner_of<'a>(nodes: &'a [&'a Node], key: &str) -> &'a Node {
+    let r = nodes[0].call(&["TYPE", key]);
+    match r.strip_prefix("-MOVED ") {
+        Some(rest) => {
+            let port: u16 = rest.trim().rsplit(':').next().unwrap().parse().unwrap();
+            nodes.iter().find(|n| n.port == port).unwrap()
+        }
+        None => nodes[0],
+    }
+}
+
+#[test]
+fn add_node_and_rebalance_move_only_the_needed_slots_with_every_key() {
+    let dirs: Vec<tempfile::TempDir> = (0..4).map(|_| tempfile::tempdir().unwrap()).collect();
+    let nodes: Vec<Node> = dirs[..3]
+        .iter()
+        .map(|d| Node::start("yes", Some(d.path())))
+        .collect();
+    let refs: Vec<&Node> = nodes.iter().collect();
+    let mut args = vec!["create".to_string()];
+    args.extend(endpoints(&refs));
+    let a: Vec<&str> = args.iter().map(String::as_str).collect();
+    let (ok, out) = manager(&a);
+    assert!(ok, "{out}");
+    let seed = endpoints(&refs)[0].clone();
+    // Blobs with and without TTLs, and vector sets with attributes and element TTLs.
+    let n_blobs = 600;
+    for i in 0..n_blobs {
+        let k = format!("blob:{i}");
+        let o = owner_of(&refs, &k);
+        let r = if i % 3 == 0 {
+            o.call(&["SET", &k, &format!("v{i}"), "EX", "1000"])
+        } else {
+            o.call(&["SET", &k, &format!("v{i}")])
+        };
+        assert_eq!(r, "+OK\r\n", "{k}");
+    }
+    for p in 0..12 {
+        let k = format!("emb:{{{p}}}");
+        let o = owner_of(&refs, &k);
+        for e in 0..5 {
+            let vec: Vec<u8> = [1.0f32, e as f32, p as f32]
+                .iter()
+                .flat_map(|x| x.to_le_bytes())
+                .collect();
+            let attr = format!("{{\"n\":{e}}}");
+            let r = call_raw(
+                o.port,
+                &[
+                    b"VADD",
+                    k.as_bytes(),
+                    b"FP32",
+                    &vec,
+                    format!("e{e}").as_bytes(),
+                    b"SETATTR",
+                    attr.as_bytes(),
+                ],
+            );
+            assert_eq!(r, b":1\r\n");
+        }
+        assert_eq!(o.call(&["VPEXPIRE", &k, "e1", "5000000"]), ":1\r\n");
+    }
+    let node4 = Node::start("yes", Some(dirs[3].path()));
+    let (ok, out) = manager(&["add-node", &seed, &format!("127.0.0.1:{}", node4.port)]);
+    assert!(ok, "{out}");
+    assert_eq!(node4.call(&["DBSIZE"]), ":0\r\n");
+    let (ok, out) = manager(&["rebalance", &seed, "--step-slots", "1000"]);
+    assert!(ok, "{out}");
+    assert!(
+        out.contains("moving 4096 slots (the minimum to even out 4 nodes)"),
+        "{out}"
+    );
+    let all: Vec<&Node> = nodes.iter().chain(std::iter::once(&node4)).collect();
+    let (ok, out) = manager(&["check", &seed]);
+    assert!(ok, "{out}");
+    // Every key is on its owner only, with its value, TTL, attributes and element TTLs.
+    let mut total = 0;
+    for n in &all {
+        let keys: i64 = n.call(&["DBSIZE"]).trim()[1..].parse().unwrap();
+        total += keys;
+        let c = n.call(&["CLUSTER", "COUNTKEYSINSLOT", "0"]);
+        assert!(c.starts_with(':'), "{c}");
+    }
+    assert_eq!(total, n_blobs + 12);
+    assert!(node4.call(&["DBSIZE"]) != ":0\r\n");
+    for i in 0..n_blobs {
+        let k = format!("blob:{i}");
+        let o = owner_of(&all, &k);
+        let v = format!("v{i}");
+        assert_eq!(
+            o.call(&["GET", &k]),
+            format!("${}\r\n{v}\r\n", v.len()),
+            "{k}"
+        );
+        let ttl = o.call(&["TTL", &k]);
+        if i % 3 == 0 {
+            let t: i64 = ttl.trim()[1..].parse().unwrap();
+            assert!(t > 900 && t <= 1000, "{k}: {ttl}");
+        } else {
+            assert_eq!(ttl, ":-1\r\n", "{k}");
+        }
+    }
+    for p in 0..12 {
+        let k = format!("emb:{{{p}}}");
+        let o = owner_of(&all, &k);
+        assert_eq!(o.call(&["VCARD", &k]), ":5\r\n", "{k}");
+        assert_eq!(o.call(&["VGETATTR", &k, "e3"]), "$7\r\n{\"n\":3}\r\n");
+        let ttl: i64 = o.call(&["VTTL", &k, "e1"]).trim()[1..].parse().unwrap();
+        assert!(ttl > 4000 && ttl <= 5000, "{k}: {ttl}");
+        assert_eq!(o.call(&["VTTL", &k, "e2"]), ":-1\r\n");
+        let emb = call_raw(o.port, &[b"VGETF32", k.as_bytes(), b"e4"]);
+        let want: Vec<u8> = [1.0f32, 4.0, p as f32]
+            .iter()
+            .flat_map(|x| x.to_le_bytes())
+            .collect();
+        assert_eq!(&emb[emb.len() - 14..emb.len() - 2], &want[..]);
+    }
+    // Balanced now: a second rebalance moves nothing.
+    let (ok, out) = manager(&["rebalance", &seed]);
+    assert!(ok && out.contains("balanced: nothing to move"), "{out}");
+    // A restarted node comes back with the configuration in force.
+    let node4 = node4.restart("yes", dirs[3].path());
+    let (ok, out) = manager(&["check", &seed]);
+    assert!(ok, "{out}");
+    // Removing a node moves its slots and keys to the others.
+    let keys4 = node4.call(&["DBSIZE"]);
+    let (ok, out) = manager(&["remove-node", &seed, &format!("127.0.0.1:{}", node4.port)]);
+    assert!(ok, "{out}");
+    assert_eq!(node4.call(&["DBSIZE"]), ":0\r\n", "moved away: {keys4}");
+    let (ok, out) = manager(&["status", &seed]);
+    assert!(ok, "{out}");
+    assert!(!out.contains(&format!(":{} ", node4.port)), "{out}");
+    let mut total = 0;
+    for n in &nodes {
+        total += n.call(&["DBSIZE"]).trim()[1..].parse::<i64>().unwrap();
+    }
+    assert_eq!(total, n_blobs + 12);
+    let (ok, out) = manager(&["check", &seed]);
+    assert!(ok, "{out}");
+}
+
+#[test]
+fn the_manager_refuses_what_it_cannot_do_saying_why() {
+    let off = Node::start("off", None);
+    let (ok, out) = manager(&["create", &format!("127.0.0.1:{}", off.port)]);
+    assert!(!ok);
+    assert!(out.contains("cluster support disabled"), "{out}");
+    let (ok, out) = manager(&["create", "nohost"]);
+    assert!(!ok && out.contains("expected host:port"), "{out}");
+    let yes = Node::start("yes", None);
+    let (ok, out) = manager(&["status", &format!("127.0.0.1:{}", yes.port)]);
+    assert!(!ok && out.contains("no cluster configuration yet"), "{out}");
 }

@@ -6,6 +6,9 @@
 
 mod topology;
 
+pub mod manager;
+mod resp;
+
 pub use topology::{
     ranges_where, Migration, NodeAddr, Routes, Shard, SlotRange, Topology, TopologyError,
 };

@@ -35,6 +35,9 @@ pub enum Elsewhere {
     Ask(u16, String),
     /// `-CLUSTERDOWN …`.
     Down(&'static str),
+    /// `-TRYAGAIN …`: a write to a key of a slot being copied away (the manager's copy of
+    /// a key and a client's write to it must not interleave); clients retry.
+    TryAgain(u16),
 }
 
 impl Elsewhere {
@@ -44,6 +47,10 @@ impl Elsewhere {
             Elsewhere::Moved(slot, at) => format!("MOVED {slot} {at}"),
             Elsewhere::Ask(slot, at) => format!("ASK {slot} {at}"),
             Elsewhere::Down(why) => format!("CLUSTERDOWN {why}"),
+            Elsewhere::TryAgain(slot) => format!(
+                "TRYAGAIN Slot {slot} is migrating: writes to its existing keys wait until \
+                 their copy is done"
+            ),
         }
     }
 }
@@ -94,6 +101,11 @@ impl ClusterState {
     /// The configuration in force (`yes` mode).
     pub fn routes(&self) -> Option<Arc<Routes>> {
         self.routes.read().clone()
+    }
+
+    /// The configuration in force as JSON (`yes` mode, once one was pushed).
+    pub fn config_json(&self) -> Option<String> {
+        self.routes().map(|r| r.topo.to_json())
     }
 
     /// The epoch in force (0 before any configuration).
@@ -182,11 +194,13 @@ impl ClusterState {
 
     /// Where `slot` is served when not here (`yes` mode). `missing`: whether one of the
     /// command's keys does not exist here (asked only for a slot migrating away). `asking`:
-    /// the client sent ASKING just before.
+    /// the client sent ASKING just before. `write`: the command writes and does not come
+    /// from the manager's migrating connection (`SUTRA.CLUSTER MIGRATOR`).
     pub fn route(
         &self,
         slot: u16,
         asking: bool,
+        write: bool,
         missing: impl FnOnce() -> bool,
     ) -> Result<(), Elsewhere> {
         if self.mode != ClusterMode::Yes {
@@ -202,6 +216,9 @@ impl ClusterState {
             if let Some(target) = routes.migrating_to(slot) {
                 if missing() {
                     return Err(Elsewhere::Ask(slot, target.master.endpoint()));
+                }
+                if write {
+                    return Err(Elsewhere::TryAgain(slot));
                 }
             }
             return Ok(());

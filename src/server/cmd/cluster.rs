@@ -29,7 +29,9 @@ pub fn route(
 ) -> Result<(), String> {
     let cluster = &shared.cluster;
     // ASKING holds for the next command (inside MULTI: until EXEC).
-    let asking = if spec.name == "asking" || client.multi.is_some() && spec.name != "exec" {
+    let keep =
+        matches!(spec.name, "asking" | "multi") || client.multi.is_some() && spec.name != "exec";
+    let asking = if keep {
         client.asking
     } else {
         std::mem::take(&mut client.asking)
@@ -38,7 +40,7 @@ pub fn route(
         let Some(slot) = client.multi.as_ref().and_then(|q| q.slot) else {
             return Ok(());
         };
-        return cluster.route(slot, asking, || false).map_err(|e| {
+        return cluster.route(slot, asking, false, || false).map_err(|e| {
             client.multi = None;
             tx::unwatch_all(shared, client);
             e.message()
@@ -65,8 +67,9 @@ pub fn route(
     if cluster.mode == ClusterMode::Yes {
         let engine = &shared.engine;
         let missing = || key_args(spec, args).any(|k| engine.exists(&[k]) == 0);
+        let write = spec.flags.contains(&"write") && !client.migrator;
         cluster
-            .route(slot, asking, missing)
+            .route(slot, asking, write, missing)
             .map_err(|e| e.message())?;
     }
     if queued {
@@ -335,8 +338,9 @@ fn nodes_text(view: Option<&Routes>, ctx: &Ctx<'_>) -> String {
 }
 
 /// `SUTRA.CLUSTER CONFIG <json>`: accepts a configuration from the manager (`OK`, also when
-/// it is the one in force); `SUTRA.CLUSTER EPOCH`: the epoch in force (0 before any);
-/// `SUTRA.CLUSTER HELP`.
+/// it is the one in force); `EPOCH`: the epoch in force (0 before any); `GETCONFIG`: the
+/// configuration in force; `MIGRATOR`: this connection copies keys of migrating slots;
+/// `HELP`.
 pub fn sutra_cluster(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     let sub = &args[1];
     if is(sub, "help") {
@@ -348,6 +352,11 @@ pub fn sutra_cluster(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
                 "    Accept a cluster configuration (a higher epoch than the node's, or the same one).",
                 "EPOCH",
                 "    Return the epoch of the configuration in force (0 before any).",
+                "GETCONFIG",
+                "    Return the configuration in force as JSON (nil before any).",
+                "MIGRATOR",
+                "    Mark this connection as the manager's: its writes to keys of a migrating",
+                "    slot are served (other clients' get TRYAGAIN until the key is copied).",
                 "HELP",
                 "    Print this help.",
             ],
@@ -362,6 +371,16 @@ pub fn sutra_cluster(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     }
     if is(sub, "epoch") {
         ctx.out.int(cluster.epoch() as i64);
+        return Ok(());
+    }
+    if is(sub, "getconfig") {
+        ctx.out
+            .bulk_or_null(cluster.config_json().as_deref().map(str::as_bytes));
+        return Ok(());
+    }
+    if is(sub, "migrator") {
+        ctx.client.migrator = true;
+        ctx.out.ok();
         return Ok(());
     }
     let json = arg_str(&args[2], "the configuration")?;

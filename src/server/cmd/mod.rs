@@ -50,6 +50,8 @@ pub struct Client {
     pub subscriptions: std::collections::HashSet<Bytes>,
     /// ASKING was sent: the next command may use a slot this node imports (cluster mode).
     pub asking: bool,
+    /// The manager's connection copying keys of migrating slots (SUTRA.CLUSTER MIGRATOR).
+    pub migrator: bool,
 }
 
 /// What a connection's reads do for client-side caching (the table itself is
@@ -300,7 +302,7 @@ pub static COMMANDS: &[Spec] = &[
     spec!("asking", 1, &["fast"], NOKEY, Reads::Nothing, "cluster", cluster::asking, "The next command may use a slot this node is importing."),
     spec!("readonly", 1, &["loading", "stale", "fast"], NOKEY, Reads::Nothing, "cluster", cluster::readonly, "Accepted (no replicas to read from)."),
     spec!("readwrite", 1, &["loading", "stale", "fast"], NOKEY, Reads::Nothing, "cluster", cluster::readonly, "Accepted (no replicas to read from)."),
-    spec!("sutra.cluster", -2, &["admin", "noscript", "no_multi"], NOKEY, Reads::Nothing, "sutra", cluster::sutra_cluster, "SUTRA.CLUSTER CONFIG <json>|EPOCH|HELP: the manager's configuration push."),
+    spec!("sutra.cluster", -2, &["admin", "noscript", "no_multi"], NOKEY, Reads::Nothing, "sutra", cluster::sutra_cluster, "SUTRA.CLUSTER CONFIG <json>|EPOCH|GETCONFIG|MIGRATOR|HELP: the manager's side of a node."),
 ];
 
 fn table() -> &'static HashMap<&'static [u8], &'static Spec> {
@@ -619,7 +621,13 @@ fn subcommands(container: &str) -> &'static [(&'static str, i32)] {
             ("shards", 2),
             ("slots", 2),
         ],
-        "sutra.cluster" => &[("config", 3), ("epoch", 2), ("help", 2)],
+        "sutra.cluster" => &[
+            ("config", 3),
+            ("epoch", 2),
+            ("getconfig", 2),
+            ("help", 2),
+            ("migrator", 2),
+        ],
         _ => &[],
     }
 }
