@@ -365,3 +365,52 @@ fn the_manager_refuses_what_it_cannot_do_saying_why() {
     let (ok, out) = manager(&["status", &format!("127.0.0.1:{}", yes.port)]);
     assert!(!ok && out.contains("no cluster configuration yet"), "{out}");
 }
+
+#[test]
+fn fifty_redis_py_clients_lose_nothing_while_a_fourth_node_is_added_and_rebalanced() {
+    let nodes = three_configured();
+    let seed = format!("127.0.0.1:{}", nodes[0].port);
+    let node4 = Node::start("yes", None);
+    let (ok, out) = manager(&["add-node", &seed, &format!("127.0.0.1:{}", node4.port)]);
+    assert!(ok, "{out}");
+    let dir = tempfile::tempdir().unwrap();
+    let stop = dir.path().join("stop");
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/server_cluster_load.py");
+    let load = tool("python3")
+        .arg(script)
+        .arg(&stop)
+        .arg("50")
+        .args(nodes.iter().chain([&node4]).map(|n| n.port.to_string()))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("python3 runs");
+    // Let the clients write for a while before the move (the keys' count grows).
+    let start = Instant::now();
+    while nodes[0].call(&["DBSIZE"]) == ":0\r\n" || start.elapsed() < Duration::from_secs(2) {
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "the clients wrote nothing"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let (ok, out) = manager(&["rebalance", &seed, "--step-slots", "128"]);
+    std::fs::write(&stop, b"").unwrap();
+    let res = load.wait_with_output().unwrap();
+    let report = format!(
+        "{}{}",
+        String::from_utf8_lossy(&res.stdout),
+        String::from_utf8_lossy(&res.stderr)
+    );
+    assert!(ok, "{out}\n{report}");
+    assert!(res.status.success(), "{report}\n{out}");
+    eprintln!("{report}{out}");
+    let (ok, out) = manager(&["check", &seed]);
+    assert!(ok, "{out}");
+    let counts: Vec<i64> = nodes
+        .iter()
+        .chain([&node4])
+        .map(|n| n.call(&["DBSIZE"]).trim()[1..].parse().unwrap())
+        .collect();
+    assert!(counts.iter().all(|&c| c > 0), "{counts:?}");
+}
