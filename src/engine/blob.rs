@@ -253,11 +253,12 @@ impl Engine {
         store.counters.events.hits.fetch_add(1, Ordering::Relaxed);
         match target {
             None => {
-                store.append(to, &Record::DelKey { key })?;
-                store.remove_key(&mut data, s, Removal::Deleted);
+                let rec = Record::DelKey { key };
+                store.append(to, &rec)?;
+                store.apply(&mut data, &rec, now);
             }
             Some(at) if at == current => {} // e.g. PERSIST of a key without a TTL
-            Some(at) => self.set_key_expiry_locked(to, &mut data, s, key, at, now)?,
+            Some(at) => self.set_key_expiry_locked(to, &mut data, key, at, now)?,
         }
         drop(data);
         Ok(Some(value))
@@ -473,13 +474,13 @@ impl Engine {
             let mut data = shard.data.write();
             if let Some(s) = data.find(h, k) {
                 let live = data.entry(s).is_some_and(|e| !expired(e.expires_at, now));
-                let why = if live {
-                    self.store.append(to, &Record::DelKey { key: k })?;
-                    Removal::Deleted
+                if live {
+                    let rec = Record::DelKey { key: k };
+                    self.store.append(to, &rec)?;
+                    self.store.apply(&mut data, &rec, now);
                 } else {
-                    Removal::Expired
-                };
-                self.store.remove_key(&mut data, s, why);
+                    self.store.remove_key(&mut data, s, Removal::Expired);
+                }
                 n += live as usize;
             }
         }
@@ -520,7 +521,7 @@ impl Engine {
         if !cond.holds(current, at) {
             return Ok(false);
         }
-        self.set_key_expiry_locked(to, &mut data, s, key, at, now)?;
+        self.set_key_expiry_locked(to, &mut data, key, at, now)?;
         drop(data);
         Ok(true)
     }
@@ -531,25 +532,13 @@ impl Engine {
         &self,
         to: &Appends,
         data: &mut ShardData,
-        s: u32,
         key: &[u8],
         at: u64,
         now: u64,
     ) -> Result<()> {
-        self.store.append(to, &Record::ExpireKey { key, at })?;
-        if at != 0 && at <= now {
-            self.store.remove_key(data, s, Removal::Deleted);
-        } else {
-            data.set_key_expiry(s, at);
-            self.store.feed.report(Change::Key(key, ChangeCause::Write));
-            data.push_expiry(
-                at,
-                EntryRef {
-                    key: s,
-                    elem: NO_ELEM,
-                },
-            );
-        }
+        let rec = Record::ExpireKey { key, at };
+        self.store.append(to, &rec)?;
+        self.store.apply(data, &rec, now);
         Ok(())
     }
 
@@ -675,16 +664,7 @@ impl Engine {
     pub(crate) fn flush_in(&self, to: &Appends) -> Result<()> {
         let mut guards: Vec<_> = self.store.shards.iter().map(|s| s.data.write()).collect();
         self.store.append(to, &Record::Flush)?;
-        for (shard, data) in self.store.shards.iter().zip(guards.iter_mut()) {
-            let slots: Vec<u32> = data.slots_from(0).map(|(s, _)| s).collect();
-            for s in slots {
-                self.store
-                    .remove_key_reporting(data, s, Removal::Deleted, false);
-            }
-            data.clear();
-            shard.access.lock().clear();
-        }
-        self.store.feed.report(Change::All);
+        self.store.apply_flush(&mut guards);
         drop(guards);
         Ok(())
     }

@@ -22,7 +22,9 @@ impl Engine {
         Ok(self.apply_record(&rec).is_ok())
     }
 
-    /// Applies a decoded record through the ordinary engine calls (without a log attached
+    /// Applies a decoded record: key removals, expiries, attribute changes and flushes
+    /// through the store's [`crate::store::Store::apply`], as live writes apply them; blob
+    /// writes and element adds through the engine's write bodies (without a log attached
     /// they log nothing). An error means the record was superseded; the caller counts it.
     pub(crate) fn apply_record(&self, rec: &Record<'_>) -> Result<()> {
         match rec {
@@ -37,8 +39,17 @@ impl Engine {
                 };
                 self.set(key, value, opts).map(|_| ())
             }
-            Record::DelKey { key } => self.del(&[key]).map(|_| ()),
-            Record::ExpireKey { key, at } => self.expire(key, at_to_expiry(*at)).map(|_| ()),
+            // The store's one entry point for these (a live write applies them through it
+            // too); a key or element already gone is normal in a replay.
+            Record::DelKey { .. }
+            | Record::ExpireKey { .. }
+            | Record::VRem { .. }
+            | Record::VExpire { .. }
+            | Record::VSetAttr { .. }
+            | Record::Flush => {
+                self.store.apply_locking(rec);
+                Ok(())
+            }
             Record::VAdd { key, params, adds } => {
                 let opts = VectorSetOptions {
                     metric: Some(params.metric),
@@ -62,14 +73,6 @@ impl Engine {
                 self.vadd_logged(&crate::store::Appends::new(), key, &opts, &adds)
                     .map(|_| ())
             }
-            Record::VRem { key, name } => self.vrem(key, name).map(|_| ()),
-            Record::VExpire { key, name, at } => {
-                self.vexpire(key, name, at_to_expiry(*at)).map(|_| ())
-            }
-            Record::VSetAttr { key, name, attrs } => self
-                .vset_attr(key, name, Some(attrs.unwrap_or("")))
-                .map(|_| ()),
-            Record::Flush => self.flush(),
             Record::Group { records } => {
                 // Each write of the group as if logged alone (superseded ones are normal).
                 for rec in group_records(records)? {

@@ -5,6 +5,7 @@
 //! applied under its shard's write lock as an absolute-valued primitive (absolute expiry times,
 //! whole values), so applying one twice is harmless — the shape the write-ahead log replays.
 
+mod apply;
 mod arena;
 mod codec;
 mod evict;

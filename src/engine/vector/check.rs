@@ -5,7 +5,7 @@ use parking_lot::RwLockWriteGuard;
 
 use crate::engine::api::Engine;
 use crate::error::{Error, Result};
-use crate::store::{expired, EntryRef, Removal, ShardData, Value};
+use crate::store::{expired, EntryRef, Removal, ShardData};
 
 impl Engine {
     /// The opening every write to one element shares: lock the key's shard for writing,
@@ -86,6 +86,7 @@ impl Engine {
     }
 }
 
+/// [`crate::store::Store::find_element`].
 pub(super) fn find_elem(
     store: &crate::store::Store,
     data: &ShardData,
@@ -93,10 +94,5 @@ pub(super) fn find_elem(
     key: &[u8],
     element: &[u8],
 ) -> Option<EntryRef> {
-    let slot = data.find(h, key)?;
-    let Value::VSet(set) = &data.entry(slot)?.value else {
-        return None;
-    };
-    let s = set.find(store.hash(element), element)?;
-    Some(EntryRef { key: slot, elem: s })
+    store.find_element(data, h, key, element)
 }

@@ -6,9 +6,7 @@ use super::check::find_elem;
 use crate::engine::api::Engine;
 use crate::engine::types::*;
 use crate::error::{Error, Result};
-use crate::store::{
-    expired, Appends, Change, ChangeCause, EntryRef, LazyNow, Record, Removal, Value, VectorSet,
-};
+use crate::store::{expired, Appends, EntryRef, LazyNow, Record, Removal, VectorSet};
 
 impl Engine {
     /// The element's vector in Redis's VEMB RAW form for its set's storage mode; `None`
@@ -159,12 +157,12 @@ impl Engine {
         self.check_key(key)?;
         self.check_element(element)?;
         let now = self.store.now_ms();
-        let (mut data, Some(e)) = self.lock_element(key, element, now)? else {
+        let (mut data, Some(_)) = self.lock_element(key, element, now)? else {
             return Ok(false);
         };
-        self.store
-            .append(to, &Record::VRem { key, name: element })?;
-        self.store.remove_entry(&mut data, e, Removal::Deleted);
+        let rec = Record::VRem { key, name: element };
+        self.store.append(to, &rec)?;
+        self.store.apply(&mut data, &rec, now);
         drop(data);
         Ok(true)
     }
@@ -183,28 +181,18 @@ impl Engine {
             self.check_attrs(j)?;
         }
         let now = self.store.now_ms();
-        let (mut data, Some(e)) = self.lock_element(key, element, now)? else {
+        let (mut data, Some(_)) = self.lock_element(key, element, now)? else {
             return Ok(false);
         };
         let grow = json.map_or(0, |j| j.len() as u64 + 32);
         self.store.check_room(0, grow)?;
-        let attrs = json.filter(|j| !j.is_empty());
-        self.store.append(
-            to,
-            &Record::VSetAttr {
-                key,
-                name: element,
-                attrs,
-            },
-        )?;
-        let Some(Value::VSet(set)) = data.entry_mut(e.key).map(|en| &mut en.value) else {
-            return Err(Error::Internal("set vanished".into()));
+        let rec = Record::VSetAttr {
+            key,
+            name: element,
+            attrs: json.filter(|j| !j.is_empty()),
         };
-        let delta = set.set_attrs(e.elem, attrs);
-        self.store
-            .feed
-            .report(Change::Element(key, element, ChangeCause::Write));
-        self.store.account(0, delta);
+        self.store.append(to, &rec)?;
+        self.store.apply(&mut data, &rec, now);
         drop(data);
         self.store.enforce_caps(to);
         Ok(true)
@@ -243,30 +231,16 @@ impl Engine {
         self.check_element(element)?;
         let now = self.store.now_ms();
         let at = Self::expire_target(expiry, now)?;
-        let (mut data, Some(e)) = self.lock_element(key, element, now)? else {
+        let (mut data, Some(_)) = self.lock_element(key, element, now)? else {
             return Ok(false);
         };
-        self.store.append(
-            to,
-            &Record::VExpire {
-                key,
-                name: element,
-                at,
-            },
-        )?;
-        if at != 0 && at <= now {
-            self.store.remove_entry(&mut data, e, Removal::Deleted);
-        } else {
-            if let Some(Value::VSet(set)) = data.entry_mut(e.key).map(|en| &mut en.value) {
-                if let Some(el) = set.elem_mut(e.elem) {
-                    el.expires_at = at;
-                    self.store
-                        .feed
-                        .report(Change::Element(key, element, ChangeCause::Write));
-                }
-            }
-            data.push_expiry(at, e);
-        }
+        let rec = Record::VExpire {
+            key,
+            name: element,
+            at,
+        };
+        self.store.append(to, &rec)?;
+        self.store.apply(&mut data, &rec, now);
         drop(data);
         Ok(true)
     }

@@ -4,7 +4,7 @@ use crate::engine::api::Engine;
 use crate::engine::filter::Filter;
 use crate::engine::types::*;
 use crate::error::{Error, Result};
-use crate::store::{expired, Appends, EntryRef, Record, Removal, Value};
+use crate::store::{expired, Appends, Record, Value};
 
 impl Engine {
     /// The body of [`Engine::invalidate_similar`]: its records are appended through `to`, not awaited.
@@ -66,21 +66,24 @@ impl Engine {
             removed: Vec::new(),
         };
         for (score, s) in victims {
-            if let Some(Value::VSet(set)) = data.entry(slot).map(|e| &e.value) {
-                if let Some(e) = set.elem(s) {
-                    self.store
-                        .append(to, &Record::VRem { key, name: &e.name })?;
-                    if return_removed {
-                        out.removed.push(SearchHit {
-                            element: e.name.to_vec(),
-                            score,
-                            attributes: e.attrs.as_deref().map(str::to_owned),
-                        });
-                    }
-                }
+            let Some(Value::VSet(set)) = data.entry(slot).map(|e| &e.value) else {
+                continue;
+            };
+            let Some(e) = set.elem(s) else {
+                continue;
+            };
+            let name = e.name.to_vec();
+            let attributes = e.attrs.as_deref().map(str::to_owned);
+            let rec = Record::VRem { key, name: &name };
+            self.store.append(to, &rec)?;
+            if return_removed {
+                out.removed.push(SearchHit {
+                    element: name.clone(),
+                    score,
+                    attributes,
+                });
             }
-            self.store
-                .remove_entry(&mut data, EntryRef { key: slot, elem: s }, Removal::Deleted);
+            self.store.apply(&mut data, &rec, now);
         }
         drop(data);
         Ok(out)
