@@ -394,7 +394,7 @@ fn fifty_redis_py_clients_lose_nothing_while_a_fourth_node_is_added_and_rebalanc
         );
         std::thread::sleep(Duration::from_millis(100));
     }
-    let (ok, out) = manager(&["rebalance", &seed, "--step-slots", "128"]);
+    let (ok, out) = manager(&["rebalance", &seed, "--step-slots", "64"]);
     std::fs::write(&stop, b"").unwrap();
     let res = load.wait_with_output().unwrap();
     let report = format!(

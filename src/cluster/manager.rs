@@ -709,18 +709,32 @@ fn dump_key(s: &mut Conn, key: &[u8]) -> Result<Option<Vec<Vec<Vec<u8>>>>, Strin
                 add.extend(opts.iter().cloned());
                 add.push(b"FP32".to_vec());
                 let mut extra = Vec::new();
+                // One round trip for the page's vectors, one for attributes and TTLs.
+                let mut get = v(&[b"VMGETF32", key]);
+                get.extend(names.iter().cloned());
+                let vecs = match s.call(&get.iter().map(Vec::as_slice).collect::<Vec<_>>())? {
+                    Reply::Array(Some(a)) => a,
+                    _ => break,
+                };
+                let mut asks = Vec::new();
                 for e in &names {
-                    let Reply::Bulk(Some(vec)) = s.call(&[b"VGETF32", key, e])? else {
+                    asks.push(v(&[b"VGETATTR", key, e]));
+                    asks.push(v(&[b"VPTTL", key, e]));
+                }
+                let meta = s.pipeline(&asks)?;
+                for ((e, vec), m) in names.iter().zip(vecs).zip(meta.chunks(2)) {
+                    let Reply::Bulk(Some(vec)) = vec else {
                         continue;
                     };
                     add.push(e.clone());
                     add.push(vec);
-                    if let Reply::Bulk(Some(attr)) = s.call(&[b"VGETATTR", key, e])? {
-                        extra.push(v(&[b"VSETATTR", key, e, &attr]));
+                    if let Reply::Bulk(Some(attr)) = &m[0] {
+                        extra.push(v(&[b"VSETATTR", key, e, attr]));
                     }
-                    let ttl = pttl(s, &[b"VPTTL", key, e])?;
-                    if ttl > 0 {
-                        extra.push(v(&[b"VPEXPIRE", key, e, ttl.to_string().as_bytes()]));
+                    if let Reply::Int(ttl) = m[1] {
+                        if ttl > 0 {
+                            extra.push(v(&[b"VPEXPIRE", key, e, ttl.to_string().as_bytes()]));
+                        }
                     }
                 }
                 if add.len() > 3 + opts.len() {
@@ -757,13 +771,16 @@ fn copy_key(s: &mut Conn, t: &mut Conn, key: &[u8]) -> Result<bool, String> {
     if present {
         t.call(&[b"UNWATCH"])?.ok()?;
     } else {
-        asking(t)?;
-        t.call(&[b"MULTI"])?.ok()?;
-        for c in &cmds {
-            let a: Vec<&[u8]> = c.iter().map(Vec::as_slice).collect();
-            t.call(&a)?.ok()?;
+        // ASKING, MULTI, the writes, EXEC: one round trip.
+        let mut batch = vec![vec![b"ASKING".to_vec()], vec![b"MULTI".to_vec()]];
+        batch.extend(cmds);
+        batch.push(vec![b"EXEC".to_vec()]);
+        let mut replies = t.pipeline(&batch)?;
+        let exec = replies.pop().unwrap_or(Reply::Array(None));
+        if let Some(Reply::Error(e)) = replies.iter().find(|r| matches!(r, Reply::Error(_))) {
+            return Err(format!("{}: copying a key failed: {e}", t.addr));
         }
-        match t.call(&[b"EXEC"])? {
+        match exec {
             Reply::Array(Some(results)) => {
                 if let Some(Reply::Error(e)) = results.iter().find(|r| matches!(r, Reply::Error(_)))
                 {

@@ -88,6 +88,25 @@ impl Conn {
         self.read().map_err(|e| format!("{}: {e}", self.addr))
     }
 
+    /// Sends many commands at once, then reads their replies (one round trip).
+    pub fn pipeline(&mut self, cmds: &[Vec<Vec<u8>>]) -> Result<Vec<Reply>, String> {
+        let mut req = Vec::new();
+        for args in cmds {
+            req.extend_from_slice(format!("*{}\r\n", args.len()).as_bytes());
+            for a in args {
+                req.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
+                req.extend_from_slice(a);
+                req.extend_from_slice(b"\r\n");
+            }
+        }
+        self.writer
+            .write_all(&req)
+            .map_err(|e| format!("{}: {e}", self.addr))?;
+        cmds.iter()
+            .map(|_| self.read().map_err(|e| format!("{}: {e}", self.addr)))
+            .collect()
+    }
+
     /// [`Conn::call`] with text arguments.
     pub fn cmd(&mut self, args: &[&str]) -> Result<Reply, String> {
         let a: Vec<&[u8]> = args.iter().map(|s| s.as_bytes()).collect();
