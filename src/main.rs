@@ -1,6 +1,8 @@
 //! The `sutra-cache` command.
 
 use clap::{Parser, Subcommand};
+
+mod cli;
 use sutra_cache::server::ServerConfig;
 
 /// mimalloc instead of glibc malloc: under many clients glibc's arena locks showed up as
@@ -30,6 +32,8 @@ enum Command {
     Isa,
     /// Manage a cluster: create|add-node|remove-node|rebalance|status|check (docs/cluster.md).
     Cluster(sutra_cache::cluster::manager::ManagerArgs),
+    #[command(flatten)]
+    Tools(cli::Tools),
 }
 
 #[derive(clap::Args)]
@@ -86,6 +90,7 @@ fn main() -> std::process::ExitCode {
             }
         }
         Command::Cluster(a) => sutra_cache::cluster::manager::run(a),
+        Command::Tools(t) => t.run(),
         Command::Isa => {
             println!(
                 "{}",

@@ -2,6 +2,7 @@
 
 mod api;
 mod blob;
+mod check;
 mod config;
 mod durable;
 mod filter;
@@ -12,6 +13,7 @@ mod writer;
 
 pub use api::Engine;
 pub(crate) use blob::parse_redis_int;
+pub use check::{check_data_dir, DataDirCheck, SnapshotCheck};
 pub use config::{
     Clock, EngineConfig, EvictionPolicy, IoChoice, Limits, ManualClock, SyncPolicy, SystemClock,
 };

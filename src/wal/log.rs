@@ -102,6 +102,21 @@ pub struct Wal {
     lock: Mutex<Option<std::fs::File>>,
 }
 
+/// Whether a `Wal` holds `dir` open now (in this process or another): its `LOCK` file is
+/// locked. Creates nothing.
+pub fn in_use(dir: &Path) -> Result<bool> {
+    use std::os::unix::io::AsRawFd;
+    let file = match std::fs::File::open(dir.join("LOCK")) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+        Err(e) => return Err(e.into()),
+    };
+    // SAFETY: flock only takes the descriptor, which is open for the call; the shared lock
+    // is released when `file` is dropped at the end of this function.
+    let taken = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_SH | libc::LOCK_NB) } == 0;
+    Ok(!taken)
+}
+
 /// Takes an exclusive lock on `<dir>/LOCK` (released when the file is closed, including
 /// when the process dies).
 fn lock_dir(dir: &Path) -> Result<std::fs::File> {

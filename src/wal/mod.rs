@@ -51,7 +51,7 @@ mod uring;
 mod writer;
 
 pub use io::{FaultIo, FaultPlan, SyncIo, WalIo};
-pub use log::{IoChoice, Replay, WaitFor, Wal, WalOptions};
-pub use recovery::{RecoveryStats, WalRecord};
+pub use log::{in_use, IoChoice, Replay, WaitFor, Wal, WalOptions};
+pub use recovery::{inspect, RecoveryStats, WalRecord};
 pub use uring::UringIo;
 pub use writer::SyncPolicy;

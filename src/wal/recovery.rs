@@ -98,6 +98,9 @@ fn last_valid_record_end(buf: &[u8], from: usize, seed: u64, min_lsn: u64) -> Op
 enum SegmentBytes {
     Empty,
     Mapped(memmap2::Mmap),
+    /// Read into the heap: [`inspect`] holds no lock, so it must not map a file a live
+    /// writer may change.
+    Owned(Vec<u8>),
 }
 
 impl std::ops::Deref for SegmentBytes {
@@ -106,6 +109,7 @@ impl std::ops::Deref for SegmentBytes {
         match self {
             SegmentBytes::Empty => &[],
             SegmentBytes::Mapped(m) => m,
+            SegmentBytes::Owned(v) => v,
         }
     }
 }
@@ -139,6 +143,26 @@ fn zero_range(file: &File, from: u64, to: u64) -> io::Result<()> {
 /// Reads and repairs the WAL in `dir` (created if missing).
 pub(crate) fn recover(dir: &Path, replay_from_lsn: u64, max_free: usize) -> io::Result<Recovered> {
     fs::create_dir_all(dir)?;
+    scan(dir, replay_from_lsn, max_free, true)
+}
+
+/// What [`recover`] would find and cut in `dir`, without changing anything there (no
+/// zeroing, no recycling, no removal of half-created segments) and without keeping the
+/// records: `records_skipped` counts the valid records below `replay_from_lsn`,
+/// `records_replayed` those from it on. Segments are read, not mapped, so a live writer's
+/// appends cannot invalidate the scan's memory (they can make its tail look torn).
+pub fn inspect(dir: &Path, replay_from_lsn: u64) -> io::Result<RecoveryStats> {
+    Ok(scan(dir, replay_from_lsn, 0, false)?.stats)
+}
+
+fn scan(dir: &Path, replay_from_lsn: u64, max_free: usize, repair: bool) -> io::Result<Recovered> {
+    let map_segment = |path: &Path| -> io::Result<SegmentBytes> {
+        if repair {
+            map_segment(path)
+        } else {
+            Ok(SegmentBytes::Owned(fs::read(path)?))
+        }
+    };
     let mut live: Vec<(u64, PathBuf)> = Vec::new();
     let mut segdir = SegmentDir::default();
     let mut frees: Vec<(u64, PathBuf)> = Vec::new();
@@ -150,7 +174,7 @@ pub(crate) fn recover(dir: &Path, replay_from_lsn: u64, max_free: usize) -> io::
             live.push((lsn, entry.path()));
         } else if let Some(id) = parse_name(name, "free-") {
             frees.push((id, entry.path()));
-        } else if name.starts_with("wal-") && name.ends_with(".tmp") {
+        } else if repair && name.starts_with("wal-") && name.ends_with(".tmp") {
             fs::remove_file(entry.path())?;
         }
     }
@@ -217,11 +241,13 @@ pub(crate) fn recover(dir: &Path, replay_from_lsn: u64, max_free: usize) -> io::
                 Ok(r) => {
                     if lsn >= replay_from_lsn {
                         stats.records_replayed += 1;
-                        records.push(WalRecord {
-                            lsn,
-                            kind: r.kind,
-                            payload: r.payload.to_vec(),
-                        });
+                        if repair {
+                            records.push(WalRecord {
+                                lsn,
+                                kind: r.kind,
+                                payload: r.payload.to_vec(),
+                            });
+                        }
                     } else {
                         stats.records_skipped += 1;
                     }
@@ -249,8 +275,10 @@ pub(crate) fn recover(dir: &Path, replay_from_lsn: u64, max_free: usize) -> io::
             stats.damage = Some(format!("{shown} at offset {at}: {reason}"));
             stats.bytes_truncated += (end - at) as u64;
             stopped = true;
-            let file = OpenOptions::new().write(true).open(&path)?;
-            zero_range(&file, at as u64, end as u64)?;
+            if repair {
+                let file = OpenOptions::new().write(true).open(&path)?;
+                zero_range(&file, at as u64, end as u64)?;
+            }
         }
         expected = Some(lsn);
         good.push(Tail {
@@ -272,13 +300,15 @@ pub(crate) fn recover(dir: &Path, replay_from_lsn: u64, max_free: usize) -> io::
 
     for path in &discard {
         stats.segments_discarded += 1;
-        segdir.recycle(dir, path, max_free)?;
-        dir_changed = true;
+        if repair {
+            segdir.recycle(dir, path, max_free)?;
+            dir_changed = true;
+        }
     }
     if dir_changed {
         sync_dir(dir)?;
     }
-    if let Some(d) = &stats.damage {
+    if let (Some(d), true) = (&stats.damage, repair) {
         tracing::warn!(
             damage = %d,
             bytes_truncated = stats.bytes_truncated,
