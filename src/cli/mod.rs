@@ -4,6 +4,10 @@
 use std::process::ExitCode;
 
 pub mod check;
+pub mod dump;
+pub mod export;
+pub mod import;
+pub mod local;
 
 /// Subcommands that work on a data directory, a dump file or a running server.
 #[derive(clap::Subcommand)]
@@ -11,6 +15,11 @@ pub enum Tools {
     /// Verify a data directory offline (snapshot and WAL checksums, what an open would keep);
     /// exit 0 clean, 1 damaged but opens, 2 an open would fail. Never modifies it.
     Check(check::Args),
+    /// Dump a server's or a data directory's strings and vector sets (values, vectors,
+    /// attributes, TTLs) as JSON Lines (docs/tools.md); exit 1 on error.
+    Export(export::Args),
+    /// Load an `export` dump into a server or a data directory; exit 1 at the first bad line.
+    Import(import::Args),
 }
 
 impl Tools {
@@ -18,6 +27,8 @@ impl Tools {
     pub fn run(self) -> ExitCode {
         match self {
             Tools::Check(a) => check::run(a),
+            Tools::Export(a) => export::run(a),
+            Tools::Import(a) => import::run(a),
         }
     }
 }

@@ -1,0 +1,439 @@
+//! The portable dump (JSON Lines) and the two ends every tool shares: reading entries from
+//! a running server (SCAN), writing them into one (pipelined commands).
+//!
+//! One JSON object per line, `"type"` first:
+//! - `{"type":"string","key":K,"value":V,"pttl":ms?}`
+//! - `{"type":"vectorset","key":K,"quant":"exact|int8|f32|bin","m":16,"dim":D,"pttl":ms?}`,
+//!   followed by its elements:
+//!   `{"type":"element","key":K,"element":E,"vector":[f32…],"attributes":S?,"pttl":ms?}`
+//!
+//! `K`, `V` and `E` are a JSON string when the bytes are UTF-8, else `{"b64":"…"}`
+//! (standard base64). `pttl` is the time left in milliseconds when the entry was read
+//! (absent: no expiry); an import sets it again from the time it writes.
+
+use std::collections::HashMap;
+
+use base64::Engine as _;
+use redis::{Connection, Value};
+use serde::{Deserialize, Serialize};
+
+/// Bytes in the dump: UTF-8 text as itself, anything else as base64.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Text {
+    /// UTF-8.
+    Utf8(String),
+    /// Other bytes.
+    B64 {
+        /// Standard base64 with padding.
+        b64: String,
+    },
+}
+
+impl Text {
+    /// The dump form of `bytes`.
+    pub fn of(bytes: &[u8]) -> Text {
+        match std::str::from_utf8(bytes) {
+            Ok(s) => Text::Utf8(s.to_string()),
+            Err(_) => Text::B64 {
+                b64: base64::engine::general_purpose::STANDARD.encode(bytes),
+            },
+        }
+    }
+
+    /// The bytes, or why the base64 is bad.
+    pub fn bytes(&self) -> Result<Vec<u8>, String> {
+        match self {
+            Text::Utf8(s) => Ok(s.as_bytes().to_vec()),
+            Text::B64 { b64 } => base64::engine::general_purpose::STANDARD
+                .decode(b64)
+                .map_err(|e| format!("bad base64 {b64:?}: {e}")),
+        }
+    }
+}
+
+/// One line of the dump.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "lowercase", deny_unknown_fields)]
+pub enum Entry {
+    /// A string (blob) key.
+    String {
+        key: Text,
+        value: Text,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pttl: Option<u64>,
+    },
+    /// A vector set's parameters; its elements follow.
+    Vectorset {
+        key: Text,
+        quant: String,
+        m: u32,
+        dim: usize,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pttl: Option<u64>,
+    },
+    /// One element of the vector set named before it.
+    Element {
+        key: Text,
+        element: Text,
+        vector: Vec<f32>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        attributes: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pttl: Option<u64>,
+    },
+}
+
+/// Connects to `url` (`redis://[user:password@]host:port[/db]`).
+pub fn connect(url: &str) -> Result<Connection, String> {
+    let client = redis::Client::open(url).map_err(|e| format!("--url {url:?}: {e}"))?;
+    client
+        .get_connection_with_timeout(std::time::Duration::from_secs(10))
+        .map_err(|e| format!("cannot connect to {url}: {e}"))
+}
+
+fn err(what: &str, e: redis::RedisError) -> String {
+    format!("{what}: {e}")
+}
+
+/// A PTTL reply as the dump's `pttl`: `None` without expiry (or missing).
+fn pttl_of(v: i64) -> Option<u64> {
+    (v >= 0).then_some(v as u64)
+}
+
+/// Keys found by one SCAN step, by type.
+pub struct Batch {
+    /// The cursor to continue from (0: done).
+    pub cursor: u64,
+    /// The entries read (vector sets as a header and their elements).
+    pub entries: Vec<Entry>,
+    /// Keys of other types, with the type, not read.
+    pub skipped: Vec<(Vec<u8>, String)>,
+    /// Keys that vanished or changed type between SCAN and the read.
+    pub vanished: u64,
+}
+
+/// Reads one SCAN step of `pattern` from `cursor`: strings with GET/PTTL, vector sets with
+/// VINFO, PTTL and each element's VEMB, VGETATTR and (on this server) VPTTL.
+pub fn scan_step(
+    con: &mut Connection,
+    cursor: u64,
+    pattern: &str,
+    count: usize,
+) -> Result<Batch, String> {
+    let (next, keys): (u64, Vec<Vec<u8>>) = redis::cmd("SCAN")
+        .arg(cursor)
+        .arg("MATCH")
+        .arg(pattern)
+        .arg("COUNT")
+        .arg(count)
+        .query(con)
+        .map_err(|e| err("SCAN", e))?;
+    let mut batch = Batch {
+        cursor: next,
+        entries: Vec::new(),
+        skipped: Vec::new(),
+        vanished: 0,
+    };
+    if keys.is_empty() {
+        return Ok(batch);
+    }
+    let mut p = redis::pipe();
+    for k in &keys {
+        p.cmd("TYPE").arg(k);
+    }
+    let types: Vec<String> = p.query(con).map_err(|e| err("TYPE", e))?;
+    let strings: Vec<&Vec<u8>> = keys
+        .iter()
+        .zip(&types)
+        .filter(|(_, t)| t.as_str() == "string")
+        .map(|(k, _)| k)
+        .collect();
+    if !strings.is_empty() {
+        let mut p = redis::pipe();
+        for k in &strings {
+            p.cmd("GET").arg(*k).cmd("PTTL").arg(*k);
+        }
+        let replies: Vec<Value> = p.query(con).map_err(|e| err("GET/PTTL", e))?;
+        for (k, pair) in strings.iter().zip(replies.chunks(2)) {
+            match (&pair[0], &pair[1]) {
+                (Value::BulkString(v), Value::Int(t)) => batch.entries.push(Entry::String {
+                    key: Text::of(k),
+                    value: Text::of(v),
+                    pttl: pttl_of(*t),
+                }),
+                _ => batch.vanished += 1,
+            }
+        }
+    }
+    for (k, t) in keys.iter().zip(&types) {
+        match t.as_str() {
+            "string" => {}
+            "none" => batch.vanished += 1,
+            "vectorset" => match read_vset(con, k)? {
+                Some(mut es) => batch.entries.append(&mut es),
+                None => batch.vanished += 1,
+            },
+            other => batch.skipped.push((k.clone(), other.to_string())),
+        }
+    }
+    Ok(batch)
+}
+
+/// A map or flat array reply as name → value.
+fn pairs(v: Value) -> HashMap<String, Value> {
+    let mut out = HashMap::new();
+    match v {
+        Value::Map(kv) => {
+            for (k, v) in kv {
+                if let Ok(k) = redis::from_redis_value::<String>(&k) {
+                    out.insert(k, v);
+                }
+            }
+        }
+        Value::Array(items) => {
+            let mut it = items.into_iter();
+            while let (Some(k), Some(v)) = (it.next(), it.next()) {
+                if let Ok(k) = redis::from_redis_value::<String>(&k) {
+                    out.insert(k, v);
+                }
+            }
+        }
+        _ => {}
+    }
+    out
+}
+
+/// Element names of a set: VRANGE in pages (this server, Redis 8.4+), else VRANDMEMBER
+/// with the set's size (Redis 8.0–8.2; every member, once).
+fn members(con: &mut Connection, key: &[u8], size: u64) -> Result<Vec<Vec<u8>>, String> {
+    const PAGE: usize = 1000;
+    let mut out: Vec<Vec<u8>> = Vec::new();
+    let mut start = b"-".to_vec();
+    loop {
+        let page: Result<Vec<Vec<u8>>, _> = redis::cmd("VRANGE")
+            .arg(key)
+            .arg(&start)
+            .arg("+")
+            .arg(PAGE)
+            .query(con);
+        match page {
+            Ok(page) => {
+                let done = page.len() < PAGE;
+                if let Some(last) = page.last() {
+                    start = [b"(".as_slice(), last].concat();
+                }
+                out.extend(page);
+                if done {
+                    return Ok(out);
+                }
+            }
+            Err(e) if out.is_empty() && e.kind() == redis::ErrorKind::ResponseError => {
+                return redis::cmd("VRANDMEMBER")
+                    .arg(key)
+                    .arg(size)
+                    .query(con)
+                    .map_err(|e| err("VRANDMEMBER", e));
+            }
+            Err(e) => return Err(err("VRANGE", e)),
+        }
+    }
+}
+
+fn read_vset(con: &mut Connection, key: &[u8]) -> Result<Option<Vec<Entry>>, String> {
+    let info: Value = redis::cmd("VINFO")
+        .arg(key)
+        .query(con)
+        .map_err(|e| err("VINFO", e))?;
+    if matches!(info, Value::Nil) {
+        return Ok(None);
+    }
+    let info = pairs(info);
+    let int = |name: &str| -> Result<i64, String> {
+        info.get(name)
+            .and_then(|v| redis::from_redis_value::<i64>(v).ok())
+            .ok_or_else(|| format!("VINFO of {:?} has no {name}", String::from_utf8_lossy(key)))
+    };
+    let quant = info
+        .get("quant-type")
+        .and_then(|v| redis::from_redis_value::<String>(v).ok())
+        .unwrap_or_else(|| "int8".into());
+    let (m, dim, size) = (int("hnsw-m")?, int("vector-dim")?, int("size")?);
+    let pttl: i64 = redis::cmd("PTTL")
+        .arg(key)
+        .query(con)
+        .map_err(|e| err("PTTL", e))?;
+    let names = members(con, key, size.max(0) as u64)?;
+    let mut out = vec![Entry::Vectorset {
+        key: Text::of(key),
+        quant,
+        m: m.clamp(0, u32::MAX as i64) as u32,
+        dim: dim.max(0) as usize,
+        pttl: pttl_of(pttl),
+    }];
+    // VPTTL is this server's; Redis has no per-element expiry.
+    let element_ttls = names.first().is_some_and(|first| {
+        redis::cmd("VPTTL")
+            .arg(key)
+            .arg(first)
+            .query::<i64>(con)
+            .is_ok()
+    });
+    for chunk in names.chunks(500) {
+        let mut p = redis::pipe();
+        for e in chunk {
+            p.cmd("VEMB")
+                .arg(key)
+                .arg(e)
+                .cmd("VGETATTR")
+                .arg(key)
+                .arg(e);
+            if element_ttls {
+                p.cmd("VPTTL").arg(key).arg(e);
+            }
+        }
+        let replies: Vec<Value> = p.query(con).map_err(|e| err("VEMB/VGETATTR", e))?;
+        let per = if element_ttls { 3 } else { 2 };
+        for (e, r) in chunk.iter().zip(replies.chunks(per)) {
+            let Ok(vector) = redis::from_redis_value::<Vec<f64>>(&r[0]) else {
+                continue; // removed since VRANGE
+            };
+            let attributes = redis::from_redis_value::<Option<String>>(&r[1])
+                .ok()
+                .flatten();
+            let pttl = r
+                .get(2)
+                .and_then(|v| redis::from_redis_value::<i64>(v).ok())
+                .and_then(pttl_of);
+            out.push(Entry::Element {
+                key: Text::of(key),
+                element: Text::of(e),
+                vector: vector.into_iter().map(|x| x as f32).collect(),
+                attributes,
+                pttl,
+            });
+        }
+    }
+    Ok(Some(out))
+}
+
+/// Writes entries into a server, pipelined, `batch` commands at a time. A vector set's
+/// header deletes the key first (an import replaces what it names); its TTL is set once its
+/// elements are in.
+pub struct Writer<'a> {
+    con: &'a mut Connection,
+    pipe: redis::Pipeline,
+    queued: usize,
+    batch: usize,
+    /// Vector set key → (quantization flag, M) from its header.
+    sets: HashMap<Vec<u8>, (Option<&'static str>, u32)>,
+    set_ttls: Vec<(Vec<u8>, u64)>,
+    /// Entries written.
+    pub written: u64,
+}
+
+impl<'a> Writer<'a> {
+    /// A writer over `con`.
+    pub fn new(con: &'a mut Connection, batch: usize) -> Self {
+        Writer {
+            con,
+            pipe: redis::pipe(),
+            queued: 0,
+            batch: batch.max(1),
+            sets: HashMap::new(),
+            set_ttls: Vec::new(),
+            written: 0,
+        }
+    }
+
+    /// Queues one entry (sent when the batch is full).
+    pub fn push(&mut self, e: &Entry) -> Result<(), String> {
+        match e {
+            Entry::String { key, value, pttl } => {
+                let c = self.pipe.cmd("SET").arg(key.bytes()?).arg(value.bytes()?);
+                if let Some(ms) = pttl {
+                    c.arg("PX").arg((*ms).max(1));
+                }
+            }
+            Entry::Vectorset {
+                key,
+                quant,
+                m,
+                pttl,
+                ..
+            } => {
+                let flag = match quant.as_str() {
+                    "exact" => None,
+                    "int8" | "q8" => Some("Q8"),
+                    "f32" | "noquant" => Some("NOQUANT"),
+                    "bin" => Some("BIN"),
+                    other => {
+                        return Err(format!("unknown quant {other:?} (exact, int8, f32, bin)"))
+                    }
+                };
+                let k = key.bytes()?;
+                self.pipe.cmd("DEL").arg(&k);
+                self.sets.insert(k.clone(), (flag, *m));
+                if let Some(ms) = pttl {
+                    self.set_ttls.push((k, (*ms).max(1)));
+                }
+            }
+            Entry::Element {
+                key,
+                element,
+                vector,
+                attributes,
+                pttl,
+            } => {
+                let k = key.bytes()?;
+                let (flag, m) = self.sets.get(&k).copied().unwrap_or((None, 16));
+                let blob: Vec<u8> = vector.iter().flat_map(|x| x.to_le_bytes()).collect();
+                let c = self
+                    .pipe
+                    .cmd("VADD")
+                    .arg(&k)
+                    .arg("FP32")
+                    .arg(blob)
+                    .arg(element.bytes()?);
+                if let Some(f) = flag {
+                    c.arg(f);
+                }
+                c.arg("M").arg(m);
+                if let Some(a) = attributes {
+                    c.arg("SETATTR").arg(a);
+                }
+                if let Some(ms) = pttl {
+                    c.arg("PX").arg((*ms).max(1));
+                }
+            }
+        }
+        self.pipe.ignore();
+        self.written += 1;
+        self.queued += 1;
+        if self.queued >= self.batch {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    /// Sends what is queued; the first error reply fails it.
+    pub fn flush(&mut self) -> Result<(), String> {
+        if self.queued == 0 {
+            return Ok(());
+        }
+        let p = std::mem::replace(&mut self.pipe, redis::pipe());
+        self.queued = 0;
+        p.query::<()>(self.con).map_err(|e| err("write", e))
+    }
+
+    /// Sends the rest, then the vector sets' TTLs.
+    pub fn finish(mut self) -> Result<u64, String> {
+        self.flush()?;
+        let mut p = redis::pipe();
+        for (k, ms) in &self.set_ttls {
+            p.cmd("PEXPIRE").arg(k).arg(*ms).ignore();
+        }
+        p.query::<()>(self.con).map_err(|e| err("PEXPIRE", e))?;
+        Ok(self.written)
+    }
+}
