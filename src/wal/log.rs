@@ -401,11 +401,13 @@ impl Wal {
         st.sync_wanted_lsn = st.sync_wanted_lsn.max(target);
         self.shared.work.notify_one();
         loop {
-            if st.durable_lsn >= target {
-                return Ok(st.durable_lsn);
-            }
+            // Fail-stop first: a poisoned log fails every call, even with nothing to sync
+            // (its first segment may be what failed).
             if let Some(p) = &st.poisoned {
                 return Err(Error::WalPoisoned(p.clone()));
+            }
+            if st.durable_lsn >= target {
+                return Ok(st.durable_lsn);
             }
             if st.writer_exited {
                 return Err(Error::Closed);

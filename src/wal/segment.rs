@@ -83,6 +83,9 @@ pub struct Active {
     pub capacity: u64,
     /// LSN of its last record (`first_lsn - 1` when empty).
     pub last_lsn: u64,
+    /// Where a staged segment's file is until [`publish`] gives it its live name `path`
+    /// (`None`: published).
+    pub staged: Option<PathBuf>,
 }
 
 fn random_seed() -> u64 {
@@ -100,13 +103,26 @@ pub fn open_new_segment(
     first_lsn: u64,
     capacity: u64,
 ) -> io::Result<Active> {
+    let mut active = stage_segment(io, dir, free, first_lsn, capacity)?;
+    publish(io, dir, &mut active)?;
+    Ok(active)
+}
+
+/// The first half of [`open_new_segment`], without a sync: a staged segment (a new
+/// `wal-*.tmp` file, or a free file, with the header written) that the writer can append to
+/// at once. [`publish`] makes it durable under its live name; nothing written to it counts as
+/// durable before that (recovery deletes a `.tmp` file and treats a `free-*` file as free).
+pub fn stage_segment(
+    io: &mut dyn WalIo,
+    dir: &Path,
+    free: Option<PathBuf>,
+    first_lsn: u64,
+    capacity: u64,
+) -> io::Result<Active> {
     let (file, staging, capacity) = match free {
         Some(path) => {
             let file = OpenOptions::new().read(true).write(true).open(&path)?;
             let len = file.metadata()?.len();
-            if len < capacity {
-                io.allocate(&file, capacity)?;
-            }
             (file, path, len.max(capacity))
         }
         None => {
@@ -117,7 +133,6 @@ pub fn open_new_segment(
                 .create(true)
                 .truncate(true)
                 .open(&tmp)?;
-            io.allocate(&file, capacity)?;
             (file, tmp, capacity)
         }
     };
@@ -127,18 +142,30 @@ pub fn open_new_segment(
         capacity,
     };
     write_all_at(io, &file, &header.encode(), 0)?;
-    io.sync_data(&file)?;
-    let path = dir.join(live_name(first_lsn));
-    fs::rename(&staging, &path)?;
-    sync_dir(dir)?;
     Ok(Active {
         file,
         header,
-        path,
+        path: dir.join(live_name(first_lsn)),
         offset: SEGMENT_HEADER_BYTES as u64,
         capacity,
         last_lsn: first_lsn - 1,
+        staged: Some(staging),
     })
+}
+
+/// The second half of [`open_new_segment`] for a staged segment (nothing for a published
+/// one): pre-allocates it to its capacity, fdatasyncs it (header and whatever was appended
+/// meanwhile), gives it its live name and fsyncs the directory.
+pub fn publish(io: &mut dyn WalIo, dir: &Path, active: &mut Active) -> io::Result<()> {
+    let Some(staging) = active.staged.take() else {
+        return Ok(());
+    };
+    if active.file.metadata()?.len() < active.capacity {
+        io.allocate(&active.file, active.capacity)?;
+    }
+    io.sync_data(&active.file)?;
+    fs::rename(&staging, &active.path)?;
+    sync_dir(dir)
 }
 
 #[cfg(test)]

@@ -26,7 +26,7 @@ use parking_lot::{Condvar, Mutex};
 use super::format::{record_size, seal_record, SEGMENT_HEADER_BYTES};
 use super::io::{write_all_at, WalIo};
 use super::recovery::Tail;
-use super::segment::{open_new_segment, Active, Sealed, SegmentDir};
+use super::segment::{open_new_segment, publish, stage_segment, Active, Sealed, SegmentDir};
 
 /// How often the writer thread looks at an fdatasync in flight on the ring under
 /// `interval`/`never` (it writes the batches that arrive meanwhile).
@@ -180,6 +180,10 @@ impl Shared {
         if core.sync_busy && !core.io.sync_overlaps() {
             return false;
         }
+        // A segment the thread has not published yet (`Writer::run`'s first job) is its own.
+        if core.active.staged.is_some() {
+            return false;
+        }
         let mut st = self.state.lock();
         if st.poisoned.is_some() || st.closing || st.writer_exited {
             return false;
@@ -274,7 +278,7 @@ fn len_of(rec: &[u8]) -> usize {
     u32::from_le_bytes(b) as usize
 }
 
-/// Opens the recovered tail for appending, or makes the first segment at `next_lsn`.
+/// Opens the recovered tail for appending, or stages the first segment at `next_lsn`.
 pub(crate) fn open_active(
     io: &mut dyn WalIo,
     dir: &std::path::Path,
@@ -300,11 +304,14 @@ pub(crate) fn open_active(
                 offset: t.end,
                 capacity,
                 last_lsn: t.last_lsn,
+                staged: None,
             }
         }
         None => {
+            // Staged only: its pre-allocation and syncs (tens of ms on a busy disk) are the
+            // writer thread's first job (`Writer::run`), not the opener's.
             let free = segdir.lock().free.pop();
-            open_new_segment(io, dir, free, next_lsn, segment_bytes)?
+            stage_segment(io, dir, free, next_lsn, segment_bytes)?
         }
     })
 }
@@ -344,6 +351,16 @@ impl Writer {
         let mut batch: Vec<u8> = Vec::new();
         // Its own handle, so a held `core` guard does not borrow `self`.
         let shared = self.shared.clone();
+        {
+            // A segment staged by `Wal::open`: published before anything is synced, so no
+            // record is acknowledged as durable in a file without its live name.
+            let mut core = shared.core.lock();
+            let core = &mut *core;
+            if let Err(e) = publish(core.io.as_mut(), &shared.dir, &mut core.active) {
+                // The loop below stops at once on a poisoned WAL.
+                self.shared.poison("segment creation", &e);
+            }
+        }
         loop {
             let mut st = self.shared.state.lock();
             // Under interval/never a sync in flight on the ring is polled, never waited for
