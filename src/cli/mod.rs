@@ -8,6 +8,7 @@ pub mod dump;
 pub mod export;
 pub mod import;
 pub mod local;
+pub mod migrate;
 
 /// Subcommands that work on a data directory, a dump file or a running server.
 #[derive(clap::Subcommand)]
@@ -20,6 +21,9 @@ pub enum Tools {
     Export(export::Args),
     /// Load an `export` dump into a server or a data directory; exit 1 at the first bad line.
     Import(import::Args),
+    /// Copy every key of a running Redis into this server (strings with TTLs, vector sets;
+    /// --embeddings decodes pickled/JSON/raw embeddings into cache entries); resumable.
+    Migrate(migrate::Args),
 }
 
 impl Tools {
@@ -29,6 +33,7 @@ impl Tools {
             Tools::Check(a) => check::run(a),
             Tools::Export(a) => export::run(a),
             Tools::Import(a) => import::run(a),
+            Tools::Migrate(a) => migrate::run(a),
         }
     }
 }

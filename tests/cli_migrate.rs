@@ -1,0 +1,267 @@
+//! `sutra-cache migrate` from a real redis-server (scripts/setup.sh installs it): strings
+//! with TTLs copied, other types skipped and counted; with --embeddings, pickled, JSON and
+//! raw float32 values become cache entries; a run resumes from its saved cursor.
+
+mod server_support;
+
+use std::process::{Child, Command, Stdio};
+
+use server_support::TestServer;
+
+struct Redis {
+    child: Child,
+    port: u16,
+}
+
+impl Drop for Redis {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn redis_server() -> Redis {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let child = Command::new("redis-server")
+        .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+        .args(["--save", "", "--appendonly", "no"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("redis-server is installed (scripts/setup.sh)");
+    let r = Redis { child, port };
+    for _ in 0..400 {
+        if let Ok(mut c) = redis::Client::open(r.url()).unwrap().get_connection() {
+            if redis::cmd("PING").query::<String>(&mut c).is_ok() {
+                return r;
+            }
+        }
+        std::thread::sleep(std::time::Duration::from_millis(25));
+    }
+    panic!("redis-server did not start");
+}
+
+impl Redis {
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+}
+
+fn migrate(args: &[&str]) -> (i32, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_sutra-cache"))
+        .arg("migrate")
+        .args(args)
+        .output()
+        .expect("binary runs");
+    (
+        out.status.code().unwrap(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+fn vector(i: usize) -> Vec<f32> {
+    vec![i as f32 * 0.5, 1.0, -(i as f32)]
+}
+
+const N: usize = 600;
+
+fn populate(r: &Redis) {
+    let mut c = redis::Client::open(r.url())
+        .unwrap()
+        .get_connection()
+        .unwrap();
+    let mut p = redis::pipe();
+    for i in 0..N {
+        let v = vector(i);
+        let as64: Vec<f64> = v.iter().map(|x| *x as f64).collect();
+        let pickled = serde_pickle::to_vec(&as64, Default::default()).unwrap();
+        p.cmd("SET")
+            .arg(format!("emb:pk:text {i}"))
+            .arg(pickled)
+            .arg("PX")
+            .arg(600_000)
+            .ignore();
+        p.cmd("SET")
+            .arg(format!("emb:js:text {i}"))
+            .arg(serde_json::to_string(&v).unwrap())
+            .ignore();
+        let raw: Vec<u8> = v.iter().flat_map(|x| x.to_le_bytes()).collect();
+        p.cmd("SET")
+            .arg(format!("emb:pk:raw {i}"))
+            .arg(raw)
+            .ignore();
+    }
+    p.cmd("SET")
+        .arg("plain")
+        .arg("hello")
+        .arg("PX")
+        .arg(600_000)
+        .ignore();
+    p.cmd("HSET").arg("h").arg("f").arg("v").ignore();
+    p.query::<()>(&mut c).unwrap();
+}
+
+fn target(srv: &TestServer) -> redis::Connection {
+    redis::Client::open(format!("redis://{}", srv.addr))
+        .unwrap()
+        .get_connection()
+        .unwrap()
+}
+
+#[test]
+fn every_string_is_copied_with_its_ttl_and_a_hash_is_skipped_and_counted() {
+    let r = redis_server();
+    populate(&r);
+    let dst = TestServer::start();
+    let (code, out) = migrate(&["--from", &r.url(), "--to", &format!("redis://{}", dst.addr)]);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains(&format!(
+            "migrated {} key(s); skipped 1 (1 of type hash); failed 0",
+            3 * N + 1
+        )),
+        "{out}"
+    );
+    let mut c = target(&dst);
+    assert_eq!(
+        redis::cmd("DBSIZE").query::<u64>(&mut c).unwrap(),
+        3 * N as u64 + 1
+    );
+    let ttl: i64 = redis::cmd("PTTL").arg("plain").query(&mut c).unwrap();
+    assert!(ttl > 0 && ttl <= 600_000, "{ttl}");
+    let v: Vec<u8> = redis::cmd("GET").arg("emb:pk:raw 7").query(&mut c).unwrap();
+    assert_eq!(
+        v,
+        vector(7)
+            .iter()
+            .flat_map(|x| x.to_le_bytes())
+            .collect::<Vec<u8>>()
+    );
+}
+
+#[test]
+fn embeddings_in_pickle_json_and_raw_become_entries_and_a_resumed_run_goes_on_from_its_cursor() {
+    let r = redis_server();
+    populate(&r);
+    let dst = TestServer::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let resume = tmp.path().join("cursor");
+    // An interrupted run left its cursor after the first SCAN step: resume from there.
+    let mut src = redis::Client::open(r.url())
+        .unwrap()
+        .get_connection()
+        .unwrap();
+    let (cursor, first): (u64, Vec<String>) = redis::cmd("SCAN")
+        .arg(0)
+        .arg("MATCH")
+        .arg("emb:*")
+        .arg("COUNT")
+        .arg(200)
+        .query(&mut src)
+        .unwrap();
+    assert_ne!(cursor, 0);
+    std::fs::write(&resume, cursor.to_string()).unwrap();
+    let to = format!("redis://{}", dst.addr);
+    let rule = "^emb:(?P<model>[^:]+):(?P<text>.*)$";
+    let args = [
+        "--from",
+        &r.url(),
+        "--to",
+        &to,
+        "--pattern",
+        "emb:*",
+        "--embeddings",
+        "--key-rule",
+        rule,
+        "--resume",
+        resume.to_str().unwrap(),
+    ];
+    let (code, out) = migrate(&args);
+    assert_eq!(code, 0, "{out}");
+    let after = 3 * N - first.len();
+    assert!(out.contains(&format!("migrated {after} key(s)")), "{out}");
+    assert!(!resume.exists(), "a completed run removes its cursor file");
+    // The whole run from the start: every entry, counts per model.
+    let (code, out) = migrate(&args);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains(&format!(
+            "migrated {} key(s); skipped 0 (); failed 0",
+            3 * N
+        )),
+        "{out}"
+    );
+    let mut c = target(&dst);
+    assert_eq!(
+        redis::cmd("VCARD")
+            .arg("emb:pk")
+            .query::<u64>(&mut c)
+            .unwrap(),
+        2 * N as u64
+    );
+    assert_eq!(
+        redis::cmd("VCARD")
+            .arg("emb:js")
+            .query::<u64>(&mut c)
+            .unwrap(),
+        N as u64
+    );
+    for (set, name) in [
+        ("emb:pk", "text 5"),
+        ("emb:js", "text 5"),
+        ("emb:pk", "raw 5"),
+    ] {
+        let got: Vec<u8> = redis::cmd("VGETF32")
+            .arg(set)
+            .arg(name)
+            .query(&mut c)
+            .unwrap();
+        assert_eq!(
+            got,
+            vector(5)
+                .iter()
+                .flat_map(|x| x.to_le_bytes())
+                .collect::<Vec<u8>>(),
+            "{set} {name}"
+        );
+    }
+    let attr: String = redis::cmd("VGETATTR")
+        .arg("emb:pk")
+        .arg("text 5")
+        .query(&mut c)
+        .unwrap();
+    assert!(
+        attr.starts_with(
+            r#"{"concept_type":"embedding_cache","source":"migration","model":"pk","cached_at":"#
+        ),
+        "{attr}"
+    );
+    assert!(attr.ends_with(r#","ttl_seconds":600}"#), "{attr}");
+    let ttl: i64 = redis::cmd("VPTTL")
+        .arg("emb:pk")
+        .arg("text 5")
+        .query(&mut c)
+        .unwrap();
+    assert!(ttl > 0 && ttl <= 600_000, "{ttl}");
+}
+
+#[test]
+fn a_key_rule_without_the_named_groups_is_refused() {
+    let (code, out) = migrate(&[
+        "--from",
+        "redis://127.0.0.1:1",
+        "--embeddings",
+        "--key-rule",
+        "^(.*)$",
+    ]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("--key-rule needs named groups"), "{out}");
+}
