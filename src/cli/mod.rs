@@ -3,6 +3,7 @@
 
 use std::process::ExitCode;
 
+pub mod bench;
 pub mod check;
 pub mod dump;
 pub mod export;
@@ -24,6 +25,9 @@ pub enum Tools {
     /// Copy every key of a running Redis into this server (strings with TTLs, vector sets;
     /// --embeddings decodes pickled/JSON/raw embeddings into cache entries); resumable.
     Migrate(migrate::Args),
+    /// A short load run against a server (SET, GET, VSIM): throughput and latency
+    /// percentiles per operation; its bench:* keys are deleted at the end.
+    Bench(bench::Args),
 }
 
 impl Tools {
@@ -34,6 +38,7 @@ impl Tools {
             Tools::Export(a) => export::run(a),
             Tools::Import(a) => import::run(a),
             Tools::Migrate(a) => migrate::run(a),
+            Tools::Bench(a) => bench::run(a),
         }
     }
 }
