@@ -90,11 +90,21 @@ class _Scratch(threading.local):
         # threading.local costs about as much as the C call itself.
         self.get_args = (self.cbuf, self.cap, self.size, self.flag, self.err)
         self.len_flag_err = (self.size, self.flag, self.err)
+        # Searches: the parameters (and what they were last set to), the hits array.
+        self.sp = ffi.new("sutra_search_params *")
+        lib.sutra_search_params_init(self.sp)
+        self.sp_key: Optional[tuple] = None
+        self.hits = np.empty(0, dtype=_HIT)
+        self.grow_hits(16)
 
     def grow(self, n: int) -> None:
         self.cap = max(n, 2 * self.cap)
         self.cbuf = ffi.new("uint8_t[]", self.cap)
         self.get_args = (self.cbuf, self.cap, self.size, self.flag, self.err)
+
+    def grow_hits(self, n: int) -> None:
+        self.hits = np.empty(max(n, 2 * self.hits.size), dtype=_HIT)
+        self.hits_ptr = ffi.from_buffer("sutra_search_hit[]", self.hits, require_writable=True)
 
 
 def _raise(status: int, err: object) -> None:
@@ -405,31 +415,33 @@ class Cache:
 
     def _search(self, call: object, args: tuple, k: int, ef: int, min_score: Optional[float],
                 exhaustive: bool) -> Tuple[list, np.ndarray]:
+        # Per-thread, reused: the parameters struct (rewritten only when they change), the
+        # hits array and the names buffer. A call allocates only its results.
         s = self._s
-        p = ffi.new("sutra_search_params *")
-        lib.sutra_search_params_init(p)
-        p.count, p.ef, p.exhaustive = k, ef, exhaustive
-        if min_score is not None:
-            p.use_min_score, p.min_score = True, min_score
-        cap = max(k, 1)
-        hits = ffi.new("sutra_search_hit[]", cap)
-        names_cap = 64 * cap
+        p = s.sp
+        if s.sp_key != (k, ef, min_score, exhaustive):
+            p.count, p.ef, p.exhaustive = k, ef, exhaustive
+            p.use_min_score, p.min_score = min_score is not None, min_score or 0.0
+            s.sp_key = (k, ef, min_score, exhaustive)
+        if k > s.hits.size:
+            s.grow_hits(k)
+        size, size2, err = s.len_flag_err[0], s.size2, s.err
         while True:
-            names = ffi.new("uint8_t[]", names_cap)
-            st = call(self._handle(), *args, p, hits, cap, names, names_cap, s.size, s.size2, s.err)
+            st = call(self._handle(), *args, p, s.hits_ptr, s.hits.size, s.cbuf, s.cap, size,
+                      size2, err)
             if st == 0:
                 break
             if st != lib.SUTRA_BUFFER_TOO_SMALL:
-                _raise(st, s.err)
-            if s.size[0] > cap:
-                cap = s.size[0]
-                hits = ffi.new("sutra_search_hit[]", cap)
-            names_cap = max(names_cap, s.size2[0])
-        n = int(s.size[0])
-        raw = ffi.buffer(names, s.size2[0])[:]
-        out_names = [raw[hits[i].name_offset: hits[i].name_offset + hits[i].name_len] for i in range(n)]
-        scores = np.fromiter((hits[i].score for i in range(n)), dtype=np.float32, count=n)
-        return out_names, scores
+                _raise(st, err)
+            if size[0] > s.hits.size:
+                s.grow_hits(size[0])
+            if size2[0] > s.cap:
+                s.grow(size2[0])
+        n = size[0]
+        hits = s.hits[:n]
+        raw = _buffer(s.cbuf, size2[0])[:]
+        names = [raw[o:o + ln] for o, ln in zip(hits["off"].tolist(), hits["len"].tolist())]
+        return names, hits["score"].copy()
 
     def search(self, key: Key, query: object, k: int = 10, *, ef: int = 0,
                min_score: Optional[float] = None, exhaustive: bool = False,
