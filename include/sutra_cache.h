@@ -130,6 +130,10 @@
 // f32 only.
 #define SUTRA_STORAGE_NOQUANT 3
 
+// One bit per dimension (Redis's `BIN`: the sign of each component; scores from the Hamming
+// distance; gets return ±1 per component). Cosine sets only.
+#define SUTRA_STORAGE_BIN 4
+
 // An open cache. Thread-safe: any number of threads may call any function on one handle at
 // once, except `sutra_cache_close`, which must not overlap any other call on the handle.
 typedef struct sutra_cache sutra_cache;

@@ -13,6 +13,12 @@ pub enum SetParam {
     Storage,
     /// HNSW M.
     M,
+    /// A projection (Redis's `REDUCE dim`) asked of a set made without one (the set's
+    /// value is `none`).
+    Reduce,
+    /// The dimension the set's projection takes in (a vector of another dimension was
+    /// given to a set with a projection).
+    ProjectionInput,
 }
 
 impl fmt::Display for SetParam {
@@ -21,6 +27,8 @@ impl fmt::Display for SetParam {
             SetParam::Metric => "metric",
             SetParam::Storage => "storage",
             SetParam::M => "M",
+            SetParam::Reduce => "reduce",
+            SetParam::ProjectionInput => "projection input dimension",
         })
     }
 }

@@ -92,6 +92,10 @@ pub enum StorageMode {
     Q8,
     /// f32 only; the index traverses f32.
     NoQuant,
+    /// One bit per dimension (the sign of each component), Redis's `BIN`: scores are
+    /// `1 − 2·hamming/dim` (cosine of the ±1 vectors; Redis's score `1 − hamming/dim`); gets
+    /// return ±1 per component. Cosine sets only.
+    Bin,
 }
 
 impl StorageMode {
@@ -101,15 +105,18 @@ impl StorageMode {
             StorageMode::Exact => "exact",
             StorageMode::Q8 => "q8",
             StorageMode::NoQuant => "noquant",
+            StorageMode::Bin => "bin",
         }
     }
 
-    /// Redis's name (VINFO `quant-type`, OBJECT ENCODING): `exact` (ours), `int8`, `f32`.
+    /// Redis's name (VINFO `quant-type`, OBJECT ENCODING): `exact` (ours), `int8`, `f32`,
+    /// `bin`.
     pub fn redis_name(self) -> &'static str {
         match self {
             StorageMode::Exact => "exact",
             StorageMode::Q8 => "int8",
             StorageMode::NoQuant => "f32",
+            StorageMode::Bin => "bin",
         }
     }
 }
@@ -122,13 +129,14 @@ impl fmt::Display for StorageMode {
 
 impl FromStr for StorageMode {
     type Err = Error;
-    /// Either vocabulary: `exact`; `q8` or `int8`; `noquant` or `f32`.
+    /// Either vocabulary: `exact`; `q8` or `int8`; `noquant` or `f32`; `bin`.
     fn from_str(s: &str) -> crate::Result<Self> {
         match s.to_ascii_lowercase().as_str() {
             "exact" => Ok(Self::Exact),
             "q8" | "int8" => Ok(Self::Q8),
             "noquant" | "f32" => Ok(Self::NoQuant),
-            _ => Err(invalid("storage_mode", "exact, q8, noquant", s)),
+            "bin" => Ok(Self::Bin),
+            _ => Err(invalid("storage_mode", "exact, q8, noquant, bin", s)),
         }
     }
 }

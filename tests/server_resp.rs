@@ -593,11 +593,15 @@ fn vadd_refuses_what_redis_refuses() {
     );
     c.check_words(
         "VADD vs REDUCE 1 VALUES 2 1 0 c",
-        "-ERR not supported: REDUCE (random projection) is not available in sutra-cache\r\n",
+        "-ERR cannot add projection to existing set without projection\r\n",
     );
     c.check_words(
-        "VADD vs2 VALUES 2 1 0 c BIN",
-        "-ERR not supported: BIN quantization is not available in sutra-cache (use Q8 or NOQUANT)\r\n",
+        "VADD vs REDUCE 1 VALUES 3 1 0 1 c",
+        "-ERR Vector dimension mismatch - got 3 but set has 2\r\n",
+    );
+    c.check_words(
+        "VADD vs VALUES 2 1 0 c BIN",
+        "-ERR asked quantization mismatch with existing vector set\r\n",
     );
     c.check_words("VADD q VALUES 2 1 0 a Q8", ":1\r\n");
     c.check_words("VADD q VALUES 2 0 1 b Q8", ":1\r\n");

@@ -1,5 +1,5 @@
 //! Redis 8 vector-set compatibility over TCP on port 0, byte for byte in RESP2 and RESP3:
-//! VLINKS, VRANGE.
+//! VLINKS, VRANGE, BIN quantization, REDUCE.
 
 mod server_support;
 
@@ -89,15 +89,45 @@ fn vlinks_lists_neighbours_per_level_top_first_with_scores_in_both_protocols() {
     c.check(&cmd(&[b"VLINKS", b"s", b"nope"]), b"_\r\n");
 }
 
+/// The number of levels a VLINKS reply lists (its leading array length).
+fn levels_in(reply: &[u8]) -> usize {
+    let line = reply.split(|&b| b == b'\r').next().unwrap();
+    assert_eq!(line[0], b'*', "{}", String::from_utf8_lossy(reply));
+    std::str::from_utf8(&line[1..]).unwrap().parse().unwrap()
+}
+
 #[test]
-fn vlinks_of_a_set_without_a_graph_is_one_empty_level_and_errors_are_redis_texts() {
+fn vlinks_of_a_small_set_answers_from_a_graph_made_on_demand_and_errors_are_redis_texts() {
+    // The default server: sets under 1,000 elements are searched without a graph until
+    // VLINKS asks for one.
     let server = TestServer::start();
     let mut c = server.connect();
     vadd(&mut c, "small", &[1.0, 0.0], "a");
-    c.check(&cmd(&[b"VLINKS", b"small", b"a"]), b"*1\r\n*0\r\n");
+    vadd(&mut c, "small", &[0.0, 1.0], "b");
+    let la = levels_in(&c.call(&[b"VLINKS", b"small", b"a"]));
+    let lb = levels_in(&c.call(&[b"VLINKS", b"small", b"b"]));
+    assert!(la >= 1 && lb >= 1);
     c.check(
-        &cmd(&[b"VLINKS", b"small", b"a", b"WITHSCORES"]),
-        b"*1\r\n*0\r\n",
+        &cmd(&[b"VLINKS", b"small", b"a"]),
+        &two_node_links(la, lb, b"b", None),
+    );
+    c.check(
+        &cmd(&[b"VLINKS", b"small", b"b", b"WITHSCORES"]),
+        &two_node_links(lb, la, b"a", Some(b"$3\r\n0.5\r\n")),
+    );
+    // An element added later is linked before VLINKS answers.
+    vadd(&mut c, "small", &[1.0, 1.0], "c");
+    let lc = levels_in(&c.call(&[b"VLINKS", b"small", b"c"]));
+    let reply = c.call(&[b"VLINKS", b"small", b"c"]);
+    let level0 = reply
+        .split(|&b| b == b'\n')
+        .rev()
+        .take(5)
+        .map(|l| String::from_utf8_lossy(l).into_owned())
+        .collect::<Vec<_>>();
+    assert!(
+        level0.iter().any(|l| l == "a\r") && level0.iter().any(|l| l == "b\r"),
+        "c's level 0 lists a and b: {level0:?} of {lc} levels"
     );
     c.check(
         &cmd(&[b"VLINKS", b"small", b"a", b"BOGUS"]),
@@ -117,10 +147,191 @@ fn vlinks_of_a_set_without_a_graph_is_one_empty_level_and_errors_are_redis_texts
         b"-WRONGTYPE Operation against a key holding the wrong kind of value\r\n",
     );
     resp3(&mut c);
+    let expected = two_node_links_from(&mut c, la);
+    c.check(&cmd(&[b"VLINKS", b"small", b"a", b"WITHSCORES"]), &expected);
+}
+
+/// `a`'s WITHSCORES reply in RESP3, rebuilt from its plain reply: each level a map of its
+/// neighbours with their Redis scores to `a` = (1, 0).
+fn two_node_links_from(c: &mut Conn, levels: usize) -> Vec<u8> {
+    let plain = c.call(&[b"VLINKS", b"small", b"a"]);
+    let text = String::from_utf8(plain).unwrap();
+    let mut lines = text.split("\r\n");
+    assert_eq!(lines.next().unwrap(), format!("*{levels}"));
+    let mut out = format!("*{levels}\r\n");
+    for _ in 0..levels {
+        let n: usize = lines.next().unwrap()[1..].parse().unwrap();
+        out.push_str(&format!("%{n}\r\n"));
+        for _ in 0..n {
+            let len = lines.next().unwrap();
+            let name = lines.next().unwrap();
+            let score = match name {
+                "b" => "0.5",
+                "c" => "0.8535533845424652", // (1 + cos 45°)/2 in f32
+                other => panic!("{other}"),
+            };
+            out.push_str(&format!("{len}\r\n{name}\r\n,{score}\r\n"));
+        }
+    }
+    out.into_bytes()
+}
+
+fn values(c: &mut Conn, args: &[&str]) -> Vec<u8> {
+    let a: Vec<&[u8]> = args.iter().map(|s| s.as_bytes()).collect();
+    c.call(&a)
+}
+
+#[test]
+fn bin_quantization_stores_sign_bits_and_answers_as_redis_in_both_protocols() {
+    let server = TestServer::start();
+    let mut c = server.connect();
+    for (name, v) in [("a", ["3", "-4"]), ("b", ["1", "1"]), ("c", ["-1", "1"])] {
+        assert_eq!(
+            values(
+                &mut c,
+                &["VADD", "s", "VALUES", "2", v[0], v[1], name, "BIN"]
+            ),
+            b":1\r\n"
+        );
+    }
+    // Scores are 1 − hamming/dim: a has the query's signs, b one differing, c two.
     c.check(
-        &cmd(&[b"VLINKS", b"small", b"a", b"WITHSCORES"]),
-        b"*1\r\n%0\r\n",
+        &cmd(&[b"VSIM", b"s", b"VALUES", b"2", b"1", b"-1", b"WITHSCORES"]),
+        b"*6\r\n$1\r\na\r\n$1\r\n1\r\n$1\r\nb\r\n$3\r\n0.5\r\n$1\r\nc\r\n$1\r\n0\r\n",
     );
+    // VEMB: ±1 per component; RAW: "bin", the bits in 64-bit words, the L2 norm given.
+    c.check(
+        &cmd(&[b"VEMB", b"s", b"a"]),
+        b"*2\r\n$1\r\n1\r\n$2\r\n-1\r\n",
+    );
+    c.check(
+        &cmd(&[b"VEMB", b"s", b"a", b"RAW"]),
+        b"*3\r\n+bin\r\n$8\r\n\x01\x00\x00\x00\x00\x00\x00\x00\r\n$1\r\n5\r\n",
+    );
+    let info = c.call(&[b"VINFO", b"s"]);
+    assert!(
+        info.starts_with(b"*18\r\n+quant-type\r\n+bin\r\n"),
+        "{}",
+        String::from_utf8_lossy(&info)
+    );
+    c.check(&cmd(&[b"OBJECT", b"ENCODING", b"s"]), b"$3\r\nbin\r\n");
+    // Every later VADD names the same quantization, as in Redis.
+    c.check(
+        &cmd(&[b"VADD", b"s", b"VALUES", b"2", b"1", b"1", b"x", b"Q8"]),
+        b"-ERR asked quantization mismatch with existing vector set\r\n",
+    );
+    c.check(
+        &cmd(&[b"VADD", b"s", b"VALUES", b"2", b"1", b"1", b"x"]),
+        b"-ERR asked quantization mismatch with existing vector set\r\n",
+    );
+    resp3(&mut c);
+    c.check(
+        &cmd(&[b"VSIM", b"s", b"ELE", b"a", b"WITHSCORES", b"COUNT", b"2"]),
+        b"%2\r\n$1\r\na\r\n,1\r\n$1\r\nb\r\n,0.5\r\n",
+    );
+    c.check(&cmd(&[b"VEMB", b"s", b"c"]), b"*2\r\n,-1\r\n,1\r\n");
+    c.check(
+        &cmd(&[b"VEMB", b"s", b"b", b"RAW"]),
+        b"*3\r\n+bin\r\n$8\r\n\x03\x00\x00\x00\x00\x00\x00\x00\r\n,1.4142135381698608\r\n",
+    );
+    let info = c.call(&[b"VINFO", b"s"]);
+    assert!(
+        info.starts_with(b"%9\r\n+quant-type\r\n+bin\r\n"),
+        "{}",
+        String::from_utf8_lossy(&info)
+    );
+}
+
+#[test]
+fn reduce_projects_vectors_remembers_the_projection_and_answers_redis_errors() {
+    let server = TestServer::start();
+    let mut c = server.connect();
+    // Redis's projection of (1,0,0,0) to 2 dimensions is (½, ½); of (0,1,0,0), (½, −½).
+    let add = |c: &mut Conn, v: [&str; 4], name: &str| {
+        values(
+            c,
+            &[
+                "VADD", "r", "REDUCE", "2", "VALUES", "4", v[0], v[1], v[2], v[3], name, "NOQUANT",
+            ],
+        )
+    };
+    assert_eq!(add(&mut c, ["1", "0", "0", "0"], "a"), b":1\r\n");
+    assert_eq!(add(&mut c, ["0", "1", "0", "0"], "b"), b":1\r\n");
+    c.check(&cmd(&[b"VDIM", b"r"]), b":2\r\n");
+    c.check(
+        &cmd(&[b"VEMB", b"r", b"b"]),
+        b"*2\r\n$3\r\n0.5\r\n$4\r\n-0.5\r\n",
+    );
+    let info = String::from_utf8(c.call(&[b"VINFO", b"r"])).unwrap();
+    assert!(
+        info.contains("+vector-dim\r\n:2\r\n+projection-input-dim\r\n:4\r\n"),
+        "{info}"
+    );
+    // A query of the input dimension is projected too.
+    c.check(
+        &cmd(&[
+            b"VSIM",
+            b"r",
+            b"VALUES",
+            b"4",
+            b"0",
+            b"1",
+            b"0",
+            b"0",
+            b"WITHSCORES",
+        ]),
+        b"*4\r\n$1\r\nb\r\n$1\r\n1\r\n$1\r\na\r\n$3\r\n0.5\r\n",
+    );
+    // Redis's errors, in Redis's order.
+    assert_eq!(
+        values(
+            &mut c,
+            &["VADD", "r", "REDUCE", "3", "VALUES", "4", "1", "2", "3", "4", "c", "NOQUANT"]
+        ),
+        b"-ERR Vector dimension mismatch - got 4 but set has 2\r\n"
+    );
+    assert_eq!(
+        values(
+            &mut c,
+            &["VADD", "r", "REDUCE", "2", "VALUES", "3", "1", "2", "3", "c", "NOQUANT"]
+        ),
+        b"-ERR Input dimension mismatch for projection - got 3 but projection expects 4\r\n"
+    );
+    c.check(
+        &cmd(&[b"VSIM", b"r", b"VALUES", b"3", b"1", b"2", b"3"]),
+        b"-ERR Input dimension mismatch for projection - got 3 but projection expects 4\r\n",
+    );
+    assert_eq!(
+        values(&mut c, &["VADD", "p", "VALUES", "2", "1", "1", "a"]),
+        b":1\r\n"
+    );
+    assert_eq!(
+        values(
+            &mut c,
+            &["VADD", "p", "REDUCE", "2", "VALUES", "2", "1", "0", "b"]
+        ),
+        b"-ERR cannot add projection to existing set without projection\r\n"
+    );
+    for bad in ["0", "-1", "x"] {
+        assert_eq!(
+            values(
+                &mut c,
+                &["VADD", "q", "REDUCE", bad, "VALUES", "2", "1", "0", "a"]
+            ),
+            b"-ERR invalid vector specification\r\n"
+        );
+    }
+    // VSIM takes no REDUCE (Redis reads it as an unknown vector format).
+    c.check(
+        &cmd(&[
+            b"VSIM", b"r", b"REDUCE", b"2", b"VALUES", b"4", b"1", b"0", b"0", b"0",
+        ]),
+        b"-ERR invalid vector specification\r\n",
+    );
+    resp3(&mut c);
+    c.check(&cmd(&[b"VEMB", b"r", b"a"]), b"*2\r\n,0.5\r\n,0.5\r\n");
+    let info = String::from_utf8(c.call(&[b"VINFO", b"r"])).unwrap();
+    assert!(info.contains("+projection-input-dim\r\n:4\r\n"), "{info}");
 }
 
 fn bulks(names: &[&str]) -> Vec<u8> {

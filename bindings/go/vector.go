@@ -34,6 +34,8 @@ const (
 	Exact              Storage = C.SUTRA_STORAGE_EXACT
 	Q8                 Storage = C.SUTRA_STORAGE_Q8
 	NoQuant            Storage = C.SUTRA_STORAGE_NOQUANT
+	// Bin keeps one bit per dimension (Redis's BIN quantization); cosine sets only.
+	Bin Storage = C.SUTRA_STORAGE_BIN
 )
 
 // VectorSetOptions create a set on its first add; on later adds, non-zero fields must match.

@@ -56,6 +56,7 @@ impl Engine {
                     storage: Some(params.storage),
                     m: Some(params.m),
                     ef_construction: Some(params.ef_construction),
+                    reduce: None,
                 };
                 let adds: Vec<ElementAdd<'_>> = adds
                     .iter()
@@ -70,8 +71,14 @@ impl Engine {
                         expiry: at_to_expiry(a.expires_at),
                     })
                     .collect();
-                self.vadd_logged(&crate::store::Appends::new(), key, &opts, &adds)
-                    .map(|_| ())
+                self.vadd_logged(
+                    &crate::store::Appends::new(),
+                    key,
+                    &opts,
+                    &adds,
+                    params.projection,
+                )
+                .map(|_| ())
             }
             Record::Group { records } => {
                 // Each write of the group as if logged alone (superseded ones are normal).

@@ -143,6 +143,12 @@ pub struct VectorSetOptions {
     pub m: Option<usize>,
     /// HNSW ef_construction (default 200).
     pub ef_construction: Option<usize>,
+    /// Redis's `REDUCE dim`: a new set projects the vectors it is given to `dim` dimensions
+    /// (Redis's random projection) and remembers the projection; an existing set must have
+    /// been made with the same. `None`: a new set has no projection; a set with one still
+    /// projects vectors of its input dimension (and takes vectors of its own dimension as
+    /// already projected).
+    pub reduce: Option<usize>,
 }
 
 impl VectorSetOptions {
@@ -171,6 +177,15 @@ pub enum RawEmbedding {
         /// The vector divided by its norm.
         unit: Vec<f32>,
         /// L2 norm of the vector.
+        norm: f64,
+    },
+    /// A `bin` set's: the sign bits as Redis stores them (64-bit little-endian words, bit
+    /// `j` set when component `j` was positive: byte `j/8`, bit `j%8`; `⌈dim/64⌉ × 8`
+    /// bytes).
+    Bin {
+        /// The bits.
+        bits: Vec<u8>,
+        /// L2 norm of the vector added.
         norm: f64,
     },
 }
@@ -343,6 +358,9 @@ pub struct VectorSetInfo {
     pub m: usize,
     /// HNSW ef_construction.
     pub ef_construction: usize,
+    /// The dimension of the vectors the set projects to `dim` (Redis's `REDUCE`, VINFO
+    /// `projection-input-dim`); 0 without a projection.
+    pub projection_input_dim: usize,
     /// Live elements.
     pub size: usize,
     /// Elements carrying attributes.

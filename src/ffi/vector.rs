@@ -19,6 +19,9 @@ pub const SUTRA_STORAGE_EXACT: i32 = 1;
 pub const SUTRA_STORAGE_Q8: i32 = 2;
 /// f32 only.
 pub const SUTRA_STORAGE_NOQUANT: i32 = 3;
+/// One bit per dimension (Redis's `BIN`: the sign of each component; scores from the Hamming
+/// distance; gets return ±1 per component). Cosine sets only.
+pub const SUTRA_STORAGE_BIN: i32 = 4;
 
 /// A `SUTRA_STORAGE_*` code (`SUTRA_UNSPECIFIED` = none).
 pub(crate) fn storage_mode(code: i32) -> FfiResult<Option<StorageMode>> {
@@ -27,6 +30,7 @@ pub(crate) fn storage_mode(code: i32) -> FfiResult<Option<StorageMode>> {
         SUTRA_STORAGE_EXACT => Ok(Some(StorageMode::Exact)),
         SUTRA_STORAGE_Q8 => Ok(Some(StorageMode::Q8)),
         SUTRA_STORAGE_NOQUANT => Ok(Some(StorageMode::NoQuant)),
+        SUTRA_STORAGE_BIN => Ok(Some(StorageMode::Bin)),
         s => Err(Failure::new(
             SUTRA_INVALID_ARGUMENT,
             format!("invalid argument 'storage': {s}"),
@@ -40,6 +44,7 @@ pub(crate) fn storage_code(mode: StorageMode) -> i32 {
         StorageMode::Exact => SUTRA_STORAGE_EXACT,
         StorageMode::Q8 => SUTRA_STORAGE_Q8,
         StorageMode::NoQuant => SUTRA_STORAGE_NOQUANT,
+        StorageMode::Bin => SUTRA_STORAGE_BIN,
     }
 }
 
@@ -86,6 +91,7 @@ unsafe fn set_options(o: *const sutra_vector_set_options) -> FfiResult<VectorSet
         storage,
         m: nonzero(o.m),
         ef_construction: nonzero(o.ef_construction),
+        reduce: None,
     })
 }
 

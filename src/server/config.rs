@@ -55,7 +55,8 @@ pub struct ServerConfig {
     pub cache_mode: bool,
 
     /// Storage mode of vector sets created by a VADD without a quantization flag:
-    /// `exact` (f32 kept, exact bytes back), `q8` (int8 only) or `noquant` (f32 only).
+    /// `exact` (f32 kept, exact bytes back), `q8` (int8 only), `noquant` (f32 only) or `bin`
+    /// (one sign bit per dimension, Redis's BIN).
     #[arg(long, env = "VECTOR_STORAGE", default_value = "exact", value_parser = parse_storage_mode)]
     pub vector_storage: StorageMode,
 
@@ -628,7 +629,11 @@ mod tests {
             parse(&[]).engine_config().default_storage_mode,
             StorageMode::Exact
         );
-        assert!(ServerConfig::try_parse_from(["x", "--vector-storage", "bin"]).is_err());
+        assert_eq!(
+            parse(&["--vector-storage", "bin"]).vector_storage,
+            StorageMode::Bin
+        );
+        assert!(ServerConfig::try_parse_from(["x", "--vector-storage", "bits"]).is_err());
     }
 
     #[test]

@@ -33,12 +33,13 @@ pub(crate) use crate::glob::glob_match;
 pub(crate) use feed::{Change, ChangeCause, ChangeFeed, ChangeSink};
 pub(crate) use log::{Appends, Log};
 pub(crate) use meta::AccessMeta;
+pub(crate) use params::project;
 #[cfg(test)]
 pub(crate) use persist::first_graph_image;
 pub(crate) use persist::{is_array_section, BLOB_OVERHEAD};
 pub(crate) use shard::{EntryRef, KeyEntry, Shard, ShardData, Value, NO_ELEM};
 pub(crate) use vindex::{SavedGraph, VIndex};
-pub(crate) use vset::{PreparedQuery, SetParams, VectorSet};
+pub(crate) use vset::{sign_bits, PreparedQuery, SetParams, VectorSet};
 
 use crate::index::{Image, Restore};
 use crate::vocab::{Clock, Counters, EvictionPolicy};
@@ -347,6 +348,31 @@ impl Store {
                 .lock()
                 .push_back((key.into(), Arc::downgrade(ix)));
             self.index_cv.notify_one();
+        }
+    }
+
+    /// Runs the index work of the set `key` on the calling thread until its graph holds
+    /// every element as it is now (rounds of one set never overlap: a round the indexer
+    /// thread is running finishes first). Nothing for a missing key or a set without a graph.
+    pub fn settle_set(&self, key: &[u8]) {
+        let h = self.hash(key);
+        loop {
+            let ix = {
+                let data = self.shards[Store::shard_of(h)].data.read();
+                match data
+                    .find(h, key)
+                    .and_then(|s| data.entry(s))
+                    .map(|e| &e.value)
+                {
+                    Some(Value::VSet(set)) => set.vindex.clone(),
+                    _ => None,
+                }
+            };
+            let Some(ix) = ix else { return };
+            if ix.pending_len() == 0 && ix.saved().is_none() {
+                return;
+            }
+            self.index_round(key.into(), Arc::downgrade(&ix));
         }
     }
 

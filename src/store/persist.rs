@@ -3,9 +3,9 @@
 //! | kind | tag        | content                                                                  |
 //! |------|------------|--------------------------------------------------------------------------|
 //! | 1    | shard      | blobs: count u64, then count × (key: bytes, value: bytes, expires_at u64) |
-//! | 2    | set number | set meta: key: bytes, key expires_at u64, dim u32, metric u8, storage u8, m u32, ef_construction u32, uid u64, slots u64 `n`, then n × (present u8; if 1: name: bytes, attr tag u8 [0 none, 1 + bytes], expires_at u64) |
+//! | 2    | set number | set meta: key: bytes, key expires_at u64, dim u32, metric u8, storage u8 (as a `VAdd` record's, 0x80 flagging a projection), m u32, ef_construction u32, [projection input dim u32, with the flag], uid u64, slots u64 `n`, then n × (present u8; if 1: name: bytes, attr tag u8 [0 none, 1 + bytes], expires_at u64) |
 //! | 3    | set number | f32 originals, `n × dim` (exact, noquant; else empty)                    |
-//! | 4    | set number | INT8 codes, `n × dim` (q8; else empty; ignored if an exact set has them) |
+//! | 4    | set number | INT8 codes, `n × dim` (q8); sign bits, `n × ⌈dim/64⌉ × 8` bytes (bin, bit `j` of a row in byte `j/8`, bit `j%8`); else empty (ignored if an exact set has them) |
 //! | 5    | set number | f32 scales, `n`                                                          |
 //! | 6    | set number | f32 norms, `n`                                                           |
 //!
@@ -28,7 +28,7 @@ use std::sync::Arc;
 
 use super::arena::Arena;
 use super::codec::{put_bytes, Reader};
-use super::record::{metric_code, metric_from, storage_code, storage_from};
+use super::record::{metric_code, metric_from, storage_code, storage_from, PROJECTED};
 use super::shard::Shard;
 use super::vindex::VIndex;
 use super::{
@@ -81,9 +81,15 @@ fn set_meta(e: &KeyEntry, set: &VectorSet) -> Vec<u8> {
     let p = set.params;
     meta.extend_from_slice(&(p.dim as u32).to_le_bytes());
     meta.push(metric_code(p.metric));
-    meta.push(storage_code(p.storage));
+    // A set with a projection (`REDUCE`) flags its storage byte and stores the projection's
+    // input dimension after ef_construction (as a `VAdd` record does).
+    let projected = p.projection != 0;
+    meta.push(storage_code(p.storage) | if projected { PROJECTED } else { 0 });
     meta.extend_from_slice(&(p.m as u32).to_le_bytes());
     meta.extend_from_slice(&(p.ef_construction as u32).to_le_bytes());
+    if projected {
+        meta.extend_from_slice(&(p.projection as u32).to_le_bytes());
+    }
     meta.extend_from_slice(&set.uid.to_le_bytes());
     meta.extend_from_slice(&(set.slot_capacity() as u64).to_le_bytes());
     for slot in set.slot_images() {
@@ -196,7 +202,7 @@ impl Store {
                         let meta = set_meta(e, set);
                         copied += meta.len();
                         let d = set.params.dim;
-                        let rows = [d * 4, d, 4, 4];
+                        let rows = [d * 4, set.code_row().max(1), 4, 4];
                         let parts = set.arena_bytes();
                         sets.push(SetCopy {
                             key: e.key.clone(),
@@ -366,9 +372,18 @@ impl Store {
         let key_at = r.u64()?;
         let dim = r.u32()? as usize;
         let metric = metric_from(r.u8()?).ok_or_else(|| r.bad("unknown metric"))?;
-        let storage = storage_from(r.u8()?).ok_or_else(|| r.bad("unknown storage"))?;
+        let code = r.u8()?;
+        let storage = storage_from(code & !PROJECTED).ok_or_else(|| r.bad("unknown storage"))?;
         let m = r.u32()? as usize;
         let ef_construction = r.u32()? as usize;
+        let projection = if code & PROJECTED != 0 {
+            match r.u32()? as usize {
+                0 => return Err(r.bad("a projection from dimension 0")),
+                p => p,
+            }
+        } else {
+            0
+        };
         let uid = r.u64()?;
         let n = r.u64()? as usize;
         if dim == 0 || n > bytes.len() {
@@ -407,6 +422,7 @@ impl Store {
             storage,
             m,
             ef_construction,
+            projection,
         };
         let arena =
             |kind: u32, elem: usize| -> Result<Option<(crate::snapshot::MappedArray, usize)>> {

@@ -12,7 +12,7 @@
 //! | 1    | `SetBlob`   | key: bytes, value: bytes, expires_at: u64 (0 = never)                |
 //! | 2    | `DelKey`    | key: bytes                                                           |
 //! | 3    | `ExpireKey` | key: bytes, at: u64 (0 = persist)                                    |
-//! | 4    | `VAdd`      | key: bytes, dim: u32, metric: u8, storage: u8, m: u32, ef_c: u32, n: u32, then n × (name: bytes, dim × f32, attr_tag: u8 [0 keep, 1 clear, 2 set + bytes], expires_at: u64) |
+//! | 4    | `VAdd`      | key: bytes, dim: u32, metric: u8, storage: u8 [0 exact, 1 q8, 2 noquant, 3 bin; + 0x80 when the set has a projection], m: u32, ef_c: u32, n: u32, then n × (name: bytes, dim × f32, attr_tag: u8 [0 keep, 1 clear, 2 set + bytes], expires_at: u64), then with the 0x80 flag the projection's input dim: u32 (`REDUCE`; the vectors are the projected ones) |
 //! | 5    | `VRem`      | key: bytes, name: bytes                                              |
 //! | 6    | `VExpire`   | key: bytes, name: bytes, at: u64 (0 = persist)                       |
 //! | 7    | `VSetAttr`  | key: bytes, name: bytes, tag: u8 [0 clear, 1 set + bytes]            |
@@ -149,7 +149,8 @@ impl Record<'_> {
                 put_bytes(out, key);
                 out.extend_from_slice(&(params.dim as u32).to_le_bytes());
                 out.push(metric_code(params.metric));
-                out.push(storage_code(params.storage));
+                let flag = if params.projection != 0 { PROJECTED } else { 0 };
+                out.push(storage_code(params.storage) | flag);
                 out.extend_from_slice(&(params.m as u32).to_le_bytes());
                 out.extend_from_slice(&(params.ef_construction as u32).to_le_bytes());
                 out.extend_from_slice(&(adds.len() as u32).to_le_bytes());
@@ -168,6 +169,9 @@ impl Record<'_> {
                         }
                     }
                     out.extend_from_slice(&a.expires_at.to_le_bytes());
+                }
+                if params.projection != 0 {
+                    out.extend_from_slice(&(params.projection as u32).to_le_bytes());
                 }
             }
             Record::VRem { key, name } => {
@@ -214,7 +218,9 @@ pub(crate) fn decode(kind: u8, payload: &[u8]) -> Result<Record<'_>> {
             let key = r.bytes()?;
             let dim = r.u32()? as usize;
             let metric = metric_from(r.u8()?).ok_or_else(|| r.bad("unknown metric"))?;
-            let storage = storage_from(r.u8()?).ok_or_else(|| r.bad("unknown storage"))?;
+            let code = r.u8()?;
+            let storage =
+                storage_from(code & !PROJECTED).ok_or_else(|| r.bad("unknown storage"))?;
             let m = r.u32()? as usize;
             let ef_construction = r.u32()? as usize;
             let n = r.u32()? as usize;
@@ -242,6 +248,14 @@ pub(crate) fn decode(kind: u8, payload: &[u8]) -> Result<Record<'_>> {
                     expires_at: r.u64()?,
                 });
             }
+            let projection = if code & PROJECTED != 0 {
+                match r.u32()? as usize {
+                    0 => return Err(r.bad("a projection from dimension 0")),
+                    p => p,
+                }
+            } else {
+                0
+            };
             Record::VAdd {
                 key,
                 params: SetParams {
@@ -250,6 +264,7 @@ pub(crate) fn decode(kind: u8, payload: &[u8]) -> Result<Record<'_>> {
                     storage,
                     m,
                     ef_construction,
+                    projection,
                 },
                 adds,
             }
@@ -304,11 +319,15 @@ pub(crate) fn metric_from(c: u8) -> Option<Metric> {
     })
 }
 
+/// Flag added to a `VAdd` record's storage byte when the set has a projection.
+pub(crate) const PROJECTED: u8 = 0x80;
+
 pub(crate) fn storage_code(s: StorageMode) -> u8 {
     match s {
         StorageMode::Exact => 0,
         StorageMode::Q8 => 1,
         StorageMode::NoQuant => 2,
+        StorageMode::Bin => 3,
     }
 }
 
@@ -317,6 +336,7 @@ pub(crate) fn storage_from(c: u8) -> Option<StorageMode> {
         0 => StorageMode::Exact,
         1 => StorageMode::Q8,
         2 => StorageMode::NoQuant,
+        3 => StorageMode::Bin,
         _ => return None,
     })
 }
@@ -352,6 +372,7 @@ mod tests {
                 storage: StorageMode::Q8,
                 m: 16,
                 ef_construction: 200,
+                projection: 0,
             },
             adds: vec![
                 AddRec {
@@ -367,6 +388,23 @@ mod tests {
                     expires_at: 9,
                 },
             ],
+        });
+        round_trip(Record::VAdd {
+            key: b"r",
+            params: SetParams {
+                dim: 2,
+                metric: Metric::Cosine,
+                storage: StorageMode::Bin,
+                m: 16,
+                ef_construction: 200,
+                projection: 5,
+            },
+            adds: vec![AddRec {
+                name: b"a",
+                vector: Cow::Owned(vec![1.0, -2.5]),
+                attrs: None,
+                expires_at: 0,
+            }],
         });
         round_trip(Record::VRem {
             key: b"m",

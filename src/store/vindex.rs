@@ -107,8 +107,11 @@ impl VIndex {
         // INT8 codes it traverses, and the engine reranks the graph's `ef` candidates from the
         // set's f32 (`reranks`): the graph's rerank in `index::Mode::Exact`, without a second
         // f32 copy of every vector (4·dim bytes per element).
+        // A `bin` set's graph holds its ±1 vectors as INT8 codes (±127, one scale): their
+        // INT8 dot product is exactly `d − 2·hamming`, so the walk orders nodes as Redis's
+        // Hamming distance does, and the set rescores the candidates from its bits.
         let mode = match p.storage {
-            StorageMode::Exact | StorageMode::Q8 => index::Mode::Q8,
+            StorageMode::Exact | StorageMode::Q8 | StorageMode::Bin => index::Mode::Q8,
             StorageMode::NoQuant => index::Mode::NoQuant,
         };
         let params = index::Params::new(p.dim)
@@ -125,7 +128,7 @@ impl VIndex {
         Ok(Self {
             hnsw: RwLock::new(Arc::new(Hnsw::new(params)?)),
             params,
-            reranks: p.storage == StorageMode::Exact,
+            reranks: matches!(p.storage, StorageMode::Exact | StorageMode::Bin),
             removed_since_build: AtomicU64::new(0),
             state: Mutex::new(State::default()),
             saved: Mutex::new(None),

@@ -5,6 +5,8 @@
 //!   of the search form (normalised for cosine), `scales[s]`, `norms[s]` (‖original‖).
 //! - `q8`: only `codes`, `scales`, `norms`; reads dequantize (and rescale by the norm for cosine).
 //! - `noquant`: only `f32s` and `norms`.
+//! - `bin`: the sign bits in `codes` (a row of `⌈d/64⌉ × 8` bytes, bit `j` in byte `j/8`, bit
+//!   `j%8`: Redis's 64-bit words, little-endian), and `norms`; reads give ±1 per component.
 //!
 //! Invariants: `index` maps every live element name to its slot; `elems[s]` is `Some` exactly
 //! for live slots; free slots are in `free` and are reused first.
@@ -143,6 +145,12 @@ impl VectorSet {
         matches!(self.params.storage, StorageMode::Q8)
     }
 
+    /// Bytes per slot in the `codes` arena: `dim` INT8 codes (`q8`), the sign bits in 64-bit
+    /// words (`bin`), none otherwise.
+    pub fn code_row(&self) -> usize {
+        code_row(&self.params)
+    }
+
     /// Bytes a new element with this name and attributes accounts for.
     pub fn element_bytes(&self, name_len: usize, attrs_len: usize) -> u64 {
         let d = self.params.dim as u64;
@@ -150,9 +158,7 @@ impl VectorSet {
         if self.keeps_f32() {
             v += 4 * d;
         }
-        if self.keeps_codes() {
-            v += d;
-        }
+        v += self.code_row() as u64;
         v + ELEM_OVERHEAD + round16(name_len) + if attrs_len > 0 { round16(attrs_len) } else { 0 }
     }
 
@@ -208,9 +214,7 @@ impl VectorSet {
                         if self.keeps_f32() {
                             self.f32s.extend_zeroed(d);
                         }
-                        if self.keeps_codes() {
-                            self.codes.extend_zeroed(d);
-                        }
+                        self.codes.extend_zeroed(self.code_row());
                         self.scales.push(0.0);
                         self.norms.push(0.0);
                         s
@@ -285,6 +289,10 @@ impl VectorSet {
             };
             self.scales.set(s, scale);
         }
+        if self.params.storage == StorageMode::Bin {
+            let row = self.code_row();
+            sign_bits(v, self.codes.row_mut(s * row, row));
+        }
     }
 
     /// Removes an element; returns its accounted bytes.
@@ -327,12 +335,27 @@ impl VectorSet {
         delta
     }
 
+    /// The L2 norm of the vector last written to `slot` (as given, before any quantization).
+    pub fn norm(&self, slot: u32) -> f32 {
+        self.norms.get(slot as usize)
+    }
+
     /// Copies the element's vector (as a read returns it) into `out` (length `dim`).
     pub fn read_vector(&self, slot: u32, out: &mut [f32]) {
         let d = self.params.dim;
         let s = slot as usize;
         if self.keeps_f32() {
             out.copy_from_slice(self.f32s.row(s * d, d));
+        } else if self.params.storage == StorageMode::Bin {
+            let row = self.code_row();
+            let bits = self.codes.row(s * row, row);
+            for (j, x) in out.iter_mut().enumerate() {
+                *x = if (bits[j / 8] as u8) >> (j % 8) & 1 == 1 {
+                    1.0
+                } else {
+                    -1.0
+                };
+            }
         } else {
             quant::dequantize_into(self.codes.row(s * d, d), self.scales.get(s), out);
             if self.params.metric == Metric::Cosine {
@@ -345,7 +368,16 @@ impl VectorSet {
     /// The prepared form of a query for [`VectorSet::score`] (normalised for cosine).
     pub fn prepare_query(&self, q: &[f32]) -> PreparedQuery {
         let mut v = q.to_vec();
-        if self.params.metric == Metric::Cosine {
+        let mut bits = Vec::new();
+        if self.params.storage == StorageMode::Bin {
+            // Redis quantizes the query too: its sign bits, and for the graph (which holds
+            // the ±1 vectors, normalised) the same ±1 vector.
+            bits = vec![0i8; self.code_row()];
+            sign_bits(q, &mut bits);
+            let unit = 1.0 / (q.len() as f32).sqrt();
+            v.iter_mut()
+                .for_each(|x| *x = if *x > 0.0 { unit } else { -unit });
+        } else if self.params.metric == Metric::Cosine {
             let n = simd::norm_f32(q);
             if n > 0.0 {
                 v.iter_mut().for_each(|x| *x /= n);
@@ -359,6 +391,7 @@ impl VectorSet {
             codes,
             scale,
             sqnorm,
+            bits,
         }
     }
 
@@ -413,7 +446,8 @@ impl VectorSet {
         if self.keeps_f32() {
             simd::prefetch(self.f32s.row(s * d, d));
         } else {
-            simd::prefetch(self.codes.row(s * d, d));
+            let row = self.code_row();
+            simd::prefetch(self.codes.row(s * row, row));
         }
     }
 
@@ -435,6 +469,11 @@ impl VectorSet {
                 Metric::Dot => simd::dot_f32(&q.v, v),
                 Metric::L2 => -simd::l2sq_f32(&q.v, v),
             }
+        } else if self.params.storage == StorageMode::Bin {
+            // Redis's binary distance `2·hamming/d` as a cosine (`1 − distance`).
+            let row = self.code_row();
+            let bits = self.codes.row(s * row, row);
+            1.0 - 2.0 * hamming(bits, &q.bits) as f32 / d as f32
         } else {
             let c = self.codes.row(s * d, d);
             let sc = self.scales.get(s);
@@ -525,6 +564,42 @@ pub(crate) struct PreparedQuery {
     pub codes: Vec<i8>,
     pub scale: f32,
     pub sqnorm: f32,
+    /// The query's sign bits (`bin` sets; empty otherwise).
+    pub bits: Vec<i8>,
+}
+
+/// Bytes per slot of a set's `codes` arena (see [`VectorSet::code_row`]).
+pub(crate) fn code_row(p: &SetParams) -> usize {
+    match p.storage {
+        StorageMode::Q8 => p.dim,
+        StorageMode::Bin => p.dim.div_ceil(64) * 8,
+        StorageMode::Exact | StorageMode::NoQuant => 0,
+    }
+}
+
+/// Redis's binary quantization: bit `j` set when component `j` is positive (the padding bits
+/// of the last word stay 0, so they never count in a distance).
+/// The bytes are stored as `i8` (the codes arena's type).
+pub(crate) fn sign_bits(v: &[f32], out: &mut [i8]) {
+    out.fill(0);
+    for (j, &x) in v.iter().enumerate() {
+        if x > 0.0 {
+            out[j / 8] = (out[j / 8] as u8 | 1 << (j % 8)) as i8;
+        }
+    }
+}
+
+/// Number of differing bits of two rows of 64-bit words.
+fn hamming(a: &[i8], b: &[i8]) -> u32 {
+    let word = |c: &[i8]| {
+        c.iter()
+            .rev()
+            .fold(0u64, |w, &byte| (w << 8) | u64::from(byte as u8))
+    };
+    a.chunks_exact(8)
+        .zip(b.chunks_exact(8))
+        .map(|(x, y)| (word(x) ^ word(y)).count_ones())
+        .sum()
 }
 
 fn round16(n: usize) -> u64 {
@@ -581,7 +656,7 @@ impl VectorSet {
         let d = params.dim;
         let mut set = VectorSet::new(params, uid);
         let f32_len = if set.keeps_f32() { n * d } else { 0 };
-        let code_len = if set.keeps_codes() { n * d } else { 0 };
+        let code_len = n * set.code_row();
         // Snapshots written before `exact` stopped keeping codes hold them too: ignored.
         let legacy_exact_codes = params.storage == StorageMode::Exact && codes.len() == n * d;
         if f32s.len() != f32_len

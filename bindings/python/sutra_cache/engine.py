@@ -21,7 +21,8 @@ Key = Union[bytes, str]
 _METRICS = {None: lib.SUTRA_UNSPECIFIED, "cosine": lib.SUTRA_METRIC_COSINE,
             "dot": lib.SUTRA_METRIC_DOT, "l2": lib.SUTRA_METRIC_L2}
 _STORAGE = {None: lib.SUTRA_UNSPECIFIED, "exact": lib.SUTRA_STORAGE_EXACT,
-            "q8": lib.SUTRA_STORAGE_Q8, "noquant": lib.SUTRA_STORAGE_NOQUANT}
+            "q8": lib.SUTRA_STORAGE_Q8, "noquant": lib.SUTRA_STORAGE_NOQUANT,
+            "bin": lib.SUTRA_STORAGE_BIN}
 _POLICIES = {"lru": lib.SUTRA_EVICTION_LRU, "lfu": lib.SUTRA_EVICTION_LFU,
              "noeviction": lib.SUTRA_EVICTION_NOEVICTION}
 
@@ -133,7 +134,7 @@ class Cache:
         """Opens a cache; `path` is a data directory (None keeps it in memory only).
         `wal_sync_interval_ms`: > 0 = fdatasync every that many ms, `WAL_SYNC_DEFAULT` (every
         5000 ms), `WAL_SYNC_ALWAYS` (before each acknowledgement) or `WAL_SYNC_NEVER`.
-        `default_storage_mode` ("exact", "q8", "noquant"): storage of a set created by an
+        `default_storage_mode` ("exact", "q8", "noquant", "bin"): storage of a set created by an
         add that names none (the server's VECTOR_STORAGE). `vector_dimension` > 0: every
         vector added must have it, else DimensionMismatch naming both (the server's
         VECTOR_DIMENSION); 0 = any."""
@@ -155,7 +156,7 @@ class Cache:
             opts.checkpoint_on_close = checkpoint_on_close
         if default_storage_mode is None or default_storage_mode not in _STORAGE:
             raise errors.InvalidArgument(
-                f"default_storage_mode: one of exact, q8, noquant; got {default_storage_mode!r}")
+                f"default_storage_mode: one of exact, q8, noquant, bin; got {default_storage_mode!r}")
         opts.default_storage_mode = _STORAGE[default_storage_mode]
         if not isinstance(vector_dimension, int) or vector_dimension < 0:
             raise errors.InvalidArgument(f"vector_dimension: an int >= 0; got {vector_dimension!r}")
@@ -292,7 +293,7 @@ class Cache:
         if metric not in _METRICS:
             raise errors.InvalidArgument(f"metric: one of cosine, dot, l2; got {metric!r}")
         if storage not in _STORAGE:
-            raise errors.InvalidArgument(f"storage: one of exact, q8, noquant; got {storage!r}")
+            raise errors.InvalidArgument(f"storage: one of exact, q8, noquant, bin; got {storage!r}")
         o = ffi.new("sutra_vector_set_options *")
         lib.sutra_vector_set_options_init(o)
         o.metric, o.storage = _METRICS[metric], _STORAGE[storage]

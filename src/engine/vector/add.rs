@@ -44,17 +44,19 @@ impl Engine {
                 });
             }
         }
-        self.vadd_logged(to, key, opts, adds)
+        self.vadd_logged(to, key, opts, adds, 0)
     }
 
     /// [`Engine::vadd_many`] without the configured-dimension check: recovery replays what
-    /// was logged, whatever the dimension configured now.
+    /// was logged, whatever the dimension configured now. `projected_from` is a logged set's
+    /// projection input dimension (0: none): its vectors are already projected.
     pub(crate) fn vadd_logged(
         &self,
         to: &Appends,
         key: &[u8],
         opts: &VectorSetOptions,
         adds: &[ElementAdd<'_>],
+        projected_from: usize,
     ) -> Result<usize> {
         self.check_key(key)?;
         let Some(first) = adds.first() else {
@@ -75,6 +77,11 @@ impl Engine {
             }
             self.resolve_expiry(a.expiry, self.store.now_ms(), None)?;
         }
+        if let Some(r) = opts.reduce {
+            if !(1..=65_536).contains(&r) {
+                return Err(Error::invalid("reduce", format!("1..=65536, got {r}")));
+            }
+        }
         if let Some(m) = opts.m {
             if !(2..=512).contains(&m) {
                 return Err(Error::invalid("m", format!("2..=512, got {m}")));
@@ -91,12 +98,13 @@ impl Engine {
         let (h, shard) = self.locate(key);
         let n = self.retry_oom(|| {
             let mut data = shard.data.write();
-            self.vadd_locked(to, &mut data, h, key, opts, adds)
+            self.vadd_locked(to, &mut data, h, key, opts, adds, projected_from)
         })?;
         self.store.enforce_caps(to);
         Ok(n)
     }
 
+    #[allow(clippy::too_many_arguments)]
     pub(super) fn vadd_locked(
         &self,
         to: &Appends,
@@ -105,6 +113,7 @@ impl Engine {
         key: &[u8],
         opts: &VectorSetOptions,
         adds: &[ElementAdd<'_>],
+        projected_from: usize,
     ) -> Result<usize> {
         let store = &self.store;
         let now = store.now_ms();
@@ -116,6 +125,7 @@ impl Engine {
                 slot = None;
             }
         }
+        let mut project = false;
         let params = match slot.and_then(|s| data.entry(s)).map(|e| &e.value) {
             Some(Value::Blob { .. }) => return Err(Error::WrongType),
             Some(Value::VSet(set)) => {
@@ -137,24 +147,54 @@ impl Engine {
                 if let Some(m) = opts.m.filter(|&m| m != p.m) {
                     return conflict(SetParam::M, &p.m, &m);
                 }
-                if dim != p.dim {
-                    return Err(Error::DimensionMismatch {
-                        expected: p.dim,
-                        got: dim,
-                    });
+                project = needs_projection(&p, opts.reduce, dim, projected_from)?;
+                p
+            }
+            None => {
+                // Redis's REDUCE: the set is made at the reduced dimension and projects.
+                let (dim, projection) = match (projected_from, opts.reduce) {
+                    (0, Some(r)) => {
+                        project = true;
+                        (r, dim)
+                    }
+                    (from, _) => (dim, from),
+                };
+                let p = SetParams {
+                    dim,
+                    metric: opts.metric.unwrap_or_default(),
+                    storage: opts.storage.unwrap_or(self.cfg.default_storage_mode),
+                    m: opts.m.unwrap_or(VectorSetOptions::DEFAULT_M),
+                    ef_construction: opts
+                        .ef_construction
+                        .unwrap_or(VectorSetOptions::DEFAULT_EF_CONSTRUCTION),
+                    projection,
+                };
+                if p.storage == StorageMode::Bin && p.metric != Metric::Cosine {
+                    return Err(Error::invalid(
+                        "storage",
+                        format!(
+                            "bin quantization scores by direction: the cosine metric, got {}",
+                            p.metric
+                        ),
+                    ));
                 }
                 p
             }
-            None => SetParams {
-                dim,
-                metric: opts.metric.unwrap_or_default(),
-                storage: opts.storage.unwrap_or(self.cfg.default_storage_mode),
-                m: opts.m.unwrap_or(VectorSetOptions::DEFAULT_M),
-                ef_construction: opts
-                    .ef_construction
-                    .unwrap_or(VectorSetOptions::DEFAULT_EF_CONSTRUCTION),
-            },
         };
+        // The projected vectors, when the set projects what it is given.
+        let projected: Vec<Vec<f32>> = if project {
+            adds.iter()
+                .map(|a| crate::store::project(a.vector, params.dim))
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let projected_adds: Vec<ElementAdd<'_>> = projected
+            .iter()
+            .zip(adds)
+            .map(|(v, a)| ElementAdd { vector: v, ..*a })
+            .collect();
+        let adds = if project { &projected_adds[..] } else { adds };
         // A zero vector is stored as Redis stores it: under cosine it has no direction, so
         // it scores 0.5 (cosine 0) against every query.
         // Look every element up once: its name hash, and its slot and expiry when it exists.
@@ -310,5 +350,37 @@ impl Engine {
             .sets
             .fetch_add(adds.len() as u64, Ordering::Relaxed);
         Ok(added)
+    }
+}
+
+/// Whether vectors of dimension `dim` given to the existing set `p` (with `REDUCE reduce`, or
+/// logged as projected from `projected_from`) are to be projected; Redis's errors otherwise.
+fn needs_projection(
+    p: &SetParams,
+    reduce: Option<usize>,
+    dim: usize,
+    projected_from: usize,
+) -> Result<bool> {
+    let conflict = |param, set: String, asked: usize| Error::Conflict {
+        param,
+        set,
+        asked: asked.to_string(),
+    };
+    let mismatch = Error::DimensionMismatch {
+        expected: p.dim,
+        got: dim,
+    };
+    // In Redis's order: the dimension first (with REDUCE, the set's must be the one asked
+    // for), then whether the set has a projection.
+    match (p.projection, reduce) {
+        (0, _) if dim != p.dim => Err(mismatch),
+        (0, Some(r)) => Err(conflict(SetParam::Reduce, "none".into(), r)),
+        (0, None) => Ok(false),
+        (_, Some(r)) if r != p.dim => Err(mismatch),
+        // Already projected: a logged record, or (without REDUCE) a vector of the set's own
+        // dimension.
+        (_, None) if dim == p.dim && (projected_from != 0 || dim != p.projection) => Ok(false),
+        (input, _) if dim == input && projected_from == 0 => Ok(true),
+        (input, _) => Err(conflict(SetParam::ProjectionInput, input.to_string(), dim)),
     }
 }

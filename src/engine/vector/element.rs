@@ -19,6 +19,19 @@ impl Engine {
             .key_info(key)?
             .and_then(|i| i.storage)
             .unwrap_or_default();
+        if storage == StorageMode::Bin {
+            let mut raw = None;
+            self.vget_inner(key, element, |set, slot| {
+                let mut bits = vec![0i8; set.code_row()];
+                crate::store::sign_bits(&v, &mut bits);
+                raw = Some(RawEmbedding::Bin {
+                    bits: bits.into_iter().map(|b| b as u8).collect(),
+                    norm: f64::from(set.norm(slot)),
+                });
+                Ok(())
+            })?;
+            return Ok(raw);
+        }
         let norm = v
             .iter()
             .map(|x| f64::from(*x) * f64::from(*x))

@@ -42,6 +42,7 @@ impl Engine {
                 storage: s.params.storage,
                 m: s.params.m,
                 ef_construction: s.params.ef_construction,
+                projection_input_dim: s.params.projection,
                 size: s.len(),
                 attributes_count: s.attrs_count,
                 uid: s.uid,
@@ -56,6 +57,15 @@ impl Engine {
                 memory_bytes: s.bytes + SET_OVERHEAD + s.index_bytes(),
             })
         })
+    }
+
+    /// [`Engine::vinfo`] once the set's graph holds every element as it is now (the
+    /// indexer's pending work done on the calling thread), so `max_level` is that of the
+    /// current elements, as Redis's VINFO reports it (Redis changes its graph before a write
+    /// answers). `index_pending` is then 0.
+    pub fn vinfo_current(&self, key: &[u8]) -> Result<Option<VectorSetInfo>> {
+        self.graph_now(key, false)?;
+        self.vinfo(key)
     }
 
     /// What a key is, the bytes it accounts for and (under `lfu`) its access frequency,

@@ -6,13 +6,38 @@ use std::ops::Bound;
 use crate::engine::api::Engine;
 use crate::error::Result;
 use crate::index::{Hit, Slot};
-use crate::store::expired;
+use crate::store::{expired, Value};
 
 /// One element's links: index `l` holds level `l` of the graph (level 0 first), each
 /// neighbour with its score to the element (the engine's score, as [`Engine::vsearch`]'s).
 pub type ElementLinks = Vec<Vec<(Vec<u8>, f32)>>;
 
 impl Engine {
+    /// Brings the set's graph up to date on the calling thread, first giving a set below
+    /// `EngineConfig::index_min_elements` a graph (kept from then on, as any set's), so
+    /// that what the graph says (VLINKS, VINFO's max level) is about every element as it
+    /// is now, as in Redis, whose inserts and removals change the graph before they
+    /// answer. Without `build`, a set without a graph is left without one.
+    pub(crate) fn graph_now(&self, key: &[u8], build: bool) -> Result<()> {
+        self.check_key(key)?;
+        let (h, shard) = self.locate(key);
+        if build {
+            let mut data = shard.data.write();
+            if let Some(slot) = data.find(h, key) {
+                if let Some(entry) = data.entry_mut(slot) {
+                    if let Value::VSet(set) = &mut entry.value {
+                        if set.vindex.is_none() && set.len() > 0 {
+                            set.maybe_index(1);
+                            self.store.queue_index(&entry.key, set);
+                        }
+                    }
+                }
+            }
+        }
+        self.store.settle_set(key);
+        Ok(())
+    }
+
     /// The element's neighbours per level of the set's HNSW graph, level 0 first, each with
     /// its similarity to the element. `None` for a missing key or element.
     ///
@@ -23,6 +48,7 @@ impl Engine {
     /// since are left out, as a search leaves them out.
     pub fn vlinks(&self, key: &[u8], element: &[u8]) -> Result<Option<ElementLinks>> {
         self.check_element(element)?;
+        self.graph_now(key, true)?;
         let now = self.store.now_ms();
         let eh = self.store.hash(element);
         Ok(self

@@ -14,6 +14,19 @@ impl Engine {
         match query {
             Query::Vector(v) => {
                 self.check_vector(v)?;
+                let p = &set.params;
+                // A set with a projection (Redis's REDUCE) projects a query of its input
+                // dimension; one of its own dimension is taken as projected already.
+                if p.projection != 0 && v.len() != p.dim {
+                    if v.len() != p.projection {
+                        return Err(Error::Conflict {
+                            param: crate::error::SetParam::ProjectionInput,
+                            set: p.projection.to_string(),
+                            asked: v.len().to_string(),
+                        });
+                    }
+                    return Ok(set.prepare_query(&crate::store::project(v, p.dim)));
+                }
                 if v.len() != set.params.dim {
                     return Err(Error::DimensionMismatch {
                         expected: set.params.dim,

@@ -2,10 +2,11 @@
 //! VDIM, VINFO, VSETATTR, VGETATTR, VRANDMEMBER, VISMEMBER, VLINKS, VRANGE.
 //!
 //! Mapping to the engine:
-//! - Quantization flags: none → the server's `CACHE_MODE` (default `exact`: f32 kept, a
-//!   superset of Redis's default `q8` behaviour), `Q8` → `q8`, `NOQUANT` → `noquant`; `BIN`
-//!   and `REDUCE` answer "not supported". As in Redis, later VADDs must name the same
-//!   quantization and M as the set was created with (M defaults to 16).
+//! - Quantization flags: none → the server's `VECTOR_STORAGE` (default `exact`: f32 kept, a
+//!   superset of Redis's default `q8` behaviour), `Q8` → `q8`, `NOQUANT` → `noquant`, `BIN`
+//!   → `bin`. As in Redis, later VADDs must name the same quantization and M as the set was
+//!   created with (M defaults to 16). `REDUCE dim` → `VectorSetOptions::reduce` (Redis's
+//!   random projection, remembered by the set).
 //! - Scores are Redis's `1 − distance/2` with cosine distance `1 − cos`, i.e. `(1 + cos)/2`
 //!   in [0, 1]; EPSILON `e` keeps hits with `cos ≥ 1 − 2e`.
 //! - `VSIM … FILTER expr [FILTER-EF n]` → `Engine::vsearch_filtered` with the compiled
@@ -31,21 +32,38 @@ fn invalid_vector() -> CmdError {
     CmdError::err("invalid vector specification")
 }
 
-/// Parses `FP32 blob` or `VALUES n v1 … vn` at `args[start..]` (after an optional
-/// `REDUCE dim`, refused here). Returns the vector and how many arguments it used.
+/// Parses `FP32 blob` or `VALUES n v1 … vn` at `args[start..]`, after an optional
+/// `REDUCE dim` where `allow_reduce` (VADD). Returns the vector, how many arguments it used
+/// (`REDUCE` included) and the `REDUCE` dimension.
 pub fn parse_vector(
     args: &[Bytes],
     start: usize,
     allow_reduce: bool,
-) -> Result<(Vec<f32>, usize), CmdError> {
+) -> Result<(Vec<f32>, usize, Option<usize>), CmdError> {
+    let mut reduce = None;
+    let mut start = start;
+    let mut skipped = 0;
+    if allow_reduce && args.get(start).is_some_and(|a| is(a, "reduce")) && args.len() > start + 2 {
+        // As Redis: a dimension that is not a positive integer is a bad vector specification.
+        let r = super::super::frame::parse_i64(&args[start + 1])
+            .filter(|&r| r >= 1 && r as usize <= MAX_DIM)
+            .ok_or_else(invalid_vector)?;
+        reduce = Some(r as usize);
+        start += 2;
+        skipped = 2;
+    }
     let Some(kind) = args.get(start) else {
         return Err(invalid_vector());
     };
-    if allow_reduce && is(kind, "reduce") && args.len() > start + 2 {
-        return Err(CmdError::err(
-            "not supported: REDUCE (random projection) is not available in sutra-cache",
-        ));
-    }
+    let (v, used) = parse_plain_vector(args, start, kind)?;
+    Ok((v, used + skipped, reduce))
+}
+
+fn parse_plain_vector(
+    args: &[Bytes],
+    start: usize,
+    kind: &Bytes,
+) -> Result<(Vec<f32>, usize), CmdError> {
     if is(kind, "fp32") {
         let blob = args.get(start + 1).ok_or_else(invalid_vector)?;
         if blob.len() % 4 != 0 || blob.is_empty() || blob.len() / 4 > MAX_DIM {
@@ -78,8 +96,10 @@ pub fn parse_vector(
 /// Storage mode, M and expiry options shared by VADD and VADDM.
 #[derive(Default)]
 pub struct AddOptions {
-    /// Q8 / NOQUANT / none.
+    /// Q8 / NOQUANT / BIN / none.
     pub storage: Option<StorageMode>,
+    /// VADD's `REDUCE dim`.
+    pub reduce: Option<usize>,
     /// M.
     pub m: Option<usize>,
     /// EX / PX (the cache's own options).
@@ -97,9 +117,7 @@ impl AddOptions {
         } else if is(a, "q8") {
             self.storage = Some(StorageMode::Q8);
         } else if is(a, "bin") {
-            return Err(CmdError::err(
-                "not supported: BIN quantization is not available in sutra-cache (use Q8 or NOQUANT)",
-            ));
+            self.storage = Some(StorageMode::Bin);
         } else if is(a, "m") && next.is_some() {
             let m = next
                 .and_then(|n| super::super::frame::parse_i64(n))
@@ -135,6 +153,7 @@ impl AddOptions {
             ),
             m: Some(self.m.unwrap_or(DEFAULT_M)),
             ef_construction: None,
+            reduce: self.reduce,
         }
     }
 }
@@ -150,18 +169,32 @@ pub fn conflict_text(e: Error) -> CmdError {
         Error::Conflict {
             param: SetParam::M, ..
         } => CmdError::err("asked M value mismatch with existing vector set"),
+        Error::Conflict {
+            param: SetParam::Reduce,
+            ..
+        } => CmdError::err("cannot add projection to existing set without projection"),
+        Error::Conflict {
+            param: SetParam::ProjectionInput,
+            set,
+            asked,
+        } => CmdError::err(format!(
+            "Input dimension mismatch for projection - got {asked} but projection expects {set}"
+        )),
         e => e.into(),
     }
 }
 
 pub fn vadd(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
-    let (vector, used) = parse_vector(args, 2, true)?;
+    let (vector, used, reduce) = parse_vector(args, 2, true)?;
     let Some(element) = args.get(2 + used) else {
         return Err(CmdError::err(
             "wrong number of arguments for 'vadd' command",
         ));
     };
-    let mut opts = AddOptions::default();
+    let mut opts = AddOptions {
+        reduce,
+        ..AddOptions::default()
+    };
     let mut attributes = AttrUpdate::Keep;
     let mut i = 3 + used;
     while i < args.len() {
@@ -223,7 +256,7 @@ impl QueryArg {
             let e = args.get(start + 1).ok_or_else(invalid_vector)?;
             return Ok((QueryArg::Element(e.clone()), 2));
         }
-        let (v, used) = parse_vector(args, start, false)?;
+        let (v, used, _) = parse_vector(args, start, false)?;
         Ok((QueryArg::Vector(v), used))
     }
 
@@ -256,7 +289,7 @@ pub fn engine_threshold(metric: Metric, redis: f64) -> f32 {
 fn element_missing(e: Error) -> CmdError {
     match e {
         Error::NotFound { .. } => CmdError::err("element not found in set"),
-        other => other.into(),
+        other => conflict_text(other),
     }
 }
 
@@ -396,6 +429,12 @@ pub fn vemb(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
             ctx.out.double(norm);
             ctx.out.double(range);
         }
+        RawEmbedding::Bin { bits, norm } => {
+            ctx.out.array(3);
+            ctx.out.simple("bin");
+            ctx.out.bulk(&bits);
+            ctx.out.double(norm);
+        }
         RawEmbedding::F32 { unit, norm } => {
             let blob: Vec<u8> = unit.iter().flat_map(|x| x.to_le_bytes()).collect();
             ctx.out.array(3);
@@ -429,7 +468,7 @@ pub fn vdim(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
 }
 
 pub fn vinfo(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
-    let Some(info) = ctx.shared.engine.vinfo(&args[1])? else {
+    let Some(info) = ctx.shared.engine.vinfo_current(&args[1])? else {
         ctx.out.null_array();
         return Ok(());
     };
@@ -440,7 +479,7 @@ pub fn vinfo(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     let ints: [(&str, u64); 8] = [
         ("hnsw-m", info.m as u64),
         ("vector-dim", info.dim as u64),
-        ("projection-input-dim", 0),
+        ("projection-input-dim", info.projection_input_dim as u64),
         ("size", info.size as u64),
         ("max-level", info.max_level as u64),
         ("attributes-count", info.attributes_count as u64),
