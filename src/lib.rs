@@ -11,6 +11,7 @@
 // allows it for itself; tests/architecture.rs checks the list.
 #![deny(unsafe_code)]
 
+pub mod analytics;
 #[doc(hidden)]
 pub mod cluster;
 mod engine;

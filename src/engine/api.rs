@@ -13,6 +13,7 @@ use parking_lot::Mutex;
 use super::config::{EngineConfig, SyncPolicy};
 use super::durable::{recover, Durability, Durable, RecoveryReport};
 use super::types::*;
+use crate::analytics::Analytics;
 use crate::error::{Error, Result};
 use crate::store::{Appends, ChangeSink, Shard, Store, Value};
 
@@ -27,6 +28,8 @@ pub struct Engine {
     indexer: Mutex<Option<JoinHandle<()>>>,
     durable: Option<Arc<Durable>>,
     closed: AtomicBool,
+    /// Time series of the counters (`crate::analytics`).
+    pub(crate) analytics: Arc<Analytics>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -59,6 +62,17 @@ impl Engine {
                         indexer: Mutex::new(None),
                         durable: None,
                         closed: AtomicBool::new(true),
+                        analytics: Arc::new(
+                            Analytics::open(
+                                crate::analytics::AnalyticsConfig {
+                                    enabled: false,
+                                    ..Default::default()
+                                },
+                                None,
+                                None,
+                            )
+                            .expect("the default tiers are valid"),
+                        ),
                     };
                     replayer.apply_logged(kind, payload)
                 })?;
@@ -68,6 +82,18 @@ impl Engine {
                 (store, Some(Arc::new(durable)))
             }
         };
+        let sync_every = match config.wal_sync {
+            SyncPolicy::Always => Some(0),
+            SyncPolicy::Interval(ms) => Some(ms),
+            SyncPolicy::Never => None,
+        };
+        let analytics_dir = config.data_dir.as_ref().map(|d| d.join("analytics"));
+        let analytics = Arc::new(Analytics::open(
+            config.analytics.clone(),
+            analytics_dir.as_deref(),
+            sync_every,
+        )?);
+        super::analytics::baseline(&analytics, &store);
         let tick_ms = match (interval, &durable) {
             (0, None) => 0,
             (0, Some(_)) => 1_000,
@@ -77,6 +103,7 @@ impl Engine {
             let (tx, rx) = mpsc::channel::<()>();
             let weak = Arc::downgrade(&store);
             let dur = durable.clone();
+            let an = analytics.clone();
             let handle = std::thread::Builder::new()
                 .name("sutra-maintenance".into())
                 .spawn(move || loop {
@@ -85,6 +112,9 @@ impl Engine {
                         _ => return,
                     }
                     let Some(store) = weak.upgrade() else { return };
+                    if let Err(e) = super::analytics::tick(&an, &store, store.now_ms(), false) {
+                        tracing::error!(error = %e, "analytics tick failed");
+                    }
                     if interval > 0 {
                         store.active_expire(budget);
                         // Evictions are logged; nobody waits for their records.
@@ -132,6 +162,7 @@ impl Engine {
             indexer: Mutex::new(indexer),
             durable,
             closed: AtomicBool::new(false),
+            analytics,
         })
     }
 
@@ -167,6 +198,12 @@ impl Engine {
         if let Some(h) = self.indexer.lock().take() {
             let _ = h.join();
         }
+        // The last second's counts, then the analytics snapshot.
+        let an = super::analytics::tick(&self.analytics, &self.store, self.store.now_ms(), true)
+            .and_then(|()| self.analytics.checkpoint());
+        if let Err(e) = an {
+            tracing::error!(error = %e, "analytics snapshot at close failed");
+        }
         if let Some(d) = &self.durable {
             let snap = if self.cfg.checkpoint_on_close && d.wal.poisoned().is_none() {
                 d.checkpoint(&self.store).map(|_| ())
@@ -183,7 +220,10 @@ impl Engine {
     /// Writes a snapshot now (SAVE); returns its LSN. Older log segments are recycled.
     pub fn checkpoint(&self) -> Result<u64> {
         match &self.durable {
-            Some(d) => d.checkpoint(&self.store),
+            Some(d) => {
+                self.analytics.checkpoint()?;
+                d.checkpoint(&self.store)
+            }
             None => Err(Error::Unsupported(
                 "checkpoint: the engine has no data directory".into(),
             )),

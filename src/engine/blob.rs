@@ -178,6 +178,13 @@ impl Engine {
 
     /// Reads a blob and hands a borrowed slice to `f` (no copy).
     pub fn get_with<R>(&self, key: &[u8], f: impl FnOnce(&[u8]) -> R) -> Result<Option<R>> {
+        let t0 = self.lookup_timer();
+        let r = self.get_with_untimed(key, f);
+        self.lookup_timed(t0, None);
+        r
+    }
+
+    fn get_with_untimed<R>(&self, key: &[u8], f: impl FnOnce(&[u8]) -> R) -> Result<Option<R>> {
         self.check_key(key)?;
         let (h, shard) = self.locate(key);
         let store = &self.store;

@@ -84,6 +84,8 @@ pub struct EngineConfig {
     /// A vector set gets an HNSW index once it holds this many elements (smaller sets are
     /// searched by an exact SIMD scan, which is faster there). `usize::MAX` = never.
     pub index_min_elements: usize,
+    /// Cache analytics: time series per vector set and for the shard (on by default).
+    pub analytics: crate::analytics::AnalyticsConfig,
     /// Test hook: WAL I/O through a fault-injecting backend (see [`crate::wal::FaultPlan`]).
     #[doc(hidden)]
     pub wal_fault: Option<crate::wal::FaultPlan>,
@@ -111,6 +113,7 @@ impl Default for EngineConfig {
             checkpoint_on_close: true,
             snapshot_piece_bytes: 4 << 20,
             index_min_elements: 1_000,
+            analytics: crate::analytics::AnalyticsConfig::default(),
             wal_fault: None,
         }
     }

@@ -1,5 +1,6 @@
 //! The engine: the one public API. Orders durability; everything else sits below it.
 
+mod analytics;
 mod api;
 mod blob;
 mod check;

@@ -39,7 +39,7 @@ pub(crate) use persist::first_graph_image;
 pub(crate) use persist::{is_array_section, BLOB_OVERHEAD};
 pub(crate) use shard::{EntryRef, KeyEntry, Shard, ShardData, Value, NO_ELEM};
 pub(crate) use vindex::{SavedGraph, VIndex};
-pub(crate) use vset::{sign_bits, PreparedQuery, SetParams, VectorSet};
+pub(crate) use vset::{sign_bits, EventCounters, PreparedQuery, SetParams, VectorSet};
 
 use crate::index::{Image, Restore};
 use crate::vocab::{Clock, Counters, EvictionPolicy};
@@ -97,6 +97,9 @@ pub(crate) struct StoreConfig {
     pub index_min_elements: usize,
 }
 
+/// A vector set's name and its counters.
+pub(crate) type SetCounters = (Box<[u8]>, Arc<vset::EventCounters>);
+
 pub(crate) struct Store {
     pub cfg: StoreConfig,
     pub shards: Box<[Shard]>,
@@ -120,6 +123,9 @@ pub(crate) struct Store {
     pub group_gate: parking_lot::RwLock<()>,
     /// Where every change to a key or element is reported ([`feed`]).
     pub feed: ChangeFeed,
+    /// Every vector set's counters with its name, registered at creation, for the
+    /// analytics tick (which drops an entry once its set is gone).
+    pub set_counters: Mutex<Vec<SetCounters>>,
 }
 
 impl Store {
@@ -140,7 +146,15 @@ impl Store {
             index_busy: std::sync::atomic::AtomicUsize::new(0),
             group_gate: parking_lot::RwLock::new(()),
             feed: ChangeFeed::default(),
+            set_counters: Mutex::new(Vec::new()),
         }
+    }
+
+    /// Registers a new vector set's counters under its name (see [`Store::set_counters`]).
+    pub fn register_set(&self, key: &[u8], counters: &Arc<vset::EventCounters>) {
+        self.set_counters
+            .lock()
+            .push((key.into(), counters.clone()));
     }
 
     pub fn hash(&self, bytes: &[u8]) -> u64 {

@@ -298,6 +298,9 @@ impl Store {
             self.remove_key(&mut data, old, Removal::Deleted);
         }
         let is_blob = matches!(value, Value::Blob { .. });
+        if let Value::VSet(set) = &value {
+            self.register_set(key, &set.counters);
+        }
         let (entries, set_bytes) = match &value {
             Value::Blob { .. } => (1, 0),
             Value::VSet(s) => (s.len(), s.bytes),

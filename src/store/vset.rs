@@ -21,6 +21,7 @@ use super::arena::Arena;
 use super::meta::AccessMeta;
 pub(crate) use super::params::SetParams;
 use super::vindex::{with_scratch, VIndex};
+use crate::analytics::{self, LatencyHist};
 use crate::vocab::{Counters, Metric, StorageMode};
 use crate::{quant, simd};
 
@@ -46,6 +47,10 @@ pub(crate) struct EventCounters {
     pub sets: AtomicU64,
     pub evictions: AtomicU64,
     pub expirations: AtomicU64,
+    /// Elements removed by semantic invalidation.
+    pub invalidations: AtomicU64,
+    /// Latency of the sampled lookups (see [`crate::analytics::sample_start`]).
+    pub latency: LatencyHist,
 }
 
 impl EventCounters {
@@ -69,9 +74,25 @@ impl EventCounters {
             &self.sets,
             &self.evictions,
             &self.expirations,
+            &self.invalidations,
         ] {
             c.store(0, Ordering::Relaxed);
         }
+        self.latency.reset();
+    }
+
+    /// The cumulative counts and latency, as the analytics tick reads them.
+    pub fn readings(&self) -> (analytics::Counts, analytics::Hist) {
+        let c = [
+            &self.hits,
+            &self.misses,
+            &self.sets,
+            &self.evictions,
+            &self.expirations,
+            &self.invalidations,
+        ]
+        .map(|a| a.load(Ordering::Relaxed));
+        (analytics::Counts(c), self.latency.load())
     }
 }
 
@@ -88,7 +109,7 @@ pub(crate) struct VectorSet {
     scales: Arena<f32>,
     norms: Arena<f32>,
     pub attrs_count: usize,
-    pub counters: EventCounters,
+    pub counters: Arc<EventCounters>,
     /// Accounted bytes of all live elements.
     pub bytes: u64,
     /// The HNSW index, once the set is large enough to want one.
@@ -116,7 +137,7 @@ impl VectorSet {
             scales: Arena::default(),
             norms: Arena::default(),
             attrs_count: 0,
-            counters: EventCounters::default(),
+            counters: Arc::default(),
             bytes: 0,
             vindex: None,
             index_wants_queue: false,

@@ -272,11 +272,13 @@ impl Engine {
         let slot = match slot {
             Some(s) => s,
             None => {
+                let set = Box::new(VectorSet::new(params, store.next_uid()));
+                store.register_set(key, &set.counters);
                 let s = data.insert(KeyEntry {
                     key: key.into(),
                     hash: h,
                     expires_at: 0,
-                    value: Value::VSet(Box::new(VectorSet::new(params, store.next_uid()))),
+                    value: Value::VSet(set),
                     bytes: SET_OVERHEAD,
                 });
                 store.counters.keys.fetch_add(1, Ordering::Relaxed);

@@ -115,6 +115,7 @@ impl Engine {
         read: impl FnOnce(&VectorSet, u32) -> Result<()>,
     ) -> Result<Option<()>> {
         self.check_element(element)?;
+        let t0 = self.lookup_timer();
         let store = &self.store;
         let now = LazyNow::new(store);
         let mut expired_elem = false;
@@ -131,10 +132,12 @@ impl Engine {
                     store.touch(shard, data, e, &el.meta, &now);
                     set.counters.hits.fetch_add(1, Ordering::Relaxed);
                     store.counters.events.hits.fetch_add(1, Ordering::Relaxed);
+                    self.lookup_timed(t0, Some(&set.counters));
                     return Ok(Some(()));
                 }
             }
             set.counters.misses.fetch_add(1, Ordering::Relaxed);
+            self.lookup_timed(t0, Some(&set.counters));
             Ok(None)
         })?;
         if expired_elem {
@@ -143,6 +146,9 @@ impl Engine {
         match r {
             Some(Some(())) => Ok(Some(())),
             Some(None) | None => {
+                if r.is_none() {
+                    self.lookup_timed(t0, None);
+                }
                 store.counters.events.misses.fetch_add(1, Ordering::Relaxed);
                 Ok(None)
             }

@@ -1,5 +1,7 @@
 //! Semantic invalidation: remove every element similar to a query, atomically.
 
+use std::sync::atomic::Ordering;
+
 use crate::engine::api::Engine;
 use crate::engine::filter::Filter;
 use crate::engine::types::*;
@@ -59,6 +61,13 @@ impl Engine {
                 })
                 .collect();
             v.sort_by(|a, b| b.0.total_cmp(&a.0));
+            let n = v.len() as u64;
+            set.counters.invalidations.fetch_add(n, Ordering::Relaxed);
+            self.store
+                .counters
+                .events
+                .invalidations
+                .fetch_add(n, Ordering::Relaxed);
             v
         };
         let mut out = Invalidated {

@@ -1,0 +1,444 @@
+//! Cache analytics kept in the shard itself (issue #15): time series of lookups, hits,
+//! misses, writes, evictions, expirations, invalidations and lookup latency, per vector set
+//! and for the whole shard, in tiers of buckets (1 s × 10 min, 1 min × 7 days, 1 h × 90 days
+//! by default), persisted in the data directory so history survives restart and kill -9.
+//!
+//! Cost on the lookup path: none for the counts — the series are the differences of the
+//! store's existing per-set and shard-wide atomic counters, read by [`Analytics::tick`] from
+//! the maintenance thread once a second. Latency is timed for one lookup in
+//! [`AnalyticsConfig::latency_sample_every`] (default 16, a thread-local countdown; the timed
+//! ones add two clock reads and one relaxed atomic add into a [`LatencyHist`]).
+//!
+//! Attribution: what the counters gained between two ticks is put in the second of the
+//! earlier tick, so a count lands in its true second or the next one (ticks run every
+//! maintenance period, 100 ms by default). Knows only the vocabulary and its own files:
+//! nothing of the engine, the store, or the front ends.
+
+pub mod hist;
+mod persist;
+pub mod query;
+pub mod series;
+
+use std::cell::Cell;
+use std::collections::HashMap;
+use std::path::Path;
+use std::time::Instant;
+
+use parking_lot::Mutex;
+
+pub use hist::{Hist, LatencyHist, HIST_BUCKETS};
+pub use persist::SeriesKey;
+pub use series::{Bucket, Counts, Series, Tier, TierSpec, KINDS};
+
+use crate::error::{Error, Result};
+use persist::{Delta, Files};
+
+/// What [`Analytics`] is configured with (part of the engine's configuration).
+#[derive(Clone, Debug)]
+pub struct AnalyticsConfig {
+    /// Off: no series, no latency timing, no files (the A/B baseline).
+    pub enabled: bool,
+    /// The tiers, finest first. Default: 1 s × 600, 60 s × 10,080, 3600 s × 2,160.
+    pub tiers: Vec<TierSpec>,
+    /// Time one lookup in this many (rounded up to a power of two; 1 = every lookup).
+    pub latency_sample_every: u32,
+    /// Most vector-set series kept; past it the least recently active one is dropped.
+    pub max_series: usize,
+    /// Rewrite the snapshot (and empty the log) once the log holds this many records.
+    pub compact_after_records: u64,
+}
+
+impl Default for AnalyticsConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            tiers: vec![
+                TierSpec {
+                    width_s: 1,
+                    count: 600,
+                },
+                TierSpec {
+                    width_s: 60,
+                    count: 10_080,
+                },
+                TierSpec {
+                    width_s: 3_600,
+                    count: 2_160,
+                },
+            ],
+            latency_sample_every: 16,
+            max_series: 1_024,
+            compact_after_records: 100_000,
+        }
+    }
+}
+
+impl AnalyticsConfig {
+    /// Checks the tiers (each wider than the last and a multiple of it, at least one bucket).
+    pub fn validate(&self) -> Result<()> {
+        if self.tiers.is_empty() {
+            return Err(Error::invalid("analytics tiers", "at least one tier"));
+        }
+        for (i, t) in self.tiers.iter().enumerate() {
+            if t.width_s == 0 || t.count == 0 {
+                return Err(Error::invalid(
+                    "analytics tiers",
+                    "a bucket width and count of at least 1",
+                ));
+            }
+            if i > 0 {
+                let p = self.tiers[i - 1].width_s;
+                if t.width_s <= p || t.width_s % p != 0 {
+                    return Err(Error::invalid(
+                        "analytics tiers",
+                        "each width a larger multiple of the previous one",
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Upper bound of the bytes one series can hold with these tiers, and what a bucket
+    /// costs with `latency_buckets` non-zero latency buckets.
+    pub fn bytes_per_series(&self, latency_buckets: usize) -> usize {
+        let per_bucket =
+            std::mem::size_of::<Bucket>() + latency_buckets * std::mem::size_of::<(u8, u32)>();
+        self.tiers.iter().map(|t| t.count * per_bucket).sum()
+    }
+}
+
+thread_local! {
+    static SAMPLE: Cell<u32> = const { Cell::new(0) };
+}
+
+/// Starts timing this lookup when it is the thread's sampled one (`every` a power of two).
+#[inline]
+pub fn sample_start(every_mask: u32) -> Option<Instant> {
+    SAMPLE.with(|c| {
+        let n = c.get().wrapping_add(1);
+        c.set(n);
+        (n & every_mask == 0).then(Instant::now)
+    })
+}
+
+/// Records a sampled lookup's latency into each histogram.
+#[inline]
+pub fn sample_end(t0: Option<Instant>, into: &[&LatencyHist]) {
+    if let Some(t0) = t0 {
+        let ns = t0.elapsed().as_nanos() as u64;
+        for h in into {
+            h.record(ns);
+        }
+    }
+}
+
+/// One counter source read at a tick: the shard-wide counters (`key: None`) or a vector
+/// set's. `id` tells sources apart across ticks (a set deleted and created again under the
+/// same name is a new source); `gone` when this is the source's last reading.
+#[derive(Debug)]
+pub struct Source<'a> {
+    /// Tells sources apart across ticks.
+    pub id: usize,
+    /// `None`: the shard-wide counters; else the vector set's name.
+    pub key: Option<&'a [u8]>,
+    /// Cumulative counts.
+    pub counts: Counts,
+    /// Cumulative latency histogram.
+    pub hist: Hist,
+    /// This is the source's last reading (its set is gone).
+    pub gone: bool,
+}
+
+/// Sums over a window of one series.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Window {
+    /// First second covered (aligned down to `width_s`).
+    pub from_s: u64,
+    /// End (exclusive), s.
+    pub to_s: u64,
+    /// Width of the buckets summed.
+    pub width_s: u64,
+    /// Event counts in the window.
+    pub counts: Counts,
+    /// Latency of the sampled lookups in the window.
+    pub latency: Hist,
+}
+
+impl Window {
+    /// Hits plus misses.
+    pub fn lookups(&self) -> u64 {
+        self.counts.hits() + self.counts.misses()
+    }
+    /// Hits over lookups; `None` with no lookups.
+    pub fn hit_rate(&self) -> Option<f64> {
+        let n = self.lookups();
+        (n > 0).then(|| self.counts.hits() as f64 / n as f64)
+    }
+}
+
+#[derive(Debug, Default)]
+struct State {
+    /// Second of the last tick that closed something.
+    last_s: Option<u64>,
+    prev: HashMap<usize, (Counts, Hist)>,
+    series: HashMap<SeriesKey, Series>,
+    files: Option<Files>,
+    seq: u64,
+    last_sync_ms: u64,
+}
+
+/// The analytics of one engine.
+#[derive(Debug)]
+pub struct Analytics {
+    cfg: AnalyticsConfig,
+    sample_mask: u32,
+    sync_every_ms: Option<u64>,
+    state: Mutex<State>,
+    /// Held from reading the sources to closing their deltas, so two ticks never interleave
+    /// (an older reading closed after a newer one would look like a counter reset).
+    tick_lock: Mutex<()>,
+}
+
+impl Analytics {
+    /// Opens the analytics: in memory, or over `dir` (created), loading its snapshot and
+    /// the log after it. `sync_every_ms`: fdatasync the log at most this often (`Some(0)`
+    /// every tick, `None` never), as the engine's WAL policy says.
+    pub fn open(
+        cfg: AnalyticsConfig,
+        dir: Option<&Path>,
+        sync_every_ms: Option<u64>,
+    ) -> Result<Self> {
+        cfg.validate()?;
+        let sample_mask = cfg.latency_sample_every.max(1).next_power_of_two() - 1;
+        let mut st = State::default();
+        if let (true, Some(dir)) = (cfg.enabled, dir) {
+            let (files, series, seq, deltas) = Files::open(dir, &cfg.tiers)?;
+            st.series = series.into_iter().collect();
+            st.seq = seq;
+            for d in deltas {
+                st.seq = st.seq.max(d.seq);
+                Self::apply(&cfg, &mut st, &d.key, d.second, &d.counts, &d.hist);
+            }
+            st.files = Some(files);
+        }
+        Ok(Self {
+            cfg,
+            sample_mask,
+            sync_every_ms,
+            state: Mutex::new(st),
+            tick_lock: Mutex::new(()),
+        })
+    }
+
+    /// Serializes ticks: hold it while reading the sources and calling [`Analytics::tick`].
+    pub fn lock_tick(&self) -> parking_lot::MutexGuard<'_, ()> {
+        self.tick_lock.lock()
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &AnalyticsConfig {
+        &self.cfg
+    }
+
+    /// The mask [`sample_start`] takes; `None` when analytics are off.
+    #[inline]
+    pub fn sample_mask(&self) -> Option<u32> {
+        self.cfg.enabled.then_some(self.sample_mask)
+    }
+
+    fn apply(cfg: &AnalyticsConfig, st: &mut State, key: &SeriesKey, s: u64, c: &Counts, h: &Hist) {
+        if !st.series.contains_key(key) {
+            if key.is_some() {
+                let sets = st.series.keys().filter(|k| k.is_some()).count();
+                if sets >= cfg.max_series {
+                    let oldest = st
+                        .series
+                        .iter()
+                        .filter(|(k, _)| k.is_some())
+                        .min_by_key(|(_, v)| v.last_s)
+                        .map(|(k, _)| k.clone());
+                    if let Some(k) = oldest {
+                        st.series.remove(&k);
+                    }
+                }
+            }
+            st.series.insert(key.clone(), Series::new(&cfg.tiers));
+        }
+        st.series.get_mut(key).expect("inserted").add(s, c, h);
+    }
+
+    /// Takes the sources' current readings as the starting point without counting them
+    /// (at open: what replaying the log counted is not traffic).
+    pub fn baseline(&self, now_ms: u64, sources: &[Source<'_>]) {
+        let mut st = self.state.lock();
+        st.last_s = Some(now_ms / 1000);
+        for s in sources {
+            st.prev.insert(s.id, (s.counts, s.hist));
+        }
+    }
+
+    /// Whether a tick at `now_ms` would close anything (a cheap check before gathering the
+    /// sources).
+    pub fn due(&self, now_ms: u64) -> bool {
+        self.cfg.enabled && self.state.lock().last_s != Some(now_ms / 1000)
+    }
+
+    /// Closes what the sources gained since the last tick into the second of that tick, when
+    /// the clock has moved to a new second since (or always, with `force`: at close);
+    /// appends the deltas to the log.
+    pub fn tick(&self, now_ms: u64, sources: &[Source<'_>], force: bool) -> Result<()> {
+        if !self.cfg.enabled {
+            return Ok(());
+        }
+        let now_s = now_ms / 1000;
+        let mut st = self.state.lock();
+        let Some(at) = st.last_s else {
+            st.last_s = Some(now_s);
+            for s in sources {
+                st.prev.entry(s.id).or_insert((s.counts, s.hist));
+            }
+            return Ok(());
+        };
+        if now_s <= at && !force {
+            return Ok(());
+        }
+        let mut closed: HashMap<SeriesKey, (Counts, Hist)> = HashMap::new();
+        for s in sources {
+            let (pc, ph) = st.prev.get(&s.id).copied().unwrap_or_default();
+            let dc = s.counts.since(&pc);
+            let dh = s.hist.since(&ph);
+            if s.gone {
+                st.prev.remove(&s.id);
+            } else {
+                st.prev.insert(s.id, (s.counts, s.hist));
+            }
+            if dc.is_zero() && dh.count() == 0 {
+                continue;
+            }
+            let e = closed.entry(s.key.map(<[u8]>::to_vec)).or_default();
+            e.0.add(&dc);
+            e.1.add(&dh);
+        }
+        st.last_s = Some(now_s.max(at));
+        let mut deltas = Vec::with_capacity(closed.len());
+        for (key, (c, h)) in closed {
+            st.seq += 1;
+            Self::apply(&self.cfg, &mut st, &key, at, &c, &h);
+            deltas.push(Delta {
+                seq: st.seq,
+                second: at,
+                key,
+                counts: c,
+                hist: h,
+            });
+        }
+        let seq = st.seq;
+        let st = &mut *st;
+        if let Some(f) = st.files.as_mut() {
+            f.append(&deltas)?;
+            if let Some(every) = self.sync_every_ms {
+                if !deltas.is_empty() && now_ms.saturating_sub(st.last_sync_ms) >= every {
+                    f.sync()?;
+                    st.last_sync_ms = now_ms;
+                }
+            }
+            if f.log_records >= self.cfg.compact_after_records {
+                f.write_snapshot(seq, &self.cfg.tiers, st.series.iter())?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes the snapshot now and empties the log (at close and SAVE).
+    pub fn checkpoint(&self) -> Result<()> {
+        let mut st = self.state.lock();
+        let seq = st.seq;
+        let st = &mut *st;
+        if let Some(f) = st.files.as_mut() {
+            f.write_snapshot(seq, &self.cfg.tiers, st.series.iter())?;
+        }
+        Ok(())
+    }
+
+    /// The series kept: `None` is the whole shard, then every vector set's name, sorted.
+    pub fn keys(&self) -> Vec<SeriesKey> {
+        let mut k: Vec<SeriesKey> = self.state.lock().series.keys().cloned().collect();
+        k.sort();
+        k
+    }
+
+    /// Sums of `key`'s series over the last `window_s` seconds before `now_ms`, from the
+    /// finest tier that covers the window (its start aligned down to that tier's width).
+    /// `None` when the series has never seen anything.
+    pub fn window(&self, key: Option<&[u8]>, now_ms: u64, window_s: u64) -> Option<Window> {
+        let st = self.state.lock();
+        let s = st.series.get(&key.map(<[u8]>::to_vec))?;
+        let t = s.tier_for(window_s)?;
+        let w = t.spec.width_s;
+        let now_s = now_ms / 1000;
+        let from = now_s.saturating_sub(window_s);
+        let from = from - from % w;
+        let to = now_s + 1;
+        let (counts, latency) = t.sum(from, to);
+        Some(Window {
+            from_s: from,
+            to_s: to,
+            width_s: w,
+            counts,
+            latency,
+        })
+    }
+
+    /// The buckets of `key`'s tier of width `width_s` that start in `[from_s, to_s)`.
+    pub fn buckets(
+        &self,
+        key: Option<&[u8]>,
+        width_s: u64,
+        from_s: u64,
+        to_s: u64,
+    ) -> Result<Vec<Bucket>> {
+        if !self.cfg.tiers.iter().any(|t| t.width_s == width_s) {
+            let widths: Vec<String> = self
+                .cfg
+                .tiers
+                .iter()
+                .map(|t| t.width_s.to_string())
+                .collect();
+            return Err(Error::invalid(
+                "resolution",
+                format!(
+                    "one of the configured bucket widths in seconds: {}",
+                    widths.join(", ")
+                ),
+            ));
+        }
+        let st = self.state.lock();
+        let Some(s) = st.series.get(&key.map(<[u8]>::to_vec)) else {
+            return Ok(Vec::new());
+        };
+        Ok(s.tiers
+            .iter()
+            .find(|t| t.spec.width_s == width_s)
+            .map(|t| {
+                t.buckets
+                    .iter()
+                    .filter(|b| b.start_s >= from_s && b.start_s < to_s)
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default())
+    }
+
+    /// Bytes the series hold now, per series key.
+    pub fn memory(&self) -> Vec<(SeriesKey, usize)> {
+        let st = self.state.lock();
+        let mut v: Vec<_> = st
+            .series
+            .iter()
+            .map(|(k, s)| (k.clone(), s.bytes()))
+            .collect();
+        v.sort();
+        v
+    }
+}
