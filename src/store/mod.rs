@@ -151,10 +151,15 @@ impl Store {
     }
 
     /// Registers a new vector set's counters under its name (see [`Store::set_counters`]).
+    /// Sets that are gone (nobody else holds their counters) are dropped here too whenever the
+    /// registry reaches a power of two from 1,024 on, so it stays within twice the live sets
+    /// when no analytics tick runs (analytics off, or an engine nobody ticks); amortised O(1).
     pub fn register_set(&self, key: &[u8], counters: &Arc<vset::EventCounters>) {
-        self.set_counters
-            .lock()
-            .push((key.into(), counters.clone()));
+        let mut reg = self.set_counters.lock();
+        reg.push((key.into(), counters.clone()));
+        if reg.len() >= 1024 && reg.len().is_power_of_two() {
+            reg.retain(|(_, c)| Arc::strong_count(c) > 1);
+        }
     }
 
     pub fn hash(&self, bytes: &[u8]) -> u64 {
@@ -585,5 +590,39 @@ impl<'a> LazyNow<'a> {
     /// [`expired`] without reading the clock when there is no expiry.
     pub fn expired(&self, at: u64) -> bool {
         at != 0 && at <= self.get()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_set_registry_stays_within_twice_the_live_sets_when_nothing_ticks() {
+        let store = Store::new(StoreConfig {
+            max_entries: 0,
+            max_bytes: 0,
+            eviction_policy: Default::default(),
+            clock: Arc::new(crate::vocab::SystemClock),
+            snapshot_piece_bytes: 4 << 20,
+            index_min_elements: 1_000,
+        });
+        let live: Vec<Arc<vset::EventCounters>> = (0..10)
+            .map(|_| Arc::new(vset::EventCounters::default()))
+            .collect();
+        for (i, c) in live.iter().enumerate() {
+            store.register_set(format!("live{i}").as_bytes(), c);
+        }
+        // 100,000 sets created and dropped, with no analytics tick to forget them.
+        for i in 0..100_000 {
+            let gone = Arc::new(vset::EventCounters::default());
+            store.register_set(format!("gone{i}").as_bytes(), &gone);
+        }
+        let reg = store.set_counters.lock();
+        assert!(reg.len() < 2048, "{} entries", reg.len());
+        for i in 0..10 {
+            let name = format!("live{i}");
+            assert!(reg.iter().any(|(k, _)| &k[..] == name.as_bytes()), "{name}");
+        }
     }
 }
