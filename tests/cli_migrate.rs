@@ -20,7 +20,12 @@ impl Drop for Redis {
     }
 }
 
-fn redis_server() -> Redis {
+/// A redis-server on a free port; `None` (the test is skipped) when redis-server is missing
+/// and tools are not required (`server_support::tools`).
+fn redis_server() -> Option<Redis> {
+    if server_support::tools::missing_redis_tool("redis-server") {
+        return None;
+    }
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -37,7 +42,7 @@ fn redis_server() -> Redis {
     for _ in 0..400 {
         if let Ok(mut c) = redis::Client::open(r.url()).unwrap().get_connection() {
             if redis::cmd("PING").query::<String>(&mut c).is_ok() {
-                return r;
+                return Some(r);
             }
         }
         std::thread::sleep(std::time::Duration::from_millis(25));
@@ -118,7 +123,9 @@ fn target(srv: &TestServer) -> redis::Connection {
 
 #[test]
 fn every_string_is_copied_with_its_ttl_and_a_hash_is_skipped_and_counted() {
-    let r = redis_server();
+    let Some(r) = redis_server() else {
+        return;
+    };
     populate(&r);
     let dst = TestServer::start();
     let (code, out) = migrate(&["--from", &r.url(), "--to", &format!("redis://{}", dst.addr)]);
@@ -149,7 +156,9 @@ fn every_string_is_copied_with_its_ttl_and_a_hash_is_skipped_and_counted() {
 
 #[test]
 fn embeddings_in_pickle_json_and_raw_become_entries_and_a_resumed_run_goes_on_from_its_cursor() {
-    let r = redis_server();
+    let Some(r) = redis_server() else {
+        return;
+    };
     populate(&r);
     let dst = TestServer::start();
     let tmp = tempfile::tempdir().unwrap();

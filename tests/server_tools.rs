@@ -8,44 +8,12 @@ mod server_support;
 
 use std::process::Command;
 
-use server_support::TestServer;
-
-/// Whether a missing external tool fails the test (`SUTRA_REQUIRE_TOOLS=1`, what CI sets)
-/// rather than skipping it.
-fn tools_required() -> bool {
-    std::env::var("SUTRA_REQUIRE_TOOLS").is_ok_and(|v| v == "1")
-}
-
-/// `Some(reason)` when the test must be skipped because `what` is missing (and tools are not
-/// required); panics with the same reason when they are.
-fn missing(what: &str, available: bool, how: &str) -> Option<String> {
-    if available {
-        return None;
-    }
-    let reason = format!("{what} is not available: {how}");
-    assert!(!tools_required(), "{reason} (SUTRA_REQUIRE_TOOLS=1)");
-    eprintln!("skipped: {reason}");
-    Some(reason)
-}
-
-fn has_command(name: &str) -> bool {
-    Command::new("sh")
-        .args(["-c", &format!("command -v {name}")])
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false)
-}
+use server_support::{tools, TestServer};
 
 /// Skips the calling test (returns from it) when a Redis tool is missing.
 macro_rules! need_tool {
     ($name:expr) => {
-        if missing(
-            $name,
-            has_command($name),
-            "run scripts/setup.sh (Debian package redis-tools)",
-        )
-        .is_some()
-        {
+        if tools::missing_redis_tool($name) {
             return;
         }
     };
@@ -368,18 +336,7 @@ fn protected_mode_off_or_a_password_serves_a_non_loopback_client() {
 
 #[test]
 fn redis_py_drives_the_server() {
-    let has_redis_py = Command::new("python3")
-        .args(["-c", "import redis"])
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false);
-    if missing(
-        "python3 with redis-py",
-        has_redis_py,
-        "run scripts/setup.sh, then `. scripts/env.sh` (the project venv has redis-py)",
-    )
-    .is_some()
-    {
+    if tools::missing_redis_py() {
         return;
     }
     let srv = TestServer::start();

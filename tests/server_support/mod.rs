@@ -254,3 +254,64 @@ impl Conn {
         }
     }
 }
+
+/// External tools (redis-cli, redis-benchmark, redis-server, python3 with redis-py).
+/// scripts/setup.sh installs them and scripts/test-all.sh sets `SUTRA_REQUIRE_TOOLS=1`, under
+/// which a missing one fails the test; a bare `cargo test` on a machine without them skips
+/// the tests that need them, saying on stderr which tool is missing and how to get it.
+pub mod tools {
+    use std::process::Command;
+
+    /// Whether a missing external tool fails the test rather than skipping it.
+    pub fn required() -> bool {
+        std::env::var("SUTRA_REQUIRE_TOOLS").is_ok_and(|v| v == "1")
+    }
+
+    /// True when the test must be skipped because `what` is missing (and tools are not
+    /// required); panics with the reason when they are.
+    pub fn missing(what: &str, available: bool, how: &str) -> bool {
+        if available {
+            return false;
+        }
+        let reason = format!("{what} is not available: {how}");
+        assert!(!required(), "{reason} (SUTRA_REQUIRE_TOOLS=1)");
+        eprintln!("skipped: {reason}");
+        true
+    }
+
+    pub fn has_command(name: &str) -> bool {
+        Command::new("sh")
+            .args(["-c", &format!("command -v {name}")])
+            .output()
+            .map(|o| o.status.success())
+            .unwrap_or(false)
+    }
+
+    /// `python3` in PATH imports redis-py.
+    pub fn has_redis_py() -> bool {
+        Command::new("python3")
+            .args(["-c", "import redis"])
+            .output()
+            .map(|o| o.status.success())
+            .unwrap_or(false)
+    }
+
+    /// True when a Redis tool (redis-cli, redis-benchmark, redis-server) is missing and the
+    /// test must be skipped.
+    pub fn missing_redis_tool(name: &str) -> bool {
+        missing(
+            name,
+            has_command(name),
+            "run scripts/setup.sh (Debian packages redis-tools, redis-server)",
+        )
+    }
+
+    /// True when python3 with redis-py is missing and the test must be skipped.
+    pub fn missing_redis_py() -> bool {
+        missing(
+            "python3 with redis-py",
+            has_redis_py(),
+            "run scripts/setup.sh, then `. scripts/env.sh` (the project venv has redis-py)",
+        )
+    }
+}
