@@ -195,7 +195,10 @@ fn damaged_snapshots_and_wal_segments_never_panic_or_serve_garbage() {
         .collect();
     let snaps = targets
         .iter()
-        .filter(|p| p.to_string_lossy().ends_with(".snap"))
+        .filter(|p| {
+            let name = p.to_string_lossy();
+            name.starts_with("snapshot-") && name.ends_with(".snap")
+        })
         .count();
     assert_eq!(snaps, 2, "two snapshots expected: {targets:?}");
     eprintln!("damaging {targets:?}");
