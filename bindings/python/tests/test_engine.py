@@ -221,7 +221,7 @@ def test_default_storage_mode_and_vector_dimension_reach_the_engine():
             c.vadd("t", "a", v[:3])
         assert c.vinfo("t") == (0, 0)
     with pytest.raises(sutra_cache.errors.InvalidArgument):
-        Cache(default_storage_mode="bin")
+        Cache(default_storage_mode="int4")
     with pytest.raises(sutra_cache.errors.InvalidArgument):
         Cache(vector_dimension=-1)
 
