@@ -7,6 +7,7 @@
 mod topology;
 
 pub mod manager;
+mod migrate;
 mod resp;
 
 pub use topology::{

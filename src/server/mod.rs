@@ -5,6 +5,7 @@ mod clients;
 mod cluster;
 mod cmd;
 mod config;
+mod config_values;
 mod connection;
 mod frame;
 mod http;
