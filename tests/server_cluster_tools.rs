@@ -173,6 +173,95 @@ fn redis_py_cluster_client_works_against_three_nodes_made_by_cluster_create() {
 }
 
 #[test]
+fn go_redis_cluster_client_works_against_three_nodes_made_by_cluster_create() {
+    if tools::missing(
+        "go",
+        tools::has_command("go"),
+        "run scripts/setup.sh, then `. scripts/env.sh`",
+    ) {
+        return;
+    }
+    let nodes = three_configured();
+    // tests/go_cluster is its own module (go-redis only); go fetches it through the module
+    // proxy into the module cache when it is not there yet.
+    let out = tool("go")
+        .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/go_cluster"))
+        .args(["run", "."])
+        .args(nodes.iter().map(|n| n.port.to_string()))
+        .output()
+        .expect("go runs");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{text}");
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "ok", "{text}");
+}
+
+/// Which node (by port) serves each slot, from a node's configuration in force.
+fn slot_owners(node: &Node) -> sutra_cache::cluster::Routes {
+    let json = call_raw(node.port, &[b"SUTRA.CLUSTER", b"GETCONFIG"]);
+    let body = &json[json.iter().position(|&b| b == b'\n').unwrap() + 1..json.len() - 2];
+    let topo = sutra_cache::cluster::Topology::parse(body).expect("a configuration");
+    sutra_cache::cluster::Routes::new(topo).unwrap()
+}
+
+/// Every key `node` holds (redis-cli --scan).
+fn keys_of(node: &Node) -> Vec<String> {
+    let out = tool("redis-cli")
+        .args(["-p", &node.port.to_string(), "--scan"])
+        .output()
+        .expect("redis-cli runs");
+    assert!(out.status.success());
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn redis_benchmark_cluster_runs_against_three_nodes_with_no_errors() {
+    if tools::missing_redis_tool("redis-benchmark") || tools::missing_redis_tool("redis-cli") {
+        return;
+    }
+    let nodes = three_configured();
+    let out = tool("redis-benchmark")
+        .args([
+            "--cluster",
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &nodes[1].port.to_string(),
+        ])
+        .args(["-n", "3000", "-c", "12", "-r", "100000", "--csv"])
+        .args(["-t", "ping,set,get,incr,mset"])
+        .output()
+        .expect("redis-benchmark runs");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("Cluster has 3 master nodes"), "{text}");
+    assert!(!text.to_lowercase().contains("error"), "{text}");
+    for t in ["\"SET\"", "\"GET\"", "\"INCR\"", "\"MSET (10 keys)\""] {
+        assert!(text.contains(t), "no {t} result: {text}");
+    }
+    // The benchmark's keys went to every node, each to the node that serves its slot.
+    let routes = slot_owners(&nodes[0]);
+    for n in &nodes {
+        let keys = keys_of(n);
+        assert!(!keys.is_empty(), "node {} got no keys", n.port);
+        for k in keys {
+            let slot = sutra_cache::cluster::key_slot(k.as_bytes());
+            assert_eq!(routes.owner(slot).unwrap().master.port, n.port, "{k}");
+        }
+    }
+}
+
+#[test]
 fn redis_cli_follows_redirects_between_three_nodes() {
     if tools::missing_redis_tool("redis-cli") {
         return;
