@@ -16,6 +16,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+use clap::Parser;
 use serde_json::json;
 use sutra_cache::index::{self, Hnsw, Mode, Params, Search, Slot};
 use sutra_cache::{ElementAdd, Engine, EngineConfig, Query, SearchParams, VectorSetOptions};
@@ -25,42 +26,24 @@ type Res<T> = Result<T, String>;
 #[path = "../tests/support/npy.rs"]
 mod npy;
 
+/// The product search path against the raw index (see the module documentation).
+#[derive(Parser)]
 struct Args {
+    /// Dataset directory.
+    #[arg(long, default_value = "../shared/data/minilm-wordnet")]
     data: PathBuf,
+    /// Base rows to load (0: all).
+    #[arg(long, default_value_t = 0)]
     n: usize,
+    /// ef_search values, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "16,32,64,128")]
     efs: Vec<usize>,
+    /// Passes over the queries (the median is reported).
+    #[arg(long, default_value_t = 5)]
     repeat: usize,
+    /// Threads building the graph.
+    #[arg(long, default_value_t = 2)]
     build_threads: usize,
-}
-
-fn parse_args() -> Res<Args> {
-    let mut a = Args {
-        data: PathBuf::from("../shared/data/minilm-wordnet"),
-        n: 0,
-        efs: vec![16, 32, 64, 128],
-        repeat: 5,
-        build_threads: 2,
-    };
-    let mut it = std::env::args().skip(1);
-    while let Some(flag) = it.next() {
-        let mut val = || it.next().ok_or_else(|| format!("{flag} needs a value"));
-        let num = |s: String| s.parse::<usize>().map_err(|e| format!("{s}: {e}"));
-        match flag.as_str() {
-            "--data" => a.data = PathBuf::from(val()?),
-            "--n" => a.n = num(val()?)?,
-            "--repeat" => a.repeat = num(val()?)?.max(1),
-            "--build-threads" => a.build_threads = num(val()?)?.max(1),
-            "--efs" => {
-                a.efs = val()?
-                    .split(',')
-                    .filter(|s| !s.is_empty())
-                    .map(|s| num(s.to_string()))
-                    .collect::<Res<_>>()?
-            }
-            other => return Err(format!("unknown flag {other}")),
-        }
-    }
-    Ok(a)
 }
 
 fn read_matrix(path: &Path, limit: usize) -> Res<(usize, Vec<f32>)> {
@@ -151,7 +134,9 @@ fn load(e: &Engine, base: &[f32], dim: usize, key: &[u8]) -> Res<()> {
 }
 
 fn run() -> Res<()> {
-    let a = parse_args()?;
+    let mut a = Args::parse();
+    a.repeat = a.repeat.max(1);
+    a.build_threads = a.build_threads.max(1);
     let (dim, base) = read_matrix(&a.data.join("base.f16.npy"), a.n)?;
     let (_, queries) = read_matrix(&a.data.join("queries.f16.npy"), 0)?;
     let n = base.len() / dim;

@@ -21,29 +21,9 @@ fn opts(storage: StorageMode, metric: Metric) -> VectorSetOptions {
     }
 }
 
-/// Deterministic pseudo-random vectors (xorshift), seed in the name.
-fn vectors(n: usize, dim: usize, seed: u64) -> Vec<Vec<f32>> {
-    let mut s = seed.max(1);
-    (0..n)
-        .map(|_| {
-            (0..dim)
-                .map(|_| {
-                    s ^= s << 13;
-                    s ^= s >> 7;
-                    s ^= s << 17;
-                    (s % 20_001) as f32 / 10_000.0 - 1.0
-                })
-                .collect()
-        })
-        .collect()
-}
-
-fn cos(a: &[f32], b: &[f32]) -> f32 {
-    let d: f32 = a.iter().zip(b).map(|(x, y)| x * y).sum();
-    let na: f32 = a.iter().map(|x| x * x).sum::<f32>().sqrt();
-    let nb: f32 = b.iter().map(|x| x * x).sum::<f32>().sqrt();
-    d / (na * nb)
-}
+#[path = "support/vectors.rs"]
+mod vectors;
+use vectors::{cos, vectors};
 
 #[test]
 fn exact_mode_returns_the_stored_bytes_exactly() {

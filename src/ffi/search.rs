@@ -131,8 +131,7 @@ pub unsafe extern "C" fn sutra_vector_search(
             cache,
             key,
             key_len,
-            query,
-            dim,
+            QueryFrom::Vector(query, dim),
             None,
             params,
             hits,
@@ -146,18 +145,25 @@ pub unsafe extern "C" fn sutra_vector_search(
     }
 }
 
-/// `sutra_vector_search` and `sutra_vector_search_filtered`: `filter` is the expression's
-/// bytes and FILTER-EF.
+/// Where a search's query comes from: `dim` floats, or the vector of an element of the set
+/// (`len` bytes of name).
+enum QueryFrom {
+    Vector(*const f32, usize),
+    Element(*const u8, usize),
+}
+
+/// `sutra_vector_search`, `sutra_vector_search_filtered` and `sutra_vector_search_element`:
+/// `filter` is the expression's bytes and FILTER-EF.
 ///
 /// # Safety
-/// As `sutra_vector_search_filtered`.
+/// As `sutra_vector_search_filtered` (with an element's name readable for its length when
+/// the query is an element).
 #[allow(clippy::too_many_arguments)]
 unsafe fn vector_search(
     cache: *const sutra_cache,
     key: *const u8,
     key_len: usize,
-    query: *const f32,
-    dim: usize,
+    from: QueryFrom,
     filter: Option<(*const u8, usize, usize)>,
     params: *const sutra_search_params,
     hits: *mut sutra_search_hit,
@@ -182,7 +188,10 @@ unsafe fn vector_search(
             (
                 engine(cache)?,
                 bytes(key, key_len, "key")?,
-                floats(query, dim, "query")?,
+                match from {
+                    QueryFrom::Vector(q, dim) => Query::Vector(floats(q, dim, "query")?),
+                    QueryFrom::Element(e, len) => Query::Element(bytes(e, len, "element")?),
+                },
                 out_slice(hits, hits_capacity, "hits")?,
                 out_slice(names, names_capacity, "names")?,
                 out(hit_count, "hit_count")?,
@@ -196,7 +205,7 @@ unsafe fn vector_search(
         // lengths come back as errors, never dereferenced.
         let params = unsafe { search_params(params) };
         let found = match filter {
-            None => engine.vsearch(key, Query::Vector(query), &params)?,
+            None => engine.vsearch(key, query, &params)?,
             Some((f, f_len, filter_ef)) => {
                 // SAFETY: this function's `# Safety` section guarantees what the calls need: each
                 // (pointer, length) pair is NULL or that many readable bytes that stay valid and
@@ -204,7 +213,7 @@ unsafe fn vector_search(
                 // errors, never dereferenced.
                 let filter = unsafe { bytes(f, f_len, "filter")? };
                 let compiled = compile_filter(filter)?;
-                engine.vsearch_filtered(key, Query::Vector(query), &params, &compiled, filter_ef)?
+                engine.vsearch_filtered(key, query, &params, &compiled, filter_ef)?
             }
         };
         search_into(found, hits, names, hit_count, names_len)
@@ -252,8 +261,7 @@ pub unsafe extern "C" fn sutra_vector_search_filtered(
             cache,
             key,
             key_len,
-            query,
-            dim,
+            QueryFrom::Vector(query, dim),
             Some((filter, filter_len, filter_ef)),
             params,
             hits,
@@ -287,35 +295,26 @@ pub unsafe extern "C" fn sutra_vector_search_element(
     names_len: *mut usize,
     err: *mut sutra_error,
 ) -> i32 {
-    guard(err, || {
-        // SAFETY: this function's `# Safety` section guarantees what the calls need: `cache` is
-        // NULL or a live handle from `sutra_cache_open` not being closed, as `engine` requires;
-        // each (pointer, length) pair is NULL or that many readable bytes that stay valid and
-        // unchanged for the call, as `bytes` requires; each output buffer is NULL or `capacity`
-        // writable, aligned elements no one else accesses during the call, as `out_slice` requires
-        // (it checks NULL, size and alignment); each output pointer is NULL or writable and
-        // unaliased for the call, as `out` requires. NULL and bad lengths come back as errors,
-        // never dereferenced.
-        let (engine, key, element, hits, names, hit_count, names_len) = unsafe {
-            (
-                engine(cache)?,
-                bytes(key, key_len, "key")?,
-                bytes(element, element_len, "element")?,
-                out_slice(hits, hits_capacity, "hits")?,
-                out_slice(names, names_capacity, "names")?,
-                out(hit_count, "hit_count")?,
-                out(names_len, "names_len")?,
-            )
-        };
-        *hit_count = 0;
-        *names_len = 0;
-        // SAFETY: this function's `# Safety` section guarantees what the calls need: `params` is
-        // NULL or an initialised `sutra_search_params`, as `search_params` requires. NULL and bad
-        // lengths come back as errors, never dereferenced.
-        let params = unsafe { search_params(params) };
-        let found = engine.vsearch(key, Query::Element(element), &params)?;
-        search_into(found, hits, names, hit_count, names_len)
-    })
+    // SAFETY: this function's `# Safety` section guarantees what the calls need: every pointer
+    // argument meets `vector_search`'s `# Safety` (the same as this function's). NULL and bad
+    // lengths come back as errors, never dereferenced.
+    unsafe {
+        vector_search(
+            cache,
+            key,
+            key_len,
+            QueryFrom::Element(element, element_len),
+            None,
+            params,
+            hits,
+            hits_capacity,
+            names,
+            names_capacity,
+            hit_count,
+            names_len,
+            err,
+        )
+    }
 }
 
 /// Removes, atomically with respect to other writes to the set, every element whose score

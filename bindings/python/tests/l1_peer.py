@@ -61,8 +61,12 @@ def main() -> None:
                     reads += 1
                     if cache.get_sync(text, model) == old:
                         violations += 1
+            st = cache.stats()
             print(json.dumps({"changed_at": changed_at, "value": value,
-                              "violations": violations, "reads": reads}), flush=True)
+                              "violations": violations, "reads": reads,
+                              "l2_errors": cache.l2_cache.errors,
+                              "l2_last_error": cache.l2_cache.last_error,
+                              "l1": st["l1"], "time": time.time()}), flush=True)
     cache.close()
 
 

@@ -92,7 +92,7 @@ def change_and_watch(peer, text, change, expect):
     seen = peer.read()
     assert seen["changed_at"] is not None, "the peer kept serving the old vector for 60 s"
     assert seen["value"] == expect
-    assert seen["violations"] == 0, f"the old vector came back {seen['violations']} times"
+    assert seen["violations"] == 0, f"the old vector came back {seen['violations']} times: {seen}"
     return max(0.0, seen["changed_at"] - acked)
 
 
