@@ -4,8 +4,11 @@ bench/bench_seed_client.py). It answers JSON lines on stdin/stdout:
   {"op": "prime", "text", "model", "expect"}  -> read until `expect` is an L1 hit
   {"op": "watch", "text", "model", "old", "deadline", "after"}
       -> prints {"watching": true}, then reads until the value is no longer `old`; prints
-         {"changed_at": monotonic seconds or null, "value", "violations", "reads"}, where
-         violations counts reads of `old` among the `after` reads that follow the change
+         {"changed_at": monotonic seconds or null, "value", "violations", "reads",
+         "failed_reads", "l2_errors", "l2_last_error", "l1", "time"}, where violations counts
+         reads of `old` among the `after` reads that follow the change; a read the shard did
+         not answer (the client's non-critical failure, None) is not taken for the change but
+         listed in failed_reads
   {"op": "stats"} -> the cache's stats();  {"op": "quit"}
 
 Usage: python3 l1_peer.py <port> [namespace]
@@ -49,8 +52,16 @@ def main() -> None:
             print(json.dumps({"watching": True}), flush=True)
             changed_at = None
             value = old
+            failed_reads = []
             while time.monotonic() < end:
+                errors = cache.l2_cache.errors
                 value = cache.get_sync(text, model)
+                if cache.l2_cache.errors != errors:
+                    # A read the shard did not answer (the client's non-critical failure gives
+                    # None): not the change watched for; noted and read again.
+                    failed_reads.append(cache.l2_cache.last_error)
+                    value = old
+                    continue
                 if value != old:
                     changed_at = time.monotonic()
                     break
@@ -64,6 +75,7 @@ def main() -> None:
             st = cache.stats()
             print(json.dumps({"changed_at": changed_at, "value": value,
                               "violations": violations, "reads": reads,
+                              "failed_reads": failed_reads,
                               "l2_errors": cache.l2_cache.errors,
                               "l2_last_error": cache.l2_cache.last_error,
                               "l1": st["l1"], "time": time.time()}), flush=True)
