@@ -17,6 +17,8 @@ pub mod cluster;
 mod engine;
 mod error;
 mod ffi;
+#[doc(hidden)]
+pub mod fuzzing;
 mod glob;
 #[doc(hidden)]
 pub mod index;

@@ -8,6 +8,7 @@ mod config;
 mod config_values;
 mod connection;
 mod frame;
+pub(crate) mod fuzzing;
 mod http;
 mod listener;
 mod metrics;

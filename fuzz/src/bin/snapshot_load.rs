@@ -1,0 +1,3 @@
+fn main() {
+    afl::fuzz!(|data: &[u8]| sutra_cache_fuzz::snapshot_load(data));
+}

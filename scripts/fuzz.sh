@@ -1,0 +1,114 @@
+#!/usr/bin/env bash
+# Coverage-guided fuzzing of every decoder that reads outside bytes, with AFL++ through
+# cargo-afl (stable Rust; see fuzz/README.md for why this harness).
+#
+#   scripts/fuzz.sh install            cargo-afl (pinned) and AFL++ built from its bundled source
+#   scripts/fuzz.sh build              the targets under fuzz/, instrumented (release)
+#   scripts/fuzz.sh smoke [SECONDS]    every target in turn, SECONDS in all (default 60)
+#   scripts/fuzz.sh run TARGET SECS    one target for SECS seconds, corpus kept in fuzz/out/
+#   scripts/fuzz.sh campaign SECS      every target SECS seconds each, then a stats table
+#   scripts/fuzz.sh replay             every committed seed and regression input through every
+#                                      target, uninstrumented (plain cargo run: no AFL needed)
+#   scripts/fuzz.sh stats              the table of executions/edges/crashes of fuzz/out/*
+# Any crash or hang AFL++ saves makes smoke/campaign exit non-zero and name the file.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root/fuzz"
+export CARGO_INCREMENTAL=0
+AFL_VERSION=0.18.2
+TARGETS="resp_frame commands http_request wal_decode snapshot_load filter_expr ffi_args"
+
+install() {
+  if ! cargo afl --version 2>/dev/null | grep -q "$AFL_VERSION"; then
+    echo "fuzz: cargo install cargo-afl $AFL_VERSION"
+    cargo install --locked cargo-afl --version "$AFL_VERSION"
+  fi
+  # AFL++ itself (afl-fuzz and its runtime), built once per rustc version from the source
+  # the crate ships. No LLVM plugins: this machine's llvm-config is not rustc's LLVM, so the
+  # targets are instrumented with rustc's own SanitizerCoverage (the cargo-afl default).
+  if ! cargo afl fuzz -h >/dev/null 2>&1; then
+    echo "fuzz: building AFL++ (cargo afl config --build)"
+    cargo afl config --build --force
+  fi
+}
+
+afl_env() {
+  # A shared machine: no CPU pinning, no frequency or core_pattern demands, no curses UI.
+  export AFL_NO_UI=1 AFL_SKIP_CPUFREQ=1 AFL_NO_AFFINITY=1 AFL_I_DONT_CARE_ABOUT_MISSING_CRASHES=1
+  export AFL_QUIET=1
+  # Inputs are written under /dev/shm by the file-reading targets; keep AFL's own files there
+  # too when it exists (a campaign writes its queue thousands of times a second).
+  [ -d /dev/shm ] && export AFL_TMPDIR=/dev/shm
+}
+
+build() {
+  install
+  echo "fuzz: building the targets (cargo afl build --release, target dir fuzz/target/afl)"
+  CARGO_TARGET_DIR=target/afl cargo afl build --release --bins
+}
+
+# run_one TARGET SECONDS OUTDIR: AFL++ on TARGET for SECONDS; resumes OUTDIR when it exists.
+run_one() {
+  local t=$1 secs=$2 out=$3 input=corpus/$1
+  afl_env
+  if [ -f "$out/default/fuzzer_stats" ]; then input=-; fi
+  AFL_AUTORESUME=1 cargo afl fuzz -i "$input" -o "$out" -V "$secs" -t 2000 \
+    -- "target/afl/release/$t" >"$out.log" 2>&1 || {
+      echo "fuzz: afl-fuzz $t failed; the end of $out.log:"; tail -20 "$out.log"; return 1; }
+}
+
+crashes_of() { ls "$1"/default/crashes/id:* 2>/dev/null || true; }
+
+stat_of() { sed -n "s/^$2 *: *//p" "$1/default/fuzzer_stats" 2>/dev/null | head -1; }
+
+table() {
+  printf '%-14s %12s %9s %8s %10s %8s %8s %7s\n' target execs secs exec/s edges corpus crashes hangs
+  for t in $TARGETS; do
+    local o=$1/$t
+    [ -f "$o/default/fuzzer_stats" ] || continue
+    printf '%-14s %12s %9s %8s %10s %8s %8s %7s\n' "$t" "$(stat_of "$o" execs_done)" \
+      "$(stat_of "$o" run_time)" "$(stat_of "$o" execs_per_sec)" \
+      "$(stat_of "$o" edges_found)/$(stat_of "$o" total_edges)" "$(stat_of "$o" corpus_count)" \
+      "$(stat_of "$o" saved_crashes)" "$(stat_of "$o" saved_hangs)"
+  done
+}
+
+check_crashes() {
+  local found=0
+  for t in $TARGETS; do
+    for c in $(crashes_of "$1/$t"); do
+      echo "fuzz: CRASH in $t: $c (replay: target/afl/release/$t < '$c')"; found=1
+    done
+  done
+  return $found
+}
+
+cmd=${1:-smoke}
+case $cmd in
+  install) install ;;
+  build) build ;;
+  run)
+    build
+    mkdir -p out
+    run_one "$2" "${3:-600}" "out/$2"
+    table out; check_crashes out ;;
+  campaign)
+    build
+    mkdir -p out
+    for t in $TARGETS; do echo "fuzz: $t for ${2:-600} s"; run_one "$t" "${2:-600}" "out/$t"; done
+    table out; check_crashes out ;;
+  smoke)
+    total=${2:-60}
+    build
+    n=$(echo $TARGETS | wc -w)
+    each=$(( total / n )); [ "$each" -ge 1 ] || each=1
+    dir=$(mktemp -d)
+    for t in $TARGETS; do run_one "$t" "$each" "$dir/$t"; done
+    table "$dir"
+    status=0; check_crashes "$dir" || status=1
+    rm -rf "$dir"
+    exit $status ;;
+  replay) cargo run --release --bin replay -- "${@:2}" ;;
+  stats) table out ;;
+  *) echo "usage: scripts/fuzz.sh install|build|smoke [SECS]|run TARGET SECS|campaign SECS|replay|stats" >&2; exit 2 ;;
+esac
