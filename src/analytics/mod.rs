@@ -15,9 +15,11 @@
 //! nothing of the engine, the store, or the front ends.
 
 pub mod hist;
+pub mod log;
 mod persist;
 pub mod query;
 pub mod series;
+pub mod topk;
 
 use std::cell::Cell;
 use std::collections::HashMap;
@@ -46,6 +48,15 @@ pub struct AnalyticsConfig {
     pub max_series: usize,
     /// Rewrite the snapshot (and empty the log) once the log holds this many records.
     pub compact_after_records: u64,
+    /// Entries of the lookup log ([`log::LookupLog`], 16 bytes each; rounded up to a power
+    /// of two; 0 = no log, so no topics or hot concepts). Default 2^22: 64 MiB at most.
+    pub lookup_log_entries: usize,
+    /// Counters of the space-saving summary a hot-concepts query uses (40 bytes each while
+    /// it runs); its counts are within lookups / counters of the truth. Default 4,096.
+    pub hot_counters: usize,
+    /// A miss is attributed to a topic when its element is written within this many seconds
+    /// after it (the cache-aside pattern: miss, compute, set). Default 300.
+    pub attribution_s: u64,
 }
 
 impl Default for AnalyticsConfig {
@@ -69,6 +80,9 @@ impl Default for AnalyticsConfig {
             latency_sample_every: 16,
             max_series: 1_024,
             compact_after_records: 100_000,
+            lookup_log_entries: 1 << 22,
+            hot_counters: 4_096,
+            attribution_s: 300,
         }
     }
 }
@@ -195,6 +209,8 @@ pub struct Analytics {
     sample_mask: u32,
     sync_every_ms: Option<u64>,
     state: Mutex<State>,
+    /// The last lookups and writes of elements (topics and hot concepts).
+    pub log: log::LookupLog,
     /// Held from reading the sources to closing their deltas, so two ticks never interleave
     /// (an older reading closed after a newer one would look like a counter reset).
     tick_lock: Mutex<()>,
@@ -222,7 +238,13 @@ impl Analytics {
             }
             st.files = Some(files);
         }
+        let entries = if cfg.enabled {
+            cfg.lookup_log_entries
+        } else {
+            0
+        };
         Ok(Self {
+            log: log::LookupLog::new(entries),
             cfg,
             sample_mask,
             sync_every_ms,
@@ -273,6 +295,7 @@ impl Analytics {
     pub fn baseline(&self, now_ms: u64, sources: &[Source<'_>]) {
         let mut st = self.state.lock();
         st.last_s = Some(now_ms / 1000);
+        self.log.mark(now_ms / 1000);
         for s in sources {
             st.prev.insert(s.id, (s.counts, s.hist));
         }
@@ -293,6 +316,9 @@ impl Analytics {
         }
         let now_s = now_ms / 1000;
         let mut st = self.state.lock();
+        if st.last_s.is_none_or(|at| now_s > at) {
+            self.log.mark(now_s);
+        }
         let Some(at) = st.last_s else {
             st.last_s = Some(now_s);
             for s in sources {

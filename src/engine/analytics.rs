@@ -1,9 +1,11 @@
 //! The engine's side of the analytics (`crate::analytics`): reading the store's counters at
 //! each tick, timing sampled lookups, and the query calls.
 
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Instant;
 
+use crate::analytics::log::Ev;
 use crate::analytics::{self, Analytics, AnalyticsConfig, Bucket, SeriesKey, Source, Window};
 use crate::engine::api::Engine;
 use crate::error::Result;
@@ -104,9 +106,15 @@ impl Engine {
     /// Closes what the counters gained into the series when the clock has reached a new
     /// second since the last tick (the maintenance thread calls it every period; call it
     /// yourself with an engine opened with `active_expire_interval_ms: 0` and a manual
-    /// clock). The queries below tick first.
+    /// clock). The queries below close the current second's counts first.
     pub fn analytics_tick(&self) -> Result<()> {
         tick(&self.analytics, &self.store, self.store.now_ms(), false)
+    }
+
+    /// Closes what the counters gained so far into the current tick's second, even within
+    /// it (the queries do, so they see every lookup made before them).
+    fn analytics_tick_now(&self) -> Result<()> {
+        tick(&self.analytics, &self.store, self.store.now_ms(), true)
     }
 
     /// The analytics configuration.
@@ -117,7 +125,7 @@ impl Engine {
     /// Sums over the last `window_s` seconds of one vector set's series (`set: None`: the
     /// whole shard); `None` when that series never saw anything.
     pub fn analytics_window(&self, set: Option<&[u8]>, window_s: u64) -> Result<Option<Window>> {
-        self.analytics_tick()?;
+        self.analytics_tick_now()?;
         Ok(self.analytics.window(set, self.store.now_ms(), window_s))
     }
 
@@ -130,7 +138,7 @@ impl Engine {
         from_s: u64,
         to_s: u64,
     ) -> Result<Vec<Bucket>> {
-        self.analytics_tick()?;
+        self.analytics_tick_now()?;
         self.analytics.buckets(set, width_s, from_s, to_s)
     }
 
@@ -142,5 +150,670 @@ impl Engine {
     /// Bytes held by each series now.
     pub fn analytics_memory(&self) -> Vec<(SeriesKey, usize)> {
         self.analytics.memory()
+    }
+}
+
+/// The answer to an analytics phrase ([`Engine::analytics_query`]): the seed's sentence and
+/// the same figures.
+#[derive(Clone, Debug, Default, serde::Serialize)]
+pub struct AnalyticsAnswer {
+    /// `hit_rate`, `hot` or `performance`.
+    pub ask: &'static str,
+    /// The sentence ("Cache hit rate for financial concepts: 73.4% (1,234 hits, 441 misses)").
+    pub answer: String,
+    /// The topic words as asked.
+    pub topic: Option<String>,
+    /// How the topic resolved: `shard` (no topic), `vector set` (sets named for it),
+    /// `attribute value` (elements whose `.topic`, `.category`, `.source` or `.domain` is the
+    /// topic) or `cached embedding` (elements near the cached element named by the topic).
+    pub resolved_as: &'static str,
+    /// What it resolved to: the sets, the FILTER expression, or `set element`.
+    pub resolved_to: Vec<String>,
+    /// The window, s.
+    pub window_seconds: u64,
+    /// "the last hour".
+    pub window: String,
+    /// Lookups that found an entry (of the topic).
+    pub hits: u64,
+    /// Lookups that found none (attributed to the topic, with one).
+    pub misses: u64,
+    /// Hits plus misses.
+    pub lookups: u64,
+    /// Hits over lookups; `None` with no lookups.
+    pub hit_rate: Option<f64>,
+    /// Misses no topic could be given (topics by attribute or embedding only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unattributed_misses: Option<u64>,
+    /// Writes, evictions, expirations, invalidations (from the series: shard or sets).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub writes: Option<u64>,
+    #[allow(missing_docs)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub evictions: Option<u64>,
+    #[allow(missing_docs)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expirations: Option<u64>,
+    #[allow(missing_docs)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub invalidations: Option<u64>,
+    /// Median sampled lookup latency, µs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub latency_p50_us: Option<f64>,
+    /// 99th percentile sampled lookup latency, µs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub latency_p99_us: Option<f64>,
+    /// The hot concepts (`hot`), largest count first.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub concepts: Vec<HotConcept>,
+    /// Each concept's count is within this of the truth (`hot`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error_bound: Option<u64>,
+}
+
+/// Why a phrase got no answer.
+#[derive(Debug)]
+pub enum QueryRefusal {
+    /// Not in the grammar (the text is [`analytics::query::GRAMMAR`]).
+    Unreadable(&'static str),
+    /// In the grammar, but naming nothing this shard knows, or asking what it cannot answer.
+    Unanswerable(String),
+}
+
+fn name_parts(name: &[u8]) -> Vec<String> {
+    String::from_utf8_lossy(name)
+        .to_lowercase()
+        .split([':', '-', '_', '/', '.'])
+        .map(str::to_owned)
+        .collect()
+}
+
+fn percent(r: Option<f64>) -> String {
+    r.map_or("n/a".into(), |r| format!("{:.1}%", r * 100.0))
+}
+
+/// The attributes a topic word is looked for in.
+const TOPIC_FIELDS: [&str; 4] = ["topic", "category", "source", "domain"];
+
+/// Whether the JSON attributes have `value` (case ignored) as one of [`TOPIC_FIELDS`].
+fn has_attr_value(attrs: Option<&str>, value: &str) -> bool {
+    let Some(Ok(serde_json::Value::Object(m))) = attrs.map(serde_json::from_str) else {
+        return false;
+    };
+    TOPIC_FIELDS.iter().any(|f| {
+        m.get(*f)
+            .and_then(|v| v.as_str())
+            .is_some_and(|v| v.eq_ignore_ascii_case(value))
+    })
+}
+
+enum Resolved {
+    Shard,
+    Sets(Vec<Vec<u8>>),
+    Attr(String),
+    Embedding(Vec<u8>, Vec<u8>, f32),
+}
+
+impl Engine {
+    /// The vector sets that exist now, by name.
+    pub fn analytics_live_sets(&self) -> Vec<Vec<u8>> {
+        let mut v: Vec<Vec<u8>> = self
+            .store
+            .set_counters
+            .lock()
+            .iter()
+            .filter(|(_, c)| Arc::strong_count(c) > 1)
+            .map(|(n, _)| n.to_vec())
+            .collect();
+        v.sort();
+        v.dedup();
+        v
+    }
+
+    /// The vector sets a topic word names: a set called exactly that, else those with it as
+    /// one part of their name between `:` `-` `_` `/` `.` (case ignored).
+    pub fn analytics_topic_sets(&self, topic: &str) -> Vec<Vec<u8>> {
+        let t = topic.to_lowercase();
+        let joined = [t.replace(' ', "_"), t.replace(' ', "-")];
+        let keys = self.analytics_live_sets();
+        if let Some(k) = keys.iter().find(|k| k.eq_ignore_ascii_case(t.as_bytes())) {
+            return vec![k.clone()];
+        }
+        keys.into_iter()
+            .filter(|k| {
+                let parts = name_parts(k);
+                parts.iter().any(|p| *p == t || joined.contains(p))
+            })
+            .collect()
+    }
+
+    fn resolve_topic(&self, topic: Option<&str>) -> std::result::Result<Resolved, QueryRefusal> {
+        let Some(t) = topic else {
+            return Ok(Resolved::Shard);
+        };
+        let sets = self.analytics_topic_sets(t);
+        if !sets.is_empty() {
+            return Ok(Resolved::Sets(sets));
+        }
+        let live = self.analytics_live_sets();
+        for set in &live {
+            let any = self
+                .with_set(set, |vs, _| {
+                    Ok(vs.live_slots().any(|s| {
+                        vs.elem(s)
+                            .is_some_and(|e| has_attr_value(e.attrs.as_deref(), t))
+                    }))
+                })
+                .ok()
+                .flatten()
+                .unwrap_or(false);
+            if any {
+                return Ok(Resolved::Attr(t.to_string()));
+            }
+        }
+        for set in &live {
+            if let Ok(Some(info)) = self.vinfo(set) {
+                if self.vismember(set, t.as_bytes()).unwrap_or(false) {
+                    let threshold = match info.metric {
+                        crate::Metric::Cosine => 0.7,
+                        _ => 0.85,
+                    };
+                    return Ok(Resolved::Embedding(
+                        set.clone(),
+                        t.as_bytes().to_vec(),
+                        threshold,
+                    ));
+                }
+            }
+        }
+        let names: Vec<String> = live
+            .iter()
+            .map(|k| String::from_utf8_lossy(k).into_owned())
+            .collect();
+        Err(QueryRefusal::Unanswerable(format!(
+            "unknown topic '{t}': no vector set is named for it, no element has it as .{} and no element is called so (sets: {})",
+            TOPIC_FIELDS.join(", ."),
+            if names.is_empty() { "none".into() } else { names.join(", ") }
+        )))
+    }
+
+    /// Answers a phrase of the analytics grammar ([`analytics::query::GRAMMAR`]): hit rate
+    /// or hot concepts (optionally for a topic) or performance over a window. Deterministic:
+    /// no model.
+    pub fn analytics_query(
+        &self,
+        text: &str,
+    ) -> std::result::Result<AnalyticsAnswer, QueryRefusal> {
+        use analytics::query::{parse, thousands, Ask, GRAMMAR};
+        let p = parse(text).map_err(|()| QueryRefusal::Unreadable(GRAMMAR))?;
+        let internal = |e: crate::Error| QueryRefusal::Unanswerable(e.to_string());
+        let resolved = self.resolve_topic(p.topic.as_deref())?;
+        let topic_text = p
+            .topic
+            .as_ref()
+            .map(|t| format!(" for {t} concepts"))
+            .unwrap_or_default();
+        let mut a = AnalyticsAnswer {
+            topic: p.topic.clone(),
+            window_seconds: p.window_s,
+            window: p.window_text.clone(),
+            ..Default::default()
+        };
+        let live = self.analytics_live_sets();
+        let topic_owned;
+        let (sets_for_topic, topic): (Vec<Vec<u8>>, Option<Topic<'_>>) = match &resolved {
+            Resolved::Shard => {
+                a.resolved_as = "shard";
+                (live.clone(), None)
+            }
+            Resolved::Sets(s) => {
+                a.resolved_as = "vector set";
+                a.resolved_to = s
+                    .iter()
+                    .map(|k| String::from_utf8_lossy(k).into_owned())
+                    .collect();
+                (s.clone(), None)
+            }
+            Resolved::Attr(v) => {
+                a.resolved_as = "attribute value";
+                a.resolved_to = TOPIC_FIELDS
+                    .iter()
+                    .map(|f| format!(".{f} == {}", serde_json::Value::from(v.as_str())))
+                    .collect();
+                (live.clone(), Some(Topic::AttrValue(v)))
+            }
+            Resolved::Embedding(set, el, t) => {
+                a.resolved_as = "cached embedding";
+                a.resolved_to = vec![format!(
+                    "{} {}",
+                    String::from_utf8_lossy(set),
+                    String::from_utf8_lossy(el)
+                )];
+                topic_owned = Topic::Near {
+                    query: crate::Query::Element(el),
+                    threshold: *t,
+                };
+                (vec![set.clone()], Some(topic_owned))
+            }
+        };
+        match p.ask {
+            Ask::Hot { top } => {
+                a.ask = "hot";
+                let mut all = Vec::new();
+                let mut bound = 0;
+                for s in &sets_for_topic {
+                    match self.analytics_hot(s, topic.as_ref(), top, p.window_s) {
+                        Ok(h) => {
+                            bound = bound.max(h.error_bound);
+                            a.lookups += h.lookups;
+                            all.extend(h.concepts);
+                        }
+                        Err(crate::Error::InvalidArgument { arg: "set", .. }) => {}
+                        Err(e) => return Err(internal(e)),
+                    }
+                }
+                all.sort_by(|x, y| y.count.cmp(&x.count).then(x.element.cmp(&y.element)));
+                all.truncate(top);
+                a.error_bound = Some(bound);
+                let what = p
+                    .topic
+                    .as_ref()
+                    .map(|t| format!("{t} concepts"))
+                    .unwrap_or("concepts".into());
+                a.answer = if all.is_empty() {
+                    format!("No {what} were queried in {}", p.window_text)
+                } else {
+                    format!(
+                        "Most queried {what} in {}: {}",
+                        p.window_text,
+                        all.iter()
+                            .map(|c| format!(
+                                "{} ({})",
+                                String::from_utf8_lossy(&c.element),
+                                thousands(c.count)
+                            ))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )
+                };
+                a.concepts = all;
+                return Ok(a);
+            }
+            Ask::HitRate | Ask::Performance if topic.is_some() => {
+                let mut unattributed = 0;
+                for s in &sets_for_topic {
+                    match self.analytics_topic(s, topic.as_ref().expect("some"), p.window_s) {
+                        Ok(t) => {
+                            a.hits += t.hits;
+                            a.misses += t.misses;
+                            unattributed += t.unattributed_misses;
+                        }
+                        Err(crate::Error::InvalidArgument { arg: "set", .. }) => {}
+                        Err(e) => return Err(internal(e)),
+                    }
+                }
+                a.unattributed_misses = Some(unattributed);
+            }
+            _ => {
+                let mut w = Window::default();
+                let windows: Vec<Option<Window>> = match &resolved {
+                    Resolved::Sets(s) => s
+                        .iter()
+                        .map(|s| self.analytics_window(Some(s), p.window_s))
+                        .collect::<Result<_>>()
+                        .map_err(internal)?,
+                    _ => vec![self.analytics_window(None, p.window_s).map_err(internal)?],
+                };
+                for x in windows.into_iter().flatten() {
+                    w.counts.add(&x.counts);
+                    w.latency.add(&x.latency);
+                }
+                let c = w.counts;
+                let us = |q| w.latency.quantile(q).map(|ns| ns as f64 / 1000.0);
+                a.hits = c.hits();
+                a.misses = c.misses();
+                a.writes = Some(c.0[2]);
+                a.evictions = Some(c.0[3]);
+                a.expirations = Some(c.0[4]);
+                a.invalidations = Some(c.0[5]);
+                a.latency_p50_us = us(0.5);
+                a.latency_p99_us = us(0.99);
+            }
+        }
+        a.lookups = a.hits + a.misses;
+        a.hit_rate = (a.lookups > 0).then(|| a.hits as f64 / a.lookups as f64);
+        let by = match a.resolved_as {
+            "attribute value" => " (topic by attribute value)",
+            "cached embedding" => " (topic by cached embedding)",
+            _ => "",
+        };
+        if p.ask == Ask::HitRate || a.writes.is_none() {
+            a.ask = "hit_rate";
+            a.answer = match a.hit_rate {
+                Some(r) => format!(
+                    "Cache hit rate{topic_text}: {} ({} hits, {} misses){by}",
+                    percent(Some(r)),
+                    thousands(a.hits),
+                    thousands(a.misses)
+                ),
+                None => format!(
+                    "Cache hit rate{topic_text}: no lookups in {}{by}",
+                    p.window_text
+                ),
+            };
+        } else {
+            a.ask = "performance";
+            let us = |v: Option<f64>| v.map_or("n/a".into(), |v| format!("{v:.1} µs"));
+            a.answer = format!(
+                "Embedding cache performance{topic_text} over {}: {} lookups, hit rate {} ({} hits, {} misses), {} writes, {} evictions, {} expirations, {} invalidations, lookup latency p50 {}, p99 {}",
+                p.window_text,
+                thousands(a.lookups),
+                percent(a.hit_rate),
+                thousands(a.hits),
+                thousands(a.misses),
+                thousands(a.writes.unwrap_or(0)),
+                thousands(a.evictions.unwrap_or(0)),
+                thousands(a.expirations.unwrap_or(0)),
+                thousands(a.invalidations.unwrap_or(0)),
+                us(a.latency_p50_us),
+                us(a.latency_p99_us),
+            );
+        }
+        Ok(a)
+    }
+}
+
+/// A topic of one vector set: which of its elements' lookups belong to it.
+#[derive(Clone, Copy, Debug)]
+pub enum Topic<'a> {
+    /// Elements whose attributes pass a VSIM `FILTER` expression.
+    Filter(&'a crate::engine::filter::Filter),
+    /// Elements with this string as one of their `.topic`, `.category`, `.source` or
+    /// `.domain` attributes (what a topic word of the phrase grammar resolves to).
+    AttrValue(&'a str),
+    /// Elements whose similarity to a query (an element of the set or a vector) is at least
+    /// `threshold` (the engine's score: cosine similarity for cosine sets).
+    Near {
+        /// The centre of the neighbourhood.
+        query: crate::engine::types::Query<'a>,
+        /// Least engine score to belong.
+        threshold: f32,
+    },
+}
+
+/// A topic's hit rate over a window ([`Engine::analytics_topic`]), counted from the lookup
+/// log. A hit belongs to the topic when its element is in it now; a miss when its element
+/// was written within `attribution_seconds` after the miss (cache-aside: miss, compute, set)
+/// and is in the topic now. The misses that cannot be attributed are counted apart.
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize)]
+pub struct TopicHitRate {
+    /// Lookups of the topic's elements that found them.
+    pub hits: u64,
+    /// Attributed misses.
+    pub misses: u64,
+    /// `hits + misses`.
+    pub lookups: u64,
+    /// `hits / lookups`; `None` with no lookups.
+    pub hit_rate: Option<f64>,
+    /// Misses of the set whose element was not written within the attribution time after
+    /// (or is gone): they may belong to any topic.
+    pub unattributed_misses: u64,
+    /// Hits of the set whose element is gone since (their topic is unknown).
+    pub unresolved_hits: u64,
+    /// Every lookup of the set in the window.
+    pub set_lookups: u64,
+    /// The window, s.
+    pub window_seconds: u64,
+    /// Seconds after a miss within which a write attributes it.
+    pub attribution_seconds: u64,
+    /// Whether the lookup log still holds the whole window (else only its end was counted).
+    pub complete: bool,
+    /// The first second the log holds completely.
+    pub log_from: Option<u64>,
+}
+
+/// One hot concept.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct HotConcept {
+    /// The vector set.
+    #[serde(serialize_with = "lossy")]
+    pub set: Vec<u8>,
+    /// The element's name.
+    #[serde(serialize_with = "lossy")]
+    pub element: Vec<u8>,
+    /// Lookups counted (at most `error` more than the true count).
+    pub count: u64,
+    /// Most the count overestimates by (≤ the answer's `error_bound`).
+    pub error: u64,
+}
+
+/// The most-looked-up elements ([`Engine::analytics_hot`]).
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize)]
+pub struct HotConcepts {
+    /// Largest count first.
+    pub concepts: Vec<HotConcept>,
+    /// Lookups fed to the summary (those of the topic, when one was given).
+    pub lookups: u64,
+    /// Counters of the space-saving summary.
+    pub counters: usize,
+    /// Every count is within this of the truth: `lookups / counters`.
+    pub error_bound: u64,
+    /// Top counters left out because their element is not in the set now (never written, or
+    /// removed since).
+    pub not_cached: u64,
+    /// The window, s.
+    pub window_seconds: u64,
+    /// Whether the lookup log still holds the whole window.
+    pub complete: bool,
+    /// The first second the log holds completely.
+    pub log_from: Option<u64>,
+}
+
+fn lossy<S: serde::Serializer>(b: &[u8], s: S) -> std::result::Result<S::Ok, S::Error> {
+    s.serialize_str(&String::from_utf8_lossy(b))
+}
+
+impl Engine {
+    /// The window `[from, to)` in seconds ending now, as the series count it.
+    fn log_window(&self, window_s: u64) -> Result<(u64, u64)> {
+        if window_s == 0 {
+            return Err(crate::Error::invalid(
+                "window",
+                "a number of seconds of at least 1",
+            ));
+        }
+        self.analytics_tick_now()?;
+        let now_s = self.store.now_ms() / 1000;
+        Ok((now_s.saturating_sub(window_s), now_s + 1))
+    }
+
+    /// Which of `elems` (name hashes) of `set` belong to `topic` now; absent: not in the set.
+    fn topic_members(
+        &self,
+        set: &[u8],
+        topic: Option<&Topic<'_>>,
+        elems: impl Iterator<Item = u64>,
+    ) -> Result<HashMap<u64, bool>> {
+        let r = self.with_set(set, |vs, _| {
+            let prepared = match topic {
+                Some(Topic::Near { query, threshold }) => {
+                    Some((self.prepare(vs, *query)?, *threshold))
+                }
+                _ => None,
+            };
+            let mut out = HashMap::new();
+            for h in elems {
+                let Some(s) = vs.find_hash(h) else { continue };
+                let member = match (topic, &prepared) {
+                    (None, _) => true,
+                    (Some(Topic::Filter(f)), _) => {
+                        vs.elem(s).is_some_and(|e| f.matches(e.attrs.as_deref()))
+                    }
+                    (Some(Topic::AttrValue(v)), _) => vs
+                        .elem(s)
+                        .is_some_and(|e| has_attr_value(e.attrs.as_deref(), v)),
+                    (Some(Topic::Near { .. }), Some((q, t))) => vs.score(s, q) >= *t,
+                    (Some(Topic::Near { .. }), None) => false,
+                };
+                out.insert(h, member);
+            }
+            Ok(out)
+        })?;
+        Ok(r.unwrap_or_default())
+    }
+
+    fn known_set(&self, set: &[u8]) -> Result<()> {
+        match self.vinfo(set)? {
+            Some(_) => Ok(()),
+            None => Err(crate::Error::invalid(
+                "set",
+                format!(
+                    "an existing vector set ('{}' is none)",
+                    String::from_utf8_lossy(set)
+                ),
+            )),
+        }
+    }
+
+    /// A topic's hit rate in one vector set over the last `window_s` seconds, counted from
+    /// the lookup log (see [`TopicHitRate`] for what is attributed how).
+    pub fn analytics_topic(
+        &self,
+        set: &[u8],
+        topic: &Topic<'_>,
+        window_s: u64,
+    ) -> Result<TopicHitRate> {
+        self.known_set(set)?;
+        let (from, to) = self.log_window(window_s)?;
+        let tag = analytics::log::set_tag(self.store.hash(set));
+        let attribution = self.analytics.config().attribution_s;
+        let mut lookups: Vec<(u64, u64, u64, Ev)> = Vec::new();
+        let mut writes: HashMap<u64, Vec<(u64, u64)>> = HashMap::new();
+        let cov = self.analytics.log.scan(from, u64::MAX, |e| {
+            if e.set != tag {
+                return;
+            }
+            match e.ev {
+                Ev::Write => writes.entry(e.elem).or_default().push((e.idx, e.second)),
+                ev if e.second < to => lookups.push((e.idx, e.second, e.elem, ev)),
+                _ => {}
+            }
+        });
+        let members = self.topic_members(
+            set,
+            Some(topic),
+            lookups
+                .iter()
+                .map(|l| l.2)
+                .collect::<HashSet<_>>()
+                .into_iter(),
+        )?;
+        let mut out = TopicHitRate {
+            window_seconds: window_s,
+            attribution_seconds: attribution,
+            complete: cov.complete,
+            log_from: cov.from_s,
+            set_lookups: lookups.len() as u64,
+            ..Default::default()
+        };
+        for (idx, second, elem, ev) in lookups {
+            let member = members.get(&elem).copied();
+            if ev == Ev::Hit {
+                match member {
+                    Some(true) => out.hits += 1,
+                    Some(false) => {}
+                    None => out.unresolved_hits += 1,
+                }
+                continue;
+            }
+            let written_after = writes.get(&elem).is_some_and(|w| {
+                w.iter()
+                    .any(|&(i, s)| i > idx && s <= second.saturating_add(attribution))
+            });
+            match (written_after, member) {
+                (true, Some(true)) => out.misses += 1,
+                (true, Some(false)) => {}
+                _ => out.unattributed_misses += 1,
+            }
+        }
+        out.lookups = out.hits + out.misses;
+        out.hit_rate = (out.lookups > 0).then(|| out.hits as f64 / out.lookups as f64);
+        Ok(out)
+    }
+
+    /// The `k` most-looked-up elements of one vector set over the last `window_s` seconds
+    /// (only those of `topic`, when given): space-saving over the lookup log with the
+    /// configured number of counters, so each count is within `lookups / counters`.
+    pub fn analytics_hot(
+        &self,
+        set: &[u8],
+        topic: Option<&Topic<'_>>,
+        k: usize,
+        window_s: u64,
+    ) -> Result<HotConcepts> {
+        self.known_set(set)?;
+        if k == 0 {
+            return Err(crate::Error::invalid("count", "at least 1"));
+        }
+        let (from, to) = self.log_window(window_s)?;
+        let tag = analytics::log::set_tag(self.store.hash(set));
+        let m = self.analytics.config().hot_counters.max(k);
+        let mut ss = analytics::topk::SpaceSaving::new(m);
+        let cov = match topic {
+            None => self.analytics.log.scan(from, to, |e| {
+                if e.set == tag && e.ev != Ev::Write {
+                    ss.add(e.elem);
+                }
+            }),
+            Some(t) => {
+                let mut elems = Vec::new();
+                let cov = self.analytics.log.scan(from, to, |e| {
+                    if e.set == tag && e.ev != Ev::Write {
+                        elems.push(e.elem);
+                    }
+                });
+                let distinct: HashSet<u64> = elems.iter().copied().collect();
+                let members = self.topic_members(set, Some(t), distinct.into_iter())?;
+                for e in elems {
+                    if members.get(&e) == Some(&true) {
+                        ss.add(e);
+                    }
+                }
+                cov
+            }
+        };
+        let top = ss.top(m);
+        let mut out = HotConcepts {
+            lookups: ss.seen(),
+            counters: m,
+            error_bound: ss.bound(),
+            window_seconds: window_s,
+            complete: cov.complete,
+            log_from: cov.from_s,
+            ..Default::default()
+        };
+        self.with_set(set, |vs, _| {
+            for c in top {
+                if out.concepts.len() == k {
+                    break;
+                }
+                match vs.find_hash(c.item).and_then(|s| vs.elem(s)) {
+                    Some(e) => out.concepts.push(HotConcept {
+                        set: set.to_vec(),
+                        element: e.name.to_vec(),
+                        count: c.count,
+                        error: c.error,
+                    }),
+                    None => out.not_cached += 1,
+                }
+            }
+            Ok(())
+        })?;
+        Ok(out)
+    }
+
+    /// Bytes the lookup log can hold at most, and entries recorded so far.
+    pub fn analytics_log(&self) -> (usize, usize, u64) {
+        let l = &self.analytics.log;
+        (l.bytes(), l.capacity(), l.recorded())
     }
 }

@@ -12,6 +12,7 @@ mod types;
 mod vector;
 mod writer;
 
+pub use analytics::{AnalyticsAnswer, HotConcept, HotConcepts, QueryRefusal, Topic, TopicHitRate};
 pub use api::Engine;
 pub(crate) use blob::parse_redis_int;
 pub use check::{check_data_dir, DataDirCheck, SnapshotCheck};

@@ -1,8 +1,9 @@
-//! HTTP/1.x on the RESP port: `GET /health`, `GET /stats`, `GET /metrics`.
+//! HTTP/1.x on the RESP port: `GET /health`, `GET /stats` (and the seed's `/cache/stats`),
+//! `GET /metrics`, `GET /analytics?…` and `POST /api/query` (see [`super::http_analytics`]).
 //!
 //! A connection whose first line ends in `HTTP/1.0` or `HTTP/1.1` is HTTP. One request
 //! per connection (`Connection: close`); anything unexpected gets a 4xx, never a panic.
-//! With a password configured, /stats and /metrics need `Authorization: Bearer <password>`;
+//! With a password configured, everything but /health needs `Authorization: Bearer <password>`;
 //! /health stays open.
 
 use std::sync::atomic::Ordering::Relaxed;
@@ -12,6 +13,7 @@ use subtle::ConstantTimeEq;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
+use super::http_analytics::{self, MAX_BODY_BYTES};
 use super::metrics;
 use super::shared::Shared;
 
@@ -48,7 +50,16 @@ pub async fn serve(mut stream: TcpStream, mut buf: BytesMut, shared: &Shared) {
     shared.stats.http_requests.fetch_add(1, Relaxed);
     let response = loop {
         if let Some(end) = head_end(&buf) {
-            break respond(&buf[..end], shared);
+            match content_length(&buf[..end]) {
+                Err(()) => break plain(400, "Bad Request", "malformed Content-Length\n"),
+                Ok(n) if n > MAX_BODY_BYTES => {
+                    break plain(413, "Payload Too Large", "request body over 16 KiB\n")
+                }
+                Ok(n) if buf.len() >= end + n => {
+                    break respond(&buf[..end], &buf[end..end + n], shared)
+                }
+                Ok(_) => {}
+            }
         }
         if buf.len() > MAX_HEAD_BYTES {
             break plain(
@@ -84,8 +95,22 @@ fn plain(status: u16, reason: &str, body: &str) -> Vec<u8> {
     response(status, reason, "text/plain; charset=utf-8", "", body)
 }
 
-/// The full response to one request head.
-pub fn respond(head: &[u8], shared: &Shared) -> Vec<u8> {
+/// The body's length the head declares (0 without Content-Length).
+fn content_length(head: &[u8]) -> Result<usize, ()> {
+    let head = std::str::from_utf8(head).map_err(|_| ())?;
+    match head
+        .lines()
+        .skip(1)
+        .filter_map(|l| l.split_once(':'))
+        .find(|(name, _)| name.trim().eq_ignore_ascii_case("content-length"))
+    {
+        None => Ok(0),
+        Some((_, v)) => v.trim().parse().map_err(|_| ()),
+    }
+}
+
+/// The full response to one request (head and body).
+pub fn respond(head: &[u8], body: &[u8], shared: &Shared) -> Vec<u8> {
     let Ok(head) = std::str::from_utf8(head) else {
         return plain(400, "Bad Request", "request head is not UTF-8\n");
     };
@@ -114,8 +139,42 @@ pub fn respond(head: &[u8], shared: &Shared) -> Vec<u8> {
             r
         }
     };
+    let json = |(status, text): (u16, String)| {
+        if status == 200 {
+            response(200, "OK", "application/json", "", &text)
+        } else {
+            plain(
+                status,
+                if status == 400 {
+                    "Bad Request"
+                } else {
+                    "Error"
+                },
+                &text,
+            )
+        }
+    };
     match path {
-        "/health" | "/stats" | "/metrics" if !is_get => response(
+        "/api/query" if method != "POST" => response(
+            405,
+            "Method Not Allowed",
+            "text/plain; charset=utf-8",
+            "Allow: POST\r\n",
+            "POST a phrase: {\"query\": \"Show embedding cache performance\"}\n",
+        ),
+        "/stats" | "/metrics" | "/cache/stats" | "/analytics" | "/api/query"
+            if !bearer_ok(shared, authorization) =>
+        {
+            response(
+                401,
+                "Unauthorized",
+                "text/plain; charset=utf-8",
+                "WWW-Authenticate: Bearer realm=\"sutra-cache\"\r\n",
+                "a Bearer token is required\n",
+            )
+        }
+        "/api/query" => json(http_analytics::api_query(shared, body)),
+        "/health" | "/stats" | "/metrics" | "/cache/stats" | "/analytics" if !is_get => response(
             405,
             "Method Not Allowed",
             "text/plain; charset=utf-8",
@@ -129,14 +188,8 @@ pub fn respond(head: &[u8], shared: &Shared) -> Vec<u8> {
             "",
             &metrics::health_json(shared),
         )),
-        "/stats" | "/metrics" if !bearer_ok(shared, authorization) => response(
-            401,
-            "Unauthorized",
-            "text/plain; charset=utf-8",
-            "WWW-Authenticate: Bearer realm=\"sutra-cache\"\r\n",
-            "a Bearer token is required\n",
-        ),
-        "/stats" => with_body(response(
+        "/analytics" => with_body(json(http_analytics::analytics(shared, target))),
+        "/stats" | "/cache/stats" => with_body(response(
             200,
             "OK",
             "application/json",
@@ -153,7 +206,7 @@ pub fn respond(head: &[u8], shared: &Shared) -> Vec<u8> {
         _ => plain(
             404,
             "Not Found",
-            "not found: try /health, /stats or /metrics\n",
+            "not found: try /health, /stats, /cache/stats, /metrics, /analytics or POST /api/query\n",
         ),
     }
 }

@@ -10,6 +10,7 @@ mod connection;
 mod frame;
 pub(crate) mod fuzzing;
 mod http;
+mod http_analytics;
 mod listener;
 mod metrics;
 mod probe;

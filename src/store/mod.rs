@@ -155,6 +155,7 @@ impl Store {
     /// registry reaches a power of two from 1,024 on, so it stays within twice the live sets
     /// when no analytics tick runs (analytics off, or an engine nobody ticks); amortised O(1).
     pub fn register_set(&self, key: &[u8], counters: &Arc<vset::EventCounters>) {
+        counters.log_id.store(self.hash(key), Ordering::Relaxed);
         let mut reg = self.set_counters.lock();
         reg.push((key.into(), counters.clone()));
         if reg.len() >= 1024 && reg.len().is_power_of_two() {

@@ -51,6 +51,8 @@ pub(crate) struct EventCounters {
     pub invalidations: AtomicU64,
     /// Latency of the sampled lookups (see [`crate::analytics::sample_start`]).
     pub latency: LatencyHist,
+    /// The set's name hash, as the lookup log records it (set at registration).
+    pub log_id: AtomicU64,
 }
 
 impl EventCounters {
@@ -189,6 +191,17 @@ impl VectorSet {
                 self.elems[s as usize]
                     .as_ref()
                     .is_some_and(|e| &*e.name == name)
+            })
+            .copied()
+    }
+
+    /// The live element whose name hashes to `hash` (the lookup log keeps hashes, not names).
+    pub fn find_hash(&self, hash: u64) -> Option<u32> {
+        self.index
+            .find(hash, |&s| {
+                self.elems[s as usize]
+                    .as_ref()
+                    .is_some_and(|e| e.hash == hash)
             })
             .copied()
     }

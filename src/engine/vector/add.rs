@@ -2,6 +2,7 @@
 
 use std::sync::atomic::Ordering;
 
+use crate::analytics::log::Ev;
 use crate::engine::api::Engine;
 use crate::engine::types::*;
 use crate::error::{Error, Result, SetParam};
@@ -320,6 +321,11 @@ impl Engine {
                 added += is_new as usize;
                 store.account(is_new as i64, delta);
                 set.counters.sets.fetch_add(1, Ordering::Relaxed);
+                self.analytics.log.record(
+                    set.counters.log_id.load(Ordering::Relaxed),
+                    eh,
+                    Ev::Write,
+                );
                 let e = EntryRef {
                     key: slot,
                     elem: es,

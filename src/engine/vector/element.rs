@@ -3,6 +3,7 @@
 use std::sync::atomic::Ordering;
 
 use super::check::find_elem;
+use crate::analytics::log::Ev;
 use crate::engine::api::Engine;
 use crate::engine::types::*;
 use crate::error::{Error, Result};
@@ -121,8 +122,11 @@ impl Engine {
         let mut expired_elem = false;
         // One lookup of the key and one of the element under the read lock; the clock is read
         // only when the set or the element has a TTL.
+        let eh = store.hash(element);
+        let log = &self.analytics.log;
         let r = self.with_set_slot(key, &now, |set, data, slot, shard| {
-            if let Some(s) = set.find(store.hash(element), element) {
+            let set_id = set.counters.log_id.load(Ordering::Relaxed);
+            if let Some(s) = set.find(eh, element) {
                 let el = set.elem(s).expect("live");
                 if now.expired(el.expires_at) {
                     expired_elem = true;
@@ -132,11 +136,13 @@ impl Engine {
                     store.touch(shard, data, e, &el.meta, &now);
                     set.counters.hits.fetch_add(1, Ordering::Relaxed);
                     store.counters.events.hits.fetch_add(1, Ordering::Relaxed);
+                    log.record(set_id, eh, Ev::Hit);
                     self.lookup_timed(t0, Some(&set.counters));
                     return Ok(Some(()));
                 }
             }
             set.counters.misses.fetch_add(1, Ordering::Relaxed);
+            log.record(set_id, eh, Ev::Miss);
             self.lookup_timed(t0, Some(&set.counters));
             Ok(None)
         })?;
@@ -147,6 +153,8 @@ impl Engine {
             Some(Some(())) => Ok(Some(())),
             Some(None) | None => {
                 if r.is_none() {
+                    // No such set yet: a cache-aside miss that the set's creation may follow.
+                    log.record(store.hash(key), eh, Ev::Miss);
                     self.lookup_timed(t0, None);
                 }
                 store.counters.events.misses.fetch_add(1, Ordering::Relaxed);

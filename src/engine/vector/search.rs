@@ -10,7 +10,7 @@ use crate::error::{Error, Result};
 use crate::store::{expired, PreparedQuery, VIndex, VectorSet};
 
 impl Engine {
-    pub(super) fn prepare(&self, set: &VectorSet, query: Query<'_>) -> Result<PreparedQuery> {
+    pub(crate) fn prepare(&self, set: &VectorSet, query: Query<'_>) -> Result<PreparedQuery> {
         match query {
             Query::Vector(v) => {
                 self.check_vector(v)?;

@@ -2,6 +2,7 @@
 //! Every handler is a thin translation: parse arguments → one engine call → encode reply.
 
 mod acl;
+mod analytics;
 mod cache;
 mod client;
 mod cluster;
@@ -296,6 +297,7 @@ pub static COMMANDS: &[Spec] = &[
     spec!("vpttl", 3, READ, KEY1, Reads::Element, "sutra", cache::vpttl, "Time to live of an element in milliseconds."),
     spec!("vpersist", 3, &["write", "fast"], KEY1, Reads::Nothing, "sutra", cache::vpersist, "Removes an element's expiry."),
     spec!("vinvalidate", -6, WRITE, KEY1, Reads::Nothing, "sutra", cache::vinvalidate, "Atomically removes every element at least this similar."),
+    spec!("analytics", -2, READ, NOKEY, Reads::Nothing, "sutra", analytics::analytics, "Cache analytics: SETS, HITRATE, SERIES, TOPIC, HOT, QUERY, LOG, HELP."),
     spec!("cachestats", -1, READ, NOKEY, Reads::Nothing, "sutra", cache::cachestats, "Hits, misses and hit rate, global or of one set."),
     // cluster (--cluster-mode)
     spec!("cluster", -2, &["loading", "stale"], NOKEY, Reads::Nothing, "cluster", cluster::cluster, "CLUSTER SLOTS|SHARDS|NODES|INFO|MYID|KEYSLOT|COUNTKEYSINSLOT|GETKEYSINSLOT|HELP."),
