@@ -26,7 +26,8 @@ install() {
   # AFL++ itself (afl-fuzz and its runtime), built once per rustc version from the source
   # the crate ships. No LLVM plugins: this machine's llvm-config is not rustc's LLVM, so the
   # targets are instrumented with rustc's own SanitizerCoverage (the cargo-afl default).
-  if ! cargo afl fuzz -h >/dev/null 2>&1; then
+  local help; help=$(cargo afl fuzz -h 2>&1 || true)   # -h exits non-zero
+  if ! grep -q "afl-fuzz" <<<"$help"; then
     echo "fuzz: building AFL++ (cargo afl config --build)"
     cargo afl config --build --force
   fi
@@ -38,11 +39,14 @@ afl_env() {
   export AFL_QUIET=1
   # Inputs are written under /dev/shm by the file-reading targets; keep AFL's own files there
   # too when it exists (a campaign writes its queue thousands of times a second).
-  [ -d /dev/shm ] && export AFL_TMPDIR=/dev/shm
+  # (one directory per target: two campaigns may run at once).
+  if [ -d /dev/shm ]; then export AFL_TMPDIR=/dev/shm/sutra-fuzz-$1; mkdir -p "$AFL_TMPDIR"; fi
 }
 
 build() {
   install
+  # FUZZ_NO_BUILD=1: use the targets as last built (a campaign started while the sources move).
+  if [ "${FUZZ_NO_BUILD:-0}" = 1 ] && [ -x target/afl/release/resp_frame ]; then return; fi
   echo "fuzz: building the targets (cargo afl build --release, target dir fuzz/target/afl)"
   CARGO_TARGET_DIR=target/afl cargo afl build --release --bins
 }
@@ -50,7 +54,7 @@ build() {
 # run_one TARGET SECONDS OUTDIR: AFL++ on TARGET for SECONDS; resumes OUTDIR when it exists.
 run_one() {
   local t=$1 secs=$2 out=$3 input=corpus/$1
-  afl_env
+  afl_env "$t"
   if [ -f "$out/default/fuzzer_stats" ]; then input=-; fi
   AFL_AUTORESUME=1 cargo afl fuzz -i "$input" -o "$out" -V "$secs" -t 2000 \
     -- "target/afl/release/$t" >"$out.log" 2>&1 || {
@@ -95,7 +99,8 @@ case $cmd in
   campaign)
     build
     mkdir -p out
-    for t in $TARGETS; do echo "fuzz: $t for ${2:-600} s"; run_one "$t" "${2:-600}" "out/$t"; done
+    # FUZZ_TARGETS="a b": only these.
+    for t in ${FUZZ_TARGETS:-$TARGETS}; do echo "fuzz: $t for ${2:-600} s"; run_one "$t" "${2:-600}" "out/$t"; done
     table out; check_crashes out ;;
   smoke)
     total=${2:-60}
@@ -106,6 +111,10 @@ case $cmd in
     for t in $TARGETS; do run_one "$t" "$each" "$dir/$t"; done
     table "$dir"
     status=0; check_crashes "$dir" || status=1
+    # Keep what crashed (fuzz/out/smoke-crashes/TARGET/) before the run's directory goes.
+    for t in $TARGETS; do
+      for c in $(crashes_of "$dir/$t"); do mkdir -p "out/smoke-crashes/$t"; cp "$c" "out/smoke-crashes/$t/"; done
+    done
     rm -rf "$dir"
     exit $status ;;
   replay) cargo run --release --bin replay -- "${@:2}" ;;

@@ -20,6 +20,13 @@ impl Engine {
     ) -> Result<(RwLockWriteGuard<'_, ShardData>, Option<EntryRef>)> {
         let (h, shard) = self.locate(key);
         let mut data = shard.data.write();
+        // A key whose TTL passed is gone, whatever it held (a string that expired is no
+        // WRONGTYPE): reclaim it first, as an add does. Found by the `commands` fuzz target.
+        if let Some(s) = data.find(h, key) {
+            if data.entry(s).is_some_and(|e| expired(e.expires_at, now)) {
+                self.store.remove_key(&mut data, s, Removal::Expired);
+            }
+        }
         self.check_set_type(&data, h, key)?;
         let found = find_elem(&self.store, &data, h, key, element);
         if let Some(e) = found {
