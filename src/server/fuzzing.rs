@@ -104,9 +104,15 @@ fn http_shared() -> &'static Shared {
 /// response the server sends to it (a password `secret` is configured).
 pub fn http_request(data: &[u8]) -> (Option<bool>, Option<Vec<u8>>) {
     let is_http = super::http::looks_like_http(data);
-    let response = super::http::head_end(data).map(|end| {
-        let head = &data[..end];
-        super::http::respond(head, http_shared())
+    // As `http::serve` decides once the bytes so far are all that came (a bad or too large
+    // Content-Length gets a fixed 400/413 there, without parsing further).
+    let response = super::http::head_end(data).and_then(|end| {
+        match super::http::content_length(&data[..end]) {
+            Ok(n) if n <= super::http_analytics::MAX_BODY_BYTES && data.len() >= end + n => Some(
+                super::http::respond(&data[..end], &data[end..end + n], http_shared()),
+            ),
+            _ => None,
+        }
     });
     (is_http, response)
 }

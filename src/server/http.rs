@@ -96,7 +96,7 @@ fn plain(status: u16, reason: &str, body: &str) -> Vec<u8> {
 }
 
 /// The body's length the head declares (0 without Content-Length).
-fn content_length(head: &[u8]) -> Result<usize, ()> {
+pub(crate) fn content_length(head: &[u8]) -> Result<usize, ()> {
     let head = std::str::from_utf8(head).map_err(|_| ())?;
     match head
         .lines()
