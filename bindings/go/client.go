@@ -93,8 +93,12 @@ type Embedder func(ctx context.Context, text, model string) ([]float32, error)
 // "storage-cache-shard:50051", 24 h TTL, namespace "emb:", 1 s socket timeout, failures
 // logged and degraded to misses.
 type ClientOptions struct {
-	// Addr is the shard's host:port (DefaultAddr when empty).
+	// Addr is the shard's host:port (DefaultAddr when empty and no URL).
 	Addr string
+	// URL, instead of Addr, names the shard as Redis clients do:
+	// redis://[[user]:password@]host:port[/db], or rediss://… for TLS. Password and TLS,
+	// when set, win over the URL's; its query options are not used (Timeout is).
+	URL string
 	// Password is sent with AUTH (the server's --requirepass / SUTRA_PASSWORD).
 	Password string
 	// TLS, when not nil, connects over TLS with this configuration.
@@ -127,6 +131,8 @@ type Client struct {
 	rdb       *redis.Client
 	ownsRDB   bool
 	addr      string
+	username  string
+	db        int
 	password  string
 	tls       *tls.Config
 	timeout   time.Duration
@@ -150,6 +156,22 @@ func NewClient(opts ClientOptions) (*Client, error) {
 		addr: opts.Addr, password: opts.Password, tls: opts.TLS, timeout: opts.Timeout,
 		ns: opts.Namespace, source: opts.Source, ttl: opts.DefaultTTL, strict: opts.Strict,
 		log: opts.Logger, embedder: opts.Embedder,
+	}
+	if opts.URL != "" {
+		if opts.Addr != "" || opts.Redis != nil {
+			return nil, badInput("ClientOptions: give one of Addr, URL and Redis, got URL %q with another", opts.URL)
+		}
+		u, err := redis.ParseURL(opts.URL)
+		if err != nil {
+			return nil, badInput("ClientOptions.URL %q is not redis://[[user]:password@]host:port[/db] or rediss://…: %v", opts.URL, err)
+		}
+		c.addr, c.username, c.db = u.Addr, u.Username, u.DB
+		if c.password == "" {
+			c.password = u.Password
+		}
+		if c.tls == nil {
+			c.tls = u.TLSConfig
+		}
 	}
 	if c.addr == "" {
 		c.addr = DefaultAddr
@@ -184,7 +206,7 @@ func NewClient(opts ClientOptions) (*Client, error) {
 		return nil, badInput("ClientOptions.Addr %q is not host:port: %v", c.addr, err)
 	}
 	c.rdb = redis.NewClient(&redis.Options{
-		Addr: c.addr, Password: c.password, TLSConfig: c.tls,
+		Addr: c.addr, Username: c.username, Password: c.password, DB: c.db, TLSConfig: c.tls,
 		DialTimeout: c.timeout, ReadTimeout: c.timeout, WriteTimeout: c.timeout,
 		Protocol: 2, DisableIdentity: true, MaxRetries: 1, DialerRetries: 1,
 	})

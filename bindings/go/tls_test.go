@@ -10,6 +10,7 @@ import (
 	"io"
 	"math/big"
 	"net"
+	"strings"
 	"testing"
 	"time"
 
@@ -91,5 +92,40 @@ func TestTheClientAndTheInvalidationConnectionSpeakTLS(t *testing.T) {
 	raw.Set(ctx, "emb:m\x00over tls", "1", 0)
 	if inv := next(t, ch); len(inv.names) != 1 || inv.names[0] != "emb:m\x00over tls" {
 		t.Fatalf("invalidation over TLS: %+v", inv)
+	}
+}
+
+func TestAURLNamesTheShardItsPasswordAndTLSAsRedisClientsDo(t *testing.T) {
+	ctx := testCtx(t)
+	port := sutraServer(t, "SUTRA_PASSWORD=pw")
+	c := newTestClient(t, ClientOptions{URL: "redis://:pw@" + addr(port) + "/0", Strict: true})
+	if c.Shard() != addr(port) {
+		t.Fatalf("Shard() = %q, want %q", c.Shard(), addr(port))
+	}
+	if err := c.Set(ctx, "by url", []float32{3, 4}, "m", 0); err != nil {
+		t.Fatal(err)
+	}
+	if v, found, err := c.Get(ctx, "by url", "m"); err != nil || !found || v[1] != 4 {
+		t.Fatalf("%v %v %v", v, found, err)
+	}
+	wrong := newTestClient(t, ClientOptions{URL: "redis://:nope@" + addr(port), Strict: true})
+	if _, _, err := wrong.Get(ctx, "by url", "m"); err == nil {
+		t.Fatal("a URL with the wrong password was let in")
+	}
+	// rediss:// turns TLS on; ClientOptions.TLS (here: trust the test certificate) wins
+	// over the URL's default configuration.
+	tport, cfg := tlsProxy(t, port)
+	secure := newTestClient(t, ClientOptions{URL: "rediss://:pw@" + addr(tport), TLS: cfg, Strict: true})
+	if v, found, err := secure.Get(ctx, "by url", "m"); err != nil || !found || v[0] != 3 {
+		t.Fatalf("over rediss://: %v %v %v", v, found, err)
+	}
+	for _, bad := range []ClientOptions{
+		{URL: "http://" + addr(port)},
+		{URL: "redis://" + addr(port) + "/notadb"},
+		{URL: "redis://" + addr(port), Addr: addr(port)},
+	} {
+		if _, err := NewClient(bad); err == nil || !strings.Contains(err.Error(), "ClientOptions") {
+			t.Fatalf("%+v: want an error naming the option, got %v", bad, err)
+		}
 	}
 }
