@@ -28,23 +28,49 @@ section "bindings: go"
 export PKG_CONFIG_PATH=$(dirname "$(./scripts/pkgconfig.sh)")${PKG_CONFIG_PATH:+:$PKG_CONFIG_PATH}
 (cd bindings/go && go test -race -count=1 ./...)
 
-section "bindings: go, a module outside the repository against an installed library"
-# A fresh module requires the package (GOPROXY=off: a replace to this checkout; the other
-# modules come from the cache go test filled) and builds the docs' first Go program with
-# pkg-config finding only the library scripts/install.sh put under a temporary prefix.
+section "bindings: go, go get of the module into a fresh module, against an installed library"
+# As a user outside the repository: `go get` of the package at the project's version from a
+# module proxy (a file-system proxy made here from bindings/go, as proxy.golang.org would
+# serve a tag; the other modules from the module cache `go test` filled, itself a file-system
+# proxy, so nothing is fetched), then the docs' first Go program built with pkg-config finding
+# only the library scripts/install.sh put under a temporary prefix.
 gotmp=$(mktemp -d)
 trap 'chmod -R u+w "$gotmp" 2>/dev/null; rm -rf "$gotmp"' EXIT
 ./scripts/install.sh "$gotmp/usr" >/dev/null
+gomod=github.com/sutra-cache/sutra-cache/bindings/go
+gover=v$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
+python3 - "$gotmp/proxy" "$gomod" "$gover" bindings/go <<'PY'
+import json, os, sys, zipfile
+proxy, mod, ver, src = sys.argv[1:]
+d = os.path.join(proxy, mod, "@v")
+os.makedirs(d)
+with open(os.path.join(d, "list"), "w") as f:
+    f.write(ver + "\n")
+with open(os.path.join(d, ver + ".info"), "w") as f:
+    json.dump({"Version": ver, "Time": "2026-01-01T00:00:00Z"}, f)
+with open(os.path.join(src, "go.mod"), "rb") as f, open(os.path.join(d, ver + ".mod"), "wb") as g:
+    g.write(f.read())
+with zipfile.ZipFile(os.path.join(d, ver + ".zip"), "w") as z:
+    for name in sorted(os.listdir(src)):
+        path = os.path.join(src, name)
+        if os.path.isfile(path):
+            z.write(path, f"{mod}@{ver}/{name}")
+PY
 mkdir "$gotmp/app"
 awk '/^```go$/{on=1; n++; next} /^```$/{on=0} on && n==1' docs/bindings.md > "$gotmp/app/main.go"
-cp bindings/go/go.sum "$gotmp/app/go.sum"
-printf 'module app\n\ngo %s\n\nrequire %s v0.0.0\n\nreplace %s => %s\n' \
-    "$(sed -n 's/^go //p' bindings/go/go.mod)" github.com/sutra-cache/sutra-cache/bindings/go \
-    github.com/sutra-cache/sutra-cache/bindings/go "$root/bindings/go" > "$gotmp/app/go.mod"
 # Its own GOCACHE: go's build cache does not key cgo packages on pkg-config's answer, so the
-# package built above for the build tree would be reused, with its flags.
-go_out=$(cd "$gotmp/app" && GOFLAGS=-mod=mod GOPROXY=off GOCACHE=$gotmp/gocache \
-    PKG_CONFIG_PATH=$gotmp/usr/lib/pkgconfig go build -o app . && LD_LIBRARY_PATH=$gotmp/usr/lib ./app)
+# package built above for the build tree would be reused, with its flags. GONOSUMDB: this
+# module is in no checksum database; the others are checked against bindings/go's go.sum.
+# Its own GOMODCACHE too, so a module of the same version from an earlier run is not reused.
+filled=$(go env GOMODCACHE)/cache/download
+go_out=$(cd "$gotmp/app" && export GOFLAGS=-mod=mod GOCACHE=$gotmp/gocache GOMODCACHE=$gotmp/modcache \
+    GOPROXY="file://$gotmp/proxy,file://$filled" \
+    GONOSUMDB=github.com/sutra-cache GOSUMDB=sum.golang.org \
+    PKG_CONFIG_PATH=$gotmp/usr/lib/pkgconfig \
+    && printf 'module app\n\ngo %s\n' "$(sed -n 's/^go //p' "$root/bindings/go/go.mod")" > go.mod \
+    && cp "$root/bindings/go/go.sum" go.sum \
+    && go get "$gomod@$gover" >&2 && grep -q "$gomod $gover" go.mod \
+    && go build -o app . && LD_LIBRARY_PATH=$gotmp/usr/lib ./app)
 ! readelf -d "$gotmp/app/app" | grep -q 'R.*PATH.*target' \
   || { echo "the Go program was linked against the build tree, not the installed library" >&2; exit 1; }
 echo "$go_out"
