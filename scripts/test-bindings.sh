@@ -23,6 +23,36 @@ python3 -m pip install --quiet --disable-pip-version-check \
     --no-build-isolation --force-reinstall --no-deps ./bindings/python
 (cd /tmp && python3 -m pytest -q -rs "$root/bindings/python/tests")
 
+section "bindings: python wheel, installed into a fresh venv outside the repository"
+# The wheel users install: built (stripped library inside), audited and repaired by
+# auditwheel into a manylinux wheel, installed with its core dependencies only (cffi, numpy)
+# into a new venv in a temporary directory, where the docs' first Python example runs; the
+# client's names say which extra they need, and work once `[client]` is installed.
+whtmp=$(mktemp -d)
+python3 -m pip wheel --quiet --disable-pip-version-check --no-deps --no-build-isolation \
+    -w "$whtmp/dist" ./bindings/python
+auditwheel repair --wheel-dir "$whtmp/wheelhouse" "$whtmp"/dist/*.whl 2>&1 | tail -1
+wheel=$(ls "$whtmp"/wheelhouse/sutra_cache-*manylinux*.whl)
+echo "wheel: $(basename "$wheel") ($(du -k "$wheel" | cut -f1) KiB)"
+python3 -m venv "$whtmp/venv"
+"$whtmp/venv/bin/pip" install --quiet --disable-pip-version-check "$wheel"
+awk '/^```python$/{on=1; n++; next} /^```$/{on=0} on && n==1' docs/bindings.md > "$whtmp/example.py"
+(cd "$whtmp" && ./venv/bin/python3 example.py)
+(cd "$whtmp" && ./venv/bin/python3 - <<'PY'
+import sutra_cache
+try:
+    sutra_cache.SutraCacheClient
+except ImportError as e:
+    assert "sutra_cache[client]" in str(e), e
+    print("core install:", e)
+else:
+    raise SystemExit("the core install imported the client without redis-py")
+PY
+)
+"$whtmp/venv/bin/pip" install --quiet --disable-pip-version-check "sutra_cache[client] @ file://$wheel"
+(cd "$whtmp" && ./venv/bin/python3 -c 'from sutra_cache_client import MultiTierSutraCache, SutraCacheClient; print("client extra: ok")')
+rm -rf "$whtmp"
+
 section "bindings: go"
 # The Go package finds the C library with pkg-config: the build tree's .pc (rpath included).
 export PKG_CONFIG_PATH=$(dirname "$(./scripts/pkgconfig.sh)")${PKG_CONFIG_PATH:+:$PKG_CONFIG_PATH}

@@ -27,6 +27,16 @@ def repo_root() -> Path:
     return root
 
 
+def _strip(path: Path) -> None:
+    """Drops debug information and local symbols from a shipped shared object (the release
+    profile keeps line tables for profiling; users need neither). SUTRA_CACHE_NO_STRIP=1
+    keeps them."""
+    strip = shutil.which("strip")
+    if strip is None or os.environ.get("SUTRA_CACHE_NO_STRIP") == "1":
+        return
+    subprocess.run([strip, "--strip-unneeded", str(path)], check=True)
+
+
 class BuildWithCargo(build_py):
     def run(self) -> None:
         root = repo_root()
@@ -40,6 +50,7 @@ class BuildWithCargo(build_py):
         native = HERE / "sutra_cache" / "_native"
         native.mkdir(exist_ok=True)
         shutil.copy2(target / "release" / "libsutra_cache.so", native / "libsutra_cache.so")
+        _strip(native / "libsutra_cache.so")
         shutil.copy2(root / "include" / "sutra_cache.h", native / "sutra_cache.h")
         self._compile_api_module(root, target)
         super().run()
@@ -67,6 +78,7 @@ class BuildWithCargo(build_py):
         for old in (HERE / "sutra_cache").glob("_sutra_cffi*.so"):
             old.unlink()
         shutil.copy2(built, HERE / "sutra_cache" / built.name)
+        _strip(HERE / "sutra_cache" / built.name)
 
 
 class BinaryDistribution(Distribution):

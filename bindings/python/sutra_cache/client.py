@@ -25,7 +25,6 @@ from typing import (Any, Awaitable, Callable, Dict, Generator, Iterable, List, M
 
 import redis
 import redis.asyncio as aioredis
-from tqdm import tqdm
 
 from . import entry
 from .entry import Embedding, decode_embedding, element_name, encode_embedding
@@ -859,6 +858,8 @@ def migrate_from_redis(target: SutraCacheClient, redis_client: redis.Redis, patt
     decode = decode or json_decoder
     total = redis_client.dbsize() if pattern == "*" else None
     migrated = skipped = 0
+    from tqdm import tqdm  # the `client` extra; only migration draws a progress bar
+
     bar = tqdm(total=total, desc=f"migrate {pattern} -> {target.cache_host}:{target.cache_port}",
                unit="key", disable=not progress)
     keys: list = []
