@@ -51,6 +51,16 @@ PY
 )
 "$whtmp/venv/bin/pip" install --quiet --disable-pip-version-check "sutra_cache[client] @ file://$wheel"
 (cd "$whtmp" && ./venv/bin/python3 -c 'from sutra_cache_client import MultiTierSutraCache, SutraCacheClient; print("client extra: ok")')
+# The sdist carries the crate (rust/): pip builds it from source with cargo, no checkout
+# (CARGO_TARGET_DIR: this build tree, so the dependencies are not compiled again).
+(cd bindings/python && python3 setup.py -q sdist -d "$whtmp/sdist" >/dev/null 2>&1)
+sdist_file=$(ls "$whtmp"/sdist/sutra_cache-*.tar.gz)
+tar tzf "$sdist_file" > "$whtmp/sdist.txt"
+grep -q '/rust/src/lib.rs$' "$whtmp/sdist.txt" || { echo "the sdist lacks the crate" >&2; exit 1; }
+! grep -q '\.so$' "$whtmp/sdist.txt" || { echo "the sdist carries a built library" >&2; exit 1; }
+echo "sdist: $(basename "$sdist_file") ($(du -k "$sdist_file" | cut -f1) KiB)"
+(cd "$whtmp" && CARGO_TARGET_DIR=$root/target ./venv/bin/pip install --quiet \
+    --disable-pip-version-check --force-reinstall --no-deps "$sdist_file" && ./venv/bin/python3 example.py)
 rm -rf "$whtmp"
 
 section "bindings: go"

@@ -13,13 +13,22 @@ from pathlib import Path
 
 from setuptools import setup
 from setuptools.command.build_py import build_py
+from setuptools.command.sdist import sdist
 from setuptools.dist import Distribution
 
 HERE = Path(__file__).resolve().parent
 
 
+# What of the crate an sdist carries (under rust/), enough for `cargo build --release --lib`.
+CRATE_FILES = ("Cargo.toml", "Cargo.lock", "build.rs", "cbindgen.toml", "README.md")
+CRATE_DIRS = ("src", "include", "benches")
+
+
 def repo_root() -> Path:
-    root = Path(os.environ.get("SUTRA_CACHE_ROOT", HERE.parent.parent)).resolve()
+    """The crate: SUTRA_CACHE_ROOT, else the copy an sdist carries (rust/), else the checkout
+    this file is in (bindings/python/../..)."""
+    default = HERE / "rust" if (HERE / "rust" / "Cargo.toml").exists() else HERE.parent.parent
+    root = Path(os.environ.get("SUTRA_CACHE_ROOT", default)).resolve()
     if not (root / "Cargo.toml").exists():
         raise RuntimeError(
             f"sutra_cache: no Cargo.toml in {root}; set SUTRA_CACHE_ROOT to the repository root"
@@ -81,9 +90,30 @@ class BuildWithCargo(build_py):
         _strip(HERE / "sutra_cache" / built.name)
 
 
+class SdistWithCrate(sdist):
+    """An sdist that carries the crate under rust/, so `pip install sutra_cache-*.tar.gz`
+    builds from source with cargo alone (no checkout). Built binaries are left out."""
+
+    def make_release_tree(self, base_dir: str, files: list) -> None:
+        super().make_release_tree(base_dir, files)
+        root = repo_root()
+        dest = Path(base_dir) / "rust"
+        dest.mkdir(exist_ok=True)
+        for name in CRATE_FILES:
+            if (root / name).exists():
+                shutil.copy2(root / name, dest / name)
+        for name in CRATE_DIRS:
+            shutil.copytree(root / name, dest / name, dirs_exist_ok=True)
+        for built in Path(base_dir).glob("sutra_cache/_native"):
+            shutil.rmtree(built)
+        for built in Path(base_dir).glob("sutra_cache/_sutra_cffi*.so"):
+            built.unlink()
+
+
 class BinaryDistribution(Distribution):
     def has_ext_modules(self) -> bool:  # the wheel carries a native library
         return True
 
 
-setup(cmdclass={"build_py": BuildWithCargo}, distclass=BinaryDistribution)
+setup(cmdclass={"build_py": BuildWithCargo, "sdist": SdistWithCrate},
+      distclass=BinaryDistribution)
