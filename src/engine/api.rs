@@ -20,16 +20,37 @@ use crate::store::{Appends, ChangeSink, Shard, Store, Value};
 /// The cache engine. `Send + Sync`: share it behind an `Arc`.
 ///
 /// Readers never block each other; writers to different keys do not serialise on one lock.
+///
+/// Its keyspace has [`EngineConfig::databases`] databases (Redis's `SELECT` numbers); an
+/// `Engine` value reads and writes one of them, database 0 as opened. [`Engine::select`]
+/// hands out another value over the same store for another database (what a server
+/// connection's `SELECT` does); the engine closes when [`Engine::close`] is called or when
+/// the last of these values is dropped.
 pub struct Engine {
     pub(crate) store: Arc<Store>,
     /// The configuration it was opened with (the store holds its part, [`Store::cfg`]).
     pub(crate) cfg: Arc<EngineConfig>,
-    background: Mutex<Option<(mpsc::Sender<()>, JoinHandle<()>)>>,
-    indexer: Mutex<Option<JoinHandle<()>>>,
     durable: Option<Arc<Durable>>,
-    closed: AtomicBool,
     /// Time series of the counters (`crate::analytics`).
     pub(crate) analytics: Arc<Analytics>,
+    /// Background threads and closing, shared by every database's value.
+    life: Arc<Life>,
+    /// The database this value addresses.
+    pub(crate) db: u32,
+    /// `db` is a keyspace number, not mapped through SWAPDB's table (WAL replay: records
+    /// name keyspaces).
+    raw_keyspace: bool,
+}
+
+/// What an engine's values share to close it once: its threads and what closing writes.
+struct Life {
+    store: Arc<Store>,
+    cfg: Arc<EngineConfig>,
+    durable: Option<Arc<Durable>>,
+    analytics: Arc<Analytics>,
+    background: Mutex<Option<(mpsc::Sender<()>, JoinHandle<()>)>>,
+    indexer: Mutex<Option<JoinHandle<()>>>,
+    closed: AtomicBool,
 }
 
 impl std::fmt::Debug for Engine {
@@ -45,6 +66,9 @@ impl Engine {
     /// newest valid snapshot plus the write-ahead log from the directory, then logs every
     /// write there before acknowledging it.
     pub fn open(config: EngineConfig) -> Result<Engine> {
+        if config.databases == 0 {
+            return Err(Error::invalid("databases", "at least 1"));
+        }
         let cfg = Arc::new(config.clone());
         let interval = config.active_expire_interval_ms;
         let budget = config.active_expire_budget.max(1);
@@ -55,24 +79,33 @@ impl Engine {
                     // Replay through the ordinary calls of an engine without a log. Made
                     // "closed" so that dropping it (which releases its clone of the store)
                     // does not close the store.
+                    let analytics = Arc::new(
+                        Analytics::open(
+                            crate::analytics::AnalyticsConfig {
+                                enabled: false,
+                                ..Default::default()
+                            },
+                            None,
+                            None,
+                        )
+                        .expect("the default tiers are valid"),
+                    );
                     let replayer = Engine {
                         store: store.clone(),
                         cfg: cfg.clone(),
-                        background: Mutex::new(None),
-                        indexer: Mutex::new(None),
                         durable: None,
-                        closed: AtomicBool::new(true),
-                        analytics: Arc::new(
-                            Analytics::open(
-                                crate::analytics::AnalyticsConfig {
-                                    enabled: false,
-                                    ..Default::default()
-                                },
-                                None,
-                                None,
-                            )
-                            .expect("the default tiers are valid"),
-                        ),
+                        analytics: analytics.clone(),
+                        life: Arc::new(Life {
+                            store: store.clone(),
+                            cfg: cfg.clone(),
+                            durable: None,
+                            analytics,
+                            background: Mutex::new(None),
+                            indexer: Mutex::new(None),
+                            closed: AtomicBool::new(true),
+                        }),
+                        db: 0,
+                        raw_keyspace: true,
                     };
                     replayer.apply_logged(kind, payload)
                 })?;
@@ -155,15 +188,71 @@ impl Engine {
         } else {
             None
         };
+        let life = Arc::new(Life {
+            store: store.clone(),
+            cfg: cfg.clone(),
+            durable: durable.clone(),
+            analytics: analytics.clone(),
+            background: Mutex::new(background),
+            indexer: Mutex::new(indexer),
+            closed: AtomicBool::new(false),
+        });
         Ok(Engine {
             store,
             cfg,
-            background: Mutex::new(background),
-            indexer: Mutex::new(indexer),
             durable,
-            closed: AtomicBool::new(false),
             analytics,
+            life,
+            db: 0,
+            raw_keyspace: false,
         })
+    }
+
+    /// The same engine addressing database `db` (Redis's `SELECT`): every key call of the
+    /// value returned reads and writes that database; statistics, caps, eviction and
+    /// durability stay the engine's, across databases. `InvalidArgument` naming `db` when it
+    /// is not below [`EngineConfig::databases`].
+    pub fn select(&self, db: u32) -> Result<Engine> {
+        if u64::from(db) >= u64::from(self.databases()) {
+            return Err(Error::invalid(
+                "db",
+                format!("a database index below {}", self.databases()),
+            ));
+        }
+        Ok(self.in_db(db))
+    }
+
+    /// [`Engine::select`] without the range check (replay, MOVE's target checked already).
+    pub(crate) fn in_db(&self, db: u32) -> Engine {
+        Engine {
+            store: self.store.clone(),
+            cfg: self.cfg.clone(),
+            durable: self.durable.clone(),
+            analytics: self.analytics.clone(),
+            life: self.life.clone(),
+            db,
+            raw_keyspace: self.raw_keyspace,
+        }
+    }
+
+    /// The keyspace this value's database names now (see [`Store::keyspace_of`]: read it
+    /// under the lock of the shard it addresses).
+    pub(crate) fn ks(&self) -> u32 {
+        if self.raw_keyspace {
+            self.db
+        } else {
+            self.store.keyspace_of(self.db)
+        }
+    }
+
+    /// The database this value addresses (0 as opened).
+    pub fn db(&self) -> u32 {
+        self.db
+    }
+
+    /// How many databases the engine has ([`EngineConfig::databases`]).
+    pub fn databases(&self) -> u32 {
+        self.cfg.databases
     }
 
     /// Blocks until every pending index insert and removal is in the vector sets' graphs,
@@ -183,40 +272,12 @@ impl Engine {
         }
     }
 
-    /// Closes the engine: stops background work and, with a data directory, writes a snapshot
-    /// (unless disabled) and closes the log. Idempotent; later writes fail.
+    /// Closes the engine (every database's value): stops background work and, with a data
+    /// directory, writes a snapshot (unless disabled) and closes the log. Idempotent; later
+    /// writes fail.
     pub fn close(&self) -> Result<()> {
-        if self.closed.swap(true, Ordering::SeqCst) {
-            return Ok(());
-        }
-        if let Some((tx, handle)) = self.background.lock().take() {
-            drop(tx);
-            let _ = handle.join();
-        }
-        self.store.closed.store(true, Ordering::SeqCst);
-        self.store.index_cv.notify_all();
-        if let Some(h) = self.indexer.lock().take() {
-            let _ = h.join();
-        }
-        // The last second's counts, then the analytics snapshot.
-        let an = super::analytics::tick(&self.analytics, &self.store, self.store.now_ms(), true)
-            .and_then(|()| self.analytics.checkpoint());
-        if let Err(e) = an {
-            tracing::error!(error = %e, "analytics snapshot at close failed");
-        }
-        if let Some(d) = &self.durable {
-            let snap = if self.cfg.checkpoint_on_close && d.wal.poisoned().is_none() {
-                d.checkpoint(&self.store).map(|_| ())
-            } else {
-                Ok(())
-            };
-            let closed = d.wal.close();
-            snap?;
-            closed?;
-        }
-        Ok(())
+        self.life.close()
     }
-
     /// Writes a snapshot now (SAVE); returns its LSN. Older log segments are recycled.
     pub fn checkpoint(&self) -> Result<u64> {
         match &self.durable {
@@ -462,7 +523,7 @@ impl Engine {
         self.check_key(key)?;
         let (h, shard) = self.locate(key);
         let data = shard.data.read();
-        let Some(slot) = data.find(h, key) else {
+        let Some(slot) = data.find(h, self.ks(), key) else {
             return Ok(None);
         };
         let entry = data
@@ -478,8 +539,42 @@ impl Engine {
     }
 }
 
-impl Drop for Engine {
+impl Drop for Life {
     fn drop(&mut self) {
         let _ = self.close();
+    }
+}
+
+impl Life {
+    fn close(&self) -> Result<()> {
+        if self.closed.swap(true, Ordering::SeqCst) {
+            return Ok(());
+        }
+        if let Some((tx, handle)) = self.background.lock().take() {
+            drop(tx);
+            let _ = handle.join();
+        }
+        self.store.closed.store(true, Ordering::SeqCst);
+        self.store.index_cv.notify_all();
+        if let Some(h) = self.indexer.lock().take() {
+            let _ = h.join();
+        }
+        // The last second's counts, then the analytics snapshot.
+        let an = super::analytics::tick(&self.analytics, &self.store, self.store.now_ms(), true)
+            .and_then(|()| self.analytics.checkpoint());
+        if let Err(e) = an {
+            tracing::error!(error = %e, "analytics snapshot at close failed");
+        }
+        if let Some(d) = &self.durable {
+            let snap = if self.cfg.checkpoint_on_close && d.wal.poisoned().is_none() {
+                d.checkpoint(&self.store).map(|_| ())
+            } else {
+                Ok(())
+            };
+            let closed = d.wal.close();
+            snap?;
+            closed?;
+        }
+        Ok(())
     }
 }

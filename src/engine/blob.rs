@@ -68,7 +68,7 @@ impl Engine {
     ) -> Result<SetOutcome> {
         let store = &self.store;
         let now = store.now_ms();
-        let mut slot = data.find(h, key);
+        let mut slot = data.find(h, self.ks(), key);
         if let Some(s) = slot {
             if data.entry(s).is_some_and(|e| expired(e.expires_at, now)) {
                 store.remove_key(data, s, Removal::Expired);
@@ -107,6 +107,7 @@ impl Engine {
         store.append(
             to,
             &Record::SetBlob {
+                db: self.ks(),
                 key,
                 value,
                 expires_at,
@@ -142,6 +143,7 @@ impl Engine {
                     store.remove_key_reporting(data, s, Removal::Deleted, false);
                 }
                 let s = data.insert(KeyEntry {
+                    db: self.ks(),
                     key: key.into(),
                     hash: h,
                     expires_at,
@@ -191,7 +193,7 @@ impl Engine {
         let now = LazyNow::new(store);
         {
             let data = shard.data.read();
-            if let Some(slot) = data.find(h, key) {
+            if let Some(slot) = data.find(h, self.ks(), key) {
                 let entry = data.entry(slot).expect("found");
                 if !now.expired(entry.expires_at) {
                     return match &entry.value {
@@ -234,10 +236,10 @@ impl Engine {
         let (h, shard) = self.locate(key);
         let mut data = shard.data.write();
         let live = data
-            .find(h, key)
+            .find(h, self.ks(), key)
             .filter(|&s| data.entry(s).is_some_and(|e| !expired(e.expires_at, now)));
         let Some(s) = live else {
-            if let Some(s) = data.find(h, key) {
+            if let Some(s) = data.find(h, self.ks(), key) {
                 store.remove_key(&mut data, s, Removal::Expired);
             }
             store.counters.events.misses.fetch_add(1, Ordering::Relaxed);
@@ -260,7 +262,7 @@ impl Engine {
         store.counters.events.hits.fetch_add(1, Ordering::Relaxed);
         match target {
             None => {
-                let rec = Record::DelKey { key };
+                let rec = Record::DelKey { db: self.ks(), key };
                 store.append(to, &rec)?;
                 store.apply(&mut data, &rec, now);
             }
@@ -317,7 +319,7 @@ impl Engine {
             let now = self.store.now_ms();
             let mut data = shard.data.write();
             let old = data
-                .find(h, key)
+                .find(h, self.ks(), key)
                 .and_then(|s| data.entry(s))
                 .filter(|e| !expired(e.expires_at, now));
             let new = match old.map(|e| &e.value) {
@@ -346,7 +348,7 @@ impl Engine {
     pub(crate) fn reclaim_if_expired(&self, shard: &Shard, h: u64, key: &[u8]) {
         let now = self.store.now_ms();
         let mut data = shard.data.write();
-        if let Some(s) = data.find(h, key) {
+        if let Some(s) = data.find(h, self.ks(), key) {
             if data.entry(s).is_some_and(|e| expired(e.expires_at, now)) {
                 self.store.remove_key(&mut data, s, Removal::Expired);
             }
@@ -381,7 +383,7 @@ impl Engine {
             .map(|(key, loc)| {
                 let &(h, i) = loc.as_ref()?;
                 let (shard, data) = (&store.shards[i], &locked[order.binary_search(&i).ok()?]);
-                let Some(slot) = data.find(h, key) else {
+                let Some(slot) = data.find(h, self.ks(), key) else {
                     store.counters.events.misses.fetch_add(1, Ordering::Relaxed);
                     return None;
                 };
@@ -479,10 +481,13 @@ impl Engine {
             let (h, shard) = self.locate(k);
             self.store.reclaim_due(shard);
             let mut data = shard.data.write();
-            if let Some(s) = data.find(h, k) {
+            if let Some(s) = data.find(h, self.ks(), k) {
                 let live = data.entry(s).is_some_and(|e| !expired(e.expires_at, now));
                 if live {
-                    let rec = Record::DelKey { key: k };
+                    let rec = Record::DelKey {
+                        db: self.ks(),
+                        key: k,
+                    };
                     self.store.append(to, &rec)?;
                     self.store.apply(&mut data, &rec, now);
                 } else {
@@ -517,7 +522,7 @@ impl Engine {
         let at = Self::expire_target(expiry, now)?;
         let (h, shard) = self.locate(key);
         let mut data = shard.data.write();
-        let Some(s) = data.find(h, key) else {
+        let Some(s) = data.find(h, self.ks(), key) else {
             return Ok(false);
         };
         let current = data.entry(s).map_or(0, |e| e.expires_at);
@@ -543,7 +548,11 @@ impl Engine {
         at: u64,
         now: u64,
     ) -> Result<()> {
-        let rec = Record::ExpireKey { key, at };
+        let rec = Record::ExpireKey {
+            db: self.ks(),
+            key,
+            at,
+        };
         self.store.append(to, &rec)?;
         self.store.apply(data, &rec, now);
         Ok(())
@@ -554,7 +563,7 @@ impl Engine {
         let (h, shard) = self.locate(key);
         let now = self.store.now_ms();
         let data = shard.data.read();
-        match data.find(h, key).and_then(|s| data.entry(s)) {
+        match data.find(h, self.ks(), key).and_then(|s| data.entry(s)) {
             None => TtlState::Missing,
             Some(e) if expired(e.expires_at, now) => TtlState::Missing,
             Some(e) if e.expires_at == 0 => TtlState::NoExpiry,
@@ -576,7 +585,7 @@ impl Engine {
         self.store.reclaim_due(shard);
         let now = self.store.now_ms();
         let data = shard.data.read();
-        let e = data.find(h, key).and_then(|s| data.entry(s))?;
+        let e = data.find(h, self.ks(), key).and_then(|s| data.entry(s))?;
         if expired(e.expires_at, now) {
             return None;
         }
@@ -591,14 +600,36 @@ impl Engine {
     /// totals are kept per shard as keys change). As in Redis's `expires`, keys whose TTL
     /// passed but that were not reclaimed yet still count; the mean is of `expiry − now`
     /// over the keys counted (so those lower it), never below 0.
+    /// Of this value's database.
     pub fn key_expiries(&self) -> KeyExpiries {
-        let (mut keys, mut sum) = (0u64, 0u128);
+        self.db_counts().expiries
+    }
+
+    /// Number of live keys of this value's database (keys whose TTL passed but were not
+    /// reclaimed yet included, as Redis).
+    pub fn dbsize(&self) -> u64 {
+        self.db_counts().keys
+    }
+
+    /// Redis's INFO keyspace: every database that holds a key, by number, with its keys,
+    /// keys with an expiry and their mean time to live (as [`Engine::key_expiries`]).
+    pub fn keyspace(&self) -> Vec<DbKeyspace> {
+        (0..self.databases())
+            .map(|db| self.in_db(db).db_counts())
+            .filter(|d| d.keys > 0)
+            .collect()
+    }
+
+    fn db_counts(&self) -> DbKeyspace {
+        let (mut keys, mut expiring, mut sum) = (0u64, 0u64, 0u128);
         for shard in self.store.shards.iter() {
-            let (k, s) = shard.data.read().key_expiry_totals();
-            keys += k;
-            sum += s;
+            let data = shard.data.read();
+            let c = data.db_counts(self.ks());
+            keys += c.keys;
+            expiring += c.expiries;
+            sum += c.expiry_sum;
         }
-        let avg_ttl_ms = match keys {
+        let avg_ttl_ms = match expiring {
             0 => 0,
             n => {
                 let mean_at = sum / u128::from(n);
@@ -606,12 +637,14 @@ impl Engine {
                     .unwrap_or(u64::MAX)
             }
         };
-        KeyExpiries { keys, avg_ttl_ms }
-    }
-
-    /// Number of live keys (keys whose TTL passed but were not reclaimed yet included, as Redis).
-    pub fn dbsize(&self) -> u64 {
-        self.store.counters.keys.load(Ordering::Relaxed)
+        DbKeyspace {
+            db: self.db,
+            keys,
+            expiries: KeyExpiries {
+                keys: expiring,
+                avg_ttl_ms,
+            },
+        }
     }
 
     /// One page of a cursor scan (Redis's SCAN guarantee: a key present for the whole scan is
@@ -630,9 +663,13 @@ impl Engine {
         let mut examined = 0;
         while shard_i < SHARDS {
             let data = self.store.shards[shard_i].data.read();
+            let ks = self.ks();
             for (slot, e) in data.slots_from(pos) {
                 pos = slot as usize + 1;
                 examined += 1;
+                if e.db != ks {
+                    continue;
+                }
                 let k = match e.value {
                     Value::Blob { .. } => KeyKind::Blob,
                     Value::VSet(_) => KeyKind::VectorSet,
@@ -670,10 +707,75 @@ impl Engine {
     /// The body of [`Engine::flush`]: its records are appended through `to`, not awaited.
     pub(crate) fn flush_in(&self, to: &Appends) -> Result<()> {
         let mut guards: Vec<_> = self.store.shards.iter().map(|s| s.data.write()).collect();
-        self.store.append(to, &Record::Flush)?;
-        self.store.apply_flush(&mut guards);
+        self.store.append(to, &Record::Flush { db: None })?;
+        self.store.apply_flush(&mut guards, None);
         drop(guards);
         Ok(())
+    }
+
+    /// The body of [`Engine::flush_db`].
+    pub(crate) fn flush_db_in(&self, to: &Appends) -> Result<()> {
+        let mut guards: Vec<_> = self.store.shards.iter().map(|s| s.data.write()).collect();
+        let db = Some(self.ks());
+        self.store.append(to, &Record::Flush { db })?;
+        self.store.apply_flush(&mut guards, db);
+        drop(guards);
+        Ok(())
+    }
+
+    /// Checks a database number against [`EngineConfig::databases`](crate::EngineConfig).
+    pub(crate) fn check_db(&self, db: u32) -> Result<()> {
+        if db >= self.databases() {
+            return Err(Error::invalid(
+                "db",
+                format!("a database index below {}", self.databases()),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The body of [`Engine::swap_db`].
+    pub(crate) fn swap_db_in(&self, to: &Appends, a: u32, b: u32) -> Result<()> {
+        self.check_db(a)?;
+        self.check_db(b)?;
+        // Every shard's write lock: no key call sees half of it (they read the map under
+        // their shard's lock).
+        let guards: Vec<_> = self.store.shards.iter().map(|s| s.data.write()).collect();
+        let (ka, kb) = (self.store.keyspace_of(a), self.store.keyspace_of(b));
+        let rec = Record::DbMap {
+            a,
+            to_a: kb,
+            b,
+            to_b: ka,
+        };
+        self.store.append(to, &rec)?;
+        self.store.apply_db_map(&guards, [(a, kb), (b, ka)]);
+        Ok(())
+    }
+
+    /// The body of [`Engine::move_key`].
+    pub(crate) fn move_key_in(&self, to: &Appends, key: &[u8], db: u32) -> Result<bool> {
+        self.check_key(key)?;
+        self.check_db(db)?;
+        if db == self.db {
+            return Err(Error::invalid(
+                "db",
+                "a database other than the key's (source and destination are the same)",
+            ));
+        }
+        let (h, shard) = self.locate(key);
+        let mut data = shard.data.write();
+        let rec = Record::Move {
+            db: self.ks(),
+            key,
+            to: self.store.keyspace_of(db),
+        };
+        let now = self.store.now_ms();
+        if !self.store.can_move(&mut data, h, &rec, now) {
+            return Ok(false);
+        }
+        self.store.append(to, &rec)?;
+        Ok(self.store.apply(&mut data, &rec, now))
     }
 }
 

@@ -35,6 +35,9 @@ impl Default for Limits {
     }
 }
 
+/// Redis's default number of databases.
+pub const DEFAULT_DATABASES: u32 = 16;
+
 /// Everything [`crate::Engine::open`] needs.
 #[derive(Clone, Debug)]
 pub struct EngineConfig {
@@ -54,6 +57,9 @@ pub struct EngineConfig {
     /// dimension, or the add fails with [`crate::Error::ConfiguredDimension`] naming both.
     /// The seed's `VECTOR_DIMENSION`. Recovery replays what was logged regardless.
     pub vector_dimension: Option<usize>,
+    /// Number of databases (Redis's `databases`, default 16): keys live in one of
+    /// `0..databases` ([`crate::Engine::select`]); at least 1.
+    pub databases: u32,
     /// Size limits on input.
     pub limits: Limits,
     /// The clock for TTLs.
@@ -100,6 +106,7 @@ impl Default for EngineConfig {
             default_ttl_ms: 0,
             default_storage_mode: StorageMode::Exact,
             vector_dimension: None,
+            databases: DEFAULT_DATABASES,
             limits: Limits::default(),
             clock: Arc::new(SystemClock),
             active_expire_interval_ms: 100,
@@ -124,6 +131,7 @@ impl EngineConfig {
     pub(crate) fn store_config(&self) -> crate::store::StoreConfig {
         crate::store::StoreConfig {
             max_entries: self.max_entries,
+            databases: self.databases,
             max_bytes: self.max_bytes,
             eviction_policy: self.eviction_policy,
             clock: self.clock.clone(),

@@ -18,6 +18,7 @@ pub(crate) use blob::parse_redis_int;
 pub use check::{check_data_dir, DataDirCheck, SnapshotCheck};
 pub use config::{
     Clock, EngineConfig, EvictionPolicy, IoChoice, Limits, ManualClock, SyncPolicy, SystemClock,
+    DEFAULT_DATABASES,
 };
 pub use durable::{Durability, RecoveryReport};
 pub use filter::{Filter, FilterError, FilterSyntax};

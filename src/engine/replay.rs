@@ -29,6 +29,7 @@ impl Engine {
     pub(crate) fn apply_record(&self, rec: &Record<'_>) -> Result<()> {
         match rec {
             Record::SetBlob {
+                db,
                 key,
                 value,
                 expires_at,
@@ -37,7 +38,7 @@ impl Engine {
                     expiry: at_to_expiry(*expires_at),
                     ..Default::default()
                 };
-                self.set(key, value, opts).map(|_| ())
+                self.in_db(*db).set(key, value, opts).map(|_| ())
             }
             // The store's one entry point for these (a live write applies them through it
             // too); a key or element already gone is normal in a replay.
@@ -46,11 +47,18 @@ impl Engine {
             | Record::VRem { .. }
             | Record::VExpire { .. }
             | Record::VSetAttr { .. }
-            | Record::Flush => {
+            | Record::Move { .. }
+            | Record::DbMap { .. }
+            | Record::Flush { .. } => {
                 self.store.apply_locking(rec);
                 Ok(())
             }
-            Record::VAdd { key, params, adds } => {
+            Record::VAdd {
+                db,
+                key,
+                params,
+                adds,
+            } => {
                 let opts = VectorSetOptions {
                     metric: Some(params.metric),
                     storage: Some(params.storage),
@@ -71,14 +79,15 @@ impl Engine {
                         expiry: at_to_expiry(a.expires_at),
                     })
                     .collect();
-                self.vadd_logged(
-                    &crate::store::Appends::new(),
-                    key,
-                    &opts,
-                    &adds,
-                    params.projection,
-                )
-                .map(|_| ())
+                self.in_db(*db)
+                    .vadd_logged(
+                        &crate::store::Appends::new(),
+                        key,
+                        &opts,
+                        &adds,
+                        params.projection,
+                    )
+                    .map(|_| ())
             }
             Record::Group { records } => {
                 // Each write of the group as if logged alone (superseded ones are normal).
@@ -363,12 +372,13 @@ mod tests {
         push_to_group(
             &mut records,
             &Record::SetBlob {
+                db: 0,
                 key: b"k",
                 value: b"v",
                 expires_at: 7,
             },
         );
-        push_to_group(&mut records, &Record::DelKey { key: b"z" });
+        push_to_group(&mut records, &Record::DelKey { db: 0, key: b"z" });
         let group = Record::Group { records: &records };
         let mut payload = Vec::new();
         group.encode(&mut payload);
@@ -382,7 +392,7 @@ mod tests {
         assert_eq!(group.kind(), 9);
         assert_eq!(decode(group.kind(), &payload).unwrap(), group);
         let inner = group_records(&records).unwrap();
-        assert_eq!(inner[1], Record::DelKey { key: b"z" });
+        assert_eq!(inner[1], Record::DelKey { db: 0, key: b"z" });
         let mut nested = Vec::new();
         push_to_group(&mut nested, &group);
         assert!(decode(group.kind(), &nested).is_err());

@@ -415,6 +415,17 @@ pub struct KeyExpiries {
     pub avg_ttl_ms: u64,
 }
 
+/// One database's line of Redis's INFO keyspace ([`crate::Engine::keyspace`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DbKeyspace {
+    /// The database number.
+    pub db: u32,
+    /// Its keys (as [`crate::Engine::dbsize`]).
+    pub keys: u64,
+    /// Its keys with an expiry and their mean time to live.
+    pub expiries: KeyExpiries,
+}
+
 /// One page of a SCAN.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ScanPage {

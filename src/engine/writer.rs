@@ -29,6 +29,23 @@ impl<'a> Writer<'a> {
         self.engine
     }
 
+    /// This writer's writes made through `engine`, a value of the same engine for another
+    /// database ([`Engine::select`]): acknowledged with this writer's (a pipeline that
+    /// changes database midway still awaits one [`Durability`]). `InvalidArgument` when
+    /// `engine` is another engine.
+    pub fn with_engine<'b>(&'b self, engine: &'b Engine) -> Result<Writer<'b>> {
+        if !std::sync::Arc::ptr_eq(&engine.store, &self.engine.store) {
+            return Err(crate::Error::invalid(
+                "engine",
+                "a database of the writer's own engine",
+            ));
+        }
+        Ok(Writer {
+            engine,
+            to: self.to,
+        })
+    }
+
     /// Runs `f` so that the writes it makes through the writer it is handed are logged as
     /// one WAL record (MULTI/EXEC): after a crash all of them are recovered or none. Writes
     /// are applied as `f` makes them and logged when it ends, so the caller keeps other
@@ -139,8 +156,22 @@ write_calls! {
     /// Removes a key's expiry; true when it had one.
     fn persist / persist_in(key: &[u8]) -> bool;
 
-    /// Removes every key (atomically: every shard is locked while the flush is logged).
+    /// Removes every key of every database (Redis's FLUSHALL; atomically: every shard is
+    /// locked while the flush is logged).
     fn flush / flush_in() -> ();
+
+    /// Removes every key of this value's database (Redis's FLUSHDB).
+    fn flush_db / flush_db_in() -> ();
+
+    /// Redis's SWAPDB: databases `a` and `b` exchange their keys, at once for every client
+    /// (the keys stay where they are: the two databases exchange the keyspaces they name).
+    /// `InvalidArgument` naming `db` when either is out of range.
+    fn swap_db / swap_db_in(a: u32, b: u32) -> ();
+
+    /// Redis's MOVE: moves `key` from this value's database to database `db`, keeping its
+    /// value and TTL; false (nothing changed) when it is missing here or exists there.
+    /// `InvalidArgument` naming `db` when out of range or this value's own database.
+    fn move_key / move_key_in(key: &[u8], db: u32) -> bool;
 
     /// Adds or updates one element; creates the set on first add. True when the element is
     /// new.

@@ -2,7 +2,7 @@
 //! its [`ClientInfo`] for as long as it is open. The connection's task and the registry
 //! share that one record, so a name set with CLIENT SETNAME is what CLIENT LIST shows.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering::Relaxed};
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -49,6 +49,8 @@ pub struct ClientInfo {
     pub pubsub: AtomicBool,
     /// Tracking is on (CLIENT LIST flag `t`).
     pub tracking: AtomicBool,
+    /// The selected database (SELECT; CLIENT LIST `db`).
+    pub db: AtomicU32,
 }
 
 impl ClientInfo {
@@ -77,7 +79,7 @@ impl ClientInfo {
                 .unwrap_or_default()
         };
         format!(
-            "id={} addr={} laddr={} name={} age={} idle={} flags={} db=0 user=default resp={} \
+            "id={} addr={} laddr={} name={} age={} idle={} flags={} db={} user=default resp={} \
              lib-name={} lib-ver={}\n",
             self.id,
             self.addr,
@@ -86,6 +88,7 @@ impl ClientInfo {
             now_ms.saturating_sub(self.created_ms) / 1000,
             now_ms.saturating_sub(self.active_ms.load(Relaxed)) / 1000,
             self.flags(),
+            self.db.load(Relaxed),
             self.resp.load(Relaxed).max(2),
             s(&names.lib_name),
             s(&names.lib_ver),

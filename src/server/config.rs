@@ -150,6 +150,11 @@ pub struct ServerConfig {
     #[arg(long, env = "SUTRA_PASSWORD", hide_env_values = true)]
     pub requirepass: Option<String>,
 
+    /// Number of databases (Redis's `databases`): SELECT takes 0 to N-1; cluster mode serves
+    /// only database 0, as Redis Cluster does.
+    #[arg(long, env = "SUTRA_DATABASES", default_value_t = crate::engine::DEFAULT_DATABASES)]
+    pub databases: u32,
+
     /// Most simultaneous clients; one more gets "-ERR max number of clients reached".
     #[arg(long, env = "SUTRA_MAXCLIENTS", default_value_t = 10_000)]
     pub maxclients: usize,
@@ -372,6 +377,9 @@ impl ServerConfig {
         if self.maxclients == 0 {
             return Err("--maxclients must be at least 1".into());
         }
+        if self.databases == 0 {
+            return Err("--databases must be at least 1".into());
+        }
         if self.proto_max_bulk_len > self.client_query_buffer_limit {
             return Err(format!(
                 "--proto-max-bulk-len ({}) is over --client-query-buffer-limit ({}): \
@@ -386,6 +394,7 @@ impl ServerConfig {
     pub fn engine_config(&self) -> EngineConfig {
         EngineConfig {
             max_entries: self.max_concepts,
+            databases: self.databases,
             max_bytes: self.effective_maxmemory(),
             eviction_policy: self.eviction_policy,
             default_ttl_ms: self.default_ttl().saturating_mul(1000),

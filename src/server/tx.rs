@@ -81,6 +81,23 @@ impl Gate {
     }
 }
 
+/// A watched key's name in the registry: its database (4 bytes, big-endian) then the key,
+/// so one key name in two databases is two watched keys, as in Redis.
+pub fn frame(db: u32, key: &[u8]) -> Bytes {
+    let mut v = Vec::with_capacity(4 + key.len());
+    v.extend_from_slice(&db.to_be_bytes());
+    v.extend_from_slice(key);
+    v.into()
+}
+
+/// The database and key of a [`frame`]d name.
+pub fn unframe(framed: &[u8]) -> (u32, &[u8]) {
+    match framed.split_first_chunk::<4>() {
+        Some((db, key)) => (u32::from_be_bytes(*db), key),
+        None => (0, framed),
+    }
+}
+
 /// A connection's WATCH: the flag writes raise, and the keys with whether each existed.
 #[derive(Debug, Default)]
 pub struct ClientWatch {

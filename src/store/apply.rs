@@ -6,6 +6,8 @@
 //! over a state that already contains it changes nothing: replaying a log suffix over a fuzzy
 //! snapshot, or twice, ends in the same state.
 
+use std::sync::atomic::Ordering;
+
 use super::record::Record;
 use super::{Change, ChangeCause, EntryRef, Removal, ShardData, Store, Value, NO_ELEM};
 
@@ -16,10 +18,11 @@ impl Store {
         &self,
         data: &ShardData,
         h: u64,
+        db: u32,
         key: &[u8],
         element: &[u8],
     ) -> Option<EntryRef> {
-        let slot = data.find(h, key)?;
+        let slot = data.find(h, db, key)?;
         let Value::VSet(set) = &data.entry(slot)?.value else {
             return None;
         };
@@ -35,16 +38,16 @@ impl Store {
     /// engine's write bodies, and `Flush` by [`Store::apply_flush`].
     pub fn apply(&self, data: &mut ShardData, rec: &Record<'_>, now: u64) -> bool {
         match *rec {
-            Record::DelKey { key } => {
+            Record::DelKey { db, key } => {
                 let h = self.hash(key);
-                match data.find(h, key) {
+                match data.find(h, db, key) {
                     Some(s) => self.remove_key(data, s, Removal::Deleted) > 0,
                     None => false,
                 }
             }
-            Record::ExpireKey { key, at } => {
+            Record::ExpireKey { db, key, at } => {
                 let h = self.hash(key);
-                let Some(s) = data.find(h, key) else {
+                let Some(s) = data.find(h, db, key) else {
                     return false;
                 };
                 if at != 0 && at <= now {
@@ -61,16 +64,16 @@ impl Store {
                 );
                 true
             }
-            Record::VRem { key, name } => {
+            Record::VRem { db, key, name } => {
                 let h = self.hash(key);
-                match self.find_element(data, h, key, name) {
+                match self.find_element(data, h, db, key, name) {
                     Some(e) => self.remove_entry(data, e, Removal::Deleted),
                     None => false,
                 }
             }
-            Record::VExpire { key, name, at } => {
+            Record::VExpire { db, key, name, at } => {
                 let h = self.hash(key);
-                let Some(e) = self.find_element(data, h, key, name) else {
+                let Some(e) = self.find_element(data, h, db, key, name) else {
                     return false;
                 };
                 if at != 0 && at <= now {
@@ -86,9 +89,14 @@ impl Store {
                 data.push_expiry(at, e);
                 true
             }
-            Record::VSetAttr { key, name, attrs } => {
+            Record::VSetAttr {
+                db,
+                key,
+                name,
+                attrs,
+            } => {
                 let h = self.hash(key);
-                let Some(e) = self.find_element(data, h, key, name) else {
+                let Some(e) = self.find_element(data, h, db, key, name) else {
                     return false;
                 };
                 let Some(Value::VSet(set)) = data.entry_mut(e.key).map(|en| &mut en.value) else {
@@ -100,9 +108,50 @@ impl Store {
                 self.account(0, delta);
                 true
             }
-            Record::SetBlob { .. } | Record::VAdd { .. } | Record::Flush | Record::Group { .. } => {
-                false
+            Record::Move { db, key, to } => {
+                if !self.can_move(data, self.hash(key), rec, now) {
+                    return false;
+                }
+                let Some(s) = data.find(self.hash(key), db, key) else {
+                    return false;
+                };
+                data.set_db(s, to);
+                self.feed.report(Change::Key(key, ChangeCause::Write));
+                true
             }
+            Record::SetBlob { .. }
+            | Record::VAdd { .. }
+            | Record::Flush { .. }
+            | Record::DbMap { .. }
+            | Record::Group { .. } => false,
+        }
+    }
+
+    /// Whether a `Move` record would move its key now: the key is live in its keyspace and
+    /// absent from the target (a target key whose TTL passed is reclaimed here first).
+    pub fn can_move(&self, data: &mut ShardData, h: u64, rec: &Record<'_>, now: u64) -> bool {
+        let Record::Move { db, key, to } = *rec else {
+            return false;
+        };
+        if db == to {
+            return false;
+        }
+        let live = |data: &ShardData, ks: u32| {
+            data.find(h, ks, key)
+                .and_then(|s| data.entry(s).map(|e| (s, e.expires_at)))
+                .map(|(s, at)| (s, super::expired(at, now)))
+        };
+        match live(data, db) {
+            Some((_, false)) => {}
+            _ => return false,
+        }
+        match live(data, to) {
+            None => true,
+            Some((s, true)) => {
+                self.remove_key(data, s, Removal::Expired);
+                true
+            }
+            Some((_, false)) => false,
         }
     }
 
@@ -110,12 +159,18 @@ impl Store {
     /// now): `Flush` too, under every shard's lock.
     pub fn apply_locking(&self, rec: &Record<'_>) -> bool {
         let key = match *rec {
-            Record::Flush => {
+            Record::Flush { db } => {
                 let mut guards: Vec<_> = self.shards.iter().map(|s| s.data.write()).collect();
-                self.apply_flush(&mut guards);
+                self.apply_flush(&mut guards, db);
                 return true;
             }
-            Record::DelKey { key }
+            Record::DbMap { a, to_a, b, to_b } => {
+                let guards: Vec<_> = self.shards.iter().map(|s| s.data.write()).collect();
+                self.apply_db_map(&guards, [(a, to_a), (b, to_b)]);
+                return true;
+            }
+            Record::Move { key, .. }
+            | Record::DelKey { key, .. }
             | Record::ExpireKey { key, .. }
             | Record::VRem { key, .. }
             | Record::VExpire { key, .. }
@@ -127,16 +182,49 @@ impl Store {
     }
 
     /// Applies `Flush` with every shard's write lock held (`guards`, in shard order): removes
-    /// every key, reported once.
-    pub fn apply_flush<G: std::ops::DerefMut<Target = ShardData>>(&self, guards: &mut [G]) {
+    /// every key of database `db` (`None`: of every database), reported once.
+    pub fn apply_flush<G: std::ops::DerefMut<Target = ShardData>>(
+        &self,
+        guards: &mut [G],
+        db: Option<u32>,
+    ) {
         for (shard, data) in self.shards.iter().zip(guards.iter_mut()) {
-            let slots: Vec<u32> = data.slots_from(0).map(|(s, _)| s).collect();
-            for s in slots {
-                self.remove_key_reporting(data, s, Removal::Deleted, false);
+            let slots: Vec<u32> = data
+                .slots_from(0)
+                .filter(|(_, e)| db.is_none_or(|d| e.db == d))
+                .map(|(s, _)| s)
+                .collect();
+            match db {
+                None => {
+                    for s in slots {
+                        self.remove_key_reporting(data, s, Removal::Deleted, false);
+                    }
+                    data.clear();
+                    shard.access.lock().clear();
+                }
+                // The other databases' entries stay: their access-log and expiry-heap items
+                // stay current, the flushed ones' go stale and are skipped as usual.
+                Some(_) => {
+                    for s in slots {
+                        self.remove_key_reporting(data, s, Removal::Deleted, false);
+                    }
+                }
             }
-            data.clear();
-            shard.access.lock().clear();
         }
         self.feed.report(Change::All);
+    }
+
+    /// Applies `DbMap` with every shard's write lock held (`guards`: a reader of the map holds
+    /// one of them, so no key call sees half a swap): each database now names its keyspace.
+    pub fn apply_db_map<G>(&self, _guards: &[G], pairs: [(u32, u32); 2]) {
+        let mut changed = false;
+        for (db, to) in pairs {
+            if let Some(slot) = self.db_map.get(db as usize) {
+                changed |= slot.swap(to, Ordering::SeqCst) != to;
+            }
+        }
+        if changed {
+            self.feed.report(Change::All);
+        }
     }
 }

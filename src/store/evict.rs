@@ -287,11 +287,18 @@ impl Store {
             return false;
         };
         let logged = match (&entry.value, e.elem) {
-            (Value::Blob { .. }, NO_ELEM) => self.append(to, &Record::DelKey { key: &entry.key }),
+            (Value::Blob { .. }, NO_ELEM) => self.append(
+                to,
+                &Record::DelKey {
+                    db: entry.db,
+                    key: &entry.key,
+                },
+            ),
             (Value::VSet(set), s) => match set.elem(s) {
                 Some(el) => self.append(
                     to,
                     &Record::VRem {
+                        db: entry.db,
                         key: &entry.key,
                         name: &el.name,
                     },

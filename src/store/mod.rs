@@ -85,6 +85,8 @@ pub(crate) struct GlobalCounters {
 pub(crate) struct StoreConfig {
     /// Cap on entries (blob keys plus elements); 0 = none.
     pub max_entries: u64,
+    /// Number of databases (each names a keyspace, [`Store::keyspace_of`]).
+    pub databases: u32,
     /// Cap on accounted bytes; 0 = none.
     pub max_bytes: u64,
     /// What happens at a cap.
@@ -126,10 +128,14 @@ pub(crate) struct Store {
     /// Every vector set's counters with its name, registered at creation, for the
     /// analytics tick (which drops an entry once its set is gone).
     pub set_counters: Mutex<Vec<SetCounters>>,
+    /// Database → the keyspace its keys are stored under (the identity until a SWAPDB, which
+    /// exchanges two entries with every shard's write lock held: read it under a shard lock).
+    pub db_map: Box<[std::sync::atomic::AtomicU32]>,
 }
 
 impl Store {
     pub fn new(cfg: StoreConfig) -> Self {
+        let cfg_databases = cfg.databases.max(1);
         Self {
             cfg,
             shards: (0..SHARDS).map(|_| Shard::new()).collect(),
@@ -147,6 +153,9 @@ impl Store {
             group_gate: parking_lot::RwLock::new(()),
             feed: ChangeFeed::default(),
             set_counters: Mutex::new(Vec::new()),
+            db_map: (0..cfg_databases)
+                .map(std::sync::atomic::AtomicU32::new)
+                .collect(),
         }
     }
 
@@ -161,6 +170,14 @@ impl Store {
         if reg.len() >= 1024 && reg.len().is_power_of_two() {
             reg.retain(|(_, c)| Arc::strong_count(c) > 1);
         }
+    }
+
+    /// The keyspace database `db` names now (itself beyond the configured databases). Read it
+    /// under the lock of the shard it is used in, so a SWAPDB is seen whole or not at all.
+    pub fn keyspace_of(&self, db: u32) -> u32 {
+        self.db_map
+            .get(db as usize)
+            .map_or(db, |k| k.load(Ordering::SeqCst))
     }
 
     pub fn hash(&self, bytes: &[u8]) -> u64 {
@@ -371,16 +388,17 @@ impl Store {
         }
     }
 
-    /// Runs the index work of the set `key` on the calling thread until its graph holds
-    /// every element as it is now (rounds of one set never overlap: a round the indexer
-    /// thread is running finishes first). Nothing for a missing key or a set without a graph.
-    pub fn settle_set(&self, key: &[u8]) {
+    /// Runs the index work of the set `key` of database `db` on the calling thread until its
+    /// graph holds every element as it is now (rounds of one set never overlap: a round the
+    /// indexer thread is running finishes first). Nothing for a missing key or a set without
+    /// a graph.
+    pub fn settle_set(&self, db: u32, key: &[u8]) {
         let h = self.hash(key);
         loop {
             let ix = {
                 let data = self.shards[Store::shard_of(h)].data.read();
                 match data
-                    .find(h, key)
+                    .find(h, db, key)
                     .and_then(|s| data.entry(s))
                     .map(|e| &e.value)
                 {
@@ -465,7 +483,8 @@ impl Store {
 impl Store {
     /// Runs `f` on the vector set `key` (hash `h`) under its shard's read lock, if it is still
     /// the set whose index is `ix` (it may have been deleted or re-created since it was
-    /// queued); `None` otherwise.
+    /// queued); `None` otherwise. The set is found by its index in whichever database it is
+    /// now (MOVE and SWAPDB change a set's database, not its index).
     fn with_indexed_set<R>(
         &self,
         h: u64,
@@ -474,14 +493,16 @@ impl Store {
         f: impl FnOnce(&VectorSet) -> R,
     ) -> Option<R> {
         let data = self.shards[Store::shard_of(h)].data.read();
+        let owns = |e: &KeyEntry| match &e.value {
+            Value::VSet(set) => set.vindex.as_ref().is_some_and(|x| Arc::ptr_eq(x, ix)),
+            Value::Blob { .. } => false,
+        };
         match data
-            .find(h, key)
+            .find_any(h, key, owns)
             .and_then(|s| data.entry(s))
             .map(|e| &e.value)
         {
-            Some(Value::VSet(set)) if set.vindex.as_ref().is_some_and(|x| Arc::ptr_eq(x, ix)) => {
-                Some(f(set))
-            }
+            Some(Value::VSet(set)) => Some(f(set)),
             _ => None,
         }
     }
@@ -602,6 +623,7 @@ mod tests {
     fn the_set_registry_stays_within_twice_the_live_sets_when_nothing_ticks() {
         let store = Store::new(StoreConfig {
             max_entries: 0,
+            databases: 16,
             max_bytes: 0,
             eviction_policy: Default::default(),
             clock: Arc::new(crate::vocab::SystemClock),

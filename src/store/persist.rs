@@ -8,6 +8,12 @@
 //! | 4    | set number | INT8 codes, `n × dim` (q8); sign bits, `n × ⌈dim/64⌉ × 8` bytes (bin, bit `j` of a row in byte `j/8`, bit `j%8`); else empty (ignored if an exact set has them) |
 //! | 5    | set number | f32 scales, `n`                                                          |
 //! | 6    | set number | f32 norms, `n`                                                           |
+//! | 8    | shard      | blobs of keyspaces other than 0: count u64, then count × (keyspace u32, key: bytes, value: bytes, expires_at u64) |
+//! | 9    | set number | the set's keyspace u32, when not 0 (written just before the set's kind 2) |
+//! | 10   | 0          | the databases' keyspaces (after a SWAPDB): count u32, then count × keyspace u32, database 0 first |
+//!
+//! Kinds 1 and 2 alone are keyspace 0 (database 0), as snapshots were written before
+//! databases existed; kinds 8–10 were added after them (kind 7 is the graph, below).
 //!
 //! Arrays (kinds 3–6) are mapped copy-on-write at open: restart does not read vectors.
 //! The graph (kind 7) is mapped too and restored by the indexer after open, from the saved
@@ -44,6 +50,9 @@ const SET_CODES: u32 = 4;
 const SET_SCALES: u32 = 5;
 const SET_NORMS: u32 = 6;
 const SET_GRAPH: u32 = 7;
+const DB_BLOBS: u32 = 8;
+const SET_DB: u32 = 9;
+const DB_MAP: u32 = 10;
 
 /// Whether a snapshot section of this kind is bulk data that loading only maps (vector
 /// arrays: f32s, codes, scales, norms; the graph, read by the indexer after open): its
@@ -64,6 +73,7 @@ pub(crate) const SET_OVERHEAD: u64 =
 /// A vector set met by a snapshot's scan: its metadata, copied then, and what the snapshot
 /// needs to copy its arrays piece by piece afterwards.
 struct SetCopy {
+    db: u32,
     key: Box<[u8]>,
     hash: u64,
     uid: u64,
@@ -133,9 +143,16 @@ impl Store {
         let mut piece = Vec::new();
         let piece_bytes = self.cfg.snapshot_piece_bytes.max(1);
         for (i, shard) in self.shards.iter().enumerate() {
-            let (blobs, sets) = Self::scan_shard(shard, &self.group_gate, now, piece_bytes);
+            let (blobs, db_blobs, sets) =
+                Self::scan_shard(shard, &self.group_gate, now, piece_bytes);
             w.section(BLOBS, i as u32, &[&blobs])?;
+            if db_blobs.len() > 8 {
+                w.section(DB_BLOBS, i as u32, &[&db_blobs])?;
+            }
             for set in &sets {
+                if set.db != 0 {
+                    w.section(SET_DB, set_no, &[&set.db.to_le_bytes()])?;
+                }
                 w.section(SET_META, set_no, &[&set.meta])?;
                 for (k, kind) in [SET_F32, SET_CODES, SET_SCALES, SET_NORMS]
                     .into_iter()
@@ -161,6 +178,20 @@ impl Store {
                 set_no += 1;
             }
         }
+        // The map as it is after the copy: a SWAPDB logged after the snapshot's LSN sets
+        // absolute entries again on replay, and keys never change keyspace in a swap.
+        let map: Vec<u32> = self
+            .db_map
+            .iter()
+            .map(|k| k.load(Ordering::SeqCst))
+            .collect();
+        if map.iter().enumerate().any(|(i, &k)| k != i as u32) {
+            let mut bytes = (map.len() as u32).to_le_bytes().to_vec();
+            for k in map {
+                bytes.extend_from_slice(&k.to_le_bytes());
+            }
+            w.section(DB_MAP, 0, &[&bytes])?;
+        }
         let consistent = settle()?;
         w.finish(consistent)
     }
@@ -174,9 +205,11 @@ impl Store {
         gate: &parking_lot::RwLock<()>,
         now: u64,
         piece_bytes: usize,
-    ) -> (Vec<u8>, Vec<SetCopy>) {
+    ) -> (Vec<u8>, Vec<u8>, Vec<SetCopy>) {
         let mut blobs = vec![0u8; 8];
         let mut count = 0u64;
+        let mut db_blobs = vec![0u8; 8];
+        let mut db_count = 0u64;
         let mut sets = Vec::new();
         let mut next = 0usize;
         loop {
@@ -192,10 +225,17 @@ impl Store {
                 }
                 match &e.value {
                     Value::Blob { data: v, .. } => {
-                        put_bytes(&mut blobs, &e.key);
-                        put_bytes(&mut blobs, v);
-                        blobs.extend_from_slice(&e.expires_at.to_le_bytes());
-                        count += 1;
+                        let out = if e.db == 0 {
+                            count += 1;
+                            &mut blobs
+                        } else {
+                            db_count += 1;
+                            db_blobs.extend_from_slice(&e.db.to_le_bytes());
+                            &mut db_blobs
+                        };
+                        put_bytes(out, &e.key);
+                        put_bytes(out, v);
+                        out.extend_from_slice(&e.expires_at.to_le_bytes());
                         copied += e.key.len() + v.len() + 16;
                     }
                     Value::VSet(set) => {
@@ -205,6 +245,7 @@ impl Store {
                         let rows = [d * 4, set.code_row().max(1), 4, 4];
                         let parts = set.arena_bytes();
                         sets.push(SetCopy {
+                            db: e.db,
                             key: e.key.clone(),
                             hash: e.hash,
                             uid: set.uid,
@@ -227,7 +268,8 @@ impl Store {
             }
         }
         blobs[..8].copy_from_slice(&count.to_le_bytes());
-        (blobs, sets)
+        db_blobs[..8].copy_from_slice(&db_count.to_le_bytes());
+        (blobs, db_blobs, sets)
     }
 
     /// Copies bytes `range` of array `k` of `set` into `out` (replacing its content), under
@@ -245,7 +287,7 @@ impl Store {
         let _group = gate.read();
         let data = shard.data.read();
         let current = data
-            .find(set.hash, &set.key)
+            .find(set.hash, set.db, &set.key)
             .and_then(|s| data.entry(s))
             .and_then(|e| match &e.value {
                 Value::VSet(v) if v.uid == set.uid => Some(v),
@@ -278,23 +320,68 @@ impl Store {
             },
             other => other,
         };
+        // A set's keyspace section comes just before its metadata.
+        let mut set_db: Option<(u32, u32)> = None;
         for (kind, tag, bytes) in snap.sections() {
             match kind {
-                BLOBS => self.load_blobs(bytes, now).map_err(wrap)?,
-                SET_META => self.load_set(snap, tag, bytes, now).map_err(wrap)?,
+                BLOBS => self.load_blobs(bytes, now, false).map_err(wrap)?,
+                DB_BLOBS => self.load_blobs(bytes, now, true).map_err(wrap)?,
+                SET_DB => {
+                    let mut r = Reader::new(bytes, "snapshot set keyspace");
+                    set_db = Some((tag, r.u32()?));
+                    r.finish().map_err(wrap)?;
+                }
+                SET_META => {
+                    let db = match set_db.take() {
+                        Some((t, db)) if t == tag => db,
+                        _ => 0,
+                    };
+                    self.load_set(snap, tag, db, bytes, now).map_err(wrap)?
+                }
+                DB_MAP => self.load_db_map(bytes).map_err(wrap)?,
                 _ => {}
             }
         }
         Ok(())
     }
 
-    fn insert_key(&self, key: &[u8], expires_at: u64, value: Value, bytes: u64) -> Result<u32> {
+    fn load_db_map(&self, bytes: &[u8]) -> Result<()> {
+        let mut r = Reader::new(bytes, "snapshot database map");
+        let n = r.u32()? as usize;
+        let mut map = Vec::with_capacity(n.min(bytes.len() / 4));
+        for _ in 0..n {
+            map.push(r.u32()?);
+        }
+        r.finish()?;
+        // Databases beyond this run's count are dropped from the map (their keys stay under
+        // their keyspaces, out of reach, as Redis cannot load them either); the rest must
+        // still name distinct keyspaces.
+        let mut seen = std::collections::HashSet::new();
+        if map.iter().any(|k| !seen.insert(*k)) {
+            return Err(r.bad("two databases name one keyspace"));
+        }
+        for (db, ks) in map.into_iter().enumerate() {
+            if let Some(slot) = self.db_map.get(db) {
+                slot.store(ks, Ordering::SeqCst);
+            }
+        }
+        Ok(())
+    }
+
+    fn insert_key(
+        &self,
+        db: u32,
+        key: &[u8],
+        expires_at: u64,
+        value: Value,
+        bytes: u64,
+    ) -> Result<u32> {
         let h = self.hash(key);
         let shard = &self.shards[Store::shard_of(h)];
         let mut data = shard.data.write();
         // A key the fuzzy copy met twice (written again during the scan): the later copy
         // stands; the log's records after the snapshot's LSN settle it either way.
-        if let Some(old) = data.find(h, key) {
+        if let Some(old) = data.find(h, db, key) {
             self.remove_key(&mut data, old, Removal::Deleted);
         }
         let is_blob = matches!(value, Value::Blob { .. });
@@ -321,6 +408,7 @@ impl Store {
                 .collect(),
         };
         let slot = data.insert(KeyEntry {
+            db,
             key: key.into(),
             hash: h,
             expires_at,
@@ -344,10 +432,11 @@ impl Store {
         Ok(slot)
     }
 
-    fn load_blobs(&self, bytes: &[u8], now: u64) -> Result<()> {
+    fn load_blobs(&self, bytes: &[u8], now: u64, with_db: bool) -> Result<()> {
         let mut r = Reader::new(bytes, "snapshot blobs");
         let n = r.u64()?;
         for _ in 0..n {
+            let db = if with_db { r.u32()? } else { 0 };
             let key = r.bytes()?;
             let value = r.bytes()?;
             let at = r.u64()?;
@@ -357,6 +446,7 @@ impl Store {
             let meta = AccessMeta::new(self.next_tick(), now);
             let b = key.len() as u64 + value.len() as u64 + BLOB_OVERHEAD;
             self.insert_key(
+                db,
                 key,
                 at,
                 Value::Blob {
@@ -369,7 +459,7 @@ impl Store {
         r.finish()
     }
 
-    fn load_set(&self, snap: &Snapshot, tag: u32, bytes: &[u8], now: u64) -> Result<()> {
+    fn load_set(&self, snap: &Snapshot, tag: u32, db: u32, bytes: &[u8], now: u64) -> Result<()> {
         let mut r = Reader::new(bytes, "snapshot set");
         let key = r.bytes()?;
         let key_at = r.u64()?;
@@ -472,7 +562,7 @@ impl Store {
         let wants = std::mem::take(&mut set.index_wants_queue);
         let weak = set.vindex.as_ref().map(std::sync::Arc::downgrade);
         self.bump_uid(uid);
-        self.insert_key(key, key_at, Value::VSet(Box::new(set)), SET_OVERHEAD)?;
+        self.insert_key(db, key, key_at, Value::VSet(Box::new(set)), SET_OVERHEAD)?;
         if let (true, Some(w)) = (wants, weak) {
             self.index_queue.lock().push_back((key.into(), w));
             self.index_cv.notify_one();
@@ -498,6 +588,7 @@ mod tests {
     fn config() -> crate::store::StoreConfig {
         crate::store::StoreConfig {
             max_entries: 0,
+            databases: 16,
             max_bytes: 0,
             eviction_policy: Default::default(),
             clock: Arc::new(crate::vocab::SystemClock),
@@ -523,7 +614,7 @@ mod tests {
         store.load_snapshot(&snap).unwrap();
         let h = store.hash(b"k");
         let data = store.shards[Store::shard_of(h)].data.read();
-        let entry = data.find(h, b"k").and_then(|s| data.entry(s)).unwrap();
+        let entry = data.find(h, 0, b"k").and_then(|s| data.entry(s)).unwrap();
         assert!(matches!(&entry.value, Value::Blob { data, .. } if &data[..] == b"new"));
         assert_eq!(data.live(), 1);
         assert_eq!(store.counters.keys.load(Ordering::Relaxed), 1);

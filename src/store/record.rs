@@ -17,7 +17,18 @@
 //! | 6    | `VExpire`   | key: bytes, name: bytes, at: u64 (0 = persist)                       |
 //! | 7    | `VSetAttr`  | key: bytes, name: bytes, tag: u8 [0 clear, 1 set + bytes]            |
 //! | 8    | `Flush`     | (empty)                                                              |
-//! | 9    | `Group`     | entries to the end: kind: u8 (1–8), payload: bytes — the writes of one transaction |
+//! | 9    | `Group`     | entries to the end: kind: u8 (1–8, 10–12), payload: bytes — the writes of one transaction |
+//! | 10   | in database | db: u32, kind: u8 (1–8), then that kind's payload: the record applies in database `db` |
+//! | 11   | `Move`      | db: u32, key: bytes, to: u32 (Redis's MOVE: the key leaves `db` for `to` when `to` has none) |
+//! | 12   | `DbMap`     | a: u32, to_a: u32, b: u32, to_b: u32 (Redis's SWAPDB: databases `a` and `b` now name the keyspaces `to_a` and `to_b`) |
+//!
+//! The database of a record is a keyspace number (a database's keys are stored under one, and
+//! SWAPDB exchanges the keyspaces two databases name, leaving the keys where they are), which
+//! is the database's own number until a SWAPDB. Kinds 1–7 are about keyspace 0 as written;
+//! a record about another keyspace is the same
+//! record framed by kind 10 (so a log written before databases existed reads as database 0).
+//! `Flush` (kind 8) alone empties every database (FLUSHALL); framed by kind 10 it empties
+//! that one (FLUSHDB).
 //!
 //! A `Group` is what [`crate::store::Store::grouped`] logs: the records of one MULTI/EXEC or MSET,
 //! framed as one WAL record, so that a crash recovers all of them or (a torn record fails its
@@ -47,40 +58,65 @@ pub(crate) struct AddRec<'a> {
 #[derive(Clone, Debug, PartialEq)]
 pub(crate) enum Record<'a> {
     SetBlob {
+        db: u32,
         key: &'a [u8],
         value: &'a [u8],
         expires_at: u64,
     },
     DelKey {
+        db: u32,
         key: &'a [u8],
     },
     ExpireKey {
+        db: u32,
         key: &'a [u8],
         at: u64,
     },
     VAdd {
+        db: u32,
         key: &'a [u8],
         params: SetParams,
         adds: Vec<AddRec<'a>>,
     },
     VRem {
+        db: u32,
         key: &'a [u8],
         name: &'a [u8],
     },
     VExpire {
+        db: u32,
         key: &'a [u8],
         name: &'a [u8],
         at: u64,
     },
     VSetAttr {
+        db: u32,
         key: &'a [u8],
         name: &'a [u8],
         attrs: Option<&'a str>,
     },
-    Flush,
+    /// Empties one database (`Some`, FLUSHDB) or every one (`None`, FLUSHALL).
+    Flush {
+        db: Option<u32>,
+    },
     /// Framed records (see the table): applied in order, all or none.
     Group {
         records: &'a [u8],
+    },
+    /// The key `key` of database `db` becomes the key of database `to` (applied only while
+    /// `to` has no such key).
+    Move {
+        db: u32,
+        key: &'a [u8],
+        to: u32,
+    },
+    /// Databases `a` and `b` now name keyspaces `to_a` and `to_b` (absolute, so applying it
+    /// twice is harmless).
+    DbMap {
+        a: u32,
+        to_a: u32,
+        b: u32,
+        to_b: u32,
     },
 }
 
@@ -111,10 +147,29 @@ pub(crate) fn group_records(records: &[u8]) -> Result<Vec<Record<'_>>> {
 
 /// The kind byte of [`Record::Group`].
 pub(crate) const GROUP_KIND: u8 = 9;
+/// The kind byte framing a record about a database other than 0 (or FLUSHDB).
+pub(crate) const IN_DB_KIND: u8 = 10;
+const MOVE_KIND: u8 = 11;
+const DBMAP_KIND: u8 = 12;
 
-impl Record<'_> {
-    /// The WAL kind byte.
-    pub fn kind(&self) -> u8 {
+impl<'a> Record<'a> {
+    /// The database a record about keys is in (`None`: FLUSHALL, a group, MOVE, SWAPDB).
+    fn framed_db(&self) -> Option<u32> {
+        match *self {
+            Record::SetBlob { db, .. }
+            | Record::DelKey { db, .. }
+            | Record::ExpireKey { db, .. }
+            | Record::VAdd { db, .. }
+            | Record::VRem { db, .. }
+            | Record::VExpire { db, .. }
+            | Record::VSetAttr { db, .. } => (db != 0).then_some(db),
+            Record::Flush { db } => db,
+            Record::Group { .. } | Record::Move { .. } | Record::DbMap { .. } => None,
+        }
+    }
+
+    /// The kind byte of the record itself, without a database frame.
+    fn base_kind(&self) -> u8 {
         match self {
             Record::SetBlob { .. } => 1,
             Record::DelKey { .. } => 2,
@@ -123,29 +178,63 @@ impl Record<'_> {
             Record::VRem { .. } => 5,
             Record::VExpire { .. } => 6,
             Record::VSetAttr { .. } => 7,
-            Record::Flush => 8,
+            Record::Flush { .. } => 8,
             Record::Group { .. } => GROUP_KIND,
+            Record::Move { .. } => MOVE_KIND,
+            Record::DbMap { .. } => DBMAP_KIND,
+        }
+    }
+
+    /// The same record in database `db` (decoding a kind-10 frame).
+    fn in_db(self, db: u32) -> Record<'a> {
+        let mut r = self;
+        match &mut r {
+            Record::SetBlob { db: d, .. }
+            | Record::DelKey { db: d, .. }
+            | Record::ExpireKey { db: d, .. }
+            | Record::VAdd { db: d, .. }
+            | Record::VRem { db: d, .. }
+            | Record::VExpire { db: d, .. }
+            | Record::VSetAttr { db: d, .. } => *d = db,
+            Record::Flush { db: d } => *d = Some(db),
+            Record::Group { .. } | Record::Move { .. } | Record::DbMap { .. } => {}
+        }
+        r
+    }
+
+    /// The WAL kind byte.
+    pub fn kind(&self) -> u8 {
+        match self.framed_db() {
+            Some(_) => IN_DB_KIND,
+            None => self.base_kind(),
         }
     }
 
     /// Appends the payload to `out`.
     pub fn encode(&self, out: &mut Vec<u8>) {
+        if let Some(db) = self.framed_db() {
+            out.extend_from_slice(&db.to_le_bytes());
+            out.push(self.base_kind());
+        }
         match self {
             Record::SetBlob {
                 key,
                 value,
                 expires_at,
+                ..
             } => {
                 put_bytes(out, key);
                 put_bytes(out, value);
                 out.extend_from_slice(&expires_at.to_le_bytes());
             }
-            Record::DelKey { key } => put_bytes(out, key),
-            Record::ExpireKey { key, at } => {
+            Record::DelKey { key, .. } => put_bytes(out, key),
+            Record::ExpireKey { key, at, .. } => {
                 put_bytes(out, key);
                 out.extend_from_slice(&at.to_le_bytes());
             }
-            Record::VAdd { key, params, adds } => {
+            Record::VAdd {
+                key, params, adds, ..
+            } => {
                 put_bytes(out, key);
                 out.extend_from_slice(&(params.dim as u32).to_le_bytes());
                 out.push(metric_code(params.metric));
@@ -174,16 +263,18 @@ impl Record<'_> {
                     out.extend_from_slice(&(params.projection as u32).to_le_bytes());
                 }
             }
-            Record::VRem { key, name } => {
+            Record::VRem { key, name, .. } => {
                 put_bytes(out, key);
                 put_bytes(out, name);
             }
-            Record::VExpire { key, name, at } => {
+            Record::VExpire { key, name, at, .. } => {
                 put_bytes(out, key);
                 put_bytes(out, name);
                 out.extend_from_slice(&at.to_le_bytes());
             }
-            Record::VSetAttr { key, name, attrs } => {
+            Record::VSetAttr {
+                key, name, attrs, ..
+            } => {
                 put_bytes(out, key);
                 put_bytes(out, name);
                 match attrs {
@@ -194,8 +285,18 @@ impl Record<'_> {
                     }
                 }
             }
-            Record::Flush => {}
+            Record::Flush { .. } => {}
             Record::Group { records } => out.extend_from_slice(records),
+            Record::Move { db, key, to } => {
+                out.extend_from_slice(&db.to_le_bytes());
+                put_bytes(out, key);
+                out.extend_from_slice(&to.to_le_bytes());
+            }
+            Record::DbMap { a, to_a, b, to_b } => {
+                for x in [a, to_a, b, to_b] {
+                    out.extend_from_slice(&x.to_le_bytes());
+                }
+            }
         }
     }
 }
@@ -205,12 +306,17 @@ pub(crate) fn decode(kind: u8, payload: &[u8]) -> Result<Record<'_>> {
     let mut r = Reader::new(payload, "wal record");
     let rec = match kind {
         1 => Record::SetBlob {
+            db: 0,
             key: r.bytes()?,
             value: r.bytes()?,
             expires_at: r.u64()?,
         },
-        2 => Record::DelKey { key: r.bytes()? },
+        2 => Record::DelKey {
+            db: 0,
+            key: r.bytes()?,
+        },
         3 => Record::ExpireKey {
+            db: 0,
             key: r.bytes()?,
             at: r.u64()?,
         },
@@ -257,6 +363,7 @@ pub(crate) fn decode(kind: u8, payload: &[u8]) -> Result<Record<'_>> {
                 0
             };
             Record::VAdd {
+                db: 0,
                 key,
                 params: SetParams {
                     dim,
@@ -270,10 +377,12 @@ pub(crate) fn decode(kind: u8, payload: &[u8]) -> Result<Record<'_>> {
             }
         }
         5 => Record::VRem {
+            db: 0,
             key: r.bytes()?,
             name: r.bytes()?,
         },
         6 => Record::VExpire {
+            db: 0,
             key: r.bytes()?,
             name: r.bytes()?,
             at: r.u64()?,
@@ -286,9 +395,35 @@ pub(crate) fn decode(kind: u8, payload: &[u8]) -> Result<Record<'_>> {
                 1 => Some(r.str()?),
                 _ => return Err(r.bad("unknown attribute tag")),
             };
-            Record::VSetAttr { key, name, attrs }
+            Record::VSetAttr {
+                db: 0,
+                key,
+                name,
+                attrs,
+            }
         }
-        8 => Record::Flush,
+        8 => Record::Flush { db: None },
+        IN_DB_KIND => {
+            let db = r.u32()?;
+            let inner = r.u8()?;
+            if !(1..=8).contains(&inner) {
+                return Err(r.bad("a database frame around a record that has no database"));
+            }
+            let rec = decode(inner, &payload[r.pos..])?.in_db(db);
+            r.pos = payload.len();
+            rec
+        }
+        MOVE_KIND => Record::Move {
+            db: r.u32()?,
+            key: r.bytes()?,
+            to: r.u32()?,
+        },
+        DBMAP_KIND => Record::DbMap {
+            a: r.u32()?,
+            to_a: r.u32()?,
+            b: r.u32()?,
+            to_b: r.u32()?,
+        },
         GROUP_KIND => {
             group_records(payload)?;
             r.pos = payload.len();
@@ -358,13 +493,19 @@ mod tests {
     #[test]
     fn every_record_round_trips_and_every_truncation_is_refused() {
         round_trip(Record::SetBlob {
+            db: 0,
             key: b"k",
             value: b"value",
             expires_at: 42,
         });
-        round_trip(Record::DelKey { key: b"k" });
-        round_trip(Record::ExpireKey { key: b"k", at: 7 });
+        round_trip(Record::DelKey { db: 0, key: b"k" });
+        round_trip(Record::ExpireKey {
+            db: 0,
+            key: b"k",
+            at: 7,
+        });
         round_trip(Record::VAdd {
+            db: 0,
             key: b"m",
             params: SetParams {
                 dim: 3,
@@ -390,6 +531,7 @@ mod tests {
             ],
         });
         round_trip(Record::VAdd {
+            db: 0,
             key: b"r",
             params: SetParams {
                 dim: 2,
@@ -407,25 +549,71 @@ mod tests {
             }],
         });
         round_trip(Record::VRem {
+            db: 0,
             key: b"m",
             name: b"a",
         });
         round_trip(Record::VExpire {
+            db: 0,
             key: b"m",
             name: b"a",
             at: 5,
         });
         round_trip(Record::VSetAttr {
+            db: 0,
             key: b"m",
             name: b"a",
             attrs: Some("{}"),
         });
         round_trip(Record::VSetAttr {
+            db: 0,
             key: b"m",
             name: b"a",
             attrs: None,
         });
-        round_trip(Record::Flush);
+        round_trip(Record::Flush { db: None });
+        round_trip(Record::Flush { db: Some(0) });
+        round_trip(Record::Flush { db: Some(15) });
+        round_trip(Record::SetBlob {
+            db: 9,
+            key: b"k",
+            value: b"v",
+            expires_at: 0,
+        });
+        round_trip(Record::VRem {
+            db: 3,
+            key: b"m",
+            name: b"a",
+        });
+        round_trip(Record::Move {
+            db: 0,
+            key: b"k",
+            to: 4,
+        });
+        round_trip(Record::DbMap {
+            a: 1,
+            to_a: 2,
+            b: 2,
+            to_b: 1,
+        });
+    }
+
+    #[test]
+    fn a_record_in_database_0_is_written_as_before_databases_existed() {
+        let mut buf = Vec::new();
+        let r = Record::DelKey { db: 0, key: b"k" };
+        r.encode(&mut buf);
+        assert_eq!((r.kind(), &buf[..]), (2, &[1, 0, 0, 0, b'k'][..]));
+        let r = Record::DelKey { db: 2, key: b"k" };
+        buf.clear();
+        r.encode(&mut buf);
+        assert_eq!(
+            (r.kind(), &buf[..]),
+            (10, &[2, 0, 0, 0, 2, 1, 0, 0, 0, b'k'][..])
+        );
+        // A frame around a record without a database, or a frame in a frame, is refused.
+        assert!(decode(10, &[1, 0, 0, 0, 9]).is_err());
+        assert!(decode(10, &[1, 0, 0, 0, 10, 1, 0, 0, 0, 8]).is_err());
     }
 
     #[test]

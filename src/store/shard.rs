@@ -28,6 +28,10 @@ pub(crate) enum Value {
 }
 
 pub(crate) struct KeyEntry {
+    /// The keyspace the key lives in (a database's, [`super::Store::keyspace_of`]): part of
+    /// its address, next to the key bytes (the hash is of the key bytes alone, so one key name
+    /// in every database lands in the same shard, and MOVE changes this field in place).
+    pub db: u32,
     pub key: Box<[u8]>,
     pub hash: u64,
     /// Absolute expiry of the key in ms; 0 = never.
@@ -44,15 +48,23 @@ pub(crate) struct ShardData {
     slots: Vec<Option<KeyEntry>>,
     free: Vec<u32>,
     live: usize,
-    /// Keys with an expiry (INFO keyspace `expires`), and the sum of their expiry times.
-    key_expiries: u64,
-    key_expiry_sum: u128,
+    /// Per database: live keys, keys with an expiry (INFO keyspace `expires`) and the sum
+    /// of their expiry times; grown on demand.
+    dbs: Vec<DbCounts>,
     /// Evictable entries in this shard (blob keys plus elements).
     pub entries: usize,
     /// Lazy min-heap of `(expires_at, entry)`; stale items are skipped when popped.
     pub expiry: BinaryHeap<Reverse<(u64, EntryRef)>>,
     /// Items in `expiry` that are known to be current (for compaction).
     pub expiry_live_hint: usize,
+}
+
+/// One database's counts in a shard.
+#[derive(Clone, Copy, Default, Debug, PartialEq, Eq)]
+pub(crate) struct DbCounts {
+    pub keys: u64,
+    pub expiries: u64,
+    pub expiry_sum: u128,
 }
 
 /// A shard: its data and its LRU access log.
@@ -81,14 +93,56 @@ impl ShardData {
         self.slots.len()
     }
 
-    pub fn find(&self, hash: u64, key: &[u8]) -> Option<u32> {
+    /// The slot of `key` in database `db` (`hash`: the key bytes' hash).
+    pub fn find(&self, hash: u64, db: u32, key: &[u8]) -> Option<u32> {
         self.index
             .find(hash, |&s| {
                 self.slots[s as usize]
                     .as_ref()
-                    .is_some_and(|e| &*e.key == key)
+                    .is_some_and(|e| e.db == db && &*e.key == key)
             })
             .copied()
+    }
+
+    /// The slots holding `key` in any database, whichever matches `pick` first.
+    pub fn find_any(
+        &self,
+        hash: u64,
+        key: &[u8],
+        mut pick: impl FnMut(&KeyEntry) -> bool,
+    ) -> Option<u32> {
+        self.index
+            .find(hash, |&s| {
+                self.slots[s as usize]
+                    .as_ref()
+                    .is_some_and(|e| &*e.key == key && pick(e))
+            })
+            .copied()
+    }
+
+    fn db_mut(&mut self, db: u32) -> &mut DbCounts {
+        let i = db as usize;
+        if self.dbs.len() <= i {
+            self.dbs.resize(i + 1, DbCounts::default());
+        }
+        &mut self.dbs[i]
+    }
+
+    /// The counts of database `db` in this shard.
+    pub fn db_counts(&self, db: u32) -> DbCounts {
+        self.dbs.get(db as usize).copied().unwrap_or_default()
+    }
+
+    /// Moves the key at `slot` to database `to` (the caller checked `to` has no such key).
+    pub fn set_db(&mut self, slot: u32, to: u32) {
+        let Some((from, at)) = self.entry(slot).map(|e| (e.db, e.expires_at)) else {
+            return;
+        };
+        self.count_key(from, at, false);
+        self.count_key(to, at, true);
+        if let Some(e) = self.entry_mut(slot) {
+            e.db = to;
+        }
     }
 
     pub fn entry(&self, slot: u32) -> Option<&KeyEntry> {
@@ -98,32 +152,38 @@ impl ShardData {
     /// Sets a key's expiry (0 = none); every change of a key's `expires_at` goes through
     /// here, `insert` or `remove`, so the expiry totals stay exact.
     pub fn set_key_expiry(&mut self, slot: u32, at: u64) {
-        let Some(old) = self.entry(slot).map(|e| e.expires_at) else {
+        let Some((db, old)) = self.entry(slot).map(|e| (e.db, e.expires_at)) else {
             return;
         };
-        self.count_expiry(old, false);
-        self.count_expiry(at, true);
+        self.count_expiry(db, old, false);
+        self.count_expiry(db, at, true);
         if let Some(e) = self.entry_mut(slot) {
             e.expires_at = at;
         }
     }
 
-    fn count_expiry(&mut self, at: u64, add: bool) {
+    fn count_key(&mut self, db: u32, at: u64, add: bool) {
+        let c = self.db_mut(db);
+        if add {
+            c.keys += 1;
+        } else {
+            c.keys -= 1;
+        }
+        self.count_expiry(db, at, add);
+    }
+
+    fn count_expiry(&mut self, db: u32, at: u64, add: bool) {
         if at == 0 {
             return;
         }
+        let c = self.db_mut(db);
         if add {
-            self.key_expiries += 1;
-            self.key_expiry_sum += u128::from(at);
+            c.expiries += 1;
+            c.expiry_sum += u128::from(at);
         } else {
-            self.key_expiries -= 1;
-            self.key_expiry_sum -= u128::from(at);
+            c.expiries -= 1;
+            c.expiry_sum -= u128::from(at);
         }
-    }
-
-    /// Keys with an expiry and the sum of their expiry times (ms).
-    pub fn key_expiry_totals(&self) -> (u64, u128) {
-        (self.key_expiries, self.key_expiry_sum)
     }
 
     pub fn entry_mut(&mut self, slot: u32) -> Option<&mut KeyEntry> {
@@ -133,7 +193,7 @@ impl ShardData {
     /// Inserts a new key (the caller checked it is absent); returns its slot.
     pub fn insert(&mut self, entry: KeyEntry) -> u32 {
         let hash = entry.hash;
-        self.count_expiry(entry.expires_at, true);
+        self.count_key(entry.db, entry.expires_at, true);
         let slot = match self.free.pop() {
             Some(s) => {
                 self.slots[s as usize] = Some(entry);
@@ -154,7 +214,7 @@ impl ShardData {
 
     pub fn remove(&mut self, slot: u32) -> Option<KeyEntry> {
         let entry = self.slots.get_mut(slot as usize)?.take()?;
-        self.count_expiry(entry.expires_at, false);
+        self.count_key(entry.db, entry.expires_at, false);
         if let Ok(e) = self.index.find_entry(entry.hash, |&s| s == slot) {
             e.remove();
         }

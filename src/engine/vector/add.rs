@@ -119,7 +119,7 @@ impl Engine {
         let store = &self.store;
         let now = store.now_ms();
         let dim = adds[0].vector.len();
-        let mut slot = data.find(h, key);
+        let mut slot = data.find(h, self.ks(), key);
         if let Some(s) = slot {
             if data.entry(s).is_some_and(|e| expired(e.expires_at, now)) {
                 store.remove_key(data, s, Removal::Expired);
@@ -251,6 +251,7 @@ impl Engine {
             store.append(
                 to,
                 &Record::VAdd {
+                    db: self.ks(),
                     key,
                     params,
                     adds: adds
@@ -276,6 +277,7 @@ impl Engine {
                 let set = Box::new(VectorSet::new(params, store.next_uid()));
                 store.register_set(key, &set.counters);
                 let s = data.insert(KeyEntry {
+                    db: self.ks(),
                     key: key.into(),
                     hash: h,
                     expires_at: 0,

@@ -22,13 +22,13 @@ impl Engine {
         let mut data = shard.data.write();
         // A key whose TTL passed is gone, whatever it held (a string that expired is no
         // WRONGTYPE): reclaim it first, as an add does. Found by the `commands` fuzz target.
-        if let Some(s) = data.find(h, key) {
+        if let Some(s) = data.find(h, self.ks(), key) {
             if data.entry(s).is_some_and(|e| expired(e.expires_at, now)) {
                 self.store.remove_key(&mut data, s, Removal::Expired);
             }
         }
         self.check_set_type(&data, h, key)?;
-        let found = find_elem(&self.store, &data, h, key, element);
+        let found = find_elem(&self.store, &data, h, self.ks(), key, element);
         if let Some(e) = found {
             if data.current_expiry(e).is_some_and(|at| expired(at, now)) {
                 self.store.remove_entry(&mut data, e, Removal::Expired);
@@ -98,8 +98,9 @@ pub(super) fn find_elem(
     store: &crate::store::Store,
     data: &ShardData,
     h: u64,
+    db: u32,
     key: &[u8],
     element: &[u8],
 ) -> Option<EntryRef> {
-    store.find_element(data, h, key, element)
+    store.find_element(data, h, db, key, element)
 }

@@ -49,7 +49,7 @@ impl Engine {
         let (h, shard) = self.locate(key);
         let now = self.store.now_ms();
         let data = shard.data.read();
-        let Some(entry) = data.find(h, key).and_then(|s| data.entry(s)) else {
+        let Some(entry) = data.find(h, self.ks(), key).and_then(|s| data.entry(s)) else {
             return Ok(None);
         };
         if expired(entry.expires_at, now) {

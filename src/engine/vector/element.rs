@@ -167,7 +167,7 @@ impl Engine {
         let now = self.store.now_ms();
         let (h, shard) = self.locate(key);
         let mut data = shard.data.write();
-        if let Some(e) = find_elem(&self.store, &data, h, key, element) {
+        if let Some(e) = find_elem(&self.store, &data, h, self.ks(), key, element) {
             if data.current_expiry(e).is_some_and(|at| expired(at, now)) {
                 self.store.remove_entry(&mut data, e, Removal::Expired);
             }
@@ -187,7 +187,11 @@ impl Engine {
         let (mut data, Some(_)) = self.lock_element(key, element, now)? else {
             return Ok(false);
         };
-        let rec = Record::VRem { key, name: element };
+        let rec = Record::VRem {
+            db: self.ks(),
+            key,
+            name: element,
+        };
         self.store.append(to, &rec)?;
         self.store.apply(&mut data, &rec, now);
         drop(data);
@@ -214,6 +218,7 @@ impl Engine {
         let grow = json.map_or(0, |j| j.len() as u64 + 32);
         self.store.check_room(0, grow)?;
         let rec = Record::VSetAttr {
+            db: self.ks(),
             key,
             name: element,
             attrs: json.filter(|j| !j.is_empty()),
@@ -262,6 +267,7 @@ impl Engine {
             return Ok(false);
         };
         let rec = Record::VExpire {
+            db: self.ks(),
             key,
             name: element,
             at,

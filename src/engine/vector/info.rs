@@ -10,7 +10,7 @@ use crate::store::{expired, ShardData, Value};
 impl Engine {
     pub(super) fn check_set_type(&self, data: &ShardData, h: u64, key: &[u8]) -> Result<()> {
         match data
-            .find(h, key)
+            .find(h, self.ks(), key)
             .and_then(|s| data.entry(s))
             .map(|e| &e.value)
         {
@@ -77,7 +77,7 @@ impl Engine {
         let now = self.store.now_ms();
         let lfu = self.store.cfg.eviction_policy == EvictionPolicy::Lfu;
         let data = shard.data.read();
-        let Some(entry) = data.find(h, key).and_then(|s| data.entry(s)) else {
+        let Some(entry) = data.find(h, self.ks(), key).and_then(|s| data.entry(s)) else {
             return Ok(None);
         };
         if expired(entry.expires_at, now) {

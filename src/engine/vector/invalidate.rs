@@ -38,7 +38,7 @@ impl Engine {
         let now = self.store.now_ms();
         let (h, shard) = self.locate(key);
         let mut data = shard.data.write();
-        let Some(slot) = data.find(h, key) else {
+        let Some(slot) = data.find(h, self.ks(), key) else {
             return Ok(Invalidated::default());
         };
         let victims: Vec<(f32, u32)> = {
@@ -83,7 +83,11 @@ impl Engine {
             };
             let name = e.name.to_vec();
             let attributes = e.attrs.as_deref().map(str::to_owned);
-            let rec = Record::VRem { key, name: &name };
+            let rec = Record::VRem {
+                db: self.ks(),
+                key,
+                name: &name,
+            };
             self.store.append(to, &rec)?;
             if return_removed {
                 out.removed.push(SearchHit {

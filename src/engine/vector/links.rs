@@ -23,7 +23,7 @@ impl Engine {
         let (h, shard) = self.locate(key);
         if build {
             let mut data = shard.data.write();
-            if let Some(slot) = data.find(h, key) {
+            if let Some(slot) = data.find(h, self.ks(), key) {
                 if let Some(entry) = data.entry_mut(slot) {
                     if let Value::VSet(set) = &mut entry.value {
                         if set.vindex.is_none() && set.len() > 0 {
@@ -34,7 +34,7 @@ impl Engine {
                 }
             }
         }
-        self.store.settle_set(key);
+        self.store.settle_set(self.ks(), key);
         Ok(())
     }
 

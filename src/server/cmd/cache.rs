@@ -19,14 +19,14 @@ fn f32_blob(v: &[f32]) -> Vec<u8> {
 /// `VGETF32 key element` → the vector as float32 little-endian bytes (in `exact` and
 /// `noquant` sets exactly the bytes that were added), or nil.
 pub fn vgetf32(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
-    let v = ctx.shared.engine.vget(&args[1], &args[2])?;
+    let v = ctx.engine.vget(&args[1], &args[2])?;
     ctx.out.bulk_or_null(v.as_deref().map(f32_blob).as_deref());
     Ok(())
 }
 
 /// `VMGETF32 key element [element …]` → one blob or nil per element.
 pub fn vmgetf32(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
-    let vs = ctx.shared.engine.vget_many(&args[1], &slices(&args[2..]))?;
+    let vs = ctx.engine.vget_many(&args[1], &slices(&args[2..]))?;
     ctx.out.array(vs.len());
     for v in &vs {
         ctx.out.bulk_or_null(v.as_deref().map(f32_blob).as_deref());
@@ -75,7 +75,7 @@ pub fn vaddm(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
 }
 
 fn vexpire_generic(ctx: &mut Ctx<'_>, args: &[Bytes], unit_ms: i64, cmd: &str) -> CmdResult {
-    let expiry = expiry_arg(&args[3], unit_ms, false, ctx.shared.engine.now_ms(), cmd)?;
+    let expiry = expiry_arg(&args[3], unit_ms, false, ctx.engine.now_ms(), cmd)?;
     let done = ctx.w.vexpire(&args[1], &args[2], expiry)?;
     ctx.unchanged = !done;
     ctx.out.int(i64::from(done));
@@ -94,14 +94,14 @@ pub fn vpexpire(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
 
 /// `VTTL key element` → seconds left, -1 without expiry, -2 missing.
 pub fn vttl(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
-    let t = ctx.shared.engine.vttl(&args[1], &args[2])?;
+    let t = ctx.engine.vttl(&args[1], &args[2])?;
     ctx.out.int(ttl_reply(t, false));
     Ok(())
 }
 
 /// `VPTTL key element` → milliseconds left.
 pub fn vpttl(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
-    let t = ctx.shared.engine.vttl(&args[1], &args[2])?;
+    let t = ctx.engine.vttl(&args[1], &args[2])?;
     ctx.out.int(ttl_reply(t, true));
     Ok(())
 }
@@ -143,7 +143,7 @@ pub fn vinvalidate(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
         }
     }
     let threshold = threshold.ok_or_else(|| CmdError::err("THRESHOLD is required"))?;
-    let engine = &ctx.shared.engine;
+    let engine = &ctx.engine;
     let Some(info) = engine.vinfo(&args[1])? else {
         if with_elements {
             ctx.out.array(0);
@@ -205,17 +205,14 @@ fn counters_reply(ctx: &mut Ctx<'_>, c: &Counters, extra: &[(&str, u64)]) {
 pub fn cachestats(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     match args.len() {
         1 => {
-            let s = ctx.shared.engine.stats();
+            let s = ctx.engine.stats();
             counters_reply(
                 ctx,
                 &s.total,
                 &[("keys", s.keys), ("vector_sets", s.vector_sets)],
             );
         }
-        2 => match (
-            ctx.shared.engine.vstats(&args[1])?,
-            ctx.shared.engine.vinfo(&args[1])?,
-        ) {
+        2 => match (ctx.engine.vstats(&args[1])?, ctx.engine.vinfo(&args[1])?) {
             (Some(c), Some(info)) => counters_reply(
                 ctx,
                 &c,

@@ -37,7 +37,7 @@ fn config_params(ctx: &Ctx<'_>) -> Vec<(&'static str, String)> {
             "client-query-buffer-limit",
             c.client_query_buffer_limit.to_string(),
         ),
-        ("databases", "1".to_string()),
+        ("databases", c.databases.to_string()),
         ("save", String::new()),
         (
             "appendonly",
@@ -120,7 +120,7 @@ pub fn config(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
             "CONFIG SET is not supported: restart the server with the flag or variable",
         ))
     } else if is(sub, "resetstat") {
-        ctx.shared.engine.reset_stats();
+        ctx.engine.reset_stats();
         ctx.shared.stats.reset();
         ctx.out.ok();
         Ok(())

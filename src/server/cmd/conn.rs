@@ -147,11 +147,31 @@ pub fn hello(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
 }
 
 pub fn select(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
-    let db = arg_i64(&args[1])?;
-    if db != 0 {
-        return Err(CmdError::err("DB index is out of range"));
+    let db = db_arg(ctx, &args[1])?;
+    if db != 0 && ctx.shared.cluster.mode != crate::cluster::ClusterMode::Off {
+        return Err(CmdError::err("SELECT is not allowed in cluster mode"));
     }
+    select_db(ctx, db)?;
     ctx.out.ok();
+    Ok(())
+}
+
+/// A database number argument: Redis's errors for a non-integer and for one out of range.
+pub(super) fn db_arg(ctx: &Ctx<'_>, a: &[u8]) -> Result<u32, CmdError> {
+    let db = arg_i64(a)?;
+    u32::try_from(db)
+        .ok()
+        .filter(|&d| d < ctx.engine.databases())
+        .ok_or_else(|| CmdError::err("DB index is out of range"))
+}
+
+/// Makes `db` the connection's database (checked by [`db_arg`]).
+pub(super) fn select_db(ctx: &mut Ctx<'_>, db: u32) -> CmdResult {
+    ctx.client.selected = match db {
+        0 => None,
+        d => Some(std::sync::Arc::new(ctx.shared.engine.select(d)?)),
+    };
+    ctx.client.info.db.store(db, Relaxed);
     Ok(())
 }
 

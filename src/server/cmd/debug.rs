@@ -46,7 +46,7 @@ pub fn debug(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     if is(sub, "digest-value") {
         let mut digests = Vec::with_capacity(args.len() - 2);
         for key in &args[2..] {
-            let d = ctx.shared.engine.digest_value(key)?.unwrap_or([0; 20]);
+            let d = ctx.engine.digest_value(key)?.unwrap_or([0; 20]);
             digests.push(d.iter().map(|b| format!("{b:02x}")).collect::<String>());
         }
         ctx.out.array(digests.len());
@@ -67,8 +67,8 @@ pub fn debug(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
             }
         }
         let nosave = args[2..].iter().any(|a| is(a, "nosave"));
-        if !nosave && ctx.shared.engine.last_checkpoint_ms().is_some() {
-            ctx.shared.engine.checkpoint()?;
+        if !nosave && ctx.engine.last_checkpoint_ms().is_some() {
+            ctx.engine.checkpoint()?;
         }
         ctx.out.ok();
         Ok(())

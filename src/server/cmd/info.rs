@@ -179,12 +179,11 @@ pub fn info_text(ctx: &Ctx<'_>, sections: &[Bytes]) -> String {
     }
     if want("keyspace") {
         section(&mut t, "Keyspace");
-        if engine.keys > 0 {
-            let ttl = sh.engine.key_expiries();
+        for db in sh.engine.keyspace() {
             let _ = write!(
                 t,
-                "db0:keys={},expires={},avg_ttl={},vector_sets={}\r\n",
-                engine.keys, ttl.keys, ttl.avg_ttl_ms, engine.vector_sets
+                "db{}:keys={},expires={},avg_ttl={}\r\n",
+                db.db, db.keys, db.expiries.keys, db.expiries.avg_ttl_ms
             );
         }
     }

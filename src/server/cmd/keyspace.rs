@@ -12,8 +12,23 @@ pub fn del(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     Ok(())
 }
 
+/// MOVE key db, with Redis's errors.
+pub fn move_key(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
+    if ctx.shared.cluster.mode != crate::cluster::ClusterMode::Off {
+        return Err(CmdError::err("MOVE is not allowed in cluster mode"));
+    }
+    let db = super::conn::db_arg(ctx, &args[2])?;
+    if db == ctx.engine.db() {
+        return Err(CmdError::err("source and destination objects are the same"));
+    }
+    let moved = ctx.w.move_key(&args[1], db)?;
+    ctx.unchanged = !moved;
+    ctx.out.int(i64::from(moved));
+    Ok(())
+}
+
 pub fn exists(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
-    let n = ctx.shared.engine.exists(&slices(&args[1..]));
+    let n = ctx.engine.exists(&slices(&args[1..]));
     ctx.out.int(n as i64);
     Ok(())
 }
@@ -51,7 +66,7 @@ fn expire_generic(
     cmd: &str,
 ) -> CmdResult {
     let cond = expire_condition(&args[3..])?;
-    let expiry = expiry_arg(&args[2], unit_ms, absolute, ctx.shared.engine.now_ms(), cmd)?;
+    let expiry = expiry_arg(&args[2], unit_ms, absolute, ctx.engine.now_ms(), cmd)?;
     let done = ctx.w.expire_if(&args[1], expiry, cond)?;
     ctx.unchanged = !done;
     ctx.out.int(i64::from(done));
@@ -124,14 +139,12 @@ pub fn ttl_reply(state: TtlState, in_ms: bool) -> i64 {
 }
 
 pub fn ttl(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
-    ctx.out
-        .int(ttl_reply(ctx.shared.engine.ttl(&args[1]), false));
+    ctx.out.int(ttl_reply(ctx.engine.ttl(&args[1]), false));
     Ok(())
 }
 
 pub fn pttl(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
-    ctx.out
-        .int(ttl_reply(ctx.shared.engine.ttl(&args[1]), true));
+    ctx.out.int(ttl_reply(ctx.engine.ttl(&args[1]), true));
     Ok(())
 }
 
@@ -144,7 +157,6 @@ pub fn persist(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
 
 pub fn key_type(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     let name = ctx
-        .shared
         .engine
         .key_type(&args[1])
         .map_or("none", KeyKind::redis_name);
@@ -201,7 +213,7 @@ pub fn scan(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
         ctx.out.array(0);
         return Ok(());
     }
-    let page = ctx.shared.engine.scan(cursor, pattern, count, kind);
+    let page = ctx.engine.scan(cursor, pattern, count, kind);
     ctx.out.array(2);
     ctx.out.bulk(page.cursor.to_string().as_bytes());
     ctx.out.array(page.keys.len());
@@ -217,7 +229,7 @@ pub fn keys(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     let mut cursor = 0;
     let mut found = Vec::new();
     loop {
-        let page = ctx.shared.engine.scan(cursor, pattern, 1024, None);
+        let page = ctx.engine.scan(cursor, pattern, 1024, None);
         found.extend(page.keys);
         if page.cursor == 0 {
             break;
@@ -269,7 +281,7 @@ pub fn object(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
              clock, not by access times (OBJECT FREQ works under --eviction-policy lfu)",
         ));
     }
-    let Some(info) = ctx.shared.engine.key_info(&args[2])? else {
+    let Some(info) = ctx.engine.key_info(&args[2])? else {
         ctx.out.null();
         return Ok(());
     };
@@ -325,7 +337,7 @@ pub fn memory(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
             return Err(CmdError::syntax());
         }
     }
-    match ctx.shared.engine.key_info(&args[2])? {
+    match ctx.engine.key_info(&args[2])? {
         Some(info) => ctx
             .out
             .int(i64::try_from(info.memory_bytes).unwrap_or(i64::MAX)),

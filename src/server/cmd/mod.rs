@@ -53,6 +53,8 @@ pub struct Client {
     pub asking: bool,
     /// The manager's connection copying keys of migrating slots (SUTRA.CLUSTER MIGRATOR).
     pub migrator: bool,
+    /// The engine of the database SELECT chose (`None`: database 0, the shared engine).
+    pub selected: Option<std::sync::Arc<crate::Engine>>,
 }
 
 /// What a connection's reads do for client-side caching (the table itself is
@@ -87,6 +89,8 @@ impl Tracked {
 pub struct Ctx<'a> {
     /// Engine, configuration and counters.
     pub shared: &'a Shared,
+    /// The engine of the connection's selected database (every key command's).
+    pub engine: &'a crate::Engine,
     /// This connection.
     pub client: &'a mut Client,
     /// Where the reply goes.
@@ -215,7 +219,7 @@ pub static COMMANDS: &[Spec] = &[
     spec!("echo", 2, CONN, NOKEY, Reads::Nothing, "connection", conn::echo, "Returns the given string."),
     spec!("hello", -1, NOAUTH, NOKEY, Reads::Nothing, "connection", conn::hello, "Handshakes with the server (protocol version, auth, name)."),
     spec!("auth", -2, NOAUTH, NOKEY, Reads::Nothing, "connection", conn::auth, "Authenticates the connection."),
-    spec!("select", 2, CONN, NOKEY, Reads::Nothing, "connection", conn::select, "Changes the selected database (only 0 exists)."),
+    spec!("select", 2, CONN, NOKEY, Reads::Nothing, "connection", conn::select, "Changes the selected database (0 to --databases - 1; only 0 in cluster mode)."),
     spec!("quit", -1, NOAUTH, NOKEY, Reads::Nothing, "connection", conn::quit, "Closes the connection."),
     spec!("client", -2, CONN, NOKEY, Reads::Nothing, "connection", client::client, "CLIENT ID|SETNAME|GETNAME|SETINFO|INFO."),
     spec!("command", -1, &["loading", "stale"], NOKEY, Reads::Nothing, "server", command::command, "Returns details about commands."),
@@ -223,9 +227,10 @@ pub static COMMANDS: &[Spec] = &[
     spec!("debug", -2, &["admin", "noscript", "loading", "stale"], NOKEY, Reads::Nothing, "server", debug::debug, "DEBUG DIGEST-VALUE key…|RELOAD|HELP (with --enable-debug-command)."),
     spec!("config", -2, ADMIN, NOKEY, Reads::Nothing, "server", config::config, "CONFIG GET parameter [parameter ...]."),
     spec!("info", -1, &["loading", "stale"], NOKEY, Reads::Nothing, "server", info::info, "Returns information and statistics about the server."),
-    spec!("dbsize", 1, READ, NOKEY, Reads::Nothing, "server", server::dbsize, "Returns the number of keys."),
-    spec!("flushdb", -1, WRITE, NOKEY, Reads::Nothing, "server", server::flush, "Removes every key."),
-    spec!("flushall", -1, WRITE, NOKEY, Reads::Nothing, "server", server::flush, "Removes every key."),
+    spec!("dbsize", 1, READ, NOKEY, Reads::Nothing, "server", server::dbsize, "Returns the number of keys in the selected database."),
+    spec!("flushdb", -1, WRITE, NOKEY, Reads::Nothing, "server", server::flush, "Removes every key of the selected database."),
+    spec!("flushall", -1, WRITE, NOKEY, Reads::Nothing, "server", server::flush, "Removes every key of every database."),
+    spec!("swapdb", 3, &["write", "fast"], NOKEY, Reads::Nothing, "server", server::swapdb, "Swaps two databases: each one's keys are the other's, for every client at once."),
     spec!("save", 1, ADMIN_NO_MULTI, NOKEY, Reads::Nothing, "server", server::save, "Writes a snapshot now (needs a data directory)."),
     spec!("bgsave", -1, ADMIN, NOKEY, Reads::Nothing, "server", server::save, "Writes a snapshot on a background thread (needs a data directory)."),
     spec!("lastsave", 1, &["fast", "loading", "stale"], NOKEY, Reads::Nothing, "server", server::lastsave, "Time of the last successful snapshot."),
@@ -273,6 +278,7 @@ pub static COMMANDS: &[Spec] = &[
     spec!("object", -2, READ_SLOW, (2, 2, 1), Reads::Keys, "generic", keyspace::object, "OBJECT ENCODING|FREQ|REFCOUNT key: how a key is stored and how often it is read."),
     spec!("memory", -2, READ_SLOW, NOKEY, Reads::Nothing, "server", keyspace::memory, "MEMORY USAGE key: the bytes a key accounts for."),
     spec!("scan", -2, READ_SLOW, NOKEY, Reads::Nothing, "generic", keyspace::scan, "Iterates the keys [MATCH pattern] [COUNT n] [TYPE type]."),
+    spec!("move", 3, &["write", "fast"], KEY1, Reads::Nothing, "generic", keyspace::move_key, "Moves a key to another database (when it has no such key)."),
     // Redis 8 vector sets
     spec!("vadd", -5, WRITE_OOM, KEY1, Reads::Nothing, "vector_set", vset::vadd, "Adds an element to a vector set."),
     spec!("vsim", -4, READ_SLOW, KEY1, Reads::Keys, "vector_set", vset::vsim, "Most similar elements to a vector or an element."),
@@ -461,19 +467,46 @@ fn run(
 ) {
     use std::sync::atomic::Ordering::Relaxed;
     let watched = shared.tx.watches.any() && spec.flags.contains(&"write");
-    if watched && matches!(spec.name, "flushall" | "flushdb") {
-        // Only the watched keys that exist are changed by a flush (Redis agrees).
-        let engine = &shared.engine;
-        shared.tx.watches.touch_where(|k| engine.exists(&[k]) > 0);
+    let selected = client.selected.clone();
+    let engine: &crate::Engine = selected.as_deref().unwrap_or(&shared.engine);
+    let db = engine.db();
+    if watched {
+        // Only the watched keys that exist are changed by a flush or a swap (Redis agrees).
+        let touched: Option<Vec<u32>> = match spec.name {
+            "flushall" => Some((0..engine.databases()).collect()),
+            "flushdb" => Some(vec![db]),
+            "swapdb" => Some(
+                args[1..]
+                    .iter()
+                    .filter_map(|a| std::str::from_utf8(a).ok()?.parse().ok())
+                    .collect(),
+            ),
+            _ => None,
+        };
+        if let Some(dbs) = touched {
+            shared.tx.watches.touch_where(|k| {
+                let (kdb, key) = super::tx::unframe(k);
+                dbs.contains(&kdb) && dbs.iter().any(|&d| engine.in_db(d).exists(&[key]) > 0)
+            });
+        }
     }
     if spec.reads != Reads::Nothing && client.tracking.registers() {
         remember_reads(shared, client.info.id, spec, args);
     }
+    let w = match w.with_engine(engine) {
+        Ok(w) => w,
+        Err(e) => {
+            shared.stats.error_replies.fetch_add(1, Relaxed);
+            out.error(&CmdError::from(e).0);
+            return;
+        }
+    };
     let mut ctx = Ctx {
         shared,
+        engine,
         client,
         out,
-        w: *w,
+        w,
         unchanged: false,
     };
     match (spec.run)(&mut ctx, args) {
@@ -483,7 +516,16 @@ fn run(
         }
         Ok(()) if watched && !ctx.unchanged => {
             for key in key_args(spec, args) {
-                shared.tx.watches.touch(key);
+                shared.tx.watches.touch(&super::tx::frame(db, key));
+            }
+            if spec.name == "move" {
+                // The key also appeared in the target database.
+                if let Some(to) = std::str::from_utf8(&args[2])
+                    .ok()
+                    .and_then(|s| s.parse::<u32>().ok())
+                {
+                    shared.tx.watches.touch(&super::tx::frame(to, &args[1]));
+                }
             }
         }
         Ok(()) => {}

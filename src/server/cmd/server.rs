@@ -8,17 +8,40 @@ use bytes::Bytes;
 use super::{is, CmdError, CmdResult, Ctx};
 
 pub fn dbsize(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> CmdResult {
-    ctx.out.int(ctx.shared.engine.dbsize() as i64);
+    ctx.out.int(ctx.engine.dbsize() as i64);
     Ok(())
 }
 
+/// FLUSHDB (the selected database) and FLUSHALL (every database).
 pub fn flush(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     match args.len() {
         1 => {}
         2 if is(&args[1], "sync") || is(&args[1], "async") => {}
         _ => return Err(CmdError::syntax()),
     }
-    ctx.w.flush()?;
+    if is(&args[0], "flushdb") {
+        ctx.w.flush_db()?;
+    } else {
+        ctx.w.flush()?;
+    }
+    ctx.out.ok();
+    Ok(())
+}
+
+/// SWAPDB index1 index2, with Redis's errors.
+pub fn swapdb(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
+    if ctx.shared.cluster.mode != crate::cluster::ClusterMode::Off {
+        return Err(CmdError::err("SWAPDB is not allowed in cluster mode"));
+    }
+    let index = |a: &[u8], which: &str| {
+        super::arg_i64(a).map_err(|_| CmdError::err(format!("invalid {which} DB index")))
+    };
+    let (a, b) = (index(&args[1], "first")?, index(&args[2], "second")?);
+    let n = i64::from(ctx.engine.databases());
+    if !(0..n).contains(&a) || !(0..n).contains(&b) {
+        return Err(CmdError::err("DB index is out of range"));
+    }
+    ctx.w.swap_db(a as u32, b as u32)?;
     ctx.out.ok();
     Ok(())
 }

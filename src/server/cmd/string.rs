@@ -9,12 +9,7 @@ use crate::{Expiry, GetThen, SetCondition, SetOptions};
 pub fn get(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     let out = &mut *ctx.out;
     // The value is encoded straight from the engine's buffer: no copy.
-    if ctx
-        .shared
-        .engine
-        .get_with(&args[1], |v| out.bulk(v))?
-        .is_none()
-    {
+    if ctx.engine.get_with(&args[1], |v| out.bulk(v))?.is_none() {
         out.null();
     }
     Ok(())
@@ -125,7 +120,7 @@ impl<'a> StringOptions<'a> {
 
 pub fn set(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     let o = StringOptions::parse(&args[3..], true)?;
-    let engine = &ctx.shared.engine;
+    let engine = &ctx.engine;
     let opts = SetOptions {
         condition: if o.nx {
             SetCondition::IfAbsent
@@ -150,7 +145,7 @@ pub fn set(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
 }
 
 fn set_with_expiry(ctx: &mut Ctx<'_>, args: &[Bytes], unit_ms: u64, cmd: &str) -> CmdResult {
-    let expiry = positive_expiry(&args[2], unit_ms, false, ctx.shared.engine.now_ms(), cmd)?;
+    let expiry = positive_expiry(&args[2], unit_ms, false, ctx.engine.now_ms(), cmd)?;
     let opts = SetOptions {
         expiry,
         ..SetOptions::default()
@@ -181,7 +176,7 @@ pub fn setnx(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
 
 pub fn mget(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     let keys = slices(&args[1..]);
-    let values = ctx.shared.engine.mget(&keys);
+    let values = ctx.engine.mget(&keys);
     ctx.out.array(values.len());
     for v in &values {
         ctx.out.bulk_or_null(v.as_deref());
@@ -205,7 +200,7 @@ pub fn mset(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
 }
 
 pub fn strlen(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
-    let len = ctx.shared.engine.get_with(&args[1], |v| v.len())?;
+    let len = ctx.engine.get_with(&args[1], |v| v.len())?;
     ctx.out.int(len.unwrap_or(0) as i64);
     Ok(())
 }
@@ -215,7 +210,7 @@ pub fn strlen(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
 /// wrong type WRONGTYPE before the time is checked.
 pub fn getex(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     let o = StringOptions::parse(&args[2..], false)?;
-    let engine = &ctx.shared.engine;
+    let engine = &ctx.engine;
     let then = match o.expiry(engine.now_ms(), "getex") {
         Ok(then) => then,
         Err(e) => {
@@ -284,16 +279,12 @@ pub fn decrby(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
 
 /// `APPEND key tail` → the new length.
 pub fn append(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
-    let len = ctx
-        .shared
-        .engine
-        .append(&args[1], &args[2])
-        .map_err(|e| match e {
-            crate::Error::TooLarge { .. } => {
-                CmdError::err("string exceeds maximum allowed size (proto-max-bulk-len)")
-            }
-            other => other.into(),
-        })?;
+    let len = ctx.engine.append(&args[1], &args[2]).map_err(|e| match e {
+        crate::Error::TooLarge { .. } => {
+            CmdError::err("string exceeds maximum allowed size (proto-max-bulk-len)")
+        }
+        other => other.into(),
+    })?;
     ctx.out.int(len as i64);
     Ok(())
 }

@@ -114,12 +114,10 @@ pub fn exec(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> CmdResult {
     let _exclusive = shared.tx.gate.exclusive();
     // Under the gate no write can slip in between this check and the queued commands.
     let changed = ctx.client.watch.dirty.load(Ordering::Acquire)
-        || ctx
-            .client
-            .watch
-            .keys
-            .iter()
-            .any(|(k, existed)| *existed && shared.engine.exists(&[k]) == 0);
+        || ctx.client.watch.keys.iter().any(|(k, existed)| {
+            let (db, key) = crate::server::tx::unframe(k);
+            *existed && ctx.engine.in_db(db).exists(&[key]) == 0
+        });
     unwatch_all(shared, ctx.client);
     if changed {
         ctx.out.null_array();
@@ -150,11 +148,12 @@ pub fn watch(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     }
     let (shared, client) = (ctx.shared, &mut *ctx.client);
     for key in &args[1..] {
-        let exists = shared.engine.exists(&[key]) > 0;
+        let exists = ctx.engine.exists(&[key]) > 0;
+        let framed = crate::server::tx::frame(ctx.engine.db(), key);
         shared
             .tx
             .watches
-            .watch(client.info.id, &mut client.watch, key, exists);
+            .watch(client.info.id, &mut client.watch, &framed, exists);
     }
     ctx.out.ok();
     Ok(())
@@ -178,6 +177,7 @@ pub fn reset(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> CmdResult {
         .resp
         .store(2, std::sync::atomic::Ordering::Relaxed);
     ctx.client.authenticated = ctx.shared.config.password().is_none();
+    super::conn::select_db(ctx, 0)?;
     ctx.out.resp3 = false;
     ctx.out.simple("RESET");
     Ok(())

@@ -147,10 +147,7 @@ impl AddOptions {
     pub fn set_options(&self, ctx: &Ctx<'_>) -> VectorSetOptions {
         VectorSetOptions {
             metric: None,
-            storage: Some(
-                self.storage
-                    .unwrap_or(ctx.shared.engine.default_storage_mode()),
-            ),
+            storage: Some(self.storage.unwrap_or(ctx.engine.default_storage_mode())),
             m: Some(self.m.unwrap_or(DEFAULT_M)),
             ef_construction: None,
             reduce: self.reduce,
@@ -299,7 +296,7 @@ pub fn compile_filter(expr: &[u8]) -> Result<Filter, CmdError> {
 }
 
 pub fn vsim(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
-    let engine = &ctx.shared.engine;
+    let engine = &ctx.engine;
     match engine.key_type(&args[1]) {
         None => {
             ctx.out.array(0);
@@ -404,7 +401,7 @@ pub fn vemb(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
             return Err(CmdError::err("invalid option"));
         }
     }
-    let engine = &ctx.shared.engine;
+    let engine = &ctx.engine;
     let Some(v) = engine.vget(&args[1], &args[2])? else {
         ctx.out.null();
         return Ok(());
@@ -454,13 +451,13 @@ pub fn vrem(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
 }
 
 pub fn vcard(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
-    let n = ctx.shared.engine.vcard(&args[1])?;
+    let n = ctx.engine.vcard(&args[1])?;
     ctx.out.int(n as i64);
     Ok(())
 }
 
 pub fn vdim(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
-    match ctx.shared.engine.vdim(&args[1])? {
+    match ctx.engine.vdim(&args[1])? {
         Some(d) => ctx.out.int(d as i64),
         None => return Err(CmdError::err("key does not exist")),
     }
@@ -468,7 +465,7 @@ pub fn vdim(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
 }
 
 pub fn vinfo(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
-    let Some(info) = ctx.shared.engine.vinfo_current(&args[1])? else {
+    let Some(info) = ctx.engine.vinfo_current(&args[1])? else {
         ctx.out.null_array();
         return Ok(());
     };
@@ -495,17 +492,14 @@ pub fn vinfo(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
 
 pub fn vsetattr(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     let json = arg_str(&args[3], "attributes")?;
-    let done = ctx
-        .shared
-        .engine
-        .vset_attr(&args[1], &args[2], Some(json))?;
+    let done = ctx.engine.vset_attr(&args[1], &args[2], Some(json))?;
     ctx.unchanged = !done;
     ctx.out.boolean(done);
     Ok(())
 }
 
 pub fn vgetattr(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
-    let attr = ctx.shared.engine.vget_attr(&args[1], &args[2])?;
+    let attr = ctx.engine.vget_attr(&args[1], &args[2])?;
     ctx.out.bulk_or_null(attr.as_deref().map(str::as_bytes));
     Ok(())
 }
@@ -532,10 +526,7 @@ pub fn vrandmember(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
             "COUNT is over the limit of {MAX_REPLY_COUNT} elements per call"
         )));
     }
-    let members = ctx
-        .shared
-        .engine
-        .vrandmember(&args[1], count.unwrap_or(1))?;
+    let members = ctx.engine.vrandmember(&args[1], count.unwrap_or(1))?;
     match count {
         None => ctx.out.bulk_or_null(members.first().map(Vec::as_slice)),
         Some(_) => {
@@ -549,7 +540,7 @@ pub fn vrandmember(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
 }
 
 pub fn vismember(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
-    let is_member = ctx.shared.engine.vismember(&args[1], &args[2])?;
+    let is_member = ctx.engine.vismember(&args[1], &args[2])?;
     ctx.out.boolean(is_member);
     Ok(())
 }
@@ -569,7 +560,7 @@ pub fn vlinks(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
             ))
         }
     };
-    let engine = &ctx.shared.engine;
+    let engine = &ctx.engine;
     let Some(levels) = engine.vlinks(&args[1], &args[2])? else {
         ctx.out.null();
         return Ok(());
@@ -659,7 +650,6 @@ pub fn vrange(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
         (s, e) => (s, e),
     };
     let names = ctx
-        .shared
         .engine
         .vrange(&args[1], start.bound(), end.bound(), count)?;
     ctx.out.array(names.len());
