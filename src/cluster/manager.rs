@@ -352,6 +352,15 @@ impl Manager {
     /// Evens the slots out over the nodes (but `drain`, which gives all of its away).
     fn rebalance(&self, seed: &str, drain: Option<&str>, step: usize) -> Result<(), String> {
         let mut topo = self.current(seed)?;
+        // A push interrupted earlier (the manager or a node killed) leaves some nodes
+        // behind: every node gets the newest configuration again before anything moves
+        // (a node holding it already accepts it unchanged), migration targets first.
+        let targets: Vec<&str> = topo
+            .shards
+            .iter()
+            .flat_map(|s| s.migrations.iter().map(|m| m.node_id.as_str()))
+            .collect();
+        self.push(&topo, &targets)?;
         // A step interrupted earlier: finish it first.
         if topo.shards.iter().any(|s| !s.migrations.is_empty()) {
             println!("finishing the migration of epoch {}", topo.epoch);

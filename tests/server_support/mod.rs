@@ -259,6 +259,8 @@ impl Conn {
 /// scripts/setup.sh installs them and scripts/test-all.sh sets `SUTRA_REQUIRE_TOOLS=1`, under
 /// which a missing one fails the test; a bare `cargo test` on a machine without them skips
 /// the tests that need them, saying on stderr which tool is missing and how to get it.
+pub mod cluster_node;
+
 pub mod tools {
     use std::process::Command;
 
