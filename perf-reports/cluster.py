@@ -9,7 +9,7 @@
 2. The migration rate under load: three nodes holding K keys of D bytes, a fourth added,
    `cluster rebalance` timed while redis-benchmark --cluster reads from the cluster.
 
-    perf-reports/cluster.py BIN [ROUNDS] [N]
+    perf-reports/cluster.py BIN [ROUNDS] [N] [KEYS]
 BIN is the sutra-cache binary (a release build). Prints a Markdown table.
 """
 import os
@@ -23,6 +23,7 @@ import time
 BIN = os.path.abspath(sys.argv[1])
 ROUNDS = int(sys.argv[2]) if len(sys.argv) > 2 else 3
 N = int(sys.argv[3]) if len(sys.argv) > 3 else 200000
+KEYS = int(sys.argv[4]) if len(sys.argv) > 4 else 100000
 TCK = os.sysconf("SC_CLK_TCK")
 procs = []
 
@@ -116,7 +117,7 @@ def main():
             print(f"| {test.upper()} c{c} P{pipe} | {name} | {rps:,.0f} | {us:.2f} | {us / base:.2f}× |")
 
     # 2. Migration rate under load.
-    keys, size = 100000, 256
+    keys, size = KEYS, 256
     dirs = [tempfile.mkdtemp(prefix="sutra-cluster-perf") for _ in range(4)]
     four = [start("yes", d) for d in dirs[:3]]
     seed = f"127.0.0.1:{four[0][0]}"

@@ -139,7 +139,7 @@ fn writer(
     let mut i = first;
     while !stop.load(Ordering::Relaxed) {
         let patience = Duration::from_secs(5);
-        if i % 8 == 0 {
+        if i.is_multiple_of(8) {
             let key = format!("vs:{{{}}}", i % 16);
             let el = format!("e{i}");
             let v: Vec<u8> = [1.0f32, (i % 97) as f32, (i % 13) as f32]
