@@ -37,3 +37,57 @@ fn element_writes_to_a_string_key_whose_ttl_passed_see_no_key_rather_than_a_wron
     assert_eq!(e.vcard(b"k0").unwrap(), 0);
     assert_eq!(e.get(b"k0").unwrap(), None);
 }
+
+/// The sections of a `snapshot_load` input in its structured form (`fuzz/src/lib.rs`): mode
+/// byte, LSN byte, then (kind % 9, tag, u16 length, bytes) repeated.
+fn snapshot_sections_of_input(data: &[u8]) -> (u64, Vec<(u32, u32, Vec<u8>)>) {
+    assert_eq!(data[0] & 1, 0, "a structured input");
+    let lsn = u64::from(data[1]);
+    let mut at = 2;
+    let mut sections = Vec::new();
+    while at < data.len() && sections.len() < 32 {
+        let byte = |i: usize| data.get(i).copied().unwrap_or(0);
+        let (kind, tag) = (u32::from(byte(at) % 9), u32::from(byte(at + 1)));
+        let len = usize::from(u16::from_le_bytes([byte(at + 2), byte(at + 3)]));
+        let start = (at + 4).min(data.len());
+        let end = (start + len).min(data.len());
+        sections.push((kind, tag, data[start..end].to_vec()));
+        at = end;
+    }
+    (lsn, sections)
+}
+
+/// `snapshot_load` target: a checkpoint whose vector-set section carries the set uid
+/// u64::MAX (checksums valid) overflowed `uid + 1` while loading (a panic in a debug build,
+/// a wrapped uid in a release one). The loader now refuses the section as corrupt: the
+/// snapshot is skipped with the reason, and the directory opens from what else it has.
+#[test]
+fn a_snapshot_whose_set_uid_is_the_largest_u64_is_refused_as_corrupt_not_a_panic() {
+    let input = std::fs::read(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("fuzz/corpus/snapshot_load/regressions/set-uid-max"),
+    )
+    .unwrap();
+    let (lsn, sections) = snapshot_sections_of_input(&input);
+    let dir = tempfile::tempdir().unwrap();
+    let borrowed: Vec<(u32, u32, &[u8])> =
+        sections.iter().map(|(k, t, b)| (*k, *t, &b[..])).collect();
+    sutra_cache::fuzzing::write_snapshot(dir.path(), lsn, &borrowed).unwrap();
+    let e = Engine::open(EngineConfig {
+        data_dir: Some(dir.path().to_path_buf()),
+        active_expire_interval_ms: 0,
+        checkpoint_on_close: false,
+        ..EngineConfig::default()
+    })
+    .unwrap();
+    let report = e.recovery_report().unwrap();
+    assert!(
+        report
+            .snapshots_skipped
+            .iter()
+            .any(|r| r.contains("set uid out of range")),
+        "{:?}",
+        report.snapshots_skipped
+    );
+    e.close().unwrap();
+}
