@@ -207,6 +207,58 @@ fn exact_scan(c: &mut Criterion) {
     g.finish();
 }
 
+/// The hit path with analytics on (the default: counters read by the tick, sampled latency,
+/// the lookup log's ring write) and off, in the same run: a 768-d get of one of 64 hot
+/// elements, then of one of 10k (30 MB), and a miss.
+fn analytics_ab(c: &mut Criterion) {
+    let dim = 768;
+    let n = 10_000;
+    let data = vectors(n, dim, 11);
+    let names: Vec<Vec<u8>> = (0..n)
+        .map(|i| format!("text:{i:08}").into_bytes())
+        .collect();
+    let mut g = c.benchmark_group("analytics");
+    for on in [true, false] {
+        let mut cfg = EngineConfig {
+            active_expire_interval_ms: 0,
+            index_min_elements: usize::MAX,
+            ..Default::default()
+        };
+        cfg.analytics.enabled = on;
+        let e = Arc::new(Engine::open(cfg).unwrap());
+        for i in 0..n {
+            e.vadd(
+                b"m",
+                &VectorSetOptions::default(),
+                ElementAdd::new(&names[i], &data[i * dim..(i + 1) * dim]),
+            )
+            .unwrap();
+        }
+        let tag = if on { "on" } else { "off" };
+        let (e2, n2) = (e.clone(), names.clone());
+        g.bench_function(format!("hit_768d_hot64_{tag}"), move |b| {
+            let mut i = 0usize;
+            b.iter(|| {
+                i = i.wrapping_add(13);
+                with_out(|out| black_box(e2.vget_into(b"m", &n2[i % 64], out).unwrap()))
+            })
+        });
+        let (e2, n2) = (e.clone(), names.clone());
+        g.bench_function(format!("hit_768d_random10k_{tag}"), move |b| {
+            let mut i = 0usize;
+            b.iter(|| {
+                i = i.wrapping_add(3_331);
+                with_out(|out| black_box(e2.vget_into(b"m", &n2[i % n], out).unwrap()))
+            })
+        });
+        let e2 = e.clone();
+        g.bench_function(format!("miss_{tag}"), move |b| {
+            b.iter(|| with_out(|out| black_box(e2.vget_into(b"m", b"absent", out).unwrap())))
+        });
+    }
+    g.finish();
+}
+
 fn config() -> Criterion {
     let c = Criterion::default();
     if std::env::var_os("SUTRA_BENCH_QUICK").is_some() {
@@ -217,5 +269,5 @@ fn config() -> Criterion {
     }
 }
 
-criterion_group! { name = benches; config = config(); targets = blobs, vector_sets, exact_scan }
+criterion_group! { name = benches; config = config(); targets = blobs, vector_sets, exact_scan, analytics_ab }
 criterion_main!(benches);

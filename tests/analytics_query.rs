@@ -655,3 +655,36 @@ fn bad_analytics_arguments_get_errors_naming_the_argument() {
         assert!(body.contains(needle), "{path}: {body}");
     }
 }
+
+#[test]
+fn metrics_carry_build_info_and_label_at_most_100_sets_by_name() {
+    let srv = TestServer::start();
+    let mut c = srv.connect();
+    for i in 0..105 {
+        let set = format!("s{i:03}");
+        call(&mut c, &["VADD", &set, "VALUES", "2", "1", "0", "x"]);
+        // s000 is looked up most, s104 least: the five least looked-up are summed.
+        for _ in 0..(105 - i) {
+            call(&mut c, &["VGETF32", &set, "x"]);
+        }
+    }
+    let (status, body) = get(&srv, "/metrics");
+    assert_eq!(status, 200);
+    assert!(
+        body.contains(&format!(
+            "sutra_cache_build_info{{version=\"{}\",simd_isa=",
+            env!("CARGO_PKG_VERSION")
+        )),
+        "{body}"
+    );
+    let hit_lines: Vec<&str> = body
+        .lines()
+        .filter(|l| l.starts_with("sutra_cache_set_hits_total{"))
+        .collect();
+    assert_eq!(hit_lines.len(), 101, "{hit_lines:?}");
+    assert!(hit_lines.contains(&"sutra_cache_set_hits_total{set=\"s000\"} 105"));
+    assert!(!body.contains("set=\"s100\""));
+    // s100..s104 were looked up 5, 4, 3, 2 and 1 times.
+    assert!(hit_lines.contains(&"sutra_cache_set_hits_total{set=\"_other\"} 15"));
+    assert!(body.contains("sutra_cache_set_entries{set=\"_other\"} 5"));
+}

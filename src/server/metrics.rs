@@ -93,6 +93,9 @@ fn gauge(registry: &mut Registry, name: &str, help: &str, value: u64) {
 
 type SetLabels = Vec<(String, String)>;
 
+/// Most vector sets /metrics labels by name; the others are summed under `set="_other"`.
+pub const MAX_SET_LABELS: usize = 100;
+
 /// `/metrics`: Prometheus text exposition (OpenMetrics flavour of prometheus-client).
 pub fn metrics_text(shared: &Shared) -> String {
     let mut r = Registry::with_prefix("sutra_cache");
@@ -172,23 +175,46 @@ pub fn metrics_text(shared: &Shared) -> String {
         shared.uptime_seconds(),
     );
 
+    let build = Family::<SetLabels, Gauge>::default();
+    build
+        .get_or_create(&vec![
+            ("version".to_string(), env!("CARGO_PKG_VERSION").to_string()),
+            ("simd_isa".to_string(), shared.engine.simd_isa().to_string()),
+        ])
+        .set(1);
+    r.register(
+        "build_info",
+        "The server's version and SIMD kernels (always 1)",
+        build,
+    );
+
     let set_hits = Family::<SetLabels, Counter>::default();
     let set_misses = Family::<SetLabels, Counter>::default();
     let set_entries = Family::<SetLabels, Gauge>::default();
     let set_bytes = Family::<SetLabels, Gauge>::default();
-    for (key, c) in shared.engine.vstats_all() {
-        let labels = vec![(
-            "set".to_string(),
-            String::from_utf8_lossy(&key).into_owned(),
-        )];
+    // A bounded label set: the MAX_SET_LABELS sets with the most lookups by name, the rest
+    // summed under set="_other" (so a shard with thousands of sets stays scrapeable).
+    let mut all = shared.engine.vstats_all();
+    all.sort_by(|a, b| {
+        (b.1.hits + b.1.misses)
+            .cmp(&(a.1.hits + a.1.misses))
+            .then(a.0.cmp(&b.0))
+    });
+    for (rank, (key, c)) in all.into_iter().enumerate() {
+        let name = if rank < MAX_SET_LABELS {
+            String::from_utf8_lossy(&key).into_owned()
+        } else {
+            "_other".to_string()
+        };
+        let labels = vec![("set".to_string(), name)];
         set_hits.get_or_create(&labels).inc_by(c.hits);
         set_misses.get_or_create(&labels).inc_by(c.misses);
         set_entries
             .get_or_create(&labels)
-            .set(i64::try_from(c.entries).unwrap_or(i64::MAX));
+            .inc_by(i64::try_from(c.entries).unwrap_or(i64::MAX));
         set_bytes
             .get_or_create(&labels)
-            .set(i64::try_from(c.bytes).unwrap_or(i64::MAX));
+            .inc_by(i64::try_from(c.bytes).unwrap_or(i64::MAX));
     }
     r.register(
         "set_hits",
