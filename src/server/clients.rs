@@ -112,14 +112,25 @@ impl Clients {
         }
     }
 
-    /// The open connection with this id.
+    /// The open connection with this id. A killed one is gone at once, as in Redis (CLIENT
+    /// KILL frees the client before it answers), though its task may still be closing.
     pub fn get(&self, id: u64) -> Option<Arc<ClientInfo>> {
-        self.map.lock().get(&id).cloned()
+        self.map
+            .lock()
+            .get(&id)
+            .filter(|c| !c.killed.load(Relaxed))
+            .cloned()
     }
 
-    /// The open connections, oldest first.
+    /// The open connections, oldest first (killed ones left out, as [`Clients::get`]).
     pub fn list(&self) -> Vec<Arc<ClientInfo>> {
-        let mut all: Vec<Arc<ClientInfo>> = self.map.lock().values().cloned().collect();
+        let mut all: Vec<Arc<ClientInfo>> = self
+            .map
+            .lock()
+            .values()
+            .filter(|c| !c.killed.load(Relaxed))
+            .cloned()
+            .collect();
         all.sort_by_key(|c| c.id);
         all
     }
@@ -159,5 +170,25 @@ mod tests {
         assert!(line.ends_with("resp=2 lib-name= lib-ver=\n"), "{line}");
         drop(guard);
         assert!(clients.list().is_empty());
+    }
+
+    #[test]
+    fn a_killed_connection_is_gone_before_its_task_closes_it() {
+        let clients = Arc::new(Clients::default());
+        let a = Arc::new(ClientInfo {
+            id: 1,
+            ..ClientInfo::default()
+        });
+        let b = Arc::new(ClientInfo {
+            id: 2,
+            ..ClientInfo::default()
+        });
+        let _ga = clients.register(a.clone());
+        let _gb = clients.register(b.clone());
+        a.kill();
+        // Still registered (its task has not dropped the guard), but neither listed nor found.
+        assert_eq!(clients.list().iter().map(|c| c.id).collect::<Vec<_>>(), [2]);
+        assert!(clients.get(1).is_none());
+        assert!(clients.get(2).is_some());
     }
 }
