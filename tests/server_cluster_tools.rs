@@ -242,6 +242,19 @@ fn add_node_and_rebalance_move_only_the_needed_slots_with_every_key() {
         };
         assert_eq!(r, "+OK\r\n", "{k}");
     }
+    // Hashes (RedisVL's and LlamaIndex's entries), with and without TTLs.
+    let n_hashes = 30;
+    for i in 0..n_hashes {
+        let k = format!("hash:{i}");
+        let o = owner_of(&refs, &k);
+        assert_eq!(
+            o.call(&["HSET", &k, "text", &format!("t{i}"), "n", "1"]),
+            ":2\r\n"
+        );
+        if i % 2 == 0 {
+            assert_eq!(o.call(&["EXPIRE", &k, "1000"]), ":1\r\n");
+        }
+    }
     for p in 0..12 {
         let k = format!("emb:{{{p}}}");
         let o = owner_of(&refs, &k);
@@ -288,8 +301,27 @@ fn add_node_and_rebalance_move_only_the_needed_slots_with_every_key() {
         let c = n.call(&["CLUSTER", "COUNTKEYSINSLOT", "0"]);
         assert!(c.starts_with(':'), "{c}");
     }
-    assert_eq!(total, n_blobs + 12);
+    assert_eq!(total, n_blobs + n_hashes + 12);
     assert!(node4.call(&["DBSIZE"]) != ":0\r\n");
+    for i in 0..n_hashes {
+        let k = format!("hash:{i}");
+        let o = owner_of(&all, &k);
+        let t = format!("t{i}");
+        assert_eq!(
+            o.call(&["HGETALL", &k]),
+            format!(
+                "*4\r\n$4\r\ntext\r\n${}\r\n{t}\r\n$1\r\nn\r\n$1\r\n1\r\n",
+                t.len()
+            ),
+            "{k}"
+        );
+        let ttl: i64 = o.call(&["TTL", &k]).trim()[1..].parse().unwrap();
+        if i % 2 == 0 {
+            assert!(ttl > 900 && ttl <= 1000, "{k}: {ttl}");
+        } else {
+            assert_eq!(ttl, -1, "{k}");
+        }
+    }
     for i in 0..n_blobs {
         let k = format!("blob:{i}");
         let o = owner_of(&all, &k);
@@ -341,7 +373,7 @@ fn add_node_and_rebalance_move_only_the_needed_slots_with_every_key() {
     for n in &nodes {
         total += n.call(&["DBSIZE"]).trim()[1..].parse::<i64>().unwrap();
     }
-    assert_eq!(total, n_blobs + 12);
+    assert_eq!(total, n_blobs + n_hashes + 12);
     let (ok, out) = manager(&["check", &seed]);
     assert!(ok, "{out}");
 }

@@ -1,5 +1,5 @@
 //! Moving a slot's keys from one node to another for the manager (`super::manager`): each
-//! key is dumped from the source as the commands that rebuild it (blobs with their TTLs,
+//! key is dumped from the source as the commands that rebuild it (blobs and hashes with their TTLs,
 //! vector sets with mode, M, exact vectors, attributes and element TTLs) and written on the
 //! target only where absent, then deleted from the source.
 
@@ -98,6 +98,27 @@ fn dump_key(s: &mut Conn, key: &[u8]) -> Result<Option<Vec<Vec<Vec<u8>>>>, Strin
                 c.push(ttl.to_string().into_bytes());
             }
             cmds.push(c);
+        }
+        "hash" => {
+            let all = match s.call(&[b"HGETALL", key])? {
+                Reply::Array(Some(a)) if !a.is_empty() => a,
+                _ => return Ok(None),
+            };
+            let mut c = v(&[b"HSET", key]);
+            for item in all {
+                match item {
+                    Reply::Bulk(Some(b)) => c.push(b),
+                    other => return Err(format!("HGETALL answered {other:?}")),
+                }
+            }
+            let ttl = pttl(s, &[b"PTTL", key])?;
+            if ttl == -2 {
+                return Ok(None);
+            }
+            cmds.push(c);
+            if ttl > 0 {
+                cmds.push(v(&[b"PEXPIRE", key, ttl.to_string().as_bytes()]));
+            }
         }
         "vectorset" => {
             let info = match s.call(&[b"VINFO", key])? {

@@ -533,7 +533,7 @@ impl Engine {
             return Ok(None);
         }
         match &entry.value {
-            Value::Blob { .. } => Err(Error::WrongType),
+            Value::Blob { .. } | Value::Hash(_) => Err(Error::WrongType),
             Value::VSet(set) => f(set, &data, slot, shard).map(Some),
         }
     }

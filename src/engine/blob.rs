@@ -197,7 +197,7 @@ impl Engine {
                 let entry = data.entry(slot).expect("found");
                 if !now.expired(entry.expires_at) {
                     return match &entry.value {
-                        Value::VSet(_) => Err(Error::WrongType),
+                        Value::VSet(_) | Value::Hash(_) => Err(Error::WrongType),
                         Value::Blob { data: v, meta } => {
                             let e = EntryRef {
                                 key: slot,
@@ -247,7 +247,7 @@ impl Engine {
         };
         let entry = data.entry(s).expect("found above");
         let (value, current) = match &entry.value {
-            Value::VSet(_) => return Err(Error::WrongType),
+            Value::VSet(_) | Value::Hash(_) => return Err(Error::WrongType),
             Value::Blob { data: v, meta } => {
                 let e = EntryRef {
                     key: s,
@@ -323,7 +323,7 @@ impl Engine {
                 .and_then(|s| data.entry(s))
                 .filter(|e| !expired(e.expires_at, now));
             let new = match old.map(|e| &e.value) {
-                Some(Value::VSet(_)) => return Err(Error::WrongType),
+                Some(Value::VSet(_) | Value::Hash(_)) => return Err(Error::WrongType),
                 Some(Value::Blob { data: v, .. }) => f(Some(v))?,
                 None => f(None)?,
             };
@@ -394,7 +394,7 @@ impl Engine {
                     return None;
                 }
                 match &entry.value {
-                    Value::VSet(_) => None,
+                    Value::VSet(_) | Value::Hash(_) => None,
                     Value::Blob { data: v, meta } => {
                         let e = EntryRef {
                             key: slot,
@@ -589,10 +589,7 @@ impl Engine {
         if expired(e.expires_at, now) {
             return None;
         }
-        Some(match e.value {
-            Value::Blob { .. } => KeyKind::Blob,
-            Value::VSet(_) => KeyKind::VectorSet,
-        })
+        Some(kind_of(&e.value))
     }
 
     /// Keys with an expiry and their mean time to live, as Redis's INFO keyspace reports
@@ -670,10 +667,7 @@ impl Engine {
                 if e.db != ks {
                     continue;
                 }
-                let k = match e.value {
-                    Value::Blob { .. } => KeyKind::Blob,
-                    Value::VSet(_) => KeyKind::VectorSet,
-                };
+                let k = kind_of(&e.value);
                 if !expired(e.expires_at, now)
                     && kind.is_none_or(|want| want == k)
                     && pattern.is_none_or(|p| glob_match(p, &e.key))
@@ -776,6 +770,15 @@ impl Engine {
         }
         self.store.append(to, &rec)?;
         Ok(self.store.apply(&mut data, &rec, now))
+    }
+}
+
+/// What a stored value is.
+pub(crate) fn kind_of(v: &Value) -> KeyKind {
+    match v {
+        Value::Blob { .. } => KeyKind::Blob,
+        Value::VSet(_) => KeyKind::VectorSet,
+        Value::Hash(_) => KeyKind::Hash,
     }
 }
 

@@ -7,6 +7,7 @@ mod check;
 mod config;
 mod durable;
 mod filter;
+mod hash;
 mod replay;
 mod types;
 mod vector;
@@ -22,6 +23,7 @@ pub use config::{
 };
 pub use durable::{Durability, RecoveryReport};
 pub use filter::{Filter, FilterError, FilterSyntax};
+pub use hash::{FieldValue, HashScanPage};
 pub use types::*;
 pub use vector::{ElementLinks, MAX_SEARCH_THREADS};
 pub use writer::Writer;

@@ -49,6 +49,8 @@ impl Engine {
             | Record::VSetAttr { .. }
             | Record::Move { .. }
             | Record::DbMap { .. }
+            | Record::HSet { .. }
+            | Record::HDel { .. }
             | Record::Flush { .. } => {
                 self.store.apply_locking(rec);
                 Ok(())
@@ -152,6 +154,9 @@ mod tests {
                             k, info.metric, info.storage, info.m, elems
                         )
                     }
+                    Some(KeyKind::Hash) => {
+                        format!("{:?}={:?} ttl={:?}", k, e.hgetall(&k).unwrap(), e.ttl(&k))
+                    }
                     None => continue,
                 };
                 out.push(line);
@@ -200,6 +205,17 @@ mod tests {
             a.vadd(b"m", &o, add).unwrap();
             a.vadd(b"q", &q8, ElementAdd::new(format!("e{i}").as_bytes(), &v))
                 .unwrap();
+            let (hk, hf) = (format!("h{}", i % 5), format!("f{}", i % 4));
+            a.hset(
+                hk.as_bytes(),
+                &[(hf.as_bytes(), &i.to_le_bytes()), (b"n", b"1")],
+            )
+            .unwrap();
+            a.hincr_by(hk.as_bytes(), b"n", 2).unwrap();
+            if i % 6 == 0 {
+                a.hdel(hk.as_bytes(), &[b"f1", b"n"]).unwrap();
+                a.expire(hk.as_bytes(), Expiry::InMs(100)).unwrap();
+            }
             if i % 5 == 0 {
                 a.vrem(b"m", format!("e{}", (i + 1) % 9).as_bytes())
                     .unwrap();

@@ -101,6 +101,8 @@ pub enum KeyKind {
     Blob,
     /// A vector set (Redis's `vectorset`).
     VectorSet,
+    /// Fields → values (Redis's `hash`).
+    Hash,
 }
 
 impl KeyKind {
@@ -109,6 +111,7 @@ impl KeyKind {
         match self {
             KeyKind::Blob => "string",
             KeyKind::VectorSet => "vectorset",
+            KeyKind::Hash => "hash",
         }
     }
 }
@@ -127,6 +130,8 @@ pub struct KeyInfo {
     pub lfu_frequency: Option<u32>,
     /// A vector set's storage mode.
     pub storage: Option<StorageMode>,
+    /// A hash's Redis encoding (`listpack` while small, then `hashtable`).
+    pub hash_encoding: Option<&'static str>,
 }
 
 /// Parameters of a vector set. On the first add they create the set (`None` = default);

@@ -121,6 +121,29 @@ macro_rules! write_calls {
 }
 
 write_calls! {
+    /// Redis's HSET (and HMSET): sets fields of the hash at `key`, creating it when missing
+    /// (a key whose TTL passed counts as missing); the key keeps its TTL. Returns how many
+    /// fields are new. `Err(WrongType)` when the key holds another type.
+    fn hset / hset_in(key: &[u8], pairs: &[(&[u8], &[u8])]) -> usize;
+
+    /// Redis's HSETNX: sets a field only when it does not exist; true when it was set.
+    fn hsetnx / hsetnx_in(key: &[u8], field: &[u8], value: &[u8]) -> bool;
+
+    /// Redis's HDEL: removes fields (the key goes with its last one); returns how many
+    /// existed.
+    fn hdel / hdel_in(key: &[u8], fields: &[&[u8]]) -> usize;
+
+    /// Redis's HINCRBY: adds `delta` to the base-10 integer a field holds (0 when missing)
+    /// and returns the result. Fails with `InvalidArgument` naming `value` when the field is
+    /// not an integer, `delta` when the sum would overflow; nothing changes then.
+    fn hincr_by / hincr_by_in(key: &[u8], field: &[u8], delta: i64) -> i64;
+
+    /// Redis's HINCRBYFLOAT: adds the number `delta` (its text, as Redis reads it) to the
+    /// float a field holds (0 when missing) and returns the stored text (decimal, exact to 17
+    /// places). Fails with `InvalidArgument` naming `increment` when `delta` is not a finite
+    /// float, `value` when the field is not a float, `delta` when the sum is not finite.
+    fn hincr_by_float / hincr_by_float_in(key: &[u8], field: &[u8], delta: &[u8]) -> String;
+
     /// Writes a blob under `key` (replacing a vector set there, as Redis's SET does).
     fn set / set_in(key: &[u8], value: &[u8], opts: SetOptions) -> SetOutcome;
 

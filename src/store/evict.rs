@@ -219,6 +219,15 @@ impl Store {
                                 elem: NO_ELEM,
                             },
                         )),
+                        Value::Hash(hv) => cands.push((
+                            hv.meta.frequency(now),
+                            hv.meta.last_tick(),
+                            i,
+                            EntryRef {
+                                key: slot,
+                                elem: NO_ELEM,
+                            },
+                        )),
                         Value::VSet(set) => {
                             for s in set.live_slots() {
                                 let m = &set.elem(s).expect("live slot").meta;
@@ -248,15 +257,18 @@ impl Store {
                     continue;
                 };
                 match &entry.value {
-                    Value::Blob { meta, .. } => cands.push((
-                        meta.frequency(now),
-                        meta.last_tick(),
-                        i,
-                        EntryRef {
-                            key: slot,
-                            elem: NO_ELEM,
-                        },
-                    )),
+                    Value::Blob { .. } | Value::Hash(_) => {
+                        let meta = entry.value.key_meta().expect("a blob or a hash");
+                        cands.push((
+                            meta.frequency(now),
+                            meta.last_tick(),
+                            i,
+                            EntryRef {
+                                key: slot,
+                                elem: NO_ELEM,
+                            },
+                        ))
+                    }
                     Value::VSet(set) => {
                         if let Some(s) = set.random_slot(self.random()) {
                             let m = &set.elem(s).expect("live slot").meta;
@@ -287,7 +299,7 @@ impl Store {
             return false;
         };
         let logged = match (&entry.value, e.elem) {
-            (Value::Blob { .. }, NO_ELEM) => self.append(
+            (Value::Blob { .. } | Value::Hash(_), NO_ELEM) => self.append(
                 to,
                 &Record::DelKey {
                     db: entry.db,

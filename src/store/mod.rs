@@ -10,6 +10,7 @@ mod arena;
 mod codec;
 mod evict;
 pub(crate) mod feed;
+mod hash;
 mod log;
 mod meta;
 mod params;
@@ -30,7 +31,9 @@ use std::sync::Weak;
 use parking_lot::{Condvar, Mutex};
 
 pub(crate) use crate::glob::glob_match;
+pub(crate) use apply::HASH_OVERHEAD;
 pub(crate) use feed::{Change, ChangeCause, ChangeFeed, ChangeSink};
+pub(crate) use hash::HashValue;
 pub(crate) use log::{Appends, Log};
 pub(crate) use meta::AccessMeta;
 pub(crate) use params::project;
@@ -325,7 +328,7 @@ impl Store {
             self.feed.report(Change::Key(&entry.key, why.cause()));
         }
         let (n, bytes) = match &entry.value {
-            Value::Blob { .. } => (1, entry.bytes),
+            Value::Blob { .. } | Value::Hash(_) => (1, entry.bytes),
             Value::VSet(set) => {
                 self.counters.vsets.fetch_sub(1, Ordering::Relaxed);
                 (
@@ -495,7 +498,7 @@ impl Store {
         let data = self.shards[Store::shard_of(h)].data.read();
         let owns = |e: &KeyEntry| match &e.value {
             Value::VSet(set) => set.vindex.as_ref().is_some_and(|x| Arc::ptr_eq(x, ix)),
-            Value::Blob { .. } => false,
+            Value::Blob { .. } | Value::Hash(_) => false,
         };
         match data
             .find_any(h, key, owns)

@@ -11,14 +11,18 @@
 //! | 8    | shard      | blobs of keyspaces other than 0: count u64, then count × (keyspace u32, key: bytes, value: bytes, expires_at u64) |
 //! | 9    | set number | the set's keyspace u32, when not 0 (written just before the set's kind 2) |
 //! | 10   | 0          | the databases' keyspaces (after a SWAPDB): count u32, then count × keyspace u32, database 0 first |
+//! | 11   | shard      | hashes (when the shard has any): count u64, then count × (keyspace u32, key: bytes, expires_at u64, encoding u8 [0 listpack, 1 hashtable], n u32, n × (field: bytes, value: bytes)) |
 //!
 //! Kinds 1 and 2 alone are keyspace 0 (database 0), as snapshots were written before
-//! databases existed; kinds 8–10 were added after them (kind 7 is the graph, below).
+//! databases existed; kinds 8–10 were added after them (kind 7 is the graph, below), and
+//! kind 11 (hashes) after those.
 //!
 //! Arrays (kinds 3–6) are mapped copy-on-write at open: restart does not read vectors.
 //! The graph (kind 7) is mapped too and restored by the indexer after open, from the saved
 //! lists and the set's vectors, without a distance computation; until then (and for any node
 //! whose slot changed since), searches scan the not-yet-indexed slots exactly, as always.
+//! Kind 8 came after the others: snapshots without it (older ones) hold no hashes, and a
+//! reader that does not know it skips it.
 //! Snapshots without kind 7 (older ones, sets without a graph) build the graph instead.
 //! A snapshot is fuzzy (each shard is copied in pieces, each under the shard's read lock, so
 //! writes wait for one piece at most) and carries the LSN taken before the first copy plus
@@ -32,8 +36,10 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
+use super::apply::HASH_OVERHEAD;
 use super::arena::Arena;
 use super::codec::{put_bytes, Reader};
+use super::hash::HashValue;
 use super::record::{metric_code, metric_from, storage_code, storage_from, PROJECTED};
 use super::shard::Shard;
 use super::vindex::VIndex;
@@ -53,6 +59,7 @@ const SET_GRAPH: u32 = 7;
 const DB_BLOBS: u32 = 8;
 const SET_DB: u32 = 9;
 const DB_MAP: u32 = 10;
+const HASHES: u32 = 11;
 
 /// Whether a snapshot section of this kind is bulk data that loading only maps (vector
 /// arrays: f32s, codes, scales, norms; the graph, read by the indexer after open): its
@@ -143,11 +150,14 @@ impl Store {
         let mut piece = Vec::new();
         let piece_bytes = self.cfg.snapshot_piece_bytes.max(1);
         for (i, shard) in self.shards.iter().enumerate() {
-            let (blobs, db_blobs, sets) =
+            let (blobs, db_blobs, hashes, sets) =
                 Self::scan_shard(shard, &self.group_gate, now, piece_bytes);
             w.section(BLOBS, i as u32, &[&blobs])?;
             if db_blobs.len() > 8 {
                 w.section(DB_BLOBS, i as u32, &[&db_blobs])?;
+            }
+            if hashes.len() > 8 {
+                w.section(HASHES, i as u32, &[&hashes])?;
             }
             for set in &sets {
                 if set.db != 0 {
@@ -196,7 +206,8 @@ impl Store {
         w.finish(consistent)
     }
 
-    /// Copies one shard's blobs (section kind 1, count first) and its sets' metadata, in
+    /// Copies one shard's blobs (section kind 1, count first), hashes (kind 8, count first)
+    /// and its sets' metadata, in
     /// pieces: the read lock is released after every `piece_bytes` copied. Slots never move,
     /// so the scan goes on from the next slot; a key written meanwhile may be met twice or
     /// not at all, and the log's later records settle it on replay.
@@ -205,11 +216,13 @@ impl Store {
         gate: &parking_lot::RwLock<()>,
         now: u64,
         piece_bytes: usize,
-    ) -> (Vec<u8>, Vec<u8>, Vec<SetCopy>) {
+    ) -> (Vec<u8>, Vec<u8>, Vec<u8>, Vec<SetCopy>) {
         let mut blobs = vec![0u8; 8];
         let mut count = 0u64;
         let mut db_blobs = vec![0u8; 8];
         let mut db_count = 0u64;
+        let mut hashes = vec![0u8; 8];
+        let mut hash_count = 0u64;
         let mut sets = Vec::new();
         let mut next = 0usize;
         loop {
@@ -237,6 +250,20 @@ impl Store {
                         put_bytes(out, v);
                         out.extend_from_slice(&e.expires_at.to_le_bytes());
                         copied += e.key.len() + v.len() + 16;
+                    }
+                    Value::Hash(hv) => {
+                        let at = hashes.len();
+                        hashes.extend_from_slice(&e.db.to_le_bytes());
+                        put_bytes(&mut hashes, &e.key);
+                        hashes.extend_from_slice(&e.expires_at.to_le_bytes());
+                        hashes.push(u8::from(!hv.listpack));
+                        hashes.extend_from_slice(&(hv.fields.len() as u32).to_le_bytes());
+                        for (f, v) in &hv.fields {
+                            put_bytes(&mut hashes, f);
+                            put_bytes(&mut hashes, v);
+                        }
+                        hash_count += 1;
+                        copied += hashes.len() - at;
                     }
                     Value::VSet(set) => {
                         let meta = set_meta(e, set);
@@ -269,7 +296,8 @@ impl Store {
         }
         blobs[..8].copy_from_slice(&count.to_le_bytes());
         db_blobs[..8].copy_from_slice(&db_count.to_le_bytes());
-        (blobs, db_blobs, sets)
+        hashes[..8].copy_from_slice(&hash_count.to_le_bytes());
+        (blobs, db_blobs, hashes, sets)
     }
 
     /// Copies bytes `range` of array `k` of `set` into `out` (replacing its content), under
@@ -326,6 +354,7 @@ impl Store {
             match kind {
                 BLOBS => self.load_blobs(bytes, now, false).map_err(wrap)?,
                 DB_BLOBS => self.load_blobs(bytes, now, true).map_err(wrap)?,
+                HASHES => self.load_hashes(bytes, now).map_err(wrap)?,
                 SET_DB => {
                     let mut r = Reader::new(bytes, "snapshot set keyspace");
                     set_db = Some((tag, r.u32()?));
@@ -384,23 +413,24 @@ impl Store {
         if let Some(old) = data.find(h, db, key) {
             self.remove_key(&mut data, old, Removal::Deleted);
         }
-        let is_blob = matches!(value, Value::Blob { .. });
+        let is_set = matches!(value, Value::VSet(_));
         if let Value::VSet(set) = &value {
             self.register_set(key, &set.counters);
         }
         let (entries, set_bytes) = match &value {
-            Value::Blob { .. } => (1, 0),
+            Value::Blob { .. } | Value::Hash(_) => (1, 0),
             Value::VSet(s) => (s.len(), s.bytes),
         };
         let accesses: Vec<(u64, u32)> = match &value {
             Value::Blob { meta, .. } => vec![(meta.last_tick(), NO_ELEM)],
+            Value::Hash(hv) => vec![(hv.meta.last_tick(), NO_ELEM)],
             Value::VSet(s) => s
                 .live_slots()
                 .filter_map(|sl| s.elem(sl).map(|e| (e.meta.last_tick(), sl)))
                 .collect(),
         };
         let expiries: Vec<(u64, u32)> = match &value {
-            Value::Blob { .. } => vec![(expires_at, NO_ELEM)],
+            Value::Blob { .. } | Value::Hash(_) => vec![(expires_at, NO_ELEM)],
             Value::VSet(s) => s
                 .live_slots()
                 .filter_map(|sl| s.elem(sl).map(|e| (e.expires_at, sl)))
@@ -425,7 +455,7 @@ impl Store {
                 .map(|(t, elem)| (t, EntryRef { key: slot, elem })),
         );
         self.counters.keys.fetch_add(1, Ordering::Relaxed);
-        if !is_blob {
+        if is_set {
             self.counters.vsets.fetch_add(1, Ordering::Relaxed);
         }
         self.account(entries as i64, (bytes + set_bytes) as i64);
@@ -455,6 +485,37 @@ impl Store {
                 },
                 b,
             )?;
+        }
+        r.finish()
+    }
+
+    fn load_hashes(&self, bytes: &[u8], now: u64) -> Result<()> {
+        let mut r = Reader::new(bytes, "snapshot hashes");
+        let n = r.u64()?;
+        for _ in 0..n {
+            let db = r.u32()?;
+            let key = r.bytes()?;
+            let at = r.u64()?;
+            let encoding = r.u8()?;
+            if encoding > 1 {
+                return Err(r.bad("unknown hash encoding"));
+            }
+            let fields = r.u32()? as usize;
+            if fields > bytes.len() {
+                return Err(r.bad("implausible field count"));
+            }
+            let mut hv = HashValue::new(AccessMeta::new(self.next_tick(), now));
+            hv.fields.reserve(fields);
+            for _ in 0..fields {
+                let (f, v) = (r.bytes()?, r.bytes()?);
+                hv.fields.insert(f.into(), v.into());
+            }
+            hv.listpack = encoding == 0 && hv.fits_listpack();
+            if expired(at, now) || hv.fields.is_empty() {
+                continue;
+            }
+            let b = key.len() as u64 + HASH_OVERHEAD + hv.bytes();
+            self.insert_key(db, key, at, Value::Hash(Box::new(hv)), b)?;
         }
         r.finish()
     }

@@ -17,18 +17,20 @@
 //! | 6    | `VExpire`   | key: bytes, name: bytes, at: u64 (0 = persist)                       |
 //! | 7    | `VSetAttr`  | key: bytes, name: bytes, tag: u8 [0 clear, 1 set + bytes]            |
 //! | 8    | `Flush`     | (empty)                                                              |
-//! | 9    | `Group`     | entries to the end: kind: u8 (1–8, 10–12), payload: bytes — the writes of one transaction |
-//! | 10   | in database | db: u32, kind: u8 (1–8), then that kind's payload: the record applies in database `db` |
+//! | 9    | `Group`     | entries to the end: kind: u8 (1–8, 10–14), payload: bytes — the writes of one transaction |
+//! | 10   | in database | db: u32, kind: u8 (1–8, 13, 14), then that kind's payload: the record applies in database `db` |
 //! | 11   | `Move`      | db: u32, key: bytes, to: u32 (Redis's MOVE: the key leaves `db` for `to` when `to` has none) |
 //! | 12   | `DbMap`     | a: u32, to_a: u32, b: u32, to_b: u32 (Redis's SWAPDB: databases `a` and `b` now name the keyspaces `to_a` and `to_b`) |
+//! | 13   | `HSet`      | key: bytes, fresh: u8 [0 merge, 1 the write created the hash + expires_at: u64 (0 = never)], n: u32, then n × (field: bytes, value: bytes): the hash at `key` gets these values; `fresh` replaces whatever the key holds by a new hash expiring at `expires_at` (the live write found the key absent or expired), otherwise they merge into the hash there (created when absent) |
+//! | 14   | `HDel`      | key: bytes, n: u32, then n × field: bytes (the key goes with its last field) |
 //!
 //! The database of a record is a keyspace number (a database's keys are stored under one, and
 //! SWAPDB exchanges the keyspaces two databases name, leaving the keys where they are), which
-//! is the database's own number until a SWAPDB. Kinds 1–7 are about keyspace 0 as written;
-//! a record about another keyspace is the same
+//! is the database's own number until a SWAPDB. Kinds 1–7, 13 and 14 are about keyspace 0 as
+//! written; a record about another keyspace is the same
 //! record framed by kind 10 (so a log written before databases existed reads as database 0).
 //! `Flush` (kind 8) alone empties every database (FLUSHALL); framed by kind 10 it empties
-//! that one (FLUSHDB).
+//! that one (FLUSHDB). Kinds 13 and 14 (hashes) were added after databases.
 //!
 //! A `Group` is what [`crate::store::Store::grouped`] logs: the records of one MULTI/EXEC or MSET,
 //! framed as one WAL record, so that a crash recovers all of them or (a torn record fails its
@@ -118,6 +120,21 @@ pub(crate) enum Record<'a> {
         b: u32,
         to_b: u32,
     },
+    /// Fields of a hash set to these values (kind 13).
+    HSet {
+        db: u32,
+        key: &'a [u8],
+        /// `Some(expires_at)` (0 = never): the write created the hash (the key was absent
+        /// or expired then), with this expiry (the engine's default TTL).
+        fresh: Option<u64>,
+        pairs: Vec<(&'a [u8], &'a [u8])>,
+    },
+    /// Fields removed from a hash (kind 14).
+    HDel {
+        db: u32,
+        key: &'a [u8],
+        fields: Vec<&'a [u8]>,
+    },
 }
 
 /// Appends `rec` to a [`Record::Group`]'s `records`.
@@ -151,6 +168,8 @@ pub(crate) const GROUP_KIND: u8 = 9;
 pub(crate) const IN_DB_KIND: u8 = 10;
 const MOVE_KIND: u8 = 11;
 const DBMAP_KIND: u8 = 12;
+const HSET_KIND: u8 = 13;
+const HDEL_KIND: u8 = 14;
 
 impl<'a> Record<'a> {
     /// The database a record about keys is in (`None`: FLUSHALL, a group, MOVE, SWAPDB).
@@ -162,7 +181,9 @@ impl<'a> Record<'a> {
             | Record::VAdd { db, .. }
             | Record::VRem { db, .. }
             | Record::VExpire { db, .. }
-            | Record::VSetAttr { db, .. } => (db != 0).then_some(db),
+            | Record::VSetAttr { db, .. }
+            | Record::HSet { db, .. }
+            | Record::HDel { db, .. } => (db != 0).then_some(db),
             Record::Flush { db } => db,
             Record::Group { .. } | Record::Move { .. } | Record::DbMap { .. } => None,
         }
@@ -182,6 +203,8 @@ impl<'a> Record<'a> {
             Record::Group { .. } => GROUP_KIND,
             Record::Move { .. } => MOVE_KIND,
             Record::DbMap { .. } => DBMAP_KIND,
+            Record::HSet { .. } => HSET_KIND,
+            Record::HDel { .. } => HDEL_KIND,
         }
     }
 
@@ -195,7 +218,9 @@ impl<'a> Record<'a> {
             | Record::VAdd { db: d, .. }
             | Record::VRem { db: d, .. }
             | Record::VExpire { db: d, .. }
-            | Record::VSetAttr { db: d, .. } => *d = db,
+            | Record::VSetAttr { db: d, .. }
+            | Record::HSet { db: d, .. }
+            | Record::HDel { db: d, .. } => *d = db,
             Record::Flush { db: d } => *d = Some(db),
             Record::Group { .. } | Record::Move { .. } | Record::DbMap { .. } => {}
         }
@@ -295,6 +320,30 @@ impl<'a> Record<'a> {
             Record::DbMap { a, to_a, b, to_b } => {
                 for x in [a, to_a, b, to_b] {
                     out.extend_from_slice(&x.to_le_bytes());
+                }
+            }
+            Record::HSet {
+                key, fresh, pairs, ..
+            } => {
+                put_bytes(out, key);
+                match fresh {
+                    None => out.push(0),
+                    Some(at) => {
+                        out.push(1);
+                        out.extend_from_slice(&at.to_le_bytes());
+                    }
+                }
+                out.extend_from_slice(&(pairs.len() as u32).to_le_bytes());
+                for (f, v) in pairs {
+                    put_bytes(out, f);
+                    put_bytes(out, v);
+                }
+            }
+            Record::HDel { key, fields, .. } => {
+                put_bytes(out, key);
+                out.extend_from_slice(&(fields.len() as u32).to_le_bytes());
+                for f in fields {
+                    put_bytes(out, f);
                 }
             }
         }
@@ -406,7 +455,7 @@ pub(crate) fn decode(kind: u8, payload: &[u8]) -> Result<Record<'_>> {
         IN_DB_KIND => {
             let db = r.u32()?;
             let inner = r.u8()?;
-            if !(1..=8).contains(&inner) {
+            if !matches!(inner, 1..=8 | HSET_KIND | HDEL_KIND) {
                 return Err(r.bad("a database frame around a record that has no database"));
             }
             let rec = decode(inner, &payload[r.pos..])?.in_db(db);
@@ -428,6 +477,40 @@ pub(crate) fn decode(kind: u8, payload: &[u8]) -> Result<Record<'_>> {
             group_records(payload)?;
             r.pos = payload.len();
             Record::Group { records: payload }
+        }
+        HSET_KIND => {
+            let key = r.bytes()?;
+            let fresh = match r.u8()? {
+                0 => None,
+                1 => Some(r.u64()?),
+                _ => return Err(r.bad("unknown fresh flag")),
+            };
+            let n = r.u32()? as usize;
+            if n > payload.len() {
+                return Err(r.bad("implausible field count"));
+            }
+            let mut pairs = Vec::with_capacity(n);
+            for _ in 0..n {
+                pairs.push((r.bytes()?, r.bytes()?));
+            }
+            Record::HSet {
+                db: 0,
+                key,
+                fresh,
+                pairs,
+            }
+        }
+        HDEL_KIND => {
+            let key = r.bytes()?;
+            let n = r.u32()? as usize;
+            if n > payload.len() {
+                return Err(r.bad("implausible field count"));
+            }
+            let mut fields = Vec::with_capacity(n);
+            for _ in 0..n {
+                fields.push(r.bytes()?);
+            }
+            Record::HDel { db: 0, key, fields }
         }
         k => return Err(r.bad(&format!("unknown record kind {k}"))),
     };
@@ -596,6 +679,28 @@ mod tests {
             b: 2,
             to_b: 1,
         });
+        round_trip(Record::HSet {
+            db: 0,
+            key: b"h",
+            fresh: Some(77),
+            pairs: vec![(&b"f"[..], &b"v"[..]), (&b""[..], &b"empty field"[..])],
+        });
+        round_trip(Record::HSet {
+            db: 5,
+            key: b"h",
+            fresh: None,
+            pairs: vec![(&b"f"[..], &b"v"[..])],
+        });
+        round_trip(Record::HDel {
+            db: 0,
+            key: b"h",
+            fields: vec![&b"f"[..], &b""[..]],
+        });
+        round_trip(Record::HDel {
+            db: 15,
+            key: b"h",
+            fields: vec![&b"f"[..]],
+        });
     }
 
     #[test]
@@ -614,6 +719,18 @@ mod tests {
         // A frame around a record without a database, or a frame in a frame, is refused.
         assert!(decode(10, &[1, 0, 0, 0, 9]).is_err());
         assert!(decode(10, &[1, 0, 0, 0, 10, 1, 0, 0, 0, 8]).is_err());
+
+        // A hash record outside database 0 is framed by kind 10 around kind 13 or 14.
+        let r = Record::HDel {
+            db: 2,
+            key: b"h",
+            fields: vec![&b"f"[..]],
+        };
+        buf.clear();
+        r.encode(&mut buf);
+        assert_eq!(r.kind(), 10);
+        assert_eq!(&buf[..6], &[2, 0, 0, 0, 14, 1][..]);
+        assert_eq!(decode(10, &buf).unwrap(), r);
     }
 
     #[test]

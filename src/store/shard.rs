@@ -1,4 +1,4 @@
-//! One shard of the keyspace: keys → slots in a slab, each slot holding a blob or a vector set.
+//! One shard of the keyspace: keys → slots in a slab, each slot holding a blob, a vector set or a hash.
 //!
 //! Slots never move while their key lives (SCAN cursors are slot positions, so a key present
 //! for a whole scan is returned). Freed slots are reused.
@@ -9,6 +9,7 @@ use std::collections::{BinaryHeap, VecDeque};
 use hashbrown::HashTable;
 use parking_lot::{Mutex, RwLock};
 
+use super::hash::HashValue;
 use super::meta::AccessMeta;
 use super::vset::VectorSet;
 
@@ -23,8 +24,24 @@ pub(crate) struct EntryRef {
 }
 
 pub(crate) enum Value {
-    Blob { data: Box<[u8]>, meta: AccessMeta },
+    Blob {
+        data: Box<[u8]>,
+        meta: AccessMeta,
+    },
     VSet(Box<VectorSet>),
+    /// A Redis hash: one evictable entry, as a blob.
+    Hash(Box<HashValue>),
+}
+
+impl Value {
+    /// The access meta of a value evicted as one entry (a blob or a hash).
+    pub fn key_meta(&self) -> Option<&AccessMeta> {
+        match self {
+            Value::Blob { meta, .. } => Some(meta),
+            Value::Hash(h) => Some(&h.meta),
+            Value::VSet(_) => None,
+        }
+    }
 }
 
 pub(crate) struct KeyEntry {
@@ -247,7 +264,7 @@ impl ShardData {
         } else {
             match &entry.value {
                 Value::VSet(set) => set.elem(e.elem).map(|el| el.expires_at),
-                Value::Blob { .. } => None,
+                Value::Blob { .. } | Value::Hash(_) => None,
             }
         }
     }
@@ -256,8 +273,8 @@ impl ShardData {
     pub fn meta(&self, e: EntryRef) -> Option<&AccessMeta> {
         let entry = self.entry(e.key)?;
         match (&entry.value, e.elem) {
-            (Value::Blob { meta, .. }, NO_ELEM) => Some(meta),
             (Value::VSet(set), elem) if elem != NO_ELEM => set.elem(elem).map(|el| &el.meta),
+            (value, NO_ELEM) => value.key_meta(),
             _ => None,
         }
     }

@@ -128,7 +128,7 @@ impl Engine {
         }
         let mut project = false;
         let params = match slot.and_then(|s| data.entry(s)).map(|e| &e.value) {
-            Some(Value::Blob { .. }) => return Err(Error::WrongType),
+            Some(Value::Blob { .. } | Value::Hash(_)) => return Err(Error::WrongType),
             Some(Value::VSet(set)) => {
                 let p = set.params;
                 let conflict =

@@ -57,6 +57,16 @@ impl Engine {
         }
         let total: [u64; 3] = match &entry.value {
             Value::Blob { data, .. } => lanes(&[b"string", data]),
+            Value::Hash(hv) => {
+                // Order-free, as a set's: the sum of each field's lanes.
+                let mut sum = lanes(&[b"hash"]);
+                for (f, v) in &hv.fields {
+                    for (s, x) in sum.iter_mut().zip(lanes(&[f, v])) {
+                        *s = s.wrapping_add(x);
+                    }
+                }
+                sum
+            }
             Value::VSet(set) => {
                 let mut sum = [0u64; 3];
                 let mut v = vec![0f32; set.params.dim];

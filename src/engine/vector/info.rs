@@ -89,6 +89,14 @@ impl Engine {
                 memory_bytes: entry.bytes,
                 lfu_frequency: lfu.then(|| meta.frequency(now)),
                 storage: None,
+                hash_encoding: None,
+            },
+            Value::Hash(hv) => KeyInfo {
+                kind: KeyKind::Hash,
+                memory_bytes: entry.bytes,
+                lfu_frequency: lfu.then(|| hv.meta.frequency(now)),
+                storage: None,
+                hash_encoding: Some(hv.encoding()),
             },
             Value::VSet(s) => KeyInfo {
                 kind: KeyKind::VectorSet,
@@ -102,6 +110,7 @@ impl Engine {
                         .unwrap_or(0)
                 }),
                 storage: Some(s.params.storage),
+                hash_encoding: None,
             },
         }))
     }

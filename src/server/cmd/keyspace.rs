@@ -165,7 +165,7 @@ pub fn key_type(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
 }
 
 /// Redis type names that exist in Redis but never here: a scan for them finds nothing.
-const ABSENT_TYPES: &[&str] = &["list", "set", "zset", "hash", "stream", "ReJSON-RL"];
+const ABSENT_TYPES: &[&str] = &["list", "set", "zset", "stream", "ReJSON-RL"];
 
 pub fn scan(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     let cursor = std::str::from_utf8(&args[1])
@@ -194,6 +194,8 @@ pub fn scan(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
                 kind = Some(KeyKind::Blob);
             } else if is(value, "vectorset") {
                 kind = Some(KeyKind::VectorSet);
+            } else if is(value, "hash") {
+                kind = Some(KeyKind::Hash);
             } else if ABSENT_TYPES.iter().any(|t| is(value, t)) {
                 absent_type = true;
             } else {
@@ -261,8 +263,8 @@ pub fn object(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
             &[
                 "OBJECT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
                 "ENCODING <key>",
-                "    How the value is stored: raw (a blob), or a vector set's storage mode",
-                "    (exact, int8, f32).",
+                "    How the value is stored: raw (a blob), listpack or hashtable (a hash), or a",
+                "    vector set's storage mode (exact, int8, f32).",
                 "FREQ <key>",
                 "    The logarithmic access frequency counter (lfu eviction policy only); of a",
                 "    vector set, the highest among its elements.",
@@ -286,7 +288,11 @@ pub fn object(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
         return Ok(());
     };
     if is(sub, "encoding") {
-        let name = info.storage.map_or("raw", crate::StorageMode::redis_name);
+        let name = match (info.storage, info.hash_encoding) {
+            (Some(mode), _) => mode.redis_name(),
+            (None, Some(encoding)) => encoding,
+            (None, None) => "raw",
+        };
         ctx.out.bulk(name.as_bytes());
     } else if is(sub, "refcount") {
         ctx.out.int(1);

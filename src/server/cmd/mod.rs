@@ -12,6 +12,7 @@ mod conn;
 mod debug;
 #[cfg(test)]
 mod fuzz;
+mod hash;
 mod info;
 mod keyspace;
 mod server;
@@ -273,12 +274,29 @@ pub static COMMANDS: &[Spec] = &[
     spec!("ttl", 2, READ, KEY1, Reads::Keys, "generic", keyspace::ttl, "Time to live of a key in seconds."),
     spec!("pttl", 2, READ, KEY1, Reads::Keys, "generic", keyspace::pttl, "Time to live of a key in milliseconds."),
     spec!("persist", 2, &["write", "fast"], KEY1, Reads::Nothing, "generic", keyspace::persist, "Removes a key's expiry."),
-    spec!("type", 2, READ, KEY1, Reads::Keys, "generic", keyspace::key_type, "Type of a key: string or vectorset."),
+    spec!("type", 2, READ, KEY1, Reads::Keys, "generic", keyspace::key_type, "Type of a key: string, hash or vectorset."),
     spec!("keys", 2, READ_SLOW, NOKEY, Reads::Nothing, "generic", keyspace::keys, "Every key matching a pattern (a full scan: prefer SCAN)."),
     spec!("object", -2, READ_SLOW, (2, 2, 1), Reads::Keys, "generic", keyspace::object, "OBJECT ENCODING|FREQ|REFCOUNT key: how a key is stored and how often it is read."),
     spec!("memory", -2, READ_SLOW, NOKEY, Reads::Nothing, "server", keyspace::memory, "MEMORY USAGE key: the bytes a key accounts for."),
     spec!("scan", -2, READ_SLOW, NOKEY, Reads::Nothing, "generic", keyspace::scan, "Iterates the keys [MATCH pattern] [COUNT n] [TYPE type]."),
     spec!("move", 3, &["write", "fast"], KEY1, Reads::Nothing, "generic", keyspace::move_key, "Moves a key to another database (when it has no such key)."),
+    // hashes
+    spec!("hset", -4, WRITE_OOM_FAST, KEY1, Reads::Nothing, "hash", hash::hset, "Sets fields of a hash; returns how many are new."),
+    spec!("hmset", -4, WRITE_OOM_FAST, KEY1, Reads::Nothing, "hash", hash::hmset, "Sets fields of a hash (deprecated: HSET)."),
+    spec!("hsetnx", 4, WRITE_OOM_FAST, KEY1, Reads::Nothing, "hash", hash::hsetnx, "Sets a field only when it does not exist."),
+    spec!("hget", 3, READ, KEY1, Reads::Keys, "hash", hash::hget, "The value of a field."),
+    spec!("hmget", -3, READ, KEY1, Reads::Keys, "hash", hash::hmget, "The values of fields."),
+    spec!("hgetall", 2, READ_SLOW, KEY1, Reads::Keys, "hash", hash::hgetall, "Every field and value of a hash."),
+    spec!("hkeys", 2, READ_SLOW, KEY1, Reads::Keys, "hash", hash::hkeys, "Every field of a hash."),
+    spec!("hvals", 2, READ_SLOW, KEY1, Reads::Keys, "hash", hash::hvals, "Every value of a hash."),
+    spec!("hlen", 2, READ, KEY1, Reads::Keys, "hash", hash::hlen, "Number of fields."),
+    spec!("hexists", 3, READ, KEY1, Reads::Keys, "hash", hash::hexists, "Whether a field exists."),
+    spec!("hstrlen", 3, READ, KEY1, Reads::Keys, "hash", hash::hstrlen, "Length of a field's value."),
+    spec!("hdel", -3, &["write", "fast"], KEY1, Reads::Nothing, "hash", hash::hdel, "Removes fields; returns how many existed."),
+    spec!("hincrby", 4, WRITE_OOM_FAST, KEY1, Reads::Nothing, "hash", hash::hincrby, "Adds an integer to a field's integer."),
+    spec!("hincrbyfloat", 4, WRITE_OOM_FAST, KEY1, Reads::Nothing, "hash", hash::hincrbyfloat, "Adds a float to a field's number."),
+    spec!("hrandfield", -2, READ_SLOW, KEY1, Reads::Keys, "hash", hash::hrandfield, "Random fields [count [WITHVALUES]]."),
+    spec!("hscan", -3, READ_SLOW, KEY1, Reads::Keys, "hash", hash::hscan, "Iterates the fields and values of a hash [MATCH pattern] [COUNT n]."),
     // Redis 8 vector sets
     spec!("vadd", -5, WRITE_OOM, KEY1, Reads::Nothing, "vector_set", vset::vadd, "Adds an element to a vector set."),
     spec!("vsim", -4, READ_SLOW, KEY1, Reads::Keys, "vector_set", vset::vsim, "Most similar elements to a vector or an element."),

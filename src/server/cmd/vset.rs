@@ -302,7 +302,7 @@ pub fn vsim(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
             ctx.out.array(0);
             return Ok(());
         }
-        Some(KeyKind::Blob) => return Err(Error::WrongType.into()),
+        Some(KeyKind::Blob | KeyKind::Hash) => return Err(Error::WrongType.into()),
         Some(KeyKind::VectorSet) => {}
     }
     let (query, used) = QueryArg::parse(args, 2)?;
