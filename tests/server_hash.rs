@@ -2,7 +2,8 @@
 //! RESP3, errors included, captured from redis-server 7.0.15 and checked again against a live
 //! one when it is installed), WRONGTYPE both ways, the keyspace commands on a hash, TTL,
 //! eviction under the byte cap, MULTI/EXEC, client tracking, HSCAN's guarantee on a big hash,
-//! and durability across a restart and `kill -9`.
+//! durability across a restart and `kill -9`, and hashes in Redis's numbered databases
+//! (SELECT, FLUSHDB, SWAPDB, MOVE, and a restart with hashes outside database 0).
 
 mod server_support;
 
@@ -455,6 +456,52 @@ fn a_tracking_client_is_invalidated_when_a_hash_it_read_changes() {
     assert_eq!(show(&a.read_n(push.len())), show(push));
 }
 
+#[test]
+fn hashes_are_per_database_and_flushdb_swapdb_and_move_carry_them() {
+    let srv = TestServer::start();
+    let mut c = srv.connect();
+    c.check_words("SELECT 1", "+OK\r\n");
+    c.check_words("HSET h f one", ":1\r\n");
+    c.check_words("SELECT 0", "+OK\r\n");
+    c.check_words("HGET h f", "$-1\r\n");
+    c.check_words("EXISTS h", ":0\r\n");
+    c.check_words("HSET h f zero", ":1\r\n");
+    c.check_words("SELECT 1", "+OK\r\n");
+    c.check_words("HGET h f", "$3\r\none\r\n");
+    c.check_words("TYPE h", "+hash\r\n");
+    c.check_words("HDEL h f", ":1\r\n");
+    c.check_words("EXISTS h", ":0\r\n");
+    c.check_words("HSET h f one", ":1\r\n");
+    // FLUSHDB empties database 1 only.
+    c.check_words("FLUSHDB", "+OK\r\n");
+    c.check_words("HGET h f", "$-1\r\n");
+    c.check_words("SELECT 0", "+OK\r\n");
+    c.check_words("HGET h f", "$4\r\nzero\r\n");
+    // SWAPDB: database 0's hash is now database 2's, and writes there land in it.
+    c.check_words("SWAPDB 0 2", "+OK\r\n");
+    c.check_words("HGET h f", "$-1\r\n");
+    c.check_words("SELECT 2", "+OK\r\n");
+    c.check_words("HGET h f", "$4\r\nzero\r\n");
+    c.check_words("HINCRBY h n 5", ":5\r\n");
+    // MOVE takes the hash whole to database 3.
+    c.check_words("MOVE h 3", ":1\r\n");
+    c.check_words("EXISTS h", ":0\r\n");
+    c.check_words("SELECT 3", "+OK\r\n");
+    c.check_words(
+        "HGETALL h",
+        "*4\r\n$1\r\nf\r\n$4\r\nzero\r\n$1\r\nn\r\n$1\r\n5\r\n",
+    );
+    // ... but not onto a key the target database has.
+    c.check_words("SELECT 4", "+OK\r\n");
+    c.check_words("HSET h other 1", ":1\r\n");
+    c.check_words("MOVE h 3", ":0\r\n");
+    c.check_words("HGET h other", "$1\r\n1\r\n");
+    c.check_words("SELECT 3", "+OK\r\n");
+    c.check_words("HLEN h", ":2\r\n");
+    c.check_words("SELECT 0", "+OK\r\n");
+    c.check_words("DBSIZE", ":0\r\n");
+}
+
 /// A durable configuration over `dir` (fdatasync before every acknowledgement).
 fn durable(dir: &Path) -> ServerConfig {
     ServerConfig::try_parse_from([
@@ -526,6 +573,64 @@ fn hash_writes_come_back_after_a_restart_from_the_log_and_from_a_snapshot() {
     c.check_words("HGET d after", "$4\r\nsave\r\n");
     c.check_words("HDEL d after", ":1\r\n");
     check_durable_state(&mut c);
+    drop(c);
+    stop(srv);
+}
+
+/// Hash writes in databases other than 0 (logged framed by kind 10) and a SWAPDB between
+/// them, as the state to find again after a restart.
+const DURABLE_DB_WRITES: &[(&str, &str)] = &[
+    ("SELECT 5", "+OK\r\n"),
+    ("HSET five a 1 b 2", ":2\r\n"),
+    ("HDEL five b", ":1\r\n"),
+    ("SELECT 6", "+OK\r\n"),
+    ("HSET six x 1", ":1\r\n"),
+    ("SWAPDB 5 6", "+OK\r\n"),
+    ("SELECT 5", "+OK\r\n"),
+    ("HINCRBY six x 9", ":10\r\n"),
+    ("SELECT 6", "+OK\r\n"),
+    ("HSETNX five c 3", ":1\r\n"),
+    ("SELECT 0", "+OK\r\n"),
+    ("HSET zero z 0", ":1\r\n"),
+];
+
+fn check_durable_db_state(c: &mut Conn) {
+    c.check_words("HGETALL zero", "*2\r\n$1\r\nz\r\n$1\r\n0\r\n");
+    c.check_words("HGET six x", "$-1\r\n");
+    // After the swap, database 5 holds what database 6 had, with its later writes.
+    c.check_words("SELECT 5", "+OK\r\n");
+    c.check_words("HGETALL six", "*2\r\n$1\r\nx\r\n$2\r\n10\r\n");
+    c.check_words("EXISTS five", ":0\r\n");
+    c.check_words("SELECT 6", "+OK\r\n");
+    c.check_words(
+        "HGETALL five",
+        "*4\r\n$1\r\na\r\n$1\r\n1\r\n$1\r\nc\r\n$1\r\n3\r\n",
+    );
+    c.check_words("EXISTS six", ":0\r\n");
+    c.check_words("SELECT 0", "+OK\r\n");
+}
+
+#[test]
+fn hashes_in_other_databases_come_back_after_a_restart_from_the_log_and_from_a_snapshot() {
+    let dir = tempfile::tempdir().unwrap();
+    let srv = TestServer::with_config(durable(dir.path()));
+    let mut c = srv.connect();
+    for (line, want) in DURABLE_DB_WRITES {
+        c.check_words(line, want);
+    }
+    drop(c);
+    let engine = srv.engine.clone();
+    srv.stop().expect("stops");
+    drop(engine);
+    let srv = TestServer::with_config(durable(dir.path()));
+    let mut c = srv.connect();
+    check_durable_db_state(&mut c);
+    c.check_words("SAVE", "+OK\r\n");
+    drop(c);
+    stop(srv);
+    let srv = TestServer::with_config(durable(dir.path()));
+    let mut c = srv.connect();
+    check_durable_db_state(&mut c);
     drop(c);
     stop(srv);
 }
