@@ -1,6 +1,7 @@
 //! The engine: the one public API. Orders durability; everything else sits below it.
 
 mod analytics;
+mod analytics_query;
 mod api;
 mod blob;
 mod check;
@@ -8,12 +9,14 @@ mod config;
 mod durable;
 mod filter;
 mod hash;
+mod keyspace;
 mod replay;
 mod types;
 mod vector;
 mod writer;
 
-pub use analytics::{AnalyticsAnswer, HotConcept, HotConcepts, QueryRefusal, Topic, TopicHitRate};
+pub use analytics::{HotConcept, HotConcepts, Topic, TopicHitRate};
+pub use analytics_query::{AnalyticsAnswer, QueryRefusal};
 pub use api::Engine;
 pub(crate) use blob::parse_redis_int;
 pub use check::{check_data_dir, DataDirCheck, SnapshotCheck};
