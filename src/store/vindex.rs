@@ -381,7 +381,22 @@ impl VIndex {
         st.queued
     }
 
+    /// The slots holding an element the graph does not (yet) hold at its live version.
+    pub fn pending_live(&self) -> Vec<u32> {
+        let st = self.state.lock();
+        st.pending
+            .iter()
+            .filter(|(_, &v)| v != 0)
+            .map(|(&s, _)| s)
+            .collect()
+    }
+
     /// Keeps the graph hits that are current; returns them and the pending slots to scan.
+    ///
+    /// A search takes [`VIndex::pending_live`] *before* it walks the graph and scans the union
+    /// of both lists: the indexer may re-insert a slot while the walk runs (removed from the
+    /// graph, then recorded current before this call), and such a slot is then neither among
+    /// the hits nor pending now, but was pending before the walk.
     pub fn filter(&self, hits: &[index::Hit], out: &mut Vec<(f32, u32)>) -> Vec<u32> {
         let st = self.state.lock();
         for h in hits {

@@ -445,7 +445,9 @@ impl VectorSet {
         ef: usize,
         cands: &mut Vec<(f32, u32)>,
     ) -> crate::Result<(usize, Vec<u32>)> {
-        let (graph_hits, pending) = with_scratch(|scratch| -> crate::Result<_> {
+        // Pending before the walk as well as after it (see `VIndex::filter`).
+        let before = ix.pending_live();
+        let (graph_hits, mut pending) = with_scratch(|scratch| -> crate::Result<_> {
             let graph = ix.graph();
             let ef_search = match ef {
                 0 => graph.params().ef_search,
@@ -463,6 +465,16 @@ impl VectorSet {
             let hits = graph.search(&q.v, params, scratch)?;
             Ok((hits.len(), ix.filter(hits, cands)))
         })?;
+        if !before.is_empty() {
+            pending.extend(before);
+            pending.sort_unstable();
+            pending.dedup();
+            // A slot pending before the walk may be a current hit by now: scored once.
+            if !cands.is_empty() {
+                let hit: std::collections::HashSet<u32> = cands.iter().map(|c| c.1).collect();
+                pending.retain(|s| !hit.contains(s));
+            }
+        }
         if ix.reranks() {
             // The f32 rows are seldom cached and each is read once: ask for all of them first.
             for c in cands.iter() {
