@@ -341,11 +341,15 @@ fn a_durable_exec_is_acknowledged_once_logged_and_survives_a_restart() {
             "SET b 2 EX 1000",
             "VADD vs VALUES 2 1 0 e1",
             "DEL nothing",
+            "APPEND a 5",
+            "VSETATTR vs e1 {\"n\":1}",
             "EXEC",
         ],
-        "+OK\r\n+QUEUED\r\n+QUEUED\r\n+QUEUED\r\n+QUEUED\r\n*4\r\n+OK\r\n+OK\r\n:1\r\n:0\r\n",
+        "+OK\r\n+QUEUED\r\n+QUEUED\r\n+QUEUED\r\n+QUEUED\r\n+QUEUED\r\n+QUEUED\r\n\
+         *6\r\n+OK\r\n+OK\r\n:1\r\n:0\r\n:2\r\n:1\r\n",
     );
-    // The three writes went to the log as one record: a crash recovers all or none.
+    // The five writes went to the log as one record (APPEND and VSETATTR too): a crash
+    // recovers all or none.
     assert_eq!(srv.engine.last_lsn(), lsn_before + 1);
     let engine = srv.engine.clone();
     srv.stop().unwrap();
@@ -353,8 +357,9 @@ fn a_durable_exec_is_acknowledged_once_logged_and_survives_a_restart() {
     drop(engine);
     let srv = TestServer::with_config(config());
     let mut c = srv.connect();
-    c.check_words("MGET a b", "*2\r\n$1\r\n1\r\n$1\r\n2\r\n");
+    c.check_words("MGET a b", "*2\r\n$2\r\n15\r\n$1\r\n2\r\n");
     c.check_words("VCARD vs", ":1\r\n");
+    c.check_words("VGETATTR vs e1", "$7\r\n{\"n\":1}\r\n");
     let ttl = String::from_utf8(c.call(&[b"TTL", b"b"])).unwrap();
     assert!(ttl.starts_with(":9") || ttl.starts_with(":1000"), "{ttl}");
 }

@@ -279,7 +279,7 @@ pub fn decrby(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
 
 /// `APPEND key tail` → the new length.
 pub fn append(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
-    let len = ctx.engine.append(&args[1], &args[2]).map_err(|e| match e {
+    let len = ctx.w.append(&args[1], &args[2]).map_err(|e| match e {
         crate::Error::TooLarge { .. } => {
             CmdError::err("string exceeds maximum allowed size (proto-max-bulk-len)")
         }

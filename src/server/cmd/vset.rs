@@ -492,7 +492,7 @@ pub fn vinfo(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
 
 pub fn vsetattr(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     let json = arg_str(&args[3], "attributes")?;
-    let done = ctx.engine.vset_attr(&args[1], &args[2], Some(json))?;
+    let done = ctx.w.vset_attr(&args[1], &args[2], Some(json))?;
     ctx.unchanged = !done;
     ctx.out.boolean(done);
     Ok(())
