@@ -37,3 +37,51 @@ pub fn is(a: &[u8], kw: &str) -> bool {
 pub fn slices(args: &[Bytes]) -> Vec<&[u8]> {
     args.iter().map(|a| a.as_ref()).collect()
 }
+
+/// The arguments of Redis's SCAN family after the key: `cursor [MATCH pattern] [COUNT n]`
+/// and, for SCAN, `[TYPE name]`.
+pub struct ScanArgs<'a> {
+    pub cursor: u64,
+    pub pattern: Option<&'a [u8]>,
+    /// At least 1, at most 2^20 (one call cannot ask for an unbounded page).
+    pub count: usize,
+    /// The `TYPE` argument as given (only when the caller accepts it).
+    pub kind: Option<&'a [u8]>,
+}
+
+/// Parses `args` (the cursor first) as SCAN (`with_type`) or HSCAN read them, with Redis's
+/// errors: `invalid cursor`, a syntax error for an unknown option, a missing value or a
+/// COUNT below 1.
+pub fn scan_args(args: &[Bytes], with_type: bool) -> Result<ScanArgs<'_>, CmdError> {
+    let cursor = std::str::from_utf8(&args[0])
+        .ok()
+        .and_then(|s| s.parse::<u64>().ok())
+        .ok_or_else(|| CmdError::err("invalid cursor"))?;
+    let mut out = ScanArgs {
+        cursor,
+        pattern: None,
+        count: 10,
+        kind: None,
+    };
+    let mut i = 1;
+    while i < args.len() {
+        let Some(value) = args.get(i + 1) else {
+            return Err(CmdError::syntax());
+        };
+        if is(&args[i], "match") {
+            out.pattern = Some(value);
+        } else if is(&args[i], "count") {
+            let n = arg_i64(value)?;
+            if n < 1 {
+                return Err(CmdError::syntax());
+            }
+            out.count = usize::try_from(n).unwrap_or(usize::MAX).min(1 << 20);
+        } else if with_type && is(&args[i], "type") {
+            out.kind = Some(value);
+        } else {
+            return Err(CmdError::syntax());
+        }
+        i += 2;
+    }
+    Ok(out)
+}

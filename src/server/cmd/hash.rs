@@ -2,7 +2,7 @@
 
 use bytes::Bytes;
 
-use super::{arg_i64, is, slices, CmdError, CmdResult, Ctx};
+use super::{arg_i64, is, scan_args, slices, CmdError, CmdResult, Ctx};
 use crate::Error;
 
 /// A field and its value, borrowed from the arguments.
@@ -211,32 +211,9 @@ pub fn hrandfield(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
 
 /// `HSCAN key cursor [MATCH pattern] [COUNT count]` → [next cursor, [field, value, …]].
 pub fn hscan(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
-    let cursor = std::str::from_utf8(&args[2])
-        .ok()
-        .and_then(|s| s.parse::<u64>().ok())
-        .ok_or_else(|| CmdError::err("invalid cursor"))?;
-    let mut pattern: Option<&[u8]> = None;
-    let mut count = 10usize;
-    let mut i = 3;
-    while i < args.len() {
-        let Some(value) = args.get(i + 1) else {
-            return Err(CmdError::syntax());
-        };
-        if is(&args[i], "match") {
-            pattern = Some(value);
-        } else if is(&args[i], "count") {
-            let n = arg_i64(value)?;
-            if n < 1 {
-                return Err(CmdError::syntax());
-            }
-            count = usize::try_from(n).unwrap_or(usize::MAX).min(1 << 20);
-        } else {
-            return Err(CmdError::syntax());
-        }
-        i += 2;
-    }
-    let pattern = pattern.filter(|p| *p != b"*");
-    let page = ctx.engine.hscan(&args[1], cursor, pattern, count)?;
+    let o = scan_args(&args[2..], false)?;
+    let pattern = o.pattern.filter(|p| *p != b"*");
+    let page = ctx.engine.hscan(&args[1], o.cursor, pattern, o.count)?;
     ctx.out.array(2);
     ctx.out.bulk(page.cursor.to_string().as_bytes());
     ctx.out.array(2 * page.pairs.len());

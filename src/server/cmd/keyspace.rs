@@ -2,7 +2,7 @@
 
 use bytes::Bytes;
 
-use super::{arg_i64, is, slices, CmdError, CmdResult, Ctx};
+use super::{arg_i64, is, scan_args, slices, CmdError, CmdResult, Ctx};
 use crate::{ExpireIf, Expiry, KeyKind, TtlState};
 
 pub fn del(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
@@ -168,46 +168,24 @@ pub fn key_type(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
 const ABSENT_TYPES: &[&str] = &["list", "set", "zset", "stream", "ReJSON-RL"];
 
 pub fn scan(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
-    let cursor = std::str::from_utf8(&args[1])
-        .ok()
-        .and_then(|s| s.parse::<u64>().ok())
-        .ok_or_else(|| CmdError::err("invalid cursor"))?;
-    let mut pattern: Option<&[u8]> = None;
-    let mut count = 10usize;
+    let o = scan_args(&args[1..], true)?;
     let mut kind: Option<KeyKind> = None;
     let mut absent_type = false;
-    let mut i = 2;
-    while i < args.len() {
-        let Some(value) = args.get(i + 1) else {
-            return Err(CmdError::syntax());
-        };
-        if is(&args[i], "match") {
-            pattern = Some(value);
-        } else if is(&args[i], "count") {
-            let n = arg_i64(value)?;
-            if n < 1 {
-                return Err(CmdError::syntax());
-            }
-            count = usize::try_from(n).unwrap_or(usize::MAX).min(1 << 20);
-        } else if is(&args[i], "type") {
-            if is(value, "string") {
-                kind = Some(KeyKind::Blob);
-            } else if is(value, "vectorset") {
-                kind = Some(KeyKind::VectorSet);
-            } else if is(value, "hash") {
-                kind = Some(KeyKind::Hash);
-            } else if ABSENT_TYPES.iter().any(|t| is(value, t)) {
-                absent_type = true;
-            } else {
-                return Err(CmdError::err(format!(
-                    "unknown type name '{}'",
-                    String::from_utf8_lossy(value)
-                )));
-            }
+    if let Some(value) = o.kind {
+        if is(value, "string") {
+            kind = Some(KeyKind::Blob);
+        } else if is(value, "vectorset") {
+            kind = Some(KeyKind::VectorSet);
+        } else if is(value, "hash") {
+            kind = Some(KeyKind::Hash);
+        } else if ABSENT_TYPES.iter().any(|t| is(value, t)) {
+            absent_type = true;
         } else {
-            return Err(CmdError::syntax());
+            return Err(CmdError::err(format!(
+                "unknown type name '{}'",
+                String::from_utf8_lossy(value)
+            )));
         }
-        i += 2;
     }
     if absent_type {
         ctx.out.array(2);
@@ -215,7 +193,7 @@ pub fn scan(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
         ctx.out.array(0);
         return Ok(());
     }
-    let page = ctx.engine.scan(cursor, pattern, count, kind);
+    let page = ctx.engine.scan(o.cursor, o.pattern, o.count, kind);
     ctx.out.array(2);
     ctx.out.bulk(page.cursor.to_string().as_bytes());
     ctx.out.array(page.keys.len());

@@ -27,7 +27,7 @@ use std::sync::OnceLock;
 
 use bytes::Bytes;
 
-pub use args::{arg_i64, arg_str, is, parse_f64, slices};
+pub use args::{arg_i64, arg_str, is, parse_f64, scan_args, slices};
 pub use tracking::leave;
 pub use tx::{takes_gate_itself, unwatch_all};
 
