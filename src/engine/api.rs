@@ -13,6 +13,7 @@ use parking_lot::Mutex;
 use super::config::{EngineConfig, SyncPolicy};
 use super::durable::{recover, Durability, Durable, RecoveryReport};
 use super::types::*;
+use super::warm::{self, WarmState, WarmStatus};
 use crate::analytics::Analytics;
 use crate::error::{Error, Result};
 use crate::store::{Appends, ChangeSink, Shard, Store, Value};
@@ -51,6 +52,8 @@ struct Life {
     background: Mutex<Option<(mpsc::Sender<()>, JoinHandle<()>)>>,
     indexer: Mutex<Option<JoinHandle<()>>>,
     closed: AtomicBool,
+    /// The warm-up after a restart (`super::warm`).
+    warm: Arc<WarmState>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -103,6 +106,7 @@ impl Engine {
                             background: Mutex::new(None),
                             indexer: Mutex::new(None),
                             closed: AtomicBool::new(true),
+                            warm: Arc::new(WarmState::warm()),
                         }),
                         db: 0,
                         raw_keyspace: true,
@@ -127,6 +131,19 @@ impl Engine {
             sync_every,
         )?);
         super::analytics::baseline(&analytics, &store);
+        // Mapped arrays to page in only after a snapshot was loaded; else warm at once.
+        let mapped = durable
+            .as_ref()
+            .is_some_and(|d| d.report.snapshot.is_some());
+        let warm = Arc::new(if mapped {
+            WarmState::cold()
+        } else {
+            WarmState::warm()
+        });
+        let hot_dir = config
+            .data_dir
+            .clone()
+            .filter(|_| config.analytics.enabled && config.analytics.lookup_log_entries > 0);
         let tick_ms = match (interval, &durable) {
             (0, None) => 0,
             (0, Some(_)) => 1_000,
@@ -137,6 +154,7 @@ impl Engine {
             let weak = Arc::downgrade(&store);
             let dur = durable.clone();
             let an = analytics.clone();
+            let (warm, hot_dir) = (warm.clone(), hot_dir.clone());
             let handle = std::thread::Builder::new()
                 .name("sutra-maintenance".into())
                 .spawn(move || loop {
@@ -147,6 +165,11 @@ impl Engine {
                     let Some(store) = weak.upgrade() else { return };
                     if let Err(e) = super::analytics::tick(&an, &store, store.now_ms(), false) {
                         tracing::error!(error = %e, "analytics tick failed");
+                    }
+                    if let Some(dir) = &hot_dir {
+                        if warm::save_due(&store, &an, &warm) {
+                            warm::save_hot_set(&store, &an, &warm, dir);
+                        }
                     }
                     if interval > 0 {
                         store.active_expire(budget);
@@ -188,6 +211,12 @@ impl Engine {
         } else {
             None
         };
+        if let (true, Some(dir)) = (mapped, &config.data_dir) {
+            let (weak, state, dir) = (Arc::downgrade(&store), warm.clone(), dir.clone());
+            std::thread::Builder::new()
+                .name("sutra-warmup".into())
+                .spawn(move || warm::run(weak, state, dir))?;
+        }
         let life = Arc::new(Life {
             store: store.clone(),
             cfg: cfg.clone(),
@@ -196,6 +225,7 @@ impl Engine {
             background: Mutex::new(background),
             indexer: Mutex::new(indexer),
             closed: AtomicBool::new(false),
+            warm,
         });
         Ok(Engine {
             store,
@@ -283,12 +313,19 @@ impl Engine {
         match &self.durable {
             Some(d) => {
                 self.analytics.checkpoint()?;
+                self.life.save_hot_set();
                 d.checkpoint(&self.store)
             }
             None => Err(Error::Unsupported(
                 "checkpoint: the engine has no data directory".into(),
             )),
         }
+    }
+
+    /// Where the warm-up after a restart is: warm once the saved hot set, every other row
+    /// mapped from the snapshot and every saved graph are in memory (`engine::warm`).
+    pub fn warm_status(&self) -> WarmStatus {
+        self.life.warm.status()
     }
 
     /// Time of the newest snapshot (ms since the Unix epoch); `None` without a data directory.
@@ -546,6 +583,14 @@ impl Drop for Life {
 }
 
 impl Life {
+    /// Writes the hot set (`engine::warm`) when the engine has a data directory and a log.
+    fn save_hot_set(&self) {
+        let an = self.cfg.analytics.enabled && self.cfg.analytics.lookup_log_entries > 0;
+        if let (true, Some(dir)) = (an, &self.cfg.data_dir) {
+            warm::save_hot_set(&self.store, &self.analytics, &self.warm, dir);
+        }
+    }
+
     fn close(&self) -> Result<()> {
         if self.closed.swap(true, Ordering::SeqCst) {
             return Ok(());
@@ -559,6 +604,7 @@ impl Life {
         if let Some(h) = self.indexer.lock().take() {
             let _ = h.join();
         }
+        self.save_hot_set();
         // The last second's counts, then the analytics snapshot.
         let an = super::analytics::tick(&self.analytics, &self.store, self.store.now_ms(), true)
             .and_then(|()| self.analytics.checkpoint());

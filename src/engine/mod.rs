@@ -13,6 +13,7 @@ mod keyspace;
 mod replay;
 mod types;
 mod vector;
+mod warm;
 mod writer;
 
 pub use analytics::{HotConcept, HotConcepts, Topic, TopicHitRate};
@@ -29,6 +30,7 @@ pub use filter::{Filter, FilterError, FilterSyntax};
 pub use hash::{FieldValue, HashScanPage};
 pub use types::*;
 pub use vector::{ElementLinks, MAX_SEARCH_THREADS};
+pub use warm::WarmStatus;
 pub use writer::Writer;
 
 pub use crate::store::feed::{Change, ChangeCause, ChangeSink};

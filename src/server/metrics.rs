@@ -29,6 +29,7 @@ fn counters_json(c: &Counters) -> serde_json::Value {
 /// `/health`: liveness and what this process is.
 pub fn health_json(shared: &Shared) -> String {
     let c = &shared.config;
+    let warm = shared.engine.warm_status();
     let wal = shared.engine.wal_mode().map(|(io, policy)| {
         let (sync, interval) = match policy {
             crate::SyncPolicy::Always => ("always", None),
@@ -50,6 +51,8 @@ pub fn health_json(shared: &Shared) -> String {
         "wal_sync_interval_ms": c.wal_sync_interval_ms,
         "in_memory": c.in_memory,
         "simd_isa": shared.engine.simd_isa(),
+        "warm": warm.warm,
+        "warmup": warm,
     })
     .to_string()
 }

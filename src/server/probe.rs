@@ -58,6 +58,23 @@ pub fn check_health(host: &str, port: u16, timeout: Duration) -> Result<String, 
     judge(&answer).map_err(|why| format!("{host}:{port}: {why}"))
 }
 
+/// ", warm" or ", warming (phase, hot p/n paged)" from /health's `warmup` (nothing when a
+/// server older than it answers).
+fn warm_words(json: &serde_json::Value) -> String {
+    let Some(w) = json.get("warmup") else {
+        return String::new();
+    };
+    if w.get("warm").and_then(|v| v.as_bool()) == Some(true) {
+        return ", warm".into();
+    }
+    format!(
+        ", warming ({}, hot set {}/{} paged in)",
+        w.get("phase").and_then(|v| v.as_str()).unwrap_or("?"),
+        w.get("hot_paged").and_then(|v| v.as_u64()).unwrap_or(0),
+        w.get("hot_elements").and_then(|v| v.as_u64()).unwrap_or(0),
+    )
+}
+
 /// Reads an HTTP answer to `GET /health`: 200 with a JSON body whose `status` is `ok`.
 fn judge(answer: &[u8]) -> Result<String, String> {
     let text = String::from_utf8_lossy(answer);
@@ -81,12 +98,13 @@ fn judge(answer: &[u8]) -> Result<String, String> {
         serde_json::from_str(body.trim()).map_err(|e| format!("body is not JSON: {e}"))?;
     match json.get("status").and_then(|s| s.as_str()) {
         Some("ok") => Ok(format!(
-            "ok: version {}, role {}, up {} s",
+            "ok: version {}, role {}, up {} s{}",
             json.get("version").and_then(|v| v.as_str()).unwrap_or("?"),
             json.get("role").and_then(|v| v.as_str()).unwrap_or("?"),
             json.get("uptime_seconds")
                 .and_then(|v| v.as_u64())
                 .unwrap_or(0),
+            warm_words(&json),
         )),
         Some(other) => Err(format!("status is '{other}'")),
         None => Err("the body has no status".into()),
@@ -105,6 +123,16 @@ mod tests {
             judge(ok).unwrap(),
             "ok: version 1, role cache_shard, up 3 s"
         );
+        let warming =
+            b"HTTP/1.0 200 OK\r\n\r\n{\"status\":\"ok\",\"version\":\"1\",\"role\":\"r\",\
+                        \"uptime_seconds\":1,\"warmup\":{\"warm\":false,\"phase\":\"rest\",\
+                        \"hot_paged\":2,\"hot_elements\":5}}";
+        assert_eq!(
+            judge(warming).unwrap(),
+            "ok: version 1, role r, up 1 s, warming (rest, hot set 2/5 paged in)"
+        );
+        let warm = b"HTTP/1.0 200 OK\r\n\r\n{\"status\":\"ok\",\"warmup\":{\"warm\":true}}";
+        assert!(judge(warm).unwrap().ends_with(", warm"));
         let down = b"HTTP/1.0 200 OK\r\n\r\n{\"status\":\"loading\"}";
         assert!(judge(down).unwrap_err().contains("loading"));
         let missing = b"HTTP/1.0 404 Not Found\r\n\r\nnot found";

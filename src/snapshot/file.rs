@@ -587,6 +587,16 @@ impl MappedArray {
     pub fn bytes_mut(&mut self) -> &mut [u8] {
         self.map.as_deref_mut().unwrap_or(&mut [])
     }
+
+    /// Asks the kernel to read bytes `offset..offset + len` of the mapping ahead
+    /// (`madvise(MADV_WILLNEED)`); a hint, so a refusal is ignored. Out-of-range: nothing.
+    pub fn will_need(&self, offset: usize, len: usize) {
+        if let Some(m) = &self.map {
+            if len > 0 && offset.checked_add(len).is_some_and(|e| e <= m.len()) {
+                let _ = m.advise_range(memmap2::Advice::WillNeed, offset, len);
+            }
+        }
+    }
 }
 
 #[cfg(test)]

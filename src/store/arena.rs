@@ -8,6 +8,9 @@ use bytemuck::Pod;
 
 use crate::snapshot::MappedArray;
 
+/// The page size [`Arena::page_in`] steps by (a smaller real page only means fewer touched).
+const PAGE_BYTES: usize = 4096;
+
 pub(crate) struct Arena<T: Pod> {
     head: Option<(MappedArray, usize)>,
     tail: Vec<T>,
@@ -79,6 +82,35 @@ impl<T: Pod> Arena<T> {
             }
             None => &mut [],
         }
+    }
+
+    /// Pages in elements `start..start + n` where they lie in the mapped head: asks the
+    /// kernel to read them ahead, then reads one byte of every page, so later reads find the
+    /// pages mapped (the heap tail is resident already). Returns the head bytes covered.
+    pub fn page_in(&self, start: usize, n: usize) -> usize {
+        let h = self.head_len();
+        let end = start.saturating_add(n).min(h);
+        let Some((map, _)) = &self.head else { return 0 };
+        if start >= end {
+            return 0;
+        }
+        let size = std::mem::size_of::<T>();
+        let (a, b) = (start * size, end * size);
+        map.will_need(a, b - a);
+        let bytes = map.bytes();
+        let mut sum = 0u8;
+        let mut i = a - a % PAGE_BYTES;
+        while i < b {
+            sum ^= bytes[i];
+            i += PAGE_BYTES;
+        }
+        std::hint::black_box(sum);
+        b - a
+    }
+
+    /// Elements in the mapped head.
+    pub fn mapped_len(&self) -> usize {
+        self.head_len()
     }
 
     /// Elements `start..start + n` (a row; rows never straddle head and tail).

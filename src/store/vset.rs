@@ -369,6 +369,25 @@ impl VectorSet {
         delta
     }
 
+    /// Pages in slots `start..start + n` of every array mapped from a snapshot (vectors,
+    /// codes, scales, norms): see [`Arena::page_in`]. Returns the mapped bytes covered.
+    pub fn page_in_slots(&self, start: usize, n: usize) -> usize {
+        let (d, row) = (self.params.dim, self.code_row());
+        self.f32s.page_in(start * d, n * d)
+            + self.codes.page_in(start * row, n * row)
+            + self.scales.page_in(start, n)
+            + self.norms.page_in(start, n)
+    }
+
+    /// Slots whose arrays start in a snapshot's mapping (the rest are on the heap).
+    pub fn mapped_slots(&self) -> usize {
+        let d = self.params.dim.max(1);
+        let row = self.code_row().max(1);
+        (self.f32s.mapped_len() / d)
+            .max(self.codes.mapped_len() / row)
+            .max(self.norms.mapped_len())
+    }
+
     /// The L2 norm of the vector last written to `slot` (as given, before any quantization).
     pub fn norm(&self, slot: u32) -> f32 {
         self.norms.get(slot as usize)
