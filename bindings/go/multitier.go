@@ -53,6 +53,8 @@ type MultiTier struct {
 	epoch   uint64 // bumped when the whole L1 is dropped
 	// Entries dropped by invalidations, and whole-L1 drops.
 	invalidations, flushes atomic.Uint64
+	// Entries Warmup and WarmupConcept put in L1.
+	warmed atomic.Uint64
 }
 
 type pendingEntry struct {
@@ -215,8 +217,8 @@ func (m *MultiTier) begin(key string) uint64 {
 }
 
 // finish ends an access begun with begin and, when nothing invalidated key meanwhile,
-// writes value to L1 for ttl (≤ 0: no expiry).
-func (m *MultiTier) finish(key string, epoch uint64, value []byte, ttl time.Duration) {
+// writes value to L1 for ttl (≤ 0: no expiry); says whether it did.
+func (m *MultiTier) finish(key string, epoch uint64, value []byte, ttl time.Duration) bool {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	p := m.pending[key]
@@ -225,14 +227,16 @@ func (m *MultiTier) finish(key string, epoch uint64, value []byte, ttl time.Dura
 		delete(m.pending, key)
 	}
 	if !clean || value == nil {
-		return
+		return false
 	}
 	if ttl <= 0 {
 		ttl = TTLNever
 	}
 	if err := m.l1.Set(key, value, ttl); err != nil {
 		m.l2.log.Warn("sutra cache L1 write failed", "err", err)
+		return false
 	}
+	return true
 }
 
 // finishSet ends a write begun with begin: L1 keeps value only when this write was the only
@@ -395,6 +399,8 @@ type L1Stats struct {
 	MaxSize     int     `json:"max_size"`
 	Utilization float64 `json:"utilization"`
 	Hits        uint64  `json:"hits"`
+	// Warmed counts entries Warmup and WarmupConcept put in L1.
+	Warmed uint64 `json:"warmed"`
 	// Coherent says whether the L1 is subscribed to the shard's invalidations now.
 	Coherent bool `json:"coherent"`
 	// Tracking is TrackingOff, TrackingConnecting, TrackingConnected or TrackingUnsupported.
@@ -425,7 +431,7 @@ func (m *MultiTier) Stats() MultiTierStats {
 	l2 := m.l2.Stats()
 	s := MultiTierStats{
 		L1: L1Stats{Size: size, MaxSize: m.maxSize, Utilization: float64(size) / float64(m.maxSize),
-			Hits: m.l1Hits.Load(), Tracking: TrackingOff, Invalidations: m.invalidations.Load(),
+			Hits: m.l1Hits.Load(), Warmed: m.warmed.Load(), Tracking: TrackingOff, Invalidations: m.invalidations.Load(),
 			Flushes: m.flushes.Load()},
 		L2:      l2,
 		Backend: "100% Sutra Native",

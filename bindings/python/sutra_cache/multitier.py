@@ -27,7 +27,8 @@ import redis
 from .client import (Removed, Similar, SutraCacheClient, compute_through_async,
                      compute_through_sync, single_flight_async,
                      single_flight_sync)
-from .entry import Embedding, decode_embedding
+from . import entry
+from .entry import Embedding, decode_embedding, element_name
 
 logger = logging.getLogger("sutra_cache.multitier")
 
@@ -224,6 +225,16 @@ class _Tracker(threading.Thread):
         self.stopping.set()
 
 
+def _as_map(reply: Any) -> Dict[bytes, Any]:
+    """A RESP map as redis-py returns it (a dict under RESP3, a flat list under RESP2)."""
+    if isinstance(reply, dict):
+        return {(k.encode() if isinstance(k, str) else k): v for k, v in reply.items()}
+    if isinstance(reply, list):
+        return {(reply[i].encode() if isinstance(reply[i], str) else reply[i]): reply[i + 1]
+                for i in range(0, len(reply) - 1, 2)}
+    raise redis.exceptions.ResponseError(f"unexpected reply to ANALYTICS HOT: {reply!r}")
+
+
 def _env_int(environ: Mapping[str, str], name: str, default: int) -> int:
     raw = environ.get(name)
     if raw is None or raw.strip() == "":
@@ -257,6 +268,7 @@ class MultiTierSutraCache:
         self.l1_hits = 0
         self.l2_hits = 0
         self.misses = 0
+        self.warmed = 0
         self._tracker: Optional[_Tracker] = None
         if tracking:
             self._tracker = _Tracker(self._l1, self._tracking_connection,
@@ -430,6 +442,145 @@ class MultiTierSutraCache:
                 compute, text, self.numpy)
         return single_flight_sync(self.l2_cache._flights, self.l2_cache._flight_key(text, model), run)
 
+    # ---- warm-up ----
+
+    def _warmup_op(self, concept: Any, model: str, count: Optional[int], topic: Optional[str],
+                   window_seconds: int, batch_size: int, neighbours: int) -> Any:
+        """The round trips of `warmup` (an Op: yields commands, the driver answers)."""
+        l2 = self.l2_cache
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size <= 0:
+            raise ValueError(f"batch_size must be a positive int; got {batch_size!r}")
+        if isinstance(neighbours, bool) or not isinstance(neighbours, int) or neighbours < 0:
+            raise ValueError(f"neighbours must be an int >= 0; got {neighbours!r}")
+        if isinstance(window_seconds, bool) or not isinstance(window_seconds, int) \
+                or window_seconds <= 0:
+            raise ValueError(f"window_seconds must be a positive int; got {window_seconds!r}")
+        key = entry.set_key(l2.namespace, model)
+        if concept is None:
+            if count is None:
+                count = min(self.l1_max_size, 10_000)
+            if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= 10_000:
+                raise ValueError(f"count must be an int from 1 to 10000; got {count!r}")
+            if topic is not None and not isinstance(topic, str):
+                raise ValueError(f"topic must be a FILTER expression (str); got {topic!r}")
+            args: list = ["ANALYTICS", "HOT", key, "COUNT", min(count, self.l1_max_size),
+                          "WINDOW", window_seconds]
+            if topic is not None:
+                args += ["FILTER", topic]
+            try:
+                reply = yield ("cmd", tuple(args))
+            except redis.exceptions.ResponseError as e:
+                if "existing vector set" in str(e):
+                    return 0  # the model has no entries yet: nothing to warm
+                raise
+            m = _as_map(reply)
+            names = [c[0] for c in m.get(b"concepts", [])]
+        else:
+            key, elem = self._concept(concept, key)
+            names = [elem]
+            if neighbours:
+                reply = yield ("cmd", ("VSIM", key, "ELE", elem, "COUNT", neighbours + 1))
+                if isinstance(reply, list):
+                    names += [n for n in reply if n != elem][:neighbours]
+        kb = key.encode("utf-8")
+        # Least hot first, so the hottest end up the most recently used in the L1's LRU.
+        names = list(reversed(names[:self.l1_max_size]))
+        loaded = 0
+        for i in range(0, len(names), batch_size):
+            batch = names[i:i + batch_size]
+            tokens = [(k, self._l1.begin(k)) for k in ((kb, bytes(n)) for n in batch)]
+            try:
+                replies = yield ("pipe", [("VMGETF32", key, *batch)]
+                                 + [("VGETATTR", key, n) for n in batch])
+            except BaseException:
+                for k, t in tokens:
+                    self._l1.end(k, t)
+                raise
+            if isinstance(replies[0], Exception):
+                for k, t in tokens:
+                    self._l1.end(k, t)
+                raise replies[0]
+            raws = replies[0] if isinstance(replies[0], list) else [None] * len(batch)
+            now = time.time()
+            for (k, t), raw, attr in zip(tokens, raws, replies[1:]):
+                attrs = entry.parse_attributes(attr if isinstance(attr, bytes) else None) or {}
+                exp = attrs.get("expires_at")
+                exp = float(exp) if isinstance(exp, (int, float)) else None
+                if raw is None or (exp is not None and now >= exp):
+                    self._l1.end(k, t)
+                    continue
+                cached = attrs.get("cached_at")
+                cached = float(cached) if isinstance(cached, (int, float)) else now
+                if self._l1.end(k, t, decode_embedding(raw, self.numpy), exp, cached):
+                    loaded += 1
+        self.warmed += loaded
+        return loaded
+
+    def _concept(self, concept: Any, key: str) -> Tuple[str, bytes]:
+        """(set key, element name) of a concept: a text as given to `set`, an element name
+        as ANALYTICS HOT answers it, or a concept of `POST /api/query`'s JSON (a dict with
+        `element`, and `set` naming the vector set)."""
+        if isinstance(concept, Mapping):
+            elem = concept.get("element")
+            if not isinstance(elem, str):
+                raise ValueError(f"a concept dict needs an 'element' str; got {concept!r}")
+            s = concept.get("set")
+            if s is not None and not isinstance(s, str):
+                raise ValueError(f"a concept dict's 'set' must be a str; got {s!r}")
+            return (s or key), elem.encode("utf-8")
+        if isinstance(concept, bytes):
+            return key, concept
+        if isinstance(concept, str):
+            raw = concept.encode("utf-8")
+            if raw.startswith(entry.HASH_PREFIX) and len(raw) == len(entry.HASH_PREFIX) + 64:
+                return key, raw  # an element name of a long text, as the shard names it
+            return key, element_name(concept)[0]
+        raise ValueError("concept must be a text, an element name, or a dict with 'element' "
+                         f"(as POST /api/query answers); got {type(concept).__name__}")
+
+    async def warmup(self, concept: Any = None, model: str = "default", *,
+                     count: Optional[int] = None, topic: Optional[str] = None,
+                     window_seconds: int = 3600, batch_size: int = 256,
+                     neighbours: int = 0) -> int:
+        """Fills the L1 from the shard; returns how many entries entered it.
+
+        `warmup()` (or `warmup(model=...)`): the shard's hottest concepts of the model
+        (`ANALYTICS HOT`: the most looked-up entries over the last `window_seconds`; only
+        those passing the FILTER expression `topic`, e.g. `'.topic == "financial"'`, when
+        given), at most `count` (default: the L1's size), fetched `batch_size` per round
+        trip (one pipeline of `VMGETF32` and the entries' attributes). The hottest end up
+        the most recently used.
+
+        `warmup(concept)`: the seed's loop form (`for concept in hot: await
+        cache_client.warmup(concept)`): that one entry — a text as given to `set`, an
+        element name as `ANALYTICS HOT` answers, or a concept dict of `POST /api/query`'s
+        JSON — and, with `neighbours=k`, its k nearest cached entries (one more round trip,
+        `VSIM ... ELE`). An entry not cached is skipped.
+
+        Entries enter the L1 as a `get` would put them (TTL from `expires_at`, coherent with
+        the tracking connection: one invalidated while in flight is not kept). Against a
+        shard without `ANALYTICS` (e.g. Redis) it logs a warning and returns 0 (CacheError
+        with strict)."""
+        op = self._warmup_op(concept, model, count, topic, window_seconds, batch_size,
+                               neighbours)
+        try:
+            return await self.l2_cache._drive_async(op)
+        except (redis.exceptions.RedisError, OSError) as e:
+            self.l2_cache._failed(f"warmup of {self.l2_cache.namespace + model!r}", e)
+            return 0
+
+    def warmup_sync(self, concept: Any = None, model: str = "default", *,
+                    count: Optional[int] = None, topic: Optional[str] = None,
+                    window_seconds: int = 3600, batch_size: int = 256,
+                    neighbours: int = 0) -> int:
+        op = self._warmup_op(concept, model, count, topic, window_seconds, batch_size,
+                               neighbours)
+        try:
+            return self.l2_cache._drive_sync(op)
+        except (redis.exceptions.RedisError, OSError) as e:
+            self.l2_cache._failed(f"warmup of {self.l2_cache.namespace + model!r}", e)
+            return 0
+
     # ---- semantic calls, clear ----
 
     def _drop_removed(self, removed: List[Removed]) -> List[Removed]:
@@ -492,6 +643,7 @@ class MultiTierSutraCache:
                 "max_size": self.l1_max_size,
                 "utilization": size / self.l1_max_size,
                 "hits": self.l1_hits,
+                "warmed": self.warmed,
                 "coherent": bool(t is not None and t.supported and t.connected.is_set()),
                 "tracking": "off" if t is None else (
                     "unsupported" if t.supported is False else
