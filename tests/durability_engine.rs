@@ -439,3 +439,124 @@ fn increments_appends_and_getex_survive_a_reopen_without_a_checkpoint() {
     assert_eq!(e.ttl(b"ttl"), TtlState::ExpiresInMs(60_000));
     assert_eq!(e.get(b"gone").unwrap(), None);
 }
+
+/// Recovery judges no TTL by the clock of the restart: a key whose first, short TTL has passed
+/// by then was extended before it ran out, and the writes made meanwhile (an APPEND, a field
+/// of a hash, an element of a set, an attribute of an element) come back with it; and what the
+/// live writes found expired (and so replaced) stays replaced.
+#[test]
+fn ttls_extended_before_they_ran_out_keep_the_writes_made_meanwhile_across_recovery() {
+    for checkpoint_midway in [false, true] {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = ManualClock::new(1_000_000);
+        let open = || {
+            Engine::open(EngineConfig {
+                clock: clock.clone(),
+                checkpoint_on_close: false,
+                ..config(dir.path())
+            })
+            .unwrap()
+        };
+        let short = Expiry::InMs(1_000);
+        let long = Expiry::InMs(3_600_000);
+        let o = VectorSetOptions::default();
+        {
+            let e = open();
+            // Extended in time: every write below must survive.
+            e.set(b"blob", b"a", SetOptions::default()).unwrap();
+            assert!(e.expire(b"blob", short).unwrap());
+            e.append(b"blob", b"b").unwrap();
+            e.hset(b"hash", &[(b"f1", b"1")]).unwrap();
+            assert!(e.expire(b"hash", short).unwrap());
+            e.hset(b"hash", &[(b"f2", b"2")]).unwrap();
+            e.vadd(b"set", &o, ElementAdd::new(b"e1", &[1.0, 0.0]))
+                .unwrap();
+            assert!(e.expire(b"set", short).unwrap());
+            e.vadd(b"set", &o, ElementAdd::new(b"e2", &[0.0, 1.0]))
+                .unwrap();
+            e.vadd(
+                b"elems",
+                &o,
+                ElementAdd {
+                    expiry: short,
+                    ..ElementAdd::new(b"x", &[1.0, 1.0])
+                },
+            )
+            .unwrap();
+            assert!(e.vset_attr(b"elems", b"x", Some(r#"{"n":1}"#)).unwrap());
+            if checkpoint_midway {
+                e.checkpoint().unwrap();
+            }
+            clock.advance(500);
+            assert!(e.expire(b"blob", long).unwrap());
+            assert!(e.expire(b"hash", long).unwrap());
+            assert!(e.expire(b"set", long).unwrap());
+            assert!(e.vexpire(b"elems", b"x", long).unwrap());
+            // Found expired by the live writes, so replaced: must stay replaced.
+            e.vadd(b"gone", &o, ElementAdd::new(b"old", &[1.0, 0.0]))
+                .unwrap();
+            assert!(e.expire(b"gone", short).unwrap());
+            e.vadd(
+                b"reborn",
+                &o,
+                ElementAdd {
+                    expiry: short,
+                    attributes: AttrUpdate::Set(r#"{"old":true}"#),
+                    ..ElementAdd::new(b"y", &[1.0, 0.0])
+                },
+            )
+            .unwrap();
+            let db1 = e.select(1).unwrap();
+            db1.set(b"moved", b"stale", SetOptions::default()).unwrap();
+            assert!(db1.expire(b"moved", short).unwrap());
+            clock.advance(2_000);
+            e.vadd(b"gone", &o, ElementAdd::new(b"new", &[0.0, 1.0]))
+                .unwrap();
+            e.vadd(b"reborn", &o, ElementAdd::new(b"y", &[0.0, 1.0]))
+                .unwrap();
+            e.set(b"moved", b"fresh", SetOptions::default()).unwrap();
+            assert!(e.move_key(b"moved", 1).unwrap());
+            e.close().unwrap();
+        }
+        clock.advance(10_000);
+        let e = open();
+        let at = |k: &[u8]| format!("{k:?} (checkpoint midway: {checkpoint_midway})");
+        assert_eq!(
+            e.get(b"blob").unwrap().as_deref(),
+            Some(&b"ab"[..]),
+            "{}",
+            at(b"blob")
+        );
+        assert_eq!(e.hgetall(b"hash").unwrap().len(), 2, "{}", at(b"hash"));
+        assert_eq!(e.vcard(b"set").unwrap(), 2, "{}", at(b"set"));
+        assert!(e.vismember(b"elems", b"x").unwrap(), "{}", at(b"elems"));
+        assert_eq!(e.vcard(b"gone").unwrap(), 1, "{}", at(b"gone"));
+        assert!(e.vismember(b"gone", b"new").unwrap(), "{}", at(b"gone"));
+        assert_eq!(e.ttl(b"gone"), TtlState::NoExpiry, "{}", at(b"gone"));
+        assert_eq!(e.vcard(b"reborn").unwrap(), 1, "{}", at(b"reborn"));
+        assert_eq!(
+            e.vget(b"reborn", b"y").unwrap(),
+            Some(vec![0.0, 1.0]),
+            "{}",
+            at(b"reborn")
+        );
+        assert_eq!(
+            e.vget_attr(b"reborn", b"y").unwrap(),
+            None,
+            "{}",
+            at(b"reborn")
+        );
+        assert_eq!(
+            e.vget_attr(b"elems", b"x").unwrap().as_deref(),
+            Some(r#"{"n":1}"#)
+        );
+        let db1 = e.select(1).unwrap();
+        assert_eq!(
+            db1.get(b"moved").unwrap().as_deref(),
+            Some(&b"fresh"[..]),
+            "{}",
+            at(b"moved")
+        );
+        assert_eq!(e.get(b"moved").unwrap(), None, "{}", at(b"moved"));
+    }
+}

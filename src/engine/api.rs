@@ -116,6 +116,9 @@ impl Engine {
                 if store.log.set(durable.log.clone()).is_err() {
                     return Err(Error::Internal("log attached twice".into()));
                 }
+                // The replay made no evictions of its own; caps lowered since the data was
+                // written are enforced now, with the evictions logged.
+                store.enforce_caps(&crate::store::Appends::new());
                 (store, Some(Arc::new(durable)))
             }
         };

@@ -150,7 +150,14 @@ pub(crate) fn recover(
     let started = Instant::now();
     std::fs::create_dir_all(dir)?;
     let mut report = RecoveryReport::default();
-    let mut store = Arc::new(Store::new(config.store_config()));
+    // No TTL is judged and no cap enforced until the snapshot and the log are applied
+    // (`Store::begin_recovery`).
+    let recovering = || {
+        let s = Arc::new(Store::new(config.store_config()));
+        s.begin_recovery();
+        s
+    };
+    let mut store = recovering();
     let mut first_error: Option<Error> = None;
     let snapshots = list_snapshots(dir)?;
     let mut consistent_lsn = 0;
@@ -158,7 +165,7 @@ pub(crate) fn recover(
         // The vector arrays' checksums are finished while the metadata loads; nothing is
         // served before `finish` (open has not returned), and a mismatch discards the load.
         let loaded = Snapshot::open_deferring(path, is_array_section).and_then(|(s, verify)| {
-            let fresh = Arc::new(Store::new(config.store_config()));
+            let fresh = recovering();
             let load = fresh.load_snapshot(&s);
             verify.finish()?;
             load?;
@@ -259,6 +266,7 @@ pub(crate) fn recover(
     // Exactly the log's LSN: replaying through the ordinary calls counts one LSN per write
     // applied, more than the log's for a group (one record, many writes).
     store.reset_lsn(last.max(wal.next_lsn().saturating_sub(1)));
+    store.end_recovery();
     report.replay_us = replay_started.elapsed().as_micros() as u64;
     report.open_ms = started.elapsed().as_millis() as u64;
     tracing::info!(

@@ -274,8 +274,18 @@ impl Engine {
             to: self.store.keyspace_of(db),
         };
         let now = self.store.now_ms();
+        let to_ks = self.store.keyspace_of(db);
+        // A key there whose TTL passed is replaced; the replay (which judges no TTL) is told
+        // by its deletion, logged before the move.
+        let target_expired = data
+            .find(h, to_ks, key)
+            .and_then(|s| data.entry(s))
+            .is_some_and(|e| crate::store::expired(e.expires_at, now));
         if !self.store.can_move(&mut data, h, &rec, now) {
             return Ok(false);
+        }
+        if target_expired {
+            self.store.append(to, &Record::DelKey { db: to_ks, key })?;
         }
         self.store.append(to, &rec)?;
         Ok(self.store.apply(&mut data, &rec, now))

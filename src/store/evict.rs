@@ -34,7 +34,8 @@ impl Store {
 
     /// Under `noeviction`: fails when adding `entries` / `bytes` would pass a cap.
     pub fn check_room(&self, entries: u64, bytes: u64) -> Result<()> {
-        if self.cfg.eviction_policy != EvictionPolicy::NoEviction {
+        // A replayed write was accepted when it was made.
+        if self.cfg.eviction_policy != EvictionPolicy::NoEviction || self.recovering() {
             return Ok(());
         }
         let c = &self.counters;
@@ -61,7 +62,8 @@ impl Store {
     /// Called after a write, with no shard lock held; the evictions' deletes are appended
     /// through `to` (the caller's, so they join its group and its wait).
     pub fn enforce_caps(&self, to: &Appends) {
-        if !self.over_caps() {
+        // A replay applies the evictions the log holds; it makes none of its own.
+        if self.recovering() || !self.over_caps() {
             return;
         }
         let _serial = self.evict_lock.lock();
@@ -127,6 +129,11 @@ impl Store {
             }
         }
         self.expire_due(&mut shard.data.write(), now, usize::MAX);
+    }
+
+    /// Removes every entry of a shard whose TTL has passed by `now` (the end of recovery).
+    pub(crate) fn expire_all_due(&self, data: &mut ShardData, now: u64) {
+        self.expire_due(data, now, usize::MAX);
     }
 
     /// Pops the shard's expiry-heap items due at `now`, at most `budget` of them, removing the

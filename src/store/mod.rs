@@ -115,6 +115,9 @@ pub(crate) struct Store {
     pub counters: GlobalCounters,
     evict_lock: Mutex<()>,
     pub closed: AtomicBool,
+    /// Set while recovery loads a snapshot and replays the log into this store: the clock
+    /// then reads 0, so no TTL is judged passed (see [`Store::begin_recovery`]).
+    recovering: AtomicBool,
     /// The log, once the engine attached one (after recovery).
     pub log: OnceLock<Arc<Log>>,
     /// Vector sets with pending index work, for the indexer.
@@ -149,6 +152,7 @@ impl Store {
             counters: GlobalCounters::default(),
             evict_lock: Mutex::new(()),
             closed: AtomicBool::new(false),
+            recovering: AtomicBool::new(false),
             log: OnceLock::new(),
             index_queue: Mutex::new(VecDeque::new()),
             index_cv: Condvar::new(),
@@ -192,8 +196,40 @@ impl Store {
         (hash >> 59) as usize & (SHARDS - 1)
     }
 
+    /// The clock of TTLs and LFU decay; 0 during recovery.
     pub fn now_ms(&self) -> u64 {
+        if self.recovering.load(Ordering::Relaxed) {
+            return 0;
+        }
         self.cfg.clock.now_ms()
+    }
+
+    /// Recovery starts: until [`Store::end_recovery`], nothing has expired (the clock reads 0)
+    /// and no cap is enforced. A record's effect must not depend on when it is replayed: a TTL
+    /// that has passed by the time of a restart may have been extended by a later record
+    /// before it ran out (EXPIRE short, a write, EXPIRE long), and judged by the restart's
+    /// clock the key would be dropped with the writes made meanwhile. What a live write found
+    /// expired and replaced is in the log instead (a VADD onto an expired set or element logs
+    /// its removal first; HSET's `fresh`; MOVE onto an expired key logs its deletion), and
+    /// evictions are logged, so the replay needs no clock and no caps.
+    pub fn begin_recovery(&self) {
+        self.recovering.store(true, Ordering::SeqCst);
+    }
+
+    /// Recovery is over: the clock reads the time again and every entry whose TTL has passed is
+    /// removed now (the caller enforces the caps once the log is attached, so any eviction that
+    /// needs is logged).
+    pub fn end_recovery(&self) {
+        self.recovering.store(false, Ordering::SeqCst);
+        let now = self.now_ms();
+        for shard in self.shards.iter() {
+            self.expire_all_due(&mut shard.data.write(), now);
+        }
+    }
+
+    /// During recovery (no TTL is judged, no cap enforced).
+    pub fn recovering(&self) -> bool {
+        self.recovering.load(Ordering::Relaxed)
     }
 
     pub fn next_tick(&self) -> u64 {

@@ -122,6 +122,11 @@ impl Engine {
         let mut slot = data.find(h, self.ks(), key);
         if let Some(s) = slot {
             if data.entry(s).is_some_and(|e| expired(e.expires_at, now)) {
+                // Logged: a replay judges no TTL (`Store::begin_recovery`), so it must be
+                // told that this add starts a new set.
+                if store.logging() {
+                    store.append(to, &Record::DelKey { db: self.ks(), key })?;
+                }
                 store.remove_key(data, s, Removal::Expired);
                 slot = None;
             }
@@ -248,6 +253,20 @@ impl Engine {
         if !store.logging() {
             store.count_lsn();
         } else {
+            // Elements whose TTL passed are replaced, not updated (their attributes go): the
+            // replay learns it from their removal, logged first.
+            for (a, f) in adds.iter().zip(&found) {
+                if f.is_some_and(|(_, at)| expired(at, now)) {
+                    store.append(
+                        to,
+                        &Record::VRem {
+                            db: self.ks(),
+                            key,
+                            name: a.element,
+                        },
+                    )?;
+                }
+            }
             store.append(
                 to,
                 &Record::VAdd {
