@@ -269,7 +269,7 @@ mod tests {
 
     /// Writes `keep`, then `ga` and `gb` (as one group unless `Plain`), "crashes" (no
     /// checkpoint), damages the bytes of `gb`'s value in the log, and reopens.
-    fn torn_after(how: Write) -> Engine {
+    fn torn_after(how: Write) -> (tempfile::TempDir, Engine) {
         let dir = tempfile::tempdir().unwrap();
         let e = durable_at(dir.path());
         e.set(b"keep", b"k", SetOptions::default()).unwrap();
@@ -296,9 +296,10 @@ mod tests {
             }
         }
         assert_eq!(damaged, 1, "the log holds gb's value once");
-        let reopened = durable_at(dir.path());
-        std::mem::forget(dir); // the engine maps files in it; the OS reclaims /tmp
-        reopened
+        // The caller binds `(_dir, e)`: the engine (which maps files in the directory) is
+        // dropped first.
+        let e = durable_at(dir.path());
+        (dir, e)
     }
 
     #[test]
@@ -335,12 +336,12 @@ mod tests {
         assert_eq!(e.get(b"old").unwrap(), None);
         e.close().unwrap();
         // Torn: without a group the first write survives the damage to the second…
-        let e = torn_after(Write::Plain);
+        let (_dir, e) = torn_after(Write::Plain);
         assert!(e.get(b"ga").unwrap().is_some() && e.get(b"gb").unwrap().is_none());
         assert!(e.get(b"keep").unwrap().is_some());
         // …with one (a transaction, or an MSET), neither does, and what came before is kept.
         for how in [Write::Atomically, Write::Mset] {
-            let e = torn_after(how);
+            let (_dir, e) = torn_after(how);
             assert_eq!(e.get(b"ga").unwrap(), None);
             assert_eq!(e.get(b"gb").unwrap(), None);
             assert_eq!(e.get(b"keep").unwrap().as_deref(), Some(&b"k"[..]));
