@@ -431,3 +431,51 @@ fn pipelined_commands_across_select_are_answered_in_order() {
     }
     c.check(&input, &expected);
 }
+
+#[test]
+fn randomkey_answers_a_key_of_the_selected_database_and_nil_when_it_is_empty() {
+    let server = TestServer::start();
+    let mut c = server.connect();
+    c.check_words("RANDOMKEY", "$-1\r\n");
+    c.check_words(
+        "RANDOMKEY x",
+        "-ERR wrong number of arguments for 'randomkey' command\r\n",
+    );
+    c.check_words("SELECT 5", "+OK\r\n");
+    for i in 0..20 {
+        c.check_words(&format!("SET other{i} v"), "+OK\r\n");
+    }
+    c.check_words("SELECT 3", "+OK\r\n");
+    c.check_words("RANDOMKEY", "$-1\r\n");
+    c.check_words("SET only v", "+OK\r\n");
+    c.check_words("RANDOMKEY", "$4\r\nonly\r\n");
+    c.check_words("DEL only", ":1\r\n");
+    c.check_words("RANDOMKEY", "$-1\r\n");
+    // Fifty keys of every kind in database 3, spread over the shards: every answer is one
+    // of them (never database 5's), and 200 draws give more than one of them.
+    let mut names = std::collections::BTreeSet::new();
+    for i in 0..50 {
+        let name = format!("k{i}");
+        match i % 3 {
+            0 => c.check_words(&format!("SET {name} v"), "+OK\r\n"),
+            1 => c.check_words(&format!("HSET {name} f v"), ":1\r\n"),
+            _ => c.check_words(&format!("VADD {name} VALUES 2 1 0 e"), ":1\r\n"),
+        }
+        names.insert(name);
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    for _ in 0..200 {
+        let reply = c.call(&[b"RANDOMKEY"]);
+        let text = String::from_utf8(reply).expect("utf-8");
+        let name = text.split("\r\n").nth(1).expect("a bulk reply").to_string();
+        assert!(names.contains(&name), "{text:?} is not a key of database 3");
+        seen.insert(name);
+    }
+    assert!(seen.len() > 1, "200 draws answered only {seen:?}");
+    c.check_words("FLUSHDB", "+OK\r\n");
+    c.check_words("RANDOMKEY", "$-1\r\n");
+    let _ = c.call(&[b"HELLO", b"3"]);
+    c.check_words("RANDOMKEY", "_\r\n");
+    c.check_words("SET k v", "+OK\r\n");
+    c.check_words("RANDOMKEY", "$1\r\nk\r\n");
+}

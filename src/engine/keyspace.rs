@@ -126,6 +126,55 @@ impl Engine {
             .collect()
     }
 
+    /// Redis's RANDOMKEY: a key of this value's database picked at random (each key about
+    /// equally likely), `None` when the database holds no live key. A key whose TTL passed
+    /// is never returned: the pick moves on to the next live key of the database.
+    pub fn random_key(&self) -> Option<Vec<u8>> {
+        use rand::Rng;
+        let ks = self.ks();
+        let now = self.store.now_ms();
+        let counts: Vec<u64> = self
+            .store
+            .shards
+            .iter()
+            .map(|s| s.data.read().db_counts(ks).keys)
+            .collect();
+        let total: u64 = counts.iter().sum();
+        if total == 0 {
+            return None;
+        }
+        // The n-th key of the database (counting the shards in order), then the first live
+        // key at or after it, wrapping round once.
+        let mut n = rand::thread_rng().gen_range(0..total);
+        let mut start = 0;
+        for (i, &c) in counts.iter().enumerate() {
+            if n < c {
+                start = i;
+                break;
+            }
+            n -= c;
+        }
+        for step in 0..=SHARDS {
+            let shard_i = (start + step) % SHARDS;
+            let data = self.store.shards[shard_i].data.read();
+            let mut seen = 0u64;
+            for (_, e) in data.slots_from(0) {
+                if e.db != ks {
+                    continue;
+                }
+                // In the first shard, skip to the n-th key; elsewhere (and on the wrap back
+                // to the first shard) take the first live one.
+                let skipping = step == 0 && seen < n;
+                seen += 1;
+                if skipping || expired(e.expires_at, now) {
+                    continue;
+                }
+                return Some(e.key.to_vec());
+            }
+        }
+        None
+    }
+
     fn db_counts(&self) -> DbKeyspace {
         let (mut keys, mut expiring, mut sum) = (0u64, 0u64, 0u128);
         for shard in self.store.shards.iter() {

@@ -48,6 +48,10 @@ pub struct Shared {
     pub pubsub: PubSub,
     /// Cluster mode: this node's id and the configuration in force.
     pub cluster: ClusterState,
+    /// Redis 8's `vset-force-single-threaded-execution` (CONFIG GET/SET; default `no`).
+    /// Kept and reported only: every command runs on the server's workers here, so there
+    /// is no background VSIM/VADD CAS thread for it to turn off.
+    pub vset_force_single_threaded: AtomicBool,
 }
 
 impl ServerStats {
@@ -90,6 +94,7 @@ impl Shared {
             tracking: Tracking::new(&engine, clients.clone(), config.tracking_table_max_keys),
             pubsub: PubSub::default(),
             cluster: ClusterState::off(),
+            vset_force_single_threaded: AtomicBool::new(false),
             clients,
             engine,
             config,

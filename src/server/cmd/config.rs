@@ -13,8 +13,9 @@ const CONFIG_HELP: &[&str] = &[
     "    Reset statistics reported by the INFO command.",
     "HELP",
     "    Print this help.",
-    "(Parameters are set at start, by flags and environment variables: CONFIG SET",
-    "and REWRITE are not supported.)",
+    "SET <parameter> <value>",
+    "    Set vset-force-single-threaded-execution (yes|no); the other parameters are set",
+    "    at start, by flags and environment variables. REWRITE is not supported.",
 ];
 
 fn config_params(ctx: &Ctx<'_>) -> Vec<(&'static str, String)> {
@@ -63,8 +64,21 @@ fn config_params(ctx: &Ctx<'_>) -> Vec<(&'static str, String)> {
             c.tracking_table_max_keys.to_string(),
         ),
         (HNSW_MAX_THREADS, vset_threads(c).to_string()),
+        (
+            FORCE_SINGLE_THREADED,
+            yes_no(
+                ctx.shared
+                    .vset_force_single_threaded
+                    .load(std::sync::atomic::Ordering::Relaxed),
+            ),
+        ),
     ]
 }
+
+/// Redis 8's mutable vector-set setting (`yes`/`no`, default `no`): in Redis it runs VSIM
+/// and VADD CAS on the main thread instead of a background one. Here every command runs on
+/// the server's workers, so the value is kept and reported and changes nothing.
+const FORCE_SINGLE_THREADED: &str = "vset-force-single-threaded-execution";
 
 /// Redis 8's vector-set setting: the most threads its VSIM and VADD CAS work runs on
 /// (immutable in Redis, default 32).
@@ -115,6 +129,37 @@ pub fn config(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
                 "CONFIG SET failed (possibly related to argument '{}') - can't set immutable config",
                 String::from_utf8_lossy(p)
             )));
+        }
+        // The settable vector-set parameter: every pair names it (Redis sets all the pairs
+        // of one CONFIG SET or none).
+        let pairs = &args[2..];
+        if pairs.len().is_multiple_of(2)
+            && pairs
+                .iter()
+                .step_by(2)
+                .all(|p| is(p, FORCE_SINGLE_THREADED))
+        {
+            let mut value = None;
+            for pair in pairs.chunks(2) {
+                value = Some(if is(&pair[1], "yes") {
+                    true
+                } else if is(&pair[1], "no") {
+                    false
+                } else {
+                    return Err(CmdError::err(format!(
+                        "CONFIG SET failed (possibly related to argument '{}') - argument must \
+                         be 'yes' or 'no'",
+                        String::from_utf8_lossy(&pair[0])
+                    )));
+                });
+            }
+            if let Some(v) = value {
+                ctx.shared
+                    .vset_force_single_threaded
+                    .store(v, std::sync::atomic::Ordering::Relaxed);
+            }
+            ctx.out.ok();
+            return Ok(());
         }
         Err(CmdError::err(
             "CONFIG SET is not supported: restart the server with the flag or variable",

@@ -204,6 +204,15 @@ pub fn scan(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
 }
 
 /// KEYS pattern: every live key matching, by scanning the whole keyspace page by page.
+/// RANDOMKEY: a random key of the selected database, nil when it holds none (Redis).
+pub fn randomkey(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> CmdResult {
+    match ctx.engine.random_key() {
+        Some(key) => ctx.out.bulk(&key),
+        None => ctx.out.null(),
+    }
+    Ok(())
+}
+
 pub fn keys(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     let pattern = (&args[1][..] != b"*").then_some(&args[1][..]);
     let mut cursor = 0;

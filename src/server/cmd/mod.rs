@@ -280,6 +280,7 @@ pub static COMMANDS: &[Spec] = &[
     spec!("keys", 2, READ_SLOW, NOKEY, Reads::Nothing, "generic", keyspace::keys, "Every key matching a pattern (a full scan: prefer SCAN)."),
     spec!("object", -2, READ_SLOW, (2, 2, 1), Reads::Keys, "generic", keyspace::object, "OBJECT ENCODING|FREQ|REFCOUNT key: how a key is stored and how often it is read."),
     spec!("memory", -2, READ_SLOW, NOKEY, Reads::Nothing, "server", keyspace::memory, "MEMORY USAGE key: the bytes a key accounts for."),
+    spec!("randomkey", 1, READ_SLOW, NOKEY, Reads::Nothing, "generic", keyspace::randomkey, "A random key of the selected database (nil when it is empty)."),
     spec!("scan", -2, READ_SLOW, NOKEY, Reads::Nothing, "generic", keyspace::scan, "Iterates the keys [MATCH pattern] [COUNT n] [TYPE type]."),
     spec!("move", 3, &["write", "fast"], KEY1, Reads::Nothing, "generic", keyspace::move_key, "Moves a key to another database (when it has no such key)."),
     // hashes
@@ -307,10 +308,10 @@ pub static COMMANDS: &[Spec] = &[
     spec!("vcard", 2, READ, KEY1, Reads::Keys, "vector_set", vset::vcard, "Number of elements."),
     spec!("vdim", 2, READ, KEY1, Reads::Keys, "vector_set", vset::vdim, "Dimension of the set."),
     spec!("vinfo", 2, READ, KEY1, Reads::Keys, "vector_set", vset::vinfo, "Information about a vector set."),
-    spec!("vsetattr", 4, WRITE, KEY1, Reads::Nothing, "vector_set", vset::vsetattr, "Sets or clears an element's JSON attributes."),
+    spec!("vsetattr", 4, &["write", "fast"], KEY1, Reads::Nothing, "vector_set", vset::vsetattr, "Sets or clears an element's JSON attributes."),
     spec!("vgetattr", 3, READ, KEY1, Reads::Element, "vector_set", vset::vgetattr, "An element's JSON attributes."),
     spec!("vrandmember", -2, READ_SLOW, KEY1, Reads::Keys, "vector_set", vset::vrandmember, "Random elements."),
-    spec!("vismember", 3, READ, KEY1, Reads::Element, "vector_set", vset::vismember, "Whether an element exists."),
+    spec!("vismember", 3, READ_SLOW, KEY1, Reads::Element, "vector_set", vset::vismember, "Whether an element exists."),
     spec!("vlinks", -3, READ, KEY1, Reads::Keys, "vector_set", vset::vlinks, "An element's neighbours per level of the set's HNSW graph [WITHSCORES]."),
     spec!("vrange", -4, READ_SLOW, KEY1, Reads::Keys, "vector_set", vset::vrange, "Element names in a lexicographic range, [count] of them."),
     // the cache's own
