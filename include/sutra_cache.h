@@ -136,6 +136,11 @@
 
 // An open cache. Thread-safe: any number of threads may call any function on one handle at
 // once, except `sutra_cache_close`, which must not overlap any other call on the handle.
+//
+// The engine has 16 numbered databases (Redis's `SELECT` numbers); a handle addresses one of
+// them in every call made through it: database 0 for the handle `sutra_cache_open` returns,
+// the one asked for for a handle from `sutra_cache_select`. Statistics, caps, eviction,
+// checkpoints and `sutra_cache_flush` are the engine's, across databases.
 typedef struct sutra_cache sutra_cache;
 
 // Options of `sutra_cache_open`. Fill with `sutra_options_init` first, then change fields,
@@ -275,10 +280,61 @@ int32_t sutra_cache_open(const char *path,
 // Closes a cache and frees its handle (NULL is allowed and does nothing). The handle is
 // freed even when an error is returned; it must not be used again.
 //
+// For the handle `sutra_cache_open` returned this closes the engine (a snapshot when
+// `checkpoint_on_close`, the log closed); calls through handles selected from it then
+// answer `SUTRA_CLOSED`, and they still have to be closed. For a handle from
+// `sutra_cache_select` it frees that handle only; the engine stays open.
+//
 // # Safety
 // `cache` is NULL or a live handle not in use by another call; `err` is NULL or writable.
 int32_t sutra_cache_close(struct sutra_cache *cache,
                           struct sutra_error *err);
+
+// Makes a new handle on the same engine as `cache` that addresses database `db` (Redis's
+// `SELECT db`) in every call made through it; `cache` keeps addressing its own database.
+// `db` must be below the engine's number of databases (16; `sutra_cache_db` tells it),
+// else `SUTRA_INVALID_ARGUMENT` naming `db` and the range. `cache` may itself come from
+// `sutra_cache_select`.
+//
+// On success `*out` is the new handle; on failure `*out` is set to NULL. The new handle is
+// thread-safe as any handle. Free it with `sutra_cache_close`, which frees only it (before or
+// after the engine's handle is closed; once that is closed, calls through the new handle
+// answer `SUTRA_CLOSED`). Each handle holds a share of the engine's memory until it is
+// freed.
+//
+// # Safety
+// `cache` is a live handle; `out` is writable; `err` is NULL or writable.
+int32_t sutra_cache_select(const struct sutra_cache *cache,
+                           uint32_t db,
+                           struct sutra_cache **out,
+                           struct sutra_error *err);
+
+// The database `cache` addresses into `*db` and the engine's number of databases into
+// `*databases` (either may be NULL).
+//
+// # Safety
+// `cache` is a live handle; `db`, `databases` and `err` are NULL or writable.
+int32_t sutra_cache_db(const struct sutra_cache *cache,
+                       uint32_t *db,
+                       uint32_t *databases,
+                       struct sutra_error *err);
+
+// Number of keys (blobs, vector sets, hashes) in the database `cache` addresses (Redis's
+// DBSIZE: keys whose TTL passed but that were not reclaimed yet included).
+//
+// # Safety
+// `cache` is a live handle; `keys` is writable; `err` is NULL or writable.
+int32_t sutra_cache_dbsize(const struct sutra_cache *cache,
+                           uint64_t *keys,
+                           struct sutra_error *err);
+
+// Removes every key of the database `cache` addresses (Redis's FLUSHDB); the other
+// databases keep theirs.
+//
+// # Safety
+// `cache` is a live handle; `err` is NULL or writable.
+int32_t sutra_cache_flushdb(const struct sutra_cache *cache,
+                            struct sutra_error *err);
 
 // Writes a blob. `ttl_ms` is > 0 or one of `SUTRA_TTL_*`; `flags` is 0 or one of
 // `SUTRA_SET_IF_ABSENT` / `SUTRA_SET_IF_PRESENT`. `*written` (may be NULL) tells whether the
@@ -325,7 +381,7 @@ int32_t sutra_cache_del(const struct sutra_cache *cache,
                         bool *existed,
                         struct sutra_error *err);
 
-// Removes every key.
+// Removes every key of every database (Redis's FLUSHALL); `sutra_cache_flushdb` empties one.
 //
 // # Safety
 // `cache` is a live handle; `err` is NULL or writable.
@@ -364,7 +420,7 @@ int32_t sutra_cache_ttl(const struct sutra_cache *cache,
                         int64_t *ttl_ms,
                         struct sutra_error *err);
 
-// Engine-wide statistics into `*stats`.
+// Engine-wide statistics into `*stats` (every database's; `sutra_cache_dbsize` counts one).
 //
 // # Safety
 // `cache` is a live handle; `stats` is writable; `err` is NULL or writable.

@@ -313,8 +313,84 @@ int main(int argc, char **argv) {
     CHECK(sutra_cache_checkpoint(cache, &lsn, &err) == SUTRA_UNSUPPORTED);
     CHECK(sutra_cache_checkpoint(NULL, NULL, &err) == SUTRA_NULL_ARGUMENT);
 
-    /* ---- close: the handle, then NULL ---- */
+    /* ---- databases: a handle per database (Redis's SELECT), DBSIZE and FLUSHDB per database ---- */
+    uint32_t db = 99, databases = 0;
+    OK(sutra_cache_db(cache, &db, &databases, &err));
+    CHECK(db == 0 && databases == 16);
+    OK(sutra_cache_db(cache, NULL, NULL, &err));
+    sutra_cache *db3 = (sutra_cache *)&opts; /* must be reset to NULL on failure */
+    CHECK(sutra_cache_select(cache, 16, &db3, &err) == SUTRA_INVALID_ARGUMENT);
+    CHECK(db3 == NULL && err.code == SUTRA_INVALID_ARGUMENT);
+    CHECK(strstr(err.message, "'db'") != NULL && strstr(err.message, "0..=15") != NULL);
+    CHECK(strstr(err.message, "got 16") != NULL);
+    CHECK(sutra_cache_select(NULL, 3, &db3, &err) == SUTRA_NULL_ARGUMENT);
+    CHECK(sutra_cache_select(cache, 3, NULL, &err) == SUTRA_NULL_ARGUMENT);
+    OK(sutra_cache_select(cache, 3, &db3, &err));
+    CHECK(db3 != NULL && db3 != cache);
+    OK(sutra_cache_db(db3, &db, &databases, &err));
+    CHECK(db == 3 && databases == 16);
+    uint64_t keys0 = 0, keys = 0;
+    OK(sutra_cache_dbsize(cache, &keys0, &err));
+    OK(sutra_cache_dbsize(db3, &keys, &err));
+    CHECK(keys == 0);
+    CHECK(sutra_cache_dbsize(db3, NULL, &err) == SUTRA_NULL_ARGUMENT);
+    /* a value written in database 3 is invisible in database 0, and the same key holds one
+     * value per database */
+    OK(sutra_cache_set(db3, KEY("only-in-3"), KEY("three"), SUTRA_TTL_NEVER, 0, NULL, &err));
+    OK(sutra_cache_get(cache, KEY("only-in-3"), buf, sizeof buf, &len, &found, &err));
+    CHECK(!found);
+    OK(sutra_cache_get(db3, KEY("only-in-3"), buf, sizeof buf, &len, &found, &err));
+    CHECK(found && len == 5 && memcmp(buf, "three", 5) == 0);
+    OK(sutra_cache_set(cache, KEY("both"), KEY("zero"), SUTRA_TTL_NEVER, 0, NULL, &err));
+    OK(sutra_cache_set(db3, KEY("both"), KEY("3"), SUTRA_TTL_NEVER, SUTRA_SET_IF_ABSENT, &written, &err));
+    CHECK(written); /* absent in database 3 although database 0 has it */
+    OK(sutra_cache_get(cache, KEY("both"), buf, sizeof buf, &len, &found, &err));
+    CHECK(found && len == 4 && memcmp(buf, "zero", 4) == 0);
+    /* vector sets too */
+    OK(sutra_vector_add(db3, KEY("vs3"), KEY("a"), a, DIM, NULL, 0, SUTRA_TTL_NEVER, NULL, NULL, &err));
+    OK(sutra_vector_info(cache, KEY("vs3"), &dim, &card, &err));
+    CHECK(dim == 0 && card == 0);
+    OK(sutra_vector_info(db3, KEY("vs3"), &dim, &card, &err));
+    CHECK(dim == DIM && card == 1);
+    OK(sutra_cache_dbsize(db3, &keys, &err));
+    CHECK(keys == 3);
+    OK(sutra_cache_dbsize(cache, &keys, &err));
+    CHECK(keys == keys0 + 1);
+    /* a handle selected from a selected handle addresses its own database */
+    sutra_cache *db5 = NULL;
+    OK(sutra_cache_select(db3, 5, &db5, &err));
+    OK(sutra_cache_db(db5, &db, NULL, &err));
+    CHECK(db == 5);
+    OK(sutra_cache_get(db5, KEY("only-in-3"), buf, sizeof buf, &len, &found, &err));
+    CHECK(!found);
+    OK(sutra_cache_close(db5, &err)); /* frees that handle only */
+    /* FLUSHDB empties one database */
+    OK(sutra_cache_flushdb(db3, &err));
+    OK(sutra_cache_dbsize(db3, &keys, &err));
+    CHECK(keys == 0);
+    OK(sutra_cache_get(cache, KEY("both"), buf, sizeof buf, &len, &found, &err));
+    CHECK(found && len == 4);
+    CHECK(sutra_cache_flushdb(NULL, &err) == SUTRA_NULL_ARGUMENT);
+    /* FLUSHALL (sutra_cache_flush) empties every database */
+    OK(sutra_cache_set(db3, KEY("only-in-3"), KEY("three"), SUTRA_TTL_NEVER, 0, NULL, &err));
+    OK(sutra_cache_flush(cache, &err));
+    OK(sutra_cache_dbsize(db3, &keys, &err));
+    CHECK(keys == 0);
+    OK(sutra_cache_dbsize(cache, &keys, &err));
+    CHECK(keys == 0);
+
+    /* ---- close: a selected handle, the handle, then NULL ---- */
+    OK(sutra_cache_close(db3, &err)); /* the engine stays open */
+    OK(sutra_cache_set(cache, KEY("after"), KEY("x"), SUTRA_TTL_NEVER, 0, NULL, &err));
+    sutra_cache *late = NULL;
+    OK(sutra_cache_select(cache, 7, &late, &err));
     OK(sutra_cache_close(cache, &err));
+    /* closing the engine's handle closes the engine: a selected handle then answers CLOSED */
+    CHECK(sutra_cache_get(late, KEY("after"), buf, sizeof buf, &len, &found, &err) == SUTRA_CLOSED);
+    CHECK(strstr(err.message, "closed") != NULL);
+    CHECK(sutra_cache_set(late, KEY("k"), KEY("v"), SUTRA_TTL_NEVER, 0, NULL, &err) == SUTRA_CLOSED);
+    CHECK(sutra_cache_select(late, 1, &db3, &err) == SUTRA_CLOSED && db3 == NULL);
+    OK(sutra_cache_close(late, &err));
     OK(sutra_cache_close(NULL, &err));
     OK(sutra_cache_close(NULL, NULL));
 
@@ -335,6 +411,12 @@ int main(int argc, char **argv) {
     CHECK(lsn > 0);
     OK(sutra_cache_checkpoint(cache, NULL, &err));
     OK(sutra_cache_set(cache, KEY("tail"), KEY("after checkpoint"), SUTRA_TTL_NEVER, 0, NULL, &err));
+    /* database 3: one key before a checkpoint, one after (from the log on reopening) */
+    OK(sutra_cache_select(cache, 3, &db3, &err));
+    OK(sutra_cache_set(db3, KEY("in3"), KEY("snapshot"), SUTRA_TTL_NEVER, 0, NULL, &err));
+    OK(sutra_cache_checkpoint(db3, NULL, &err));
+    OK(sutra_cache_set(db3, KEY("in3-tail"), KEY("log"), SUTRA_TTL_NEVER, 0, NULL, &err));
+    OK(sutra_cache_close(db3, &err));
     OK(sutra_cache_close(cache, &err));
     cache = NULL;
     OK(sutra_cache_open(data_dir, &opts, &cache, &err));
@@ -344,7 +426,17 @@ int main(int argc, char **argv) {
     CHECK(found && len == 16 && memcmp(buf, "after checkpoint", 16) == 0);
     OK(sutra_vector_get(cache, KEY("vs"), KEY("a"), out, DIM, &dim, &found, &err));
     CHECK(found && memcmp(out, a, sizeof a) == 0);
-    OK(sutra_cache_close(cache, &err));
+    OK(sutra_cache_get(cache, KEY("in3"), buf, sizeof buf, &len, &found, &err));
+    CHECK(!found); /* database 3's keys came back in database 3, not 0 */
+    OK(sutra_cache_select(cache, 3, &db3, &err));
+    OK(sutra_cache_get(db3, KEY("in3"), buf, sizeof buf, &len, &found, &err));
+    CHECK(found && len == 8 && memcmp(buf, "snapshot", 8) == 0);
+    OK(sutra_cache_get(db3, KEY("in3-tail"), buf, sizeof buf, &len, &found, &err));
+    CHECK(found && len == 3 && memcmp(buf, "log", 3) == 0);
+    OK(sutra_cache_dbsize(db3, &keys, &err));
+    CHECK(keys == 2);
+    OK(sutra_cache_close(cache, &err)); /* the selected handle may outlive the engine's */
+    OK(sutra_cache_close(db3, &err));
 
     printf("%d checks passed\n", checks);
     return 0;

@@ -1,7 +1,9 @@
-//! The cache handle: open and close, blobs, key expiry, statistics, checkpoint, introspection.
+//! The cache handle: open and close, databases, blobs, key expiry, statistics, checkpoint,
+//! introspection.
 
 use std::ffi::{c_char, CStr, CString};
-use std::sync::OnceLock;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
 
 use super::status::*;
 use crate::{
@@ -11,8 +13,18 @@ use crate::{
 
 /// An open cache. Thread-safe: any number of threads may call any function on one handle at
 /// once, except `sutra_cache_close`, which must not overlap any other call on the handle.
+///
+/// The engine has 16 numbered databases (Redis's `SELECT` numbers); a handle addresses one of
+/// them in every call made through it: database 0 for the handle `sutra_cache_open` returns,
+/// the one asked for for a handle from `sutra_cache_select`. Statistics, caps, eviction,
+/// checkpoints and `sutra_cache_flush` are the engine's, across databases.
 pub struct sutra_cache {
     pub(crate) engine: Engine,
+    /// Shared by the handle `sutra_cache_open` made and every handle selected from it; set
+    /// when the former is closed, so calls through the others answer `SUTRA_CLOSED`.
+    closed: Arc<AtomicBool>,
+    /// Made by `sutra_cache_select`: closing it frees the handle only, not the engine.
+    selected: bool,
 }
 
 /// Evict least recently used entries at a cap (the default).
@@ -138,9 +150,24 @@ pub(crate) unsafe fn engine<'a>(cache: *const sutra_cache) -> FfiResult<&'a Engi
     // SAFETY: this function's `# Safety` section guarantees what the calls need: the pointer is
     // NULL or points to an initialised value that outlives the call, so `as_ref` gives `None` or a
     // valid shared reference. NULL and bad lengths come back as errors, never dereferenced.
-    unsafe { cache.as_ref() }
-        .map(|c| &c.engine)
-        .ok_or_else(|| Failure::null("cache"))
+    let handle = unsafe { handle(cache) }?;
+    if handle.closed.load(Ordering::Acquire) {
+        return Err(Failure::new(
+            SUTRA_CLOSED,
+            "the cache is closed (the handle sutra_cache_open returned was closed)",
+        ));
+    }
+    Ok(&handle.engine)
+}
+
+/// The handle behind a pointer, closed or not.
+///
+/// # Safety
+/// `cache` is NULL or a live handle from `sutra_cache_open` or `sutra_cache_select`.
+unsafe fn handle<'a>(cache: *const sutra_cache) -> FfiResult<&'a sutra_cache> {
+    // SAFETY: this function's `# Safety` section: NULL or a live, initialised handle that
+    // outlives the call, so `as_ref` gives `None` or a valid shared reference.
+    unsafe { cache.as_ref() }.ok_or_else(|| Failure::null("cache"))
 }
 
 /// The expiry a `ttl_ms` argument asks for.
@@ -289,7 +316,11 @@ pub unsafe extern "C" fn sutra_cache_open(
             }
         }
         let engine = Engine::open(config)?;
-        *out = Box::into_raw(Box::new(sutra_cache { engine }));
+        *out = Box::into_raw(Box::new(sutra_cache {
+            engine,
+            closed: Arc::new(AtomicBool::new(false)),
+            selected: false,
+        }));
         Ok(())
     })
 }
@@ -297,16 +328,142 @@ pub unsafe extern "C" fn sutra_cache_open(
 /// Closes a cache and frees its handle (NULL is allowed and does nothing). The handle is
 /// freed even when an error is returned; it must not be used again.
 ///
+/// For the handle `sutra_cache_open` returned this closes the engine (a snapshot when
+/// `checkpoint_on_close`, the log closed); calls through handles selected from it then
+/// answer `SUTRA_CLOSED`, and they still have to be closed. For a handle from
+/// `sutra_cache_select` it frees that handle only; the engine stays open.
+///
 /// # Safety
 /// `cache` is NULL or a live handle not in use by another call; `err` is NULL or writable.
 #[no_mangle]
 pub unsafe extern "C" fn sutra_cache_close(cache: *mut sutra_cache, err: *mut sutra_error) -> i32 {
     guard(err, || {
         if !cache.is_null() {
-            // SAFETY: a live handle made by Box::into_raw in sutra_cache_open, closed once.
+            // SAFETY: a live handle made by Box::into_raw in sutra_cache_open or
+            // sutra_cache_select, closed once.
             let cache = unsafe { Box::from_raw(cache) };
-            cache.engine.close()?;
+            if !cache.selected {
+                cache.closed.store(true, Ordering::Release);
+                cache.engine.close()?;
+            }
         }
+        Ok(())
+    })
+}
+
+/// Makes a new handle on the same engine as `cache` that addresses database `db` (Redis's
+/// `SELECT db`) in every call made through it; `cache` keeps addressing its own database.
+/// `db` must be below the engine's number of databases (16; `sutra_cache_db` tells it),
+/// else `SUTRA_INVALID_ARGUMENT` naming `db` and the range. `cache` may itself come from
+/// `sutra_cache_select`.
+///
+/// On success `*out` is the new handle; on failure `*out` is set to NULL. The new handle is
+/// thread-safe as any handle. Free it with `sutra_cache_close`, which frees only it (before or
+/// after the engine's handle is closed; once that is closed, calls through the new handle
+/// answer `SUTRA_CLOSED`). Each handle holds a share of the engine's memory until it is
+/// freed.
+///
+/// # Safety
+/// `cache` is a live handle; `out` is writable; `err` is NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn sutra_cache_select(
+    cache: *const sutra_cache,
+    db: u32,
+    out: *mut *mut sutra_cache,
+    err: *mut sutra_error,
+) -> i32 {
+    guard(err, || {
+        // SAFETY: this function's `# Safety` section guarantees what the calls need: the output
+        // pointer is NULL or writable and unaliased for the call, as `out` requires; `cache` is
+        // NULL or a live handle not being closed, as `engine` requires. NULL comes back as an
+        // error, never dereferenced.
+        let out = unsafe { super::status::out(out, "out") }?;
+        *out = std::ptr::null_mut();
+        // SAFETY: as above.
+        let (handle, engine) = unsafe { (handle(cache)?, engine(cache)?) };
+        let databases = engine.databases();
+        if db >= databases {
+            return Err(Failure::new(
+                SUTRA_INVALID_ARGUMENT,
+                format!(
+                    "invalid argument 'db': a database index in 0..={} (the cache has {databases} \
+                     databases); got {db}",
+                    databases - 1
+                ),
+            ));
+        }
+        *out = Box::into_raw(Box::new(sutra_cache {
+            engine: engine.select(db)?,
+            closed: handle.closed.clone(),
+            selected: true,
+        }));
+        Ok(())
+    })
+}
+
+/// The database `cache` addresses into `*db` and the engine's number of databases into
+/// `*databases` (either may be NULL).
+///
+/// # Safety
+/// `cache` is a live handle; `db`, `databases` and `err` are NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn sutra_cache_db(
+    cache: *const sutra_cache,
+    db: *mut u32,
+    databases: *mut u32,
+    err: *mut sutra_error,
+) -> i32 {
+    guard(err, || {
+        // SAFETY: this function's `# Safety` section guarantees what the call needs: `cache` is
+        // NULL or a live handle not being closed, as `engine` requires.
+        let engine = unsafe { engine(cache) }?;
+        // SAFETY: NULL or writable per the contract.
+        if let Some(d) = unsafe { db.as_mut() } {
+            *d = engine.db();
+        }
+        // SAFETY: NULL or writable per the contract.
+        if let Some(n) = unsafe { databases.as_mut() } {
+            *n = engine.databases();
+        }
+        Ok(())
+    })
+}
+
+/// Number of keys (blobs, vector sets, hashes) in the database `cache` addresses (Redis's
+/// DBSIZE: keys whose TTL passed but that were not reclaimed yet included).
+///
+/// # Safety
+/// `cache` is a live handle; `keys` is writable; `err` is NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn sutra_cache_dbsize(
+    cache: *const sutra_cache,
+    keys: *mut u64,
+    err: *mut sutra_error,
+) -> i32 {
+    guard(err, || {
+        // SAFETY: this function's `# Safety` section guarantees what the calls need: `cache` is
+        // NULL or a live handle not being closed, as `engine` requires; the output pointer is
+        // NULL or writable and unaliased for the call, as `out` requires.
+        let (engine, keys) = unsafe { (engine(cache)?, out(keys, "keys")?) };
+        *keys = engine.dbsize();
+        Ok(())
+    })
+}
+
+/// Removes every key of the database `cache` addresses (Redis's FLUSHDB); the other
+/// databases keep theirs.
+///
+/// # Safety
+/// `cache` is a live handle; `err` is NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn sutra_cache_flushdb(
+    cache: *const sutra_cache,
+    err: *mut sutra_error,
+) -> i32 {
+    guard(err, || {
+        // SAFETY: this function's `# Safety` section guarantees what the call needs: `cache` is
+        // NULL or a live handle not being closed, as `engine` requires.
+        unsafe { engine(cache) }?.flush_db()?;
         Ok(())
     })
 }
@@ -460,7 +617,7 @@ pub unsafe extern "C" fn sutra_cache_del(
     })
 }
 
-/// Removes every key.
+/// Removes every key of every database (Redis's FLUSHALL); `sutra_cache_flushdb` empties one.
 ///
 /// # Safety
 /// `cache` is a live handle; `err` is NULL or writable.
@@ -567,7 +724,7 @@ pub unsafe extern "C" fn sutra_cache_ttl(
     })
 }
 
-/// Engine-wide statistics into `*stats`.
+/// Engine-wide statistics into `*stats` (every database's; `sutra_cache_dbsize` counts one).
 ///
 /// # Safety
 /// `cache` is a live handle; `stats` is writable; `err` is NULL or writable.
