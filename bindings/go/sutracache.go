@@ -5,6 +5,10 @@
 //
 // A *Cache is safe for concurrent use; Close waits for calls in flight and later calls return
 // an error with code Closed.
+//
+// The engine has 16 numbered databases, as Redis: a *Cache addresses one of them, database 0
+// unless Options.DB names another (go-redis's Options.DB); Select returns another *Cache over
+// the same engine addressing another database.
 package sutracache
 
 /*
@@ -17,6 +21,7 @@ import "C"
 
 import (
 	"fmt"
+	"math"
 	"runtime"
 	"sync"
 	"time"
@@ -110,6 +115,9 @@ type Options struct {
 	// VectorDimension > 0: every vector added must have it, else a DimensionMismatch error
 	// naming both (the server's VECTOR_DIMENSION); 0 = any.
 	VectorDimension int
+	// DB is the database (0..15) every call of the *Cache addresses, as go-redis's
+	// Options.DB; Select gives others.
+	DB int
 }
 
 // WALSync says when the write-ahead log is fdatasynced.
@@ -155,10 +163,16 @@ func ttlResult(ms C.int64_t) time.Duration {
 	return time.Duration(ms) * time.Millisecond
 }
 
-// Cache is an open embedded cache.
+// Cache is an open embedded cache, addressing one of its databases.
 type Cache struct {
 	mu sync.RWMutex
 	h  *C.sutra_cache
+	// engine is the handle sutra_cache_open returned when this *Cache opened the engine
+	// (closing it closes the engine); nil for a *Cache from Select.
+	engine *C.sutra_cache
+	// parent is the *Cache Select was called on: kept reachable while this one is, so its
+	// finalizer does not close the engine under it.
+	parent *Cache
 }
 
 // Open opens a cache; path "" keeps it in memory only, otherwise it is the data directory
@@ -192,17 +206,76 @@ func Open(path string, opts Options) (*Cache, error) {
 		cpath = C.CString(path)
 		defer C.free(unsafe.Pointer(cpath))
 	}
+	if opts.DB < 0 || opts.DB > math.MaxUint32 {
+		return nil, &Error{Code: InvalidArgument, Message: fmt.Sprintf("invalid argument 'DB': a database index (0..15); got %d", opts.DB)}
+	}
 	var h *C.sutra_cache
 	var cerr C.sutra_error
 	if err := statusToError(C.sutra_cache_open(cpath, &o, &h, &cerr), &cerr); err != nil {
 		return nil, err
 	}
-	c := &Cache{h: h}
+	c := &Cache{h: h, engine: h}
+	if opts.DB != 0 {
+		var view *C.sutra_cache
+		if err := statusToError(C.sutra_cache_select(h, C.uint32_t(opts.DB), &view, &cerr), &cerr); err != nil {
+			C.sutra_cache_close(h, nil)
+			return nil, err
+		}
+		c.h = view
+	}
 	runtime.SetFinalizer(c, func(c *Cache) { _ = c.Close() })
 	return c, nil
 }
 
-// Close closes the cache; calling it again does nothing.
+// Select returns a *Cache over the same engine that addresses database db in every call
+// (Redis's SELECT); c keeps its own database. A db out of range is an InvalidArgument error
+// naming db and the range. Closing the returned *Cache frees only it; closing the *Cache Open
+// returned closes the engine, and calls through a selected one then return Closed errors.
+func (c *Cache) Select(db int) (*Cache, error) {
+	if db < 0 || db > math.MaxUint32 {
+		return nil, &Error{Code: InvalidArgument, Message: fmt.Sprintf("invalid argument 'db': a database index (0..15); got %d", db)}
+	}
+	var view *C.sutra_cache
+	err := c.call(func(h *C.sutra_cache, e *C.sutra_error) C.int32_t {
+		return C.sutra_cache_select(h, C.uint32_t(db), &view, e)
+	})
+	if err != nil {
+		return nil, err
+	}
+	s := &Cache{h: view, parent: c}
+	runtime.SetFinalizer(s, func(s *Cache) { _ = s.Close() })
+	return s, nil
+}
+
+// DB is the database c addresses.
+func (c *Cache) DB() (int, error) {
+	var db C.uint32_t
+	err := c.call(func(h *C.sutra_cache, e *C.sutra_error) C.int32_t { return C.sutra_cache_db(h, &db, nil, e) })
+	return int(db), err
+}
+
+// Databases is how many databases the engine has.
+func (c *Cache) Databases() (int, error) {
+	var n C.uint32_t
+	err := c.call(func(h *C.sutra_cache, e *C.sutra_error) C.int32_t { return C.sutra_cache_db(h, nil, &n, e) })
+	return int(n), err
+}
+
+// DBSize is the number of keys in c's database (Redis's DBSIZE).
+func (c *Cache) DBSize() (uint64, error) {
+	var n C.uint64_t
+	err := c.call(func(h *C.sutra_cache, e *C.sutra_error) C.int32_t { return C.sutra_cache_dbsize(h, &n, e) })
+	return uint64(n), err
+}
+
+// FlushDB removes every key of c's database (Redis's FLUSHDB); Flush empties every database.
+func (c *Cache) FlushDB() error {
+	return c.call(func(h *C.sutra_cache, e *C.sutra_error) C.int32_t { return C.sutra_cache_flushdb(h, e) })
+}
+
+// Close closes c; calling it again does nothing. For the *Cache Open returned it closes the
+// engine (a *Cache from Select then returns Closed errors); a *Cache from Select frees only
+// itself.
 func (c *Cache) Close() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -210,8 +283,16 @@ func (c *Cache) Close() error {
 		return nil
 	}
 	var cerr C.sutra_error
-	err := statusToError(C.sutra_cache_close(c.h, &cerr), &cerr)
-	c.h = nil
+	var err error
+	if c.h != c.engine {
+		err = statusToError(C.sutra_cache_close(c.h, &cerr), &cerr)
+	}
+	if c.engine != nil {
+		if e := statusToError(C.sutra_cache_close(c.engine, &cerr), &cerr); err == nil {
+			err = e
+		}
+	}
+	c.h, c.engine, c.parent = nil, nil, nil
 	runtime.SetFinalizer(c, nil)
 	return err
 }
@@ -320,7 +401,7 @@ func (c *Cache) Delete(key string) (bool, error) {
 	return bool(existed), err
 }
 
-// Flush removes every key.
+// Flush removes every key of every database (Redis's FLUSHALL; FlushDB empties one).
 func (c *Cache) Flush() error {
 	return c.call(func(h *C.sutra_cache, e *C.sutra_error) C.int32_t { return C.sutra_cache_flush(h, e) })
 }

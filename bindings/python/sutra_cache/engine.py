@@ -4,6 +4,10 @@ Inputs that are already C-contiguous float32 arrays are passed to the engine wit
 `vget`, `vget_many` and `search` can write into arrays the caller preallocated (`out=`).
 A `Cache` may be shared by threads (the engine is thread-safe and cffi releases the GIL
 during calls); `close` must not overlap other calls.
+
+The engine has 16 numbered databases, as Redis: a `Cache` addresses one of them, database 0
+unless opened with `db=` (`redis.Redis(db=N)`'s meaning); `Cache.select(db)` returns another
+`Cache` over the same engine addressing database `db`.
 """
 
 from __future__ import annotations
@@ -130,6 +134,7 @@ class Cache:
         checkpoint_on_close: Optional[bool] = None,
         default_storage_mode: str = "exact",
         vector_dimension: int = 0,
+        db: int = 0,
     ) -> None:
         """Opens a cache; `path` is a data directory (None keeps it in memory only).
         `wal_sync_interval_ms`: > 0 = fdatasync every that many ms, `WAL_SYNC_DEFAULT` (every
@@ -137,7 +142,13 @@ class Cache:
         `default_storage_mode` ("exact", "q8", "noquant", "bin"): storage of a set created by an
         add that names none (the server's VECTOR_STORAGE). `vector_dimension` > 0: every
         vector added must have it, else DimensionMismatch naming both (the server's
-        VECTOR_DIMENSION); 0 = any."""
+        VECTOR_DIMENSION); 0 = any. `db`: the database (0..15) every call of this `Cache`
+        addresses, as `redis.Redis(db=N)`; `select` gives others."""
+        self._h = ffi.NULL
+        self._engine_h = ffi.NULL  # the handle sutra_cache_open returned: closing it closes
+        self._parent: Optional[Cache] = None
+        if isinstance(db, bool) or not isinstance(db, int):
+            raise errors.InvalidArgument(f"db: an int; got {db!r}")
         self._s = _Scratch()
         self._name_guess = 16  # bytes per hit name a batched search first allows
         opts = ffi.new("sutra_options *")
@@ -166,15 +177,90 @@ class Cache:
         st = lib.sutra_cache_open(cpath, opts, out, self._s.err)
         if st:
             _raise(st, self._s.err)
-        self._h = out[0]
+        self._engine_h = self._h = out[0]
+        if db != 0:
+            try:
+                self._h = self._select_handle(db)
+            except BaseException:
+                self.close()
+                raise
+
+    def _select_handle(self, db: int) -> object:
+        if isinstance(db, bool) or not isinstance(db, int):
+            raise errors.InvalidArgument(f"db: an int; got {db!r}")
+        if not 0 <= db < 2**32:
+            raise errors.InvalidArgument(
+                f"db: a database index in 0..={self.databases - 1}; got {db}")
+        out = ffi.new("sutra_cache **")
+        st = lib.sutra_cache_select(self._handle(), db, out, self._s.err)
+        if st:
+            _raise(st, self._s.err)
+        return out[0]
+
+    # ---- databases ----
+
+    def select(self, db: int) -> "Cache":
+        """Another `Cache` over the same engine addressing database `db` (Redis's SELECT;
+        0..15, else InvalidArgument naming db and the range); this one keeps its database.
+        Its `close` frees only it; closing the `Cache` that opened the engine closes the engine
+        (calls through a selected one then raise Closed). The selected `Cache` keeps the one it
+        came from alive."""
+        view = Cache.__new__(Cache)
+        view._h = ffi.NULL
+        view._engine_h = ffi.NULL
+        view._parent = self
+        view._s = _Scratch()
+        view._name_guess = self._name_guess
+        view._h = self._select_handle(db)
+        return view
+
+    @property
+    def db(self) -> int:
+        """The database this `Cache` addresses."""
+        db = ffi.new("uint32_t *")
+        st = lib.sutra_cache_db(self._handle(), db, ffi.NULL, self._s.err)
+        if st:
+            _raise(st, self._s.err)
+        return int(db[0])
+
+    @property
+    def databases(self) -> int:
+        """How many databases the engine has."""
+        n = ffi.new("uint32_t *")
+        st = lib.sutra_cache_db(self._handle(), ffi.NULL, n, self._s.err)
+        if st:
+            _raise(st, self._s.err)
+        return int(n[0])
+
+    def dbsize(self) -> int:
+        """Number of keys in this `Cache`'s database (Redis's DBSIZE)."""
+        s = self._s
+        st = lib.sutra_cache_dbsize(self._handle(), s.u64, s.err)
+        if st:
+            _raise(st, s.err)
+        return int(s.u64[0])
+
+    def flushdb(self) -> None:
+        """Removes every key of this `Cache`'s database (Redis's FLUSHDB)."""
+        st = lib.sutra_cache_flushdb(self._handle(), self._s.err)
+        if st:
+            _raise(st, self._s.err)
 
     # ---- lifetime ----
 
     def close(self) -> None:
-        """Closes the cache (idempotent)."""
+        """Closes this `Cache` (idempotent): the engine too when this `Cache` opened it (every
+        `Cache` selected from it then raises Closed); a selected `Cache` frees only itself."""
         h, self._h = getattr(self, "_h", ffi.NULL), ffi.NULL
-        if h != ffi.NULL:
+        engine_h, self._engine_h = getattr(self, "_engine_h", ffi.NULL), ffi.NULL
+        self._parent = None
+        if h != ffi.NULL and h != engine_h:
             st = lib.sutra_cache_close(h, self._s.err)
+            if st:
+                lib.sutra_cache_close(engine_h, ffi.NULL)
+                _raise(st, self._s.err)
+        if engine_h != ffi.NULL:
+            st = lib.sutra_cache_close(engine_h, self._s.err)
             if st:
                 _raise(st, self._s.err)
 
@@ -186,9 +272,12 @@ class Cache:
 
     def __del__(self) -> None:
         h = getattr(self, "_h", None)
-        if h is not None and h != ffi.NULL:
+        engine_h = getattr(self, "_engine_h", None)
+        if h is not None and h != ffi.NULL and h != engine_h:
             lib.sutra_cache_close(h, ffi.NULL)
-            self._h = ffi.NULL
+        if engine_h is not None and engine_h != ffi.NULL:
+            lib.sutra_cache_close(engine_h, ffi.NULL)
+        self._h = self._engine_h = ffi.NULL
 
     def _handle(self) -> object:
         if self._h == ffi.NULL:
@@ -250,7 +339,7 @@ class Cache:
         return bool(s.flag[0])
 
     def flush(self) -> None:
-        """Removes every key."""
+        """Removes every key of every database (Redis's FLUSHALL; `flushdb` empties one)."""
         st = lib.sutra_cache_flush(self._handle(), self._s.err)
         if st:
             _raise(st, self._s.err)
@@ -566,7 +655,8 @@ class Cache:
         return d
 
     def stats(self) -> dict:
-        """Engine-wide statistics (hits, misses, hit_rate, sets, evictions, entries, keys, ...)."""
+        """Engine-wide statistics, every database's (hits, misses, hit_rate, sets, evictions,
+        entries, keys, ...); `dbsize` counts one database's keys."""
         st = ffi.new("sutra_stats *")
         rc = lib.sutra_cache_stats(self._handle(), st, self._s.err)
         if rc:
