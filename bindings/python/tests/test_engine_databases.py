@@ -24,7 +24,8 @@ def test_a_value_written_in_database_3_is_invisible_in_database_0(cache):
     assert cache.get("k") == b"zero" and db3.get("k") == b"three"
     db3.vadd("vs", "a", np.array([1, 0, 0], dtype=np.float32))
     assert db3.vinfo("vs") == (3, 1) and cache.vinfo("vs") == (0, 0)
-    assert [h[0] for h in db3.search("vs", [1, 0, 0], k=1)] == [b"a"]
+    assert db3.search("vs", [1, 0, 0], k=1)[0] == [b"a"]
+    assert cache.search("vs", [1, 0, 0], k=1)[0] == []
     assert (cache.dbsize(), db3.dbsize()) == (1, 2)
     assert cache.stats()["keys"] == 3  # statistics are the engine's, every database's
 
