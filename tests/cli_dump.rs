@@ -141,3 +141,90 @@ fn a_bad_dump_line_is_named_and_exits_1() {
     assert_eq!(code, 1);
     assert!(err.contains("/nonexistent.jsonl"), "{err}");
 }
+
+#[test]
+fn every_database_is_exported_with_its_db_and_imported_into_it_or_into_the_one_db_names() {
+    let src = TestServer::start();
+    let mut c = src.connect();
+    assert_eq!(c.call(&[b"SET", b"k", b"zero"]), b"+OK\r\n");
+    assert_eq!(c.call(&[b"SELECT", b"3"]), b"+OK\r\n");
+    assert_eq!(
+        c.call(&[b"SET", b"k", b"three", b"PX", b"600000"]),
+        b"+OK\r\n"
+    );
+    assert_eq!(
+        c.call(&[b"VADD", b"vs", b"VALUES", b"2", b"1", b"0", b"e", b"Q8", b"M", b"8"]),
+        b":1\r\n"
+    );
+    assert_eq!(c.call(&[b"PEXPIRE", b"vs", b"600000"]), b":1\r\n");
+    assert_eq!(c.call(&[b"SELECT", b"12"]), b"+OK\r\n");
+    assert_eq!(c.call(&[b"SET", b"only12", b"x"]), b"+OK\r\n");
+
+    let tmp = tempfile::tempdir().unwrap();
+    let dump = tmp.path().join("d.jsonl");
+    let dump_s = dump.to_str().unwrap();
+    let (code, _, err) = bin(&["export", "--url", &url(&src), "-o", dump_s]);
+    assert_eq!(code, 0, "{err}");
+    let text = std::fs::read_to_string(&dump).unwrap();
+    let parsed = lines_sorted(&text);
+    assert_eq!(parsed.len(), 5, "{text}");
+    assert!(
+        text.contains(r#"{"type":"string","key":"k","value":"zero"}"#),
+        "{text}"
+    );
+    assert!(
+        text.contains(r#""key":"k","value":"three","pttl":"#),
+        "{text}"
+    );
+    assert!(
+        text.contains(r#"{"type":"string","key":"only12","value":"x","db":12}"#),
+        "{text}"
+    );
+    let db_of = |j: &serde_json::Value| j.get("db").and_then(|d| d.as_u64()).unwrap_or(0);
+    let mut dbs: Vec<u64> = parsed.iter().map(db_of).collect();
+    dbs.sort();
+    assert_eq!(dbs, [0, 3, 3, 3, 12]);
+
+    // Through a data directory and into another server: each entry back in its database.
+    let dir = tmp.path().join("data");
+    let dir_s = dir.to_str().unwrap();
+    let (code, _, err) = bin(&["import", dump_s, "--data-dir", dir_s]);
+    assert_eq!(code, 0, "{err}");
+    let (code, again, err) = bin(&["export", "--data-dir", dir_s]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(lines_sorted(&again), parsed);
+    let dst = TestServer::start();
+    let (code, _, err) = bin(&["import", dump_s, "--url", &url(&dst)]);
+    assert_eq!(code, 0, "{err}");
+    let mut d = dst.connect();
+    assert_eq!(d.call(&[b"GET", b"k"]), b"$4\r\nzero\r\n");
+    assert_eq!(d.call(&[b"SELECT", b"3"]), b"+OK\r\n");
+    assert_eq!(d.call(&[b"GET", b"k"]), b"$5\r\nthree\r\n");
+    assert_eq!(d.call(&[b"VCARD", b"vs"]), b":1\r\n");
+    let ttl = String::from_utf8(d.call(&[b"PTTL", b"vs"])).unwrap();
+    let ms: i64 = ttl.trim_start_matches(':').trim().parse().unwrap();
+    assert!(
+        ms > 0 && ms <= 600_000,
+        "the set's TTL is set in its database: {ttl}"
+    );
+
+    // --db on export: that database only; on import: every entry into it.
+    let (code, only3, err) = bin(&["export", "--url", &url(&src), "--db", "3"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(only3.lines().count(), 3, "{only3}");
+    assert!(only3.lines().all(|l| l.ends_with(r#","db":3}"#)), "{only3}");
+    let (code, via_url, _) = bin(&["export", "--url", &format!("{}/3", url(&src))]);
+    assert_eq!(code, 0);
+    assert_eq!(lines_sorted(&via_url), lines_sorted(&only3));
+    let other = TestServer::start();
+    let (code, _, err) = bin(&["import", dump_s, "--url", &url(&other), "--db", "5"]);
+    assert_eq!(code, 0, "{err}");
+    let mut o = other.connect();
+    assert_eq!(o.call(&[b"DBSIZE"]), b":0\r\n");
+    assert_eq!(o.call(&[b"SELECT", b"5"]), b"+OK\r\n");
+    assert_eq!(o.call(&[b"DBSIZE"]), b":3\r\n"); // k (written twice), vs, only12
+                                                 // A database the server does not have is refused, naming it.
+    let (code, _, err) = bin(&["export", "--url", &url(&src), "--db", "16"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("database 16"), "{err}");
+}

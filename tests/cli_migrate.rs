@@ -274,3 +274,55 @@ fn a_key_rule_without_the_named_groups_is_refused() {
     assert_eq!(code, 1, "{out}");
     assert!(out.contains("--key-rule needs named groups"), "{out}");
 }
+
+fn strings_in(c: &mut redis::Connection, db: u32) -> Vec<(String, String)> {
+    redis::cmd("SELECT").arg(db).query::<()>(c).unwrap();
+    let mut keys: Vec<String> = redis::cmd("KEYS").arg("*").query(c).unwrap();
+    keys.sort();
+    keys.into_iter()
+        .map(|k| {
+            let v: String = redis::cmd("GET").arg(&k).query(c).unwrap();
+            (k, v)
+        })
+        .collect()
+}
+
+#[test]
+fn a_redis_database_named_by_the_url_or_by_db_is_copied_into_the_same_or_the_to_db_database() {
+    let Some(r) = redis_server() else {
+        return;
+    };
+    let mut c = redis::Client::open(r.url())
+        .unwrap()
+        .get_connection()
+        .unwrap();
+    for (db, key) in [(0u32, "in0"), (2, "in2"), (4, "in4")] {
+        redis::cmd("SELECT").arg(db).query::<()>(&mut c).unwrap();
+        redis::cmd("SET")
+            .arg(key)
+            .arg(format!("v{db}"))
+            .query::<()>(&mut c)
+            .unwrap();
+    }
+    let dst = TestServer::start();
+    let to = format!("redis://{}", dst.addr);
+    // --from redis://host:port/2: database 2 only, into database 2.
+    let (code, out) = migrate(&["--from", &format!("{}/2", r.url()), "--to", &to]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("migrated 1 key(s)"), "{out}");
+    let mut t = target(&dst);
+    assert_eq!(strings_in(&mut t, 2), [("in2".into(), "v2".into())]);
+    assert!(strings_in(&mut t, 0).is_empty());
+    // --db 4 --to-db 7: database 4 into database 7.
+    let (code, out) = migrate(&["--from", &r.url(), "--db", "4", "--to-db", "7", "--to", &to]);
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(strings_in(&mut t, 7), [("in4".into(), "v4".into())]);
+    assert!(strings_in(&mut t, 4).is_empty());
+    // A database the source does not have is refused, naming it.
+    let (code, out) = migrate(&["--from", &r.url(), "--db", "99", "--to", &to]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("source database 99"), "{out}");
+    let (code, out) = migrate(&["--from", &r.url(), "--to-db", "16", "--to", &to]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("target database 16"), "{out}");
+}

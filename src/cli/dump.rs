@@ -9,7 +9,8 @@
 //!
 //! `K`, `V` and `E` are a JSON string when the bytes are UTF-8, else `{"b64":"…"}`
 //! (standard base64). `pttl` is the time left in milliseconds when the entry was read
-//! (absent: no expiry); an import sets it again from the time it writes.
+//! (absent: no expiry); an import sets it again from the time it writes. `db` is the
+//! entry's database (Redis's SELECT number), last on the line and absent for database 0.
 
 use std::collections::HashMap;
 
@@ -62,6 +63,8 @@ pub enum Entry {
         value: Text,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         pttl: Option<u64>,
+        #[serde(default, skip_serializing_if = "is_zero")]
+        db: u32,
     },
     /// A vector set's parameters; its elements follow.
     Vectorset {
@@ -71,6 +74,8 @@ pub enum Entry {
         dim: usize,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         pttl: Option<u64>,
+        #[serde(default, skip_serializing_if = "is_zero")]
+        db: u32,
     },
     /// One element of the vector set named before it.
     Element {
@@ -81,7 +86,66 @@ pub enum Entry {
         attributes: Option<String>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         pttl: Option<u64>,
+        #[serde(default, skip_serializing_if = "is_zero")]
+        db: u32,
     },
+}
+
+fn is_zero(db: &u32) -> bool {
+    *db == 0
+}
+
+impl Entry {
+    /// The entry's database.
+    pub fn db(&self) -> u32 {
+        match self {
+            Entry::String { db, .. } | Entry::Vectorset { db, .. } | Entry::Element { db, .. } => {
+                *db
+            }
+        }
+    }
+
+    /// Moves the entry to database `to`.
+    pub fn set_db(&mut self, to: u32) {
+        match self {
+            Entry::String { db, .. } | Entry::Vectorset { db, .. } | Entry::Element { db, .. } => {
+                *db = to
+            }
+        }
+    }
+}
+
+/// The database a `redis://host:port/N` URL names (0 when it names none).
+pub fn url_db(url: &str) -> Result<u32, String> {
+    use redis::IntoConnectionInfo;
+    let info = url
+        .into_connection_info()
+        .map_err(|e| format!("{url:?}: {e}"))?;
+    u32::try_from(info.redis.db)
+        .map_err(|_| format!("{url:?}: database {} out of range", info.redis.db))
+}
+
+/// Makes database `db` the connection's (SELECT), naming `what` (the option) on refusal.
+pub fn select(con: &mut Connection, db: u32, what: &str) -> Result<(), String> {
+    redis::cmd("SELECT")
+        .arg(db)
+        .query::<()>(con)
+        .map_err(|e| format!("{what} {db}: {e}"))
+}
+
+/// The databases holding keys, from INFO keyspace (`db3:keys=…` lines), in order; `[0]` when
+/// the server does not answer it.
+pub fn databases_with_keys(con: &mut Connection) -> Vec<u32> {
+    let Ok(info) = redis::cmd("INFO").arg("keyspace").query::<String>(con) else {
+        return vec![0];
+    };
+    let mut dbs: Vec<u32> = info
+        .lines()
+        .filter_map(|l| l.strip_prefix("db")?.split(':').next()?.parse().ok())
+        .collect();
+    dbs.sort_unstable();
+    dbs.dedup();
+    dbs
 }
 
 /// Connects to `url` (`redis://[user:password@]host:port[/db]`).
@@ -115,11 +179,13 @@ pub struct Batch {
 
 /// Reads one SCAN step of `pattern` from `cursor`: strings with GET/PTTL, vector sets with
 /// VINFO, PTTL and each element's VEMB, VGETATTR and (on this server) VPTTL.
+/// The entries are tagged with database `db` (the one the connection has selected).
 pub fn scan_step(
     con: &mut Connection,
     cursor: u64,
     pattern: &str,
     count: usize,
+    db: u32,
 ) -> Result<Batch, String> {
     let (next, keys): (u64, Vec<Vec<u8>>) = redis::cmd("SCAN")
         .arg(cursor)
@@ -161,6 +227,7 @@ pub fn scan_step(
                     key: Text::of(k),
                     value: Text::of(v),
                     pttl: pttl_of(*t),
+                    db,
                 }),
                 _ => batch.vanished += 1,
             }
@@ -170,7 +237,7 @@ pub fn scan_step(
         match t.as_str() {
             "string" => {}
             "none" => batch.vanished += 1,
-            "vectorset" => match read_vset(con, k)? {
+            "vectorset" => match read_vset(con, k, db)? {
                 Some(mut es) => batch.entries.append(&mut es),
                 None => batch.vanished += 1,
             },
@@ -240,7 +307,7 @@ fn members(con: &mut Connection, key: &[u8], size: u64) -> Result<Vec<Vec<u8>>, 
     }
 }
 
-fn read_vset(con: &mut Connection, key: &[u8]) -> Result<Option<Vec<Entry>>, String> {
+fn read_vset(con: &mut Connection, key: &[u8], db: u32) -> Result<Option<Vec<Entry>>, String> {
     let info: Value = redis::cmd("VINFO")
         .arg(key)
         .query(con)
@@ -270,6 +337,7 @@ fn read_vset(con: &mut Connection, key: &[u8]) -> Result<Option<Vec<Entry>>, Str
         m: m.clamp(0, u32::MAX as i64) as u32,
         dim: dim.max(0) as usize,
         pttl: pttl_of(pttl),
+        db,
     }];
     // VPTTL is this server's; Redis has no per-element expiry.
     let element_ttls = names.first().is_some_and(|first| {
@@ -311,23 +379,27 @@ fn read_vset(con: &mut Connection, key: &[u8]) -> Result<Option<Vec<Entry>>, Str
                 vector: vector.into_iter().map(|x| x as f32).collect(),
                 attributes,
                 pttl,
+                db,
             });
         }
     }
     Ok(Some(out))
 }
 
-/// Writes entries into a server, pipelined, `batch` commands at a time. A vector set's
-/// header deletes the key first (an import replaces what it names); its TTL is set once its
-/// elements are in.
+/// Writes entries into a server, pipelined, `batch` commands at a time, each into its
+/// database (a SELECT before the first entry and wherever the database changes). A vector
+/// set's header deletes the key first (an import replaces what it names); its TTL is set once
+/// its elements are in.
 pub struct Writer<'a> {
     con: &'a mut Connection,
     pipe: redis::Pipeline,
     queued: usize,
     batch: usize,
-    /// Vector set key → (quantization flag, M) from its header.
-    sets: HashMap<Vec<u8>, (Option<&'static str>, u32)>,
-    set_ttls: Vec<(Vec<u8>, u64)>,
+    /// The database the queued commands leave selected (`None`: not selected yet).
+    db: Option<u32>,
+    /// (database, vector set key) → (quantization flag, M) from its header.
+    sets: HashMap<(u32, Vec<u8>), (Option<&'static str>, u32)>,
+    set_ttls: Vec<(u32, Vec<u8>, u64)>,
     /// Entries written.
     pub written: u64,
 }
@@ -340,6 +412,7 @@ impl<'a> Writer<'a> {
             pipe: redis::pipe(),
             queued: 0,
             batch: batch.max(1),
+            db: None,
             sets: HashMap::new(),
             set_ttls: Vec::new(),
             written: 0,
@@ -348,8 +421,15 @@ impl<'a> Writer<'a> {
 
     /// Queues one entry (sent when the batch is full).
     pub fn push(&mut self, e: &Entry) -> Result<(), String> {
+        let db = e.db();
+        if self.db != Some(db) {
+            self.pipe.cmd("SELECT").arg(db).ignore();
+            self.db = Some(db);
+        }
         match e {
-            Entry::String { key, value, pttl } => {
+            Entry::String {
+                key, value, pttl, ..
+            } => {
                 let c = self.pipe.cmd("SET").arg(key.bytes()?).arg(value.bytes()?);
                 if let Some(ms) = pttl {
                     c.arg("PX").arg((*ms).max(1));
@@ -373,9 +453,9 @@ impl<'a> Writer<'a> {
                 };
                 let k = key.bytes()?;
                 self.pipe.cmd("DEL").arg(&k);
-                self.sets.insert(k.clone(), (flag, *m));
+                self.sets.insert((db, k.clone()), (flag, *m));
                 if let Some(ms) = pttl {
-                    self.set_ttls.push((k, (*ms).max(1)));
+                    self.set_ttls.push((db, k, (*ms).max(1)));
                 }
             }
             Entry::Element {
@@ -384,9 +464,14 @@ impl<'a> Writer<'a> {
                 vector,
                 attributes,
                 pttl,
+                ..
             } => {
                 let k = key.bytes()?;
-                let (flag, m) = self.sets.get(&k).copied().unwrap_or((None, 16));
+                let (flag, m) = self
+                    .sets
+                    .get(&(db, k.clone()))
+                    .copied()
+                    .unwrap_or((None, 16));
                 let blob: Vec<u8> = vector.iter().flat_map(|x| x.to_le_bytes()).collect();
                 let c = self
                     .pipe
@@ -430,7 +515,11 @@ impl<'a> Writer<'a> {
     pub fn finish(mut self) -> Result<u64, String> {
         self.flush()?;
         let mut p = redis::pipe();
-        for (k, ms) in &self.set_ttls {
+        for (db, k, ms) in &self.set_ttls {
+            if self.db != Some(*db) {
+                p.cmd("SELECT").arg(*db).ignore();
+                self.db = Some(*db);
+            }
             p.cmd("PEXPIRE").arg(k).arg(*ms).ignore();
         }
         p.query::<()>(self.con).map_err(|e| err("PEXPIRE", e))?;

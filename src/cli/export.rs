@@ -4,7 +4,7 @@
 use std::io::Write;
 use std::process::ExitCode;
 
-use super::dump::{connect, scan_step};
+use super::dump::{connect, databases_with_keys, scan_step, select, url_db};
 use super::local::{spinner, Endpoint};
 
 /// Arguments of `export`.
@@ -18,6 +18,10 @@ pub struct Args {
     /// The dump file; `-` writes to stdout.
     #[arg(short, long, default_value = "-")]
     pub output: String,
+    /// Only this database (Redis's SELECT number; also `--url redis://host:port/N`). Default:
+    /// every database that holds keys (INFO keyspace), each line naming its `db`.
+    #[arg(long)]
+    pub db: Option<u32>,
 }
 
 /// Exit 0 when every key was written; 1 on an error (the message says where).
@@ -44,10 +48,40 @@ fn export(a: &Args) -> Result<(u64, u64), String> {
     };
     let (url, local) = a.from.resolve()?;
     let mut con = connect(&url)?;
+    let dbs = match (a.db, url_db(&url)?) {
+        (Some(db), _) => vec![db],
+        (None, 0) => databases_with_keys(&mut con),
+        (None, db) => vec![db],
+    };
     let pb = spinner("export");
+    let (mut n, mut skipped) = (0u64, 0u64);
+    for db in dbs {
+        select(&mut con, db, "database")?;
+        let (en, es) = export_db(&mut con, db, a, &mut out, &pb)?;
+        n += en;
+        skipped += es;
+    }
+    out.flush()
+        .map_err(|e| format!("writing {}: {e}", a.output))?;
+    pb.finish_and_clear();
+    drop(con);
+    if let Some(l) = local {
+        l.close()?;
+    }
+    Ok((n, skipped))
+}
+
+/// Writes database `db` (selected on `con`); the entries written and the keys skipped.
+fn export_db(
+    con: &mut redis::Connection,
+    db: u32,
+    a: &Args,
+    out: &mut dyn Write,
+    pb: &indicatif::ProgressBar,
+) -> Result<(u64, u64), String> {
     let (mut n, mut skipped, mut cursor) = (0u64, 0u64, 0u64);
     loop {
-        let batch = scan_step(&mut con, cursor, &a.pattern, 1000)?;
+        let batch = scan_step(con, cursor, &a.pattern, 1000, db)?;
         for e in &batch.entries {
             let line = serde_json::to_string(e).map_err(|e| e.to_string())?;
             writeln!(out, "{line}").map_err(|e| format!("writing {}: {e}", a.output))?;
@@ -62,18 +96,10 @@ fn export(a: &Args) -> Result<(u64, u64), String> {
         }
         n += batch.entries.len() as u64;
         skipped += batch.skipped.len() as u64;
-        pb.set_position(n);
+        pb.inc(batch.entries.len() as u64);
         cursor = batch.cursor;
         if cursor == 0 {
-            break;
+            return Ok((n, skipped));
         }
     }
-    out.flush()
-        .map_err(|e| format!("writing {}: {e}", a.output))?;
-    pb.finish_and_clear();
-    drop(con);
-    if let Some(l) = local {
-        l.close()?;
-    }
-    Ok((n, skipped))
 }

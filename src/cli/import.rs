@@ -16,6 +16,10 @@ pub struct Args {
     /// Commands per pipelined round trip.
     #[arg(long, default_value_t = 500)]
     pub batch: usize,
+    /// Every entry into this database, whatever its `db`. Default: each into its own `db`
+    /// (0 when the line names none).
+    #[arg(long)]
+    pub db: Option<u32>,
 }
 
 /// Exit 0 when every line was written; 1 at the first bad line or refused write (the
@@ -49,8 +53,11 @@ fn import(a: &Args) -> Result<u64, String> {
         if line.trim().is_empty() {
             continue;
         }
-        let e: Entry = serde_json::from_str(&line)
+        let mut e: Entry = serde_json::from_str(&line)
             .map_err(|e| format!("{} line {}: not a dump entry: {e}", a.file, i + 1))?;
+        if let Some(db) = a.db {
+            e.set_db(db);
+        }
         w.push(&e)
             .map_err(|e| format!("{} line {}: {e}", a.file, i + 1))?;
         pb.set_position(w.written);

@@ -85,7 +85,7 @@ impl Drop for Local {
 /// Where a tool reads or writes: a server's URL or a data directory.
 #[derive(clap::Args, Clone, Debug)]
 pub struct Endpoint {
-    /// The server: redis://[user:password@]host:port (default this server's 127.0.0.1:50051).
+    /// The server: redis://[user:password@]host:port[/db] (default this server's 127.0.0.1:50051).
     #[arg(long, conflicts_with = "data_dir")]
     pub url: Option<String>,
     /// A data directory instead of a server (it must not be in use by one).

@@ -12,18 +12,25 @@ use std::process::ExitCode;
 
 use sha2::Digest;
 
-use super::dump::{connect, scan_step, Entry, Text, Writer};
+use super::dump::{connect, scan_step, select, url_db, Entry, Text, Writer};
 use super::local::spinner;
 
 /// Arguments of `migrate`.
 #[derive(clap::Args)]
 pub struct Args {
-    /// The source: redis://[user:password@]host:port[/db].
+    /// The source: redis://[user:password@]host:port[/db] (its database: --db, else the
+    /// URL's, else 0).
     #[arg(long)]
     pub from: String,
-    /// The target server.
+    /// The target server (its database: --to-db, else the source's number).
     #[arg(long, default_value = "redis://127.0.0.1:50051")]
     pub to: String,
+    /// The source's database (Redis's SELECT number), instead of the one --from names.
+    #[arg(long)]
+    pub db: Option<u32>,
+    /// The target's database; default the source's (database N is copied into N).
+    #[arg(long)]
+    pub to_db: Option<u32>,
     /// Only keys matching this glob (SCAN MATCH).
     #[arg(long, default_value = "*")]
     pub pattern: String,
@@ -178,19 +185,32 @@ fn migrate(a: &Args) -> Result<Summary, String> {
             .map_err(|_| format!("--resume {}: not a SCAN cursor", p.display()))?,
         _ => 0,
     };
+    let from_db = match a.db {
+        Some(db) => db,
+        None => url_db(&a.from)?,
+    };
+    let to_db = a.to_db.unwrap_or(from_db);
     let mut src = connect(&a.from)?;
+    select(&mut src, from_db, "source database")?;
     let mut dst = connect(&a.to)?;
+    select(&mut dst, to_db, "target database")?;
     let pb = spinner("migrate");
     let mut s = Summary::default();
     loop {
-        let batch = scan_step(&mut src, cursor, &a.pattern, a.count)?;
+        let batch = scan_step(&mut src, cursor, &a.pattern, a.count, to_db)?;
         let mut w = Writer::new(&mut dst, 500);
         for (_, t) in &batch.skipped {
             note(&mut s, format!("of type {t}"));
         }
         for e in &batch.entries {
             let out = match (e, &rule, a.embeddings) {
-                (Entry::String { key, value, pttl }, Some(re), true) => {
+                (
+                    Entry::String {
+                        key, value, pttl, ..
+                    },
+                    Some(re),
+                    true,
+                ) => {
                     let k = key.bytes()?;
                     let ks = String::from_utf8_lossy(&k);
                     let Some(c) = re.captures(&ks) else {
@@ -210,6 +230,7 @@ fn migrate(a: &Args) -> Result<Summary, String> {
                         vector,
                         attributes: Some(attributes(model, text, hashed, *pttl)),
                         pttl: *pttl,
+                        db: to_db,
                     }
                 }
                 (Entry::Vectorset { .. } | Entry::Element { .. }, _, true) => {
