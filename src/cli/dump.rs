@@ -386,6 +386,9 @@ fn read_vset(con: &mut Connection, key: &[u8], db: u32) -> Result<Option<Vec<Ent
     Ok(Some(out))
 }
 
+/// A vector set's quantization flag for VADD (`None`: exact) and its M.
+type SetParams = (Option<&'static str>, u32);
+
 /// Writes entries into a server, pipelined, `batch` commands at a time, each into its
 /// database (a SELECT before the first entry and wherever the database changes). A vector
 /// set's header deletes the key first (an import replaces what it names); its TTL is set once
@@ -398,7 +401,7 @@ pub struct Writer<'a> {
     /// The database the queued commands leave selected (`None`: not selected yet).
     db: Option<u32>,
     /// (database, vector set key) → (quantization flag, M) from its header.
-    sets: HashMap<(u32, Vec<u8>), (Option<&'static str>, u32)>,
+    sets: HashMap<(u32, Vec<u8>), SetParams>,
     set_ttls: Vec<(u32, Vec<u8>, u64)>,
     /// Entries written.
     pub written: u64,
