@@ -137,3 +137,43 @@ fn a_hot_element_removed_before_the_restart_is_left_out_of_the_hot_set() {
     assert_eq!(h["warmup"]["hot_paged"], 1, "{h}");
     stop(srv);
 }
+
+#[test]
+fn analytics_next_offers_what_was_looked_up_right_after_an_element_then_its_nearest() {
+    let srv = TestServer::start();
+    let mut c = srv.connect();
+    fill(&mut c, 60);
+    for round in 0..6 {
+        for name in ["e1", "e40", &format!("e{}", 10 + round)] {
+            let r = c.call(&[b"VEMB", b"emb:m", name.as_bytes()]);
+            assert!(r.starts_with(b"*4\r\n"), "{}", String::from_utf8_lossy(&r));
+        }
+    }
+    // At most 4 successors are kept per element, so 6 ends with nearest elements.
+    let r = c.call(&[b"ANALYTICS", b"NEXT", b"emb:m", b"e1", b"COUNT", b"6"]);
+    let text = String::from_utf8_lossy(&r).into_owned();
+    // e40 followed e1 every time: first, with its count; then e1's nearest (count 0).
+    assert!(text.starts_with("*6\r\n*2\r\n$3\r\ne40\r\n:"), "{text}");
+    assert!(text.ends_with(":0\r\n"), "{text}");
+    assert!(
+        !text.contains("$2\r\ne1\r\n"),
+        "never the element itself: {text}"
+    );
+    // Nothing looked up after it yet: its nearest only.
+    let r = c.call(&[b"ANALYTICS", b"NEXT", b"emb:m", b"e59", b"COUNT", b"2"]);
+    let text = String::from_utf8_lossy(&r).into_owned();
+    assert!(
+        text.starts_with("*2\r\n") && text.matches(":0\r\n").count() == 2,
+        "{text}"
+    );
+    // A missing set or element: nothing to offer; bad arguments say which.
+    c.check_words("ANALYTICS NEXT nosuch e1", "*0\r\n");
+    c.check_words("ANALYTICS NEXT emb:m absent", "*0\r\n");
+    let r = c.call(&[b"ANALYTICS", b"NEXT", b"emb:m", b"e1", b"COUNT", b"0"]);
+    assert!(
+        String::from_utf8_lossy(&r).contains("COUNT must be"),
+        "{r:?}"
+    );
+    let r = c.call(&[b"ANALYTICS", b"NEXT", b"emb:m"]);
+    assert!(String::from_utf8_lossy(&r).starts_with("-ERR"), "{r:?}");
+}

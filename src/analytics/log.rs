@@ -166,6 +166,32 @@ impl LookupLog {
         }
     }
 
+    /// Calls `f(set tag, element hash, event)` with every entry from position `from` on that
+    /// the ring still holds (oldest first) and returns the position after the last: pass it
+    /// as `from` next time. An entry whose slot is being written while read is skipped.
+    pub fn scan_from(&self, from: u64, mut f: impl FnMut(u64, u64, Ev)) -> u64 {
+        if self.words.is_empty() {
+            return from;
+        }
+        let head = self.head.load(Ordering::Acquire);
+        let oldest = head.saturating_sub(self.capacity() as u64);
+        for i in from.max(oldest)..head {
+            let o = ((i & self.mask) * 2) as usize;
+            let tag = self.words[o + 1].load(Ordering::Acquire);
+            if (tag >> 8) & 0xffff != (i >> self.shift) & 0xffff {
+                continue;
+            }
+            let ev = match tag & 0xff {
+                1 => Ev::Hit,
+                2 => Ev::Miss,
+                3 => Ev::Write,
+                _ => continue,
+            };
+            f(tag & SET_MASK, self.words[o].load(Ordering::Relaxed), ev);
+        }
+        head.max(from)
+    }
+
     /// Calls `f` with every entry whose second is in `[from_s, to_s)`, oldest first, and says
     /// what was covered.
     pub fn scan(&self, from_s: u64, to_s: u64, mut f: impl FnMut(Entry)) -> Coverage {

@@ -14,6 +14,7 @@
 //! maintenance period, 100 ms by default). Knows only the vocabulary and its own files:
 //! nothing of the engine, the store, or the front ends.
 
+pub mod coaccess;
 pub mod hist;
 pub mod log;
 mod persist;
@@ -211,6 +212,8 @@ pub struct Analytics {
     state: Mutex<State>,
     /// The last lookups and writes of elements (topics and hot concepts).
     pub log: log::LookupLog,
+    /// Which elements are looked up right after which (prefetch), built from the log.
+    pub coaccess: coaccess::CoAccess,
     /// Held from reading the sources to closing their deltas, so two ticks never interleave
     /// (an older reading closed after a newer one would look like a counter reset).
     tick_lock: Mutex<()>,
@@ -245,6 +248,7 @@ impl Analytics {
         };
         Ok(Self {
             log: log::LookupLog::new(entries),
+            coaccess: coaccess::CoAccess::default(),
             cfg,
             sample_mask,
             sync_every_ms,

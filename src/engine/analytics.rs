@@ -29,7 +29,9 @@ pub(crate) fn tick(an: &Analytics, store: &Store, now_ms: u64, force: bool) -> R
             gone: *gone,
         })
         .collect();
-    an.tick(now_ms, &sources, force)
+    an.tick(now_ms, &sources, force)?;
+    an.coaccess.update(&an.log);
+    Ok(())
 }
 
 type Reading = (
@@ -454,6 +456,56 @@ impl Engine {
             }
             Ok(())
         })?;
+        Ok(out)
+    }
+
+    /// What a client prefetching after a lookup of `element` should bring in: up to `k`
+    /// elements of `set`, first those most often looked up right after it (the co-access
+    /// table, `analytics::coaccess`, with their counts), then its nearest elements not among
+    /// them (count 0). Only live elements; `element` itself never. Empty for a missing set.
+    pub fn analytics_next(
+        &self,
+        set: &[u8],
+        element: &[u8],
+        k: usize,
+    ) -> Result<Vec<(Vec<u8>, u32)>> {
+        if k == 0 {
+            return Err(crate::Error::invalid("count", "at least 1"));
+        }
+        self.analytics.coaccess.update(&self.analytics.log);
+        let tag = analytics::log::set_tag(self.store.hash(set));
+        let next = self.analytics.coaccess.next(tag, self.store.hash(element));
+        let mut out: Vec<(Vec<u8>, u32)> = Vec::with_capacity(k);
+        let found = self.with_set(set, |vs, _| {
+            for (h, count) in next {
+                if let Some(e) = vs.find_hash(h).and_then(|s| vs.elem(s)) {
+                    if &*e.name != element && out.len() < k {
+                        out.push((e.name.to_vec(), count));
+                    }
+                }
+            }
+            Ok(())
+        })?;
+        if found.is_none() || out.len() >= k {
+            return Ok(out);
+        }
+        let params = crate::engine::types::SearchParams {
+            count: k + 1 + out.len(),
+            ..Default::default()
+        };
+        let near = match self.vsearch(set, crate::engine::types::Query::Element(element), &params) {
+            Ok(hits) => hits,
+            Err(crate::Error::NotFound { .. }) => Vec::new(),
+            Err(e) => return Err(e),
+        };
+        for h in near {
+            if out.len() == k {
+                break;
+            }
+            if h.element != element && !out.iter().any(|(n, _)| *n == h.element) {
+                out.push((h.element, 0));
+            }
+        }
         Ok(out)
     }
 

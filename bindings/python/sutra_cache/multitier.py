@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import os
+import queue
 import threading
 import time
 from collections import OrderedDict
@@ -50,6 +51,9 @@ class _L1:
         self.epoch: Optional[int] = None
         self.invalidations = 0
         self.flushes = 0
+        # Entries a prefetch put in and no lookup has used yet; lookups that used one.
+        self.prefetched: set = set()
+        self.prefetch_hits = 0
 
     def lookup(self, k: L1Key, now: float) -> Optional[tuple]:
         with self.lock:
@@ -58,9 +62,17 @@ class _L1:
                 return None
             if e[1] is not None and now >= e[1]:
                 del self.entries[k]
+                self.prefetched.discard(k)
                 return None
             self.entries.move_to_end(k)
+            if k in self.prefetched:
+                self.prefetched.discard(k)
+                self.prefetch_hits += 1
             return e
+
+    def has(self, k: L1Key) -> bool:
+        with self.lock:
+            return k in self.entries
 
     def begin(self, k: L1Key) -> Optional[int]:
         with self.lock:
@@ -68,9 +80,11 @@ class _L1:
             return self.epoch
 
     def end(self, k: L1Key, token: Optional[int], value: Any = None,
-            expires_at: Optional[float] = None, cached_at: float = 0.0) -> bool:
+            expires_at: Optional[float] = None, cached_at: float = 0.0,
+            cold: bool = False) -> bool:
         """Ends a read (or write) begun with `begin`; a `value` enters the L1, in the same
-        critical section, only if no invalidation of `k` (or flush) came in between."""
+        critical section, only if no invalidation of `k` (or flush) came in between. `cold`
+        (a prefetch): it enters at the LRU's cold end, and not over an entry already there."""
         with self.lock:
             ok = token is not None and token == self.epoch and k not in self.stale
             n = self.reading[k] - 1
@@ -80,7 +94,14 @@ class _L1:
                 del self.reading[k]
                 self.stale.discard(k)
             if ok and value is not None:
-                self._put_locked(k, value, expires_at, cached_at)
+                if not cold:
+                    self._put_locked(k, value, expires_at, cached_at)
+                elif k not in self.entries:
+                    self._put_locked(k, value, expires_at, cached_at)
+                    self.entries.move_to_end(k, last=False)
+                    self.prefetched.add(k)
+                else:
+                    return False
             return ok
 
     def put(self, k: L1Key, value: Any, expires_at: Optional[float], cached_at: float) -> None:
@@ -92,13 +113,14 @@ class _L1:
         if k in self.entries:
             self.entries.move_to_end(k)
         elif len(self.entries) >= self.max_size:
-            self.entries.popitem(last=False)
+            self.prefetched.discard(self.entries.popitem(last=False)[0])
         self.entries[k] = (value, expires_at, cached_at)
 
     def drop(self, k: L1Key) -> None:
         with self.lock:
             self.invalidations += 1
             self.entries.pop(k, None)
+            self.prefetched.discard(k)
             if k in self.reading:
                 self.stale.add(k)
 
@@ -107,12 +129,14 @@ class _L1:
             self.invalidations += 1
             for k in [k for k in self.entries if k[0] == key]:
                 del self.entries[k]
+                self.prefetched.discard(k)
             self.stale.update(k for k in self.reading if k[0] == key)
 
     def flush(self, epoch: Any = "keep") -> None:
         with self.lock:
             self.flushes += 1
             self.entries.clear()
+            self.prefetched.clear()
             self.stale.update(self.reading)
             if epoch != "keep":
                 self.epoch = epoch
@@ -225,6 +249,69 @@ class _Tracker(threading.Thread):
         self.stopping.set()
 
 
+class _Prefetcher(threading.Thread):
+    """Semantic prefetch (issue #15 point 6): after an L2 hit, asks the shard what to bring
+    in next (`ANALYTICS NEXT`: the entries looked up right after this one most often, then its
+    nearest) and puts those not in the L1 at the LRU's cold end. Runs on its own thread from
+    a bounded queue: a full queue drops the offer, so a lookup never waits for it."""
+
+    def __init__(self, cache: "MultiTierSutraCache", neighbours: int, size: int) -> None:
+        super().__init__(name="sutra-cache-l1-prefetch", daemon=True)
+        self.cache = cache
+        self.neighbours = neighbours
+        self.q: "queue.Queue[Optional[tuple]]" = queue.Queue(maxsize=size)
+        self.offered = 0
+        self.dropped = 0
+        self.entries = 0
+        self.round_trips = 0
+        self.errors = 0
+        self.last_error: Optional[str] = None
+        self.unsupported = False
+
+    def offer(self, item: tuple) -> None:
+        if self.unsupported:
+            return
+        try:
+            self.q.put_nowait(item)
+            self.offered += 1
+        except queue.Full:
+            self.dropped += 1
+
+    def run(self) -> None:
+        while True:
+            item = self.q.get()
+            try:
+                if item is None:
+                    return
+                self.entries += self.cache._prefetch_now(*item)
+            except redis.exceptions.ResponseError as e:
+                self.errors += 1
+                self.last_error = str(e)
+                if "unknown" in str(e).lower():
+                    self.unsupported = True
+                    logger.warning("sutra-cache: the shard has no ANALYTICS NEXT (%s); "
+                                   "prefetch is off", e)
+            except Exception as e:  # a lost connection: the next offer retries
+                self.errors += 1
+                self.last_error = str(e)
+            finally:
+                self.q.task_done()
+
+    def idle(self, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        while self.q.unfinished_tasks:
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.0005)
+        return True
+
+    def stop(self) -> None:
+        try:
+            self.q.put(None, timeout=1)
+        except queue.Full:
+            pass
+
+
 def _as_map(reply: Any) -> Dict[bytes, Any]:
     """A RESP map as redis-py returns it (a dict under RESP3, a flat list under RESP2)."""
     if isinstance(reply, dict):
@@ -250,16 +337,22 @@ class MultiTierSutraCache:
     cache_shard_port=...)`: L1 (in process) then L2 (the shard), writes through to both.
 
     Keyword options: `default_ttl_seconds` (86400), `tracking` (True: keep the L1 coherent
-    with CLIENT TRACKING), and every keyword option of `SutraCacheClient` (password, url,
+    with CLIENT TRACKING), `prefetch` (0: off; k: after an L2 hit, bring the k entries the
+    shard offers with ANALYTICS NEXT into the L1's cold end, in the background),
+    `prefetch_queue` (64), and every keyword option of `SutraCacheClient` (password, url,
     redis_client, namespace, embedder, strict, numpy, socket_timeout, source). `l2_cache` is
     the `SutraCacheClient`.
     """
 
     def __init__(self, l1_max_size: int = 10000, cache_shard_host: str = "storage-cache-shard",
                  cache_shard_port: int = 50051, *, default_ttl_seconds: Optional[int] = 86400,
-                 tracking: bool = True, ping_interval: float = 5.0, **client_options: Any) -> None:
+                 tracking: bool = True, ping_interval: float = 5.0, prefetch: int = 0,
+                 prefetch_queue: int = 64, **client_options: Any) -> None:
         if isinstance(l1_max_size, bool) or not isinstance(l1_max_size, int) or l1_max_size <= 0:
             raise ValueError(f"l1_max_size must be a positive int; got {l1_max_size!r}")
+        for name, v, least in (("prefetch", prefetch, 0), ("prefetch_queue", prefetch_queue, 1)):
+            if isinstance(v, bool) or not isinstance(v, int) or not least <= v <= 1000:
+                raise ValueError(f"{name} must be an int from {least} to 1000; got {v!r}")
         self.l1_max_size = l1_max_size
         self.l2_cache = SutraCacheClient(cache_shard_host, cache_shard_port, default_ttl_seconds,
                                          **client_options)
@@ -270,6 +363,10 @@ class MultiTierSutraCache:
         self.misses = 0
         self.warmed = 0
         self._tracker: Optional[_Tracker] = None
+        self._prefetcher: Optional[_Prefetcher] = None
+        if prefetch and self.l2_cache._redis is not None:
+            self._prefetcher = _Prefetcher(self, prefetch, prefetch_queue)
+            self._prefetcher.start()
         if tracking:
             self._tracker = _Tracker(self._l1, self._tracking_connection,
                                      self.l2_cache.namespace.encode("utf-8"), ping_interval)
@@ -333,6 +430,8 @@ class MultiTierSutraCache:
             self.misses += 1
             return None
         self.l2_hits += 1
+        if self._prefetcher is not None:
+            self._prefetcher.offer(k)
         attrs = got[1] or {}
         exp = attrs.get("expires_at")
         cached = attrs.get("cached_at")
@@ -441,6 +540,53 @@ class MultiTierSutraCache:
                 lambda value: self.set_sync(text, value, model, ttl),
                 compute, text, self.numpy)
         return single_flight_sync(self.l2_cache._flights, self.l2_cache._flight_key(text, model), run)
+
+    # ---- prefetch ----
+
+    def _prefetch_now(self, kb: bytes, elem: bytes) -> int:
+        """One prefetch after an L2 hit of (kb, elem): the prefetcher thread's work."""
+        p = self._prefetcher
+        assert p is not None
+        r = self.l2_cache._sync_client()
+        key = kb.decode("utf-8")
+        reply = r.execute_command("ANALYTICS", "NEXT", key, elem, "COUNT", p.neighbours)
+        p.round_trips += 1
+        names = [bytes(x[0]) for x in reply or [] if isinstance(x, list) and x]
+        names = [n for n in names if not self._l1.has((kb, n))]
+        if not names:
+            return 0
+        tokens = [(k, self._l1.begin(k)) for k in ((kb, n) for n in names)]
+        try:
+            pipe = r.pipeline(transaction=False)
+            pipe.execute_command("VMGETF32", key, *names)
+            for n in names:
+                pipe.execute_command("VGETATTR", key, n)
+            replies = pipe.execute(raise_on_error=False)
+            p.round_trips += 1
+        except BaseException:
+            for k, t in tokens:
+                self._l1.end(k, t)
+            raise
+        raws = replies[0] if isinstance(replies[0], list) else [None] * len(names)
+        now = time.time()
+        put = 0
+        for (k, t), raw, attr in zip(tokens, raws, replies[1:]):
+            attrs = entry.parse_attributes(attr if isinstance(attr, bytes) else None) or {}
+            exp = attrs.get("expires_at")
+            exp = float(exp) if isinstance(exp, (int, float)) else None
+            if raw is None or (exp is not None and now >= exp):
+                self._l1.end(k, t)
+                continue
+            cached = attrs.get("cached_at")
+            cached = float(cached) if isinstance(cached, (int, float)) else now
+            if self._l1.end(k, t, decode_embedding(raw, self.numpy), exp, cached, cold=True):
+                put += 1
+        return put
+
+    def wait_prefetched(self, timeout: float = 10.0) -> bool:
+        """Blocks until every prefetch offered so far is done (tests, benchmarks); whether
+        they all are. True at once with prefetch off."""
+        return self._prefetcher is None or self._prefetcher.idle(timeout)
 
     # ---- warm-up ----
 
@@ -653,6 +799,7 @@ class MultiTierSutraCache:
                 "tracking_messages": t.messages if t is not None else 0,
                 "tracking_reconnects": t.reconnects if t is not None else 0,
             },
+            "prefetch": self._prefetch_stats(),
             "l2": self.l2_cache.stats(),
             "total_hit_rate": hits / lookups if lookups else 0,
             "backend": "100% Sutra Native",
@@ -662,8 +809,20 @@ class MultiTierSutraCache:
             "hit_rate": hits / lookups if lookups else 0,
         }
 
+    def _prefetch_stats(self) -> Dict[str, Any]:
+        p = self._prefetcher
+        if p is None:
+            return {"neighbours": 0}
+        return {"neighbours": p.neighbours, "offered": p.offered, "dropped": p.dropped,
+                "entries": p.entries, "hits": self._l1.prefetch_hits,
+                "round_trips": p.round_trips, "errors": p.errors,
+                "unsupported": p.unsupported}
+
     def close(self) -> None:
-        """Stops the tracking thread and closes the connections."""
+        """Stops the tracking and prefetch threads and closes the connections."""
+        if self._prefetcher is not None:
+            self._prefetcher.stop()
+            self._prefetcher.join(timeout=5)
         if self._tracker is not None:
             self._tracker.stop()
             self._tracker.join(timeout=5)

@@ -166,3 +166,44 @@ def test_warmup_against_redis_warns_and_loads_nothing_unless_strict(redis_port, 
     finally:
         cache.close()
         strict.close()
+
+
+def test_prefetch_after_an_l2_hit_brings_in_what_was_looked_up_next(sutra):
+    c = fill(sutra, 40, "pf")
+    for _ in range(4):  # other clients' traffic: concept 3 is asked right after concept 30
+        look_up(c, "pf", {30: 1, 3: 1})
+    # Without tracking, so that this process's own sets below stay in its L1.
+    cache = MultiTierSutraCache(10, "127.0.0.1", sutra, namespace="warm:", prefetch=2,
+                                tracking=False)
+    try:
+        assert cache.get_sync("concept 30", "pf") == vec(30)  # an L2 hit
+        assert cache.wait_prefetched()
+        assert "concept 3" in l1_names(cache)
+        assert len(cache._l1) == 3  # the hit, its co-accessed successor and one nearest
+        trips = RoundTrips(cache)
+        assert cache.get_sync("concept 3", "pf") == vec(3)
+        assert trips.n == 0, "served from the L1"
+        p = cache.stats()["prefetch"]
+        assert p["offered"] == 1 and p["entries"] == 2 and p["hits"] == 1, p
+        assert p["round_trips"] == 2, p
+        # Prefetched entries enter at the LRU's cold end: a full L1 drops the unused one
+        # first, before the entry looked up longest ago (concept 30).
+        (unused,) = l1_names(cache) - {"concept 30", "concept 3"}
+        for i in range(20, 28):
+            cache.set_sync(f"concept {i}", vec(i), "pf")
+        names = l1_names(cache)
+        assert unused not in names and {"concept 30", "concept 3"} <= names, names
+    finally:
+        cache.close()
+
+
+def test_prefetch_is_off_by_default_and_its_options_are_checked(sutra):
+    cache = MultiTierSutraCache(10, "127.0.0.1", sutra, namespace="warm:", tracking=False)
+    try:
+        assert cache.stats()["prefetch"] == {"neighbours": 0}
+        assert cache.wait_prefetched()
+    finally:
+        cache.close()
+    for kw in ({"prefetch": -1}, {"prefetch": 1001}, {"prefetch_queue": 0}, {"prefetch": True}):
+        with pytest.raises(ValueError):
+            MultiTierSutraCache(10, "127.0.0.1", sutra, tracking=False, **kw)

@@ -10,7 +10,7 @@ use super::{is, parse_f64, CmdError, CmdResult, Ctx};
 use crate::Filter;
 use crate::{Engine, QueryRefusal, Topic};
 
-const SUBCOMMANDS: &str = "SETS, HITRATE, SERIES, TOPIC, HOT, QUERY, LOG or HELP";
+const SUBCOMMANDS: &str = "SETS, HITRATE, SERIES, TOPIC, HOT, NEXT, QUERY, LOG or HELP";
 
 const HELP: &[&str] = &[
     "ANALYTICS SETS: the series kept (the shard's, then each vector set's).",
@@ -18,6 +18,7 @@ const HELP: &[&str] = &[
     "ANALYTICS SERIES [set|*] RESOLUTION seconds [FROM unix-s] [TO unix-s]: the buckets.",
     "ANALYTICS TOPIC set (FILTER expr | NEAR (ELE e | VALUES n v.. | FP32 blob) THRESHOLD t) [WINDOW seconds]: a topic's hit rate.",
     "ANALYTICS HOT set [COUNT k] [FILTER expr | NEAR ... THRESHOLD t] [WINDOW seconds]: the most looked-up elements.",
+    "ANALYTICS NEXT set element [COUNT k]: what to prefetch after a lookup of element: those looked up right after it most often, then its nearest.",
     "ANALYTICS QUERY phrase: an English phrase of the grammar POST /api/query takes.",
     "ANALYTICS LOG: the lookup log's size in bytes and entries, and entries recorded.",
 ];
@@ -155,6 +156,36 @@ pub fn analytics(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
         ] {
             ctx.out.bulk(k.as_bytes());
             ctx.out.int(v as i64);
+        }
+        return Ok(());
+    }
+    if is(sub, "next") {
+        let (Some(set), Some(element)) = (args.get(2), args.get(3)) else {
+            return Err(CmdError::err(
+                "ANALYTICS NEXT needs a vector set and an element",
+            ));
+        };
+        let mut k = 8;
+        match &args[4..] {
+            [] => {}
+            [c, v] if is(c, "count") => {
+                k = match u64_arg(v, "COUNT") {
+                    Ok(c) if (1..=1_000).contains(&c) => c as usize,
+                    _ => return Err(CmdError::err("COUNT must be an integer from 1 to 1000")),
+                };
+            }
+            _ => {
+                return Err(CmdError::err(
+                    "ANALYTICS NEXT takes only COUNT k after the element",
+                ))
+            }
+        }
+        let next = engine.analytics_next(set, element, k)?;
+        ctx.out.array(next.len());
+        for (name, count) in &next {
+            ctx.out.array(2);
+            ctx.out.bulk(name);
+            ctx.out.int(i64::from(*count));
         }
         return Ok(());
     }
