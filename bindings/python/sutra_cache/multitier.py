@@ -52,7 +52,9 @@ class _L1:
         self.invalidations = 0
         self.flushes = 0
         # Entries a prefetch put in and no lookup has used yet; lookups that used one.
-        self.prefetched: set = set()
+        self.prefetched: "OrderedDict[L1Key, None]" = OrderedDict()
+        # Unused prefetched entries the L1 holds at most (the oldest goes first past it).
+        self.prefetch_cap = max(1, max_size // 10)
         self.prefetch_hits = 0
 
     def lookup(self, k: L1Key, now: float) -> Optional[tuple]:
@@ -62,11 +64,11 @@ class _L1:
                 return None
             if e[1] is not None and now >= e[1]:
                 del self.entries[k]
-                self.prefetched.discard(k)
+                self.prefetched.pop(k, None)
                 return None
             self.entries.move_to_end(k)
             if k in self.prefetched:
-                self.prefetched.discard(k)
+                self.prefetched.pop(k, None)
                 self.prefetch_hits += 1
             return e
 
@@ -84,7 +86,8 @@ class _L1:
             cold: bool = False) -> bool:
         """Ends a read (or write) begun with `begin`; a `value` enters the L1, in the same
         critical section, only if no invalidation of `k` (or flush) came in between. `cold`
-        (a prefetch): it enters at the LRU's cold end, and not over an entry already there."""
+        (a prefetch): not over an entry already there, and unused prefetched entries hold at
+        most `prefetch_cap` (a tenth of the L1): past it the oldest of them leaves."""
         with self.lock:
             ok = token is not None and token == self.epoch and k not in self.stale
             n = self.reading[k] - 1
@@ -98,8 +101,9 @@ class _L1:
                     self._put_locked(k, value, expires_at, cached_at)
                 elif k not in self.entries:
                     self._put_locked(k, value, expires_at, cached_at)
-                    self.entries.move_to_end(k, last=False)
-                    self.prefetched.add(k)
+                    self.prefetched[k] = None
+                    while len(self.prefetched) > self.prefetch_cap:
+                        self.entries.pop(self.prefetched.popitem(last=False)[0], None)
                 else:
                     return False
             return ok
@@ -113,14 +117,14 @@ class _L1:
         if k in self.entries:
             self.entries.move_to_end(k)
         elif len(self.entries) >= self.max_size:
-            self.prefetched.discard(self.entries.popitem(last=False)[0])
+            self.prefetched.pop(self.entries.popitem(last=False)[0], None)
         self.entries[k] = (value, expires_at, cached_at)
 
     def drop(self, k: L1Key) -> None:
         with self.lock:
             self.invalidations += 1
             self.entries.pop(k, None)
-            self.prefetched.discard(k)
+            self.prefetched.pop(k, None)
             if k in self.reading:
                 self.stale.add(k)
 
@@ -129,7 +133,7 @@ class _L1:
             self.invalidations += 1
             for k in [k for k in self.entries if k[0] == key]:
                 del self.entries[k]
-                self.prefetched.discard(k)
+                self.prefetched.pop(k, None)
             self.stale.update(k for k in self.reading if k[0] == key)
 
     def flush(self, epoch: Any = "keep") -> None:
@@ -252,7 +256,8 @@ class _Tracker(threading.Thread):
 class _Prefetcher(threading.Thread):
     """Semantic prefetch (issue #15 point 6): after an L2 hit, asks the shard what to bring
     in next (`ANALYTICS NEXT`: the entries looked up right after this one most often, then its
-    nearest) and puts those not in the L1 at the LRU's cold end. Runs on its own thread from
+    nearest) and puts those not in the L1 into it, where unused prefetched entries hold at
+    most a tenth of its capacity (the oldest unused leaves first). Runs on its own thread from
     a bounded queue: a full queue drops the offer, so a lookup never waits for it."""
 
     def __init__(self, cache: "MultiTierSutraCache", neighbours: int, size: int) -> None:
@@ -338,7 +343,8 @@ class MultiTierSutraCache:
 
     Keyword options: `default_ttl_seconds` (86400), `tracking` (True: keep the L1 coherent
     with CLIENT TRACKING), `prefetch` (0: off; k: after an L2 hit, bring the k entries the
-    shard offers with ANALYTICS NEXT into the L1's cold end, in the background),
+    shard offers with ANALYTICS NEXT into the L1, in the background; unused prefetched entries
+    hold at most a tenth of the L1),
     `prefetch_queue` (64), and every keyword option of `SutraCacheClient` (password, url,
     redis_client, namespace, embedder, strict, numpy, socket_timeout, source). `l2_cache` is
     the `SutraCacheClient`.

@@ -172,8 +172,7 @@ def test_prefetch_after_an_l2_hit_brings_in_what_was_looked_up_next(sutra):
     c = fill(sutra, 40, "pf")
     for _ in range(4):  # other clients' traffic: concept 3 is asked right after concept 30
         look_up(c, "pf", {30: 1, 3: 1})
-    # Without tracking, so that this process's own sets below stay in its L1.
-    cache = MultiTierSutraCache(10, "127.0.0.1", sutra, namespace="warm:", prefetch=2,
+    cache = MultiTierSutraCache(20, "127.0.0.1", sutra, namespace="warm:", prefetch=2,
                                 tracking=False)
     try:
         assert cache.get_sync("concept 30", "pf") == vec(30)  # an L2 hit
@@ -186,13 +185,15 @@ def test_prefetch_after_an_l2_hit_brings_in_what_was_looked_up_next(sutra):
         p = cache.stats()["prefetch"]
         assert p["offered"] == 1 and p["entries"] == 2 and p["hits"] == 1, p
         assert p["round_trips"] == 2, p
-        # Prefetched entries enter at the LRU's cold end: a full L1 drops the unused one
-        # first, before the entry looked up longest ago (concept 30).
-        (unused,) = l1_names(cache) - {"concept 30", "concept 3"}
-        for i in range(20, 28):
-            cache.set_sync(f"concept {i}", vec(i), "pf")
-        names = l1_names(cache)
-        assert unused not in names and {"concept 30", "concept 3"} <= names, names
+        # Unused prefetched entries hold at most a tenth of the L1 (2 here): more L2 hits
+        # prefetch more, the oldest unused go first, and what was looked up stays.
+        for i in range(10, 16):
+            assert cache.get_sync(f"concept {i}", "pf") == vec(i)
+            assert cache.wait_prefetched()
+        pre = cache._l1.prefetched
+        assert 0 < len(pre) <= 2 and all(k in cache._l1.entries for k in pre)
+        looked_up = {"concept 30", "concept 3"} | {f"concept {i}" for i in range(10, 16)}
+        assert looked_up <= l1_names(cache)
     finally:
         cache.close()
 
