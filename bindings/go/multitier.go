@@ -32,6 +32,12 @@ type MultiTierOptions struct {
 	// invalidations (CLIENT TRACKING on BCAST PREFIX <namespace>, RESP3) and the L1 is only
 	// used while that connection is up.
 	NoTracking bool
+	// Prefetch, when > 0, turns semantic prefetch on: after an L2 hit, that many entries
+	// the shard offers (ANALYTICS NEXT) are brought into L1 in the background; unused
+	// prefetched entries hold at most a tenth of L1. Off by default.
+	Prefetch int
+	// PrefetchQueue bounds the prefetches waiting (64 when 0); a full queue drops offers.
+	PrefetchQueue int
 }
 
 // MultiTier is the seed's two-tier cache: an L1 in this process (the embedded engine, an
@@ -55,6 +61,8 @@ type MultiTier struct {
 	invalidations, flushes atomic.Uint64
 	// Entries Warmup and WarmupConcept put in L1.
 	warmed atomic.Uint64
+	// The prefetch; nil when off.
+	prefetch *prefetcher
 }
 
 type pendingEntry struct {
@@ -82,6 +90,18 @@ func NewMultiTier(opts MultiTierOptions) (*MultiTier, error) {
 		return nil, err
 	}
 	m := &MultiTier{l1: l1, l2: l2, maxSize: opts.L1MaxSize, pending: map[string]*pendingEntry{}}
+	if opts.Prefetch < 0 || opts.Prefetch > 1000 || opts.PrefetchQueue < 0 {
+		_ = l2.Close()
+		_ = l1.Close()
+		return nil, badInput("Prefetch must be from 0 to 1000 and PrefetchQueue not negative, got %d and %d", opts.Prefetch, opts.PrefetchQueue)
+	}
+	if opts.Prefetch > 0 {
+		q := opts.PrefetchQueue
+		if q == 0 {
+			q = 64
+		}
+		m.startPrefetch(opts.Prefetch, q)
+	}
 	if !opts.NoTracking {
 		m.coherent = startTracker(l2, m.invalidate)
 	}
@@ -141,6 +161,7 @@ func (m *MultiTier) Client() *Client { return m.l2 }
 
 // Close stops the invalidation connection and closes both tiers.
 func (m *MultiTier) Close() error {
+	m.stopPrefetch()
 	if m.coherent != nil {
 		m.coherent.stop()
 	}
@@ -311,6 +332,7 @@ func (m *MultiTier) get(ctx context.Context, text, model string, o getOptions) (
 	if m.usable() {
 		if at, v, ok := m.l1Get(key); ok && (o.maxAge == 0 || !tooOld(at, o.maxAge, time.Now())) {
 			m.l1Hits.Add(1)
+			m.prefetchUsed(key, true)
 			return v, true, nil
 		}
 	}
@@ -320,7 +342,12 @@ func (m *MultiTier) get(ctx context.Context, text, model string, o getOptions) (
 	if found {
 		value = l1Value(e.cachedAt, e.vec)
 	}
-	m.finish(key, epoch, value, e.ttl)
+	if m.finish(key, epoch, value, e.ttl) {
+		m.prefetchUsed(key, false)
+	}
+	if found {
+		m.offerPrefetch(m.l2.SetKey(model), ElementName(text))
+	}
 	return e.vec, found, err
 }
 
@@ -417,6 +444,8 @@ type L1Stats struct {
 type MultiTierStats struct {
 	L1 L1Stats     `json:"l1"`
 	L2 ClientStats `json:"l2"`
+	// Prefetch describes the semantic prefetch (zero when off).
+	Prefetch PrefetchStats `json:"prefetch"`
 	// TotalHitRate is (L1 hits + L2 hits) over all lookups.
 	TotalHitRate float64 `json:"total_hit_rate"`
 	Backend      string  `json:"backend"`
@@ -433,8 +462,9 @@ func (m *MultiTier) Stats() MultiTierStats {
 		L1: L1Stats{Size: size, MaxSize: m.maxSize, Utilization: float64(size) / float64(m.maxSize),
 			Hits: m.l1Hits.Load(), Warmed: m.warmed.Load(), Tracking: TrackingOff, Invalidations: m.invalidations.Load(),
 			Flushes: m.flushes.Load()},
-		L2:      l2,
-		Backend: "100% Sutra Native",
+		L2:       l2,
+		Prefetch: m.prefetchStats(),
+		Backend:  "100% Sutra Native",
 	}
 	if t := m.coherent; t != nil {
 		s.L1.Tracking, s.L1.Coherent = t.state(), t.healthy.Load()

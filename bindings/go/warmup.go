@@ -136,6 +136,13 @@ func hotNames(reply any) ([]string, error) {
 // hottest first), as Get would promote them (coherent: an entry invalidated while in flight
 // is not kept).
 func (m *MultiTier) load(ctx context.Context, set string, names []string, batch int) (int, error) {
+	n, err := m.fetchInto(ctx, set, names, batch, nil)
+	m.warmed.Add(uint64(n))
+	return n, err
+}
+
+// fetchInto is load's body; put is called with each key that entered L1.
+func (m *MultiTier) fetchInto(ctx context.Context, set string, names []string, batch int, put func(string)) (int, error) {
 	if batch <= 0 {
 		batch = 256
 	}
@@ -207,9 +214,11 @@ func (m *MultiTier) load(ctx context.Context, set string, names []string, batch 
 			}
 			if m.finish(keys[i], epochs[i], value, ttl) {
 				loaded++
+				if put != nil {
+					put(keys[i])
+				}
 			}
 		}
 	}
-	m.warmed.Add(uint64(loaded))
 	return loaded, nil
 }

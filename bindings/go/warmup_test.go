@@ -3,6 +3,7 @@ package sutracache
 import (
 	"fmt"
 	"testing"
+	"time"
 )
 
 func warmVec(i int) []float32 { return []float32{1, float32(i % 7), float32(i/7) + 0.5, 0.25} }
@@ -80,5 +81,45 @@ func TestWarmupFillsL1WithTheHottestConceptsOneRoundTripPerBatch(t *testing.T) {
 	}
 	if _, err := t3.WarmupConcept(ctx, "x", "m", -1); err == nil {
 		t.Fatal("negative neighbours accepted")
+	}
+}
+
+func TestPrefetchAfterAnL2HitBringsInWhatWasLookedUpNext(t *testing.T) {
+	port := sutraServer(t)
+	ctx := testCtx(t)
+	c := newTestClient(t, ClientOptions{Addr: addr(port)})
+	for i := 0; i < 40; i++ {
+		if err := c.Set(ctx, fmt.Sprintf("concept %d", i), warmVec(i), "pf", 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for r := 0; r < 4; r++ { // other clients: concept 3 is asked right after concept 30
+		for _, i := range []int{30, 3} {
+			if _, found, err := c.Get(ctx, fmt.Sprintf("concept %d", i), "pf"); err != nil || !found {
+				t.Fatal(found, err)
+			}
+		}
+	}
+	m := newTestMultiTier(t, MultiTierOptions{L1MaxSize: 20, Client: ClientOptions{Addr: addr(port)}, NoTracking: true, Prefetch: 2})
+	if _, found, err := m.Get(ctx, "concept 30", "pf"); err != nil || !found {
+		t.Fatal(found, err)
+	}
+	if !m.WaitPrefetched(20 * time.Second) {
+		t.Fatal("prefetch never finished")
+	}
+	before := m.Stats().L2.TotalRequests
+	if v, found, err := m.Get(ctx, "concept 3", "pf"); err != nil || !found || v[1] != warmVec(3)[1] {
+		t.Fatal(v, found, err)
+	}
+	s := m.Stats()
+	if s.L2.TotalRequests != before || s.Prefetch.Hits != 1 || s.Prefetch.Entries != 2 || s.Prefetch.RoundTrips != 2 {
+		t.Fatalf("concept 3 was not prefetched: %+v", s.Prefetch)
+	}
+	if _, err := NewMultiTier(MultiTierOptions{Client: ClientOptions{Addr: addr(port)}, Prefetch: -1}); err == nil {
+		t.Fatal("Prefetch -1 accepted")
+	}
+	off := newTestMultiTier(t, MultiTierOptions{Client: ClientOptions{Addr: addr(port)}, NoTracking: true})
+	if off.Stats().Prefetch != (PrefetchStats{}) || !off.WaitPrefetched(time.Second) {
+		t.Fatal("prefetch is not off by default")
 	}
 }
