@@ -265,3 +265,73 @@ fn eviction_work_does_not_grow_with_the_number_of_entries() {
     assert_eq!(e.key_type(b"k1"), None);
     assert!(e.key_type(b"k2").is_some());
 }
+
+#[test]
+fn lowering_the_caps_while_serving_evicts_down_to_them_at_once() {
+    let (e, _) = engine(0, 0, EvictionPolicy::Lru);
+    for i in 0..10 {
+        put(&e, &format!("k{i}")).unwrap();
+    }
+    e.get(b"k0").unwrap(); // k0 is the most recent now
+    assert_eq!((e.max_entries(), e.max_bytes()), (0, 0));
+    e.set_max_entries(4);
+    assert_eq!(e.max_entries(), 4);
+    assert_eq!(e.stats().total.entries, 4, "evicted before returning");
+    for k in ["k0", "k7", "k8", "k9"] {
+        assert!(e.key_type(k.as_bytes()).is_some(), "{k} kept (most recent)");
+    }
+    let bytes = e.stats().total.bytes;
+    e.set_max_bytes(bytes / 2);
+    assert_eq!(e.max_bytes(), bytes / 2);
+    assert!(e.stats().total.bytes <= bytes / 2);
+    assert!(e.stats().total.entries < 4);
+    // Raising the caps (0 = none) lets writes grow again.
+    e.set_max_entries(0);
+    e.set_max_bytes(0);
+    for i in 0..10 {
+        put(&e, &format!("n{i}")).unwrap();
+    }
+    assert!(e.stats().total.entries >= 10);
+}
+
+#[test]
+fn a_policy_changed_while_serving_governs_the_next_write_at_a_cap() {
+    let (e, _) = engine(3, 0, EvictionPolicy::Lru);
+    for k in ["a", "b", "c"] {
+        put(&e, k).unwrap();
+    }
+    e.set_eviction_policy(EvictionPolicy::NoEviction);
+    assert_eq!(e.eviction_policy(), EvictionPolicy::NoEviction);
+    assert!(matches!(put(&e, "d"), Err(Error::OutOfMemory { .. })));
+    // LFU ranks by the counters kept under the other policies: the read ones stay.
+    e.set_eviction_policy(EvictionPolicy::Lfu);
+    for _ in 0..50 {
+        e.get(b"a").unwrap();
+        e.get(b"c").unwrap();
+    }
+    put(&e, "d").unwrap();
+    assert_eq!(e.key_type(b"b"), None, "the cold one went");
+    // Back to LRU: its access order is rebuilt from the last accesses, whatever LFU did.
+    e.set_eviction_policy(EvictionPolicy::Lru);
+    e.get(b"a").unwrap();
+    e.get(b"d").unwrap();
+    put(&e, "e").unwrap();
+    assert_eq!(e.key_type(b"c"), None, "c was the least recently used");
+    for k in ["a", "d", "e"] {
+        assert!(e.key_type(k.as_bytes()).is_some(), "{k} kept");
+    }
+}
+
+#[test]
+fn a_default_ttl_changed_while_serving_applies_to_later_writes_only() {
+    let (e, _) = engine(0, 0, EvictionPolicy::Lru);
+    put(&e, "before").unwrap();
+    e.set_default_ttl_ms(60_000);
+    assert_eq!(e.default_ttl_ms(), 60_000);
+    put(&e, "after").unwrap();
+    assert_eq!(e.ttl(b"before"), TtlState::NoExpiry);
+    assert_eq!(e.ttl(b"after"), TtlState::ExpiresInMs(60_000));
+    e.set_default_ttl_ms(0);
+    put(&e, "later").unwrap();
+    assert_eq!(e.ttl(b"later"), TtlState::NoExpiry);
+}

@@ -10,7 +10,7 @@ use std::thread::JoinHandle;
 
 use parking_lot::Mutex;
 
-use super::config::{EngineConfig, SyncPolicy};
+use super::config::{EngineConfig, EvictionPolicy, SyncPolicy};
 use super::durable::{recover, Durability, Durable, RecoveryReport};
 use super::types::*;
 use super::warm::{self, WarmState, WarmStatus};
@@ -448,6 +448,49 @@ impl Engine {
         self.store.now_ms()
     }
 
+    /// The cap on accounted bytes in force; 0 = none (shared by every database).
+    pub fn max_bytes(&self) -> u64 {
+        self.store.cfg.live.max_bytes()
+    }
+
+    /// Changes the byte cap while serving (Redis's `CONFIG SET maxmemory`); 0 = none. Under
+    /// a lower cap the engine evicts by its policy before returning (under `noeviction`,
+    /// later writes that need room fail instead).
+    pub fn set_max_bytes(&self, bytes: u64) {
+        self.store.set_max_bytes(bytes);
+    }
+
+    /// The cap on entries (blob keys, hashes and vector-set elements) in force; 0 = none.
+    pub fn max_entries(&self) -> u64 {
+        self.store.cfg.live.max_entries()
+    }
+
+    /// Changes the entry cap while serving, evicting as [`Engine::set_max_bytes`] does.
+    pub fn set_max_entries(&self, entries: u64) {
+        self.store.set_max_entries(entries);
+    }
+
+    /// The eviction policy in force.
+    pub fn eviction_policy(&self) -> EvictionPolicy {
+        self.store.cfg.live.policy()
+    }
+
+    /// Changes the eviction policy while serving (`CONFIG SET maxmemory-policy`): the new
+    /// policy ranks entries by the access ticks and LFU counters kept under any policy.
+    pub fn set_eviction_policy(&self, policy: EvictionPolicy) {
+        self.store.set_eviction_policy(policy);
+    }
+
+    /// The TTL given to writes that name none, in ms; 0 = none.
+    pub fn default_ttl_ms(&self) -> u64 {
+        self.store.cfg.live.default_ttl_ms()
+    }
+
+    /// Changes the TTL of later writes that name none (entries already written keep theirs).
+    pub fn set_default_ttl_ms(&self, ms: u64) {
+        self.store.set_default_ttl_ms(ms);
+    }
+
     /// Storage mode of a vector set created by an add that names none
     /// ([`EngineConfig::default_storage_mode`]).
     pub fn default_storage_mode(&self) -> StorageMode {
@@ -497,7 +540,7 @@ impl Engine {
         current: Option<u64>,
     ) -> Result<u64> {
         let default = || {
-            let ttl = self.cfg.default_ttl_ms;
+            let ttl = self.store.cfg.live.default_ttl_ms();
             if ttl == 0 {
                 0
             } else {

@@ -427,7 +427,7 @@ impl Engine {
                 });
             }
         }
-        if self.store.cfg.eviction_policy == super::EvictionPolicy::NoEviction {
+        if self.store.cfg.live.policy() == super::EvictionPolicy::NoEviction {
             let bytes: u64 = pairs
                 .iter()
                 .map(|(k, v)| blob_bytes(k.len(), v.len()))

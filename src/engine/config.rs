@@ -130,10 +130,13 @@ impl EngineConfig {
     /// What the store needs of it: its caps, eviction policy, clock and work sizes.
     pub(crate) fn store_config(&self) -> crate::store::StoreConfig {
         crate::store::StoreConfig {
-            max_entries: self.max_entries,
+            live: crate::store::Live::new(
+                self.max_entries,
+                self.max_bytes,
+                self.eviction_policy,
+                self.default_ttl_ms,
+            ),
             databases: self.databases,
-            max_bytes: self.max_bytes,
-            eviction_policy: self.eviction_policy,
             clock: self.clock.clone(),
             snapshot_piece_bytes: self.snapshot_piece_bytes,
             index_min_elements: self.index_min_elements,

@@ -28,31 +28,33 @@ const LFU_EXHAUSTIVE: u64 = 64;
 impl Store {
     fn over_caps(&self) -> bool {
         let c = &self.counters;
-        (self.cfg.max_entries > 0 && c.entries.load(Ordering::Relaxed) > self.cfg.max_entries)
-            || (self.cfg.max_bytes > 0 && c.bytes.load(Ordering::Relaxed) > self.cfg.max_bytes)
+        let (max_entries, max_bytes) = (self.cfg.live.max_entries(), self.cfg.live.max_bytes());
+        (max_entries > 0 && c.entries.load(Ordering::Relaxed) > max_entries)
+            || (max_bytes > 0 && c.bytes.load(Ordering::Relaxed) > max_bytes)
     }
 
     /// Under `noeviction`: fails when adding `entries` / `bytes` would pass a cap.
     pub fn check_room(&self, entries: u64, bytes: u64) -> Result<()> {
         // A replayed write was accepted when it was made.
-        if self.cfg.eviction_policy != EvictionPolicy::NoEviction || self.recovering() {
+        if self.cfg.live.policy() != EvictionPolicy::NoEviction || self.recovering() {
             return Ok(());
         }
         let c = &self.counters;
+        let (max_entries, max_bytes) = (self.cfg.live.max_entries(), self.cfg.live.max_bytes());
         if entries > 0
-            && self.cfg.max_entries > 0
-            && c.entries.load(Ordering::Relaxed) + entries > self.cfg.max_entries
+            && max_entries > 0
+            && c.entries.load(Ordering::Relaxed) + entries > max_entries
         {
             return Err(Error::OutOfMemory {
-                cap: format!("max_entries={}", self.cfg.max_entries),
+                cap: format!("max_entries={}", max_entries),
             });
         }
         if bytes > 0
-            && self.cfg.max_bytes > 0
-            && c.bytes.load(Ordering::Relaxed) + bytes > self.cfg.max_bytes
+            && max_bytes > 0
+            && c.bytes.load(Ordering::Relaxed) + bytes > max_bytes
         {
             return Err(Error::OutOfMemory {
-                cap: format!("max_bytes={}", self.cfg.max_bytes),
+                cap: format!("max_bytes={}", max_bytes),
             });
         }
         Ok(())
@@ -76,7 +78,7 @@ impl Store {
             if self.reclaim_earliest_expired() {
                 continue;
             }
-            let done = match self.cfg.eviction_policy {
+            let done = match self.cfg.live.policy() {
                 EvictionPolicy::Lru => self.evict_lru(to),
                 EvictionPolicy::Lfu => self.evict_lfu(to),
                 EvictionPolicy::NoEviction => false,

@@ -12,6 +12,7 @@ mod evict;
 pub(crate) mod feed;
 mod hash;
 mod log;
+mod live;
 mod meta;
 mod params;
 mod persist;
@@ -34,6 +35,7 @@ pub(crate) use crate::glob::glob_match;
 pub(crate) use apply::HASH_OVERHEAD;
 pub(crate) use feed::{Change, ChangeCause, ChangeFeed, ChangeSink};
 pub(crate) use hash::HashValue;
+pub(crate) use live::Live;
 pub(crate) use log::{Appends, Log};
 pub(crate) use meta::AccessMeta;
 pub(crate) use params::project;
@@ -86,14 +88,11 @@ pub(crate) struct GlobalCounters {
 
 /// What the store is configured with (the engine derives it from its own configuration).
 pub(crate) struct StoreConfig {
-    /// Cap on entries (blob keys plus elements); 0 = none.
-    pub max_entries: u64,
+    /// Caps (entries: blob keys plus elements; accounted bytes), what happens at one, and
+    /// the default TTL: changeable while serving ([`live`]).
+    pub live: live::Live,
     /// Number of databases (each names a keyspace, [`Store::keyspace_of`]).
     pub databases: u32,
-    /// Cap on accounted bytes; 0 = none.
-    pub max_bytes: u64,
-    /// What happens at a cap.
-    pub eviction_policy: EvictionPolicy,
     /// The clock of TTLs and LFU decay.
     pub clock: Arc<dyn Clock>,
     /// Bytes a snapshot copies per hold of a shard's read lock.
@@ -273,7 +272,7 @@ impl Store {
         now: &LazyNow<'_>,
     ) {
         let tick = self.next_tick();
-        match self.cfg.eviction_policy {
+        match self.cfg.live.policy() {
             EvictionPolicy::Lru => {
                 meta.tick.store(tick, Ordering::Relaxed);
                 let mut log = shard.access.lock();
@@ -661,10 +660,8 @@ mod tests {
     #[test]
     fn the_set_registry_stays_within_twice_the_live_sets_when_nothing_ticks() {
         let store = Store::new(StoreConfig {
-            max_entries: 0,
+            live: Default::default(),
             databases: 16,
-            max_bytes: 0,
-            eviction_policy: Default::default(),
             clock: Arc::new(crate::vocab::SystemClock),
             snapshot_piece_bytes: 4 << 20,
             index_min_elements: 1_000,

@@ -653,10 +653,8 @@ mod tests {
 
     fn config() -> crate::store::StoreConfig {
         crate::store::StoreConfig {
-            max_entries: 0,
+            live: Default::default(),
             databases: 16,
-            max_bytes: 0,
-            eviction_policy: Default::default(),
             clock: Arc::new(crate::vocab::SystemClock),
             snapshot_piece_bytes: 4 << 20,
             index_min_elements: 1_000,

@@ -75,7 +75,7 @@ impl Engine {
         self.check_key(key)?;
         let (h, shard) = self.locate(key);
         let now = self.store.now_ms();
-        let lfu = self.store.cfg.eviction_policy == EvictionPolicy::Lfu;
+        let lfu = self.store.cfg.live.policy() == EvictionPolicy::Lfu;
         let data = shard.data.read();
         let Some(entry) = data.find(h, self.ks(), key).and_then(|s| data.entry(s)) else {
             return Ok(None);
