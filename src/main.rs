@@ -1,6 +1,6 @@
 //! The `sutra-cache` command.
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 mod cli;
 use sutra_cache::server::ServerConfig;
@@ -49,8 +49,28 @@ struct HealthArgs {
     timeout: f64,
 }
 
+/// The command line; for `serve --config FILE`, parsed again with the file's settings as
+/// defaults (a flag, then an environment variable, wins over the file).
+fn parse() -> Result<Cli, clap::Error> {
+    let cli = Cli::try_parse()?;
+    let Command::Serve(config) = &cli.command else {
+        return Ok(cli);
+    };
+    let Some(path) = config.config.clone() else {
+        return Ok(cli);
+    };
+    let serve = Cli::command()
+        .find_subcommand("serve")
+        .cloned()
+        .expect("serve is a subcommand");
+    let serve = ServerConfig::with_config_file(serve, &path)
+        .map_err(|e| Cli::command().error(clap::error::ErrorKind::InvalidValue, e))?;
+    let cmd = Cli::command().mut_subcommand("serve", |_| serve);
+    Cli::from_arg_matches(&cmd.try_get_matches()?)
+}
+
 fn main() -> std::process::ExitCode {
-    let cli = match Cli::try_parse() {
+    let cli = match parse() {
         Ok(cli) => cli,
         Err(e) => {
             let _ = e.print();
@@ -65,9 +85,7 @@ fn main() -> std::process::ExitCode {
     };
     match cli.command {
         Command::Serve(config) => {
-            let filter = tracing_subscriber::EnvFilter::try_new(&config.log_filter)
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-            tracing_subscriber::fmt().with_env_filter(filter).init();
+            sutra_cache::server::logging::init(config.log_format, &config.log_filter);
             sutra_cache::server::serve(*config)
         }
         Command::Health(a) => {

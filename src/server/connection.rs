@@ -53,6 +53,7 @@ pub async fn serve(stream: TcpStream, shared: Arc<Shared>, shutdown: watch::Rece
         ..ClientInfo::default()
     });
     let _listed = shared.clients.register(info.clone());
+    tracing::debug!(client = info.id, addr = %info.addr, "client connected");
     let mut client = Client {
         info,
         authenticated: shared.config.password().is_none(),
@@ -61,6 +62,7 @@ pub async fn serve(stream: TcpStream, shared: Arc<Shared>, shutdown: watch::Rece
     serve_client(stream, &shared, shutdown, &mut client, &mut pushes).await;
     cmd::unwatch_all(&shared, &mut client);
     cmd::leave(&shared, &mut client);
+    tracing::debug!(client = client.info.id, "client left");
 }
 
 async fn serve_client(

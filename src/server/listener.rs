@@ -86,7 +86,7 @@ pub async fn run(
                 shared.stats.total_connections.fetch_add(1, Relaxed);
                 let now = shared.stats.connected_clients.fetch_add(1, Relaxed);
                 let slot = ClientSlot(shared.clone());
-                if now >= shared.config.maxclients {
+                if now >= shared.live.maxclients.load(Relaxed) {
                     shared.stats.rejected_connections.fetch_add(1, Relaxed);
                     tasks.spawn(async move {
                         let _slot = slot;

@@ -4,6 +4,7 @@
 mod clients;
 mod cluster;
 mod cmd;
+mod cmdstats;
 mod config;
 mod config_values;
 mod connection;
@@ -12,10 +13,12 @@ pub(crate) mod fuzzing;
 mod http;
 mod http_analytics;
 mod listener;
+pub mod logging;
 mod metrics;
 mod probe;
 mod reply;
 mod shared;
+mod slowlog;
 mod tracking;
 mod tx;
 

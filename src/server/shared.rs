@@ -6,8 +6,10 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use super::clients::Clients;
 use super::cluster::ClusterState;
+use super::cmdstats::CommandStats;
 use super::config::{ServerConfig, WriteOffload};
 use super::frame::FrameLimits;
+use super::slowlog::SlowLog;
 use super::tracking::{PubSub, Tracking};
 use super::tx::Transactions;
 use crate::{Engine, SyncPolicy};
@@ -52,6 +54,22 @@ pub struct Shared {
     /// Kept and reported only: every command runs on the server's workers here, so there
     /// is no background VSIM/VADD CAS thread for it to turn off.
     pub vset_force_single_threaded: AtomicBool,
+    /// Per-command calls, times and latency histograms (INFO commandstats/latencystats).
+    pub cmdstats: CommandStats,
+    /// SLOWLOG.
+    pub slowlog: SlowLog,
+    /// The server's settings CONFIG SET changes (the engine keeps its own).
+    pub live: LiveSettings,
+}
+
+/// Server settings changeable while serving (CONFIG SET); they start as configured.
+pub struct LiveSettings {
+    /// Most simultaneous clients.
+    pub maxclients: AtomicUsize,
+    /// `maxmemory` was changed by CONFIG SET (INFO's `maxmemory_source:config`).
+    pub maxmemory_set: AtomicBool,
+    /// The log filter in force (EnvFilter syntax) and, when set by `loglevel`, its Redis name.
+    pub log: parking_lot::Mutex<(String, Option<&'static str>)>,
 }
 
 impl ServerStats {
@@ -95,6 +113,13 @@ impl Shared {
             pubsub: PubSub::default(),
             cluster: ClusterState::off(),
             vset_force_single_threaded: AtomicBool::new(false),
+            cmdstats: CommandStats::default(),
+            slowlog: SlowLog::default(),
+            live: LiveSettings {
+                maxclients: AtomicUsize::new(config.maxclients),
+                maxmemory_set: AtomicBool::new(false),
+                log: parking_lot::Mutex::new((config.log_filter.clone(), None)),
+            },
             clients,
             engine,
             config,

@@ -49,10 +49,7 @@ impl Store {
                 cap: format!("max_entries={}", max_entries),
             });
         }
-        if bytes > 0
-            && max_bytes > 0
-            && c.bytes.load(Ordering::Relaxed) + bytes > max_bytes
-        {
+        if bytes > 0 && max_bytes > 0 && c.bytes.load(Ordering::Relaxed) + bytes > max_bytes {
             return Err(Error::OutOfMemory {
                 cap: format!("max_bytes={}", max_bytes),
             });

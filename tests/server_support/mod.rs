@@ -141,6 +141,19 @@ pub fn f32le(v: &[f32]) -> Vec<u8> {
 }
 
 impl Conn {
+    /// A connection to a server started some other way (the binary).
+    pub fn to(addr: SocketAddr) -> Conn {
+        let s = TcpStream::connect(addr).expect("connect");
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        s.set_nodelay(true).unwrap();
+        Conn { s }
+    }
+
+    /// This side's address (what the server lists as the client's `addr`).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.s.local_addr().expect("connected")
+    }
+
     pub fn send(&mut self, input: &[u8]) {
         self.s.write_all(input).expect("write");
     }

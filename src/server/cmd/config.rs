@@ -1,37 +1,60 @@
 //! CONFIG GET/SET/RESETSTAT and its parameter table.
 
+use std::sync::atomic::Ordering::Relaxed;
+
 use bytes::Bytes;
 
 use super::{is, CmdError, CmdResult, Ctx};
 use crate::glob::glob_match;
+use crate::server::logging;
 
 const CONFIG_HELP: &[&str] = &[
     "CONFIG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
     "GET <pattern>",
     "    Return parameters matching the glob-like <pattern> and their values.",
+    "SET <directive> <value>",
+    "    Set the configuration <directive> to <value>.",
     "RESETSTAT",
     "    Reset statistics reported by the INFO command.",
     "HELP",
     "    Print this help.",
-    "SET <parameter> <value>",
-    "    Set vset-force-single-threaded-execution (yes|no); the other parameters are set",
-    "    at start, by flags and environment variables. REWRITE is not supported.",
+    "(CONFIG SET changes maxmemory, maxmemory-policy, maxclients, max-concepts,",
+    "default-ttl-seconds, loglevel, log, slowlog-log-slower-than, slowlog-max-len,",
+    "latency-tracking, latency-tracking-info-percentiles and",
+    "vset-force-single-threaded-execution until restart; the",
+    "others are set at start by flags, environment or --config. No REWRITE.)",
 ];
 
-fn config_params(ctx: &Ctx<'_>) -> Vec<(&'static str, String)> {
-    let c = &ctx.shared.config;
-    let policy = match c.eviction_policy {
+/// Redis's name of an eviction policy.
+fn policy_name(p: crate::EvictionPolicy) -> &'static str {
+    match p {
         crate::EvictionPolicy::Lru => "allkeys-lru",
         crate::EvictionPolicy::Lfu => "allkeys-lfu",
         crate::EvictionPolicy::NoEviction => "noeviction",
-    };
+    }
+}
+
+fn config_params(ctx: &Ctx<'_>) -> Vec<(&'static str, String)> {
+    let sh = ctx.shared;
+    let c = &sh.config;
+    let (log_filter, log_level) = sh.live.log.lock().clone();
+    let percentiles: Vec<String> = sh
+        .cmdstats
+        .percentiles
+        .read()
+        .iter()
+        .map(|&p| crate::server::cmdstats::percentile_label(p))
+        .collect();
     vec![
         ("port", c.port.to_string()),
         ("bind", c.bind.to_string()),
         ("dir", c.storage_path.display().to_string()),
-        ("maxmemory", c.effective_maxmemory().to_string()),
-        ("maxmemory-policy", policy.to_string()),
-        ("maxclients", c.maxclients.to_string()),
+        ("maxmemory", sh.engine.max_bytes().to_string()),
+        (
+            "maxmemory-policy",
+            policy_name(sh.engine.eviction_policy()).to_string(),
+        ),
+        ("maxclients", sh.live.maxclients.load(Relaxed).to_string()),
         ("timeout", c.idle_timeout_seconds.to_string()),
         ("proto-max-bulk-len", c.proto_max_bulk_len.to_string()),
         (
@@ -53,8 +76,11 @@ fn config_params(ctx: &Ctx<'_>) -> Vec<(&'static str, String)> {
             }
             .to_string(),
         ),
-        ("max-concepts", c.max_concepts.to_string()),
-        ("default-ttl-seconds", c.default_ttl().to_string()),
+        ("max-concepts", sh.engine.max_entries().to_string()),
+        (
+            "default-ttl-seconds",
+            (sh.engine.default_ttl_ms() / 1000).to_string(),
+        ),
         ("wal-sync-interval-ms", c.wal_sync_interval_ms.to_string()),
         ("cache-mode", yes_no(c.cache_role())),
         ("vector-storage", c.vector_storage.name().to_string()),
@@ -66,23 +92,259 @@ fn config_params(ctx: &Ctx<'_>) -> Vec<(&'static str, String)> {
         (HNSW_MAX_THREADS, vset_threads(c).to_string()),
         (
             FORCE_SINGLE_THREADED,
-            yes_no(
-                ctx.shared
-                    .vset_force_single_threaded
-                    .load(std::sync::atomic::Ordering::Relaxed),
-            ),
+            yes_no(sh.vset_force_single_threaded.load(Relaxed)),
         ),
+        (
+            "loglevel",
+            log_level
+                .unwrap_or_else(|| logging::redis_level_of(&log_filter))
+                .to_string(),
+        ),
+        ("log", log_filter),
+        (
+            "log-format",
+            format!("{:?}", c.log_format).to_ascii_lowercase(),
+        ),
+        (
+            "slowlog-log-slower-than",
+            sh.slowlog.slower_than.load(Relaxed).to_string(),
+        ),
+        (
+            "slowlog-max-len",
+            sh.slowlog.max_len.load(Relaxed).to_string(),
+        ),
+        (
+            "latency-tracking",
+            yes_no(sh.cmdstats.latency_tracking.load(Relaxed)),
+        ),
+        ("latency-tracking-info-percentiles", percentiles.join(" ")),
     ]
 }
+
+/// A parsed CONFIG SET change, applied only once every pair of the call parsed.
+enum Change {
+    MaxMemory(u64),
+    Policy(crate::EvictionPolicy),
+    MaxClients(usize),
+    MaxConcepts(u64),
+    DefaultTtl(u64),
+    LogLevel(&'static str, &'static str),
+    Log(String),
+    SlowerThan(i64),
+    SlowlogMaxLen(usize),
+    LatencyTracking(bool),
+    Percentiles(Vec<f64>),
+    ForceSingleThreaded(bool),
+}
+
+/// The parameters CONFIG SET changes ([`parse_change`] parses each one's value).
+const SETTABLE: &[&str] = &[
+    "maxmemory",
+    "maxmemory-policy",
+    "maxclients",
+    "max-concepts",
+    "default-ttl-seconds",
+    "loglevel",
+    "log",
+    "slowlog-log-slower-than",
+    "slowlog-max-len",
+    "latency-tracking",
+    "latency-tracking-info-percentiles",
+    FORCE_SINGLE_THREADED,
+];
+
+/// Whether CONFIG SET may change parameter `name` (lower case).
+fn settable(name: &str) -> bool {
+    SETTABLE.contains(&name)
+}
+
+/// Parses one `CONFIG SET name value` pair of a settable parameter: `Ok(None)` when `name`
+/// is not one (read-only or unknown), `Err(why)` when its value is refused.
+fn parse_change(name: &str, value: &[u8]) -> Result<Option<Change>, String> {
+    let text = std::str::from_utf8(value).unwrap_or("");
+    let int = |min: i64| -> Result<i64, String> {
+        let n = crate::server::frame::parse_i64(value)
+            .ok_or("argument couldn't be parsed into an integer")?;
+        if n < min {
+            return Err(format!(
+                "argument must be between {min} and {} inclusive",
+                i64::MAX
+            ));
+        }
+        Ok(n)
+    };
+    let one_of = |options: &[&str]| {
+        format!(
+            "argument(s) must be one of the following: {}",
+            options.join(", ")
+        )
+    };
+    Ok(Some(match name {
+        "maxmemory" => Change::MaxMemory(
+            crate::server::config::parse_bytes(text)
+                .map_err(|_| "argument must be a memory value")?,
+        ),
+        "maxmemory-policy" => {
+            const POLICIES: [&str; 3] = ["allkeys-lru", "allkeys-lfu", "noeviction"];
+            match text.to_ascii_lowercase().as_str() {
+                p @ ("allkeys-lru" | "allkeys-lfu" | "noeviction" | "lru" | "lfu") => {
+                    Change::Policy(p.parse().map_err(|_| one_of(&POLICIES))?)
+                }
+                _ => return Err(one_of(&POLICIES)),
+            }
+        }
+        "maxclients" => Change::MaxClients(int(1)? as usize),
+        "max-concepts" => Change::MaxConcepts(int(0)? as u64),
+        "default-ttl-seconds" => Change::DefaultTtl(int(0)? as u64),
+        "loglevel" => {
+            let names: Vec<&str> = logging::REDIS_LEVELS.iter().map(|(n, _)| *n).collect();
+            let lower = text.to_ascii_lowercase();
+            let &(level, filter) = logging::REDIS_LEVELS
+                .iter()
+                .find(|(n, _)| *n == lower)
+                .ok_or_else(|| one_of(&names))?;
+            Change::LogLevel(level, filter)
+        }
+        "log" => {
+            tracing_subscriber::EnvFilter::try_new(text)
+                .map_err(|e| format!("argument is not a log filter: {e}"))?;
+            Change::Log(text.to_string())
+        }
+        "slowlog-log-slower-than" => Change::SlowerThan(int(-1)?),
+        "slowlog-max-len" => Change::SlowlogMaxLen(int(0)? as usize),
+        "latency-tracking" => Change::LatencyTracking(yes_or_no(text)?),
+        FORCE_SINGLE_THREADED => Change::ForceSingleThreaded(yes_or_no(text)?),
+        "latency-tracking-info-percentiles" => {
+            let mut ps = Vec::new();
+            for word in text.split_whitespace() {
+                match word.parse::<f64>() {
+                    Ok(p) if (0.0..=100.0).contains(&p) => ps.push(p),
+                    _ => {
+                        return Err(
+                            "latency-tracking-info-percentiles arguments must be numbers \
+                             between 0 and 100, separated by spaces"
+                                .into(),
+                        )
+                    }
+                }
+            }
+            Change::Percentiles(ps)
+        }
+        _ => return Ok(None),
+    }))
+}
+
+/// Redis's boolean parameter value, case-insensitively.
+fn yes_or_no(text: &str) -> Result<bool, String> {
+    match text.to_ascii_lowercase().as_str() {
+        "yes" => Ok(true),
+        "no" => Ok(false),
+        _ => Err("argument must be 'yes' or 'no'".into()),
+    }
+}
+
+fn apply(ctx: &Ctx<'_>, change: Change) -> Result<(), String> {
+    let sh = ctx.shared;
+    match change {
+        Change::MaxMemory(b) => {
+            sh.engine.set_max_bytes(b);
+            sh.live.maxmemory_set.store(true, Relaxed);
+        }
+        Change::Policy(p) => sh.engine.set_eviction_policy(p),
+        Change::MaxClients(n) => sh.live.maxclients.store(n, Relaxed),
+        Change::MaxConcepts(n) => sh.engine.set_max_entries(n),
+        Change::DefaultTtl(s) => sh.engine.set_default_ttl_ms(s.saturating_mul(1000)),
+        Change::LogLevel(level, filter) => {
+            logging::set_filter(filter)?;
+            *sh.live.log.lock() = (filter.to_string(), Some(level));
+        }
+        Change::Log(filter) => {
+            logging::set_filter(&filter)?;
+            *sh.live.log.lock() = (filter, None);
+        }
+        Change::SlowerThan(us) => sh.slowlog.slower_than.store(us, Relaxed),
+        Change::SlowlogMaxLen(n) => sh.slowlog.set_max_len(n),
+        Change::LatencyTracking(on) => sh.cmdstats.latency_tracking.store(on, Relaxed),
+        Change::Percentiles(ps) => *sh.cmdstats.percentiles.write() = ps,
+        Change::ForceSingleThreaded(on) => sh.vset_force_single_threaded.store(on, Relaxed),
+    }
+    Ok(())
+}
+
+/// CONFIG SET name value [name value ...]: every pair is checked before any is applied, and
+/// the errors are Redis's (unknown name, immutable parameter, bad value, duplicate).
+fn config_set(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
+    if args.len() % 2 != 0 {
+        return Err(CmdError(
+            "ERR wrong number of arguments for 'config|set' command".into(),
+        ));
+    }
+    let known = config_params(ctx);
+    let failed = |name: &str, why: &str| {
+        CmdError::err(format!(
+            "CONFIG SET failed (possibly related to argument '{name}') - {why}"
+        ))
+    };
+    // As Redis: first the names (an unknown one wins; else the last immutable or repeated
+    // one), then the values; nothing is applied unless all of them pass.
+    let pairs: Vec<(String, &[u8], &[u8])> = args[2..]
+        .chunks(2)
+        .map(|p| {
+            (
+                String::from_utf8_lossy(&p[0]).to_ascii_lowercase(),
+                &p[0][..],
+                &p[1][..],
+            )
+        })
+        .collect();
+    let mut name_error: Option<(&[u8], &str)> = None;
+    for (i, (name, given, _)) in pairs.iter().enumerate() {
+        if !known.iter().any(|(n, _)| n == name) {
+            return Err(CmdError::err(format!(
+                "Unknown option or number of arguments for CONFIG SET - '{}'",
+                String::from_utf8_lossy(given)
+            )));
+        }
+        if !settable(name) {
+            name_error = Some((given, "can't set immutable config"));
+        }
+        if pairs[..i].iter().any(|(n, _, _)| n == name) {
+            name_error = Some((given, "duplicate parameter"));
+        }
+    }
+    if let Some((given, why)) = name_error {
+        return Err(failed(&String::from_utf8_lossy(given), why));
+    }
+    let mut changes = Vec::new();
+    let mut seen = Vec::new();
+    for (name, given, value) in &pairs {
+        match parse_change(name, value) {
+            Ok(Some(c)) => changes.push(c),
+            Ok(None) => {
+                return Err(failed(
+                    &String::from_utf8_lossy(given),
+                    "can't set immutable config",
+                ))
+            }
+            Err(why) => return Err(failed(&String::from_utf8_lossy(given), &why)),
+        }
+        seen.push(name.clone());
+    }
+    for (change, name) in changes.into_iter().zip(&seen) {
+        apply(ctx, change).map_err(|why| failed(name, &why))?;
+    }
+    ctx.out.ok();
+    Ok(())
+}
+
+/// Redis 8's vector-set setting: the most threads its VSIM and VADD CAS work runs on
+/// (immutable in Redis, default 32).
+const HNSW_MAX_THREADS: &str = "vectorset-hnsw-max-threads";
 
 /// Redis 8's mutable vector-set setting (`yes`/`no`, default `no`): in Redis it runs VSIM
 /// and VADD CAS on the main thread instead of a background one. Here every command runs on
 /// the server's workers, so the value is kept and reported and changes nothing.
 const FORCE_SINGLE_THREADED: &str = "vset-force-single-threaded-execution";
-
-/// Redis 8's vector-set setting: the most threads its VSIM and VADD CAS work runs on
-/// (immutable in Redis, default 32).
-const HNSW_MAX_THREADS: &str = "vectorset-hnsw-max-threads";
 
 /// The threads vector-set searches and adds run on here: the server's worker threads
 /// (`--threads`, 0 = one per core), as every command runs on them.
@@ -118,55 +380,11 @@ pub fn config(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
         }
         Ok(())
     } else if is(sub, "set") {
-        // Redis refuses to change an immutable parameter, naming it; the others are set at
-        // start here.
-        if let Some(p) = args[2..]
-            .iter()
-            .step_by(2)
-            .find(|p| is(p, HNSW_MAX_THREADS))
-        {
-            return Err(CmdError::err(format!(
-                "CONFIG SET failed (possibly related to argument '{}') - can't set immutable config",
-                String::from_utf8_lossy(p)
-            )));
-        }
-        // The settable vector-set parameter: every pair names it (Redis sets all the pairs
-        // of one CONFIG SET or none).
-        let pairs = &args[2..];
-        if pairs.len().is_multiple_of(2)
-            && pairs
-                .iter()
-                .step_by(2)
-                .all(|p| is(p, FORCE_SINGLE_THREADED))
-        {
-            let mut value = None;
-            for pair in pairs.chunks(2) {
-                value = Some(if is(&pair[1], "yes") {
-                    true
-                } else if is(&pair[1], "no") {
-                    false
-                } else {
-                    return Err(CmdError::err(format!(
-                        "CONFIG SET failed (possibly related to argument '{}') - argument must \
-                         be 'yes' or 'no'",
-                        String::from_utf8_lossy(&pair[0])
-                    )));
-                });
-            }
-            if let Some(v) = value {
-                ctx.shared
-                    .vset_force_single_threaded
-                    .store(v, std::sync::atomic::Ordering::Relaxed);
-            }
-            ctx.out.ok();
-            return Ok(());
-        }
-        Err(CmdError::err(
-            "CONFIG SET is not supported: restart the server with the flag or variable",
-        ))
+        config_set(ctx, args)
     } else if is(sub, "resetstat") {
         ctx.engine.reset_stats();
         ctx.shared.stats.reset();
+        ctx.shared.cmdstats.reset();
         ctx.out.ok();
         Ok(())
     } else if is(sub, "help") {

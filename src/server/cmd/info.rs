@@ -11,11 +11,13 @@ use super::{
 
 /// The text of INFO for the asked sections (all by default).
 pub fn info_text(ctx: &Ctx<'_>, sections: &[Bytes]) -> String {
-    let all = sections.is_empty()
-        || sections
-            .iter()
-            .any(|s| is(s, "all") || is(s, "everything") || is(s, "default"));
-    let want = |name: &str| all || sections.iter().any(|s| is(s, name));
+    // As Redis 7: no argument means `default`, which leaves out the per-command sections.
+    let default = sections.is_empty() || sections.iter().any(|s| is(s, "default"));
+    let all = sections.iter().any(|s| is(s, "all") || is(s, "everything"));
+    let want = |name: &str| {
+        all || (default && !matches!(name, "commandstats" | "latencystats"))
+            || sections.iter().any(|s| is(s, name))
+    };
     let sh = ctx.shared;
     let c = &sh.config;
     let st = &sh.stats;
@@ -53,7 +55,7 @@ pub fn info_text(ctx: &Ctx<'_>, sections: &[Bytes]) -> String {
             c.vector_dimension.map_or_else(|| "none".to_string(), |d| d.to_string()),
             c.vector_storage.name(),
             yes_no(c.protected_mode),
-            c.default_ttl(),
+            sh.engine.default_ttl_ms() / 1000,
         );
     }
     if want("clients") {
@@ -62,7 +64,7 @@ pub fn info_text(ctx: &Ctx<'_>, sections: &[Bytes]) -> String {
             t,
             "connected_clients:{}\r\nmaxclients:{}\r\n",
             st.connected_clients.load(Relaxed),
-            c.maxclients
+            sh.live.maxclients.load(Relaxed)
         );
     }
     if want("memory") {
@@ -74,12 +76,16 @@ pub fn info_text(ctx: &Ctx<'_>, sections: &[Bytes]) -> String {
              maxmemory_policy:{}\r\nmax_entries:{}\r\nentries:{}\r\n",
             engine.total.bytes,
             human_bytes(engine.total.bytes),
-            c.effective_maxmemory(),
-            human_bytes(c.effective_maxmemory()),
-            c.maxmemory_source(),
+            sh.engine.max_bytes(),
+            human_bytes(sh.engine.max_bytes()),
+            if sh.live.maxmemory_set.load(Relaxed) {
+                "config"
+            } else {
+                c.maxmemory_source()
+            },
             c.cgroup_memory_limit.unwrap_or(0),
-            c.eviction_policy,
-            c.max_concepts,
+            sh.engine.eviction_policy(),
+            sh.engine.max_entries(),
             engine.total.entries,
         );
     }
@@ -165,6 +171,23 @@ pub fn info_text(ctx: &Ctx<'_>, sections: &[Bytes]) -> String {
     if want("replication") {
         section(&mut t, "Replication");
         t.push_str("role:master\r\nconnected_slaves:0\r\n");
+    }
+    if want("commandstats") || want("latencystats") {
+        let table = sh.cmdstats.snapshot();
+        let names = super::stat_names();
+        if want("commandstats") {
+            section(&mut t, "Commandstats");
+            t.push_str(&crate::server::cmdstats::commandstats_lines(&table, names));
+        }
+        if want("latencystats") {
+            section(&mut t, "Latencystats");
+            let percentiles = sh.cmdstats.percentiles.read().clone();
+            t.push_str(&crate::server::cmdstats::latencystats_lines(
+                &table,
+                names,
+                &percentiles,
+            ));
+        }
     }
     if want("cluster") {
         section(&mut t, "Cluster");

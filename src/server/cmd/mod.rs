@@ -17,6 +17,7 @@ mod hash;
 mod info;
 mod keyspace;
 mod server;
+mod slowlog;
 mod string;
 mod tracking;
 mod tx;
@@ -229,6 +230,7 @@ pub static COMMANDS: &[Spec] = &[
     spec!("acl", -2, &["noscript", "loading", "stale"], NOKEY, Reads::Nothing, "server", acl::acl, "ACL CAT [category]: Redis's command categories (vectorset included)."),
     spec!("debug", -2, &["admin", "noscript", "loading", "stale"], NOKEY, Reads::Nothing, "server", debug::debug, "DEBUG DIGEST-VALUE key…|RELOAD|HELP (with --enable-debug-command)."),
     spec!("config", -2, ADMIN, NOKEY, Reads::Nothing, "server", config::config, "CONFIG GET parameter [parameter ...]."),
+    spec!("slowlog", -2, &["admin", "random", "loading", "stale"], NOKEY, Reads::Nothing, "server", slowlog::slowlog, "SLOWLOG GET [count]|LEN|RESET|HELP: the commands that ran longer than slowlog-log-slower-than µs."),
     spec!("info", -1, &["loading", "stale"], NOKEY, Reads::Nothing, "server", info::info, "Returns information and statistics about the server."),
     spec!("dbsize", 1, READ, NOKEY, Reads::Nothing, "server", server::dbsize, "Returns the number of keys in the selected database."),
     spec!("flushdb", -1, WRITE, NOKEY, Reads::Nothing, "server", server::flush, "Removes every key of the selected database."),
@@ -339,6 +341,50 @@ fn table() -> &'static HashMap<&'static [u8], &'static Spec> {
     TABLE.get_or_init(|| COMMANDS.iter().map(|s| (s.name.as_bytes(), s)).collect())
 }
 
+/// The names statistics are kept under (INFO commandstats): each command, and each
+/// subcommand of a container command as `container|sub` (Redis 7's `config|get`).
+pub fn stat_names() -> &'static [String] {
+    &stat_table().0
+}
+
+/// Per command of [`COMMANDS`]: the index of its first stat name, and its subcommands.
+type StatTable = (Vec<String>, Vec<usize>);
+
+fn stat_table() -> &'static StatTable {
+    static T: OnceLock<StatTable> = OnceLock::new();
+    T.get_or_init(|| {
+        let mut names = Vec::new();
+        let mut base = Vec::with_capacity(COMMANDS.len());
+        for spec in COMMANDS {
+            base.push(names.len());
+            let subs = subcommands(spec.name);
+            if subs.is_empty() {
+                names.push(spec.name.to_string());
+            } else {
+                names.extend(subs.iter().map(|(sub, _)| format!("{}|{sub}", spec.name)));
+            }
+        }
+        (names, base)
+    })
+}
+
+/// Where a call of `spec` with `args` is counted: `None` for an unknown subcommand (Redis
+/// counts those nowhere either).
+pub fn stat_slot(spec: &'static Spec, args: &[Bytes]) -> Option<usize> {
+    let (_, base) = stat_table();
+    let index =
+        (spec as *const Spec as usize - COMMANDS.as_ptr() as usize) / std::mem::size_of::<Spec>();
+    let first = *base.get(index)?;
+    let subs = subcommands(spec.name);
+    if subs.is_empty() {
+        return Some(first);
+    }
+    let sub = args.get(1)?;
+    subs.iter()
+        .position(|(name, _)| is(sub, name))
+        .map(|i| first + i)
+}
+
 /// Looks a command up by name, case-insensitively.
 pub fn lookup(name: &[u8]) -> Option<&'static Spec> {
     let mut lower = [0u8; 32];
@@ -390,7 +436,8 @@ pub fn execute(
     if name.eq_ignore_ascii_case(b"post") || name.eq_ignore_ascii_case(b"host:") {
         return After::Drop;
     }
-    let refused = match lookup(name) {
+    let found = lookup(name);
+    let refused = match found {
         None => Err(match unsupported(name) {
             Some(why) => format!(
                 "ERR '{}' is not supported by sutra-cache: {why}",
@@ -431,6 +478,9 @@ pub fn execute(
             if let Some(q) = &mut client.multi {
                 q.failed = true;
             }
+            if let Some(slot) = found.and_then(|spec| stat_slot(spec, args)) {
+                shared.cmdstats.reject(slot);
+            }
             shared.stats.error_replies.fetch_add(1, Relaxed);
             out.error(&msg);
             return After::Continue;
@@ -444,6 +494,9 @@ pub fn execute(
             "subscribe" | "unsubscribe" | "ping" | "quit" | "reset"
         )
     {
+        if let Some(slot) = stat_slot(spec, args) {
+            shared.cmdstats.reject(slot);
+        }
         shared.stats.error_replies.fetch_add(1, Relaxed);
         out.error(&format!(
             "ERR Can't execute '{}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / \
@@ -476,16 +529,39 @@ pub fn execute(
     }
 }
 
-/// Runs one looked-up, checked command: its handler, its error reply, and the WATCH marks
-/// of the keys it wrote. The caller holds the gate.
+/// Runs one looked-up, checked command, timed for INFO commandstats/latencystats and the
+/// SLOWLOG. The caller holds the gate.
 fn run(
+    shared: &Shared,
+    client: &mut Client,
+    out: &mut Out,
+    spec: &'static Spec,
+    args: &[Bytes],
+    w: &Writer<'_>,
+) {
+    let start = std::time::Instant::now();
+    let failed = run_untimed(shared, client, out, spec, args, w);
+    let nanos = u64::try_from(start.elapsed().as_nanos()).unwrap_or(u64::MAX);
+    if let Some(slot) = stat_slot(spec, args) {
+        shared.cmdstats.record(slot, nanos, failed);
+    }
+    let micros = nanos / 1000;
+    if shared.slowlog.wants(micros) && !spec.flags.contains(&"skip_slowlog") {
+        let name = client.info.names.lock().name.clone();
+        shared.slowlog.push(args, micros, &client.info.addr, name);
+    }
+}
+
+/// [`run`] without the timing: the handler, its error reply, and the WATCH marks of the
+/// keys it wrote. True when it answered an error.
+fn run_untimed(
     shared: &Shared,
     client: &mut Client,
     out: &mut Out,
     spec: &Spec,
     args: &[Bytes],
     w: &Writer<'_>,
-) {
+) -> bool {
     use std::sync::atomic::Ordering::Relaxed;
     let watched = shared.tx.watches.any() && spec.flags.contains(&"write");
     let selected = client.selected.clone();
@@ -519,7 +595,7 @@ fn run(
         Err(e) => {
             shared.stats.error_replies.fetch_add(1, Relaxed);
             out.error(&CmdError::from(e).0);
-            return;
+            return true;
         }
     };
     let mut ctx = Ctx {
@@ -534,6 +610,7 @@ fn run(
         Err(CmdError(msg)) => {
             shared.stats.error_replies.fetch_add(1, Relaxed);
             ctx.out.error(&msg);
+            return true;
         }
         Ok(()) if watched && !ctx.unchanged => {
             for key in key_args(spec, args) {
@@ -551,6 +628,7 @@ fn run(
         }
         Ok(()) => {}
     }
+    false
 }
 
 /// Registers, before a tracked read runs, the names it reads (see [`Reads`]): a write that
@@ -646,6 +724,7 @@ fn subcommands(container: &str) -> &'static [(&'static str, i32)] {
             ("rewrite", 2),
             ("set", -4),
         ],
+        "slowlog" => &[("get", -2), ("help", 2), ("len", 2), ("reset", 2)],
         "command" => &[
             ("count", 2),
             ("docs", -2),
