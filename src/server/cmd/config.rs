@@ -274,7 +274,7 @@ fn apply(ctx: &Ctx<'_>, change: Change) -> Result<(), String> {
 /// CONFIG SET name value [name value ...]: every pair is checked before any is applied, and
 /// the errors are Redis's (unknown name, immutable parameter, bad value, duplicate).
 fn config_set(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
-    if args.len() % 2 != 0 {
+    if !args.len().is_multiple_of(2) {
         return Err(CmdError(
             "ERR wrong number of arguments for 'config|set' command".into(),
         ));
