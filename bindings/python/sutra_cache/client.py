@@ -18,17 +18,24 @@ import inspect
 import json
 import logging
 import math
+import re
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import (Any, Awaitable, Callable, Dict, Generator, Iterable, List, Mapping,
-                    NamedTuple, Optional, Tuple, Union)
+                    NamedTuple, Optional, Sequence, Set, Tuple, Union)
 
 import redis
 import redis.asyncio as aioredis
+from redis.asyncio.cluster import ClusterNode as AioClusterNode
+from redis.asyncio.cluster import RedisCluster as AioRedisCluster
+from redis.cluster import ClusterNode, RedisCluster
+from redis.exceptions import RedisClusterException
 
 from . import entry
 from .entry import Embedding, decode_embedding, element_name, encode_embedding
 from .errors import CacheError, NoQueryEmbedding
+from .parts import Node, check_parts, layout_key, parse_nodes, part_keys, part_of
 
 logger = logging.getLogger("sutra_cache.client")
 
@@ -40,9 +47,15 @@ Decoder = Callable[[bytes, bytes], Optional[Tuple[str, Embedding]]]
 #   ("cmd", args)            -> the reply (a server error is thrown into the generator)
 #   ("pipe", [args, ...])    -> a list of replies, server errors as exception values
 #   ("embed", text, model)   -> the embedder's embedding of text for model
+#   ("par", [args, ...])     -> a list of replies, the commands sent concurrently (one per
+#                               part of a split model), server errors as exception values
+#   ("nodes",)               -> the primary nodes of a cluster ([None] for one shard)
+#   ("on", node, args)       -> the reply of one node (a keyless command: SCAN)
 Op = Generator[tuple, Any, Any]
 
 _NOT_FOUND = "element not found"
+# What a shard or cluster failure raises (redis-py's RedisClusterException is no RedisError).
+_FAILURES = (redis.exceptions.RedisError, OSError, RedisClusterException)
 
 
 class Similar(NamedTuple):
@@ -104,6 +117,10 @@ def _pairs(reply: Any, width: int) -> List[list]:
 
 def _s(b: Any) -> str:
     return b.decode("utf-8", errors="replace") if isinstance(b, bytes) else str(b)
+
+
+# A split model's part key after the namespace: "<model>:{<model>:<i>.<j>}" (sutra_cache.parts).
+_PART_KEY = re.compile(r"^([^{}]*):\{\1:[0-9]+\.[0-9]+\}$")
 
 
 def _glob_escape(s: str) -> str:
@@ -226,16 +243,33 @@ class SutraCacheClient:
       used by `find_similar`/`semantic_invalidate` for texts that are not cached;
     - `strict` (False): raise `CacheError` instead of degrading to a miss / a warning;
     - `numpy` (False): `get` returns a read-only float32 array instead of a list;
-    - `source` ("embedding_service"): the entries' `source` attribute.
+    - `source` ("embedding_service"): the entries' `source` attribute;
+    - `startup_nodes` (["host:port", ...] or [(host, port), ...]): a sutra-cache cluster
+      (`--cluster-mode yes`/`emulated`) reached through redis-py's `RedisCluster`: exact gets
+      and sets go to the node of their key's slot; `parts` (1): each model's entries are
+      split over this many hash-tagged sets (`sutra_cache.parts` has the layout, recorded on
+      the cluster so every client agrees), searched and invalidated all at once.
     """
 
     def __init__(self, cache_host: str = "storage-cache-shard", cache_port: int = 50051,
                  default_ttl_seconds: Optional[int] = 86400, *, password: Optional[str] = None,
                  url: Optional[str] = None, redis_client: Any = None, namespace: str = "emb:",
                  embedder: Optional[Embedder] = None, strict: bool = False, numpy: bool = False,
-                 socket_timeout: float = 1.0, source: str = entry.DEFAULT_SOURCE) -> None:
+                 socket_timeout: float = 1.0, source: str = entry.DEFAULT_SOURCE,
+                 startup_nodes: Optional[Sequence[Node]] = None, parts: int = 1) -> None:
         if not isinstance(namespace, str):
             raise ValueError(f"namespace must be a str; got {namespace!r}")
+        self.parts = check_parts(parts)
+        self._startup_nodes: Optional[List[Tuple[str, int]]] = None
+        if startup_nodes is not None:
+            if url is not None or redis_client is not None:
+                raise ValueError("give one of startup_nodes, url and redis_client")
+            self._startup_nodes = parse_nodes(startup_nodes)
+        elif self.parts != 1:
+            raise ValueError(f"parts={parts} splits a model over a cluster's nodes: it needs "
+                             "startup_nodes")
+        if self.parts > 1:
+            part_keys(namespace, "m", 2)  # refuses a namespace with braces, saying why
         if embedder is not None and not (callable(embedder) or isinstance(embedder, Mapping)):
             raise ValueError("embedder must be a callable text -> embedding or a dict model -> callable")
         self.default_ttl_seconds = entry.check_ttl(default_ttl_seconds, "default_ttl_seconds")
@@ -259,6 +293,12 @@ class SutraCacheClient:
                 self._redis = redis_client
                 self._given_sync = True
             self._connect_kwargs: Dict[str, Any] = dict(kwargs)
+        elif self._startup_nodes is not None:
+            # RedisCluster connects in its constructor: made on first use instead, so a
+            # cluster that is down gives misses, not a failed constructor.
+            self._connect_kwargs = dict(password=password, socket_timeout=socket_timeout,
+                                        socket_connect_timeout=socket_timeout)
+            cache_host, cache_port = self._startup_nodes[0]
         elif url is not None:
             self._redis = redis.Redis.from_url(url, socket_timeout=socket_timeout,
                                                socket_connect_timeout=socket_timeout)
@@ -272,7 +312,10 @@ class SutraCacheClient:
         self._socket_timeout = socket_timeout
         self.cache_host = str(self._connect_kwargs.get("host", cache_host))
         self.cache_port = int(self._connect_kwargs.get("port", cache_port))
-        self._keys: Dict[str, Tuple[str, bytes]] = {}
+        self._keys: Dict[str, List[Tuple[str, bytes]]] = {}
+        self._unchecked: Set[str] = set()  # models whose recorded number of parts is unread
+        self._refused: Dict[str, ValueError] = {}  # models recorded with another P
+        self._pool: Optional[ThreadPoolExecutor] = None
         self._flights = _Flights()
         self.hits = 0
         self.misses = 0
@@ -285,7 +328,20 @@ class SutraCacheClient:
 
     # ---- connections ----
 
-    def _sync_client(self) -> redis.Redis:
+    @property
+    def cluster(self) -> bool:
+        """Whether the client talks to a cluster (made with `startup_nodes`)."""
+        return self._startup_nodes is not None
+
+    def _sync_client(self) -> Any:
+        if self._redis is None and self._startup_nodes is not None:
+            try:
+                self._redis = RedisCluster(
+                    startup_nodes=[ClusterNode(h, p) for h, p in self._startup_nodes],
+                    **self._connect_kwargs)
+            except RedisClusterException as e:
+                raise redis.exceptions.ConnectionError(
+                    f"no node of the cluster {self._nodes_text()} answered: {e}") from e
         if self._redis is None:
             raise ValueError("this client was given a redis.asyncio client: use the async "
                              "methods (get, set, ...) rather than the _sync twins")
@@ -299,7 +355,11 @@ class SutraCacheClient:
             return None
         loop = asyncio.get_running_loop()
         if self._aio is None or self._aio[0] is not loop:
-            if self._url is not None:
+            if self._startup_nodes is not None:
+                client = AioRedisCluster(
+                    startup_nodes=[AioClusterNode(h, p) for h, p in self._startup_nodes],
+                    **self._connect_kwargs)
+            elif self._url is not None:
                 client = aioredis.Redis.from_url(self._url, socket_timeout=self._socket_timeout,
                                                  socket_connect_timeout=self._socket_timeout)
             else:
@@ -307,19 +367,103 @@ class SutraCacheClient:
             self._aio = (loop, client)
         return self._aio[1]
 
-    def _locate(self, text: str, model: str) -> Tuple[str, bytes, bytes, bool]:
-        """(set key, set key bytes, element name, hashed) of (text, model)."""
+    def _nodes_text(self) -> str:
+        return ",".join(f"{h}:{p}" for h, p in self._startup_nodes or [])
+
+    def _parts_of(self, model: str) -> List[Tuple[str, bytes]]:
+        """The (key, key bytes) of model's sets: one, or one per part of a split model."""
         got = self._keys.get(model)
-        if got is None:
-            key = entry.set_key(self.namespace, model)
-            got = self._keys[model] = (key, key.encode("utf-8"))
+        if got is None or model in self._refused:
+            if model in self._refused:
+                raise self._refused[model]
+            entry.set_key(self.namespace, model)  # checks the model name
+            got = [(k, k.encode("utf-8")) for k in part_keys(self.namespace, model, self.parts)]
+            self._keys[model] = got
+            if self._startup_nodes is not None:
+                self._unchecked.add(model)
+        return got
+
+    def _locate(self, text: str, model: str) -> Tuple[str, bytes, bytes, bool]:
+        """(set key, set key bytes, element name, hashed) of (text, model): the set is the
+        model's part that holds the text's entry."""
+        keys = self._parts_of(model)
         elem, hashed = element_name(text)
-        return got[0], got[1], elem, hashed
+        key, kb = keys[part_of(elem, len(keys))]
+        return key, kb, elem, hashed
+
+    def _layout_op(self, model: str) -> Op:
+        """Records this client's number of parts for model on the cluster when none is, and
+        refuses (ValueError) a model recorded with another number: clients that disagreed
+        would look for entries in sets the others do not write."""
+        lk = layout_key(self.namespace)
+        yield ("cmd", ("HSETNX", lk, model, str(self.parts)))
+        got = yield ("cmd", ("HGET", lk, model))
+        try:
+            recorded = int(got)
+        except (TypeError, ValueError):
+            raise CacheError(f"the hash {lk!r} records {got!r} parts for model {model!r}, not "
+                             "a number") from None
+        self._unchecked.discard(model)
+        if recorded != self.parts:
+            self._refused[model] = ValueError(
+                f"model {model!r} is split into {recorded} parts on this cluster (recorded in "
+                f"the hash {lk!r}) but this client was made with parts={self.parts}: make it "
+                f"with parts={recorded}")
+            raise self._refused[model]
+
+    def _checks_op(self) -> Op:
+        for model in sorted(self._unchecked):
+            yield from self._layout_op(model)
+
+    def _with_checks(self, op: Op) -> Op:
+        yield from self._checks_op()
+        return (yield from op)
+
+    def _fanout_pool(self) -> ThreadPoolExecutor:
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(max_workers=min(32, max(2, self.parts)),
+                                            thread_name_prefix="sutra-cache-fanout")
+        return self._pool
+
+    @staticmethod
+    def _one_sync(client: Any, args: tuple, node: Any = None) -> Any:
+        try:
+            if node is None:
+                return client.execute_command(*args)
+            return node.redis_connection.execute_command(*args)  # the node's own client
+        except (redis.exceptions.RedisError, OSError) as e:
+            return e
+        except RedisClusterException as e:
+            return redis.exceptions.ConnectionError(str(e))
+
+    @staticmethod
+    async def _one_async(client: Any, args: tuple, node: Any = None) -> Any:
+        try:
+            if node is None:
+                return await client.execute_command(*args)
+            return await node.execute_command(*args)  # the node's own connection
+        except (redis.exceptions.RedisError, OSError) as e:
+            return e
+        except RedisClusterException as e:
+            return redis.exceptions.ConnectionError(str(e))
+
+    def _parallel_sync(self, client: Any, cmds: List[tuple]) -> List[Any]:
+        if len(cmds) == 1:
+            return [self._one_sync(client, cmds[0])]
+        return list(self._fanout_pool().map(lambda a: self._one_sync(client, a), cmds))
+
+    @staticmethod
+    def _value(reply: Any) -> Any:
+        if isinstance(reply, BaseException):
+            raise reply
+        return reply
 
     # ---- drivers ----
 
     def _drive_sync(self, op: Op) -> Any:
         client = self._sync_client()
+        if self._unchecked:
+            op = self._with_checks(op)
         send: Any = None
         throw: Optional[BaseException] = None
         while True:
@@ -336,6 +480,12 @@ class SutraCacheClient:
                     for args in req[1]:
                         p.execute_command(*args)
                     send = p.execute(raise_on_error=False)
+                elif req[0] == "par":
+                    send = self._parallel_sync(client, req[1])
+                elif req[0] == "nodes":
+                    send = client.get_primaries() if self.cluster else [None]
+                elif req[0] == "on":
+                    send = self._value(self._one_sync(client, req[2], req[1]))
                 else:
                     emb = self._embed(req[1], req[2])
                     if inspect.isawaitable(emb):
@@ -343,13 +493,15 @@ class SutraCacheClient:
                             emb.close()
                         raise ValueError("the embedder is async: use the async method, not the _sync twin")
                     send = emb
-            except (redis.exceptions.RedisError, OSError) as e:
+            except _FAILURES as e:
                 throw = e
 
     async def _drive_async(self, op: Op) -> Any:
         client = self._async_client()
         if client is None:
             return await asyncio.to_thread(self._drive_sync, op)
+        if self._unchecked:
+            op = self._with_checks(op)
         send: Any = None
         throw: Optional[BaseException] = None
         while True:
@@ -366,10 +518,21 @@ class SutraCacheClient:
                     for args in req[1]:
                         p.execute_command(*args)
                     send = await p.execute(raise_on_error=False)
+                elif req[0] == "par":
+                    send = list(await asyncio.gather(
+                        *(self._one_async(client, args) for args in req[1])))
+                elif req[0] == "nodes":
+                    if self.cluster:
+                        await client.initialize()
+                        send = client.get_primaries()
+                    else:
+                        send = [None]
+                elif req[0] == "on":
+                    send = self._value(await self._one_async(client, req[2], req[1]))
                 else:
                     emb = self._embed(req[1], req[2])
                     send = await emb if inspect.isawaitable(emb) else emb
-            except (redis.exceptions.RedisError, OSError) as e:
+            except _FAILURES as e:
                 throw = e
 
     def _embedder_for(self, model: str) -> Optional[Callable[[str], Any]]:
@@ -438,13 +601,17 @@ class SutraCacheClient:
                     with_attrs: bool = False) -> Optional[tuple]:
         """(raw, attrs) from the shard, or None after a non-critical failure."""
         try:
-            if max_age_seconds is None and not with_attrs and self._redis is not None:
+            if max_age_seconds is None and not with_attrs and (
+                    self._redis is not None or self.cluster):
                 # the hot path: one VGETF32, no generator
                 key, _, elem, _ = self._locate(text, model)
-                return self._redis.execute_command("VGETF32", key, elem), None
+                client = self._sync_client()
+                if self._unchecked:
+                    self._drive_sync(self._checks_op())
+                return client.execute_command("VGETF32", key, elem), None
             self._check_max_age(max_age_seconds)
             return self._drive_sync(self._get_op(text, model, max_age_seconds, with_attrs))
-        except (redis.exceptions.RedisError, OSError) as e:
+        except _FAILURES as e:
             self._failed(f"get of {text[:60]!r} in {self.namespace + model!r}", e)
             return None
 
@@ -455,10 +622,12 @@ class SutraCacheClient:
                 client = self._async_client()
                 if client is not None:
                     key, _, elem, _ = self._locate(text, model)
+                    if self._unchecked:
+                        await self._drive_async(self._checks_op())
                     return await client.execute_command("VGETF32", key, elem), None
             self._check_max_age(max_age_seconds)
             return await self._drive_async(self._get_op(text, model, max_age_seconds, with_attrs))
-        except (redis.exceptions.RedisError, OSError) as e:
+        except _FAILURES as e:
             self._failed(f"get of {text[:60]!r} in {self.namespace + model!r}", e)
             return None
 
@@ -522,8 +691,11 @@ class SutraCacheClient:
 
     def _raw_sync(self, args: tuple) -> Any:
         try:
-            return self._sync_client().execute_command(*args)
-        except (redis.exceptions.RedisError, OSError) as e:
+            client = self._sync_client()
+            if self._unchecked:
+                self._drive_sync(self._checks_op())
+            return client.execute_command(*args)
+        except _FAILURES as e:
             return e
 
     async def _raw_async(self, args: tuple) -> Any:
@@ -531,7 +703,7 @@ class SutraCacheClient:
             return (yield ("cmd", args))
         try:
             return await self._drive_async(op())
-        except (redis.exceptions.RedisError, OSError) as e:
+        except _FAILURES as e:
             return e
 
     # ---- get_or_compute ----
@@ -567,23 +739,39 @@ class SutraCacheClient:
     # ---- the namespace's sets ----
 
     def _model_sets_op(self) -> Op:
-        """Every vector set of the namespace (SCAN ... TYPE vectorset)."""
+        """Every vector set of the namespace (SCAN ... TYPE vectorset on every node)."""
         pattern = _glob_escape(self.namespace) + "*"
-        cursor: Any = 0
         keys: List[str] = []
-        while True:
-            reply = yield ("cmd", ("SCAN", cursor, "MATCH", pattern, "COUNT", 1000, "TYPE", "vectorset"))
-            cursor, batch = reply if isinstance(reply, (tuple, list)) else (0, [])
-            keys.extend(_s(k) for k in batch)
-            if int(cursor) == 0:
-                break
+        for node in (yield ("nodes",)):
+            cursor: Any = 0
+            while True:
+                reply = yield ("on", node, ("SCAN", cursor, "MATCH", pattern, "COUNT", 1000,
+                                            "TYPE", "vectorset"))
+                cursor, batch = reply if isinstance(reply, (tuple, list)) else (0, [])
+                keys.extend(_s(k) for k in batch)
+                if int(cursor) == 0:
+                    break
         return sorted(set(keys))
+
+    def _model_of(self, key: str) -> str:
+        """The model of a set key of the namespace (a part's key names its model)."""
+        rest = key[len(self.namespace):]
+        m = _PART_KEY.match(rest)
+        return m.group(1) if m is not None else rest
+
+    def _models_op(self) -> Op:
+        keys = yield from self._model_sets_op()
+        return sorted({self._model_of(k) for k in keys})
 
     def _clear_op(self) -> Op:
         keys = yield from self._model_sets_op()
         for i in range(0, len(keys), 500):
-            yield ("cmd", ("UNLINK", *keys[i:i + 500]))
-        return len(keys)
+            if self.cluster:  # keys of several slots: one UNLINK each, routed by slot
+                for r in (yield ("pipe", [("UNLINK", k) for k in keys[i:i + 500]])):
+                    self._value(r)
+            else:
+                yield ("cmd", ("UNLINK", *keys[i:i + 500]))
+        return len({self._model_of(k) for k in keys})
 
     async def clear(self) -> int:
         """Removes this cache's entries: every vector set of the namespace (other keys of the
@@ -591,39 +779,69 @@ class SutraCacheClient:
         failure)."""
         try:
             return await self._drive_async(self._clear_op())
-        except (redis.exceptions.RedisError, OSError) as e:
+        except _FAILURES as e:
             self._failed(f"clear of namespace {self.namespace!r}", e)
             return 0
 
     def clear_sync(self) -> int:
         try:
             return self._drive_sync(self._clear_op())
-        except (redis.exceptions.RedisError, OSError) as e:
+        except _FAILURES as e:
             self._failed(f"clear of namespace {self.namespace!r}", e)
             return 0
 
     async def models(self) -> List[str]:
         """The models with entries in the namespace."""
-        keys = await self._drive_async(self._model_sets_op())
-        return [k[len(self.namespace):] for k in keys]
+        return await self._drive_async(self._models_op())
 
     def models_sync(self) -> List[str]:
-        return [k[len(self.namespace):] for k in self._drive_sync(self._model_sets_op())]
+        return self._drive_sync(self._models_op())
 
     # ---- find_similar ----
 
+    def _query_blob_op(self, query: Any, model: str, what: str) -> Op:
+        """The FP32 bytes of a query for a split model: a text's cached vector (read from the
+        part holding it), else the embedder's; None when neither (no embedder)."""
+        if not isinstance(query, str):
+            return encode_embedding(query, "query")
+        key, _, elem, _ = self._locate(query, model)
+        raw = yield ("cmd", ("VGETF32", key, elem))
+        if raw is not None:
+            return raw
+        if self._embedder_for(model) is None:
+            return None
+        emb = yield ("embed", query, model)
+        return encode_embedding(emb, "embedder(text)")
+
     def _find_op(self, query: Any, model: str, k: int, min_similarity: Optional[float],
-                 filter: Optional[str]) -> Op:
-        key, _, _, _ = self._locate("", model)
+                 filter: Optional[str], ef: Optional[int] = None) -> Op:
+        keys = [key for key, _ in self._parts_of(model)]
         opts: tuple = ("COUNT", k, "WITHSCORES", "WITHATTRIBS")
         min_score = None
         if min_similarity is not None:
             min_score = score_of(min_similarity)
             if 1.0 - min_score > 0:
                 opts += ("EPSILON", repr(1.0 - min_score))
+        if ef is not None:
+            opts += ("EF", ef)
         if filter is not None:
             opts += ("FILTER", filter)
-        if isinstance(query, str):
+        no_embedding = NoQueryEmbedding(
+            f"find_similar: the text {str(query)[:80]!r} is not cached in model {model!r} "
+            f"(set {keys[0]!r}) and the client has no embedder for it; pass embedder= "
+            "to the client or query with an embedding")
+        if len(keys) > 1:
+            # A split model: the query's vector to every part at once, the top k merged.
+            blob = yield from self._query_blob_op(query, model, "find_similar")
+            if blob is None:
+                raise no_embedding
+            replies = yield ("par", [("VSIM", key, "FP32", blob, *opts) for key in keys])
+            rows = [row for r in replies for row in _pairs(self._value(r), 3)]
+            rows = [row for row in rows if len(row) >= 3]
+            rows.sort(key=lambda row: (-float(row[1]), _s(row[0])))
+            reply_rows = rows[:k]
+        elif isinstance(query, str):
+            key = keys[0]
             elem, _ = element_name(query)
             try:
                 reply = yield ("cmd", ("VSIM", key, "ELE", elem, *opts))
@@ -631,18 +849,17 @@ class SutraCacheClient:
                 if _NOT_FOUND not in str(e):
                     raise
                 if self._embedder_for(model) is None:
-                    raise NoQueryEmbedding(
-                        f"find_similar: the text {query[:80]!r} is not cached in model {model!r} "
-                        f"(set {key!r}) and the client has no embedder for it; pass embedder= "
-                        "to the client or query with an embedding") from None
+                    raise no_embedding from None
                 emb = yield ("embed", query, model)
                 blob = encode_embedding(emb, "embedder(text)")
                 reply = yield ("cmd", ("VSIM", key, "FP32", blob, *opts))
+            reply_rows = _pairs(reply, 3)
         else:
             blob = encode_embedding(query, "query")
-            reply = yield ("cmd", ("VSIM", key, "FP32", blob, *opts))
+            reply = yield ("cmd", ("VSIM", keys[0], "FP32", blob, *opts))
+            reply_rows = _pairs(reply, 3)
         out = []
-        for row in _pairs(reply, 3):
+        for row in reply_rows:
             if len(row) < 3:
                 continue
             elem_b, score, attr = row[0], float(row[1]), row[2]
@@ -653,9 +870,11 @@ class SutraCacheClient:
             out.append(Similar(entry.text_of(elem_b, attrs), similarity_of(score), attrs))
         return out
 
-    def _check_find(self, query: Any, k: Any, min_similarity: Any) -> None:
+    def _check_find(self, query: Any, k: Any, min_similarity: Any, ef: Any = None) -> None:
         if isinstance(k, bool) or not isinstance(k, int) or k <= 0:
             raise ValueError(f"k must be a positive int; got {k!r}")
+        if ef is not None and (isinstance(ef, bool) or not isinstance(ef, int) or ef <= 0):
+            raise ValueError(f"ef must be a positive int or None; got {ef!r}")
         if min_similarity is not None:
             check_threshold(min_similarity, "min_similarity")
         if not isinstance(query, str):
@@ -663,28 +882,30 @@ class SutraCacheClient:
 
     async def find_similar(self, text_or_embedding: Union[str, Embedding], model: str = "default",
                            k: int = 10, min_similarity: Optional[float] = None, *,
-                           filter: Optional[str] = None) -> List[Similar]:
+                           filter: Optional[str] = None, ef: Optional[int] = None) -> List[Similar]:
         """The `k` cached entries of `model` nearest to a text (its cached embedding, else the
         embedder's) or an embedding, best first, as `Similar(text, similarity, attributes)`;
         `min_similarity` (cosine, [-1, 1]) drops weaker hits; `filter` is a VSIM FILTER
-        expression over the attributes (e.g. '.topic == "finance"'). [] after a non-critical
-        failure."""
-        self._check_find(text_or_embedding, k, min_similarity)
+        expression over the attributes (e.g. '.topic == "finance"'); `ef` is VSIM's EF (the
+        search's candidate list; the server's default when None). A model split over parts
+        is searched in every part at once and the k best of all kept. [] after a
+        non-critical failure."""
+        self._check_find(text_or_embedding, k, min_similarity, ef)
         try:
             return await self._drive_async(
-                self._find_op(text_or_embedding, model, k, min_similarity, filter))
-        except (redis.exceptions.RedisError, OSError) as e:
+                self._find_op(text_or_embedding, model, k, min_similarity, filter, ef))
+        except _FAILURES as e:
             self._failed(f"find_similar in {self.namespace + model!r}", e)
             return []
 
     def find_similar_sync(self, text_or_embedding: Union[str, Embedding], model: str = "default",
                           k: int = 10, min_similarity: Optional[float] = None, *,
-                          filter: Optional[str] = None) -> List[Similar]:
-        self._check_find(text_or_embedding, k, min_similarity)
+                          filter: Optional[str] = None, ef: Optional[int] = None) -> List[Similar]:
+        self._check_find(text_or_embedding, k, min_similarity, ef)
         try:
             return self._drive_sync(
-                self._find_op(text_or_embedding, model, k, min_similarity, filter))
-        except (redis.exceptions.RedisError, OSError) as e:
+                self._find_op(text_or_embedding, model, k, min_similarity, filter, ef))
+        except _FAILURES as e:
             self._failed(f"find_similar in {self.namespace + model!r}", e)
             return []
 
@@ -698,15 +919,29 @@ class SutraCacheClient:
             tail += ("FILTER", filter)
         tail += ("WITHELEMENTS",)
         if model is not None:
-            keys = [self._locate("", model)[0]]
+            models = [model]
         else:
-            keys = yield from self._model_sets_op()
+            models = yield from self._models_op()
+            for m in models:
+                self._parts_of(m)
+            yield from self._checks_op()
         removed: List[Removed] = []
         if isinstance(query, str):
             elem, _ = element_name(query)
             missing = []
-            for key in keys:
-                m = key[len(self.namespace):]
+            for m in models:
+                keys = [key for key, _ in self._parts_of(m)]
+                if len(keys) > 1:
+                    blob = yield from self._query_blob_op(query, m, "semantic_invalidate")
+                    if blob is None:
+                        missing.append(m)
+                        continue
+                    replies = yield ("par", [("VINVALIDATE", key, "FP32", blob, *tail)
+                                             for key in keys])
+                    for r in replies:
+                        removed.extend(self._removed(m, self._value(r)))
+                    continue
+                key = keys[0]
                 try:
                     reply = yield ("cmd", ("VINVALIDATE", key, "ELE", elem, *tail))
                 except redis.exceptions.ResponseError as e:
@@ -719,7 +954,7 @@ class SutraCacheClient:
                     blob = encode_embedding(emb, "embedder(text)")
                     reply = yield ("cmd", ("VINVALIDATE", key, "FP32", blob, *tail))
                 removed.extend(self._removed(m, reply))
-            if missing and len(missing) == len(keys):
+            if missing and len(missing) == len(models):
                 where = (f"model {model!r}" if model is not None
                          else f"any model of namespace {self.namespace!r} ({', '.join(missing)})")
                 raise NoQueryEmbedding(
@@ -732,12 +967,17 @@ class SutraCacheClient:
         else:
             blob = encode_embedding(query, "query")
             dim = len(blob) // 4
-            if model is None and keys:
-                dims = yield ("pipe", [("VDIM", key) for key in keys])
-                keys = [key for key, d in zip(keys, dims) if d == dim]
-            for key in keys:
-                reply = yield ("cmd", ("VINVALIDATE", key, "FP32", blob, *tail))
-                removed.extend(self._removed(key[len(self.namespace):], reply))
+            if model is None and models:
+                # the models of the query's dimension (a part of a split model may be empty)
+                all_keys = [(m, key) for m in models for key, _ in self._parts_of(m)]
+                dims = yield ("pipe", [("VDIM", key) for _, key in all_keys])
+                models = sorted({m for (m, _), d in zip(all_keys, dims) if d == dim})
+            for m in models:
+                keys = [key for key, _ in self._parts_of(m)]
+                replies = yield ("par", [("VINVALIDATE", key, "FP32", blob, *tail)
+                                         for key in keys])
+                for r in replies:
+                    removed.extend(self._removed(m, self._value(r)))
         return removed
 
     @staticmethod
@@ -774,7 +1014,7 @@ class SutraCacheClient:
         t = self._check_invalidate(query, similarity_threshold, model)
         try:
             return await self._drive_async(self._invalidate_op(query, t, model, filter))
-        except (redis.exceptions.RedisError, OSError) as e:
+        except _FAILURES as e:
             self._failed("semantic_invalidate", e)
             return []
 
@@ -785,7 +1025,7 @@ class SutraCacheClient:
         t = self._check_invalidate(query, similarity_threshold, model)
         try:
             return self._drive_sync(self._invalidate_op(query, t, model, filter))
-        except (redis.exceptions.RedisError, OSError) as e:
+        except _FAILURES as e:
             self._failed("semantic_invalidate", e)
             return []
 
@@ -803,7 +1043,8 @@ class SutraCacheClient:
             "total_requests": total,
             "hit_rate": self.hits / total if total > 0 else 0,
             "backend": "sutra_storage",
-            "shard": f"{self.cache_host}:{self.cache_port}",
+            "shard": (self._nodes_text() if self.cluster
+                      else f"{self.cache_host}:{self.cache_port}"),
             "errors": self.errors,
             "sets": self.sets,
             "set_errors": self.set_errors,
@@ -820,6 +1061,9 @@ class SutraCacheClient:
     def close(self) -> None:
         if self._redis is not None:
             self._redis.close()
+        if self._pool is not None:
+            self._pool.shutdown(wait=False)
+            self._pool = None
 
     async def aclose(self) -> None:
         if self._aio is not None and self._aio[1] is not None:
@@ -891,6 +1135,8 @@ def migrate_from_redis(target: SutraCacheClient, redis_client: redis.Redis, patt
             write.execute_command(*args)
             n += 1
         if n:
+            if target._unchecked:
+                target._drive_sync(target._checks_op())
             write.execute()
         migrated += n
         bar.update(len(keys))

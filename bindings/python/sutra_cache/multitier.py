@@ -30,6 +30,7 @@ from .client import (Removed, Similar, SutraCacheClient, compute_through_async,
                      single_flight_sync)
 from . import entry
 from .entry import Embedding, decode_embedding, element_name
+from .parts import part_of
 
 logger = logging.getLogger("sutra_cache.multitier")
 
@@ -359,6 +360,10 @@ class MultiTierSutraCache:
         for name, v, least in (("prefetch", prefetch, 0), ("prefetch_queue", prefetch_queue, 1)):
             if isinstance(v, bool) or not isinstance(v, int) or not least <= v <= 1000:
                 raise ValueError(f"{name} must be an int from {least} to 1000; got {v!r}")
+        if tracking and client_options.get("startup_nodes") is not None:
+            raise ValueError("tracking=True keeps the L1 coherent through one shard's CLIENT "
+                             "TRACKING; with startup_nodes (a cluster) pass tracking=False (the "
+                             "L1 then drops entries by TTL and LRU only, as the seed's)")
         self.l1_max_size = l1_max_size
         self.l2_cache = SutraCacheClient(cache_shard_host, cache_shard_port, default_ttl_seconds,
                                          **client_options)
@@ -736,23 +741,24 @@ class MultiTierSutraCache:
     # ---- semantic calls, clear ----
 
     def _drop_removed(self, removed: List[Removed]) -> List[Removed]:
-        ns = self.l2_cache.namespace
         for r in removed:
-            self._l1.drop(((ns + r.model).encode("utf-8"), r.element.encode("utf-8")))
+            elem = r.element.encode("utf-8")
+            keys = self.l2_cache._parts_of(r.model)  # a split model's entry is in one part
+            self._l1.drop((keys[part_of(elem, len(keys))][1], elem))
         return removed
 
     async def find_similar(self, text_or_embedding: Union[str, Embedding], model: str = "default",
                            k: int = 10, min_similarity: Optional[float] = None, *,
-                           filter: Optional[str] = None) -> List[Similar]:
+                           filter: Optional[str] = None, ef: Optional[int] = None) -> List[Similar]:
         """`SutraCacheClient.find_similar` on the shard."""
         return await self.l2_cache.find_similar(text_or_embedding, model, k, min_similarity,
-                                                filter=filter)
+                                                filter=filter, ef=ef)
 
     def find_similar_sync(self, text_or_embedding: Union[str, Embedding], model: str = "default",
                           k: int = 10, min_similarity: Optional[float] = None, *,
-                          filter: Optional[str] = None) -> List[Similar]:
+                          filter: Optional[str] = None, ef: Optional[int] = None) -> List[Similar]:
         return self.l2_cache.find_similar_sync(text_or_embedding, model, k, min_similarity,
-                                               filter=filter)
+                                               filter=filter, ef=ef)
 
     async def semantic_invalidate(self, query: Union[str, Embedding],
                                   similarity_threshold: float = 0.85,

@@ -123,3 +123,32 @@ def shard_port(request: pytest.FixtureRequest) -> int:
     port = request.getfixturevalue("sutra_port" if request.param == "sutra" else "redis_port")
     redis.Redis(port=port).flushdb()
     return port
+
+
+def start_sutra_cluster(tmp: Path, n: int = 3) -> Iterator[list]:
+    """`n` nodes with `--cluster-mode yes` on free loopback ports, made a cluster by
+    `sutra-cache cluster create` (the slots split in even contiguous ranges, in port order
+    as given); yields their ports."""
+    import contextlib
+
+    with contextlib.ExitStack() as stack:
+        ports = [stack.enter_context(contextlib.contextmanager(start_sutra)(
+            tmp / f"node{i}", {"SUTRA_CLUSTER_MODE": "yes"})) for i in range(n)]
+        subprocess.run([str(_sutra_binary()), "cluster", "create",
+                        *(f"127.0.0.1:{p}" for p in ports)],
+                       check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        yield ports
+
+
+@pytest.fixture(scope="session")
+def sutra_cluster_ports(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list]:
+    """Three `sutra-cache serve` nodes in cluster mode made a cluster (shared by the tests)."""
+    yield from start_sutra_cluster(tmp_path_factory.mktemp("sutra-cluster"))
+
+
+@pytest.fixture
+def sutra_cluster(sutra_cluster_ports: list) -> list:
+    """The shared three-node cluster, emptied."""
+    for p in sutra_cluster_ports:
+        redis.Redis(port=p).flushall()
+    return sutra_cluster_ports

@@ -1,0 +1,209 @@
+"""SutraCacheClient against three sutra-cache nodes in cluster mode (#16 point 4): exact gets
+and sets routed by slot through redis-py's RedisCluster, one model split over hash-tagged
+parts on the three nodes, find_similar and semantic_invalidate fanned out to every part and
+matching a single node holding the same entries."""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import random
+from pathlib import Path
+
+import numpy as np
+import pytest
+import redis
+from redis.crc import key_slot
+
+from sutra_cache import MultiTierSutraCache, SutraCacheClient
+from sutra_cache.parts import layout_key, part_keys, part_of
+
+DATA = Path(__file__).resolve().parents[3].parent / "shared" / "data" / "minilm-wordnet"
+DIM = 16
+
+
+def vectors(n: int, seed: int) -> list:
+    rng = random.Random(seed)
+    return [[rng.uniform(-1, 1) for _ in range(DIM)] for _ in range(n)]
+
+
+def nodes(ports: list) -> list:
+    return [f"127.0.0.1:{p}" for p in ports]
+
+
+def owner(ports: list, key: str) -> int:
+    """The port of the node serving key's slot (read from CLUSTER SLOTS)."""
+    slot = key_slot(key.encode())
+    for start, end, (_, port, *_), *_ in redis.Redis(port=ports[0]).execute_command(
+            "CLUSTER", "SLOTS"):
+        if start <= slot <= end:
+            return int(port)
+    raise AssertionError(f"no node serves slot {slot}")
+
+
+def test_a_split_model_puts_each_part_on_its_own_node_and_each_entry_in_its_part(sutra_cluster):
+    texts = [f"text {i}" for i in range(90)]
+    vecs = vectors(90, 1)
+    with SutraCacheClient(startup_nodes=nodes(sutra_cluster), parts=3, strict=True) as c:
+        for t, v in zip(texts, vecs):
+            assert c.set_sync(t, v, model="minilm")
+        for t, v in zip(texts, vecs):
+            assert c.get_sync(t, model="minilm") == pytest.approx(v, abs=1e-6)
+        assert c.get_sync("never cached", model="minilm") is None
+        assert c.models_sync() == ["minilm"]
+    keys = part_keys("emb:", "minilm", 3)
+    assert len({owner(sutra_cluster, k) for k in keys}) == 3  # one part per node
+    per_part = [0, 0, 0]
+    for t in texts:
+        i = part_of(t.encode(), 3)
+        per_part[i] += 1
+        node = redis.Redis(port=owner(sutra_cluster, keys[i]))
+        assert node.execute_command("VGETF32", keys[i], t) is not None
+    for i, k in enumerate(keys):
+        assert redis.Redis(port=owner(sutra_cluster, k)).execute_command("VCARD", k) == per_part[i]
+    assert min(per_part) > 0
+    lk = layout_key("emb:")
+    assert redis.Redis(port=owner(sutra_cluster, lk)).hget(lk, "minilm") == b"3"
+
+
+def test_an_unsplit_model_on_a_cluster_is_one_set_on_its_slots_node(sutra_cluster):
+    with SutraCacheClient(startup_nodes=nodes(sutra_cluster), strict=True) as c:
+        for m in ("a", "b", "c", "d"):
+            assert c.set_sync("hello", [1.0, 2.0], model=m)
+        for m in ("a", "b", "c", "d"):
+            assert c.get_sync("hello", model=m) == [1.0, 2.0]
+            assert redis.Redis(port=owner(sutra_cluster, "emb:" + m)).exists("emb:" + m)
+        assert c.models_sync() == ["a", "b", "c", "d"]
+        assert c.clear_sync() == 4
+        assert c.models_sync() == []
+
+
+def load_both(sutra_port: int, ports: list, texts: list, vecs: list, model: str = "m"):
+    single = SutraCacheClient("127.0.0.1", sutra_port, strict=True)
+    split = SutraCacheClient(startup_nodes=nodes(ports), parts=3, strict=True)
+    for t, v in zip(texts, vecs):
+        assert single.set_sync(t, v, model=model, tags={"even": int(t.split()[-1]) % 2 == 0})
+        assert split.set_sync(t, v, model=model, tags={"even": int(t.split()[-1]) % 2 == 0})
+    return single, split
+
+
+def same(a: list, b: list) -> None:
+    assert [x.text for x in a] == [x.text for x in b]
+    assert [x.similarity for x in a] == pytest.approx([x.similarity for x in b], abs=1e-5)
+    def tags(x):  # the attributes but the write times (each client wrote its own copy)
+        return {k: v for k, v in x.attributes.items() if k not in ("cached_at", "expires_at")}
+    assert [tags(x) for x in a] == [tags(x) for x in b]
+
+
+def test_find_similar_fans_out_to_every_part_and_matches_one_node(sutra, sutra_cluster):
+    texts = [f"entry {i}" for i in range(300)]
+    vecs = vectors(300, 2)
+    single, split = load_both(sutra, sutra_cluster, texts, vecs)
+    with single, split:
+        for q in vectors(10, 3):  # small sets and a large EF: both searches are exact
+            same(single.find_similar_sync(q, "m", k=10, ef=500),
+                 split.find_similar_sync(q, "m", k=10, ef=500))
+            got = split.find_similar_sync(q, "m", k=7, min_similarity=0.2, ef=500,
+                                          filter=".even")
+            same(single.find_similar_sync(q, "m", k=7, min_similarity=0.2, ef=500,
+                                          filter=".even"), got)
+            assert all(r.attributes["even"] for r in got)
+        for t in ("entry 0", "entry 17", "entry 299"):  # a cached text: its part's vector
+            hits = split.find_similar_sync(t, "m", k=5, ef=500)
+            assert hits[0].text == t
+            same(single.find_similar_sync(t, "m", k=5, ef=500), hits)
+        hits = asyncio.run(split.find_similar(vecs[5], "m", k=3, ef=500))
+        assert hits[0].text == "entry 5"
+        with pytest.raises(ValueError, match="not cached"):
+            split.find_similar_sync("no such text", "m")
+
+
+def test_semantic_invalidate_fans_out_and_removes_what_one_node_removes(sutra, sutra_cluster):
+    texts = [f"entry {i}" for i in range(300)]
+    vecs = vectors(300, 4)
+    single, split = load_both(sutra, sutra_cluster, texts, vecs)
+    with single, split:
+        q = vecs[0]
+        a = single.semantic_invalidate_sync(q, 0.3, "m")
+        b = split.semantic_invalidate_sync(q, 0.3, "m")
+        assert len(a) > 3
+        assert sorted(r.text for r in a) == sorted(r.text for r in b)
+        # a text query (its vector from its part), over every model of the namespace
+        a = single.semantic_invalidate_sync("entry 1", 0.2)
+        b = asyncio.run(split.semantic_invalidate("entry 1", 0.2))
+        assert "entry 1" in {r.text for r in b}
+        assert sorted(r.text for r in a) == sorted(r.text for r in b)
+        left_single = {s.text for s in single.find_similar_sync(q, "m", k=300, ef=500)}
+        left_split = {s.text for s in split.find_similar_sync(q, "m", k=300, ef=500)}
+        assert left_single == left_split
+        assert len(left_split) == 300 - len(a) - len(set(texts) - left_split - {r.text for r in a})
+
+
+def test_clients_with_another_number_of_parts_are_refused_saying_which(sutra_cluster):
+    with SutraCacheClient(startup_nodes=nodes(sutra_cluster), parts=3) as c:
+        assert c.set_sync("x", [1.0, 0.0], model="m")
+    with SutraCacheClient(startup_nodes=nodes(sutra_cluster), parts=2) as other:
+        with pytest.raises(ValueError, match="split into 3 parts .* make it with parts=3"):
+            other.get_sync("x", model="m")
+        with pytest.raises(ValueError, match="parts=3"):
+            other.set_sync("y", [1.0, 0.0], model="m")
+        assert other.set_sync("y", [1.0, 0.0], model="n")  # another model: its own layout
+    with pytest.raises(ValueError, match="needs startup_nodes"):
+        SutraCacheClient("127.0.0.1", 1, parts=3)
+    with pytest.raises(ValueError, match="not 'host:port'"):
+        SutraCacheClient(startup_nodes=["nohost"])
+    with pytest.raises(ValueError, match="cannot contain"):
+        SutraCacheClient(startup_nodes=nodes(sutra_cluster), parts=3).set_sync("t", [1.0], "a{b}")
+
+
+def test_a_cluster_that_cannot_be_reached_gives_misses_not_a_failed_constructor():
+    c = SutraCacheClient(startup_nodes=["127.0.0.1:1"], parts=3, socket_timeout=0.2)
+    assert c.get_sync("x", "m") is None
+    assert c.set_sync("x", [1.0], "m") is False
+    assert c.find_similar_sync([1.0], "m") == []
+    assert c.stats()["errors"] == 3 and c.stats()["shard"] == "127.0.0.1:1"
+
+
+def test_multi_tier_cache_runs_on_a_cluster_with_its_l1(sutra_cluster):
+    with pytest.raises(ValueError, match="tracking=False"):
+        MultiTierSutraCache(100, startup_nodes=nodes(sutra_cluster), parts=3)
+    with MultiTierSutraCache(100, startup_nodes=nodes(sutra_cluster), parts=3,
+                             tracking=False) as mt:
+        assert mt.set_sync("a", [1.0, 0.0], "m") and mt.set_sync("b", [0.0, 1.0], "m")
+        assert mt.get_sync("a", "m") == [1.0, 0.0]
+        assert [s.text for s in mt.find_similar_sync([1.0, 0.1], "m", k=1)] == ["a"]
+        assert [r.text for r in mt.semantic_invalidate_sync([1.0, 0.0], 0.99, "m")] == ["a"]
+        assert mt.get_sync("a", "m") is None  # dropped from the L1 too
+
+
+def recall(hits: list, truth: list) -> float:
+    return len(set(hits) & set(truth)) / len(truth)
+
+
+@pytest.mark.skipif(not DATA.exists(), reason="../shared/data/minilm-wordnet is not present")
+def test_recall_at_10_of_a_model_split_over_three_nodes_matches_one_node(sutra, sutra_cluster):
+    """A small slice of minilm-wordnet (the full 100k figure is in perf-reports)."""
+    n, nq, ef = 3000, 60, 20
+    base = np.load(DATA / "base.f16.npy", mmap_mode="r")[:n].astype(np.float32)
+    queries = np.load(DATA / "queries.f16.npy", mmap_mode="r")[:nq].astype(np.float32)
+    with gzip.open(DATA / "base_texts.txt.gz", "rt", encoding="utf-8") as f:
+        texts = [next(f).rstrip("\n") for _ in range(n)]
+    truth = np.argsort(-(queries @ base.T), axis=1)[:, :10]
+    single = SutraCacheClient("127.0.0.1", sutra, strict=True)
+    split = SutraCacheClient(startup_nodes=nodes(sutra_cluster), parts=3, strict=True)
+    with single, split:
+        index = {}
+        for i in range(n):
+            index.setdefault(texts[i], i)
+            single.set_sync(texts[i], base[i], "minilm")
+            split.set_sync(texts[i], base[i], "minilm")
+        r = {}
+        for name, c in (("single", single), ("split", split)):
+            total = 0.0
+            for q in range(nq):
+                hits = [index[s.text] for s in c.find_similar_sync(queries[q], "minilm", k=10,
+                                                                   ef=ef)]
+                total += recall(hits, [index[texts[i]] for i in truth[q]])
+            r[name] = total / nq
+    assert r["single"] > 0.8, r
+    assert r["split"] >= r["single"] - 0.03, r
