@@ -16,6 +16,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -122,13 +123,27 @@ type ClientOptions struct {
 	// Redis is an existing go-redis client to use instead of dialing Addr (Addr, Password,
 	// TLS and Timeout are then ignored; Close leaves it open).
 	Redis *redis.Client
+	// StartupNodes, instead of Addr, URL and Redis, are host:port addresses of nodes of a
+	// sutra-cache cluster (--cluster-mode yes or emulated): the client talks through
+	// go-redis's ClusterClient, so each entry's commands go to the node of its key's slot.
+	StartupNodes []string
+	// Parts splits each model's entries over this many hash-tagged sets of the cluster (0
+	// or 1: one set; at most MaxParts; needs StartupNodes). FindSimilar and
+	// SemanticInvalidate then query every part at once and merge. PartKeys and PartOf give
+	// the layout; the number is recorded on the cluster and a client with another is refused.
+	Parts int
 }
 
 // Client is the seed's cache client of one shard: each model's embeddings are elements of
 // one vector set on the shard (see docs/bindings.md for the entry format shared with the
 // Python client). It is safe for concurrent use.
 type Client struct {
-	rdb       *redis.Client
+	rdb       redis.UniversalClient
+	single    *redis.Client        // nil on a cluster
+	cluster   *redis.ClusterClient // nil on one shard
+	parts     int
+	partKeys  sync.Map // model -> []string
+	layouts   sync.Map // model -> nil (checked) or the refusal
 	ownsRDB   bool
 	addr      string
 	username  string
@@ -156,6 +171,27 @@ func NewClient(opts ClientOptions) (*Client, error) {
 		addr: opts.Addr, password: opts.Password, tls: opts.TLS, timeout: opts.Timeout,
 		ns: opts.Namespace, source: opts.Source, ttl: opts.DefaultTTL, strict: opts.Strict,
 		log: opts.Logger, embedder: opts.Embedder,
+	}
+	c.parts = max(opts.Parts, 1)
+	if opts.Parts < 0 || opts.Parts > MaxParts {
+		return nil, badInput("ClientOptions.Parts must be in [0, %d], got %d", MaxParts, opts.Parts)
+	}
+	if c.parts > 1 && len(opts.StartupNodes) == 0 {
+		return nil, badInput("ClientOptions.Parts %d splits a model over a cluster's nodes: it needs StartupNodes", opts.Parts)
+	}
+	if c.parts > 1 {
+		if _, err := PartKeys(c.nsOrDefault(opts.Namespace), "m", 2); err != nil {
+			return nil, err
+		}
+	}
+	if len(opts.StartupNodes) > 0 {
+		if opts.Addr != "" || opts.URL != "" || opts.Redis != nil {
+			return nil, badInput("ClientOptions: give one of StartupNodes, Addr, URL and Redis")
+		}
+		if err := checkNodes(opts.StartupNodes); err != nil {
+			return nil, err
+		}
+		c.addr = strings.Join(opts.StartupNodes, ",")
 	}
 	if opts.URL != "" {
 		if opts.Addr != "" || opts.Redis != nil {
@@ -198,20 +234,36 @@ func NewClient(opts ClientOptions) (*Client, error) {
 		return nil, badInput("ClientOptions.DefaultTTL must be positive, 0 (24 h) or NoTTL, got %v", opts.DefaultTTL)
 	}
 	if opts.Redis != nil {
-		c.rdb = opts.Redis
+		c.rdb, c.single = opts.Redis, opts.Redis
 		c.addr = opts.Redis.Options().Addr
+		return c, nil
+	}
+	if len(opts.StartupNodes) > 0 {
+		c.cluster = redis.NewClusterClient(&redis.ClusterOptions{
+			Addrs: opts.StartupNodes, Password: c.password, TLSConfig: c.tls,
+			DialTimeout: c.timeout, ReadTimeout: c.timeout, WriteTimeout: c.timeout,
+			Protocol: 2, DisableIdentity: true, MaxRetries: 1, DialerRetries: 1,
+		})
+		c.rdb, c.ownsRDB = c.cluster, true
 		return c, nil
 	}
 	if _, _, err := net.SplitHostPort(c.addr); err != nil {
 		return nil, badInput("ClientOptions.Addr %q is not host:port: %v", c.addr, err)
 	}
-	c.rdb = redis.NewClient(&redis.Options{
+	c.single = redis.NewClient(&redis.Options{
 		Addr: c.addr, Username: c.username, Password: c.password, DB: c.db, TLSConfig: c.tls,
 		DialTimeout: c.timeout, ReadTimeout: c.timeout, WriteTimeout: c.timeout,
 		Protocol: 2, DisableIdentity: true, MaxRetries: 1, DialerRetries: 1,
 	})
-	c.ownsRDB = true
+	c.rdb, c.ownsRDB = c.single, true
 	return c, nil
+}
+
+func (c *Client) nsOrDefault(ns string) string {
+	if ns == "" {
+		return DefaultNamespace
+	}
+	return ns
 }
 
 // Close closes the client's connections (not those of a ClientOptions.Redis client).
@@ -222,11 +274,20 @@ func (c *Client) Close() error {
 	return c.rdb.Close()
 }
 
-// Redis is the go-redis client the Client talks through (for commands of your own).
-func (c *Client) Redis() *redis.Client { return c.rdb }
+// Redis is the go-redis client the Client talks through (for commands of your own); nil
+// for a client of a cluster (see Cluster).
+func (c *Client) Redis() *redis.Client { return c.single }
+
+// Cluster is the go-redis ClusterClient of a client made with StartupNodes (else nil).
+func (c *Client) Cluster() *redis.ClusterClient { return c.cluster }
+
+// Parts is the number of sets each model's entries are split over (1 unless
+// ClientOptions.Parts says otherwise).
+func (c *Client) Parts() int { return c.parts }
 
 // SetKey is the vector-set key of a model's entries: namespace + model (model "" is
-// DefaultModel, "default", as the seed's default argument).
+// DefaultModel, "default", as the seed's default argument). A model split into parts
+// (ClientOptions.Parts) has one set per part instead: see PartKeys.
 func (c *Client) SetKey(model string) string { return c.ns + modelOr(model) }
 
 func modelOr(model string) string {
@@ -236,7 +297,7 @@ func modelOr(model string) string {
 	return model
 }
 
-// Shard is the shard's host:port.
+// Shard is the shard's host:port (a cluster's startup nodes, comma-separated).
 func (c *Client) Shard() string { return c.addr }
 
 // Namespace is the prefix of this client's set keys.
@@ -285,7 +346,14 @@ type entry struct {
 // fetch reads an entry; withMeta also reads its cached_at and remaining TTL in the same
 // round trip.
 func (c *Client) fetch(ctx context.Context, text, model string, withMeta bool) (entry, bool, error) {
-	set, name := c.SetKey(model), ElementName(text)
+	name := ElementName(text)
+	set, err := c.entryKey(model, name)
+	if err != nil {
+		return entry{}, false, err
+	}
+	if err := c.checkLayout(ctx, model); err != nil {
+		return entry{}, false, err
+	}
 	if !withMeta {
 		raw, err := c.rdb.Do(ctx, "VGETF32", set, name).Text()
 		if errors.Is(err, redis.Nil) {
@@ -360,6 +428,9 @@ func (c *Client) Get(ctx context.Context, text, model string, opts ...GetOption)
 
 func (c *Client) get(ctx context.Context, text, model string, o getOptions, withMeta bool) (entry, bool, error) {
 	e, found, err := c.fetch(ctx, text, model, withMeta || o.maxAge > 0)
+	if isLayoutError(err) {
+		return entry{}, false, err
+	}
 	if err != nil {
 		c.misses.Add(1)
 		return entry{}, false, c.degrade("get", err)
@@ -509,6 +580,12 @@ func (c *Client) set(ctx context.Context, text string, embedding []float32, mode
 	if err != nil {
 		return err
 	}
+	if err := c.checkLayout(ctx, model); err != nil {
+		if isLayoutError(err) {
+			return err
+		}
+		return c.degrade("set", err)
+	}
 	return c.setResult(c.rdb.Do(ctx, args...).Err(), embedding, model)
 }
 
@@ -530,7 +607,11 @@ func (c *Client) setArgs(text string, embedding []float32, model string, ttl tim
 	if err != nil {
 		return nil, err
 	}
-	args := []any{"VADD", c.SetKey(model), "FP32", EncodeEmbedding(embedding), ElementName(text), "SETATTR", attrs}
+	key, err := c.entryKey(model, ElementName(text))
+	if err != nil {
+		return nil, err
+	}
+	args := []any{"VADD", key, "FP32", EncodeEmbedding(embedding), ElementName(text), "SETATTR", attrs}
 	if secs > 0 {
 		args = append(args, "EX", secs)
 	}
@@ -567,17 +648,47 @@ func (c *Client) Models(ctx context.Context) ([]string, error) {
 }
 
 func (c *Client) models(ctx context.Context) ([]string, error) {
-	var models []string
-	pattern := globEscape(c.ns) + "*"
-	iter := c.rdb.ScanType(ctx, 0, pattern, 1000, "vectorset").Iterator()
-	for iter.Next(ctx) {
-		models = append(models, strings.TrimPrefix(iter.Val(), c.ns))
-	}
-	if err := iter.Err(); err != nil {
+	keys, err := c.setKeys(ctx)
+	if err != nil {
 		return nil, err
+	}
+	seen := map[string]bool{}
+	var models []string
+	for _, k := range keys {
+		if m := c.modelOf(k); !seen[m] {
+			seen[m] = true
+			models = append(models, m)
+		}
 	}
 	sort.Strings(models)
 	return models, nil
+}
+
+// setKeys are the namespace's vector sets (SCAN … TYPE vectorset on every master of a
+// cluster).
+func (c *Client) setKeys(ctx context.Context) ([]string, error) {
+	pattern := globEscape(c.ns) + "*"
+	scan := func(ctx context.Context, rdb *redis.Client) ([]string, error) {
+		var keys []string
+		iter := rdb.ScanType(ctx, 0, pattern, 1000, "vectorset").Iterator()
+		for iter.Next(ctx) {
+			keys = append(keys, iter.Val())
+		}
+		return keys, iter.Err()
+	}
+	if c.cluster == nil {
+		return scan(ctx, c.single)
+	}
+	var mu sync.Mutex
+	var keys []string
+	err := c.cluster.ForEachMaster(ctx, func(ctx context.Context, node *redis.Client) error {
+		got, err := scan(ctx, node)
+		mu.Lock()
+		keys = append(keys, got...)
+		mu.Unlock()
+		return err
+	})
+	return keys, err
 }
 
 func globEscape(s string) string {
@@ -595,24 +706,32 @@ func globEscape(s string) string {
 // shard are left alone), and returns how many model sets it removed. A failure of the shard
 // is logged and counted (0 removed), or returned when Strict.
 func (c *Client) Clear(ctx context.Context) (int, error) {
-	models, err := c.models(ctx)
+	keys, err := c.setKeys(ctx)
 	if err != nil {
 		return 0, c.degrade("clear", err)
 	}
-	removed := 0
-	for len(models) > 0 {
-		n := min(len(models), 500)
-		keys := make([]string, n)
-		for i, m := range models[:n] {
-			keys[i] = c.ns + m
+	removed := map[string]bool{}
+	for len(keys) > 0 {
+		n := min(len(keys), 500)
+		if c.cluster == nil {
+			err = c.rdb.Unlink(ctx, keys[:n]...).Err()
+		} else { // keys of several slots: one UNLINK each, routed by slot
+			_, err = c.cluster.Pipelined(ctx, func(p redis.Pipeliner) error {
+				for _, k := range keys[:n] {
+					p.Unlink(ctx, k)
+				}
+				return nil
+			})
 		}
-		if err := c.rdb.Unlink(ctx, keys...).Err(); err != nil {
-			return removed, c.degrade("clear", err)
+		if err != nil {
+			return len(removed), c.degrade("clear", err)
 		}
-		removed += n
-		models = models[n:]
+		for _, k := range keys[:n] {
+			removed[c.modelOf(k)] = true
+		}
+		keys = keys[n:]
 	}
-	return removed, nil
+	return len(removed), nil
 }
 
 // ClientStats are the seed's statistics of a client, plus the failures it degraded.
@@ -740,11 +859,18 @@ func (c *Client) embed(ctx context.Context, text, model string) ([]float32, erro
 // QueryOption modifies a FindSimilar or SemanticInvalidate call.
 type QueryOption func(*queryOpts)
 
-type queryOpts struct{ filter string }
+type queryOpts struct {
+	filter string
+	ef     int
+}
 
 // Filter keeps only entries whose attributes pass a VSIM FILTER expression, e.g.
 // `.topic == "finance"` (docs/commands.md describes the language).
 func Filter(expr string) QueryOption { return func(o *queryOpts) { o.filter = expr } }
+
+// EF sets FindSimilar's search breadth (VSIM's EF: the candidate list of the graph walk;
+// the server's default when unset). A split model's parts are each searched with it.
+func EF(n int) QueryOption { return func(o *queryOpts) { o.ef = n } }
 
 func queryOptions(opts []QueryOption) queryOpts {
 	var o queryOpts
@@ -760,10 +886,53 @@ func isFilterError(err error) bool {
 	return errors.As(err, &re) && strings.Contains(re.Error(), "FILTER")
 }
 
+// fanOut runs one command per part at once (a goroutine each), replies in part order; the
+// first error, if any.
+func (c *Client) fanOut(ctx context.Context, keys []string, args func(key string) []any) ([][]any, error) {
+	replies := make([][]any, len(keys))
+	errs := make([]error, len(keys))
+	if len(keys) == 1 {
+		replies[0], errs[0] = c.rdb.Do(ctx, args(keys[0])...).Slice()
+		return replies, errs[0]
+	}
+	var wg sync.WaitGroup
+	for i, key := range keys {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			replies[i], errs[i] = c.rdb.Do(ctx, args(key)...).Slice()
+		}()
+	}
+	wg.Wait()
+	return replies, errors.Join(errs...)
+}
+
+// queryVector is a split model's query as FP32 bytes: the Vector, or the Text's cached
+// vector (read from the part holding it), else the Embedder's.
+func (c *Client) queryVector(ctx context.Context, q Query, model string, keys []string) ([]any, error) {
+	if q.Vector != nil {
+		return vectorArgs(q.Vector), nil
+	}
+	name := ElementName(q.Text)
+	raw, err := c.rdb.Do(ctx, "VGETF32", keys[PartOf(name, len(keys))], name).Text()
+	if err == nil {
+		return []any{"FP32", []byte(raw)}, nil
+	}
+	if !errors.Is(err, redis.Nil) {
+		return nil, err
+	}
+	v, err := c.embed(ctx, q.Text, model)
+	if err != nil {
+		return nil, err
+	}
+	return vectorArgs(v), nil
+}
+
 // FindSimilar is up to k entries of model most similar to q with cosine similarity at least
 // minSimilarity, best first. A Text query uses that text's cached embedding (else the
-// Embedder). Filter(expr) keeps entries whose attributes pass it. Shard failures degrade to
-// no matches (an error when Strict).
+// Embedder). Filter(expr) keeps entries whose attributes pass it; EF(n) sets the search
+// breadth. A model split into parts is searched in every part at once and the k best of all
+// kept. Shard failures degrade to no matches (an error when Strict).
 func (c *Client) FindSimilar(ctx context.Context, q Query, model string, k int, minSimilarity float64, opts ...QueryOption) ([]Match, error) {
 	if err := q.check(); err != nil {
 		return nil, err
@@ -774,55 +943,91 @@ func (c *Client) FindSimilar(ctx context.Context, q Query, model string, k int, 
 	if err := checkThreshold("minSimilarity", minSimilarity); err != nil {
 		return nil, err
 	}
-	model = modelOr(model)
-	set := c.SetKey(model)
 	qo := queryOptions(opts)
-	eps := strconv.FormatFloat(max(1-scoreOf(minSimilarity), 0), 'g', -1, 64)
-	run := func(query []any) ([]any, error) {
-		args := append([]any{"VSIM", set}, query...)
-		args = append(args, "COUNT", k, "WITHSCORES", "WITHATTRIBS", "EPSILON", eps)
-		if qo.filter != "" {
-			args = append(args, "FILTER", qo.filter)
-		}
-		return c.rdb.Do(ctx, args...).Slice()
+	if qo.ef < 0 {
+		return nil, badInput("EF must be positive, got %d", qo.ef)
 	}
-	var reply []any
-	var err error
-	if q.Vector != nil {
-		reply, err = run(vectorArgs(q.Vector))
-	} else {
-		reply, err = run([]any{"ELE", ElementName(q.Text)})
+	model = modelOr(model)
+	keys, err := c.keys(model)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.checkLayout(ctx, model); err != nil {
+		if isLayoutError(err) {
+			return nil, err
+		}
+		return nil, c.degrade("find_similar", err)
+	}
+	eps := strconv.FormatFloat(max(1-scoreOf(minSimilarity), 0), 'g', -1, 64)
+	cmd := func(query []any) func(key string) []any {
+		return func(key string) []any {
+			args := append([]any{"VSIM", key}, query...)
+			args = append(args, "COUNT", k, "WITHSCORES", "WITHATTRIBS", "EPSILON", eps)
+			if qo.ef > 0 {
+				args = append(args, "EF", qo.ef)
+			}
+			if qo.filter != "" {
+				args = append(args, "FILTER", qo.filter)
+			}
+			return args
+		}
+	}
+	var replies [][]any
+	switch {
+	case len(keys) > 1:
+		var query []any
+		if query, err = c.queryVector(ctx, q, model, keys); err == nil {
+			replies, err = c.fanOut(ctx, keys, cmd(query))
+		}
+	case q.Vector != nil:
+		replies, err = c.fanOut(ctx, keys, cmd(vectorArgs(q.Vector)))
+	default:
+		replies, err = c.fanOut(ctx, keys, cmd([]any{"ELE", ElementName(q.Text)}))
 		if isElementMissing(err) {
 			var v []float32
 			if v, err = c.embed(ctx, q.Text, model); err != nil {
 				return nil, err
 			}
-			reply, err = run(vectorArgs(v))
+			replies, err = c.fanOut(ctx, keys, cmd(vectorArgs(v)))
 		}
 	}
 	if err != nil {
+		if errors.Is(err, ErrNoEmbedder) || errors.Is(err, ErrBadInput) {
+			return nil, err
+		}
 		if isDimensionError(err) || isFilterError(err) {
 			return nil, fmt.Errorf("%w: query for model %q: %v", ErrBadInput, model, err)
 		}
 		return nil, c.degrade("find_similar", err)
 	}
 	var out []Match
-	for i := 0; i+2 < len(reply); i += 3 {
-		name, _ := reply[i].(string)
-		score, err := strconv.ParseFloat(fmt.Sprint(reply[i+1]), 64)
-		if err != nil {
-			return nil, fmt.Errorf("sutracache: VSIM answered a score %v", reply[i+1])
+	for _, reply := range replies {
+		for i := 0; i+2 < len(reply); i += 3 {
+			name, _ := reply[i].(string)
+			score, err := strconv.ParseFloat(fmt.Sprint(reply[i+1]), 64)
+			if err != nil {
+				return nil, fmt.Errorf("sutracache: VSIM answered a score %v", reply[i+1])
+			}
+			m := Match{Model: model, Element: name, Text: name, Similarity: 2*score - 1}
+			if js, ok := reply[i+2].(string); ok && js != "" {
+				_ = json.Unmarshal([]byte(js), &m.Attributes)
+			}
+			if strings.HasPrefix(name, hashedPrefix) {
+				m.Text, _ = m.Attributes["text"].(string)
+			}
+			if m.Similarity >= minSimilarity {
+				out = append(out, m)
+			}
 		}
-		m := Match{Model: model, Element: name, Text: name, Similarity: 2*score - 1}
-		if js, ok := reply[i+2].(string); ok && js != "" {
-			_ = json.Unmarshal([]byte(js), &m.Attributes)
-		}
-		if strings.HasPrefix(name, hashedPrefix) {
-			m.Text, _ = m.Attributes["text"].(string)
-		}
-		if m.Similarity >= minSimilarity {
-			out = append(out, m)
-		}
+	}
+	if len(replies) > 1 { // the k best of every part's k best
+		sort.SliceStable(out, func(i, j int) bool {
+			if out[i].Similarity != out[j].Similarity {
+				return out[i].Similarity > out[j].Similarity
+			}
+			return out[i].Element < out[j].Element
+		})
+		out = out[:min(len(out), k)]
 	}
 	return out, nil
 }
@@ -831,9 +1036,9 @@ func (c *Client) FindSimilar(ctx context.Context, q Query, model string, k int, 
 // (in [-1, 1]; the seed uses 0.85), in model's set or, with model "", in every set of the
 // namespace, and returns them. A Text query uses that text's cached embedding in each set
 // that holds it, else the Embedder; with neither, the error wraps ErrNoEmbedder. A Vector
-// query applies to the sets of its dimension. Filter(expr) narrows what is removed. A
-// failure of the shard is logged and counted (returning what was removed before it), or
-// returned when Strict.
+// query applies to the sets of its dimension. A model split into parts is invalidated in
+// every part at once. Filter(expr) narrows what is removed. A failure of the shard is logged
+// and counted (returning what was removed before it), or returned when Strict.
 func (c *Client) SemanticInvalidate(ctx context.Context, q Query, threshold float64, model string, opts ...QueryOption) ([]Match, error) {
 	if err := q.check(); err != nil {
 		return nil, err
@@ -841,7 +1046,7 @@ func (c *Client) SemanticInvalidate(ctx context.Context, q Query, threshold floa
 	if err := checkThreshold("threshold", threshold); err != nil {
 		return nil, err
 	}
-	models := []string{model}
+	models := []string{modelOr(model)}
 	if model == "" {
 		var err error
 		if models, err = c.models(ctx); err != nil {
@@ -854,36 +1059,62 @@ func (c *Client) SemanticInvalidate(ctx context.Context, q Query, threshold floa
 	applied := 0
 	var missing error
 	for _, m := range models {
-		set := c.SetKey(m)
-		run := func(query []any) error {
-			args := append([]any{"VINVALIDATE", set}, query...)
-			args = append(args, "THRESHOLD", thr, "WITHELEMENTS")
-			if qo.filter != "" {
-				args = append(args, "FILTER", qo.filter)
+		keys, err := c.keys(m)
+		if err != nil {
+			return out, err
+		}
+		if err := c.checkLayout(ctx, m); err != nil {
+			if isLayoutError(err) {
+				return out, err
 			}
-			reply, err := c.rdb.Do(ctx, args...).Slice()
+			return out, c.degrade("semantic_invalidate", err)
+		}
+		run := func(query []any) error {
+			replies, err := c.fanOut(ctx, keys, func(key string) []any {
+				args := append([]any{"VINVALIDATE", key}, query...)
+				args = append(args, "THRESHOLD", thr, "WITHELEMENTS")
+				if qo.filter != "" {
+					args = append(args, "FILTER", qo.filter)
+				}
+				return args
+			})
+			for _, reply := range replies {
+				for i := 0; i+1 < len(reply); i += 2 {
+					name, _ := reply[i].(string)
+					score, _ := strconv.ParseFloat(fmt.Sprint(reply[i+1]), 64)
+					r := Match{Model: m, Element: name, Similarity: 2*score - 1}
+					if !strings.HasPrefix(name, hashedPrefix) {
+						r.Text = name
+					}
+					out = append(out, r)
+				}
+			}
 			if err != nil {
 				return err
 			}
 			applied++
-			for i := 0; i+1 < len(reply); i += 2 {
-				name, _ := reply[i].(string)
-				score, _ := strconv.ParseFloat(fmt.Sprint(reply[i+1]), 64)
-				r := Match{Model: m, Element: name, Similarity: 2*score - 1}
-				if !strings.HasPrefix(name, hashedPrefix) {
-					r.Text = name
-				}
-				out = append(out, r)
-			}
 			return nil
 		}
-		var err error
-		if q.Vector != nil {
+		switch {
+		case q.Vector != nil:
 			err = run(vectorArgs(q.Vector))
 			if isDimensionError(err) && model == "" {
 				continue // a vector of another dimension is not meant for this model
 			}
-		} else {
+		case len(keys) > 1:
+			var query []any
+			query, err = c.queryVector(ctx, q, m, keys)
+			if errors.Is(err, ErrNoEmbedder) && model == "" {
+				missing = err
+				continue // the text is not cached in this model's set
+			}
+			if errors.Is(err, ErrNoEmbedder) {
+				return out, err
+			}
+			if err == nil {
+				err = run(query)
+			}
+		default:
 			err = run([]any{"ELE", ElementName(q.Text)})
 			if isElementMissing(err) {
 				v, embedErr := c.embed(ctx, q.Text, m)
@@ -901,7 +1132,7 @@ func (c *Client) SemanticInvalidate(ctx context.Context, q Query, threshold floa
 			if isDimensionError(err) || isFilterError(err) {
 				return out, fmt.Errorf("%w: query for model %q: %v", ErrBadInput, m, err)
 			}
-			return out, c.degrade("semantic_invalidate", fmt.Errorf("in %q: %w", set, err))
+			return out, c.degrade("semantic_invalidate", fmt.Errorf("in %q: %w", keys[0], err))
 		}
 	}
 	if applied == 0 && len(models) > 0 {

@@ -80,6 +80,9 @@ func NewMultiTier(opts MultiTierOptions) (*MultiTier, error) {
 	if opts.L1MaxSize == 0 {
 		opts.L1MaxSize = DefaultL1MaxSize
 	}
+	if len(opts.Client.StartupNodes) > 0 && !opts.NoTracking {
+		return nil, badInput("tracking keeps the L1 coherent through one shard's CLIENT TRACKING; with Client.StartupNodes (a cluster) set NoTracking (the L1 then drops entries by TTL and LRU only)")
+	}
 	l2, err := NewClient(opts.Client)
 	if err != nil {
 		return nil, err
@@ -360,6 +363,12 @@ func (m *MultiTier) Set(ctx context.Context, text string, embedding []float32, m
 	args, err := m.l2.setArgs(text, embedding, model, ttl, opts)
 	if err != nil {
 		return err
+	}
+	if err := m.l2.checkLayout(ctx, model); err != nil {
+		if isLayoutError(err) {
+			return err
+		}
+		return m.l2.degrade("set", err)
 	}
 	key := m.l1Key(text, model)
 	epoch := m.begin(key)

@@ -112,7 +112,7 @@ func (t *tracker) failWaiters(err error) {
 // startTracker subscribes to the invalidations of c's namespace; the first connection is
 // tried before it returns, later ones in the background until stop.
 func startTracker(c *Client, onInv func(names []string, all bool)) *tracker {
-	t := &tracker{opts: c.rdb.Options(), ns: c.ns, timeout: c.timeout, log: c.log, onInv: onInv,
+	t := &tracker{opts: c.single.Options(), ns: c.ns, timeout: c.timeout, log: c.log, onInv: onInv,
 		done: make(chan struct{})}
 	conn, rd, err := t.connect()
 	if t.refused(err) {

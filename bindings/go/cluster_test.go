@@ -1,0 +1,313 @@
+package sutracache
+
+import (
+	"context"
+	"errors"
+	"math/rand"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strconv"
+	"testing"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// sutraCluster starts three `sutra-cache serve --cluster-mode yes` nodes and makes them a
+// cluster with `sutra-cache cluster create` (even contiguous slot ranges, in this order).
+func sutraCluster(t *testing.T) []string {
+	t.Helper()
+	var nodes []string
+	for range 3 {
+		nodes = append(nodes, addr(sutraServer(t, "SUTRA_CLUSTER_MODE=yes")))
+	}
+	bin, _ := filepath.Abs("../../target/release/sutra-cache")
+	out, err := exec.Command(bin, append([]string{"cluster", "create"}, nodes...)...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("cluster create: %v\n%s", err, out)
+	}
+	return nodes
+}
+
+// ownerOf is the address of the node serving key's slot (from CLUSTER SLOTS).
+func ownerOf(t *testing.T, ctx context.Context, nodes []string, key string) string {
+	t.Helper()
+	rdb := redis.NewClient(&redis.Options{Addr: nodes[0], Protocol: 2, DisableIdentity: true})
+	defer rdb.Close()
+	slots, err := rdb.ClusterSlots(ctx).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := KeySlot(key)
+	for _, r := range slots {
+		if int(r.Start) <= s && s <= int(r.End) {
+			return r.Nodes[0].Addr
+		}
+	}
+	t.Fatalf("no node serves slot %d", s)
+	return ""
+}
+
+func randomVectors(n, dim int, seed int64) [][]float32 {
+	rng := rand.New(rand.NewSource(seed))
+	out := make([][]float32, n)
+	for i := range out {
+		out[i] = make([]float32, dim)
+		for j := range out[i] {
+			out[i][j] = rng.Float32()*2 - 1
+		}
+	}
+	return out
+}
+
+func TestThePartLayoutIsThePythonClients(t *testing.T) {
+	// The values sutra_cache.parts gives (Python): both clients must find the same sets.
+	keys, err := PartKeys("emb:", "minilm", 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"emb:minilm:{minilm:0.0}", "emb:minilm:{minilm:1.2}", "emb:minilm:{minilm:2.1}"}; !slices.Equal(keys, want) {
+		t.Fatalf("PartKeys = %q, want %q", keys, want)
+	}
+	slotsOf := []int{KeySlot(keys[0]), KeySlot(keys[1]), KeySlot(keys[2])}
+	if !slices.Equal(slotsOf, []int{3242, 7128, 13035}) {
+		t.Fatalf("slots %v", slotsOf)
+	}
+	parts := []int{PartOf("hello", 3), PartOf("text 1", 3), PartOf("sha256:ab", 3), PartOf("é", 3)}
+	if !slices.Equal(parts, []int{1, 1, 1, 2}) {
+		t.Fatalf("PartOf %v", parts)
+	}
+	if one, _ := PartKeys("emb:", "minilm", 1); !slices.Equal(one, []string{"emb:minilm"}) {
+		t.Fatalf("one part: %q", one)
+	}
+	if _, err := PartKeys("emb:", "a{b}", 2); !errors.Is(err, ErrBadInput) {
+		t.Fatalf("a model with braces: %v", err)
+	}
+}
+
+func TestASplitModelPutsEachPartOnItsOwnNodeAndEachEntryInItsPart(t *testing.T) {
+	ctx := testCtx(t)
+	nodes := sutraCluster(t)
+	c := newTestClient(t, ClientOptions{StartupNodes: nodes, Parts: 3, Strict: true})
+	vecs := randomVectors(90, 8, 1)
+	for i, v := range vecs {
+		if err := c.Set(ctx, "text "+strconv.Itoa(i), v, "minilm", 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i, v := range vecs {
+		got, found, err := c.Get(ctx, "text "+strconv.Itoa(i), "minilm")
+		if err != nil || !found || !slices.Equal(got, v) {
+			t.Fatalf("get %d: %v %v %v", i, got, found, err)
+		}
+	}
+	if _, found, err := c.Get(ctx, "never cached", "minilm"); found || err != nil {
+		t.Fatalf("a miss: %v %v", found, err)
+	}
+	keys, _ := PartKeys("emb:", "minilm", 3)
+	owners := map[string]bool{}
+	for _, k := range keys {
+		owners[ownerOf(t, ctx, nodes, k)] = true
+	}
+	if len(owners) != 3 {
+		t.Fatalf("the parts are on %d nodes", len(owners))
+	}
+	for i := range vecs {
+		text := "text " + strconv.Itoa(i)
+		key := keys[PartOf(text, 3)]
+		node := redis.NewClient(&redis.Options{Addr: ownerOf(t, ctx, nodes, key), Protocol: 2, DisableIdentity: true})
+		if err := node.Do(ctx, "VGETF32", key, text).Err(); err != nil {
+			t.Fatalf("%q is not in %q on its node: %v", text, key, err)
+		}
+		node.Close()
+	}
+	if models, err := c.Models(ctx); err != nil || !slices.Equal(models, []string{"minilm"}) {
+		t.Fatalf("Models = %v, %v", models, err)
+	}
+	if n, err := c.Cluster().HGet(ctx, LayoutPrefix+"emb:", "minilm").Result(); err != nil || n != "3" {
+		t.Fatalf("the recorded parts: %q %v", n, err)
+	}
+	if n, err := c.Clear(ctx); err != nil || n != 1 {
+		t.Fatalf("Clear = %d, %v", n, err)
+	}
+	if models, _ := c.Models(ctx); len(models) != 0 {
+		t.Fatalf("after Clear: %v", models)
+	}
+}
+
+// bothLoaded writes the same entries to one node and to a cluster with three parts.
+func bothLoaded(t *testing.T, ctx context.Context, n int, seed int64) (single, split *Client, vecs [][]float32) {
+	single = newTestClient(t, ClientOptions{Addr: addr(sutraServer(t)), Strict: true})
+	split = newTestClient(t, ClientOptions{StartupNodes: sutraCluster(t), Parts: 3, Strict: true})
+	vecs = randomVectors(n, 16, seed)
+	for i, v := range vecs {
+		tags := Tags(map[string]any{"even": i%2 == 0})
+		for _, c := range []*Client{single, split} {
+			if err := c.Set(ctx, "entry "+strconv.Itoa(i), v, "m", 0, tags); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	return single, split, vecs
+}
+
+func sameMatches(t *testing.T, what string, a, b []Match) {
+	t.Helper()
+	if len(a) != len(b) {
+		t.Fatalf("%s: %d matches on one node, %d on three", what, len(a), len(b))
+	}
+	for i := range a {
+		d := a[i].Similarity - b[i].Similarity
+		if a[i].Element != b[i].Element || d > 1e-5 || d < -1e-5 || a[i].Attributes["even"] != b[i].Attributes["even"] {
+			t.Fatalf("%s: match %d: %+v on one node, %+v on three", what, i, a[i], b[i])
+		}
+	}
+}
+
+func TestFindSimilarFansOutToEveryPartAndMatchesOneNode(t *testing.T) {
+	ctx := testCtx(t)
+	single, split, vecs := bothLoaded(t, ctx, 300, 2)
+	for qi, q := range randomVectors(10, 16, 3) {
+		for _, opts := range [][]QueryOption{{EF(500)}, {EF(500), Filter(".even")}} {
+			a, err := single.FindSimilar(ctx, Query{Vector: q}, "m", 10, 0.1, opts...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, err := split.FindSimilar(ctx, Query{Vector: q}, "m", 10, 0.1, opts...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			sameMatches(t, "query "+strconv.Itoa(qi), a, b)
+		}
+	}
+	for _, text := range []string{"entry 0", "entry 17", "entry 299"} { // its part's vector
+		a, _ := single.FindSimilar(ctx, Query{Text: text}, "m", 5, -1, EF(500))
+		b, err := split.FindSimilar(ctx, Query{Text: text}, "m", 5, -1, EF(500))
+		if err != nil || b[0].Text != text {
+			t.Fatalf("%q: %v %v", text, b, err)
+		}
+		sameMatches(t, text, a, b)
+	}
+	if _, err := split.FindSimilar(ctx, Query{Text: "no such text"}, "m", 5, 0); !errors.Is(err, ErrNoEmbedder) {
+		t.Fatalf("an uncached text without an embedder: %v", err)
+	}
+	_ = vecs
+}
+
+func elements(ms []Match) []string {
+	out := make([]string, len(ms))
+	for i, m := range ms {
+		out[i] = m.Element
+	}
+	sort.Strings(out)
+	return out
+}
+
+func TestSemanticInvalidateFansOutAndRemovesWhatOneNodeRemoves(t *testing.T) {
+	ctx := testCtx(t)
+	single, split, vecs := bothLoaded(t, ctx, 300, 4)
+	a, err := single.SemanticInvalidate(ctx, Query{Vector: vecs[0]}, 0.3, "m")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := split.SemanticInvalidate(ctx, Query{Vector: vecs[0]}, 0.3, "m")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(a) < 4 || !slices.Equal(elements(a), elements(b)) {
+		t.Fatalf("one node removed %v, three %v", elements(a), elements(b))
+	}
+	// a text query over every model of the namespace
+	a, _ = single.SemanticInvalidate(ctx, Query{Text: "entry 1"}, 0.2, "")
+	b, err = split.SemanticInvalidate(ctx, Query{Text: "entry 1"}, 0.2, "")
+	if err != nil || !slices.Contains(elements(b), "entry 1") || !slices.Equal(elements(a), elements(b)) {
+		t.Fatalf("one node removed %v, three %v (%v)", elements(a), elements(b), err)
+	}
+	left := func(c *Client) []string {
+		ms, err := c.FindSimilar(ctx, Query{Vector: vecs[0]}, "m", 300, -1, EF(500))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return elements(ms)
+	}
+	if l1, l3 := left(single), left(split); !slices.Equal(l1, l3) {
+		t.Fatalf("left on one node %d, on three %d", len(l1), len(l3))
+	}
+}
+
+func TestClientsWithAnotherNumberOfPartsAreRefusedSayingWhich(t *testing.T) {
+	ctx := testCtx(t)
+	nodes := sutraCluster(t)
+	c := newTestClient(t, ClientOptions{StartupNodes: nodes, Parts: 3})
+	if err := c.Set(ctx, "x", []float32{1, 0}, "m", 0); err != nil {
+		t.Fatal(err)
+	}
+	other := newTestClient(t, ClientOptions{StartupNodes: nodes, Parts: 2})
+	if _, _, err := other.Get(ctx, "x", "m"); !errors.Is(err, ErrBadInput) {
+		t.Fatalf("a Get with another Parts: %v", err)
+	}
+	if err := other.Set(ctx, "y", []float32{1, 0}, "m", 0); !errors.Is(err, ErrBadInput) {
+		t.Fatalf("a Set with another Parts: %v", err)
+	}
+	if err := other.Set(ctx, "y", []float32{1, 0}, "n", 0); err != nil {
+		t.Fatalf("another model has its own layout: %v", err)
+	}
+	for _, opts := range []ClientOptions{
+		{Addr: "127.0.0.1:1", Parts: 3},
+		{StartupNodes: []string{"nohost"}},
+		{StartupNodes: nodes, Addr: "127.0.0.1:1"},
+		{StartupNodes: nodes, Parts: MaxParts + 1},
+	} {
+		if _, err := NewClient(opts); !errors.Is(err, ErrBadInput) {
+			t.Fatalf("%+v: %v", opts, err)
+		}
+	}
+	if _, err := NewMultiTier(MultiTierOptions{Client: ClientOptions{StartupNodes: nodes}}); !errors.Is(err, ErrBadInput) {
+		t.Fatalf("a multi-tier cache tracking one shard of a cluster: %v", err)
+	}
+}
+
+func TestMultiTierRunsOnAClusterWithItsL1(t *testing.T) {
+	ctx := testCtx(t)
+	nodes := sutraCluster(t)
+	m, err := NewMultiTier(MultiTierOptions{L1MaxSize: 100, NoTracking: true,
+		Client: ClientOptions{StartupNodes: nodes, Parts: 3, Strict: true}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	if err := m.Set(ctx, "a", []float32{1, 0}, "m", 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Set(ctx, "b", []float32{0, 1}, "m", 0); err != nil {
+		t.Fatal(err)
+	}
+	if v, found, err := m.Get(ctx, "a", "m"); !found || err != nil || !slices.Equal(v, []float32{1, 0}) {
+		t.Fatalf("get: %v %v %v", v, found, err)
+	}
+	removed, err := m.SemanticInvalidate(ctx, Query{Vector: []float32{1, 0}}, 0.99, "m")
+	if err != nil || len(removed) != 1 || removed[0].Element != "a" {
+		t.Fatalf("invalidate: %v %v", removed, err)
+	}
+	if _, found, _ := m.Get(ctx, "a", "m"); found {
+		t.Fatal("the invalidated entry is still in a tier")
+	}
+}
+
+func TestAClusterThatCannotBeReachedGivesMissesNotAFailedConstructor(t *testing.T) {
+	ctx := testCtx(t)
+	c := newTestClient(t, ClientOptions{StartupNodes: []string{"127.0.0.1:1"}, Parts: 3})
+	if _, found, err := c.Get(ctx, "x", "m"); found || err != nil {
+		t.Fatalf("get: %v %v", found, err)
+	}
+	if err := c.Set(ctx, "x", []float32{1}, "m", 0); err != nil {
+		t.Fatal(err)
+	}
+	if ms, err := c.FindSimilar(ctx, Query{Vector: []float32{1}}, "m", 3, 0); len(ms) != 0 || err != nil {
+		t.Fatalf("find: %v %v", ms, err)
+	}
+	if s := c.Stats(); s.Errors != 3 || s.Shard != "127.0.0.1:1" {
+		t.Fatalf("stats %+v", s)
+	}
+}
