@@ -26,7 +26,8 @@ fn load(name: &str) -> Value {
 }
 
 fn s<'a>(v: &'a Value, what: &str) -> &'a str {
-    v.as_str().unwrap_or_else(|| panic!("{what}: a string, got {v:?}"))
+    v.as_str()
+        .unwrap_or_else(|| panic!("{what}: a string, got {v:?}"))
 }
 
 fn strings(v: &Value) -> Vec<String> {
@@ -102,15 +103,24 @@ fn the_kubernetes_manifests_run_three_shards_and_the_job_creates_the_cluster() {
     let sts_selector = labels(&spec["selector"]["matchLabels"]);
     assert!(selects(&sts_selector, &pod_labels));
     assert!(selects(&labels(&svc["spec"]["selector"]), &pod_labels));
-    assert_eq!(labels(&pdb["spec"]["selector"]["matchLabels"]), sts_selector);
+    assert_eq!(
+        labels(&pdb["spec"]["selector"]["matchLabels"]),
+        sts_selector
+    );
     assert_eq!(pdb["spec"]["maxUnavailable"].as_u64(), Some(1));
     let job_pod = labels(&job["spec"]["template"]["metadata"]["labels"]);
-    assert!(!selects(&sts_selector, &job_pod), "the budget must not cover the Job's pod");
+    assert!(
+        !selects(&sts_selector, &job_pod),
+        "the budget must not cover the Job's pod"
+    );
     // The headless Service named by serviceName gives the pods their DNS names.
     let svc_name = s(&svc["metadata"]["name"], "Service name");
     assert_eq!(spec["serviceName"].as_str(), Some(svc_name));
     assert_eq!(svc["spec"]["clusterIP"].as_str(), Some("None"));
-    assert_eq!(svc["spec"]["publishNotReadyAddresses"].as_bool(), Some(true));
+    assert_eq!(
+        svc["spec"]["publishNotReadyAddresses"].as_bool(),
+        Some(true)
+    );
     // The container: the image's entrypoint is the binary, args its arguments.
     let docker = std::fs::read_to_string(root().join("Dockerfile")).unwrap();
     assert!(docker.contains("ENTRYPOINT [\"/usr/local/bin/sutra-cache\"]"));
@@ -122,7 +132,11 @@ fn the_kubernetes_manifests_run_three_shards_and_the_job_creates_the_cluster() {
     let image = s(&c["image"], "image");
     let job_pod_spec = &job["spec"]["template"]["spec"];
     let jc = &job_pod_spec["containers"][0];
-    assert_eq!(jc["image"].as_str(), Some(image), "the Job runs the shards' image");
+    assert_eq!(
+        jc["image"].as_str(),
+        Some(image),
+        "the Job runs the shards' image"
+    );
     assert!(matches!(
         job_pod_spec["restartPolicy"].as_str(),
         Some("OnFailure" | "Never")
@@ -158,10 +172,16 @@ fn the_kubernetes_manifests_run_three_shards_and_the_job_creates_the_cluster() {
         .iter()
         .find(|p| p["name"].as_str() == Some("resp"))
         .expect("a port named resp");
-    assert_eq!(resp["containerPort"].as_u64().map(|p| p.to_string()), Some(port.clone()));
+    assert_eq!(
+        resp["containerPort"].as_u64().map(|p| p.to_string()),
+        Some(port.clone())
+    );
     let sp = &svc["spec"]["ports"][0];
     assert_eq!(sp["targetPort"].as_str(), Some("resp"));
-    assert_eq!(sp["port"].as_u64().map(|p| p.to_string()), Some(port.clone()));
+    assert_eq!(
+        sp["port"].as_u64().map(|p| p.to_string()),
+        Some(port.clone())
+    );
     // The data directory is the claim template's volume.
     let claim = s(
         &spec["volumeClaimTemplates"][0]["metadata"]["name"],
@@ -204,7 +224,10 @@ fn the_kubernetes_manifests_run_three_shards_and_the_job_creates_the_cluster() {
         procs.push(Killed(cmd.spawn().expect("binary starts")));
         let start = Instant::now();
         while TcpStream::connect(("127.0.0.1", p)).is_err() {
-            assert!(start.elapsed() < Duration::from_secs(30), "{pod_name} did not start");
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "{pod_name} did not start"
+            );
             std::thread::sleep(Duration::from_millis(25));
         }
         // The readiness probe passes before the cluster is created (the Job needs that).
@@ -215,10 +238,16 @@ fn the_kubernetes_manifests_run_three_shards_and_the_job_creates_the_cluster() {
             if ok {
                 break;
             }
-            assert!(start.elapsed() < Duration::from_secs(30), "{pod_name}: {text}");
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "{pod_name}: {text}"
+            );
             std::thread::sleep(Duration::from_millis(100));
         }
-        local.insert(format!("{pod_name}.{svc_name}:{port}"), format!("127.0.0.1:{p}"));
+        local.insert(
+            format!("{pod_name}.{svc_name}:{port}"),
+            format!("127.0.0.1:{p}"),
+        );
     }
     // The Job: `cluster create` with every pod's stable name, each pointed at its process.
     let job_args = strings(&jc["args"]);
@@ -235,10 +264,16 @@ fn the_kubernetes_manifests_run_three_shards_and_the_job_creates_the_cluster() {
     assert!(ok, "re-running the Job is harmless: {text}");
     let seed = local.values().next().unwrap().clone();
     let (ok, check) = run(&["cluster".into(), "check".into(), seed.clone()], &[]);
-    assert!(ok && check.contains("ok: 3 nodes agree on epoch 1"), "{check}");
+    assert!(
+        ok && check.contains("ok: 3 nodes agree on epoch 1"),
+        "{check}"
+    );
     let (_, status) = run(&["cluster".into(), "status".into(), seed], &[]);
     for i in 0..replicas {
-        assert!(status.contains(&format!("{name}-{i} 127.0.0.1:")), "{status}");
+        assert!(
+            status.contains(&format!("{name}-{i} 127.0.0.1:")),
+            "{status}"
+        );
     }
     drop(procs);
 }
