@@ -379,7 +379,8 @@ pub unsafe extern "C" fn sutra_cache_select(
         // error, never dereferenced.
         let out = unsafe { super::status::out(out, "out") }?;
         *out = std::ptr::null_mut();
-        // SAFETY: as above.
+        // SAFETY: `cache` is NULL or a live handle not being closed (this function's
+        // `# Safety`), which is what `handle` and `engine` require; NULL is an error.
         let (handle, engine) = unsafe { (handle(cache)?, engine(cache)?) };
         let databases = engine.databases();
         if db >= databases {
