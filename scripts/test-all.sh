@@ -20,7 +20,8 @@ section "rust: clippy"
 cargo clippy --all-targets -- -D warnings
 
 section "rust: tests"
-cargo test --all-targets
+# --no-fail-fast: a failing test binary does not hide the ones after it (still exits non-zero).
+cargo test --all-targets --no-fail-fast
 
 # The tests and benches that read the full data sets ($SUTRA_DATA_DIR, default ../shared/data)
 # fall back to the committed fixture tests/data/minilm-wordnet-5k; prove they pass without
