@@ -579,9 +579,15 @@ class MultiTierSutraCache:
                 self._l1.end(k, t)
             raise
         raws = replies[0] if isinstance(replies[0], list) else [None] * len(names)
+        return self._fill(tokens, raws, replies[1:], cold=True)
+
+    def _fill(self, tokens, raws, attr_replies, cold: bool = False) -> int:
+        """Ends the L1 fills `tokens` opened with the vectors `raws` (VMGETF32) and their
+        attributes (VGETATTR replies): an entry missing or past its `expires_at` is dropped;
+        returns how many entered the L1."""
         now = time.time()
         put = 0
-        for (k, t), raw, attr in zip(tokens, raws, replies[1:]):
+        for (k, t), raw, attr in zip(tokens, raws, attr_replies):
             attrs = entry.parse_attributes(attr if isinstance(attr, bytes) else None) or {}
             exp = attrs.get("expires_at")
             exp = float(exp) if isinstance(exp, (int, float)) else None
@@ -590,7 +596,7 @@ class MultiTierSutraCache:
                 continue
             cached = attrs.get("cached_at")
             cached = float(cached) if isinstance(cached, (int, float)) else now
-            if self._l1.end(k, t, decode_embedding(raw, self.numpy), exp, cached, cold=True):
+            if self._l1.end(k, t, decode_embedding(raw, self.numpy), exp, cached, cold=cold):
                 put += 1
         return put
 
@@ -658,18 +664,7 @@ class MultiTierSutraCache:
                     self._l1.end(k, t)
                 raise replies[0]
             raws = replies[0] if isinstance(replies[0], list) else [None] * len(batch)
-            now = time.time()
-            for (k, t), raw, attr in zip(tokens, raws, replies[1:]):
-                attrs = entry.parse_attributes(attr if isinstance(attr, bytes) else None) or {}
-                exp = attrs.get("expires_at")
-                exp = float(exp) if isinstance(exp, (int, float)) else None
-                if raw is None or (exp is not None and now >= exp):
-                    self._l1.end(k, t)
-                    continue
-                cached = attrs.get("cached_at")
-                cached = float(cached) if isinstance(cached, (int, float)) else now
-                if self._l1.end(k, t, decode_embedding(raw, self.numpy), exp, cached):
-                    loaded += 1
+            loaded += self._fill(tokens, raws, replies[1:])
         self.warmed += loaded
         return loaded
 
