@@ -2,6 +2,7 @@
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{BufWriter, Seek, Write};
+#[cfg(target_os = "linux")]
 use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -124,6 +125,7 @@ impl SnapshotWriter {
     /// before them, so the page cache never holds more than about two pieces of this file
     /// dirty: an fdatasync of the log meanwhile (which on ext4 can have to write out other
     /// files' dirty data first) stays short, as with Redis's `rdb-save-incremental-fsync`.
+    #[cfg(target_os = "linux")]
     fn write_back(&mut self) -> Result<()> {
         self.out.flush()?;
         let fd = self.out.get_ref().as_raw_fd();
@@ -138,7 +140,8 @@ impl SnapshotWriter {
         unsafe { libc::sync_file_range(fd, start, len, libc::SYNC_FILE_RANGE_WRITE) };
         if self.written_back > 0 {
             let (start, len) = range(self.waited_back, self.written_back);
-            // SAFETY: as above.
+            // SAFETY: sync_file_range only reads its integer arguments; `fd` is open for the
+            // call, and waiting on a range of our own file touches no memory of ours.
             unsafe {
                 libc::sync_file_range(
                     fd,
@@ -152,6 +155,16 @@ impl SnapshotWriter {
             self.waited_back = self.written_back;
         }
         self.written_back = self.pos;
+        Ok(())
+    }
+
+    /// Outside Linux there is no `sync_file_range`: the bytes are handed to the OS and the
+    /// final fsync makes them durable.
+    #[cfg(not(target_os = "linux"))]
+    fn write_back(&mut self) -> Result<()> {
+        self.out.flush()?;
+        self.written_back = self.pos;
+        self.waited_back = self.pos;
         Ok(())
     }
 

@@ -6,6 +6,7 @@
 
 use std::fs::File;
 use std::io;
+#[cfg(target_os = "linux")]
 use std::os::unix::io::AsRawFd;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -67,27 +68,31 @@ pub fn write_all_at(io: &mut dyn WalIo, file: &File, buf: &[u8], offset: u64) ->
 /// Pre-allocates with `fallocate(2)`, falling back to `set_len` where the file system does
 /// not support it.
 pub(crate) fn fallocate_or_set_len(file: &File, len: u64) -> io::Result<()> {
-    let Ok(len_off) = libc::off_t::try_from(len) else {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidInput,
-            "segment too large",
-        ));
-    };
-    // SAFETY: fallocate only reads its integer arguments; the fd is open for the call.
-    let rc = unsafe { libc::fallocate(file.as_raw_fd(), 0, 0, len_off) };
-    if rc == 0 {
-        return Ok(());
-    }
-    let err = io::Error::last_os_error();
-    match err.raw_os_error() {
-        Some(libc::EOPNOTSUPP) | Some(libc::ENOSYS) => {
-            if file.metadata()?.len() < len {
-                file.set_len(len)?;
-            }
-            Ok(())
+    #[cfg(target_os = "linux")]
+    {
+        let Ok(len_off) = libc::off_t::try_from(len) else {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "segment too large",
+            ));
+        };
+        // SAFETY: fallocate only reads its integer arguments; the fd is open for the call.
+        let rc = unsafe { libc::fallocate(file.as_raw_fd(), 0, 0, len_off) };
+        if rc == 0 {
+            return Ok(());
         }
-        _ => Err(err),
+        let err = io::Error::last_os_error();
+        if !matches!(
+            err.raw_os_error(),
+            Some(libc::EOPNOTSUPP) | Some(libc::ENOSYS)
+        ) {
+            return Err(err);
+        }
     }
+    if file.metadata()?.len() < len {
+        file.set_len(len)?;
+    }
+    Ok(())
 }
 
 /// Plain system calls: `pwrite(2)` and `fdatasync(2)` on the calling thread.
@@ -236,10 +241,13 @@ mod tests {
     use super::*;
 
     fn backends() -> Vec<Box<dyn WalIo>> {
+        #[allow(unused_mut)] // only Linux adds the io_uring backends
         let mut v: Vec<Box<dyn WalIo>> = vec![Box::new(SyncIo::new())];
+        #[cfg(target_os = "linux")]
         if let Ok(u) = crate::wal::UringIo::new() {
             v.push(Box::new(u));
         }
+        #[cfg(target_os = "linux")]
         if let Ok(u) = crate::wal::UringIo::with_ring_writes() {
             v.push(Box::new(u));
         }

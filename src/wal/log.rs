@@ -10,6 +10,7 @@ use super::format::{encode_record_unsealed, record_size, SEGMENT_HEADER_BYTES};
 use super::io::{FaultIo, FaultPlan, SyncIo, WalIo};
 use super::recovery::{recover, RecoveryStats, WalRecord};
 use super::segment::sync_dir;
+#[cfg(target_os = "linux")]
 use super::uring::UringIo;
 use super::writer::{open_active, Core, Shared, State, SyncPolicy, Writer};
 use crate::{Error, Result};
@@ -150,6 +151,7 @@ impl std::fmt::Debug for Wal {
     }
 }
 
+#[cfg(target_os = "linux")]
 fn make_io(choice: IoChoice) -> Result<Box<dyn WalIo>> {
     match choice {
         IoChoice::Sync => Ok(Box::new(SyncIo::new())),
@@ -172,6 +174,18 @@ fn make_io(choice: IoChoice) -> Result<Box<dyn WalIo>> {
                 Ok(Box::new(SyncIo::new()))
             }
         },
+    }
+}
+
+/// Outside Linux there is no io_uring: `Auto` is plain syscalls, asking for the ring is an
+/// error that says so.
+#[cfg(not(target_os = "linux"))]
+fn make_io(choice: IoChoice) -> Result<Box<dyn WalIo>> {
+    match choice {
+        IoChoice::Sync | IoChoice::Auto => Ok(Box::new(SyncIo::new())),
+        IoChoice::Uring | IoChoice::UringRingWrites => Err(Error::Unsupported(
+            "io_uring is Linux-only; use wal_io auto or sync".into(),
+        )),
     }
 }
 

@@ -47,11 +47,13 @@ mod io;
 mod log;
 mod recovery;
 mod segment;
+#[cfg(target_os = "linux")]
 mod uring;
 mod writer;
 
 pub use io::{FaultIo, FaultPlan, SyncIo, WalIo};
 pub use log::{in_use, IoChoice, Replay, WaitFor, Wal, WalOptions};
 pub use recovery::{inspect, RecoveryStats, WalRecord};
+#[cfg(target_os = "linux")]
 pub use uring::UringIo;
 pub use writer::SyncPolicy;
