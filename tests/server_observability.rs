@@ -362,3 +362,105 @@ fn config_set_refuses_as_redis_does_and_applies_nothing_of_a_refused_call() {
     assert_eq!(field(&set, "failed_calls"), "12", "{set}");
     assert_eq!(field(&set, "rejected_calls"), "0", "{set}");
 }
+
+#[test]
+fn errorstats_count_error_replies_by_prefix_and_resetstat_clears_them() {
+    let srv = TestServer::start();
+    let mut c = srv.connect();
+    c.check_words("SET k v", "+OK\r\n");
+    c.check_words(
+        "HGET k f",
+        "-WRONGTYPE Operation against a key holding the wrong kind of value\r\n",
+    );
+    c.check_words(
+        "GET a b",
+        "-ERR wrong number of arguments for 'get' command\r\n",
+    );
+    let unknown = text(c.call(&[b"NOSUCHCOMMAND"]));
+    assert!(unknown.starts_with("-ERR unknown command"), "{unknown}");
+    c.check_words("MULTI", "+OK\r\n");
+    c.check_words("INCR k", "+QUEUED\r\n");
+    c.check_words(
+        "EXEC",
+        "*1\r\n-ERR value is not an integer or out of range\r\n",
+    );
+
+    let info = text(c.call(&[b"INFO", b"errorstats"]));
+    assert!(info.contains("# Errorstats\r\n"), "{info}");
+    assert_eq!(
+        info_line(&info, "errorstat_ERR").as_deref(),
+        Some("count=3")
+    );
+    assert_eq!(
+        info_line(&info, "errorstat_WRONGTYPE").as_deref(),
+        Some("count=1")
+    );
+    let stats = text(c.call(&[b"INFO", b"stats"]));
+    assert_eq!(
+        info_line(&stats, "total_error_replies").as_deref(),
+        Some("4")
+    );
+    // In plain INFO too (Redis 7's default sections include it), between commandstats's
+    // place and the cluster section.
+    let all = text(c.call(&[b"INFO"]));
+    assert!(
+        all.contains("# Errorstats\r\nerrorstat_ERR:count=3\r\n"),
+        "{all}"
+    );
+    assert!(!all.contains("# Commandstats"), "{all}");
+
+    c.check_words("CONFIG RESETSTAT", "+OK\r\n");
+    let info = text(c.call(&[b"INFO", b"errorstats"]));
+    assert!(info_line(&info, "errorstat_ERR").is_none(), "{info}");
+    let stats = text(c.call(&[b"INFO", b"stats"]));
+    assert_eq!(
+        info_line(&stats, "total_error_replies").as_deref(),
+        Some("0")
+    );
+
+    // A protocol error is an error reply too (the connection then closes).
+    let mut bad = srv.connect();
+    bad.send(b"*1\r\n$x\r\n");
+    let reply = text(bad.read_reply());
+    assert!(reply.starts_with("-ERR Protocol error"), "{reply}");
+    let info = text(c.call(&[b"INFO", b"errorstats"]));
+    assert_eq!(
+        info_line(&info, "errorstat_ERR").as_deref(),
+        Some("count=1")
+    );
+}
+
+#[test]
+fn config_set_timeout_closes_idle_clients_including_those_already_waiting() {
+    let srv = TestServer::start();
+    let mut admin = srv.connect();
+    let mut idle = srv.connect();
+    idle.check_words("PING", "+PONG\r\n");
+    admin.check_words("CONFIG GET timeout", "*2\r\n$7\r\ntimeout\r\n$1\r\n0\r\n");
+    admin.check_words(
+        "CONFIG SET timeout 2147483648",
+        "-ERR CONFIG SET failed (possibly related to argument 'timeout') - argument must be \
+         between 0 and 2147483647 inclusive\r\n",
+    );
+    admin.check_words(
+        "CONFIG SET timeout -1",
+        "-ERR CONFIG SET failed (possibly related to argument 'timeout') - argument must be \
+         between 0 and 9223372036854775807 inclusive\r\n",
+    );
+    admin.check_words("CONFIG SET timeout 1", "+OK\r\n");
+    admin.check_words("CONFIG GET timeout", "*2\r\n$7\r\ntimeout\r\n$1\r\n1\r\n");
+    // `idle` was already waiting for its next request with no limit: it is closed once it
+    // has been idle for a second (polled with a generous deadline, no timing asserted).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !idle.is_closed() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "an idle client outlived the timeout"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    admin.check_words("CONFIG SET timeout 0", "+OK\r\n");
+    let mut fresh = srv.connect();
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    fresh.check_words("PING", "+PONG\r\n");
+}

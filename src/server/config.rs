@@ -3,7 +3,6 @@
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use clap::builder::BoolishValueParser;
 use clap::{ArgAction, Args, CommandFactory, Parser};
@@ -501,11 +500,6 @@ impl ServerConfig {
             max_array_len: self.proto_max_args,
             max_inline_len: usize::try_from(self.proto_max_inline_len).unwrap_or(usize::MAX),
         }
-    }
-
-    /// Idle timeout, when set.
-    pub fn idle_timeout(&self) -> Option<Duration> {
-        (self.idle_timeout_seconds > 0).then(|| Duration::from_secs(self.idle_timeout_seconds))
     }
 
     /// The WAL sync policy: `--wal-sync` when given, else as WAL_SYNC_INTERVAL_MS selects

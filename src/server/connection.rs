@@ -75,7 +75,8 @@ async fn serve_client(
     let mut out = Out::default();
     let mut buf = BytesMut::with_capacity(READ_BUF_BYTES);
     let mut decided = false;
-    let idle = shared.config.idle_timeout();
+    // The last interaction (a request read or a push written): `timeout` counts from it.
+    let mut last = tokio::time::Instant::now();
     let query_limit =
         usize::try_from(shared.config.client_query_buffer_limit).unwrap_or(usize::MAX);
     let info = client.info.clone();
@@ -87,9 +88,10 @@ async fn serve_client(
             buf.reserve(READ_BUF_BYTES);
         }
         let spare = buf.capacity() - buf.len();
+        let idle = shared.live.idle_timeout();
         let read = async {
             match idle {
-                Some(t) => tokio::time::timeout(t, stream.read_buf(&mut buf))
+                Some(t) => tokio::time::timeout_at(last + t, stream.read_buf(&mut buf))
                     .await
                     .ok(),
                 None => Some(stream.read_buf(&mut buf).await),
@@ -102,6 +104,8 @@ async fn serve_client(
             },
             _ = shutdown.changed() => return,
             _ = info.kill.notified() => return,
+            // CONFIG SET timeout: wait again under the new limit.
+            _ = shared.live.timeout_changed.notified() => continue,
             Some(push) = pushes.recv() => {
                 // Invalidations and messages for a connection waiting for its next request.
                 encode_push(&push, client, &mut out);
@@ -115,10 +119,12 @@ async fn serve_client(
                         .net_output_bytes
                         .fetch_add(out.buf.len() as u64, Relaxed);
                     out.buf.clear();
+                    last = tokio::time::Instant::now();
                 }
                 continue;
             }
         };
+        last = tokio::time::Instant::now();
         info.active_ms.store(shared.since_start_ms(), Relaxed);
         shared.stats.net_input_bytes.fetch_add(n as u64, Relaxed);
         if !decided {
@@ -254,8 +260,9 @@ fn run_one(
 /// Replaces the reply written from `before` on by the error of a write the log refused.
 fn refuse_write(shared: &Shared, out: &mut Out, before: usize, e: crate::Error) {
     out.buf.truncate(before);
-    shared.stats.error_replies.fetch_add(1, Relaxed);
-    out.error(&cmd::CmdError::from(e).0);
+    let msg = cmd::CmdError::from(e).0;
+    shared.stats.error_reply(&msg, 1);
+    out.error(&msg);
 }
 
 /// Whether a command can hold its thread for long (see [`cmd::may_block`]); EXEC when a
@@ -350,7 +357,8 @@ impl Unacked {
                 resp3: out.resp3,
                 ..Out::default()
             };
-            err.error(&cmd::CmdError::from(e).0);
+            let msg = cmd::CmdError::from(e).0;
+            err.error(&msg);
             let old = std::mem::take(&mut out.buf);
             let mut new = BytesMut::with_capacity(old.len() + spans.len() * err.buf.len());
             let mut at = 0;
@@ -361,10 +369,7 @@ impl Unacked {
             }
             new.extend_from_slice(&old[at..]);
             out.buf = new;
-            shared
-                .stats
-                .error_replies
-                .fetch_add(spans.len() as u64, Relaxed);
+            shared.stats.error_reply(&msg, spans.len() as u64);
         }
     }
 
@@ -475,7 +480,9 @@ fn run_ready(
             Ok(None) => return Step::Done(Flow::Continue),
             Err(e) => {
                 shared.stats.protocol_errors.fetch_add(1, Relaxed);
-                out.error(&format!("ERR {}", e.0));
+                let msg = format!("ERR {}", e.0);
+                shared.stats.error_reply(&msg, 1);
+                out.error(&msg);
                 return Step::Done(Flow::Close);
             }
         };
@@ -558,7 +565,9 @@ fn after_command(
                 client = client.info.id,
                 "a command panicked; closing the connection"
             );
-            out.error("ERR internal error: the command failed unexpectedly");
+            let msg = "ERR internal error: the command failed unexpectedly";
+            shared.stats.error_reply(msg, 1);
+            out.error(msg);
             return Some(Flow::Close);
         }
     }

@@ -8,6 +8,7 @@ mod cmdstats;
 mod config;
 mod config_values;
 mod connection;
+mod errorstats;
 mod frame;
 pub(crate) mod fuzzing;
 mod http;

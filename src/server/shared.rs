@@ -70,9 +70,42 @@ pub struct LiveSettings {
     pub maxmemory_set: AtomicBool,
     /// The log filter in force (EnvFilter syntax) and, when set by `loglevel`, its Redis name.
     pub log: parking_lot::Mutex<(String, Option<&'static str>)>,
+    /// Seconds a client may stay idle before it is closed (`timeout`; 0: never).
+    pub timeout_seconds: AtomicU64,
+    /// Woken when `timeout_seconds` changes, so waiting connections take the new value.
+    pub timeout_changed: tokio::sync::Notify,
+}
+
+impl LiveSettings {
+    /// How long a client may stay idle, if it is limited.
+    pub fn idle_timeout(&self) -> Option<std::time::Duration> {
+        match self
+            .timeout_seconds
+            .load(std::sync::atomic::Ordering::Relaxed)
+        {
+            0 => None,
+            // Redis's largest `timeout` (INT_MAX seconds) keeps a deadline representable.
+            s => Some(std::time::Duration::from_secs(s.min(i32::MAX as u64))),
+        }
+    }
+
+    /// CONFIG SET timeout: takes effect for connections already waiting too.
+    pub fn set_idle_timeout(&self, seconds: u64) {
+        self.timeout_seconds
+            .store(seconds, std::sync::atomic::Ordering::Relaxed);
+        self.timeout_changed.notify_waiters();
+    }
 }
 
 impl ServerStats {
+    /// Counts `n` error replies of text `msg` (no leading `-`): INFO's `total_error_replies`
+    /// and its errorstats section.
+    pub fn error_reply(&self, msg: &str, n: u64) {
+        self.error_replies
+            .fetch_add(n, std::sync::atomic::Ordering::Relaxed);
+        self.errors.record(msg, n);
+    }
+
     /// CONFIG RESETSTAT: zeroes the counters of events (not the connected-clients gauge nor
     /// the client-id sequence).
     pub fn reset(&self) {
@@ -89,6 +122,7 @@ impl ServerStats {
         ] {
             c.store(0, Relaxed);
         }
+        self.errors.reset();
     }
 }
 
@@ -119,6 +153,8 @@ impl Shared {
                 maxclients: AtomicUsize::new(config.maxclients),
                 maxmemory_set: AtomicBool::new(false),
                 log: parking_lot::Mutex::new((config.log_filter.clone(), None)),
+                timeout_seconds: AtomicU64::new(config.idle_timeout_seconds),
+                timeout_changed: tokio::sync::Notify::new(),
             },
             clients,
             engine,
@@ -162,8 +198,10 @@ pub struct ServerStats {
     pub rejected_connections: AtomicU64,
     /// Commands executed.
     pub total_commands: AtomicU64,
-    /// Commands answered with an error.
+    /// Commands answered with an error (count them with [`ServerStats::error_reply`]).
     pub error_replies: AtomicU64,
+    /// The same error replies by prefix (INFO errorstats).
+    pub errors: super::errorstats::ErrorStats,
     /// Connections closed for a protocol error or a buffer limit.
     pub protocol_errors: AtomicU64,
     /// HTTP requests served.

@@ -18,7 +18,7 @@ const CONFIG_HELP: &[&str] = &[
     "    Reset statistics reported by the INFO command.",
     "HELP",
     "    Print this help.",
-    "(CONFIG SET changes maxmemory, maxmemory-policy, maxclients, max-concepts,",
+    "(CONFIG SET changes maxmemory, maxmemory-policy, maxclients, timeout, max-concepts,",
     "default-ttl-seconds, loglevel, log, slowlog-log-slower-than, slowlog-max-len,",
     "latency-tracking, latency-tracking-info-percentiles and",
     "vset-force-single-threaded-execution until restart; the",
@@ -55,7 +55,7 @@ fn config_params(ctx: &Ctx<'_>) -> Vec<(&'static str, String)> {
             policy_name(sh.engine.eviction_policy()).to_string(),
         ),
         ("maxclients", sh.live.maxclients.load(Relaxed).to_string()),
-        ("timeout", c.idle_timeout_seconds.to_string()),
+        ("timeout", sh.live.timeout_seconds.load(Relaxed).to_string()),
         ("proto-max-bulk-len", c.proto_max_bulk_len.to_string()),
         (
             "client-query-buffer-limit",
@@ -126,6 +126,7 @@ enum Change {
     MaxMemory(u64),
     Policy(crate::EvictionPolicy),
     MaxClients(usize),
+    Timeout(u64),
     MaxConcepts(u64),
     DefaultTtl(u64),
     LogLevel(&'static str, &'static str),
@@ -142,6 +143,7 @@ const SETTABLE: &[&str] = &[
     "maxmemory",
     "maxmemory-policy",
     "maxclients",
+    "timeout",
     "max-concepts",
     "default-ttl-seconds",
     "loglevel",
@@ -194,6 +196,16 @@ fn parse_change(name: &str, value: &[u8]) -> Result<Option<Change>, String> {
             }
         }
         "maxclients" => Change::MaxClients(int(1)? as usize),
+        "timeout" => {
+            let s = int(0)?;
+            if s > i64::from(i32::MAX) {
+                return Err(format!(
+                    "argument must be between 0 and {} inclusive",
+                    i32::MAX
+                ));
+            }
+            Change::Timeout(s as u64)
+        }
         "max-concepts" => Change::MaxConcepts(int(0)? as u64),
         "default-ttl-seconds" => Change::DefaultTtl(int(0)? as u64),
         "loglevel" => {
@@ -252,6 +264,7 @@ fn apply(ctx: &Ctx<'_>, change: Change) -> Result<(), String> {
         }
         Change::Policy(p) => sh.engine.set_eviction_policy(p),
         Change::MaxClients(n) => sh.live.maxclients.store(n, Relaxed),
+        Change::Timeout(s) => sh.live.set_idle_timeout(s),
         Change::MaxConcepts(n) => sh.engine.set_max_entries(n),
         Change::DefaultTtl(s) => sh.engine.set_default_ttl_ms(s.saturating_mul(1000)),
         Change::LogLevel(level, filter) => {

@@ -172,12 +172,16 @@ pub fn info_text(ctx: &Ctx<'_>, sections: &[Bytes]) -> String {
         section(&mut t, "Replication");
         t.push_str("role:master\r\nconnected_slaves:0\r\n");
     }
-    if want("commandstats") || want("latencystats") {
+    if want("commandstats") || want("errorstats") || want("latencystats") {
         let table = sh.cmdstats.snapshot();
         let names = super::stat_names();
         if want("commandstats") {
             section(&mut t, "Commandstats");
             t.push_str(&crate::server::cmdstats::commandstats_lines(&table, names));
+        }
+        if want("errorstats") {
+            section(&mut t, "Errorstats");
+            t.push_str(&sh.stats.errors.lines());
         }
         if want("latencystats") {
             section(&mut t, "Latencystats");

@@ -170,7 +170,6 @@ pub fn execute(
     gate_held: bool,
     w: &Writer<'_>,
 ) -> After {
-    use std::sync::atomic::Ordering::Relaxed;
     let name = &args[0];
     // Redis closes a connection whose command is "POST" or "Host:": an HTTP request sent
     // to the RESP stream (a cross-protocol attack from a browser).
@@ -222,7 +221,7 @@ pub fn execute(
             if let Some(slot) = found.and_then(|spec| stat_slot(spec, args)) {
                 shared.cmdstats.reject(slot);
             }
-            shared.stats.error_replies.fetch_add(1, Relaxed);
+            shared.stats.error_reply(&msg, 1);
             out.error(&msg);
             return After::Continue;
         }
@@ -238,12 +237,13 @@ pub fn execute(
         if let Some(slot) = stat_slot(spec, args) {
             shared.cmdstats.reject(slot);
         }
-        shared.stats.error_replies.fetch_add(1, Relaxed);
-        out.error(&format!(
+        let msg = format!(
             "ERR Can't execute '{}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / \
              RESET are allowed in this context",
             spec.name
-        ));
+        );
+        shared.stats.error_reply(&msg, 1);
+        out.error(&msg);
         return After::Continue;
     }
     if client.multi.is_some() && !tx::runs_inside_multi(spec) {
@@ -303,7 +303,6 @@ fn run_untimed(
     args: &[Bytes],
     w: &Writer<'_>,
 ) -> bool {
-    use std::sync::atomic::Ordering::Relaxed;
     let watched = shared.tx.watches.any() && spec.flags.contains(&"write");
     let selected = client.selected.clone();
     let engine: &crate::Engine = selected.as_deref().unwrap_or(&shared.engine);
@@ -334,8 +333,9 @@ fn run_untimed(
     let w = match w.with_engine(engine) {
         Ok(w) => w,
         Err(e) => {
-            shared.stats.error_replies.fetch_add(1, Relaxed);
-            out.error(&CmdError::from(e).0);
+            let msg = CmdError::from(e).0;
+            shared.stats.error_reply(&msg, 1);
+            out.error(&msg);
             return true;
         }
     };
@@ -349,7 +349,7 @@ fn run_untimed(
     };
     match (spec.run)(&mut ctx, args) {
         Err(CmdError(msg)) => {
-            shared.stats.error_replies.fetch_add(1, Relaxed);
+            shared.stats.error_reply(&msg, 1);
             ctx.out.error(&msg);
             return true;
         }

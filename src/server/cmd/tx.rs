@@ -56,10 +56,7 @@ pub fn queue(shared: &Shared, client: &mut Client, out: &mut Out, spec: &Spec, a
     };
     let refuse = |q: &mut Queued, out: &mut Out, msg: &str| {
         q.failed = true;
-        shared
-            .stats
-            .error_replies
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        shared.stats.error_reply(msg, 1);
         out.error(msg);
     };
     if spec.flags.contains(&"no_multi") {
