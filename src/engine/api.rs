@@ -350,6 +350,20 @@ impl Engine {
             .map(|d| (d.wal.io_kind(), d.wal.policy()))
     }
 
+    /// The write-ahead log; `None` in memory (replication's tail is made from it).
+    pub(crate) fn wal(&self) -> Option<&Arc<crate::wal::Wal>> {
+        self.durable.as_ref().map(|d| &d.wal)
+    }
+
+    /// A value of this engine whose database numbers are keyspace numbers, as records name
+    /// them (applying a master's records on a replica, as replay does).
+    pub(crate) fn raw_keyspaces(&self) -> Engine {
+        Engine {
+            raw_keyspace: true,
+            ..self.in_db(0)
+        }
+    }
+
     /// Waits until the records up to `lsn` are acknowledged per the sync policy (call with
     /// no lock held); at once without a log or for 0.
     pub(crate) fn wait_durable(&self, lsn: u64) -> Result<()> {

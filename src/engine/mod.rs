@@ -11,6 +11,7 @@ mod filter;
 mod hash;
 mod keyspace;
 mod replay;
+mod replication;
 mod types;
 mod vector;
 mod warm;
@@ -28,6 +29,7 @@ pub use config::{
 pub use durable::{Durability, RecoveryReport};
 pub use filter::{Filter, FilterError, FilterSyntax};
 pub use hash::{FieldValue, HashScanPage};
+pub use replication::{ImageCursor, ReplicatedBatch};
 pub use types::*;
 pub use vector::{ElementLinks, MAX_SEARCH_THREADS};
 pub use warm::WarmStatus;

@@ -6,6 +6,7 @@ use super::api::Engine;
 use super::types::*;
 use crate::error::Result;
 use crate::store::record::{decode, group_records, Record};
+use crate::store::Appends;
 
 fn at_to_expiry(at: u64) -> Expiry {
     if at == 0 {
@@ -19,14 +20,16 @@ impl Engine {
     /// Applies one logged record (kind + payload as the WAL stores them).
     pub(crate) fn apply_logged(&self, kind: u8, payload: &[u8]) -> Result<bool> {
         let rec = decode(kind, payload)?;
-        Ok(self.apply_record(&rec).is_ok())
+        Ok(self.apply_record(&Appends::new(), &rec).is_ok())
     }
 
     /// Applies a decoded record: key removals, expiries, attribute changes and flushes
     /// through the store's [`crate::store::Store::apply`], as live writes apply them; blob
-    /// writes and element adds through the engine's write bodies (without a log attached
-    /// they log nothing). An error means the record was superseded; the caller counts it.
-    pub(crate) fn apply_record(&self, rec: &Record<'_>) -> Result<()> {
+    /// writes and element adds through the engine's write bodies. Without a log attached
+    /// (recovery) they log nothing; with one (a replica applying its master's records) each
+    /// is appended through `to` as the live write would append it, a group as one group. An
+    /// error means the record was superseded (or, with a log, that the log refused it).
+    pub(crate) fn apply_record(&self, to: &Appends, rec: &Record<'_>) -> Result<()> {
         match rec {
             Record::SetBlob {
                 db,
@@ -38,7 +41,7 @@ impl Engine {
                     expiry: at_to_expiry(*expires_at),
                     ..Default::default()
                 };
-                self.in_db(*db).set(key, value, opts).map(|_| ())
+                self.in_db(*db).set_in(to, key, value, opts).map(|_| ())
             }
             // The store's one entry point for these (a live write applies them through it
             // too); a key or element already gone is normal in a replay.
@@ -51,10 +54,7 @@ impl Engine {
             | Record::DbMap { .. }
             | Record::HSet { .. }
             | Record::HDel { .. }
-            | Record::Flush { .. } => {
-                self.store.apply_locking(rec);
-                Ok(())
-            }
+            | Record::Flush { .. } => self.store.apply_locking(to, rec).map(|_| ()),
             Record::VAdd {
                 db,
                 key,
@@ -82,21 +82,18 @@ impl Engine {
                     })
                     .collect();
                 self.in_db(*db)
-                    .vadd_logged(
-                        &crate::store::Appends::new(),
-                        key,
-                        &opts,
-                        &adds,
-                        params.projection,
-                    )
+                    .vadd_logged(to, key, &opts, &adds, params.projection)
                     .map(|_| ())
             }
             Record::Group { records } => {
-                // Each write of the group as if logged alone (superseded ones are normal).
-                for rec in group_records(records)? {
-                    let _ = self.apply_record(&rec);
-                }
-                Ok(())
+                // Each write of the group as if logged alone (superseded ones are normal); with
+                // a log, appended again as one group.
+                let recs = group_records(records)?;
+                self.store.grouped(to, true, |g| {
+                    for rec in &recs {
+                        let _ = self.apply_record(g, rec);
+                    }
+                })
             }
         }
     }

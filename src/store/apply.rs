@@ -297,19 +297,28 @@ impl Store {
         gone
     }
 
-    /// [`Store::apply`] taking the key's shard write lock itself (WAL replay; the clock read
-    /// now): `Flush` too, under every shard's lock.
-    pub fn apply_locking(&self, rec: &Record<'_>) -> bool {
+    /// [`Store::apply`] taking the key's shard write lock itself (WAL replay, a replica
+    /// applying its master's records; the clock read now): `Flush` too, under every shard's
+    /// lock. With a log attached the record is appended through `to` first, under the same
+    /// locks, as a live write does (a replica logs what it applies); a refused append
+    /// applies nothing.
+    pub fn apply_locking(&self, to: &super::Appends, rec: &Record<'_>) -> crate::Result<bool> {
         let key = match *rec {
             Record::Flush { db } => {
                 let mut guards: Vec<_> = self.shards.iter().map(|s| s.data.write()).collect();
+                if self.logging() {
+                    self.append(to, rec)?;
+                }
                 self.apply_flush(&mut guards, db);
-                return true;
+                return Ok(true);
             }
             Record::DbMap { a, to_a, b, to_b } => {
                 let guards: Vec<_> = self.shards.iter().map(|s| s.data.write()).collect();
+                if self.logging() {
+                    self.append(to, rec)?;
+                }
                 self.apply_db_map(&guards, [(a, to_a), (b, to_b)]);
-                return true;
+                return Ok(true);
             }
             Record::Move { key, .. }
             | Record::DelKey { key, .. }
@@ -319,10 +328,16 @@ impl Store {
             | Record::VSetAttr { key, .. }
             | Record::HSet { key, .. }
             | Record::HDel { key, .. } => key,
-            Record::SetBlob { .. } | Record::VAdd { .. } | Record::Group { .. } => return false,
+            Record::SetBlob { .. } | Record::VAdd { .. } | Record::Group { .. } => {
+                return Ok(false)
+            }
         };
         let shard = &self.shards[Store::shard_of(self.hash(key))];
-        self.apply(&mut shard.data.write(), rec, self.now_ms())
+        let mut data = shard.data.write();
+        if self.logging() {
+            self.append(to, rec)?;
+        }
+        Ok(self.apply(&mut data, rec, self.now_ms()))
     }
 
     /// Applies `Flush` with every shard's write lock held (`guards`, in shard order): removes

@@ -101,6 +101,8 @@ pub struct Wal {
     /// Holds an exclusive `flock` on `<dir>/LOCK`: one `Wal` per directory.
     /// The directory lock; released by `close`.
     lock: Mutex<Option<std::fs::File>>,
+    /// The replication tail, once [`Wal::backlog`] made it: fed under the state lock.
+    backlog: std::sync::OnceLock<Arc<super::backlog::Backlog>>,
 }
 
 /// Whether a `Wal` holds `dir` open now (in this process or another): its `LOCK` file is
@@ -295,6 +297,7 @@ impl Wal {
                 max_payload,
                 max_pending: opts.max_pending_bytes.max(1),
                 lock: Mutex::new(Some(lock)),
+                backlog: std::sync::OnceLock::new(),
             },
             Replay {
                 records: rec.records,
@@ -375,9 +378,13 @@ impl Wal {
         }
         let first = st.next_lsn;
         st.pending.reserve(bytes);
+        let backlog = self.backlog.get();
         for (kind, payload) in records {
             let lsn = st.next_lsn;
             encode_record_unsealed(&mut st.pending, lsn, *kind, payload);
+            if let Some(b) = backlog {
+                b.push(lsn, *kind, payload);
+            }
             st.next_lsn += 1;
         }
         let end = st.next_lsn;
@@ -388,6 +395,22 @@ impl Wal {
             self.shared.work.notify_one();
         }
         Ok(first..end)
+    }
+
+    /// The replication tail of this log ([`super::Backlog`]), made at the first call with
+    /// room for about `limit_bytes` of records: from then on every appended record is also
+    /// kept there, in LSN order, until the limit pushes it out. Later calls return the same
+    /// one (their limit is ignored). Appends cost nothing extra until it is made.
+    pub fn backlog(&self, limit_bytes: usize) -> Arc<super::backlog::Backlog> {
+        if let Some(b) = self.backlog.get() {
+            return b.clone();
+        }
+        // Made under the state lock, which every append takes to get its LSN: no record is
+        // missed between the backlog's first LSN and the first one it receives.
+        let st = self.shared.state.lock();
+        self.backlog
+            .get_or_init(|| Arc::new(super::backlog::Backlog::new(st.next_lsn, limit_bytes)))
+            .clone()
     }
 
     /// Blocks until `lsn` is acknowledged under the sync policy (or fails: poisoned WAL,

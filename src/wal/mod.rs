@@ -42,6 +42,7 @@
 //! with [`IoChoice::Sync`]), [`FaultIo`] (tests). [`Wal::io_kind`] says which is active.
 #![allow(unsafe_code)] // listed in ARCHITECTURE.md; every block after a `// SAFETY:` comment
 
+mod backlog;
 pub mod format;
 mod io;
 mod log;
@@ -51,6 +52,7 @@ mod segment;
 mod uring;
 mod writer;
 
+pub use backlog::{Backlog, Changed, TailRead, TailRecord};
 pub use io::{FaultIo, FaultPlan, SyncIo, WalIo};
 pub use log::{in_use, IoChoice, Replay, WaitFor, Wal, WalOptions};
 pub use recovery::{inspect, RecoveryStats, WalRecord};
