@@ -42,6 +42,11 @@ impl Engine {
         }
     }
 
+    /// The backlog [`Engine::replication_backlog`] made, if it did.
+    pub fn replication_backlog_made(&self) -> Option<Arc<Backlog>> {
+        self.wal().and_then(|w| w.backlog_if_made())
+    }
+
     /// A master's side: the next piece (about `budget` bytes, read under one shard's read
     /// lock) of a full copy of every database as encoded records `(kind, payload)`; empty
     /// once [`ImageCursor::done`]. The copy is fuzzy: take the backlog's

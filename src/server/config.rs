@@ -243,6 +243,24 @@ pub struct ServerConfig {
     #[arg(long, env = "SUTRA_CLUSTER_NODE_ID")]
     pub cluster_node_id: Option<String>,
 
+    /// Follow this master from the start (`host:port`, Redis's `replicaof`): a replica
+    /// copies the master, then streams its log; REPLICAOF changes it while serving.
+    #[arg(long, env = "SUTRA_REPLICAOF")]
+    pub replicaof: Option<String>,
+
+    /// Password a replica sends its master (Redis's `masterauth`); empty = none.
+    #[arg(long, env = "SUTRA_MASTERAUTH", hide_env_values = true)]
+    pub masterauth: Option<String>,
+
+    /// A replica refuses clients' writes (Redis's `replica-read-only`, default yes).
+    #[arg(long, env = "SUTRA_REPLICA_READ_ONLY", value_parser = BoolishValueParser::new(), action = ArgAction::Set, default_value = "yes")]
+    pub replica_read_only: bool,
+
+    /// Bytes of log records a master keeps in memory for replicas that reconnect (Redis's
+    /// `repl-backlog-size`); a replica further behind copies everything again.
+    #[arg(long, env = "SUTRA_REPL_BACKLOG_SIZE", default_value = "64mb", value_parser = parse_bytes)]
+    pub repl_backlog_size: u64,
+
     /// Threads serving clients; 0 = one per CPU core.
     #[arg(long, env = "SUTRA_THREADS", default_value_t = 0)]
     pub threads: usize,
@@ -468,7 +486,26 @@ impl ServerConfig {
                 self.proto_max_bulk_len, self.client_query_buffer_limit
             ));
         }
+        self.replica_of()?;
         Ok(())
+    }
+
+    /// `--replicaof host:port` parsed (`None` when not set or empty).
+    pub fn replica_of(&self) -> Result<Option<(String, u16)>, String> {
+        let Some(v) = self.replicaof.as_deref().map(str::trim).filter(|v| !v.is_empty()) else {
+            return Ok(None);
+        };
+        let bad = || format!("--replicaof must be host:port (or \"host port\"), got {v:?}");
+        let (host, port) = v
+            .rsplit_once(':')
+            .or_else(|| v.rsplit_once(' '))
+            .ok_or_else(bad)?;
+        let port: u16 = port.trim().parse().map_err(|_| bad())?;
+        let host = host.trim().trim_start_matches('[').trim_end_matches(']');
+        if host.is_empty() || port == 0 {
+            return Err(bad());
+        }
+        Ok(Some((host.to_string(), port)))
     }
 
     /// The engine's configuration.

@@ -440,10 +440,59 @@ async fn run_batch_inner(
                 continue;
             }
             Step::Offload(args) => offloaded(shared, client, out, args).await,
+            Step::Deferred => {
+                if let Some(flow) = deferred(stream, shared, client, out, buf, batch).await {
+                    return flow;
+                }
+                continue;
+            }
         };
         // Over FLUSH_BYTES, the next `run_ready` asks for the flush first.
         if let Some(flow) = after_command(shared, client, out, batch, after) {
             return flow;
+        }
+        if client.deferred.is_some() {
+            if let Some(flow) = deferred(stream, shared, client, out, buf, batch).await {
+                return flow;
+            }
+        }
+    }
+}
+
+/// Does what the last command left to its connection ([`cmd::Deferred`]), once the replies
+/// before it are acknowledged: WAIT's wait, or the hand-over to a replica's stream. `Some`
+/// ends the connection.
+async fn deferred(
+    stream: &mut TcpStream,
+    shared: &Arc<Shared>,
+    client: &mut Client,
+    out: &mut Out,
+    buf: &mut BytesMut,
+    batch: &mut Batch,
+) -> Option<Flow> {
+    let what = client.deferred.take()?;
+    batch.unacked.settle(shared, out).await;
+    match what {
+        cmd::Deferred::Wait {
+            replicas,
+            offset,
+            timeout_ms,
+        } => {
+            let timeout = (timeout_ms > 0).then(|| std::time::Duration::from_millis(timeout_ms));
+            let n = shared.repl.wait_for_acks(replicas, offset, timeout).await;
+            out.int(n as i64);
+            None
+        }
+        cmd::Deferred::Psync { replid, offset } => {
+            if !out.buf.is_empty() {
+                if stream.write_all(&out.buf).await.is_err() {
+                    return Some(Flow::Close);
+                }
+                out.buf.clear();
+            }
+            super::replication::master::serve(stream, shared, client, buf, replid, offset).await;
+            buf.clear();
+            Some(Flow::Close)
         }
     }
 }
@@ -456,6 +505,8 @@ enum Step {
     Flush,
     /// This write is to run on the blocking pool (`--write-offload spawn-blocking`).
     Offload(Vec<bytes::Bytes>),
+    /// The command left work to the connection ([`cmd::Deferred`]).
+    Deferred,
 }
 
 /// Runs the buffered requests that need no await, holding the transaction gate's shared
@@ -537,6 +588,9 @@ fn run_ready(
         };
         if let Some(flow) = after_command(shared, client, out, batch, after) {
             return Step::Done(flow);
+        }
+        if client.deferred.is_some() {
+            return Step::Deferred;
         }
     }
 }

@@ -52,7 +52,17 @@ pub async fn run(
 ) -> io::Result<()> {
     let grace = Duration::from_secs(config.shutdown_grace_seconds);
     let cluster = super::cluster::ClusterState::open(&config).map_err(io::Error::other)?;
+    let replica_of = config.replica_of().map_err(io::Error::other)?;
     let shared = Arc::new(Shared::new(engine, config).with_cluster(cluster));
+    if let Ok(addr) = listener.local_addr() {
+        shared
+            .repl
+            .listening_port
+            .store(addr.port(), std::sync::atomic::Ordering::Relaxed);
+    }
+    if let Some((host, port)) = replica_of {
+        shared.repl.follow(shared.engine.clone(), host, port);
+    }
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut tasks = JoinSet::new();
     tokio::pin!(shutdown);
@@ -106,6 +116,8 @@ pub async fn run(
         }
     }
     drop(listener);
+    // The link to a master stops; connections streaming to replicas end.
+    shared.repl.stop();
     let _ = stop_tx.send(true);
     let drained =
         tokio::time::timeout(grace, async { while tasks.join_next().await.is_some() {} }).await;

@@ -18,6 +18,7 @@ pub mod logging;
 mod metrics;
 mod probe;
 mod reply;
+mod replication;
 mod shared;
 mod slowlog;
 mod tracking;

@@ -60,6 +60,8 @@ pub struct Shared {
     pub slowlog: SlowLog,
     /// The server's settings CONFIG SET changes (the engine keeps its own).
     pub live: LiveSettings,
+    /// Replication: this node's role, its replicas or its master (`server::replication`).
+    pub repl: Arc<super::replication::Replication>,
 }
 
 /// Server settings changeable while serving (CONFIG SET); they start as configured.
@@ -148,6 +150,7 @@ impl Shared {
             cluster: ClusterState::off(),
             vset_force_single_threaded: AtomicBool::new(false),
             cmdstats: CommandStats::default(),
+            repl: Arc::new(super::replication::Replication::new(&config)),
             slowlog: SlowLog::default(),
             live: LiveSettings {
                 maxclients: AtomicUsize::new(config.maxclients),

@@ -413,6 +413,11 @@ impl Wal {
             .clone()
     }
 
+    /// The replication tail if [`Wal::backlog`] made one.
+    pub fn backlog_if_made(&self) -> Option<Arc<super::backlog::Backlog>> {
+        self.backlog.get().cloned()
+    }
+
     /// Blocks until `lsn` is acknowledged under the sync policy (or fails: poisoned WAL,
     /// closed WAL): [`Wal::wait_for_async`]'s wait, blocking ([`WaitFor::wait`]).
     pub fn wait_for(&self, lsn: u64) -> Result<()> {

@@ -170,7 +170,7 @@ pub fn info_text(ctx: &Ctx<'_>, sections: &[Bytes]) -> String {
     }
     if want("replication") {
         section(&mut t, "Replication");
-        t.push_str("role:master\r\nconnected_slaves:0\r\n");
+        t.push_str(&sh.repl.info(&sh.engine, sh.since_start_ms()));
     }
     if want("commandstats") || want("errorstats") || want("latencystats") {
         let table = sh.cmdstats.snapshot();

@@ -16,6 +16,7 @@ mod fuzz;
 mod hash;
 mod info;
 mod keyspace;
+mod repl;
 mod server;
 mod slowlog;
 mod string;
@@ -58,6 +59,25 @@ pub struct Client {
     pub migrator: bool,
     /// The engine of the database SELECT chose (`None`: database 0, the shared engine).
     pub selected: Option<std::sync::Arc<crate::Engine>>,
+    /// Work the connection does after the command, which waits (WAIT) or takes the
+    /// connection over (SUTRA.PSYNC).
+    pub deferred: Option<Deferred>,
+    /// The port a replica said it serves on (`REPLCONF listening-port`).
+    pub repl_listening_port: u16,
+}
+
+/// What a command left for its connection to do once the replies before it are out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Deferred {
+    /// `WAIT`: reply how many replicas acknowledged `offset`, waiting until `replicas` have
+    /// or `timeout_ms` passed (0: no limit).
+    Wait {
+        replicas: usize,
+        offset: u64,
+        timeout_ms: u64,
+    },
+    /// `SUTRA.PSYNC`: the connection becomes the stream to a replica.
+    Psync { replid: String, offset: i64 },
 }
 
 /// What a connection's reads do for client-side caching (the table itself is
@@ -203,6 +223,13 @@ pub fn execute(
             }
             None => Ok(spec),
         },
+    };
+    // A replica refuses clients' writes (Redis's replica-read-only).
+    let refused = match refused {
+        Ok(spec) if spec.flags.contains(&"write") && shared.repl.refuses_writes() => {
+            Err("READONLY You can't write against a read only replica.".to_string())
+        }
+        other => other,
     };
     // Cluster mode: one slot per command (and transaction), served here.
     let refused = match refused {

@@ -193,8 +193,15 @@ pub static COMMANDS: &[Spec] = &[
     // cluster (--cluster-mode)
     spec!("cluster", -2, &["loading", "stale"], NOKEY, Reads::Nothing, "cluster", cluster::cluster, "CLUSTER SLOTS|SHARDS|NODES|INFO|MYID|KEYSLOT|COUNTKEYSINSLOT|GETKEYSINSLOT|HELP."),
     spec!("asking", 1, &["fast"], NOKEY, Reads::Nothing, "cluster", cluster::asking, "The next command may use a slot this node is importing."),
-    spec!("readonly", 1, &["loading", "stale", "fast"], NOKEY, Reads::Nothing, "cluster", cluster::readonly, "Accepted (no replicas to read from)."),
-    spec!("readwrite", 1, &["loading", "stale", "fast"], NOKEY, Reads::Nothing, "cluster", cluster::readonly, "Accepted (no replicas to read from)."),
+    spec!("readonly", 1, &["loading", "stale", "fast"], NOKEY, Reads::Nothing, "cluster", cluster::readonly, "Accepted: a replica serves reads of its master's slots to any connection."),
+    spec!("readwrite", 1, &["loading", "stale", "fast"], NOKEY, Reads::Nothing, "cluster", cluster::readonly, "Accepted (undoes READONLY)."),
+    // replication
+    spec!("replicaof", 3, &["admin", "noscript", "stale", "no_multi"], NOKEY, Reads::Nothing, "server", repl::replicaof, "REPLICAOF host port | NO ONE: follow a master, or become one."),
+    spec!("slaveof", 3, &["admin", "noscript", "stale", "no_multi"], NOKEY, Reads::Nothing, "server", repl::replicaof, "SLAVEOF host port | NO ONE (REPLICAOF's old name)."),
+    spec!("role", 1, &["noscript", "loading", "stale", "fast"], NOKEY, Reads::Nothing, "server", repl::role, "This node's role in replication, its offset and its replicas or master."),
+    spec!("wait", 3, &["noscript"], NOKEY, Reads::Nothing, "generic", repl::wait, "Waits until N replicas acknowledged every write made so far (or the timeout in ms); returns how many did."),
+    spec!("replconf", -1, &["admin", "noscript", "loading", "stale", "allow_busy"], NOKEY, Reads::Nothing, "server", repl::replconf, "A replica's handshake (listening-port, capa, ack)."),
+    spec!("sutra.psync", 3, &["admin", "noscript", "no_multi"], NOKEY, Reads::Nothing, "sutra", repl::psync, "SUTRA.PSYNC replid offset: a sutra-cache replica asks for the log after offset (? -1: a full copy first)."),
     spec!("sutra.cluster", -2, &["admin", "noscript", "no_multi"], NOKEY, Reads::Nothing, "sutra", cluster::sutra_cluster, "SUTRA.CLUSTER CONFIG <json>|EPOCH|GETCONFIG|MIGRATOR|HELP: the manager's side of a node."),
 ];
 
