@@ -492,7 +492,12 @@ impl ServerConfig {
 
     /// `--replicaof host:port` parsed (`None` when not set or empty).
     pub fn replica_of(&self) -> Result<Option<(String, u16)>, String> {
-        let Some(v) = self.replicaof.as_deref().map(str::trim).filter(|v| !v.is_empty()) else {
+        let Some(v) = self
+            .replicaof
+            .as_deref()
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+        else {
             return Ok(None);
         };
         let bad = || format!("--replicaof must be host:port (or \"host port\"), got {v:?}");

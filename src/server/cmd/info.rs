@@ -156,6 +156,13 @@ pub fn info_text(ctx: &Ctx<'_>, sections: &[Bytes]) -> String {
             engine.total.hit_rate(),
             ServerStatsGet(&st.http_requests),
         );
+        let _ = write!(
+            t,
+            "sync_full:{}\r\nsync_partial_ok:{}\r\nsync_partial_err:{}\r\n",
+            ServerStatsGet(&sh.repl.full_syncs),
+            ServerStatsGet(&sh.repl.partial_syncs_ok),
+            ServerStatsGet(&sh.repl.partial_syncs_err),
+        );
         let tr = sh.tracking.stats();
         let _ = write!(
             t,

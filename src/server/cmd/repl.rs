@@ -69,7 +69,8 @@ pub fn role(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> CmdResult {
                 ctx.out.array(3);
                 ctx.out.bulk(r.ip.as_bytes());
                 ctx.out.bulk(r.port.to_string().as_bytes());
-                ctx.out.bulk(r.ack.load(Ordering::SeqCst).to_string().as_bytes());
+                ctx.out
+                    .bulk(r.ack.load(Ordering::SeqCst).to_string().as_bytes());
             }
         }
     }
@@ -109,7 +110,7 @@ pub fn wait(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
 /// `REPLCONF listening-port <port> | capa … | ack <offset> | getack *`: a replica's
 /// handshake.
 pub fn replconf(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
-    if args.len() % 2 == 0 {
+    if args.len().is_multiple_of(2) {
         return Err(CmdError::syntax());
     }
     for pair in args[1..].chunks(2) {

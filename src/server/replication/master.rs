@@ -70,9 +70,7 @@ pub(crate) async fn serve(
     let backlog = match engine.replication_backlog(repl.backlog_bytes) {
         Ok(b) => b,
         Err(e) => {
-            let _ = stream
-                .write_all(format!("-ERR {e}\r\n").as_bytes())
-                .await;
+            let _ = stream.write_all(format!("-ERR {e}\r\n").as_bytes()).await;
             return;
         }
     };

@@ -246,7 +246,12 @@ impl Replication {
 
     /// `WAIT`: waits until `n` replicas acknowledged `offset` or `timeout` passed (`None`:
     /// no limit); returns how many had.
-    pub async fn wait_for_acks(&self, n: usize, offset: u64, timeout: Option<std::time::Duration>) -> usize {
+    pub async fn wait_for_acks(
+        &self,
+        n: usize,
+        offset: u64,
+        timeout: Option<std::time::Duration>,
+    ) -> usize {
         let deadline = timeout.map(|t| tokio::time::Instant::now() + t);
         loop {
             let notified = self.acked.notified();
@@ -282,7 +287,10 @@ impl Replication {
         let Some(path) = &self.state_file else { return };
         let tmp = path.with_extension("json.tmp");
         let body = serde_json::json!({"replid": replid, "offset": offset}).to_string();
-        if std::fs::write(&tmp, body).and_then(|()| std::fs::rename(&tmp, path)).is_err() {
+        if std::fs::write(&tmp, body)
+            .and_then(|()| std::fs::rename(&tmp, path))
+            .is_err()
+        {
             tracing::warn!(file = %path.display(), "cannot keep the replication offset");
         }
     }

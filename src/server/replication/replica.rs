@@ -93,13 +93,20 @@ async fn reply_line(stream: &mut TcpStream, buf: &mut BytesMut) -> Result<String
     }
 }
 
-async fn command(stream: &mut TcpStream, buf: &mut BytesMut, parts: &[&[u8]]) -> Result<String, String> {
+async fn command(
+    stream: &mut TcpStream,
+    buf: &mut BytesMut,
+    parts: &[&[u8]],
+) -> Result<String, String> {
     let mut out = Vec::new();
     frame(&mut out, parts);
     stream.write_all(&out).await.map_err(|e| e.to_string())?;
     let line = reply_line(stream, buf).await?;
     if let Some(err) = line.strip_prefix('-') {
-        return Err(format!("the master refused {}: {err}", String::from_utf8_lossy(parts[0])));
+        return Err(format!(
+            "the master refused {}: {err}",
+            String::from_utf8_lossy(parts[0])
+        ));
     }
     Ok(line)
 }
@@ -136,7 +143,8 @@ async fn apply(
     match durability {
         None => Ok(false),
         Some(d) => {
-            d.await.map_err(|e| format!("this replica's log failed: {e}"))?;
+            d.await
+                .map_err(|e| format!("this replica's log failed: {e}"))?;
             Ok(true)
         }
     }
@@ -156,13 +164,11 @@ async fn session(
     generation: u64,
     started: std::time::Instant,
 ) -> Result<(), String> {
-    let mut stream = tokio::time::timeout(
-        Duration::from_secs(10),
-        TcpStream::connect((host, port)),
-    )
-    .await
-    .map_err(|_| "connecting timed out".to_string())?
-    .map_err(|e| format!("cannot connect: {e}"))?;
+    let mut stream =
+        tokio::time::timeout(Duration::from_secs(10), TcpStream::connect((host, port)))
+            .await
+            .map_err(|_| "connecting timed out".to_string())?
+            .map_err(|e| format!("cannot connect: {e}"))?;
     let _ = stream.set_nodelay(true);
     let mut buf = BytesMut::with_capacity(64 << 10);
     if let Some(pass) = &repl.masterauth {
@@ -219,7 +225,9 @@ async fn session(
                     if f.len() != 3 || !f[0].eq_ignore_ascii_case(b"IMG") {
                         return Err("expected IMG or IMGEND during the full copy".into());
                     }
-                    let kind = parse_u64(&f[1]).and_then(|k| u8::try_from(k).ok()).ok_or("bad record kind")?;
+                    let kind = parse_u64(&f[1])
+                        .and_then(|k| u8::try_from(k).ok())
+                        .ok_or("bad record kind")?;
                     batch.push((kind, f[2].clone()));
                 }
                 if end || batch.len() >= BATCH_RECORDS || (buf.is_empty() && !batch.is_empty()) {
@@ -248,7 +256,10 @@ async fn session(
         frame(&mut out, &[b"REPLCONF", b"ACK", n.to_string().as_bytes()]);
         out
     };
-    stream.write_all(&ack(applied)).await.map_err(|e| e.to_string())?;
+    stream
+        .write_all(&ack(applied))
+        .await
+        .map_err(|e| e.to_string())?;
     let mut last_save = std::time::Instant::now();
     let mut saved = applied;
     loop {
@@ -258,7 +269,9 @@ async fn session(
             let f = next_frame(&mut stream, &mut buf).await?;
             if f[0].eq_ignore_ascii_case(b"REC") && f.len() == 4 {
                 let lsn = parse_u64(&f[1]).ok_or("bad record LSN")?;
-                let kind = parse_u64(&f[2]).and_then(|k| u8::try_from(k).ok()).ok_or("bad record kind")?;
+                let kind = parse_u64(&f[2])
+                    .and_then(|k| u8::try_from(k).ok())
+                    .ok_or("bad record kind")?;
                 if lsn <= last {
                     continue; // already applied
                 }
@@ -268,7 +281,10 @@ async fn session(
                 last = lsn;
                 batch.push((kind, f[3].clone()));
             } else if !f[0].eq_ignore_ascii_case(b"PING") {
-                return Err(format!("unexpected frame {}", String::from_utf8_lossy(&f[0])));
+                return Err(format!(
+                    "unexpected frame {}",
+                    String::from_utf8_lossy(&f[0])
+                ));
             }
             repl.set_state(generation, LinkState::Connected, since(started));
             // Everything already received goes in one batch.
@@ -282,7 +298,10 @@ async fn session(
             }
             applied = last;
             repl.offset.store(applied, Ordering::SeqCst);
-            stream.write_all(&ack(applied)).await.map_err(|e| e.to_string())?;
+            stream
+                .write_all(&ack(applied))
+                .await
+                .map_err(|e| e.to_string())?;
         }
         if saved != applied && last_save.elapsed() >= SAVE_EVERY {
             repl.save_position(&master_replid, applied);

@@ -1,0 +1,513 @@
+//! Replication between `sutra-cache serve` processes on loopback ports: a replica copies its
+//! master in full (blobs, hashes, vector sets with attributes and TTLs), then streams its
+//! log; WAIT counts replicas that acknowledged; a replica refuses writes; it survives its
+//! own kill -9 (continuing from its offset) and its master's (copying again); REPLICAOF NO
+//! ONE promotes it with every WAIT-confirmed write kept. Nothing is timed: every wait polls
+//! with a generous deadline.
+
+mod server_support;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use server_support::cluster_node::{free_port, Resp, RespConn};
+
+/// One server process with a data directory; killed when dropped.
+struct Proc {
+    port: u16,
+    dir: PathBuf,
+    extra: Vec<String>,
+    child: Option<Child>,
+}
+
+impl Proc {
+    fn start(dir: &Path, extra: &[&str]) -> Proc {
+        Self::start_on(free_port(), dir, extra)
+    }
+
+    fn start_on(port: u16, dir: &Path, extra: &[&str]) -> Proc {
+        let mut p = Proc {
+            port,
+            dir: dir.to_path_buf(),
+            extra: extra.iter().map(|s| s.to_string()).collect(),
+            child: None,
+        };
+        p.start_again();
+        p
+    }
+
+    fn start_again(&mut self) {
+        let child = Command::new(env!("CARGO_BIN_EXE_sutra-cache"))
+            .args(["serve", "--port", &self.port.to_string()])
+            .args(["--storage-path", self.dir.to_str().unwrap()])
+            .args(&self.extra)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("binary starts");
+        self.child = Some(child);
+        let start = Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            if let Some(Some(status)) = self.child.as_mut().map(|c| c.try_wait().unwrap()) {
+                panic!("the server on {} exited: {status}", self.port);
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(60),
+                "no server on {}",
+                self.port
+            );
+            std::thread::sleep(Duration::from_millis(25));
+        }
+    }
+
+    fn kill9(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    fn conn(&self) -> RespConn {
+        RespConn::open(self.port).unwrap()
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+fn call(c: &mut RespConn, args: &[&str]) -> Resp {
+    let args: Vec<&[u8]> = args.iter().map(|a| a.as_bytes()).collect();
+    c.call(&args).unwrap()
+}
+
+fn ok(c: &mut RespConn, args: &[&str]) {
+    if let Resp::Error(e) = call(c, args) {
+        panic!("{args:?}: {e}");
+    }
+}
+
+fn int(r: Resp) -> i64 {
+    match r {
+        Resp::Int(n) => n,
+        other => panic!("not an integer: {other:?}"),
+    }
+}
+
+fn bulk(r: Resp) -> Option<String> {
+    match r {
+        Resp::Bulk(b) => b.map(|b| String::from_utf8(b).unwrap()),
+        other => panic!("not a bulk string: {other:?}"),
+    }
+}
+
+fn info_field(c: &mut RespConn, section: &str, field: &str) -> Option<String> {
+    let text = bulk(call(c, &["INFO", section])).unwrap();
+    text.lines()
+        .find_map(|l| l.strip_prefix(&format!("{field}:")))
+        .map(str::to_string)
+}
+
+/// Polls `f` until it holds (60 s at most).
+fn eventually(what: &str, mut f: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !f() {
+        assert!(start.elapsed() < Duration::from_secs(60), "never: {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A connection that survives the server restarting under it (reconnects per call).
+fn link_up(port: u16) -> bool {
+    RespConn::open(port)
+        .ok()
+        .and_then(|mut c| {
+            let text = bulk(call(&mut c, &["INFO", "replication"]))?;
+            Some(text.contains("master_link_status:up"))
+        })
+        .unwrap_or(false)
+}
+
+fn replica_of(master: &Proc) -> String {
+    format!("127.0.0.1:{}", master.port)
+}
+
+#[test]
+fn a_replica_copies_blobs_hashes_and_vector_sets_with_ttls_then_streams_and_wait_counts_it() {
+    let (md, rd) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let master = Proc::start(md.path(), &["--requirepass", "sesame"]);
+    let mut m = master.conn();
+    ok(&mut m, &["AUTH", "sesame"]);
+    for i in 0..200 {
+        ok(&mut m, &["SET", &format!("k{i}"), &format!("v{i}")]);
+    }
+    ok(&mut m, &["PEXPIRE", "k1", "3600000"]);
+    ok(&mut m, &["HSET", "h", "a", "1", "b", "2"]);
+    for i in 0..150 {
+        let (x, y) = (i as f32, (i * 7 % 13) as f32);
+        ok(
+            &mut m,
+            &[
+                "VADD",
+                "vs",
+                "VALUES",
+                "3",
+                &x.to_string(),
+                &y.to_string(),
+                "1",
+                &format!("e{i}"),
+                "SETATTR",
+                &format!("{{\"i\":{i}}}"),
+            ],
+        );
+    }
+    ok(&mut m, &["VPEXPIRE", "vs", "e3", "3600000"]);
+    ok(&mut m, &["SELECT", "2"]);
+    ok(&mut m, &["SET", "in-db-2", "x"]);
+    ok(&mut m, &["SELECT", "0"]);
+
+    // A replica with the master's password, following from its start.
+    let replica = Proc::start(
+        rd.path(),
+        &[
+            "--replicaof",
+            &replica_of(&master),
+            "--masterauth",
+            "sesame",
+        ],
+    );
+    let mut r = replica.conn();
+    eventually("the replica's link is up", || link_up(replica.port));
+    // The copy is in: everything as on the master.
+    assert_eq!(
+        bulk(call(&mut r, &["GET", "k199"])).as_deref(),
+        Some("v199")
+    );
+    assert_eq!(
+        int(call(&mut r, &["DBSIZE"])),
+        int(call(&mut m, &["DBSIZE"]))
+    );
+    assert_eq!(
+        call(&mut r, &["HGETALL", "h"]),
+        call(&mut m, &["HGETALL", "h"])
+    );
+    assert_eq!(int(call(&mut r, &["VCARD", "vs"])), 150);
+    assert_eq!(
+        bulk(call(&mut r, &["VGETATTR", "vs", "e42"])).as_deref(),
+        Some("{\"i\":42}")
+    );
+    assert_eq!(
+        call(&mut r, &["VEMB", "vs", "e42"]),
+        call(&mut m, &["VEMB", "vs", "e42"])
+    );
+    ok(&mut r, &["SELECT", "2"]);
+    assert_eq!(
+        bulk(call(&mut r, &["GET", "in-db-2"])).as_deref(),
+        Some("x")
+    );
+    ok(&mut r, &["SELECT", "0"]);
+    // TTLs are absolute times: the replica's, read between two of the master's, lies
+    // between them (a TTL restarted on the replica would be larger than the later one).
+    for (ttl, args) in [("PTTL", vec!["k1"]), ("VPTTL", vec!["vs", "e3"])] {
+        let mut a = vec![ttl];
+        a.extend(args);
+        let before = int(call(&mut m, &a));
+        let on_replica = int(call(&mut r, &a));
+        let after = int(call(&mut m, &a));
+        assert!(before > 0, "{a:?} has a TTL");
+        assert!(
+            after <= on_replica && on_replica <= before,
+            "{a:?}: master {before} then {after}, replica {on_replica}"
+        );
+    }
+    // Its own index answers VSIM (the element itself is its nearest).
+    match call(&mut r, &["VSIM", "vs", "ELE", "e10", "COUNT", "3"]) {
+        Resp::Array(Some(a)) => {
+            assert_eq!(a.len(), 3);
+            assert_eq!(a[0], Resp::Bulk(Some(b"e10".to_vec())));
+        }
+        other => panic!("{other:?}"),
+    }
+
+    // Read-only, as Redis's replicas.
+    assert_eq!(
+        call(&mut r, &["SET", "x", "1"]),
+        Resp::Error("READONLY You can't write against a read only replica.".into())
+    );
+    assert!(
+        matches!(call(&mut r, &["WAIT", "1", "10"]), Resp::Error(e) if e.contains("WAIT cannot be used with replica"))
+    );
+
+    // Streaming: a write, then WAIT for one replica: once it answers 1, the replica has it.
+    for i in 0..50 {
+        ok(&mut m, &["SET", &format!("s{i}"), &format!("w{i}")]);
+        ok(
+            &mut m,
+            &["VADD", "vs", "VALUES", "3", "5", "5", "5", &format!("n{i}")],
+        );
+        ok(&mut m, &["HSET", "h", &format!("f{i}"), "x"]);
+        assert_eq!(int(call(&mut m, &["WAIT", "1", "0"])), 1);
+        assert_eq!(
+            bulk(call(&mut r, &["GET", &format!("s{i}")])),
+            Some(format!("w{i}"))
+        );
+        assert!(int(call(&mut r, &["VCARD", "vs"])) >= 151 + i);
+    }
+    ok(&mut m, &["DEL", "k5"]);
+    ok(&mut m, &["VREM", "vs", "e7"]);
+    assert_eq!(int(call(&mut m, &["WAIT", "1", "0"])), 1);
+    assert_eq!(bulk(call(&mut r, &["GET", "k5"])), None);
+    assert_eq!(int(call(&mut r, &["VCARD", "vs"])), 199);
+    // WAIT for more replicas than there are: the timeout, then the count.
+    assert_eq!(int(call(&mut m, &["WAIT", "2", "50"])), 1);
+
+    // ROLE and INFO in Redis's shapes.
+    match call(&mut m, &["ROLE"]) {
+        Resp::Array(Some(a)) => {
+            assert_eq!(a[0], Resp::Bulk(Some(b"master".to_vec())));
+            let offset = int(a[1].clone());
+            match &a[2] {
+                Resp::Array(Some(reps)) => {
+                    assert_eq!(reps.len(), 1);
+                    let Resp::Array(Some(one)) = &reps[0] else {
+                        panic!()
+                    };
+                    assert_eq!(
+                        one[1],
+                        Resp::Bulk(Some(replica.port.to_string().into_bytes()))
+                    );
+                    let acked: i64 = bulk(one[2].clone()).unwrap().parse().unwrap();
+                    assert!(acked <= offset && acked > 0);
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+        other => panic!("{other:?}"),
+    }
+    match call(&mut r, &["ROLE"]) {
+        Resp::Array(Some(a)) => {
+            assert_eq!(a[0], Resp::Bulk(Some(b"slave".to_vec())));
+            assert_eq!(a[2], Resp::Int(master.port as i64));
+            assert_eq!(a[3], Resp::Bulk(Some(b"connected".to_vec())));
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(
+        info_field(&mut m, "replication", "role").as_deref(),
+        Some("master")
+    );
+    assert_eq!(
+        info_field(&mut m, "replication", "connected_slaves").as_deref(),
+        Some("1")
+    );
+    let slave0 = info_field(&mut m, "replication", "slave0").unwrap();
+    assert!(
+        slave0.contains(&format!("port={}", replica.port)) && slave0.contains("state=online"),
+        "{slave0}"
+    );
+    assert_eq!(
+        info_field(&mut r, "replication", "role").as_deref(),
+        Some("slave")
+    );
+    assert_eq!(
+        info_field(&mut r, "replication", "master_replid"),
+        info_field(&mut m, "replication", "master_replid")
+    );
+    assert_eq!(
+        info_field(&mut m, "stats", "sync_full").as_deref(),
+        Some("1")
+    );
+}
+
+#[test]
+fn a_replica_killed_and_restarted_continues_from_its_offset_without_a_full_copy() {
+    let (md, rd) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let master = Proc::start(md.path(), &[]);
+    let mut m = master.conn();
+    let mut replica = Proc::start(rd.path(), &["--replicaof", &replica_of(&master)]);
+    eventually("link up", || link_up(replica.port));
+    for i in 0..100 {
+        ok(&mut m, &["SET", &format!("a{i}"), "1"]);
+    }
+    assert_eq!(int(call(&mut m, &["WAIT", "1", "0"])), 1);
+    let offset = info_field(&mut m, "replication", "master_repl_offset").unwrap();
+    // The replica keeps its offset at most 200 ms after applying (and at each PING).
+    eventually("the replica kept its offset", || {
+        std::fs::read_to_string(rd.path().join("replication.json"))
+            .is_ok_and(|t| t.contains(&format!("\"offset\":{offset}")))
+    });
+    replica.kill9();
+    for i in 0..100 {
+        ok(&mut m, &["SET", &format!("b{i}"), "2"]);
+    }
+    ok(&mut m, &["DEL", "a0"]);
+    replica.start_again();
+    eventually("link up again", || link_up(replica.port));
+    assert_eq!(int(call(&mut m, &["WAIT", "1", "0"])), 1);
+    let mut r = replica.conn();
+    assert_eq!(int(call(&mut r, &["DBSIZE"])), 199);
+    assert_eq!(bulk(call(&mut r, &["GET", "b99"])).as_deref(), Some("2"));
+    assert_eq!(bulk(call(&mut r, &["GET", "a0"])), None);
+    assert_eq!(
+        info_field(&mut m, "stats", "sync_full").as_deref(),
+        Some("1")
+    );
+    assert_eq!(
+        info_field(&mut m, "stats", "sync_partial_ok").as_deref(),
+        Some("1")
+    );
+}
+
+#[test]
+fn after_its_master_is_killed_and_restarted_a_replica_copies_it_again_and_follows() {
+    let (md, rd) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let mut master = Proc::start(md.path(), &[]);
+    let replica = Proc::start(rd.path(), &["--replicaof", &replica_of(&master)]);
+    let mut m = master.conn();
+    for i in 0..50 {
+        ok(&mut m, &["SET", &format!("k{i}"), "before"]);
+    }
+    assert_eq!(int(call(&mut m, &["WAIT", "1", "0"])), 1);
+    master.kill9();
+    eventually("the replica sees its master gone", || {
+        !link_up(replica.port)
+    });
+    master.start_again();
+    let mut m = master.conn();
+    ok(&mut m, &["SET", "k0", "after"]);
+    ok(&mut m, &["DEL", "k1"]);
+    eventually("link up again", || link_up(replica.port));
+    assert_eq!(int(call(&mut m, &["WAIT", "1", "0"])), 1);
+    let mut r = replica.conn();
+    assert_eq!(bulk(call(&mut r, &["GET", "k0"])).as_deref(), Some("after"));
+    assert_eq!(bulk(call(&mut r, &["GET", "k1"])), None);
+    assert_eq!(int(call(&mut r, &["DBSIZE"])), 49);
+    // A new master process is a new history: the replica copied it in full.
+    assert_eq!(
+        info_field(&mut m, "stats", "sync_full").as_deref(),
+        Some("1")
+    );
+}
+
+#[test]
+fn replicaof_no_one_after_a_kill_9_of_the_master_keeps_every_wait_confirmed_write() {
+    let (md, rd) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let mut master = Proc::start(md.path(), &[]);
+    let replica = Proc::start(rd.path(), &[]);
+    let mut r = replica.conn();
+    // Made a replica by command this time.
+    ok(
+        &mut r,
+        &["REPLICAOF", "127.0.0.1", &master.port.to_string()],
+    );
+    eventually("link up", || link_up(replica.port));
+    // A writer confirms each batch with WAIT 1 while the master is killed under it.
+    let port = master.port;
+    let writer = std::thread::spawn(move || {
+        let mut confirmed = Vec::new();
+        let Ok(mut m) = RespConn::open(port) else {
+            return confirmed;
+        };
+        for batch in 0.. {
+            let keys: Vec<String> = (0..10).map(|i| format!("c{batch}-{i}")).collect();
+            let mut cmds: Vec<Vec<&[u8]>> = keys
+                .iter()
+                .map(|k| vec![b"SET".as_slice(), k.as_bytes(), b"v"])
+                .collect();
+            cmds.push(vec![b"WAIT", b"1", b"0"]);
+            match m.pipeline(&cmds) {
+                Ok(replies) if replies.last() == Some(&Resp::Int(1)) => confirmed.extend(keys),
+                _ => return confirmed,
+            }
+        }
+        confirmed
+    });
+    eventually("some writes were confirmed", || {
+        RespConn::open(replica.port)
+            .map(|mut c| int(call(&mut c, &["DBSIZE"])) >= 200)
+            .unwrap_or(false)
+    });
+    master.kill9();
+    let confirmed = writer.join().unwrap();
+    assert!(confirmed.len() >= 200, "{}", confirmed.len());
+    ok(&mut r, &["REPLICAOF", "NO", "ONE"]);
+    assert_eq!(
+        info_field(&mut r, "replication", "role").as_deref(),
+        Some("master")
+    );
+    for k in &confirmed {
+        assert_eq!(
+            bulk(call(&mut r, &["GET", k])).as_deref(),
+            Some("v"),
+            "{k} was confirmed"
+        );
+    }
+    // A master now: it takes writes, and keeps them across a restart.
+    ok(&mut r, &["SET", "after-promotion", "yes"]);
+    drop(r);
+    let mut replica = replica;
+    replica.kill9();
+    replica.start_again();
+    let mut r = replica.conn();
+    assert_eq!(
+        bulk(call(&mut r, &["GET", "after-promotion"])).as_deref(),
+        Some("yes")
+    );
+    assert_eq!(
+        bulk(call(&mut r, &["GET", &confirmed[0]])).as_deref(),
+        Some("v")
+    );
+    assert_eq!(
+        info_field(&mut r, "replication", "role").as_deref(),
+        Some("master")
+    );
+}
+
+#[test]
+fn a_master_in_memory_is_refused_and_replicaof_checks_its_arguments() {
+    let dir = tempfile::tempdir().unwrap();
+    let mem_port = free_port();
+    let mut mem = Command::new(env!("CARGO_BIN_EXE_sutra-cache"))
+        .args([
+            "serve",
+            "--port",
+            &mem_port.to_string(),
+            "--in-memory",
+            "true",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    eventually("in-memory server up", || RespConn::open(mem_port).is_ok());
+    let mut c = RespConn::open(mem_port).unwrap();
+    // Asked directly: the reason.
+    match call(&mut c, &["SUTRA.PSYNC", "?", "-1"]) {
+        Resp::Error(e) => assert!(e.contains("data directory"), "{e}"),
+        other => panic!("{other:?}"),
+    }
+    let replica = Proc::start(
+        dir.path(),
+        &["--replicaof", &format!("127.0.0.1:{mem_port}")],
+    );
+    let mut r = replica.conn();
+    assert_eq!(
+        info_field(&mut r, "replication", "master_link_status").as_deref(),
+        Some("down")
+    );
+    assert_eq!(
+        call(&mut r, &["REPLICAOF", "127.0.0.1", "0"]),
+        Resp::Error("ERR Invalid master port".into())
+    );
+    assert!(
+        matches!(call(&mut r, &["REPLICAOF", "a"]), Resp::Error(e) if e.contains("wrong number"))
+    );
+    ok(&mut r, &["REPLICAOF", "NO", "ONE"]);
+    ok(&mut r, &["SET", "k", "v"]);
+    let _ = mem.kill();
+    let _ = mem.wait();
+}
