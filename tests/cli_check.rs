@@ -103,42 +103,124 @@ fn a_clean_directory_checks_clean_with_exit_0_and_names_the_snapshot_and_the_log
     assert_eq!(contents(dir.path()), before, "check changed the directory");
 }
 
+/// Offset of the record with `lsn` in a segment whose first record is `first_lsn`.
+fn record_offset(seg: &Path, first_lsn: u64, lsn: u64) -> usize {
+    let b = std::fs::read(seg).unwrap();
+    let mut at = 64;
+    for _ in first_lsn..lsn {
+        let len = u32::from_le_bytes(b[at..at + 4].try_into().unwrap()) as usize;
+        at += (17 + len).div_ceil(8) * 8;
+    }
+    at
+}
+
 #[test]
-fn a_damaged_wal_record_is_reported_with_its_file_and_offset_and_exit_1_without_repairing_it() {
+fn damage_in_wal_records_the_snapshot_covers_is_skipped_with_exit_1_and_loses_nothing() {
     let dir = populated();
     let seg = files(&dir.path().join("wal"), "wal-").pop().unwrap();
-    // The first record's payload (header 64 bytes, record header 17).
+    // The first record's payload (header 64 bytes, record header 17): LSN 1, in the
+    // snapshot (which holds LSNs 1..=50).
     flip(&seg, 64 + 20);
     let before = contents(dir.path());
     let (code, out) = check(dir.path());
     assert_eq!(code, 1, "{out}");
     let expected = format!(
-        "wal: DAMAGED: {} at offset 64: record checksum mismatch",
+        "wal: damage the snapshot covers (skipped, nothing lost): {} at offset 64: records \
+         from LSN 1 to 1 do not check out (record checksum mismatch)",
         seg.display()
     );
     assert!(out.contains(&expected), "{out}");
-    assert_eq!(contents(dir.path()), before, "check repaired the directory");
-    // An open keeps what check said: nothing from the damaged record on.
-    let (code2, _) = check(dir.path());
-    assert_eq!(code2, 1);
-    let e = Engine::open(config(dir.path())).unwrap();
-    let report = e.recovery_report().unwrap();
-    assert_eq!(
-        report.wal_damage.as_deref(),
-        out.lines()
-            .find_map(|l| l.strip_prefix("wal: DAMAGED: "))
-            .map(|l| l.split("; recovery").next().unwrap())
+    assert!(
+        out.contains("recovery: loads") && out.contains("up to LSN 100"),
+        "{out}"
     );
+    assert_eq!(contents(dir.path()), before, "check repaired the directory");
+    let e = Engine::open(config(dir.path())).unwrap();
+    assert_eq!(e.dbsize(), 100);
+    assert!(e.recovery_report().unwrap().wal_damage.is_none());
+    for i in [0, 49, 50, 99] {
+        assert_eq!(
+            e.get(format!("k{i}").as_bytes()).unwrap(),
+            Some(format!("v{i}").into_bytes())
+        );
+    }
 }
 
 #[test]
-fn a_damaged_snapshot_is_named_with_its_offset_and_exit_1_when_the_log_still_reaches_back() {
+fn a_damaged_wal_record_with_valid_ones_after_it_is_refused_with_exit_2_naming_file_offset_and_choices(
+) {
+    let dir = populated();
+    let seg = files(&dir.path().join("wal"), "wal-").pop().unwrap();
+    let at = record_offset(&seg, 1, 60);
+    flip(&seg, at + 20);
+    let before = contents(dir.path());
+    let (code, out) = check(dir.path());
+    assert_eq!(code, 2, "{out}");
+    let named = format!("{} at offset {at}: record checksum mismatch", seg.display());
+    assert!(
+        out.contains(&format!(
+            "wal: DAMAGED: {named}, and valid records follow it; 40 record(s)"
+        )),
+        "{out}"
+    );
+    assert!(out.contains("recovery: REFUSES to open"), "{out}");
+    assert!(
+        out.contains(
+            "choice: --wal-recovery=truncate-at-damage: keeps the log up to LSN 59 and drops \
+             for good the 40 record(s) that check out after the damage"
+        ),
+        "{out}"
+    );
+    assert_eq!(contents(dir.path()), before, "check repaired the directory");
+
+    // An open refuses as check said, naming the file, the offset and the choices, and
+    // changes nothing.
+    let Err(err) = Engine::open(config(dir.path())) else {
+        panic!("the open refuses")
+    };
+    match &err {
+        Error::Corrupt {
+            file,
+            offset,
+            reason,
+        } => {
+            assert_eq!(
+                (file.as_str(), *offset),
+                (&*seg.display().to_string(), at as u64)
+            );
+            assert!(
+                reason.contains("--wal-recovery=truncate-at-damage"),
+                "{reason}"
+            );
+            assert!(reason.contains("sutra-cache check"), "{reason}");
+        }
+        e => panic!("not a refusal: {e}"),
+    }
+    assert_eq!(
+        contents(dir.path()),
+        before,
+        "the refused open changed the directory"
+    );
+
+    // Told to, it starts from what precedes the damage.
+    let e = Engine::open(EngineConfig {
+        wal_recovery: WalRecovery::TruncateAtDamage,
+        ..config(dir.path())
+    })
+    .unwrap();
+    assert_eq!(e.dbsize(), 59);
+    assert_eq!(e.get(b"k58").unwrap(), Some(b"v58".to_vec()));
+    assert_eq!(e.get(b"k59").unwrap(), None);
+}
+
+#[test]
+fn a_damaged_snapshot_is_refused_with_exit_2_naming_its_offset_and_the_lossless_fallback() {
     let dir = populated();
     let snap = files(dir.path(), "snapshot-").pop().unwrap();
     flip(&snap, 20); // inside the header's checksummed bytes
     let before = contents(dir.path());
     let (code, out) = check(dir.path());
-    assert_eq!(code, 1, "{out}");
+    assert_eq!(code, 2, "{out}");
     assert!(
         out.contains(&format!(
             "snapshot {}: DAMAGED: corrupt data in {} at offset 60: header checksum mismatch",
@@ -147,13 +229,33 @@ fn a_damaged_snapshot_is_named_with_its_offset_and_exit_1_when_the_log_still_rea
         )),
         "{out}"
     );
-    // The log still starts at LSN 1: an open replays all 100 records.
+    // The log still starts at LSN 1: falling back replays all 100 records.
     assert!(
-        out.contains("recovery: loads no snapshot and replays the log up to LSN 100"),
+        out.contains(
+            "choice: --snapshot-recovery=use-older: loads no snapshot and replays the log to \
+             LSN 100, past the damaged snapshot's LSN 50: nothing is lost"
+        ),
         "{out}"
     );
     assert_eq!(contents(dir.path()), before);
-    let e = Engine::open(config(dir.path())).unwrap();
+    let Err(err) = Engine::open(config(dir.path())) else {
+        panic!("the open refuses")
+    };
+    let msg = err.to_string();
+    assert!(
+        msg.contains(&snap.display().to_string()) && msg.contains("offset 60"),
+        "{msg}"
+    );
+    assert!(
+        msg.contains("--snapshot-recovery=use-older") && msg.contains("nothing is lost"),
+        "{msg}"
+    );
+    assert_eq!(contents(dir.path()), before);
+    let e = Engine::open(EngineConfig {
+        snapshot_recovery: SnapshotRecovery::UseOlder,
+        ..config(dir.path())
+    })
+    .unwrap();
     assert_eq!(e.dbsize(), 100);
 }
 
@@ -182,13 +284,20 @@ fn every_snapshot_damaged_after_the_log_was_cut_is_exit_2_as_an_open_refuses() {
     let (code, out) = check(dir.path());
     assert_eq!(code, 2, "{out}");
     assert!(
-        out.contains("recovery: FAILS: no snapshot loads and the log starts at LSN"),
+        out.contains("recovery: REFUSES to open")
+            && out.contains("no snapshot loads and the log starts at LSN"),
         "{out}"
     );
-    assert!(
-        Engine::open(config(dir.path())).is_err(),
-        "check said an open fails"
-    );
+    for snapshot_recovery in [SnapshotRecovery::Refuse, SnapshotRecovery::UseOlder] {
+        assert!(
+            Engine::open(EngineConfig {
+                snapshot_recovery,
+                ..config(dir.path())
+            })
+            .is_err(),
+            "check said an open fails"
+        );
+    }
 }
 
 #[test]

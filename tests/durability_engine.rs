@@ -187,7 +187,7 @@ fn expired_entries_are_not_resurrected_by_recovery() {
 }
 
 #[test]
-fn a_corrupt_newest_snapshot_falls_back_to_the_previous_one() {
+fn a_corrupt_newest_snapshot_is_refused_and_falls_back_to_the_previous_one_when_told() {
     let dir = tempfile::tempdir().unwrap();
     {
         let e = Engine::open(EngineConfig {
@@ -215,7 +215,20 @@ fn a_corrupt_newest_snapshot_falls_back_to_the_previous_one() {
     let at = 4096 + 2; // inside the first section (sections start at 4096)
     bytes[at] ^= 0x40;
     std::fs::write(newest, &bytes).unwrap();
-    let e = Engine::open(config(dir.path())).unwrap();
+    match Engine::open(config(dir.path())) {
+        Err(Error::Corrupt { file, reason, .. }) => {
+            assert_eq!(file, newest.display().to_string());
+            assert!(reason.contains("--snapshot-recovery=use-older"), "{reason}");
+            assert!(reason.contains("nothing is lost"), "{reason}");
+        }
+        Err(other) => panic!("unexpected error {other}"),
+        Ok(_) => panic!("opened over a damaged newest snapshot"),
+    }
+    let e = Engine::open(EngineConfig {
+        snapshot_recovery: SnapshotRecovery::UseOlder,
+        ..config(dir.path())
+    })
+    .unwrap();
     let r = e.recovery_report().unwrap();
     assert_eq!(r.snapshots_skipped.len(), 1, "{r:?}");
     assert!(r.snapshots_skipped[0].contains("checksum"), "{r:?}");
@@ -397,6 +410,19 @@ fn snapshots_copied_while_writes_go_on_restore_the_exact_final_state() {
         }
     }
     assert!(damaged, "record {consistent} found");
+    // By default the damage itself is refused (valid records follow it), naming the segment.
+    match Engine::open(cfg.clone()) {
+        Err(Error::Corrupt { file, reason, .. }) => {
+            assert!(file.contains("wal-"), "{file}: {reason}");
+        }
+        Err(other) => panic!("unexpected error {other}"),
+        Ok(_) => panic!("opened a log damaged in the middle"),
+    }
+    // Told to cut the log there, the image is still refused.
+    let cfg = EngineConfig {
+        wal_recovery: WalRecovery::TruncateAtDamage,
+        ..cfg
+    };
     match Engine::open(cfg) {
         Err(Error::Corrupt { reason, .. }) => {
             assert!(reason.contains(&consistent.to_string()), "{reason}");

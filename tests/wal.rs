@@ -8,8 +8,10 @@ use std::sync::Arc;
 
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
-use sutra_cache::wal::{FaultPlan, IoChoice, SyncPolicy, UringIo, Wal, WalOptions, WalRecord};
-use sutra_cache::ErrorCode;
+use sutra_cache::wal::{
+    FaultPlan, IoChoice, SyncPolicy, UringIo, Wal, WalOptions, WalRecord, WalRecovery,
+};
+use sutra_cache::{Error, ErrorCode};
 
 /// The I/O paths to test. io_uring must be available unless `SUTRA_WAL_NO_URING=1` says the
 /// machine lacks it (then only the plain path runs, and this is printed).
@@ -358,7 +360,7 @@ fn a_payload_larger_than_a_segment_is_refused_and_the_wal_goes_on() {
 }
 
 #[test]
-fn damage_in_the_middle_is_reported_with_its_offset_and_what_follows_never_returns() {
+fn damage_in_the_middle_is_refused_and_when_told_to_cut_what_follows_never_returns() {
     // Offsets of record i's payload and LSN field: 40-byte payloads make 64-byte records.
     let rec = |i: usize| 64 + i * 64;
     for (what, at) in [("payload", rec(4) + 20), ("lsn", rec(4) + 9)] {
@@ -375,6 +377,27 @@ fn damage_in_the_middle_is_reported_with_its_offset_and_what_follows_never_retur
         bytes[at] ^= 0x10;
         fs::write(&seg, &bytes).unwrap();
 
+        // By default the open refuses, naming the file and the offset, and changes nothing.
+        match Wal::open(tmp.path(), o.clone()) {
+            Err(Error::Corrupt { file, offset, .. }) => {
+                assert!(
+                    file.ends_with("wal-00000000000000000001.seg"),
+                    "{what}: {file}"
+                );
+                assert_eq!(offset, 320, "{what}");
+            }
+            Err(e) => panic!("{what}: {e}"),
+            Ok(_) => panic!("{what}: a log damaged in the middle opened"),
+        }
+        assert_eq!(
+            fs::read(&seg).unwrap(),
+            bytes,
+            "{what}: the refusal changed the file"
+        );
+        let o = WalOptions {
+            recovery: WalRecovery::TruncateAtDamage,
+            ..o
+        };
         let (wal, replay) = Wal::open(tmp.path(), o.clone()).unwrap();
         assert_eq!(replay.records.len(), 4, "{what}");
         let damage = replay.stats.damage.clone().expect("damage reported");
@@ -680,7 +703,7 @@ fn a_thousand_random_bit_flips_and_truncations_never_panic_and_recover_a_valid_p
     }
     assert!(live_segments(pristine.path()).len() >= 3);
     let paths = io_paths();
-    let mut damaged = 0;
+    let (mut damaged, mut refused) = (0, 0);
     for trial in 0..1000u64 {
         let mut rng = SmallRng::seed_from_u64(1000 + trial);
         let tmp = tempfile::tempdir().unwrap();
@@ -690,6 +713,23 @@ fn a_thousand_random_bit_flips_and_truncations_never_panic_and_recover_a_valid_p
         let what = mutate(tmp.path(), &mut rng);
         let io = paths[trial as usize % paths.len()];
         let o = opts(io, SyncPolicy::Never, 1024);
+        // By default: a valid prefix (a torn tail cut), or a refusal naming a segment.
+        match Wal::open(tmp.path(), o.clone()) {
+            Ok((_, replay)) => {
+                let n = replay.records.len();
+                assert_eq!(replay.records[..], written[..n], "trial {trial}: {what}");
+                assert!(!replay.stats.mid_log_damage, "trial {trial}: {what}");
+            }
+            Err(Error::Corrupt { file, .. }) => {
+                assert!(file.contains("wal-"), "trial {trial}: {what}: {file}");
+                refused += 1;
+            }
+            Err(e) => panic!("trial {trial}: {what}: {e}"),
+        }
+        let o = WalOptions {
+            recovery: WalRecovery::TruncateAtDamage,
+            ..o
+        };
         let (wal, replay) =
             Wal::open(tmp.path(), o.clone()).unwrap_or_else(|e| panic!("{what}: {e}"));
         let n = replay.records.len();
@@ -716,7 +756,7 @@ fn a_thousand_random_bit_flips_and_truncations_never_panic_and_recover_a_valid_p
         }
     }
     assert!(
-        damaged > 300,
-        "only {damaged} trials lost records: the mutations miss"
+        damaged > 300 && refused > 100,
+        "only {damaged} trials lost records, {refused} refused: the mutations miss"
     );
 }

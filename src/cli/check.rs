@@ -11,9 +11,10 @@ pub struct Args {
     pub dir: PathBuf,
 }
 
-/// Exit codes: 0 clean; 1 damage found, the directory still opens (recovery skips a
-/// snapshot or cuts the log where shown); 2 an open would refuse the directory, or it
-/// cannot be read (also for bad arguments).
+/// Exit codes: 0 clean; 1 damage found that an open with the default settings handles by
+/// itself (a torn WAL tail, which it cuts; damage in records a snapshot covers, which it
+/// skips), nothing acknowledged lost; 2 an open with the default settings refuses the
+/// directory (the choices are printed), or it cannot be read (also for bad arguments).
 pub fn run(a: Args) -> ExitCode {
     let report = match sutra_cache::check_data_dir(&a.dir) {
         Ok(r) => r,
@@ -33,14 +34,26 @@ pub fn run(a: Args) -> ExitCode {
     }
     let w = &report.wal;
     println!(
-        "wal: {} segment(s), {} record(s) to replay after the snapshot, {} already in it",
-        w.segments, w.records_replayed, w.records_skipped
+        "wal: {} segment(s) read, {} wholly in the snapshot and not read; {} record(s) to \
+         replay after the snapshot, {} already in it",
+        w.segments, w.segments_covered, w.records_replayed, w.records_skipped
     );
+    if let Some(d) = &w.covered_damage {
+        println!("wal: damage the snapshot covers (skipped, nothing lost): {d}");
+    }
     if let Some(d) = &w.damage {
-        println!(
-            "wal: DAMAGED: {d}; recovery cuts {} byte(s) there and discards {} later segment(s)",
-            w.bytes_truncated, w.segments_discarded
-        );
+        if w.mid_log_damage {
+            println!(
+                "wal: DAMAGED: {d}; {} record(s) that check out follow it",
+                w.records_after_damage
+            );
+        } else {
+            println!(
+                "wal: torn tail (a write a crash interrupted): {d}; an open cuts {} byte(s) \
+                 there",
+                w.bytes_truncated
+            );
+        }
     }
     for l in &report.leftovers {
         println!(
@@ -49,7 +62,15 @@ pub fn run(a: Args) -> ExitCode {
         );
     }
     if let Some(r) = &report.refusal {
-        println!("recovery: FAILS: {r}");
+        println!("recovery: REFUSES to open (nothing is changed until you choose): {r}");
+        for c in &report.choices {
+            println!("choice: {c}");
+        }
+        println!(
+            "choice: restore the damaged file(s) from a copy, then run `sutra-cache check {}` \
+             again",
+            a.dir.display()
+        );
         return ExitCode::from(2);
     }
     println!(

@@ -39,8 +39,13 @@ pub struct DataDirCheck {
     pub last_lsn: u64,
     /// Half-written files a crash left (an open deletes them).
     pub leftovers: Vec<PathBuf>,
-    /// `Some(reason)` when an open would refuse the directory.
+    /// `Some(reason)` when an open with the default recovery settings would refuse the
+    /// directory: a damaged newest snapshot, WAL damage that is not a torn tail, or a log
+    /// that does not reach the snapshot.
     pub refusal: Option<String>,
+    /// What each recovery choice would do about the damage found (empty when there is
+    /// none): one line per choice, naming the option and what it keeps and loses.
+    pub choices: Vec<String>,
 }
 
 impl DataDirCheck {
@@ -48,6 +53,7 @@ impl DataDirCheck {
     pub fn is_clean(&self) -> bool {
         self.refusal.is_none()
             && self.wal.damage.is_none()
+            && self.wal.covered_damage.is_none()
             && self.wal.segments_discarded == 0
             && self.snapshots.iter().all(|s| s.damage.is_none())
     }
@@ -141,7 +147,7 @@ pub fn check_data_dir(dir: &Path) -> Result<DataDirCheck> {
         }
     };
     let valid = wal.records_replayed + wal.records_skipped;
-    let first_wal_lsn = (valid > 0).then(|| wal.next_lsn - valid);
+    let first_wal_lsn = (valid > 0 && wal.segments_covered == 0).then(|| wal.next_lsn - valid);
     let first_replayed = (wal.records_replayed > 0).then(|| wal.next_lsn - wal.records_replayed);
     let last_lsn = if wal.records_replayed > 0 {
         wal.next_lsn - 1
@@ -149,21 +155,73 @@ pub fn check_data_dir(dir: &Path) -> Result<DataDirCheck> {
         snap_lsn
     };
     let mut refusal = None;
+    let mut choices = Vec::new();
+    let loads_name = |p: &Option<PathBuf>| {
+        p.as_ref().map_or("no snapshot".to_string(), |p| {
+            format!("snapshot {}", p.display())
+        })
+    };
+    // What the log cannot give the snapshot the fallback loads: a refusal whatever is chosen.
+    let mut hard = None;
     let any_damaged = snapshots.iter().any(|s| s.damage.is_some());
     if loads.is_none() && any_damaged && first_wal_lsn.is_some_and(|f| f > 1) {
-        refusal = Some(format!(
+        hard = Some(format!(
             "no snapshot loads and the log starts at LSN {}, not 1",
             first_wal_lsn.unwrap_or(0)
         ));
     } else if let Some(first) = first_replayed.filter(|&f| snap_lsn > 0 && f > snap_lsn + 1) {
-        refusal = Some(format!(
+        hard = Some(format!(
             "the log starts at LSN {first} but the snapshot ends at {snap_lsn}"
         ));
     } else if last_lsn < consistent_lsn {
-        refusal = Some(format!(
+        hard = Some(format!(
             "the log ends at LSN {last_lsn}, before LSN {consistent_lsn} which the snapshot \
              needs; move that snapshot away to start from the one before it"
         ));
+    }
+    if let Some(newest) = snapshots.first().filter(|s| s.damage.is_some()) {
+        refusal = Some(format!(
+            "the newest snapshot {} is damaged: {}",
+            newest.path.display(),
+            newest.damage.as_deref().unwrap_or_default()
+        ));
+        let covers = hard.is_none() && !wal.mid_log_damage && last_lsn >= newest.lsn;
+        choices.push(if covers {
+            format!(
+                "--snapshot-recovery=use-older: loads {} and replays the log to LSN {last_lsn}, \
+                 past the damaged snapshot's LSN {}: nothing is lost",
+                loads_name(&loads),
+                newest.lsn
+            )
+        } else {
+            format!(
+                "--snapshot-recovery=use-older: would load {}, but the log does not cover \
+                 everything up to the damaged snapshot's LSN {} (see below): restore the \
+                 snapshot from a copy",
+                loads_name(&loads),
+                newest.lsn
+            )
+        });
+    }
+    if wal.mid_log_damage {
+        refusal.get_or_insert_with(|| {
+            format!(
+                "the WAL is damaged before its end: {}",
+                wal.damage.as_deref().unwrap_or_default()
+            )
+        });
+        choices.push(format!(
+            "--wal-recovery=truncate-at-damage: keeps the log up to LSN {last_lsn} and drops \
+             for good the {} record(s) that check out after the damage ({} byte(s) cut, {} \
+             later segment file(s) recycled)",
+            wal.records_after_damage, wal.bytes_truncated, wal.segments_discarded
+        ));
+    }
+    if let Some(h) = hard {
+        refusal = Some(match refusal {
+            Some(r) => format!("{r}; and {h}"),
+            None => h,
+        });
     }
     Ok(DataDirCheck {
         snapshots,
@@ -172,5 +230,6 @@ pub fn check_data_dir(dir: &Path) -> Result<DataDirCheck> {
         last_lsn,
         leftovers,
         refusal,
+        choices,
     })
 }

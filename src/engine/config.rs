@@ -4,7 +4,45 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 pub use crate::vocab::{Clock, EvictionPolicy, ManualClock, SyncPolicy, SystemClock};
-pub use crate::wal::IoChoice;
+pub use crate::wal::{IoChoice, WalRecovery};
+
+/// What opening a data directory does when the newest snapshot does not validate (a
+/// snapshot is written to a temporary name, fsynced and renamed, so a bad one is damage,
+/// never a crash artefact).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum SnapshotRecovery {
+    /// Refuse to open, naming the file, the offset and the choices (the default).
+    #[default]
+    Refuse,
+    /// Load the newest snapshot that validates (or none, when the log reaches back to its
+    /// first record) and replay the log from its LSN: nothing is lost when the log covers
+    /// the gap (the log is kept from the older snapshot's LSN for this); the open refuses
+    /// when it does not.
+    UseOlder,
+}
+
+impl std::str::FromStr for SnapshotRecovery {
+    type Err = crate::Error;
+    fn from_str(s: &str) -> crate::Result<Self> {
+        match s.to_ascii_lowercase().as_str() {
+            "refuse" => Ok(Self::Refuse),
+            "use-older" => Ok(Self::UseOlder),
+            _ => Err(crate::Error::invalid(
+                "snapshot-recovery",
+                format!("one of refuse, use-older; got '{s}'"),
+            )),
+        }
+    }
+}
+
+impl std::fmt::Display for SnapshotRecovery {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Refuse => "refuse",
+            Self::UseOlder => "use-older",
+        })
+    }
+}
 
 use crate::vocab::StorageMode;
 
@@ -78,6 +116,12 @@ pub struct EngineConfig {
     pub wal_io: IoChoice,
     /// Size of a WAL segment file.
     pub wal_segment_bytes: u64,
+    /// What opening does with WAL damage that is not a torn tail (valid records after a bad
+    /// one, damage in a segment later ones follow): refuse (default) or cut the log there.
+    pub wal_recovery: WalRecovery,
+    /// What opening does when the newest snapshot does not validate: refuse (default) or
+    /// fall back to an older one and the log.
+    pub snapshot_recovery: SnapshotRecovery,
     /// Take a snapshot after this many ms (0 = never by time).
     pub checkpoint_interval_ms: u64,
     /// Take a snapshot after this many bytes of WAL (0 = never by size).
@@ -115,6 +159,8 @@ impl Default for EngineConfig {
             wal_sync: SyncPolicy::default(),
             wal_io: IoChoice::Auto,
             wal_segment_bytes: 64 << 20,
+            wal_recovery: WalRecovery::Refuse,
+            snapshot_recovery: SnapshotRecovery::Refuse,
             checkpoint_interval_ms: 3_600_000,
             checkpoint_wal_bytes: 512 << 20,
             checkpoint_on_close: true,

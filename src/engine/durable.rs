@@ -2,8 +2,9 @@
 //!
 //! Layout of `data_dir`: `wal/` (write-ahead log segments, see `wal`), and
 //! `snapshot-<lsn>.snap` images (see `snapshot`). The newest two snapshots are kept; the WAL
-//! is kept from the older one's LSN on, so a damaged newest snapshot falls back to the older
-//! one plus a longer log.
+//! is kept from the older one's LSN on, so a damaged newest snapshot can fall back to the
+//! older one plus a longer log: by default the open refuses and says so
+//! (`SnapshotRecovery`), as it refuses WAL damage other than a torn tail (`WalRecovery`).
 //!
 //! Open: newest valid snapshot → WAL replay from its LSN (idempotent records) → attach the WAL
 //! as the store's log. Write: validate → log under the shard lock → apply → unlock → wait per
@@ -16,7 +17,7 @@ use std::time::Instant;
 
 use parking_lot::Mutex;
 
-use super::config::EngineConfig;
+use super::config::{EngineConfig, SnapshotRecovery, WalRecovery};
 use crate::error::{Error, Result};
 use crate::snapshot::{list_snapshots, Snapshot};
 use crate::store::{is_array_section, Log, Store};
@@ -111,8 +112,11 @@ pub struct RecoveryReport {
     pub records_superseded: u64,
     /// Bytes of a torn or corrupt WAL tail that were cut off.
     pub wal_bytes_truncated: u64,
-    /// Where the WAL damage was, if any.
+    /// Where the WAL damage was, if any (a torn tail, or damage cut by
+    /// `WalRecovery::TruncateAtDamage`).
     pub wal_damage: Option<String>,
+    /// Damage among WAL records the snapshot covers: skipped, nothing lost.
+    pub wal_covered_damage: Option<String>,
     /// Wall time of the whole open, in ms.
     pub open_ms: u64,
     /// Of which: validating and loading the snapshot, in µs.
@@ -179,6 +183,9 @@ pub(crate) fn recover(
                 consistent_lsn = consistent;
                 break;
             }
+            Err(e) if config.snapshot_recovery == SnapshotRecovery::Refuse => {
+                return Err(refuse_snapshot(dir, &snapshots, path, e));
+            }
             Err(e) => {
                 tracing::warn!(file = %path.display(), error = %e, "snapshot skipped");
                 report.snapshots_skipped.push(e.to_string());
@@ -196,10 +203,30 @@ pub(crate) fn recover(
             io: config.wal_io,
             segment_bytes: config.wal_segment_bytes,
             replay_from_lsn: lsn + 1,
+            recovery: config.wal_recovery,
             fault: config.wal_fault.clone(),
             ..Default::default()
         },
-    )?;
+    )
+    .map_err(|e| match e {
+        // The log's refusal of damage that is not a torn tail: say what the choices are.
+        Error::Corrupt {
+            file,
+            offset,
+            reason,
+        } if config.wal_recovery == WalRecovery::Refuse => Error::Corrupt {
+            file,
+            offset,
+            reason: format!(
+                "{reason}. Choices: see what each keeps with `sutra-cache check {}`; start \
+                 from what precedes the damage with --wal-recovery=truncate-at-damage \
+                 (EngineConfig::wal_recovery; the records after it are lost for good); or \
+                 restore the directory from a copy",
+                dir.display()
+            ),
+        },
+        e => e,
+    })?;
     let wal = Arc::new(wal);
     // Without a usable snapshot, the log must reach back to the first record.
     if report.snapshot.is_none() {
@@ -225,9 +252,7 @@ pub(crate) fn recover(
     }
     report.wal_bytes_truncated = replay.stats.bytes_truncated;
     report.wal_damage = replay.stats.damage.clone();
-    if let Some(d) = &report.wal_damage {
-        tracing::warn!(damage = %d, bytes = report.wal_bytes_truncated, "WAL tail truncated");
-    }
+    report.wal_covered_damage = replay.stats.covered_damage.clone();
     report.wal_us = wal_started.elapsed().as_micros() as u64;
     let replay_started = Instant::now();
     let mut last = lsn;
@@ -293,6 +318,64 @@ pub(crate) fn recover(
             checkpoint_wal_bytes: config.checkpoint_wal_bytes,
         },
     ))
+}
+
+/// The refusal of a snapshot that does not validate, with the choices: whether an older
+/// snapshot validates and the log covers the gap from it to the bad one (nothing lost).
+fn refuse_snapshot(dir: &Path, snapshots: &[(u64, PathBuf)], bad: &Path, e: Error) -> Error {
+    let (file, offset, why) = match e {
+        Error::Corrupt {
+            file,
+            offset,
+            reason,
+        } => (file, offset, reason),
+        e => (bad.display().to_string(), 0, e.to_string()),
+    };
+    let bad_lsn = snapshots
+        .iter()
+        .find(|(_, p)| p == bad)
+        .map_or(0, |(l, _)| *l);
+    let older = snapshots
+        .iter()
+        .filter(|(l, _)| *l < bad_lsn)
+        .find(|(_, p)| {
+            Snapshot::open_deferring(p, |_| false)
+                .and_then(|(_, v)| v.finish())
+                .is_ok()
+        });
+    let from = older.map_or(0, |(l, _)| *l);
+    let from_name = older.map_or("no snapshot".to_string(), |(_, p)| {
+        format!("snapshot {}", p.display())
+    });
+    let log = crate::wal::inspect(&dir.join("wal"), from + 1).ok();
+    let covers = log.as_ref().is_some_and(|w| {
+        let first = w.next_lsn - w.records_replayed;
+        !w.mid_log_damage && first <= from + 1 && w.next_lsn > bad_lsn
+    });
+    let fallback = if covers {
+        format!(
+            "start with --snapshot-recovery=use-older (EngineConfig::snapshot_recovery): it \
+             loads {from_name} and replays the log from LSN {}, which reaches past this \
+             snapshot's LSN {bad_lsn}: nothing is lost",
+            from + 1
+        )
+    } else {
+        format!(
+            "--snapshot-recovery=use-older would load {from_name}, but the log does not hold \
+             every record from LSN {} to this snapshot's LSN {bad_lsn}, so the open would still \
+             refuse; restore the file from a copy",
+            from + 1
+        )
+    };
+    Error::Corrupt {
+        file,
+        offset,
+        reason: format!(
+            "{why}; refusing to open (nothing was changed). Choices: {fallback}; see what \
+             each keeps with `sutra-cache check {}`",
+            dir.display()
+        ),
+    }
 }
 
 impl Durable {

@@ -23,8 +23,8 @@ pub use api::Engine;
 pub(crate) use blob::parse_redis_int;
 pub use check::{check_data_dir, DataDirCheck, SnapshotCheck};
 pub use config::{
-    Clock, EngineConfig, EvictionPolicy, IoChoice, Limits, ManualClock, SyncPolicy, SystemClock,
-    DEFAULT_DATABASES,
+    Clock, EngineConfig, EvictionPolicy, IoChoice, Limits, ManualClock, SnapshotRecovery,
+    SyncPolicy, SystemClock, WalRecovery, DEFAULT_DATABASES,
 };
 pub use durable::{Durability, RecoveryReport};
 pub use filter::{Filter, FilterError, FilterSyntax};

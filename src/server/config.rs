@@ -9,7 +9,9 @@ use clap::{ArgAction, Args, CommandFactory, Parser};
 
 pub use super::config_values::*;
 use super::frame::FrameLimits;
-use crate::{EngineConfig, EvictionPolicy, IoChoice, StorageMode, SyncPolicy};
+use crate::{
+    EngineConfig, EvictionPolicy, IoChoice, SnapshotRecovery, StorageMode, SyncPolicy, WalRecovery,
+};
 
 /// Configuration of the RESP/HTTP server and of the engine behind it.
 #[derive(Args, Clone, Debug)]
@@ -114,6 +116,21 @@ pub struct ServerConfig {
     /// syscalls), `uring` or `sync` (pwrite + fdatasync).
     #[arg(long, env = "SUTRA_WAL_IO", default_value = "auto", value_parser = parse_wal_io)]
     pub wal_io: IoChoice,
+
+    /// What start-up does with WAL damage that is not a torn tail (valid records after a bad
+    /// one, damage in a segment later ones follow): `refuse` (start fails naming the file,
+    /// the offset and the choices; nothing is changed) or `truncate-at-damage` (start from
+    /// what precedes the damage; the records after it are dropped for good). A torn tail is
+    /// always cut, and damage in records the snapshot covers always skipped.
+    #[arg(long, env = "SUTRA_WAL_RECOVERY", default_value = "refuse", value_parser = parse_wal_recovery)]
+    pub wal_recovery: WalRecovery,
+
+    /// What start-up does when the newest snapshot does not validate: `refuse` (start fails
+    /// naming the file, the offset and the choices) or `use-older` (load the newest snapshot
+    /// that validates and replay the log from it: nothing is lost when the log covers the
+    /// gap, which `sutra-cache check` tells).
+    #[arg(long, env = "SUTRA_SNAPSHOT_RECOVERY", default_value = "refuse", value_parser = parse_snapshot_recovery)]
+    pub snapshot_recovery: SnapshotRecovery,
 
     /// How writes that wait on the WAL (any policy but `never`) wait: `async` (the write
     /// runs on the worker and its task awaits the WAL writer's wake-up), `spawn-blocking`
@@ -528,6 +545,8 @@ impl ServerConfig {
             data_dir: (!self.in_memory).then(|| self.storage_path.clone()),
             wal_sync: self.wal_sync_policy(),
             wal_io: self.wal_io,
+            wal_recovery: self.wal_recovery,
+            snapshot_recovery: self.snapshot_recovery,
             checkpoint_interval_ms: self.checkpoint_interval_seconds.saturating_mul(1000),
             checkpoint_wal_bytes: self.checkpoint_wal_bytes,
             checkpoint_on_close: true,

@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::{IoChoice, StorageMode};
+use crate::{IoChoice, SnapshotRecovery, StorageMode, WalRecovery};
 
 /// DEFAULT_TTL_SECONDS in the cache role when not given: the seed's 24 hours.
 pub const CACHE_ROLE_TTL_SECONDS: u64 = 86_400;
@@ -97,6 +97,16 @@ pub fn cgroup_memory_limit(root: &Path, self_cgroup: &str) -> Option<u64> {
 /// `auto`, `uring` or `sync`.
 pub fn parse_wal_io(s: &str) -> Result<IoChoice, String> {
     s.parse::<IoChoice>().map_err(|e| e.to_string())
+}
+
+/// `refuse` or `truncate-at-damage`.
+pub fn parse_wal_recovery(s: &str) -> Result<WalRecovery, String> {
+    s.parse::<WalRecovery>().map_err(|e| e.to_string())
+}
+
+/// `refuse` or `use-older`.
+pub fn parse_snapshot_recovery(s: &str) -> Result<SnapshotRecovery, String> {
+    s.parse::<SnapshotRecovery>().map_err(|e| e.to_string())
 }
 
 /// `exact`, `q8` or `noquant` (Redis's `int8` and `f32` too): [`StorageMode`]'s parser.

@@ -58,9 +58,25 @@
 //!   durable record never follows a lost one.
 //! - *Recycling* (`truncate_before`): segments are renamed oldest first, so a crash leaves the
 //!   live set a suffix of the log.
-//! - *Damage in the middle* (bit rot): recovery stops at the first bad record; everything
-//!   after it, in this segment and in later ones, is reported and discarded (zeroed or
-//!   recycled), so it can never come back on a later open.
+//! - *Damage below the snapshot point* (records a snapshot holds): segments wholly below
+//!   `replay_from_lsn` are not read; in the segment that holds it, a record below it that
+//!   does not check out is skipped and reading goes on at the next record that does, so it
+//!   costs nothing.
+//! - *Damage in the middle* (bit rot: valid records after a bad one, damage in a segment
+//!   later ones follow — sealed segments were fdatasynced before the next one was written,
+//!   so that is never a crash artefact —, a bad segment header, a segment file shorter than
+//!   its pre-allocated capacity): by default ([`super::WalRecovery::Refuse`]) the open fails
+//!   naming the file and offset and changes nothing; with
+//!   [`super::WalRecovery::TruncateAtDamage`] recovery stops at the first bad record and
+//!   everything after it, in this segment and in later ones, is reported and discarded
+//!   (zeroed or recycled), so it can never come back on a later open.
+//! - *Not detectable*: damage that makes the log's last records look exactly like its end
+//!   (their headers zeroed, or a bit flipped in their LSN) is cut as the end of the log: a
+//!   torn write looks the same. Only the last records can be lost that way. And after a
+//!   power loss (not a process crash), pages written after the last fdatasync may have
+//!   reached the disk out of order: valid records after an unwritten one in the last segment
+//!   then look like damage in the middle, and the open refuses; what is cut with
+//!   `TruncateAtDamage` there was never acknowledged under `always`.
 
 /// `b"SUTRAWAL"`, the first 8 bytes of every segment.
 pub const MAGIC: [u8; 8] = *b"SUTRAWAL";

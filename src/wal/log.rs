@@ -8,7 +8,7 @@ use parking_lot::{Condvar, Mutex};
 
 use super::format::{encode_record_unsealed, record_size, SEGMENT_HEADER_BYTES};
 use super::io::{FaultIo, FaultPlan, SyncIo, WalIo};
-use super::recovery::{recover, RecoveryStats, WalRecord};
+use super::recovery::{recover, RecoveryStats, WalRecord, WalRecovery};
 use super::segment::sync_dir;
 #[cfg(target_os = "linux")]
 use super::uring::UringIo;
@@ -62,6 +62,8 @@ pub struct WalOptions {
     pub replay_from_lsn: u64,
     /// Appenders wait while this many bytes are queued and not yet written. Default 64 MiB.
     pub max_pending_bytes: usize,
+    /// What recovery does with damage that is not a torn tail. Default: refuse to open.
+    pub recovery: WalRecovery,
     /// Tests only: wrap the I/O path in a fault injector.
     #[doc(hidden)]
     pub fault: Option<FaultPlan>,
@@ -76,6 +78,7 @@ impl Default for WalOptions {
             max_free_segments: 4,
             replay_from_lsn: 0,
             max_pending_bytes: 64 << 20,
+            recovery: WalRecovery::Refuse,
             fault: None,
         }
     }
@@ -215,7 +218,12 @@ impl Wal {
 
         std::fs::create_dir_all(&dir)?;
         let lock = lock_dir(&dir)?;
-        let rec = recover(&dir, opts.replay_from_lsn, opts.max_free_segments)?;
+        let rec = recover(
+            &dir,
+            opts.replay_from_lsn,
+            opts.max_free_segments,
+            opts.recovery,
+        )?;
         let mut stats = rec.stats;
         let mut segdir = rec.dir;
         let mut tail = rec.tail;

@@ -39,6 +39,21 @@ pub struct RecoveryStats {
     pub segments_discarded: usize,
     /// Where the damage was, when there was any: file, offset and reason.
     pub damage: Option<String>,
+    /// The damage cut is a torn tail: the last segment's last records do not check out and
+    /// nothing valid follows them (a write a crash interrupted). Cut quietly.
+    pub torn_tail: bool,
+    /// The damage is not a torn tail (valid records follow it, later segments follow it, a
+    /// segment header is bad or a segment file is cut short): [`WalRecovery::Refuse`]
+    /// refuses to open, [`WalRecovery::TruncateAtDamage`] cuts the log there.
+    pub mid_log_damage: bool,
+    /// Records that check out after the damage (in its segment and in the later ones): what
+    /// cutting the log there loses, at least.
+    pub records_after_damage: u64,
+    /// Damage found among records below `replay_from_lsn` (which a snapshot covers):
+    /// skipped, the log read on from the next record that checks out.
+    pub covered_damage: Option<String>,
+    /// Segments wholly below `replay_from_lsn`, not read at all.
+    pub segments_covered: usize,
     /// The LSN the next append gets.
     pub next_lsn: u64,
 }
@@ -74,23 +89,79 @@ fn damage_of(err: RecordError) -> Option<&'static str> {
     }
 }
 
-/// End of the last record past `from` that checks out under `seed` with an LSN at or above
-/// `min_lsn`: evidence that the log went on after `from`.
-fn last_valid_record_end(buf: &[u8], from: usize, seed: u64, min_lsn: u64) -> Option<usize> {
-    let mut end = None;
+/// Whether `lsn` is a plausible LSN of this segment's life at or after `min_lsn`.
+fn plausible(lsn: u64, min_lsn: u64) -> bool {
+    lsn >= min_lsn && lsn - min_lsn < (1 << 32)
+}
+
+/// The first record past `from` (on the 8-byte grid) that checks out under `seed` with an
+/// LSN at or above `min_lsn`: its offset and LSN.
+fn next_valid_record(buf: &[u8], from: usize, seed: u64, min_lsn: u64) -> Option<(usize, u64)> {
     let mut off = from + RECORD_ALIGN;
     while off + RECORD_HEADER_BYTES <= buf.len() {
         let mut l = [0u8; 8];
         l.copy_from_slice(&buf[off + 8..off + 16]);
         let lsn = u64::from_le_bytes(l);
-        if lsn >= min_lsn && lsn - min_lsn < (1 << 32) {
-            if let Ok(r) = decode_record(buf, off, seed, None) {
-                end = Some((off + r.size).min(buf.len()));
-            }
+        if plausible(lsn, min_lsn) && decode_record(buf, off, seed, None).is_ok() {
+            return Some((off, lsn));
         }
         off += RECORD_ALIGN;
     }
-    end
+    None
+}
+
+/// The records past `from` that check out under `seed` with an LSN at or above `min_lsn`
+/// (evidence that the log went on after `from`): how many, and where the last one ends.
+fn valid_records_after(buf: &[u8], from: usize, seed: u64, min_lsn: u64) -> (u64, Option<usize>) {
+    let (mut n, mut end) = (0, None);
+    let mut at = from;
+    while let Some((off, _)) = next_valid_record(buf, at, seed, min_lsn) {
+        let size = decode_record(buf, off, seed, None).map_or(RECORD_ALIGN, |r| r.size);
+        n += 1;
+        end = Some((off + size).min(buf.len()));
+        // The next candidate is past this record (its payload may hold record-like bytes).
+        at = off + size.max(RECORD_ALIGN) - RECORD_ALIGN;
+    }
+    (n, end)
+}
+
+/// What recovery does with damage that is not a torn tail (a record that does not check out
+/// with valid records after it, damage in a segment later ones follow, a bad segment header,
+/// a segment file cut short). A torn tail (the last segment's last records unreadable and
+/// nothing valid after them: a write a crash interrupted) is always cut quietly, and damage
+/// in records below `replay_from_lsn` (which a snapshot covers) is skipped whatever this
+/// says.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum WalRecovery {
+    /// Refuse to open, naming the file and offset, and change nothing (the default).
+    #[default]
+    Refuse,
+    /// Keep the log up to the first bad record; zero the rest of that segment and recycle
+    /// the later ones (what followed the damage is lost for good).
+    TruncateAtDamage,
+}
+
+impl std::str::FromStr for WalRecovery {
+    type Err = crate::Error;
+    fn from_str(s: &str) -> crate::Result<Self> {
+        match s.to_ascii_lowercase().as_str() {
+            "refuse" => Ok(Self::Refuse),
+            "truncate-at-damage" => Ok(Self::TruncateAtDamage),
+            _ => Err(crate::Error::invalid(
+                "wal-recovery",
+                format!("one of refuse, truncate-at-damage; got '{s}'"),
+            )),
+        }
+    }
+}
+
+impl std::fmt::Display for WalRecovery {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Refuse => "refuse",
+            Self::TruncateAtDamage => "truncate-at-damage",
+        })
+    }
 }
 
 /// A segment's bytes for reading: mapped, not copied (segments are pre-allocated to tens of
@@ -140,22 +211,44 @@ fn zero_range(file: &File, from: u64, to: u64) -> io::Result<()> {
     file.sync_data()
 }
 
-/// Reads and repairs the WAL in `dir` (created if missing).
-pub(crate) fn recover(dir: &Path, replay_from_lsn: u64, max_free: usize) -> io::Result<Recovered> {
+/// Reads and repairs the WAL in `dir` (created if missing). Damage other than a torn tail
+/// is handled per `mode`: refused with [`crate::Error::Corrupt`] (nothing changed) or cut.
+pub(crate) fn recover(
+    dir: &Path,
+    replay_from_lsn: u64,
+    max_free: usize,
+    mode: WalRecovery,
+) -> crate::Result<Recovered> {
     fs::create_dir_all(dir)?;
-    scan(dir, replay_from_lsn, max_free, true)
+    scan(dir, replay_from_lsn, max_free, Some(mode))
 }
 
-/// What [`recover`] would find and cut in `dir`, without changing anything there (no
-/// zeroing, no recycling, no removal of half-created segments) and without keeping the
-/// records: `records_skipped` counts the valid records below `replay_from_lsn`,
-/// `records_replayed` those from it on. Segments are read, not mapped, so a live writer's
-/// appends cannot invalidate the scan's memory (they can make its tail look torn).
-pub fn inspect(dir: &Path, replay_from_lsn: u64) -> io::Result<RecoveryStats> {
-    Ok(scan(dir, replay_from_lsn, 0, false)?.stats)
+/// What [`recover`] would find and cut in `dir` with [`WalRecovery::TruncateAtDamage`],
+/// without changing anything there (no zeroing, no recycling, no removal of half-created
+/// segments) and without keeping the records: `records_skipped` counts the valid records
+/// below `replay_from_lsn` that were read, `records_replayed` those from it on, and
+/// `mid_log_damage` says whether [`WalRecovery::Refuse`] would refuse. Segments are read,
+/// not mapped, so a live writer's appends cannot invalidate the scan's memory (they can
+/// make its tail look torn).
+pub fn inspect(dir: &Path, replay_from_lsn: u64) -> crate::Result<RecoveryStats> {
+    Ok(scan(dir, replay_from_lsn, 0, None)?.stats)
 }
 
-fn scan(dir: &Path, replay_from_lsn: u64, max_free: usize, repair: bool) -> io::Result<Recovered> {
+/// Hard damage: where and why.
+struct Hard {
+    file: String,
+    offset: u64,
+    reason: String,
+}
+
+fn scan(
+    dir: &Path,
+    replay_from_lsn: u64,
+    max_free: usize,
+    mode: Option<WalRecovery>,
+) -> crate::Result<Recovered> {
+    let repair = mode.is_some();
+    let cut = mode == Some(WalRecovery::TruncateAtDamage);
     let map_segment = |path: &Path| -> io::Result<SegmentBytes> {
         if repair {
             map_segment(path)
@@ -184,25 +277,45 @@ fn scan(dir: &Path, replay_from_lsn: u64, max_free: usize, repair: bool) -> io::
     segdir.free = frees.into_iter().map(|(_, p)| p).collect();
 
     let mut stats = RecoveryStats::default();
+    // Segments wholly below the snapshot point (the next one starts at or before it) are
+    // not read: damage there cannot cost a record the snapshot does not hold.
+    let start = live
+        .iter()
+        .rposition(|(l, _)| *l <= replay_from_lsn)
+        .unwrap_or(0);
+    let mut covered: Vec<Sealed> = Vec::new();
+    for i in 0..start {
+        covered.push(Sealed {
+            last_lsn: live[i + 1].0 - 1,
+            path: live[i].1.clone(),
+        });
+    }
+    stats.segments_covered = start;
+    let first_name_lsn = live.first().map(|(l, _)| *l);
+    let live: Vec<(u64, PathBuf)> = live.split_off(start);
+    let last_index = live.len().saturating_sub(1);
+
     let mut records = Vec::new();
     let mut good: Vec<Tail> = Vec::new();
     let mut discard: Vec<PathBuf> = Vec::new();
     let mut expected: Option<u64> = None;
     let mut stopped = false;
+    let mut hard: Option<Hard> = None;
+    let mut zero: Option<(PathBuf, u64, u64)> = None;
     let mut dir_changed = false;
-    let first_name_lsn = live.first().map(|(l, _)| *l);
     let mut mapped: Vec<SegmentBytes> = Vec::new();
 
-    for (name_lsn, path) in live {
+    for (index, (name_lsn, path)) in live.into_iter().enumerate() {
         let shown = path.display().to_string();
         if stopped {
-            // Unreachable after the damage: count what it held, then recycle it.
+            // Unreachable after the damage: count what it held, then (when cutting) recycle.
             let buf = map_segment(&path)?;
             if let Ok(h) = SegmentHeader::decode(&buf) {
                 let mut at = SEGMENT_HEADER_BYTES;
                 let mut lsn = h.first_lsn;
                 while let Ok(r) = decode_record(&buf, at, h.seed, Some(lsn)) {
                     stats.bytes_truncated += r.size.min(buf.len() - at) as u64;
+                    stats.records_after_damage += 1;
                     at += r.size;
                     lsn += 1;
                 }
@@ -228,6 +341,12 @@ fn scan(dir: &Path, replay_from_lsn: u64, max_free: usize, repair: bool) -> io::
             Ok(h) => h,
             Err(reason) => {
                 stats.damage = Some(format!("{shown} at offset 0: {reason}"));
+                stats.mid_log_damage = true;
+                hard = Some(Hard {
+                    file: shown,
+                    offset: 0,
+                    reason,
+                });
                 stopped = true;
                 discard.push(path);
                 continue;
@@ -256,28 +375,96 @@ fn scan(dir: &Path, replay_from_lsn: u64, max_free: usize, repair: bool) -> io::
                     at += r.size;
                     lsn += 1;
                 }
+                Err(e) if lsn < replay_from_lsn => {
+                    // A record the snapshot covers does not check out (or the log ends
+                    // before the snapshot point): read on from the next record that does,
+                    // if it is one the snapshot covers too or the first one it does not.
+                    match next_valid_record(&buf, at, header.seed, lsn + 1) {
+                        Some((off, l)) if l <= replay_from_lsn => {
+                            if stats.covered_damage.is_none() {
+                                stats.covered_damage = Some(format!(
+                                    "{shown} at offset {at}: records from LSN {lsn} to {} do \
+                                     not check out ({}); the snapshot holds them",
+                                    l - 1,
+                                    damage_of(e).unwrap_or("unreadable")
+                                ));
+                            }
+                            at = off;
+                            lsn = l;
+                        }
+                        _ => break e,
+                    }
+                }
                 Err(e) => break e,
             }
         };
-        let mut damage_end = None;
-        let mut reason = damage_of(stop);
-        if reason.is_some() {
+        // Where the needed part of the log breaks off, if it does.
+        let reason = damage_of(stop);
+        let (after, after_end) = valid_records_after(&buf, at, header.seed, lsn);
+        let cut_short = matches!(stop, RecordError::Short | RecordError::LenOutOfBounds)
+            && (buf.len() as u64) < header.capacity
+            && lsn >= replay_from_lsn;
+        let covered_end = lsn < replay_from_lsn && after == 0;
+        let why: Option<String> = if covered_end {
+            // The rest of this segment is below the snapshot point: the snapshot holds it
+            // (a later segment must still start where this one ends).
+            if let (Some(r), None) = (reason, &stats.covered_damage) {
+                stats.covered_damage = Some(format!(
+                    "{shown} at offset {at}: {r} at LSN {lsn}; the snapshot holds it"
+                ));
+            }
+            None
+        } else if after > 0 {
+            Some(match reason {
+                Some(r) => format!("{r}, and valid records follow it"),
+                None => "valid records follow an unreadable one".into(),
+            })
+        } else if cut_short {
+            Some(format!(
+                "the file is {} bytes, cut short of the {} it was allocated with",
+                buf.len(),
+                header.capacity
+            ))
+        } else if reason.is_some() && index < last_index {
+            Some(format!(
+                "{}, in a segment later segments follow",
+                reason.unwrap_or_default()
+            ))
+        } else {
+            None
+        };
+        let mut end_of_damage = None;
+        if let Some(r) = reason {
             let mut l = [0u8; 4];
             l.copy_from_slice(&buf[at..at + 4]);
             let len = u32::from_le_bytes(l) as usize;
-            damage_end = Some(at.saturating_add(record_size(len)).min(buf.len()));
+            end_of_damage = Some(at.saturating_add(record_size(len)).min(buf.len()));
+            if why.is_none() && !covered_end {
+                // A torn tail: the crash case, cut quietly.
+                stats.torn_tail = true;
+                stats.damage = Some(format!("{shown} at offset {at}: {r} (torn tail)"));
+            }
         }
-        if let Some(end) = last_valid_record_end(&buf, at, header.seed, lsn) {
-            reason = reason.or(Some("valid records follow an unreadable one"));
-            damage_end = Some(damage_end.map_or(end, |d: usize| d.max(end)));
+        if let Some(end) = after_end {
+            end_of_damage = Some(end_of_damage.map_or(end, |d: usize| d.max(end)));
         }
-        if let (Some(reason), Some(end)) = (reason, damage_end) {
-            stats.damage = Some(format!("{shown} at offset {at}: {reason}"));
-            stats.bytes_truncated += (end - at) as u64;
+        if let Some(why) = why {
+            stats.damage = Some(format!("{shown} at offset {at}: {why}"));
+            stats.mid_log_damage = true;
+            stats.records_after_damage += after;
+            hard = Some(Hard {
+                file: shown.clone(),
+                offset: at as u64,
+                reason: why,
+            });
             stopped = true;
-            if repair {
-                let file = OpenOptions::new().write(true).open(&path)?;
-                zero_range(&file, at as u64, end as u64)?;
+        }
+        if stats.damage.is_some() && !covered_end {
+            if let Some(end) = end_of_damage {
+                stats.bytes_truncated += (end - at) as u64;
+                if stats.torn_tail || cut {
+                    zero = Some((path.clone(), at as u64, end as u64));
+                }
             }
         }
         expected = Some(lsn);
@@ -298,6 +485,22 @@ fn scan(dir: &Path, replay_from_lsn: u64, max_free: usize, repair: bool) -> io::
             .spawn(move || drop(mapped));
     }
 
+    if let (Some(h), Some(WalRecovery::Refuse)) = (&hard, mode) {
+        // Nothing was changed (a torn tail cannot precede hard damage: it ends the log).
+        return Err(crate::Error::Corrupt {
+            file: h.file.clone(),
+            offset: h.offset,
+            reason: format!(
+                "{}: {} record(s) that check out follow the damage; refusing to open the WAL \
+                 (nothing was changed)",
+                h.reason, stats.records_after_damage
+            ),
+        });
+    }
+    if let (Some((path, from, to)), true) = (&zero, repair) {
+        let file = OpenOptions::new().write(true).open(path)?;
+        zero_range(&file, *from, *to)?;
+    }
     for path in &discard {
         stats.segments_discarded += 1;
         if repair {
@@ -308,22 +511,28 @@ fn scan(dir: &Path, replay_from_lsn: u64, max_free: usize, repair: bool) -> io::
     if dir_changed {
         sync_dir(dir)?;
     }
+    if let Some(d) = &stats.covered_damage {
+        tracing::warn!(damage = %d, "WAL damage below the snapshot point skipped");
+    }
     if let (Some(d), true) = (&stats.damage, repair) {
-        tracing::warn!(
-            damage = %d,
-            bytes_truncated = stats.bytes_truncated,
-            segments_discarded = stats.segments_discarded,
-            "WAL damaged: truncated at the first bad record"
-        );
+        if stats.torn_tail {
+            tracing::info!(damage = %d, bytes_truncated = stats.bytes_truncated, "WAL torn tail cut");
+        } else {
+            tracing::warn!(
+                damage = %d,
+                bytes_truncated = stats.bytes_truncated,
+                records_lost = stats.records_after_damage,
+                segments_discarded = stats.segments_discarded,
+                "WAL damaged: truncated at the first bad record (wal recovery truncate-at-damage)"
+            );
+        }
     }
     let tail = good.pop();
-    segdir.sealed = good
-        .into_iter()
-        .map(|t| Sealed {
-            last_lsn: t.last_lsn,
-            path: t.path,
-        })
-        .collect();
+    segdir.sealed = covered;
+    segdir.sealed.extend(good.into_iter().map(|t| Sealed {
+        last_lsn: t.last_lsn,
+        path: t.path,
+    }));
     stats.next_lsn = match &tail {
         Some(t) => t.last_lsn + 1,
         None => first_name_lsn.unwrap_or(1).max(1),
