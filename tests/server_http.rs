@@ -93,6 +93,178 @@ fn metrics_are_prometheus_text() {
     assert!(body.ends_with("# EOF\n"), "{body}");
 }
 
+/// The value of the exposition line that starts with `series ` (labels included).
+fn sample(body: &str, series: &str) -> f64 {
+    body.lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
+        .unwrap_or_else(|| panic!("no {series} in\n{body}"))
+        .parse()
+        .unwrap()
+}
+
+/// The cumulative bucket counts of one histogram series (`name{labels` without the closing
+/// brace), in order, checked to end with `+Inf` equal to its `_count`.
+fn buckets(body: &str, name: &str, labels: &str) -> Vec<(String, f64)> {
+    let prefix = format!("{name}_bucket{{");
+    let rows: Vec<(String, f64)> = body
+        .lines()
+        .filter_map(|l| l.strip_prefix(&prefix))
+        .filter_map(|rest| {
+            let (inside, value) = rest.split_once("} ")?;
+            let mut le = None;
+            let mut others = Vec::new();
+            for kv in inside.split(',') {
+                match kv.strip_prefix("le=") {
+                    Some(v) => le = Some(v.trim_matches('"').to_string()),
+                    None => others.push(kv),
+                }
+            }
+            (others.join(",") == labels).then(|| (le.unwrap(), value.parse().unwrap()))
+        })
+        .collect();
+    assert_eq!(rows.len(), 23, "{prefix}: 22 bounds and +Inf\n{body}");
+    assert_eq!(rows[0].0, "0.000001", "{rows:?}");
+    assert_eq!(rows[22].0, "+Inf", "{rows:?}");
+    assert!(
+        rows.windows(2).all(|w| w[0].1 <= w[1].1),
+        "cumulative: {rows:?}"
+    );
+    let count = if labels.is_empty() {
+        sample(body, &format!("{name}_count"))
+    } else {
+        sample(body, &format!("{name}_count{{{labels}}}"))
+    };
+    assert_eq!(rows[22].1, count, "{rows:?}");
+    rows
+}
+
+#[test]
+fn metrics_have_latency_histograms_for_commands_search_fsync_and_snapshot_and_build_info() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = ServerConfig::try_parse_from([
+        "x",
+        "--in-memory",
+        "false",
+        "--storage-path",
+        dir.path().to_str().unwrap(),
+        "--wal-sync",
+        "always",
+    ])
+    .unwrap();
+    let srv = TestServer::with_config(config);
+    let mut c = srv.connect();
+    c.check_words("SET k v", "+OK\r\n");
+    for _ in 0..7 {
+        c.check_words("GET k", "$1\r\nv\r\n");
+    }
+    c.check_words("VADD emb VALUES 2 1 0 a", ":1\r\n");
+    c.check_words("VADD emb VALUES 2 0 1 b", ":1\r\n");
+    for _ in 0..3 {
+        let r = c.call(&[b"VSIM", b"emb", b"VALUES", b"2", b"1", b"0", b"COUNT", b"1"]);
+        assert_eq!(show(&r), show(b"*1\r\n$1\r\na\r\n"));
+    }
+    c.check_words("SAVE", "+OK\r\n");
+    let (head, body) = get(&srv, "/metrics", None);
+    assert!(head.starts_with("HTTP/1.1 200 OK"), "{head}");
+
+    // Commands: one series per command run, its count the calls (latency tracking is on).
+    let cmd = "sutra_cache_command_duration_seconds";
+    assert!(
+        body.contains(&format!("# TYPE {cmd} histogram\n")),
+        "{body}"
+    );
+    assert!(body.contains(&format!("# UNIT {cmd} seconds\n")), "{body}");
+    let get_rows = buckets(&body, cmd, "command=\"get\"");
+    assert_eq!(get_rows[22].1, 7.0);
+    assert!(sample(&body, &format!("{cmd}_sum{{command=\"get\"}}")) > 0.0);
+    assert_eq!(buckets(&body, cmd, "command=\"vsim\"")[22].1, 3.0);
+    assert_eq!(buckets(&body, cmd, "command=\"set\"")[22].1, 1.0);
+    assert!(!body.contains("command=\"hset\""), "only commands that ran");
+
+    // Searches: the three VSIMs, one query each; no batch yet (an empty histogram).
+    let search = "sutra_cache_search_duration_seconds";
+    assert!(
+        body.contains(&format!("# TYPE {search} histogram\n")),
+        "{body}"
+    );
+    assert_eq!(buckets(&body, search, "kind=\"query\"")[22].1, 3.0);
+    assert_eq!(buckets(&body, search, "kind=\"batch\"")[22].1, 0.0);
+
+    // fdatasyncs: under `always`, at least one per acknowledged write; the SAVE's snapshot.
+    let fsync = buckets(&body, "sutra_cache_wal_fsync_duration_seconds", "");
+    assert!(fsync[22].1 >= 1.0, "{fsync:?}");
+    let snap = buckets(&body, "sutra_cache_snapshot_duration_seconds", "");
+    assert_eq!(snap[22].1, 1.0);
+    assert!(sample(&body, "sutra_cache_snapshot_duration_seconds_sum") > 0.0);
+
+    // What the server is.
+    let info = body
+        .lines()
+        .find(|l| l.starts_with("sutra_cache_build_info{"))
+        .unwrap_or_else(|| panic!("{body}"));
+    for label in [
+        format!("version=\"{}\"", env!("CARGO_PKG_VERSION")),
+        "profile=\"debug\"".to_string(),
+        format!("target=\"{}-linux\"", std::env::consts::ARCH),
+        "rustc=\"1.".to_string(),
+        "simd_isa=\"".to_string(),
+    ] {
+        assert!(info.contains(&label), "{label} in {info}");
+    }
+    assert!(info.ends_with("} 1"), "{info}");
+    assert_eq!(
+        info.contains("commit=\""),
+        option_env!("SUTRA_CACHE_COMMIT").is_some(),
+        "{info}"
+    );
+    assert!(body.ends_with("# EOF\n"), "{body}");
+}
+
+#[test]
+fn metrics_label_at_most_100_sets_by_name_and_sum_the_rest_under_other() {
+    let srv = TestServer::start();
+    let mut c = srv.connect();
+    // 102 sets; a000..a099 and a101 get one lookup each, a100 none. Ranked by lookups then
+    // name, a100 and a101 are the two past the bound.
+    for i in 0..102 {
+        c.check_words(&format!("VADD a{i:03} VALUES 2 1 0 x"), ":1\r\n");
+    }
+    for i in 0..100 {
+        let r = c.call(&[b"VGETF32", format!("a{i:03}").as_bytes(), b"x"]);
+        assert!(r.starts_with(b"$8\r\n"), "{}", show(&r));
+    }
+    c.check_words("VGETF32 a101 nope", "$-1\r\n");
+    let (_, body) = get(&srv, "/metrics", None);
+    let named: Vec<&str> = body
+        .lines()
+        .filter(|l| l.starts_with("sutra_cache_set_entries{"))
+        .collect();
+    assert_eq!(named.len(), 101, "100 sets and _other");
+    for i in 0..100 {
+        assert_eq!(
+            sample(
+                &body,
+                &format!("sutra_cache_set_hits_total{{set=\"a{i:03}\"}}")
+            ),
+            1.0
+        );
+    }
+    assert!(!body.contains("set=\"a100\""), "{body}");
+    assert!(!body.contains("set=\"a101\""), "{body}");
+    assert_eq!(
+        sample(&body, "sutra_cache_set_entries{set=\"_other\"}"),
+        2.0
+    );
+    assert_eq!(
+        sample(&body, "sutra_cache_set_misses_total{set=\"_other\"}"),
+        1.0
+    );
+    assert_eq!(
+        sample(&body, "sutra_cache_set_hits_total{set=\"_other\"}"),
+        0.0
+    );
+}
+
 #[test]
 fn unknown_paths_get_404_and_nothing_crashes() {
     let srv = TestServer::start();

@@ -217,6 +217,12 @@ pub struct Analytics {
     /// Held from reading the sources to closing their deltas, so two ticks never interleave
     /// (an older reading closed after a newer one would look like a counter reset).
     tick_lock: Mutex<()>,
+    /// How long each vector search took (`Engine::vsearch*`, one per query), for `/metrics`:
+    /// kept here because every database's engine value shares the analytics. Recorded
+    /// whether or not analytics are enabled.
+    pub search_durations: hist::Durations,
+    /// How long each batch of searches (`Engine::vsearch_batch`) took, whole.
+    pub batch_search_durations: hist::Durations,
 }
 
 impl Analytics {
@@ -254,6 +260,8 @@ impl Analytics {
             sync_every_ms,
             state: Mutex::new(st),
             tick_lock: Mutex::new(()),
+            search_durations: Default::default(),
+            batch_search_durations: Default::default(),
         })
     }
 

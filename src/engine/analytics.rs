@@ -5,6 +5,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Instant;
 
+use crate::analytics::hist::DurationCounts;
 use crate::analytics::log::Ev;
 use crate::analytics::{self, Analytics, AnalyticsConfig, Bucket, SeriesKey, Source, Window};
 use crate::engine::api::Engine;
@@ -153,6 +154,20 @@ impl Engine {
     pub fn analytics_memory(&self) -> Vec<(SeriesKey, usize)> {
         self.analytics.memory()
     }
+}
+
+/// How long operations took ([`Engine::op_durations`]): counts per bucket of
+/// [`crate::analytics::hist::DURATION_BOUNDS_NS`] and sums.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct OpDurations {
+    /// Each search of one query (`vsearch`, `vsearch_filtered`; VSIM).
+    pub search: DurationCounts,
+    /// Each batch of searches (`vsearch_batch`), whole.
+    pub batch_search: DurationCounts,
+    /// Each fdatasync of a WAL segment; `None` in memory.
+    pub fsync: Option<DurationCounts>,
+    /// Each snapshot written (checkpoint, SAVE, shutdown); `None` in memory.
+    pub snapshot: Option<DurationCounts>,
 }
 
 /// Whether the JSON attributes have `value` (case ignored) as one of [`TOPIC_FIELDS`].

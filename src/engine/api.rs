@@ -417,6 +417,17 @@ impl Engine {
         }
     }
 
+    /// How long searches, WAL fdatasyncs and snapshots took so far (`/metrics`' histograms);
+    /// `fsync` and `snapshot` are `None` without a data directory.
+    pub fn op_durations(&self) -> super::analytics::OpDurations {
+        super::analytics::OpDurations {
+            search: self.analytics.search_durations.load(),
+            batch_search: self.analytics.batch_search_durations.load(),
+            fsync: self.durable.as_ref().map(|d| d.wal.sync_durations()),
+            snapshot: self.durable.as_ref().map(|d| d.snapshot_durations.load()),
+        }
+    }
+
     /// Zeroes the event counters (hits, misses, sets, evictions, expirations) of the engine
     /// and of every vector set, as Redis's CONFIG RESETSTAT does; the gauges (entries, bytes,
     /// keys) are left as they are.

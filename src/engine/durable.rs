@@ -142,6 +142,8 @@ pub(crate) struct Durable {
     pub checkpoint_interval_ms: u64,
     /// Take a snapshot after this many bytes of WAL (0 = never by size).
     pub checkpoint_wal_bytes: u64,
+    /// How long each snapshot took to write (`/metrics`).
+    pub snapshot_durations: crate::analytics::hist::Durations,
 }
 
 /// Opens the data directory: loads the newest valid snapshot into `store`, replays the WAL.
@@ -316,6 +318,7 @@ pub(crate) fn recover(
             last_checkpoint_ms: AtomicU64::new(now),
             checkpoint_interval_ms: config.checkpoint_interval_ms,
             checkpoint_wal_bytes: config.checkpoint_wal_bytes,
+            snapshot_durations: Default::default(),
         },
     ))
 }
@@ -403,11 +406,13 @@ impl Durable {
         // Every write the fuzzy copy may have seen is logged by the time it ends; making the
         // log durable that far before the file is renamed means any image on disk can be
         // made exact by its log, whatever the sync policy.
+        let started = Instant::now();
         store.write_snapshot(&self.dir, lsn, || {
             let end = store.last_lsn();
             self.wal.flush()?;
             Ok(end)
         })?;
+        self.snapshot_durations.record(started.elapsed());
         let previous = std::mem::replace(&mut *last, lsn);
         self.last_checkpoint_ms
             .store(store.now_ms(), Ordering::Relaxed);

@@ -17,7 +17,7 @@ mod vector;
 mod warm;
 mod writer;
 
-pub use analytics::{HotConcept, HotConcepts, Topic, TopicHitRate};
+pub use analytics::{HotConcept, HotConcepts, OpDurations, Topic, TopicHitRate};
 pub use analytics_query::{AnalyticsAnswer, QueryRefusal};
 pub use api::Engine;
 pub(crate) use blob::parse_redis_int;

@@ -1,5 +1,6 @@
 //! HTTP/1.x on the RESP port: `GET /health`, `GET /stats` (and the seed's `/cache/stats`),
-//! `GET /metrics`, `GET /analytics?…` and `POST /api/query` (see [`super::http_analytics`]).
+//! `GET /metrics`, `GET /analytics?…` and `POST /api/query` (see [`super::http_analytics`]),
+//! and `GET /dashboard`, a self-contained page that reads those (see [`DASHBOARD_HTML`]).
 //!
 //! A connection whose first line ends in `HTTP/1.0` or `HTTP/1.1` is HTTP. One request
 //! per connection (`Connection: close`); anything unexpected gets a 4xx, never a panic.
@@ -16,6 +17,10 @@ use tokio::net::TcpStream;
 use super::http_analytics::{self, MAX_BODY_BYTES};
 use super::metrics;
 use super::shared::Shared;
+
+/// The dashboard (issue #15 point 7): one page, no external resource; its inline script draws
+/// SVG charts from `/stats`, `/analytics` and `POST /api/query`.
+pub const DASHBOARD_HTML: &str = include_str!("dashboard.html");
 
 /// Longest request head (request line plus headers) accepted.
 pub const MAX_HEAD_BYTES: usize = 16 << 10;
@@ -174,13 +179,26 @@ pub fn respond(head: &[u8], body: &[u8], shared: &Shared) -> Vec<u8> {
             )
         }
         "/api/query" => json(http_analytics::api_query(shared, body)),
-        "/health" | "/stats" | "/metrics" | "/cache/stats" | "/analytics" if !is_get => response(
+        "/health" | "/stats" | "/metrics" | "/cache/stats" | "/analytics" | "/dashboard"
+            if !is_get =>
+        {
+            response(
             405,
             "Method Not Allowed",
             "text/plain; charset=utf-8",
-            "Allow: GET, HEAD\r\n",
-            "method not allowed\n",
-        ),
+                "Allow: GET, HEAD\r\n",
+                "method not allowed\n",
+            )
+        }
+        "/dashboard" => with_body(response(
+            200,
+            "OK",
+            "text/html; charset=utf-8",
+            "Cache-Control: no-cache\r\nContent-Security-Policy: default-src 'none'; \
+             script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'; \
+             img-src 'self' data:\r\n",
+            DASHBOARD_HTML,
+        )),
         "/health" => with_body(response(
             200,
             "OK",
@@ -206,7 +224,7 @@ pub fn respond(head: &[u8], body: &[u8], shared: &Shared) -> Vec<u8> {
         _ => plain(
             404,
             "Not Found",
-            "not found: try /health, /stats, /cache/stats, /metrics, /analytics or POST /api/query\n",
+            "not found: try /health, /stats, /cache/stats, /metrics, /analytics, /dashboard or POST /api/query\n",
         ),
     }
 }

@@ -1,15 +1,27 @@
 //! `/stats` (JSON) and `/metrics` (Prometheus text exposition, via prometheus-client).
 //! Both read the engine's counters at request time; nothing is cached here.
+//!
+//! `/metrics`' latency histograms (Prometheus `histogram` type, in seconds): commands
+//! (`sutra_cache_command_duration_seconds{command}`, from the per-command HDR histograms
+//! INFO latencystats reads, 2 significant figures: a bucket's count is within 1% of its
+//! bound), searches (`sutra_cache_search_duration_seconds{kind="query"|"batch"}`), WAL
+//! fdatasyncs (`sutra_cache_wal_fsync_duration_seconds`) and snapshots
+//! (`sutra_cache_snapshot_duration_seconds`), the last three exact
+//! ([`crate::analytics::hist::Durations`]). Every histogram has the buckets of
+//! [`DURATION_BOUNDS_NS`]: 1, 2.5, 5 × 10^k from 1 µs to 10 s, then `+Inf`.
 
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 use prometheus_client::encoding::text::encode;
+use prometheus_client::encoding::{EncodeMetric, MetricEncoder, NoLabelSet};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
-use prometheus_client::registry::Registry;
+use prometheus_client::metrics::MetricType;
+use prometheus_client::registry::{Registry, Unit};
 
 use super::shared::Shared;
+use crate::analytics::hist::{DurationCounts, DURATION_BOUNDS_NS};
 use crate::Counters;
 
 fn counters_json(c: &Counters) -> serde_json::Value {
@@ -96,8 +108,125 @@ fn gauge(registry: &mut Registry, name: &str, help: &str, value: u64) {
 
 type SetLabels = Vec<(String, String)>;
 
-/// Most vector sets /metrics labels by name; the others are summed under `set="_other"`.
+/// One histogram already counted: sum (s), count, and per-bucket (not cumulative) counts
+/// with their upper bounds in seconds, the last `f64::MAX` (`+Inf`).
+#[derive(Debug, Clone)]
+struct Histo {
+    sum: f64,
+    count: u64,
+    buckets: Vec<(f64, u64)>,
+}
+
+impl Histo {
+    fn from_durations(d: &DurationCounts) -> Self {
+        let buckets = DURATION_BOUNDS_NS
+            .iter()
+            .map(|&b| b as f64 / 1e9)
+            .chain([f64::MAX])
+            .zip(d.counts)
+            .collect();
+        Histo {
+            sum: d.sum_ns as f64 / 1e9,
+            count: d.count(),
+            buckets,
+        }
+    }
+
+    /// From an HDR histogram of ns and the exact sum of what it recorded.
+    fn from_hdr(h: &hdrhistogram::Histogram<u64>, sum_ns: u64) -> Self {
+        let mut below = 0u64;
+        let mut buckets = Vec::with_capacity(DURATION_BOUNDS_NS.len() + 1);
+        for &b in &DURATION_BOUNDS_NS {
+            let cum = h.count_between(0, b).min(h.len());
+            buckets.push((b as f64 / 1e9, cum.saturating_sub(below)));
+            below = below.max(cum);
+        }
+        buckets.push((f64::MAX, h.len().saturating_sub(below)));
+        Histo {
+            sum: sum_ns as f64 / 1e9,
+            count: h.len(),
+            buckets,
+        }
+    }
+}
+
+/// Histograms by label set, encoded as one Prometheus histogram family.
+#[derive(Debug, Default)]
+struct Histos(Vec<(SetLabels, Histo)>);
+
+impl EncodeMetric for Histos {
+    fn encode(&self, mut encoder: MetricEncoder) -> Result<(), std::fmt::Error> {
+        for (labels, h) in &self.0 {
+            if labels.is_empty() {
+                encoder.encode_histogram::<NoLabelSet>(h.sum, h.count, &h.buckets, None)?;
+            } else {
+                encoder
+                    .encode_family(labels)?
+                    .encode_histogram::<NoLabelSet>(h.sum, h.count, &h.buckets, None)?;
+            }
+        }
+
+        Ok(())
+    }
+
+    fn metric_type(&self) -> MetricType {
+        MetricType::Histogram
+    }
+
+    fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+fn histos(
+    registry: &mut Registry,
+    name: &str,
+    help: &str,
+    rows: impl IntoIterator<Item = (SetLabels, Histo)>,
+) {
+    let h = Histos(rows.into_iter().collect());
+    registry.register_with_unit(name, help, Unit::Seconds, h);
+}
+
+fn labels(pairs: &[(&str, &str)]) -> SetLabels {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+/// Most vector sets /metrics labels by name (those with the most lookups, ties by name);
+/// the others are summed under `set="_other"`, so a shard with thousands of sets still has at
+/// most `MAX_SET_LABELS + 1` series per per-set metric.
 pub const MAX_SET_LABELS: usize = 100;
+
+/// `sutra_cache_build_info`'s labels.
+fn build_labels(shared: &Shared) -> SetLabels {
+    let mut l = labels(&[
+        ("version", env!("CARGO_PKG_VERSION")),
+        (
+            "rustc",
+            option_env!("SUTRA_CACHE_RUSTC").unwrap_or("unknown"),
+        ),
+        (
+            "profile",
+            if cfg!(debug_assertions) {
+                "debug"
+            } else {
+                "release"
+            },
+        ),
+        (
+            "target",
+            &format!("{}-{}", std::env::consts::ARCH, std::env::consts::OS),
+        ),
+        ("simd_isa", shared.engine.simd_isa()),
+    ]);
+    if let Some(c) = option_env!("SUTRA_CACHE_COMMIT") {
+        l.insert(1, ("commit".to_string(), c.to_string()));
+    }
+    l
+}
 
 /// `/metrics`: Prometheus text exposition (OpenMetrics flavour of prometheus-client).
 pub fn metrics_text(shared: &Shared) -> String {
@@ -179,16 +308,66 @@ pub fn metrics_text(shared: &Shared) -> String {
     );
 
     let build = Family::<SetLabels, Gauge>::default();
-    build
-        .get_or_create(&vec![
-            ("version".to_string(), env!("CARGO_PKG_VERSION").to_string()),
-            ("simd_isa".to_string(), shared.engine.simd_isa().to_string()),
-        ])
-        .set(1);
+    build.get_or_create(&build_labels(shared)).set(1);
     r.register(
         "build_info",
-        "The server's version and SIMD kernels (always 1)",
+        "What this server is: version, commit (when the build knew it), compiler, profile, \
+         target and SIMD kernels (always 1)",
         build,
+    );
+
+    // Latency histograms.
+    let names = super::cmd::stat_names();
+    let table = shared.cmdstats.snapshot();
+    let mut commands: Vec<(SetLabels, Histo)> = table
+        .slots
+        .iter()
+        .enumerate()
+        .filter_map(|(i, slot)| {
+            let h = slot.hist.as_deref().filter(|h| !h.is_empty())?;
+            let name = names.get(i)?;
+            Some((labels(&[("command", name)]), Histo::from_hdr(h, slot.nanos)))
+        })
+        .collect();
+    commands.sort_by(|a, b| a.0.cmp(&b.0));
+    histos(
+        &mut r,
+        "command_duration",
+        "Time to run each command, by command (as INFO commandstats names it); with \
+         latency-tracking on",
+        commands,
+    );
+    let d = shared.engine.op_durations();
+    histos(
+        &mut r,
+        "search_duration",
+        "Time of each vector search: one query (VSIM), or a whole batch",
+        [
+            (
+                labels(&[("kind", "query")]),
+                Histo::from_durations(&d.search),
+            ),
+            (
+                labels(&[("kind", "batch")]),
+                Histo::from_durations(&d.batch_search),
+            ),
+        ],
+    );
+    histos(
+        &mut r,
+        "wal_fsync_duration",
+        "Time of each fdatasync of a WAL segment (none in memory)",
+        d.fsync
+            .iter()
+            .map(|f| (SetLabels::new(), Histo::from_durations(f))),
+    );
+    histos(
+        &mut r,
+        "snapshot_duration",
+        "Time to write each snapshot (none in memory)",
+        d.snapshot
+            .iter()
+            .map(|f| (SetLabels::new(), Histo::from_durations(f))),
     );
 
     let set_hits = Family::<SetLabels, Counter>::default();

@@ -276,6 +276,7 @@ impl Wal {
             policy: opts.sync,
             segment_bytes: opts.segment_bytes,
             max_free_segments: opts.max_free_segments,
+            sync_durations: Default::default(),
         });
         let writer = Writer::new(shared.clone());
         let handle = std::thread::Builder::new()
@@ -481,6 +482,11 @@ impl Wal {
     pub fn io_counts(&self) -> (u64, u64) {
         let st = self.shared.state.lock();
         (st.batches, st.syncs)
+    }
+
+    /// How long the fdatasyncs of segments took so far (`/metrics`).
+    pub fn sync_durations(&self) -> crate::analytics::hist::DurationCounts {
+        self.shared.sync_durations.load()
     }
 
     /// The LSN the next appended record gets.

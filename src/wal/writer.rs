@@ -118,6 +118,9 @@ pub(crate) struct Shared {
     pub policy: SyncPolicy,
     pub segment_bytes: u64,
     pub max_free_segments: usize,
+    /// How long each fdatasync of a segment took (the writer thread's; with io_uring, from
+    /// its start to the poll that saw it end: an upper bound). Read by `/metrics`.
+    pub sync_durations: crate::analytics::hist::Durations,
 }
 
 impl Shared {
@@ -460,7 +463,9 @@ impl Writer {
                     break;
                 }
                 // An upper bound of the sync's duration (it may have ended during the write).
-                self.sync_ewma = (self.sync_ewma * 7 + self.last_sync.elapsed()) / 8;
+                let took = self.last_sync.elapsed();
+                self.shared.sync_durations.record(took);
+                self.sync_ewma = (self.sync_ewma * 7 + took) / 8;
                 let mut st = self.shared.state.lock();
                 let acked = covered.saturating_sub(st.durable_lsn);
                 st.durable_lsn = st.durable_lsn.max(covered);
@@ -551,7 +556,9 @@ impl Writer {
             core.sync_busy = false;
             core.io.finish_sync()?;
         }
+        let started = Instant::now();
         core.io.sync_data(&core.active.file)?;
+        self.shared.sync_durations.record(started.elapsed());
         let old_last = core.active.last_lsn;
         {
             let mut st = self.shared.state.lock();

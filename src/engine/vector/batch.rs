@@ -74,23 +74,29 @@ impl Engine {
             }
             Some(_) => {}
         }
+        let started = std::time::Instant::now();
         let run = |rows: &[f32]| self.batch_rows(key, rows, dim, params);
-        if threads == 1 || n <= ROWS_PER_TASK {
-            return run(queries);
-        }
-        let parts = in_pool(threads, || {
-            queries
-                .par_chunks(ROWS_PER_TASK * dim)
-                .map(run)
-                .collect::<Result<Vec<BatchHits>>>()
-        })??;
-        let mut out = BatchHits {
-            k,
-            ..Default::default()
+        let out = if threads == 1 || n <= ROWS_PER_TASK {
+            run(queries)?
+        } else {
+            let parts = in_pool(threads, || {
+                queries
+                    .par_chunks(ROWS_PER_TASK * dim)
+                    .map(run)
+                    .collect::<Result<Vec<BatchHits>>>()
+            })??;
+            let mut out = BatchHits {
+                k,
+                ..Default::default()
+            };
+            for p in parts {
+                out.append(p);
+            }
+            out
         };
-        for p in parts {
-            out.append(p);
-        }
+        self.analytics
+            .batch_search_durations
+            .record(started.elapsed());
         Ok(out)
     }
 

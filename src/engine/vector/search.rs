@@ -85,7 +85,8 @@ impl Engine {
         filter: Option<(&Filter, usize)>,
     ) -> Result<Vec<SearchHit>> {
         let now = self.store.now_ms();
-        Ok(self
+        let started = std::time::Instant::now();
+        let hits = self
             .with_set(key, |set, _| {
                 let q = self.prepare(set, query)?;
                 let hits = search_set(set, &q, params, filter, now)?;
@@ -105,7 +106,9 @@ impl Engine {
                     })
                     .collect())
             })?
-            .unwrap_or_default())
+            .unwrap_or_default();
+        self.analytics.search_durations.record(started.elapsed());
+        Ok(hits)
     }
 }
 
