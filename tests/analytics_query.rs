@@ -672,7 +672,7 @@ fn metrics_carry_build_info_and_label_at_most_100_sets_by_name() {
     assert_eq!(status, 200);
     assert!(
         body.contains(&format!(
-            "sutra_cache_build_info{{version=\"{}\",simd_isa=",
+            "sutra_cache_build_info{{version=\"{}\",",
             env!("CARGO_PKG_VERSION")
         )),
         "{body}"

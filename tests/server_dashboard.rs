@@ -182,7 +182,11 @@ fn screenshot_dir() -> PathBuf {
 
 /// Element `i` of `emb`: even ones are financial, odd ones news.
 fn vadd_emb(c: &mut Conn, i: usize) {
-    let topic = if i.is_multiple_of(2) { "financial" } else { "news" };
+    let topic = if i.is_multiple_of(2) {
+        "financial"
+    } else {
+        "news"
+    };
     let (x, y) = (1.0 + i as f32, 0.5);
     let attrs = format!("{{\"topic\":\"{topic}\"}}");
     let r = c.call(&[

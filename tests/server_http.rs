@@ -218,51 +218,8 @@ fn metrics_have_latency_histograms_for_commands_search_fsync_and_snapshot_and_bu
         "{info}"
     );
     assert!(body.ends_with("# EOF\n"), "{body}");
-}
-
-#[test]
-fn metrics_label_at_most_100_sets_by_name_and_sum_the_rest_under_other() {
-    let srv = TestServer::start();
-    let mut c = srv.connect();
-    // 102 sets; a000..a099 and a101 get one lookup each, a100 none. Ranked by lookups then
-    // name, a100 and a101 are the two past the bound.
-    for i in 0..102 {
-        c.check_words(&format!("VADD a{i:03} VALUES 2 1 0 x"), ":1\r\n");
-    }
-    for i in 0..100 {
-        let r = c.call(&[b"VGETF32", format!("a{i:03}").as_bytes(), b"x"]);
-        assert!(r.starts_with(b"$8\r\n"), "{}", show(&r));
-    }
-    c.check_words("VGETF32 a101 nope", "$-1\r\n");
-    let (_, body) = get(&srv, "/metrics", None);
-    let named: Vec<&str> = body
-        .lines()
-        .filter(|l| l.starts_with("sutra_cache_set_entries{"))
-        .collect();
-    assert_eq!(named.len(), 101, "100 sets and _other");
-    for i in 0..100 {
-        assert_eq!(
-            sample(
-                &body,
-                &format!("sutra_cache_set_hits_total{{set=\"a{i:03}\"}}")
-            ),
-            1.0
-        );
-    }
-    assert!(!body.contains("set=\"a100\""), "{body}");
-    assert!(!body.contains("set=\"a101\""), "{body}");
-    assert_eq!(
-        sample(&body, "sutra_cache_set_entries{set=\"_other\"}"),
-        2.0
-    );
-    assert_eq!(
-        sample(&body, "sutra_cache_set_misses_total{set=\"_other\"}"),
-        1.0
-    );
-    assert_eq!(
-        sample(&body, "sutra_cache_set_hits_total{set=\"_other\"}"),
-        0.0
-    );
+    // The per-set label bound: tests/analytics_query.rs
+    // (metrics_carry_build_info_and_label_at_most_100_sets_by_name).
 }
 
 #[test]
