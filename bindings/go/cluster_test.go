@@ -3,6 +3,7 @@ package sutracache
 import (
 	"context"
 	"errors"
+	"math"
 	"math/rand"
 	"os/exec"
 	"path/filepath"
@@ -309,5 +310,79 @@ func TestAClusterThatCannotBeReachedGivesMissesNotAFailedConstructor(t *testing.
 	}
 	if s := c.Stats(); s.Errors != 3 || s.Shard != "127.0.0.1:1" {
 		t.Fatalf("stats %+v", s)
+	}
+}
+
+func TestWarmupOfASplitModelMergesTheHotConceptsOfEveryPart(t *testing.T) {
+	ctx := testCtx(t)
+	nodes := sutraCluster(t)
+	c := newTestClient(t, ClientOptions{StartupNodes: nodes, Parts: 3, Strict: true})
+	vecs := randomVectors(60, 16, 7)
+	text := func(i int) string { return "hot " + strconv.Itoa(i) }
+	for i, v := range vecs {
+		if err := c.Set(ctx, text(i), v, "warm", 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// hot i is looked up 30 - i times for i < 20 (distinct counts), the rest never.
+	for i := range 20 {
+		for range 30 - i {
+			if _, found, err := c.Get(ctx, text(i), "warm"); err != nil || !found {
+				t.Fatalf("get %d: %v %v", i, found, err)
+			}
+		}
+	}
+	parts := map[int]bool{}
+	for i := range 8 {
+		parts[PartOf(ElementName(text(i)), 3)] = true
+	}
+	if len(parts) != 3 {
+		t.Fatalf("the 8 hottest should span the 3 parts: %v", parts)
+	}
+	m := newTestMultiTier(t, MultiTierOptions{L1MaxSize: 8, NoTracking: true,
+		Client: ClientOptions{StartupNodes: nodes, Parts: 3, Strict: true}})
+	n, err := m.Warmup(ctx, "warm", WarmupOptions{BatchSize: 3})
+	if err != nil || n != 8 {
+		t.Fatalf("Warmup: %d %v, want 8", n, err)
+	}
+	for i := range 9 {
+		_, v, ok := m.l1Get(m.l1Key(text(i), "warm"))
+		if ok != (i < 8) {
+			t.Fatalf("hot %d in L1: %v (the 8 hottest of all parts, no other)", i, ok)
+		}
+		if ok && !slices.Equal(v, vecs[i]) {
+			t.Fatalf("hot %d: %v, want %v", i, v, vecs[i])
+		}
+	}
+
+	// One concept and its 3 nearest, found in every part.
+	cos := func(a, b []float32) float64 {
+		var d, na, nb float64
+		for k := range a {
+			d += float64(a[k] * b[k])
+			na += float64(a[k] * a[k])
+			nb += float64(b[k] * b[k])
+		}
+		return d / math.Sqrt(na*nb)
+	}
+	order := make([]int, 60)
+	for i := range order {
+		order[i] = i
+	}
+	sort.SliceStable(order, func(a, b int) bool { return cos(vecs[0], vecs[order[a]]) > cos(vecs[0], vecs[order[b]]) })
+	m2 := newTestMultiTier(t, MultiTierOptions{L1MaxSize: 16, NoTracking: true,
+		Client: ClientOptions{StartupNodes: nodes, Parts: 3, Strict: true}})
+	if n, err := m2.WarmupConcept(ctx, text(0), "warm", 3); err != nil || n != 4 {
+		t.Fatalf("WarmupConcept with 3 neighbours: %d %v", n, err)
+	}
+	nearParts := map[int]bool{}
+	for _, i := range order[:4] {
+		if _, _, ok := m2.l1Get(m2.l1Key(text(i), "warm")); !ok {
+			t.Fatalf("neighbour hot %d (of %v) not warmed", i, order[:4])
+		}
+		nearParts[PartOf(ElementName(text(i)), 3)] = true
+	}
+	if len(nearParts) < 2 {
+		t.Fatalf("the 4 nearest should come from several parts: %v", nearParts)
 	}
 }

@@ -4,7 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"sort"
+	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -29,6 +33,11 @@ type WarmupOptions struct {
 // end up the most recently used. Returns how many entries entered L1. A model with no
 // entries yet warms nothing; a shard without ANALYTICS (e.g. Redis) is a logged,
 // non-critical failure (an error with Strict).
+//
+// A model split over parts (ClientOptions.Parts > 1 on a cluster, docs/cluster.md) is warmed
+// from every part: ANALYTICS HOT to all parts at once (a goroutine each), the concepts
+// merged by count (each part counts the lookups of its own entries), and each batch one
+// pipeline with a VMGETF32 per part it touches.
 func (m *MultiTier) Warmup(ctx context.Context, model string, opts WarmupOptions) (int, error) {
 	count := opts.Count
 	if count == 0 {
@@ -47,23 +56,68 @@ func (m *MultiTier) Warmup(ctx context.Context, model string, opts WarmupOptions
 	if opts.BatchSize < 0 {
 		return 0, badInput("BatchSize must not be negative, got %d", opts.BatchSize)
 	}
-	set := m.l2.SetKey(model)
-	args := []any{"ANALYTICS", "HOT", set, "COUNT", min(count, m.maxSize), "WINDOW", window}
-	if opts.Topic != "" {
-		args = append(args, "FILTER", opts.Topic)
-	}
-	reply, err := m.l2.rdb.Do(ctx, args...).Result()
+	model = modelOr(model)
+	keys, err := m.l2.keys(model)
 	if err != nil {
-		if strings.Contains(err.Error(), "existing vector set") {
-			return 0, nil
+		return 0, err
+	}
+	if err := m.l2.checkLayout(ctx, model); err != nil {
+		if isLayoutError(err) {
+			return 0, err
 		}
 		return 0, m.l2.degrade("warmup", err)
 	}
-	names, err := hotNames(reply)
-	if err != nil {
-		return 0, m.l2.degrade("warmup", err)
+	tail := []any{"COUNT", min(count, m.maxSize), "WINDOW", window}
+	if opts.Topic != "" {
+		tail = append(tail, "FILTER", opts.Topic)
 	}
-	n, err := m.load(ctx, set, names, opts.BatchSize)
+	replies := make([]any, len(keys))
+	errs := make([]error, len(keys))
+	hotOf := func(i int) {
+		args := append([]any{"ANALYTICS", "HOT", keys[i]}, tail...)
+		replies[i], errs[i] = m.l2.doOnKey(ctx, keys[i], args...).Result()
+	}
+	if len(keys) == 1 {
+		hotOf(0)
+	} else {
+		var wg sync.WaitGroup
+		for i := range keys {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				hotOf(i)
+			}()
+		}
+		wg.Wait()
+	}
+	var hot []hotConcept
+	for i := range keys {
+		if errs[i] != nil {
+			if strings.Contains(errs[i].Error(), "existing vector set") {
+				continue // no entries (in this part) yet
+			}
+			return 0, m.l2.degrade("warmup", errs[i])
+		}
+		got, err := hotConcepts(replies[i], keys[i])
+		if err != nil {
+			return 0, m.l2.degrade("warmup", err)
+		}
+		hot = append(hot, got...)
+	}
+	if len(keys) > 1 {
+		sort.SliceStable(hot, func(a, b int) bool {
+			if hot[a].count != hot[b].count {
+				return hot[a].count > hot[b].count
+			}
+			return hot[a].name < hot[b].name
+		})
+	}
+	hot = hot[:min(len(hot), count)]
+	entries := make([]l2Entry, len(hot))
+	for i, c := range hot {
+		entries[i] = l2Entry{set: c.set, name: c.name, l1: m.l2.SetKey(model) + "\x00" + c.name}
+	}
+	n, err := m.load(ctx, entries, opts.BatchSize)
 	if err != nil {
 		return n, m.l2.degrade("warmup", err)
 	}
@@ -73,39 +127,114 @@ func (m *MultiTier) Warmup(ctx context.Context, model string, opts WarmupOptions
 // WarmupConcept is the seed's loop form (`for concept in hot: await
 // cache_client.warmup(concept)`): it brings one concept into L1 — a text as given to Set,
 // or an element name as ANALYTICS HOT and POST /api/query answer it — and, with
-// neighbours > 0, its nearest cached entries (one more round trip, VSIM … ELE). An entry
-// not cached is skipped. Returns how many entries entered L1.
+// neighbours > 0, its nearest cached entries (one more round trip, VSIM … ELE; for a model
+// split over parts, its vector, then VSIM … FP32 to every part at once, the nearest of all
+// kept). An entry not cached is skipped. Returns how many entries entered L1.
 func (m *MultiTier) WarmupConcept(ctx context.Context, concept, model string, neighbours int) (int, error) {
 	if neighbours < 0 {
 		return 0, badInput("neighbours must not be negative, got %d", neighbours)
 	}
-	set := m.l2.SetKey(model)
+	model = modelOr(model)
+	keys, err := m.l2.keys(model)
+	if err != nil {
+		return 0, err
+	}
+	if err := m.l2.checkLayout(ctx, model); err != nil {
+		if isLayoutError(err) {
+			return 0, err
+		}
+		return 0, m.l2.degrade("warmup", err)
+	}
 	name := concept
 	if !(strings.HasPrefix(concept, hashedPrefix) && len(concept) == len(hashedPrefix)+64) {
 		name = ElementName(concept)
 	}
-	names := []string{name}
-	if neighbours > 0 {
+	set := keys[PartOf(name, len(keys))]
+	l1 := func(n string) string { return m.l2.SetKey(model) + "\x00" + n }
+	entries := []l2Entry{{set: set, name: name, l1: l1(name)}}
+	switch {
+	case neighbours > 0 && len(keys) == 1:
 		got, err := m.l2.rdb.Do(ctx, "VSIM", set, "ELE", name, "COUNT", neighbours+1).StringSlice()
 		if err != nil && !errors.Is(err, redis.Nil) && !strings.Contains(err.Error(), "not found") {
 			return 0, m.l2.degrade("warmup", err)
 		}
 		for _, g := range got {
-			if g != name && len(names) <= neighbours {
-				names = append(names, g)
+			if g != name && len(entries) <= neighbours {
+				entries = append(entries, l2Entry{set: set, name: g, l1: l1(g)})
+			}
+		}
+	case neighbours > 0:
+		raw, err := m.l2.rdb.Do(ctx, "VGETF32", set, name).Text()
+		if err != nil && !errors.Is(err, redis.Nil) {
+			return 0, m.l2.degrade("warmup", err)
+		}
+		if err == nil {
+			replies, err := m.l2.fanOut(ctx, keys, func(key string) []any {
+				return []any{"VSIM", key, "FP32", []byte(raw), "COUNT", neighbours + 1, "WITHSCORES"}
+			})
+			if err != nil {
+				return 0, m.l2.degrade("warmup", err)
+			}
+			type near struct {
+				set, name string
+				score     float64
+			}
+			var all []near
+			for i, reply := range replies {
+				for j := 0; j+1 < len(reply); j += 2 {
+					n, _ := reply[j].(string)
+					score, perr := strconv.ParseFloat(fmt.Sprint(reply[j+1]), 64)
+					if perr != nil {
+						return 0, m.l2.degrade("warmup", fmt.Errorf("VSIM answered a score %v", reply[j+1]))
+					}
+					if n != name {
+						all = append(all, near{keys[i], n, score})
+					}
+				}
+			}
+			sort.SliceStable(all, func(a, b int) bool {
+				if all[a].score != all[b].score {
+					return all[a].score > all[b].score
+				}
+				return all[a].name < all[b].name
+			})
+			for _, nb := range all[:min(len(all), neighbours)] {
+				entries = append(entries, l2Entry{set: nb.set, name: nb.name, l1: l1(nb.name)})
 			}
 		}
 	}
-	n, err := m.load(ctx, set, names, 0)
+	n, err := m.load(ctx, entries, 0)
 	if err != nil {
 		return n, m.l2.degrade("warmup", err)
 	}
 	return n, nil
 }
 
-// hotNames reads ANALYTICS HOT's map (RESP2: a flat list) for its concepts' names, hottest
-// first.
-func hotNames(reply any) ([]string, error) {
+// doOnKey runs a command on the node serving key: on a cluster, for the commands whose key
+// the cluster client cannot find (ANALYTICS's subcommands name their set after the
+// subcommand); on one shard, as any command.
+func (c *Client) doOnKey(ctx context.Context, key string, args ...any) *redis.Cmd {
+	if c.cluster == nil {
+		return c.rdb.Do(ctx, args...)
+	}
+	node, err := c.cluster.MasterForKey(ctx, key)
+	if err != nil {
+		cmd := redis.NewCmd(ctx, args...)
+		cmd.SetErr(err)
+		return cmd
+	}
+	return node.Do(ctx, args...)
+}
+
+// hotConcept is one concept of ANALYTICS HOT: its set (part), name and count.
+type hotConcept struct {
+	set, name string
+	count     int64
+}
+
+// hotConcepts reads ANALYTICS HOT's map (RESP2: a flat list) of set for its concepts,
+// hottest first.
+func hotConcepts(reply any, set string) ([]hotConcept, error) {
 	var concepts any
 	switch r := reply.(type) {
 	case []any:
@@ -121,63 +250,106 @@ func hotNames(reply any) ([]string, error) {
 	if !ok {
 		return nil, errors.New("unexpected reply to ANALYTICS HOT")
 	}
-	names := make([]string, 0, len(list))
+	out := make([]hotConcept, 0, len(list))
 	for _, c := range list {
 		if t, ok := c.([]any); ok && len(t) > 0 {
 			if s, ok := t[0].(string); ok {
-				names = append(names, s)
+				var n int64
+				if len(t) > 1 {
+					n, _ = t[1].(int64)
+				}
+				out = append(out, hotConcept{set: set, name: s, count: n})
 			}
 		}
 	}
-	return names, nil
+	return out, nil
 }
 
-// load fetches names of set into L1, batch per round trip, least hot first (names are
-// hottest first), as Get would promote them (coherent: an entry invalidated while in flight
-// is not kept).
-func (m *MultiTier) load(ctx context.Context, set string, names []string, batch int) (int, error) {
-	n, err := m.fetchInto(ctx, set, names, batch, nil)
+// l2Entry is an entry to bring into L1: the set (part) holding it, its element name, and
+// its L1 key.
+type l2Entry struct {
+	set, name, l1 string
+}
+
+// load fetches entries into L1, batch per round trip, least hot first (entries are hottest
+// first), as Get would promote them (coherent: an entry invalidated while in flight is not
+// kept).
+func (m *MultiTier) load(ctx context.Context, entries []l2Entry, batch int) (int, error) {
+	n, err := m.fetchEntries(ctx, entries, batch, nil)
 	m.warmed.Add(uint64(n))
 	return n, err
 }
 
-// fetchInto is load's body; put is called with each key that entered L1.
+// fetchInto brings names of set into L1 (their L1 keys set + "\x00" + name); put is called
+// with each key that entered L1.
 func (m *MultiTier) fetchInto(ctx context.Context, set string, names []string, batch int, put func(string)) (int, error) {
+	entries := make([]l2Entry, len(names))
+	for i, n := range names {
+		entries[i] = l2Entry{set: set, name: n, l1: set + "\x00" + n}
+	}
+	return m.fetchEntries(ctx, entries, batch, put)
+}
+
+// fetchEntries is load's body: each batch one pipeline, a VMGETF32 per set it touches and
+// each entry's attributes and TTL; put is called with each key that entered L1.
+func (m *MultiTier) fetchEntries(ctx context.Context, entries []l2Entry, batch int, put func(string)) (int, error) {
 	if batch <= 0 {
 		batch = 256
 	}
-	if len(names) > m.maxSize {
-		names = names[:m.maxSize]
+	if len(entries) > m.maxSize {
+		entries = entries[:m.maxSize]
 	}
-	rev := make([]string, len(names))
-	for i, n := range names {
-		rev[len(names)-1-i] = n
+	rev := make([]l2Entry, len(entries))
+	for i, e := range entries {
+		rev[len(entries)-1-i] = e
 	}
 	loaded := 0
 	for at := 0; at < len(rev); at += batch {
 		part := rev[at:min(at+batch, len(rev))]
 		keys := make([]string, len(part))
 		epochs := make([]uint64, len(part))
-		for i, n := range part {
-			keys[i] = set + "\x00" + n
+		for i, e := range part {
+			keys[i] = e.l1
 			epochs[i] = m.begin(keys[i])
 		}
 		pipe := m.l2.rdb.Pipeline()
-		args := []any{"VMGETF32", set}
-		for _, n := range part {
-			args = append(args, n)
+		var sets []string
+		bySet := map[string][]int{}
+		for i, e := range part {
+			if _, ok := bySet[e.set]; !ok {
+				sets = append(sets, e.set)
+			}
+			bySet[e.set] = append(bySet[e.set], i)
 		}
-		vecs := pipe.Do(ctx, args...)
+		vecCmds := make([]*redis.Cmd, len(sets))
+		for j, set := range sets {
+			args := []any{"VMGETF32", set}
+			for _, i := range bySet[set] {
+				args = append(args, part[i].name)
+			}
+			vecCmds[j] = pipe.Do(ctx, args...)
+		}
 		attrs := make([]*redis.Cmd, len(part))
 		pttls := make([]*redis.Cmd, len(part))
-		for i, n := range part {
-			attrs[i] = pipe.Do(ctx, "VGETATTR", set, n)
-			pttls[i] = pipe.Do(ctx, "VPTTL", set, n)
+		for i, e := range part {
+			attrs[i] = pipe.Do(ctx, "VGETATTR", e.set, e.name)
+			pttls[i] = pipe.Do(ctx, "VPTTL", e.set, e.name)
 		}
 		_, err := pipe.Exec(ctx)
-		raws, verr := vecs.Slice()
-		if verr == nil && len(raws) != len(part) {
-			verr = errors.New("VMGETF32 answered a different number of entries")
+		raws := make([]any, len(part))
+		var verr error
+		for j, set := range sets {
+			got, e := vecCmds[j].Slice()
+			if e == nil && len(got) != len(bySet[set]) {
+				e = errors.New("VMGETF32 answered a different number of entries")
+			}
+			if e != nil {
+				verr = e
+				break
+			}
+			for k, i := range bySet[set] {
+				raws[i] = got[k]
+			}
 		}
 		if verr != nil {
 			for i := range part {

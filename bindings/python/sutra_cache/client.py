@@ -49,6 +49,9 @@ Decoder = Callable[[bytes, bytes], Optional[Tuple[str, Embedding]]]
 #   ("embed", text, model)   -> the embedder's embedding of text for model
 #   ("par", [args, ...])     -> a list of replies, the commands sent concurrently (one per
 #                               part of a split model), server errors as exception values
+#   ("keyed", [(key, args), ...]) -> as "par", each command sent to the node serving key (on
+#                               a cluster: for commands whose key the cluster client cannot
+#                               find, as ANALYTICS's subcommands)
 #   ("nodes",)               -> the primary nodes of a cluster ([None] for one shard)
 #   ("on", node, args)       -> the reply of one node (a keyless command: SCAN)
 Op = Generator[tuple, Any, Any]
@@ -452,6 +455,22 @@ class SutraCacheClient:
             return [self._one_sync(client, cmds[0])]
         return list(self._fanout_pool().map(lambda a: self._one_sync(client, a), cmds))
 
+    def _keyed_sync(self, client: Any, cmds: List[Tuple[str, tuple]]) -> List[Any]:
+        """Each command on the node serving its key (the client itself on one shard), at
+        once; replies in order, errors as values."""
+        def one(item: Tuple[str, tuple]) -> Any:
+            key, args = item
+            if not self.cluster:
+                return self._one_sync(client, args)
+            try:
+                node = client.get_node_from_key(key)
+            except (redis.exceptions.RedisError, RedisClusterException) as e:
+                return redis.exceptions.ConnectionError(str(e))
+            return self._one_sync(client, args, node)
+        if len(cmds) == 1:
+            return [one(cmds[0])]
+        return list(self._fanout_pool().map(one, cmds))
+
     @staticmethod
     def _value(reply: Any) -> Any:
         if isinstance(reply, BaseException):
@@ -482,6 +501,8 @@ class SutraCacheClient:
                     send = p.execute(raise_on_error=False)
                 elif req[0] == "par":
                     send = self._parallel_sync(client, req[1])
+                elif req[0] == "keyed":
+                    send = self._keyed_sync(client, req[1])
                 elif req[0] == "nodes":
                     send = client.get_primaries() if self.cluster else [None]
                 elif req[0] == "on":
@@ -521,6 +542,13 @@ class SutraCacheClient:
                 elif req[0] == "par":
                     send = list(await asyncio.gather(
                         *(self._one_async(client, args) for args in req[1])))
+                elif req[0] == "keyed":
+                    if self.cluster:
+                        await client.initialize()
+                    send = list(await asyncio.gather(*(
+                        self._one_async(client, args,
+                                        client.get_node_from_key(key) if self.cluster else None)
+                        for key, args in req[1])))
                 elif req[0] == "nodes":
                     if self.cluster:
                         await client.initialize()

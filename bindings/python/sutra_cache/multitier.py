@@ -25,7 +25,7 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple, Union
 
 import redis
 
-from .client import (Removed, Similar, SutraCacheClient, compute_through_async,
+from .client import (Removed, Similar, SutraCacheClient, _pairs, compute_through_async,
                      compute_through_sync, single_flight_async,
                      single_flight_sync)
 from . import entry
@@ -618,7 +618,9 @@ class MultiTierSutraCache:
         if isinstance(window_seconds, bool) or not isinstance(window_seconds, int) \
                 or window_seconds <= 0:
             raise ValueError(f"window_seconds must be a positive int; got {window_seconds!r}")
-        key = entry.set_key(l2.namespace, model)
+        keys = l2._parts_of(model)  # one set, or one per part of a split model
+        key_bytes = dict(keys)
+        items: List[Tuple[str, bytes]] = []  # (set key, element name), hottest first
         if concept is None:
             if count is None:
                 count = min(self.l1_max_size, 10_000)
@@ -626,52 +628,83 @@ class MultiTierSutraCache:
                 raise ValueError(f"count must be an int from 1 to 10000; got {count!r}")
             if topic is not None and not isinstance(topic, str):
                 raise ValueError(f"topic must be a FILTER expression (str); got {topic!r}")
-            args: list = ["ANALYTICS", "HOT", key, "COUNT", min(count, self.l1_max_size),
-                          "WINDOW", window_seconds]
+            tail: list = ["COUNT", min(count, self.l1_max_size), "WINDOW", window_seconds]
             if topic is not None:
-                args += ["FILTER", topic]
-            try:
-                reply = yield ("cmd", tuple(args))
-            except redis.exceptions.ResponseError as e:
-                if "existing vector set" in str(e):
-                    return 0  # the model has no entries yet: nothing to warm
-                raise
-            m = _as_map(reply)
-            names = [c[0] for c in m.get(b"concepts", [])]
+                tail += ["FILTER", topic]
+            # Every part's hot concepts at once (one part: one command), each on the node of
+            # its part; merged by count (each part counts the lookups of its own entries, so
+            # the counts compare).
+            replies = yield ("keyed", [(k, ("ANALYTICS", "HOT", k, *tail)) for k, _ in keys])
+            hot = []
+            for (k, _), reply in zip(keys, replies):
+                if isinstance(reply, BaseException):
+                    if isinstance(reply, redis.exceptions.ResponseError) \
+                            and "existing vector set" in str(reply):
+                        continue  # this part has no entries yet
+                    raise reply
+                for c in _as_map(reply).get(b"concepts", []):
+                    hot.append((-int(c[1]) if len(c) > 1 else 0, bytes(c[0]), k))
+            if len(keys) > 1:
+                hot.sort()
+            items = [(k, name) for _, name, k in hot[:count]]
         else:
-            key, elem = self._concept(concept, key)
-            names = [elem]
-            if neighbours:
+            given, elem = self._concept(concept)
+            key = given if given is not None else keys[part_of(elem, len(keys))][0]
+            items = [(key, elem)]
+            if neighbours and len(keys) == 1:
                 reply = yield ("cmd", ("VSIM", key, "ELE", elem, "COUNT", neighbours + 1))
                 if isinstance(reply, list):
-                    names += [n for n in reply if n != elem][:neighbours]
-        kb = key.encode("utf-8")
+                    items += [(key, bytes(n)) for n in reply if n != elem][:neighbours]
+            elif neighbours:
+                # A split model: the entry's vector, then its nearest in every part at once.
+                raw = yield ("cmd", ("VGETF32", key, elem))
+                if isinstance(raw, bytes):
+                    replies = yield ("par", [("VSIM", k, "FP32", raw, "COUNT", neighbours + 1,
+                                              "WITHSCORES") for k, _ in keys])
+                    near = []
+                    for (k, _), reply in zip(keys, replies):
+                        for row in _pairs(self.l2_cache._value(reply), 2):
+                            if len(row) == 2 and bytes(row[0]) != elem:
+                                near.append((-float(row[1]), bytes(row[0]), k))
+                    near.sort()
+                    items += [(k, name) for _, name, k in near[:neighbours]]
         # Least hot first, so the hottest end up the most recently used in the L1's LRU.
-        names = list(reversed(names[:self.l1_max_size]))
+        items = list(reversed(items[:self.l1_max_size]))
         loaded = 0
-        for i in range(0, len(names), batch_size):
-            batch = names[i:i + batch_size]
-            tokens = [(k, self._l1.begin(k)) for k in ((kb, bytes(n)) for n in batch)]
+        for i in range(0, len(items), batch_size):
+            batch = items[i:i + batch_size]
+            by_key: Dict[str, List[bytes]] = {}
+            for k, name in batch:
+                by_key.setdefault(k, []).append(name)
+            tokens = [(lk, self._l1.begin(lk)) for lk in
+                      ((key_bytes.get(k) or k.encode("utf-8"), bytes(n)) for k, n in batch)]
+            # One pipeline a batch: a VMGETF32 per set (part) it touches, each entry's
+            # attributes.
             try:
-                replies = yield ("pipe", [("VMGETF32", key, *batch)]
-                                 + [("VGETATTR", key, n) for n in batch])
+                replies = yield ("pipe", [("VMGETF32", k, *names) for k, names in by_key.items()]
+                                 + [("VGETATTR", k, n) for k, n in batch])
             except BaseException:
-                for k, t in tokens:
-                    self._l1.end(k, t)
+                for lk, t in tokens:
+                    self._l1.end(lk, t)
                 raise
-            if isinstance(replies[0], Exception):
-                for k, t in tokens:
-                    self._l1.end(k, t)
-                raise replies[0]
-            raws = replies[0] if isinstance(replies[0], list) else [None] * len(batch)
-            loaded += self._fill(tokens, raws, replies[1:])
+            vectors: Dict[Tuple[str, bytes], Any] = {}
+            for (k, names), reply in zip(by_key.items(), replies):
+                if isinstance(reply, Exception):
+                    for lk, t in tokens:
+                        self._l1.end(lk, t)
+                    raise reply
+                got = reply if isinstance(reply, list) else [None] * len(names)
+                vectors.update(((k, bytes(n)), v) for n, v in zip(names, got))
+            raws = [vectors.get((k, bytes(n))) for k, n in batch]
+            loaded += self._fill(tokens, raws, replies[len(by_key):])
         self.warmed += loaded
         return loaded
 
-    def _concept(self, concept: Any, key: str) -> Tuple[str, bytes]:
+    def _concept(self, concept: Any) -> Tuple[Optional[str], bytes]:
         """(set key, element name) of a concept: a text as given to `set`, an element name
         as ANALYTICS HOT answers it, or a concept of `POST /api/query`'s JSON (a dict with
-        `element`, and `set` naming the vector set)."""
+        `element`, and `set` naming the vector set). The set is None unless the dict names
+        it: the model's set, or for a split model the part that holds the element."""
         if isinstance(concept, Mapping):
             elem = concept.get("element")
             if not isinstance(elem, str):
@@ -679,14 +712,14 @@ class MultiTierSutraCache:
             s = concept.get("set")
             if s is not None and not isinstance(s, str):
                 raise ValueError(f"a concept dict's 'set' must be a str; got {s!r}")
-            return (s or key), elem.encode("utf-8")
+            return s, elem.encode("utf-8")
         if isinstance(concept, bytes):
-            return key, concept
+            return None, concept
         if isinstance(concept, str):
             raw = concept.encode("utf-8")
             if raw.startswith(entry.HASH_PREFIX) and len(raw) == len(entry.HASH_PREFIX) + 64:
-                return key, raw  # an element name of a long text, as the shard names it
-            return key, element_name(concept)[0]
+                return None, raw  # an element name of a long text, as the shard names it
+            return None, element_name(concept)[0]
         raise ValueError("concept must be a text, an element name, or a dict with 'element' "
                          f"(as POST /api/query answers); got {type(concept).__name__}")
 
@@ -709,10 +742,17 @@ class MultiTierSutraCache:
         JSON — and, with `neighbours=k`, its k nearest cached entries (one more round trip,
         `VSIM ... ELE`). An entry not cached is skipped.
 
+        A model split over parts (`parts` P > 1 on a cluster, docs/cluster.md) is warmed from
+        every part: `ANALYTICS HOT` to all parts at once, the counts merged (each part counts
+        its own entries' lookups), and each batch one pipeline of a `VMGETF32` per part it
+        touches; a concept's neighbours are its nearest in every part (its vector, then
+        `VSIM ... FP32` to all parts at once).
+
         Entries enter the L1 as a `get` would put them (TTL from `expires_at`, coherent with
         the tracking connection: one invalidated while in flight is not kept). Against a
         shard without `ANALYTICS` (e.g. Redis) it logs a warning and returns 0 (CacheError
         with strict)."""
+        self.l2_cache._parts_of(model)  # the model's sets (a cluster checks its layout first)
         op = self._warmup_op(concept, model, count, topic, window_seconds, batch_size,
                                neighbours)
         try:
@@ -725,6 +765,7 @@ class MultiTierSutraCache:
                     count: Optional[int] = None, topic: Optional[str] = None,
                     window_seconds: int = 3600, batch_size: int = 256,
                     neighbours: int = 0) -> int:
+        self.l2_cache._parts_of(model)  # the model's sets (a cluster checks its layout first)
         op = self._warmup_op(concept, model, count, topic, window_seconds, batch_size,
                                neighbours)
         try:

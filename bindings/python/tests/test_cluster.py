@@ -176,6 +176,43 @@ def test_multi_tier_cache_runs_on_a_cluster_with_its_l1(sutra_cluster):
         assert mt.get_sync("a", "m") is None  # dropped from the L1 too
 
 
+def test_warmup_of_a_split_model_merges_the_hot_concepts_of_every_part(sutra_cluster):
+    """MultiTierSutraCache.warmup with parts=3: every part's ANALYTICS HOT (each on its own
+    node), merged by count; each entry loaded from its part; a concept's neighbours from all
+    parts. (Each test its own model: the lookup log outlives FLUSHALL.)"""
+    texts = [f"hot {i}" for i in range(60)]
+    vecs = vectors(60, 7)
+    with SutraCacheClient(startup_nodes=nodes(sutra_cluster), parts=3, strict=True) as c:
+        for t, v in zip(texts, vecs):
+            assert c.set_sync(t, v, model="warm")
+        # hot i looked up 30 - i times for i < 20 (distinct counts), the rest never.
+        for i in range(20):
+            for _ in range(30 - i):
+                assert c.get_sync(texts[i], model="warm") is not None
+    parts_of_top = {part_of(texts[i].encode(), 3) for i in range(8)}
+    assert parts_of_top == {0, 1, 2}, "the 8 hottest span every part"
+    keys = part_keys("emb:", "warm", 3)
+    with MultiTierSutraCache(8, startup_nodes=nodes(sutra_cluster), parts=3, tracking=False,
+                             strict=True) as mt:
+        assert mt.warmup_sync(model="warm", batch_size=3) == 8
+        # The 8 hottest of all parts, hottest most recently used, each under its part's set.
+        assert [(k.decode(), e.decode()) for (k, e) in mt._l1.entries] == [
+            (keys[part_of(texts[i].encode(), 3)], texts[i]) for i in reversed(range(8))]
+        before = mt.stats()["l1"]["hits"]
+        for i in range(8):
+            assert mt.get_sync(texts[i], "warm") == pytest.approx(vecs[i], abs=1e-6)
+        assert mt.stats()["l1"]["hits"] == before + 8
+    # The seed's loop form, one concept with its nearest neighbours from every part.
+    near = sorted(range(60), key=lambda j: -float(np.dot(vecs[0], vecs[j])
+                                                  / np.linalg.norm(vecs[0])
+                                                  / np.linalg.norm(vecs[j])))[:4]
+    with MultiTierSutraCache(16, startup_nodes=nodes(sutra_cluster), parts=3, tracking=False,
+                             strict=True) as mt:
+        assert asyncio.run(mt.warmup("hot 0", model="warm", neighbours=3)) == 4
+        assert {e.decode() for (_, e) in mt._l1.entries} == {texts[j] for j in near}
+        assert len({k for (k, _) in mt._l1.entries}) > 1, "neighbours from several parts"
+
+
 def recall(hits: list, truth: list) -> float:
     return len(set(hits) & set(truth)) / len(truth)
 
