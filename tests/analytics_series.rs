@@ -277,3 +277,46 @@ fn series_survive_sigkill_losing_at_most_the_unclosed_second() {
         "minute tier agrees, the unclosed 1000 lost"
     );
 }
+
+#[test]
+fn op_durations_count_each_search_batch_fsync_and_snapshot_for_the_metrics_histograms() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::new(T0_S * 1000);
+    let e = Engine::open(EngineConfig {
+        wal_sync: SyncPolicy::Always,
+        ..config(clock, Some(dir.path()))
+    })
+    .unwrap();
+    let none = e.op_durations();
+    assert_eq!(none.search.count(), 0);
+    assert_eq!(none.snapshot.map(|s| s.count()), Some(0));
+    add(&e, b"emb", "present");
+    add(&e, b"emb", "other");
+    let params = SearchParams {
+        count: 1,
+        ..Default::default()
+    };
+    for _ in 0..3 {
+        let hits = e
+            .vsearch(b"emb", Query::Vector(&[1.0, 0.5, 0.25, 0.125]), &params)
+            .unwrap();
+        assert_eq!(hits.len(), 1);
+    }
+    let rows = [1.0f32, 0.5, 0.25, 0.125, 0.0, 1.0, 0.0, 0.0];
+    e.vsearch_batch(b"emb", &rows, 4, &params, 1).unwrap();
+    e.checkpoint().unwrap();
+    let d = e.op_durations();
+    assert_eq!(d.search.count(), 3, "one per query");
+    assert_eq!(d.batch_search.count(), 1, "one per batch, whole");
+    assert!(d.search.sum_ns > 0);
+    assert_eq!(d.snapshot.unwrap().count(), 1);
+    // Under `always` every acknowledged write waited for an fdatasync.
+    assert!(d.fsync.unwrap().count() >= 1, "{:?}", d.fsync);
+    e.close().unwrap();
+
+    let mem = Engine::open(EngineConfig::default()).unwrap();
+    assert_eq!(
+        (mem.op_durations().fsync, mem.op_durations().snapshot),
+        (None, None)
+    );
+}
