@@ -320,3 +320,39 @@ fn op_durations_count_each_search_batch_fsync_and_snapshot_for_the_metrics_histo
         (None, None)
     );
 }
+
+/// The memory of 7 days of series of one set, measured (the perf entry's figure): default
+/// tiers, one lookup (timed: every lookup sampled) in each minute for 7 days and an hour.
+#[test]
+fn seven_days_of_one_sets_series_take_the_measured_memory_within_the_stated_bound() {
+    let clock = ManualClock::new(T0_S * 1000);
+    let mut cfg = config(clock.clone(), None);
+    cfg.analytics.latency_sample_every = 1;
+    let e = Engine::open(cfg).unwrap();
+    add(&e, b"emb", "present");
+    e.analytics_tick().unwrap();
+    let minutes = 7 * 24 * 60 + 60;
+    for _ in 0..minutes {
+        lookups(&e, b"emb", 1, 1);
+        clock.advance(60_000);
+        e.analytics_tick().unwrap();
+    }
+    let per_minute = e.analytics_buckets(Some(b"emb"), 60, 0, u64::MAX).unwrap();
+    assert_eq!(
+        per_minute.len(),
+        7 * 24 * 60,
+        "the minute tier holds exactly 7 days"
+    );
+    let bytes = e
+        .analytics_memory()
+        .into_iter()
+        .find(|(k, _)| k.as_deref() == Some(&b"emb"[..]))
+        .map(|(_, b)| b)
+        .unwrap();
+    let bound = e
+        .analytics_config()
+        .bytes_per_series(analytics::HIST_BUCKETS)
+        + std::mem::size_of::<analytics::Series>();
+    eprintln!("7 days of one set's series: {bytes} bytes (bound {bound})");
+    assert!(bytes <= bound, "{bytes} > {bound}");
+}
