@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strconv"
 	"testing"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 )
@@ -384,5 +385,29 @@ func TestWarmupOfASplitModelMergesTheHotConceptsOfEveryPart(t *testing.T) {
 	}
 	if len(nearParts) < 2 {
 		t.Fatalf("the 4 nearest should come from several parts: %v", nearParts)
+	}
+}
+
+func TestPrefetchOnAClusterAsksTheNodeOfTheModelsSet(t *testing.T) {
+	ctx := testCtx(t)
+	nodes := sutraCluster(t)
+	m := newTestMultiTier(t, MultiTierOptions{L1MaxSize: 100, NoTracking: true, Prefetch: 2,
+		Client: ClientOptions{StartupNodes: nodes, Strict: true}})
+	for i, v := range randomVectors(30, 16, 11) {
+		if err := m.Client().Set(ctx, "pf "+strconv.Itoa(i), v, "pf", 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range 6 {
+		if _, found, err := m.Get(ctx, "pf "+strconv.Itoa(i), "pf"); err != nil || !found {
+			t.Fatalf("get %d: %v %v", i, found, err)
+		}
+		if !m.WaitPrefetched(10 * time.Second) {
+			t.Fatal("a prefetch did not finish")
+		}
+	}
+	p := m.Stats().Prefetch
+	if p.Errors != 0 || p.Offered == 0 || p.Entries == 0 {
+		t.Fatalf("prefetch on a cluster: %+v", p)
 	}
 }
