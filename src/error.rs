@@ -56,7 +56,8 @@ pub enum ErrorCode {
     Io = 7,
     /// A file is damaged.
     Corrupt = 8,
-    /// The write-ahead log failed earlier; writes fail until the engine is reopened.
+    /// The write-ahead log cannot write: writes fail until the engine is reopened (a failed
+    /// write or fdatasync) or until space is freed (a full disk).
     WalPoisoned = 9,
     /// A later write disagrees with the set's fixed parameters (metric, storage, M).
     Conflict = 10,
@@ -158,8 +159,9 @@ pub enum Error {
         /// What is wrong.
         reason: String,
     },
-    /// The WAL failed earlier (fail-stop).
-    #[error("write-ahead log failed earlier ({0}); writes refused until the engine is reopened")]
+    /// The WAL cannot write: fail-stop after a failed write or fdatasync (until reopened),
+    /// or stalled on a full disk (until space is freed); the message says which.
+    #[error("write-ahead log failed: {0}")]
     WalPoisoned(String),
     /// The engine has been closed.
     #[error("the engine is closed")]

@@ -70,7 +70,11 @@ struct State {
 
 fn write_one(e: &Engine, rng: &mut SmallRng, i: u32) -> Write {
     // Half the writes overwrite an earlier key.
-    let k = if i.is_multiple_of(2) { i } else { rng.gen_range(0..=i) };
+    let k = if i.is_multiple_of(2) {
+        i
+    } else {
+        rng.gen_range(0..=i)
+    };
     if i % 3 == 2 {
         let name = format!("el{k}").into_bytes();
         let v: Vec<f32> = (0..8).map(|_| rng.gen_range(-1.0f32..1.0)).collect();

@@ -132,6 +132,7 @@ fn an_injected_wal_fault_stops_engine_writes_and_reopening_recovers_every_acknow
                     max_write_bytes: short.then_some(61),
                     ops: std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0)),
                     sync_takes: None,
+                    ..FaultPlan::default()
                 };
                 let Some((blobs, vectors)) = write_until_fault(tmp.path(), io, policy, plan) else {
                     continue;
@@ -157,4 +158,104 @@ fn an_injected_wal_fault_stops_engine_writes_and_reopening_recovers_every_acknow
         }
     }
     assert!(poisoned >= 10, "only {poisoned} trials hit the fault");
+}
+
+/// Writes `key` until `pred` holds for the outcome or 60 s pass (the writer thread retries
+/// every 100 ms: a generous deadline, no timing assertion).
+fn write_until(e: &Engine, key: &[u8], pred: impl Fn(&Result<()>) -> bool) -> Result<()> {
+    let start = std::time::Instant::now();
+    loop {
+        let r = e.set(key, b"probe", SetOptions::default()).map(|_| ());
+        if pred(&r) {
+            return r;
+        }
+        assert!(
+            start.elapsed().as_secs() < 60,
+            "no such outcome in 60 s; last: {r:?}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn a_full_disk_refuses_writes_with_a_clear_error_serves_reads_and_resumes_once_space_is_freed() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let mut ios = vec!["sync"];
+    if wal::UringIo::new().is_ok() {
+        ios.push("uring");
+    }
+    for io in ios {
+        for policy in [SyncPolicy::Always, SyncPolicy::Interval(5)] {
+            let what = format!("{io} {policy:?}");
+            let tmp = tempfile::tempdir().unwrap();
+            let full = std::sync::Arc::new(AtomicBool::new(false));
+            let cfg = EngineConfig {
+                wal_sync: policy,
+                // Small segments: rollovers (a new file, its pre-allocation) meet the full
+                // disk too.
+                wal_segment_bytes: 8 << 10,
+                wal_fault: Some(FaultPlan {
+                    disk_full: Some(full.clone()),
+                    ..FaultPlan::default()
+                }),
+                ..config_on(tmp.path(), io)
+            };
+            let e = Engine::open(cfg.clone()).unwrap();
+            let mut acked: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
+            let mut n = 0;
+            let mut write = |e: &Engine, acked: &mut Vec<_>| {
+                let (k, v) = (format!("k{n}").into_bytes(), vec![b'v'; 100 + n % 50]);
+                n += 1;
+                let r = e.set(&k, &v, SetOptions::default());
+                if r.is_ok() {
+                    acked.push((k, v));
+                }
+                r
+            };
+            for _ in 0..300 {
+                write(&e, &mut acked).unwrap();
+            }
+            full.store(true, Ordering::SeqCst);
+            // The first write to meet the full disk fails, and so does every one after it,
+            // at once, naming the cause and what happens next.
+            let err = loop {
+                if let Err(err) = write(&e, &mut acked) {
+                    break err;
+                }
+            };
+            let msg = err.to_string();
+            assert_eq!(err.code(), ErrorCode::WalPoisoned, "{what}: {msg}");
+            assert!(
+                msg.contains("disk full") && msg.contains("resume by themselves"),
+                "{what}: {msg}"
+            );
+            for _ in 0..20 {
+                let again = write(&e, &mut acked).expect_err("refused while the disk is full");
+                assert!(again.to_string().contains("disk full"), "{what}: {again}");
+            }
+            // Reads go on: every acknowledged write is served.
+            for (k, v) in &acked {
+                assert_eq!(e.get(k).unwrap().as_ref(), Some(v), "{what}");
+            }
+            // Space is freed: writes resume by themselves.
+            full.store(false, Ordering::SeqCst);
+            write_until(&e, b"probe", |r| r.is_ok()).unwrap();
+            for _ in 0..300 {
+                write(&e, &mut acked)
+                    .unwrap_or_else(|err| panic!("{what}: a write after space was freed: {err}"));
+            }
+            e.close().unwrap();
+            drop(e);
+            // Nothing acknowledged was lost.
+            let e = Engine::open(EngineConfig {
+                wal_fault: None,
+                ..cfg
+            })
+            .unwrap_or_else(|err| panic!("{what}: reopen: {err}"));
+            for (k, v) in &acked {
+                assert_eq!(e.get(k).unwrap().as_ref(), Some(v), "{what}: lost");
+            }
+            assert!(acked.len() >= 600, "{what}");
+        }
+    }
 }

@@ -409,9 +409,8 @@ fn when_the_wal_fails_under_a_pipeline_every_write_of_it_is_answered_with_the_er
     use sutra_cache::wal::{FaultPlan, IoChoice};
     let plan = |fail_after_ops, ops: &Arc<AtomicU64>| FaultPlan {
         fail_after_ops,
-        max_write_bytes: None,
         ops: ops.clone(),
-        sync_takes: None,
+        ..FaultPlan::default()
     };
     // How many I/O operations opening a fresh directory takes: the next one (the pipeline's
     // first write) fails.
@@ -467,7 +466,8 @@ fn when_the_wal_fails_under_a_pipeline_every_write_of_it_is_answered_with_the_er
         .collect();
     for i in [0, 2] {
         assert!(
-            replies[i].starts_with("-ERR write-ahead log failed"),
+            replies[i].starts_with("-MISCONF Errors writing to the WAL: fdatasync failed")
+                || replies[i].starts_with("-MISCONF Errors writing to the WAL: write failed"),
             "{replies:?}"
         );
     }
@@ -602,4 +602,111 @@ fn transactions_are_recovered_whole_or_not_at_all_after_kill_9() {
         first = acked.last().unwrap() + 2;
         drop(child);
     }
+}
+
+#[test]
+fn a_full_disk_answers_writes_misconf_serves_reads_and_writes_resume_once_space_is_freed() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    use sutra_cache::wal::{FaultPlan, IoChoice};
+    let dir = tempfile::tempdir().unwrap();
+    let full = Arc::new(AtomicBool::new(false));
+    let cfg = durable(dir.path());
+    let srv = TestServer::with_engine_config(
+        cfg.clone(),
+        EngineConfig {
+            active_expire_interval_ms: 0,
+            wal_fault: Some(FaultPlan {
+                disk_full: Some(full.clone()),
+                ..FaultPlan::default()
+            }),
+            wal_io: IoChoice::Sync,
+            ..cfg.engine_config()
+        },
+    );
+    let mut c = srv.connect();
+    c.check_words("SET before 1", "+OK\r\n");
+    c.check_words("VADD vs VALUES 2 1 0 e1", ":1\r\n");
+    full.store(true, Ordering::SeqCst);
+    // Redis's reply once persistence fails: -MISCONF, naming the cause and what happens next.
+    for cmd in ["SET during 2", "VADD vs VALUES 2 0 1 e2", "DEL before"] {
+        let reply = String::from_utf8(call_words(&mut c, cmd)).unwrap();
+        assert!(
+            reply.starts_with("-MISCONF Errors writing to the WAL: disk full")
+                && reply.contains("resume by themselves"),
+            "{cmd}: {reply}"
+        );
+    }
+    // Reads are served.
+    c.check_words("GET before", "$1\r\n1\r\n");
+    c.check_words("VCARD vs", ":1\r\n");
+    // Space is freed: writes resume by themselves (retried every 100 ms; polled).
+    full.store(false, Ordering::SeqCst);
+    let start = Instant::now();
+    loop {
+        let reply = call_words(&mut c, "SET after 3");
+        if reply == b"+OK\r\n" {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "writes did not resume: {}",
+            String::from_utf8_lossy(&reply)
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    c.check_words("GET after", "$1\r\n3\r\n");
+    drop(c);
+    drop(srv);
+}
+
+#[test]
+fn a_failed_fdatasync_answers_writes_misconf_saying_to_restart_and_reads_are_served() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    use sutra_cache::wal::{FaultPlan, IoChoice};
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = durable(dir.path());
+    config.wal_sync = Some("always".into());
+    let eio = Arc::new(AtomicBool::new(false));
+    let srv = TestServer::with_engine_config(
+        config.clone(),
+        EngineConfig {
+            active_expire_interval_ms: 0,
+            checkpoint_on_close: false,
+            wal_fault: Some(FaultPlan {
+                sync_eio: Some(eio.clone()),
+                ..FaultPlan::default()
+            }),
+            wal_io: IoChoice::Sync,
+            ..config.engine_config()
+        },
+    );
+    let mut c = srv.connect();
+    c.check_words("SET a 1", "+OK\r\n");
+    eio.store(true, Ordering::SeqCst);
+    let reply = String::from_utf8(call_words(&mut c, "SET b 2")).unwrap();
+    assert!(
+        reply.starts_with("-MISCONF Errors writing to the WAL: fdatasync failed")
+            && reply.contains("until the server is restarted"),
+        "{reply}"
+    );
+    // An fdatasync is never retried: even with the disk healthy again, writes stay refused
+    // until a restart.
+    eio.store(false, Ordering::SeqCst);
+    let again = String::from_utf8(call_words(&mut c, "SET c 3")).unwrap();
+    assert!(again.starts_with("-MISCONF"), "{again}");
+    c.check_words("GET a", "$1\r\n1\r\n");
+    drop(c);
+    drop(srv);
+    // Restarted, the acknowledged write is there.
+    let srv = TestServer::with_config(config);
+    let mut c = srv.connect();
+    c.check_words("GET a", "$1\r\n1\r\n");
+    c.check_words("SET d 4", "+OK\r\n");
+}
+
+fn call_words(c: &mut Conn, line: &str) -> Vec<u8> {
+    let parts: Vec<&[u8]> = line.split(' ').map(str::as_bytes).collect();
+    c.call(&parts)
 }

@@ -533,6 +533,7 @@ fn an_injected_io_fault_poisons_the_wal_and_reopening_recovers_every_acknowledge
                     max_write_bytes: short.then_some(61),
                     ops: ops.clone(),
                     sync_takes: None,
+                    ..FaultPlan::default()
                 };
                 let acked = append_until_fault(tmp.path(), io, policy, plan);
                 let (wal, replay) = Wal::open(tmp.path(), opts(io, policy, 2048)).unwrap();
@@ -566,6 +567,7 @@ fn short_writes_alone_lose_nothing() {
             max_write_bytes: Some(5),
             ops: Arc::new(AtomicU64::new(0)),
             sync_takes: None,
+            ..FaultPlan::default()
         };
         let acked = append_until_fault(tmp.path(), io, SyncPolicy::Always, plan);
         assert_eq!(acked.len(), 800);

@@ -107,6 +107,7 @@ fn async_waits_fail_when_the_wal_is_poisoned_and_every_acknowledged_record_survi
                 max_write_bytes: None,
                 ops: Arc::new(AtomicU64::new(0)),
                 sync_takes: None,
+                ..FaultPlan::default()
             };
             let opened = Wal::open(
                 tmp.path(),
@@ -250,6 +251,7 @@ fn a_deferred_write_hit_by_an_io_fault_fails_through_its_future() {
             max_write_bytes: None,
             ops: ops.clone(),
             sync_takes: None,
+            ..FaultPlan::default()
         }),
     );
     let (r, durable) = e.deferring_durability(|w| w.set(b"a", b"1", SetOptions::default()));
@@ -266,6 +268,7 @@ fn a_deferred_write_hit_by_an_io_fault_fails_through_its_future() {
                 max_write_bytes: None,
                 ops,
                 sync_takes: None,
+                ..FaultPlan::default()
             }),
         )
     };

@@ -28,9 +28,26 @@ struct TocEntry {
     crc: u32,
 }
 
+/// Removes a snapshot's temporary file unless it was renamed into place: a snapshot that
+/// fails (a full disk) does not leave its partial copy taking the space.
+struct TmpFile {
+    path: PathBuf,
+    keep: bool,
+}
+
+impl Drop for TmpFile {
+    fn drop(&mut self) {
+        if !self.keep {
+            let _ = fs::remove_file(&self.path);
+        }
+    }
+}
+
 /// Writes one snapshot: sections are appended in order, then the TOC and header.
 pub(crate) struct SnapshotWriter {
     tmp: PathBuf,
+    /// Removes `tmp` when the writer is dropped before `finish` renamed it.
+    guard: TmpFile,
     dest: PathBuf,
     out: BufWriter<File>,
     pos: u64,
@@ -55,9 +72,14 @@ impl SnapshotWriter {
             .write(true)
             .truncate(true)
             .open(&tmp)?;
+        let guard = TmpFile {
+            path: tmp.clone(),
+            keep: false,
+        };
         let mut out = BufWriter::with_capacity(1 << 20, file);
         out.write_all(&[0u8; HEADER_BYTES])?;
         Ok(Self {
+            guard,
             tmp,
             dest,
             out,
@@ -203,6 +225,7 @@ impl SnapshotWriter {
         file.sync_all()?;
         drop(file);
         fs::rename(&self.tmp, &self.dest)?;
+        self.guard.keep = true;
         if let Some(dir) = self.dest.parent() {
             File::open(dir)?.sync_all()?;
         }

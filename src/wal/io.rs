@@ -152,6 +152,11 @@ pub struct FaultPlan {
     /// Each fdatasync takes at least this long and runs while the caller goes on (as on
     /// io_uring): a slow disk, to test what waits for a sync and what does not.
     pub sync_takes: Option<std::time::Duration>,
+    /// While this holds `true`, writes and pre-allocations fail with `ENOSPC` (a full disk;
+    /// set it back to `false` to free the space).
+    pub disk_full: Option<Arc<std::sync::atomic::AtomicBool>>,
+    /// While this holds `true`, fdatasyncs fail with `EIO` (a failing disk).
+    pub sync_eio: Option<Arc<std::sync::atomic::AtomicBool>>,
 }
 
 /// A test backend: wraps another and injects the faults of a [`FaultPlan`].
@@ -169,6 +174,15 @@ impl FaultIo {
             inner,
             plan,
             slow_sync: None,
+        }
+    }
+
+    fn space(&self) -> io::Result<()> {
+        match &self.plan.disk_full {
+            Some(full) if full.load(Ordering::SeqCst) => {
+                Err(io::Error::from_raw_os_error(libc::ENOSPC))
+            }
+            _ => Ok(()),
         }
     }
 
@@ -190,6 +204,7 @@ impl WalIo for FaultIo {
 
     fn write_at(&mut self, file: &File, buf: &[u8], offset: u64) -> io::Result<usize> {
         self.tick("write")?;
+        self.space()?;
         let n = self
             .plan
             .max_write_bytes
@@ -199,6 +214,14 @@ impl WalIo for FaultIo {
 
     fn start_sync(&mut self, file: &File) -> io::Result<()> {
         self.tick("fdatasync")?;
+        if self
+            .plan
+            .sync_eio
+            .as_ref()
+            .is_some_and(|f| f.load(Ordering::SeqCst))
+        {
+            return Err(io::Error::from_raw_os_error(libc::EIO));
+        }
         if self.slow_sync.is_some() {
             self.finish_sync()?;
         }
@@ -232,6 +255,7 @@ impl WalIo for FaultIo {
 
     fn allocate(&mut self, file: &File, len: u64) -> io::Result<()> {
         self.tick("allocate")?;
+        self.space()?;
         self.inner.allocate(file, len)
     }
 }
@@ -280,6 +304,7 @@ mod tests {
             max_write_bytes: Some(3),
             ops: ops.clone(),
             sync_takes: None,
+            ..FaultPlan::default()
         };
         let mut io = FaultIo::new(Box::new(SyncIo::new()), plan);
         let tmp = tempfile::tempfile().unwrap();

@@ -262,6 +262,7 @@ impl Wal {
                 durable_lsn: next_lsn - 1,
                 sync_wanted_lsn: 0,
                 poisoned: None,
+                stalled: None,
                 closing: false,
                 writer_exited: false,
                 batches: 0,
@@ -365,7 +366,7 @@ impl Wal {
         let mut st = self.shared.state.lock();
         let mut asked = false;
         loop {
-            if let Some(p) = &st.poisoned {
+            if let Some(p) = st.refusal() {
                 return Err(Error::WalPoisoned(p.clone()));
             }
             if st.closing || st.writer_exited {
@@ -454,7 +455,7 @@ impl Wal {
         loop {
             // Fail-stop first: a poisoned log fails every call, even with nothing to sync
             // (its first segment may be what failed).
-            if let Some(p) = &st.poisoned {
+            if let Some(p) = st.refusal() {
                 return Err(Error::WalPoisoned(p.clone()));
             }
             if st.durable_lsn >= target {
@@ -494,9 +495,11 @@ impl Wal {
         self.shared.state.lock().next_lsn
     }
 
-    /// The I/O error that poisoned the WAL, if one did.
+    /// Why appends fail now, if they do: the I/O error that poisoned the WAL (for good),
+    /// or a full disk (until space is freed: the records a write could not put on disk are
+    /// written again every 100 ms, and appends are accepted once they are).
     pub fn poisoned(&self) -> Option<String> {
-        self.shared.state.lock().poisoned.clone()
+        self.shared.state.lock().refusal().cloned()
     }
 
     /// Recycles every sealed segment whose records are all below `lsn` (a checkpoint's

@@ -20,7 +20,11 @@
 //! shutdown: wal.flush()?; checkpoint; wal.close()?
 //! ```
 //! Errors: [`crate::Error::WalPoisoned`] after any write or fdatasync failure (fail-stop:
-//! every later append fails until the WAL is reopened; an fdatasync is never retried),
+//! every later append fails until the WAL is reopened; an fdatasync is never retried), and
+//! while the disk is full (`ENOSPC`/`EDQUOT` from a write or a segment's pre-allocation: the
+//! records not written are kept, appends and waits fail, the writer thread writes them again
+//! every 100 ms and appends are accepted once it could — writes resume by themselves once
+//! space is freed; a new segment needs its whole pre-allocated size),
 //! [`crate::Error::TooLarge`] for a payload over [`Wal::max_payload_bytes`],
 //! [`crate::Error::Closed`] after [`Wal::close`], [`crate::Error::Io`] when opening fails.
 //!

@@ -32,6 +32,15 @@ use super::segment::{open_new_segment, publish, stage_segment, Active, Sealed, S
 /// `interval`/`never` (it writes the batches that arrive meanwhile).
 const SYNC_POLL: Duration = Duration::from_micros(500);
 
+/// While the disk is full, the writer thread tries the unwritten records again this often.
+pub(crate) const FULL_RETRY: Duration = Duration::from_millis(100);
+
+/// Whether a write failed for lack of space (the disk or the quota is full): the records are
+/// kept and written again once space is freed, instead of failing the log for good.
+fn is_full(e: &io::Error) -> bool {
+    matches!(e.raw_os_error(), Some(libc::ENOSPC) | Some(libc::EDQUOT))
+}
+
 /// Under `interval`, an fdatasync also starts once this many bytes were written since the
 /// last one (as Redis's incremental fsync): the page cache never holds much of the log
 /// dirty, so no single sync, and no segment rollover (which seals the old segment with
@@ -55,6 +64,9 @@ pub(crate) struct State {
     pub sync_wanted_lsn: u64,
     /// Set on the first I/O error: the message every later call returns.
     pub poisoned: Option<String>,
+    /// Set while the disk is full: the records of `Core::unwritten` wait to be written
+    /// again; appends and waits fail with this message meanwhile; cleared once they are.
+    pub stalled: Option<String>,
     /// `close` was called: drain, sync, exit.
     pub closing: bool,
     /// The writer thread has returned.
@@ -79,6 +91,9 @@ pub(crate) struct Core {
     pub sync_busy: bool,
     /// A batch buffer kept for reuse by [`Shared::write_here`].
     spare: Vec<u8>,
+    /// Records a write could not put on disk for lack of space (they precede everything
+    /// pending): the writer thread writes them again every [`FULL_RETRY`].
+    pub unwritten: Vec<u8>,
 }
 
 impl Core {
@@ -88,6 +103,7 @@ impl Core {
             active,
             sync_busy: false,
             spare: Vec::new(),
+            unwritten: Vec::new(),
         }
     }
 }
@@ -123,6 +139,14 @@ pub(crate) struct Shared {
     pub sync_durations: crate::analytics::hist::Durations,
 }
 
+impl State {
+    /// Why appends and waits fail now: the WAL is poisoned (for good) or stalled on a full
+    /// disk (until space is freed).
+    pub fn refusal(&self) -> Option<&String> {
+        self.poisoned.as_ref().or(self.stalled.as_ref())
+    }
+}
+
 impl Shared {
     /// Whether `lsn` is acknowledged under the policy.
     pub fn acked(&self, st: &State, lsn: u64) -> bool {
@@ -138,7 +162,7 @@ impl Shared {
         if self.acked(st, lsn) {
             return Some(Ok(()));
         }
-        if let Some(p) = &st.poisoned {
+        if let Some(p) = st.refusal() {
             return Some(Err(crate::Error::WalPoisoned(p.clone())));
         }
         if st.writer_exited || lsn >= st.next_lsn {
@@ -188,7 +212,7 @@ impl Shared {
             return false;
         }
         let mut st = self.state.lock();
-        if st.poisoned.is_some() || st.closing || st.writer_exited {
+        if st.refusal().is_some() || st.closing || st.writer_exited {
             return false;
         }
         if st.pending.is_empty() {
@@ -208,6 +232,13 @@ impl Shared {
             pos += size;
         }
         if let Err(e) = write_chunk(core, &batch, last) {
+            if is_full(&e) {
+                // Kept for the thread to write again once space is freed.
+                core.unwritten = batch;
+                self.stall(&core.active.path, &e);
+                self.work.notify_one();
+                return true;
+            }
             // Fail-stop as the thread would: every waiter gets the error.
             self.poison("write", &e);
             return true;
@@ -250,7 +281,39 @@ impl Shared {
         let mut st = self.state.lock();
         if st.poisoned.is_none() {
             tracing::error!(error = %e, "WAL {what} failed; the WAL refuses writes until reopened");
-            st.poisoned = Some(format!("{what} failed: {e}"));
+            st.poisoned = Some(format!(
+                "{what} failed: {e}; writes are refused until the server is restarted (an \
+                 fdatasync is never retried: restart once the disk is healthy, and recovery \
+                 keeps what reached it)"
+            ));
+        }
+        self.notify(st);
+    }
+
+    /// The disk is full: appends and waits fail until `Core::unwritten` is written again.
+    fn stall(&self, path: &std::path::Path, e: &io::Error) {
+        let mut st = self.state.lock();
+        if st.stalled.is_none() {
+            tracing::error!(
+                error = %e,
+                segment = %path.display(),
+                "WAL write failed for lack of space; writes are refused until space is freed"
+            );
+            st.stalled = Some(format!(
+                "disk full writing {}: {e}; writes are refused until space is freed, then \
+                 resume by themselves (retried every {} ms); reads are served",
+                path.display(),
+                FULL_RETRY.as_millis()
+            ));
+        }
+        self.notify(st);
+    }
+
+    /// The records kept on a full disk are written: appends are accepted again.
+    fn unstall(&self) {
+        let mut st = self.state.lock();
+        if st.stalled.take().is_some() {
+            tracing::warn!("WAL writes resumed: space was freed");
         }
         self.notify(st);
     }
@@ -374,6 +437,13 @@ impl Writer {
                 if st.poisoned.is_some() {
                     break;
                 }
+                if st.stalled.is_some() {
+                    // Try the kept records again after a while (at once when closing).
+                    if !st.closing {
+                        self.shared.work.wait_for(&mut st, FULL_RETRY);
+                    }
+                    break;
+                }
                 let waited_for = self.sync_in_flight.is_some() && (!poll || st.closing);
                 if !st.pending.is_empty() || waited_for || self.sync_due(&st) {
                     break;
@@ -423,6 +493,30 @@ impl Writer {
             // The batch is taken under the writing side's lock, so no appender's batch can
             // reach the file between an earlier one taken here and its write.
             let mut core = shared.core.lock();
+            if !core.unwritten.is_empty() {
+                // What a full disk refused, before anything queued since.
+                let mut kept = std::mem::take(&mut core.unwritten);
+                match self.write_batch(&mut core, &mut kept) {
+                    Ok(last) => {
+                        self.shared.mark_written(last, kept.len() as u64);
+                        self.shared.unstall();
+                    }
+                    Err((e, done)) => {
+                        if done > 0 {
+                            let last = core.active.last_lsn;
+                            self.shared.mark_written(last, done as u64);
+                        }
+                        let closing = self.shared.state.lock().closing;
+                        if is_full(&e) && !closing {
+                            core.unwritten = kept.split_off(done);
+                            continue;
+                        }
+                        drop(core);
+                        self.shared.poison("write", &e);
+                        break;
+                    }
+                }
+            }
             let closing = {
                 let mut st = self.shared.state.lock();
                 std::mem::swap(&mut st.pending, &mut batch);
@@ -431,7 +525,19 @@ impl Writer {
             if !batch.is_empty() {
                 let last = match self.write_batch(&mut core, &mut batch) {
                     Ok(last) => last,
-                    Err(e) => {
+                    Err((e, done)) => {
+                        if done > 0 {
+                            let last = core.active.last_lsn;
+                            self.shared.mark_written(last, done as u64);
+                        }
+                        if is_full(&e) && !closing {
+                            core.unwritten = batch.split_off(done);
+                            batch.clear();
+                            let path = core.active.path.clone();
+                            drop(core);
+                            self.shared.stall(&path, &e);
+                            continue;
+                        }
                         drop(core);
                         self.shared.poison("write", &e);
                         break;
@@ -528,8 +634,13 @@ impl Writer {
     }
 
     /// Seals and writes `batch`, rolling over to new segments as records stop fitting.
-    /// Returns the LSN of the last record written.
-    fn write_batch(&mut self, core: &mut Core, batch: &mut [u8]) -> io::Result<u64> {
+    /// Returns the LSN of the last record written; on failure, the error and how many bytes
+    /// of `batch` were written (whole records, up to `core.active.last_lsn`).
+    fn write_batch(
+        &mut self,
+        core: &mut Core,
+        batch: &mut [u8],
+    ) -> Result<u64, (io::Error, usize)> {
         let mut start = 0usize;
         let mut pos = 0usize;
         let mut last = core.active.last_lsn;
@@ -537,27 +648,34 @@ impl Writer {
             let size = record_size(len_of(&batch[pos..]));
             let lsn = lsn_of(&batch[pos..]);
             if core.active.offset + (pos - start + size) as u64 > core.active.capacity {
-                write_chunk(core, &batch[start..pos], last)?;
-                self.rollover(core, lsn, size)?;
+                write_chunk(core, &batch[start..pos], last).map_err(|e| (e, start))?;
                 start = pos;
+                self.rollover(core, lsn, size).map_err(|e| (e, start))?;
             }
+            // Sealing again (a retry after a full disk, maybe in a new segment) rewrites
+            // the checksum for the segment's seed.
             seal_record(core.active.header.seed, &mut batch[pos..]);
             last = lsn;
             pos += size;
         }
-        write_chunk(core, &batch[start..pos], last)?;
+        write_chunk(core, &batch[start..pos], last).map_err(|e| (e, start))?;
         Ok(last)
     }
 
     /// Seals the active segment (fdatasynced) and opens the next one at `first_lsn`, big
     /// enough for a record of `size` bytes.
     fn rollover(&mut self, core: &mut Core, first_lsn: u64, size: usize) -> io::Result<()> {
+        // A failed fdatasync is never retried (the kernel may have dropped the pages): its
+        // error must not pass for a full disk, whose writes are.
+        let never_retried = |e: io::Error| io::Error::other(format!("fdatasync: {e}"));
         if self.sync_in_flight.take().is_some() {
             core.sync_busy = false;
-            core.io.finish_sync()?;
+            core.io.finish_sync().map_err(never_retried)?;
         }
         let started = Instant::now();
-        core.io.sync_data(&core.active.file)?;
+        core.io
+            .sync_data(&core.active.file)
+            .map_err(never_retried)?;
         self.shared.sync_durations.record(started.elapsed());
         let old_last = core.active.last_lsn;
         {

@@ -159,6 +159,11 @@ impl From<Error> for CmdError {
                 "ERR Vector dimension mismatch - got {got} but this server's vector dimension \
                  (VECTOR_DIMENSION) is {expected}"
             )),
+            // Redis's reply once its persistence fails: writes refused, reads served.
+            Error::WalPoisoned(why) => CmdError(format!(
+                "MISCONF Errors writing to the WAL: {why}. Commands that may modify the data \
+                 set are disabled"
+            )),
             other => CmdError(format!("ERR {other}")),
         }
     }
