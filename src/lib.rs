@@ -24,6 +24,7 @@ mod glob;
 pub mod index;
 #[doc(hidden)]
 pub mod quant;
+mod rdb;
 #[doc(hidden)]
 pub mod server;
 #[doc(hidden)]

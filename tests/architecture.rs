@@ -72,6 +72,7 @@ fn the_lower_layers_import_nothing_from_the_engine_or_the_front_ends() {
         "wal",
         "snapshot",
         "analytics",
+        "rdb",
         "vocab.rs",
         "glob.rs",
         "error.rs",

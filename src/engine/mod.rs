@@ -6,6 +6,7 @@ mod api;
 mod blob;
 mod check;
 mod config;
+mod dump;
 mod durable;
 mod filter;
 mod hash;
@@ -26,6 +27,7 @@ pub use config::{
     Clock, EngineConfig, EvictionPolicy, IoChoice, Limits, ManualClock, SnapshotRecovery,
     SyncPolicy, SystemClock, WalRecovery, DEFAULT_DATABASES,
 };
+pub use dump::{PayloadRefusal, RestoreOptions, Restored};
 pub use durable::{Durability, RecoveryReport};
 pub use filter::{Filter, FilterError, FilterSyntax};
 pub use hash::{FieldValue, HashScanPage};

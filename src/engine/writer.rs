@@ -7,6 +7,7 @@
 //! they logged (a server pipeline of N durable writes awaits one group commit).
 
 use super::api::Engine;
+use super::dump::{RestoreOptions, Restored};
 use super::durable::Durability;
 use super::filter::Filter;
 use super::types::*;
@@ -195,6 +196,11 @@ write_calls! {
     /// value and TTL; false (nothing changed) when it is missing here or exists there.
     /// `InvalidArgument` naming `db` when out of range or this value's own database.
     fn move_key / move_key_in(key: &[u8], db: u32) -> bool;
+
+    /// Redis's RESTORE: writes the value of a DUMP payload ([`Engine::dump`]) under `key`,
+    /// as one logged group; `Restored::BusyKey` when the key exists without `replace`,
+    /// `Restored::Refused` (nothing changed) for a payload that fails Redis's checks.
+    fn restore / restore_in(key: &[u8], payload: &[u8], opts: RestoreOptions) -> Restored;
 
     /// Adds or updates one element; creates the set on first add. True when the element is
     /// new.

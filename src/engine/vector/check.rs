@@ -38,7 +38,7 @@ impl Engine {
         Ok((data, found))
     }
 
-    pub(super) fn check_element(&self, element: &[u8]) -> Result<()> {
+    pub(crate) fn check_element(&self, element: &[u8]) -> Result<()> {
         let limit = self.cfg.limits.max_element_bytes;
         if element.len() > limit {
             return Err(Error::TooLarge {
@@ -78,7 +78,7 @@ impl Engine {
         Ok(())
     }
 
-    pub(super) fn check_attrs(&self, json: &str) -> Result<()> {
+    pub(crate) fn check_attrs(&self, json: &str) -> Result<()> {
         let limit = self.cfg.limits.max_attributes_bytes;
         if json.len() > limit {
             return Err(Error::TooLarge {

@@ -11,6 +11,7 @@ mod command;
 mod config;
 mod conn;
 mod debug;
+mod dump;
 #[cfg(test)]
 mod fuzz;
 mod hash;
@@ -282,7 +283,10 @@ pub fn execute(
         tx::queue(shared, client, out, spec, args);
         return After::Continue;
     }
-    if gate_held || tx::takes_gate_itself(spec) {
+    if tx::runs_exclusively(spec) && !gate_held {
+        let _gate = shared.tx.gate.exclusive();
+        run(shared, client, out, spec, args, w);
+    } else if gate_held || tx::takes_gate_itself(spec) {
         run(shared, client, out, spec, args, w);
     } else {
         let _gate = shared.tx.gate.shared();

@@ -146,6 +146,8 @@ pub static COMMANDS: &[Spec] = &[
     spec!("memory", -2, READ_SLOW, NOKEY, Reads::Nothing, "server", keyspace::memory, "MEMORY USAGE key: the bytes a key accounts for."),
     spec!("randomkey", 1, READ_SLOW, NOKEY, Reads::Nothing, "generic", keyspace::randomkey, "A random key of the selected database (nil when it is empty)."),
     spec!("scan", -2, READ_SLOW, NOKEY, Reads::Nothing, "generic", keyspace::scan, "Iterates the keys [MATCH pattern] [COUNT n] [TYPE type]."),
+    spec!("dump", 2, READ_SLOW, KEY1, Reads::Keys, "generic", dump::dump, "Returns a key's value in Redis's DUMP format (strings, hashes, vector sets)."),
+    spec!("restore", -4, WRITE_OOM, KEY1, Reads::Nothing, "generic", dump::restore, "Creates a key from a DUMP payload [REPLACE] [ABSTTL] [IDLETIME s] [FREQ f]."),
     spec!("move", 3, &["write", "fast"], KEY1, Reads::Nothing, "generic", keyspace::move_key, "Moves a key to another database (when it has no such key)."),
     // hashes
     spec!("hset", -4, WRITE_OOM_FAST, KEY1, Reads::Nothing, "hash", hash::hset, "Sets fields of a hash; returns how many are new."),

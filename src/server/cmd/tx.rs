@@ -44,9 +44,19 @@ pub fn runs_inside_multi(spec: &Spec) -> bool {
     )
 }
 
-/// EXEC takes the gate exclusively itself; every other command runs under its shared mode.
+/// EXEC takes the gate exclusively itself, and so does a command that
+/// [`runs_exclusively`]; every other command runs under its shared mode.
 pub fn takes_gate_itself(spec: &Spec) -> bool {
-    spec.name == "exec"
+    spec.name == "exec" || runs_exclusively(spec)
+}
+
+/// Commands whose engine call is several writes logged as one group (RESTORE: a delete
+/// under REPLACE, the value, its TTL): outside a transaction they run with the gate held
+/// exclusively, as EXEC does, so no other client's write to the key can fall between
+/// their writes (which would be logged before the group yet applied inside it). Inside
+/// EXEC they already run under it.
+pub fn runs_exclusively(spec: &Spec) -> bool {
+    matches!(spec.name, "restore")
 }
 
 /// Queues one checked command of a transaction and answers `QUEUED`.
