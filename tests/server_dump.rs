@@ -582,3 +582,135 @@ fn a_restored_key_survives_a_restart() {
         raw_bytes(&c.call(&[b"VEMB", b"v", b"e4", b"RAW"]))
     );
 }
+
+/// RENAME, RENAMENX and COPY on strings and hashes answer as Redis 7.0.15 does, TTLs and
+/// databases included.
+#[test]
+fn rename_and_copy_answer_redis_7_replies() {
+    let Some((_redis, mut r)) = redis_server() else {
+        return;
+    };
+    let server = TestServer::start();
+    let mut c = server.connect();
+    let session: &[&[&[u8]]] = &[
+        &[b"SET", b"a", b"1"],
+        &[b"HSET", b"h", b"f", b"v", b"g", b"w"],
+        &[b"PEXPIRE", b"h", b"500000"],
+        &[b"RENAME", b"missing", b"x"],
+        &[b"RENAMENX", b"missing", b"x"],
+        &[b"RENAME", b"a", b"a"],
+        &[b"RENAMENX", b"a", b"a"],
+        &[b"RENAME", b"a", b"b"],
+        &[b"EXISTS", b"a", b"b"],
+        &[b"GET", b"b"],
+        &[b"RENAME", b"h", b"h2"],
+        &[b"TYPE", b"h2"],
+        &[b"HGET", b"h2", b"g"],
+        &[b"SET", b"c", b"3"],
+        &[b"RENAMENX", b"b", b"c"],
+        &[b"RENAMENX", b"b", b"d"],
+        &[b"RENAME", b"d", b"c"],
+        &[b"GET", b"c"],
+        &[b"RENAME", b"a"],
+        &[b"COPY", b"c", b"c"],
+        &[b"COPY", b"missing", b"z"],
+        &[b"COPY", b"c", b"h2"],
+        &[b"COPY", b"c", b"h2", b"REPLACE"],
+        &[b"TYPE", b"h2"],
+        &[b"COPY", b"c", b"c", b"DB", b"1"],
+        &[b"COPY", b"c", b"e", b"DB", b"99"],
+        &[b"COPY", b"c", b"e", b"DB", b"x"],
+        &[b"COPY", b"c", b"e", b"BOGUS"],
+        &[b"COPY", b"c", b"e", b"DB"],
+        &[b"SELECT", b"1"],
+        &[b"GET", b"c"],
+        &[b"SELECT", b"0"],
+        &[b"HSET", b"hh", b"k", b"v"],
+        &[b"EXPIRE", b"hh", b"1000"],
+        &[b"COPY", b"hh", b"hc"],
+        &[b"TTL", b"hc"],
+        &[b"HGETALL", b"hc"],
+        &[b"COPY", b"hh", b"hc"],
+    ];
+    for args in session {
+        let want = r.call(args);
+        let got = c.call(args);
+        let line: Vec<String> = args.iter().map(|a| show(a)).collect();
+        assert_eq!(show(&got), show(&want), "{line:?}");
+    }
+}
+
+#[test]
+fn vector_sets_copy_and_rename_as_they_are() {
+    let server = TestServer::start();
+    let mut c = server.connect();
+    fill_set(&mut c, b"v", 30, &[]);
+    fill_set(&mut c, b"q", 30, &[b"Q8"]);
+    fill_set(&mut c, b"b", 10, &[b"BIN"]);
+    assert_eq!(c.call(&[b"VEXPIRE", b"v", b"e1", b"1000"]), b":1\r\n");
+    assert_eq!(c.call(&[b"EXPIRE", b"v", b"2000"]), b":1\r\n");
+    assert_eq!(c.call(&[b"COPY", b"v", b"v2"]), b":1\r\n");
+    assert_eq!(c.call(&[b"COPY", b"q", b"q2", b"DB", b"3"]), b":1\r\n");
+    let bin_before = raw_bytes(&c.call(&[b"VEMB", b"b", b"e3", b"RAW"]));
+    assert_eq!(c.call(&[b"RENAME", b"b", b"b2"]), b"+OK\r\n");
+    assert_eq!(c.call(&[b"EXISTS", b"b"]), b":0\r\n");
+    assert_eq!(c.call(&[b"OBJECT", b"ENCODING", b"v2"]), b"$5\r\nexact\r\n");
+    let ttl = String::from_utf8_lossy(&c.call(&[b"TTL", b"v2"])).to_string();
+    assert!(ttl.starts_with(":199") || ttl.starts_with(":2000"), "{ttl}");
+    let vttl = String::from_utf8_lossy(&c.call(&[b"VTTL", b"v2", b"e1"])).to_string();
+    assert!(
+        vttl.starts_with(":99") || vttl.starts_with(":1000"),
+        "{vttl}"
+    );
+    for i in 0..30 {
+        let e = format!("e{i}");
+        // Exact sets keep the bytes given.
+        assert_eq!(
+            c.call(&[b"VGETF32", b"v", e.as_bytes()]),
+            c.call(&[b"VGETF32", b"v2", e.as_bytes()])
+        );
+        assert_eq!(
+            c.call(&[b"VGETATTR", b"v", e.as_bytes()]),
+            c.call(&[b"VGETATTR", b"v2", e.as_bytes()])
+        );
+    }
+    c.call(&[b"SELECT", b"3"]);
+    assert_eq!(c.call(&[b"VCARD", b"q2"]), b":30\r\n");
+    let copied = raw_bytes(&c.call(&[b"VEMB", b"q2", b"e7", b"RAW"]));
+    c.call(&[b"SELECT", b"0"]);
+    assert_eq!(copied, raw_bytes(&c.call(&[b"VEMB", b"q", b"e7", b"RAW"])));
+    assert_eq!(c.call(&[b"VCARD", b"b2"]), b":10\r\n");
+    assert_eq!(
+        raw_bytes(&c.call(&[b"VEMB", b"b2", b"e3", b"RAW"])),
+        bin_before
+    );
+    // Over a string, RENAME replaces whatever type was there.
+    c.call(&[b"SET", b"s", b"x"]);
+    assert_eq!(c.call(&[b"RENAME", b"q", b"s"]), b"+OK\r\n");
+    assert_eq!(c.call(&[b"TYPE", b"s"]), b"+vectorset\r\n");
+}
+
+#[test]
+fn renamed_and_copied_keys_survive_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = sutra_cache::server::ServerConfig {
+        storage_path: dir.path().to_path_buf(),
+        in_memory: false,
+        ..Default::default()
+    };
+    {
+        let server = TestServer::with_config(config.clone());
+        let mut c = server.connect();
+        fill_set(&mut c, b"v", 10, &[b"NOQUANT"]);
+        c.call(&[b"SET", b"s", b"hello"]);
+        assert_eq!(c.call(&[b"RENAME", b"v", b"w"]), b"+OK\r\n");
+        assert_eq!(c.call(&[b"COPY", b"s", b"t", b"DB", b"2"]), b":1\r\n");
+        server.stop().unwrap();
+    }
+    let server = TestServer::with_config(config);
+    let mut c = server.connect();
+    assert_eq!(c.call(&[b"EXISTS", b"v"]), b":0\r\n");
+    assert_eq!(c.call(&[b"VCARD", b"w"]), b":10\r\n");
+    c.call(&[b"SELECT", b"2"]);
+    assert_eq!(c.call(&[b"GET", b"t"]), b"$5\r\nhello\r\n");
+}

@@ -406,6 +406,202 @@ impl Engine {
     }
 }
 
+/// What [`Engine::rename`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Renamed {
+    /// The key has the new name (with its value and TTL); one with that name was replaced.
+    Done,
+    /// The key does not exist (Redis's `ERR no such key`).
+    NoSuchKey,
+    /// RENAMENX: the new name exists; nothing changed.
+    TargetExists,
+}
+
+/// A key's whole value as the engine holds it, for COPY and RENAME (nothing is converted:
+/// a set keeps its storage, metric, projection, attributes and per-element TTLs).
+enum Whole {
+    Blob(Vec<u8>),
+    Hash(Vec<super::FieldValue>),
+    Set(SetCopy),
+}
+
+struct SetCopy {
+    opts: VectorSetOptions,
+    projection: usize,
+    elements: Vec<ElementCopy>,
+}
+
+/// Name, vector (the set's own dimension), attributes, absolute expiry (0: none).
+type ElementCopy = (Vec<u8>, Vec<f32>, Option<String>, u64);
+
+impl Engine {
+    /// The key's whole value and its absolute expiry (ms), read under its shard's lock.
+    fn whole(&self, key: &[u8]) -> Result<Option<(Whole, Option<u64>)>> {
+        let now = self.store.now_ms();
+        let value = match self.key_type(key) {
+            None => return Ok(None),
+            Some(KeyKind::Blob) => self.get(key)?.map(Whole::Blob),
+            Some(KeyKind::Hash) => {
+                let pairs = self.hgetall(key)?;
+                (!pairs.is_empty()).then_some(Whole::Hash(pairs))
+            }
+            Some(KeyKind::VectorSet) => self
+                .with_set(key, |set, _| {
+                    let p = set.params;
+                    let mut elements = Vec::with_capacity(set.len());
+                    for s in set.live_slots() {
+                        let Some(e) = set.elem(s) else { continue };
+                        if expired(e.expires_at, now) {
+                            continue;
+                        }
+                        let mut v = vec![0f32; p.dim];
+                        set.read_vector(s, &mut v);
+                        if p.storage == StorageMode::Bin {
+                            // ±1 per component, scaled to the norm the element was added with.
+                            let k = set.norm(s) / (p.dim as f32).sqrt();
+                            v.iter_mut().for_each(|x| *x *= k);
+                        }
+                        let attrs = e.attrs.as_ref().map(|a| a.to_string());
+                        elements.push((e.name.to_vec(), v, attrs, e.expires_at));
+                    }
+                    Ok((!elements.is_empty()).then_some({
+                        Whole::Set(SetCopy {
+                            opts: VectorSetOptions {
+                                metric: Some(p.metric),
+                                storage: Some(p.storage),
+                                m: Some(p.m),
+                                ef_construction: Some(p.ef_construction),
+                                reduce: None,
+                            },
+                            projection: p.projection,
+                            elements,
+                        })
+                    }))
+                })?
+                .flatten(),
+        };
+        let at = match self.ttl(key) {
+            TtlState::ExpiresInMs(ms) => Some(now.saturating_add(ms)),
+            _ => None,
+        };
+        Ok(value.map(|v| (v, at)))
+    }
+
+    /// Writes `whole` under `key` (which does not exist) with the expiry `at`.
+    fn write_whole_in(
+        &self,
+        to: &Appends,
+        key: &[u8],
+        whole: &Whole,
+        at: Option<u64>,
+    ) -> Result<()> {
+        let expiry = at.map_or(Expiry::Never, Expiry::AtMs);
+        match whole {
+            Whole::Blob(v) => {
+                let opts = SetOptions {
+                    expiry,
+                    ..SetOptions::default()
+                };
+                self.set_in(to, key, v, opts)?;
+            }
+            Whole::Hash(pairs) => {
+                let pairs: Vec<(&[u8], &[u8])> =
+                    pairs.iter().map(|(f, v)| (&f[..], &v[..])).collect();
+                self.hset_in(to, key, &pairs)?;
+                self.set_key_expiry(to, key, expiry)?;
+            }
+            Whole::Set(set) => {
+                let adds: Vec<ElementAdd<'_>> = set
+                    .elements
+                    .iter()
+                    .map(|(name, v, attrs, exp)| ElementAdd {
+                        element: name,
+                        vector: v,
+                        attributes: attrs.as_deref().map_or(AttrUpdate::Keep, AttrUpdate::Set),
+                        expiry: if *exp == 0 {
+                            Expiry::Never
+                        } else {
+                            Expiry::AtMs(*exp)
+                        },
+                    })
+                    .collect();
+                self.vadd_logged(to, key, &set.opts, &adds, set.projection)?;
+                self.set_key_expiry(to, key, expiry)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The body of [`Engine::copy_key`].
+    pub(crate) fn copy_key_in(
+        &self,
+        to: &Appends,
+        key: &[u8],
+        dst: &[u8],
+        db: Option<u32>,
+        replace: bool,
+    ) -> Result<bool> {
+        self.check_key(dst)?;
+        let target = match db {
+            Some(db) => self.select(db)?,
+            None => self.select(self.db())?,
+        };
+        if target.db() == self.db() && key == dst {
+            return Err(Error::invalid(
+                "destination",
+                "source and destination objects are the same",
+            ));
+        }
+        let Some((whole, at)) = self.whole(key)? else {
+            return Ok(false);
+        };
+        let exists = target.exists(&[dst]) > 0;
+        if exists && !replace {
+            return Ok(false);
+        }
+        self.store.grouped(to, true, |to| {
+            if exists {
+                target.del_in(to, &[dst])?;
+            }
+            target.write_whole_in(to, dst, &whole, at)?;
+            Ok(true)
+        })?
+    }
+
+    /// The body of [`Engine::rename`].
+    pub(crate) fn rename_in(
+        &self,
+        to: &Appends,
+        key: &[u8],
+        dst: &[u8],
+        nx: bool,
+    ) -> Result<Renamed> {
+        self.check_key(dst)?;
+        let Some((whole, at)) = self.whole(key)? else {
+            return Ok(Renamed::NoSuchKey);
+        };
+        if key == dst {
+            return Ok(if nx {
+                Renamed::TargetExists
+            } else {
+                Renamed::Done
+            });
+        }
+        let exists = self.exists(&[dst]) > 0;
+        if exists && nx {
+            return Ok(Renamed::TargetExists);
+        }
+        self.store.grouped(to, true, |to| {
+            if exists {
+                self.del_in(to, &[dst])?;
+            }
+            self.write_whole_in(to, dst, &whole, at)?;
+            self.del_in(to, &[key])?;
+            Ok(Renamed::Done)
+        })?
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -27,7 +27,7 @@ pub use config::{
     Clock, EngineConfig, EvictionPolicy, IoChoice, Limits, ManualClock, SnapshotRecovery,
     SyncPolicy, SystemClock, WalRecovery, DEFAULT_DATABASES,
 };
-pub use dump::{PayloadRefusal, RestoreOptions, Restored};
+pub use dump::{PayloadRefusal, Renamed, RestoreOptions, Restored};
 pub use durable::{Durability, RecoveryReport};
 pub use filter::{Filter, FilterError, FilterSyntax};
 pub use hash::{FieldValue, HashScanPage};

@@ -7,7 +7,7 @@
 //! they logged (a server pipeline of N durable writes awaits one group commit).
 
 use super::api::Engine;
-use super::dump::{RestoreOptions, Restored};
+use super::dump::{Renamed, RestoreOptions, Restored};
 use super::durable::Durability;
 use super::filter::Filter;
 use super::types::*;
@@ -201,6 +201,16 @@ write_calls! {
     /// as one logged group; `Restored::BusyKey` when the key exists without `replace`,
     /// `Restored::Refused` (nothing changed) for a payload that fails Redis's checks.
     fn restore / restore_in(key: &[u8], payload: &[u8], opts: RestoreOptions) -> Restored;
+
+    /// Redis's COPY: writes a copy of `key`'s value and TTL under `dst` (in database `db`,
+    /// this value's own when `None`), replacing an existing `dst` only with `replace`; false
+    /// when `key` is missing or `dst` exists. One logged group. A vector set is copied as
+    /// it is (storage, metric, projection, attributes, per-element TTLs).
+    fn copy_key / copy_key_in(key: &[u8], dst: &[u8], db: Option<u32>, replace: bool) -> bool;
+
+    /// Redis's RENAME (`nx`: RENAMENX): `key`'s value and TTL move to `dst`, replacing it
+    /// (RENAMENX: only when `dst` does not exist). One logged group.
+    fn rename / rename_in(key: &[u8], dst: &[u8], nx: bool) -> Renamed;
 
     /// Adds or updates one element; creates the set on first add. True when the element is
     /// new.

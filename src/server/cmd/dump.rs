@@ -4,7 +4,7 @@
 use bytes::Bytes;
 
 use super::{arg_i64, is, CmdError, CmdResult, Ctx};
-use crate::{Expiry, PayloadRefusal, RestoreOptions, Restored};
+use crate::{Expiry, PayloadRefusal, Renamed, RestoreOptions, Restored};
 
 /// DUMP key: the payload, or nil for a missing key.
 pub fn dump(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
@@ -78,4 +78,50 @@ pub fn restore(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
 
 fn busy() -> CmdError {
     CmdError("BUSYKEY Target key name already exists.".into())
+}
+
+/// RENAME key newkey / RENAMENX key newkey.
+pub fn rename(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
+    let nx = is(&args[0], "renamenx");
+    match ctx.w.rename(&args[1], &args[2], nx)? {
+        Renamed::NoSuchKey => return Err(CmdError::err("no such key")),
+        Renamed::Done if nx => ctx.out.int(1),
+        Renamed::Done => ctx.out.ok(),
+        Renamed::TargetExists => {
+            ctx.unchanged = true;
+            ctx.out.int(0);
+        }
+    }
+    Ok(())
+}
+
+/// COPY source destination [DB destination-db] [REPLACE], with Redis's errors.
+pub fn copy(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
+    let (mut replace, mut db) = (false, None);
+    let mut j = 3;
+    while j < args.len() {
+        if is(&args[j], "replace") {
+            replace = true;
+        } else if is(&args[j], "db") && j + 1 < args.len() {
+            db = Some(super::conn::db_arg(ctx, &args[j + 1])?);
+            j += 1;
+        } else {
+            return Err(CmdError::syntax());
+        }
+        j += 1;
+    }
+    if ctx.shared.cluster.mode != crate::cluster::ClusterMode::Off
+        && db.is_some_and(|d| d != ctx.engine.db())
+    {
+        return Err(CmdError::err(
+            "Copying to another database is not allowed in cluster mode",
+        ));
+    }
+    if db.is_none_or(|d| d == ctx.engine.db()) && args[1] == args[2] {
+        return Err(CmdError::err("source and destination objects are the same"));
+    }
+    let copied = ctx.w.copy_key(&args[1], &args[2], db, replace)?;
+    ctx.unchanged = !copied;
+    ctx.out.int(i64::from(copied));
+    Ok(())
 }

@@ -148,6 +148,9 @@ pub static COMMANDS: &[Spec] = &[
     spec!("scan", -2, READ_SLOW, NOKEY, Reads::Nothing, "generic", keyspace::scan, "Iterates the keys [MATCH pattern] [COUNT n] [TYPE type]."),
     spec!("dump", 2, READ_SLOW, KEY1, Reads::Keys, "generic", dump::dump, "Returns a key's value in Redis's DUMP format (strings, hashes, vector sets)."),
     spec!("restore", -4, WRITE_OOM, KEY1, Reads::Nothing, "generic", dump::restore, "Creates a key from a DUMP payload [REPLACE] [ABSTTL] [IDLETIME s] [FREQ f]."),
+    spec!("rename", 3, WRITE, (1, 2, 1), Reads::Nothing, "generic", dump::rename, "Renames a key (its value and TTL), replacing the new name's key."),
+    spec!("renamenx", 3, &["write", "fast"], (1, 2, 1), Reads::Nothing, "generic", dump::rename, "Renames a key only when the new name does not exist."),
+    spec!("copy", -3, WRITE_OOM, (1, 2, 1), Reads::Nothing, "generic", dump::copy, "Copies a key's value and TTL to another key [DB db] [REPLACE]."),
     spec!("move", 3, &["write", "fast"], KEY1, Reads::Nothing, "generic", keyspace::move_key, "Moves a key to another database (when it has no such key)."),
     // hashes
     spec!("hset", -4, WRITE_OOM_FAST, KEY1, Reads::Nothing, "hash", hash::hset, "Sets fields of a hash; returns how many are new."),

@@ -50,13 +50,13 @@ pub fn takes_gate_itself(spec: &Spec) -> bool {
     spec.name == "exec" || runs_exclusively(spec)
 }
 
-/// Commands whose engine call is several writes logged as one group (RESTORE: a delete
-/// under REPLACE, the value, its TTL): outside a transaction they run with the gate held
+/// Commands whose engine call is several writes logged as one group (RESTORE, COPY: a
+/// delete under REPLACE, the value, its TTL; RENAME: and the old name's delete): outside a transaction they run with the gate held
 /// exclusively, as EXEC does, so no other client's write to the key can fall between
 /// their writes (which would be logged before the group yet applied inside it). Inside
 /// EXEC they already run under it.
 pub fn runs_exclusively(spec: &Spec) -> bool {
-    matches!(spec.name, "restore")
+    matches!(spec.name, "restore" | "rename" | "renamenx" | "copy")
 }
 
 /// Queues one checked command of a transaction and answers `QUEUED`.
