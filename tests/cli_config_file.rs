@@ -186,3 +186,102 @@ fn a_config_file_with_an_unknown_key_a_bad_value_or_bad_toml_is_refused_naming_i
     assert!(String::from_utf8_lossy(&missing.stderr)
         .contains("cannot read the config file /nonexistent/sutra.toml"));
 }
+
+#[test]
+fn config_rewrite_keeps_what_config_set_changed_in_the_file_for_the_next_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("sutra-cache.toml");
+    std::fs::write(
+        &file,
+        "# settings of this shard\n\
+         in-memory = true\n\
+         port = 0\n\
+         log-format = \"json\"\n\
+         maxmemory = \"1mb\" # small on purpose\n",
+    )
+    .unwrap();
+    let path = file.to_str().unwrap();
+    let start = || {
+        let srv = Running::start(serve(&["--config", path], &[]));
+        let listening = srv.wait_for("saying where it listens", |v| {
+            message(v).starts_with("sutra-cache listening")
+        });
+        let addr = listening["fields"]["addr"].as_str().unwrap().to_string();
+        (srv, Conn::to(addr.parse().unwrap()))
+    };
+    let (srv, mut c) = start();
+    for (name, value) in [
+        ("maxmemory", "3mb"),
+        ("timeout", "7"),
+        ("slowlog-max-len", "5"),
+        ("slowlog-log-slower-than", "-1"),
+        ("maxmemory-policy", "allkeys-lfu"),
+        ("latency-tracking", "no"),
+        ("latency-tracking-info-percentiles", "50 90"),
+        // A filter that keeps the INFO line the next start is found by.
+        ("log", "info,tokio=warn"),
+    ] {
+        assert_eq!(
+            c.call(&[b"CONFIG", b"SET", name.as_bytes(), value.as_bytes()]),
+            b"+OK\r\n",
+            "{name}"
+        );
+    }
+    assert_eq!(c.call(&[b"CONFIG", b"REWRITE"]), b"+OK\r\n");
+    let text = std::fs::read_to_string(&file).unwrap();
+    assert!(
+        text.starts_with("# settings of this shard\nin-memory = true\nport = 0\n"),
+        "comments and other keys stay: {text}"
+    );
+    assert!(
+        text.contains("maxmemory = 3145728 # small on purpose\n"),
+        "{text}"
+    );
+    for line in [
+        "timeout = 7\n",
+        "slowlog-max-len = 5\n",
+        "slowlog-log-slower-than = -1\n",
+        "eviction-policy = \"lfu\"\n",
+        "latency-tracking = false\n",
+        "latency-tracking-info-percentiles = \"50 90\"\n",
+        "log = \"info,tokio=warn\"\n",
+    ] {
+        assert!(text.contains(line), "{line} in {text}");
+    }
+    assert!(!text.contains("maxclients"), "unchanged, not added: {text}");
+    drop(c);
+    drop(srv);
+
+    // The next start reads the rewritten file back.
+    let (_srv, mut c) = start();
+    let get = |c: &mut Conn, name: &str| -> String {
+        let r = c.call(&[b"CONFIG", b"GET", name.as_bytes()]);
+        let r = String::from_utf8(r).unwrap();
+        r.rsplit("\r\n").nth(1).unwrap().to_string()
+    };
+    assert_eq!(get(&mut c, "maxmemory"), "3145728");
+    assert_eq!(get(&mut c, "timeout"), "7");
+    assert_eq!(get(&mut c, "slowlog-max-len"), "5");
+    assert_eq!(get(&mut c, "slowlog-log-slower-than"), "-1");
+    assert_eq!(get(&mut c, "maxmemory-policy"), "allkeys-lfu");
+    assert_eq!(get(&mut c, "latency-tracking"), "no");
+    assert_eq!(get(&mut c, "latency-tracking-info-percentiles"), "50 90");
+    assert_eq!(get(&mut c, "log"), "info,tokio=warn");
+}
+
+#[test]
+fn config_rewrite_without_a_config_file_is_refused_as_redis_does() {
+    let srv = Running::start(serve(
+        &["--in-memory", "true", "--port", "0", "--log-format", "json"],
+        &[],
+    ));
+    let listening = srv.wait_for("saying where it listens", |v| {
+        message(v).starts_with("sutra-cache listening")
+    });
+    let addr = listening["fields"]["addr"].as_str().unwrap();
+    let mut c = Conn::to(addr.parse().unwrap());
+    assert_eq!(
+        c.call(&[b"CONFIG", b"REWRITE"]),
+        b"-ERR The server is running without a config file\r\n"
+    );
+}

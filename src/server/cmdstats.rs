@@ -22,6 +22,21 @@ const HIST_SIGFIG: u8 = 2;
 /// Redis's default `latency-tracking-info-percentiles`.
 pub const DEFAULT_PERCENTILES: [f64; 3] = [50.0, 99.0, 99.9];
 
+/// Parses Redis's `latency-tracking-info-percentiles` value: numbers from 0 to 100 separated
+/// by spaces (none: no percentiles), with Redis's error text.
+pub fn parse_percentiles(text: &str) -> Result<Vec<f64>, String> {
+    text.split_whitespace()
+        .map(|word| match word.parse::<f64>() {
+            Ok(p) if (0.0..=100.0).contains(&p) => Ok(p),
+            _ => Err(
+                "latency-tracking-info-percentiles arguments must be numbers between 0 \
+                      and 100, separated by spaces"
+                    .to_string(),
+            ),
+        })
+        .collect()
+}
+
 /// The counters of one command (or container subcommand, `config|get`).
 #[derive(Default, Clone)]
 pub struct Slot {
@@ -98,18 +113,23 @@ pub struct CommandStats {
 
 impl Default for CommandStats {
     fn default() -> Self {
+        Self::configured(true, DEFAULT_PERCENTILES.to_vec())
+    }
+}
+
+impl CommandStats {
+    /// Empty statistics with these settings (`latency-tracking`, its percentiles).
+    pub fn configured(latency_tracking: bool, percentiles: Vec<f64>) -> Self {
         Self {
             inner: Arc::new(Inner {
                 tables: Mutex::new(Vec::new()),
                 retired: Mutex::new(Table::default()),
             }),
-            latency_tracking: AtomicBool::new(true),
-            percentiles: RwLock::new(DEFAULT_PERCENTILES.to_vec()),
+            latency_tracking: AtomicBool::new(latency_tracking),
+            percentiles: RwLock::new(percentiles),
         }
     }
-}
 
-impl CommandStats {
     /// Runs `f` on this thread's table, registering one on first use.
     fn with_mine(&self, f: impl FnOnce(&mut Table)) {
         MINE.with(|mine| {

@@ -214,6 +214,24 @@ pub struct ServerConfig {
     )]
     pub enable_debug_command: String,
 
+    /// Log commands that ran at least this many µs in the SLOWLOG; 0 = every command, -1 =
+    /// none (Redis's `slowlog-log-slower-than`).
+    #[arg(long, env = "SUTRA_SLOWLOG_LOG_SLOWER_THAN", default_value_t = crate::server::slowlog::DEFAULT_SLOWER_THAN_US, allow_negative_numbers = true, value_parser = clap::value_parser!(i64).range(-1..))]
+    pub slowlog_log_slower_than: i64,
+
+    /// Entries the SLOWLOG keeps (Redis's `slowlog-max-len`).
+    #[arg(long, env = "SUTRA_SLOWLOG_MAX_LEN", default_value_t = crate::server::slowlog::DEFAULT_MAX_LEN)]
+    pub slowlog_max_len: usize,
+
+    /// Per-command latency histograms for INFO latencystats (Redis's `latency-tracking`).
+    #[arg(long, env = "SUTRA_LATENCY_TRACKING", value_parser = BoolishValueParser::new(), action = ArgAction::Set, default_value = "yes")]
+    pub latency_tracking: bool,
+
+    /// The percentiles INFO latencystats prints, separated by spaces (Redis's
+    /// `latency-tracking-info-percentiles`).
+    #[arg(long, env = "SUTRA_LATENCY_TRACKING_INFO_PERCENTILES", default_value = "50 99 99.9", value_parser = |s: &str| crate::server::cmdstats::parse_percentiles(s).map(|_| s.to_string()))]
+    pub latency_tracking_info_percentiles: String,
+
     /// Close a client idle for this many seconds; 0 = never (Redis's `timeout`).
     #[arg(long = "timeout", env = "SUTRA_TIMEOUT", default_value_t = 0)]
     pub idle_timeout_seconds: u64,

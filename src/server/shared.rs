@@ -76,6 +76,8 @@ pub struct LiveSettings {
     pub timeout_seconds: AtomicU64,
     /// Woken when `timeout_seconds` changes, so waiting connections take the new value.
     pub timeout_changed: tokio::sync::Notify,
+    /// The `--config` file keys of the settings CONFIG SET changed (CONFIG REWRITE writes them).
+    pub changed: parking_lot::Mutex<std::collections::BTreeSet<&'static str>>,
 }
 
 impl LiveSettings {
@@ -149,15 +151,20 @@ impl Shared {
             pubsub: PubSub::default(),
             cluster: ClusterState::off(),
             vset_force_single_threaded: AtomicBool::new(false),
-            cmdstats: CommandStats::default(),
+            cmdstats: CommandStats::configured(
+                config.latency_tracking,
+                super::cmdstats::parse_percentiles(&config.latency_tracking_info_percentiles)
+                    .unwrap_or_else(|_| super::cmdstats::DEFAULT_PERCENTILES.to_vec()),
+            ),
             repl: Arc::new(super::replication::Replication::new(&config)),
-            slowlog: SlowLog::default(),
+            slowlog: SlowLog::configured(config.slowlog_log_slower_than, config.slowlog_max_len),
             live: LiveSettings {
                 maxclients: AtomicUsize::new(config.maxclients),
                 maxmemory_set: AtomicBool::new(false),
                 log: parking_lot::Mutex::new((config.log_filter.clone(), None)),
                 timeout_seconds: AtomicU64::new(config.idle_timeout_seconds),
                 timeout_changed: tokio::sync::Notify::new(),
+                changed: Default::default(),
             },
             clients,
             engine,

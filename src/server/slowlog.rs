@@ -39,11 +39,18 @@ pub struct SlowLog {
 
 impl Default for SlowLog {
     fn default() -> Self {
+        Self::configured(DEFAULT_SLOWER_THAN_US, DEFAULT_MAX_LEN)
+    }
+}
+
+impl SlowLog {
+    /// An empty log with these settings (`slowlog-log-slower-than`, `slowlog-max-len`).
+    pub fn configured(slower_than: i64, max_len: usize) -> Self {
         Self {
             entries: Mutex::new(VecDeque::new()),
             next_id: AtomicU64::new(0),
-            slower_than: AtomicI64::new(DEFAULT_SLOWER_THAN_US),
-            max_len: AtomicUsize::new(DEFAULT_MAX_LEN),
+            slower_than: AtomicI64::new(slower_than),
+            max_len: AtomicUsize::new(max_len),
         }
     }
 }

@@ -16,13 +16,15 @@ const CONFIG_HELP: &[&str] = &[
     "    Set the configuration <directive> to <value>.",
     "RESETSTAT",
     "    Reset statistics reported by the INFO command.",
+    "REWRITE",
+    "    Rewrite the configuration file.",
     "HELP",
     "    Print this help.",
     "(CONFIG SET changes maxmemory, maxmemory-policy, maxclients, timeout, max-concepts,",
     "default-ttl-seconds, loglevel, log, slowlog-log-slower-than, slowlog-max-len,",
     "latency-tracking, latency-tracking-info-percentiles and",
-    "vset-force-single-threaded-execution until restart; the",
-    "others are set at start by flags, environment or --config. No REWRITE.)",
+    "vset-force-single-threaded-execution; REWRITE keeps all but the last in the",
+    "--config file. The others are set at start by flags, environment or --config.)",
 ];
 
 /// Redis's name of an eviction policy.
@@ -227,20 +229,7 @@ fn parse_change(name: &str, value: &[u8]) -> Result<Option<Change>, String> {
         "latency-tracking" => Change::LatencyTracking(yes_or_no(text)?),
         FORCE_SINGLE_THREADED => Change::ForceSingleThreaded(yes_or_no(text)?),
         "latency-tracking-info-percentiles" => {
-            let mut ps = Vec::new();
-            for word in text.split_whitespace() {
-                match word.parse::<f64>() {
-                    Ok(p) if (0.0..=100.0).contains(&p) => ps.push(p),
-                    _ => {
-                        return Err(
-                            "latency-tracking-info-percentiles arguments must be numbers \
-                             between 0 and 100, separated by spaces"
-                                .into(),
-                        )
-                    }
-                }
-            }
-            Change::Percentiles(ps)
+            Change::Percentiles(crate::server::cmdstats::parse_percentiles(text)?)
         }
         _ => return Ok(None),
     }))
@@ -345,6 +334,9 @@ fn config_set(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     }
     for (change, name) in changes.into_iter().zip(&seen) {
         apply(ctx, change).map_err(|why| failed(name, &why))?;
+        if let Some(key) = super::config_rewrite::file_key(name) {
+            ctx.shared.live.changed.lock().insert(key);
+        }
     }
     ctx.out.ok();
     Ok(())
@@ -394,6 +386,9 @@ pub fn config(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
         Ok(())
     } else if is(sub, "set") {
         config_set(ctx, args)
+    } else if is(sub, "rewrite") {
+        let params = config_params(ctx);
+        super::config_rewrite::rewrite(ctx, &params)
     } else if is(sub, "resetstat") {
         ctx.engine.reset_stats();
         ctx.shared.stats.reset();

@@ -9,6 +9,7 @@ mod client;
 mod cluster;
 mod command;
 mod config;
+mod config_rewrite;
 mod conn;
 mod debug;
 mod dump;
