@@ -459,6 +459,8 @@ fn config_set_timeout_closes_idle_clients_including_those_already_waiting() {
         );
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
+    // `admin` has been idle as long: a new connection turns the limit off.
+    let mut admin = srv.connect();
     admin.check_words("CONFIG SET timeout 0", "+OK\r\n");
     let mut fresh = srv.connect();
     std::thread::sleep(std::time::Duration::from_millis(1500));
