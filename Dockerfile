@@ -6,8 +6,22 @@
 # server binds 0.0.0.0, so containers on the same Docker network reach it without a
 # password. A port published beyond that network needs SUTRA_PASSWORD.
 # deploy/compose.yml is the seed's cache-shard service built from this file.
-FROM rust:1-bookworm AS build
+# Dependency layers are cached with cargo-chef: the `cook` step builds only the dependencies
+# (from recipe.json, which changes only when Cargo.toml/Cargo.lock do), so a change to the
+# sources rebuilds the crate alone. The binary is built without debug info and stripped.
+FROM rust:1-bookworm AS chef
+RUN cargo install cargo-chef --locked --version ^0.1
 WORKDIR /src
+
+FROM chef AS plan
+COPY . .
+RUN cargo chef prepare --recipe-path recipe.json
+
+FROM chef AS build
+ENV CARGO_PROFILE_RELEASE_DEBUG=0 \
+    CARGO_PROFILE_RELEASE_STRIP=symbols
+COPY --from=plan /src/recipe.json recipe.json
+RUN cargo chef cook --release --locked --bin sutra-cache --recipe-path recipe.json
 COPY . .
 RUN cargo build --release --locked --bin sutra-cache
 

@@ -200,6 +200,84 @@ impl Drop for Server {
     }
 }
 
+/// The stages of the Dockerfile: (`FROM` line, the instructions after it, continuation
+/// lines joined).
+fn dockerfile_stages() -> Vec<(String, Vec<String>)> {
+    let text = std::fs::read_to_string(root().join("Dockerfile")).expect("Dockerfile");
+    let mut stages: Vec<(String, Vec<String>)> = Vec::new();
+    let mut pending = String::new();
+    for line in text.lines() {
+        let t = line.trim();
+        if t.starts_with('#') || t.is_empty() {
+            continue;
+        }
+        pending.push_str(t.trim_end_matches('\\'));
+        pending.push(' ');
+        if t.ends_with('\\') {
+            continue;
+        }
+        let step = std::mem::take(&mut pending).trim().to_string();
+        if step.starts_with("FROM ") {
+            stages.push((step, Vec::new()));
+        } else {
+            stages.last_mut().expect("FROM first").1.push(step);
+        }
+    }
+    stages
+}
+
+#[test]
+fn the_image_builds_dependencies_in_their_own_layer_and_ships_a_stripped_binary() {
+    let stages = dockerfile_stages();
+    let stage = |name: &str| {
+        stages
+            .iter()
+            .find(|(from, _)| from.ends_with(&format!(" AS {name}")))
+            .unwrap_or_else(|| panic!("a stage named {name}"))
+    };
+    // The dependencies are cooked from the recipe before the sources are copied in, so a
+    // source change reuses the dependency layer (cargo-chef).
+    let (_, build) = stage("build");
+    let at = |prefix: &str| {
+        build
+            .iter()
+            .position(|s| s.starts_with(prefix))
+            .unwrap_or_else(|| panic!("`{prefix}` in the build stage: {build:?}"))
+    };
+    assert!(at("COPY --from=plan /src/recipe.json") < at("RUN cargo chef cook --release"));
+    assert!(at("RUN cargo chef cook --release") < at("COPY . ."));
+    assert!(at("COPY . .") < at("RUN cargo build --release --locked --bin sutra-cache"));
+    let (_, plan) = stage("plan");
+    assert!(plan
+        .iter()
+        .any(|s| s.starts_with("RUN cargo chef prepare --recipe-path recipe.json")));
+    // Built without debug info and stripped.
+    let env = build
+        .iter()
+        .find(|s| s.starts_with("ENV "))
+        .expect("ENV in build");
+    assert!(env.contains("CARGO_PROFILE_RELEASE_STRIP=symbols"), "{env}");
+    assert!(env.contains("CARGO_PROFILE_RELEASE_DEBUG=0"), "{env}");
+    // The final stage takes only the binary, runs as a user, and checks its own health.
+    let (from, last) = stages.last().unwrap();
+    assert_eq!(from, "FROM debian:bookworm-slim");
+    assert!(last.contains(
+        &"COPY --from=build /src/target/release/sutra-cache /usr/local/bin/sutra-cache".into()
+    ));
+    assert!(last.iter().any(|s| s == "USER sutra"));
+    assert!(last
+        .iter()
+        .any(|s| s.starts_with("HEALTHCHECK") && s.ends_with("CMD [\"sutra-cache\", \"health\"]")));
+    // The build context leaves out what is not source.
+    let ignore = std::fs::read_to_string(root().join(".dockerignore")).expect(".dockerignore");
+    for entry in ["target", ".git", ".venv", ".go"] {
+        assert!(
+            ignore.lines().any(|l| l == entry),
+            "{entry} in .dockerignore"
+        );
+    }
+}
+
 #[test]
 fn the_binary_runs_with_exactly_the_services_environment() {
     let data = tempfile::tempdir().unwrap();
