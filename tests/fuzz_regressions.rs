@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use sutra_cache::{Engine, EngineConfig, Expiry, ManualClock, SetOptions};
+use sutra_cache::{Engine, EngineConfig, Expiry, ManualClock, SetOptions, SnapshotRecovery};
 
 fn engine(clock: &Arc<ManualClock>) -> Engine {
     Engine::open(EngineConfig {
@@ -59,8 +59,10 @@ fn snapshot_sections_of_input(data: &[u8]) -> (u64, Vec<(u32, u32, Vec<u8>)>) {
 
 /// `snapshot_load` target: a checkpoint whose vector-set section carries the set uid
 /// u64::MAX (checksums valid) overflowed `uid + 1` while loading (a panic in a debug build,
-/// a wrapped uid in a release one). The loader now refuses the section as corrupt: the
-/// snapshot is skipped with the reason, and the directory opens from what else it has.
+/// a wrapped uid in a release one). The loader now refuses the section as corrupt: a bad
+/// snapshot refuses the open, naming the file and the reason (nothing changed on disk); told
+/// to fall back (`SnapshotRecovery::UseOlder`), the open skips it with the reason. Never a
+/// panic either way.
 #[test]
 fn a_snapshot_whose_set_uid_is_the_largest_u64_is_refused_as_corrupt_not_a_panic() {
     let input = std::fs::read(
@@ -73,13 +75,37 @@ fn a_snapshot_whose_set_uid_is_the_largest_u64_is_refused_as_corrupt_not_a_panic
     let borrowed: Vec<(u32, u32, &[u8])> =
         sections.iter().map(|(k, t, b)| (*k, *t, &b[..])).collect();
     sutra_cache::fuzzing::write_snapshot(dir.path(), lsn, &borrowed).unwrap();
-    let e = Engine::open(EngineConfig {
+    let before: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    let config = |recovery| EngineConfig {
         data_dir: Some(dir.path().to_path_buf()),
         active_expire_interval_ms: 0,
         checkpoint_on_close: false,
+        snapshot_recovery: recovery,
         ..EngineConfig::default()
-    })
-    .unwrap();
+    };
+    match Engine::open(config(SnapshotRecovery::Refuse)) {
+        Err(sutra_cache::Error::Corrupt { file, reason, .. }) => {
+            assert!(file.contains("snapshot-"), "names the snapshot: {file:?}");
+            assert!(reason.contains("set uid out of range"), "{reason}");
+        }
+        Err(e) => panic!("refused for another reason: {e}"),
+        Ok(_) => panic!("a snapshot with an impossible set uid was loaded"),
+    }
+    let after: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    for name in &before {
+        assert!(
+            after.contains(name),
+            "{name:?} is still there after the refusal"
+        );
+    }
+    // Told to fall back, the open skips the snapshot with the reason.
+    let e = Engine::open(config(SnapshotRecovery::UseOlder)).unwrap();
     let report = e.recovery_report().unwrap();
     assert!(
         report
