@@ -78,40 +78,15 @@ impl Engine {
         let (store, durable) = match &config.data_dir {
             None => (Arc::new(Store::new(config.store_config())), None),
             Some(dir) => {
+                // Replay: each record decoded and applied by the store's one mutation
+                // function (no log is attached yet, so nothing is logged).
                 let (store, durable) = recover(&config, dir, |store, kind, payload| {
-                    // Replay through the ordinary calls of an engine without a log. Made
-                    // "closed" so that dropping it (which releases its clone of the store)
-                    // does not close the store.
-                    let analytics = Arc::new(
-                        Analytics::open(
-                            crate::analytics::AnalyticsConfig {
-                                enabled: false,
-                                ..Default::default()
-                            },
-                            None,
-                            None,
-                        )
-                        .expect("the default tiers are valid"),
-                    );
-                    let replayer = Engine {
-                        store: store.clone(),
-                        cfg: cfg.clone(),
-                        durable: None,
-                        analytics: analytics.clone(),
-                        life: Arc::new(Life {
-                            store: store.clone(),
-                            cfg: cfg.clone(),
-                            durable: None,
-                            analytics,
-                            background: Mutex::new(None),
-                            indexer: Mutex::new(None),
-                            closed: AtomicBool::new(true),
-                            warm: Arc::new(WarmState::warm()),
-                        }),
-                        db: 0,
-                        raw_keyspace: true,
-                    };
-                    replayer.apply_logged(kind, payload)
+                    super::replay::replay_logged(
+                        store,
+                        &crate::store::Appends::new(),
+                        kind,
+                        payload,
+                    )
                 })?;
                 if store.log.set(durable.log.clone()).is_err() {
                     return Err(Error::Internal("log attached twice".into()));

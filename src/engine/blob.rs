@@ -6,15 +6,9 @@ use super::api::Engine;
 use super::types::*;
 use crate::error::{Error, Result};
 use crate::store::{
-    expired, AccessMeta, Appends, Change, ChangeCause, EntryRef, KeyEntry, LazyNow, Record,
-    Removal, Shard, ShardData, Value, NO_ELEM,
+    blob_bytes, expired, Appends, EntryRef, LazyNow, Record, Removal, Shard, ShardData, Value,
+    NO_ELEM,
 };
-
-use crate::store::BLOB_OVERHEAD;
-
-fn blob_bytes(key_len: usize, value_len: usize) -> u64 {
-    key_len as u64 + value_len as u64 + BLOB_OVERHEAD
-}
 
 impl Engine {
     /// The body of [`Engine::set`]: its records are appended through `to`, not awaited.
@@ -104,72 +98,13 @@ impl Engine {
         } else {
             store.check_room(1, bytes)?;
         }
-        store.append(
-            to,
-            &Record::SetBlob {
-                db: self.ks(),
-                key,
-                value,
-                expires_at,
-            },
-        )?;
-        let tick = store.next_tick();
-        let slot = match slot {
-            Some(s) if replaces_blob => {
-                let old_bytes = data.entry(s).map_or(0, |e| e.bytes);
-                data.set_key_expiry(s, expires_at);
-                let entry = data.entry_mut(s).expect("found above");
-                match &mut entry.value {
-                    // Same length (a cached embedding refreshed): overwrite in place, no
-                    // allocation and no free. Readers copy under the shard lock held here.
-                    Value::Blob { data: old, meta } if old.len() == value.len() => {
-                        old.copy_from_slice(value);
-                        *meta = AccessMeta::new(tick, now);
-                    }
-                    other => {
-                        *other = Value::Blob {
-                            data: value.into(),
-                            meta: AccessMeta::new(tick, now),
-                        }
-                    }
-                }
-                entry.bytes = bytes;
-                store.account(0, bytes as i64 - old_bytes as i64);
-                s
-            }
-            existing => {
-                if let Some(s) = existing {
-                    // A vector set overwritten (reported once, as the write, below).
-                    store.remove_key_reporting(data, s, Removal::Deleted, false);
-                }
-                let s = data.insert(KeyEntry {
-                    db: self.ks(),
-                    key: key.into(),
-                    hash: h,
-                    expires_at,
-                    value: Value::Blob {
-                        data: value.into(),
-                        meta: AccessMeta::new(tick, now),
-                    },
-                    bytes,
-                });
-                data.entries += 1;
-                store.counters.keys.fetch_add(1, Ordering::Relaxed);
-                store.account(1, bytes as i64);
-                s
-            }
+        let rec = Record::SetBlob {
+            db: self.ks(),
+            key,
+            value,
+            expires_at,
         };
-        let e = EntryRef {
-            key: slot,
-            elem: NO_ELEM,
-        };
-        data.push_expiry(expires_at, e);
-        self.store.shards[crate::store::Store::shard_of(h)]
-            .access
-            .lock()
-            .push_back((tick, e));
-        store.feed.report(Change::Key(key, ChangeCause::Write));
-        store.counters.events.sets.fetch_add(1, Ordering::Relaxed);
+        store.commit(to, data, &rec, now)?;
         Ok(SetOutcome { written: true, old })
     }
 
@@ -263,8 +198,7 @@ impl Engine {
         match target {
             None => {
                 let rec = Record::DelKey { db: self.ks(), key };
-                store.append(to, &rec)?;
-                store.apply(&mut data, &rec, now);
+                store.commit(to, &mut data, &rec, now)?;
             }
             Some(at) if at == current => {} // e.g. PERSIST of a key without a TTL
             Some(at) => self.set_key_expiry_locked(to, &mut data, key, at, now)?,
@@ -488,8 +422,7 @@ impl Engine {
                         db: self.ks(),
                         key: k,
                     };
-                    self.store.append(to, &rec)?;
-                    self.store.apply(&mut data, &rec, now);
+                    self.store.commit(to, &mut data, &rec, now)?;
                 } else {
                     self.store.remove_key(&mut data, s, Removal::Expired);
                 }

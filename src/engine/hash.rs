@@ -274,8 +274,7 @@ impl Engine {
             fresh,
             pairs: pairs.to_vec(),
         };
-        store.append(to, &rec)?;
-        Ok(store.apply_hset(data, ks, key, fresh, pairs, now))
+        store.commit(to, data, &rec, now)
     }
 
     /// The body of [`Engine::hset`]: its records are appended through `to`, not awaited.
@@ -353,11 +352,7 @@ impl Engine {
             key,
             fields: present,
         };
-        self.store.append(to, &rec)?;
-        let Record::HDel { fields, .. } = &rec else {
-            unreachable!()
-        };
-        Ok(self.store.apply_hdel(&mut data, ks, key, fields))
+        self.store.commit(to, &mut data, &rec, now)
     }
 
     /// Replaces one field by `f(current value)` (`None` when missing) under one hold of the

@@ -62,8 +62,7 @@ impl Engine {
             key,
             at,
         };
-        self.store.append(to, &rec)?;
-        self.store.apply(data, &rec, now);
+        self.store.commit(to, data, &rec, now)?;
         Ok(())
     }
 
@@ -259,8 +258,8 @@ impl Engine {
     /// The body of [`Engine::flush`]: its records are appended through `to`, not awaited.
     pub(crate) fn flush_in(&self, to: &Appends) -> Result<()> {
         let mut guards: Vec<_> = self.store.shards.iter().map(|s| s.data.write()).collect();
-        self.store.append(to, &Record::Flush { db: None })?;
-        self.store.apply_flush(&mut guards, None);
+        self.store
+            .commit_all(to, &mut guards, &Record::Flush { db: None })?;
         drop(guards);
         Ok(())
     }
@@ -269,8 +268,8 @@ impl Engine {
     pub(crate) fn flush_db_in(&self, to: &Appends) -> Result<()> {
         let mut guards: Vec<_> = self.store.shards.iter().map(|s| s.data.write()).collect();
         let db = Some(self.ks());
-        self.store.append(to, &Record::Flush { db })?;
-        self.store.apply_flush(&mut guards, db);
+        self.store
+            .commit_all(to, &mut guards, &Record::Flush { db })?;
         drop(guards);
         Ok(())
     }
@@ -292,7 +291,7 @@ impl Engine {
         self.check_db(b)?;
         // Every shard's write lock: no key call sees half of it (they read the map under
         // their shard's lock).
-        let guards: Vec<_> = self.store.shards.iter().map(|s| s.data.write()).collect();
+        let mut guards: Vec<_> = self.store.shards.iter().map(|s| s.data.write()).collect();
         let (ka, kb) = (self.store.keyspace_of(a), self.store.keyspace_of(b));
         let rec = Record::DbMap {
             a,
@@ -300,8 +299,7 @@ impl Engine {
             b,
             to_b: ka,
         };
-        self.store.append(to, &rec)?;
-        self.store.apply_db_map(&guards, [(a, kb), (b, ka)]);
+        self.store.commit_all(to, &mut guards, &rec)?;
         Ok(())
     }
 
@@ -334,9 +332,10 @@ impl Engine {
             return Ok(false);
         }
         if target_expired {
-            self.store.append(to, &Record::DelKey { db: to_ks, key })?;
+            // Reclaimed by `can_move` above; the record tells the replay.
+            let del = Record::DelKey { db: to_ks, key };
+            self.store.commit_expired(to, &mut data, &del, now)?;
         }
-        self.store.append(to, &rec)?;
-        Ok(self.store.apply(&mut data, &rec, now))
+        Ok(self.store.commit(to, &mut data, &rec, now)? > 0)
     }
 }

@@ -3,99 +3,31 @@
 //! state the log describes: the last record touching an entry decides it.
 
 use super::api::Engine;
-use super::types::*;
 use crate::error::Result;
-use crate::store::record::{decode, group_records, Record};
-use crate::store::Appends;
+use crate::store::record::{decode, Record};
+use crate::store::{Appends, Store};
 
-fn at_to_expiry(at: u64) -> Expiry {
-    if at == 0 {
-        Expiry::Never
-    } else {
-        Expiry::AtMs(at)
-    }
+/// Decodes one logged record (kind + payload as the WAL stores them) and applies it through
+/// [`Store::apply_locking`], appending it through `to` when the store has a log attached.
+pub(crate) fn replay_logged(store: &Store, to: &Appends, kind: u8, payload: &[u8]) -> Result<bool> {
+    store.apply_locking(to, &decode(kind, payload)?)
 }
 
 impl Engine {
-    /// Applies one logged record (kind + payload as the WAL stores them).
+    /// Applies one logged record (kind + payload as the WAL stores them): `Ok(false)` when
+    /// it was superseded by the state it met. `Corrupt` when it does not decode.
     pub(crate) fn apply_logged(&self, kind: u8, payload: &[u8]) -> Result<bool> {
-        let rec = decode(kind, payload)?;
-        Ok(self.apply_record(&Appends::new(), &rec).is_ok())
+        self.apply_record(&Appends::new(), &decode(kind, payload)?)
     }
 
-    /// Applies a decoded record: key removals, expiries, attribute changes and flushes
-    /// through the store's [`crate::store::Store::apply`], as live writes apply them; blob
-    /// writes and element adds through the engine's write bodies. Without a log attached
-    /// (recovery) they log nothing; with one (a replica applying its master's records) each
-    /// is appended through `to` as the live write would append it, a group as one group. An
-    /// error means the record was superseded (or, with a log, that the log refused it).
-    pub(crate) fn apply_record(&self, to: &Appends, rec: &Record<'_>) -> Result<()> {
-        match rec {
-            Record::SetBlob {
-                db,
-                key,
-                value,
-                expires_at,
-            } => {
-                let opts = SetOptions {
-                    expiry: at_to_expiry(*expires_at),
-                    ..Default::default()
-                };
-                self.in_db(*db).set_in(to, key, value, opts).map(|_| ())
-            }
-            // The store's one entry point for these (a live write applies them through it
-            // too); a key or element already gone is normal in a replay.
-            Record::DelKey { .. }
-            | Record::ExpireKey { .. }
-            | Record::VRem { .. }
-            | Record::VExpire { .. }
-            | Record::VSetAttr { .. }
-            | Record::Move { .. }
-            | Record::DbMap { .. }
-            | Record::HSet { .. }
-            | Record::HDel { .. }
-            | Record::Flush { .. } => self.store.apply_locking(to, rec).map(|_| ()),
-            Record::VAdd {
-                db,
-                key,
-                params,
-                adds,
-            } => {
-                let opts = VectorSetOptions {
-                    metric: Some(params.metric),
-                    storage: Some(params.storage),
-                    m: Some(params.m),
-                    ef_construction: Some(params.ef_construction),
-                    reduce: None,
-                };
-                let adds: Vec<ElementAdd<'_>> = adds
-                    .iter()
-                    .map(|a| ElementAdd {
-                        element: a.name,
-                        vector: &a.vector,
-                        attributes: match a.attrs {
-                            None => AttrUpdate::Keep,
-                            Some(None) => AttrUpdate::Clear,
-                            Some(Some(j)) => AttrUpdate::Set(j),
-                        },
-                        expiry: at_to_expiry(a.expires_at),
-                    })
-                    .collect();
-                self.in_db(*db)
-                    .vadd_logged(to, key, &opts, &adds, params.projection)
-                    .map(|_| ())
-            }
-            Record::Group { records } => {
-                // Each write of the group as if logged alone (superseded ones are normal); with
-                // a log, appended again as one group.
-                let recs = group_records(records)?;
-                self.store.grouped(to, true, |g| {
-                    for rec in &recs {
-                        let _ = self.apply_record(g, rec);
-                    }
-                })
-            }
-        }
+    /// The replay entry point: a decoded record goes to the store's one mutation function
+    /// through [`crate::store::Store::apply_locking`], as a live write's goes through
+    /// `Store::commit` (records name keyspaces, so the value's database plays no part).
+    /// Without a log attached (recovery) nothing is logged; with one, the record is appended
+    /// through `to` first. `Ok(false)`: superseded (a key or element of another kind, or a
+    /// record no write could have made); an error: the log refused it.
+    pub(crate) fn apply_record(&self, to: &Appends, rec: &Record<'_>) -> Result<bool> {
+        self.store.apply_locking(to, rec)
     }
 }
 
@@ -104,8 +36,9 @@ mod tests {
     use std::sync::Arc;
 
     use super::*;
+    use crate::engine::types::*;
     use crate::engine::{EngineConfig, EvictionPolicy, ManualClock};
-    use crate::store::record::push_to_group;
+    use crate::store::record::{group_records, push_to_group};
     use crate::store::Log;
 
     fn engine(clock: Arc<ManualClock>, max_entries: u64) -> Engine {

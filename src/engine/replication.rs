@@ -74,9 +74,9 @@ impl Engine {
         for (kind, payload) in records {
             let rec = decode(kind, payload)?;
             match raw.apply_record(&to, &rec) {
-                Ok(()) => applied += 1,
+                Ok(true) => applied += 1,
                 Err(e @ (Error::WalPoisoned(_) | Error::Closed)) => return Err(e),
-                Err(_) => superseded += 1,
+                Ok(false) | Err(_) => superseded += 1,
             }
         }
         Ok(ReplicatedBatch {

@@ -151,7 +151,7 @@ impl super::Store {
     /// LSN, which `to` remembers for the caller's wait. Fails (and the caller applies nothing)
     /// when the log refuses it. Without a log it only counts the LSN; inside a group it adds
     /// the record to the group and returns the LSN so far.
-    pub fn append(&self, to: &Appends, rec: &Record<'_>) -> Result<u64> {
+    pub(super) fn append(&self, to: &Appends, rec: &Record<'_>) -> Result<u64> {
         let Some(log) = self.log.get() else {
             let lsn = self.count_lsn();
             to.note(lsn);

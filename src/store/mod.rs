@@ -33,17 +33,17 @@ use std::sync::Weak;
 use parking_lot::{Condvar, Mutex};
 
 pub(crate) use crate::glob::glob_match;
-pub(crate) use apply::HASH_OVERHEAD;
+pub(crate) use apply::{blob_bytes, HASH_OVERHEAD};
 pub(crate) use feed::{Change, ChangeCause, ChangeFeed, ChangeSink};
 pub(crate) use hash::HashValue;
 pub use image::ImageCursor;
 pub(crate) use live::Live;
 pub(crate) use log::{Appends, Log};
 pub(crate) use meta::AccessMeta;
-pub(crate) use params::project;
+pub(crate) use params::{check_ef_construction, check_m, check_reduce, project};
 #[cfg(test)]
 pub(crate) use persist::first_graph_image;
-pub(crate) use persist::{is_array_section, BLOB_OVERHEAD};
+pub(crate) use persist::{is_array_section, BLOB_OVERHEAD, SET_OVERHEAD};
 pub(crate) use shard::{EntryRef, KeyEntry, Shard, ShardData, Value, NO_ELEM};
 pub(crate) use vindex::{SavedGraph, VIndex};
 pub(crate) use vset::{sign_bits, EventCounters, PreparedQuery, SetParams, VectorSet};

@@ -189,6 +189,24 @@ impl<'a> Record<'a> {
         }
     }
 
+    /// The key a record is about (`None`: a flush, a database map, a group), whose shard's
+    /// write lock applies it.
+    pub fn key(&self) -> Option<&'a [u8]> {
+        match *self {
+            Record::SetBlob { key, .. }
+            | Record::DelKey { key, .. }
+            | Record::ExpireKey { key, .. }
+            | Record::VAdd { key, .. }
+            | Record::VRem { key, .. }
+            | Record::VExpire { key, .. }
+            | Record::VSetAttr { key, .. }
+            | Record::Move { key, .. }
+            | Record::HSet { key, .. }
+            | Record::HDel { key, .. } => Some(key),
+            Record::Flush { .. } | Record::DbMap { .. } | Record::Group { .. } => None,
+        }
+    }
+
     /// The kind byte of the record itself, without a database frame.
     fn base_kind(&self) -> u8 {
         match self {

@@ -1,20 +1,14 @@
 //! Adding elements: VADD and its batch form (one set, one shard lock, one WAL group).
 
-use std::sync::atomic::Ordering;
-
 use crate::analytics::log::Ev;
 use crate::engine::api::Engine;
 use crate::engine::types::*;
 use crate::error::{Error, Result, SetParam};
 use crate::store::record::AddRec;
 use crate::store::{
-    expired, Appends, Change, ChangeCause, EntryRef, KeyEntry, Record, Removal, SetParams,
-    ShardData, Value, VectorSet,
+    check_ef_construction, check_m, check_reduce, expired, Appends, Record, SetParams, ShardData,
+    Value, VectorSet, SET_OVERHEAD,
 };
-
-/// Accounted bytes of a set's own key entry and headers.
-pub(super) const SET_OVERHEAD: u64 =
-    std::mem::size_of::<Option<KeyEntry>>() as u64 + std::mem::size_of::<VectorSet>() as u64 + 64;
 
 impl Engine {
     /// The body of [`Engine::vadd`]: its records are appended through `to`, not awaited.
@@ -45,20 +39,6 @@ impl Engine {
                 });
             }
         }
-        self.vadd_logged(to, key, opts, adds, 0)
-    }
-
-    /// [`Engine::vadd_many`] without the configured-dimension check: recovery replays what
-    /// was logged, whatever the dimension configured now. `projected_from` is a logged set's
-    /// projection input dimension (0: none): its vectors are already projected.
-    pub(crate) fn vadd_logged(
-        &self,
-        to: &Appends,
-        key: &[u8],
-        opts: &VectorSetOptions,
-        adds: &[ElementAdd<'_>],
-        projected_from: usize,
-    ) -> Result<usize> {
         self.check_key(key)?;
         let Some(first) = adds.first() else {
             return Ok(0);
@@ -79,58 +59,40 @@ impl Engine {
             self.resolve_expiry(a.expiry, self.store.now_ms(), None)?;
         }
         if let Some(r) = opts.reduce {
-            if !(1..=65_536).contains(&r) {
-                return Err(Error::invalid("reduce", format!("1..=65536, got {r}")));
-            }
+            check_reduce(r)?;
         }
         if let Some(m) = opts.m {
-            if !(2..=512).contains(&m) {
-                return Err(Error::invalid("m", format!("2..=512, got {m}")));
-            }
+            check_m(m)?;
         }
         if let Some(ef) = opts.ef_construction {
-            if !(1..=100_000).contains(&ef) {
-                return Err(Error::invalid(
-                    "ef_construction",
-                    format!("1..=100000, got {ef}"),
-                ));
-            }
+            check_ef_construction(ef)?;
         }
-        let (h, shard) = self.locate(key);
         let n = self.retry_oom(|| {
-            let mut data = shard.data.write();
-            self.vadd_locked(to, &mut data, h, key, opts, adds, projected_from)
+            let now = self.store.now_ms();
+            // An expired key is reclaimed with its removal logged: this add makes a new set.
+            let (mut data, h, slot) = self.lock_key(key, now, Some(to))?;
+            self.vadd_locked(to, &mut data, h, slot, key, opts, adds, now)
         })?;
         self.store.enforce_caps(to);
         Ok(n)
     }
 
+    /// An add under the write lock (`data`) of the shard of `h`, the key's hash; `slot` is
+    /// the live key there, if any.
     #[allow(clippy::too_many_arguments)]
-    pub(super) fn vadd_locked(
+    fn vadd_locked(
         &self,
         to: &Appends,
         data: &mut ShardData,
         h: u64,
+        slot: Option<u32>,
         key: &[u8],
         opts: &VectorSetOptions,
         adds: &[ElementAdd<'_>],
-        projected_from: usize,
+        now: u64,
     ) -> Result<usize> {
         let store = &self.store;
-        let now = store.now_ms();
         let dim = adds[0].vector.len();
-        let mut slot = data.find(h, self.ks(), key);
-        if let Some(s) = slot {
-            if data.entry(s).is_some_and(|e| expired(e.expires_at, now)) {
-                // Logged: a replay judges no TTL (`Store::begin_recovery`), so it must be
-                // told that this add starts a new set.
-                if store.logging() {
-                    store.append(to, &Record::DelKey { db: self.ks(), key })?;
-                }
-                store.remove_key(data, s, Removal::Expired);
-                slot = None;
-            }
-        }
         let mut project = false;
         let params = match slot.and_then(|s| data.entry(s)).map(|e| &e.value) {
             Some(Value::Blob { .. } | Value::Hash(_)) => return Err(Error::WrongType),
@@ -153,17 +115,17 @@ impl Engine {
                 if let Some(m) = opts.m.filter(|&m| m != p.m) {
                     return conflict(SetParam::M, &p.m, &m);
                 }
-                project = needs_projection(&p, opts.reduce, dim, projected_from)?;
+                project = needs_projection(&p, opts.reduce, dim)?;
                 p
             }
             None => {
                 // Redis's REDUCE: the set is made at the reduced dimension and projects.
-                let (dim, projection) = match (projected_from, opts.reduce) {
-                    (0, Some(r)) => {
+                let (dim, projection) = match opts.reduce {
+                    Some(r) => {
                         project = true;
                         (r, dim)
                     }
-                    (from, _) => (dim, from),
+                    None => (dim, 0),
                 };
                 let p = SetParams {
                     dim,
@@ -175,15 +137,7 @@ impl Engine {
                         .unwrap_or(VectorSetOptions::DEFAULT_EF_CONSTRUCTION),
                     projection,
                 };
-                if p.storage == StorageMode::Bin && p.metric != Metric::Cosine {
-                    return Err(Error::invalid(
-                        "storage",
-                        format!(
-                            "bin quantization scores by direction: the cosine metric, got {}",
-                            p.metric
-                        ),
-                    ));
-                }
+                p.check()?;
                 p
             }
         };
@@ -195,46 +149,49 @@ impl Engine {
         } else {
             Vec::new()
         };
-        let projected_adds: Vec<ElementAdd<'_>> = projected
-            .iter()
-            .zip(adds)
-            .map(|(v, a)| ElementAdd { vector: v, ..*a })
-            .collect();
-        let adds = if project { &projected_adds[..] } else { adds };
+        let vector = |i: usize| -> &[f32] {
+            if project {
+                &projected[i]
+            } else {
+                adds[i].vector
+            }
+        };
         // A zero vector is stored as Redis stores it: under cosine it has no direction, so
         // it scores 0.5 (cosine 0) against every query.
         // Look every element up once: its name hash, and its slot and expiry when it exists.
         let hashes: Vec<u64> = adds.iter().map(|a| store.hash(a.element)).collect();
-        let found: Vec<Option<(u32, u64)>> =
-            match slot.and_then(|s| data.entry(s)).map(|e| &e.value) {
-                Some(Value::VSet(set)) => adds
-                    .iter()
-                    .zip(&hashes)
-                    .map(|(a, &eh)| {
-                        let s = set.find(eh, a.element)?;
-                        set.elem(s).map(|e| (s, e.expires_at))
-                    })
-                    .collect(),
-                _ => vec![None; adds.len()],
-            };
+        let set = match slot.and_then(|s| data.entry(s)).map(|e| &e.value) {
+            Some(Value::VSet(set)) => Some(set),
+            _ => None,
+        };
+        let found: Vec<Option<(u32, u64)>> = match set {
+            Some(set) => adds
+                .iter()
+                .zip(&hashes)
+                .map(|(a, &eh)| {
+                    let s = set.find(eh, a.element)?;
+                    set.elem(s).map(|e| (s, e.expires_at))
+                })
+                .collect(),
+            None => vec![None; adds.len()],
+        };
         // Room: count the new elements and their bytes before changing anything.
-        let (new_entries, new_bytes) = match slot.and_then(|s| data.entry(s)).map(|e| &e.value) {
-            Some(Value::VSet(set)) => {
-                adds.iter()
-                    .zip(&found)
-                    .fold((0u64, 0u64), |(n, b), (a, f)| {
-                        if f.is_some() {
-                            (n, b)
-                        } else {
-                            let al = match a.attributes {
-                                AttrUpdate::Set(j) => j.len(),
-                                _ => 0,
-                            };
-                            (n + 1, b + set.element_bytes(a.element.len(), al))
-                        }
-                    })
-            }
-            _ => {
+        let (new_entries, new_bytes) = match set {
+            Some(set) => adds
+                .iter()
+                .zip(&found)
+                .fold((0u64, 0u64), |(n, b), (a, f)| {
+                    if f.is_some() {
+                        (n, b)
+                    } else {
+                        let al = match a.attributes {
+                            AttrUpdate::Set(j) => j.len(),
+                            _ => 0,
+                        };
+                        (n + 1, b + set.element_bytes(a.element.len(), al))
+                    }
+                }),
+            None => {
                 let probe = VectorSet::new(params, 0);
                 let b = adds
                     .iter()
@@ -250,146 +207,50 @@ impl Engine {
             let current = f.map(|(_, at)| at).filter(|&at| !expired(at, now));
             resolved.push(self.resolve_expiry(a.expiry, now, current)?);
         }
-        if !store.logging() {
-            store.count_lsn();
-        } else {
-            // Elements whose TTL passed are replaced, not updated (their attributes go): the
-            // replay learns it from their removal, logged first.
-            for (a, f) in adds.iter().zip(&found) {
-                if f.is_some_and(|(_, at)| expired(at, now)) {
-                    store.append(
-                        to,
-                        &Record::VRem {
-                            db: self.ks(),
-                            key,
-                            name: a.element,
-                        },
-                    )?;
-                }
-            }
-            store.append(
-                to,
-                &Record::VAdd {
+        // Elements whose TTL passed are replaced, not updated (their attributes go): the
+        // replay learns it from their removal, logged first.
+        for (a, f) in adds.iter().zip(&found) {
+            if f.is_some_and(|(_, at)| expired(at, now)) {
+                let rec = Record::VRem {
                     db: self.ks(),
                     key,
-                    params,
-                    adds: adds
-                        .iter()
-                        .zip(&resolved)
-                        .map(|(a, &at)| AddRec {
-                            name: a.element,
-                            vector: std::borrow::Cow::Borrowed(a.vector),
-                            attrs: match a.attributes {
-                                AttrUpdate::Keep => None,
-                                AttrUpdate::Clear => Some(None),
-                                AttrUpdate::Set(j) => Some(Some(j)),
-                            },
-                            expires_at: at,
-                        })
-                        .collect(),
-                },
-            )?;
-        }
-        let slot = match slot {
-            Some(s) => s,
-            None => {
-                let set = Box::new(VectorSet::new(params, store.next_uid()));
-                store.register_set(key, &set.counters);
-                let s = data.insert(KeyEntry {
-                    db: self.ks(),
-                    key: key.into(),
-                    hash: h,
-                    expires_at: 0,
-                    value: Value::VSet(set),
-                    bytes: SET_OVERHEAD,
-                });
-                store.counters.keys.fetch_add(1, Ordering::Relaxed);
-                store.counters.vsets.fetch_add(1, Ordering::Relaxed);
-                store.account(0, SET_OVERHEAD as i64);
-                s
+                    name: a.element,
+                };
+                store.commit_expired(to, data, &rec, now)?;
             }
+        }
+        let rec = Record::VAdd {
+            db: self.ks(),
+            key,
+            params,
+            adds: adds
+                .iter()
+                .zip(&resolved)
+                .enumerate()
+                .map(|(i, (a, &at))| AddRec {
+                    name: a.element,
+                    vector: std::borrow::Cow::Borrowed(vector(i)),
+                    attrs: match a.attributes {
+                        AttrUpdate::Keep => None,
+                        AttrUpdate::Clear => Some(None),
+                        AttrUpdate::Set(j) => Some(Some(j)),
+                    },
+                    expires_at: at,
+                })
+                .collect(),
         };
-        // An element whose TTL passed does not exist: reclaim it so the add counts as new.
-        let stale: Vec<EntryRef> = found
-            .iter()
-            .flatten()
-            .filter(|&&(_, at)| expired(at, now))
-            .map(|&(s, _)| EntryRef { key: slot, elem: s })
-            .collect();
-        for e in stale {
-            store.remove_element(data, e, Removal::Expired);
+        let added = store.commit(to, data, &rec, now)?;
+        // The set's lookup-log id is its key's hash (`Store::register_set`).
+        for &eh in &hashes {
+            self.analytics.log.record(h, eh, Ev::Write);
         }
-        let mut expiries = Vec::new();
-        let mut accesses = Vec::with_capacity(adds.len());
-        let mut added = 0usize;
-        {
-            let entry = data.entry_mut(slot).expect("present");
-            let Value::VSet(set) = &mut entry.value else {
-                return Err(Error::Internal("set vanished".into()));
-            };
-            for ((a, &at), &eh) in adds.iter().zip(&resolved).zip(&hashes) {
-                let attrs = match a.attributes {
-                    AttrUpdate::Keep => None,
-                    AttrUpdate::Clear => Some(None),
-                    AttrUpdate::Set(j) => Some(Some(j)),
-                };
-                let tick = store.next_tick();
-                let (es, is_new, delta) =
-                    set.upsert(a.element, eh, a.vector, attrs, Some(at), tick, now);
-                store
-                    .feed
-                    .report(Change::Element(key, a.element, ChangeCause::Write));
-                added += is_new as usize;
-                store.account(is_new as i64, delta);
-                set.counters.sets.fetch_add(1, Ordering::Relaxed);
-                self.analytics.log.record(
-                    set.counters.log_id.load(Ordering::Relaxed),
-                    eh,
-                    Ev::Write,
-                );
-                let e = EntryRef {
-                    key: slot,
-                    elem: es,
-                };
-                if at != 0 {
-                    expiries.push((at, e));
-                }
-                accesses.push((tick, e));
-            }
-        }
-        {
-            let min = store.cfg.index_min_elements;
-            let entry = data.entry_mut(slot).expect("present");
-            if let Value::VSet(set) = &mut entry.value {
-                set.maybe_index(min);
-                store.queue_index(&entry.key, set);
-            }
-        }
-        data.entries += added;
-        for (at, e) in expiries {
-            data.push_expiry(at, e);
-        }
-        store.shards[crate::store::Store::shard_of(h)]
-            .access
-            .lock()
-            .extend(accesses);
-        store
-            .counters
-            .events
-            .sets
-            .fetch_add(adds.len() as u64, Ordering::Relaxed);
         Ok(added)
     }
 }
 
-/// Whether vectors of dimension `dim` given to the existing set `p` (with `REDUCE reduce`, or
-/// logged as projected from `projected_from`) are to be projected; Redis's errors otherwise.
-fn needs_projection(
-    p: &SetParams,
-    reduce: Option<usize>,
-    dim: usize,
-    projected_from: usize,
-) -> Result<bool> {
+/// Whether vectors of dimension `dim` given to the existing set `p` (with `REDUCE reduce`)
+/// are to be projected; Redis's errors otherwise.
+fn needs_projection(p: &SetParams, reduce: Option<usize>, dim: usize) -> Result<bool> {
     let conflict = |param, set: String, asked: usize| Error::Conflict {
         param,
         set,
@@ -406,10 +267,9 @@ fn needs_projection(
         (0, Some(r)) => Err(conflict(SetParam::Reduce, "none".into(), r)),
         (0, None) => Ok(false),
         (_, Some(r)) if r != p.dim => Err(mismatch),
-        // Already projected: a logged record, or (without REDUCE) a vector of the set's own
-        // dimension.
-        (_, None) if dim == p.dim && (projected_from != 0 || dim != p.projection) => Ok(false),
-        (input, _) if dim == input && projected_from == 0 => Ok(true),
+        // Without REDUCE, a vector of the set's own dimension is taken as already projected.
+        (_, None) if dim == p.dim && dim != p.projection => Ok(false),
+        (input, _) if dim == input => Ok(true),
         (input, _) => Err(conflict(SetParam::ProjectionInput, input.to_string(), dim)),
     }
 }

@@ -1,34 +1,57 @@
-//! Input checks shared by the vector-set calls, locating one element, and the opening of a
-//! write to one element (lock, type check, find, reclaim).
+//! Input checks shared by the vector-set calls, and the opening of a write to one set or one
+//! element (locate, lock, reclaim, type check, find, reclaim): [`Engine::lock_key`] and
+//! [`Engine::lock_element`], the one copy of it.
 
 use parking_lot::RwLockWriteGuard;
 
 use crate::engine::api::Engine;
 use crate::error::{Error, Result};
-use crate::store::{expired, EntryRef, Removal, ShardData};
+use crate::store::{expired, Appends, EntryRef, Record, Removal, ShardData};
 
 impl Engine {
-    /// The opening every write to one element shares: lock the key's shard for writing,
-    /// check the key holds a vector set (or nothing), find the element, and reclaim it if its
-    /// TTL has passed. The element is `None` when there is no live one; the lock is held
-    /// either way.
+    /// The opening every write to one set shares: lock the key's shard for writing and
+    /// reclaim the key if its TTL has passed (whatever it held: a string that expired is no
+    /// WRONGTYPE; found by the `commands` fuzz target). `recreate`: the caller makes the key
+    /// anew (an add), so the reclaim is logged through it (a replay judges no TTL). Returns
+    /// the lock, the key's hash and the live key's slot, if any.
+    pub(super) fn lock_key(
+        &self,
+        key: &[u8],
+        now: u64,
+        recreate: Option<&Appends>,
+    ) -> Result<(RwLockWriteGuard<'_, ShardData>, u64, Option<u32>)> {
+        let (h, shard) = self.locate(key);
+        let mut data = shard.data.write();
+        let mut slot = data.find(h, self.ks(), key);
+        if let Some(s) = slot {
+            if data.entry(s).is_some_and(|e| expired(e.expires_at, now)) {
+                match recreate {
+                    Some(to) => {
+                        let rec = Record::DelKey { db: self.ks(), key };
+                        self.store.commit_expired(to, &mut data, &rec, now)?;
+                    }
+                    None => {
+                        self.store.remove_key(&mut data, s, Removal::Expired);
+                    }
+                }
+                slot = None;
+            }
+        }
+        Ok((data, h, slot))
+    }
+
+    /// The opening every write to one element shares: [`Engine::lock_key`], then check the
+    /// key holds a vector set (or nothing), find the element, and reclaim it if its TTL has
+    /// passed. The element is `None` when there is no live one; the lock is held either way.
     pub(super) fn lock_element(
         &self,
         key: &[u8],
         element: &[u8],
         now: u64,
     ) -> Result<(RwLockWriteGuard<'_, ShardData>, Option<EntryRef>)> {
-        let (h, shard) = self.locate(key);
-        let mut data = shard.data.write();
-        // A key whose TTL passed is gone, whatever it held (a string that expired is no
-        // WRONGTYPE): reclaim it first, as an add does. Found by the `commands` fuzz target.
-        if let Some(s) = data.find(h, self.ks(), key) {
-            if data.entry(s).is_some_and(|e| expired(e.expires_at, now)) {
-                self.store.remove_key(&mut data, s, Removal::Expired);
-            }
-        }
+        let (mut data, h, _) = self.lock_key(key, now, None)?;
         self.check_set_type(&data, h, key)?;
-        let found = find_elem(&self.store, &data, h, self.ks(), key, element);
+        let found = self.store.find_element(&data, h, self.ks(), key, element);
         if let Some(e) = found {
             if data.current_expiry(e).is_some_and(|at| expired(at, now)) {
                 self.store.remove_entry(&mut data, e, Removal::Expired);
@@ -91,16 +114,4 @@ impl Engine {
         // element whose attributes are not a JSON object matches no expression.
         Ok(())
     }
-}
-
-/// [`crate::store::Store::find_element`].
-pub(super) fn find_elem(
-    store: &crate::store::Store,
-    data: &ShardData,
-    h: u64,
-    db: u32,
-    key: &[u8],
-    element: &[u8],
-) -> Option<EntryRef> {
-    store.find_element(data, h, db, key, element)
 }

@@ -2,12 +2,11 @@
 
 use std::sync::atomic::Ordering;
 
-use super::check::find_elem;
 use crate::analytics::log::Ev;
 use crate::engine::api::Engine;
 use crate::engine::types::*;
 use crate::error::{Error, Result};
-use crate::store::{expired, Appends, EntryRef, LazyNow, Record, Removal, VectorSet};
+use crate::store::{expired, Appends, EntryRef, LazyNow, Record, VectorSet};
 
 impl Engine {
     /// The element's vector in Redis's VEMB RAW form for its set's storage mode; `None`
@@ -163,15 +162,10 @@ impl Engine {
         }
     }
 
+    /// Reclaims an element a read found expired (and its key, if that expired too).
     pub(super) fn reclaim_element_if_expired(&self, key: &[u8], element: &[u8]) {
-        let now = self.store.now_ms();
-        let (h, shard) = self.locate(key);
-        let mut data = shard.data.write();
-        if let Some(e) = find_elem(&self.store, &data, h, self.ks(), key, element) {
-            if data.current_expiry(e).is_some_and(|at| expired(at, now)) {
-                self.store.remove_entry(&mut data, e, Removal::Expired);
-            }
-        }
+        // The opening reclaims; a key of another type (replaced meanwhile) is left alone.
+        drop(self.lock_element(key, element, self.store.now_ms()));
     }
 
     /// Many elements of one set; `None` for each miss.
@@ -192,8 +186,7 @@ impl Engine {
             key,
             name: element,
         };
-        self.store.append(to, &rec)?;
-        self.store.apply(&mut data, &rec, now);
+        self.store.commit(to, &mut data, &rec, now)?;
         drop(data);
         Ok(true)
     }
@@ -223,8 +216,7 @@ impl Engine {
             name: element,
             attrs: json.filter(|j| !j.is_empty()),
         };
-        self.store.append(to, &rec)?;
-        self.store.apply(&mut data, &rec, now);
+        self.store.commit(to, &mut data, &rec, now)?;
         drop(data);
         self.store.enforce_caps(to);
         Ok(true)
@@ -272,8 +264,7 @@ impl Engine {
             name: element,
             at,
         };
-        self.store.append(to, &rec)?;
-        self.store.apply(&mut data, &rec, now);
+        self.store.commit(to, &mut data, &rec, now)?;
         drop(data);
         Ok(true)
     }

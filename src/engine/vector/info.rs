@@ -1,11 +1,10 @@
 //! What a set is: cardinality, dimension, VINFO, OBJECT/MEMORY facts, random members.
 
-use super::add::SET_OVERHEAD;
 use crate::engine::api::Engine;
 use crate::engine::config::EvictionPolicy;
 use crate::engine::types::*;
 use crate::error::{Error, Result};
-use crate::store::{expired, ShardData, Value};
+use crate::store::{expired, ShardData, Value, SET_OVERHEAD};
 
 impl Engine {
     pub(super) fn check_set_type(&self, data: &ShardData, h: u64, key: &[u8]) -> Result<()> {

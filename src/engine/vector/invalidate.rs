@@ -6,7 +6,7 @@ use crate::engine::api::Engine;
 use crate::engine::filter::Filter;
 use crate::engine::types::*;
 use crate::error::{Error, Result};
-use crate::store::{expired, Appends, Record, Value};
+use crate::store::{Appends, Record, Value};
 
 impl Engine {
     /// The body of [`Engine::invalidate_similar`]: its records are appended through `to`, not awaited.
@@ -36,16 +36,12 @@ impl Engine {
             return Err(Error::invalid("threshold", "a finite number"));
         }
         let now = self.store.now_ms();
-        let (h, shard) = self.locate(key);
-        let mut data = shard.data.write();
-        let Some(slot) = data.find(h, self.ks(), key) else {
+        let (mut data, _, slot) = self.lock_key(key, now, None)?;
+        let Some(slot) = slot else {
             return Ok(Invalidated::default());
         };
         let victims: Vec<(f32, u32)> = {
             let entry = data.entry(slot).expect("found");
-            if expired(entry.expires_at, now) {
-                return Ok(Invalidated::default());
-            }
             let Value::VSet(set) = &entry.value else {
                 return Err(Error::WrongType);
             };
@@ -88,7 +84,7 @@ impl Engine {
                 key,
                 name: &name,
             };
-            self.store.append(to, &rec)?;
+            self.store.commit(to, &mut data, &rec, now)?;
             if return_removed {
                 out.removed.push(SearchHit {
                     element: name.clone(),
@@ -96,7 +92,6 @@ impl Engine {
                     attributes,
                 });
             }
-            self.store.apply(&mut data, &rec, now);
         }
         drop(data);
         Ok(out)
