@@ -27,58 +27,56 @@ use crate::wal::{Wal, WalOptions};
 /// future that resolves once they are durable under the sync policy (`always`: fdatasynced;
 /// interval: written), or fails as the write would have (a poisoned or closed log). Nothing
 /// those writes did may be acknowledged to a client before it resolves `Ok`.
+///
+/// There is one future for WAL waits: this is the log's own [`crate::wal::WaitFor`] (its
+/// polling, waking and blocking wait), or nothing to wait for (no write, or an engine in
+/// memory, which has no log to make a `WaitFor` from). `WaitFor` stays the log's type (the
+/// `wal` layer knows LSNs, not engines); this is the engine's public name for it, with
+/// [`Durability::join`] for a pipeline.
 #[must_use = "writes are not acknowledged until this resolves"]
 #[derive(Debug)]
-pub struct Durability(Pending);
-
-#[derive(Debug)]
-enum Pending {
-    Done(Option<Result<()>>),
-    Wal(crate::wal::WaitFor),
-}
+pub struct Durability(Option<crate::wal::WaitFor>);
 
 impl Durability {
     /// The wait for a logged record.
     pub(crate) fn new(wait: crate::wal::WaitFor) -> Self {
-        Durability(Pending::Wal(wait))
+        Durability(Some(wait))
     }
 
     /// Nothing to wait for (no write, or no log).
     pub(crate) fn ready() -> Self {
-        Durability(Pending::Done(None))
+        Durability(None)
     }
 
-    /// Whether there is nothing to wait for (no write, no log, or already resolved at
-    /// creation): awaiting it returns at once.
+    /// Whether there is nothing to wait for (no write, or no log): awaiting it returns at
+    /// once.
     pub fn is_ready(&self) -> bool {
-        matches!(self.0, Pending::Done(_))
+        self.0.is_none()
     }
 
     /// The outcome without awaiting, when [`Durability::is_ready`]; `None` otherwise.
     pub fn ready_result(self) -> Option<Result<()>> {
         match self.0 {
-            Pending::Done(r) => Some(r.unwrap_or(Ok(()))),
-            Pending::Wal(_) => None,
+            None => Some(Ok(())),
+            Some(_) => None,
         }
     }
 
     /// Blocks until it resolves (for a caller that is not async).
     pub fn wait(self) -> Result<()> {
         match self.0 {
-            Pending::Done(r) => r.unwrap_or(Ok(())),
-            Pending::Wal(f) => f.wait(),
+            None => Ok(()),
+            Some(f) => f.wait(),
         }
     }
 
     /// One acknowledgement for the writes of both: it resolves once the later of the two has
-    /// (the log acknowledges in LSN order), and fails if either already failed. A pipeline
-    /// of writes awaits one of these instead of one per write.
+    /// (the log acknowledges in LSN order; a failed log fails both). A pipeline of writes
+    /// awaits one of these instead of one per write.
     pub fn join(self, other: Durability) -> Durability {
-        use Pending::{Done, Wal};
         Durability(match (self.0, other.0) {
-            (e @ Done(Some(Err(_))), _) | (_, e @ Done(Some(Err(_)))) => e,
-            (Done(_), p) | (p, Done(_)) => p,
-            (Wal(a), Wal(b)) => Wal(if a.lsn() >= b.lsn() { a } else { b }),
+            (None, p) | (p, None) => p,
+            (Some(a), Some(b)) => Some(if a.lsn() >= b.lsn() { a } else { b }),
         })
     }
 }
@@ -91,8 +89,8 @@ impl std::future::Future for Durability {
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<Result<()>> {
         match &mut self.0 {
-            Pending::Done(r) => std::task::Poll::Ready(r.take().unwrap_or(Ok(()))),
-            Pending::Wal(f) => std::pin::Pin::new(f).poll(cx),
+            None => std::task::Poll::Ready(Ok(())),
+            Some(f) => std::pin::Pin::new(f).poll(cx),
         }
     }
 }
