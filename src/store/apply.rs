@@ -257,6 +257,24 @@ impl Store {
         })
     }
 
+    /// The slot of `key` in keyspace `db` (hash `h`), reclaimed first (and `None`) when its
+    /// TTL has passed by `now`.
+    fn live_slot(
+        &self,
+        data: &mut ShardData,
+        h: u64,
+        db: u32,
+        key: &[u8],
+        now: u64,
+    ) -> Option<u32> {
+        let s = data.find(h, db, key)?;
+        if data.entry(s).is_some_and(|e| expired(e.expires_at, now)) {
+            self.remove_key(data, s, Removal::Expired);
+            return None;
+        }
+        Some(s)
+    }
+
     /// Applies `SetBlob`: the key holds this blob, expiring at `expires_at` (0 = never); a
     /// blob there is overwritten in place, any other value (or a key whose TTL passed by
     /// `now`) replaced.
@@ -270,13 +288,7 @@ impl Store {
         now: u64,
     ) {
         let h = self.hash(key);
-        let mut slot = data.find(h, db, key);
-        if let Some(s) = slot {
-            if data.entry(s).is_some_and(|e| expired(e.expires_at, now)) {
-                self.remove_key(data, s, Removal::Expired);
-                slot = None;
-            }
-        }
+        let slot = self.live_slot(data, h, db, key, now);
         let bytes = blob_bytes(key.len(), value.len());
         let tick = self.next_tick();
         let replaces_blob = slot
@@ -355,13 +367,7 @@ impl Store {
         now: u64,
     ) -> Option<usize> {
         let h = self.hash(key);
-        let mut slot = data.find(h, db, key);
-        if let Some(s) = slot {
-            if data.entry(s).is_some_and(|e| expired(e.expires_at, now)) {
-                self.remove_key(data, s, Removal::Expired);
-                slot = None;
-            }
-        }
+        let slot = self.live_slot(data, h, db, key, now);
         match slot.and_then(|s| data.entry(s)).map(|e| &e.value) {
             Some(Value::VSet(set)) => {
                 let p = set.params;
