@@ -39,6 +39,20 @@ impl Engine {
                 });
             }
         }
+        self.vadd_logged(to, key, opts, adds, 0)
+    }
+
+    /// [`Engine::vadd_many`] without the configured-dimension check (RESTORE writes what a
+    /// dump holds, whatever the dimension configured now). `projected_from` is a dumped
+    /// set's projection input dimension (0: none): its vectors are already projected.
+    pub(crate) fn vadd_logged(
+        &self,
+        to: &Appends,
+        key: &[u8],
+        opts: &VectorSetOptions,
+        adds: &[ElementAdd<'_>],
+        projected_from: usize,
+    ) -> Result<usize> {
         self.check_key(key)?;
         let Some(first) = adds.first() else {
             return Ok(0);
@@ -71,7 +85,7 @@ impl Engine {
             let now = self.store.now_ms();
             // An expired key is reclaimed with its removal logged: this add makes a new set.
             let (mut data, h, slot) = self.lock_key(key, now, Some(to))?;
-            self.vadd_locked(to, &mut data, h, slot, key, opts, adds, now)
+            self.vadd_locked(to, &mut data, h, slot, key, opts, adds, projected_from, now)
         })?;
         self.store.enforce_caps(to);
         Ok(n)
@@ -89,6 +103,7 @@ impl Engine {
         key: &[u8],
         opts: &VectorSetOptions,
         adds: &[ElementAdd<'_>],
+        projected_from: usize,
         now: u64,
     ) -> Result<usize> {
         let store = &self.store;
@@ -115,17 +130,17 @@ impl Engine {
                 if let Some(m) = opts.m.filter(|&m| m != p.m) {
                     return conflict(SetParam::M, &p.m, &m);
                 }
-                project = needs_projection(&p, opts.reduce, dim)?;
+                project = needs_projection(&p, opts.reduce, dim, projected_from)?;
                 p
             }
             None => {
                 // Redis's REDUCE: the set is made at the reduced dimension and projects.
-                let (dim, projection) = match opts.reduce {
-                    Some(r) => {
+                let (dim, projection) = match (projected_from, opts.reduce) {
+                    (0, Some(r)) => {
                         project = true;
                         (r, dim)
                     }
-                    None => (dim, 0),
+                    (from, _) => (dim, from),
                 };
                 let p = SetParams {
                     dim,
@@ -248,9 +263,14 @@ impl Engine {
     }
 }
 
-/// Whether vectors of dimension `dim` given to the existing set `p` (with `REDUCE reduce`)
-/// are to be projected; Redis's errors otherwise.
-fn needs_projection(p: &SetParams, reduce: Option<usize>, dim: usize) -> Result<bool> {
+/// Whether vectors of dimension `dim` given to the existing set `p` (with `REDUCE reduce`, or
+/// already projected from `projected_from`) are to be projected; Redis's errors otherwise.
+fn needs_projection(
+    p: &SetParams,
+    reduce: Option<usize>,
+    dim: usize,
+    projected_from: usize,
+) -> Result<bool> {
     let conflict = |param, set: String, asked: usize| Error::Conflict {
         param,
         set,
@@ -267,9 +287,10 @@ fn needs_projection(p: &SetParams, reduce: Option<usize>, dim: usize) -> Result<
         (0, Some(r)) => Err(conflict(SetParam::Reduce, "none".into(), r)),
         (0, None) => Ok(false),
         (_, Some(r)) if r != p.dim => Err(mismatch),
-        // Without REDUCE, a vector of the set's own dimension is taken as already projected.
-        (_, None) if dim == p.dim && dim != p.projection => Ok(false),
-        (input, _) if dim == input => Ok(true),
+        // Already projected: a dumped set, or (without REDUCE) a vector of the set's own
+        // dimension.
+        (_, None) if dim == p.dim && (projected_from != 0 || dim != p.projection) => Ok(false),
+        (input, _) if dim == input && projected_from == 0 => Ok(true),
         (input, _) => Err(conflict(SetParam::ProjectionInput, input.to_string(), dim)),
     }
 }
