@@ -511,3 +511,133 @@ fn a_master_in_memory_is_refused_and_replicaof_checks_its_arguments() {
     let _ = mem.kill();
     let _ = mem.wait();
 }
+
+/// A `--cluster-mode yes` node with a data directory.
+fn cluster_node(dir: &Path) -> Proc {
+    Proc::start(dir, &["--cluster-mode", "yes"])
+}
+
+fn manager(args: &[&str]) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_sutra-cache"))
+        .arg("cluster")
+        .args(args)
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "cluster {args:?}: {text}");
+    text
+}
+
+/// A key whose slot node `port` owns (by asking it: no -MOVED).
+fn key_served_by(c: &mut RespConn, prefix: &str) -> String {
+    (0..)
+        .map(|i| format!("{prefix}{i}"))
+        .find(|k| !matches!(call(c, &["GET", k]), Resp::Error(_)))
+        .unwrap()
+}
+
+#[test]
+fn in_a_cluster_the_manager_adds_a_replica_that_serves_readonly_reads_and_promotes_it() {
+    let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    let mut a = cluster_node(dirs[0].path());
+    let b = cluster_node(dirs[1].path());
+    let c = cluster_node(dirs[2].path());
+    let (ea, eb, ec) = (replica_of(&a), replica_of(&b), replica_of(&c));
+    manager(&["create", &ea, &eb]);
+    manager(&["add-replica", &eb, &ec, &ea]);
+    let mut ca = a.conn();
+    let key = key_served_by(&mut ca, "k");
+    ok(&mut ca, &["SET", &key, "v1"]);
+    eventually("the replica's link is up", || link_up(c.port));
+    assert_eq!(int(call(&mut ca, &["WAIT", "1", "0"])), 1);
+
+    // The topology lists the replica: CLUSTER SLOTS (after the master), SHARDS, NODES.
+    let mut cb = b.conn();
+    let Resp::Array(Some(ranges)) = call(&mut cb, &["CLUSTER", "SLOTS"]) else {
+        panic!()
+    };
+    let with_replica: Vec<_> = ranges
+        .iter()
+        .filter_map(|r| match r {
+            Resp::Array(Some(v)) if v.len() == 4 => Some(v[3].clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(with_replica.len(), 1, "{ranges:?}");
+    let Resp::Array(Some(node)) = &with_replica[0] else {
+        panic!()
+    };
+    assert_eq!(node[1], Resp::Int(c.port as i64));
+    let nodes = bulk(call(&mut cb, &["CLUSTER", "NODES"])).unwrap();
+    let line = nodes.lines().find(|l| l.contains(&ec)).unwrap();
+    assert!(line.contains(" slave "), "{line}");
+
+    // On the replica: reads after READONLY, else -MOVED to the master; writes -MOVED.
+    let mut cc = c.conn();
+    match call(&mut cc, &["GET", &key]) {
+        Resp::Error(e) => assert!(e.starts_with("MOVED") && e.ends_with(&ea), "{e}"),
+        other => panic!("{other:?}"),
+    }
+    ok(&mut cc, &["READONLY"]);
+    assert_eq!(bulk(call(&mut cc, &["GET", &key])).as_deref(), Some("v1"));
+    match call(&mut cc, &["SET", &key, "x"]) {
+        Resp::Error(e) => assert!(e.starts_with("MOVED"), "{e}"),
+        other => panic!("{other:?}"),
+    }
+
+    // redis-py's RedisCluster reads from the replica with read_from_replicas=True.
+    if !server_support::tools::missing_redis_py() {
+        let script = format!(
+            "import redis\n\
+             from redis.cluster import RedisCluster, ClusterNode\n\
+             rc = RedisCluster(startup_nodes=[ClusterNode('127.0.0.1', {}), ClusterNode('127.0.0.1', {})], read_from_replicas=True)\n\
+             assert any(n.server_type == 'replica' and n.port == {} for n in rc.get_nodes()), rc.get_nodes()\n\
+             for _ in range(40):\n    assert rc.get('{key}') == b'v1'\n\
+             rc.set('{key}', 'v2')\n",
+            a.port, b.port, c.port
+        );
+        let gets = |c: &mut RespConn| -> i64 {
+            let stats = bulk(call(c, &["INFO", "commandstats"])).unwrap();
+            stats
+                .lines()
+                .find_map(|l| l.strip_prefix("cmdstat_get:calls="))
+                .and_then(|l| l.split(',').next())
+                .map_or(0, |n| n.parse().unwrap())
+        };
+        let before = gets(&mut cc);
+        let out = Command::new("python3")
+            .args(["-c", &script])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            gets(&mut cc) > before,
+            "the replica served some of redis-py's GETs"
+        );
+        assert_eq!(int(call(&mut ca, &["WAIT", "1", "0"])), 1);
+    }
+
+    // The master is lost; the manager promotes its replica, which has every acknowledged
+    // write and takes new ones for the shard's slots.
+    a.kill9();
+    manager(&["promote", &eb, &ec]);
+    let mut cc = c.conn();
+    let value = bulk(call(&mut cc, &["GET", &key])).unwrap();
+    assert!(value == "v1" || value == "v2", "{value}");
+    ok(&mut cc, &["SET", &key, "v3"]);
+    assert_eq!(bulk(call(&mut cc, &["GET", &key])).as_deref(), Some("v3"));
+    let text = manager(&["check", &eb]);
+    assert!(!text.contains(&ea), "{text}");
+    match call(&mut cb, &["GET", &key]) {
+        Resp::Error(e) => assert!(e.ends_with(&ec), "{e}"),
+        other => panic!("{other:?}"),
+    }
+}

@@ -1,4 +1,5 @@
-//! `sutra-cache cluster create|add-node|remove-node|rebalance|status|check`: the manager.
+//! `sutra-cache cluster create|add-node|remove-node|rebalance|add-replica|promote|status|check`:
+//! the manager.
 //! It is the single writer of the topology: it reads the configuration in force from the
 //! nodes, computes the next one (slot assignment, epoch + 1) and pushes it to every node
 //! with `SUTRA.CLUSTER CONFIG`; moving slots, it copies their keys from the source to the
@@ -43,6 +44,18 @@ enum ManagerCommand {
         #[arg(long, default_value_t = 256)]
         step_slots: usize,
     },
+    /// Makes `node` (started with --cluster-mode yes, empty) a replica of `master` (its
+    /// `host:port` or id): it copies the master, then streams its log, and serves reads of
+    /// its slots to READONLY connections.
+    AddReplica {
+        seed: String,
+        node: String,
+        master: String,
+    },
+    /// Makes a replica (`host:port` or id) its shard's master (after a master is lost, or
+    /// to move the role): it stops following, the configuration lists it as the master and
+    /// drops the old one, and the shard's other replicas follow it.
+    Promote { seed: String, replica: String },
     /// Prints the configuration in force: epoch, and per node its slots and keys.
     Status { seed: String },
     /// Checks that every node answers, holds the same configuration, and that every slot
@@ -60,6 +73,8 @@ pub fn run(args: ManagerArgs) -> ExitCode {
         ManagerCommand::AddNode { seed, node } => m.add_node(&seed, &node),
         ManagerCommand::RemoveNode { seed, node } => m.remove_node(&seed, &node),
         ManagerCommand::Rebalance { seed, step_slots } => m.rebalance(&seed, None, step_slots),
+        ManagerCommand::AddReplica { seed, node, master } => m.add_replica(&seed, &node, &master),
+        ManagerCommand::Promote { seed, replica } => m.promote(&seed, &replica),
         ManagerCommand::Status { seed } => m.status(&seed),
         ManagerCommand::Check { seed } => m.check(&seed),
     };
@@ -197,7 +212,12 @@ impl Manager {
         let mut best = topo.ok_or_else(|| {
             format!("{seed} has no cluster configuration yet: run `sutra-cache cluster create`")
         })?;
-        let listed: Vec<String> = best.shards.iter().map(|s| s.master.endpoint()).collect();
+        let listed: Vec<String> = best
+            .shards
+            .iter()
+            .flat_map(|s| std::iter::once(&s.master).chain(&s.replicas))
+            .map(NodeAddr::endpoint)
+            .collect();
         for addr in listed {
             if let Ok((_, Some(t))) = self.node_state(&addr) {
                 if t.epoch > best.epoch {
@@ -212,7 +232,11 @@ impl Manager {
     /// trying every node) when a node refused it or could not be reached.
     fn push(&self, topo: &Topology, first: &[&str]) -> Result<(), String> {
         let json = topo.to_json();
-        let mut nodes: Vec<&NodeAddr> = topo.shards.iter().map(|s| &s.master).collect();
+        let mut nodes: Vec<&NodeAddr> = topo
+            .shards
+            .iter()
+            .flat_map(|s| std::iter::once(&s.master).chain(&s.replicas))
+            .collect();
         nodes.sort_by_key(|n| !first.contains(&n.id.as_str()));
         let mut failed = Vec::new();
         for n in nodes {
@@ -319,6 +343,102 @@ impl Manager {
             "added {node} ({id}) with no slots (epoch {}); run `sutra-cache cluster rebalance \
              {seed}` to give it its share",
             topo.epoch
+        );
+        Ok(())
+    }
+
+    fn add_replica(&self, seed: &str, node: &str, master: &str) -> Result<(), String> {
+        let mut topo = self.current(seed)?;
+        let i = topo
+            .shards
+            .iter()
+            .position(|s| s.master.id == master || s.master.endpoint() == master)
+            .ok_or_else(|| {
+                format!(
+                    "{master} is not the master of a shard (epoch {})",
+                    topo.epoch
+                )
+            })?;
+        let (ip, port) = parse_endpoint(node)?;
+        let (id, its) = self.node_state(node)?;
+        if topo.shards[i].replicas.iter().any(|r| r.id == id) {
+            self.push(&topo, &[])?;
+            println!(
+                "{node} ({id}) is already a replica of {master} (epoch {})",
+                topo.epoch
+            );
+            return Ok(());
+        }
+        if topo.shard_of(&id).is_some() || topo.replica_shard(&id).is_some() {
+            return Err(format!(
+                "{node} ({id}) is already a member: remove-node it first (a master) or promote"
+            ));
+        }
+        if let Some(t) = its {
+            return Err(format!(
+                "{node} already has a configuration (epoch {}) of another cluster",
+                t.epoch
+            ));
+        }
+        topo.epoch += 1;
+        topo.shards[i].replicas.push(NodeAddr {
+            id: id.clone(),
+            ip,
+            port,
+        });
+        self.push(&topo, &[&id])?;
+        println!(
+            "{node} ({id}) is a replica of {} (epoch {}): it copies the master, then follows \
+             its log",
+            topo.shards[i].master.endpoint(),
+            topo.epoch
+        );
+        Ok(())
+    }
+
+    fn promote(&self, seed: &str, replica: &str) -> Result<(), String> {
+        let mut topo = self.current(seed)?;
+        let found = topo.shards.iter().enumerate().find_map(|(i, s)| {
+            s.replicas
+                .iter()
+                .position(|r| r.id == replica || r.endpoint() == replica)
+                .map(|j| (i, j))
+        });
+        let Some((i, j)) = found else {
+            if topo
+                .shards
+                .iter()
+                .any(|s| s.master.id == replica || s.master.endpoint() == replica)
+            {
+                self.push(&topo, &[])?;
+                println!(
+                    "{replica} is its shard's master already (epoch {})",
+                    topo.epoch
+                );
+                return Ok(());
+            }
+            return Err(format!(
+                "{replica} is not a replica in epoch {}",
+                topo.epoch
+            ));
+        };
+        let new_master = topo.shards[i].replicas.remove(j);
+        // It stops applying its old master's log before anything is routed to it.
+        self.conn_to(&new_master)?
+            .cmd(&["REPLICAOF", "NO", "ONE"])?
+            .ok()
+            .map_err(|e| format!("{}: REPLICAOF NO ONE: {e}", new_master.endpoint()))?;
+        let old = std::mem::replace(&mut topo.shards[i].master, new_master.clone());
+        topo.epoch += 1;
+        self.push(&topo, &[&new_master.id])?;
+        println!(
+            "{} ({}) is the master of its shard (epoch {}); {} ({}) was dropped from the \
+             configuration: add it back with add-replica once it is restarted empty",
+            new_master.endpoint(),
+            new_master.id,
+            topo.epoch,
+            old.endpoint(),
+            old.id
         );
         Ok(())
     }

@@ -110,6 +110,13 @@ impl Topology {
         self.shards.iter().position(|s| s.master.id == id)
     }
 
+    /// The shard that lists `id` among its replicas.
+    pub fn replica_shard(&self, id: &str) -> Option<usize> {
+        self.shards
+            .iter()
+            .position(|s| s.replicas.iter().any(|r| r.id == id))
+    }
+
     /// Number of slots each shard owns.
     pub fn slot_counts(&self) -> Vec<usize> {
         self.shards

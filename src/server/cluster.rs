@@ -154,13 +154,10 @@ impl ClusterState {
         }
         let routes = Routes::new(topo).map_err(|e| e.to_string())?;
         let t = &routes.topo;
-        if t.shards.iter().any(|s| !s.replicas.is_empty()) {
-            return Err("replicas are not supported yet: list masters only".into());
-        }
-        if t.shard_of(&self.my_id).is_none() {
+        if t.shard_of(&self.my_id).is_none() && t.replica_shard(&self.my_id).is_none() {
             return Err(format!(
-                "the configuration does not list this node ({}) as a master: refusing it \
-                 (see CLUSTER MYID)",
+                "the configuration does not list this node ({}) as a master or a replica: \
+                 refusing it (see CLUSTER MYID)",
                 self.my_id
             ));
         }
@@ -196,11 +193,15 @@ impl ClusterState {
     /// command's keys does not exist here (asked only for a slot migrating away). `asking`:
     /// the client sent ASKING just before. `write`: the command writes and does not come
     /// from the manager's migrating connection (`SUTRA.CLUSTER MIGRATOR`).
+    /// `replica_read`: the command only reads and its connection sent READONLY, so a
+    /// replica of the slot's shard serves it (otherwise a replica redirects to the master,
+    /// as Redis's do).
     pub fn route(
         &self,
         slot: u16,
         asking: bool,
         write: bool,
+        replica_read: bool,
         missing: impl FnOnce() -> bool,
     ) -> Result<(), Elsewhere> {
         if self.mode != ClusterMode::Yes {
@@ -221,6 +222,9 @@ impl ClusterState {
                     return Err(Elsewhere::TryAgain(slot));
                 }
             }
+            return Ok(());
+        }
+        if replica_read && owner.replicas.iter().any(|r| r.id == self.my_id) {
             return Ok(());
         }
         let importing_here = routes

@@ -63,6 +63,11 @@ pub async fn run(
     if let Some((host, port)) = replica_of {
         shared.repl.follow(shared.engine.clone(), host, port);
     }
+    if let Some(routes) = shared.cluster.routes() {
+        shared
+            .repl
+            .reconcile_cluster(&shared.engine, &routes.topo, &shared.cluster.my_id);
+    }
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut tasks = JoinSet::new();
     tokio::pin!(shutdown);

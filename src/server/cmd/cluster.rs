@@ -40,11 +40,13 @@ pub fn route(
         let Some(slot) = client.multi.as_ref().and_then(|q| q.slot) else {
             return Ok(());
         };
-        return cluster.route(slot, asking, false, || false).map_err(|e| {
-            client.multi = None;
-            tx::unwatch_all(shared, client);
-            e.message()
-        });
+        return cluster
+            .route(slot, asking, false, false, || false)
+            .map_err(|e| {
+                client.multi = None;
+                tx::unwatch_all(shared, client);
+                e.message()
+            });
     }
     let mut keys = key_args(spec, args);
     let Some(first) = keys.next() else {
@@ -68,8 +70,9 @@ pub fn route(
         let engine = &shared.engine;
         let missing = || key_args(spec, args).any(|k| engine.exists(&[k]) == 0);
         let write = spec.flags.contains(&"write") && !client.migrator;
+        let replica_read = client.readonly && !spec.flags.contains(&"write");
         cluster
-            .route(slot, asking, write, missing)
+            .route(slot, asking, write, replica_read, missing)
             .map_err(|e| e.message())?;
     }
     if queued {
@@ -95,9 +98,11 @@ pub fn asking(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> CmdResult {
     Ok(())
 }
 
-/// `READONLY` / `READWRITE`: accepted (there are no replicas to read from).
-pub fn readonly(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> CmdResult {
+/// `READONLY` / `READWRITE`: this connection's reads of a slot may (may not) be served by a
+/// replica of the slot's shard, as Redis Cluster's.
+pub fn readonly(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     enabled(ctx)?;
+    ctx.client.readonly = is(&args[0], "readonly");
     ctx.out.ok();
     Ok(())
 }
@@ -237,15 +242,17 @@ fn slots(ctx: &mut Ctx<'_>, view: Option<&Routes>) {
     let out = &mut *ctx.out;
     out.array(ranges.len());
     for (start, end, i) in ranges {
-        let m = &r.topo.shards[i].master;
-        out.array(3);
+        let shard = &r.topo.shards[i];
+        out.array(3 + shard.replicas.len());
         out.int(i64::from(start));
         out.int(i64::from(end));
-        out.array(4);
-        out.bulk(m.ip.as_bytes());
-        out.int(i64::from(m.port));
-        out.bulk(m.id.as_bytes());
-        out.map(0);
+        for m in std::iter::once(&shard.master).chain(&shard.replicas) {
+            out.array(4);
+            out.bulk(m.ip.as_bytes());
+            out.int(i64::from(m.port));
+            out.bulk(m.id.as_bytes());
+            out.map(0);
+        }
     }
 }
 
@@ -267,23 +274,28 @@ fn shards(ctx: &mut Ctx<'_>, view: Option<&Routes>) {
             out.int(i64::from(b));
         }
         out.bulk(b"nodes");
-        out.array(1);
-        let m = &s.master;
-        out.map(7);
-        out.bulk(b"id");
-        out.bulk(m.id.as_bytes());
-        out.bulk(b"port");
-        out.int(i64::from(m.port));
-        out.bulk(b"ip");
-        out.bulk(m.ip.as_bytes());
-        out.bulk(b"endpoint");
-        out.bulk(m.ip.as_bytes());
-        out.bulk(b"role");
-        out.bulk(b"master");
-        out.bulk(b"replication-offset");
-        out.int(0);
-        out.bulk(b"health");
-        out.bulk(b"online");
+        out.array(1 + s.replicas.len());
+        for (j, m) in std::iter::once(&s.master).chain(&s.replicas).enumerate() {
+            out.map(7);
+            out.bulk(b"id");
+            out.bulk(m.id.as_bytes());
+            out.bulk(b"port");
+            out.int(i64::from(m.port));
+            out.bulk(b"ip");
+            out.bulk(m.ip.as_bytes());
+            out.bulk(b"endpoint");
+            out.bulk(m.ip.as_bytes());
+            out.bulk(b"role");
+            out.bulk(if j == 0 {
+                b"master".as_slice()
+            } else {
+                b"replica"
+            });
+            out.bulk(b"replication-offset");
+            out.int(0);
+            out.bulk(b"health");
+            out.bulk(b"online");
+        }
     }
 }
 
@@ -333,6 +345,21 @@ fn nodes_text(view: Option<&Routes>, ctx: &Ctx<'_>) -> String {
             }
         }
         t.push('\n');
+        for rep in &s.replicas {
+            let flags = if rep.id == *my_id {
+                "myself,slave"
+            } else {
+                "slave"
+            };
+            let _ = writeln!(
+                t,
+                "{} {}@{} {flags} {} 0 0 {epoch} connected",
+                rep.id,
+                rep.endpoint(),
+                rep.port,
+                m.id
+            );
+        }
     }
     t
 }
@@ -389,6 +416,12 @@ pub fn sutra_cluster(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     let changed = cluster.apply(topo).map_err(CmdError::err)?;
     if changed {
         tracing::info!(epoch, "cluster configuration accepted");
+    }
+    // A replica in it follows its shard's master; a master follows no one.
+    if let Some(routes) = cluster.routes() {
+        ctx.shared
+            .repl
+            .reconcile_cluster(&ctx.shared.engine, &routes.topo, &cluster.my_id);
     }
     ctx.out.ok();
     Ok(())

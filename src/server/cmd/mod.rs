@@ -66,6 +66,8 @@ pub struct Client {
     pub deferred: Option<Deferred>,
     /// The port a replica said it serves on (`REPLCONF listening-port`).
     pub repl_listening_port: u16,
+    /// READONLY was sent (cluster mode): reads may be served by a replica of their slot.
+    pub readonly: bool,
 }
 
 /// What a command left for its connection to do once the replies before it are out.
@@ -231,17 +233,18 @@ pub fn execute(
             None => Ok(spec),
         },
     };
-    // A replica refuses clients' writes (Redis's replica-read-only).
-    let refused = match refused {
-        Ok(spec) if spec.flags.contains(&"write") && shared.repl.refuses_writes() => {
-            Err("READONLY You can't write against a read only replica.".to_string())
-        }
-        other => other,
-    };
     // Cluster mode: one slot per command (and transaction), served here.
     let refused = match refused {
         Ok(spec) if shared.cluster.mode != crate::cluster::ClusterMode::Off => {
             cluster::route(shared, client, spec, args).map(|()| spec)
+        }
+        other => other,
+    };
+    // A replica refuses clients' writes (Redis's replica-read-only); in cluster mode a
+    // keyed write was redirected to the master first.
+    let refused = match refused {
+        Ok(spec) if spec.flags.contains(&"write") && shared.repl.refuses_writes() => {
+            Err("READONLY You can't write against a read only replica.".to_string())
         }
         other => other,
     };

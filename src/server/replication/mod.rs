@@ -211,6 +211,37 @@ impl Replication {
         }
     }
 
+    /// Cluster mode: follows the master of the shard `topo` lists this node (`my_id`) as a
+    /// replica of (unless it does already), or, listed as a master, stops following. Needs
+    /// a tokio runtime to follow.
+    pub fn reconcile_cluster(
+        self: &Arc<Self>,
+        engine: &Arc<Engine>,
+        topo: &crate::cluster::Topology,
+        my_id: &str,
+    ) {
+        match topo.replica_shard(my_id) {
+            Some(i) => {
+                let m = &topo.shards[i].master;
+                let same = self
+                    .following
+                    .lock()
+                    .as_ref()
+                    .is_some_and(|f| f.host == m.ip && f.port == m.port);
+                if !same && tokio::runtime::Handle::try_current().is_ok() {
+                    tracing::info!(master = %m.endpoint(), "cluster: following this shard's master");
+                    self.follow(engine.clone(), m.ip.clone(), m.port);
+                }
+            }
+            None => {
+                if topo.shard_of(my_id).is_some() && self.is_replica() {
+                    tracing::info!("cluster: this node is its shard's master now");
+                    self.promote();
+                }
+            }
+        }
+    }
+
     /// Stops following (server shutdown): the link's task ends.
     pub fn stop(&self) {
         self.closing.store(true, Ordering::SeqCst);
