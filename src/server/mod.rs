@@ -6,6 +6,7 @@ mod cluster;
 mod cmd;
 mod cmdstats;
 mod config;
+mod config_file;
 mod config_values;
 mod connection;
 mod errorstats;
