@@ -7,7 +7,6 @@ use std::sync::Arc;
 
 use bytes::BytesMut;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 use tokio::sync::{mpsc, watch};
 
 use super::clients::ClientInfo;
@@ -17,6 +16,7 @@ use super::frame::{self, Request};
 use super::http;
 use super::reply::Out;
 use super::shared::Shared;
+use super::stream::ClientStream;
 use super::tracking::{self, Push, INVALIDATE_CHANNEL, PUSH_QUEUE};
 use crate::{Durability, Writer};
 
@@ -36,8 +36,12 @@ enum Flow {
 }
 
 /// Serves one client until it leaves, breaks the protocol, idles out or the server stops.
-pub async fn serve(stream: TcpStream, shared: Arc<Shared>, shutdown: watch::Receiver<bool>) {
-    let _ = stream.set_nodelay(true);
+/// `stream`: a TCP stream (the caller has set TCP_NODELAY) or a TLS session over one.
+pub async fn serve<S: ClientStream>(
+    stream: S,
+    shared: Arc<Shared>,
+    shutdown: watch::Receiver<bool>,
+) {
     let now = shared.since_start_ms();
     let addr =
         |a: std::io::Result<std::net::SocketAddr>| a.map(|a| a.to_string()).unwrap_or_default();
@@ -65,8 +69,8 @@ pub async fn serve(stream: TcpStream, shared: Arc<Shared>, shutdown: watch::Rece
     tracing::debug!(client = client.info.id, "client left");
 }
 
-async fn serve_client(
-    mut stream: TcpStream,
+async fn serve_client<S: ClientStream>(
+    mut stream: S,
     shared: &Arc<Shared>,
     mut shutdown: watch::Receiver<bool>,
     client: &mut Client,
@@ -383,8 +387,8 @@ impl Unacked {
 /// socket whenever it grows past [`FLUSH_BYTES`]). Replies to writes whose acknowledgement is
 /// still awaited are recorded in `unacked`: nothing in `out` may be sent before
 /// [`Unacked::settle`].
-async fn run_batch(
-    stream: &mut TcpStream,
+async fn run_batch<S: ClientStream>(
+    stream: &mut S,
     shared: &Arc<Shared>,
     client: &mut Client,
     out: &mut Out,
@@ -413,8 +417,8 @@ struct Batch {
     unacked: Unacked,
 }
 
-async fn run_batch_inner(
-    stream: &mut TcpStream,
+async fn run_batch_inner<S: ClientStream>(
+    stream: &mut S,
     shared: &Arc<Shared>,
     client: &mut Client,
     out: &mut Out,
@@ -462,8 +466,8 @@ async fn run_batch_inner(
 /// Does what the last command left to its connection ([`cmd::Deferred`]), once the replies
 /// before it are acknowledged: WAIT's wait, or the hand-over to a replica's stream. `Some`
 /// ends the connection.
-async fn deferred(
-    stream: &mut TcpStream,
+async fn deferred<S: ClientStream>(
+    stream: &mut S,
     shared: &Arc<Shared>,
     client: &mut Client,
     out: &mut Out,

@@ -11,8 +11,7 @@ use std::sync::atomic::Ordering::Relaxed;
 
 use bytes::BytesMut;
 use subtle::ConstantTimeEq;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use super::http_analytics::{self, MAX_BODY_BYTES};
 use super::metrics;
@@ -51,7 +50,11 @@ pub(crate) fn head_end(buf: &[u8]) -> Option<usize> {
 }
 
 /// Serves one HTTP request whose first bytes are already in `buf`, then closes.
-pub async fn serve(mut stream: TcpStream, mut buf: BytesMut, shared: &Shared) {
+pub async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
+    mut stream: S,
+    mut buf: BytesMut,
+    shared: &Shared,
+) {
     shared.stats.http_requests.fetch_add(1, Relaxed);
     let response = loop {
         if let Some(end) = head_end(&buf) {

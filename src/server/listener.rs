@@ -110,6 +110,7 @@ pub async fn run(
                     });
                     continue;
                 }
+                let _ = stream.set_nodelay(true);
                 let shared = shared.clone();
                 let stop = stop_rx.clone();
                 tasks.spawn(async move {

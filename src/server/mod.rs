@@ -22,6 +22,7 @@ mod replication;
 mod reply;
 mod shared;
 mod slowlog;
+mod stream;
 mod tracking;
 mod tx;
 

@@ -12,8 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::BytesMut;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use super::ReplicaLink;
 use crate::server::frame::{self, FrameLimits, Request};
@@ -58,7 +57,7 @@ impl Drop for Listed<'_> {
 /// Serves a replica on `stream` until it leaves or falls behind the backlog. `buf` holds
 /// what the connection read past the PSYNC request.
 pub(crate) async fn serve(
-    stream: &mut TcpStream,
+    stream: &mut (impl AsyncRead + AsyncWrite + Unpin),
     shared: &Arc<Shared>,
     client: &crate::server::cmd::Client,
     buf: &mut BytesMut,
