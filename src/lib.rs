@@ -22,6 +22,7 @@ pub mod fuzzing;
 mod glob;
 #[doc(hidden)]
 pub mod index;
+pub mod npy;
 #[doc(hidden)]
 pub mod quant;
 mod rdb;

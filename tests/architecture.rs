@@ -75,6 +75,7 @@ fn the_lower_layers_import_nothing_from_the_engine_or_the_front_ends() {
         "rdb",
         "vocab.rs",
         "glob.rs",
+        "npy.rs",
         "error.rs",
     ];
     // `crate::Engine…` would reach the engine through the crate root's re-exports.

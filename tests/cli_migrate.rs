@@ -111,6 +111,7 @@ fn populate(r: &Redis) {
         .arg(600_000)
         .ignore();
     p.cmd("HSET").arg("h").arg("f").arg("v").ignore();
+    p.cmd("RPUSH").arg("l").arg("x").ignore();
     p.query::<()>(&mut c).unwrap();
 }
 
@@ -122,7 +123,7 @@ fn target(srv: &TestServer) -> redis::Connection {
 }
 
 #[test]
-fn every_string_is_copied_with_its_ttl_and_a_hash_is_skipped_and_counted() {
+fn every_string_and_hash_is_copied_with_its_ttl_and_a_list_is_skipped_and_counted() {
     let Some(r) = redis_server() else {
         return;
     };
@@ -132,16 +133,18 @@ fn every_string_is_copied_with_its_ttl_and_a_hash_is_skipped_and_counted() {
     assert_eq!(code, 0, "{out}");
     assert!(
         out.contains(&format!(
-            "migrated {} key(s); skipped 1 (1 of type hash); failed 0",
-            3 * N + 1
+            "migrated {} key(s); skipped 1 (1 of type list); failed 0",
+            3 * N + 2
         )),
         "{out}"
     );
     let mut c = target(&dst);
     assert_eq!(
         redis::cmd("DBSIZE").query::<u64>(&mut c).unwrap(),
-        3 * N as u64 + 1
+        3 * N as u64 + 2
     );
+    let f: String = redis::cmd("HGET").arg("h").arg("f").query(&mut c).unwrap();
+    assert_eq!(f, "v");
     let ttl: i64 = redis::cmd("PTTL").arg("plain").query(&mut c).unwrap();
     assert!(ttl > 0 && ttl <= 600_000, "{ttl}");
     let v: Vec<u8> = redis::cmd("GET").arg("emb:pk:raw 7").query(&mut c).unwrap();

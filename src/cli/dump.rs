@@ -3,6 +3,7 @@
 //!
 //! One JSON object per line, `"type"` first:
 //! - `{"type":"string","key":K,"value":V,"pttl":ms?}`
+//! - `{"type":"hash","key":K,"fields":[[F,V],…],"pttl":ms?}`
 //! - `{"type":"vectorset","key":K,"quant":"exact|int8|f32|bin","m":16,"dim":D,"pttl":ms?}`,
 //!   followed by its elements:
 //!   `{"type":"element","key":K,"element":E,"vector":[f32…],"attributes":S?,"pttl":ms?}`
@@ -42,6 +43,14 @@ impl Text {
         }
     }
 
+    /// The bytes as text for messages (invalid UTF-8 replaced).
+    pub fn lossy(&self) -> String {
+        match self.bytes() {
+            Ok(b) => String::from_utf8_lossy(&b).into_owned(),
+            Err(e) => e,
+        }
+    }
+
     /// The bytes, or why the base64 is bad.
     pub fn bytes(&self) -> Result<Vec<u8>, String> {
         match self {
@@ -61,6 +70,15 @@ pub enum Entry {
     String {
         key: Text,
         value: Text,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pttl: Option<u64>,
+        #[serde(default, skip_serializing_if = "is_zero")]
+        db: u32,
+    },
+    /// A hash key with its fields, in the order HGETALL gave them.
+    Hash {
+        key: Text,
+        fields: Vec<(Text, Text)>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         pttl: Option<u64>,
         #[serde(default, skip_serializing_if = "is_zero")]
@@ -99,18 +117,20 @@ impl Entry {
     /// The entry's database.
     pub fn db(&self) -> u32 {
         match self {
-            Entry::String { db, .. } | Entry::Vectorset { db, .. } | Entry::Element { db, .. } => {
-                *db
-            }
+            Entry::String { db, .. }
+            | Entry::Hash { db, .. }
+            | Entry::Vectorset { db, .. }
+            | Entry::Element { db, .. } => *db,
         }
     }
 
     /// Moves the entry to database `to`.
     pub fn set_db(&mut self, to: u32) {
         match self {
-            Entry::String { db, .. } | Entry::Vectorset { db, .. } | Entry::Element { db, .. } => {
-                *db = to
-            }
+            Entry::String { db, .. }
+            | Entry::Hash { db, .. }
+            | Entry::Vectorset { db, .. }
+            | Entry::Element { db, .. } => *db = to,
         }
     }
 }
@@ -177,8 +197,9 @@ pub struct Batch {
     pub vanished: u64,
 }
 
-/// Reads one SCAN step of `pattern` from `cursor`: strings with GET/PTTL, vector sets with
-/// VINFO, PTTL and each element's VEMB, VGETATTR and (on this server) VPTTL.
+/// Reads one SCAN step of `pattern` from `cursor`: strings with GET/PTTL, hashes with
+/// HGETALL/PTTL, vector sets with VINFO, PTTL and each element's VEMB, VGETATTR and (on this
+/// server) VPTTL.
 /// The entries are tagged with database `db` (the one the connection has selected).
 pub fn scan_step(
     con: &mut Connection,
@@ -233,9 +254,44 @@ pub fn scan_step(
             }
         }
     }
+    let hashes: Vec<&Vec<u8>> = keys
+        .iter()
+        .zip(&types)
+        .filter(|(_, t)| t.as_str() == "hash")
+        .map(|(k, _)| k)
+        .collect();
+    for chunk in hashes.chunks(100) {
+        let mut p = redis::pipe();
+        for k in chunk {
+            p.cmd("HGETALL").arg(*k).cmd("PTTL").arg(*k);
+        }
+        let replies: Vec<Value> = p.query(con).map_err(|e| err("HGETALL/PTTL", e))?;
+        for (k, pair) in chunk.iter().zip(replies.chunks(2)) {
+            let fields: Vec<(Text, Text)> = match &pair[0] {
+                Value::Map(kv) => kv
+                    .iter()
+                    .filter_map(|(f, v)| Some((bulk(f)?, bulk(v)?)))
+                    .collect(),
+                Value::Array(items) => items
+                    .chunks_exact(2)
+                    .filter_map(|fv| Some((bulk(&fv[0])?, bulk(&fv[1])?)))
+                    .collect(),
+                _ => Vec::new(),
+            };
+            match (&pair[1], fields.is_empty()) {
+                (Value::Int(t), false) => batch.entries.push(Entry::Hash {
+                    key: Text::of(k),
+                    fields,
+                    pttl: pttl_of(*t),
+                    db,
+                }),
+                _ => batch.vanished += 1, // deleted (or emptied) since SCAN
+            }
+        }
+    }
     for (k, t) in keys.iter().zip(&types) {
         match t.as_str() {
-            "string" => {}
+            "string" | "hash" => {}
             "none" => batch.vanished += 1,
             "vectorset" => match read_vset(con, k, db)? {
                 Some(mut es) => batch.entries.append(&mut es),
@@ -245,6 +301,15 @@ pub fn scan_step(
         }
     }
     Ok(batch)
+}
+
+/// A bulk string reply as dump text.
+fn bulk(v: &Value) -> Option<Text> {
+    match v {
+        Value::BulkString(b) => Some(Text::of(b)),
+        Value::SimpleString(s) => Some(Text::of(s.as_bytes())),
+        _ => None,
+    }
 }
 
 /// A map or flat array reply as name → value.
@@ -389,6 +454,17 @@ fn read_vset(con: &mut Connection, key: &[u8], db: u32) -> Result<Option<Vec<Ent
 /// A vector set's quantization flag for VADD (`None`: exact) and its M.
 type SetParams = (Option<&'static str>, u32);
 
+/// VADD's flag for a dump's `quant` (VINFO's name; `None`: this server's `exact`).
+fn quant_flag(quant: &str) -> Result<Option<&'static str>, String> {
+    match quant {
+        "exact" => Ok(None),
+        "int8" | "q8" => Ok(Some("Q8")),
+        "f32" | "noquant" => Ok(Some("NOQUANT")),
+        "bin" => Ok(Some("BIN")),
+        other => Err(format!("unknown quant {other:?} (exact, int8, f32, bin)")),
+    }
+}
+
 /// Writes entries into a server, pipelined, `batch` commands at a time, each into its
 /// database (a SELECT before the first entry and wherever the database changes). A vector
 /// set's header deletes the key first (an import replaces what it names); its TTL is set once
@@ -422,6 +498,15 @@ impl<'a> Writer<'a> {
         }
     }
 
+    /// Declares vector set `key` of database `db` with storage `quant` and `m`, for elements
+    /// pushed without a `vectorset` header before them (added to what the set holds; the set
+    /// is made by the first one when missing).
+    pub fn declare(&mut self, db: u32, key: &[u8], quant: &str, m: u32) -> Result<(), String> {
+        self.sets
+            .insert((db, key.to_vec()), (quant_flag(quant)?, m));
+        Ok(())
+    }
+
     /// Queues one entry (sent when the batch is full).
     pub fn push(&mut self, e: &Entry) -> Result<(), String> {
         let db = e.db();
@@ -438,6 +523,24 @@ impl<'a> Writer<'a> {
                     c.arg("PX").arg((*ms).max(1));
                 }
             }
+            Entry::Hash {
+                key, fields, pttl, ..
+            } => {
+                // An import replaces the key: the fields are the hash's, not added to it.
+                if fields.is_empty() {
+                    return Err("a hash with no fields (Redis has no empty hashes)".into());
+                }
+                let k = key.bytes()?;
+                self.pipe.cmd("DEL").arg(&k).ignore();
+                let c = self.pipe.cmd("HSET").arg(&k);
+                for (f, v) in fields {
+                    c.arg(f.bytes()?).arg(v.bytes()?);
+                }
+                if let Some(ms) = pttl {
+                    self.pipe.ignore();
+                    self.pipe.cmd("PEXPIRE").arg(&k).arg((*ms).max(1));
+                }
+            }
             Entry::Vectorset {
                 key,
                 quant,
@@ -445,15 +548,7 @@ impl<'a> Writer<'a> {
                 pttl,
                 ..
             } => {
-                let flag = match quant.as_str() {
-                    "exact" => None,
-                    "int8" | "q8" => Some("Q8"),
-                    "f32" | "noquant" => Some("NOQUANT"),
-                    "bin" => Some("BIN"),
-                    other => {
-                        return Err(format!("unknown quant {other:?} (exact, int8, f32, bin)"))
-                    }
-                };
+                let flag = quant_flag(quant)?;
                 let k = key.bytes()?;
                 self.pipe.cmd("DEL").arg(&k);
                 self.sets.insert((db, k.clone()), (flag, *m));

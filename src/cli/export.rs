@@ -1,11 +1,48 @@
 //! `sutra-cache export`: a server or a data directory → the JSON Lines dump (see dump.rs
-//! and docs/tools.md).
+//! and docs/tools.md), or its NPY+names form (npydir.rs).
 
 use std::io::Write;
 use std::process::ExitCode;
 
+use super::dump::Entry;
 use super::dump::{connect, databases_with_keys, scan_step, select, url_db};
 use super::local::{spinner, Endpoint};
+use super::npydir::DirWriter;
+
+/// The dump's form.
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// One JSON object per line (strings, hashes, vector sets and their elements).
+    Jsonl,
+    /// A directory: each vector set as a float32 `.npy` matrix and its element names,
+    /// attributes and TTLs as JSON Lines in row order; other keys as JSON Lines; a manifest.
+    Npy,
+}
+
+/// Where the entries go.
+enum Sink {
+    Lines(Box<dyn Write>),
+    Npy(Box<DirWriter>),
+}
+
+impl Sink {
+    fn push(&mut self, e: &Entry, output: &str) -> Result<(), String> {
+        match self {
+            Sink::Lines(out) => {
+                let line = serde_json::to_string(e).map_err(|e| e.to_string())?;
+                writeln!(out, "{line}").map_err(|e| format!("writing {output}: {e}"))
+            }
+            Sink::Npy(w) => w.push(e),
+        }
+    }
+
+    fn finish(self, output: &str) -> Result<(), String> {
+        match self {
+            Sink::Lines(mut out) => out.flush().map_err(|e| format!("writing {output}: {e}")),
+            Sink::Npy(w) => w.finish(),
+        }
+    }
+}
 
 /// Arguments of `export`.
 #[derive(clap::Args)]
@@ -15,9 +52,13 @@ pub struct Args {
     /// Only keys matching this glob (SCAN MATCH).
     #[arg(long, default_value = "*")]
     pub pattern: String,
-    /// The dump file; `-` writes to stdout.
+    /// The dump file (`-`: stdout); with `--format npy`, a new or empty directory.
     #[arg(short, long, default_value = "-")]
     pub output: String,
+    /// `jsonl` (one JSON object per line) or `npy` (a directory of `.npy` matrices with
+    /// their names; see docs/tools.md).
+    #[arg(long, value_enum, default_value = "jsonl")]
+    pub format: Format,
     /// Only this database (Redis's SELECT number; also `--url redis://host:port/N`). Default:
     /// every database that holds keys (INFO keyspace), each line naming its `db`.
     #[arg(long)]
@@ -39,12 +80,18 @@ pub fn run(a: Args) -> ExitCode {
 }
 
 fn export(a: &Args) -> Result<(u64, u64), String> {
-    let mut out: Box<dyn Write> = if a.output == "-" {
-        Box::new(std::io::BufWriter::new(std::io::stdout().lock()))
-    } else {
-        let f =
-            std::fs::File::create(&a.output).map_err(|e| format!("--output {}: {e}", a.output))?;
-        Box::new(std::io::BufWriter::new(f))
+    let mut out = match (a.format, a.output.as_str()) {
+        (Format::Npy, "-") => {
+            return Err("--format npy writes a directory: give it with --output DIR".into())
+        }
+        (Format::Npy, dir) => Sink::Npy(Box::new(DirWriter::create(std::path::Path::new(dir))?)),
+        (Format::Jsonl, "-") => {
+            Sink::Lines(Box::new(std::io::BufWriter::new(std::io::stdout().lock())))
+        }
+        (Format::Jsonl, file) => {
+            let f = std::fs::File::create(file).map_err(|e| format!("--output {file}: {e}"))?;
+            Sink::Lines(Box::new(std::io::BufWriter::new(f)))
+        }
     };
     let (url, local) = a.from.resolve()?;
     let mut con = connect(&url)?;
@@ -61,8 +108,7 @@ fn export(a: &Args) -> Result<(u64, u64), String> {
         n += en;
         skipped += es;
     }
-    out.flush()
-        .map_err(|e| format!("writing {}: {e}", a.output))?;
+    out.finish(&a.output)?;
     pb.finish_and_clear();
     drop(con);
     if let Some(l) = local {
@@ -76,15 +122,14 @@ fn export_db(
     con: &mut redis::Connection,
     db: u32,
     a: &Args,
-    out: &mut dyn Write,
+    out: &mut Sink,
     pb: &indicatif::ProgressBar,
 ) -> Result<(u64, u64), String> {
     let (mut n, mut skipped, mut cursor) = (0u64, 0u64, 0u64);
     loop {
         let batch = scan_step(con, cursor, &a.pattern, 1000, db)?;
         for e in &batch.entries {
-            let line = serde_json::to_string(e).map_err(|e| e.to_string())?;
-            writeln!(out, "{line}").map_err(|e| format!("writing {}: {e}", a.output))?;
+            out.push(e, &a.output)?;
         }
         for (k, t) in &batch.skipped {
             pb.suspend(|| {

@@ -10,6 +10,7 @@ pub mod export;
 pub mod import;
 pub mod local;
 pub mod migrate;
+pub mod npydir;
 
 /// Subcommands that work on a data directory, a dump file or a running server.
 #[derive(clap::Subcommand)]
@@ -17,10 +18,12 @@ pub enum Tools {
     /// Verify a data directory offline (snapshot and WAL checksums, what an open would keep);
     /// exit 0 clean, 1 damaged but opens, 2 an open would fail. Never modifies it.
     Check(check::Args),
-    /// Dump a server's or a data directory's strings and vector sets (values, vectors,
-    /// attributes, TTLs) as JSON Lines (docs/tools.md); exit 1 on error.
+    /// Dump a server's or a data directory's strings, hashes and vector sets (values,
+    /// vectors, attributes, TTLs) as JSON Lines or NPY matrices with names (docs/tools.md);
+    /// exit 1 on error.
     Export(export::Args),
-    /// Load an `export` dump into a server or a data directory; exit 1 at the first bad line.
+    /// Load an `export` dump (JSON Lines or NPY directory) or a bare `.npy` matrix with its
+    /// names into a server or a data directory; exit 1 at the first bad line.
     Import(import::Args),
     /// Copy every key of a running Redis into this server (strings with TTLs, vector sets;
     /// --embeddings decodes pickled/JSON/raw embeddings into cache entries); resumable.
