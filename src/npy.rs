@@ -107,54 +107,90 @@ pub fn read_raw(path: &Path) -> Result<Raw, String> {
     parse_raw(&bytes, &path.display().to_string())
 }
 
+/// A float matrix's layout from its header: bytes per value, rows, dim, data bytes.
+struct Layout {
+    width: usize,
+    rows: usize,
+    dim: usize,
+    bytes: usize,
+}
+
+impl Layout {
+    fn of(raw_descr: &str, shape: &[usize], name: &str) -> Result<Layout, String> {
+        let at = |what: &str| format!("{name}: {what}");
+        let width = match raw_descr {
+            "<f2" => 2,
+            "<f4" => 4,
+            "<f8" => 8,
+            other => {
+                return Err(at(&format!(
+                    "dtype {other}: expected little-endian float (<f2, <f4 or <f8)"
+                )))
+            }
+        };
+        let [rows, dim] = shape[..] else {
+            return Err(at(&format!(
+                "expected 2 dimensions (rows, dim), got {shape:?}"
+            )));
+        };
+        let bytes = rows
+            .checked_mul(dim)
+            .and_then(|n| n.checked_mul(width))
+            .ok_or_else(|| at(&format!("shape ({rows}, {dim}) is too large")))?;
+        Ok(Layout {
+            width,
+            rows,
+            dim,
+            bytes,
+        })
+    }
+
+    /// The error for `have` data bytes where the header promises `self.bytes`.
+    fn size_error(&self, have: u64, descr: &str, name: &str) -> String {
+        format!(
+            "{name}: {have} data bytes for {} × {} of {descr}: truncated or padded",
+            self.rows, self.dim
+        )
+    }
+
+    /// Appends `data`'s values (whole values of this layout's width), widened to f32.
+    fn widen(&self, data: &[u8], out: &mut Vec<f32>) {
+        match self.width {
+            2 => out.extend(
+                data.chunks_exact(2)
+                    .map(|c| half::f16::from_le_bytes([c[0], c[1]]).to_f32()),
+            ),
+            4 => out.extend(
+                data.chunks_exact(4)
+                    .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])),
+            ),
+            _ => out.extend(
+                data.chunks_exact(8)
+                    .map(|c| f64::from_le_bytes(c.try_into().expect("8 bytes")) as f32),
+            ),
+        }
+    }
+}
+
 /// The first `limit` rows (every row when 0) of the two-dimensional `<f2`, `<f4` or `<f8`
 /// matrix in `raw`, as f32; the data must hold all the rows its header names.
 pub fn matrix(raw: &Raw, limit: usize, name: &str) -> Result<Matrix, String> {
-    let at = |what: &str| format!("{name}: {what}");
-    let width = match raw.descr.as_str() {
-        "<f2" => 2,
-        "<f4" => 4,
-        "<f8" => 8,
-        other => {
-            return Err(at(&format!(
-                "dtype {other}: expected little-endian float (<f2, <f4 or <f8)"
-            )))
-        }
-    };
-    let [total, dim] = raw.shape[..] else {
-        return Err(at(&format!(
-            "expected 2 dimensions (rows, dim), got {:?}",
-            raw.shape
-        )));
-    };
-    let expected = total
-        .checked_mul(dim)
-        .and_then(|n| n.checked_mul(width))
-        .ok_or_else(|| at(&format!("shape ({total}, {dim}) is too large")))?;
-    if raw.data.len() != expected {
-        return Err(at(&format!(
-            "{} data bytes for {total} × {dim} of {}: truncated or padded",
-            raw.data.len(),
-            raw.descr
-        )));
+    let l = Layout::of(&raw.descr, &raw.shape, name)?;
+    if raw.data.len() != l.bytes {
+        return Err(l.size_error(raw.data.len() as u64, &raw.descr, name));
     }
-    let rows = if limit == 0 { total } else { limit.min(total) };
-    let data = &raw.data[..rows * dim * width];
-    let values = match width {
-        2 => data
-            .chunks_exact(2)
-            .map(|c| half::f16::from_le_bytes([c[0], c[1]]).to_f32())
-            .collect(),
-        4 => data
-            .chunks_exact(4)
-            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-            .collect(),
-        _ => data
-            .chunks_exact(8)
-            .map(|c| f64::from_le_bytes(c.try_into().expect("8 bytes")) as f32)
-            .collect(),
+    let rows = if limit == 0 {
+        l.rows
+    } else {
+        limit.min(l.rows)
     };
-    Ok(Matrix { rows, dim, values })
+    let mut values = Vec::with_capacity(rows * l.dim);
+    l.widen(&raw.data[..rows * l.dim * l.width], &mut values);
+    Ok(Matrix {
+        rows,
+        dim: l.dim,
+        values,
+    })
 }
 
 /// The first `limit` rows (every row when 0) of the matrix in `path`; see [`matrix`].
@@ -166,7 +202,7 @@ pub fn read(path: &Path, limit: usize) -> Result<Matrix, String> {
 /// or `<f8`, two dimensions, C order; the file's length must match its header.
 pub struct RowReader {
     input: std::io::BufReader<File>,
-    width: usize,
+    layout: Layout,
     /// Rows in the file.
     pub rows: usize,
     /// Values per row.
@@ -199,40 +235,18 @@ impl RowReader {
         f.read_exact(&mut image)
             .map_err(|_| at("not a .npy file (short header)"))?;
         let raw = parse_raw(&image, &name)?;
-        let width = match raw.descr.as_str() {
-            "<f2" => 2,
-            "<f4" => 4,
-            "<f8" => 8,
-            other => {
-                return Err(at(&format!(
-                    "dtype {other}: expected little-endian float (<f2, <f4 or <f8)"
-                )))
-            }
-        };
-        let [rows, dim] = raw.shape[..] else {
-            return Err(at(&format!(
-                "expected 2 dimensions (rows, dim), got {:?}",
-                raw.shape
-            )));
-        };
-        let data = rows
-            .checked_mul(dim)
-            .and_then(|n| n.checked_mul(width))
-            .ok_or_else(|| at(&format!("shape ({rows}, {dim}) is too large")))?;
-        if len != (start + header_len + data) as u64 {
-            return Err(at(&format!(
-                "{} data bytes for {rows} × {dim} of {}: truncated or padded",
-                len.saturating_sub((start + header_len) as u64),
-                raw.descr
-            )));
+        let layout = Layout::of(&raw.descr, &raw.shape, &name)?;
+        let head = (start + header_len) as u64;
+        if len != head + layout.bytes as u64 {
+            return Err(layout.size_error(len.saturating_sub(head), &raw.descr, &name));
         }
         Ok(RowReader {
             input: std::io::BufReader::with_capacity(1 << 20, f),
-            width,
-            rows,
-            dim,
+            rows: layout.rows,
+            dim: layout.dim,
+            buf: vec![0; layout.dim * layout.width],
+            layout,
             read: 0,
-            buf: vec![0; dim * width],
             name,
         })
     }
@@ -247,23 +261,7 @@ impl RowReader {
             .read_exact(&mut self.buf)
             .map_err(|e| format!("{}: row {}: {e}", self.name, self.read))?;
         out.clear();
-        match self.width {
-            2 => out.extend(
-                self.buf
-                    .chunks_exact(2)
-                    .map(|c| half::f16::from_le_bytes([c[0], c[1]]).to_f32()),
-            ),
-            4 => out.extend(
-                self.buf
-                    .chunks_exact(4)
-                    .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])),
-            ),
-            _ => out.extend(
-                self.buf
-                    .chunks_exact(8)
-                    .map(|c| f64::from_le_bytes(c.try_into().expect("8 bytes")) as f32),
-            ),
-        }
+        self.layout.widen(&self.buf, out);
         self.read += 1;
         Ok(true)
     }

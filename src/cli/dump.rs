@@ -109,7 +109,8 @@ pub enum Entry {
     },
 }
 
-fn is_zero(db: &u32) -> bool {
+/// serde's test for leaving `db` 0 out of a line.
+pub fn is_zero(db: &u32) -> bool {
     *db == 0
 }
 

@@ -22,7 +22,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use sutra_cache::npy;
 
-use super::dump::{Entry, Text};
+use super::dump::{is_zero, Entry, Text};
 
 /// The manifest's `format`.
 const FORMAT: &str = "sutra-cache-npy";
@@ -42,10 +42,6 @@ struct SetFiles {
     vectors: String,
     elements: String,
     count: u64,
-}
-
-fn is_zero(db: &u32) -> bool {
-    *db == 0
 }
 
 /// `manifest.json`.
