@@ -69,6 +69,29 @@ impl Proc {
         }
     }
 
+    /// SIGTERM (a clean shutdown), waiting for the exit.
+    fn term(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            self.signal_child(&c, "-TERM");
+            let status = c.wait().unwrap();
+            assert!(status.success(), "clean exit: {status}");
+        }
+    }
+
+    /// Sends `sig` (`-STOP`, `-CONT`) to the process.
+    fn signal(&self, sig: &str) {
+        self.signal_child(self.child.as_ref().unwrap(), sig);
+    }
+
+    fn signal_child(&self, c: &Child, sig: &str) {
+        let ok = Command::new("kill")
+            .args([sig, &c.id().to_string()])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "kill {sig}");
+    }
+
     fn conn(&self) -> RespConn {
         RespConn::open(self.port).unwrap()
     }
@@ -362,8 +385,23 @@ fn a_replica_killed_and_restarted_continues_from_its_offset_without_a_full_copy(
     );
 }
 
+fn wait_kept_offset(dir: &Path, offset: &str) {
+    // A replica keeps its offset at most 200 ms after applying.
+    eventually("the replica kept its offset", || {
+        std::fs::read_to_string(dir.join("replication.json"))
+            .is_ok_and(|t| t.contains(&format!("\"offset\":{offset}")))
+    });
+}
+
+fn syncs(m: &mut RespConn) -> (String, String) {
+    (
+        info_field(m, "stats", "sync_full").unwrap(),
+        info_field(m, "stats", "sync_partial_ok").unwrap(),
+    )
+}
+
 #[test]
-fn after_its_master_is_killed_and_restarted_a_replica_copies_it_again_and_follows() {
+fn after_its_master_is_killed_and_restarted_a_replica_continues_it_without_a_full_copy() {
     let (md, rd) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let mut master = Proc::start(md.path(), &[]);
     let replica = Proc::start(rd.path(), &["--replicaof", &replica_of(&master)]);
@@ -372,12 +410,27 @@ fn after_its_master_is_killed_and_restarted_a_replica_copies_it_again_and_follow
         ok(&mut m, &["SET", &format!("k{i}"), "before"]);
     }
     assert_eq!(int(call(&mut m, &["WAIT", "1", "0"])), 1);
+    let old_id = info_field(&mut m, "replication", "master_replid").unwrap();
+    let offset = info_field(&mut m, "replication", "master_repl_offset").unwrap();
     master.kill9();
     eventually("the replica sees its master gone", || {
         !link_up(replica.port)
     });
     master.start_again();
     let mut m = master.conn();
+    // After a crash (records may have been lost) a new id, continuing the old one up to
+    // the LSN recovered (Redis's replid2 and second_repl_offset, the offset after it).
+    let new_id = info_field(&mut m, "replication", "master_replid").unwrap();
+    assert_ne!(new_id, old_id);
+    assert_eq!(
+        info_field(&mut m, "replication", "master_replid2").as_deref(),
+        Some(old_id.as_str())
+    );
+    let second: u64 = info_field(&mut m, "replication", "second_repl_offset")
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(second, offset.parse::<u64>().unwrap() + 1);
     ok(&mut m, &["SET", "k0", "after"]);
     ok(&mut m, &["DEL", "k1"]);
     eventually("link up again", || link_up(replica.port));
@@ -386,11 +439,279 @@ fn after_its_master_is_killed_and_restarted_a_replica_copies_it_again_and_follow
     assert_eq!(bulk(call(&mut r, &["GET", "k0"])).as_deref(), Some("after"));
     assert_eq!(bulk(call(&mut r, &["GET", "k1"])), None);
     assert_eq!(int(call(&mut r, &["DBSIZE"])), 49);
-    // A new master process is a new history: the replica copied it in full.
+    // The restarted master served a partial resync, no full copy.
+    assert_eq!(syncs(&mut m), ("0".into(), "1".into()));
     assert_eq!(
-        info_field(&mut m, "stats", "sync_full").as_deref(),
-        Some("1")
+        info_field(&mut r, "replication", "master_replid").as_deref(),
+        Some(new_id.as_str())
     );
+}
+
+#[test]
+fn a_lagging_replica_continues_from_the_log_of_a_master_killed_and_restarted_meanwhile() {
+    let (md, rd) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let mut master = Proc::start(md.path(), &[]);
+    let mut replica = Proc::start(rd.path(), &["--replicaof", &replica_of(&master)]);
+    eventually("link up", || link_up(replica.port));
+    let mut m = master.conn();
+    for i in 0..100 {
+        ok(&mut m, &["SET", &format!("a{i}"), "1"]);
+    }
+    assert_eq!(int(call(&mut m, &["WAIT", "1", "0"])), 1);
+    let offset = info_field(&mut m, "replication", "master_repl_offset").unwrap();
+    wait_kept_offset(rd.path(), &offset);
+    replica.kill9();
+    // Writes the replica misses, then the master dies too.
+    for i in 0..100 {
+        ok(&mut m, &["SET", &format!("b{i}"), "2"]);
+    }
+    ok(&mut m, &["DEL", "a0"]);
+    ok(&mut m, &["HSET", "h", "f", "v"]);
+    master.kill9();
+    master.start_again();
+    replica.start_again();
+    eventually("link up again", || link_up(replica.port));
+    let mut m = master.conn();
+    ok(&mut m, &["SET", "c", "3"]);
+    assert_eq!(int(call(&mut m, &["WAIT", "1", "0"])), 1);
+    // The records it missed came from the restarted master's log: no full copy.
+    assert_eq!(syncs(&mut m), ("0".into(), "1".into()));
+    let mut r = replica.conn();
+    assert_eq!(int(call(&mut r, &["DBSIZE"])), 201);
+    assert_eq!(int(call(&mut m, &["DBSIZE"])), 201);
+    for i in 1..100 {
+        assert_eq!(
+            bulk(call(&mut r, &["GET", &format!("a{i}")])).as_deref(),
+            Some("1")
+        );
+    }
+    for i in 0..100 {
+        assert_eq!(
+            bulk(call(&mut r, &["GET", &format!("b{i}")])).as_deref(),
+            Some("2")
+        );
+    }
+    assert_eq!(bulk(call(&mut r, &["GET", "a0"])), None);
+    assert_eq!(
+        bulk(call(&mut r, &["HGET", "h", "f"])).as_deref(),
+        Some("v")
+    );
+    assert_eq!(bulk(call(&mut r, &["GET", "c"])).as_deref(), Some("3"));
+}
+
+#[test]
+fn a_master_shut_down_cleanly_keeps_its_replication_id_and_its_replica_continues() {
+    let (md, rd) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let mut master = Proc::start(md.path(), &[]);
+    let replica = Proc::start(rd.path(), &["--replicaof", &replica_of(&master)]);
+    eventually("link up", || link_up(replica.port));
+    let mut m = master.conn();
+    for i in 0..100 {
+        ok(&mut m, &["SET", &format!("k{i}"), "1"]);
+    }
+    assert_eq!(int(call(&mut m, &["WAIT", "1", "0"])), 1);
+    let id = info_field(&mut m, "replication", "master_replid").unwrap();
+    let offset = info_field(&mut m, "replication", "master_repl_offset").unwrap();
+    drop(m);
+    master.term();
+    master.start_again();
+    let mut m = master.conn();
+    assert_eq!(
+        info_field(&mut m, "replication", "master_replid").as_deref(),
+        Some(id.as_str())
+    );
+    assert_eq!(
+        info_field(&mut m, "replication", "master_repl_offset").as_deref(),
+        Some(offset.as_str())
+    );
+    ok(&mut m, &["SET", "after", "restart"]);
+    ok(&mut m, &["DEL", "k5"]);
+    eventually("link up again", || link_up(replica.port));
+    assert_eq!(int(call(&mut m, &["WAIT", "1", "0"])), 1);
+    assert_eq!(syncs(&mut m), ("0".into(), "1".into()));
+    let mut r = replica.conn();
+    assert_eq!(int(call(&mut r, &["DBSIZE"])), 100);
+    assert_eq!(
+        bulk(call(&mut r, &["GET", "after"])).as_deref(),
+        Some("restart")
+    );
+    assert_eq!(bulk(call(&mut r, &["GET", "k5"])), None);
+    assert_eq!(bulk(call(&mut r, &["GET", "k99"])).as_deref(), Some("1"));
+}
+
+#[test]
+fn replicas_of_a_lost_master_pointed_at_the_promoted_one_continue_without_a_full_copy() {
+    let (md, r1d, r2d) = (
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+    );
+    let mut master = Proc::start(md.path(), &[]);
+    let r1 = Proc::start(r1d.path(), &["--replicaof", &replica_of(&master)]);
+    let mut r2 = Proc::start(r2d.path(), &[]);
+    let mut c2 = r2.conn();
+    ok(
+        &mut c2,
+        &["REPLICAOF", "127.0.0.1", &master.port.to_string()],
+    );
+    eventually("both links up", || link_up(r1.port) && link_up(r2.port));
+    let mut m = master.conn();
+    let old_id = info_field(&mut m, "replication", "master_replid").unwrap();
+    for i in 0..100 {
+        ok(&mut m, &["SET", &format!("a{i}"), "1"]);
+    }
+    ok(&mut m, &["MULTI"]);
+    ok(&mut m, &["SET", "tx1", "x"]);
+    ok(&mut m, &["SET", "tx2", "y"]);
+    ok(&mut m, &["EXEC"]);
+    assert_eq!(int(call(&mut m, &["WAIT", "2", "0"])), 2);
+    let offset = info_field(&mut m, "replication", "master_repl_offset").unwrap();
+    wait_kept_offset(r2d.path(), &offset);
+    // The second replica goes away and misses the next writes; the first has them.
+    drop(c2);
+    r2.kill9();
+    for i in 0..100 {
+        ok(&mut m, &["SET", &format!("b{i}"), "2"]);
+    }
+    ok(&mut m, &["DEL", "a0"]);
+    assert_eq!(int(call(&mut m, &["WAIT", "1", "0"])), 1);
+    let last: u64 = info_field(&mut m, "replication", "master_repl_offset")
+        .unwrap()
+        .parse()
+        .unwrap();
+    master.kill9();
+    let mut c1 = r1.conn();
+    ok(&mut c1, &["REPLICAOF", "NO", "ONE"]);
+    // The promoted node continues the old master's history up to what it applied.
+    assert_eq!(
+        info_field(&mut c1, "replication", "master_replid2").as_deref(),
+        Some(old_id.as_str())
+    );
+    assert_eq!(
+        info_field(&mut c1, "replication", "second_repl_offset").as_deref(),
+        Some((last + 1).to_string().as_str())
+    );
+    ok(&mut c1, &["SET", "after-promotion", "3"]);
+    // The lagging replica comes back and is pointed at the promoted one.
+    r2.start_again();
+    let mut c2 = r2.conn();
+    ok(&mut c2, &["REPLICAOF", "127.0.0.1", &r1.port.to_string()]);
+    eventually("link up to the promoted node", || link_up(r2.port));
+    assert_eq!(int(call(&mut c1, &["WAIT", "1", "0"])), 1);
+    assert_eq!(syncs(&mut c1), ("0".into(), "1".into()));
+    assert_eq!(int(call(&mut c2, &["DBSIZE"])), 202);
+    assert_eq!(int(call(&mut c1, &["DBSIZE"])), 202);
+    for i in 1..100 {
+        assert_eq!(
+            bulk(call(&mut c2, &["GET", &format!("a{i}")])).as_deref(),
+            Some("1")
+        );
+        assert_eq!(
+            bulk(call(&mut c2, &["GET", &format!("b{i}")])).as_deref(),
+            Some("2")
+        );
+    }
+    assert_eq!(bulk(call(&mut c2, &["GET", "a0"])), None);
+    assert_eq!(bulk(call(&mut c2, &["GET", "tx2"])).as_deref(), Some("y"));
+    assert_eq!(
+        bulk(call(&mut c2, &["GET", "after-promotion"])).as_deref(),
+        Some("3")
+    );
+    // It follows the new history from now on.
+    ok(&mut c1, &["SET", "later", "4"]);
+    assert_eq!(int(call(&mut c1, &["WAIT", "1", "0"])), 1);
+    assert_eq!(bulk(call(&mut c2, &["GET", "later"])).as_deref(), Some("4"));
+}
+
+#[test]
+fn wait_counts_acknowledgements_of_the_calling_connections_own_writes() {
+    let (md, rd) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let master = Proc::start(md.path(), &[]);
+    let replica = Proc::start(rd.path(), &["--replicaof", &replica_of(&master)]);
+    eventually("link up", || link_up(replica.port));
+    let mut writer = master.conn();
+    let mut reader = master.conn();
+    ok(&mut writer, &["SET", "first", "1"]);
+    assert_eq!(int(call(&mut writer, &["WAIT", "1", "0"])), 1);
+    // The replica stops acknowledging; the writer's next write is not acknowledged.
+    replica.signal("-STOP");
+    ok(&mut writer, &["SET", "second", "2"]);
+    assert_eq!(int(call(&mut writer, &["WAIT", "1", "200"])), 0);
+    // A connection that wrote nothing waits for nothing: the replica count, at once
+    // (waiting for the master's last write would give 0 after the 60 s timeout).
+    ok(&mut reader, &["GET", "second"]);
+    assert_eq!(int(call(&mut reader, &["WAIT", "1", "60000"])), 1);
+    replica.signal("-CONT");
+    assert_eq!(int(call(&mut writer, &["WAIT", "1", "0"])), 1);
+    // Once it writes, it waits for its own write.
+    ok(&mut reader, &["SET", "third", "3"]);
+    assert_eq!(int(call(&mut reader, &["WAIT", "1", "0"])), 1);
+    assert_eq!(
+        bulk(call(&mut replica.conn(), &["GET", "third"])).as_deref(),
+        Some("3")
+    );
+}
+
+#[test]
+fn a_replica_ignores_its_own_caps_and_applies_its_masters_evictions() {
+    let (md, rd) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let master = Proc::start(md.path(), &[]);
+    let replica = Proc::start(
+        rd.path(),
+        &["--replicaof", &replica_of(&master), "--max-concepts", "10"],
+    );
+    eventually("link up", || link_up(replica.port));
+    let mut m = master.conn();
+    let mut r = replica.conn();
+    let get = |c: &mut RespConn, name: &str| match call(c, &["CONFIG", "GET", name]) {
+        Resp::Array(Some(v)) => v[1].clone(),
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(
+        get(&mut r, "replica-ignore-maxmemory"),
+        Resp::Bulk(Some(b"yes".to_vec()))
+    );
+    for i in 0..50 {
+        ok(&mut m, &["SET", &format!("k{i}"), "v"]);
+    }
+    assert_eq!(int(call(&mut m, &["WAIT", "1", "0"])), 1);
+    // Over its own cap of 10, the replica keeps everything its master has.
+    assert_eq!(int(call(&mut r, &["DBSIZE"])), 50);
+    // The master's evictions reach it as deletions: the same keys stay.
+    ok(&mut m, &["CONFIG", "SET", "max-concepts", "20"]);
+    assert_eq!(int(call(&mut m, &["DBSIZE"])), 20);
+    ok(&mut m, &["SET", "k-last", "v"]);
+    assert_eq!(int(call(&mut m, &["WAIT", "1", "0"])), 1);
+    assert_eq!(int(call(&mut r, &["DBSIZE"])), 20);
+    let keys = |c: &mut RespConn| match call(c, &["KEYS", "*"]) {
+        Resp::Array(Some(mut v)) => {
+            v.sort_by_key(|k| format!("{k:?}"));
+            v
+        }
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(keys(&mut r), keys(&mut m));
+    // Set to no, the replica enforces its own cap (as Redis does then).
+    ok(&mut r, &["CONFIG", "SET", "replica-ignore-maxmemory", "no"]);
+    assert_eq!(
+        get(&mut r, "replica-ignore-maxmemory"),
+        Resp::Bulk(Some(b"no".to_vec()))
+    );
+    assert_eq!(int(call(&mut r, &["DBSIZE"])), 10);
+    match call(
+        &mut r,
+        &["CONFIG", "SET", "replica-ignore-maxmemory", "maybe"],
+    ) {
+        Resp::Error(e) => assert!(e.contains("'yes' or 'no'"), "{e}"),
+        other => panic!("{other:?}"),
+    }
+    // A master enforces its caps whatever the setting says.
+    ok(
+        &mut m,
+        &["CONFIG", "SET", "replica-ignore-maxmemory", "yes"],
+    );
+    ok(&mut m, &["CONFIG", "SET", "max-concepts", "5"]);
+    assert_eq!(int(call(&mut m, &["DBSIZE"])), 5);
 }
 
 #[test]

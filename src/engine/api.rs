@@ -460,6 +460,18 @@ impl Engine {
         self.store.set_max_bytes(bytes);
     }
 
+    /// A replica's Redis `replica-ignore-maxmemory`: `true` makes no eviction and refuses no
+    /// write at the caps (the master's evictions arrive as deletions it applies); `false`
+    /// enforces them again, evicting by policy before returning.
+    pub fn set_evictions_paused(&self, paused: bool) {
+        self.store.set_caps_ignored(paused);
+    }
+
+    /// Whether [`Engine::set_evictions_paused`] paused evictions.
+    pub fn evictions_paused(&self) -> bool {
+        self.store.cfg.live.caps_ignored()
+    }
+
     /// The cap on entries (blob keys, hashes and vector-set elements) in force; 0 = none.
     pub fn max_entries(&self) -> u64 {
         self.store.cfg.live.max_entries()

@@ -136,6 +136,11 @@ pub struct EngineConfig {
     pub index_min_elements: usize,
     /// Cache analytics: time series per vector set and for the shard (on by default).
     pub analytics: crate::analytics::AnalyticsConfig,
+    /// Make the replication backlog ([`crate::Engine::replication_backlog`]) at open, with
+    /// room for this many bytes, holding the records the log still has after the last
+    /// snapshot: a restarted master serves its replicas' partial resyncs from them. `None`
+    /// (default): the backlog is made when a replica first asks, starting empty.
+    pub replication_backlog_at_open: Option<usize>,
     /// Test hook: WAL I/O through a fault-injecting backend (see [`crate::wal::FaultPlan`]).
     #[doc(hidden)]
     pub wal_fault: Option<crate::wal::FaultPlan>,
@@ -167,6 +172,7 @@ impl Default for EngineConfig {
             snapshot_piece_bytes: 4 << 20,
             index_min_elements: 1_000,
             analytics: crate::analytics::AnalyticsConfig::default(),
+            replication_backlog_at_open: None,
             wal_fault: None,
         }
     }

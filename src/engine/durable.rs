@@ -292,6 +292,15 @@ pub(crate) fn recover(
     // applied, more than the log's for a group (one record, many writes).
     store.reset_lsn(last.max(wal.next_lsn().saturating_sub(1)));
     store.end_recovery();
+    if let Some(limit) = config.replication_backlog_at_open {
+        // Before any append: the backlog holds the log's tail and every record after it.
+        let b = wal.backlog_seeded(limit, &replay.records);
+        tracing::info!(
+            first = b.first_lsn(),
+            next = b.next_lsn(),
+            "replication backlog made from the log's tail"
+        );
+    }
     report.replay_us = replay_started.elapsed().as_micros() as u64;
     report.open_ms = started.elapsed().as_millis() as u64;
     tracing::info!(

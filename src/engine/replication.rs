@@ -22,6 +22,10 @@ pub struct ReplicatedBatch {
     pub applied: u64,
     /// Records that changed nothing (superseded: a key of another type, an element gone).
     pub superseded: u64,
+    /// For each record, in order: the highest LSN of this engine's log written for it and the
+    /// records before it in the batch (0: none yet). A replica maps its master's offsets to
+    /// its own LSNs with it, so that once promoted it can continue its former peers.
+    pub logged: Vec<u64>,
     /// Resolves once what the records logged here is durable per this engine's sync policy.
     pub durability: Durability,
 }
@@ -71,6 +75,7 @@ impl Engine {
         let raw = self.raw_keyspaces();
         let to = Appends::new();
         let (mut applied, mut superseded) = (0, 0);
+        let mut logged = Vec::new();
         for (kind, payload) in records {
             let rec = decode(kind, payload)?;
             match raw.apply_record(&to, &rec) {
@@ -78,10 +83,12 @@ impl Engine {
                 Err(e @ (Error::WalPoisoned(_) | Error::Closed)) => return Err(e),
                 Ok(false) | Err(_) => superseded += 1,
             }
+            logged.push(to.lsn());
         }
         Ok(ReplicatedBatch {
             applied,
             superseded,
+            logged,
             durability: self.durability(to.lsn()),
         })
     }

@@ -291,6 +291,12 @@ pub struct ServerConfig {
     #[arg(long, env = "SUTRA_REPLICA_READ_ONLY", value_parser = BoolishValueParser::new(), action = ArgAction::Set, default_value = "yes")]
     pub replica_read_only: bool,
 
+    /// A replica makes no evictions of its own at --maxmemory / --max-concepts (Redis's
+    /// `replica-ignore-maxmemory`, default yes): it applies its master's, which arrive as
+    /// deletions in the log. CONFIG SET changes it.
+    #[arg(long, env = "SUTRA_REPLICA_IGNORE_MAXMEMORY", value_parser = BoolishValueParser::new(), action = ArgAction::Set, default_value = "yes")]
+    pub replica_ignore_maxmemory: bool,
+
     /// Bytes of log records a master keeps in memory for replicas that reconnect (Redis's
     /// `repl-backlog-size`); a replica further behind copies everything again.
     #[arg(long, env = "SUTRA_REPL_BACKLOG_SIZE", default_value = "64mb", value_parser = parse_bytes)]
@@ -495,6 +501,14 @@ impl ServerConfig {
             checkpoint_interval_ms: self.checkpoint_interval_seconds.saturating_mul(1000),
             checkpoint_wal_bytes: self.checkpoint_wal_bytes,
             checkpoint_on_close: true,
+            // A master that served replicas before serves their partial resyncs from the
+            // log's tail after a restart.
+            replication_backlog_at_open: (!self.in_memory
+                && self
+                    .storage_path
+                    .join(super::replication::MASTER_FILE)
+                    .exists())
+            .then(|| usize::try_from(self.repl_backlog_size).unwrap_or(usize::MAX)),
             ..EngineConfig::default()
         }
     }

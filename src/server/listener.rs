@@ -134,6 +134,8 @@ pub async fn run(
         );
         tasks.shutdown().await;
     }
+    // No client writes any more: the replication history is marked clean at the last LSN.
+    shared.repl.shutdown_cleanly(&shared.engine);
     Ok(())
 }
 

@@ -156,7 +156,7 @@ impl Shared {
                 super::cmdstats::parse_percentiles(&config.latency_tracking_info_percentiles)
                     .unwrap_or_else(|_| super::cmdstats::DEFAULT_PERCENTILES.to_vec()),
             ),
-            repl: Arc::new(super::replication::Replication::new(&config)),
+            repl: Arc::new(super::replication::Replication::new(&config, &engine)),
             slowlog: SlowLog::configured(config.slowlog_log_slower_than, config.slowlog_max_len),
             live: LiveSettings {
                 maxclients: AtomicUsize::new(config.maxclients),

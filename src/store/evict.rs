@@ -36,7 +36,10 @@ impl Store {
     /// Under `noeviction`: fails when adding `entries` / `bytes` would pass a cap.
     pub fn check_room(&self, entries: u64, bytes: u64) -> Result<()> {
         // A replayed write was accepted when it was made.
-        if self.cfg.live.policy() != EvictionPolicy::NoEviction || self.recovering() {
+        if self.cfg.live.policy() != EvictionPolicy::NoEviction
+            || self.recovering()
+            || self.cfg.live.caps_ignored()
+        {
             return Ok(());
         }
         let c = &self.counters;
@@ -61,8 +64,9 @@ impl Store {
     /// Called after a write, with no shard lock held; the evictions' deletes are appended
     /// through `to` (the caller's, so they join its group and its wait).
     pub fn enforce_caps(&self, to: &Appends) {
-        // A replay applies the evictions the log holds; it makes none of its own.
-        if self.recovering() || !self.over_caps() {
+        // A replay applies the evictions the log holds; it makes none of its own. Nor does a
+        // replica ignoring the caps: its master's evictions reach it as deletions.
+        if self.recovering() || self.cfg.live.caps_ignored() || !self.over_caps() {
             return;
         }
         let _serial = self.evict_lock.lock();

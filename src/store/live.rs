@@ -2,7 +2,7 @@
 //! default TTL. Each is one atomic, read where the old plain field was read (a relaxed load:
 //! a write racing a change sees the old or the new value, either being valid).
 
-use std::sync::atomic::{AtomicU64, AtomicU8, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering::Relaxed};
 
 use super::{EntryRef, Store, Value, NO_ELEM};
 use crate::vocab::EvictionPolicy;
@@ -14,6 +14,9 @@ pub(crate) struct Live {
     max_bytes: AtomicU64,
     policy: AtomicU8,
     default_ttl_ms: AtomicU64,
+    /// A replica that ignores the caps (Redis's `replica-ignore-maxmemory`): no eviction and
+    /// no refusal at a cap; its master's evictions reach it as deletions.
+    caps_ignored: AtomicBool,
 }
 
 fn policy_code(p: EvictionPolicy) -> u8 {
@@ -31,7 +34,13 @@ impl Live {
             max_bytes: max_bytes.into(),
             policy: policy_code(policy).into(),
             default_ttl_ms: ttl_ms.into(),
+            caps_ignored: AtomicBool::new(false),
         }
+    }
+
+    /// Whether the caps are ignored now (a replica following its master's evictions).
+    pub fn caps_ignored(&self) -> bool {
+        self.caps_ignored.load(Relaxed)
     }
 
     /// Cap on entries; 0 = none.
@@ -70,6 +79,15 @@ impl Store {
     pub fn set_max_bytes(&self, n: u64) {
         self.cfg.live.max_bytes.store(n, Relaxed);
         self.enforce_caps(&super::Appends::new());
+    }
+
+    /// Ignores the caps (`true`: no eviction, no refusal at a cap) or enforces them again
+    /// (`false`: the store is brought under them at once, evicting by policy).
+    pub fn set_caps_ignored(&self, on: bool) {
+        self.cfg.live.caps_ignored.store(on, Relaxed);
+        if !on {
+            self.enforce_caps(&super::Appends::new());
+        }
     }
 
     /// Changes the default TTL of later writes (entries written before keep theirs).

@@ -83,6 +83,41 @@ impl Backlog {
         }
     }
 
+    /// A backlog holding the newest of `records` (consecutive LSNs ending just before
+    /// `next_lsn`: the log's tail a recovery read back) that fit in about `limit` bytes, whose
+    /// next record will be `next_lsn`. A restarted master serves its replicas' partial
+    /// resyncs from it. Records that do not end at `next_lsn - 1` or leave a gap are not
+    /// kept (only the consecutive run ending there is).
+    pub(crate) fn seeded(
+        records: &[super::recovery::WalRecord],
+        next_lsn: u64,
+        limit: usize,
+    ) -> Self {
+        let limit = limit.max(1);
+        // The consecutive run ending at `next_lsn - 1`, cut to the limit from the old end.
+        let mut start = records.len();
+        let mut bytes = 0usize;
+        let mut want = next_lsn;
+        while start > 0 {
+            let r = &records[start - 1];
+            if r.lsn + 1 != want {
+                break;
+            }
+            let size = r.payload.len() + RECORD_OVERHEAD;
+            if bytes + size > limit && start < records.len() {
+                break;
+            }
+            bytes += size;
+            want = r.lsn;
+            start -= 1;
+        }
+        let b = Self::new(want, limit);
+        for r in &records[start..] {
+            b.push(r.lsn, r.kind, &r.payload);
+        }
+        b
+    }
+
     /// Adds the record the log just gave `lsn` (called under the log's state lock, in LSN
     /// order).
     pub(crate) fn push(&self, lsn: u64, kind: u8, payload: &[u8]) {
@@ -247,6 +282,31 @@ mod tests {
         b.push(20, 2, &[1; 10_000]);
         assert_eq!(b.first_lsn(), 20);
         assert_eq!(lsns(b.read_from(20, 1)), vec![20]);
+    }
+
+    #[test]
+    fn a_seeded_backlog_keeps_the_newest_consecutive_records_that_fit() {
+        use super::super::recovery::WalRecord;
+        let rec = |lsn| WalRecord {
+            lsn,
+            kind: 1,
+            payload: vec![0; 100],
+        };
+        // A gap before 7: only 7..=9 are the run ending at next - 1.
+        let records: Vec<_> = [3, 4, 7, 8, 9].into_iter().map(rec).collect();
+        let b = Backlog::seeded(&records, 10, 1 << 20);
+        assert_eq!((b.first_lsn(), b.next_lsn()), (7, 10));
+        assert_eq!(lsns(b.read_from(7, usize::MAX)), vec![7, 8, 9]);
+        // The limit keeps the newest two.
+        let b = Backlog::seeded(&records, 10, 2 * (100 + RECORD_OVERHEAD));
+        assert_eq!(lsns(b.read_from(8, usize::MAX)), vec![8, 9]);
+        assert!(!b.holds(7));
+        // Records that do not reach the next LSN: empty, starting there.
+        let b = Backlog::seeded(&records, 12, 1 << 20);
+        assert_eq!((b.first_lsn(), b.next_lsn()), (12, 12));
+        assert!(b.holds(12));
+        let b = Backlog::seeded(&[], 5, 10);
+        assert_eq!((b.first_lsn(), b.next_lsn()), (5, 5));
     }
 
     #[test]

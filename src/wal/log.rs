@@ -423,6 +423,31 @@ impl Wal {
             .clone()
     }
 
+    /// [`Wal::backlog`], made now (if it was not) holding the newest of `records` (the
+    /// tail [`Wal::open`] returned, read back from the log) that fit in about `limit_bytes`:
+    /// a restarted master serves partial resyncs from what its log still held. Call it
+    /// before the first append to keep every record; after, the records are not used (the
+    /// backlog starts at the next LSN).
+    pub fn backlog_seeded(
+        &self,
+        limit_bytes: usize,
+        records: &[WalRecord],
+    ) -> Arc<super::backlog::Backlog> {
+        if let Some(b) = self.backlog.get() {
+            return b.clone();
+        }
+        let st = self.shared.state.lock();
+        self.backlog
+            .get_or_init(|| {
+                Arc::new(super::backlog::Backlog::seeded(
+                    records,
+                    st.next_lsn,
+                    limit_bytes,
+                ))
+            })
+            .clone()
+    }
+
     /// The replication tail if [`Wal::backlog`] made one.
     pub fn backlog_if_made(&self) -> Option<Arc<super::backlog::Backlog>> {
         self.backlog.get().cloned()

@@ -22,7 +22,7 @@ const CONFIG_HELP: &[&str] = &[
     "    Print this help.",
     "(CONFIG SET changes maxmemory, maxmemory-policy, maxclients, timeout, max-concepts,",
     "default-ttl-seconds, loglevel, log, slowlog-log-slower-than, slowlog-max-len,",
-    "latency-tracking, latency-tracking-info-percentiles and",
+    "latency-tracking, latency-tracking-info-percentiles, replica-ignore-maxmemory and",
     "vset-force-single-threaded-execution; REWRITE keeps all but the last in the",
     "--config file. The others are set at start by flags, environment or --config.)",
 ];
@@ -120,6 +120,12 @@ fn config_params(ctx: &Ctx<'_>) -> Vec<(&'static str, String)> {
             yes_no(sh.cmdstats.latency_tracking.load(Relaxed)),
         ),
         ("latency-tracking-info-percentiles", percentiles.join(" ")),
+        (
+            "replica-ignore-maxmemory",
+            yes_no(sh.repl.ignore_maxmemory.load(Relaxed)),
+        ),
+        ("replica-read-only", yes_no(sh.repl.read_only.load(Relaxed))),
+        ("repl-backlog-size", sh.repl.backlog_bytes.to_string()),
     ]
 }
 
@@ -138,6 +144,7 @@ enum Change {
     LatencyTracking(bool),
     Percentiles(Vec<f64>),
     ForceSingleThreaded(bool),
+    ReplicaIgnoreMaxmemory(bool),
 }
 
 /// The parameters CONFIG SET changes ([`parse_change`] parses each one's value).
@@ -155,6 +162,7 @@ const SETTABLE: &[&str] = &[
     "latency-tracking",
     "latency-tracking-info-percentiles",
     FORCE_SINGLE_THREADED,
+    "replica-ignore-maxmemory",
 ];
 
 /// Whether CONFIG SET may change parameter `name` (lower case).
@@ -228,6 +236,7 @@ fn parse_change(name: &str, value: &[u8]) -> Result<Option<Change>, String> {
         "slowlog-max-len" => Change::SlowlogMaxLen(int(0)? as usize),
         "latency-tracking" => Change::LatencyTracking(yes_or_no(text)?),
         FORCE_SINGLE_THREADED => Change::ForceSingleThreaded(yes_or_no(text)?),
+        "replica-ignore-maxmemory" => Change::ReplicaIgnoreMaxmemory(yes_or_no(text)?),
         "latency-tracking-info-percentiles" => {
             Change::Percentiles(crate::server::cmdstats::parse_percentiles(text)?)
         }
@@ -269,6 +278,13 @@ fn apply(ctx: &Ctx<'_>, change: Change) -> Result<(), String> {
         Change::LatencyTracking(on) => sh.cmdstats.latency_tracking.store(on, Relaxed),
         Change::Percentiles(ps) => *sh.cmdstats.percentiles.write() = ps,
         Change::ForceSingleThreaded(on) => sh.vset_force_single_threaded.store(on, Relaxed),
+        Change::ReplicaIgnoreMaxmemory(on) => {
+            sh.repl.ignore_maxmemory.store(on, Relaxed);
+            // Only a replica ignores the caps; a master always enforces them.
+            if sh.repl.is_replica() {
+                sh.engine.set_evictions_paused(on);
+            }
+        }
     }
     Ok(())
 }

@@ -35,6 +35,11 @@ const REWRITABLE: &[(&str, &str, Kind)] = &[
     ("slowlog-max-len", "slowlog-max-len", Kind::Int),
     ("latency-tracking", "latency-tracking", Kind::Bool),
     (
+        "replica-ignore-maxmemory",
+        "replica-ignore-maxmemory",
+        Kind::Bool,
+    ),
+    (
         "latency-tracking-info-percentiles",
         "latency-tracking-info-percentiles",
         Kind::Text,

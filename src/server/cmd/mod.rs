@@ -68,6 +68,9 @@ pub struct Client {
     pub repl_listening_port: u16,
     /// READONLY was sent (cluster mode): reads may be served by a replica of their slot.
     pub readonly: bool,
+    /// The log's last LSN after this connection's last write (Redis's `woff`): what its
+    /// WAIT waits for replicas to acknowledge (0: no write yet, WAIT returns at once).
+    pub write_offset: u64,
 }
 
 /// What a command left for its connection to do once the replies before it are out.
@@ -322,6 +325,10 @@ fn run(
 ) {
     let start = std::time::Instant::now();
     let failed = run_untimed(shared, client, out, spec, args, w);
+    if spec.name == "exec" || spec.flags.contains(&"write") {
+        // At or past the LSN of every record this command logged (WAIT waits for it).
+        client.write_offset = client.write_offset.max(shared.engine.last_lsn());
+    }
     let nanos = u64::try_from(start.elapsed().as_nanos()).unwrap_or(u64::MAX);
     if let Some(slot) = stat_slot(spec, args) {
         shared.cmdstats.record(slot, nanos, failed);

@@ -12,7 +12,7 @@ pub fn replicaof(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     let repl = &ctx.shared.repl;
     if is(&args[1], "no") && is(&args[2], "one") {
         if repl.is_replica() {
-            repl.promote();
+            repl.promote(&ctx.shared.engine);
             tracing::info!("REPLICAOF NO ONE: this node is a master now");
         }
         ctx.out.ok();
@@ -77,7 +77,8 @@ pub fn role(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> CmdResult {
     Ok(())
 }
 
-/// `WAIT numreplicas timeout`: how many replicas acknowledged every write made so far.
+/// `WAIT numreplicas timeout`: how many replicas acknowledged every write this connection
+/// made.
 pub fn wait(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     if ctx.shared.repl.is_replica() {
         return Err(CmdError::err(
@@ -91,8 +92,9 @@ pub fn wait(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     if timeout < 0 {
         return Err(CmdError::err("timeout is negative"));
     }
-    // Every write this connection made is at or below the log's last LSN now.
-    let offset = ctx.shared.engine.last_lsn();
+    // Every write this connection made is at or below the log's last LSN after its last
+    // write (Redis's semantics: a connection that wrote nothing waits for nothing).
+    let offset = ctx.client.write_offset;
     let replicas = usize::try_from(n.max(0)).unwrap_or(usize::MAX);
     let have = ctx.shared.repl.acked_at_least(offset);
     if have >= replicas || ctx.client.multi.is_some() {

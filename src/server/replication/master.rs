@@ -1,7 +1,9 @@
 //! The master's side of one replica's connection, after its `SUTRA.PSYNC replid offset`.
 //!
-//! The reply is `+CONTINUE <replid>` when the replica's history is this master's (same
-//! replication id) and the backlog still holds the records after its offset; otherwise
+//! The reply is `+CONTINUE <replid> <offset>` when the replica's history is this master's
+//! (same replication id) or the former one it continues (`master_replid2`, up to its end)
+//! and the backlog still holds the records after its offset (translated to this master's
+//! LSNs for the former history: the offset in the reply); otherwise
 //! `+FULLRESYNC <replid> <offset>`, then the full copy as `IMG kind payload` frames, then
 //! `IMGEND offset`. From then on every record of the log as `REC lsn kind payload`, and
 //! `PING` once a second when there is nothing to send. Frames are RESP arrays of bulk
@@ -91,20 +93,23 @@ pub(crate) async fn serve(
         shared,
         link: link.clone(),
     };
+    repl.serving_replicas();
     let my_replid = repl.replid();
     let mut next;
-    if replid == my_replid && offset >= 0 && backlog.holds(offset as u64 + 1) {
+    if let Some(own) = repl.continuation(&replid, offset, &backlog) {
         repl.partial_syncs_ok.fetch_add(1, Ordering::Relaxed);
+        // The offset is this node's: the replica's own when it followed this history, the
+        // matching LSN when it followed the former one (it continues in this one).
         if stream
-            .write_all(format!("+CONTINUE {my_replid}\r\n").as_bytes())
+            .write_all(format!("+CONTINUE {my_replid} {own}\r\n").as_bytes())
             .await
             .is_err()
         {
             return;
         }
-        next = offset as u64 + 1;
-        link.ack.store(offset as u64, Ordering::SeqCst);
-        tracing::info!(replica = %client.info.addr, from = next, "partial resync");
+        next = own + 1;
+        link.ack.store(own, Ordering::SeqCst);
+        tracing::info!(replica = %client.info.addr, asked = offset, from = next, "partial resync");
     } else {
         if replid != "?" {
             repl.partial_syncs_err.fetch_add(1, Ordering::Relaxed);

@@ -11,6 +11,7 @@
 pub(crate) mod master;
 pub(crate) mod replica;
 
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU16, AtomicU64, Ordering};
 use std::sync::Arc;
 
@@ -21,6 +22,73 @@ use crate::Engine;
 /// Redis's replication id: 40 hex digits, new for each life of a master.
 pub fn new_replid() -> String {
     crate::cluster::new_node_id()
+}
+
+/// The file where a master keeps its replication history (`<data_dir>/`this), once it has
+/// served a replica: its replication id, the former one it continues, and at a clean
+/// shutdown its last LSN.
+pub const MASTER_FILE: &str = "replication-master.json";
+
+/// Map entries a replica keeps from its master's offsets to its own LSNs at most.
+const MAP_MAX: usize = 1 << 22;
+
+/// A former history this node continues (Redis's `master_replid2`): a replica that followed
+/// it up to `last` continues here, from the LSN of this node's log that matches its offset.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Former {
+    /// That history's replication id.
+    pub replid: String,
+    /// Its last offset this node has: a replica at or below it may continue.
+    pub last: u64,
+    /// `None`: that history's offsets are this node's LSNs (this master before a restart it
+    /// may have lost records in). Else `(offset there, LSN here)` pairs in increasing order,
+    /// each saying that this node's log up to that LSN holds that history up to that offset
+    /// (a promoted replica's map).
+    pub map: Option<Vec<(u64, u64)>>,
+}
+
+impl Former {
+    /// The LSN of this node's log that holds the former history up to `offset`, if known.
+    pub fn own_lsn(&self, offset: u64) -> Option<u64> {
+        if offset > self.last {
+            return None;
+        }
+        match &self.map {
+            None => Some(offset),
+            Some(m) => {
+                let i = m.partition_point(|&(o, _)| o <= offset);
+                (i > 0).then(|| m[i - 1].1)
+            }
+        }
+    }
+}
+
+/// What [`MASTER_FILE`] holds.
+#[derive(serde::Serialize, serde::Deserialize, Debug, Default)]
+struct KeptHistory {
+    replid: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    replid2: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    second_last: Option<u64>,
+    /// The last LSN at a clean shutdown; absent while the node runs (a crash leaves it so).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    clean_lsn: Option<u64>,
+}
+
+/// Writes `body` to `path` durably: a temporary file, fsynced, renamed, the directory
+/// fsynced (a crash leaves the old file or the new one).
+fn write_durably(path: &std::path::Path, body: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let tmp = path.with_extension("tmp");
+    let mut f = std::fs::File::create(&tmp)?;
+    f.write_all(body)?;
+    f.sync_all()?;
+    std::fs::rename(&tmp, path)?;
+    if let Some(dir) = path.parent() {
+        std::fs::File::open(dir)?.sync_all()?;
+    }
+    Ok(())
 }
 
 /// One replica connected to this master.
@@ -79,8 +147,23 @@ pub struct Following {
 
 /// A node's replication state (both roles).
 pub struct Replication {
-    /// This node's replication id as a master (new at start and at each promotion).
+    /// This node's replication id as a master (kept across a clean restart once it served a
+    /// replica, new at a first start and at each promotion).
     replid: Mutex<String>,
+    /// The former history this node continues (`master_replid2`).
+    former: Mutex<Option<Former>>,
+    /// A replica: `(master offset, own LSN)` pairs, each saying this node's log up to that
+    /// LSN holds its master's history up to that offset (becomes [`Former::map`] at
+    /// promotion).
+    lsn_map: Mutex<VecDeque<(u64, u64)>>,
+    /// `<data_dir>/replication-master.json`; `None` in memory.
+    master_file: Option<std::path::PathBuf>,
+    /// Whether the history is kept in `master_file` (it existed at start, or this node has
+    /// served a replica or was promoted since).
+    keeps_history: AtomicBool,
+    /// Redis's `replica-ignore-maxmemory`: a replica makes no evictions of its own (it
+    /// applies its master's, which its log holds as deletions).
+    pub ignore_maxmemory: AtomicBool,
     /// `Some`: this node is a replica of that master.
     pub following: Mutex<Option<Following>>,
     /// Generation of the newest REPLICAOF; taken by a link around each batch it applies, so
@@ -122,10 +205,53 @@ impl std::fmt::Debug for Replication {
 }
 
 impl Replication {
-    /// The state of a master with no replica yet.
-    pub fn new(config: &super::config::ServerConfig) -> Self {
-        Self {
-            replid: Mutex::new(new_replid()),
+    /// A node's state at start: a master with no replica yet, with the replication history
+    /// kept in its data directory if any. After a clean shutdown (the kept last LSN is the
+    /// engine's) it keeps its replication id; after a crash (it may have lost records its
+    /// replicas received) it takes a new one and continues the old as its former history
+    /// up to the LSN it recovered, so replicas at or below it continue, others copy again.
+    pub fn new(config: &super::config::ServerConfig, engine: &Engine) -> Self {
+        let master_file = (!config.in_memory).then(|| config.storage_path.join(MASTER_FILE));
+        let kept: Option<KeptHistory> = master_file.as_ref().and_then(|p| {
+            let text = std::fs::read_to_string(p).ok()?;
+            match serde_json::from_str(&text) {
+                Ok(k) => Some(k),
+                Err(e) => {
+                    tracing::warn!(file = %p.display(), error = %e, "replication history unreadable: a new history");
+                    None
+                }
+            }
+        });
+        let last = engine.last_lsn();
+        let (replid, former) = match &kept {
+            Some(k) if k.clean_lsn == Some(last) => {
+                let former = match (&k.replid2, k.second_last) {
+                    (Some(id), Some(l)) => Some(Former {
+                        replid: id.clone(),
+                        last: l,
+                        map: None,
+                    }),
+                    _ => None,
+                };
+                (k.replid.clone(), former)
+            }
+            Some(k) => (
+                new_replid(),
+                Some(Former {
+                    replid: k.replid.clone(),
+                    last,
+                    map: None,
+                }),
+            ),
+            None => (new_replid(), None),
+        };
+        let repl = Self {
+            replid: Mutex::new(replid),
+            former: Mutex::new(former),
+            lsn_map: Mutex::new(VecDeque::new()),
+            master_file,
+            keeps_history: AtomicBool::new(kept.is_some()),
+            ignore_maxmemory: AtomicBool::new(config.replica_ignore_maxmemory),
             following: Mutex::new(None),
             apply_gate: Mutex::new(0),
             master_replid: Mutex::new(String::new()),
@@ -142,7 +268,101 @@ impl Replication {
             partial_syncs_err: AtomicU64::new(0),
             closing: AtomicBool::new(false),
             closed: tokio::sync::Notify::new(),
+        };
+        if kept.is_some() {
+            // Running: a crash from now on leaves no clean mark.
+            repl.keep_history(None);
         }
+        repl
+    }
+
+    /// Writes the history to [`MASTER_FILE`] (with `clean_lsn` at a clean shutdown).
+    fn keep_history(&self, clean_lsn: Option<u64>) {
+        let Some(path) = &self.master_file else {
+            return;
+        };
+        let former = self.former.lock().clone();
+        // A promoted replica's map is not kept: after a restart it continues its own
+        // history only.
+        let former = former.filter(|f| f.map.is_none());
+        let kept = KeptHistory {
+            replid: self.replid(),
+            replid2: former.as_ref().map(|f| f.replid.clone()),
+            second_last: former.as_ref().map(|f| f.last),
+            clean_lsn,
+        };
+        let body = serde_json::to_vec(&kept).unwrap_or_default();
+        if let Err(e) = write_durably(path, &body) {
+            tracing::warn!(file = %path.display(), error = %e, "cannot keep the replication history");
+        }
+    }
+
+    /// A master's side, when a replica asks for the log: from now on the history is kept in
+    /// the data directory (and the backlog is made at the next start from the log's tail).
+    pub fn serving_replicas(&self) {
+        if !self.keeps_history.swap(true, Ordering::SeqCst) {
+            self.keep_history(None);
+        }
+    }
+
+    /// At a clean shutdown, once no client writes any more: marks the history clean at the
+    /// engine's last LSN, so the next start keeps the replication id.
+    pub fn shutdown_cleanly(&self, engine: &Engine) {
+        if self.keeps_history.load(Ordering::SeqCst) {
+            self.keep_history(Some(engine.last_lsn()));
+        }
+    }
+
+    /// The former history this node continues, if any.
+    pub fn former(&self) -> Option<Former> {
+        self.former.lock().clone()
+    }
+
+    /// A master's side of `SUTRA.PSYNC replid offset`: the LSN of this node's log after which
+    /// that replica continues (its offset here), when it can: its history is this node's
+    /// and the backlog holds the records after its offset, or it is the former history up to
+    /// its end and the backlog holds the records after the matching LSN.
+    pub fn continuation(
+        &self,
+        replid: &str,
+        offset: i64,
+        backlog: &crate::wal::Backlog,
+    ) -> Option<u64> {
+        let offset = u64::try_from(offset).ok()?;
+        let own = if replid == *self.replid.lock() {
+            offset
+        } else {
+            let former = self.former.lock();
+            let f = former.as_ref().filter(|f| f.replid == replid)?;
+            f.own_lsn(offset)?
+        };
+        backlog.holds(own + 1).then_some(own)
+    }
+
+    /// A replica's side: its log up to `own` holds its master's history up to `offset`.
+    pub(crate) fn map_offset(&self, offset: u64, own: u64, engine: &Engine) {
+        if own == 0 {
+            return;
+        }
+        let mut m = self.lsn_map.lock();
+        match m.back_mut() {
+            Some(last) if last.1 == own => last.0 = last.0.max(offset),
+            Some(last) if last.0 >= offset => {}
+            _ => m.push_back((offset, own)),
+        }
+        // Entries whose next LSN the backlog no longer holds serve no continuation.
+        let first = engine
+            .replication_backlog_made()
+            .map_or(0, |b| b.first_lsn());
+        while m.len() > 1 && (m[0].1 + 1 < first || m.len() > MAP_MAX) {
+            m.pop_front();
+        }
+    }
+
+    /// A replica's side: its master's offsets changed meaning (a full copy, a new master's
+    /// history): the map starts again.
+    pub(crate) fn clear_map(&self) {
+        self.lsn_map.lock().clear();
     }
 
     /// This node's replication id as a master.
@@ -169,6 +389,10 @@ impl Replication {
             *gate += 1;
             *gate
         };
+        // Kept from now on, so that once promoted this node continues its peers (an
+        // in-memory node has no log to serve them from).
+        let _ = engine.replication_backlog(self.backlog_bytes);
+        engine.set_evictions_paused(self.ignore_maxmemory.load(Ordering::SeqCst));
         let mut f = self.following.lock();
         if let Some(old) = f.take() {
             if let Some(t) = old.task {
@@ -192,10 +416,12 @@ impl Replication {
         });
     }
 
-    /// `REPLICAOF NO ONE`: stop following and become a master with a new replication id
-    /// (replicas of this node then copy it in full). Every record applied so far stays; none
-    /// of the old master's is applied after this returns.
-    pub fn promote(&self) {
+    /// `REPLICAOF NO ONE`: stop following and become a master with a new replication id,
+    /// continuing the old master's history up to the offset applied here as its former one
+    /// (`master_replid2`): the old master's other replicas pointed here continue from the
+    /// matching LSN of this node's log (others copy it in full). Every record applied so far
+    /// stays; none of the old master's is applied after this returns. Evictions resume.
+    pub fn promote(&self, engine: &Engine) {
         {
             let mut gate = self.apply_gate.lock();
             *gate += 1;
@@ -204,11 +430,21 @@ impl Replication {
         if let Some(t) = old.and_then(|o| o.task) {
             t.abort();
         }
+        let master = std::mem::take(&mut *self.master_replid.lock());
+        let map: Vec<(u64, u64)> = self.lsn_map.lock().drain(..).collect();
+        let last = self.offset.load(Ordering::SeqCst);
+        *self.former.lock() = (!master.is_empty() && !map.is_empty()).then_some(Former {
+            replid: master,
+            last,
+            map: Some(map),
+        });
         *self.replid.lock() = new_replid();
-        self.master_replid.lock().clear();
+        engine.set_evictions_paused(false);
         if let Some(path) = &self.state_file {
             let _ = std::fs::remove_file(path);
         }
+        self.keeps_history.store(true, Ordering::SeqCst);
+        self.keep_history(None);
     }
 
     /// Cluster mode: follows the master of the shard `topo` lists this node (`my_id`) as a
@@ -236,7 +472,7 @@ impl Replication {
             None => {
                 if topo.shard_of(my_id).is_some() && self.is_replica() {
                     tracing::info!("cluster: this node is its shard's master now");
-                    self.promote();
+                    self.promote(engine);
                 }
             }
         }
@@ -405,11 +641,15 @@ impl Replication {
             }
             _ => (0, self.backlog_bytes, 0, 0),
         };
+        let (replid2, second) = match self.former() {
+            Some(f) if !self.is_replica() => (f.replid, (f.last + 1) as i64),
+            _ => ("0".repeat(40), -1),
+        };
         let _ = write!(
             t,
             "master_failover_state:no-failover\r\nmaster_replid:{replid}\r\n\
-             master_replid2:0000000000000000000000000000000000000000\r\n\
-             master_repl_offset:{master_offset}\r\nsecond_repl_offset:-1\r\n\
+             master_replid2:{replid2}\r\n\
+             master_repl_offset:{master_offset}\r\nsecond_repl_offset:{second}\r\n\
              repl_backlog_active:{active}\r\nrepl_backlog_size:{size}\r\n\
              repl_backlog_first_byte_offset:{first}\r\nrepl_backlog_histlen:{histlen}\r\n"
         );

@@ -112,14 +112,16 @@ async fn command(
 }
 
 /// Applies `records` (kind, payload) under the apply gate of `generation`, waits until they
-/// are durable here. `Ok(false)`: REPLICAOF changed meanwhile, nothing was applied.
+/// are durable here. `Ok(None)`: REPLICAOF changed meanwhile, nothing was applied; else
+/// for each record the LSN of this node's log that holds it ([`crate::ReplicatedBatch`]'s
+/// `logged`).
 async fn apply(
     repl: &Arc<Replication>,
     engine: &Arc<Engine>,
     generation: u64,
     records: Vec<(u8, Bytes)>,
     reset_first: bool,
-) -> Result<bool, String> {
+) -> Result<Option<Vec<u64>>, String> {
     let (repl2, engine2) = (repl.clone(), engine.clone());
     let durability = tokio::task::spawn_blocking(move || {
         let gate = repl2.apply_gate.lock();
@@ -132,20 +134,21 @@ async fn apply(
         }
         let batch = engine2.apply_replicated(records.iter().map(|(k, p)| (*k, &p[..])))?;
         drop(gate);
-        Ok::<_, crate::Error>(Some(match wait {
+        let durability = match wait {
             Some(w) => w.join(batch.durability),
             None => batch.durability,
-        }))
+        };
+        Ok::<_, crate::Error>(Some((durability, batch.logged)))
     })
     .await
     .map_err(|e| e.to_string())?
     .map_err(|e| format!("applying the master's records failed: {e}"))?;
     match durability {
-        None => Ok(false),
-        Some(d) => {
+        None => Ok(None),
+        Some((d, logged)) => {
             d.await
                 .map_err(|e| format!("this replica's log failed: {e}"))?;
-            Ok(true)
+            Ok(Some(logged))
         }
     }
 }
@@ -203,10 +206,21 @@ async fn session(
     let mut applied: u64;
     let master_replid: String;
     match words.as_slice() {
-        ["CONTINUE", id] => {
+        ["CONTINUE", id, rest @ ..] => {
             master_replid = id.to_string();
-            applied = offset.parse().unwrap_or(0);
-            tracing::info!(master = %format!("{host}:{port}"), offset = applied, "continuing from the offset");
+            let asked: u64 = offset.parse().unwrap_or(0);
+            // The master's offset for it: another when it continues this history as its
+            // former one (a promoted replica, a master restarted after a crash).
+            applied = match rest {
+                [] => asked,
+                [own] => parse_u64(own.as_bytes()).ok_or("bad CONTINUE offset")?,
+                _ => return Err(format!("unexpected reply to SUTRA.PSYNC: {line}")),
+            };
+            if *id != replid || applied != asked {
+                repl.clear_map();
+                repl.save_position(&master_replid, applied);
+            }
+            tracing::info!(master = %format!("{host}:{port}"), asked, offset = applied, "continuing from the offset");
         }
         ["FULLRESYNC", id, base] => {
             let base = parse_u64(base.as_bytes()).ok_or("bad FULLRESYNC offset")?;
@@ -231,7 +245,8 @@ async fn session(
                     batch.push((kind, f[2].clone()));
                 }
                 if end || batch.len() >= BATCH_RECORDS || (buf.is_empty() && !batch.is_empty()) {
-                    if !apply(repl, engine, generation, std::mem::take(&mut batch), first).await? {
+                    let b = std::mem::take(&mut batch);
+                    if apply(repl, engine, generation, b, first).await?.is_none() {
                         return Ok(());
                     }
                     first = false;
@@ -240,15 +255,23 @@ async fn session(
                     break;
                 }
             }
-            if first && !apply(repl, engine, generation, Vec::new(), true).await? {
+            if first
+                && apply(repl, engine, generation, Vec::new(), true)
+                    .await?
+                    .is_none()
+            {
                 return Ok(());
             }
             applied = base;
+            repl.clear_map();
             repl.save_position(&master_replid, applied);
         }
         _ => return Err(format!("unexpected reply to SUTRA.PSYNC: {line}")),
     }
     *repl.master_replid.lock() = master_replid.clone();
+    // Everything applied so far is in this node's log up to its last LSN (records applied
+    // again after a restart are logged again, after it).
+    repl.map_offset(applied, engine.last_lsn(), engine);
     repl.offset.store(applied, Ordering::SeqCst);
     repl.set_state(generation, LinkState::Connected, since(started));
     let ack = |n: u64| {
@@ -264,6 +287,7 @@ async fn session(
     let mut saved = applied;
     loop {
         let mut batch: Vec<(u8, Bytes)> = Vec::new();
+        let mut lsns: Vec<u64> = Vec::new();
         let mut last = applied;
         loop {
             let f = next_frame(&mut stream, &mut buf).await?;
@@ -279,6 +303,7 @@ async fn session(
                     return Err(format!("the master skipped from LSN {last} to {lsn}"));
                 }
                 last = lsn;
+                lsns.push(lsn);
                 batch.push((kind, f[3].clone()));
             } else if !f[0].eq_ignore_ascii_case(b"PING") {
                 return Err(format!(
@@ -293,8 +318,11 @@ async fn session(
             }
         }
         if !batch.is_empty() {
-            if !apply(repl, engine, generation, batch, false).await? {
+            let Some(logged) = apply(repl, engine, generation, batch, false).await? else {
                 return Ok(());
+            };
+            for (&m, &own) in lsns.iter().zip(&logged) {
+                repl.map_offset(m, own, engine);
             }
             applied = last;
             repl.offset.store(applied, Ordering::SeqCst);
