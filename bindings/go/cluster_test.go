@@ -265,9 +265,6 @@ func TestClientsWithAnotherNumberOfPartsAreRefusedSayingWhich(t *testing.T) {
 			t.Fatalf("%+v: %v", opts, err)
 		}
 	}
-	if _, err := NewMultiTier(MultiTierOptions{Client: ClientOptions{StartupNodes: nodes}}); !errors.Is(err, ErrBadInput) {
-		t.Fatalf("a multi-tier cache tracking one shard of a cluster: %v", err)
-	}
 }
 
 func TestMultiTierRunsOnAClusterWithItsL1(t *testing.T) {
@@ -409,5 +406,74 @@ func TestPrefetchOnAClusterAsksTheNodeOfTheModelsSet(t *testing.T) {
 	p := m.Stats().Prefetch
 	if p.Errors != 0 || p.Offered == 0 || p.Entries == 0 {
 		t.Fatalf("prefetch on a cluster: %+v", p)
+	}
+}
+
+func TestMultiTierL1sOnAClusterAreInvalidatedByAWriteOnAnyNode(t *testing.T) {
+	ctx := testCtx(t)
+	nodes := sutraCluster(t)
+	opts := MultiTierOptions{L1MaxSize: 100, Client: ClientOptions{StartupNodes: nodes, Parts: 3, Strict: true}}
+	a := newTestMultiTier(t, opts)
+	b := newTestMultiTier(t, opts)
+	eventually(t, "both L1s coherent", func() bool { return a.Stats().L1.Coherent && b.Stats().L1.Coherent })
+	// One invalidation connection per master.
+	got := a.nodes.nodes()
+	sort.Strings(got)
+	want := slices.Clone(nodes)
+	sort.Strings(want)
+	if !slices.Equal(got, want) {
+		t.Fatalf("tracked %v, masters %v", got, want)
+	}
+	texts := make([]string, 12)
+	owners := map[string]bool{}
+	for i := range texts {
+		texts[i] = "coherent " + strconv.Itoa(i)
+		if err := b.Set(ctx, texts[i], []float32{float32(i), 1}, "m", 0); err != nil {
+			t.Fatal(err)
+		}
+		set, err := a.Client().entryKey("m", ElementName(texts[i]))
+		if err != nil {
+			t.Fatal(err)
+		}
+		owners[ownerOf(t, ctx, nodes, set)] = true
+	}
+	if len(owners) != 3 {
+		t.Fatalf("the entries span %d nodes, not 3", len(owners))
+	}
+	// A caches every entry in its L1.
+	for i, text := range texts {
+		eventually(t, text+" in A's L1", func() bool {
+			v, found, err := a.Get(ctx, text, "m")
+			_, _, in := a.l1Get(a.l1Key(text, "m"))
+			return err == nil && found && slices.Equal(v, []float32{float32(i), 1}) && in
+		})
+	}
+	hits := a.Stats().L1.Hits
+	if v, _, _ := a.Get(ctx, texts[0], "m"); !slices.Equal(v, []float32{0, 1}) || a.Stats().L1.Hits != hits+1 {
+		t.Fatalf("not an L1 hit: %v", v)
+	}
+	// B writes new values through the cluster: A sees every one.
+	for i, text := range texts {
+		if err := b.Set(ctx, text, []float32{float32(i), 2}, "m", 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i, text := range texts {
+		eventually(t, "A sees B's write of "+text, func() bool {
+			v, found, err := a.Get(ctx, text, "m")
+			return err == nil && found && slices.Equal(v, []float32{float32(i), 2})
+		})
+	}
+	// A plain cluster client's deletion of a part drops its entries from A's L1.
+	set, _ := a.Client().entryKey("m", ElementName(texts[0]))
+	if err := b.Client().Cluster().Del(ctx, set).Err(); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "A misses the deleted part's entry", func() bool {
+		_, found, err := a.Get(ctx, texts[0], "m")
+		return err == nil && !found
+	})
+	if s := a.Stats().L1; !s.Coherent || s.TrackingMessages == 0 || s.Tracking != TrackingConnected {
+		t.Fatalf("stats: %+v", s)
 	}
 }

@@ -30,7 +30,9 @@ type MultiTierOptions struct {
 	// eviction, or when this process sets or invalidates it, so another process's change is
 	// not seen until then. By default a dedicated connection subscribes to the shard's
 	// invalidations (CLIENT TRACKING on BCAST PREFIX <namespace>, RESP3) and the L1 is only
-	// used while that connection is up.
+	// used while that connection is up. On a cluster (Client.StartupNodes) there is one
+	// such connection per master (read from CLUSTER SLOTS, again every second), and the L1
+	// is used only while all of them are up.
 	NoTracking bool
 	// Prefetch, when > 0, turns semantic prefetch on: after an L2 hit, that many entries
 	// the shard offers (ANALYTICS NEXT) are brought into L1 in the background; unused
@@ -51,7 +53,9 @@ type MultiTier struct {
 	l1Hits   atomic.Uint64
 	lookups  atomic.Uint64
 	flights  singleflight.Group
-	coherent *tracker // nil with NoTracking
+	coherent *tracker // nil with NoTracking or on a cluster
+	// nodes: on a cluster with tracking, one tracker per master (else nil).
+	nodes *clusterTracking
 	// mu orders L1 writes against invalidations: a promotion or write checks, under mu,
 	// that no invalidation of its entry arrived since it read or wrote L2.
 	mu      sync.Mutex
@@ -80,9 +84,6 @@ func NewMultiTier(opts MultiTierOptions) (*MultiTier, error) {
 	if opts.L1MaxSize == 0 {
 		opts.L1MaxSize = DefaultL1MaxSize
 	}
-	if len(opts.Client.StartupNodes) > 0 && !opts.NoTracking {
-		return nil, badInput("tracking keeps the L1 coherent through one shard's CLIENT TRACKING; with Client.StartupNodes (a cluster) set NoTracking (the L1 then drops entries by TTL and LRU only)")
-	}
 	l2, err := NewClient(opts.Client)
 	if err != nil {
 		return nil, err
@@ -106,7 +107,11 @@ func NewMultiTier(opts MultiTierOptions) (*MultiTier, error) {
 		m.startPrefetch(opts.Prefetch, q)
 	}
 	if !opts.NoTracking {
-		m.coherent = startTracker(l2, m.invalidate)
+		if l2.cluster != nil {
+			m.nodes = startClusterTracking(l2, m.invalidate)
+		} else {
+			m.coherent = startTracker(l2, m.invalidate)
+		}
 	}
 	return m, nil
 }
@@ -168,6 +173,9 @@ func (m *MultiTier) Close() error {
 	if m.coherent != nil {
 		m.coherent.stop()
 	}
+	if m.nodes != nil {
+		m.nodes.stop()
+	}
 	err := m.l2.Close()
 	if e := m.l1.Close(); err == nil {
 		err = e
@@ -178,7 +186,16 @@ func (m *MultiTier) Close() error {
 // l1Key is an entry's L1 key: the name the shard's invalidations carry, set + "\x00" +
 // element.
 func (m *MultiTier) l1Key(text, model string) string {
-	return m.l2.SetKey(model) + "\x00" + ElementName(text)
+	return m.l1KeyOf(model, ElementName(text))
+}
+
+// l1KeyOf is the L1 key of element of model: the name the shard's invalidations give it,
+// `<set key>\x00<element>` with the set key of its part on a split model.
+func (m *MultiTier) l1KeyOf(model, element string) string {
+	if set, err := m.l2.entryKey(model, element); err == nil {
+		return set + "\x00" + element
+	}
+	return m.l2.SetKey(model) + "\x00" + element
 }
 
 // l1Value is cached_at (float64 unix seconds, little-endian) followed by the f32 bytes.
@@ -223,6 +240,9 @@ func (m *MultiTier) l1Get(key string) (float64, []float32, bool) {
 // usable says whether the L1 may be read and written: always without tracking or against a
 // shard that refused it, otherwise only while the invalidation connection is subscribed.
 func (m *MultiTier) usable() bool {
+	if m.nodes != nil {
+		return m.nodes.healthy() || m.nodes.unsupported()
+	}
 	return m.coherent == nil || m.coherent.healthy.Load() || m.coherent.unsupported.Load()
 }
 
@@ -417,7 +437,7 @@ func (m *MultiTier) SemanticInvalidate(ctx context.Context, q Query, threshold f
 	removed, err := m.l2.SemanticInvalidate(ctx, q, threshold, model, opts...)
 	names := make([]string, len(removed))
 	for i, r := range removed {
-		names[i] = m.l2.SetKey(r.Model) + "\x00" + r.Element
+		names[i] = m.l1KeyOf(r.Model, r.Element)
 	}
 	m.invalidate(names, false)
 	return removed, err
@@ -478,6 +498,10 @@ func (m *MultiTier) Stats() MultiTierStats {
 	if t := m.coherent; t != nil {
 		s.L1.Tracking, s.L1.Coherent = t.state(), t.healthy.Load()
 		s.L1.TrackingMessages, s.L1.TrackingReconnects = t.messages.Load(), t.reconnects.Load()
+	}
+	if ct := m.nodes; ct != nil {
+		s.L1.Tracking, s.L1.Coherent = ct.state(), ct.healthy()
+		s.L1.TrackingMessages, s.L1.TrackingReconnects = ct.counts()
 	}
 	if n := m.lookups.Load(); n > 0 {
 		s.TotalHitRate = float64(s.L1.Hits+l2.Hits) / float64(n)

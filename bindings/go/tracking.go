@@ -112,7 +112,12 @@ func (t *tracker) failWaiters(err error) {
 // startTracker subscribes to the invalidations of c's namespace; the first connection is
 // tried before it returns, later ones in the background until stop.
 func startTracker(c *Client, onInv func(names []string, all bool)) *tracker {
-	t := &tracker{opts: c.single.Options(), ns: c.ns, timeout: c.timeout, log: c.log, onInv: onInv,
+	return startTrackerAt(c, c.single.Options(), onInv)
+}
+
+// startTrackerAt is startTracker on the node opts names (one master of a cluster).
+func startTrackerAt(c *Client, opts *redis.Options, onInv func(names []string, all bool)) *tracker {
+	t := &tracker{opts: opts, ns: c.ns, timeout: c.timeout, log: c.log, onInv: onInv,
 		done: make(chan struct{})}
 	conn, rd, err := t.connect()
 	if t.refused(err) {
@@ -453,4 +458,173 @@ func readRESP(r *bufio.Reader) (v any, push bool, err error) {
 		return items, typ == '>', nil
 	}
 	return nil, false, fmt.Errorf("RESP: unknown type %q", typ)
+}
+
+// trackRefreshEvery is how often a cluster's masters are read again (CLUSTER SLOTS).
+const trackRefreshEvery = time.Second
+
+// clusterTracking keeps the L1 coherent on a cluster: one tracker (invalidation connection)
+// per master, since each node reports only the writes it serves. The masters are read from
+// CLUSTER SLOTS before the constructor returns and every trackRefreshEvery: a new master
+// gets its tracker (the L1 is emptied and bypassed until it is subscribed), one that left
+// loses it. The L1 is usable only while every tracker is subscribed (or a node refused
+// CLIENT TRACKING: then, as against such a shard, by TTL and LRU only).
+type clusterTracking struct {
+	c       *Client
+	onInv   func(names []string, all bool)
+	mu      sync.Mutex
+	byAddr  map[string]*tracker
+	known   atomic.Bool  // the masters were read once
+	pending atomic.Int32 // trackers being added
+	done    chan struct{}
+	wg      sync.WaitGroup
+}
+
+func startClusterTracking(c *Client, onInv func(names []string, all bool)) *clusterTracking {
+	ct := &clusterTracking{c: c, onInv: onInv, byAddr: map[string]*tracker{}, done: make(chan struct{})}
+	ct.refresh()
+	ct.wg.Add(1)
+	go func() {
+		defer ct.wg.Done()
+		tick := time.NewTicker(trackRefreshEvery)
+		defer tick.Stop()
+		for {
+			select {
+			case <-ct.done:
+				return
+			case <-tick.C:
+				ct.refresh()
+			}
+		}
+	}()
+	return ct
+}
+
+// masters are the addresses of the nodes serving slots now.
+func (ct *clusterTracking) masters() (map[string]bool, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), ct.c.timeout)
+	defer cancel()
+	slots, err := ct.c.cluster.ClusterSlots(ctx).Result()
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]bool{}
+	for _, s := range slots {
+		if len(s.Nodes) > 0 {
+			out[s.Nodes[0].Addr] = true
+		}
+	}
+	return out, nil
+}
+
+// refresh starts a tracker for each new master and stops those of nodes that left; an
+// unreachable cluster changes nothing (the trackers say whether their nodes are up).
+func (ct *clusterTracking) refresh() {
+	addrs, err := ct.masters()
+	if err != nil || len(addrs) == 0 {
+		return
+	}
+	ct.mu.Lock()
+	var added []string
+	var removed []*tracker
+	for a := range addrs {
+		if ct.byAddr[a] == nil {
+			added = append(added, a)
+		}
+	}
+	for a, t := range ct.byAddr {
+		if !addrs[a] {
+			removed = append(removed, t)
+			delete(ct.byAddr, a)
+		}
+	}
+	ct.pending.Add(int32(len(added)))
+	ct.mu.Unlock()
+	if len(added) > 0 || len(removed) > 0 {
+		ct.onInv(nil, true) // writes on a new master were not seen
+	}
+	for _, t := range removed {
+		t.stop()
+	}
+	base := ct.c.cluster.Options()
+	for _, a := range added {
+		t := startTrackerAt(ct.c, &redis.Options{Addr: a, Username: base.Username,
+			Password: base.Password, TLSConfig: base.TLSConfig}, ct.onInv)
+		ct.mu.Lock()
+		select {
+		case <-ct.done:
+			ct.mu.Unlock()
+			t.stop()
+		default:
+			ct.byAddr[a] = t
+			ct.mu.Unlock()
+		}
+		ct.pending.Add(-1)
+	}
+	ct.known.Store(true)
+}
+
+// each runs f on every tracker.
+func (ct *clusterTracking) each(f func(t *tracker)) {
+	ct.mu.Lock()
+	defer ct.mu.Unlock()
+	for _, t := range ct.byAddr {
+		f(t)
+	}
+}
+
+// unsupported says whether a node refused CLIENT TRACKING.
+func (ct *clusterTracking) unsupported() bool {
+	refused := false
+	ct.each(func(t *tracker) { refused = refused || t.unsupported.Load() })
+	return refused
+}
+
+// healthy says whether every master's tracker is subscribed now.
+func (ct *clusterTracking) healthy() bool {
+	if !ct.known.Load() || ct.pending.Load() > 0 {
+		return false
+	}
+	all, n := true, 0
+	ct.each(func(t *tracker) { all = all && t.healthy.Load(); n++ })
+	return all && n > 0
+}
+
+func (ct *clusterTracking) state() string {
+	switch {
+	case ct.unsupported():
+		return TrackingUnsupported
+	case ct.healthy():
+		return TrackingConnected
+	default:
+		return TrackingConnecting
+	}
+}
+
+func (ct *clusterTracking) counts() (messages, reconnects uint64) {
+	ct.each(func(t *tracker) { messages += t.messages.Load(); reconnects += t.reconnects.Load() })
+	return
+}
+
+// nodes are the addresses of the masters tracked now.
+func (ct *clusterTracking) nodes() []string {
+	var out []string
+	ct.mu.Lock()
+	for a := range ct.byAddr {
+		out = append(out, a)
+	}
+	ct.mu.Unlock()
+	return out
+}
+
+func (ct *clusterTracking) stop() {
+	close(ct.done)
+	ct.wg.Wait()
+	ct.mu.Lock()
+	ts := ct.byAddr
+	ct.byAddr = map[string]*tracker{}
+	ct.mu.Unlock()
+	for _, t := range ts {
+		t.stop()
+	}
 }

@@ -115,7 +115,7 @@ func (m *MultiTier) Warmup(ctx context.Context, model string, opts WarmupOptions
 	hot = hot[:min(len(hot), count)]
 	entries := make([]l2Entry, len(hot))
 	for i, c := range hot {
-		entries[i] = l2Entry{set: c.set, name: c.name, l1: m.l2.SetKey(model) + "\x00" + c.name}
+		entries[i] = l2Entry{set: c.set, name: c.name, l1: c.set + "\x00" + c.name}
 	}
 	n, err := m.load(ctx, entries, opts.BatchSize)
 	if err != nil {
@@ -150,7 +150,8 @@ func (m *MultiTier) WarmupConcept(ctx context.Context, concept, model string, ne
 		name = ElementName(concept)
 	}
 	set := keys[PartOf(name, len(keys))]
-	l1 := func(n string) string { return m.l2.SetKey(model) + "\x00" + n }
+	// The L1 key is the name the shard's invalidations give the entry (its part's set).
+	l1 := func(n string) string { return set + "\x00" + n }
 	entries := []l2Entry{{set: set, name: name, l1: l1(name)}}
 	switch {
 	case neighbours > 0 && len(keys) == 1:
@@ -199,7 +200,7 @@ func (m *MultiTier) WarmupConcept(ctx context.Context, concept, model string, ne
 				return all[a].name < all[b].name
 			})
 			for _, nb := range all[:min(len(all), neighbours)] {
-				entries = append(entries, l2Entry{set: nb.set, name: nb.name, l1: l1(nb.name)})
+				entries = append(entries, l2Entry{set: nb.set, name: nb.name, l1: nb.set + "\x00" + nb.name})
 			}
 		}
 	}

@@ -11,6 +11,12 @@ every change to it would reach this process. A value read from L2 is not kept in
 invalidation of that entry arrived while the read was in flight (the classic client-side
 caching race). Against a server without CLIENT TRACKING (or with `tracking=False`) the L1
 behaves as the seed's: entries leave it by LRU or TTL only.
+
+On a cluster (`startup_nodes`) there is one such connection per master node (each node
+reports the writes it serves), found with CLUSTER SLOTS and looked up again every second: a
+master that appears gets its connection (the L1 is emptied and bypassed until it is up), one
+that leaves loses it. The L1 is used only while every one of them is up; one going down
+empties it, as the single connection's loss does.
 """
 
 from __future__ import annotations
@@ -21,7 +27,7 @@ import queue
 import threading
 import time
 from collections import OrderedDict
-from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple, Union
+from typing import Any, Callable, Dict, List, Mapping, Optional, Set, Tuple, Union
 
 import redis
 
@@ -35,7 +41,9 @@ from .parts import part_of
 logger = logging.getLogger("sutra_cache.multitier")
 
 L1Key = Tuple[bytes, bytes]
+Node = Tuple[str, int]
 TRACKING_CLIENT_NAME = "sutra-cache-l1-tracking"  # CLIENT LIST shows the tracking connection
+TOPOLOGY_REFRESH_SECONDS = 1.0  # how often a cluster's masters are looked up again
 
 
 class _L1:
@@ -154,9 +162,11 @@ class _Tracker(threading.Thread):
     """The tracking connection: RESP3, CLIENT TRACKING ON BCAST PREFIX <namespace>."""
 
     def __init__(self, l1: _L1, connect: Callable[[], redis.Connection], prefix: bytes,
-                 ping_interval: float = 5.0) -> None:
+                 ping_interval: float = 5.0, group: Optional["_Coherence"] = None) -> None:
         super().__init__(name="sutra-cache-l1-tracking", daemon=True)
         self.l1 = l1
+        # The connections the L1's coherence needs (this one alone without a group).
+        self.group = group if group is not None else _Coherence(l1, [self])
         self.connect = connect
         self.prefix = prefix
         self.ping_interval = ping_interval
@@ -166,7 +176,6 @@ class _Tracker(threading.Thread):
         self.messages = 0
         self.reconnects = 0
         self.last_error: Optional[str] = None
-        self._epoch = 0
 
     def _on_invalidate(self, response: list) -> None:
         self.messages += 1
@@ -198,10 +207,9 @@ class _Tracker(threading.Thread):
                 reply = conn.read_response()
                 if isinstance(reply, redis.exceptions.ResponseError):
                     raise reply
-                self._epoch += 1
-                self.l1.flush(self._epoch)  # changes while disconnected were not seen
                 self.supported = True
                 self.connected.set()
+                self.group.up(self)  # changes while disconnected were not seen: L1 emptied
                 backoff = 0.05
                 self._serve(conn)
             except redis.exceptions.ResponseError as e:
@@ -211,12 +219,12 @@ class _Tracker(threading.Thread):
                 logger.warning("sutra-cache: the shard refused CLIENT TRACKING (%s); the L1 is "
                                "not invalidated by other processes, entries leave it by LRU or "
                                "TTL only", e)
-                self.l1.flush(-1)
                 self.connected.set()
+                self.group.unsupported(self)
                 return
             except Exception as e:  # connection lost or refused: flush, retry
                 self.last_error = str(e)
-                self.l1.flush(None)
+                self.group.down(self)
                 if self.connected.is_set():
                     logger.warning("sutra-cache: L1 tracking connection lost (%s); L1 flushed, "
                                    "reconnecting", e)
@@ -230,7 +238,7 @@ class _Tracker(threading.Thread):
                         conn.disconnect()
                     except Exception:
                         pass
-        self.l1.flush(None)
+        self.group.down(self)
 
     def _serve(self, conn: redis.Connection) -> None:
         idle_since = time.monotonic()
@@ -252,6 +260,158 @@ class _Tracker(threading.Thread):
 
     def stop(self) -> None:
         self.stopping.set()
+
+
+class _Coherence:
+    """The L1's coherence over one tracking connection per node: one for a shard, one per
+    master of a cluster (`discover` lists them; looked up again every
+    TOPOLOGY_REFRESH_SECONDS). The L1 takes entries (its epoch is an int) only while every
+    connection is up; each (re)connection empties it under a new epoch, each loss empties it
+    and bypasses it. A node that refuses CLIENT TRACKING makes the L1 TTL-only (epoch -1)."""
+
+    def __init__(self, l1: _L1, trackers: Optional[List[_Tracker]] = None,
+                 connect_to: Optional[Callable[[Node], redis.Connection]] = None,
+                 prefix: bytes = b"", ping_interval: float = 5.0,
+                 discover: Optional[Callable[[], Set[Node]]] = None) -> None:
+        self.l1 = l1
+        self.lock = threading.Lock()
+        self.trackers: Dict[Any, _Tracker] = {None: t for t in trackers or []}
+        self.up_now: set = set()
+        self.epoch = 0
+        self.connected = threading.Event()
+        self.supported: Optional[bool] = None
+        self.stopping = threading.Event()
+        self.connect_to = connect_to
+        self.prefix = prefix
+        self.ping_interval = ping_interval
+        self.discover = discover
+        self.refresher: Optional[threading.Thread] = None
+        self.last_error: Optional[str] = None
+        self.topology_changes = 0
+
+    # ---- the trackers' reports ----
+
+    def up(self, t: _Tracker) -> None:
+        with self.lock:
+            if t in self.trackers.values():
+                self.up_now.add(t)
+            self._settle()
+
+    def down(self, t: _Tracker) -> None:
+        with self.lock:
+            if t not in self.trackers.values():
+                return  # a tracker of a node that left: its loss changes nothing
+            self.up_now.discard(t)
+            self._settle()
+
+    def unsupported(self, t: _Tracker) -> None:
+        with self.lock:
+            self.supported = False
+            self.l1.flush(-1)
+            self.connected.set()
+
+    def _settle(self) -> None:
+        """Under the lock: a new epoch (the L1 emptied) when every connection is up, else the
+        L1 emptied and bypassed."""
+        if self.supported is False:
+            return
+        if self.trackers and all(t in self.up_now for t in self.trackers.values()):
+            self.epoch += 1
+            self.supported = True
+            self.l1.flush(self.epoch)
+            self.connected.set()
+        else:
+            self.connected.clear()
+            self.l1.flush(None)
+
+    # ---- a cluster's nodes ----
+
+    def _change(self, added: Set[Node], removed: Set[Node]) -> None:
+        """Registers the trackers of the `added` nodes and drops those of the `removed` ones
+        at once (the L1 is coherent again only once all of them are up), then starts and
+        stops them."""
+        assert self.connect_to is not None
+        connect_to = self.connect_to
+        new = {n: _Tracker(self.l1, (lambda n=n: connect_to(n)), self.prefix,
+                           self.ping_interval, group=self) for n in sorted(added)}
+        with self.lock:
+            if self.stopping.is_set():
+                return
+            gone = [self.trackers.pop(n) for n in removed]
+            for t in gone:
+                self.up_now.discard(t)
+            self.trackers.update(new)
+            self._settle()
+        for t in gone:
+            t.stop()
+        for t in new.values():
+            t.start()
+
+    def _refresh(self) -> None:
+        assert self.discover is not None
+        while not self.stopping.is_set():
+            try:
+                nodes = self.discover()
+            except Exception as e:  # the cluster unreachable now: keep the connections
+                self.last_error = str(e)
+                nodes = set()
+            if nodes and self.supported is not False and not self.stopping.is_set():
+                known = set(self.trackers)
+                if nodes != known:
+                    self.topology_changes += 1
+                    self._change(nodes - known, known - nodes)
+            self.stopping.wait(TOPOLOGY_REFRESH_SECONDS)
+
+    # ---- what MultiTierSutraCache uses ----
+
+    @property
+    def messages(self) -> int:
+        return sum(t.messages for t in list(self.trackers.values()))
+
+    @property
+    def reconnects(self) -> int:
+        return sum(t.reconnects for t in list(self.trackers.values()))
+
+    def nodes(self) -> List[Any]:
+        return list(self.trackers)
+
+    def start(self) -> None:
+        if self.discover is None:
+            for t in list(self.trackers.values()):
+                t.start()
+            return
+        self.refresher = threading.Thread(target=self._refresh, daemon=True,
+                                          name="sutra-cache-l1-topology")
+        self.refresher.start()
+
+    def stop(self) -> None:
+        with self.lock:
+            self.stopping.set()
+            trackers = list(self.trackers.values())
+        for t in trackers:
+            t.stop()
+
+    def join(self, timeout: Optional[float] = None) -> None:
+        if self.refresher is not None:
+            self.refresher.join(timeout)
+        for t in list(self.trackers.values()):
+            if t.is_alive():
+                t.join(timeout)
+
+
+def _cluster_masters(client: Any) -> Set[Node]:
+    """The master nodes of a cluster (host, port), from CLUSTER SLOTS (redis-py's parsed
+    form: {(start, end): {"primary": (host, port), ...}} or the raw list)."""
+    slots = client.cluster_slots()
+    out: Set[Node] = set()
+    if isinstance(slots, dict):
+        primaries = [v["primary"] for v in slots.values()]
+    else:
+        primaries = [r[2] for r in slots]
+    for p in primaries:
+        host = p[0].decode() if isinstance(p[0], bytes) else str(p[0])
+        out.add((host, int(p[1])))
+    return out
 
 
 class _Prefetcher(threading.Thread):
@@ -360,10 +520,6 @@ class MultiTierSutraCache:
         for name, v, least in (("prefetch", prefetch, 0), ("prefetch_queue", prefetch_queue, 1)):
             if isinstance(v, bool) or not isinstance(v, int) or not least <= v <= 1000:
                 raise ValueError(f"{name} must be an int from {least} to 1000; got {v!r}")
-        if tracking and client_options.get("startup_nodes") is not None:
-            raise ValueError("tracking=True keeps the L1 coherent through one shard's CLIENT "
-                             "TRACKING; with startup_nodes (a cluster) pass tracking=False (the "
-                             "L1 then drops entries by TTL and LRU only, as the seed's)")
         self.l1_max_size = l1_max_size
         self.l2_cache = SutraCacheClient(cache_shard_host, cache_shard_port, default_ttl_seconds,
                                          **client_options)
@@ -373,14 +529,22 @@ class MultiTierSutraCache:
         self.l2_hits = 0
         self.misses = 0
         self.warmed = 0
-        self._tracker: Optional[_Tracker] = None
+        self._tracker: Optional[_Coherence] = None
         self._prefetcher: Optional[_Prefetcher] = None
         if prefetch and self.l2_cache._redis is not None:
             self._prefetcher = _Prefetcher(self, prefetch, prefetch_queue)
             self._prefetcher.start()
         if tracking:
-            self._tracker = _Tracker(self._l1, self._tracking_connection,
-                                     self.l2_cache.namespace.encode("utf-8"), ping_interval)
+            prefix = self.l2_cache.namespace.encode("utf-8")
+            if self.l2_cache.cluster:
+                # One tracking connection per master: each reports the writes it serves.
+                self._tracker = _Coherence(
+                    self._l1, connect_to=self._tracking_connection, prefix=prefix,
+                    ping_interval=ping_interval,
+                    discover=lambda: _cluster_masters(self.l2_cache._sync_client()))
+            else:
+                self._tracker = _Tracker(self._l1, self._tracking_connection, prefix,
+                                         ping_interval).group
             self._tracker.start()
         else:
             self._l1.epoch = -1
@@ -403,11 +567,14 @@ class MultiTierSutraCache:
                    cache_shard_host=env.get("CACHE_SHARD_HOST") or "storage-cache-shard",
                    cache_shard_port=_env_int(env, "CACHE_SHARD_PORT", 50051), **options)
 
-    def _tracking_connection(self) -> redis.Connection:
+    def _tracking_connection(self, node: Optional[Node] = None) -> redis.Connection:
+        """A tracking connection to the shard, or to `node` of a cluster."""
         l2 = self.l2_cache
         kw = dict(l2._connect_kwargs)
         cls = redis.Connection
-        if l2._redis is not None:
+        if node is not None:
+            kw.update(host=node[0], port=node[1])
+        elif l2._redis is not None:
             pool = l2._redis.connection_pool
             cls = pool.connection_class
         kw.update(protocol=3, socket_timeout=max(5.0, float(kw.get("socket_timeout") or 0)),

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import gzip
 import random
+import time
 from pathlib import Path
 
 import numpy as np
@@ -164,9 +165,53 @@ def test_a_cluster_that_cannot_be_reached_gives_misses_not_a_failed_constructor(
     assert c.stats()["errors"] == 3 and c.stats()["shard"] == "127.0.0.1:1"
 
 
+def eventually(what: str, f, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not f():
+        assert time.monotonic() < deadline, f"never: {what}"
+        time.sleep(0.02)
+
+
+def test_multi_tier_l1s_on_a_cluster_are_invalidated_by_a_write_on_any_node(sutra_cluster):
+    """Client A caches entries whose parts live on all three nodes; client B (another
+    MultiTier, then a plain cluster client) changes them through the cluster: A's next get
+    sees each new value, because A holds a tracking connection to every master."""
+    texts = [f"coherent {i}" for i in range(12)]
+    with MultiTierSutraCache(100, startup_nodes=nodes(sutra_cluster), parts=3) as a, \
+            MultiTierSutraCache(100, startup_nodes=nodes(sutra_cluster), parts=3) as b:
+        assert a.wait_coherent(30) and b.wait_coherent(30)
+        # One tracking connection per master, each named so.
+        assert sorted(p for _, p in a._tracker.nodes()) == sorted(sutra_cluster)
+        for port in sutra_cluster:
+            names = [c.get("name") for c in redis.Redis(port=port).client_list()]
+            assert names.count("sutra-cache-l1-tracking") == 2, names
+        for i, t in enumerate(texts):
+            assert b.set_sync(t, [float(i), 1.0], "m")
+        where = {t: a.l2_cache._locate(t, "m") for t in texts}
+        owners = {owner(sutra_cluster, where[t][0]) for t in texts}
+        assert owners == set(sutra_cluster), "the entries span every node"
+        # A caches every entry in its L1.
+        for i, t in enumerate(texts):
+            eventually(f"{t} in A's L1", lambda t=t, i=i: a.get_sync(t, "m") == [float(i), 1.0]
+                       and a._l1.has((where[t][1], where[t][2])))
+        hits = a.stats()["l1"]["hits"]
+        assert a.get_sync(texts[0], "m") == [0.0, 1.0] and a.stats()["l1"]["hits"] == hits + 1
+        # B writes new values through the cluster: A sees every one.
+        for i, t in enumerate(texts):
+            assert b.set_sync(t, [float(i), 2.0], "m")
+        for i, t in enumerate(texts):
+            eventually(f"A sees B's write of {t}", lambda t=t, i=i: a.get_sync(t, "m") ==
+                       [float(i), 2.0])
+        # A plain cluster client's deletion of a whole part drops its entries from A's L1.
+        c = SutraCacheClient(startup_nodes=nodes(sutra_cluster), parts=3)
+        c._sync_client().delete(where[texts[0]][0])
+        eventually("A misses the deleted part's entry", lambda: a.get_sync(texts[0], "m")
+                   is None)
+        c.close()
+        assert a.stats()["l1"]["coherent"] and a.stats()["l1"]["tracking_messages"] > 0
+
+
 def test_multi_tier_cache_runs_on_a_cluster_with_its_l1(sutra_cluster):
-    with pytest.raises(ValueError, match="tracking=False"):
-        MultiTierSutraCache(100, startup_nodes=nodes(sutra_cluster), parts=3)
     with MultiTierSutraCache(100, startup_nodes=nodes(sutra_cluster), parts=3,
                              tracking=False) as mt:
         assert mt.set_sync("a", [1.0, 0.0], "m") and mt.set_sync("b", [0.0, 1.0], "m")
