@@ -1,6 +1,7 @@
 //! `sutra-cache migrate` from a real redis-server (scripts/setup.sh installs it): strings
 //! with TTLs copied, other types skipped and counted; with --embeddings, pickled, JSON and
-//! raw float32 values become cache entries; a run resumes from its saved cursor.
+//! raw float32 values become cache entries; a run resumes from its saved cursor, also after
+//! a SIGKILL part way through 100k keys.
 
 mod server_support;
 
@@ -328,4 +329,134 @@ fn a_redis_database_named_by_the_url_or_by_db_is_copied_into_the_same_or_the_to_
     let (code, out) = migrate(&["--from", &r.url(), "--to-db", "16", "--to", &to]);
     assert_eq!(code, 1, "{out}");
     assert!(out.contains("target database 16"), "{out}");
+}
+
+/// The scale: 100k keys in the seed's two formats (50k pickled lists with TTLs, 50k
+/// JSON lists), a migration killed (SIGKILL) part way, then resumed from its cursor file: every
+/// key arrives once, with its vector and TTL, and the summary's counts match.
+#[test]
+fn a_hundred_thousand_seed_keys_migrate_through_a_kill_and_a_resume_with_counts_and_ttls_intact() {
+    const HALF: usize = 50_000;
+    let Some(r) = redis_server() else {
+        return;
+    };
+    let mut c = redis::Client::open(r.url())
+        .unwrap()
+        .get_connection()
+        .unwrap();
+    let vec8 = |i: usize| -> Vec<f64> {
+        (0..8)
+            .map(|d| ((i * 8 + d) % 97) as f64 * 0.25 - 3.0)
+            .collect()
+    };
+    for chunk in (0..HALF).collect::<Vec<_>>().chunks(5_000) {
+        let mut p = redis::pipe();
+        for &i in chunk {
+            let v = vec8(i);
+            p.cmd("SET")
+                .arg(format!("emb:pk:text {i}"))
+                .arg(serde_pickle::to_vec(&v, Default::default()).unwrap())
+                .arg("PX")
+                .arg(3_600_000)
+                .ignore();
+            p.cmd("SET")
+                .arg(format!("emb:js:text {i}"))
+                .arg(serde_json::to_string(&v).unwrap())
+                .ignore();
+        }
+        p.query::<()>(&mut c).unwrap();
+    }
+    let dst = TestServer::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let resume = tmp.path().join("cursor");
+    let to = format!("redis://{}", dst.addr);
+    let args = [
+        "migrate",
+        "--from",
+        &r.url(),
+        "--to",
+        &to,
+        "--pattern",
+        "emb:*",
+        "--embeddings",
+        "--key-rule",
+        "^emb:(?P<model>[^:]+):(?P<text>.*)$",
+        "--count",
+        "1000",
+        "--resume",
+        resume.to_str().unwrap(),
+    ];
+    let mut t = target(&dst);
+    let card = |t: &mut redis::Connection, set: &str| -> u64 {
+        redis::cmd("VCARD").arg(set).query::<u64>(t).unwrap_or(0)
+    };
+    // The first run is killed once it has written some batches and saved its cursor.
+    let mut run = Command::new(env!("CARGO_BIN_EXE_sutra-cache"))
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(300);
+    loop {
+        let done = card(&mut t, "emb:pk") + card(&mut t, "emb:js");
+        if resume.exists() && done >= 5_000 {
+            break;
+        }
+        if let Some(status) = run.try_wait().unwrap() {
+            panic!("the first run ended ({status}) before it could be killed part way");
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no progress: {done} entries"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    run.kill().unwrap();
+    run.wait().unwrap();
+    let before = card(&mut t, "emb:pk") + card(&mut t, "emb:js");
+    assert!(
+        before < 2 * HALF as u64,
+        "the kill came after the end ({before})"
+    );
+    let cursor = std::fs::read_to_string(&resume).unwrap();
+    assert_ne!(cursor.trim(), "0", "a cursor part way");
+
+    let out = Command::new(env!("CARGO_BIN_EXE_sutra-cache"))
+        .args(args)
+        .output()
+        .unwrap();
+    let text =
+        String::from_utf8_lossy(&out.stderr).into_owned() + &String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("skipped 0 (); failed 0"), "{text}");
+    assert!(!resume.exists(), "a completed run removes its cursor file");
+    assert_eq!(card(&mut t, "emb:pk"), HALF as u64);
+    assert_eq!(card(&mut t, "emb:js"), HALF as u64);
+    for i in [0, 1, HALF / 2, HALF - 1] {
+        for set in ["emb:pk", "emb:js"] {
+            let got: Vec<u8> = redis::cmd("VGETF32")
+                .arg(set)
+                .arg(format!("text {i}"))
+                .query(&mut t)
+                .unwrap();
+            let want: Vec<u8> = vec8(i)
+                .iter()
+                .flat_map(|x| (*x as f32).to_le_bytes())
+                .collect();
+            assert_eq!(got, want, "{set} text {i}");
+        }
+        let ttl: i64 = redis::cmd("VPTTL")
+            .arg("emb:pk")
+            .arg(format!("text {i}"))
+            .query(&mut t)
+            .unwrap();
+        assert!(ttl > 0 && ttl <= 3_600_000, "pickled entry {i}: TTL {ttl}");
+        let ttl: i64 = redis::cmd("VPTTL")
+            .arg("emb:js")
+            .arg(format!("text {i}"))
+            .query(&mut t)
+            .unwrap();
+        assert_eq!(ttl, -1, "JSON entry {i} had no TTL");
+    }
 }
