@@ -73,22 +73,32 @@ cid=$(podman create sutra-cache:offline)
 podman export "$cid" | tar -x -C "$fs"
 podman rm -f "$cid" >/dev/null
 port=50991
-run() {
-  env -i PATH=/usr/local/bin:/usr/bin:/bin STORAGE_PATH=/data STORAGE_PORT=$port \
-    SUTRA_BIND=127.0.0.1 SUTRA_PROTECTED_MODE=no \
-    /usr/sbin/chroot --userspec=10001:10001 "$fs" /usr/local/bin/sutra-cache "$@"
+image_env=(env -i PATH=/usr/local/bin:/usr/bin:/bin STORAGE_PATH=/data STORAGE_PORT=$port
+  SUTRA_BIND=127.0.0.1 SUTRA_PROTECTED_MODE=no
+  /usr/sbin/chroot --userspec=10001:10001 "$fs" /usr/local/bin/sutra-cache)
+# env execs chroot, which execs the binary: $! is the server's own pid.
+serve() { "${image_env[@]}" serve >>"$work/serve.log" 2>&1 & pid=$!; }
+stop() {
+  kill -TERM "$pid"
+  for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.1; done
+  echo "image: the server did not stop on SIGTERM"; exit 1
 }
 wait_healthy() {
-  for _ in $(seq 50); do run health >/dev/null 2>&1 && return 0; sleep 0.2; done
-  run health
+  for _ in $(seq 50); do
+    kill -0 "$pid" 2>/dev/null || { echo "image: the server exited:"; tail -3 "$work/serve.log"; exit 1; }
+    "${image_env[@]}" health >/dev/null 2>&1 && return 0
+    sleep 0.2
+  done
+  "${image_env[@]}" health
 }
-run serve >"$work/serve.log" 2>&1 & pid=$!
+: >"$work/serve.log"
+serve
 wait_healthy
-run health
+"${image_env[@]}" health
 [ "$(redis-cli -p $port SET image-key v)" = OK ]
-kill -TERM $pid && wait $pid || true
-run serve >>"$work/serve.log" 2>&1 & pid=$!
-wait_healthy >/dev/null
+stop
+serve
+wait_healthy
 [ "$(redis-cli -p $port GET image-key)" = v ] || { echo "image: the key did not survive"; exit 1; }
-kill -TERM $pid && wait $pid || true
+stop
 echo "image: ok"
