@@ -11,7 +11,9 @@
 //!
 //! Prints one JSON line per (path, ef): recall@10 against `gt.i32.npy` (or brute force when
 //! `--n` is smaller than the base), the median over `--repeat` passes of queries per second
-//! and µs per query; then one line per fixed-cost measurement (median µs per call).
+//! and µs per query; then one line per fixed-cost measurement (median µs per call). Times are
+//! the searching thread's CPU time (/proc/thread-self/schedstat), so that figures taken on a
+//! shared machine compare; on a quiet machine they equal wall time.
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -87,14 +89,33 @@ fn recall(found: &[Vec<u32>], gt: &[Vec<u32>]) -> f64 {
     hit as f64 / (gt.len() * 10) as f64
 }
 
-/// Median of `repeat` timings of `pass` (seconds per pass).
+/// The calling thread's CPU time in ns (the first field of /proc/thread-self/schedstat): on a
+/// machine shared with other work, a pass of single searches is preempted several times and
+/// its wall time measures the load more than the search; its CPU time does not. The kernel
+/// brings a running thread's figure up to date only on a tick or a pass through the
+/// scheduler: the yield is that pass (without it the figure lags by up to a tick, 4 ms).
+fn thread_cpu_ns() -> u64 {
+    std::thread::yield_now();
+    std::fs::read_to_string("/proc/thread-self/schedstat")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0)
+}
+
+/// Median of `repeat` timings of `pass` (seconds of the thread's CPU time per pass; wall time
+/// where /proc/thread-self/schedstat is missing).
 fn median_secs(repeat: usize, mut pass: impl FnMut()) -> f64 {
     pass(); // warm-up
+    let cpu = thread_cpu_ns() > 0;
     let mut t: Vec<f64> = (0..repeat)
         .map(|_| {
-            let s = Instant::now();
+            let (s, c) = (Instant::now(), thread_cpu_ns());
             pass();
-            s.elapsed().as_secs_f64()
+            if cpu {
+                (thread_cpu_ns() - c) as f64 * 1e-9
+            } else {
+                s.elapsed().as_secs_f64()
+            }
         })
         .collect();
     t.sort_by(f64::total_cmp);

@@ -38,6 +38,7 @@ WAL_SYNC_NEVER = lib.SUTRA_WAL_SYNC_NEVER
 
 _cache_get = lib.sutra_cache_get
 _vector_get = lib.sutra_vector_get
+_vector_search = lib.sutra_vector_search
 _buffer = ffi.buffer
 _from_buffer = ffi.from_buffer
 _F32 = np.dtype(np.float32)
@@ -95,7 +96,8 @@ class _Scratch(threading.local):
         # threading.local costs about as much as the C call itself.
         self.get_args = (self.cbuf, self.cap, self.size, self.flag, self.err)
         self.len_flag_err = (self.size, self.flag, self.err)
-        # Searches: the parameters (and what they were last set to), the hits array.
+        # Searches: the parameters (and what they were last set to), the hits array and its
+        # fields as numpy views (made once: a field view costs as much as the call).
         self.sp = ffi.new("sutra_search_params *")
         lib.sutra_search_params_init(self.sp)
         self.sp_key: Optional[tuple] = None
@@ -106,10 +108,16 @@ class _Scratch(threading.local):
         self.cap = max(n, 2 * self.cap)
         self.cbuf = ffi.new("uint8_t[]", self.cap)
         self.get_args = (self.cbuf, self.cap, self.size, self.flag, self.err)
+        self.search_out = (self.hits_ptr, self.hits.size, self.cbuf, self.cap, self.size,
+                           self.size2, self.err)
 
     def grow_hits(self, n: int) -> None:
         self.hits = np.empty(max(n, 2 * self.hits.size), dtype=_HIT)
         self.hits_ptr = ffi.from_buffer("sutra_search_hit[]", self.hits, require_writable=True)
+        self.hits_fields = (self.hits["off"], self.hits["len"], self.hits["score"])
+        # What a search call takes after its parameters, in one attribute read.
+        self.search_out = (self.hits_ptr, self.hits.size, self.cbuf, self.cap, self.size,
+                           self.size2, self.err)
 
 
 def _raise(status: int, err: object) -> None:
@@ -503,35 +511,59 @@ class Cache:
             _raise(st, s.err)
         return bool(s.flag[0])
 
+    @staticmethod
+    def _set_params(s: "_Scratch", k: int, ef: int, min_score: Optional[float],
+                    exhaustive: bool) -> None:
+        if k < 0 or ef < 0:
+            raise errors.InvalidArgument(f"k and ef must be >= 0; got k={k}, ef={ef}")
+        p = s.sp
+        p.count, p.ef, p.exhaustive = k, ef, exhaustive
+        p.use_min_score, p.min_score = min_score is not None, min_score or 0.0
+        s.sp_key = (k, ef, min_score, exhaustive)
+        if k > s.hits.size:
+            s.grow_hits(k)
+
+    @staticmethod
+    def _hits(s: "_Scratch", out: tuple) -> Tuple[list, np.ndarray]:
+        """The names and scores a successful search call left in the scratch buffers."""
+        n = out[4][0]
+        if n == 0:
+            return [], np.empty(0, dtype=_F32)
+        off, ln, score = s.hits_fields
+        raw = _buffer(out[2], out[5][0])[:]
+        if n == 1:
+            return [raw], score[:1].copy()
+        # Names are packed in hit order: each starts where the previous one ends.
+        names = []
+        o = 0
+        for e in ln[:n].tolist():
+            names.append(raw[o:o + e])
+            o += e
+        return names, score[:n].copy()
+
     def _search(self, call: object, args: tuple, k: int, ef: int, min_score: Optional[float],
                 exhaustive: bool) -> Tuple[list, np.ndarray]:
         # Per-thread, reused: the parameters struct (rewritten only when they change), the
-        # hits array and the names buffer. A call allocates only its results.
+        # hits array (with its field views) and the names buffer. A call allocates only its
+        # results: the names (bytes) and the scores array.
+        h = self._h
+        if not h:
+            raise errors.Closed("the cache is closed")
         s = self._s
-        p = s.sp
         if s.sp_key != (k, ef, min_score, exhaustive):
-            p.count, p.ef, p.exhaustive = k, ef, exhaustive
-            p.use_min_score, p.min_score = min_score is not None, min_score or 0.0
-            s.sp_key = (k, ef, min_score, exhaustive)
-        if k > s.hits.size:
-            s.grow_hits(k)
-        size, size2, err = s.len_flag_err[0], s.size2, s.err
+            self._set_params(s, k, ef, min_score, exhaustive)
         while True:
-            st = call(self._handle(), *args, p, s.hits_ptr, s.hits.size, s.cbuf, s.cap, size,
-                      size2, err)
+            out = s.search_out
+            st = call(h, *args, s.sp, *out)
             if st == 0:
-                break
+                return self._hits(s, out)
+            size, size2 = out[4], out[5]
             if st != lib.SUTRA_BUFFER_TOO_SMALL:
-                _raise(st, err)
+                _raise(st, out[6])
             if size[0] > s.hits.size:
                 s.grow_hits(size[0])
             if size2[0] > s.cap:
                 s.grow(size2[0])
-        n = size[0]
-        hits = s.hits[:n]
-        raw = _buffer(s.cbuf, size2[0])[:]
-        names = [raw[o:o + ln] for o, ln in zip(hits["off"].tolist(), hits["len"].tolist())]
-        return names, hits["score"].copy()
 
     def search(self, key: Key, query: object, k: int = 10, *, ef: int = 0,
                min_score: Optional[float] = None, exhaustive: bool = False,
@@ -540,15 +572,30 @@ class Cache:
 
         `filter` keeps only elements whose JSON attributes pass a Redis `VSIM ... FILTER`
         expression (e.g. ``'.year > 1950 and .genre == "drama"'``); through the graph at most
-        `filter_ef` candidates are examined (0: ``k * 100``)."""
-        kb, q = _b(key), _f32(query, "query")
-        qbuf = ffi.from_buffer("float[]", q)
-        if filter is None:
-            return self._search(lib.sutra_vector_search, (kb, len(kb), qbuf, q.size), k, ef,
+        `filter_ef` candidates are examined (0: ``k * 100``). A one-dimensional C-contiguous
+        float32 query is passed without a copy (the fastest call)."""
+        if type(key) is not bytes:
+            key = _b(key)
+        if type(query) is np.ndarray and query.dtype is _F32 and query.ndim == 1 \
+                and query.flags.c_contiguous:
+            q = query
+        else:
+            q = _f32(query, "query")
+        qbuf = _from_buffer("float[]", q)
+        if filter is not None:
+            fb = filter.encode()
+            return self._search(lib.sutra_vector_search_filtered,
+                                (key, len(key), qbuf, len(q), fb, len(fb), filter_ef), k, ef,
                                 min_score, exhaustive)
-        fb = filter.encode()
-        return self._search(lib.sutra_vector_search_filtered,
-                            (kb, len(kb), qbuf, q.size, fb, len(fb), filter_ef), k, ef, min_score,
+        # The common call, inline: one C call with the thread's buffers; anything else (a
+        # closed cache, new parameters, buffers to grow, an error) takes `_search`.
+        h = self._h
+        s = self._s
+        if h and s.sp_key == (k, ef, min_score, exhaustive):
+            out = s.search_out
+            if _vector_search(h, key, len(key), qbuf, len(q), s.sp, *out) == 0:
+                return self._hits(s, out)
+        return self._search(_vector_search, (key, len(key), qbuf, len(q)), k, ef, min_score,
                             exhaustive)
 
     def search_batch(self, key: Key, queries: object, k: int = 10, *, ef: int = 0,

@@ -242,6 +242,35 @@ def test_search_batch_gives_every_row_what_search_gives_its_query(cache):
             assert np.array_equal(scores[i], want)
 
 
+def test_search_takes_any_query_form_and_grows_its_buffers_for_many_hits_and_long_names():
+    rng = np.random.default_rng(5)
+    m = rng.standard_normal((120, 16)).astype(np.float32)
+    names = [("x" * 200 + f"{i:05d}").encode() for i in range(len(m))]  # 50 hits: 10 KB of names
+    with Cache(active_expire_interval_ms=0) as c:
+        c.vadd_many("s", names, m, metric="dot")
+        q = m[7] + 0.05
+        want = np.argsort(-(m @ q), kind="stable")[:50]
+        got, scores = c.search("s", q.astype(np.float32), 50, exhaustive=True)
+        assert got == [names[i] for i in want]
+        assert scores.dtype == np.float32 and np.allclose(scores, (m @ q)[want], rtol=1e-5)
+        wide = np.zeros((16, 2), dtype=np.float32)
+        wide[:, 0] = q
+        for form in (q.tolist(), q.astype(np.float64), wide[:, 0], np.asarray(q, dtype=">f4")):
+            assert c.search("s", form, 50, exhaustive=True)[0] == got
+        one, s1 = c.search("s", q, 1, exhaustive=True)
+        assert one == got[:1] and s1.shape == (1,) and s1[0] == scores[0]
+        none, s0 = c.search("missing", q, 3)
+        assert none == [] and s0.dtype == np.float32 and s0.shape == (0,)
+        with pytest.raises(errors.InvalidArgument, match="one-dimensional"):
+            c.search("s", m[:2], 3)
+        with pytest.raises(errors.InvalidArgument, match="k and ef"):
+            c.search("s", q, -1)
+        with pytest.raises(errors.DimensionMismatch):
+            c.search("s", q[:8], 3)
+    with pytest.raises(errors.Closed):
+        c.search("s", q, 3)
+
+
 def test_search_batch_pads_short_rows_reruns_for_long_names_and_refuses_bad_input(cache):
     cache.vadd("s", "a", np.array([1, 0], dtype=np.float32))
     long_name = "n" * 300
