@@ -208,8 +208,9 @@ fn exact_scan(c: &mut Criterion) {
 }
 
 /// The hit path with analytics on (the default: counters read by the tick, sampled latency,
-/// the lookup log's ring write) and off, in the same run: a 768-d get of one of 64 hot
-/// elements, then of one of 10k (30 MB), and a miss.
+/// the lookup log's per-thread lane) and off, in the same run: a 768-d get of one of 64 hot
+/// elements, then of one of 10k (30 MB), and a miss. `SUTRA_AB_OFF_FIRST=1` runs the off
+/// engine's cases first (`scripts/analytics-ab.sh` alternates the order between rounds).
 fn analytics_ab(c: &mut Criterion) {
     let dim = 768;
     let n = 10_000;
@@ -218,7 +219,12 @@ fn analytics_ab(c: &mut Criterion) {
         .map(|i| format!("text:{i:08}").into_bytes())
         .collect();
     let mut g = c.benchmark_group("analytics");
-    for on in [true, false] {
+    let order = if std::env::var("SUTRA_AB_OFF_FIRST").is_ok_and(|v| v == "1") {
+        [false, true]
+    } else {
+        [true, false]
+    };
+    for on in order {
         let mut cfg = EngineConfig {
             active_expire_interval_ms: 0,
             index_min_elements: usize::MAX,

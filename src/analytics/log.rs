@@ -3,10 +3,25 @@
 //!
 //! A ring of N entries (a power of two) of 16 bytes: the element's name hash (64 bits), and a
 //! tag of the set's name hash (top 40 bits), the lap of the ring the entry was written in (16
-//! bits) and the event (8 bits). Recording is one relaxed `fetch_add` on the head and two
-//! atomic stores; the memory is allocated zeroed (`calloc`), so its pages are committed only
-//! as the ring fills: `16 × N` bytes at most (64 MiB at the default N = 2^22, which holds an
-//! hour at 1,000 lookups/s plus up to 594,304 writes).
+//! bits) and the event (8 bits). The memory is allocated zeroed (`calloc`), so its pages are
+//! committed only as the ring fills: `16 × N` bytes at most (64 MiB at the default N = 2^22,
+//! which holds an hour at 1,000 lookups/s plus up to 594,304 writes), and 40 KiB of lanes
+//! (below: [`LANES`] × 640 bytes).
+//!
+//! Recording a lookup costs no atomic read-modify-write and touches no shared cache line: each
+//! thread has a lane of its own (up to [`LANES`] threads; a process-wide pool hands each live
+//! thread a lane number, returned when the thread ends), a buffer of [`LANE_ENTRIES`] entries
+//! written with plain stores and published by a release store of the lane's tail. A lane is
+//! moved into the ring (one `fetch_add` on the ring's head for the whole batch) when it is full,
+//! and every lane is moved before anything reads the ring: each analytics tick (before it marks
+//! the second), each query ([`LookupLog::scan`], [`LookupLog::scan_from`],
+//! [`LookupLog::recorded`]) and each write ([`LookupLog::record_writes`], so a miss always
+//! precedes the write that follows it, as the cache-aside attribution needs). So a query sees
+//! every lookup that returned before it was issued, in the order each thread made them; the
+//! lookups of different threads between two moves are ordered by thread rather than by time,
+//! which no query depends on (each thread's own order, and every lookup's place relative to
+//! the writes and the ticks, are kept). Threads past the [`LANES`]th write to the ring
+//! directly, as every lookup did before (a relaxed `fetch_add` and two stores).
 //!
 //! Time is not stored per entry: each analytics tick marks (second, head), so an entry's
 //! second is that of the last mark before it — the same attribution as the series (what
@@ -18,8 +33,9 @@
 //! during the read of that one entry. Two names with the same 64-bit hash (or two sets with
 //! the same 40-bit hash) count as one.
 
+use std::cell::Cell;
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use parking_lot::Mutex;
 
@@ -61,6 +77,77 @@ pub fn set_tag(set_hash: u64) -> u64 {
     set_hash & SET_MASK
 }
 
+/// Threads with a lane of their own; the others write to the ring directly.
+pub const LANES: usize = 64;
+/// Entries a lane buffers before its thread moves them to the ring.
+pub const LANE_ENTRIES: usize = 32;
+
+/// The lane numbers of the live threads (process-wide: a thread has the same lane in every
+/// log), and how many were ever handed out (lanes past it are never used).
+static POOL: Mutex<Vec<usize>> = Mutex::new(Vec::new());
+static HANDED_OUT: AtomicUsize = AtomicUsize::new(0);
+/// A thread's lane number: `UNASSIGNED` until its first lookup, `NO_LANE` when the pool was
+/// empty or the thread is ending.
+const UNASSIGNED: usize = usize::MAX;
+const NO_LANE: usize = usize::MAX - 1;
+
+thread_local! {
+    static LANE: Cell<usize> = const { Cell::new(UNASSIGNED) };
+    static LANE_OWNER: LaneOwner = LaneOwner::take();
+}
+
+/// Holds a thread's lane number and returns it to the pool when the thread ends.
+struct LaneOwner(usize);
+
+impl LaneOwner {
+    fn take() -> Self {
+        let reused = POOL.lock().pop();
+        let n = reused.unwrap_or_else(|| {
+            HANDED_OUT
+                .fetch_update(Ordering::AcqRel, Ordering::Acquire, |h| {
+                    (h < LANES).then_some(h + 1)
+                })
+                .unwrap_or(NO_LANE)
+        });
+        Self(n)
+    }
+}
+
+impl Drop for LaneOwner {
+    fn drop(&mut self) {
+        // Lookups made while the thread's other thread-locals are dropped go to the ring.
+        let _ = LANE.try_with(|c| c.set(NO_LANE));
+        if self.0 < LANES {
+            // What the thread left in its lanes stays there until the next move: the lane's
+            // next owner appends after it.
+            POOL.lock().push(self.0);
+        }
+    }
+}
+
+/// This thread's lane number (`NO_LANE` for none).
+#[inline]
+fn lane_number() -> usize {
+    let n = LANE.with(Cell::get);
+    if n != UNASSIGNED {
+        return n;
+    }
+    let n = LANE_OWNER.try_with(|o| o.0).unwrap_or(NO_LANE);
+    LANE.with(|c| c.set(n));
+    n
+}
+
+/// One thread's buffer. Only its thread writes `tail` and the entries; `flushed` moves under
+/// `moving`, by whichever thread moves the lane to the ring.
+#[derive(Debug, Default)]
+#[repr(align(128))]
+struct Lane {
+    tail: AtomicU64,
+    flushed: AtomicU64,
+    moving: Mutex<()>,
+    entries: [[AtomicU64; 2]; LANE_ENTRIES],
+}
+
 /// The ring.
 #[derive(Debug)]
 pub struct LookupLog {
@@ -68,6 +155,7 @@ pub struct LookupLog {
     mask: u64,
     shift: u32,
     head: AtomicU64,
+    lanes: Box<[Lane]>,
     marks: Mutex<Marks>,
 }
 
@@ -104,6 +192,9 @@ impl LookupLog {
             mask: (n as u64).wrapping_sub(1),
             shift: n.trailing_zeros(),
             head: AtomicU64::new(0),
+            lanes: (0..if n == 0 { 0 } else { LANES })
+                .map(|_| Lane::default())
+                .collect(),
             marks: Mutex::new(Marks::default()),
         }
     }
@@ -113,37 +204,117 @@ impl LookupLog {
         self.words.len() / 2
     }
 
-    /// Bytes it can hold at most (the ring; the marks add at most 16 × [`MAX_MARKS`]).
+    /// Bytes the ring can hold at most (the marks add at most 16 × [`MAX_MARKS`], the lanes
+    /// [`LANES`] × 640).
     pub fn bytes(&self) -> usize {
         self.words.len() * 8
     }
 
-    /// Entries recorded so far (the head).
+    /// Entries recorded so far (every lane moved to the ring first).
     pub fn recorded(&self) -> u64 {
+        self.flush();
         self.head.load(Ordering::Relaxed)
     }
 
-    /// Records one event: a relaxed `fetch_add` and two stores.
+    /// Records one lookup (`Ev::Hit` or `Ev::Miss`) in this thread's lane: plain stores, and
+    /// one lane in [`LANE_ENTRIES`] moved to the ring. A write goes through
+    /// [`LookupLog::record_writes`].
     #[inline]
     pub fn record(&self, set_hash: u64, elem_hash: u64, ev: Ev) {
         if self.words.is_empty() {
             return;
         }
-        let i = self.head.fetch_add(1, Ordering::Relaxed);
-        let o = ((i & self.mask) * 2) as usize;
-        let lap = (i >> self.shift) & 0xffff;
-        self.words[o].store(elem_hash, Ordering::Relaxed);
-        self.words[o + 1].store(
-            set_tag(set_hash) | (lap << 8) | ev as u64,
-            Ordering::Release,
-        );
+        if ev == Ev::Write {
+            self.record_writes(set_hash, &[elem_hash]);
+            return;
+        }
+        let tag = set_tag(set_hash) | ev as u64;
+        match self.lanes.get(lane_number()) {
+            Some(lane) => self.push(lane, elem_hash, tag),
+            None => {
+                let i = self.head.fetch_add(1, Ordering::Relaxed);
+                self.put(i, elem_hash, tag);
+            }
+        }
     }
 
-    /// Marks the head at `second` (each tick that reaches a new second).
+    /// Records writes of elements of one set, after every lookup recorded before them.
+    pub fn record_writes(&self, set_hash: u64, elem_hashes: &[u64]) {
+        if self.words.is_empty() || elem_hashes.is_empty() {
+            return;
+        }
+        self.flush();
+        let tag = set_tag(set_hash) | Ev::Write as u64;
+        let i0 = self
+            .head
+            .fetch_add(elem_hashes.len() as u64, Ordering::Relaxed);
+        for (i, &e) in (i0..).zip(elem_hashes) {
+            self.put(i, e, tag);
+        }
+    }
+
+    /// Appends to this thread's lane (moving it to the ring first when it is full).
+    #[inline]
+    fn push(&self, lane: &Lane, elem: u64, tag: u64) {
+        let t = lane.tail.load(Ordering::Relaxed);
+        // Acquire: a mover's reads of the entries come before they are overwritten here.
+        if t - lane.flushed.load(Ordering::Acquire) >= LANE_ENTRIES as u64 {
+            self.move_lane(lane);
+        }
+        let e = &lane.entries[(t % LANE_ENTRIES as u64) as usize];
+        e[0].store(elem, Ordering::Relaxed);
+        e[1].store(tag, Ordering::Relaxed);
+        lane.tail.store(t + 1, Ordering::Release);
+    }
+
+    /// Moves what `lane` holds to the ring, in its order.
+    fn move_lane(&self, lane: &Lane) {
+        let _one_mover = lane.moving.lock();
+        let f = lane.flushed.load(Ordering::Relaxed);
+        let t = lane.tail.load(Ordering::Acquire);
+        if t == f {
+            return;
+        }
+        let i0 = self.head.fetch_add(t - f, Ordering::Relaxed);
+        for (i, k) in (i0..).zip(f..t) {
+            let e = &lane.entries[(k % LANE_ENTRIES as u64) as usize];
+            self.put(
+                i,
+                e[0].load(Ordering::Relaxed),
+                e[1].load(Ordering::Relaxed),
+            );
+        }
+        lane.flushed.store(t, Ordering::Release);
+    }
+
+    /// Moves every lane to the ring: afterwards the ring holds every lookup recorded before
+    /// (in the happens-before sense: by this thread, or by one whose lookup returned before
+    /// this call began).
+    pub fn flush(&self) {
+        let used = HANDED_OUT.load(Ordering::Acquire).min(self.lanes.len());
+        for lane in &self.lanes[..used] {
+            if lane.tail.load(Ordering::Acquire) != lane.flushed.load(Ordering::Acquire) {
+                self.move_lane(lane);
+            }
+        }
+    }
+
+    /// Writes entry `i` (the position a `fetch_add` on the head gave).
+    #[inline]
+    fn put(&self, i: u64, elem: u64, tag: u64) {
+        let o = ((i & self.mask) * 2) as usize;
+        let lap = (i >> self.shift) & 0xffff;
+        self.words[o].store(elem, Ordering::Relaxed);
+        self.words[o + 1].store(tag | (lap << 8), Ordering::Release);
+    }
+
+    /// Marks the head at `second` (each tick that reaches a new second), after moving every
+    /// lane to the ring, so what was recorded before the tick belongs to the seconds before.
     pub fn mark(&self, second: u64) {
         if self.words.is_empty() {
             return;
         }
+        self.flush();
         let head = self.head.load(Ordering::Relaxed);
         let oldest = head.saturating_sub(self.capacity() as u64);
         let mut m = self.marks.lock();
@@ -173,6 +344,7 @@ impl LookupLog {
         if self.words.is_empty() {
             return from;
         }
+        self.flush();
         let head = self.head.load(Ordering::Acquire);
         let oldest = head.saturating_sub(self.capacity() as u64);
         for i in from.max(oldest)..head {
@@ -198,6 +370,7 @@ impl LookupLog {
         if self.words.is_empty() {
             return Coverage::default();
         }
+        self.flush();
         let head = self.head.load(Ordering::Acquire);
         let (marks, lost_before) = {
             let m = self.marks.lock();
@@ -320,6 +493,70 @@ mod tests {
         assert_eq!(c.from_s, Some(11));
         let c = l.scan(11, 100, |_| {});
         assert!(c.complete, "{c:?}");
+    }
+
+    #[test]
+    fn lookups_of_many_threads_are_all_read_in_each_threads_order_by_the_next_query() {
+        let l = std::sync::Arc::new(LookupLog::new(1 << 16));
+        l.mark(1);
+        // More lookups per thread than a lane holds, and a count that leaves each lane
+        // partly full: the query must move the rest.
+        let per = 3 * LANE_ENTRIES as u64 + 5;
+        std::thread::scope(|s| {
+            for t in 0..4u64 {
+                let l = l.clone();
+                s.spawn(move || {
+                    for k in 0..per {
+                        l.record(t << 40, t * 1_000 + k, Ev::Hit);
+                    }
+                });
+            }
+        });
+        let mut seen: Vec<Vec<u64>> = vec![Vec::new(); 4];
+        let c = l.scan(0, 10, |e| seen[(e.set >> 40) as usize].push(e.elem));
+        assert_eq!(c.entries, 4 * per);
+        for (t, got) in seen.iter().enumerate() {
+            let want: Vec<u64> = (0..per).map(|k| t as u64 * 1_000 + k).collect();
+            assert_eq!(got, &want, "thread {t}");
+        }
+        assert_eq!(l.recorded(), 4 * per);
+    }
+
+    #[test]
+    fn a_miss_on_one_thread_precedes_the_write_another_thread_makes_after_it() {
+        let l = std::sync::Arc::new(LookupLog::new(1 << 10));
+        l.mark(1);
+        let l2 = l.clone();
+        // The miss stays in the other thread's lane (far from full) when the write comes.
+        std::thread::spawn(move || l2.record(5 << 40, 42, Ev::Miss))
+            .join()
+            .unwrap();
+        l.record(5 << 40, 7, Ev::Hit);
+        l.record_writes(5 << 40, &[42, 43]);
+        let mut order = Vec::new();
+        l.scan(0, 10, |e| order.push((e.elem, e.ev)));
+        let miss = order.iter().position(|&x| x == (42, Ev::Miss)).unwrap();
+        let write = order.iter().position(|&x| x == (42, Ev::Write)).unwrap();
+        assert!(miss < write, "{order:?}");
+        assert!(order.iter().position(|&x| x == (7, Ev::Hit)).unwrap() < write);
+        assert_eq!(order.len(), 4);
+    }
+
+    #[test]
+    fn lookups_recorded_before_a_mark_belong_to_the_second_before_it() {
+        let l = LookupLog::new(1 << 10);
+        l.mark(10);
+        l.record(1 << 40, 1, Ev::Hit);
+        l.record(1 << 40, 2, Ev::Miss);
+        l.mark(11);
+        l.record(1 << 40, 3, Ev::Hit);
+        assert_eq!(all(&l, 10, 11).len(), 2);
+        assert_eq!(all(&l, 11, 12), vec![(11, 3, Ev::Hit)]);
+    }
+
+    #[test]
+    fn a_lane_takes_the_bytes_the_docs_state() {
+        assert_eq!(std::mem::size_of::<Lane>(), 640);
     }
 
     #[test]

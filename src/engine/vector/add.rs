@@ -1,6 +1,5 @@
 //! Adding elements: VADD and its batch form (one set, one shard lock, one WAL group).
 
-use crate::analytics::log::Ev;
 use crate::engine::api::Engine;
 use crate::engine::types::*;
 use crate::error::{Error, Result, SetParam};
@@ -256,9 +255,7 @@ impl Engine {
         };
         let added = store.commit(to, data, &rec, now)?;
         // The set's lookup-log id is its key's hash (`Store::register_set`).
-        for &eh in &hashes {
-            self.analytics.log.record(h, eh, Ev::Write);
-        }
+        self.analytics.log.record_writes(h, &hashes);
         Ok(added)
     }
 }
