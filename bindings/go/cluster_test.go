@@ -477,3 +477,99 @@ func TestMultiTierL1sOnAClusterAreInvalidatedByAWriteOnAnyNode(t *testing.T) {
 		t.Fatalf("stats: %+v", s)
 	}
 }
+
+// nearestTo is the k entries nearest vecs[i] by cosine similarity (i itself excluded).
+func nearestTo(vecs [][]float32, i, k int) []int {
+	cos := func(a, b []float32) float64 {
+		var d, na, nb float64
+		for j := range a {
+			d += float64(a[j]) * float64(b[j])
+			na += float64(a[j]) * float64(a[j])
+			nb += float64(b[j]) * float64(b[j])
+		}
+		return d / math.Sqrt(na*nb)
+	}
+	var order []int
+	for j := range vecs {
+		if j != i {
+			order = append(order, j)
+		}
+	}
+	sort.SliceStable(order, func(a, b int) bool { return cos(vecs[i], vecs[order[a]]) > cos(vecs[i], vecs[order[b]]) })
+	return order[:k]
+}
+
+// After an L2 hit on a cluster, the prefetch brings into L1 the entry other clients looked
+// up right after it (ANALYTICS NEXT on the node of the entry's set or part) and its nearest
+// entries: for a model split over parts, the nearest of every part (VSIM FP32 to all parts,
+// merged by score), each fetched from its own part.
+func TestPrefetchOnAClusterBringsTheCoAccessedEntryAndTheNearestOfEveryPartIntoL1(t *testing.T) {
+	ctx := testCtx(t)
+	nodes := sutraCluster(t)
+	for _, parts := range []int{1, 3} {
+		t.Run("parts="+strconv.Itoa(parts), func(t *testing.T) {
+			model := "prefetch" + strconv.Itoa(parts)
+			vecs := randomVectors(60, 16, 11)
+			text := func(i int) string { return "pf " + strconv.Itoa(i) }
+			home := PartOf(ElementName(text(0)), parts)
+			near := nearestTo(vecs, 0, 2)
+			near3 := nearestTo(vecs, 0, 3)
+			// The successor other clients ask for: in the entry's own part, not near it.
+			succ := -1
+			for j := 59; j > 0 && succ < 0; j-- {
+				if PartOf(ElementName(text(j)), parts) == home && !slices.Contains(near3, j) {
+					succ = j
+				}
+			}
+			if parts == 3 {
+				inParts := map[int]bool{home: true}
+				for _, j := range near {
+					inParts[PartOf(ElementName(text(j)), 3)] = true
+				}
+				if len(inParts) < 2 {
+					t.Fatalf("the nearest should lie in other parts than the entry's: %v", inParts)
+				}
+			}
+			c := newTestClient(t, ClientOptions{StartupNodes: nodes, Parts: parts, Strict: true})
+			for i, v := range vecs {
+				if err := c.Set(ctx, text(i), v, model, 0); err != nil {
+					t.Fatal(err)
+				}
+			}
+			for range 5 {
+				for _, i := range []int{0, succ} {
+					if _, found, err := c.Get(ctx, text(i), model); err != nil || !found {
+						t.Fatalf("get %d: %v %v", i, found, err)
+					}
+				}
+			}
+			m := newTestMultiTier(t, MultiTierOptions{L1MaxSize: 40, NoTracking: true, Prefetch: 3,
+				Client: ClientOptions{StartupNodes: nodes, Parts: parts, Strict: true}})
+			if _, found, err := m.Get(ctx, text(0), model); err != nil || !found {
+				t.Fatalf("the L2 hit: %v %v", found, err)
+			}
+			if !m.WaitPrefetched(10 * time.Second) {
+				t.Fatal("the prefetch did not finish")
+			}
+			if p := m.Stats().Prefetch; p.Errors != 0 || p.Entries != 3 {
+				t.Fatalf("prefetch: %+v, want 3 entries and no error", p)
+			}
+			want := append([]int{succ}, near...)
+			for _, j := range want {
+				_, v, ok := m.l1Get(m.l1Key(text(j), model))
+				if !ok || !slices.Equal(v, vecs[j]) {
+					t.Fatalf("pf %d (successor %d, nearest %v) in L1: %v", j, succ, near, ok)
+				}
+			}
+			before := m.Stats().L1.Hits
+			for _, j := range want {
+				if _, found, err := m.Get(ctx, text(j), model); err != nil || !found {
+					t.Fatalf("get %d: %v %v", j, found, err)
+				}
+			}
+			if got := m.Stats().L1.Hits - before; got != 3 {
+				t.Fatalf("the prefetched entries gave %d L1 hits, want 3", got)
+			}
+		})
+	}
+}

@@ -369,7 +369,7 @@ func (m *MultiTier) get(ctx context.Context, text, model string, o getOptions) (
 		m.prefetchUsed(key, false)
 	}
 	if found {
-		m.offerPrefetch(m.l2.SetKey(model), ElementName(text))
+		m.offerPrefetch(model, ElementName(text), e.vec)
 	}
 	return e.vec, found, err
 }

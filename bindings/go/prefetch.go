@@ -3,6 +3,9 @@ package sutracache
 import (
 	"container/list"
 	"context"
+	"fmt"
+	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -14,9 +17,12 @@ import (
 // right after this one most often, then its nearest) and fetches those not in L1 into it.
 // Offers go through a bounded channel (a full one drops the offer: a lookup never waits).
 // Unused prefetched entries hold at most a tenth of L1: past that the oldest unused leaves.
+// A model split over parts (ClientOptions.Parts > 1 on a cluster) is served from every part:
+// the co-accessed entries from the entry's own part (the shard pairs lookups of one set),
+// its nearest from all parts at once (VSIM FP32 of its vector, merged by score).
 type prefetcher struct {
 	k       int
-	q       chan [2]string
+	q       chan prefetchOffer
 	stop    chan struct{}
 	done    sync.WaitGroup
 	pending atomic.Int64
@@ -41,8 +47,15 @@ type PrefetchStats struct {
 	Errors     uint64 `json:"errors"`
 }
 
+// prefetchOffer is an L2 hit to prefetch after: the model, the entry's element name and its
+// vector.
+type prefetchOffer struct {
+	model, element string
+	vec            []float32
+}
+
 func (m *MultiTier) startPrefetch(k, queue int) {
-	p := &prefetcher{k: k, q: make(chan [2]string, queue), stop: make(chan struct{}),
+	p := &prefetcher{k: k, q: make(chan prefetchOffer, queue), stop: make(chan struct{}),
 		unused: map[string]*list.Element{}, order: list.New(), cap: max(1, m.maxSize/10)}
 	m.prefetch = p
 	p.done.Add(1)
@@ -54,7 +67,7 @@ func (m *MultiTier) startPrefetch(k, queue int) {
 				return
 			case it := <-p.q:
 				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-				n, err := m.prefetchNow(ctx, it[0], it[1])
+				n, err := m.prefetchNow(ctx, it)
 				cancel()
 				p.entries.Add(uint64(n))
 				if err != nil {
@@ -70,15 +83,15 @@ func (m *MultiTier) startPrefetch(k, queue int) {
 	}()
 }
 
-// offerPrefetch queues a prefetch after an L2 hit of element of set.
-func (m *MultiTier) offerPrefetch(set, element string) {
+// offerPrefetch queues a prefetch after an L2 hit of element (of model, with vector vec).
+func (m *MultiTier) offerPrefetch(model, element string, vec []float32) {
 	p := m.prefetch
 	if p == nil || p.unsupported.Load() {
 		return
 	}
 	p.pending.Add(1)
 	select {
-	case p.q <- [2]string{set, element}:
+	case p.q <- prefetchOffer{model, element, vec}:
 		p.offered.Add(1)
 	default:
 		p.pending.Add(-1)
@@ -103,28 +116,70 @@ func (m *MultiTier) prefetchUsed(key string, hit bool) {
 	p.mu.Unlock()
 }
 
-func (m *MultiTier) prefetchNow(ctx context.Context, set, element string) (int, error) {
+// prefetchNow is one prefetch: ANALYTICS NEXT on the node of the entry's set (part), for a
+// split model the nearest of every part, then one pipeline for those not in L1.
+func (m *MultiTier) prefetchNow(ctx context.Context, o prefetchOffer) (int, error) {
 	p := m.prefetch
-	reply, err := m.l2.rdb.Do(ctx, "ANALYTICS", "NEXT", set, element, "COUNT", p.k).Slice()
+	keys, err := m.l2.keys(o.model)
+	if err != nil {
+		return 0, err
+	}
+	home := keys[PartOf(o.element, len(keys))]
+	reply, err := m.l2.doOnKey(ctx, home, "ANALYTICS", "NEXT", home, o.element, "COUNT", p.k).Slice()
 	p.roundTrips.Add(1)
 	if err != nil {
 		return 0, err
 	}
-	var names []string
+	l1 := func(n string) string { return m.l2.SetKey(o.model) + "\x00" + n }
+	var chosen []l2Entry
+	taken := map[string]bool{o.element: true}
 	for _, r := range reply {
-		if pair, ok := r.([]any); ok && len(pair) > 0 {
-			if n, ok := pair[0].(string); ok {
-				if _, _, in := m.l1Get(set + "\x00" + n); !in {
-					names = append(names, n)
-				}
+		pair, ok := r.([]any)
+		if !ok || len(pair) == 0 {
+			continue
+		}
+		n, ok := pair[0].(string)
+		if !ok || taken[n] {
+			continue
+		}
+		var count int64
+		if len(pair) > 1 {
+			count, _ = pair[1].(int64)
+		}
+		// One set: its nearest come with the co-accessed. A split model: only the
+		// co-accessed here (count > 0); the nearest from every part below.
+		if len(keys) == 1 || count > 0 {
+			taken[n] = true
+			chosen = append(chosen, l2Entry{set: home, name: n, l1: l1(n)})
+		}
+	}
+	if len(keys) > 1 && len(chosen) < p.k && len(o.vec) > 0 {
+		near, err := m.nearestInParts(ctx, keys, vectorArgs(o.vec), p.k+1)
+		p.roundTrips.Add(1)
+		if err != nil {
+			return 0, err
+		}
+		for _, nb := range near {
+			if len(chosen) >= p.k {
+				break
+			}
+			if !taken[nb.name] {
+				taken[nb.name] = true
+				chosen = append(chosen, l2Entry{set: nb.set, name: nb.name, l1: l1(nb.name)})
 			}
 		}
 	}
-	if len(names) == 0 {
+	var fetch []l2Entry
+	for _, e := range chosen[:min(len(chosen), p.k)] {
+		if _, _, in := m.l1Get(e.l1); !in {
+			fetch = append(fetch, e)
+		}
+	}
+	if len(fetch) == 0 {
 		return 0, nil
 	}
 	p.roundTrips.Add(1)
-	return m.fetchInto(ctx, set, names, len(names), func(key string) {
+	return m.fetchEntries(ctx, fetch, len(fetch), func(key string) {
 		p.mu.Lock()
 		defer p.mu.Unlock()
 		if _, ok := p.unused[key]; !ok {
@@ -136,6 +191,48 @@ func (m *MultiTier) prefetchNow(ctx context.Context, set, element string) (int, 
 			_, _ = m.l1.Delete(old)
 		}
 	})
+}
+
+// partNeighbour is an entry of a part and its score against a query.
+type partNeighbour struct {
+	set, name string
+	score     float64
+}
+
+// nearestInParts asks every part at once for the count entries nearest query (VSIM's
+// query arguments, e.g. FP32 and the bytes; … WITHSCORES) and merges them, highest score
+// first (as find_similar merges a split model's parts). A part that fails is left out; all
+// failing is an error.
+func (m *MultiTier) nearestInParts(ctx context.Context, keys []string, query []any, count int) ([]partNeighbour, error) {
+	replies, err := m.l2.fanOut(ctx, keys, func(key string) []any {
+		return append(append([]any{"VSIM", key}, query...), "COUNT", count, "WITHSCORES")
+	})
+	var all []partNeighbour
+	answered := 0
+	for i, reply := range replies {
+		if reply == nil {
+			continue
+		}
+		answered++
+		for j := 0; j+1 < len(reply); j += 2 {
+			n, _ := reply[j].(string)
+			score, perr := strconv.ParseFloat(fmt.Sprint(reply[j+1]), 64)
+			if perr != nil {
+				return nil, fmt.Errorf("VSIM answered a score %v", reply[j+1])
+			}
+			all = append(all, partNeighbour{keys[i], n, score})
+		}
+	}
+	if answered == 0 && err != nil {
+		return nil, err
+	}
+	sort.SliceStable(all, func(a, b int) bool {
+		if all[a].score != all[b].score {
+			return all[a].score > all[b].score
+		}
+		return all[a].name < all[b].name
+	})
+	return all, nil
 }
 
 // WaitPrefetched blocks until every prefetch offered so far is done (tests, benchmarks);

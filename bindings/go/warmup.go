@@ -4,9 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
+	"slices"
 	"sort"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -170,35 +169,11 @@ func (m *MultiTier) WarmupConcept(ctx context.Context, concept, model string, ne
 			return 0, m.l2.degrade("warmup", err)
 		}
 		if err == nil {
-			replies, err := m.l2.fanOut(ctx, keys, func(key string) []any {
-				return []any{"VSIM", key, "FP32", []byte(raw), "COUNT", neighbours + 1, "WITHSCORES"}
-			})
+			all, err := m.nearestInParts(ctx, keys, []any{"FP32", []byte(raw)}, neighbours+1)
 			if err != nil {
 				return 0, m.l2.degrade("warmup", err)
 			}
-			type near struct {
-				set, name string
-				score     float64
-			}
-			var all []near
-			for i, reply := range replies {
-				for j := 0; j+1 < len(reply); j += 2 {
-					n, _ := reply[j].(string)
-					score, perr := strconv.ParseFloat(fmt.Sprint(reply[j+1]), 64)
-					if perr != nil {
-						return 0, m.l2.degrade("warmup", fmt.Errorf("VSIM answered a score %v", reply[j+1]))
-					}
-					if n != name {
-						all = append(all, near{keys[i], n, score})
-					}
-				}
-			}
-			sort.SliceStable(all, func(a, b int) bool {
-				if all[a].score != all[b].score {
-					return all[a].score > all[b].score
-				}
-				return all[a].name < all[b].name
-			})
+			all = slices.DeleteFunc(all, func(nb partNeighbour) bool { return nb.name == name })
 			for _, nb := range all[:min(len(all), neighbours)] {
 				entries = append(entries, l2Entry{set: nb.set, name: nb.name, l1: nb.set + "\x00" + nb.name})
 			}
@@ -279,16 +254,6 @@ func (m *MultiTier) load(ctx context.Context, entries []l2Entry, batch int) (int
 	n, err := m.fetchEntries(ctx, entries, batch, nil)
 	m.warmed.Add(uint64(n))
 	return n, err
-}
-
-// fetchInto brings names of set into L1 (their L1 keys set + "\x00" + name); put is called
-// with each key that entered L1.
-func (m *MultiTier) fetchInto(ctx context.Context, set string, names []string, batch int, put func(string)) (int, error) {
-	entries := make([]l2Entry, len(names))
-	for i, n := range names {
-		entries[i] = l2Entry{set: set, name: n, l1: set + "\x00" + n}
-	}
-	return m.fetchEntries(ctx, entries, batch, put)
 }
 
 // fetchEntries is load's body: each batch one pipeline, a VMGETF32 per set it touches and

@@ -531,7 +531,7 @@ class MultiTierSutraCache:
         self.warmed = 0
         self._tracker: Optional[_Coherence] = None
         self._prefetcher: Optional[_Prefetcher] = None
-        if prefetch and self.l2_cache._redis is not None:
+        if prefetch and (self.l2_cache._redis is not None or self.l2_cache.cluster):
             self._prefetcher = _Prefetcher(self, prefetch, prefetch_queue)
             self._prefetcher.start()
         if tracking:
@@ -609,7 +609,7 @@ class MultiTierSutraCache:
             return None
         self.l2_hits += 1
         if self._prefetcher is not None:
-            self._prefetcher.offer(k)
+            self._prefetcher.offer((*k, value))
         attrs = got[1] or {}
         exp = attrs.get("expires_at")
         cached = attrs.get("cached_at")
@@ -721,32 +721,89 @@ class MultiTierSutraCache:
 
     # ---- prefetch ----
 
-    def _prefetch_now(self, kb: bytes, elem: bytes) -> int:
-        """One prefetch after an L2 hit of (kb, elem): the prefetcher thread's work."""
+    def _prefetch_now(self, kb: bytes, elem: bytes, value: Any = None) -> int:
+        """One prefetch after an L2 hit of (kb, elem) whose vector is `value`: the prefetcher
+        thread's work."""
+        return self.l2_cache._drive_sync(self._prefetch_op(kb, elem, value))
+
+    def _parts_holding(self, kb: bytes) -> List[Tuple[str, bytes]]:
+        """The (key, key bytes) of every part of the model whose set (or part) is kb."""
+        for parts in list(self.l2_cache._keys.values()):
+            if any(b == kb for _, b in parts):
+                return parts
+        return [(kb.decode("utf-8"), kb)]
+
+    def _prefetch_op(self, kb: bytes, elem: bytes, value: Any) -> Any:
+        """The round trips of a prefetch (an Op). `ANALYTICS NEXT` on the node of the entry's
+        set (part) offers the entries looked up right after it most often, then its nearest.
+        For a model split over parts the co-accessed ones come from the entry's part (the
+        shard pairs lookups of one set), and its nearest from every part at once (`VSIM ...
+        FP32` of its vector, the scores merged as find_similar merges them). Then one pipeline
+        brings the chosen entries not in the L1 (a `VMGETF32` per part, their attributes)."""
         p = self._prefetcher
         assert p is not None
-        r = self.l2_cache._sync_client()
         key = kb.decode("utf-8")
-        reply = r.execute_command("ANALYTICS", "NEXT", key, elem, "COUNT", p.neighbours)
+        parts = self._parts_holding(kb)
+        want = p.neighbours
+        reply = (yield ("keyed", [(key, ("ANALYTICS", "NEXT", key, elem, "COUNT", want))]))[0]
         p.round_trips += 1
-        names = [bytes(x[0]) for x in reply or [] if isinstance(x, list) and x]
-        names = [n for n in names if not self._l1.has((kb, n))]
-        if not names:
+        offered = [(bytes(x[0]), int(x[1]) if len(x) > 1 else 0)
+                   for x in self.l2_cache._value(reply) or [] if isinstance(x, list) and x]
+        chosen: List[Tuple[str, bytes]] = []
+        if len(parts) == 1:
+            chosen = [(key, n) for n, _ in offered]
+        else:
+            chosen = [(key, n) for n, count in offered if count > 0]
+            if len(chosen) < want:
+                blob = None
+                if value is not None:
+                    try:
+                        blob = entry.encode_embedding(value, "the entry's vector")
+                    except ValueError:
+                        blob = None
+                if blob is None:
+                    blob = yield ("cmd", ("VGETF32", key, elem))
+                if isinstance(blob, bytes):
+                    replies = yield ("par", [("VSIM", k, "FP32", blob, "COUNT", want + 1,
+                                              "WITHSCORES") for k, _ in parts])
+                    p.round_trips += 1
+                    near = []
+                    for (k, _), r in zip(parts, replies):
+                        if isinstance(r, BaseException):
+                            continue  # a part without entries yet
+                        for row in _pairs(r, 2):
+                            if len(row) == 2 and bytes(row[0]) != elem:
+                                near.append((-float(row[1]), bytes(row[0]), k))
+                    near.sort()
+                    taken = {n for _, n in chosen}
+                    for _, n, k in near:
+                        if len(chosen) >= want:
+                            break
+                        if n not in taken:
+                            taken.add(n)
+                            chosen.append((k, n))
+        key_bytes = dict(parts)
+        chosen = [(k, n) for k, n in chosen[:want] if not self._l1.has((key_bytes[k], n))]
+        if not chosen:
             return 0
-        tokens = [(k, self._l1.begin(k)) for k in ((kb, n) for n in names)]
+        by_key: Dict[str, List[bytes]] = {}
+        for k, n in chosen:
+            by_key.setdefault(k, []).append(n)
+        tokens = [(lk, self._l1.begin(lk)) for lk in ((key_bytes[k], n) for k, n in chosen)]
         try:
-            pipe = r.pipeline(transaction=False)
-            pipe.execute_command("VMGETF32", key, *names)
-            for n in names:
-                pipe.execute_command("VGETATTR", key, n)
-            replies = pipe.execute(raise_on_error=False)
+            replies = yield ("pipe", [("VMGETF32", k, *names) for k, names in by_key.items()]
+                             + [("VGETATTR", k, n) for k, n in chosen])
             p.round_trips += 1
         except BaseException:
-            for k, t in tokens:
-                self._l1.end(k, t)
+            for lk, t in tokens:
+                self._l1.end(lk, t)
             raise
-        raws = replies[0] if isinstance(replies[0], list) else [None] * len(names)
-        return self._fill(tokens, raws, replies[1:], cold=True)
+        vectors: Dict[Tuple[str, bytes], Any] = {}
+        for (k, names), r in zip(by_key.items(), replies):
+            got = r if isinstance(r, list) else [None] * len(names)
+            vectors.update(((k, n), v) for n, v in zip(names, got))
+        raws = [vectors.get((k, n)) for k, n in chosen]
+        return self._fill(tokens, raws, replies[len(by_key):], cold=True)
 
     def _fill(self, tokens, raws, attr_replies, cold: bool = False) -> int:
         """Ends the L1 fills `tokens` opened with the vectors `raws` (VMGETF32) and their

@@ -289,3 +289,54 @@ def test_recall_at_10_of_a_model_split_over_three_nodes_matches_one_node(sutra, 
             r[name] = total / nq
     assert r["single"] > 0.8, r
     assert r["split"] >= r["single"] - 0.03, r
+
+
+def cosine_nearest(vecs: list, i: int, k: int) -> list:
+    """The k entries nearest entry i by cosine similarity (i itself excluded)."""
+    a = np.array(vecs, dtype=np.float64)
+    a /= np.linalg.norm(a, axis=1, keepdims=True)
+    sims = a @ a[i]
+    return [j for j in np.argsort(-sims, kind="stable") if j != i][:k]
+
+
+@pytest.mark.parametrize("parts", [1, 3])
+def test_prefetch_on_a_cluster_brings_the_co_accessed_entry_and_the_nearest_of_every_part(
+        sutra_cluster, parts):
+    """MultiTierSutraCache(prefetch=3) on three nodes: after an L2 hit, ANALYTICS NEXT on the
+    node of the entry's set (part) gives the entry other clients looked up right after it,
+    and the rest are its nearest entries — for a split model, of every part (VSIM FP32 to
+    all parts, merged by score). They land in the L1: their gets are L1 hits."""
+    model = f"prefetch{parts}"  # each run its own model: the lookup log outlives FLUSHALL
+    texts = [f"pf {i}" for i in range(60)]
+    vecs = vectors(60, 11)
+    keys = part_keys("emb:", model, parts)
+    home = part_of(texts[0].encode(), parts)
+    near = cosine_nearest(vecs, 0, 2)
+    # The successor other clients ask for: in the entry's own part, not among its nearest.
+    succ = next(j for j in range(59, 0, -1)
+                if part_of(texts[j].encode(), parts) == home and j not in near
+                and j not in cosine_nearest(vecs, 0, 3))
+    if parts == 3:
+        assert len({part_of(texts[j].encode(), 3) for j in near} | {home}) > 1, \
+            "the nearest lie in other parts than the entry's"
+    with SutraCacheClient(startup_nodes=nodes(sutra_cluster), parts=parts, strict=True) as c:
+        for t, v in zip(texts, vecs):
+            assert c.set_sync(t, v, model=model)
+        for _ in range(5):
+            assert c.get_sync(texts[0], model=model) is not None
+            assert c.get_sync(texts[succ], model=model) is not None
+    with MultiTierSutraCache(40, startup_nodes=nodes(sutra_cluster), parts=parts,
+                             tracking=False, strict=True, prefetch=3) as mt:
+        assert mt.get_sync(texts[0], model) == pytest.approx(vecs[0], abs=1e-6)  # an L2 hit
+        assert mt.wait_prefetched()
+        p = mt.stats()["prefetch"]
+        assert p["errors"] == 0 and p["entries"] == 3, p
+        in_l1 = {e.decode(): k.decode() for (k, e) in mt._l1.entries}
+        assert set(in_l1) == {texts[0], texts[succ]} | {texts[j] for j in near}
+        # Each under its own part's set.
+        assert all(in_l1[texts[j]] == keys[part_of(texts[j].encode(), parts)]
+                   for j in [succ, *near])
+        before = mt.stats()["l1"]["hits"]
+        for j in [succ, *near]:
+            assert mt.get_sync(texts[j], model) == pytest.approx(vecs[j], abs=1e-6)
+        assert mt.stats()["l1"]["hits"] == before + 3, "the prefetched entries are L1 hits"
