@@ -130,7 +130,7 @@ func (m *MultiTier) prefetchNow(ctx context.Context, o prefetchOffer) (int, erro
 	if err != nil {
 		return 0, err
 	}
-	l1 := func(n string) string { return m.l2.SetKey(o.model) + "\x00" + n }
+	l1 := func(n string) string { return m.l1KeyOf(o.model, n) }
 	var chosen []l2Entry
 	taken := map[string]bool{o.element: true}
 	for _, r := range reply {
