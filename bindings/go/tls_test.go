@@ -7,9 +7,13 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/pem"
 	"io"
 	"math/big"
 	"net"
+	"os"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -17,9 +21,9 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// tlsProxy terminates TLS (a fresh self-signed certificate for 127.0.0.1) in front of a
-// plain server on targetPort; it returns its port and a client configuration trusting it.
-func tlsProxy(t *testing.T, targetPort int) (int, *tls.Config) {
+// testCertificate makes a self-signed certificate for 127.0.0.1 and a client configuration
+// trusting it.
+func testCertificate(t *testing.T) (tls.Certificate, *x509.Certificate, *ecdsa.PrivateKey, *tls.Config) {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		t.Fatal(err)
@@ -35,8 +39,41 @@ func tlsProxy(t *testing.T, targetPort int) (int, *tls.Config) {
 		t.Fatal(err)
 	}
 	cert, _ := x509.ParseCertificate(der)
-	l, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{
-		Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}}})
+	pool := x509.NewCertPool()
+	pool.AddCert(cert)
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}, cert, key, &tls.Config{RootCAs: pool}
+}
+
+// sutraTLSServer starts the server with its own TLS port (--tls-port, a fresh self-signed
+// certificate, no client certificates); it returns the TLS port and a client configuration
+// trusting the certificate.
+func sutraTLSServer(t *testing.T, env ...string) (int, *tls.Config) {
+	_, cert, key, cfg := testCertificate(t)
+	dir := t.TempDir()
+	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	certFile, keyFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cert.Raw}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tp := freePort(t)
+	env = append(env, "SUTRA_TLS_PORT="+strconv.Itoa(tp), "SUTRA_TLS_CERT_FILE="+certFile,
+		"SUTRA_TLS_KEY_FILE="+keyFile, "SUTRA_TLS_AUTH_CLIENTS=no")
+	sutraServer(t, env...)
+	return tp, cfg
+}
+
+// tlsProxy terminates TLS (a fresh self-signed certificate for 127.0.0.1) in front of a
+// plain server on targetPort (here: Redis, for the tracking connection); it returns its port
+// and a client configuration trusting it.
+func tlsProxy(t *testing.T, targetPort int) (int, *tls.Config) {
+	certificate, _, _, cfg := testCertificate(t)
+	l, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{certificate}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -59,14 +96,13 @@ func tlsProxy(t *testing.T, targetPort int) (int, *tls.Config) {
 			}()
 		}
 	}()
-	pool := x509.NewCertPool()
-	pool.AddCert(cert)
-	return l.Addr().(*net.TCPAddr).Port, &tls.Config{RootCAs: pool}
+	return l.Addr().(*net.TCPAddr).Port, cfg
 }
 
 func TestTheClientAndTheInvalidationConnectionSpeakTLS(t *testing.T) {
 	ctx := testCtx(t)
-	port, cfg := tlsProxy(t, sutraServer(t))
+	// The server's own TLS port (--tls-port).
+	port, cfg := sutraTLSServer(t)
 	c := newTestClient(t, ClientOptions{Addr: addr(port), TLS: cfg, Strict: true})
 	if err := c.Set(ctx, "over tls", []float32{1, 2}, "m", 0); err != nil {
 		t.Fatal(err)
@@ -114,7 +150,10 @@ func TestAURLNamesTheShardItsPasswordAndTLSAsRedisClientsDo(t *testing.T) {
 	}
 	// rediss:// turns TLS on; ClientOptions.TLS (here: trust the test certificate) wins
 	// over the URL's default configuration.
-	tport, cfg := tlsProxy(t, port)
+	tport, cfg := sutraTLSServer(t, "SUTRA_PASSWORD=pw")
+	if err := newTestClient(t, ClientOptions{URL: "rediss://:pw@" + addr(tport), TLS: cfg, Strict: true}).Set(ctx, "by url", []float32{3, 4}, "m", 0); err != nil {
+		t.Fatal(err)
+	}
 	secure := newTestClient(t, ClientOptions{URL: "rediss://:pw@" + addr(tport), TLS: cfg, Strict: true})
 	if v, found, err := secure.Get(ctx, "by url", "m"); err != nil || !found || v[0] != 3 {
 		t.Fatalf("over rediss://: %v %v %v", v, found, err)

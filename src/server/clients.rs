@@ -19,6 +19,8 @@ pub struct Names {
     pub lib_name: Option<Bytes>,
     /// CLIENT SETINFO LIB-VER.
     pub lib_ver: Option<Bytes>,
+    /// The ACL user it authenticated as (`None`: `default`).
+    pub user: Option<String>,
 }
 
 /// One connection's record.
@@ -79,7 +81,7 @@ impl ClientInfo {
                 .unwrap_or_default()
         };
         format!(
-            "id={} addr={} laddr={} name={} age={} idle={} flags={} db={} user=default resp={} \
+            "id={} addr={} laddr={} name={} age={} idle={} flags={} db={} user={} resp={} \
              lib-name={} lib-ver={}\n",
             self.id,
             self.addr,
@@ -89,6 +91,7 @@ impl ClientInfo {
             now_ms.saturating_sub(self.active_ms.load(Relaxed)) / 1000,
             self.flags(),
             self.db.load(Relaxed),
+            names.user.as_deref().unwrap_or("default"),
             self.resp.load(Relaxed).max(2),
             s(&names.lib_name),
             s(&names.lib_ver),

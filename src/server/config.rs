@@ -181,8 +181,40 @@ pub struct ServerConfig {
     pub config: Option<PathBuf>,
 
     /// Password for AUTH (and Bearer token for /stats and /metrics); empty = none.
+    /// It is the `default` user's password (see ACL SETUSER for other users).
     #[arg(long, env = "SUTRA_PASSWORD", hide_env_values = true)]
     pub requirepass: Option<String>,
+
+    /// Redis's `aclfile`: the ACL users, one `user <name> <rules...>` line each, loaded at
+    /// start and by ACL LOAD, written by ACL SAVE. Without it, users made with ACL SETUSER
+    /// live until the server stops.
+    #[arg(long, env = "SUTRA_ACLFILE")]
+    pub aclfile: Option<PathBuf>,
+
+    /// TCP port for RESP and HTTP over TLS (Redis's `tls-port`); 0 (the default) = none.
+    /// With a TLS port, `--port 0` serves no plain port (as Redis); without one, `--port 0`
+    /// picks a free port.
+    #[arg(long, env = "SUTRA_TLS_PORT", default_value_t = 0)]
+    pub tls_port: u16,
+
+    /// The server's certificate chain (PEM), leaf first (Redis's `tls-cert-file`).
+    #[arg(long, env = "SUTRA_TLS_CERT_FILE")]
+    pub tls_cert_file: Option<PathBuf>,
+
+    /// The private key of `--tls-cert-file` (PEM: PKCS#8, PKCS#1 or SEC1).
+    #[arg(long, env = "SUTRA_TLS_KEY_FILE", hide_env_values = true)]
+    pub tls_key_file: Option<PathBuf>,
+
+    /// CA certificates (PEM) that client certificates must chain to (Redis's
+    /// `tls-ca-cert-file`); needed unless `--tls-auth-clients no`.
+    #[arg(long, env = "SUTRA_TLS_CA_CERT_FILE")]
+    pub tls_ca_cert_file: Option<PathBuf>,
+
+    /// Client certificates on the TLS port (Redis's `tls-auth-clients`): `yes` (the
+    /// default, as Redis) requires one signed by `--tls-ca-cert-file`; `optional` checks one
+    /// when given; `no` asks for none.
+    #[arg(long, env = "SUTRA_TLS_AUTH_CLIENTS", default_value = "yes", value_parser = ["yes", "no", "optional"], ignore_case = true)]
+    pub tls_auth_clients: String,
 
     /// Number of databases (Redis's `databases`): SELECT takes 0 to N-1; cluster mode serves
     /// only database 0, as Redis Cluster does.
@@ -455,7 +487,26 @@ impl ServerConfig {
             ));
         }
         self.replica_of()?;
+        if self.tls_port != 0 {
+            if self.tls_cert_file.is_none() || self.tls_key_file.is_none() {
+                return Err("--tls-port needs --tls-cert-file and --tls-key-file".into());
+            }
+            if self.tls_ca_cert_file.is_none() && !self.tls_auth_clients.eq_ignore_ascii_case("no")
+            {
+                return Err(
+                    "--tls-auth-clients yes|optional (yes is the default) needs \
+                            --tls-ca-cert-file, the CA that client certificates must chain \
+                            to; or set --tls-auth-clients no"
+                        .into(),
+                );
+            }
+        }
         Ok(())
+    }
+
+    /// Whether a plain (non-TLS) port is served: always unless `--port 0` with a TLS port.
+    pub fn serves_plain_port(&self) -> bool {
+        self.port != 0 || self.tls_port == 0
     }
 
     /// `--replicaof host:port` parsed (`None` when not set or empty).

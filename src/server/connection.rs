@@ -60,7 +60,7 @@ pub async fn serve<S: ClientStream>(
     tracing::debug!(client = info.id, addr = %info.addr, "client connected");
     let mut client = Client {
         info,
-        authenticated: shared.config.password().is_none(),
+        authenticated: shared.acl.open_by_default(),
         ..Client::default()
     };
     serve_client(stream, &shared, shutdown, &mut client, &mut pushes).await;
@@ -485,6 +485,11 @@ async fn deferred<S: ClientStream>(
             let timeout = (timeout_ms > 0).then(|| std::time::Duration::from_millis(timeout_ms));
             let n = shared.repl.wait_for_acks(replicas, offset, timeout).await;
             out.int(n as i64);
+            None
+        }
+        cmd::Deferred::Pause(delay) => {
+            // A failed AUTH after several (rate limiting): the reply waits.
+            tokio::time::sleep(delay).await;
             None
         }
         cmd::Deferred::Psync { replid, offset } => {

@@ -10,7 +10,6 @@
 use std::sync::atomic::Ordering::Relaxed;
 
 use bytes::BytesMut;
-use subtle::ConstantTimeEq;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use super::http_analytics::{self, MAX_BODY_BYTES};
@@ -171,7 +170,7 @@ pub fn respond(head: &[u8], body: &[u8], shared: &Shared) -> Vec<u8> {
             "POST a phrase: {\"query\": \"Show embedding cache performance\"}\n",
         ),
         "/stats" | "/metrics" | "/cache/stats" | "/analytics" | "/api/query"
-            if !bearer_ok(shared, authorization) =>
+            if !authorized(shared, authorization, path) =>
         {
             response(
                 401,
@@ -232,16 +231,46 @@ pub fn respond(head: &[u8], body: &[u8], shared: &Shared) -> Vec<u8> {
     }
 }
 
-fn bearer_ok(shared: &Shared, authorization: Option<&str>) -> bool {
-    let Some(password) = shared.config.password() else {
+/// Whether a request may read `path`: with the `default` user `nopass` (no --requirepass),
+/// anyone; else `Authorization: Bearer <password>` (one of the default user's passwords, as
+/// the dashboard sends), or `Authorization: Basic <base64 user:password>` for an ACL user
+/// that is on and may run the command serving the same data (INFO for /stats, /cache/stats
+/// and /metrics; ANALYTICS for /analytics and /api/query).
+fn authorized(shared: &Shared, authorization: Option<&str>, path: &str) -> bool {
+    let default = shared.acl.default_user();
+    if default.enabled && default.nopass {
         return true;
+    }
+    let Some((scheme, token)) = authorization.and_then(|v| v.trim().split_once(' ')) else {
+        return false;
     };
-    let token = authorization
-        .and_then(|v| v.split_once(' '))
-        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-        .map(|(_, t)| t.trim())
-        .unwrap_or_default();
-    bool::from(token.as_bytes().ct_eq(password.as_bytes()))
+    let token = token.trim();
+    if scheme.eq_ignore_ascii_case("bearer") {
+        return default.password_ok(token.as_bytes());
+    }
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return false;
+    }
+    use base64::Engine as _;
+    let Ok(decoded) = base64::engine::general_purpose::STANDARD.decode(token) else {
+        return false;
+    };
+    let Some(colon) = decoded.iter().position(|&b| b == b':') else {
+        return false;
+    };
+    let (name, pass) = (&decoded[..colon], &decoded[colon + 1..]);
+    let Some(user) = shared.acl.get(&String::from_utf8_lossy(name)) else {
+        return false;
+    };
+    let command: &[u8] = match path {
+        "/analytics" | "/api/query" => b"analytics",
+        _ => b"info",
+    };
+    let spec = super::cmd::lookup(command).expect("a command of the table");
+    user.password_ok(pass)
+        && user
+            .check(spec, &[bytes::Bytes::from_static(command)])
+            .is_ok()
 }
 
 #[cfg(test)]

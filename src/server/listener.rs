@@ -8,14 +8,17 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::Duration;
 
+use std::net::SocketAddr;
+
 use tokio::io::AsyncWriteExt;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 use super::config::ServerConfig;
 use super::connection;
 use super::shared::Shared;
+use super::stream::ClientStream;
 use crate::Engine;
 
 /// Redis 7's reply to a client refused by protected mode, byte for byte.
@@ -41,6 +44,15 @@ impl Drop for ClientSlot {
     }
 }
 
+/// The sockets a server accepts on: the plain port, the TLS port, or both.
+#[derive(Default)]
+pub struct Listeners {
+    /// RESP and HTTP in the clear.
+    pub plain: Option<TcpListener>,
+    /// RESP and HTTP over TLS (the acceptor comes from the configuration's `--tls-*`).
+    pub tls: Option<TcpListener>,
+}
+
 /// Serves RESP and HTTP on `listener` until `shutdown` completes; then stops accepting,
 /// lets every connection finish the requests it has read (up to the configured grace
 /// period) and returns. The caller owns the engine and closes it afterwards.
@@ -50,11 +62,49 @@ pub async fn run(
     config: ServerConfig,
     shutdown: impl Future<Output = ()>,
 ) -> io::Result<()> {
+    let listeners = Listeners {
+        plain: Some(listener),
+        tls: None,
+    };
+    run_on(listeners, engine, config, shutdown).await
+}
+
+/// Accepts on `listener`, or waits forever when there is none.
+async fn accept(listener: &Option<TcpListener>) -> io::Result<(TcpStream, SocketAddr)> {
+    match listener {
+        Some(l) => l.accept().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// [`run`] on a plain port, a TLS port or both (a TLS listener needs the configuration's
+/// certificate and key; they are read here, and a bad one is an error before serving).
+pub async fn run_on(
+    listeners: Listeners,
+    engine: Arc<Engine>,
+    config: ServerConfig,
+    shutdown: impl Future<Output = ()>,
+) -> io::Result<()> {
     let grace = Duration::from_secs(config.shutdown_grace_seconds);
+    let acceptor = match &listeners.tls {
+        Some(_) => Some(super::tls::acceptor(&config).map_err(io::Error::other)?),
+        None => None,
+    };
     let cluster = super::cluster::ClusterState::open(&config).map_err(io::Error::other)?;
     let replica_of = config.replica_of().map_err(io::Error::other)?;
     let shared = Arc::new(Shared::new(engine, config).with_cluster(cluster));
-    if let Ok(addr) = listener.local_addr() {
+    if let Some(path) = &shared.config.aclfile {
+        // Redis's `aclfile`: the users it lists (a `default` line there wins over
+        // --requirepass); a file that cannot be read or parsed stops the start.
+        let users = super::acl::load_file(path).map_err(io::Error::other)?;
+        shared.acl.replace(users);
+    }
+    let Listeners { plain, tls } = listeners;
+    if let Some(addr) = plain
+        .as_ref()
+        .or(tls.as_ref())
+        .and_then(|l| l.local_addr().ok())
+    {
         shared
             .repl
             .listening_port
@@ -79,8 +129,8 @@ pub async fn run(
                 tracing::info!("SHUTDOWN asked by a client");
                 break;
             }
-            accepted = listener.accept() => {
-                let (mut stream, peer) = match accepted {
+            accepted = accept(&plain) => {
+                let (stream, peer) = match accepted {
                     Ok(pair) => pair,
                     Err(e) => {
                         // Out of file descriptors and the like: back off, keep serving.
@@ -89,39 +139,41 @@ pub async fn run(
                         continue;
                     }
                 };
-                if shared.config.protected_refuses(peer.ip()) {
-                    // Redis's protected mode: explain, then close (before reading anything).
-                    tracing::debug!(%peer, "protected mode: non-loopback client refused");
-                    tasks.spawn(async move {
-                        let _ = stream.write_all(PROTECTED_MODE_DENIED).await;
-                        let _ = stream.shutdown().await;
-                    });
-                    continue;
-                }
-                shared.stats.total_connections.fetch_add(1, Relaxed);
-                let now = shared.stats.connected_clients.fetch_add(1, Relaxed);
-                let slot = ClientSlot(shared.clone());
-                if now >= shared.live.maxclients.load(Relaxed) {
-                    shared.stats.rejected_connections.fetch_add(1, Relaxed);
-                    tasks.spawn(async move {
-                        let _slot = slot;
-                        let _ = stream.write_all(b"-ERR max number of clients reached\r\n").await;
-                        let _ = stream.shutdown().await;
-                    });
-                    continue;
-                }
                 let _ = stream.set_nodelay(true);
-                let shared = shared.clone();
-                let stop = stop_rx.clone();
+                let (shared, stop) = (shared.clone(), stop_rx.clone());
+                tasks.spawn(admit(stream, peer, shared, stop));
+            }
+            accepted = accept(&tls) => {
+                let (stream, peer) = match accepted {
+                    Ok(pair) => pair,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "accept failed (TLS port)");
+                        tokio::time::sleep(Duration::from_millis(20)).await;
+                        continue;
+                    }
+                };
+                let _ = stream.set_nodelay(true);
+                let acceptor = acceptor.clone().expect("a TLS listener has its acceptor");
+                let (shared, stop) = (shared.clone(), stop_rx.clone());
                 tasks.spawn(async move {
-                    let _slot = slot;
-                    connection::serve(stream, shared, stop).await;
+                    let handshake =
+                        tokio::time::timeout(super::tls::HANDSHAKE_TIMEOUT, acceptor.accept(stream));
+                    match handshake.await {
+                        Ok(Ok(tls)) => admit(tls, peer, shared, stop).await,
+                        Ok(Err(e)) => {
+                            tracing::info!(%peer, error = %e, "TLS handshake failed");
+                        }
+                        Err(_) => {
+                            tracing::info!(%peer, "TLS handshake timed out");
+                        }
+                    }
                 });
             }
             Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
         }
     }
-    drop(listener);
+    drop(plain);
+    drop(tls);
     // The link to a master stops; connections streaming to replicas end.
     shared.repl.stop();
     let _ = stop_tx.send(true);
@@ -137,6 +189,35 @@ pub async fn run(
     // No client writes any more: the replication history is marked clean at the last LSN.
     shared.repl.shutdown_cleanly(&shared.engine);
     Ok(())
+}
+
+/// A connection accepted (and, on the TLS port, past its handshake): protected mode and
+/// the client limit, then served.
+async fn admit<S: ClientStream>(
+    mut stream: S,
+    peer: SocketAddr,
+    shared: Arc<Shared>,
+    stop: watch::Receiver<bool>,
+) {
+    if shared.config.protected_refuses(peer.ip()) {
+        // Redis's protected mode: explain, then close (before reading anything).
+        tracing::debug!(%peer, "protected mode: non-loopback client refused");
+        let _ = stream.write_all(PROTECTED_MODE_DENIED).await;
+        let _ = stream.shutdown().await;
+        return;
+    }
+    shared.stats.total_connections.fetch_add(1, Relaxed);
+    let now = shared.stats.connected_clients.fetch_add(1, Relaxed);
+    let _slot = ClientSlot(shared.clone());
+    if now >= shared.live.maxclients.load(Relaxed) {
+        shared.stats.rejected_connections.fetch_add(1, Relaxed);
+        let _ = stream
+            .write_all(b"-ERR max number of clients reached\r\n")
+            .await;
+        let _ = stream.shutdown().await;
+        return;
+    }
+    connection::serve(stream, shared, stop).await;
 }
 
 /// Completes on SIGINT or SIGTERM.
@@ -220,11 +301,26 @@ pub fn serve(mut config: ServerConfig) -> ExitCode {
         }
     };
     let addr = config.listen_addr();
+    let tls_addr = SocketAddr::new(config.bind, config.tls_port);
     let result = runtime.block_on(async {
-        let listener = TcpListener::bind(addr).await?;
-        let addr = listener.local_addr()?;
+        let mut listeners = Listeners::default();
+        if config.serves_plain_port() {
+            listeners.plain = Some(TcpListener::bind(addr).await?);
+        }
+        if config.tls_port != 0 {
+            listeners.tls =
+                Some(TcpListener::bind(tls_addr).await.map_err(|e| {
+                    io::Error::new(e.kind(), format!("the TLS port {tls_addr}: {e}"))
+                })?);
+        }
+        let shown = |l: &Option<TcpListener>| {
+            l.as_ref()
+                .and_then(|l| l.local_addr().ok())
+                .map_or_else(|| "none".to_string(), |a| a.to_string())
+        };
         tracing::info!(
-            %addr,
+            addr = %shown(&listeners.plain),
+            tls_addr = %shown(&listeners.tls),
             version = env!("CARGO_PKG_VERSION"),
             simd = engine.simd_isa(),
             in_memory = config.in_memory,
@@ -235,7 +331,7 @@ pub fn serve(mut config: ServerConfig) -> ExitCode {
             maxmemory = config.effective_maxmemory(),
             "sutra-cache listening (RESP and HTTP)"
         );
-        run(listener, engine.clone(), config, termination()).await
+        run_on(listeners, engine.clone(), config, termination()).await
     });
     match result {
         Ok(()) => {

@@ -1,6 +1,7 @@
 //! The RESP + HTTP front end (`sutra-cache serve`). Only this module knows RESP and
 //! tokio; every command is one call into [`crate::Engine`].
 
+mod acl;
 mod clients;
 mod cluster;
 mod cmd;
@@ -23,10 +24,11 @@ mod reply;
 mod shared;
 mod slowlog;
 mod stream;
+mod tls;
 mod tracking;
 mod tx;
 
 pub use config::ServerConfig;
 pub use frame::FrameLimits;
-pub use listener::{run, serve, PROTECTED_MODE_DENIED};
+pub use listener::{run, run_on, serve, Listeners, PROTECTED_MODE_DENIED};
 pub use probe::check_health;

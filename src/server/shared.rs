@@ -62,6 +62,8 @@ pub struct Shared {
     pub live: LiveSettings,
     /// Replication: this node's role, its replicas or its master (`server::replication`).
     pub repl: Arc<super::replication::Replication>,
+    /// ACL users (the `default` one's password is `--requirepass`) and ACL LOG.
+    pub acl: super::acl::Acl,
 }
 
 /// Server settings changeable while serving (CONFIG SET); they start as configured.
@@ -166,6 +168,7 @@ impl Shared {
                 timeout_changed: tokio::sync::Notify::new(),
                 changed: Default::default(),
             },
+            acl: super::acl::Acl::new(config.password()),
             clients,
             engine,
             config,

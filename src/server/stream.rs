@@ -3,11 +3,13 @@
 //! that never waits). A plain TCP stream is one; a TLS session over TCP is another
 //! (`server/tls.rs`); the connection loop, HTTP and a replica's stream are generic over it.
 
+use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
+use std::task::{Context, Poll, Waker};
 
 use bytes::BytesMut;
-use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
 use tokio::net::TcpStream;
 
 /// A client connection's byte stream.
@@ -32,5 +34,19 @@ impl ClientStream for TcpStream {
 
     fn try_read_buf(&mut self, buf: &mut BytesMut) -> io::Result<usize> {
         TcpStream::try_read_buf(self, buf)
+    }
+}
+
+/// [`ClientStream::try_read_buf`] for a stream that has no non-waiting read of its own: one
+/// poll of a read with a waker that does nothing (the next real read registers the task's
+/// waker; a read that is not ready has taken nothing, so dropping it loses nothing).
+pub fn poll_read_once<S: AsyncRead + Unpin>(
+    stream: &mut S,
+    buf: &mut BytesMut,
+) -> io::Result<usize> {
+    let read = std::pin::pin!(stream.read_buf(buf));
+    match read.poll(&mut Context::from_waker(Waker::noop())) {
+        Poll::Ready(r) => r,
+        Poll::Pending => Err(io::ErrorKind::WouldBlock.into()),
     }
 }

@@ -6,12 +6,14 @@ use std::net::{SocketAddr, TcpStream};
 use std::sync::Arc;
 use std::time::Duration;
 
-use sutra_cache::server::{run, ServerConfig};
+use sutra_cache::server::{run_on, Listeners, ServerConfig};
 use sutra_cache::{Engine, EngineConfig};
 
 /// A running server; stops (gracefully) when dropped.
 pub struct TestServer {
     pub addr: SocketAddr,
+    /// The TLS port's address (servers started with [`TestServer::with_tls`]).
+    pub tls_addr: Option<SocketAddr>,
     pub engine: Arc<Engine>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<std::io::Result<()>>>,
@@ -31,8 +33,22 @@ impl TestServer {
         Self::with_engine_config(config, engine)
     }
 
+    /// A server with a plain port and a TLS port (the configuration names the certificate
+    /// files, as `--tls-*` do).
+    pub fn with_tls(config: ServerConfig) -> Self {
+        let engine = EngineConfig {
+            active_expire_interval_ms: 0,
+            ..config.engine_config()
+        };
+        Self::start_on(config, engine, true)
+    }
+
     /// A server over an engine opened with `engine` (e.g. a manual clock).
     pub fn with_engine_config(config: ServerConfig, engine: EngineConfig) -> Self {
+        Self::start_on(config, engine, false)
+    }
+
+    fn start_on(config: ServerConfig, engine: EngineConfig, tls: bool) -> Self {
         let engine = Arc::new(open_retrying(engine));
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
         let (addr_tx, addr_rx) = std::sync::mpsc::channel();
@@ -44,16 +60,32 @@ impl TestServer {
                 .build()?;
             rt.block_on(async move {
                 let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-                addr_tx.send(listener.local_addr()?).expect("test alive");
-                run(listener, e, config, async {
+                let tls_listener = match tls {
+                    true => Some(tokio::net::TcpListener::bind("127.0.0.1:0").await?),
+                    false => None,
+                };
+                let tls_addr = tls_listener.as_ref().map(|l| l.local_addr()).transpose()?;
+                addr_tx
+                    .send((listener.local_addr()?, tls_addr))
+                    .expect("test alive");
+                let listeners = Listeners {
+                    plain: Some(listener),
+                    tls: tls_listener,
+                };
+                run_on(listeners, e, config, async {
                     let _ = stop_rx.await;
                 })
                 .await
             })
         });
-        let addr = addr_rx.recv().expect("server started");
+        let Ok((addr, tls_addr)) = addr_rx.recv() else {
+            // `run_on` failed before serving (a bad certificate): say why.
+            let why = thread.join().expect("no panic");
+            panic!("the server did not start: {why:?}");
+        };
         TestServer {
             addr,
+            tls_addr,
             engine,
             stop: Some(stop_tx),
             thread: Some(thread),

@@ -127,6 +127,7 @@ fn client_kill(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
         return Err(CmdError::syntax());
     }
     let (mut id, mut addr, mut laddr) = (None, None, None);
+    let mut user: Option<String> = None;
     let (mut kind, mut typed, mut skipme) = (None, true, true);
     for pair in args[2..].chunks_exact(2) {
         let (opt, v) = (&pair[0], &pair[1]);
@@ -140,12 +141,11 @@ fn client_kill(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
             kind = client_type(v)?;
             typed = kind.is_some();
         } else if is(opt, "user") {
-            if &v[..] != b"default" {
-                return Err(CmdError::err(format!(
-                    "No such user '{}'",
-                    String::from_utf8_lossy(v)
-                )));
+            let name = String::from_utf8_lossy(v).into_owned();
+            if ctx.shared.acl.get(&name).is_none() {
+                return Err(CmdError::err(format!("No such user '{name}'")));
             }
+            user = Some(name);
         } else if is(opt, "addr") {
             addr = Some(v.clone());
         } else if is(opt, "laddr") {
@@ -163,6 +163,9 @@ fn client_kill(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
             && id.is_none_or(|id| c.id == id)
             && addr.as_ref().is_none_or(|a| c.addr.as_bytes() == &a[..])
             && laddr.as_ref().is_none_or(|a| c.laddr.as_bytes() == &a[..])
+            && user
+                .as_ref()
+                .is_none_or(|u| c.names.lock().user.as_deref().unwrap_or("default") == u)
             && !(skipme && c.id == me);
         if fits {
             c.kill();

@@ -3,7 +3,6 @@
 use std::sync::atomic::Ordering::Relaxed;
 
 use bytes::Bytes;
-use subtle::ConstantTimeEq;
 
 use super::{arg_i64, is, CmdError, CmdResult, Ctx};
 
@@ -35,38 +34,70 @@ pub fn echo(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     Ok(())
 }
 
-/// Checks a password in constant time (for equal lengths) against the configured one.
-pub(super) fn password_ok(ctx: &Ctx<'_>, given: &[u8]) -> bool {
-    match ctx.shared.config.password() {
-        Some(p) => bool::from(p.as_bytes().ct_eq(given)),
-        None => false,
-    }
-}
-
 const WRONGPASS: &str = "WRONGPASS invalid username-password pair or user is disabled.";
+
+/// Failed AUTHs in a row a connection may make before each further one waits.
+const FREE_AUTH_FAILURES: u32 = 3;
+
+/// Checks `user`/`pass` against the ACL users (a disabled user never passes; a `nopass` one
+/// takes any password); on success the connection runs as that user. A failure is logged
+/// (the server log and ACL LOG) and, past [`FREE_AUTH_FAILURES`] in a row on this
+/// connection, its reply waits 100 ms, doubling to 2 s: guessing costs time.
+fn authenticate(ctx: &mut Ctx<'_>, user: &[u8], pass: &[u8]) -> CmdResult {
+    let name = String::from_utf8_lossy(user).into_owned();
+    let found = ctx.shared.acl.get(&name);
+    if found.is_some_and(|u| u.password_ok(pass)) {
+        ctx.client.authenticated = true;
+        ctx.client.set_user(Some(name));
+        ctx.client.auth_failures = 0;
+        return Ok(());
+    }
+    ctx.client.auth_failures = ctx.client.auth_failures.saturating_add(1);
+    let failures = ctx.client.auth_failures;
+    let context = if ctx.client.multi.is_some() {
+        "multi"
+    } else {
+        "toplevel"
+    };
+    ctx.shared.acl.log(
+        "auth",
+        context,
+        "AUTH".into(),
+        name.clone(),
+        ctx.client.info.line(ctx.shared.since_start_ms()),
+    );
+    tracing::warn!(
+        client = ctx.client.info.id,
+        addr = %ctx.client.info.addr,
+        user = %name,
+        failures,
+        "AUTH failed"
+    );
+    if failures > FREE_AUTH_FAILURES {
+        let ms = (100u64 << (failures - FREE_AUTH_FAILURES - 1).min(5)).min(2000);
+        ctx.client.deferred = Some(super::Deferred::Pause(std::time::Duration::from_millis(ms)));
+    }
+    Err(CmdError(WRONGPASS.into()))
+}
 
 pub fn auth(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     if args.len() > 3 {
         return Err(CmdError::syntax());
     }
-    if ctx.shared.config.password().is_none() {
-        return Err(CmdError::err(
-            "AUTH <password> called without any password configured for the default user. \
-             Are you sure your configuration is correct?",
-        ));
-    }
-    let (user, pass) = if args.len() == 3 {
-        (&args[1][..], &args[2][..])
+    if args.len() == 2 {
+        let d = ctx.shared.acl.default_user();
+        if d.nopass {
+            return Err(CmdError::err(
+                "AUTH <password> called without any password configured for the default \
+                 user. Are you sure your configuration is correct?",
+            ));
+        }
+        authenticate(ctx, b"default", &args[1])?;
     } else {
-        (&b"default"[..], &args[1][..])
-    };
-    if user == b"default" && password_ok(ctx, pass) {
-        ctx.client.authenticated = true;
-        ctx.out.ok();
-        Ok(())
-    } else {
-        Err(CmdError(WRONGPASS.into()))
+        authenticate(ctx, &args[1], &args[2])?;
     }
+    ctx.out.ok();
+    Ok(())
 }
 
 pub fn hello(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
@@ -98,16 +129,7 @@ pub fn hello(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
         }
     }
     if let Some((user, pass)) = auth {
-        if ctx.shared.config.password().is_none() {
-            // Redis accepts AUTH default <anything> when no password is configured.
-            if user != b"default" {
-                return Err(CmdError(WRONGPASS.into()));
-            }
-        } else if user == b"default" && password_ok(ctx, pass) {
-            ctx.client.authenticated = true;
-        } else {
-            return Err(CmdError(WRONGPASS.into()));
-        }
+        authenticate(ctx, user, pass)?;
     }
     if !ctx.client.authenticated {
         return Err(CmdError(

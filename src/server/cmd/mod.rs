@@ -29,6 +29,7 @@ mod vset;
 
 use bytes::Bytes;
 
+pub use acl::{categories as acl_categories, CATEGORIES};
 pub use args::{arg_i64, arg_str, is, parse_f64, scan_args, slices};
 pub use table::*;
 pub use tracking::leave;
@@ -71,6 +72,30 @@ pub struct Client {
     /// The log's last LSN after this connection's last write (Redis's `woff`): what its
     /// WAIT waits for replicas to acknowledge (0: no write yet, WAIT returns at once).
     pub write_offset: u64,
+    /// The ACL user's rules as taken at ACL generation `acl_generation` (`None`: not yet).
+    pub user: Option<std::sync::Arc<super::acl::User>>,
+    pub acl_generation: u64,
+    /// AUTH/HELLO AUTH failures in a row (each past the third waits before its reply).
+    pub auth_failures: u32,
+}
+
+impl Client {
+    /// The ACL user this connection runs as.
+    pub fn username(&self) -> String {
+        self.info
+            .names
+            .lock()
+            .user
+            .clone()
+            .unwrap_or_else(|| "default".into())
+    }
+
+    /// Makes `name` (`None`: `default`) this connection's user; its rules are taken at the
+    /// next command.
+    pub fn set_user(&mut self, name: Option<String>) {
+        self.info.names.lock().user = name.filter(|n| n != "default");
+        self.user = None;
+    }
 }
 
 /// What a command left for its connection to do once the replies before it are out.
@@ -85,6 +110,8 @@ pub enum Deferred {
     },
     /// `SUTRA.PSYNC`: the connection becomes the stream to a replica.
     Psync { replid: String, offset: i64 },
+    /// A failed AUTH past the third in a row: the reply waits this long.
+    Pause(std::time::Duration),
 }
 
 /// What a connection's reads do for client-side caching (the table itself is
@@ -233,7 +260,10 @@ pub fn execute(
             None if !client.authenticated && !spec.flags.contains(&"no_auth") => {
                 Err("NOAUTH Authentication required.".to_string())
             }
-            None => Ok(spec),
+            None => match acl_refusal(shared, client, spec, args) {
+                Some(msg) => Err(msg),
+                None => Ok(spec),
+            },
         },
     };
     // Cluster mode: one slot per command (and transaction), served here.
@@ -311,6 +341,45 @@ pub fn execute(
     } else {
         After::Continue
     }
+}
+
+/// The ACL check of an authenticated client's command: `None` when its user may run it;
+/// else the NOPERM reply, logged in ACL LOG.
+fn acl_refusal(
+    shared: &Shared,
+    client: &mut Client,
+    spec: &Spec,
+    args: &[Bytes],
+) -> Option<String> {
+    let generation = shared.acl.generation();
+    if client.user.is_none() || client.acl_generation != generation {
+        client.user = shared.acl.get(&client.username());
+        client.acl_generation = generation;
+    }
+    let denied = match &client.user {
+        Some(u) if u.unrestricted() => return None,
+        Some(u) => u.check(spec, args).err()?,
+        // The user was deleted (its connections are being closed).
+        None => super::acl::Denied::Command,
+    };
+    let (reason, object) = match &denied {
+        super::acl::Denied::Command => ("command", super::acl::full_name(spec, args)),
+        super::acl::Denied::Key(k) => ("key", String::from_utf8_lossy(k).into_owned()),
+        super::acl::Denied::Channel(c) => ("channel", String::from_utf8_lossy(c).into_owned()),
+    };
+    let context = if client.multi.is_some() {
+        "multi"
+    } else {
+        "toplevel"
+    };
+    shared.acl.log(
+        reason,
+        context,
+        object,
+        client.username(),
+        client.info.line(shared.since_start_ms()),
+    );
+    Some(denied.reply(spec, args))
 }
 
 /// Runs one looked-up, checked command, timed for INFO commandstats/latencystats and the

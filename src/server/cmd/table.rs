@@ -89,7 +89,7 @@ pub static COMMANDS: &[Spec] = &[
     spec!("quit", -1, NOAUTH, NOKEY, Reads::Nothing, "connection", conn::quit, "Closes the connection."),
     spec!("client", -2, CONN, NOKEY, Reads::Nothing, "connection", client::client, "CLIENT ID|SETNAME|GETNAME|SETINFO|INFO."),
     spec!("command", -1, &["loading", "stale"], NOKEY, Reads::Nothing, "server", command::command, "Returns details about commands."),
-    spec!("acl", -2, &["noscript", "loading", "stale"], NOKEY, Reads::Nothing, "server", acl::acl, "ACL CAT [category]: Redis's command categories (vectorset included)."),
+    spec!("acl", -2, &["admin", "noscript", "loading", "stale"], NOKEY, Reads::Nothing, "server", acl::acl, "ACL users (SETUSER, GETUSER, DELUSER, LIST, USERS, WHOAMI, LOG, SAVE, LOAD, DRYRUN, GENPASS) and CAT, Redis's command categories (vectorset included)."),
     spec!("debug", -2, &["admin", "noscript", "loading", "stale"], NOKEY, Reads::Nothing, "server", debug::debug, "DEBUG DIGEST-VALUE key…|RELOAD|HELP (with --enable-debug-command)."),
     spec!("config", -2, ADMIN, NOKEY, Reads::Nothing, "server", config::config, "CONFIG GET parameter [parameter ...]."),
     spec!("slowlog", -2, &["admin", "random", "loading", "stale"], NOKEY, Reads::Nothing, "server", slowlog::slowlog, "SLOWLOG GET [count]|LEN|RESET|HELP: the commands that ran longer than slowlog-log-slower-than µs."),
@@ -302,7 +302,7 @@ pub(super) fn unsupported(name: &[u8]) -> Option<&'static str> {
 /// The subcommands Redis 7 knows of its container commands, with their arity (name
 /// included). Redis refuses an unknown subcommand, or a wrong count of arguments to a known
 /// one, before running anything, so inside MULTI it is refused at queueing time.
-pub(super) fn subcommands(container: &str) -> &'static [(&'static str, i32)] {
+pub(crate) fn subcommands(container: &str) -> &'static [(&'static str, i32)] {
     match container {
         "object" => &[
             ("encoding", 3),

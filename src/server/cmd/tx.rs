@@ -183,7 +183,8 @@ pub fn reset(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> CmdResult {
         .info
         .resp
         .store(2, std::sync::atomic::Ordering::Relaxed);
-    ctx.client.authenticated = ctx.shared.config.password().is_none();
+    ctx.client.authenticated = ctx.shared.acl.open_by_default();
+    ctx.client.set_user(None);
     super::conn::select_db(ctx, 0)?;
     ctx.out.resp3 = false;
     ctx.out.simple("RESET");
