@@ -295,7 +295,9 @@ const SCRIPT: &[&str] = &[
     "ACL GETUSER w",
     "ACL SETUSER w allcommands -@write",
     "ACL GETUSER w",
-    "ACL SETUSER w nocommands +get +set",
+    // One single command only: Redis lists several in its hash table's order, which its
+    // random hash seed changes from run to run.
+    "ACL SETUSER w nocommands +get",
     "ACL GETUSER w",
     "ACL DELUSER default",
     "ACL DELUSER w y nosuch",
