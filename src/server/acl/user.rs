@@ -1,28 +1,15 @@
-//! ACL users as Redis 7.0 has them: users with passwords (SHA-256), on/off, command rules
-//! (`+cmd`, `-cmd`, `+@category`, `-@category`, `+cmd|first-arg`, `allcommands`,
-//! `nocommands`), key patterns (`~pattern`, `%R~`, `%W~`, `allkeys`, `resetkeys`) and pub/sub
-//! channel patterns (`&pattern`, `allchannels`, `resetchannels`); the `default` user (its
-//! password is `--requirepass`); the permission check every command passes; ACL LOG; the
-//! `--aclfile` text (`user <name> <rules>` lines). The commands are `cmd/acl.rs`'s.
-//!
-//! What differs from Redis: no selectors (`(...)` rules are refused); a key's access kind is
-//! the command's (a read-only command reads its keys, a write command writes them), not
-//! Redis's per-key-spec flags.
+//! One ACL user: its passwords, on/off, command rules, key and channel patterns; parsing
+//! `ACL SETUSER` rules, describing them as ACL LIST does, and the permission check every
+//! command passes.
 
-use std::collections::{BTreeMap, VecDeque};
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-use std::sync::Arc;
+use std::collections::BTreeMap;
 
 use bytes::Bytes;
 use hashbrown::HashSet;
-use parking_lot::{Mutex, RwLock};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use super::cmd::{acl_categories, Spec, CATEGORIES, COMMANDS};
-
-/// Entries ACL LOG keeps (Redis's `acllog-max-len` default).
-pub const LOG_MAX: usize = 128;
+use crate::server::cmd::{acl_categories, Spec, CATEGORIES, COMMANDS};
 
 /// One key pattern: `~p` (read and write), `%R~p`, `%W~p`, `%RW~p`.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -117,7 +104,7 @@ impl Denied {
 /// A command's name as Redis names it in ACL replies: `container|subcommand` for a
 /// subcommand of a container command (`acl|whoami`), else the command's name.
 pub fn full_name(spec: &Spec, args: &[Bytes]) -> String {
-    let subs = super::cmd::subcommands(spec.name);
+    let subs = crate::server::cmd::subcommands(spec.name);
     match args.get(1) {
         Some(a) if !subs.is_empty() => match subs
             .iter()
@@ -349,7 +336,7 @@ impl User {
                         self.set_command(s.name, allow);
                     }
                 } else if let Some((cmd, sub)) = name.split_once('|') {
-                    let spec = super::cmd::lookup(cmd.as_bytes()).ok_or(UNKNOWN)?;
+                    let spec = crate::server::cmd::lookup(cmd.as_bytes()).ok_or(UNKNOWN)?;
                     if !allow {
                         return Err(UNKNOWN);
                     }
@@ -364,7 +351,7 @@ impl User {
                         subs.push(sub.to_string());
                     }
                 } else {
-                    let spec = super::cmd::lookup(name.as_bytes()).ok_or(UNKNOWN)?;
+                    let spec = crate::server::cmd::lookup(name.as_bytes()).ok_or(UNKNOWN)?;
                     self.set_command(spec.name, allow);
                 }
             }
@@ -411,7 +398,7 @@ impl User {
                 (false, true) => (false, true),
                 _ => (true, true),
             };
-            for key in super::cmd::key_args(spec, args) {
+            for key in crate::server::cmd::key_args(spec, args) {
                 let ok = self
                     .keys
                     .iter()
@@ -569,255 +556,5 @@ impl User {
         }
         parts.push(self.command_rules());
         parts.join(" ")
-    }
-}
-
-/// Checks a user name as Redis does.
-pub fn valid_name(name: &[u8]) -> Result<&str, &'static str> {
-    if name.iter().any(|&b| b == b' ' || b == 0) {
-        return Err("Usernames can't contain spaces or null characters");
-    }
-    std::str::from_utf8(name).map_err(|_| "Usernames must be UTF-8 here")
-}
-
-/// One ACL LOG entry.
-#[derive(Clone, Debug)]
-pub struct LogEntry {
-    pub count: u64,
-    /// `auth`, `command`, `key` or `channel`.
-    pub reason: &'static str,
-    /// `toplevel` or `multi`.
-    pub context: &'static str,
-    pub object: String,
-    pub username: String,
-    /// When it last happened (milliseconds since the Unix epoch).
-    pub at_ms: u64,
-    pub client_info: String,
-}
-
-/// The users, ACL LOG, and a generation that changes whenever a user does (connections
-/// holding a user's rules take them again).
-pub struct Acl {
-    users: RwLock<BTreeMap<String, Arc<User>>>,
-    generation: AtomicU64,
-    log: Mutex<VecDeque<LogEntry>>,
-}
-
-fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
-}
-
-impl Acl {
-    /// Only the `default` user, with `password` (`--requirepass`) or `nopass`.
-    pub fn new(password: Option<&str>) -> Acl {
-        let mut users = BTreeMap::new();
-        users.insert(
-            "default".to_string(),
-            Arc::new(User::default_user(password)),
-        );
-        Acl {
-            users: RwLock::new(users),
-            generation: AtomicU64::new(0),
-            log: Mutex::new(VecDeque::new()),
-        }
-    }
-
-    pub fn generation(&self) -> u64 {
-        self.generation.load(Relaxed)
-    }
-
-    pub fn get(&self, name: &str) -> Option<Arc<User>> {
-        self.users.read().get(name).cloned()
-    }
-
-    pub fn default_user(&self) -> Arc<User> {
-        self.get("default").expect("the default user always exists")
-    }
-
-    /// Whether a new connection starts authenticated (the default user is on and nopass).
-    pub fn open_by_default(&self) -> bool {
-        let d = self.default_user();
-        d.enabled && d.nopass
-    }
-
-    /// Every user, sorted by name.
-    pub fn users(&self) -> Vec<Arc<User>> {
-        self.users.read().values().cloned().collect()
-    }
-
-    /// ACL SETUSER: the rules applied to a copy of the user (or a new one); all or nothing.
-    /// The error is `(rule, reason)`.
-    pub fn set_user(&self, name: &str, rules: &[Bytes]) -> Result<(), (Bytes, &'static str)> {
-        let mut users = self.users.write();
-        let mut u = match users.get(name) {
-            Some(u) => (**u).clone(),
-            None => User::new(name),
-        };
-        for r in rules {
-            u.apply(r).map_err(|why| (r.clone(), why))?;
-        }
-        users.insert(name.to_string(), Arc::new(u));
-        self.generation.fetch_add(1, Relaxed);
-        Ok(())
-    }
-
-    /// ACL DELUSER: how many of `names` existed (the caller checked `default` is not one).
-    pub fn delete(&self, names: &[&str]) -> usize {
-        let mut users = self.users.write();
-        let n = names.iter().filter(|n| users.remove(**n).is_some()).count();
-        self.generation.fetch_add(1, Relaxed);
-        n
-    }
-
-    /// Replaces every user (ACL LOAD, the `--aclfile` at start); a file without `default`
-    /// keeps the current default user.
-    pub fn replace(&self, mut new: BTreeMap<String, Arc<User>>) {
-        let mut users = self.users.write();
-        if !new.contains_key("default") {
-            if let Some(d) = users.get("default") {
-                new.insert("default".into(), d.clone());
-            }
-        }
-        *users = new;
-        self.generation.fetch_add(1, Relaxed);
-    }
-
-    /// Records a refusal (a repeat of the same one within a minute counts up instead).
-    pub fn log(
-        &self,
-        reason: &'static str,
-        context: &'static str,
-        object: String,
-        username: String,
-        client_info: String,
-    ) {
-        let now = now_ms();
-        let mut log = self.log.lock();
-        let similar = log.iter().position(|e| {
-            e.reason == reason
-                && e.context == context
-                && e.object == object
-                && e.username == username
-                && now.saturating_sub(e.at_ms) < 60_000
-        });
-        // A repeat counts up and moves to the head, as in Redis.
-        if let Some(mut e) = similar.and_then(|i| log.remove(i)) {
-            e.count += 1;
-            e.at_ms = now;
-            e.client_info = client_info;
-            log.push_front(e);
-            return;
-        }
-        log.push_front(LogEntry {
-            count: 1,
-            reason,
-            context,
-            object,
-            username,
-            at_ms: now,
-            client_info,
-        });
-        log.truncate(LOG_MAX);
-    }
-
-    /// The newest `n` entries, newest first.
-    pub fn log_entries(&self, n: usize) -> Vec<LogEntry> {
-        self.log.lock().iter().take(n).cloned().collect()
-    }
-
-    pub fn log_reset(&self) {
-        self.log.lock().clear();
-    }
-
-    /// The ACL file's text: one `user <name> <rules>` line per user.
-    pub fn file_text(&self) -> String {
-        self.users()
-            .iter()
-            .map(|u| format!("user {} {}\n", u.name, u.describe()))
-            .collect()
-    }
-}
-
-/// Reads the users of an ACL file; the error names the file and the line.
-pub fn load_file(path: &std::path::Path) -> Result<BTreeMap<String, Arc<User>>, String> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| format!("Error loading ACLs, opening file '{}': {e}", path.display()))?;
-    parse_file(&text).map_err(|e| format!("Error in the ACL file {}: {e}", path.display()))
-}
-
-/// Parses an ACL file: `user <name> <rules…>` lines (blank lines and `#` comments skipped).
-/// An error names the line and the rule.
-pub fn parse_file(text: &str) -> Result<BTreeMap<String, Arc<User>>, String> {
-    let mut users = BTreeMap::new();
-    for (i, line) in text.lines().enumerate() {
-        let line = line.trim();
-        if line.is_empty() || line.starts_with('#') {
-            continue;
-        }
-        let mut words = line.split_ascii_whitespace();
-        if words.next() != Some("user") {
-            return Err(format!("line {}: should start with user keyword", i + 1));
-        }
-        let name = words
-            .next()
-            .ok_or_else(|| format!("line {}: a user name is missing", i + 1))?;
-        if users.contains_key(name) {
-            return Err(format!("line {}: duplicate user '{name}' found", i + 1));
-        }
-        let mut u = User::new(name);
-        for rule in words {
-            u.apply(rule.as_bytes())
-                .map_err(|why| format!("line {}: {why}. rule: '{rule}'", i + 1))?;
-        }
-        users.insert(name.to_string(), Arc::new(u));
-    }
-    Ok(users)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_default_user_describes_as_redis_lists_it() {
-        assert_eq!(User::default_user(None).describe(), "on nopass ~* &* +@all");
-    }
-
-    #[test]
-    fn command_rules_are_described_from_what_is_allowed() {
-        let mut u = User::new("u");
-        for r in ["on", ">a", "~cache:*", "+@read"] {
-            u.apply(r.as_bytes()).unwrap();
-        }
-        assert_eq!(u.command_rules(), "-@all +@read");
-        u.apply(b"+set").unwrap();
-        u.apply(b"-get").unwrap();
-        // Single commands come in the command table's order (Redis's: its dict's order).
-        assert_eq!(u.command_rules(), "-@all +@read -get +set");
-        let mut all = User::new("x");
-        all.apply(b"allcommands").unwrap();
-        all.apply(b"-set").unwrap();
-        assert_eq!(all.command_rules(), "+@all -set");
-        all.apply(b"+config|get").unwrap();
-        all.apply(b"-config").unwrap();
-        all.apply(b"+config|get").unwrap();
-        assert_eq!(all.command_rules(), "+@all -config +config|get -set");
-    }
-
-    #[test]
-    fn a_file_round_trips_through_its_text() {
-        let acl = Acl::new(Some("pw"));
-        let rules: Vec<Bytes> = ["on", ">x", "%R~r:*", "~rw:*", "&news", "+@read", "-keys"]
-            .iter()
-            .map(|s| Bytes::from(s.to_string()))
-            .collect();
-        acl.set_user("dash", &rules).unwrap();
-        let text = acl.file_text();
-        let again = Acl::new(None);
-        again.replace(parse_file(&text).unwrap());
-        assert_eq!(again.file_text(), text);
-        assert!(parse_file("user a bogus\n").unwrap_err().contains("line 1"));
     }
 }
