@@ -10,7 +10,7 @@ use std::io::{Read, Write};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use server_support::{show, Conn, TestServer};
+use server_support::{redis_server, show, Conn, TestServer};
 use sutra_cache::server::ServerConfig;
 
 fn call(c: &mut Conn, line: &str) -> String {
@@ -215,52 +215,6 @@ fn acl_save_writes_the_aclfile_that_load_and_a_restart_read_back() {
     let plain = TestServer::start();
     let err = call(&mut plain.connect(), "ACL SAVE");
     assert!(err.contains("not configured to use an ACL file"), "{err}");
-}
-
-/// A redis-server 7.0.15 on a free port (skipped when missing and tools are not required).
-struct Redis(std::process::Child);
-
-impl Drop for Redis {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn redis_server() -> Option<(Redis, Conn)> {
-    if server_support::tools::missing_redis_tool("redis-server") {
-        return None;
-    }
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let child = Command::new("redis-server")
-        .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-        .args(["--save", "", "--appendonly", "no"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("redis-server is installed (scripts/setup.sh)");
-    let r = Redis(child);
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let mut c = loop {
-        if let Ok(s) = std::net::TcpStream::connect(("127.0.0.1", port)) {
-            s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-            break Conn { s };
-        }
-        assert!(Instant::now() < deadline, "redis-server never listened");
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    while c.call(&[b"PING"]) != b"+PONG\r\n" {
-        assert!(
-            Instant::now() < deadline,
-            "redis-server never answered PING"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    Some((r, c))
 }
 
 /// The scripted sequence both servers answer byte for byte alike. Each line is one

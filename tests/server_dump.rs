@@ -6,62 +6,7 @@
 
 mod server_support;
 
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
-
-use server_support::{show, Conn, TestServer};
-
-struct Redis {
-    child: Child,
-}
-
-impl Drop for Redis {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
-
-/// A redis-server 7.0.15 on a free port; `None` (skipped) when it is missing and tools are
-/// not required.
-fn redis_server() -> Option<(Redis, Conn)> {
-    if server_support::tools::missing_redis_tool("redis-server") {
-        return None;
-    }
-    let port = free_port();
-    let child = Command::new("redis-server")
-        .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-        .args(["--save", "", "--appendonly", "no"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("redis-server is installed (scripts/setup.sh)");
-    let r = Redis { child };
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let mut c = loop {
-        if let Ok(s) = std::net::TcpStream::connect(("127.0.0.1", port)) {
-            s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-            break Conn { s };
-        }
-        assert!(Instant::now() < deadline, "redis-server never listened");
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    while c.call(&[b"PING"]) != b"+PONG\r\n" {
-        assert!(
-            Instant::now() < deadline,
-            "redis-server never answered PING"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    Some((r, c))
-}
+use server_support::{redis_server, show, Conn, TestServer};
 
 /// The bytes of a bulk reply (`$n\r\n…\r\n`); panics on anything else.
 fn bulk(reply: &[u8]) -> Vec<u8> {

@@ -11,7 +11,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use server_support::{cmd, show, words, Conn, TestServer};
+use server_support::{cmd, redis_server, show, words, Conn, TestServer};
 use sutra_cache::server::ServerConfig;
 use sutra_cache::{EngineConfig, ManualClock};
 
@@ -125,18 +125,6 @@ fn every_hash_command_answers_with_redis_7_0_15s_bytes_in_resp2_and_resp3() {
     run_session(&mut c);
 }
 
-struct Redis {
-    child: Child,
-    port: u16,
-}
-
-impl Drop for Redis {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
@@ -156,33 +144,6 @@ fn connect_port(port: u16) -> Conn {
         assert!(Instant::now() < deadline, "nothing listened on {port}");
         std::thread::sleep(Duration::from_millis(20));
     }
-}
-
-/// A redis-server on a free port; `None` (skipped) when it is missing and tools are not
-/// required.
-fn redis_server() -> Option<(Redis, Conn)> {
-    if server_support::tools::missing_redis_tool("redis-server") {
-        return None;
-    }
-    let port = free_port();
-    let child = Command::new("redis-server")
-        .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-        .args(["--save", "", "--appendonly", "no"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("redis-server is installed (scripts/setup.sh)");
-    let r = Redis { child, port };
-    let mut c = connect_port(r.port);
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while c.call(&[b"PING"]) != b"+PONG\r\n" {
-        assert!(
-            Instant::now() < deadline,
-            "redis-server never answered PING"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    Some((r, c))
 }
 
 /// Field, value pairs of a flat RESP2 array of bulk strings, sorted.

@@ -300,6 +300,60 @@ impl Conn {
     }
 }
 
+/// The reference redis-server (7.0.15, installed by scripts/setup.sh) on a free port; killed
+/// when dropped.
+pub struct RedisServer {
+    child: std::process::Child,
+    pub port: u16,
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A redis-server on a free port, without persistence, once it answers PING, with a
+/// connection to it; `None` (the test is skipped) when it is missing and tools are not
+/// required (`tools`).
+pub fn redis_server() -> Option<(RedisServer, Conn)> {
+    use std::time::Instant;
+    if tools::missing_redis_tool("redis-server") {
+        return None;
+    }
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port");
+    let child = std::process::Command::new("redis-server")
+        .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+        .args(["--save", "", "--appendonly", "no"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("redis-server is installed (scripts/setup.sh)");
+    let r = RedisServer { child, port };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut c = loop {
+        if let Ok(s) = TcpStream::connect(("127.0.0.1", port)) {
+            s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+            s.set_nodelay(true).unwrap();
+            break Conn { s };
+        }
+        assert!(Instant::now() < deadline, "redis-server never listened");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    while c.call(&[b"PING"]) != b"+PONG\r\n" {
+        assert!(
+            Instant::now() < deadline,
+            "redis-server never answered PING"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Some((r, c))
+}
+
 /// External tools (redis-cli, redis-benchmark, redis-server, python3 with redis-py).
 /// scripts/setup.sh installs them and scripts/test-all.sh sets `SUTRA_REQUIRE_TOOLS=1`, under
 /// which a missing one fails the test; a bare `cargo test` on a machine without them skips
