@@ -248,7 +248,11 @@ fn migrate(a: &Args) -> Result<Summary, String> {
         s.skipped += batch.vanished;
         cursor = batch.cursor;
         if let Some(p) = &a.resume {
-            std::fs::write(p, cursor.to_string())
+            // Written aside and renamed over the file, so a kill at any moment leaves the
+            // previous cursor or the new one, never an empty or half-written file.
+            let tmp = p.with_extension("tmp");
+            std::fs::write(&tmp, cursor.to_string())
+                .and_then(|()| std::fs::rename(&tmp, p))
                 .map_err(|e| format!("--resume {}: {e}", p.display()))?;
         }
         pb.set_position(s.migrated);
