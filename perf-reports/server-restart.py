@@ -5,23 +5,30 @@ from the moment the process is started to the first answered request with all da
 
 The same n keys of 3072 bytes (a 768-d f32 embedding's size) are written into both servers
 over RESP. Redis: SAVE, then every round starts redis-server on that dump.rdb. sutra-cache,
-two cases: `snapshot` (SIGTERM writes the closing checkpoint; rounds restart from it) and
-`wal` (SIGKILL after the load and after every round: rounds replay the write-ahead log).
-Rounds are interleaved (Redis, snapshot, wal, Redis, ...); medians.
+as blobs (SET), two cases: `snapshot` (SIGTERM writes the closing checkpoint; rounds restart
+from it) and `wal` (SIGKILL after the load and after every round: rounds replay the
+write-ahead log); and the same bytes as the elements of one vector set (`VADD emb FP32 ..`,
+`--vset`): `vset` (closing snapshot) and `vset-wal` (SIGKILL), ready when VCARD is n and
+the last element's vector reads back. Rounds are interleaved (Redis, snapshot, wal, ...);
+medians. sutra-cache runs with `--log info`: its "recovered" line gives the open's phases
+(snapshot, WAL read, replay), reported as medians beside the total.
 
     perf-reports/server-restart.py --bin target/release/sutra-cache [--n 100000] [--rounds 5]
-        [--dir target/tmp]
+        [--dir target/tmp] [--vset] [--vadd-ef 200] [--cases redis,snapshot,wal,vset,vset-wal]
 
-Prints a markdown table; needs redis-server on PATH. Data: ~3.3 KB per key per server on disk.
+Prints a markdown table; needs redis-server on PATH. Data: ~3.3 KB per key per server on disk
+(blobs; a vector set also saves its graph).
 """
 
 import argparse
 import os
+import re
 import random
 import shutil
 import signal
 import socket
 import statistics
+import struct
 import subprocess
 import tempfile
 import time
@@ -30,7 +37,9 @@ VALUE_BYTES = 3072
 
 
 def value(i):
-    return random.Random(i).randbytes(VALUE_BYTES)
+    """Key i's 3072 bytes: 768 finite f32s in [-1, 1) (stored as a blob or a vector)."""
+    r = random.Random(i)
+    return struct.pack("<768f", *(r.random() * 2 - 1 for _ in range(VALUE_BYTES // 4)))
 
 
 def command(*args):
@@ -61,6 +70,8 @@ class Conn:
         kind, rest = line[:1], line[1:]
         if kind in (b"+", b"-", b":"):
             return (kind, rest)
+        if kind == b"*":
+            return (kind, [self.reply() for _ in range(max(int(rest), 0))])
         if kind == b"$":
             n = int(rest)
             if n < 0:
@@ -103,8 +114,16 @@ def wait_up(port, proc, deadline_s=600):
     raise RuntimeError(f"server on {port} did not start")
 
 
-def ready(conn, n):
+def ready(conn, n, vset=False):
     """True when all n keys are readable (Redis answers -LOADING until then)."""
+    if vset:
+        kind, size = conn.call("VCARD", "emb")
+        if kind != b":" or int(size) != n:
+            return False
+        kind, data = conn.call("VEMB", "emb", f"e:{n - 1}")
+        want = struct.unpack("<768f", value(n - 1))
+        return kind == b"*" and len(data) == 768 and all(
+            float(x[1]) == w or abs(float(x[1]) - w) <= 1e-6 * max(1.0, abs(w)) for x, w in zip(data, want))
     kind, size = conn.call("DBSIZE")
     if kind != b":" or int(size) != n:
         return False
@@ -112,29 +131,53 @@ def ready(conn, n):
     return kind == b"$" and data == value(n - 1)
 
 
-def load(port, n):
-    c = Conn(port)
+def load(port, n, vset=False, ef=200):
+    c = Conn(port, timeout=600)
     chunk = 500
     for start in range(0, n, chunk):
         end = min(n, start + chunk)
-        c.s.sendall(b"".join(command("SET", f"k:{i}", value(i)) for i in range(start, end)))
+        if vset:
+            cmds = (command("VADD", "emb", "FP32", value(i), f"e:{i}", "EF", ef) for i in range(start, end))
+        else:
+            cmds = (command("SET", f"k:{i}", value(i)) for i in range(start, end))
+        c.s.sendall(b"".join(cmds))
         for _ in range(start, end):
             kind, _ = c.reply()
-            if kind != b"+":
-                raise RuntimeError("SET failed while loading")
+            if kind not in (b"+", b":"):
+                raise RuntimeError("write failed while loading")
     c.close()
 
 
-def start(kind, args, port, d):
+def start(kind, args, port, d, log=None):
     if kind == "redis":
         cmd = ["redis-server", "--port", str(port), "--dir", d, "--dbfilename", "dump.rdb",
                "--save", "", "--appendonly", "no", "--logfile", os.path.join(d, "redis.log")]
         env = None
     else:
         cmd = [args.bin, "serve", "--port", str(port), "--storage-path", d,
-               "--in-memory", "false", "--log", "warn"]
+               "--in-memory", "false", "--log", "info"]
         env = dict(os.environ, WAL_SYNC_INTERVAL_MS="1000")
-    return subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    err = open(log, "wb") if log else subprocess.DEVNULL
+    try:
+        # sutra-cache logs to stdout.
+        return subprocess.Popen(cmd, env=env, stdout=err, stderr=subprocess.STDOUT if log else err)
+    finally:
+        if log:
+            err.close()
+
+
+def phases(log):
+    """The open's phases (ms) from sutra-cache's "recovered" log line."""
+    try:
+        text = open(log, errors="replace").read()
+    except OSError:
+        return {}
+    text = re.sub(r"\x1b\[[0-9;]*m", "", text)
+    for line in text.splitlines():
+        if "recovered" in line:
+            f = dict(re.findall(r"(\w+)=(\d+)", line))
+            return {k: int(f[k]) / 1e3 for k in ("snapshot_us", "wal_us", "replay_us") if k in f}
+    return {}
 
 
 def stop(proc, kill):
@@ -142,66 +185,103 @@ def stop(proc, kill):
     proc.wait(timeout=600)
 
 
-def timed_start(kind, args, port, d, n):
+def timed_start(kind, args, port, d, n, vset=False, log=None):
     t0 = time.perf_counter()
-    proc = start(kind, args, port, d)
+    proc = start(kind, args, port, d, log)
     conn = wait_up(port, proc)
-    while not ready(conn, n):
+    while not ready(conn, n, vset):
         time.sleep(0.001)
     ms = (time.perf_counter() - t0) * 1e3
     conn.close()
     return proc, ms
 
 
+LABEL = {"redis": "Redis 7 RDB load", "snapshot": "sutra-cache blobs, closing snapshot",
+         "wal": "sutra-cache blobs, after SIGKILL (log replay)",
+         "vset": "sutra-cache vector set, closing snapshot",
+         "vset-wal": "sutra-cache vector set, after SIGKILL (log replay)"}
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--bin", required=True)
+    ap.add_argument("--bin", required=True, help="the sutra-cache binary (A)")
+    ap.add_argument("--bin-b", help="a second binary (B), restarted on the same data right after A")
     ap.add_argument("--n", type=int, default=100_000)
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--dir", default="target/tmp")
     ap.add_argument("--port", type=int, default=56560)
+    ap.add_argument("--cases", default="redis,snapshot,wal",
+                    help="comma-separated, of: redis, snapshot, wal, vset, vset-wal")
+    ap.add_argument("--vset", action="store_true", help="add the vset and vset-wal cases")
+    ap.add_argument("--vadd-ef", type=int, default=200, help="EF of the loading VADDs")
     args = ap.parse_args()
     os.makedirs(args.dir, exist_ok=True)
     args.dir = os.path.abspath(args.dir)
-    cases = {"redis": "redis", "snapshot": "sutra", "wal": "sutra"}
-    dirs = {c: tempfile.mkdtemp(prefix=f"restart-{c}-", dir=args.dir) for c in cases}
-    times = {c: [] for c in cases}
+    names = [c for c in args.cases.split(",") if c]
+    if args.vset:
+        names += [c for c in ("vset", "vset-wal") if c not in names]
+    if "redis" not in names:
+        names.insert(0, "redis")
+    bins = {"A": args.bin} | ({"B": args.bin_b} if args.bin_b else {})
+    dirs = {c: tempfile.mkdtemp(prefix=f"restart-{c}-", dir=args.dir) for c in names}
+    # Timed runs: (case, binary label); Redis has none.
+    runs = [(c, None) if c == "redis" else (c, b) for c in names for b in (bins if c != "redis" else [None])]
+    times = {r: [] for r in runs}
+    phase = {r: [] for r in runs}
+    logs = os.path.join(args.dir, "restart-logs")
+    os.makedirs(logs, exist_ok=True)
     procs = []
+
+    def kind_of(case):
+        return "redis" if case == "redis" else "sutra"
+
     try:
-        for i, (case, kind) in enumerate(cases.items()):
+        for i, case in enumerate(names):
             port = args.port + i
-            proc = start(kind, args, port, dirs[case])
+            proc = start(kind_of(case), args, port, dirs[case])
             procs.append(proc)
             wait_up(port, proc).close()
             t = time.perf_counter()
-            load(port, args.n)
+            load(port, args.n, vset=case.startswith("vset"), ef=args.vadd_ef)
             if case == "redis":
                 c = Conn(port, timeout=600)
                 assert c.call("SAVE")[0] == b"+"
                 c.close()
             print(f"<!-- {case}: loaded {args.n} in {time.perf_counter() - t:.1f} s -->", flush=True)
-            stop(proc, kill=(case == "wal"))
+            stop(proc, kill=case.endswith("wal"))
         for r in range(args.rounds):
-            for i, (case, kind) in enumerate(cases.items()):
-                port = args.port + i
-                proc, ms = timed_start(kind, args, port, dirs[case], args.n)
+            for i, run in enumerate(runs):
+                case, b = run
+                port = args.port + names.index(case)
+                if b is not None:
+                    args.bin = bins[b]
+                log = os.path.join(logs, f"{case}-{b}-{r}.log") if b else None
+                proc, ms = timed_start(kind_of(case), args, port, dirs[case], args.n,
+                                       vset=case.startswith("vset"), log=log)
                 procs.append(proc)
-                times[case].append(ms)
-                stop(proc, kill=(case == "wal"))
-            print(f"<!-- round {r + 1}: " + ", ".join(f"{c} {times[c][-1]:.0f} ms" for c in cases)
+                times[run].append(ms)
+                stop(proc, kill=case.endswith("wal"))
+                if log:
+                    phase[run].append(phases(log))
+            print(f"<!-- round {r + 1}: " + ", ".join(f"{c}{'@' + b if b else ''} {times[(c, b)][-1]:.0f} ms"
+                                                       for c, b in runs)
                   + f"; load {os.getloadavg()[0]:.2f} -->", flush=True)
         sizes = {c: sum(os.path.getsize(os.path.join(dp, f)) for dp, _, fs in os.walk(dirs[c]) for f in fs)
-                 for c in cases}
-        red = statistics.median(times["redis"])
+                 for c in names}
+        red = statistics.median(times[("redis", None)])
         print()
-        print(f"| {args.n} keys × {VALUE_BYTES} B | median ms | all rounds ms | × Redis | on disk MB |")
-        print("|---|---|---|---|---|")
-        label = {"redis": "Redis 7 RDB load", "snapshot": "sutra-cache, closing snapshot",
-                 "wal": "sutra-cache, after SIGKILL (log replay)"}
-        for c in cases:
-            med = statistics.median(times[c])
-            print(f"| {label[c]} | {med:.0f} | {' / '.join(f'{t:.0f}' for t in times[c])} | "
-                  f"{med / red:.2f} | {sizes[c] / 1e6:.0f} |")
+        print(f"| {args.n} × {VALUE_BYTES} B | binary | median ms | all rounds ms | × Redis | "
+              "open phases (medians: snapshot / WAL read / replay ms) | on disk MB |")
+        print("|---|---|---|---|---|---|---|")
+        for run in runs:
+            case, b = run
+            med = statistics.median(times[run])
+            ph = ""
+            if phase[run] and all(phase[run]):
+                ph = " / ".join(f"{statistics.median(p.get(k, 0) for p in phase[run]):.1f}"
+                                for k in ("snapshot_us", "wal_us", "replay_us"))
+            print(f"| {LABEL[case]} | {b or ''} | {med:.0f} | {' / '.join(f'{t:.0f}' for t in times[run])} | "
+                  f"{med / red:.3f} | {ph} | {sizes[case] / 1e6:.0f} |")
     finally:
         for p in procs:
             if p.poll() is None:
@@ -209,6 +289,7 @@ def main():
                 p.wait()
         for d in dirs.values():
             shutil.rmtree(d, ignore_errors=True)
+        shutil.rmtree(logs, ignore_errors=True)
 
 
 if __name__ == "__main__":

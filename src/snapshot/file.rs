@@ -442,6 +442,30 @@ impl Snapshot {
     }
 }
 
+impl Snapshot {
+    /// Maps a section read-only (shared with the page cache) for values served in place
+    /// (`super::blob`); `None` when the snapshot has no such section or it is empty.
+    pub fn map_section_shared(&self, kind: u32, tag: u32) -> Result<Option<Mmap>> {
+        let Some(e) = self
+            .toc
+            .iter()
+            .find(|e| e.kind == kind && e.tag == tag && e.len > 0)
+        else {
+            return Ok(None);
+        };
+        // SAFETY: a read-only mapping of a file that is never modified after it was renamed
+        // into place (an unlink by a later checkpoint leaves the mapping valid); its range
+        // was checked against the file length at open.
+        let map = unsafe {
+            MmapOptions::new()
+                .offset(e.offset)
+                .len(e.len as usize)
+                .map(&self.file)?
+        };
+        Ok(Some(map))
+    }
+}
+
 /// Bytes per piece when a section is checksummed on several threads.
 const PIECE_BYTES: usize = 8 << 20;
 

@@ -41,8 +41,10 @@
 //! Leftover `.tmp` files are deleted on open.
 #![allow(unsafe_code)] // listed in ARCHITECTURE.md; every block after a `// SAFETY:` comment
 
+mod blob;
 mod file;
 
+pub(crate) use blob::{BlobBytes, RegionHandle};
 pub(crate) use file::{list_snapshots, MappedArray, Snapshot, SnapshotWriter};
 
 #[cfg(target_endian = "big")]

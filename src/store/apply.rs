@@ -301,8 +301,13 @@ impl Store {
                 match &mut entry.value {
                     // Same length (a cached embedding refreshed): overwrite in place, no
                     // allocation and no free. Readers copy under the shard lock held here.
-                    Value::Blob { data: old, meta } if old.len() == value.len() => {
-                        old.copy_from_slice(value);
+                    // (A value served from a mapped snapshot is replaced instead.)
+                    Value::Blob { data: old, meta }
+                        if old.len() == value.len() && old.is_owned() =>
+                    {
+                        if let Some(old) = old.owned_mut() {
+                            old.copy_from_slice(value);
+                        }
                         *meta = AccessMeta::new(tick, now);
                     }
                     other => {

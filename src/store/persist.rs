@@ -18,6 +18,9 @@
 //! kind 11 (hashes) after those.
 //!
 //! Arrays (kinds 3–6) are mapped copy-on-write at open: restart does not read vectors.
+//! Blob values (kinds 1 and 8) of `MAPPED_BLOB_MIN` bytes or more are served in place from a
+//! read-only mapping of their section (`snapshot::BlobBytes`) until they are overwritten or
+//! deleted; the section stays mapped while one of its values does.
 //! The graph (kind 7) is mapped too and restored by the indexer after open, from the saved
 //! lists and the set's vectors, without a distance computation; until then (and for any node
 //! whose slot changed since), searches scan the not-yet-indexed slots exactly, as always.
@@ -47,7 +50,11 @@ use super::{
     expired, AccessMeta, EntryRef, KeyEntry, Removal, SetParams, Store, Value, VectorSet, NO_ELEM,
 };
 use crate::error::{Error, Result};
-use crate::snapshot::{Snapshot, SnapshotWriter};
+use crate::snapshot::{RegionHandle, Snapshot, SnapshotWriter};
+
+/// Blob values at least this long are served from the snapshot's mapping after a restart
+/// (not copied); shorter ones are copied, as a copy costs less than the page they would pin.
+const MAPPED_BLOB_MIN: usize = 128;
 
 const BLOBS: u32 = 1;
 const SET_META: u32 = 2;
@@ -60,16 +67,6 @@ const DB_BLOBS: u32 = 8;
 const SET_DB: u32 = 9;
 const DB_MAP: u32 = 10;
 const HASHES: u32 = 11;
-
-/// Whether a snapshot section of this kind is bulk data that loading only maps (vector
-/// arrays: f32s, codes, scales, norms; the graph, read by the indexer after open): its
-/// checksum may be finished while the metadata loads (always before open returns).
-pub(crate) fn is_array_section(kind: u32) -> bool {
-    matches!(
-        kind,
-        SET_F32 | SET_CODES | SET_SCALES | SET_NORMS | SET_GRAPH
-    )
-}
 
 /// Per-entry bytes of a blob in accounting (must match the engine's).
 pub(crate) const BLOB_OVERHEAD: u64 = std::mem::size_of::<Option<KeyEntry>>() as u64 + 8 + 32 + 32;
@@ -352,8 +349,14 @@ impl Store {
         let mut set_db: Option<(u32, u32)> = None;
         for (kind, tag, bytes) in snap.sections() {
             match kind {
-                BLOBS => self.load_blobs(bytes, now, false).map_err(wrap)?,
-                DB_BLOBS => self.load_blobs(bytes, now, true).map_err(wrap)?,
+                BLOBS | DB_BLOBS => {
+                    // Served in place from a read-only mapping of the section (values of
+                    // `MAPPED_BLOB_MIN` bytes or more; shorter ones are copied).
+                    let region = snap.map_section_shared(kind, tag)?.map(RegionHandle::new);
+                    let bytes = region.as_ref().map_or(bytes, |r| r.bytes());
+                    self.load_blobs(bytes, region.as_ref(), now, kind == DB_BLOBS)
+                        .map_err(wrap)?
+                }
                 HASHES => self.load_hashes(bytes, now).map_err(wrap)?,
                 SET_DB => {
                     let mut r = Reader::new(bytes, "snapshot set keyspace");
@@ -462,7 +465,15 @@ impl Store {
         Ok(slot)
     }
 
-    fn load_blobs(&self, bytes: &[u8], now: u64, with_db: bool) -> Result<()> {
+    /// Loads a blobs section (`bytes`; when `region` is given, `bytes` are its mapping and
+    /// values of at least [`MAPPED_BLOB_MIN`] bytes point into it instead of being copied).
+    fn load_blobs(
+        &self,
+        bytes: &[u8],
+        region: Option<&RegionHandle>,
+        now: u64,
+        with_db: bool,
+    ) -> Result<()> {
         let mut r = Reader::new(bytes, "snapshot blobs");
         let n = r.u64()?;
         for _ in 0..n {
@@ -475,12 +486,20 @@ impl Store {
             }
             let meta = AccessMeta::new(self.next_tick(), now);
             let b = key.len() as u64 + value.len() as u64 + BLOB_OVERHEAD;
+            let mapped = region
+                .filter(|_| value.len() >= MAPPED_BLOB_MIN)
+                .and_then(|reg| {
+                    reg.value(
+                        value.as_ptr() as usize - bytes.as_ptr() as usize,
+                        value.len(),
+                    )
+                });
             self.insert_key(
                 db,
                 key,
                 at,
                 Value::Blob {
-                    data: value.into(),
+                    data: mapped.unwrap_or_else(|| value.into()),
                     meta,
                 },
                 b,

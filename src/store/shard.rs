@@ -25,7 +25,7 @@ pub(crate) struct EntryRef {
 
 pub(crate) enum Value {
     Blob {
-        data: Box<[u8]>,
+        data: crate::snapshot::BlobBytes,
         meta: AccessMeta,
     },
     VSet(Box<VectorSet>),

@@ -96,9 +96,16 @@ fn plausible(lsn: u64, min_lsn: u64) -> bool {
 
 /// The first record past `from` (on the 8-byte grid) that checks out under `seed` with an
 /// LSN at or above `min_lsn`: its offset and LSN.
-fn next_valid_record(buf: &[u8], from: usize, seed: u64, min_lsn: u64) -> Option<(usize, u64)> {
+fn next_valid_record(buf: &Segment, from: usize, seed: u64, min_lsn: u64) -> Option<(usize, u64)> {
     let mut off = from + RECORD_ALIGN;
     while off + RECORD_HEADER_BYTES <= buf.len() {
+        // A record's header is never all zeros (its LSN is at least 1): candidates in a
+        // range the file system holds no data for (a pre-allocated, never written part of
+        // the segment) are skipped without reading it.
+        off = buf.next_data(off)?;
+        if off + RECORD_HEADER_BYTES > buf.len() {
+            break;
+        }
         let mut l = [0u8; 8];
         l.copy_from_slice(&buf[off + 8..off + 16]);
         let lsn = u64::from_le_bytes(l);
@@ -112,7 +119,12 @@ fn next_valid_record(buf: &[u8], from: usize, seed: u64, min_lsn: u64) -> Option
 
 /// The records past `from` that check out under `seed` with an LSN at or above `min_lsn`
 /// (evidence that the log went on after `from`): how many, and where the last one ends.
-fn valid_records_after(buf: &[u8], from: usize, seed: u64, min_lsn: u64) -> (u64, Option<usize>) {
+fn valid_records_after(
+    buf: &Segment,
+    from: usize,
+    seed: u64,
+    min_lsn: u64,
+) -> (u64, Option<usize>) {
     let (mut n, mut end) = (0, None);
     let mut at = from;
     while let Some((off, _)) = next_valid_record(buf, at, seed, min_lsn) {
@@ -185,18 +197,91 @@ impl std::ops::Deref for SegmentBytes {
     }
 }
 
-/// Maps `path` read-only.
-fn map_segment(path: &Path) -> io::Result<SegmentBytes> {
+/// A segment's bytes and where the file system says data may be: `data` lists the byte
+/// ranges that are not holes or unwritten pre-allocation (`SEEK_DATA`/`SEEK_HOLE`); `None`
+/// means all of it. Written but not yet written-back pages count as data.
+struct Segment {
+    bytes: SegmentBytes,
+    data: Option<Vec<(usize, usize)>>,
+}
+
+impl std::ops::Deref for Segment {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        &self.bytes
+    }
+}
+
+impl Segment {
+    fn all(bytes: SegmentBytes) -> Segment {
+        Segment { bytes, data: None }
+    }
+
+    /// The first offset at or after `off` (kept on [`RECORD_ALIGN`]) that may hold data;
+    /// `None` when nothing after it does.
+    fn next_data(&self, off: usize) -> Option<usize> {
+        let Some(ranges) = &self.data else {
+            return Some(off);
+        };
+        let i = ranges.partition_point(|&(_, end)| end <= off);
+        let &(start, _) = ranges.get(i)?;
+        Some(if start > off {
+            start.next_multiple_of(RECORD_ALIGN)
+        } else {
+            off
+        })
+    }
+}
+
+/// The ranges of `file` (of `len` bytes) that hold data, from `SEEK_DATA`/`SEEK_HOLE`;
+/// `None` (treat everything as data) where the file system cannot say.
+#[cfg(target_os = "linux")]
+fn data_ranges(file: &File, len: u64) -> Option<Vec<(usize, usize)>> {
+    use std::os::fd::AsRawFd;
+    let fd = file.as_raw_fd();
+    let mut out = Vec::new();
+    let mut at: i64 = 0;
+    let len = i64::try_from(len).ok()?;
+    while at < len {
+        // SAFETY: lseek only reads its integer arguments; `fd` is open for the call.
+        let start = unsafe { libc::lseek(fd, at, libc::SEEK_DATA) };
+        if start < 0 {
+            // ENXIO: no data at or after `at`; anything else: the file system cannot say.
+            return (io::Error::last_os_error().raw_os_error() == Some(libc::ENXIO)).then_some(out);
+        }
+        // SAFETY: as above.
+        let end = unsafe { libc::lseek(fd, start, libc::SEEK_HOLE) };
+        if end <= start {
+            return None;
+        }
+        let end = end.min(len);
+        out.push((usize::try_from(start).ok()?, usize::try_from(end).ok()?));
+        at = end;
+    }
+    Some(out)
+}
+
+#[cfg(not(target_os = "linux"))]
+fn data_ranges(_file: &File, _len: u64) -> Option<Vec<(usize, usize)>> {
+    None
+}
+
+/// Maps `path` read-only, with its data ranges.
+fn map_segment(path: &Path) -> io::Result<Segment> {
     let file = File::open(path)?;
-    if file.metadata()?.len() == 0 {
-        return Ok(SegmentBytes::Empty);
+    let len = file.metadata()?.len();
+    if len == 0 {
+        return Ok(Segment::all(SegmentBytes::Empty));
     }
     // SAFETY: the caller holds the directory's exclusive lock (`Wal::open` takes it before
     // recovery), so no other `Wal` writes or truncates the segment while it is mapped;
     // recovery itself only overwrites ranges (never shortens the file) and reads nothing of
     // the mapping after that.
     let map = unsafe { memmap2::Mmap::map(&file)? };
-    Ok(SegmentBytes::Mapped(map))
+    Ok(Segment {
+        bytes: SegmentBytes::Mapped(map),
+        data: data_ranges(&file, len),
+    })
 }
 
 /// Writes zeros over `[from, to)` of `file` and fdatasyncs it.
@@ -249,11 +334,11 @@ fn scan(
 ) -> crate::Result<Recovered> {
     let repair = mode.is_some();
     let cut = mode == Some(WalRecovery::TruncateAtDamage);
-    let map_segment = |path: &Path| -> io::Result<SegmentBytes> {
+    let map_segment = |path: &Path| -> io::Result<Segment> {
         if repair {
             map_segment(path)
         } else {
-            Ok(SegmentBytes::Owned(fs::read(path)?))
+            Ok(Segment::all(SegmentBytes::Owned(fs::read(path)?)))
         }
     };
     let mut live: Vec<(u64, PathBuf)> = Vec::new();
@@ -303,7 +388,7 @@ fn scan(
     let mut hard: Option<Hard> = None;
     let mut zero: Option<(PathBuf, u64, u64)> = None;
     let mut dir_changed = false;
-    let mut mapped: Vec<SegmentBytes> = Vec::new();
+    let mut mapped: Vec<Segment> = Vec::new();
 
     for (index, (name_lsn, path)) in live.into_iter().enumerate() {
         let shown = path.display().to_string();
