@@ -20,7 +20,11 @@ fn config(dir: &Path) -> EngineConfig {
 /// Key `i`'s value in generation `g`: big (served mapped) for most keys, small (copied) for
 /// every fifth.
 fn value(i: usize, g: u8) -> Vec<u8> {
-    let len = if i % 5 == 0 { 7 + i % 50 } else { 3072 };
+    let len = if i.is_multiple_of(5) {
+        7 + i % 50
+    } else {
+        3072
+    };
     (0..len)
         .map(|j| (j as u8).wrapping_mul(31) ^ (i as u8) ^ g)
         .collect()

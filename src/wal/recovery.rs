@@ -249,7 +249,7 @@ fn data_ranges(file: &File, len: u64) -> Option<Vec<(usize, usize)>> {
             // ENXIO: no data at or after `at`; anything else: the file system cannot say.
             return (io::Error::last_os_error().raw_os_error() == Some(libc::ENXIO)).then_some(out);
         }
-        // SAFETY: as above.
+        // SAFETY: lseek only reads its integer arguments; `fd` is open for the call.
         let end = unsafe { libc::lseek(fd, start, libc::SEEK_HOLE) };
         if end <= start {
             return None;
