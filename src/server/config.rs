@@ -158,6 +158,16 @@ pub struct ServerConfig {
     #[arg(long, env = "SUTRA_CHECKPOINT_WAL_BYTES", default_value = "512mb", value_parser = parse_bytes)]
     pub checkpoint_wal_bytes: u64,
 
+    /// Size of a WAL segment file (e.g. `64mb`, pre-allocated): the log rolls over to a new
+    /// segment when one is full.
+    #[arg(long, env = "SUTRA_WAL_SEGMENT_SIZE", default_value = "64mb", value_parser = parse_bytes)]
+    pub wal_segment_size: u64,
+
+    /// A vector set gets its HNSW index once it holds this many elements (smaller sets are
+    /// searched by an exact scan).
+    #[arg(long, env = "SUTRA_INDEX_MIN_ELEMENTS", default_value_t = 1000)]
+    pub index_min_elements: usize,
+
     /// Log filter (tracing-subscriber EnvFilter syntax, e.g. `info`, `sutra_cache=debug`).
     /// CONFIG SET `log` (the same syntax) or `loglevel` (Redis's names) changes it live.
     #[arg(long = "log", env = "RUST_LOG", default_value = "info")]
@@ -552,6 +562,8 @@ impl ServerConfig {
             checkpoint_interval_ms: self.checkpoint_interval_seconds.saturating_mul(1000),
             checkpoint_wal_bytes: self.checkpoint_wal_bytes,
             checkpoint_on_close: true,
+            wal_segment_bytes: self.wal_segment_size,
+            index_min_elements: self.index_min_elements,
             // A master that served replicas before serves their partial resyncs from the
             // log's tail after a restart.
             replication_backlog_at_open: (!self.in_memory

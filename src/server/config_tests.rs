@@ -235,9 +235,24 @@ fn the_wal_sync_policy_follows_the_seed_variable_unless_the_flag_overrides_it() 
         "7",
         "--checkpoint-wal-bytes",
         "1mb",
+        "--wal-segment-size",
+        "256kb",
+        "--index-min-elements",
+        "64",
     ])
     .unwrap();
     let e = c.engine_config();
+    assert_eq!(e.wal_segment_bytes, 256 << 10);
+    assert_eq!(e.index_min_elements, 64);
+    let defaults = ServerConfig::default().engine_config();
+    assert_eq!(
+        defaults.wal_segment_bytes,
+        EngineConfig::default().wal_segment_bytes
+    );
+    assert_eq!(
+        defaults.index_min_elements,
+        EngineConfig::default().index_min_elements
+    );
     assert_eq!(e.wal_io, IoChoice::Sync);
     assert_eq!(e.checkpoint_interval_ms, 7000);
     assert_eq!(e.checkpoint_wal_bytes, 1 << 20);
