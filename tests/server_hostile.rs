@@ -1,12 +1,39 @@
 //! The hostile-input catalogue: each case gets Redis's kind of error or a closed
 //! connection; a client connected throughout is unaffected; nothing stored is lost.
+//! Two lists: inputs on the plain port of an open server ([`catalogue`]), and inputs on the
+//! plain and TLS ports of a server with a password, ACL users and TLS
+//! ([`tls_and_acl_catalogue`]: TLS garbage, plain RESP on the TLS port, a restricted user
+//! trying to widen its rights or reach keys outside its patterns, AUTH brute force).
 
 mod server_support;
 
+use std::io::{Read, Write};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use server_support::{cmd, f32le, show, words, Conn, TestServer};
 use sutra_cache::server::ServerConfig;
+use tokio_rustls::rustls;
+
+/// The first flight of a real TLS client (rustls): a ClientHello record.
+fn client_hello() -> Vec<u8> {
+    #[allow(deprecated)] // as in the server: ring, see server/tls.rs
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let cfg = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(rustls::RootCertStore::empty())
+        .with_no_client_auth();
+    let name = "localhost".try_into().unwrap();
+    let mut c = rustls::ClientConnection::new(Arc::new(cfg), name).unwrap();
+    let mut out = Vec::new();
+    c.write_tls(&mut out).unwrap();
+    assert_eq!(out[0], 0x16, "a handshake record");
+    out
+}
+
+const TLS_ON_PLAIN: &str =
+    "-ERR Protocol error: a TLS handshake on the plain port (use the TLS port, --tls-port)\r\n";
 
 /// What a hostile input must get.
 enum Expect {
@@ -235,6 +262,69 @@ fn catalogue() -> Vec<(&'static str, Vec<u8>, Expect)> {
             words("DEL no-such-key"),
             Reply(":0\r\n"),
         ),
+        case(
+            "a TLS ClientHello on the plain port",
+            client_hello(),
+            ErrorThenClose(TLS_ON_PLAIN),
+        ),
+        case(
+            "a TLS record header and garbage on the plain port",
+            b"\x16\x03\x01\x00\x05hello".to_vec(),
+            ErrorThenClose(TLS_ON_PLAIN),
+        ),
+        case(
+            "a NUL byte inside an inline command",
+            b"PI\x00NG\r\n".to_vec(),
+            ReplyPrefix("-ERR unknown command 'PI"),
+        ),
+        case(
+            "a nested MULTI",
+            [words("MULTI"), words("MULTI"), words("DISCARD")].concat(),
+            Reply("+OK\r\n-ERR MULTI calls can not be nested\r\n+OK\r\n"),
+        ),
+        case(
+            "EXEC without MULTI",
+            words("EXEC"),
+            Reply("-ERR EXEC without MULTI\r\n"),
+        ),
+        case(
+            "an unknown command inside MULTI aborts the EXEC",
+            [words("MULTI"), words("SET keep overwritten"), words("NOSUCHCMD"), words("EXEC")].concat(),
+            Reply(
+                "+OK\r\n+QUEUED\r\n-ERR unknown command 'NOSUCHCMD', with args beginning with: \r\n\
+                 -EXECABORT Transaction discarded because of previous errors.\r\n",
+            ),
+        ),
+        case(
+            "DEBUG on a server without --enable-debug-command",
+            words("DEBUG RELOAD"),
+            ReplyPrefix("-ERR DEBUG command not allowed"),
+        ),
+        case(
+            "CONFIG SET of a parameter that cannot change",
+            words("CONFIG SET port 1"),
+            ReplyPrefix("-ERR CONFIG SET failed"),
+        ),
+        case(
+            "SHUTDOWN with an unknown option",
+            words("SHUTDOWN NOW"),
+            Reply("-ERR syntax error\r\n"),
+        ),
+        case(
+            "SELECT of a database out of range",
+            words("SELECT 99"),
+            Reply("-ERR DB index is out of range\r\n"),
+        ),
+        case(
+            "a negative expire time",
+            words("SET keep x EX -1"),
+            Reply("-ERR invalid expire time in 'set' command\r\n"),
+        ),
+        case(
+            "a VADD over another type",
+            words("VADD keep VALUES 2 1 0 x"),
+            Reply("-WRONGTYPE Operation against a key holding the wrong kind of value\r\n"),
+        ),
     ]
 }
 
@@ -268,7 +358,12 @@ fn every_hostile_input_gets_an_error_or_a_closed_connection_and_harms_nobody() {
     bystander.check_words("SET keep safe", "+OK\r\n");
     bystander.check_words("VADD keepvs VALUES 2 1 0 a", ":1\r\n");
     let cases = catalogue();
-    assert!(cases.len() >= 30, "{} cases", cases.len());
+    assert!(
+        cases.len() + tls_and_acl_catalogue().len() >= 50,
+        "{} + {} cases",
+        cases.len(),
+        tls_and_acl_catalogue().len()
+    );
     for (name, input, expect) in cases {
         let mut c = srv.connect();
         c.send(&input);
@@ -387,4 +482,302 @@ fn unauthenticated_clients_get_tight_limits_and_noauth() {
     c.check_words("AUTH s3cret", "+OK\r\n");
     let big = vec![b'v'; 20_000];
     c.check(&cmd(&[b"SET", b"k", &big]), b"+OK\r\n");
+}
+
+/// Where a case of [`tls_and_acl_catalogue`] sends its bytes.
+enum Port {
+    /// The plain port, after `AUTH user password` when given.
+    Plain(Option<(&'static str, &'static str)>),
+    /// The TLS port, as raw bytes (no TLS client).
+    Tls,
+}
+
+/// What a TLS-and-ACL case must get.
+enum Want {
+    /// This reply; then the connection still serves (`AUTH app apppw` answers `+OK`).
+    Reply(&'static str),
+    /// This error, then the connection is closed.
+    ErrorThenClose(&'static str),
+    /// The connection is closed without a RESP reply (at most a TLS alert).
+    ClosedWithoutReply,
+}
+
+const NOPERM_KEYS: &str =
+    "-NOPERM this user has no permissions to access one of the keys used as arguments\r\n";
+const WRONGPASS: &str = "-WRONGPASS invalid username-password pair or user is disabled.\r\n";
+
+fn noperm(command: &'static str) -> &'static str {
+    Box::leak(
+        format!("-NOPERM this user has no permissions to run the '{command}' command\r\n")
+            .into_boxed_str(),
+    )
+}
+
+/// Inputs on a server with `--requirepass adminpw`, users `dash` (`~d:* +@read`, password
+/// `dashpw`) and `app` (`~a:* +@all -@admin`, `apppw`), and a TLS port.
+fn tls_and_acl_catalogue() -> Vec<(&'static str, Port, Vec<u8>, Want)> {
+    use Port::*;
+    use Want::*;
+    let dash = Plain(Some(("dash", "dashpw")));
+    let app = || Plain(Some(("app", "apppw")));
+    let mut bad_hello = client_hello();
+    bad_hello[5] = 0x02; // a ServerHello's type: not what a server accepts first
+    let mut brute = Vec::new();
+    for _ in 0..6 {
+        brute.extend(words("AUTH app wrong"));
+    }
+    vec![
+        (
+            "plain RESP on the TLS port",
+            Tls,
+            words("PING"),
+            ClosedWithoutReply,
+        ),
+        (
+            "an HTTP request on the TLS port",
+            Tls,
+            b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n".to_vec(),
+            ClosedWithoutReply,
+        ),
+        (
+            "binary garbage on the TLS port",
+            Tls,
+            b"\x00\x01\x02\x03garbage\r\n".to_vec(),
+            ClosedWithoutReply,
+        ),
+        (
+            "a handshake record of the wrong type on the TLS port",
+            Tls,
+            bad_hello,
+            ClosedWithoutReply,
+        ),
+        (
+            "a TLS ClientHello on the plain port of a TLS server",
+            Plain(None),
+            client_hello(),
+            ErrorThenClose(TLS_ON_PLAIN),
+        ),
+        (
+            "a read-only user grants itself every command",
+            dash,
+            words("ACL SETUSER dash +@all"),
+            Reply(noperm("acl|setuser")),
+        ),
+        (
+            "a read-only user removes the default user's password",
+            Plain(Some(("dash", "dashpw"))),
+            words("ACL SETUSER default nopass"),
+            Reply(noperm("acl|setuser")),
+        ),
+        (
+            "a read-only user writes one of its own keys",
+            Plain(Some(("dash", "dashpw"))),
+            words("SET d:k x"),
+            Reply(noperm("set")),
+        ),
+        (
+            "a user without @admin widens its own key patterns",
+            app(),
+            words("ACL SETUSER app ~*"),
+            Reply(noperm("acl|setuser")),
+        ),
+        (
+            "a user without @admin changes the password",
+            app(),
+            words("CONFIG SET requirepass x"),
+            Reply(noperm("config|set")),
+        ),
+        (
+            "a user without @admin reloads the ACL file",
+            app(),
+            words("ACL LOAD"),
+            Reply(noperm("acl|load")),
+        ),
+        (
+            "a user without @admin runs DEBUG",
+            app(),
+            words("DEBUG RELOAD"),
+            Reply(noperm("debug")),
+        ),
+        (
+            "a user without @admin shuts the server down",
+            app(),
+            words("SHUTDOWN NOSAVE"),
+            Reply(noperm("shutdown")),
+        ),
+        (
+            "a key-pattern escape through RENAME",
+            app(),
+            words("RENAME a:k d:k"),
+            Reply(NOPERM_KEYS),
+        ),
+        (
+            "a key-pattern escape through MSET",
+            app(),
+            words("MSET a:1 1 d:k 2"),
+            Reply(NOPERM_KEYS),
+        ),
+        (
+            "a key-pattern escape through COPY",
+            app(),
+            words("COPY d:k a:stolen"),
+            Reply(NOPERM_KEYS),
+        ),
+        (
+            "a key-pattern escape inside MULTI/EXEC",
+            app(),
+            [
+                words("MULTI"),
+                words("SET a:1 x"),
+                words("SET d:k x"),
+                words("EXEC"),
+            ]
+            .concat(),
+            Reply(
+                "+OK\r\n+QUEUED\r\n-NOPERM this user has no permissions to access one of the \
+                 keys used as arguments\r\n-EXECABORT Transaction discarded because of previous \
+                 errors.\r\n",
+            ),
+        ),
+        (
+            "a key-pattern escape through a search of another set",
+            app(),
+            words("VSIM d:vs VALUES 2 1 0"),
+            Reply(NOPERM_KEYS),
+        ),
+        (
+            "AUTH brute force: six wrong passwords, each answered (slowed past the third)",
+            Plain(None),
+            brute,
+            Reply(Box::leak(WRONGPASS.repeat(6).into_boxed_str())),
+        ),
+        (
+            "HELLO with a wrong password",
+            Plain(None),
+            words("HELLO 3 AUTH app wrong"),
+            Reply(WRONGPASS),
+        ),
+        (
+            "a command before AUTH",
+            Plain(None),
+            words("GET d:k"),
+            Reply("-NOAUTH Authentication required.\r\n"),
+        ),
+        (
+            "an oversized AUTH before authenticating",
+            Plain(None),
+            cmd(&[b"AUTH", &[b'x'; 100_000]]),
+            ErrorThenClose("-ERR Protocol error: unauthenticated bulk length\r\n"),
+        ),
+    ]
+}
+
+/// Reads until the server closes the connection (or 10 s pass: then it is left open).
+fn read_until_closed(s: &mut std::net::TcpStream) -> (Vec<u8>, bool) {
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut all = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        match s.read(&mut buf) {
+            Ok(0) => return (all, true),
+            Ok(n) => all.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            // A reset is a close too.
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return (all, true),
+            Err(_) => return (all, false),
+        }
+    }
+}
+
+#[test]
+fn tls_garbage_plain_resp_on_the_tls_port_and_acl_escalations_are_refused_and_harm_nobody() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = rcgen::KeyPair::generate().unwrap();
+    let cert = rcgen::CertificateParams::new(vec!["localhost".into(), "127.0.0.1".into()])
+        .unwrap()
+        .self_signed(&key)
+        .unwrap();
+    std::fs::write(dir.path().join("server.pem"), cert.pem()).unwrap();
+    std::fs::write(dir.path().join("server.key"), key.serialize_pem()).unwrap();
+    let srv = TestServer::with_tls(ServerConfig {
+        tls_cert_file: Some(dir.path().join("server.pem")),
+        tls_key_file: Some(dir.path().join("server.key")),
+        tls_auth_clients: "no".into(),
+        requirepass: Some("adminpw".into()),
+        ..ServerConfig::default()
+    });
+    let mut admin = srv.connect();
+    admin.check_words("AUTH adminpw", "+OK\r\n");
+    admin.check_words("ACL SETUSER dash on >dashpw ~d:* +@read", "+OK\r\n");
+    admin.check_words("ACL SETUSER app on >apppw ~a:* +@all -@admin", "+OK\r\n");
+    admin.check_words("SET d:k safe", "+OK\r\n");
+    admin.check_words("SET a:k mine", "+OK\r\n");
+    admin.check_words("VADD d:vs VALUES 2 1 0 e", ":1\r\n");
+    let intact = |admin: &mut Conn, name: &str| {
+        for (line, want) in [
+            ("GET d:k", "$4\r\nsafe\r\n"),
+            ("GET a:k", "$4\r\nmine\r\n"),
+            ("VCARD d:vs", ":1\r\n"),
+            ("EXISTS a:1 a:stolen", ":0\r\n"),
+            ("ACL GETUSER app", ""),
+        ] {
+            admin.send(&words(line));
+            let got = admin.read_reply();
+            if want.is_empty() {
+                // The user's rules are what the admin set: no key pattern but a:*.
+                let text = String::from_utf8_lossy(&got).into_owned();
+                assert!(
+                    text.contains("~a:*") && !text.contains("~*\r\n"),
+                    "{name}: {text}"
+                );
+            } else {
+                assert_eq!(show(&got), show(want.as_bytes()), "after {name}: {line}");
+            }
+        }
+    };
+    let cases = tls_and_acl_catalogue();
+    for (name, port, input, want) in cases {
+        match port {
+            Port::Tls => {
+                let mut s = std::net::TcpStream::connect(srv.tls_addr.unwrap()).unwrap();
+                s.write_all(&input).unwrap();
+                let (got, closed) = read_until_closed(&mut s);
+                assert!(
+                    closed,
+                    "case: {name}: the TLS port left the connection open"
+                );
+                // Nothing but TLS records (an alert: content type 0x15) comes back.
+                assert!(
+                    got.is_empty() || got[0] == 0x15,
+                    "case: {name}: got {}",
+                    show(&got)
+                );
+                assert!(matches!(want, Want::ClosedWithoutReply), "case: {name}");
+            }
+            Port::Plain(auth) => {
+                let mut c = srv.connect();
+                if let Some((user, pass)) = auth {
+                    c.check_words(&format!("AUTH {user} {pass}"), "+OK\r\n");
+                }
+                c.send(&input);
+                match want {
+                    Want::Reply(reply) => {
+                        let got = c.read_n(reply.len());
+                        assert_eq!(show(&got), show(reply.as_bytes()), "case: {name}");
+                        // Still serving, and the right password still works.
+                        c.check_words("AUTH app apppw", "+OK\r\n");
+                        c.check_words("GET a:k", "$4\r\nmine\r\n");
+                    }
+                    Want::ErrorThenClose(reply) => {
+                        let got = c.read_n(reply.len());
+                        assert_eq!(show(&got), show(reply.as_bytes()), "case: {name}");
+                        assert!(c.is_closed(), "case: {name}: connection left open");
+                    }
+                    Want::ClosedWithoutReply => panic!("case: {name}: not a plain-port outcome"),
+                }
+            }
+        }
+        admin.check_words("PING", "+PONG\r\n");
+        intact(&mut admin, name);
+    }
 }

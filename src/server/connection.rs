@@ -30,6 +30,21 @@ const READ_BUF_BYTES: usize = 16 << 10;
 /// Buffers larger than this are released once empty.
 const RETAIN_BYTES: usize = 1 << 20;
 
+/// The answer to a TLS handshake on the plain port.
+const TLS_ON_PLAIN_PORT: &str =
+    "ERR Protocol error: a TLS handshake on the plain port (use the TLS port, --tls-port)";
+
+/// Whether buffered input starts a TLS record: a handshake (content type 0x16) of TLS 1.0 to
+/// 1.3 (version 3.x). `None` while only its first byte arrived. No RESP request or inline
+/// command starts with byte 0x16.
+fn looks_like_tls(buf: &[u8]) -> Option<bool> {
+    match buf {
+        [0x16] => None,
+        [0x16, 0x03, ..] => Some(true),
+        _ => Some(false),
+    }
+}
+
 enum Flow {
     Continue,
     Close,
@@ -132,6 +147,22 @@ async fn serve_client<S: ClientStream>(
         info.active_ms.store(shared.since_start_ms(), Relaxed);
         shared.stats.net_input_bytes.fetch_add(n as u64, Relaxed);
         if !decided {
+            match looks_like_tls(&buf) {
+                None => continue,
+                Some(true) => {
+                    // Its binary bytes would be read as inline commands, waiting for a
+                    // newline that may never come: say what is wrong and close.
+                    shared.stats.protocol_errors.fetch_add(1, Relaxed);
+                    tracing::warn!(
+                        client = client.info.id,
+                        "TLS handshake on the plain port: closing"
+                    );
+                    out.error(TLS_ON_PLAIN_PORT);
+                    let _ = stream.write_all(&out.buf).await;
+                    return;
+                }
+                Some(false) => {}
+            }
             match http::looks_like_http(&buf) {
                 None => continue,
                 Some(true) => return http::serve(stream, buf, shared).await,
