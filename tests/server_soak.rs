@@ -326,8 +326,10 @@ fn a_soak_under_a_256_mb_cap_gets_no_error_but_oom_and_keeps_its_threads_and_mem
         "{} threads at peak",
         s.peak_threads
     );
+    // 8x: the 10-minute run of 500 connections peaked at 5.2x; more cores (more workers and
+    // more churn per second) must not make this fail by itself.
     assert!(
-        s.peak_rss <= 6 * CAP,
+        s.peak_rss <= 8 * CAP,
         "resident memory peaked at {} MiB",
         s.peak_rss >> 20
     );
