@@ -6,8 +6,8 @@ use super::api::Engine;
 use super::types::*;
 use crate::error::{Error, Result};
 use crate::store::{
-    blob_bytes, expired, Appends, EntryRef, LazyNow, Record, Removal, Shard, ShardData, Value,
-    NO_ELEM,
+    blob_bytes, expired, Appends, EntryRef, Found, LazyNow, Record, Removal, Shard, ShardData,
+    Value, NO_ELEM,
 };
 
 impl Engine {
@@ -104,7 +104,11 @@ impl Engine {
             value,
             expires_at,
         };
-        store.commit(to, data, &rec, now)?;
+        let found = Found {
+            key: Some((h, slot)),
+            elems: None,
+        };
+        store.commit_found(to, data, &rec, now, found)?;
         Ok(SetOutcome { written: true, old })
     }
 

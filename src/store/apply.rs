@@ -36,6 +36,19 @@ pub(crate) fn blob_bytes(key_len: usize, value_len: usize) -> u64 {
     key_len as u64 + value_len as u64 + BLOB_OVERHEAD
 }
 
+/// What a live write already found under the write lock it holds when it commits a record
+/// ([`Store::commit_found`]), so the apply does not look it up again. Replay has nothing
+/// (`Found::default()`: the apply looks everything up).
+#[derive(Clone, Copy, Default, Debug)]
+pub struct Found<'a> {
+    /// The record's key: its hash and its live slot (`None`: absent; a key whose TTL passed
+    /// was already reclaimed).
+    pub key: Option<(u64, Option<u32>)>,
+    /// A `VAdd`'s element names' hashes, in the record's order; every element among them
+    /// whose TTL passed was already removed.
+    pub elems: Option<&'a [u64]>,
+}
+
 impl Store {
     /// The element `element` of the vector set `key` (hash `h`) in this shard, if both exist
     /// (expired or not).
@@ -67,9 +80,23 @@ impl Store {
         rec: &Record<'_>,
         now: u64,
     ) -> Result<usize> {
+        self.commit_found(to, data, rec, now, Found::default())
+    }
+
+    /// [`Store::commit`] for a write that already looked its key (and its elements' names)
+    /// up under the same `data` guard: `found` says what it found, so the apply does not
+    /// look again. Debug builds check `found` against the state.
+    pub fn commit_found(
+        &self,
+        to: &Appends,
+        data: &mut ShardData,
+        rec: &Record<'_>,
+        now: u64,
+        found: Found<'_>,
+    ) -> Result<usize> {
         self.debug_check_shard(data, rec);
         self.append(to, rec)?;
-        Ok(self.apply(data, rec, now).unwrap_or(0))
+        Ok(self.apply(data, rec, now, found).unwrap_or(0))
     }
 
     /// A key (`DelKey`) or an element (`VRem`) the caller found expired and is about to
@@ -144,7 +171,13 @@ impl Store {
     /// elements; `HSet` the new fields; `HDel` the fields removed; the others 1 when they
     /// changed something, 0 when the key or element is gone. `Flush`, `DbMap` and `Group`
     /// are applied by [`Store::commit_all`] and [`Store::apply_locking`].
-    fn apply(&self, data: &mut ShardData, rec: &Record<'_>, now: u64) -> Option<usize> {
+    fn apply(
+        &self,
+        data: &mut ShardData,
+        rec: &Record<'_>,
+        now: u64,
+        found: Found<'_>,
+    ) -> Option<usize> {
         Some(match *rec {
             Record::SetBlob {
                 db,
@@ -152,7 +185,7 @@ impl Store {
                 value,
                 expires_at,
             } => {
-                self.apply_set_blob(data, db, key, value, expires_at, now);
+                self.apply_set_blob(data, db, key, value, expires_at, now, found);
                 1
             }
             Record::VAdd {
@@ -160,7 +193,7 @@ impl Store {
                 key,
                 params,
                 ref adds,
-            } => return self.apply_vadd(data, db, key, params, adds, now),
+            } => return self.apply_vadd(data, db, key, params, adds, now, found),
             Record::DelKey { db, key } => {
                 let h = self.hash(key);
                 match data.find(h, db, key) {
@@ -275,6 +308,33 @@ impl Store {
         Some(s)
     }
 
+    /// The key's hash and live slot: as the caller found them (`found.key`), or looked up
+    /// here (reclaiming a key whose TTL passed by `now`).
+    fn locate_live(
+        &self,
+        data: &mut ShardData,
+        db: u32,
+        key: &[u8],
+        now: u64,
+        found: Found<'_>,
+    ) -> (u64, Option<u32>) {
+        match found.key {
+            Some((h, slot)) => {
+                debug_assert_eq!(h, self.hash(key), "a found key's hash");
+                debug_assert_eq!(slot, data.find(h, db, key), "a found key's slot");
+                debug_assert!(
+                    slot.is_none_or(|s| !data.entry(s).is_some_and(|e| expired(e.expires_at, now))),
+                    "a found key whose TTL passed"
+                );
+                (h, slot)
+            }
+            None => {
+                let h = self.hash(key);
+                (h, self.live_slot(data, h, db, key, now))
+            }
+        }
+    }
+
     /// Applies `SetBlob`: the key holds this blob, expiring at `expires_at` (0 = never); a
     /// blob there is overwritten in place, any other value (or a key whose TTL passed by
     /// `now`) replaced.
@@ -286,9 +346,9 @@ impl Store {
         value: &[u8],
         expires_at: u64,
         now: u64,
+        found: Found<'_>,
     ) {
-        let h = self.hash(key);
-        let slot = self.live_slot(data, h, db, key, now);
+        let (h, slot) = self.locate_live(data, db, key, now, found);
         let bytes = blob_bytes(key.len(), value.len());
         let tick = self.next_tick();
         let replaces_blob = slot
@@ -370,9 +430,9 @@ impl Store {
         params: SetParams,
         adds: &[AddRec<'_>],
         now: u64,
+        found: Found<'_>,
     ) -> Option<usize> {
-        let h = self.hash(key);
-        let slot = self.live_slot(data, h, db, key, now);
+        let (h, slot) = self.locate_live(data, db, key, now, found);
         match slot.and_then(|s| data.entry(s)).map(|e| &e.value) {
             Some(Value::VSet(set)) => {
                 let p = set.params;
@@ -404,32 +464,48 @@ impl Store {
                 s
             }
         };
-        let hashes: Vec<u64> = adds.iter().map(|a| self.hash(a.name)).collect();
-        // An element whose TTL passed does not exist: reclaim it so the add counts as new.
-        let stale: Vec<EntryRef> = match data.entry(slot).map(|e| &e.value) {
-            Some(Value::VSet(set)) => adds
+        let hashes: std::borrow::Cow<'_, [u64]> = match found.elems {
+            Some(hs) => {
+                debug_assert!(
+                    hs.len() == adds.len()
+                        && adds.iter().zip(hs).all(|(a, &h)| h == self.hash(a.name)),
+                    "found element hashes"
+                );
+                hs.into()
+            }
+            None => adds.iter().map(|a| self.hash(a.name)).collect(),
+        };
+        // An element whose TTL passed does not exist: reclaim it so the add counts as new
+        // (a caller that found the elements reclaimed those itself).
+        let stale: smallvec::SmallVec<[EntryRef; 4]> = match data.entry(slot).map(|e| &e.value) {
+            Some(Value::VSet(set)) if found.elems.is_none() || cfg!(debug_assertions) => adds
                 .iter()
-                .zip(&hashes)
+                .zip(hashes.iter())
                 .filter_map(|(a, &eh)| {
                     let s = set.find(eh, a.name)?;
                     let at = set.elem(s)?.expires_at;
                     expired(at, now).then_some(EntryRef { key: slot, elem: s })
                 })
                 .collect(),
-            _ => Vec::new(),
+            _ => smallvec::SmallVec::new(),
         };
+        debug_assert!(
+            found.elems.is_none() || stale.is_empty(),
+            "a caller that found the elements left one whose TTL passed"
+        );
         for e in stale {
             self.remove_element(data, e, Removal::Expired);
         }
-        let mut expiries = Vec::new();
-        let mut accesses = Vec::with_capacity(adds.len());
+        let mut expiries: smallvec::SmallVec<[_; 4]> = smallvec::SmallVec::new();
+        let mut accesses: smallvec::SmallVec<[_; 4]> =
+            smallvec::SmallVec::with_capacity(adds.len());
         let mut added = 0usize;
         {
             let entry = data.entry_mut(slot).expect("present");
             let Value::VSet(set) = &mut entry.value else {
                 unreachable!("a set was found or inserted above");
             };
-            for (a, &eh) in adds.iter().zip(&hashes) {
+            for (a, &eh) in adds.iter().zip(hashes.iter()) {
                 let tick = self.next_tick();
                 let (es, is_new, delta) = set.upsert(
                     a.name,
@@ -662,7 +738,9 @@ impl Store {
         if self.logging() {
             self.append(to, rec)?;
         }
-        Ok(self.apply(&mut data, rec, self.now_ms()).is_some())
+        Ok(self
+            .apply(&mut data, rec, self.now_ms(), Found::default())
+            .is_some())
     }
 
     /// Applies `Flush` or `DbMap` with every shard's write lock held (`guards`).

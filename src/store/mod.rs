@@ -33,6 +33,7 @@ use std::sync::Weak;
 use parking_lot::{Condvar, Mutex};
 
 pub(crate) use crate::glob::glob_match;
+pub use apply::Found;
 pub(crate) use apply::{blob_bytes, HASH_OVERHEAD};
 pub(crate) use feed::{Change, ChangeCause, ChangeFeed, ChangeSink};
 pub(crate) use hash::HashValue;

@@ -3,10 +3,12 @@
 use crate::engine::api::Engine;
 use crate::engine::types::*;
 use crate::error::{Error, Result, SetParam};
+use smallvec::SmallVec;
+
 use crate::store::record::AddRec;
 use crate::store::{
-    check_ef_construction, check_m, check_reduce, expired, Appends, Record, SetParams, ShardData,
-    Value, VectorSet, SET_OVERHEAD,
+    check_ef_construction, check_m, check_reduce, expired, Appends, Found, Record, SetParams,
+    ShardData, Value, VectorSet, SET_OVERHEAD,
 };
 
 impl Engine {
@@ -173,12 +175,12 @@ impl Engine {
         // A zero vector is stored as Redis stores it: under cosine it has no direction, so
         // it scores 0.5 (cosine 0) against every query.
         // Look every element up once: its name hash, and its slot and expiry when it exists.
-        let hashes: Vec<u64> = adds.iter().map(|a| store.hash(a.element)).collect();
+        let hashes: SmallVec<[u64; 4]> = adds.iter().map(|a| store.hash(a.element)).collect();
         let set = match slot.and_then(|s| data.entry(s)).map(|e| &e.value) {
             Some(Value::VSet(set)) => Some(set),
             _ => None,
         };
-        let found: Vec<Option<(u32, u64)>> = match set {
+        let found: SmallVec<[Option<(u32, u64)>; 4]> = match set {
             Some(set) => adds
                 .iter()
                 .zip(&hashes)
@@ -187,7 +189,7 @@ impl Engine {
                     set.elem(s).map(|e| (s, e.expires_at))
                 })
                 .collect(),
-            None => vec![None; adds.len()],
+            None => smallvec::smallvec![None; adds.len()],
         };
         // Room: count the new elements and their bytes before changing anything.
         let (new_entries, new_bytes) = match set {
@@ -216,15 +218,18 @@ impl Engine {
         };
         store.check_room(new_entries, new_bytes)?;
         // Resolve every expiry first: the record carries absolute times.
-        let mut resolved = Vec::with_capacity(adds.len());
+        let mut resolved: SmallVec<[u64; 4]> = SmallVec::with_capacity(adds.len());
         for (a, f) in adds.iter().zip(&found) {
             let current = f.map(|(_, at)| at).filter(|&at| !expired(at, now));
             resolved.push(self.resolve_expiry(a.expiry, now, current)?);
         }
         // Elements whose TTL passed are replaced, not updated (their attributes go): the
-        // replay learns it from their removal, logged first.
+        // replay learns it from their removal, logged first. (A removal can empty the set
+        // and drop its key, so the apply then looks the key up again.)
+        let mut reclaimed = false;
         for (a, f) in adds.iter().zip(&found) {
             if f.is_some_and(|(_, at)| expired(at, now)) {
+                reclaimed = true;
                 let rec = Record::VRem {
                     db: self.ks(),
                     key,
@@ -253,7 +258,14 @@ impl Engine {
                 })
                 .collect(),
         };
-        let added = store.commit(to, data, &rec, now)?;
+        let found = match reclaimed {
+            false => Found {
+                key: Some((h, slot)),
+                elems: Some(&hashes),
+            },
+            true => Found::default(),
+        };
+        let added = store.commit_found(to, data, &rec, now, found)?;
         // The set's lookup-log id is its key's hash (`Store::register_set`).
         self.analytics.log.record_writes(h, &hashes);
         Ok(added)
