@@ -338,6 +338,7 @@ impl Store {
     /// Applies `SetBlob`: the key holds this blob, expiring at `expires_at` (0 = never); a
     /// blob there is overwritten in place, any other value (or a key whose TTL passed by
     /// `now`) replaced.
+    #[allow(clippy::too_many_arguments)]
     fn apply_set_blob(
         &self,
         data: &mut ShardData,
@@ -422,6 +423,7 @@ impl Store {
     /// updated. `None` (nothing changed) when the key holds another type, or a set whose
     /// dimension, metric, storage or M differ from `params`. Returns how many elements are
     /// new.
+    #[allow(clippy::too_many_arguments)]
     fn apply_vadd(
         &self,
         data: &mut ShardData,
