@@ -2,11 +2,15 @@
 # Coverage-guided fuzzing of every decoder that reads outside bytes, with AFL++ through
 # cargo-afl (stable Rust; see fuzz/README.md for why this harness).
 #
-#   scripts/fuzz.sh install            cargo-afl (pinned) and AFL++ built from its bundled source
-#   scripts/fuzz.sh build              the targets under fuzz/, instrumented (release)
-#   scripts/fuzz.sh smoke [SECONDS]    every target in turn, SECONDS in all (default 60)
+#   scripts/fuzz.sh install            cargo-afl (pinned) and AFL++ built from its bundled source;
+#                                      nothing when the right versions are there already
+#   scripts/fuzz.sh build              the targets, instrumented (release), in one cargo invocation:
+#                                      target/afl/<host>/release/<target>
+#   scripts/fuzz.sh smoke [SECONDS]    every target in turn, SECONDS in all (default 60; CI runs it)
 #   scripts/fuzz.sh run TARGET SECS    one target for SECS seconds, corpus kept in fuzz/out/
 #   scripts/fuzz.sh campaign SECS      every target SECS seconds each, then a stats table
+#                                      (FUZZ_TARGETS="a b": only these; FUZZ_EXECS=N: stop a
+#                                      target at N executions; resumes fuzz/out/TARGET)
 #   scripts/fuzz.sh replay             every committed seed and regression input through every
 #                                      target, uninstrumented (plain cargo run: no AFL needed)
 #   scripts/fuzz.sh stats              the table of executions/edges/crashes of fuzz/out/*
@@ -17,11 +21,19 @@ cd "$root/fuzz"
 export CARGO_INCREMENTAL=0
 AFL_VERSION=0.18.2
 TARGETS="resp_frame commands http_request wal_decode snapshot_load filter_expr ffi_args"
+# Built for the host triple named explicitly: then cargo-afl's RUSTFLAGS (instrumentation,
+# opt-level 3) reach only the code that runs under the fuzzer, not the build scripts and proc
+# macros, which build as a release build-override does (opt-level 0), in a fraction of the
+# time. Under target/, with the project's other build products.
+host=$(rustc -vV | sed -n 's/^host: //p')
+afl_dir=${FUZZ_TARGET_DIR:-$root/target/afl}
+bin_dir=$afl_dir/$host/release
 
 install() {
+  local did=0
   if ! cargo afl --version 2>/dev/null | grep -q "$AFL_VERSION"; then
-    echo "fuzz: cargo install cargo-afl $AFL_VERSION"
-    cargo install --locked cargo-afl --version "$AFL_VERSION"
+    echo "fuzz: cargo install --locked cargo-afl $AFL_VERSION"
+    cargo install --locked cargo-afl --version "$AFL_VERSION"; did=1
   fi
   # AFL++ itself (afl-fuzz and its runtime), built once per rustc version from the source
   # the crate ships. No LLVM plugins: this machine's llvm-config is not rustc's LLVM, so the
@@ -29,8 +41,9 @@ install() {
   local help; help=$(cargo afl fuzz -h 2>&1 || true)   # -h exits non-zero
   if ! grep -q "afl-fuzz" <<<"$help"; then
     echo "fuzz: building AFL++ (cargo afl config --build)"
-    cargo afl config --build --force
+    cargo afl config --build --force; did=1
   fi
+  [ $did = 1 ] || echo "fuzz: cargo-afl $AFL_VERSION and its AFL++ already installed"
 }
 
 afl_env() {
@@ -46,9 +59,12 @@ afl_env() {
 build() {
   install
   # FUZZ_NO_BUILD=1: use the targets as last built (a campaign started while the sources move).
-  if [ "${FUZZ_NO_BUILD:-0}" = 1 ] && [ -x target/afl/release/resp_frame ]; then return; fi
-  echo "fuzz: building the targets (cargo afl build --release, target dir fuzz/target/afl)"
-  CARGO_TARGET_DIR=target/afl cargo afl build --release --bins
+  if [ "${FUZZ_NO_BUILD:-0}" = 1 ] && [ -x "$bin_dir/resp_frame" ]; then return; fi
+  echo "fuzz: building the targets (cargo afl build --release, into $bin_dir)"
+  # cargo-afl asks for one codegen unit per crate (a work-around for link errors of old
+  # rustc versions); four let the large crates use both cores of a small CI machine.
+  CARGO_TARGET_DIR=$afl_dir RUSTFLAGS="-C codegen-units=4" \
+    cargo afl build --release --target "$host" $(printf -- '--bin %s ' $TARGETS)
 }
 
 # run_one TARGET SECONDS OUTDIR: AFL++ on TARGET for SECONDS; resumes OUTDIR when it exists.
@@ -56,8 +72,10 @@ run_one() {
   local t=$1 secs=$2 out=$3 input=corpus/$1
   afl_env "$t"
   if [ -f "$out/default/fuzzer_stats" ]; then input=-; fi
-  AFL_AUTORESUME=1 cargo afl fuzz -i "$input" -o "$out" -V "$secs" -t 2000 \
-    -- "target/afl/release/$t" >"$out.log" 2>&1 || {
+  # FUZZ_EXECS=N: stop once N executions are done (AFL++'s -E; a resumed run counts the
+  # executions before it), or after SECS seconds, whichever comes first.
+  AFL_AUTORESUME=1 cargo afl fuzz -i "$input" -o "$out" -V "$secs" ${FUZZ_EXECS:+-E "$FUZZ_EXECS"} -t 2000 \
+    -- "$bin_dir/$t" >"$out.log" 2>&1 || {
       echo "fuzz: afl-fuzz $t failed; the end of $out.log:"; tail -20 "$out.log"; return 1; }
 }
 
@@ -81,7 +99,7 @@ check_crashes() {
   local found=0
   for t in $TARGETS; do
     for c in $(crashes_of "$1/$t"); do
-      echo "fuzz: CRASH in $t: $c (replay: target/afl/release/$t < '$c')"; found=1
+      echo "fuzz: CRASH in $t: $c (replay: $bin_dir/$t < '$c')"; found=1
     done
   done
   return $found

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the tests and the server need on a fresh Debian/Ubuntu machine (idempotent),
 # and says what it did:
-#   - apt packages when missing: redis-server, redis-tools, valgrind, pkg-config, curl,
+#   - apt packages when missing: redis-server, redis-tools, valgrind, pkg-config, curl, make,
 #     python3-venv, chromium (Debian's headless-capable browser: tests/server_dashboard.rs loads
 #     GET /dashboard in it; SUTRA_CHROMIUM may name another Chromium binary instead);
 #   - rustfmt and clippy (rustup);
@@ -21,7 +21,7 @@ say() { echo "setup: $*"; }
 # --- apt packages
 need_apt=()
 for pair in "redis-server:redis-server" "redis-cli:redis-tools" "valgrind:valgrind" \
-            "pkg-config:pkg-config" "curl:curl" "chromium:chromium"; do
+            "pkg-config:pkg-config" "curl:curl" "make:make" "chromium:chromium"; do
   bin=${pair%%:*}; pkg=${pair#*:}
   if [ "$bin" = chromium ] && [ -n "${SUTRA_CHROMIUM:-}" ] && [ -x "$SUTRA_CHROMIUM" ]; then continue; fi
   command -v "$bin" >/dev/null 2>&1 || need_apt+=("$pkg")
@@ -35,9 +35,14 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   # Stop the Debian service the package started: tests start their own servers.
   if command -v service >/dev/null 2>&1; then service redis-server stop >/dev/null 2>&1 || true; fi
 else
-  say "apt packages: already installed (redis-server, redis-tools, valgrind, pkg-config, curl, python3-venv, chromium)"
+  say "apt packages: already installed (redis-server, redis-tools, valgrind, pkg-config, curl, make, python3-venv, chromium)"
 fi
 rustup component add rustfmt clippy >/dev/null 2>&1 || true
+
+# --- The fuzz smoke run's tools (scripts/test-all.sh runs scripts/fuzz.sh smoke): cargo-afl,
+# pinned, from crates.io (`cargo install --locked`), and AFL++ built with make from the source
+# the crate ships. Skipped when the pinned versions are there.
+./scripts/fuzz.sh install
 
 # --- Python: a project venv, packages pinned to the list below (re-installed when it changes)
 # redisvl: RedisVL's EmbeddingsCache, run unchanged by bindings/python/tests/test_redis_tools.py.

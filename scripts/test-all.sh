@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Runs every test of the project: Rust (fmt, clippy, unit + integration), C, Python, Go.
+# Runs every test of the project: Rust (fmt, clippy, unit + integration), a fuzz smoke run,
+# C, Python, Go.
 # Installs what the tests need on a fresh machine first (idempotent).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -30,6 +31,12 @@ section "rust: the tests that read the data sets, with the data sets absent"
 no_data=$(mktemp -d)
 SUTRA_DATA_DIR=$no_data cargo test --test index_recall --test quant_minilm --bench index
 rmdir "$no_data"
+
+# Every fuzz target (fuzz/README.md) under AFL++ for 60 s in all, from the committed seeds and
+# the inputs of past crashes: any crash or hang fails the run. The first run builds the
+# instrumented targets (one binary, cached under target/afl/).
+section "fuzz: a 60-second smoke run of every target"
+./scripts/fuzz.sh smoke 60
 
 section "C ABI, Python and Go bindings"
 ./scripts/test-bindings.sh

@@ -17,7 +17,7 @@
 use std::path::{Path, PathBuf};
 
 pub use crate::server::fuzzing::{
-    http_request, resp_stream, small_limits, split_inline, Parsed, Session,
+    http_request, resp_stream, small_analytics, small_limits, split_inline, Parsed, Session,
 };
 pub use crate::server::FrameLimits;
 

@@ -1,3 +1,1 @@
-fn main() {
-    afl::fuzz!(|data: &[u8]| sutra_cache_fuzz::commands(data));
-}
+sutra_cache_fuzz::target_main!(commands);

@@ -1,3 +1,1 @@
-fn main() {
-    afl::fuzz!(|data: &[u8]| sutra_cache_fuzz::http_request(data));
-}
+sutra_cache_fuzz::target_main!(http_request);

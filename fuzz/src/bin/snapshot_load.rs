@@ -1,3 +1,1 @@
-fn main() {
-    afl::fuzz!(|data: &[u8]| sutra_cache_fuzz::snapshot_load(data));
-}
+sutra_cache_fuzz::target_main!(snapshot_load);

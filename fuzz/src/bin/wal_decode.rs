@@ -1,3 +1,1 @@
-fn main() {
-    afl::fuzz!(|data: &[u8]| sutra_cache_fuzz::wal_decode(data));
-}
+sutra_cache_fuzz::target_main!(wal_decode);
