@@ -86,14 +86,14 @@ crashes_of() { ls "$1"/default/crashes/id:* 2>/dev/null || true; }
 stat_of() { sed -n "s/^$2 *: *//p" "$1/default/fuzzer_stats" 2>/dev/null | head -1; }
 
 table() {
-  printf '%-14s %12s %9s %8s %10s %8s %8s %7s\n' target execs secs exec/s edges corpus crashes hangs
+  printf '%-14s %12s %9s %8s %13s %8s %9s %8s %7s\n' target execs secs exec/s edges corpus stability crashes hangs
   for t in $TARGETS; do
     local o=$1/$t
     [ -f "$o/default/fuzzer_stats" ] || continue
-    printf '%-14s %12s %9s %8s %10s %8s %8s %7s\n' "$t" "$(stat_of "$o" execs_done)" \
+    printf '%-14s %12s %9s %8s %13s %8s %9s %8s %7s\n' "$t" "$(stat_of "$o" execs_done)" \
       "$(stat_of "$o" run_time)" "$(stat_of "$o" execs_per_sec)" \
       "$(stat_of "$o" edges_found)/$(stat_of "$o" total_edges)" "$(stat_of "$o" corpus_count)" \
-      "$(stat_of "$o" saved_crashes)" "$(stat_of "$o" saved_hangs)"
+      "$(stat_of "$o" stability)" "$(stat_of "$o" saved_crashes)" "$(stat_of "$o" saved_hangs)"
   done
 }
 
@@ -107,37 +107,41 @@ check_crashes() {
   return $found
 }
 
-cmd=${1:-smoke}
-case $cmd in
-  install) install ;;
-  build) build ;;
-  run)
-    build
-    mkdir -p out
-    run_one "$2" "${3:-600}" "out/$2"
-    table out; check_crashes out ;;
-  campaign)
-    build
-    mkdir -p out
-    # FUZZ_TARGETS="a b": only these.
-    for t in ${FUZZ_TARGETS:-$TARGETS}; do echo "fuzz: $t for ${2:-600} s"; run_one "$t" "${2:-600}" "out/$t"; done
-    table out; check_crashes out ;;
-  smoke)
-    total=${2:-60}
-    build
-    n=$(echo $TARGETS | wc -w)
-    each=$(( total / n )); [ "$each" -ge 1 ] || each=1
-    dir=$(mktemp -d)
-    for t in $TARGETS; do run_one "$t" "$each" "$dir/$t"; done
-    table "$dir"
-    status=0; check_crashes "$dir" || status=1
-    # Keep what crashed (fuzz/out/smoke-crashes/TARGET/) before the run's directory goes.
-    for t in $TARGETS; do
-      for c in $(crashes_of "$dir/$t"); do mkdir -p "out/smoke-crashes/$t"; cp "$c" "out/smoke-crashes/$t/"; done
-    done
-    rm -rf "$dir"
-    exit $status ;;
-  replay) cargo run --release --bin replay -- "${@:2}" ;;
-  stats) table out ;;
-  *) echo "usage: scripts/fuzz.sh install|build|smoke [SECS]|run TARGET SECS|campaign SECS|replay|stats" >&2; exit 2 ;;
-esac
+# The whole file is read before anything runs (bash reads a script as it goes: an edit made
+# while a campaign runs would otherwise be read by it).
+main() {
+  case ${1:-smoke} in
+    install) install ;;
+    build) build ;;
+    run)
+      build
+      mkdir -p out
+      run_one "$2" "${3:-600}" "out/$2"
+      table out; check_crashes out ;;
+    campaign)
+      build
+      mkdir -p out
+      # FUZZ_TARGETS="a b": only these.
+      for t in ${FUZZ_TARGETS:-$TARGETS}; do echo "fuzz: $t for ${2:-600} s"; run_one "$t" "${2:-600}" "out/$t"; done
+      table out; check_crashes out ;;
+    smoke)
+      total=${2:-60}
+      build
+      n=$(echo $TARGETS | wc -w)
+      each=$(( total / n )); [ "$each" -ge 1 ] || each=1
+      dir=$(mktemp -d)
+      for t in $TARGETS; do run_one "$t" "$each" "$dir/$t"; done
+      table "$dir"
+      status=0; check_crashes "$dir" || status=1
+      # Keep what crashed (fuzz/out/smoke-crashes/TARGET/) before the run's directory goes.
+      for t in $TARGETS; do
+        for c in $(crashes_of "$dir/$t"); do mkdir -p "out/smoke-crashes/$t"; cp "$c" "out/smoke-crashes/$t/"; done
+      done
+      rm -rf "$dir"
+      exit $status ;;
+    replay) cargo run --release --bin replay -- "${@:2}" ;;
+    stats) table out ;;
+    *) echo "usage: scripts/fuzz.sh install|build|smoke [SECS]|run TARGET SECS|campaign SECS|replay|stats" >&2; exit 2 ;;
+  esac
+}
+main "$@"; exit

@@ -117,3 +117,49 @@ fn a_snapshot_whose_set_uid_is_the_largest_u64_is_refused_as_corrupt_not_a_panic
     );
     e.close().unwrap();
 }
+
+/// `snapshot_load` target: a checkpoint whose blob section (checksums valid) names database
+/// 2^32-ish for a key made the load grow the per-database counters to that index: an
+/// allocation of 137 GB, an abort. A database index beyond the configured `databases` is now
+/// refused as corrupt like any other damaged section (Redis refuses an RDB that selects a
+/// database it does not have): the open names the snapshot and the reason.
+#[test]
+fn a_snapshot_key_in_a_database_beyond_the_configured_ones_is_refused_as_corrupt_not_an_abort() {
+    let input = std::fs::read(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("fuzz/corpus/snapshot_load/regressions/blob-db-out-of-range"),
+    )
+    .unwrap();
+    let (lsn, sections) = snapshot_sections_of_input(&input);
+    let dir = tempfile::tempdir().unwrap();
+    let borrowed: Vec<(u32, u32, &[u8])> =
+        sections.iter().map(|(k, t, b)| (*k, *t, &b[..])).collect();
+    sutra_cache::fuzzing::write_snapshot(dir.path(), lsn, &borrowed).unwrap();
+    let config = |recovery| EngineConfig {
+        data_dir: Some(dir.path().to_path_buf()),
+        active_expire_interval_ms: 0,
+        checkpoint_on_close: false,
+        snapshot_recovery: recovery,
+        ..EngineConfig::default()
+    };
+    match Engine::open(config(SnapshotRecovery::Refuse)) {
+        Err(sutra_cache::Error::Corrupt { file, reason, .. }) => {
+            assert!(file.contains("snapshot-"), "names the snapshot: {file:?}");
+            assert!(reason.contains("database index out of range"), "{reason}");
+        }
+        Err(e) => panic!("refused for another reason: {e}"),
+        Ok(_) => panic!("a snapshot with a key in database 2^32 was loaded"),
+    }
+    // Told to fall back, the open skips the snapshot with the reason.
+    let e = Engine::open(config(SnapshotRecovery::UseOlder)).unwrap();
+    let report = e.recovery_report().unwrap();
+    assert!(
+        report
+            .snapshots_skipped
+            .iter()
+            .any(|r| r.contains("database index out of range")),
+        "{:?}",
+        report.snapshots_skipped
+    );
+    e.close().unwrap();
+}
