@@ -52,6 +52,9 @@ afl_env() {
   # A shared machine: no CPU pinning, no frequency or core_pattern demands, no curses UI.
   export AFL_NO_UI=1 AFL_SKIP_CPUFREQ=1 AFL_NO_AFFINITY=1 AFL_I_DONT_CARE_ABOUT_MISSING_CRASHES=1
   export AFL_QUIET=1
+  # A normal resume (the queue re-run): AFL++ 4.40c refused its own fast-resume file after a
+  # run that ended at its -V limit ("invalid trailing data in fastresume.bin").
+  export AFL_NO_FASTRESUME=1
   # Inputs are written under /dev/shm by the file-reading targets; keep AFL's own files there
   # too when it exists (a campaign writes its queue thousands of times a second).
   # (one directory per target: two campaigns may run at once).
