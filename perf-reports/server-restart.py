@@ -188,7 +188,11 @@ def stop(proc, kill):
 def timed_start(kind, args, port, d, n, vset=False, log=None):
     t0 = time.perf_counter()
     proc = start(kind, args, port, d, log)
-    conn = wait_up(port, proc)
+    try:
+        conn = wait_up(port, proc)
+    except RuntimeError as e:
+        tail = open(log, errors="replace").read()[-2000:] if log else ""
+        raise RuntimeError(f"{e} ({args.bin}):\n{tail}") from None
     while not ready(conn, n, vset):
         time.sleep(0.001)
     ms = (time.perf_counter() - t0) * 1e3

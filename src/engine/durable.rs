@@ -208,6 +208,8 @@ pub(crate) fn recover(
             replay_from_lsn: lsn + 1,
             recovery: config.wal_recovery,
             fault: config.wal_fault.clone(),
+            // Replayed from the mapped segments: the log is not copied into the heap.
+            map_records: true,
             ..Default::default()
         },
     )
@@ -235,21 +237,18 @@ pub(crate) fn recover(
     if report.snapshot.is_none() {
         if let Some(e) = first_error {
             let complete = replay.stats.records_skipped == 0
-                && replay.records.first().is_none_or(|r| r.lsn <= 1);
+                && replay.mapped.first_lsn().is_none_or(|l| l <= 1);
             if !complete {
                 return Err(e);
             }
         }
     }
-    if let Some(first) = replay.records.first() {
-        if first.lsn > lsn + 1 && lsn > 0 {
+    if let Some(first) = replay.mapped.first_lsn() {
+        if first > lsn + 1 && lsn > 0 {
             return Err(Error::Corrupt {
                 file: dir.join("wal").display().to_string(),
                 offset: 0,
-                reason: format!(
-                    "the log starts at LSN {} but the snapshot ends at {lsn}",
-                    first.lsn
-                ),
+                reason: format!("the log starts at LSN {first} but the snapshot ends at {lsn}"),
             });
         }
     }
@@ -259,19 +258,19 @@ pub(crate) fn recover(
     report.wal_us = wal_started.elapsed().as_micros() as u64;
     let replay_started = Instant::now();
     let mut last = lsn;
-    for r in &replay.records {
-        match apply(&store, r.kind, &r.payload) {
+    for (r_lsn, kind, payload) in replay.mapped.iter() {
+        match apply(&store, kind, payload) {
             Ok(true) => report.records_replayed += 1,
             Ok(false) => report.records_superseded += 1,
             Err(e) => {
                 return Err(Error::Corrupt {
                     file: dir.join("wal").display().to_string(),
                     offset: 0,
-                    reason: format!("record at LSN {} does not decode: {e}", r.lsn),
+                    reason: format!("record at LSN {r_lsn} does not decode: {e}"),
                 })
             }
         }
-        last = last.max(r.lsn);
+        last = last.max(r_lsn);
     }
     // The image was copied while writes went on: without the log up to the point the copy
     // ended it may mix states (that log was made durable before the snapshot was renamed,
@@ -297,7 +296,7 @@ pub(crate) fn recover(
     store.end_recovery();
     if let Some(limit) = config.replication_backlog_at_open {
         // Before any append: the backlog holds the log's tail and every record after it.
-        let b = wal.backlog_seeded(limit, &replay.records);
+        let b = wal.backlog_seeded(limit, &replay.mapped.tail_copies(limit));
         tracing::info!(
             first = b.first_lsn(),
             next = b.next_lsn(),

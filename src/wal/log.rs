@@ -67,6 +67,10 @@ pub struct WalOptions {
     /// Tests only: wrap the I/O path in a fault injector.
     #[doc(hidden)]
     pub fault: Option<FaultPlan>,
+    /// Give the records to replay as slices of the mapped segments ([`Replay::mapped`])
+    /// instead of copies ([`Replay::records`] stays empty). Replay them before the first
+    /// [`Wal::truncate_before`], which may recycle their segments. Default: false.
+    pub map_records: bool,
 }
 
 impl Default for WalOptions {
@@ -80,6 +84,7 @@ impl Default for WalOptions {
             max_pending_bytes: 64 << 20,
             recovery: WalRecovery::Refuse,
             fault: None,
+            map_records: false,
         }
     }
 }
@@ -87,8 +92,11 @@ impl Default for WalOptions {
 /// The records and statistics of recovery, returned by [`Wal::open`].
 #[derive(Debug, Default)]
 pub struct Replay {
-    /// The valid prefix of the log from `replay_from_lsn`, in LSN order.
+    /// The valid prefix of the log from `replay_from_lsn`, in LSN order (empty with
+    /// [`WalOptions::map_records`]).
     pub records: Vec<WalRecord>,
+    /// The same records in the mapped segments, with [`WalOptions::map_records`].
+    pub mapped: super::recovery::MappedRecords,
     /// What recovery found and repaired.
     pub stats: RecoveryStats,
 }
@@ -223,6 +231,7 @@ impl Wal {
             opts.replay_from_lsn,
             opts.max_free_segments,
             opts.recovery,
+            opts.map_records,
         )?;
         let mut stats = rec.stats;
         let mut segdir = rec.dir;
@@ -311,6 +320,7 @@ impl Wal {
             },
             Replay {
                 records: rec.records,
+                mapped: rec.mapped,
                 stats,
             },
         ))

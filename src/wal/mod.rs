@@ -59,7 +59,7 @@ mod writer;
 pub use backlog::{Backlog, Changed, TailRead, TailRecord};
 pub use io::{FaultIo, FaultPlan, SyncIo, WalIo};
 pub use log::{in_use, IoChoice, Replay, WaitFor, Wal, WalOptions};
-pub use recovery::{inspect, RecoveryStats, WalRecord, WalRecovery};
+pub use recovery::{inspect, MappedRecords, RecoveryStats, WalRecord, WalRecovery};
 #[cfg(target_os = "linux")]
 pub use uring::UringIo;
 pub use writer::SyncPolicy;

@@ -72,6 +72,7 @@ pub(crate) struct Tail {
 #[derive(Debug)]
 pub(crate) struct Recovered {
     pub records: Vec<WalRecord>,
+    pub mapped: MappedRecords,
     pub stats: RecoveryStats,
     pub dir: SegmentDir,
     pub tail: Option<Tail>,
@@ -135,6 +136,79 @@ fn valid_records_after(
         at = off + size.max(RECORD_ALIGN) - RECORD_ALIGN;
     }
     (n, end)
+}
+
+/// Records to replay as slices of the mapped segments (`WalOptions::map_records`): no
+/// copy of the log into the heap. Dropping it unmaps the segments on a helper thread.
+#[derive(Default)]
+pub struct MappedRecords {
+    segments: Vec<Segment>,
+    /// `(lsn, kind, segment, payload start, payload end)`.
+    records: Vec<(u64, u8, u32, usize, usize)>,
+}
+
+impl std::fmt::Debug for MappedRecords {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MappedRecords")
+            .field("records", &self.records.len())
+            .finish()
+    }
+}
+
+impl MappedRecords {
+    /// How many records.
+    pub fn len(&self) -> usize {
+        self.records.len()
+    }
+
+    /// Whether there is none.
+    pub fn is_empty(&self) -> bool {
+        self.records.is_empty()
+    }
+
+    /// The first record's LSN.
+    pub fn first_lsn(&self) -> Option<u64> {
+        self.records.first().map(|r| r.0)
+    }
+
+    /// `(lsn, kind, payload)` in LSN order.
+    pub fn iter(&self) -> impl Iterator<Item = (u64, u8, &[u8])> + '_ {
+        self.records
+            .iter()
+            .map(|&(lsn, kind, seg, a, b)| (lsn, kind, &self.segments[seg as usize][a..b]))
+    }
+
+    /// Copies of the last records, at least `bytes` of payload of them when there are as
+    /// many (what a replication backlog of that size is seeded with).
+    pub fn tail_copies(&self, bytes: usize) -> Vec<WalRecord> {
+        let mut start = self.records.len();
+        let mut total = 0usize;
+        while start > 0 && total <= bytes {
+            start -= 1;
+            let r = self.records[start];
+            total += r.4 - r.3;
+        }
+        self.iter()
+            .skip(start)
+            .map(|(lsn, kind, p)| WalRecord {
+                lsn,
+                kind,
+                payload: p.to_vec(),
+            })
+            .collect()
+    }
+}
+
+impl Drop for MappedRecords {
+    fn drop(&mut self) {
+        let segments = std::mem::take(&mut self.segments);
+        if !segments.is_empty() {
+            // Unmapping faulted-in segments takes milliseconds per hundred MiB.
+            let _ = std::thread::Builder::new()
+                .name("sutra-unmap".into())
+                .spawn(move || drop(segments));
+        }
+    }
 }
 
 /// What recovery does with damage that is not a torn tail (a record that does not check out
@@ -303,9 +377,10 @@ pub(crate) fn recover(
     replay_from_lsn: u64,
     max_free: usize,
     mode: WalRecovery,
+    map_records: bool,
 ) -> crate::Result<Recovered> {
     fs::create_dir_all(dir)?;
-    scan(dir, replay_from_lsn, max_free, Some(mode))
+    scan(dir, replay_from_lsn, max_free, Some(mode), map_records)
 }
 
 /// What [`recover`] would find and cut in `dir` with [`WalRecovery::TruncateAtDamage`],
@@ -316,7 +391,7 @@ pub(crate) fn recover(
 /// not mapped, so a live writer's appends cannot invalidate the scan's memory (they can
 /// make its tail look torn).
 pub fn inspect(dir: &Path, replay_from_lsn: u64) -> crate::Result<RecoveryStats> {
-    Ok(scan(dir, replay_from_lsn, 0, None)?.stats)
+    Ok(scan(dir, replay_from_lsn, 0, None, false)?.stats)
 }
 
 /// Hard damage: where and why.
@@ -331,8 +406,11 @@ fn scan(
     replay_from_lsn: u64,
     max_free: usize,
     mode: Option<WalRecovery>,
+    map_records: bool,
 ) -> crate::Result<Recovered> {
     let repair = mode.is_some();
+    let map_records = map_records && repair;
+    let mut by_map: Vec<(u64, u8, u32, usize, usize)> = Vec::new();
     let cut = mode == Some(WalRecovery::TruncateAtDamage);
     let map_segment = |path: &Path| -> io::Result<Segment> {
         if repair {
@@ -445,7 +523,11 @@ fn scan(
                 Ok(r) => {
                     if lsn >= replay_from_lsn {
                         stats.records_replayed += 1;
-                        if repair {
+                        if map_records {
+                            let a = r.payload.as_ptr() as usize - buf.as_ptr() as usize;
+                            let seg = mapped.len() as u32;
+                            by_map.push((lsn, r.kind, seg, a, a + r.payload.len()));
+                        } else if repair {
                             records.push(WalRecord {
                                 lsn,
                                 kind: r.kind,
@@ -563,7 +645,16 @@ fn scan(
         mapped.push(buf);
     }
     // Unmapping scanned segments (every page faulted in) is left to a helper thread; if
-    // none can be started, the closure and the maps are dropped here.
+    // none can be started, the closure and the maps are dropped here. With `map_records`
+    // the replay holds them (and unmaps them the same way once dropped).
+    let kept = if map_records {
+        MappedRecords {
+            segments: std::mem::take(&mut mapped),
+            records: by_map,
+        }
+    } else {
+        MappedRecords::default()
+    };
     if !mapped.is_empty() {
         let _ = std::thread::Builder::new()
             .name("sutra-unmap".into())
@@ -624,6 +715,7 @@ fn scan(
     };
     Ok(Recovered {
         records,
+        mapped: kept,
         stats,
         dir: segdir,
         tail,
