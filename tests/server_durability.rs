@@ -546,9 +546,12 @@ fn transactions_are_recovered_whole_or_not_at_all_after_kill_9() {
                 }
             })
         };
+        // Acknowledged transactions so far this round, so the kill waits for the first.
+        let acks = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let writer = {
             let stop = stop.clone();
             let big = big.clone();
+            let acks = acks.clone();
             std::thread::spawn(move || {
                 let mut acked = Vec::new();
                 for i in first.. {
@@ -574,11 +577,21 @@ fn transactions_are_recovered_whole_or_not_at_all_after_kill_9() {
                     }
                     assert_eq!(got, want);
                     acked.push(i);
+                    acks.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 }
                 acked
             })
         };
-        std::thread::sleep(Duration::from_millis(100 + next() % 300));
+        // Kill at a random moment after the first acknowledgement: a fixed delay from the
+        // start can end before a loaded machine acknowledged anything.
+        let deadline = std::time::Instant::now() + Duration::from_secs(120);
+        while acks.load(std::sync::atomic::Ordering::Relaxed) == 0
+            && std::time::Instant::now() < deadline
+            && !writer.is_finished()
+        {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        std::thread::sleep(Duration::from_millis(next() % 300));
         drop(child); // SIGKILL
         stop.store(true, std::sync::atomic::Ordering::Relaxed);
         let acked = writer.join().expect("writer");
