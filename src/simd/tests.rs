@@ -333,7 +333,7 @@ fn packed_four_bit_kernels_equal_the_reference_sums() {
             "avx2",
             Box::new(|p, q| unsafe { super::avx2::dot_u4_i8_avx2(p, q) }),
         ));
-        // SAFETY: as above.
+        // SAFETY: AVX2 and FMA were detected just above (`is_x86_feature_detected!`).
         u4u4.push((
             "avx2",
             Box::new(|a, b| unsafe { super::avx2::dot_u4_u4_avx2(a, b) }),
