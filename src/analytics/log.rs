@@ -125,9 +125,18 @@ impl Drop for LaneOwner {
     }
 }
 
-/// This thread's lane number (`NO_LANE` for none).
+/// This thread's lane number as last assigned: `UNASSIGNED` before its first lookup, so a
+/// lookup only reads the thread-local and finds the lane (or not) with the same bounds check;
+/// [`assign_lane`] runs when that fails.
 #[inline]
 fn lane_number() -> usize {
+    LANE.with(Cell::get)
+}
+
+/// This thread's lane number, assigned on first use (`NO_LANE` for none).
+#[cold]
+#[inline(never)]
+fn assign_lane() -> usize {
     let n = LANE.with(Cell::get);
     if n != UNASSIGNED {
         return n;
@@ -148,10 +157,42 @@ struct Lane {
     entries: [[AtomicU64; 2]; LANE_ENTRIES],
 }
 
+/// Where one lookup of this thread is recorded ([`LookupLog::lane`]): taken when the lookup
+/// starts, so the lookup reads the thread-local lane number once for both its latency sample
+/// and its entry.
+#[derive(Clone, Copy, Debug)]
+pub struct LaneRef<'a> {
+    log: &'a LookupLog,
+    lane: Option<&'a Lane>,
+}
+
+impl LaneRef<'_> {
+    /// Entries the lane has taken so far (its position), `None` without a lane: a lookup path
+    /// times one lookup in every `mask + 1` of the lane's (`position & mask == 0`).
+    #[inline]
+    pub fn position(&self) -> Option<u64> {
+        self.lane.map(|l| l.tail.load(Ordering::Relaxed))
+    }
+
+    /// Records the lookup (`Ev::Hit` or `Ev::Miss`; a write goes through
+    /// [`LookupLog::record_writes`]).
+    #[inline]
+    pub fn record(self, set_hash: u64, elem_hash: u64, ev: Ev) {
+        debug_assert!(ev != Ev::Write, "writes go through record_writes");
+        let tag = set_tag(set_hash) | ev as u64;
+        match self.lane {
+            Some(lane) => self.log.push(lane, elem_hash, tag),
+            None if !self.log.slots.is_empty() => self.log.record_in_ring(elem_hash, tag),
+            None => {}
+        }
+    }
+}
+
 /// The ring.
 #[derive(Debug)]
 pub struct LookupLog {
-    words: Box<[AtomicU64]>,
+    /// The entries: (element hash, tag with the lap).
+    slots: Box<[[AtomicU64; 2]]>,
     mask: u64,
     shift: u32,
     head: AtomicU64,
@@ -186,9 +227,9 @@ impl LookupLog {
         } else {
             entries.next_power_of_two()
         };
-        let words: Box<[AtomicU64]> = bytemuck::zeroed_slice_box(n * 2);
+        let slots: Box<[[AtomicU64; 2]]> = bytemuck::zeroed_slice_box(n);
         Self {
-            words,
+            slots,
             mask: (n as u64).wrapping_sub(1),
             shift: n.trailing_zeros(),
             head: AtomicU64::new(0),
@@ -201,13 +242,13 @@ impl LookupLog {
 
     /// Entries it holds at most.
     pub fn capacity(&self) -> usize {
-        self.words.len() / 2
+        self.slots.len()
     }
 
     /// Bytes the ring can hold at most (the marks add at most 16 × [`MAX_MARKS`], the lanes
     /// [`LANES`] × 640).
     pub fn bytes(&self) -> usize {
-        self.words.len() * 8
+        self.slots.len() * 16
     }
 
     /// Entries recorded so far (every lane moved to the ring first).
@@ -218,29 +259,44 @@ impl LookupLog {
 
     /// Records one lookup (`Ev::Hit` or `Ev::Miss`) in this thread's lane: plain stores, and
     /// one lane in [`LANE_ENTRIES`] moved to the ring. A write goes through
-    /// [`LookupLog::record_writes`].
+    /// [`LookupLog::record_writes`]. A lookup path takes the lane when it starts instead
+    /// ([`LookupLog::lane`]) and records through it.
     #[inline]
     pub fn record(&self, set_hash: u64, elem_hash: u64, ev: Ev) {
-        if self.words.is_empty() {
-            return;
-        }
         if ev == Ev::Write {
             self.record_writes(set_hash, &[elem_hash]);
             return;
         }
-        let tag = set_tag(set_hash) | ev as u64;
-        match self.lanes.get(lane_number()) {
-            Some(lane) => self.push(lane, elem_hash, tag),
-            None => {
-                let i = self.head.fetch_add(1, Ordering::Relaxed);
-                self.put(i, elem_hash, tag);
+        self.lane().record(set_hash, elem_hash, ev);
+    }
+
+    /// Where this thread's next lookup goes: its lane, or the ring directly (a thread past
+    /// the [`LANES`]th), or nowhere (an empty log). Costs no thread-local access when the log
+    /// is empty.
+    #[inline]
+    pub fn lane(&self) -> LaneRef<'_> {
+        let lane = if self.lanes.is_empty() {
+            None
+        } else {
+            match self.lanes.get(lane_number()) {
+                Some(lane) => Some(lane),
+                None => self.lanes.get(assign_lane()),
             }
-        }
+        };
+        LaneRef { log: self, lane }
+    }
+
+    /// Records one lookup in the ring directly (a thread without a lane).
+    #[cold]
+    #[inline(never)]
+    fn record_in_ring(&self, elem: u64, tag: u64) {
+        let i = self.head.fetch_add(1, Ordering::Relaxed);
+        self.put(i, elem, tag);
     }
 
     /// Records writes of elements of one set, after every lookup recorded before them.
     pub fn record_writes(&self, set_hash: u64, elem_hashes: &[u64]) {
-        if self.words.is_empty() || elem_hashes.is_empty() {
+        if self.slots.is_empty() || elem_hashes.is_empty() {
             return;
         }
         self.flush();
@@ -253,21 +309,27 @@ impl LookupLog {
         }
     }
 
-    /// Appends to this thread's lane (moving it to the ring first when it is full).
+    /// Appends to this thread's lane, and moves the lane to the ring when this entry fills
+    /// it. So the lane never holds more than [`LANE_ENTRIES`] unmoved entries: the entry a
+    /// push overwrites was moved by this thread's own last move or by a reader's before it
+    /// (whose lock this thread's move took after), so every mover's reads of an entry come
+    /// before it is overwritten.
     #[inline]
     fn push(&self, lane: &Lane, elem: u64, tag: u64) {
         let t = lane.tail.load(Ordering::Relaxed);
-        // Acquire: a mover's reads of the entries come before they are overwritten here.
-        if t - lane.flushed.load(Ordering::Acquire) >= LANE_ENTRIES as u64 {
-            self.move_lane(lane);
-        }
         let e = &lane.entries[(t % LANE_ENTRIES as u64) as usize];
         e[0].store(elem, Ordering::Relaxed);
         e[1].store(tag, Ordering::Relaxed);
         lane.tail.store(t + 1, Ordering::Release);
+        if (t + 1).is_multiple_of(LANE_ENTRIES as u64) {
+            self.move_lane(lane);
+        }
     }
 
-    /// Moves what `lane` holds to the ring, in its order.
+    /// Moves what `lane` holds to the ring, in its order: one `fetch_add` for the batch, then
+    /// runs of entries copied with the lap of their place in the ring (constant within a run:
+    /// it changes only where the ring wraps).
+    #[inline(never)]
     fn move_lane(&self, lane: &Lane) {
         let _one_mover = lane.moving.lock();
         let f = lane.flushed.load(Ordering::Relaxed);
@@ -275,14 +337,23 @@ impl LookupLog {
         if t == f {
             return;
         }
-        let i0 = self.head.fetch_add(t - f, Ordering::Relaxed);
-        for (i, k) in (i0..).zip(f..t) {
-            let e = &lane.entries[(k % LANE_ENTRIES as u64) as usize];
-            self.put(
-                i,
-                e[0].load(Ordering::Relaxed),
-                e[1].load(Ordering::Relaxed),
-            );
+        let cap = self.capacity() as u64;
+        let mut i = self.head.fetch_add(t - f, Ordering::Relaxed);
+        let mut k = f;
+        while k < t {
+            let o = i & self.mask;
+            let l = k % LANE_ENTRIES as u64;
+            let run = (t - k).min(cap - o).min(LANE_ENTRIES as u64 - l) as usize;
+            let lap = ((i >> self.shift) & 0xffff) << 8;
+            let (o, l) = (o as usize, l as usize);
+            let dst = &self.slots[o..o + run];
+            let src = &lane.entries[l..l + run];
+            for (d, s) in dst.iter().zip(src) {
+                d[0].store(s[0].load(Ordering::Relaxed), Ordering::Relaxed);
+                d[1].store(s[1].load(Ordering::Relaxed) | lap, Ordering::Release);
+            }
+            i += run as u64;
+            k += run as u64;
         }
         lane.flushed.store(t, Ordering::Release);
     }
@@ -302,16 +373,16 @@ impl LookupLog {
     /// Writes entry `i` (the position a `fetch_add` on the head gave).
     #[inline]
     fn put(&self, i: u64, elem: u64, tag: u64) {
-        let o = ((i & self.mask) * 2) as usize;
+        let slot = &self.slots[(i & self.mask) as usize];
         let lap = (i >> self.shift) & 0xffff;
-        self.words[o].store(elem, Ordering::Relaxed);
-        self.words[o + 1].store(tag | (lap << 8), Ordering::Release);
+        slot[0].store(elem, Ordering::Relaxed);
+        slot[1].store(tag | (lap << 8), Ordering::Release);
     }
 
     /// Marks the head at `second` (each tick that reaches a new second), after moving every
     /// lane to the ring, so what was recorded before the tick belongs to the seconds before.
     pub fn mark(&self, second: u64) {
-        if self.words.is_empty() {
+        if self.slots.is_empty() {
             return;
         }
         self.flush();
@@ -341,15 +412,15 @@ impl LookupLog {
     /// the ring still holds (oldest first) and returns the position after the last: pass it
     /// as `from` next time. An entry whose slot is being written while read is skipped.
     pub fn scan_from(&self, from: u64, mut f: impl FnMut(u64, u64, Ev)) -> u64 {
-        if self.words.is_empty() {
+        if self.slots.is_empty() {
             return from;
         }
         self.flush();
         let head = self.head.load(Ordering::Acquire);
         let oldest = head.saturating_sub(self.capacity() as u64);
         for i in from.max(oldest)..head {
-            let o = ((i & self.mask) * 2) as usize;
-            let tag = self.words[o + 1].load(Ordering::Acquire);
+            let slot = &self.slots[(i & self.mask) as usize];
+            let tag = slot[1].load(Ordering::Acquire);
             if (tag >> 8) & 0xffff != (i >> self.shift) & 0xffff {
                 continue;
             }
@@ -359,7 +430,7 @@ impl LookupLog {
                 3 => Ev::Write,
                 _ => continue,
             };
-            f(tag & SET_MASK, self.words[o].load(Ordering::Relaxed), ev);
+            f(tag & SET_MASK, slot[0].load(Ordering::Relaxed), ev);
         }
         head.max(from)
     }
@@ -367,7 +438,7 @@ impl LookupLog {
     /// Calls `f` with every entry whose second is in `[from_s, to_s)`, oldest first, and says
     /// what was covered.
     pub fn scan(&self, from_s: u64, to_s: u64, mut f: impl FnMut(Entry)) -> Coverage {
-        if self.words.is_empty() {
+        if self.slots.is_empty() {
             return Coverage::default();
         }
         self.flush();
@@ -413,8 +484,8 @@ impl LookupLog {
         let mut entries = 0;
         let mut m = 0usize;
         for i in start.max(oldest)..end {
-            let o = ((i & self.mask) * 2) as usize;
-            let tag = self.words[o + 1].load(Ordering::Acquire);
+            let slot = &self.slots[(i & self.mask) as usize];
+            let tag = slot[1].load(Ordering::Acquire);
             let lap = (i >> self.shift) & 0xffff;
             if (tag >> 8) & 0xffff != lap {
                 continue;
@@ -425,7 +496,7 @@ impl LookupLog {
                 3 => Ev::Write,
                 _ => continue,
             };
-            let elem = self.words[o].load(Ordering::Relaxed);
+            let elem = slot[0].load(Ordering::Relaxed);
             while m + 1 < marks.len() && marks[m + 1].1 <= i {
                 m += 1;
             }

@@ -6,11 +6,12 @@
 //! Cost on the lookup path: none for the counts — the series are the differences of the
 //! store's existing per-set and shard-wide atomic counters, read by [`Analytics::tick`] from
 //! the maintenance thread once a second. Latency is timed for one lookup in
-//! [`AnalyticsConfig::latency_sample_every`] (default 64, a thread-local countdown; the timed
-//! ones add two clock reads and one relaxed atomic add into a [`LatencyHist`]). Accuracy: a
-//! bucket's latency quantiles are those of its timed lookups, about one in 64 of each thread's
-//! (at 1,000 lookups/s a minute bucket holds ~940 of them, a second bucket ~16), each within
-//! the histogram's 1/8 relative resolution.
+//! [`AnalyticsConfig::latency_sample_every`] (default 64; a vector-set lookup counts with its
+//! thread's lane of the lookup log, [`log::LaneRef::position`], other lookups with a
+//! thread-local countdown; the timed ones add two clock reads and one relaxed atomic add into
+//! a [`LatencyHist`]). Accuracy: a bucket's latency quantiles are those of its timed lookups,
+//! about one in 64 of each thread's (at 1,000 lookups/s a minute bucket holds ~940 of them, a
+//! second bucket ~16), each within the histogram's 1/8 relative resolution.
 //!
 //! Attribution: what the counters gained between two ticks is put in the second of the
 //! earlier tick, so a count lands in its true second or the next one (ticks run every
@@ -282,6 +283,13 @@ impl Analytics {
     #[inline]
     pub fn sample_mask(&self) -> Option<u32> {
         self.cfg.enabled.then_some(self.sample_mask)
+    }
+
+    /// The sampling mask whether or not analytics are on (a lookup recorded in a lane of the
+    /// log, which exists only when they are, samples with it).
+    #[inline]
+    pub fn sample_mask_raw(&self) -> u32 {
+        self.sample_mask
     }
 
     fn apply(cfg: &AnalyticsConfig, st: &mut State, key: &SeriesKey, s: u64, c: &Counts, h: &Hist) {

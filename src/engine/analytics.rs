@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use crate::analytics::hist::DurationCounts;
-use crate::analytics::log::Ev;
+use crate::analytics::log::{Ev, LaneRef};
 use crate::analytics::{self, Analytics, AnalyticsConfig, Bucket, SeriesKey, Source, Window};
 use crate::engine::api::Engine;
 use crate::error::Result;
@@ -91,6 +91,17 @@ impl Engine {
         self.analytics
             .sample_mask()
             .and_then(analytics::sample_start)
+    }
+
+    /// Starts timing a vector-set lookup that will be recorded through `lane` when it is one
+    /// of the lane's sampled ones (the lane's position is the sampling count: no second
+    /// thread-local read); a thread without a lane counts as [`Engine::lookup_timer`] does.
+    #[inline]
+    pub(crate) fn lookup_timer_in(&self, lane: &LaneRef<'_>) -> Option<Instant> {
+        match lane.position() {
+            Some(p) => (p & u64::from(self.analytics.sample_mask_raw()) == 0).then(Instant::now),
+            None => self.lookup_timer(),
+        }
     }
 
     /// Ends a timed lookup: its latency goes to the set's histogram (when it reached one) and

@@ -115,14 +115,16 @@ impl Engine {
         read: impl FnOnce(&VectorSet, u32) -> Result<()>,
     ) -> Result<Option<()>> {
         self.check_element(element)?;
-        let t0 = self.lookup_timer();
+        // This thread's lane of the lookup log (none when analytics are off): its position
+        // also decides whether this lookup is a timed one.
+        let lane = self.analytics.log.lane();
+        let t0 = self.lookup_timer_in(&lane);
         let store = &self.store;
         let now = LazyNow::new(store);
         let mut expired_elem = false;
         // One lookup of the key and one of the element under the read lock; the clock is read
         // only when the set or the element has a TTL.
         let eh = store.hash(element);
-        let log = &self.analytics.log;
         let r = self.with_set_slot(key, &now, |set, data, slot, shard| {
             let set_id = set.counters.log_id.load(Ordering::Relaxed);
             if let Some(s) = set.find(eh, element) {
@@ -135,13 +137,13 @@ impl Engine {
                     store.touch(shard, data, e, &el.meta, &now);
                     set.counters.hits.fetch_add(1, Ordering::Relaxed);
                     store.counters.events.hits.fetch_add(1, Ordering::Relaxed);
-                    log.record(set_id, eh, Ev::Hit);
+                    lane.record(set_id, eh, Ev::Hit);
                     self.lookup_timed(t0, Some(&set.counters));
                     return Ok(Some(()));
                 }
             }
             set.counters.misses.fetch_add(1, Ordering::Relaxed);
-            log.record(set_id, eh, Ev::Miss);
+            lane.record(set_id, eh, Ev::Miss);
             self.lookup_timed(t0, Some(&set.counters));
             Ok(None)
         })?;
@@ -153,7 +155,7 @@ impl Engine {
             Some(None) | None => {
                 if r.is_none() {
                     // No such set yet: a cache-aside miss that the set's creation may follow.
-                    log.record(store.hash(key), eh, Ev::Miss);
+                    lane.record(store.hash(key), eh, Ev::Miss);
                     self.lookup_timed(t0, None);
                 }
                 store.counters.events.misses.fetch_add(1, Ordering::Relaxed);
