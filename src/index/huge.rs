@@ -7,14 +7,10 @@
 #![allow(unsafe_code)] // listed in ARCHITECTURE.md; every block after a `// SAFETY:` comment
 
 /// Grows `v` to `len` elements, each made by `f`, after advising the kernel to back its
-/// buffer with huge pages (buffers under 4 MiB are left alone). When the buffer must move,
-/// its capacity at least doubles (so one-slot steps cost amortised O(1)), but only `len`
-/// elements are written: the reserve beyond them is address space, not resident memory
-/// (with huge pages, at most the one 2 MiB page being filled).
+/// buffer with huge pages (buffers under 4 MiB are left alone).
 pub(super) fn resize_huge_with<T>(v: &mut Vec<T>, len: usize, f: impl FnMut() -> T) {
-    if len > v.capacity() {
-        let want = len.max(v.capacity() * 2);
-        v.reserve_exact(want - v.len());
+    if len > v.len() {
+        v.reserve_exact(len - v.len());
         advise(v);
     }
     v.resize_with(len, f);

@@ -1,5 +1,4 @@
-//! FP32 → INT8 scalar quantization, one symmetric scale per vector; [`q4`]: 4-bit codes for
-//! graph traversal.
+//! FP32 → INT8 scalar quantization, one symmetric scale per vector.
 //!
 //! # The codec
 //!
@@ -55,7 +54,6 @@
 //! compared against stored codes without dequantizing them.
 
 mod codec;
-pub mod q4;
 #[cfg(test)]
 mod tests;
 

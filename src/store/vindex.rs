@@ -104,15 +104,14 @@ impl VIndex {
     pub fn new(p: &SetParams) -> Result<Self> {
         let metric = p.metric;
         // An `exact` set keeps its f32 originals in its own arena, so its graph holds only the
-        // 4-bit codes it traverses (`index::Mode::Q4`, half of INT8's bytes), and the engine
-        // reranks the graph's `ef` candidates from the set's f32 (`reranks`): the graph's
-        // rerank in `index::Mode::Exact`, without a second f32 copy of every vector.
+        // INT8 codes it traverses, and the engine reranks the graph's `ef` candidates from the
+        // set's f32 (`reranks`): the graph's rerank in `index::Mode::Exact`, without a second
+        // f32 copy of every vector (4·dim bytes per element).
         // A `bin` set's graph holds its ±1 vectors as INT8 codes (±127, one scale): their
         // INT8 dot product is exactly `d − 2·hamming`, so the walk orders nodes as Redis's
         // Hamming distance does, and the set rescores the candidates from its bits.
         let mode = match p.storage {
-            StorageMode::Exact => index::Mode::Q4,
-            StorageMode::Q8 | StorageMode::Bin => index::Mode::Q8,
+            StorageMode::Exact | StorageMode::Q8 | StorageMode::Bin => index::Mode::Q8,
             StorageMode::NoQuant => index::Mode::NoQuant,
         };
         let params = index::Params::new(p.dim)
@@ -120,14 +119,11 @@ impl VIndex {
             .mode(mode)
             .m(p.m)
             .ef_construction(p.ef_construction);
-        // q8 is the memory-lean storage mode: its graph is narrower at level 0 too. An
-        // `exact` set's graph (4-bit codes, its candidates reranked from the set's f32) has
-        // M_max0 = 1.25·M (20 for M = 16), so a 768-d element costs ≤ 1.2× its f32 bytes all
-        // in (#20 point 4, perf-reports/ann.md: recall@10 0.95 at ef 16 on synthetic-768).
-        let params = match p.storage {
-            StorageMode::Q8 => params.memory_lean(),
-            StorageMode::Exact => params.m_max0(p.m + p.m / 4),
-            _ => params,
+        // q8 is the memory-lean storage mode: its graph is narrower at level 0 too.
+        let params = if p.storage == StorageMode::Q8 {
+            params.memory_lean()
+        } else {
+            params
         };
         Ok(Self {
             hnsw: RwLock::new(Arc::new(Hnsw::new(params)?)),
