@@ -90,6 +90,30 @@ impl Proc {
             .unwrap()
             .success();
         assert!(ok, "kill {sig}");
+        if sig == "-STOP" {
+            // kill(1) returns once the signal is sent, not once every thread has stopped: a
+            // thread on the other core can still answer (or acknowledge) meanwhile.
+            let tasks = format!("/proc/{}/task", c.id());
+            let stopped = || {
+                std::fs::read_dir(&tasks).is_ok_and(|d| {
+                    d.flatten().all(|t| {
+                        std::fs::read_to_string(t.path().join("stat")).is_ok_and(|st| {
+                            st.rsplit_once(')')
+                                .and_then(|(_, rest)| rest.trim_start().chars().next())
+                                .is_some_and(|state| state == 'T' || state == 't')
+                        })
+                    })
+                })
+            };
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+            while !stopped() {
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "kill -STOP took no effect"
+                );
+                std::thread::sleep(std::time::Duration::from_millis(2));
+            }
+        }
     }
 
     fn conn(&self) -> RespConn {
