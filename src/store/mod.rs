@@ -6,6 +6,7 @@
 //! whole values), so applying one twice is harmless — the shape the write-ahead log replays.
 
 mod apply;
+mod apply_hash;
 mod arena;
 mod codec;
 mod evict;
