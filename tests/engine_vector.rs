@@ -759,3 +759,78 @@ fn a_filter_argument_that_does_not_compile_has_redis_error_text() {
     );
     assert!(Filter::compile_arg(b".year > 2000").is_ok());
 }
+
+#[test]
+fn a_graph_search_whose_nearest_elements_expired_returns_k_live_ones_best_first() {
+    // The query's 20 nearest elements expire while they are still in the graph: the graph
+    // hands them back first, and the search must look further until k live ones are kept.
+    let clock = ManualClock::new(1_000_000);
+    let e = Engine::open(EngineConfig {
+        clock: clock.clone(),
+        active_expire_interval_ms: 0,
+        index_min_elements: 1,
+        ..Default::default()
+    })
+    .unwrap();
+    let vs = vectors(400, 16, 11);
+    let q = vs[0].clone();
+    let mut order: Vec<usize> = (0..vs.len()).collect();
+    order.sort_by(|&a, &b| cos(&q, &vs[b]).total_cmp(&cos(&q, &vs[a])));
+    let near: std::collections::HashSet<Vec<u8>> = order[..20]
+        .iter()
+        .map(|i| format!("e{i}").into_bytes())
+        .collect();
+    for (i, v) in vs.iter().enumerate() {
+        let name = format!("e{i}");
+        let expiry = if near.contains(name.as_bytes()) {
+            Expiry::InMs(1_000)
+        } else {
+            Expiry::Never
+        };
+        let add = ElementAdd {
+            expiry,
+            ..ElementAdd::new(name.as_bytes(), v)
+        };
+        e.vadd(b"m", &VectorSetOptions::default(), add).unwrap();
+    }
+    e.index_settle();
+    assert_eq!(e.vinfo(b"m").unwrap().unwrap().index_nodes, 400);
+    clock.advance(1_000);
+    for (k, ef) in [(1, 1), (5, 5), (10, 64), (30, 40)] {
+        let p = SearchParams {
+            count: k,
+            ef,
+            ..Default::default()
+        };
+        let hits = e.vsearch(b"m", Query::Vector(&q), &p).unwrap();
+        assert_eq!(hits.len(), k, "k {k} ef {ef}");
+        let mut seen = std::collections::HashSet::new();
+        for h in &hits {
+            assert!(!near.contains(&h.element), "an expired element came back");
+            assert!(seen.insert(h.element.clone()), "an element came back twice");
+        }
+        assert!(hits.windows(2).all(|w| w[0].score >= w[1].score));
+        // A minimum score: only live hits at or above it, best first (the walk stops at the
+        // first candidate below it), and at least one: the hits above pass it.
+        let min = hits[k / 2].score;
+        let cut = e
+            .vsearch(
+                b"m",
+                Query::Vector(&q),
+                &SearchParams {
+                    min_score: Some(min),
+                    ..p
+                },
+            )
+            .unwrap();
+        assert!(
+            !cut.is_empty() && cut.len() <= k,
+            "k {k} ef {ef}: {}",
+            cut.len()
+        );
+        assert!(cut
+            .iter()
+            .all(|h| h.score >= min && !near.contains(&h.element)));
+        assert!(cut.windows(2).all(|w| w[0].score >= w[1].score));
+    }
+}

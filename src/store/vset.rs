@@ -436,9 +436,14 @@ impl VectorSet {
                 v.iter_mut().for_each(|x| *x /= n);
             }
         }
-        let mut codes = vec![0i8; v.len()];
-        let scale = quant::quantize_into(&v, &mut codes);
-        let sqnorm = simd::dot_f32(&v, &v);
+        // Only a `q8` set scores with the query's INT8 codes (and its squared norm, for l2):
+        // the other sets score the f32 `v` (their graph quantizes it itself) or the sign bits.
+        let (mut codes, mut scale, mut sqnorm) = (Vec::new(), 0.0, 0.0);
+        if self.params.storage == StorageMode::Q8 {
+            codes = vec![0i8; v.len()];
+            scale = quant::quantize_into(&v, &mut codes);
+            sqnorm = simd::dot_f32(&v, &v);
+        }
         PreparedQuery {
             v,
             codes,
@@ -626,6 +631,7 @@ impl VectorSet {
 /// A query in the form scoring wants.
 pub(crate) struct PreparedQuery {
     pub v: Vec<f32>,
+    /// INT8 codes, their scale and the squared norm of `v` (`q8` sets; empty and 0 otherwise).
     pub codes: Vec<i8>,
     pub scale: f32,
     pub sqnorm: f32,

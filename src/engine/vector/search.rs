@@ -55,7 +55,10 @@ impl Engine {
         query: Query<'_>,
         params: &SearchParams,
     ) -> Result<Vec<SearchHit>> {
-        self.vsearch_where(key, query, params, None)
+        Ok(self
+            .vsearch_with_metric(key, query, params, None)?
+            .map(|(hits, _)| hits)
+            .unwrap_or_default())
     }
 
     /// As [`Engine::vsearch`], keeping only elements whose attributes pass `filter` (Redis's
@@ -70,45 +73,70 @@ impl Engine {
         filter: &Filter,
         filter_ef: usize,
     ) -> Result<Vec<SearchHit>> {
-        let ef = match filter_ef {
-            0 => params.count.saturating_mul(100),
-            n => n,
-        };
-        self.vsearch_where(key, query, params, Some((filter, ef)))
+        Ok(self
+            .vsearch_with_metric(key, query, params, Some((filter, filter_ef)))?
+            .map(|(hits, _)| hits)
+            .unwrap_or_default())
     }
 
-    pub(super) fn vsearch_where(
+    /// As [`Engine::vsearch`] (with `Some((filter, filter_ef))`: [`Engine::vsearch_filtered`]),
+    /// also returning the set's metric (which says what a score means), with one lookup of
+    /// the key: `None` for a missing key. VSIM's path (its reply's scores depend on the
+    /// metric).
+    pub fn vsearch_with_metric(
         &self,
         key: &[u8],
         query: Query<'_>,
         params: &SearchParams,
         filter: Option<(&Filter, usize)>,
-    ) -> Result<Vec<SearchHit>> {
+    ) -> Result<Option<(Vec<SearchHit>, Metric)>> {
+        let mut hits = Vec::with_capacity(params.count.min(1024));
+        let metric = self.vsearch_visit(key, query, params, filter, |name, score, attrs| {
+            hits.push(SearchHit {
+                element: name.to_vec(),
+                score,
+                attributes: attrs.map(str::to_owned),
+            })
+        })?;
+        Ok(metric.map(|m| (hits, m)))
+    }
+
+    /// The search itself: hands each hit to `visit` best first, under the set's lock (its
+    /// name, score and, when `params.with_attributes`, its attributes), so a caller that
+    /// copies them elsewhere (the C ABI) makes no vector of hits. `filter` as in
+    /// [`Engine::vsearch_with_metric`]. Returns the set's metric, `None` for a missing key.
+    pub(crate) fn vsearch_visit(
+        &self,
+        key: &[u8],
+        query: Query<'_>,
+        params: &SearchParams,
+        filter: Option<(&Filter, usize)>,
+        mut visit: impl FnMut(&[u8], f32, Option<&str>),
+    ) -> Result<Option<Metric>> {
+        let filter = filter.map(|(f, filter_ef)| (f, filter_candidates(params, filter_ef)));
         let now = self.store.now_ms();
         let started = std::time::Instant::now();
-        let hits = self
-            .with_set(key, |set, _| {
-                let q = self.prepare(set, query)?;
-                let hits = search_set(set, &q, params, filter, now)?;
-                Ok(hits
-                    .into_iter()
-                    .filter_map(|(score, s)| {
-                        let e = set.elem(s)?;
-                        Some(SearchHit {
-                            element: e.name.to_vec(),
-                            score,
-                            attributes: if params.with_attributes {
-                                e.attrs.as_deref().map(str::to_owned)
-                            } else {
-                                None
-                            },
-                        })
-                    })
-                    .collect())
-            })?
-            .unwrap_or_default();
+        let found = self.with_set(key, |set, _| {
+            let q = self.prepare(set, query)?;
+            for (score, s) in search_set(set, &q, params, filter, now)? {
+                if let Some(e) = set.elem(s) {
+                    let attrs = e.attrs.as_deref().filter(|_| params.with_attributes);
+                    visit(&e.name, score, attrs);
+                }
+            }
+            Ok(set.params.metric)
+        })?;
         self.analytics.search_durations.record(started.elapsed());
-        Ok(hits)
+        Ok(found)
+    }
+}
+
+/// The candidates a filtered search examines through the graph for a FILTER-EF of
+/// `filter_ef` (0: `count × 100`, Redis's default).
+fn filter_candidates(params: &SearchParams, filter_ef: usize) -> usize {
+    match filter_ef {
+        0 => params.count.saturating_mul(100),
+        n => n,
     }
 }
 
@@ -156,10 +184,10 @@ impl Ord for Worst {
     }
 }
 
-/// Top-k through the HNSW graph, plus an exact scan of the elements not indexed yet; best
-/// first. Graph hits that are stale (updated or removed since indexing) are dropped.
-/// Top-k through the graph of the live elements that `keep` accepts, asking the graph for at
-/// most `examine` candidates.
+/// Top-k through the HNSW graph of the live elements that `keep` accepts, plus an exact scan
+/// of the elements not indexed yet; best first, asking the graph for at most `examine`
+/// candidates. Graph hits that are stale (updated or removed since indexing), expired or
+/// filtered out are dropped.
 pub(super) fn graph_top_k(
     set: &VectorSet,
     ix: &VIndex,
@@ -176,8 +204,10 @@ pub(super) fn graph_top_k(
     // for more.
     let mut want = k.min(most);
     let mut cands = Vec::with_capacity(want + 16);
+    let mut kept = Vec::with_capacity(k.min(most));
     loop {
         cands.clear();
+        kept.clear();
         let (graph_hits, pending) = set.graph_candidates(ix, q, want, params.ef, &mut cands)?;
         let mut dropped = graph_hits - cands.len();
         for s in pending {
@@ -185,20 +215,33 @@ pub(super) fn graph_top_k(
                 cands.push((set.score(s, q), s));
             }
         }
-        cands.retain(|&(score, s)| {
-            let live = set.elem(s).is_some_and(|e| !expired(e.expires_at, now)) && keep(s);
-            dropped += usize::from(!live);
-            live && params.min_score.is_none_or(|m| score >= m)
-        });
-        if cands.len() >= k || dropped == 0 || want >= most {
+        // Best first, and stop at the k-th hit kept: each check reads the element's entry
+        // (a likely cache miss), and an `exact` set's graph hands back all `ef` reranked
+        // candidates, of which only k are wanted.
+        cands.sort_unstable_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+        let mut last = None;
+        for &(score, s) in &cands {
+            if params.min_score.is_some_and(|m| score < m) {
+                break; // sorted: no later candidate passes either
+            }
+            if last.replace(s) == Some(s) {
+                continue; // the same slot twice (a pending slot the walk also found)
+            }
+            if set.elem(s).is_some_and(|e| !expired(e.expires_at, now)) && keep(s) {
+                kept.push((score, s));
+                if kept.len() == k {
+                    break;
+                }
+            } else {
+                dropped += 1;
+            }
+        }
+        if kept.len() >= k || dropped == 0 || want >= most {
             break;
         }
         want = want.saturating_mul(2).saturating_add(dropped).min(most);
     }
-    cands.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
-    cands.dedup_by_key(|c| c.1);
-    cands.truncate(k);
-    Ok(cands)
+    Ok(kept)
 }
 
 /// Exact top-k by a scan of every live, unexpired slot; best first.
