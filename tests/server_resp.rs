@@ -318,6 +318,9 @@ fn wrongtype_errors_carry_the_redis_prefix() {
     c.check_words("SET blob v", "+OK\r\n");
     c.check_words("VADD blob VALUES 2 1 0 a", wrongtype);
     c.check_words("VSIM blob VALUES 2 1 0", wrongtype);
+    // The key's type is answered before the arguments are judged, as Redis looks it up first.
+    c.check_words("VSIM blob VALUES 2 1 x", wrongtype);
+    c.check_words("VSIM blob VALUES 2 1 0 BOGUS", wrongtype);
     c.check_words("VCARD blob", wrongtype);
     c.check_words("VEMB blob a", wrongtype);
     c.check_words("MGET vs blob", "*2\r\n$-1\r\n$1\r\nv\r\n");
@@ -651,6 +654,10 @@ fn vsim_replies_in_redis_shapes_in_both_protocols() {
     let srv = TestServer::start();
     let mut c = srv.connect();
     c.check_words("VSIM nope VALUES 2 1 0", "*0\r\n");
+    // A missing key answers an empty array whatever the arguments.
+    c.check_words("VSIM nope VALUES 2 1 x", "*0\r\n");
+    c.check_words("VSIM nope VALUES 2 1 0 BOGUS", "*0\r\n");
+    c.check_words("VSIM nope VALUES 2 1 0 EPSILON 0.5 WITHSCORES", "*0\r\n");
     c.check(
         &cmd(&[
             b"VADD",

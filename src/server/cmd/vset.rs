@@ -295,81 +295,119 @@ pub fn compile_filter(expr: &[u8]) -> Result<Filter, CmdError> {
     Filter::compile_arg(expr).map_err(|e| CmdError::err(e.to_string()))
 }
 
+/// VSIM's arguments after the key.
+struct VsimArgs {
+    query: QueryArg,
+    params: SearchParams,
+    withscores: bool,
+    /// EPSILON: hits with Redis's distance/2 ≤ epsilon (score ≥ 1 − epsilon).
+    epsilon: Option<f64>,
+    filter: Option<Filter>,
+    filter_ef: usize,
+}
+
+impl VsimArgs {
+    fn parse(args: &[Bytes]) -> Result<Self, CmdError> {
+        let (query, used) = QueryArg::parse(args, 2)?;
+        let mut params = SearchParams::default();
+        let mut withscores = false;
+        let mut epsilon: Option<f64> = None;
+        let mut filter: Option<Filter> = None;
+        let mut filter_ef = 0usize;
+        let mut i = 2 + used;
+        while i < args.len() {
+            let a = &args[i];
+            let next = args.get(i + 1);
+            let int_arg = |err: &str, max: i64| {
+                next.and_then(|n| super::super::frame::parse_i64(n))
+                    .filter(|&v| v > 0 && v <= max)
+                    .ok_or_else(|| CmdError::err(err))
+            };
+            if is(a, "withscores") {
+                withscores = true;
+            } else if is(a, "withattribs") {
+                params.with_attributes = true;
+            } else if is(a, "truth") {
+                params.exhaustive = true;
+            } else if is(a, "nothread") {
+                // Searches never block other clients here; nothing to change.
+            } else if is(a, "count") && next.is_some() {
+                // A search never returns more than the set holds; the cap keeps a hostile
+                // COUNT from sizing the engine's result heap.
+                params.count = (int_arg("invalid COUNT", i64::MAX)? as usize).min(MAX_REPLY_COUNT);
+                i += 1;
+            } else if is(a, "epsilon") && next.is_some() {
+                let e = next
+                    .and_then(|n| parse_f64(n))
+                    .filter(|&e| e > 0.0)
+                    .ok_or_else(|| CmdError::err("invalid EPSILON"))?;
+                epsilon = Some(e);
+                i += 1;
+            } else if is(a, "ef") && next.is_some() {
+                params.ef = int_arg("invalid EF", 1_000_000)? as usize;
+                i += 1;
+            } else if is(a, "filter-ef") && next.is_some() {
+                filter_ef =
+                    usize::try_from(int_arg("invalid FILTER-EF", i64::MAX)?).unwrap_or(usize::MAX);
+                i += 1;
+            } else if let (true, Some(expr)) = (is(a, "filter"), next) {
+                filter = Some(compile_filter(expr)?);
+                i += 1;
+            } else {
+                return Err(CmdError::err("syntax error in VSIM command"));
+            }
+            i += 1;
+        }
+        Ok(VsimArgs {
+            query,
+            params,
+            withscores,
+            epsilon,
+            filter,
+            filter_ef,
+        })
+    }
+}
+
 pub fn vsim(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     let engine = &ctx.engine;
-    match engine.key_type(&args[1]) {
-        None => {
-            ctx.out.array(0);
-            return Ok(());
+    // The arguments first, then one lookup of the key that searches and says the set's
+    // metric. A missing key answers an empty array and a key of another type WRONGTYPE
+    // whatever the arguments (Redis looks the key up first): only a malformed command looks
+    // the key up on its own.
+    let a = match VsimArgs::parse(args) {
+        Ok(a) => a,
+        Err(e) => {
+            return match engine.key_type(&args[1]) {
+                None => {
+                    ctx.out.array(0);
+                    Ok(())
+                }
+                Some(KeyKind::Blob | KeyKind::Hash) => Err(Error::WrongType.into()),
+                Some(KeyKind::VectorSet) => Err(e),
+            };
         }
-        Some(KeyKind::Blob | KeyKind::Hash) => return Err(Error::WrongType.into()),
-        Some(KeyKind::VectorSet) => {}
-    }
-    let (query, used) = QueryArg::parse(args, 2)?;
-    let mut params = SearchParams::default();
-    let (mut withscores, mut withattribs) = (false, false);
-    let mut epsilon: Option<f64> = None;
-    let mut filter: Option<Filter> = None;
-    let mut filter_ef = 0usize;
-    let mut i = 2 + used;
-    while i < args.len() {
-        let a = &args[i];
-        let next = args.get(i + 1);
-        let int_arg = |err: &str, max: i64| {
-            next.and_then(|n| super::super::frame::parse_i64(n))
-                .filter(|&v| v > 0 && v <= max)
-                .ok_or_else(|| CmdError::err(err))
-        };
-        if is(a, "withscores") {
-            withscores = true;
-        } else if is(a, "withattribs") {
-            withattribs = true;
-        } else if is(a, "truth") {
-            params.exhaustive = true;
-        } else if is(a, "nothread") {
-            // Searches never block other clients here; nothing to change.
-        } else if is(a, "count") && next.is_some() {
-            // A search never returns more than the set holds; the cap keeps a hostile
-            // COUNT from sizing the engine's result heap.
-            params.count = (int_arg("invalid COUNT", i64::MAX)? as usize).min(MAX_REPLY_COUNT);
-            i += 1;
-        } else if is(a, "epsilon") && next.is_some() {
-            let e = next
-                .and_then(|n| parse_f64(n))
-                .filter(|&e| e > 0.0)
-                .ok_or_else(|| CmdError::err("invalid EPSILON"))?;
-            epsilon = Some(e);
-            i += 1;
-        } else if is(a, "ef") && next.is_some() {
-            params.ef = int_arg("invalid EF", 1_000_000)? as usize;
-            i += 1;
-        } else if is(a, "filter-ef") && next.is_some() {
-            filter_ef =
-                usize::try_from(int_arg("invalid FILTER-EF", i64::MAX)?).unwrap_or(usize::MAX);
-            i += 1;
-        } else if let (true, Some(expr)) = (is(a, "filter"), next) {
-            filter = Some(compile_filter(expr)?);
-            i += 1;
-        } else {
-            return Err(CmdError::err("syntax error in VSIM command"));
-        }
-        i += 1;
-    }
-    let metric = if withscores || epsilon.is_some() {
-        engine.vinfo(&args[1])?.map_or(Metric::Cosine, |i| i.metric)
-    } else {
-        Metric::Cosine
     };
-    if let Some(e) = epsilon {
-        // Redis keeps hits with distance/2 ≤ epsilon, i.e. score ≥ 1 − epsilon.
-        params.min_score = Some(engine_threshold(metric, 1.0 - e));
+    let found = engine
+        .vsearch_with_metric(
+            &args[1],
+            a.query.query(),
+            &a.params,
+            a.filter.as_ref().map(|f| (f, a.filter_ef)),
+        )
+        .map_err(element_missing)?;
+    let Some((mut hits, metric)) = found else {
+        ctx.out.array(0);
+        return Ok(());
+    };
+    if let Some(e) = a.epsilon {
+        // Redis keeps hits with distance/2 ≤ epsilon, i.e. score ≥ 1 − epsilon. The threshold
+        // is in the set's metric, known once the set is found; cutting the best-first top k
+        // keeps what a search with that minimum score keeps.
+        let min = engine_threshold(metric, 1.0 - e);
+        hits.retain(|h| h.score >= min);
     }
-    params.with_attributes = withattribs;
-    let hits = match &filter {
-        Some(f) => engine.vsearch_filtered(&args[1], query.query(), &params, f, filter_ef),
-        None => engine.vsearch(&args[1], query.query(), &params),
-    }
-    .map_err(element_missing)?;
+    let (withscores, withattribs) = (a.withscores, a.params.with_attributes);
     let out = &mut *ctx.out;
     let resp3 = out.resp3;
     if resp3 && (withscores || withattribs) {
