@@ -20,9 +20,7 @@
 //! (kill moments, operations; not the machine's timing).
 
 use std::collections::BTreeMap;
-use std::net::TcpStream;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -30,6 +28,9 @@ use std::time::{Duration, Instant};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use redis::Value;
+
+mod server_support;
+use server_support::serve::{Serve, Served};
 
 const CLIENTS: usize = 64;
 const DIM: usize = 8;
@@ -41,37 +42,11 @@ const RUNS_PER_DIR: usize = 10;
 /// The TTL given to half the SETs, in seconds (far beyond the test: none expires during it).
 const TTL_SECONDS: u64 = 100_000;
 
-/// Kills the server however the test ends.
-struct Server {
-    child: Child,
-    port: u16,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
-
-fn start(dir: &Path, log: &Path) -> Server {
-    let port = free_port();
-    let log = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(log)
-        .expect("the server log");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_sutra-cache"))
-        .args(["serve", "--in-memory", "false", "--log", "warn"])
-        .arg("--port")
-        .arg(port.to_string())
+/// Starts the server on `dir`, its stderr appended to `log` (printed if the test fails while
+/// it runs; killed with SIGKILL when dropped).
+fn start(dir: &Path, log: &Path) -> Served {
+    Serve::new()
+        .args(["--in-memory", "false", "--log", "warn"])
         .arg("--storage-path")
         .arg(dir)
         .args(["--wal-segment-size", "64kb"])
@@ -80,22 +55,8 @@ fn start(dir: &Path, log: &Path) -> Server {
         .args(["--index-min-elements", &GRAPH_MIN.to_string()])
         .env("WAL_SYNC_INTERVAL_MS", "0")
         .env_remove("SUTRA_WAL_SYNC")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(log)
-        .spawn()
-        .expect("the sutra-cache binary starts");
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        if TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return Server { child, port };
-        }
-        if let Ok(Some(status)) = child.try_wait() {
-            panic!("the server exited before listening: {status}");
-        }
-        assert!(Instant::now() < deadline, "the server never listened");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+        .log_to(log)
+        .start_within(Duration::from_secs(120))
 }
 
 fn connect(port: u16) -> redis::Connection {
@@ -651,7 +612,7 @@ fn after_kill_9_under_64_clients_every_acknowledged_write_is_back_and_no_group_s
         let seen = Arc::new(parking_lot::Mutex::new(std::collections::HashSet::new()));
         for _ in 0..RUNS_PER_DIR.min(runs - run) {
             let what = format!("kill {run} (seed {seed})");
-            let server = start(dir.path(), &log);
+            let mut server = start(dir.path(), &log);
             let port = server.port;
             let acks = Arc::new(AtomicU64::new(0));
             let stop = Arc::new(AtomicBool::new(false));
@@ -716,6 +677,11 @@ fn after_kill_9_under_64_clients_every_acknowledged_write_is_back_and_no_group_s
                     std::thread::sleep(Duration::from_micros(rng.gen_range(0..4000)));
                 }
                 None => std::thread::sleep(Duration::from_millis(rng.gen_range(0..1500))),
+            }
+            // The kill is the test's: a server that ended by itself crashed (its stderr is
+            // printed as the panic drops it).
+            if let Some(status) = server.exited() {
+                panic!("{what}: the server exited before the kill: {status}");
             }
             drop(server); // SIGKILL
             stop.store(true, Ordering::Relaxed);

@@ -17,7 +17,6 @@
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -28,6 +27,9 @@ use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use redis::Value;
 
+mod server_support;
+use server_support::serve::{Serve, Served};
+
 const CAP: u64 = 256 << 20;
 /// What the process holds besides the accounted bytes, stated: the binary, its threads'
 /// stacks, the allocator's arenas, the connections' buffers (read and reply buffers of up
@@ -36,47 +38,14 @@ const CAP: u64 = 256 << 20;
 const FIXED_OVERHEAD: u64 = 128 << 20;
 const DIM: usize = 128;
 
-struct Server {
-    child: Child,
-    port: u16,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
-
-fn start(extra: &[&str]) -> Server {
-    let port = free_port();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_sutra-cache"))
-        .args(["serve", "--in-memory", "true", "--log", "warn"])
+/// The server under test: in memory, 256 MB cap (LRU), `extra` arguments; its stderr is
+/// printed if the test fails while it runs.
+fn start(extra: &[&str]) -> Served {
+    Serve::new()
+        .args(["--in-memory", "true", "--log", "warn"])
         .args(["--maxmemory", "256mb"])
-        .arg("--port")
-        .arg(port.to_string())
-        .args(extra)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("the sutra-cache binary starts");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        if let Ok(Some(status)) = child.try_wait() {
-            panic!("the server exited before listening: {status}");
-        }
-        assert!(Instant::now() < deadline, "the server never listened");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    Server { child, port }
+        .args(extra.iter().copied())
+        .start()
 }
 
 /// Threads of `pid`.
@@ -95,6 +64,15 @@ fn rss(pid: u32) -> u64 {
     status
         .lines()
         .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .map_or(0, |kb| kb * 1024)
+}
+
+/// AnonHugePages of `pid` (resident memory in transparent huge pages), in bytes.
+fn anon_huge(pid: u32) -> u64 {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup")).unwrap_or_default();
+    text.lines()
+        .find_map(|l| l.strip_prefix("AnonHugePages:"))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
         .map_or(0, |kb| kb * 1024)
 }
@@ -223,8 +201,8 @@ fn soak() -> Soak {
     let conns: usize = env_or("SUTRA_SOAK_CONNECTIONS", 50);
     let secs: u64 = env_or("SUTRA_SOAK_SECONDS", 60);
     let csv = std::env::var("SUTRA_SOAK_CSV").ok();
-    let server = start(&["--maxclients", "10000"]);
-    let pid = server.child.id();
+    let mut server = start(&["--maxclients", "10000"]);
+    let pid = server.pid();
     let port = server.port;
     let idle_rss = rss(pid);
     let stop = Arc::new(AtomicBool::new(false));
@@ -243,12 +221,20 @@ fn soak() -> Soak {
         .unwrap()
         .get_connection()
         .unwrap();
-    // Per second: rss, used_memory, evicted keys, requests and p99 of that second.
-    let mut rows: Vec<(u64, u64, u64, u64, u64, u64)> = Vec::new();
+    // Per second: rss, used_memory, evicted keys, requests, p99 of that second, and the
+    // part of rss in transparent huge pages.
+    let mut rows: Vec<(u64, u64, u64, u64, u64, u64, u64)> = Vec::new();
     let peak = AtomicU64::new(0);
     let mut peak_threads = 0;
     while start.elapsed() < Duration::from_secs(secs) {
         std::thread::sleep(Duration::from_secs(1));
+        if let Some(status) = server.exited() {
+            stop.store(true, Ordering::Relaxed);
+            panic!(
+                "the server exited {:?} into the soak: {status}",
+                start.elapsed()
+            );
+        }
         let r = rss(pid);
         peak.fetch_max(r, Ordering::Relaxed);
         peak_threads = peak_threads.max(threads(pid));
@@ -259,10 +245,12 @@ fn soak() -> Soak {
             .lock()
             .get(s)
             .map_or((0, 0), |h| (h.len(), h.value_at_quantile(0.99)));
-        rows.push((s as u64, r, used, evicted, count, p99));
+        let huge = anon_huge(pid);
+        rows.push((s as u64, r, used, evicted, count, p99, huge));
         eprintln!(
-            "second {s}: rss {} MiB, used_memory {} MiB, evicted {evicted}, {count} requests, p99 {p99} µs, {} threads",
+            "second {s}: rss {} MiB (huge pages {} MiB), used_memory {} MiB, evicted {evicted}, {count} requests, p99 {p99} µs, {} threads",
             r >> 20,
+            huge >> 20,
             used >> 20,
             threads(pid)
         );
@@ -279,11 +267,13 @@ fn soak() -> Soak {
     let evicted = info_field(&mut admin, "stats", "evicted_keys");
     let _: String = redis::cmd("PING").query(&mut admin).expect("still serving");
     if let Some(path) = csv {
-        let mut text = String::from("second,rss_bytes,used_memory,evicted_keys,requests,p99_us\n");
+        let mut text = String::from(
+            "second,rss_bytes,used_memory,evicted_keys,requests,p99_us,anon_huge_bytes\n",
+        );
         for r in &rows {
             text.push_str(&format!(
-                "{},{},{},{},{},{}\n",
-                r.0, r.1, r.2, r.3, r.4, r.5
+                "{},{},{},{},{},{},{}\n",
+                r.0, r.1, r.2, r.3, r.4, r.5, r.6
             ));
         }
         std::fs::write(path, text).unwrap();
@@ -305,7 +295,11 @@ fn soak() -> Soak {
         whole.value_at_quantile(0.999),
         whole.max()
     );
-    assert!(errors.is_empty(), "errors other than OOM: {errors:?}");
+    assert!(
+        errors.is_empty(),
+        "errors other than OOM: {errors:?} ({})",
+        server.describe()
+    );
     assert!(total > 0);
     Soak {
         peak_rss: peak.load(Ordering::Relaxed),
@@ -358,7 +352,7 @@ fn resident_memory_stays_within_the_cap_plus_10_percent_and_a_fixed_overhead() {
 #[test]
 fn a_client_that_never_reads_its_replies_does_not_grow_the_servers_memory() {
     let server = start(&["--client-output-buffer-limit", "8mb"]);
-    let pid = server.child.id();
+    let pid = server.pid();
     let mut admin = redis::Client::open(format!("redis://127.0.0.1:{}/", server.port))
         .unwrap()
         .get_connection()

@@ -359,6 +359,7 @@ pub fn redis_server() -> Option<(RedisServer, Conn)> {
 /// which a missing one fails the test; a bare `cargo test` on a machine without them skips
 /// the tests that need them, saying on stderr which tool is missing and how to get it.
 pub mod cluster_node;
+pub mod serve;
 
 pub mod tools {
     use std::process::Command;
