@@ -281,6 +281,76 @@ fn freed_slots_are_reused() {
     assert_eq!((info.size, info.max_slot), (100, 100));
 }
 
+/// A removed element's slot stays in the set's arrays until it is reused, so the accounted
+/// bytes (what the cap evicts by) keep counting its row; removing the elements of the highest
+/// slots cuts the arrays, and the accounted bytes fall with them. Freed slots are reused
+/// lowest first, so live elements gather at the low slots.
+#[test]
+fn freed_slots_stay_accounted_until_reused_and_a_free_tail_is_cut() {
+    let e = Engine::open(EngineConfig {
+        active_expire_interval_ms: 0,
+        index_min_elements: usize::MAX, // no graph: only the set's own arrays are accounted
+        ..Default::default()
+    })
+    .unwrap();
+    let o = VectorSetOptions::default();
+    let dim = 256;
+    let add = |i: usize| {
+        let v: Vec<f32> = (0..dim).map(|j| (i * dim + j) as f32 + 1.0).collect();
+        e.vadd(b"m", &o, ElementAdd::new(format!("e{i:03}").as_bytes(), &v))
+            .unwrap();
+    };
+    let rem = |i: usize| assert!(e.vrem(b"m", format!("e{i:03}").as_bytes()).unwrap());
+    for i in 0..100 {
+        add(i);
+    }
+    let full = e.stats().total.bytes;
+    let row = 4 * dim as u64; // each slot's f32 row, the bulk of it
+                              // Half of them, from the low slots: their rows stay (free slots), only the names and
+                              // per-element overhead go.
+    for i in 0..50 {
+        rem(i);
+    }
+    let holes = e.stats().total.bytes;
+    assert!(
+        holes >= full - 50 * (full / 100 - row),
+        "50 freed slots still hold their rows: {full} -> {holes} bytes"
+    );
+    assert_eq!(e.vinfo(b"m").unwrap().unwrap().max_slot, 100);
+    // New elements fill the lowest free slots; the accounted bytes come back to the full set's.
+    for i in 100..150 {
+        add(i);
+    }
+    let info = e.vinfo(b"m").unwrap().unwrap();
+    assert_eq!((info.size, info.max_slot), (100, 100));
+    assert_eq!(e.stats().total.bytes, full);
+    // The elements of the top 50 slots (e050..e099, added before the refill) go: the arrays
+    // are cut to the 50 low slots and the accounted bytes halve.
+    for i in 50..100 {
+        rem(i);
+    }
+    let info = e.vinfo(b"m").unwrap().unwrap();
+    assert_eq!((info.size, info.max_slot), (50, 50));
+    let half = e.stats().total.bytes;
+    assert!(
+        half <= full / 2 + 1024,
+        "cut to 50 of 100 slots: {full} -> {half} bytes"
+    );
+    for i in 100..150 {
+        let v: Vec<f32> = (0..dim).map(|j| (i * dim + j) as f32 + 1.0).collect();
+        assert_eq!(
+            e.vget(b"m", format!("e{i:03}").as_bytes()).unwrap(),
+            Some(v),
+            "e{i:03} kept its vector through the cut"
+        );
+    }
+    for i in 100..150 {
+        rem(i);
+    }
+    assert_eq!(e.key_type(b"m"), None);
+    assert_eq!(e.stats().total.bytes, 0);
+}
+
 #[test]
 fn attributes_are_stored_as_given_read_and_cleared() {
     let (e, _) = engine();

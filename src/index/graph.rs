@@ -20,7 +20,7 @@
 //! link points to (the node's vector, level and upper offset) was written under the write
 //! lock before the link could exist, so any reader that can load the link sees it.
 
-use super::huge::resize_huge_with;
+use super::huge::{release, resize_huge_with};
 use super::param::{Metric, Mode};
 use super::search::{Scored, Search};
 use crate::simd::{dot_f32, dot_i8, l2sq_f32};
@@ -84,6 +84,16 @@ pub(super) struct Graph {
     pub pool_free: Vec<Vec<u32>>,
     /// Per-node writer locks (one byte each).
     pub locks: Vec<Mutex<()>>,
+}
+
+impl Drop for Graph {
+    /// The big arrays withdraw their huge-page advice before they go back to the allocator
+    /// (see `index/huge.rs`).
+    fn drop(&mut self) {
+        release(&mut self.codes);
+        release(&mut self.vectors);
+        release(&mut self.links0);
+    }
 }
 
 thread_local! {

@@ -532,6 +532,8 @@ impl Store {
                 }
                 accesses.push((tick, e));
             }
+            // New elements took free slots (or grew the arrays).
+            self.account(0, set.resync_slack());
             set.maybe_index(self.cfg.index_min_elements);
             self.queue_index(&entry.key, set);
         }

@@ -164,6 +164,14 @@ impl<T: Pod> Arena<T> {
         self.tail.push(x);
     }
 
+    /// Keeps the first `len` elements (never fewer than the mapped head holds), giving the
+    /// heap tail's memory back once it uses less than half of it.
+    pub fn truncate(&mut self, len: usize) {
+        let h = self.head_len();
+        self.tail.truncate(len.saturating_sub(h));
+        super::vset::shrink_half_empty(&mut self.tail);
+    }
+
     /// The elements as little-endian bytes (the snapshot's layout on little-endian hosts),
     /// head then tail.
     pub fn byte_parts(&self) -> [&[u8]; 2] {

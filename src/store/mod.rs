@@ -320,6 +320,8 @@ impl Store {
             return None;
         };
         let elem = set.remove(e.elem)?;
+        // Its slot stays in the arrays, free (unless the arrays' free tail was cut).
+        let slack = set.resync_slack();
         self.feed
             .report(Change::Element(key, &elem.name, why.cause()));
         self.queue_index(key, set);
@@ -342,7 +344,7 @@ impl Store {
         }
         let empty = set.len() == 0;
         data.entries -= 1;
-        self.account(-1, -(elem.bytes as i64));
+        self.account(-1, slack - elem.bytes as i64);
         Some(empty)
     }
 
@@ -372,7 +374,7 @@ impl Store {
                 self.counters.vsets.fetch_sub(1, Ordering::Relaxed);
                 (
                     set.len() as u64,
-                    set.bytes + entry.bytes + set.index_bytes(),
+                    set.bytes + set.slack + entry.bytes + set.index_bytes(),
                 )
             }
         };
@@ -512,7 +514,7 @@ impl Store {
         };
         ix.apply(work);
         self.with_indexed_set(h, &key, &ix, |_| {
-            let now = ix.graph().stats().memory_bytes as u64;
+            let now = ix.graph().stats().memory_bytes as u64 + ix.state_bytes();
             let before = ix.accounted_bytes.swap(now, Ordering::Relaxed);
             self.account(0, now as i64 - before as i64);
         });

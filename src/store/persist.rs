@@ -422,7 +422,7 @@ impl Store {
         }
         let (entries, set_bytes) = match &value {
             Value::Blob { .. } | Value::Hash(_) => (1, 0),
-            Value::VSet(s) => (s.len(), s.bytes),
+            Value::VSet(s) => (s.len(), s.bytes + s.slack),
         };
         let accesses: Vec<(u64, u32)> = match &value {
             Value::Blob { meta, .. } => vec![(meta.last_tick(), NO_ELEM)],

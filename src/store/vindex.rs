@@ -49,7 +49,7 @@ pub(crate) struct VIndex {
     saved: Mutex<Option<Arc<SavedGraph>>>,
     /// Nodes the last restore put back (0 when the graph was built instead).
     restored_nodes: AtomicU64,
-    /// Bytes of the graph already accounted in the store's totals.
+    /// Bytes of the graph and the version bookkeeping already accounted in the store's totals.
     pub accounted_bytes: AtomicU64,
     /// Held by an index round: rounds of one set never overlap (the graph's operations on a
     /// slot must not, and a restore or rebuild swaps the graph under a round's feet).
@@ -414,5 +414,12 @@ impl VIndex {
 
     pub fn pending_len(&self) -> usize {
         self.state.lock().pending.len()
+    }
+
+    /// Bytes of the version bookkeeping (two versions per slot, the pending map).
+    pub fn state_bytes(&self) -> u64 {
+        let st = self.state.lock();
+        let slot = std::mem::size_of::<(u32, u64)>() + 1;
+        ((st.live.capacity() + st.indexed.capacity()) * 8 + st.pending.capacity() * slot) as u64
     }
 }

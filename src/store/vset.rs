@@ -9,8 +9,17 @@
 //!   `j%8`: Redis's 64-bit words, little-endian), and `norms`; reads give ±1 per component.
 //!
 //! Invariants: `index` maps every live element name to its slot; `elems[s]` is `Some` exactly
-//! for live slots; free slots are in `free` and are reused first.
+//! for live slots; free slots are in `free` and are reused first, lowest first, so that the
+//! live elements gather at the low slots and the arrays can lose their free tail: removing the
+//! element of the highest slot cuts every free slot at the end from the arrays (and gives
+//! their memory back once they hold less than half their capacity).
+//!
+//! Accounting: each live element accounts [`VectorSet::element_bytes`] (its name and
+//! attributes, its row of every array); a free slot still holds its rows, which `slack`
+//! accounts ([`VectorSet::resync_slack`]), so the store's totals count what the arrays hold,
+//! not only what live elements use.
 
+use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use hashbrown::HashTable;
@@ -104,7 +113,8 @@ pub(crate) struct VectorSet {
     pub uid: u64,
     index: HashTable<u32>,
     elems: Vec<Option<Elem>>,
-    free: Vec<u32>,
+    /// Free slots below `elems.len()`; the lowest is reused first.
+    free: BTreeSet<u32>,
     live: usize,
     f32s: Arena<f32>,
     codes: Arena<i8>,
@@ -114,6 +124,8 @@ pub(crate) struct VectorSet {
     pub counters: Arc<EventCounters>,
     /// Accounted bytes of all live elements.
     pub bytes: u64,
+    /// Accounted bytes of the free slots' rows ([`VectorSet::resync_slack`]).
+    pub slack: u64,
     /// The HNSW index, once the set is large enough to want one.
     pub vindex: Option<Arc<VIndex>>,
     /// Set when the index has new pending work that must be queued with the indexer.
@@ -132,7 +144,7 @@ impl VectorSet {
             uid,
             index: HashTable::new(),
             elems: Vec::new(),
-            free: Vec::new(),
+            free: BTreeSet::new(),
             live: 0,
             f32s: Arena::default(),
             codes: Arena::default(),
@@ -141,6 +153,7 @@ impl VectorSet {
             attrs_count: 0,
             counters: Arc::default(),
             bytes: 0,
+            slack: 0,
             vindex: None,
             index_wants_queue: false,
         }
@@ -240,7 +253,7 @@ impl VectorSet {
         let (slot, is_new) = match self.find(hash, name) {
             Some(s) => (s, false),
             None => {
-                let s = match self.free.pop() {
+                let s = match self.free.pop_first() {
                     Some(s) => s,
                     None => {
                         let s = self.elems.len() as u32;
@@ -338,13 +351,61 @@ impl VectorSet {
         if elem.attrs.is_some() {
             self.attrs_count -= 1;
         }
-        self.free.push(slot);
+        self.free.insert(slot);
         self.live -= 1;
         self.bytes -= elem.bytes;
         if let Some(ix) = &self.vindex {
             self.index_wants_queue |= ix.mark(slot, false);
         }
+        if slot as usize + 1 == self.elems.len() {
+            self.cut_free_tail();
+        }
         Some(elem)
+    }
+
+    /// Cuts the free slots at the end of the arrays (never rows mapped from a snapshot), and
+    /// gives the arrays' memory back when they use less than half of it.
+    fn cut_free_tail(&mut self) {
+        let keep = self.mapped_slots();
+        let mut n = self.elems.len();
+        while n > keep && matches!(self.elems.get(n - 1), Some(None)) {
+            n -= 1;
+        }
+        if n == self.elems.len() {
+            return;
+        }
+        let (d, row) = (self.params.dim, self.code_row());
+        self.elems.truncate(n);
+        shrink_half_empty(&mut self.elems);
+        // Slots at or past `n` are no longer free slots: they no longer exist.
+        drop(self.free.split_off(&(n as u32)));
+        if self.keeps_f32() {
+            self.f32s.truncate(n * d);
+        }
+        self.codes.truncate(n * row);
+        self.scales.truncate(n);
+        self.norms.truncate(n);
+    }
+
+    /// Bytes one slot holds in the arrays, free or live: its `Option<Elem>`, vector, codes,
+    /// scale and norm.
+    fn slot_row_bytes(&self) -> u64 {
+        let f32_row = if self.keeps_f32() {
+            4 * self.params.dim as u64
+        } else {
+            0
+        };
+        std::mem::size_of::<Option<Elem>>() as u64 + f32_row + self.code_row() as u64 + 8
+    }
+
+    /// Brings `slack` (the rows of the free slots: what the arrays hold beyond the live
+    /// elements' own accounting) up to date after slots were taken, freed or cut; returns
+    /// the change, for the store's totals.
+    pub fn resync_slack(&mut self) -> i64 {
+        let now = self.free.len() as u64 * self.slot_row_bytes();
+        let delta = now as i64 - self.slack as i64;
+        self.slack = now;
+        delta
     }
 
     pub fn set_attrs(&mut self, slot: u32, attrs: Option<&str>) -> i64 {
@@ -573,7 +634,7 @@ impl VectorSet {
         self.vindex = Some(Arc::new(ix));
     }
 
-    /// Graph bytes accounted in the store's totals.
+    /// Graph bytes (and the index's version bookkeeping) accounted in the store's totals.
     pub fn index_bytes(&self) -> u64 {
         self.vindex.as_ref().map_or(0, |ix| {
             ix.accounted_bytes
@@ -671,6 +732,14 @@ fn hamming(a: &[i8], b: &[i8]) -> u32 {
         .zip(b.chunks_exact(8))
         .map(|(x, y)| (word(x) ^ word(y)).count_ones())
         .sum()
+}
+
+/// Gives a vector's spare memory back once it uses less than half of it (keeping a quarter
+/// of headroom, so a set that grows again does not reallocate at once).
+pub(crate) fn shrink_half_empty<T>(v: &mut Vec<T>) {
+    if v.capacity() >= 2 * v.len() && v.capacity() * std::mem::size_of::<T>() >= 64 << 10 {
+        v.shrink_to(v.len() + v.len() / 4);
+    }
 }
 
 fn round16(n: usize) -> u64 {
@@ -777,11 +846,11 @@ impl VectorSet {
                 }
                 _ => {
                     set.elems.push(None);
-                    set.free.push(s as u32);
+                    set.free.insert(s as u32);
                 }
             }
         }
-        set.free.reverse();
+        set.resync_slack();
         Some(set)
     }
 }

@@ -53,7 +53,7 @@ impl Engine {
                 index_nodes: s.vindex.as_ref().map_or(0, |ix| ix.graph().len()),
                 index_pending: s.vindex.as_ref().map_or(0, |ix| ix.pending_len()),
                 index_restored: s.vindex.as_ref().map_or(0, |ix| ix.restored_nodes()),
-                memory_bytes: s.bytes + SET_OVERHEAD + s.index_bytes(),
+                memory_bytes: s.bytes + s.slack + SET_OVERHEAD + s.index_bytes(),
             })
         })
     }
@@ -99,7 +99,7 @@ impl Engine {
             },
             Value::VSet(s) => KeyInfo {
                 kind: KeyKind::VectorSet,
-                memory_bytes: s.bytes + SET_OVERHEAD + s.index_bytes(),
+                memory_bytes: s.bytes + s.slack + SET_OVERHEAD + s.index_bytes(),
                 lfu_frequency: lfu.then(|| {
                     s.live_slots()
                         .filter_map(|slot| s.elem(slot))
