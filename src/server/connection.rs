@@ -1,11 +1,20 @@
 //! One client connection: buffered reads, every complete request executed in order,
 //! replies flushed once per batch (pipelining), limits enforced, HTTP handed off.
+//!
+//! A client that does not read its replies is read on, as Redis reads it: while the socket
+//! takes no more of the pending replies, what the client sends is still read and executed,
+//! and its replies queue behind; when the queued replies pass `client-output-buffer-limit`
+//! the connection is closed (INFO's `client_output_buffer_limit_disconnections`). A client
+//! that reads is paced by the socket: a flush waits for it unless new input arrives.
 
+use std::future::Future;
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::pin::Pin;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
+use std::task::Poll;
 
-use bytes::BytesMut;
+use bytes::{Buf, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::{mpsc, watch};
 
@@ -99,6 +108,8 @@ async fn serve_client<S: ClientStream>(
     let query_limit =
         usize::try_from(shared.config.client_query_buffer_limit).unwrap_or(usize::MAX);
     let info = client.info.clone();
+    // Input read while replies were still pending (see `write_or_read`): run it first.
+    let mut have_input = false;
     loop {
         if *shutdown.borrow() || info.killed.load(Relaxed) {
             return;
@@ -108,39 +119,43 @@ async fn serve_client<S: ClientStream>(
         }
         let spare = buf.capacity() - buf.len();
         let idle = shared.live.idle_timeout();
-        let read = async {
-            match idle {
-                Some(t) => tokio::time::timeout_at(last + t, stream.read_buf(&mut buf))
-                    .await
-                    .ok(),
-                None => Some(stream.read_buf(&mut buf).await),
-            }
-        };
-        let n = tokio::select! {
-            r = read => match r {
-                Some(Ok(n)) if n > 0 => n,
-                _ => return, // closed, failed or idle
-            },
-            _ = shutdown.changed() => return,
-            _ = info.kill.notified() => return,
-            // CONFIG SET timeout: wait again under the new limit.
-            _ = shared.live.timeout_changed.notified() => continue,
-            Some(push) = pushes.recv() => {
-                // Invalidations and messages for a connection waiting for its next request.
-                encode_push(&push, client, &mut out);
-                drain_pushes(pushes, client, &mut out);
-                if !out.buf.is_empty() {
-                    if stream.write_all(&out.buf).await.is_err() {
-                        return;
-                    }
-                    shared
-                        .stats
-                        .net_output_bytes
-                        .fetch_add(out.buf.len() as u64, Relaxed);
-                    out.buf.clear();
-                    last = tokio::time::Instant::now();
+        let n = if std::mem::take(&mut have_input) {
+            0
+        } else {
+            let read = async {
+                match idle {
+                    Some(t) => tokio::time::timeout_at(last + t, stream.read_buf(&mut buf))
+                        .await
+                        .ok(),
+                    None => Some(stream.read_buf(&mut buf).await),
                 }
-                continue;
+            };
+            tokio::select! {
+                r = read => match r {
+                    Some(Ok(n)) if n > 0 => n,
+                    _ => return, // closed, failed or idle
+                },
+                _ = shutdown.changed() => return,
+                _ = info.kill.notified() => return,
+                // CONFIG SET timeout: wait again under the new limit.
+                _ = shared.live.timeout_changed.notified() => continue,
+                Some(push) = pushes.recv() => {
+                    // Invalidations and messages for a connection waiting for its next request.
+                    encode_push(&push, client, &mut out);
+                    drain_pushes(pushes, client, &mut out);
+                    if !out.buf.is_empty() {
+                        if stream.write_all(&out.buf).await.is_err() {
+                            return;
+                        }
+                        shared
+                            .stats
+                            .net_output_bytes
+                            .fetch_add(out.buf.len() as u64, Relaxed);
+                        out.buf.clear();
+                        last = tokio::time::Instant::now();
+                    }
+                    continue;
+                }
             }
         };
         last = tokio::time::Instant::now();
@@ -212,29 +227,36 @@ async fn serve_client<S: ClientStream>(
         // Pushes queued meanwhile follow the batch's replies (as Redis sends a client's own
         // invalidations after the reply of the command that caused them).
         drain_pushes(pushes, client, &mut out);
-        if !out.buf.is_empty() {
-            if stream.write_all(&out.buf).await.is_err() {
-                return;
+        if matches!(flow, Flow::Close) {
+            // The last replies (QUIT's, a protocol error's) go out, then the connection ends.
+            if !out.buf.is_empty() && stream.write_all(&out.buf).await.is_ok() {
+                shared
+                    .stats
+                    .net_output_bytes
+                    .fetch_add(out.buf.len() as u64, Relaxed);
             }
-            shared
-                .stats
-                .net_output_bytes
-                .fetch_add(out.buf.len() as u64, Relaxed);
-            out.buf.clear();
+            return;
+        }
+        match write_or_read(&mut stream, shared, &mut out.buf, &mut buf).await {
+            Flushed::Drained => {}
+            // The client sent more while its replies waited: it runs next, its replies queue.
+            Flushed::Input => have_input = true,
+            Flushed::Failed => return,
         }
         // An idle connection does not keep the memory of its largest request or reply.
-        if out.buf.capacity() > RETAIN_BYTES {
+        if out.buf.is_empty() && out.buf.capacity() > RETAIN_BYTES {
             out.buf = BytesMut::new();
         }
         if buf.is_empty() && buf.capacity() > RETAIN_BYTES {
             buf = BytesMut::with_capacity(READ_BUF_BYTES);
         }
-        if matches!(flow, Flow::Close) {
-            return;
-        }
         if buf.len() > query_limit {
             // Redis closes a client past client-query-buffer-limit without a reply.
             shared.stats.protocol_errors.fetch_add(1, Relaxed);
+            shared
+                .stats
+                .query_buffer_limit_disconnections
+                .fetch_add(1, Relaxed);
             tracing::warn!(
                 client = client.info.id,
                 bytes = buf.len(),
@@ -243,6 +265,77 @@ async fn serve_client<S: ClientStream>(
             return;
         }
     }
+}
+
+/// How [`write_or_read`] ended.
+enum Flushed {
+    /// Every pending reply was written.
+    Drained,
+    /// The client sent more (appended to the input buffer) while replies were still pending.
+    Input,
+    /// The connection failed.
+    Failed,
+}
+
+/// Writes the pending replies `out`, waiting for the socket as long as the client sends
+/// nothing; input that arrives meanwhile is read into `buf` and returned at once (`Input`),
+/// so the caller executes it and its replies queue behind the pending ones — a client that
+/// does not read its replies is not paced into silence but read on, and its queued replies
+/// reach the output-buffer limit. At the end of the client's input (it shut its side), the
+/// replies are still written.
+async fn write_or_read<S: ClientStream>(
+    stream: &mut S,
+    shared: &Shared,
+    out: &mut BytesMut,
+    buf: &mut BytesMut,
+) -> Flushed {
+    /// One step of the wait.
+    enum Io {
+        Wrote(usize),
+        Read(usize),
+        End,
+        Failed,
+    }
+    let mut reading = true;
+    while !out.is_empty() {
+        if buf.capacity() - buf.len() < 4096 {
+            buf.reserve(READ_BUF_BYTES);
+        }
+        let step = std::future::poll_fn(|cx| {
+            match Pin::new(&mut *stream).poll_write(cx, &out[..]) {
+                Poll::Ready(Ok(0)) | Poll::Ready(Err(_)) => return Poll::Ready(Io::Failed),
+                Poll::Ready(Ok(n)) => return Poll::Ready(Io::Wrote(n)),
+                Poll::Pending => {}
+            }
+            if reading {
+                // A read that is not ready has taken nothing: dropping it loses nothing.
+                let read = std::pin::pin!(stream.read_buf(&mut *buf));
+                match read.poll(cx) {
+                    Poll::Ready(Ok(0)) => return Poll::Ready(Io::End),
+                    Poll::Ready(Ok(n)) => return Poll::Ready(Io::Read(n)),
+                    Poll::Ready(Err(_)) => return Poll::Ready(Io::Failed),
+                    Poll::Pending => {}
+                }
+            }
+            Poll::Pending
+        })
+        .await;
+        match step {
+            Io::Wrote(n) => {
+                shared.stats.net_output_bytes.fetch_add(n as u64, Relaxed);
+                out.advance(n);
+            }
+            Io::Read(n) => {
+                shared.stats.net_input_bytes.fetch_add(n as u64, Relaxed);
+                return Flushed::Input;
+            }
+            // The client shut its side: write what it asked for, read no more.
+            Io::End => reading = false,
+            Io::Failed => return Flushed::Failed,
+        }
+    }
+    out.clear();
+    Flushed::Drained
 }
 
 /// Appends one push to the replies, as this connection's protocol writes it.
@@ -310,27 +403,10 @@ fn long(spec: Option<&cmd::Spec>, client: &Client) -> bool {
     }
 }
 
-/// Runs one command on this worker. A long engine call (a scan of a big set) with `in_place`
-/// must not stall the other clients whose tasks share this worker thread: the runtime moves
-/// them elsewhere (`block_in_place`).
-fn run_here(
-    shared: &Shared,
-    client: &mut Client,
-    out: &mut Out,
-    args: &[bytes::Bytes],
-    in_place: bool,
-    gate_held: bool,
-    writer: Option<&Writer<'_>>,
-) -> std::thread::Result<After> {
-    if in_place {
-        tokio::task::block_in_place(|| run_one(shared, client, out, args, gate_held, writer))
-    } else {
-        run_one(shared, client, out, args, gate_held, writer)
-    }
-}
-
 /// Runs one command on tokio's blocking pool, lending it the client state and the reply
-/// buffer; the connection's task waits without holding a worker.
+/// buffer; the connection's task waits without holding a worker. Long commands (a search, a
+/// scan of a big set: [`long`]) run so, and so do durable writes under
+/// `--write-offload spawn-blocking`.
 async fn offloaded(
     shared: &Arc<Shared>,
     client: &mut Client,
@@ -354,7 +430,7 @@ async fn offloaded(
         // The pool is shutting down (or the task panicked outside `run_one`): the
         // client state is gone, so this connection ends.
         Err(e) => {
-            tracing::warn!(error = %e, "offloaded write did not complete");
+            tracing::warn!(error = %e, "an offloaded command did not complete");
             client.close_after_reply = true;
             Ok(After::Close)
         }
@@ -428,6 +504,7 @@ async fn run_batch<S: ClientStream>(
 ) -> Flow {
     let mut batch = Batch {
         out_limit: usize::try_from(shared.config.client_output_buffer_limit).unwrap_or(usize::MAX),
+        flush_at: FLUSH_BYTES.max(out.buf.len() + FLUSH_BYTES / 2),
         executed: 0,
         unacked: std::mem::take(unacked),
     };
@@ -444,6 +521,9 @@ async fn run_batch<S: ClientStream>(
 /// The state of one [`run_batch`].
 struct Batch {
     out_limit: usize,
+    /// Pending reply bytes at which the socket is tried (FLUSH_BYTES, or further on when the
+    /// client sent more while its replies waited).
+    flush_at: usize,
     executed: u64,
     unacked: Unacked,
 }
@@ -463,15 +543,16 @@ async fn run_batch_inner<S: ClientStream>(
             Step::Done(flow) => return flow,
             Step::Flush => {
                 batch.unacked.settle(shared, out).await;
-                if stream.write_all(&out.buf).await.is_err() {
-                    out.buf.clear();
-                    return Flow::Close;
+                match write_or_read(stream, shared, &mut out.buf, buf).await {
+                    Flushed::Drained => batch.flush_at = FLUSH_BYTES,
+                    // More input while replies wait: go on executing, and try the socket
+                    // again after another FLUSH_BYTES of replies (the limit bounds them).
+                    Flushed::Input => batch.flush_at = out.buf.len() + FLUSH_BYTES,
+                    Flushed::Failed => {
+                        out.buf.clear();
+                        return Flow::Close;
+                    }
                 }
-                shared
-                    .stats
-                    .net_output_bytes
-                    .fetch_add(out.buf.len() as u64, Relaxed);
-                out.buf.clear();
                 continue;
             }
             Step::Offload(args) => offloaded(shared, client, out, args).await,
@@ -543,7 +624,8 @@ enum Step {
     Done(Flow),
     /// The pending replies are over [`FLUSH_BYTES`]: write them out, then go on.
     Flush,
-    /// This write is to run on the blocking pool (`--write-offload spawn-blocking`).
+    /// This command is to run on the blocking pool (a long one, or a durable write under
+    /// `--write-offload spawn-blocking`).
     Offload(Vec<bytes::Bytes>),
     /// The command left work to the connection ([`cmd::Deferred`]).
     Deferred,
@@ -562,7 +644,7 @@ fn run_ready(
 ) -> Step {
     let mut gate = None;
     loop {
-        if out.buf.len() >= FLUSH_BYTES {
+        if out.buf.len() >= batch.flush_at {
             return Step::Flush;
         }
         let args = match frame::parse(buf, &shared.limits, client.authenticated) {
@@ -585,7 +667,15 @@ fn run_ready(
             gate = Some(shared.tx.gate.shared());
         }
         let held = gate.is_some();
-        let in_place = multi_thread && long(spec, client);
+        if multi_thread && long(spec, client) {
+            // Not `block_in_place`: it hands this worker's role to a pool thread, so over time
+            // every client's task — and what it allocates, blob values among it — runs on
+            // every pool thread, and each thread's allocator heap keeps pages of every size
+            // class half used: under the soak's mix of searches and 1-64 KiB values that was
+            // twice the resident memory (perf-reports/reliability.md section 4). Offloaded,
+            // only the search runs on the pool; the tasks stay on the workers.
+            return Step::Offload(args);
+        }
         let after = if shared.defer_durability {
             // The command runs on this worker without blocking for the WAL; its writes'
             // acknowledgement is awaited once for the batch (the WAL writer wakes this task),
@@ -593,9 +683,9 @@ fn run_ready(
             // one group commit per pipeline. Later commands of the batch see the write, as
             // in Redis.
             let before = out.buf.len();
-            let (after, durable) = shared.engine.deferring_durability(|w| {
-                run_here(shared, client, out, &args, in_place, held, Some(w))
-            });
+            let (after, durable) = shared
+                .engine
+                .deferring_durability(|w| run_one(shared, client, out, &args, held, Some(w)));
             if durable.is_ready() {
                 // Nothing to wait for, or a wait that already failed.
                 if let Some(Err(e)) = durable.ready_result() {
@@ -623,7 +713,7 @@ fn run_ready(
                     }
                 }
             } else {
-                run_here(shared, client, out, &args, in_place, held, None)
+                run_one(shared, client, out, &args, held, None)
             }
         };
         if let Some(flow) = after_command(shared, client, out, batch, after) {
@@ -667,8 +757,13 @@ fn after_command(
     }
     if out.buf.len() > batch.out_limit {
         shared.stats.protocol_errors.fetch_add(1, Relaxed);
+        shared
+            .stats
+            .output_buffer_limit_disconnections
+            .fetch_add(1, Relaxed);
         tracing::warn!(
             client = client.info.id,
+            bytes = out.buf.len(),
             "closing client over the output buffer limit"
         );
         out.buf.clear();

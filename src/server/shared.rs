@@ -122,6 +122,8 @@ impl ServerStats {
             &self.total_commands,
             &self.error_replies,
             &self.protocol_errors,
+            &self.output_buffer_limit_disconnections,
+            &self.query_buffer_limit_disconnections,
             &self.http_requests,
             &self.net_input_bytes,
             &self.net_output_bytes,
@@ -217,6 +219,10 @@ pub struct ServerStats {
     pub errors: super::errorstats::ErrorStats,
     /// Connections closed for a protocol error or a buffer limit.
     pub protocol_errors: AtomicU64,
+    /// Of those, closed because their queued replies passed `client-output-buffer-limit`.
+    pub output_buffer_limit_disconnections: AtomicU64,
+    /// Of those, closed because their unparsed input passed `client-query-buffer-limit`.
+    pub query_buffer_limit_disconnections: AtomicU64,
     /// HTTP requests served.
     pub http_requests: AtomicU64,
     /// Bytes read from clients.

@@ -142,7 +142,9 @@ pub fn info_text(ctx: &Ctx<'_>, sections: &[Bytes]) -> String {
             "total_connections_received:{}\r\ntotal_commands_processed:{}\r\n\
              rejected_connections:{}\r\ntotal_error_replies:{}\r\ntotal_net_input_bytes:{}\r\n\
              total_net_output_bytes:{}\r\nexpired_keys:{}\r\nevicted_keys:{}\r\n\
-             keyspace_hits:{}\r\nkeyspace_misses:{}\r\nhit_rate:{:.6}\r\nhttp_requests:{}\r\n",
+             keyspace_hits:{}\r\nkeyspace_misses:{}\r\nhit_rate:{:.6}\r\nhttp_requests:{}\r\n\
+             client_query_buffer_limit_disconnections:{}\r\n\
+             client_output_buffer_limit_disconnections:{}\r\n",
             ServerStatsGet(&st.total_connections),
             ServerStatsGet(&st.total_commands),
             ServerStatsGet(&st.rejected_connections),
@@ -155,6 +157,8 @@ pub fn info_text(ctx: &Ctx<'_>, sections: &[Bytes]) -> String {
             engine.total.misses,
             engine.total.hit_rate(),
             ServerStatsGet(&st.http_requests),
+            ServerStatsGet(&st.query_buffer_limit_disconnections),
+            ServerStatsGet(&st.output_buffer_limit_disconnections),
         );
         let _ = write!(
             t,
