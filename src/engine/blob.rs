@@ -28,7 +28,13 @@ impl Engine {
                 limit,
             });
         }
-        self.resolve_expiry(opts.expiry, self.store.now_ms(), None)?;
+        // The expiry is checked before the lock, so a bad one changes nothing; of the
+        // expiries only a relative one needs the clock for that (its sum must fit).
+        let now = match opts.expiry {
+            Expiry::InMs(_) => self.store.now_ms(),
+            _ => 0,
+        };
+        self.resolve_expiry(opts.expiry, now, None)?;
         let (h, shard) = self.locate(key);
         let out = self.retry_oom(|| {
             let mut data = shard.data.write();
