@@ -3,7 +3,8 @@
 //! Two lists: inputs on the plain port of an open server ([`catalogue`]), and inputs on the
 //! plain and TLS ports of a server with a password, ACL users and TLS
 //! ([`tls_and_acl_catalogue`]: TLS garbage, plain RESP on the TLS port, a restricted user
-//! trying to widen its rights or reach keys outside its patterns, AUTH brute force).
+//! trying to widen its rights — also through a container's subcommands (CLIENT KILL, CONFIG
+//! GET, MEMORY PURGE) — or reach keys outside its patterns, AUTH brute force).
 
 mod server_support;
 
@@ -276,6 +277,11 @@ fn catalogue() -> Vec<(&'static str, Vec<u8>, Expect)> {
             "a NUL byte inside an inline command",
             b"PI\x00NG\r\n".to_vec(),
             ReplyPrefix("-ERR unknown command 'PI"),
+        ),
+        case(
+            "an ACL rule starting with a non-ASCII character",
+            words("ACL SETUSER x \u{e9}"),
+            Reply("-ERR Error in ACL SETUSER modifier '\u{e9}': Syntax error\r\n"),
         ),
         case(
             "a nested MULTI",
@@ -604,6 +610,124 @@ fn tls_and_acl_catalogue() -> Vec<(&'static str, Port, Vec<u8>, Want)> {
             app(),
             words("SHUTDOWN NOSAVE"),
             Reply(noperm("shutdown")),
+        ),
+        // Escalations through subcommands: in Redis 7 a container's subcommands have their
+        // own categories, and `-@admin` denies exactly the ones in @admin.
+        (
+            "a user without @admin kills every normal connection",
+            app(),
+            words("CLIENT KILL TYPE normal"),
+            Reply(noperm("client|kill")),
+        ),
+        (
+            "a user without @admin pauses every client",
+            app(),
+            words("CLIENT PAUSE 100000"),
+            Reply(noperm("client|pause")),
+        ),
+        (
+            "a user without @admin exempts itself from eviction",
+            app(),
+            words("CLIENT NO-EVICT on"),
+            Reply(noperm("client|no-evict")),
+        ),
+        (
+            "a user without @admin lists the other connections",
+            app(),
+            words("CLIENT LIST"),
+            Reply(noperm("client|list")),
+        ),
+        (
+            "a user without @admin reads the password from the config",
+            app(),
+            words("CONFIG GET requirepass"),
+            Reply(noperm("config|get")),
+        ),
+        (
+            "a user without @admin rewrites the config file",
+            app(),
+            words("CONFIG REWRITE"),
+            Reply(noperm("config|rewrite")),
+        ),
+        (
+            "a user without @admin reads other clients' arguments in the slow log",
+            app(),
+            words("SLOWLOG GET"),
+            Reply(noperm("slowlog|get")),
+        ),
+        (
+            "a user without @admin reads the password hashes",
+            app(),
+            words("ACL GETUSER default"),
+            Reply(noperm("acl|getuser")),
+        ),
+        (
+            "a user without @admin probes another user's rights",
+            app(),
+            words("ACL DRYRUN dash SET d:k x"),
+            Reply(noperm("acl|dryrun")),
+        ),
+        (
+            "a user without @admin kills connections inside MULTI/EXEC",
+            app(),
+            [
+                words("MULTI"),
+                words("CLIENT KILL TYPE normal"),
+                words("EXEC"),
+            ]
+            .concat(),
+            Reply(
+                "+OK\r\n-NOPERM this user has no permissions to run the 'client|kill' \
+                 command\r\n-EXECABORT Transaction discarded because of previous errors.\r\n",
+            ),
+        ),
+        (
+            "a user without @admin reconfigures the cluster",
+            app(),
+            words("SUTRA.CLUSTER EPOCH"),
+            Reply(noperm("sutra.cluster|epoch")),
+        ),
+        (
+            "a user without @admin makes the server a replica",
+            app(),
+            words("REPLICAOF 127.0.0.1 1"),
+            Reply(noperm("replicaof")),
+        ),
+        (
+            "a read-only user purges the allocator (MEMORY PURGE is not @read)",
+            Plain(Some(("dash", "dashpw"))),
+            words("MEMORY PURGE"),
+            Reply(noperm("memory|purge")),
+        ),
+        (
+            "a read-only user reads the memory statistics (MEMORY STATS is not @read)",
+            Plain(Some(("dash", "dashpw"))),
+            words("MEMORY STATS"),
+            Reply(noperm("memory|stats")),
+        ),
+        (
+            "a read-only user runs OBJECT HELP (@keyspace, not @read)",
+            Plain(Some(("dash", "dashpw"))),
+            words("OBJECT HELP"),
+            Reply(noperm("object|help")),
+        ),
+        (
+            "a read-only user measures a key outside its patterns (MEMORY USAGE)",
+            Plain(Some(("dash", "dashpw"))),
+            words("MEMORY USAGE a:k"),
+            Reply(NOPERM_KEYS),
+        ),
+        (
+            "a read-only user reads the encoding of a key outside its patterns",
+            Plain(Some(("dash", "dashpw"))),
+            words("OBJECT ENCODING a:k"),
+            Reply(NOPERM_KEYS),
+        ),
+        (
+            "a read-only user kills a connection",
+            Plain(Some(("dash", "dashpw"))),
+            words("CLIENT KILL TYPE normal"),
+            Reply(noperm("client|kill")),
         ),
         (
             "a key-pattern escape through RENAME",

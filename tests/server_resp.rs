@@ -412,7 +412,7 @@ fn command_config_info_and_time_serve_tools() {
     assert!(n >= 50, "{count}");
     c.check_words(
         "COMMAND INFO get nosuch",
-        "*2\r\n*10\r\n$3\r\nget\r\n:2\r\n*2\r\n+readonly\r\n+fast\r\n:1\r\n:1\r\n:1\r\n*0\r\n*0\r\n*0\r\n*0\r\n*-1\r\n",
+        "*2\r\n*10\r\n$3\r\nget\r\n:2\r\n*2\r\n+readonly\r\n+fast\r\n:1\r\n:1\r\n:1\r\n*3\r\n+@read\r\n+@string\r\n+@fast\r\n*0\r\n*0\r\n*0\r\n*-1\r\n",
     );
     let docs = String::from_utf8(c.call(&[b"COMMAND", b"DOCS", b"vsim"])).unwrap();
     assert!(
@@ -962,7 +962,7 @@ fn resp3_gives_maps_sets_booleans_doubles_and_nulls_where_redis_does() {
     c.check_words("CONFIG GET save", "%1\r\n$4\r\nsave\r\n$0\r\n\r\n");
     c.check_words(
         "COMMAND INFO get",
-        "*1\r\n*10\r\n$3\r\nget\r\n:2\r\n~2\r\n+readonly\r\n+fast\r\n:1\r\n:1\r\n:1\r\n~0\r\n~0\r\n*0\r\n*0\r\n",
+        "*1\r\n*10\r\n$3\r\nget\r\n:2\r\n~2\r\n+readonly\r\n+fast\r\n:1\r\n:1\r\n:1\r\n~3\r\n+@read\r\n+@string\r\n+@fast\r\n~0\r\n*0\r\n*0\r\n",
     );
     c.check_words("VADD vs VALUES 2 1 0 a", "#t\r\n");
     c.check_words("VADD vs VALUES 2 0 1 b", "#t\r\n");

@@ -9,9 +9,11 @@
 //! the command's (a read-only command reads its keys, a write command writes them), not
 //! Redis's per-key-spec flags.
 //!
-//! `user.rs` holds one user (rules, description, the permission check); this file the set of
-//! users, ACL LOG and the `--aclfile` text.
+//! `commands.rs` holds the commands as ACL rules see them (each command and each subcommand of
+//! a container, with Redis 7's categories); `user.rs` one user (rules, description, the
+//! permission check); this file the set of users, ACL LOG and the `--aclfile` text.
 
+mod commands;
 mod user;
 
 use std::collections::{BTreeMap, VecDeque};
@@ -21,6 +23,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use parking_lot::{Mutex, RwLock};
 
+pub use commands::{category_bit, commands, AclCommand, CATEGORIES};
 pub use user::{full_name, Denied, User};
 
 /// Entries ACL LOG keeps (Redis's `acllog-max-len` default).
@@ -258,6 +261,174 @@ mod tests {
         all.apply(b"-config").unwrap();
         all.apply(b"+config|get").unwrap();
         assert_eq!(all.command_rules(), "+@all -config +config|get -set");
+    }
+
+    fn user(rules: &str) -> User {
+        let mut u = User::new("u");
+        for r in rules.split(' ') {
+            u.apply(r.as_bytes()).unwrap();
+        }
+        u
+    }
+
+    fn call(words: &str) -> (&'static crate::server::cmd::Spec, Vec<Bytes>) {
+        let args: Vec<Bytes> = words
+            .split(' ')
+            .map(|w| Bytes::from(w.to_string()))
+            .collect();
+        (crate::server::cmd::lookup(&args[0]).unwrap(), args)
+    }
+
+    fn may(u: &User, words: &str) -> bool {
+        let (spec, args) = call(words);
+        u.check(spec, &args).is_ok()
+    }
+
+    #[test]
+    fn minus_admin_denies_the_admin_subcommands_and_keeps_the_others() {
+        let u = user("on ~* &* +@all -@admin");
+        for denied in [
+            "CLIENT KILL 1.2.3.4:5",
+            "CLIENT PAUSE 100",
+            "CLIENT NO-EVICT on",
+            "CLIENT LIST",
+            "CONFIG SET maxmemory 1",
+            "CONFIG GET maxmemory",
+            "CONFIG REWRITE",
+            "ACL SETUSER x on",
+            "ACL LIST",
+            "SLOWLOG GET",
+            "DEBUG RELOAD",
+            "SHUTDOWN",
+            "LASTSAVE",
+        ] {
+            assert!(!may(&u, denied), "{denied}");
+        }
+        for allowed in [
+            "CLIENT SETNAME a",
+            "CLIENT ID",
+            "CONFIG HELP",
+            "ACL WHOAMI",
+            "ACL CAT",
+            "OBJECT FREQ k",
+            "MEMORY USAGE k",
+            "CLUSTER INFO",
+            "GET k",
+            "INFO",
+        ] {
+            assert!(may(&u, allowed), "{allowed}");
+        }
+        assert!(!u.unrestricted());
+        let (spec, args) = call("CLIENT KILL 1.2.3.4:5");
+        assert_eq!(
+            u.check(spec, &args).unwrap_err().reply(spec, &args),
+            "NOPERM this user has no permissions to run the 'client|kill' command"
+        );
+        let d = user("on ~* &* +@all -@dangerous");
+        assert!(!may(&d, "CLIENT KILL 1.2.3.4:5") && !may(&d, "INFO") && !may(&d, "KEYS *"));
+        assert!(may(&d, "CLIENT SETNAME a") && may(&d, "GET k"));
+    }
+
+    #[test]
+    fn subcommand_rules_allow_and_deny_one_subcommand() {
+        let u = user("on ~* -@all +client|setname");
+        assert!(may(&u, "CLIENT SETNAME a"));
+        assert!(!may(&u, "CLIENT ID") && !may(&u, "CLIENT KILL 1.2.3.4:5"));
+        assert_eq!(u.command_rules(), "-@all +client|setname");
+        let u = user("on ~* +@all -client|kill");
+        assert!(!may(&u, "CLIENT KILL 1.2.3.4:5") && may(&u, "CLIENT PAUSE 1"));
+        assert_eq!(u.command_rules(), "+@all -client|kill");
+        let u = user("on ~* +@all -@admin +config|get -client|id +select|0");
+        assert!(may(&u, "CONFIG GET x") && !may(&u, "CONFIG SET x y"));
+        // As Redis 7.0.15 describes the same rules (select|0 is moot: SELECT is allowed).
+        assert_eq!(u.command_rules(), "+@all -@admin -client|id +config|get");
+        // A container allows every subcommand; a later `-container|sub` takes one back.
+        let u = user("on -@all +select|0 +client|id +client -client|kill");
+        assert!(may(&u, "CLIENT PAUSE 1") && !may(&u, "CLIENT KILL 1.2.3.4:5"));
+        assert!(may(&u, "SELECT 0") && !may(&u, "SELECT 1"));
+        assert_eq!(u.command_rules(), "-@all +select|0 +client -client|kill");
+        // A read-only user: OBJECT FREQ and MEMORY USAGE read; MEMORY PURGE/DOCTOR do not.
+        let u = user("on ~* -@all +@read");
+        assert!(may(&u, "OBJECT FREQ k") && may(&u, "MEMORY USAGE k"));
+        assert!(!may(&u, "OBJECT HELP") && !may(&u, "MEMORY PURGE") && !may(&u, "MEMORY DOCTOR"));
+        assert!(!may(&u, "CLIENT KILL 1.2.3.4:5") && !may(&u, "SET k v"));
+        // A subcommand's key is checked: MEMORY USAGE of a key outside the patterns is not.
+        let k = user("on ~a:* -@all +@read");
+        assert!(may(&k, "MEMORY USAGE a:1") && !may(&k, "MEMORY USAGE b:1"));
+        assert!(may(&k, "OBJECT ENCODING a:1") && !may(&k, "OBJECT ENCODING b:1"));
+    }
+
+    #[test]
+    fn subcommand_rules_are_refused_as_redis_refuses_them() {
+        let mut u = User::new("u");
+        for (rule, why) in [
+            (
+                "+config|get|x",
+                "Allowing first-arg of a subcommand is not supported",
+            ),
+            (
+                "+client|kill|x",
+                "Allowing first-arg of a subcommand is not supported",
+            ),
+            ("+client|", "Syntax error"),
+            ("+select|", "Syntax error"),
+            ("-client|nosuch", "Unknown command or category name in ACL"),
+            ("+client|nosuch", "Unknown command or category name in ACL"),
+            ("-select|0", "Unknown command or category name in ACL"),
+            ("-client|kill|x", "Unknown command or category name in ACL"),
+            ("+nosuch|x", "Unknown command or category name in ACL"),
+            // Not ASCII: a syntax error (cutting its first byte off used to panic).
+            ("\u{e9}", "Syntax error"),
+            ("\u{e9}x", "Syntax error"),
+        ] {
+            assert_eq!(u.apply(rule.as_bytes()), Err(why), "{rule}");
+        }
+    }
+
+    #[test]
+    fn described_rules_give_back_the_same_permissions() {
+        for rules in [
+            "+@all -@admin",
+            "+@all -@admin +client|setname",
+            "+@all -@admin +config|get",
+            "-@all +@read",
+            "+@all -@dangerous",
+            "-@all +@connection",
+            "+@all -client|kill",
+            "-@all +client|setname",
+            "-@all +@slow -client|kill +get",
+            "+@all -@slow +config|get +object|freq",
+            "-@all +client -client|pause -client|kill +acl|whoami",
+            "-@all +@admin -@dangerous +@keyspace",
+            "-@all +select|0 +select|1 +config",
+        ] {
+            let u = user(rules);
+            let text = u.command_rules();
+            let again = user(&text);
+            assert_eq!(again.command_rules(), text, "{rules}");
+            for c in &commands().all {
+                let words = match c.arity.unsigned_abs() as usize {
+                    n if c.parent.is_some() => {
+                        let (cmd, sub) = c.full.split_once('|').unwrap();
+                        [cmd, sub]
+                            .into_iter()
+                            .chain(["x"; 4].into_iter().take(n.saturating_sub(2)))
+                            .collect::<Vec<_>>()
+                            .join(" ")
+                    }
+                    n => [c.full.as_str()]
+                        .into_iter()
+                        .chain(["0"; 6].into_iter().take(n.saturating_sub(1)))
+                        .collect::<Vec<_>>()
+                        .join(" "),
+                };
+                assert_eq!(
+                    may(&u, &words),
+                    may(&again, &words),
+                    "{rules} / {text}: {words}"
+                );
+            }
+        }
     }
 
     #[test]

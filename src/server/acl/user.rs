@@ -5,11 +5,11 @@
 use std::collections::BTreeMap;
 
 use bytes::Bytes;
-use hashbrown::HashSet;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use crate::server::cmd::{acl_categories, Spec, CATEGORIES, COMMANDS};
+use super::commands::{category_bit, commands, CATEGORIES};
+use crate::server::cmd::Spec;
 
 /// One key pattern: `~p` (read and write), `%R~p`, `%W~p`, `%RW~p`.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -44,10 +44,14 @@ pub struct User {
     pub keys: Vec<KeyPattern>,
     pub allchannels: bool,
     pub channels: Vec<Bytes>,
-    /// The commands it may run, by name.
-    allowed: HashSet<&'static str>,
-    /// `cmd|first-arg` allowances for commands not allowed whole (lower case).
-    firstargs: BTreeMap<&'static str, Vec<String>>,
+    /// The ACL commands it may run (commands and subcommands), by id
+    /// ([`super::commands::commands`]).
+    allowed: Vec<bool>,
+    /// Every ACL command is allowed (kept up to date by [`User::apply`]).
+    all_allowed: bool,
+    /// `cmd|first-arg` allowances for commands (not containers) not allowed whole, by id
+    /// (lower case).
+    firstargs: BTreeMap<usize, Vec<String>>,
     /// Set by `+@all` (and `allcommands`), cleared by `-@all`: commands added later would be
     /// allowed, so the rules describe as `+@all …`.
     future: bool,
@@ -104,16 +108,10 @@ impl Denied {
 /// A command's name as Redis names it in ACL replies: `container|subcommand` for a
 /// subcommand of a container command (`acl|whoami`), else the command's name.
 pub fn full_name(spec: &Spec, args: &[Bytes]) -> String {
-    let subs = crate::server::cmd::subcommands(spec.name);
-    match args.get(1) {
-        Some(a) if !subs.is_empty() => match subs
-            .iter()
-            .find(|(n, _)| a.eq_ignore_ascii_case(n.as_bytes()))
-        {
-            Some((n, _)) => format!("{}|{n}", spec.name),
-            None => spec.name.to_string(),
-        },
-        _ => spec.name.to_string(),
+    let t = commands();
+    match t.id_of(spec, args) {
+        Some(id) => t.all[id].full.clone(),
+        None => spec.name.to_string(),
     }
 }
 
@@ -135,6 +133,7 @@ fn glob(p: &[u8], s: &[u8]) -> bool {
 const UNKNOWN: &str = "Unknown command or category name in ACL";
 const SYNTAX: &str = "Syntax error";
 const NOPASS_GONE: &str = "The password you are trying to remove from the user does not exist";
+const SUB_FIRSTARG: &str = "Allowing first-arg of a subcommand is not supported";
 
 impl User {
     /// A new user as ACL SETUSER creates one: off, no password, no keys, no channels, no
@@ -150,7 +149,8 @@ impl User {
             keys: Vec::new(),
             allchannels: false,
             channels: Vec::new(),
-            allowed: HashSet::new(),
+            allowed: vec![false; commands().all.len()],
+            all_allowed: false,
             firstargs: BTreeMap::new(),
             future: false,
         }
@@ -171,11 +171,17 @@ impl User {
 
     /// May run everything on every key and channel (the check can be skipped).
     pub fn unrestricted(&self) -> bool {
-        self.allkeys && self.allchannels && self.allowed.len() == COMMANDS.len()
+        self.allkeys && self.allchannels && self.all_allowed
     }
 
     /// Applies one ACL SETUSER rule; the error is Redis's reason.
     pub fn apply(&mut self, rule: &[u8]) -> Result<(), &'static str> {
+        let applied = self.apply_rule(rule);
+        self.all_allowed = self.allowed.iter().all(|&a| a);
+        applied
+    }
+
+    fn apply_rule(&mut self, rule: &[u8]) -> Result<(), &'static str> {
         let text = std::str::from_utf8(rule).map_err(|_| SYNTAX)?;
         let lower = text.to_ascii_lowercase();
         match lower.as_str() {
@@ -205,8 +211,8 @@ impl User {
                 self.allchannels = false;
                 self.channels.clear();
             }
-            "allcommands" => return self.apply(b"+@all"),
-            "nocommands" => return self.apply(b"-@all"),
+            "allcommands" => return self.apply_rule(b"+@all"),
+            "nocommands" => return self.apply_rule(b"-@all"),
             "sanitize-payload" => self.sanitize = Some(true),
             "skip-sanitize-payload" => self.sanitize = Some(false),
             "clearselectors" => {}
@@ -219,7 +225,7 @@ impl User {
                     "sanitize-payload",
                     "-@all",
                 ] {
-                    self.apply(r.as_bytes())?;
+                    self.apply_rule(r.as_bytes())?;
                 }
             }
             _ => return self.apply_prefixed(text, rule),
@@ -229,7 +235,8 @@ impl User {
 
     fn apply_prefixed(&mut self, text: &str, rule: &[u8]) -> Result<(), &'static str> {
         let first = rule.first().copied().ok_or(SYNTAX)?;
-        let rest = &text[1..];
+        // A first character beyond ASCII is no rule (and no place to cut the text).
+        let rest = text.get(1..).ok_or(SYNTAX)?;
         match first {
             b'>' => {
                 let h = hash_password(rest.as_bytes());
@@ -321,38 +328,45 @@ impl User {
             b'+' | b'-' => {
                 let allow = first == b'+';
                 let name = rest.to_ascii_lowercase();
+                let t = commands();
                 if let Some(cat) = name.strip_prefix('@') {
                     if cat == "all" {
-                        self.allowed.clear();
+                        self.allowed.fill(allow);
                         self.firstargs.clear();
-                        if allow {
-                            self.allowed.extend(COMMANDS.iter().map(|s| s.name));
-                        }
                         self.future = allow;
                         return Ok(());
                     }
-                    let cat = CATEGORIES.iter().find(|c| **c == cat).ok_or(UNKNOWN)?;
-                    for s in COMMANDS.iter().filter(|s| acl_categories(s).contains(cat)) {
-                        self.set_command(s.name, allow);
+                    // Each command in the category, and each subcommand in it (a container's
+                    // subcommands follow it, as Redis visits them).
+                    let bit = category_bit(cat).ok_or(UNKNOWN)?;
+                    for (id, c) in t.all.iter().enumerate() {
+                        if c.is_in(bit) {
+                            self.change(id, allow);
+                        }
                     }
-                } else if let Some((cmd, sub)) = name.split_once('|') {
-                    let spec = crate::server::cmd::lookup(cmd.as_bytes()).ok_or(UNKNOWN)?;
-                    if !allow {
-                        return Err(UNKNOWN);
+                } else if let (true, Some((cmd, sub))) = (allow, name.rsplit_once('|')) {
+                    // `+container|sub` allows a subcommand; `+cmd|arg` a command's first
+                    // argument (Redis's deprecated first-arg rule).
+                    let id = t.by_name(cmd).ok_or(UNKNOWN)?;
+                    if t.all[id].parent.is_some() {
+                        return Err(SUB_FIRSTARG);
                     }
-                    if sub.is_empty() || sub.contains('|') {
+                    if sub.is_empty() {
                         return Err(SYNTAX);
                     }
-                    if self.allowed.contains(spec.name) {
-                        return Ok(());
-                    }
-                    let subs = self.firstargs.entry(spec.name).or_default();
-                    if !subs.iter().any(|s| *s == sub) {
-                        subs.push(sub.to_string());
+                    if !t.all[id].subs.is_empty() {
+                        let sub_id = t.by_name(&name).ok_or(UNKNOWN)?;
+                        self.change(sub_id, true);
+                    } else if !self.allowed[id] {
+                        let subs = self.firstargs.entry(id).or_default();
+                        if !subs.iter().any(|s| *s == sub) {
+                            subs.push(sub.to_string());
+                        }
                     }
                 } else {
-                    let spec = crate::server::cmd::lookup(name.as_bytes()).ok_or(UNKNOWN)?;
-                    self.set_command(spec.name, allow);
+                    // `+cmd`, `-cmd`, `-container|sub`.
+                    let id = t.by_name(&name).ok_or(UNKNOWN)?;
+                    self.change(id, allow);
                 }
             }
             b'(' => return Err("Selectors are not supported by sutra-cache"),
@@ -361,33 +375,39 @@ impl User {
         Ok(())
     }
 
-    fn set_command(&mut self, name: &'static str, allow: bool) {
-        self.firstargs.remove(name);
-        if allow {
-            self.allowed.insert(name);
-        } else {
-            self.allowed.remove(name);
+    /// Allows or denies one ACL command (a container: with all its subcommands), forgetting
+    /// its first-arg allowances (Redis's ACLChangeSelectorPerm).
+    fn change(&mut self, id: usize, allow: bool) {
+        self.allowed[id] = allow;
+        self.firstargs.remove(&id);
+        for sub in commands().all[id].subs.clone() {
+            self.allowed[sub] = allow;
         }
     }
 
-    fn may_run(&self, spec: &Spec, args: &[Bytes]) -> bool {
-        if self.allowed.contains(spec.name) {
+    fn may_run(&self, id: usize, args: &[Bytes]) -> bool {
+        if self.allowed[id] {
             return true;
         }
-        match (self.firstargs.get(spec.name), args.get(1)) {
+        match (self.firstargs.get(&id), args.get(1)) {
             (Some(subs), Some(a)) => subs.iter().any(|s| a.eq_ignore_ascii_case(s.as_bytes())),
             _ => false,
         }
     }
 
-    /// Whether this user may run `args` (a looked-up command): the command (or its first
-    /// argument), then its keys (read-only commands read them, others write), then the
-    /// channels of SUBSCRIBE/PUBLISH.
+    /// Whether this user may run `args` (a looked-up command): the command — a container's
+    /// subcommand by its own permission — (or its first argument), then its keys (read-only
+    /// commands read them, others write), then the channels of SUBSCRIBE/PUBLISH. A container
+    /// with an unknown subcommand is refused (Redis has no such command).
     pub fn check(&self, spec: &Spec, args: &[Bytes]) -> Result<(), Denied> {
         if spec.flags.contains(&"no_auth") {
             return Ok(());
         }
-        if !self.may_run(spec, args) {
+        let t = commands();
+        let Some(id) = t.id_of(spec, args) else {
+            return Err(Denied::Command);
+        };
+        if !self.may_run(id, args) {
             return Err(Denied::Command);
         }
         if !self.allkeys {
@@ -398,7 +418,18 @@ impl User {
                 (false, true) => (false, true),
                 _ => (true, true),
             };
-            for key in crate::server::cmd::key_args(spec, args) {
+            // A subcommand's key (OBJECT FREQ key, MEMORY USAGE key) is read; a command's keys
+            // are its spec's.
+            let entry = &t.all[id];
+            let (spec_args, need_r, need_w) = match entry.parent {
+                Some(_) => (&[][..], true, false),
+                None => (args, need_r, need_w),
+            };
+            let sub_key = entry.key.and_then(|i| args.get(i));
+            for key in sub_key
+                .into_iter()
+                .chain(crate::server::cmd::key_args(spec, spec_args))
+            {
                 let ok = self
                     .keys
                     .iter()
@@ -479,13 +510,15 @@ impl User {
 
     /// The command rules, as Redis 7.0 works them out from what is allowed: `+@all` or
     /// `-@all`, then, greedily, the category that fits best (more commands in common than
-    /// different, fewest differences), then single commands, then first arguments.
+    /// different, fewest differences; subcommands count as commands), then single commands
+    /// and subcommands (`-client|kill`), then first arguments.
     pub fn command_rules(&self) -> String {
+        let t = commands();
         let additive = !self.future;
         let mut fake = User::new("");
         let mut rules = vec![if additive { "-@all" } else { "+@all" }.to_string()];
         if !additive {
-            fake.apply(b"+@all").expect("valid");
+            fake.apply_rule(b"+@all").expect("valid");
         }
         // What is left to explain: the categories applied so far are taken out of it.
         let mut temp = self.clone();
@@ -493,13 +526,10 @@ impl User {
         loop {
             let mut best: Option<usize> = None;
             let (mut mindiff, mut maxsame) = (usize::MAX, 0);
-            for (j, cat) in CATEGORIES.iter().enumerate() {
-                if applied[j] {
-                    continue;
-                }
+            for j in (0..CATEGORIES.len()).filter(|&j| !applied[j]) {
                 let (mut on, mut off) = (0, 0);
-                for s in COMMANDS.iter().filter(|s| acl_categories(s).contains(cat)) {
-                    if temp.allowed.contains(s.name) {
+                for (id, _) in t.all.iter().enumerate().filter(|(_, c)| c.is_in(1 << j)) {
+                    if temp.allowed[id] {
                         on += 1;
                     } else {
                         off += 1;
@@ -515,20 +545,23 @@ impl User {
             let Some(j) = best else { break };
             let (op, inv) = if additive { ("+@", "-@") } else { ("-@", "+@") };
             let cat = CATEGORIES[j];
-            fake.apply(format!("{op}{cat}").as_bytes()).expect("valid");
-            temp.apply(format!("{inv}{cat}").as_bytes()).expect("valid");
+            fake.apply_rule(format!("{op}{cat}").as_bytes())
+                .expect("valid");
+            temp.apply_rule(format!("{inv}{cat}").as_bytes())
+                .expect("valid");
             rules.push(format!("{op}{cat}"));
             applied[j] = true;
         }
-        for s in COMMANDS {
-            let mine = self.allowed.contains(s.name);
-            if mine != fake.allowed.contains(s.name) {
-                rules.push(format!("{}{}", if mine { "+" } else { "-" }, s.name));
-                fake.set_command(s.name, mine);
+        // A container before its subcommands: `+client` then `-client|kill`.
+        for (id, c) in t.all.iter().enumerate() {
+            let mine = self.allowed[id];
+            if mine != fake.allowed[id] {
+                rules.push(format!("{}{}", if mine { "+" } else { "-" }, c.full));
+                fake.change(id, mine);
             }
             if !mine {
-                for sub in self.firstargs.get(s.name).into_iter().flatten() {
-                    rules.push(format!("+{}|{sub}", s.name));
+                for arg in self.firstargs.get(&id).into_iter().flatten() {
+                    rules.push(format!("+{}|{arg}", c.full));
                 }
             }
         }

@@ -1,84 +1,20 @@
 //! ACL: users (SETUSER, GETUSER, DELUSER, LIST, USERS, WHOAMI, DRYRUN, GENPASS), ACL LOG,
-//! ACL SAVE/LOAD (`--aclfile`), and CAT, Redis's command categories derived from the command
-//! table (flags and group). The users and the check are `server/acl.rs`'s.
+//! ACL SAVE/LOAD (`--aclfile`), and CAT, Redis's command categories (each command's and each
+//! subcommand's: `acl/commands.rs`). The users and the check are `server/acl/`'s.
 
 use bytes::Bytes;
 
-use super::{is, CmdError, CmdResult, Ctx, Spec, COMMANDS};
-
-/// Redis 8's categories, in Redis's order (`vectorset` added by Redis 8's vector sets).
-pub const CATEGORIES: &[&str] = &[
-    "keyspace",
-    "read",
-    "write",
-    "set",
-    "sortedset",
-    "list",
-    "hash",
-    "string",
-    "bitmap",
-    "hyperloglog",
-    "geo",
-    "stream",
-    "pubsub",
-    "admin",
-    "fast",
-    "slow",
-    "blocking",
-    "dangerous",
-    "connection",
-    "transaction",
-    "scripting",
-    "vectorset",
-];
-
-/// The categories a command belongs to, as Redis derives them: `read`/`write`/`admin`/
-/// `pubsub`/`fast` (else `slow`) from its flags, the data type or area from its group;
-/// `admin` commands and whole-keyspace ones are `dangerous`.
-pub fn categories(spec: &Spec) -> Vec<&'static str> {
-    let flag = |f: &str| spec.flags.contains(&f);
-    let mut cats = Vec::new();
-    match spec.group {
-        "generic" => cats.push("keyspace"),
-        "string" => cats.push("string"),
-        "connection" => cats.push("connection"),
-        "transactions" => cats.push("transaction"),
-        // Redis's `vectorset` category holds the twelve vector-set commands of Redis 8.0;
-        // VRANGE (8.4) is not in it (Redis's own suite, tests/acls.py, checks the set).
-        "vector_set" if spec.name != "vrange" => cats.push("vectorset"),
-        "server" if matches!(spec.name, "dbsize" | "flushdb" | "flushall") => cats.push("keyspace"),
-        _ => {}
-    }
-    if flag("readonly") {
-        cats.push("read");
-    }
-    if flag("write") {
-        cats.push("write");
-    }
-    if flag("pubsub") {
-        cats.push("pubsub");
-    }
-    if flag("admin") {
-        cats.push("admin");
-    }
-    if flag("fast") {
-        cats.push("fast");
-    } else {
-        cats.push("slow");
-    }
-    if flag("admin") || matches!(spec.name, "keys" | "flushdb" | "flushall") {
-        cats.push("dangerous");
-    }
-    cats
-}
+use super::{is, CmdError, CmdResult, Ctx};
+use crate::server::acl::{commands, AclCommand, CATEGORIES};
 
 /// A command's name as ACL CAT lists it: Redis registers the vector-set commands (a module
-/// inside Redis) in upper case, its own commands in lower case.
-fn listed_name(spec: &Spec) -> String {
-    if spec.group == "vector_set" {
-        spec.name.to_ascii_uppercase()
+/// inside Redis) in upper case, its own commands in lower case; a subcommand as
+/// `container|sub`.
+fn listed_name(c: &AclCommand) -> String {
+    if c.spec.group == "vector_set" {
+        c.full.to_ascii_uppercase()
     } else {
-        spec.name.to_string()
+        c.full.clone()
     }
 }
 
@@ -208,18 +144,18 @@ pub fn acl(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
                 shown(&args[2])
             )));
         };
-        let Some(spec) = super::lookup(&args[3]) else {
-            return Err(CmdError::err(format!(
-                "Command '{}' not found",
-                shown(&args[3])
-            )));
-        };
-        if (spec.arity > 0 && args.len() as i32 - 3 != spec.arity)
-            || (spec.arity < 0 && ((args.len() as i32) - 3) < -spec.arity)
-        {
+        // As Redis looks it up: a container's subcommand (its own arity), an unknown
+        // subcommand is no command.
+        let not_found = || CmdError::err(format!("Command '{}' not found", shown(&args[3])));
+        let spec = super::lookup(&args[3]).ok_or_else(not_found)?;
+        let t = commands();
+        let call = &args[3..];
+        let found = &t.all[t.id_of(spec, call).ok_or_else(not_found)?];
+        let n = call.len() as i32;
+        if (found.arity > 0 && n != found.arity) || (found.arity < 0 && n < -found.arity) {
             return Err(CmdError::err(format!(
                 "wrong number of arguments for '{}' command",
-                spec.name
+                found.full
             )));
         }
         match u.check(spec, &args[3..]) {
@@ -340,9 +276,11 @@ fn cat(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
             let shown = String::from_utf8_lossy(&cat[..cat.len().min(128)]).into_owned();
             return Err(CmdError::err(format!("Unknown category '{shown}'")));
         };
-        let names: Vec<String> = COMMANDS
+        let bit = crate::server::acl::category_bit(cat).unwrap_or(0);
+        let names: Vec<String> = commands()
+            .all
             .iter()
-            .filter(|s| categories(s).contains(cat))
+            .filter(|c| c.is_in(bit))
             .map(listed_name)
             .collect();
         ctx.out.array(names.len());

@@ -17,7 +17,16 @@ fn command_info(ctx: &mut Ctx<'_>, spec: &super::Spec) {
     out.int(i64::from(spec.keys.0));
     out.int(i64::from(spec.keys.1));
     out.int(i64::from(spec.keys.2));
-    out.set(0); // ACL categories
+    // ACL categories (a container's own: its subcommands have theirs, ACL CAT lists them).
+    let acl = crate::server::acl::commands();
+    let cats: Vec<&str> = acl
+        .by_name(spec.name)
+        .map(|id| acl.all[id].categories().collect())
+        .unwrap_or_default();
+    out.set(cats.len());
+    for c in cats {
+        out.simple(&format!("@{c}"));
+    }
     out.set(0); // tips
     out.array(0); // key specifications
     out.array(0); // subcommands
@@ -47,23 +56,33 @@ pub fn command(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     if is(sub, "count") {
         ctx.out.int(COMMANDS.len() as i64);
     } else if is(sub, "list") {
-        // COMMAND LIST [FILTERBY MODULE name | ACLCAT category | PATTERN pattern]
-        let keep: Box<dyn Fn(&super::Spec) -> bool> = match &args[2..] {
+        // COMMAND LIST [FILTERBY MODULE name | ACLCAT category | PATTERN pattern]: every
+        // command and, as in Redis 7, every subcommand (`config|get`).
+        use crate::server::acl::{category_bit, AclCommand};
+        let keep: Box<dyn Fn(&AclCommand) -> bool> = match &args[2..] {
             [] => Box::new(|_| true),
             [f, kind, value] if is(f, "filterby") && is(kind, "pattern") => {
                 let p = value.to_ascii_lowercase();
-                Box::new(move |s: &super::Spec| glob_match(&p, s.name.as_bytes()))
+                Box::new(move |c: &AclCommand| glob_match(&p, c.full.as_bytes()))
             }
-            // No modules, and no ACL categories are kept.
-            [f, kind, _] if is(f, "filterby") && (is(kind, "module") || is(kind, "aclcat")) => {
-                Box::new(|_| false)
+            [f, kind, value] if is(f, "filterby") && is(kind, "aclcat") => {
+                let bit = std::str::from_utf8(value)
+                    .ok()
+                    .and_then(|v| category_bit(&v.to_ascii_lowercase()));
+                match bit {
+                    Some(bit) => Box::new(move |c: &AclCommand| c.is_in(bit)),
+                    None => Box::new(|_| false),
+                }
             }
+            // No modules.
+            [f, kind, _] if is(f, "filterby") && is(kind, "module") => Box::new(|_| false),
             _ => return Err(CmdError::syntax()),
         };
-        let names: Vec<&str> = COMMANDS
+        let names: Vec<&str> = crate::server::acl::commands()
+            .all
             .iter()
-            .filter(|s| keep(s))
-            .map(|s| s.name)
+            .filter(|c| keep(c))
+            .map(|c| c.full.as_str())
             .collect();
         ctx.out.array(names.len());
         for name in names {

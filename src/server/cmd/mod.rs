@@ -29,7 +29,6 @@ mod vset;
 
 use bytes::Bytes;
 
-pub use acl::{categories as acl_categories, CATEGORIES};
 pub use args::{arg_i64, arg_str, is, parse_f64, scan_args, slices};
 pub use table::*;
 pub use tracking::leave;
