@@ -278,6 +278,7 @@ impl Wal {
                 unsynced_bytes: 0,
                 syncs: 0,
                 waiters: Vec::new(),
+                wake_at: 0,
             }),
             work: Condvar::new(),
             done: Condvar::new(),
@@ -408,10 +409,13 @@ impl Wal {
             st.next_lsn += 1;
         }
         let end = st.next_lsn;
+        // Under `always` the thread is woken when it waits for appends (`State::wake_at`,
+        // decided here under the lock it set it under); under interval/never the waiter
+        // writes the batch itself or wakes the thread (`write_or_wake`), and the thread also
+        // looks every interval for records no one waits for.
+        let wake = self.shared.policy == SyncPolicy::Always && end >= st.wake_at;
         drop(st);
-        // Under interval/never the waiter writes the batch itself or wakes the thread
-        // (`write_or_wake`); the thread also looks every interval for records no one waits for.
-        if self.shared.policy == SyncPolicy::Always {
+        if wake {
             self.shared.work.notify_one();
         }
         Ok(first..end)

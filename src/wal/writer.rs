@@ -80,6 +80,14 @@ pub(crate) struct State {
     pub unsynced_bytes: u64,
     /// Async waiters ([`super::WaitFor`]): the LSN each waits for and its waker.
     pub waiters: Vec<(u64, std::task::Waker)>,
+    /// Under `always`: an append that brings `next_lsn` to at least this wakes the writer
+    /// thread (`work`). The thread sets it, under this lock, right before it waits on `work`
+    /// for appends — 0 when idle (any append), the count it gathers for after a sync — and
+    /// back to `u64::MAX` when it stops waiting: while it works, appends need not wake it,
+    /// as it looks at `pending` under this lock before waiting again. Set and read under
+    /// the same lock, and the thread is queued on `work` before `wait` releases the lock, so
+    /// an append that sees the thread waiting always reaches it (no lost wake-up).
+    pub wake_at: u64,
 }
 
 /// What writing needs: the I/O path and the active segment.
@@ -472,7 +480,11 @@ impl Writer {
                     SyncPolicy::Never => {
                         self.shared.work.wait_for(&mut st, Duration::from_secs(1));
                     }
-                    SyncPolicy::Always => self.shared.work.wait(&mut st),
+                    SyncPolicy::Always => {
+                        st.wake_at = 0;
+                        self.shared.work.wait(&mut st);
+                        st.wake_at = u64::MAX;
+                    }
                 }
             }
             if self.sync_in_flight.is_some()
@@ -625,11 +637,15 @@ impl Writer {
         let deadline = Instant::now() + (self.sync_ewma / 2).min(Duration::from_millis(1));
         let mut st = self.shared.state.lock();
         let unwritten = |st: &State| st.next_lsn - 1 - st.written_lsn;
+        // Woken by the append that completes the count, not by each one before it (no one
+        // else writes under `always`: `written_lsn` stays put meanwhile).
+        st.wake_at = st.written_lsn.saturating_add(1).saturating_add(acked);
         while unwritten(&st) < acked && !st.closing && st.poisoned.is_none() {
             if self.shared.work.wait_until(&mut st, deadline).timed_out() {
                 break;
             }
         }
+        st.wake_at = u64::MAX;
         !st.pending.is_empty()
     }
 
