@@ -134,12 +134,17 @@ impl Graph {
         }
     }
 
-    /// Grows every array to at least `min` slots (doubling). Write lock held.
+    /// Grows every array to `min` slots (when smaller). Write lock held.
     pub fn grow(&mut self, min: usize) {
         if min <= self.capacity {
             return;
         }
-        let cap = min.max(self.capacity * 2).max(64);
+        // Exactly `min` slots: the arrays reserve by doubling (`resize_huge_with`, `Vec`'s
+        // own growth), so growing one slot at a time is amortised O(1), and no slot past the
+        // highest one used is ever written: resident memory follows the slots in use, not
+        // the next power of 2 (which cost up to 2× the codes and lists; 100k slots wrote
+        // 131,072).
+        let cap = min;
         if self.mode.has_codes() {
             resize_huge_with(&mut self.codes, cap * self.dim, || 0);
         }
@@ -540,22 +545,23 @@ impl Graph {
         }
     }
 
-    /// Bytes held by the arrays.
+    /// Bytes held by the arrays: their written part (the reserve past it is address space
+    /// only, never touched; see `grow`).
     pub fn memory_bytes(&self) -> usize {
         use std::mem::size_of;
-        self.codes.capacity()
-            + self.vectors.capacity() * 4
-            + (self.scales.capacity() + self.norms_sq.capacity()) * 4
-            + self.levels.capacity()
-            + self.state.capacity()
-            + self.links0.capacity() * 4
-            + self.upper_at.capacity() * 4
-            + self.pool.capacity() * 4
+        self.codes.len()
+            + self.vectors.len() * 4
+            + (self.scales.len() + self.norms_sq.len()) * 4
+            + self.levels.len()
+            + self.state.len()
+            + self.links0.len() * 4
+            + self.upper_at.len() * 4
+            + self.pool.len() * 4
             + self
                 .pool_free
                 .iter()
                 .map(|f| f.capacity() * 4)
                 .sum::<usize>()
-            + self.locks.capacity() * size_of::<Mutex<()>>()
+            + self.locks.len() * size_of::<Mutex<()>>()
     }
 }

@@ -18,11 +18,13 @@
 
 /// Grows `v` to `len` elements, each made by `f`, after advising the kernel to back its
 /// buffer with huge pages (buffers under 4 MiB are left alone). When the buffer must move,
-/// the elements go to a new advised buffer and the old one withdraws its advice before it is
-/// freed.
+/// the elements go to a new advised buffer of at least twice the capacity (so one-slot steps
+/// cost amortised O(1)) and the old one withdraws its advice before it is freed. Only `len`
+/// elements are written: the reserve beyond them is address space, not resident memory
+/// (with huge pages, at most the one 2 MiB page being filled).
 pub(super) fn resize_huge_with<T>(v: &mut Vec<T>, len: usize, f: impl FnMut() -> T) {
     if len > v.capacity() {
-        let mut grown = Vec::with_capacity(len);
+        let mut grown = Vec::with_capacity(len.max(v.capacity() * 2));
         advise(&mut grown, Advice::Huge);
         grown.append(v);
         release(v);
