@@ -32,9 +32,11 @@ struct Args {
     /// Base rows to index (0: all).
     #[arg(long, default_value_t = 0)]
     n: usize,
-    /// Index modes, comma-separated: exact, q8, noquant.
+    /// Index modes, comma-separated: exact, q8, noquant, q4; and `exact-q8`, `exact-q4`: a
+    /// `q8`/`q4` graph whose `ef` candidates are reranked here from the f32 rows, as the
+    /// engine's `exact` sets do (`exact-q4` is their layout).
     #[arg(long, value_delimiter = ',', value_parser = parse_mode, default_value = "exact,q8")]
-    modes: Vec<Mode>,
+    modes: Vec<Variant>,
     /// ef_search values, comma-separated.
     #[arg(
         long,
@@ -62,13 +64,43 @@ struct Args {
     k: usize,
 }
 
-fn parse_mode(s: &str) -> Res<Mode> {
+/// An index mode, and whether the caller reranks the graph's candidates from its f32.
+#[derive(Clone, Copy)]
+struct Variant {
+    mode: Mode,
+    rerank: bool,
+}
+
+fn parse_mode(s: &str) -> Res<Variant> {
+    match s {
+        "exact-q8" => {
+            return Ok(Variant {
+                mode: Mode::Q8,
+                rerank: true,
+            })
+        }
+        "exact-q4" => {
+            return Ok(Variant {
+                mode: Mode::Q4,
+                rerank: true,
+            })
+        }
+        _ => {}
+    }
+    parse_index_mode(s).map(|mode| Variant {
+        mode,
+        rerank: false,
+    })
+}
+
+fn parse_index_mode(s: &str) -> Res<Mode> {
     match s {
         "exact" => Ok(Mode::Exact),
         "q8" => Ok(Mode::Q8),
         "noquant" => Ok(Mode::NoQuant),
+        "q4" => Ok(Mode::Q4),
         other => Err(format!(
-            "unknown mode {other} (expected exact, q8 or noquant)"
+            "unknown mode {other} (expected exact, q8, noquant, q4, exact-q8 or exact-q4)"
         )),
     }
 }
@@ -140,8 +172,17 @@ fn cpu_seconds() -> f64 {
     (tick(11) + tick(12)) / 100.0
 }
 
+fn variant_name(v: Variant) -> &'static str {
+    match (v.mode, v.rerank) {
+        (Mode::Q8, true) => "exact-q8",
+        (Mode::Q4, true) => "exact-q4",
+        (m, _) => mode_name(m),
+    }
+}
+
 fn mode_name(mode: Mode) -> &'static str {
     match mode {
+        Mode::Q4 => "q4",
         Mode::Exact => "exact",
         Mode::Q8 => "q8",
         Mode::NoQuant => "noquant",
@@ -166,7 +207,8 @@ fn run() -> Res<()> {
         .num_threads(a.build_threads)
         .build()
         .map_err(|e| e.to_string())?;
-    for &mode in &a.modes {
+    for &variant in &a.modes {
+        let mode = variant.mode;
         let params = Params::new(dim)
             .metric(Metric::Cosine)
             .mode(mode)
@@ -192,7 +234,7 @@ fn run() -> Res<()> {
         let stats = index.stats();
         println!(
             "{}",
-            json!({"lib": "sutra-cache", "variant": mode_name(mode), "event": "build",
+            json!({"lib": "sutra-cache", "variant": variant_name(variant), "event": "build",
                    "n": n, "dim": dim, "m": a.m, "m_max0": index.params().m_max0, "ef_construction": a.ef_construction,
                    "build_threads": a.build_threads, "build_s": build_s, "build_cpu_s": build_cpu_s,
                    "isa": sutra_cache::simd::isa(),
@@ -202,19 +244,52 @@ fn run() -> Res<()> {
                    "bytes_per_vector": stats.memory_bytes as f64 / n as f64})
         );
         let mut s = Search::new();
+        let mut top: Vec<(f32, u32)> = Vec::new();
         for &ef in &a.efs {
             let sp = SearchParams::k(a.k).ef(ef);
+            // `exact-*`: all `ef` candidates, reranked from the f32 rows as the engine does.
+            let mut one = |q: &[f32], out: &mut Vec<u32>| -> Res<()> {
+                out.clear();
+                if !variant.rerank {
+                    let hits = index.search(q, sp, &mut s).map_err(|e| e.to_string())?;
+                    out.extend(hits.iter().map(|h| h.slot.0));
+                    return Ok(());
+                }
+                let hits = index
+                    .search(q, SearchParams::k(ef.max(a.k)).ef(ef), &mut s)
+                    .map_err(|e| e.to_string())?;
+                for h in hits {
+                    sutra_cache::simd::prefetch(&base[h.slot.index() * dim..][..dim]);
+                }
+                top.clear();
+                top.extend(hits.iter().map(|h| {
+                    let i = h.slot.index();
+                    (
+                        sutra_cache::simd::dot_f32(q, &base[i * dim..(i + 1) * dim]),
+                        h.slot.0,
+                    )
+                }));
+                let k = a.k.min(top.len());
+                if k > 0 && k < top.len() {
+                    top.select_nth_unstable_by(k - 1, |x, y| y.0.total_cmp(&x.0));
+                }
+                top.truncate(k);
+                top.sort_unstable_by(|x, y| y.0.total_cmp(&x.0));
+                out.extend(top.iter().map(|t| t.1));
+                Ok(())
+            };
             // Warm-up pass (also grows the scratch), then timed passes.
             let mut hits_all: Vec<Vec<u32>> = Vec::with_capacity(nq);
+            let mut ids = Vec::new();
             for q in queries.chunks_exact(dim) {
-                let hits = index.search(q, sp, &mut s).map_err(|e| e.to_string())?;
-                hits_all.push(hits.iter().map(|h| h.slot.0).collect());
+                one(q, &mut ids)?;
+                hits_all.push(ids.clone());
             }
             let t = Instant::now();
             for _ in 0..a.repeat {
                 for q in queries.chunks_exact(dim) {
-                    let hits = index.search(q, sp, &mut s).map_err(|e| e.to_string())?;
-                    std::hint::black_box(hits.len());
+                    one(q, &mut ids)?;
+                    std::hint::black_box(ids.len());
                 }
             }
             let secs = t.elapsed().as_secs_f64();
@@ -226,7 +301,7 @@ fn run() -> Res<()> {
             let recall = found as f64 / (nq * a.k) as f64;
             println!(
                 "{}",
-                json!({"lib": "sutra-cache", "variant": mode_name(mode), "event": "search",
+                json!({"lib": "sutra-cache", "variant": variant_name(variant), "event": "search",
                        "n": n, "ef": ef, "recall": recall,
                        "qps": (nq * a.repeat) as f64 / secs})
             );

@@ -66,6 +66,15 @@ struct Args {
     /// shares of RSS apart.
     #[arg(long)]
     split: bool,
+    /// With `--split`: stop after the set's share (no graph), to compare variants quickly.
+    #[arg(long)]
+    set_only: bool,
+    /// TTL of each element in ms (0: none).
+    #[arg(long, default_value_t = 3_600_000)]
+    ttl_ms: u64,
+    /// Run with the engine's analytics off (no series, no lookup log), to see their share.
+    #[arg(long)]
+    no_analytics: bool,
     /// ef values of the recall measurement.
     #[arg(long, value_delimiter = ',', default_value = "32,48,64,96")]
     efs: Vec<usize>,
@@ -149,6 +158,10 @@ fn run() -> Res<()> {
     if a.split {
         config.index_min_elements = n;
     }
+    if a.no_analytics {
+        config.analytics.enabled = false;
+        config.analytics.lookup_log_entries = 0;
+    }
     let engine = Engine::open(config).map_err(|e| e.to_string())?;
     let key = b"emb";
     let opts = VectorSetOptions {
@@ -181,6 +194,9 @@ fn run() -> Res<()> {
                        "f32_bytes": 4 * dim})
             );
             set_share = Some((rss, accounted));
+            if a.set_only {
+                return Ok(());
+            }
         }
         vecs.truncate(end - start);
         let names: Vec<Vec<u8>> = (start..end).map(name).collect();
@@ -191,7 +207,11 @@ fn run() -> Res<()> {
             .iter()
             .zip(&vecs)
             .map(|(el, v)| ElementAdd {
-                expiry: Expiry::InMs(3_600_000),
+                expiry: if a.ttl_ms == 0 {
+                    Expiry::Never
+                } else {
+                    Expiry::InMs(a.ttl_ms)
+                },
                 ..ElementAdd::new(el, v)
             })
             .collect();

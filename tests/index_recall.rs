@@ -8,7 +8,8 @@
 //! What production runs is measured: the headline recall is of an `exact` vector set in the
 //! engine (its INT8 graph, built by the indexer, and the rerank of the graph's candidates
 //! from the set's f32 originals); the index-level tests build the graphs the storage modes
-//! use (`Mode::Q8` for `exact`, lean `Mode::Q8` for `q8`, `Mode::NoQuant` for `noquant`).
+//! use (`Mode::Q4` with `M_max0 = 1.25·M` for `exact` sets of 128 dimensions or more,
+//! `Mode::Q8` below, lean `Mode::Q8` for `q8`, `Mode::NoQuant` for `noquant`).
 
 use rand::rngs::SmallRng;
 use rand::seq::SliceRandom;
@@ -198,6 +199,52 @@ fn the_exact_sets_graph_has_recall_at_10_of_at_least_0_95_before_the_rerank() {
         index.params().ef_search
     );
     assert!(stats.max_level >= 1 && stats.nodes == d.n);
+}
+
+/// The graph a large `exact` set builds — 4-bit codes, 20 level-0 links
+/// (`GraphLayout::new_set`) — with its `ef` candidates reranked from the f32, as the set
+/// does: recall@10 ≥ 0.95 at the default ef.
+#[test]
+fn the_four_bit_graph_with_its_candidates_reranked_has_recall_at_10_of_at_least_0_95() {
+    let d = data();
+    let index = Hnsw::new(
+        Params::new(d.dim)
+            .mode(Mode::Q4)
+            .m_max0(20)
+            .ef_construction(BUILD_EF)
+            .seed(SEED),
+    )
+    .expect("params");
+    let items: Vec<(Slot, &[f32])> = (0..d.n).map(|i| (Slot(i as u32), d.row(i))).collect();
+    index.build_parallel(&items).expect("build");
+    let ef = index.params().ef_search;
+    let mut s = Search::new();
+    let mut found = 0;
+    for (q, want) in truth_all().iter().enumerate().take(QUERIES) {
+        let query = d.query(q);
+        let hits = index
+            .search(query, SearchParams::k(ef).ef(ef), &mut s)
+            .expect("search");
+        let mut reranked: Vec<(f32, u32)> = hits
+            .iter()
+            .map(|h| (dot(query, d.row(h.slot.index())), h.slot.0))
+            .collect();
+        reranked.sort_by(|a, b| b.0.total_cmp(&a.0));
+        found += reranked
+            .iter()
+            .take(10)
+            .filter(|h| want.contains(&h.1))
+            .count();
+    }
+    let recall = found as f64 / (QUERIES * 10) as f64;
+    println!(
+        "q4 graph, reranked: recall@10 = {recall:.4}, {:?}",
+        index.stats()
+    );
+    assert!(
+        recall >= 0.95,
+        "recall@10 {recall:.4} < 0.95 (seed {SEED:#x}, ef {ef})"
+    );
 }
 
 #[test]

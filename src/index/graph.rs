@@ -23,6 +23,7 @@
 use super::huge::{release, resize_huge_with};
 use super::param::{Metric, Mode};
 use super::search::{Scored, Search};
+use crate::quant::q4;
 use crate::simd::{dot_f32, dot_i8, l2sq_f32};
 use parking_lot::Mutex;
 use std::cmp::Reverse;
@@ -43,11 +44,17 @@ pub(super) const NONE: u32 = u32::MAX;
 /// Highest level a node can draw.
 pub(super) const MAX_LEVEL: usize = 15;
 
-/// A query as the scorer sees it: INT8 codes (traversal in `exact`/`q8`) or f32.
+/// A query as the scorer sees it: INT8 codes (traversal in `exact`/`q8`/`q4`), a stored
+/// node's packed 4-bit row (`q4` construction), or f32.
 #[derive(Clone, Copy)]
 pub(super) struct Query<'a> {
-    /// Empty when scoring with f32.
+    /// Empty when scoring with f32 or a packed row. In `q4` padded to
+    /// `quant::q4::padded_dims(dim)` with zeros.
     pub codes: &'a [i8],
+    /// `Σ codes` (`q4`: the nibbles' offset of 8 is taken out once per score).
+    pub codes_sum: i32,
+    /// A stored `q4` node's packed row; empty otherwise.
+    pub packed: &'a [u8],
     pub scale: f32,
     /// Squared norm (L2 only).
     pub norm_sq: f32,
@@ -65,6 +72,10 @@ pub(super) struct Graph {
     pub capacity: usize,
     /// `capacity × dim` INT8 codes (`exact`, `q8`).
     pub codes: Vec<i8>,
+    /// `capacity × quant::q4::row_bytes(dim)` packed 4-bit codes (`q4`).
+    pub packed: Vec<u8>,
+    /// Bytes of one packed row (`q4`; 0 otherwise).
+    pub packed_row: usize,
     /// `capacity × dim` f32 (`exact`, `noquant`).
     pub vectors: Vec<f32>,
     /// Per slot: INT8 scale, and squared norm of the f32 vector (L2 only, else empty).
@@ -91,6 +102,7 @@ impl Drop for Graph {
     /// (see `index/huge.rs`).
     fn drop(&mut self) {
         release(&mut self.codes);
+        release(&mut self.packed);
         release(&mut self.vectors);
         release(&mut self.links0);
     }
@@ -121,6 +133,12 @@ impl Graph {
             m_max0,
             capacity: 0,
             codes: Vec::new(),
+            packed: Vec::new(),
+            packed_row: if mode == Mode::Q4 {
+                crate::quant::q4::row_bytes(dim)
+            } else {
+                0
+            },
             vectors: Vec::new(),
             scales: Vec::new(),
             norms_sq: Vec::new(),
@@ -145,8 +163,11 @@ impl Graph {
         // the next power of 2 (which cost up to 2× the codes and lists; 100k slots wrote
         // 131,072).
         let cap = min;
-        if self.mode.has_codes() {
+        if self.mode.has_i8() {
             resize_huge_with(&mut self.codes, cap * self.dim, || 0);
+        }
+        if self.packed_row > 0 {
+            resize_huge_with(&mut self.packed, cap * self.packed_row, || 0x88);
         }
         if self.mode.has_f32() {
             resize_huge_with(&mut self.vectors, cap * self.dim, || 0.0);
@@ -166,8 +187,13 @@ impl Graph {
     /// Stores a vector into an empty slot with its level (write lock held; slot < capacity).
     pub fn stage(&mut self, i: usize, v: &[f32], level: usize) {
         let d = self.dim;
-        if self.mode.has_codes() {
+        if self.mode.has_i8() {
             self.scales[i] = crate::quant::quantize_into(v, &mut self.codes[i * d..(i + 1) * d]);
+        }
+        if self.packed_row > 0 {
+            let r = self.packed_row;
+            self.scales[i] =
+                crate::quant::q4::quantize_into(v, &mut self.packed[i * r..(i + 1) * r]);
         }
         if self.mode.has_f32() {
             self.vectors[i * d..(i + 1) * d].copy_from_slice(v);
@@ -294,7 +320,7 @@ impl Graph {
     #[inline]
     pub fn node_query(&self, slot: u32) -> Query<'_> {
         let (i, d) = (slot as usize, self.dim);
-        let codes = if self.mode.has_codes() {
+        let codes = if self.mode.has_i8() {
             &self.codes[i * d..(i + 1) * d]
         } else {
             &[]
@@ -306,6 +332,8 @@ impl Graph {
         };
         Query {
             codes,
+            codes_sum: 0,
+            packed: self.packed_row(i),
             scale: self.scales[i],
             norm_sq: self.norms_sq.get(i).copied().unwrap_or(0.0),
             f32,
@@ -319,16 +347,29 @@ impl Graph {
     #[inline(always)]
     pub fn score(&self, q: &Query<'_>, slot: u32) -> f32 {
         let (i, d) = (slot as usize, self.dim);
-        if !q.codes.is_empty() {
-            let c = &self.codes[i * d..(i + 1) * d];
-            let dot = dot_i8(q.codes, c) as f32 * (q.scale * self.scales[i]);
-            match self.metric {
-                Metric::L2 => -(q.norm_sq + self.norms_sq[i] - 2.0 * dot),
-                _ => dot,
+        let codes = if !q.codes.is_empty() {
+            if self.packed_row > 0 {
+                q4::dot_query(self.packed_row(i), q.codes, q.codes_sum)
+            } else {
+                dot_i8(q.codes, &self.codes[i * d..(i + 1) * d])
             }
+        } else if !q.packed.is_empty() {
+            q4::dot_rows(q.packed, self.packed_row(i))
         } else {
-            self.score_f32(q.f32, slot)
+            return self.score_f32(q.f32, slot);
+        };
+        let dot = codes as f32 * (q.scale * self.scales[i]);
+        match self.metric {
+            Metric::L2 => -(q.norm_sq + self.norms_sq[i] - 2.0 * dot),
+            _ => dot,
         }
+    }
+
+    /// Slot `i`'s packed 4-bit row (`q4`; empty otherwise).
+    #[inline(always)]
+    pub fn packed_row(&self, i: usize) -> &[u8] {
+        let r = self.packed_row;
+        self.packed.get(i * r..(i + 1) * r).unwrap_or(&[])
     }
 
     /// Exact score from the stored f32 (`exact`/`noquant` only).
@@ -448,7 +489,10 @@ impl Graph {
     #[inline]
     fn prefetch(&self, q: &Query<'_>, slot: u32) {
         let (i, d) = (slot as usize, self.dim);
-        if !q.codes.is_empty() {
+        if !q.codes.is_empty() && self.packed_row > 0 {
+            crate::simd::prefetch(self.packed_row(i));
+            crate::simd::prefetch(self.scales.get(i..i + 1).unwrap_or(&[]));
+        } else if !q.codes.is_empty() {
             if let Some(row) = self.codes.get(i * d..(i + 1) * d) {
                 crate::simd::prefetch(&row[..d.min(1024)]);
                 // The scale is read right after the dot product.
@@ -550,6 +594,7 @@ impl Graph {
     pub fn memory_bytes(&self) -> usize {
         use std::mem::size_of;
         self.codes.len()
+            + self.packed.len()
             + self.vectors.len() * 4
             + (self.scales.len() + self.norms_sq.len()) * 4
             + self.levels.len()

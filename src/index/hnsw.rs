@@ -320,10 +320,19 @@ impl Hnsw {
             0.0
         };
         if use_codes {
-            codes.resize(self.params.dim, 0);
+            let len = if self.params.mode == Mode::Q4 {
+                crate::quant::q4::padded_dims(self.params.dim)
+            } else {
+                self.params.dim
+            };
+            codes.resize(len, 0);
+            // Components past `dim` (the q4 rows' padding) are set to 0.
             let scale = crate::quant::quantize_into(query, codes);
+            let codes_sum = codes.iter().map(|&c| c as i32).sum();
             Query {
                 codes,
+                codes_sum,
+                packed: &[],
                 scale,
                 norm_sq,
                 f32: query,
@@ -331,6 +340,8 @@ impl Hnsw {
         } else {
             Query {
                 codes: &[],
+                codes_sum: 0,
+                packed: &[],
                 scale: 0.0,
                 norm_sq,
                 f32: query,
@@ -427,7 +438,7 @@ impl Hnsw {
             params.ef
         };
         let mut codes = std::mem::take(&mut s.codes);
-        let q = self.prepare(query, &mut codes, self.params.mode == Mode::Q8);
+        let q = self.prepare(query, &mut codes, !self.params.mode.has_f32());
         if let Some(entry) = self.descend(&g, &q) {
             g.range_layer(&q, entry, threshold, ef, s);
             s.sorted.sort_unstable_by(|a, b| b.cmp(a));
@@ -442,7 +453,7 @@ impl Hnsw {
 
     /// Scores every element (exact f32 in `exact`/`noquant`, INT8 in `q8`).
     fn scan(&self, g: &Graph, query: &[f32], codes: &mut Vec<i8>, mut f: impl FnMut(Scored)) {
-        let q = self.prepare(query, codes, self.params.mode == Mode::Q8);
+        let q = self.prepare(query, codes, !self.params.mode.has_f32());
         for (i, st) in g.state.iter().enumerate() {
             if st.load(Acquire) == LINKED {
                 let slot = i as u32;
@@ -501,6 +512,8 @@ impl Hnsw {
         let (i, d) = (slot.index(), g.dim);
         if g.mode.has_f32() {
             out.copy_from_slice(&g.vectors[i * d..(i + 1) * d]);
+        } else if g.mode == Mode::Q4 {
+            crate::quant::q4::dequantize_into(g.packed_row(i), g.scales[i], out);
         } else {
             crate::quant::dequantize_into(&g.codes[i * d..(i + 1) * d], g.scales[i], out);
         }

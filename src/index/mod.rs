@@ -33,6 +33,9 @@
 //! - `q8`: INT8 only, scores are INT8 estimates (≈ 495 bytes per 384-d vector all included,
 //!   with the memory-lean layout the engine gives q8 sets).
 //! - `noquant`: f32 only.
+//! - `q4`: 4-bit codes only (`crate::quant::q4`, half of `q8`'s bytes), walked with an INT8
+//!   query; scores are estimates for a caller that reranks from its own f32 (the engine's
+//!   `exact` sets of 128 dimensions or more).
 //!
 //! **Deletion is real** (`remove.rs`): the nodes that link to the removed one are found
 //! within two hops, drop the link and refill from the removed node's neighbours with the

@@ -33,19 +33,28 @@ pub enum Mode {
     Q8,
     /// f32 only; traversal on f32.
     NoQuant,
+    /// 4-bit codes only (`crate::quant::q4`, half of `Q8`'s bytes); scores are estimates
+    /// for a caller that reranks from its own f32 (the engine's `exact` sets).
+    Q4,
 }
 
 impl Mode {
-    /// Whether INT8 codes are stored (and traversed).
+    /// Whether codes (INT8 or 4-bit) are stored and traversed, with an INT8 query.
     #[inline]
     pub fn has_codes(self) -> bool {
         !matches!(self, Mode::NoQuant)
     }
 
+    /// Whether INT8 codes are stored.
+    #[inline]
+    pub fn has_i8(self) -> bool {
+        matches!(self, Mode::Exact | Mode::Q8)
+    }
+
     /// Whether the original f32 vectors are stored.
     #[inline]
     pub fn has_f32(self) -> bool {
-        !matches!(self, Mode::Q8)
+        matches!(self, Mode::Exact | Mode::NoQuant)
     }
 }
 

@@ -1,4 +1,5 @@
-//! FP32 → INT8 scalar quantization, one symmetric scale per vector.
+//! FP32 → INT8 scalar quantization, one symmetric scale per vector; [`q4`]: 4-bit codes for
+//! graph traversal.
 //!
 //! # The codec
 //!
@@ -54,6 +55,7 @@
 //! compared against stored codes without dequantizing them.
 
 mod codec;
+pub mod q4;
 #[cfg(test)]
 mod tests;
 

@@ -332,3 +332,79 @@ pub unsafe fn l2sq_i8_avx2(a: &[i8], b: &[i8]) -> u32 {
     }
     sum
 }
+
+/// `Σ u_i · q_i` of packed unsigned 4-bit values and an i8 query, as
+/// [`super::scalar::dot_u4_i8_scalar`] (same blocks, same result). Per 32 packed bytes: one
+/// load, two masks (one after a 16-bit shift), two `vpmaddubsw` (u8 × i8 into i16 pairs,
+/// at most 2 · 15 · 128 = 3,840: no saturation) and one `vpmaddwd` into i32.
+///
+/// # Safety
+/// The CPU must support AVX2.
+#[target_feature(enable = "avx2,fma")]
+pub unsafe fn dot_u4_i8_avx2(packed: &[u8], q: &[i8]) -> i32 {
+    use super::scalar::U4_BLOCK_BYTES;
+    let blocks = (packed.len() / U4_BLOCK_BYTES).min(q.len() / (2 * U4_BLOCK_BYTES));
+    let (pp, pq) = (packed.as_ptr(), q.as_ptr());
+    // SAFETY: block b reads packed bytes [64b, 64b + 64) and query bytes [128b, 128b + 128),
+    // inside both slices by the choice of `blocks`; the caller guarantees AVX2.
+    unsafe {
+        let mask = _mm256_set1_epi8(0x0f);
+        let ones = _mm256_set1_epi16(1);
+        let mut acc = _mm256_setzero_si256();
+        for b in 0..blocks {
+            for h in [0usize, 32] {
+                let x = _mm256_loadu_si256(pp.add(b * 64 + h).cast());
+                let lo = _mm256_and_si256(x, mask);
+                let hi = _mm256_and_si256(_mm256_srli_epi16(x, 4), mask);
+                let qlo = _mm256_loadu_si256(pq.add(b * 128 + h).cast());
+                let qhi = _mm256_loadu_si256(pq.add(b * 128 + 64 + h).cast());
+                let s =
+                    _mm256_add_epi16(_mm256_maddubs_epi16(lo, qlo), _mm256_maddubs_epi16(hi, qhi));
+                acc = _mm256_add_epi32(acc, _mm256_madd_epi16(s, ones));
+            }
+        }
+        hsum_epi32!(acc)
+    }
+}
+
+/// `Σ (a_i − 8)·(b_i − 8)` of two packed 4-bit rows, as
+/// [`super::scalar::dot_u4_u4_scalar`]: `Σ a·b − 8·Σ (a + b) + 64` per dimension, the
+/// products by `vpmaddubsw` (both operands 0..=15), the sums by `vpmaddubsw` with ones.
+///
+/// # Safety
+/// The CPU must support AVX2.
+#[target_feature(enable = "avx2,fma")]
+pub unsafe fn dot_u4_u4_avx2(a: &[u8], b: &[u8]) -> i32 {
+    use super::scalar::U4_BLOCK_BYTES;
+    let blocks = a.len().min(b.len()) / U4_BLOCK_BYTES;
+    let (pa, pb) = (a.as_ptr(), b.as_ptr());
+    // SAFETY: every load reads bytes [32h, 32h + 32) with 32h + 32 <= 64·blocks, inside both
+    // slices; the caller guarantees AVX2.
+    let sum = unsafe {
+        let mask = _mm256_set1_epi8(0x0f);
+        let (ones8, ones16) = (_mm256_set1_epi8(1), _mm256_set1_epi16(1));
+        let eight = _mm256_set1_epi16(8);
+        let mut acc = _mm256_setzero_si256();
+        for h in 0..2 * blocks {
+            let x = _mm256_loadu_si256(pa.add(32 * h).cast());
+            let y = _mm256_loadu_si256(pb.add(32 * h).cast());
+            let (xl, xh) = (
+                _mm256_and_si256(x, mask),
+                _mm256_and_si256(_mm256_srli_epi16(x, 4), mask),
+            );
+            let (yl, yh) = (
+                _mm256_and_si256(y, mask),
+                _mm256_and_si256(_mm256_srli_epi16(y, 4), mask),
+            );
+            let prod = _mm256_add_epi16(_mm256_maddubs_epi16(xl, yl), _mm256_maddubs_epi16(xh, yh));
+            let sums = _mm256_add_epi16(
+                _mm256_maddubs_epi16(_mm256_add_epi8(xl, yl), ones8),
+                _mm256_maddubs_epi16(_mm256_add_epi8(xh, yh), ones8),
+            );
+            let t = _mm256_sub_epi16(prod, _mm256_mullo_epi16(sums, eight));
+            acc = _mm256_add_epi32(acc, _mm256_madd_epi16(t, ones16));
+        }
+        hsum_epi32!(acc)
+    };
+    sum.wrapping_add(64 * 128 * blocks as i32)
+}

@@ -74,3 +74,31 @@ pub unsafe fn dot_i8_avx512(a: &[i8], b: &[i8]) -> i32 {
         _mm512_reduce_add_epi32(_mm512_sub_epi32(acc, cor))
     }
 }
+
+/// `Σ u_i · q_i` of packed unsigned 4-bit values and an i8 query, as
+/// [`super::scalar::dot_u4_i8_scalar`]. Per block of 128 dimensions: two loads, two masks
+/// (one after a 16-bit shift) and two `vpdpbusd`, the nibbles being the unsigned operand
+/// as they are (no sign flip or correction: the caller subtracts `8 · Σ q` once per query).
+///
+/// # Safety
+/// The CPU must support AVX-512F, AVX-512BW and AVX-512 VNNI.
+#[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+pub unsafe fn dot_u4_i8_avx512(packed: &[u8], q: &[i8]) -> i32 {
+    use super::scalar::U4_BLOCK_BYTES;
+    let blocks = (packed.len() / U4_BLOCK_BYTES).min(q.len() / (2 * U4_BLOCK_BYTES));
+    let (pp, pq) = (packed.as_ptr(), q.as_ptr());
+    // SAFETY: block b reads packed bytes [64b, 64b + 64) and query bytes [128b, 128b + 128),
+    // inside both slices by the choice of `blocks`; the caller guarantees the CPU features.
+    unsafe {
+        let mask = _mm512_set1_epi8(0x0f);
+        let (mut acc0, mut acc1) = (_mm512_setzero_si512(), _mm512_setzero_si512());
+        for b in 0..blocks {
+            let x = _mm512_loadu_si512(pp.add(b * 64).cast());
+            let lo = _mm512_and_si512(x, mask);
+            let hi = _mm512_and_si512(_mm512_srli_epi16(x, 4), mask);
+            acc0 = _mm512_dpbusd_epi32(acc0, lo, _mm512_loadu_si512(pq.add(b * 128).cast()));
+            acc1 = _mm512_dpbusd_epi32(acc1, hi, _mm512_loadu_si512(pq.add(b * 128 + 64).cast()));
+        }
+        _mm512_reduce_add_epi32(_mm512_add_epi32(acc0, acc1))
+    }
+}

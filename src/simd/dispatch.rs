@@ -12,6 +12,8 @@ type F32Kernel = unsafe fn(&[f32], &[f32]) -> f32;
 type DotI8Kernel = unsafe fn(&[i8], &[i8]) -> i32;
 type CosI8Kernel = unsafe fn(&[i8], &[i8]) -> f32;
 type L2sqI8Kernel = unsafe fn(&[i8], &[i8]) -> u32;
+type DotU4I8Kernel = unsafe fn(&[u8], &[i8]) -> i32;
+type DotU4U4Kernel = unsafe fn(&[u8], &[u8]) -> i32;
 
 /// The kernels in use, each with its name (`<op>_<elem>_<provider>`).
 ///
@@ -25,6 +27,10 @@ struct Kernels {
     dot_i8: (DotI8Kernel, &'static str),
     cos_i8: (CosI8Kernel, &'static str),
     l2sq_i8: (L2sqI8Kernel, &'static str),
+    /// Packed 4-bit codes against an i8 query (the `q4` graph's traversal kernel).
+    dot_u4_i8: (DotU4I8Kernel, &'static str),
+    /// Two packed 4-bit rows (the `q4` graph's construction).
+    dot_u4_u4: (DotU4U4Kernel, &'static str),
 }
 
 static KERNELS: OnceLock<Kernels> = OnceLock::new();
@@ -44,6 +50,8 @@ fn scalar_table() -> Kernels {
         dot_i8: (scalar::dot_i8_scalar, "dot_i8_scalar"),
         cos_i8: (scalar::cos_i8_scalar, "cos_i8_scalar"),
         l2sq_i8: (scalar::l2sq_i8_scalar, "l2sq_i8_scalar"),
+        dot_u4_i8: (scalar::dot_u4_i8_scalar, "dot_u4_i8_scalar"),
+        dot_u4_u4: (scalar::dot_u4_u4_scalar, "dot_u4_u4_scalar"),
     }
 }
 
@@ -58,6 +66,8 @@ fn simsimd_table(isa: &'static str) -> Kernels {
         dot_i8: (simsimd::dot_i8_simsimd, "dot_i8_simsimd"),
         cos_i8: (simsimd::cos_i8_simsimd, "cos_i8_simsimd"),
         l2sq_i8: (simsimd::l2sq_i8_simsimd, "l2sq_i8_simsimd"),
+        dot_u4_i8: (scalar::dot_u4_i8_scalar, "dot_u4_i8_scalar"),
+        dot_u4_u4: (scalar::dot_u4_u4_scalar, "dot_u4_u4_scalar"),
     }
 }
 
@@ -105,6 +115,7 @@ fn avx512_table() -> Kernels {
     {
         Kernels {
             dot_i8: (super::avx512::dot_i8_avx512, "dot_i8_avx512"),
+            dot_u4_i8: (super::avx512::dot_u4_i8_avx512, "dot_u4_i8_avx512"),
             ..base
         }
     } else {
@@ -126,6 +137,8 @@ fn avx2_table() -> Kernels {
         dot_i8: (avx2::dot_i8_avx2, "dot_i8_avx2"),
         cos_i8: (avx2::cos_i8_avx2, "cos_i8_avx2"),
         l2sq_i8: (avx2::l2sq_i8_avx2, "l2sq_i8_avx2"),
+        dot_u4_i8: (avx2::dot_u4_i8_avx2, "dot_u4_i8_avx2"),
+        dot_u4_u4: (avx2::dot_u4_u4_avx2, "dot_u4_u4_avx2"),
     }
 }
 
@@ -169,6 +182,28 @@ pub fn cos_i8(a: &[i8], b: &[i8]) -> f32 {
 pub fn l2sq_i8(a: &[i8], b: &[i8]) -> u32 {
     // SAFETY: the table holds only kernels this CPU supports (see `Kernels`).
     unsafe { (kernels().l2sq_i8.0)(a, b) }
+}
+
+/// `Σ u_i · q_i` of packed unsigned 4-bit values (blocks of 128 dimensions in 64 bytes:
+/// byte `j` holds dimension `j` low and `j + 64` high) and an i8 query of twice the bytes;
+/// whole blocks only. Exact. The `q4` graph's kernel (`crate::quant::q4`).
+#[inline]
+pub fn dot_u4_i8(packed: &[u8], q: &[i8]) -> i32 {
+    // SAFETY: the table holds only kernels this CPU supports (see `Kernels`).
+    unsafe { (kernels().dot_u4_i8.0)(packed, q) }
+}
+
+/// `Σ (a_i − 8)·(b_i − 8)` of two packed 4-bit rows (the signed codes of
+/// `crate::quant::q4`), whole blocks only. Exact.
+#[inline]
+pub fn dot_u4_u4(a: &[u8], b: &[u8]) -> i32 {
+    // SAFETY: the table holds only kernels this CPU supports (see `Kernels`).
+    unsafe { (kernels().dot_u4_u4.0)(a, b) }
+}
+
+/// The kernel serving [`dot_u4_i8`] (e.g. `dot_u4_i8_avx512`).
+pub fn dot_u4_i8_kernel() -> &'static str {
+    kernels().dot_u4_i8.1
 }
 
 /// Euclidean norm of an f32 vector.

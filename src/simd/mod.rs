@@ -32,7 +32,8 @@ pub mod simsimd;
 mod tests;
 
 pub use dispatch::{
-    cos_f32, cos_i8, dot_f32, dot_i8, isa, kernel_names, l2sq_f32, l2sq_i8, norm_f32,
+    cos_f32, cos_i8, dot_f32, dot_i8, dot_u4_i8, dot_u4_i8_kernel, dot_u4_u4, isa, kernel_names,
+    l2sq_f32, l2sq_i8, norm_f32,
 };
 
 /// Asks the CPU to start loading `data` into cache (every 64-byte line of it), so a later

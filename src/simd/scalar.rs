@@ -123,3 +123,40 @@ pub fn l2sq_i8_scalar(a: &[i8], b: &[i8]) -> u32 {
         s.wrapping_add((d * d) as u32)
     })
 }
+
+/// Bytes of one block of packed 4-bit codes: 128 dimensions, byte `j` holding dimension `j`
+/// in its low nibble and dimension `j + 64` in its high nibble (see `crate::quant::q4`).
+pub const U4_BLOCK_BYTES: usize = 64;
+
+/// `Σ u_i · q_i` over whole blocks, where `u_i` is the unsigned 4-bit value (0..=15) of
+/// dimension `i` in `packed` (block layout of [`U4_BLOCK_BYTES`]) and `q` the i8 query of
+/// `2 · packed.len()` components; `min(packed.len() / 64, q.len() / 128)` blocks are summed.
+/// Exact (|sum| ≤ 15 · 128 · n, no overflow below 2^20 dimensions).
+pub fn dot_u4_i8_scalar(packed: &[u8], q: &[i8]) -> i32 {
+    let blocks = (packed.len() / U4_BLOCK_BYTES).min(q.len() / (2 * U4_BLOCK_BYTES));
+    let mut sum = 0i32;
+    for b in 0..blocks {
+        let p = &packed[b * U4_BLOCK_BYTES..(b + 1) * U4_BLOCK_BYTES];
+        let (lo, hi) = q[b * 128..(b + 1) * 128].split_at(U4_BLOCK_BYTES);
+        for j in 0..U4_BLOCK_BYTES {
+            sum = sum
+                .wrapping_add((p[j] & 15) as i32 * lo[j] as i32)
+                .wrapping_add((p[j] >> 4) as i32 * hi[j] as i32);
+        }
+    }
+    sum
+}
+
+/// `Σ (a_i − 8)·(b_i − 8)` of two packed rows of unsigned 4-bit values (the signed codes of
+/// `crate::quant::q4`), over `min(a.len(), b.len()) / 64` whole blocks. Exact.
+pub fn dot_u4_u4_scalar(a: &[u8], b: &[u8]) -> i32 {
+    let blocks = a.len().min(b.len()) / U4_BLOCK_BYTES;
+    let n = blocks * U4_BLOCK_BYTES;
+    let mut sum = 0i32;
+    for (&x, &y) in a[..n].iter().zip(&b[..n]) {
+        let (xl, xh) = ((x & 15) as i32 - 8, (x >> 4) as i32 - 8);
+        let (yl, yh) = ((y & 15) as i32 - 8, (y >> 4) as i32 - 8);
+        sum = sum.wrapping_add(xl * yl + xh * yh);
+    }
+    sum
+}

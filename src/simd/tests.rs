@@ -311,3 +311,83 @@ fn prefetch_accepts_any_slice() {
     super::prefetch::<i8>(&[]);
     assert_eq!(v[999], 999.0); // a hint: the data is unchanged
 }
+
+/// Every 4-bit kernel available here (scalar, AVX2, AVX-512 VNNI, dispatched) gives the
+/// reference's exact sums for whole blocks, with a query and rows at unaligned offsets.
+#[test]
+fn packed_four_bit_kernels_equal_the_reference_sums() {
+    type U4I8 = Box<dyn Fn(&[u8], &[i8]) -> i32>;
+    type U4U4 = Box<dyn Fn(&[u8], &[u8]) -> i32>;
+    let mut u4i8: Vec<(&str, U4I8)> = vec![
+        ("scalar", Box::new(scalar::dot_u4_i8_scalar)),
+        ("dispatched", Box::new(super::dot_u4_i8)),
+    ];
+    let mut u4u4: Vec<(&str, U4U4)> = vec![
+        ("scalar", Box::new(scalar::dot_u4_u4_scalar)),
+        ("dispatched", Box::new(super::dot_u4_u4)),
+    ];
+    #[cfg(target_arch = "x86_64")]
+    if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
+        // SAFETY: AVX2 and FMA were detected just above.
+        u4i8.push((
+            "avx2",
+            Box::new(|p, q| unsafe { super::avx2::dot_u4_i8_avx2(p, q) }),
+        ));
+        // SAFETY: AVX2 and FMA were detected just above, as for the kernel before.
+        u4u4.push((
+            "avx2",
+            Box::new(|a, b| unsafe { super::avx2::dot_u4_u4_avx2(a, b) }),
+        ));
+    }
+    #[cfg(target_arch = "x86_64")]
+    if is_x86_feature_detected!("avx512f")
+        && is_x86_feature_detected!("avx512bw")
+        && is_x86_feature_detected!("avx512vnni")
+    {
+        // SAFETY: the three features were detected just above.
+        u4i8.push((
+            "avx512",
+            Box::new(|p, q| unsafe { super::avx512::dot_u4_i8_avx512(p, q) }),
+        ));
+    }
+    let mut rng = SmallRng::seed_from_u64(44);
+    for blocks in 0..=7usize {
+        for off in 0..3usize {
+            let pa: Vec<u8> = (0..64 * blocks + off).map(|_| rng.gen()).collect();
+            let pb: Vec<u8> = (0..64 * blocks + off).map(|_| rng.gen()).collect();
+            let q: Vec<i8> = (0..128 * blocks + off)
+                .map(|_| rng.gen_range(-127..=127))
+                .collect();
+            let (pa, pb, q) = (&pa[off..], &pb[off..], &q[off..]);
+            let nib = |p: &[u8], i: usize| -> i32 {
+                let (b, j) = (i / 128, i % 128);
+                let byte = p[b * 64 + j % 64];
+                (if j >= 64 { byte >> 4 } else { byte & 15 }) as i32
+            };
+            let want_q: i32 = (0..128 * blocks).map(|i| nib(pa, i) * q[i] as i32).sum();
+            let want_rows: i32 = (0..128 * blocks)
+                .map(|i| (nib(pa, i) - 8) * (nib(pb, i) - 8))
+                .sum();
+            for (name, f) in &u4i8 {
+                assert_eq!(f(pa, q), want_q, "{name} u4·i8, {blocks} blocks");
+            }
+            for (name, f) in &u4u4 {
+                assert_eq!(f(pa, pb), want_rows, "{name} u4·u4, {blocks} blocks");
+            }
+        }
+    }
+    // Extreme values: all nibbles 15 against -127 and 127 (no i16 saturation in AVX2).
+    let p = vec![0xffu8; 64 * 6];
+    for v in [-127i8, 127] {
+        let q = vec![v; 128 * 6];
+        for (name, f) in &u4i8 {
+            assert_eq!(f(&p, &q), 15 * v as i32 * 768, "{name} extreme {v}");
+        }
+    }
+    let zero = vec![0u8; 64 * 6];
+    for (name, f) in &u4u4 {
+        assert_eq!(f(&p, &p), 49 * 768, "{name} 7·7");
+        assert_eq!(f(&zero, &zero), 64 * 768, "{name} (-8)·(-8)");
+        assert_eq!(f(&p, &zero), -56 * 768, "{name} 7·(-8)");
+    }
+}

@@ -3,6 +3,7 @@
 use std::ops::RangeInclusive;
 
 use crate::error::{Error, Result};
+use crate::index;
 use crate::vocab::{Metric, StorageMode};
 
 /// The HNSW `M` a set may have.
@@ -44,6 +45,100 @@ impl SetParams {
             ));
         }
         Ok(())
+    }
+}
+
+/// Smallest dimension whose `exact` sets get 4-bit traversal codes ([`GraphLayout::new_set`]):
+/// one whole 128-dimension block of `quant::q4`. Below it the padded nibble row saves little
+/// over INT8, and coarse codes on few dimensions leave elements unreachable by their own
+/// vector (a 16-d set lost 14 of 20 after a crash with them).
+pub(crate) const Q4_MIN_DIM: usize = crate::quant::q4::BLOCK_DIMS;
+
+/// How a set's graph is laid out: the codes its walk scores with (`index::Mode`) and the
+/// width of its level-0 lists (`M_max0`). Fixed when the set is made
+/// ([`GraphLayout::new_set`]) and kept in snapshots (section kind 12, `store::persist`), so a
+/// saved graph is restored with the layout it was built with; a set loaded from a snapshot
+/// without that section (written before the section existed, or by a set with the
+/// [`GraphLayout::legacy`] layout) has the legacy layout.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct GraphLayout {
+    /// What the graph stores and traverses: `Q8`, `Q4` or `NoQuant`.
+    pub mode: index::Mode,
+    /// Level-0 list width.
+    pub m_max0: usize,
+}
+
+impl GraphLayout {
+    /// The layout every set had before layouts were per set: INT8 codes (f32 for `noquant`),
+    /// `M_max0 = 2·M` (`1.5·M` for `q8`, the memory-lean storage mode).
+    pub fn legacy(p: &SetParams) -> Self {
+        let mode = match p.storage {
+            StorageMode::Exact | StorageMode::Q8 | StorageMode::Bin => index::Mode::Q8,
+            StorageMode::NoQuant => index::Mode::NoQuant,
+        };
+        let m_max0 = match p.storage {
+            StorageMode::Q8 => p.m + p.m / 2,
+            _ => 2 * p.m,
+        };
+        Self { mode, m_max0 }
+    }
+
+    /// The layout of a set made now: an `exact` set of at least [`Q4_MIN_DIM`] dimensions
+    /// traverses 4-bit codes (`index::Mode::Q4`, half of INT8's bytes; the set reranks the
+    /// graph's candidates from its f32) with `M_max0 = 1.25·M` (20 for M = 16), so a 768-d
+    /// element costs ≤ 1.2× its f32 bytes all in (#20 point 4, perf-reports); every other
+    /// set has the [`GraphLayout::legacy`] layout.
+    pub fn new_set(p: &SetParams) -> Self {
+        if p.storage == StorageMode::Exact && p.dim >= Q4_MIN_DIM {
+            Self {
+                mode: index::Mode::Q4,
+                m_max0: p.m + p.m / 4,
+            }
+        } else {
+            Self::legacy(p)
+        }
+    }
+
+    /// The layout's bytes in a snapshot (section kind 12): format 1 u8, mode u8 (1 `Q8`,
+    /// 2 `NoQuant`, 3 `Q4`), `M_max0` u32.
+    pub fn encode(&self) -> Vec<u8> {
+        let mode = match self.mode {
+            index::Mode::Q8 => 1u8,
+            index::Mode::NoQuant => 2,
+            index::Mode::Q4 => 3,
+            // Never a set's layout (the index's own f32 + INT8 mode).
+            index::Mode::Exact => 0,
+        };
+        let mut b = vec![1u8, mode];
+        b.extend_from_slice(&(self.m_max0 as u32).to_le_bytes());
+        b
+    }
+
+    /// Reads a layout written by [`GraphLayout::encode`] for a set with parameters `p`;
+    /// the error says what does not fit.
+    pub fn decode(bytes: &[u8], p: &SetParams) -> std::result::Result<Self, String> {
+        let [1, mode, a, b, c, d] = bytes else {
+            return Err(format!(
+                "graph layout: {} bytes of an unknown format",
+                bytes.len()
+            ));
+        };
+        let mode = match (mode, p.storage) {
+            (1, StorageMode::Exact | StorageMode::Q8 | StorageMode::Bin) => index::Mode::Q8,
+            (2, StorageMode::NoQuant) => index::Mode::NoQuant,
+            (3, StorageMode::Exact) => index::Mode::Q4,
+            _ => {
+                return Err(format!(
+                    "graph layout: traversal mode {mode} for a {} set",
+                    p.storage
+                ))
+            }
+        };
+        let m_max0 = u32::from_le_bytes([*a, *b, *c, *d]) as usize;
+        if !(p.m..=2 * index::Params::MAX_M).contains(&m_max0) {
+            return Err(format!("graph layout: M_max0 {m_max0} with M = {}", p.m));
+        }
+        Ok(Self { mode, m_max0 })
     }
 }
 

@@ -11,11 +11,13 @@
 //! | 8    | shard      | blobs of keyspaces other than 0: count u64, then count × (keyspace u32, key: bytes, value: bytes, expires_at u64) |
 //! | 9    | set number | the set's keyspace u32, when not 0 (written just before the set's kind 2) |
 //! | 10   | 0          | the databases' keyspaces (after a SWAPDB): count u32, then count × keyspace u32, database 0 first |
+//! | 12   | set number | the set's graph layout (`GraphLayout::encode`: format 1 u8, traversal mode u8 [1 INT8, 2 f32, 3 4-bit], `M_max0` u32), when not the legacy one (INT8, `M_max0` = 2·M, 1.5·M for q8); written just before the set's kind 2 |
 //! | 11   | shard      | hashes (when the shard has any): count u64, then count × (keyspace u32, key: bytes, expires_at u64, encoding u8 [0 listpack, 1 hashtable], n u32, n × (field: bytes, value: bytes)) |
 //!
 //! Kinds 1 and 2 alone are keyspace 0 (database 0), as snapshots were written before
 //! databases existed; kinds 8–10 were added after them (kind 7 is the graph, below), and
-//! kind 11 (hashes) after those.
+//! kind 11 (hashes) after those, kind 12 (graph layouts) last: a set without it (every set of
+//! older snapshots) has the legacy layout, so its saved graph is restored as it was built.
 //!
 //! Arrays (kinds 3–6) are mapped copy-on-write at open: restart does not read vectors.
 //! Blob values (kinds 1 and 8) of `MAPPED_BLOB_MIN` bytes or more are served in place from a
@@ -43,6 +45,7 @@ use super::apply::HASH_OVERHEAD;
 use super::arena::Arena;
 use super::codec::{put_bytes, Reader};
 use super::hash::HashValue;
+use super::params::GraphLayout;
 use super::record::{metric_code, metric_from, storage_code, storage_from, PROJECTED};
 use super::shard::Shard;
 use super::vindex::VIndex;
@@ -67,6 +70,7 @@ const DB_BLOBS: u32 = 8;
 const SET_DB: u32 = 9;
 const DB_MAP: u32 = 10;
 const HASHES: u32 = 11;
+const SET_LAYOUT: u32 = 12;
 
 /// Per-entry bytes of a blob in accounting (must match the engine's).
 pub(crate) const BLOB_OVERHEAD: u64 = std::mem::size_of::<Option<KeyEntry>>() as u64 + 8 + 32 + 32;
@@ -82,6 +86,8 @@ struct SetCopy {
     hash: u64,
     uid: u64,
     meta: Vec<u8>,
+    /// The set's graph layout (kind 12), when not the legacy one.
+    layout: Option<Vec<u8>>,
     /// Byte length and bytes per row of each array (f32s, codes, scales, norms) at the scan.
     arrays: [(usize, usize); 4],
     vindex: Option<Arc<VIndex>>,
@@ -159,6 +165,9 @@ impl Store {
             for set in &sets {
                 if set.db != 0 {
                     w.section(SET_DB, set_no, &[&set.db.to_le_bytes()])?;
+                }
+                if let Some(layout) = &set.layout {
+                    w.section(SET_LAYOUT, set_no, &[layout])?;
                 }
                 w.section(SET_META, set_no, &[&set.meta])?;
                 for (k, kind) in [SET_F32, SET_CODES, SET_SCALES, SET_NORMS]
@@ -274,6 +283,8 @@ impl Store {
                             hash: e.hash,
                             uid: set.uid,
                             meta,
+                            layout: (set.layout != GraphLayout::legacy(&set.params))
+                                .then(|| set.layout.encode()),
                             arrays: std::array::from_fn(|k| {
                                 (parts[k][0].len() + parts[k][1].len(), rows[k])
                             }),
@@ -345,8 +356,9 @@ impl Store {
             },
             other => other,
         };
-        // A set's keyspace section comes just before its metadata.
+        // A set's keyspace and layout sections come just before its metadata.
         let mut set_db: Option<(u32, u32)> = None;
+        let mut set_layout: Option<(u32, &[u8])> = None;
         for (kind, tag, bytes) in snap.sections() {
             match kind {
                 BLOBS | DB_BLOBS => {
@@ -363,12 +375,18 @@ impl Store {
                     set_db = Some((tag, self.read_db(&mut r)?));
                     r.finish().map_err(wrap)?;
                 }
+                SET_LAYOUT => set_layout = Some((tag, bytes)),
                 SET_META => {
                     let db = match set_db.take() {
                         Some((t, db)) if t == tag => db,
                         _ => 0,
                     };
-                    self.load_set(snap, tag, db, bytes, now).map_err(wrap)?
+                    let layout = match set_layout.take() {
+                        Some((t, b)) if t == tag => Some(b),
+                        _ => None,
+                    };
+                    self.load_set(snap, tag, db, layout, bytes, now)
+                        .map_err(wrap)?
                 }
                 DB_MAP => self.load_db_map(bytes).map_err(wrap)?,
                 _ => {}
@@ -551,7 +569,17 @@ impl Store {
         r.finish()
     }
 
-    fn load_set(&self, snap: &Snapshot, tag: u32, db: u32, bytes: &[u8], now: u64) -> Result<()> {
+    /// Loads a set from its metadata section (`bytes`) and its other sections (`tag`), with
+    /// its layout section when the snapshot has one.
+    fn load_set(
+        &self,
+        snap: &Snapshot,
+        tag: u32,
+        db: u32,
+        layout: Option<&[u8]>,
+        bytes: &[u8],
+        now: u64,
+    ) -> Result<()> {
         let mut r = Reader::new(bytes, "snapshot set");
         let key = r.bytes()?;
         let key_at = r.u64()?;
@@ -647,6 +675,11 @@ impl Store {
             return Ok(());
         }
         let mut set = set;
+        // Before the index is made: a saved graph is restored into lists of its own width.
+        set.layout = match layout {
+            Some(b) => GraphLayout::decode(b, &params).map_err(|e| bad(&e))?,
+            None => GraphLayout::legacy(&params),
+        };
         set.maybe_index(self.cfg.index_min_elements);
         if let Some(ix) = &set.vindex {
             if let Some(graph) = snap.map_section(SET_GRAPH, tag)? {
@@ -690,6 +723,154 @@ mod tests {
             snapshot_piece_bytes: 4 << 20,
             index_min_elements: 1_000,
         }
+    }
+
+    /// Adds elements `range` of a 128-d exact set `key` (deterministic vectors).
+    fn add(store: &Store, key: &[u8], range: std::ops::Range<usize>) {
+        use super::super::record::AddRec;
+        use std::borrow::Cow;
+        let names: Vec<Vec<u8>> = range
+            .clone()
+            .map(|i| format!("e{i}").into_bytes())
+            .collect();
+        let adds = range
+            .zip(&names)
+            .map(|(i, name)| AddRec {
+                name,
+                vector: Cow::Owned(
+                    (0..128u64)
+                        .map(|j| {
+                            // splitmix64 of (element, component): distinct random vectors.
+                            let mut x = ((i as u64) << 8 | j).wrapping_add(0x9e37_79b9_7f4a_7c15);
+                            x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+                            x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+                            ((x ^ (x >> 31)) >> 40) as f32 / (1u64 << 24) as f32 - 0.5
+                        })
+                        .collect(),
+                ),
+                attrs: None,
+                expires_at: 0,
+            })
+            .collect();
+        let rec = super::super::Record::VAdd {
+            db: 0,
+            key,
+            params: SetParams {
+                dim: 128,
+                metric: crate::vocab::Metric::Cosine,
+                storage: crate::vocab::StorageMode::Exact,
+                m: 16,
+                ef_construction: 32,
+                projection: 0,
+            },
+            adds,
+        };
+        store
+            .apply_locking(&super::super::Appends::new(), &rec)
+            .unwrap();
+    }
+
+    /// Runs `f` on the set `key` of database 0 under its shard's write lock.
+    fn with_set<R>(store: &Store, key: &[u8], f: impl FnOnce(&mut VectorSet) -> R) -> R {
+        let h = store.hash(key);
+        let mut data = store.shards[Store::shard_of(h)].data.write();
+        let slot = data.find(h, 0, key).expect("the set");
+        match &mut data.entry_mut(slot).expect("its entry").value {
+            Value::VSet(set) => f(set),
+            _ => panic!("not a set"),
+        }
+    }
+
+    /// A set's graph layout is kept by the snapshot and its saved graph restored with it: a
+    /// new 128-d exact set traverses 4-bit codes with 20 level-0 links; a set of the legacy
+    /// layout (as every set loaded from a snapshot written before layouts were saved) is
+    /// written without a layout section, loads with the legacy layout (INT8, 32 links), and
+    /// its graph is restored, not rebuilt.
+    #[test]
+    fn a_sets_graph_layout_survives_a_snapshot_and_its_graph_is_restored_with_it() {
+        let store = Store::new(config());
+        add(&store, b"new", 0..1_200);
+        add(&store, b"old", 0..10);
+        let legacy = with_set(&store, b"old", |set| {
+            assert!(set.vindex.is_none());
+            set.layout = GraphLayout::legacy(&set.params);
+            set.layout
+        });
+        add(&store, b"old", 10..1_200);
+        let fresh = with_set(&store, b"new", |set| set.layout);
+        assert_eq!(
+            (fresh.mode, fresh.m_max0, legacy.mode, legacy.m_max0),
+            (crate::index::Mode::Q4, 20, crate::index::Mode::Q8, 32)
+        );
+        for key in [&b"new"[..], b"old"] {
+            store.settle_set(0, key);
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let path = store.write_snapshot(dir.path(), 1, || Ok(1)).unwrap();
+        let snap = Snapshot::open(&path).unwrap();
+        let layouts: Vec<&[u8]> = snap
+            .sections()
+            .filter(|&(kind, _, _)| kind == SET_LAYOUT)
+            .map(|(_, _, b)| b)
+            .collect();
+        assert_eq!(
+            layouts,
+            vec![&fresh.encode()[..]],
+            "only the new layout is written"
+        );
+        let loaded = Store::new(config());
+        loaded.load_snapshot(&snap).unwrap();
+        for (key, layout) in [(&b"new"[..], fresh), (b"old", legacy)] {
+            loaded.settle_set(0, key);
+            let (got, restored, params) = with_set(&loaded, key, |set| {
+                let ix = set.vindex.clone().expect("an index");
+                (set.layout, ix.restored_nodes(), ix.params())
+            });
+            assert_eq!(got, layout);
+            assert_eq!((params.mode, params.m_max0), (layout.mode, layout.m_max0));
+            // Restored, not rebuilt (a rebuild restores 0); a node no walk from the entry
+            // point reaches would be left out and inserted as a new one (`Restore::finish`).
+            let name = String::from_utf8_lossy(key);
+            assert!(restored > 1_100, "{name}: {restored} of 1,200 restored");
+        }
+    }
+
+    #[test]
+    fn a_layout_section_that_does_not_fit_its_set_is_refused() {
+        let p = SetParams {
+            dim: 768,
+            metric: crate::vocab::Metric::Cosine,
+            storage: crate::vocab::StorageMode::Q8,
+            m: 16,
+            ef_construction: 200,
+            projection: 0,
+        };
+        let q4 = GraphLayout {
+            mode: crate::index::Mode::Q4,
+            m_max0: 20,
+        };
+        assert!(
+            GraphLayout::decode(&q4.encode(), &p).is_err(),
+            "4-bit codes in a q8 set"
+        );
+        let exact = SetParams {
+            storage: crate::vocab::StorageMode::Exact,
+            ..p
+        };
+        assert_eq!(GraphLayout::decode(&q4.encode(), &exact), Ok(q4));
+        let narrow = GraphLayout { m_max0: 8, ..q4 };
+        assert!(
+            GraphLayout::decode(&narrow.encode(), &exact).is_err(),
+            "M_max0 < M"
+        );
+        assert!(
+            GraphLayout::decode(&[2, 3, 20, 0, 0, 0], &exact).is_err(),
+            "format 2"
+        );
+        assert!(
+            GraphLayout::decode(&[1, 3, 20, 0, 0], &exact).is_err(),
+            "short"
+        );
     }
 
     #[test]

@@ -16,7 +16,7 @@ use std::sync::Arc;
 
 use parking_lot::{Mutex, RwLock};
 
-use super::params::SetParams;
+use super::params::{GraphLayout, SetParams};
 use crate::error::Result;
 use crate::index::{self, Hnsw, Image, Search, Slot};
 use crate::snapshot::MappedArray;
@@ -101,30 +101,23 @@ pub(crate) fn with_scratch<R>(f: impl FnOnce(&mut Search) -> R) -> R {
 }
 
 impl VIndex {
-    pub fn new(p: &SetParams) -> Result<Self> {
-        let metric = p.metric;
+    pub fn new(p: &SetParams, layout: GraphLayout) -> Result<Self> {
         // An `exact` set keeps its f32 originals in its own arena, so its graph holds only the
-        // INT8 codes it traverses, and the engine reranks the graph's `ef` candidates from the
-        // set's f32 (`reranks`): the graph's rerank in `index::Mode::Exact`, without a second
-        // f32 copy of every vector (4·dim bytes per element).
+        // codes it traverses (INT8, or 4-bit with the `GraphLayout::new_set` layout), and the
+        // engine reranks the graph's `ef` candidates from the set's f32 (`reranks`): the
+        // graph's rerank in `index::Mode::Exact`, without a second f32 copy of every vector
+        // (4·dim bytes per element).
         // A `bin` set's graph holds its ±1 vectors as INT8 codes (±127, one scale): their
         // INT8 dot product is exactly `d − 2·hamming`, so the walk orders nodes as Redis's
         // Hamming distance does, and the set rescores the candidates from its bits.
-        let mode = match p.storage {
-            StorageMode::Exact | StorageMode::Q8 | StorageMode::Bin => index::Mode::Q8,
-            StorageMode::NoQuant => index::Mode::NoQuant,
-        };
+        // The level-0 width is the layout's too (`q8`'s memory-lean 1.5·M, exact 4-bit's
+        // 1.25·M): a saved graph is restored only into lists of its own width.
         let params = index::Params::new(p.dim)
-            .metric(metric)
-            .mode(mode)
+            .metric(p.metric)
+            .mode(layout.mode)
             .m(p.m)
+            .m_max0(layout.m_max0)
             .ef_construction(p.ef_construction);
-        // q8 is the memory-lean storage mode: its graph is narrower at level 0 too.
-        let params = if p.storage == StorageMode::Q8 {
-            params.memory_lean()
-        } else {
-            params
-        };
         Ok(Self {
             hnsw: RwLock::new(Arc::new(Hnsw::new(params)?)),
             params,

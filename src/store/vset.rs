@@ -28,6 +28,7 @@ use std::sync::Arc;
 
 use super::arena::Arena;
 use super::meta::AccessMeta;
+use super::params::GraphLayout;
 pub(crate) use super::params::SetParams;
 use super::vindex::{with_scratch, VIndex};
 use crate::analytics::{self, LatencyHist};
@@ -128,6 +129,9 @@ pub(crate) struct VectorSet {
     pub slack: u64,
     /// The HNSW index, once the set is large enough to want one.
     pub vindex: Option<Arc<VIndex>>,
+    /// The layout its graph has (or will have): fixed when the set is made, kept in
+    /// snapshots.
+    pub layout: GraphLayout,
     /// Set when the index has new pending work that must be queued with the indexer.
     pub index_wants_queue: bool,
 }
@@ -155,6 +159,7 @@ impl VectorSet {
             bytes: 0,
             slack: 0,
             vindex: None,
+            layout: GraphLayout::new_set(&params),
             index_wants_queue: false,
         }
     }
@@ -624,7 +629,7 @@ impl VectorSet {
         if self.vindex.is_some() || self.live < min.max(1) {
             return;
         }
-        let Ok(ix) = VIndex::new(&self.params) else {
+        let Ok(ix) = VIndex::new(&self.params, self.layout) else {
             return;
         };
         let slots: Vec<u32> = self.live_slots().collect();
