@@ -404,11 +404,25 @@ impl Store {
                 s
             }
         };
+        data.push_expiry(
+            expires_at,
+            EntryRef {
+                key: slot,
+                elem: NO_ELEM,
+            },
+        );
+        self.note_key_written(h, slot, key, tick);
+    }
+
+    /// What every write of a whole key's value (a blob set, a hash's fields) notes once
+    /// applied: the key's place in its shard's LRU access log at `tick`, the change feed and
+    /// the `sets` counter.
+    #[inline]
+    pub(super) fn note_key_written(&self, h: u64, slot: u32, key: &[u8], tick: u64) {
         let e = EntryRef {
             key: slot,
             elem: NO_ELEM,
         };
-        data.push_expiry(expires_at, e);
         self.shards[Store::shard_of(h)]
             .access
             .lock()

@@ -84,16 +84,7 @@ impl Store {
         hv.meta.tick.store(tick, Ordering::Relaxed);
         entry.bytes = entry.bytes.saturating_add_signed(delta);
         self.account(0, delta);
-        let e = EntryRef {
-            key: slot,
-            elem: NO_ELEM,
-        };
-        self.shards[Store::shard_of(h)]
-            .access
-            .lock()
-            .push_back((tick, e));
-        self.feed.report(Change::Key(key, ChangeCause::Write));
-        self.counters.events.sets.fetch_add(1, Ordering::Relaxed);
+        self.note_key_written(h, slot, key, tick);
         new
     }
 
