@@ -5,8 +5,10 @@ processes one after the other (each builds its own cache), so a process-to-proce
 
     python3 bindings/python/bench/bench_hit_runs.py [--runs 5] [--pause 0] [--entries 10000]
 
-Prints one JSON line per run (median and quartiles of the per-batch means, in µs, and the
-load average) and a summary line. `--pause S` waits S seconds between runs ("minutes
+Prints one JSON line per run (median and quartiles of the per-batch means in µs, by wall
+clock and by the thread's CPU time — a batch preempted on a loaded machine moves the first,
+not the second —, the CPU it ended on, its involuntary context switches, where its buffers
+landed, and the load average) and a summary line. `--pause S` waits S seconds between runs ("minutes
 apart"). `--child` runs one measurement in this process (what each run executes).
 """
 
@@ -26,6 +28,7 @@ def child(entries: int, value_bytes: int, batches: int, batch: int, default_cach
     import numpy as np
 
     from sutra_cache import Cache
+    from sutra_cache._ffi import ffi
 
     rng = np.random.default_rng()  # a fresh seed per process, as a user's would be
     values = rng.integers(0, 256, (entries, value_bytes), dtype=np.uint8)
@@ -36,17 +39,30 @@ def child(entries: int, value_bytes: int, batches: int, batch: int, default_cach
         get = c.get
         for k in keys[:batch]:  # warm the call path once
             get(k)
-        samples = []
+        samples, cpu = [], []
         for _ in range(batches):
             ks = [keys[j] for j in rng.integers(0, entries, batch).tolist()]
-            t = time.perf_counter_ns()
+            c, t = time.thread_time_ns(), time.perf_counter_ns()
             for k in ks:
                 get(k)
-            samples.append((time.perf_counter_ns() - t) / batch / 1000)
+            t, c = time.perf_counter_ns() - t, time.thread_time_ns() - c
+            samples.append(t / batch / 1000)
+            cpu.append(c / batch / 1000)
         assert get(keys[0]) == values[0].tobytes()
+        # Where this process's buffers landed (4 KiB page offsets): the C call copies the
+        # value into the thread's buffer, the result's bytes are copied from there.
+        offsets = {"buf_page_offset": int(ffi.cast("uintptr_t", c._s.cbuf)) % 4096,
+                   "result_page_offset": (id(get(keys[0])) + 32) % 4096}
     q = statistics.quantiles(samples, n=4)
+    qc = statistics.quantiles(cpu, n=4)
+    with open("/proc/self/status") as f:
+        switches = {ln.split(":")[0]: int(ln.split()[1]) for ln in f
+                    if ln.startswith(("voluntary_ctxt", "nonvoluntary_ctxt"))}
     return {"median_us": round(statistics.median(samples), 3), "p25_us": round(q[0], 3),
-            "p75_us": round(q[2], 3)}
+            "p75_us": round(q[2], 3), "cpu_median_us": round(statistics.median(cpu), 3),
+            "cpu_p25_us": round(qc[0], 3), "cpu_p75_us": round(qc[2], 3),
+            "last_cpu": int(open("/proc/self/stat").read().rsplit(")", 1)[1].split()[36]),
+            "involuntary_switches": switches.get("nonvoluntary_ctxt_switches"), **offsets}
 
 
 def main() -> None:
@@ -66,7 +82,7 @@ def main() -> None:
         print(json.dumps(child(a.entries, a.value_bytes, a.batches, a.batch, a.default_cache,
                                a.str_keys)))
         return
-    medians = []
+    medians, cpu_medians = [], []
     for run in range(a.runs):
         if run and a.pause:
             time.sleep(a.pause)
@@ -78,8 +94,10 @@ def main() -> None:
         r = json.loads(out.strip().splitlines()[-1])
         r.update(run=run + 1, load=os.getloadavg()[0])
         medians.append(r["median_us"])
+        cpu_medians.append(r["cpu_median_us"])
         print(json.dumps(r), flush=True)
-    print(json.dumps({"runs": a.runs, "medians_us": medians, "max_median_us": max(medians),
+    print(json.dumps({"runs": a.runs, "medians_us": medians, "cpu_medians_us": cpu_medians,
+                      "max_median_us": max(medians), "max_cpu_median_us": max(cpu_medians),
                       "min_median_us": min(medians)}))
 
 
