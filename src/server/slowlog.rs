@@ -74,7 +74,9 @@ pub fn logged_args(args: &[Bytes]) -> Vec<Bytes> {
                 );
                 Bytes::from(s)
             } else {
-                args[j].clone()
+                // A copy: a slice would keep the whole request buffer it came in alive
+                // for as long as the entry is logged.
+                Bytes::copy_from_slice(&args[j])
             }
         })
         .collect()

@@ -184,7 +184,8 @@ pub fn client(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
         ctx.out.int(info.id as i64);
     } else if is(sub, "setname") {
         check_client_name(&args[2])?;
-        info.names.lock().name = (!args[2].is_empty()).then(|| args[2].clone());
+        // Names are copies: a slice would keep the whole request buffer it came in alive.
+        info.names.lock().name = (!args[2].is_empty()).then(|| Bytes::copy_from_slice(&args[2]));
         ctx.out.ok();
     } else if is(sub, "getname") {
         let name = info.names.lock().name.clone();
@@ -196,7 +197,7 @@ pub fn client(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
                 String::from_utf8_lossy(&args[2]).to_ascii_lowercase()
             )));
         }
-        let value = (!args[3].is_empty()).then(|| args[3].clone());
+        let value = (!args[3].is_empty()).then(|| Bytes::copy_from_slice(&args[3]));
         let mut names = info.names.lock();
         if is(&args[2], "lib-name") {
             names.lib_name = value;

@@ -141,7 +141,9 @@ pub fn hello(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     }
     if let Some(name) = setname {
         check_client_name(name)?;
-        ctx.client.info.names.lock().name = (!name.is_empty()).then(|| name.clone());
+        // A copy: a slice would keep the whole request buffer it came in alive.
+        ctx.client.info.names.lock().name =
+            (!name.is_empty()).then(|| Bytes::copy_from_slice(name));
     }
     if let Some(p) = proto {
         ctx.out.resp3 = p == 3;

@@ -41,7 +41,8 @@ pub fn client_tracking(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
             }
             i += 2;
         } else if is(a, "prefix") && more {
-            opts.prefixes.push(args[i + 1].clone());
+            // A copy: a slice would keep the whole request buffer it came in alive.
+            opts.prefixes.push(Bytes::copy_from_slice(&args[i + 1]));
             i += 2;
         } else if is(a, "bcast") {
             opts.bcast = true;
@@ -192,10 +193,13 @@ fn confirm(ctx: &mut Ctx<'_>, kind: &[u8], channel: Option<&[u8]>) {
 /// SUBSCRIBE channel …
 pub fn subscribe(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     for ch in &args[1..] {
+        // A copy: a slice would keep the whole request buffer it came in alive while
+        // subscribed.
+        let ch = Bytes::copy_from_slice(ch);
         if ctx.client.subscriptions.insert(ch.clone()) {
-            ctx.shared.pubsub.subscribe(ctx.client.info.id, ch);
+            ctx.shared.pubsub.subscribe(ctx.client.info.id, &ch);
         }
-        confirm(ctx, b"subscribe", Some(ch));
+        confirm(ctx, b"subscribe", Some(&ch));
     }
     ctx.client.info.pubsub.store(true, Relaxed);
     Ok(())
