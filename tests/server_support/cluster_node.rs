@@ -1,9 +1,11 @@
 //! `sutra-cache serve` processes for the cluster tests (`server_cluster_tools.rs`,
 //! `server_cluster_crash.rs`): started on a free loopback port, killed with SIGKILL and
 //! started again on the same port and data directory, and the manager
-//! (`sutra-cache cluster …`) as a command or a child process.
+//! (`sutra-cache cluster …`) as a command or a child process. A node's stderr is kept (each
+//! start appended to one file, as `serve.rs` keeps it) and its tail printed when the test
+//! fails while the node is held, or when it exits before listening.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, Read, Seek, SeekFrom, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -15,22 +17,31 @@ pub fn free_port() -> u16 {
     l.local_addr().unwrap().port()
 }
 
-/// One server process; killed when dropped.
+/// One server process; killed when dropped (printing its stderr if the test is failing).
 pub struct Node {
     pub port: u16,
     mode: String,
     dir: Option<PathBuf>,
     child: Option<Child>,
+    /// The stderr of every start, appended.
+    log: PathBuf,
+    /// Where the current start's part of `log` begins.
+    start_at: u64,
+    _logdir: tempfile::TempDir,
 }
 
 impl Node {
     /// A node in `mode` (`off`, `emulated`, `yes`) keeping its data in `dir`, or in memory.
     pub fn start(mode: &str, dir: Option<&Path>) -> Node {
+        let logdir = tempfile::tempdir().expect("a temporary directory");
         let mut node = Node {
             port: free_port(),
             mode: mode.to_string(),
             dir: dir.map(Path::to_path_buf),
             child: None,
+            log: logdir.path().join("server.stderr"),
+            start_at: 0,
+            _logdir: logdir,
         };
         node.start_again();
         node
@@ -40,16 +51,30 @@ impl Node {
     /// and waits until it accepts connections.
     pub fn start_again(&mut self) {
         assert!(self.child.is_none(), "the node on {} still runs", self.port);
+        let mut file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)
+            .expect("the server's stderr file");
+        self.start_at = file.seek(SeekFrom::End(0)).unwrap_or(0);
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_sutra-cache"));
         cmd.args(["serve", "--port", &self.port.to_string()])
             .args(["--cluster-mode", &self.mode])
             .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null());
+            .stdout(Stdio::null());
         match &self.dir {
             Some(d) => cmd.args(["--storage-path", d.to_str().unwrap()]),
             None => cmd.args(["--in-memory", "true"]),
         };
+        let _ = writeln!(
+            file,
+            "--- sutra-cache {}",
+            cmd.get_args()
+                .map(|a| a.to_string_lossy())
+                .collect::<Vec<_>>()
+                .join(" ")
+        );
+        cmd.stderr(file);
         self.child = Some(cmd.spawn().expect("binary starts"));
         self.wait_ready();
     }
@@ -75,15 +100,25 @@ impl Node {
         let start = Instant::now();
         while TcpStream::connect(("127.0.0.1", self.port)).is_err() {
             if let Some(Some(status)) = self.child.as_mut().map(|c| c.try_wait().unwrap()) {
-                panic!("the server for port {} exited: {status}", self.port);
+                panic!(
+                    "the server for port {} exited: {status}\n{}",
+                    self.port,
+                    self.stderr_tail()
+                );
             }
             assert!(
                 start.elapsed() < Duration::from_secs(60),
-                "no server on {}",
-                self.port
+                "no server on {}\n{}",
+                self.port,
+                self.stderr_tail()
             );
             std::thread::sleep(Duration::from_millis(25));
         }
+    }
+
+    /// The tail of what the current start wrote to stderr.
+    pub fn stderr_tail(&self) -> String {
+        super::serve::stderr_tail(&self.log, self.start_at)
     }
 
     /// `127.0.0.1:port`.
@@ -109,6 +144,18 @@ impl Node {
 
 impl Drop for Node {
     fn drop(&mut self) {
+        if std::thread::panicking() {
+            let state = match self.child.as_mut().map(|c| c.try_wait()) {
+                Some(Ok(Some(status))) => format!("had exited: {status}"),
+                Some(_) => "was running".to_string(),
+                None => "was not running (killed by the test)".to_string(),
+            };
+            eprintln!(
+                "the node on port {} {state}\n{}",
+                self.port,
+                self.stderr_tail()
+            );
+        }
         self.kill9();
     }
 }

@@ -4,7 +4,7 @@
 //! the test's thread, a worker's panic joined there — dropping it prints how it ended (its
 //! exit status if it exited by itself) and the tail of its stderr, so a crash in a long run
 //! says why. Used by the soak (`server_soak.rs`) and the crash campaign
-//! (`server_crash_campaign.rs`).
+//! (`server_crash_campaign.rs`); `cluster_node.rs`'s nodes keep theirs the same way.
 
 use std::ffi::OsString;
 use std::io::{Read, Seek, SeekFrom, Write};
@@ -136,6 +136,24 @@ impl Serve {
     }
 }
 
+/// The last [`TAIL_BYTES`] of the stderr file `log` from byte `start_at` on (where a start's
+/// part of a shared log begins).
+pub fn stderr_tail(log: &Path, start_at: u64) -> String {
+    let mut text = Vec::new();
+    if let Ok(mut f) = std::fs::File::open(log) {
+        let end = f.seek(SeekFrom::End(0)).unwrap_or(0);
+        let from = start_at.max(end.saturating_sub(TAIL_BYTES));
+        if f.seek(SeekFrom::Start(from)).is_ok() {
+            let _ = f.read_to_end(&mut text);
+        }
+    }
+    format!(
+        "--- the server's stderr ({}, from byte {start_at}) ---\n{}--- end of the server's stderr ---",
+        log.display(),
+        String::from_utf8_lossy(&text)
+    )
+}
+
 /// A running server; SIGKILLed when dropped (printing its stderr if the test is failing).
 pub struct Served {
     pub port: u16,
@@ -160,20 +178,7 @@ impl Served {
 
     /// The last [`TAIL_BYTES`] of what this start wrote to stderr.
     pub fn stderr_tail(&self) -> String {
-        let mut text = Vec::new();
-        if let Ok(mut f) = std::fs::File::open(&self.log) {
-            let end = f.seek(SeekFrom::End(0)).unwrap_or(0);
-            let from = self.start_at.max(end.saturating_sub(TAIL_BYTES));
-            if f.seek(SeekFrom::Start(from)).is_ok() {
-                let _ = f.read_to_end(&mut text);
-            }
-        }
-        format!(
-            "--- the server's stderr ({}, from byte {}) ---\n{}--- end of the server's stderr ---",
-            self.log.display(),
-            self.start_at,
-            String::from_utf8_lossy(&text)
-        )
+        stderr_tail(&self.log, self.start_at)
     }
 
     /// How the server stands now, for a failure message: running, or its exit status.
