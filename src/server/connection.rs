@@ -21,7 +21,7 @@ use tokio::sync::{mpsc, watch};
 use super::clients::ClientInfo;
 use super::cmd::{self, After, Client};
 use super::config::WriteOffload;
-use super::frame::{self, Request};
+use super::frame;
 use super::http;
 use super::reply::Out;
 use super::shared::Shared;
@@ -96,7 +96,7 @@ pub async fn serve<S: ClientStream>(
 async fn serve_client<S: ClientStream>(
     mut stream: S,
     shared: &Arc<Shared>,
-    mut shutdown: watch::Receiver<bool>,
+    shutdown: watch::Receiver<bool>,
     client: &mut Client,
     pushes: &mut mpsc::Receiver<Push>,
 ) {
@@ -110,6 +110,28 @@ async fn serve_client<S: ClientStream>(
     let info = client.info.clone();
     // Input read while replies were still pending (see `write_or_read`): run it first.
     let mut have_input = false;
+    // What ends or changes the wait for a request, armed once rather than at every read
+    // (arming a `Notified` takes its waiter list's lock, and so does dropping it armed):
+    // a shutdown, CLIENT KILL, CONFIG SET timeout. Each is also seen at the loop's top, so
+    // that a client whose requests never stop coming is stopped too.
+    let mut stop_rx = shutdown.clone();
+    let stopped = async move {
+        let _ = stop_rx.changed().await;
+    };
+    tokio::pin!(stopped);
+    let killed = info.kill.notified();
+    tokio::pin!(killed);
+    let timeout_changed = shared.live.timeout_changed.notified();
+    tokio::pin!(timeout_changed);
+    let mut batch = Batch {
+        out_limit: usize::try_from(shared.config.client_output_buffer_limit).unwrap_or(usize::MAX),
+        flush_at: FLUSH_BYTES,
+        executed: 0,
+        unacked: Unacked::default(),
+        multi_thread: tokio::runtime::Handle::try_current()
+            .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread),
+        scratch: frame::Scratch::default(),
+    };
     loop {
         if *shutdown.borrow() || info.killed.load(Relaxed) {
             return;
@@ -130,15 +152,13 @@ async fn serve_client<S: ClientStream>(
                     None => Some(stream.read_buf(&mut buf).await),
                 }
             };
-            tokio::select! {
+            // The read first: when a request is already there, nothing else is polled.
+            let n = tokio::select! {
+                biased;
                 r = read => match r {
-                    Some(Ok(n)) if n > 0 => n,
+                    Some(Ok(n)) if n > 0 => Some(n),
                     _ => return, // closed, failed or idle
                 },
-                _ = shutdown.changed() => return,
-                _ = info.kill.notified() => return,
-                // CONFIG SET timeout: wait again under the new limit.
-                _ = shared.live.timeout_changed.notified() => continue,
                 Some(push) = pushes.recv() => {
                     // Invalidations and messages for a connection waiting for its next request.
                     encode_push(&push, client, &mut out);
@@ -156,10 +176,23 @@ async fn serve_client<S: ClientStream>(
                     }
                     continue;
                 }
-            }
+                _ = &mut stopped => return,
+                _ = &mut killed => return,
+                // CONFIG SET timeout: wait again under the new limit.
+                _ = &mut timeout_changed => None,
+            };
+            let Some(n) = n else {
+                timeout_changed.set(shared.live.timeout_changed.notified());
+                continue;
+            };
+            n
         };
         last = tokio::time::Instant::now();
-        info.active_ms.store(shared.since_start_ms(), Relaxed);
+        // One clock read for both (`last` is the same instant as `shared.started`'s clock).
+        let active = last.into_std().saturating_duration_since(shared.started);
+        info.active_ms.store(active.as_millis() as u64, Relaxed);
+        // The first command of what was read is timed from here.
+        client.clock = Some(last.into_std());
         shared.stats.net_input_bytes.fetch_add(n as u64, Relaxed);
         if !decided {
             match looks_like_tls(&buf) {
@@ -184,26 +217,17 @@ async fn serve_client<S: ClientStream>(
                 Some(false) => decided = true,
             }
         }
-        let mut unacked = Unacked::default();
         let mut more = 0;
         // The read filled the buffer: more of the pipeline is probably waiting.
         let mut filled = n == spare;
         let flow = loop {
-            let flow = run_batch(
-                &mut stream,
-                shared,
-                client,
-                &mut out,
-                &mut buf,
-                &mut unacked,
-            )
-            .await;
+            let flow = run_batch(&mut stream, shared, client, &mut out, &mut buf, &mut batch).await;
             // Writes wait for their acknowledgement: when more of the pipeline has already
             // arrived (the read filled the buffer, or ended inside a request), it runs first
             // and shares it: a pipeline longer than one read costs one group commit, not one
             // per read.
             if !matches!(flow, Flow::Continue)
-                || unacked.wait.is_none()
+                || batch.unacked.wait.is_none()
                 || (!filled && buf.is_empty())
                 || more >= MORE_READS
                 || buf.len() > query_limit
@@ -223,7 +247,7 @@ async fn serve_client<S: ClientStream>(
                 _ => break flow, // nothing more yet, or closed (the next read says so)
             }
         };
-        unacked.settle(shared, &mut out).await;
+        batch.unacked.settle(shared, &mut out).await;
         // Pushes queued meanwhile follow the batch's replies (as Redis sends a client's own
         // invalidations after the reply of the command that caused them).
         drain_pushes(pushes, client, &mut out);
@@ -359,15 +383,15 @@ fn run_one(
     shared: &Shared,
     client: &mut Client,
     out: &mut Out,
-    args: &[bytes::Bytes],
+    (args, spec): (&[bytes::Bytes], Option<&'static cmd::Spec>),
     gate_held: bool,
     writer: Option<&Writer<'_>>,
 ) -> std::thread::Result<After> {
     let Some(w) = writer else {
         let before = out.buf.len();
-        let (after, durable) = shared
-            .engine
-            .deferring_durability(|w| run_one(shared, client, out, args, gate_held, Some(w)));
+        let (after, durable) = shared.engine.deferring_durability(|w| {
+            run_one(shared, client, out, (args, spec), gate_held, Some(w))
+        });
         if let Err(e) = durable.wait() {
             refuse_write(shared, out, before, e);
         }
@@ -377,10 +401,10 @@ fn run_one(
         if client.tracking.on {
             // So that a NOLOOP client's own writes are known as its own.
             tracking::as_client(client.info.id, || {
-                cmd::execute(shared, client, out, args, gate_held, w)
+                cmd::execute_found(shared, client, out, args, spec, gate_held, w)
             })
         } else {
-            cmd::execute(shared, client, out, args, gate_held, w)
+            cmd::execute_found(shared, client, out, args, spec, gate_held, w)
         }
     }))
 }
@@ -411,13 +435,13 @@ async fn offloaded(
     shared: &Arc<Shared>,
     client: &mut Client,
     out: &mut Out,
-    args: Vec<bytes::Bytes>,
+    (args, spec): (Vec<bytes::Bytes>, Option<&'static cmd::Spec>),
 ) -> std::thread::Result<After> {
     let sh = shared.clone();
     let mut c = std::mem::take(client);
     let mut o = std::mem::take(out);
     let joined = tokio::task::spawn_blocking(move || {
-        let r = run_one(&sh, &mut c, &mut o, &args, false, None);
+        let r = run_one(&sh, &mut c, &mut o, (&args[..], spec), false, None);
         (r, c, o)
     })
     .await;
@@ -492,7 +516,7 @@ impl Unacked {
 
 /// Executes every complete request in `buf`, leaving replies in `out` (flushing it to the
 /// socket whenever it grows past [`FLUSH_BYTES`]). Replies to writes whose acknowledgement is
-/// still awaited are recorded in `unacked`: nothing in `out` may be sent before
+/// still awaited are recorded in `batch.unacked`: nothing in `out` may be sent before
 /// [`Unacked::settle`].
 async fn run_batch<S: ClientStream>(
     stream: &mut S,
@@ -500,16 +524,12 @@ async fn run_batch<S: ClientStream>(
     client: &mut Client,
     out: &mut Out,
     buf: &mut BytesMut,
-    unacked: &mut Unacked,
+    batch: &mut Batch,
 ) -> Flow {
-    let mut batch = Batch {
-        out_limit: usize::try_from(shared.config.client_output_buffer_limit).unwrap_or(usize::MAX),
-        flush_at: FLUSH_BYTES.max(out.buf.len() + FLUSH_BYTES / 2),
-        executed: 0,
-        unacked: std::mem::take(unacked),
-    };
-    let flow = run_batch_inner(stream, shared, client, out, buf, &mut batch).await;
-    *unacked = batch.unacked;
+    batch.flush_at = FLUSH_BYTES.max(out.buf.len() + FLUSH_BYTES / 2);
+    batch.executed = 0;
+    let flow = run_batch_inner(stream, shared, client, out, buf, batch).await;
+    batch.scratch.clear();
     // Counted per batch, not per command: one shared atomic add per read.
     shared
         .stats
@@ -518,14 +538,22 @@ async fn run_batch<S: ClientStream>(
     flow
 }
 
-/// The state of one [`run_batch`].
+/// What [`run_batch`] works with, kept by the connection from one batch to the next.
 struct Batch {
     out_limit: usize,
     /// Pending reply bytes at which the socket is tried (FLUSH_BYTES, or further on when the
     /// client sent more while its replies waited).
     flush_at: usize,
+    /// Commands run in this batch.
     executed: u64,
+    /// Replies to writes still awaiting their acknowledgement (settled before any reply
+    /// leaves, and so before the next read).
     unacked: Unacked,
+    /// The connection runs on a multi-thread runtime (`block_in_place` and the blocking
+    /// pool's hand-off apply).
+    multi_thread: bool,
+    /// The parser's reused lists.
+    scratch: frame::Scratch,
 }
 
 async fn run_batch_inner<S: ClientStream>(
@@ -536,10 +564,8 @@ async fn run_batch_inner<S: ClientStream>(
     buf: &mut BytesMut,
     batch: &mut Batch,
 ) -> Flow {
-    let multi_thread = tokio::runtime::Handle::try_current()
-        .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
     loop {
-        let after = match run_ready(shared, client, out, buf, batch, multi_thread) {
+        let after = match run_ready(shared, client, out, buf, batch) {
             Step::Done(flow) => return flow,
             Step::Flush => {
                 batch.unacked.settle(shared, out).await;
@@ -555,7 +581,7 @@ async fn run_batch_inner<S: ClientStream>(
                 }
                 continue;
             }
-            Step::Offload(args) => offloaded(shared, client, out, args).await,
+            Step::Offload(args, spec) => offloaded(shared, client, out, (args, spec)).await,
             Step::Deferred => {
                 if let Some(flow) = deferred(stream, shared, client, out, buf, batch).await {
                     return flow;
@@ -626,7 +652,7 @@ enum Step {
     Flush,
     /// This command is to run on the blocking pool (a long one, or a durable write under
     /// `--write-offload spawn-blocking`).
-    Offload(Vec<bytes::Bytes>),
+    Offload(Vec<bytes::Bytes>, Option<&'static cmd::Spec>),
     /// The command left work to the connection ([`cmd::Deferred`]).
     Deferred,
 }
@@ -640,16 +666,34 @@ fn run_ready(
     out: &mut Out,
     buf: &mut BytesMut,
     batch: &mut Batch,
-    multi_thread: bool,
 ) -> Step {
+    let step = run_ready_inner(shared, client, out, buf, batch);
+    // Whatever comes next may wait: the next command's timing starts from a fresh reading.
+    client.clock = None;
+    step
+}
+
+fn run_ready_inner(
+    shared: &Arc<Shared>,
+    client: &mut Client,
+    out: &mut Out,
+    buf: &mut BytesMut,
+    batch: &mut Batch,
+) -> Step {
+    let multi_thread = batch.multi_thread;
     let mut gate = None;
     loop {
         if out.buf.len() >= batch.flush_at {
             return Step::Flush;
         }
-        let args = match frame::parse(buf, &shared.limits, client.authenticated) {
-            Ok(Some(Request::Command(args))) => args,
-            Ok(Some(Request::Empty)) => continue,
+        match frame::parse_into(
+            buf,
+            &shared.limits,
+            client.authenticated,
+            &mut batch.scratch,
+        ) {
+            Ok(Some(())) if batch.scratch.args.is_empty() => continue, // an empty request
+            Ok(Some(())) => {}
             Ok(None) => return Step::Done(Flow::Continue),
             Err(e) => {
                 shared.stats.protocol_errors.fetch_add(1, Relaxed);
@@ -658,7 +702,9 @@ fn run_ready(
                 out.error(&msg);
                 return Step::Done(Flow::Close);
             }
-        };
+        }
+        // Lent to the command, given back after it (the list's memory is reused).
+        let mut args = std::mem::take(&mut batch.scratch.args);
         batch.executed += 1;
         let spec = cmd::lookup(&args[0]);
         if spec.is_some_and(cmd::takes_gate_itself) {
@@ -674,7 +720,7 @@ fn run_ready(
             // class half used: under the soak's mix of searches and 1-64 KiB values that was
             // twice the resident memory (perf-reports/reliability.md section 4). Offloaded,
             // only the search runs on the pool; the tasks stay on the workers.
-            return Step::Offload(args);
+            return Step::Offload(args, spec);
         }
         let after = if shared.defer_durability {
             // The command runs on this worker without blocking for the WAL; its writes'
@@ -683,9 +729,9 @@ fn run_ready(
             // one group commit per pipeline. Later commands of the batch see the write, as
             // in Redis.
             let before = out.buf.len();
-            let (after, durable) = shared
-                .engine
-                .deferring_durability(|w| run_one(shared, client, out, &args, held, Some(w)));
+            let (after, durable) = shared.engine.deferring_durability(|w| {
+                run_one(shared, client, out, (&args[..], spec), held, Some(w))
+            });
             if durable.is_ready() {
                 // Nothing to wait for, or a wait that already failed.
                 if let Some(Err(e)) = durable.ready_result() {
@@ -705,17 +751,19 @@ fn run_ready(
             // commit batches the writers waiting at once): it must not hold an async worker.
             if multi_thread && shared.offload_writes && is_write {
                 match shared.config.write_offload {
-                    WriteOffload::SpawnBlocking => return Step::Offload(args),
+                    WriteOffload::SpawnBlocking => return Step::Offload(args, spec),
                     WriteOffload::BlockInPlace | WriteOffload::Inline | WriteOffload::Async => {
                         tokio::task::block_in_place(|| {
-                            run_one(shared, client, out, &args, held, None)
+                            run_one(shared, client, out, (&args[..], spec), held, None)
                         })
                     }
                 }
             } else {
-                run_one(shared, client, out, &args, held, None)
+                run_one(shared, client, out, (&args[..], spec), held, None)
             }
         };
+        args.clear();
+        batch.scratch.args = args;
         if let Some(flow) = after_command(shared, client, out, batch, after) {
             return Step::Done(flow);
         }

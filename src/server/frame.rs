@@ -8,9 +8,38 @@
 //! [`parse`] first *checks* that a whole request is buffered (reading only the length
 //! headers, skipping payloads), and only then splits it off the buffer: the arguments
 //! are [`Bytes`] slices of the one frozen request buffer, so bulk strings are never copied.
+//! A connection parses with [`parse_into`] into a [`Scratch`] it keeps, so that a request
+//! costs no allocation for its argument list.
 //! Errors carry Redis's text; after one the connection is closed, as Redis does.
 
 use bytes::{Bytes, BytesMut};
+
+/// A connection's reused parsing buffers.
+#[derive(Debug, Default)]
+pub struct Scratch {
+    /// The arguments of the request [`parse_into`] last parsed, name first (empty for an
+    /// empty request).
+    pub args: Vec<Bytes>,
+    /// Where each argument sits in the request (the check's record, used by the split).
+    spans: Vec<(usize, usize)>,
+}
+
+/// Lists longer than this are not kept between requests.
+const SCRATCH_KEPT: usize = 1024;
+
+impl Scratch {
+    /// Drops the arguments (their hold on the request buffer), keeping the lists' memory
+    /// unless a huge request grew them.
+    pub fn clear(&mut self) {
+        self.args.clear();
+        if self.args.capacity() > SCRATCH_KEPT {
+            self.args = Vec::new();
+        }
+        if self.spans.capacity() > SCRATCH_KEPT {
+            self.spans = Vec::new();
+        }
+    }
+}
 
 /// Size limits on requests. Defaults are Redis's where Redis has one, smaller where a
 /// Redis default would let one client hold gigabytes.
@@ -59,13 +88,32 @@ pub fn parse(
     limits: &FrameLimits,
     authenticated: bool,
 ) -> Result<Option<Request>, ProtocolError> {
+    let mut s = Scratch::default();
+    Ok(parse_into(buf, limits, authenticated, &mut s)?.map(|()| {
+        if s.args.is_empty() {
+            Request::Empty
+        } else {
+            Request::Command(s.args)
+        }
+    }))
+}
+
+/// [`parse`] into `s`: `Ok(Some(()))` when a request was split off, its arguments in
+/// `s.args` (none for an empty request), which is cleared first.
+pub fn parse_into(
+    buf: &mut BytesMut,
+    limits: &FrameLimits,
+    authenticated: bool,
+    s: &mut Scratch,
+) -> Result<Option<()>, ProtocolError> {
+    s.args.clear();
     if buf.is_empty() {
         return Ok(None);
     }
     if buf[0] == b'*' {
-        parse_multibulk(buf, limits, authenticated)
+        parse_multibulk(buf, limits, authenticated, s)
     } else {
-        parse_inline(buf, limits)
+        parse_inline(buf, limits, s)
     }
 }
 
@@ -113,7 +161,8 @@ fn parse_multibulk(
     buf: &mut BytesMut,
     limits: &FrameLimits,
     authenticated: bool,
-) -> Result<Option<Request>, ProtocolError> {
+    s: &mut Scratch,
+) -> Result<Option<()>, ProtocolError> {
     const INVALID_MB: &str = "Protocol error: invalid multibulk length";
     const INVALID_BULK: &str = "Protocol error: invalid bulk length";
     let Some((count, mut pos)) = header(
@@ -128,7 +177,7 @@ fn parse_multibulk(
     };
     if count <= 0 {
         let _ = buf.split_to(pos);
-        return Ok(Some(Request::Empty));
+        return Ok(Some(()));
     }
     if count > i64::from(i32::MAX) || count as u64 > limits.max_array_len as u64 {
         return Err(ProtocolError(INVALID_MB));
@@ -141,7 +190,9 @@ fn parse_multibulk(
     let count = count as usize;
     // Check: walk every header, skipping payloads, until the whole request is here.
     // Spans are recorded so that the split below does not re-parse.
-    let mut spans: Vec<(usize, usize)> = Vec::with_capacity(count.min(1024));
+    let spans = &mut s.spans;
+    spans.clear();
+    spans.reserve(count.min(1024));
     for _ in 0..count {
         if pos >= buf.len() {
             reserve_hint(buf, pos + 16);
@@ -181,8 +232,9 @@ fn parse_multibulk(
     }
     // Parse: split the request off and hand out slices of it.
     let frame = buf.split_to(pos).freeze();
-    let args = spans.into_iter().map(|(s, e)| frame.slice(s..e)).collect();
-    Ok(Some(Request::Command(args)))
+    s.args
+        .extend(spans.iter().map(|&(from, to)| frame.slice(from..to)));
+    Ok(Some(()))
 }
 
 /// Makes room for a request whose end we now know, so big values arrive in one buffer.
@@ -211,7 +263,8 @@ fn expected_dollar(got: u8) -> &'static str {
 fn parse_inline(
     buf: &mut BytesMut,
     limits: &FrameLimits,
-) -> Result<Option<Request>, ProtocolError> {
+    s: &mut Scratch,
+) -> Result<Option<()>, ProtocolError> {
     let Some(nl) = buf.iter().position(|&b| b == b'\n') else {
         if buf.len() > limits.max_inline_len {
             return Err(ProtocolError("Protocol error: too big inline request"));
@@ -229,15 +282,11 @@ fn parse_inline(
     let args = split_args(line).ok_or(ProtocolError(
         "Protocol error: unbalanced quotes in request",
     ))?;
-    if args.is_empty() {
-        return Ok(Some(Request::Empty));
-    }
     if args.len() > limits.max_array_len {
         return Err(ProtocolError("Protocol error: invalid multibulk length"));
     }
-    Ok(Some(Request::Command(
-        args.into_iter().map(Bytes::from).collect(),
-    )))
+    s.args.extend(args.into_iter().map(Bytes::from));
+    Ok(Some(()))
 }
 
 /// Splits an inline line as Redis's `sdssplitargs`: words separated by blanks, "double
@@ -468,6 +517,29 @@ mod tests {
         }
     }
 
+    #[test]
+    fn a_reused_scratch_holds_only_the_last_requests_arguments() {
+        let wire =
+            b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$1\r\nv\r\n*0\r\nGET k\r\n*1\r\n$4\r\nPING\r\n*2\r\n$3";
+        let mut buf = BytesMut::from(&wire[..]);
+        let mut s = Scratch::default();
+        let limits = FrameLimits::default();
+        let mut got = Vec::new();
+        while let Some(()) = parse_into(&mut buf, &limits, true, &mut s).unwrap() {
+            got.push(s.args.iter().map(|a| a.to_vec()).collect::<Vec<_>>());
+        }
+        let want: Vec<Vec<Vec<u8>>> = vec![
+            vec![b"SET".to_vec(), b"k".to_vec(), b"v".to_vec()],
+            vec![],
+            vec![b"GET".to_vec(), b"k".to_vec()],
+            vec![b"PING".to_vec()],
+        ];
+        assert_eq!(got, want);
+        assert!(
+            s.args.is_empty(),
+            "an incomplete request leaves no arguments"
+        );
+    }
     #[test]
     fn arguments_are_slices_of_one_buffer() {
         let mut buf = BytesMut::from(&b"*2\r\n$3\r\nSET\r\n$5\r\nvalue\r\n"[..]);

@@ -3,7 +3,6 @@
 //! commands with their arities, the names INFO commandstats counts under, and Redis's refusals
 //! of unknown commands and subcommands. Running a command is `cmd::execute`'s.
 
-use hashbrown::HashMap;
 use std::sync::OnceLock;
 
 use bytes::Bytes;
@@ -210,9 +209,41 @@ pub static COMMANDS: &[Spec] = &[
     spec!("sutra.cluster", -2, &["admin", "noscript", "no_multi"], NOKEY, Reads::Nothing, "sutra", cluster::sutra_cluster, "SUTRA.CLUSTER CONFIG <json>|EPOCH|GETCONFIG|MIGRATOR|HELP: the manager's side of a node."),
 ];
 
-pub(super) fn table() -> &'static HashMap<&'static [u8], &'static Spec> {
-    static TABLE: OnceLock<HashMap<&'static [u8], &'static Spec>> = OnceLock::new();
-    TABLE.get_or_init(|| COMMANDS.iter().map(|s| (s.name.as_bytes(), s)).collect())
+/// Longest command name [`lookup`] finds.
+const MAX_NAME: usize = 32;
+
+/// The command table for [`lookup`]: the commands ordered by (name length, first letter),
+/// and per such pair the range of them. A lookup compares the name with the one or few
+/// commands of its pair: no lower-cased copy of the name, no hash.
+struct ByName {
+    order: Vec<&'static Spec>,
+    /// Indexed by [`bucket`]: the range of `order` holding that pair's commands.
+    ranges: Vec<(u16, u16)>,
+}
+
+/// Where a name of this length and first byte sits in [`ByName::ranges`]. ASCII letters
+/// of either case share a bucket (`& 31` drops the case bit and maps `a`–`z` to 1–26);
+/// other first bytes share buckets with them, told apart by the comparison.
+fn bucket(len: usize, first: u8) -> usize {
+    len * 32 + usize::from(first & 31)
+}
+
+fn by_name() -> &'static ByName {
+    static T: OnceLock<ByName> = OnceLock::new();
+    T.get_or_init(|| {
+        let key = |s: &Spec| bucket(s.name.len(), s.name.as_bytes()[0]);
+        let mut order: Vec<&'static Spec> = COMMANDS.iter().collect();
+        order.sort_by_key(|s| key(s));
+        let mut ranges = vec![(0u16, 0u16); bucket(MAX_NAME + 1, 0)];
+        for (i, s) in order.iter().enumerate() {
+            let r = &mut ranges[key(s)];
+            if r.0 == r.1 {
+                r.0 = i as u16;
+            }
+            r.1 = i as u16 + 1;
+        }
+        ByName { order, ranges }
+    })
 }
 
 /// The names statistics are kept under (INFO commandstats): each command, and each
@@ -242,14 +273,25 @@ pub(super) fn stat_table() -> &'static StatTable {
     })
 }
 
+/// The position of a command in [`COMMANDS`] (every `&'static Spec` is one of its entries).
+fn index_of(spec: &Spec) -> usize {
+    (spec as *const Spec as usize - COMMANDS.as_ptr() as usize) / std::mem::size_of::<Spec>()
+}
+
+/// [`subcommands`] of a command of the table, looked up by its position (built once) rather
+/// than by matching its name on every request.
+pub(crate) fn subcommands_of(spec: &Spec) -> &'static [(&'static str, i32)] {
+    static SUBS: OnceLock<Vec<&'static [(&'static str, i32)]>> = OnceLock::new();
+    let subs = SUBS.get_or_init(|| COMMANDS.iter().map(|s| subcommands(s.name)).collect());
+    subs.get(index_of(spec)).copied().unwrap_or_default()
+}
+
 /// Where a call of `spec` with `args` is counted: `None` for an unknown subcommand (Redis
 /// counts those nowhere either).
 pub fn stat_slot(spec: &'static Spec, args: &[Bytes]) -> Option<usize> {
     let (_, base) = stat_table();
-    let index =
-        (spec as *const Spec as usize - COMMANDS.as_ptr() as usize) / std::mem::size_of::<Spec>();
-    let first = *base.get(index)?;
-    let subs = subcommands(spec.name);
+    let first = *base.get(index_of(spec))?;
+    let subs = subcommands_of(spec);
     if subs.is_empty() {
         return Some(first);
     }
@@ -261,14 +303,16 @@ pub fn stat_slot(spec: &'static Spec, args: &[Bytes]) -> Option<usize> {
 
 /// Looks a command up by name, case-insensitively.
 pub fn lookup(name: &[u8]) -> Option<&'static Spec> {
-    let mut lower = [0u8; 32];
-    if name.len() > lower.len() {
+    let &first = name.first()?;
+    if name.len() > MAX_NAME {
         return None;
     }
-    for (d, s) in lower.iter_mut().zip(name) {
-        *d = s.to_ascii_lowercase();
-    }
-    table().get(&lower[..name.len()]).copied()
+    let t = by_name();
+    let (from, to) = t.ranges[bucket(name.len(), first)];
+    t.order[usize::from(from)..usize::from(to)]
+        .iter()
+        .copied()
+        .find(|s| s.name.as_bytes().eq_ignore_ascii_case(name))
 }
 
 /// Whether a command can hold its thread for long (work proportional to a set's size or
@@ -395,7 +439,7 @@ pub(crate) fn subcommands(container: &str) -> &'static [(&'static str, i32)] {
 
 /// Redis's refusal of a container command's subcommand (see [`subcommands`]), if any.
 pub(super) fn subcommand_refusal(spec: &Spec, args: &[Bytes]) -> Option<String> {
-    let subs = subcommands(spec.name);
+    let subs = subcommands_of(spec);
     let sub = args.get(1).filter(|_| !subs.is_empty())?;
     let Some(&(name, arity)) = subs.iter().find(|(n, _)| is(sub, n)) else {
         let shown = String::from_utf8_lossy(&sub[..sub.len().min(128)]).into_owned();
