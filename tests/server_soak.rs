@@ -332,6 +332,78 @@ fn resident_memory_stays_within_the_cap_plus_10_percent_and_a_fixed_overhead() {
     );
 }
 
+/// Connections of [`an_idle_connection_keeps_small_buffers_only`].
+const IDLE_CONNECTIONS: usize = 200;
+/// What an idle connection may keep of its buffers: its read buffer is back to 16 KiB
+/// and its reply buffer at most 16 KiB once drained; twice that, for the allocator's
+/// rounding and the pages a fresh buffer's first request touches.
+const IDLE_CONNECTION_BYTES: u64 = 64 << 10;
+/// What the allocator may keep besides: the freed large buffers it reuses for the next
+/// connection, and pages other threads touch meanwhile.
+const LARGE_BUFFER_SLACK: u64 = 16 << 20;
+
+/// #19 point 5 at 500 connections: an idle connection does not keep the memory of its
+/// largest request and reply (as Redis trims idle clients' query buffers and frees its
+/// reply list once written). 200 connections each SET a 256 KiB value (and CLIENT SETNAME
+/// in the same pipeline) and read it back with GET, one connection after another, and stay
+/// open: had each kept its read buffer (grown to the request; or only its name, were that a
+/// slice of it) and its reply buffer (grown to the reply), that is ~512 KiB a connection,
+/// 100 MiB here; given back, the next connection's request reuses the same memory. The server's resident memory grows by at most [`IDLE_CONNECTION_BYTES`] a
+/// connection plus [`LARGE_BUFFER_SLACK`].
+#[test]
+fn an_idle_connection_keeps_small_buffers_only() {
+    let server = start(&[]);
+    let pid = server.pid();
+    let client = redis::Client::open(format!("redis://127.0.0.1:{}/", server.port)).unwrap();
+    let mut cons: Vec<redis::Connection> = (0..IDLE_CONNECTIONS)
+        .map(|_| client.get_connection().expect("connect"))
+        .collect();
+    // Every connection has served a small request: what it holds then is the baseline.
+    for c in &mut cons {
+        let _: String = redis::cmd("PING").query(c).unwrap();
+    }
+    let before = rss(pid);
+    let value = vec![b'v'; 256 << 10];
+    for (i, c) in cons.iter_mut().enumerate() {
+        // The name comes in the large request's buffer: kept as a slice of it, it would
+        // keep the whole buffer alive.
+        let _: () = redis::pipe()
+            .cmd("SET")
+            .arg("big")
+            .arg(&value)
+            .ignore()
+            .cmd("CLIENT")
+            .arg("SETNAME")
+            .arg(format!("c{i}"))
+            .ignore()
+            .query(c)
+            .unwrap();
+        let got: Vec<u8> = redis::cmd("GET").arg("big").query(c).unwrap();
+        assert_eq!(got.len(), value.len(), "connection {i}");
+    }
+    // A small request after the large ones, as a connection's next request would be.
+    for c in &mut cons {
+        let _: String = redis::cmd("PING").query(c).unwrap();
+    }
+    let after = rss(pid);
+    let grown = after.saturating_sub(before);
+    eprintln!(
+        "{IDLE_CONNECTIONS} connections after one 256 KiB SET and GET each: rss {} -> {} MiB \
+         ({} KiB a connection)",
+        before >> 20,
+        after >> 20,
+        (grown >> 10) / IDLE_CONNECTIONS as u64
+    );
+    assert!(
+        grown <= IDLE_CONNECTIONS as u64 * IDLE_CONNECTION_BYTES + LARGE_BUFFER_SLACK,
+        "resident memory grew by {} MiB over {IDLE_CONNECTIONS} idle connections, over \
+         {} KiB a connection + {} MiB",
+        grown >> 20,
+        IDLE_CONNECTION_BYTES >> 10,
+        LARGE_BUFFER_SLACK >> 20
+    );
+}
+
 /// A client pipelines GETs of a 1 MiB value and never reads a reply: as Redis does, the
 /// server keeps reading and executing its requests while the socket takes no more of its
 /// replies, queues those replies, and closes the connection once they pass

@@ -34,10 +34,9 @@ const FLUSH_BYTES: usize = 64 << 10;
 /// Reads taken without waiting, while writes await their acknowledgement, before it is
 /// awaited (bounds how long a streaming client's replies are held back).
 const MORE_READS: usize = 16;
-/// Initial read buffer.
+/// Initial read buffer, and what an idle connection keeps of its read and reply buffers:
+/// once drained, a buffer that grew past it (a large request or reply) is given back.
 const READ_BUF_BYTES: usize = 16 << 10;
-/// Buffers larger than this are released once empty.
-const RETAIN_BYTES: usize = 1 << 20;
 
 /// The answer to a TLS handshake on the plain port.
 const TLS_ON_PLAIN_PORT: &str =
@@ -267,13 +266,11 @@ async fn serve_client<S: ClientStream>(
             Flushed::Input => have_input = true,
             Flushed::Failed => return,
         }
-        // An idle connection does not keep the memory of its largest request or reply.
-        if out.buf.is_empty() && out.buf.capacity() > RETAIN_BYTES {
-            out.buf = BytesMut::new();
-        }
-        if buf.is_empty() && buf.capacity() > RETAIN_BYTES {
-            buf = BytesMut::with_capacity(READ_BUF_BYTES);
-        }
+        // An idle connection does not keep the memory of its largest request or reply (as
+        // Redis trims idle query buffers and frees its reply list once written): each
+        // connection's buffers stay within 2 × READ_BUF_BYTES while it waits.
+        shrink_drained(&mut out.buf);
+        shrink_drained(&mut buf);
         if buf.len() > query_limit {
             // Redis closes a client past client-query-buffer-limit without a reply.
             shared.stats.protocol_errors.fetch_add(1, Relaxed);
@@ -288,6 +285,17 @@ async fn serve_client<S: ClientStream>(
             );
             return;
         }
+    }
+}
+
+/// Gives back an empty buffer's memory when it grew past [`READ_BUF_BYTES`], for a fresh
+/// buffer of that size. `capacity()` counts only from the buffer's read position on, so it
+/// can understate the allocation after the requests read from it; a reclaim without
+/// allocating (which moves an empty buffer's position back to the allocation's start)
+/// succeeds for more than `READ_BUF_BYTES` exactly when the allocation holds more.
+fn shrink_drained(buf: &mut BytesMut) {
+    if buf.is_empty() && buf.try_reclaim(READ_BUF_BYTES + 1) {
+        *buf = BytesMut::with_capacity(READ_BUF_BYTES);
     }
 }
 
