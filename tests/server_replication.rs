@@ -7,18 +7,24 @@
 
 mod server_support;
 
+use std::io::{Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use server_support::cluster_node::{free_port, Resp, RespConn};
 
-/// One server process with a data directory; killed when dropped.
+/// One server process with a data directory; killed when dropped. Its stderr is kept (each
+/// start appended to one file) and its tail printed when the test fails while it is held.
 struct Proc {
     port: u16,
     dir: PathBuf,
     extra: Vec<String>,
     child: Option<Child>,
+    log: PathBuf,
+    /// Where the current start's part of `log` begins.
+    start_at: u64,
+    _logdir: tempfile::TempDir,
 }
 
 impl Proc {
@@ -27,36 +33,57 @@ impl Proc {
     }
 
     fn start_on(port: u16, dir: &Path, extra: &[&str]) -> Proc {
+        let logdir = tempfile::tempdir().expect("a temporary directory");
         let mut p = Proc {
             port,
             dir: dir.to_path_buf(),
             extra: extra.iter().map(|s| s.to_string()).collect(),
             child: None,
+            log: logdir.path().join("server.stderr"),
+            start_at: 0,
+            _logdir: logdir,
         };
         p.start_again();
         p
     }
 
     fn start_again(&mut self) {
+        let mut file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)
+            .expect("the server's stderr file");
+        self.start_at = file.seek(SeekFrom::End(0)).unwrap_or(0);
+        let _ = writeln!(
+            file,
+            "--- sutra-cache serve --port {} {}",
+            self.port,
+            self.extra.join(" ")
+        );
         let child = Command::new(env!("CARGO_BIN_EXE_sutra-cache"))
             .args(["serve", "--port", &self.port.to_string()])
             .args(["--storage-path", self.dir.to_str().unwrap()])
             .args(&self.extra)
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(file)
             .spawn()
             .expect("binary starts");
         self.child = Some(child);
         let start = Instant::now();
         while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
             if let Some(Some(status)) = self.child.as_mut().map(|c| c.try_wait().unwrap()) {
-                panic!("the server on {} exited: {status}", self.port);
+                panic!(
+                    "the server on {} exited: {status}\n{}",
+                    self.port,
+                    server_support::serve::stderr_tail(&self.log, self.start_at)
+                );
             }
             assert!(
                 start.elapsed() < Duration::from_secs(60),
-                "no server on {}",
-                self.port
+                "no server on {}\n{}",
+                self.port,
+                server_support::serve::stderr_tail(&self.log, self.start_at)
             );
             std::thread::sleep(Duration::from_millis(25));
         }
@@ -123,6 +150,13 @@ impl Proc {
 
 impl Drop for Proc {
     fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!(
+                "the server on port {}:\n{}",
+                self.port,
+                server_support::serve::stderr_tail(&self.log, self.start_at)
+            );
+        }
         self.kill9();
     }
 }

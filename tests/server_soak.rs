@@ -350,10 +350,11 @@ const LARGE_BUFFER_SLACK: u64 = 16 << 20;
 /// #19 point 5 at 500 connections: an idle connection does not keep the memory of its
 /// largest request and reply (as Redis trims idle clients' query buffers and frees its
 /// reply list once written). 200 connections each SET a 256 KiB value (and CLIENT SETNAME
-/// in the same pipeline) and read it back with GET, one connection after another, and stay
-/// open: had each kept its read buffer (grown to the request; or only its name, were that a
-/// slice of it) and its reply buffer (grown to the reply), that is ~512 KiB a connection,
-/// 100 MiB here; given back, the next connection's request reuses the same memory. The server's resident memory grows by at most [`IDLE_CONNECTION_BYTES`] a
+/// in the same pipeline, as a client naming itself would) and read it back with GET, one
+/// connection after another, and stay open: had each kept its read buffer (grown to the
+/// request) and its reply buffer (grown to the reply), that is ~512 KiB a connection, 100 MiB
+/// here (535 KiB measured before the buffers were given back); given back, the next
+/// connection's request reuses the same memory. The server's resident memory grows by at most [`IDLE_CONNECTION_BYTES`] a
 /// connection plus [`LARGE_BUFFER_SLACK`].
 #[test]
 fn an_idle_connection_keeps_small_buffers_only() {
@@ -370,8 +371,6 @@ fn an_idle_connection_keeps_small_buffers_only() {
     let before = rss(pid);
     let value = vec![b'v'; 256 << 10];
     for (i, c) in cons.iter_mut().enumerate() {
-        // The name comes in the large request's buffer: kept as a slice of it, it would
-        // keep the whole buffer alive.
         let _: () = redis::pipe()
             .cmd("SET")
             .arg("big")
