@@ -23,7 +23,7 @@ trap 'rm -rf "$data"' EXIT
 for bin in example-shared example-static; do
   echo "== $bin under valgrind"
   rm -rf "${data:?}"/*
-  valgrind --quiet --leak-check=full --show-leak-kinds=definite,indirect,possible \
+  valgrind --quiet --suppressions=examples/c/valgrind.supp --leak-check=full --show-leak-kinds=definite,indirect,possible \
       --errors-for-leak-kinds=definite,indirect,possible --error-exitcode=1 "$out/$bin" "$data"
 done
 # The C block of docs/bindings.md, compiled and run the same way.
@@ -32,7 +32,7 @@ test -s "$out/doc.c" || { echo "no C block in docs/bindings.md" >&2; exit 1; }
 gcc $cflags -o "$out/doc" "$out/doc.c" $(pkg-config --cflags --libs sutra_cache) \
     -Wl,-rpath,"$CARGO_TARGET_DIR/release" -lm
 echo "== docs/bindings.md C example under valgrind"
-doc_out=$(valgrind --quiet --leak-check=full --errors-for-leak-kinds=definite,indirect,possible \
+doc_out=$(valgrind --quiet --suppressions=examples/c/valgrind.supp --leak-check=full --errors-for-leak-kinds=definite,indirect,possible \
     --error-exitcode=1 "$out/doc")
 echo "$doc_out"
 grep -q '^apple 1.00$' <<<"$doc_out" && grep -q '^SUTRA_DIMENSION_MISMATCH: ' <<<"$doc_out" \

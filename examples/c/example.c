@@ -36,6 +36,157 @@ static int checks = 0;
 
 #define KEY(s) (const uint8_t *)(s), strlen(s)
 
+/* ---- search results written straight into the caller's buffers ---- */
+
+/* Element i's name: "e<i>-" and (37·i mod 300) letters, so lengths differ from hit to hit. */
+static void name_of(size_t i, char *out, size_t *len) {
+    int n = snprintf(out, 24, "e%zu-", i);
+    size_t pad = (i * 37) % 300;
+    memset(out + n, 'a' + (int)(i % 26), pad);
+    *len = (size_t)n + pad;
+}
+
+/* The hits are the elements `want` (best first): counts, names packed in hit order, scores
+ * best first. */
+static void check_hits(const sutra_search_hit *hits, const uint8_t *names, size_t hit_count,
+                       size_t names_len, const size_t *want, size_t n_want) {
+    CHECK(hit_count == n_want);
+    size_t off = 0;
+    for (size_t j = 0; j < n_want; j++) {
+        char name[400];
+        size_t len = 0;
+        name_of(want[j], name, &len);
+        CHECK(hits[j].name_offset == off && hits[j].name_len == len);
+        CHECK(memcmp(names + off, name, len) == 0);
+        CHECK(j == 0 || hits[j].score <= hits[j - 1].score);
+        off += len;
+    }
+    CHECK(names_len == off);
+}
+
+/* Every search call's hit buffers have exactly the capacity passed (on the heap, so valgrind
+ * sees a write past one): results that fill them exactly, too few hits, a names buffer one
+ * byte short, a sizing call with none, k above the set's size, names of many lengths, and
+ * elements removed after indexing (stale in the graph, then gone from it). */
+static void search_into_exact_buffers(void) {
+    enum { N = 1200, K = 8 };
+    sutra_error err;
+    sutra_options opts;
+    sutra_options_init(&opts);
+    opts.active_expire_interval_ms = 0;
+    sutra_cache *cache = NULL;
+    OK(sutra_cache_open(NULL, &opts, &cache, &err));
+    /* Element i is (1, i/64, 0, 0): its cosine to the query (1, 0, 0, 0) falls with i, and
+     * the elements nearest element 1 are those after it. N elements give the set a graph. */
+    char *name_store = malloc((size_t)N * 400);
+    const uint8_t **names = malloc(N * sizeof *names);
+    size_t *lens = malloc(N * sizeof *lens);
+    float *rows = malloc((size_t)N * 4 * sizeof *rows);
+    CHECK(name_store && names && lens && rows);
+    for (size_t i = 0; i < N; i++) {
+        name_of(i, name_store + i * 400, &lens[i]);
+        names[i] = (const uint8_t *)(name_store + i * 400);
+        rows[4 * i] = 1;
+        rows[4 * i + 1] = (float)i / 64; /* exact in float */
+        rows[4 * i + 2] = rows[4 * i + 3] = 0;
+    }
+    sutra_vector_set_options vopts;
+    sutra_vector_set_options_init(&vopts);
+    vopts.metric = SUTRA_METRIC_COSINE;
+    vopts.storage = SUTRA_STORAGE_EXACT;
+    size_t added = 0;
+    OK(sutra_vector_add_many(cache, KEY("big"), names, lens, rows, N, 4, SUTRA_TTL_NEVER, &vopts, &added, &err));
+    CHECK(added == N);
+    OK(sutra_vector_index_wait(cache, &err));
+    /* The query's nearest, 0, 2 and 3, removed: still in the graph until the indexer runs. */
+    bool existed = false;
+    const size_t gone[3] = {0, 2, 3};
+    for (size_t j = 0; j < 3; j++) {
+        OK(sutra_vector_remove(cache, KEY("big"), names[gone[j]], lens[gone[j]], &existed, &err));
+        CHECK(existed);
+    }
+    const size_t want[K] = {1, 4, 5, 6, 7, 8, 9, 10};
+    size_t total = 0;
+    for (size_t j = 0; j < K; j++) total += lens[want[j]];
+    const float q[4] = {1, 0, 0, 0};
+    sutra_search_params params;
+    sutra_search_params_init(&params);
+    params.count = K;
+    params.ef = 200;
+    size_t hit_count = 0, names_len = 0;
+    for (int round = 0; round < 2; round++) { /* 0: removed nodes still in the graph; 1: after */
+        for (int exhaustive = 0; exhaustive < 2; exhaustive++) {
+            params.exhaustive = exhaustive;
+            sutra_search_hit *hits = malloc(K * sizeof *hits);
+            uint8_t *nb = malloc(total);
+            CHECK(hits && nb);
+            OK(sutra_vector_search(cache, KEY("big"), q, 4, &params, hits, K, nb, total, &hit_count, &names_len, &err));
+            check_hits(hits, nb, hit_count, names_len, want, K);
+            /* near element 1 itself: the same elements in the same order */
+            memset(hits, 0, K * sizeof *hits);
+            OK(sutra_vector_search_element(cache, KEY("big"), names[1], lens[1], &params, hits, K, nb, total,
+                                           &hit_count, &names_len, &err));
+            check_hits(hits, nb, hit_count, names_len, want, K);
+            /* a sizing call: no buffers, the counts of what is needed */
+            hit_count = names_len = 0;
+            CHECK(sutra_vector_search(cache, KEY("big"), q, 4, &params, NULL, 0, NULL, 0, &hit_count, &names_len,
+                                      &err) == SUTRA_BUFFER_TOO_SMALL);
+            CHECK(err.code == SUTRA_BUFFER_TOO_SMALL && hit_count == K && names_len == total);
+            /* one hit short, then one byte of names short: refused with the counts needed */
+            sutra_search_hit *few = malloc((K - 1) * sizeof *few);
+            uint8_t *short_nb = malloc(total - 1);
+            CHECK(few && short_nb);
+            hit_count = names_len = 0;
+            CHECK(sutra_vector_search(cache, KEY("big"), q, 4, &params, few, K - 1, nb, total, &hit_count, &names_len,
+                                      &err) == SUTRA_BUFFER_TOO_SMALL);
+            CHECK(hit_count == K && names_len == total && strstr(err.message, "hits") != NULL);
+            hit_count = names_len = 0;
+            CHECK(sutra_vector_search(cache, KEY("big"), q, 4, &params, hits, K, short_nb, total - 1, &hit_count,
+                                      &names_len, &err) == SUTRA_BUFFER_TOO_SMALL);
+            CHECK(hit_count == K && names_len == total && strstr(err.message, "names") != NULL);
+            /* and the buffers that fit, after those */
+            memset(hits, 0, K * sizeof *hits);
+            memset(nb, 0, total);
+            OK(sutra_vector_search(cache, KEY("big"), q, 4, &params, hits, K, nb, total, &hit_count, &names_len, &err));
+            check_hits(hits, nb, hit_count, names_len, want, K);
+            free(few);
+            free(short_nb);
+            free(hits);
+            free(nb);
+        }
+        OK(sutra_vector_index_wait(cache, &err)); /* the removed nodes leave the graph */
+    }
+    /* k above the set's size: a set of 5 (no graph), then 4 after a removal */
+    OK(sutra_vector_add_many(cache, KEY("small"), names + 20, lens + 20, rows + 4 * 20, 5, 4, SUTRA_TTL_NEVER,
+                             &vopts, &added, &err));
+    CHECK(added == 5);
+    const size_t small_all[5] = {20, 21, 22, 23, 24}, small_left[4] = {20, 21, 23, 24};
+    size_t small_total = 0;
+    for (size_t j = 0; j < 5; j++) small_total += lens[small_all[j]];
+    params.count = 50;
+    params.exhaustive = false;
+    sutra_search_hit *hits = malloc(5 * sizeof *hits);
+    uint8_t *nb = malloc(small_total);
+    CHECK(hits && nb);
+    OK(sutra_vector_search(cache, KEY("small"), q, 4, &params, hits, 5, nb, small_total, &hit_count, &names_len, &err));
+    check_hits(hits, nb, hit_count, names_len, small_all, 5);
+    OK(sutra_vector_remove(cache, KEY("small"), names[22], lens[22], &existed, &err));
+    CHECK(existed);
+    OK(sutra_vector_search(cache, KEY("small"), q, 4, &params, hits, 5, nb, small_total, &hit_count, &names_len, &err));
+    check_hits(hits, nb, hit_count, names_len, small_left, 4);
+    /* a filtered search writes the same way: no element has attributes, so nothing passes */
+    OK(sutra_vector_search_filtered(cache, KEY("small"), q, 4, KEY(".a == 1"), 0, &params, NULL, 0, NULL, 0,
+                                    &hit_count, &names_len, &err));
+    CHECK(hit_count == 0 && names_len == 0);
+    free(hits);
+    free(nb);
+    free(name_store);
+    free(names);
+    free(lens);
+    free(rows);
+    OK(sutra_cache_close(cache, &err));
+}
+
 int main(int argc, char **argv) {
     sutra_error err;
     if (argc != 2) {
@@ -261,6 +412,8 @@ int main(int argc, char **argv) {
     OK(sutra_vector_search_batch(cache, KEY("nothing"), queries, 2, DIM, &params, 1, batch, 4, name_buf,
                                  sizeof name_buf, batch_counts, &names_len, &err));
     CHECK(batch_counts[0] == 0 && batch_counts[1] == 0 && names_len == 0 && isnan(batch[0].score));
+
+    search_into_exact_buffers(); /* a cache of its own */
 
     /* ---- element expiry ---- */
     OK(sutra_vector_ttl(cache, KEY("minilm"), KEY("apple"), &ttl, &err));

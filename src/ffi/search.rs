@@ -3,7 +3,7 @@
 
 use super::cache::{engine, sutra_cache};
 use super::status::*;
-use crate::{Error, Filter, Query, SearchHit, SearchParams};
+use crate::{Error, Filter, Query, SearchParams};
 
 /// Parameters of a search. Fill with `sutra_search_params_init`. Plain data: not shared.
 #[repr(C)]
@@ -54,34 +54,49 @@ pub unsafe extern "C" fn sutra_search_params_init(params: *mut sutra_search_para
     unsafe { params.write(value) };
 }
 
-fn search_into(
-    hits_found: Vec<SearchHit>,
-    hits: &mut [sutra_search_hit],
-    names: &mut [u8],
-    hit_count: &mut usize,
-    names_len: &mut usize,
-) -> FfiResult {
-    let needed_names: usize = hits_found.iter().map(|h| h.element.len()).sum();
-    *hit_count = hits_found.len();
-    *names_len = needed_names;
-    if hits_found.len() > hits.len() {
-        return Err(Failure::too_small("hits", hits_found.len(), hits.len()));
+/// Where a search writes its hits: into the caller's buffers while they have room, counting
+/// what all of them need.
+struct HitsOut<'a> {
+    hits: &'a mut [sutra_search_hit],
+    names: &'a mut [u8],
+    count: usize,
+    names_len: usize,
+}
+
+impl HitsOut<'_> {
+    fn push(&mut self, name: &[u8], score: f32) {
+        let (at, len) = (self.names_len, name.len());
+        if let (Some(dst), Some(room)) = (
+            self.hits.get_mut(self.count),
+            self.names.get_mut(at..at + len),
+        ) {
+            room.copy_from_slice(name);
+            *dst = sutra_search_hit {
+                name_offset: at,
+                name_len: len,
+                score,
+            };
+        }
+        self.count += 1;
+        self.names_len += len;
     }
-    if needed_names > names.len() {
-        return Err(Failure::too_small("names", needed_names, names.len()));
+
+    /// Sets the caller's counts; too small a buffer is an error saying what is needed.
+    fn finish(self, hit_count: &mut usize, names_len: &mut usize) -> FfiResult {
+        *hit_count = self.count;
+        *names_len = self.names_len;
+        if self.count > self.hits.len() {
+            return Err(Failure::too_small("hits", self.count, self.hits.len()));
+        }
+        if self.names_len > self.names.len() {
+            return Err(Failure::too_small(
+                "names",
+                self.names_len,
+                self.names.len(),
+            ));
+        }
+        Ok(())
     }
-    let mut offset = 0;
-    for (dst, hit) in hits.iter_mut().zip(&hits_found) {
-        let len = hit.element.len();
-        names[offset..offset + len].copy_from_slice(&hit.element);
-        *dst = sutra_search_hit {
-            name_offset: offset,
-            name_len: len,
-            score: hit.score,
-        };
-        offset += len;
-    }
-    Ok(())
 }
 
 /// # Safety
@@ -204,19 +219,32 @@ unsafe fn vector_search(
         // NULL or an initialised `sutra_search_params`, as `search_params` requires. NULL and bad
         // lengths come back as errors, never dereferenced.
         let params = unsafe { search_params(params) };
-        let found = match filter {
-            None => engine.vsearch(key, query, &params)?,
+        let compiled = match filter {
+            None => None,
             Some((f, f_len, filter_ef)) => {
                 // SAFETY: this function's `# Safety` section guarantees what the calls need: each
                 // (pointer, length) pair is NULL or that many readable bytes that stay valid and
                 // unchanged for the call, as `bytes` requires. NULL and bad lengths come back as
                 // errors, never dereferenced.
                 let filter = unsafe { bytes(f, f_len, "filter")? };
-                let compiled = compile_filter(filter)?;
-                engine.vsearch_filtered(key, query, &params, &compiled, filter_ef)?
+                Some((compile_filter(filter)?, filter_ef))
             }
         };
-        search_into(found, hits, names, hit_count, names_len)
+        // The hits go straight from the set to the caller's buffers (no vector of hits).
+        let mut out = HitsOut {
+            hits,
+            names,
+            count: 0,
+            names_len: 0,
+        };
+        engine.vsearch_visit(
+            key,
+            query,
+            &params,
+            compiled.as_ref().map(|(f, ef)| (f, *ef)),
+            |name, score, _| out.push(name, score),
+        )?;
+        out.finish(hit_count, names_len)
     })
 }
 

@@ -39,7 +39,7 @@ WAL_SYNC_NEVER = lib.SUTRA_WAL_SYNC_NEVER
 _cache_get = lib.sutra_cache_get
 _vector_get = lib.sutra_vector_get
 _vector_search = lib.sutra_vector_search
-_buffer = ffi.buffer
+_unpack = ffi.unpack
 _from_buffer = ffi.from_buffer
 _F32 = np.dtype(np.float32)
 #: `sutra_search_hit` as a numpy record (a batched search's output buffer).
@@ -92,9 +92,11 @@ class _Scratch(threading.local):
         self.flag2 = ffi.new("bool *")
         self.cap = 4096
         self.cbuf = ffi.new("uint8_t[]", self.cap)
+        # The buffer as `char *`: ffi.unpack of it makes the result's bytes in one step.
+        self.text = ffi.cast("char *", self.cbuf)
         # The hit paths read these in one attribute access: each attribute read on a
         # threading.local costs about as much as the C call itself.
-        self.get_args = (self.cbuf, self.cap, self.size, self.flag, self.err)
+        self.get_args = (self.cbuf, self.cap, self.size, self.flag, self.err, self.text)
         self.len_flag_err = (self.size, self.flag, self.err)
         # Searches: the parameters (and what they were last set to), the hits array and its
         # fields as numpy views (made once: a field view costs as much as the call).
@@ -107,7 +109,8 @@ class _Scratch(threading.local):
     def grow(self, n: int) -> None:
         self.cap = max(n, 2 * self.cap)
         self.cbuf = ffi.new("uint8_t[]", self.cap)
-        self.get_args = (self.cbuf, self.cap, self.size, self.flag, self.err)
+        self.text = ffi.cast("char *", self.cbuf)
+        self.get_args = (self.cbuf, self.cap, self.size, self.flag, self.err, self.text)
         self.search_out = (self.hits_ptr, self.hits.size, self.cbuf, self.cap, self.size,
                            self.size2, self.err)
 
@@ -314,10 +317,10 @@ class Cache:
         if not h:
             raise errors.Closed("the cache is closed")
         while True:
-            cbuf, cap, size, flag, err = self._s.get_args
+            cbuf, cap, size, flag, err, text = self._s.get_args
             st = _cache_get(h, key, len(key), cbuf, cap, size, flag, err)
             if st == 0:
-                return _buffer(cbuf, size[0])[:] if flag[0] else None
+                return _unpack(text, size[0]) if flag[0] else None
             if st != lib.SUTRA_BUFFER_TOO_SMALL:
                 _raise(st, err)
             self._s.grow(size[0])
@@ -530,7 +533,7 @@ class Cache:
         if n == 0:
             return [], np.empty(0, dtype=_F32)
         off, ln, score = s.hits_fields
-        raw = _buffer(out[2], out[5][0])[:]
+        raw = _unpack(s.text, out[5][0])
         if n == 1:
             return [raw], score[:1].copy()
         # Names are packed in hit order: each starts where the previous one ends.

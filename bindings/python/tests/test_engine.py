@@ -271,6 +271,52 @@ def test_search_takes_any_query_form_and_grows_its_buffers_for_many_hits_and_lon
         c.search("s", q, 3)
 
 
+def test_search_and_get_results_stay_exact_across_buffer_growth_removals_and_k_above_the_set(cache):
+    # Names of 3 to ~600 bytes, so a search's names cross the thread's 4 KiB buffer (which
+    # grows, the call running again); removed elements, while still in the graph and after;
+    # k above the set's size: every hit's name and score is the reference's, best first.
+    n = 1100
+    theta = np.arange(n) * np.pi / n
+    m = np.zeros((n, 4), dtype=np.float32)
+    m[:, 0], m[:, 1] = np.cos(theta), np.sin(theta)  # cosine to (1, 0, 0, 0) falls with i
+    names = [f"e{i}-".encode() + bytes([97 + i % 26]) * ((i * 53) % 600) for i in range(n)]
+    cache.vadd_many("s", names, m, metric="cosine")
+    cache.index_wait()
+    q = np.array([1, 0, 0, 0], dtype=np.float32)
+    removed = set()
+    for gone in ([], [0, 2, 3], [5]):
+        for i in gone:
+            assert cache.vrem("s", names[i])
+        removed.update(gone)
+        live = [i for i in range(n) if i not in removed]
+        for k in (1, 7, 30):
+            want = live[:k]
+            for exhaustive in (True, False):
+                got, scores = cache.search("s", q, k, ef=200, exhaustive=exhaustive)
+                assert got == [names[i] for i in want], (k, exhaustive, gone)
+                assert np.allclose(scores, np.cos(theta[want]), atol=1e-5)
+                assert np.all(np.diff(scores) <= 0)
+            got, _ = cache.search_element("s", names[live[0]], k, ef=200)
+            assert got == [names[i] for i in want]
+        cache.index_wait()  # the removed nodes leave the graph
+    cache.vadd_many("few", names[:3], m[:3], metric="cosine")
+    got, scores = cache.search("few", q, 50)
+    assert got == names[:3] and scores.shape == (3,)
+    assert cache.vrem("few", names[1])
+    assert cache.search("few", q, 50)[0] == [names[0], names[2]]
+    assert cache.search("few", q, 50, filter=".a == 1")[0] == []  # no attributes: none pass
+    # get: a value past the buffer (which grows), one with NUL bytes, an empty one, in turns
+    big = bytes(range(256)) * 40
+    cache.set("big", big)
+    cache.set("small", b"a\x00b")
+    cache.set("empty", b"")
+    for _ in range(2):
+        assert cache.get("small") == b"a\x00b"
+        assert cache.get("big") == big
+        assert cache.get("empty") == b""
+        assert cache.get("missing") is None
+
+
 def test_search_batch_pads_short_rows_reruns_for_long_names_and_refuses_bad_input(cache):
     cache.vadd("s", "a", np.array([1, 0], dtype=np.float32))
     long_name = "n" * 300
