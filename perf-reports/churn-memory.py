@@ -15,6 +15,7 @@ Usage: python3 perf-reports/churn-memory.py BINARY [--cap-mb 128] [--adds 150000
 import argparse
 import json
 import os
+import shutil
 import socket
 import subprocess
 import tempfile
@@ -96,6 +97,8 @@ def main():
     finally:
         proc.kill()
         proc.wait()
+        err.close()
+        shutil.rmtree(data, ignore_errors=True)
 
 
 if __name__ == "__main__":
