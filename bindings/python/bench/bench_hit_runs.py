@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -40,19 +41,33 @@ def child(entries: int, value_bytes: int, batches: int, batch: int, default_cach
         for k in keys[:batch]:  # warm the call path once
             get(k)
         samples, cpu = [], []
+        minflt = nivcsw = 0  # the thread's, inside the timed loops only
         for _ in range(batches):
             ks = [keys[j] for j in rng.integers(0, entries, batch).tolist()]
-            c, t = time.thread_time_ns(), time.perf_counter_ns()
+            ru0 = resource.getrusage(resource.RUSAGE_THREAD)
+            u, t = time.thread_time_ns(), time.perf_counter_ns()
             for k in ks:
                 get(k)
-            t, c = time.perf_counter_ns() - t, time.thread_time_ns() - c
+            t, u = time.perf_counter_ns() - t, time.thread_time_ns() - u
+            ru1 = resource.getrusage(resource.RUSAGE_THREAD)
+            minflt += ru1.ru_minflt - ru0.ru_minflt
+            nivcsw += ru1.ru_nivcsw - ru0.ru_nivcsw
             samples.append(t / batch / 1000)
-            cpu.append(c / batch / 1000)
+            cpu.append(u / batch / 1000)
         assert get(keys[0]) == values[0].tobytes()
         # Where this process's buffers landed (4 KiB page offsets): the C call copies the
-        # value into the thread's buffer, the result's bytes are copied from there.
-        offsets = {"buf_page_offset": int(ffi.cast("uintptr_t", c._s.cbuf)) % 4096,
-                   "result_page_offset": (id(get(keys[0])) + 32) % 4096}
+        # value into the thread's buffer, the result's bytes are copied from there; a copy
+        # whose destination is a little past its source modulo 4 KiB stalls its loads
+        # (4K aliasing), so the distance is recorded too.
+        buf = int(ffi.cast("uintptr_t", c._s.cbuf))
+        res = id(get(keys[0])) + 32  # a bytes object's data, CPython 3.11 layout
+        offsets = {"buf_page_offset": buf % 4096, "result_page_offset": res % 4096,
+                   "copy_distance_mod_4k": (res - buf) % 4096}
+    gets = batches * batch
+    faults = {"minor_faults_per_1k_gets": round(1000 * minflt / gets, 3),
+              "timed_invol_switches": nivcsw}
+    with open("/proc/self/smaps_rollup") as f:
+        huge = {"anon_huge_kb": int(ln.split()[1]) for ln in f if ln.startswith("AnonHugePages")}
     q = statistics.quantiles(samples, n=4)
     qc = statistics.quantiles(cpu, n=4)
     with open("/proc/self/status") as f:
@@ -62,7 +77,8 @@ def child(entries: int, value_bytes: int, batches: int, batch: int, default_cach
             "p75_us": round(q[2], 3), "cpu_median_us": round(statistics.median(cpu), 3),
             "cpu_p25_us": round(qc[0], 3), "cpu_p75_us": round(qc[2], 3),
             "last_cpu": int(open("/proc/self/stat").read().rsplit(")", 1)[1].split()[36]),
-            "involuntary_switches": switches.get("nonvoluntary_ctxt_switches"), **offsets}
+            "involuntary_switches": switches.get("nonvoluntary_ctxt_switches"), **offsets,
+            **faults, **huge}
 
 
 def main() -> None:
