@@ -42,8 +42,14 @@ pub struct ClientInfo {
     pub names: Mutex<Names>,
     /// CLIENT KILL asked this connection to close.
     pub killed: AtomicBool,
-    /// Wakes the connection's task when it is killed.
-    pub kill: Notify,
+    /// Wakes the connection's task while it waits for a request, for whatever should end or
+    /// change that wait: it was killed, a push was queued for it, the server stops, the idle
+    /// timeout changed. One signal for all, so that a waiting connection polls one future
+    /// beside its socket: polling a push channel's receive, the shutdown watch and two more
+    /// `Notified`s cost ~600 instructions per request of a client that sends one at a time
+    /// (perf-reports/server-cpu-2026-12-07.md, session 16). The connection finds out what
+    /// happened from the state itself.
+    pub wake: Notify,
     /// Where pushes for this connection are queued (invalidations, published messages);
     /// the connection writes them even while it waits for a request.
     pub push: Option<tokio::sync::mpsc::Sender<super::tracking::Push>>,
@@ -59,7 +65,7 @@ impl ClientInfo {
     /// Asks the connection to close; it does once its current request is answered.
     pub fn kill(&self) {
         self.killed.store(true, Relaxed);
-        self.kill.notify_one();
+        self.wake.notify_one();
     }
 
     /// Redis's CLIENT LIST / CLIENT INFO line (the fields sutra-cache tracks).
@@ -123,6 +129,14 @@ impl Clients {
             .get(&id)
             .filter(|c| !c.killed.load(Relaxed))
             .cloned()
+    }
+
+    /// Wakes every open connection (see [`ClientInfo::wake`]): the server stops, the idle
+    /// timeout changed.
+    pub fn wake_all(&self) {
+        for c in self.map.lock().values() {
+            c.wake.notify_one();
+        }
     }
 
     /// The open connections, oldest first (killed ones left out, as [`Clients::get`]).

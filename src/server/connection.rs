@@ -109,19 +109,15 @@ async fn serve_client<S: ClientStream>(
     let info = client.info.clone();
     // Input read while replies were still pending (see `write_or_read`): run it first.
     let mut have_input = false;
-    // What ends or changes the wait for a request, armed once rather than at every read
-    // (arming a `Notified` takes its waiter list's lock, and so does dropping it armed):
-    // a shutdown, CLIENT KILL, CONFIG SET timeout. Each is also seen at the loop's top, so
-    // that a client whose requests never stop coming is stopped too.
-    let mut stop_rx = shutdown.clone();
-    let stopped = async move {
-        let _ = stop_rx.changed().await;
-    };
-    tokio::pin!(stopped);
-    let killed = info.kill.notified();
-    tokio::pin!(killed);
-    let timeout_changed = shared.live.timeout_changed.notified();
-    tokio::pin!(timeout_changed);
+    // Everything that ends or changes the wait for a request wakes this one signal
+    // (`ClientInfo::wake`): a shutdown, CLIENT KILL, CONFIG SET timeout, a push queued. It is
+    // armed once, not at every read (arming a `Notified` takes its waiter list's lock, and so
+    // does dropping it armed), and it is the one future polled beside the socket while the
+    // connection waits. What woke it is looked at after: the shutdown and the kill at the
+    // loop's top (where a client whose requests never stop coming is stopped too), the
+    // pushes by draining their channel, the timeout when the wait starts again.
+    let woken = info.wake.notified();
+    tokio::pin!(woken);
     let mut batch = Batch {
         out_limit: usize::try_from(shared.config.client_output_buffer_limit).unwrap_or(usize::MAX),
         flush_at: FLUSH_BYTES,
@@ -132,7 +128,8 @@ async fn serve_client<S: ClientStream>(
         scratch: frame::Scratch::default(),
     };
     loop {
-        if *shutdown.borrow() || info.killed.load(Relaxed) {
+        // Only `true` is ever sent; a dropped sender is a server gone too.
+        if shutdown.has_changed().unwrap_or(true) || info.killed.load(Relaxed) {
             return;
         }
         if buf.capacity() - buf.len() < 4096 {
@@ -158,30 +155,24 @@ async fn serve_client<S: ClientStream>(
                     Some(Ok(n)) if n > 0 => Some(n),
                     _ => return, // closed, failed or idle
                 },
-                Some(push) = pushes.recv() => {
-                    // Invalidations and messages for a connection waiting for its next request.
-                    encode_push(&push, client, &mut out);
-                    drain_pushes(pushes, client, &mut out);
-                    if !out.buf.is_empty() {
-                        if stream.write_all(&out.buf).await.is_err() {
-                            return;
-                        }
-                        shared
-                            .stats
-                            .net_output_bytes
-                            .fetch_add(out.buf.len() as u64, Relaxed);
-                        out.buf.clear();
-                        last = tokio::time::Instant::now();
-                    }
-                    continue;
-                }
-                _ = &mut stopped => return,
-                _ = &mut killed => return,
-                // CONFIG SET timeout: wait again under the new limit.
-                _ = &mut timeout_changed => None,
+                _ = &mut woken => None,
             };
             let Some(n) = n else {
-                timeout_changed.set(shared.live.timeout_changed.notified());
+                woken.set(info.wake.notified());
+                // Invalidations and messages for a connection waiting for its next request.
+                drain_pushes(pushes, client, &mut out);
+                if !out.buf.is_empty() {
+                    if stream.write_all(&out.buf).await.is_err() {
+                        return;
+                    }
+                    shared
+                        .stats
+                        .net_output_bytes
+                        .fetch_add(out.buf.len() as u64, Relaxed);
+                    out.buf.clear();
+                    last = tokio::time::Instant::now();
+                }
+                // A kill or a shutdown ends it at the top; a new timeout applies from there.
                 continue;
             };
             n

@@ -180,6 +180,8 @@ pub async fn run_on(
     // The link to a master stops; connections streaming to replicas end.
     shared.repl.stop();
     let _ = stop_tx.send(true);
+    // Connections waiting for a request see the stop at once.
+    shared.clients.wake_all();
     let drained =
         tokio::time::timeout(grace, async { while tasks.join_next().await.is_some() {} }).await;
     if drained.is_err() {

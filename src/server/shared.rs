@@ -76,8 +76,6 @@ pub struct LiveSettings {
     pub log: parking_lot::Mutex<(String, Option<&'static str>)>,
     /// Seconds a client may stay idle before it is closed (`timeout`; 0: never).
     pub timeout_seconds: AtomicU64,
-    /// Woken when `timeout_seconds` changes, so waiting connections take the new value.
-    pub timeout_changed: tokio::sync::Notify,
     /// The `--config` file keys of the settings CONFIG SET changed (CONFIG REWRITE writes them).
     pub changed: parking_lot::Mutex<std::collections::BTreeSet<&'static str>>,
 }
@@ -95,11 +93,11 @@ impl LiveSettings {
         }
     }
 
-    /// CONFIG SET timeout: takes effect for connections already waiting too.
+    /// CONFIG SET timeout (the caller wakes the connections, which take the new value when
+    /// they wait again: [`super::clients::Clients::wake_all`]).
     pub fn set_idle_timeout(&self, seconds: u64) {
         self.timeout_seconds
             .store(seconds, std::sync::atomic::Ordering::Relaxed);
-        self.timeout_changed.notify_waiters();
     }
 }
 
@@ -167,7 +165,6 @@ impl Shared {
                 maxmemory_set: AtomicBool::new(false),
                 log: parking_lot::Mutex::new((config.log_filter.clone(), None)),
                 timeout_seconds: AtomicU64::new(config.idle_timeout_seconds),
-                timeout_changed: tokio::sync::Notify::new(),
                 changed: Default::default(),
             },
             acl: super::acl::Acl::new(config.password()),

@@ -13,8 +13,9 @@
 //!   and the client registry's, and queues pushes on bounded per-connection channels
 //!   (`try_send`: a client that lets 64k pushes pile up is disconnected, as Redis does past
 //!   its output buffer limit), so it never waits for anything that could wait for a shard.
-//! - Each connection selects on its socket and its push channel, so an idle connection gets
-//!   its invalidations at once; a busy one gets them after the replies of the batch it runs.
+//! - A queued push wakes its connection ([`ClientInfo::wake`], which it selects on with its
+//!   socket), so an idle connection gets its invalidations at once; a busy one gets them
+//!   after the replies of the batch it runs.
 //! - The table is bounded (`--tracking-table-max-keys`, Redis's `tracking-table-max-keys`):
 //!   past it, names are dropped by sending their invalidations, as Redis does.
 
@@ -423,7 +424,11 @@ pub fn deliver(info: &ClientInfo, push: Push) -> bool {
         return false;
     };
     match tx.try_send(push) {
-        Ok(()) => true,
+        Ok(()) => {
+            // The connection polls no receive while it waits: this wakes it to drain them.
+            info.wake.notify_one();
+            true
+        }
         Err(mpsc::error::TrySendError::Full(_)) => {
             tracing::warn!(client = info.id, "closing client: too many unread pushes");
             info.kill();

@@ -262,7 +262,11 @@ fn apply(ctx: &Ctx<'_>, change: Change) -> Result<(), String> {
         }
         Change::Policy(p) => sh.engine.set_eviction_policy(p),
         Change::MaxClients(n) => sh.live.maxclients.store(n, Relaxed),
-        Change::Timeout(s) => sh.live.set_idle_timeout(s),
+        Change::Timeout(s) => {
+            sh.live.set_idle_timeout(s);
+            // Connections already waiting take the new limit too.
+            sh.clients.wake_all();
+        }
         Change::MaxConcepts(n) => sh.engine.set_max_entries(n),
         Change::DefaultTtl(s) => sh.engine.set_default_ttl_ms(s.saturating_mul(1000)),
         Change::LogLevel(level, filter) => {
