@@ -57,6 +57,10 @@ pub struct ClientInfo {
     pub pubsub: AtomicBool,
     /// Tracking is on (CLIENT LIST flag `t`).
     pub tracking: AtomicBool,
+    /// A push was queued since the connection last drained its channel (set after the
+    /// push is queued, before [`ClientInfo::wake`]): a connection that is sent none does
+    /// not look at the channel after each batch.
+    pub pushed: AtomicBool,
     /// The selected database (SELECT; CLIENT LIST `db`).
     pub db: AtomicU32,
 }

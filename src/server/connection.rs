@@ -239,8 +239,12 @@ async fn serve_client<S: ClientStream>(
         };
         batch.unacked.settle(shared, &mut out).await;
         // Pushes queued meanwhile follow the batch's replies (as Redis sends a client's own
-        // invalidations after the reply of the command that caused them).
-        drain_pushes(pushes, client, &mut out);
+        // invalidations after the reply of the command that caused them). Looked for only
+        // when one was queued since the last look (`ClientInfo::pushed`; one missed here
+        // is drained when the wake it also sent is seen).
+        if info.pushed.load(Relaxed) {
+            drain_pushes(pushes, client, &mut out);
+        }
         if matches!(flow, Flow::Close) {
             // The last replies (QUIT's, a protocol error's) go out, then the connection ends.
             if !out.buf.is_empty() && stream.write_all(&out.buf).await.is_ok() {
@@ -369,6 +373,8 @@ fn encode_push(push: &Push, client: &Client, out: &mut Out) {
 
 /// Appends every push already queued.
 fn drain_pushes(pushes: &mut mpsc::Receiver<Push>, client: &Client, out: &mut Out) {
+    // Cleared before the channel is read: a push queued after the read sets it again.
+    client.info.pushed.store(false, Relaxed);
     while let Ok(p) = pushes.try_recv() {
         encode_push(&p, client, out);
     }

@@ -426,6 +426,7 @@ pub fn deliver(info: &ClientInfo, push: Push) -> bool {
     match tx.try_send(push) {
         Ok(()) => {
             // The connection polls no receive while it waits: this wakes it to drain them.
+            info.pushed.store(true, Relaxed);
             info.wake.notify_one();
             true
         }
