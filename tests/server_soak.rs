@@ -339,9 +339,10 @@ fn resident_memory_stays_within_the_cap_plus_10_percent_and_a_fixed_overhead() {
 
 /// Connections of [`an_idle_connection_keeps_small_buffers_only`].
 const IDLE_CONNECTIONS: usize = 200;
-/// What an idle connection may keep of its buffers: its read buffer is back to 16 KiB
-/// and its reply buffer at most 16 KiB once drained; twice that, for the allocator's
-/// rounding and the pages a fresh buffer's first request touches.
+/// What an idle connection may keep of its buffers after a request and a reply larger than a
+/// pipeline's batch (64 KiB): its read buffer is back to 16 KiB and its reply buffer at most
+/// 16 KiB once drained; twice that, for the allocator's rounding and the pages a fresh
+/// buffer's first request touches.
 const IDLE_CONNECTION_BYTES: u64 = 64 << 10;
 /// What the allocator may keep besides: the freed large buffers it reuses for the next
 /// connection, and pages other threads touch meanwhile.

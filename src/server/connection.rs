@@ -34,9 +34,15 @@ const FLUSH_BYTES: usize = 64 << 10;
 /// Reads taken without waiting, while writes await their acknowledgement, before it is
 /// awaited (bounds how long a streaming client's replies are held back).
 const MORE_READS: usize = 16;
-/// Initial read buffer, and what an idle connection keeps of its read and reply buffers:
-/// once drained, a buffer that grew past it (a large request or reply) is given back.
+/// Initial read buffer, and the size of the fresh buffer that replaces one given back.
 const READ_BUF_BYTES: usize = 16 << 10;
+/// The most a drained read or reply buffer keeps between requests: one that grew past it (a
+/// request or reply larger than a pipeline's batch) is given back for a fresh
+/// [`READ_BUF_BYTES`] one. Up to it, the buffer is kept: a pipelined client's batches (whose
+/// replies are written out at [`FLUSH_BYTES`]) reuse it instead of growing a fresh buffer by
+/// copying at every batch (giving back everything past 16 KiB doubled a GET's instructions at
+/// 16 requests a batch).
+const KEEP_BUF_BYTES: usize = FLUSH_BYTES;
 
 /// The answer to a TLS handshake on the plain port.
 const TLS_ON_PLAIN_PORT: &str =
@@ -263,7 +269,7 @@ async fn serve_client<S: ClientStream>(
         }
         // An idle connection does not keep the memory of its largest request or reply (as
         // Redis trims idle query buffers and frees its reply list once written): each
-        // connection's buffers stay within 2 × READ_BUF_BYTES while it waits.
+        // connection's buffers stay within 2 × KEEP_BUF_BYTES while it waits.
         shrink_drained(&mut out.buf);
         shrink_drained(&mut buf);
         if buf.len() > query_limit {
@@ -283,13 +289,13 @@ async fn serve_client<S: ClientStream>(
     }
 }
 
-/// Gives back an empty buffer's memory when it grew past [`READ_BUF_BYTES`], for a fresh
-/// buffer of that size. `capacity()` counts only from the buffer's read position on, so it
-/// can understate the allocation after the requests read from it; a reclaim without
+/// Gives back an empty buffer's memory when it grew past [`KEEP_BUF_BYTES`], for a fresh
+/// buffer of [`READ_BUF_BYTES`]. `capacity()` counts only from the buffer's read position on,
+/// so it can understate the allocation after the requests read from it; a reclaim without
 /// allocating (which moves an empty buffer's position back to the allocation's start)
-/// succeeds for more than `READ_BUF_BYTES` exactly when the allocation holds more.
+/// succeeds for more than `KEEP_BUF_BYTES` exactly when the allocation holds more.
 fn shrink_drained(buf: &mut BytesMut) {
-    if buf.is_empty() && buf.try_reclaim(READ_BUF_BYTES + 1) {
+    if buf.is_empty() && buf.try_reclaim(KEEP_BUF_BYTES + 1) {
         *buf = BytesMut::with_capacity(READ_BUF_BYTES);
     }
 }
