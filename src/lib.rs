@@ -7,7 +7,8 @@
 
 #![warn(missing_docs)]
 // `unsafe` only where ARCHITECTURE.md lists it: simd (intrinsics), snapshot and wal (mmap,
-// io_uring, file syscalls), index::huge (madvise), ffi (the C ABI). Each of those modules
+// io_uring, file syscalls), index::huge (madvise), server::uring (io_uring sockets), ffi (the
+// C ABI). Each of those modules
 // allows it for itself; tests/architecture.rs checks the list.
 #![deny(unsafe_code)]
 

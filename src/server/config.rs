@@ -348,6 +348,13 @@ pub struct ServerConfig {
     #[arg(long, env = "SUTRA_THREADS", default_value_t = 0)]
     pub threads: usize,
 
+    /// Plain-port client sockets over io_uring (Linux): `no` (the default) keeps tokio's
+    /// epoll streams; `auto` uses io_uring when a ring with the needed operations can be set
+    /// up at start, else epoll with a log line; `yes` requires it (the start fails without
+    /// it). TLS clients are always on epoll.
+    #[arg(long, env = "SUTRA_IO_URING_SOCKETS", default_value = "no", value_parser = ["auto", "yes", "no"], ignore_case = true)]
+    pub io_uring_sockets: String,
+
     /// Seconds that shutdown waits for clients to finish their in-flight requests.
     #[arg(long, env = "SUTRA_SHUTDOWN_GRACE_SECONDS", default_value_t = 5)]
     pub shutdown_grace_seconds: u64,

@@ -135,7 +135,13 @@ async fn serve_client<S: ClientStream>(
     };
     loop {
         // Only `true` is ever sent; a dropped sender is a server gone too.
-        if shutdown.has_changed().unwrap_or(true) || info.killed.load(Relaxed) {
+        if shutdown.has_changed().unwrap_or(true) {
+            // The replies written last are out before the stream is dropped (a stream that
+            // buffers them — TLS, io_uring — sends them at the flush).
+            let _ = stream.flush().await;
+            return;
+        }
+        if info.killed.load(Relaxed) {
             return;
         }
         if buf.capacity() - buf.len() < 4096 {
@@ -202,7 +208,9 @@ async fn serve_client<S: ClientStream>(
                         "TLS handshake on the plain port: closing"
                     );
                     out.error(TLS_ON_PLAIN_PORT);
-                    let _ = stream.write_all(&out.buf).await;
+                    if stream.write_all(&out.buf).await.is_ok() {
+                        let _ = stream.flush().await;
+                    }
                     return;
                 }
                 Some(false) => {}
@@ -258,6 +266,7 @@ async fn serve_client<S: ClientStream>(
                     .stats
                     .net_output_bytes
                     .fetch_add(out.buf.len() as u64, Relaxed);
+                let _ = stream.flush().await;
             }
             return;
         }

@@ -121,6 +121,7 @@ pub async fn run_on(
             .repl
             .reconcile_cluster(&shared.engine, &routes.topo, &shared.cluster.my_id);
     }
+    let ring = uring_ring(&shared)?;
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut tasks = JoinSet::new();
     tokio::pin!(shutdown);
@@ -144,6 +145,16 @@ pub async fn run_on(
                 };
                 let _ = stream.set_nodelay(true);
                 let (shared, stop) = (shared.clone(), stop_rx.clone());
+                #[cfg(target_os = "linux")]
+                if let Some((ring, _)) = &ring {
+                    match super::uring::UringTcp::new(stream, ring.clone()) {
+                        Ok(stream) => {
+                            tasks.spawn(admit(stream, peer, shared, stop));
+                        }
+                        Err(e) => tracing::warn!(%peer, error = %e, "client not served"),
+                    }
+                    continue;
+                }
                 tasks.spawn(admit(stream, peer, shared, stop));
             }
             accepted = accept(&tls) => {
@@ -191,9 +202,56 @@ pub async fn run_on(
         );
         tasks.shutdown().await;
     }
+    #[cfg(target_os = "linux")]
+    if let Some((ring, driver)) = ring {
+        // Every connection is gone: its operations are cancelled or done.
+        driver.abort();
+        let _ = driver.await;
+        drop(ring);
+    }
     // No client writes any more: the replication history is marked clean at the last LSN.
     shared.repl.shutdown_cleanly(&shared.engine);
     Ok(())
+}
+
+/// The io_uring shared by the plain port's clients, and the task that reaps its completions,
+/// per `--io-uring-sockets`: `None` for epoll (`no`, or `auto` where io_uring is not usable,
+/// said in the log); an error for `yes` without it.
+#[cfg(target_os = "linux")]
+fn uring_ring(
+    shared: &Shared,
+) -> io::Result<Option<(Arc<super::uring::Ring>, tokio::task::JoinHandle<()>)>> {
+    let want = shared.config.io_uring_sockets.to_ascii_lowercase();
+    if want == "no" {
+        return Ok(None);
+    }
+    match super::uring::Ring::new() {
+        Ok(ring) => {
+            shared.stats.io_uring_sockets.store(true, Relaxed);
+            let driver = tokio::spawn(ring.clone().drive(std::future::pending()));
+            Ok(Some((ring, driver)))
+        }
+        Err(e) if want == "yes" => Err(io::Error::new(
+            e.kind(),
+            format!("--io-uring-sockets yes: io_uring is not usable here: {e}"),
+        )),
+        Err(e) => {
+            tracing::info!(error = %e, "io_uring not usable here: client sockets on epoll");
+            Ok(None)
+        }
+    }
+}
+
+/// Without io_uring (not Linux): epoll, or an error for `--io-uring-sockets yes`.
+#[cfg(not(target_os = "linux"))]
+fn uring_ring(shared: &Shared) -> io::Result<Option<()>> {
+    if shared.config.io_uring_sockets.eq_ignore_ascii_case("yes") {
+        return Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            "--io-uring-sockets yes: io_uring is Linux's",
+        ));
+    }
+    Ok(None)
 }
 
 /// A connection accepted (and, on the TLS port, past its handshake): protected mode and
@@ -304,6 +362,12 @@ pub fn serve(mut config: ServerConfig) -> ExitCode {
     // More threads than this do not make searches faster on any core count we run on;
     // past it, offloaded commands wait for a thread.
     builder.max_blocking_threads(MAX_BLOCKING_THREADS);
+    // io_uring client sockets: a worker about to wait submits every connection's queued
+    // receives and sends in one system call.
+    #[cfg(target_os = "linux")]
+    if !config.io_uring_sockets.eq_ignore_ascii_case("no") {
+        builder.on_thread_park(super::uring::park_hook);
+    }
     let runtime = match builder.enable_all().thread_name("sutra-server").build() {
         Ok(r) => r,
         Err(e) => {

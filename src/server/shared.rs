@@ -202,6 +202,8 @@ impl Shared {
 /// Counters of the server itself (the engine counts hits and misses).
 #[derive(Default)]
 pub struct ServerStats {
+    /// Plain-port clients are served over io_uring (`--io-uring-sockets`).
+    pub io_uring_sockets: std::sync::atomic::AtomicBool,
     /// Clients connected now.
     pub connected_clients: AtomicUsize,
     /// Connections accepted since start.

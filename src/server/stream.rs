@@ -1,6 +1,7 @@
 //! What a client connection is served over: [`ClientStream`], a byte stream with the few
 //! things the connection loop asks of it beyond reading and writing (its addresses, a read
-//! that never waits). A plain TCP stream is one; a TLS session over TCP is another
+//! that never waits). A plain TCP stream is one; a plain TCP stream served through io_uring
+//! is another (`server/uring.rs`, `--io-uring-sockets`); a TLS session over TCP is a third
 //! (`server/tls.rs`); the connection loop, HTTP and a replica's stream are generic over it.
 
 use std::future::Future;
@@ -12,7 +13,9 @@ use bytes::BytesMut;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
 use tokio::net::TcpStream;
 
-/// A client connection's byte stream.
+/// A client connection's byte stream. Bytes written may wait in the stream (a TLS session's
+/// records, an io_uring send in flight) until a flush or shutdown, which the connection
+/// awaits before it ends on purpose; a stream dropped without it still tries to send them.
 pub trait ClientStream: AsyncRead + AsyncWrite + Unpin + Send + 'static {
     /// The client's address.
     fn peer_addr(&self) -> io::Result<SocketAddr>;

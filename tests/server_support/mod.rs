@@ -48,7 +48,25 @@ impl TestServer {
         Self::start_on(config, engine, false)
     }
 
-    fn start_on(config: ServerConfig, engine: EngineConfig, tls: bool) -> Self {
+    /// A server with exactly `config`, whatever SUTRA_IO_URING_SOCKETS says.
+    pub fn exactly(config: ServerConfig) -> Self {
+        let engine = EngineConfig {
+            active_expire_interval_ms: 0,
+            ..config.engine_config()
+        };
+        Self::start_exactly(config, engine, false)
+    }
+
+    fn start_on(mut config: ServerConfig, engine: EngineConfig, tls: bool) -> Self {
+        // The whole suite on one client-socket path: SUTRA_IO_URING_SOCKETS=yes|no|auto
+        // (`ServerConfig::default()` reads no environment).
+        if let Ok(v) = std::env::var("SUTRA_IO_URING_SOCKETS") {
+            config.io_uring_sockets = v;
+        }
+        Self::start_exactly(config, engine, tls)
+    }
+
+    fn start_exactly(config: ServerConfig, engine: EngineConfig, tls: bool) -> Self {
         let engine = Arc::new(open_retrying(engine));
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
         let (addr_tx, addr_rx) = std::sync::mpsc::channel();

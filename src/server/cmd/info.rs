@@ -36,7 +36,8 @@ pub fn info_text(ctx: &Ctx<'_>, sections: &[Bytes]) -> String {
             "redis_version:{REDIS_COMPAT_VERSION}\r\nsutra_cache_version:{}\r\nredis_mode:{}\r\n\
              os:{}\r\narch_bits:{}\r\nprocess_id:{}\r\ntcp_port:{}\r\nuptime_in_seconds:{}\r\n\
              uptime_in_days:{}\r\nsimd_isa:{}\r\nrole:{}\r\ncache_mode:{}\r\nvector_dimension:{}\r\n\
-             vector_storage:{}\r\nprotected_mode:{}\r\ndefault_ttl_seconds:{}\r\n",
+             vector_storage:{}\r\nprotected_mode:{}\r\ndefault_ttl_seconds:{}\r\n\
+             io_uring_sockets:{}\r\n",
             env!("CARGO_PKG_VERSION"),
             if sh.cluster.mode == crate::cluster::ClusterMode::Off {
                 "standalone"
@@ -56,6 +57,7 @@ pub fn info_text(ctx: &Ctx<'_>, sections: &[Bytes]) -> String {
             c.vector_storage.name(),
             yes_no(c.protected_mode),
             sh.engine.default_ttl_ms() / 1000,
+            yes_no(st.io_uring_sockets.load(std::sync::atomic::Ordering::Relaxed)),
         );
     }
     if want("clients") {
