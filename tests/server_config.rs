@@ -149,3 +149,69 @@ fn the_health_check_exits_1_on_bad_arguments_or_no_server_and_0_on_a_healthy_one
         "{line}"
     );
 }
+
+/// INFO memory's `analytics_lookup_log_bytes` / `_max_bytes`.
+fn lookup_log_bytes(c: &mut server_support::Conn) -> (u64, u64) {
+    let info = String::from_utf8(c.call(&[b"INFO", b"memory"])).unwrap();
+    let get = |name: &str| -> u64 {
+        info.lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(':'))
+            .unwrap_or_else(|| panic!("no {name} in {info}"))
+            .trim()
+            .parse()
+            .unwrap()
+    };
+    (
+        get("analytics_lookup_log_bytes"),
+        get("analytics_lookup_log_max_bytes"),
+    )
+}
+
+#[test]
+fn the_analytics_lookup_log_is_sized_by_its_flag_and_reported_by_info_memory() {
+    // 1000 entries round up to 1024: 16 KiB at most, committed as lookups fill it.
+    let srv = TestServer::with_config(config(&["--analytics-lookup-log", "1000"]));
+    let mut c = srv.connect();
+    assert_eq!(lookup_log_bytes(&mut c), (0, 16_384));
+    c.check_words("VADD s VALUES 2 1 0 a", ":1\r\n");
+    for _ in 0..3 {
+        c.check_words("VEMB s a", "*2\r\n$1\r\n1\r\n$1\r\n0\r\n");
+    }
+    c.check_words("VEMB s nope", "$-1\r\n");
+    // One write and four lookups.
+    assert_eq!(lookup_log_bytes(&mut c), (5 * 16, 16_384));
+    for _ in 0..1100 {
+        c.check_words("VEMB s nope", "$-1\r\n");
+    }
+    assert_eq!(lookup_log_bytes(&mut c), (16_384, 16_384));
+    drop(c);
+    drop(srv);
+
+    // No log at all: with 0 entries, and with analytics off.
+    for args in [["--analytics-lookup-log", "0"], ["--analytics", "no"]] {
+        let srv = TestServer::with_config(config(&args));
+        let mut c = srv.connect();
+        c.check_words("VADD s VALUES 2 1 0 a", ":1\r\n");
+        c.check_words("VEMB s a", "*2\r\n$1\r\n1\r\n$1\r\n0\r\n");
+        assert_eq!(lookup_log_bytes(&mut c), (0, 0), "{args:?}");
+    }
+}
+
+#[test]
+fn the_binary_refuses_a_lookup_log_past_its_bound_naming_it() {
+    let (code, err) = run_binary(
+        &[],
+        &[
+            "serve",
+            "--in-memory",
+            "true",
+            "--port",
+            "0",
+            "--analytics-lookup-log",
+            "2000000000",
+        ],
+    );
+    assert_ne!(code, Some(0), "{err}");
+    assert!(err.contains("analytics lookup log entries"), "{err}");
+    assert!(err.contains("at most 1073741824"), "{err}");
+}

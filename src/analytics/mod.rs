@@ -64,6 +64,9 @@ pub struct AnalyticsConfig {
     pub attribution_s: u64,
 }
 
+/// The most entries a lookup log may have (2^30: 16 GiB).
+pub const MAX_LOOKUP_LOG_ENTRIES: usize = 1 << 30;
+
 impl Default for AnalyticsConfig {
     fn default() -> Self {
         Self {
@@ -114,6 +117,15 @@ impl AnalyticsConfig {
                     ));
                 }
             }
+        }
+        if self.lookup_log_entries > MAX_LOOKUP_LOG_ENTRIES {
+            return Err(Error::invalid(
+                "analytics lookup log entries",
+                format!(
+                    "at most {MAX_LOOKUP_LOG_ENTRIES} (16 GiB), got {}",
+                    self.lookup_log_entries
+                ),
+            ));
         }
         Ok(())
     }

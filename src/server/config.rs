@@ -168,6 +168,21 @@ pub struct ServerConfig {
     #[arg(long, env = "SUTRA_INDEX_MIN_ELEMENTS", default_value_t = 1000)]
     pub index_min_elements: usize,
 
+    /// Cache analytics kept in the shard (series, topics, hot concepts, prefetch hints;
+    /// CACHE.ANALYTICS, /analytics, /dashboard). `no` turns them off: no series files, no
+    /// lookup log, no latency sampling on the lookup path.
+    #[arg(long, env = "SUTRA_ANALYTICS", value_parser = BoolishValueParser::new(), action = ArgAction::Set, default_value = "yes")]
+    pub analytics: bool,
+
+    /// Entries of the analytics lookup log (16 bytes each, rounded up to a power of two;
+    /// 0 = no log, so no topic hit rates, hot concepts or co-access): the last N lookups
+    /// and writes of vector-set elements. Its pages are committed as it fills, up to 16 × N
+    /// bytes (64 MiB at the default 4194304), which INFO memory reports as
+    /// `analytics_lookup_log_bytes`; it is not counted in `used_memory` (the cap), like
+    /// client buffers.
+    #[arg(long, env = "SUTRA_ANALYTICS_LOOKUP_LOG", default_value_t = 1 << 22)]
+    pub analytics_lookup_log: usize,
+
     /// Log filter (tracing-subscriber EnvFilter syntax, e.g. `info`, `sutra_cache=debug`).
     /// CONFIG SET `log` (the same syntax) or `loglevel` (Redis's names) changes it live.
     #[arg(long = "log", env = "RUST_LOG", default_value = "info")]
@@ -571,6 +586,11 @@ impl ServerConfig {
             checkpoint_on_close: true,
             wal_segment_bytes: self.wal_segment_size,
             index_min_elements: self.index_min_elements,
+            analytics: crate::analytics::AnalyticsConfig {
+                enabled: self.analytics,
+                lookup_log_entries: self.analytics_lookup_log,
+                ..Default::default()
+            },
             // A master that served replicas before serves their partial resyncs from the
             // log's tail after a restart.
             replication_backlog_at_open: (!self.in_memory

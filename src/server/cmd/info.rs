@@ -71,11 +71,21 @@ pub fn info_text(ctx: &Ctx<'_>, sections: &[Bytes]) -> String {
     }
     if want("memory") {
         section(&mut t, "Memory");
+        // The analytics lookup log: outside `used_memory` (the cap), like client buffers;
+        // its pages are committed as it fills (16 bytes an entry).
+        let (log_max, log_cap, log_recorded) = sh.engine.analytics_log();
+        let log_used = log_max.min(
+            usize::try_from(log_recorded)
+                .unwrap_or(usize::MAX)
+                .min(log_cap)
+                .saturating_mul(16),
+        );
         let _ = write!(
             t,
             "used_memory:{}\r\nused_memory_human:{}\r\nmaxmemory:{}\r\nmaxmemory_human:{}\r\n\
              maxmemory_source:{}\r\ncgroup_memory_limit:{}\r\n\
-             maxmemory_policy:{}\r\nmax_entries:{}\r\nentries:{}\r\n",
+             maxmemory_policy:{}\r\nmax_entries:{}\r\nentries:{}\r\n\
+             analytics_lookup_log_bytes:{}\r\nanalytics_lookup_log_max_bytes:{}\r\n",
             engine.total.bytes,
             human_bytes(engine.total.bytes),
             sh.engine.max_bytes(),
@@ -89,6 +99,8 @@ pub fn info_text(ctx: &Ctx<'_>, sections: &[Bytes]) -> String {
             sh.engine.eviction_policy(),
             sh.engine.max_entries(),
             engine.total.entries,
+            log_used,
+            log_max,
         );
     }
     if want("persistence") {
