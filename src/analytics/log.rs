@@ -5,8 +5,8 @@
 //! tag of the set's name hash (top 40 bits), the lap of the ring the entry was written in (16
 //! bits) and the event (8 bits). The memory is allocated zeroed (`calloc`), so its pages are
 //! committed only as the ring fills: `16 × N` bytes at most (64 MiB at the default N = 2^22,
-//! which holds an hour at 1,000 lookups/s plus up to 594,304 writes), and 40 KiB of lanes
-//! (below: [`LANES`] × 640 bytes).
+//! which holds an hour at 1,000 lookups/s plus up to 594,304 writes), and 72 KiB of lanes
+//! (below: [`LANES`] × 1,152 bytes).
 //!
 //! Recording a lookup costs no atomic read-modify-write and touches no shared cache line: each
 //! thread has a lane of its own (up to [`LANES`] threads; a process-wide pool hands each live
@@ -80,7 +80,7 @@ pub fn set_tag(set_hash: u64) -> u64 {
 /// Threads with a lane of their own; the others write to the ring directly.
 pub const LANES: usize = 64;
 /// Entries a lane buffers before its thread moves them to the ring.
-pub const LANE_ENTRIES: usize = 32;
+pub const LANE_ENTRIES: usize = 64;
 
 /// The lane numbers of the live threads (process-wide: a thread has the same lane in every
 /// log), and how many were ever handed out (lanes past it are never used).
@@ -148,30 +148,54 @@ fn assign_lane() -> usize {
 
 /// One thread's buffer. Only its thread writes `tail` and the entries; `flushed` moves under
 /// `moving`, by whichever thread moves the lane to the ring.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 #[repr(align(128))]
 struct Lane {
     tail: AtomicU64,
     flushed: AtomicU64,
     moving: Mutex<()>,
+    /// When its thread times a lookup (the lane's position counts the lookups).
+    pace: super::Pace,
     entries: [[AtomicU64; 2]; LANE_ENTRIES],
 }
 
+impl Default for Lane {
+    fn default() -> Self {
+        Self {
+            tail: AtomicU64::new(0),
+            flushed: AtomicU64::new(0),
+            moving: Mutex::new(()),
+            pace: super::Pace::default(),
+            entries: std::array::from_fn(|_| Default::default()),
+        }
+    }
+}
+
 /// Where one lookup of this thread is recorded ([`LookupLog::lane`]): taken when the lookup
-/// starts, so the lookup reads the thread-local lane number once for both its latency sample
-/// and its entry.
+/// starts, so the lookup reads the thread-local lane number and the lane's position once for
+/// its latency sample and its entry.
 #[derive(Clone, Copy, Debug)]
 pub struct LaneRef<'a> {
     log: &'a LookupLog,
     lane: Option<&'a Lane>,
+    /// The lane's tail when taken (only its thread moves it, and only through this).
+    tail: u64,
 }
 
-impl LaneRef<'_> {
-    /// Entries the lane has taken so far (its position), `None` without a lane: a lookup path
-    /// times one lookup in every `mask + 1` of the lane's (`position & mask == 0`).
+impl<'a> LaneRef<'a> {
+    /// Whether this lookup is one its thread times (see [`super::Pace`]; `min_mask`: the
+    /// configured interval minus 1); `None` without a lane.
     #[inline]
-    pub fn position(&self) -> Option<u64> {
-        self.lane.map(|l| l.tail.load(Ordering::Relaxed))
+    pub fn timed(&self, min_mask: u32) -> Option<bool> {
+        self.lane.map(|l| {
+            self.tail & u64::from(min_mask) == 0 && l.pace.due(self.tail, u64::from(min_mask))
+        })
+    }
+
+    /// The lane's pace (`None` without a lane).
+    #[inline]
+    pub fn pace(&self) -> Option<&'a super::Pace> {
+        self.lane.map(|l| &l.pace)
     }
 
     /// Records the lookup (`Ev::Hit` or `Ev::Miss`; a write goes through
@@ -181,7 +205,7 @@ impl LaneRef<'_> {
         debug_assert!(ev != Ev::Write, "writes go through record_writes");
         let tag = set_tag(set_hash) | ev as u64;
         match self.lane {
-            Some(lane) => self.log.push(lane, elem_hash, tag),
+            Some(lane) => self.log.push(lane, self.tail, elem_hash, tag),
             None if !self.log.slots.is_empty() => self.log.record_in_ring(elem_hash, tag),
             None => {}
         }
@@ -246,7 +270,7 @@ impl LookupLog {
     }
 
     /// Bytes the ring can hold at most (the marks add at most 16 × [`MAX_MARKS`], the lanes
-    /// [`LANES`] × 640).
+    /// [`LANES`] × 1,152).
     pub fn bytes(&self) -> usize {
         self.slots.len() * 16
     }
@@ -283,7 +307,12 @@ impl LookupLog {
                 None => self.lanes.get(assign_lane()),
             }
         };
-        LaneRef { log: self, lane }
+        let tail = lane.map_or(0, |l| l.tail.load(Ordering::Relaxed));
+        LaneRef {
+            log: self,
+            lane,
+            tail,
+        }
     }
 
     /// Records one lookup in the ring directly (a thread without a lane).
@@ -315,8 +344,7 @@ impl LookupLog {
     /// (whose lock this thread's move took after), so every mover's reads of an entry come
     /// before it is overwritten.
     #[inline]
-    fn push(&self, lane: &Lane, elem: u64, tag: u64) {
-        let t = lane.tail.load(Ordering::Relaxed);
+    fn push(&self, lane: &Lane, t: u64, elem: u64, tag: u64) {
         let e = &lane.entries[(t % LANE_ENTRIES as u64) as usize];
         e[0].store(elem, Ordering::Relaxed);
         e[1].store(tag, Ordering::Relaxed);
@@ -627,7 +655,7 @@ mod tests {
 
     #[test]
     fn a_lane_takes_the_bytes_the_docs_state() {
-        assert_eq!(std::mem::size_of::<Lane>(), 640);
+        assert_eq!(std::mem::size_of::<Lane>(), 1_152);
     }
 
     #[test]

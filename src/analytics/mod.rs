@@ -7,11 +7,15 @@
 //! store's existing per-set and shard-wide atomic counters, read by [`Analytics::tick`] from
 //! the maintenance thread once a second. Latency is timed for one lookup in
 //! [`AnalyticsConfig::latency_sample_every`] (default 64; a vector-set lookup counts with its
-//! thread's lane of the lookup log, [`log::LaneRef::position`], other lookups with a
-//! thread-local countdown; the timed ones add two clock reads and one relaxed atomic add into
-//! a [`LatencyHist`]). Accuracy: a bucket's latency quantiles are those of its timed lookups,
-//! about one in 64 of each thread's (at 1,000 lookups/s a minute bucket holds ~940 of them, a
-//! second bucket ~16), each within the histogram's 1/8 relative resolution.
+//! thread's lane of the lookup log, other lookups with a thread-local count; the timed ones
+//! add two clock reads and one relaxed atomic add into a [`LatencyHist`]), and fewer when a
+//! thread is busy: each thread times about [`SAMPLES_PER_S`] (1,024) lookups a second at
+//! most, its interval doubling as its rate rises ([`Pace`]), so a busy thread pays nothing
+//! measurable for the clock. Accuracy: a bucket's latency quantiles are those of its timed
+//! lookups, each within the histogram's 1/8 relative resolution: at 1,000 lookups/s a minute
+//! bucket holds ~940 of them, a second bucket ~16; at high rates about 1,024 per second and
+//! thread. When a thread's rate changed within a bucket, its slower stretch counts more in
+//! the quantiles than its share of the lookups (each timed lookup counts once).
 //!
 //! Attribution: what the counters gained between two ticks is put in the second of the
 //! earlier tick, so a count lands in its true second or the next one (ticks run every
@@ -29,6 +33,7 @@ pub mod topk;
 use std::cell::Cell;
 use std::collections::HashMap;
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use parking_lot::Mutex;
@@ -139,27 +144,104 @@ impl AnalyticsConfig {
     }
 }
 
-thread_local! {
-    static SAMPLE: Cell<u32> = const { Cell::new(0) };
+/// Timed lookups a thread aims at per second, at most: past it, the interval between timed
+/// lookups doubles (up to [`MAX_SAMPLE_INTERVAL`]) so that the two clock reads of a timed
+/// lookup cost a busy thread nothing measurable (a pair is 50–300 ns in a VM).
+pub const SAMPLES_PER_S: u64 = 1_024;
+/// The longest interval between a thread's timed lookups.
+pub const MAX_SAMPLE_INTERVAL: u64 = 1 << 20;
+
+/// When a thread times its next lookup: one in `mask + 1` of its lookups (a power of two, at
+/// least the configured [`AnalyticsConfig::latency_sample_every`]), re-chosen after each
+/// timed lookup from the rate since the previous one so that the thread times about
+/// [`SAMPLES_PER_S`] lookups a second. Only its thread writes it (relaxed atomics, so a
+/// vector-set lane can hold one).
+#[derive(Debug, Default)]
+pub struct Pace {
+    /// The interval beyond the configured one, minus 1 (0 until the rate says otherwise).
+    mask: AtomicU64,
+    /// When the last timed lookup ended, ns since [`clock_base`] (0: none yet).
+    last_ns: AtomicU64,
 }
 
-/// Starts timing this lookup when it is the thread's sampled one (`every` a power of two).
+/// The process's time base for [`Pace`].
+fn clock_base() -> Instant {
+    static BASE: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+    *BASE.get_or_init(Instant::now)
+}
+
+impl Pace {
+    /// Whether the lookup numbered `n` (a count of the thread's lookups) is timed, with
+    /// `min_mask` the configured interval minus 1.
+    #[inline]
+    pub fn due(&self, n: u64, min_mask: u64) -> bool {
+        n & (self.mask.load(Ordering::Relaxed) | min_mask) == 0
+    }
+
+    /// After a timed lookup that ended at `end`: the next interval, from how many lookups
+    /// this thread made since its last timed one ended and how long that took.
+    pub fn timed(&self, end: Instant, min_mask: u64) {
+        let end_ns = u64::try_from(end.saturating_duration_since(clock_base()).as_nanos())
+            .unwrap_or(u64::MAX)
+            .max(1);
+        let interval = (self.mask.load(Ordering::Relaxed) | min_mask) + 1;
+        let last = self.last_ns.load(Ordering::Relaxed);
+        self.last_ns.store(end_ns, Ordering::Relaxed);
+        if last == 0 || end_ns <= last {
+            return;
+        }
+        // Lookups per second since the last timed one, over the timed ones wanted a second.
+        let want = u128::from(interval) * 1_000_000_000
+            / (u128::from(end_ns - last) * u128::from(SAMPLES_PER_S));
+        let next = u64::try_from(want)
+            .unwrap_or(u64::MAX)
+            .clamp(1, MAX_SAMPLE_INTERVAL)
+            .next_power_of_two();
+        self.mask.store(next - 1, Ordering::Relaxed);
+    }
+}
+
+thread_local! {
+    /// Lookups this thread made outside a lane (blobs), and its pace.
+    static SAMPLE: Cell<u64> = const { Cell::new(0) };
+    static PACE: Pace = const {
+        Pace {
+            mask: AtomicU64::new(0),
+            last_ns: AtomicU64::new(0),
+        }
+    };
+}
+
+/// Starts timing this lookup when it is the thread's sampled one (`min_mask`: the configured
+/// interval minus 1; see [`Pace`]).
 #[inline]
-pub fn sample_start(every_mask: u32) -> Option<Instant> {
-    SAMPLE.with(|c| {
+pub fn sample_start(min_mask: u32) -> Option<Instant> {
+    let n = SAMPLE.with(|c| {
         let n = c.get().wrapping_add(1);
         c.set(n);
-        (n & every_mask == 0).then(Instant::now)
-    })
+        n
+    });
+    // The pace is read only at every configured interval (the pace's mask includes it).
+    if n & u64::from(min_mask) != 0 {
+        return None;
+    }
+    PACE.with(|p| p.due(n, u64::from(min_mask)))
+        .then(Instant::now)
 }
 
-/// Records a sampled lookup's latency into each histogram.
+/// Records a sampled lookup's latency into each histogram, and paces the thread's next
+/// timed lookup outside a lane (`pace`: `None`) or in one (the lane's).
 #[inline]
-pub fn sample_end(t0: Option<Instant>, into: &[&LatencyHist]) {
+pub fn sample_end(t0: Option<Instant>, into: &[&LatencyHist], pace: Option<&Pace>, min_mask: u32) {
     if let Some(t0) = t0 {
-        let ns = t0.elapsed().as_nanos() as u64;
+        let end = Instant::now();
+        let ns = u64::try_from(end.saturating_duration_since(t0).as_nanos()).unwrap_or(u64::MAX);
         for h in into {
             h.record(ns);
+        }
+        match pace {
+            Some(p) => p.timed(end, u64::from(min_mask)),
+            None => PACE.with(|p| p.timed(end, u64::from(min_mask))),
         }
     }
 }
@@ -501,5 +583,65 @@ impl Analytics {
             .collect();
         v.sort();
         v
+    }
+}
+
+#[cfg(test)]
+mod pace_tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    /// The end of a timed lookup `us` µs after the time base.
+    fn at(us: u64) -> Instant {
+        clock_base() + Duration::from_micros(us)
+    }
+
+    #[test]
+    fn a_pace_times_one_in_the_configured_interval_until_the_rate_passes_its_budget() {
+        let p = Pace::default();
+        let min = 63; // one in 64
+        assert!(p.due(0, min) && p.due(64, min) && !p.due(32, min));
+        // The first timed lookup only sets the time; 64 lookups over 1 ms later is 64,000/s:
+        // 62.5 timed a second at one in 64 ... wants one in 62.5 -> 64, the configured one.
+        p.timed(at(1_000), min);
+        p.timed(at(2_000), min);
+        assert!(p.due(64, min) && !p.due(32, min));
+        // 64 lookups in 10 µs: 6.4 M/s wants one in 6,250 -> 8,192.
+        p.timed(at(2_010), min);
+        assert!(!p.due(4_096, min) && p.due(8_192, min));
+        // 8,192 lookups in 8 s: slow again -> back to the configured interval.
+        p.timed(at(8_002_010), min);
+        assert!(p.due(64, min) && !p.due(63, min));
+        // Never past the longest interval; a clock that did not move changes nothing.
+        let end = at(8_002_010) + Duration::from_nanos(1);
+        p.timed(end, min);
+        assert!(p.due(MAX_SAMPLE_INTERVAL, min) && !p.due(MAX_SAMPLE_INTERVAL / 2, min));
+        p.timed(end, min);
+        assert!(p.due(MAX_SAMPLE_INTERVAL, min) && !p.due(MAX_SAMPLE_INTERVAL / 2, min));
+    }
+
+    #[test]
+    fn a_busy_thread_times_about_its_budget_a_second_and_every_lookup_at_interval_one() {
+        // Every lookup timed when configured so and slow enough (analytics_series' tests).
+        let p = Pace::default();
+        for i in 0..100u64 {
+            assert!(p.due(i, 0));
+            p.timed(at(10_000 + i * 10_000), 0); // 100 lookups/s
+        }
+        // 10 M lookups/s simulated for one second: timed ones stay near the budget.
+        let q = Pace::default();
+        let (mut timed, mut t_ns) = (0u64, 1_000_000u64);
+        for n in 0..10_000_000u64 {
+            t_ns += 100;
+            if q.due(n, 63) {
+                timed += 1;
+                q.timed(clock_base() + Duration::from_nanos(t_ns), 63);
+            }
+        }
+        assert!(
+            (SAMPLES_PER_S / 2..=SAMPLES_PER_S * 2).contains(&timed),
+            "{timed} timed in a simulated second"
+        );
     }
 }

@@ -94,25 +94,33 @@ impl Engine {
     }
 
     /// Starts timing a vector-set lookup that will be recorded through `lane` when it is one
-    /// of the lane's sampled ones (the lane's position is the sampling count: no second
-    /// thread-local read); a thread without a lane counts as [`Engine::lookup_timer`] does.
+    /// its thread times (the lane's position counts the lookups and the lane holds the pace:
+    /// no second thread-local read); a thread without a lane counts as
+    /// [`Engine::lookup_timer`] does.
     #[inline]
     pub(crate) fn lookup_timer_in(&self, lane: &LaneRef<'_>) -> Option<Instant> {
-        match lane.position() {
-            Some(p) => (p & u64::from(self.analytics.sample_mask_raw()) == 0).then(Instant::now),
+        match lane.timed(self.analytics.sample_mask_raw()) {
+            Some(timed) => timed.then(Instant::now),
             None => self.lookup_timer(),
         }
     }
 
     /// Ends a timed lookup: its latency goes to the set's histogram (when it reached one) and
-    /// the shard's.
+    /// the shard's, and the thread's pace (its lane's, or its own without one) is updated.
     #[inline]
-    pub(crate) fn lookup_timed(&self, t0: Option<Instant>, set: Option<&EventCounters>) {
+    pub(crate) fn lookup_timed(
+        &self,
+        t0: Option<Instant>,
+        set: Option<&EventCounters>,
+        lane: Option<&LaneRef<'_>>,
+    ) {
         if t0.is_some() {
             let total = &self.store.counters.events.latency;
+            let pace = lane.and_then(LaneRef::pace);
+            let mask = self.analytics.sample_mask_raw();
             match set {
-                Some(s) => analytics::sample_end(t0, &[&s.latency, total]),
-                None => analytics::sample_end(t0, &[total]),
+                Some(s) => analytics::sample_end(t0, &[&s.latency, total], pace, mask),
+                None => analytics::sample_end(t0, &[total], pace, mask),
             }
         }
     }

@@ -127,7 +127,7 @@ impl Engine {
     pub fn get_with<R>(&self, key: &[u8], f: impl FnOnce(&[u8]) -> R) -> Result<Option<R>> {
         let t0 = self.lookup_timer();
         let r = self.get_with_untimed(key, f);
-        self.lookup_timed(t0, None);
+        self.lookup_timed(t0, None, None);
         r
     }
 

@@ -138,13 +138,13 @@ impl Engine {
                     set.counters.hits.fetch_add(1, Ordering::Relaxed);
                     store.counters.events.hits.fetch_add(1, Ordering::Relaxed);
                     lane.record(set_id, eh, Ev::Hit);
-                    self.lookup_timed(t0, Some(&set.counters));
+                    self.lookup_timed(t0, Some(&set.counters), Some(&lane));
                     return Ok(Some(()));
                 }
             }
             set.counters.misses.fetch_add(1, Ordering::Relaxed);
             lane.record(set_id, eh, Ev::Miss);
-            self.lookup_timed(t0, Some(&set.counters));
+            self.lookup_timed(t0, Some(&set.counters), Some(&lane));
             Ok(None)
         })?;
         if expired_elem {
@@ -156,7 +156,7 @@ impl Engine {
                 if r.is_none() {
                     // No such set yet: a cache-aside miss that the set's creation may follow.
                     lane.record(store.hash(key), eh, Ev::Miss);
-                    self.lookup_timed(t0, None);
+                    self.lookup_timed(t0, None, Some(&lane));
                 }
                 store.counters.events.misses.fetch_add(1, Ordering::Relaxed);
                 Ok(None)
