@@ -268,6 +268,10 @@ fn data_dir_config(dir: &std::path::Path) -> EngineConfig {
         checkpoint_interval_ms: 0,
         index_min_elements: usize::MAX,
         analytics: fuzzing::small_analytics(),
+        // No maintenance or warm-up thread per input, and fixed hash seeds: the same input
+        // takes the same paths (and serves the same keys).
+        no_background_threads: true,
+        fixed_seeds: true,
         ..EngineConfig::default()
     }
 }
@@ -305,6 +309,7 @@ pub fn wal_decode(data: &[u8]) {
             active_expire_interval_ms: 0,
             index_min_elements: usize::MAX,
             analytics: fuzzing::small_analytics(),
+            fixed_seeds: true,
             ..EngineConfig::default()
         })
         .unwrap();

@@ -113,7 +113,8 @@ impl Engine {
         let mapped = durable
             .as_ref()
             .is_some_and(|d| d.report.snapshot.is_some());
-        let warm = Arc::new(if mapped {
+        // (Without background threads no warm-up runs: nothing to wait for.)
+        let warm = Arc::new(if mapped && !config.no_background_threads {
             WarmState::cold()
         } else {
             WarmState::warm()
@@ -123,6 +124,7 @@ impl Engine {
             .clone()
             .filter(|_| config.analytics.enabled && config.analytics.lookup_log_entries > 0);
         let tick_ms = match (interval, &durable) {
+            _ if config.no_background_threads => 0,
             (0, None) => 0,
             (0, Some(_)) => 1_000,
             (i, _) => i,
@@ -189,7 +191,7 @@ impl Engine {
         } else {
             None
         };
-        if let (true, Some(dir)) = (mapped, &config.data_dir) {
+        if let (true, false, Some(dir)) = (mapped, config.no_background_threads, &config.data_dir) {
             let (weak, state, dir) = (Arc::downgrade(&store), warm.clone(), dir.clone());
             std::thread::Builder::new()
                 .name("sutra-warmup".into())

@@ -144,6 +144,19 @@ pub struct EngineConfig {
     /// Test hook: WAL I/O through a fault-injecting backend (see [`crate::wal::FaultPlan`]).
     #[doc(hidden)]
     pub wal_fault: Option<crate::wal::FaultPlan>,
+    /// Fuzz hook (`crate::fuzzing`): no thread of the engine's own besides the WAL writer.
+    /// The maintenance thread is not started (no analytics ticks, timed checkpoints, active
+    /// expiry or cap enforcement by time: only what calls do), and no warm-up runs after a
+    /// snapshot load (the engine reports itself warm; mapped arrays page in when read).
+    /// Nothing then runs beside an input's calls but the WAL writer, nor after them.
+    #[doc(hidden)]
+    pub no_background_threads: bool,
+    /// Fuzz hook: the store's key hashes (so which shard a key lands in and the order KEYS
+    /// and SCAN walk) and its random picks (VRANDMEMBER, HRANDFIELD, RANDOMKEY) from fixed
+    /// seeds instead of one per engine: the same calls on a fresh engine take the same
+    /// paths. Never for a server (a fixed hash seed lets clients choose colliding keys).
+    #[doc(hidden)]
+    pub fixed_seeds: bool,
 }
 
 impl Default for EngineConfig {
@@ -174,6 +187,8 @@ impl Default for EngineConfig {
             analytics: crate::analytics::AnalyticsConfig::default(),
             replication_backlog_at_open: None,
             wal_fault: None,
+            no_background_threads: false,
+            fixed_seeds: false,
         }
     }
 }
@@ -192,6 +207,7 @@ impl EngineConfig {
             clock: self.clock.clone(),
             snapshot_piece_bytes: self.snapshot_piece_bytes,
             index_min_elements: self.index_min_elements,
+            fixed_seeds: self.fixed_seeds,
         }
     }
 }

@@ -129,7 +129,6 @@ impl Engine {
     /// equally likely), `None` when the database holds no live key. A key whose TTL passed
     /// is never returned: the pick moves on to the next live key of the database.
     pub fn random_key(&self) -> Option<Vec<u8>> {
-        use rand::Rng;
         let ks = self.ks();
         let now = self.store.now_ms();
         let counts: Vec<u64> = self
@@ -144,7 +143,7 @@ impl Engine {
         }
         // The n-th key of the database (counting the shards in order), then the first live
         // key at or after it, wrapping round once.
-        let mut n = rand::thread_rng().gen_range(0..total);
+        let mut n = self.store.random() % total;
         let mut start = 0;
         for (i, &c) in counts.iter().enumerate() {
             if n < c {

@@ -89,6 +89,7 @@ fn http_shared() -> &'static Shared {
         let engine = Engine::open(EngineConfig {
             active_expire_interval_ms: 0,
             index_min_elements: usize::MAX,
+            fixed_seeds: true,
             ..EngineConfig::default()
         })
         .expect("an in-memory engine opens");
@@ -118,10 +119,18 @@ pub fn http_request(data: &[u8]) -> (Option<bool>, Option<Vec<u8>>) {
 }
 
 /// `ServerConfig::default()`, built once: it runs the command-line parser over no arguments
-/// (with clap's debug assertions in a fuzz build, most of the time of a short input).
+/// (with clap's debug assertions in a fuzz build, most of the time of a short input). Without
+/// latency tracking: which histogram buckets a command's time lands in is the machine's
+/// doing, not the input's (paths the fuzzer would see change from run to run); CONFIG SET
+/// latency-tracking yes still turns it on.
 fn default_config() -> ServerConfig {
     static DEFAULT: OnceLock<ServerConfig> = OnceLock::new();
-    DEFAULT.get_or_init(ServerConfig::default).clone()
+    DEFAULT
+        .get_or_init(|| ServerConfig {
+            latency_tracking: false,
+            ..ServerConfig::default()
+        })
+        .clone()
 }
 
 /// The analytics defaults with a lookup log of 1,024 entries instead of 4 Mi: the same code
@@ -142,7 +151,8 @@ pub struct Session {
 }
 
 impl Session {
-    /// A fresh engine (no background threads, no HNSW builds: runs are deterministic)
+    /// A fresh engine (no background threads, no HNSW builds, fixed hash seeds: runs are
+    /// deterministic)
     /// with `max_entries`/`max_bytes` caps (0 = none).
     pub fn new(max_entries: u64, max_bytes: u64) -> Self {
         let clock = crate::ManualClock::new(1_700_000_000_000);
@@ -153,6 +163,7 @@ impl Session {
             active_expire_interval_ms: 0,
             index_min_elements: usize::MAX,
             analytics: small_analytics(),
+            fixed_seeds: true,
             ..EngineConfig::default()
         })
         .expect("an in-memory engine opens");

@@ -374,9 +374,8 @@ impl Snapshot {
         let expect = |es: &[&TocEntry]| -> Vec<(u64, u32)> {
             es.iter().map(|e| (e.offset, e.crc)).collect()
         };
-        let threads = verify_threads();
         let job = Arc::new(CrcJob::new(map.clone(), &ranges(&now)));
-        let helpers = job.spawn_helpers(threads - 1);
+        let helpers = job.spawn_helpers(|| verify_threads() - 1);
         Verification {
             path: path.to_path_buf(),
             job,
@@ -385,7 +384,7 @@ impl Snapshot {
         }
         .finish()?;
         let job = Arc::new(CrcJob::new(map.clone(), &ranges(&later)));
-        let helpers = job.spawn_helpers((threads - 1).max(1));
+        let helpers = job.spawn_helpers(|| (verify_threads() - 1).max(1));
         let verification = Verification {
             path: path.to_path_buf(),
             job,
@@ -469,6 +468,12 @@ impl Snapshot {
 /// Bytes per piece when a section is checksummed on several threads.
 const PIECE_BYTES: usize = 8 << 20;
 
+/// A checksum job smaller than this is done by the thread that finishes it, without helper
+/// threads: checksumming 1 MiB takes about as long as starting and joining a thread (tens
+/// of microseconds), and a small snapshot (or a test's, or a fuzz input's) would otherwise
+/// start one or two threads per open for nothing.
+const SMALL_JOB_BYTES: usize = 1 << 20;
+
 /// Threads used to verify a snapshot: the machine's cores, at most 8.
 fn verify_threads() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get().min(8))
@@ -529,10 +534,17 @@ impl CrcJob {
         }
     }
 
-    /// Starts `n` threads working on the job (fewer if threads cannot be started: the
-    /// finishing thread does the rest).
-    pub fn spawn_helpers(self: &Arc<Self>, n: usize) -> Vec<std::thread::JoinHandle<()>> {
-        let n = n.min(self.pieces.len());
+    /// Starts `n()` threads working on the job (fewer if threads cannot be started: the
+    /// finishing thread does the rest), none for a job under [`SMALL_JOB_BYTES`].
+    pub fn spawn_helpers(
+        self: &Arc<Self>,
+        n: impl FnOnce() -> usize,
+    ) -> Vec<std::thread::JoinHandle<()>> {
+        let bytes: usize = self.pieces.iter().map(|&(_, a, b)| b - a).sum();
+        if bytes < SMALL_JOB_BYTES {
+            return Vec::new();
+        }
+        let n = n().min(self.pieces.len());
         (0..n)
             .filter_map(|_| {
                 let job = self.clone();
@@ -696,11 +708,32 @@ mod tests {
         let all: Arc<dyn AsRef<[u8]> + Send + Sync> = Arc::new(all);
         for helpers in [0, 1, 2, 7] {
             let job = Arc::new(CrcJob::new(all.clone(), &ranges));
-            let h = job.spawn_helpers(helpers);
+            let h = job.spawn_helpers(|| helpers);
             assert_eq!(job.finish(h), serial, "{helpers} helpers");
         }
         let job = CrcJob::new(all, &[]);
         assert!(job.finish(Vec::new()).is_empty());
+    }
+
+    #[test]
+    fn a_job_under_a_mebibyte_is_checksummed_without_helper_threads() {
+        let small: Arc<dyn AsRef<[u8]> + Send + Sync> = Arc::new(bytes(SMALL_JOB_BYTES - 1, 3));
+        let job = Arc::new(CrcJob::new(
+            small.clone(),
+            &[(0, 4096), (4096, SMALL_JOB_BYTES - 1)],
+        ));
+        let h = job.spawn_helpers(|| panic!("no thread count is needed for a small job"));
+        assert!(h.is_empty());
+        let want = vec![
+            crc32c::crc32c(&(*small).as_ref()[..4096]),
+            crc32c::crc32c(&(*small).as_ref()[4096..]),
+        ];
+        assert_eq!(job.finish(h), want);
+        let big: Arc<dyn AsRef<[u8]> + Send + Sync> = Arc::new(bytes(SMALL_JOB_BYTES, 4));
+        let job = Arc::new(CrcJob::new(big.clone(), &[(0, SMALL_JOB_BYTES)]));
+        let h = job.spawn_helpers(|| 1);
+        assert_eq!(h.len(), 1, "a job of a mebibyte gets its helper");
+        assert_eq!(job.finish(h), vec![crc32c::crc32c((*big).as_ref())]);
     }
 
     fn snap_offsets(path: &Path) -> Vec<u64> {

@@ -103,6 +103,8 @@ pub(crate) struct StoreConfig {
     pub snapshot_piece_bytes: usize,
     /// A set gets an HNSW index once it holds this many elements (`usize::MAX` = never).
     pub index_min_elements: usize,
+    /// Key hashes and random picks from fixed seeds (`EngineConfig::fixed_seeds`).
+    pub fixed_seeds: bool,
 }
 
 /// A vector set's name and its counters.
@@ -111,7 +113,9 @@ pub(crate) type SetCounters = (Box<[u8]>, Arc<vset::EventCounters>);
 pub(crate) struct Store {
     pub cfg: StoreConfig,
     pub shards: Box<[Shard]>,
-    hasher: hashbrown::DefaultHashBuilder,
+    hasher: foldhash::fast::SeedableRandomState,
+    /// The state of [`Store::random`] under fixed seeds.
+    rng: AtomicU64,
     tick: AtomicU64,
     lsn: AtomicU64,
     next_uid: AtomicU64,
@@ -145,10 +149,17 @@ pub(crate) struct Store {
 impl Store {
     pub fn new(cfg: StoreConfig) -> Self {
         let cfg_databases = cfg.databases.max(1);
+        // hashbrown's default hasher (foldhash) with a seed per store, or a fixed one.
+        let hasher = if cfg.fixed_seeds {
+            foldhash::fast::SeedableRandomState::fixed()
+        } else {
+            foldhash::fast::SeedableRandomState::random()
+        };
         Self {
             cfg,
             shards: (0..SHARDS).map(|_| Shard::new()).collect(),
-            hasher: hashbrown::DefaultHashBuilder::default(),
+            hasher,
+            rng: AtomicU64::new(0x5eed),
             tick: AtomicU64::new(1),
             lsn: AtomicU64::new(0),
             next_uid: AtomicU64::new(1),
@@ -262,8 +273,19 @@ impl Store {
         self.next_uid.fetch_max(uid + 1, Ordering::Relaxed);
     }
 
+    /// A random number (VRANDMEMBER, HRANDFIELD, RANDOMKEY); under fixed seeds the next
+    /// of a fixed sequence (splitmix64).
     pub fn random(&self) -> u64 {
-        rand::random()
+        if !self.cfg.fixed_seeds {
+            return rand::random();
+        }
+        let mut z = self
+            .rng
+            .fetch_add(0x9e37_79b9_7f4a_7c15, Ordering::Relaxed)
+            .wrapping_add(0x9e37_79b9_7f4a_7c15);
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
     }
 
     /// Records an access of a live entry under a shard's read (or write) lock.
@@ -663,6 +685,34 @@ impl<'a> LazyNow<'a> {
 mod tests {
     use super::*;
 
+    fn store(fixed_seeds: bool) -> Store {
+        Store::new(StoreConfig {
+            live: Default::default(),
+            databases: 16,
+            clock: Arc::new(crate::vocab::SystemClock),
+            snapshot_piece_bytes: 4 << 20,
+            index_min_elements: 1_000,
+            fixed_seeds,
+        })
+    }
+
+    #[test]
+    fn fixed_seeds_give_every_store_the_same_hashes_and_random_picks_and_random_ones_do_not() {
+        let (a, b) = (store(true), store(true));
+        let keys: Vec<Vec<u8>> = (0..64).map(|i| format!("key{i}").into_bytes()).collect();
+        let hashes = |s: &Store| keys.iter().map(|k| s.hash(k)).collect::<Vec<u64>>();
+        let picks = |s: &Store| (0..16).map(|_| s.random()).collect::<Vec<u64>>();
+        assert_eq!(hashes(&a), hashes(&b));
+        assert_eq!(picks(&a), picks(&b));
+        let p = picks(&store(true));
+        assert!(
+            p.windows(2).all(|w| w[0] != w[1]),
+            "a sequence, not one number: {p:?}"
+        );
+        // A seed per store otherwise (64 keys hashing alike under two random seeds: ~never).
+        assert_ne!(hashes(&store(false)), hashes(&store(false)));
+    }
+
     #[test]
     fn the_set_registry_stays_within_twice_the_live_sets_when_nothing_ticks() {
         let store = Store::new(StoreConfig {
@@ -671,6 +721,7 @@ mod tests {
             clock: Arc::new(crate::vocab::SystemClock),
             snapshot_piece_bytes: 4 << 20,
             index_min_elements: 1_000,
+            fixed_seeds: false,
         });
         let live: Vec<Arc<vset::EventCounters>> = (0..10)
             .map(|_| Arc::new(vset::EventCounters::default()))

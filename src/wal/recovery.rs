@@ -139,7 +139,8 @@ fn valid_records_after(
 }
 
 /// Records to replay as slices of the mapped segments (`WalOptions::map_records`): no
-/// copy of the log into the heap. Dropping it unmaps the segments on a helper thread.
+/// copy of the log into the heap. Dropping it unmaps the segments (on a helper thread when
+/// they are big: `unmap`).
 #[derive(Default)]
 pub struct MappedRecords {
     segments: Vec<Segment>,
@@ -201,13 +202,26 @@ impl MappedRecords {
 
 impl Drop for MappedRecords {
     fn drop(&mut self) {
-        let segments = std::mem::take(&mut self.segments);
-        if !segments.is_empty() {
-            // Unmapping faulted-in segments takes milliseconds per hundred MiB.
-            let _ = std::thread::Builder::new()
-                .name("sutra-unmap".into())
-                .spawn(move || drop(segments));
-        }
+        unmap(std::mem::take(&mut self.segments));
+    }
+}
+
+/// Mapped segments at least this big in all are unmapped on a helper thread.
+const UNMAP_IN_BACKGROUND_BYTES: usize = 64 << 20;
+
+/// Drops (unmaps) `segments`: on a helper thread when they are big (unmapping faulted-in
+/// segments takes milliseconds per hundred MiB), else here (starting a thread costs more
+/// than unmapping a few small files; a small log, a test's or a fuzz input's, would start
+/// one at every open).
+fn unmap(segments: Vec<Segment>) {
+    let bytes: usize = segments.iter().map(|s| s.len()).sum();
+    if bytes >= UNMAP_IN_BACKGROUND_BYTES {
+        // If no thread can be started, the closure (and the mappings) is dropped here.
+        let _ = std::thread::Builder::new()
+            .name("sutra-unmap".into())
+            .spawn(move || drop(segments));
+    } else {
+        drop(segments);
     }
 }
 
@@ -655,11 +669,7 @@ fn scan(
     } else {
         MappedRecords::default()
     };
-    if !mapped.is_empty() {
-        let _ = std::thread::Builder::new()
-            .name("sutra-unmap".into())
-            .spawn(move || drop(mapped));
-    }
+    unmap(mapped);
 
     if let (Some(h), Some(WalRecovery::Refuse)) = (&hard, mode) {
         // Nothing was changed (a torn tail cannot precede hard damage: it ends the log).

@@ -9,6 +9,7 @@ fn config() -> crate::store::StoreConfig {
         clock: Arc::new(crate::vocab::SystemClock),
         snapshot_piece_bytes: 4 << 20,
         index_min_elements: 1_000,
+        fixed_seeds: false,
     }
 }
 
