@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the tests and the server need on a fresh Debian/Ubuntu machine (idempotent),
 # and says what it did:
-#   - apt packages when missing: redis-server, redis-tools, valgrind, pkg-config, curl, make,
-#     python3-venv, chromium (Debian's headless-capable browser: tests/server_dashboard.rs loads
+#   - apt packages when missing: redis-server, redis-tools, valgrind, strace (the perf-reports
+#     scripts' syscall counts), pkg-config, curl, make, python3-venv, chromium (Debian's headless-capable browser: tests/server_dashboard.rs loads
 #     GET /dashboard in it; SUTRA_CHROMIUM may name another Chromium binary instead);
 #   - rustfmt and clippy (rustup);
 #   - a Python venv in .venv/ (gitignored) with the packages the tests use (never the system
@@ -20,7 +20,7 @@ say() { echo "setup: $*"; }
 
 # --- apt packages
 need_apt=()
-for pair in "redis-server:redis-server" "redis-cli:redis-tools" "valgrind:valgrind" \
+for pair in "redis-server:redis-server" "redis-cli:redis-tools" "valgrind:valgrind" "strace:strace" \
             "pkg-config:pkg-config" "curl:curl" "make:make" "chromium:chromium"; do
   bin=${pair%%:*}; pkg=${pair#*:}
   if [ "$bin" = chromium ] && [ -n "${SUTRA_CHROMIUM:-}" ] && [ -x "$SUTRA_CHROMIUM" ]; then continue; fi
@@ -35,7 +35,7 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   # Stop the Debian service the package started: tests start their own servers.
   if command -v service >/dev/null 2>&1; then service redis-server stop >/dev/null 2>&1 || true; fi
 else
-  say "apt packages: already installed (redis-server, redis-tools, valgrind, pkg-config, curl, make, python3-venv, chromium)"
+  say "apt packages: already installed (redis-server, redis-tools, valgrind, strace, pkg-config, curl, make, python3-venv, chromium)"
 fi
 rustup component add rustfmt clippy >/dev/null 2>&1 || true
 
