@@ -75,6 +75,11 @@ struct Args {
     /// Run with the engine's analytics off (no series, no lookup log), to see their share.
     #[arg(long)]
     no_analytics: bool,
+    /// After the index settled, wait this long and read RSS again: the allocator gives memory
+    /// freed by the load's transient buffers back to the system only after its purge delay
+    /// (mimalloc v3: 1 s), and only when some thread calls it afterwards.
+    #[arg(long, default_value_t = 0)]
+    idle_ms: u64,
     /// ef values of the recall measurement.
     #[arg(long, value_delimiter = ',', default_value = "32,48,64,96")]
     efs: Vec<usize>,
@@ -198,14 +203,17 @@ fn run() -> Res<()> {
                 return Ok(());
             }
         }
-        vecs.truncate(end - start);
+        // A slice, not `truncate`: the buffers were resident at the first reading, and
+        // freeing them mid-run (the lone last element of `--split`) made the growth read
+        // up to 30 MB low once the allocator gave them back.
+        let batch = &mut vecs[..end - start];
         let names: Vec<Vec<u8>> = (start..end).map(name).collect();
-        for (i, v) in (start..end).zip(vecs.iter_mut()) {
+        for (i, v) in (start..end).zip(batch.iter_mut()) {
             element(&base, dim, i, a.noise, v);
         }
         let adds: Vec<ElementAdd<'_>> = names
             .iter()
-            .zip(&vecs)
+            .zip(batch.iter())
             .map(|(el, v)| ElementAdd {
                 expiry: if a.ttl_ms == 0 {
                     Expiry::Never
@@ -237,6 +245,17 @@ fn run() -> Res<()> {
                "index_nodes": info.index_nodes, "add_and_index_s": add_s,
                "isa": sutra_cache::simd::isa()})
     );
+    if a.idle_ms > 0 {
+        std::thread::sleep(std::time::Duration::from_millis(a.idle_ms));
+        // One allocation and free after the delay, as any request would make.
+        drop(std::hint::black_box(vec![0u8; 64]));
+        let idle = rss_bytes();
+        println!(
+            "{}",
+            json!({"event": "memory_after_idle", "idle_ms": a.idle_ms, "rss_after": idle,
+                   "bytes_per_element": idle.saturating_sub(before) as f64 / n as f64})
+        );
+    }
     if let Some((rss, acc)) = set_share {
         let graph_rss = after.saturating_sub(rss) as f64 / n as f64;
         let graph_acc = accounted.saturating_sub(acc) as f64 / n as f64;

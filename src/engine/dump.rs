@@ -216,7 +216,7 @@ impl Engine {
                 };
                 nodes.push(VSetNode {
                     name: e.name.to_vec(),
-                    attrs: e.attrs.as_ref().map(|a| a.as_bytes().to_vec()),
+                    attrs: e.attrs.as_deref().map(|a| a.as_bytes().to_vec()),
                     vector,
                     l2,
                     range,
@@ -461,7 +461,7 @@ impl Engine {
                             let k = set.norm(s) / (p.dim as f32).sqrt();
                             v.iter_mut().for_each(|x| *x *= k);
                         }
-                        let attrs = e.attrs.as_ref().map(|a| a.to_string());
+                        let attrs = e.attrs.as_deref().map(|a| a.to_string());
                         elements.push((e.name.to_vec(), v, attrs, e.expires_at));
                     }
                     Ok((!elements.is_empty()).then_some({

@@ -18,14 +18,28 @@ pub(crate) struct AccessMeta {
     pub tick: AtomicU64,
     /// `minutes << 8 | counter`: Redis's LFU word (last decrement time, log counter).
     lfu: AtomicU32,
+    /// A word of the owner's, in what would be padding (a set element keeps the low half of
+    /// its name hash here: `store::vset::Elem` is 48 bytes, not 56); 0 for blobs and hashes.
+    tag: u32,
 }
 
 impl AccessMeta {
     pub fn new(tick: u64, now_ms: u64) -> Self {
+        Self::tagged(tick, now_ms, 0)
+    }
+
+    /// [`AccessMeta::new`] carrying the owner's word `tag`.
+    pub fn tagged(tick: u64, now_ms: u64, tag: u32) -> Self {
         Self {
             tick: AtomicU64::new(tick),
             lfu: AtomicU32::new(pack(minutes(now_ms), LFU_INIT)),
+            tag,
         }
+    }
+
+    /// The owner's word given to [`AccessMeta::tagged`].
+    pub fn tag(&self) -> u32 {
+        self.tag
     }
 
     /// Records an access: new tick, and a probabilistic LFU increment after decay.

@@ -342,6 +342,7 @@ impl Store {
             return None;
         };
         let elem = set.remove(e.elem)?;
+        let bytes = set.elem_bytes(&elem);
         // Its slot stays in the arrays, free (unless the arrays' free tail was cut).
         let slack = set.resync_slack();
         self.feed
@@ -366,7 +367,7 @@ impl Store {
         }
         let empty = set.len() == 0;
         data.entries -= 1;
-        self.account(-1, slack - elem.bytes as i64);
+        self.account(-1, slack - bytes as i64);
         Some(empty)
     }
 

@@ -85,14 +85,16 @@ impl GraphLayout {
 
     /// The layout of a set made now: an `exact` set of at least [`Q4_MIN_DIM`] dimensions
     /// traverses 4-bit codes (`index::Mode::Q4`, half of INT8's bytes; the set reranks the
-    /// graph's candidates from its f32) with `M_max0 = 1.25·M` (20 for M = 16), so a 768-d
-    /// element costs ≤ 1.2× its f32 bytes all in (#20 point 4, perf-reports); every other
-    /// set has the [`GraphLayout::legacy`] layout.
+    /// graph's candidates from its f32) with `M_max0 = M` level-0 links (16 for M = 16; was
+    /// 1.25·M before session 17: 16 bytes an element more for +0.004 recall@10 at ef 24 on
+    /// synthetic-768 100k), so a 768-d element costs ≤ 1.2× its f32 bytes all in (#20 point
+    /// 4, perf-reports/exact-memory-2026-12-07.md); every other set has the
+    /// [`GraphLayout::legacy`] layout. Sets made before keep the layout their snapshot names.
     pub fn new_set(p: &SetParams) -> Self {
         if p.storage == StorageMode::Exact && p.dim >= Q4_MIN_DIM {
             Self {
                 mode: index::Mode::Q4,
-                m_max0: p.m + p.m / 4,
+                m_max0: p.m,
             }
         } else {
             Self::legacy(p)

@@ -111,7 +111,7 @@ impl VIndex {
         // INT8 dot product is exactly `d − 2·hamming`, so the walk orders nodes as Redis's
         // Hamming distance does, and the set rescores the candidates from its bits.
         // The level-0 width is the layout's too (`q8`'s memory-lean 1.5·M, exact 4-bit's
-        // 1.25·M): a saved graph is restored only into lists of its own width.
+        // M): a saved graph is restored only into lists of its own width.
         let params = index::Params::new(p.dim)
             .metric(p.metric)
             .mode(layout.mode)

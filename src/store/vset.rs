@@ -1,8 +1,8 @@
 //! One vector set: element names → dense `u32` slots, and per-slot arenas of vectors.
 //!
 //! Layout per storage mode (slot `s`, dimension `d`):
-//! - `exact`: `f32s[s*d..]` original values (returned byte for byte), `codes[s*d..]` INT8 codes
-//!   of the search form (normalised for cosine), `scales[s]`, `norms[s]` (‖original‖).
+//! - `exact`: `f32s[s*d..]` original values (returned byte for byte), `norms[s]` (‖original‖);
+//!   its graph keeps the traversal codes.
 //! - `q8`: only `codes`, `scales`, `norms`; reads dequantize (and rescale by the norm for cosine).
 //! - `noquant`: only `f32s` and `norms`.
 //! - `bin`: the sign bits in `codes` (a row of `⌈d/64⌉ × 8` bytes, bit `j` in byte `j/8`, bit
@@ -37,17 +37,60 @@ use crate::{quant, simd};
 
 mod image;
 
-/// One live element.
+/// One live element: 48 bytes (`Option<Elem>` too), the part of an element's memory besides
+/// its rows in the arrays and its name's bytes.
 #[derive(Debug)]
 pub(crate) struct Elem {
     pub name: Box<[u8]>,
-    pub hash: u64,
-    pub attrs: Option<Box<str>>,
+    pub attrs: Attrs,
     /// Absolute expiry in ms; 0 = never.
     pub expires_at: u64,
+    /// LRU tick and LFU counter; its tag is the low half of the name's hash
+    /// ([`Elem::hash32`]), which is all the name table needs.
     pub meta: AccessMeta,
-    /// Accounted bytes of this element.
-    pub bytes: u64,
+}
+
+impl Elem {
+    /// The low 32 bits of the element's name hash (`Store::hash`).
+    pub fn hash32(&self) -> u32 {
+        self.meta.tag()
+    }
+}
+
+/// An element's JSON attributes in one word (most elements have none, and a `Box<str>` is
+/// two): absent, or a non-empty string.
+#[derive(Debug, Default)]
+pub(crate) struct Attrs(Option<Box<Box<str>>>);
+
+impl Attrs {
+    /// `None` and the empty string are both "no attributes".
+    pub fn new(a: Option<&str>) -> Self {
+        Self(a.filter(|s| !s.is_empty()).map(|s| Box::new(s.into())))
+    }
+
+    /// [`Attrs::new`] of a string already on the heap (not copied).
+    pub fn from_boxed(a: Option<Box<str>>) -> Self {
+        Self(a.filter(|s| !s.is_empty()).map(Box::new))
+    }
+
+    pub fn as_deref(&self) -> Option<&str> {
+        self.0.as_deref().map(|b| &**b)
+    }
+
+    pub fn is_some(&self) -> bool {
+        self.0.is_some()
+    }
+
+    /// Bytes of the string (0 when absent).
+    pub fn len(&self) -> usize {
+        self.as_deref().map_or(0, str::len)
+    }
+}
+
+/// The name table's hash of an element, from the low half of its name hash (all an element
+/// keeps), spread by an odd multiplier so the table's control bits (the top ones) vary too.
+pub(crate) fn table_hash(hash: u64) -> u64 {
+    u64::from(hash as u32).wrapping_mul(0x9e37_79b9_7f4a_7c15)
 }
 
 /// Counters of events, of one set or of the whole store (atomics: bumped under a shared
@@ -121,6 +164,7 @@ pub(crate) struct VectorSet {
     live: usize,
     f32s: Arena<f32>,
     codes: Arena<i8>,
+    /// The INT8 codes' scales: `q8` sets only.
     scales: Arena<f32>,
     norms: Arena<f32>,
     pub attrs_count: usize,
@@ -139,9 +183,12 @@ pub(crate) struct VectorSet {
 }
 
 /// Fixed per-element overhead besides the vector and the name: the slot's `Option<Elem>`,
-/// scale and norm, the name table's bucket and control byte, allocator headers, and the
-/// eviction queues' share.
-const ELEM_OVERHEAD: u64 = std::mem::size_of::<Option<Elem>>() as u64 + 8 + 8 + 16 + 48;
+/// norm (a `q8` set's scale is counted with its codes), the name table's bucket and control
+/// byte, allocator headers, and the eviction queues' share.
+const ELEM_OVERHEAD: u64 = std::mem::size_of::<Option<Elem>>() as u64 + 4 + 8 + 16 + 48;
+
+// The element record's size is part of the memory budget of #20 point 4 (perf-reports).
+const _: () = assert!(std::mem::size_of::<Option<Elem>>() == 48);
 
 impl VectorSet {
     pub fn new(params: SetParams, uid: u64) -> Self {
@@ -202,12 +249,21 @@ impl VectorSet {
             v += 4 * d;
         }
         v += self.code_row() as u64;
+        if self.keeps_codes() {
+            v += 4;
+        }
         v + ELEM_OVERHEAD + round16(name_len) + if attrs_len > 0 { round16(attrs_len) } else { 0 }
+    }
+
+    /// Bytes a live element accounts for ([`VectorSet::element_bytes`] of its name and
+    /// attributes: a function of their lengths, so the element need not keep it).
+    pub fn elem_bytes(&self, e: &Elem) -> u64 {
+        self.element_bytes(e.name.len(), e.attrs.len())
     }
 
     pub fn find(&self, hash: u64, name: &[u8]) -> Option<u32> {
         self.index
-            .find(hash, |&s| {
+            .find(table_hash(hash), |&s| {
                 self.elems[s as usize]
                     .as_ref()
                     .is_some_and(|e| &*e.name == name)
@@ -218,10 +274,10 @@ impl VectorSet {
     /// The live element whose name hashes to `hash` (the lookup log keeps hashes, not names).
     pub fn find_hash(&self, hash: u64) -> Option<u32> {
         self.index
-            .find(hash, |&s| {
+            .find(table_hash(hash), |&s| {
                 self.elems[s as usize]
                     .as_ref()
-                    .is_some_and(|e| e.hash == hash)
+                    .is_some_and(|e| e.hash32() == hash as u32)
             })
             .copied()
     }
@@ -269,22 +325,24 @@ impl VectorSet {
                             self.f32s.extend_zeroed(d);
                         }
                         self.codes.extend_zeroed(self.code_row());
-                        self.scales.push(0.0);
+                        if self.keeps_codes() {
+                            self.scales.push(0.0);
+                        }
                         self.norms.push(0.0);
                         s
                     }
                 };
                 self.elems[s as usize] = Some(Elem {
                     name: name.into(),
-                    hash,
-                    attrs: None,
+                    attrs: Attrs::default(),
                     expires_at: 0,
-                    meta: AccessMeta::new(tick, now_ms),
-                    bytes: 0,
+                    meta: AccessMeta::tagged(tick, now_ms, hash as u32),
                 });
                 let elems = &self.elems;
-                self.index.insert_unique(hash, s, |&x| {
-                    elems[x as usize].as_ref().map(|e| e.hash).unwrap_or(0)
+                self.index.insert_unique(table_hash(hash), s, |&x| {
+                    elems[x as usize]
+                        .as_ref()
+                        .map_or(0, |e| table_hash(e.hash32().into()))
                 });
                 self.live += 1;
                 (s, true)
@@ -297,12 +355,19 @@ impl VectorSet {
         let elem = self.elems[slot as usize]
             .as_mut()
             .expect("slot just filled");
-        if !is_new {
-            elem.meta = AccessMeta::new(tick, now_ms);
-        }
+        let old_bytes = if is_new {
+            0
+        } else {
+            let old = (elem.name.len(), elem.attrs.len());
+            elem.meta = AccessMeta::tagged(tick, now_ms, elem.hash32());
+            self.element_bytes(old.0, old.1)
+        };
+        let elem = self.elems[slot as usize]
+            .as_mut()
+            .expect("slot just filled");
         if let Some(a) = attrs {
             let had = elem.attrs.is_some();
-            elem.attrs = a.filter(|s| !s.is_empty()).map(Into::into);
+            elem.attrs = Attrs::new(a);
             match (had, elem.attrs.is_some()) {
                 (false, true) => self.attrs_count += 1,
                 (true, false) => self.attrs_count -= 1,
@@ -312,13 +377,9 @@ impl VectorSet {
         if let Some(at) = expires_at {
             elem.expires_at = at;
         }
-        let attrs_len = elem.attrs.as_ref().map_or(0, |a| a.len());
+        let attrs_len = elem.attrs.len();
         let new_bytes = self.element_bytes(name.len(), attrs_len);
-        let elem = self.elems[slot as usize]
-            .as_mut()
-            .expect("slot just filled");
-        let delta = new_bytes as i64 - elem.bytes as i64;
-        elem.bytes = new_bytes;
+        let delta = new_bytes as i64 - old_bytes as i64;
         self.bytes = (self.bytes as i64 + delta) as u64;
         (slot, is_new, delta)
     }
@@ -352,7 +413,10 @@ impl VectorSet {
     /// Removes an element; returns its accounted bytes.
     pub fn remove(&mut self, slot: u32) -> Option<Elem> {
         let elem = self.elems.get_mut(slot as usize)?.take()?;
-        if let Ok(entry) = self.index.find_entry(elem.hash, |&s| s == slot) {
+        if let Ok(entry) = self
+            .index
+            .find_entry(table_hash(elem.hash32().into()), |&s| s == slot)
+        {
             entry.remove();
         }
         if elem.attrs.is_some() {
@@ -360,7 +424,7 @@ impl VectorSet {
         }
         self.free.insert(slot);
         self.live -= 1;
-        self.bytes -= elem.bytes;
+        self.bytes -= self.elem_bytes(&elem);
         if let Some(ix) = &self.vindex {
             self.index_wants_queue |= ix.mark(slot, false);
         }
@@ -402,7 +466,8 @@ impl VectorSet {
         } else {
             0
         };
-        std::mem::size_of::<Option<Elem>>() as u64 + f32_row + self.code_row() as u64 + 8
+        let scale = if self.keeps_codes() { 4 } else { 0 };
+        std::mem::size_of::<Option<Elem>>() as u64 + f32_row + self.code_row() as u64 + scale + 4
     }
 
     /// Brings `slack` (the rows of the free slots: what the arrays hold beyond the live
@@ -420,9 +485,10 @@ impl VectorSet {
             return 0;
         };
         let had = elem.attrs.is_some();
-        elem.attrs = attrs.filter(|s| !s.is_empty()).map(Into::into);
+        let old_len = elem.attrs.len();
+        elem.attrs = Attrs::new(attrs);
         let has = elem.attrs.is_some();
-        let attrs_len = elem.attrs.as_ref().map_or(0, |a| a.len());
+        let attrs_len = elem.attrs.len();
         let name_len = elem.name.len();
         match (had, has) {
             (false, true) => self.attrs_count += 1,
@@ -430,9 +496,7 @@ impl VectorSet {
             _ => {}
         }
         let new_bytes = self.element_bytes(name_len, attrs_len);
-        let elem = self.elems[slot as usize].as_mut().expect("checked above");
-        let delta = new_bytes as i64 - elem.bytes as i64;
-        elem.bytes = new_bytes;
+        let delta = new_bytes as i64 - self.element_bytes(name_len, old_len) as i64;
         self.bytes = (self.bytes as i64 + delta) as u64;
         delta
     }

@@ -88,7 +88,7 @@ fn a_sets_graph_layout_survives_a_snapshot_and_its_graph_is_restored_with_it() {
     let fresh = with_set(&store, b"new", |set| set.layout);
     assert_eq!(
         (fresh.mode, fresh.m_max0, legacy.mode, legacy.m_max0),
-        (crate::index::Mode::Q4, 20, crate::index::Mode::Q8, 32)
+        (crate::index::Mode::Q4, 16, crate::index::Mode::Q8, 32)
     );
     for key in [&b"new"[..], b"old"] {
         store.settle_set(0, key);

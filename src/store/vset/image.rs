@@ -56,9 +56,13 @@ impl VectorSet {
         let code_len = n * set.code_row();
         // Snapshots written before `exact` stopped keeping codes hold them too: ignored.
         let legacy_exact_codes = params.storage == StorageMode::Exact && codes.len() == n * d;
+        // Only `q8` keeps scales; snapshots written before that hold a row per slot for every
+        // set: ignored.
+        let scale_len = if set.keeps_codes() { n } else { 0 };
+        let legacy_scales = scales.len() == n;
         if f32s.len() != f32_len
             || (codes.len() != code_len && !legacy_exact_codes)
-            || scales.len() != n
+            || (scales.len() != scale_len && !legacy_scales)
             || norms.len() != n
         {
             return None;
@@ -67,13 +71,17 @@ impl VectorSet {
         if !legacy_exact_codes {
             set.codes = codes;
         }
-        set.scales = scales;
+        if set.keeps_codes() {
+            set.scales = scales;
+        }
         set.norms = norms;
         set.elems.reserve(n);
         // Sized once: growing the name table element by element rehashed it ~17 times at 100k.
         let elems = &set.elems;
         set.index.reserve(n, |&x| {
-            elems[x as usize].as_ref().map(|e| e.hash).unwrap_or(0)
+            elems[x as usize]
+                .as_ref()
+                .map_or(0, |e| table_hash(e.hash32().into()))
         });
         for (s, slot) in slots.into_iter().enumerate() {
             match slot {
@@ -83,22 +91,22 @@ impl VectorSet {
                     if set.find(hash, &name).is_some() {
                         return None; // a name twice: damaged image
                     }
-                    let attrs_len = attrs.as_ref().map_or(0, |a| a.len());
-                    let bytes = set.element_bytes(name.len(), attrs_len);
+                    let attrs = Attrs::from_boxed(attrs);
+                    let bytes = set.element_bytes(name.len(), attrs.len());
                     if attrs.is_some() {
                         set.attrs_count += 1;
                     }
                     set.elems.push(Some(Elem {
                         name,
-                        hash,
                         attrs,
                         expires_at,
-                        meta: AccessMeta::new(tick(), now_ms),
-                        bytes,
+                        meta: AccessMeta::tagged(tick(), now_ms, hash as u32),
                     }));
                     let elems = &set.elems;
-                    set.index.insert_unique(hash, s as u32, |&x| {
-                        elems[x as usize].as_ref().map(|e| e.hash).unwrap_or(0)
+                    set.index.insert_unique(table_hash(hash), s as u32, |&x| {
+                        elems[x as usize]
+                            .as_ref()
+                            .map_or(0, |e| table_hash(e.hash32().into()))
                     });
                     set.live += 1;
                     set.bytes += bytes;
