@@ -8,7 +8,8 @@
 //! What production runs is measured: the headline recall is of an `exact` vector set in the
 //! engine (its INT8 graph, built by the indexer, and the rerank of the graph's candidates
 //! from the set's f32 originals); the index-level tests build the graphs the storage modes
-//! use (`Mode::Q4` with `M_max0 = 1.25·M` for `exact` sets of 128 dimensions or more,
+//! use (`Mode::Q4` with `M_max0 = M` for new `exact` sets of 128 dimensions or more — the index
+//! tests below build theirs with 20 level-0 links, the width before session 17 —
 //! `Mode::Q8` below, lean `Mode::Q8` for `q8`, `Mode::NoQuant` for `noquant`).
 
 use rand::rngs::SmallRng;
