@@ -13,7 +13,9 @@
 #                                      FUZZ_EXECS=N: stop a target at N executions, and skip
 #                                      one that has them; FUZZ_ROUNDS=R: go through the list
 #                                      R times, so that every target gets a turn early;
-#                                      resumes $FUZZ_OUT/TARGET)
+#                                      resumes $FUZZ_OUT/TARGET; FUZZ_INPUT=DIR: what a new
+#                                      TARGET starts from instead of corpus/TARGET, %t in DIR
+#                                      standing for TARGET)
 #   scripts/fuzz.sh replay             every committed seed and regression input through every
 #                                      target, uninstrumented (plain cargo run: no AFL needed)
 #   scripts/fuzz.sh stats              the table of executions/edges/crashes of $FUZZ_OUT/*
@@ -30,7 +32,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root/fuzz"
 export CARGO_INCREMENTAL=0
 AFL_VERSION=0.18.2
-TARGETS="resp_frame commands http_request wal_decode snapshot_load filter_expr ffi_args"
+TARGETS="resp_frame commands http_request wal_decode snapshot_load filter_expr ffi_args wal_open snapshot_open"
 # Built for the host triple named explicitly: then cargo-afl's RUSTFLAGS (instrumentation,
 # opt-level 3) reach only the code that runs under the fuzzer, not the build scripts and proc
 # macros, which build as a release build-override does (opt-level 0), in a fraction of the
@@ -93,7 +95,9 @@ build() {
 run_one() {
   local t=$1 secs=$2 out=$3 input=corpus/$1
   afl_env "$t" "$out"
-  if [ -f "$out/default/fuzzer_stats" ]; then input=-; fi
+  # FUZZ_INPUT=DIR: the inputs a new output directory starts from instead of the committed
+  # seeds (e.g. a queue of an earlier target with the same input format); %t: the target.
+  if [ -f "$out/default/fuzzer_stats" ]; then input=-; elif [ -n "${FUZZ_INPUT:-}" ]; then input=${FUZZ_INPUT//%t/$t}; fi
   # FUZZ_EXECS=N: stop once N executions are done (AFL++'s -E; a resumed run counts the
   # executions before it), or after SECS seconds, whichever comes first.
   AFL_AUTORESUME=1 cargo afl fuzz -i "$input" -o "$out" -V "$secs" ${FUZZ_EXECS:+-E "$FUZZ_EXECS"} -t 2000 \

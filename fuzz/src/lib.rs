@@ -25,7 +25,9 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("commands", commands),
     ("http_request", http_request),
     ("wal_decode", wal_decode),
+    ("wal_open", wal_open),
     ("snapshot_load", snapshot_load),
+    ("snapshot_open", snapshot_open),
     ("filter_expr", filter_expr),
     ("ffi_args", ffi_args),
 ];
@@ -82,9 +84,15 @@ pub mod prepare {
     pub fn resp_frame() {}
     pub fn commands() {}
     pub fn wal_decode() {}
+    pub fn wal_open() {}
     pub fn snapshot_load() {}
+    pub fn snapshot_open() {}
     pub fn filter_expr() {}
-    pub fn ffi_args() {}
+    /// The C ABI's opens start no thread from here on (`sutra_cache_open` started the
+    /// maintenance tick and the indexer, and `sutra_cache_close` joined them, on every input).
+    pub fn ffi_args() {
+        sutra_cache::fuzzing::quiet_c_abi_opens();
+    }
 }
 
 /// Reads structured values off the front of the fuzzer's bytes; past the end, zeros.
@@ -276,6 +284,19 @@ fn data_dir_config(dir: &std::path::Path) -> EngineConfig {
     }
 }
 
+/// The in-memory engines of `wal_decode` and `snapshot_load`: `data_dir_config` without the
+/// data directory.
+fn memory_config() -> EngineConfig {
+    EngineConfig {
+        active_expire_interval_ms: 0,
+        index_min_elements: usize::MAX,
+        analytics: fuzzing::small_analytics(),
+        no_background_threads: true,
+        fixed_seeds: true,
+        ..EngineConfig::default()
+    }
+}
+
 fn temp_dir() -> tempfile::TempDir {
     // /dev/shm when there is one: a fuzz run writes thousands of small files a second.
     let shm = std::path::Path::new("/dev/shm");
@@ -287,13 +308,78 @@ fn temp_dir() -> tempfile::TempDir {
     tempfile::tempdir().expect("a temporary directory")
 }
 
-/// WAL records. First byte even: a list of (kind, payload) records, applied to an in-memory
-/// engine as replay applies them (which then serves what it holds when the first byte has
-/// bit 1 set: half the inputs, as serving costs more than decoding), then written into a
-/// valid segment that a data directory opens from (replay through the log reader). Odd: the
-/// bytes are a segment file as found on disk. Either way the engine that opens must serve
-/// what it loaded.
+/// WAL records, read in memory by recovery's own scan. First byte (the mode) even: a list of
+/// (kind, payload) records written into a valid segment; odd: the bytes are a segment file as
+/// found on disk. Recovery's scan (`fuzzing::scan_segments`: the segment header, every
+/// record's header and checksum, the damage rules) reads the segment; with mode bit 2 set,
+/// from an LSN past the first (records a snapshot would cover: the covered-damage rules).
+/// Written records must come back exactly; the records a default open would replay (none when
+/// it would refuse the log) are applied to an in-memory engine as replay applies them, which
+/// then serves what it holds when mode bit 1 is set (half the inputs: serving costs more than
+/// decoding). No file, thread or data directory per input: `wal_open` is the same input
+/// through a whole data directory's open.
 pub fn wal_decode(data: &[u8]) {
+    let mut input = Input(data);
+    let mode = input.u8();
+    let replay_from = if mode & 4 == 4 {
+        1 + u64::from(mode >> 4)
+    } else {
+        1
+    };
+    let mut records: Vec<(u8, &[u8])> = Vec::new();
+    let seg = if mode & 1 == 0 {
+        while !input.is_empty() && records.len() < 64 {
+            let kind = input.u8();
+            records.push((kind, input.long()));
+        }
+        fuzzing::segment_bytes(0x5eed, 1, &records)
+    } else {
+        input.0.to_vec()
+    };
+    let (stats, replayed) =
+        fuzzing::scan_segments(&[(1, &seg)], replay_from).expect("a scan in memory opens no file");
+    assert_eq!(stats.records_replayed, replayed.len() as u64);
+    for pair in replayed.windows(2) {
+        assert_eq!(
+            pair[0].lsn + 1,
+            pair[1].lsn,
+            "replayed LSNs are consecutive"
+        );
+    }
+    if mode & 1 == 0 {
+        // A segment the log's own encoder wrote holds exactly its records.
+        assert_eq!(stats.damage, None, "a written segment is damaged");
+        let skipped = (replay_from - 1).min(records.len() as u64) as usize;
+        assert_eq!(stats.records_skipped, skipped as u64);
+        assert_eq!(replayed.len(), records.len() - skipped);
+        for (i, (r, (kind, payload))) in replayed.iter().zip(&records[skipped..]).enumerate() {
+            assert_eq!(r.lsn, (skipped + i + 1) as u64);
+            assert_eq!(
+                (r.kind, &r.payload[..]),
+                (*kind, *payload),
+                "record {}",
+                r.lsn
+            );
+        }
+    }
+    if stats.mid_log_damage {
+        return;
+    }
+    let engine = Engine::open(memory_config()).unwrap();
+    for r in &replayed {
+        let _ = fuzzing::apply_logged(&engine, r.kind, &r.payload);
+    }
+    if mode & 2 == 2 {
+        serve_everything(std::sync::Arc::new(engine));
+    }
+}
+
+/// `wal_decode`'s input through a whole data directory. First byte even: a list of (kind,
+/// payload) records, applied to an in-memory engine as replay applies them (which then serves
+/// what it holds when the first byte has bit 1 set), then written into a valid segment that a
+/// data directory opens from (replay through the log reader). Odd: the bytes are a segment
+/// file as found on disk. Either way the engine that opens must serve what it loaded.
+pub fn wal_open(data: &[u8]) {
     let mut input = Input(data);
     let mode = input.u8();
     let dir = temp_dir();
@@ -335,12 +421,27 @@ pub fn wal_decode(data: &[u8]) {
 }
 
 /// Snapshot loading. First byte even: sections (kind, tag, bytes) written into a file with
-/// valid checksums, to reach the section decoders; odd: the bytes are the file. A data
-/// directory holding it opens (or refuses with an error) and serves what it loaded.
+/// valid checksums, to reach the section decoders; odd: the bytes are the file. The file is
+/// loaded into an in-memory engine as a data directory's open loads its snapshot
+/// (`fuzzing::open_snapshot`: the same open, checksums, section loaders and end of recovery,
+/// without the WAL, lock and analytics files and the WAL writer thread), which loads it or
+/// refuses it with an error, and serves what it loaded. `snapshot_open` is the same input
+/// through a whole data directory's open.
 pub fn snapshot_load(data: &[u8]) {
+    let dir = temp_dir();
+    let Some(path) = snapshot_file(data, dir.path()) else {
+        return;
+    };
+    if let Ok(engine) = fuzzing::open_snapshot(memory_config(), &path) {
+        serve_everything(std::sync::Arc::new(engine));
+    }
+}
+
+/// Writes `snapshot_load`'s input as a snapshot file into `dir`: its path (`None` when the
+/// sections could not be written).
+fn snapshot_file(data: &[u8], dir: &std::path::Path) -> Option<std::path::PathBuf> {
     let mut input = Input(data);
     let mode = input.u8();
-    let dir = temp_dir();
     if mode & 1 == 0 {
         let lsn = u64::from(input.u8());
         let mut sections: Vec<(u32, u32, &[u8])> = Vec::new();
@@ -349,11 +450,20 @@ pub fn snapshot_load(data: &[u8]) {
             let tag = u32::from(input.u8());
             sections.push((kind, tag, input.long()));
         }
-        if fuzzing::write_snapshot(dir.path(), lsn, &sections).is_err() {
-            return;
-        }
+        fuzzing::write_snapshot(dir, lsn, &sections).ok()
     } else {
-        std::fs::write(dir.path().join(format!("snapshot-{:020}.snap", 1)), input.0).unwrap();
+        let path = dir.join(format!("snapshot-{:020}.snap", 1));
+        std::fs::write(&path, input.0).unwrap();
+        Some(path)
+    }
+}
+
+/// `snapshot_load`'s input through a whole data directory: the directory holding the file
+/// opens (or refuses with an error) and serves what it loaded.
+pub fn snapshot_open(data: &[u8]) {
+    let dir = temp_dir();
+    if snapshot_file(data, dir.path()).is_none() {
+        return;
     }
     if let Ok(engine) = Engine::open(data_dir_config(dir.path())) {
         let engine = std::sync::Arc::new(engine);

@@ -27,6 +27,23 @@ pub struct sutra_cache {
     selected: bool,
 }
 
+/// Set once by [`quiet_opens`] (the `ffi_args` fuzz target, through
+/// `crate::fuzzing::quiet_c_abi_opens`): every later `sutra_cache_open` opens its engine the
+/// way the other fuzz targets open theirs.
+static QUIET_OPENS: AtomicBool = AtomicBool::new(false);
+
+/// From now on in this process, `sutra_cache_open` starts no background thread (neither the
+/// maintenance tick nor the indexer, which a C caller's handle would start and
+/// `sutra_cache_close` join on every call: most of what an execution of the `ffi_args` fuzz
+/// target cost in wall time), seeds its hashes and random picks with fixed values, and keeps a
+/// small analytics lookup log. What a caller reaches through the C ABI is unchanged but for
+/// work those threads would do on their own time: active expiry (expired keys are still
+/// reclaimed when touched) and indexing a vector set of 1,000 elements or more (a fuzz input
+/// makes at most 64 calls; below 1,000 elements no index is built anyway).
+pub(crate) fn quiet_opens() {
+    QUIET_OPENS.store(true, Ordering::Relaxed);
+}
+
 /// Evict least recently used entries at a cap (the default).
 pub const SUTRA_EVICTION_LRU: i32 = 0;
 /// Evict least frequently used entries at a cap.
@@ -314,6 +331,12 @@ pub unsafe extern "C" fn sutra_cache_open(
                 use std::os::unix::ffi::OsStrExt;
                 config.data_dir = Some(std::ffi::OsStr::from_bytes(bytes).into());
             }
+        }
+        if QUIET_OPENS.load(Ordering::Relaxed) {
+            config.no_background_threads = true;
+            config.fixed_seeds = true;
+            config.index_min_elements = usize::MAX;
+            config.analytics.lookup_log_entries = 1024;
         }
         let engine = Engine::open(config)?;
         *out = Box::into_raw(Box::new(sutra_cache {

@@ -59,6 +59,7 @@ mod writer;
 pub use backlog::{Backlog, Changed, TailRead, TailRecord};
 pub use io::{FaultIo, FaultPlan, SyncIo, WalIo};
 pub use log::{in_use, IoChoice, Replay, WaitFor, Wal, WalOptions};
+pub(crate) use recovery::inspect_bytes;
 pub use recovery::{inspect, MappedRecords, RecoveryStats, WalRecord, WalRecovery};
 #[cfg(target_os = "linux")]
 pub use uring::UringIo;

@@ -11,7 +11,7 @@ use super::format::{
     decode_record, record_size, RecordError, SegmentHeader, RECORD_ALIGN, RECORD_HEADER_BYTES,
     SEGMENT_HEADER_BYTES,
 };
-use super::segment::{parse_name, sync_dir, Sealed, SegmentDir};
+use super::segment::{live_name, parse_name, sync_dir, Sealed, SegmentDir};
 
 /// One replayed record.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -394,7 +394,14 @@ pub(crate) fn recover(
     map_records: bool,
 ) -> crate::Result<Recovered> {
     fs::create_dir_all(dir)?;
-    scan(dir, replay_from_lsn, max_free, Some(mode), map_records)
+    scan(
+        dir,
+        None,
+        replay_from_lsn,
+        max_free,
+        Some(mode),
+        map_records,
+    )
 }
 
 /// What [`recover`] would find and cut in `dir` with [`WalRecovery::TruncateAtDamage`],
@@ -405,7 +412,27 @@ pub(crate) fn recover(
 /// not mapped, so a live writer's appends cannot invalidate the scan's memory (they can
 /// make its tail look torn).
 pub fn inspect(dir: &Path, replay_from_lsn: u64) -> crate::Result<RecoveryStats> {
-    Ok(scan(dir, replay_from_lsn, 0, None, false)?.stats)
+    Ok(scan(dir, None, replay_from_lsn, 0, None, false)?.stats)
+}
+
+/// [`inspect`] of segment files held in memory: `segments` are the LSNs their file names
+/// carry (`wal-<lsn>.seg`) and their bytes. The same scan reads them (headers, records,
+/// damage and where it ends) as it reads a directory's files; the valid records from
+/// `replay_from_lsn` on, which recovery would replay, come back too. For the `wal_decode`
+/// fuzz target (`crate::fuzzing::scan_segments`): no file is opened.
+pub(crate) fn inspect_bytes(
+    segments: &[(u64, &[u8])],
+    replay_from_lsn: u64,
+) -> crate::Result<(RecoveryStats, Vec<WalRecord>)> {
+    let r = scan(
+        Path::new(""),
+        Some(segments),
+        replay_from_lsn,
+        0,
+        None,
+        false,
+    )?;
+    Ok((r.stats, r.records))
 }
 
 /// Hard damage: where and why.
@@ -415,8 +442,11 @@ struct Hard {
     reason: String,
 }
 
+/// Reads the segments of `dir`, or `memory`'s (names' LSNs and bytes; then `mode` is `None`,
+/// and `dir` is only a prefix of the names shown).
 fn scan(
     dir: &Path,
+    memory: Option<&[(u64, &[u8])]>,
     replay_from_lsn: u64,
     max_free: usize,
     mode: Option<WalRecovery>,
@@ -426,8 +456,15 @@ fn scan(
     let map_records = map_records && repair;
     let mut by_map: Vec<(u64, u8, u32, usize, usize)> = Vec::new();
     let cut = mode == Some(WalRecovery::TruncateAtDamage);
+    let named = |lsn: u64| dir.join(live_name(lsn));
     let map_segment = |path: &Path| -> io::Result<Segment> {
-        if repair {
+        if let Some(memory) = memory {
+            let bytes = memory
+                .iter()
+                .find(|(lsn, _)| named(*lsn) == path)
+                .map_or(&[][..], |(_, b)| b);
+            Ok(Segment::all(SegmentBytes::Owned(bytes.to_vec())))
+        } else if repair {
             map_segment(path)
         } else {
             Ok(Segment::all(SegmentBytes::Owned(fs::read(path)?)))
@@ -436,7 +473,14 @@ fn scan(
     let mut live: Vec<(u64, PathBuf)> = Vec::new();
     let mut segdir = SegmentDir::default();
     let mut frees: Vec<(u64, PathBuf)> = Vec::new();
-    for entry in fs::read_dir(dir)? {
+    if let Some(memory) = memory {
+        live.extend(memory.iter().map(|(lsn, _)| (*lsn, named(*lsn))));
+    }
+    let files = match memory {
+        Some(_) => None,
+        None => Some(fs::read_dir(dir)?),
+    };
+    for entry in files.into_iter().flatten() {
         let entry = entry?;
         let name = entry.file_name();
         let Some(name) = name.to_str() else { continue };
@@ -541,7 +585,7 @@ fn scan(
                             let a = r.payload.as_ptr() as usize - buf.as_ptr() as usize;
                             let seg = mapped.len() as u32;
                             by_map.push((lsn, r.kind, seg, a, a + r.payload.len()));
-                        } else if repair {
+                        } else if repair || memory.is_some() {
                             records.push(WalRecord {
                                 lsn,
                                 kind: r.kind,

@@ -1,4 +1,5 @@
-//! Writes the seeds of the `wal_decode` and `snapshot_load` targets from a real data
+//! Writes the seeds of the `wal_decode` and `snapshot_load` targets (and of `wal_open` and
+//! `snapshot_open`, which take the same inputs) from a real data
 //! directory (blobs with TTLs, vector sets with attributes, removals), so the fuzzer starts
 //! from files the engine writes. `cargo run --release --bin make_seeds` (idempotent).
 use std::path::Path;
@@ -106,6 +107,24 @@ fn main() {
     raw.extend_from_slice(&std::fs::read(path).unwrap());
     std::fs::write(sn.join("file-of-a-checkpoint"), &raw).unwrap();
     engine.close().unwrap();
+    // The end-to-end targets (a whole data directory's open) take the same inputs.
+    for (from, to, names) in [
+        (
+            "wal_decode",
+            "wal_open",
+            ["segment-of-a-session", "records-of-a-session"],
+        ),
+        (
+            "snapshot_load",
+            "snapshot_open",
+            ["sections-of-a-checkpoint", "file-of-a-checkpoint"],
+        ),
+    ] {
+        std::fs::create_dir_all(root.join(to)).unwrap();
+        for name in names {
+            std::fs::copy(root.join(from).join(name), root.join(to).join(name)).unwrap();
+        }
+    }
     println!(
         "seeds written: {} sections, segment {} bytes",
         sections.len(),

@@ -1,0 +1,1 @@
+sutra_cache_fuzz::target_main!(snapshot_open);

@@ -1,0 +1,1 @@
+sutra_cache_fuzz::target_main!(wal_open);
