@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Plots a soak run's CSV (tests/server_soak.rs, SUTRA_SOAK_CSV) as an SVG: p99 latency per
+"""Plots a soak run's CSV (tests/server/server_soak.rs, SUTRA_SOAK_CSV) as an SVG: p99 latency per
 second and resident memory over time. No dependencies (the machine has no matplotlib).
 
 Usage: python3 perf-reports/soak-plot.py soak.csv out.svg [title]

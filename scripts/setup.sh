@@ -2,7 +2,7 @@
 # Installs what the tests and the server need on a fresh Debian/Ubuntu machine (idempotent),
 # and says what it did:
 #   - apt packages when missing: redis-server, redis-tools, valgrind, strace (the perf-reports
-#     scripts' syscall counts), pkg-config, curl, make, python3-venv, chromium (Debian's headless-capable browser: tests/server_dashboard.rs loads
+#     scripts' syscall counts), pkg-config, curl, make, python3-venv, chromium (Debian's headless-capable browser: tests/server/server_dashboard.rs loads
 #     GET /dashboard in it; SUTRA_CHROMIUM may name another Chromium binary instead);
 #   - rustfmt and clippy (rustup);
 #   - a Python venv in .venv/ (gitignored) with the packages the tests use (never the system

@@ -7,15 +7,15 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 iters="${1:-500}"
 rounds="${2:-4}"
-cargo test --test durability_crash --no-run
+cargo test --test engine --no-run
 for round in $(seq 1 "$rounds"); do
   seed="${SUTRA_SOAK_SEED:-$(od -An -N4 -tu4 /dev/urandom | tr -d ' ')}"
   echo "== round $round/$rounds: $iters kills per policy, seed $seed"
   SUTRA_SOAK_ITERS="$iters" SUTRA_SOAK_SEED="$seed" \
-    cargo test --test durability_crash -- --nocapture 2>&1 | grep -E 'kills|test result|panicked|FAILED'
+    cargo test --test engine durability_crash:: -- --nocapture 2>&1 | grep -E 'kills|test result|panicked|FAILED'
 done
 for round in $(seq 1 "$rounds"); do
   echo "== WAL crash test, round $round/$rounds"
-  cargo test --test wal_crash 2>&1 | grep -E 'test result|panicked|FAILED'
+  cargo test --test engine wal_crash:: 2>&1 | grep -E 'test result|panicked|FAILED'
 done
 echo "soak passed"

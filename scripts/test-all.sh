@@ -26,10 +26,11 @@ cargo test --all-targets --no-fail-fast
 
 # The tests and benches that read the full data sets ($SUTRA_DATA_DIR, default ../shared/data)
 # fall back to the committed fixture tests/data/minilm-wordnet-5k; prove they pass without
-# them. (tests/engine_index.rs reads only the fixture, so it already ran as it would here.)
+# them. (tests/engine/engine_index.rs reads only the fixture, so it already ran as it would here.)
 section "rust: the tests that read the data sets, with the data sets absent"
 no_data=$(mktemp -d)
-SUTRA_DATA_DIR=$no_data cargo test --test index_recall --test quant_minilm --bench index
+SUTRA_DATA_DIR=$no_data cargo test --test engine -- index_recall:: quant_minilm::
+SUTRA_DATA_DIR=$no_data cargo test --bench index
 rmdir "$no_data"
 
 # Every fuzz target (fuzz/README.md) under AFL++ for 60 s in all, from the committed seeds and

@@ -12,7 +12,7 @@ cache (`get_node` returns None: AttributeError 'NoneType' object has no attribut
 which a new node is until it owns a slot (CLUSTER SLOTS lists only owners): the command
 fails in the client, before it reaches any server, so it is not acknowledged and loses
 nothing.
-Run by tests/server_cluster_tools.rs while `sutra-cache cluster rebalance` moves slots.
+Run by tests/server/server_cluster_tools.rs while `sutra-cache cluster rebalance` moves slots.
 """
 import os
 import struct

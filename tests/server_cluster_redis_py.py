@@ -2,7 +2,7 @@
 """redis-py's RedisCluster (RESP2 and RESP3) against sutra-cache nodes in cluster mode.
 
     python3 tests/server_cluster_redis_py.py PORT [PORT ...]
-Run by tests/server_cluster_tools.rs with one emulated node or three configured nodes.
+Run by tests/server/server_cluster_tools.rs with one emulated node or three configured nodes.
 Every key lands on the node CLUSTER SLOTS names for its slot; exits non-zero on the first
 mismatch.
 """

@@ -2,7 +2,7 @@
 """redis-py (RESP2 and RESP3) against a running sutra-cache server.
 
     python3 tests/server_redis_py.py PORT
-Run by tests/server_tools.rs (`redis_py_drives_the_server`, ignored until scripts/setup.sh
+Run by tests/server/server_tools.rs (`redis_py_drives_the_server`, ignored until scripts/setup.sh
 installs redis-py). Exits non-zero on the first mismatch.
 """
 import struct

@@ -41,7 +41,7 @@
 //! within two hops, drop the link and refill from the removed node's neighbours with the
 //! selection heuristic; the entry point moves; the slot can be inserted again. On
 //! MiniLM-WordNet 10k, three rounds of removing and re-inserting half the elements move
-//! recall@10 by ≤ 0.001 (tests/index_recall.rs).
+//! recall@10 by ≤ 0.001 (tests/engine/index_recall.rs).
 //!
 //! **Threshold search** walks level 0 best-first, expanding every candidate at or above the
 //! threshold and, as a floor, the `ef` best seen so far; exhaustive scans give exact answers.

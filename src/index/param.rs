@@ -84,7 +84,7 @@ impl Params {
     pub const DEFAULT_M: usize = 16;
     /// Default efConstruction.
     pub const DEFAULT_EF_CONSTRUCTION: usize = 200;
-    /// Default ef of a search; recall@10 ≥ 0.95 on MiniLM-WordNet at M = 16 (tests/index_recall.rs).
+    /// Default ef of a search; recall@10 ≥ 0.95 on MiniLM-WordNet at M = 16 (tests/engine/index_recall.rs).
     pub const DEFAULT_EF_SEARCH: usize = 64;
     /// Largest accepted M (levels ≥ 1 hold M entries, level 0 `2·M`).
     pub const MAX_M: usize = 512;

@@ -1,4 +1,4 @@
-//! Unit tests on small random data (the dataset tests are in tests/index_recall.rs).
+//! Unit tests on small random data (the dataset tests are in tests/engine/index_recall.rs).
 
 use super::*;
 use rand::rngs::SmallRng;

@@ -37,7 +37,7 @@
 //! component is much smaller than its norm, the bound is far tighter (for a unit
 //! 384-d vector with `m = 0.2`: `r ≤ 0.0155`, `cos ≥ 0.99988`). Rounding errors behave like
 //! independent uniform noise on `[-s/2, s/2]`, so in practice `‖e‖ ≈ s·√(n/12)`, half of
-//! the bound. `tests/quant_minilm.rs` checks both the bound and `cos ≥ 0.999` on all
+//! the bound. `tests/engine/quant_minilm.rs` checks both the bound and `cos ≥ 0.999` on all
 //! 100,000 MiniLM vectors.
 //!
 //! **Cosine between two quantized vectors.** The scales cancel:

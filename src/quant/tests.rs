@@ -1,5 +1,5 @@
 //! Unit tests of the codec: edge cases and the documented error bounds on random vectors.
-//! The bound on real embeddings is checked in `tests/quant_minilm.rs`.
+//! The bound on real embeddings is checked in `tests/engine/quant_minilm.rs`.
 
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};

@@ -358,7 +358,7 @@ pub fn serve(mut config: ServerConfig) -> ExitCode {
     }
     // Long commands (VSIM, scans) run on the blocking pool. tokio's default of 512 threads
     // let a search-heavy load of 50 connections keep ~515 threads alive, each with its stack
-    // and allocator heap: ~380 MB resident with no data at all (tests/server_soak.rs).
+    // and allocator heap: ~380 MB resident with no data at all (tests/server/server_soak.rs).
     // More threads than this do not make searches faster on any core count we run on;
     // past it, offloaded commands wait for a thread.
     builder.max_blocking_threads(MAX_BLOCKING_THREADS);
