@@ -111,7 +111,7 @@ pub struct Wal {
     max_pending: usize,
     /// Holds an exclusive `flock` on `<dir>/LOCK`: one `Wal` per directory.
     /// The directory lock; released by `close`.
-    lock: Mutex<Option<std::fs::File>>,
+    lock: Mutex<Option<DirLock>>,
     /// The replication tail, once [`Wal::backlog`] made it: fed under the state lock.
     backlog: std::sync::OnceLock<Arc<super::backlog::Backlog>>,
 }
@@ -125,15 +125,32 @@ pub fn in_use(dir: &Path) -> Result<bool> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
         Err(e) => return Err(e.into()),
     };
-    // SAFETY: flock only takes the descriptor, which is open for the call; the shared lock
-    // is released when `file` is dropped at the end of this function.
+    // SAFETY: flock only takes the descriptor, which is open for the call.
     let taken = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_SH | libc::LOCK_NB) } == 0;
+    if taken {
+        drop(DirLock(file)); // unlocked explicitly: see DirLock
+    }
     Ok(!taken)
+}
+
+/// A locked `LOCK` file. Dropping it unlocks it explicitly (`LOCK_UN`) before closing it: a
+/// flock belongs to the open file, and a child that another thread of this process forks
+/// holds a copy of every descriptor until it executes its program, so a plain close could
+/// leave the directory locked by that copy for a moment (an embedding application that
+/// spawns processes, reopening the cache right after closing it, saw "in use").
+struct DirLock(std::fs::File);
+
+impl Drop for DirLock {
+    fn drop(&mut self) {
+        use std::os::unix::io::AsRawFd;
+        // SAFETY: flock only takes the descriptor, which `self.0` keeps open for the call.
+        unsafe { libc::flock(self.0.as_raw_fd(), libc::LOCK_UN) };
+    }
 }
 
 /// Takes an exclusive lock on `<dir>/LOCK` (released when the file is closed, including
 /// when the process dies).
-fn lock_dir(dir: &Path) -> Result<std::fs::File> {
+fn lock_dir(dir: &Path) -> Result<DirLock> {
     use std::os::unix::io::AsRawFd;
     let file = std::fs::OpenOptions::new()
         .create(true)
@@ -151,7 +168,7 @@ fn lock_dir(dir: &Path) -> Result<std::fs::File> {
             ),
         )));
     }
-    Ok(file)
+    Ok(DirLock(file))
 }
 
 impl std::fmt::Debug for Wal {

@@ -762,3 +762,40 @@ fn a_thousand_random_bit_flips_and_truncations_never_panic_and_recover_a_valid_p
         "only {damaged} trials lost records, {refused} refused: the mutations miss"
     );
 }
+
+/// A flock belongs to the open file, and a child forked by another thread holds a copy of
+/// every descriptor until it executes its program (this test binary's crash tests spawn
+/// children while other tests reopen their directories). Closing a `Wal` must unlock its
+/// directory even while such a copy exists: `in_use` says free and a new `Wal` opens it.
+#[test]
+fn a_closed_wal_unlocks_its_directory_while_a_forked_child_still_holds_its_descriptors() {
+    let dir = tempfile::tempdir().unwrap();
+    let (wal, _) = Wal::open(dir.path(), WalOptions::default()).unwrap();
+    assert!(sutra_cache::wal::in_use(dir.path()).unwrap());
+    // SAFETY: the child calls only async-signal-safe functions (pause, _exit) before it is
+    // killed below; it shares nothing with the parent but copies of its descriptors.
+    let pid = unsafe { libc::fork() };
+    assert!(pid >= 0, "fork failed");
+    if pid == 0 {
+        // SAFETY: async-signal-safe calls in the forked child (see above).
+        unsafe {
+            libc::pause();
+            libc::_exit(0);
+        }
+    }
+    wal.close().unwrap();
+    let in_use = sutra_cache::wal::in_use(dir.path());
+    let reopened = Wal::open(dir.path(), WalOptions::default()).map(|(w, _)| w.close());
+    // SAFETY: `pid` is the child forked above; waitpid reaps it.
+    unsafe {
+        libc::kill(pid, libc::SIGKILL);
+        libc::waitpid(pid, std::ptr::null_mut(), 0);
+    }
+    assert!(
+        !in_use.unwrap(),
+        "the closed Wal's directory still reads as in use"
+    );
+    reopened
+        .expect("a new Wal could not lock the closed one's directory")
+        .unwrap();
+}
