@@ -499,41 +499,46 @@ impl VectorSet {
 
     /// The prepared form of a query for [`VectorSet::score`] (normalised for cosine).
     pub fn prepare_query(&self, q: &[f32]) -> PreparedQuery {
-        let mut v = q.to_vec();
-        let mut bits = Vec::new();
+        let mut pq = PreparedQuery::default();
+        self.prepare_query_into(q, &mut pq);
+        pq
+    }
+
+    /// [`VectorSet::prepare_query`] into `pq`, reusing its buffers (a search on a thread
+    /// that searched before allocates nothing for its query).
+    pub fn prepare_query_into(&self, q: &[f32], pq: &mut PreparedQuery) {
+        let v = &mut pq.v;
+        v.clear();
+        pq.codes.clear();
+        pq.bits.clear();
+        (pq.scale, pq.sqnorm) = (0.0, 0.0);
         if self.params.storage == StorageMode::Bin {
             // Redis quantizes the query too: its sign bits, and for the graph (which holds
             // the ±1 vectors, normalised) the same ±1 vector.
-            bits = vec![0i8; self.code_row()];
-            sign_bits(q, &mut bits);
+            pq.bits.resize(self.code_row(), 0);
+            sign_bits(q, &mut pq.bits);
             let unit = 1.0 / (q.len() as f32).sqrt();
-            v.iter_mut()
-                .for_each(|x| *x = if *x > 0.0 { unit } else { -unit });
+            v.extend(q.iter().map(|&x| if x > 0.0 { unit } else { -unit }));
         } else if self.params.metric == Metric::Cosine {
+            // One pass: the copy is the division (the same values as dividing in place).
             let n = simd::norm_f32(q);
             if n > 0.0 {
-                v.iter_mut().for_each(|x| *x /= n);
+                v.extend(q.iter().map(|&x| x / n));
+            } else {
+                v.extend_from_slice(q);
             }
+        } else {
+            v.extend_from_slice(q);
         }
         // Only a `q8` set scores with the query's INT8 codes (and its squared norm, for l2):
         // the other sets score the f32 `v` (their graph quantizes it itself) or the sign bits.
-        let (mut codes, mut scale, mut sqnorm) = (Vec::new(), 0.0, 0.0);
         if self.params.storage == StorageMode::Q8 {
-            codes = vec![0i8; v.len()];
-            scale = quant::quantize_into(&v, &mut codes);
-            sqnorm = simd::dot_f32(&v, &v);
-        }
-        PreparedQuery {
-            v,
-            codes,
-            scale,
-            sqnorm,
-            bits,
+            pq.codes.resize(v.len(), 0);
+            pq.scale = quant::quantize_into(v, &mut pq.codes);
+            pq.sqnorm = simd::dot_f32(v, v);
         }
     }
 
-    /// Hints the CPU to load the vector `score` reads for `slot` (f32 row, or INT8 codes).
-    #[inline]
     /// Asks the set's graph for `want` candidates (searching with `ef`, 0 = the graph's
     /// default) and scores them into `cands` as `(score, slot)`: an `exact` set's graph
     /// scores with INT8 codes, so it is asked for all `ef` candidates and they are reranked
@@ -590,6 +595,8 @@ impl VectorSet {
         Ok((graph_hits, pending))
     }
 
+    /// Hints the CPU to load the vector `score` reads for `slot` (f32 row, or INT8 codes).
+    #[inline]
     pub fn prefetch(&self, slot: u32) {
         let (d, s) = (self.params.dim, slot as usize);
         if self.keeps_f32() {
@@ -708,6 +715,7 @@ impl VectorSet {
 }
 
 /// A query in the form scoring wants.
+#[derive(Default)]
 pub(crate) struct PreparedQuery {
     pub v: Vec<f32>,
     /// INT8 codes, their scale and the squared norm of `v` (`q8` sets; empty and 0 otherwise).

@@ -45,6 +45,8 @@ _F32 = np.dtype(np.float32)
 #: `sutra_search_hit` as a numpy record (a batched search's output buffer).
 _HIT = np.dtype([("off", np.uintp), ("len", np.uintp), ("score", np.float32)], align=True)
 assert _HIT.itemsize == ffi.sizeof("sutra_search_hit")
+#: Hit counts whose score views `_Scratch` keeps made (`Cache.search`'s results).
+_SCORE_VIEWS = 64
 
 
 def version() -> str:
@@ -113,14 +115,26 @@ class _Scratch(threading.local):
         self.get_args = (self.cbuf, self.cap, self.size, self.flag, self.err, self.text)
         self.search_out = (self.hits_ptr, self.hits.size, self.cbuf, self.cap, self.size,
                            self.size2, self.err)
+        self.refresh()
+
+    def refresh(self) -> None:
+        """`Cache.search`'s whole per-thread state in one attribute (one threading.local
+        read): the parameters' key and struct, the call's out-arguments, the names buffer,
+        the hit count and names length, and the scores' views for 0..`_SCORE_VIEWS` hits."""
+        self.fast = (self.sp_key, self.sp, self.search_out, self.text, self.size, self.size2,
+                     self.score_views)
 
     def grow_hits(self, n: int) -> None:
         self.hits = np.empty(max(n, 2 * self.hits.size), dtype=_HIT)
         self.hits_ptr = ffi.from_buffer("sutra_search_hit[]", self.hits, require_writable=True)
         self.hits_fields = (self.hits["off"], self.hits["len"], self.hits["score"])
+        # Made once, not per call: slicing a view costs about as much as copying it.
+        score = self.hits_fields[2]
+        self.score_views = tuple(score[:n] for n in range(min(self.hits.size, _SCORE_VIEWS) + 1))
         # What a search call takes after its parameters, in one attribute read.
         self.search_out = (self.hits_ptr, self.hits.size, self.cbuf, self.cap, self.size,
                            self.size2, self.err)
+        self.refresh()
 
 
 def _raise(status: int, err: object) -> None:
@@ -525,6 +539,7 @@ class Cache:
         s.sp_key = (k, ef, min_score, exhaustive)
         if k > s.hits.size:
             s.grow_hits(k)
+        s.refresh()
 
     @staticmethod
     def _hits(s: "_Scratch", out: tuple) -> Tuple[list, np.ndarray]:
@@ -534,15 +549,16 @@ class Cache:
             return [], np.empty(0, dtype=_F32)
         off, ln, score = s.hits_fields
         raw = _unpack(s.text, out[5][0])
+        scores = s.score_views[n].copy() if n < len(s.score_views) else score[:n].copy()
         if n == 1:
-            return [raw], score[:1].copy()
+            return [raw], scores
         # Names are packed in hit order: each starts where the previous one ends.
         names = []
         o = 0
         for e in ln[:n].tolist():
             names.append(raw[o:o + e])
             o += e
-        return names, score[:n].copy()
+        return names, scores
 
     def _search(self, call: object, args: tuple, k: int, ef: int, min_score: Optional[float],
                 exhaustive: bool) -> Tuple[list, np.ndarray]:
@@ -579,6 +595,25 @@ class Cache:
         float32 query is passed without a copy (the fastest call)."""
         if type(key) is not bytes:
             key = _b(key)
+        # The common call, inline: a 1-d float32 array, no filter, the thread's parameters
+        # unchanged, one hit or none; one C call with the thread's buffers. Anything else (a
+        # copy to make, a filter, a closed cache, new parameters, buffers to grow, an error,
+        # several hits) takes the general path below.
+        if type(query) is np.ndarray and query.dtype is _F32 and query.ndim == 1 \
+                and filter is None:
+            h = self._h
+            sp_key, sp, out, text, count, names_len, views = self._s.fast
+            if h and sp_key == (k, ef, min_score, exhaustive):
+                try:
+                    qbuf = _from_buffer("float[]", query)
+                except ValueError:  # not C-contiguous: copied below
+                    qbuf = None
+                if qbuf is not None and _vector_search(h, key, len(key), qbuf, len(query), sp,
+                                                       *out) == 0:
+                    n = count[0]
+                    if n == 1:
+                        return [_unpack(text, names_len[0])], views[1].copy()
+                    return self._hits(self._s, out)
         if type(query) is np.ndarray and query.dtype is _F32 and query.ndim == 1 \
                 and query.flags.c_contiguous:
             q = query
@@ -590,14 +625,6 @@ class Cache:
             return self._search(lib.sutra_vector_search_filtered,
                                 (key, len(key), qbuf, len(q), fb, len(fb), filter_ef), k, ef,
                                 min_score, exhaustive)
-        # The common call, inline: one C call with the thread's buffers; anything else (a
-        # closed cache, new parameters, buffers to grow, an error) takes `_search`.
-        h = self._h
-        s = self._s
-        if h and s.sp_key == (k, ef, min_score, exhaustive):
-            out = s.search_out
-            if _vector_search(h, key, len(key), qbuf, len(q), s.sp, *out) == 0:
-                return self._hits(s, out)
         return self._search(_vector_search, (key, len(key), qbuf, len(q)), k, ef, min_score,
                             exhaustive)
 

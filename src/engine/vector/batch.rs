@@ -6,10 +6,11 @@ use std::sync::Arc;
 use parking_lot::Mutex;
 use rayon::prelude::*;
 
-use super::search::search_set;
+use super::search::{search_set, with_bufs};
 use crate::engine::api::Engine;
 use crate::engine::types::*;
 use crate::error::{Error, Result};
+use crate::store::LazyNow;
 
 /// The most threads a batched search may ask for.
 pub const MAX_SEARCH_THREADS: usize = 256;
@@ -112,31 +113,35 @@ impl Engine {
         let n = rows.len() / dim;
         let mut out = BatchHits::empty(k, n);
         out.names.reserve(n * k * 16);
-        for (i, q) in rows.chunks_exact(dim).enumerate() {
-            let now = self.store.now_ms();
-            self.with_set(key, |set, _| {
-                // The set may have been replaced since the batch checked its dimension.
-                if set.params.dim != dim {
-                    return Err(Error::DimensionMismatch {
-                        expected: set.params.dim,
-                        got: dim,
-                    });
-                }
-                let pq = set.prepare_query(q);
-                let hits = search_set(set, &pq, params, None, now)?;
-                let mut count = 0;
-                for (score, s) in hits {
-                    let Some(e) = set.elem(s) else { continue };
-                    let at = i * k + count;
-                    out.spans[at] = (out.names.len(), e.name.len());
-                    out.scores[at] = score;
-                    out.names.extend_from_slice(&e.name);
-                    count += 1;
-                }
-                out.counts[i] = count;
-                Ok(())
-            })?;
-        }
+        with_bufs(|b| {
+            for (i, q) in rows.chunks_exact(dim).enumerate() {
+                // Each row reads the clock (once) only if something it meets has a TTL.
+                let now = LazyNow::new(&self.store);
+                self.with_set_slot(key, &now, |set, _, _, _| {
+                    // The set may have been replaced since the batch checked its dimension.
+                    if set.params.dim != dim {
+                        return Err(Error::DimensionMismatch {
+                            expected: set.params.dim,
+                            got: dim,
+                        });
+                    }
+                    set.prepare_query_into(q, &mut b.query);
+                    search_set(set, &b.query, params, None, &now, &mut b.cands, &mut b.hits)?;
+                    let mut count = 0;
+                    for &(score, s) in &b.hits {
+                        let Some(e) = set.elem(s) else { continue };
+                        let at = i * k + count;
+                        out.spans[at] = (out.names.len(), e.name.len());
+                        out.scores[at] = score;
+                        out.names.extend_from_slice(&e.name);
+                        count += 1;
+                    }
+                    out.counts[i] = count;
+                    Ok(())
+                })?;
+            }
+            Ok::<_, Error>(())
+        })?;
         Ok(out)
     }
 }

@@ -1,5 +1,6 @@
 //! Search: the query prepared once, top-k through the graph plus an exact scan of the not-yet-indexed elements.
 
+use std::cell::Cell;
 use std::cmp::Ordering as CmpOrdering;
 use std::collections::BinaryHeap;
 
@@ -7,10 +8,22 @@ use crate::engine::api::Engine;
 use crate::engine::filter::Filter;
 use crate::engine::types::*;
 use crate::error::{Error, Result};
-use crate::store::{expired, PreparedQuery, VIndex, VectorSet};
+use crate::store::{LazyNow, PreparedQuery, VIndex, VectorSet};
 
 impl Engine {
     pub(crate) fn prepare(&self, set: &VectorSet, query: Query<'_>) -> Result<PreparedQuery> {
+        let mut pq = PreparedQuery::default();
+        self.prepare_into(set, query, &mut pq)?;
+        Ok(pq)
+    }
+
+    /// [`Engine::prepare`] into `pq`, reusing its buffers.
+    pub(crate) fn prepare_into(
+        &self,
+        set: &VectorSet,
+        query: Query<'_>,
+        pq: &mut PreparedQuery,
+    ) -> Result<()> {
         match query {
             Query::Vector(v) => {
                 self.check_vector(v)?;
@@ -25,7 +38,8 @@ impl Engine {
                             asked: v.len().to_string(),
                         });
                     }
-                    return Ok(set.prepare_query(&crate::store::project(v, p.dim)));
+                    set.prepare_query_into(&crate::store::project(v, p.dim), pq);
+                    return Ok(());
                 }
                 if v.len() != set.params.dim {
                     return Err(Error::DimensionMismatch {
@@ -33,7 +47,8 @@ impl Engine {
                         got: v.len(),
                     });
                 }
-                Ok(set.prepare_query(v))
+                set.prepare_query_into(v, pq);
+                Ok(())
             }
             Query::Element(name) => {
                 let s = set
@@ -43,7 +58,8 @@ impl Engine {
                     })?;
                 let mut v = vec![0f32; set.params.dim];
                 set.read_vector(s, &mut v);
-                Ok(set.prepare_query(&v))
+                set.prepare_query_into(&v, pq);
+                Ok(())
             }
         }
     }
@@ -114,21 +130,61 @@ impl Engine {
         mut visit: impl FnMut(&[u8], f32, Option<&str>),
     ) -> Result<Option<Metric>> {
         let filter = filter.map(|(f, filter_ef)| (f, filter_candidates(params, filter_ef)));
-        let now = self.store.now_ms();
+        // The clock is read only if the set or an element met has a TTL.
+        let now = LazyNow::new(&self.store);
         let started = std::time::Instant::now();
-        let found = self.with_set(key, |set, _| {
-            let q = self.prepare(set, query)?;
-            for (score, s) in search_set(set, &q, params, filter, now)? {
-                if let Some(e) = set.elem(s) {
-                    let attrs = e.attrs.as_deref().filter(|_| params.with_attributes);
-                    visit(&e.name, score, attrs);
+        let found = with_bufs(|b| {
+            self.with_set_slot(key, &now, |set, _, _, _| {
+                self.prepare_into(set, query, &mut b.query)?;
+                search_set(
+                    set,
+                    &b.query,
+                    params,
+                    filter,
+                    &now,
+                    &mut b.cands,
+                    &mut b.hits,
+                )?;
+                for &(score, s) in &b.hits {
+                    if let Some(e) = set.elem(s) {
+                        let attrs = e.attrs.as_deref().filter(|_| params.with_attributes);
+                        visit(&e.name, score, attrs);
+                    }
                 }
-            }
-            Ok(set.params.metric)
+                Ok(set.params.metric)
+            })
         })?;
         self.analytics.search_durations.record(started.elapsed());
         Ok(found)
     }
+}
+
+/// A search's buffers, kept per thread between searches (a search then allocates nothing
+/// of its own): the prepared query, the graph's candidates, the hits kept.
+#[derive(Default)]
+pub(super) struct SearchBufs {
+    pub query: PreparedQuery,
+    pub cands: Vec<(f32, u32)>,
+    pub hits: Vec<(f32, u32)>,
+}
+
+/// Hits and candidates a thread's kept buffers may hold (a search for more makes its own
+/// and drops them after, so one huge `count` does not stay in every thread).
+const KEPT_BUFFER_ENTRIES: usize = 4_096;
+
+/// Runs `f` with this thread's search buffers. They are taken out of the thread-local for
+/// the call (a nested search, or a thread being torn down, gets fresh ones), and put back
+/// unless they grew past [`KEPT_BUFFER_ENTRIES`].
+pub(super) fn with_bufs<R>(f: impl FnOnce(&mut SearchBufs) -> R) -> R {
+    thread_local! {
+        static BUFS: Cell<SearchBufs> = Cell::new(SearchBufs::default());
+    }
+    let mut b = BUFS.try_with(Cell::take).unwrap_or_default();
+    let r = f(&mut b);
+    if b.cands.capacity().max(b.hits.capacity()) <= KEPT_BUFFER_ENTRIES {
+        let _ = BUFS.try_with(|c| c.set(b));
+    }
+    r
 }
 
 /// The candidates a filtered search examines through the graph for a FILTER-EF of
@@ -141,24 +197,31 @@ fn filter_candidates(params: &SearchParams, filter_ef: usize) -> usize {
 }
 
 /// The `(score, slot)` hits of a prepared query in a set (under its shard's lock), best
-/// first: through the graph, or an exact scan for an exhaustive search or a set without one.
+/// first, into `out` (cleared first; `cands` is working space): through the graph, or an
+/// exact scan for an exhaustive search or a set without one.
 pub(super) fn search_set(
     set: &VectorSet,
     q: &PreparedQuery,
     params: &SearchParams,
     filter: Option<(&Filter, usize)>,
-    now: u64,
-) -> Result<Vec<(f32, u32)>> {
+    now: &LazyNow<'_>,
+    cands: &mut Vec<(f32, u32)>,
+    out: &mut Vec<(f32, u32)>,
+) -> Result<()> {
+    out.clear();
     let keep = |s: u32| {
         filter.is_none_or(|(f, _)| set.elem(s).is_some_and(|e| f.matches(e.attrs.as_deref())))
     };
-    Ok(match &set.vindex {
+    match &set.vindex {
         Some(ix) if !params.exhaustive && params.count > 0 => {
             let examine = filter.map_or(usize::MAX, |(_, ef)| ef.max(params.count));
-            graph_top_k(set, ix, q, params, now, &keep, examine)?
+            graph_top_k(set, ix, q, params, now, &keep, examine, cands, out)
         }
-        _ => top_k(set, q, params.count, params.min_score, now, &keep),
-    })
+        _ => {
+            top_k(set, q, params.count, params.min_score, now, &keep, out);
+            Ok(())
+        }
+    }
 }
 
 /// Min-heap item for top-k: the worst kept hit on top.
@@ -185,30 +248,31 @@ impl Ord for Worst {
 }
 
 /// Top-k through the HNSW graph of the live elements that `keep` accepts, plus an exact scan
-/// of the elements not indexed yet; best first, asking the graph for at most `examine`
-/// candidates. Graph hits that are stale (updated or removed since indexing), expired or
-/// filtered out are dropped.
+/// of the elements not indexed yet; best first into `kept`, asking the graph for at most
+/// `examine` candidates (`cands` is working space). Graph hits that are stale (updated or
+/// removed since indexing), expired or filtered out are dropped.
+#[allow(clippy::too_many_arguments)]
 pub(super) fn graph_top_k(
     set: &VectorSet,
     ix: &VIndex,
     q: &PreparedQuery,
     params: &SearchParams,
-    now: u64,
+    now: &LazyNow<'_>,
     keep: &impl Fn(u32) -> bool,
     examine: usize,
-) -> Result<Vec<(f32, u32)>> {
+    cands: &mut Vec<(f32, u32)>,
+    kept: &mut Vec<(f32, u32)>,
+) -> Result<()> {
     let k = params.count;
     let most = set.len().max(1).min(examine.max(1));
     // Ask the graph for exactly k (so `ef` means what it means to hnswlib or Redis); only when
     // hits were dropped as stale, expired or filtered out and fewer than k remain, ask again
     // for more.
     let mut want = k.min(most);
-    let mut cands = Vec::with_capacity(want + 16);
-    let mut kept = Vec::with_capacity(k.min(most));
     loop {
         cands.clear();
         kept.clear();
-        let (graph_hits, pending) = set.graph_candidates(ix, q, want, params.ef, &mut cands)?;
+        let (graph_hits, pending) = set.graph_candidates(ix, q, want, params.ef, cands)?;
         let mut dropped = graph_hits - cands.len();
         for s in pending {
             if set.elem(s).is_some() {
@@ -220,14 +284,14 @@ pub(super) fn graph_top_k(
         // candidates, of which only k are wanted.
         cands.sort_unstable_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
         let mut last = None;
-        for &(score, s) in &cands {
+        for &(score, s) in cands.iter() {
             if params.min_score.is_some_and(|m| score < m) {
                 break; // sorted: no later candidate passes either
             }
             if last.replace(s) == Some(s) {
                 continue; // the same slot twice (a pending slot the walk also found)
             }
-            if set.elem(s).is_some_and(|e| !expired(e.expires_at, now)) && keep(s) {
+            if set.elem(s).is_some_and(|e| !now.expired(e.expires_at)) && keep(s) {
                 kept.push((score, s));
                 if kept.len() == k {
                     break;
@@ -241,24 +305,33 @@ pub(super) fn graph_top_k(
         }
         want = want.saturating_mul(2).saturating_add(dropped).min(most);
     }
-    Ok(kept)
+    Ok(())
 }
 
-/// Exact top-k by a scan of every live, unexpired slot; best first.
+/// Exact top-k by a scan of every live, unexpired slot; best first into `out`.
 pub(super) fn top_k(
     set: &VectorSet,
     q: &PreparedQuery,
     k: usize,
     min_score: Option<f32>,
-    now: u64,
+    now: &LazyNow<'_>,
     keep: &impl Fn(u32) -> bool,
-) -> Vec<(f32, u32)> {
+    out: &mut Vec<(f32, u32)>,
+) {
+    out.clear();
     if k == 0 {
-        return Vec::new();
+        return;
     }
-    let mut heap: BinaryHeap<Worst> = BinaryHeap::with_capacity(k.min(set.len()) + 1);
+    // The heap lives in `out`'s buffer (same layout), handed back sorted.
+    let mut heap: BinaryHeap<Worst> = BinaryHeap::from(
+        std::mem::take(out)
+            .into_iter()
+            .map(|(score, s)| Worst(score, s))
+            .collect::<Vec<_>>(),
+    );
+    heap.reserve(k.min(set.len()) + 1);
     for s in set.live_slots() {
-        if set.elem(s).is_some_and(|e| expired(e.expires_at, now)) || !keep(s) {
+        if set.elem(s).is_some_and(|e| now.expired(e.expires_at)) || !keep(s) {
             continue;
         }
         let score = set.score(s, q);
@@ -272,7 +345,6 @@ pub(super) fn top_k(
             heap.push(Worst(score, s));
         }
     }
-    let mut v: Vec<(f32, u32)> = heap.into_iter().map(|w| (w.0, w.1)).collect();
-    v.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
-    v
+    *out = heap.into_vec().into_iter().map(|w| (w.0, w.1)).collect();
+    out.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
 }
