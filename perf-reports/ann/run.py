@@ -270,6 +270,8 @@ def main():
                     default=[16, 24, 32, 48, 64, 96, 128, 192, 256])
     ap.add_argument("--build-threads", type=int, default=2)
     ap.add_argument("--repeat", type=int, default=2)
+    ap.add_argument("--no-install", action="store_true",
+                    help="measure the sutra_cache already installed in the venv (no rebuild)")
     ap.add_argument("--libs",
                     default="sutra-py-exact,sutra-py-q8,hnswlib,faiss,scann,usearch-f32,usearch-i8")
     a = ap.parse_args()
@@ -287,7 +289,7 @@ def main():
         "sutra-py-exact": bench_sutra_py("exact"),
         "sutra-py-q8": bench_sutra_py("q8"),
     }
-    if any(lib.startswith("sutra-py") for lib in a.libs.split(",")):
+    if any(lib.startswith("sutra-py") for lib in a.libs.split(",")) and not a.no_install:
         install_binding()
     results = {}
     load_avg = [os.getloadavg()]

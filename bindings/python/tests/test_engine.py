@@ -259,6 +259,9 @@ def test_search_takes_any_query_form_and_grows_its_buffers_for_many_hits_and_lon
             assert c.search("s", form, 50, exhaustive=True)[0] == got
         one, s1 = c.search("s", q, 1, exhaustive=True)
         assert one == got[:1] and s1.shape == (1,) and s1[0] == scores[0]
+        # A result owns its scores: the next search (same thread buffers) leaves them be.
+        other, _ = c.search("s", -q, 1, exhaustive=True)
+        assert other != one and s1[0] == scores[0]
         none, s0 = c.search("missing", q, 3)
         assert none == [] and s0.dtype == np.float32 and s0.shape == (0,)
         with pytest.raises(errors.InvalidArgument, match="one-dimensional"):
