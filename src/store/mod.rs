@@ -47,7 +47,7 @@ pub(crate) use params::{check_ef_construction, check_m, check_reduce, project};
 pub(crate) use persist::first_graph_image;
 pub(crate) use persist::{BLOB_OVERHEAD, SET_OVERHEAD};
 pub(crate) use shard::{EntryRef, KeyEntry, Shard, ShardData, Value, NO_ELEM};
-pub(crate) use vindex::{SavedGraph, VIndex};
+pub(crate) use vindex::{with_search_bufs, SavedGraph, VIndex};
 pub(crate) use vset::{sign_bits, EventCounters, PreparedQuery, SetParams, VectorSet};
 
 use crate::index::{Image, Restore};

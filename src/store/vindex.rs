@@ -100,6 +100,34 @@ pub(crate) fn with_scratch<R>(f: impl FnOnce(&mut Search) -> R) -> R {
     SCRATCH.with(|s| f(&mut s.borrow_mut()))
 }
 
+/// A search's buffers, kept per thread between searches (a search then allocates nothing
+/// of its own): the prepared query, the graph's candidates, the hits kept.
+#[derive(Default)]
+pub(crate) struct SearchBufs {
+    pub query: super::PreparedQuery,
+    pub cands: Vec<(f32, u32)>,
+    pub hits: Vec<(f32, u32)>,
+}
+
+/// Hits and candidates a thread's kept buffers may hold (a search for more makes its own
+/// and drops them after, so one huge `count` does not stay in every thread).
+const KEPT_BUFFER_ENTRIES: usize = 4_096;
+
+/// Runs `f` with this thread's search buffers. They are taken out of the thread-local for
+/// the call (a nested search, or a thread being torn down, gets fresh ones), and put back
+/// unless they grew past [`KEPT_BUFFER_ENTRIES`].
+pub(crate) fn with_search_bufs<R>(f: impl FnOnce(&mut SearchBufs) -> R) -> R {
+    thread_local! {
+        static BUFS: std::cell::Cell<SearchBufs> = std::cell::Cell::new(SearchBufs::default());
+    }
+    let mut b = BUFS.try_with(std::cell::Cell::take).unwrap_or_default();
+    let r = f(&mut b);
+    if b.cands.capacity().max(b.hits.capacity()) <= KEPT_BUFFER_ENTRIES {
+        let _ = BUFS.try_with(|c| c.set(b));
+    }
+    r
+}
+
 impl VIndex {
     pub fn new(p: &SetParams, layout: GraphLayout) -> Result<Self> {
         // An `exact` set keeps its f32 originals in its own arena, so its graph holds only the

@@ -6,11 +6,11 @@ use std::sync::Arc;
 use parking_lot::Mutex;
 use rayon::prelude::*;
 
-use super::search::{search_set, with_bufs};
+use super::search::search_set;
 use crate::engine::api::Engine;
 use crate::engine::types::*;
 use crate::error::{Error, Result};
-use crate::store::LazyNow;
+use crate::store::{with_search_bufs as with_bufs, LazyNow};
 
 /// The most threads a batched search may ask for.
 pub const MAX_SEARCH_THREADS: usize = 256;

@@ -1,6 +1,5 @@
 //! Search: the query prepared once, top-k through the graph plus an exact scan of the not-yet-indexed elements.
 
-use std::cell::Cell;
 use std::cmp::Ordering as CmpOrdering;
 use std::collections::BinaryHeap;
 
@@ -8,7 +7,7 @@ use crate::engine::api::Engine;
 use crate::engine::filter::Filter;
 use crate::engine::types::*;
 use crate::error::{Error, Result};
-use crate::store::{LazyNow, PreparedQuery, VIndex, VectorSet};
+use crate::store::{with_search_bufs as with_bufs, LazyNow, PreparedQuery, VIndex, VectorSet};
 
 impl Engine {
     pub(crate) fn prepare(&self, set: &VectorSet, query: Query<'_>) -> Result<PreparedQuery> {
@@ -157,34 +156,6 @@ impl Engine {
         self.analytics.search_durations.record(started.elapsed());
         Ok(found)
     }
-}
-
-/// A search's buffers, kept per thread between searches (a search then allocates nothing
-/// of its own): the prepared query, the graph's candidates, the hits kept.
-#[derive(Default)]
-pub(super) struct SearchBufs {
-    pub query: PreparedQuery,
-    pub cands: Vec<(f32, u32)>,
-    pub hits: Vec<(f32, u32)>,
-}
-
-/// Hits and candidates a thread's kept buffers may hold (a search for more makes its own
-/// and drops them after, so one huge `count` does not stay in every thread).
-const KEPT_BUFFER_ENTRIES: usize = 4_096;
-
-/// Runs `f` with this thread's search buffers. They are taken out of the thread-local for
-/// the call (a nested search, or a thread being torn down, gets fresh ones), and put back
-/// unless they grew past [`KEPT_BUFFER_ENTRIES`].
-pub(super) fn with_bufs<R>(f: impl FnOnce(&mut SearchBufs) -> R) -> R {
-    thread_local! {
-        static BUFS: Cell<SearchBufs> = Cell::new(SearchBufs::default());
-    }
-    let mut b = BUFS.try_with(Cell::take).unwrap_or_default();
-    let r = f(&mut b);
-    if b.cands.capacity().max(b.hits.capacity()) <= KEPT_BUFFER_ENTRIES {
-        let _ = BUFS.try_with(|c| c.set(b));
-    }
-    r
 }
 
 /// The candidates a filtered search examines through the graph for a FILTER-EF of
