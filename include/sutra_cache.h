@@ -336,6 +336,37 @@ int32_t sutra_cache_dbsize(const struct sutra_cache *cache,
 int32_t sutra_cache_flushdb(const struct sutra_cache *cache,
                             struct sutra_error *err);
 
+// Removes every key of every database (Redis's FLUSHALL); `sutra_cache_flushdb` empties one.
+//
+// # Safety
+// `cache` is a live handle; `err` is NULL or writable.
+int32_t sutra_cache_flush(const struct sutra_cache *cache,
+                          struct sutra_error *err);
+
+// Engine-wide statistics into `*stats` (every database's; `sutra_cache_dbsize` counts one).
+//
+// # Safety
+// `cache` is a live handle; `stats` is writable; `err` is NULL or writable.
+int32_t sutra_cache_stats(const struct sutra_cache *cache,
+                          struct sutra_stats *stats,
+                          struct sutra_error *err);
+
+// Writes a snapshot of a cache opened with a data directory now; `*lsn` (may be NULL) is
+// the log position it covers. A cache in memory only answers `SUTRA_UNSUPPORTED`.
+//
+// # Safety
+// `cache` is a live handle; `lsn` and `err` are NULL or writable.
+int32_t sutra_cache_checkpoint(const struct sutra_cache *cache,
+                               uint64_t *lsn,
+                               struct sutra_error *err);
+
+// The library's version ("0.1.0"); a static string. Thread-safe.
+const char *sutra_version(void);
+
+// The SIMD instruction set the distance kernels use ("avx2", "scalar", …); a static string.
+// Thread-safe.
+const char *sutra_simd_isa(void);
+
 // Writes a blob. `ttl_ms` is > 0 or one of `SUTRA_TTL_*`; `flags` is 0 or one of
 // `SUTRA_SET_IF_ABSENT` / `SUTRA_SET_IF_PRESENT`. `*written` (may be NULL) tells whether the
 // condition held and the value was written.
@@ -381,13 +412,6 @@ int32_t sutra_cache_del(const struct sutra_cache *cache,
                         bool *existed,
                         struct sutra_error *err);
 
-// Removes every key of every database (Redis's FLUSHALL); `sutra_cache_flushdb` empties one.
-//
-// # Safety
-// `cache` is a live handle; `err` is NULL or writable.
-int32_t sutra_cache_flush(const struct sutra_cache *cache,
-                          struct sutra_error *err);
-
 // Sets a key to expire `ttl_ms` ms from now (0 deletes it at once). `*existed` (may be NULL)
 // is false when the key does not exist.
 //
@@ -419,30 +443,6 @@ int32_t sutra_cache_ttl(const struct sutra_cache *cache,
                         size_t key_len,
                         int64_t *ttl_ms,
                         struct sutra_error *err);
-
-// Engine-wide statistics into `*stats` (every database's; `sutra_cache_dbsize` counts one).
-//
-// # Safety
-// `cache` is a live handle; `stats` is writable; `err` is NULL or writable.
-int32_t sutra_cache_stats(const struct sutra_cache *cache,
-                          struct sutra_stats *stats,
-                          struct sutra_error *err);
-
-// Writes a snapshot of a cache opened with a data directory now; `*lsn` (may be NULL) is
-// the log position it covers. A cache in memory only answers `SUTRA_UNSUPPORTED`.
-//
-// # Safety
-// `cache` is a live handle; `lsn` and `err` are NULL or writable.
-int32_t sutra_cache_checkpoint(const struct sutra_cache *cache,
-                               uint64_t *lsn,
-                               struct sutra_error *err);
-
-// The library's version ("0.1.0"); a static string. Thread-safe.
-const char *sutra_version(void);
-
-// The SIMD instruction set the distance kernels use ("avx2", "scalar", …); a static string.
-// Thread-safe.
-const char *sutra_simd_isa(void);
 
 // Fills `params` with the defaults (count 10, default ef, no minimum score, graph search).
 // Does nothing when NULL.

@@ -8,6 +8,7 @@
 #![allow(unsafe_code)] // listed in ARCHITECTURE.md; every block after a `// SAFETY:` comment
 
 mod cache;
+mod keys;
 pub(crate) use cache::quiet_opens;
 // Status constants exist for the header; Rust code maps `ErrorCode`s to them numerically.
 mod search;
