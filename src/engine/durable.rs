@@ -19,7 +19,7 @@ use parking_lot::Mutex;
 
 use super::config::{EngineConfig, SnapshotRecovery, WalRecovery};
 use crate::error::{Error, Result};
-use crate::snapshot::{list_snapshots, Snapshot};
+use crate::snapshot::{list_snapshots, RegionHandle, Snapshot};
 use crate::store::{Log, Store};
 use crate::wal::{Wal, WalOptions};
 
@@ -257,6 +257,26 @@ pub(crate) fn recover(
     report.wal_covered_damage = replay.stats.covered_damage.clone();
     report.wal_us = wal_started.elapsed().as_micros() as u64;
     let replay_started = Instant::now();
+    // How many elements the log adds to each vector set: each set's arrays are sized once.
+    let mut adds: std::collections::HashMap<(u32, &[u8]), usize> = Default::default();
+    for (_, kind, payload) in replay.mapped.iter() {
+        if let Some((db, key, n)) = crate::store::record::vadd_count(kind, payload) {
+            *adds.entry((db, key)).or_default() += n;
+        }
+    }
+    store.expect_replayed_adds(
+        adds.into_iter()
+            .map(|((db, k), n)| ((db, k.into()), n))
+            .collect(),
+    );
+    // Blob values are served from the log's mappings, as a snapshot's from its: no copy, no
+    // fresh heap pages (`Store::blob_value`). A segment stays mapped while one of its values
+    // lives, and the log deletes such a segment instead of reusing it.
+    let regions: Vec<RegionHandle> = replay
+        .mapped
+        .segment_maps()
+        .map(|m| RegionHandle::shared(m.clone()))
+        .collect();
     let mut last = lsn;
     for (r_lsn, kind, payload) in replay.mapped.iter() {
         match apply(&store, kind, payload) {
@@ -272,6 +292,7 @@ pub(crate) fn recover(
         }
         last = last.max(r_lsn);
     }
+    drop(regions);
     // The image was copied while writes went on: without the log up to the point the copy
     // ended it may mix states (that log was made durable before the snapshot was renamed,
     // so only damage to the log gets here).

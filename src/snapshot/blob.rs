@@ -25,9 +25,10 @@ use parking_lot::RwLock;
 /// The top bit of [`BlobBytes::len`]: the bytes are in a mapped region.
 const MAPPED: usize = 1 << (usize::BITS - 1);
 
-/// One mapped blob section and how many values point into it.
+/// One mapped blob section (or log segment, see [`RegionHandle::shared`]) and how many
+/// values point into it.
 pub(crate) struct Region {
-    map: Mmap,
+    map: Arc<Mmap>,
     live: AtomicUsize,
 }
 
@@ -43,6 +44,14 @@ pub(crate) struct RegionHandle {
 impl RegionHandle {
     /// Registers `map` (a blob section mapped read-only).
     pub fn new(map: Mmap) -> RegionHandle {
+        RegionHandle::shared(Arc::new(map))
+    }
+
+    /// Registers a mapping someone else holds too: a log segment whose records recovery
+    /// replays ([`BlobBytes::in_region_or_copied`] serves their values in place). The owner
+    /// guarantees the mapped bytes never change while any holder lives (the log deletes
+    /// such a segment instead of reusing it).
+    pub fn shared(map: Arc<Mmap>) -> RegionHandle {
         // The handle's own count: the region is not freed while values are being made.
         let region = Arc::new(Region {
             map,
@@ -111,6 +120,39 @@ unsafe impl Send for BlobBytes {}
 unsafe impl Sync for BlobBytes {}
 
 impl BlobBytes {
+    /// A value of `b`'s bytes: served in place when they lie in a registered region and are
+    /// at least `min` long (a region's pages are shared with the file: no copy, no fresh
+    /// heap pages), else an owned copy. For recovery, whose replayed values lie in the
+    /// log's mappings; any other caller's bytes are in no region and are copied (one ordered
+    /// map lookup under a read lock first, so only recovery calls it).
+    pub fn in_region_or_copied(b: &[u8], min: usize) -> BlobBytes {
+        if b.len() >= min && b.len() & MAPPED == 0 {
+            let addr = b.as_ptr() as usize;
+            let regions = REGIONS.read();
+            if let Some((&start, region)) = regions.range(..=addr).next_back() {
+                let at = addr - start;
+                // A count that reached 0 is being unregistered: never raised from 0.
+                if at
+                    .checked_add(b.len())
+                    .is_some_and(|end| end <= region.map.len())
+                    && region
+                        .live
+                        .fetch_update(Ordering::AcqRel, Ordering::Acquire, |c| {
+                            (c > 0).then_some(c + 1)
+                        })
+                        .is_ok()
+                {
+                    return BlobBytes {
+                        // A slice's pointer is never null.
+                        ptr: NonNull::from(b).cast::<u8>(),
+                        len: b.len() | MAPPED,
+                    };
+                }
+            }
+        }
+        BlobBytes::from(b)
+    }
+
     /// Whether the bytes are the value's own (not in a mapped snapshot section).
     pub fn is_owned(&self) -> bool {
         self.len & MAPPED == 0
@@ -230,6 +272,27 @@ mod tests {
         assert_eq!(&b[..], b"mapped");
         drop(b);
         assert!(!region_alive(start), "the last value unmapped it");
+    }
+
+    #[test]
+    fn bytes_inside_a_registered_region_are_served_in_place_and_others_copied() {
+        let map = std::sync::Arc::new(mapped(b"0123456789abcdef"));
+        let start = map.as_ptr() as usize;
+        let handle = RegionHandle::shared(map.clone());
+        let inside = BlobBytes::in_region_or_copied(&map[4..12], 4);
+        assert!(!inside.is_owned());
+        assert_eq!(&inside[..], b"456789ab");
+        let short = BlobBytes::in_region_or_copied(&map[4..6], 4);
+        assert!(short.is_owned(), "under the minimum: copied");
+        let elsewhere = BlobBytes::in_region_or_copied(b"not mapped", 1);
+        assert!(elsewhere.is_owned());
+        assert_eq!(&elsewhere[..], b"not mapped");
+        drop(handle);
+        assert!(region_alive(start), "a value still points into it");
+        drop(map);
+        assert_eq!(&inside[..], b"456789ab", "the region holds the mapping");
+        drop(inside);
+        assert!(!region_alive(start));
     }
 
     #[test]

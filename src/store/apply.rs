@@ -373,7 +373,7 @@ impl Store {
                     }
                     other => {
                         *other = Value::Blob {
-                            data: value.into(),
+                            data: self.blob_value(value),
                             meta: AccessMeta::new(tick, now),
                         }
                     }
@@ -393,7 +393,7 @@ impl Store {
                     hash: h,
                     expires_at,
                     value: Value::Blob {
-                        data: value.into(),
+                        data: self.blob_value(value),
                         meta: AccessMeta::new(tick, now),
                     },
                     bytes,
@@ -412,6 +412,18 @@ impl Store {
             },
         );
         self.note_key_written(h, slot, key, tick);
+    }
+
+    /// A blob value of `value`'s bytes: during recovery, values of `MAPPED_BLOB_MIN` bytes or
+    /// more that lie in a replayed log segment's mapping (registered for the replay by
+    /// `engine::durable`) are served from it in place, as a snapshot's are; otherwise (and
+    /// for every live write) a heap copy.
+    fn blob_value(&self, value: &[u8]) -> crate::snapshot::BlobBytes {
+        if self.recovering() {
+            crate::snapshot::BlobBytes::in_region_or_copied(value, super::persist::MAPPED_BLOB_MIN)
+        } else {
+            value.into()
+        }
     }
 
     /// What every write of a whole key's value (a blob set, a hash's fields) notes once
@@ -521,6 +533,9 @@ impl Store {
             let Value::VSet(set) = &mut entry.value else {
                 unreachable!("a set was found or inserted above");
             };
+            if let Some(n) = self.take_replayed_adds(db, key) {
+                set.reserve(n);
+            }
             for (a, &eh) in adds.iter().zip(hashes.iter()) {
                 let tick = self.next_tick();
                 let (es, is_new, delta) = set.upsert(

@@ -155,6 +155,12 @@ impl<T: Pod> Arena<T> {
         self.head_len() + self.tail.len()
     }
 
+    /// Room for `n` more elements in the heap tail, where memory allows (nothing is
+    /// touched: the pages are faulted in as rows are written).
+    pub fn reserve(&mut self, n: usize) {
+        let _ = self.tail.try_reserve(n);
+    }
+
     /// Appends `n` zeroed elements.
     pub fn extend_zeroed(&mut self, n: usize) {
         self.tail.resize(self.tail.len() + n, T::zeroed());

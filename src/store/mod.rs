@@ -125,6 +125,9 @@ pub(crate) struct Store {
     /// Set while recovery loads a snapshot and replays the log into this store: the clock
     /// then reads 0, so no TTL is judged passed (see [`Store::begin_recovery`]).
     recovering: AtomicBool,
+    /// During recovery: how many elements the log still to be replayed adds to each set,
+    /// by `(keyspace, key)` ([`Store::expect_replayed_adds`]); taken by the set's first add.
+    replay_adds: Mutex<std::collections::HashMap<(u32, Box<[u8]>), usize>>,
     /// The log, once the engine attached one (after recovery).
     pub log: OnceLock<Arc<Log>>,
     /// Vector sets with pending index work, for the indexer.
@@ -167,6 +170,7 @@ impl Store {
             evict_lock: Mutex::new(()),
             closed: AtomicBool::new(false),
             recovering: AtomicBool::new(false),
+            replay_adds: Mutex::new(std::collections::HashMap::new()),
             log: OnceLock::new(),
             index_queue: Mutex::new(VecDeque::new()),
             index_cv: Condvar::new(),
@@ -235,10 +239,33 @@ impl Store {
     /// needs is logged).
     pub fn end_recovery(&self) {
         self.recovering.store(false, Ordering::SeqCst);
+        std::mem::take(&mut *self.replay_adds.lock());
         let now = self.now_ms();
         for shard in self.shards.iter() {
             self.expire_all_due(&mut shard.data.write(), now);
         }
+    }
+
+    /// Recovery: the log about to be replayed adds `adds[(keyspace, key)]` elements to that
+    /// set (`record::vadd_count`, summed). The set's first replayed add sizes its arrays and
+    /// name table for them once, instead of doubling them (a copy and fresh page faults of
+    /// the whole array each time) as the replay grows the set. A hint only: what the set
+    /// holds is decided by the records.
+    pub fn expect_replayed_adds(&self, adds: std::collections::HashMap<(u32, Box<[u8]>), usize>) {
+        *self.replay_adds.lock() = adds;
+    }
+
+    /// The elements the log being replayed adds to this set, once (see
+    /// [`Store::expect_replayed_adds`]); `None` outside recovery or when already taken.
+    fn take_replayed_adds(&self, db: u32, key: &[u8]) -> Option<usize> {
+        if !self.recovering() {
+            return None;
+        }
+        let mut adds = self.replay_adds.lock();
+        if adds.is_empty() {
+            return None;
+        }
+        adds.remove(&(db, Box::<[u8]>::from(key)))
     }
 
     /// During recovery (no TTL is judged, no cap enforced).

@@ -57,7 +57,7 @@ use crate::snapshot::{RegionHandle, Snapshot, SnapshotWriter};
 
 /// Blob values at least this long are served from the snapshot's mapping after a restart
 /// (not copied); shorter ones are copied, as a copy costs less than the page they would pin.
-const MAPPED_BLOB_MIN: usize = 128;
+pub(super) const MAPPED_BLOB_MIN: usize = 128;
 
 const BLOBS: u32 = 1;
 const SET_META: u32 = 2;

@@ -368,6 +368,46 @@ impl<'a> Record<'a> {
     }
 }
 
+/// Little-endian f32 bytes as f32s: one copy (a replayed record's vector is not aligned
+/// for `f32` in the log's mapping).
+fn f32s_from_le(raw: &[u8]) -> Vec<f32> {
+    #[cfg(target_endian = "little")]
+    {
+        let n = raw.len() / 4;
+        let mut v = vec![0f32; n];
+        bytemuck::cast_slice_mut::<f32, u8>(&mut v).copy_from_slice(&raw[..n * 4]);
+        v
+    }
+    #[cfg(not(target_endian = "little"))]
+    {
+        raw.chunks_exact(4)
+            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect()
+    }
+}
+
+/// How many elements a `VAdd` record (bare, or framed with its keyspace) adds to which
+/// set: `(keyspace, key, elements)`, read without decoding the elements; `None` for any
+/// other record (or one that does not read). Recovery counts them before the replay so a
+/// set's arrays are sized once instead of doubling (and copying) as the replay grows them.
+pub(crate) fn vadd_count(kind: u8, payload: &[u8]) -> Option<(u32, &[u8], usize)> {
+    let mut r = Reader::new(payload, "wal record");
+    let db = match kind {
+        4 => 0,
+        IN_DB_KIND => {
+            let db = r.u32().ok()?;
+            (r.u8().ok()? == 4).then_some(db)?
+        }
+        _ => return None,
+    };
+    let key = r.bytes().ok()?;
+    let dim = r.u32().ok()? as usize;
+    r.take(1 + 1 + 4 + 4).ok()?;
+    let n = r.u32().ok()? as usize;
+    // Each element holds at least its vector: a count the payload cannot hold is no size.
+    (n <= payload.len() / dim.max(1).saturating_mul(4)).then_some((db, key, n))
+}
+
 /// Decodes a payload of the given kind.
 pub(crate) fn decode(kind: u8, payload: &[u8]) -> Result<Record<'_>> {
     let mut r = Reader::new(payload, "wal record");
@@ -404,10 +444,7 @@ pub(crate) fn decode(kind: u8, payload: &[u8]) -> Result<Record<'_>> {
             for _ in 0..n {
                 let name = r.bytes()?;
                 let raw = r.take(dim.checked_mul(4).ok_or_else(|| r.bad("dimension"))?)?;
-                let vector: Vec<f32> = raw
-                    .chunks_exact(4)
-                    .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-                    .collect();
+                let vector = f32s_from_le(raw);
                 let attrs = match r.u8()? {
                     0 => None,
                     1 => Some(None),
@@ -589,6 +626,50 @@ mod tests {
         for cut in 0..buf.len() {
             assert!(decode(r.kind(), &buf[..cut]).is_err() || cut == buf.len());
         }
+    }
+
+    #[test]
+    fn vadd_count_reads_the_set_and_the_element_count_of_a_vadd_only() {
+        let add = |name| AddRec {
+            name,
+            vector: Cow::Owned(vec![1.0, 2.0]),
+            attrs: None,
+            expires_at: 0,
+        };
+        let params = SetParams {
+            dim: 2,
+            metric: Metric::L2,
+            storage: StorageMode::Q8,
+            m: 16,
+            ef_construction: 200,
+            projection: 0,
+        };
+        for db in [0, 3] {
+            let r = Record::VAdd {
+                db,
+                key: b"set",
+                params,
+                adds: vec![add(b"a"), add(b"b"), add(b"c")],
+            };
+            let mut buf = Vec::new();
+            r.encode(&mut buf);
+            assert_eq!(vadd_count(r.kind(), &buf), Some((db, &b"set"[..], 3)));
+            // Cut anywhere before the count: no answer, never a panic.
+            // Each element: name (4 + 1), 2 × f32, attribute tag, expiry.
+            let head = buf.len() - 3 * (4 + 1 + 2 * 4 + 1 + 8);
+            for cut in 0..head {
+                assert_eq!(vadd_count(r.kind(), &buf[..cut]), None, "cut {cut}");
+            }
+        }
+        let blob = Record::SetBlob {
+            db: 0,
+            key: b"k",
+            value: b"v",
+            expires_at: 0,
+        };
+        let mut buf = Vec::new();
+        blob.encode(&mut buf);
+        assert_eq!(vadd_count(blob.kind(), &buf), None);
     }
 
     #[test]

@@ -249,6 +249,31 @@ impl VectorSet {
     /// Writes the vector of a new or existing element. `vector` is validated (dimension,
     /// finite, non-zero under cosine). Returns `(slot, is_new)`.
     #[allow(clippy::too_many_arguments)]
+    /// Room for `n` more elements in the arrays and the name table, where memory allows
+    /// (recovery sizes a set once for the elements the log adds to it; see
+    /// `Store::expect_replayed_adds`). Changes nothing a reader sees.
+    pub fn reserve(&mut self, n: usize) {
+        let d = self.params.dim;
+        let row = self.code_row();
+        if self.elems.try_reserve(n).is_err() {
+            return;
+        }
+        if self.keeps_f32() {
+            self.f32s.reserve(n.saturating_mul(d));
+        }
+        self.codes.reserve(n.saturating_mul(row));
+        if self.keeps_codes() {
+            self.scales.reserve(n);
+        }
+        self.norms.reserve(n);
+        let elems = &self.elems;
+        let _ = self.index.try_reserve(n, |&x| {
+            elems[x as usize]
+                .as_ref()
+                .map_or(0, |e| table_hash(e.hash32().into()))
+        });
+    }
+
     pub fn upsert(
         &mut self,
         name: &[u8],

@@ -6,6 +6,7 @@ use std::fs::{self, File, OpenOptions};
 use std::io;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use super::format::{
     decode_record, record_size, RecordError, SegmentHeader, RECORD_ALIGN, RECORD_HEADER_BYTES,
@@ -172,6 +173,17 @@ impl MappedRecords {
         self.records.first().map(|r| r.0)
     }
 
+    /// The mappings the records lie in. A caller may keep one (a clone) after this is
+    /// dropped, to serve bytes of its records in place: while one is kept, the log never
+    /// writes over the file again (`SegmentDir::recycle` deletes it instead of reusing it;
+    /// the active segment is only appended to), so the bytes stay those that were replayed.
+    pub fn segment_maps(&self) -> impl Iterator<Item = &Arc<memmap2::Mmap>> + '_ {
+        self.segments.iter().filter_map(|s| match &s.bytes {
+            SegmentBytes::Mapped(m) => Some(m),
+            _ => None,
+        })
+    }
+
     /// `(lsn, kind, payload)` in LSN order.
     pub fn iter(&self) -> impl Iterator<Item = (u64, u8, &[u8])> + '_ {
         self.records
@@ -268,7 +280,8 @@ impl std::fmt::Display for WalRecovery {
 /// MiB and mostly unwritten; reading them into the heap was most of the WAL's open time).
 enum SegmentBytes {
     Empty,
-    Mapped(memmap2::Mmap),
+    /// Shared with the values served from it ([`MappedRecords::segment_maps`]).
+    Mapped(Arc<memmap2::Mmap>),
     /// Read into the heap: [`inspect`] holds no lock, so it must not map a file a live
     /// writer may change.
     Owned(Vec<u8>),
@@ -279,7 +292,7 @@ impl std::ops::Deref for SegmentBytes {
     fn deref(&self) -> &[u8] {
         match self {
             SegmentBytes::Empty => &[],
-            SegmentBytes::Mapped(m) => m,
+            SegmentBytes::Mapped(m) => &m[..],
             SegmentBytes::Owned(v) => v,
         }
     }
@@ -363,11 +376,13 @@ fn map_segment(path: &Path) -> io::Result<Segment> {
     }
     // SAFETY: the caller holds the directory's exclusive lock (`Wal::open` takes it before
     // recovery), so no other `Wal` writes or truncates the segment while it is mapped;
-    // recovery itself only overwrites ranges (never shortens the file) and reads nothing of
-    // the mapping after that.
+    // recovery itself only overwrites ranges past the last valid record (never shortens the
+    // file). A mapping kept after recovery (`MappedRecords::segment_maps`) is read only below
+    // that point: the writer appends past it, and a segment pinned so is deleted instead of
+    // reused (`SegmentDir::recycle`), so those bytes never change while mapped.
     let map = unsafe { memmap2::Mmap::map(&file)? };
     Ok(Segment {
-        bytes: SegmentBytes::Mapped(map),
+        bytes: SegmentBytes::Mapped(Arc::new(map)),
         data: data_ranges(&file, len),
     })
 }
@@ -693,6 +708,12 @@ fn scan(
             }
         }
         expected = Some(lsn);
+        if map_records && lsn > replay_from_lsn.max(header.first_lsn) {
+            // Records of this segment are replayed from its mapping: pinned while mapped.
+            if let SegmentBytes::Mapped(m) = &buf.bytes {
+                super::segment::pin(&path, m)?;
+            }
+        }
         good.push(Tail {
             path,
             header,

@@ -53,11 +53,42 @@ pub struct SegmentDir {
     pub next_free_id: u64,
 }
 
+/// Segment files (device, inode) whose mapping may still be read: replayed records' bytes
+/// served in place ([`pin`]). While the mapping lives the file is deleted, never reused.
+/// Process-wide, so a log reopened in the same process honours the pins of values an
+/// earlier engine over the same directory still holds.
+static PINNED: parking_lot::Mutex<Vec<((u64, u64), std::sync::Weak<memmap2::Mmap>)>> =
+    parking_lot::Mutex::new(Vec::new());
+
+/// Pins the segment file at `path` while `map` (its mapping) lives: see [`PINNED`].
+pub fn pin(path: &Path, map: &std::sync::Arc<memmap2::Mmap>) -> io::Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let m = fs::metadata(path)?;
+    let mut pins = PINNED.lock();
+    pins.retain(|(_, w)| w.strong_count() > 0);
+    pins.push(((m.dev(), m.ino()), std::sync::Arc::downgrade(map)));
+    Ok(())
+}
+
+/// Whether `path` is a pinned segment file (a mapping of it is still read).
+fn pinned(path: &Path) -> io::Result<bool> {
+    use std::os::unix::fs::MetadataExt;
+    let mut pins = PINNED.lock();
+    pins.retain(|(_, w)| w.strong_count() > 0);
+    if pins.is_empty() {
+        return Ok(false);
+    }
+    let m = fs::metadata(path)?;
+    Ok(pins.iter().any(|(id, _)| *id == (m.dev(), m.ino())))
+}
+
 impl SegmentDir {
     /// Renames `path` to a fresh `free-*` name (or deletes it when `max_free` files are
     /// already waiting). Does not fsync the directory.
     pub fn recycle(&mut self, dir: &Path, path: &Path, max_free: usize) -> io::Result<()> {
-        if self.free.len() >= max_free {
+        if self.free.len() >= max_free || pinned(path)? {
+            // A pinned file is unlinked: its mapping keeps the bytes (and the disk space)
+            // until it is dropped, and nothing writes over them.
             return fs::remove_file(path);
         }
         let to = dir.join(free_name(self.next_free_id));
