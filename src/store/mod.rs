@@ -110,6 +110,9 @@ pub(crate) struct StoreConfig {
 /// A vector set's name and its counters.
 pub(crate) type SetCounters = (Box<[u8]>, Arc<vset::EventCounters>);
 
+/// Elements the log being replayed adds to each vector set, by `(keyspace, key)`.
+pub(crate) type ReplayAdds = std::collections::HashMap<(u32, Box<[u8]>), usize>;
+
 pub(crate) struct Store {
     pub cfg: StoreConfig,
     pub shards: Box<[Shard]>,
@@ -127,7 +130,7 @@ pub(crate) struct Store {
     recovering: AtomicBool,
     /// During recovery: how many elements the log still to be replayed adds to each set,
     /// by `(keyspace, key)` ([`Store::expect_replayed_adds`]); taken by the set's first add.
-    replay_adds: Mutex<std::collections::HashMap<(u32, Box<[u8]>), usize>>,
+    replay_adds: Mutex<ReplayAdds>,
     /// The log, once the engine attached one (after recovery).
     pub log: OnceLock<Arc<Log>>,
     /// Vector sets with pending index work, for the indexer.
@@ -251,7 +254,7 @@ impl Store {
     /// name table for them once, instead of doubling them (a copy and fresh page faults of
     /// the whole array each time) as the replay grows the set. A hint only: what the set
     /// holds is decided by the records.
-    pub fn expect_replayed_adds(&self, adds: std::collections::HashMap<(u32, Box<[u8]>), usize>) {
+    pub fn expect_replayed_adds(&self, adds: ReplayAdds) {
         *self.replay_adds.lock() = adds;
     }
 

@@ -246,9 +246,6 @@ impl VectorSet {
             .map(|(i, _)| i as u32)
     }
 
-    /// Writes the vector of a new or existing element. `vector` is validated (dimension,
-    /// finite, non-zero under cosine). Returns `(slot, is_new)`.
-    #[allow(clippy::too_many_arguments)]
     /// Room for `n` more elements in the arrays and the name table, where memory allows
     /// (recovery sizes a set once for the elements the log adds to it; see
     /// `Store::expect_replayed_adds`). Changes nothing a reader sees.
@@ -274,6 +271,9 @@ impl VectorSet {
         });
     }
 
+    /// Writes the vector of a new or existing element. `vector` is validated (dimension,
+    /// finite, non-zero under cosine). Returns `(slot, is_new)`.
+    #[allow(clippy::too_many_arguments)]
     pub fn upsert(
         &mut self,
         name: &[u8],

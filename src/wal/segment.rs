@@ -57,8 +57,10 @@ pub struct SegmentDir {
 /// served in place ([`pin`]). While the mapping lives the file is deleted, never reused.
 /// Process-wide, so a log reopened in the same process honours the pins of values an
 /// earlier engine over the same directory still holds.
-static PINNED: parking_lot::Mutex<Vec<((u64, u64), std::sync::Weak<memmap2::Mmap>)>> =
-    parking_lot::Mutex::new(Vec::new());
+static PINNED: parking_lot::Mutex<Vec<Pin>> = parking_lot::Mutex::new(Vec::new());
+
+/// A pinned segment file's (device, inode) and its mapping.
+type Pin = ((u64, u64), std::sync::Weak<memmap2::Mmap>);
 
 /// Pins the segment file at `path` while `map` (its mapping) lives: see [`PINNED`].
 pub fn pin(path: &Path, map: &std::sync::Arc<memmap2::Mmap>) -> io::Result<()> {
