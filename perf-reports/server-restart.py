@@ -16,7 +16,12 @@ medians. sutra-cache runs with `--log info`: its "recovered" line gives the open
     perf-reports/server-restart.py --bin target/release/sutra-cache [--n 100000] [--rounds 5]
         [--dir target/tmp] [--vset] [--vadd-ef 200] [--cases redis,snapshot,wal,vset,vset-wal]
 
-Prints a markdown table; needs redis-server on PATH. Data: ~3.3 KB per key per server on disk
+Also the memory each server holds per key (#20 point 4's blob figure): the server's RSS
+(/proc/PID/status VmRSS) when it started empty and after the n writes over RESP (sutra-cache
+idle ~2 s first, for its allocator's purge delay), divided by n; and RSS per key after the
+last timed restart (all data readable; minus the empty server's RSS).
+
+Prints markdown tables; needs redis-server on PATH. Data: ~3.3 KB per key per server on disk
 (blobs; a vector set also saves its graph).
 """
 
@@ -203,6 +208,15 @@ def phases(log):
     return {}
 
 
+def rss_bytes(pid):
+    """The process's resident set (VmRSS), in bytes."""
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    raise RuntimeError(f"no VmRSS for {pid}")
+
+
 def stop(proc, kill):
     proc.send_signal(signal.SIGKILL if kill else signal.SIGTERM)
     proc.wait(timeout=600)
@@ -258,6 +272,8 @@ def main():
     logs = os.path.join(args.dir, "restart-logs")
     os.makedirs(logs, exist_ok=True)
     procs = []
+    rss_load = {}  # case -> (empty, loaded) bytes
+    rss_restart = {}  # run -> bytes after its last timed restart
 
     def kind_of(case):
         return "redis" if case == "redis" else "sutra"
@@ -286,7 +302,16 @@ def main():
             proc = start(kind_of(case), args, port, dirs[case])
             procs.append(proc)
             wait_up(port, proc).close()
+            empty = rss_bytes(proc.pid)
             load(port, args.n, vset=case.startswith("vset"), ef=args.vadd_ef)
+            if case != "redis":
+                # mimalloc gives freed pages back after its purge delay (1 s), when a thread
+                # calls it: idle, then one request.
+                time.sleep(2)
+                c = Conn(port)
+                c.call("PING")
+                c.close()
+            rss_load[case] = (empty, rss_bytes(proc.pid))
             if case == "redis":
                 c = Conn(port, timeout=600)
                 assert c.call("SAVE")[0] == b"+"
@@ -304,6 +329,8 @@ def main():
                                        vset=case.startswith("vset"), log=log)
                 procs.append(proc)
                 times[run].append(ms)
+                if r == args.rounds - 1:
+                    rss_restart[run] = rss_bytes(proc.pid)
                 stop(proc, kill=case.endswith("wal"))
                 if log:
                     phase[run].append(phases(log))
@@ -326,6 +353,20 @@ def main():
                                 for k in ("snapshot_us", "wal_us", "replay_us"))
             print(f"| {LABEL[case]} | {b or ''} | {med:.0f} | {' / '.join(f'{t:.0f}' for t in times[run])} | "
                   f"{med / red:.3f} | {ph} | {sizes[case] / 1e6:.0f} |")
+        print()
+        print(f"| {args.n} × {VALUE_BYTES} B | RSS empty MB | RSS loaded MB | B/key, load over RESP | "
+              "× Redis | B/key after the last restart |")
+        print("|---|---|---|---|---|---|")
+        red_key = (rss_load["redis"][1] - rss_load["redis"][0]) / args.n
+        for run in runs:
+            case, b = run
+            if case not in rss_load or (b not in (None, "A")):
+                continue
+            empty, full = rss_load[case]
+            per = (full - empty) / args.n
+            after = rss_restart.get(run)
+            print(f"| {LABEL[case]} | {empty / 1e6:.1f} | {full / 1e6:.1f} | {per:.0f} | "
+                  f"{per / red_key:.3f} | {(after - empty) / args.n:.0f} |" if after else "|")
     finally:
         for p in procs:
             if p.poll() is None:

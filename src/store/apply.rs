@@ -435,10 +435,12 @@ impl Store {
             key: slot,
             elem: NO_ELEM,
         };
-        self.shards[Store::shard_of(h)]
-            .access
-            .lock()
-            .push_back((tick, e));
+        if self.cfg.live.access_logged() {
+            self.shards[Store::shard_of(h)]
+                .access
+                .lock()
+                .push_back((tick, e));
+        }
         self.feed.report(Change::Key(key, ChangeCause::Write));
         self.counters.events.sets.fetch_add(1, Ordering::Relaxed);
     }
@@ -525,8 +527,10 @@ impl Store {
             self.remove_element(data, e, Removal::Expired);
         }
         let mut expiries: smallvec::SmallVec<[_; 4]> = smallvec::SmallVec::new();
+        // Under the shard's write lock: a change of the setting waits for it.
+        let logged = self.cfg.live.access_logged();
         let mut accesses: smallvec::SmallVec<[_; 4]> =
-            smallvec::SmallVec::with_capacity(adds.len());
+            smallvec::SmallVec::with_capacity(if logged { adds.len() } else { 0 });
         let mut added = 0usize;
         {
             let entry = data.entry_mut(slot).expect("present");
@@ -559,7 +563,9 @@ impl Store {
                 if a.expires_at != 0 {
                     expiries.push((a.expires_at, e));
                 }
-                accesses.push((tick, e));
+                if logged {
+                    accesses.push((tick, e));
+                }
             }
             // New elements took free slots (or grew the arrays).
             self.account(0, set.resync_slack());
@@ -570,10 +576,12 @@ impl Store {
         for (at, e) in expiries {
             data.push_expiry(at, e);
         }
-        self.shards[Store::shard_of(h)]
-            .access
-            .lock()
-            .extend(accesses);
+        if logged {
+            self.shards[Store::shard_of(h)]
+                .access
+                .lock()
+                .extend(accesses);
+        }
         self.counters
             .events
             .sets

@@ -4,7 +4,9 @@
 //!   pops it; an item whose entry no longer carries that expiry is stale and skipped.
 //! - LRU: each shard keeps an access log `(tick, entry)` in tick order; the front item whose
 //!   entry still has that tick is the shard's least recently used entry. The global victim is
-//!   the oldest over the shards (a constant number of peeks).
+//!   the oldest over the shards (a constant number of peeks). The logs are kept only while
+//!   the policy is LRU and a cap is set (`Live::access_logged`): starting them rebuilds them
+//!   from every entry's last access tick, which every policy keeps.
 //! - LFU: Redis's approximation — sample entries, evict the lowest decayed counter (exact
 //!   when the cache holds few entries: then every entry is a candidate).
 //!

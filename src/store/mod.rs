@@ -331,10 +331,12 @@ impl Store {
         match self.cfg.live.policy() {
             EvictionPolicy::Lru => {
                 meta.tick.store(tick, Ordering::Relaxed);
-                let mut log = shard.access.lock();
-                log.push_back((tick, e));
-                if log.len() > 2 * data.entries + 1024 {
-                    shard::compact_access(&mut log, data);
+                if self.cfg.live.access_logged() {
+                    let mut log = shard.access.lock();
+                    log.push_back((tick, e));
+                    if log.len() > 2 * data.entries + 1024 {
+                        shard::compact_access(&mut log, data);
+                    }
                 }
             }
             EvictionPolicy::Lfu => meta.touch(tick, now.get(), fast_unit_random()),

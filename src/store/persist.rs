@@ -442,7 +442,9 @@ impl Store {
             Value::Blob { .. } | Value::Hash(_) => (1, 0),
             Value::VSet(s) => (s.len(), s.bytes + s.slack),
         };
+        let logged = self.cfg.live.access_logged();
         let accesses: Vec<(u64, u32)> = match &value {
+            _ if !logged => Vec::new(),
             Value::Blob { meta, .. } => vec![(meta.last_tick(), NO_ELEM)],
             Value::Hash(hv) => vec![(hv.meta.last_tick(), NO_ELEM)],
             Value::VSet(s) => s
@@ -470,11 +472,13 @@ impl Store {
         for (at, elem) in expiries {
             data.push_expiry(at, EntryRef { key: slot, elem });
         }
-        shard.access.lock().extend(
-            accesses
-                .into_iter()
-                .map(|(t, elem)| (t, EntryRef { key: slot, elem })),
-        );
+        if logged {
+            shard.access.lock().extend(
+                accesses
+                    .into_iter()
+                    .map(|(t, elem)| (t, EntryRef { key: slot, elem })),
+            );
+        }
         self.counters.keys.fetch_add(1, Ordering::Relaxed);
         if is_set {
             self.counters.vsets.fetch_add(1, Ordering::Relaxed);

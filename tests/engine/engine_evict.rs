@@ -335,3 +335,123 @@ fn a_default_ttl_changed_while_serving_applies_to_later_writes_only() {
     put(&e, "later").unwrap();
     assert_eq!(e.ttl(b"later"), TtlState::NoExpiry);
 }
+
+#[test]
+fn an_entry_cap_set_after_filling_without_one_evicts_in_access_order() {
+    // With no cap no LRU access log is kept; setting one rebuilds it from the entries' last
+    // accesses, so blobs and elements go least recently used first from the first eviction.
+    let (e, _) = engine(0, 0, EvictionPolicy::Lru);
+    let o = VectorSetOptions::default();
+    for i in 0..6 {
+        put(&e, &format!("k{i}")).unwrap();
+        let name = format!("x{i}");
+        e.vadd(b"s", &o, ElementAdd::new(name.as_bytes(), &[i as f32, 1.0]))
+            .unwrap();
+    }
+    e.get(b"k0").unwrap();
+    e.vget(b"s", b"x0").unwrap();
+    e.get(b"k1").unwrap();
+    // Oldest first now: x1 k2 x2 k3 x3 k4 x4 k5 x5 k0 x0 k1.
+    e.set_max_entries(9);
+    assert_eq!(e.stats().total.entries, 9);
+    assert!(!e.vismember(b"s", b"x1").unwrap(), "x1 went first");
+    assert_eq!(e.key_type(b"k2"), None, "then k2");
+    assert!(!e.vismember(b"s", b"x2").unwrap(), "then x2");
+    for k in ["k0", "k1", "k3", "k4", "k5"] {
+        assert!(e.key_type(k.as_bytes()).is_some(), "{k} kept");
+    }
+    // Accesses under the cap keep the order: k3 read, then a write evicts x3, not k3.
+    e.get(b"k3").unwrap();
+    put(&e, "n0").unwrap();
+    assert!(
+        !e.vismember(b"s", b"x3").unwrap(),
+        "x3 was the least recent"
+    );
+    assert!(e.key_type(b"k3").is_some());
+    // Cap removed (the log stops), accesses and writes meanwhile, then a cap again: the
+    // order is rebuilt from what happened while no log was kept.
+    e.set_max_entries(0);
+    put(&e, "n1").unwrap();
+    e.get(b"k4").unwrap();
+    e.vget(b"s", b"x4").unwrap();
+    // Oldest first: k5 x5 k0 x0 k1 k3 n0 n1 k4 x4.
+    e.set_max_entries(7);
+    for k in ["k5", "k0"] {
+        assert_eq!(e.key_type(k.as_bytes()), None, "{k} evicted");
+    }
+    assert!(!e.vismember(b"s", b"x5").unwrap(), "x5 evicted");
+    for k in ["k1", "k3", "n0", "n1", "k4"] {
+        assert!(e.key_type(k.as_bytes()).is_some(), "{k} kept");
+    }
+    assert!(e.vismember(b"s", b"x0").unwrap() && e.vismember(b"s", b"x4").unwrap());
+    assert_eq!(e.stats().total.evictions, 7);
+}
+
+#[test]
+fn a_byte_cap_set_after_filling_under_lfu_then_lru_evicts_the_least_recent() {
+    // Neither LFU nor LRU without a cap keeps an access log: switching to LRU under a byte
+    // cap must start it from the ticks every policy keeps.
+    let (e, _) = engine(0, 0, EvictionPolicy::Lfu);
+    for i in 0..8 {
+        put(&e, &format!("k{i}")).unwrap();
+    }
+    for i in (0..8).rev() {
+        e.get(format!("k{i}").as_bytes()).unwrap();
+    }
+    // Least recent first: k7 k6 … k0. LRU with no cap yet: still no log.
+    e.set_eviction_policy(EvictionPolicy::Lru);
+    put(&e, "k8").unwrap();
+    e.get(b"k0").unwrap();
+    // Least recent first: k7 k6 k5 k4 k3 k2 k1 k8 k0.
+    let per_key = e.stats().total.bytes / 9;
+    e.set_max_bytes(per_key * 5);
+    assert_eq!(e.stats().total.entries, 5);
+    for k in ["k7", "k6", "k5", "k4"] {
+        assert_eq!(e.key_type(k.as_bytes()), None, "{k} evicted");
+    }
+    for k in ["k3", "k2", "k1", "k8", "k0"] {
+        assert!(e.key_type(k.as_bytes()).is_some(), "{k} kept");
+    }
+}
+
+#[test]
+fn a_cap_given_at_reopen_evicts_by_the_accesses_since_the_load() {
+    // Filled with no cap (no log), reopened with one: the load starts the log, the end of
+    // recovery brings the store under the cap, and later accesses decide the next victim.
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = |max_entries| EngineConfig {
+        data_dir: Some(dir.path().to_path_buf()),
+        max_entries,
+        eviction_policy: EvictionPolicy::Lru,
+        active_expire_interval_ms: 0,
+        ..Default::default()
+    };
+    let e = Engine::open(cfg(0)).unwrap();
+    for i in 0..10 {
+        put(&e, &format!("k{i}")).unwrap();
+    }
+    e.checkpoint().unwrap();
+    e.close().unwrap();
+    drop(e);
+    let e = Engine::open(cfg(4)).unwrap();
+    assert_eq!(e.stats().total.entries, 4, "brought under the cap at open");
+    let kept: Vec<String> = (0..10)
+        .map(|i| format!("k{i}"))
+        .filter(|k| e.key_type(k.as_bytes()).is_some())
+        .collect();
+    assert_eq!(kept.len(), 4);
+    // Read all but the first kept one: a write then evicts exactly that one.
+    for k in &kept[1..] {
+        e.get(k.as_bytes()).unwrap();
+    }
+    put(&e, "new").unwrap();
+    assert_eq!(
+        e.key_type(kept[0].as_bytes()),
+        None,
+        "{} was least recent",
+        kept[0]
+    );
+    for k in &kept[1..] {
+        assert!(e.key_type(k.as_bytes()).is_some(), "{k} kept");
+    }
+}
