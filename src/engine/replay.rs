@@ -329,7 +329,7 @@ mod tests {
         let group = Record::Group { records: &records };
         let mut payload = Vec::new();
         group.encode(&mut payload);
-        // The format, byte for byte (record.rs's table): kind, u32 length, payload.
+        // The format, byte for byte (store/record/mod.rs's table): kind, u32 length, payload.
         #[rustfmt::skip]
         let expected: &[u8] = &[
             1, 18, 0, 0, 0, 1, 0, 0, 0, b'k', 1, 0, 0, 0, b'v', 7, 0, 0, 0, 0, 0, 0, 0,
