@@ -88,6 +88,33 @@ class BuildWithCargo(build_py):
             old.unlink()
         shutil.copy2(built, HERE / "sutra_cache" / built.name)
         _strip(HERE / "sutra_cache" / built.name)
+        self._compile_fastcall(root)
+
+    def _compile_fastcall(self, root: Path) -> None:
+        """sutra_cache._fastcall (sutra_cache/_fastcall.c): `Cache.get` and `Cache.search`'s
+        common calls as plain CPython functions. It does not link the library: it calls the
+        cffi module's functions through the addresses `engine.py` hands it."""
+        from setuptools import Distribution as _Dist
+        from setuptools import Extension
+
+        ext = Extension(
+            "sutra_cache._fastcall",
+            [str(HERE / "sutra_cache" / "_fastcall.c")],
+            include_dirs=[str(root / "include")],
+            extra_compile_args=["-O2", "-std=c11"],
+        )
+        tmp = HERE / "build" / "fastcall"
+        dist = _Dist({"ext_modules": [ext]})
+        cmd = dist.get_command_obj("build_ext")
+        cmd.build_lib = str(tmp / "lib")
+        cmd.build_temp = str(tmp / "temp")
+        cmd.ensure_finalized()
+        cmd.run()
+        built = Path(cmd.get_ext_fullpath(ext.name))
+        for old in (HERE / "sutra_cache").glob("_fastcall*.so"):
+            old.unlink()
+        shutil.copy2(built, HERE / "sutra_cache" / built.name)
+        _strip(HERE / "sutra_cache" / built.name)
 
 
 class SdistWithCrate(sdist):
@@ -106,8 +133,9 @@ class SdistWithCrate(sdist):
             shutil.copytree(root / name, dest / name, dirs_exist_ok=True)
         for built in Path(base_dir).glob("sutra_cache/_native"):
             shutil.rmtree(built)
-        for built in Path(base_dir).glob("sutra_cache/_sutra_cffi*.so"):
-            built.unlink()
+        for pattern in ("sutra_cache/_sutra_cffi*.so", "sutra_cache/_fastcall*.so"):
+            for built in Path(base_dir).glob(pattern):
+                built.unlink()
 
 
 class BinaryDistribution(Distribution):

@@ -2,8 +2,11 @@
 
 Inputs that are already C-contiguous float32 arrays are passed to the engine without a copy;
 `vget`, `vget_many` and `search` can write into arrays the caller preallocated (`out=`).
-A `Cache` may be shared by threads (the engine is thread-safe and cffi releases the GIL
-during calls); `close` must not overlap other calls.
+A `Cache` may be shared by threads (the engine is thread-safe and calls release the GIL);
+`close` must not overlap other calls. `get` and `search`'s common calls are one C function
+each (`_fastcall.c`, no cffi argument conversion); they keep the GIL for a blob of at most
+64 KiB and for a search with max(k, ef) <= 16 (ef given, not exhaustive), work shorter than
+handing the GIL over and back.
 
 The engine has 16 numbered databases, as Redis: a `Cache` addresses one of them, database 0
 unless opened with `db=` (`redis.Redis(db=N)`'s meaning); `Cache.select(db)` returns another
@@ -19,6 +22,11 @@ import numpy as np
 
 from . import errors
 from ._ffi import ffi, lib
+
+try:  # Cache.get and Cache.search's common calls in C (_fastcall.c); else cffi's path
+    from . import _fastcall
+except ImportError:  # pragma: no cover - a build without it (e.g. the sources on sys.path)
+    _fastcall = None
 
 Key = Union[bytes, str]
 
@@ -47,6 +55,47 @@ _HIT = np.dtype([("off", np.uintp), ("len", np.uintp), ("score", np.float32)], a
 assert _HIT.itemsize == ffi.sizeof("sutra_search_hit")
 #: Hit counts whose score views `_Scratch` keeps made (`Cache.search`'s results).
 _SCORE_VIEWS = 64
+
+#: What `_fastcall.Handle`'s calls return for anything they leave to the Python path.
+_SLOW = object()
+
+
+def _address(name: str) -> int:
+    return int(ffi.cast("uintptr_t", ffi.addressof(lib, name)))
+
+
+if _fastcall is not None:
+    try:
+        _fastcall.bind(_address("sutra_cache_get"), _address("sutra_vector_search"),
+                       _address("sutra_search_params_init"), _SLOW, np.empty, _F32)
+    except (AttributeError, TypeError, ffi.error):  # pragma: no cover - no function addresses
+        _fastcall = None
+
+
+class _NoFast:
+    """A closed `Cache`'s (or a build without `_fastcall`'s) fast calls: every call goes the
+    Python way."""
+
+    __slots__ = ()
+
+    def get(self, key: object) -> object:
+        return _SLOW
+
+    def search(self, *args: object) -> object:
+        return _SLOW
+
+    def close(self) -> None:
+        pass
+
+
+_NO_FAST = _NoFast()
+
+
+def _fast_calls(h: object) -> object:
+    """The fast calls over handle `h` (the C functions take its address)."""
+    if _fastcall is None or h == ffi.NULL:
+        return _NO_FAST
+    return _fastcall.Handle(int(ffi.cast("uintptr_t", h)))
 
 
 def version() -> str:
@@ -170,6 +219,7 @@ class Cache:
         VECTOR_DIMENSION); 0 = any. `db`: the database (0..15) every call of this `Cache`
         addresses, as `redis.Redis(db=N)`; `select` gives others."""
         self._h = ffi.NULL
+        self._fast = _NO_FAST  # this handle's fast calls (`_fast_calls`)
         self._engine_h = ffi.NULL  # the handle sutra_cache_open returned: closing it closes
         self._parent: Optional[Cache] = None
         if isinstance(db, bool) or not isinstance(db, int):
@@ -209,6 +259,7 @@ class Cache:
             except BaseException:
                 self.close()
                 raise
+        self._fast = _fast_calls(self._h)
 
     def _select_handle(self, db: int) -> object:
         if isinstance(db, bool) or not isinstance(db, int):
@@ -232,11 +283,13 @@ class Cache:
         came from alive."""
         view = Cache.__new__(Cache)
         view._h = ffi.NULL
+        view._fast = _NO_FAST
         view._engine_h = ffi.NULL
         view._parent = self
         view._s = _Scratch()
         view._name_guess = self._name_guess
         view._h = self._select_handle(db)
+        view._fast = _fast_calls(view._h)
         return view
 
     @property
@@ -276,6 +329,8 @@ class Cache:
     def close(self) -> None:
         """Closes this `Cache` (idempotent): the engine too when this `Cache` opened it (every
         `Cache` selected from it then raises Closed); a selected `Cache` frees only itself."""
+        getattr(self, "_fast", _NO_FAST).close()
+        self._fast = _NO_FAST
         h, self._h = getattr(self, "_h", ffi.NULL), ffi.NULL
         engine_h, self._engine_h = getattr(self, "_engine_h", ffi.NULL), ffi.NULL
         self._parent = None
@@ -300,6 +355,7 @@ class Cache:
         engine_h = getattr(self, "_engine_h", None)
         if h is not None and h != ffi.NULL and h != engine_h:
             lib.sutra_cache_close(h, ffi.NULL)
+        getattr(self, "_fast", _NO_FAST).close()
         if engine_h is not None and engine_h != ffi.NULL:
             lib.sutra_cache_close(engine_h, ffi.NULL)
         self._h = self._engine_h = ffi.NULL
@@ -325,6 +381,14 @@ class Cache:
 
     def get(self, key: Key) -> Optional[bytes]:
         """A blob's bytes, or None."""
+        r = self._fast.get(key)
+        if r is not _SLOW:
+            return r
+        return self._get(key)
+
+    def _get(self, key: Key) -> Optional[bytes]:
+        # The general path (cffi): what `_fastcall` leaves to Python, and the whole of it
+        # without that module.
         if type(key) is not bytes:
             key = _b(key)
         h = self._h
@@ -593,27 +657,14 @@ class Cache:
         expression (e.g. ``'.year > 1950 and .genre == "drama"'``); through the graph at most
         `filter_ef` candidates are examined (0: ``k * 100``). A one-dimensional C-contiguous
         float32 query is passed without a copy (the fastest call)."""
+        # The common call (a bytes or str key, a C-contiguous float32 vector, no filter) is
+        # one C call of `_fastcall`; anything else, an error included, the general path.
+        if filter is None:
+            r = self._fast.search(key, query, k, ef, min_score, exhaustive)
+            if r is not _SLOW:
+                return r
         if type(key) is not bytes:
             key = _b(key)
-        # The common call, inline: a 1-d float32 array, no filter, the thread's parameters
-        # unchanged, one hit or none; one C call with the thread's buffers. Anything else (a
-        # copy to make, a filter, a closed cache, new parameters, buffers to grow, an error,
-        # several hits) takes the general path below.
-        if type(query) is np.ndarray and query.dtype is _F32 and query.ndim == 1 \
-                and filter is None:
-            h = self._h
-            sp_key, sp, out, text, count, names_len, views = self._s.fast
-            if h and sp_key == (k, ef, min_score, exhaustive):
-                try:
-                    qbuf = _from_buffer("float[]", query)
-                except ValueError:  # not C-contiguous: copied below
-                    qbuf = None
-                if qbuf is not None and _vector_search(h, key, len(key), qbuf, len(query), sp,
-                                                       *out) == 0:
-                    n = count[0]
-                    if n == 1:
-                        return [_unpack(text, names_len[0])], views[1].copy()
-                    return self._hits(self._s, out)
         if type(query) is np.ndarray and query.dtype is _F32 and query.ndim == 1 \
                 and query.flags.c_contiguous:
             q = query

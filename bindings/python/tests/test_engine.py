@@ -338,3 +338,126 @@ def test_search_batch_pads_short_rows_reruns_for_long_names_and_refuses_bad_inpu
         cache.search_batch("s", np.array([[1, 0], [np.nan, 0]]), 2)
     with pytest.raises(errors.InvalidArgument, match="threads"):
         cache.search_batch("s", np.ones((2, 2)), 2, threads=1000)
+
+
+def test_the_c_fast_path_is_shipped_and_answers_as_the_general_path(cache):
+    # `Cache.get` and `Cache.search`'s common calls go through sutra_cache._fastcall (built by
+    # setup.py beside the cffi module); every other form takes the cffi path. Both must give
+    # the same answers: values past the thread buffer and past the size kept under the GIL,
+    # str keys (non-ASCII too), misses, many hits with long names, min_score, exhaustive.
+    from sutra_cache import engine
+
+    assert engine._fastcall is not None, "the wheel lacks sutra_cache._fastcall"
+    values = {"a": b"x", "é-ключ": b"\x00" * 5000, b"big": bytes(range(256)) * 4096,
+              "empty": b""}  # big: 1 MiB, copied with the GIL released
+    for k, v in values.items():
+        cache.set(k, v)
+    for _ in range(2):
+        for k, v in values.items():
+            assert cache.get(k) == v
+            buf = bytearray(len(v) + 1)
+            assert cache.get_into(k, buf) == len(v) and bytes(buf[:len(v)]) == v
+        assert cache.get("missing") is None and cache.get(b"missing") is None
+    assert cache.get(bytearray(b"a")) == b"x" and cache.get(memoryview(b"a")) == b"x"
+    with pytest.raises(UnicodeEncodeError):
+        cache.get("\udc80")
+    cache.vadd("s", "e", np.ones(4, dtype=np.float32))
+    with pytest.raises(errors.WrongType):
+        cache.get("s")
+    rng = np.random.default_rng(11)
+    m = rng.standard_normal((300, 16)).astype(np.float32)
+    names = [("n" * (i % 97) + f"{i}").encode() for i in range(len(m))]
+    cache.vadd_many("v", names, m)
+    cache.index_wait()
+    for i in range(0, 300, 37):
+        q = m[i]
+        for k, ef, min_score, exhaustive in ((1, 1, None, False), (10, 64, None, False),
+                                             (60, 0, None, True), (5, 8, 0.2, False),
+                                             (200, 300, None, False), (0, 1, None, False)):
+            fast = cache.search("v", q, k, ef=ef, min_score=min_score, exhaustive=exhaustive)
+            general = cache.search("v", q.astype(np.float64).tolist(), k, ef=ef,
+                                   min_score=min_score, exhaustive=exhaustive)
+            assert fast[0] == general[0], (i, k, ef)
+            assert fast[1].dtype == np.float32 and fast[1].flags.writeable
+            assert np.array_equal(fast[1], general[1])
+            if min_score is not None:
+                assert np.all(fast[1] >= min_score)
+        assert cache.search("v", q, 1)[0] == [names[i]]
+        assert cache.search(b"v", q, 1)[0] == [names[i]]
+    assert cache.search("absent", m[0], 3)[0] == []
+    with pytest.raises(errors.WrongType):
+        cache.search(b"big", m[0], 3)
+
+
+def test_fast_calls_from_threads_and_through_selected_databases_follow_close():
+    # The fast path's out-buffers are per thread, and a search or a large get releases the GIL:
+    # threads reading at once each get their own answers. A selected `Cache` raises Closed
+    # once the engine is closed, as on the general path.
+    rng = np.random.default_rng(12)
+    m = rng.standard_normal((400, 8)).astype(np.float32)
+    with Cache(active_expire_interval_ms=0) as c:
+        c.vadd_many("v", [str(i) for i in range(len(m))], m)
+        c.index_wait()
+        for i in range(40):
+            c.set(f"k{i}", bytes([i]) * (70_000 + i))  # above the size read under the GIL
+        failures = []
+
+        def work(t: int) -> None:
+            for r in range(30):
+                i = (t * 7 + r) % 40
+                if c.get(f"k{i}") != bytes([i]) * (70_000 + i):
+                    failures.append(("get", t, i))
+                j = (t * 13 + r * 3) % len(m)
+                if c.search("v", m[j], 3, ef=64)[0][0] != str(j).encode():
+                    failures.append(("search", t, j))
+
+        threads = [threading.Thread(target=work, args=(t,)) for t in range(4)]
+        for th in threads:
+            th.start()
+        for th in threads:
+            th.join()
+        assert failures == []
+        d3 = c.select(3)
+        d3.set("a", b"3")
+        d3.vadd("v3", "e", np.ones(8, dtype=np.float32))
+        assert d3.get("a") == b"3" and c.get("a") is None
+        assert d3.search("v3", np.ones(8, dtype=np.float32), 1)[0] == [b"e"]
+    with pytest.raises(errors.Closed):
+        d3.get("a")
+    with pytest.raises(errors.Closed):
+        d3.search("v3", np.ones(8, dtype=np.float32), 1)
+    d3.close()
+    with pytest.raises(errors.Closed):
+        d3.get("a")
+    with pytest.raises(errors.Closed):
+        c.get("a")
+
+
+def test_a_threads_get_buffer_is_freed_when_the_thread_ends():
+    # Each thread that reads keeps its own out-buffer (grown to the largest value it read);
+    # it must go with the thread, as the Python path's threading.local buffers do: 200
+    # threads each reading a 1 MiB value would otherwise keep 200 MiB.
+    def rss_kib() -> int:
+        with open("/proc/self/status") as f:
+            return next(int(ln.split()[1]) for ln in f if ln.startswith("VmRSS"))
+
+    value = b"v" * (1 << 20)
+    with Cache(active_expire_interval_ms=0) as c:
+        c.set("big", value)
+        got = []
+
+        def read() -> None:
+            got.append(c.get("big") == value)
+
+        for _ in range(20):  # warm: the allocator's arenas reach their steady size
+            t = threading.Thread(target=read)
+            t.start()
+            t.join()
+        before = rss_kib()
+        for _ in range(200):
+            t = threading.Thread(target=read)
+            t.start()
+            t.join()
+        grown = rss_kib() - before
+        assert all(got) and len(got) == 220
+        assert grown < 100 * 1024, f"RSS grew {grown} KiB over 200 threads"
