@@ -29,6 +29,8 @@ mod server_http;
 mod server_observability;
 mod server_replication;
 mod server_resp;
+mod server_resp_admin;
+mod server_resp_vset;
 mod server_soak;
 mod server_tls;
 mod server_tools;
