@@ -108,6 +108,8 @@ async fn serve_client<S: ClientStream>(
     let mut out = Out::default();
     let mut buf = BytesMut::with_capacity(READ_BUF_BYTES);
     let mut decided = false;
+    // Where the search for the first line's end (HTTP or RESP?) resumes.
+    let mut first_line_scanned = 0;
     // The last interaction (a request read or a push written): `timeout` counts from it.
     let mut last = tokio::time::Instant::now();
     let query_limit =
@@ -215,7 +217,7 @@ async fn serve_client<S: ClientStream>(
                 }
                 Some(false) => {}
             }
-            match http::looks_like_http(&buf) {
+            match http::looks_like_http_resuming(&buf, &mut first_line_scanned) {
                 None => continue,
                 Some(true) => return http::serve(stream, buf, shared).await,
                 Some(false) => decided = true,

@@ -9,7 +9,11 @@
 //! headers, skipping payloads), and only then splits it off the buffer: the arguments
 //! are [`Bytes`] slices of the one frozen request buffer, so bulk strings are never copied.
 //! A connection parses with [`parse_into`] into a [`Scratch`] it keeps, so that a request
-//! costs no allocation for its argument list.
+//! costs no allocation for its argument list, and so that the check of a request that
+//! arrives in pieces resumes where the previous read left it ([`Scratch`]'s progress): the
+//! work is linear in the bytes received however they are split (a 64 KiB inline request
+//! sent a byte at a time, or a request of a million small arguments, is scanned once, not
+//! once per read).
 //! Errors carry Redis's text; after one the connection is closed, as Redis does.
 
 use bytes::{Bytes, BytesMut};
@@ -22,6 +26,48 @@ pub struct Scratch {
     pub args: Vec<Bytes>,
     /// Where each argument sits in the request (the check's record, used by the split).
     spans: Vec<(usize, usize)>,
+    /// How far the check of the buffered, still incomplete request got.
+    progress: Progress,
+}
+
+/// Where the check of an incomplete request stopped, so that the next [`parse_into`] over
+/// the same buffer (with more bytes at its end) resumes there. Offsets are from the
+/// buffer's front, which only [`parse_into`] consumes: it resets this when it splits a
+/// request off or refuses one. A buffer handed to something else is parsed there with a
+/// fresh [`Scratch`].
+#[derive(Debug, Default)]
+struct Progress {
+    /// Multibulk: the arguments the header announced (0: the header is not read yet).
+    count: usize,
+    /// Multibulk: where the next unchecked argument's `$` header starts; the arguments
+    /// before it are in `spans`.
+    pos: usize,
+    /// Multibulk: the current argument's payload (start, end) once its header is read.
+    bulk: Option<(usize, usize)>,
+    /// Where the search for the end of the current line (a header's `\r`, an inline
+    /// request's `\n`) resumes: the bytes before it were searched.
+    scanned: usize,
+    /// Bytes examined by the check since the scratch was made (the tests' work bound).
+    #[cfg(test)]
+    examined: usize,
+}
+
+impl Progress {
+    fn reset(&mut self) {
+        self.count = 0;
+        self.pos = 0;
+        self.bulk = None;
+        self.scanned = 0;
+    }
+
+    /// Counts `n` bytes examined (tests only).
+    #[inline(always)]
+    fn examined(&mut self, _n: usize) {
+        #[cfg(test)]
+        {
+            self.examined += _n;
+        }
+    }
 }
 
 /// Lists longer than this are not kept between requests (an idle connection keeps at most
@@ -30,13 +76,14 @@ const SCRATCH_KEPT: usize = 256;
 
 impl Scratch {
     /// Drops the arguments (their hold on the request buffer), keeping the lists' memory
-    /// unless a huge request grew them.
+    /// unless a huge request grew them. The check's progress over a request still arriving
+    /// (and the spans it recorded) is kept.
     pub fn clear(&mut self) {
         self.args.clear();
         if self.args.capacity() > SCRATCH_KEPT {
             self.args = Vec::new();
         }
-        if self.spans.capacity() > SCRATCH_KEPT {
+        if self.spans.capacity() > SCRATCH_KEPT && self.progress.count == 0 {
             self.spans = Vec::new();
         }
     }
@@ -108,38 +155,59 @@ pub fn parse_into(
     s: &mut Scratch,
 ) -> Result<Option<()>, ProtocolError> {
     s.args.clear();
-    if buf.is_empty() {
-        return Ok(None);
+    let p = &s.progress;
+    if buf.is_empty() || p.pos > buf.len() || p.scanned > buf.len() {
+        // Nothing buffered, or not the buffer the progress was made on: start over.
+        s.progress.reset();
+        if buf.is_empty() {
+            return Ok(None);
+        }
     }
-    if buf[0] == b'*' {
+    let result = if buf[0] == b'*' {
         parse_multibulk(buf, limits, authenticated, s)
     } else {
         parse_inline(buf, limits, s)
+    };
+    if !matches!(result, Ok(None)) {
+        // A request split off, or refused: the next check starts at the new front.
+        s.progress.reset();
     }
+    result
 }
 
-/// Where a line ending in `\r\n` starting at `start` ends: the index of its `\r`.
-fn find_crlf(buf: &[u8], start: usize) -> Option<usize> {
-    let rel = memchr_cr(&buf[start..])?;
-    Some(start + rel)
-}
-
-fn memchr_cr(s: &[u8]) -> Option<usize> {
-    s.iter().position(|&b| b == b'\r')
+/// Finds the first `byte` of `buf[from..]` (its index in `buf`), resuming the search at
+/// `*scanned` when that is further on and recording how far it got: bytes are searched
+/// once however often the line's end is looked for.
+fn find_resuming(buf: &[u8], from: usize, byte: u8, p: &mut Progress) -> Option<usize> {
+    let start = from.max(p.scanned);
+    match buf[start..].iter().position(|&b| b == byte) {
+        Some(rel) => {
+            p.examined(rel + 1);
+            p.scanned = start + rel;
+            Some(start + rel)
+        }
+        None => {
+            p.examined(buf.len() - start);
+            p.scanned = buf.len();
+            None
+        }
+    }
 }
 
 /// Redis's `string2ll` (the engine's reader, shared so INCR and RESP agree).
 pub(crate) use crate::engine::parse_redis_int as parse_i64;
 
 /// Reads a `<prefix><integer>\r\n` header at `pos`; returns (value, position after it).
+/// The search for its `\r` resumes where the last call over the same header stopped.
 fn header(
     buf: &[u8],
     pos: usize,
     limits: &FrameLimits,
     too_big: &'static str,
     invalid: &'static str,
+    p: &mut Progress,
 ) -> Result<Option<(i64, usize)>, ProtocolError> {
-    let Some(cr) = find_crlf(buf, pos) else {
+    let Some(cr) = find_resuming(buf, pos, b'\r', p) else {
         if buf.len() - pos > limits.max_inline_len {
             return Err(ProtocolError(too_big));
         }
@@ -154,6 +222,7 @@ fn header(
     if buf[cr + 1] != b'\n' {
         return Err(ProtocolError(invalid));
     }
+    p.examined(cr - pos);
     let value = parse_i64(&buf[pos + 1..cr]).ok_or(ProtocolError(invalid))?;
     Ok(Some((value, cr + 2)))
 }
@@ -166,75 +235,93 @@ fn parse_multibulk(
 ) -> Result<Option<()>, ProtocolError> {
     const INVALID_MB: &str = "Protocol error: invalid multibulk length";
     const INVALID_BULK: &str = "Protocol error: invalid bulk length";
-    let Some((count, mut pos)) = header(
-        buf,
-        0,
-        limits,
-        "Protocol error: too big mbulk count string",
-        INVALID_MB,
-    )?
-    else {
-        return Ok(None);
-    };
-    if count <= 0 {
-        let _ = buf.split_to(pos);
-        return Ok(Some(()));
-    }
-    if count > i64::from(i32::MAX) || count as u64 > limits.max_array_len as u64 {
-        return Err(ProtocolError(INVALID_MB));
-    }
-    if !authenticated && count as usize > UNAUTH_MAX_ARRAY_LEN {
-        return Err(ProtocolError(
-            "Protocol error: unauthenticated multibulk length",
-        ));
-    }
-    let count = count as usize;
-    // Check: walk every header, skipping payloads, until the whole request is here.
-    // Spans are recorded so that the split below does not re-parse.
-    let spans = &mut s.spans;
-    spans.clear();
-    spans.reserve(count.min(1024));
-    for _ in 0..count {
-        if pos >= buf.len() {
-            reserve_hint(buf, pos + 16);
-            return Ok(None);
-        }
-        if buf[pos] != b'$' {
-            return Err(ProtocolError(expected_dollar(buf[pos])));
-        }
-        let Some((len, data)) = header(
+    let p = &mut s.progress;
+    if p.count == 0 {
+        let Some((count, pos)) = header(
             buf,
-            pos,
+            0,
             limits,
-            "Protocol error: too big bulk count string",
-            INVALID_BULK,
+            "Protocol error: too big mbulk count string",
+            INVALID_MB,
+            p,
         )?
         else {
             return Ok(None);
         };
-        if len < 0 || len as u64 > limits.max_bulk_len as u64 {
-            return Err(ProtocolError(INVALID_BULK));
+        if count <= 0 {
+            let _ = buf.split_to(pos);
+            return Ok(Some(()));
         }
-        if !authenticated && len as usize > UNAUTH_MAX_BULK_LEN {
-            return Err(ProtocolError("Protocol error: unauthenticated bulk length"));
+        if count > i64::from(i32::MAX) || count as u64 > limits.max_array_len as u64 {
+            return Err(ProtocolError(INVALID_MB));
         }
-        let end = data + len as usize;
+        if !authenticated && count as usize > UNAUTH_MAX_ARRAY_LEN {
+            return Err(ProtocolError(
+                "Protocol error: unauthenticated multibulk length",
+            ));
+        }
+        p.count = count as usize;
+        p.pos = pos;
+        p.scanned = pos;
+        s.spans.clear();
+        s.spans.reserve(p.count.min(1024));
+    }
+    // Check: walk every header, skipping payloads, until the whole request is here,
+    // resuming at the first argument not checked yet. Spans are recorded so that the split
+    // below does not re-parse.
+    while s.spans.len() < p.count {
+        let (data, end) = match p.bulk {
+            Some(bulk) => bulk,
+            None => {
+                let pos = p.pos;
+                if pos >= buf.len() {
+                    reserve_hint(buf, pos + 16);
+                    return Ok(None);
+                }
+                if buf[pos] != b'$' {
+                    return Err(ProtocolError(expected_dollar(buf[pos])));
+                }
+                let Some((len, data)) = header(
+                    buf,
+                    pos,
+                    limits,
+                    "Protocol error: too big bulk count string",
+                    INVALID_BULK,
+                    p,
+                )?
+                else {
+                    return Ok(None);
+                };
+                if len < 0 || len as u64 > limits.max_bulk_len as u64 {
+                    return Err(ProtocolError(INVALID_BULK));
+                }
+                if !authenticated && len as usize > UNAUTH_MAX_BULK_LEN {
+                    return Err(ProtocolError("Protocol error: unauthenticated bulk length"));
+                }
+                let bulk = (data, data + len as usize);
+                p.bulk = Some(bulk);
+                bulk
+            }
+        };
         if end + 2 > buf.len() {
             reserve_hint(buf, end + 2);
             return Ok(None);
         }
+        p.examined(2);
         if &buf[end..end + 2] != b"\r\n" {
             return Err(ProtocolError(
                 "Protocol error: bulk string not terminated by CRLF",
             ));
         }
-        spans.push((data, end));
-        pos = end + 2;
+        s.spans.push((data, end));
+        p.bulk = None;
+        p.pos = end + 2;
+        p.scanned = p.pos;
     }
     // Parse: split the request off and hand out slices of it.
-    let frame = buf.split_to(pos).freeze();
+    let frame = buf.split_to(p.pos).freeze();
     s.args
-        .extend(spans.iter().map(|&(from, to)| frame.slice(from..to)));
+        .extend(s.spans.iter().map(|&(from, to)| frame.slice(from..to)));
     Ok(Some(()))
 }
 
@@ -266,7 +353,7 @@ fn parse_inline(
     limits: &FrameLimits,
     s: &mut Scratch,
 ) -> Result<Option<()>, ProtocolError> {
-    let Some(nl) = buf.iter().position(|&b| b == b'\n') else {
+    let Some(nl) = find_resuming(buf, 0, b'\n', &mut s.progress) else {
         if buf.len() > limits.max_inline_len {
             return Err(ProtocolError("Protocol error: too big inline request"));
         }
@@ -556,6 +643,138 @@ mod tests {
         );
     }
 
+    /// Every outcome of parsing `wire` (requests as argument lists, then the error if one
+    /// ends it), fed in `chunks` (sizes, cycled; empty: all at once) through one scratch.
+    fn outcomes(
+        wire: &[u8],
+        chunks: &[usize],
+        limits: &FrameLimits,
+        authenticated: bool,
+    ) -> (Vec<Vec<Vec<u8>>>, Option<ProtocolError>, usize) {
+        let mut buf = BytesMut::new();
+        let mut s = Scratch::default();
+        let mut got = Vec::new();
+        let mut fed = 0;
+        let mut sizes = chunks.iter().cycle();
+        while fed < wire.len() {
+            let n = sizes
+                .next()
+                .map_or(wire.len(), |&n| n.max(1))
+                .min(wire.len() - fed);
+            buf.extend_from_slice(&wire[fed..fed + n]);
+            fed += n;
+            loop {
+                match parse_into(&mut buf, limits, authenticated, &mut s) {
+                    Ok(Some(())) => got.push(s.args.iter().map(|a| a.to_vec()).collect()),
+                    Ok(None) => break,
+                    Err(e) => return (got, Some(e), s.progress.examined),
+                }
+            }
+            s.clear();
+        }
+        (got, None, s.progress.examined)
+    }
+
+    /// A pipeline of multibulk requests of `args` arguments of `len` bytes.
+    fn multibulk(args: usize, len: usize) -> Vec<u8> {
+        let mut wire = format!("*{args}\r\n").into_bytes();
+        for i in 0..args {
+            wire.extend(format!("${len}\r\n").as_bytes());
+            wire.extend(std::iter::repeat_n(b'a' + (i % 26) as u8, len));
+            wire.extend(b"\r\n");
+        }
+        wire
+    }
+
+    #[test]
+    fn a_long_inline_request_sent_a_byte_at_a_time_is_scanned_once() {
+        let limits = FrameLimits::default();
+        let mut wire = b"SET k ".to_vec();
+        wire.extend(std::iter::repeat_n(b'v', limits.max_inline_len - 10));
+        wire.extend(b"\r\n");
+        let (got, err, examined) = outcomes(&wire, &[1], &limits, true);
+        assert_eq!(err, None);
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0][2].len(), limits.max_inline_len - 10);
+        // Before the check resumed: ~n²/2 = 2·10^9 bytes for this request.
+        assert!(
+            examined <= wire.len(),
+            "{examined} bytes examined for a request of {}",
+            wire.len()
+        );
+    }
+
+    #[test]
+    fn a_request_of_many_small_arguments_sent_a_byte_at_a_time_is_checked_once() {
+        let limits = FrameLimits::default();
+        let wire = multibulk(20_000, 1);
+        let (got, err, examined) = outcomes(&wire, &[1], &limits, true);
+        assert_eq!(err, None);
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].len(), 20_000);
+        assert!(got[0]
+            .iter()
+            .enumerate()
+            .all(|(i, a)| a == &[b'a' + (i % 26) as u8]));
+        // Before: every header re-checked at every read, ~(7·20,000)²/14 = 1.4·10^9.
+        assert!(
+            examined <= 2 * wire.len(),
+            "{examined} bytes examined for a request of {}",
+            wire.len()
+        );
+        // And in pieces of other sizes, with payloads split too.
+        let wire = multibulk(3_000, 100);
+        let (got, err, examined) = outcomes(&wire, &[7, 1, 130, 3], &limits, true);
+        assert_eq!((got.len(), got[0].len(), err), (1, 3_000, None));
+        assert!(examined <= 2 * wire.len(), "{examined}");
+    }
+
+    #[test]
+    fn a_long_unterminated_line_is_refused_after_one_scan() {
+        let limits = FrameLimits::default();
+        let wire = vec![b'x'; limits.max_inline_len + 1];
+        let (got, err, examined) = outcomes(&wire, &[1], &limits, true);
+        assert!(got.is_empty());
+        assert_eq!(
+            err,
+            Some(ProtocolError("Protocol error: too big inline request"))
+        );
+        assert!(examined <= wire.len(), "{examined}");
+        let mut wire = b"*1\r\n$".to_vec();
+        wire.extend(std::iter::repeat_n(b'1', limits.max_inline_len + 1));
+        let (_, err, examined) = outcomes(&wire, &[1], &limits, true);
+        assert_eq!(
+            err,
+            Some(ProtocolError("Protocol error: too big bulk count string"))
+        );
+        assert!(examined <= 2 * wire.len(), "{examined}");
+    }
+
+    #[test]
+    fn the_progress_starts_over_after_a_request_and_after_an_error() {
+        let limits = FrameLimits::default();
+        let mut s = Scratch::default();
+        let mut buf = BytesMut::from(&b"*2\r\n$3\r\nGET\r\n$1"[..]);
+        assert_eq!(parse_into(&mut buf, &limits, true, &mut s), Ok(None));
+        assert_eq!(s.spans.len(), 1);
+        // A batch ends between the reads: the spans recorded so far stay.
+        s.clear();
+        buf.extend_from_slice(b"\r\nk\r\nPING\r\n");
+        assert_eq!(parse_into(&mut buf, &limits, true, &mut s), Ok(Some(())));
+        assert_eq!(s.args, ["GET", "k"]);
+        assert_eq!(parse_into(&mut buf, &limits, true, &mut s), Ok(Some(())));
+        assert_eq!(s.args, ["PING"]);
+        let mut buf = BytesMut::from(&b"*1\r\n$2\r\nabXY"[..]);
+        assert!(parse_into(&mut buf, &limits, true, &mut s).is_err());
+        assert_eq!(
+            (s.progress.count, s.progress.pos, s.progress.scanned),
+            (0, 0, 0)
+        );
+        // Another buffer (a connection's next life) parses from its own front.
+        let mut buf = BytesMut::from(&b"ECHO x\n"[..]);
+        assert_eq!(parse_into(&mut buf, &limits, true, &mut s), Ok(Some(())));
+        assert_eq!(s.args, ["ECHO", "x"]);
+    }
     proptest::proptest! {
         #[test]
         fn arbitrary_bytes_never_panic_and_never_consume_past_the_input(
@@ -568,6 +787,48 @@ mod tests {
             while let Ok(Some(_)) = parse(&mut buf, &limits, authenticated) {
                 proptest::prop_assert!(buf.len() < before || buf.is_empty());
                 before = buf.len();
+            }
+        }
+
+        #[test]
+        fn bytes_fed_in_any_pieces_parse_as_they_do_at_once(
+            reqs in proptest::collection::vec(
+                (
+                    proptest::prelude::any::<bool>(),
+                    proptest::collection::vec(proptest::collection::vec(proptest::prelude::any::<u8>(), 0..12), 0..6),
+                ),
+                0..6,
+            ),
+            tail in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..40),
+            chunks in proptest::collection::vec(1usize..9, 0..4),
+            authenticated in proptest::prelude::any::<bool>(),
+        ) {
+            // Valid requests (multibulk, or inline words of printable bytes), then garbage.
+            let mut wire = Vec::new();
+            for (inline, args) in &reqs {
+                if *inline {
+                    for a in args {
+                        wire.extend(a.iter().map(|b| b'a' + b % 26));
+                        wire.push(b' ');
+                    }
+                    wire.extend(b"\r\n");
+                } else {
+                    wire.extend(format!("*{}\r\n", args.len()).as_bytes());
+                    for a in args {
+                        wire.extend(format!("${}\r\n", a.len()).as_bytes());
+                        wire.extend(a);
+                        wire.extend(b"\r\n");
+                    }
+                }
+            }
+            wire.extend(&tail);
+            let limits = FrameLimits { max_bulk_len: 10, max_array_len: 5, max_inline_len: 24 };
+            let (once, once_err, _) = outcomes(&wire, &[], &limits, authenticated);
+            for pieces in [&[1][..], &chunks[..]] {
+                let (got, err, examined) = outcomes(&wire, pieces, &limits, authenticated);
+                proptest::prop_assert_eq!(&got, &once);
+                proptest::prop_assert_eq!(&err, &once_err);
+                proptest::prop_assert!(examined <= 2 * wire.len() + 2, "{} for {}", examined, wire.len());
             }
         }
 

@@ -7,7 +7,7 @@ use std::sync::{Arc, OnceLock};
 use bytes::{Bytes, BytesMut};
 
 use super::cmd::{execute, After, Client};
-use super::frame::{parse, split_args, FrameLimits, Request};
+use super::frame::{parse_into, split_args, FrameLimits, Scratch};
 use super::reply::Out;
 use super::shared::Shared;
 use super::ServerConfig;
@@ -25,14 +25,17 @@ pub struct Parsed {
     pub left: usize,
 }
 
-fn drain(buf: &mut BytesMut, limits: &FrameLimits, auth: bool, into: &mut Parsed) -> bool {
+fn drain(
+    buf: &mut BytesMut,
+    limits: &FrameLimits,
+    auth: bool,
+    scratch: &mut Scratch,
+    into: &mut Parsed,
+) -> bool {
     loop {
-        match parse(buf, limits, auth) {
-            Ok(Some(Request::Command(args))) => {
-                assert!(!args.is_empty(), "a command without a name");
-                into.requests.push(Some(args));
-            }
-            Ok(Some(Request::Empty)) => into.requests.push(None),
+        match parse_into(buf, limits, auth, scratch) {
+            Ok(Some(())) if scratch.args.is_empty() => into.requests.push(None),
+            Ok(Some(())) => into.requests.push(Some(std::mem::take(&mut scratch.args))),
             Ok(None) => return true,
             Err(e) => {
                 into.error = Some(e.0);
@@ -52,8 +55,9 @@ pub fn small_limits() -> FrameLimits {
 }
 
 /// Parses `data` as a connection reads it, arriving in pieces that end at `cuts` (offsets,
-/// in any order; out-of-range ones are ignored). Parsing stops at the first protocol error,
-/// as the connection closes then.
+/// in any order; out-of-range ones are ignored), through one [`Scratch`] whose check resumes
+/// from one piece to the next, as a connection's does. Parsing stops at the first protocol
+/// error, as the connection closes then.
 pub fn resp_stream(data: &[u8], cuts: &[usize], limits: &FrameLimits, auth: bool) -> Parsed {
     let mut cuts: Vec<usize> = cuts.iter().copied().filter(|&c| c < data.len()).collect();
     cuts.sort_unstable();
@@ -64,13 +68,16 @@ pub fn resp_stream(data: &[u8], cuts: &[usize], limits: &FrameLimits, auth: bool
         left: 0,
     };
     let mut buf = BytesMut::new();
+    let mut scratch = Scratch::default();
     let mut from = 0;
     for cut in cuts {
         buf.extend_from_slice(&data[from..cut]);
         from = cut;
-        if !drain(&mut buf, limits, auth, &mut parsed) {
+        if !drain(&mut buf, limits, auth, &mut scratch, &mut parsed) {
             break;
         }
+        // As a connection between two reads.
+        scratch.clear();
     }
     if parsed.error.is_none() {
         parsed.left = buf.len();

@@ -26,26 +26,75 @@ pub const MAX_HEAD_BYTES: usize = 16 << 10;
 /// Whether buffered input starts an HTTP request: `Some(true)` HTTP, `Some(false)` RESP,
 /// `None` undecided (the first line is not complete yet).
 pub fn looks_like_http(buf: &[u8]) -> Option<bool> {
+    looks_like_http_resuming(buf, &mut 0)
+}
+
+/// [`looks_like_http`] over a buffer that grows between calls: `*scanned` (0 at first) is
+/// where the search for the first line's end resumes, so a first line sent a byte at a time
+/// is searched once, not once per read.
+pub fn looks_like_http_resuming(buf: &[u8], scanned: &mut usize) -> Option<bool> {
     if buf.first() == Some(&b'*') {
         return Some(false);
     }
     let window = &buf[..buf.len().min(MAX_HEAD_BYTES)];
-    let Some(nl) = window.iter().position(|&b| b == b'\n') else {
+    let from = (*scanned).min(window.len());
+    let Some(nl) = window[from..].iter().position(|&b| b == b'\n') else {
+        *scanned = window.len();
         return if buf.len() >= MAX_HEAD_BYTES {
             Some(false)
         } else {
             None
         };
     };
+    let nl = from + nl;
     let line = window[..nl].strip_suffix(b"\r").unwrap_or(&window[..nl]);
     Some(line.ends_with(b" HTTP/1.1") || line.ends_with(b" HTTP/1.0"))
 }
 
+/// Where the request head ends (after its blank line), or `None` while it is incomplete.
 pub(crate) fn head_end(buf: &[u8]) -> Option<usize> {
-    buf.windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .map(|p| p + 4)
-        .or_else(|| buf.windows(2).position(|w| w == b"\n\n").map(|p| p + 2))
+    HeadScan::default().find(buf)
+}
+
+/// The search for a request head's end over a buffer that grows between calls: the bytes
+/// searched are not searched again, so a head sent a byte at a time costs its length, not
+/// its length squared.
+#[derive(Debug, Default)]
+pub(crate) struct HeadScan {
+    /// `buf[..scanned]` holds no head end (neither `\r\n\r\n` nor `\n\n`).
+    scanned: usize,
+    /// Bytes looked at (the tests' work bound).
+    #[cfg(test)]
+    examined: usize,
+}
+
+impl HeadScan {
+    /// [`head_end`] of `buf`, the same buffer as at the last call with more at its end.
+    /// As before: the first `\r\n\r\n`, else the first `\n\n`.
+    pub(crate) fn find(&mut self, buf: &[u8]) -> Option<usize> {
+        let from = self.scanned.min(buf.len());
+        // A terminator may straddle the old end: start that far before it.
+        let crlf = from.saturating_sub(3);
+        let lf = from.saturating_sub(1);
+        #[cfg(test)]
+        {
+            self.examined += (buf.len() - crlf) + (buf.len() - lf);
+        }
+        let found = buf[crlf..]
+            .windows(4)
+            .position(|w| w == b"\r\n\r\n")
+            .map(|p| crlf + p + 4)
+            .or_else(|| {
+                buf[lf..]
+                    .windows(2)
+                    .position(|w| w == b"\n\n")
+                    .map(|p| lf + p + 2)
+            });
+        if found.is_none() {
+            self.scanned = buf.len();
+        }
+        found
+    }
 }
 
 /// Serves one HTTP request whose first bytes are already in `buf`, then closes.
@@ -55,25 +104,34 @@ pub async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
     shared: &Shared,
 ) {
     shared.stats.http_requests.fetch_add(1, Relaxed);
+    // The head's end and declared body length, found once: a request arriving in pieces
+    // is not searched again from its start at every read.
+    let mut scan = HeadScan::default();
+    let mut head = None;
     let response = loop {
-        if let Some(end) = head_end(&buf) {
-            match content_length(&buf[..end]) {
-                Err(()) => break plain(400, "Bad Request", "malformed Content-Length\n"),
-                Ok(n) if n > MAX_BODY_BYTES => {
-                    break plain(413, "Payload Too Large", "request body over 16 KiB\n")
-                }
-                Ok(n) if buf.len() >= end + n => {
-                    break respond(&buf[..end], &buf[end..end + n], shared)
-                }
-                Ok(_) => {}
-            }
+        if head.is_none() {
+            head = scan
+                .find(&buf)
+                .map(|end| (end, content_length(&buf[..end])));
         }
-        if buf.len() > MAX_HEAD_BYTES {
-            break plain(
-                431,
-                "Request Header Fields Too Large",
-                "request head too large\n",
-            );
+        match head {
+            Some((_, Err(()))) => break plain(400, "Bad Request", "malformed Content-Length\n"),
+            Some((_, Ok(n))) if n > MAX_BODY_BYTES => {
+                break plain(413, "Payload Too Large", "request body over 16 KiB\n")
+            }
+            Some((end, Ok(n))) if buf.len() >= end + n => {
+                break respond(&buf[..end], &buf[end..end + n], shared)
+            }
+            // The body is on its way (at most MAX_BODY_BYTES more).
+            Some(_) => {}
+            None if buf.len() > MAX_HEAD_BYTES => {
+                break plain(
+                    431,
+                    "Request Header Fields Too Large",
+                    "request head too large\n",
+                );
+            }
+            None => {}
         }
         let read = tokio::time::timeout(
             std::time::Duration::from_secs(10),
@@ -275,7 +333,51 @@ fn authorized(shared: &Shared, authorization: Option<&str>, path: &str) -> bool 
 
 #[cfg(test)]
 mod tests {
-    use super::looks_like_http;
+    use super::{head_end, looks_like_http, looks_like_http_resuming, HeadScan, MAX_HEAD_BYTES};
+
+    /// What the resumable searches answer for each prefix of `wire` fed a byte at a time,
+    /// and the bytes the head search looked at.
+    fn byte_by_byte(wire: &[u8]) -> (Vec<Option<usize>>, Vec<Option<bool>>, usize) {
+        let (mut scan, mut scanned) = (HeadScan::default(), 0);
+        let (mut heads, mut kinds) = (Vec::new(), Vec::new());
+        for n in 1..=wire.len() {
+            heads.push(scan.find(&wire[..n]));
+            kinds.push(looks_like_http_resuming(&wire[..n], &mut scanned));
+        }
+        (heads, kinds, scan.examined)
+    }
+
+    #[test]
+    fn a_head_sent_a_byte_at_a_time_is_searched_once() {
+        let mut wire = b"GET /health HTTP/1.1\r\n".to_vec();
+        while wire.len() < MAX_HEAD_BYTES - 100 {
+            wire.extend(b"X-Padding: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n");
+        }
+        wire.extend(b"\r\n");
+        let (heads, kinds, examined) = byte_by_byte(&wire);
+        assert_eq!(heads.last(), Some(&Some(wire.len())));
+        assert!(heads[..wire.len() - 1].iter().all(Option::is_none));
+        assert_eq!(kinds.last(), Some(&Some(true)));
+        // Each byte is looked at by the two searches, and 4 more per read at the seam
+        // (before: ~n² = 2.6·10^8 for this head).
+        assert!(examined <= 6 * wire.len(), "{examined} for {}", wire.len());
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn the_resumable_searches_answer_as_the_one_shot_ones(
+            wire in proptest::collection::vec(
+                proptest::sample::select(vec![b'\r', b'\n', b'a', b' ', b'*', b'H']),
+                1..80,
+            ),
+        ) {
+            let (heads, kinds, _) = byte_by_byte(&wire);
+            for n in 1..=wire.len() {
+                proptest::prop_assert_eq!(heads[n - 1], head_end(&wire[..n]));
+                proptest::prop_assert_eq!(kinds[n - 1], looks_like_http(&wire[..n]));
+            }
+        }
+    }
 
     #[test]
     fn the_first_line_decides_between_http_and_resp() {

@@ -427,6 +427,70 @@ fn a_client_that_sends_half_a_frame_and_stalls_blocks_nobody_and_is_closed_when_
     srv.connect().check_words("GET k", "$5\r\nother\r\n");
 }
 
+/// Sends `input` one byte per write (the socket has TCP_NODELAY: one segment each).
+fn trickle(c: &mut Conn, input: &[u8]) {
+    for b in input {
+        c.s.write_all(std::slice::from_ref(b)).expect("write");
+    }
+}
+
+/// Requests trickled in a byte at a time (the parser's check resumes where the last read
+/// left it, so this costs the server work linear in the bytes, not quadratic: the unit tests
+/// of `server::frame` and `server::http` bound the bytes examined): each gets its right
+/// answer, and a bystander is served meanwhile.
+#[test]
+fn requests_trickled_in_a_byte_at_a_time_get_their_answers() {
+    let srv = TestServer::start();
+    let mut bystander = srv.connect();
+    bystander.check_words("SET keep safe", "+OK\r\n");
+    bystander.check_words("VADD keepvs VALUES 2 1 0 a", ":1\r\n");
+
+    // A 60 KiB inline request (the limit is 64 KiB).
+    let mut c = srv.connect();
+    let value = "v".repeat(60 << 10);
+    trickle(
+        &mut c,
+        format!("SET trickled:inline {value}\r\n").as_bytes(),
+    );
+    assert_eq!(show(&c.read_n(5)), "+OK\\r\\n");
+    c.check_words("STRLEN trickled:inline", ":61440\r\n");
+    bystander.check_words("PING", "+PONG\r\n");
+
+    // A multibulk request of 4,001 small arguments.
+    let mut args: Vec<Vec<u8>> = vec![b"MSET".to_vec()];
+    for i in 0..2_000 {
+        args.push(format!("trickled:{i}").into_bytes());
+        args.push(format!("{i}").into_bytes());
+    }
+    let args: Vec<&[u8]> = args.iter().map(Vec::as_slice).collect();
+    trickle(&mut c, &cmd(&args));
+    assert_eq!(show(&c.read_n(5)), "+OK\\r\\n");
+    c.check_words("GET trickled:1999", "$4\r\n1999\r\n");
+    c.check_words("GET trickled:0", "$1\r\n0\r\n");
+
+    // An inline line over the limit, trickled: refused once it passes 64 KiB.
+    let mut c = srv.connect();
+    let long = vec![b'x'; (64 << 10) + 1];
+    trickle(&mut c, &long);
+    let reply = "-ERR Protocol error: too big inline request\r\n";
+    assert_eq!(show(&c.read_n(reply.len())), show(reply.as_bytes()));
+    assert!(c.is_closed());
+
+    // An HTTP request whose 15 KiB head arrives a byte at a time.
+    let mut c = srv.connect();
+    let mut head = b"GET /health HTTP/1.1\r\nHost: x\r\n".to_vec();
+    while head.len() < 15 << 10 {
+        head.extend(b"X-Padding: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n");
+    }
+    head.extend(b"\r\n");
+    trickle(&mut c, &head);
+    let got = read_to_end(&mut c);
+    assert!(got.starts_with(b"HTTP/1.1 200"), "{}", show(&got));
+
+    bystander.check_words("PING", "+PONG\r\n");
+    assert_state_intact(&srv, "trickled requests");
+}
+
 #[test]
 fn a_client_over_the_query_buffer_limit_is_closed_without_a_reply() {
     let config = ServerConfig {

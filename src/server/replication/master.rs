@@ -17,7 +17,7 @@ use bytes::BytesMut;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use super::ReplicaLink;
-use crate::server::frame::{self, FrameLimits, Request};
+use crate::server::frame::{self, FrameLimits};
 use crate::server::shared::Shared;
 use crate::wal::TailRead;
 use crate::ImageCursor;
@@ -157,6 +157,8 @@ pub(crate) async fn serve(
     }
     link.online.store(true, Ordering::Relaxed);
     let limits = FrameLimits::default();
+    // The check of a request arriving in pieces resumes where the last read left it.
+    let mut scratch = frame::Scratch::default();
     let mut out = Vec::new();
     let mut ping = tokio::time::interval(PING_EVERY);
     ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -173,8 +175,10 @@ pub(crate) async fn serve(
                     _ => return,
                 }
                 loop {
-                    match frame::parse(buf, &limits, true) {
-                        Ok(Some(Request::Command(args))) => {
+                    match frame::parse_into(buf, &limits, true, &mut scratch) {
+                        Ok(Some(())) if scratch.args.is_empty() => continue,
+                        Ok(Some(())) => {
+                            let args = &scratch.args;
                             if args.len() == 3
                                 && args[0].eq_ignore_ascii_case(b"replconf")
                                 && args[1].eq_ignore_ascii_case(b"ack")
@@ -186,7 +190,6 @@ pub(crate) async fn serve(
                                 }
                             }
                         }
-                        Ok(Some(Request::Empty)) => continue,
                         Ok(None) => break,
                         Err(_) => return,
                     }
